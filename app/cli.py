@@ -1,0 +1,101 @@
+"""The `caldicott` command: serve, migrate, and mint development tokens."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.config import Settings, get_settings
+from app.models.vocabulary import Role
+
+
+def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration for our migrations, wherever the package is installed."""
+    candidates = [Path(__file__).resolve().parent.parent / "alembic", Path.cwd() / "alembic"]
+    script_location = next((path for path in candidates if (path / "env.py").is_file()), None)
+    if script_location is None:
+        raise SystemExit("cannot find the alembic/ migrations folder; run from the project directory")
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database schema up to the latest migration."""
+    command.upgrade(alembic_config(settings.database_url), "head")
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate(get_settings())
+    print("database migrated to the latest schema")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    if settings.uses_sqlite:
+        migrate(settings)
+    app = create_app(settings)
+    print(f"Caldicott service listening on http://{args.host}:{args.port} (database: {settings.database_url.split('://')[0]})")
+    print(f"  API docs:  http://{args.host}:{args.port}/docs")
+    if settings.jwt_secret is not None:
+        print("  dev token: caldicott token --org CODE --role agency|guardian|auditor|admin")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from app.auth import mint_dev_token
+
+    try:
+        token = mint_dev_token(get_settings(), org=args.org, roles=args.role, sub=args.sub or f"dev-{args.org.lower()}", ttl_seconds=args.ttl)
+    except RuntimeError as error:
+        print(f"caldicott token: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="caldicott", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (migrates the embedded SQLite database first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+
+    token = commands.add_parser("token", help="mint a development token signed with CALDICOTT_JWT_SECRET")
+    token.add_argument("--org", required=True, help="organisation code (claim `org`)")
+    token.add_argument("--role", required=True, action="append", type=Role, choices=list(Role), help="repeat for several roles")
+    token.add_argument("--sub", help="subject (claim `sub`); default dev-<org>")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:  # invalid settings: say which, do not dump a traceback
+        print(f"caldicott: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""One error base and its handlers: every error leaves as RFC 9457 application/problem+json."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://caldicott.dev/problems/"
+
+log = logging.getLogger("caldicott.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    location: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with `errors` naming each bad field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status_code = 500
+    title = "Internal server error"
+    slug = "internal"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class Unauthorized(ProblemError):
+    status_code = 401
+    title = "Authentication required"
+    slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class Forbidden(ProblemError):
+    status_code = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(ProblemError):
+    status_code = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(ProblemError):
+    status_code = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class InvalidInput(ProblemError):
+    status_code = 422
+    title = "Invalid request"
+    slug = "validation"
+
+    def __init__(self, field: str, message: str, *, location: str = "body"):
+        super().__init__(f"{field}: {message}", errors=[FieldError(field=field, location=location, message=message)])
+
+
+class ServiceUnavailable(ProblemError):
+    status_code = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem document."""
+    return {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}, "description": description}
+
+
+# Declared on every router so the OpenAPI document shows the problem shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("Missing, expired or invalid bearer token"),
+    403: problem_doc("The caller's role or organisation may not do this"),
+    422: problem_doc("The request does not match the vocabulary; `errors` names each field"),
+}
+
+
+def problem_response(request: Request, status: int, title: str, slug: str, detail: str | None = None, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Render one problem document."""
+    problem = Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail, instance=request.url.path, errors=errors)
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """Turn a pydantic error location into (location, dotted field name)."""
+    location, *rest = loc if loc else ("body",)
+    name = ""
+    for part in rest:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return str(location), name or str(location)
+
+
+async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem_response(request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers)
+
+
+async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        location, field = field_path(tuple(error.get("loc", ())))
+        if error.get("type") == "json_invalid":
+            field = "body"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        errors.append(FieldError(field=field, location=location, message=message))
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, detail, errors)
+
+
+async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    return problem_response(request, exc.status_code, title, slug, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem_response(request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"})
+    return await handle_unexpected(request, exc)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(request, 500, ProblemError.title, ProblemError.slug, "An unexpected error occurred; it has been logged")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every kind of error to the problem renderer."""
+    app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(RequestValidationError, handle_validation)
+    app.add_exception_handler(StarletteHTTPException, handle_http)
+    app.add_exception_handler(DBAPIError, handle_database_down)
+    app.add_exception_handler(Exception, handle_unexpected)

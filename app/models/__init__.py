@@ -1,0 +1,1 @@
+"""Tables (SQLModel) and API schemas (pydantic); `app.models.tables` registers every table."""

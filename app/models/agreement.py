@@ -1,0 +1,80 @@
+"""Registered information sharing agreements (ISAs)."""
+
+from datetime import date, datetime
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import Column
+import sqlmodel
+from sqlmodel import SQLModel
+
+from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.organisation import OrganisationCode
+from app.models.vocabulary import AgreementStatus, DataCategory, PurposeCategory
+
+AgreementCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+AgreementTitle = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=300)]
+Parties = Annotated[list[OrganisationCode], Field(min_length=1, max_length=100)]
+Purposes = Annotated[list[PurposeCategory], Field(min_length=1, max_length=len(PurposeCategory))]
+Categories = Annotated[list[DataCategory], Field(min_length=1, max_length=len(DataCategory))]
+
+
+class SharingAgreement(SQLModel, table=True):
+    __tablename__ = "sharing_agreements"
+
+    code: str = sqlmodel.Field(primary_key=True, max_length=64)
+    title: str = sqlmodel.Field(max_length=300)
+    parties: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    purposes: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    data_categories: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    valid_from: date
+    valid_until: date
+    status: str = sqlmodel.Field(max_length=16)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SharingAgreementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: AgreementCode
+    title: AgreementTitle
+    parties: Parties
+    purposes: Purposes
+    data_categories: Categories
+    valid_from: date
+    valid_until: date
+    status: AgreementStatus = AgreementStatus.ACTIVE
+
+    @model_validator(mode="after")
+    def period_is_ordered(self) -> Self:
+        if self.valid_until < self.valid_from:
+            raise ValueError("valid_until must not be before valid_from")
+        return self
+
+
+class SharingAgreementUpdate(BaseModel):
+    """Fields an admin may change; the period is checked against the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: AgreementTitle | None = None
+    parties: Parties | None = None
+    purposes: Purposes | None = None
+    data_categories: Categories | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    status: AgreementStatus | None = None
+
+
+class SharingAgreementPublic(BaseModel):
+    code: str
+    title: str
+    parties: list[str]
+    purposes: list[PurposeCategory]
+    data_categories: list[DataCategory]
+    valid_from: date
+    valid_until: date
+    status: AgreementStatus
+    created_at: datetime
+    updated_at: datetime

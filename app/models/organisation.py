@@ -1,0 +1,56 @@
+"""Registered organisations: partner agencies and the controller's own units."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+from app.models.vocabulary import DsptStatus, OrganisationType
+
+OrganisationCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
+OrganisationName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    type: str = Field(max_length=32)
+    dspt_status: str = Field(max_length=32)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OrganisationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: OrganisationCode
+    name: OrganisationName
+    type: OrganisationType
+    dspt_status: DsptStatus
+
+
+class OrganisationUpdate(BaseModel):
+    """Fields an admin may change; `active: false` deactivates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: OrganisationName | None = None
+    type: OrganisationType | None = None
+    dspt_status: DsptStatus | None = None
+    active: StrictBool | None = None
+
+
+class OrganisationPublic(BaseModel):
+    code: str
+    name: str
+    type: OrganisationType
+    dspt_status: DsptStatus
+    active: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,168 @@
+"""Sharing requests, their versions, subject hashes and decisions."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlmodel
+from pydantic import BaseModel
+from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import SQLModel
+
+from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, Urgency
+from app.rules import Finding
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class SharingRequest(SQLModel, table=True):
+    """One request from a partner agency; its body lives in versions, its verdicts in decisions."""
+
+    __tablename__ = "sharing_requests"
+    __table_args__ = (
+        UniqueConstraint("requester_org", "idempotency_key"),
+        Index("ix_sharing_requests_requester_created", "requester_org", "created_at", "id"),
+        Index("ix_sharing_requests_created", "created_at", "id"),
+        Index("ix_sharing_requests_status_created", "status", "created_at"),
+    )
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    requester_org: str = sqlmodel.Field(sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=False))
+    submitted_by: str = sqlmodel.Field(max_length=200)
+    reference: str | None = sqlmodel.Field(default=None, max_length=200)
+    purpose_category: str = sqlmodel.Field(max_length=32)
+    urgency: str = sqlmodel.Field(max_length=16)
+    status: str = sqlmodel.Field(max_length=32)
+    review_required: bool = False
+    current_version: int = 1
+    idempotency_key: str | None = sqlmodel.Field(default=None, max_length=200)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RequestVersion(SQLModel, table=True):
+    """The body of a request as submitted or amended; identifiers replaced by keyed hashes."""
+
+    __tablename__ = "sharing_request_versions"
+    __table_args__ = (UniqueConstraint("request_id", "version"),)
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    version: int
+    body: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    request_hash: str = sqlmodel.Field(max_length=64)
+    created_by: str = sqlmodel.Field(max_length=200)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RequestSubject(SQLModel, table=True):
+    """A keyed hash of one subject identifier named by a request version, for disclosure reports."""
+
+    __tablename__ = "sharing_request_subjects"
+
+    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), primary_key=True))
+    version: int = sqlmodel.Field(primary_key=True)
+    subject_hash: str = sqlmodel.Field(primary_key=True, max_length=64, index=True)
+
+
+class Decision(SQLModel, table=True):
+    """A verdict on one version of a request, by the rules or a guardian; never edited."""
+
+    __tablename__ = "decisions"
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    version: int
+    outcome: str = sqlmodel.Field(max_length=32)
+    findings: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    review_required: bool = False
+    decided_by: str = sqlmodel.Field(max_length=200)
+    rationale: str | None = None
+    policy_name: str = sqlmodel.Field(max_length=100)
+    policy_version: str = sqlmodel.Field(max_length=50)
+    policy_hash: str = sqlmodel.Field(max_length=64)
+    request_hash: str = sqlmodel.Field(max_length=64)
+    decided_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+STATUS_FOR_OUTCOME = {
+    Outcome.APPROVE: RequestStatus.APPROVED,
+    Outcome.APPROVE_WITH_CONDITIONS: RequestStatus.APPROVED_WITH_CONDITIONS,
+    Outcome.REFUSE: RequestStatus.REFUSED,
+    Outcome.REFER: RequestStatus.AWAITING_REVIEW,
+}
+
+
+class PolicyRef(BaseModel):
+    name: str
+    version: str
+    hash: str
+
+
+class Verdict(BaseModel):
+    """What the rules found, shared by stored decisions and dry runs."""
+
+    outcome: Outcome
+    review_required: bool
+    findings: list[Finding]
+    conditions: list[str]
+    policy: PolicyRef
+    request_hash: str
+
+
+class DecisionPublic(Verdict):
+    id: str
+    version: int
+    decided_by: str
+    rationale: str | None = None
+    decided_at: datetime
+
+    @classmethod
+    def of(cls, decision: Decision) -> "DecisionPublic":
+        return cls(
+            id=decision.id,
+            version=decision.version,
+            outcome=Outcome(decision.outcome),
+            review_required=decision.review_required,
+            findings=[Finding.model_validate(finding) for finding in decision.findings],
+            conditions=decision.conditions,
+            policy=PolicyRef(name=decision.policy_name, version=decision.policy_version, hash=decision.policy_hash),
+            request_hash=decision.request_hash,
+            decided_by=decision.decided_by,
+            rationale=decision.rationale,
+            decided_at=decision.decided_at,
+        )
+
+
+class EvaluationPublic(Verdict):
+    """A dry run's answer: what the decision would be today; nothing was stored."""
+
+    status: RequestStatus
+    evaluated_at: datetime
+
+
+class SharingRequestSummary(BaseModel):
+    id: str
+    reference: str | None
+    requester: str
+    purpose: PurposeCategory
+    urgency: Urgency
+    status: RequestStatus
+    review_required: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SharingRequestPublic(SharingRequestSummary):
+    version: int
+    decision: DecisionPublic
+    request: dict[str, Any]
+
+
+class SharingRequestPage(BaseModel):
+    items: list[SharingRequestSummary]
+    next_cursor: str | None

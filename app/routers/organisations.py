@@ -1,0 +1,41 @@
+"""Admin API for registered organisations."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.auth import AdminPrincipal, OverseerPrincipal
+from app.db import SessionDep
+from app.errors import PROBLEM_RESPONSES, problem_doc
+from app.models.organisation import OrganisationCreate, OrganisationPublic, OrganisationUpdate
+from app.services import organisations
+
+router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses={409: problem_doc("The code is already registered")})
+async def register_organisation(data: OrganisationCreate, session: SessionDep, _: AdminPrincipal) -> OrganisationPublic:
+    organisation = await organisations.register(session=session, data=data)
+    return OrganisationPublic.model_validate(organisation, from_attributes=True)
+
+
+@router.get("", summary="List organisations, ordered by code")
+async def list_organisations(
+    session: SessionDep,
+    _: OverseerPrincipal,
+    after: Annotated[str | None, Query(max_length=32, description="Return codes after this one")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[OrganisationPublic]:
+    rows = await organisations.list_page(session=session, after=after, limit=limit)
+    return [OrganisationPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/{code}", summary="One organisation", responses={404: problem_doc("No such organisation")})
+async def get_organisation(code: str, session: SessionDep, _: OverseerPrincipal) -> OrganisationPublic:
+    return OrganisationPublic.model_validate(await organisations.get(session=session, code=code), from_attributes=True)
+
+
+@router.patch("/{code}", summary="Change an organisation: name, type, DSPT status, or deactivate", responses={404: problem_doc("No such organisation")})
+async def update_organisation(code: str, changes: OrganisationUpdate, session: SessionDep, _: AdminPrincipal) -> OrganisationPublic:
+    organisation = await organisations.update(session=session, code=code, changes=changes)
+    return OrganisationPublic.model_validate(organisation, from_attributes=True)

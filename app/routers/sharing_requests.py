@@ -1,0 +1,78 @@
+"""Partner agencies submit sharing requests and read their decisions; anyone may dry-run one."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.auth import AgencyPrincipal, ReaderPrincipal
+from app.db import SessionDep
+from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
+from app.errors import PROBLEM_RESPONSES, Forbidden, problem_doc
+from app.models.request_body import SharingRequestBody
+from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
+from app.models.vocabulary import PurposeCategory, RequestStatus
+from app.services import adjudication, sharing_requests
+
+router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+
+NOT_FOUND = {404: problem_doc("No such request, or it belongs to another agency")}
+
+
+@router.post(
+    "/v1/sharing-requests",
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit a sharing request; it is decided by the policy at once",
+    responses={403: problem_doc("The caller's organisation is not registered or not active"), 409: problem_doc("The same Idempotency-Key is being recorded")},
+)
+async def submit_sharing_request(
+    body: SharingRequestBody,
+    response: Response,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: AgencyPrincipal,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, description="Retrying with the same key and body returns the original answer")] = None,
+) -> SharingRequestPublic:
+    submission = await adjudication.submit(
+        session=session,
+        policy=policy,
+        principal=principal,
+        body=body,
+        subject_key=settings.subject_key_bytes,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return await sharing_requests.details(session=session, request=submission.request, as_first_answered=submission.replayed)
+
+
+@router.get("/v1/sharing-requests", summary="List sharing requests, newest first")
+async def list_sharing_requests(
+    session: SessionDep,
+    principal: ReaderPrincipal,
+    status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    purpose: PurposeCategory | None = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SharingRequestPage:
+    return await sharing_requests.list_page(session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit)
+
+
+@router.get("/v1/sharing-requests/{request_id}", summary="One sharing request with its current decision", responses=NOT_FOUND)
+async def get_sharing_request(request: CurrentRequest, session: SessionDep) -> SharingRequestPublic:
+    return await sharing_requests.details(session=session, request=request)
+
+
+@router.post("/v1/evaluate", summary="Dry run: how a request would be decided today; nothing is stored", responses={403: problem_doc("The organisation is not registered or not active")})
+async def evaluate_sharing_request(
+    body: SharingRequestBody,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: ReaderPrincipal,
+    requester: Annotated[str | None, Query(max_length=32, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own")] = None,
+) -> EvaluationPublic:
+    if requester is not None and requester != principal.org and not sharing_requests.sees_all(principal):
+        raise Forbidden("an agency may evaluate only as its own organisation")
+    return await adjudication.dry_run(session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=settings.subject_key_bytes)

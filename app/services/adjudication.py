@@ -1,0 +1,178 @@
+"""Deciding a sharing request by the policy, and recording it."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal
+from app.canonical import canonical_json, sha256_hex, subject_hash
+from app.errors import Conflict, InvalidInput
+from app.models.agreement import SharingAgreement
+from app.models.base import utcnow
+from app.models.organisation import Organisation
+from app.models.request_body import SharingRequestBody
+from app.models.sharing_request import (
+    STATUS_FOR_OUTCOME,
+    Decision,
+    EvaluationPublic,
+    PolicyRef,
+    RequestSubject,
+    RequestVersion,
+    SharingRequest,
+)
+from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory
+from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
+from app.services import agreements, organisations
+
+LONDON = ZoneInfo("Europe/London")
+RULES = "rules"
+
+
+def today_in_london(now: datetime) -> date:
+    """The policy's "today": the calendar date in Europe/London."""
+    return now.astimezone(LONDON).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The stored form of a body (identifiers replaced by keyed hashes) and its hash."""
+
+    body: dict[str, Any]
+    subject_hashes: list[str]
+    request_hash: str
+
+
+def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
+    """Strip identifiers from the body, keeping only their keyed hashes."""
+    stored = body.model_dump(mode="json")
+    identifiers = stored["subjects"].pop("identifiers")
+    hashes = sorted({subject_hash(subject_key, identifier) for identifier in identifiers})
+    stored["subjects"]["identifier_hashes"] = hashes
+    return Fingerprint(body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)))
+
+
+def requester_facts(organisation: Organisation) -> RequesterFacts:
+    return RequesterFacts(code=organisation.code, type=OrganisationType(organisation.type), dspt_status=DsptStatus(organisation.dspt_status))
+
+
+def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None:
+    if agreement is None:
+        return None
+    return AgreementFacts(
+        code=agreement.code,
+        parties=frozenset(agreement.parties),
+        purposes=frozenset(PurposeCategory(purpose) for purpose in agreement.purposes),
+        data_categories=frozenset(DataCategory(category) for category in agreement.data_categories),
+        valid_from=agreement.valid_from,
+        valid_until=agreement.valid_until,
+        status=AgreementStatus(agreement.status),
+    )
+
+
+async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation, now: datetime) -> Facts:
+    """Everything the rules look at: the body, the requester, the named agreement, today."""
+    agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
+    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now))
+
+
+def policy_ref(policy: Policy) -> PolicyRef:
+    return PolicyRef(name=policy.name, version=policy.version, hash=policy.content_hash)
+
+
+async def dry_run(*, session: AsyncSession, policy: Policy, body: SharingRequestBody, requester_code: str, subject_key: bytes) -> EvaluationPublic:
+    """Evaluate as a submission would, storing nothing."""
+    requester = await organisations.active_requester(session=session, code=requester_code)
+    now = utcnow()
+    evaluation = evaluate(policy, await gather_facts(session=session, body=body, requester=requester, now=now))
+    return EvaluationPublic(
+        **evaluation.model_dump(),
+        status=STATUS_FOR_OUTCOME[evaluation.outcome],
+        policy=policy_ref(policy),
+        request_hash=fingerprint(body, subject_key=subject_key).request_hash,
+        evaluated_at=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    request: SharingRequest
+    replayed: bool
+
+
+async def submit(
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    principal: Principal,
+    body: SharingRequestBody,
+    subject_key: bytes,
+    idempotency_key: str | None,
+) -> Submission:
+    """Decide a new request by the rules and record request, version, subjects and decision."""
+    requester = await organisations.active_requester(session=session, code=principal.org)
+    stored = fingerprint(body, subject_key=subject_key)
+    if idempotency_key is not None:
+        earlier = await _earlier_submission(session=session, org=requester.code, key=idempotency_key)
+        if earlier is not None:
+            if earlier[1] != stored.request_hash:
+                raise InvalidInput("Idempotency-Key", "this key was already used with a different request body", location="header")
+            return Submission(request=earlier[0], replayed=True)
+
+    now = utcnow()
+    evaluation = evaluate(policy, await gather_facts(session=session, body=body, requester=requester, now=now))
+    request = SharingRequest(
+        requester_org=requester.code,
+        submitted_by=principal.sub,
+        reference=body.reference,
+        purpose_category=body.purpose.category,
+        urgency=body.urgency,
+        status=STATUS_FOR_OUTCOME[evaluation.outcome],
+        review_required=evaluation.review_required,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another submission with the same key won the race; the client retries and gets it.
+        raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
+    session.add(RequestVersion(request_id=request.id, version=1, body=stored.body, request_hash=stored.request_hash, created_by=principal.sub, created_at=now))
+    session.add_all(RequestSubject(request_id=request.id, version=1, subject_hash=hashed) for hashed in stored.subject_hashes)
+    session.add(rules_decision(request_id=request.id, version=1, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now))
+    await session.flush()
+    return Submission(request=request, replayed=False)
+
+
+def rules_decision(*, request_id: str, version: int, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
+    """The decision record of one evaluation by the rules."""
+    return Decision(
+        request_id=request_id,
+        version=version,
+        outcome=evaluation.outcome,
+        findings=[finding.model_dump(mode="json") for finding in evaluation.findings],
+        conditions=list(evaluation.conditions),
+        review_required=evaluation.review_required,
+        decided_by=RULES,
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_hash=policy.content_hash,
+        request_hash=request_hash,
+        decided_at=now,
+    )
+
+
+async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> tuple[SharingRequest, str] | None:
+    query = (
+        select(SharingRequest, RequestVersion.request_hash)
+        .join(RequestVersion, RequestVersion.request_id == SharingRequest.id)  # type: ignore[arg-type]
+        .where(SharingRequest.requester_org == org, SharingRequest.idempotency_key == key, RequestVersion.version == 1)
+    )
+    row = (await session.exec(query)).first()
+    return (row[0], row[1]) if row is not None else None

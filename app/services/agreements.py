@@ -1,0 +1,55 @@
+"""Registering and changing information sharing agreements (admin)."""
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementUpdate
+from app.models.base import utcnow
+
+
+async def register(*, session: AsyncSession, data: SharingAgreementCreate) -> SharingAgreement:
+    """Add an agreement; a code already taken is a 409."""
+    if await session.get(SharingAgreement, data.code) is not None:
+        raise Conflict(f"sharing agreement {data.code!r} is already registered")
+    agreement = SharingAgreement(**data.model_dump())
+    session.add(agreement)
+    await session.flush()
+    return agreement
+
+
+async def get(*, session: AsyncSession, code: str) -> SharingAgreement:
+    """One agreement, or 404."""
+    agreement = await session.get(SharingAgreement, code)
+    if agreement is None:
+        raise NotFound(f"no sharing agreement {code!r}")
+    return agreement
+
+
+async def find(*, session: AsyncSession, code: str) -> SharingAgreement | None:
+    """The agreement a request names, or None when it is not registered."""
+    return await session.get(SharingAgreement, code)
+
+
+async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> list[SharingAgreement]:
+    """Agreements ordered by code, after the given code."""
+    query = select(SharingAgreement).order_by(col(SharingAgreement.code)).limit(limit)
+    if after is not None:
+        query = query.where(col(SharingAgreement.code) > after)
+    return list((await session.exec(query)).all())
+
+
+async def update(*, session: AsyncSession, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:
+    """Apply an admin's changes; the resulting period must still be ordered."""
+    agreement = await get(session=session, code=code)
+    values = changes.model_dump(exclude_unset=True)
+    valid_from = values.get("valid_from") or agreement.valid_from
+    valid_until = values.get("valid_until") or agreement.valid_until
+    if valid_until < valid_from:
+        raise InvalidInput("valid_until", "must not be before valid_from")
+    for field, value in values.items():
+        if value is not None:
+            setattr(agreement, field, value)
+    agreement.updated_at = utcnow()
+    await session.flush()
+    return agreement

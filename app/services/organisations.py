@@ -1,0 +1,53 @@
+"""Registering and changing organisations (admin)."""
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Conflict, Forbidden, NotFound
+from app.models.base import utcnow
+from app.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
+
+
+async def register(*, session: AsyncSession, data: OrganisationCreate) -> Organisation:
+    """Add an organisation; a code already taken is a 409."""
+    if await session.get(Organisation, data.code) is not None:
+        raise Conflict(f"organisation {data.code!r} is already registered")
+    organisation = Organisation(**data.model_dump(mode="json"))
+    session.add(organisation)
+    await session.flush()
+    return organisation
+
+
+async def get(*, session: AsyncSession, code: str) -> Organisation:
+    """One organisation, or 404."""
+    organisation = await session.get(Organisation, code)
+    if organisation is None:
+        raise NotFound(f"no organisation {code!r}")
+    return organisation
+
+
+async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> list[Organisation]:
+    """Organisations ordered by code, after the given code."""
+    query = select(Organisation).order_by(col(Organisation.code)).limit(limit)
+    if after is not None:
+        query = query.where(col(Organisation.code) > after)
+    return list((await session.exec(query)).all())
+
+
+async def update(*, session: AsyncSession, code: str, changes: OrganisationUpdate) -> Organisation:
+    """Apply an admin's changes (name, type, DSPT status, active)."""
+    organisation = await get(session=session, code=code)
+    for field, value in changes.model_dump(mode="json", exclude_unset=True).items():
+        if value is not None:
+            setattr(organisation, field, value)
+    organisation.updated_at = utcnow()
+    await session.flush()
+    return organisation
+
+
+async def active_requester(*, session: AsyncSession, code: str) -> Organisation:
+    """The caller's organisation, which must be registered and active, else 403."""
+    organisation = await session.get(Organisation, code)
+    if organisation is None or not organisation.active:
+        raise Forbidden(f"organisation {code!r} is not registered or not active")
+    return organisation

@@ -1,0 +1,37 @@
+"""Small async factories that set things up through the admin API."""
+
+from typing import Any
+
+import httpx
+
+from tests.support import Tokens
+
+
+async def register_organisation(client: httpx.AsyncClient, tokens: Tokens, code: str = "RXT01", *, type: str = "nhs_trust", dspt_status: str = "standards_met", name: str | None = None) -> dict[str, Any]:
+    """Register an organisation as an admin and return its public form."""
+    body = {"code": code, "name": name or f"Organisation {code}", "type": type, "dspt_status": dspt_status}
+    response = await client.post("/v1/organisations", json=body, headers=tokens.admin())
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def register_agreement(client: httpx.AsyncClient, tokens: Tokens, **fields: Any) -> dict[str, Any]:
+    """Register a sharing agreement as an admin and return its public form."""
+    body = {
+        "code": "ISA-TEST",
+        "title": "Test agreement",
+        "parties": ["RXT01"],
+        "purposes": ["direct_care"],
+        "data_categories": ["demographics", "diagnoses"],
+        "valid_from": "2020-01-01",
+        "valid_until": "2099-12-31",
+        "status": "active",
+    } | fields
+    response = await client.post("/v1/sharing-agreements", json=body, headers=tokens.admin())
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def submit(client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any], org: str = "RXT01", **headers: str) -> httpx.Response:
+    """POST a sharing request as an agency of `org`."""
+    return await client.post("/v1/sharing-requests", json=body, headers=tokens.agency(org) | headers)

@@ -1,0 +1,35 @@
+"""Test support shared by fixtures and tests: settings, tokens, where the scenario corpus lives."""
+
+import os
+from pathlib import Path
+
+from app.auth import mint_dev_token
+from app.config import Settings
+from app.models.vocabulary import Role
+
+TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
+SHARED_SCENARIOS = Path(os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios"))
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    """Development settings for tests, never read from the environment or a .env file."""
+    values: dict[str, object] = {"database_url": database_url, "jwt_secret": TEST_SECRET, "subject_key": "test-subject-key"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Tokens:
+    """Mints bearer headers signed with the test secret."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def headers(self, org: str, *roles: Role, sub: str | None = None) -> dict[str, str]:
+        token = mint_dev_token(self.settings, org=org, roles=list(roles), sub=sub or f"user-{org.lower()}")
+        return {"Authorization": f"Bearer {token}"}
+
+    def admin(self) -> dict[str, str]:
+        return self.headers("CONTROLLER", Role.ADMIN, sub="admin-1")
+
+    def agency(self, org: str) -> dict[str, str]:
+        return self.headers(org, Role.AGENCY)
