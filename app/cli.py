@@ -1,4 +1,4 @@
-"""The `caldicott` command: serve, migrate, and mint development tokens."""
+"""The `caldicott` command: serve, migrate, mint development tokens, write the OpenAPI document."""
 
 import argparse
 import logging
@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Caldicott service listening on http://{args.host}:{args.port} (database: {settings.database_url.split('://')[0]})")
     print(f"  API docs:  http://{args.host}:{args.port}/docs")
     if settings.jwt_secret is not None:
-        print("  dev token: caldicott token --org CODE --role agency|guardian|auditor|admin")
+        print(f"  dev token: {sys.argv[0]} token --org CODE --role agency|guardian|auditor|admin")
     sys.stdout.flush()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
@@ -62,6 +62,19 @@ def cmd_token(args: argparse.Namespace) -> int:
         print(f"caldicott token: {error}", file=sys.stderr)
         return 2
     print(token)
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from app.main import create_app
+
+    document = json.dumps(create_app(get_settings()).openapi(), indent=2, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(document)
+    else:
+        Path(args.output).write_text(document)
     return 0
 
 
@@ -83,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", help="subject (claim `sub`); default dev-<org>")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document of the app")
+    openapi.add_argument("--output", default="openapi/openapi.json", help="file to write, or - for standard output")
+    openapi.set_defaults(run=cmd_openapi)
     return root
 
 

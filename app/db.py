@@ -41,4 +41,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a failed commit is never a 201.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -139,9 +139,10 @@ async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem_response(request, exc.status_code, title, slug, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
-async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> JSONResponse:
+    # asyncpg raises plain OSError when the server cannot be reached at all.
+    if isinstance(exc, OSError | OperationalError) or exc.connection_invalidated:
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
         return problem_response(request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"})
     return await handle_unexpected(request, exc)
 
@@ -157,4 +158,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
     app.add_exception_handler(DBAPIError, handle_database_down)
+    app.add_exception_handler(OSError, handle_database_down)
     app.add_exception_handler(Exception, handle_unexpected)

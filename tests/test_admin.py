@@ -1,0 +1,107 @@
+"""Admin API: organisations and sharing agreements."""
+
+import httpx
+
+from app.models.vocabulary import Role
+from tests.factories import register_agreement, register_organisation
+from tests.support import Tokens
+
+ORGANISATION = {"code": "POL-NSH", "name": "Northshire Police", "type": "police", "dspt_status": "not_published"}
+
+
+async def test_organisation_lifecycle(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    admin = tokens.admin()
+    created = await client.post("/v1/organisations", json=ORGANISATION, headers=admin)
+    assert created.status_code == 201
+    assert created.json() | {"created_at": None, "updated_at": None} == ORGANISATION | {"active": True, "created_at": None, "updated_at": None}
+
+    duplicate = await client.post("/v1/organisations", json=ORGANISATION | {"name": "Again"}, headers=admin)
+    assert duplicate.status_code == 409 and duplicate.headers["content-type"] == "application/problem+json"
+
+    changed = await client.patch("/v1/organisations/POL-NSH", json={"dspt_status": "standards_met", "name": "Northshire Constabulary"}, headers=admin)
+    assert changed.status_code == 200
+    assert (changed.json()["dspt_status"], changed.json()["name"], changed.json()["type"]) == ("standards_met", "Northshire Constabulary", "police")
+    assert changed.json()["updated_at"] >= created.json()["updated_at"]
+
+    deactivated = await client.patch("/v1/organisations/POL-NSH", json={"active": False}, headers=admin)
+    assert deactivated.json()["active"] is False
+    read = await client.get("/v1/organisations/POL-NSH", headers=admin)
+    assert read.json() == deactivated.json()
+
+    assert (await client.get("/v1/organisations/NOPE", headers=admin)).status_code == 404
+    assert (await client.patch("/v1/organisations/NOPE", json={"active": False}, headers=admin)).status_code == 404
+
+
+async def test_organisation_validation_names_the_field(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    cases = {
+        "type": ORGANISATION | {"type": "gang"},
+        "dspt_status": ORGANISATION | {"dspt_status": "fine"},
+        "code": ORGANISATION | {"code": "has spaces"},
+        "name": {key: value for key, value in ORGANISATION.items() if key != "name"},
+        "colour": ORGANISATION | {"colour": "blue"},
+    }
+    for field, body in cases.items():
+        response = await client.post("/v1/organisations", json=body, headers=tokens.admin())
+        assert response.status_code == 422, field
+        assert [error["field"] for error in response.json()["errors"]] == [field]
+    patch = await client.patch("/v1/organisations/POL-NSH", json={"active": "no"}, headers=tokens.admin())
+    assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "active"
+
+
+async def test_organisation_list_is_ordered_and_paged(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    for code in ("C3", "A1", "B2"):
+        await register_organisation(client, tokens, code)
+    first = (await client.get("/v1/organisations", params={"limit": 2}, headers=tokens.admin())).json()
+    assert [row["code"] for row in first] == ["A1", "B2"]
+    rest = (await client.get("/v1/organisations", params={"after": "B2"}, headers=tokens.admin())).json()
+    assert [row["code"] for row in rest] == ["C3"]
+
+
+async def test_only_admins_change_and_overseers_read(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    for role in (Role.AGENCY, Role.GUARDIAN, Role.AUDITOR):
+        headers = tokens.headers("RXT01", role)
+        assert (await client.post("/v1/organisations", json=ORGANISATION, headers=headers)).status_code == 403
+        assert (await client.patch("/v1/organisations/RXT01", json={"active": False}, headers=headers)).status_code == 403
+        assert (await client.post("/v1/sharing-agreements", json={}, headers=headers)).status_code == 403
+    for role in (Role.GUARDIAN, Role.AUDITOR):
+        assert (await client.get("/v1/organisations/RXT01", headers=tokens.headers("CONTROLLER", role))).status_code == 200
+    assert (await client.get("/v1/organisations", headers=tokens.agency("RXT01"))).status_code == 403
+    assert (await client.get("/v1/organisations")).status_code == 401
+
+
+async def test_agreement_lifecycle(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    admin = tokens.admin()
+    created = await register_agreement(client, tokens, code="ISA-MASH", parties=["LA-NSH", "POL-NSH"], purposes=["safeguarding_child"], data_categories=["demographics", "safeguarding_history"])
+    assert created["parties"] == ["LA-NSH", "POL-NSH"] and created["status"] == "active"
+
+    duplicate = await client.post("/v1/sharing-agreements", json={key: created[key] for key in ("code", "title", "parties", "purposes", "data_categories", "valid_from", "valid_until")}, headers=admin)
+    assert duplicate.status_code == 409
+
+    suspended = await client.patch("/v1/sharing-agreements/ISA-MASH", json={"status": "suspended", "valid_until": "2027-03-31"}, headers=admin)
+    assert suspended.status_code == 200
+    assert (suspended.json()["status"], suspended.json()["valid_until"]) == ("suspended", "2027-03-31")
+    assert (await client.get("/v1/sharing-agreements/ISA-MASH", headers=admin)).json() == suspended.json()
+    assert [row["code"] for row in (await client.get("/v1/sharing-agreements", headers=admin)).json()] == ["ISA-MASH"]
+    assert (await client.get("/v1/sharing-agreements/ISA-NONE", headers=admin)).status_code == 404
+
+
+async def test_agreement_validation_names_the_field(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    valid = {"code": "ISA-X", "title": "X", "parties": ["A"], "purposes": ["research"], "data_categories": ["genetic"], "valid_from": "2026-01-01", "valid_until": "2026-12-31"}
+    cases = {
+        "purposes[0]": valid | {"purposes": ["gossip"]},
+        "data_categories[0]": valid | {"data_categories": ["everything"]},
+        "parties": valid | {"parties": []},
+        "valid_from": valid | {"valid_from": "first of May"},
+        "status": valid | {"status": "lapsed"},
+    }
+    for field, body in cases.items():
+        response = await client.post("/v1/sharing-agreements", json=body, headers=tokens.admin())
+        assert response.status_code == 422, field
+        assert field in [error["field"] for error in response.json()["errors"]], (field, response.json())
+
+    backwards = await client.post("/v1/sharing-agreements", json=valid | {"valid_until": "2025-01-01"}, headers=tokens.admin())
+    assert backwards.status_code == 422 and "valid_until" in backwards.json()["detail"]
+    await register_agreement(client, tokens, code="ISA-X", valid_from="2026-01-01", valid_until="2026-12-31")
+    patch = await client.patch("/v1/sharing-agreements/ISA-X", json={"valid_from": "2027-06-01"}, headers=tokens.admin())
+    assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "valid_until"
