@@ -98,7 +98,7 @@ class SharingRequestBody(Vocabulary):
     reference: ShortText | None = None
     purpose: Purpose
     urgency: Urgency = Urgency.ROUTINE
-    sharing_agreement: Annotated[str, StringConstraints(strict=True, max_length=64)] | None = None
+    sharing_agreement: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)] | None = None
     subjects: Subjects
     data_items: Annotated[list[DataItem], Field(min_length=1, max_length=30)]
     legal_basis: LegalBasis

@@ -157,8 +157,8 @@ class Rule:
 RULES: dict[RuleId, Rule] = {}
 
 
-def rule(rule_id: RuleId, *yields: FindingResult, after_others: bool = False) -> Callable[[Check], Check]:
-    """Register a check under its rule id."""
+def implements(rule_id: RuleId, *yields: FindingResult, after_others: bool = False) -> Callable[[Check], Check]:
+    """Register a check as the implementation of a rule."""
 
     def register(check: Check) -> Check:
         RULES[rule_id] = Rule(check, frozenset(yields), after_others)
@@ -175,7 +175,7 @@ def when(condition: bool, result: FindingResult) -> FindingResult:
 # Principle 1
 
 
-@rule(RuleId.CP1_PURPOSE_RECOGNISED, REFER)
+@implements(RuleId.CP1_PURPOSE_RECOGNISED, REFER)
 def purpose_recognised(case: Case) -> FindingResult:
     """Refer a purpose the policy does not recognise."""
     return when(case.purpose == Purpose.OTHER, REFER)
@@ -184,7 +184,7 @@ def purpose_recognised(case: Case) -> FindingResult:
 # Principle 2
 
 
-@rule(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE)
+@implements(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE)
 def identifiable_secondary_use(case: Case) -> FindingResult:
     """Refuse identifiable data for secondary use without consent, s251 support or a legal duty."""
     return when(
@@ -198,7 +198,7 @@ def identifiable_secondary_use(case: Case) -> FindingResult:
 # Principle 3
 
 
-@rule(RuleId.CP3_FULL_RECORD, REFER)
+@implements(RuleId.CP3_FULL_RECORD, REFER)
 def full_record(case: Case) -> FindingResult:
     """Refer a request for the full record unless a court orders it."""
     return when(
@@ -208,7 +208,7 @@ def full_record(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CP3_CATEGORY_SCOPE, REFER)
+@implements(RuleId.CP3_CATEGORY_SCOPE, REFER)
 def category_scope(case: Case) -> FindingResult:
     """Refer a category the proportionality matrix does not allow for the purpose."""
     if case.purpose == Purpose.OTHER:
@@ -217,7 +217,7 @@ def category_scope(case: Case) -> FindingResult:
     return when(any(item.category not in allowed for item in case.items), REFER)
 
 
-@rule(RuleId.CP3_BULK_IDENTIFIABLE, REFER)
+@implements(RuleId.CP3_BULK_IDENTIFIABLE, REFER)
 def bulk_identifiable(case: Case) -> FindingResult:
     """Refer identifiable data about many people for purposes that concern individuals."""
     return when(
@@ -228,7 +228,7 @@ def bulk_identifiable(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.PROP_RETENTION, CONDITION)
+@implements(RuleId.PROP_RETENTION, CONDITION)
 def retention(case: Case) -> FindingResult:
     """Limit retention beyond the threshold, except for care records."""
     return when(
@@ -241,13 +241,13 @@ def retention(case: Case) -> FindingResult:
 # Principle 4
 
 
-@rule(RuleId.CP4_ONWARD_SHARING, REFER)
+@implements(RuleId.CP4_ONWARD_SHARING, REFER)
 def onward_sharing(case: Case) -> FindingResult:
     """Refer a recipient that means to pass the data on."""
     return when(case.request.recipient.onward_sharing, REFER)
 
 
-@rule(RuleId.CP4_NAMED_ACCESS, CONDITION)
+@implements(RuleId.CP4_NAMED_ACCESS, CONDITION)
 def named_access(case: Case) -> FindingResult:
     """Ask for named roles when none is given."""
     return when(not any(role.strip() for role in case.request.recipient.access_roles), CONDITION)
@@ -256,13 +256,13 @@ def named_access(case: Case) -> FindingResult:
 # Principle 5
 
 
-@rule(RuleId.CP5_STAFF_TRAINED, CONDITION)
+@implements(RuleId.CP5_STAFF_TRAINED, CONDITION)
 def staff_trained(case: Case) -> FindingResult:
     """Ask for training when the recipient's staff are not trained."""
     return when(not case.request.recipient.staff_trained, CONDITION)
 
 
-@rule(RuleId.CP5_DSPT, REFER, CONDITION)
+@implements(RuleId.CP5_DSPT, REFER, CONDITION)
 def dspt(case: Case) -> FindingResult:
     """Weigh the requester's Data Security and Protection Toolkit result where the toolkit applies."""
     requester = case.facts.requester
@@ -274,7 +274,7 @@ def dspt(case: Case) -> FindingResult:
 # Principle 6
 
 
-@rule(RuleId.CP6_ARTICLE9_CONDITION, REFUSE)
+@implements(RuleId.CP6_ARTICLE9_CONDITION, REFUSE)
 def article9_condition(case: Case) -> FindingResult:
     """Refuse special category data about the living without an Art. 9 condition."""
     return when(
@@ -285,7 +285,7 @@ def article9_condition(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CP6_VITAL_INTERESTS_CAPACITY, REFUSE)
+@implements(RuleId.CP6_VITAL_INTERESTS_CAPACITY, REFUSE)
 def vital_interests_capacity(case: Case) -> FindingResult:
     """Refuse Art. 9 vital interests for a person able to consent."""
     return when(
@@ -295,7 +295,7 @@ def vital_interests_capacity(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CP6_PUBLIC_AUTHORITY_LI, REFUSE)
+@implements(RuleId.CP6_PUBLIC_AUTHORITY_LI, REFUSE)
 def public_authority_li(case: Case) -> FindingResult:
     """Refuse legitimate interests relied on by a public authority."""
     return when(
@@ -305,7 +305,7 @@ def public_authority_li(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CP6_CONSENT_BASIS_VALID, REFUSE)
+@implements(RuleId.CP6_CONSENT_BASIS_VALID, REFUSE)
 def consent_basis_valid(case: Case) -> FindingResult:
     """Refuse a basis in consent when consent has not been given."""
     basis = case.request.legal_basis
@@ -317,13 +317,13 @@ def consent_basis_valid(case: Case) -> FindingResult:
     return when(relies_on_consent and case.request.consent.status != ConsentStatus.GIVEN, REFUSE)
 
 
-@rule(RuleId.CP6_IMPLIED_CONSENT_SCOPE, REFUSE)
+@implements(RuleId.CP6_IMPLIED_CONSENT_SCOPE, REFUSE)
 def implied_consent_scope(case: Case) -> FindingResult:
     """Refuse implied consent beyond direct care."""
     return when(case.confidentiality == Conf.IMPLIED_CONSENT and case.purpose != Purpose.DIRECT_CARE, REFUSE)
 
 
-@rule(RuleId.CP6_REFERENCE_REQUIRED, REFUSE)
+@implements(RuleId.CP6_REFERENCE_REQUIRED, REFUSE)
 def reference_required(case: Case) -> FindingResult:
     """Refuse a statutory, s251 or court basis that cites no reference."""
     reference = case.request.legal_basis.reference
@@ -331,13 +331,13 @@ def reference_required(case: Case) -> FindingResult:
     return when(needs_reference and not (reference and reference.strip()), REFUSE)
 
 
-@rule(RuleId.CP6_INTERNATIONAL_TRANSFER, REFUSE)
+@implements(RuleId.CP6_INTERNATIONAL_TRANSFER, REFUSE)
 def international_transfer(case: Case) -> FindingResult:
     """Refuse storage abroad without adequacy or Art. 46 safeguards."""
     return when(case.request.recipient.storage_region == StorageRegion.OTHER, REFUSE)
 
 
-@rule(RuleId.CP6_NATIONAL_DATA_OPT_OUT, CONDITION)
+@implements(RuleId.CP6_NATIONAL_DATA_OPT_OUT, CONDITION)
 def national_data_opt_out(case: Case) -> FindingResult:
     """Ask for the national data opt-out to be applied to secondary uses."""
     return when(
@@ -349,7 +349,7 @@ def national_data_opt_out(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.STAT_RESTRICTED_CATEGORY, REFER)
+@implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER)
 def restricted_category(case: Case) -> FindingResult:
     """Refer categories under statutory restriction unless a court orders or the person consents."""
     exempt = case.purpose == Purpose.COURT_ORDER or (
@@ -358,7 +358,7 @@ def restricted_category(case: Case) -> FindingResult:
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 
 
-@rule(RuleId.DEC_DECEASED, REFER)
+@implements(RuleId.DEC_DECEASED, REFER)
 def deceased(case: Case) -> FindingResult:
     """Refer records of the dead unless a court orders them."""
     return when(case.request.subjects.deceased and case.purpose != Purpose.COURT_ORDER, REFER)
@@ -367,7 +367,7 @@ def deceased(case: Case) -> FindingResult:
 # Principle 7
 
 
-@rule(RuleId.CP7_EMERGENCY_SHARE, CONDITION, after_others=True)
+@implements(RuleId.CP7_EMERGENCY_SHARE, CONDITION, after_others=True)
 def emergency_share(case: Case) -> FindingResult:
     """Share at once, for retrospective review, when a life is at risk and only referrals stand in the way."""
     basis = case.request.legal_basis
@@ -385,7 +385,7 @@ def emergency_share(case: Case) -> FindingResult:
 # Principle 8
 
 
-@rule(RuleId.CP8_TRANSPARENCY, CONDITION, REFER)
+@implements(RuleId.CP8_TRANSPARENCY, CONDITION, REFER)
 def transparency(case: Case) -> FindingResult:
     """Ask for the person to be informed, or refer withholding it outside the purposes that justify it."""
     informed = case.request.transparency.subject_informed
@@ -399,7 +399,7 @@ def transparency(case: Case) -> FindingResult:
 # Consent and capacity
 
 
-@rule(RuleId.CONSENT_REFUSAL, REFUSE, REFER)
+@implements(RuleId.CONSENT_REFUSAL, REFUSE, REFER)
 def consent_refusal(case: Case) -> FindingResult:
     """Respect a capable refusal unless the law overrides it; the public interest is the guardian's call."""
     consent = case.request.consent
@@ -414,7 +414,7 @@ def consent_refusal(case: Case) -> FindingResult:
     return REFER if case.confidentiality in PUBLIC_INTEREST_BASES else REFUSE
 
 
-@rule(RuleId.CONSENT_CAPACITY_INVALID, REFUSE)
+@implements(RuleId.CONSENT_CAPACITY_INVALID, REFUSE)
 def capacity_invalid(case: Case) -> FindingResult:
     """Refuse consent said to come from a person who lacks capacity."""
     consent = case.request.consent
@@ -426,7 +426,7 @@ def capacity_invalid(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CONSENT_BEST_INTERESTS, REFER)
+@implements(RuleId.CONSENT_BEST_INTERESTS, REFER)
 def best_interests(case: Case) -> FindingResult:
     """Refer care sharing for a person lacking capacity without a best-interests decision."""
     consent = case.request.consent
@@ -438,7 +438,7 @@ def best_interests(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CONSENT_CHILD_COMPETENCE, REFER)
+@implements(RuleId.CONSENT_CHILD_COMPETENCE, REFER)
 def child_competence(case: Case) -> FindingResult:
     """Refer a child's own consent when Gillick competence was not assessed."""
     consent = case.request.consent
@@ -451,7 +451,7 @@ def child_competence(case: Case) -> FindingResult:
     )
 
 
-@rule(RuleId.CONSENT_PUBLIC_INTEREST, REFER)
+@implements(RuleId.CONSENT_PUBLIC_INTEREST, REFER)
 def public_interest(case: Case) -> FindingResult:
     """Refer the public-interest test to the guardian unless a refusal already did."""
     return when(case.confidentiality in PUBLIC_INTEREST_BASES and consent_refusal(case) == PASS, REFER)
@@ -460,13 +460,13 @@ def public_interest(case: Case) -> FindingResult:
 # Information sharing agreements
 
 
-@rule(RuleId.AGR_REGISTERED, REFER)
+@implements(RuleId.AGR_REGISTERED, REFER)
 def agreement_registered(case: Case) -> FindingResult:
     """Refer a request citing an agreement that is not registered."""
     return when(case.request.sharing_agreement is not None and case.facts.agreement is None, REFER)
 
 
-@rule(RuleId.AGR_IN_FORCE, REFER, CONDITION)
+@implements(RuleId.AGR_IN_FORCE, REFER, CONDITION)
 def agreement_in_force(case: Case) -> FindingResult:
     """Check the agreement is active today; care does not wait on paperwork."""
     agreement = case.facts.agreement
@@ -475,14 +475,14 @@ def agreement_in_force(case: Case) -> FindingResult:
     return CONDITION if case.purpose == Purpose.DIRECT_CARE else REFER
 
 
-@rule(RuleId.AGR_PARTY, REFER)
+@implements(RuleId.AGR_PARTY, REFER)
 def agreement_party(case: Case) -> FindingResult:
     """Refer a requester that is not a party to the agreement it cites."""
     agreement = case.facts.agreement
     return when(agreement is not None and case.facts.requester.code not in agreement.parties, REFER)
 
 
-@rule(RuleId.AGR_SCOPE, REFER, CONDITION)
+@implements(RuleId.AGR_SCOPE, REFER, CONDITION)
 def agreement_scope(case: Case) -> FindingResult:
     """Check the purpose and every category against the agreement; care does not wait on paperwork."""
     agreement = case.facts.agreement
@@ -496,7 +496,7 @@ def agreement_scope(case: Case) -> FindingResult:
     return CONDITION if case.purpose == Purpose.DIRECT_CARE else REFER
 
 
-@rule(RuleId.AGR_SYSTEMATIC, CONDITION)
+@implements(RuleId.AGR_SYSTEMATIC, CONDITION)
 def agreement_systematic(case: Case) -> FindingResult:
     """Ask for an agreement when data that is not anonymised about several people is shared without one."""
     return when(
@@ -533,14 +533,10 @@ class Evaluation(BaseModel):
 
 def evaluate(policy: Policy, facts: Facts) -> Evaluation:
     """Run every rule of the policy on the facts and combine the findings."""
-    results: dict[str, FindingResult] = {}
-    for rule_id, rule_ in RULES.items():
-        if not rule_.after_others:
-            results[rule_id] = rule_.check(Case(policy, facts))
-    others = MappingProxyType(dict(results))
-    for rule_id, rule_ in RULES.items():
-        if rule_.after_others:
-            results[rule_id] = rule_.check(Case(policy, facts, others))
+    case = Case(policy, facts)
+    results = {rule_id: rule.check(case) for rule_id, rule in RULES.items() if not rule.after_others}
+    case = Case(policy, facts, others=MappingProxyType(dict(results)))
+    results |= {rule_id: rule.check(case) for rule_id, rule in RULES.items() if rule.after_others}
 
     findings = [
         Finding(
@@ -553,12 +549,10 @@ def evaluate(policy: Policy, facts: Facts) -> Evaluation:
         for rule_id, entry in policy.rules.items()
     ]
     emergency = results[RuleId.CP7_EMERGENCY_SHARE] == CONDITION
-    return Evaluation(
-        outcome=combine(set(results.values()), emergency=emergency),
-        findings=findings,
-        conditions=[finding.reason for finding in findings if finding.result == CONDITION],
-        review_required=emergency,
-    )
+    outcome = combine(set(results.values()), emergency=emergency)
+    # A refusal carries no conditions: listing them would read as "meet these and it is approved".
+    conditions = [] if outcome == Outcome.REFUSE else [finding.reason for finding in findings if finding.result == CONDITION]
+    return Evaluation(outcome=outcome, findings=findings, conditions=conditions, review_required=emergency)
 
 
 def combine(results: set[FindingResult], *, emergency: bool) -> Outcome:

@@ -142,3 +142,14 @@ def test_emergency_applies_when_only_the_restricted_category_is_anonymised() -> 
     evaluation = run(emergency({"data_items": [item("demographics"), item("sexual_health", "anonymised")]}))
 
     assert result(evaluation, RuleId.CP7_EMERGENCY_SHARE) == CONDITION
+
+
+def test_a_refusal_lists_no_conditions_but_a_referral_keeps_them() -> None:
+    refused = run(changed(ABROAD | UNTRAINED))
+    assert refused.outcome == Outcome.REFUSE
+    assert refused.conditions == []
+    assert result(refused, RuleId.CP5_STAFF_TRAINED) == CONDITION
+
+    referred = run(changed(ONWARD | UNTRAINED))
+    assert referred.outcome == Outcome.REFER
+    assert referred.conditions == [POLICY.reason(RuleId.CP5_STAFF_TRAINED, CONDITION)]

@@ -91,7 +91,7 @@ def test_retention_threshold_and_its_reason_are_data(tmp_path: Path) -> None:
     evaluation = evaluate(policy, facts(changed({"purpose.category": "research", "recipient.retention_days": 366})))
 
     assert result(evaluation, RuleId.PROP_RETENTION) == FindingResult.CONDITION
-    assert any("365 days" in condition for condition in evaluation.conditions)
+    assert "365 days" in next(f.reason for f in evaluation.findings if f.rule == RuleId.PROP_RETENTION)
 
 
 def test_matrix_is_data(tmp_path: Path) -> None:

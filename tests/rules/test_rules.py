@@ -337,6 +337,8 @@ def test_cp8_transparency(informed: str, notice_covers: bool, purpose: str, expe
 
 # CONSENT
 
+PARENT_REFUSES = {"consent.status": "refused", "consent.given_by": "parent"}
+
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
@@ -347,9 +349,10 @@ def test_cp8_transparency(informed: str, notice_covers: bool, purpose: str, expe
         ({"consent.status": "refused", "legal_basis.confidentiality": "overriding_public_interest"}, REFER),
         ({"consent.status": "withdrawn", "legal_basis.confidentiality": "permissive_gateway"}, REFER),
         ({"consent.status": "refused", "consent.capacity": "lacks_capacity"}, PASS),
-        ({"consent.status": "refused", "consent.given_by": "parent", "purpose.category": "safeguarding_child"}, PASS),
-        ({"consent.status": "refused", "consent.given_by": "parent", "purpose.category": "safeguarding_adult"}, REFUSE),
-        ({"consent.status": "refused", "consent.given_by": "subject", "purpose.category": "safeguarding_child"}, REFUSE),
+        (PARENT_REFUSES | {"purpose.category": "safeguarding_child"}, PASS),
+        (PARENT_REFUSES | {"purpose.category": "safeguarding_adult"}, REFUSE),
+        (PARENT_REFUSES | {"purpose.category": "direct_care"}, REFUSE),
+        ({"consent.status": "refused", "purpose.category": "safeguarding_child"}, REFUSE),
         ({"consent.status": "refused", "legal_basis.confidentiality": "legal_requirement"}, PASS),
         ({"consent.status": "refused", "purpose.category": "court_order"}, PASS),
         ({"consent.status": "not_sought"}, PASS),
@@ -473,7 +476,12 @@ def test_stat_restricted_category(
 
 @pytest.mark.parametrize(
     ("purpose", "days", "expected"),
-    [("research", 2556, CONDITION), ("research", 2555, PASS), ("direct_care", 2556, PASS), ("regulatory", 36500, CONDITION)],
+    [
+        ("research", 2556, CONDITION),
+        ("research", 2555, PASS),
+        ("direct_care", 2556, PASS),
+        ("regulatory", 36500, CONDITION),
+    ],
 )
 def test_prop_retention(purpose: str, days: int, expected: FindingResult) -> None:
     check(RuleId.PROP_RETENTION, expected, {"purpose.category": purpose, "recipient.retention_days": days})
@@ -482,7 +490,7 @@ def test_prop_retention(purpose: str, days: int, expected: FindingResult) -> Non
 def test_prop_retention_condition_names_the_threshold() -> None:
     evaluation = run(changed({"purpose.category": "research", "recipient.retention_days": 3000}))
 
-    assert any("2555 days" in condition for condition in evaluation.conditions)
+    assert "2555 days" in next(f.reason for f in evaluation.findings if f.rule == RuleId.PROP_RETENTION)
 
 
 # DEC
