@@ -2,11 +2,11 @@
 
 import asyncio
 
-from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table)
+from alembic import context
 from app.config import get_settings
 from app.db import make_engine
 

@@ -5,9 +5,9 @@ import logging
 import sys
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 
+from alembic import command
 from app.config import Settings, get_settings
 from app.models.vocabulary import Role
 

@@ -102,7 +102,15 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem_response(request: Request, status: int, title: str, slug: str, detail: str | None = None, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """Render one problem document."""
     problem = Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail, instance=request.url.path, errors=errors)
     return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -143,7 +151,9 @@ async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> J
     # asyncpg raises plain OSError when the server cannot be reached at all.
     if isinstance(exc, OSError | OperationalError) or exc.connection_invalidated:
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
-        return problem_response(request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"})
+        return problem_response(
+            request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"}
+        )
     return await handle_unexpected(request, exc)
 
 

@@ -7,7 +7,9 @@ import httpx
 from tests.support import Tokens
 
 
-async def register_organisation(client: httpx.AsyncClient, tokens: Tokens, code: str = "RXT01", *, type: str = "nhs_trust", dspt_status: str = "standards_met", name: str | None = None) -> dict[str, Any]:
+async def register_organisation(
+    client: httpx.AsyncClient, tokens: Tokens, code: str = "RXT01", *, type: str = "nhs_trust", dspt_status: str = "standards_met", name: str | None = None
+) -> dict[str, Any]:
     """Register an organisation as an admin and return its public form."""
     body = {"code": code, "name": name or f"Organisation {code}", "type": type, "dspt_status": dspt_status}
     response = await client.post("/v1/organisations", json=body, headers=tokens.admin())

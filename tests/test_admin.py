@@ -72,10 +72,21 @@ async def test_only_admins_change_and_overseers_read(client: httpx.AsyncClient, 
 
 async def test_agreement_lifecycle(client: httpx.AsyncClient, tokens: Tokens) -> None:
     admin = tokens.admin()
-    created = await register_agreement(client, tokens, code="ISA-MASH", parties=["LA-NSH", "POL-NSH"], purposes=["safeguarding_child"], data_categories=["demographics", "safeguarding_history"])
+    created = await register_agreement(
+        client,
+        tokens,
+        code="ISA-MASH",
+        parties=["LA-NSH", "POL-NSH"],
+        purposes=["safeguarding_child"],
+        data_categories=["demographics", "safeguarding_history"],
+    )
     assert created["parties"] == ["LA-NSH", "POL-NSH"] and created["status"] == "active"
 
-    duplicate = await client.post("/v1/sharing-agreements", json={key: created[key] for key in ("code", "title", "parties", "purposes", "data_categories", "valid_from", "valid_until")}, headers=admin)
+    duplicate = await client.post(
+        "/v1/sharing-agreements",
+        json={key: created[key] for key in ("code", "title", "parties", "purposes", "data_categories", "valid_from", "valid_until")},
+        headers=admin,
+    )
     assert duplicate.status_code == 409
 
     suspended = await client.patch("/v1/sharing-agreements/ISA-MASH", json={"status": "suspended", "valid_until": "2027-03-31"}, headers=admin)
@@ -87,7 +98,15 @@ async def test_agreement_lifecycle(client: httpx.AsyncClient, tokens: Tokens) ->
 
 
 async def test_agreement_validation_names_the_field(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    valid = {"code": "ISA-X", "title": "X", "parties": ["A"], "purposes": ["research"], "data_categories": ["genetic"], "valid_from": "2026-01-01", "valid_until": "2026-12-31"}
+    valid = {
+        "code": "ISA-X",
+        "title": "X",
+        "parties": ["A"],
+        "purposes": ["research"],
+        "data_categories": ["genetic"],
+        "valid_from": "2026-01-01",
+        "valid_until": "2026-12-31",
+    }
     cases = {
         "purposes[0]": valid | {"purposes": ["gossip"]},
         "data_categories[0]": valid | {"data_categories": ["everything"]},

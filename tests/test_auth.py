@@ -67,8 +67,23 @@ def jwks() -> dict[str, Any]:
     ec_numbers = EC_KEY.public_key().public_numbers()
     return {
         "keys": [
-            {"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": b64(rsa_numbers.n.to_bytes(256, "big")), "e": b64(rsa_numbers.e.to_bytes(3, "big"))},
-            {"kty": "EC", "kid": "ec-1", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(ec_numbers.x.to_bytes(32, "big")), "y": b64(ec_numbers.y.to_bytes(32, "big"))},
+            {
+                "kty": "RSA",
+                "kid": "rsa-1",
+                "alg": "RS256",
+                "use": "sig",
+                "n": b64(rsa_numbers.n.to_bytes(256, "big")),
+                "e": b64(rsa_numbers.e.to_bytes(3, "big")),
+            },
+            {
+                "kty": "EC",
+                "kid": "ec-1",
+                "alg": "ES256",
+                "use": "sig",
+                "crv": "P-256",
+                "x": b64(ec_numbers.x.to_bytes(32, "big")),
+                "y": b64(ec_numbers.y.to_bytes(32, "big")),
+            },
         ]
     }
 

@@ -57,7 +57,9 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=cwd, env=clean | {"PYTHONPATH": str(REPO)} | env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=cwd, env=clean | {"PYTHONPATH": str(REPO)} | env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_token_command_needs_a_dev_secret(tmp_path: Path) -> None:
@@ -79,4 +81,12 @@ async def test_migrate_command_builds_the_schema(tmp_path: Path) -> None:
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     await engine.dispose()
-    assert {"organisations", "sharing_agreements", "sharing_requests", "sharing_request_versions", "sharing_request_subjects", "decisions", "alembic_version"} <= tables
+    assert {
+        "organisations",
+        "sharing_agreements",
+        "sharing_requests",
+        "sharing_request_versions",
+        "sharing_request_subjects",
+        "decisions",
+        "alembic_version",
+    } <= tables

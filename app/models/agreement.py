@@ -3,9 +3,9 @@
 from datetime import date, datetime
 from typing import Annotated, Self
 
+import sqlmodel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import Column
-import sqlmodel
 from sqlmodel import SQLModel
 
 from app.models.base import JSONValue, UTCDateTime, utcnow

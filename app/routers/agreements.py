@@ -14,8 +14,8 @@ router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"],
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a sharing agreement", responses={409: problem_doc("The code is already registered")})
-async def register_agreement(data: SharingAgreementCreate, session: SessionDep, _: AdminPrincipal) -> SharingAgreementPublic:
-    agreement = await agreements.register(session=session, data=data)
+async def register_agreement(data: SharingAgreementCreate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
+    agreement = await agreements.register(session=session, actor=admin, data=data)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 
@@ -36,6 +36,6 @@ async def get_agreement(code: str, session: SessionDep, _: OverseerPrincipal) ->
 
 
 @router.patch("/{code}", summary="Change a sharing agreement: parties, scope, period, or suspend", responses={404: problem_doc("No such agreement")})
-async def update_agreement(code: str, changes: SharingAgreementUpdate, session: SessionDep, _: AdminPrincipal) -> SharingAgreementPublic:
-    agreement = await agreements.update(session=session, code=code, changes=changes)
+async def update_agreement(code: str, changes: SharingAgreementUpdate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
+    agreement = await agreements.update(session=session, actor=admin, code=code, changes=changes)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)

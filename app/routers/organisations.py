@@ -14,8 +14,8 @@ router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses={409: problem_doc("The code is already registered")})
-async def register_organisation(data: OrganisationCreate, session: SessionDep, _: AdminPrincipal) -> OrganisationPublic:
-    organisation = await organisations.register(session=session, data=data)
+async def register_organisation(data: OrganisationCreate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
+    organisation = await organisations.register(session=session, actor=admin, data=data)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)
 
 
@@ -36,6 +36,6 @@ async def get_organisation(code: str, session: SessionDep, _: OverseerPrincipal)
 
 
 @router.patch("/{code}", summary="Change an organisation: name, type, DSPT status, or deactivate", responses={404: problem_doc("No such organisation")})
-async def update_organisation(code: str, changes: OrganisationUpdate, session: SessionDep, _: AdminPrincipal) -> OrganisationPublic:
-    organisation = await organisations.update(session=session, code=code, changes=changes)
+async def update_organisation(code: str, changes: OrganisationUpdate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
+    organisation = await organisations.update(session=session, actor=admin, code=code, changes=changes)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)

@@ -31,7 +31,9 @@ async def submit_sharing_request(
     policy: PolicyDep,
     settings: SettingsDep,
     principal: AgencyPrincipal,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, description="Retrying with the same key and body returns the original answer")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=200, description="Retrying with the same key and body returns the original answer")
+    ] = None,
 ) -> SharingRequestPublic:
     submission = await adjudication.submit(
         session=session,
@@ -60,19 +62,27 @@ async def list_sharing_requests(
 
 
 @router.get("/v1/sharing-requests/{request_id}", summary="One sharing request with its current decision", responses=NOT_FOUND)
-async def get_sharing_request(request: CurrentRequest, session: SessionDep) -> SharingRequestPublic:
-    return await sharing_requests.details(session=session, request=request)
+async def get_sharing_request(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> SharingRequestPublic:
+    return await sharing_requests.read(session=session, principal=principal, request=request)
 
 
-@router.post("/v1/evaluate", summary="Dry run: how a request would be decided today; nothing is stored", responses={403: problem_doc("The organisation is not registered or not active")})
+@router.post(
+    "/v1/evaluate",
+    summary="Dry run: how a request would be decided today; nothing is stored",
+    responses={403: problem_doc("The organisation is not registered or not active")},
+)
 async def evaluate_sharing_request(
     body: SharingRequestBody,
     session: SessionDep,
     policy: PolicyDep,
     settings: SettingsDep,
     principal: ReaderPrincipal,
-    requester: Annotated[str | None, Query(max_length=32, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own")] = None,
+    requester: Annotated[
+        str | None, Query(max_length=32, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own")
+    ] = None,
 ) -> EvaluationPublic:
     if requester is not None and requester != principal.org and not sharing_requests.sees_all(principal):
         raise Forbidden("an agency may evaluate only as its own organisation")
-    return await adjudication.dry_run(session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=settings.subject_key_bytes)
+    return await adjudication.dry_run(
+        session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=settings.subject_key_bytes
+    )

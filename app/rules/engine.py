@@ -16,7 +16,6 @@ from app.models.vocabulary import (
     Article6Basis,
     Article9Condition,
     Capacity,
-    ConfidentialityBasis as Conf,
     ConsentGivenBy,
     ConsentStatus,
     DataCategory,
@@ -25,10 +24,15 @@ from app.models.vocabulary import (
     FindingResult,
     OrganisationType,
     Outcome,
-    PurposeCategory as Purpose,
     StorageRegion,
     SubjectInformed,
     Urgency,
+)
+from app.models.vocabulary import (
+    ConfidentialityBasis as Conf,
+)
+from app.models.vocabulary import (
+    PurposeCategory as Purpose,
 )
 from app.rules.facts import Facts
 
@@ -93,11 +97,13 @@ PUBLIC_AUTHORITY_TYPES = DSPT_EXEMPT_TYPES | {
     OrganisationType.GP_PRACTICE,
     OrganisationType.LOCAL_AUTHORITY,
 }
-DSPT_RESULTS = MappingProxyType({
-    DsptStatus.NOT_MET: REFER,
-    DsptStatus.APPROACHING_STANDARDS: CONDITION,
-    DsptStatus.NOT_PUBLISHED: CONDITION,
-})
+DSPT_RESULTS = MappingProxyType(
+    {
+        DsptStatus.NOT_MET: REFER,
+        DsptStatus.APPROACHING_STANDARDS: CONDITION,
+        DsptStatus.NOT_PUBLISHED: CONDITION,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +135,7 @@ class Case:
         """The data items asked for."""
         return self.facts.request.data_items
 
-    def any_item(
-        self, *, forms: frozenset[DataForm] = ALL_FORMS, categories: frozenset[DataCategory] = ALL_CATEGORIES
-    ) -> bool:
+    def any_item(self, *, forms: frozenset[DataForm] = ALL_FORMS, categories: frozenset[DataCategory] = ALL_CATEGORIES) -> bool:
         """True when an item has one of `forms` and one of `categories`."""
         return any(item.form in forms and item.category in categories for item in self.items)
 
@@ -188,9 +192,7 @@ def purpose_recognised(case: Case) -> FindingResult:
 def identifiable_secondary_use(case: Case) -> FindingResult:
     """Refuse identifiable data for secondary use without consent, s251 support or a legal duty."""
     return when(
-        case.purpose in case.policy.definitions.secondary
-        and case.any_item_identifiable()
-        and case.confidentiality not in SECONDARY_USE_BASES,
+        case.purpose in case.policy.definitions.secondary and case.any_item_identifiable() and case.confidentiality not in SECONDARY_USE_BASES,
         REFUSE,
     )
 
@@ -202,8 +204,7 @@ def identifiable_secondary_use(case: Case) -> FindingResult:
 def full_record(case: Case) -> FindingResult:
     """Refer a request for the full record unless a court orders it."""
     return when(
-        case.any_item(categories=frozenset({DataCategory.FULL_RECORD}))
-        and case.purpose != Purpose.COURT_ORDER,
+        case.any_item(categories=frozenset({DataCategory.FULL_RECORD})) and case.purpose != Purpose.COURT_ORDER,
         REFER,
     )
 
@@ -221,9 +222,7 @@ def category_scope(case: Case) -> FindingResult:
 def bulk_identifiable(case: Case) -> FindingResult:
     """Refer identifiable data about many people for purposes that concern individuals."""
     return when(
-        case.request.subjects.count > case.policy.thresholds.bulk_subjects
-        and case.any_item_identifiable()
-        and case.purpose in BULK_CHECKED_PURPOSES,
+        case.request.subjects.count > case.policy.thresholds.bulk_subjects and case.any_item_identifiable() and case.purpose in BULK_CHECKED_PURPOSES,
         REFER,
     )
 
@@ -232,8 +231,7 @@ def bulk_identifiable(case: Case) -> FindingResult:
 def retention(case: Case) -> FindingResult:
     """Limit retention beyond the threshold, except for care records."""
     return when(
-        case.purpose != Purpose.DIRECT_CARE
-        and case.request.recipient.retention_days > case.policy.thresholds.retention_days,
+        case.purpose != Purpose.DIRECT_CARE and case.request.recipient.retention_days > case.policy.thresholds.retention_days,
         CONDITION,
     )
 
@@ -278,9 +276,7 @@ def dspt(case: Case) -> FindingResult:
 def article9_condition(case: Case) -> FindingResult:
     """Refuse special category data about the living without an Art. 9 condition."""
     return when(
-        not case.request.subjects.deceased
-        and case.any_item_not_anonymised(case.policy.definitions.special)
-        and case.request.legal_basis.article_9 is None,
+        not case.request.subjects.deceased and case.any_item_not_anonymised(case.policy.definitions.special) and case.request.legal_basis.article_9 is None,
         REFUSE,
     )
 
@@ -289,8 +285,7 @@ def article9_condition(case: Case) -> FindingResult:
 def vital_interests_capacity(case: Case) -> FindingResult:
     """Refuse Art. 9 vital interests for a person able to consent."""
     return when(
-        case.request.legal_basis.article_9 == Article9Condition.VITAL_INTERESTS
-        and case.request.consent.capacity == Capacity.HAS_CAPACITY,
+        case.request.legal_basis.article_9 == Article9Condition.VITAL_INTERESTS and case.request.consent.capacity == Capacity.HAS_CAPACITY,
         REFUSE,
     )
 
@@ -299,8 +294,7 @@ def vital_interests_capacity(case: Case) -> FindingResult:
 def public_authority_li(case: Case) -> FindingResult:
     """Refuse legitimate interests relied on by a public authority."""
     return when(
-        case.request.legal_basis.article_6 == Article6Basis.LEGITIMATE_INTERESTS
-        and case.facts.requester.type in PUBLIC_AUTHORITY_TYPES,
+        case.request.legal_basis.article_6 == Article6Basis.LEGITIMATE_INTERESTS and case.facts.requester.type in PUBLIC_AUTHORITY_TYPES,
         REFUSE,
     )
 
@@ -310,9 +304,7 @@ def consent_basis_valid(case: Case) -> FindingResult:
     """Refuse a basis in consent when consent has not been given."""
     basis = case.request.legal_basis
     relies_on_consent = (
-        basis.article_6 == Article6Basis.CONSENT
-        or basis.article_9 == Article9Condition.EXPLICIT_CONSENT
-        or basis.confidentiality == Conf.EXPLICIT_CONSENT
+        basis.article_6 == Article6Basis.CONSENT or basis.article_9 == Article9Condition.EXPLICIT_CONSENT or basis.confidentiality == Conf.EXPLICIT_CONSENT
     )
     return when(relies_on_consent and case.request.consent.status != ConsentStatus.GIVEN, REFUSE)
 
@@ -352,9 +344,7 @@ def national_data_opt_out(case: Case) -> FindingResult:
 @implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER)
 def restricted_category(case: Case) -> FindingResult:
     """Refer categories under statutory restriction unless a court orders or the person consents."""
-    exempt = case.purpose == Purpose.COURT_ORDER or (
-        case.request.consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT
-    )
+    exempt = case.purpose == Purpose.COURT_ORDER or (case.request.consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT)
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 
 
@@ -419,9 +409,7 @@ def capacity_invalid(case: Case) -> FindingResult:
     """Refuse consent said to come from a person who lacks capacity."""
     consent = case.request.consent
     return when(
-        consent.status == ConsentStatus.GIVEN
-        and consent.given_by == ConsentGivenBy.SUBJECT
-        and consent.capacity == Capacity.LACKS_CAPACITY,
+        consent.status == ConsentStatus.GIVEN and consent.given_by == ConsentGivenBy.SUBJECT and consent.capacity == Capacity.LACKS_CAPACITY,
         REFUSE,
     )
 
@@ -431,9 +419,7 @@ def best_interests(case: Case) -> FindingResult:
     """Refer care sharing for a person lacking capacity without a best-interests decision."""
     consent = case.request.consent
     return when(
-        consent.capacity == Capacity.LACKS_CAPACITY
-        and case.purpose == Purpose.DIRECT_CARE
-        and not consent.best_interests_decision,
+        consent.capacity == Capacity.LACKS_CAPACITY and case.purpose == Purpose.DIRECT_CARE and not consent.best_interests_decision,
         REFER,
     )
 
@@ -488,9 +474,7 @@ def agreement_scope(case: Case) -> FindingResult:
     agreement = case.facts.agreement
     if agreement is None:
         return PASS
-    outside = case.purpose not in agreement.purposes or any(
-        item.category not in agreement.data_categories for item in case.items
-    )
+    outside = case.purpose not in agreement.purposes or any(item.category not in agreement.data_categories for item in case.items)
     if not outside:
         return PASS
     return CONDITION if case.purpose == Purpose.DIRECT_CARE else REFER
@@ -500,10 +484,7 @@ def agreement_scope(case: Case) -> FindingResult:
 def agreement_systematic(case: Case) -> FindingResult:
     """Ask for an agreement when data that is not anonymised about several people is shared without one."""
     return when(
-        case.request.sharing_agreement is None
-        and case.request.subjects.count > 1
-        and case.purpose != Purpose.COURT_ORDER
-        and case.any_item_not_anonymised(),
+        case.request.sharing_agreement is None and case.request.subjects.count > 1 and case.purpose != Purpose.COURT_ORDER and case.any_item_not_anonymised(),
         CONDITION,
     )
 

@@ -45,7 +45,4 @@ class Facts:
     def __post_init__(self) -> None:
         """Refuse an agreement that is not the one the request cites."""
         if self.agreement is not None and self.agreement.code != self.request.sharing_agreement:
-            raise ValueError(
-                f"agreement {self.agreement.code!r} is not the one the request cites "
-                f"({self.request.sharing_agreement!r})"
-            )
+            raise ValueError(f"agreement {self.agreement.code!r} is not the one the request cites ({self.request.sharing_agreement!r})")

@@ -136,9 +136,7 @@ def _require_all(what: str, present: set[Any], expected: set[Any]) -> None:
     """Refuse unknown or missing keys, naming them."""
     unknown, missing = present - expected, expected - present
     if unknown or missing:
-        raise ValueError(
-            f"{what}: unknown {sorted(map(str, unknown))}, missing {sorted(map(str, missing))}"
-        )
+        raise ValueError(f"{what}: unknown {sorted(map(str, unknown))}, missing {sorted(map(str, missing))}")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -150,9 +148,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 

@@ -27,7 +27,7 @@ from app.models.sharing_request import (
 )
 from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory
 from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
-from app.services import agreements, organisations
+from app.services import agreements, events, organisations
 
 LONDON = ZoneInfo("Europe/London")
 RULES = "rules"
@@ -145,8 +145,10 @@ async def submit(
         raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
     session.add(RequestVersion(request_id=request.id, version=1, body=stored.body, request_hash=stored.request_hash, created_by=principal.sub, created_at=now))
     session.add_all(RequestSubject(request_id=request.id, version=1, subject_hash=hashed) for hashed in stored.subject_hashes)
-    session.add(rules_decision(request_id=request.id, version=1, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now))
+    decision = rules_decision(request_id=request.id, version=1, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now)
+    session.add(decision)
     await session.flush()
+    await events.request_changed(session=session, actor=principal, request=request, action=events.RequestAction.SUBMITTED, decision=decision)
     return Submission(request=request, replayed=False)
 
 

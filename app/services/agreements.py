@@ -3,18 +3,21 @@
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.auth import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementUpdate
 from app.models.base import utcnow
+from app.services import events
 
 
-async def register(*, session: AsyncSession, data: SharingAgreementCreate) -> SharingAgreement:
+async def register(*, session: AsyncSession, actor: Principal, data: SharingAgreementCreate) -> SharingAgreement:
     """Add an agreement; a code already taken is a 409."""
     if await session.get(SharingAgreement, data.code) is not None:
         raise Conflict(f"sharing agreement {data.code!r} is already registered")
     agreement = SharingAgreement(**data.model_dump())
     session.add(agreement)
     await session.flush()
+    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.AGREEMENT_REGISTERED, target_id=agreement.code)
     return agreement
 
 
@@ -39,7 +42,7 @@ async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> 
     return list((await session.exec(query)).all())
 
 
-async def update(*, session: AsyncSession, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:
+async def update(*, session: AsyncSession, actor: Principal, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:
     """Apply an admin's changes; the resulting period must still be ordered."""
     agreement = await get(session=session, code=code)
     values = changes.model_dump(exclude_unset=True)
@@ -52,4 +55,5 @@ async def update(*, session: AsyncSession, code: str, changes: SharingAgreementU
             setattr(agreement, field, value)
     agreement.updated_at = utcnow()
     await session.flush()
+    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.AGREEMENT_CHANGED, target_id=agreement.code)
     return agreement

@@ -3,18 +3,21 @@
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound
 from app.models.base import utcnow
 from app.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
+from app.services import events
 
 
-async def register(*, session: AsyncSession, data: OrganisationCreate) -> Organisation:
+async def register(*, session: AsyncSession, actor: Principal, data: OrganisationCreate) -> Organisation:
     """Add an organisation; a code already taken is a 409."""
     if await session.get(Organisation, data.code) is not None:
         raise Conflict(f"organisation {data.code!r} is already registered")
     organisation = Organisation(**data.model_dump(mode="json"))
     session.add(organisation)
     await session.flush()
+    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.ORGANISATION_REGISTERED, target_id=organisation.code)
     return organisation
 
 
@@ -34,7 +37,7 @@ async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> 
     return list((await session.exec(query)).all())
 
 
-async def update(*, session: AsyncSession, code: str, changes: OrganisationUpdate) -> Organisation:
+async def update(*, session: AsyncSession, actor: Principal, code: str, changes: OrganisationUpdate) -> Organisation:
     """Apply an admin's changes (name, type, DSPT status, active)."""
     organisation = await get(session=session, code=code)
     for field, value in changes.model_dump(mode="json", exclude_unset=True).items():
@@ -42,6 +45,7 @@ async def update(*, session: AsyncSession, code: str, changes: OrganisationUpdat
             setattr(organisation, field, value)
     organisation.updated_at = utcnow()
     await session.flush()
+    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.ORGANISATION_CHANGED, target_id=organisation.code)
     return organisation
 
 

@@ -19,6 +19,7 @@ from app.models.sharing_request import (
     SharingRequestSummary,
 )
 from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, Role
+from app.services import events
 from app.services.pagination import decode_cursor, encode_cursor
 
 # Roles that see every organisation's requests; an agency sees only its own.
@@ -63,6 +64,12 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
     return SharingRequestPublic(**public, version=version, decision=DecisionPublic.of(decision), request=body)
 
 
+async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> SharingRequestPublic:
+    """The request's details for a reader; the read itself is recorded."""
+    await events.request_read(session=session, actor=principal, request=request, action=events.RequestAction.READ)
+    return await details(session=session, request=request)
+
+
 async def list_page(
     *,
     session: AsyncSession,
@@ -93,7 +100,6 @@ async def list_page(
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
     return SharingRequestPage(items=[summary(row) for row in rows], next_cursor=next_cursor)
-
 
 
 def _position(cursor: str) -> tuple[datetime, str]:

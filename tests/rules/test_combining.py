@@ -40,8 +40,9 @@ def test_refer_beats_condition() -> None:
 
 
 def test_conditions_alone_approve_with_the_condition_reasons_in_policy_order() -> None:
-    evaluation = run(changed(UNTRAINED | {"recipient.access_roles": [" "], "transparency.subject_informed": "no",
-                                          "transparency.privacy_notice_covers_use": False}))
+    evaluation = run(
+        changed(UNTRAINED | {"recipient.access_roles": [" "], "transparency.subject_informed": "no", "transparency.privacy_notice_covers_use": False})
+    )
 
     assert evaluation.outcome == Outcome.APPROVE_WITH_CONDITIONS
     assert evaluation.conditions == [
@@ -89,11 +90,15 @@ def test_emergency_share_keeps_the_other_conditions() -> None:
 
 
 def test_emergency_share_on_article_9_vital_interests() -> None:
-    evaluation = run(emergency({
-        "legal_basis.article_6": "public_task",
-        "legal_basis.article_9": "vital_interests",
-        "consent.capacity": "lacks_capacity",
-    }))
+    evaluation = run(
+        emergency(
+            {
+                "legal_basis.article_6": "public_task",
+                "legal_basis.article_9": "vital_interests",
+                "consent.capacity": "lacks_capacity",
+            }
+        )
+    )
 
     assert fired(evaluation) == {
         RuleId.CP4_ONWARD_SHARING: REFER,
@@ -109,16 +114,28 @@ def test_emergency_share_on_article_9_vital_interests() -> None:
     [
         (ABROAD, Outcome.REFUSE),
         ({"data_items": [item("demographics"), item("sexual_health")]}, Outcome.REFER),
-        ({"purpose.category": "research", "data_items": [item("diagnoses", "pseudonymised")],
-          "legal_basis.confidentiality": "explicit_consent", "consent.status": "given"}, Outcome.REFER),
-        ({"purpose.category": "public_health", "legal_basis.confidentiality": "legal_requirement",
-          "legal_basis.reference": "Health Protection (Notification) Regulations 2010"}, Outcome.REFER),
+        (
+            {
+                "purpose.category": "research",
+                "data_items": [item("diagnoses", "pseudonymised")],
+                "legal_basis.confidentiality": "explicit_consent",
+                "consent.status": "given",
+            },
+            Outcome.REFER,
+        ),
+        (
+            {
+                "purpose.category": "public_health",
+                "legal_basis.confidentiality": "legal_requirement",
+                "legal_basis.reference": "Health Protection (Notification) Regulations 2010",
+            },
+            Outcome.REFER,
+        ),
         ({"legal_basis.article_6": "public_task"}, Outcome.REFER),
         ({"urgency": "urgent"}, Outcome.REFER),
         ({"recipient.onward_sharing": False}, Outcome.APPROVE),
     ],
-    ids=["refuse-exists", "restricted-category", "research", "public-health", "no-vital-interests", "urgent",
-         "nothing-referred"],
+    ids=["refuse-exists", "restricted-category", "research", "public-health", "no-vital-interests", "urgent", "nothing-referred"],
 )
 def test_emergency_share_does_not_apply(changes: dict[str, Any], outcome: Outcome) -> None:
     evaluation = run(emergency(changes))
