@@ -1,0 +1,47 @@
+"""The audit trail for auditors: list its events, and verify that none has been altered."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.auth import Principal, require_roles
+from app.db import SessionDep
+from app.errors import PROBLEM_RESPONSES
+from app.models.audit import AuditEventPage, AuditVerification
+from app.models.vocabulary import Role
+from app.services import audit, events, reports
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+
+AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+
+
+@router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated")
+async def list_audit_events(
+    session: SessionDep,
+    auditor: AuditorPrincipal,
+    request_id: Annotated[str | None, Query(max_length=36, description="Events about this sharing request")] = None,
+    actor: Annotated[str | None, Query(max_length=200, description="The actor's subject (`sub`)")] = None,
+    organisation: Annotated[str | None, Query(max_length=32, description="The actor's organisation (`org`)")] = None,
+    action: events.AuditAction | None = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
+    to: Annotated[str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AuditEventPage:
+    since, until = reports.period(from_=from_, to=to)
+    page = await audit.list_page(
+        session=session, request_id=request_id, actor_sub=actor, actor_org=organisation, action=action, since=since, until=until, cursor=cursor, limit=limit
+    )
+    await events.report_run(
+        session=session, actor=auditor, action=events.ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events"
+    )
+    return page
+
+
+@router.get("/verify", summary="Recompute the hash chain of the whole trail and report where it first breaks")
+async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
+    result = await audit.verify(session=session)
+    outcome = f"valid, {result.events} events" if result.valid else f"broken at seq {result.first_broken_seq}"
+    await events.report_run(session=session, actor=auditor, action=events.ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
+    return result
