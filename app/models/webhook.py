@@ -1,0 +1,209 @@
+"""Webhook endpoints, the transactional outbox of events, deliveries and their attempts."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import sqlmodel
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import SQLModel
+
+from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.sharing_request import new_id
+
+
+class WebhookEventType(StrEnum):
+    """What a case-management system can subscribe to."""
+
+    DECIDED = "sharing_request.decided"
+    REFERRED = "sharing_request.referred"
+    REVIEWED = "sharing_request.reviewed"
+    INFORMATION_REQUESTED = "sharing_request.information_requested"
+    WITHDRAWN = "sharing_request.withdrawn"
+    OVERDUE = "sharing_request.overdue"
+    RETROSPECTIVE_REVIEW_COMPLETED = "sharing_request.retrospective_review_completed"
+
+
+class EndpointScope(StrEnum):
+    """Whose events an endpoint receives."""
+
+    ORGANISATION = "organisation"  # an agency's system: events about its own organisation's requests
+    CONTROLLER = "controller"  # the controller's own system, registered by an admin: every event
+
+
+class DisabledReason(StrEnum):
+    BY_OWNER = "disabled_by_owner"
+    GONE = "receiver_answered_410"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A receiver's URL, what it subscribes to, and the secrets that sign what it is sent."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner_org: str = sqlmodel.Field(max_length=32, index=True)
+    scope: str = sqlmodel.Field(max_length=16)
+    url: str = sqlmodel.Field(max_length=2048)
+    description: str | None = sqlmodel.Field(default=None, max_length=500)
+    event_types: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    enabled: bool = True
+    disabled_reason: str | None = sqlmodel.Field(default=None, max_length=32)
+    # Kept usable, not hashed: every delivery is signed with it.
+    secret: str = sqlmodel.Field(max_length=100)
+    previous_secret: str | None = sqlmodel.Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_by: str = sqlmodel.Field(max_length=200)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxEvent(SQLModel, table=True):
+    """An event written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox_events"
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    type: str = sqlmodel.Field(max_length=64)
+    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event on its way to one endpoint; its id is the `webhook-id` of every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+    )
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    event_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("outbox_events.id"), nullable=False))
+    endpoint_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("webhook_endpoints.id"), nullable=False))
+    status: str = sqlmodel.Field(default=DeliveryStatus.PENDING, max_length=16)
+    # Attempts since the delivery was created or last redelivered; the retry schedule counts these.
+    attempts_made: int = 0
+    next_attempt_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    claimed_by: str | None = sqlmodel.Field(default=None, max_length=100)
+    claimed_until: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One HTTP attempt of a delivery, as the worker recorded it."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "number"),)
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    delivery_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("webhook_deliveries.id"), nullable=False))
+    number: int
+    attempted_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
+    duration_ms: int
+    response_status: int | None = None
+    response_body: str | None = sqlmodel.Field(default=None, max_length=1000)
+    error: str | None = sqlmodel.Field(default=None, max_length=300)
+
+
+Description = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=500)]
+EndpointUrl = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2048)]
+EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(WebhookEventType))]
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: EndpointUrl
+    event_types: EventTypes
+    description: Description | None = None
+
+
+class WebhookEndpointUpdate(BaseModel):
+    """What an owner may change: enable or disable, the event types, the description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool | None = None
+    event_types: EventTypes | None = None
+    description: Description | None = None
+
+
+class WebhookEndpointPublic(BaseModel):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[WebhookEventType]
+    scope: EndpointScope
+    organisation: str
+    enabled: bool
+    disabled_reason: DisabledReason | None
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> "WebhookEndpointPublic":
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            description=endpoint.description,
+            event_types=[WebhookEventType(value) for value in endpoint.event_types],
+            scope=EndpointScope(endpoint.scope),
+            organisation=endpoint.owner_org,
+            enabled=endpoint.enabled,
+            disabled_reason=DisabledReason(endpoint.disabled_reason) if endpoint.disabled_reason else None,
+            previous_secret_expires_at=endpoint.previous_secret_expires_at,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+        )
+
+
+class WebhookEndpointCreated(WebhookEndpointPublic):
+    """The answer to a registration: the only time the signing secret is shown."""
+
+    secret: str
+
+
+class WebhookSecretRotated(BaseModel):
+    """The new signing secret, shown once; the old one also signs until `previous_secret_expires_at`."""
+
+    secret: str
+    previous_secret_expires_at: datetime
+
+
+class WebhookAttemptPublic(BaseModel):
+    number: int
+    attempted_at: datetime
+    duration_ms: int
+    response_status: int | None
+    response_body: str | None
+    error: str | None
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: str = Field(description="The `webhook-id` header of every attempt")
+    event_id: str
+    event_type: WebhookEventType
+    request_id: str
+    status: DeliveryStatus
+    attempts_made: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    attempts: list[WebhookAttemptPublic]
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryPublic]
+    next_cursor: str | None

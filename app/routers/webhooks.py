@@ -1,0 +1,96 @@
+"""Webhook endpoints: an agency's for its own organisation's events, an admin's for every event."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from app.auth import Principal, require_roles
+from app.db import SessionDep
+from app.dependencies import SettingsDep
+from app.errors import PROBLEM_RESPONSES, problem_doc
+from app.models.vocabulary import Role
+from app.models.webhook import (
+    DeliveryStatus,
+    WebhookDeliveryPage,
+    WebhookDeliveryPublic,
+    WebhookEndpoint,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointPublic,
+    WebhookEndpointUpdate,
+    WebhookSecretRotated,
+)
+from app.services import webhooks
+
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+
+WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
+NOT_FOUND = {404: problem_doc("No such endpoint, or it is not the caller's")}
+
+
+async def get_current_endpoint(endpoint_id: str, session: SessionDep, principal: WebhookOwner) -> WebhookEndpoint:
+    """The endpoint named in the path, if the caller manages it; otherwise 404."""
+    return await webhooks.get_managed(session=session, principal=principal, endpoint_id=endpoint_id)
+
+
+CurrentEndpoint = Annotated[WebhookEndpoint, Depends(get_current_endpoint)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an endpoint; the signing secret is shown only in this answer",
+    responses={403: problem_doc("The caller's organisation is not registered or not active")},
+)
+async def register_endpoint(
+    data: WebhookEndpointCreate, response: Response, session: SessionDep, settings: SettingsDep, principal: WebhookOwner
+) -> WebhookEndpointCreated:
+    endpoint = await webhooks.register(session=session, settings=settings, principal=principal, data=data)
+    response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
+    return WebhookEndpointCreated(**WebhookEndpointPublic.of(endpoint).model_dump(), secret=endpoint.secret)
+
+
+@router.get("", summary="The caller's endpoints, oldest first")
+async def list_endpoints(session: SessionDep, principal: WebhookOwner) -> list[WebhookEndpointPublic]:
+    return [WebhookEndpointPublic.of(endpoint) for endpoint in await webhooks.list_managed(session=session, principal=principal)]
+
+
+@router.get("/{endpoint_id}", summary="One endpoint", responses=NOT_FOUND)
+async def get_endpoint(endpoint: CurrentEndpoint) -> WebhookEndpointPublic:
+    return WebhookEndpointPublic.of(endpoint)
+
+
+@router.patch("/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND)
+async def update_endpoint(endpoint: CurrentEndpoint, changes: WebhookEndpointUpdate, session: SessionDep) -> WebhookEndpointPublic:
+    return WebhookEndpointPublic.of(await webhooks.update(session=session, endpoint=endpoint, changes=changes))
+
+
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint and its delivery history", responses=NOT_FOUND)
+async def delete_endpoint(endpoint: CurrentEndpoint, session: SessionDep) -> None:
+    await webhooks.remove(session=session, endpoint=endpoint)
+
+
+@router.post("/{endpoint_id}/rotate-secret", summary="A new signing secret; the old one also signs for 24 hours", responses=NOT_FOUND)
+async def rotate_endpoint_secret(endpoint: CurrentEndpoint, session: SessionDep) -> WebhookSecretRotated:
+    return await webhooks.rotate_secret(session=session, endpoint=endpoint)
+
+
+@router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND)
+async def list_deliveries(
+    endpoint: CurrentEndpoint,
+    session: SessionDep,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WebhookDeliveryPage:
+    return await webhooks.deliveries_page(session=session, endpoint=endpoint, status=status_, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a delivery again at once, with the same webhook-id",
+    responses=NOT_FOUND | {409: problem_doc("The endpoint is disabled")},
+)
+async def redeliver(endpoint: CurrentEndpoint, delivery_id: str, session: SessionDep) -> WebhookDeliveryPublic:
+    return await webhooks.redeliver(session=session, endpoint=endpoint, delivery_id=delivery_id)
