@@ -30,7 +30,7 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = make_engine(database_url())
+    engine = make_engine(database_url(), foreign_keys=False)
     async with engine.connect() as connection:
         await connection.run_sync(run_with)
     await engine.dispose()

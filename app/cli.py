@@ -1,4 +1,4 @@
-"""The `caldicott` command: serve, migrate, mint development tokens, write the OpenAPI document."""
+"""The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, verify the audit trail, write the OpenAPI document."""
 
 import argparse
 import logging
@@ -53,6 +53,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.services import delivery
+
+    attempts = asyncio.run(delivery.work(settings=get_settings(), once=args.once))
+    if args.once:
+        print(f"webhook attempts made: {attempts}")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from app.auth import mint_dev_token
 
@@ -78,6 +89,36 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    """Exit status 0: the chain is intact; 1: it is broken; 2: it could not be read."""
+    import asyncio
+
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db import make_engine, make_sessionmaker
+    from app.models.audit import AuditVerification
+    from app.services import audit
+
+    async def verify() -> AuditVerification:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await audit.verify(session=session)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(verify())
+    except (DBAPIError, OSError) as error:
+        print(f"caldicott audit verify: cannot read the audit trail: {type(getattr(error, 'orig', error)).__name__}: {error}", file=sys.stderr)
+        return 2
+    print(result.model_dump_json(indent=2))
+    if not result.valid:
+        print(f"caldicott audit verify: the audit trail is broken at seq {result.first_broken_seq}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="caldicott", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -90,12 +131,19 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
+    worker = commands.add_parser("worker", help="deliver webhooks from the outbox (several may run at once on PostgreSQL)")
+    worker.add_argument("--once", action="store_true", help="deliver whatever is due now, then exit")
+    worker.set_defaults(run=cmd_worker)
+
     token = commands.add_parser("token", help="mint a development token signed with CALDICOTT_JWT_SECRET")
     token.add_argument("--org", required=True, help="organisation code (claim `org`)")
     token.add_argument("--role", required=True, action="append", type=Role, choices=list(Role), help="repeat for several roles")
     token.add_argument("--sub", help="subject (claim `sub`); default dev-<org>")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="recompute the audit trail's hash chain; exit status 1 when it is broken").set_defaults(run=cmd_audit_verify)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the app")
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write, or - for standard output")
     openapi.set_defaults(run=cmd_openapi)

@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     subject_key: SecretStr | None = None
     policy_file: Path | None = None
     page_size_max: int = 200
+    # Webhooks: private addresses only for tests and local development (SSRF).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Seconds before each attempt, jittered: the first at once (always 0), the last some 27 hours after the event.
+    webhook_retry_schedule: list[NonNegativeFloat] = Field(default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1)
+    webhook_worker_in_serve: bool = False
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":
@@ -43,6 +51,19 @@ class Settings(BaseSettings):
             if self.uses_sqlite:
                 raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")
         return self
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def first_attempt_at_once(cls, schedule: list[float]) -> list[float]:
+        # Events are written with the change that causes them, where no settings are at hand.
+        if schedule[0] != 0:
+            raise ValueError("the first attempt is made at once: the schedule must start with 0")
+        return schedule
+
+    @property
+    def webhook_lease_seconds(self) -> float:
+        """How long a worker holds a claimed delivery: one whole attempt and the time to record it."""
+        return self.webhook_timeout_seconds + 60
 
     @property
     def uses_sqlite(self) -> bool:

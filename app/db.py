@@ -9,18 +9,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """Create the engine; SQLite gets foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+    """Create the engine; SQLite gets foreign keys (off only while migrating), WAL, a busy timeout and BEGIN IMMEDIATE."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # The driver must not emit its own BEGIN: _begin_immediate below does.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
+            # Batch migrations rebuild tables by copy-and-rename, which enforced keys would block.
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        # A transaction that has only read cannot become a writer once another writer has
+        # committed (SQLITE_BUSY_SNAPSHOT); taking the write lock at BEGIN waits instead, and
+        # keeps the audit chain's read-the-head-then-append linear.
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

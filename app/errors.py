@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -31,6 +32,7 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    current_status: str | None = None  # on a 409 for a transition the request's state does not allow
 
 
 class ProblemError(Exception):
@@ -40,11 +42,19 @@ class ProblemError(Exception):
     title = "Internal server error"
     slug = "internal"
 
-    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        current_status: str | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
         self.headers = headers
+        self.current_status = current_status
 
 
 class Unauthorized(ProblemError):
@@ -110,9 +120,12 @@ def problem_response(
     detail: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    current_status: str | None = None,
 ) -> JSONResponse:
     """Render one problem document."""
-    problem = Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail, instance=request.url.path, errors=errors)
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail, instance=request.url.path, errors=errors, current_status=current_status
+    )
     return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -126,7 +139,7 @@ def field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
 
 
 async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem_response(request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers)
+    return problem_response(request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers, exc.current_status)
 
 
 async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,6 +170,11 @@ async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> J
     return await handle_unexpected(request, exc)
 
 
+async def handle_concurrent_change(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Optimistic locking lost: someone else changed the request between our read and our write.
+    return problem_response(request, 409, Conflict.title, Conflict.slug, "the request was changed by someone else at the same moment; reload it and retry")
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, 500, ProblemError.title, ProblemError.slug, "An unexpected error occurred; it has been logged")
@@ -167,6 +185,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
+    app.add_exception_handler(StaleDataError, handle_concurrent_change)
     app.add_exception_handler(DBAPIError, handle_database_down)
     app.add_exception_handler(OSError, handle_database_down)
     app.add_exception_handler(Exception, handle_unexpected)

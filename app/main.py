@@ -2,16 +2,18 @@
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from app.auth import TokenVerifier
 from app.config import Settings, get_settings
+from app.correlation import CorrelationMiddleware
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
-from app.routers import agreements, health, organisations, sharing_requests
+from app.routers import agreements, audit, health, organisations, reports, review, sharing_requests, webhooks
 from app.rules import load_policy
+from app.services import delivery
 
 log = logging.getLogger("caldicott")
 
@@ -23,9 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         log.info("policy %s %s (%s) loaded", policy.name, policy.version, policy.content_hash[:12])
-        yield
+        async with AsyncExitStack() as background:
+            if settings.webhook_worker_in_serve:
+                await background.enter_async_context(delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings))
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -40,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.verifier = TokenVerifier(settings)
     install_problem_handlers(app)
-    for module in (health, organisations, agreements, sharing_requests):
+    app.add_middleware(CorrelationMiddleware)
+    for module in (health, organisations, agreements, sharing_requests, review, audit, reports, webhooks):
         app.include_router(module.router)
     return app

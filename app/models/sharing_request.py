@@ -6,16 +6,19 @@ from typing import Any
 
 import sqlmodel
 from pydantic import BaseModel
-from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import SQLModel
 
 from app.models.base import JSONValue, UTCDateTime, utcnow
-from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, Urgency
+from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
 from app.rules import Finding
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+ROW_VERSION = Column("row_version", Integer, nullable=False, server_default="1")
 
 
 class SharingRequest(SQLModel, table=True):
@@ -27,7 +30,10 @@ class SharingRequest(SQLModel, table=True):
         Index("ix_sharing_requests_requester_created", "requester_org", "created_at", "id"),
         Index("ix_sharing_requests_created", "created_at", "id"),
         Index("ix_sharing_requests_status_created", "status", "created_at"),
+        Index("ix_sharing_requests_queue", "in_queue", "review_priority", "due_at", "id"),
     )
+    # Optimistic locking: two guardians acting on one request at once cannot both win.
+    __mapper_args__ = {"version_id_col": ROW_VERSION}
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     requester_org: str = sqlmodel.Field(sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=False))
@@ -39,6 +45,19 @@ class SharingRequest(SQLModel, table=True):
     review_required: bool = False
     current_version: int = 1
     idempotency_key: str | None = sqlmodel.Field(default=None, max_length=200)
+    # The guardian queue: referred requests and emergency shares awaiting retrospective review.
+    in_queue: bool = False
+    review_priority: int = 0
+    referred_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    due_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    paused_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    paused_seconds: int = 0
+    assignee_sub: str | None = sqlmodel.Field(default=None, max_length=200)
+    assignee_org: str | None = sqlmodel.Field(default=None, max_length=32)
+    claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    retrospective_status: str | None = sqlmodel.Field(default=None, max_length=16)
+    overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    row_version: int = sqlmodel.Field(default=1, sa_column=ROW_VERSION)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -55,6 +74,7 @@ class RequestVersion(SQLModel, table=True):
     body: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     request_hash: str = sqlmodel.Field(max_length=64)
     created_by: str = sqlmodel.Field(max_length=200)
+    note: str | None = sqlmodel.Field(default=None, max_length=4000)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -76,17 +96,36 @@ class Decision(SQLModel, table=True):
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
     version: int
+    kind: str = sqlmodel.Field(default="rules", max_length=16)
     outcome: str = sqlmodel.Field(max_length=32)
     findings: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     review_required: bool = False
     decided_by: str = sqlmodel.Field(max_length=200)
     rationale: str | None = None
+    approved_items: list[str] | None = sqlmodel.Field(default=None, sa_column=Column(JSONValue, nullable=True))
+    # Guardian decisions: seconds from referral, less time paused waiting for information.
+    response_seconds: int | None = None
     policy_name: str = sqlmodel.Field(max_length=100)
     policy_version: str = sqlmodel.Field(max_length=50)
     policy_hash: str = sqlmodel.Field(max_length=64)
     request_hash: str = sqlmodel.Field(max_length=64)
     decided_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Transition(SQLModel, table=True):
+    """One change of a request's state, or of its claim, and who made it."""
+
+    __tablename__ = "sharing_request_transitions"
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    action: str = sqlmodel.Field(max_length=32)
+    from_status: str | None = sqlmodel.Field(default=None, max_length=32)
+    to_status: str = sqlmodel.Field(max_length=32)
+    actor_sub: str = sqlmodel.Field(max_length=200)
+    actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
+    at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 STATUS_FOR_OUTCOME = {
@@ -115,10 +154,15 @@ class Verdict(BaseModel):
 
 
 class DecisionPublic(Verdict):
+    """A stored decision: by the rules, a guardian, or a retrospective review."""
+
     id: str
     version: int
+    kind: DecisionKind
+    outcome: DecisionOutcome  # type: ignore[assignment]  (wider than the rules' outcomes)
     decided_by: str
     rationale: str | None = None
+    approved_items: list[DataCategory] | None = None
     decided_at: datetime
 
     @classmethod
@@ -126,7 +170,8 @@ class DecisionPublic(Verdict):
         return cls(
             id=decision.id,
             version=decision.version,
-            outcome=Outcome(decision.outcome),
+            kind=DecisionKind(decision.kind),
+            outcome=DecisionOutcome(decision.outcome),
             review_required=decision.review_required,
             findings=[Finding.model_validate(finding) for finding in decision.findings],
             conditions=decision.conditions,
@@ -134,6 +179,7 @@ class DecisionPublic(Verdict):
             request_hash=decision.request_hash,
             decided_by=decision.decided_by,
             rationale=decision.rationale,
+            approved_items=decision.approved_items,
             decided_at=decision.decided_at,
         )
 
@@ -153,6 +199,8 @@ class SharingRequestSummary(BaseModel):
     urgency: Urgency
     status: RequestStatus
     review_required: bool
+    retrospective_review: RetrospectiveStatus | None
+    due_at: datetime | None
     created_at: datetime
     updated_at: datetime
 

@@ -1,7 +1,22 @@
 """Every table, imported once so that SQLModel.metadata is complete (Alembic, tests)."""
 
 from app.models.agreement import SharingAgreement
+from app.models.audit import AuditEvent
 from app.models.organisation import Organisation
-from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
+from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
+from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Decision", "Organisation", "RequestSubject", "RequestVersion", "SharingAgreement", "SharingRequest"]
+__all__ = [
+    "AuditEvent",
+    "Decision",
+    "Organisation",
+    "OutboxEvent",
+    "RequestSubject",
+    "RequestVersion",
+    "SharingAgreement",
+    "SharingRequest",
+    "Transition",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

@@ -160,6 +160,45 @@ class RequestStatus(StrEnum):
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
     REFUSED = "refused"
     AWAITING_REVIEW = "awaiting_review"
+    IN_REVIEW = "in_review"
+    INFORMATION_REQUESTED = "information_requested"
+    WITHDRAWN = "withdrawn"
+
+
+class GuardianOutcome(StrEnum):
+    APPROVE = "approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions"
+    REFUSE = "refuse"
+    REQUEST_INFORMATION = "request_information"
+
+
+class RetrospectiveOutcome(StrEnum):
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+
+class RetrospectiveStatus(StrEnum):
+    PENDING = "pending"
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+
+class DecisionOutcome(StrEnum):
+    """Every outcome a decision record can carry: the rules', a guardian's, a retrospective review's."""
+
+    APPROVE = "approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions"
+    REFER = "refer"
+    REFUSE = "refuse"
+    REQUEST_INFORMATION = "request_information"
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+
+class DecisionKind(StrEnum):
+    RULES = "rules"
+    GUARDIAN = "guardian"
+    RETROSPECTIVE = "retrospective"
 
 
 class Role(StrEnum):

@@ -1,7 +1,7 @@
 """Deciding a sharing request by the policy, and recording it."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,10 @@ from app.models.sharing_request import (
     RequestVersion,
     SharingRequest,
 )
-from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory
+from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
 from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
-from app.services import agreements, events, organisations
+from app.rules.response_times import due_at as response_due
+from app.services import agreements, events, organisations, transitions
 
 LONDON = ZoneInfo("Europe/London")
 RULES = "rules"
@@ -132,24 +133,71 @@ async def submit(
         purpose_category=body.purpose.category,
         urgency=body.urgency,
         status=STATUS_FOR_OUTCOME[evaluation.outcome],
-        review_required=evaluation.review_required,
         idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
     )
+    place(request=request, evaluation=evaluation, policy=policy, now=now)
     session.add(request)
     try:
         await session.flush()
     except IntegrityError:
         # Another submission with the same key won the race; the client retries and gets it.
         raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
-    session.add(RequestVersion(request_id=request.id, version=1, body=stored.body, request_hash=stored.request_hash, created_by=principal.sub, created_at=now))
-    session.add_all(RequestSubject(request_id=request.id, version=1, subject_hash=hashed) for hashed in stored.subject_hashes)
-    decision = rules_decision(request_id=request.id, version=1, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now)
+    decision = await record_version(
+        session=session, request=request, version=1, body=body, stored=stored, evaluation=evaluation, policy=policy, principal=principal, now=now
+    )
+    await transitions.record(
+        session=session, request=request, action=events.RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision
+    )
+    return Submission(request=request, replayed=False)
+
+
+async def record_version(
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    version: int,
+    body: SharingRequestBody,
+    stored: Fingerprint,
+    evaluation: Evaluation,
+    policy: Policy,
+    principal: Principal,
+    now: datetime,
+    note: str | None = None,
+) -> Decision:
+    """Store one version of the body, its subject hashes, and the rules' decision on it."""
+    session.add(
+        RequestVersion(
+            request_id=request.id, version=version, body=stored.body, request_hash=stored.request_hash, created_by=principal.sub, note=note, created_at=now
+        )
+    )
+    session.add_all(RequestSubject(request_id=request.id, version=version, subject_hash=hashed) for hashed in stored.subject_hashes)
+    decision = rules_decision(request_id=request.id, version=version, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now)
     session.add(decision)
     await session.flush()
-    await events.request_changed(session=session, actor=principal, request=request, action=events.RequestAction.SUBMITTED, decision=decision)
-    return Submission(request=request, replayed=False)
+    return decision
+
+
+REVIEW_PRIORITY = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}
+
+
+def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, now: datetime) -> None:
+    """Set the request's status from the rules' outcome, and put it in the guardian queue if it needs a guardian.
+
+    The response clock starts at the first referral and excludes time paused waiting
+    for information, so an amended request keeps its place rather than starting again.
+    """
+    request.status = STATUS_FOR_OUTCOME[evaluation.outcome]
+    request.review_required = evaluation.review_required
+    request.retrospective_status = RetrospectiveStatus.PENDING if evaluation.review_required else None
+    request.review_priority = REVIEW_PRIORITY[Urgency(request.urgency)]
+    request.in_queue = request.status == RequestStatus.AWAITING_REVIEW or evaluation.review_required
+    if request.in_queue:
+        request.referred_at = request.referred_at or now
+        request.due_at = response_due(policy, Urgency(request.urgency), request.referred_at) + timedelta(seconds=request.paused_seconds)
+        request.overdue_flagged_at = None
+    request.updated_at = now
 
 
 def rules_decision(*, request_id: str, version: int, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
@@ -178,3 +226,9 @@ async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> t
     )
     row = (await session.exec(query)).first()
     return (row[0], row[1]) if row is not None else None
+
+
+async def current_body(*, session: AsyncSession, request: SharingRequest) -> dict[str, Any]:
+    """The stored body of the request's current version."""
+    query = select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == request.current_version)
+    return (await session.exec(query)).one()

@@ -10,7 +10,9 @@ from enum import StrEnum
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
+from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
+from app.services import audit
 
 
 class RequestAction(StrEnum):
@@ -25,6 +27,7 @@ class RequestAction(StrEnum):
     AMENDED = "amended"
     WITHDRAWN = "withdrawn"
     RETROSPECTIVE_REVIEWED = "retrospective_reviewed"
+    OVERDUE = "overdue"
     READ = "read"
     HISTORY_READ = "history_read"
 
@@ -38,6 +41,26 @@ class AdminAction(StrEnum):
     AGREEMENT_CHANGED = "agreement_changed"
 
 
+class ReportAction(StrEnum):
+    """Someone ran a report or looked at the audit trail."""
+
+    DECISION_LOG_EXPORTED = "decision_log_exported"
+    SUBJECT_DISCLOSURES_SEARCHED = "subject_disclosures_searched"
+    AUDIT_EVENTS_LISTED = "audit_events_listed"
+    AUDIT_VERIFIED = "audit_verified"
+
+
+# Every action the audit trail can hold, for filtering it.
+AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, ReportAction) for member in kind})  # type: ignore[misc]
+
+ADMIN_TARGETS = {
+    AdminAction.ORGANISATION_REGISTERED: AuditTarget.ORGANISATION,
+    AdminAction.ORGANISATION_CHANGED: AuditTarget.ORGANISATION,
+    AdminAction.AGREEMENT_REGISTERED: AuditTarget.SHARING_AGREEMENT,
+    AdminAction.AGREEMENT_CHANGED: AuditTarget.SHARING_AGREEMENT,
+}
+
+
 async def request_changed(
     *,
     session: AsyncSession,
@@ -47,11 +70,23 @@ async def request_changed(
     decision: Decision | None = None,
 ) -> None:
     """A request changed state (actor None: the service itself, e.g. an expired claim)."""
+    outcome = request.status if decision is None else f"{request.status}, decision {decision.outcome}"
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    from app.services import outbox  # here, not at the top: outbox maps this module's RequestAction
+
+    await outbox.emit(session=session, request=request, action=action, decision=decision)
 
 
 async def request_read(*, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction) -> None:
     """Someone read a request's details or history."""
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome="read")
 
 
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
+    await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")
+
+
+async def report_run(*, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str) -> None:
+    """Someone ran a report or read the audit trail; `outcome` says how much it returned."""
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.REPORT, target_id=report, outcome=outcome)

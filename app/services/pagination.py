@@ -2,21 +2,36 @@
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from app.errors import InvalidInput
 
 
 def encode_cursor(*key: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
+    """An opaque cursor for a sort key; datetimes travel as ISO-8601."""
+    values = [value.isoformat() if isinstance(value, datetime) else value for value in key]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    """Read a cursor made by encode_cursor, or answer 422 naming `cursor`."""
+def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
+    """Read a cursor made by encode_cursor back into values of the given types, or answer 422 naming `cursor`."""
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise ValueError("wrong shape")
+        key = [_read(kind, value) for kind, value in zip(kinds, values, strict=True)]
+    except (ValueError, TypeError):
         raise InvalidInput("cursor", "not a cursor this service issued", location="query") from None
-    if not isinstance(key, list) or len(key) != size:
-        raise InvalidInput("cursor", "not a cursor this service issued", location="query")
     return key
+
+
+def _read(kind: type, value: Any) -> Any:
+    if kind is datetime:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"expected {kind.__name__}")
+    return value

@@ -7,7 +7,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.models.sharing_request import (
     STATUS_FOR_OUTCOME,
     Decision,
@@ -18,7 +18,7 @@ from app.models.sharing_request import (
     SharingRequestPublic,
     SharingRequestSummary,
 )
-from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, Role
+from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
 from app.services import events
 from app.services.pagination import decode_cursor, encode_cursor
 
@@ -47,6 +47,8 @@ def summary(request: SharingRequest) -> SharingRequestSummary:
         urgency=request.urgency,
         status=RequestStatus(request.status),
         review_required=request.review_required,
+        retrospective_review=request.retrospective_status,
+        due_at=request.due_at,
         created_at=request.created_at,
         updated_at=request.updated_at,
     )
@@ -60,7 +62,13 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
     decision = (await session.exec(select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1))).one()
     public = summary(request).model_dump()
     if as_first_answered:
-        public.update(status=STATUS_FOR_OUTCOME[Outcome(decision.outcome)], review_required=decision.review_required, updated_at=request.created_at)
+        first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
+        public.update(
+            status=first_status,
+            review_required=decision.review_required,
+            retrospective_review=RetrospectiveStatus.PENDING if decision.review_required else None,
+            updated_at=request.created_at,
+        )
     return SharingRequestPublic(**public, version=version, decision=DecisionPublic.of(decision), request=body)
 
 
@@ -88,7 +96,7 @@ async def list_page(
     if purpose is not None:
         query = query.where(SharingRequest.purpose_category == purpose)
     if cursor is not None:
-        after, request_id = _position(cursor)
+        after, request_id = decode_cursor(cursor, datetime, str)
         query = query.where(
             or_(
                 col(SharingRequest.created_at) < after,
@@ -98,16 +106,5 @@ async def list_page(
     rows = list((await session.exec(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
     return SharingRequestPage(items=[summary(row) for row in rows], next_cursor=next_cursor)
-
-
-def _position(cursor: str) -> tuple[datetime, str]:
-    created_at, request_id = decode_cursor(cursor, 2)
-    try:
-        after = datetime.fromisoformat(created_at)
-    except (TypeError, ValueError):
-        raise InvalidInput("cursor", "not a cursor this service issued", location="query") from None
-    if not isinstance(request_id, str) or after.tzinfo is None:
-        raise InvalidInput("cursor", "not a cursor this service issued", location="query")
-    return after, request_id

@@ -1,0 +1,100 @@
+"""Guardian review: the queue, claims, decisions, amendments, withdrawal, history, metrics."""
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.auth import AgencyPrincipal, Principal, ReaderPrincipal, require_roles
+from app.db import SessionDep
+from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
+from app.errors import PROBLEM_RESPONSES, InvalidInput, problem_doc
+from app.models.base import utcnow
+from app.models.sharing_request import DecisionPublic, SharingRequestPublic
+from app.models.vocabulary import PurposeCategory, RequestStatus, Role, Urgency
+from app.rules.response_times import LONDON
+from app.services import events, review, review_metrics, sharing_requests, transitions
+
+router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
+
+GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
+MetricsPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
+
+ON_A_REQUEST = {
+    404: problem_doc("No such request, or it belongs to another agency"),
+    409: problem_doc("The request's state does not allow this; `current_status` names it"),
+}
+
+
+@router.get("/v1/review-queue", summary="Requests awaiting a guardian: emergency first, then by due time")
+async def review_queue(
+    session: SessionDep,
+    _: GuardianPrincipal,
+    status: RequestStatus | None = None,
+    urgency: Urgency | None = None,
+    purpose: PurposeCategory | None = None,
+    assignee: Annotated[str | None, Query(max_length=200, description="The `sub` of the guardian holding the claim")] = None,
+    overdue: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> review.QueuePage:
+    return await review.queue(session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit)
+
+
+@router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST)
+async def claim(request: CurrentRequest, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+    await review.claim(session=session, policy=policy, principal=principal, request=request)
+    return await sharing_requests.details(session=session, request=request)
+
+
+@router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST)
+async def release(request: CurrentRequest, session: SessionDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+    await review.release(session=session, principal=principal, request=request)
+    return await sharing_requests.details(session=session, request=request)
+
+
+@router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST)
+async def decide(request: CurrentRequest, body: review.ReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> DecisionPublic:
+    return DecisionPublic.of(await review.review(session=session, policy=policy, principal=principal, request=request, body=body))
+
+
+@router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST)
+async def retrospective_review(
+    request: CurrentRequest, body: review.RetrospectiveReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal
+) -> DecisionPublic:
+    return DecisionPublic.of(await review.retrospective_review(session=session, policy=policy, principal=principal, request=request, body=body))
+
+
+@router.post("/v1/sharing-requests/{request_id}/amendments", summary="Answer a request for information with a revised request", responses=ON_A_REQUEST)
+async def amend(
+    request: CurrentRequest, body: review.AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+) -> SharingRequestPublic:
+    await review.amend(session=session, policy=policy, principal=principal, request=request, body=body, subject_key=settings.subject_key_bytes)
+    return await sharing_requests.details(session=session, request=request)
+
+
+@router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST)
+async def withdraw(request: CurrentRequest, session: SessionDep, principal: AgencyPrincipal) -> SharingRequestPublic:
+    await review.withdraw(session=session, principal=principal, request=request)
+    return await sharing_requests.details(session=session, request=request)
+
+
+@router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=ON_A_REQUEST)
+async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> transitions.History:
+    await events.request_read(session=session, actor=principal, request=request, action=events.RequestAction.HISTORY_READ)
+    return await transitions.history(session=session, request=request)
+
+
+@router.get("/v1/reports/review-metrics", tags=["reports"], summary="Guardian decisions, response times, overdue cases and the overturn rate")
+async def metrics(
+    session: SessionDep,
+    _: MetricsPrincipal,
+    from_: Annotated[date | None, Query(alias="from", description="First London date, inclusive; default 30 days ago")] = None,
+    to: Annotated[date | None, Query(description="Last London date, inclusive; default today")] = None,
+) -> review_metrics.ReviewMetrics:
+    today = utcnow().astimezone(LONDON).date()
+    period_to = to or today
+    period_from = from_ or period_to - timedelta(days=30)
+    if period_to < period_from:
+        raise InvalidInput("to", "must not be before `from`", location="query")
+    return await review_metrics.review_metrics(session=session, period_from=period_from, period_to=period_to)

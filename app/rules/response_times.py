@@ -1,0 +1,32 @@
+"""When a guardian's answer is due: response times by urgency, counted in working days."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from app.models.vocabulary import Urgency
+from app.rules.policy import Policy, ResponseUnit
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def is_working_day(policy: Policy, day: date) -> bool:
+    """Monday to Friday, and not a bank holiday listed in the policy."""
+    return day.weekday() < 5 and day not in policy.bank_holidays
+
+
+def due_at(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
+    """The time a response to a request referred at `start` is due.
+
+    Hours run on the clock (an emergency does not wait for Monday); working days
+    keep the time of day and skip weekends and bank holidays, counted in London.
+    """
+    response = policy.response_times[urgency]
+    if response.unit is ResponseUnit.HOURS:
+        return start + timedelta(hours=response.amount)
+    local = start.astimezone(LONDON)
+    day, counted = local.date(), 0
+    while counted < response.amount:
+        day += timedelta(days=1)
+        counted += is_working_day(policy, day)
+    # Rebuild the wall-clock time on the due day, so a change to or from summer time keeps 10:00 at 10:00.
+    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=LONDON).astimezone(start.tzinfo)

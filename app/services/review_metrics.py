@@ -1,0 +1,114 @@
+"""How the guardian queue is doing: volumes, response times, overdue cases, and how often guardians overturn the rules."""
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+
+from pydantic import BaseModel
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.models.base import utcnow
+from app.models.sharing_request import Decision, SharingRequest
+from app.models.vocabulary import DecisionKind, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
+from app.rules.response_times import LONDON
+
+
+class ResponseTimes(BaseModel):
+    decisions: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class Agreement(BaseModel):
+    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided `rules_would`."""
+
+    rules_would: Outcome
+    guardian: str
+    count: int
+
+
+class Overturns(BaseModel):
+    decisions: int
+    overturned: int
+    rate: float | None
+    breakdown: list[Agreement]
+
+
+class ReviewMetrics(BaseModel):
+    period_from: date
+    period_to: date
+    decisions: dict[GuardianOutcome, dict[Urgency, int]]
+    retrospective_reviews: dict[RetrospectiveOutcome, int]
+    time_to_decision: dict[Urgency, ResponseTimes]
+    overdue_now: int
+    overturns: Overturns
+
+
+def percentile(values: list[int], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def rules_would(findings: list[dict[str, str]]) -> Outcome:
+    """What the rules would have decided had nothing been referred: the yardstick for an overturn."""
+    results = {finding["result"] for finding in findings}
+    if FindingResult.REFUSE in results:
+        return Outcome.REFUSE
+    return Outcome.APPROVE_WITH_CONDITIONS if FindingResult.CONDITION in results else Outcome.APPROVE
+
+
+# A guardian agrees with the rules when the outcome is the same; upholding an emergency share agrees with it.
+AGREES = {RetrospectiveOutcome.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
+
+
+async def review_metrics(*, session: AsyncSession, period_from: date, period_to: date) -> ReviewMetrics:
+    """Metrics over guardian decisions made on the London dates from..to inclusive, and the queue now."""
+    start = datetime.combine(period_from, time(), tzinfo=LONDON)
+    end = datetime.combine(period_to + timedelta(days=1), time(), tzinfo=LONDON)
+    query = (
+        select(Decision, SharingRequest.urgency)
+        .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
+        .where(col(Decision.kind) != DecisionKind.RULES, col(Decision.decided_at) >= start, col(Decision.decided_at) < end)
+    )
+    rows = (await session.exec(query)).all()
+
+    decisions = {outcome: dict.fromkeys(Urgency, 0) for outcome in GuardianOutcome}
+    retrospective = dict.fromkeys(RetrospectiveOutcome, 0)
+    seconds: dict[Urgency, list[int]] = {urgency: [] for urgency in Urgency}
+    compared: Counter[tuple[Outcome, str]] = Counter()
+    for decision, urgency in rows:
+        if decision.kind == DecisionKind.RETROSPECTIVE:
+            retrospective[RetrospectiveOutcome(decision.outcome)] += 1
+        else:
+            decisions[GuardianOutcome(decision.outcome)][Urgency(urgency)] += 1
+            if decision.response_seconds is not None:
+                seconds[Urgency(urgency)].append(decision.response_seconds)
+        if decision.outcome != GuardianOutcome.REQUEST_INFORMATION:
+            compared[(rules_would(decision.findings), decision.outcome)] += 1
+
+    overturned = sum(count for (would, outcome), count in compared.items() if AGREES.get(outcome, outcome) != would)
+    total = sum(compared.values())
+    overdue_query = select(func.count()).select_from(SharingRequest).where(col(SharingRequest.in_queue), col(SharingRequest.due_at) < utcnow())
+    return ReviewMetrics(
+        period_from=period_from,
+        period_to=period_to,
+        decisions=decisions,
+        retrospective_reviews=retrospective,
+        time_to_decision={
+            urgency: ResponseTimes(decisions=len(values), median_seconds=percentile(values, 0.5), p90_seconds=percentile(values, 0.9))
+            for urgency, values in seconds.items()
+        },
+        overdue_now=(await session.exec(overdue_query)).one(),
+        overturns=Overturns(
+            decisions=total,
+            overturned=overturned,
+            rate=overturned / total if total else None,
+            breakdown=[Agreement(rules_would=would, guardian=outcome, count=count) for (would, outcome), count in sorted(compared.items())],
+        ),
+    )
