@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.models.actions import RequestAction
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import audit, events
@@ -103,7 +104,7 @@ async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient,
     created = (await submit(client, tokens, baseline_request())).json()
     async with app.state.sessionmaker() as session:
         request = await session.get(SharingRequest, created["id"])
-        await events.request_changed(session=session, actor=None, request=request, action=events.RequestAction.CLAIM_EXPIRED)
+        await events.request_changed(session=session, actor=None, request=request, action=RequestAction.CLAIM_EXPIRED)
         await session.commit()
 
     (expired,) = await all_events(client, tokens, action="claim_expired")

@@ -26,12 +26,12 @@ from app.auth import Principal
 from app.config import Environment, Settings
 from app.db import make_engine, make_sessionmaker
 from app.main import create_app
+from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.services import adjudication, delivery, webhooks
-from app.services.events import RequestAction
 from app.services.outbox import event_type_for
 from tests.conftest import empty_tables
 from tests.factories import register_organisation, submit

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from app.auth import Principal, require_roles
 from app.db import SessionDep
 from app.errors import PROBLEM_RESPONSES
+from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification
 from app.models.vocabulary import Role
 from app.services import audit, events, reports
@@ -23,7 +24,7 @@ async def list_audit_events(
     request_id: Annotated[str | None, Query(max_length=36, description="Events about this sharing request")] = None,
     actor: Annotated[str | None, Query(max_length=200, description="The actor's subject (`sub`)")] = None,
     organisation: Annotated[str | None, Query(max_length=32, description="The actor's organisation (`org`)")] = None,
-    action: events.AuditAction | None = None,
+    action: AuditAction | None = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
     to: Annotated[str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
@@ -33,9 +34,7 @@ async def list_audit_events(
     page = await audit.list_page(
         session=session, request_id=request_id, actor_sub=actor, actor_org=organisation, action=action, since=since, until=until, cursor=cursor, limit=limit
     )
-    await events.report_run(
-        session=session, actor=auditor, action=events.ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events"
-    )
+    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events")
     return page
 
 
@@ -43,5 +42,5 @@ async def list_audit_events(
 async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
     result = await audit.verify(session=session)
     outcome = f"valid, {result.events} events" if result.valid else f"broken at seq {result.first_broken_seq}"
-    await events.report_run(session=session, actor=auditor, action=events.ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
+    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
     return result

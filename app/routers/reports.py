@@ -9,6 +9,7 @@ from app.auth import Principal, require_roles
 from app.db import SessionDep
 from app.dependencies import SettingsDep
 from app.errors import PROBLEM_RESPONSES
+from app.models.actions import ReportAction
 from app.models.vocabulary import Role
 from app.services import events, reports
 
@@ -39,7 +40,7 @@ async def decision_log(
     since, until = reports.period(from_=from_, to=to)
     log = await reports.decision_log(session=session, since=since, until=until)
     await events.report_run(
-        session=session, actor=principal, action=events.ReportAction.DECISION_LOG_EXPORTED, report="decision_log", outcome=f"{len(log.items)} decisions"
+        session=session, actor=principal, action=ReportAction.DECISION_LOG_EXPORTED, report="decision_log", outcome=f"{len(log.items)} decisions"
     )
     if format_ is ReportFormat.CSV:
         return Response(
@@ -57,7 +58,7 @@ async def subject_disclosures(
     await events.report_run(
         session=session,
         actor=principal,
-        action=events.ReportAction.SUBJECT_DISCLOSURES_SEARCHED,
+        action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED,
         report="subject_disclosures",
         outcome=f"{found.matches} requests",
     )

@@ -9,6 +9,7 @@ from app.auth import AgencyPrincipal, Principal, ReaderPrincipal, require_roles
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
 from app.errors import PROBLEM_RESPONSES, InvalidInput, problem_doc
+from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Role, Urgency
@@ -81,7 +82,7 @@ async def withdraw(request: CurrentRequest, session: SessionDep, principal: Agen
 
 @router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=ON_A_REQUEST)
 async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> transitions.History:
-    await events.request_read(session=session, actor=principal, request=request, action=events.RequestAction.HISTORY_READ)
+    await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     return await transitions.history(session=session, request=request)
 
 

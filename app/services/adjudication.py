@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.auth import Principal
 from app.canonical import canonical_json, sha256_hex, subject_hash
 from app.errors import Conflict, InvalidInput
+from app.models.actions import RequestAction
 from app.models.agreement import SharingAgreement
 from app.models.base import utcnow
 from app.models.organisation import Organisation
@@ -28,7 +29,7 @@ from app.models.sharing_request import (
 from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
 from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
 from app.rules.response_times import due_at as response_due
-from app.services import agreements, events, organisations, transitions
+from app.services import agreements, organisations, transitions
 
 LONDON = ZoneInfo("Europe/London")
 RULES = "rules"
@@ -147,9 +148,7 @@ async def submit(
     decision = await record_version(
         session=session, request=request, version=1, body=body, stored=stored, evaluation=evaluation, policy=policy, principal=principal, now=now
     )
-    await transitions.record(
-        session=session, request=request, action=events.RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision
-    )
+    await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
     return Submission(request=request, replayed=False)
 
 

@@ -5,6 +5,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models.actions import AdminAction
 from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementUpdate
 from app.models.base import utcnow
 from app.services import events
@@ -17,7 +18,7 @@ async def register(*, session: AsyncSession, actor: Principal, data: SharingAgre
     agreement = SharingAgreement(**data.model_dump())
     session.add(agreement)
     await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.AGREEMENT_REGISTERED, target_id=agreement.code)
+    await events.admin_changed(session=session, actor=actor, action=AdminAction.AGREEMENT_REGISTERED, target_id=agreement.code)
     return agreement
 
 
@@ -55,5 +56,5 @@ async def update(*, session: AsyncSession, actor: Principal, code: str, changes:
             setattr(agreement, field, value)
     agreement.updated_at = utcnow()
     await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.AGREEMENT_CHANGED, target_id=agreement.code)
+    await events.admin_changed(session=session, actor=actor, action=AdminAction.AGREEMENT_CHANGED, target_id=agreement.code)
     return agreement

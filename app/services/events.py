@@ -5,53 +5,13 @@ fans the event out to the audit trail and the webhook outbox, so that the change
 its audit event and its outbox event commit together or not at all.
 """
 
-from enum import StrEnum
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
+from app.models.actions import AdminAction, ReportAction, RequestAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
-from app.services import audit
-
-
-class RequestAction(StrEnum):
-    """Things that happen to a sharing request."""
-
-    SUBMITTED = "submitted"
-    CLAIMED = "claimed"
-    RELEASED = "released"
-    CLAIM_EXPIRED = "claim_expired"
-    REVIEWED = "reviewed"
-    INFORMATION_REQUESTED = "information_requested"
-    AMENDED = "amended"
-    WITHDRAWN = "withdrawn"
-    RETROSPECTIVE_REVIEWED = "retrospective_reviewed"
-    OVERDUE = "overdue"
-    READ = "read"
-    HISTORY_READ = "history_read"
-
-
-class AdminAction(StrEnum):
-    """Things an admin does to organisations and agreements."""
-
-    ORGANISATION_REGISTERED = "organisation_registered"
-    ORGANISATION_CHANGED = "organisation_changed"
-    AGREEMENT_REGISTERED = "agreement_registered"
-    AGREEMENT_CHANGED = "agreement_changed"
-
-
-class ReportAction(StrEnum):
-    """Someone ran a report or looked at the audit trail."""
-
-    DECISION_LOG_EXPORTED = "decision_log_exported"
-    SUBJECT_DISCLOSURES_SEARCHED = "subject_disclosures_searched"
-    AUDIT_EVENTS_LISTED = "audit_events_listed"
-    AUDIT_VERIFIED = "audit_verified"
-
-
-# Every action the audit trail can hold, for filtering it.
-AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, ReportAction) for member in kind})  # type: ignore[misc]
+from app.services import audit, outbox
 
 ADMIN_TARGETS = {
     AdminAction.ORGANISATION_REGISTERED: AuditTarget.ORGANISATION,
@@ -72,8 +32,6 @@ async def request_changed(
     """A request changed state (actor None: the service itself, e.g. an expired claim)."""
     outcome = request.status if decision is None else f"{request.status}, decision {decision.outcome}"
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
-    from app.services import outbox  # here, not at the top: outbox maps this module's RequestAction
-
     await outbox.emit(session=session, request=request, action=action, decision=decision)
 
 

@@ -5,6 +5,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound
+from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
 from app.services import events
@@ -17,7 +18,7 @@ async def register(*, session: AsyncSession, actor: Principal, data: Organisatio
     organisation = Organisation(**data.model_dump(mode="json"))
     session.add(organisation)
     await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.ORGANISATION_REGISTERED, target_id=organisation.code)
+    await events.admin_changed(session=session, actor=actor, action=AdminAction.ORGANISATION_REGISTERED, target_id=organisation.code)
     return organisation
 
 
@@ -45,7 +46,7 @@ async def update(*, session: AsyncSession, actor: Principal, code: str, changes:
             setattr(organisation, field, value)
     organisation.updated_at = utcnow()
     await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=events.AdminAction.ORGANISATION_CHANGED, target_id=organisation.code)
+    await events.admin_changed(session=session, actor=actor, action=AdminAction.ORGANISATION_CHANGED, target_id=organisation.code)
     return organisation
 
 

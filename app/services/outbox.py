@@ -7,11 +7,11 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import RequestStatus
 from app.models.webhook import EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
-from app.services.events import RequestAction
 
 EVENT_FOR_ACTION = {
     RequestAction.REVIEWED: WebhookEventType.REVIEWED,

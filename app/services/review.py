@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, InvalidInput
+from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision, SharingRequest
@@ -34,7 +35,6 @@ from app.models.vocabulary import (
 )
 from app.rules import Policy, evaluate
 from app.services import adjudication, events, organisations, transitions
-from app.services.events import RequestAction
 from app.services.pagination import decode_cursor, encode_cursor
 
 Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000)]

@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.errors import NotFound
+from app.models.actions import RequestAction
 from app.models.sharing_request import (
     STATUS_FOR_OUTCOME,
     Decision,
@@ -74,7 +75,7 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
 
 async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> SharingRequestPublic:
     """The request's details for a reader; the read itself is recorded."""
-    await events.request_read(session=session, actor=principal, request=request, action=events.RequestAction.READ)
+    await events.request_read(session=session, actor=principal, request=request, action=RequestAction.READ)
     return await details(session=session, request=request)
 
 

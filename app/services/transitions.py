@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
+from app.models.actions import RequestAction
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.models.vocabulary import RequestStatus
 from app.services import events
@@ -19,7 +20,7 @@ async def record(
     *,
     session: AsyncSession,
     request: SharingRequest,
-    action: events.RequestAction,
+    action: RequestAction,
     from_status: str | None,
     actor: Principal | None,
     now: datetime,
@@ -60,7 +61,7 @@ class DecisionEntry(BaseModel):
 class TransitionEntry(BaseModel):
     type: Literal["state_change"] = "state_change"
     at: datetime
-    action: events.RequestAction
+    action: RequestAction
     from_status: RequestStatus | None
     to_status: RequestStatus
     actor: str
@@ -91,9 +92,7 @@ async def history(*, session: AsyncSession, request: SharingRequest) -> History:
         ),
         *(DecisionEntry(at=d.decided_at, decision=DecisionPublic.of(d)) for d in decisions),
         *(
-            TransitionEntry(
-                at=t.at, action=events.RequestAction(t.action), from_status=t.from_status, to_status=t.to_status, actor=t.actor_sub, actor_org=t.actor_org
-            )
+            TransitionEntry(at=t.at, action=RequestAction(t.action), from_status=t.from_status, to_status=t.to_status, actor=t.actor_sub, actor_org=t.actor_org)
             for t in changes
         ),
     ]

@@ -1,0 +1,44 @@
+"""The actions the event seam records: what happens to requests, what admins do, which reports are run."""
+
+from enum import StrEnum
+
+
+class RequestAction(StrEnum):
+    """Things that happen to a sharing request."""
+
+    SUBMITTED = "submitted"
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    CLAIM_EXPIRED = "claim_expired"
+    REVIEWED = "reviewed"
+    INFORMATION_REQUESTED = "information_requested"
+    AMENDED = "amended"
+    WITHDRAWN = "withdrawn"
+    RETROSPECTIVE_REVIEWED = "retrospective_reviewed"
+    OVERDUE = "overdue"
+    READ = "read"
+    HISTORY_READ = "history_read"
+
+
+class AdminAction(StrEnum):
+    """Things an admin does to organisations and agreements."""
+
+    ORGANISATION_REGISTERED = "organisation_registered"
+    ORGANISATION_CHANGED = "organisation_changed"
+    AGREEMENT_REGISTERED = "agreement_registered"
+    AGREEMENT_CHANGED = "agreement_changed"
+
+
+class ReportAction(StrEnum):
+    """Someone ran a report or looked at the audit trail."""
+
+    DECISION_LOG_EXPORTED = "decision_log_exported"
+    SUBJECT_DISCLOSURES_SEARCHED = "subject_disclosures_searched"
+    AUDIT_EVENTS_LISTED = "audit_events_listed"
+    AUDIT_VERIFIED = "audit_verified"
+
+
+# Every action the audit trail can hold, for filtering it.
+AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, ReportAction) for member in kind})  # type: ignore[misc]
+
+__all__ = ["AdminAction", "AuditAction", "ReportAction", "RequestAction"]
