@@ -5,6 +5,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, or_
+
 from app.errors import InvalidInput
 
 
@@ -35,3 +37,9 @@ def _read(kind: type, value: Any) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"expected {kind.__name__}")
     return value
+
+
+def older_than(cursor: str, moment: ColumnElement[datetime], key: ColumnElement[str]) -> ColumnElement[bool]:
+    """For newest-first pages ordered by (moment, key) descending: the rows after the cursor's row."""
+    after, last_key = decode_cursor(cursor, datetime, str)
+    return or_(moment < after, and_(moment == after, key < last_key))

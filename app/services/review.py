@@ -172,6 +172,44 @@ def _response_seconds(request: SharingRequest, now: datetime) -> int:
     return max(0, int((now - request.referred_at).total_seconds()) - request.paused_seconds)
 
 
+async def _guardian_decision(
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    principal: Principal,
+    request: SharingRequest,
+    kind: DecisionKind,
+    outcome: str,
+    rationale: str,
+    now: datetime,
+    conditions: list[str] | None = None,
+    approved_items: list[DataCategory] | None = None,
+    final: bool = True,
+) -> Decision:
+    """A guardian's decision record on the current version, carrying the rules' findings it weighed."""
+    rules = await _rules_decision(session, request)
+    decision = Decision(
+        request_id=request.id,
+        version=request.current_version,
+        kind=kind,
+        outcome=outcome,
+        findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
+        conditions=conditions or [],
+        review_required=False,
+        decided_by=principal.sub,
+        rationale=rationale,
+        approved_items=approved_items,
+        response_seconds=_response_seconds(request, now) if final else None,
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_hash=policy.content_hash,
+        request_hash=rules.request_hash,
+        decided_at=now,
+    )
+    session.add(decision)
+    return decision
+
+
 async def review(*, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
     """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information."""
     now = utcnow()
@@ -182,27 +220,20 @@ async def review(*, session: AsyncSession, policy: Policy, principal: Principal,
     _require_claim_holder(principal, request)
     await _check_review_body(session=session, request=request, body=body)
 
-    rules = await _rules_decision(session, request)
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
-    decision = Decision(
-        request_id=request.id,
-        version=request.current_version,
+    decision = await _guardian_decision(
+        session=session,
+        policy=policy,
+        principal=principal,
+        request=request,
         kind=DecisionKind.GUARDIAN,
         outcome=body.outcome,
-        findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
-        conditions=body.conditions,
-        review_required=False,
-        decided_by=principal.sub,
         rationale=body.rationale,
+        conditions=body.conditions,
         approved_items=body.approved_items,
-        response_seconds=_response_seconds(request, now) if final else None,
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_hash=policy.content_hash,
-        request_hash=rules.request_hash,
-        decided_at=now,
+        now=now,
+        final=final,
     )
-    session.add(decision)
     previous = request.status
     request.status = STATUS_FOR_GUARDIAN[body.outcome]
     request.in_queue = False
@@ -240,25 +271,16 @@ async def retrospective_review(
     if not in_retrospective_review(request):
         raise wrong_state(request, "only an emergency share awaiting retrospective review can be upheld or not")
     _require_claim_holder(principal, request)
-    rules = await _rules_decision(session, request)
-    decision = Decision(
-        request_id=request.id,
-        version=request.current_version,
+    decision = await _guardian_decision(
+        session=session,
+        policy=policy,
+        principal=principal,
+        request=request,
         kind=DecisionKind.RETROSPECTIVE,
         outcome=body.outcome,
-        findings=rules.findings,
-        conditions=[],
-        review_required=False,
-        decided_by=principal.sub,
         rationale=body.rationale,
-        response_seconds=_response_seconds(request, now),
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_hash=policy.content_hash,
-        request_hash=rules.request_hash,
-        decided_at=now,
+        now=now,
     )
-    session.add(decision)
     request.retrospective_status = RetrospectiveStatus(body.outcome)
     request.in_queue = False
     _clear_claim(request, now)

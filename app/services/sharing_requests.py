@@ -1,8 +1,5 @@
 """Reading sharing requests: one at a time or by page, only those the caller may see."""
 
-from datetime import datetime
-
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +18,7 @@ from app.models.sharing_request import (
 )
 from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
 from app.services import events
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import encode_cursor, older_than
 
 # Roles that see every organisation's requests; an agency sees only its own.
 OVERSIGHT_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
@@ -97,13 +94,7 @@ async def list_page(
     if purpose is not None:
         query = query.where(SharingRequest.purpose_category == purpose)
     if cursor is not None:
-        after, request_id = decode_cursor(cursor, datetime, str)
-        query = query.where(
-            or_(
-                col(SharingRequest.created_at) < after,
-                and_(col(SharingRequest.created_at) == after, col(SharingRequest.id) < request_id),
-            )
-        )
+        query = query.where(older_than(cursor, col(SharingRequest.created_at), col(SharingRequest.id)))
     rows = list((await session.exec(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]

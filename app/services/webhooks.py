@@ -35,7 +35,7 @@ from app.models.webhook import (
     WebhookSecretRotated,
 )
 from app.services import organisations
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import encode_cursor, older_than
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -252,13 +252,7 @@ async def deliveries_page(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if cursor is not None:
-        after, delivery_id = decode_cursor(cursor, datetime, str)
-        query = query.where(
-            or_(
-                col(WebhookDelivery.created_at) < after,
-                and_(col(WebhookDelivery.created_at) == after, col(WebhookDelivery.id) < delivery_id),
-            )
-        )
+        query = query.where(older_than(cursor, col(WebhookDelivery.created_at), col(WebhookDelivery.id)))
     rows = list((await session.exec(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
