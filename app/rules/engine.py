@@ -519,16 +519,7 @@ def evaluate(policy: Policy, facts: Facts) -> Evaluation:
     case = Case(policy, facts, others=MappingProxyType(dict(results)))
     results |= {rule_id: rule.check(case) for rule_id, rule in RULES.items() if rule.after_others}
 
-    findings = [
-        Finding(
-            rule=rule_id,
-            principle=entry.principle,
-            principle_title=policy.title_for(rule_id),
-            result=results[rule_id],
-            reason=policy.reason(rule_id, results[rule_id]),
-        )
-        for rule_id, entry in policy.rules.items()
-    ]
+    findings = [policy.findings[rule_id, results[rule_id]] for rule_id in policy.rules]
     emergency = results[RuleId.CP7_EMERGENCY_SHARE] == CONDITION
     outcome = combine(set(results.values()), emergency=emergency)
     # A refusal carries no conditions: listing them would read as "meet these and it is approved".

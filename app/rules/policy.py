@@ -1,9 +1,12 @@
 """The policy as data: definitions, matrix, thresholds, rules and their reasons, read from YAML."""
 
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import yaml
@@ -21,7 +24,7 @@ from pydantic import (
 )
 
 from app.models.vocabulary import DataCategory, FindingResult, PurposeCategory, Urgency
-from app.rules.engine import RULES
+from app.rules.engine import RULES, Finding
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("uk-caldicott-baseline.yaml")
 
@@ -125,6 +128,19 @@ class Policy(PolicyPart):
     def reason(self, rule_id: str, result: FindingResult) -> str:
         """The reason a rule gives for a result, with the thresholds filled in."""
         return self.rules[rule_id].reasons[result].format_map(self.thresholds.model_dump())
+
+    @cached_property
+    def findings(self) -> Mapping[tuple[str, FindingResult], Finding]:
+        """Every finding each rule can give, built once: evaluation then only looks them up (bench/RESULTS.md)."""
+        return MappingProxyType(
+            {
+                (rule_id, result): Finding(
+                    rule=rule_id, principle=entry.principle, principle_title=self.title_for(rule_id), result=result, reason=self.reason(rule_id, result)
+                )
+                for rule_id, entry in self.rules.items()
+                for result in entry.reasons
+            }
+        )
 
 
 def _area(rule_id: str) -> str:

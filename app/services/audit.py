@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, text
+from sqlalchemy.event import listens_for
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +21,7 @@ SYSTEM_ACTOR = "system"
 VERIFY_BATCH = 5000
 # Key of the transaction-scoped advisory lock that serialises appends on PostgreSQL ("CALDAUDT").
 CHAIN_LOCK_KEY = 0x43414C4441554454
+PENDING = "audit_events_pending"  # in Session.info: this transaction's events, not yet chained
 
 
 def canonical_fields(event: AuditEvent | Row[Any]) -> dict[str, Any]:
@@ -51,15 +54,9 @@ async def record(
     target_id: str,
     outcome: str,
 ) -> AuditEvent:
-    """Append one event to the chain in the caller's transaction (actor None: the service itself)."""
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # One writer at a time reads the head and appends; released when the transaction ends.
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
-    head = (await session.exec(select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1))).first()
-    seq, prev_hash = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
-    event = AuditEvent(
-        seq=seq,
+    """Add one event to the caller's transaction; it joins the chain as that transaction commits (actor None: the service itself)."""
+    pending = AuditEvent(
+        seq=0,
         occurred_at=utcnow(),
         actor_sub=actor.sub if actor else SYSTEM_ACTOR,
         actor_org=actor.org if actor else None,
@@ -69,13 +66,37 @@ async def record(
         target_id=target_id,
         outcome=outcome,
         correlation_id=correlation.current(),
-        prev_hash=prev_hash,
+        prev_hash="",
         hash="",
     )
-    event.hash = chain_hash(prev_hash, canonical_fields(event))
-    session.add(event)
-    await session.flush()
-    return event
+    session.sync_session.info.setdefault(PENDING, []).append(pending)
+    return pending
+
+
+# The chain is appended to one writer at a time, so its head is taken only at the last moment
+# of the transaction: a lock held from the first event to the commit serialised whole requests.
+@listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    pending: list[AuditEvent] = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Released when the transaction ends.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    head = connection.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
+    now = utcnow()
+    for entry in pending:
+        seq += 1
+        entry.seq, entry.occurred_at, entry.prev_hash = seq, now, prev_hash
+        entry.hash = prev_hash = chain_hash(prev_hash, canonical_fields(entry))
+        session.add(entry)
+
+
+@listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 async def list_page(
