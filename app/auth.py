@@ -1,23 +1,36 @@
 """Bearer-token verification and role checks; the only module that touches python-jose."""
 
+import asyncio
 import json
+import logging
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 from app.config import Environment, Settings
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, ServiceUnavailable, Unauthorized
 from app.models.vocabulary import Role
 
 MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
 CLOCK_SKEW_SECONDS = 30
+MAX_SUB_CHARS = 200
+MAX_ORG_CHARS = 32
+JWKS_REFETCH_SECONDS = 60  # at most one fetch a minute, however many tokens name unknown keys
+JWKS_MAX_AGE_SECONDS = 3600  # a key withdrawn from the set (revoked) stops working within the hour
+JWKS_TIMEOUT_SECONDS = 5
+
+log = logging.getLogger("caldicott.auth")
+
+KeySet = dict[str, tuple[str, Any]]  # kid -> (algorithm, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +45,88 @@ class Principal:
         return role in self.roles
 
 
+def parse_jwks(document: Any) -> tuple[KeySet, list[str]]:
+    """The signing keys of a JWKS document that we may use, and why each other key was left out."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("a JWKS document is an object with a list of keys")
+    keys: KeySet = {}
+    refused: list[str] = []
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("use") == "enc":
+            continue
+        algorithm = entry.get("alg") or {"RSA": "RS256", "EC": "ES256"}.get(entry.get("kty", ""), "")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            refused.append(f"JWKS key {entry.get('kid')!r}: algorithm {algorithm!r} is not allowed")
+            continue
+        try:
+            keys[entry.get("kid", "")] = (algorithm, jwk.construct(entry, algorithm=algorithm))
+        except (JOSEError, ValueError, TypeError):
+            refused.append(f"JWKS key {entry.get('kid')!r}: not a valid {algorithm} public key")
+    return keys, refused
+
+
 class TokenVerifier:
     """Checks signature, algorithm allow-list, issuer, audience, expiry and our claims."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic):
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret and settings.env is Environment.DEVELOPMENT else None
-        self._keys: dict[str, tuple[str, Any]] = {}  # kid -> (algorithm, key)
+        self._keys: KeySet = {}
+        self._jwks_url = str(settings.jwks_url) if settings.jwks_url is not None else None
+        self._clock = clock
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._last_fetch_failed = False
+        self._fetching = asyncio.Lock()
         if settings.jwks_file is not None:
-            for entry in json.loads(settings.jwks_file.read_text())["keys"]:
-                algorithm = entry.get("alg") or {"RSA": "RS256", "EC": "ES256"}.get(entry.get("kty", ""), "")
-                if algorithm not in ASYMMETRIC_ALGORITHMS:
-                    raise ValueError(f"JWKS key {entry.get('kid')!r}: algorithm {algorithm!r} is not allowed")
-                self._keys[entry.get("kid", "")] = (algorithm, jwk.construct(entry, algorithm=algorithm))
+            # The operator's own file: a key we may not use is a mistake, and stops start-up.
+            self._keys, refused = parse_jwks(json.loads(settings.jwks_file.read_text()))
+            if refused:
+                raise ValueError(f"{settings.jwks_file}: {refused[0]}")
+
+    async def refresh_keys(self, token: str) -> None:
+        """With CALDICOTT_JWKS_URL: fetch the key set when we have none, ours is old, or the token names a key we lack."""
+        if self._jwks_url is None or len(token) > MAX_TOKEN_BYTES:
+            return
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError:
+            return  # verify() rejects it
+        if header.get("alg") not in ASYMMETRIC_ALGORITHMS or self._usable(header):
+            return
+        async with self._fetching:
+            if self._usable(header):  # another request fetched it meanwhile
+                return
+            now = self._clock()
+            if self._attempted_at is None or now - self._attempted_at >= JWKS_REFETCH_SECONDS:
+                self._attempted_at = now
+                await self._fetch()
+            if self._find(header) is None and self._last_fetch_failed:
+                # The token may be good; it is our side that cannot check it.
+                wait = math.ceil(JWKS_REFETCH_SECONDS - (self._clock() - self._attempted_at))
+                raise ServiceUnavailable("the keys that verify tokens cannot be fetched; retry shortly", headers={"Retry-After": str(max(wait, 1))})
+
+    def _usable(self, header: dict[str, Any]) -> bool:
+        fresh = self._fetched_at is not None and self._clock() - self._fetched_at < JWKS_MAX_AGE_SECONDS
+        return fresh and self._find(header) is not None
+
+    async def _fetch(self) -> None:
+        assert self._jwks_url is not None
+        try:
+            async with httpx.AsyncClient(timeout=JWKS_TIMEOUT_SECONDS) as client:
+                response = await client.get(self._jwks_url, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                keys, refused = parse_jwks(response.json())
+        except (httpx.HTTPError, ValueError) as error:
+            # Keys fetched before stay in use: a short outage of the identity provider does not lock everyone out.
+            self._last_fetch_failed = True
+            log.warning("cannot fetch the JWKS from %s: %s: %s", self._jwks_url, type(error).__name__, error)
+            return
+        for reason in refused:
+            log.warning("JWKS from %s: %s; left out", self._jwks_url, reason)
+        self._keys, self._fetched_at, self._last_fetch_failed = keys, self._clock(), False
+        log.info("JWKS fetched from %s: %d signing keys", self._jwks_url, len(keys))
 
     def verify(self, token: str) -> Principal:
         """Return the principal of a valid token, or raise Unauthorized."""
@@ -73,14 +154,18 @@ class TokenVerifier:
         # The header only routes to one of our keys; the allowed algorithm is the key's own.
         if header.get("alg") == "HS256" and self._secret is not None:
             return "HS256", self._secret
-        if header.get("alg") in ASYMMETRIC_ALGORITHMS and self._keys:
-            found = self._keys.get(header.get("kid", ""))
-            if found is None and len(self._keys) == 1 and "kid" not in header:
-                found = next(iter(self._keys.values()))
+        if header.get("alg") in ASYMMETRIC_ALGORITHMS and (self._keys or self._jwks_url):
+            found = self._find(header)
             if found is not None:
                 return found
             raise Unauthorized("token signed by an unknown key")
         raise Unauthorized("token algorithm is not allowed")
+
+    def _find(self, header: dict[str, Any]) -> tuple[str, Any] | None:
+        found = self._keys.get(header.get("kid", ""))
+        if found is None and len(self._keys) == 1 and "kid" not in header:
+            found = next(iter(self._keys.values()))
+        return found
 
 
 def _principal_from(claims: dict[str, Any]) -> Principal:
@@ -89,6 +174,9 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
         raise Unauthorized("token has no subject")
     if not isinstance(org, str) or not org.strip():
         raise Unauthorized("token has no org claim")
+    # Who acted is recorded in columns of these widths: a longer claim could not be stored.
+    if len(sub) > MAX_SUB_CHARS or len(org) > MAX_ORG_CHARS:
+        raise Unauthorized(f"token sub is limited to {MAX_SUB_CHARS} characters and org to {MAX_ORG_CHARS}")
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthorized("token roles claim must be a list of strings")
     known = frozenset(Role(role) for role in roles if role in Role.__members__.values())
@@ -112,7 +200,7 @@ def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str,
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org, roles, iss, aud, exp")
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
 
 
 async def authenticate(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
@@ -120,6 +208,7 @@ async def authenticate(request: Request, credentials: Annotated[HTTPAuthorizatio
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     verifier: TokenVerifier = request.app.state.verifier
+    await verifier.refresh_keys(credentials.credentials)
     return verifier.verify(credentials.credentials)
 
 

@@ -1,0 +1,97 @@
+"""A cheap guard on the container files, read as text (no Docker engine here): not a substitute for building them."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIGRATION_DONE = {"migrate": {"condition": "service_completed_successfully"}}
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments) per instruction, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def final_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile()
+    last_from = max(index for index, (instruction, _) in enumerate(instructions) if instruction == "FROM")
+    return instructions[last_from:]
+
+
+def exec_form(arguments: str) -> list[str]:
+    return json.loads(arguments)
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "compose.yaml").read_text())
+
+
+def test_the_image_is_multi_stage_slim_and_runs_as_a_numeric_non_root_user() -> None:
+    bases = [arguments.split()[0] for instruction, arguments in dockerfile() if instruction == "FROM"]
+    assert len(bases) == 2 and all(re.fullmatch(r"python:3\.\d+-slim", base) for base in bases)
+    final = final_stage()
+    [user] = [arguments for instruction, arguments in final if instruction == "USER"]
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0
+    # Only the built virtualenv comes across; nothing is compiled or installed from an index in the final stage.
+    runs = " ".join(arguments for instruction, arguments in final if instruction == "RUN")
+    assert "pip" not in runs and "apt-get" not in runs
+    copies = [arguments for instruction, arguments in final if instruction == "COPY"]
+    assert any(arguments.startswith("--from=build") for arguments in copies)
+    assert "alembic ./alembic" in copies and ("WORKDIR", "/srv/caldicott") in final
+
+
+def test_the_image_serves_on_all_interfaces_and_checks_healthz() -> None:
+    final = dict((instruction, arguments) for instruction, arguments in final_stage() if instruction in ("CMD", "HEALTHCHECK", "ENV"))
+    assert exec_form(final["CMD"]) == ["caldicott", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    check = final["HEALTHCHECK"]
+    assert "http://127.0.0.1:8000/healthz" in check and check.split("CMD", 1)[0].split() == [
+        "--interval=30s",
+        "--timeout=3s",
+        "--start-period=10s",
+        "--retries=3",
+    ]
+    assert "CALDICOTT_ENV=production" in final["ENV"]
+
+
+def test_compose_runs_the_migration_once_before_the_api_and_the_worker() -> None:
+    services = compose()["services"]
+    assert set(services) == {"db", "migrate", "api", "worker"}
+    assert services["db"]["image"].startswith("postgres:") and "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+
+    assert services["migrate"]["command"] == ["caldicott", "migrate"]
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["migrate"]["restart"] == "no"
+    assert services["api"]["command"] == exec_form(dict(final_stage())["CMD"])
+    assert services["worker"]["command"][:2] == ["caldicott", "worker"]
+    for name in ("api", "worker"):
+        assert services[name]["depends_on"] == MIGRATION_DONE, name
+    for name in ("migrate", "worker"):  # no HTTP server there for the image's health check
+        assert services[name]["healthcheck"] == {"disable": True}, name
+    assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
+
+
+def test_compose_configures_the_service_by_environment_for_production() -> None:
+    services = compose()["services"]
+    for name in ("migrate", "api", "worker"):
+        environment = services[name]["environment"]
+        assert services[name]["build"] == "." and services[name]["image"] == services["api"]["image"]
+        assert (
+            environment["CALDICOTT_DATABASE_URL"].startswith("postgresql+asyncpg://caldicott:")
+            and "@db:5432/caldicott" in environment["CALDICOTT_DATABASE_URL"]
+        )
+        for required in ("CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER"):
+            assert environment[required] == f"${{{required}:?set {required}}}", (name, required)
+        # Development shortcuts are never passed in; the image's CALDICOTT_ENV=production would refuse them anyway.
+        assert not {"CALDICOTT_JWT_SECRET", "CALDICOTT_ENV"} & set(environment)
+
+
+def test_the_build_context_leaves_out_secrets_and_the_virtualenv() -> None:
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    assert {".env", ".venv", ".git", "caldicott.db*"} <= ignored
