@@ -6,10 +6,15 @@ import sys
 from pathlib import Path
 
 from alembic.config import Config
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from alembic import command
+from app import log_config
 from app.config import Settings, get_settings
 from app.models.vocabulary import Role
+
+log = logging.getLogger("caldicott")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -41,24 +46,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = get_settings()
+    app = create_app(settings)  # first: a bad policy or key file stops us before the database is touched
     if settings.uses_sqlite:
         migrate(settings)
-    app = create_app(settings)
-    print(f"Caldicott service listening on http://{args.host}:{args.port} (database: {settings.database_url.split('://')[0]})")
-    print(f"  API docs:  http://{args.host}:{args.port}/docs")
+    database = settings.database_url.split("://")[0]
+    log.info("Caldicott service on http://%s:%d (database: %s); API docs at http://%s:%d/docs", args.host, args.port, database, args.host, args.port)
     if settings.jwt_secret is not None:
-        print(f"  dev token: {sys.argv[0]} token --org CODE --role agency|guardian|auditor|admin")
-    sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
+        log.info("development tokens: %s token --org CODE --role agency|guardian|auditor|admin", sys.argv[0])
+    # Logging stays ours (JSON lines); the access line comes from our middleware, so uvicorn's is off.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True, log_config=None, access_log=False)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import asyncio
 
+    from app import metrics
     from app.services import delivery
 
-    attempts = asyncio.run(delivery.work(settings=get_settings(), once=args.once))
+    settings = get_settings()
+    worker_metrics = metrics.Metrics()
+    if args.metrics_port is not None:
+        metrics.serve_worker_metrics(worker_metrics, args.metrics_port)
+    with metrics.counting(worker_metrics):
+        attempts = asyncio.run(delivery.work(settings=settings, once=args.once))
     if args.once:
         print(f"webhook attempts made: {attempts}")
     return 0
@@ -133,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="deliver webhooks from the outbox (several may run at once on PostgreSQL)")
     worker.add_argument("--once", action="store_true", help="deliver whatever is due now, then exit")
+    worker.add_argument("--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (all interfaces)")
+    worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     worker.set_defaults(run=cmd_worker)
 
     token = commands.add_parser("token", help="mint a development token signed with CALDICOTT_JWT_SECRET")
@@ -150,14 +163,27 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def startup_error(error: Exception) -> str:
+    """One line for an operator: which setting is wrong and why, never the values given (they may be secrets)."""
+    if isinstance(error, ValidationError):
+        reasons = []
+        for problem in error.errors():
+            reason = str(problem["msg"]).removeprefix("Value error, ")
+            reasons.append(f"CALDICOTT_{str(problem['loc'][0]).upper()}: {reason}" if problem["loc"] else reason)
+        return "; ".join(reasons)
+    if isinstance(error, DBAPIError):
+        return f"the database refused or could not be reached: {type(error.orig).__name__}"
+    return f"{type(error).__name__}: {error}" if isinstance(error, OSError) else str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    log_config.configure(getattr(args, "log_level", "info"))
     try:
         return args.run(args)
-    except ValueError as error:  # invalid settings: say which, do not dump a traceback
-        print(f"caldicott: {error}", file=sys.stderr)
+    except (ValueError, OSError, DBAPIError) as error:  # bad settings, a missing file, no database: say so, no traceback
+        print(f"caldicott {args.command}: {startup_error(error)}", file=sys.stderr)
         return 2
 
 

@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
+from pydantic import Field, HttpUrl, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
@@ -27,9 +27,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "caldicott-dev"
     jwt_audience: str = "caldicott-api"
     jwks_file: Path | None = None
+    # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
+    jwks_url: HttpUrl | None = None
     subject_key: SecretStr | None = None
     policy_file: Path | None = None
-    page_size_max: int = 200
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
@@ -38,15 +39,21 @@ class Settings(BaseSettings):
     webhook_worker_in_serve: bool = False
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    # When set, GET /metrics needs `Authorization: Bearer <this token>`.
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":
+        if self.jwks_file is not None and self.jwks_url is not None:
+            raise ValueError("set one of CALDICOTT_JWKS_FILE and CALDICOTT_JWKS_URL, not both")
         if self.env is Environment.PRODUCTION:
             if self.jwt_secret is not None:
-                raise ValueError("CALDICOTT_JWT_SECRET (HS256) is for development only; use CALDICOTT_JWKS_FILE")
-            if self.jwks_file is None:
-                raise ValueError("production needs CALDICOTT_JWKS_FILE to verify tokens")
-            if self.subject_key is None:
+                raise ValueError("CALDICOTT_JWT_SECRET (HS256) is for development only; use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL")
+            if self.jwks_file is None and self.jwks_url is None:
+                raise ValueError("production needs CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL to verify tokens")
+            if self.jwks_url is not None and self.jwks_url.scheme != "https":
+                raise ValueError("production fetches CALDICOTT_JWKS_URL over https only")
+            if self.subject_key is None or self.subject_key.get_secret_value().strip() in ("", DEV_SUBJECT_KEY):
                 raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
             if self.uses_sqlite:
                 raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")

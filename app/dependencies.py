@@ -2,29 +2,33 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from app.auth import ReaderPrincipal
 from app.config import Settings
 from app.db import SessionDep
+from app.models.base import STORABLE_TEXT
 from app.models.sharing_request import SharingRequest
 from app.rules import Policy
 from app.services import sharing_requests
 
 
-def get_policy(request: Request) -> Policy:
+# async, though they never wait: FastAPI runs a plain def dependency in a worker thread, a hop per request.
+async def get_policy(request: Request) -> Policy:
     return request.app.state.policy
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+# A code or id in the path: an unknown one is a 404, one that could not be looked up at all a 422.
+PathName = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_current_request(request_id: str, session: SessionDep, principal: ReaderPrincipal) -> SharingRequest:
+async def get_current_request(request_id: PathName, session: SessionDep, principal: ReaderPrincipal) -> SharingRequest:
     """The sharing request named in the path, if the caller may see it; otherwise 404."""
     return await sharing_requests.get_visible(session=session, principal=principal, request_id=request_id)
 

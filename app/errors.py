@@ -93,23 +93,36 @@ class InvalidInput(ProblemError):
         super().__init__(f"{field}: {message}", errors=[FieldError(field=field, location=location, message=message)])
 
 
+class PayloadTooLarge(ProblemError):
+    status_code = 413
+    title = "Request body too large"
+    slug = "too-large"
+
+
 class ServiceUnavailable(ProblemError):
     status_code = 503
     title = "Service unavailable"
     slug = "unavailable"
 
 
-def problem_doc(description: str) -> dict[str, Any]:
-    """An OpenAPI response entry for a problem document."""
-    return {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}, "description": description}
+def problem_doc(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem document, with the headers it carries (name: what it says)."""
+    entry: dict[str, Any] = {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if headers:
+        entry["headers"] = {name: {"description": meaning, "schema": {"type": "string"}} for name, meaning in headers.items()}
+    return entry
 
 
-# Declared on every router so the OpenAPI document shows the problem shape.
+# Declared on every router that needs a token: every such operation reads the database.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: problem_doc("Missing, expired or invalid bearer token"),
+    401: problem_doc("Missing, expired or invalid bearer token", {"WWW-Authenticate": "The Bearer challenge"}),
     403: problem_doc("The caller's role or organisation may not do this"),
-    422: problem_doc("The request does not match the vocabulary; `errors` names each field"),
+    503: problem_doc("The database is unavailable", {"Retry-After": "Seconds to wait before retrying"}),
 }
+# Added to each operation that validates query parameters, headers or a body.
+INVALID_INPUT: dict[int | str, dict[str, Any]] = {422: problem_doc("The request does not match the vocabulary; `errors` names each field")}
+# Added to each operation that takes a body.
+BODY_PROBLEMS: dict[int | str, dict[str, Any]] = INVALID_INPUT | {413: problem_doc("The request body is larger than 256 KiB")}
 
 
 def problem_response(
@@ -155,14 +168,31 @@ async def handle_validation(request: Request, exc: RequestValidationError) -> JS
 
 
 async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's only 400: a body it could not decode (not UTF-8, say). Bad input is a 422 like any other.
+        errors = [FieldError(field="body", location="body", message="the body is not valid UTF-8 JSON")]
+        return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, "body: the body is not valid UTF-8 JSON", errors)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     return problem_response(request, exc.status_code, title, slug, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
+# SQLSTATE classes of a server that is away or turning us away for now: connection exception,
+# insufficient resources, operator intervention (57P03 "the database system is starting up").
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def database_away(exc: DBAPIError | OSError) -> bool:
+    """True when the error says the database cannot be reached now, rather than that a statement failed."""
+    if isinstance(exc, OSError | OperationalError) or exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+
+
 async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> JSONResponse:
     # asyncpg raises plain OSError when the server cannot be reached at all.
-    if isinstance(exc, OSError | OperationalError) or exc.connection_invalidated:
+    if database_away(exc):
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
         return problem_response(
             request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"}
@@ -180,8 +210,32 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 500, ProblemError.title, ProblemError.slug, "An unexpected error occurred; it has been logged")
 
 
+def document_problems(app: FastAPI) -> None:
+    """Put the Problem schema, to which every problem_doc refers, into the app's OpenAPI document, in place of FastAPI's own."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()  # cached by FastAPI, so this is done once
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if "Problem" not in schemas:
+            problem = Problem.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs"))
+            schemas["Problem"] = problem
+            # FastAPI adds a 422 of its own shape to any operation with parameters; ours are declared where they can happen.
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    if "application/json" in operation.get("responses", {}).get("422", {}).get("content", {}):
+                        del operation["responses"]["422"]
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Route every kind of error to the problem renderer."""
+    """Route every kind of error to the problem renderer, and describe problems in the OpenAPI document."""
+    document_problems(app)
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)

@@ -164,7 +164,7 @@ async def test_no_subject_identifier_or_free_text_reaches_the_trail_or_the_logs(
     async with app.state.engine.connect() as connection:
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
     assert created["id"] in rows
-    secrets = ["9990000018", "0000026", "Zebedee", "Quillfeather", "7781", *created["request"]["subjects"]["identifier_hashes"]]
+    secrets = ["9990000018", "0000026", "Zebedee", "Quillfeather", "REF-Zebedee-7781", *created["request"]["subjects"]["identifier_hashes"]]
     for secret in secrets:
         assert secret not in rows
         assert secret not in caplog.text

@@ -205,11 +205,11 @@ async def test_subject_disclosures_list_every_request_that_named_the_person(clie
     await named("RXT01", [])
 
     first = await disclosures(client, tokens, "9990000018")
-    assert first.json() == {"matches": 1, "items": [disclosure(both)]}
+    assert first.json() == {"matches": 1, "items": [disclosure(both)], "next_cursor": None}
     second = await disclosures(client, tokens, " 999 000 0026 ")
-    assert second.json() == {"matches": 2, "items": [disclosure(both), disclosure(second_only)]}
+    assert second.json() == {"matches": 2, "items": [disclosure(both), disclosure(second_only)], "next_cursor": None}
     assert second.json()["items"][1]["outcome"] == "refuse"
-    assert (await disclosures(client, tokens, "9990000034")).json() == {"matches": 0, "items": []}
+    assert (await disclosures(client, tokens, "9990000034")).json() == {"matches": 0, "items": [], "next_cursor": None}
     for response in (first, second):
         assert "9990000018" not in response.text and "0000026" not in response.text
 

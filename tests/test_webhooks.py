@@ -133,7 +133,7 @@ async def test_the_secret_is_shown_only_at_creation(hooks: httpx.AsyncClient, to
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
-    assert (await hooks.get("/v1/webhook-endpoints", headers=agency)).json() == [{k: v for k, v in endpoint.items() if k != "secret"}]
+    assert (await hooks.get("/v1/webhook-endpoints", headers=agency)).json()["items"] == [{k: v for k, v in endpoint.items() if k != "secret"}]
     for response in (
         await hooks.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=agency),
         await hooks.get("/v1/webhook-endpoints", headers=agency),
@@ -360,8 +360,8 @@ async def test_an_agency_never_sees_or_receives_another_agencys_webhooks(
     # Nor can one agency reach another's delivery through its own endpoint.
     cross = await hooks.post(f"/v1/webhook-endpoints/{their_endpoint['id']}/deliveries/{my_delivery['id']}/redeliver", headers=theirs)
     assert cross.status_code == 404
-    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=theirs)).json()] == [their_endpoint["id"]]
-    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=tokens.admin())).json()] == [controller["id"]]
+    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=theirs)).json()["items"]] == [their_endpoint["id"]]
+    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=tokens.admin())).json()["items"]] == [controller["id"]]
     assert (await hooks.get(f"/v1/webhook-endpoints/{my_endpoint['id']}", headers=mine)).json()["enabled"] is True
 
     for role in (Role.GUARDIAN, Role.AUDITOR):

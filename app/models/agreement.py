@@ -8,12 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import Column
 from sqlmodel import SQLModel
 
-from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, CalendarDate, JSONValue, UTCDateTime, utcnow
 from app.models.organisation import OrganisationCode
 from app.models.vocabulary import AgreementStatus, DataCategory, PurposeCategory
 
-AgreementCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-AgreementTitle = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=300)]
+AgreementCode = Annotated[str, StringConstraints(strict=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+AgreementTitle = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=300, pattern=STORABLE_TEXT)]
 Parties = Annotated[list[OrganisationCode], Field(min_length=1, max_length=100)]
 Purposes = Annotated[list[PurposeCategory], Field(min_length=1, max_length=len(PurposeCategory))]
 Categories = Annotated[list[DataCategory], Field(min_length=1, max_length=len(DataCategory))]
@@ -35,15 +35,31 @@ class SharingAgreement(SQLModel, table=True):
 
 
 class SharingAgreementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "ISA-NSH-2026-01",
+                    "title": "Northshire integrated care: community health and adult social care",
+                    "parties": ["RXT01", "NSC01"],
+                    "purposes": ["direct_care", "safeguarding_adult"],
+                    "data_categories": ["demographics", "contact_details", "care_record_summary", "medications", "social_care_record"],
+                    "valid_from": "2026-04-01",
+                    "valid_until": "2029-03-31",
+                    "status": "active",
+                }
+            ]
+        },
+    )
 
     code: AgreementCode
     title: AgreementTitle
     parties: Parties
     purposes: Purposes
     data_categories: Categories
-    valid_from: date
-    valid_until: date
+    valid_from: CalendarDate
+    valid_until: CalendarDate
     status: AgreementStatus = AgreementStatus.ACTIVE
 
     @model_validator(mode="after")
@@ -56,14 +72,14 @@ class SharingAgreementCreate(BaseModel):
 class SharingAgreementUpdate(BaseModel):
     """Fields an admin may change; the period is checked against the stored one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "suspended"}, {"valid_until": "2030-03-31"}]})
 
     title: AgreementTitle | None = None
     parties: Parties | None = None
     purposes: Purposes | None = None
     data_categories: Categories | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: CalendarDate | None = None
+    valid_until: CalendarDate | None = None
     status: AgreementStatus | None = None
 
 

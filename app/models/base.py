@@ -1,11 +1,27 @@
-"""Column types shared by the tables."""
+"""Column types shared by the tables, and the shapes of text and dates the API accepts into them."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated
 
+from pydantic import BeforeValidator
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+# PostgreSQL text cannot hold the NUL character, so no text the API stores or looks up may contain one.
+STORABLE_TEXT = r"^[^\x00]*$"
+
+
+def _iso_date(value: object) -> object:
+    # Pydantic would also take a number as a Unix time, or a date-time at midnight.
+    if type(value) is date or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+CalendarDate = Annotated[date, BeforeValidator(_iso_date)]
 
 # Predictable constraint names, so migrations can alter them on both databases.
 SQLModel.metadata.naming_convention = {

@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.models.base import STORABLE_TEXT
 from app.models.vocabulary import (
     AgeGroup,
     Article6Basis,
@@ -29,7 +30,7 @@ from app.models.vocabulary import (
     Urgency,
 )
 
-ShortText = Annotated[str, StringConstraints(strict=True, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strict=True, max_length=200, pattern=STORABLE_TEXT)]
 SubjectIdentifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 
 
@@ -41,7 +42,7 @@ class Vocabulary(BaseModel):
 
 class Purpose(Vocabulary):
     category: PurposeCategory
-    description: Annotated[str, StringConstraints(strict=True, min_length=20, max_length=4000)]
+    description: Annotated[str, StringConstraints(strict=True, min_length=20, max_length=4000, pattern=STORABLE_TEXT)]
 
 
 class Subjects(Vocabulary):
@@ -62,14 +63,14 @@ class Subjects(Vocabulary):
 class DataItem(Vocabulary):
     category: DataCategory
     form: DataForm
-    justification: Annotated[str, StringConstraints(strict=True, min_length=10, max_length=2000)]
+    justification: Annotated[str, StringConstraints(strict=True, min_length=10, max_length=2000, pattern=STORABLE_TEXT)]
 
 
 class LegalBasis(Vocabulary):
     article_6: Article6Basis
     article_9: Article9Condition | None = None
     confidentiality: ConfidentialityBasis
-    reference: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
+    reference: Annotated[str, StringConstraints(strict=True, max_length=500, pattern=STORABLE_TEXT)] | None = None
 
 
 class Consent(Vocabulary):
@@ -92,13 +93,68 @@ class Transparency(Vocabulary):
     subject_informed: SubjectInformed
 
 
+# Realistic requests, published as the examples of the OpenAPI document.
+DIRECT_CARE_REFERRAL = {
+    "reference": "CASE-0001",
+    "purpose": {
+        "category": "direct_care",
+        "description": "Referral to the community mental health team for continuing treatment after discharge",
+    },
+    "urgency": "routine",
+    "sharing_agreement": None,
+    "subjects": {"count": 1, "age_group": "adult", "identifiers": ["9990000018"], "deceased": False},
+    "data_items": [
+        {"category": "demographics", "form": "identifiable", "justification": "to identify the patient correctly"},
+        {"category": "diagnoses", "form": "identifiable", "justification": "clinical context needed to plan care"},
+    ],
+    "legal_basis": {"article_6": "public_task", "article_9": "health_social_care", "confidentiality": "implied_consent", "reference": None},
+    "consent": {"status": "not_sought", "capacity": "has_capacity", "given_by": "subject", "best_interests_decision": False},
+    "national_data_opt_out_applied": False,
+    "recipient": {"retention_days": 730, "onward_sharing": False, "storage_region": "uk", "access_roles": ["community nurse"], "staff_trained": True},
+    "transparency": {"privacy_notice_covers_use": True, "subject_informed": "yes"},
+}
+# The guardian weighs the public interest: the rules refer it.
+POLICE_PERMISSIVE_GATEWAY = {
+    "reference": "NSP-2026-118734",
+    "purpose": {
+        "category": "crime_prevention",
+        "description": "Investigation of a serious assault on 21 November 2026: the current address of a named suspect treated at the urgent treatment centre",
+    },
+    "urgency": "urgent",
+    "sharing_agreement": None,
+    "subjects": {"count": 1, "age_group": "adult", "identifiers": ["9990000026"], "deceased": False},
+    "data_items": [
+        {"category": "demographics", "form": "identifiable", "justification": "to identify the suspect with certainty"},
+        {"category": "contact_details", "form": "identifiable", "justification": "to locate the suspect for interview"},
+    ],
+    "legal_basis": {
+        "article_6": "public_task",
+        "article_9": None,
+        "confidentiality": "permissive_gateway",
+        "reference": "Crime and Disorder Act 1998 s.115; Data Protection Act 2018 Sch. 2 para. 2",
+    },
+    "consent": {"status": "not_sought", "capacity": "has_capacity", "given_by": "subject", "best_interests_decision": False},
+    "national_data_opt_out_applied": False,
+    "recipient": {
+        "retention_days": 2190,
+        "onward_sharing": False,
+        "storage_region": "uk",
+        "access_roles": ["investigating officer", "disclosure officer"],
+        "staff_trained": True,
+    },
+    "transparency": {"privacy_notice_covers_use": True, "subject_informed": "would_prejudice_purpose"},
+}
+
+
 class SharingRequestBody(Vocabulary):
     """What a partner agency asks for; the requester comes from the token, never from here."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY]})
 
     reference: ShortText | None = None
     purpose: Purpose
     urgency: Urgency = Urgency.ROUTINE
-    sharing_agreement: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)] | None = None
+    sharing_agreement: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=STORABLE_TEXT)] | None = None
     subjects: Subjects
     data_items: Annotated[list[DataItem], Field(min_length=1, max_length=30)]
     legal_basis: LegalBasis

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import SQLModel
 
-from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
 from app.models.sharing_request import new_id
 
 
@@ -116,13 +116,24 @@ class WebhookAttempt(SQLModel, table=True):
     error: str | None = sqlmodel.Field(default=None, max_length=300)
 
 
-Description = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=500)]
+Description = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=500, pattern=STORABLE_TEXT)]
 EndpointUrl = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2048)]
 EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(WebhookEventType))]
 
 
 class WebhookEndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://cms.northshire-police.example/hooks/caldicott",
+                    "event_types": ["sharing_request.decided", "sharing_request.reviewed", "sharing_request.information_requested"],
+                    "description": "Case management system of the disclosures team",
+                }
+            ]
+        },
+    )
 
     url: EndpointUrl
     event_types: EventTypes
@@ -132,7 +143,7 @@ class WebhookEndpointCreate(BaseModel):
 class WebhookEndpointUpdate(BaseModel):
     """What an owner may change: enable or disable, the event types, the description."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}, {"event_types": ["sharing_request.decided"]}]})
 
     enabled: StrictBool | None = None
     event_types: EventTypes | None = None
@@ -167,6 +178,11 @@ class WebhookEndpointPublic(BaseModel):
             created_at=endpoint.created_at,
             updated_at=endpoint.updated_at,
         )
+
+
+class WebhookEndpointPage(BaseModel):
+    items: list[WebhookEndpointPublic]
+    next_cursor: str | None
 
 
 class WebhookEndpointCreated(WebhookEndpointPublic):

@@ -6,36 +6,45 @@ from fastapi import APIRouter, Query, status
 
 from app.auth import AdminPrincipal, OverseerPrincipal
 from app.db import SessionDep
-from app.errors import PROBLEM_RESPONSES, problem_doc
+from app.dependencies import PathName
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.agreement import SharingAgreementCreate, SharingAgreementPublic, SharingAgreementUpdate
+from app.models.base import STORABLE_TEXT
 from app.services import agreements
 
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a sharing agreement", responses={409: problem_doc("The code is already registered")})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a sharing agreement",
+    responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")},
+)
 async def register_agreement(data: SharingAgreementCreate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
     agreement = await agreements.register(session=session, actor=admin, data=data)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 
-@router.get("", summary="List agreements, ordered by code")
+@router.get("", summary="List agreements, ordered by code", responses=INVALID_INPUT)
 async def list_agreements(
     session: SessionDep,
     _: OverseerPrincipal,
-    after: Annotated[str | None, Query(max_length=64, description="Return codes after this one")] = None,
+    after: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="Return codes after this one")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SharingAgreementPublic]:
     rows = await agreements.list_page(session=session, after=after, limit=limit)
     return [SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
-@router.get("/{code}", summary="One sharing agreement", responses={404: problem_doc("No such agreement")})
-async def get_agreement(code: str, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementPublic:
+@router.get("/{code}", summary="One sharing agreement", responses=INVALID_INPUT | {404: problem_doc("No such agreement")})
+async def get_agreement(code: PathName, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementPublic:
     return SharingAgreementPublic.model_validate(await agreements.get(session=session, code=code), from_attributes=True)
 
 
-@router.patch("/{code}", summary="Change a sharing agreement: parties, scope, period, or suspend", responses={404: problem_doc("No such agreement")})
-async def update_agreement(code: str, changes: SharingAgreementUpdate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
+@router.patch(
+    "/{code}", summary="Change a sharing agreement: parties, scope, period, or suspend", responses=BODY_PROBLEMS | {404: problem_doc("No such agreement")}
+)
+async def update_agreement(code: PathName, changes: SharingAgreementUpdate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
     agreement = await agreements.update(session=session, actor=admin, code=code, changes=changes)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)

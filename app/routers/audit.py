@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Query
 
 from app.auth import Principal, require_roles
 from app.db import SessionDep
-from app.errors import PROBLEM_RESPONSES
+from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification
+from app.models.base import STORABLE_TEXT
 from app.models.vocabulary import Role
 from app.services import audit, events, reports
 
@@ -17,13 +18,13 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONS
 AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
 
-@router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated")
+@router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated", responses=INVALID_INPUT)
 async def list_audit_events(
     session: SessionDep,
     auditor: AuditorPrincipal,
-    request_id: Annotated[str | None, Query(max_length=36, description="Events about this sharing request")] = None,
-    actor: Annotated[str | None, Query(max_length=200, description="The actor's subject (`sub`)")] = None,
-    organisation: Annotated[str | None, Query(max_length=32, description="The actor's organisation (`org`)")] = None,
+    request_id: Annotated[str | None, Query(max_length=36, pattern=STORABLE_TEXT, description="Events about this sharing request")] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The actor's subject (`sub`)")] = None,
+    organisation: Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, description="The actor's organisation (`org`)")] = None,
     action: AuditAction | None = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
     to: Annotated[str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,

@@ -6,36 +6,42 @@ from fastapi import APIRouter, Query, status
 
 from app.auth import AdminPrincipal, OverseerPrincipal
 from app.db import SessionDep
-from app.errors import PROBLEM_RESPONSES, problem_doc
+from app.dependencies import PathName
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPublic, OrganisationUpdate
 from app.services import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses={409: problem_doc("The code is already registered")})
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")}
+)
 async def register_organisation(data: OrganisationCreate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
     organisation = await organisations.register(session=session, actor=admin, data=data)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)
 
 
-@router.get("", summary="List organisations, ordered by code")
+@router.get("", summary="List organisations, ordered by code", responses=INVALID_INPUT)
 async def list_organisations(
     session: SessionDep,
     _: OverseerPrincipal,
-    after: Annotated[str | None, Query(max_length=32, description="Return codes after this one")] = None,
+    after: Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, description="Return codes after this one")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[OrganisationPublic]:
     rows = await organisations.list_page(session=session, after=after, limit=limit)
     return [OrganisationPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
-@router.get("/{code}", summary="One organisation", responses={404: problem_doc("No such organisation")})
-async def get_organisation(code: str, session: SessionDep, _: OverseerPrincipal) -> OrganisationPublic:
+@router.get("/{code}", summary="One organisation", responses=INVALID_INPUT | {404: problem_doc("No such organisation")})
+async def get_organisation(code: PathName, session: SessionDep, _: OverseerPrincipal) -> OrganisationPublic:
     return OrganisationPublic.model_validate(await organisations.get(session=session, code=code), from_attributes=True)
 
 
-@router.patch("/{code}", summary="Change an organisation: name, type, DSPT status, or deactivate", responses={404: problem_doc("No such organisation")})
-async def update_organisation(code: str, changes: OrganisationUpdate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
+@router.patch(
+    "/{code}", summary="Change an organisation: name, type, DSPT status, or deactivate", responses=BODY_PROBLEMS | {404: problem_doc("No such organisation")}
+)
+async def update_organisation(code: PathName, changes: OrganisationUpdate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
     organisation = await organisations.update(session=session, actor=admin, code=code, changes=changes)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)

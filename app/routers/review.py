@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query
 from app.auth import AgencyPrincipal, Principal, ReaderPrincipal, require_roles
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
-from app.errors import PROBLEM_RESPONSES, InvalidInput, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, InvalidInput, problem_doc
 from app.models.actions import RequestAction
-from app.models.base import utcnow
+from app.models.base import STORABLE_TEXT, CalendarDate, utcnow
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Role, Urgency
 from app.rules.response_times import LONDON
@@ -18,23 +18,29 @@ from app.services import events, review, review_metrics, sharing_requests, trans
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
+# Metrics periods stay well inside the calendar, so a default period (30 days back) can always be worked out.
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
 MetricsPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
 
-ON_A_REQUEST = {
-    404: problem_doc("No such request, or it belongs to another agency"),
-    409: problem_doc("The request's state does not allow this; `current_status` names it"),
-}
+# A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
+NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
+ON_A_REQUEST = NOT_FOUND | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
 
 
-@router.get("/v1/review-queue", summary="Requests awaiting a guardian: emergency first, then by due time")
+@router.get(
+    "/v1/review-queue",
+    summary="Requests awaiting a guardian: emergency first, then by due time",
+    # Listing returns lapsed claims to the queue, which can meet a guardian acting at the same moment.
+    responses=INVALID_INPUT | {409: problem_doc("A request changed while its lapsed claim was being returned; retry")},
+)
 async def review_queue(
     session: SessionDep,
     _: GuardianPrincipal,
     status: RequestStatus | None = None,
     urgency: Urgency | None = None,
     purpose: PurposeCategory | None = None,
-    assignee: Annotated[str | None, Query(max_length=200, description="The `sub` of the guardian holding the claim")] = None,
+    assignee: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The `sub` of the guardian holding the claim")] = None,
     overdue: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -54,19 +60,21 @@ async def release(request: CurrentRequest, session: SessionDep, principal: Guard
     return await sharing_requests.details(session=session, request=request)
 
 
-@router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST)
+@router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST | BODY_PROBLEMS)
 async def decide(request: CurrentRequest, body: review.ReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> DecisionPublic:
     return DecisionPublic.of(await review.review(session=session, policy=policy, principal=principal, request=request, body=body))
 
 
-@router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST)
+@router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS)
 async def retrospective_review(
     request: CurrentRequest, body: review.RetrospectiveReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal
 ) -> DecisionPublic:
     return DecisionPublic.of(await review.retrospective_review(session=session, policy=policy, principal=principal, request=request, body=body))
 
 
-@router.post("/v1/sharing-requests/{request_id}/amendments", summary="Answer a request for information with a revised request", responses=ON_A_REQUEST)
+@router.post(
+    "/v1/sharing-requests/{request_id}/amendments", summary="Answer a request for information with a revised request", responses=ON_A_REQUEST | BODY_PROBLEMS
+)
 async def amend(
     request: CurrentRequest, body: review.AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
@@ -80,19 +88,24 @@ async def withdraw(request: CurrentRequest, session: SessionDep, principal: Agen
     return await sharing_requests.details(session=session, request=request)
 
 
-@router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=ON_A_REQUEST)
+@router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)
 async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> transitions.History:
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     return await transitions.history(session=session, request=request)
 
 
-@router.get("/v1/reports/review-metrics", tags=["reports"], summary="Guardian decisions, response times, overdue cases and the overturn rate")
+@router.get(
+    "/v1/reports/review-metrics", tags=["reports"], summary="Guardian decisions, response times, overdue cases and the overturn rate", responses=INVALID_INPUT
+)
 async def metrics(
     session: SessionDep,
     _: MetricsPrincipal,
-    from_: Annotated[date | None, Query(alias="from", description="First London date, inclusive; default 30 days ago")] = None,
-    to: Annotated[date | None, Query(description="Last London date, inclusive; default today")] = None,
+    from_: Annotated[CalendarDate | None, Query(alias="from", description=f"First London date, inclusive, from {EARLIEST}; default 30 days ago")] = None,
+    to: Annotated[CalendarDate | None, Query(description=f"Last London date, inclusive, until {LATEST}; default today")] = None,
 ) -> review_metrics.ReviewMetrics:
+    for field, day in (("from", from_), ("to", to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput(field, f"must be between {EARLIEST} and {LATEST}", location="query")
     today = utcnow().astimezone(LONDON).date()
     period_to = to or today
     period_from = from_ or period_to - timedelta(days=30)

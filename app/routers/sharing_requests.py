@@ -7,7 +7,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from app.auth import AgencyPrincipal, ReaderPrincipal
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
-from app.errors import PROBLEM_RESPONSES, Forbidden, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, Forbidden, problem_doc
+from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus
@@ -15,14 +16,29 @@ from app.services import adjudication, sharing_requests
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 
-NOT_FOUND = {404: problem_doc("No such request, or it belongs to another agency")}
+# A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
+NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
 
 
 @router.post(
     "/v1/sharing-requests",
     status_code=status.HTTP_201_CREATED,
     summary="Submit a sharing request; it is decided by the policy at once",
-    responses={403: problem_doc("The caller's organisation is not registered or not active"), 409: problem_doc("The same Idempotency-Key is being recorded")},
+    responses=BODY_PROBLEMS
+    | {
+        201: {
+            "description": "The request as recorded, with its decision",
+            "headers": {
+                "Location": {"description": "The request's own URL", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when this repeats the answer first given to the same Idempotency-Key",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        403: problem_doc("The caller's organisation is not registered or not active"),
+        409: problem_doc("The same Idempotency-Key is being recorded"),
+    },
 )
 async def submit_sharing_request(
     body: SharingRequestBody,
@@ -32,7 +48,7 @@ async def submit_sharing_request(
     settings: SettingsDep,
     principal: AgencyPrincipal,
     idempotency_key: Annotated[
-        str | None, Header(min_length=1, max_length=200, description="Retrying with the same key and body returns the original answer")
+        str | None, Header(min_length=1, max_length=200, pattern=STORABLE_TEXT, description="Retrying with the same key and body returns the original answer")
     ] = None,
 ) -> SharingRequestPublic:
     submission = await adjudication.submit(
@@ -49,7 +65,7 @@ async def submit_sharing_request(
     return await sharing_requests.details(session=session, request=submission.request, as_first_answered=submission.replayed)
 
 
-@router.get("/v1/sharing-requests", summary="List sharing requests, newest first")
+@router.get("/v1/sharing-requests", summary="List sharing requests, newest first", responses=INVALID_INPUT)
 async def list_sharing_requests(
     session: SessionDep,
     principal: ReaderPrincipal,
@@ -69,7 +85,7 @@ async def get_sharing_request(request: CurrentRequest, session: SessionDep, prin
 @router.post(
     "/v1/evaluate",
     summary="Dry run: how a request would be decided today; nothing is stored",
-    responses={403: problem_doc("The organisation is not registered or not active")},
+    responses=BODY_PROBLEMS | {403: problem_doc("The organisation is not registered or not active, or an agency asked as another")},
 )
 async def evaluate_sharing_request(
     body: SharingRequestBody,
@@ -78,7 +94,8 @@ async def evaluate_sharing_request(
     settings: SettingsDep,
     principal: ReaderPrincipal,
     requester: Annotated[
-        str | None, Query(max_length=32, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own")
+        str | None,
+        Query(max_length=32, pattern=STORABLE_TEXT, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own"),
     ] = None,
 ) -> EvaluationPublic:
     if requester is not None and requester != principal.org and not sharing_requests.sees_all(principal):

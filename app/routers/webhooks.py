@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.auth import Principal, require_roles
 from app.db import SessionDep
-from app.dependencies import SettingsDep
-from app.errors import PROBLEM_RESPONSES, problem_doc
+from app.dependencies import PathName, SettingsDep
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.vocabulary import Role
 from app.models.webhook import (
     DeliveryStatus,
@@ -16,6 +16,7 @@ from app.models.webhook import (
     WebhookEndpoint,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
+    WebhookEndpointPage,
     WebhookEndpointPublic,
     WebhookEndpointUpdate,
     WebhookSecretRotated,
@@ -25,10 +26,11 @@ from app.services import webhooks
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 
 WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
-NOT_FOUND = {404: problem_doc("No such endpoint, or it is not the caller's")}
+# A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
+NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such endpoint, or it is not the caller's")}
 
 
-async def get_current_endpoint(endpoint_id: str, session: SessionDep, principal: WebhookOwner) -> WebhookEndpoint:
+async def get_current_endpoint(endpoint_id: PathName, session: SessionDep, principal: WebhookOwner) -> WebhookEndpoint:
     """The endpoint named in the path, if the caller manages it; otherwise 404."""
     return await webhooks.get_managed(session=session, principal=principal, endpoint_id=endpoint_id)
 
@@ -40,7 +42,14 @@ CurrentEndpoint = Annotated[WebhookEndpoint, Depends(get_current_endpoint)]
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register an endpoint; the signing secret is shown only in this answer",
-    responses={403: problem_doc("The caller's organisation is not registered or not active")},
+    responses=BODY_PROBLEMS
+    | {
+        201: {
+            "description": "The endpoint, with its signing secret",
+            "headers": {"Location": {"description": "The endpoint's own URL", "schema": {"type": "string"}}},
+        },
+        403: problem_doc("The caller's organisation is not registered or not active"),
+    },
 )
 async def register_endpoint(
     data: WebhookEndpointCreate, response: Response, session: SessionDep, settings: SettingsDep, principal: WebhookOwner
@@ -50,9 +59,14 @@ async def register_endpoint(
     return WebhookEndpointCreated(**WebhookEndpointPublic.of(endpoint).model_dump(), secret=endpoint.secret)
 
 
-@router.get("", summary="The caller's endpoints, oldest first")
-async def list_endpoints(session: SessionDep, principal: WebhookOwner) -> list[WebhookEndpointPublic]:
-    return [WebhookEndpointPublic.of(endpoint) for endpoint in await webhooks.list_managed(session=session, principal=principal)]
+@router.get("", summary="The caller's endpoints, oldest first", responses=INVALID_INPUT)
+async def list_endpoints(
+    session: SessionDep,
+    principal: WebhookOwner,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WebhookEndpointPage:
+    return await webhooks.list_managed(session=session, principal=principal, cursor=cursor, limit=limit)
 
 
 @router.get("/{endpoint_id}", summary="One endpoint", responses=NOT_FOUND)
@@ -60,7 +74,7 @@ async def get_endpoint(endpoint: CurrentEndpoint) -> WebhookEndpointPublic:
     return WebhookEndpointPublic.of(endpoint)
 
 
-@router.patch("/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND)
+@router.patch("/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND | BODY_PROBLEMS)
 async def update_endpoint(endpoint: CurrentEndpoint, changes: WebhookEndpointUpdate, session: SessionDep) -> WebhookEndpointPublic:
     return WebhookEndpointPublic.of(await webhooks.update(session=session, endpoint=endpoint, changes=changes))
 
@@ -75,7 +89,7 @@ async def rotate_endpoint_secret(endpoint: CurrentEndpoint, session: SessionDep)
     return await webhooks.rotate_secret(session=session, endpoint=endpoint)
 
 
-@router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND)
+@router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND | INVALID_INPUT)
 async def list_deliveries(
     endpoint: CurrentEndpoint,
     session: SessionDep,
@@ -92,5 +106,5 @@ async def list_deliveries(
     summary="Send a delivery again at once, with the same webhook-id",
     responses=NOT_FOUND | {409: problem_doc("The endpoint is disabled")},
 )
-async def redeliver(endpoint: CurrentEndpoint, delivery_id: str, session: SessionDep) -> WebhookDeliveryPublic:
+async def redeliver(endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep) -> WebhookDeliveryPublic:
     return await webhooks.redeliver(session=session, endpoint=endpoint, delivery_id=delivery_id)

@@ -36,6 +36,9 @@ def _read(kind: type, value: Any) -> Any:
         return moment
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"expected {kind.__name__}")
+    # We never issue these, and the database could not compare them: a NUL, an integer past 64 bits.
+    if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
+        raise ValueError("not a value of ours")
     return value
 
 
@@ -43,3 +46,9 @@ def older_than(cursor: str, moment: ColumnElement[datetime], key: ColumnElement[
     """For newest-first pages ordered by (moment, key) descending: the rows after the cursor's row."""
     after, last_key = decode_cursor(cursor, datetime, str)
     return or_(moment < after, and_(moment == after, key < last_key))
+
+
+def newer_than(cursor: str, moment: ColumnElement[datetime], key: ColumnElement[str]) -> ColumnElement[bool]:
+    """For oldest-first pages ordered by (moment, key) ascending: the rows after the cursor's row."""
+    after, last_key = decode_cursor(cursor, datetime, str)
+    return or_(moment > after, and_(moment == after, key > last_key))

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +15,7 @@ from app.canonical import subject_hash
 from app.errors import InvalidInput
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionOutcome, FindingResult, PurposeCategory, RequestStatus, Urgency
+from app.services.pagination import encode_cursor, newer_than
 
 LONDON = ZoneInfo("Europe/London")
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
@@ -30,11 +32,11 @@ def period_bound(field: str, value: str | None, *, end: bool) -> datetime | None
             day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
             return datetime.combine(day, time(), LONDON).astimezone(UTC)
         moment = datetime.fromisoformat(value)
-    except (ValueError, OverflowError):
+        if moment.tzinfo is None:
+            raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location="query")
+        return moment.astimezone(UTC) + timedelta(microseconds=1 if end else 0)
+    except (ValueError, OverflowError):  # OverflowError: an instant at the very ends of the calendar
         raise InvalidInput(field, "must be a date (YYYY-MM-DD) or a date-time with an offset (2026-11-26T09:00:00Z)", location="query") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location="query")
-    return moment.astimezone(UTC) + timedelta(microseconds=1 if end else 0)
 
 
 def period(*, from_: str | None, to: str | None) -> tuple[datetime | None, datetime | None]:
@@ -64,10 +66,11 @@ class DecisionLogRow(BaseModel):
 
 class DecisionLog(BaseModel):
     items: list[DecisionLogRow]
+    next_cursor: str | None
 
 
-async def decision_log(*, session: AsyncSession, since: datetime | None, until: datetime | None) -> DecisionLog:
-    """Every decision taken in [since, until), oldest first, with the request it decided."""
+async def decision_log(*, session: AsyncSession, since: datetime | None, until: datetime | None, cursor: str | None, limit: int) -> DecisionLog:
+    """One page of the decisions taken in [since, until), oldest first, with the request each decided."""
     description = RequestVersion.body[("purpose", "description")].as_string()  # type: ignore[index]
     query = (
         select(
@@ -83,15 +86,21 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
             Decision.findings,
             Decision.conditions,
             Decision.rationale,
+            Decision.id,
         )
         .join(SharingRequest, SharingRequest.id == Decision.request_id)  # type: ignore[arg-type]
         .join(RequestVersion, (RequestVersion.request_id == Decision.request_id) & (RequestVersion.version == Decision.version))  # type: ignore[arg-type]
         .order_by(col(Decision.decided_at), col(Decision.id))
+        .limit(limit + 1)
     )
     if since is not None:
         query = query.where(col(Decision.decided_at) >= since)
     if until is not None:
         query = query.where(col(Decision.decided_at) < until)
+    if cursor is not None:
+        query = query.where(newer_than(cursor, col(Decision.decided_at), col(Decision.id)))
+    rows = list((await session.exec(query)).all())
+    more, rows = len(rows) > limit, rows[:limit]
     items = [
         DecisionLogRow(
             decided_at=row[0],
@@ -107,9 +116,9 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
             conditions=row[10],
             rationale=row[11],
         )
-        for row in (await session.exec(query)).all()
+        for row in rows
     ]
-    return DecisionLog(items=items)
+    return DecisionLog(items=items, next_cursor=encode_cursor(rows[-1][0], rows[-1][12]) if more else None)
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -134,7 +143,7 @@ def decision_log_csv(log: DecisionLog) -> str:
 class SubjectQuery(BaseModel):
     """The person to search for: an NHS number or local identifier, as requests name them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"identifier": "9990000018"}]})
 
     identifier: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 
@@ -160,19 +169,24 @@ class SubjectDisclosure(BaseModel):
 
 
 class SubjectDisclosures(BaseModel):
-    """Every request that named the person; the identifier itself is never echoed."""
+    """A page of the requests that named the person; the identifier itself is never echoed."""
 
-    matches: int
+    matches: int = Field(description="How many requests named the person, on every page")
     items: list[SubjectDisclosure]
+    next_cursor: str | None
 
 
-async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, identifier: str) -> SubjectDisclosures:
+async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int) -> SubjectDisclosures:
     """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision."""
     named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
-    requests = (
-        await session.exec(select(SharingRequest).where(col(SharingRequest.id).in_(named)).order_by(col(SharingRequest.created_at), col(SharingRequest.id)))
-    ).all()
-    decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(named)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
+    matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
+    query = select(SharingRequest).where(col(SharingRequest.id).in_(named)).order_by(col(SharingRequest.created_at), col(SharingRequest.id)).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(newer_than(cursor, col(SharingRequest.created_at), col(SharingRequest.id)))
+    requests = list((await session.exec(query)).all())
+    more, requests = len(requests) > limit, requests[:limit]
+    on_page = [request.id for request in requests]
+    decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(on_page)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
     latest = {decision.request_id: decision for decision in decisions}  # the last one of each request wins
     items = [
         SubjectDisclosure(
@@ -187,4 +201,5 @@ async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, iden
         )
         for request in requests
     ]
-    return SubjectDisclosures(matches=len(items), items=items)
+    next_cursor = encode_cursor(requests[-1].created_at, requests[-1].id) if more else None
+    return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)

@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.actions import RequestAction
-from app.models.base import utcnow
-from app.models.request_body import SharingRequestBody
+from app.models.base import STORABLE_TEXT, utcnow
+from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import (
     DataCategory,
@@ -37,8 +37,8 @@ from app.rules import Policy, evaluate
 from app.services import adjudication, events, organisations, transitions
 from app.services.pagination import decode_cursor, encode_cursor
 
-Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000)]
-ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000)]
+Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
+ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)]
 
 OPEN = frozenset({RequestStatus.AWAITING_REVIEW, RequestStatus.IN_REVIEW, RequestStatus.INFORMATION_REQUESTED})
 STATUS_FOR_GUARDIAN = {
@@ -52,7 +52,20 @@ STATUS_FOR_GUARDIAN = {
 class ReviewBody(BaseModel):
     """A guardian's decision on a referred request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "approve_with_conditions",
+                    "rationale": "The address is necessary to an investigation of serious violence; the public interest outweighs the duty of confidence.",
+                    "conditions": ["Use only for this investigation", "Delete the address when the case closes"],
+                    "approved_items": ["demographics", "contact_details"],
+                },
+                {"outcome": "request_information", "rationale": "Please say whether a warrant has been issued and which officers will see the address."},
+            ]
+        },
+    )
 
     outcome: GuardianOutcome
     rationale: Rationale
@@ -63,7 +76,14 @@ class ReviewBody(BaseModel):
 class RetrospectiveReviewBody(BaseModel):
     """A guardian's retrospective judgement on an emergency share."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"outcome": "upheld", "rationale": "The medication list was needed by the ambulance crew at once; the patient could not consent at the time."}
+            ]
+        },
+    )
 
     outcome: RetrospectiveOutcome
     rationale: Rationale
@@ -72,10 +92,20 @@ class RetrospectiveReviewBody(BaseModel):
 class AmendmentBody(BaseModel):
     """The requesting agency's answer to a request for information: the revised request and a note."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request": POLICE_PERMISSIVE_GATEWAY | {"recipient": POLICE_PERMISSIVE_GATEWAY["recipient"] | {"access_roles": ["investigating officer"]}},
+                    "note": "A warrant was issued on 24 November 2026; only the investigating officer will see the address.",
+                }
+            ]
+        },
+    )
 
     request: SharingRequestBody
-    note: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000)]
+    note: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)]
 
 
 def wrong_state(request: SharingRequest, wanted: str) -> Conflict:

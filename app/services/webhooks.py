@@ -30,12 +30,14 @@ from app.models.webhook import (
     WebhookDeliveryPublic,
     WebhookEndpoint,
     WebhookEndpointCreate,
+    WebhookEndpointPage,
+    WebhookEndpointPublic,
     WebhookEndpointUpdate,
     WebhookEventType,
     WebhookSecretRotated,
 )
 from app.services import organisations
-from app.services.pagination import encode_cursor, older_than
+from app.services.pagination import encode_cursor, newer_than, older_than
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -186,15 +188,20 @@ async def register(*, session: AsyncSession, settings: Settings, principal: Prin
     return endpoint
 
 
-async def list_managed(*, session: AsyncSession, principal: Principal) -> list[WebhookEndpoint]:
-    """The endpoints the caller manages, oldest first."""
+async def list_managed(*, session: AsyncSession, principal: Principal, cursor: str | None, limit: int) -> WebhookEndpointPage:
+    """The endpoints the caller manages, oldest first, keyset-paginated."""
     mine = [false()]
     if principal.has(Role.ADMIN):
         mine.append(col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER)
     if principal.has(Role.AGENCY):
         mine.append(and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == principal.org))
-    query = select(WebhookEndpoint).where(or_(*mine)).order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
-    return list((await session.exec(query)).all())
+    query = select(WebhookEndpoint).where(or_(*mine)).order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id)).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(newer_than(cursor, col(WebhookEndpoint.created_at), col(WebhookEndpoint.id)))
+    rows = list((await session.exec(query)).all())
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    return WebhookEndpointPage(items=[WebhookEndpointPublic.of(endpoint) for endpoint in rows], next_cursor=next_cursor)
 
 
 async def update(*, session: AsyncSession, endpoint: WebhookEndpoint, changes: WebhookEndpointUpdate) -> WebhookEndpoint:
