@@ -25,6 +25,7 @@ from app.models.vocabulary import (
     DataCategory,
     DataForm,
     PurposeCategory,
+    S251Regulation,
     StorageRegion,
     SubjectInformed,
     Urgency,
@@ -71,6 +72,19 @@ class LegalBasis(Vocabulary):
     article_9: Article9Condition | None = None
     confidentiality: ConfidentialityBasis
     reference: Annotated[str, StringConstraints(strict=True, max_length=500, pattern=STORABLE_TEXT)] | None = None
+    # Policy 2027.1 (brief section 4a); 2026.1 ignores them. A provision code the registry does not hold is
+    # accepted and treated as unverified, so it is free text here, not an enum.
+    provision: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100, pattern=STORABLE_TEXT)] | None = None
+    schedule1_paragraph: Annotated[StrictInt, Field(ge=1, le=37)] | None = None
+    s251_regulation: S251Regulation | None = None
+
+    @field_validator("s251_regulation", mode="before")
+    @classmethod
+    def regulation_is_a_number(cls, value: object) -> object:
+        # An IntEnum would also take "3" or 3.0 in JSON; the vocabulary is the integers 2, 3 and 5.
+        if value is not None and type(value) is not int:
+            raise ValueError("must be one of the integers 2, 3 or 5")
+        return value
 
 
 class Consent(Vocabulary):

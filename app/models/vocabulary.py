@@ -1,6 +1,6 @@
 """Closed vocabularies of the domain brief (section 3), one enum each."""
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class PurposeCategory(StrEnum):
@@ -59,6 +59,8 @@ class Article6Basis(StrEnum):
     VITAL_INTERESTS = "vital_interests"
     PUBLIC_TASK = "public_task"
     LEGITIMATE_INTERESTS = "legitimate_interests"
+    # Art. 6(1)(ea), inserted by the Data (Use and Access) Act 2025 s.70 (policy 2027.1).
+    RECOGNISED_LEGITIMATE_INTEREST = "recognised_legitimate_interest"
 
 
 class Article9Condition(StrEnum):
@@ -69,6 +71,8 @@ class Article9Condition(StrEnum):
     HEALTH_SOCIAL_CARE = "health_social_care"
     PUBLIC_HEALTH = "public_health"
     RESEARCH = "research"
+    # Art. 9(2)(b), DPA 2018 Sch. 1 para. 1 (policy 2027.1).
+    SOCIAL_PROTECTION = "social_protection"
 
 
 class ConfidentialityBasis(StrEnum):
@@ -125,6 +129,8 @@ class OrganisationType(StrEnum):
     RESEARCH = "research"
     REGULATOR = "regulator"
     CHARITY = "charity"
+    # A registered health or adult social care provider outside the NHS (HSCA 2012 s.251B; policy 2027.1).
+    CARE_PROVIDER = "care_provider"
     OTHER = "other"
 
 
@@ -134,6 +140,32 @@ class DsptStatus(StrEnum):
     APPROACHING_STANDARDS = "approaching_standards"
     NOT_MET = "not_met"
     NOT_PUBLISHED = "not_published"
+
+
+class S251Regulation(IntEnum):
+    """The regulation of the Health Service (Control of Patient Information) Regulations 2002 giving s.251 support."""
+
+    CANCER_REGISTRATION = 2
+    COMMUNICABLE_DISEASE = 3
+    GENERAL = 5
+
+
+class ProvisionKind(StrEnum):
+    """What a statutory provision in the policy's registry does to the holder's duty (brief section 4a)."""
+
+    DUTY = "duty"
+    DUTY_ON_BELIEF = "duty_on_belief"
+    POWER = "power"
+    EXEMPTION = "exemption"
+    NO_DUTY = "no_duty"
+
+
+class FactsOrigin(StrEnum):
+    """Where a decision's record of the facts the rules saw came from."""
+
+    RECORDED = "recorded"  # written with the decision
+    RECOVERED = "recovered"  # back-filled from rows the audit trail shows unchanged since the decision
+    UNRECOVERABLE = "unrecoverable"  # decided before facts were recorded, and the rows have changed since
 
 
 class AgreementStatus(StrEnum):

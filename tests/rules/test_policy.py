@@ -12,16 +12,17 @@ import yaml
 from app.models.vocabulary import FindingResult, PurposeCategory, Urgency
 from app.rules import Policy, PolicyError, evaluate, load_policy
 from app.rules.engine import RuleId
-from app.rules.policy import DEFAULT_POLICY_PATH, ResponseUnit
+from app.rules.policy import DEFAULT_POLICY_PATH, ResponseUnit, shipped_path
 
 from .baseline import POLICY, changed, facts, item, result
 
 Document = dict[str, Any]
+BASELINE_2026 = shipped_path("2026.1")
 
 
 def write_policy(tmp_path: Path, change: Callable[[Document], None]) -> Path:
-    """A copy of the packaged policy with `change` applied, written to a temporary file."""
-    document = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    """A copy of the 2026.1 baseline with `change` applied, written to a temporary file."""
+    document = yaml.safe_load(BASELINE_2026.read_text(encoding="utf-8"))
     change(document)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -29,12 +30,17 @@ def write_policy(tmp_path: Path, change: Callable[[Document], None]) -> Path:
 
 
 def test_packaged_policy_identity_and_hash() -> None:
-    policy = load_policy()
+    policy = load_policy(BASELINE_2026)
 
     assert policy.name == "uk-caldicott-baseline"
     assert policy.version == "2026.1"
-    assert policy.content_hash == sha256(DEFAULT_POLICY_PATH.read_bytes()).hexdigest()
+    assert policy.content_hash == sha256(BASELINE_2026.read_bytes()).hexdigest()
     assert policy == POLICY
+
+
+def test_the_default_is_the_newest_baseline() -> None:
+    assert load_policy().version == "2027.1"
+    assert load_policy().content_hash == sha256(DEFAULT_POLICY_PATH.read_bytes()).hexdigest()
 
 
 def test_packaged_policy_data() -> None:
@@ -217,13 +223,13 @@ def _written_hash(document: Document) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (_add_rule, r"unknown \[.CP9.made_up.\]"),
-        (_drop_rule, r"missing \[.AGR.systematic.\]"),
+        (_add_rule, r"rules.CP9.made_up: not a rule of edition 2026.1"),
+        (_drop_rule, r"rules: missing AGR.systematic"),
         (_drop_purpose, "regulatory"),
         (_bad_category, "tattoos"),
         (_unknown_key, "bulk_subject"),
         (_unknown_top_level_key, "owner"),
-        (_missing_pass_reason, r"missing \[.pass.\]"),
+        (_missing_pass_reason, r"reasons: missing pass"),
         (_reason_for_impossible_result, "refuse"),
         (_blank_reason, "blank"),
         (_unknown_placeholder, "retention_years"),
@@ -244,7 +250,7 @@ def test_invalid_policy_is_refused(tmp_path: Path, change: Callable[[Document], 
 
 
 def test_duplicate_key_is_refused(tmp_path: Path) -> None:
-    text = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+    text = BASELINE_2026.read_text(encoding="utf-8")
     path = tmp_path / "policy.yaml"
     path.write_text(text.replace("thresholds:\n", "thresholds:\n  bulk_subjects: 5\n", 1), encoding="utf-8")
 
