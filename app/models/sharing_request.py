@@ -1,16 +1,30 @@
 """Sharing requests, their versions, subject hashes and decisions."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlmodel
-from pydantic import BaseModel
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
 from app.models.base import JSONValue, UTCDateTime, utcnow
-from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
+from app.models.vocabulary import (
+    AgreementStatus,
+    DataCategory,
+    DecisionKind,
+    DecisionOutcome,
+    DsptStatus,
+    FactsOrigin,
+    OrganisationType,
+    Outcome,
+    PurposeCategory,
+    RequestStatus,
+    RetrospectiveStatus,
+    Urgency,
+)
 from app.rules import Finding
 
 
@@ -90,6 +104,10 @@ class RequestSubject(SQLModel, table=True):
     subject_hash: str = sqlmodel.Field(primary_key=True, max_length=64, index=True)
 
 
+# A JSON column whose Python None is SQL NULL rather than JSON null, so `facts IS NULL` finds every decision without facts.
+NullableJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
 class Decision(SQLModel, table=True):
     """A verdict on one version of a request, by the rules or a guardian; never edited."""
 
@@ -113,6 +131,10 @@ class Decision(SQLModel, table=True):
     policy_hash: str = sqlmodel.Field(max_length=64)
     request_hash: str = sqlmodel.Field(max_length=64)
     decided_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # What the rules saw beyond the body (app.rules.facts.facts_record), so the decision can be replayed exactly;
+    # null only for a decision made before facts were recorded whose rows have changed since.
+    facts: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
+    facts_origin: str = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=Column(String(16), nullable=False, server_default=FactsOrigin.RECORDED.value))
 
 
 class Transition(SQLModel, table=True):
@@ -155,6 +177,30 @@ class Verdict(BaseModel):
     request_hash: str
 
 
+class RequesterRecord(BaseModel):
+    code: str
+    type: OrganisationType
+    dspt_status: DsptStatus
+
+
+class AgreementRecord(BaseModel):
+    code: str
+    parties: list[str]
+    purposes: list[PurposeCategory]
+    data_categories: list[DataCategory]
+    valid_from: date
+    valid_until: date
+    status: AgreementStatus
+
+
+class DecisionFacts(BaseModel):
+    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date."""
+
+    requester: RequesterRecord
+    agreement: AgreementRecord | None
+    today: date
+
+
 class DecisionPublic(Verdict):
     """A stored decision: by the rules, a guardian, or a retrospective review."""
 
@@ -166,6 +212,8 @@ class DecisionPublic(Verdict):
     rationale: str | None = None
     approved_items: list[DataCategory] | None = None
     decided_at: datetime
+    facts: DecisionFacts | None = Field(description="What the rules saw beyond the request; null when it could not be recovered for an older decision")
+    facts_origin: FactsOrigin = Field(description="`recorded` with the decision, `recovered` later from unchanged rows, or `unrecoverable`")
 
     @classmethod
     def of(cls, decision: Decision) -> "DecisionPublic":
@@ -183,6 +231,8 @@ class DecisionPublic(Verdict):
             rationale=decision.rationale,
             approved_items=decision.approved_items,
             decided_at=decision.decided_at,
+            facts=DecisionFacts.model_validate(decision.facts) if decision.facts is not None else None,
+            facts_origin=FactsOrigin(decision.facts_origin),
         )
 
 

@@ -3,6 +3,7 @@
 from app.models.agreement import SharingAgreement
 from app.models.audit import AuditEvent
 from app.models.organisation import Organisation
+from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -11,10 +12,14 @@ __all__ = [
     "Decision",
     "Organisation",
     "OutboxEvent",
+    "PolicyActivation",
+    "PolicyReplay",
+    "PolicyReplayChange",
     "RequestSubject",
     "RequestVersion",
     "SharingAgreement",
     "SharingRequest",
+    "StoredPolicy",
     "Transition",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -61,15 +61,15 @@ async def release(request: CurrentRequest, session: SessionDep, principal: Guard
 
 
 @router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST | BODY_PROBLEMS)
-async def decide(request: CurrentRequest, body: review.ReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await review.review(session=session, policy=policy, principal=principal, request=request, body=body))
+async def decide(request: CurrentRequest, body: review.ReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
+    return DecisionPublic.of(await review.review(session=session, principal=principal, request=request, body=body))
 
 
 @router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS)
 async def retrospective_review(
-    request: CurrentRequest, body: review.RetrospectiveReviewBody, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal
+    request: CurrentRequest, body: review.RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal
 ) -> DecisionPublic:
-    return DecisionPublic.of(await review.retrospective_review(session=session, policy=policy, principal=principal, request=request, body=body))
+    return DecisionPublic.of(await review.retrospective_review(session=session, principal=principal, request=request, body=body))
 
 
 @router.post(

@@ -1,7 +1,9 @@
-"""Everything the rules look at, gathered by the caller before evaluation."""
+"""Everything the rules look at, gathered by the caller before evaluation, and its stored record."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import (
@@ -46,3 +48,46 @@ class Facts:
         """Refuse an agreement that is not the one the request cites."""
         if self.agreement is not None and self.agreement.code != self.request.sharing_agreement:
             raise ValueError(f"agreement {self.agreement.code!r} is not the one the request cites ({self.request.sharing_agreement!r})")
+
+
+def facts_record(facts: Facts) -> dict[str, Any]:
+    """The facts beyond the request body, as JSON-ready data to store with a decision."""
+    agreement = facts.agreement
+    return {
+        "requester": {"code": facts.requester.code, "type": facts.requester.type.value, "dspt_status": facts.requester.dspt_status.value},
+        "agreement": None
+        if agreement is None
+        else {
+            "code": agreement.code,
+            # Sorted, so that one set of facts always gives one record.
+            "parties": sorted(agreement.parties),
+            "purposes": sorted(purpose.value for purpose in agreement.purposes),
+            "data_categories": sorted(category.value for category in agreement.data_categories),
+            "valid_from": agreement.valid_from.isoformat(),
+            "valid_until": agreement.valid_until.isoformat(),
+            "status": agreement.status.value,
+        },
+        "today": facts.today.isoformat(),
+    }
+
+
+def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody) -> Facts:
+    """The facts a stored decision's rules saw, rebuilt from its record and the request body."""
+    requester = record["requester"]
+    agreement = record["agreement"]
+    return Facts(
+        request=request,
+        requester=RequesterFacts(code=requester["code"], type=OrganisationType(requester["type"]), dspt_status=DsptStatus(requester["dspt_status"])),
+        agreement=None
+        if agreement is None
+        else AgreementFacts(
+            code=agreement["code"],
+            parties=frozenset(agreement["parties"]),
+            purposes=frozenset(PurposeCategory(purpose) for purpose in agreement["purposes"]),
+            data_categories=frozenset(DataCategory(category) for category in agreement["data_categories"]),
+            valid_from=date.fromisoformat(agreement["valid_from"]),
+            valid_until=date.fromisoformat(agreement["valid_until"]),
+            status=AgreementStatus(agreement["status"]),
+        ),
+        today=date.fromisoformat(record["today"]),
+    )

@@ -26,8 +26,19 @@ from app.models.sharing_request import (
     RequestVersion,
     SharingRequest,
 )
-from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
+from app.models.vocabulary import (
+    AgreementStatus,
+    DataCategory,
+    DsptStatus,
+    FactsOrigin,
+    OrganisationType,
+    PurposeCategory,
+    RequestStatus,
+    RetrospectiveStatus,
+    Urgency,
+)
 from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
+from app.rules.facts import facts_record
 from app.rules.response_times import due_at as response_due
 from app.services import agreements, organisations, transitions
 
@@ -49,9 +60,17 @@ class Fingerprint:
     request_hash: str
 
 
+# Added with policy 2027.1: left out of the stored form while unset, so that a request written before they
+# existed keeps its hash (and an Idempotency-Key retried across the upgrade still matches).
+LATER_OPTIONAL_LEGAL_BASIS = ("provision", "schedule1_paragraph", "s251_regulation")
+
+
 def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
     """Strip identifiers from the body, keeping only their keyed hashes."""
     stored = body.model_dump(mode="json")
+    for name in LATER_OPTIONAL_LEGAL_BASIS:
+        if stored["legal_basis"][name] is None:
+            del stored["legal_basis"][name]
     identifiers = stored["subjects"].pop("identifiers")
     hashes = sorted({subject_hash(subject_key, identifier) for identifier in identifiers})
     stored["subjects"]["identifier_hashes"] = hashes
@@ -126,7 +145,8 @@ async def submit(
             return Submission(request=earlier[0], replayed=True)
 
     now = utcnow()
-    evaluation = evaluate(policy, await gather_facts(session=session, body=body, requester=requester, now=now))
+    facts = await gather_facts(session=session, body=body, requester=requester, now=now)
+    evaluation = evaluate(policy, facts)
     request = SharingRequest(
         requester_org=requester.code,
         submitted_by=principal.sub,
@@ -146,7 +166,7 @@ async def submit(
         # Another submission with the same key won the race; the client retries and gets it.
         raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
     decision = await record_version(
-        session=session, request=request, version=1, body=body, stored=stored, evaluation=evaluation, policy=policy, principal=principal, now=now
+        session=session, request=request, version=1, stored=stored, facts=facts, evaluation=evaluation, policy=policy, principal=principal, now=now
     )
     await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
     return Submission(request=request, replayed=False)
@@ -157,8 +177,8 @@ async def record_version(
     session: AsyncSession,
     request: SharingRequest,
     version: int,
-    body: SharingRequestBody,
     stored: Fingerprint,
+    facts: Facts,
     evaluation: Evaluation,
     policy: Policy,
     principal: Principal,
@@ -172,7 +192,9 @@ async def record_version(
         )
     )
     session.add_all(RequestSubject(request_id=request.id, version=version, subject_hash=hashed) for hashed in stored.subject_hashes)
-    decision = rules_decision(request_id=request.id, version=version, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now)
+    decision = rules_decision(
+        request_id=request.id, version=version, facts=facts, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now
+    )
     session.add(decision)
     await session.flush()
     return decision
@@ -199,8 +221,8 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.updated_at = now
 
 
-def rules_decision(*, request_id: str, version: int, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
-    """The decision record of one evaluation by the rules."""
+def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
+    """The decision record of one evaluation by the rules, with the facts it saw so that it can be replayed."""
     return Decision(
         request_id=request_id,
         version=version,
@@ -214,6 +236,8 @@ def rules_decision(*, request_id: str, version: int, evaluation: Evaluation, pol
         policy_hash=policy.content_hash,
         request_hash=request_hash,
         decided_at=now,
+        facts=facts_record(facts),
+        facts_origin=FactsOrigin.RECORDED,
     )
 
 

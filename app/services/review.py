@@ -205,7 +205,6 @@ def _response_seconds(request: SharingRequest, now: datetime) -> int:
 async def _guardian_decision(
     *,
     session: AsyncSession,
-    policy: Policy,
     principal: Principal,
     request: SharingRequest,
     kind: DecisionKind,
@@ -216,7 +215,7 @@ async def _guardian_decision(
     approved_items: list[DataCategory] | None = None,
     final: bool = True,
 ) -> Decision:
-    """A guardian's decision record on the current version, carrying the rules' findings it weighed."""
+    """A guardian's decision record on the current version, carrying the rules' findings it weighed and what they rest on."""
     rules = await _rules_decision(session, request)
     decision = Decision(
         request_id=request.id,
@@ -230,17 +229,20 @@ async def _guardian_decision(
         rationale=rationale,
         approved_items=approved_items,
         response_seconds=_response_seconds(request, now) if final else None,
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_hash=policy.content_hash,
+        # The findings came from the rules decision's policy and facts, not from whichever policy is active now.
+        policy_name=rules.policy_name,
+        policy_version=rules.policy_version,
+        policy_hash=rules.policy_hash,
         request_hash=rules.request_hash,
         decided_at=now,
+        facts=rules.facts,
+        facts_origin=rules.facts_origin,
     )
     session.add(decision)
     return decision
 
 
-async def review(*, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
+async def review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
     """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information."""
     now = utcnow()
     _require_independent(principal, request)
@@ -253,7 +255,6 @@ async def review(*, session: AsyncSession, policy: Policy, principal: Principal,
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
     decision = await _guardian_decision(
         session=session,
-        policy=policy,
         principal=principal,
         request=request,
         kind=DecisionKind.GUARDIAN,
@@ -291,9 +292,7 @@ async def _check_review_body(*, session: AsyncSession, request: SharingRequest, 
             raise InvalidInput(f"approved_items[{index}]", f"{category} was not requested")
 
 
-async def retrospective_review(
-    *, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody
-) -> Decision:
+async def retrospective_review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody) -> Decision:
     """Record whether an emergency share is upheld; the sharing itself is not undone."""
     now = utcnow()
     _require_independent(principal, request)
@@ -303,7 +302,6 @@ async def retrospective_review(
     _require_claim_holder(principal, request)
     decision = await _guardian_decision(
         session=session,
-        policy=policy,
         principal=principal,
         request=request,
         kind=DecisionKind.RETROSPECTIVE,
@@ -339,7 +337,8 @@ async def amend(*, session: AsyncSession, policy: Policy, principal: Principal, 
     request.current_version += 1
     request.reference, request.purpose_category, request.urgency = body.request.reference, body.request.purpose.category, body.request.urgency
     stored = adjudication.fingerprint(body.request, subject_key=subject_key)
-    evaluation = evaluate(policy, await adjudication.gather_facts(session=session, body=body.request, requester=requester, now=now))
+    facts = await adjudication.gather_facts(session=session, body=body.request, requester=requester, now=now)
+    evaluation = evaluate(policy, facts)
     previous = request.status
     adjudication.place(request=request, evaluation=evaluation, policy=policy, now=now)
     await session.flush()
@@ -347,8 +346,8 @@ async def amend(*, session: AsyncSession, policy: Policy, principal: Principal, 
         session=session,
         request=request,
         version=request.current_version,
-        body=body.request,
         stored=stored,
+        facts=facts,
         evaluation=evaluation,
         policy=policy,
         principal=principal,

@@ -1,0 +1,167 @@
+"""Stored policy versions, which one is active, and replays of stored requests under a candidate."""
+
+from datetime import datetime
+from typing import Any
+
+import sqlmodel
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Column, ForeignKey, Index, String, Text
+from sqlmodel import SQLModel
+
+from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
+from app.models.sharing_request import PolicyRef, new_id
+from app.models.vocabulary import FindingResult, Outcome, PurposeCategory
+
+
+class StoredPolicy(SQLModel, table=True):
+    """One version of a named policy, kept for as long as any decision may cite it."""
+
+    __tablename__ = "policies"
+
+    name: str = sqlmodel.Field(primary_key=True, max_length=100)
+    version: str = sqlmodel.Field(primary_key=True, max_length=50)
+    content_hash: str = sqlmodel.Field(max_length=64)
+    media_type: str = sqlmodel.Field(max_length=32)
+    # The document exactly as uploaded: its hash is what decisions cite, so it is never re-serialised.
+    content: str = sqlmodel.Field(sa_column=Column(Text(), nullable=False))
+    derived_from_name: str | None = sqlmodel.Field(default=None, max_length=100)
+    derived_from_version: str | None = sqlmodel.Field(default=None, max_length=50)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = sqlmodel.Field(max_length=200)
+    created_by_org: str | None = sqlmodel.Field(default=None, max_length=32)
+
+
+class PolicyActivation(SQLModel, table=True):
+    """An admin made a policy version the active one; the row with the highest id is active now."""
+
+    __tablename__ = "policy_activations"
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    name: str = sqlmodel.Field(max_length=100)
+    version: str = sqlmodel.Field(max_length=50)
+    activated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    activated_by: str = sqlmodel.Field(max_length=200)
+    activated_by_org: str | None = sqlmodel.Field(default=None, max_length=32)
+
+
+class PolicyReplay(SQLModel, table=True):
+    """Stored requests re-evaluated under a candidate policy, with the facts their decisions recorded."""
+
+    __tablename__ = "policy_replays"
+
+    id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
+    policy_name: str = sqlmodel.Field(max_length=100)
+    policy_version: str = sqlmodel.Field(max_length=50)
+    policy_hash: str = sqlmodel.Field(max_length=64)
+    requested_by: str = sqlmodel.Field(max_length=200)
+    requested_by_org: str | None = sqlmodel.Field(default=None, max_length=32)
+    created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    criteria: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    totals: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+
+
+class PolicyReplayChange(SQLModel, table=True):
+    """One request whose outcome or findings would differ under the replayed policy."""
+
+    __tablename__ = "policy_replay_changes"
+    # A replay's changes are read back in order, a page at a time.
+    __table_args__ = (Index("ix_policy_replay_changes_replay_position", "replay_id", "position", unique=True),)
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    replay_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("policy_replays.id"), nullable=False))
+    position: int
+    request_id: str = sqlmodel.Field(max_length=36)
+    version: int
+    old_outcome: str = sqlmodel.Field(max_length=32)
+    new_outcome: str = sqlmodel.Field(max_length=32)
+    rules: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+
+
+class PolicyPublic(BaseModel):
+    """One policy the service holds."""
+
+    name: str
+    version: str
+    content_hash: str = Field(description="SHA-256 of the policy document exactly as shipped or uploaded")
+    edition: str = Field(description="The reading of the rules it runs: its own version if shipped, else its baseline's")
+    shipped: bool
+    derived_from: dict[str, str] | None
+    active: bool = Field(description="Decides new submissions and amendments")
+    activated_at: datetime | None = Field(description="When it was last made active (null: never, or the default of a fresh installation)")
+    activated_by: str | None
+    created_at: datetime | None = Field(description="When a derived policy was uploaded (null for a shipped one)")
+    created_by: str | None
+
+
+class PolicyList(BaseModel):
+    items: list[PolicyPublic]
+    next_cursor: str | None
+
+
+class ReplayCriteria(BaseModel):
+    """Which stored decisions a replay re-evaluates: a window on when they were decided, and filters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [{"from": "2026-01-01", "to": "2026-12-31", "purpose": "safeguarding_adult"}, {"requester": "NSP01", "outcome": "refer"}]
+        },
+    )
+
+    from_: str | None = Field(default=None, alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")
+    to: str | None = Field(default=None, max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")
+    purpose: PurposeCategory | None = None
+    requester: str | None = Field(default=None, max_length=32, pattern=STORABLE_TEXT, description="Organisation code of the requester")
+    outcome: Outcome | None = Field(default=None, description="The outcome the rules gave at the time")
+
+
+class RuleChange(BaseModel):
+    rule: str
+    old: FindingResult | None = Field(description="null: the rule did not exist in the policy the request was decided under")
+    new: FindingResult | None = Field(description="null: the candidate has no such rule")
+
+
+class OutcomeChange(BaseModel):
+    old: Outcome
+    new: Outcome
+    count: int
+
+
+class RuleChangeCount(BaseModel):
+    rule: str
+    count: int = Field(description="How many replayed request versions this rule's result changed for")
+
+
+class ReplayTotals(BaseModel):
+    examined: int = Field(description="Request versions in the window that match the filters")
+    replayed: int
+    unrecoverable: int = Field(description="Decided before facts were recorded, with rows changed since: not replayed")
+    differing: int = Field(description="Replayed versions whose outcome or findings would differ")
+    outcome_changed: int
+    outcomes: list[OutcomeChange] = Field(description="Old outcome -> new outcome, for every replayed version")
+    rules: list[RuleChangeCount]
+
+
+class ReplayPublic(BaseModel):
+    """A what-if replay of stored decisions under a candidate policy; no stored decision was changed."""
+
+    id: str
+    policy: PolicyRef
+    criteria: ReplayCriteria
+    requested_by: str
+    created_at: datetime
+    totals: ReplayTotals
+
+
+class ReplayChangePublic(BaseModel):
+    request_id: str
+    version: int
+    old_outcome: Outcome
+    new_outcome: Outcome
+    rules: list[RuleChange]
+
+
+class ReplayChangePage(BaseModel):
+    items: list[ReplayChangePublic]
+    next_cursor: str | None
