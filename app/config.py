@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
     jwks_url: HttpUrl | None = None
     subject_key: SecretStr | None = None
+    # No longer read (policies are uploaded and activated through the API); set, it stops start-up rather than be ignored.
     policy_file: Path | None = None
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False

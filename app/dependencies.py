@@ -1,4 +1,4 @@
-"""Annotated dependencies: the app's settings and policy, and load-or-404 of a request."""
+"""Annotated dependencies: the app's settings, its policies and the active one, and load-or-404 of a request."""
 
 from typing import Annotated
 
@@ -11,20 +11,29 @@ from app.models.base import STORABLE_TEXT
 from app.models.sharing_request import SharingRequest
 from app.rules import Policy
 from app.services import sharing_requests
+from app.services.policies import PolicyRegistry
 
 
 # async, though they never wait: FastAPI runs a plain def dependency in a worker thread, a hop per request.
-async def get_policy(request: Request) -> Policy:
-    return request.app.state.policy
+async def get_registry(request: Request) -> PolicyRegistry:
+    return request.app.state.policies
 
 
 async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+RegistryDep = Annotated[PolicyRegistry, Depends(get_registry)]
+
+
+async def get_active_policy(session: SessionDep, registry: RegistryDep) -> Policy:
+    """The policy that decides new submissions and amendments now: read each time, as another process may have activated one."""
+    return await registry.active(session=session)
+
+
 # A code or id in the path: an unknown one is a 404, one that could not be looked up at all a 422.
 PathName = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
-PolicyDep = Annotated[Policy, Depends(get_policy)]
+PolicyDep = Annotated[Policy, Depends(get_active_policy)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 

@@ -13,22 +13,27 @@ from app.correlation import CorrelationMiddleware
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
-from app.routers import agreements, audit, health, organisations, reports, review, sharing_requests, webhooks
-from app.rules import load_policy
+from app.routers import agreements, audit, health, organisations, policies, reports, review, sharing_requests, webhooks
+from app.rules import PolicyError
+from app.rules.policy import shipped_policies
 from app.services import delivery
+from app.services.policies import PolicyRegistry
 
 log = logging.getLogger("caldicott")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the policy is loaded and validated here, so a bad policy stops start-up."""
+    """Build the app; the shipped policies are loaded and checked here, so a bad or altered one stops start-up."""
     settings = settings or get_settings()
-    policy = load_policy(settings.policy_file)
+    if settings.policy_file is not None:
+        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
+    registry = PolicyRegistry(shipped_policies())
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        log.info("policy %s %s (%s) loaded", policy.name, policy.version, policy.content_hash[:12])
+        for policy in registry.shipped.values():
+            log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         async with AsyncExitStack() as background:
             background.enter_context(metrics.counting(application.state.metrics))  # the in-process webhook worker counts here too
             if settings.webhook_worker_in_serve:
@@ -43,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.policy = policy
+    app.state.policies = registry
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.verifier = TokenVerifier(settings)
@@ -52,6 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(metrics.ObserveRequests, metrics=app.state.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
-    for module in (health, metrics, organisations, agreements, sharing_requests, review, audit, reports, webhooks):
+    for module in (health, metrics, organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
         app.include_router(module.router)
     return app

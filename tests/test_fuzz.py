@@ -63,7 +63,7 @@ PUBLIC_HOOK = "https://93.184.215.14/hook"  # an address literal: registering it
 
 @pytest.fixture
 async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[str]]:
-    """Things for the path parameters to name: requests in each state, endpoints with deliveries."""
+    """Things for the path parameters to name: requests in each state, endpoints with deliveries, the policies, a replay."""
     await register_organisation(client, tokens, AGENCY_ORG)
     agreement = await register_agreement(client, tokens)
     agency, admin = tokens.agency(AGENCY_ORG), tokens.admin()
@@ -82,6 +82,8 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[st
                 "urgency": "emergency",
                 "purpose.category": "safeguarding_adult",
                 "legal_basis.article_6": "vital_interests",
+                "legal_basis.article_9": "substantial_public_interest",
+                "legal_basis.schedule1_paragraph": 18,
                 "legal_basis.confidentiality": "overriding_public_interest",
             }
         ),
@@ -100,7 +102,17 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[st
         page = await client.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", headers=headers)
         deliveries += [delivery["id"] for delivery in page.json()["items"]]
     assert deliveries, "no delivery to name"
-    return {"request_id": requests, "code": [AGENCY_ORG, agreement["code"]], "endpoint_id": endpoints, "delivery_id": deliveries}
+    replayed = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=guardian)
+    assert replayed.status_code == 201, replayed.text
+    return {
+        "request_id": requests,
+        "code": [AGENCY_ORG, agreement["code"]],
+        "endpoint_id": endpoints,
+        "delivery_id": deliveries,
+        "name": ["uk-caldicott-baseline"],
+        "version": ["2026.1", "2027.1"],
+        "replay_id": [replayed.json()["id"]],
+    }
 
 
 @pytest.fixture

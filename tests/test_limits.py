@@ -128,6 +128,8 @@ def test_the_contract_lists_the_expected_collections() -> None:
     assert sorted(list_operations()) == [
         ("GET", "/v1/audit/events"),
         ("GET", "/v1/organisations"),
+        ("GET", "/v1/policies"),
+        ("GET", "/v1/policy-replays/{replay_id}/changes"),
         ("GET", "/v1/reports/decision-log"),
         ("GET", "/v1/review-queue"),
         ("GET", "/v1/sharing-agreements"),

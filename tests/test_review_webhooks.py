@@ -37,6 +37,8 @@ async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient
         "urgency": "emergency",
         "purpose.category": "safeguarding_adult",
         "legal_basis.article_6": "vital_interests",
+        "legal_basis.article_9": "substantial_public_interest",
+        "legal_basis.schedule1_paragraph": 18,
         "legal_basis.confidentiality": "overriding_public_interest",
     }
     shared = (await submit(hooks, tokens, changed(emergency))).json()

@@ -57,12 +57,16 @@ async def test_emergency_share_is_approved_and_flagged_for_retrospective_review(
             "urgency": "emergency",
             "purpose.category": "safeguarding_adult",
             "legal_basis.article_6": "vital_interests",
+            "legal_basis.article_9": "substantial_public_interest",
+            "legal_basis.schedule1_paragraph": 18,
             "legal_basis.confidentiality": "overriding_public_interest",
         }
     )
     response = await submit(client, tokens, body)
     assert response.status_code == 201
     assert (response.json()["status"], response.json()["review_required"]) == ("approved_with_conditions", True)
+    fired = {f["rule"]: f["result"] for f in response.json()["decision"]["findings"] if f["result"] != "pass"}
+    assert fired == {"CP6.schedule1_paragraph": "refer", "CONSENT.public_interest": "refer", "CP7.emergency_share": "condition"}
 
 
 async def test_subject_identifiers_are_stored_only_as_keyed_hashes(client: httpx.AsyncClient, tokens: Tokens, app) -> None:  # type: ignore[no-untyped-def]
@@ -220,8 +224,10 @@ async def test_current_dspt_status_is_used(client: httpx.AsyncClient, tokens: To
     await client.patch("/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())
     after = (await submit(client, tokens, baseline_request())).json()
     assert before["status"] == "approved"
-    assert after["status"] == "awaiting_review"
-    assert {f["rule"]: f["result"] for f in after["decision"]["findings"]}["CP5.dspt"] == "refer"
+    # 2027.1: direct care does not wait on the toolkit; the recipient confirms its security arrangements.
+    assert after["status"] == "approved_with_conditions"
+    assert {f["rule"]: f["result"] for f in after["decision"]["findings"]}["CP5.dspt"] == "condition"
+    assert (after["decision"]["facts"]["requester"]["dspt_status"], before["decision"]["facts"]["requester"]["dspt_status"]) == ("not_met", "standards_met")
 
 
 async def test_registered_agreement_is_looked_up(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -257,7 +263,9 @@ async def test_evaluate_is_a_dry_run(client: httpx.AsyncClient, tokens: Tokens) 
 
     as_police = await client.post("/v1/evaluate", params={"requester": "POL-NSH"}, json=baseline_request(), headers=tokens.headers("CONTROLLER", Role.GUARDIAN))
     assert as_police.status_code == 200
-    assert as_police.json()["outcome"] == "approve"
+    # Evaluated as the police force: in 2027.1 police give no direct care.
+    assert as_police.json()["outcome"] == "refuse"
+    assert {f["rule"]: f["result"] for f in as_police.json()["findings"]}["CP1.direct_care_recipient"] == "refer"
     spoof = await client.post("/v1/evaluate", params={"requester": "POL-NSH"}, json=baseline_request(), headers=tokens.agency("RXT01"))
     assert spoof.status_code == 403
     bad = await client.post("/v1/evaluate", json=changed({"urgency": "soon"}), headers=tokens.agency("RXT01"))

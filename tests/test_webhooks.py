@@ -194,7 +194,7 @@ async def test_the_event_commits_or_rolls_back_with_the_change(hooks: httpx.Asyn
         async with hook_app.state.sessionmaker() as session:
             await adjudication.submit(
                 session=session,
-                policy=hook_app.state.policy,
+                policy=await hook_app.state.policies.active(session=session),
                 principal=principal,
                 body=body,
                 subject_key=hook_app.state.settings.subject_key_bytes,
@@ -609,3 +609,28 @@ async def test_the_worker_can_run_inside_serve(hooks: httpx.AsyncClient, tokens:
             await asyncio.sleep(0.1)
     assert len(receiver.processed) == 1
     assert all(delivery.verified for delivery in receiver.received)
+
+
+async def test_a_policy_activation_reaches_every_subscriber_signed(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+    await register_organisation(hooks, tokens, "RXT01")
+    controller = await register_endpoint(hooks, receiver, tokens.admin(), path="/controller", event_types=["policy.activated"])
+    agency = await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/agency", event_types=["policy.activated"])
+    await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/decisions-only", event_types=["sharing_request.decided"])
+
+    activated = await hooks.post("/v1/policies/uk-caldicott-baseline/2026.1/activate", headers=tokens.admin())
+    assert activated.status_code == 200, activated.text
+    assert await drain(hook_app) == 2
+
+    assert sorted(received.path for received in receiver.received) == ["/agency", "/controller"]
+    for received, endpoint in zip(sorted(receiver.received, key=lambda r: r.path), (agency, controller), strict=True):
+        assert received.verified
+        Webhook(endpoint["secret"]).verify(received.body, received.headers)
+        assert received.payload["type"] == "policy.activated"
+        assert received.payload["data"] == {
+            "name": "uk-caldicott-baseline",
+            "version": "2026.1",
+            "content_hash": activated.json()["content_hash"],
+            "link": "/v1/policies/uk-caldicott-baseline/2026.1",
+        }
+    [history] = await deliveries(hooks, tokens.admin(), controller["id"])
+    assert (history["event_type"], history["request_id"], history["status"]) == ("policy.activated", None, "succeeded")

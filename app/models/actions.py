@@ -21,12 +21,14 @@ class RequestAction(StrEnum):
 
 
 class AdminAction(StrEnum):
-    """Things an admin does to organisations and agreements."""
+    """Things an admin does to organisations, agreements and policies."""
 
     ORGANISATION_REGISTERED = "organisation_registered"
     ORGANISATION_CHANGED = "organisation_changed"
     AGREEMENT_REGISTERED = "agreement_registered"
     AGREEMENT_CHANGED = "agreement_changed"
+    POLICY_UPLOADED = "policy_uploaded"
+    POLICY_ACTIVATED = "policy_activated"
 
 
 class ReportAction(StrEnum):
@@ -36,6 +38,7 @@ class ReportAction(StrEnum):
     SUBJECT_DISCLOSURES_SEARCHED = "subject_disclosures_searched"
     AUDIT_EVENTS_LISTED = "audit_events_listed"
     AUDIT_VERIFIED = "audit_verified"
+    POLICY_REPLAYED = "policy_replayed"
 
 
 # Every action the audit trail can hold, for filtering it.

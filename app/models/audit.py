@@ -18,6 +18,7 @@ class AuditTarget(StrEnum):
     ORGANISATION = "organisation"
     SHARING_AGREEMENT = "sharing_agreement"
     REPORT = "report"
+    POLICY = "policy"
 
 
 class AuditEvent(SQLModel, table=True):

@@ -23,6 +23,7 @@ class WebhookEventType(StrEnum):
     WITHDRAWN = "sharing_request.withdrawn"
     OVERDUE = "sharing_request.overdue"
     RETROSPECTIVE_REVIEW_COMPLETED = "sharing_request.retrospective_review_completed"
+    POLICY_ACTIVATED = "policy.activated"
 
 
 class EndpointScope(StrEnum):
@@ -72,7 +73,8 @@ class OutboxEvent(SQLModel, table=True):
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     type: str = sqlmodel.Field(max_length=64)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    # None for an event about no one request (a policy activated).
+    request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -211,7 +213,7 @@ class WebhookDeliveryPublic(BaseModel):
     id: str = Field(description="The `webhook-id` header of every attempt")
     event_id: str
     event_type: WebhookEventType
-    request_id: str
+    request_id: str | None
     status: DeliveryStatus
     attempts_made: int
     next_attempt_at: datetime | None

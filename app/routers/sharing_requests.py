@@ -6,8 +6,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.auth import AgencyPrincipal, ReaderPrincipal
 from app.db import SessionDep
-from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
-from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, Forbidden, problem_doc
+from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, Forbidden, InvalidInput, problem_doc
 from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
@@ -85,14 +85,19 @@ async def get_sharing_request(request: CurrentRequest, session: SessionDep, prin
 @router.post(
     "/v1/evaluate",
     summary="Dry run: how a request would be decided today; nothing is stored",
-    responses=BODY_PROBLEMS | {403: problem_doc("The organisation is not registered or not active, or an agency asked as another")},
+    responses=BODY_PROBLEMS
+    | {403: problem_doc("The organisation is not registered or not active, or an agency asked as another"), 404: problem_doc("No such policy")},
 )
 async def evaluate_sharing_request(
     body: SharingRequestBody,
     session: SessionDep,
-    policy: PolicyDep,
+    registry: RegistryDep,
     settings: SettingsDep,
     principal: ReaderPrincipal,
+    policy_name: Annotated[
+        str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="Evaluate under this held policy; default: the active one")
+    ] = None,
+    policy_version: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="With policy_name: the version to evaluate under")] = None,
     requester: Annotated[
         str | None,
         Query(max_length=32, pattern=STORABLE_TEXT, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own"),
@@ -100,6 +105,12 @@ async def evaluate_sharing_request(
 ) -> EvaluationPublic:
     if requester is not None and requester != principal.org and not sharing_requests.sees_all(principal):
         raise Forbidden("an agency may evaluate only as its own organisation")
+    if (policy_name is None) != (policy_version is None):
+        raise InvalidInput("policy_version" if policy_version is None else "policy_name", "give policy_name and policy_version together", location="query")
+    if policy_name is not None and policy_version is not None:
+        policy = await registry.get(session=session, name=policy_name, version=policy_version)
+    else:
+        policy = await registry.active(session=session)
     return await adjudication.dry_run(
         session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=settings.subject_key_bytes
     )

@@ -12,6 +12,7 @@ from app.auth import Principal
 from app.models.actions import AdminAction, ReportAction, RequestAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
+from app.rules import Policy
 from app.services import audit, outbox
 
 ADMIN_TARGETS = {
@@ -19,6 +20,8 @@ ADMIN_TARGETS = {
     AdminAction.ORGANISATION_CHANGED: AuditTarget.ORGANISATION,
     AdminAction.AGREEMENT_REGISTERED: AuditTarget.SHARING_AGREEMENT,
     AdminAction.AGREEMENT_CHANGED: AuditTarget.SHARING_AGREEMENT,
+    AdminAction.POLICY_UPLOADED: AuditTarget.POLICY,
+    AdminAction.POLICY_ACTIVATED: AuditTarget.POLICY,
 }
 
 
@@ -46,6 +49,14 @@ async def request_read(*, session: AsyncSession, actor: Principal, request: Shar
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
     await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")
+
+
+async def policy_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, policy: Policy) -> None:
+    """An admin uploaded or activated a policy; an activation is announced to webhook subscribers."""
+    target = f"{policy.name}/{policy.version}"
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.POLICY, target_id=target, outcome=f"sha256 {policy.content_hash}")
+    if action == AdminAction.POLICY_ACTIVATED:
+        await outbox.emit_policy_activated(session=session, policy=policy)
 
 
 async def report_run(*, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str) -> None:

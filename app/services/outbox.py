@@ -12,6 +12,7 @@ from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import RequestStatus
 from app.models.webhook import EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from app.rules import Policy
 
 EVENT_FOR_ACTION = {
     RequestAction.REVIEWED: WebhookEventType.REVIEWED,
@@ -56,6 +57,25 @@ async def emit(*, session: AsyncSession, request: SharingRequest, action: Reques
     session.add(event)
     for endpoint in await subscribers(session=session, event_type=event_type, requester_org=request.requester_org):
         session.add(WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now, updated_at=now))
+    await session.flush()
+    return event
+
+
+async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> OutboxEvent:
+    """Announce a newly active policy to every enabled endpoint subscribed to it: it changes how every agency's requests are decided."""
+    now = utcnow()
+    event_type = WebhookEventType.POLICY_ACTIVATED
+    body = {
+        "type": str(event_type),
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {"name": policy.name, "version": policy.version, "content_hash": policy.content_hash, "link": f"/v1/policies/{policy.name}/{policy.version}"},
+    }
+    event = OutboxEvent(type=event_type, request_id=None, payload=body, created_at=now)
+    session.add(event)
+    endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all()
+    for endpoint in endpoints:
+        if event_type in endpoint.event_types:
+            session.add(WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now, updated_at=now))
     await session.flush()
     return event
 

@@ -23,7 +23,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 LIST_SEPARATOR = "; "
 
 
-def period_bound(field: str, value: str | None, *, end: bool) -> datetime | None:
+def period_bound(field: str, value: str | None, *, end: bool, location: str = "query") -> datetime | None:
     """A query bound as an instant: a date is a whole day in Europe/London, a date-time needs an offset."""
     if value is None:
         return None
@@ -33,17 +33,17 @@ def period_bound(field: str, value: str | None, *, end: bool) -> datetime | None
             return datetime.combine(day, time(), LONDON).astimezone(UTC)
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
-            raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location="query")
+            raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location=location)
         return moment.astimezone(UTC) + timedelta(microseconds=1 if end else 0)
     except (ValueError, OverflowError):  # OverflowError: an instant at the very ends of the calendar
-        raise InvalidInput(field, "must be a date (YYYY-MM-DD) or a date-time with an offset (2026-11-26T09:00:00Z)", location="query") from None
+        raise InvalidInput(field, "must be a date (YYYY-MM-DD) or a date-time with an offset (2026-11-26T09:00:00Z)", location=location) from None
 
 
-def period(*, from_: str | None, to: str | None) -> tuple[datetime | None, datetime | None]:
-    """The inclusive from/to query parameters as [since, until) instants, validated."""
-    since, until = period_bound("from", from_, end=False), period_bound("to", to, end=True)
+def period(*, from_: str | None, to: str | None, location: str = "query") -> tuple[datetime | None, datetime | None]:
+    """The inclusive from/to parameters as [since, until) instants, validated."""
+    since, until = period_bound("from", from_, end=False, location=location), period_bound("to", to, end=True, location=location)
     if since is not None and until is not None and until <= since:
-        raise InvalidInput("to", "must not be before from", location="query")
+        raise InvalidInput("to", "must not be before from", location=location)
     return since, until
 
 

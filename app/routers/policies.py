@@ -1,0 +1,131 @@
+"""Policy versions: list and read them, upload a derived one, activate one, and replay stored decisions under a candidate."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from app.auth import AdminPrincipal, Principal, ReaderPrincipal, require_roles
+from app.db import SessionDep
+from app.dependencies import PathName, RegistryDep
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
+from app.models.vocabulary import Role
+from app.services import policies, replay
+from app.services.reports import period
+
+router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+
+ReplayPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
+NO_POLICY = INVALID_INPUT | {404: problem_doc("No such policy")}
+DOCUMENT = {
+    "description": "The policy document: as JSON, or as YAML with `Accept: application/yaml`; in the form it was given in, byte for byte",
+    "content": {"application/json": {"schema": {"type": "object"}}, "application/yaml": {"schema": {"type": "string"}}},
+    "headers": {"ETag": {"description": "The policy's content hash", "schema": {"type": "string"}}},
+}
+UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "description": "A policy derived from a shipped baseline (`derived_from: {name, version}`), in the shape of the baseline's YAML",
+        "content": {
+            "application/json": {"schema": {"type": "object", "examples": [policies.derived_example()]}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get(
+    "/v1/policies", summary="The policies held, by name and version: shipped baselines and derived policies, and which is active", responses=INVALID_INPUT
+)
+async def list_policies(
+    session: SessionDep,
+    registry: RegistryDep,
+    _: ReaderPrincipal,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> PolicyList:
+    return await policies.list_page(session=session, registry=registry, cursor=cursor, limit=limit)
+
+
+@router.get("/v1/policies/{name}/{version}", summary="One policy's document", response_class=Response, responses=NO_POLICY | {200: DOCUMENT})
+async def get_policy(
+    name: PathName,
+    version: PathName,
+    session: SessionDep,
+    registry: RegistryDep,
+    _: ReaderPrincipal,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
+    wanted = policies.YAML if accept and "yaml" in accept and "json" not in accept else policies.JSON
+    content, media_type = await policies.document(session=session, registry=registry, name=name, version=version, media_type=wanted)
+    policy = await registry.get(session=session, name=name, version=version)
+    return Response(content, media_type=media_type, headers={"ETag": f'"{policy.content_hash}"'})
+
+
+@router.post(
+    "/v1/policies",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a derived policy; it is validated as strictly as the shipped ones and never changes",
+    openapi_extra=UPLOAD,
+    responses=BODY_PROBLEMS
+    | {
+        200: {"description": "The same policy, with the same content, was already held", "model": PolicyPublic},
+        409: problem_doc("A shipped baseline, or a held policy with the same name and version but other content"),
+    },
+)
+async def upload_policy(http: Request, response: Response, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal) -> PolicyPublic:
+    media_type = (http.headers.get("content-type") or "").split(";")[0].strip().lower()
+    held, created = await policies.upload(session=session, registry=registry, actor=admin, content=await http.body(), media_type=media_type)
+    response.headers["Location"] = f"/v1/policies/{held.name}/{held.version}"
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return held
+
+
+@router.post(
+    "/v1/policies/{name}/{version}/activate",
+    summary="Make a policy the one that decides new submissions and amendments",
+    responses=NO_POLICY,
+)
+async def activate_policy(name: PathName, version: PathName, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal) -> PolicyPublic:
+    return await policies.activate(session=session, registry=registry, actor=admin, name=name, version=version)
+
+
+@router.post(
+    "/v1/policies/{name}/{version}/replay",
+    status_code=status.HTTP_201_CREATED,
+    summary="What-if: re-evaluate stored decisions under this policy with the facts they recorded; nothing stored changes",
+    responses=BODY_PROBLEMS
+    | {
+        201: {"description": "The replay's totals", "headers": {"Location": {"description": "The replay's own URL", "schema": {"type": "string"}}}},
+        404: problem_doc("No such policy"),
+    },
+)
+async def replay_policy(
+    name: PathName, version: PathName, criteria: ReplayCriteria, response: Response, session: SessionDep, registry: RegistryDep, principal: ReplayPrincipal
+) -> ReplayPublic:
+    policy = await registry.get(session=session, name=name, version=version)
+    since, until = period(from_=criteria.from_, to=criteria.to, location="body")
+    done = await replay.replay(session=session, policy=policy, criteria=criteria, since=since, until=until, actor=principal)
+    response.headers["Location"] = f"/v1/policy-replays/{done.id}"
+    return done
+
+
+@router.get("/v1/policy-replays/{replay_id}", summary="A replay's totals", responses=INVALID_INPUT | {404: problem_doc("No such replay")})
+async def get_replay(replay_id: PathName, session: SessionDep, _: ReplayPrincipal) -> ReplayPublic:
+    return await replay.get(session=session, replay_id=replay_id)
+
+
+@router.get(
+    "/v1/policy-replays/{replay_id}/changes",
+    summary="The request versions whose outcome or findings would differ, each with the rules that changed",
+    responses=INVALID_INPUT | {404: problem_doc("No such replay")},
+)
+async def replay_changes(
+    replay_id: PathName,
+    session: SessionDep,
+    _: ReplayPrincipal,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ReplayChangePage:
+    return await replay.changes_page(session=session, replay_id=replay_id, cursor=cursor, limit=limit)

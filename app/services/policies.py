@@ -1,0 +1,192 @@
+"""Policy versions: the shipped baselines and derived policies, which one is active, uploading and activating."""
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import yaml
+from sqlalchemy import tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, ProblemError
+from app.models.actions import AdminAction
+from app.models.base import utcnow
+from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
+from app.rules import Policy, PolicyError
+from app.rules.policy import DEFAULT_POLICY_PATH, parse_policy, shipped_path
+from app.services import events
+from app.services.pagination import decode_cursor, encode_cursor
+
+YAML = "application/yaml"
+JSON = "application/json"
+# What a client may send a policy as; YAML's media type was registered in 2024 (RFC 9512), older clients send these.
+MEDIA_TYPES = {JSON: JSON, YAML: YAML, "application/x-yaml": YAML, "text/yaml": YAML, "text/x-yaml": YAML}
+
+
+class InvalidPolicy(ProblemError):
+    """A policy document that is not valid: 422 naming each path."""
+
+    status_code = 422
+    title = "Invalid policy"
+    slug = "invalid-policy"
+
+    def __init__(self, error: PolicyError):
+        super().__init__(str(error), errors=[FieldError(field=path, location="body", message=message) for path, message in error.problems])
+
+
+class PolicyRegistry:
+    """Every policy the service can decide under: the shipped baselines, and derived ones read from the database once each."""
+
+    def __init__(self, shipped: Mapping[tuple[str, str], Policy]):
+        self.shipped = dict(shipped)
+        self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
+        # A fresh installation (no activation recorded) decides under the newest baseline.
+        self.default = max(self.shipped.values(), key=lambda policy: [int(part) for part in policy.version.split(".")])
+
+    async def get(self, *, session: AsyncSession, name: str, version: str) -> Policy:
+        """A policy by name and version, or 404."""
+        key = (name, version)
+        if key in self.shipped:
+            return self.shipped[key]
+        stored = await session.get(StoredPolicy, key)
+        if stored is None:
+            raise NotFound(f"no policy {name} {version}")
+        if stored.content_hash not in self._derived:
+            # Validated on upload, so parsing again cannot fail but for a change of code.
+            self._derived[stored.content_hash] = parse_policy(stored.content.encode(), source=f"{name} {version}", shipped=False, media_type=stored.media_type)
+        return self._derived[stored.content_hash]
+
+    async def active(self, *, session: AsyncSession) -> Policy:
+        """The policy that decides new submissions and amendments: the last one activated."""
+        activation = await latest_activation(session=session)
+        if activation is None:
+            return self.default
+        return await self.get(session=session, name=activation.name, version=activation.version)
+
+
+async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None:
+    """The most recent activation, or None on a fresh installation."""
+    return (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id).desc()).limit(1))).first()
+
+
+async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> PolicyList:
+    """The policies held, by name and version, each with its latest activation."""
+    after = tuple(decode_cursor(cursor, str, str)) if cursor is not None else None
+    active = await registry.active(session=session)
+    query = select(StoredPolicy).order_by(col(StoredPolicy.name), col(StoredPolicy.version))
+    if after is not None:
+        query = query.where(tuple_(col(StoredPolicy.name), col(StoredPolicy.version)) > after)
+    stored: dict[tuple[str, str], StoredPolicy | None] = {(row.name, row.version): row for row in (await session.exec(query.limit(limit + 1))).all()}
+    stored |= {key: None for key in registry.shipped if after is None or key > after}
+    keys = sorted(stored)[: limit + 1]
+    page, more = keys[:limit], len(keys) > limit
+    activations = (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id)))).all()
+    last = {(row.name, row.version): row for row in activations}
+    items = []
+    for key in page:
+        policy = await registry.get(session=session, name=key[0], version=key[1])
+        items.append(public(policy, shipped=stored[key] is None, activation=last.get(key), active=policy is active, stored=stored[key]))
+    return PolicyList(items=items, next_cursor=encode_cursor(*page[-1]) if more else None)
+
+
+def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None, active: bool, stored: StoredPolicy | None = None) -> PolicyPublic:
+    """What the API says of one policy."""
+    return PolicyPublic(
+        name=policy.name,
+        version=policy.version,
+        content_hash=policy.content_hash,
+        edition=policy.edition,
+        shipped=shipped,
+        derived_from=policy.derived_from.model_dump() if policy.derived_from else None,
+        active=active,
+        activated_at=activation.activated_at if activation else None,
+        activated_by=activation.activated_by if activation else None,
+        created_at=stored.created_at if stored else None,
+        created_by=stored.created_by if stored else None,
+    )
+
+
+async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, content: bytes, media_type: str) -> tuple[PolicyPublic, bool]:
+    """Store a derived policy, validated as strictly as the shipped ones; returns it and whether it is new."""
+    kind = MEDIA_TYPES.get(media_type)
+    if kind is None:
+        raise InvalidInput("Content-Type", f"send the policy as {JSON} or {YAML}", location="header")
+    try:
+        text = content.decode("utf-8")
+        policy = parse_policy(content, source="upload", shipped=False, media_type=kind)
+    except UnicodeDecodeError:
+        raise InvalidInput("body", "the policy is not UTF-8 text") from None
+    except PolicyError as error:
+        raise InvalidPolicy(error) from None
+    key = (policy.name, policy.version)
+    if key in registry.shipped:
+        raise Conflict(f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own")
+    existing = await session.get(StoredPolicy, key)
+    if existing is not None:
+        if existing.content_hash != policy.content_hash:
+            raise Conflict(f"{policy.name} {policy.version} is already held with other content; a policy version never changes, give it a new version")
+        return public(policy, shipped=False, activation=None, active=False, stored=existing), False
+    stored = StoredPolicy(
+        name=policy.name,
+        version=policy.version,
+        content_hash=policy.content_hash,
+        media_type=kind,
+        content=text,
+        derived_from_name=policy.derived_from.name if policy.derived_from else None,
+        derived_from_version=policy.derived_from.version if policy.derived_from else None,
+        created_at=utcnow(),
+        created_by=actor.sub,
+        created_by_org=actor.org,
+    )
+    session.add(stored)
+    await session.flush()
+    await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_UPLOADED, policy=policy)
+    return public(policy, shipped=False, activation=None, active=False, stored=stored), True
+
+
+async def activate(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str) -> PolicyPublic:
+    """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing."""
+    policy = await registry.get(session=session, name=name, version=version)
+    current = await latest_activation(session=session)
+    if (await registry.active(session=session)) is policy and current is not None:
+        return public(policy, shipped=(name, version) in registry.shipped, activation=current, active=True)
+    activation = PolicyActivation(name=name, version=version, activated_at=utcnow(), activated_by=actor.sub, activated_by_org=actor.org)
+    session.add(activation)
+    await session.flush()
+    await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_ACTIVATED, policy=policy)
+    stored = None if (name, version) in registry.shipped else await session.get(StoredPolicy, (name, version))
+    return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored)
+
+
+async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str, version: str, media_type: str) -> tuple[bytes, str]:
+    """The policy's content as the media type asked for: the exact bytes it was given in, or the same document converted."""
+    await registry.get(session=session, name=name, version=version)  # 404 for a policy not held
+    if (name, version) in registry.shipped:
+        content, given_as = shipped_path(version).read_bytes(), YAML
+    else:
+        stored = await session.get(StoredPolicy, (name, version))
+        assert stored is not None
+        content, given_as = stored.content.encode(), stored.media_type
+    if media_type == given_as:
+        return content, given_as
+    parsed = json.loads(content) if given_as == JSON else yaml.safe_load(content)
+    if media_type == JSON:
+        return json.dumps(parsed, indent=2, default=_json_default, ensure_ascii=False).encode(), JSON
+    return yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True).encode(), YAML
+
+
+def derived_example() -> dict[str, Any]:
+    """A derived policy to publish as the upload's example: the newest baseline with a name and a lower bulk threshold of its own."""
+    document = json.loads(json.dumps(yaml.safe_load(DEFAULT_POLICY_PATH.read_bytes()), default=_json_default))
+    document.update(name="northshire-trust", version="2027.1-nt.1", derived_from={"name": document["name"], "version": document["version"]})
+    document["thresholds"]["bulk_subjects"] = 50
+    return document
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
