@@ -84,6 +84,12 @@ def write_results(figures: dict[str, Any]) -> str:
         lines.append(f"| {name} grows < 2x from {span} | {fmt(ratio, 2)}x | {verdict(ratio < 2)} |")
     slowest = min(step["audit_verify"]["events_per_second"] for step in steps)
     lines.append(f"| audit verification >= 100,000 events/s | {fmt(slowest, 0)} events/s (slowest size) | {verdict(slowest >= 100_000)} |")
+    replays = [step for step in steps if step["replay"] is not None]
+    largest = replays[-1]["replay"]
+    lines.append(
+        f"| replay of {largest['decisions']:,} decisions < 1 minute (issue 10) | {fmt(largest['seconds'])} s, "
+        f"{fmt(largest['decisions_per_second'], 0)}/s | {verdict(largest['decisions'] >= 100_000 and largest['seconds'] < 60)} |"
+    )
     lines += [
         "",
         "## Rule engine alone",
@@ -135,6 +141,24 @@ def write_results(figures: dict[str, Any]) -> str:
         lines.append(
             f"| {step['requests']:,} | {step['in_queue']:,} | {fmt(step['load_seconds'])} | {fmt(queue['median_ms'], 2)} | {fmt(queue['p95_ms'], 2)} | "
             f"{fmt(listing['median_ms'], 2)} | {fmt(listing['p95_ms'], 2)} | {verify['events']:,} | {fmt(verify['seconds'], 2)} | {fmt(verify['events_per_second'], 0)} |"
+        )
+    lines += [
+        "",
+        "## Policy replay",
+        "",
+        "Every stored decision (all made under 2026.1, with the facts they recorded) re-evaluated under 2027.1 by",
+        "`POST /v1/policies/uk-caldicott-baseline/2027.1/replay` as a guardian, through the app in-process, once per size",
+        f"up to {scale.REPLAY_UP_TO:,}. The ratio compares the replay's rate with the rule engine's alone in this run: what reading",
+        "the stored bodies and facts, validating them again, comparing findings and storing the differences costs on top.",
+        "",
+        "| decisions | differing | seconds | decisions/s | replay / engine alone |",
+        "|---|---|---|---|---|",
+    ]
+    for step in replays:
+        done = step["replay"]
+        ratio = done["decisions_per_second"] / rules["evaluations_per_second"]
+        lines.append(
+            f"| {done['decisions']:,} | {done['differing']:,} | {fmt(done['seconds'], 2)} | {fmt(done['decisions_per_second'], 0)} | {fmt(ratio, 3)}x |"
         )
     factors = growth["growth_first_to_last"]
     lines += [

@@ -1,4 +1,4 @@
-"""Scale: the review queue, one agency's request listing and audit verification at 10k, 100k and 1M stored requests.
+"""Scale: the review queue, one agency's request listing, audit verification and policy replay at 10k, 100k and 1M stored requests.
 
 One database grows 10k -> 100k -> 1M. Each step bulk-loads whole requests with COPY
 (asyncpg): the request, its version (the stored body, identifiers replaced by keyed
@@ -7,7 +7,9 @@ evaluated once per variant), its `submitted` transition, its outbox event, and i
 event. The audit events continue the chain: their hashes are computed with
 app.services.audit's own chain_hash and canonical_fields, so the chain verifies.
 
-The mix of outcomes is that of the load (bench/common.py VARIANTS); every referred request
+Every request is decided under policy 2026.1 and its decision records the facts the rules
+saw, as the service writes them. The mix of outcomes is that of the load (bench/common.py
+VARIANTS); every referred request
 is still awaiting review, so the guardian queue is 15% of all requests (a deliberately
 large backlog: 150,000 at 1M). Requests come from 20 agencies, created 90 seconds apart.
 
@@ -17,6 +19,8 @@ auth, the service, the database and serialisation, without a network hop):
   GET /v1/review-queue?limit=50             as a guardian (median of 30, after 5 warm-ups)
   GET /v1/sharing-requests?limit=50         as one agency (median of 30, after 5 warm-ups)
   GET /v1/audit/verify                      as an auditor (once; events per second)
+  POST /v1/policies/uk-caldicott-baseline/2027.1/replay, every stored decision
+                                            as a guardian (once, up to 100k; decisions per second)
 
     bench/pg.sh .venv/bin/python -m bench.scale [--sizes 10000 100000 1000000]
 """
@@ -29,8 +33,10 @@ import json
 import sys
 import time
 from collections import namedtuple
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -40,8 +46,8 @@ from app.main import create_app
 from app.models.actions import RequestAction
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME
-from app.models.vocabulary import Role
-from app.rules import load_policy
+from app.models.vocabulary import DsptStatus, OrganisationType, Role
+from app.rules.facts import RequesterFacts, facts_record
 from app.services import audit, outbox
 from app.services.adjudication import fingerprint
 from bench.common import (
@@ -58,12 +64,14 @@ from bench.common import (
     settings_for,
     token,
 )
-from tests.rules.baseline import changed, run
+from tests.rules.baseline import POLICY, changed, facts, run
 
 AGENCY_COUNT = 20
+LONDON = ZoneInfo("Europe/London")
 SPACING = timedelta(seconds=90)
 BATCH = 20_000
 REPEATS, WARMUPS = 30, 5
+REPLAY_UP_TO = 100_000  # replaying a million decisions would take most of the bench's time
 
 # What canonical_fields reads from an audit event, and what outbox.payload reads from a request and decision.
 AuditRow = namedtuple("AuditRow", "seq occurred_at actor_sub actor_org actor_roles action target_type target_id outcome correlation_id")
@@ -79,8 +87,8 @@ class Templates:
     """Per variant: the stored body (to be given its own reference and hash), and the rules' decision on it."""
 
     def __init__(self) -> None:
-        policy = load_policy()
-        self.policy = (policy.name, policy.version, policy.content_hash)
+        self.policy = (POLICY.name, POLICY.version, POLICY.content_hash)
+        self.facts = facts()  # the request does not matter here: only what the decision records beside it
         self.variants = []
         for name, changes, weight in VARIANTS:
             body = changed(changes | {"subjects.identifiers": ["9990000018"]})
@@ -138,8 +146,29 @@ def rows_for(
         )
         tables["versions"].append((request_id, 1, body_json.decode(), request_hash, sub, created))
         tables["subjects"].append((request_id, 1, subject_hash))
+        seen = facts_record(
+            replace(
+                templates.facts, requester=RequesterFacts(org, OrganisationType.NHS_TRUST, DsptStatus.STANDARDS_MET), today=created.astimezone(LONDON).date()
+            )
+        )
         tables["decisions"].append(
-            (variant, new_id(), request_id, 1, "rules", _name, False, "rules", policy_name, policy_version, policy_hash, request_hash, created)
+            (
+                variant,
+                new_id(),
+                request_id,
+                1,
+                "rules",
+                _name,
+                False,
+                "rules",
+                policy_name,
+                policy_version,
+                policy_hash,
+                request_hash,
+                created,
+                json.dumps(seen),
+                "recorded",
+            )
         )
         tables["transitions"].append((request_id, str(RequestAction.SUBMITTED), None, status, sub, org, created))
         event_type = outbox.event_type_for(RequestAction.SUBMITTED, status)
@@ -167,6 +196,8 @@ DECISION_COLUMNS = (
     "policy_hash",
     "request_hash",
     "decided_at",
+    "facts",
+    "facts_origin",
 )
 # Parsing the same 7 kB of findings JSON a million times is most of a bulk load; copying the parsed value is not.
 STAGING = """
@@ -263,13 +294,25 @@ async def measure_operations(database_url: str) -> dict[str, Any]:
             seconds = time.perf_counter() - started
             verification = response.json()
             assert response.status_code == 200 and verification["valid"], verification
+            replayed = await replay(client, guardian) if verification["events"] <= REPLAY_UP_TO else None
     finally:
         await app.state.engine.dispose()
     return {
         "queue": queue,
         "agency_listing": listing,
         "audit_verify": {"events": verification["events"], "seconds": seconds, "events_per_second": verification["events"] / seconds},
+        "replay": replayed,
     }
+
+
+async def replay(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    """Every stored decision replayed under 2027.1, through the API; nothing stored changes."""
+    started = time.perf_counter()
+    response = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=headers)
+    seconds = time.perf_counter() - started
+    assert response.status_code == 201, response.text
+    totals = response.json()["totals"]
+    return {"decisions": totals["replayed"], "differing": totals["differing"], "seconds": seconds, "decisions_per_second": totals["replayed"] / seconds}
 
 
 async def organisations(connection: asyncpg.Connection, now: datetime) -> None:
