@@ -279,7 +279,7 @@ async def timed(client: httpx.AsyncClient, path: str, headers: dict[str, str], *
     return {"median_ms": percentile(timings, 0.5) * 1000, "p95_ms": percentile(timings, 0.95) * 1000, "items": len(response.json()["items"])}
 
 
-async def measure_operations(database_url: str) -> dict[str, Any]:
+async def measure_operations(database_url: str, *, requests: int) -> dict[str, Any]:
     """The three operations through the real app, in-process."""
     app = create_app(settings_for(database_url))
     guardian = {"Authorization": f"Bearer {token(org='CONTROLLER', role=Role.GUARDIAN)}"}
@@ -294,7 +294,7 @@ async def measure_operations(database_url: str) -> dict[str, Any]:
             seconds = time.perf_counter() - started
             verification = response.json()
             assert response.status_code == 200 and verification["valid"], verification
-            replayed = await replay(client, guardian) if verification["events"] <= REPLAY_UP_TO else None
+            replayed = await replay(client, guardian) if requests <= REPLAY_UP_TO else None
     finally:
         await app.state.engine.dispose()
     return {
@@ -340,7 +340,7 @@ async def measure(sizes: list[int]) -> dict[str, Any]:
             have = size
             queued = await connection.fetchval("SELECT count(*) FROM sharing_requests WHERE in_queue")
             print(f"scale: measuring at {size:,} requests", file=sys.stderr, flush=True)
-            steps.append({"requests": size, "in_queue": queued, "load_seconds": load_seconds, **await measure_operations(database_url)})
+            steps.append({"requests": size, "in_queue": queued, "load_seconds": load_seconds, **await measure_operations(database_url, requests=size)})
         database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")
     finally:
         await connection.close()

@@ -163,13 +163,16 @@ class Case:
 
     def found(self, rule_id: RuleId) -> Found:
         """A rule's result and reason variant on this case, worked out once."""
-        if rule_id not in self.results:
-            self.results[rule_id] = as_found(self.policy.rulebook[rule_id].check(self))
-        return self.results[rule_id]
+        try:
+            return self.results[rule_id]
+        except KeyError:
+            found = self.results[rule_id] = as_found(self.policy.rulebook[rule_id].check(self))
+            return found
 
     def others(self, rule_id: RuleId) -> list[tuple[RuleId, FindingResult]]:
         """Every other rule of the policy with its result."""
-        return [(other, self.result(other)) for other in self.policy.rule_ids if other != rule_id]
+        found = self.found
+        return [(other, found(other).result) for other in self.policy.rule_ids if other != rule_id]
 
     @property
     def request(self) -> SharingRequestBody:
@@ -829,7 +832,12 @@ class Evaluation(BaseModel):
 def evaluate(policy: Policy, facts: Facts) -> Evaluation:
     """Run every rule of the policy on the facts and combine the findings."""
     case = Case(policy, facts)
-    findings = [policy.findings[rule_id, case.found(rule_id)] for rule_id in policy.rule_ids]
+    results = case.results
+    for rule_id, check in policy.checks:
+        if rule_id not in results:  # a rule another one asked for has run already
+            results[rule_id] = as_found(check(case))
+    known = policy.findings
+    findings = [known[rule_id, results[rule_id]] for rule_id in policy.rule_ids]
     emergency = case.result(RuleId.CP7_EMERGENCY_SHARE) == CONDITION
     outcome = combine({finding.result for finding in findings}, emergency=emergency)
     # A refusal carries no conditions: listing them would read as "meet these and it is approved".

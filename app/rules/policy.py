@@ -1,7 +1,7 @@
 """The policy as data: definitions, matrix, thresholds, rules and their reasons, read from YAML."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from hashlib import sha256
@@ -183,6 +183,11 @@ class Policy(PolicyPart):
     def edition(self) -> Edition:
         """The reading of the rules this policy runs: its own version if shipped, else its baseline's."""
         return Edition(self.derived_from.version if self.derived_from else self.version)
+
+    @cached_property
+    def checks(self) -> tuple[tuple[RuleId, Callable[..., Any]], ...]:
+        """Each rule's check, in the order findings are reported."""
+        return tuple((rule_id, self.rulebook[rule_id].check) for rule_id in self.rule_ids)
 
     @cached_property
     def rulebook(self) -> Mapping[RuleId, Rule]:
