@@ -185,7 +185,9 @@ def write_results(figures: dict[str, Any]) -> str:
 
 
 NOTES = [
-    "* Rule engine: after the fix what remains is the 32 rules themselves, each a small readable Python function"
+    "* Rule engine: the corpus now holds both policy versions (2026.1's 32 rules and 2027.1's 38, several of which"
+    " consult others), so its median is not comparable with the 28 µs measured on 2026.1 alone before. After the fix"
+    " what remains is the rules themselves, each a small readable Python function"
     " (about 0.5 µs apiece); going under 20 µs would mean rewriting them for speed rather than for review by a Caldicott"
     " Guardian. One evaluation is under 1% of a submission's cost end to end.",
     "* End to end: the targets (0.5x the baseline's throughput, 3x its p99) are not within reach of this design, and no"
