@@ -230,3 +230,10 @@ AgencyPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
 OverseerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
+GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
+AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
+# Who may see what a candidate policy would change: those who govern policy, not the agencies it decides for.
+PolicyReviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
+# Webhook endpoints: an agency manages its own, an admin the controller's.
+WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]

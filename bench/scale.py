@@ -36,7 +36,6 @@ from collections import namedtuple
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -44,6 +43,7 @@ import httpx
 from app.canonical import canonical_json, sha256_hex
 from app.main import create_app
 from app.models.actions import RequestAction
+from app.models.base import LONDON
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
@@ -67,7 +67,6 @@ from bench.common import (
 from tests.rules.baseline import POLICY, changed, facts, run
 
 AGENCY_COUNT = 20
-LONDON = ZoneInfo("Europe/London")
 SPACING = timedelta(seconds=90)
 BATCH = 20_000
 REPEATS, WARMUPS = 30, 5

@@ -89,11 +89,17 @@ def jwks() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def jwks_app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
-    """The app as production verifies tokens: public keys only, no HS256 secret."""
-    path: Path = tmp_path_factory.mktemp("keys") / "jwks.json"
+def jwks_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The public keys, as a file the app is configured with."""
+    path = tmp_path_factory.mktemp("keys") / "jwks.json"
     path.write_text(json.dumps(jwks()))
-    application = create_app(settings_for(database_url, jwt_secret=None, jwks_file=path))
+    return path
+
+
+@pytest.fixture(scope="module")
+async def jwks_app(database_url: str, jwks_file: Path) -> AsyncIterator[FastAPI]:
+    """The app as production verifies tokens: public keys only, no HS256 secret."""
+    application = create_app(settings_for(database_url, jwt_secret=None, jwks_file=jwks_file))
     yield application
     await application.state.engine.dispose()
 

@@ -3,12 +3,16 @@
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+# The brief's "today" and every calendar date a report or a response time counts in.
+LONDON = ZoneInfo("Europe/London")
 
 # PostgreSQL text cannot hold the NUL character, so no text the API stores or looks up may contain one.
 STORABLE_TEXT = r"^[^\x00]*$"

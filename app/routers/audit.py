@@ -2,20 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from app.auth import Principal, require_roles
+from app.auth import AuditorPrincipal
 from app.db import SessionDep
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification
 from app.models.base import STORABLE_TEXT
-from app.models.vocabulary import Role
 from app.services import audit, events, reports
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
-
-AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
 
 @router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated", responses=INVALID_INPUT)

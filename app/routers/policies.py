@@ -2,20 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from app.auth import AdminPrincipal, Principal, ReaderPrincipal, require_roles
+from app.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
 from app.db import SessionDep
 from app.dependencies import PathName, RegistryDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
-from app.models.vocabulary import Role
 from app.services import policies, replay
 from app.services.reports import period
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 
-ReplayPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
 NO_POLICY = INVALID_INPUT | {404: problem_doc("No such policy")}
 DOCUMENT = {
     "description": "The policy document: as JSON, or as YAML with `Accept: application/yaml`; in the form it was given in, byte for byte",
@@ -102,7 +100,7 @@ async def activate_policy(name: PathName, version: PathName, session: SessionDep
     },
 )
 async def replay_policy(
-    name: PathName, version: PathName, criteria: ReplayCriteria, response: Response, session: SessionDep, registry: RegistryDep, principal: ReplayPrincipal
+    name: PathName, version: PathName, criteria: ReplayCriteria, response: Response, session: SessionDep, registry: RegistryDep, principal: PolicyReviewer
 ) -> ReplayPublic:
     policy = await registry.get(session=session, name=name, version=version)
     since, until = period(from_=criteria.from_, to=criteria.to, location="body")
@@ -112,7 +110,7 @@ async def replay_policy(
 
 
 @router.get("/v1/policy-replays/{replay_id}", summary="A replay's totals", responses=INVALID_INPUT | {404: problem_doc("No such replay")})
-async def get_replay(replay_id: PathName, session: SessionDep, _: ReplayPrincipal) -> ReplayPublic:
+async def get_replay(replay_id: PathName, session: SessionDep, _: PolicyReviewer) -> ReplayPublic:
     return await replay.get(session=session, replay_id=replay_id)
 
 
@@ -124,7 +122,7 @@ async def get_replay(replay_id: PathName, session: SessionDep, _: ReplayPrincipa
 async def replay_changes(
     replay_id: PathName,
     session: SessionDep,
-    _: ReplayPrincipal,
+    _: PolicyReviewer,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReplayChangePage:

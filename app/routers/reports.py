@@ -3,19 +3,17 @@
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from app.auth import Principal, require_roles
+from app.auth import GuardianOrAuditor
 from app.db import SessionDep
 from app.dependencies import SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
 from app.models.actions import ReportAction
-from app.models.vocabulary import Role
 from app.services import events, reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 
-GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
 PERIOD_BOUND = "A date (Europe/London, inclusive) or a date-time with an offset"
 
 

@@ -3,25 +3,22 @@
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from app.auth import AgencyPrincipal, Principal, ReaderPrincipal, require_roles
+from app.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, InvalidInput, problem_doc
 from app.models.actions import RequestAction
-from app.models.base import STORABLE_TEXT, CalendarDate, utcnow
+from app.models.base import LONDON, STORABLE_TEXT, CalendarDate, utcnow
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
-from app.models.vocabulary import PurposeCategory, RequestStatus, Role, Urgency
-from app.rules.response_times import LONDON
+from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
 from app.services import events, review, review_metrics, sharing_requests, transitions
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
 # Metrics periods stay well inside the calendar, so a default period (30 days back) can always be worked out.
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
-GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
-MetricsPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
@@ -99,7 +96,7 @@ async def history(request: CurrentRequest, session: SessionDep, principal: Reade
 )
 async def metrics(
     session: SessionDep,
-    _: MetricsPrincipal,
+    _: GuardianOrAuditor,
     from_: Annotated[CalendarDate | None, Query(alias="from", description=f"First London date, inclusive, from {EARLIEST}; default 30 days ago")] = None,
     to: Annotated[CalendarDate | None, Query(description=f"Last London date, inclusive, until {LATEST}; default today")] = None,
 ) -> review_metrics.ReviewMetrics:

@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.auth import Principal, require_roles
+from app.auth import WebhookOwner
 from app.db import SessionDep
 from app.dependencies import PathName, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.models.vocabulary import Role
 from app.models.webhook import (
     DeliveryStatus,
     WebhookDeliveryPage,
@@ -25,7 +24,6 @@ from app.services import webhooks
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 
-WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such endpoint, or it is not the caller's")}
 

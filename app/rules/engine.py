@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from app.models.request_body import DataItem, SharingRequestBody
 from app.models.vocabulary import (
     AgeGroup,
     Article6Basis,
@@ -42,10 +41,11 @@ from app.models.vocabulary import (
 from app.models.vocabulary import (
     PurposeCategory as Purpose,
 )
-from app.rules.facts import Facts
 
-if TYPE_CHECKING:  # policy.py checks its rule ids against the rulebooks, so it imports this module
-    from app.rules.policy import Policy, Provision
+if TYPE_CHECKING:
+    from app.models.request_body import DataItem, SharingRequestBody
+    from app.rules.facts import Facts
+    from app.rules.policy import Policy, Provision  # policy.py checks its rule ids against the rulebooks, so it imports this module
 
 PASS = FindingResult.PASS
 CONDITION = FindingResult.CONDITION

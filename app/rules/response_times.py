@@ -1,12 +1,10 @@
 """When a guardian's answer is due: response times by urgency, counted in working days."""
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from app.models.base import LONDON
 from app.models.vocabulary import Urgency
 from app.rules.policy import Policy, ResponseUnit
-
-LONDON = ZoneInfo("Europe/London")
 
 
 def is_working_day(policy: Policy, day: date) -> bool:

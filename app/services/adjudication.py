@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -14,7 +13,7 @@ from app.canonical import canonical_json, sha256_hex, subject_hash
 from app.errors import Conflict, InvalidInput
 from app.models.actions import RequestAction
 from app.models.agreement import SharingAgreement
-from app.models.base import utcnow
+from app.models.base import LONDON, utcnow
 from app.models.organisation import Organisation
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
@@ -42,7 +41,6 @@ from app.rules.facts import facts_record
 from app.rules.response_times import due_at as response_due
 from app.services import agreements, organisations, transitions
 
-LONDON = ZoneInfo("Europe/London")
 RULES = "rules"
 
 

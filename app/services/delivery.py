@@ -8,6 +8,7 @@ delivery is at least once, and receivers de-duplicate by that id.
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -260,10 +261,8 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
                 log.exception("webhook worker %s: claiming failed", worker_id)
                 claimed = 0
             if not claimed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=settings.webhook_poll_seconds)
-                except TimeoutError:
-                    pass
     log.info("webhook worker %s stopped", worker_id)
 
 

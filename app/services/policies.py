@@ -42,6 +42,8 @@ class PolicyRegistry:
 
     def __init__(self, shipped: Mapping[tuple[str, str], Policy]):
         self.shipped = dict(shipped)
+        # Their documents as shipped, read once: served byte for byte, so their SHA-256 is the hash decisions cite.
+        self.shipped_sources = {(name, version): shipped_path(version).read_bytes() for name, version in self.shipped}
         self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
         # A fresh installation (no activation recorded) decides under the newest baseline.
         self.default = max(self.shipped.values(), key=lambda policy: [int(part) for part in policy.version.split(".")])
@@ -165,7 +167,7 @@ async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str
     """The policy's content as the media type asked for: the exact bytes it was given in, or the same document converted."""
     await registry.get(session=session, name=name, version=version)  # 404 for a policy not held
     if (name, version) in registry.shipped:
-        content, given_as = shipped_path(version).read_bytes(), YAML
+        content, given_as = registry.shipped_sources[name, version], YAML
     else:
         stored = await session.get(StoredPolicy, (name, version))
         assert stored is not None

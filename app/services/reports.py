@@ -4,7 +4,6 @@ import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func
@@ -13,11 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import subject_hash
 from app.errors import InvalidInput
+from app.models.base import LONDON
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionOutcome, FindingResult, PurposeCategory, RequestStatus, Urgency
 from app.services.pagination import encode_cursor, newer_than
 
-LONDON = ZoneInfo("Europe/London")
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 LIST_SEPARATOR = "; "

@@ -7,10 +7,10 @@ from pydantic import BaseModel
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.base import utcnow
+from app.models.base import LONDON, utcnow
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import DecisionKind, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
-from app.rules.response_times import LONDON
+from app.rules.engine import combine
 
 
 class ResponseTimes(BaseModel):
@@ -57,10 +57,7 @@ def percentile(values: list[int], fraction: float) -> float | None:
 
 def rules_would(findings: list[dict[str, str]]) -> Outcome:
     """What the rules would have decided had nothing been referred: the yardstick for an overturn."""
-    results = {finding["result"] for finding in findings}
-    if FindingResult.REFUSE in results:
-        return Outcome.REFUSE
-    return Outcome.APPROVE_WITH_CONDITIONS if FindingResult.CONDITION in results else Outcome.APPROVE
+    return combine({FindingResult(finding["result"]) for finding in findings} - {FindingResult.REFER}, emergency=False)
 
 
 # A guardian agrees with the rules when the outcome is the same; upholding an emergency share agrees with it.
