@@ -4,6 +4,9 @@ from app.rules.engine import Evaluation, Finding, evaluate
 from app.rules.facts import AgreementFacts, Facts, RequesterFacts
 from app.rules.policy import Policy, PolicyError, load_policy
 
+# Importing the rule modules registers their rules in the engine's rulebooks.
+from app.rules import lawful_basis, purpose_and_minimum, sharing_and_consent  # noqa: E402, F401  isort: skip
+
 __all__ = [
     "AgreementFacts",
     "Evaluation",
