@@ -4,7 +4,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Select, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,14 +56,10 @@ def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[RuleChange]:
     return changed
 
 
-async def replay(
-    *, session: AsyncSession, policy: Policy, criteria: ReplayCriteria, since: datetime | None, until: datetime | None, actor: Principal
-) -> ReplayPublic:
-    """Re-evaluate every rules decision in the window under `policy`, store what would change, and change no decision."""
+def stored_decisions(*, criteria: ReplayCriteria, since: datetime | None, until: datetime | None) -> Select[Any]:
+    """Every rules decision in the window that matches the filters, with its request version's body, in the order decided."""
     query = (
-        select(
-            Decision.id, Decision.request_id, Decision.version, Decision.outcome, Decision.findings, Decision.facts, Decision.facts_origin, RequestVersion.body
-        )
+        select(Decision.request_id, Decision.version, Decision.outcome, Decision.findings, Decision.facts, Decision.facts_origin, RequestVersion.body)
         .join(RequestVersion, (col(RequestVersion.request_id) == col(Decision.request_id)) & (col(RequestVersion.version) == col(Decision.version)))
         .where(col(Decision.kind) == DecisionKind.RULES)
         .order_by(col(Decision.decided_at), col(Decision.id))
@@ -76,8 +72,36 @@ async def replay(
         query = query.where(col(Decision.outcome) == criteria.outcome)
     if criteria.requester is not None:
         query = query.join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id)).where(col(SharingRequest.requester_org) == criteria.requester)
+    return query
 
-    replay_row = PolicyReplay(
+
+class Tally:
+    """What a replay found, counted as it goes."""
+
+    def __init__(self) -> None:
+        self.examined = self.unrecoverable = 0
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        self.changes: list[dict[str, Any]] = []
+
+    def totals(self) -> ReplayTotals:
+        """The report's totals."""
+        return ReplayTotals(
+            examined=self.examined,
+            replayed=self.examined - self.unrecoverable,
+            unrecoverable=self.unrecoverable,
+            differing=len(self.changes),
+            outcome_changed=sum(count for (old, new), count in self.outcomes.items() if old != new),
+            outcomes=[OutcomeChange(old=old, new=new, count=count) for (old, new), count in sorted(self.outcomes.items())],
+            rules=[RuleChangeCount(rule=rule, count=count) for rule, count in sorted(self.by_rule.items())],
+        )
+
+
+async def replay(
+    *, session: AsyncSession, policy: Policy, criteria: ReplayCriteria, since: datetime | None, until: datetime | None, actor: Principal
+) -> ReplayPublic:
+    """Re-evaluate every rules decision in the window under `policy`, store what would change, and change no decision."""
+    report = PolicyReplay(
         policy_name=policy.name,
         policy_version=policy.version,
         policy_hash=policy.content_hash,
@@ -87,61 +111,44 @@ async def replay(
         criteria=criteria.model_dump(mode="json", by_alias=True),
         totals={},
     )
-    session.add(replay_row)
+    session.add(report)
     await session.flush()
 
-    examined = unrecoverable = 0
-    outcomes: Counter[tuple[str, str]] = Counter()
-    by_rule: Counter[str] = Counter()
-    changes: list[dict[str, Any]] = []
-    for row in (await session.exec(query)).all():
-        _, request_id, version, old_outcome, findings, facts, origin, body = row
+    tally = Tally()
+    for request_id, version, old_outcome, findings, facts, origin, body in (
+        await session.exec(stored_decisions(criteria=criteria, since=since, until=until))
+    ).all():
         if criteria.purpose is not None and body["purpose"]["category"] != criteria.purpose:
             continue
-        examined += 1
+        tally.examined += 1
         if origin == FactsOrigin.UNRECOVERABLE or facts is None:
-            unrecoverable += 1
+            tally.unrecoverable += 1
             continue
         evaluation = evaluate(policy, facts_from_record(facts, stored_request(body)))
-        new = {finding.rule: finding.result.value for finding in evaluation.findings}
-        changed = rule_changes(results(findings), new)
-        outcomes[old_outcome, evaluation.outcome.value] += 1
+        changed = rule_changes(results(findings), {finding.rule: finding.result.value for finding in evaluation.findings})
+        tally.outcomes[old_outcome, evaluation.outcome.value] += 1
         if changed or old_outcome != evaluation.outcome:
-            by_rule.update(change.rule for change in changed)
-            changes.append(
-                {
-                    "replay_id": replay_row.id,
-                    "position": len(changes),
-                    "request_id": request_id,
-                    "version": version,
-                    "old_outcome": old_outcome,
-                    "new_outcome": evaluation.outcome.value,
-                    "rules": [change.model_dump(mode="json") for change in changed],
-                }
+            tally.by_rule.update(change.rule for change in changed)
+            rules = [change.model_dump(mode="json") for change in changed]
+            tally.changes.append(
+                {"replay_id": report.id, "position": len(tally.changes), "request_id": request_id, "version": version}
+                | {"old_outcome": old_outcome, "new_outcome": evaluation.outcome.value, "rules": rules}
             )
     connection = await session.connection()
-    for start in range(0, len(changes), BATCH):
-        await connection.execute(insert(PolicyReplayChange), changes[start : start + BATCH])
+    for start in range(0, len(tally.changes), BATCH):
+        await connection.execute(insert(PolicyReplayChange), tally.changes[start : start + BATCH])
 
-    totals = ReplayTotals(
-        examined=examined,
-        replayed=examined - unrecoverable,
-        unrecoverable=unrecoverable,
-        differing=len(changes),
-        outcome_changed=sum(count for (old, new), count in outcomes.items() if old != new),
-        outcomes=[OutcomeChange(old=old, new=new, count=count) for (old, new), count in sorted(outcomes.items())],
-        rules=[RuleChangeCount(rule=rule, count=count) for rule, count in sorted(by_rule.items())],
-    )
-    replay_row.totals = totals.model_dump(mode="json")
+    totals = tally.totals()
+    report.totals = totals.model_dump(mode="json")
     await session.flush()
     await events.report_run(
         session=session,
         actor=actor,
         action=ReportAction.POLICY_REPLAYED,
-        report=f"policy_replay/{replay_row.id}",
+        report=f"policy_replay/{report.id}",
         outcome=f"{policy.name}/{policy.version}: {totals.replayed} replayed, {totals.differing} differ",
     )
-    return public(replay_row)
+    return public(report)
 
 
 def public(row: PolicyReplay) -> ReplayPublic:
