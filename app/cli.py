@@ -61,14 +61,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app import metrics
+    from app import observability
     from app.services import delivery
 
     settings = get_settings()
-    worker_metrics = metrics.Metrics()
+    worker_metrics = observability.Metrics()
     if args.metrics_port is not None:
-        metrics.serve_worker_metrics(worker_metrics, args.metrics_port)
-    with metrics.counting(worker_metrics):
+        observability.serve_worker_metrics(worker_metrics, args.metrics_port)
+    with observability.counting(worker_metrics):
         attempts = asyncio.run(delivery.work(settings=settings, once=args.once))
     if args.once:
         print(f"webhook attempts made: {attempts}")

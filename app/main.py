@@ -6,14 +6,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import metrics
+from app import observability
 from app.auth import TokenVerifier
 from app.config import Settings, get_settings
 from app.correlation import CorrelationMiddleware
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
-from app.routers import agreements, audit, health, organisations, policies, reports, review, sharing_requests, webhooks
+from app.routers import agreements, audit, operations, organisations, policies, reports, review, sharing_requests, webhooks
 from app.rules import PolicyError
 from app.rules.policy import shipped_policies
 from app.services import delivery
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for policy in registry.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         async with AsyncExitStack() as background:
-            background.enter_context(metrics.counting(application.state.metrics))  # the in-process webhook worker counts here too
+            background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
             if settings.webhook_worker_in_serve:
                 await background.enter_async_context(delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings))
             yield
@@ -52,11 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.verifier = TokenVerifier(settings)
-    app.state.metrics = metrics.Metrics()
+    app.state.metrics = observability.Metrics()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(metrics.ObserveRequests, metrics=app.state.metrics)
+    app.add_middleware(observability.ObserveRequests, metrics=app.state.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
-    for module in (health, metrics, organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
+    for module in (operations, organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
         app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from app import log_config, metrics
+from app import log_config, observability
 from app.canonical import subject_hash
 from app.main import create_app
 from app.models.base import utcnow
@@ -142,10 +142,10 @@ async def test_webhook_attempts_are_counted_by_result_in_the_worker(http: httpx.
         receiver.secrets["/hook"] = created.json()["secret"]
         receiver.answer(500)
         assert (await submit(http, tokens, baseline_request())).status_code == 201
-        worker_metrics = metrics.Metrics()
-        server = metrics.serve_worker_metrics(worker_metrics, 0, host="127.0.0.1")
+        worker_metrics = observability.Metrics()
+        server = observability.serve_worker_metrics(worker_metrics, 0, host="127.0.0.1")
         try:
-            with metrics.counting(worker_metrics):
+            with observability.counting(worker_metrics):
                 assert await delivery.drain(sessionmaker=service.state.sessionmaker, settings=service.state.settings) == 2
             async with httpx.AsyncClient() as scraper:
                 exposition = (await scraper.get(f"http://127.0.0.1:{server.server_port}/metrics")).text

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import metrics
+from app import observability
 from app.canonical import canonical_json
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
@@ -191,7 +191,7 @@ async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                 error=result.error,
             )
         )
-        metrics.webhook_attempted(succeeded=result.succeeded, answered=result.response_status is not None)
+        observability.webhook_attempted(succeeded=result.succeeded, answered=result.response_status is not None)
         if delivery.claimed_by != worker_id:
             # Our lease ran out and another worker holds the delivery now; its outcome decides.
             return

@@ -7,7 +7,7 @@ its audit event and its outbox event commit together or not at all.
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import metrics
+from app import observability
 from app.auth import Principal
 from app.models.actions import AdminAction, ReportAction, RequestAction
 from app.models.audit import AuditTarget
@@ -38,7 +38,7 @@ async def request_changed(
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
     await outbox.emit(session=session, request=request, action=action, decision=decision)
     if decision is not None:
-        metrics.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
+        observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 
 
 async def request_read(*, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction) -> None:

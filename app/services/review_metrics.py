@@ -4,13 +4,14 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import LONDON, utcnow
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import DecisionKind, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
 from app.rules.engine import combine
+from app.services.queue_status import queue_counts
 
 
 class ResponseTimes(BaseModel):
@@ -91,7 +92,6 @@ async def review_metrics(*, session: AsyncSession, period_from: date, period_to:
 
     overturned = sum(count for (would, outcome), count in compared.items() if AGREES.get(outcome, outcome) != would)
     total = sum(compared.values())
-    overdue_query = select(func.count()).select_from(SharingRequest).where(col(SharingRequest.in_queue), col(SharingRequest.due_at) < utcnow())
     return ReviewMetrics(
         period_from=period_from,
         period_to=period_to,
@@ -101,7 +101,7 @@ async def review_metrics(*, session: AsyncSession, period_from: date, period_to:
             urgency: ResponseTimes(decisions=len(values), median_seconds=percentile(values, 0.5), p90_seconds=percentile(values, 0.9))
             for urgency, values in seconds.items()
         },
-        overdue_now=(await session.exec(overdue_query)).one(),
+        overdue_now=(await queue_counts(session=session, now=utcnow())).overdue,
         overturns=Overturns(
             decisions=total,
             overturned=overturned,

@@ -1,12 +1,12 @@
-"""Prometheus metrics and the access log: the only module that touches prometheus_client.
+"""Observability: the registry and its instruments, the request middleware and the access log.
 
-Each app has its own registry. HTTP requests are counted by a middleware, decisions at the
-event seam, webhook attempts where the worker records them; those two find the registry of
-the app (or worker) they run in through a context variable, as the correlation id is found.
-The guardian queue is measured at scrape time.
+The only module that touches prometheus_client. Each app has its own registry. HTTP requests
+are counted by a middleware, decisions at the event seam, webhook attempts where the worker
+records them; those two find the registry of the app (or worker) they run in through a
+context variable, as the correlation id is found. The guardian queue is measured at scrape
+time (app/routers/operations.py).
 """
 
-import hmac
 import logging
 import time
 from collections.abc import Iterator
@@ -16,22 +16,14 @@ from enum import StrEnum
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 from prometheus_client.exposition import choose_encoder
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import Unauthorized, problem_doc
-from app.models.base import utcnow
-from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import DecisionKind
+from app.services.queue_status import QueueCounts
 
 access_log = logging.getLogger("caldicott.access")
-log = logging.getLogger("caldicott.metrics")
 
 # A route label from a closed set: a scan of made-up paths or methods must not grow the registry.
 UNMATCHED = "unmatched"
@@ -66,13 +58,13 @@ class Metrics:
         )
         self.webhook_attempts = Counter("caldicott_webhook_delivery_attempts", "Webhook delivery attempts, by result", ["result"], registry=self.registry)
 
-    def render(self, accept: str | None, queue: tuple[int, int] | None = None) -> tuple[bytes, str]:
+    def render(self, accept: str | None, queue: QueueCounts | None = None) -> tuple[bytes, str]:
         """The exposition in the format the scraper asked for, with the queue gauges when they could be measured."""
         scrape = CollectorRegistry()
         scrape.register(self.registry)
         if queue is not None:
-            Gauge("caldicott_review_queue_depth", "Requests in the guardian queue now", registry=scrape).set(queue[0])
-            Gauge("caldicott_review_queue_overdue", "Requests in the guardian queue past their due time now", registry=scrape).set(queue[1])
+            Gauge("caldicott_review_queue_depth", "Requests in the guardian queue now", registry=scrape).set(queue.depth)
+            Gauge("caldicott_review_queue_overdue", "Requests in the guardian queue past their due time now", registry=scrape).set(queue.overdue)
         encoder, content_type = choose_encoder(accept)
         return encoder(scrape), content_type
 
@@ -144,42 +136,6 @@ class ObserveRequests:
             access_log.info(
                 "%s %s %d", method, route, status, extra={"method": method, "route": route, "status": status, "duration_ms": round(duration * 1000, 1)}
             )
-
-
-async def queue_counts(*, sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int, int] | None:
-    """(requests in the guardian queue, of which overdue), one count each; None when the database cannot be read."""
-    in_queue = select(func.count()).select_from(SharingRequest).where(col(SharingRequest.in_queue))
-    try:
-        async with sessionmaker() as session:
-            depth = (await session.exec(in_queue)).one()
-            overdue = (await session.exec(in_queue.where(col(SharingRequest.due_at) < utcnow()))).one()
-    except (DBAPIError, OSError) as error:
-        log.warning("queue gauges left out of the scrape: database unavailable (%s)", type(getattr(error, "orig", error)).__name__)
-        return None
-    return depth, overdue
-
-
-router = APIRouter(tags=["operations"])
-
-
-@router.get(
-    "/metrics",
-    summary="Metrics in the Prometheus text format",
-    description="No bearer JWT; when CALDICOTT_METRICS_TOKEN is set, `Authorization: Bearer <that token>` is required. Keep it off the public network.",
-    response_class=Response,
-    responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The Prometheus (or OpenMetrics) exposition"},
-        401: problem_doc("CALDICOTT_METRICS_TOKEN is set and the request did not carry it", {"WWW-Authenticate": "The Bearer challenge"}),
-    },
-)
-async def metrics_endpoint(request: Request) -> Response:
-    expected = request.app.state.settings.metrics_token
-    if expected is not None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
-            raise Unauthorized("the metrics token is required")
-    body, content_type = request.app.state.metrics.render(request.headers.get("accept"), await queue_counts(sessionmaker=request.app.state.sessionmaker))
-    return Response(body, media_type=content_type)
 
 
 def serve_worker_metrics(metrics: Metrics, port: int, *, host: str = "0.0.0.0") -> WSGIServer:

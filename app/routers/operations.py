@@ -1,0 +1,60 @@
+"""Operations, without a bearer JWT: liveness, readiness and the Prometheus scrape."""
+
+import hmac
+import logging
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.errors import ServiceUnavailable, Unauthorized, problem_doc
+from app.models.base import utcnow
+from app.services.queue_status import QueueCounts, queue_counts
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger("caldicott.metrics")
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database is reachable", responses={503: problem_doc("The database is unreachable", {"Retry-After": "Seconds to wait"})})
+async def readyz(request: Request) -> dict[str, str]:
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:  # any failure to reach the database means not ready
+        raise ServiceUnavailable("the database is unreachable", headers={"Retry-After": "5"}) from None
+    return {"status": "ok", "database": "reachable"}
+
+
+@router.get(
+    "/metrics",
+    summary="Metrics in the Prometheus text format",
+    description="No bearer JWT; when CALDICOTT_METRICS_TOKEN is set, `Authorization: Bearer <that token>` is required. Keep it off the public network.",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The Prometheus (or OpenMetrics) exposition"},
+        401: problem_doc("CALDICOTT_METRICS_TOKEN is set and the request did not carry it", {"WWW-Authenticate": "The Bearer challenge"}),
+    },
+)
+async def metrics_endpoint(request: Request) -> Response:
+    expected = request.app.state.settings.metrics_token
+    if expected is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
+            raise Unauthorized("the metrics token is required")
+    body, content_type = request.app.state.metrics.render(request.headers.get("accept"), await _queue_now(request))
+    return Response(body, media_type=content_type)
+
+
+async def _queue_now(request: Request) -> QueueCounts | None:
+    """The queue's counts for the scrape; None (gauges left out) when the database cannot be read."""
+    try:
+        async with request.app.state.sessionmaker() as session:
+            return await queue_counts(session=session, now=utcnow())
+    except (DBAPIError, OSError) as error:
+        log.warning("queue gauges left out of the scrape: database unavailable (%s)", type(getattr(error, "orig", error)).__name__)
+        return None
