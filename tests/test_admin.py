@@ -1,5 +1,7 @@
 """Admin API: organisations and sharing agreements."""
 
+import base64
+
 import httpx
 
 from app.models.vocabulary import Role
@@ -52,9 +54,54 @@ async def test_organisation_list_is_ordered_and_paged(client: httpx.AsyncClient,
     for code in ("C3", "A1", "B2"):
         await register_organisation(client, tokens, code)
     first = (await client.get("/v1/organisations", params={"limit": 2}, headers=tokens.admin())).json()
-    assert [row["code"] for row in first] == ["A1", "B2"]
+    assert [row["code"] for row in first["items"]] == ["A1", "B2"]
     rest = (await client.get("/v1/organisations", params={"after": "B2"}, headers=tokens.admin())).json()
-    assert [row["code"] for row in rest] == ["C3"]
+    assert [row["code"] for row in rest["items"]] == ["C3"]
+
+
+async def test_organisations_page_by_cursor_to_the_end(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    for code in ("C3", "A1", "D4", "B2"):
+        await register_organisation(client, tokens, code)
+    seen, cursors, params = [], [], {"limit": 1}
+    while True:
+        response = await client.get("/v1/organisations", params=params, headers=tokens.admin())
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"items", "next_cursor"} and len(page["items"]) == 1
+        seen += [row["code"] for row in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        cursors.append(page["next_cursor"])
+        params = {"limit": 1, "cursor": page["next_cursor"]}
+    assert seen == ["A1", "B2", "C3", "D4"]
+    assert len(cursors) == 3 and not any(code in cursor for cursor in cursors for code in seen)  # opaque
+
+
+async def test_organisations_still_accept_the_deprecated_after(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    for code in ("C3", "A1", "B2"):
+        await register_organisation(client, tokens, code)
+    page = (await client.get("/v1/organisations", params={"after": "A1", "limit": 1}, headers=tokens.admin())).json()
+    assert [row["code"] for row in page["items"]] == ["B2"]
+    rest = (await client.get("/v1/organisations", params={"after": "A1", "limit": 1, "cursor": page["next_cursor"]}, headers=tokens.admin())).json()
+    assert [row["code"] for row in rest["items"]] == ["C3"] and rest["next_cursor"] is None
+
+
+async def test_a_forged_list_cursor_is_422_naming_cursor(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "A1")
+    await register_agreement(client, tokens, code="ISA-A", parties=["A1"], purposes=["safeguarding_child"], data_categories=["demographics"])
+    forged = [
+        "not-base64!",
+        base64.urlsafe_b64encode(b'"A1"').decode(),  # not a list
+        base64.urlsafe_b64encode(b'["A1", "B2"]').decode(),  # the wrong shape
+        base64.urlsafe_b64encode(b"[1]").decode(),  # the wrong type
+        base64.urlsafe_b64encode(rb'["A\u0000"]').decode(),  # a value we never issue
+    ]
+    for path in ("/v1/organisations", "/v1/sharing-agreements"):
+        for cursor in forged:
+            response = await client.get(path, params={"cursor": cursor}, headers=tokens.admin())
+            assert response.status_code == 422, (path, cursor, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert [(error["field"], error["location"]) for error in response.json()["errors"]] == [("cursor", "query")]
 
 
 async def test_only_admins_change_and_overseers_read(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -93,7 +140,8 @@ async def test_agreement_lifecycle(client: httpx.AsyncClient, tokens: Tokens) ->
     assert suspended.status_code == 200
     assert (suspended.json()["status"], suspended.json()["valid_until"]) == ("suspended", "2027-03-31")
     assert (await client.get("/v1/sharing-agreements/ISA-MASH", headers=admin)).json() == suspended.json()
-    assert [row["code"] for row in (await client.get("/v1/sharing-agreements", headers=admin)).json()] == ["ISA-MASH"]
+    listed = (await client.get("/v1/sharing-agreements", headers=admin)).json()
+    assert [row["code"] for row in listed["items"]] == ["ISA-MASH"] and listed["next_cursor"] is None
     assert (await client.get("/v1/sharing-agreements/ISA-NONE", headers=admin)).status_code == 404
 
 

@@ -145,7 +145,8 @@ def test_every_list_takes_a_page_size_of_at_most_200(method: str, path: str) -> 
     parameters = {parameter["name"]: parameter for parameter in CONTRACT["paths"][path][method.lower()].get("parameters", [])}
     assert parameters["limit"]["schema"]["maximum"] == PAGE_CAP
     assert parameters["limit"]["schema"]["minimum"] == 1
-    assert "cursor" in parameters or "after" in parameters
+    assert "cursor" in parameters
+    assert "after" not in parameters or parameters["after"].get("deprecated") is True
 
 
 LISTS_OVER_HTTP = [

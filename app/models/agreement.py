@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, CalendarDate, JSONValue, UTCDateTime, utcnow
 from app.models.organisation import OrganisationCode
+from app.models.page import Page
 from app.models.vocabulary import AgreementStatus, DataCategory, PurposeCategory
 
 AgreementCode = Annotated[str, StringConstraints(strict=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -94,3 +95,7 @@ class SharingAgreementPublic(BaseModel):
     status: AgreementStatus
     created_at: datetime
     updated_at: datetime
+
+
+class SharingAgreementPage(Page[SharingAgreementPublic]):
+    pass

@@ -9,6 +9,7 @@ from sqlalchemy import Column, Index
 from sqlmodel import SQLModel
 
 from app.models.base import JSONValue, UTCDateTime
+from app.models.page import Page
 
 
 class AuditTarget(StrEnum):
@@ -62,9 +63,8 @@ class AuditEventPublic(BaseModel):
     hash: str
 
 
-class AuditEventPage(BaseModel):
-    items: list[AuditEventPublic]
-    next_cursor: str | None
+class AuditEventPage(Page[AuditEventPublic]):
+    pass
 
 
 class AuditVerification(BaseModel):

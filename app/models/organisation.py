@@ -8,6 +8,7 @@ from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from app.models.base import STORABLE_TEXT, UTCDateTime, utcnow
+from app.models.page import Page
 from app.models.vocabulary import DsptStatus, OrganisationType
 
 OrganisationCode = Annotated[str, StringConstraints(strict=True, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
@@ -62,3 +63,7 @@ class OrganisationPublic(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+
+
+class OrganisationPage(Page[OrganisationPublic]):
+    pass

@@ -9,6 +9,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Text
 from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
+from app.models.page import Page
 from app.models.sharing_request import PolicyRef, new_id
 from app.models.vocabulary import FindingResult, Outcome, PurposeCategory
 
@@ -93,9 +94,8 @@ class PolicyPublic(BaseModel):
     created_by: str | None
 
 
-class PolicyList(BaseModel):
-    items: list[PolicyPublic]
-    next_cursor: str | None
+class PolicyList(Page[PolicyPublic]):
+    pass
 
 
 class ReplayCriteria(BaseModel):
@@ -162,6 +162,5 @@ class ReplayChangePublic(BaseModel):
     rules: list[RuleChange]
 
 
-class ReplayChangePage(BaseModel):
-    items: list[ReplayChangePublic]
-    next_cursor: str | None
+class ReplayChangePage(Page[ReplayChangePublic]):
+    pass

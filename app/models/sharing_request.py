@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
 from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.page import Page
 from app.models.vocabulary import (
     AgreementStatus,
     DataCategory,
@@ -263,6 +264,5 @@ class SharingRequestPublic(SharingRequestSummary):
     request: dict[str, Any]
 
 
-class SharingRequestPage(BaseModel):
-    items: list[SharingRequestSummary]
-    next_cursor: str | None
+class SharingRequestPage(Page[SharingRequestSummary]):
+    pass

@@ -10,6 +10,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
+from app.models.page import Page
 from app.models.sharing_request import new_id
 
 
@@ -182,9 +183,8 @@ class WebhookEndpointPublic(BaseModel):
         )
 
 
-class WebhookEndpointPage(BaseModel):
-    items: list[WebhookEndpointPublic]
-    next_cursor: str | None
+class WebhookEndpointPage(Page[WebhookEndpointPublic]):
+    pass
 
 
 class WebhookEndpointCreated(WebhookEndpointPublic):
@@ -222,6 +222,5 @@ class WebhookDeliveryPublic(BaseModel):
     attempts: list[WebhookAttemptPublic]
 
 
-class WebhookDeliveryPage(BaseModel):
-    items: list[WebhookDeliveryPublic]
-    next_cursor: str | None
+class WebhookDeliveryPage(Page[WebhookDeliveryPublic]):
+    pass

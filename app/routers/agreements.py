@@ -8,7 +8,7 @@ from app.auth import AdminPrincipal, OverseerPrincipal
 from app.db import SessionDep
 from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.models.agreement import SharingAgreementCreate, SharingAgreementPublic, SharingAgreementUpdate
+from app.models.agreement import SharingAgreementCreate, SharingAgreementPage, SharingAgreementPublic, SharingAgreementUpdate
 from app.models.base import STORABLE_TEXT
 from app.services import agreements
 
@@ -30,11 +30,20 @@ async def register_agreement(data: SharingAgreementCreate, session: SessionDep, 
 async def list_agreements(
     session: SessionDep,
     _: OverseerPrincipal,
-    after: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="Return codes after this one")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[SharingAgreementPublic]:
-    rows = await agreements.list_page(session=session, after=after, limit=limit)
-    return [SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows]
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=STORABLE_TEXT,
+            deprecated=True,
+            description="Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page).",
+        ),
+    ] = None,
+) -> SharingAgreementPage:
+    rows, next_cursor = await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
+    return SharingAgreementPage(items=[SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{code}", summary="One sharing agreement", responses=INVALID_INPUT | {404: problem_doc("No such agreement")})

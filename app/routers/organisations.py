@@ -9,7 +9,7 @@ from app.db import SessionDep
 from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.base import STORABLE_TEXT
-from app.models.organisation import OrganisationCreate, OrganisationPublic, OrganisationUpdate
+from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
 from app.services import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
@@ -27,11 +27,20 @@ async def register_organisation(data: OrganisationCreate, session: SessionDep, a
 async def list_organisations(
     session: SessionDep,
     _: OverseerPrincipal,
-    after: Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, description="Return codes after this one")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[OrganisationPublic]:
-    rows = await organisations.list_page(session=session, after=after, limit=limit)
-    return [OrganisationPublic.model_validate(row, from_attributes=True) for row in rows]
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern=STORABLE_TEXT,
+            deprecated=True,
+            description="Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page).",
+        ),
+    ] = None,
+) -> OrganisationPage:
+    rows, next_cursor = await organisations.list_page(session=session, cursor=cursor, after=after, limit=limit)
+    return OrganisationPage(items=[OrganisationPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{code}", summary="One organisation", responses=INVALID_INPUT | {404: problem_doc("No such organisation")})

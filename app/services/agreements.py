@@ -9,6 +9,7 @@ from app.models.actions import AdminAction
 from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementUpdate
 from app.models.base import utcnow
 from app.services import events
+from app.services.pagination import ascending, keyset_page
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: SharingAgreementCreate) -> SharingAgreement:
@@ -35,12 +36,12 @@ async def find(*, session: AsyncSession, code: str) -> SharingAgreement | None:
     return await session.get(SharingAgreement, code)
 
 
-async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> list[SharingAgreement]:
-    """Agreements ordered by code, after the given code."""
-    query = select(SharingAgreement).order_by(col(SharingAgreement.code)).limit(limit)
+async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> tuple[list[SharingAgreement], str | None]:
+    """Agreements ordered by code, from the cursor (or, deprecated, after the given code), and the next page's cursor."""
+    query = select(SharingAgreement)
     if after is not None:
         query = query.where(col(SharingAgreement.code) > after)
-    return list((await session.exec(query)).all())
+    return await keyset_page(session, query, order=[ascending(col(SharingAgreement.code), str)], key=lambda row: (row.code,), cursor=cursor, limit=limit)
 
 
 async def update(*, session: AsyncSession, actor: Principal, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:

@@ -14,7 +14,7 @@ from app.auth import Principal
 from app.canonical import canonical_json, sha256_hex
 from app.models.audit import AuditEvent, AuditEventPage, AuditEventPublic, AuditTarget, AuditVerification
 from app.models.base import utcnow
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import ascending, keyset_page
 
 GENESIS_HASH = "0" * 64
 SYSTEM_ACTOR = "system"
@@ -112,7 +112,7 @@ async def list_page(
     limit: int,
 ) -> AuditEventPage:
     """Events in chain order (oldest first), filtered, keyset-paginated on seq; `until` is exclusive."""
-    query = select(AuditEvent).order_by(col(AuditEvent.seq)).limit(limit + 1)
+    query = select(AuditEvent)
     if request_id is not None:
         query = query.where(AuditEvent.target_type == AuditTarget.SHARING_REQUEST, AuditEvent.target_id == request_id)
     if actor_sub is not None:
@@ -125,14 +125,9 @@ async def list_page(
         query = query.where(col(AuditEvent.occurred_at) >= since)
     if until is not None:
         query = query.where(col(AuditEvent.occurred_at) < until)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, int)
-        query = query.where(col(AuditEvent.seq) > after)
-    rows = list((await session.exec(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = await keyset_page(session, query, order=[ascending(col(AuditEvent.seq), int)], key=lambda row: (row.seq,), cursor=cursor, limit=limit)
     items = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]
-    return AuditEventPage(items=items, next_cursor=encode_cursor(rows[-1].seq) if more else None)
+    return AuditEventPage(items=items, next_cursor=next_cursor)
 
 
 async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> AuditVerification:

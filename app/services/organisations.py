@@ -9,6 +9,7 @@ from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
 from app.services import events
+from app.services.pagination import ascending, keyset_page
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: OrganisationCreate) -> Organisation:
@@ -30,12 +31,12 @@ async def get(*, session: AsyncSession, code: str) -> Organisation:
     return organisation
 
 
-async def list_page(*, session: AsyncSession, after: str | None, limit: int) -> list[Organisation]:
-    """Organisations ordered by code, after the given code."""
-    query = select(Organisation).order_by(col(Organisation.code)).limit(limit)
+async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> tuple[list[Organisation], str | None]:
+    """Organisations ordered by code, from the cursor (or, deprecated, after the given code), and the next page's cursor."""
+    query = select(Organisation)
     if after is not None:
         query = query.where(col(Organisation.code) > after)
-    return list((await session.exec(query)).all())
+    return await keyset_page(session, query, order=[ascending(col(Organisation.code), str)], key=lambda row: (row.code,), cursor=cursor, limit=limit)
 
 
 async def update(*, session: AsyncSession, actor: Principal, code: str, changes: OrganisationUpdate) -> Organisation:

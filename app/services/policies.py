@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 import yaml
-from sqlalchemy import tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +17,7 @@ from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, Stored
 from app.rules import Policy, PolicyError
 from app.rules.policy import DEFAULT_POLICY_PATH, parse_policy, shipped_path
 from app.services import events
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import ascending, cursor_key, cut, keyset_page
 
 YAML = "application/yaml"
 JSON = "application/json"
@@ -76,22 +75,21 @@ async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None
 
 async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> PolicyList:
     """The policies held, by name and version, each with its latest activation."""
-    after = tuple(decode_cursor(cursor, str, str)) if cursor is not None else None
+    order = [ascending(col(StoredPolicy.name), str), ascending(col(StoredPolicy.version), str)]
+    after = cursor_key(cursor, order) if cursor is not None else None
     active = await registry.active(session=session)
-    query = select(StoredPolicy).order_by(col(StoredPolicy.name), col(StoredPolicy.version))
-    if after is not None:
-        query = query.where(tuple_(col(StoredPolicy.name), col(StoredPolicy.version)) > after)
-    stored: dict[tuple[str, str], StoredPolicy | None] = {(row.name, row.version): row for row in (await session.exec(query.limit(limit + 1))).all()}
+    rows, stored_next = await keyset_page(session, select(StoredPolicy), order=order, key=lambda row: (row.name, row.version), cursor=cursor, limit=limit)
+    # The shipped policies are not rows: merge them in, then cut again. Stored rows beyond this page sort after all of it.
+    stored: dict[tuple[str, str], StoredPolicy | None] = {(row.name, row.version): row for row in rows}
     stored |= {key: None for key in registry.shipped if after is None or key > after}
-    keys = sorted(stored)[: limit + 1]
-    page, more = keys[:limit], len(keys) > limit
+    page, next_cursor = cut(sorted(stored)[: limit + 1], key=lambda key: key, limit=limit)
     activations = (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id)))).all()
     last = {(row.name, row.version): row for row in activations}
     items = []
     for key in page:
         policy = await registry.get(session=session, name=key[0], version=key[1])
         items.append(public(policy, shipped=stored[key] is None, activation=last.get(key), active=policy is active, stored=stored[key]))
-    return PolicyList(items=items, next_cursor=encode_cursor(*page[-1]) if more else None)
+    return PolicyList(items=items, next_cursor=next_cursor or stored_next)
 
 
 def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None, active: bool, stored: StoredPolicy | None = None) -> PolicyPublic:

@@ -30,7 +30,7 @@ from app.models.vocabulary import DecisionKind, FactsOrigin, FindingResult
 from app.rules import Policy, evaluate
 from app.rules.facts import facts_from_record
 from app.services import events
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import ascending, keyset_page
 
 BATCH = 2000
 
@@ -174,13 +174,9 @@ async def get(*, session: AsyncSession, replay_id: str) -> ReplayPublic:
 async def changes_page(*, session: AsyncSession, replay_id: str, cursor: str | None, limit: int) -> ReplayChangePage:
     """The requests whose outcome or findings would differ, in the order they were decided."""
     await get(session=session, replay_id=replay_id)
-    query = select(PolicyReplayChange).where(col(PolicyReplayChange.replay_id) == replay_id).order_by(col(PolicyReplayChange.position)).limit(limit + 1)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, int)
-        query = query.where(col(PolicyReplayChange.position) > after)
-    rows = list((await session.exec(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    query = select(PolicyReplayChange).where(col(PolicyReplayChange.replay_id) == replay_id)
+    order = [ascending(col(PolicyReplayChange.position), int)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.position,), cursor=cursor, limit=limit)
     items = [
         ReplayChangePublic(
             request_id=row.request_id,
@@ -191,4 +187,4 @@ async def changes_page(*, session: AsyncSession, replay_id: str, cursor: str | N
         )
         for row in rows
     ]
-    return ReplayChangePage(items=items, next_cursor=encode_cursor(rows[-1].position) if more else None)
+    return ReplayChangePage(items=items, next_cursor=next_cursor)

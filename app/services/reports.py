@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.canonical import subject_hash
 from app.errors import InvalidInput
 from app.models.base import LONDON
+from app.models.page import Page
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionOutcome, FindingResult, PurposeCategory, RequestStatus, Urgency
-from app.services.pagination import encode_cursor, newer_than
+from app.services.pagination import ascending, keyset_page
 
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -63,9 +64,8 @@ class DecisionLogRow(BaseModel):
     rationale: str | None
 
 
-class DecisionLog(BaseModel):
-    items: list[DecisionLogRow]
-    next_cursor: str | None
+class DecisionLog(Page[DecisionLogRow]):
+    pass
 
 
 async def decision_log(*, session: AsyncSession, since: datetime | None, until: datetime | None, cursor: str | None, limit: int) -> DecisionLog:
@@ -89,17 +89,13 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
         )
         .join(SharingRequest, SharingRequest.id == Decision.request_id)  # type: ignore[arg-type]
         .join(RequestVersion, (RequestVersion.request_id == Decision.request_id) & (RequestVersion.version == Decision.version))  # type: ignore[arg-type]
-        .order_by(col(Decision.decided_at), col(Decision.id))
-        .limit(limit + 1)
     )
     if since is not None:
         query = query.where(col(Decision.decided_at) >= since)
     if until is not None:
         query = query.where(col(Decision.decided_at) < until)
-    if cursor is not None:
-        query = query.where(newer_than(cursor, col(Decision.decided_at), col(Decision.id)))
-    rows = list((await session.exec(query)).all())
-    more, rows = len(rows) > limit, rows[:limit]
+    order = [ascending(col(Decision.decided_at), datetime), ascending(col(Decision.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row[0], row[12]), cursor=cursor, limit=limit)
     items = [
         DecisionLogRow(
             decided_at=row[0],
@@ -117,7 +113,7 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
         )
         for row in rows
     ]
-    return DecisionLog(items=items, next_cursor=encode_cursor(rows[-1][0], rows[-1][12]) if more else None)
+    return DecisionLog(items=items, next_cursor=next_cursor)
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -167,23 +163,19 @@ class SubjectDisclosure(BaseModel):
     decided_at: datetime
 
 
-class SubjectDisclosures(BaseModel):
+class SubjectDisclosures(Page[SubjectDisclosure]):
     """A page of the requests that named the person; the identifier itself is never echoed."""
 
     matches: int = Field(description="How many requests named the person, on every page")
-    items: list[SubjectDisclosure]
-    next_cursor: str | None
 
 
 async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int) -> SubjectDisclosures:
     """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision."""
     named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
     matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
-    query = select(SharingRequest).where(col(SharingRequest.id).in_(named)).order_by(col(SharingRequest.created_at), col(SharingRequest.id)).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(newer_than(cursor, col(SharingRequest.created_at), col(SharingRequest.id)))
-    requests = list((await session.exec(query)).all())
-    more, requests = len(requests) > limit, requests[:limit]
+    query = select(SharingRequest).where(col(SharingRequest.id).in_(named))
+    order = [ascending(col(SharingRequest.created_at), datetime), ascending(col(SharingRequest.id), str)]
+    requests, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
     on_page = [request.id for request in requests]
     decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(on_page)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
     latest = {decision.request_id: decision for decision in decisions}  # the last one of each request wins
@@ -200,5 +192,4 @@ async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, iden
         )
         for request in requests
     ]
-    next_cursor = encode_cursor(requests[-1].created_at, requests[-1].id) if more else None
     return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)

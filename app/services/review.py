@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +19,7 @@ from app.auth import Principal
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.actions import RequestAction
 from app.models.base import STORABLE_TEXT, utcnow
+from app.models.page import Page
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import (
@@ -35,7 +35,7 @@ from app.models.vocabulary import (
 )
 from app.rules import Policy, evaluate
 from app.services import adjudication, events, organisations, transitions
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import ascending, keyset_page
 
 Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
 ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)]
@@ -405,9 +405,8 @@ class QueueEntry(BaseModel):
     overdue: bool
 
 
-class QueuePage(BaseModel):
-    items: list[QueueEntry]
-    next_cursor: str | None
+class QueuePage(Page[QueueEntry]):
+    pass
 
 
 async def queue(
@@ -424,8 +423,7 @@ async def queue(
     """The guardian queue: emergency, then urgent, then routine; soonest due first within each."""
     now = utcnow()
     await expire_claims(session=session, now=now)
-    order = (col(SharingRequest.review_priority), col(SharingRequest.due_at), col(SharingRequest.id))
-    query = select(SharingRequest).where(col(SharingRequest.in_queue)).order_by(*order).limit(limit + 1)
+    query = select(SharingRequest).where(col(SharingRequest.in_queue))
     for column, value in (
         (SharingRequest.status, status),
         (SharingRequest.urgency, urgency),
@@ -436,19 +434,9 @@ async def queue(
             query = query.where(column == value)
     if overdue is not None:
         query = query.where(col(SharingRequest.due_at) < now if overdue else col(SharingRequest.due_at) >= now)
-    if cursor is not None:
-        priority, after, request_id = decode_cursor(cursor, int, datetime, str)
-        query = query.where(
-            or_(
-                col(SharingRequest.review_priority) > priority,
-                and_(col(SharingRequest.review_priority) == priority, col(SharingRequest.due_at) > after),
-                and_(col(SharingRequest.review_priority) == priority, col(SharingRequest.due_at) == after, col(SharingRequest.id) > request_id),
-            )
-        )
-    rows = list((await session.exec(query)).all())
-    more, rows = len(rows) > limit, rows[:limit]
-    last = rows[-1] if more else None
-    next_cursor = encode_cursor(last.review_priority, last.due_at, last.id) if last and last.due_at else None
+    # Every request in the queue has a due time (set when it is referred), so the key is never partial.
+    order = [ascending(col(SharingRequest.review_priority), int), ascending(col(SharingRequest.due_at), datetime), ascending(col(SharingRequest.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.review_priority, row.due_at, row.id), cursor=cursor, limit=limit)
     return QueuePage(items=[_queue_entry(row, now) for row in rows], next_cursor=next_cursor)
 
 

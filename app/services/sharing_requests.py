@@ -1,5 +1,7 @@
 """Reading sharing requests: one at a time or by page, only those the caller may see."""
 
+from datetime import datetime
+
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +20,7 @@ from app.models.sharing_request import (
 )
 from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
 from app.services import events
-from app.services.pagination import encode_cursor, older_than
+from app.services.pagination import descending, keyset_page
 
 # Roles that see every organisation's requests; an agency sees only its own.
 OVERSIGHT_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
@@ -86,17 +88,13 @@ async def list_page(
     limit: int,
 ) -> SharingRequestPage:
     """Newest first, keyset-paginated; an agency's page holds only its own requests."""
-    query = select(SharingRequest).order_by(col(SharingRequest.created_at).desc(), col(SharingRequest.id).desc()).limit(limit + 1)
+    query = select(SharingRequest)
     if not sees_all(principal):
         query = query.where(SharingRequest.requester_org == principal.org)
     if status is not None:
         query = query.where(SharingRequest.status == status)
     if purpose is not None:
         query = query.where(SharingRequest.purpose_category == purpose)
-    if cursor is not None:
-        query = query.where(older_than(cursor, col(SharingRequest.created_at), col(SharingRequest.id)))
-    rows = list((await session.exec(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
     return SharingRequestPage(items=[summary(row) for row in rows], next_cursor=next_cursor)

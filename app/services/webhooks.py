@@ -37,7 +37,7 @@ from app.models.webhook import (
     WebhookSecretRotated,
 )
 from app.services import organisations
-from app.services.pagination import encode_cursor, newer_than, older_than
+from app.services.pagination import ascending, descending, keyset_page
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -195,12 +195,9 @@ async def list_managed(*, session: AsyncSession, principal: Principal, cursor: s
         mine.append(col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER)
     if principal.has(Role.AGENCY):
         mine.append(and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == principal.org))
-    query = select(WebhookEndpoint).where(or_(*mine)).order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id)).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(newer_than(cursor, col(WebhookEndpoint.created_at), col(WebhookEndpoint.id)))
-    rows = list((await session.exec(query)).all())
-    more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    query = select(WebhookEndpoint).where(or_(*mine))
+    order = [ascending(col(WebhookEndpoint.created_at), datetime), ascending(col(WebhookEndpoint.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
     return WebhookEndpointPage(items=[WebhookEndpointPublic.of(endpoint) for endpoint in rows], next_cursor=next_cursor)
 
 
@@ -253,19 +250,13 @@ async def deliveries_page(
         select(WebhookDelivery, OutboxEvent)
         .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
         .where(WebhookDelivery.endpoint_id == endpoint.id)
-        .order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc())
-        .limit(limit + 1)
     )
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    if cursor is not None:
-        query = query.where(older_than(cursor, col(WebhookDelivery.created_at), col(WebhookDelivery.id)))
-    rows = list((await session.exec(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    order = [descending(col(WebhookDelivery.created_at), datetime), descending(col(WebhookDelivery.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row[0].created_at, row[0].id), cursor=cursor, limit=limit)
     attempts = await _attempts_of(session=session, delivery_ids=[delivery.id for delivery, _ in rows])
     items = [_delivery_public(delivery, event, attempts.get(delivery.id, [])) for delivery, event in rows]
-    next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id) if more else None
     return WebhookDeliveryPage(items=items, next_cursor=next_cursor)
 
 
