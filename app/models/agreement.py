@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import Column
 from sqlmodel import SQLModel
 
-from app.models.base import STORABLE_TEXT, CalendarDate, JSONValue, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, CalendarDate, JSONValue, UTCDateTime, enum_column, utcnow
 from app.models.organisation import OrganisationCode
 from app.models.page import Page
 from app.models.vocabulary import AgreementStatus, DataCategory, PurposeCategory
@@ -30,7 +30,7 @@ class SharingAgreement(SQLModel, table=True):
     data_categories: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     valid_from: date
     valid_until: date
-    status: str = sqlmodel.Field(max_length=16)
+    status: AgreementStatus = sqlmodel.Field(sa_column=enum_column(AgreementStatus, 16))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Index
 from sqlmodel import SQLModel
 
-from app.models.base import JSONValue, UTCDateTime
+from app.models.actions import AuditAction
+from app.models.base import JSONValue, UTCDateTime, enum_column
 from app.models.page import Page
 
 
@@ -39,8 +40,8 @@ class AuditEvent(SQLModel, table=True):
     actor_sub: str = sqlmodel.Field(max_length=200)
     actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
     actor_roles: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
-    action: str = sqlmodel.Field(max_length=40)
-    target_type: str = sqlmodel.Field(max_length=32)
+    action: AuditAction = sqlmodel.Field(sa_column=enum_column(AuditAction, 40))
+    target_type: AuditTarget = sqlmodel.Field(sa_column=enum_column(AuditTarget, 32))
     target_id: str = sqlmodel.Field(max_length=64)
     outcome: str = sqlmodel.Field(max_length=80)
     correlation_id: str | None = sqlmodel.Field(default=None, max_length=128)

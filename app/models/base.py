@@ -2,11 +2,12 @@
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, Column, DateTime, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -62,3 +63,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # JSONB on PostgreSQL so later reports can index into stored bodies.
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StringEnum(TypeDecorator[E]):
+    """A closed vocabulary stored as its text value: rows read back as enum members, and anything else is refused on write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: E | str | None, dialect) -> str | None:  # type: ignore[no-untyped-def]
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect) -> E | None:  # type: ignore[no-untyped-def]
+        return None if value is None else self.enum(value)
+
+
+def enum_column(enum: type[StrEnum], length: int, *, nullable: bool = False, **kwargs: Any) -> Column[Any]:
+    """A table column holding one member of `enum`, as text no longer than `length`."""
+    return Column(StringEnum(enum, length), nullable=nullable, **kwargs)

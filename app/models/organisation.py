@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from app.models.base import STORABLE_TEXT, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.vocabulary import DsptStatus, OrganisationType
 
@@ -20,8 +20,8 @@ class Organisation(SQLModel, table=True):
 
     code: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=200)
-    type: str = Field(max_length=32)
-    dspt_status: str = Field(max_length=32)
+    type: OrganisationType = Field(sa_column=enum_column(OrganisationType, 32))
+    dspt_status: DsptStatus = Field(sa_column=enum_column(DsptStatus, 32))
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, ForeignKey, Index, String, Text
 from sqlmodel import SQLModel
 
-from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.sharing_request import PolicyRef, new_id
-from app.models.vocabulary import FindingResult, Outcome, PurposeCategory
+from app.models.vocabulary import DecisionOutcome, FindingResult, Outcome, PurposeCategory
 
 
 class StoredPolicy(SQLModel, table=True):
@@ -73,8 +73,8 @@ class PolicyReplayChange(SQLModel, table=True):
     position: int
     request_id: str = sqlmodel.Field(max_length=36)
     version: int
-    old_outcome: str = sqlmodel.Field(max_length=32)
-    new_outcome: str = sqlmodel.Field(max_length=32)
+    old_outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
+    new_outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
     rules: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
 
 

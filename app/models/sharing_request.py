@@ -10,7 +10,8 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueC
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
-from app.models.base import JSONValue, UTCDateTime, utcnow
+from app.models.actions import RequestAction
+from app.models.base import JSONValue, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.vocabulary import (
     AgreementStatus,
@@ -56,9 +57,9 @@ class SharingRequest(SQLModel, table=True):
     requester_org: str = sqlmodel.Field(sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=False))
     submitted_by: str = sqlmodel.Field(max_length=200)
     reference: str | None = sqlmodel.Field(default=None, max_length=200)
-    purpose_category: str = sqlmodel.Field(max_length=32)
-    urgency: str = sqlmodel.Field(max_length=16)
-    status: str = sqlmodel.Field(max_length=32)
+    purpose_category: PurposeCategory = sqlmodel.Field(sa_column=enum_column(PurposeCategory, 32))
+    urgency: Urgency = sqlmodel.Field(sa_column=enum_column(Urgency, 16))
+    status: RequestStatus = sqlmodel.Field(sa_column=enum_column(RequestStatus, 32))
     review_required: bool = False
     current_version: int = 1
     idempotency_key: str | None = sqlmodel.Field(default=None, max_length=200)
@@ -72,7 +73,7 @@ class SharingRequest(SQLModel, table=True):
     assignee_sub: str | None = sqlmodel.Field(default=None, max_length=200)
     assignee_org: str | None = sqlmodel.Field(default=None, max_length=32)
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    retrospective_status: str | None = sqlmodel.Field(default=None, max_length=16)
+    retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     row_version: int = sqlmodel.Field(default=1, sa_column=ROW_VERSION)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -117,8 +118,8 @@ class Decision(SQLModel, table=True):
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
     version: int
-    kind: str = sqlmodel.Field(default="rules", max_length=16)
-    outcome: str = sqlmodel.Field(max_length=32)
+    kind: DecisionKind = sqlmodel.Field(default=DecisionKind.RULES, sa_column=enum_column(DecisionKind, 16))
+    outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
     findings: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     review_required: bool = False
@@ -135,7 +136,7 @@ class Decision(SQLModel, table=True):
     # What the rules saw beyond the body (app.rules.facts.facts_record), so the decision can be replayed exactly;
     # null only for a decision made before facts were recorded whose rows have changed since.
     facts: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
-    facts_origin: str = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=Column(String(16), nullable=False, server_default=FactsOrigin.RECORDED.value))
+    facts_origin: FactsOrigin = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=enum_column(FactsOrigin, 16, server_default=FactsOrigin.RECORDED.value))
 
 
 class Transition(SQLModel, table=True):
@@ -145,9 +146,9 @@ class Transition(SQLModel, table=True):
 
     id: int | None = sqlmodel.Field(default=None, primary_key=True)
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
-    action: str = sqlmodel.Field(max_length=32)
-    from_status: str | None = sqlmodel.Field(default=None, max_length=32)
-    to_status: str = sqlmodel.Field(max_length=32)
+    action: RequestAction = sqlmodel.Field(sa_column=enum_column(RequestAction, 32))
+    from_status: RequestStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RequestStatus, 32, nullable=True))
+    to_status: RequestStatus = sqlmodel.Field(sa_column=enum_column(RequestStatus, 32))
     actor_sub: str = sqlmodel.Field(max_length=200)
     actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
     at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

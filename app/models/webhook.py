@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import SQLModel
 
-from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, utcnow
+from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.sharing_request import new_id
 
@@ -52,12 +52,12 @@ class WebhookEndpoint(SQLModel, table=True):
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     owner_org: str = sqlmodel.Field(max_length=32, index=True)
-    scope: str = sqlmodel.Field(max_length=16)
+    scope: EndpointScope = sqlmodel.Field(sa_column=enum_column(EndpointScope, 16))
     url: str = sqlmodel.Field(max_length=2048)
     description: str | None = sqlmodel.Field(default=None, max_length=500)
     event_types: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     enabled: bool = True
-    disabled_reason: str | None = sqlmodel.Field(default=None, max_length=32)
+    disabled_reason: DisabledReason | None = sqlmodel.Field(default=None, sa_column=enum_column(DisabledReason, 32, nullable=True))
     # Kept usable, not hashed: every delivery is signed with it.
     secret: str = sqlmodel.Field(max_length=100)
     previous_secret: str | None = sqlmodel.Field(default=None, max_length=100)
@@ -73,7 +73,7 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_events"
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    type: str = sqlmodel.Field(max_length=64)
+    type: WebhookEventType = sqlmodel.Field(sa_column=enum_column(WebhookEventType, 64))
     # None for an event about no one request (a policy activated).
     request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
@@ -93,7 +93,7 @@ class WebhookDelivery(SQLModel, table=True):
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     event_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("outbox_events.id"), nullable=False))
     endpoint_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("webhook_endpoints.id"), nullable=False))
-    status: str = sqlmodel.Field(default=DeliveryStatus.PENDING, max_length=16)
+    status: DeliveryStatus = sqlmodel.Field(default=DeliveryStatus.PENDING, sa_column=enum_column(DeliveryStatus, 16))
     # Attempts since the delivery was created or last redelivered; the retry schedule counts these.
     attempts_made: int = 0
     next_attempt_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

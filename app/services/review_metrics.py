@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.errors import InvalidInput
 from app.models.base import LONDON, utcnow
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import DecisionKind, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
@@ -65,8 +66,25 @@ def rules_would(findings: list[dict[str, str]]) -> Outcome:
 AGREES = {RetrospectiveOutcome.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
 
 
-async def review_metrics(*, session: AsyncSession, period_from: date, period_to: date) -> ReviewMetrics:
+# Metrics periods stay well inside the calendar, so a default period (30 days back) can always be worked out.
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def metrics_period(period_from: date | None, period_to: date | None) -> tuple[date, date]:
+    """The London dates a metrics request covers: by default the 30 days up to today."""
+    for field, day in (("from", period_from), ("to", period_to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput(field, f"must be between {EARLIEST} and {LATEST}", location="query")
+    last = period_to or utcnow().astimezone(LONDON).date()
+    first = period_from or last - timedelta(days=30)
+    if last < first:
+        raise InvalidInput("to", "must not be before `from`", location="query")
+    return first, last
+
+
+async def review_metrics(*, session: AsyncSession, period_from: date | None, period_to: date | None) -> ReviewMetrics:
     """Metrics over guardian decisions made on the London dates from..to inclusive, and the queue now."""
+    period_from, period_to = metrics_period(period_from, period_to)
     start = datetime.combine(period_from, time(), tzinfo=LONDON)
     end = datetime.combine(period_to + timedelta(days=1), time(), tzinfo=LONDON)
     query = (
