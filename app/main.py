@@ -15,7 +15,7 @@ from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
 from app.routers import agreements, audit, operations, organisations, policies, reports, review, sharing_requests, webhooks
 from app.rules import PolicyError
-from app.rules.policy import shipped_policies
+from app.rules.policy_documents import shipped_policies
 from app.services import delivery
 from app.services.policies import PolicyRegistry
 

@@ -18,7 +18,7 @@ from typing import Any
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
-from app.rules.policy import shipped_policies
+from app.rules.policy_documents import shipped_policies
 from bench.common import percentile, request_bodies
 from tests.support import SHARED_SCENARIOS
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from app.main import create_app
 from app.models.agreement import SharingAgreementCreate, SharingAgreementUpdate
 from app.models.organisation import OrganisationCreate, OrganisationUpdate
+from app.models.report import SubjectQuery
 from app.models.request_body import DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
+from app.models.review import AmendmentBody, RetrospectiveReviewBody, ReviewBody
 from app.models.webhook import WebhookEndpointCreate, WebhookEndpointUpdate
-from app.services.reports import SubjectQuery
-from app.services.review import AmendmentBody, RetrospectiveReviewBody, ReviewBody
 from tests.factories import register_organisation, submit
 from tests.support import Tokens, settings_for
 

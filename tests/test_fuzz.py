@@ -55,8 +55,12 @@ FUZZ_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
-# We send a valid token for the role under test ourselves; schemathesis is not to vary it.
-CONFIG = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
+# We send a valid token for the role under test ourselves; schemathesis is not to vary it. A body over the
+# size limit is refused with 413 before it is parsed, which is as much a rejection as a 422.
+REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+CONFIG = schemathesis.Config.from_dict(
+    {"generation": {"with-security-parameters": False}, "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}}}
+)
 RATIONALE = "The recipient has to say which team will hold the records."
 PUBLIC_HOOK = "https://93.184.215.14/hook"  # an address literal: registering it needs no DNS
 

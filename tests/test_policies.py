@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from app.rules.policy import shipped_path
+from app.rules.policy_documents import shipped_path
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import changed, item
 from tests.support import Tokens

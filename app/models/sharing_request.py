@@ -222,8 +222,8 @@ class DecisionPublic(Verdict):
         return cls(
             id=decision.id,
             version=decision.version,
-            kind=DecisionKind(decision.kind),
-            outcome=DecisionOutcome(decision.outcome),
+            kind=decision.kind,
+            outcome=decision.outcome,
             review_required=decision.review_required,
             findings=[Finding.model_validate(finding) for finding in decision.findings],
             conditions=decision.conditions,
@@ -234,7 +234,7 @@ class DecisionPublic(Verdict):
             approved_items=decision.approved_items,
             decided_at=decision.decided_at,
             facts=DecisionFacts.model_validate(decision.facts) if decision.facts is not None else None,
-            facts_origin=FactsOrigin(decision.facts_origin),
+            facts_origin=decision.facts_origin,
         )
 
 
@@ -245,18 +245,45 @@ class EvaluationPublic(Verdict):
     evaluated_at: datetime
 
 
-class SharingRequestSummary(BaseModel):
+class RequestHeadline(BaseModel):
+    """What every list of requests shows of each."""
+
     id: str
     reference: str | None
     requester: str
     purpose: PurposeCategory
     urgency: Urgency
     status: RequestStatus
+
+    @staticmethod
+    def fields_of(request: SharingRequest) -> dict[str, Any]:
+        return {
+            "id": request.id,
+            "reference": request.reference,
+            "requester": request.requester_org,
+            "purpose": request.purpose_category,
+            "urgency": request.urgency,
+            "status": request.status,
+        }
+
+
+class SharingRequestSummary(RequestHeadline):
     review_required: bool
     retrospective_review: RetrospectiveStatus | None
     due_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, request: SharingRequest) -> "SharingRequestSummary":
+        return cls(
+            **cls.fields_of(request),
+            review_required=request.review_required,
+            retrospective_review=request.retrospective_status,
+            due_at=request.due_at,
+            created_at=request.created_at,
+            updated_at=request.updated_at,
+        )
 
 
 class SharingRequestPublic(SharingRequestSummary):

@@ -14,6 +14,10 @@ from app.services import agreements
 
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 
+# `after` is deprecated and goes in the next release; `cursor` replaces it.
+AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
+DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
+
 
 @router.post(
     "",
@@ -32,18 +36,9 @@ async def list_agreements(
     _: OverseerPrincipal,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=STORABLE_TEXT,
-            deprecated=True,
-            description="Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page).",
-        ),
-    ] = None,
+    after: DeprecatedAfter = None,
 ) -> SharingAgreementPage:
-    rows, next_cursor = await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
-    return SharingAgreementPage(items=[SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
+    return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
 @router.get("/{code}", summary="One sharing agreement", responses=INVALID_INPUT | {404: problem_doc("No such agreement")})

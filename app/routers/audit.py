@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query
 from app.auth import AuditorPrincipal
 from app.db import SessionDep
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
-from app.models.actions import AuditAction, ReportAction
+from app.models.actions import AuditAction
 from app.models.audit import AuditEventPage, AuditVerification
 from app.models.base import STORABLE_TEXT
-from app.services import audit, events, reports
+from app.services import reports
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 
@@ -29,16 +29,20 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditEventPage:
     since, until = reports.period(from_=from_, to=to)
-    page = await audit.list_page(
-        session=session, request_id=request_id, actor_sub=actor, actor_org=organisation, action=action, since=since, until=until, cursor=cursor, limit=limit
+    return await reports.audit_events(
+        session=session,
+        auditor=auditor,
+        request_id=request_id,
+        actor_sub=actor,
+        actor_org=organisation,
+        action=action,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
     )
-    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events")
-    return page
 
 
 @router.get("/verify", summary="Recompute the hash chain of the whole trail and report where it first breaks")
 async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
-    result = await audit.verify(session=session)
-    outcome = f"valid, {result.events} events" if result.valid else f"broken at seq {result.first_broken_seq}"
-    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
-    return result
+    return await reports.audit_verification(session=session, auditor=auditor)

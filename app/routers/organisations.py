@@ -14,6 +14,10 @@ from app.services import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
 
+# `after` is deprecated and goes in the next release; `cursor` replaces it.
+AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
+DeprecatedAfter = Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
+
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")}
@@ -29,18 +33,9 @@ async def list_organisations(
     _: OverseerPrincipal,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[
-        str | None,
-        Query(
-            max_length=32,
-            pattern=STORABLE_TEXT,
-            deprecated=True,
-            description="Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page).",
-        ),
-    ] = None,
+    after: DeprecatedAfter = None,
 ) -> OrganisationPage:
-    rows, next_cursor = await organisations.list_page(session=session, cursor=cursor, after=after, limit=limit)
-    return OrganisationPage(items=[OrganisationPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
+    return await organisations.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
 @router.get("/{code}", summary="One organisation", responses=INVALID_INPUT | {404: problem_doc("No such organisation")})

@@ -1,6 +1,5 @@
 """Reports for the Caldicott Guardian and auditors: the decision log, and what was disclosed about a person."""
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -9,23 +8,18 @@ from app.auth import GuardianOrAuditor
 from app.db import SessionDep
 from app.dependencies import SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
-from app.models.actions import ReportAction
-from app.services import events, reports
+from app.models.report import DecisionLog, ReportFormat, SubjectDisclosures, SubjectQuery
+from app.services import reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 
 PERIOD_BOUND = "A date (Europe/London, inclusive) or a date-time with an offset"
 
 
-class ReportFormat(StrEnum):
-    JSON = "json"
-    CSV = "csv"
-
-
 @router.get(
     "/decision-log",
     summary="The Caldicott decision log: one row per decision, oldest first",
-    response_model=reports.DecisionLog,
+    response_model=DecisionLog,
     responses=INVALID_INPUT
     | {
         200: {
@@ -44,12 +38,9 @@ async def decision_log(
     format_: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 200,
-) -> reports.DecisionLog | Response:
+) -> DecisionLog | Response:
     since, until = reports.period(from_=from_, to=to)
-    log = await reports.decision_log(session=session, since=since, until=until, cursor=cursor, limit=limit)
-    await events.report_run(
-        session=session, actor=principal, action=ReportAction.DECISION_LOG_EXPORTED, report="decision_log", outcome=f"{len(log.items)} decisions"
-    )
+    log = await reports.decision_log(session=session, actor=principal, since=since, until=until, cursor=cursor, limit=limit)
     if format_ is ReportFormat.CSV:
         headers = {"Content-Disposition": 'attachment; filename="decision-log.csv"'}
         if log.next_cursor is not None:
@@ -66,20 +57,13 @@ async def decision_log(
     responses=BODY_PROBLEMS,
 )
 async def subject_disclosures(
-    query: reports.SubjectQuery,
+    query: SubjectQuery,
     session: SessionDep,
     settings: SettingsDep,
     principal: GuardianOrAuditor,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> reports.SubjectDisclosures:
-    found = await reports.subject_disclosures(session=session, subject_key=settings.subject_key_bytes, identifier=query.identifier, cursor=cursor, limit=limit)
-    # The identifier is not recorded, not even hashed: the trail keeps who searched and how much was found.
-    await events.report_run(
-        session=session,
-        actor=principal,
-        action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED,
-        report="subject_disclosures",
-        outcome=f"{found.matches} requests",
+) -> SubjectDisclosures:
+    return await reports.subject_disclosures(
+        session=session, actor=principal, subject_key=settings.subject_key_bytes, identifier=query.identifier, cursor=cursor, limit=limit
     )
-    return found

@@ -8,11 +8,12 @@ from app.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, Read
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.models.actions import RequestAction
 from app.models.base import STORABLE_TEXT, CalendarDate
+from app.models.report import ReviewMetrics
+from app.models.review import AmendmentBody, History, QueuePage, RetrospectiveReviewBody, ReviewBody
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
-from app.services import events, review, review_metrics, sharing_requests, transitions
+from app.services import amendments, claims, guardian_decisions, queue, review_metrics, sharing_requests, transitions
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
@@ -37,54 +38,51 @@ async def review_queue(
     overdue: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> review.QueuePage:
-    return await review.queue(session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit)
+) -> QueuePage:
+    return await queue.queue(session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit)
 
 
 @router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST)
 async def claim(request: CurrentRequest, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> SharingRequestPublic:
-    await review.claim(session=session, policy=policy, principal=principal, request=request)
+    await claims.claim(session=session, policy=policy, principal=principal, request=request)
     return await sharing_requests.details(session=session, request=request)
 
 
 @router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST)
 async def release(request: CurrentRequest, session: SessionDep, principal: GuardianPrincipal) -> SharingRequestPublic:
-    await review.release(session=session, principal=principal, request=request)
+    await claims.release(session=session, principal=principal, request=request)
     return await sharing_requests.details(session=session, request=request)
 
 
 @router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST | BODY_PROBLEMS)
-async def decide(request: CurrentRequest, body: review.ReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await review.review(session=session, principal=principal, request=request, body=body))
+async def decide(request: CurrentRequest, body: ReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
+    return DecisionPublic.of(await guardian_decisions.review(session=session, principal=principal, request=request, body=body))
 
 
 @router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS)
-async def retrospective_review(
-    request: CurrentRequest, body: review.RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal
-) -> DecisionPublic:
-    return DecisionPublic.of(await review.retrospective_review(session=session, principal=principal, request=request, body=body))
+async def retrospective_review(request: CurrentRequest, body: RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
+    return DecisionPublic.of(await guardian_decisions.retrospective_review(session=session, principal=principal, request=request, body=body))
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/amendments", summary="Answer a request for information with a revised request", responses=ON_A_REQUEST | BODY_PROBLEMS
 )
 async def amend(
-    request: CurrentRequest, body: review.AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+    request: CurrentRequest, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
-    await review.amend(session=session, policy=policy, principal=principal, request=request, body=body, subject_key=settings.subject_key_bytes)
+    await amendments.amend(session=session, policy=policy, principal=principal, request=request, body=body, subject_key=settings.subject_key_bytes)
     return await sharing_requests.details(session=session, request=request)
 
 
 @router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST)
 async def withdraw(request: CurrentRequest, session: SessionDep, principal: AgencyPrincipal) -> SharingRequestPublic:
-    await review.withdraw(session=session, principal=principal, request=request)
+    await amendments.withdraw(session=session, principal=principal, request=request)
     return await sharing_requests.details(session=session, request=request)
 
 
 @router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)
-async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> transitions.History:
-    await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
-    return await transitions.history(session=session, request=request)
+async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> History:
+    return await transitions.history(session=session, principal=principal, request=request)
 
 
 @router.get(
@@ -97,5 +95,5 @@ async def metrics(
         CalendarDate | None, Query(alias="from", description=f"First London date, inclusive, from {review_metrics.EARLIEST}; default 30 days ago")
     ] = None,
     to: Annotated[CalendarDate | None, Query(description=f"Last London date, inclusive, until {review_metrics.LATEST}; default today")] = None,
-) -> review_metrics.ReviewMetrics:
+) -> ReviewMetrics:
     return await review_metrics.review_metrics(session=session, period_from=from_, period_to=to)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from app.auth import AgencyPrincipal, ReaderPrincipal
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
-from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, Forbidden, InvalidInput, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
@@ -103,14 +103,13 @@ async def evaluate_sharing_request(
         Query(max_length=32, pattern=STORABLE_TEXT, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own"),
     ] = None,
 ) -> EvaluationPublic:
-    if requester is not None and requester != principal.org and not sharing_requests.sees_all(principal):
-        raise Forbidden("an agency may evaluate only as its own organisation")
-    if (policy_name is None) != (policy_version is None):
-        raise InvalidInput("policy_version" if policy_version is None else "policy_name", "give policy_name and policy_version together", location="query")
-    if policy_name is not None and policy_version is not None:
-        policy = await registry.get(session=session, name=policy_name, version=policy_version)
-    else:
-        policy = await registry.active(session=session)
-    return await adjudication.dry_run(
-        session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=settings.subject_key_bytes
+    return await sharing_requests.dry_run(
+        session=session,
+        registry=registry,
+        principal=principal,
+        body=body,
+        policy_name=policy_name,
+        policy_version=policy_version,
+        requester=requester,
+        subject_key=settings.subject_key_bytes,
     )

@@ -2,7 +2,8 @@
 
 from app.rules.engine import Evaluation, Finding, evaluate
 from app.rules.facts import AgreementFacts, Facts, RequesterFacts
-from app.rules.policy import Policy, PolicyError, load_policy
+from app.rules.policy import Policy
+from app.rules.policy_documents import PolicyError, load_policy
 
 # Importing the rule modules registers their rules in the engine's rulebooks.
 from app.rules import lawful_basis, purpose_and_minimum, sharing_and_consent  # noqa: E402, F401  isort: skip

@@ -41,7 +41,7 @@ from app.models.vocabulary import (
 if TYPE_CHECKING:
     from app.models.request_body import DataItem, SharingRequestBody
     from app.rules.facts import Facts
-    from app.rules.policy import Policy, Provision  # policy.py checks its rule ids against the rulebooks, so it imports this module
+    from app.rules.policy import Policy, Provision  # a Policy builds its rulebook and findings from this module, so policy.py imports it
 
 PASS = FindingResult.PASS
 CONDITION = FindingResult.CONDITION

@@ -26,11 +26,9 @@ from app.models.sharing_request import (
     SharingRequest,
 )
 from app.models.vocabulary import (
-    AgreementStatus,
     DataCategory,
-    DsptStatus,
+    DecisionKind,
     FactsOrigin,
-    OrganisationType,
     PurposeCategory,
     RequestStatus,
     RetrospectiveStatus,
@@ -76,7 +74,7 @@ def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
 
 
 def requester_facts(organisation: Organisation) -> RequesterFacts:
-    return RequesterFacts(code=organisation.code, type=OrganisationType(organisation.type), dspt_status=DsptStatus(organisation.dspt_status))
+    return RequesterFacts(code=organisation.code, type=organisation.type, dspt_status=organisation.dspt_status)
 
 
 def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None:
@@ -89,7 +87,7 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
         data_categories=frozenset(DataCategory(category) for category in agreement.data_categories),
         valid_from=agreement.valid_from,
         valid_until=agreement.valid_until,
-        status=AgreementStatus(agreement.status),
+        status=agreement.status,
     )
 
 
@@ -210,11 +208,11 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.status = STATUS_FOR_OUTCOME[evaluation.outcome]
     request.review_required = evaluation.review_required
     request.retrospective_status = RetrospectiveStatus.PENDING if evaluation.review_required else None
-    request.review_priority = REVIEW_PRIORITY[Urgency(request.urgency)]
+    request.review_priority = REVIEW_PRIORITY[request.urgency]
     request.in_queue = request.status == RequestStatus.AWAITING_REVIEW or evaluation.review_required
     if request.in_queue:
         request.referred_at = request.referred_at or now
-        request.due_at = response_due(policy, Urgency(request.urgency), request.referred_at) + timedelta(seconds=request.paused_seconds)
+        request.due_at = response_due(policy, request.urgency, request.referred_at) + timedelta(seconds=request.paused_seconds)
         request.overdue_flagged_at = None
     request.updated_at = now
 
@@ -252,4 +250,10 @@ async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> t
 async def current_body(*, session: AsyncSession, request: SharingRequest) -> dict[str, Any]:
     """The stored body of the request's current version."""
     query = select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == request.current_version)
+    return (await session.exec(query)).one()
+
+
+async def rules_decision_of(*, session: AsyncSession, request: SharingRequest) -> Decision:
+    """The rules' decision on the request's current version."""
+    query = select(Decision).where(Decision.request_id == request.id, Decision.version == request.current_version, Decision.kind == DecisionKind.RULES)
     return (await session.exec(query)).one()

@@ -1,34 +1,24 @@
-"""Registering and changing information sharing agreements (admin)."""
+"""Registering and changing information sharing agreements (admin), and finding the one a request names."""
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.models.actions import AdminAction
-from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementUpdate
-from app.models.base import utcnow
-from app.services import events
-from app.services.pagination import ascending, keyset_page
+from app.models.agreement import SharingAgreement, SharingAgreementCreate, SharingAgreementPage, SharingAgreementPublic, SharingAgreementUpdate
+from app.services.registers import Register
+
+AGREEMENTS = Register(SharingAgreement, "sharing agreement", registered=AdminAction.AGREEMENT_REGISTERED, changed=AdminAction.AGREEMENT_CHANGED)
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: SharingAgreementCreate) -> SharingAgreement:
     """Add an agreement; a code already taken is a 409."""
-    if await session.get(SharingAgreement, data.code) is not None:
-        raise Conflict(f"sharing agreement {data.code!r} is already registered")
-    agreement = SharingAgreement(**data.model_dump())
-    session.add(agreement)
-    await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=AdminAction.AGREEMENT_REGISTERED, target_id=agreement.code)
-    return agreement
+    return await AGREEMENTS.add(session=session, actor=actor, entry=SharingAgreement(**data.model_dump()))
 
 
 async def get(*, session: AsyncSession, code: str) -> SharingAgreement:
     """One agreement, or 404."""
-    agreement = await session.get(SharingAgreement, code)
-    if agreement is None:
-        raise NotFound(f"no sharing agreement {code!r}")
-    return agreement
+    return await AGREEMENTS.get(session=session, code=code)
 
 
 async def find(*, session: AsyncSession, code: str) -> SharingAgreement | None:
@@ -36,12 +26,10 @@ async def find(*, session: AsyncSession, code: str) -> SharingAgreement | None:
     return await session.get(SharingAgreement, code)
 
 
-async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> tuple[list[SharingAgreement], str | None]:
-    """Agreements ordered by code, from the cursor (or, deprecated, after the given code), and the next page's cursor."""
-    query = select(SharingAgreement)
-    if after is not None:
-        query = query.where(col(SharingAgreement.code) > after)
-    return await keyset_page(session, query, order=[ascending(col(SharingAgreement.code), str)], key=lambda row: (row.code,), cursor=cursor, limit=limit)
+async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> SharingAgreementPage:
+    """Agreements ordered by code, from the cursor (or, deprecated, after the given code)."""
+    rows, next_cursor = await AGREEMENTS.page(session=session, cursor=cursor, after=after, limit=limit)
+    return SharingAgreementPage(items=[SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
 
 
 async def update(*, session: AsyncSession, actor: Principal, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:
@@ -52,10 +40,4 @@ async def update(*, session: AsyncSession, actor: Principal, code: str, changes:
     valid_until = values.get("valid_until") or agreement.valid_until
     if valid_until < valid_from:
         raise InvalidInput("valid_until", "must not be before valid_from")
-    for field, value in values.items():
-        if value is not None:
-            setattr(agreement, field, value)
-    agreement.updated_at = utcnow()
-    await session.flush()
-    await events.admin_changed(session=session, actor=actor, action=AdminAction.AGREEMENT_CHANGED, target_id=agreement.code)
-    return agreement
+    return await AGREEMENTS.change(session=session, actor=actor, entry=agreement, values=values)

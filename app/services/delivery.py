@@ -36,7 +36,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
 from app.models.webhook import DeliveryStatus, DisabledReason, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.services import review
+from app.services import queue
 from app.services.webhooks import SECRET_PREFIX, DestinationRefused, resolve, signing_secrets
 
 log = logging.getLogger("caldicott.webhooks")
@@ -227,7 +227,7 @@ async def deliver_due(
     """Announce newly overdue requests, then claim one batch, send its deliveries side by side, record each; the number claimed."""
     async with sessionmaker() as session:
         # The worker already wakes up regularly, so it is the clock that notices overdue requests.
-        await review.flag_overdue(session=session)
+        await queue.flag_overdue(session=session)
         await session.commit()
     jobs = await claim(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, now=now or utcnow())
 

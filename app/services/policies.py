@@ -15,7 +15,7 @@ from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
 from app.rules import Policy, PolicyError
-from app.rules.policy import DEFAULT_POLICY_PATH, parse_policy, shipped_path
+from app.rules.policy_documents import DEFAULT_POLICY_PATH, parse_policy, shipped_path
 from app.services import events
 from app.services.pagination import ascending, cursor_key, cut, keyset_page
 

@@ -1,26 +1,37 @@
-"""Reports for the Caldicott Guardian and auditors: the decision log and a person's disclosures."""
+"""Reports for the Caldicott Guardian and auditors: the decision log, a person's disclosures, and the audit trail.
+
+Running a report is itself recorded in the audit trail, in the same transaction as the read.
+"""
 
 import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.auth import Principal
 from app.canonical import subject_hash
 from app.errors import InvalidInput
+from app.models.actions import AuditAction, ReportAction
+from app.models.audit import AuditEventPage, AuditVerification
 from app.models.base import LONDON
-from app.models.page import Page
+from app.models.report import DecisionLog, DecisionLogRow, SubjectDisclosure, SubjectDisclosures
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
-from app.models.vocabulary import DecisionOutcome, FindingResult, PurposeCategory, RequestStatus, Urgency
+from app.models.vocabulary import FindingResult
+from app.services import audit, events
 from app.services.pagination import ascending, keyset_page
 
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 LIST_SEPARATOR = "; "
+
+
+def day_bound(day: date, *, end: bool) -> datetime:
+    """A London calendar day as a bound, in UTC: the instant it starts, or with `end` the instant after it ends."""
+    return datetime.combine(day + timedelta(days=1 if end else 0), time(), LONDON).astimezone(UTC)
 
 
 def period_bound(field: str, value: str | None, *, end: bool, location: str = "query") -> datetime | None:
@@ -29,8 +40,7 @@ def period_bound(field: str, value: str | None, *, end: bool, location: str = "q
         return None
     try:
         if len(value) == len("YYYY-MM-DD"):
-            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(), LONDON).astimezone(UTC)
+            return day_bound(date.fromisoformat(value), end=end)
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location=location)
@@ -47,29 +57,8 @@ def period(*, from_: str | None, to: str | None, location: str = "query") -> tup
     return since, until
 
 
-class DecisionLogRow(BaseModel):
-    """One decision, as the Caldicott log records it."""
-
-    decided_at: datetime
-    request_id: str
-    version: int
-    requester: str
-    purpose: PurposeCategory
-    purpose_description: str
-    urgency: Urgency
-    outcome: DecisionOutcome
-    decided_by: str
-    principles_engaged: list[str]
-    conditions: list[str]
-    rationale: str | None
-
-
-class DecisionLog(Page[DecisionLogRow]):
-    pass
-
-
-async def decision_log(*, session: AsyncSession, since: datetime | None, until: datetime | None, cursor: str | None, limit: int) -> DecisionLog:
-    """One page of the decisions taken in [since, until), oldest first, with the request each decided."""
+def decision_log_query(since: datetime | None, until: datetime | None) -> Select[Any]:
+    """The decisions taken in [since, until), each with the request and the version it decided."""
     description = RequestVersion.body[("purpose", "description")].as_string()  # type: ignore[index]
     query = (
         select(
@@ -94,8 +83,15 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
         query = query.where(col(Decision.decided_at) >= since)
     if until is not None:
         query = query.where(col(Decision.decided_at) < until)
+    return query
+
+
+async def decision_log(
+    *, session: AsyncSession, actor: Principal, since: datetime | None, until: datetime | None, cursor: str | None, limit: int
+) -> DecisionLog:
+    """One page of the decisions taken in [since, until), oldest first, with the request each decided; the export is audited."""
     order = [ascending(col(Decision.decided_at), datetime), ascending(col(Decision.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row[0], row[12]), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(session, decision_log_query(since, until), order=order, key=lambda row: (row[0], row[12]), cursor=cursor, limit=limit)
     items = [
         DecisionLogRow(
             decided_at=row[0],
@@ -113,6 +109,7 @@ async def decision_log(*, session: AsyncSession, since: datetime | None, until: 
         )
         for row in rows
     ]
+    await events.report_run(session=session, actor=actor, action=ReportAction.DECISION_LOG_EXPORTED, report="decision_log", outcome=f"{len(items)} decisions")
     return DecisionLog(items=items, next_cursor=next_cursor)
 
 
@@ -135,42 +132,10 @@ def decision_log_csv(log: DecisionLog) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
-class SubjectQuery(BaseModel):
-    """The person to search for: an NHS number or local identifier, as requests name them."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"identifier": "9990000018"}]})
-
-    identifier: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-
-    @field_validator("identifier")
-    @classmethod
-    def not_blank(cls, identifier: str) -> str:
-        if not identifier.strip():
-            raise ValueError("must not be blank")
-        return identifier
-
-
-class SubjectDisclosure(BaseModel):
-    """One request that named the person, and what became of it."""
-
-    request_id: str
-    requester: str
-    purpose: PurposeCategory
-    urgency: Urgency
-    status: RequestStatus
-    outcome: DecisionOutcome
-    created_at: datetime
-    decided_at: datetime
-
-
-class SubjectDisclosures(Page[SubjectDisclosure]):
-    """A page of the requests that named the person; the identifier itself is never echoed."""
-
-    matches: int = Field(description="How many requests named the person, on every page")
-
-
-async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int) -> SubjectDisclosures:
-    """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision."""
+async def subject_disclosures(
+    *, session: AsyncSession, actor: Principal, subject_key: bytes, identifier: str, cursor: str | None, limit: int
+) -> SubjectDisclosures:
+    """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision; the search is audited."""
     named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
     matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
     query = select(SharingRequest).where(col(SharingRequest.id).in_(named))
@@ -192,4 +157,37 @@ async def subject_disclosures(*, session: AsyncSession, subject_key: bytes, iden
         )
         for request in requests
     ]
+    # The identifier is not recorded, not even hashed: the trail keeps who searched and how much was found.
+    await events.report_run(
+        session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests"
+    )
     return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)
+
+
+async def audit_events(
+    *,
+    session: AsyncSession,
+    auditor: Principal,
+    request_id: str | None,
+    actor_sub: str | None,
+    actor_org: str | None,
+    action: AuditAction | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> AuditEventPage:
+    """One page of the audit trail, filtered as `audit.list_page` filters it; the auditor's reading is itself audited."""
+    page = await audit.list_page(
+        session=session, request_id=request_id, actor_sub=actor_sub, actor_org=actor_org, action=action, since=since, until=until, cursor=cursor, limit=limit
+    )
+    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events")
+    return page
+
+
+async def audit_verification(*, session: AsyncSession, auditor: Principal) -> AuditVerification:
+    """Recompute the whole hash chain for an auditor, and record that it was checked and what was found."""
+    result = await audit.verify(session=session)
+    outcome = f"valid, {result.events} events" if result.valid else f"broken at seq {result.first_broken_seq}"
+    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
+    return result

@@ -1,49 +1,19 @@
 """How the guardian queue is doing: volumes, response times, overdue cases, and how often guardians overturn the rules."""
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import InvalidInput
 from app.models.base import LONDON, utcnow
+from app.models.report import Agreement, Overturns, ResponseTimes, ReviewMetrics
 from app.models.sharing_request import Decision, SharingRequest
-from app.models.vocabulary import DecisionKind, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
+from app.models.vocabulary import DecisionKind, DecisionOutcome, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
 from app.rules.engine import combine
 from app.services.queue_status import queue_counts
-
-
-class ResponseTimes(BaseModel):
-    decisions: int
-    median_seconds: float | None
-    p90_seconds: float | None
-
-
-class Agreement(BaseModel):
-    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided `rules_would`."""
-
-    rules_would: Outcome
-    guardian: str
-    count: int
-
-
-class Overturns(BaseModel):
-    decisions: int
-    overturned: int
-    rate: float | None
-    breakdown: list[Agreement]
-
-
-class ReviewMetrics(BaseModel):
-    period_from: date
-    period_to: date
-    decisions: dict[GuardianOutcome, dict[Urgency, int]]
-    retrospective_reviews: dict[RetrospectiveOutcome, int]
-    time_to_decision: dict[Urgency, ResponseTimes]
-    overdue_now: int
-    overturns: Overturns
+from app.services.reports import day_bound
 
 
 def percentile(values: list[int], fraction: float) -> float | None:
@@ -63,7 +33,7 @@ def rules_would(findings: list[dict[str, str]]) -> Outcome:
 
 
 # A guardian agrees with the rules when the outcome is the same; upholding an emergency share agrees with it.
-AGREES = {RetrospectiveOutcome.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
+AGREES = {DecisionOutcome.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
 
 
 # Metrics periods stay well inside the calendar, so a default period (30 days back) can always be worked out.
@@ -85,8 +55,7 @@ def metrics_period(period_from: date | None, period_to: date | None) -> tuple[da
 async def review_metrics(*, session: AsyncSession, period_from: date | None, period_to: date | None) -> ReviewMetrics:
     """Metrics over guardian decisions made on the London dates from..to inclusive, and the queue now."""
     period_from, period_to = metrics_period(period_from, period_to)
-    start = datetime.combine(period_from, time(), tzinfo=LONDON)
-    end = datetime.combine(period_to + timedelta(days=1), time(), tzinfo=LONDON)
+    start, end = day_bound(period_from, end=False), day_bound(period_to, end=True)
     query = (
         select(Decision, SharingRequest.urgency)
         .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
@@ -97,15 +66,15 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
     decisions = {outcome: dict.fromkeys(Urgency, 0) for outcome in GuardianOutcome}
     retrospective = dict.fromkeys(RetrospectiveOutcome, 0)
     seconds: dict[Urgency, list[int]] = {urgency: [] for urgency in Urgency}
-    compared: Counter[tuple[Outcome, str]] = Counter()
+    compared: Counter[tuple[Outcome, DecisionOutcome]] = Counter()
     for decision, urgency in rows:
         if decision.kind == DecisionKind.RETROSPECTIVE:
             retrospective[RetrospectiveOutcome(decision.outcome)] += 1
         else:
-            decisions[GuardianOutcome(decision.outcome)][Urgency(urgency)] += 1
+            decisions[GuardianOutcome(decision.outcome)][urgency] += 1
             if decision.response_seconds is not None:
-                seconds[Urgency(urgency)].append(decision.response_seconds)
-        if decision.outcome != GuardianOutcome.REQUEST_INFORMATION:
+                seconds[urgency].append(decision.response_seconds)
+        if decision.outcome != DecisionOutcome.REQUEST_INFORMATION:
             compared[(rules_would(decision.findings), decision.outcome)] += 1
 
     overturned = sum(count for (would, outcome), count in compared.items() if AGREES.get(outcome, outcome) != would)

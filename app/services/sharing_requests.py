@@ -1,4 +1,4 @@
-"""Reading sharing requests: one at a time or by page, only those the caller may see."""
+"""Reading sharing requests (one at a time or by page, only those the caller may see), and dry runs."""
 
 from datetime import datetime
 
@@ -6,12 +6,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import NotFound
+from app.errors import Forbidden, InvalidInput, NotFound
 from app.models.actions import RequestAction
+from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
     STATUS_FOR_OUTCOME,
     Decision,
     DecisionPublic,
+    EvaluationPublic,
     RequestVersion,
     SharingRequest,
     SharingRequestPage,
@@ -19,8 +21,9 @@ from app.models.sharing_request import (
     SharingRequestSummary,
 )
 from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
-from app.services import events
+from app.services import adjudication, events
 from app.services.pagination import descending, keyset_page
+from app.services.policies import PolicyRegistry
 
 # Roles that see every organisation's requests; an agency sees only its own.
 OVERSIGHT_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
@@ -38,29 +41,13 @@ async def get_visible(*, session: AsyncSession, principal: Principal, request_id
     return request
 
 
-def summary(request: SharingRequest) -> SharingRequestSummary:
-    return SharingRequestSummary(
-        id=request.id,
-        reference=request.reference,
-        requester=request.requester_org,
-        purpose=PurposeCategory(request.purpose_category),
-        urgency=request.urgency,
-        status=RequestStatus(request.status),
-        review_required=request.review_required,
-        retrospective_review=request.retrospective_status,
-        due_at=request.due_at,
-        created_at=request.created_at,
-        updated_at=request.updated_at,
-    )
-
-
 async def details(*, session: AsyncSession, request: SharingRequest, as_first_answered: bool = False) -> SharingRequestPublic:
     """The request with its current body and latest decision, or, for a replay, as first answered."""
     version = 1 if as_first_answered else request.current_version
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == version))).one()
     order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
     decision = (await session.exec(select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1))).one()
-    public = summary(request).model_dump()
+    public = SharingRequestSummary.of(request).model_dump()
     if as_first_answered:
         first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
         public.update(
@@ -97,4 +84,27 @@ async def list_page(
         query = query.where(SharingRequest.purpose_category == purpose)
     order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
-    return SharingRequestPage(items=[summary(row) for row in rows], next_cursor=next_cursor)
+    return SharingRequestPage(items=[SharingRequestSummary.of(row) for row in rows], next_cursor=next_cursor)
+
+
+async def dry_run(
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    principal: Principal,
+    body: SharingRequestBody,
+    policy_name: str | None,
+    policy_version: str | None,
+    requester: str | None,
+    subject_key: bytes,
+) -> EvaluationPublic:
+    """How a request would be decided now, as `requester` (an agency: only itself), under a held policy or the active one."""
+    if requester is not None and requester != principal.org and not sees_all(principal):
+        raise Forbidden("an agency may evaluate only as its own organisation")
+    if (policy_name is None) != (policy_version is None):
+        raise InvalidInput("policy_version" if policy_version is None else "policy_name", "give policy_name and policy_version together", location="query")
+    if policy_name is not None and policy_version is not None:
+        policy = await registry.get(session=session, name=policy_name, version=policy_version)
+    else:
+        policy = await registry.active(session=session)
+    return await adjudication.dry_run(session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=subject_key)

@@ -14,7 +14,8 @@ from app.models.vocabulary import (
     PurposeCategory,
 )
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, RequesterFacts, evaluate, load_policy
-from app.rules.policy import Policy, shipped_path
+from app.rules.policy import Policy
+from app.rules.policy_documents import shipped_path
 
 POLICY = load_policy(shipped_path("2026.1"))
 POLICY_2027 = load_policy(shipped_path("2027.1"))

@@ -12,7 +12,8 @@ import yaml
 from app.models.vocabulary import FindingResult, PurposeCategory, Urgency
 from app.rules import Policy, PolicyError, evaluate, load_policy
 from app.rules.engine import RuleId
-from app.rules.policy import DEFAULT_POLICY_PATH, ResponseUnit, shipped_path
+from app.rules.policy import ResponseUnit
+from app.rules.policy_documents import DEFAULT_POLICY_PATH, shipped_path
 
 from .baseline import POLICY, changed, facts, item, result
 

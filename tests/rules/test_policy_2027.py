@@ -10,7 +10,7 @@ import yaml
 from app.models.vocabulary import FindingResult, Outcome, PurposeCategory
 from app.rules import Policy, PolicyError, evaluate
 from app.rules.engine import RULEBOOKS, Edition, RuleId
-from app.rules.policy import parse_policy, shipped_path, shipped_policies
+from app.rules.policy_documents import parse_policy, shipped_path, shipped_policies
 
 from .baseline import ARTICLE9_FIT_2027, NON_CARE, POLICY, POLICY_2027, PROVISIONS_2027, WAIVABLE_2027, changed, facts, item, result
 

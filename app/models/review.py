@@ -1,0 +1,143 @@
+"""The guardian workflow's API schemas: decisions and amendments sent in, the queue and a request's history sent out."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.models.actions import RequestAction
+from app.models.base import STORABLE_TEXT
+from app.models.page import Page
+from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
+from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest
+from app.models.vocabulary import DataCategory, GuardianOutcome, RequestStatus, RetrospectiveOutcome, RetrospectiveStatus
+
+Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
+ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)]
+
+
+class ReviewBody(BaseModel):
+    """A guardian's decision on a referred request."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "approve_with_conditions",
+                    "rationale": "The address is necessary to an investigation of serious violence; the public interest outweighs the duty of confidence.",
+                    "conditions": ["Use only for this investigation", "Delete the address when the case closes"],
+                    "approved_items": ["demographics", "contact_details"],
+                },
+                {"outcome": "request_information", "rationale": "Please say whether a warrant has been issued and which officers will see the address."},
+            ]
+        },
+    )
+
+    outcome: GuardianOutcome
+    rationale: Rationale
+    conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
+    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+
+
+class RetrospectiveReviewBody(BaseModel):
+    """A guardian's retrospective judgement on an emergency share."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"outcome": "upheld", "rationale": "The medication list was needed by the ambulance crew at once; the patient could not consent at the time."}
+            ]
+        },
+    )
+
+    outcome: RetrospectiveOutcome
+    rationale: Rationale
+
+
+class AmendmentBody(BaseModel):
+    """The requesting agency's answer to a request for information: the revised request and a note."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request": POLICE_PERMISSIVE_GATEWAY | {"recipient": POLICE_PERMISSIVE_GATEWAY["recipient"] | {"access_roles": ["investigating officer"]}},
+                    "note": "A warrant was issued on 24 November 2026; only the investigating officer will see the address.",
+                }
+            ]
+        },
+    )
+
+    request: SharingRequestBody
+    note: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)]
+
+
+class ReviewKind(StrEnum):
+    """Why a request is in the guardian queue."""
+
+    REFERRAL = "referral"  # the rules referred it
+    RETROSPECTIVE = "retrospective"  # an emergency share, reviewed after it was made
+
+
+class QueueEntry(RequestHeadline):
+    review: str  # a ReviewKind
+    assignee: str | None
+    claim_expires_at: datetime | None
+    referred_at: datetime | None
+    due_at: datetime | None
+    overdue: bool
+
+    @classmethod
+    def of(cls, request: SharingRequest, now: datetime) -> "QueueEntry":
+        retrospective = request.retrospective_status == RetrospectiveStatus.PENDING
+        return cls(
+            **cls.fields_of(request),
+            review=ReviewKind.RETROSPECTIVE if retrospective else ReviewKind.REFERRAL,
+            assignee=request.assignee_sub,
+            claim_expires_at=request.claim_expires_at,
+            referred_at=request.referred_at,
+            due_at=request.due_at,
+            overdue=request.due_at is not None and request.due_at < now,
+        )
+
+
+class QueuePage(Page[QueueEntry]):
+    pass
+
+
+class VersionEntry(BaseModel):
+    type: Literal["version"] = "version"
+    at: datetime
+    version: int
+    created_by: str
+    request_hash: str
+    note: str | None
+    request: dict[str, Any]
+
+
+class DecisionEntry(BaseModel):
+    type: Literal["decision"] = "decision"
+    at: datetime
+    decision: DecisionPublic
+
+
+class TransitionEntry(BaseModel):
+    type: Literal["state_change"] = "state_change"
+    at: datetime
+    action: RequestAction
+    from_status: RequestStatus | None
+    to_status: RequestStatus
+    actor: str
+    actor_org: str | None
+
+
+HistoryEntry = VersionEntry | DecisionEntry | TransitionEntry
+
+
+class History(BaseModel):
+    request_id: str
+    entries: list[HistoryEntry]

@@ -1,0 +1,226 @@
+"""Reading and checking policy documents: the shipped baselines, YAML and JSON, and the checks beyond the schema."""
+
+import json
+from functools import lru_cache
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.models.vocabulary import FindingResult, PurposeCategory, Urgency
+from app.rules.engine import RULEBOOKS, Edition, Rule, RuleId
+from app.rules.policy import DEFAULT_VARIANT, BaselineRef, Policy, RulePolicy, Thresholds, rule_area
+
+BASELINE_NAME = "uk-caldicott-baseline"
+POLICY_DIRECTORY = Path(__file__).with_name("policies")
+# The SHA-256 of each shipped baseline: decisions cite these, so the files may never change.
+SHIPPED_HASHES = {
+    "2026.1": "7aadbcd2c4ca8d75e2ad369b113b4d780aa7d0dbb1682c572950451fc75004a1",
+    "2027.1": "2ad74ffafa3d2bb5de65a00672f883c3de0dbad2d5efc4ebb4013538f09cbfd0",
+}
+
+
+def shipped_path(version: str) -> Path:
+    """Where the shipped baseline of a version lives in the package."""
+    return POLICY_DIRECTORY / f"{BASELINE_NAME}-{version}.yaml"
+
+
+DEFAULT_POLICY_PATH = shipped_path("2027.1")
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; `problems` names each path that is wrong."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.problems = problems or [("body", message)]
+
+
+# The parts of a policy that only some editions read: a policy of another edition must leave them out.
+EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
+    Edition.V2026_1: frozenset(),
+    Edition.V2027_1: frozenset({"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"}),
+}
+ALL_EDITION_PARAMETERS = frozenset().union(*EDITION_PARAMETERS.values())
+
+
+def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
+    """Everything that makes a well-formed policy unusable, each with the path it concerns."""
+    problems: list[tuple[str, str]] = []
+    if shipped and policy.derived_from is not None:
+        problems.append(("derived_from", "a shipped baseline derives from nothing"))
+    if not shipped and policy.derived_from is None:
+        problems.append(("derived_from", "a policy that is not shipped names the baseline it tunes: {name, version}"))
+    baseline = policy.derived_from or BaselineRef(name=policy.name, version=policy.version)
+    if baseline.name != BASELINE_NAME or baseline.version not in set(Edition):
+        path = "derived_from" if policy.derived_from else "version"
+        return [*problems, (path, f"not a baseline edition: {BASELINE_NAME} {', '.join(Edition)}")]
+    edition = Edition(baseline.version)
+    rulebook = RULEBOOKS[edition]
+
+    problems += _compare("allowed_categories", set(policy.allowed_categories), set(PurposeCategory))
+    problems += _compare("principle_titles", set(policy.principle_titles), set(range(1, 9)))
+    problems += _compare("response_times", set(policy.response_times), set(Urgency))
+    problems += _compare("rules", set(policy.rules), set(rulebook), unknown_means=f"not a rule of edition {edition}")
+    if list(policy.bank_holidays) != sorted(set(policy.bank_holidays)):
+        problems.append(("bank_holidays", "must be in date order, each date once"))
+    for rule_id, entry in policy.rules.items():
+        if rule_id not in rulebook:
+            continue
+        if entry.principle is None and rule_area(rule_id) not in policy.area_titles:
+            problems.append((f"rules.{rule_id}.principle", f"the rule has no principle and area {rule_area(rule_id)!r} has no title in area_titles"))
+        problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
+
+    present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
+    for name in sorted(present - EDITION_PARAMETERS[edition]):
+        problems.append((name, f"edition {edition} has no rule that reads it"))
+    for name in sorted(EDITION_PARAMETERS[edition] - present):
+        problems.append((name, f"edition {edition} needs it"))
+    if policy.emergency is not None:
+        for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)):
+            problems.append((f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive"))
+        if not shipped and edition in SHIPPED_HASHES and (floor := _baseline(edition).emergency) is not None:
+            # What an emergency may go ahead past is the baseline's reading of the law: a derived policy may narrow it, never widen it.
+            for rule_id in sorted(policy.emergency.waivable & set(rulebook) - floor.waivable - {RuleId.CP7_EMERGENCY_SHARE}):
+                problems.append(
+                    (
+                        f"emergency.waivable.{rule_id}",
+                        f"the baseline {edition} never lets an emergency go ahead past it; a derived policy may only narrow the set",
+                    )
+                )
+            for purpose in sorted(policy.emergency.purposes - floor.purposes):
+                problems.append(
+                    (f"emergency.purposes.{purpose}", f"the baseline {edition} has no emergency share for it; a derived policy may only narrow the purposes")
+                )
+    if policy.article9_purpose_fit is not None:
+        problems += _compare("article9_purpose_fit", set(policy.article9_purpose_fit), set(PurposeCategory))
+        for purpose, fit in policy.article9_purpose_fit.items():
+            for condition in sorted(fit.pass_ & fit.refer):
+                problems.append((f"article9_purpose_fit.{purpose}", f"{condition} is both in pass and in refer"))
+    codes = [entry.code for entry in policy.provisions or ()]
+    for index, code in enumerate(codes):
+        if code in codes[:index]:
+            problems.append((f"provisions[{index}].code", f"{code} is in the registry twice"))
+    return problems
+
+
+@lru_cache
+def _baseline(edition: Edition) -> Policy:
+    """The shipped baseline of an edition, which a derived policy tunes."""
+    return load_policy(shipped_path(edition))
+
+
+def _reason_problems(path: str, entry: RulePolicy, rule: Rule, thresholds: Thresholds) -> list[tuple[str, str]]:
+    """A text for exactly the results (and their variants) the rule can give, each with placeholders that exist."""
+    problems = _compare(path, set(entry.reasons), {FindingResult.PASS, *(found.result for found in rule.yields)})
+    for result, texts in entry.reasons.items():
+        variants = {found.variant or DEFAULT_VARIANT for found in rule.yields if found.result == result} or {DEFAULT_VARIANT}
+        if isinstance(texts, str):
+            if variants != {DEFAULT_VARIANT}:
+                problems.append((f"{path}.{result}", f"the rule explains this result in several ways: give a text for each of {sorted(variants)}"))
+            named = {DEFAULT_VARIANT: texts}
+        else:
+            problems += _compare(f"{path}.{result}", set(texts), variants)
+            named = texts
+        for variant, text in named.items():
+            try:
+                text.format_map(thresholds.model_dump(exclude_none=True))  # a threshold of another edition is no placeholder here
+            except (KeyError, IndexError, ValueError) as error:
+                problems.append((f"{path}.{result}" + ("" if isinstance(texts, str) else f".{variant}"), f"bad placeholder {error}"))
+    return problems
+
+
+def _parameter(policy: Policy, dotted: str) -> Any:
+    value: Any = policy
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _compare(path: str, present: set[Any], expected: set[Any], *, unknown_means: str = "unknown key") -> list[tuple[str, str]]:
+    """A problem for each unknown key (at its own path) and one naming the missing keys."""
+    problems = [(f"{path}.{key}", unknown_means) for key in sorted(map(str, present - expected))]
+    missing = sorted(map(str, expected - present))
+    if missing:
+        problems.append((path, f"missing {', '.join(missing)}"))
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key written twice instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, refusing duplicate keys."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_policy(content: bytes, *, source: str, shipped: bool, media_type: str = "application/yaml") -> Policy:
+    """Validate a policy document (YAML or JSON); its content hash is the SHA-256 of exactly these bytes."""
+    try:
+        document = json.loads(content) if media_type == "application/json" else yaml.load(content, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except (yaml.YAMLError, ValueError) as error:
+        raise PolicyError(
+            f"policy {source} is not valid {'JSON' if media_type == 'application/json' else 'YAML'}: {error}", [("body", "cannot be parsed")]
+        ) from error
+    if not isinstance(document, dict):
+        raise PolicyError(f"policy {source} must hold a mapping", [("body", "must be a mapping")])
+    if "content_hash" in document:
+        raise PolicyError(f"policy {source}: content_hash is computed from the content, not written in it", [("content_hash", "is computed, not given")])
+    try:
+        policy = Policy.model_validate({**document, "content_hash": sha256(content).hexdigest()})
+    except ValidationError as error:
+        problems = [(_dotted(problem["loc"]), _message(problem)) for problem in error.errors()]
+        raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems) from None
+    problems = _problems(policy, shipped=shipped)
+    if problems:
+        raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems)
+    return policy
+
+
+def _message(problem: Any) -> str:
+    """Pydantic's message, naming the value it was given when that is short enough to read."""
+    given = problem.get("input")
+    if isinstance(given, str | int | float | bool) and len(repr(given)) <= 80 and problem["type"] != "missing":
+        return f"{problem['msg']} (given {given!r})"
+    return problem["msg"]
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate a baseline policy file, by default the newest shipped one."""
+    path = path or DEFAULT_POLICY_PATH
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(f"cannot read policy file {path}: {error}") from error
+    return parse_policy(content, source=f"file {path}", shipped=True)
+
+
+def shipped_policies() -> dict[tuple[str, str], Policy]:
+    """Every baseline this service ships, each checked against its pinned content hash: a shipped version never changes."""
+    policies = {}
+    for version, expected_hash in SHIPPED_HASHES.items():
+        path = shipped_path(version)
+        policy = load_policy(path)
+        if (policy.name, policy.version) != (BASELINE_NAME, version) or policy.content_hash != expected_hash:
+            raise PolicyError(
+                f"shipped policy {path} is not {BASELINE_NAME} {version} with SHA-256 {expected_hash}: a shipped version is immutable, add a new one"
+            )
+        policies[policy.name, policy.version] = policy
+    return policies

@@ -1,0 +1,125 @@
+"""A guardian's decisions: on a referred request (approve, with conditions, refuse, ask for information) and on an emergency share."""
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal
+from app.errors import InvalidInput
+from app.models.base import utcnow
+from app.models.review import RetrospectiveReviewBody, ReviewBody
+from app.models.sharing_request import Decision, SharingRequest
+from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
+from app.services import adjudication, workflow
+from app.services.claims import expire_claim
+from app.services.workflow import Move
+
+APPROVALS = frozenset({GuardianOutcome.APPROVE, GuardianOutcome.APPROVE_WITH_CONDITIONS})
+
+
+async def review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
+    """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information."""
+    now, move = utcnow(), Move(body.outcome)
+    await _check_move(session=session, principal=principal, request=request, move=move, now=now)
+    await _check_review_body(session=session, request=request, body=body)
+    final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
+    return await _decide(
+        session=session,
+        principal=principal,
+        request=request,
+        move=move,
+        kind=DecisionKind.GUARDIAN,
+        rationale=body.rationale,
+        response_seconds=_response_seconds(request, now) if final else None,  # asking for information is no final answer
+        now=now,
+        conditions=body.conditions,
+        approved_items=body.approved_items,
+    )
+
+
+async def retrospective_review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody) -> Decision:
+    """Record whether an emergency share is upheld; the sharing itself is not undone."""
+    now, move = utcnow(), Move(body.outcome)
+    await _check_move(session=session, principal=principal, request=request, move=move, now=now)
+    return await _decide(
+        session=session,
+        principal=principal,
+        request=request,
+        move=move,
+        kind=DecisionKind.RETROSPECTIVE,
+        rationale=body.rationale,
+        response_seconds=_response_seconds(request, now),
+        now=now,
+    )
+
+
+async def _check_move(*, session: AsyncSession, principal: Principal, request: SharingRequest, move: Move, now: datetime) -> None:
+    """A lapsed claim goes back first; then the move must be in the table and this guardian's to make (before the body is checked)."""
+    await expire_claim(session=session, request=request, now=now)
+    workflow.check_actor(workflow.step_for(request, move), request, principal)
+
+
+def _response_seconds(request: SharingRequest, now: datetime) -> int:
+    assert request.referred_at is not None
+    return max(0, int((now - request.referred_at).total_seconds()) - request.paused_seconds)
+
+
+async def _decide(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: SharingRequest,
+    move: Move,
+    kind: DecisionKind,
+    rationale: str,
+    response_seconds: int | None,
+    now: datetime,
+    conditions: list[str] | None = None,
+    approved_items: list[DataCategory] | None = None,
+) -> Decision:
+    """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on."""
+    rules = await adjudication.rules_decision_of(session=session, request=request)
+
+    async def decide() -> Decision:
+        decision = Decision(
+            request_id=request.id,
+            version=request.current_version,
+            kind=kind,
+            outcome=DecisionOutcome(move),
+            findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
+            conditions=conditions or [],
+            review_required=False,
+            decided_by=principal.sub,
+            rationale=rationale,
+            approved_items=approved_items,
+            response_seconds=response_seconds,
+            # The findings came from the rules decision's policy and facts, not from whichever policy is active now.
+            policy_name=rules.policy_name,
+            policy_version=rules.policy_version,
+            policy_hash=rules.policy_hash,
+            request_hash=rules.request_hash,
+            decided_at=now,
+            facts=rules.facts,
+            facts_origin=rules.facts_origin,
+        )
+        session.add(decision)
+        return decision
+
+    decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)
+    assert decision is not None
+    return decision
+
+
+async def _check_review_body(*, session: AsyncSession, request: SharingRequest, body: ReviewBody) -> None:
+    if body.outcome == GuardianOutcome.APPROVE_WITH_CONDITIONS and not body.conditions:
+        raise InvalidInput("conditions", "approving with conditions needs at least one condition")
+    if body.outcome != GuardianOutcome.APPROVE_WITH_CONDITIONS and body.conditions:
+        raise InvalidInput("conditions", f"conditions belong only to approve_with_conditions, not {body.outcome}")
+    if body.approved_items is None:
+        return
+    if body.outcome not in APPROVALS:
+        raise InvalidInput("approved_items", "only an approval can name the items that may be shared")
+    requested = {item["category"] for item in (await adjudication.current_body(session=session, request=request))["data_items"]}
+    for index, category in enumerate(body.approved_items):
+        if category not in requested:
+            raise InvalidInput(f"approved_items[{index}]", f"{category} was not requested")

@@ -1,0 +1,62 @@
+"""The guardian queue: listing it most urgent first, and announcing requests that have waited too long."""
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.models.actions import RequestAction
+from app.models.base import utcnow
+from app.models.review import QueueEntry, QueuePage
+from app.models.sharing_request import SharingRequest
+from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
+from app.services import events
+from app.services.claims import expire_claims
+from app.services.pagination import ascending, keyset_page
+
+
+async def queue(
+    *,
+    session: AsyncSession,
+    status: RequestStatus | None,
+    urgency: Urgency | None,
+    purpose: PurposeCategory | None,
+    assignee: str | None,
+    overdue: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> QueuePage:
+    """Emergency, then urgent, then routine; soonest due first within each. Lapsed claims go back first, so the page is true."""
+    now = utcnow()
+    await expire_claims(session=session, now=now)
+    query = select(SharingRequest).where(col(SharingRequest.in_queue))
+    for column, value in (
+        (SharingRequest.status, status),
+        (SharingRequest.urgency, urgency),
+        (SharingRequest.purpose_category, purpose),
+        (SharingRequest.assignee_sub, assignee),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if overdue is not None:
+        query = query.where(col(SharingRequest.due_at) < now if overdue else col(SharingRequest.due_at) >= now)
+    # Every request in the queue has a due time (set when it is referred), so the key is never partial.
+    order = [ascending(col(SharingRequest.review_priority), int), ascending(col(SharingRequest.due_at), datetime), ascending(col(SharingRequest.id), str)]
+    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.review_priority, row.due_at, row.id), cursor=cursor, limit=limit)
+    return QueuePage(items=[QueueEntry.of(row, now) for row in rows], next_cursor=next_cursor)
+
+
+async def flag_overdue(*, session: AsyncSession) -> int:
+    """Announce, once each, queued requests whose response time has passed; returns how many."""
+    now = utcnow()
+    query = (
+        select(SharingRequest)
+        .where(col(SharingRequest.in_queue), col(SharingRequest.due_at) < now, col(SharingRequest.overdue_flagged_at).is_(None))
+        .with_for_update(skip_locked=True)  # several workers may look at once; each request is announced by one
+    )
+    late = (await session.exec(query)).all()
+    for request in late:
+        request.overdue_flagged_at = now
+        await session.flush()
+        await events.request_changed(session=session, actor=None, request=request, action=RequestAction.OVERDUE)
+    return len(late)

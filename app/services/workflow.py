@@ -1,0 +1,222 @@
+"""The guardian workflow as a table: every move a request can make, who may make it, and what it changes.
+
+Read `TRANSITIONS` to know every path a request can take after the rules have placed it.
+`apply` is the only way a workflow move changes a request: it checks the move against the
+table (anything else is a 409 naming the current status), checks who is acting, makes the
+row's changes, and records the move (history, audit event, webhook outbox) in the caller's
+transaction. Submitting a request and amending it hand the request to the rules, which place
+it (`adjudication.place`); an amendment's row therefore names no next stage.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal
+from app.errors import Conflict, Forbidden
+from app.models.actions import RequestAction
+from app.models.sharing_request import Decision, SharingRequest
+from app.models.vocabulary import RequestStatus, RetrospectiveStatus, Role
+from app.services import transitions
+
+
+class Stage(StrEnum):
+    """Where a request stands in the workflow (its status, and for an emergency share its retrospective review)."""
+
+    AWAITING_REVIEW = "awaiting_review"  # referred by the rules, in the queue, unclaimed
+    IN_REVIEW = "in_review"  # claimed by a guardian
+    INFORMATION_REQUESTED = "information_requested"  # a guardian asked the agency for more; the clock is paused
+    RETROSPECTIVE_REVIEW = "retrospective_review"  # an emergency share awaiting its retrospective review, unclaimed
+    RETROSPECTIVE_IN_REVIEW = "retrospective_in_review"  # that review, claimed by a guardian
+    DECIDED = "decided"  # approved, approved with conditions or refused, and nothing left to review
+    WITHDRAWN = "withdrawn"
+
+
+class Move(StrEnum):
+    """What someone can do to a request in the workflow."""
+
+    CLAIM = "claim"
+    RELEASE = "release"
+    EXPIRE_CLAIM = "expire_claim"
+    APPROVE = "approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions"
+    REFUSE = "refuse"
+    REQUEST_INFORMATION = "request_information"
+    AMEND = "amend"
+    WITHDRAW = "withdraw"
+    UPHOLD = "upheld"
+    NOT_UPHOLD = "not_upheld"
+
+
+class Actor(StrEnum):
+    """Who may make a move."""
+
+    GUARDIAN = "guardian"  # any guardian not of the requesting organisation (brief, section 6)
+    CLAIM_HOLDER = "claim_holder"  # the guardian holding the claim
+    REQUESTER = "requester"  # the requesting agency
+    SERVICE = "service"  # the service itself, when a claim's lease runs out
+
+
+class Effect(StrEnum):
+    """A change a move makes besides the status."""
+
+    TAKE_CLAIM = "take_claim"  # the actor holds the claim for the policy's lease
+    CLEAR_CLAIM = "clear_claim"
+    LEAVE_QUEUE = "leave_queue"
+    PAUSE_CLOCK = "pause_clock"  # the response clock stops while the agency answers
+    STOP_PAUSE = "stop_pause"  # the paused time is counted out of the response time
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of the table: from `stage`, `actor` may `move` the request to `to`, recording `action`."""
+
+    actor: Actor
+    action: RequestAction
+    to: Stage | None  # None: the rules place the amended request
+    status: RequestStatus | None = None  # the status it takes; None keeps it (or leaves it to the rules)
+    retrospective: RetrospectiveStatus | None = None
+    effects: frozenset[Effect] = frozenset()
+
+
+CLAIMED = frozenset({Effect.TAKE_CLAIM})
+RETURNED = frozenset({Effect.CLEAR_CLAIM})
+CLOSED = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE})
+WITHDRAWN = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE, Effect.STOP_PAUSE})
+
+
+def _withdraw() -> Step:
+    return Step(Actor.REQUESTER, RequestAction.WITHDRAWN, Stage.WITHDRAWN, status=RequestStatus.WITHDRAWN, effects=WITHDRAWN)
+
+
+def _decide(status: RequestStatus) -> Step:
+    return Step(Actor.CLAIM_HOLDER, RequestAction.REVIEWED, Stage.DECIDED, status=status, effects=CLOSED)
+
+
+def _judge(outcome: RetrospectiveStatus) -> Step:
+    return Step(Actor.CLAIM_HOLDER, RequestAction.RETROSPECTIVE_REVIEWED, Stage.DECIDED, retrospective=outcome, effects=CLOSED)
+
+
+TRANSITIONS: dict[tuple[Stage, Move], Step] = {
+    (Stage.AWAITING_REVIEW, Move.CLAIM): Step(Actor.GUARDIAN, RequestAction.CLAIMED, Stage.IN_REVIEW, status=RequestStatus.IN_REVIEW, effects=CLAIMED),
+    (Stage.AWAITING_REVIEW, Move.WITHDRAW): _withdraw(),
+    (Stage.IN_REVIEW, Move.RELEASE): Step(
+        Actor.CLAIM_HOLDER, RequestAction.RELEASED, Stage.AWAITING_REVIEW, status=RequestStatus.AWAITING_REVIEW, effects=RETURNED
+    ),
+    (Stage.IN_REVIEW, Move.EXPIRE_CLAIM): Step(
+        Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.AWAITING_REVIEW, status=RequestStatus.AWAITING_REVIEW, effects=RETURNED
+    ),
+    (Stage.IN_REVIEW, Move.APPROVE): _decide(RequestStatus.APPROVED),
+    (Stage.IN_REVIEW, Move.APPROVE_WITH_CONDITIONS): _decide(RequestStatus.APPROVED_WITH_CONDITIONS),
+    (Stage.IN_REVIEW, Move.REFUSE): _decide(RequestStatus.REFUSED),
+    (Stage.IN_REVIEW, Move.REQUEST_INFORMATION): Step(
+        Actor.CLAIM_HOLDER,
+        RequestAction.INFORMATION_REQUESTED,
+        Stage.INFORMATION_REQUESTED,
+        status=RequestStatus.INFORMATION_REQUESTED,
+        effects=CLOSED | {Effect.PAUSE_CLOCK},
+    ),
+    (Stage.IN_REVIEW, Move.WITHDRAW): _withdraw(),
+    (Stage.INFORMATION_REQUESTED, Move.AMEND): Step(Actor.REQUESTER, RequestAction.AMENDED, None, effects=frozenset({Effect.STOP_PAUSE})),
+    (Stage.INFORMATION_REQUESTED, Move.WITHDRAW): _withdraw(),
+    (Stage.RETROSPECTIVE_REVIEW, Move.CLAIM): Step(Actor.GUARDIAN, RequestAction.CLAIMED, Stage.RETROSPECTIVE_IN_REVIEW, effects=CLAIMED),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.RELEASE): Step(Actor.CLAIM_HOLDER, RequestAction.RELEASED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Step(Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): _judge(RetrospectiveStatus.UPHELD),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): _judge(RetrospectiveStatus.NOT_UPHELD),
+}
+
+# Why a move is refused in a stage where the table has no row for it: the 409's detail.
+WANTED = {
+    Move.CLAIM: "only a request awaiting review (or an unclaimed retrospective review) can be claimed",
+    Move.RELEASE: "only a claimed request can be released",
+    Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
+    Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
+    Move.AMEND: "only a request for which information was asked can be amended",
+    Move.WITHDRAW: "only a request without a final decision can be withdrawn",
+    Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
+} | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
+WANTED[Move.NOT_UPHOLD] = WANTED[Move.UPHOLD]
+
+
+def stage_of(request: SharingRequest) -> Stage:
+    """The request's stage, from its status and retrospective review."""
+    if request.retrospective_status == RetrospectiveStatus.PENDING:
+        return Stage.RETROSPECTIVE_REVIEW if request.assignee_sub is None else Stage.RETROSPECTIVE_IN_REVIEW
+    if request.status in (RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS, RequestStatus.REFUSED):
+        return Stage.DECIDED
+    return Stage(request.status)
+
+
+def step_for(request: SharingRequest, move: Move) -> Step:
+    """The table's row for this move from the request's stage, or the 409 that names its status."""
+    step = TRANSITIONS.get((stage_of(request), move))
+    if step is None:
+        raise Conflict(f"the request is {request.status}; {WANTED[move]}", current_status=request.status)
+    return step
+
+
+def check_actor(step: Step, request: SharingRequest, actor: Principal | None) -> None:
+    """A 403 unless `actor` is whom the row names."""
+    if step.actor is Actor.SERVICE:
+        if actor is not None:
+            raise Forbidden("only the service itself makes this move")
+        return
+    if actor is None:
+        raise Forbidden("this move needs a person")
+    if step.actor is Actor.REQUESTER:
+        if not actor.has(Role.AGENCY) or actor.org != request.requester_org:
+            raise Forbidden("only the requesting agency may do this")
+        return
+    if not actor.has(Role.GUARDIAN):
+        raise Forbidden("only a guardian may do this")
+    if actor.org == request.requester_org:
+        raise Forbidden("a guardian may not review a request made by their own organisation")
+    if step.actor is Actor.CLAIM_HOLDER and (request.assignee_sub, request.assignee_org) != (actor.sub, actor.org):
+        raise Forbidden("another guardian holds the claim on this request")
+
+
+async def apply(
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    move: Move,
+    actor: Principal | None,
+    now: datetime,
+    lease: timedelta | None = None,
+    decide: Callable[[], Awaitable[Decision]] | None = None,
+) -> Decision | None:
+    """Make a move: check it, change the request as its row says, let `decide` record a decision on it, and record the move."""
+    step = step_for(request, move)
+    check_actor(step, request, actor)
+    previous = request.status
+    _change(request, step, actor=actor, now=now, lease=lease)
+    decision = await decide() if decide is not None else None
+    await session.flush()  # the row version check makes a concurrent move fail here
+    await transitions.record(session=session, request=request, action=step.action, from_status=previous, actor=actor, now=now, decision=decision)
+    return decision
+
+
+def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now: datetime, lease: timedelta | None) -> None:
+    if step.status is not None:
+        request.status = step.status
+    if step.retrospective is not None:
+        request.retrospective_status = step.retrospective
+    effects = step.effects
+    if Effect.TAKE_CLAIM in effects:
+        assert actor is not None and lease is not None
+        request.assignee_sub, request.assignee_org, request.claim_expires_at = actor.sub, actor.org, now + lease
+    if Effect.CLEAR_CLAIM in effects:
+        request.assignee_sub = request.assignee_org = request.claim_expires_at = None
+    if Effect.LEAVE_QUEUE in effects:
+        request.in_queue = False
+    if Effect.STOP_PAUSE in effects and request.paused_at is not None:
+        request.paused_seconds += int((now - request.paused_at).total_seconds())
+    if Effect.STOP_PAUSE in effects:
+        request.paused_at = None
+    if Effect.PAUSE_CLOCK in effects:
+        request.paused_at = now
+    request.updated_at = now

@@ -1,0 +1,192 @@
+"""The workflow table, walked: every stage x every move, over HTTP, against expectations written here.
+
+The expectations below are not read from `app.services.workflow.TRANSITIONS`: if a row goes missing
+from the table, the move it allowed is refused and the walk fails; if a stage or move is added, the
+walk tries it everywhere and fails until it is written down here.
+"""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal
+from app.errors import Conflict, Forbidden
+from app.models.sharing_request import SharingRequest
+from app.models.vocabulary import Role
+from app.services import workflow
+from app.services.workflow import TRANSITIONS, Move, Stage
+from tests.factories import register_organisation, submit
+from tests.rules.baseline import baseline_request, changed
+from tests.support import Tokens
+
+RATIONALE = "Weighed against the duty of confidence; the recipient and the purpose are as stated."
+REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers
+EMERGENCY = {  # an emergency share under 2027.1, reviewed retrospectively
+    "urgency": "emergency",
+    "purpose.category": "safeguarding_adult",
+    "legal_basis.article_6": "vital_interests",
+    "legal_basis.article_9": "substantial_public_interest",
+    "legal_basis.schedule1_paragraph": 18,
+    "legal_basis.confidentiality": "overriding_public_interest",
+}
+
+# Every legal move and the stage it leads to; every other (stage, move) pair is a 409 that changes nothing.
+LEGAL = {
+    (Stage.AWAITING_REVIEW, Move.CLAIM): Stage.IN_REVIEW,
+    (Stage.AWAITING_REVIEW, Move.WITHDRAW): Stage.WITHDRAWN,
+    (Stage.IN_REVIEW, Move.RELEASE): Stage.AWAITING_REVIEW,
+    (Stage.IN_REVIEW, Move.EXPIRE_CLAIM): Stage.AWAITING_REVIEW,
+    (Stage.IN_REVIEW, Move.APPROVE): Stage.DECIDED,
+    (Stage.IN_REVIEW, Move.APPROVE_WITH_CONDITIONS): Stage.DECIDED,
+    (Stage.IN_REVIEW, Move.REFUSE): Stage.DECIDED,
+    (Stage.IN_REVIEW, Move.REQUEST_INFORMATION): Stage.INFORMATION_REQUESTED,
+    (Stage.IN_REVIEW, Move.WITHDRAW): Stage.WITHDRAWN,
+    (Stage.INFORMATION_REQUESTED, Move.AMEND): Stage.DECIDED,  # the amended body here is one the rules approve
+    (Stage.INFORMATION_REQUESTED, Move.WITHDRAW): Stage.WITHDRAWN,
+    (Stage.RETROSPECTIVE_REVIEW, Move.CLAIM): Stage.RETROSPECTIVE_IN_REVIEW,
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.RELEASE): Stage.RETROSPECTIVE_REVIEW,
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Stage.RETROSPECTIVE_REVIEW,
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): Stage.DECIDED,
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): Stage.DECIDED,
+}
+
+# Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
+HOLDER = "guardian-1"
+
+
+def guardian(tokens: Tokens, sub: str = HOLDER, org: str = "CONTROLLER") -> dict[str, str]:
+    return tokens.headers(org, Role.GUARDIAN, sub=sub)
+
+
+async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+    return await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
+
+
+async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) -> str:
+    """A new request brought to `stage` through the API."""
+    if stage is Stage.DECIDED:
+        return (await submit(client, tokens, baseline_request())).json()["id"]
+    if stage in (Stage.RETROSPECTIVE_REVIEW, Stage.RETROSPECTIVE_IN_REVIEW):
+        request_id = (await submit(client, tokens, changed(EMERGENCY))).json()["id"]
+        if stage is Stage.RETROSPECTIVE_IN_REVIEW:
+            assert (await post(client, request_id, "claim", guardian(tokens))).status_code == 200
+        return request_id
+    request_id = (await submit(client, tokens, changed(REFERRED))).json()["id"]
+    if stage is Stage.WITHDRAWN:
+        assert (await post(client, request_id, "withdraw", tokens.agency("RXT01"))).status_code == 200
+    if stage in (Stage.IN_REVIEW, Stage.INFORMATION_REQUESTED):
+        assert (await post(client, request_id, "claim", guardian(tokens))).status_code == 200
+    if stage is Stage.INFORMATION_REQUESTED:
+        asked = await post(client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE})
+        assert asked.status_code == 200, asked.text
+    return request_id
+
+
+async def stage_seen(client: httpx.AsyncClient, tokens: Tokens, request_id: str) -> tuple[Stage, str]:
+    """The stage a reader of the API sees, and the status; worked out here, not by the workflow module."""
+    request = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens))).json()
+    status = request["status"]
+    if request["retrospective_review"] == "pending":
+        [entry] = [entry for entry in (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["items"] if entry["id"] == request_id]
+        return (Stage.RETROSPECTIVE_IN_REVIEW if entry["assignee"] else Stage.RETROSPECTIVE_REVIEW), status
+    if status in ("approved", "approved_with_conditions", "refused"):
+        return Stage.DECIDED, status
+    return Stage(status), status
+
+
+async def expire_claim(app: FastAPI, request_id: str, actor: Principal | None = None) -> None:
+    """The service's own move: the claim's lease runs out (there is no endpoint for it)."""
+    async with AsyncSession(app.state.engine, expire_on_commit=False) as session:
+        request = await session.get(SharingRequest, request_id)
+        assert request is not None
+        if request.claim_expires_at is not None:
+            request.claim_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        await workflow.apply(session=session, request=request, move=Move.EXPIRE_CLAIM, actor=actor, now=datetime.now(UTC))
+        await session.commit()
+
+
+REVIEWS = (Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE, Move.REQUEST_INFORMATION)
+RETROSPECTIVE_REVIEWS = (Move.UPHOLD, Move.NOT_UPHOLD)
+PATHS = {Move.CLAIM: "claim", Move.RELEASE: "release", Move.WITHDRAW: "withdraw", Move.AMEND: "amendments"}
+
+
+def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
+    """The endpoint a person's move is made at, and the body it sends."""
+    if move in REVIEWS:
+        conditions = ["Delete when the care episode ends"] if move is Move.APPROVE_WITH_CONDITIONS else []
+        return "review", {"outcome": move.value, "rationale": RATIONALE, "conditions": conditions}
+    if move in RETROSPECTIVE_REVIEWS:
+        return "retrospective-review", {"outcome": move.value, "rationale": RATIONALE}
+    if move is Move.AMEND:
+        return PATHS[move], {"request": baseline_request(), "note": "The onward sharing is dropped."}
+    return PATHS[move], None
+
+
+async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_id: str, move: Move) -> httpx.Response | None:
+    """Make `move` as the actor it belongs to; None for the service's own move, which raises on refusal."""
+    if move is Move.EXPIRE_CLAIM:
+        await expire_claim(app, request_id)
+        return None
+    path, body = http_call(move)
+    return await post(client, request_id, path, tokens.agency("RXT01") if move in (Move.AMEND, Move.WITHDRAW) else guardian(tokens), body)
+
+
+@pytest.fixture
+async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
+    await register_organisation(client, tokens, "RXT01")
+    return "RXT01"
+
+
+def test_the_table_holds_exactly_the_moves_written_down_here() -> None:
+    assert {pair: step.to for pair, step in TRANSITIONS.items()} == LEGAL | {(Stage.INFORMATION_REQUESTED, Move.AMEND): None}
+
+
+@pytest.mark.parametrize(("stage", "move"), list(itertools.product(Stage, Move)), ids=lambda value: str(value))
+async def test_every_move_from_every_stage(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str, stage: Stage, move: Move) -> None:
+    request_id = await request_in(client, tokens, stage)
+    before, status = await stage_seen(client, tokens, request_id)
+    assert before is stage
+    if (stage, move) in LEGAL:
+        response = await make(client, tokens, app, request_id, move)
+        assert response is None or response.status_code == 200, response.text
+        assert (await stage_seen(client, tokens, request_id))[0] is LEGAL[stage, move]
+        return
+    if move is Move.EXPIRE_CLAIM:
+        with pytest.raises(Conflict):
+            await expire_claim(app, request_id)
+    else:
+        response = await make(client, tokens, app, request_id, move)
+        assert response is not None and response.status_code == 409, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["current_status"] == status
+    assert await stage_seen(client, tokens, request_id) == (before, status)
+
+
+# For each kind of actor, someone who is not it, and the answer they get.
+WRONG_ACTOR = {
+    workflow.Actor.GUARDIAN: lambda tokens: guardian(tokens, "guardian-rxt", org="RXT01"),  # of the requesting organisation
+    workflow.Actor.CLAIM_HOLDER: lambda tokens: guardian(tokens, "guardian-2"),
+    workflow.Actor.REQUESTER: lambda tokens: guardian(tokens),
+}
+
+
+@pytest.mark.parametrize(("stage", "move"), sorted(LEGAL), ids=lambda value: str(value))
+async def test_a_legal_move_by_the_wrong_actor_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str, stage: Stage, move: Move
+) -> None:
+    request_id = await request_in(client, tokens, stage)
+    before = await stage_seen(client, tokens, request_id)
+    actor = TRANSITIONS[stage, move].actor
+    if actor is workflow.Actor.SERVICE:
+        with pytest.raises(Forbidden):
+            await expire_claim(app, request_id, actor=Principal(sub=HOLDER, org="CONTROLLER", roles=frozenset({Role.GUARDIAN})))
+    else:
+        path, body = http_call(move)
+        response = await post(client, request_id, path, WRONG_ACTOR[actor](tokens), body)
+        assert response.status_code == 403, response.text
+    assert await stage_seen(client, tokens, request_id) == before
