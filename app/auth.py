@@ -24,6 +24,8 @@ ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
 CLOCK_SKEW_SECONDS = 30
 MAX_SUB_CHARS = 200
 MAX_ORG_CHARS = 32
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+TEXT_CLAIMS = ("sub", "org", "iss", "jti")
 JWKS_REFETCH_SECONDS = 60  # at most one fetch a minute, however many tokens name unknown keys
 JWKS_MAX_AGE_SECONDS = 3600  # a key withdrawn from the set (revoked) stops working within the hour
 JWKS_TIMEOUT_SECONDS = 5
@@ -53,6 +55,9 @@ def parse_jwks(document: Any) -> tuple[KeySet, list[str]]:
     refused: list[str] = []
     for entry in document["keys"]:
         if not isinstance(entry, dict) or entry.get("use") == "enc":
+            continue
+        if not all(isinstance(entry.get(name, ""), str) for name in ("kid", "kty", "alg")):
+            refused.append(f"JWKS key {entry.get('kid')!r}: kid, kty and alg must be strings")
             continue
         algorithm = entry.get("alg") or {"RSA": "RS256", "EC": "ES256"}.get(entry.get("kty", ""), "")
         if algorithm not in ASYMMETRIC_ALGORITHMS:
@@ -90,10 +95,10 @@ class TokenVerifier:
         if self._jwks_url is None or len(token) > MAX_TOKEN_BYTES:
             return
         try:
-            header = jwt.get_unverified_header(token)
-        except JOSEError:
+            header = _checked_header(token)
+        except Unauthorized:
             return  # verify() rejects it
-        if header.get("alg") not in ASYMMETRIC_ALGORITHMS or self._usable(header):
+        if header["alg"] not in ASYMMETRIC_ALGORITHMS or self._usable(header):
             return
         async with self._fetching:
             if self._usable(header):  # another request fetched it meanwhile
@@ -132,12 +137,9 @@ class TokenVerifier:
         """Return the principal of a valid token, or raise Unauthorized."""
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("token is too large")
+        algorithm, key = self._key_for(_checked_header(token))
         try:
-            header = jwt.get_unverified_header(token)
-        except JOSEError:
-            raise Unauthorized("token is malformed") from None
-        algorithm, key = self._key_for(header)
-        try:
+            _check_claim_types(jwt.get_unverified_claims(token))
             claims = jwt.decode(
                 token,
                 key,
@@ -152,9 +154,9 @@ class TokenVerifier:
 
     def _key_for(self, header: dict[str, Any]) -> tuple[str, Any]:
         # The header only routes to one of our keys; the allowed algorithm is the key's own.
-        if header.get("alg") == "HS256" and self._secret is not None:
+        if header["alg"] == "HS256" and self._secret is not None:
             return "HS256", self._secret
-        if header.get("alg") in ASYMMETRIC_ALGORITHMS and (self._keys or self._jwks_url):
+        if header["alg"] in ASYMMETRIC_ALGORITHMS and (self._keys or self._jwks_url):
             found = self._find(header)
             if found is not None:
                 return found
@@ -168,6 +170,48 @@ class TokenVerifier:
         return found
 
 
+def _checked_header(token: str) -> dict[str, Any]:
+    """The token's header, refused (401) unless alg and kid are strings and no critical extension is named."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except JOSEError:
+        raise Unauthorized("token is malformed") from None
+    if not isinstance(header.get("alg"), str):
+        raise Unauthorized("token header alg must be a string")
+    if not isinstance(header.get("kid", ""), str):
+        raise Unauthorized("token header kid must be a string")
+    if "crit" in header:
+        # RFC 7515 4.1.11: a token whose critical extensions are not understood must be refused, and we understand none.
+        raise Unauthorized("token header crit names extensions this service does not understand")
+    return header
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    """Refuse (401) a claim of the wrong type before any check uses it: some made the JWT library raise TypeError."""
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name, 0)
+        # JSON true is a number to Python, and a string or infinity is no time (RFC 7519 NumericDate).
+        if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
+            raise Unauthorized(f"token claim {name} must be a number of seconds")
+    for name in TEXT_CLAIMS:
+        if not isinstance(claims.get(name, ""), str):
+            raise Unauthorized(f"token claim {name} must be a string")
+    audience = claims.get("aud", "")
+    if not isinstance(audience, str) and not _strings(audience):
+        raise Unauthorized("token claim aud must be a string or a list of strings")
+    if not _strings(claims.get("roles", [])):
+        raise Unauthorized("token roles claim must be a list of strings")
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and a lone surrogate has no UTF-8 form: a claim with either could not be audited."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+
+
 def _principal_from(claims: dict[str, Any]) -> Principal:
     sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles")
     if not isinstance(sub, str) or not sub.strip():
@@ -177,6 +221,8 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     # Who acted is recorded in columns of these widths: a longer claim could not be stored.
     if len(sub) > MAX_SUB_CHARS or len(org) > MAX_ORG_CHARS:
         raise Unauthorized(f"token sub is limited to {MAX_SUB_CHARS} characters and org to {MAX_ORG_CHARS}")
+    if not _storable(sub) or not _storable(org):
+        raise Unauthorized("token sub and org must not hold NUL or lone surrogate characters")
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthorized("token roles claim must be a list of strings")
     known = frozenset(Role(role) for role in roles if role in Role.__members__.values())

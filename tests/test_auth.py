@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fastapi import FastAPI
 
+from app.auth import parse_jwks
 from app.main import create_app
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
@@ -193,3 +194,26 @@ async def test_unregistered_and_deactivated_organisations_may_not_submit(client:
     await client.patch("/v1/organisations/GHOST", json={"active": False}, headers=tokens.admin())
     assert (await client.post("/v1/sharing-requests", json=baseline_request(), headers=token)).status_code == 403
     assert (await client.post("/v1/evaluate", json=baseline_request(), headers=token)).status_code == 403
+
+
+async def test_a_crafted_token_header_is_a_401_problem_not_a_500(client: httpx.AsyncClient, jwks_client: httpx.AsyncClient) -> None:
+    # Both were TypeErrors in the verifier: 500 and a stack trace per request, before any authentication.
+    crafted = {
+        "alg as a list (development)": (client, "eyJhbGciOiBbIkhTMjU2Il19.eyJzdWIiOiAieCJ9.AAAA", "alg"),
+        "kid as a list (production)": (jwks_client, f"{b64(json.dumps({'alg': 'RS256', 'kid': ['k1']}).encode())}.{b64(b'{}')}.AAAA", "kid"),
+    }
+    for name, (http, token, reason) in crafted.items():
+        response = await http.get("/v1/sharing-requests", headers=bearer(token))
+        assert response.status_code == 401, (name, response.text)
+        assert response.headers["content-type"] == "application/problem+json", name
+        assert response.headers["www-authenticate"].startswith("Bearer"), name
+        assert reason in response.json()["detail"], name
+
+
+def test_jwks_keys_whose_id_type_or_algorithm_is_not_a_string_are_left_out() -> None:
+    # A fetched key set is read on a request's path: a list as a kid was a TypeError there, not a key left out.
+    rsa_key = jwks()["keys"][0]
+    document = {"keys": [*jwks()["keys"], rsa_key | {"kid": ["rsa-2"]}, rsa_key | {"kid": "rsa-3", "alg": ["RS256"]}, rsa_key | {"kid": "rsa-4", "kty": {}}]}
+    keys, refused = parse_jwks(document)
+    assert set(keys) == {"rsa-1", "ec-1"}
+    assert len(refused) == 3 and all("must be strings" in reason for reason in refused)

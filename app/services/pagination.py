@@ -8,10 +8,10 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import BigInteger, ColumnElement, Integer, SmallInteger, and_, or_
 
 from app.errors import InvalidInput
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from sqlmodel.sql.expression import Select, SelectOfScalar
 
 Row = TypeVar("Row")
+# Every list's `cursor` parameter takes at most 500 characters; so a forged cursor nests at most 384 deep, inside json's recursion limit.
+MAX_CURSOR_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,17 @@ async def keyset_page(
 
 
 def cursor_key(cursor: str, order: Order) -> tuple[Any, ...]:
-    """The sort key a cursor holds, checked against the order's types; 422 naming `cursor` otherwise."""
-    return tuple(decode_cursor(cursor, *(column.kind for column in order)))
+    """The sort key a cursor holds, as values the order's columns can be compared with; 422 naming `cursor` otherwise."""
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long")
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError("wrong shape")
+        # Every way a forged value fails (bad base64 or UTF-8, a time off the calendar, a lone surrogate) is one of these.
+        return tuple(_read(column, value) for column, value in zip(order, values, strict=True))
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput("cursor", "not a cursor this service issued", location="query") from None
 
 
 def after_key(order: Order, values: Sequence[Any]) -> ColumnElement[bool]:
@@ -97,27 +108,34 @@ def encode_cursor(*key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
-    """Read a cursor made by encode_cursor back into values of the given types, or answer 422 naming `cursor`."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != len(kinds):
-            raise ValueError("wrong shape")
-        key = [_read(kind, value) for kind, value in zip(kinds, values, strict=True)]
-    except (ValueError, TypeError):
-        raise InvalidInput("cursor", "not a cursor this service issued", location="query") from None
-    return key
-
-
-def _read(kind: type, value: Any) -> Any:
-    if kind is datetime:
+def _read(column: SortColumn, value: Any) -> Any:
+    """One value of a cursor, refused unless it is of the column's kind and the database can bind and compare it."""
+    if column.kind is datetime:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        return moment
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"expected {kind.__name__}")
-    # We never issue these, and the database could not compare them: a NUL, an integer past 64 bits.
-    if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
-        raise ValueError("not a value of ours")
+        # Compared in UTC: a time that leaves the calendar there (year 1 at +01:00) raises OverflowError here, not in the driver.
+        return moment.astimezone(UTC)
+    if not isinstance(value, column.kind) or isinstance(value, bool):
+        raise TypeError(f"expected {column.kind.__name__}")
+    if isinstance(value, str) and not _storable(value):
+        raise ValueError("text we never issue")
+    if isinstance(value, int):
+        bound = 2 ** (_integer_bits(column.column) - 1)
+        if not -bound <= value < bound:
+            raise ValueError("past the column's integers")
     return value
+
+
+def _integer_bits(column: ColumnElement[Any]) -> int:
+    """How wide the column's integers are on PostgreSQL (SQLite's are 64 bits, but we never issue a key past the column)."""
+    if isinstance(column.type, SmallInteger):
+        return 16
+    if isinstance(column.type, BigInteger) or not isinstance(column.type, Integer):
+        return 64
+    return 32
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and a lone surrogate has no UTF-8 form for any database to take."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
