@@ -26,4 +26,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
 # Configured entirely by CALDICOTT_* variables; production refuses to start without its keys and PostgreSQL.
+# `serve` applies the slow-client limits itself (CALDICOTT_HTTP_*: head timeout, keep-alive, head size, concurrency).
 CMD ["caldicott", "serve", "--host", "0.0.0.0", "--port", "8000"]

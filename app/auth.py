@@ -16,7 +16,9 @@ from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 from app.config import Environment, Settings
+from app.db import SessionDep
 from app.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.models.organisation import Organisation
 from app.models.vocabulary import Role
 
 MAX_TOKEN_BYTES = 8192
@@ -264,9 +266,15 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """Dependency factory: the caller must hold one of these roles, else 403."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal, session: SessionDep) -> Principal:
         if not principal.roles.intersection(roles):
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+        # A token outlives its organisation's registration: every role of an unknown or deactivated organisation stops here.
+        organisation = await session.get(Organisation, principal.org)
+        if organisation is None:
+            raise Forbidden(f"organisation {principal.org!r} is not registered")
+        if not organisation.active:
+            raise Forbidden(f"organisation {principal.org!r} is deactivated")
         return principal
 
     return check

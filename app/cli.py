@@ -43,6 +43,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app import server
     from app.main import create_app
 
     settings = get_settings()
@@ -53,8 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("Caldicott service on http://%s:%d (database: %s); API docs at http://%s:%d/docs", args.host, args.port, database, args.host, args.port)
     if settings.jwt_secret is not None:
         log.info("development tokens: %s token --org CODE --role agency|guardian|auditor|admin", sys.argv[0])
-    # Logging stays ours (JSON lines); the access line comes from our middleware, so uvicorn's is off.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **server.uvicorn_options(settings))
     return 0
 
 

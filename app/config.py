@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
 DEV_SUBJECT_KEY = "development-subject-key-not-for-production"
+MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
+
+# The controller organisation of a development installation, as the examples and development tokens name it.
+DEV_CONTROLLER_ORG = "CONTROLLER"
 
 
 class Environment(StrEnum):
@@ -32,6 +36,8 @@ class Settings(BaseSettings):
     subject_key: SecretStr | None = None
     # No longer read (policies are uploaded and activated through the API); set, it stops start-up rather than be ignored.
     policy_file: Path | None = None
+    # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
+    controller_org: str = Field(default=DEV_CONTROLLER_ORG, min_length=1, max_length=32, pattern=r"^[^\x00]*$")
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
@@ -40,8 +46,27 @@ class Settings(BaseSettings):
     webhook_worker_in_serve: bool = False
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    # Fair use: each endpoint is another outbound POST for every event; each identifier another row written.
+    max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
+    # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.
+    max_identifiers_per_request: int = Field(default=1000, ge=1, le=1000)
+    # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
+    # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
+    rate_limit_enabled: bool = True
+    rate_limit_writes_quota: int = Field(default=2000, ge=1)
+    rate_limit_writes_window_seconds: int = Field(default=10, ge=1, le=86400)
+    rate_limit_reads_quota: int = Field(default=5000, ge=1)
+    rate_limit_reads_window_seconds: int = Field(default=10, ge=1, le=86400)
+    rate_limit_reports_quota: int = Field(default=1000, ge=1)
+    rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
+    # The HTTP server (`caldicott serve`): how long a slow or idle client may hold a connection, and how much it may send.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    http_max_header_bytes: int = Field(default=16384, ge=4096, le=1048576)
+    http_limit_concurrency: int = Field(default=1000, ge=1)
+    http_graceful_shutdown_seconds: int = Field(default=10, ge=0, le=3600)
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":
@@ -56,8 +81,16 @@ class Settings(BaseSettings):
                 raise ValueError("production fetches CALDICOTT_JWKS_URL over https only")
             if self.subject_key is None or self.subject_key.get_secret_value().strip() in ("", DEV_SUBJECT_KEY):
                 raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
+            if len(self.subject_key_bytes) < MIN_SUBJECT_KEY_BYTES:
+                raise ValueError(
+                    f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key lets identifiers be guessed from their hashes"
+                )
+            if self.webhook_allow_private:
+                raise ValueError("CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only")
             if self.uses_sqlite:
                 raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")
+            if self.controller_org == DEV_CONTROLLER_ORG:
+                raise ValueError("production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service")
         return self
 
     @field_validator("webhook_retry_schedule")

@@ -6,13 +6,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://caldicott.dev/problems/"
+# A body of ten thousand bad items was answered with 1.6 MB of problem: the first errors say what is wrong.
+MAX_LISTED_ERRORS = 50
 
 log = logging.getLogger("caldicott.errors")
 
@@ -31,7 +33,8 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(default=None, description=f"The bad fields: the first {MAX_LISTED_ERRORS} found")
+    error_count: int | None = Field(default=None, description="With `errors`: how many bad fields were found in all")
     current_status: str | None = None  # on a 409 for a transition the request's state does not allow
 
 
@@ -99,6 +102,12 @@ class PayloadTooLarge(ProblemError):
     slug = "too-large"
 
 
+class TooManyRequests(ProblemError):
+    status_code = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+
 class ServiceUnavailable(ProblemError):
     status_code = 503
     title = "Service unavailable"
@@ -117,6 +126,14 @@ def problem_doc(description: str, headers: dict[str, str] | None = None) -> dict
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: problem_doc("Missing, expired or invalid bearer token", {"WWW-Authenticate": "The Bearer challenge"}),
     403: problem_doc("The caller's role or organisation may not do this"),
+    429: problem_doc(
+        "The organisation has used its quota for this class of call (writes, reads or reports) for now",
+        {
+            "Retry-After": "Whole seconds to wait before retrying",
+            "RateLimit": 'The quota left, as draft-ietf-httpapi-ratelimit-headers has it: `"reads";r=0;t=1` (remaining, seconds until reset)',
+            "RateLimit-Policy": 'The quota of this class of call: `"reads";q=5000;w=10` (requests, per window of seconds)',
+        },
+    ),
     503: problem_doc("The database is unavailable", {"Retry-After": "Seconds to wait before retrying"}),
 }
 # Added to each operation that validates query parameters, headers or a body.
@@ -134,10 +151,20 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     current_status: str | None = None,
+    error_count: int | None = None,
 ) -> JSONResponse:
-    """Render one problem document."""
+    """Render one problem document; it lists at most MAX_LISTED_ERRORS errors and counts them all."""
+    if errors is not None:
+        error_count, errors = len(errors) if error_count is None else error_count, errors[:MAX_LISTED_ERRORS]
     problem = Problem(
-        type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail, instance=request.url.path, errors=errors, current_status=current_status
+        type=PROBLEM_TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors,
+        error_count=error_count,
+        current_status=current_status,
     )
     return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
@@ -156,15 +183,18 @@ async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
 
 
 async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    found = exc.errors()
     errors = []
-    for error in exc.errors():
+    for error in found[:MAX_LISTED_ERRORS]:
         location, field = field_path(tuple(error.get("loc", ())))
         if error.get("type") == "json_invalid":
             field = "body"
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         errors.append(FieldError(field=field, location=location, message=message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, detail, errors)
+    if len(found) > len(errors):
+        detail += f"; and {len(found) - len(errors)} more"
+    return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, detail, errors, error_count=len(found))
 
 
 async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,7 +4,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import observability
 from app.auth import TokenVerifier
@@ -13,13 +14,27 @@ from app.correlation import CorrelationMiddleware
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
+from app.rate_limits import RateLimiter, RateLimitFields, limit_rate
 from app.routers import agreements, audit, operations, organisations, policies, reports, review, sharing_requests, webhooks
 from app.rules import PolicyError
 from app.rules.policy_documents import shipped_policies
 from app.services import delivery
+from app.services import organisations as organisation_register
 from app.services.policies import PolicyRegistry
 
 log = logging.getLogger("caldicott")
+
+
+async def register_controller(application: FastAPI) -> None:
+    """Register the controller's organisation if it is missing; a database not reachable yet is tried again at the next start."""
+    code = application.state.settings.controller_org
+    try:
+        async with application.state.sessionmaker() as session:
+            if await organisation_register.ensure_controller(session=session, code=code):
+                await session.commit()
+                log.info("registered the controller organisation %s", code)
+    except (OSError, SQLAlchemyError) as error:
+        log.warning("could not check the controller organisation %s at start: %s", code, error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         for policy in registry.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
+        await register_controller(application)
         async with AsyncExitStack() as background:
             background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
             if settings.webhook_worker_in_serve:
@@ -52,11 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.verifier = TokenVerifier(settings)
+    app.state.rate_limiter = RateLimiter(settings, engine)
     app.state.metrics = observability.Metrics()
     install_problem_handlers(app)
+    app.add_middleware(RateLimitFields)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(observability.ObserveRequests, metrics=app.state.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
-    for module in (operations, organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
-        app.include_router(module.router)
+    app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
+    for module in (organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
+        app.include_router(module.router, dependencies=[Depends(limit_rate)])
     return app

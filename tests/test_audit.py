@@ -29,7 +29,7 @@ HASHED_FIELDS = ("seq", "occurred_at", "actor_sub", "actor_org", "actor_roles", 
 
 
 def auditor(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers("IG-TEAM", Role.AUDITOR, sub="auditor-1")
+    return tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")  # the information governance team works for the controller
 
 
 async def all_events(client: httpx.AsyncClient, tokens: Tokens, **filters: str) -> list[dict[str, Any]]:
@@ -334,3 +334,36 @@ def test_the_command_says_when_it_cannot_read_the_trail(tmp_path: Path) -> None:
     done = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=UNREACHABLE_POSTGRES)
     assert done.returncode == 2
     assert "cannot read the audit trail" in done.stderr and done.stdout == ""
+
+
+async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+    # A controller-wide endpoint receives every agency's events: adding one must not go unrecorded.
+    await register_organisation(client, tokens, "RXT01")
+    await register_organisation(client, tokens, "RXT02")
+    agency = tokens.agency("RXT01")
+    hook = {"url": "https://93.184.215.14/hook-Zebedee", "event_types": ["sharing_request.decided"], "description": "Quillfeather's case system"}
+    mine = (await client.post("/v1/webhook-endpoints", json=hook, headers=agency)).json()
+    controllers = (await client.post("/v1/webhook-endpoints", json=hook, headers=tokens.admin())).json()
+    await submit(client, tokens, baseline_request())
+    [delivery] = (await client.get(f"/v1/webhook-endpoints/{mine['id']}/deliveries", headers=agency)).json()["items"]
+    assert (await client.post(f"/v1/webhook-endpoints/{mine['id']}/deliveries/{delivery['id']}/redeliver", headers=agency)).status_code == 202
+    rotated = (await client.post(f"/v1/webhook-endpoints/{mine['id']}/rotate-secret", headers=agency)).json()
+    assert (await client.patch(f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": False, "description": None}, headers=agency)).status_code == 200
+    assert (await client.patch(f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": True}, headers=tokens.agency("RXT02"))).status_code == 404
+    assert (await client.delete(f"/v1/webhook-endpoints/{mine['id']}", headers=agency)).status_code == 204
+
+    trail = [event for event in await all_events(client, tokens) if event["target_type"] == "webhook_endpoint"]
+    assert [(event["action"], event["target_id"], event["outcome"], event["actor_sub"]) for event in trail] == [
+        ("webhook_endpoint_registered", mine["id"], "scope organisation", "user-rxt01"),
+        ("webhook_endpoint_registered", controllers["id"], "scope controller", "admin-1"),
+        ("webhook_redelivery_requested", mine["id"], f"delivery {delivery['id']} was pending", "user-rxt01"),
+        ("webhook_secret_rotated", mine["id"], "the previous secret also signs for 24 hours", "user-rxt01"),
+        ("webhook_endpoint_changed", mine["id"], "changed enabled=false, description", "user-rxt01"),
+        ("webhook_endpoint_deleted", mine["id"], "deleted with 1 delivery", "user-rxt01"),
+    ]
+    assert [event["target_id"] for event in await all_events(client, tokens, action="webhook_endpoint_registered")] == [mine["id"], controllers["id"]]
+    assert (await verify(client, tokens))["valid"] is True
+    async with app.state.engine.connect() as connection:
+        rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
+    for secret in (mine["secret"], controllers["secret"], rotated["secret"], "whsec_", "Zebedee", "Quillfeather"):
+        assert secret not in rows

@@ -62,7 +62,7 @@ def test_the_image_serves_on_all_interfaces_and_checks_healthz() -> None:
 
 def test_compose_runs_the_migration_once_before_the_api_and_the_worker() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "migrate", "api", "worker"}
+    assert set(services) == {"db", "migrate", "api", "worker", "proxy"}
     assert services["db"]["image"].startswith("postgres:") and "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
 
     assert services["migrate"]["command"] == ["caldicott", "migrate"]
@@ -77,6 +77,16 @@ def test_compose_runs_the_migration_once_before_the_api_and_the_worker() -> None
     assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
 
 
+def test_compose_puts_a_reverse_proxy_in_front_of_the_api() -> None:
+    proxy = compose()["services"]["proxy"]
+    assert proxy["image"].startswith("caddy:") and proxy["depends_on"] == ["api"]
+    assert sorted(proxy["ports"]) == ["443:443", "80:80"]
+    [mounted] = [volume for volume in proxy["volumes"] if volume.endswith(":/etc/caddy/Caddyfile:ro")]
+    caddyfile = (REPO / mounted.split(":")[0]).read_text()
+    assert "reverse_proxy api:8000" in caddyfile and "read_header" in caddyfile and "max_size 256KB" in caddyfile
+    assert "respond @metrics 404" in caddyfile  # the scrape stays on the internal network
+
+
 def test_compose_configures_the_service_by_environment_for_production() -> None:
     services = compose()["services"]
     for name in ("migrate", "api", "worker"):
@@ -86,7 +96,7 @@ def test_compose_configures_the_service_by_environment_for_production() -> None:
             environment["CALDICOTT_DATABASE_URL"].startswith("postgresql+asyncpg://caldicott:")
             and "@db:5432/caldicott" in environment["CALDICOTT_DATABASE_URL"]
         )
-        for required in ("CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER"):
+        for required in ("CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"):
             assert environment[required] == f"${{{required}:?set {required}}}", (name, required)
         # Development shortcuts are never passed in; the image's CALDICOTT_ENV=production would refuse them anyway.
         assert not {"CALDICOTT_JWT_SECRET", "CALDICOTT_ENV"} & set(environment)

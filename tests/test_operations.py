@@ -48,9 +48,16 @@ async def test_database_away_is_503_not_500() -> None:
 def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     jwks.write_text('{"keys": []}')
-    good = {"env": Environment.PRODUCTION, "database_url": "postgresql+asyncpg://db/caldicott", "jwks_file": jwks, "subject_key": "k"}
+    good = {"env": Environment.PRODUCTION, "database_url": "postgresql+asyncpg://db/caldicott", "jwks_file": jwks, "subject_key": "k" * 32}
+    good |= {"controller_org": "RXT"}
     assert Settings(_env_file=None, **good).env is Environment.PRODUCTION  # type: ignore[call-arg]
-    for unsafe in ({"jwt_secret": "dev"}, {"database_url": "sqlite+aiosqlite:///x.db"}, {"subject_key": None}, {"jwks_file": None}):
+    for unsafe in (
+        {"jwt_secret": "dev"},
+        {"database_url": "sqlite+aiosqlite:///x.db"},
+        {"subject_key": None},
+        {"jwks_file": None},
+        {"controller_org": "CONTROLLER"},
+    ):
         with pytest.raises(ValidationError):
             Settings(_env_file=None, **(good | unsafe))  # type: ignore[call-arg]
 

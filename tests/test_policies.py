@@ -8,6 +8,7 @@ import httpx
 import pytest
 import yaml
 
+from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import changed, item
@@ -57,7 +58,7 @@ def as_yaml(document: dict[str, Any]) -> bytes:
 
 
 async def held(client: httpx.AsyncClient, tokens: Tokens) -> dict[tuple[str, str], dict[str, Any]]:
-    response = await client.get("/v1/policies", headers=tokens.agency("RXT01"))
+    response = await client.get("/v1/policies", headers=tokens.headers("CONTROLLER", Role.GUARDIAN))
     assert response.status_code == 200, response.text
     return {(entry["name"], entry["version"]): entry for entry in response.json()["items"]}
 

@@ -31,6 +31,7 @@ PRODUCTION: dict[str, Any] = {
     "database_url": "postgresql+asyncpg://caldicott@db.internal/caldicott",
     "jwks_url": "https://idp.example/.well-known/jwks.json",
     "subject_key": "a-long-random-key-kept-by-the-operator",
+    "controller_org": "RX1",
 }
 SECRET = "do-not-echo-this-secret-value"
 
@@ -57,6 +58,9 @@ def test_production_starts_with_keys_a_subject_key_and_postgresql(tmp_path: Path
         ({"jwks_url": None}, "CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL"),
         ({"jwks_url": "http://idp.example/jwks.json"}, "https"),
         ({"jwks_file": "/etc/caldicott/jwks.json"}, "not both"),
+        ({"subject_key": "k"}, "CALDICOTT_SUBJECT_KEY of at least 32 bytes"),
+        ({"subject_key": "k" * 31}, "CALDICOTT_SUBJECT_KEY of at least 32 bytes"),
+        ({"webhook_allow_private": True}, "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only"),
     ],
 )
 def test_production_refuses_development_shortcuts(unsafe: dict[str, Any], named: str) -> None:
@@ -78,6 +82,39 @@ def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Pa
     missing_key = {key: value for key, value in env.items() if key not in ("CALDICOTT_JWT_SECRET", "CALDICOTT_SUBJECT_KEY")}
     refused = run_cli(command, cwd=tmp_path, CALDICOTT_DATABASE_URL=PRODUCTION["database_url"], **missing_key)
     assert (refused.returncode, refused.stderr.strip()) == (2, f"caldicott {command}: production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
+
+
+def test_a_subject_key_of_32_bytes_is_enough() -> None:
+    assert production(subject_key="k" * 32).subject_key_bytes == b"k" * 32
+    assert production(subject_key="é" * 16).env is Environment.PRODUCTION  # bytes, not characters
+    assert settings_for(SQLITE_DEFAULT_URL, subject_key="k", webhook_allow_private=True).webhook_allow_private  # development may
+
+
+@pytest.mark.parametrize(
+    ("unsafe", "line"),
+    [
+        (
+            {"CALDICOTT_WEBHOOK_ALLOW_PRIVATE": "true"},
+            "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only",
+        ),
+        (
+            {"CALDICOTT_SUBJECT_KEY": "short-key"},
+            "production needs a CALDICOTT_SUBJECT_KEY of at least 32 bytes; a short key lets identifiers be guessed from their hashes",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_line(command: str, unsafe: dict[str, str], line: str, tmp_path: Path) -> None:
+    env = {
+        "CALDICOTT_ENV": "production",
+        "CALDICOTT_DATABASE_URL": PRODUCTION["database_url"],
+        "CALDICOTT_JWKS_URL": PRODUCTION["jwks_url"],
+        "CALDICOTT_SUBJECT_KEY": PRODUCTION["subject_key"],
+        "CALDICOTT_CONTROLLER_ORG": PRODUCTION["controller_org"],
+    }
+    refused = run_cli(command, cwd=tmp_path, **(env | unsafe))
+    assert (refused.returncode, refused.stderr.strip()) == (2, f"caldicott {command}: {line}")
+    assert "short-key" not in refused.stdout + refused.stderr
 
 
 def test_a_bad_setting_or_an_absent_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def guardian(tokens: Tokens) -> dict[str, str]:
 
 
 def auditor(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers("IG-TEAM", Role.AUDITOR, sub="auditor-1")
+    return tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")  # the information governance team works for the controller
 
 
 def london_day(offset: int) -> str:

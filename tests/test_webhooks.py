@@ -33,7 +33,7 @@ from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.services import adjudication, delivery, webhooks
 from app.services.outbox import event_type_for
-from tests.conftest import empty_tables
+from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
@@ -55,7 +55,7 @@ async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def hooks(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on that app, over an empty database."""
-    await empty_tables(hook_app)
+    await fresh_start(hook_app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hook_app), base_url="http://testserver") as http:
         yield http
 
@@ -268,19 +268,26 @@ async def test_retry_after_is_honoured_on_429_and_503(hooks: httpx.AsyncClient, 
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
-    receiver.answer(Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}))
+    receiver.answer(Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}), Answer(503, {"Retry-After": "86400"}))
     await submit(hooks, tokens, baseline_request())
+    # Retry-After may put an attempt off, never further than the schedule's longest wait (here two hours, after a fourth attempt).
+    settings = hook_app.state.settings.model_copy(update={"webhook_retry_schedule": [0, 0, 0, 0, 7200]})
 
-    assert await drain(hook_app) == 1  # the next attempt is not due for two minutes
+    assert await drain(hook_app, settings=settings) == 1  # the next attempt is not due for two minutes
     [waiting] = await deliveries(hooks, agency, endpoint["id"])
     attempted = datetime.fromisoformat(waiting["attempts"][0]["attempted_at"])
     assert waiting["status"] == "pending"
     assert datetime.fromisoformat(waiting["next_attempt_at"]) - attempted >= timedelta(seconds=120)
 
-    assert await drain(hook_app, now=utcnow() + timedelta(seconds=121)) == 1
+    assert await drain(hook_app, settings=settings, now=utcnow() + timedelta(seconds=121)) == 1
     [waiting] = await deliveries(hooks, agency, endpoint["id"])
     assert datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(waiting["attempts"][1]["attempted_at"]) >= timedelta(hours=1)
-    assert [attempt["response_status"] for attempt in waiting["attempts"]] == [503, 429]
+
+    assert await drain(hook_app, settings=settings, now=utcnow() + timedelta(hours=1, seconds=121)) == 1
+    [waiting] = await deliveries(hooks, agency, endpoint["id"])
+    capped = datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(waiting["attempts"][2]["attempted_at"])
+    assert timedelta(hours=2) <= capped < timedelta(hours=2, seconds=5)
+    assert [attempt["response_status"] for attempt in waiting["attempts"]] == [503, 429, 503]
 
 
 async def test_redirects_are_not_followed(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
@@ -562,7 +569,9 @@ def test_which_addresses_count_as_public() -> None:
 def test_production_sends_only_to_https(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     jwks.write_text('{"keys": []}')
-    production = Settings(_env_file=None, env=Environment.PRODUCTION, database_url="postgresql+asyncpg://db/caldicott", jwks_file=jwks, subject_key="k")  # type: ignore[call-arg]
+    production = Settings(
+        _env_file=None, env=Environment.PRODUCTION, database_url="postgresql+asyncpg://db/caldicott", jwks_file=jwks, subject_key="k" * 32, controller_org="RX1"
+    )  # type: ignore[call-arg]
     with pytest.raises(webhooks.DestinationRefused, match="https"):
         webhooks.parse_url("http://93.184.215.14/hook", settings=production)
     assert webhooks.parse_url("https://93.184.215.14/hook", settings=production).scheme == "https"

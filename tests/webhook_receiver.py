@@ -1,9 +1,11 @@
 """A real webhook receiver for the tests: a small ASGI app under uvicorn on loopback, in its own thread.
 
 It checks every delivery with the `standardwebhooks` package (not our code), answers from a
-script of statuses, and processes each `webhook-id` once, as a careful receiver would.
+script of statuses, and processes each `webhook-id` once, as a careful receiver would. An answer
+can also be late, stop after its headers, or carry a body of its own, as a careless one's might.
 """
 
+import asyncio
 import json
 import socket
 import threading
@@ -38,15 +40,19 @@ class Received:
 class Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None  # default: `answered <status>`
+    delay: float = 0.0  # seconds before anything is answered
+    stall: float = 0.0  # seconds between the first half of the body and the rest
 
 
 class Receiver:
-    """Records every request; answers the scripted statuses first, then 200; de-duplicates by webhook-id."""
+    """Records every request; answers the scripted statuses first, then each path's standing answer or 200; de-duplicates by webhook-id."""
 
     def __init__(self) -> None:
         self.base_url = ""
         self.secrets: dict[str, str] = {}  # path -> signing secret
         self.script: list[Answer] = []
+        self.standing: dict[str, Answer] = {}  # path -> the answer once the script is used up
         self.received: list[Received] = []
         self.processed: dict[str, Received] = {}  # webhook-id -> the first verified delivery, acted on once
         self._lock = threading.Lock()
@@ -57,6 +63,10 @@ class Receiver:
     def answer(self, *answers: int | Answer) -> None:
         """Script the next answers, in order, before the default 200."""
         self.script.extend(answer if isinstance(answer, Answer) else Answer(answer) for answer in answers)
+
+    def always(self, path: str, answer: Answer) -> None:
+        """Answer every request to `path` this way once the script is used up."""
+        self.standing[path] = answer
 
     def at(self, path: str) -> list[Received]:
         return [delivery for delivery in self.received if delivery.path == path]
@@ -73,12 +83,16 @@ class Receiver:
         delivery = Received(path=scope["path"], headers=headers, body=body, verified=self._verify(scope["path"], body, headers))
         with self._lock:
             self.received.append(delivery)
-            answer = self.script.pop(0) if self.script else Answer(200)
+            answer = self.script.pop(0) if self.script else self.standing.get(delivery.path, Answer(200))
             if delivery.verified and 200 <= answer.status < 300:
                 self.processed.setdefault(delivery.webhook_id, delivery)
         reply = [(b"content-type", b"text/plain")] + [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
+        body = f"answered {answer.status}".encode() if answer.body is None else answer.body
+        await asyncio.sleep(answer.delay)
         await send({"type": "http.response.start", "status": answer.status, "headers": reply})
-        await send({"type": "http.response.body", "body": f"answered {answer.status}".encode()})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        await asyncio.sleep(answer.stall)
+        await send({"type": "http.response.body", "body": body[len(body) // 2 :]})
 
     def _verify(self, path: str, body: bytes, headers: dict[str, str]) -> bool:
         secret = self.secrets.get(path)

@@ -1,4 +1,4 @@
-"""The actions the event seam records: what happens to requests, what admins do, which reports are run."""
+"""The actions the event seam records: what happens to requests, what admins do, webhook endpoint changes, which reports are run."""
 
 from enum import StrEnum
 
@@ -31,6 +31,16 @@ class AdminAction(StrEnum):
     POLICY_ACTIVATED = "policy_activated"
 
 
+class WebhookAction(StrEnum):
+    """Things an agency or admin does to its webhook endpoints (at most 40 characters: the audit column's width)."""
+
+    ENDPOINT_REGISTERED = "webhook_endpoint_registered"
+    ENDPOINT_CHANGED = "webhook_endpoint_changed"
+    SECRET_ROTATED = "webhook_secret_rotated"
+    ENDPOINT_DELETED = "webhook_endpoint_deleted"
+    REDELIVERY_REQUESTED = "webhook_redelivery_requested"
+
+
 class ReportAction(StrEnum):
     """Someone ran a report or looked at the audit trail."""
 
@@ -42,6 +52,6 @@ class ReportAction(StrEnum):
 
 
 # Every action the audit trail can hold, for filtering it.
-AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, ReportAction) for member in kind})  # type: ignore[misc]
+AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, WebhookAction, ReportAction) for member in kind})  # type: ignore[misc]
 
-__all__ = ["AdminAction", "AuditAction", "ReportAction", "RequestAction"]
+__all__ = ["AdminAction", "AuditAction", "ReportAction", "RequestAction", "WebhookAction"]

@@ -21,6 +21,7 @@ class AuditTarget(StrEnum):
     SHARING_AGREEMENT = "sharing_agreement"
     REPORT = "report"
     POLICY = "policy"
+    WEBHOOK_ENDPOINT = "webhook_endpoint"
 
 
 class AuditEvent(SQLModel, table=True):

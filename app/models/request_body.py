@@ -33,6 +33,9 @@ from app.models.vocabulary import (
 
 ShortText = Annotated[str, StringConstraints(strict=True, max_length=200, pattern=STORABLE_TEXT)]
 SubjectIdentifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+# Each identifier is a row written with the request; a bulk request names a count and lists none
+# (CALDICOTT_MAX_IDENTIFIERS_PER_REQUEST may lower this ceiling, checked where the request is decided).
+MAX_IDENTIFIERS = 1000
 
 
 class Vocabulary(BaseModel):
@@ -49,8 +52,16 @@ class Purpose(Vocabulary):
 class Subjects(Vocabulary):
     count: Annotated[StrictInt, Field(ge=1, le=100_000_000)]
     age_group: AgeGroup
-    identifiers: Annotated[list[SubjectIdentifier], Field(max_length=10_000)] = []
+    identifiers: Annotated[list[SubjectIdentifier], Field(max_length=MAX_IDENTIFIERS)] = []
     deceased: StrictBool = False
+
+    @field_validator("identifiers", mode="before")
+    @classmethod
+    def few_enough_identifiers(cls, identifiers: object) -> object:
+        # Before the items are checked, so ten thousand bad items are one error, and a message that says what to do.
+        if isinstance(identifiers, list) and len(identifiers) > MAX_IDENTIFIERS:
+            raise ValueError(too_many_identifiers(MAX_IDENTIFIERS))
+        return identifiers
 
     @field_validator("identifiers")
     @classmethod
@@ -59,6 +70,11 @@ class Subjects(Vocabulary):
         if count is not None and len(identifiers) > count:
             raise ValueError(f"at most subjects.count ({count}) identifiers may be given")
         return identifiers
+
+
+def too_many_identifiers(limit: int) -> str:
+    """What a request listing more than `limit` identifiers is told."""
+    return f"at most {limit} identifiers may be listed in one request; for more subjects give subjects.count and list none"
 
 
 class DataItem(Vocabulary):

@@ -4,6 +4,7 @@ from app.models.agreement import SharingAgreement
 from app.models.audit import AuditEvent
 from app.models.organisation import Organisation
 from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
+from app.models.rate_limit import RateLimitBucket
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -15,6 +16,7 @@ __all__ = [
     "PolicyActivation",
     "PolicyReplay",
     "PolicyReplayChange",
+    "RateLimitBucket",
     "RequestSubject",
     "RequestVersion",
     "SharingAgreement",

@@ -70,7 +70,15 @@ async def retrospective_review(request: CurrentRequest, body: RetrospectiveRevie
 async def amend(
     request: CurrentRequest, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
-    await amendments.amend(session=session, policy=policy, principal=principal, request=request, body=body, subject_key=settings.subject_key_bytes)
+    await amendments.amend(
+        session=session,
+        policy=policy,
+        principal=principal,
+        request=request,
+        body=body,
+        subject_key=settings.subject_key_bytes,
+        max_identifiers=settings.max_identifiers_per_request,
+    )
     return await sharing_requests.details(session=session, request=request)
 
 

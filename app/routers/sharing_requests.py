@@ -58,6 +58,7 @@ async def submit_sharing_request(
         body=body,
         subject_key=settings.subject_key_bytes,
         idempotency_key=idempotency_key,
+        max_identifiers=settings.max_identifiers_per_request,
     )
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
     if submission.replayed:
@@ -112,4 +113,5 @@ async def evaluate_sharing_request(
         policy_version=policy_version,
         requester=requester,
         subject_key=settings.subject_key_bytes,
+        max_identifiers=settings.max_identifiers_per_request,
     )

@@ -47,6 +47,7 @@ CurrentEndpoint = Annotated[WebhookEndpoint, Depends(get_current_endpoint)]
             "headers": {"Location": {"description": "The endpoint's own URL", "schema": {"type": "string"}}},
         },
         403: problem_doc("The caller's organisation is not registered or not active"),
+        409: problem_doc("The organisation already has as many endpoints as it may (CALDICOTT_MAX_WEBHOOK_ENDPOINTS_PER_ORG, 10 by default)"),
     },
 )
 async def register_endpoint(
@@ -73,18 +74,18 @@ async def get_endpoint(endpoint: CurrentEndpoint) -> WebhookEndpointPublic:
 
 
 @router.patch("/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND | BODY_PROBLEMS)
-async def update_endpoint(endpoint: CurrentEndpoint, changes: WebhookEndpointUpdate, session: SessionDep) -> WebhookEndpointPublic:
-    return WebhookEndpointPublic.of(await webhooks.update(session=session, endpoint=endpoint, changes=changes))
+async def update_endpoint(endpoint: CurrentEndpoint, changes: WebhookEndpointUpdate, session: SessionDep, principal: WebhookOwner) -> WebhookEndpointPublic:
+    return WebhookEndpointPublic.of(await webhooks.update(session=session, principal=principal, endpoint=endpoint, changes=changes))
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint and its delivery history", responses=NOT_FOUND)
-async def delete_endpoint(endpoint: CurrentEndpoint, session: SessionDep) -> None:
-    await webhooks.remove(session=session, endpoint=endpoint)
+async def delete_endpoint(endpoint: CurrentEndpoint, session: SessionDep, principal: WebhookOwner) -> None:
+    await webhooks.remove(session=session, principal=principal, endpoint=endpoint)
 
 
 @router.post("/{endpoint_id}/rotate-secret", summary="A new signing secret; the old one also signs for 24 hours", responses=NOT_FOUND)
-async def rotate_endpoint_secret(endpoint: CurrentEndpoint, session: SessionDep) -> WebhookSecretRotated:
-    return await webhooks.rotate_secret(session=session, endpoint=endpoint)
+async def rotate_endpoint_secret(endpoint: CurrentEndpoint, session: SessionDep, principal: WebhookOwner) -> WebhookSecretRotated:
+    return await webhooks.rotate_secret(session=session, principal=principal, endpoint=endpoint)
 
 
 @router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND | INVALID_INPUT)
@@ -104,5 +105,5 @@ async def list_deliveries(
     summary="Send a delivery again at once, with the same webhook-id",
     responses=NOT_FOUND | {409: problem_doc("The endpoint is disabled")},
 )
-async def redeliver(endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep) -> WebhookDeliveryPublic:
-    return await webhooks.redeliver(session=session, endpoint=endpoint, delivery_id=delivery_id)
+async def redeliver(endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep, principal: WebhookOwner) -> WebhookDeliveryPublic:
+    return await webhooks.redeliver(session=session, principal=principal, endpoint=endpoint, delivery_id=delivery_id)

@@ -15,7 +15,7 @@ from app.models.actions import RequestAction
 from app.models.agreement import SharingAgreement
 from app.models.base import LONDON, utcnow
 from app.models.organisation import Organisation
-from app.models.request_body import SharingRequestBody
+from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody, too_many_identifiers
 from app.models.sharing_request import (
     STATUS_FOR_OUTCOME,
     Decision,
@@ -101,8 +101,17 @@ def policy_ref(policy: Policy) -> PolicyRef:
     return PolicyRef(name=policy.name, version=policy.version, hash=policy.content_hash)
 
 
-async def dry_run(*, session: AsyncSession, policy: Policy, body: SharingRequestBody, requester_code: str, subject_key: bytes) -> EvaluationPublic:
+def check_identifiers(body: SharingRequestBody, *, limit: int, field: str = "subjects.identifiers") -> None:
+    """Refuse (422 naming the field) more identifiers than this service takes in one request (CALDICOTT_MAX_IDENTIFIERS_PER_REQUEST)."""
+    if len(body.subjects.identifiers) > limit:
+        raise InvalidInput(field, too_many_identifiers(limit))
+
+
+async def dry_run(
+    *, session: AsyncSession, policy: Policy, body: SharingRequestBody, requester_code: str, subject_key: bytes, max_identifiers: int = MAX_IDENTIFIERS
+) -> EvaluationPublic:
     """Evaluate as a submission would, storing nothing."""
+    check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=requester_code)
     now = utcnow()
     evaluation = evaluate(policy, await gather_facts(session=session, body=body, requester=requester, now=now))
@@ -129,8 +138,10 @@ async def submit(
     body: SharingRequestBody,
     subject_key: bytes,
     idempotency_key: str | None,
+    max_identifiers: int = MAX_IDENTIFIERS,
 ) -> Submission:
     """Decide a new request by the rules and record request, version, subjects and decision."""
+    check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=principal.org)
     stored = fingerprint(body, subject_key=subject_key)
     if idempotency_key is not None:

@@ -4,6 +4,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.models.base import utcnow
+from app.models.request_body import MAX_IDENTIFIERS
 from app.models.review import AmendmentBody
 from app.models.sharing_request import Decision, SharingRequest
 from app.rules import Policy, evaluate
@@ -11,8 +12,18 @@ from app.services import adjudication, organisations, workflow
 from app.services.workflow import Move
 
 
-async def amend(*, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest, body: AmendmentBody, subject_key: bytes) -> Decision:
+async def amend(
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    principal: Principal,
+    request: SharingRequest,
+    body: AmendmentBody,
+    subject_key: bytes,
+    max_identifiers: int = MAX_IDENTIFIERS,
+) -> Decision:
     """Answer a request for information with a revised request; the rules decide it again."""
+    adjudication.check_identifiers(body.request, limit=max_identifiers, field="request.subjects.identifiers")
     workflow.check_actor(workflow.step_for(request, Move.AMEND), request, principal)
     requester = await organisations.active_requester(session=session, code=principal.org)
     now = utcnow()

@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 
 import httpx
 from sqlalchemy import func, or_, update
@@ -36,13 +35,13 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
 from app.models.webhook import DeliveryStatus, DisabledReason, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.services import queue
+from app.services import queue, retry_after
 from app.services.webhooks import SECRET_PREFIX, DestinationRefused, resolve, signing_secrets
 
 log = logging.getLogger("caldicott.webhooks")
 
 RESPONSE_BODY_LIMIT = 1000
-RETRY_AFTER_MAX = timedelta(days=1)
+ERROR_LIMIT = 300
 JITTER = 0.1  # each delay is stretched or shrunk by up to a tenth, so retries do not arrive in step
 RETRY_AFTER_STATUSES = {429, 503}
 GONE = 410
@@ -146,7 +145,7 @@ async def send(*, client: httpx.AsyncClient, settings: Settings, job: Job) -> At
     """One signed POST to the checked address of the endpoint, within the timeout; never raises."""
     attempted_at = utcnow()
     started = time.monotonic()
-    status, body, error, retry_after = None, None, None, None
+    status, body, error, wait = None, None, None, None
     try:
         async with asyncio.timeout(settings.webhook_timeout_seconds):
             destination = await resolve(job.url, settings=settings)
@@ -161,20 +160,39 @@ async def send(*, client: httpx.AsyncClient, settings: Settings, job: Job) -> At
             }
             extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
             async with client.stream("POST", destination.url, content=job.body, headers=headers, extensions=extensions) as response:
-                status, body = response.status_code, await _read_prefix(response)
-                retry_after = _retry_after(response) if status in RETRY_AFTER_STATUSES else None
+                status = response.status_code  # kept even when the body does not come
+                if status in RETRY_AFTER_STATUSES:
+                    longest = timedelta(seconds=max(settings.webhook_retry_schedule))
+                    wait = retry_after.parse(response.headers.get("Retry-After"), now=utcnow(), longest=longest)
+                body = await _read_prefix(response)
     except DestinationRefused as refused:
         error = f"refused: {refused}"
     except TimeoutError:
         error = f"no answer within {settings.webhook_timeout_seconds:g} s"
     except httpx.HTTPError as failure:
-        error = f"{type(failure).__name__}: {failure}"[:300]
+        error = f"{type(failure).__name__}: {failure}"
+    except Exception as failure:  # a bug or a surprise is still a failed attempt: recorded, and retried on schedule
+        log.exception("webhook delivery %s to endpoint %s: sending failed unexpectedly", job.delivery_id, job.endpoint_id)
+        error = f"unexpected {type(failure).__name__}: {failure}"
     duration_ms = round((time.monotonic() - started) * 1000)
-    return AttemptResult(attempted_at=attempted_at, duration_ms=duration_ms, response_status=status, response_body=body, error=error, retry_after=retry_after)
+    error = _storable(error, ERROR_LIMIT) if error is not None else None
+    return AttemptResult(attempted_at=attempted_at, duration_ms=duration_ms, response_status=status, response_body=body, error=error, retry_after=wait)
 
 
 async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> None:
-    """Store the attempt and move the delivery on: succeeded, retried later, or failed; 410 disables the endpoint."""
+    """Store the attempt and move the delivery on (succeeded, retried later, failed; 410 disables the endpoint); a result that cannot be stored counts as failed."""
+    try:
+        await _store(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=result)
+    except Exception as failure:  # left claimed, the delivery would be claimed again at the lease's end, first in line, forever
+        log.exception("webhook delivery %s: recording the attempt failed; recorded as a failed attempt", job.delivery_id)
+        answered = "no answer" if result.response_status is None else f"answered {result.response_status}"
+        error = f"{answered}, but the attempt could not be recorded: {type(failure).__name__}"
+        failed = AttemptResult(attempted_at=result.attempted_at, duration_ms=result.duration_ms, error=error[:ERROR_LIMIT])
+        await _store(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=failed)
+
+
+async def _store(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> None:
+    """The attempt and the delivery's next state, in one transaction."""
     async with sessionmaker() as session, session.begin():
         delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
         if delivery is None:  # the endpoint was deleted meanwhile
@@ -233,7 +251,10 @@ async def deliver_due(
 
     async def deliver(job: Job) -> None:
         result = await send(client=client, settings=settings, job=job)
-        await record(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=result)
+        try:
+            await record(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=result)
+        except Exception:  # the database is away: the lease runs out and the delivery is sent again
+            log.exception("webhook delivery %s: the attempt could not be recorded", job.delivery_id)
 
     await asyncio.gather(*(deliver(job) for job in jobs))
     return len(jobs)
@@ -302,22 +323,12 @@ async def _read_prefix(response: httpx.Response) -> str:
         size += len(chunk)
         if size >= RESPONSE_BODY_LIMIT:
             break
-    return b"".join(chunks)[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
+    return _storable(b"".join(chunks)[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace"), RESPONSE_BODY_LIMIT)
 
 
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """Retry-After as seconds or an HTTP date, capped at a day."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        wait = timedelta(seconds=int(value))
-    else:
-        try:
-            wait = parsedate_to_datetime(value) - utcnow()
-        except (TypeError, ValueError):
-            return None
-    return min(max(wait, timedelta(0)), RETRY_AFTER_MAX)
+def _storable(text: str, limit: int) -> str:
+    """Text either database can hold: NUL and lone surrogates become U+FFFD, and it is cut to the column's length."""
+    return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:limit]
 
 
 async def _disable_gone(*, session: AsyncSession, endpoint_id: str, now: datetime) -> None:

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import observability
 from app.auth import Principal
-from app.models.actions import AdminAction, ReportAction, RequestAction
+from app.models.actions import AdminAction, ReportAction, RequestAction, WebhookAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
 from app.rules import Policy
@@ -57,6 +57,11 @@ async def policy_changed(*, session: AsyncSession, actor: Principal, action: Adm
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.POLICY, target_id=target, outcome=f"sha256 {policy.content_hash}")
     if action == AdminAction.POLICY_ACTIVATED:
         await outbox.emit_policy_activated(session=session, policy=policy)
+
+
+async def webhook_endpoint_changed(*, session: AsyncSession, actor: Principal, action: WebhookAction, endpoint_id: str, outcome: str) -> None:
+    """An agency or admin registered, changed, re-keyed, deleted or redelivered to an endpoint; `outcome` never holds a secret."""
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.WEBHOOK_ENDPOINT, target_id=endpoint_id, outcome=outcome)
 
 
 async def report_run(*, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str) -> None:

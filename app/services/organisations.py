@@ -6,6 +6,7 @@ from app.auth import Principal
 from app.errors import Forbidden
 from app.models.actions import AdminAction
 from app.models.organisation import Organisation, OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
+from app.models.vocabulary import DsptStatus, OrganisationType
 from app.services.registers import Register
 
 ORGANISATIONS = Register(Organisation, "organisation", registered=AdminAction.ORGANISATION_REGISTERED, changed=AdminAction.ORGANISATION_CHANGED)
@@ -39,3 +40,15 @@ async def active_requester(*, session: AsyncSession, code: str) -> Organisation:
     if organisation is None or not organisation.active:
         raise Forbidden(f"organisation {code!r} is not registered or not active")
     return organisation
+
+
+async def ensure_controller(*, session: AsyncSession, code: str) -> bool:
+    """Register the organisation that runs the service if it is missing, so that its admins can work on a fresh database.
+
+    It is registered as an NHS trust whose toolkit status is not yet known; an admin corrects both.
+    """
+    if await session.get(Organisation, code) is not None:
+        return False
+    controller = Organisation(code=code, name=f"{code} (the controller)", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.NOT_PUBLISHED)
+    await ORGANISATIONS.add(session=session, actor=None, entry=controller)
+    return True

@@ -31,8 +31,8 @@ class Register(Generic[Entry]):
     registered: AdminAction
     changed: AdminAction
 
-    async def add(self, *, session: AsyncSession, actor: Principal, entry: Entry) -> Entry:
-        """Add a new entry; a code already taken is a 409."""
+    async def add(self, *, session: AsyncSession, actor: Principal | None, entry: Entry) -> Entry:
+        """Add a new entry (actor None: the service itself); a code already taken is a 409."""
         if await session.get(self.table, entry.code) is not None:
             raise Conflict(f"{self.noun} {entry.code!r} is already registered")
         session.add(entry)

@@ -97,6 +97,7 @@ async def dry_run(
     policy_version: str | None,
     requester: str | None,
     subject_key: bytes,
+    max_identifiers: int,
 ) -> EvaluationPublic:
     """How a request would be decided now, as `requester` (an agency: only itself), under a held policy or the active one."""
     if requester is not None and requester != principal.org and not sees_all(principal):
@@ -107,4 +108,6 @@ async def dry_run(
         policy = await registry.get(session=session, name=policy_name, version=policy_version)
     else:
         policy = await registry.active(session=session)
-    return await adjudication.dry_run(session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=subject_key)
+    return await adjudication.dry_run(
+        session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=subject_key, max_identifiers=max_identifiers
+    )

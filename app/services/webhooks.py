@@ -1,4 +1,4 @@
-"""Webhook endpoints: registration and changes, signing secrets and their rotation, delivery history, the SSRF guard."""
+"""Webhook endpoints: registration and changes (each audited), signing secrets and their rotation, delivery history, the SSRF guard."""
 
 import asyncio
 import base64
@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import and_, delete, false, or_
+from sqlalchemy import and_, delete, false, func, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.config import Environment, Settings
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models.actions import WebhookAction
 from app.models.base import utcnow
 from app.models.vocabulary import Role
 from app.models.webhook import (
@@ -36,13 +37,15 @@ from app.models.webhook import (
     WebhookEventType,
     WebhookSecretRotated,
 )
-from app.services import organisations
+from app.services import events, organisations
 from app.services.pagination import ascending, descending, keyset_page
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 ROTATION_OVERLAP = timedelta(hours=24)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# First key of the transaction-scoped advisory lock that serialises one organisation's registrations on PostgreSQL ("WHKS").
+ENDPOINT_LOCK_KEY = 0x57484B53
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -174,6 +177,7 @@ async def register(*, session: AsyncSession, settings: Settings, principal: Prin
         await organisations.active_requester(session=session, code=principal.org)
         scope = EndpointScope.ORGANISATION
     await check_registrable(data.url, settings=settings)
+    await _check_room(session=session, org=principal.org, limit=settings.max_webhook_endpoints_per_org)
     endpoint = WebhookEndpoint(
         owner_org=principal.org,
         scope=scope,
@@ -185,7 +189,21 @@ async def register(*, session: AsyncSession, settings: Settings, principal: Prin
     )
     session.add(endpoint)
     await session.flush()
+    await events.webhook_endpoint_changed(
+        session=session, actor=principal, action=WebhookAction.ENDPOINT_REGISTERED, endpoint_id=endpoint.id, outcome=f"scope {scope}"
+    )
     return endpoint
+
+
+async def _check_room(*, session: AsyncSession, org: str, limit: int) -> None:
+    """Refuse (409) an endpoint beyond the organisation's limit: each one is another outbound POST for every event."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # Held to the end of the transaction, so two registrations at once cannot both see room for one (SQLite: BEGIN IMMEDIATE).
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(:org))"), {"key": ENDPOINT_LOCK_KEY, "org": org})
+    held = (await session.exec(select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.owner_org == org))).one()
+    if held >= limit:
+        raise Conflict(f"an organisation may have at most {limit} webhook endpoints and {org} has {held}; delete one first")
 
 
 async def list_managed(*, session: AsyncSession, principal: Principal, cursor: str | None, limit: int) -> WebhookEndpointPage:
@@ -201,30 +219,39 @@ async def list_managed(*, session: AsyncSession, principal: Principal, cursor: s
     return WebhookEndpointPage(items=[WebhookEndpointPublic.of(endpoint) for endpoint in rows], next_cursor=next_cursor)
 
 
-async def update(*, session: AsyncSession, endpoint: WebhookEndpoint, changes: WebhookEndpointUpdate) -> WebhookEndpoint:
+async def update(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, changes: WebhookEndpointUpdate) -> WebhookEndpoint:
     """Enable or disable, change the event types or the description."""
+    changed = []
     if changes.enabled is not None:
         endpoint.enabled = changes.enabled
         endpoint.disabled_reason = None if changes.enabled else DisabledReason.BY_OWNER
+        changed.append(f"enabled={str(changes.enabled).lower()}")
     if changes.event_types is not None:
         endpoint.event_types = _unique(changes.event_types)
+        changed.append("event_types")
     if "description" in changes.model_fields_set:
         endpoint.description = changes.description
+        changed.append("description")
     endpoint.updated_at = utcnow()
     await session.flush()
+    outcome = f"changed {', '.join(changed)}" if changed else "nothing changed"
+    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.ENDPOINT_CHANGED, endpoint_id=endpoint.id, outcome=outcome)
     return endpoint
 
 
-async def remove(*, session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+async def remove(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> None:
     """Delete an endpoint with its deliveries and their history; the events stay."""
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
+    count = (await session.exec(select(func.count()).select_from(deliveries.subquery()))).one()
     await session.exec(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(deliveries)))
     await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id))
     await session.delete(endpoint)
     await session.flush()
+    outcome = f"deleted with {count} deliver{'y' if count == 1 else 'ies'}"
+    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.ENDPOINT_DELETED, endpoint_id=endpoint.id, outcome=outcome)
 
 
-async def rotate_secret(*, session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookSecretRotated:
+async def rotate_secret(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> WebhookSecretRotated:
     """A new secret; the old one keeps signing beside it for 24 hours."""
     now = utcnow()
     expires = now + ROTATION_OVERLAP
@@ -232,6 +259,9 @@ async def rotate_secret(*, session: AsyncSession, endpoint: WebhookEndpoint) -> 
     endpoint.secret = new_secret()
     endpoint.updated_at = now
     await session.flush()
+    hours = int(ROTATION_OVERLAP.total_seconds() // 3600)
+    outcome = f"the previous secret also signs for {hours} hours"  # never either secret
+    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.SECRET_ROTATED, endpoint_id=endpoint.id, outcome=outcome)
     return WebhookSecretRotated(secret=endpoint.secret, previous_secret_expires_at=expires)
 
 
@@ -260,7 +290,7 @@ async def deliveries_page(
     return WebhookDeliveryPage(items=items, next_cursor=next_cursor)
 
 
-async def redeliver(*, session: AsyncSession, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDeliveryPublic:
+async def redeliver(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDeliveryPublic:
     """Send a delivery again at once, with the same `webhook-id`; a finished one starts a new round of retries."""
     delivery = await session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.endpoint_id != endpoint.id:
@@ -268,12 +298,14 @@ async def redeliver(*, session: AsyncSession, endpoint: WebhookEndpoint, deliver
     if not endpoint.enabled:
         raise Conflict("the endpoint is disabled; enable it first")
     now = utcnow()
+    outcome = f"delivery {delivery.id} was {delivery.status}"
     if delivery.status != DeliveryStatus.PENDING:
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts_made = 0
     delivery.next_attempt_at = now
     delivery.updated_at = now
     await session.flush()
+    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.REDELIVERY_REQUESTED, endpoint_id=endpoint.id, outcome=outcome)
     event = (await session.exec(select(OutboxEvent).where(OutboxEvent.id == delivery.event_id))).one()
     attempts = await _attempts_of(session=session, delivery_ids=[delivery.id])
     return _delivery_public(delivery, event, attempts.get(delivery.id, []))

@@ -1,0 +1,305 @@
+"""Every route that changes state leaves an audit event: the routes come from the app's own table, so a new one cannot forget.
+
+CALLS says, for each POST, PUT, PATCH and DELETE route, how to make it succeed (what to set up first, the
+request, the role) and which action it must leave in the trail. A route the app serves that is missing from
+CALLS fails the test until someone writes down how to call it; STORES_NOTHING holds the few that only read,
+and for them the test checks that no table gained or lost a row.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import func, select, text
+from sqlmodel import SQLModel
+
+from app.main import create_app
+from app.models.vocabulary import Role
+from app.services.policies import derived_example
+from tests.factories import register_agreement, register_organisation, submit
+from tests.rules.baseline import baseline_request, changed
+from tests.support import Tokens, settings_for
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers
+EMERGENCY = {
+    "urgency": "emergency",
+    "purpose.category": "safeguarding_adult",
+    "legal_basis.article_6": "vital_interests",
+    "legal_basis.article_9": "substantial_public_interest",
+    "legal_basis.schedule1_paragraph": 18,
+    "legal_basis.confidentiality": "overriding_public_interest",
+}
+RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
+PUBLIC_HOOK = "https://93.184.215.14/hook"  # a public address literal: registrable without DNS
+# Counts every call, whatever it does (the rate limiter's buckets on PostgreSQL): traffic, not state a caller changes.
+TRAFFIC_TABLES = frozenset({"rate_limits"})
+
+
+def state_changing_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves with POST, PUT, PATCH or DELETE."""
+    served = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+    found = set()
+    # FastAPI keeps included routers as branches of app.routes; iter_route_contexts walks them with their prefixes.
+    for context in iter_route_contexts(served.routes):
+        if isinstance(context.original_route, APIRoute):
+            found |= {(method, str(context.path)) for method in context.methods or () if method in STATE_CHANGING}
+    return sorted(found)
+
+
+ROUTES = state_changing_routes()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, after its setup has been made."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: Any = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+Setup = Callable[[httpx.AsyncClient, Tokens], Awaitable[Request]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to make a route succeed, the status it answers, and the action it must leave in the trail."""
+
+    setup: Setup
+    status: int
+    action: str
+
+
+def guardian(tokens: Tokens) -> dict[str, str]:
+    return tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
+
+
+async def requester(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, str]:
+    await register_organisation(client, tokens, "RXT01")
+    return tokens.agency("RXT01")
+
+
+async def referred(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any] = REFERRED) -> str:
+    await requester(client, tokens)
+    response = await submit(client, tokens, changed(changes))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def claimed(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any] = REFERRED) -> str:
+    request_id = await referred(client, tokens, changes)
+    response = await client.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens))
+    assert response.status_code == 200, response.text
+    return request_id
+
+
+async def endpoint(client: httpx.AsyncClient, tokens: Tokens) -> tuple[str, dict[str, str]]:
+    agency = await requester(client, tokens)
+    response = await client.post("/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]}, headers=agency)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"]), agency
+
+
+async def register_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    body = {"code": "RXT01", "name": "Royal Test Trust", "type": "nhs_trust", "dspt_status": "standards_met"}
+    return Request("POST", "/v1/organisations", tokens.admin(), body)
+
+
+async def change_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    return Request("PATCH", "/v1/organisations/RXT01", tokens.admin(), {"dspt_status": "standards_exceeded"})
+
+
+async def register_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    body = {
+        "code": "ISA-TEST",
+        "title": "Test agreement",
+        "parties": ["RXT01"],
+        "purposes": ["direct_care"],
+        "data_categories": ["demographics"],
+        "valid_from": "2020-01-01",
+        "valid_until": "2099-12-31",
+        "status": "active",
+    }
+    return Request("POST", "/v1/sharing-agreements", tokens.admin(), body)
+
+
+async def change_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    await register_agreement(client, tokens)
+    return Request("PATCH", "/v1/sharing-agreements/ISA-TEST", tokens.admin(), {"status": "suspended"})
+
+
+async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/policies", tokens.admin(), derived_example())
+
+
+async def activate_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/policies/uk-caldicott-baseline/2026.1/activate", tokens.admin())
+
+
+async def replay_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    await submit(client, tokens, baseline_request())
+    return Request("POST", "/v1/policies/uk-caldicott-baseline/2026.1/replay", guardian(tokens), {})
+
+
+async def submit_request(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/sharing-requests", await requester(client, tokens), baseline_request())
+
+
+async def evaluate(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/evaluate", await requester(client, tokens), baseline_request())
+
+
+async def claim(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await referred(client, tokens)}/claim", guardian(tokens))
+
+
+async def release(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/release", guardian(tokens))
+
+
+async def review(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    body = {"outcome": "approve", "rationale": RATIONALE}
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/review", guardian(tokens), body)
+
+
+async def retrospective_review(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    share = await claimed(client, tokens, EMERGENCY)
+    return Request("POST", f"/v1/sharing-requests/{share}/retrospective-review", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
+
+
+async def amend(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    request_id = await claimed(client, tokens)
+    asked = await client.post(
+        f"/v1/sharing-requests/{request_id}/review", json={"outcome": "request_information", "rationale": RATIONALE}, headers=guardian(tokens)
+    )
+    assert asked.status_code == 200, asked.text
+    return Request("POST", f"/v1/sharing-requests/{request_id}/amendments", tokens.agency("RXT01"), {"request": baseline_request(), "note": "revised"})
+
+
+async def withdraw(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await referred(client, tokens)}/withdraw", tokens.agency("RXT01"))
+
+
+async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
+
+
+async def register_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/webhook-endpoints", await requester(client, tokens), {"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]})
+
+
+async def change_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    return Request("PATCH", f"/v1/webhook-endpoints/{endpoint_id}", agency, {"enabled": False})
+
+
+async def delete_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    return Request("DELETE", f"/v1/webhook-endpoints/{endpoint_id}", agency)
+
+
+async def rotate_hook_secret(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    return Request("POST", f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret", agency)
+
+
+async def redeliver(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    await submit(client, tokens, baseline_request())  # decided at once: one delivery to the endpoint
+    listed = await client.get(f"/v1/webhook-endpoints/{endpoint_id}/deliveries", headers=agency)
+    [delivery] = listed.json()["items"]
+    return Request("POST", f"/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery['id']}/redeliver", agency)
+
+
+CALLS: dict[tuple[str, str], Call] = {
+    ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
+    ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
+    ("POST", "/v1/sharing-agreements"): Call(register_isa, 201, "agreement_registered"),
+    ("PATCH", "/v1/sharing-agreements/{code}"): Call(change_isa, 200, "agreement_changed"),
+    ("POST", "/v1/policies"): Call(upload_policy, 201, "policy_uploaded"),
+    ("POST", "/v1/policies/{name}/{version}/activate"): Call(activate_policy, 200, "policy_activated"),
+    ("POST", "/v1/policies/{name}/{version}/replay"): Call(replay_policy, 201, "policy_replayed"),
+    ("POST", "/v1/sharing-requests"): Call(submit_request, 201, "submitted"),
+    ("POST", "/v1/sharing-requests/{request_id}/claim"): Call(claim, 200, "claimed"),
+    ("POST", "/v1/sharing-requests/{request_id}/release"): Call(release, 200, "released"),
+    ("POST", "/v1/sharing-requests/{request_id}/review"): Call(review, 200, "reviewed"),
+    ("POST", "/v1/sharing-requests/{request_id}/retrospective-review"): Call(retrospective_review, 200, "retrospective_reviewed"),
+    ("POST", "/v1/sharing-requests/{request_id}/amendments"): Call(amend, 200, "amended"),
+    ("POST", "/v1/sharing-requests/{request_id}/withdraw"): Call(withdraw, 200, "withdrawn"),
+    ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
+    ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Call(delete_hook, 204, "webhook_endpoint_deleted"),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Call(rotate_hook_secret, 200, "webhook_secret_rotated"),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"): Call(redeliver, 202, "webhook_redelivery_requested"),
+}
+# POST routes that only compute an answer: checked to leave every table as it was, the trail included.
+STORES_NOTHING: dict[tuple[str, str], Call] = {
+    ("POST", "/v1/evaluate"): Call(evaluate, 200, ""),
+}
+
+
+def matches(template: str, url: str) -> bool:
+    """True when the concrete URL is one the route's path template serves."""
+    pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, url.split("?")[0]) is not None
+
+
+async def audit_head(app: FastAPI) -> int:
+    async with app.state.engine.connect() as connection:
+        return int((await connection.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events"))).scalar_one())
+
+
+async def actions_after(app: FastAPI, seq: int) -> list[str]:
+    async with app.state.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT action FROM audit_events WHERE seq > :seq ORDER BY seq"), {"seq": seq})
+        return [str(row.action) for row in rows]
+
+
+async def row_counts(app: FastAPI) -> dict[str, int]:
+    async with app.state.engine.connect() as connection:
+        tables = [table for table in SQLModel.metadata.sorted_tables if table.name not in TRAFFIC_TABLES]
+        return {table.name: int((await connection.execute(select(func.count()).select_from(table))).scalar_one()) for table in tables}
+
+
+def test_the_route_table_is_read() -> None:
+    # A guard on the discovery itself: were it to find nothing, every other test here would pass vacuously.
+    assert ("POST", "/v1/sharing-requests") in ROUTES
+    assert ("DELETE", "/v1/webhook-endpoints/{endpoint_id}") in ROUTES
+    assert len(ROUTES) >= 20
+
+
+def test_every_entry_of_the_tables_is_a_route_the_app_serves() -> None:
+    stale = (CALLS.keys() | STORES_NOTHING.keys()) - set(ROUTES)
+    assert not stale, f"these entries name routes the app no longer serves: {sorted(stale)}"
+    assert not CALLS.keys() & STORES_NOTHING.keys()
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{method} {path}" for method, path in ROUTES])
+async def test_every_change_of_state_leaves_an_audit_event(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, method: str, path: str) -> None:
+    call = CALLS.get((method, path)) or STORES_NOTHING.get((method, path))
+    assert call is not None, f"{method} {path} changes state but tests/test_audit_coverage.py does not say how to call it: add it to CALLS"
+    request = await call.setup(client, tokens)
+    assert (request.method, matches(path, request.url)) == (method, True), f"the setup for {method} {path} calls {request.method} {request.url}"
+    head, tables = await audit_head(app), await row_counts(app)
+
+    response = await client.request(request.method, request.url, json=request.json, params=request.params, headers=request.headers)
+
+    assert response.status_code == call.status, response.text
+    recorded = await actions_after(app, head)
+    if (method, path) in STORES_NOTHING:
+        assert (recorded, await row_counts(app)) == ([], tables)
+    else:
+        assert call.action in recorded, f"{method} {path} left {recorded or 'no audit event'}"

@@ -1,0 +1,82 @@
+"""A token is only as good as its organisation: unregistered or deactivated, every role is refused; the controller exists from the start."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.main import register_controller
+from app.models.vocabulary import Role
+from tests.conftest import empty_tables
+from tests.factories import register_organisation, submit
+from tests.rules.baseline import baseline_request, changed
+from tests.support import Tokens
+
+# What each role may do: an endpoint it is allowed to call, which answers 200 when its organisation is in good standing.
+ALLOWED = {
+    Role.AGENCY: "/v1/sharing-requests",
+    Role.GUARDIAN: "/v1/review-queue",
+    Role.AUDITOR: "/v1/audit/events",
+    Role.ADMIN: "/v1/organisations",
+}
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+async def test_every_role_of_an_unregistered_organisation_is_refused(client: httpx.AsyncClient, tokens: Tokens, role: Role) -> None:
+    response = await client.get(ALLOWED[role], headers=tokens.headers("NOWHERE", role))
+    assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "organisation 'NOWHERE' is not registered"
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+async def test_every_role_of_a_deactivated_organisation_is_refused_until_it_is_active_again(client: httpx.AsyncClient, tokens: Tokens, role: Role) -> None:
+    await register_organisation(client, tokens, "NSH01")
+    headers = tokens.headers("NSH01", role)
+    assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
+    assert (await client.patch("/v1/organisations/NSH01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    refused = await client.get(ALLOWED[role], headers=headers)
+    assert refused.status_code == 403 and refused.json()["detail"] == "organisation 'NSH01' is deactivated"
+    assert (await client.patch("/v1/organisations/NSH01", json={"active": True}, headers=tokens.admin())).status_code == 200
+    assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
+
+
+async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await register_organisation(client, tokens, "LA01", type="local_authority")
+    referred = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
+    assert referred["status"] == "awaiting_review"
+    assert (await client.patch("/v1/organisations/LA01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    claim = await client.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=tokens.headers("LA01", Role.GUARDIAN))
+    assert claim.status_code == 403
+    request = (await client.get(f"/v1/sharing-requests/{referred['id']}", headers=tokens.agency("RXT01"))).json()
+    assert request["status"] == "awaiting_review"
+
+
+async def test_a_deactivated_agency_cannot_submit(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    assert (await client.patch("/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    assert (await submit(client, tokens, baseline_request())).status_code == 403
+
+
+async def test_the_controller_is_registered_at_start_once_and_audited(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+    await empty_tables(app)  # a new database, before the service's first start
+    await register_controller(app)
+    await register_controller(app)  # a second start finds it and changes nothing
+    organisations = (await client.get("/v1/organisations", headers=tokens.admin())).json()["items"]
+    assert [(row["code"], row["active"]) for row in organisations] == [("CONTROLLER", True)]
+    events = (await client.get("/v1/audit/events", headers=tokens.headers("CONTROLLER", Role.AUDITOR))).json()["items"]
+    registered = [event for event in events if event["action"] == "organisation_registered"]
+    assert [(event["target_id"], event["actor_sub"]) for event in registered] == [("CONTROLLER", "system")]
+
+
+def test_production_names_its_controller() -> None:
+    production = {
+        "env": "production",
+        "database_url": "postgresql+asyncpg://db/caldicott",
+        "jwks_url": "https://idp.example/jwks.json",
+        "subject_key": "k" * 32,
+    }
+    with pytest.raises(ValidationError, match="CALDICOTT_CONTROLLER_ORG"):
+        Settings(**production)
+    assert Settings(**production, controller_org="RXT").controller_org == "RXT"
