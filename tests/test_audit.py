@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.auth import Principal
 from app.models.actions import RequestAction
+from app.models.audit import AuditTarget
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import audit, events
@@ -367,3 +369,56 @@ async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(clien
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
     for secret in (mine["secret"], controllers["secret"], rotated["secret"], "whsec_", "Zebedee", "Quillfeather"):
         assert secret not in rows
+
+
+AWKWARD_TEXT = ["caf\u00e9 \u00abrefer\u00bb", 'quote " backslash \\ slash /', "tab\tnewline\ncontrol\x01\x1f del\x7f", "\u2028\u2029 \U0001f600 \ufeff", ""]
+
+
+async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+    """Unicode, escapes and control characters hash as the standard library's canonical JSON, written and verified."""
+    actor = Principal(sub="user-\u00e9\u00e8", org="RXT01", roles=frozenset({Role.GUARDIAN, Role.AUDITOR, Role.AGENCY}))
+    async with app.state.sessionmaker() as session:
+        for number, outcome in enumerate(AWKWARD_TEXT):
+            await audit.record(
+                session=session,
+                actor=actor if number % 2 else None,
+                action="read",
+                target_type=AuditTarget.REPORT,
+                target_id=f"r\u00e9port-{number}",
+                outcome=outcome,
+            )
+        await session.commit()
+
+    trail = await all_events(client, tokens)
+    assert [event["outcome"] for event in trail] == AWKWARD_TEXT
+    assert trail[1]["actor_roles"] == ["agency", "auditor", "guardian"]
+    assert all(event["hash"] == expected_hash(event) for event in trail)
+    async with app.state.sessionmaker() as session:
+        assert [(await audit.verify(session=session, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
+
+    await tamper(app, "UPDATE audit_events SET outcome = :outcome WHERE seq = 3", outcome=AWKWARD_TEXT[2].replace("\x01", "\x02"))
+    async with app.state.sessionmaker() as session:
+        results = [await audit.verify(session=session, batch_size=size) for size in (1, 2, 5000)]
+    assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 3, 6, 6)] * 3
+
+
+@pytest.mark.parametrize(
+    ("statement", "broken"),
+    [
+        (f"UPDATE audit_events SET prev_hash = {FLIP_FIRST_HEX_DIGIT.format(column='prev_hash')} WHERE seq = 4", 4),
+        (f"UPDATE audit_events SET hash = {FLIP_FIRST_HEX_DIGIT.format(column='hash')} WHERE seq = 3", 3),
+        ("DELETE FROM audit_events WHERE seq = 3", 3),
+        ("DELETE FROM audit_events WHERE seq = 1", 1),
+        ("DELETE FROM audit_events WHERE seq IN (4, 5, 6)", 4),
+    ],
+)
+async def test_a_break_at_a_batch_boundary_is_found_at_its_seq(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, statement: str, broken: int) -> None:
+    """Each row is checked against the row before it, including the last row of the batch before."""
+    await register_organisation(client, tokens, "RXT01")
+    for _ in range(8):
+        await submit(client, tokens, baseline_request())
+    await tamper(app, statement)
+    async with app.state.sessionmaker() as session:
+        results = [await audit.verify(session=session, batch_size=size) for size in (1, 3, 5000)]
+    assert {(result.valid, result.first_broken_seq, result.head_seq) for result in results} == {(False, broken, 9)}
+    assert len({result.events for result in results}) == 1

@@ -1,9 +1,12 @@
 """The audit trail: append hash-chained events, list them, and verify the whole chain."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row, Select, Text, cast, text
+from sqlalchemy import select as core_select
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -11,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import correlation
 from app.auth import Principal
-from app.canonical import canonical_json, sha256_hex
+from app.canonical import canonical_json, sha256_hex, stored_json
 from app.models.audit import AuditEvent, AuditEventPage, AuditEventPublic, AuditTarget, AuditVerification
 from app.models.base import utcnow
 from app.services.pagination import ascending, keyset_page
@@ -130,19 +133,76 @@ async def list_page(
     return AuditEventPage(items=items, next_cursor=next_cursor)
 
 
-async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> AuditVerification:
-    """Recompute the chain from the genesis hash, streaming the table in batches ordered by seq."""
+def _verify_query(after: int, limit: int) -> Select[Any]:
+    """The next batch of the chain as plain columns, read as the driver gives them: no ORM objects, enums or JSON decoding per row."""
     table = AuditEvent.__table__  # type: ignore[attr-defined]
+    c = table.c
+    columns = [
+        c.seq,
+        c.occurred_at,
+        c.actor_sub,
+        c.actor_org,
+        cast(c.actor_roles, Text()),
+        c.action,
+        c.target_type,
+        c.target_id,
+        c.outcome,
+        c.correlation_id,
+        c.prev_hash,
+        c.hash,
+    ]
+    return core_select(*columns).where(c.seq > after).order_by(c.seq).limit(limit)
+
+
+def _utc_isoformat(value: datetime | str) -> str:
+    """As canonical_fields writes occurred_at, from the driver's value: SQLite's is text, read as SQLAlchemy reads it, and naive."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat(timespec="microseconds")
+
+
+# A trail holds a handful of distinct role sets: each one's stored text is parsed once (the lists are only ever encoded).
+_stored_roles = lru_cache(maxsize=256)(stored_json)
+
+
+def _first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int | None:
+    """The first seq in `rows` (which follow `seq`, whose hash is `head_hash`) at which the chain breaks, or None.
+
+    Each row is checked against itself and the row before: its hash from its own fields and stored
+    prev_hash, its prev_hash against the previous row's hash, its seq against the previous seq + 1.
+    """
+    for row_seq, occurred_at, actor_sub, actor_org, roles, action, target_type, target_id, outcome, correlation_id, prev_hash, row_hash in rows:
+        if row_seq != seq + 1 or prev_hash != head_hash:
+            return seq + 1  # for a gap, the first missing number
+        fields = {
+            "seq": row_seq,
+            "occurred_at": _utc_isoformat(occurred_at),
+            "actor_sub": actor_sub,
+            "actor_org": actor_org,
+            "actor_roles": _stored_roles(roles),
+            "action": action,
+            "target_type": target_type,
+            "target_id": target_id,
+            "outcome": outcome,
+            "correlation_id": correlation_id,
+        }
+        if row_hash != chain_hash(prev_hash, fields):
+            return row_seq
+        seq, head_hash = row_seq, row_hash
+    return None
+
+
+async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> AuditVerification:
+    """Recompute the chain from the genesis hash, streaming the table in keyset batches ordered by seq (memory stays flat)."""
     connection = await session.connection()
     events, head_seq, head_hash, first_broken = 0, 0, GENESIS_HASH, None
     while True:
-        # Core rows, not ORM objects: nothing accumulates in the session while streaming.
-        batch = (await connection.execute(table.select().where(table.c.seq > head_seq).order_by(table.c.seq).limit(batch_size))).all()
-        for row in batch:
-            intact = row.seq == head_seq + 1 and row.prev_hash == head_hash and row.hash == chain_hash(head_hash, canonical_fields(row))
-            if first_broken is None and not intact:
-                first_broken = head_seq + 1  # for a gap, the first missing number
-            events, head_seq, head_hash = events + 1, row.seq, row.hash
+        result = await connection.execute(_verify_query(head_seq, batch_size))
+        batch = result.cursor.fetchall()  # the driver's tuples: building a Row for each cost as much as hashing it
+        result.close()
+        if batch:
+            if first_broken is None:  # after the first break only the count and the head are still needed
+                first_broken = _first_break(batch, head_seq, head_hash)
+            events, head_seq, head_hash = events + len(batch), batch[-1][0], batch[-1][-1]
         if len(batch) < batch_size:
             break
     return AuditVerification(valid=first_broken is None, events=events, head_seq=head_seq, head_hash=head_hash, first_broken_seq=first_broken)
