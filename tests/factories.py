@@ -6,6 +6,19 @@ import httpx
 
 from tests.support import Tokens
 
+# Changes to the baseline request (tests.rules.baseline.changed) that put a request where a test needs it.
+REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers it to a guardian
+# An emergency share under 2027.1, reviewed retrospectively: only waivable referrals (the public-interest
+# test, Schedule 1 para. 18 for a capable adult).
+EMERGENCY = {
+    "urgency": "emergency",
+    "purpose.category": "safeguarding_adult",
+    "legal_basis.article_6": "vital_interests",
+    "legal_basis.article_9": "substantial_public_interest",
+    "legal_basis.schedule1_paragraph": 18,
+    "legal_basis.confidentiality": "overriding_public_interest",
+}
+
 
 async def register_organisation(
     client: httpx.AsyncClient, tokens: Tokens, code: str = "RXT01", *, type: str = "nhs_trust", dspt_status: str = "standards_met", name: str | None = None

@@ -21,20 +21,11 @@ from sqlmodel import SQLModel
 from app.main import create_app
 from app.models.vocabulary import Role
 from app.services.policies import derived_example
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers
-EMERGENCY = {
-    "urgency": "emergency",
-    "purpose.category": "safeguarding_adult",
-    "legal_basis.article_6": "vital_interests",
-    "legal_basis.article_9": "substantial_public_interest",
-    "legal_basis.schedule1_paragraph": 18,
-    "legal_basis.confidentiality": "overriding_public_interest",
-}
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
 PUBLIC_HOOK = "https://93.184.215.14/hook"  # a public address literal: registrable without DNS
 # Counts every call, whatever it does (the rate limiter's buckets on PostgreSQL): traffic, not state a caller changes.

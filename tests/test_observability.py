@@ -21,14 +21,13 @@ from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import delivery
-from tests.factories import register_organisation, submit
+from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
 from tests.test_operations import UNREACHABLE_POSTGRES
 from tests.webhook_receiver import Receiver, running
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers to a guardian
 
 
 @pytest.fixture

@@ -12,20 +12,10 @@ from sqlalchemy import update
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role, Urgency
 from app.rules.response_times import due_at
-from tests.factories import register_organisation, submit
+from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import POLICY, baseline_request, changed, item
 from tests.support import Tokens
 
-REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers
-# An emergency share under 2027.1: only waivable referrals (the public-interest test, Schedule 1 para. 18 for a capable adult).
-EMERGENCY = {
-    "urgency": "emergency",
-    "purpose.category": "safeguarding_adult",
-    "legal_basis.article_6": "vital_interests",
-    "legal_basis.article_9": "substantial_public_interest",
-    "legal_basis.schedule1_paragraph": 18,
-    "legal_basis.confidentiality": "overriding_public_interest",
-}
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
 
 

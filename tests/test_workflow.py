@@ -20,20 +20,11 @@ from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import workflow
 from app.services.workflow import TRANSITIONS, Move, Stage
-from tests.factories import register_organisation, submit
+from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 RATIONALE = "Weighed against the duty of confidence; the recipient and the purpose are as stated."
-REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers
-EMERGENCY = {  # an emergency share under 2027.1, reviewed retrospectively
-    "urgency": "emergency",
-    "purpose.category": "safeguarding_adult",
-    "legal_basis.article_6": "vital_interests",
-    "legal_basis.article_9": "substantial_public_interest",
-    "legal_basis.schedule1_paragraph": 18,
-    "legal_basis.confidentiality": "overriding_public_interest",
-}
 
 # Every legal move and the stage it leads to; every other (stage, move) pair is a 409 that changes nothing.
 LEGAL = {
