@@ -14,6 +14,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
+from sqlalchemy import Row, bindparam, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Environment, Settings
 from app.db import SessionDep
@@ -24,6 +26,9 @@ from app.models.vocabulary import Role
 MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
 CLOCK_SKEW_SECONDS = 30
+# How many verified tokens are remembered, and for how long at most (a key removed from the JWKS also ends it).
+VERIFIED_TOKENS_KEPT = 4096
+VERIFIED_TOKEN_SECONDS = 60
 MAX_SUB_CHARS = 200
 MAX_ORG_CHARS = 32
 NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
@@ -86,6 +91,9 @@ class TokenVerifier:
         self._attempted_at: float | None = None
         self._last_fetch_failed = False
         self._fetching = asyncio.Lock()
+        # Tokens verified lately, by their exact text: a client sends the same token with every request until it
+        # expires, and checking its signature again each time cost more than some whole requests do.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}  # token: principal, its exp (wall clock), remembered until (self._clock)
         if settings.jwks_file is not None:
             # The operator's own file: a key we may not use is a mistake, and stops start-up.
             self._keys, refused = parse_jwks(json.loads(settings.jwks_file.read_text()))
@@ -133,12 +141,16 @@ class TokenVerifier:
         for reason in refused:
             log.warning("JWKS from %s: %s; left out", self._jwks_url, reason)
         self._keys, self._fetched_at, self._last_fetch_failed = keys, self._clock(), False
+        self._verified.clear()  # a key that left the set verifies nothing more
         log.info("JWKS fetched from %s: %d signing keys", self._jwks_url, len(keys))
 
     def verify(self, token: str) -> Principal:
         """Return the principal of a valid token, or raise Unauthorized."""
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("token is too large")
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         algorithm, key = self._key_for(_checked_header(token))
         try:
             _check_claim_types(jwt.get_unverified_claims(token))
@@ -152,7 +164,23 @@ class TokenVerifier:
             )
         except JOSEError as error:
             raise Unauthorized(f"token rejected: {error}") from None
-        return _principal_from(claims)
+        principal = _principal_from(claims)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        # Trusted until it expires (as the check above counts expiry) and for a minute at most.
+        self._verified[token] = (principal, claims["exp"] + CLOCK_SKEW_SECONDS, self._clock() + VERIFIED_TOKEN_SECONDS)
+        return principal
+
+    def _remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified within the last minute that has not expired since, or None."""
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        principal, expires, until = entry
+        if time.time() >= expires or self._clock() >= until:
+            del self._verified[token]
+            return None
+        return principal
 
     def _key_for(self, header: dict[str, Any]) -> tuple[str, Any]:
         # The header only routes to one of our keys; the allowed algorithm is the key's own.
@@ -248,6 +276,22 @@ def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str,
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
+# What every request reads of its caller's organisation: four columns through the connection, not an ORM object.
+_CALLER = select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(Organisation.code == bindparam("code"))
+CALLER = "caller_organisation"  # in Session.info: the row as read in this request
+
+
+async def caller_organisation(*, session: AsyncSession, code: str) -> Row[Any] | None:
+    """The organisation's code, type, DSPT status and `active`, or None; read once per request and kept with its session."""
+    held = session.sync_session.info.get(CALLER)
+    if held is not None and held.code == code:
+        return held  # type: ignore[no-any-return]
+    row = (await (await session.connection()).execute(_CALLER, {"code": code})).first()
+    if row is not None:
+        session.sync_session.info[CALLER] = row
+    return row
+
+
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
 
 
@@ -270,7 +314,7 @@ def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Pri
         if not principal.roles.intersection(roles):
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
         # A token outlives its organisation's registration: every role of an unknown or deactivated organisation stops here.
-        organisation = await session.get(Organisation, principal.org)
+        organisation = await caller_organisation(session=session, code=principal.org)
         if organisation is None:
             raise Forbidden(f"organisation {principal.org!r} is not registered")
         if not organisation.active:

@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from app.config import Settings, get_settings
 from app.models.vocabulary import Role
 
 log = logging.getLogger("caldicott")
+
+AUTO = "auto"  # `serve --workers auto`: one process per CPU this process may use (one on SQLite)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -47,15 +50,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = get_settings()
+    workers = args.workers
+    if workers == AUTO:
+        workers = 1 if settings.uses_sqlite else server.available_cpus()
+    elif workers > 1 and settings.uses_sqlite:
+        reason = "SQLite is served by one process (its rate-limit buckets are in memory, and writers would contend for the file)"
+        print(f"caldicott serve: --workers {workers} needs PostgreSQL; {reason}", file=sys.stderr)
+        return 2
     app = create_app(settings)  # first: a bad policy or key file stops us before the database is touched
     if settings.uses_sqlite:
         migrate(settings)
     database = settings.database_url.split("://")[0]
-    log.info("Caldicott service on http://%s:%d (database: %s); API docs at http://%s:%d/docs", args.host, args.port, database, args.host, args.port)
+    processes = "one process" if workers == 1 else f"{workers} worker processes"
+    log.info(
+        "Caldicott service on http://%s:%d (database: %s; %s); API docs at http://%s:%d/docs", args.host, args.port, database, processes, args.host, args.port
+    )
     if settings.jwt_secret is not None:
         log.info("development tokens: %s token --org CODE --role agency|guardian|auditor|admin", sys.argv[0])
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **server.uvicorn_options(settings))
+    options = server.uvicorn_options(settings)
+    if workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **options)
+    else:
+        # uvicorn spawns the workers; each builds the app from the environment, as get_settings() did here.
+        options["log_config"] = server.worker_logging(args.log_level)
+        uvicorn.run("app.main:create_app", factory=True, workers=workers, host=args.host, port=args.port, log_level=args.log_level, **options)
     return 0
+
+
+def worker_count(text: str) -> int | str:
+    """`--workers`: a number of processes, at least 1, or `auto`."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (at least 1) or auto (from --workers, CALDICOTT_WORKERS or WEB_CONCURRENCY)")
+    return count
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -101,7 +133,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
-    """Exit status 0: the chain is intact; 1: it is broken; 2: it could not be read."""
+    """Exit status 0: the chain is intact (events still pending included); 1: it is broken; 2: it could not be read."""
     import asyncio
 
     from sqlalchemy.exc import DBAPIError
@@ -124,6 +156,8 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
         print(f"caldicott audit verify: cannot read the audit trail: {type(getattr(error, 'orig', error)).__name__}: {error}", file=sys.stderr)
         return 2
     print(result.model_dump_json(indent=2))
+    if result.pending:
+        print(f"caldicott audit verify: {result.pending} events recorded and not chained yet (pending, not broken)", file=sys.stderr)
     if not result.valid:
         print(f"caldicott audit verify: the audit trail is broken at seq {result.first_broken_seq}", file=sys.stderr)
         return 1
@@ -138,6 +172,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=os.environ.get("CALDICOTT_WORKERS") or os.environ.get("WEB_CONCURRENCY") or "1",
+        metavar="N",
+        help="server processes, PostgreSQL only above 1; auto: one per CPU available (default: $CALDICOTT_WORKERS, else $WEB_CONCURRENCY, else 1)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)

@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     webhook_worker_in_serve: bool = False
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    # Sends one worker process has in flight at once, in all and to any one endpoint (so a slow receiver holds
+    # at most this many of its slots); several processes multiply the endpoint's share (README, "Webhooks").
+    webhook_concurrency: int = Field(default=64, ge=1, le=1000)
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
+    # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit.py);
+    # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
+    audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)
+    # How long a process keeps the active policy before reading it again: another process's activation takes
+    # effect here within this time (an activation in this process, at once). 0 reads it on every submission.
+    policy_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Fair use: each endpoint is another outbound POST for every event; each identifier another row written.
     max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
     # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.

@@ -20,19 +20,21 @@ from app.rules import PolicyError
 from app.rules.policy_documents import shipped_policies
 from app.services import delivery
 from app.services import organisations as organisation_register
+from app.services.audit import Chainer
 from app.services.policies import PolicyRegistry
 
 log = logging.getLogger("caldicott")
 
 
 async def register_controller(application: FastAPI) -> None:
-    """Register the controller's organisation if it is missing; a database not reachable yet is tried again at the next start."""
+    """Register the controller's organisation if it is missing, and chain its audit event; a database not reachable yet is tried again at the next start."""
     code = application.state.settings.controller_org
     try:
         async with application.state.sessionmaker() as session:
             if await organisation_register.ensure_controller(session=session, code=code):
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
+                await application.state.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
 
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.policy_file is not None:
         raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
-    registry = PolicyRegistry(shipped_policies())
+    registry = PolicyRegistry(shipped_policies(), cache_seconds=settings.policy_cache_seconds)
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for policy in registry.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         await register_controller(application)
+        await application.state.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
             background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
             if settings.webhook_worker_in_serve:
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.policies = registry
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.chainer = Chainer(app.state.sessionmaker, delay=settings.audit_chain_delay_seconds)
     app.state.verifier = TokenVerifier(settings)
     app.state.rate_limiter = RateLimiter(settings, engine)
     app.state.metrics = observability.Metrics()

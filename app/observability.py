@@ -56,7 +56,15 @@ class Metrics:
         self.findings = Counter(
             "caldicott_rule_findings", "Findings of the rules in the decisions they made, by rule and result", ["rule", "result"], registry=self.registry
         )
+        # Each decision counts some 30 findings: the labelled children are looked up once each, not on every count.
+        self._finding_counters: dict[tuple[str, str], Any] = {}
         self.webhook_attempts = Counter("caldicott_webhook_delivery_attempts", "Webhook delivery attempts, by result", ["result"], registry=self.registry)
+
+    def finding_counter(self, rule: str, result: str) -> Any:
+        counter = self._finding_counters.get((rule, result))
+        if counter is None:
+            counter = self._finding_counters[rule, result] = self.findings.labels(rule=rule, result=result)
+        return counter
 
     def render(self, accept: str | None, queue: QueueCounts | None = None) -> tuple[bytes, str]:
         """The exposition in the format the scraper asked for, with the queue gauges when they could be measured."""
@@ -90,7 +98,7 @@ def decision_recorded(*, kind: str, outcome: str, findings: list[dict[str, Any]]
     metrics.decisions.labels(kind=kind, outcome=outcome).inc()
     if kind == DecisionKind.RULES:
         for finding in findings:
-            metrics.findings.labels(rule=finding["rule"], result=finding["result"]).inc()
+            metrics.finding_counter(finding["rule"], finding["result"]).inc()
 
 
 def webhook_attempted(*, succeeded: bool, answered: bool) -> None:

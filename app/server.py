@@ -4,14 +4,28 @@ uvicorn closes a keep-alive connection left idle, but not one whose request head
 arriving: a client sending a header line every few seconds holds its connection for ever, and
 a few hundred such clients hold the server. So each request head here has a deadline as well.
 h11, not httptools, because h11 caps the size of a request head (httptools reads any amount).
+
+With several worker processes (`caldicott serve --workers N`, PostgreSQL only) uvicorn spawns
+each one and pickles its configuration across: everything in `uvicorn_options` is picklable
+(the protocol class is rebuilt in the child by `protocol_for`), each child builds the app from
+the environment (`app.main:create_app`), and sets up the JSON log lines again (`worker_logging`).
 """
 
+import copyreg
+import functools
+import logging
+import math
+import os
+from pathlib import Path
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app import log_config
 from app.config import Settings
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 class HeadDeadlineProtocol(H11Protocol):
@@ -63,9 +77,56 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": None,
         "access_log": False,
         "proxy_headers": True,
-        "http": type("H11WithHeadDeadline", (HeadDeadlineProtocol,), {"head_timeout": settings.http_header_timeout_seconds}),
+        "http": protocol_for(settings.http_header_timeout_seconds),
         "h11_max_incomplete_event_size": settings.http_max_header_bytes,
         "timeout_keep_alive": settings.http_keep_alive_seconds,
         "limit_concurrency": settings.http_limit_concurrency,
         "timeout_graceful_shutdown": settings.http_graceful_shutdown_seconds,
     }
+
+
+class _RebuiltInEachWorker(type):
+    """The metaclass of the classes `protocol_for` makes: pickled as the call that makes them, since a class made at run time has no importable name."""
+
+
+@functools.lru_cache
+def protocol_for(head_timeout: float) -> type[HeadDeadlineProtocol]:
+    """The h11 protocol with this head deadline; the same class for the same deadline, and picklable into a spawned worker."""
+    namespace = {"head_timeout": head_timeout, "__module__": __name__}
+    return _RebuiltInEachWorker("H11WithHeadDeadline", (HeadDeadlineProtocol,), namespace)
+
+
+copyreg.pickle(_RebuiltInEachWorker, lambda cls: (protocol_for, (cls.head_timeout,)))
+
+
+class ProcessId(logging.Filter):
+    """Adds `pid` to every record, so that the lines of several server processes sharing one stream can be told apart."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.pid = record.process
+        return True
+
+
+def worker_logging(level: str) -> dict[str, Any]:
+    """uvicorn's `log_config` with several workers: each spawned process sends our JSON lines to stderr again, each naming its `pid`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"pid": {"()": ProcessId}},
+        "formatters": {"json": {"()": log_config.JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json", "filters": ["pid"]}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {name: {"level": "WARNING"} for name in log_config.QUIET_LOGGERS},
+    }
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity, lowered by a cgroup v2 CPU quota (a container's `--cpus`); at least 1."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            count = min(count, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)

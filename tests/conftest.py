@@ -79,6 +79,7 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
 
 async def empty_tables(application: FastAPI, tables: list[str] | None = None) -> None:
     """Delete every row (or every row of `tables`), children first, so each test starts from an empty database."""
+    application.state.policies.forget_active()  # the process's cached active policy goes with the activations
     async with application.state.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # The audit table's trigger refuses DELETE; replica mode skips it (the test cluster's user is a superuser).
@@ -96,7 +97,7 @@ async def fresh_start(application: FastAPI) -> None:
     """
     await empty_tables(application)
     await register_controller(application)
-    await empty_tables(application, ["audit_events"])
+    await empty_tables(application, ["audit_events", "audit_pending"])
 
 
 @pytest.fixture

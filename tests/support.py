@@ -13,7 +13,12 @@ SHARED_SCENARIOS = Path(os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__)
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
     """Development settings for tests, never read from the environment or a .env file."""
-    values: dict[str, object] = {"database_url": database_url, "jwt_secret": TEST_SECRET, "subject_key": "test-subject-key"}
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "jwt_secret": TEST_SECRET,
+        "subject_key": "test-subject-key",
+        "audit_chain_delay_seconds": 0,  # every request's events chained before the test sees its answer
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

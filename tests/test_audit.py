@@ -98,7 +98,7 @@ async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.Asyn
     assert all(event["correlation_id"] for event in trail)
     result = await verify(client, tokens)
     (listed, *_) = await all_events(client, tokens, action="audit_events_listed")  # the first listing above is event 7
-    assert result == {"valid": True, "events": 7, "head_seq": 7, "head_hash": listed["hash"], "first_broken_seq": None}
+    assert result == {"valid": True, "events": 7, "pending": 0, "head_seq": 7, "head_hash": listed["hash"], "first_broken_seq": None}
 
 
 async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
@@ -108,6 +108,7 @@ async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient,
         request = await session.get(SharingRequest, created["id"])
         await events.request_changed(session=session, actor=None, request=request, action=RequestAction.CLAIM_EXPIRED)
         await session.commit()
+    await audit.chain_pending(app.state.sessionmaker)  # outside a request nothing chains it on its own
 
     (expired,) = await all_events(client, tokens, action="claim_expired")
     assert (expired["actor_sub"], expired["actor_org"], expired["actor_roles"], expired["correlation_id"]) == ("system", None, [], None)
@@ -249,7 +250,43 @@ async def test_looking_at_the_trail_is_itself_recorded(client: httpx.AsyncClient
 async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncClient, app: FastAPI) -> None:
     async with app.state.sessionmaker() as session:
         result = await audit.verify(session=session)
-    assert result.model_dump() == {"valid": True, "events": 0, "head_seq": 0, "head_hash": GENESIS_HASH, "first_broken_seq": None}
+    assert result.model_dump() == {"valid": True, "events": 0, "pending": 0, "head_seq": 0, "head_hash": GENESIS_HASH, "first_broken_seq": None}
+
+
+async def record_tail(app: FastAPI, name: str, count: int) -> None:
+    """Commit events outside any request and chain nothing, as a writer killed between its commit and its chaining leaves them."""
+    async with app.state.sessionmaker() as session:
+        for number in range(count):
+            await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"{name}-{number}", outcome="read")
+        await session.commit()
+
+
+async def test_a_tail_not_chained_yet_is_pending_not_broken(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await record_tail(app, "first", 2)
+
+    command = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
+    assert command.returncode == 0, command.stderr
+    assert json.loads(command.stdout) | {"head_hash": None} == {
+        "valid": True,
+        "events": 1,
+        "pending": 2,
+        "head_seq": 1,
+        "head_hash": None,
+        "first_broken_seq": None,
+    }
+    assert "2 events recorded and not chained yet" in command.stderr
+    assert [event["target_id"] for event in await all_events(client, tokens)] == ["RXT01"]  # the listing shows chained events only
+    await record_tail(app, "second", 3)
+
+    found = await verify(client, tokens)  # the listing's pass chained the first tail and the listing itself
+
+    assert (found["valid"], found["events"], found["pending"], found["head_seq"], found["first_broken_seq"]) == (True, 4, 3, 4, None)
+    trail = await all_events(client, tokens)
+    assert [event["target_id"] for event in trail] == ["RXT01", "first-0", "first-1", "audit_events", "second-0", "second-1", "second-2", "audit_trail"]
+    assert all(event["hash"] == expected_hash(event) for event in trail)
+    settled = await verify(client, tokens)
+    assert (settled["valid"], settled["events"], settled["pending"]) == (True, 9, 0)
 
 
 FLIP_FIRST_HEX_DIGIT = "CASE WHEN substr({column}, 1, 1) = '0' THEN '1' ELSE '0' END || substr({column}, 2)"
@@ -272,7 +309,14 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
         assert (await submit(client, tokens, changed({"recipient.staff_trained": False}))).status_code == 201
     clean = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
     assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout) | {"head_hash": None} == {"valid": True, "events": 6, "head_seq": 6, "head_hash": None, "first_broken_seq": None}
+    assert json.loads(clean.stdout) | {"head_hash": None} == {
+        "valid": True,
+        "events": 6,
+        "pending": 0,
+        "head_seq": 6,
+        "head_hash": None,
+        "first_broken_seq": None,
+    }
 
     await tamper(app, TAMPERINGS[change], seq=4)
 
@@ -388,6 +432,7 @@ async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: ht
                 outcome=outcome,
             )
         await session.commit()
+    assert await audit.chain_pending(app.state.sessionmaker) == len(AWKWARD_TEXT)
 
     trail = await all_events(client, tokens)
     assert [event["outcome"] for event in trail] == AWKWARD_TEXT

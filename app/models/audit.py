@@ -1,11 +1,11 @@
-"""The audit trail: one hash-chained, append-only row per change or read, and its API schemas."""
+"""The audit trail: one hash-chained, append-only row per change or read, the rows waiting to be chained, and the API schemas."""
 
 from datetime import datetime
 from enum import StrEnum
 
 import sqlmodel
-from pydantic import BaseModel
-from sqlalchemy import Column, Index
+from pydantic import BaseModel, Field
+from sqlalchemy import BigInteger, Column, Index, Integer
 from sqlmodel import SQLModel
 
 from app.models.actions import AuditAction
@@ -50,6 +50,23 @@ class AuditEvent(SQLModel, table=True):
     hash: str = sqlmodel.Field(max_length=64)
 
 
+class AuditPending(SQLModel, table=True):
+    """An event recorded in its writer's transaction and not yet chained: the chainer moves it into audit_events."""
+
+    __tablename__ = "audit_pending"
+
+    id: int | None = sqlmodel.Field(default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    occurred_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
+    actor_sub: str = sqlmodel.Field(max_length=200)
+    actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
+    actor_roles: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    action: AuditAction = sqlmodel.Field(sa_column=enum_column(AuditAction, 40))
+    target_type: AuditTarget = sqlmodel.Field(sa_column=enum_column(AuditTarget, 32))
+    target_id: str = sqlmodel.Field(max_length=64)
+    outcome: str = sqlmodel.Field(max_length=80)
+    correlation_id: str | None = sqlmodel.Field(default=None, max_length=128)
+
+
 class AuditEventPublic(BaseModel):
     seq: int
     occurred_at: datetime
@@ -70,10 +87,14 @@ class AuditEventPage(Page[AuditEventPublic]):
 
 
 class AuditVerification(BaseModel):
-    """The result of recomputing the whole chain; first_broken_seq is where it first fails."""
+    """The result of recomputing the whole chain; first_broken_seq is where it first fails.
+
+    Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid.
+    """
 
     valid: bool
     events: int
+    pending: int = Field(description="Events recorded but not yet chained (they join the chain within moments); not part of `valid`")
     head_seq: int
     head_hash: str
     first_broken_seq: int | None

@@ -1,6 +1,7 @@
 """Sharing requests, their versions, subject hashes and decisions."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -218,14 +219,15 @@ class DecisionPublic(Verdict):
     facts_origin: FactsOrigin = Field(description="`recorded` with the decision, `recovered` later from unchanged rows, or `unrecoverable`")
 
     @classmethod
-    def of(cls, decision: Decision) -> "DecisionPublic":
+    def of(cls, decision: Decision, *, findings: Sequence[Finding] | None = None) -> "DecisionPublic":
+        """The stored decision; `findings` when the caller still holds them as the rules gave them (else read from the row)."""
         return cls(
             id=decision.id,
             version=decision.version,
             kind=decision.kind,
             outcome=decision.outcome,
             review_required=decision.review_required,
-            findings=[Finding.model_validate(finding) for finding in decision.findings],
+            findings=list(findings) if findings is not None else [Finding.model_validate(finding) for finding in decision.findings],
             conditions=decision.conditions,
             policy=PolicyRef(name=decision.policy_name, version=decision.policy_version, hash=decision.policy_hash),
             request_hash=decision.request_hash,
@@ -274,16 +276,20 @@ class SharingRequestSummary(RequestHeadline):
     created_at: datetime
     updated_at: datetime
 
+    @staticmethod
+    def fields_of(request: SharingRequest) -> dict[str, Any]:
+        return {
+            **RequestHeadline.fields_of(request),
+            "review_required": request.review_required,
+            "retrospective_review": request.retrospective_status,
+            "due_at": request.due_at,
+            "created_at": request.created_at,
+            "updated_at": request.updated_at,
+        }
+
     @classmethod
     def of(cls, request: SharingRequest) -> "SharingRequestSummary":
-        return cls(
-            **cls.fields_of(request),
-            review_required=request.review_required,
-            retrospective_review=request.retrospective_status,
-            due_at=request.due_at,
-            created_at=request.created_at,
-            updated_at=request.updated_at,
-        )
+        return cls(**cls.fields_of(request))
 
 
 class SharingRequestPublic(SharingRequestSummary):

@@ -1,7 +1,7 @@
 """Every table, imported once so that SQLModel.metadata is complete (Alembic, tests)."""
 
 from app.models.agreement import SharingAgreement
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditPending
 from app.models.organisation import Organisation
 from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
 from app.models.rate_limit import RateLimitBucket
@@ -10,6 +10,7 @@ from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, Web
 
 __all__ = [
     "AuditEvent",
+    "AuditPending",
     "Decision",
     "Organisation",
     "OutboxEvent",

@@ -28,6 +28,7 @@ async def list_audit_events(
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditEventPage:
+    """Chained events only: an event recorded moments ago may still be pending (counted as `pending` by `GET /v1/audit/verify`)."""
     since, until = reports.period(from_=from_, to=to)
     return await reports.audit_events(
         session=session,
@@ -45,4 +46,5 @@ async def list_audit_events(
 
 @router.get("/verify", summary="Recompute the hash chain of the whole trail and report where it first breaks")
 async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
+    """`valid` covers the chained events; events recorded but not chained yet are counted in `pending` and never make it false."""
     return await reports.audit_verification(session=session, auditor=auditor)

@@ -70,7 +70,7 @@ async def retrospective_review(request: CurrentRequest, body: RetrospectiveRevie
 async def amend(
     request: CurrentRequest, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
-    await amendments.amend(
+    return await amendments.amend(
         session=session,
         policy=policy,
         principal=principal,
@@ -79,7 +79,6 @@ async def amend(
         subject_key=settings.subject_key_bytes,
         max_identifiers=settings.max_identifiers_per_request,
     )
-    return await sharing_requests.details(session=session, request=request)
 
 
 @router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST)

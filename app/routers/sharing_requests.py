@@ -63,7 +63,9 @@ async def submit_sharing_request(
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return await sharing_requests.details(session=session, request=submission.request, as_first_answered=submission.replayed)
+        return await sharing_requests.details(session=session, request=submission.request, as_first_answered=True)
+    assert submission.decision is not None and submission.body is not None
+    return sharing_requests.as_written(request=submission.request, version=1, decision=submission.decision, findings=submission.findings, body=submission.body)
 
 
 @router.get("/v1/sharing-requests", summary="List sharing requests, newest first", responses=INVALID_INPUT)

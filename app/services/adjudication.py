@@ -1,9 +1,12 @@
 """Deciding a sharing request by the policy, and recording it."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +27,7 @@ from app.models.sharing_request import (
     RequestSubject,
     RequestVersion,
     SharingRequest,
+    new_id,
 )
 from app.models.vocabulary import (
     DataCategory,
@@ -34,10 +38,10 @@ from app.models.vocabulary import (
     RetrospectiveStatus,
     Urgency,
 )
-from app.rules import AgreementFacts, Evaluation, Facts, Policy, RequesterFacts, evaluate
+from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_record
 from app.rules.response_times import due_at as response_due
-from app.services import agreements, organisations, transitions
+from app.services import agreements, organisations, transitions, writes
 
 RULES = "rules"
 
@@ -73,7 +77,7 @@ def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
     return Fingerprint(body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)))
 
 
-def requester_facts(organisation: Organisation) -> RequesterFacts:
+def requester_facts(organisation: Organisation | Row[Any]) -> RequesterFacts:
     return RequesterFacts(code=organisation.code, type=organisation.type, dspt_status=organisation.dspt_status)
 
 
@@ -91,7 +95,7 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
     )
 
 
-async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation, now: datetime) -> Facts:
+async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation | Row[Any], now: datetime) -> Facts:
     """Everything the rules look at: the body, the requester, the named agreement, today."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
     return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now))
@@ -126,8 +130,13 @@ async def dry_run(
 
 @dataclass(frozen=True, slots=True)
 class Submission:
+    """A recorded submission; `decision` and `body` are None when it repeats an earlier one (read them back)."""
+
     request: SharingRequest
     replayed: bool
+    decision: Decision | None = None
+    findings: Sequence[Finding] = ()
+    body: dict[str, Any] | None = None
 
 
 async def submit(
@@ -140,7 +149,11 @@ async def submit(
     idempotency_key: str | None,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> Submission:
-    """Decide a new request by the rules and record request, version, subjects and decision."""
+    """Decide a new request by the rules and record request, version, subjects and decision.
+
+    Every row is built in memory and queued (app/services/writes.py: on PostgreSQL they go in one
+    statement); the answer is built from what was written, not read back.
+    """
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=principal.org)
     stored = fingerprint(body, subject_key=subject_key)
@@ -155,6 +168,7 @@ async def submit(
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
     evaluation = evaluate(policy, facts)
     request = SharingRequest(
+        id=new_id(),  # every default factory given: pydantic inspects a factory's signature each time it calls one
         requester_org=requester.code,
         submitted_by=principal.sub,
         reference=body.reference,
@@ -166,17 +180,18 @@ async def submit(
         updated_at=now,
     )
     place(request=request, evaluation=evaluation, policy=policy, now=now)
-    session.add(request)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Another submission with the same key won the race; the client retries and gets it.
-        raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
+    writes.add(session, SharingRequest, writes.row_of(request))
+    if idempotency_key is not None:
+        try:
+            await writes.write(session)  # the key's unique index answers here rather than at commit
+        except IntegrityError:
+            # Another submission with the same key won the race; the client retries and gets it.
+            raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
     decision = await record_version(
         session=session, request=request, version=1, stored=stored, facts=facts, evaluation=evaluation, policy=policy, principal=principal, now=now
     )
     await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
-    return Submission(request=request, replayed=False)
+    return Submission(request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body)
 
 
 async def record_version(
@@ -193,17 +208,21 @@ async def record_version(
     note: str | None = None,
 ) -> Decision:
     """Store one version of the body, its subject hashes, and the rules' decision on it."""
-    session.add(
-        RequestVersion(
-            request_id=request.id, version=version, body=stored.body, request_hash=stored.request_hash, created_by=principal.sub, note=note, created_at=now
-        )
-    )
-    session.add_all(RequestSubject(request_id=request.id, version=version, subject_hash=hashed) for hashed in stored.subject_hashes)
+    version_row = {
+        "request_id": request.id,
+        "version": version,
+        "body": stored.body,
+        "request_hash": stored.request_hash,
+        "created_by": principal.sub,
+        "note": note,
+        "created_at": now,
+    }
+    writes.add(session, RequestVersion, version_row)
+    writes.add(session, RequestSubject, [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes])
     decision = rules_decision(
         request_id=request.id, version=version, facts=facts, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now
     )
-    session.add(decision)
-    await session.flush()
+    writes.add(session, Decision, writes.row_of(decision))
     return decision
 
 
@@ -228,13 +247,18 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.updated_at = now
 
 
+# A policy's findings are built once and frozen (app/rules/policy.py), so each one's stored form is made once too; every row gets its own copy.
+_stored_finding = lru_cache(maxsize=4096)(lambda finding: finding.model_dump(mode="json"))
+
+
 def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
     """The decision record of one evaluation by the rules, with the facts it saw so that it can be replayed."""
     return Decision(
+        id=new_id(),
         request_id=request_id,
         version=version,
         outcome=evaluation.outcome,
-        findings=[finding.model_dump(mode="json") for finding in evaluation.findings],
+        findings=[dict(_stored_finding(finding)) for finding in evaluation.findings],
         conditions=list(evaluation.conditions),
         review_required=evaluation.review_required,
         decided_by=RULES,

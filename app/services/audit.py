@@ -1,33 +1,49 @@
-"""The audit trail: append hash-chained events, list them, and verify the whole chain."""
+"""The audit trail: record events as pending, chain them by hash in short passes, list them, and verify the whole chain.
 
+A writer's transaction only inserts its events into audit_pending; it never reads the chain's
+head, so no writer waits for another. A chaining pass (after each request that recorded
+events, at start-up, and from the webhook worker's poll loop) moves committed pending rows into
+audit_events in id order, giving each the next seq and its hash, in one short transaction.
+"""
+
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Text, cast, text
+from sqlalchemy import Row, Select, Text, cast, delete, func, insert, text
 from sqlalchemy import select as core_select
-from sqlalchemy.event import listens_for
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import correlation
 from app.auth import Principal
 from app.canonical import canonical_json, sha256_hex, stored_json
-from app.models.audit import AuditEvent, AuditEventPage, AuditEventPublic, AuditTarget, AuditVerification
+from app.db import AUDIT_RECORDED
+from app.models.audit import AuditEvent, AuditEventPage, AuditEventPublic, AuditPending, AuditTarget, AuditVerification
 from app.models.base import utcnow
+from app.services import writes
 from app.services.pagination import ascending, keyset_page
+
+log = logging.getLogger("caldicott.audit")
 
 GENESIS_HASH = "0" * 64
 SYSTEM_ACTOR = "system"
 VERIFY_BATCH = 5000
-# Key of the transaction-scoped advisory lock that serialises appends on PostgreSQL ("CALDAUDT").
+CHAIN_BATCH = 1000
+# Key of the transaction-scoped advisory lock that serialises chaining passes on PostgreSQL ("CALDAUDT").
 CHAIN_LOCK_KEY = 0x43414C4441554454
-PENDING = "audit_events_pending"  # in Session.info: this transaction's events, not yet chained
+EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+PENDING = AuditPending.__table__  # type: ignore[attr-defined]
+_HEAD = core_select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 
 
-def canonical_fields(event: AuditEvent | Row[Any]) -> dict[str, Any]:
+def canonical_fields(event: AuditEvent | Row[Any] | SimpleNamespace) -> dict[str, Any]:
     """The hashed content of an event: every field but prev_hash and hash."""
     return {
         "seq": event.seq,
@@ -56,50 +72,92 @@ async def record(
     target_type: AuditTarget,
     target_id: str,
     outcome: str,
-) -> AuditEvent:
-    """Add one event to the caller's transaction; it joins the chain as that transaction commits (actor None: the service itself)."""
-    pending = AuditEvent(
-        seq=0,
-        occurred_at=utcnow(),
-        actor_sub=actor.sub if actor else SYSTEM_ACTOR,
-        actor_org=actor.org if actor else None,
-        actor_roles=sorted(str(role) for role in actor.roles) if actor else [],
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        outcome=outcome,
-        correlation_id=correlation.current(),
-        prev_hash="",
-        hash="",
-    )
-    session.sync_session.info.setdefault(PENDING, []).append(pending)
-    return pending
+) -> None:
+    """Queue one pending event in the caller's transaction; a chaining pass chains it once that commits (actor None: the service itself).
+
+    It is written with the transaction's other new rows (app/services/writes.py), before the next ORM query or the commit.
+    """
+    event = {
+        "occurred_at": utcnow(),
+        "actor_sub": actor.sub if actor else SYSTEM_ACTOR,
+        "actor_org": actor.org if actor else None,
+        "actor_roles": sorted(str(role) for role in actor.roles) if actor else [],
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "outcome": outcome,
+        "correlation_id": correlation.current(),
+    }
+    writes.add(session, AuditPending, event)
+    session.sync_session.info[AUDIT_RECORDED] = True  # get_session has it chained after the commit
 
 
-# The chain is appended to one writer at a time, so its head is taken only at the last moment
-# of the transaction: a lock held from the first event to the commit serialised whole requests.
-@listens_for(Session, "before_commit")
-def _append_pending(session: Session) -> None:
-    pending: list[AuditEvent] = session.info.pop(PENDING, [])
-    if not pending:
-        return
-    connection = session.connection()
+async def _chain_batch(connection: AsyncConnection, batch_size: int) -> int:
+    """Chain up to batch_size committed pending events in id order, in the caller's transaction; the number chained."""
+    if (await connection.execute(core_select(PENDING.c.id).limit(1))).first() is None:
+        return 0  # nothing to do: do not queue for the lock
     if connection.dialect.name == "postgresql":
-        # Released when the transaction ends.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
-    head = connection.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+        # Passes in other processes wait here until this transaction ends; SQLite's BEGIN IMMEDIATE already did (app/db.py).
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    # Taken out of the queue and read in one statement; the deletion commits only with the chained rows.
+    oldest = core_select(PENDING.c.id).order_by(PENDING.c.id).limit(batch_size).scalar_subquery()
+    pending = sorted((await connection.execute(delete(PENDING).where(PENDING.c.id.in_(oldest)).returning(*PENDING.c))).all(), key=lambda row: row.id)
+    if not pending:
+        return 0
+    head = (await connection.execute(_HEAD)).first()
     seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
-    now = utcnow()
-    for entry in pending:
+    chained = []
+    for row in pending:
         seq += 1
-        entry.seq, entry.occurred_at, entry.prev_hash = seq, now, prev_hash
-        entry.hash = prev_hash = chain_hash(prev_hash, canonical_fields(entry))
-        session.add(entry)
+        event = {**row._asdict(), "seq": seq, "prev_hash": prev_hash}
+        del event["id"]
+        event["hash"] = prev_hash = chain_hash(prev_hash, canonical_fields(SimpleNamespace(**event)))
+        chained.append(event)
+    await connection.execute(insert(EVENTS), chained)
+    return len(pending)
 
 
-@listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(PENDING, None)
+async def chain_pending(sessionmaker: async_sessionmaker[AsyncSession], *, batch_size: int = CHAIN_BATCH) -> int:
+    """Move every committed pending event into the chain, one short transaction per batch; the number chained."""
+    chained = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            moved = await _chain_batch(await session.connection(), batch_size)
+        chained += moved
+        if moved < batch_size:
+            return chained
+
+
+class Chainer:
+    """One process's chaining after commits: callers at the same time share one pass instead of queueing a pass each."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, delay: float = 0.0) -> None:
+        self.sessionmaker = sessionmaker
+        # Seconds a caller waits before its pass, so that under load one pass chains many requests' events
+        # (each pass is a transaction of several statements); the bound on how long an event stays pending.
+        self.delay = delay
+        self._lock = asyncio.Lock()
+        self._taken = 0  # tickets taken so far
+        self._covered = 0  # every ticket up to this one was taken before a pass that has finished started
+
+    async def settle(self) -> None:
+        """Chain every event committed before this call, by a pass of this caller's or one that started after it; a failure is logged, not raised."""
+        self._taken += 1
+        ticket = self._taken
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        async with self._lock:
+            if self._covered >= ticket:
+                return
+            covers = self._taken
+            try:
+                await chain_pending(self.sessionmaker)
+            except (OSError, SQLAlchemyError) as error:  # the database is away: the events wait for the next pass or the worker's sweep
+                log.warning("audit events could not be chained yet, they stay pending: %s", error)
+            except Exception:
+                log.exception("audit events could not be chained; they stay pending")
+            # Even after a failure: those waiting would only fail again one after another.
+            self._covered = covers
 
 
 async def list_page(
@@ -114,7 +172,7 @@ async def list_page(
     cursor: str | None,
     limit: int,
 ) -> AuditEventPage:
-    """Events in chain order (oldest first), filtered, keyset-paginated on seq; `until` is exclusive."""
+    """Chained events in chain order (oldest first), filtered, keyset-paginated on seq; `until` is exclusive; pending ones are not listed yet."""
     query = select(AuditEvent)
     if request_id is not None:
         query = query.where(AuditEvent.target_type == AuditTarget.SHARING_REQUEST, AuditEvent.target_id == request_id)
@@ -192,7 +250,7 @@ def _first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int
 
 
 async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> AuditVerification:
-    """Recompute the chain from the genesis hash, streaming the table in keyset batches ordered by seq (memory stays flat)."""
+    """Recompute the chain from the genesis hash, streaming the table in keyset batches ordered by seq (memory stays flat); count what is still pending."""
     connection = await session.connection()
     events, head_seq, head_hash, first_broken = 0, 0, GENESIS_HASH, None
     while True:
@@ -205,4 +263,5 @@ async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> Au
             events, head_seq, head_hash = events + len(batch), batch[-1][0], batch[-1][-1]
         if len(batch) < batch_size:
             break
-    return AuditVerification(valid=first_broken is None, events=events, head_seq=head_seq, head_hash=head_hash, first_broken_seq=first_broken)
+    pending = (await connection.execute(core_select(func.count()).select_from(PENDING))).scalar_one()
+    return AuditVerification(valid=first_broken is None, events=events, pending=pending, head_seq=head_seq, head_hash=head_hash, first_broken_seq=first_broken)

@@ -8,9 +8,9 @@ from app.auth import Principal
 from app.errors import InvalidInput
 from app.models.base import utcnow
 from app.models.review import RetrospectiveReviewBody, ReviewBody
-from app.models.sharing_request import Decision, SharingRequest
+from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
-from app.services import adjudication, workflow
+from app.services import adjudication, workflow, writes
 from app.services.claims import expire_claim
 from app.services.workflow import Move
 
@@ -82,6 +82,7 @@ async def _decide(
 
     async def decide() -> Decision:
         decision = Decision(
+            id=new_id(),
             request_id=request.id,
             version=request.current_version,
             kind=kind,
@@ -102,7 +103,7 @@ async def _decide(
             facts=rules.facts,
             facts_origin=rules.facts_origin,
         )
-        session.add(decision)
+        writes.add(session, Decision, writes.row_of(decision))
         return decision
 
     decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)

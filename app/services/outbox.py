@@ -3,16 +3,17 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.actions import RequestAction
 from app.models.base import utcnow
-from app.models.sharing_request import Decision, SharingRequest
+from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import RequestStatus
-from app.models.webhook import EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from app.models.webhook import DeliveryStatus, EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.rules import Policy
+from app.services import writes
 
 EVENT_FOR_ACTION = {
     RequestAction.REVIEWED: WebhookEventType.REVIEWED,
@@ -45,48 +46,65 @@ def payload(*, event_type: WebhookEventType, request: SharingRequest, decision: 
     }
 
 
-async def emit(*, session: AsyncSession, request: SharingRequest, action: RequestAction, decision: Decision | None) -> OutboxEvent | None:
-    """Write the event of this action, and a due delivery to each endpoint that should hear of it."""
+async def emit(*, session: AsyncSession, request: SharingRequest, action: RequestAction, decision: Decision | None) -> str | None:
+    """Write the event of this action, and a due delivery to each endpoint that should hear of it; the event's id."""
     event_type = event_type_for(action, request.status)
     if event_type is None:
         return None
     now = utcnow()
-    event = OutboxEvent(
-        type=event_type, request_id=request.id, payload=payload(event_type=event_type, request=request, decision=decision, now=now), created_at=now
-    )
-    session.add(event)
-    for endpoint in await subscribers(session=session, event_type=event_type, requester_org=request.requester_org):
-        session.add(WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now, updated_at=now))
-    await session.flush()
-    return event
+    body = payload(event_type=event_type, request=request, decision=decision, now=now)
+    endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
+    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
 
 
-async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> OutboxEvent:
+async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str:
     """Announce a newly active policy to every enabled endpoint subscribed to it: it changes how every agency's requests are decided."""
-    now = utcnow()
-    event_type = WebhookEventType.POLICY_ACTIVATED
+    now, event_type = utcnow(), WebhookEventType.POLICY_ACTIVATED
     body = {
         "type": str(event_type),
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "data": {"name": policy.name, "version": policy.version, "content_hash": policy.content_hash, "link": f"/v1/policies/{policy.name}/{policy.version}"},
     }
-    event = OutboxEvent(type=event_type, request_id=None, payload=body, created_at=now)
-    session.add(event)
-    endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all()
-    for endpoint in endpoints:
-        if event_type in endpoint.event_types:
-            session.add(WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now, updated_at=now))
-    await session.flush()
-    return event
+    rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
+    endpoints = [endpoint_id for endpoint_id, types in rows if event_type in types]
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
 
 
-async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, requester_org: str) -> list[WebhookEndpoint]:
-    """Enabled endpoints subscribed to this type: the requester's own, and the controller's."""
-    query = select(WebhookEndpoint).where(
-        col(WebhookEndpoint.enabled),
-        or_(
-            col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
-            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == requester_org),
-        ),
-    )
-    return [endpoint for endpoint in (await session.exec(query)).all() if event_type in endpoint.event_types]
+async def _write(
+    *, session: AsyncSession, event_type: WebhookEventType, request_id: str | None, body: dict[str, Any], endpoint_ids: list[str], now: datetime
+) -> str:
+    """The event row and one due delivery per endpoint, created at the payload's timestamp."""
+    event_id = new_id()
+    writes.add(session, OutboxEvent, {"id": event_id, "type": event_type, "request_id": request_id, "payload": body, "created_at": now})
+    deliveries = [
+        {
+            "id": new_id(),
+            "event_id": event_id,
+            "endpoint_id": endpoint_id,
+            "status": DeliveryStatus.PENDING,
+            "attempts_made": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for endpoint_id in endpoint_ids
+    ]
+    writes.add(session, WebhookDelivery, deliveries)
+    return event_id
+
+
+async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, requester_org: str) -> list[str]:
+    """Ids of the enabled endpoints subscribed to this type: the requester's own, and the controller's."""
+    # On the connection, not as an ORM query: the rows this transaction has queued need not be written for it (app/services/writes.py).
+    connection = await session.connection()
+    return [endpoint_id for endpoint_id, types in (await connection.execute(_SUBSCRIBERS, {"org": requester_org})).all() if event_type in types]
+
+
+# Built once: a submission runs it every time.
+_SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+    col(WebhookEndpoint.enabled),
+    or_(
+        col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
+        and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == bindparam("org")),
+    ),
+)

@@ -1,6 +1,7 @@
 """Policy versions: the shipped baselines and derived policies, which one is active, uploading and activating."""
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -39,8 +40,11 @@ class InvalidPolicy(ProblemError):
 class PolicyRegistry:
     """Every policy the service can decide under: the shipped baselines, and derived ones read from the database once each."""
 
-    def __init__(self, shipped: Mapping[tuple[str, str], Policy]):
+    def __init__(self, shipped: Mapping[tuple[str, str], Policy], *, cache_seconds: float = 0.0):
         self.shipped = dict(shipped)
+        # The active policy's name and version as last read, and until when (time.monotonic()) to trust them.
+        self.cache_seconds = cache_seconds
+        self._active: tuple[tuple[str, str] | None, float] = (None, 0.0)
         # Their documents as shipped, read once: served byte for byte, so their SHA-256 is the hash decisions cite.
         self.shipped_sources = {(name, version): shipped_path(version).read_bytes() for name, version in self.shipped}
         self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
@@ -62,10 +66,22 @@ class PolicyRegistry:
 
     async def active(self, *, session: AsyncSession) -> Policy:
         """The policy that decides new submissions and amendments: the last one activated."""
-        activation = await latest_activation(session=session)
-        if activation is None:
+        key, until = self._active
+        if time.monotonic() >= until:
+            row = (await (await session.connection()).execute(_LATEST)).first()
+            key = (row.name, row.version) if row is not None else None
+            self._active = (key, time.monotonic() + self.cache_seconds)
+        if key is None:
             return self.default
-        return await self.get(session=session, name=activation.name, version=activation.version)
+        return await self.get(session=session, name=key[0], version=key[1])
+
+    def forget_active(self) -> None:
+        """Read the active policy again at the next submission (an activation here, or a database emptied under the process)."""
+        self._active = (None, 0.0)
+
+
+# The active policy's key: two columns through the connection, not an ORM object.
+_LATEST = select(PolicyActivation.name, PolicyActivation.version).order_by(col(PolicyActivation.id).desc()).limit(1)
 
 
 async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None:
@@ -150,12 +166,14 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
 async def activate(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str) -> PolicyPublic:
     """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing."""
     policy = await registry.get(session=session, name=name, version=version)
+    registry.forget_active()  # decide "already active" on what the database holds now
     current = await latest_activation(session=session)
     if (await registry.active(session=session)) is policy and current is not None:
         return public(policy, shipped=(name, version) in registry.shipped, activation=current, active=True)
     activation = PolicyActivation(name=name, version=version, activated_at=utcnow(), activated_by=actor.sub, activated_by_org=actor.org)
     session.add(activation)
     await session.flush()
+    registry.forget_active()
     await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_ACTIVATED, policy=policy)
     stored = None if (name, version) in registry.shipped else await session.get(StoredPolicy, (name, version))
     return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored)

@@ -1,6 +1,8 @@
 """Reading sharing requests (one at a time or by page, only those the caller may see), and dry runs."""
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +23,7 @@ from app.models.sharing_request import (
     SharingRequestSummary,
 )
 from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
+from app.rules import Finding
 from app.services import adjudication, events
 from app.services.pagination import descending, keyset_page
 from app.services.policies import PolicyRegistry
@@ -47,7 +50,7 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == version))).one()
     order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
     decision = (await session.exec(select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1))).one()
-    public = SharingRequestSummary.of(request).model_dump()
+    public = SharingRequestSummary.fields_of(request)
     if as_first_answered:
         first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
         public.update(
@@ -57,6 +60,12 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
             updated_at=request.created_at,
         )
     return SharingRequestPublic(**public, version=version, decision=DecisionPublic.of(decision), request=body)
+
+
+def as_written(*, request: SharingRequest, version: int, decision: Decision, findings: Sequence[Finding], body: dict[str, Any]) -> SharingRequestPublic:
+    """The request as this transaction just wrote it, built from what was written (and the rules' findings) rather than read back."""
+    public = DecisionPublic.of(decision, findings=findings)
+    return SharingRequestPublic(**SharingRequestSummary.fields_of(request), version=version, decision=public, request=body)
 
 
 async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> SharingRequestPublic:

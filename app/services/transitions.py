@@ -9,7 +9,7 @@ from app.auth import Principal
 from app.models.actions import RequestAction
 from app.models.review import DecisionEntry, History, HistoryEntry, TransitionEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
-from app.services import events
+from app.services import events, writes
 
 SYSTEM = "system"
 
@@ -25,18 +25,16 @@ async def record(
     decision: Decision | None = None,
 ) -> None:
     """Write the state change to the request's history and tell the event seam, in this transaction."""
-    session.add(
-        Transition(
-            request_id=request.id,
-            action=action,
-            from_status=from_status,
-            to_status=request.status,
-            actor_sub=actor.sub if actor else SYSTEM,
-            actor_org=actor.org if actor else None,
-            at=now,
-        )
-    )
-    await session.flush()
+    change = {
+        "request_id": request.id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": request.status,
+        "actor_sub": actor.sub if actor else SYSTEM,
+        "actor_org": actor.org if actor else None,
+        "at": now,
+    }
+    writes.add(session, Transition, change)
     await events.request_changed(session=session, actor=actor, request=request, action=action, decision=decision)
 
 
