@@ -1,13 +1,17 @@
 # Benchmarks, resilience and security checks; each starts its own throwaway PostgreSQL (bench/pg.sh) and uses .venv.
-# None asserts a speed: `bench` writes bench/RESULTS.md, `resilience` prints counts and PASS or FAIL,
+# None asserts a speed: `bench` writes bench/RESULTS.md (about 15 minutes; `bench-quick`, a few minutes, writes
+# bench/out/RESULTS-quick.md instead, to try the harness), `resilience` prints counts and PASS or FAIL,
 # `security` replays the attacks of issue 12 against running servers and prints PASS or FAIL for each.
 
 PYTHON := .venv/bin/python
 
-.PHONY: bench resilience security
+.PHONY: bench bench-quick resilience security
 
 bench:
 	bench/pg.sh $(PYTHON) -m bench.run
+
+bench-quick:
+	bench/pg.sh $(PYTHON) -m bench.run --quick
 
 resilience:
 	bench/pg.sh $(PYTHON) -m bench.resilience

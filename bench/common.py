@@ -201,9 +201,14 @@ def wait_until_up(url: str, *, process: Process | None = None, timeout: float = 
     raise RuntimeError(f"{url} did not come up within {timeout:g} s")
 
 
-def serve_argv(port: int) -> list[str]:
-    """The service as production runs it: `caldicott serve` (uvicorn, one process)."""
-    return [str(VENV_BIN / "caldicott"), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+def serve_argv(port: int, *, workers: int = 1) -> list[str]:
+    """The service as production runs it: `caldicott serve` (uvicorn, one process unless `workers`)."""
+    return [str(VENV_BIN / "caldicott"), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
+
+
+def uvicorn_argv(app: str, port: int, *, workers: int = 1) -> list[str]:
+    """A baseline app (an import string) under uvicorn with the service's own options (bench/serve.py)."""
+    return [str(VENV_BIN / "python"), "-m", "bench.serve", app, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
 
 def migrate_argv() -> list[str]:

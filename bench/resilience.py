@@ -9,10 +9,12 @@ service as production runs it (`caldicott serve`, `caldicott worker`) in its own
    any of them (nothing half-written); and `caldicott audit verify` finds the chain intact.
 2. Receiver outage: two agencies each register an endpoint on their own receiver
    (bench/receiver.py, which checks signatures with the standardwebhooks package); two
-   `caldicott worker` processes deliver with a short retry schedule. Receiver A is killed
-   under load and started again some seconds later. Afterwards every delivery has
-   succeeded, every webhook-id reached its own endpoint's receiver at least once, and none
-   reached the other receiver.
+   `caldicott worker` processes deliver with the default schedule's first three waits (at
+   once, 5 s, 5 min). Receiver A is killed under load for 15 s, long enough for deliveries
+   to be put off for five minutes, and started again while the load goes on. Every
+   delivery must settle within what the schedule promises (plus a margin), the ones A
+   missed must arrive within seconds of its return (its first success brings them forward),
+   every webhook-id must reach its own endpoint's receiver at least once, and none the other.
 3. Database restart: under load PostgreSQL is stopped (pg_ctl stop -m fast) and started
    again. While it is away the API answers 503 problem documents, never a 500, never
    hangs (no answer takes 10 s), never drops a connection, and the server process lives;
@@ -25,6 +27,7 @@ Prints the counts and ends with PASS or FAIL (exit status 0 or 1).
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -40,6 +43,7 @@ import asyncpg
 import httpx
 
 from app.models.vocabulary import Role
+from app.services.delivery_attempts import JITTER, longest_pending
 from bench import load
 from bench.common import (
     VENV_BIN,
@@ -54,6 +58,7 @@ from bench.common import (
     run_checked,
     serve_argv,
     service_env,
+    settings_for,
     token,
     wait_until_up,
 )
@@ -122,17 +127,18 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
         await register_organisations(server.url)
         accepted: list[str] = []
         statuses: Counter[str] = Counter()
-        killed = asyncio.Event()
+        killed, enough = asyncio.Event(), asyncio.Event()
 
         def note(answer: load.Answer) -> None:
             statuses[answer.error or str(answer.status)] += 1
             if 200 <= answer.status < 300 and (request_id := answer_id(answer.body)):
                 accepted.append(request_id)
+                if len(accepted) >= kill_after:
+                    enough.set()
 
         async def kill_and_restart() -> None:
-            deadline = time.monotonic() + 120
-            while len(accepted) < kill_after and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough.wait(), timeout=120)
             assert server.process is not None
             server.process.kill9()
             killed.set()
@@ -172,7 +178,8 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
         stored = await connection.fetchval("SELECT count(*) FROM sharing_requests")
     finally:
         await connection.close()
-    verify = subprocess.run([str(VENV_BIN / "caldicott"), "audit", "verify"], env=service_env(database_url), capture_output=True, text=True, timeout=300)
+    argv = [str(VENV_BIN / "caldicott"), "audit", "verify"]
+    verify = await asyncio.to_thread(subprocess.run, argv, env=service_env(database_url), capture_output=True, text=True, timeout=300)
     verification = json.loads(verify.stdout) if verify.stdout.strip() else {}
 
     attempts = sum(count for status, count in statuses.items() if status != "ConnectionRefusedError")
@@ -198,11 +205,22 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
 # --- 2. Receiver outage ----------------------------------------------------------------------
 
 
-WORKER_SETTINGS = {
-    "CALDICOTT_WEBHOOK_RETRY_SCHEDULE": "[0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]",  # some 70 s of retries in all
-    "CALDICOTT_WEBHOOK_POLL_SECONDS": "0.2",
-    "CALDICOTT_WEBHOOK_TIMEOUT_SECONDS": "5",
-}
+# The default schedule's first three waits: a delivery that fails twice while its receiver is down is put off
+# for five minutes, unless a success at that endpoint brings it forward (app/services/delivery_attempts.py).
+WORKER_SETTINGS: dict[str, Any] = {"webhook_retry_schedule": [0, 5, 300], "webhook_timeout_seconds": 5.0}
+SETTLE_MARGIN_SECONDS = 30.0  # beyond what the schedule promises: time to deliver what the load left behind
+OUTAGE_AFTER_SECONDS = 3.0  # of load, before receiver a is killed
+LOAD_AFTER_OUTAGE_SECONDS = 20.0  # traffic goes on once receiver a is back, as it would in production
+
+
+def worker_env(database_url: str) -> dict[str, str]:
+    """A `caldicott worker`'s environment: the bench database and WORKER_SETTINGS."""
+    return service_env(database_url, **{f"CALDICOTT_{name.upper()}": json.dumps(value) for name, value in WORKER_SETTINGS.items()})
+
+
+def settle_deadline() -> float:
+    """Seconds after the load by which every delivery must have settled: the longest the schedule keeps one pending, and a margin."""
+    return longest_pending(settings_for("sqlite://", **WORKER_SETTINGS)).total_seconds() + SETTLE_MARGIN_SECONDS
 
 
 def receiver_process(name: str, port: int, secret: str, log: Path, start: int) -> Process:
@@ -220,7 +238,7 @@ async def register_endpoint(base_url: str, org: str, url: str) -> dict[str, Any]
     return response.json()
 
 
-async def receiver_outage(*, submissions: int, down_seconds: float) -> Check:
+async def receiver_outage(*, down_seconds: float, concurrency: int = 4) -> Check:
     check = Check("receiver outage: a webhook receiver goes away under load")
     database_url = await create_database("resilience_webhooks")
     run_checked(migrate_argv(), env=service_env(database_url))
@@ -238,25 +256,39 @@ async def receiver_outage(*, submissions: int, down_seconds: float) -> Check:
         processes += receivers.values()
         for name in ports:
             wait_until_up(f"http://127.0.0.1:{ports[name]}/", process=receivers[name])
-        worker_env = service_env(database_url, **WORKER_SETTINGS)
-        processes += [Process(f"worker-{index}", [str(VENV_BIN / "caldicott"), "worker"], env=worker_env, log_dir=LOGS).start() for index in (1, 2)]
+        processes += [
+            Process(f"worker-{index}", [str(VENV_BIN / "caldicott"), "worker"], env=worker_env(database_url), log_dir=LOGS).start() for index in (1, 2)
+        ]
+        back_at: list[float] = []
 
         async def outage() -> None:
-            await asyncio.sleep(3)
+            await asyncio.sleep(OUTAGE_AFTER_SECONDS)
             receivers["a"].kill9()
             print(f"resilience: receiver a killed; down for {down_seconds:g} s", file=sys.stderr, flush=True)
             await asyncio.sleep(down_seconds)
             receivers["a"] = receiver_process("a", ports["a"], endpoints["a"]["secret"], received_log, 2).start()
             processes.append(receivers["a"])
             await asyncio.to_thread(wait_until_up, f"http://127.0.0.1:{ports['a']}/", process=receivers["a"])
+            back_at.append(time.time())
             print("resilience: receiver a is back", file=sys.stderr, flush=True)
 
         outage_task = asyncio.create_task(outage())
-        figures = await load.run(server.url, concurrency=8, duration=down_seconds + 60, max_requests=submissions, timeout=REQUEST_TIMEOUT)
+        duration = OUTAGE_AFTER_SECONDS + down_seconds + LOAD_AFTER_OUTAGE_SECONDS
+        figures = await load.run(server.url, concurrency=concurrency, duration=duration, timeout=REQUEST_TIMEOUT)
         await outage_task
+        load_after_return = time.time() - back_at[0]
+        print(f"resilience: load over; waiting up to {settle_deadline():.0f} s for every delivery to settle", file=sys.stderr, flush=True)
         connection = await database(database_url)
         try:
-            settled_in = await until_settled(connection, timeout=180)
+            settled_in = await until_settled(connection, within=settle_deadline())
+            unsettled = await still_pending(connection)
+            missed_then_received = await connection.fetchval(
+                """
+                SELECT extract(epoch FROM max(a.attempted_at)) FROM webhook_attempts a
+                WHERE a.response_status BETWEEN 200 AND 299 AND a.error IS NULL
+                  AND EXISTS (SELECT 1 FROM webhook_attempts f WHERE f.delivery_id = a.delivery_id AND f.error IS NOT NULL)
+                """
+            )
             rows = await connection.fetch(
                 """
                 SELECT d.id, d.status, d.endpoint_id, r.requester_org,
@@ -279,16 +311,16 @@ async def receiver_outage(*, submissions: int, down_seconds: float) -> Check:
         seen.setdefault(line["webhook_id"], Counter())[line["receiver"]] += 1
     statuses = Counter(row["status"] for row in rows)
     never_reached = [row["id"] for row in rows if seen.get(row["id"], Counter())[receiver_of[row["endpoint_id"]]] == 0]
-    wrong_receiver = [
-        (webhook_id, name)
-        for webhook_id, names in seen.items()
-        for name in names
-        if webhook_id not in {row["id"] for row in rows if receiver_of[row["endpoint_id"]] == name}
-    ]
+    own_receiver = {row["id"]: receiver_of[row["endpoint_id"]] for row in rows}
+    wrong_receiver = [(webhook_id, name) for webhook_id, names in seen.items() for name in names if own_receiver.get(webhook_id) != name]
     wrong_owner = [row["id"] for row in rows if owners[receiver_of[row["endpoint_id"]]] != row["requester_org"]]
     retried_then_delivered = sum(1 for row in rows if row["failed_attempts"] > 0 and row["status"] == "succeeded")
+    # From receiver a's return to the last success of a delivery it had missed: seconds, not the five-minute retry.
+    backlog_in = round(float(missed_then_received) - back_at[0], 1) if missed_then_received is not None else None
+    long_wait = WORKER_SETTINGS["webhook_retry_schedule"][2] * (1 - JITTER)
     check.counts = {
         "submissions answered 2xx": figures["succeeded"],
+        "seconds of load after receiver a was back": round(load_after_return, 1),
         "deliveries": len(rows),
         "deliveries by status": dict(statuses),
         "deliveries per receiver": dict(Counter(receiver_of[row["endpoint_id"]] for row in rows)),
@@ -299,10 +331,22 @@ async def receiver_outage(*, submissions: int, down_seconds: float) -> Check:
         "deliveries never received by their own receiver": len(never_reached),
         "webhook-ids received by the wrong receiver": len(wrong_receiver),
         "deliveries for another organisation's request": len(wrong_owner),
+        "seconds from receiver a's return to the last delivery it had missed": backlog_in,
         "seconds until every delivery settled after the load": settled_in,
+        f"deadline for that (retry schedule {WORKER_SETTINGS['webhook_retry_schedule']} and margin), seconds": round(settle_deadline()),
     }
     check.expect(len(rows) > 0, "no deliveries were made")
+    check.expect(
+        settled_in is not None,
+        f"{unsettled['pending']} of {len(rows)} deliveries still pending {settle_deadline():.0f} s after the load, past what the retry schedule promises "
+        f"({unsettled['failed_before']} had failed before; next attempt due by {unsettled['next_due']})",
+    )
     check.expect(statuses.get("succeeded", 0) == len(rows), f"not every delivery succeeded: {dict(statuses)}")
+    check.expect(load_after_return > 5, f"the load ended {load_after_return:.1f} s after receiver a was back: too soon to show its backlog recovering")
+    check.expect(
+        backlog_in is not None and backlog_in < long_wait,
+        f"what receiver a missed arrived {backlog_in} s after its return: it waited for the retry schedule, not for its first success",
+    )
     check.expect(not never_reached, f"{len(never_reached)} deliveries never reached their receiver")
     check.expect(not wrong_receiver, f"{len(wrong_receiver)} webhook-ids reached the wrong receiver")
     check.expect(not wrong_owner, f"{len(wrong_owner)} deliveries went to another organisation's endpoint")
@@ -311,10 +355,19 @@ async def receiver_outage(*, submissions: int, down_seconds: float) -> Check:
     return check
 
 
-async def until_settled(connection: asyncpg.Connection, *, timeout: float) -> float | None:
-    """Wait until no delivery is pending; the seconds it took, or None if it never happened."""
+async def still_pending(connection: asyncpg.Connection) -> dict[str, Any]:
+    """How many deliveries are pending, how many of them failed before, and when the last is next due."""
+    row = await connection.fetchrow(
+        "SELECT count(*) AS pending, count(*) FILTER (WHERE attempts_made > 0) AS failed_before, max(next_attempt_at) AS next_due "
+        "FROM webhook_deliveries WHERE status = 'pending'"
+    )
+    return dict(row)
+
+
+async def until_settled(connection: asyncpg.Connection, *, within: float) -> float | None:
+    """Wait until no delivery is pending; the seconds it took, or None if that did not happen `within` seconds."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < within:
         if await connection.fetchval("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'") == 0:
             return round(time.monotonic() - started, 1)
         await asyncio.sleep(1)
@@ -414,7 +467,7 @@ async def main_async(args: argparse.Namespace) -> bool:
     if "crash" in args.only:
         checks.append(await crash(submissions=args.submissions, kill_after=args.submissions // 3))
     if "webhooks" in args.only:
-        checks.append(await receiver_outage(submissions=600, down_seconds=15))
+        checks.append(await receiver_outage(down_seconds=15))
     if "database" in args.only:
         checks.append(await database_restart(down_seconds=8, duration=30))
     (LOGS / "results.json").write_text(json.dumps([check.__dict__ for check in checks], indent=2, default=str) + "\n")

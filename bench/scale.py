@@ -21,8 +21,11 @@ auth, the service, the database and serialisation, without a network hop):
   GET /v1/audit/verify                      as an auditor (once; events per second)
   POST /v1/policies/uk-caldicott-baseline/2027.1/replay, every stored decision
                                             as a guardian (once, up to 100k; decisions per second)
+and then `caldicott audit verify` runs as a process of its own (bench/verify_memory.py), whose
+memory growth while verifying (its peak resident set minus its resident set before) shows
+whether verification holds the trail in memory: flat across sizes when it streams.
 
-    bench/pg.sh .venv/bin/python -m bench.scale [--sizes 10000 100000 1000000]
+    bench/pg.sh .venv/bin/python -m bench.scale [--sizes 10000 100000 1000000] [--replay-up-to 100000]
 """
 
 import argparse
@@ -30,6 +33,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import subprocess
 import sys
 import time
 from collections import namedtuple
@@ -51,8 +55,10 @@ from app.rules.facts import RequesterFacts, facts_record
 from app.services import audit, outbox
 from app.services.adjudication import fingerprint
 from bench.common import (
+    ROOT,
     SUBJECT_KEY,
     VARIANTS,
+    VENV_BIN,
     asyncpg_dsn,
     create_database,
     exit_on_sigterm,
@@ -278,7 +284,7 @@ async def timed(client: httpx.AsyncClient, path: str, headers: dict[str, str], *
     return {"median_ms": percentile(timings, 0.5) * 1000, "p95_ms": percentile(timings, 0.95) * 1000, "items": len(response.json()["items"])}
 
 
-async def measure_operations(database_url: str, *, requests: int) -> dict[str, Any]:
+async def measure_operations(database_url: str, *, requests: int, replay_up_to: int = REPLAY_UP_TO) -> dict[str, Any]:
     """The three operations through the real app, in-process."""
     app = create_app(settings_for(database_url))
     guardian = {"Authorization": f"Bearer {token(org='CONTROLLER', role=Role.GUARDIAN)}"}
@@ -293,7 +299,7 @@ async def measure_operations(database_url: str, *, requests: int) -> dict[str, A
             seconds = time.perf_counter() - started
             verification = response.json()
             assert response.status_code == 200 and verification["valid"], verification
-            replayed = await replay(client, guardian) if requests <= REPLAY_UP_TO else None
+            replayed = await replay(client, guardian) if requests <= replay_up_to else None
     finally:
         await app.state.engine.dispose()
     return {
@@ -315,11 +321,32 @@ async def replay(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
 
 
 async def organisations(connection: asyncpg.Connection, now: datetime) -> None:
+    """The agencies, and the controller (whose guardian and auditor tokens are refused unless it is registered)."""
     rows = [(agency(index), f"Scale agency {index}", "nhs_trust", "standards_met", True, now, now) for index in range(AGENCY_COUNT)]
+    rows.append(("CONTROLLER", "Scale controller", "nhs_trust", "standards_met", True, now, now))
     await connection.copy_records_to_table("organisations", records=rows, columns=("code", "name", "type", "dspt_status", "active", "created_at", "updated_at"))
 
 
-async def measure(sizes: list[int]) -> dict[str, Any]:
+def verify_in_a_process(database_url: str) -> dict[str, Any]:
+    """`caldicott audit verify` as a process of its own (bench/verify_memory.py): its result, seconds and memory growth."""
+    argv = [str(VENV_BIN / "python"), "-m", "bench.verify_memory"]
+    done = subprocess.run(argv, env=service_env(database_url), cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"caldicott audit verify exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    measured = json.loads(done.stdout)
+    result = measured["result"]
+    return {
+        "events": result["events"],
+        "valid": result["valid"],
+        "seconds": measured["seconds"],
+        "events_per_second": result["events"] / measured["seconds"],
+        "rss_before_mib": measured["rss_before_mib"],
+        "peak_rss_mib": measured["peak_rss_mib"],
+        "growth_mib": measured["growth_mib"],
+    }
+
+
+async def measure(sizes: list[int], *, replay_up_to: int = REPLAY_UP_TO) -> dict[str, Any]:
     database_url = await create_database("bench_scale")
     run_checked(migrate_argv(), env=service_env(database_url))
     templates = Templates()
@@ -339,7 +366,9 @@ async def measure(sizes: list[int]) -> dict[str, Any]:
             have = size
             queued = await connection.fetchval("SELECT count(*) FROM sharing_requests WHERE in_queue")
             print(f"scale: measuring at {size:,} requests", file=sys.stderr, flush=True)
-            steps.append({"requests": size, "in_queue": queued, "load_seconds": load_seconds, **await measure_operations(database_url, requests=size)})
+            operations = await measure_operations(database_url, requests=size, replay_up_to=replay_up_to)
+            verified = await asyncio.to_thread(verify_in_a_process, database_url)
+            steps.append({"requests": size, "in_queue": queued, "load_seconds": load_seconds, **operations, "verify_process": verified})
         database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")
     finally:
         await connection.close()
@@ -348,6 +377,7 @@ async def measure(sizes: list[int]) -> dict[str, Any]:
         "queue": last["queue"]["median_ms"] / first["queue"]["median_ms"],
         "agency_listing": last["agency_listing"]["median_ms"] / first["agency_listing"]["median_ms"],
         "audit_verify_rate": last["audit_verify"]["events_per_second"] / first["audit_verify"]["events_per_second"],
+        "verify_memory_mib": last["verify_process"]["growth_mib"] - first["verify_process"]["growth_mib"],
     }
     return {"steps": steps, "growth_first_to_last": growth, "database_gb_at_largest": database_bytes / 1e9}
 
@@ -355,9 +385,10 @@ async def measure(sizes: list[int]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--replay-up-to", type=int, default=REPLAY_UP_TO, help="replay every decision at each size up to this one")
     args = parser.parse_args()
     exit_on_sigterm()
-    print(json.dumps(asyncio.run(measure(args.sizes)), indent=2))
+    print(json.dumps(asyncio.run(measure(args.sizes, replay_up_to=args.replay_up_to)), indent=2))
 
 
 if __name__ == "__main__":
