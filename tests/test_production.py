@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from app.auth import JWKS_MAX_AGE_SECONDS, JWKS_REFETCH_SECONDS, TokenVerifier
 from app.config import DEV_SUBJECT_KEY, SQLITE_DEFAULT_URL, Environment, Settings
 from app.main import create_app
-from tests.support import settings_for
+from tests.factories import register_organisation
+from tests.support import Tokens, settings_for
 from tests.test_auth import b64, bearer, claims, sign
 from tests.test_operations import run_cli
 from tests.webhook_receiver import running
@@ -199,8 +200,13 @@ async def service_at(database_url: str, jwks_url: str) -> tuple[Service, Any]:
 
 
 @pytest.fixture
-async def service(database_url: str, idp: IdentityProvider) -> AsyncIterator[Service]:
-    """The app verifying tokens against the identity provider's JWKS URL, and no HS256 secret."""
+async def service(database_url: str, idp: IdentityProvider, client: httpx.AsyncClient, tokens: Tokens) -> AsyncIterator[Service]:
+    """The app verifying tokens against the identity provider's JWKS URL, and no HS256 secret.
+
+    The agency its tokens name is registered first, through the development app on the same (emptied) database,
+    so that these tests do not depend on what an earlier test left there.
+    """
+    await register_organisation(client, tokens, claims()["org"])
     built, application = await service_at(database_url, idp.url)
     yield built
     await built.http.aclose()
