@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from app.auth import mint_dev_token
 from app.config import Settings
 from app.models.vocabulary import Role
+from app.services.delivery_wake import asyncpg_dsn as asyncpg_dsn  # re-exported: the bench scripts import it from here
 from tests.rules.baseline import changed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +51,6 @@ def server_url() -> str:
     if not url:
         raise SystemExit("CALDICOTT_BENCH_POSTGRES_URL is not set: run this under bench/pg.sh (make bench / make resilience)")
     return url
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The SQLAlchemy URL as a plain libpq DSN for asyncpg."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def create_database(name: str) -> str:
