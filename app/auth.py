@@ -14,14 +14,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import driver
 from app.config import Environment, Settings
 from app.db import SessionDep
 from app.errors import Forbidden, ServiceUnavailable, Unauthorized
 from app.models.organisation import Organisation
-from app.models.vocabulary import Role
+from app.models.vocabulary import DsptStatus, OrganisationType, Role
 
 MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
@@ -277,19 +278,32 @@ def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str,
 
 
 # What every request reads of its caller's organisation: four columns through the connection, not an ORM object.
-_CALLER = select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(Organisation.code == bindparam("code"))
+_CALLER = driver.prepare(
+    select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(Organisation.code == bindparam("code"))
+)
 CALLER = "caller_organisation"  # in Session.info: the row as read in this request
 
 
-async def caller_organisation(*, session: AsyncSession, code: str) -> Row[Any] | None:
+@dataclass(frozen=True, slots=True)
+class CallerOrganisation:
+    code: str
+    type: OrganisationType
+    dspt_status: DsptStatus
+    active: bool
+
+
+async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrganisation | None:
     """The organisation's code, type, DSPT status and `active`, or None; read once per request and kept with its session."""
-    held = session.sync_session.info.get(CALLER)
+    held: CallerOrganisation | None = session.sync_session.info.get(CALLER)
     if held is not None and held.code == code:
-        return held  # type: ignore[no-any-return]
-    row = (await (await session.connection()).execute(_CALLER, {"code": code})).first()
-    if row is not None:
-        session.sync_session.info[CALLER] = row
-    return row
+        return held
+    rows = await driver.fetch(session, _CALLER, {"code": code})
+    if not rows:
+        return None
+    found, type_, dspt_status, active = rows[0]
+    organisation = CallerOrganisation(code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active)
+    session.sync_session.info[CALLER] = organisation
+    return organisation
 
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")

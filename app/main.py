@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.chainer = Chainer(app.state.sessionmaker, delay=settings.audit_chain_delay_seconds)
     app.state.verifier = TokenVerifier(settings)
-    app.state.rate_limiter = RateLimiter(settings, engine)
+    app.state.rate_limiter = RateLimiter(settings)
     app.state.metrics = observability.Metrics()
     install_problem_handlers(app)
     app.add_middleware(RateLimitFields)

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 from fastapi import Request
 from sqlalchemy import Double, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import driver
 from app.auth import CurrentPrincipal
 from app.config import Settings
+from app.db import SessionDep
 from app.errors import TooManyRequests
 from app.models.rate_limit import RateLimitBucket, RouteClass
 
@@ -88,7 +90,7 @@ class Verdict:
 
 
 class Buckets(Protocol):
-    async def take(self, *, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
         """Take one token if the bucket holds one: (taken, tokens left or held)."""
         ...
 
@@ -99,7 +101,7 @@ class MemoryBuckets:
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, RouteClass], tuple[float, float]] = {}
 
-    async def take(self, *, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
         # Nothing awaits between the read and the write, so no other request of the event loop comes between them.
         tokens, since = self._buckets.get((org, route_class), (quota.requests, now))
         tokens = quota.refilled(tokens, since=since, now=now)
@@ -114,8 +116,7 @@ def _take_statement() -> Any:
     """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: refill by the time elapsed and take one token, in one statement.
 
     The row is locked while it is refilled and decremented, so concurrent takes queue on it. When the bucket
-    holds no whole token the WHERE leaves the row alone and nothing is returned. Built once, so that
-    SQLAlchemy computes its cache key once.
+    holds no whole token the WHERE leaves the row alone and nothing is returned.
     """
     table = RateLimitBucket.__table__  # type: ignore[attr-defined]
     now, quota, per_second = bindparam("now", type_=Double()), bindparam("quota", type_=Double()), bindparam("per_second", type_=Double())
@@ -136,46 +137,44 @@ def _take_statement() -> Any:
 class DatabaseBuckets:
     """The buckets in PostgreSQL's `rate_limits` table, shared by every process serving."""
 
-    TAKE = _take_statement()
-    HELD = select(RateLimitBucket.tokens, RateLimitBucket.refilled_at).where(
-        RateLimitBucket.org == bindparam("org"), RateLimitBucket.route_class == bindparam("route_class")
+    TAKE = driver.prepare(_take_statement())
+    HELD = driver.prepare(
+        select(RateLimitBucket.tokens, RateLimitBucket.refilled_at).where(
+            RateLimitBucket.org == bindparam("org"), RateLimitBucket.route_class == bindparam("route_class")
+        )
     )
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def take(self, *, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
-        bucket = {"org": org, "route_class": route_class}
-        # A connection of its own, and the statement its own transaction (autocommit: no BEGIN and COMMIT round trips),
-        # done before the request's transaction begins: a request that fails or is rolled back has still spent its
+    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+        bucket = {"org": org, "route_class": str(route_class)}
+        # On the request's connection, each statement its own transaction (no BEGIN and COMMIT round trips), run
+        # before the request's transaction begins: a request that fails or is rolled back has still spent its
         # token, and no request's transaction holds a lock on a bucket.
-        async with self._engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            taken = await connection.execute(self.TAKE, bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second})
-            left = taken.scalar_one_or_none()
-            if left is not None:
-                return True, left
-            held = (await connection.execute(self.HELD, bucket)).one()
-        return False, quota.refilled(held.tokens, since=held.refilled_at, now=now)
+        taken = await driver.fetch(
+            session, self.TAKE, bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second}, own_transaction=True
+        )
+        if taken:
+            return True, taken[0][0]
+        tokens, refilled_at = (await driver.fetch(session, self.HELD, bucket, own_transaction=True))[0]
+        return False, quota.refilled(tokens, since=refilled_at, now=now)
 
 
 class RateLimiter:
     """Takes a token for each request from its organisation's bucket for the route's class."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.enabled = settings.rate_limit_enabled
         self.quotas = quotas_from(settings)
-        self.buckets: Buckets = MemoryBuckets() if settings.uses_sqlite else DatabaseBuckets(engine)
+        self.buckets: Buckets = MemoryBuckets() if settings.uses_sqlite else DatabaseBuckets()
         # Wall-clock seconds, so that on PostgreSQL every process counts the same refill (tests replace it).
         self.clock = clock
 
-    async def take(self, *, org: str, route_class: RouteClass) -> Verdict:
+    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass) -> Verdict:
         quota = self.quotas[route_class]
-        admitted, tokens = await self.buckets.take(org=org, route_class=route_class, quota=quota, now=self.clock())
+        admitted, tokens = await self.buckets.take(session=session, org=org, route_class=route_class, quota=quota, now=self.clock())
         return Verdict(route_class=route_class, quota=quota, admitted=admitted, tokens=tokens)
 
 
-async def limit_rate(request: Request, principal: CurrentPrincipal) -> None:
+async def limit_rate(request: Request, principal: CurrentPrincipal, session: SessionDep) -> None:
     """Dependency of every API router: a token from the verified caller's organisation's bucket, or 429.
 
     It depends on the verified principal, so a forged token is refused (401) before it can spend
@@ -184,7 +183,7 @@ async def limit_rate(request: Request, principal: CurrentPrincipal) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
-    verdict = await limiter.take(org=principal.org, route_class=route_class_of(request.method, request.scope["route"].path_format))
+    verdict = await limiter.take(session=session, org=principal.org, route_class=route_class_of(request.method, request.scope["route"].path_format))
     setattr(request.state, STATE_KEY, verdict)
     if not verdict.admitted:
         quota = verdict.quota

@@ -6,12 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.auth import Principal
+from app.auth import CallerOrganisation, Principal
 from app.canonical import canonical_json, sha256_hex, subject_hash
 from app.errors import Conflict, InvalidInput
 from app.models.actions import RequestAction
@@ -77,7 +76,7 @@ def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
     return Fingerprint(body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)))
 
 
-def requester_facts(organisation: Organisation | Row[Any]) -> RequesterFacts:
+def requester_facts(organisation: Organisation | CallerOrganisation) -> RequesterFacts:
     return RequesterFacts(code=organisation.code, type=organisation.type, dspt_status=organisation.dspt_status)
 
 
@@ -95,7 +94,7 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
     )
 
 
-async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation | Row[Any], now: datetime) -> Facts:
+async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime) -> Facts:
     """Everything the rules look at: the body, the requester, the named agreement, today."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
     return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now))

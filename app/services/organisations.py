@@ -1,11 +1,9 @@
 """Registering and changing organisations (admin), and the check that a requester is one of them and active."""
 
-from typing import Any
 
-from sqlalchemy import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.auth import Principal, caller_organisation
+from app.auth import CallerOrganisation, Principal, caller_organisation
 from app.errors import Forbidden
 from app.models.actions import AdminAction
 from app.models.organisation import Organisation, OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
@@ -37,7 +35,7 @@ async def update(*, session: AsyncSession, actor: Principal, code: str, changes:
     return await ORGANISATIONS.change(session=session, actor=actor, entry=organisation, values=changes.model_dump(exclude_unset=True))
 
 
-async def active_requester(*, session: AsyncSession, code: str) -> Row[Any]:
+async def active_requester(*, session: AsyncSession, code: str) -> CallerOrganisation:
     """The caller's organisation (code, type, DSPT status), which must be registered and active, else 403."""
     organisation = await caller_organisation(session=session, code=code)
     if organisation is None or not organisation.active:

@@ -7,6 +7,7 @@ from sqlalchemy import and_, bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import driver
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest, new_id
@@ -95,16 +96,17 @@ async def _write(
 
 async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, requester_org: str) -> list[str]:
     """Ids of the enabled endpoints subscribed to this type: the requester's own, and the controller's."""
-    # On the connection, not as an ORM query: the rows this transaction has queued need not be written for it (app/services/writes.py).
-    connection = await session.connection()
-    return [endpoint_id for endpoint_id, types in (await connection.execute(_SUBSCRIBERS, {"org": requester_org})).all() if event_type in types]
+    # Not an ORM query: the rows this transaction has queued need not be written for it (app/services/writes.py).
+    return [endpoint_id for endpoint_id, types in await driver.fetch(session, _SUBSCRIBERS, {"org": requester_org}) if event_type in types]
 
 
 # Built once: a submission runs it every time.
-_SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-    col(WebhookEndpoint.enabled),
-    or_(
-        col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
-        and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == bindparam("org")),
-    ),
+_SUBSCRIBERS = driver.prepare(
+    select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        col(WebhookEndpoint.enabled),
+        or_(
+            col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
+            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == bindparam("org")),
+        ),
+    )
 )

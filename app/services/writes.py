@@ -17,11 +17,13 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, TextClause, insert, text
+from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import driver
 
 QUEUED = "rows_to_write"  # in Session.info: {table: [row, ...]} in the order tables were first queued
 
@@ -65,11 +67,11 @@ def _write_queued(session: Session) -> None:
     parameters = {
         f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode() for index, (_, rows) in enumerate(batches)
     }
-    connection.execute(_one_statement(shape), parameters)
+    driver.fetch_in_greenlet(connection, _one_statement(shape), parameters)
 
 
 @lru_cache(maxsize=256)
-def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
+def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> driver.Statement:
     """WITH write_0 AS (INSERT INTO t0 (...) SELECT ... FROM jsonb_populate_recordset(NULL::t0, :rows_0)), ... SELECT 1.
 
     Each table's rows travel as one JSON parameter, so the text depends only on which tables and
@@ -80,7 +82,7 @@ def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause
         names = ", ".join(f'"{column}"' for column in columns)
         rows = f'jsonb_populate_recordset(NULL::"{table}", CAST(:rows_{index} AS jsonb))'
         parts.append(f'write_{index} AS (INSERT INTO "{table}" ({names}) SELECT {names} FROM {rows})')
-    return text(f"WITH {', '.join(parts)} SELECT 1")
+    return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"))
 
 
 @listens_for(Session, "do_orm_execute")

@@ -1,0 +1,78 @@
+"""The hot statements' runner (app/driver.py): the session's transaction, a statement of its own, SQLAlchemy's errors, on both databases."""
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import bindparam, exc, insert, select
+
+from app import driver
+from app.models.base import utcnow
+from app.models.organisation import Organisation
+from app.models.vocabulary import DsptStatus, OrganisationType
+from tests.conftest import fresh_start
+
+INSERT = driver.prepare(
+    insert(Organisation).values(
+        code=bindparam("code"),
+        name="Driver test",
+        type=OrganisationType.POLICE,
+        dspt_status=DsptStatus.STANDARDS_MET,
+        active=True,
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+COUNT = driver.prepare(select(Organisation.code, Organisation.type).where(Organisation.code == bindparam("code")))
+
+
+async def codes(app: FastAPI, code: str) -> list[tuple[str, str]]:
+    async with app.state.sessionmaker() as session:
+        return [tuple(row) for row in await driver.fetch(session, COUNT, {"code": code})]
+
+
+@pytest.fixture(autouse=True)
+async def no_organisations(app: FastAPI) -> None:
+    await fresh_start(app)
+
+
+async def test_a_statement_commits_and_rolls_back_with_the_session(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, INSERT, {"code": "KEPT", "now": utcnow()})
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, INSERT, {"code": "DROPPED", "now": utcnow()})
+        assert [tuple(row) for row in await driver.fetch(session, COUNT, {"code": "DROPPED"})] == [("DROPPED", "police")]
+        await session.rollback()
+    assert await codes(app, "KEPT") == [("KEPT", "police")]
+    assert await codes(app, "DROPPED") == []
+
+
+async def test_a_literal_in_the_statement_is_sent_as_its_value(app: FastAPI) -> None:
+    police_only = driver.prepare(select(Organisation.code).where(Organisation.type == OrganisationType.POLICE, Organisation.code == bindparam("code")))
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, INSERT, {"code": "LIT", "now": utcnow()})
+        assert [row[0] for row in await driver.fetch(session, police_only, {"code": "LIT"})] == ["LIT"]
+        await session.rollback()
+
+
+async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session_rolls_back(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()})
+        with pytest.raises(exc.IntegrityError):
+            await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()})
+        await session.rollback()
+    assert await codes(app, "TWICE") == []
+
+
+async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgresql(app: FastAPI, database_kind: str) -> None:
+    async with app.state.sessionmaker() as session:
+        if database_kind != "postgres":
+            with pytest.raises(ValueError, match="PostgreSQL"):
+                await driver.fetch(session, INSERT, {"code": "OWN", "now": utcnow()}, own_transaction=True)
+            return
+        await driver.fetch(session, INSERT, {"code": "OWN", "now": utcnow()}, own_transaction=True)
+        await driver.fetch(session, INSERT, {"code": "IN_TX", "now": utcnow()})
+        with pytest.raises(RuntimeError, match="before the session's transaction begins"):
+            await driver.fetch(session, INSERT, {"code": "LATE", "now": utcnow()}, own_transaction=True)
+        await session.rollback()
+    assert await codes(app, "OWN") == [("OWN", "police")]
+    assert await codes(app, "IN_TX") == []
