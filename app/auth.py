@@ -297,7 +297,7 @@ async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrga
     held: CallerOrganisation | None = session.sync_session.info.get(CALLER)
     if held is not None and held.code == code:
         return held
-    rows = await driver.fetch(session, _CALLER, {"code": code})
+    rows = await driver.fetch(session, _CALLER, {"code": code}, transaction=driver.Transaction.JOINED)
     if not rows:
         return None
     found, type_, dspt_status, active = rows[0]

@@ -18,6 +18,7 @@ difference.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, exc
@@ -53,38 +54,42 @@ def prepare(statement: Executable) -> Statement:
     return Statement(statement=statement, sql=str(compiled), names=names, literals=literals)
 
 
-async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping[str, Any], *, own_transaction: bool = False) -> Sequence[Any]:
-    """The statement's rows, in the session's transaction (begun here if need be).
+class Transaction(Enum):
+    """Which transaction a statement runs in, on PostgreSQL (on SQLite always the session's)."""
 
-    `own_transaction`: run it as a transaction of its own, committed at once, before the
-    session's begins (the rate-limit take, which a rolled-back request has still spent).
-    """
+    SESSION = "session"  # the session's, begun here if it has not begun: more statements follow that must commit with this one
+    JOINED = "joined"  # the session's if it has begun, else a transaction of its own (a read; or the session's only write)
+    OWN = "own"  # one of its own, committed at once, before the session's begins (the rate-limit take)
+
+
+async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
+    """The statement's rows, run on the connection under the session."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        if own_transaction:
-            raise ValueError("own_transaction is for PostgreSQL; on SQLite one process serves and keeps such state in memory")
+        if transaction == Transaction.OWN:
+            raise ValueError("a transaction of its own is for PostgreSQL; on SQLite one process serves and keeps such state in memory")
         result = await connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
-    return await _on_driver(connection.sync_connection, statement, parameters, own_transaction=own_transaction)  # type: ignore[arg-type]
+    return await _on_driver(connection.sync_connection, statement, parameters, transaction)  # type: ignore[arg-type]
 
 
-def fetch_in_greenlet(connection: Connection, statement: Statement, parameters: Mapping[str, Any]) -> Sequence[Any]:
+def fetch_in_greenlet(connection: Connection, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
     """`fetch` for code SQLAlchemy runs in its greenlet (a Session event hook), on that session's connection."""
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
-    return await_(_on_driver(connection, statement, parameters, own_transaction=False))  # type: ignore[no-any-return]
+    return await_(_on_driver(connection, statement, parameters, transaction))  # type: ignore[no-any-return]
 
 
-async def _on_driver(connection: Connection, statement: Statement, parameters: Mapping[str, Any], *, own_transaction: bool) -> Sequence[Any]:
+async def _on_driver(connection: Connection, statement: Statement, parameters: Mapping[str, Any], transaction: Transaction) -> Sequence[Any]:
     adapted = connection.connection.dbapi_connection
     assert adapted is not None
-    # Outside a transaction asyncpg commits each statement by itself.
-    if own_transaction and adapted._transaction is not None:
+    # Outside a transaction asyncpg commits each statement by itself: no BEGIN and COMMIT round trips.
+    if transaction == Transaction.OWN and adapted._transaction is not None:
         raise RuntimeError("a statement of its own must run before the session's transaction begins")
     try:
-        if not own_transaction and adapted._transaction is None:
-            # What SQLAlchemy's asyncpg adapter does before its first statement; it commits or rolls back this transaction.
+        if transaction == Transaction.SESSION and adapted._transaction is None:
+            # What SQLAlchemy's asyncpg adapter does before its own first statement; it commits or rolls back this transaction.
             await adapted._start_transaction()
         return await adapted.driver_connection.fetch(statement.sql, *statement.arguments(parameters))  # type: ignore[no-any-return]
     except Exception as error:

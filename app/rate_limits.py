@@ -150,11 +150,11 @@ class DatabaseBuckets:
         # before the request's transaction begins: a request that fails or is rolled back has still spent its
         # token, and no request's transaction holds a lock on a bucket.
         taken = await driver.fetch(
-            session, self.TAKE, bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second}, own_transaction=True
+            session, self.TAKE, bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second}, transaction=driver.Transaction.OWN
         )
         if taken:
             return True, taken[0][0]
-        tokens, refilled_at = (await driver.fetch(session, self.HELD, bucket, own_transaction=True))[0]
+        tokens, refilled_at = (await driver.fetch(session, self.HELD, bucket, transaction=driver.Transaction.OWN))[0]
         return False, quota.refilled(tokens, since=refilled_at, now=now)
 
 

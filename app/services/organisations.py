@@ -1,6 +1,5 @@
 """Registering and changing organisations (admin), and the check that a requester is one of them and active."""
 
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import CallerOrganisation, Principal, caller_organisation

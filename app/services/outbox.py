@@ -97,7 +97,11 @@ async def _write(
 async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, requester_org: str) -> list[str]:
     """Ids of the enabled endpoints subscribed to this type: the requester's own, and the controller's."""
     # Not an ORM query: the rows this transaction has queued need not be written for it (app/services/writes.py).
-    return [endpoint_id for endpoint_id, types in await driver.fetch(session, _SUBSCRIBERS, {"org": requester_org}) if event_type in types]
+    return [
+        endpoint_id
+        for endpoint_id, types in await driver.fetch(session, _SUBSCRIBERS, {"org": requester_org}, transaction=driver.Transaction.JOINED)
+        if event_type in types
+    ]
 
 
 # Built once: a submission runs it every time.

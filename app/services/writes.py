@@ -7,9 +7,10 @@ session's next ORM query and before it commits. On PostgreSQL the whole queue go
 statement, each table's rows one JSON parameter expanded by jsonb_populate_recordset in a
 data-modifying CTE (PostgreSQL checks foreign keys at the end of the statement, so children
 may sit beside their parents): a round trip, and SQLAlchemy compiling a multi-row INSERT,
-each cost far more than the statement itself. On SQLite, in-process, each table is one INSERT, parents
-first in the order they were queued. Either way the rows commit with everything else in the
-session's transaction, or not at all.
+each cost far more than the statement itself; it goes straight to asyncpg (app/driver.py), and
+when it is all the request writes it is its own transaction, with no BEGIN and COMMIT. On
+SQLite, in-process, each table is one INSERT, parents first in the order they were queued.
+Either way the rows commit with everything else the request writes, or not at all.
 """
 
 from collections.abc import Mapping, Sequence
@@ -50,10 +51,10 @@ def add(session: AsyncSession, model: type[SQLModel], rows: Mapping[str, Any] | 
 
 async def write(session: AsyncSession) -> None:
     """Write the queue now (e.g. to meet a unique constraint inside a use case rather than at commit)."""
-    await session.run_sync(_write_queued)
+    await session.run_sync(_write_queued, driver.Transaction.SESSION)
 
 
-def _write_queued(session: Session) -> None:
+def _write_queued(session: Session, transaction: driver.Transaction) -> None:
     queued: dict[Table, list[Mapping[str, Any]]] = session.info.pop(QUEUED, {})
     batches = [(table, rows) for table, rows in queued.items() if rows]
     if not batches:
@@ -67,7 +68,7 @@ def _write_queued(session: Session) -> None:
     parameters = {
         f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode() for index, (_, rows) in enumerate(batches)
     }
-    driver.fetch_in_greenlet(connection, _one_statement(shape), parameters)
+    driver.fetch_in_greenlet(connection, _one_statement(shape), parameters, transaction=transaction)
 
 
 @lru_cache(maxsize=256)
@@ -89,12 +90,15 @@ def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> driver.Sta
 def _write_before_orm_query(state: ORMExecuteState) -> None:
     """Like autoflush: an ORM query in the same transaction sees the queued rows."""
     if state.session.info.get(QUEUED):
-        _write_queued(state.session)
+        _write_queued(state.session, driver.Transaction.SESSION)
 
 
 @listens_for(Session, "before_commit")
 def _write_before_commit(session: Session) -> None:
-    _write_queued(session)
+    # When the unit of work has nothing to flush after it and nothing was written before it, this one statement is the
+    # whole transaction: on PostgreSQL it needs no BEGIN and COMMIT round trips.
+    alone = not (session.new or session.dirty or session.deleted)
+    _write_queued(session, driver.Transaction.JOINED if alone else driver.Transaction.SESSION)
 
 
 @listens_for(Session, "after_rollback")
