@@ -26,8 +26,9 @@ async def get_app_settings(request: Request) -> Settings:
 RegistryDep = Annotated[PolicyRegistry, Depends(get_registry)]
 
 
-async def get_active_policy(session: SessionDep, registry: RegistryDep) -> Policy:
+async def get_active_policy(request: Request, session: SessionDep) -> Policy:
     """The policy that decides new submissions and amendments now: read each time, as another process may have activated one."""
+    registry: PolicyRegistry = request.app.state.policies  # not RegistryDep: a dependency fewer to solve on every submission
     return await registry.active(session=session)
 
 

@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(observability.ObserveRequests, metrics=app.state.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
-    for module in (organisations, agreements, policies, sharing_requests, review, audit, reports, webhooks):
+    # Routes are matched in order: the busiest first.
+    for module in (sharing_requests, review, organisations, agreements, policies, audit, reports, webhooks):
         app.include_router(module.router, dependencies=[Depends(limit_rate)])
     return app

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -274,6 +275,11 @@ class Finding(BaseModel):
     principle_title: str
     result: FindingResult
     reason: str
+
+    @cached_property
+    def stored(self) -> dict[str, Any]:
+        """Its JSON form as a decision record keeps it, made once: a policy's findings are built once and frozen (app/rules/policy.py)."""
+        return self.model_dump(mode="json")
 
 
 class Evaluation(BaseModel):

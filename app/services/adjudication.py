@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -246,10 +245,6 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.updated_at = now
 
 
-# A policy's findings are built once and frozen (app/rules/policy.py), so each one's stored form is made once too; every row gets its own copy.
-_stored_finding = lru_cache(maxsize=4096)(lambda finding: finding.model_dump(mode="json"))
-
-
 def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
     """The decision record of one evaluation by the rules, with the facts it saw so that it can be replayed."""
     return Decision(
@@ -257,7 +252,7 @@ def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: E
         request_id=request_id,
         version=version,
         outcome=evaluation.outcome,
-        findings=[dict(_stored_finding(finding)) for finding in evaluation.findings],
+        findings=[dict(finding.stored) for finding in evaluation.findings],  # each row its own copy
         conditions=list(evaluation.conditions),
         review_required=evaluation.review_required,
         decided_by=RULES,
