@@ -297,13 +297,11 @@ async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrga
     held: CallerOrganisation | None = session.sync_session.info.get(CALLER)
     if held is not None and held.code == code:
         return held
-    rows = await driver.fetch(session, _CALLER, {"code": code}, transaction=driver.Transaction.JOINED)
-    if not rows:
-        return None
-    found, type_, dspt_status, active = rows[0]
-    organisation = CallerOrganisation(code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active)
-    session.sync_session.info[CALLER] = organisation
-    return organisation
+    for found, type_, dspt_status, active in await driver.fetch(session, _CALLER, {"code": code}, transaction=driver.Transaction.JOINED):
+        organisation = CallerOrganisation(code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active)
+        session.sync_session.info[CALLER] = organisation
+        return organisation
+    return None
 
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
