@@ -27,6 +27,7 @@ from tests.support import Tokens, settings_for
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
+GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
 PUBLIC_HOOK = "https://93.184.215.14/hook"  # a public address literal: registrable without DNS
 # Counts every call, whatever it does (the rate limiter's buckets on PostgreSQL): traffic, not state a caller changes.
 TRAFFIC_TABLES = frozenset({"rate_limits"})
@@ -183,6 +184,21 @@ async def withdraw(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/sharing-requests/{await referred(client, tokens)}/withdraw", tokens.agency("RXT01"))
 
 
+async def reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    refused = await submit(client, tokens, changed({"recipient.storage_region": "other"}))
+    assert refused.json()["status"] == "refused", refused.text
+    return Request("POST", f"/v1/sharing-requests/{refused.json()['id']}/reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})
+
+
+async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    asked = await reconsideration(client, tokens)
+    assert (await client.post(asked.url, json=asked.json, headers=asked.headers)).status_code == 201
+    request_id = asked.url.split("/")[3]
+    assert (await client.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens))).status_code == 200
+    return Request("POST", f"/v1/sharing-requests/{request_id}/reconsideration/decision", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
+
+
 async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
 
@@ -229,6 +245,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/retrospective-review"): Call(retrospective_review, 200, "retrospective_reviewed"),
     ("POST", "/v1/sharing-requests/{request_id}/amendments"): Call(amend, 200, "amended"),
     ("POST", "/v1/sharing-requests/{request_id}/withdraw"): Call(withdraw, 200, "withdrawn"),
+    ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(reconsideration, 201, "reconsideration_requested"),
+    ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(decide_reconsideration, 200, "reconsidered"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),

@@ -44,10 +44,18 @@ LEGAL = {
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Stage.RETROSPECTIVE_REVIEW,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): Stage.DECIDED,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): Stage.DECIDED,
+    (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Stage.AWAITING_RECONSIDERATION,  # the decided request here is refused
+    (Stage.AWAITING_RECONSIDERATION, Move.CLAIM): Stage.IN_RECONSIDERATION,
+    (Stage.IN_RECONSIDERATION, Move.RELEASE): Stage.AWAITING_RECONSIDERATION,
+    (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): Stage.AWAITING_RECONSIDERATION,
+    (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): Stage.DECIDED,
+    (Stage.IN_RECONSIDERATION, Move.OVERTURN): Stage.DECIDED,
 }
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
 HOLDER = "guardian-1"
+REFUSED = {"recipient.storage_region": "other"}  # decided at once, and open to reconsideration
+GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
 
 
 def guardian(tokens: Tokens, sub: str = HOLDER, org: str = "CONTROLLER") -> dict[str, str]:
@@ -60,8 +68,13 @@ async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: d
 
 async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) -> str:
     """A new request brought to `stage` through the API."""
-    if stage is Stage.DECIDED:
-        return (await submit(client, tokens, baseline_request())).json()["id"]
+    if stage in (Stage.DECIDED, Stage.AWAITING_RECONSIDERATION, Stage.IN_RECONSIDERATION):
+        request_id = (await submit(client, tokens, changed(REFUSED))).json()["id"]
+        if stage is not Stage.DECIDED:
+            assert (await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})).status_code == 201
+        if stage is Stage.IN_RECONSIDERATION:
+            assert (await post(client, request_id, "claim", guardian(tokens))).status_code == 200
+        return request_id
     if stage in (Stage.RETROSPECTIVE_REVIEW, Stage.RETROSPECTIVE_IN_REVIEW):
         request_id = (await submit(client, tokens, changed(EMERGENCY))).json()["id"]
         if stage is Stage.RETROSPECTIVE_IN_REVIEW:
@@ -103,7 +116,9 @@ async def expire_claim(app: FastAPI, request_id: str, actor: Principal | None = 
 
 REVIEWS = (Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE, Move.REQUEST_INFORMATION)
 RETROSPECTIVE_REVIEWS = (Move.UPHOLD, Move.NOT_UPHOLD)
-PATHS = {Move.CLAIM: "claim", Move.RELEASE: "release", Move.WITHDRAW: "withdraw", Move.AMEND: "amendments"}
+PATHS = {Move.CLAIM: "claim", Move.RELEASE: "release", Move.WITHDRAW: "withdraw", Move.AMEND: "amendments", Move.REQUEST_RECONSIDERATION: "reconsideration"}
+BY_THE_REQUESTER = (Move.AMEND, Move.WITHDRAW, Move.REQUEST_RECONSIDERATION)
+CREATES = {Move.REQUEST_RECONSIDERATION}  # answered 201
 
 
 def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
@@ -115,6 +130,12 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
         return "retrospective-review", {"outcome": move.value, "rationale": RATIONALE}
     if move is Move.AMEND:
         return PATHS[move], {"request": baseline_request(), "note": "The onward sharing is dropped."}
+    if move is Move.REQUEST_RECONSIDERATION:
+        return PATHS[move], {"grounds": GROUNDS}
+    if move is Move.UPHOLD_DECISION:
+        return "reconsideration/decision", {"outcome": "upheld", "rationale": RATIONALE}
+    if move is Move.OVERTURN:
+        return "reconsideration/decision", {"outcome": "overturned", "rationale": RATIONALE, "decision": {"outcome": "approve"}}
     return PATHS[move], None
 
 
@@ -124,7 +145,7 @@ async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_
         await expire_claim(app, request_id)
         return None
     path, body = http_call(move)
-    return await post(client, request_id, path, tokens.agency("RXT01") if move in (Move.AMEND, Move.WITHDRAW) else guardian(tokens), body)
+    return await post(client, request_id, path, tokens.agency("RXT01") if move in BY_THE_REQUESTER else guardian(tokens), body)
 
 
 @pytest.fixture
@@ -144,7 +165,7 @@ async def test_every_move_from_every_stage(client: httpx.AsyncClient, tokens: To
     assert before is stage
     if (stage, move) in LEGAL:
         response = await make(client, tokens, app, request_id, move)
-        assert response is None or response.status_code == 200, response.text
+        assert response is None or response.status_code == (201 if move in CREATES else 200), response.text
         assert (await stage_seen(client, tokens, request_id))[0] is LEGAL[stage, move]
         return
     if move is Move.EXPIRE_CLAIM:

@@ -15,9 +15,12 @@ class RequestAction(StrEnum):
     AMENDED = "amended"
     WITHDRAWN = "withdrawn"
     RETROSPECTIVE_REVIEWED = "retrospective_reviewed"
+    RECONSIDERATION_REQUESTED = "reconsideration_requested"
+    RECONSIDERED = "reconsidered"
     OVERDUE = "overdue"
     READ = "read"
     HISTORY_READ = "history_read"
+    NOTICE_READ = "notice_read"
 
 
 class AdminAction(StrEnum):

@@ -91,6 +91,18 @@ class Overturns(BaseModel):
     breakdown: list[Agreement]
 
 
+class Reconsiderations(BaseModel):
+    """How often agencies ask for a decision to be reconsidered, and how often a second guardian overturns it."""
+
+    reconsiderable: int = Field(description="Refusals and approvals with conditions made in the period, by the rules, a guardian or on reconsideration")
+    requested: int = Field(description="How many of those the requesting agency has asked to have reconsidered, so far")
+    rate: float | None = Field(description="The reconsideration rate: requested / reconsiderable; null when there was nothing to reconsider")
+    decided: int = Field(description="Reconsiderations decided in the period")
+    upheld: int
+    overturned: int
+    overturn_rate: float | None = Field(description="The overturn rate on reconsideration: overturned / decided; null when none was decided")
+
+
 class ReviewMetrics(BaseModel):
     period_from: date
     period_to: date
@@ -98,4 +110,5 @@ class ReviewMetrics(BaseModel):
     retrospective_reviews: dict[RetrospectiveOutcome, int]
     time_to_decision: dict[Urgency, ResponseTimes]
     overdue_now: int
-    overturns: Overturns
+    overturns: Overturns = Field(description="Guardians' decisions on referrals and emergency shares against what the rules would have decided")
+    reconsiderations: Reconsiderations

@@ -9,9 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.models.actions import RequestAction
 from app.models.base import STORABLE_TEXT
 from app.models.page import Page
+from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest
-from app.models.vocabulary import DataCategory, GuardianOutcome, RequestStatus, RetrospectiveOutcome, RetrospectiveStatus
+from app.models.vocabulary import (
+    DataCategory,
+    FinalOutcome,
+    GuardianOutcome,
+    ReconsiderationOutcome,
+    RequestStatus,
+    RetrospectiveOutcome,
+    RetrospectiveStatus,
+)
 
 Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
 ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)]
@@ -76,15 +85,80 @@ class AmendmentBody(BaseModel):
     note: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)]
 
 
+class ReconsiderationBody(BaseModel):
+    """The requesting agency's grounds for asking that a refusal, or an approval's conditions, be reconsidered."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"grounds": "The address is needed to serve a warrant issued on 24 November 2026; the risk to the officers is set out in the warrant."},
+                {
+                    "grounds": "Retention is now 90 days and only the investigating officer will see the address, which meets the reasons for the refusal.",
+                    "request": POLICE_PERMISSIVE_GATEWAY
+                    | {"recipient": POLICE_PERMISSIVE_GATEWAY["recipient"] | {"retention_days": 90, "access_roles": ["investigating officer"]}},
+                },
+            ]
+        },
+    )
+
+    grounds: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
+    request: SharingRequestBody | None = Field(
+        default=None, description="A revised request, evaluated by the rules as an amendment is; a guardian still decides the reconsideration"
+    )
+
+
+class NewDecision(BaseModel):
+    """The decision that replaces the one overturned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: FinalOutcome
+    conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
+    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+
+
+class ReconsiderationDecisionBody(BaseModel):
+    """A guardian's answer to a request for reconsideration: the decision stands (`upheld`), or a new one replaces it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "overturned",
+                    "rationale": "The warrant shows the address is needed now; the public interest outweighs the duty of confidence.",
+                    "decision": {"outcome": "approve_with_conditions", "conditions": ["Use only to serve the warrant", "Delete the address after 90 days"]},
+                },
+                {"outcome": "upheld", "rationale": "The grounds add nothing the first decision did not weigh; consent was refused and no exception applies."},
+            ]
+        },
+    )
+
+    outcome: ReconsiderationOutcome
+    rationale: Rationale
+    decision: NewDecision | None = Field(default=None, description="With `overturned` only: the new decision")
+
+
 class ReviewKind(StrEnum):
     """Why a request is in the guardian queue."""
 
     REFERRAL = "referral"  # the rules referred it
     RETROSPECTIVE = "retrospective"  # an emergency share, reviewed after it was made
+    RECONSIDERATION = "reconsideration"  # the requesting agency asked for a decision to be reconsidered
+
+
+RECONSIDERING = frozenset({RequestStatus.AWAITING_RECONSIDERATION, RequestStatus.IN_RECONSIDERATION})
+
+
+def review_kind(request: SharingRequest) -> ReviewKind:
+    if request.retrospective_status == RetrospectiveStatus.PENDING:
+        return ReviewKind.RETROSPECTIVE
+    return ReviewKind.RECONSIDERATION if request.status in RECONSIDERING else ReviewKind.REFERRAL
 
 
 class QueueEntry(RequestHeadline):
-    review: str  # a ReviewKind
+    review: ReviewKind
     assignee: str | None
     claim_expires_at: datetime | None
     referred_at: datetime | None
@@ -93,10 +167,9 @@ class QueueEntry(RequestHeadline):
 
     @classmethod
     def of(cls, request: SharingRequest, now: datetime) -> "QueueEntry":
-        retrospective = request.retrospective_status == RetrospectiveStatus.PENDING
         return cls(
             **cls.fields_of(request),
-            review=ReviewKind.RETROSPECTIVE if retrospective else ReviewKind.REFERRAL,
+            review=review_kind(request),
             assignee=request.assignee_sub,
             claim_expires_at=request.claim_expires_at,
             referred_at=request.referred_at,
@@ -135,7 +208,13 @@ class TransitionEntry(BaseModel):
     actor_org: str | None
 
 
-HistoryEntry = VersionEntry | DecisionEntry | TransitionEntry
+class ReconsiderationEntry(BaseModel):
+    type: Literal["reconsideration"] = "reconsideration"
+    at: datetime
+    reconsideration: ReconsiderationPublic
+
+
+HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry
 
 
 class History(BaseModel):

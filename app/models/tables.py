@@ -5,6 +5,7 @@ from app.models.audit import AuditEvent, AuditPending
 from app.models.organisation import Organisation
 from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
 from app.models.rate_limit import RateLimitBucket
+from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -18,6 +19,7 @@ __all__ = [
     "PolicyReplay",
     "PolicyReplayChange",
     "RateLimitBucket",
+    "Reconsideration",
     "RequestSubject",
     "RequestVersion",
     "SharingAgreement",

@@ -195,6 +195,8 @@ class RequestStatus(StrEnum):
     IN_REVIEW = "in_review"
     INFORMATION_REQUESTED = "information_requested"
     WITHDRAWN = "withdrawn"
+    AWAITING_RECONSIDERATION = "awaiting_reconsideration"  # the agency asked for a decision to be reconsidered
+    IN_RECONSIDERATION = "in_reconsideration"  # claimed by a guardian who did not make that decision
 
 
 class GuardianOutcome(StrEnum):
@@ -202,6 +204,19 @@ class GuardianOutcome(StrEnum):
     APPROVE_WITH_CONDITIONS = "approve_with_conditions"
     REFUSE = "refuse"
     REQUEST_INFORMATION = "request_information"
+
+
+class FinalOutcome(StrEnum):
+    """A decision that settles a request: what a reconsideration may overturn a decision to."""
+
+    APPROVE = "approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions"
+    REFUSE = "refuse"
+
+
+class ReconsiderationOutcome(StrEnum):
+    UPHELD = "upheld"  # the decision reconsidered stands
+    OVERTURNED = "overturned"  # a new decision replaces it
 
 
 class RetrospectiveOutcome(StrEnum):
@@ -231,6 +246,7 @@ class DecisionKind(StrEnum):
     RULES = "rules"
     GUARDIAN = "guardian"
     RETROSPECTIVE = "retrospective"
+    RECONSIDERATION = "reconsideration"  # a guardian's decision on a request for reconsideration: upheld, or a new outcome
 
 
 class Role(StrEnum):

@@ -24,6 +24,8 @@ class WebhookEventType(StrEnum):
     WITHDRAWN = "sharing_request.withdrawn"
     OVERDUE = "sharing_request.overdue"
     RETROSPECTIVE_REVIEW_COMPLETED = "sharing_request.retrospective_review_completed"
+    RECONSIDERATION_REQUESTED = "sharing_request.reconsideration_requested"
+    RECONSIDERED = "sharing_request.reconsidered"
     POLICY_ACTIVATED = "policy.activated"
 
 

@@ -1,4 +1,4 @@
-"""Guardian review: the queue, claims, decisions, amendments, withdrawal, history, metrics."""
+"""Guardian review: the queue, claims, decisions, amendments, withdrawal, reconsideration, history, metrics."""
 
 from typing import Annotated
 
@@ -9,17 +9,30 @@ from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.base import STORABLE_TEXT, CalendarDate
+from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
 from app.models.report import ReviewMetrics
-from app.models.review import AmendmentBody, History, QueuePage, RetrospectiveReviewBody, ReviewBody
+from app.models.review import (
+    AmendmentBody,
+    History,
+    QueuePage,
+    ReconsiderationBody,
+    ReconsiderationDecisionBody,
+    RetrospectiveReviewBody,
+    ReviewBody,
+    ReviewKind,
+)
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
-from app.services import amendments, claims, guardian_decisions, queue, review_metrics, sharing_requests, transitions
+from app.services import amendments, claims, guardian_decisions, queue, reconsideration, review_metrics, sharing_requests, transitions
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
 ON_A_REQUEST = NOT_FOUND | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
+NOT_RECONSIDERABLE = {
+    409: problem_doc("The request is not a decided refusal or approval with conditions (`current_status` names its state), or that decision was reconsidered")
+}
 
 
 @router.get(
@@ -36,10 +49,13 @@ async def review_queue(
     purpose: PurposeCategory | None = None,
     assignee: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The `sub` of the guardian holding the claim")] = None,
     overdue: bool | None = None,
+    review: Annotated[ReviewKind | None, Query(description="Why the request is queued: a referral, a retrospective review or a reconsideration")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueuePage:
-    return await queue.queue(session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit)
+    return await queue.queue(
+        session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, review=review, cursor=cursor, limit=limit
+    )
 
 
 @router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST)
@@ -87,13 +103,47 @@ async def withdraw(request: CurrentRequest, session: SessionDep, principal: Agen
     return await sharing_requests.details(session=session, request=request)
 
 
+@router.post(
+    "/v1/sharing-requests/{request_id}/reconsideration",
+    status_code=201,
+    summary="Ask, once per decision, that a refusal or an approval's conditions be reconsidered by another guardian",
+    responses=NOT_FOUND | BODY_PROBLEMS | NOT_RECONSIDERABLE,
+)
+async def request_reconsideration(
+    request: CurrentRequest, body: ReconsiderationBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+) -> ReconsiderationPublic:
+    return await reconsideration.request_reconsideration(
+        session=session,
+        policy=policy,
+        principal=principal,
+        request=request,
+        body=body,
+        subject_key=settings.subject_key_bytes,
+        max_identifiers=settings.max_identifiers_per_request,
+    )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/reconsideration/decision",
+    summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by the guardian who made the decision)",
+    responses=ON_A_REQUEST | BODY_PROBLEMS,
+)
+async def decide_reconsideration(
+    request: CurrentRequest, body: ReconsiderationDecisionBody, session: SessionDep, principal: GuardianPrincipal
+) -> ReconsiderationDecided:
+    return await reconsideration.decide(session=session, principal=principal, request=request, body=body)
+
+
 @router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)
 async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> History:
     return await transitions.history(session=session, principal=principal, request=request)
 
 
 @router.get(
-    "/v1/reports/review-metrics", tags=["reports"], summary="Guardian decisions, response times, overdue cases and the overturn rate", responses=INVALID_INPUT
+    "/v1/reports/review-metrics",
+    tags=["reports"],
+    summary="Guardian decisions, response times, overdue cases, overturn and reconsideration rates",
+    responses=INVALID_INPUT,
 )
 async def metrics(
     session: SessionDep,

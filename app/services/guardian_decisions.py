@@ -30,7 +30,7 @@ async def review(*, session: AsyncSession, principal: Principal, request: Sharin
         move=move,
         kind=DecisionKind.GUARDIAN,
         rationale=body.rationale,
-        response_seconds=_response_seconds(request, now) if final else None,  # asking for information is no final answer
+        response_seconds=waited_seconds(request, now) if final else None,  # asking for information is no final answer
         now=now,
         conditions=body.conditions,
         approved_items=body.approved_items,
@@ -48,7 +48,7 @@ async def retrospective_review(*, session: AsyncSession, principal: Principal, r
         move=move,
         kind=DecisionKind.RETROSPECTIVE,
         rationale=body.rationale,
-        response_seconds=_response_seconds(request, now),
+        response_seconds=waited_seconds(request, now),
         now=now,
     )
 
@@ -59,7 +59,8 @@ async def _check_move(*, session: AsyncSession, principal: Principal, request: S
     workflow.check_actor(workflow.step_for(request, move), request, principal)
 
 
-def _response_seconds(request: SharingRequest, now: datetime) -> int:
+def waited_seconds(request: SharingRequest, now: datetime) -> int:
+    """Seconds from the request joining the queue to `now`, less the time paused waiting for information."""
     assert request.referred_at is not None
     return max(0, int((now - request.referred_at).total_seconds()) - request.paused_seconds)
 
@@ -81,46 +82,83 @@ async def _decide(
     rules = await adjudication.rules_decision_of(session=session, request=request)
 
     async def decide() -> Decision:
-        decision = Decision(
-            id=new_id(),
-            request_id=request.id,
-            version=request.current_version,
+        return record_decision(
+            session=session,
+            request=request,
+            rules=rules,
             kind=kind,
             outcome=DecisionOutcome(move),
-            findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
-            conditions=conditions or [],
-            review_required=False,
-            decided_by=principal.sub,
+            principal=principal,
             rationale=rationale,
-            approved_items=approved_items,
             response_seconds=response_seconds,
-            # The findings came from the rules decision's policy and facts, not from whichever policy is active now.
-            policy_name=rules.policy_name,
-            policy_version=rules.policy_version,
-            policy_hash=rules.policy_hash,
-            request_hash=rules.request_hash,
-            decided_at=now,
-            facts=rules.facts,
-            facts_origin=rules.facts_origin,
+            now=now,
+            conditions=conditions,
+            approved_items=approved_items,
         )
-        writes.add(session, Decision, writes.row_of(decision))
-        return decision
 
     decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)
     assert decision is not None
     return decision
 
 
+def record_decision(
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    rules: Decision,
+    kind: DecisionKind,
+    outcome: DecisionOutcome,
+    principal: Principal,
+    rationale: str,
+    response_seconds: int | None,
+    now: datetime,
+    conditions: list[str] | None = None,
+    approved_items: list[DataCategory] | None = None,
+) -> Decision:
+    """Queue a guardian's decision record on the current version, carrying the findings of `rules` (the rules' decision on it)."""
+    decision = Decision(
+        id=new_id(),
+        request_id=request.id,
+        version=request.current_version,
+        kind=kind,
+        outcome=outcome,
+        findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
+        conditions=conditions or [],
+        review_required=False,
+        decided_by=principal.sub,
+        rationale=rationale,
+        approved_items=approved_items,
+        response_seconds=response_seconds,
+        # The findings came from the rules decision's policy and facts, not from whichever policy is active now.
+        policy_name=rules.policy_name,
+        policy_version=rules.policy_version,
+        policy_hash=rules.policy_hash,
+        request_hash=rules.request_hash,
+        decided_at=now,
+        facts=rules.facts,
+        facts_origin=rules.facts_origin,
+    )
+    writes.add(session, Decision, writes.row_of(decision))
+    return decision
+
+
 async def _check_review_body(*, session: AsyncSession, request: SharingRequest, body: ReviewBody) -> None:
-    if body.outcome == GuardianOutcome.APPROVE_WITH_CONDITIONS and not body.conditions:
-        raise InvalidInput("conditions", "approving with conditions needs at least one condition")
-    if body.outcome != GuardianOutcome.APPROVE_WITH_CONDITIONS and body.conditions:
-        raise InvalidInput("conditions", f"conditions belong only to approve_with_conditions, not {body.outcome}")
-    if body.approved_items is None:
+    await check_outcome_details(session=session, request=request, outcome=body.outcome, conditions=body.conditions, approved_items=body.approved_items)
+
+
+async def check_outcome_details(
+    *, session: AsyncSession, request: SharingRequest, outcome: str, conditions: list[str], approved_items: list[DataCategory] | None, prefix: str = ""
+) -> None:
+    """A 422 naming the field unless conditions come only with (and always with) approve_with_conditions, and approved items were requested."""
+    if outcome == GuardianOutcome.APPROVE_WITH_CONDITIONS and not conditions:
+        raise InvalidInput(f"{prefix}conditions", "approving with conditions needs at least one condition")
+    if outcome != GuardianOutcome.APPROVE_WITH_CONDITIONS and conditions:
+        raise InvalidInput(f"{prefix}conditions", f"conditions belong only to approve_with_conditions, not {outcome}")
+    if approved_items is None:
         return
-    if body.outcome not in APPROVALS:
-        raise InvalidInput("approved_items", "only an approval can name the items that may be shared")
+    if outcome not in APPROVALS:
+        raise InvalidInput(f"{prefix}approved_items", "only an approval can name the items that may be shared")
     requested = {item["category"] for item in (await adjudication.current_body(session=session, request=request))["data_items"]}
-    for index, category in enumerate(body.approved_items):
+    for index, category in enumerate(approved_items):
         if category not in requested:
-            raise InvalidInput(f"approved_items[{index}]", f"{category} was not requested")
+            raise InvalidInput(f"{prefix}approved_items[{index}]", f"{category} was not requested")

@@ -22,6 +22,8 @@ EVENT_FOR_ACTION = {
     RequestAction.WITHDRAWN: WebhookEventType.WITHDRAWN,
     RequestAction.RETROSPECTIVE_REVIEWED: WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED,
     RequestAction.OVERDUE: WebhookEventType.OVERDUE,
+    RequestAction.RECONSIDERATION_REQUESTED: WebhookEventType.RECONSIDERATION_REQUESTED,
+    RequestAction.RECONSIDERED: WebhookEventType.RECONSIDERED,
 }
 
 

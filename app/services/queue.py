@@ -2,14 +2,15 @@
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.actions import RequestAction
 from app.models.base import utcnow
-from app.models.review import QueueEntry, QueuePage
+from app.models.review import RECONSIDERING, QueueEntry, QueuePage, ReviewKind
 from app.models.sharing_request import SharingRequest
-from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
+from app.models.vocabulary import PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
 from app.services import events
 from app.services.claims import expire_claims
 from app.services.pagination import ascending, keyset_page
@@ -25,6 +26,7 @@ async def queue(
     overdue: bool | None,
     cursor: str | None,
     limit: int,
+    review: ReviewKind | None = None,
 ) -> QueuePage:
     """Emergency, then urgent, then routine; soonest due first within each. Lapsed claims go back first, so the page is true."""
     now = utcnow()
@@ -40,10 +42,23 @@ async def queue(
             query = query.where(column == value)
     if overdue is not None:
         query = query.where(col(SharingRequest.due_at) < now if overdue else col(SharingRequest.due_at) >= now)
+    if review is not None:
+        query = query.where(_of_kind(review))
     # Every request in the queue has a due time (set when it is referred), so the key is never partial.
     order = [ascending(col(SharingRequest.review_priority), int), ascending(col(SharingRequest.due_at), datetime), ascending(col(SharingRequest.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.review_priority, row.due_at, row.id), cursor=cursor, limit=limit)
     return QueuePage(items=[QueueEntry.of(row, now) for row in rows], next_cursor=next_cursor)
+
+
+def _of_kind(review: ReviewKind) -> ColumnElement[bool]:
+    """Queued requests of one kind of review, as QueueEntry.review tells them apart."""
+    retrospective = col(SharingRequest.retrospective_status) == RetrospectiveStatus.PENDING
+    reconsidering = col(SharingRequest.status).in_(RECONSIDERING)
+    if review is ReviewKind.RETROSPECTIVE:
+        return retrospective
+    # retrospective_status is null for most requests: "not pending" must count them too.
+    not_retrospective = or_(col(SharingRequest.retrospective_status).is_(None), ~retrospective)
+    return and_(not_retrospective, reconsidering if review is ReviewKind.RECONSIDERATION else ~reconsidering)
 
 
 async def flag_overdue(*, session: AsyncSession) -> int:

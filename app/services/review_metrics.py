@@ -1,16 +1,27 @@
-"""How the guardian queue is doing: volumes, response times, overdue cases, and how often guardians overturn the rules."""
+"""How the guardian queue is doing: volumes, response times, overdue cases, how often guardians overturn the rules, and reconsiderations."""
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from sqlalchemy import and_, exists, func, not_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import InvalidInput
 from app.models.base import LONDON, utcnow
-from app.models.report import Agreement, Overturns, ResponseTimes, ReviewMetrics
+from app.models.reconsideration import Reconsideration
+from app.models.report import Agreement, Overturns, Reconsiderations, ResponseTimes, ReviewMetrics
 from app.models.sharing_request import Decision, SharingRequest
-from app.models.vocabulary import DecisionKind, DecisionOutcome, FindingResult, GuardianOutcome, Outcome, RetrospectiveOutcome, Urgency
+from app.models.vocabulary import (
+    DecisionKind,
+    DecisionOutcome,
+    FindingResult,
+    GuardianOutcome,
+    Outcome,
+    ReconsiderationOutcome,
+    RetrospectiveOutcome,
+    Urgency,
+)
 from app.rules.engine import combine
 from app.services.queue_status import queue_counts
 from app.services.reports import day_bound
@@ -59,7 +70,8 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
     query = (
         select(Decision, SharingRequest.urgency)
         .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
-        .where(col(Decision.kind) != DecisionKind.RULES, col(Decision.decided_at) >= start, col(Decision.decided_at) < end)
+        # Decisions on reconsideration are counted apart (reconsideration_metrics): they answer an agency, not the rules.
+        .where(col(Decision.kind).in_((DecisionKind.GUARDIAN, DecisionKind.RETROSPECTIVE)), col(Decision.decided_at) >= start, col(Decision.decided_at) < end)
     )
     rows = (await session.exec(query)).all()
 
@@ -95,4 +107,40 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
             rate=overturned / total if total else None,
             breakdown=[Agreement(rules_would=would, guardian=outcome, count=count) for (would, outcome), count in sorted(compared.items())],
         ),
+        reconsiderations=await reconsideration_metrics(session=session, start=start, end=end),
+    )
+
+
+async def reconsideration_metrics(*, session: AsyncSession, start: datetime, end: datetime) -> Reconsiderations:
+    """The reconsideration rate of the refusals and approvals with conditions made in [start, end), and the overturn rate of reconsiderations decided then."""
+    # A revised request's rules decision, made while a reconsideration was asked, settled nothing: it is not one an agency could contest.
+    revision = exists().where(col(Reconsideration.request_id) == col(Decision.request_id), col(Reconsideration.revised_version) == col(Decision.version))
+    asked = exists().where(col(Reconsideration.decision_id) == col(Decision.id))
+    contestable = (
+        select(func.count(), func.count().filter(asked))
+        .select_from(Decision)
+        .where(
+            col(Decision.outcome).in_((DecisionOutcome.REFUSE, DecisionOutcome.APPROVE_WITH_CONDITIONS)),
+            col(Decision.decided_at) >= start,
+            col(Decision.decided_at) < end,
+            not_(and_(col(Decision.kind) == DecisionKind.RULES, revision)),
+        )
+    )
+    reconsiderable, requested = (await session.exec(contestable)).one()
+    answered = (
+        select(Reconsideration.outcome, func.count())
+        .where(col(Reconsideration.decided_at) >= start, col(Reconsideration.decided_at) < end)
+        .group_by(col(Reconsideration.outcome))
+    )
+    outcomes = dict.fromkeys(ReconsiderationOutcome, 0) | {outcome: count for outcome, count in (await session.exec(answered)).all()}
+    decided = sum(outcomes.values())
+    overturned = outcomes[ReconsiderationOutcome.OVERTURNED]
+    return Reconsiderations(
+        reconsiderable=reconsiderable,
+        requested=requested,
+        rate=requested / reconsiderable if reconsiderable else None,
+        decided=decided,
+        upheld=outcomes[ReconsiderationOutcome.UPHELD],
+        overturned=overturned,
+        overturn_rate=overturned / decided if decided else None,
     )

@@ -7,7 +7,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.models.actions import RequestAction
-from app.models.review import DecisionEntry, History, HistoryEntry, TransitionEntry, VersionEntry
+from app.models.reconsideration import Reconsideration, ReconsiderationPublic
+from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.services import events, writes
 
@@ -38,22 +39,24 @@ async def record(
     await events.request_changed(session=session, actor=actor, request=request, action=action, decision=decision)
 
 
-# At the same instant a version comes before the decision on it, and that before the state change.
-_ORDER = {"version": 0, "decision": 1, "state_change": 2}
+# At the same instant a version comes before the decision on it, that before a reconsideration asked with it, and all before the state change.
+_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "state_change": 3}
 
 
 async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> History:
-    """Every version, every decision and every state change of a request, oldest first; the read itself is recorded."""
+    """Every version, decision, reconsideration and state change of a request, oldest first; the read itself is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
     decisions = (await session.exec(select(Decision).where(Decision.request_id == request.id))).all()
     changes = (await session.exec(select(Transition).where(Transition.request_id == request.id).order_by(col(Transition.id)))).all()
+    reconsiderations = (await session.exec(select(Reconsideration).where(Reconsideration.request_id == request.id))).all()
     entries: list[HistoryEntry] = [
         *(
             VersionEntry(at=v.created_at, version=v.version, created_by=v.created_by, request_hash=v.request_hash, note=v.note, request=v.body)
             for v in versions
         ),
         *(DecisionEntry(at=d.decided_at, decision=DecisionPublic.of(d)) for d in decisions),
+        *(ReconsiderationEntry(at=r.requested_at, reconsideration=ReconsiderationPublic.of(r)) for r in reconsiderations),
         *(
             TransitionEntry(at=t.at, action=t.action, from_status=t.from_status, to_status=t.to_status, actor=t.actor_sub, actor_org=t.actor_org)
             for t in changes

@@ -6,6 +6,10 @@ table (anything else is a 409 naming the current status), checks who is acting, 
 row's changes, and records the move (history, audit event, webhook outbox) in the caller's
 transaction. Submitting a request and amending it hand the request to the rules, which place
 it (`adjudication.place`); an amendment's row therefore names no next stage.
+
+A decided refusal, or approval with conditions, can be reconsidered once at the agency's request: the
+request goes back to the queue and a guardian who did not make that decision upholds it (the request
+takes the decision's status again) or overturns it (the new decision's status); those rows set no status.
 """
 
 from collections.abc import Awaitable, Callable
@@ -13,13 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden
 from app.models.actions import RequestAction
+from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, SharingRequest
-from app.models.vocabulary import RequestStatus, RetrospectiveStatus, Role
+from app.models.vocabulary import DecisionKind, RequestStatus, RetrospectiveStatus, Role
 from app.services import transitions
 
 
@@ -33,6 +39,8 @@ class Stage(StrEnum):
     RETROSPECTIVE_IN_REVIEW = "retrospective_in_review"  # that review, claimed by a guardian
     DECIDED = "decided"  # approved, approved with conditions or refused, and nothing left to review
     WITHDRAWN = "withdrawn"
+    AWAITING_RECONSIDERATION = "awaiting_reconsideration"  # the agency asked for the decision to be reconsidered; in the queue, unclaimed
+    IN_RECONSIDERATION = "in_reconsideration"  # claimed by a guardian who did not make the decision reconsidered
 
 
 class Move(StrEnum):
@@ -49,6 +57,9 @@ class Move(StrEnum):
     WITHDRAW = "withdraw"
     UPHOLD = "upheld"
     NOT_UPHOLD = "not_upheld"
+    REQUEST_RECONSIDERATION = "request_reconsideration"
+    UPHOLD_DECISION = "uphold_decision"  # on reconsideration: the decision stands
+    OVERTURN = "overturn"  # on reconsideration: a new decision replaces it
 
 
 class Actor(StrEnum):
@@ -68,6 +79,7 @@ class Effect(StrEnum):
     LEAVE_QUEUE = "leave_queue"
     PAUSE_CLOCK = "pause_clock"  # the response clock stops while the agency answers
     STOP_PAUSE = "stop_pause"  # the paused time is counted out of the response time
+    JOIN_QUEUE = "join_queue"  # back in the queue, with a new response clock from now
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class Step:
     status: RequestStatus | None = None  # the status it takes; None keeps it (or leaves it to the rules)
     retrospective: RetrospectiveStatus | None = None
     effects: frozenset[Effect] = frozenset()
+    independent: bool = False  # the guardian must not be the one who made the decision being reconsidered
 
 
 CLAIMED = frozenset({Effect.TAKE_CLAIM})
@@ -98,6 +111,15 @@ def _decide(status: RequestStatus) -> Step:
 
 def _judge(outcome: RetrospectiveStatus) -> Step:
     return Step(Actor.CLAIM_HOLDER, RequestAction.RETROSPECTIVE_REVIEWED, Stage.DECIDED, retrospective=outcome, effects=CLOSED)
+
+
+def _reconsider() -> Step:
+    # No status: upheld, the request takes the reconsidered decision's status again; overturned, the new decision's.
+    return Step(Actor.CLAIM_HOLDER, RequestAction.RECONSIDERED, Stage.DECIDED, effects=CLOSED, independent=True)
+
+
+def _reconsideration_returned(actor: Actor, action: RequestAction) -> Step:
+    return Step(actor, action, Stage.AWAITING_RECONSIDERATION, status=RequestStatus.AWAITING_RECONSIDERATION, effects=RETURNED)
 
 
 TRANSITIONS: dict[tuple[Stage, Move], Step] = {
@@ -127,19 +149,37 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Step(Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): _judge(RetrospectiveStatus.UPHELD),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): _judge(RetrospectiveStatus.NOT_UPHELD),
+    # Only a refusal or an approval with conditions, and each decision once: the service checks both (app/services/reconsideration.py).
+    (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Step(
+        Actor.REQUESTER,
+        RequestAction.RECONSIDERATION_REQUESTED,
+        Stage.AWAITING_RECONSIDERATION,
+        status=RequestStatus.AWAITING_RECONSIDERATION,
+        effects=frozenset({Effect.JOIN_QUEUE}),
+    ),
+    (Stage.AWAITING_RECONSIDERATION, Move.CLAIM): Step(
+        Actor.GUARDIAN, RequestAction.CLAIMED, Stage.IN_RECONSIDERATION, status=RequestStatus.IN_RECONSIDERATION, effects=CLAIMED, independent=True
+    ),
+    (Stage.IN_RECONSIDERATION, Move.RELEASE): _reconsideration_returned(Actor.CLAIM_HOLDER, RequestAction.RELEASED),
+    (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): _reconsideration_returned(Actor.SERVICE, RequestAction.CLAIM_EXPIRED),
+    (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): _reconsider(),
+    (Stage.IN_RECONSIDERATION, Move.OVERTURN): _reconsider(),
 }
 
 # Why a move is refused in a stage where the table has no row for it: the 409's detail.
 WANTED = {
-    Move.CLAIM: "only a request awaiting review (or an unclaimed retrospective review) can be claimed",
+    Move.CLAIM: "only a request awaiting review or reconsideration (or an unclaimed retrospective review) can be claimed",
     Move.RELEASE: "only a claimed request can be released",
     Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
     Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
     Move.AMEND: "only a request for which information was asked can be amended",
     Move.WITHDRAW: "only a request without a final decision can be withdrawn",
     Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
+    Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be reconsidered, once it is decided",
+    Move.UPHOLD_DECISION: "only a claimed reconsideration can be decided",
 } | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
 WANTED[Move.NOT_UPHOLD] = WANTED[Move.UPHOLD]
+WANTED[Move.OVERTURN] = WANTED[Move.UPHOLD_DECISION]
 
 
 def stage_of(request: SharingRequest) -> Stage:
@@ -157,6 +197,27 @@ def step_for(request: SharingRequest, move: Move) -> Step:
     if step is None:
         raise Conflict(f"the request is {request.status}; {WANTED[move]}", current_status=request.status)
     return step
+
+
+async def check(*, session: AsyncSession, request: SharingRequest, move: Move, actor: Principal | None) -> Step:
+    """The move's row, once the table allows it from the request's stage (409) and `actor` may make it (403)."""
+    step = step_for(request, move)
+    check_actor(step, request, actor)
+    if step.independent:
+        assert actor is not None
+        await _check_independent(session=session, request=request, actor=actor)
+    return step
+
+
+async def _check_independent(*, session: AsyncSession, request: SharingRequest, actor: Principal) -> None:
+    """A 403 for the guardian who made the decision under reconsideration; the rules' decisions were made by no one."""
+    query = (
+        select(Decision.decided_by)
+        .join(Reconsideration, col(Reconsideration.decision_id) == col(Decision.id))
+        .where(col(Reconsideration.request_id) == request.id, col(Reconsideration.outcome).is_(None), col(Decision.kind) != DecisionKind.RULES)
+    )
+    if actor.sub in (await session.exec(query)).all():
+        raise Forbidden("a decision is reconsidered by a guardian other than the one who made it")
 
 
 def check_actor(step: Step, request: SharingRequest, actor: Principal | None) -> None:
@@ -187,20 +248,20 @@ async def apply(
     actor: Principal | None,
     now: datetime,
     lease: timedelta | None = None,
+    due: datetime | None = None,
     decide: Callable[[], Awaitable[Decision]] | None = None,
 ) -> Decision | None:
     """Make a move: check it, change the request as its row says, let `decide` record a decision on it, and record the move."""
-    step = step_for(request, move)
-    check_actor(step, request, actor)
+    step = await check(session=session, request=request, move=move, actor=actor)
     previous = request.status
-    _change(request, step, actor=actor, now=now, lease=lease)
+    _change(request, step, actor=actor, now=now, lease=lease, due=due)
     decision = await decide() if decide is not None else None
     await session.flush()  # the row version check makes a concurrent move fail here
     await transitions.record(session=session, request=request, action=step.action, from_status=previous, actor=actor, now=now, decision=decision)
     return decision
 
 
-def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now: datetime, lease: timedelta | None) -> None:
+def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now: datetime, lease: timedelta | None, due: datetime | None) -> None:
     if step.status is not None:
         request.status = step.status
     if step.retrospective is not None:
@@ -219,4 +280,8 @@ def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now
         request.paused_at = None
     if Effect.PAUSE_CLOCK in effects:
         request.paused_at = now
+    if Effect.JOIN_QUEUE in effects:
+        assert due is not None
+        request.in_queue, request.referred_at, request.due_at, request.overdue_flagged_at = True, now, due, None
+        request.paused_at, request.paused_seconds = None, 0
     request.updated_at = now
