@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
     # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.
     max_identifiers_per_request: int = Field(default=1000, ge=1, le=1000)
+    # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
+    reconsideration_window_days: int = Field(default=28, ge=1, le=365)
     # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
     # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
     rate_limit_enabled: bool = True

@@ -96,6 +96,12 @@ class InvalidInput(ProblemError):
         super().__init__(f"{field}: {message}", errors=[FieldError(field=field, location=location, message=message)])
 
 
+class NotAcceptable(ProblemError):
+    status_code = 406
+    title = "Not acceptable"
+    slug = "not-acceptable"
+
+
 class PayloadTooLarge(ProblemError):
     status_code = 413
     title = "Request body too large"

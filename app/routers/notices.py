@@ -1,0 +1,164 @@
+"""Decision notices: the latest final decision on a request as a letter, in HTML, Markdown, plain text or JSON."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from app.auth import ReaderPrincipal
+from app.db import SessionDep
+from app.dependencies import CurrentRequest, SettingsDep
+from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.models.notice import (
+    ConditionSource,
+    DecisionNotice,
+    NoticeAudience,
+    NoticeCondition,
+    NoticeDecider,
+    NoticeFinding,
+    NoticeFormat,
+    NoticeItem,
+    NoticeOrganisation,
+    NoticePrinciple,
+    NoticePurpose,
+    NoticeRecipient,
+    ReconsiderationOffer,
+)
+from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
+from app.services import notice
+
+router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+
+# Every form carries these; HTML also a policy that lets the page load nothing but its own inline styles.
+COMMON_HEADERS = {"Vary": "Accept", "Content-Language": "en-GB", "Cache-Control": "no-store"}
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+async def notice_format(accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> NoticeFormat:
+    """The form the caller's Accept header asks for (406 when none of the four will do)."""
+    return notice.negotiate(accept)
+
+
+# A rules decision with conditions, as the published examples of each form.
+_DECIDED = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
+EXAMPLE = DecisionNotice(
+    audience=NoticeAudience.REQUESTER,
+    request_id="6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10",
+    decision_id="b2e4d6f8-1a3c-4e5f-8a7b-9c0d1e2f3a4b",
+    reference="CASE-0001",
+    requester=NoticeOrganisation(code="RXT01", name="Northshire Community Health NHS Trust"),
+    controller=NoticeOrganisation(code="CONTROLLER", name="Northshire Hospitals NHS Foundation Trust"),
+    issued_at=_DECIDED,
+    decided_at=_DECIDED,
+    outcome=DecisionOutcome.APPROVE_WITH_CONDITIONS,
+    outcome_label="approved with conditions",
+    partial=False,
+    emergency_share=False,
+    purpose=NoticePurpose(
+        category=PurposeCategory.DIRECT_CARE,
+        label="the person's own health or social care",
+        description="Referral to the community mental health team for continuing treatment after discharge",
+    ),
+    urgency=Urgency.ROUTINE,
+    urgency_label="routine",
+    subject_count=1,
+    items=[
+        NoticeItem(
+            category=DataCategory.DEMOGRAPHICS,
+            label="basic details such as name, date of birth and NHS number",
+            form=DataForm.IDENTIFIABLE,
+            form_label="in a form that identifies the person",
+            justification="to identify the patient correctly",
+            may_be_shared=True,
+        ),
+        NoticeItem(
+            category=DataCategory.DIAGNOSES,
+            label="diagnoses",
+            form=DataForm.IDENTIFIABLE,
+            form_label="in a form that identifies the person",
+            justification="clinical context needed to plan care",
+            may_be_shared=True,
+        ),
+    ],
+    conditions=[
+        NoticeCondition(
+            source=ConditionSource.POLICY,
+            rule="CP5.staff_trained",
+            text="Make sure everyone who will see the information has completed current data protection training before they are given access.",
+            explanation="Everyone who sees the information must be trained in looking after it.",
+        )
+    ],
+    recipient=NoticeRecipient(retention_days=730, onward_sharing=False, storage_region=StorageRegion.UK, storage_label="in the United Kingdom"),
+    decided_by=NoticeDecider(
+        kind=DecisionKind.RULES,
+        statement="the rules of policy uk-caldicott-baseline 2027.1",
+        organisation=None,
+        policy_name="uk-caldicott-baseline",
+        policy_version="2027.1",
+    ),
+    rationale=None,
+    principles=[
+        NoticePrinciple(
+            principle=5,
+            title="Everyone with access to confidential information should be aware of their responsibilities.",
+            plain="Everyone who sees the information must know how to look after it.",
+            findings=[
+                NoticeFinding(
+                    rule="CP5.staff_trained",
+                    result="condition",
+                    reason="Make sure everyone who will see the information has completed current data protection training before they are given access.",
+                )
+            ],
+        )
+    ],
+    reconsideration=ReconsiderationOffer(
+        deadline=datetime(2026, 12, 24, 14, 5, tzinfo=UTC), window_days=28, path="/v1/sharing-requests/6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10/reconsideration"
+    ),
+)
+
+
+def _content() -> dict[str, Any]:
+    """The four media types of a notice, each with the example rendered as the service renders it."""
+    content: dict[str, Any] = {"application/json": {"example": EXAMPLE.model_dump(mode="json")}}
+    for fmt in (NoticeFormat.HTML, NoticeFormat.MARKDOWN, NoticeFormat.PLAIN):
+        content[fmt.value] = {"schema": {"type": "string"}, "example": notice.render(EXAMPLE, fmt)}
+    return content
+
+
+@router.get(
+    "/v1/sharing-requests/{request_id}/notice",
+    summary="The latest final decision as a plain-English letter, for the requester or the person the information is about",
+    description=(
+        "Choose the form with `Accept`: `application/json` (the default: the same content, structured), `text/html` (a printable page), "
+        "`text/markdown` or `text/plain`; q-values are honoured. `audience=subject` gives the notice for the person the information is "
+        "about (Caldicott principle 8): it quotes none of the requester's own words, no identifiers and no names of staff. Each read is audited."
+    ),
+    response_model=DecisionNotice,
+    responses=INVALID_INPUT
+    | {
+        200: {"description": "The notice, in the form the Accept header asked for", "content": _content()},
+        404: problem_doc("No such request, or it belongs to another agency"),
+        406: problem_doc("The Accept header allows none of application/json, text/html, text/markdown and text/plain"),
+        409: problem_doc("The request has no final decision yet (it awaits or is in review, waits for information, or was withdrawn)"),
+    },
+)
+async def get_notice(
+    principal: ReaderPrincipal,
+    fmt: Annotated[NoticeFormat, Depends(notice_format)],
+    request: CurrentRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    audience: Annotated[
+        NoticeAudience, Query(description="`requester` (the default) or `subject`: the person the information is about")
+    ] = NoticeAudience.REQUESTER,
+) -> Response:
+    decided = await notice.read(
+        session=session,
+        principal=principal,
+        request=request,
+        audience=audience,
+        controller_org=settings.controller_org,
+        window_days=settings.reconsideration_window_days,
+    )
+    headers = COMMON_HEADERS | ({"Content-Security-Policy": HTML_POLICY} if fmt == NoticeFormat.HTML else {})
+    return Response(notice.render(decided, fmt), media_type=notice.MEDIA_TYPES[fmt], headers=headers)
