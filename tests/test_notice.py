@@ -147,7 +147,7 @@ async def test_a_refusal_is_noticed_in_every_form_with_the_reconsideration_deadl
     structured = (await notice(client, request["id"], headers)).json()
     assert (structured["outcome"], structured["audience"], structured["decision_id"]) == ("refuse", "requester", request["decision"]["id"])
     assert structured["decided_by"]["kind"] == "rules" and structured["decided_by"]["statement"].startswith("the rules of policy uk-caldicott-baseline")
-    assert not any(entry["may_be_shared"] for entry in structured["items"]) and structured["conditions"] == []
+    assert not any(entry["may_be_shared"] for entry in structured["information"]) and structured["conditions"] == []
     deadline = at(request["decision"]["decided_at"]) + timedelta(days=28)
     assert at(structured["reconsideration"]["deadline"]) == deadline
     assert structured["reconsideration"]["path"] == f"/v1/sharing-requests/{request['id']}/reconsideration"
@@ -172,7 +172,7 @@ async def test_conditions_set_by_the_rules_are_obligations_in_every_form(client:
     assert [condition["text"] for condition in structured["conditions"]] == conditions
     assert {condition["rule"] for condition in structured["conditions"]} == {"CP5.staff_trained", "CP8.transparency"}
     assert all(condition["explanation"] for condition in structured["conditions"])
-    assert all(entry["may_be_shared"] for entry in structured["items"]) and structured["partial"] is False
+    assert all(entry["may_be_shared"] for entry in structured["information"]) and structured["partial"] is False
     assert structured["recipient"]["retention_days"] == 3000
     deadline = at(request["decision"]["decided_at"]) + timedelta(days=28)
 
@@ -207,7 +207,7 @@ async def test_a_guardians_decision_names_the_guardians_organisation_not_the_gua
         "policy_version": None,
     }
     assert structured["partial"] is True
-    assert {entry["category"]: entry["may_be_shared"] for entry in structured["items"]} == {"demographics": True, "diagnoses": False}
+    assert {entry["category"]: entry["may_be_shared"] for entry in structured["information"]} == {"demographics": True, "diagnoses": False}
     assert [condition["source"] for condition in structured["conditions"]] == ["guardian"]
     assert structured["rationale"] == RATIONALE
     deadline = at(decision["decided_at"]) + timedelta(days=28)
@@ -241,7 +241,7 @@ async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(client
             assert "reconsider" not in text and "your rights" in text.lower(), form
     structured = (await notice(client, request["id"], tokens.agency("RXT01"), audience="subject")).json()
     assert structured["reference"] is None and structured["purpose"]["description"] is None and structured["rationale"] is None
-    assert structured["reconsideration"] is None and all(entry["justification"] is None for entry in structured["items"])
+    assert structured["reconsideration"] is None and all(entry["justification"] is None for entry in structured["information"])
 
     # The same markers reach the requester's own notice, so their absence above is the subject variant's doing.
     for form, text in (await every_form(client, request["id"], tokens.agency("RXT01"))).items():

@@ -131,7 +131,7 @@ class DecisionNotice(BaseModel):
     urgency: Urgency
     urgency_label: str
     subject_count: int
-    items: list[NoticeItem]
+    information: list[NoticeItem] = Field(description="Each kind of information asked for, and whether it may be shared")
     conditions: list[NoticeCondition]
     guardian_conditions_withheld: int = Field(
         0, description="In a notice for the person the information is about: how many of the guardian's own conditions are not quoted"

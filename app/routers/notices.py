@@ -62,7 +62,7 @@ EXAMPLE = DecisionNotice(
     urgency=Urgency.ROUTINE,
     urgency_label="routine",
     subject_count=1,
-    items=[
+    information=[
         NoticeItem(
             category=DataCategory.DEMOGRAPHICS,
             label="basic details such as name, date of birth and NHS number",

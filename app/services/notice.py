@@ -312,7 +312,7 @@ async def build(
         urgency=body["urgency"],
         urgency_label=_text("urgency", body["urgency"]),
         subject_count=body["subjects"]["count"],
-        items=_items(body, shareable=shareable, subject=subject),
+        information=_items(body, shareable=shareable, subject=subject),
         conditions=conditions,
         guardian_conditions_withheld=withheld,
         recipient=NoticeRecipient(**recipient_terms, storage_label=_text("storage", recipient_terms["storage_region"])),
