@@ -199,6 +199,50 @@ async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> R
     return Request("POST", f"/v1/sharing-requests/{request_id}/reconsideration/decision", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
 
 
+QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
+MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
+PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
+
+
+def other_guardian(tokens: Tokens, number: int = 2) -> dict[str, str]:
+    return tokens.headers("CONTROLLER", Role.GUARDIAN, sub=f"guardian-{number}")
+
+
+async def request_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/opinions/requests", guardian(tokens), QUESTION)
+
+
+async def give_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    request_id = await claimed(client, tokens)
+    assert (await client.post(f"/v1/sharing-requests/{request_id}/opinions/requests", json=QUESTION, headers=guardian(tokens))).status_code == 201
+    return Request("POST", f"/v1/sharing-requests/{request_id}/opinions", other_guardian(tokens), {"opinion": "agree", "rationale": RATIONALE})
+
+
+async def open_panel(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/panel", guardian(tokens), PANEL)
+
+
+async def panel(client: httpx.AsyncClient, tokens: Tokens) -> str:
+    opened = await open_panel(client, tokens)
+    assert (await client.post(opened.url, json=opened.json, headers=opened.headers)).status_code == 201
+    return opened.url
+
+
+async def vote(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"{await panel(client, tokens)}/votes", guardian(tokens), {"vote": "approve", "rationale": RATIONALE})
+
+
+async def withdraw_vote(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"{await panel(client, tokens)}/withdrawals", guardian(tokens), {"rationale": RATIONALE})
+
+
+async def close_panel(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    url = await panel(client, tokens)
+    for number in (2, 3):
+        assert (await client.post(f"{url}/votes", json={"vote": "approve", "rationale": RATIONALE}, headers=other_guardian(tokens, number))).status_code == 201
+    return Request("POST", f"{url}/decision", guardian(tokens), {"rationale": RATIONALE})
+
+
 async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
 
@@ -247,6 +291,12 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/withdraw"): Call(withdraw, 200, "withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(reconsideration, 201, "reconsideration_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(decide_reconsideration, 200, "reconsidered"),
+    ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
+    ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
+    ("POST", "/v1/sharing-requests/{request_id}/panel"): Call(open_panel, 201, "panel_opened"),
+    ("POST", "/v1/sharing-requests/{request_id}/panel/votes"): Call(vote, 201, "panel_voted"),
+    ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),
+    ("POST", "/v1/sharing-requests/{request_id}/panel/decision"): Call(close_panel, 200, "panel_decided"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),

@@ -376,3 +376,31 @@ async def test_a_decision_put_up_for_reconsideration_stands_in_the_notice_and_is
         None,
     )
     assert at(settled["reconsidered_at"]) == at(upheld.json()["decided_at"])
+
+
+async def test_a_refusal_overturned_on_reconsideration_is_noticed_with_its_conditions_as_reconsidered(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    request = await decided(client, tokens, REFUSED, "refused")
+    headers = tokens.agency("RXT01")
+    grounds = {"grounds": "The recipient now stores the record in the UK, which answers the reason given for the refusal."}
+    assert (await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json=grounds, headers=headers)).status_code == 201
+    other = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
+    assert (await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=other)).status_code == 200
+    conditions = ["Keep the record on UK servers only, MARKER-RECON-77", "Delete the record when the referral closes"]
+    body = {
+        "outcome": "overturned",
+        "rationale": "The storage now meets UK standards, so the reason for the refusal is gone.",
+        "decision": {"outcome": "approve_with_conditions", "conditions": conditions},
+    }
+    overturned = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration/decision", json=body, headers=other)
+    assert overturned.status_code == 200, overturned.text
+
+    structured = (await notice(client, request["id"], headers)).json()
+    assert (structured["decision_id"], structured["outcome"]) == (overturned.json()["decision"]["id"], "approve_with_conditions")
+    assert (structured["decided_by"]["kind"], structured["decided_by"]["statement"].endswith(", on reconsideration")) == ("reconsideration", True)
+    assert [condition["text"] for condition in structured["conditions"]] == conditions
+    for form, text in (await every_form(client, request["id"], headers)).items():
+        assert all(condition in text for condition in conditions), form
+        assert "on reconsideration" in text, form
+    verified = await client.get("/v1/audit/verify", headers=auditor(tokens))
+    assert verified.json()["valid"] is True, verified.text

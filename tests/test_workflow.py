@@ -50,12 +50,23 @@ LEGAL = {
     (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): Stage.AWAITING_RECONSIDERATION,
     (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): Stage.DECIDED,
     (Stage.IN_RECONSIDERATION, Move.OVERTURN): Stage.DECIDED,
+    (Stage.IN_REVIEW, Move.REQUEST_OPINION): Stage.IN_REVIEW,
+    (Stage.IN_REVIEW, Move.GIVE_OPINION): Stage.IN_REVIEW,  # answering the claim holder's request, made first
+    (Stage.IN_REVIEW, Move.OPEN_PANEL): Stage.IN_PANEL,
+    (Stage.IN_PANEL, Move.VOTE): Stage.IN_PANEL,
+    (Stage.IN_PANEL, Move.WITHDRAW_VOTE): Stage.IN_PANEL,
+    (Stage.IN_PANEL, Move.CLOSE_PANEL): Stage.DECIDED,  # after the other two members have voted
+    (Stage.IN_PANEL, Move.WITHDRAW): Stage.WITHDRAWN,
 }
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
 HOLDER = "guardian-1"
 REFUSED = {"recipient.storage_region": "other"}  # decided at once, and open to reconsideration
 GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
+# The panel the claim holder opens: guardian-1 chairs it, with these two.
+MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
+PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
+QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
 
 
 def guardian(tokens: Tokens, sub: str = HOLDER, org: str = "CONTROLLER") -> dict[str, str]:
@@ -83,8 +94,10 @@ async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) ->
     request_id = (await submit(client, tokens, changed(REFERRED))).json()["id"]
     if stage is Stage.WITHDRAWN:
         assert (await post(client, request_id, "withdraw", tokens.agency("RXT01"))).status_code == 200
-    if stage in (Stage.IN_REVIEW, Stage.INFORMATION_REQUESTED):
+    if stage in (Stage.IN_REVIEW, Stage.INFORMATION_REQUESTED, Stage.IN_PANEL):
         assert (await post(client, request_id, "claim", guardian(tokens))).status_code == 200
+    if stage is Stage.IN_PANEL:
+        assert (await post(client, request_id, "panel", guardian(tokens), PANEL)).status_code == 201
     if stage is Stage.INFORMATION_REQUESTED:
         asked = await post(client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE})
         assert asked.status_code == 200, asked.text
@@ -118,7 +131,15 @@ REVIEWS = (Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE, Move.REQUEST
 RETROSPECTIVE_REVIEWS = (Move.UPHOLD, Move.NOT_UPHOLD)
 PATHS = {Move.CLAIM: "claim", Move.RELEASE: "release", Move.WITHDRAW: "withdraw", Move.AMEND: "amendments", Move.REQUEST_RECONSIDERATION: "reconsideration"}
 BY_THE_REQUESTER = (Move.AMEND, Move.WITHDRAW, Move.REQUEST_RECONSIDERATION)
-CREATES = {Move.REQUEST_RECONSIDERATION}  # answered 201
+CREATES = {Move.REQUEST_RECONSIDERATION, Move.REQUEST_OPINION, Move.GIVE_OPINION, Move.OPEN_PANEL, Move.VOTE, Move.WITHDRAW_VOTE}  # answered 201
+DELIBERATION = {
+    Move.REQUEST_OPINION: ("opinions/requests", QUESTION),
+    Move.GIVE_OPINION: ("opinions", {"opinion": "agree", "rationale": RATIONALE}),
+    Move.OPEN_PANEL: ("panel", PANEL),
+    Move.VOTE: ("panel/votes", {"vote": "refuse", "rationale": RATIONALE}),
+    Move.WITHDRAW_VOTE: ("panel/withdrawals", {"rationale": RATIONALE}),
+    Move.CLOSE_PANEL: ("panel/decision", {"rationale": RATIONALE}),
+}
 
 
 def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
@@ -136,6 +157,8 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
         return "reconsideration/decision", {"outcome": "upheld", "rationale": RATIONALE}
     if move is Move.OVERTURN:
         return "reconsideration/decision", {"outcome": "overturned", "rationale": RATIONALE, "decision": {"outcome": "approve"}}
+    if move in DELIBERATION:
+        return DELIBERATION[move]
     return PATHS[move], None
 
 
@@ -145,6 +168,12 @@ async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_
         await expire_claim(app, request_id)
         return None
     path, body = http_call(move)
+    if move is Move.GIVE_OPINION:  # asked by the claim holder first, and answered by another guardian
+        await post(client, request_id, DELIBERATION[Move.REQUEST_OPINION][0], guardian(tokens), QUESTION)
+        return await post(client, request_id, path, guardian(tokens, "guardian-2"), body)
+    if move is Move.CLOSE_PANEL:  # the other two members vote first, so the quorum is met
+        for other in ("guardian-2", "guardian-3"):
+            await post(client, request_id, DELIBERATION[Move.VOTE][0], guardian(tokens, other), DELIBERATION[Move.VOTE][1])
     return await post(client, request_id, path, tokens.agency("RXT01") if move in BY_THE_REQUESTER else guardian(tokens), body)
 
 
@@ -184,6 +213,9 @@ WRONG_ACTOR = {
     workflow.Actor.GUARDIAN: lambda tokens: guardian(tokens, "guardian-rxt", org="RXT01"),  # of the requesting organisation
     workflow.Actor.CLAIM_HOLDER: lambda tokens: guardian(tokens, "guardian-2"),
     workflow.Actor.REQUESTER: lambda tokens: guardian(tokens),
+    workflow.Actor.SECOND_GUARDIAN: lambda tokens: guardian(tokens),  # the claim holder, on their own claim
+    workflow.Actor.PANEL_MEMBER: lambda tokens: guardian(tokens, "guardian-4"),  # not on the panel
+    workflow.Actor.PANEL_CHAIR: lambda tokens: guardian(tokens, "guardian-2"),  # a member, not the chair
 }
 
 

@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 from app.models.actions import RequestAction
 from app.models.base import JSONValue, UTCDateTime, enum_column, utcnow
+from app.models.deliberation import OpinionRecord, PanelRecord
 from app.models.page import Page
 from app.models.vocabulary import (
     AgreementStatus,
@@ -138,6 +139,9 @@ class Decision(SQLModel, table=True):
     # null only for a decision made before facts were recorded whose rows have changed since.
     facts: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
     facts_origin: FactsOrigin = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=enum_column(FactsOrigin, 16, server_default=FactsOrigin.RECORDED.value))
+    # A guardian's decision: the second opinions it weighed (OpinionRecord); a panel's: its members and every vote (PanelRecord).
+    opinions: list[dict[str, Any]] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
+    panel: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
 
 
 class Transition(SQLModel, table=True):
@@ -217,6 +221,8 @@ class DecisionPublic(Verdict):
     decided_at: datetime
     facts: DecisionFacts | None = Field(description="What the rules saw beyond the request; null when it could not be recovered for an older decision")
     facts_origin: FactsOrigin = Field(description="`recorded` with the decision, `recovered` later from unchanged rows, or `unrecoverable`")
+    opinions: list[OpinionRecord] = Field(default=[], description="The second opinions a guardian's decision weighed")
+    panel: PanelRecord | None = Field(default=None, description="With kind `panel`: the panel, every vote (withdrawn ones too) and the count")
 
     @classmethod
     def of(cls, decision: Decision, *, findings: Sequence[Finding] | None = None) -> "DecisionPublic":
@@ -237,6 +243,8 @@ class DecisionPublic(Verdict):
             decided_at=decision.decided_at,
             facts=DecisionFacts.model_validate(decision.facts) if decision.facts is not None else None,
             facts_origin=decision.facts_origin,
+            opinions=[OpinionRecord.model_validate(opinion) for opinion in decision.opinions or ()],
+            panel=PanelRecord.model_validate(decision.panel) if decision.panel is not None else None,
         )
 
 

@@ -2,7 +2,9 @@
 
 from app.models.agreement import SharingAgreement
 from app.models.audit import AuditEvent, AuditPending
+from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
+from app.models.panel import Panel, PanelMember, PanelVote
 from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
 from app.models.rate_limit import RateLimitBucket
 from app.models.reconsideration import Reconsideration
@@ -13,8 +15,13 @@ __all__ = [
     "AuditEvent",
     "AuditPending",
     "Decision",
+    "Opinion",
+    "OpinionRequest",
     "Organisation",
     "OutboxEvent",
+    "Panel",
+    "PanelMember",
+    "PanelVote",
     "PolicyActivation",
     "PolicyReplay",
     "PolicyReplayChange",

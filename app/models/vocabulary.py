@@ -197,6 +197,7 @@ class RequestStatus(StrEnum):
     WITHDRAWN = "withdrawn"
     AWAITING_RECONSIDERATION = "awaiting_reconsideration"  # the agency asked for a decision to be reconsidered
     IN_RECONSIDERATION = "in_reconsideration"  # claimed by a guardian who did not make that decision
+    IN_PANEL = "in_panel"  # a panel of guardians is deciding it; the response clock runs on
 
 
 class GuardianOutcome(StrEnum):
@@ -247,6 +248,24 @@ class DecisionKind(StrEnum):
     GUARDIAN = "guardian"
     RETROSPECTIVE = "retrospective"
     RECONSIDERATION = "reconsideration"  # a guardian's decision on a request for reconsideration: upheld, or a new outcome
+    PANEL = "panel"  # a panel of guardians' decision by majority, or the chair's casting vote on a tie
+
+
+class OpinionChoice(StrEnum):
+    """A second guardian's opinion on the outcome the claim holder proposes."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    ABSTAIN = "abstain"
+
+
+class PanelVoteChoice(StrEnum):
+    """A panel member's vote; an abstention counts towards the quorum but not among the votes cast for an outcome."""
+
+    APPROVE = "approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions"
+    REFUSE = "refuse"
+    ABSTAIN = "abstain"
 
 
 class Role(StrEnum):

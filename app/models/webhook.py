@@ -26,6 +26,8 @@ class WebhookEventType(StrEnum):
     RETROSPECTIVE_REVIEW_COMPLETED = "sharing_request.retrospective_review_completed"
     RECONSIDERATION_REQUESTED = "sharing_request.reconsideration_requested"
     RECONSIDERED = "sharing_request.reconsidered"
+    OPINION_REQUESTED = "sharing_request.opinion_requested"
+    PANEL_OPENED = "sharing_request.panel_opened"
     POLICY_ACTIVATED = "policy.activated"
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
 from app.db import SessionDep
-from app.dependencies import CurrentRequest, PolicyDep, SettingsDep
+from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.base import STORABLE_TEXT, CalendarDate
 from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
@@ -70,9 +70,13 @@ async def release(request: CurrentRequest, session: SessionDep, principal: Guard
     return await sharing_requests.details(session=session, request=request)
 
 
-@router.post("/v1/sharing-requests/{request_id}/review", summary="Decide a claimed request, with a written rationale", responses=ON_A_REQUEST | BODY_PROBLEMS)
-async def decide(request: CurrentRequest, body: ReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await guardian_decisions.review(session=session, principal=principal, request=request, body=body))
+@router.post(
+    "/v1/sharing-requests/{request_id}/review",
+    summary="Decide a claimed request, with a written rationale (approving a case the policy leaves to a panel is a 409)",
+    responses=ON_A_REQUEST | BODY_PROBLEMS,
+)
+async def decide(request: CurrentRequest, body: ReviewBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal) -> DecisionPublic:
+    return DecisionPublic.of(await guardian_decisions.review(session=session, registry=registry, principal=principal, request=request, body=body))
 
 
 @router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS)
@@ -129,9 +133,9 @@ async def request_reconsideration(
     responses=ON_A_REQUEST | BODY_PROBLEMS,
 )
 async def decide_reconsideration(
-    request: CurrentRequest, body: ReconsiderationDecisionBody, session: SessionDep, principal: GuardianPrincipal
+    request: CurrentRequest, body: ReconsiderationDecisionBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
 ) -> ReconsiderationDecided:
-    return await reconsideration.decide(session=session, principal=principal, request=request, body=body)
+    return await reconsideration.decide(session=session, registry=registry, principal=principal, request=request, body=body)
 
 
 @router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)

@@ -130,6 +130,27 @@ class Provision(PolicyPart):
     categories: CategorySet = frozenset()  # empty: the duty covers every category
 
 
+class PanelRule(PolicyPart):
+    """Which guardian decisions a panel must make, and how it decides (majority of votes cast; the chair breaks a tie)."""
+
+    size: Annotated[StrictInt, Field(ge=2, le=9)] = 3
+    quorum: Count = 2  # standing votes (abstentions included) before the chair may close the panel
+    # An approval (with or without conditions) of a request with any of these findings needs a panel: rule id -> results.
+    required_for_approval: dict[Text, Annotated[frozenset[FindingResult], BeforeValidator(_no_duplicates)]] = {
+        RuleId.STAT_RESTRICTED_CATEGORY: frozenset({FindingResult.REFER}),
+        RuleId.CONSENT_REFUSAL: frozenset({FindingResult.REFER}),
+        RuleId.CP3_BULK_IDENTIFIABLE: frozenset({FindingResult.REFER}),
+    }
+
+    def needed_for(self, findings: list[dict[str, Any]]) -> list[str]:
+        """The rules among a decision's stored findings that make approving it a panel's decision."""
+        return [finding["rule"] for finding in findings if finding["result"] in self.required_for_approval.get(finding["rule"], ())]
+
+
+# A policy without a `panel:` section (the shipped baselines, whose bytes are pinned) gets the 2027.1 defaults.
+DEFAULT_PANEL = PanelRule()
+
+
 class Policy(PolicyPart):
     name: Text
     version: Text
@@ -149,6 +170,12 @@ class Policy(PolicyPart):
     emergency: Emergency | None = None
     article9_purpose_fit: dict[PurposeCategory, Article9Fit] | None = None
     provisions: tuple[Provision, ...] | None = None
+    panel: PanelRule | None = None
+
+    @property
+    def panel_rule(self) -> PanelRule:
+        """The policy's panel section, or the defaults when it has none."""
+        return self.panel or DEFAULT_PANEL
 
     @cached_property
     def edition(self) -> Edition:

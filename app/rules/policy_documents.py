@@ -103,6 +103,19 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     for index, code in enumerate(codes):
         if code in codes[:index]:
             problems.append((f"provisions[{index}].code", f"{code} is in the registry twice"))
+    return problems + _panel_problems(policy, edition)
+
+
+def _panel_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
+    """A panel section's quorum must be reachable and the findings it names must be the edition's rules."""
+    if policy.panel is None:
+        return []
+    problems = [
+        (f"panel.required_for_approval.{rule_id}", f"not a rule of edition {edition}")
+        for rule_id in sorted(set(policy.panel.required_for_approval) - set(RULEBOOKS[edition]))
+    ]
+    if policy.panel.quorum > policy.panel.size:
+        problems.append(("panel.quorum", f"a panel of {policy.panel.size} cannot reach a quorum of {policy.panel.quorum}"))
     return problems
 
 

@@ -1,27 +1,31 @@
 """A guardian's decisions: on a referred request (approve, with conditions, refuse, ask for information) and on an emergency share."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models.base import utcnow
 from app.models.review import RetrospectiveReviewBody, ReviewBody
 from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
-from app.services import adjudication, workflow, writes
+from app.services import adjudication, opinions, workflow, writes
 from app.services.claims import expire_claim
+from app.services.policies import PolicyRegistry
 from app.services.workflow import Move
 
 APPROVALS = frozenset({GuardianOutcome.APPROVE, GuardianOutcome.APPROVE_WITH_CONDITIONS})
 
 
-async def review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
+async def review(*, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
     """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information."""
     now, move = utcnow(), Move(body.outcome)
     await _check_move(session=session, principal=principal, request=request, move=move, now=now)
     await _check_review_body(session=session, request=request, body=body)
+    if body.outcome in APPROVALS:
+        await check_no_panel_needed(session=session, registry=registry, request=request)
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
     return await _decide(
         session=session,
@@ -59,6 +63,25 @@ async def _check_move(*, session: AsyncSession, principal: Principal, request: S
     workflow.check_actor(workflow.step_for(request, move), request, principal)
 
 
+async def check_no_panel_needed(*, session: AsyncSession, registry: PolicyRegistry, request: SharingRequest, remedy: str | None = None) -> None:
+    """A 409 when the policy the rules decided under leaves approving this request to a panel, saying what the guardian may do instead."""
+    rules = await adjudication.rules_decision_of(session=session, request=request)
+    try:
+        policy = await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)
+    except NotFound:  # decided under a policy this database no longer holds (a restore, a test): the active one's panel rule
+        policy = await registry.active(session=session)
+    panel = policy.panel_rule
+    needed = panel.needed_for(rules.findings)
+    if needed:
+        remedy = remedy or (
+            f"open one with POST /v1/sharing-requests/{request.id}/panel, naming {panel.size - 1} other guardians; you may still refuse or ask for information"
+        )
+        raise Conflict(
+            f"approving this request is a panel's decision under policy {rules.policy_name} {rules.policy_version} (findings {', '.join(needed)}): {remedy}",
+            current_status=request.status,
+        )
+
+
 def waited_seconds(request: SharingRequest, now: datetime) -> int:
     """Seconds from the request joining the queue to `now`, less the time paused waiting for information."""
     assert request.referred_at is not None
@@ -80,6 +103,7 @@ async def _decide(
 ) -> Decision:
     """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
+    weighed = await opinions.to_weigh(session=session, request=request)
 
     async def decide() -> Decision:
         return record_decision(
@@ -94,10 +118,13 @@ async def _decide(
             now=now,
             conditions=conditions,
             approved_items=approved_items,
+            opinions=opinions.records(weighed),
         )
 
     decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)
     assert decision is not None
+    await writes.write(session)  # the decision row exists before the opinions name it
+    await opinions.weighed(session=session, request=request, weighed=weighed, decision_id=decision.id, now=now)
     return decision
 
 
@@ -114,6 +141,8 @@ def record_decision(
     now: datetime,
     conditions: list[str] | None = None,
     approved_items: list[DataCategory] | None = None,
+    opinions: list[dict[str, Any]] | None = None,
+    panel: dict[str, Any] | None = None,
 ) -> Decision:
     """Queue a guardian's decision record on the current version, carrying the findings of `rules` (the rules' decision on it)."""
     decision = Decision(
@@ -137,6 +166,8 @@ def record_decision(
         decided_at=now,
         facts=rules.facts,
         facts_origin=rules.facts_origin,
+        opinions=opinions or None,
+        panel=panel,
     )
     writes.add(session, Decision, writes.row_of(decision))
     return decision

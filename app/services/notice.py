@@ -48,7 +48,9 @@ APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CON
 # The outcomes a requester may ask to have reconsidered.
 CONTESTABLE = frozenset({DecisionOutcome.REFUSE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 # States in which no final answer stands, whatever decisions came before.
-UNDECIDED = frozenset({RequestStatus.AWAITING_REVIEW, RequestStatus.IN_REVIEW, RequestStatus.INFORMATION_REQUESTED, RequestStatus.WITHDRAWN})
+UNDECIDED = frozenset(
+    {RequestStatus.AWAITING_REVIEW, RequestStatus.IN_REVIEW, RequestStatus.INFORMATION_REQUESTED, RequestStatus.IN_PANEL, RequestStatus.WITHDRAWN}
+)
 # The server's preference when the Accept header likes several equally: the structured form first.
 OFFERED = (NoticeFormat.JSON, NoticeFormat.HTML, NoticeFormat.MARKDOWN, NoticeFormat.PLAIN)
 MEDIA_TYPES = {

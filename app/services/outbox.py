@@ -24,6 +24,9 @@ EVENT_FOR_ACTION = {
     RequestAction.OVERDUE: WebhookEventType.OVERDUE,
     RequestAction.RECONSIDERATION_REQUESTED: WebhookEventType.RECONSIDERATION_REQUESTED,
     RequestAction.RECONSIDERED: WebhookEventType.RECONSIDERED,
+    RequestAction.OPINION_REQUESTED: WebhookEventType.OPINION_REQUESTED,
+    RequestAction.PANEL_OPENED: WebhookEventType.PANEL_OPENED,
+    RequestAction.PANEL_DECIDED: WebhookEventType.REVIEWED,  # a panel's decision is a guardians' review like any other
 }
 
 

@@ -18,11 +18,12 @@ from app.models.reconsideration import Reconsideration, ReconsiderationDecided, 
 from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody
 from app.models.review import ReconsiderationBody, ReconsiderationDecisionBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, DecisionPublic, SharingRequest, new_id
-from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, Outcome, ReconsiderationOutcome
+from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, FinalOutcome, Outcome, ReconsiderationOutcome
 from app.rules import Policy, evaluate
 from app.rules.response_times import due_at
 from app.services import adjudication, guardian_decisions, organisations, workflow, writes
 from app.services.claims import expire_claim
+from app.services.policies import PolicyRegistry
 from app.services.workflow import Move
 
 # Outcomes a request's status can rest on; of them, those an agency may ask to have reconsidered.
@@ -121,7 +122,13 @@ async def _revise(
     return decision
 
 
-async def decide(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: ReconsiderationDecisionBody) -> ReconsiderationDecided:
+# Panels are opened from a claimed review only: a reconsideration that would approve a panel's case cannot be decided by one guardian.
+NO_PANEL_ON_RECONSIDERATION = "a panel cannot be opened on a reconsideration, so a single guardian may uphold the decision or overturn it to a refusal"
+
+
+async def decide(
+    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReconsiderationDecisionBody
+) -> ReconsiderationDecided:
     """Record the claim holder's answer: the decision stands (`upheld`), or a new decision replaces it (`overturned`)."""
     now, upheld = utcnow(), body.outcome == ReconsiderationOutcome.UPHELD
     move = Move.UPHOLD_DECISION if upheld else Move.OVERTURN
@@ -131,6 +138,8 @@ async def decide(*, session: AsyncSession, principal: Principal, request: Sharin
     reconsidered = await session.get(Decision, pending.decision_id)
     assert reconsidered is not None
     await _check_answer(session=session, request=request, body=body, reconsidered=reconsidered)
+    if body.decision is not None and body.decision.outcome != FinalOutcome.REFUSE:
+        await guardian_decisions.check_no_panel_needed(session=session, registry=registry, request=request, remedy=NO_PANEL_ON_RECONSIDERATION)
     rules = await adjudication.rules_decision_of(session=session, request=request)
     if body.decision is None:  # upheld: the record repeats what stands
         outcome, conditions, items = DecisionOutcome.UPHELD, reconsidered.conditions, reconsidered.approved_items

@@ -10,6 +10,10 @@ it (`adjudication.place`); an amendment's row therefore names no next stage.
 A decided refusal, or approval with conditions, can be reconsidered once at the agency's request: the
 request goes back to the queue and a guardian who did not make that decision upholds it (the request
 takes the decision's status again) or overturns it (the new decision's status); those rows set no status.
+
+While a guardian holds the claim they may ask another guardian for a second opinion (which changes no status), or
+open a panel: the chair (who opened it) and the members the chair named vote, and the chair closes it with the
+decision of the majority, or their casting vote on a tie. The policy says which approvals only a panel may make.
 """
 
 from collections.abc import Awaitable, Callable
@@ -23,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.auth import Principal
 from app.errors import Conflict, Forbidden
 from app.models.actions import RequestAction
+from app.models.panel import Panel, PanelMember
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import DecisionKind, RequestStatus, RetrospectiveStatus, Role
@@ -41,6 +46,7 @@ class Stage(StrEnum):
     WITHDRAWN = "withdrawn"
     AWAITING_RECONSIDERATION = "awaiting_reconsideration"  # the agency asked for the decision to be reconsidered; in the queue, unclaimed
     IN_RECONSIDERATION = "in_reconsideration"  # claimed by a guardian who did not make the decision reconsidered
+    IN_PANEL = "in_panel"  # a panel is deciding it; in the queue, unclaimed, its due time running
 
 
 class Move(StrEnum):
@@ -60,6 +66,12 @@ class Move(StrEnum):
     REQUEST_RECONSIDERATION = "request_reconsideration"
     UPHOLD_DECISION = "uphold_decision"  # on reconsideration: the decision stands
     OVERTURN = "overturn"  # on reconsideration: a new decision replaces it
+    REQUEST_OPINION = "request_opinion"
+    GIVE_OPINION = "give_opinion"
+    OPEN_PANEL = "open_panel"
+    VOTE = "vote"
+    WITHDRAW_VOTE = "withdraw_vote"
+    CLOSE_PANEL = "close_panel"  # the chair records the panel's decision
 
 
 class Actor(StrEnum):
@@ -69,6 +81,9 @@ class Actor(StrEnum):
     CLAIM_HOLDER = "claim_holder"  # the guardian holding the claim
     REQUESTER = "requester"  # the requesting agency
     SERVICE = "service"  # the service itself, when a claim's lease runs out
+    SECOND_GUARDIAN = "second_guardian"  # a guardian not of the requesting organisation who does not hold the claim
+    PANEL_MEMBER = "panel_member"  # a member of the open panel (the chair included)
+    PANEL_CHAIR = "panel_chair"  # the guardian who opened the panel
 
 
 class Effect(StrEnum):
@@ -164,20 +179,37 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): _reconsideration_returned(Actor.SERVICE, RequestAction.CLAIM_EXPIRED),
     (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): _reconsider(),
     (Stage.IN_RECONSIDERATION, Move.OVERTURN): _reconsider(),
+    # Opinions and votes change no status; which opinion request or vote is the service's to check (app/services/opinions.py, panels.py).
+    (Stage.IN_REVIEW, Move.REQUEST_OPINION): Step(Actor.CLAIM_HOLDER, RequestAction.OPINION_REQUESTED, Stage.IN_REVIEW),
+    (Stage.IN_REVIEW, Move.GIVE_OPINION): Step(Actor.SECOND_GUARDIAN, RequestAction.OPINION_GIVEN, Stage.IN_REVIEW),
+    # The claim goes to the panel; the request stays in the queue so its due time runs on and it is flagged overdue.
+    (Stage.IN_REVIEW, Move.OPEN_PANEL): Step(Actor.CLAIM_HOLDER, RequestAction.PANEL_OPENED, Stage.IN_PANEL, status=RequestStatus.IN_PANEL, effects=RETURNED),
+    (Stage.IN_PANEL, Move.VOTE): Step(Actor.PANEL_MEMBER, RequestAction.PANEL_VOTED, Stage.IN_PANEL),
+    (Stage.IN_PANEL, Move.WITHDRAW_VOTE): Step(Actor.PANEL_MEMBER, RequestAction.PANEL_VOTE_WITHDRAWN, Stage.IN_PANEL),
+    # No status: the panel's outcome gives it.
+    (Stage.IN_PANEL, Move.CLOSE_PANEL): Step(Actor.PANEL_CHAIR, RequestAction.PANEL_DECIDED, Stage.DECIDED, effects=CLOSED),
+    (Stage.IN_PANEL, Move.WITHDRAW): _withdraw(),
 }
 
 # Why a move is refused in a stage where the table has no row for it: the 409's detail.
-WANTED = {
-    Move.CLAIM: "only a request awaiting review or reconsideration (or an unclaimed retrospective review) can be claimed",
-    Move.RELEASE: "only a claimed request can be released",
-    Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
-    Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
-    Move.AMEND: "only a request for which information was asked can be amended",
-    Move.WITHDRAW: "only a request without a final decision can be withdrawn",
-    Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
-    Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be reconsidered, once it is decided",
-    Move.UPHOLD_DECISION: "only a claimed reconsideration can be decided",
-} | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
+WANTED = (
+    {
+        Move.CLAIM: "only a request awaiting review or reconsideration (or an unclaimed retrospective review) can be claimed",
+        Move.RELEASE: "only a claimed request can be released",
+        Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
+        Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
+        Move.AMEND: "only a request for which information was asked can be amended",
+        Move.WITHDRAW: "only a request without a final decision can be withdrawn",
+        Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
+        Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be reconsidered, once it is decided",
+        Move.UPHOLD_DECISION: "only a claimed reconsideration can be decided",
+        Move.REQUEST_OPINION: "only the guardian holding the claim on a request in review can ask for a second opinion",
+        Move.GIVE_OPINION: "opinions are given on a claimed request in review",
+        Move.OPEN_PANEL: "only a claimed request in review can go to a panel",
+    }
+    | dict.fromkeys((Move.VOTE, Move.WITHDRAW_VOTE, Move.CLOSE_PANEL), "only a request before a panel has a panel to vote or close")
+    | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
+)
 WANTED[Move.NOT_UPHOLD] = WANTED[Move.UPHOLD]
 WANTED[Move.OVERTURN] = WANTED[Move.UPHOLD_DECISION]
 
@@ -206,7 +238,24 @@ async def check(*, session: AsyncSession, request: SharingRequest, move: Move, a
     if step.independent:
         assert actor is not None
         await _check_independent(session=session, request=request, actor=actor)
+    if step.actor in (Actor.PANEL_MEMBER, Actor.PANEL_CHAIR):
+        assert actor is not None
+        await _check_seat(session=session, request=request, actor=actor, chair=step.actor is Actor.PANEL_CHAIR)
     return step
+
+
+async def _check_seat(*, session: AsyncSession, request: SharingRequest, actor: Principal, chair: bool) -> None:
+    """A 403 unless `actor` sits on the request's open panel (as its chair, when `chair`)."""
+    seat = (
+        select(PanelMember.chair)
+        .join(Panel, col(Panel.id) == col(PanelMember.panel_id))
+        .where(col(Panel.request_id) == request.id, col(Panel.closed_at).is_(None), PanelMember.sub == actor.sub, PanelMember.org == actor.org)
+    )
+    chairing = (await session.exec(seat)).first()
+    if chairing is None:
+        raise Forbidden("only a member of the panel may do this")
+    if chair and not chairing:
+        raise Forbidden("only the panel's chair, the guardian who opened it, may close it")
 
 
 async def _check_independent(*, session: AsyncSession, request: SharingRequest, actor: Principal) -> None:
@@ -236,8 +285,11 @@ def check_actor(step: Step, request: SharingRequest, actor: Principal | None) ->
         raise Forbidden("only a guardian may do this")
     if actor.org == request.requester_org:
         raise Forbidden("a guardian may not review a request made by their own organisation")
-    if step.actor is Actor.CLAIM_HOLDER and (request.assignee_sub, request.assignee_org) != (actor.sub, actor.org):
+    holds_claim = (request.assignee_sub, request.assignee_org) == (actor.sub, actor.org)
+    if step.actor is Actor.CLAIM_HOLDER and not holds_claim:
         raise Forbidden("another guardian holds the claim on this request")
+    if step.actor is Actor.SECOND_GUARDIAN and holds_claim:
+        raise Forbidden("a second opinion comes from another guardian, not the one holding the claim")
 
 
 async def apply(
