@@ -6,8 +6,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlmodel import col
 
+from app.models.sharing_request import Decision
 from app.models.vocabulary import Role, Urgency
 from app.models.webhook import OutboxEvent
 from app.rules.response_times import due_at
@@ -276,3 +278,18 @@ async def test_the_answer_must_fit_the_outcome(client: httpx.AsyncClient, tokens
         response = await answer(client, request["id"], guardian(tokens), outcome, decision)
         assert (response.status_code, [error["field"] for error in response.json()["errors"]]) == (422, ["decision"])
     assert (await read(client, tokens, request["id"]))["status"] == "in_reconsideration"
+
+
+async def test_reconsideration_is_asked_for_within_the_window_the_notice_gives(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+    request = await submitted(client, tokens, REFUSED, "refused")
+    deadline = (await client.get(f"/v1/sharing-requests/{request['id']}/notice", headers=tokens.agency("RXT01"))).json()["reconsideration"]["deadline"]
+    assert datetime.fromisoformat(deadline) == datetime.fromisoformat(request["decision"]["decided_at"]) + timedelta(days=28)
+    async with app.state.engine.begin() as connection:  # 28 days and a minute pass
+        decided_at = datetime.now(UTC) - timedelta(days=28, minutes=1)
+        await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at))
+    late = await ask(client, tokens, request["id"])
+    assert (late.status_code, late.json()["current_status"]) == (409, "refused"), late.text
+    assert "has passed" in late.json()["detail"]
+    async with app.state.engine.begin() as connection:  # a day earlier it is still open
+        await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at + timedelta(days=1)))
+    assert (await ask(client, tokens, request["id"])).status_code == 201

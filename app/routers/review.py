@@ -1,5 +1,6 @@
 """Guardian review: the queue, claims, decisions, amendments, withdrawal, reconsideration, history, metrics."""
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -31,7 +32,10 @@ router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
 ON_A_REQUEST = NOT_FOUND | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
 NOT_RECONSIDERABLE = {
-    409: problem_doc("The request is not a decided refusal or approval with conditions (`current_status` names its state), or that decision was reconsidered")
+    409: problem_doc(
+        "The request is not a decided refusal or approval with conditions (`current_status` names its state), that decision was reconsidered, "
+        "or the time to ask (CALDICOTT_RECONSIDERATION_WINDOW_DAYS after it) has passed"
+    )
 }
 
 
@@ -124,6 +128,7 @@ async def request_reconsideration(
         body=body,
         subject_key=settings.subject_key_bytes,
         max_identifiers=settings.max_identifiers_per_request,
+        window=timedelta(days=settings.reconsideration_window_days),
     )
 
 

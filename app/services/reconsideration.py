@@ -4,7 +4,7 @@ The request goes back to the guardian queue with the urgency's response time; a 
 make the decision (app/services/workflow.py checks it) upholds it or overturns it with a new decision.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -54,6 +54,7 @@ async def request_reconsideration(
     request: SharingRequest,
     body: ReconsiderationBody,
     subject_key: bytes,
+    window: timedelta,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> ReconsiderationPublic:
     """Send a refused request, or one approved with conditions, back to the queue for a guardian to reconsider; once per decision."""
@@ -66,6 +67,9 @@ async def request_reconsideration(
     if (await session.exec(select(Reconsideration.id).where(Reconsideration.decision_id == standing.id))).first() is not None:
         raise Conflict(ALREADY, current_status=decided)
     now = utcnow()
+    if now > standing.decided_at + window:
+        closed = (standing.decided_at + window).isoformat(timespec="seconds")
+        raise Conflict(f"reconsideration of this decision could be asked for until {closed}; that time has passed", current_status=decided)
     if body.request is not None:
         note = f"Sent with a request to reconsider decision {standing.id}"
         await _revise(session=session, policy=policy, principal=principal, request=request, revision=body.request, subject_key=subject_key, now=now, note=note)
