@@ -14,6 +14,13 @@ neither applies SQLAlchemy's result processing on PostgreSQL, so callers turn st
 enums themselves. Errors come out as SQLAlchemy's, as they would through the session, so the
 handlers in app/errors.py (503 for a database away, a unique index's IntegrityError) see no
 difference.
+
+A statement says which transaction it belongs in (`Transaction`): the session's, begun if need
+be; the session's if it has begun, else its own (a read, or the one write of a request that
+writes nothing else: no BEGIN and COMMIT round trips); or one of its own before the session's
+(the rate-limit take). Beginning the session's transaction, and translating asyncpg's errors,
+use three members of SQLAlchemy's asyncpg adapter (`_transaction`, `_start_transaction`,
+`_handle_exception`): tests/test_driver.py fails if an upgrade of SQLAlchemy changes them.
 """
 
 from collections.abc import Mapping, Sequence
@@ -40,10 +47,10 @@ class Statement:
     literals: Mapping[str, Any]  # values written into the statement itself (e.g. `scope == 'controller'`)
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
-        missing = [name for name in self.names if name not in parameters and name not in self.literals]
-        if missing:
-            raise TypeError(f"no value for {', '.join(missing)} (column defaults are not applied here: give every value)")
-        return [parameters[name] if name in parameters else self.literals[name] for name in self.names]
+        try:
+            return [parameters[name] if name in parameters else self.literals[name] for name in self.names]
+        except KeyError as missing:
+            raise TypeError(f"no value for {missing} (column defaults are not applied here: give every value)") from None
 
 
 def prepare(statement: Executable) -> Statement:
