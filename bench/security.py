@@ -484,6 +484,13 @@ async def deactivation(main: Server) -> None:
 # --- 5. Webhook endpoint changes are audited ---------------------------------------------------------
 
 
+async def chained(api: httpx.AsyncClient, auditor: dict[str, str], *, within: float = 5.0) -> None:
+    """Wait until no audit event is pending: events join the listed chain a bounded moment after their commit (CALDICOTT_AUDIT_CHAIN_DELAY_SECONDS)."""
+    deadline = time.monotonic() + within
+    while (await api.get("/v1/audit/verify", headers=auditor)).json().get("pending", 0) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 async def endpoint_audit(main: Server, receiver: Receiver) -> None:
     """Register, change, re-key and delete an endpoint (an agency's, and a controller-wide one); each is in the audit trail."""
     auditor = auth(CONTROLLER, Role.AUDITOR)
@@ -501,6 +508,7 @@ async def endpoint_audit(main: Server, receiver: Receiver) -> None:
             steps["webhook_secret_rotated"] = rotated.status_code
             secrets_shown += [rotated.json().get("secret", "")] if rotated.status_code == 200 else []
             steps["webhook_endpoint_deleted"] = (await api.delete(f"/v1/webhook-endpoints/{hook['id']}", headers=headers)).status_code
+            await chained(api, auditor)
             trail = await api.get("/v1/audit/events", params={"organisation": org, "from": since, "limit": 200}, headers=auditor)
             actions = [event["action"] for event in trail.json()["items"] if event["target_id"] == hook["id"]] if trail.status_code == 200 else []
             problems = []
