@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from app.db import make_engine
 from app.models.audit import AuditEvent
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision
-from app.models.vocabulary import AgreementStatus, DataCategory, DsptStatus, OrganisationType, PurposeCategory, Role
+from app.models.vocabulary import AgreementStatus, AttachmentKind, DataCategory, DsptStatus, OrganisationType, PurposeCategory, Role
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_from_record, facts_record
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _create_postgres_database, _drop_postgres_database
@@ -92,6 +93,12 @@ def test_a_facts_record_round_trips_exactly() -> None:
     without = Facts(request=SharingRequestBody.model_validate(baseline_request()), requester=facts.requester, agreement=None, today=facts.today)
     assert facts_record(without)["agreement"] is None
     assert facts_from_record(facts_record(without), without.request) == without
+    # Evidence is recorded sorted, and only when there is any: a record made before attachments existed reads the same.
+    assert "evidence" not in facts_record(without)
+    evidenced = replace(facts, evidence=frozenset({AttachmentKind.POLICE_REQUEST_FORM, AttachmentKind.COURT_ORDER}))
+    assert facts_record(evidenced)["evidence"] == ["court_order", "police_request_form"]
+    assert facts_from_record(facts_record(evidenced), facts.request) == evidenced
+    assert facts_from_record(record, facts.request, attached_since=frozenset({AttachmentKind.DPIA})).evidence == {AttachmentKind.DPIA}
 
 
 async def test_a_decision_records_the_requester_the_agreement_and_the_london_date(client: httpx.AsyncClient, tokens: Tokens) -> None:

@@ -90,14 +90,21 @@ async def changes(client: httpx.AsyncClient, tokens: Tokens, replay_id: str, lim
             return found
 
 
-async def test_a_fresh_installation_holds_both_baselines_and_decides_under_2027(client: httpx.AsyncClient, tokens: Tokens) -> None:
+SHIPPED = {(BASELINE, "2026.1"), (BASELINE, "2027.1"), (BASELINE, "2027.2")}
+
+
+async def test_a_fresh_installation_holds_both_baselines_and_2027_2_and_decides_under_2027_1(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     policies = await held(client, tokens)
 
-    assert set(policies) == {(BASELINE, "2026.1"), (BASELINE, "2027.1")}
-    assert [policies[BASELINE, version]["active"] for version in ("2026.1", "2027.1")] == [False, True]
-    assert all(entry["shipped"] and entry["derived_from"] is None for entry in policies.values())
-    for version in ("2026.1", "2027.1"):
+    assert set(policies) == SHIPPED
+    assert [policies[BASELINE, version]["active"] for version in ("2026.1", "2027.1", "2027.2")] == [False, True, False]
+    assert all(entry["shipped"] for entry in policies.values())
+    assert [policies[BASELINE, version]["derived_from"] for version in ("2026.1", "2027.1")] == [None, None]
+    # 2027.2 is shipped beside its baseline as a derived policy (issue 15): it runs the 2027.1 rules and waits to be activated.
+    assert policies[BASELINE, "2027.2"]["derived_from"] == {"name": BASELINE, "version": "2027.1"}
+    assert policies[BASELINE, "2027.2"]["edition"] == "2027.1"
+    for version in ("2026.1", "2027.1", "2027.2"):
         response = await client.get(f"/v1/policies/{BASELINE}/{version}", headers={"Accept": "application/yaml"} | tokens.agency("RXT01"))
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/yaml")
@@ -137,7 +144,7 @@ async def test_a_derived_policy_is_stored_as_given_and_never_changes(client: htt
     assert posted.status_code == 201, posted.text
     back = await client.get(f"/v1/policies/{DERIVED[0]}/2027.1-local.2", headers=tokens.admin())
     assert back.content == as_json
-    assert set(await held(client, tokens)) == {(BASELINE, "2026.1"), (BASELINE, "2027.1"), DERIVED, (DERIVED[0], "2027.1-local.2")}
+    assert set(await held(client, tokens)) == {*SHIPPED, DERIVED, (DERIVED[0], "2027.1-local.2")}
 
     pages, cursor = [], None
     while True:
@@ -145,7 +152,7 @@ async def test_a_derived_policy_is_stored_as_given_and_never_changes(client: htt
         pages += [(entry["name"], entry["version"]) for entry in page["items"]]
         if (cursor := page["next_cursor"]) is None:
             break
-    assert pages == sorted([(BASELINE, "2026.1"), (BASELINE, "2027.1"), DERIVED, (DERIVED[0], "2027.1-local.2")])
+    assert pages == sorted([*SHIPPED, DERIVED, (DERIVED[0], "2027.1-local.2")])
 
 
 def _unknown_rule(document: dict[str, Any]) -> None:
@@ -191,7 +198,7 @@ async def test_an_invalid_policy_is_a_422_naming_the_path(client: httpx.AsyncCli
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [error["field"] for error in response.json()["errors"]], response.json()
-    assert (await held(client, tokens)).keys() == {(BASELINE, "2026.1"), (BASELINE, "2027.1")}
+    assert (await held(client, tokens)).keys() == SHIPPED
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,17 @@ class PanelVoteChoice(StrEnum):
     ABSTAIN = "abstain"
 
 
+class AttachmentKind(StrEnum):
+    """What a piece of evidence attached to a sharing request (or an agreement's signed copy) is."""
+
+    COURT_ORDER = "court_order"
+    POLICE_REQUEST_FORM = "police_request_form"
+    DPIA = "dpia"
+    CONSENT_FORM = "consent_form"
+    AGREEMENT = "agreement"
+    OTHER = "other"
+
+
 class Role(StrEnum):
     AGENCY = "agency"
     GUARDIAN = "guardian"

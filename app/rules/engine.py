@@ -10,7 +10,7 @@ names its edition and tunes only parameters and texts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from app.models.vocabulary import (
     AgeGroup,
     Article6Basis,
+    AttachmentKind,
     ConsentGivenBy,
     ConsentStatus,
     DataCategory,
@@ -81,6 +82,7 @@ class RuleId(StrEnum):
     CP6_REFERENCE_REQUIRED = "CP6.reference_required"
     CP6_LEGAL_REQUIREMENT_VERIFIED = "CP6.legal_requirement_verified"
     CP6_COURT_ORDER_VERIFIED = "CP6.court_order_verified"
+    CP6_POLICE_REQUEST_FORM = "CP6.police_request_form"
     CP6_INTERNATIONAL_TRANSFER = "CP6.international_transfer"
     CP6_NATIONAL_DATA_OPT_OUT = "CP6.national_data_opt_out"
     CP7_EMERGENCY_SHARE = "CP7.emergency_share"
@@ -177,6 +179,10 @@ class Case:
         """The sharing request under evaluation."""
         return self.facts.request
 
+    def attached(self, kinds: Iterable[AttachmentKind]) -> bool:
+        """True when evidence of one of these kinds is attached to the request."""
+        return not self.facts.evidence.isdisjoint(kinds)
+
     @property
     def purpose(self) -> Purpose:
         """The purpose category of the request."""
@@ -247,6 +253,9 @@ class Rule:
 
 # One rulebook per edition: the rules that run under it, each with its reading there.
 RULEBOOKS: dict[Edition, dict[RuleId, Rule]] = {edition: {} for edition in Edition}
+# Rules of an edition that run only under a policy that lists them, each with the policy section it reads:
+# a baseline without them is whole, and a policy that lists one must have its section.
+OPTIONAL_RULES: Mapping[RuleId, str] = MappingProxyType({RuleId.CP6_POLICE_REQUEST_FORM: "evidence.police_request_form"})
 
 
 def implements(rule_id: RuleId, *yields: FindingResult | Found, since: Edition = Edition.V2026_1, until: Edition | None = None) -> Callable[[Check], Check]:

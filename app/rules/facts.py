@@ -8,6 +8,7 @@ from typing import Any
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import (
     AgreementStatus,
+    AttachmentKind,
     DataCategory,
     DsptStatus,
     OrganisationType,
@@ -43,6 +44,7 @@ class Facts:
     requester: RequesterFacts
     agreement: AgreementFacts | None  # None when request.sharing_agreement is null or unregistered
     today: date  # the date in Europe/London at evaluation, supplied by the caller
+    evidence: frozenset[AttachmentKind] = frozenset()  # the kinds of attachment on the request when it is evaluated
 
     def __post_init__(self) -> None:
         """Refuse an agreement that is not the one the request cites."""
@@ -68,11 +70,14 @@ def facts_record(facts: Facts) -> dict[str, Any]:
             "status": agreement.status.value,
         },
         "today": facts.today.isoformat(),
-    }
+        # Only when there is any, so that a decision without evidence keeps the record it had before attachments existed.
+    } | ({"evidence": sorted(kind.value for kind in facts.evidence)} if facts.evidence else {})
 
 
-def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody) -> Facts:
-    """The facts a stored decision's rules saw, rebuilt from its record and the request body."""
+def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody, *, attached_since: frozenset[AttachmentKind] = frozenset()) -> Facts:
+    """The facts a stored decision's rules saw, rebuilt from its record and the request body, with any evidence attached since.
+
+    Records made before attachments existed have no evidence."""
     requester = record["requester"]
     agreement = record["agreement"]
     return Facts(
@@ -90,4 +95,5 @@ def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody) ->
             status=AgreementStatus(agreement["status"]),
         ),
         today=date.fromisoformat(record["today"]),
+        evidence=frozenset(AttachmentKind(kind) for kind in record.get("evidence", ())) | attached_since,
     )

@@ -190,7 +190,17 @@ def legal_requirement_verified(case: Case) -> FindingResult | Found:
 @implements(RuleId.CP6_COURT_ORDER_VERIFIED, CONDITION, since=Edition.V2027_1)
 def court_order_verified(case: Case) -> FindingResult | Found:
     """Information governance sees the sealed order, summons or notice, and only what it specifies is disclosed."""
-    return when(case.purpose == Purpose.COURT_ORDER or case.request.legal_basis.provision in COURT_PROVISIONS, CONDITION)
+    relied_on = case.purpose == Purpose.COURT_ORDER or case.request.legal_basis.provision in COURT_PROVISIONS
+    return when(relied_on and not case.attached(case.policy.evidence_rule.court_order_seen), CONDITION)
+
+
+@implements(RuleId.CP6_POLICE_REQUEST_FORM, CONDITION, since=Edition.V2027_1)
+def police_request_form(case: Case) -> FindingResult | Found:
+    """A police request under a crime exemption or gateway waits for the signed request form (an optional rule: 2027.2 lists it)."""
+    form = case.policy.evidence_rule.police_request_form
+    assert form is not None, "a policy that lists CP6.police_request_form has evidence.police_request_form (policy_documents.py)"
+    relies_on = case.requester_type in form.requesters and case.request.legal_basis.provision in form.provisions
+    return when(relies_on and not case.attached({form.attachment}), CONDITION)
 
 
 @implements(RuleId.CP6_INTERNATIONAL_TRANSFER, REFUSE)

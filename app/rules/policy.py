@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from app.models.base import CalendarDate
-from app.models.vocabulary import Article9Condition, DataCategory, FindingResult, OrganisationType, ProvisionKind, PurposeCategory, Urgency
+from app.models.vocabulary import Article9Condition, AttachmentKind, DataCategory, FindingResult, OrganisationType, ProvisionKind, PurposeCategory, Urgency
 from app.rules.engine import RULEBOOKS, Edition, Finding, Found, Rule, RuleId
 
 
@@ -147,6 +147,26 @@ class PanelRule(PolicyPart):
         return [finding["rule"] for finding in findings if finding["result"] in self.required_for_approval.get(finding["rule"], ())]
 
 
+class PoliceRequestForm(PolicyPart):
+    """Which police requests wait for the signed request form (rule CP6.police_request_form)."""
+
+    requesters: TypeSet
+    provisions: Annotated[frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9_]{1,100}$")]], BeforeValidator(_no_duplicates)]
+    attachment: AttachmentKind
+
+
+class Evidence(PolicyPart):
+    """What the rules accept as evidence attached to a request (edition 2027.1 on; 2027.2 ships one)."""
+
+    # Attachment kinds that show information governance has seen the order, summons or notice: CP6.court_order_verified passes.
+    court_order_seen: Annotated[frozenset[AttachmentKind], BeforeValidator(_no_duplicates)] = frozenset()
+    police_request_form: PoliceRequestForm | None = None
+
+
+# A policy without an `evidence:` section weighs no attachment.
+NO_EVIDENCE = Evidence()
+
+
 # A policy without a `panel:` section (the shipped baselines, whose bytes are pinned) gets the 2027.1 defaults.
 DEFAULT_PANEL = PanelRule()
 
@@ -171,11 +191,17 @@ class Policy(PolicyPart):
     article9_purpose_fit: dict[PurposeCategory, Article9Fit] | None = None
     provisions: tuple[Provision, ...] | None = None
     panel: PanelRule | None = None
+    evidence: Evidence | None = None
 
     @property
     def panel_rule(self) -> PanelRule:
         """The policy's panel section, or the defaults when it has none."""
         return self.panel or DEFAULT_PANEL
+
+    @property
+    def evidence_rule(self) -> Evidence:
+        """The policy's evidence section, or none accepted when it has none."""
+        return self.evidence or NO_EVIDENCE
 
     @cached_property
     def edition(self) -> Edition:

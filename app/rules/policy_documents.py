@@ -10,20 +10,22 @@ import yaml
 from pydantic import ValidationError
 
 from app.models.vocabulary import FindingResult, PurposeCategory, Urgency
-from app.rules.engine import RULEBOOKS, Edition, Rule, RuleId
+from app.rules.engine import OPTIONAL_RULES, RULEBOOKS, Edition, Rule, RuleId
 from app.rules.policy import DEFAULT_VARIANT, BaselineRef, Policy, RulePolicy, Thresholds, rule_area
 
 BASELINE_NAME = "uk-caldicott-baseline"
 POLICY_DIRECTORY = Path(__file__).with_name("policies")
-# The SHA-256 of each shipped baseline: decisions cite these, so the files may never change.
+# The SHA-256 of each shipped policy: decisions cite these, so the files may never change. A version that is an
+# edition is a baseline; any other (2027.2) is a derived policy shipped beside its baseline and never the default.
 SHIPPED_HASHES = {
     "2026.1": "7aadbcd2c4ca8d75e2ad369b113b4d780aa7d0dbb1682c572950451fc75004a1",
     "2027.1": "2ad74ffafa3d2bb5de65a00672f883c3de0dbad2d5efc4ebb4013538f09cbfd0",
+    "2027.2": "92d778e5e43e19cf992d961ebf2f5bc237d9af5629782ab55fd14f8f493372ed",
 }
 
 
 def shipped_path(version: str) -> Path:
-    """Where the shipped baseline of a version lives in the package."""
+    """Where the shipped policy of a version lives in the package."""
     return POLICY_DIRECTORY / f"{BASELINE_NAME}-{version}.yaml"
 
 
@@ -43,16 +45,18 @@ EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
     Edition.V2026_1: frozenset(),
     Edition.V2027_1: frozenset({"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"}),
 }
-ALL_EDITION_PARAMETERS = frozenset().union(*EDITION_PARAMETERS.values())
+# The parts an edition reads when a policy has them, and does without otherwise.
+OPTIONAL_EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {Edition.V2026_1: frozenset(), Edition.V2027_1: frozenset({"evidence"})}
+ALL_EDITION_PARAMETERS = frozenset().union(*EDITION_PARAMETERS.values(), *OPTIONAL_EDITION_PARAMETERS.values())
 
 
 def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     """Everything that makes a well-formed policy unusable, each with the path it concerns."""
     problems: list[tuple[str, str]] = []
-    if shipped and policy.derived_from is not None:
+    if shipped and policy.version in set(Edition) and policy.derived_from is not None:
         problems.append(("derived_from", "a shipped baseline derives from nothing"))
-    if not shipped and policy.derived_from is None:
-        problems.append(("derived_from", "a policy that is not shipped names the baseline it tunes: {name, version}"))
+    if (not shipped or policy.version not in set(Edition)) and policy.derived_from is None:
+        problems.append(("derived_from", "a policy that is not a shipped baseline names the baseline it tunes: {name, version}"))
     baseline = policy.derived_from or BaselineRef(name=policy.name, version=policy.version)
     if baseline.name != BASELINE_NAME or baseline.version not in set(Edition):
         path = "derived_from" if policy.derived_from else "version"
@@ -63,7 +67,11 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     problems += _compare("allowed_categories", set(policy.allowed_categories), set(PurposeCategory))
     problems += _compare("principle_titles", set(policy.principle_titles), set(range(1, 9)))
     problems += _compare("response_times", set(policy.response_times), set(Urgency))
-    problems += _compare("rules", set(policy.rules), set(rulebook), unknown_means=f"not a rule of edition {edition}")
+    optional = {rule_id for rule_id in policy.rules if rule_id in OPTIONAL_RULES and rule_id in rulebook}
+    problems += _compare("rules", set(policy.rules) - optional, set(rulebook) - set(OPTIONAL_RULES), unknown_means=f"not a rule of edition {edition}")
+    for rule_id in sorted(optional):
+        if _parameter(policy, OPTIONAL_RULES[RuleId(rule_id)]) is None:
+            problems.append((f"rules.{rule_id}", f"the rule reads {OPTIONAL_RULES[RuleId(rule_id)]}, which the policy does not have"))
     if list(policy.bank_holidays) != sorted(set(policy.bank_holidays)):
         problems.append(("bank_holidays", "must be in date order, each date once"))
     for rule_id, entry in policy.rules.items():
@@ -74,14 +82,14 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
         problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
 
     present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
-    for name in sorted(present - EDITION_PARAMETERS[edition]):
+    for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition]):
         problems.append((name, f"edition {edition} has no rule that reads it"))
     for name in sorted(EDITION_PARAMETERS[edition] - present):
         problems.append((name, f"edition {edition} needs it"))
     if policy.emergency is not None:
         for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)):
             problems.append((f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive"))
-        if not shipped and edition in SHIPPED_HASHES and (floor := _baseline(edition).emergency) is not None:
+        if policy.derived_from is not None and edition in SHIPPED_HASHES and (floor := _baseline(edition).emergency) is not None:
             # What an emergency may go ahead past is the baseline's reading of the law: a derived policy may narrow it, never widen it.
             for rule_id in sorted(policy.emergency.waivable & set(rulebook) - floor.waivable - {RuleId.CP7_EMERGENCY_SHARE}):
                 problems.append(
@@ -103,7 +111,19 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     for index, code in enumerate(codes):
         if code in codes[:index]:
             problems.append((f"provisions[{index}].code", f"{code} is in the registry twice"))
-    return problems + _panel_problems(policy, edition)
+    return problems + _panel_problems(policy, edition) + _evidence_problems(policy)
+
+
+def _evidence_problems(policy: Policy) -> list[tuple[str, str]]:
+    """The provisions a police-form rule names must be in the policy's registry."""
+    form = policy.evidence_rule.police_request_form
+    if form is None:
+        return []
+    return [
+        (f"evidence.police_request_form.provisions.{code}", "not in the provisions registry")
+        for code in sorted(form.provisions)
+        if policy.provision(code) is None
+    ]
 
 
 def _panel_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
@@ -226,7 +246,7 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def shipped_policies() -> dict[tuple[str, str], Policy]:
-    """Every baseline this service ships, each checked against its pinned content hash: a shipped version never changes."""
+    """Every policy this service ships, each checked against its pinned content hash: a shipped version never changes."""
     policies = {}
     for version, expected_hash in SHIPPED_HASHES.items():
         path = shipped_path(version)

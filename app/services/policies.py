@@ -48,8 +48,9 @@ class PolicyRegistry:
         # Their documents as shipped, read once: served byte for byte, so their SHA-256 is the hash decisions cite.
         self.shipped_sources = {(name, version): shipped_path(version).read_bytes() for name, version in self.shipped}
         self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
-        # A fresh installation (no activation recorded) decides under the newest baseline.
-        self.default = max(self.shipped.values(), key=lambda policy: [int(part) for part in policy.version.split(".")])
+        # A fresh installation (no activation recorded) decides under the newest baseline; a derived policy shipped beside it waits to be activated.
+        baselines = [policy for policy in self.shipped.values() if policy.derived_from is None]
+        self.default = max(baselines, key=lambda policy: [int(part) for part in policy.version.split(".")])
 
     async def get(self, *, session: AsyncSession, name: str, version: str) -> Policy:
         """A policy by name and version, or 404."""
