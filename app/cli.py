@@ -164,6 +164,18 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attachments_purge(args: argparse.Namespace) -> int:
+    """Remove the content of attachments whose retention has ended (their rows and hashes stay), and say what was done."""
+    import asyncio
+
+    from app.services import attachment_retention
+
+    dry_run = args.dry_run
+    report = asyncio.run(attachment_retention.run(get_settings(), dry_run=dry_run))
+    print("\n".join(report.lines(dry_run=dry_run)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="caldicott", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -183,7 +195,9 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
-    worker = commands.add_parser("worker", help="deliver webhooks from the outbox (several may run at once on PostgreSQL)")
+    worker = commands.add_parser(
+        "worker", help="deliver webhooks from the outbox, and announce agreements' review dates and ends (several may run at once on PostgreSQL)"
+    )
     worker.add_argument("--once", action="store_true", help="deliver whatever is due now, then exit")
     worker.add_argument("--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (all interfaces)")
     worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -198,6 +212,13 @@ def parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="recompute the audit trail's hash chain; exit status 1 when it is broken").set_defaults(run=cmd_audit_verify)
+    attachments = commands.add_parser("attachments", help="evidence attached to sharing requests")
+    attachment_commands = attachments.add_subparsers(dest="attachments_command", required=True)
+    purge = attachment_commands.add_parser(
+        "purge", help="remove the content of attachments past CALDICOTT_ATTACHMENT_RETENTION_DAYS (rows and SHA-256 kept, each purge audited)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="say what would be purged, and change nothing")
+    purge.set_defaults(run=cmd_attachments_purge)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the app")
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write, or - for standard output")
     openapi.set_defaults(run=cmd_openapi)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, HttpUrl, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
 DEV_SUBJECT_KEY = "development-subject-key-not-for-production"
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
     max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
     # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.
     max_identifiers_per_request: int = Field(default=1000, ge=1, le=1000)
+    # How often the webhook worker looks for agreements whose review date or end is near (and once as it starts).
+    agreement_check_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
     reconsideration_window_days: int = Field(default=28, ge=1, le=365)
     # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
@@ -79,6 +82,15 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(default=16384, ge=4096, le=1048576)
     http_limit_concurrency: int = Field(default=1000, ge=1)
     http_graceful_shutdown_seconds: int = Field(default=10, ge=0, le=3600)
+    # Evidence attached to sharing requests (app/services/attachments.py): the most file content one upload may carry,
+    # read as a stream (the 256 KiB body limit does not apply to that route), and where SQLite keeps the content
+    # (PostgreSQL keeps it in the database): by default an `attachments/` folder beside the database file.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
+    attachment_dir: Path | None = None
+    # Kept this many days after the request last changed (or the upload, if later), then `caldicott attachments purge`
+    # removes the content: six years (2192 days, leap days included), the Limitation Act 1980 period for claims in
+    # contract and tort (ss. 2 and 5), within which the basis of a disclosure may have to be shown.
+    attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":
@@ -121,6 +133,18 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def attachment_folder(self) -> Path | None:
+        """Where SQLite keeps attachment content: CALDICOTT_ATTACHMENT_DIR, else `attachments/` beside the database file; None on PostgreSQL."""
+        if not self.uses_sqlite:
+            return None
+        if self.attachment_dir is not None:
+            return self.attachment_dir
+        database = make_url(self.database_url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            raise ValueError("an in-memory SQLite database has no folder beside it: set CALDICOTT_ATTACHMENT_DIR")
+        return Path(database).parent / "attachments"
 
     @property
     def subject_key_bytes(self) -> bytes:

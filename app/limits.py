@@ -1,11 +1,16 @@
 """The request body limit: a body over 256 KiB is refused with 413 before anything parses it."""
 
+import re
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge, problem_response
 
 MAX_BODY_BYTES = 256 * 1024
+# Routes that read their own body as a stream and bound it themselves (app/services/attachment_form.py): an upload
+# of evidence, up to CALDICOTT_ATTACHMENT_MAX_BYTES. POST to these paths only; every other request is counted here.
+STREAMED_UPLOADS = (re.compile(r"/v1/sharing-requests/[^/]+/attachments"),)
 
 
 class BodyLimitMiddleware:
@@ -16,7 +21,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or streams_its_own_body(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
@@ -45,6 +50,11 @@ class BodyLimitMiddleware:
         headers = {"Connection": "close"}
         response = problem_response(Request(scope), PayloadTooLarge.status_code, PayloadTooLarge.title, PayloadTooLarge.slug, detail, headers=headers)
         await response(scope, receive, send)
+
+
+def streams_its_own_body(scope: Scope) -> bool:
+    """Whether the request goes to a route that streams and limits its own body (STREAMED_UPLOADS)."""
+    return scope["method"] == "POST" and any(route.fullmatch(scope["path"]) for route in STREAMED_UPLOADS)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -15,7 +15,22 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
 from app.rate_limits import RateLimiter, RateLimitFields, limit_rate
-from app.routers import agreements, audit, deliberation, notices, operations, organisations, policies, reports, review, sharing_requests, webhooks
+from app.routers import (
+    agreement_reports,
+    agreements,
+    attachments,
+    audit,
+    deliberation,
+    fhir,
+    notices,
+    operations,
+    organisations,
+    policies,
+    reports,
+    review,
+    sharing_requests,
+    webhooks,
+)
 from app.rules import PolicyError
 from app.rules.policy_documents import shipped_policies
 from app.services import delivery
@@ -81,6 +96,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
     # Routes are matched in order: the busiest first.
-    for module in (sharing_requests, review, deliberation, notices, organisations, agreements, policies, audit, reports, webhooks):
+    for module in (
+        sharing_requests,
+        attachments,
+        fhir,
+        review,
+        deliberation,
+        notices,
+        organisations,
+        agreements,
+        policies,
+        audit,
+        reports,
+        agreement_reports,
+        webhooks,
+    ):
         app.include_router(module.router, dependencies=[Depends(limit_rate)])
     return app

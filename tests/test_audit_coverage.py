@@ -56,6 +56,8 @@ class Request:
     headers: dict[str, str]
     json: Any = None
     params: dict[str, str] = field(default_factory=dict)
+    files: Any = None  # multipart/form-data, with `data` as its other fields
+    data: Any = None
 
 
 Setup = Callable[[httpx.AsyncClient, Tokens], Awaitable[Request]]
@@ -243,6 +245,12 @@ async def close_panel(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"{url}/decision", guardian(tokens), {"rationale": RATIONALE})
 
 
+async def attach(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    files = {"file": ("order.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}
+    request_id = await referred(client, tokens)
+    return Request("POST", f"/v1/sharing-requests/{request_id}/attachments", tokens.agency("RXT01"), files=files, data={"kind": "court_order"})
+
+
 async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
 
@@ -297,6 +305,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/panel/votes"): Call(vote, 201, "panel_voted"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/decision"): Call(close_panel, 200, "panel_decided"),
+    ("POST", "/v1/sharing-requests/{request_id}/attachments"): Call(attach, 201, "attachment_added"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),
@@ -354,7 +363,9 @@ async def test_every_change_of_state_leaves_an_audit_event(client: httpx.AsyncCl
     assert (request.method, matches(path, request.url)) == (method, True), f"the setup for {method} {path} calls {request.method} {request.url}"
     head, tables = await audit_head(app), await row_counts(app)
 
-    response = await client.request(request.method, request.url, json=request.json, params=request.params, headers=request.headers)
+    response = await client.request(
+        request.method, request.url, json=request.json, params=request.params, headers=request.headers, files=request.files, data=request.data
+    )
 
     assert response.status_code == call.status, response.text
     recorded = await actions_after(app, head)

@@ -71,7 +71,9 @@ def test_every_request_body_in_the_contract_has_examples() -> None:
     schemas = SERVED["components"]["schemas"]
     for label, operation in OPERATIONS:
         if "requestBody" in operation:
-            schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            content = operation["requestBody"]["content"]
+            # JSON, or the one form an upload takes (multipart/form-data).
+            schema = (content.get("application/json") or content["multipart/form-data"])["schema"]
             if "$ref" in schema:
                 schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
             assert schema.get("examples"), f"{label} has no request example"

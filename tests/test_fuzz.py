@@ -108,14 +108,19 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[st
     assert deliveries, "no delivery to name"
     replayed = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=guardian)
     assert replayed.status_code == 201, replayed.text
+    attached = await client.post(
+        f"/v1/sharing-requests/{requests[0]}/attachments", data={"kind": "other"}, files={"file": ("note.txt", b"Seen by IG.\n", "text/plain")}, headers=agency
+    )
+    assert attached.status_code == 201, attached.text
     return {
         "request_id": requests,
         "code": [AGENCY_ORG, agreement["code"]],
         "endpoint_id": endpoints,
         "delivery_id": deliveries,
         "name": ["uk-caldicott-baseline"],
-        "version": ["2026.1", "2027.1"],
+        "version": ["2026.1", "2027.1", "2027.2"],
         "replay_id": [replayed.json()["id"]],
+        "attachment_id": [attached.json()["id"]],
     }
 
 

@@ -27,6 +27,11 @@ class RequestAction(StrEnum):
     READ = "read"
     HISTORY_READ = "history_read"
     NOTICE_READ = "notice_read"
+    # Evidence attached to the request: each outcome names the content's SHA-256 (`sha256:<hex>`), which the chain then holds.
+    ATTACHMENT_ADDED = "attachment_added"
+    ATTACHMENT_READ = "attachment_read"
+    ATTACHMENT_PURGED = "attachment_purged"  # its retention ended: the content removed, the row and the hash kept
+    FHIR_READ = "fhir_read"  # the request's decisions exported as a FHIR Bundle
 
 
 class AdminAction(StrEnum):
@@ -58,9 +63,18 @@ class ReportAction(StrEnum):
     AUDIT_EVENTS_LISTED = "audit_events_listed"
     AUDIT_VERIFIED = "audit_verified"
     POLICY_REPLAYED = "policy_replayed"
+    AGREEMENTS_REPORTED = "agreements_reported"
+
+
+class NoticeAction(StrEnum):
+    """Notices the service sends of its own accord (the webhook worker's clock), about an agreement's dates."""
+
+    AGREEMENT_REVIEW_DUE = "agreement_review_due_announced"
+    AGREEMENT_EXPIRING = "agreement_expiring_announced"
 
 
 # Every action the audit trail can hold, for filtering it.
-AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in (RequestAction, AdminAction, WebhookAction, ReportAction) for member in kind})  # type: ignore[misc]
+_KINDS = (RequestAction, AdminAction, WebhookAction, ReportAction, NoticeAction)
+AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in _KINDS for member in kind})  # type: ignore[misc]
 
-__all__ = ["AdminAction", "AuditAction", "ReportAction", "RequestAction", "WebhookAction"]
+__all__ = ["AdminAction", "AuditAction", "NoticeAction", "ReportAction", "RequestAction", "WebhookAction"]

@@ -1,11 +1,12 @@
-"""Registered information sharing agreements (ISAs)."""
+"""Registered information sharing agreements (ISAs), every version of each, and the notices sent about their dates."""
 
 from datetime import date, datetime
-from typing import Annotated, Self
+from enum import StrEnum
+from typing import Annotated, Any, Self
 
 import sqlmodel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import Column
+from sqlalchemy import Column, Date, ForeignKey, Integer, String
 from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, CalendarDate, JSONValue, UTCDateTime, enum_column, utcnow
@@ -18,6 +19,11 @@ AgreementTitle = Annotated[str, StringConstraints(strict=True, strip_whitespace=
 Parties = Annotated[list[OrganisationCode], Field(min_length=1, max_length=100)]
 Purposes = Annotated[list[PurposeCategory], Field(min_length=1, max_length=len(PurposeCategory))]
 Categories = Annotated[list[DataCategory], Field(min_length=1, max_length=len(DataCategory))]
+DpiaReference = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)]
+AttachmentId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+# Fields that may be absent (null) on an agreement: on PATCH, an explicit null clears them.
+CLEARABLE = ("owner", "dpia_reference", "review_date", "signed_attachment")
 
 
 class SharingAgreement(SQLModel, table=True):
@@ -31,8 +37,47 @@ class SharingAgreement(SQLModel, table=True):
     valid_from: date
     valid_until: date
     status: AgreementStatus = sqlmodel.Field(sa_column=enum_column(AgreementStatus, 16))
+    # The organisation answerable for the agreement: told, with the parties, when its review or end draws near.
+    owner: str | None = sqlmodel.Field(default=None, sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=True))
+    dpia_reference: str | None = sqlmodel.Field(default=None, max_length=200)
+    review_date: date | None = sqlmodel.Field(default=None, sa_column=Column(Date(), nullable=True))
+    # The id of the attachment holding the signed copy (table `attachments`).
+    signed_attachment: str | None = sqlmodel.Field(default=None, max_length=64)
+    # The latest row of sharing_agreement_versions: 1 when registered, one more at every change.
+    version: int = sqlmodel.Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SharingAgreementVersion(SQLModel, table=True):
+    """The agreement as one registration or change left it: every field, as its public form showed it then; never edited."""
+
+    __tablename__ = "sharing_agreement_versions"
+
+    code: str = sqlmodel.Field(sa_column=Column(String(64), ForeignKey("sharing_agreements.code"), primary_key=True))
+    version: int = sqlmodel.Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    snapshot: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    changed_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
+    changed_by: str = sqlmodel.Field(max_length=200)
+
+
+class AgreementNoticeKind(StrEnum):
+    """What a notice about an agreement announces."""
+
+    REVIEW_DUE = "review_due"
+    EXPIRING = "expiring"
+
+
+class AgreementNotice(SQLModel, table=True):
+    """A notice sent about one date of an agreement; the key is what makes it once per date, however many workers look."""
+
+    __tablename__ = "sharing_agreement_notices"
+
+    code: str = sqlmodel.Field(sa_column=Column(String(64), ForeignKey("sharing_agreements.code"), primary_key=True))
+    kind: AgreementNoticeKind = sqlmodel.Field(sa_column=enum_column(AgreementNoticeKind, 16, primary_key=True))
+    # The review date or end date announced: a date moved by an admin is a new key, so its notice is sent again.
+    for_date: date = sqlmodel.Field(sa_column=Column(Date(), primary_key=True))
+    sent_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class SharingAgreementCreate(BaseModel):
@@ -49,6 +94,9 @@ class SharingAgreementCreate(BaseModel):
                     "valid_from": "2026-04-01",
                     "valid_until": "2029-03-31",
                     "status": "active",
+                    "owner": "RXT01",
+                    "dpia_reference": "DPIA-2026-014",
+                    "review_date": "2027-09-30",
                 }
             ]
         },
@@ -62,6 +110,10 @@ class SharingAgreementCreate(BaseModel):
     valid_from: CalendarDate
     valid_until: CalendarDate
     status: AgreementStatus = AgreementStatus.ACTIVE
+    owner: OrganisationCode | None = Field(default=None, description="A registered organisation answerable for the agreement")
+    dpia_reference: DpiaReference | None = Field(default=None, description="The reference of the data protection impact assessment")
+    review_date: CalendarDate | None = Field(default=None, description="When the agreement is next to be reviewed: within valid_from..valid_until")
+    signed_attachment: AttachmentId | None = Field(default=None, description="The attachment holding the signed copy, uploaded for this agreement")
 
     @model_validator(mode="after")
     def period_is_ordered(self) -> Self:
@@ -71,9 +123,13 @@ class SharingAgreementCreate(BaseModel):
 
 
 class SharingAgreementUpdate(BaseModel):
-    """Fields an admin may change; the period is checked against the stored one."""
+    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but clears
+    the owner, the DPIA reference, the review date and the signed copy."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "suspended"}, {"valid_until": "2030-03-31"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"status": "suspended"}, {"valid_until": "2030-03-31"}, {"review_date": "2028-03-31", "owner": "RXT01"}]},
+    )
 
     title: AgreementTitle | None = None
     parties: Parties | None = None
@@ -82,6 +138,10 @@ class SharingAgreementUpdate(BaseModel):
     valid_from: CalendarDate | None = None
     valid_until: CalendarDate | None = None
     status: AgreementStatus | None = None
+    owner: OrganisationCode | None = Field(default=None, description="A registered organisation; null clears it")
+    dpia_reference: DpiaReference | None = Field(default=None, description="null clears it")
+    review_date: CalendarDate | None = Field(default=None, description="Within valid_from..valid_until; moving it re-arms the review notice; null clears it")
+    signed_attachment: AttachmentId | None = Field(default=None, description="An attachment uploaded for this agreement; null clears it")
 
 
 class SharingAgreementPublic(BaseModel):
@@ -93,9 +153,38 @@ class SharingAgreementPublic(BaseModel):
     valid_from: date
     valid_until: date
     status: AgreementStatus
+    owner: str | None
+    dpia_reference: str | None
+    review_date: date | None
+    signed_attachment: str | None
+    version: int = Field(description="The agreement's latest version: 1 when registered, one more at every change")
     created_at: datetime
     updated_at: datetime
 
 
 class SharingAgreementPage(Page[SharingAgreementPublic]):
+    pass
+
+
+class SharingAgreementVersionPublic(BaseModel):
+    """One version of an agreement: who made it, when, and the agreement as it then stood."""
+
+    code: str
+    version: int
+    changed_at: datetime
+    changed_by: str
+    agreement: SharingAgreementPublic
+
+    @classmethod
+    def of(cls, row: SharingAgreementVersion) -> "SharingAgreementVersionPublic":
+        return cls(
+            code=row.code,
+            version=row.version,
+            changed_at=row.changed_at,
+            changed_by=row.changed_by,
+            agreement=SharingAgreementPublic.model_validate(row.snapshot),
+        )
+
+
+class SharingAgreementVersionPage(Page[SharingAgreementVersionPublic]):
     pass

@@ -116,6 +116,9 @@ class Decision(SQLModel, table=True):
     """A verdict on one version of a request, by the rules or a guardian; never edited."""
 
     __tablename__ = "decisions"
+    # The agreements report counts the last twelve months' decisions and the decision log reads a period of them in
+    # this order: both read a range of this index rather than every decision ever made.
+    __table_args__ = (Index("ix_decisions_decided_at", "decided_at", "id"),)
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))

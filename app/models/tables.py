@@ -1,6 +1,7 @@
 """Every table, imported once so that SQLModel.metadata is complete (Alembic, tests)."""
 
-from app.models.agreement import SharingAgreement
+from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgreementVersion
+from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditEvent, AuditPending
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
@@ -12,6 +13,10 @@ from app.models.sharing_request import Decision, RequestSubject, RequestVersion,
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "AgreementNotice",
+    "Attachment",
+    "AttachmentBlob",
+    "AttachmentChunk",
     "AuditEvent",
     "AuditPending",
     "Decision",
@@ -30,6 +35,7 @@ __all__ = [
     "RequestSubject",
     "RequestVersion",
     "SharingAgreement",
+    "SharingAgreementVersion",
     "SharingRequest",
     "StoredPolicy",
     "Transition",

@@ -28,7 +28,10 @@ class WebhookEventType(StrEnum):
     RECONSIDERED = "sharing_request.reconsidered"
     OPINION_REQUESTED = "sharing_request.opinion_requested"
     PANEL_OPENED = "sharing_request.panel_opened"
+    ATTACHMENT_ADDED = "sharing_request.attachment_added"  # evidence attached: a guardian may now have more to read, the agency a paper copy recorded
     POLICY_ACTIVATED = "policy.activated"
+    AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
+    AGREEMENT_EXPIRING = "sharing_agreement.expiring"
 
 
 class EndpointScope(StrEnum):

@@ -2,13 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from app.auth import AdminPrincipal, OverseerPrincipal
 from app.db import SessionDep
 from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.models.agreement import SharingAgreementCreate, SharingAgreementPage, SharingAgreementPublic, SharingAgreementUpdate
+from app.models.agreement import (
+    SharingAgreementCreate,
+    SharingAgreementPage,
+    SharingAgreementPublic,
+    SharingAgreementUpdate,
+    SharingAgreementVersionPage,
+    SharingAgreementVersionPublic,
+)
 from app.models.base import STORABLE_TEXT
 from app.services import agreements
 
@@ -17,12 +24,19 @@ router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"],
 # `after` is deprecated and goes in the next release; `cursor` replaces it.
 AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
 DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
+Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")]
+PageSize = Annotated[int, Query(ge=1, le=200)]
+# Versions are numbered from 1; a number past any PostgreSQL integer could not name one.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="1 is the agreement as registered; each change adds one")]
+NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
+REGISTERED = "Registering an agreement makes its version 1; "
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register a sharing agreement",
+    description=REGISTERED + "the owner must be a registered organisation and the review date must lie within the agreement's period (422 naming the field).",
     responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")},
 )
 async def register_agreement(data: SharingAgreementCreate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
@@ -34,21 +48,43 @@ async def register_agreement(data: SharingAgreementCreate, session: SessionDep, 
 async def list_agreements(
     session: SessionDep,
     _: OverseerPrincipal,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
     after: DeprecatedAfter = None,
 ) -> SharingAgreementPage:
     return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
-@router.get("/{code}", summary="One sharing agreement", responses=INVALID_INPUT | {404: problem_doc("No such agreement")})
+@router.get("/{code}", summary="One sharing agreement", responses=NOT_FOUND)
 async def get_agreement(code: PathName, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementPublic:
     return SharingAgreementPublic.model_validate(await agreements.get(session=session, code=code), from_attributes=True)
 
 
 @router.patch(
-    "/{code}", summary="Change a sharing agreement: parties, scope, period, or suspend", responses=BODY_PROBLEMS | {404: problem_doc("No such agreement")}
+    "/{code}",
+    summary="Change a sharing agreement: parties, scope, period, owner, review date, signed copy, or suspend",
+    description="Every change is the agreement's next version; the versions before it stay readable. Moving the review date or the end "
+    "of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`).",
+    responses=BODY_PROBLEMS | {404: problem_doc("No such agreement")},
 )
 async def update_agreement(code: PathName, changes: SharingAgreementUpdate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
     agreement = await agreements.update(session=session, actor=admin, code=code, changes=changes)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
+
+
+@router.get(
+    "/{code}/versions",
+    summary="Every version of a sharing agreement, oldest first: who made it, when, and the agreement as it then stood",
+    responses=NOT_FOUND,
+)
+async def list_versions(code: PathName, session: SessionDep, _: OverseerPrincipal, cursor: Cursor = None, limit: PageSize = 50) -> SharingAgreementVersionPage:
+    return await agreements.versions_page(session=session, code=code, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/{code}/versions/{version}",
+    summary="One version of a sharing agreement, as it was made",
+    responses=INVALID_INPUT | {404: problem_doc("No such agreement, or no such version of it")},
+)
+async def get_version(code: PathName, version: VersionNumber, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementVersionPublic:
+    return await agreements.version(session=session, code=code, number=version)

@@ -1,6 +1,6 @@
 """Reports for the Caldicott Guardian and auditors: the decision log, and what was disclosed about a person."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -9,7 +9,11 @@ from app.db import SessionDep
 from app.dependencies import SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
 from app.models.report import DecisionLog, ReportFormat, SubjectDisclosures, SubjectQuery
-from app.services import reports
+from app.routers.fhir import example
+from app.services import fhir, fhir_export, reports
+
+# The subject report's Bundle names the person (here by a test NHS number) in each AuditEvent.
+FHIR_CONTENT = {"schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"}, "example": example("9990000018")}
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 
@@ -54,16 +58,43 @@ async def decision_log(
 @router.post(
     "/subject-disclosures",
     summary="Every request that named a person, for a subject access request (the identifier goes in the body)",
-    responses=BODY_PROBLEMS,
+    description=(
+        "`format=fhir` answers with a FHIR R4 `Bundle` (`application/fhir+json`): an `AuditEvent` and a `Provenance` for every decision "
+        "on each request of the page, each AuditEvent naming the person as the caller did (system `https://fhir.nhs.uk/Id/nhs-number` "
+        "for a valid NHS number). Its pages are those of the JSON form: a `next` link names the following page's URL, to be posted "
+        "the same body."
+    ),
+    response_model=SubjectDisclosures,
+    responses=BODY_PROBLEMS
+    | {200: {"description": "A page of the requests that named the person, as JSON or as a FHIR R4 Bundle", "content": {fhir.MEDIA_TYPE: FHIR_CONTENT}}},
 )
 async def subject_disclosures(
+    http: Request,
     query: SubjectQuery,
     session: SessionDep,
     settings: SettingsDep,
     principal: GuardianOrAuditor,
+    format_: Annotated[Literal["json", "fhir"], Query(alias="format", description="`json` (the default) or `fhir`: a FHIR R4 Bundle")] = "json",
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> SubjectDisclosures:
+) -> SubjectDisclosures | Response:
+    if format_ == "fhir":
+
+        def page_url(next_cursor: str) -> str:
+            following = http.url.include_query_params(cursor=next_cursor)
+            return f"{following.path}?{following.query}"
+
+        document = await reports.subject_disclosures_fhir(
+            session=session,
+            actor=principal,
+            subject_key=settings.subject_key_bytes,
+            identifier=query.identifier,
+            controller=settings.controller_org,
+            cursor=cursor,
+            limit=limit,
+            page_url=page_url,
+        )
+        return Response(fhir_export.render(document), media_type=fhir.FHIR_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
     return await reports.subject_disclosures(
         session=session, actor=principal, subject_key=settings.subject_key_bytes, identifier=query.identifier, cursor=cursor, limit=limit
     )

@@ -67,11 +67,7 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     problems += _compare("allowed_categories", set(policy.allowed_categories), set(PurposeCategory))
     problems += _compare("principle_titles", set(policy.principle_titles), set(range(1, 9)))
     problems += _compare("response_times", set(policy.response_times), set(Urgency))
-    optional = {rule_id for rule_id in policy.rules if rule_id in OPTIONAL_RULES and rule_id in rulebook}
-    problems += _compare("rules", set(policy.rules) - optional, set(rulebook) - set(OPTIONAL_RULES), unknown_means=f"not a rule of edition {edition}")
-    for rule_id in sorted(optional):
-        if _parameter(policy, OPTIONAL_RULES[RuleId(rule_id)]) is None:
-            problems.append((f"rules.{rule_id}", f"the rule reads {OPTIONAL_RULES[RuleId(rule_id)]}, which the policy does not have"))
+    problems += _rule_set_problems(policy, edition)
     if list(policy.bank_holidays) != sorted(set(policy.bank_holidays)):
         problems.append(("bank_holidays", "must be in date order, each date once"))
     for rule_id, entry in policy.rules.items():
@@ -124,6 +120,17 @@ def _evidence_problems(policy: Policy) -> list[tuple[str, str]]:
         for code in sorted(form.provisions)
         if policy.provision(code) is None
     ]
+
+
+def _rule_set_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
+    """Every rule of the edition but the optional ones, nothing else; an optional rule listed needs the section it reads."""
+    rulebook = RULEBOOKS[edition]
+    optional = {rule_id for rule_id in policy.rules if rule_id in OPTIONAL_RULES and rule_id in rulebook}
+    problems = _compare("rules", set(policy.rules) - optional, set(rulebook) - set(OPTIONAL_RULES), unknown_means=f"not a rule of edition {edition}")
+    for rule_id in sorted(optional):
+        if _parameter(policy, OPTIONAL_RULES[RuleId(rule_id)]) is None:
+            problems.append((f"rules.{rule_id}", f"the rule reads {OPTIONAL_RULES[RuleId(rule_id)]}, which the policy does not have"))
+    return problems
 
 
 def _panel_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:

@@ -39,7 +39,7 @@ from app.models.vocabulary import (
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_record
 from app.rules.response_times import due_at as response_due
-from app.services import agreements, organisations, transitions, writes
+from app.services import agreements, attachments, organisations, transitions, writes
 
 RULES = "rules"
 
@@ -93,10 +93,13 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
     )
 
 
-async def gather_facts(*, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime) -> Facts:
-    """Everything the rules look at: the body, the requester, the named agreement, today."""
+async def gather_facts(
+    *, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime, request_id: str | None = None
+) -> Facts:
+    """Everything the rules look at: the body, the requester, the named agreement, today, and the evidence on the request (none before it exists)."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
-    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now))
+    evidence = await attachments.kinds_present(session, request_id) if request_id is not None else frozenset()
+    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), evidence=evidence)
 
 
 def policy_ref(policy: Policy) -> PolicyRef:

@@ -33,7 +33,7 @@ async def amend(
     async def decide() -> Decision:
         request.current_version += 1
         request.reference, request.purpose_category, request.urgency = body.request.reference, body.request.purpose.category, body.request.urgency
-        facts = await adjudication.gather_facts(session=session, body=body.request, requester=requester, now=now)
+        facts = await adjudication.gather_facts(session=session, body=body.request, requester=requester, now=now, request_id=request.id)
         evaluation = evaluate(policy, facts)
         evaluated.append(evaluation)
         adjudication.place(request=request, evaluation=evaluation, policy=policy, now=now)

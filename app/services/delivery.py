@@ -14,6 +14,7 @@ several worker processes share the due rows through FOR UPDATE SKIP LOCKED.
 import asyncio
 import functools
 import logging
+import math
 import signal
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
-from app.services import audit, queue
+from app.services import agreement_notices, audit, queue
 from app.services.delivery_attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
 from app.services.delivery_attempts import Job, claim, new_client, new_worker_id, record, send
 from app.services.delivery_wake import listening
@@ -150,9 +151,16 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
     wake = asyncio.Event()
     async with new_client(settings) as client, listening(settings=settings, wake=wake):
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
-        swept = 0.0
+        swept, checked = 0.0, -math.inf  # agreements are looked at as the worker starts, then every agreement_check_seconds
         while not stop.is_set():
             wake.clear()  # before claiming: a notification that comes while claiming wakes the next round
+            if time.monotonic() - checked >= settings.agreement_check_seconds:
+                try:
+                    # Notices of agreements' review dates and ends, once per date however many workers look (app/services/agreement_notices.py).
+                    await agreement_notices.check(sessionmaker)
+                    checked = time.monotonic()
+                except Exception:  # tried again next round; deliveries go on meanwhile
+                    log.exception("webhook worker %s: the agreement check failed", worker_id)
             try:
                 # Each round of the worker starts here: sweeps that keep time by the worker go first, then the claim.
                 if time.monotonic() - swept >= settings.webhook_poll_seconds:
@@ -195,6 +203,7 @@ async def work(*, settings: Settings, once: bool) -> int:
     sessionmaker = make_sessionmaker(engine)
     try:
         if once:
+            await agreement_notices.check(sessionmaker)
             return await drain(sessionmaker=sessionmaker, settings=settings)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

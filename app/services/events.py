@@ -5,13 +5,17 @@ fans the event out to the audit trail and the webhook outbox, so that the change
 its audit event and its outbox event commit together or not at all.
 """
 
+from collections.abc import Collection
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import observability
 from app.auth import Principal
-from app.models.actions import AdminAction, ReportAction, RequestAction, WebhookAction
+from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, WebhookAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
+from app.models.webhook import WebhookEventType
 from app.rules import Policy
 from app.services import audit, outbox
 
@@ -46,6 +50,25 @@ async def request_read(*, session: AsyncSession, actor: Principal, request: Shar
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome="read")
 
 
+async def attachment_added(*, session: AsyncSession, actor: Principal, request: SharingRequest, sha256: str) -> None:
+    """Evidence was attached to a request: the chain holds its content's SHA-256, and subscribers hear of it."""
+    action, outcome = RequestAction.ATTACHMENT_ADDED, f"sha256:{sha256}"
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await outbox.emit(session=session, request=request, action=action, decision=None)
+
+
+async def attachment_read(*, session: AsyncSession, actor: Principal, request_id: str, sha256: str) -> None:
+    """Someone downloaded a request's attachment, named by its content's SHA-256."""
+    action, outcome = RequestAction.ATTACHMENT_READ, f"sha256:{sha256}"
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request_id, outcome=outcome)
+
+
+async def attachment_purged(*, session: AsyncSession, request_id: str, sha256: str) -> None:
+    """The service removed an attachment's content at the end of its retention; the hash stays in the chain."""
+    action, outcome = RequestAction.ATTACHMENT_PURGED, f"purged sha256:{sha256}"
+    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request_id, outcome=outcome)
+
+
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
     await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")
@@ -62,6 +85,14 @@ async def policy_changed(*, session: AsyncSession, actor: Principal, action: Adm
 async def webhook_endpoint_changed(*, session: AsyncSession, actor: Principal, action: WebhookAction, endpoint_id: str, outcome: str) -> None:
     """An agency or admin registered, changed, re-keyed, deleted or redelivered to an endpoint; `outcome` never holds a secret."""
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.WEBHOOK_ENDPOINT, target_id=endpoint_id, outcome=outcome)
+
+
+async def agreement_announced(
+    *, session: AsyncSession, action: NoticeAction, event_type: WebhookEventType, code: str, outcome: str, data: dict[str, Any], organisations: Collection[str]
+) -> str:
+    """The service announced an agreement's review date or end drawing near: audited as its own act, and sent to subscribers; the event's id."""
+    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_AGREEMENT, target_id=code, outcome=outcome)
+    return await outbox.emit_agreement_notice(session=session, event_type=event_type, data=data, organisations=organisations)
 
 
 async def report_run(*, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str) -> None:

@@ -1,5 +1,6 @@
 """The transactional outbox: an event and one delivery per subscribed endpoint, written in the caller's transaction."""
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ EVENT_FOR_ACTION = {
     RequestAction.OPINION_REQUESTED: WebhookEventType.OPINION_REQUESTED,
     RequestAction.PANEL_OPENED: WebhookEventType.PANEL_OPENED,
     RequestAction.PANEL_DECIDED: WebhookEventType.REVIEWED,  # a panel's decision is a guardians' review like any other
+    RequestAction.ATTACHMENT_ADDED: WebhookEventType.ATTACHMENT_ADDED,
 }
 
 
@@ -73,6 +75,21 @@ async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str
     }
     rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
     endpoints = [endpoint_id for endpoint_id, types in rows if event_type in types]
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]) -> str:
+    """Announce an agreement's review or end drawing near to the enabled endpoints subscribed to it: the controller's, and those of its owner and parties."""
+    now = utcnow()
+    body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": data}
+    query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        col(WebhookEndpoint.enabled),
+        or_(
+            col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
+            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org).in_(sorted(organisations))),
+        ),
+    )
+    endpoints = [endpoint_id for endpoint_id, types in (await session.exec(query)).all() if event_type in types]
     return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
 
 

@@ -106,7 +106,7 @@ async def _revise(
     """Record the revised request as a new version and the rules' decision on it, as an amendment is; the request stays where the workflow puts it."""
     requester = await organisations.active_requester(session=session, code=principal.org)
     stored = adjudication.fingerprint(revision, subject_key=subject_key)
-    facts = await adjudication.gather_facts(session=session, body=revision, requester=requester, now=now)
+    facts = await adjudication.gather_facts(session=session, body=revision, requester=requester, now=now, request_id=request.id)
     evaluation = evaluate(policy, facts)
     request.current_version += 1
     request.reference, request.purpose_category, request.urgency = revision.reference, revision.purpose.category, revision.urgency

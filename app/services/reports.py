@@ -5,6 +5,7 @@ Running a report is itself recorded in the audit trail, in the same transaction 
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,11 +18,11 @@ from app.canonical import subject_hash
 from app.errors import InvalidInput
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification
-from app.models.base import LONDON
+from app.models.base import LONDON, utcnow
 from app.models.report import DecisionLog, DecisionLogRow, SubjectDisclosure, SubjectDisclosures
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
 from app.models.vocabulary import FindingResult
-from app.services import audit, events
+from app.services import audit, events, fhir, fhir_export
 from app.services.pagination import ascending, keyset_page
 
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
@@ -132,15 +133,23 @@ def decision_log_csv(log: DecisionLog) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
-async def subject_disclosures(
-    *, session: AsyncSession, actor: Principal, subject_key: bytes, identifier: str, cursor: str | None, limit: int
-) -> SubjectDisclosures:
-    """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision; the search is audited."""
+async def named_requests(
+    *, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int
+) -> tuple[int, list[SharingRequest], str | None]:
+    """How many requests named this person in any version (matched by keyed hash), and one page of them, oldest first."""
     named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
     matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
     query = select(SharingRequest).where(col(SharingRequest.id).in_(named))
     order = [ascending(col(SharingRequest.created_at), datetime), ascending(col(SharingRequest.id), str)]
     requests, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
+    return matches, requests, next_cursor
+
+
+async def subject_disclosures(
+    *, session: AsyncSession, actor: Principal, subject_key: bytes, identifier: str, cursor: str | None, limit: int
+) -> SubjectDisclosures:
+    """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision; the search is audited."""
+    matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
     on_page = [request.id for request in requests]
     decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(on_page)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
     latest = {decision.request_id: decision for decision in decisions}  # the last one of each request wins
@@ -162,6 +171,26 @@ async def subject_disclosures(
         session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests"
     )
     return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)
+
+
+async def subject_disclosures_fhir(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    subject_key: bytes,
+    identifier: str,
+    controller: str,
+    cursor: str | None,
+    limit: int,
+    page_url: Callable[[str], str],
+) -> fhir.Resource:
+    """The same search as a FHIR Bundle: every decision on each request of the page, the person named as the caller named them; audited alike."""
+    matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
+    entries = await fhir_export.entries_for(session=session, requests=requests, controller=controller, person=identifier)
+    await events.report_run(
+        session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests, as FHIR"
+    )
+    return fhir.bundle(entries, now=utcnow(), next_url=page_url(next_cursor) if next_cursor is not None else None)
 
 
 async def audit_events(

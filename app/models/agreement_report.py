@@ -1,0 +1,43 @@
+"""API schemas of the agreements report: each sharing agreement's state today and the requests decided under it."""
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.models.page import Page
+
+
+class AgreementState(StrEnum):
+    """Where an agreement stands on a London date, in the order of its life (the report's order)."""
+
+    NOT_YET_IN_FORCE = "not_yet_in_force"  # active, but its period has not begun
+    ACTIVE = "active"  # in force, neither its review date nor its end within 30 days
+    REVIEW_DUE = "review_due"  # in force, its review date within 30 days or past
+    EXPIRING = "expiring"  # in force, its last day within 30 days
+    EXPIRED = "expired"  # its last day has passed
+    SUSPENDED = "suspended"  # suspended by an admin, whatever its dates
+
+
+class AgreementReportRow(BaseModel):
+    """One agreement, its state, and how many requests citing it were decided in the twelve months to today."""
+
+    code: str
+    title: str
+    state: AgreementState
+    owner: str | None
+    parties: list[str]
+    valid_from: date
+    valid_until: date
+    review_date: date | None
+    requests_decided: int = Field(
+        description="Requests decided (approved, approved with conditions or refused) on a version citing this agreement, from `counted_from` to today"
+    )
+
+
+class AgreementReport(Page[AgreementReportRow]):
+    """A page of agreements by state, then by code; `states` counts every agreement, on every page."""
+
+    today: date = Field(description="The London date the states are worked out for")
+    counted_from: date = Field(description="The first London date whose decisions are counted: twelve months to today")
+    states: dict[AgreementState, int] = Field(description="How many agreements are in each state (every agreement, not only this page's)")

@@ -1,0 +1,149 @@
+"""Evidence for a sharing request: the paper a guardian decides on (a court order, a police request form, a DPIA, a consent form)."""
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from app.auth import Principal, ReaderPrincipal, require_roles
+from app.db import SessionDep
+from app.dependencies import CurrentRequest, PathName, SettingsDep
+from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentPage, AttachmentPublic, MediaType
+from app.models.vocabulary import AttachmentKind, Role
+from app.services import attachment_store, attachments
+
+router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
+
+UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN))]
+NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
+EXTENSIONS = {MediaType.PDF: ".pdf", MediaType.PNG: ".png", MediaType.JPEG: ".jpg", MediaType.TEXT: ".txt"}
+
+UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["kind", "file"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": [str(kind) for kind in AttachmentKind], "description": "What the evidence is"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The file: a PDF, PNG, JPEG or UTF-8 plain text, recognised by its content (its name and Content-Type are not trusted)",
+                        },
+                        "description": {"type": "string", "maxLength": MAX_DESCRIPTION_CHARS, "description": "What the file shows, if the kind does not say"},
+                    },
+                    "additionalProperties": False,
+                    "examples": [{"kind": "court_order", "description": "Sealed order of the family court, case ZW26C00123", "file": "(the PDF's bytes)"}],
+                }
+            }
+        },
+    }
+}
+
+
+async def get_store(request: Request) -> attachment_store.Store:
+    return attachment_store.for_app(request.app)
+
+
+StoreDep = Annotated[attachment_store.Store, Depends(get_store)]
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Attach evidence to a sharing request (the requesting agency or a guardian)",
+    description=(
+        "Send `multipart/form-data` with `kind` and `file` (and optionally `description`). The body is read as a stream and the file "
+        "stored as it arrives, at most CALDICOTT_ATTACHMENT_MAX_BYTES (10 MiB by default); the body limit of other routes does not apply. "
+        "The content is recognised by its first bytes: a PDF, PNG, JPEG, or UTF-8 text without control characters but tab, CR and LF; "
+        "anything else (an executable named `.pdf`, say) is refused with 415. Identical content is stored once. The upload's audit event "
+        "names the content's SHA-256, and subscribers to `sharing_request.attachment_added` hear of it. Nothing is ever deleted by the API; "
+        "the content is removed when its retention ends (`caldicott attachments purge`)."
+    ),
+    openapi_extra=UPLOAD_FORM,
+    responses=NOT_FOUND
+    | {
+        201: {
+            "description": "The attachment as recorded",
+            "headers": {"Location": {"description": "Where to download the content", "schema": {"type": "string"}}},
+        },
+        400: problem_doc("The body is not well-formed multipart/form-data, or ended early"),
+        403: problem_doc("Only the requesting agency or a guardian may attach evidence"),
+        413: problem_doc("The file is larger than CALDICOTT_ATTACHMENT_MAX_BYTES"),
+        415: problem_doc("The body is not multipart/form-data, or the file is not a PDF, PNG, JPEG or UTF-8 plain text (`errors` names `file`)"),
+        422: problem_doc("`kind` or `file` is missing, `kind` is not one of the kinds, the file is empty, or a field is unknown (`errors` names it)"),
+    },
+)
+async def upload_attachment(
+    http: Request, sharing_request: CurrentRequest, response: Response, session: SessionDep, settings: SettingsDep, principal: UploaderPrincipal
+) -> AttachmentPublic:
+    attachments.check_uploader(principal, sharing_request)
+    async with attachments.receive(http, session=session, settings=settings) as received:
+        row = await attachments.record_for_request(session=session, principal=principal, request=sharing_request, received=received)
+    public = AttachmentPublic.of(row)
+    assert public.download is not None
+    response.headers["Location"] = public.download
+    return public
+
+
+@router.get(
+    "/v1/sharing-requests/{request_id}/attachments",
+    summary="The evidence attached to a sharing request, oldest first (purged ones included, with `purged_at`)",
+    responses=NOT_FOUND,
+)
+async def list_attachments(
+    sharing_request: CurrentRequest,
+    session: SessionDep,
+    principal: ReaderPrincipal,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AttachmentPage:
+    return await attachments.list_page(session=session, request=sharing_request, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/v1/sharing-requests/{request_id}/attachments/{attachment_id}",
+    summary="Download an attachment's content; each download is recorded in the audit trail",
+    response_class=StreamingResponse,
+    responses=NOT_FOUND
+    | {
+        200: {
+            "description": "The content, as it was uploaded",
+            "content": {str(media_type): {"schema": {"type": "string", "format": "binary"}} for media_type in MediaType},
+            "headers": {
+                "ETag": {"description": "The content's SHA-256 in hex, quoted (a strong validator)", "schema": {"type": "string"}},
+                "Content-Disposition": {"description": "`attachment`, with the file's name", "schema": {"type": "string"}},
+                "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
+            },
+        },
+        404: problem_doc("No such request or attachment, or the request belongs to another agency"),
+        410: problem_doc("The content was removed when its retention ended; the record and its SHA-256 remain in the list"),
+    },
+)
+async def download_attachment(
+    sharing_request: CurrentRequest, attachment_id: PathName, session: SessionDep, store: StoreDep, principal: ReaderPrincipal
+) -> StreamingResponse:
+    found = await attachments.download(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)
+    row = found.attachment
+    headers = {
+        "Content-Length": str(row.size),
+        "Content-Disposition": content_disposition(row),
+        "ETag": f'"{row.sha256}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    media_type = f"{row.media_type}; charset=utf-8" if row.media_type == MediaType.TEXT else str(row.media_type)
+    return StreamingResponse(found.chunks, media_type=media_type, headers=headers)
+
+
+def content_disposition(row: Attachment) -> str:
+    """`attachment` with the file's name: an ASCII fallback, and the name itself percent-encoded as UTF-8 (RFC 6266, RFC 8187)."""
+    name = row.filename or f"{row.kind}-{row.id[:8]}{EXTENSIONS[row.media_type]}"
+    fallback = "".join(char if " " <= char <= "~" and char not in '"\\%' else "_" for char in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
