@@ -10,7 +10,7 @@ from app.errors import PayloadTooLarge, problem_response
 MAX_BODY_BYTES = 256 * 1024
 # Routes that read their own body as a stream and bound it themselves (app/services/attachment_form.py): an upload
 # of evidence, up to CALDICOTT_ATTACHMENT_MAX_BYTES. POST to these paths only; every other request is counted here.
-STREAMED_UPLOADS = (re.compile(r"/v1/sharing-requests/[^/]+/attachments"),)
+STREAMED_UPLOADS = (re.compile(r"/v1/sharing-requests/[^/]+/attachments"), re.compile(r"/v1/sharing-agreements/[^/]+/attachments"))
 
 
 class BodyLimitMiddleware:

@@ -16,6 +16,7 @@ from app.errors import install_problem_handlers
 from app.limits import BodyLimitMiddleware
 from app.rate_limits import RateLimiter, RateLimitFields, limit_rate
 from app.routers import (
+    agreement_documents,
     agreement_reports,
     agreements,
     attachments,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notices,
         organisations,
         agreements,
+        agreement_documents,
         policies,
         audit,
         reports,

@@ -6,9 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.models.attachment import Attachment, MediaType
-from app.models.base import utcnow
-from app.models.vocabulary import AttachmentKind, Role
+from app.models.vocabulary import Role
 from tests.factories import register_agreement, register_organisation
 from tests.support import Tokens
 
@@ -26,23 +24,16 @@ async def versions(client: httpx.AsyncClient, headers: dict[str, str], code: str
     return response.json()
 
 
-async def signed_copy(app: FastAPI, code: str) -> str:
-    """An attachment row for the agreement, as the upload of its signed copy leaves one (the upload route is not this module's)."""
-    async with app.state.sessionmaker() as session:
-        attachment = Attachment(
-            agreement_code=code,
-            kind=AttachmentKind.AGREEMENT,
-            filename="signed.pdf",
-            media_type=MediaType.PDF,
-            size=1024,
-            sha256="a" * 64,
-            uploaded_by="admin-1",
-            uploaded_by_org="CONTROLLER",
-            uploaded_at=utcnow(),
-        )
-        session.add(attachment)
-        await session.commit()
-        return attachment.id
+async def signed_copy(client: httpx.AsyncClient, tokens: Tokens, code: str, kind: str = "agreement") -> str:
+    """Upload an agreement's signed copy (or its DPIA) as an admin; its attachment id."""
+    response = await client.post(
+        f"/v1/sharing-agreements/{code}/attachments",
+        data={"kind": kind},
+        files={"file": ("signed.pdf", b"%PDF-1.7\n" + code.encode() + b"\n%%EOF\n", "application/pdf")},
+        headers=tokens.admin(),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
 
 
 def problem_fields(response: httpx.Response) -> list[str]:
@@ -76,7 +67,7 @@ async def test_every_change_is_a_new_version_and_the_old_ones_stay_as_they_were(
         "2027-09-30",
         None,
     )
-    signed = await signed_copy(app, "ISA-TEST")
+    signed = await signed_copy(client, tokens, "ISA-TEST")
     second = await client.patch(
         "/v1/sharing-agreements/ISA-TEST",
         json={"owner": "NSC01", "review_date": "2028-03-31", "parties": ["RXT01", "NSC01"], "signed_attachment": signed},
@@ -173,8 +164,9 @@ async def test_the_signed_copy_must_be_an_attachment_of_the_agreement(client: ht
     admin = tokens.admin()
     await register_agreement(client, tokens, code="ISA-A")
     await register_agreement(client, tokens, code="ISA-B")
-    of_a, of_b = await signed_copy(app, "ISA-A"), await signed_copy(app, "ISA-B")
-    for attachment in (of_b, "no-such-attachment"):
+    of_a, of_b = await signed_copy(client, tokens, "ISA-A"), await signed_copy(client, tokens, "ISA-B")
+    dpia_of_a = await signed_copy(client, tokens, "ISA-A", kind="dpia")
+    for attachment in (of_b, "no-such-attachment", dpia_of_a):
         refused = await client.patch("/v1/sharing-agreements/ISA-A", json={"signed_attachment": attachment}, headers=admin)
         assert problem_fields(refused) == ["signed_attachment"] and attachment in refused.json()["detail"]
     # A new agreement has no attachments yet: its signed copy is named by a change once uploaded.

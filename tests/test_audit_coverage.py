@@ -251,6 +251,13 @@ async def attach(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/sharing-requests/{request_id}/attachments", tokens.agency("RXT01"), files=files, data={"kind": "court_order"})
 
 
+async def keep_signed_copy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    await register_agreement(client, tokens)
+    files = {"file": ("signed.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}
+    return Request("POST", "/v1/sharing-agreements/ISA-TEST/attachments", tokens.admin(), files=files, data={"kind": "agreement"})
+
+
 async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
 
@@ -306,6 +313,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/decision"): Call(close_panel, 200, "panel_decided"),
     ("POST", "/v1/sharing-requests/{request_id}/attachments"): Call(attach, 201, "attachment_added"),
+    ("POST", "/v1/sharing-agreements/{code}/attachments"): Call(keep_signed_copy, 201, "agreement_document_added"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),

@@ -134,6 +134,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/reports/decision-log"),
         ("GET", "/v1/review-queue"),
         ("GET", "/v1/sharing-agreements"),
+        ("GET", "/v1/sharing-agreements/{code}/attachments"),
         ("GET", "/v1/sharing-agreements/{code}/versions"),
         ("GET", "/v1/sharing-requests"),
         ("GET", "/v1/sharing-requests/{request_id}/attachments"),

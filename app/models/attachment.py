@@ -123,14 +123,14 @@ class AttachmentPublic(BaseModel):
     uploaded_by_org: str
     uploaded_at: datetime
     purged_at: datetime | None = Field(description="When retention ended and the content was removed (the download then answers 410); null until then")
-    download: str | None = Field(default=None, description="Where to download the content")
+    download: str = Field(description="Where to download the content (410 once purged)")
 
     @classmethod
-    def of(cls, row: Attachment, *, download: str | None = None) -> "AttachmentPublic":
-        """The public form of a row; `download` defaults to the request's attachment URL."""
-        if download is None and row.request_id is not None:
-            download = f"/v1/sharing-requests/{row.request_id}/attachments/{row.id}"
-        return cls.model_validate(row, from_attributes=True).model_copy(update={"download": download})
+    def of(cls, row: Attachment) -> "AttachmentPublic":
+        """The public form of a row, with the URL of its content under its request or agreement."""
+        owner = f"/v1/sharing-requests/{row.request_id}" if row.request_id is not None else f"/v1/sharing-agreements/{row.agreement_code}"
+        download = f"{owner}/attachments/{row.id}"
+        return cls(**{name: getattr(row, name) for name in cls.model_fields if name != "download"}, download=download)
 
 
 class AttachmentPage(Page[AttachmentPublic]):

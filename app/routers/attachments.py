@@ -46,6 +46,17 @@ UPLOAD_FORM: dict[str, Any] = {
 }
 
 
+DOWNLOAD_OK: dict[str, Any] = {
+    "description": "The content, as it was uploaded",
+    "content": {str(media_type): {"schema": {"type": "string", "format": "binary"}} for media_type in MediaType},
+    "headers": {
+        "ETag": {"description": "The content's SHA-256 in hex, quoted (a strong validator)", "schema": {"type": "string"}},
+        "Content-Disposition": {"description": "`attachment`, with the file's name", "schema": {"type": "string"}},
+        "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
+    },
+}
+
+
 async def get_store(request: Request) -> attachment_store.Store:
     return attachment_store.for_app(request.app)
 
@@ -86,7 +97,6 @@ async def upload_attachment(
     async with attachments.receive(http, session=session, settings=settings) as received:
         row = await attachments.record_for_request(session=session, principal=principal, request=sharing_request, received=received)
     public = AttachmentPublic.of(row)
-    assert public.download is not None
     response.headers["Location"] = public.download
     return public
 
@@ -103,7 +113,7 @@ async def list_attachments(
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttachmentPage:
-    return await attachments.list_page(session=session, request=sharing_request, cursor=cursor, limit=limit)
+    return await attachments.list_page(session=session, owner=attachments.of_request(sharing_request), cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -112,15 +122,7 @@ async def list_attachments(
     response_class=StreamingResponse,
     responses=NOT_FOUND
     | {
-        200: {
-            "description": "The content, as it was uploaded",
-            "content": {str(media_type): {"schema": {"type": "string", "format": "binary"}} for media_type in MediaType},
-            "headers": {
-                "ETag": {"description": "The content's SHA-256 in hex, quoted (a strong validator)", "schema": {"type": "string"}},
-                "Content-Disposition": {"description": "`attachment`, with the file's name", "schema": {"type": "string"}},
-                "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
-            },
-        },
+        200: DOWNLOAD_OK,
         404: problem_doc("No such request or attachment, or the request belongs to another agency"),
         410: problem_doc("The content was removed when its retention ended; the record and its SHA-256 remain in the list"),
     },
@@ -128,7 +130,13 @@ async def list_attachments(
 async def download_attachment(
     sharing_request: CurrentRequest, attachment_id: PathName, session: SessionDep, store: StoreDep, principal: ReaderPrincipal
 ) -> StreamingResponse:
-    found = await attachments.download(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)
+    return streamed(
+        await attachments.download_for_request(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)
+    )
+
+
+def streamed(found: attachments.Download) -> StreamingResponse:
+    """An attachment's content as the answer to a download, with headers that keep a browser from running or caching it."""
     row = found.attachment
     headers = {
         "Content-Length": str(row.size),

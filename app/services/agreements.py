@@ -26,6 +26,7 @@ from app.models.agreement import (
 )
 from app.models.attachment import Attachment
 from app.models.organisation import Organisation
+from app.models.vocabulary import AttachmentKind
 from app.services import writes
 from app.services.pagination import ascending, keyset_page
 from app.services.registers import Register
@@ -124,10 +125,12 @@ async def _check_owner(*, session: AsyncSession, owner: str | None) -> None:
 
 
 async def _check_signed_copy(*, session: AsyncSession, code: str, attachment_id: str | None) -> None:
-    """The signed copy must be an attachment uploaded for this agreement; 422 naming `signed_attachment` otherwise."""
+    """The signed copy must be a document of kind `agreement` uploaded for this agreement; 422 naming `signed_attachment` otherwise."""
     if attachment_id is None:
         return
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None or attachment.agreement_code != code:
         # A new agreement has none yet: its signed copy is uploaded to it once registered, and named by a change.
         raise InvalidInput("signed_attachment", f"no attachment {attachment_id!r} was uploaded for agreement {code!r}")
+    if attachment.kind != AttachmentKind.AGREEMENT:
+        raise InvalidInput("signed_attachment", f"attachment {attachment_id!r} is the agreement's {attachment.kind}, not its signed copy (kind agreement)")

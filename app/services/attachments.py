@@ -67,6 +67,27 @@ class Download:
     chunks: AsyncIterator[bytes]
 
 
+@dataclass(frozen=True)
+class Owner:
+    """What attachments belong to: a request (`request_id`) or an agreement (`agreement_code`), by its key."""
+
+    field: str
+    key: str
+    noun: str
+
+    def owns(self, row: Attachment) -> bool:
+        """True when the attachment is this owner's."""
+        return getattr(row, self.field) == self.key
+
+
+def of_request(request: SharingRequest) -> Owner:
+    return Owner("request_id", request.id, "request")
+
+
+def of_agreement(code: str) -> Owner:
+    return Owner("agreement_code", code, "agreement")
+
+
 def check_uploader(principal: Principal, request: SharingRequest) -> None:
     """Evidence is attached by the requesting agency itself or by a guardian; anyone else who can see the request gets 403."""
     if principal.has(Role.GUARDIAN) or (principal.has(Role.AGENCY) and principal.org == request.requester_org):
@@ -163,19 +184,19 @@ async def _claim_content(session: AsyncSession, received: Received) -> bool:
     raise Conflict("the same content was being purged at this moment; send it again")
 
 
-async def list_page(*, session: AsyncSession, request: SharingRequest, cursor: str | None, limit: int) -> AttachmentPage:
-    """The request's attachments, oldest first, purged ones included; keyset-paginated."""
-    query = select(Attachment).where(Attachment.request_id == request.id)
+async def list_page(*, session: AsyncSession, owner: Owner, cursor: str | None, limit: int) -> AttachmentPage:
+    """A request's or an agreement's attachments, oldest first, purged ones included; keyset-paginated."""
+    query = select(Attachment).where(col(getattr(Attachment, owner.field)) == owner.key)
     order = [ascending(col(Attachment.uploaded_at), datetime), ascending(col(Attachment.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.uploaded_at, row.id), cursor=cursor, limit=limit)
     return AttachmentPage(items=[AttachmentPublic.of(row) for row in rows], next_cursor=next_cursor)
 
 
-async def download(*, session: AsyncSession, store: Store, principal: Principal, request: SharingRequest, attachment_id: str) -> Download:
-    """The attachment's content, found before anything is sent; each download is an audited read. 404 if not this request's, 410 if purged."""
+async def download(*, session: AsyncSession, store: Store, owner: Owner, attachment_id: str) -> Download:
+    """The attachment's content, found before anything is sent; the caller records the read. 404 if not the owner's, 410 if purged."""
     row = await session.get(Attachment, attachment_id)
-    if row is None or row.request_id != request.id:
-        raise NotFound(f"no attachment {attachment_id!r} on this request")
+    if row is None or not owner.owns(row):
+        raise NotFound(f"no attachment {attachment_id!r} on this {owner.noun}")
     if row.purged_at is not None:
         raise Gone(f"the content of this attachment was removed on {row.purged_at:%Y-%m-%d} when its retention ended; its record and SHA-256 remain")
     try:
@@ -183,8 +204,14 @@ async def download(*, session: AsyncSession, store: Store, principal: Principal,
     except FileNotFoundError:
         log.error("attachment %s names content %s, which the store does not hold", row.id, row.sha256)
         raise ProblemError("the content of this attachment cannot be found; the error has been logged") from None
-    await events.attachment_read(session=session, actor=principal, request_id=request.id, sha256=row.sha256)
     return Download(attachment=row, chunks=chunks)
+
+
+async def download_for_request(*, session: AsyncSession, store: Store, principal: Principal, request: SharingRequest, attachment_id: str) -> Download:
+    """A request's attachment, its download recorded as an audited read."""
+    found = await download(session=session, store=store, owner=of_request(request), attachment_id=attachment_id)
+    await events.attachment_read(session=session, actor=principal, request_id=request.id, sha256=found.attachment.sha256)
+    return found
 
 
 async def kinds_present(session: AsyncSession, request_id: str) -> frozenset[AttachmentKind]:

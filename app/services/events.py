@@ -24,6 +24,8 @@ ADMIN_TARGETS = {
     AdminAction.ORGANISATION_CHANGED: AuditTarget.ORGANISATION,
     AdminAction.AGREEMENT_REGISTERED: AuditTarget.SHARING_AGREEMENT,
     AdminAction.AGREEMENT_CHANGED: AuditTarget.SHARING_AGREEMENT,
+    AdminAction.AGREEMENT_DOCUMENT_ADDED: AuditTarget.SHARING_AGREEMENT,
+    AdminAction.AGREEMENT_DOCUMENT_READ: AuditTarget.SHARING_AGREEMENT,
     AdminAction.POLICY_UPLOADED: AuditTarget.POLICY,
     AdminAction.POLICY_ACTIVATED: AuditTarget.POLICY,
 }
@@ -72,6 +74,11 @@ async def attachment_purged(*, session: AsyncSession, request_id: str, sha256: s
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
     await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")
+
+
+async def agreement_document(*, session: AsyncSession, actor: Principal, action: AdminAction, code: str, sha256: str) -> None:
+    """An agreement's document was uploaded or downloaded, named in the chain by its content's SHA-256."""
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_AGREEMENT, target_id=code, outcome=f"sha256:{sha256}")
 
 
 async def policy_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, policy: Policy) -> None:
