@@ -8,11 +8,14 @@ CALDICOTT_TEST_REQUIRE_POSTGRES=1 (as in CI) its absence is an error instead.
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -20,9 +23,12 @@ from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table for the clean-up)
 from app.cli import migrate
+from app.db import make_engine
 from app.main import create_app, register_controller
 from tests.support import Tokens, settings_for
+from tests.webhook_receiver import Receiver, running
 
+T = TypeVar("T")
 POSTGRES_URL = os.environ.get("CALDICOTT_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("CALDICOTT_TEST_REQUIRE_POSTGRES") == "1"
 
@@ -63,6 +69,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     migrate(settings_for(url))
     yield url
     asyncio.run(_drop_postgres_database(url))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, for this test alone (not the session's migrated one)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+        return
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL half skipped: set CALDICOTT_TEST_POSTGRES_URL (scripts/test does)")
+    url = asyncio.run(_create_postgres_database(POSTGRES_URL))
+    yield url
+    asyncio.run(_drop_postgres_database(url))
+
+
+def on_database(url: str, work: Callable[[sa.Connection], T]) -> T:
+    """Run synchronous Core work in one transaction over the service's own driver (the test is not async: Alembic runs its own loop)."""
+
+    async def run() -> T:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +146,28 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def tokens(app: FastAPI) -> Tokens:
     return Tokens(app.state.settings)
+
+
+# Webhooks: an app that may deliver to loopback, a client on it, and a receiver that checks signatures.
+
+
+@pytest.fixture(scope="module")
+async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app as local development runs it: private addresses allowed, a short retry schedule."""
+    application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
+    yield application
+    await application.state.engine.dispose()
+
+
+@pytest.fixture
+async def hooks(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on that app, over an empty database."""
+    await fresh_start(hook_app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hook_app), base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running(Receiver()) as serving:
+        yield serving

@@ -1,12 +1,9 @@
 """Migration 0013: agreements registered before it begin their history as version 1, as they stand, made by whoever the trail names."""
 
 import asyncio
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from alembic import command
@@ -14,40 +11,10 @@ from app.cli import alembic_config
 from app.db import make_engine, make_sessionmaker
 from app.models.agreement import SharingAgreementPublic
 from app.services import agreements
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _create_postgres_database, _drop_postgres_database
+from tests.conftest import on_database
 
 BEFORE = "0012_attachments"
-T = TypeVar("T")
 REGISTERED, CHANGED = datetime(2026, 6, 1, 10, 0, tzinfo=UTC), datetime(2026, 7, 15, 9, 30, 12, 345678, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def blank_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind, for this test alone."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
-        return
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
-        pytest.skip("PostgreSQL half skipped: set CALDICOTT_TEST_POSTGRES_URL (scripts/test does)")
-    url = asyncio.run(_create_postgres_database(POSTGRES_URL))
-    yield url
-    asyncio.run(_drop_postgres_database(url))
-
-
-def on_database(url: str, work: Callable[[sa.Connection], T]) -> T:
-    """Run synchronous Core work in one transaction over the service's own driver."""
-
-    async def run() -> T:
-        engine = make_engine(url)
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def seed(connection: sa.Connection) -> None:

@@ -1,52 +1,27 @@
 """The webhook worker announces an agreement's review date and end once each per date, signed, to the owner's, the parties' and the controller's receivers."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func
 from sqlmodel import col, select
 from standardwebhooks import Webhook
 
-from app.main import create_app
 from app.models.audit import AuditEvent
 from app.models.base import utcnow
 from app.models.webhook import OutboxEvent
 from app.services import agreement_notices, delivery
 from app.services.adjudication import today_in_london
-from tests.conftest import fresh_start
 from tests.factories import register_agreement, register_organisation
-from tests.support import Tokens, settings_for
-from tests.webhook_receiver import Receiver, running
+from tests.support import Tokens
+from tests.webhook_receiver import Receiver
 
 REVIEW_DUE, EXPIRING = "sharing_agreement.review_due", "sharing_agreement.expiring"
 BOTH = [REVIEW_DUE, EXPIRING]
 REVIEW, END = date(2031, 6, 30), date(2031, 12, 31)
-
-
-@pytest.fixture(scope="module")
-async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
-    """The app as local development runs it: private addresses allowed, a short retry schedule."""
-    application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
-    yield application
-    await application.state.engine.dispose()
-
-
-@pytest.fixture
-async def hooks(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    await fresh_start(hook_app)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hook_app), base_url="http://testserver") as http:
-        yield http
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running(Receiver()) as serving:
-        yield serving
 
 
 async def endpoint(client: httpx.AsyncClient, receiver: Receiver, headers: dict[str, str], path: str, event_types: list[str]) -> dict[str, Any]:

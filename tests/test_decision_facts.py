@@ -1,16 +1,12 @@
 """Every decision stores the facts its rules saw beyond the body, so it can be replayed exactly later (brief section 5)."""
 
-import asyncio
 import json
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql import JSONB
@@ -18,20 +14,18 @@ from sqlmodel import col, update
 
 from alembic import command
 from app.cli import alembic_config
-from app.db import make_engine
 from app.models.audit import AuditEvent
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision
 from app.models.vocabulary import AgreementStatus, AttachmentKind, DataCategory, DsptStatus, OrganisationType, PurposeCategory, Role
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_from_record, facts_record
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _create_postgres_database, _drop_postgres_database
+from tests.conftest import on_database
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 LONDON = ZoneInfo("Europe/London")
-T = TypeVar("T")
 WITH_AGREEMENT = {"sharing_agreement": "ISA-TEST"}
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
 # An emergency share under both baselines (2026.1 and 2027.1): shared at once, reviewed afterwards.
@@ -316,35 +310,6 @@ class OldInstallation:
                 hash="0" * 64,  # the back-fill does not verify the chain
             )
         )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def blank_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind, for this test alone (not the session's migrated one)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
-        return
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
-        pytest.skip("PostgreSQL half skipped: set CALDICOTT_TEST_POSTGRES_URL (scripts/test does)")
-    url = asyncio.run(_create_postgres_database(POSTGRES_URL))
-    yield url
-    asyncio.run(_drop_postgres_database(url))
-
-
-def on_database(url: str, work: Callable[[sa.Connection], T]) -> T:
-    """Run synchronous Core work in one transaction over the service's own driver (the test is not async: Alembic runs its own loop)."""
-
-    async def run() -> T:
-        engine = make_engine(url)
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def stored_facts(connection: sa.Connection) -> dict[str, tuple[dict[str, Any] | None, str]]:

@@ -33,7 +33,7 @@ from app.services.delivery_wake import CHANNEL
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
-from tests.test_webhooks import hook_app, hooks, receiver, register_endpoint  # noqa: F401  (fixtures)
+from tests.test_webhooks import register_endpoint
 from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,10 +75,10 @@ async def listener_pid(application: FastAPI, *, other_than: int | None = None, w
 
 
 async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     database_kind: str,
 ) -> None:
     if database_kind != "postgres":
@@ -108,10 +108,10 @@ async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
 
 
 async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_organisation(hooks, tokens, "LA-NSH", type="local_authority")
@@ -137,10 +137,10 @@ async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
 
 
 async def test_a_claim_takes_no_more_of_an_endpoint_than_it_has_room_for(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_organisation(hooks, tokens, "LA-NSH", type="local_authority")
@@ -159,10 +159,10 @@ async def test_a_claim_takes_no_more_of_an_endpoint_than_it_has_room_for(
 
 
 async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     endpoint = await register_endpoint(hooks, receiver, tokens.agency("RXT01"))
@@ -199,10 +199,10 @@ async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
 
 
 async def test_three_worker_processes_deliver_each_delivery_exactly_once(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     database_url: str,
     database_kind: str,
     tmp_path: Path,

@@ -26,7 +26,7 @@ from app.services import delivery, retry_after
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
-from tests.test_webhooks import deliveries, drain, hook_app, hooks, receiver, register_endpoint  # noqa: F401  (fixtures)
+from tests.test_webhooks import deliveries, drain, register_endpoint
 from tests.webhook_receiver import Answer, Receiver
 
 SCHEDULE = [0, 60, 600]  # the first attempt at once, the second a minute later (jittered), ten minutes at most
@@ -35,7 +35,7 @@ LONGEST = (600, 602)
 
 
 @pytest.fixture
-def patient(hook_app: FastAPI) -> Settings:  # noqa: F811
+def patient(hook_app: FastAPI) -> Settings:
     """The test app's settings with a schedule long enough to see where Retry-After puts the next attempt."""
     return hook_app.state.settings.model_copy(update={"webhook_retry_schedule": SCHEDULE})
 
@@ -50,7 +50,7 @@ def waited(history: dict[str, Any]) -> float:
     return (datetime.fromisoformat(history["next_attempt_at"]) - attempted).total_seconds()
 
 
-async def first_attempt(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, app: FastAPI, settings: Settings, answer: Answer) -> dict[str, Any]:  # noqa: F811
+async def first_attempt(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, app: FastAPI, settings: Settings, answer: Answer) -> dict[str, Any]:
     """One delivery answered once with `answer`; its history after that attempt."""
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
@@ -89,10 +89,10 @@ RETRY_AFTER: list[tuple[str, Callable[[], str], tuple[float, float]]] = [
 @pytest.mark.parametrize("status", [503, 429])
 @pytest.mark.parametrize(("value", "expected"), [(value, expected) for _, value, expected in RETRY_AFTER], ids=[name for name, _, _ in RETRY_AFTER])
 async def test_retry_after_is_read_as_rfc_9110_says_and_capped_at_the_schedule(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     patient: Settings,
     status: int,
     value: Callable[[], str],
@@ -106,10 +106,10 @@ async def test_retry_after_is_read_as_rfc_9110_says_and_capped_at_the_schedule(
 
 
 async def test_retry_after_on_other_statuses_is_not_read(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     patient: Settings,
 ) -> None:
     history = await first_attempt(hooks, tokens, receiver, hook_app, patient, Answer(500, {"Retry-After": "300"}))
@@ -118,10 +118,10 @@ async def test_retry_after_on_other_statuses_is_not_read(
 
 
 async def test_a_body_the_database_cannot_hold_is_recorded_all_the_same(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
 ) -> None:
     # PostgreSQL text cannot hold NUL; the receiver chooses its body, so the worker must make it storable.
     await register_organisation(hooks, tokens, "RXT01")
@@ -140,10 +140,10 @@ async def test_a_body_the_database_cannot_hold_is_recorded_all_the_same(
 
 
 async def test_an_exception_while_sending_is_a_failed_attempt_and_the_schedule_runs_out(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
@@ -163,7 +163,7 @@ async def test_an_exception_while_sending_is_a_failed_attempt_and_the_schedule_r
         assert attempt["error"].startswith("unexpected Error: ") and len(attempt["error"]) <= 300, attempt
 
 
-async def test_connection_refused_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:  # noqa: F811
+async def test_connection_refused_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -181,7 +181,7 @@ async def test_connection_refused_is_a_failed_attempt(hooks: httpx.AsyncClient, 
     assert all(attempt["response_status"] is None and attempt["error"].startswith("ConnectError") for attempt in history["attempts"])
 
 
-async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:  # noqa: F811
+async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     body = {"url": "http://caldicott-test.invalid/hook", "event_types": ["sharing_request.decided"]}  # .invalid never resolves (RFC 6761)
@@ -203,10 +203,10 @@ async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(hooks: httpx.A
     ids=["no answer in time", "half an answer in time"],
 )
 async def test_an_answer_too_slow_is_a_failed_attempt_and_tried_again(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     late: Answer,
     status_seen: int | None,
 ) -> None:
@@ -226,10 +226,10 @@ async def test_an_answer_too_slow_is_a_failed_attempt_and_tried_again(
 
 
 async def test_an_exception_while_recording_is_recorded_as_a_failed_attempt(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     patient: Settings,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
@@ -254,10 +254,10 @@ async def test_an_exception_while_recording_is_recorded_as_a_failed_attempt(
 
 
 async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
-    hooks: httpx.AsyncClient,  # noqa: F811
+    hooks: httpx.AsyncClient,
     tokens: Tokens,
-    receiver: Receiver,  # noqa: F811
-    hook_app: FastAPI,  # noqa: F811
+    receiver: Receiver,
+    hook_app: FastAPI,
     patient: Settings,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")

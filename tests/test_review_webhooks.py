@@ -11,13 +11,13 @@ from app.models.vocabulary import Role
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
-from tests.test_webhooks import drain, hook_app, hooks, receiver, register_endpoint  # noqa: F401  (fixtures)
+from tests.test_webhooks import drain, register_endpoint
 from tests.webhook_receiver import Receiver
 
 RATIONALE = "Onward sharing is limited to the named safeguarding team under the agreement."
 
 
-async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:  # noqa: F811
+async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency, guardian = tokens.agency("RXT01"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
     await register_endpoint(hooks, receiver, agency)

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,37 +32,14 @@ from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.services import adjudication, delivery, webhooks
 from app.services.outbox import event_type_for
-from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
-from tests.webhook_receiver import Answer, Receiver, running
+from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_EVENTS = [str(event_type) for event_type in WebhookEventType]
 PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "link"}
-
-
-@pytest.fixture(scope="module")
-async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
-    """The app as local development runs it: private addresses allowed, a short retry schedule."""
-    application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
-    yield application
-    await application.state.engine.dispose()
-
-
-@pytest.fixture
-async def hooks(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on that app, over an empty database."""
-    await fresh_start(hook_app)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hook_app), base_url="http://testserver") as http:
-        yield http
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running(Receiver()) as serving:
-        yield serving
 
 
 async def register_endpoint(
