@@ -38,8 +38,8 @@ from app.models.vocabulary import (
 )
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_record
-from app.rules.response_times import due_at as response_due
 from app.services import agreements, attachments, organisations, transitions, writes
+from app.services.calendar_health import due_at as response_due  # 503, nothing recorded, past the policy's calendar
 
 RULES = "rules"
 
@@ -225,6 +225,55 @@ async def record_version(
     )
     writes.add(session, Decision, writes.row_of(decision))
     return decision
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A revised request as recorded: the rules' decision on it, their evaluation, and the stored body."""
+
+    decision: Decision
+    evaluation: Evaluation
+    stored: Fingerprint
+
+
+async def record_revision(
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    principal: Principal,
+    request: SharingRequest,
+    body: SharingRequestBody,
+    requester: Organisation | CallerOrganisation,
+    subject_key: bytes,
+    now: datetime,
+    note: str | None,
+    placed: bool,
+) -> Revision:
+    """Record a revised request as the request's next version with the rules' decision on it (weighing the evidence attached).
+
+    `placed` moves the request where the new outcome puts it (an amendment); otherwise it stays where the
+    workflow has it (a reconsideration, which a guardian decides whatever the rules say)."""
+    stored = fingerprint(body, subject_key=subject_key)
+    facts = await gather_facts(session=session, body=body, requester=requester, now=now, request_id=request.id)
+    evaluation = evaluate(policy, facts)
+    request.current_version += 1
+    request.reference, request.purpose_category, request.urgency = body.reference, body.purpose.category, body.urgency
+    if placed:
+        place(request=request, evaluation=evaluation, policy=policy, now=now)
+        await session.flush()
+    decision = await record_version(
+        session=session,
+        request=request,
+        version=request.current_version,
+        stored=stored,
+        facts=facts,
+        evaluation=evaluation,
+        policy=policy,
+        principal=principal,
+        now=now,
+        note=note,
+    )
+    return Revision(decision=decision, evaluation=evaluation, stored=stored)
 
 
 REVIEW_PRIORITY = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}

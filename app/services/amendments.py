@@ -7,7 +7,7 @@ from app.models.base import utcnow
 from app.models.request_body import MAX_IDENTIFIERS
 from app.models.review import AmendmentBody
 from app.models.sharing_request import Decision, SharingRequest, SharingRequestPublic
-from app.rules import Evaluation, Policy, evaluate
+from app.rules import Policy
 from app.services import adjudication, organisations, sharing_requests, workflow
 from app.services.workflow import Move
 
@@ -27,33 +27,30 @@ async def amend(
     workflow.check_actor(workflow.step_for(request, Move.AMEND), request, principal)
     requester = await organisations.active_requester(session=session, code=principal.org)
     now = utcnow()
-    stored = adjudication.fingerprint(body.request, subject_key=subject_key)
-    evaluated: list[Evaluation] = []
+    revised: list[adjudication.Revision] = []
 
     async def decide() -> Decision:
-        request.current_version += 1
-        request.reference, request.purpose_category, request.urgency = body.request.reference, body.request.purpose.category, body.request.urgency
-        facts = await adjudication.gather_facts(session=session, body=body.request, requester=requester, now=now, request_id=request.id)
-        evaluation = evaluate(policy, facts)
-        evaluated.append(evaluation)
-        adjudication.place(request=request, evaluation=evaluation, policy=policy, now=now)
-        await session.flush()
-        return await adjudication.record_version(
+        revision = await adjudication.record_revision(
             session=session,
-            request=request,
-            version=request.current_version,
-            stored=stored,
-            facts=facts,
-            evaluation=evaluation,
             policy=policy,
             principal=principal,
+            request=request,
+            body=body.request,
+            requester=requester,
+            subject_key=subject_key,
             now=now,
             note=body.note,
+            placed=True,
         )
+        revised.append(revision)
+        return revision.decision
 
     decision = await workflow.apply(session=session, request=request, move=Move.AMEND, actor=principal, now=now, decide=decide)
     assert decision is not None
-    return sharing_requests.as_written(request=request, version=request.current_version, decision=decision, findings=evaluated[0].findings, body=stored.body)
+    (revision,) = revised
+    return sharing_requests.as_written(
+        request=request, version=request.current_version, decision=decision, findings=revision.evaluation.findings, body=revision.stored.body
+    )
 
 
 async def withdraw(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> SharingRequest:

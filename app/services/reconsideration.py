@@ -19,9 +19,9 @@ from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody
 from app.models.review import ReconsiderationBody, ReconsiderationDecisionBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, DecisionPublic, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, FinalOutcome, Outcome, ReconsiderationOutcome
-from app.rules import Policy, evaluate
-from app.rules.response_times import due_at
+from app.rules import Policy
 from app.services import adjudication, guardian_decisions, organisations, workflow, writes
+from app.services.calendar_health import due_at  # 503, nothing recorded, past the policy's calendar
 from app.services.claims import expire_claim
 from app.services.policies import PolicyRegistry
 from app.services.workflow import Move
@@ -105,23 +105,19 @@ async def _revise(
 ) -> Decision:
     """Record the revised request as a new version and the rules' decision on it, as an amendment is; the request stays where the workflow puts it."""
     requester = await organisations.active_requester(session=session, code=principal.org)
-    stored = adjudication.fingerprint(revision, subject_key=subject_key)
-    facts = await adjudication.gather_facts(session=session, body=revision, requester=requester, now=now, request_id=request.id)
-    evaluation = evaluate(policy, facts)
-    request.current_version += 1
-    request.reference, request.purpose_category, request.urgency = revision.reference, revision.purpose.category, revision.urgency
-    decision = await adjudication.record_version(
+    revised = await adjudication.record_revision(
         session=session,
-        request=request,
-        version=request.current_version,
-        stored=stored,
-        facts=facts,
-        evaluation=evaluation,
         policy=policy,
         principal=principal,
+        request=request,
+        body=revision,
+        requester=requester,
+        subject_key=subject_key,
         now=now,
         note=note,
+        placed=False,
     )
+    decision = revised.decision
     observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
     return decision
 
