@@ -1,12 +1,17 @@
 # syntax=docker/dockerfile:1
-# Build stage: install the service and its runtime dependencies (no test extras) into a virtualenv.
+# Build stage: the runtime dependencies exactly as locked (no test extras), then the service, into a virtualenv.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/caldicott
 WORKDIR /src
+# Every file pip fetches must match a hash in the lock (scripts/lock makes it from pyproject.toml); the build
+# backend is locked too. This layer is rebuilt only when the lock changes, not with every change to app/.
+COPY requirements.lock ./
+RUN /opt/caldicott/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN /opt/caldicott/bin/pip install .
+# The project alone: no dependency resolved, no build backend fetched.
+RUN /opt/caldicott/bin/pip install --no-deps --no-build-isolation .
 
 # Runtime stage: the virtualenv and the migrations, run as an unprivileged user.
 FROM python:3.11-slim

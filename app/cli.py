@@ -14,6 +14,7 @@ from alembic import command
 from app import log_config
 from app.config import Settings, get_settings
 from app.models.vocabulary import Role
+from app.services.schema_state import migrations_folder
 
 log = logging.getLogger("caldicott")
 
@@ -22,8 +23,7 @@ AUTO = "auto"  # `serve --workers auto`: one process per CPU this process may us
 
 def alembic_config(database_url: str) -> Config:
     """Alembic's configuration for our migrations, wherever the package is installed."""
-    candidates = [Path(__file__).resolve().parent.parent / "alembic", Path.cwd() / "alembic"]
-    script_location = next((path for path in candidates if (path / "env.py").is_file()), None)
+    script_location = migrations_folder()
     if script_location is None:
         raise SystemExit("cannot find the alembic/ migrations folder; run from the project directory")
     config = Config()
@@ -44,10 +44,13 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from app import server
     from app.main import create_app
+    from app.services import readiness
 
     settings = get_settings()
     workers = args.workers
@@ -60,6 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)  # first: a bad policy or key file stops us before the database is touched
     if settings.uses_sqlite:
         migrate(settings)
+    # A schema behind this code is one log line naming `caldicott migrate` (and /readyz a 503), not a 500 on the first request.
+    asyncio.run(readiness.report_at_start(settings=settings, registry=app.state.policies))
     database = settings.database_url.split("://")[0]
     processes = "one process" if workers == 1 else f"{workers} worker processes"
     log.info(

@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, HttpUrl, NonNegativeFloat, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -19,6 +19,12 @@ DEV_CONTROLLER_ORG = "CONTROLLER"
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a terminal, JSON otherwise
+    JSON = "json"
+    CONSOLE = "console"
 
 
 class Settings(BaseSettings):
@@ -51,6 +57,9 @@ class Settings(BaseSettings):
     # at most this many of its slots); several processes multiply the endpoint's share (README, "Webhooks").
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)
     webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
+    # Delivered webhook deliveries (with their attempts) and outbox events left with no delivery are pruned by the
+    # worker this many days after delivery (app/services/pruning.py); failed and pending ones are kept.
+    webhook_retention_days: int = Field(default=90, ge=1, le=36500)
     # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit.py);
     # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
     audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)
@@ -91,6 +100,11 @@ class Settings(BaseSettings):
     # removes the content: six years (2192 days, leap days included), the Limitation Act 1980 period for claims in
     # contract and tort (ss. 2 and 5), within which the basis of a disclosure may have to be shown.
     attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
+    # Log lines (app/log_config.py): one JSON object each, or one readable line each for people at a terminal.
+    log_format: LogFormat = LogFormat.AUTO
+    # Tracing (app/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over HTTP);
+    # the exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) itself.
+    otlp_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":

@@ -34,6 +34,8 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import tracing
+
 _POSTGRESQL = asyncpg_dialect()
 
 
@@ -98,7 +100,9 @@ async def _on_driver(connection: Connection, statement: Statement, parameters: M
         if transaction == Transaction.SESSION and adapted._transaction is None:
             # What SQLAlchemy's asyncpg adapter does before its own first statement; it commits or rolls back this transaction.
             await adapted._start_transaction()
-        return await adapted.driver_connection.fetch(statement.sql, *statement.arguments(parameters))  # type: ignore[no-any-return]
+        # SQLAlchemy's instrumentation sees only what SQLAlchemy runs: these get a span of their own when tracing is on.
+        with tracing.statement(connection.engine, statement.sql):
+            return await adapted.driver_connection.fetch(statement.sql, *statement.arguments(parameters))  # type: ignore[no-any-return]
     except Exception as error:
         raise _as_sqlalchemy_error(connection, adapted, statement, parameters, error) from error
 

@@ -1,6 +1,7 @@
 """One error base and its handlers: every error leaves as RFC 9457 application/problem+json."""
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://caldicott.dev/problems/"
+# Relative references (RFC 9457 3.1.1 allows them, with the full path): the same identifier on every deployment,
+# resolved against the request's URL to the page app/routers/problems.py serves.
+PROBLEM_TYPE_BASE = "/problems/"
 # A body of ten thousand bad items was answered with 1.6 MB of problem: the first errors say what is wrong.
 MAX_LISTED_ERRORS = 50
 
@@ -28,7 +31,11 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """RFC 9457 problem details, with `errors` naming each bad field."""
 
-    type: str
+    type: str = Field(
+        description="The problem type: a URI reference, `/problems/{name}`, that resolves against the request's URL to a page saying what "
+        "the problem means and what to do; `about:blank` when the status code says all there is to say",
+        json_schema_extra={"format": "uri-reference"},
+    )
     title: str
     status: int
     detail: str | None = None
@@ -96,6 +103,12 @@ class InvalidInput(ProblemError):
         super().__init__(f"{field}: {message}", errors=[FieldError(field=field, location=location, message=message)])
 
 
+class MethodNotAllowed(ProblemError):
+    status_code = 405
+    title = "Method not allowed"
+    slug = "method-not-allowed"
+
+
 class NotAcceptable(ProblemError):
     status_code = 406
     title = "Not acceptable"
@@ -118,6 +131,20 @@ class ServiceUnavailable(ProblemError):
     status_code = 503
     title = "Service unavailable"
     slug = "unavailable"
+
+
+class CalendarRunOut(ServiceUnavailable):
+    """A due time past the end of the active policy's bank-holiday calendar: refused, and nothing recorded, rather than counted wrongly."""
+
+    title = "The policy's calendar has run out"
+    slug = "calendar-run-out"
+
+
+class SchemaNotMigrated(ServiceUnavailable):
+    """The database schema is not at the revision this code needs: an operator must run `caldicott migrate`."""
+
+    title = "Database schema not migrated"
+    slug = "schema-not-migrated"
 
 
 def problem_doc(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -152,18 +179,18 @@ def problem_response(
     request: Request,
     status: int,
     title: str,
-    slug: str,
+    slug: str | None,
     detail: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     current_status: str | None = None,
     error_count: int | None = None,
 ) -> JSONResponse:
-    """Render one problem document; it lists at most MAX_LISTED_ERRORS errors and counts them all."""
+    """Render one problem document (slug None: `about:blank`); it lists at most MAX_LISTED_ERRORS errors and counts them all."""
     if errors is not None:
         error_count, errors = len(errors) if error_count is None else error_count, errors[:MAX_LISTED_ERRORS]
     problem = Problem(
-        type=PROBLEM_TYPE_BASE + slug,
+        type="about:blank" if slug is None else PROBLEM_TYPE_BASE + slug,
         title=title,
         status=status,
         detail=detail,
@@ -208,9 +235,13 @@ async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResp
         # FastAPI's only 400: a body it could not decode (not UTF-8, say). Bad input is a 422 like any other.
         errors = [FieldError(field="body", location="body", message="the body is not valid UTF-8 JSON")]
         return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, "body: the body is not valid UTF-8 JSON", errors)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-    return problem_response(request, exc.status_code, title, slug, str(exc.detail), headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    known = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
+    if known is None:
+        # Any other status has no type of ours: `about:blank`, titled with the status phrase, as RFC 9457 section 4.2.1 has it.
+        phrase = next((status.phrase for status in HTTPStatus if status == exc.status_code), "HTTP error")
+        return problem_response(request, exc.status_code, phrase, None, str(exc.detail), headers=headers)
+    return problem_response(request, exc.status_code, known.title, known.slug, str(exc.detail), headers=headers)
 
 
 # SQLSTATE classes of a server that is away or turning us away for now: connection exception,
@@ -226,7 +257,23 @@ def database_away(exc: DBAPIError | OSError) -> bool:
     return isinstance(sqlstate, str) and sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
+# SQLSTATEs of a statement naming a table or column the schema does not have: undefined_table, undefined_column.
+SCHEMA_BEHIND_SQLSTATES = ("42P01", "42703")
+
+
+def schema_behind(exc: DBAPIError | OSError) -> bool:
+    """True when the error says a table or column is missing: a schema not migrated to this code's revision."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in SCHEMA_BEHIND_SQLSTATES or str(exc.orig).startswith(("no such table", "no such column"))  # SQLite's wording
+
+
 async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> JSONResponse:
+    if schema_behind(exc):
+        log.error("the database schema is behind this service (%s): run `caldicott migrate`", type(getattr(exc, "orig", exc)).__name__)
+        detail = "The database schema is not at this service's revision; an operator must run `caldicott migrate` (GET /readyz names both revisions)"
+        return problem_response(request, 503, SchemaNotMigrated.title, SchemaNotMigrated.slug, detail, headers={"Retry-After": "30"})
     # asyncpg raises plain OSError when the server cannot be reached at all.
     if database_away(exc):
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import observability
+from app import observability, tracing, webhook_contract
 from app.auth import TokenVerifier
 from app.config import Settings, get_settings
 from app.correlation import CorrelationMiddleware
@@ -27,6 +27,7 @@ from app.routers import (
     operations,
     organisations,
     policies,
+    problems,
     reports,
     review,
     sharing_requests,
@@ -55,7 +56,26 @@ async def register_controller(application: FastAPI) -> None:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+# The API's routers, each behind the rate limit. Routes are matched in order: the busiest first.
+API_ROUTERS = (
+    sharing_requests,
+    attachments,
+    fhir,
+    review,
+    deliberation,
+    notices,
+    organisations,
+    agreements,
+    agreement_documents,
+    policies,
+    audit,
+    reports,
+    agreement_reports,
+    webhooks,
+)
+
+
+def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanExporter | None = None) -> FastAPI:
     """Build the app; the shipped policies are loaded and checked here, so a bad or altered one stops start-up."""
     settings = settings or get_settings()
     if settings.policy_file is not None:
@@ -71,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await application.state.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
             background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
+            background.enter_context(tracing.serving(application.state.tracing))  # its deliveries are traced too; the rest exported at the end
             if settings.webhook_worker_in_serve:
                 await background.enter_async_context(delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings))
             yield
@@ -95,23 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(observability.ObserveRequests, metrics=app.state.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
+    app.state.tracing = tracing.install(app, engine, exporter=span_exporter)  # off, adding nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
-    # Routes are matched in order: the busiest first.
-    for module in (
-        sharing_requests,
-        attachments,
-        fhir,
-        review,
-        deliberation,
-        notices,
-        organisations,
-        agreements,
-        agreement_documents,
-        policies,
-        audit,
-        reports,
-        agreement_reports,
-        webhooks,
-    ):
+    app.include_router(problems.router)  # the pages problem types resolve to: no token, no rate limit
+    app.webhooks.include_router(webhook_contract.router)  # what subscribers are sent: documented only, never served
+    for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(limit_rate)])
     return app

@@ -108,13 +108,13 @@ class ProcessId(logging.Filter):
 
 
 def worker_logging(level: str) -> dict[str, Any]:
-    """uvicorn's `log_config` with several workers: each spawned process sends our JSON lines to stderr again, each naming its `pid`."""
+    """uvicorn's `log_config` with several workers: each spawned process sends our lines (CALDICOTT_LOG_FORMAT) to stderr again, each naming its `pid`."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"pid": {"()": ProcessId}},
-        "formatters": {"json": {"()": log_config.JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json", "filters": ["pid"]}},
+        "formatters": {"lines": {"()": log_config.formatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "lines", "filters": ["pid"]}},
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {name: {"level": "WARNING"} for name in log_config.QUIET_LOGGERS},
     }

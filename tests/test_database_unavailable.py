@@ -34,4 +34,4 @@ async def test_a_database_refusing_connections_answers_503_with_retry_after(data
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["Retry-After"] == "5"
-    assert response.json()["type"] == "https://caldicott.dev/problems/unavailable"
+    assert response.json()["type"] == "/problems/unavailable"

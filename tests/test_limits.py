@@ -43,7 +43,7 @@ async def test_a_body_over_256_kib_is_413_and_nothing_is_stored(client: httpx.As
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() | {"detail": None} == {
-        "type": "https://caldicott.dev/problems/too-large",
+        "type": "/problems/too-large",
         "title": "Request body too large",
         "status": 413,
         "detail": None,

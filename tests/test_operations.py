@@ -25,6 +25,20 @@ async def test_probes(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200 and ready.json()["database"] == "reachable"
 
 
+async def test_readiness_names_its_checks(client: httpx.AsyncClient) -> None:
+    ready = (await client.get("/readyz")).json()
+    schema, calendar = ready["checks"]["schema"], ready["checks"]["calendar"]
+    assert schema["status"] == "current" and schema["revision"] == schema["expected"] and schema["revision"]
+    assert set(calendar) == {"status", "policy", "ends", "days_left", "detail"} and ready["status"] in ("ok", "degraded")
+
+
+def test_webhook_retention_is_90_days_unless_set() -> None:
+    assert Settings(_env_file=None).webhook_retention_days == 90  # type: ignore[call-arg]
+    assert Settings(_env_file=None, webhook_retention_days=30).webhook_retention_days == 30  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, webhook_retention_days=0)  # type: ignore[call-arg]
+
+
 async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient, tokens: Tokens) -> None:
     missing = await client.get("/v1/nothing-here", headers=tokens.admin())
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"

@@ -98,7 +98,7 @@ async def test_a_bucket_empties_answers_429_with_retry_after_and_the_fields_then
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     problem = refused.json()
-    assert (problem["type"], problem["status"], problem["title"]) == ("https://caldicott.dev/problems/rate-limited", 429, "Too many requests")
+    assert (problem["type"], problem["status"], problem["title"]) == ("/problems/rate-limited", 429, "Too many requests")
     assert "RXT01" in problem["detail"] and "reads" in problem["detail"]
     # Retry-After and the reset parameter name the same moment, as the draft asks.
     assert refused.headers["Retry-After"] == "1"

@@ -85,6 +85,8 @@ class OutboxEvent(SQLModel, table=True):
     request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # The W3C traceparent of the span that wrote the event, when tracing was on: its deliveries join that trace (app/tracing.py).
+    traceparent: str | None = sqlmodel.Field(default=None, sa_column=Column(String(55), nullable=True))
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -1,15 +1,15 @@
-"""Operations, without a bearer JWT: liveness, readiness and the Prometheus scrape."""
+"""Operations, without a bearer JWT: liveness, readiness (app/services/readiness.py) and the Prometheus scrape."""
 
 import hmac
 import logging
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.errors import ServiceUnavailable, Unauthorized, problem_doc
+from app.errors import Unauthorized, problem_doc
 from app.models.base import utcnow
 from app.services.queue_status import QueueCounts, queue_counts
+from app.services.readiness import Readiness, readiness
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("caldicott.metrics")
@@ -20,14 +20,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable", responses={503: problem_doc("The database is unreachable", {"Retry-After": "Seconds to wait"})})
-async def readyz(request: Request) -> dict[str, str]:
-    try:
-        async with request.app.state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:  # any failure to reach the database means not ready
-        raise ServiceUnavailable("the database is unreachable", headers={"Retry-After": "5"}) from None
-    return {"status": "ok", "database": "reachable"}
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated; the active policy's calendar runs long enough",
+    description="`degraded` (still 200) when a check in `checks` says an operator should act soon, such as a bank-holiday calendar ending within 90 days.",
+    responses={
+        503: problem_doc(
+            "The database is unreachable, or its schema is not at this service's revision (the detail names both; run `caldicott migrate`)",
+            {"Retry-After": "Seconds to wait"},
+        )
+    },
+)
+async def readyz(request: Request) -> Readiness:
+    """The readiness checks (app/services/readiness.py)."""
+    return await readiness(request.app)
 
 
 @router.get(

@@ -1,6 +1,7 @@
 """The policy as data: definitions, matrix, thresholds, rules and their reasons (policy_documents.py reads and checks them)."""
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
@@ -202,6 +203,11 @@ class Policy(PolicyPart):
     def evidence_rule(self) -> Evidence:
         """The policy's evidence section, or none accepted when it has none."""
         return self.evidence or NO_EVIDENCE
+
+    @cached_property
+    def calendar_ends(self) -> date | None:
+        """The last day the bank-holiday calendar covers: 31 December of the last year it lists a holiday in (None: it lists none)."""
+        return date(max(self.bank_holidays).year, 12, 31) if self.bank_holidays else None
 
     @cached_property
     def edition(self) -> Edition:

@@ -7,8 +7,24 @@ from app.models.vocabulary import Urgency
 from app.rules.policy import Policy, ResponseUnit
 
 
+class CalendarExhausted(ValueError):
+    """A working day asked about past the end of the policy's bank-holiday calendar, where it cannot tell a holiday from a working day."""
+
+    def __init__(self, policy: Policy, day: date):
+        self.policy_name, self.policy_version, self.ends, self.day = policy.name, policy.version, policy.calendar_ends, day
+        known = f"end on {self.ends.isoformat()}" if self.ends is not None else "list no dates"
+        super().__init__(
+            f"the bank holidays of policy {policy.name} {policy.version} {known}, so whether {day.isoformat()} is a working day is unknown;"
+            " an admin must activate a policy whose bank-holiday calendar runs further"
+        )
+
+
 def is_working_day(policy: Policy, day: date) -> bool:
-    """Monday to Friday, and not a bank holiday listed in the policy."""
+    """Monday to Friday, and not a bank holiday listed in the policy; CalendarExhausted past the end of its calendar."""
+    ends = policy.calendar_ends
+    if ends is None or day > ends:
+        # Counting on would make every weekday a working day without a word: a due time too early, silently.
+        raise CalendarExhausted(policy, day)
     return day.weekday() < 5 and day not in policy.bank_holidays
 
 
@@ -17,6 +33,7 @@ def due_at(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
 
     Hours run on the clock (an emergency does not wait for Monday); working days
     keep the time of day and skip weekends and bank holidays, counted in London.
+    Working days that run past the end of the policy's calendar raise CalendarExhausted.
     """
     response = policy.response_times[urgency]
     if response.unit is ResponseUnit.HOURS:

@@ -26,10 +26,11 @@ import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import tracing
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
-from app.services import agreement_notices, audit, queue
+from app.services import agreement_notices, audit, pruning, queue
 from app.services.delivery_attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
 from app.services.delivery_attempts import Job, claim, new_client, new_worker_id, record, send
 from app.services.delivery_wake import listening
@@ -97,12 +98,15 @@ class Pipeline:
         task.add_done_callback(functools.partial(self._finished, job.endpoint_id))
 
     async def _deliver(self, job: Job) -> None:
-        result = await send(client=self.client, settings=self.settings, job=job)
-        try:
-            if await record(sessionmaker=self.sessionmaker, settings=self.settings, worker_id=self.worker_id, job=job, result=result):
-                self.wake.set()
-        except Exception:  # the database is away: the lease runs out and the delivery is sent again
-            log.exception("webhook delivery %s: the attempt could not be recorded", job.delivery_id)
+        # Traced, an attempt is a span: the child of the one that wrote the event, parent of the send and of the recording.
+        with tracing.delivering(delivery_id=job.delivery_id, endpoint_id=job.endpoint_id, traceparent=job.traceparent) as attempt:
+            result = await send(client=self.client, settings=self.settings, job=job)
+            attempt.ended(succeeded=result.succeeded, status=result.response_status)
+            try:
+                if await record(sessionmaker=self.sessionmaker, settings=self.settings, worker_id=self.worker_id, job=job, result=result):
+                    self.wake.set()
+            except Exception:  # the database is away: the lease runs out and the delivery is sent again
+                log.exception("webhook delivery %s: the attempt could not be recorded", job.delivery_id)
 
     def _finished(self, endpoint_id: str, task: asyncio.Task[None]) -> None:
         # Claims had to leave this endpoint (or everything) alone while it was full: now they need not.
@@ -152,8 +156,10 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
     async with new_client(settings) as client, listening(settings=settings, wake=wake):
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
         swept, checked = 0.0, -math.inf  # agreements are looked at as the worker starts, then every agreement_check_seconds
+        pruner = pruning.Pruner(sessionmaker=sessionmaker, settings=settings)  # delivered webhooks past their retention, in the background
         while not stop.is_set():
             wake.clear()  # before claiming: a notification that comes while claiming wakes the next round
+            pruner.poke()  # as the worker starts, then at most once every pruning.PRUNE_EVERY_SECONDS
             if time.monotonic() - checked >= settings.agreement_check_seconds:
                 try:
                     # Notices of agreements' review dates and ends, once per date however many workers look (app/services/agreement_notices.py).
@@ -171,6 +177,7 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
             except Exception:  # the database may be away for a while; keep the worker alive
                 log.exception("webhook worker %s: claiming failed", worker_id)
             await _rest(stop=stop, wake=wake, seconds=settings.webhook_poll_seconds)
+        await pruner.stop()
         await pipeline.settle()
     log.info("webhook worker %s stopped", worker_id)
 
@@ -200,15 +207,20 @@ async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], setti
 async def work(*, settings: Settings, once: bool) -> int:
     """The `caldicott worker` command: deliver until interrupted, or until nothing is due with `once`."""
     engine = make_engine(settings.database_url)
+    traces = tracing.setup(settings)  # the worker's own: its deliveries, and the statements made for them
+    traces.instrument_engine(engine)
     sessionmaker = make_sessionmaker(engine)
     try:
-        if once:
-            await agreement_notices.check(sessionmaker)
-            return await drain(sessionmaker=sessionmaker, settings=settings)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        await run(sessionmaker=sessionmaker, settings=settings, stop=stop)
-        return 0
+        with tracing.active(traces):
+            if once:
+                await agreement_notices.check(sessionmaker)
+                await pruning.prune(sessionmaker=sessionmaker, settings=settings)
+                return await drain(sessionmaker=sessionmaker, settings=settings)
+            stop = asyncio.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+            await run(sessionmaker=sessionmaker, settings=settings, stop=stop)
+            return 0
     finally:
         await engine.dispose()
+        traces.shutdown()

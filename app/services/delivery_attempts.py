@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import observability
+from app import observability, tracing
 from app.canonical import canonical_json
 from app.config import Settings
 from app.models.base import utcnow
@@ -57,6 +57,7 @@ class Job:
     url: str
     secrets: tuple[str, ...]
     body: bytes
+    traceparent: str | None = None  # of the span that wrote the event: the delivery's span is its child
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,13 @@ def sign(*, secrets: tuple[str, ...], message_id: str, timestamp: int, body: byt
 def new_client(settings: Settings) -> httpx.AsyncClient:
     """One client per worker: no redirects, no proxies from the environment, no reused connections."""
     # No keep-alive: a pooled connection is keyed by address, and TLS was checked for one host name.
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
         timeout=settings.webhook_timeout_seconds,
         limits=httpx.Limits(max_keepalive_connections=0),
     )
+    return tracing.instrumented(client)  # when deliveries are traced, each request sends a traceparent
 
 
 def longest_pending(settings: Settings) -> timedelta:
@@ -159,6 +161,7 @@ async def claim(
                 url=endpoint.url,
                 secrets=tuple(signing_secrets(endpoint, now=utcnow())),
                 body=canonical_json(event.payload),
+                traceparent=event.traceparent,
             )
             for delivery, endpoint, event in rows.all()
         ]

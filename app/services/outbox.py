@@ -8,7 +8,7 @@ from sqlalchemy import and_, bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import driver
+from app import driver, tracing
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest, new_id
@@ -98,7 +98,8 @@ async def _write(
 ) -> str:
     """The event row and one due delivery per endpoint, created at the payload's timestamp."""
     event_id = new_id()
-    writes.add(session, OutboxEvent, {"id": event_id, "type": event_type, "request_id": request_id, "payload": body, "created_at": now})
+    event = {"id": event_id, "type": event_type, "request_id": request_id, "payload": body, "created_at": now, "traceparent": tracing.current_traceparent()}
+    writes.add(session, OutboxEvent, event)
     deliveries = [
         {
             "id": new_id(),
