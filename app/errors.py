@@ -43,6 +43,7 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(default=None, description=f"The bad fields: the first {MAX_LISTED_ERRORS} found")
     error_count: int | None = Field(default=None, description="With `errors`: how many bad fields were found in all")
     current_status: str | None = None  # on a 409 for a transition the request's state does not allow
+    current_etag: str | None = Field(default=None, description="On a 412: the resource's current ETag, to read it again and retry with")
 
 
 class ProblemError(Exception):
@@ -59,12 +60,14 @@ class ProblemError(Exception):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         current_status: str | None = None,
+        current_etag: str | None = None,
     ):
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
         self.headers = headers
         self.current_status = current_status
+        self.current_etag = current_etag
 
 
 class Unauthorized(ProblemError):
@@ -92,6 +95,18 @@ class Conflict(ProblemError):
     status_code = 409
     title = "Conflict"
     slug = "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status_code = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
+class PreconditionRequired(ProblemError):
+    status_code = 428
+    title = "Precondition required"
+    slug = "precondition-required"
 
 
 class InvalidInput(ProblemError):
@@ -185,6 +200,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     current_status: str | None = None,
     error_count: int | None = None,
+    current_etag: str | None = None,
 ) -> JSONResponse:
     """Render one problem document (slug None: `about:blank`); it lists at most MAX_LISTED_ERRORS errors and counts them all."""
     if errors is not None:
@@ -198,6 +214,7 @@ def problem_response(
         errors=errors,
         error_count=error_count,
         current_status=current_status,
+        current_etag=current_etag,
     )
     return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
@@ -212,7 +229,9 @@ def field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
 
 
 async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem_response(request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers, exc.current_status)
+    return problem_response(
+        request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers, exc.current_status, current_etag=exc.current_etag
+    )
 
 
 async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -284,7 +303,10 @@ async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> J
 
 
 async def handle_concurrent_change(request: Request, exc: StaleDataError) -> JSONResponse:
-    # Optimistic locking lost: someone else changed the request between our read and our write.
+    # Optimistic locking lost: someone else changed the request between our read and our write; a 412 to a caller who sent If-Match.
+    if request.headers.get("if-match") is not None:
+        detail = "the resource was changed by someone else at the same moment; read it again for its ETag and retry"
+        return problem_response(request, 412, PreconditionFailed.title, PreconditionFailed.slug, detail)
     return problem_response(request, 409, Conflict.title, Conflict.slug, "the request was changed by someone else at the same moment; reload it and retry")
 
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from app.models.vocabulary import Role
-from tests.factories import register_agreement, register_organisation
+from tests.factories import patch_current, register_agreement, register_organisation
 from tests.support import Tokens
 
 # Larger than the 256 KiB body limit of other routes: the upload route streams and limits its own body.
@@ -50,7 +50,7 @@ async def test_an_admin_keeps_the_signed_copy_and_overseers_read_it(client: http
         assert read.headers["ETag"] == f'"{digest}"' and read.headers["X-Content-Type-Options"] == "nosniff"
     assert await audit_outcomes(client, tokens, "agreement_document_added") == [f"sha256:{digest}"]
     assert await audit_outcomes(client, tokens, "agreement_document_read") == [f"sha256:{digest}"] * 3
-    named = await client.patch("/v1/sharing-agreements/ISA-TEST", json={"signed_attachment": document["id"]}, headers=tokens.admin())
+    named = await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"signed_attachment": document["id"]}, headers=tokens.admin())
     assert named.status_code == 200 and named.json()["signed_attachment"] == document["id"]
 
 

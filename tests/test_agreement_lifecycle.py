@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.models.vocabulary import Role
-from tests.factories import register_agreement, register_organisation
+from tests.factories import patch_current, register_agreement, register_organisation
 from tests.support import Tokens
 
 NEW_FIELDS = {"owner", "dpia_reference", "review_date", "signed_attachment", "version"}
@@ -68,7 +68,8 @@ async def test_every_change_is_a_new_version_and_the_old_ones_stay_as_they_were(
         None,
     )
     signed = await signed_copy(client, tokens, "ISA-TEST")
-    second = await client.patch(
+    second = await patch_current(
+        client,
         "/v1/sharing-agreements/ISA-TEST",
         json={"owner": "NSC01", "review_date": "2028-03-31", "parties": ["RXT01", "NSC01"], "signed_attachment": signed},
         headers=admin,
@@ -81,7 +82,9 @@ async def test_every_change_is_a_new_version_and_the_old_ones_stay_as_they_were(
         signed,
     )
     # A null clears the optional fields, and leaves the others as they were.
-    third = await client.patch("/v1/sharing-agreements/ISA-TEST", json={"dpia_reference": None, "signed_attachment": None, "title": None}, headers=admin)
+    third = await patch_current(
+        client, "/v1/sharing-agreements/ISA-TEST", json={"dpia_reference": None, "signed_attachment": None, "title": None}, headers=admin
+    )
     assert third.status_code == 200, third.text
     assert (third.json()["version"], third.json()["dpia_reference"], third.json()["signed_attachment"], third.json()["title"]) == (
         3,
@@ -109,7 +112,7 @@ async def test_versions_come_in_pages(client: httpx.AsyncClient, tokens: Tokens)
     admin = tokens.admin()
     await register_agreement(client, tokens)
     for title in ("Second", "Third", "Fourth", "Fifth"):
-        assert (await client.patch("/v1/sharing-agreements/ISA-TEST", json={"title": title}, headers=admin)).status_code == 200
+        assert (await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"title": title}, headers=admin)).status_code == 200
     seen, cursor = [], None
     while True:
         page = await versions(client, admin, limit=2, **({"cursor": cursor} if cursor else {}))
@@ -153,7 +156,7 @@ async def test_the_owner_must_be_a_registered_organisation(client: httpx.AsyncCl
 
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens, code="ISA-X", owner="RXT01")
-    changed = await client.patch("/v1/sharing-agreements/ISA-X", json={"owner": "NOBODY"}, headers=admin)
+    changed = await patch_current(client, "/v1/sharing-agreements/ISA-X", json={"owner": "NOBODY"}, headers=admin)
     assert problem_fields(changed) == ["owner"] and "NOBODY" in changed.json()["detail"]
     stored = (await client.get("/v1/sharing-agreements/ISA-X", headers=admin)).json()
     assert (stored["owner"], stored["version"]) == ("RXT01", 1)
@@ -167,12 +170,12 @@ async def test_the_signed_copy_must_be_an_attachment_of_the_agreement(client: ht
     of_a, of_b = await signed_copy(client, tokens, "ISA-A"), await signed_copy(client, tokens, "ISA-B")
     dpia_of_a = await signed_copy(client, tokens, "ISA-A", kind="dpia")
     for attachment in (of_b, "no-such-attachment", dpia_of_a):
-        refused = await client.patch("/v1/sharing-agreements/ISA-A", json={"signed_attachment": attachment}, headers=admin)
+        refused = await patch_current(client, "/v1/sharing-agreements/ISA-A", json={"signed_attachment": attachment}, headers=admin)
         assert problem_fields(refused) == ["signed_attachment"] and attachment in refused.json()["detail"]
     # A new agreement has no attachments yet: its signed copy is named by a change once uploaded.
     body = {"code": "ISA-C", "title": "C", "parties": ["RXT01"], "purposes": ["direct_care"], "data_categories": ["demographics"]} | PERIOD
     assert problem_fields(await client.post("/v1/sharing-agreements", json=body | {"signed_attachment": of_a}, headers=admin)) == ["signed_attachment"]
-    named = await client.patch("/v1/sharing-agreements/ISA-A", json={"signed_attachment": of_a}, headers=admin)
+    named = await patch_current(client, "/v1/sharing-agreements/ISA-A", json={"signed_attachment": of_a}, headers=admin)
     assert named.status_code == 200 and (named.json()["signed_attachment"], named.json()["version"]) == (of_a, 2)
 
 
@@ -182,7 +185,7 @@ async def test_a_review_date_outside_the_period_is_422_naming_it(client: httpx.A
     body = {"code": "ISA-X", "title": "X", "parties": ["RXT01"], "purposes": ["direct_care"], "data_categories": ["demographics"]} | PERIOD
     assert problem_fields(await client.post("/v1/sharing-agreements", json=body | {"review_date": review_date}, headers=admin)) == ["review_date"]
     await register_agreement(client, tokens, code="ISA-X", review_date="2027-09-30", **PERIOD)
-    assert problem_fields(await client.patch("/v1/sharing-agreements/ISA-X", json={"review_date": review_date}, headers=admin)) == ["review_date"]
+    assert problem_fields(await patch_current(client, "/v1/sharing-agreements/ISA-X", json={"review_date": review_date}, headers=admin)) == ["review_date"]
     assert (await client.get("/v1/sharing-agreements/ISA-X", headers=admin)).json()["review_date"] == "2027-09-30"
 
 
@@ -191,11 +194,11 @@ async def test_the_review_date_may_fall_on_either_end_of_the_period_and_must_sta
     await register_agreement(client, tokens, code="ISA-A", review_date="2026-04-01", **PERIOD)
     await register_agreement(client, tokens, code="ISA-B", review_date="2029-03-31", **PERIOD)
     # Moving the period so that the stored review date falls outside it names the review date.
-    shortened = await client.patch("/v1/sharing-agreements/ISA-B", json={"valid_until": "2029-03-30"}, headers=admin)
+    shortened = await patch_current(client, "/v1/sharing-agreements/ISA-B", json={"valid_until": "2029-03-30"}, headers=admin)
     assert problem_fields(shortened) == ["review_date"]
-    moved = await client.patch("/v1/sharing-agreements/ISA-B", json={"valid_until": "2028-03-31", "review_date": "2028-01-31"}, headers=admin)
+    moved = await patch_current(client, "/v1/sharing-agreements/ISA-B", json={"valid_until": "2028-03-31", "review_date": "2028-01-31"}, headers=admin)
     assert moved.status_code == 200 and (moved.json()["valid_until"], moved.json()["review_date"], moved.json()["version"]) == ("2028-03-31", "2028-01-31", 2)
-    cleared = await client.patch("/v1/sharing-agreements/ISA-B", json={"review_date": None, "valid_until": "2027-01-01"}, headers=admin)
+    cleared = await patch_current(client, "/v1/sharing-agreements/ISA-B", json={"review_date": None, "valid_until": "2027-01-01"}, headers=admin)
     assert cleared.status_code == 200 and cleared.json()["review_date"] is None
 
 
@@ -213,5 +216,5 @@ async def test_an_agreement_registered_without_the_new_fields_still_decides_requ
 )
 async def test_bad_new_fields_are_422_naming_them(client: httpx.AsyncClient, tokens: Tokens, field: str, value: Any) -> None:
     await register_agreement(client, tokens)
-    response = await client.patch("/v1/sharing-agreements/ISA-TEST", json={field: value}, headers=tokens.admin())
+    response = await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={field: value}, headers=tokens.admin())
     assert problem_fields(response) == [field]

@@ -15,7 +15,7 @@ from app.models.base import utcnow
 from app.models.webhook import OutboxEvent
 from app.services import agreement_notices, delivery
 from app.services.adjudication import today_in_london
-from tests.factories import register_agreement, register_organisation
+from tests.factories import patch_current, register_agreement, register_organisation
 from tests.support import Tokens
 from tests.webhook_receiver import Receiver
 
@@ -73,13 +73,13 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
     assert await check(hook_app, REVIEW - timedelta(days=29)) == []  # a second worker round the same day
 
     # The admin moves the review: the notice re-arms for the new date, from 30 days before it.
-    moved = await hooks.patch("/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-07-15"}, headers=tokens.admin())
+    moved = await patch_current(hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-07-15"}, headers=tokens.admin())
     assert moved.status_code == 200, moved.text
     assert await check(hook_app, date(2031, 6, 14)) == []
     assert await check(hook_app, date(2031, 6, 15)) == [("ISA-NSH", "review_due", "2031-07-15", 30)]
     assert await check(hook_app, date(2031, 6, 16)) == []
     # Moved into the window, it is announced at the next look, with the days actually left.
-    assert (await hooks.patch("/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-06-20"}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-06-20"}, headers=tokens.admin())).status_code == 200
     assert await check(hook_app, date(2031, 6, 16)) == [("ISA-NSH", "review_due", "2031-06-20", 4)]
 
     assert await check(hook_app, END - timedelta(days=31)) == []
@@ -130,7 +130,7 @@ async def test_a_review_date_already_past_when_first_seen_is_announced_once(hook
     assert await check(hook_app, date(2031, 3, 2)) == []
     # Suspended, then active again: the date was announced already.
     for status in ("suspended", "active"):
-        assert (await hooks.patch("/v1/sharing-agreements/ISA-TEST", json={"status": status}, headers=tokens.admin())).status_code == 200
+        assert (await patch_current(hooks, "/v1/sharing-agreements/ISA-TEST", json={"status": status}, headers=tokens.admin())).status_code == 200
         assert await check(hook_app, date(2031, 3, 3)) == []
 
 

@@ -13,7 +13,7 @@ from app.models.vocabulary import Role
 from app.services.adjudication import today_in_london
 from app.services.agreement_reports import twelve_months_to
 from app.services.reports import day_bound
-from tests.factories import REFERRED, register_agreement, register_organisation, submit
+from tests.factories import REFERRED, patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
 
@@ -88,7 +88,7 @@ async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_reque
 
     for code, (_, changes) in states.items():
         if changes:
-            response = await client.patch(f"/v1/sharing-agreements/{code}", json=changes, headers=admin)
+            response = await patch_current(client, f"/v1/sharing-agreements/{code}", json=changes, headers=admin)
             assert response.status_code == 200, response.text
 
     first = await report(client, guardian(tokens))

@@ -22,7 +22,7 @@ from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import audit, events
 from app.services.audit import GENESIS_HASH
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 from tests.test_operations import UNREACHABLE_POSTGRES, run_cli
@@ -73,8 +73,8 @@ def expected_hash(event: dict[str, Any]) -> str:
 async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
-    assert (await client.patch("/v1/organisations/RXT01", json={"dspt_status": "standards_exceeded"}, headers=tokens.admin())).status_code == 200
-    assert (await client.patch("/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "standards_exceeded"}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
     created = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
     assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))).status_code == 200
 

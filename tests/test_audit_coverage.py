@@ -109,7 +109,8 @@ async def register_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 
 async def change_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
-    return Request("PATCH", "/v1/organisations/RXT01", tokens.admin(), {"dspt_status": "standards_exceeded"})
+    current = (await client.get("/v1/organisations/RXT01", headers=tokens.admin())).headers["ETag"]
+    return Request("PATCH", "/v1/organisations/RXT01", tokens.admin() | {"If-Match": current}, {"dspt_status": "standards_exceeded"})
 
 
 async def register_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -130,7 +131,8 @@ async def register_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 async def change_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     await register_agreement(client, tokens)
-    return Request("PATCH", "/v1/sharing-agreements/ISA-TEST", tokens.admin(), {"status": "suspended"})
+    current = (await client.get("/v1/sharing-agreements/ISA-TEST", headers=tokens.admin())).headers["ETag"]
+    return Request("PATCH", "/v1/sharing-agreements/ISA-TEST", tokens.admin() | {"If-Match": current}, {"status": "suspended"})
 
 
 async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from app.auth import parse_jwks
 from app.main import create_app
-from tests.factories import register_organisation, submit
+from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request
 from tests.support import TEST_SECRET, Tokens, settings_for
 
@@ -191,7 +191,7 @@ async def test_unregistered_and_deactivated_organisations_may_not_submit(client:
 
     await register_organisation(client, tokens, "GHOST")
     assert (await client.post("/v1/sharing-requests", json=baseline_request(), headers=token)).status_code == 201
-    await client.patch("/v1/organisations/GHOST", json={"active": False}, headers=tokens.admin())
+    await patch_current(client, "/v1/organisations/GHOST", json={"active": False}, headers=tokens.admin())
     assert (await client.post("/v1/sharing-requests", json=baseline_request(), headers=token)).status_code == 403
     assert (await client.post("/v1/evaluate", json=baseline_request(), headers=token)).status_code == 403
 

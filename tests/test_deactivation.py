@@ -9,7 +9,7 @@ from app.config import Settings
 from app.main import register_controller
 from app.models.vocabulary import Role
 from tests.conftest import empty_tables
-from tests.factories import register_organisation, submit
+from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
@@ -34,10 +34,10 @@ async def test_every_role_of_a_deactivated_organisation_is_refused_until_it_is_a
     await register_organisation(client, tokens, "NSH01")
     headers = tokens.headers("NSH01", role)
     assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
-    assert (await client.patch("/v1/organisations/NSH01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/NSH01", json={"active": False}, headers=tokens.admin())).status_code == 200
     refused = await client.get(ALLOWED[role], headers=headers)
     assert refused.status_code == 403 and refused.json()["detail"] == "organisation 'NSH01' is deactivated"
-    assert (await client.patch("/v1/organisations/NSH01", json={"active": True}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/NSH01", json={"active": True}, headers=tokens.admin())).status_code == 200
     assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
 
 
@@ -46,7 +46,7 @@ async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(client: ht
     await register_organisation(client, tokens, "LA01", type="local_authority")
     referred = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
     assert referred["status"] == "awaiting_review"
-    assert (await client.patch("/v1/organisations/LA01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/LA01", json={"active": False}, headers=tokens.admin())).status_code == 200
     claim = await client.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=tokens.headers("LA01", Role.GUARDIAN))
     assert claim.status_code == 403
     request = (await client.get(f"/v1/sharing-requests/{referred['id']}", headers=tokens.agency("RXT01"))).json()
@@ -55,7 +55,7 @@ async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(client: ht
 
 async def test_a_deactivated_agency_cannot_submit(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    assert (await client.patch("/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())).status_code == 200
     assert (await submit(client, tokens, baseline_request())).status_code == 403
 
 

@@ -21,7 +21,7 @@ from app.models.vocabulary import AgreementStatus, AttachmentKind, DataCategory,
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_from_record, facts_record
 from tests.conftest import on_database
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
@@ -131,8 +131,8 @@ async def test_a_stored_decision_replays_exactly_after_the_rows_change(client: h
     recorded = created["decision"]
 
     admin = tokens.admin()
-    assert (await client.patch("/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=admin)).status_code == 200
-    patched = await client.patch("/v1/sharing-agreements/ISA-TEST", json={"status": "suspended", "purposes": ["research"]}, headers=admin)
+    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=admin)).status_code == 200
+    patched = await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended", "purposes": ["research"]}, headers=admin)
     assert patched.status_code == 200, patched.text
 
     stored = (await read_request(client, tokens, created["id"]))["decision"]

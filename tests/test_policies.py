@@ -10,7 +10,7 @@ import yaml
 
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed, item
 from tests.support import Tokens
 
@@ -328,8 +328,8 @@ async def test_a_decision_replays_exactly_after_the_facts_it_saw_have_changed(cl
     body = changed({"sharing_agreement": "ISA-TEST"})
     assert (await submit(client, tokens, body)).json()["decision"]["outcome"] == "approve"
 
-    assert (await client.patch("/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())).status_code == 200
-    assert (await client.patch("/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())).status_code == 200
+    assert (await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
     today = await client.post("/v1/evaluate", params={"policy_name": BASELINE, "policy_version": "2026.1"}, json=body, headers=tokens.agency("RXT01"))
     assert {finding["rule"]: finding["result"] for finding in today.json()["findings"] if finding["result"] != "pass"} == {
         "CP5.dspt": "refer",

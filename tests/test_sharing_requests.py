@@ -4,7 +4,7 @@ import httpx
 from sqlalchemy import text
 
 from app.models.vocabulary import Role
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed, item
 from tests.support import Tokens
 
@@ -204,7 +204,7 @@ async def test_requester_must_be_registered_and_active(client: httpx.AsyncClient
     assert unregistered.status_code == 403
 
     await register_organisation(client, tokens, "RXT01")
-    deactivated = await client.patch("/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())
+    deactivated = await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())
     assert deactivated.status_code == 200 and deactivated.json()["active"] is False
     refused = await submit(client, tokens, baseline_request())
     assert refused.status_code == 403
@@ -221,7 +221,7 @@ async def test_only_agencies_submit(client: httpx.AsyncClient, tokens: Tokens) -
 async def test_current_dspt_status_is_used(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     before = (await submit(client, tokens, baseline_request())).json()
-    await client.patch("/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())
+    await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())
     after = (await submit(client, tokens, baseline_request())).json()
     assert before["status"] == "approved"
     # 2027.1: direct care does not wait on the toolkit; the recipient confirms its security arrangements.
@@ -237,7 +237,7 @@ async def test_registered_agreement_is_looked_up(client: httpx.AsyncClient, toke
     within = (await submit(client, tokens, body)).json()
     assert within["status"] == "approved"
 
-    await client.patch("/v1/sharing-agreements/ISA-CARE", json={"status": "suspended"}, headers=tokens.admin())
+    await patch_current(client, "/v1/sharing-agreements/ISA-CARE", json={"status": "suspended"}, headers=tokens.admin())
     suspended = (await submit(client, tokens, body)).json()
     fired = {f["rule"]: f["result"] for f in suspended["decision"]["findings"] if f["result"] != "pass"}
     assert fired == {"AGR.in_force": "condition"}

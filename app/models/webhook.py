@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import sqlmodel
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
-from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, enum_column, utcnow
@@ -70,6 +70,8 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret: str | None = sqlmodel.Field(default=None, max_length=100)
     previous_secret_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_by: str = sqlmodel.Field(max_length=200)
+    # One more at every change, by its owner or by the service disabling it: the endpoint's ETag (app/concurrency.py).
+    version: int = sqlmodel.Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from app.auth import AdminPrincipal, OverseerPrincipal
+from app.concurrency import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
 from app.db import SessionDep
 from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.locations import created, locate
 from app.models.agreement import (
     SharingAgreementCreate,
     SharingAgreementPage,
@@ -37,10 +39,12 @@ REGISTERED = "Registering an agreement makes its version 1; "
     status_code=status.HTTP_201_CREATED,
     summary="Register a sharing agreement",
     description=REGISTERED + "the owner must be a registered organisation and the review date must lie within the agreement's period (422 naming the field).",
-    responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")},
+    responses=BODY_PROBLEMS | created("The agreement as registered", "The agreement's own URL") | {409: problem_doc("The code is already registered")},
 )
-async def register_agreement(data: SharingAgreementCreate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
+async def register_agreement(data: SharingAgreementCreate, response: Response, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
     agreement = await agreements.register(session=session, actor=admin, data=data)
+    locate(response, f"/v1/sharing-agreements/{agreement.code}")
+    tagged(response, agreement)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 
@@ -55,20 +59,29 @@ async def list_agreements(
     return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
-@router.get("/{code}", summary="One sharing agreement", responses=NOT_FOUND)
-async def get_agreement(code: PathName, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementPublic:
-    return SharingAgreementPublic.model_validate(await agreements.get(session=session, code=code), from_attributes=True)
+@router.get("/{code}", summary="One sharing agreement", responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The agreement", "headers": ETAG_HEADER}})
+async def get_agreement(
+    code: PathName, response: Response, session: SessionDep, _: OverseerPrincipal, if_none_match: IfNoneMatch = None
+) -> SharingAgreementPublic:
+    agreement = await agreements.get(session=session, code=code)
+    if (unchanged := not_modified(agreement, if_none_match)) is not None:
+        return unchanged  # type: ignore[return-value]
+    tagged(response, agreement)
+    return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 
 @router.patch(
     "/{code}",
     summary="Change a sharing agreement: parties, scope, period, owner, review date, signed copy, or suspend",
     description="Every change is the agreement's next version; the versions before it stay readable. Moving the review date or the end "
-    "of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`).",
-    responses=BODY_PROBLEMS | {404: problem_doc("No such agreement")},
+    "of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`). `If-Match` (the ETag a GET gave) is required.",
+    responses=BODY_PROBLEMS | REQUIRED | {200: {"description": "The agreement as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such agreement")},
 )
-async def update_agreement(code: PathName, changes: SharingAgreementUpdate, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
-    agreement = await agreements.update(session=session, actor=admin, code=code, changes=changes)
+async def update_agreement(
+    code: PathName, changes: SharingAgreementUpdate, response: Response, session: SessionDep, admin: AdminPrincipal, agreement: AgreementToChange
+) -> SharingAgreementPublic:
+    agreement = await agreements.update(session=session, actor=admin, code=agreement.code, changes=changes)
+    tagged(response, agreement)
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 

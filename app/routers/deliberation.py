@@ -1,51 +1,71 @@
 """Second opinions and panels: how guardians deliberate on a referred request before it is decided."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.auth import GuardianOrAuditor, GuardianPrincipal
+from app.concurrency import RequestToChange, tagged
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, RegistryDep
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
+from app.locations import created, locate
 from app.models.actions import RequestAction
 from app.models.deliberation import OpinionRecord
 from app.models.opinion import OpinionBody, OpinionRequestBody, OpinionRequestPublic
 from app.models.panel import PanelCloseBody, PanelOpenBody, PanelPublic, PanelVoteBody, PanelWithdrawalBody
-from app.models.sharing_request import DecisionPublic
-from app.routers.review import NOT_FOUND, ON_A_REQUEST
+from app.models.sharing_request import DecisionPublic, SharingRequest
+from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services import events, opinions, panel_records, panels
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
+IN_HISTORY = "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"
+PANEL = "The request's panel (GET), which shows it"
+
+
+def moved(response: Response, request: SharingRequest, location: str) -> None:
+    """Answer a 201 for a move: where what it made is shown, and the request's new ETag."""
+    locate(response, location)
+    tagged(response, request)
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/opinions/requests",
     status_code=201,
     summary="Ask another guardian, named or any, for a second opinion on the outcome you propose (the claim holder only)",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | created("The opinion request; `ETag` is the request's new one", IN_HISTORY),
 )
-async def request_opinion(request: CurrentRequest, body: OpinionRequestBody, session: SessionDep, principal: GuardianPrincipal) -> OpinionRequestPublic:
-    return await opinions.request_opinion(session=session, principal=principal, request=request, body=body)
+async def request_opinion(
+    request: RequestToChange, response: Response, body: OpinionRequestBody, session: SessionDep, principal: GuardianPrincipal
+) -> OpinionRequestPublic:
+    asked = await opinions.request_opinion(session=session, principal=principal, request=request, body=body)
+    moved(response, request, f"/v1/sharing-requests/{request.id}/history")
+    return asked
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/opinions",
     status_code=201,
     summary="Give the second opinion asked of you: agree, disagree or abstain, with a rationale (never the claim holder nor the requesting organisation)",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | created("The opinion; `ETag` is the request's new one", IN_HISTORY),
 )
-async def give_opinion(request: CurrentRequest, body: OpinionBody, session: SessionDep, principal: GuardianPrincipal) -> OpinionRecord:
-    return await opinions.give_opinion(session=session, principal=principal, request=request, body=body)
+async def give_opinion(request: RequestToChange, response: Response, body: OpinionBody, session: SessionDep, principal: GuardianPrincipal) -> OpinionRecord:
+    given = await opinions.give_opinion(session=session, principal=principal, request=request, body=body)
+    moved(response, request, f"/v1/sharing-requests/{request.id}/history")
+    return given
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/panel",
     status_code=201,
     summary="Send a claimed request to a panel that you chair, naming its other members; the due time runs on",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | created("The panel; `ETag` is the request's new one", "The panel's URL"),
 )
-async def open_panel(request: CurrentRequest, body: PanelOpenBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal) -> PanelPublic:
-    return await panels.open_panel(session=session, registry=registry, principal=principal, request=request, body=body)
+async def open_panel(
+    request: RequestToChange, response: Response, body: PanelOpenBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+) -> PanelPublic:
+    panel = await panels.open_panel(session=session, registry=registry, principal=principal, request=request, body=body)
+    moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
+    return panel
 
 
 @router.get(
@@ -63,26 +83,32 @@ async def read_panel(request: CurrentRequest, session: SessionDep, principal: Gu
     "/v1/sharing-requests/{request_id}/panel/votes",
     status_code=201,
     summary="Vote, once, as a member of the request's panel, with a rationale",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | created("The panel with the vote; `ETag` is the request's new one", PANEL),
 )
-async def vote(request: CurrentRequest, body: PanelVoteBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
-    return await panels.vote(session=session, principal=principal, request=request, body=body)
+async def vote(request: RequestToChange, response: Response, body: PanelVoteBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
+    panel = await panels.vote(session=session, principal=principal, request=request, body=body)
+    moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
+    return panel
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/panel/withdrawals",
     status_code=201,
     summary="Withdraw from the request's panel, superseding your vote if you cast one; recorded, never deleted",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | created("The panel with the withdrawal; `ETag` is the request's new one", PANEL),
 )
-async def withdraw(request: CurrentRequest, body: PanelWithdrawalBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
-    return await panels.withdraw(session=session, principal=principal, request=request, body=body)
+async def withdraw(request: RequestToChange, response: Response, body: PanelWithdrawalBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
+    panel = await panels.withdraw(session=session, principal=principal, request=request, body=body)
+    moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
+    return panel
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/panel/decision",
     summary="Close the panel as its chair once the quorum has voted: the majority decides, or on a tie your casting vote",
-    responses=ON_A_REQUEST_WITH_BODY,
+    responses=ON_A_REQUEST_WITH_BODY | MOVED,
 )
-async def close_panel(request: CurrentRequest, body: PanelCloseBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await panels.close(session=session, principal=principal, request=request, body=body))
+async def close_panel(request: RequestToChange, response: Response, body: PanelCloseBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
+    decision = await panels.close(session=session, principal=principal, request=request, body=body)
+    tagged(response, request)
+    return DecisionPublic.of(decision)

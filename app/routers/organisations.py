@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.auth import AdminPrincipal, OverseerPrincipal
+from app.concurrency import ETAG_HEADER, NOT_MODIFIED, REQUIRED, IfNoneMatch, OrganisationToChange, not_modified, tagged
 from app.db import SessionDep
 from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.locations import created, locate
 from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
 from app.services import organisations
@@ -20,10 +22,15 @@ DeprecatedAfter = Annotated[str | None, Query(max_length=32, pattern=STORABLE_TE
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Register an organisation", responses=BODY_PROBLEMS | {409: problem_doc("The code is already registered")}
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an organisation",
+    responses=BODY_PROBLEMS | created("The organisation as registered", "The organisation's own URL") | {409: problem_doc("The code is already registered")},
 )
-async def register_organisation(data: OrganisationCreate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
+async def register_organisation(data: OrganisationCreate, response: Response, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
     organisation = await organisations.register(session=session, actor=admin, data=data)
+    locate(response, f"/v1/organisations/{organisation.code}")
+    tagged(response, organisation)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)
 
 
@@ -38,14 +45,31 @@ async def list_organisations(
     return await organisations.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
-@router.get("/{code}", summary="One organisation", responses=INVALID_INPUT | {404: problem_doc("No such organisation")})
-async def get_organisation(code: PathName, session: SessionDep, _: OverseerPrincipal) -> OrganisationPublic:
-    return OrganisationPublic.model_validate(await organisations.get(session=session, code=code), from_attributes=True)
+@router.get(
+    "/{code}",
+    summary="One organisation",
+    responses=INVALID_INPUT | NOT_MODIFIED | {200: {"description": "The organisation", "headers": ETAG_HEADER}, 404: problem_doc("No such organisation")},
+)
+async def get_organisation(
+    code: PathName, response: Response, session: SessionDep, _: OverseerPrincipal, if_none_match: IfNoneMatch = None
+) -> OrganisationPublic:
+    organisation = await organisations.get(session=session, code=code)
+    if (unchanged := not_modified(organisation, if_none_match)) is not None:
+        return unchanged  # type: ignore[return-value]
+    tagged(response, organisation)
+    return OrganisationPublic.model_validate(organisation, from_attributes=True)
 
 
 @router.patch(
-    "/{code}", summary="Change an organisation: name, type, DSPT status, or deactivate", responses=BODY_PROBLEMS | {404: problem_doc("No such organisation")}
+    "/{code}",
+    summary="Change an organisation: name, type, DSPT status, or deactivate; `If-Match` (the ETag a GET gave) is required",
+    responses=BODY_PROBLEMS
+    | REQUIRED
+    | {200: {"description": "The organisation as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such organisation")},
 )
-async def update_organisation(code: PathName, changes: OrganisationUpdate, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
-    organisation = await organisations.update(session=session, actor=admin, code=code, changes=changes)
+async def update_organisation(
+    code: PathName, changes: OrganisationUpdate, response: Response, session: SessionDep, admin: AdminPrincipal, organisation: OrganisationToChange
+) -> OrganisationPublic:
+    organisation = await organisations.update(session=session, actor=admin, code=organisation.code, changes=changes)
+    tagged(response, organisation)
     return OrganisationPublic.model_validate(organisation, from_attributes=True)

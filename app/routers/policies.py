@@ -8,6 +8,7 @@ from app.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
 from app.db import SessionDep
 from app.dependencies import PathName, RegistryDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.locations import created
 from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
 from app.services import policies, replay
 from app.services.reports import period
@@ -66,6 +67,7 @@ async def get_policy(
     summary="Upload a derived policy; it is validated as strictly as the shipped ones and never changes",
     openapi_extra=UPLOAD,
     responses=BODY_PROBLEMS
+    | created("The policy as uploaded", "The policy document's URL (it is also sent with a 200)")
     | {
         200: {"description": "The same policy, with the same content, was already held", "model": PolicyPublic},
         409: problem_doc("A shipped baseline, or a held policy with the same name and version but other content"),

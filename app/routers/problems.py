@@ -39,6 +39,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "or changed by someone else at the same moment. `current_status`, when present, says the request's state.",
         "Read the resource again, see what changed, and decide whether the action still makes sense before retrying.",
     ),
+    "precondition-failed": (
+        "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you read it. "
+        "Nothing was changed. `current_etag`, when present, is the resource's ETag now.",
+        "Read the resource again (GET), see what changed, and if your change still makes sense send it again with the new `ETag` in `If-Match`.",
+    ),
+    "precondition-required": (
+        "This change must say which version of the resource it was made against, so that it cannot overwrite someone else's change unseen.",
+        "Read the resource (GET), and send its `ETag` in an `If-Match` header with the change.",
+    ),
     "validation": (
         "The request does not match the published vocabulary: a missing or unknown field, a value outside its list, "
         "a date in the wrong form. `errors` names each field and `error_count` says how many were found.",

@@ -3,12 +3,14 @@
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
+from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.locations import created, locate
 from app.models.base import STORABLE_TEXT, CalendarDate
 from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
 from app.models.report import ReviewMetrics
@@ -30,7 +32,9 @@ router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
-ON_A_REQUEST = NOT_FOUND | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
+# A workflow move: If-Match, when sent, must name the request's current ETag; the answer carries its new one.
+MOVED = {200: {"description": "Done; `ETag` is the request's new one", "headers": ETAG_HEADER}}
+ON_A_REQUEST = NOT_FOUND | STALE | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
 NOT_RECONSIDERABLE = {
     409: problem_doc(
         "The request is not a decided refusal or approval with conditions (`current_status` names its state), that decision was reconsidered, "
@@ -62,39 +66,53 @@ async def review_queue(
     )
 
 
-@router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST)
-async def claim(request: CurrentRequest, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+@router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED)
+async def claim(request: RequestToChange, response: Response, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> SharingRequestPublic:
     await claims.claim(session=session, policy=policy, principal=principal, request=request)
+    tagged(response, request)
     return await sharing_requests.details(session=session, request=request)
 
 
-@router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST)
-async def release(request: CurrentRequest, session: SessionDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+@router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST | MOVED)
+async def release(request: RequestToChange, response: Response, session: SessionDep, principal: GuardianPrincipal) -> SharingRequestPublic:
     await claims.release(session=session, principal=principal, request=request)
+    tagged(response, request)
     return await sharing_requests.details(session=session, request=request)
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/review",
     summary="Decide a claimed request, with a written rationale (approving a case the policy leaves to a panel is a 409)",
-    responses=ON_A_REQUEST | BODY_PROBLEMS,
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
-async def decide(request: CurrentRequest, body: ReviewBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await guardian_decisions.review(session=session, registry=registry, principal=principal, request=request, body=body))
-
-
-@router.post("/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS)
-async def retrospective_review(request: CurrentRequest, body: RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
-    return DecisionPublic.of(await guardian_decisions.retrospective_review(session=session, principal=principal, request=request, body=body))
+async def decide(
+    request: RequestToChange, response: Response, body: ReviewBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+) -> DecisionPublic:
+    decision = await guardian_decisions.review(session=session, registry=registry, principal=principal, request=request, body=body)
+    tagged(response, request)
+    return DecisionPublic.of(decision)
 
 
 @router.post(
-    "/v1/sharing-requests/{request_id}/amendments", summary="Answer a request for information with a revised request", responses=ON_A_REQUEST | BODY_PROBLEMS
+    "/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED
+)
+async def retrospective_review(
+    request: RequestToChange, response: Response, body: RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal
+) -> DecisionPublic:
+    decision = await guardian_decisions.retrospective_review(session=session, principal=principal, request=request, body=body)
+    tagged(response, request)
+    return DecisionPublic.of(decision)
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/amendments",
+    summary="Answer a request for information with a revised request",
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def amend(
-    request: CurrentRequest, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+    request: RequestToChange, response: Response, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
-    return await amendments.amend(
+    amended = await amendments.amend(
         session=session,
         policy=policy,
         principal=principal,
@@ -103,11 +121,14 @@ async def amend(
         subject_key=settings.subject_key_bytes,
         max_identifiers=settings.max_identifiers_per_request,
     )
+    tagged(response, request)
+    return amended
 
 
-@router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST)
-async def withdraw(request: CurrentRequest, session: SessionDep, principal: AgencyPrincipal) -> SharingRequestPublic:
+@router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST | MOVED)
+async def withdraw(request: RequestToChange, response: Response, session: SessionDep, principal: AgencyPrincipal) -> SharingRequestPublic:
     await amendments.withdraw(session=session, principal=principal, request=request)
+    tagged(response, request)
     return await sharing_requests.details(session=session, request=request)
 
 
@@ -115,12 +136,22 @@ async def withdraw(request: CurrentRequest, session: SessionDep, principal: Agen
     "/v1/sharing-requests/{request_id}/reconsideration",
     status_code=201,
     summary="Ask, once per decision, that a refusal or an approval's conditions be reconsidered by another guardian",
-    responses=NOT_FOUND | BODY_PROBLEMS | NOT_RECONSIDERABLE,
+    responses=NOT_FOUND
+    | STALE
+    | BODY_PROBLEMS
+    | NOT_RECONSIDERABLE
+    | created("The reconsideration asked for; `ETag` is the request's new one", "The request's history, which shows the reconsideration"),
 )
 async def request_reconsideration(
-    request: CurrentRequest, body: ReconsiderationBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: ReconsiderationBody,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: AgencyPrincipal,
 ) -> ReconsiderationPublic:
-    return await reconsideration.request_reconsideration(
+    asked = await reconsideration.request_reconsideration(
         session=session,
         policy=policy,
         principal=principal,
@@ -130,17 +161,22 @@ async def request_reconsideration(
         max_identifiers=settings.max_identifiers_per_request,
         window=timedelta(days=settings.reconsideration_window_days),
     )
+    locate(response, f"/v1/sharing-requests/{request.id}/history")
+    tagged(response, request)
+    return asked
 
 
 @router.post(
     "/v1/sharing-requests/{request_id}/reconsideration/decision",
     summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by the guardian who made the decision)",
-    responses=ON_A_REQUEST | BODY_PROBLEMS,
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def decide_reconsideration(
-    request: CurrentRequest, body: ReconsiderationDecisionBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+    request: RequestToChange, response: Response, body: ReconsiderationDecisionBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
 ) -> ReconsiderationDecided:
-    return await reconsideration.decide(session=session, registry=registry, principal=principal, request=request, body=body)
+    decided = await reconsideration.decide(session=session, registry=registry, principal=principal, request=request, body=body)
+    tagged(response, request)
+    return decided
 
 
 @router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from app.auth import AgencyPrincipal, ReaderPrincipal
+from app.concurrency import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
@@ -30,6 +31,7 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to
             "description": "The request as recorded, with its decision",
             "headers": {
                 "Location": {"description": "The request's own URL", "schema": {"type": "string"}},
+                **ETAG_HEADER,
                 "Idempotent-Replayed": {
                     "description": "`true` when this repeats the answer first given to the same Idempotency-Key",
                     "schema": {"type": "string"},
@@ -61,6 +63,7 @@ async def submit_sharing_request(
         max_identifiers=settings.max_identifiers_per_request,
     )
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
+    tagged(response, submission.request)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
         return await sharing_requests.details(session=session, request=submission.request, as_first_answered=True)
@@ -80,9 +83,21 @@ async def list_sharing_requests(
     return await sharing_requests.list_page(session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit)
 
 
-@router.get("/v1/sharing-requests/{request_id}", summary="One sharing request with its current decision", responses=NOT_FOUND)
-async def get_sharing_request(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> SharingRequestPublic:
-    return await sharing_requests.read(session=session, principal=principal, request=request)
+@router.get(
+    "/v1/sharing-requests/{request_id}",
+    summary="One sharing request with its current decision",
+    description="`ETag` changes with every workflow move; send it in `If-Match` with a move so that it is refused (412) if the request moved since.",
+    responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The request", "headers": ETAG_HEADER}},
+)
+async def get_sharing_request(
+    request: CurrentRequest, response: Response, session: SessionDep, principal: ReaderPrincipal, if_none_match: IfNoneMatch = None
+) -> SharingRequestPublic:
+    # Read (and audited as read) even when the answer is a 304: the caller learns the request is as they last saw it.
+    public = await sharing_requests.read(session=session, principal=principal, request=request)
+    if (unchanged := not_modified(request, if_none_match)) is not None:
+        return unchanged  # type: ignore[return-value]
+    tagged(response, request)
+    return public
 
 
 @router.post(

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.auth import WebhookOwner
+from app.concurrency import ETAG_HEADER, NOT_MODIFIED, STALE, IfMatch, IfNoneMatch, check, locked, not_modified, tagged
 from app.db import SessionDep
 from app.dependencies import PathName, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
@@ -36,6 +37,16 @@ async def get_current_endpoint(endpoint_id: PathName, session: SessionDep, princ
 CurrentEndpoint = Annotated[WebhookEndpoint, Depends(get_current_endpoint)]
 
 
+async def get_endpoint_to_change(endpoint: CurrentEndpoint, session: SessionDep, if_match: IfMatch = None) -> WebhookEndpoint:
+    """The endpoint named in the path, locked, once If-Match, if sent, names its current ETag (else 412)."""
+    check(await locked(session, endpoint), if_match)
+    return endpoint
+
+
+EndpointToChange = Annotated[WebhookEndpoint, Depends(get_endpoint_to_change)]
+CHANGED = {200: {"description": "The endpoint as changed", "headers": ETAG_HEADER}}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -55,6 +66,7 @@ async def register_endpoint(
 ) -> WebhookEndpointCreated:
     endpoint = await webhooks.register(session=session, settings=settings, principal=principal, data=data)
     response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
+    tagged(response, endpoint)
     return WebhookEndpointCreated(**WebhookEndpointPublic.of(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -68,24 +80,35 @@ async def list_endpoints(
     return await webhooks.list_managed(session=session, principal=principal, cursor=cursor, limit=limit)
 
 
-@router.get("/{endpoint_id}", summary="One endpoint", responses=NOT_FOUND)
-async def get_endpoint(endpoint: CurrentEndpoint) -> WebhookEndpointPublic:
+@router.get("/{endpoint_id}", summary="One endpoint", responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The endpoint", "headers": ETAG_HEADER}})
+async def get_endpoint(endpoint: CurrentEndpoint, response: Response, if_none_match: IfNoneMatch = None) -> WebhookEndpointPublic:
+    if (unchanged := not_modified(endpoint, if_none_match)) is not None:
+        return unchanged  # type: ignore[return-value]
+    tagged(response, endpoint)
     return WebhookEndpointPublic.of(endpoint)
 
 
-@router.patch("/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND | BODY_PROBLEMS)
-async def update_endpoint(endpoint: CurrentEndpoint, changes: WebhookEndpointUpdate, session: SessionDep, principal: WebhookOwner) -> WebhookEndpointPublic:
-    return WebhookEndpointPublic.of(await webhooks.update(session=session, principal=principal, endpoint=endpoint, changes=changes))
+@router.patch(
+    "/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND | BODY_PROBLEMS | STALE | CHANGED
+)
+async def update_endpoint(
+    endpoint: EndpointToChange, changes: WebhookEndpointUpdate, response: Response, session: SessionDep, principal: WebhookOwner
+) -> WebhookEndpointPublic:
+    endpoint = await webhooks.update(session=session, principal=principal, endpoint=endpoint, changes=changes)
+    tagged(response, endpoint)
+    return WebhookEndpointPublic.of(endpoint)
 
 
-@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint and its delivery history", responses=NOT_FOUND)
-async def delete_endpoint(endpoint: CurrentEndpoint, session: SessionDep, principal: WebhookOwner) -> None:
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint and its delivery history", responses=NOT_FOUND | STALE)
+async def delete_endpoint(endpoint: EndpointToChange, session: SessionDep, principal: WebhookOwner) -> None:
     await webhooks.remove(session=session, principal=principal, endpoint=endpoint)
 
 
-@router.post("/{endpoint_id}/rotate-secret", summary="A new signing secret; the old one also signs for 24 hours", responses=NOT_FOUND)
-async def rotate_endpoint_secret(endpoint: CurrentEndpoint, session: SessionDep, principal: WebhookOwner) -> WebhookSecretRotated:
-    return await webhooks.rotate_secret(session=session, principal=principal, endpoint=endpoint)
+@router.post("/{endpoint_id}/rotate-secret", summary="A new signing secret; the old one also signs for 24 hours", responses=NOT_FOUND | STALE | CHANGED)
+async def rotate_endpoint_secret(endpoint: EndpointToChange, response: Response, session: SessionDep, principal: WebhookOwner) -> WebhookSecretRotated:
+    rotated = await webhooks.rotate_secret(session=session, principal=principal, endpoint=endpoint)
+    tagged(response, endpoint)
+    return rotated
 
 
 @router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND | INVALID_INPUT)

@@ -339,5 +339,5 @@ async def _disable_gone(*, session: AsyncSession, endpoint_id: str, now: datetim
     if endpoint is not None and endpoint.enabled:
         endpoint.enabled = False
         endpoint.disabled_reason = DisabledReason.GONE
-        endpoint.updated_at = now
+        endpoint.updated_at, endpoint.version = now, endpoint.version + 1
         log.warning("webhook endpoint %s answered 410 Gone and is disabled", endpoint_id)

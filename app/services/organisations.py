@@ -31,7 +31,8 @@ async def list_page(*, session: AsyncSession, cursor: str | None, after: str | N
 async def update(*, session: AsyncSession, actor: Principal, code: str, changes: OrganisationUpdate) -> Organisation:
     """Apply an admin's changes (name, type, DSPT status, active)."""
     organisation = await get(session=session, code=code)
-    return await ORGANISATIONS.change(session=session, actor=actor, entry=organisation, values=changes.model_dump(exclude_unset=True))
+    values = changes.model_dump(exclude_unset=True) | {"version": organisation.version + 1}
+    return await ORGANISATIONS.change(session=session, actor=actor, entry=organisation, values=values)
 
 
 async def active_requester(*, session: AsyncSession, code: str) -> CallerOrganisation:

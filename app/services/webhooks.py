@@ -232,7 +232,7 @@ async def update(*, session: AsyncSession, principal: Principal, endpoint: Webho
     if "description" in changes.model_fields_set:
         endpoint.description = changes.description
         changed.append("description")
-    endpoint.updated_at = utcnow()
+    endpoint.updated_at, endpoint.version = utcnow(), endpoint.version + 1
     await session.flush()
     outcome = f"changed {', '.join(changed)}" if changed else "nothing changed"
     await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.ENDPOINT_CHANGED, endpoint_id=endpoint.id, outcome=outcome)
@@ -257,7 +257,7 @@ async def rotate_secret(*, session: AsyncSession, principal: Principal, endpoint
     expires = now + ROTATION_OVERLAP
     endpoint.previous_secret, endpoint.previous_secret_expires_at = endpoint.secret, expires
     endpoint.secret = new_secret()
-    endpoint.updated_at = now
+    endpoint.updated_at, endpoint.version = now, endpoint.version + 1
     await session.flush()
     hours = int(ROTATION_OVERLAP.total_seconds() // 3600)
     outcome = f"the previous secret also signs for {hours} hours"  # never either secret
