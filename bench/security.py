@@ -456,7 +456,8 @@ async def deactivation(main: Server) -> None:
             [f"answered {not_ok}"] if not_ok else [],
             "agency list, guardian claim, audit events, organisations list: each 200",
         )
-        deactivated = await api.patch("/v1/organisations/DEAC1", json={"active": False}, headers=admin())
+        current = (await api.get("/v1/organisations/DEAC1", headers=admin())).headers["ETag"]  # an admin PATCH must name the version it changes
+        deactivated = await api.patch("/v1/organisations/DEAC1", json={"active": False}, headers=admin() | {"If-Match": current})
         if deactivated.status_code != 200:
             raise RuntimeError(f"deactivating DEAC1: {deactivated.status_code} {deactivated.text}")
 
