@@ -195,3 +195,25 @@ async def test_the_check_reads_the_row_under_a_lock_so_a_change_in_between_is_se
         with pytest.raises(PreconditionFailed):
             await late
         await second.rollback()
+
+
+async def test_a_webhook_endpoint_carries_an_etag_and_a_stale_if_match_changes_nothing(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    agency = tokens.agency("RXT01")
+    created = await client.post("/v1/webhook-endpoints", json={"url": "https://93.184.215.14/hook", "event_types": ["sharing_request.decided"]}, headers=agency)
+    assert created.status_code == 201, created.text
+    path = f"/v1/webhook-endpoints/{created.json()['id']}"
+    first = (await client.get(path, headers=agency)).headers["ETag"]
+    assert created.headers["ETag"] == first
+
+    assert (await client.get(path, headers=agency | {"If-None-Match": first})).status_code == 304
+    changed_once = await client.patch(path, json={"enabled": False}, headers=agency | {"If-Match": first})
+    assert changed_once.status_code == 200, changed_once.text
+    second = changed_once.headers["ETag"]
+    assert second != first
+    stale = await client.patch(path, json={"enabled": True}, headers=agency | {"If-Match": first})
+    assert stale.status_code == 412 and stale.headers["content-type"] == "application/problem+json"
+    assert stale.json()["current_etag"] == second
+    assert (await client.get(path, headers=agency)).json()["enabled"] is False
+    assert (await client.delete(path, headers=agency | {"If-Match": first})).status_code == 412
+    assert (await client.delete(path, headers=agency | {"If-Match": second})).status_code == 204
