@@ -1,4 +1,4 @@
-"""The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, verify the audit trail, write the OpenAPI document."""
+"""The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, keep the audit trail (app/cli_audit.py), write the OpenAPI document."""
 
 import argparse
 import logging
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
-from app import log_config
+from app import cli_audit, log_config
 from app.config import Settings, get_settings
 from app.models.vocabulary import Role
 from app.services.schema_state import migrations_folder
@@ -137,38 +137,6 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(_: argparse.Namespace) -> int:
-    """Exit status 0: the chain is intact (events still pending included); 1: it is broken; 2: it could not be read."""
-    import asyncio
-
-    from sqlalchemy.exc import DBAPIError
-
-    from app.db import make_engine, make_sessionmaker
-    from app.models.audit import AuditVerification
-    from app.services import audit
-
-    async def verify() -> AuditVerification:
-        engine = make_engine(get_settings().database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return await audit.verify(session=session)
-        finally:
-            await engine.dispose()
-
-    try:
-        result = asyncio.run(verify())
-    except (DBAPIError, OSError) as error:
-        print(f"caldicott audit verify: cannot read the audit trail: {type(getattr(error, 'orig', error)).__name__}: {error}", file=sys.stderr)
-        return 2
-    print(result.model_dump_json(indent=2))
-    if result.pending:
-        print(f"caldicott audit verify: {result.pending} events recorded and not chained yet (pending, not broken)", file=sys.stderr)
-    if not result.valid:
-        print(f"caldicott audit verify: the audit trail is broken at seq {result.first_broken_seq}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def cmd_attachments_purge(args: argparse.Namespace) -> int:
     """Remove the content of attachments whose retention has ended (their rows and hashes stay), and say what was done."""
     import asyncio
@@ -214,9 +182,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", help="subject (claim `sub`); default dev-<org>")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
-    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="recompute the audit trail's hash chain; exit status 1 when it is broken").set_defaults(run=cmd_audit_verify)
+    cli_audit.add_commands(commands)
     attachments = commands.add_parser("attachments", help="evidence attached to sharing requests")
     attachment_commands = attachments.add_subparsers(dest="attachments_command", required=True)
     purge = attachment_commands.add_parser(

@@ -8,8 +8,12 @@ from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from app.audit_signing import AuditKeys, load_keys
+
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
 DEV_SUBJECT_KEY = "development-subject-key-not-for-production"
+# Where development keeps the key that signs audit checkpoints when CALDICOTT_AUDIT_SIGNING_KEY_FILE is not set (made on first use).
+DEV_AUDIT_SIGNING_KEY_FILE = Path("caldicott-audit-key.pem")
 MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
 
 # The controller organisation of a development installation, as the examples and development tokens name it.
@@ -63,6 +67,12 @@ class Settings(BaseSettings):
     # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit.py);
     # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
     audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)
+    # Signed checkpoints of the chain's head (app/services/checkpoints.py): the Ed25519 key that signs them (a PEM file,
+    # never in the database; development makes one on first use), the JWK set of every public key that ever signed
+    # (rotation adds to it; by default the signing key's own), and how often the worker signs the head when it has moved.
+    audit_signing_key_file: Path | None = None
+    audit_public_keys_file: Path | None = None
+    audit_checkpoint_seconds: float = Field(default=300.0, gt=0, le=86400)
     # How long a process keeps the active policy before reading it again: another process's activation takes
     # effect here within this time (an activation in this process, at once). 0 reads it on every submission.
     policy_cache_seconds: float = Field(default=1.0, ge=0, le=60)
@@ -127,6 +137,10 @@ class Settings(BaseSettings):
                 raise ValueError("CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only")
             if self.uses_sqlite:
                 raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")
+            if self.audit_signing_key_file is None and self.audit_public_keys_file is None:
+                raise ValueError(
+                    "production needs CALDICOTT_AUDIT_SIGNING_KEY_FILE (the worker signs audit checkpoints with it) or, where nothing signs, CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"
+                )
             if self.controller_org == DEV_CONTROLLER_ORG:
                 raise ValueError("production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service")
         return self
@@ -159,6 +173,12 @@ class Settings(BaseSettings):
         if not database or database == ":memory:" or database.startswith("file:"):
             raise ValueError("an in-memory SQLite database has no folder beside it: set CALDICOTT_ATTACHMENT_DIR")
         return Path(database).parent / "attachments"
+
+    def audit_keys(self, *, sign: bool) -> AuditKeys:
+        """The keys of audit checkpoints this process needs (the signer too when `sign`); see app/audit_signing.py."""
+        production = self.env is Environment.PRODUCTION
+        signing_key_file = self.audit_signing_key_file or (None if production else DEV_AUDIT_SIGNING_KEY_FILE)
+        return load_keys(signing_key_file=signing_key_file, public_keys_file=self.audit_public_keys_file, sign=sign, production=production)
 
     @property
     def subject_key_bytes(self) -> bytes:

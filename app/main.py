@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     if settings.policy_file is not None:
         raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
     registry = PolicyRegistry(shipped_policies(), cache_seconds=settings.policy_cache_seconds)
+    # The keys of audit checkpoints (a missing or unsafe key file stops start-up here); the signer only where the worker runs.
+    audit_keys = settings.audit_keys(sign=settings.webhook_worker_in_serve)
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -93,7 +95,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
             background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
             background.enter_context(tracing.serving(application.state.tracing))  # its deliveries are traced too; the rest exported at the end
             if settings.webhook_worker_in_serve:
-                await background.enter_async_context(delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings))
+                await background.enter_async_context(
+                    delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings, keys=application.state.audit_keys)
+                )
             yield
         await engine.dispose()
 
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.chainer = Chainer(app.state.sessionmaker, delay=settings.audit_chain_delay_seconds)
     app.state.verifier = TokenVerifier(settings)
+    app.state.audit_keys = audit_keys
     app.state.rate_limiter = RateLimiter(settings)
     app.state.metrics = observability.Metrics()
     install_problem_handlers(app)
@@ -119,6 +124,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     app.state.tracing = tracing.install(app, engine, exporter=span_exporter)  # off, adding nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
     app.include_router(problems.router)  # the pages problem types resolve to: no token, no rate limit
+    app.include_router(audit.public_router)  # the keys that sign audit checkpoints: no token, no rate limit
     app.webhooks.include_router(webhook_contract.router)  # what subscribers are sent: documented only, never served
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(limit_rate)])

@@ -30,11 +30,16 @@ WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.POLICY_ACTIVATED: "A policy version was activated: it decides every request from now on",
     WebhookEventType.AGREEMENT_REVIEW_DUE: "A sharing agreement's review date is 30 days away or nearer, or has passed",
     WebhookEventType.AGREEMENT_EXPIRING: "A sharing agreement's last day is 30 days away or nearer",
+    WebhookEventType.AUDIT_CHECKPOINT: "The audit chain's head was signed: keep it, and check its signature with `GET /v1/audit/keys`",
 }
 AUDIENCE: dict[WebhookEventType, str] = {
     WebhookEventType.POLICY_ACTIVATED: "Sent to every enabled endpoint subscribed to it: it changes how every organisation's requests are decided.",
     WebhookEventType.AGREEMENT_REVIEW_DUE: "Sent to the controller's endpoints and those of the agreement's owner and parties, once per date.",
     WebhookEventType.AGREEMENT_EXPIRING: "Sent to the controller's endpoints and those of the agreement's owner and parties, once per date.",
+    WebhookEventType.AUDIT_CHECKPOINT: (
+        "Sent to every enabled endpoint subscribed to it, whoever owns it: each keeps a copy the controller cannot recall, "
+        "and `POST /v1/audit/verify` or `caldicott audit verify --checkpoint` checks the trail against it (docs/audit-format.md)."
+    ),
 }
 DELIVERY = (
     "Delivered at least once, as `application/json`, signed as Standard Webhooks (https://www.standardwebhooks.com/) have it: "

@@ -1,6 +1,7 @@
 """Test support shared by fixtures and tests: settings, tokens, where the scenario corpus lives."""
 
 import os
+import tempfile
 from pathlib import Path
 
 from app.auth import mint_dev_token
@@ -8,6 +9,8 @@ from app.config import Settings
 from app.models.vocabulary import Role
 
 TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
+# The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.
+TEST_AUDIT_KEY = Path(tempfile.mkdtemp(prefix="caldicott-test-keys-")) / "audit-signing-key.pem"
 SHARED_SCENARIOS = Path(os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios"))
 
 
@@ -18,6 +21,7 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "jwt_secret": TEST_SECRET,
         "subject_key": "test-subject-key",
         "audit_chain_delay_seconds": 0,  # every request's events chained before the test sees its answer
+        "audit_signing_key_file": TEST_AUDIT_KEY,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -155,7 +155,9 @@ async def test_the_worker_looks_as_it_starts(hooks: httpx.AsyncClient, tokens: T
         hooks, tokens, parties=["RXT01"], valid_from=(today - timedelta(days=300)).isoformat(), valid_until=(today + timedelta(days=9)).isoformat()
     )
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=hook_app.state.settings, stop=stop))
+    worker = asyncio.create_task(
+        delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=hook_app.state.settings, keys=hook_app.state.audit_keys, stop=stop)
+    )
     try:
         for _ in range(300):  # at most half a minute
             if receiver.processed:

@@ -98,7 +98,18 @@ async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.Asyn
     assert all(event["correlation_id"] for event in trail)
     result = await verify(client, tokens)
     (listed, *_) = await all_events(client, tokens, action="audit_events_listed")  # the first listing above is event 7
-    assert result == {"valid": True, "events": 7, "pending": 0, "head_seq": 7, "head_hash": listed["hash"], "first_broken_seq": None}
+    assert result == {
+        "valid": True,
+        "events": 7,
+        "pending": 0,
+        "head_seq": 7,
+        "head_hash": listed["hash"],
+        "first_broken_seq": None,
+        "checkpoints": 0,
+        "witnessed": 0,
+        "last_checkpoint_seq": None,
+        "findings": [],
+    }
 
 
 async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
@@ -242,15 +253,26 @@ async def test_looking_at_the_trail_is_itself_recorded(client: httpx.AsyncClient
 
     trail = await all_events(client, tokens)
     assert [(event["action"], event["target_type"], event["target_id"], event["outcome"], event["actor_sub"]) for event in trail] == [
-        ("audit_verified", "report", "audit_trail", "valid, 0 events", "auditor-1"),
+        ("audit_verified", "report", "audit_trail", "valid, 0 events, 0 checkpoints", "auditor-1"),
         ("audit_events_listed", "report", "audit_events", "0 events", "auditor-1"),
     ]
 
 
 async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncClient, app: FastAPI) -> None:
     async with app.state.sessionmaker() as session:
-        result = await audit.verify(session=session)
-    assert result.model_dump() == {"valid": True, "events": 0, "pending": 0, "head_seq": 0, "head_hash": GENESIS_HASH, "first_broken_seq": None}
+        result = await audit.verify(session=session, keys=app.state.audit_keys.published)
+    assert result.model_dump() == {
+        "valid": True,
+        "events": 0,
+        "pending": 0,
+        "head_seq": 0,
+        "head_hash": GENESIS_HASH,
+        "first_broken_seq": None,
+        "checkpoints": 0,
+        "witnessed": 0,
+        "last_checkpoint_seq": None,
+        "findings": [],
+    }
 
 
 async def record_tail(app: FastAPI, name: str, count: int) -> None:
@@ -274,6 +296,10 @@ async def test_a_tail_not_chained_yet_is_pending_not_broken(client: httpx.AsyncC
         "head_seq": 1,
         "head_hash": None,
         "first_broken_seq": None,
+        "checkpoints": 0,
+        "witnessed": 0,
+        "last_checkpoint_seq": None,
+        "findings": [],
     }
     assert "2 events recorded and not chained yet" in command.stderr
     assert [event["target_id"] for event in await all_events(client, tokens)] == ["RXT01"]  # the listing shows chained events only
@@ -316,6 +342,10 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
         "head_seq": 6,
         "head_hash": None,
         "first_broken_seq": None,
+        "checkpoints": 0,
+        "witnessed": 0,
+        "last_checkpoint_seq": None,
+        "findings": [],
     }
 
     await tamper(app, TAMPERINGS[change], seq=4)
@@ -334,14 +364,14 @@ async def test_verification_streams_in_batches_and_finds_a_break_in_a_later_batc
     for _ in range(8):
         await submit(client, tokens, baseline_request())
     async with app.state.sessionmaker() as session:
-        whole = await audit.verify(session=session)
-        batched = [await audit.verify(session=session, batch_size=size) for size in (1, 2, 3, 9, 10)]
+        whole = await audit.verify(session=session, keys=app.state.audit_keys.published)
+        batched = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 2, 3, 9, 10)]
     assert whole.valid and whole.events == 9
     assert all(result == whole for result in batched)
 
     await tamper(app, "UPDATE audit_events SET target_id = 'another-request' WHERE seq = :seq", seq=8)
     async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, batch_size=size) for size in (2, 3, 5000)]
+        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (2, 3, 5000)]
     assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 8, 9, 9)] * 3
 
 
@@ -439,11 +469,11 @@ async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: ht
     assert trail[1]["actor_roles"] == ["agency", "auditor", "guardian"]
     assert all(event["hash"] == expected_hash(event) for event in trail)
     async with app.state.sessionmaker() as session:
-        assert [(await audit.verify(session=session, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
+        assert [(await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
 
     await tamper(app, "UPDATE audit_events SET outcome = :outcome WHERE seq = 3", outcome=AWKWARD_TEXT[2].replace("\x01", "\x02"))
     async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, batch_size=size) for size in (1, 2, 5000)]
+        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 2, 5000)]
     assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 3, 6, 6)] * 3
 
 
@@ -464,6 +494,6 @@ async def test_a_break_at_a_batch_boundary_is_found_at_its_seq(client: httpx.Asy
         await submit(client, tokens, baseline_request())
     await tamper(app, statement)
     async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, batch_size=size) for size in (1, 3, 5000)]
+        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 3, 5000)]
     assert {(result.valid, result.first_broken_seq, result.head_seq) for result in results} == {(False, broken, 9)}
     assert len({result.events for result in results}) == 1

@@ -44,7 +44,7 @@ async def write(sessionmaker: async_sessionmaker[AsyncSession], name: str, event
 async def trail(app: FastAPI) -> tuple[AuditVerification, list[int], list[str]]:
     """The verification, and the chain's seqs and target ids in chain order."""
     async with app.state.sessionmaker() as session:
-        result = await audit.verify(session=session)
+        result = await audit.verify(session=session, keys=app.state.audit_keys.published)
         rows = (await (await session.connection()).execute(text("SELECT seq, target_id FROM audit_events ORDER BY seq"))).all()
     return result, [row.seq for row in rows], [row.target_id for row in rows]
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
 from app.main import create_app
+from app.models.audit import CHECKPOINT_EXAMPLE
 from app.models.vocabulary import Role
 from app.services.policies import derived_example
 from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
@@ -264,6 +265,11 @@ async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Reque
     return Request("POST", "/v1/reports/subject-disclosures", guardian(tokens), {"identifier": "9990000018"})
 
 
+async def verify_against_a_witness(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    auditor = tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")
+    return Request("POST", "/v1/audit/verify", auditor, {"checkpoints": [CHECKPOINT_EXAMPLE]})
+
+
 async def register_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/webhook-endpoints", await requester(client, tokens), {"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]})
 
@@ -317,6 +323,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/attachments"): Call(attach, 201, "attachment_added"),
     ("POST", "/v1/sharing-agreements/{code}/attachments"): Call(keep_signed_copy, 201, "agreement_document_added"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
+    ("POST", "/v1/audit/verify"): Call(verify_against_a_witness, 200, "audit_verified"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Call(delete_hook, 204, "webhook_endpoint_deleted"),

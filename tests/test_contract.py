@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.main import create_app
 from app.models.agreement import SharingAgreementCreate, SharingAgreementUpdate
+from app.models.audit import WitnessCheckpoints
 from app.models.organisation import OrganisationCreate, OrganisationUpdate
 from app.models.report import SubjectQuery
 from app.models.request_body import DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "openapi" / "openapi.json"
 SERVED = create_app(settings_for("sqlite+aiosqlite:///:memory:")).openapi()
 OPERATIONS = [(f"{method.upper()} {path}", operation) for path, methods in SERVED["paths"].items() for method, operation in methods.items()]
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics"}  # probes and the scrape: no bearer JWT
+PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys"}  # probes, the scrape and the audit keys: no bearer JWT
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REQUEST_MODELS: list[type[BaseModel]] = [
     SharingRequestBody,
@@ -36,6 +37,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     WebhookEndpointCreate,
     WebhookEndpointUpdate,
     SubjectQuery,
+    WitnessCheckpoints,
 ]
 
 

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 async def worker(application: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """The worker loop as `caldicott worker` runs it, in this process, until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(sessionmaker=application.state.sessionmaker, settings=settings, stop=stop))
+    task = asyncio.create_task(delivery.run(sessionmaker=application.state.sessionmaker, settings=settings, keys=application.state.audit_keys, stop=stop))
     try:
         yield
     finally:

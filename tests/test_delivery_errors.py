@@ -273,7 +273,7 @@ async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
     # The worker as it runs: one delivery per claim, resting a second whenever a claim brings nothing.
     settings = patient.model_copy(update={"webhook_batch_size": 1, "webhook_poll_seconds": 1.0})
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=settings, stop=stop))
+    worker = asyncio.create_task(delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=settings, keys=hook_app.state.audit_keys, stop=stop))
     try:
         for _ in range(40):  # four seconds; without the fix it took a second per poisoned delivery, and then again
             if receiver.at("/fair"):

@@ -126,6 +126,7 @@ def list_operations() -> list[tuple[str, str]]:
 
 def test_the_contract_lists_the_expected_collections() -> None:
     assert sorted(list_operations()) == [
+        ("GET", "/v1/audit/checkpoints"),
         ("GET", "/v1/audit/events"),
         ("GET", "/v1/organisations"),
         ("GET", "/v1/policies"),
@@ -159,6 +160,7 @@ LISTS_OVER_HTTP = [
     ("GET", "/v1/sharing-agreements", Role.ADMIN),
     ("GET", "/v1/review-queue", Role.GUARDIAN),
     ("GET", "/v1/audit/events", Role.AUDITOR),
+    ("GET", "/v1/audit/checkpoints", Role.AUDITOR),
     ("GET", "/v1/webhook-endpoints", Role.AGENCY),
     ("GET", "/v1/reports/decision-log", Role.GUARDIAN),
     ("POST", "/v1/reports/subject-disclosures", Role.GUARDIAN),

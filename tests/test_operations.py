@@ -63,7 +63,7 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     jwks.write_text('{"keys": []}')
     good = {"env": Environment.PRODUCTION, "database_url": "postgresql+asyncpg://db/caldicott", "jwks_file": jwks, "subject_key": "k" * 32}
-    good |= {"controller_org": "RXT"}
+    good |= {"controller_org": "RXT", "audit_public_keys_file": tmp_path / "audit-keys.json"}
     assert Settings(_env_file=None, **good).env is Environment.PRODUCTION  # type: ignore[call-arg]
     for unsafe in (
         {"jwt_secret": "dev"},
@@ -71,6 +71,7 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
         {"subject_key": None},
         {"jwks_file": None},
         {"controller_org": "CONTROLLER"},
+        {"audit_public_keys_file": None},
     ):
         with pytest.raises(ValidationError):
             Settings(_env_file=None, **(good | unsafe))  # type: ignore[call-arg]

@@ -33,6 +33,7 @@ PRODUCTION: dict[str, Any] = {
     "jwks_url": "https://idp.example/.well-known/jwks.json",
     "subject_key": "a-long-random-key-kept-by-the-operator",
     "controller_org": "RX1",
+    "audit_signing_key_file": "/run/secrets/caldicott-audit/audit-signing-key.pem",
 }
 SECRET = "do-not-echo-this-secret-value"
 
@@ -62,6 +63,7 @@ def test_production_starts_with_keys_a_subject_key_and_postgresql(tmp_path: Path
         ({"subject_key": "k"}, "CALDICOTT_SUBJECT_KEY of at least 32 bytes"),
         ({"subject_key": "k" * 31}, "CALDICOTT_SUBJECT_KEY of at least 32 bytes"),
         ({"webhook_allow_private": True}, "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only"),
+        ({"audit_signing_key_file": None}, "CALDICOTT_AUDIT_SIGNING_KEY_FILE"),
     ],
 )
 def test_production_refuses_development_shortcuts(unsafe: dict[str, Any], named: str) -> None:

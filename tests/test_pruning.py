@@ -129,7 +129,7 @@ async def test_each_transaction_takes_a_bounded_batch(outbox: Outbox, app: FastA
 async def test_the_worker_prunes_as_it_starts(outbox: Outbox, app: FastAPI) -> None:
     events = await scenario(outbox)
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=app.state.sessionmaker, settings=app.state.settings, stop=stop))
+    worker = asyncio.create_task(delivery.run(sessionmaker=app.state.sessionmaker, settings=app.state.settings, keys=app.state.audit_keys, stop=stop))
     started = time.monotonic()
     try:
         while (await outbox.left())["events"] != survivors(events):

@@ -23,7 +23,7 @@ from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent, WebhookEventType
 from app.models.webhook_payloads import DATA_OF, EVENT_MODELS, RequestEventData
-from app.services import agreement_notices, outbox, queue
+from app.services import agreement_notices, checkpoints, outbox, queue
 from app.webhook_contract import WHAT_HAPPENED
 from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
@@ -158,6 +158,9 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await register_agreement(client, tokens, code="ISA-NEAR", owner="OWN01", valid_until="2031-12-31", review_date="2031-12-01")
     sent = await agreement_notices.check(app.state.sessionmaker, today=today)
     assert {str(notice.kind) for notice in sent} == {"review_due", "expiring"}  # sharing_agreement.review_due and .expiring
+
+    signing = app.state.settings.audit_keys(sign=True)  # the worker's keys: this app only publishes them
+    assert await checkpoints.make(app.state.sessionmaker, keys=signing, log_name="CONTROLLER") is not None  # audit.checkpoint
 
 
 async def stored_events(app: FastAPI) -> list[OutboxEvent]:

@@ -38,7 +38,8 @@ from tests.support import Tokens, settings_for
 from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_EVENTS = [str(event_type) for event_type in WebhookEventType]
+# Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts, is a witness's (tests/test_checkpoints.py).
+ALL_EVENTS = [str(event_type) for event_type in WebhookEventType if event_type is not WebhookEventType.AUDIT_CHECKPOINT]
 PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "link"}
 
 
@@ -546,7 +547,13 @@ def test_production_sends_only_to_https(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     jwks.write_text('{"keys": []}')
     production = Settings(
-        _env_file=None, env=Environment.PRODUCTION, database_url="postgresql+asyncpg://db/caldicott", jwks_file=jwks, subject_key="k" * 32, controller_org="RX1"
+        _env_file=None,
+        env=Environment.PRODUCTION,
+        database_url="postgresql+asyncpg://db/caldicott",
+        jwks_file=jwks,
+        subject_key="k" * 32,
+        controller_org="RX1",
+        audit_public_keys_file=tmp_path / "audit-keys.json",
     )  # type: ignore[call-arg]
     with pytest.raises(webhooks.DestinationRefused, match="https"):
         webhooks.parse_url("http://93.184.215.14/hook", settings=production)

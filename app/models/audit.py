@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlmodel
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, Column, Index, Integer
 from sqlmodel import SQLModel
 
@@ -67,6 +67,22 @@ class AuditPending(SQLModel, table=True):
     correlation_id: str | None = sqlmodel.Field(default=None, max_length=128)
 
 
+class AuditCheckpoint(SQLModel, table=True):
+    """The chain's head at a moment, signed with a key outside the database: `previous` is the digest of the checkpoint before (docs/audit-format.md)."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_seq", "seq"),)
+
+    number: int = sqlmodel.Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    log: str = sqlmodel.Field(max_length=32)
+    seq: int
+    hash: str = sqlmodel.Field(max_length=64)
+    time: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
+    previous: str | None = sqlmodel.Field(default=None, max_length=64)
+    kid: str = sqlmodel.Field(max_length=64)
+    signature: str = sqlmodel.Field(max_length=128)
+
+
 class AuditEventPublic(BaseModel):
     seq: int
     occurred_at: datetime
@@ -86,8 +102,62 @@ class AuditEventPage(Page[AuditEventPublic]):
     pass
 
 
+HEX64 = r"^[0-9a-f]{64}$"
+# A real signature, by a key made for this example alone (so it names a kid no service publishes).
+CHECKPOINT_EXAMPLE = {
+    "number": 42,
+    "log": "CONTROLLER",
+    "seq": 18211,
+    "hash": "9f2c" * 16,
+    "time": "2026-11-28T09:05:00.000000Z",
+    "previous": "4b1d" * 16,
+    "kid": "NY4hMiNhlKL0gwAfB62AS8EdWeeCqiD78n4o68Sg8-Y",
+    "signature": "Tq-ixz1JG6iI2zZo1hn8GWdHLEFw_5bDYbrT9PfoTXRLlv1Yxg0gG_P6QvemkNNCvFlcHyr-IlXrvLbXGHOTDw",
+}
+
+
+class CheckpointPublic(BaseModel):
+    """A signed checkpoint, as listed, sent to witnesses (`audit.checkpoint`), exported and given back to be checked.
+
+    The signature is Ed25519 over `caldicott-audit-checkpoint/v1` and a newline, followed by the canonical JSON of every
+    other member (docs/audit-format.md); `kid` names the key in `GET /v1/audit/keys`.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CHECKPOINT_EXAMPLE]})
+
+    number: int = Field(ge=1, description="1 for the first checkpoint, then one more each time")
+    log: str = Field(max_length=32, description="The trail signed: the code of the controller organisation that runs the service")
+    seq: int = Field(ge=1, description="The chain's head when signed: the seq of its newest event")
+    hash: str = Field(max_length=64, pattern=HEX64, description="That event's hash")
+    time: str = Field(max_length=40, description="When it was signed, UTC, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`")
+    previous: str | None = Field(max_length=64, pattern=HEX64, description="SHA-256 of the previous checkpoint's signed bytes; null for the first")
+    kid: str = Field(max_length=64, description="The signing key's RFC 7638 thumbprint")
+    signature: str = Field(max_length=128, description="Base64url, no padding")
+
+
+class CheckpointPage(Page[CheckpointPublic]):
+    pass
+
+
+class WitnessCheckpoints(BaseModel):
+    """Checkpoints a witness kept (the `data` of `audit.checkpoint` webhooks), to verify the trail against."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"checkpoints": [CHECKPOINT_EXAMPLE]}]})
+
+    checkpoints: list[CheckpointPublic] = Field(min_length=1, max_length=100)
+
+
+class Finding(BaseModel):
+    """One place where the trail and the evidence disagree."""
+
+    seq: int = Field(description="The first seq at which they disagree")
+    checkpoint: int | None = Field(description="The checkpoint's number, when a checkpoint is the evidence")
+    source: str = Field(description="`chain` (the hashes themselves), `stored` (a stored checkpoint) or `witness` (one given to check)")
+    problem: str
+
+
 class AuditVerification(BaseModel):
-    """The result of recomputing the whole chain; first_broken_seq is where it first fails.
+    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq is where it first fails.
 
     Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid.
     """
@@ -97,4 +167,8 @@ class AuditVerification(BaseModel):
     pending: int = Field(description="Events recorded but not yet chained (they join the chain within moments); not part of `valid`")
     head_seq: int
     head_hash: str
-    first_broken_seq: int | None
+    first_broken_seq: int | None = Field(description="The first seq at which the chain breaks or disagrees with a checkpoint")
+    checkpoints: int = Field(description="Stored checkpoints checked: signature, link to the one before, and the chain's hash at their seq")
+    witnessed: int = Field(default=0, description="Checkpoints given by a witness and checked the same way")
+    last_checkpoint_seq: int | None = Field(description="The seq of the newest stored checkpoint: events after it are not signed yet")
+    findings: list[Finding] = Field(default_factory=list, description="What disagrees, first seq first (at most 100)")

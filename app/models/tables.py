@@ -2,7 +2,7 @@
 
 from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgreementVersion
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
-from app.models.audit import AuditEvent, AuditPending
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
 from app.models.panel import Panel, PanelMember, PanelVote
@@ -17,6 +17,7 @@ __all__ = [
     "Attachment",
     "AttachmentBlob",
     "AttachmentChunk",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditPending",
     "Decision",

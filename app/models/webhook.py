@@ -32,6 +32,7 @@ class WebhookEventType(StrEnum):
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
+    AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head, signed: every subscriber is a witness (app/services/checkpoints.py)
 
 
 class EndpointScope(StrEnum):

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from app.models.audit import CheckpointPublic
 from app.models.vocabulary import DecisionOutcome, RequestStatus
 from app.models.webhook import WebhookEventType
 
@@ -70,6 +71,7 @@ DATA_OF: dict[WebhookEventType, type[BaseModel]] = {
     WebhookEventType.POLICY_ACTIVATED: PolicyActivatedData,
     WebhookEventType.AGREEMENT_REVIEW_DUE: AgreementNoticeData,
     WebhookEventType.AGREEMENT_EXPIRING: AgreementNoticeData,
+    WebhookEventType.AUDIT_CHECKPOINT: CheckpointPublic,
 }
 
 

@@ -1,18 +1,22 @@
-"""The audit trail for auditors: list its events, and verify that none has been altered."""
+"""The audit trail for auditors: list its events and signed checkpoints, and verify that none has been altered; its public keys for anyone."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from app.auth import AuditorPrincipal
 from app.db import SessionDep
-from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotFound, problem_doc
 from app.models.actions import AuditAction
-from app.models.audit import AuditEventPage, AuditVerification
+from app.models.audit import AuditEventPage, AuditVerification, CheckpointPage, CheckpointPublic, WitnessCheckpoints
 from app.models.base import STORABLE_TEXT
-from app.services import reports
+from app.services import checkpoints, reports
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+# No token and no rate limit: a witness checks a checkpoint with these keys alone.
+public_router = APIRouter(prefix="/v1/audit", tags=["audit"])
+JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
 
 
 @router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated", responses=INVALID_INPUT)
@@ -44,7 +48,51 @@ async def list_audit_events(
     )
 
 
-@router.get("/verify", summary="Recompute the hash chain of the whole trail and report where it first breaks")
-async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
-    """`valid` covers the chained events; events recorded but not chained yet are counted in `pending` and never make it false."""
-    return await reports.audit_verification(session=session, auditor=auditor)
+@router.get("/verify", summary="Recompute the hash chain of the whole trail, check it against every signed checkpoint, and report where it first disagrees")
+async def verify_audit_trail(request: Request, session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
+    """`valid` covers the chained events and the stored checkpoints; events recorded but not chained yet are counted in `pending` and never make it false."""
+    return await reports.audit_verification(session=session, auditor=auditor, keys=request.app.state.audit_keys.published)
+
+
+@router.post("/verify", summary="Verify the trail as GET does, and against checkpoints a witness kept", responses=BODY_PROBLEMS)
+async def verify_audit_trail_against_witnesses(request: Request, session: SessionDep, auditor: AuditorPrincipal, body: WitnessCheckpoints) -> AuditVerification:
+    """Each checkpoint given (the `data` of an `audit.checkpoint` webhook) must carry a published key's signature, match the chain's hash at its seq,
+    and equal the stored checkpoint of its number: a trail cut, rewritten or given a new checkpoint table since the witness received it disagrees."""
+    keys = request.app.state.audit_keys.published
+    return await reports.audit_verification(session=session, auditor=auditor, keys=keys, witnesses=body.checkpoints)
+
+
+@router.get("/checkpoints", summary="Signed checkpoints of the chain's head, oldest first", responses=INVALID_INPUT)
+async def list_checkpoints(
+    session: SessionDep,
+    _: AuditorPrincipal,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CheckpointPage:
+    return await checkpoints.list_page(session=session, cursor=cursor, limit=limit)
+
+
+@router.get("/checkpoints/{number}", summary="One signed checkpoint", responses={404: problem_doc("No checkpoint has this number")} | INVALID_INPUT)
+async def get_checkpoint(session: SessionDep, _: AuditorPrincipal, number: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> CheckpointPublic:
+    checkpoint = await checkpoints.one(session=session, number=number)
+    if checkpoint is None:
+        raise NotFound(f"no audit checkpoint {number}")
+    return checkpoint
+
+
+@public_router.get(
+    "/keys",
+    summary="The public keys that sign audit checkpoints, as a JWK set (no token needed)",
+    response_class=JSONResponse,
+    responses={
+        200: {
+            "content": {
+                JWK_SET_MEDIA_TYPE: {"schema": {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}}
+            }
+        }
+    },
+)
+async def audit_keys(request: Request) -> JSONResponse:
+    """Every key that ever signed a checkpoint (Ed25519, `OKP`), named by its RFC 7638 thumbprint: retired keys stay, so old checkpoints still verify."""
+    keys: dict[str, Any] = request.app.state.audit_keys.jwk_set()
+    return JSONResponse(keys, media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"})

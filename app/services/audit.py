@@ -8,7 +8,7 @@ audit_events in id order, giving each the next seq and its hash, in one short tr
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import SimpleNamespace
@@ -25,9 +25,19 @@ from app import correlation
 from app.auth import Principal
 from app.canonical import canonical_json, sha256_hex, stored_json
 from app.db import AUDIT_RECORDED
-from app.models.audit import AuditEvent, AuditEventPage, AuditEventPublic, AuditPending, AuditTarget, AuditVerification
+from app.models.audit import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditEventPage,
+    AuditEventPublic,
+    AuditPending,
+    AuditTarget,
+    AuditVerification,
+    CheckpointPublic,
+    Finding,
+)
 from app.models.base import utcnow
-from app.services import writes
+from app.services import audit_proof, writes
 from app.services.pagination import ascending, keyset_page
 
 log = logging.getLogger("caldicott.audit")
@@ -40,7 +50,8 @@ CHAIN_BATCH = 1000
 CHAIN_LOCK_KEY = 0x43414C4441554454
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 PENDING = AuditPending.__table__  # type: ignore[attr-defined]
-_HEAD = core_select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+CHECKPOINTS = AuditCheckpoint.__table__  # type: ignore[attr-defined]
+HEAD = core_select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 
 
 def canonical_fields(event: AuditEvent | Row[Any] | SimpleNamespace) -> dict[str, Any]:
@@ -104,7 +115,7 @@ async def _chain_batch(connection: AsyncConnection, batch_size: int) -> int:
     pending = sorted((await connection.execute(delete(PENDING).where(PENDING.c.id.in_(oldest)).returning(*PENDING.c))).all(), key=lambda row: row.id)
     if not pending:
         return 0
-    head = (await connection.execute(_HEAD)).first()
+    head = (await connection.execute(HEAD)).first()
     seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
     chained = []
     for row in pending:
@@ -212,17 +223,17 @@ def _verify_query(after: int, limit: int) -> Select[Any]:
     return core_select(*columns).where(c.seq > after).order_by(c.seq).limit(limit)
 
 
-def _utc_isoformat(value: datetime | str) -> str:
+def utc_isoformat(value: datetime | str) -> str:
     """As canonical_fields writes occurred_at, from the driver's value: SQLite's is text, read as SQLAlchemy reads it, and naive."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
 # A trail holds a handful of distinct role sets: each one's stored text is parsed once (the lists are only ever encoded).
-_stored_roles = lru_cache(maxsize=256)(stored_json)
+stored_roles = lru_cache(maxsize=256)(stored_json)
 
 
-def _first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int | None:
+def first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int | None:
     """The first seq in `rows` (which follow `seq`, whose hash is `head_hash`) at which the chain breaks, or None.
 
     Each row is checked against itself and the row before: its hash from its own fields and stored
@@ -233,10 +244,10 @@ def _first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int
             return seq + 1  # for a gap, the first missing number
         fields = {
             "seq": row_seq,
-            "occurred_at": _utc_isoformat(occurred_at),
+            "occurred_at": utc_isoformat(occurred_at),
             "actor_sub": actor_sub,
             "actor_org": actor_org,
-            "actor_roles": _stored_roles(roles),
+            "actor_roles": stored_roles(roles),
             "action": action,
             "target_type": target_type,
             "target_id": target_id,
@@ -249,19 +260,65 @@ def _first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int
     return None
 
 
-async def verify(*, session: AsyncSession, batch_size: int = VERIFY_BATCH) -> AuditVerification:
-    """Recompute the chain from the genesis hash, streaming the table in keyset batches ordered by seq (memory stays flat); count what is still pending."""
-    connection = await session.connection()
-    events, head_seq, head_hash, first_broken = 0, 0, GENESIS_HASH, None
+async def chain_batches(connection: AsyncConnection, *, after: int, batch_size: int = VERIFY_BATCH) -> AsyncIterator[list[Sequence[Any]]]:
+    """The chain after seq `after` in keyset batches ordered by seq, as the driver's tuples (memory stays flat)."""
     while True:
-        result = await connection.execute(_verify_query(head_seq, batch_size))
+        result = await connection.execute(_verify_query(after, batch_size))
         batch = result.cursor.fetchall()  # the driver's tuples: building a Row for each cost as much as hashing it
         result.close()
         if batch:
-            if first_broken is None:  # after the first break only the count and the head are still needed
-                first_broken = _first_break(batch, head_seq, head_hash)
-            events, head_seq, head_hash = events + len(batch), batch[-1][0], batch[-1][-1]
+            yield batch
+            after = batch[-1][0]
         if len(batch) < batch_size:
-            break
+            return
+
+
+async def break_after(connection: AsyncConnection, *, seq: int, head_hash: str) -> int | None:
+    """The first seq after `seq` (whose hash is `head_hash`) at which the chain breaks, or None: the chain since then extends it."""
+    async for batch in chain_batches(connection, after=seq):
+        broken = first_break(batch, seq, head_hash)
+        if broken is not None:
+            return broken
+        seq, head_hash = batch[-1][0], batch[-1][-1]
+    return None
+
+
+async def verify(
+    *, session: AsyncSession, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = (), batch_size: int = VERIFY_BATCH
+) -> AuditVerification:
+    """Recompute the chain from the genesis hash, then check every stored checkpoint (and any a witness gave) against it; count what is still pending."""
+    connection = await session.connection()
+    stored = [audit_proof.from_row(row) for row in await checkpoint_rows(connection)]
+    wanted = {checkpoint.seq for checkpoint in (*stored, *witnesses)}
+    events, head_seq, head_hash, first_broken, hash_at = 0, 0, GENESIS_HASH, None, {}
+    async for batch in chain_batches(connection, after=0, batch_size=batch_size):
+        if first_broken is None:  # after the first break only the count, the head and the hashes checkpoints name are still needed
+            first_broken = first_break(batch, head_seq, head_hash)
+        if wanted:
+            hash_at.update((row[0], row[-1]) for row in batch if row[0] in wanted)
+        events, head_seq, head_hash = events + len(batch), batch[-1][0], batch[-1][-1]
+    judge = audit_proof.Judge(keys=keys, hash_at=hash_at, head_seq=head_seq)
+    judge.stored(stored)
+    witnessed = judge.witnessed(witnesses, {checkpoint.number: checkpoint for checkpoint in stored})
+    findings = judge.result()
+    if first_broken is not None:
+        findings.insert(0, Finding(seq=first_broken, checkpoint=None, source="chain", problem="the hashes break here"))
+        findings.sort(key=lambda finding: finding.seq)
     pending = (await connection.execute(core_select(func.count()).select_from(PENDING))).scalar_one()
-    return AuditVerification(valid=first_broken is None, events=events, pending=pending, head_seq=head_seq, head_hash=head_hash, first_broken_seq=first_broken)
+    return AuditVerification(
+        valid=not findings,
+        events=events,
+        pending=pending,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        first_broken_seq=findings[0].seq if findings else None,
+        checkpoints=len(stored),
+        witnessed=witnessed,
+        last_checkpoint_seq=max((checkpoint.seq for checkpoint in stored), default=None),
+        findings=findings[: audit_proof.MAX_FINDINGS],
+    )
+
+
+async def checkpoint_rows(connection: AsyncConnection) -> Sequence[Row[Any]]:
+    """Every stored checkpoint in number order (a few hundred a day at most)."""
+    return (await connection.execute(core_select(*CHECKPOINTS.c).order_by(CHECKPOINTS.c.number))).all()

@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import tracing
+from app.audit_signing import AuditKeys
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
-from app.services import agreement_notices, audit, pruning, queue
+from app.services import agreement_notices, audit, checkpoints, pruning, queue
 from app.services.delivery_attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
 from app.services.delivery_attempts import Job, claim, new_client, new_worker_id, record, send
 from app.services.delivery_wake import listening
@@ -148,7 +149,7 @@ async def drain(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
             await pipeline.settle()
 
 
-async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event) -> None:
+async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys, stop: asyncio.Event) -> None:
     """Deliver until told to stop: claim when woken (new deliveries, a freed slot) or at each poll; finish what is under way."""
     worker_id = new_worker_id()
     log.info("webhook worker %s started", worker_id)
@@ -157,6 +158,10 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
         swept, checked = 0.0, -math.inf  # agreements are looked at as the worker starts, then every agreement_check_seconds
         pruner = pruning.Pruner(sessionmaker=sessionmaker, settings=settings)  # delivered webhooks past their retention, in the background
+        # The chain's head signed as the worker starts, then every audit_checkpoint_seconds when it has moved.
+        checkpointer = checkpoints.Checkpointer(
+            sessionmaker=sessionmaker, keys=keys, log_name=settings.controller_org, seconds=settings.audit_checkpoint_seconds
+        )
         while not stop.is_set():
             wake.clear()  # before claiming: a notification that comes while claiming wakes the next round
             pruner.poke()  # as the worker starts, then at most once every pruning.PRUNE_EVERY_SECONDS
@@ -173,6 +178,7 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
                     # Audit events whose writer died between its commit and their chaining (at most once a poll: rounds come with every delivery).
                     await audit.chain_pending(sessionmaker)
                     swept = time.monotonic()
+                    await checkpointer.poke(swept)
                 await deliver_due(pipeline=pipeline)
             except Exception:  # the database may be away for a while; keep the worker alive
                 log.exception("webhook worker %s: claiming failed", worker_id)
@@ -193,10 +199,10 @@ async def _rest(*, stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> 
 
 
 @asynccontextmanager
-async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> AsyncIterator[None]:
+async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys) -> AsyncIterator[None]:
     """Run the worker as a task beside the HTTP API (`serve` with CALDICOTT_WEBHOOK_WORKER_IN_SERVE)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run(sessionmaker=sessionmaker, settings=settings, stop=stop))
+    task = asyncio.create_task(run(sessionmaker=sessionmaker, settings=settings, keys=keys, stop=stop))
     try:
         yield
     finally:
@@ -206,6 +212,7 @@ async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], setti
 
 async def work(*, settings: Settings, once: bool) -> int:
     """The `caldicott worker` command: deliver until interrupted, or until nothing is due with `once`."""
+    keys = settings.audit_keys(sign=not once)  # first: a missing signing key stops the worker before the database is touched
     engine = make_engine(settings.database_url)
     traces = tracing.setup(settings)  # the worker's own: its deliveries, and the statements made for them
     traces.instrument_engine(engine)
@@ -219,7 +226,7 @@ async def work(*, settings: Settings, once: bool) -> int:
             stop = asyncio.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-            await run(sessionmaker=sessionmaker, settings=settings, stop=stop)
+            await run(sessionmaker=sessionmaker, settings=settings, keys=keys, stop=stop)
             return 0
     finally:
         await engine.dispose()

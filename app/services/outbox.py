@@ -73,9 +73,14 @@ async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "data": {"name": policy.name, "version": policy.version, "content_hash": policy.content_hash, "link": f"/v1/policies/{policy.name}/{policy.version}"},
     }
-    rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
-    endpoints = [endpoint_id for endpoint_id, types in rows if event_type in types]
-    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
+
+
+async def emit_checkpoint(*, session: AsyncSession, checkpoint: dict[str, Any]) -> str:
+    """Send a signed checkpoint to every enabled endpoint subscribed to it, whoever owns it: each is a witness the controller cannot recall."""
+    now, event_type = utcnow(), WebhookEventType.AUDIT_CHECKPOINT
+    body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": checkpoint}
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
 
 
 async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]) -> str:
@@ -91,6 +96,12 @@ async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEve
     )
     endpoints = [endpoint_id for endpoint_id, types in (await session.exec(query)).all() if event_type in types]
     return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def _every_subscriber(session: AsyncSession, event_type: WebhookEventType) -> list[str]:
+    """Ids of every enabled endpoint subscribed to this type, whoever owns it."""
+    rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
+    return [endpoint_id for endpoint_id, types in rows if event_type in types]
 
 
 async def _write(

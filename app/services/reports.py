@@ -5,7 +5,7 @@ Running a report is itself recorded in the audit trail, in the same transaction 
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from app.auth import Principal
 from app.canonical import subject_hash
 from app.errors import InvalidInput
 from app.models.actions import AuditAction, ReportAction
-from app.models.audit import AuditEventPage, AuditVerification
+from app.models.audit import AuditEventPage, AuditVerification, CheckpointPublic
 from app.models.base import LONDON, utcnow
 from app.models.report import DecisionLog, DecisionLogRow, SubjectDisclosure, SubjectDisclosures
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
@@ -214,9 +214,12 @@ async def audit_events(
     return page
 
 
-async def audit_verification(*, session: AsyncSession, auditor: Principal) -> AuditVerification:
-    """Recompute the whole hash chain for an auditor, and record that it was checked and what was found."""
-    result = await audit.verify(session=session)
-    outcome = f"valid, {result.events} events" if result.valid else f"broken at seq {result.first_broken_seq}"
+async def audit_verification(
+    *, session: AsyncSession, auditor: Principal, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = ()
+) -> AuditVerification:
+    """Recompute the whole hash chain for an auditor, check it against the checkpoints, and record that it was checked and what was found."""
+    result = await audit.verify(session=session, keys=keys, witnesses=witnesses)
+    checked = f"{result.events} events, {result.checkpoints} checkpoints" + (f", {result.witnessed} witnessed" if witnesses else "")
+    outcome = f"valid, {checked}" if result.valid else f"broken at seq {result.first_broken_seq}"
     await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
     return result
