@@ -1,7 +1,7 @@
 """The audit trail as JSON Lines for archive storage, and its verification with no database at all (docs/audit-format.md).
 
-An export is one snapshot: the chain's head is read first, then the checkpoints up to it, then the events
-after `since` up to it, streamed in batches, so memory stays flat however long the trail. Its lines are,
+An export is one snapshot: the checkpoints after `since` are read first, then the chain's head, then the events
+after `since` up to that head, streamed in batches, so memory stays flat however long the trail. Its lines are,
 in order: the header, each published key, each checkpoint, each event, and an end line that counts them
 (a file cut short has none, and says so).
 """
@@ -35,18 +35,16 @@ def _line(record: dict[str, Any]) -> bytes:
 async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: str, keys: Mapping[str, dict[str, str]]) -> dict[str, Any]:
     """Write the events after seq `since`, with the checkpoints and public keys that vouch for them; the end line's record."""
     connection = await session.connection()
+    # Checkpoints first, then the head: a checkpoint only ever signs a head already chained, so every one read here is
+    # at or before the head read next. One beyond it is evidence that events were removed, and is exported as such.
+    stored = [audit_proof.from_row(row) for row in await audit.checkpoint_rows(connection) if row.seq > since]
     head = (await connection.execute(audit.HEAD)).first()
     head_seq = head.seq if head is not None else 0
-    out.write(
-        _line({"kind": "export", "format": FORMAT, "log": log_name, "since": since, "head_seq": head_seq, "exported_at": audit_proof.time_text(utcnow())})
-    )
+    out.write(_line({"kind": "export", "format": FORMAT, "log": log_name, "since": since, "head_seq": head_seq, "exported_at": audit_proof.time_text(utcnow())}))
     for jwk in keys.values():
         out.write(_line({"kind": "key", "jwk": jwk}))
-    written = 0
-    for row in await audit.checkpoint_rows(connection):
-        if since < row.seq <= head_seq:
-            out.write(_line({"kind": "checkpoint", **audit_proof.from_row(row).model_dump()}))
-            written += 1
+    for checkpoint in stored:
+        out.write(_line({"kind": "checkpoint", **checkpoint.model_dump()}))
     events, last_hash = 0, None
     async for batch in audit.chain_batches(connection, after=since):
         rows = [row for row in batch if row[0] <= head_seq]  # events chained since the head was read wait for the next export
@@ -55,7 +53,7 @@ async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: 
             events, last_hash = events + len(rows), rows[-1][-1]
         if len(rows) < len(batch):
             break
-    end = {"kind": "end", "events": events, "checkpoints": written, "head_seq": head_seq if events else since, "head_hash": last_hash}
+    end = {"kind": "end", "events": events, "checkpoints": len(stored), "head_seq": head_seq if events else since, "head_hash": last_hash}
     out.write(_line(end))
     return end
 
