@@ -1,11 +1,13 @@
 # Benchmarks, resilience and security checks; each starts its own throwaway PostgreSQL (bench/pg.sh) and uses .venv.
 # None asserts a speed: `bench` writes bench/RESULTS.md (about 15 minutes; `bench-quick`, a few minutes, writes
 # bench/out/RESULTS-quick.md instead, to try the harness), `resilience` prints counts and PASS or FAIL,
-# `security` replays the attacks of issue 12 against running servers and prints PASS or FAIL for each.
+# `security` replays the attacks of issue 12 against running servers and prints PASS or FAIL for each;
+# `restore-drill` loads a database, pg_dumps and drops it, restores it into a fresh one, then verifies the
+# audit chain and its signed checkpoints and compares every table's row count, and prints PASS or FAIL.
 
 PYTHON := .venv/bin/python
 
-.PHONY: bench bench-quick resilience security
+.PHONY: bench bench-quick resilience security restore-drill
 
 bench:
 	bench/pg.sh $(PYTHON) -m bench.run
@@ -18,3 +20,6 @@ resilience:
 
 security:
 	bench/pg.sh $(PYTHON) -m bench.security
+
+restore-drill:
+	bench/pg.sh $(PYTHON) -m bench.restore_drill

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from app.canonical import canonical_json
 
 # Others may read it, or the group write it: production refuses such a key (a Kubernetes Secret mounted with mode 0440 and an fsGroup passes).
 SHARED_MODE_BITS = 0o027
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64url(data: bytes) -> str:
@@ -33,13 +35,16 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Base64url without padding, strictly: anything else raises ValueError."""
-    if not isinstance(text, str) or "=" in text:
+    """Base64url without padding, strictly: only its alphabet, and only the one text that encodes the bytes (ValueError otherwise)."""
+    if not isinstance(text, str) or not _B64URL.fullmatch(text):
         raise ValueError("not base64url without padding")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as error:
         raise ValueError("not base64url") from error
+    if b64url(data) != text:  # unused bits set in the last character: another text for the same bytes
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:

@@ -28,6 +28,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from app import audit_signing
 from app.models.vocabulary import Role
 from bench.common import (
     JWT_SECRET,
@@ -594,12 +596,17 @@ async def large_submissions(main: Server) -> None:
 
 async def production_refusals(database_url: str, jwks_file: Path) -> None:
     """`caldicott serve` in production stops at once, in one line, on the SSRF guard off or a short subject key."""
+    keys_folder = Path(tempfile.mkdtemp(prefix="caldicott-security-"))
+    audit_keys = keys_folder / "audit-keys.json"  # the API publishes the checkpoint keys; the signing key is the worker's
+    signer = audit_signing.generate(keys_folder / "audit-signing-key.pem")
+    audit_signing.write_key_set(audit_keys, {signer.kid: signer.jwk})
     safe = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")} | {
         "CALDICOTT_ENV": "production",
         "CALDICOTT_DATABASE_URL": database_url,
         "CALDICOTT_JWKS_FILE": str(jwks_file),
         "CALDICOTT_SUBJECT_KEY": secrets.token_urlsafe(48),
         "CALDICOTT_CONTROLLER_ORG": "NHSPROD",
+        "CALDICOTT_AUDIT_PUBLIC_KEYS_FILE": str(audit_keys),
     }
     unsafe = {
         "CALDICOTT_WEBHOOK_ALLOW_PRIVATE=true": ({"CALDICOTT_WEBHOOK_ALLOW_PRIVATE": "true"}, "CALDICOTT_WEBHOOK_ALLOW_PRIVATE"),

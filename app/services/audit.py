@@ -34,7 +34,6 @@ from app.models.audit import (
     AuditTarget,
     AuditVerification,
     CheckpointPublic,
-    Finding,
 )
 from app.models.base import utcnow
 from app.services import audit_proof, writes
@@ -300,22 +299,9 @@ async def verify(
     judge = audit_proof.Judge(keys=keys, hash_at=hash_at, head_seq=head_seq)
     judge.stored(stored)
     witnessed = judge.witnessed(witnesses, {checkpoint.number: checkpoint for checkpoint in stored})
-    findings = judge.result()
-    if first_broken is not None:
-        findings.insert(0, Finding(seq=first_broken, checkpoint=None, source="chain", problem="the hashes break here"))
-        findings.sort(key=lambda finding: finding.seq)
     pending = (await connection.execute(core_select(func.count()).select_from(PENDING))).scalar_one()
-    return AuditVerification(
-        valid=not findings,
-        events=events,
-        pending=pending,
-        head_seq=head_seq,
-        head_hash=head_hash,
-        first_broken_seq=findings[0].seq if findings else None,
-        checkpoints=len(stored),
-        witnessed=witnessed,
-        last_checkpoint_seq=max((checkpoint.seq for checkpoint in stored), default=None),
-        findings=findings[: audit_proof.MAX_FINDINGS],
+    return audit_proof.verification(
+        judge=judge, events=events, pending=pending, head_seq=head_seq, head_hash=head_hash, chain_break=first_broken, stored=stored, witnessed=witnessed
     )
 
 

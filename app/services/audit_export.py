@@ -8,7 +8,6 @@ in order: the header, each published key, each checkpoint, each event, and an en
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import IO, Any
 
 from pydantic import ValidationError
@@ -40,7 +39,9 @@ async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: 
     stored = [audit_proof.from_row(row) for row in await audit.checkpoint_rows(connection) if row.seq > since]
     head = (await connection.execute(audit.HEAD)).first()
     head_seq = head.seq if head is not None else 0
-    out.write(_line({"kind": "export", "format": FORMAT, "log": log_name, "since": since, "head_seq": head_seq, "exported_at": audit_proof.time_text(utcnow())}))
+    out.write(
+        _line({"kind": "export", "format": FORMAT, "log": log_name, "since": since, "head_seq": head_seq, "exported_at": audit_proof.time_text(utcnow())})
+    )
     for jwk in keys.values():
         out.write(_line({"kind": "key", "jwk": jwk}))
     for checkpoint in stored:
@@ -110,6 +111,8 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
             if kind == "key":
                 exported |= key_set({"keys": [record.get("jwk")]}, source=f"line {number}")
             elif kind == "checkpoint":
+                if wanted is not None:
+                    raise ExportError(f"line {number}: a checkpoint after the events (checkpoints come first)")
                 stored.append(CheckpointPublic.model_validate(record))
             elif kind == "event":
                 wanted = wanted if wanted is not None else {checkpoint.seq for checkpoint in (*stored, *witnesses)}
@@ -124,27 +127,26 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
         keys=exported if keys is None else keys, hash_at=chain.hash_at, head_seq=chain.head_seq, first_number=stored[0].number if since and stored else 1
     )
     judge.stored(stored)
-    witnessed = judge.witnessed(witnesses, {checkpoint.number: checkpoint for checkpoint in stored})
-    findings = judge.result()
-    if chain.first_broken is not None:
-        findings.append(Finding(seq=chain.first_broken, checkpoint=None, source="chain", problem="the hashes break here"))
-    if end is None or end.get("events") != chain.events or end.get("head_seq") != chain.head_seq:
-        findings.append(
-            Finding(seq=chain.head_seq + 1, checkpoint=None, source="chain", problem="the export ends early: its end line is missing or counts otherwise")
-        )
-    findings.sort(key=lambda finding: finding.seq)
-    return AuditVerification(
-        valid=not findings,
+    # A witness's checkpoint at or before `since` is about events this file does not hold: nothing to check it against here.
+    witnessed = judge.witnessed([witness for witness in witnesses if witness.seq > since], {checkpoint.number: checkpoint for checkpoint in stored})
+    counted = (chain.events, len(stored), chain.head_seq, chain.head_hash if chain.events else None)
+    whole = end is not None and (end.get("events"), end.get("checkpoints"), end.get("head_seq"), end.get("head_hash")) == counted
+    cut = [] if whole else [_ends_early(chain.head_seq + 1)]
+    return audit_proof.verification(
+        judge=judge,
         events=chain.events,
         pending=0,
         head_seq=chain.head_seq,
         head_hash=chain.head_hash,
-        first_broken_seq=findings[0].seq if findings else None,
-        checkpoints=len(stored),
+        chain_break=chain.first_broken,
+        stored=stored,
         witnessed=witnessed,
-        last_checkpoint_seq=max((checkpoint.seq for checkpoint in stored), default=None),
-        findings=findings[: audit_proof.MAX_FINDINGS],
+        extra=cut,
     )
+
+
+def _ends_early(seq: int) -> Finding:
+    return Finding(seq=seq, checkpoint=None, source="chain", problem="the export ends early: its end line is missing or counts otherwise")
 
 
 class _Chain:
@@ -157,11 +159,13 @@ class _Chain:
 
     def add(self, record: dict[str, Any], *, wanted: set[int]) -> None:
         fields = {name: record[name] for name in EVENT_FIELDS}
-        datetime.fromisoformat(fields["occurred_at"])  # a ValueError when it is no date-time
+        canonical_time = audit.utc_isoformat(fields["occurred_at"]) == fields["occurred_at"]  # ValueError when it is no date-time
         prev_hash, row_hash = record["prev_hash"], record["hash"]
         if self.events == 0 and self.head_seq:
             self.head_hash = prev_hash
         row = (*fields.values(), prev_hash, row_hash)
+        if self.first_broken is None and not canonical_time:
+            self.first_broken = record["seq"]  # the hash is of the text as written, which must be the one canonical form
         if self.first_broken is None:
             self.first_broken = audit.first_break([(*row[:4], json.dumps(row[4]), *row[5:])], self.head_seq, self.head_hash)
         if record["seq"] in wanted:

@@ -4,13 +4,13 @@ Pure functions over checkpoints and the chain's hashes, used alike by the API's 
 command's and the offline verifier of an export, so that all three judge by one rule.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from app import audit_signing
 from app.canonical import canonical_json, sha256_hex
-from app.models.audit import CheckpointPublic, Finding
+from app.models.audit import AuditVerification, CheckpointPublic, Finding
 
 SIGNING_DOMAIN = b"caldicott-audit-checkpoint/v1\n"
 MAX_FINDINGS = 100
@@ -133,3 +133,34 @@ class Judge:
             )
             return False
         return True
+
+
+def verification(
+    *,
+    judge: Judge,
+    events: int,
+    pending: int,
+    head_seq: int,
+    head_hash: str,
+    chain_break: int | None,
+    stored: list[CheckpointPublic],
+    witnessed: int,
+    extra: Sequence[Finding] = (),
+) -> AuditVerification:
+    """The report of one verification: the chain's own break (if any) and every finding, first seq first."""
+    findings = judge.result() + list(extra)
+    if chain_break is not None:
+        findings.append(Finding(seq=chain_break, checkpoint=None, source="chain", problem="the hashes break here"))
+    findings.sort(key=lambda finding: finding.seq)
+    return AuditVerification(
+        valid=not findings,
+        events=events,
+        pending=pending,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        first_broken_seq=findings[0].seq if findings else None,
+        checkpoints=len(stored),
+        witnessed=witnessed,
+        last_checkpoint_seq=max((checkpoint.seq for checkpoint in stored), default=None),
+        findings=findings[:MAX_FINDINGS],
+    )
