@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -33,6 +34,7 @@ from schemathesis.schemas import APIOperation
 
 from app.main import create_app
 from app.models.vocabulary import Role
+from app.services import checkpoints
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
@@ -66,8 +68,8 @@ PUBLIC_HOOK = "https://93.184.215.14/hook"  # an address literal: registering it
 
 
 @pytest.fixture
-async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[str]]:
-    """Things for the path parameters to name: requests in each state, endpoints with deliveries, the policies, a replay."""
+async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dict[str, list[str]]:
+    """Things for the path parameters to name: requests in each state, endpoints with deliveries, the policies, a replay, a signed checkpoint."""
     await register_organisation(client, tokens, AGENCY_ORG)
     agreement = await register_agreement(client, tokens)
     agency, admin = tokens.agency(AGENCY_ORG), tokens.admin()
@@ -112,6 +114,8 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[st
         f"/v1/sharing-requests/{requests[0]}/attachments", data={"kind": "other"}, files={"file": ("note.txt", b"Seen by IG.\n", "text/plain")}, headers=agency
     )
     assert attached.status_code == 201, attached.text
+    signed = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG)
+    assert signed is not None
     return {
         "request_id": requests,
         "code": [AGENCY_ORG, agreement["code"]],
@@ -121,6 +125,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, list[st
         "version": ["2026.1", "2027.1", "2027.2"],
         "replay_id": [replayed.json()["id"]],
         "attachment_id": [attached.json()["id"]],
+        "number": [str(signed.number)],
     }
 
 
