@@ -76,6 +76,7 @@ def test_production_names_its_controller() -> None:
         "database_url": "postgresql+asyncpg://db/caldicott",
         "jwks_url": "https://idp.example/jwks.json",
         "subject_key": "k" * 32,
+        "audit_public_keys_file": "/etc/caldicott/audit-keys/audit-keys.json",
     }
     with pytest.raises(ValidationError, match="CALDICOTT_CONTROLLER_ORG"):
         Settings(**production)

@@ -32,7 +32,7 @@ SMALL_LIMITS = {
 }
 LIST = "/v1/sharing-requests"
 AGENCIES = ("RXT01", "RXT02")
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics"}
+PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys"}
 # draft-ietf-httpapi-ratelimit-headers: a String naming the policy, then its parameters.
 POLICY_FIELD = re.compile(r'^"(writes|reads|reports)";q=\d+;w=\d+$')
 LIMIT_FIELD = re.compile(r'^"(writes|reads|reports)";r=\d+;t=\d+$')

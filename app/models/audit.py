@@ -147,7 +147,7 @@ class WitnessCheckpoints(BaseModel):
     checkpoints: list[CheckpointPublic] = Field(min_length=1, max_length=100)
 
 
-class Finding(BaseModel):
+class AuditFinding(BaseModel):
     """One place where the trail and the evidence disagree."""
 
     seq: int = Field(description="The first seq at which they disagree")
@@ -171,4 +171,4 @@ class AuditVerification(BaseModel):
     checkpoints: int = Field(description="Stored checkpoints checked: signature, link to the one before, and the chain's hash at their seq")
     witnessed: int = Field(default=0, description="Checkpoints given by a witness and checked the same way")
     last_checkpoint_seq: int | None = Field(description="The seq of the newest stored checkpoint: events after it are not signed yet")
-    findings: list[Finding] = Field(default_factory=list, description="What disagrees, first seq first (at most 100)")
+    findings: list[AuditFinding] = Field(default_factory=list, description="What disagrees, first seq first (at most 100)")

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.audit_signing import key_set
 from app.canonical import canonical_json
-from app.models.audit import AuditVerification, CheckpointPublic, Finding
+from app.models.audit import AuditFinding, AuditVerification, CheckpointPublic
 from app.models.base import utcnow
 from app.services import audit, audit_proof
 
@@ -145,8 +145,8 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
     )
 
 
-def _ends_early(seq: int) -> Finding:
-    return Finding(seq=seq, checkpoint=None, source="chain", problem="the export ends early: its end line is missing or counts otherwise")
+def _ends_early(seq: int) -> AuditFinding:
+    return AuditFinding(seq=seq, checkpoint=None, source="chain", problem="the export ends early: its end line is missing or counts otherwise")
 
 
 class _Chain:

@@ -10,7 +10,7 @@ from typing import Any
 
 from app import audit_signing
 from app.canonical import canonical_json, sha256_hex
-from app.models.audit import AuditVerification, CheckpointPublic, Finding
+from app.models.audit import AuditFinding, AuditVerification, CheckpointPublic
 
 SIGNING_DOMAIN = b"caldicott-audit-checkpoint/v1\n"
 MAX_FINDINGS = 100
@@ -58,7 +58,7 @@ class Judge:
 
     def __init__(self, *, keys: Mapping[str, dict[str, str]], hash_at: Mapping[int, str], head_seq: int, first_number: int = 1) -> None:
         self.keys, self.hash_at, self.head_seq, self.first_number = keys, hash_at, head_seq, first_number
-        self.findings: list[Finding] = []
+        self.findings: list[AuditFinding] = []
         self._agreed = 0  # the newest seq a good stored checkpoint vouches for, so far
 
     def stored(self, checkpoints: Iterable[CheckpointPublic]) -> int:
@@ -87,11 +87,11 @@ class Judge:
                 self._find(witness.seq, witness, "witness", "the stored checkpoint of this number differs from the witness's copy: it was replaced")
         return count
 
-    def result(self) -> list[Finding]:
+    def result(self) -> list[AuditFinding]:
         return sorted(self.findings, key=lambda finding: finding.seq)[:MAX_FINDINGS]
 
     def _find(self, seq: int, checkpoint: CheckpointPublic | None, source: str, problem: str) -> None:
-        self.findings.append(Finding(seq=seq, checkpoint=checkpoint.number if checkpoint else None, source=source, problem=problem))
+        self.findings.append(AuditFinding(seq=seq, checkpoint=checkpoint.number if checkpoint else None, source=source, problem=problem))
 
     def _link(self, checkpoint: CheckpointPublic, before: CheckpointPublic | None) -> None:
         expected = self.first_number if before is None else before.number + 1
@@ -145,12 +145,12 @@ def verification(
     chain_break: int | None,
     stored: list[CheckpointPublic],
     witnessed: int,
-    extra: Sequence[Finding] = (),
+    extra: Sequence[AuditFinding] = (),
 ) -> AuditVerification:
     """The report of one verification: the chain's own break (if any) and every finding, first seq first."""
     findings = judge.result() + list(extra)
     if chain_break is not None:
-        findings.append(Finding(seq=chain_break, checkpoint=None, source="chain", problem="the hashes break here"))
+        findings.append(AuditFinding(seq=chain_break, checkpoint=None, source="chain", problem="the hashes break here"))
     findings.sort(key=lambda finding: finding.seq)
     return AuditVerification(
         valid=not findings,
