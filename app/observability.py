@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models.vocabulary import DecisionKind
 from app.services.queue_status import QueueCounts
+
+if TYPE_CHECKING:
+    from app.services.checkpoints import SigningLag
 
 access_log = logging.getLogger("caldicott.access")
 
@@ -66,13 +69,18 @@ class Metrics:
             counter = self._finding_counters[rule, result] = self.findings.labels(rule=rule, result=result)
         return counter
 
-    def render(self, accept: str | None, queue: QueueCounts | None = None) -> tuple[bytes, str]:
-        """The exposition in the format the scraper asked for, with the queue gauges when they could be measured."""
+    def render(self, accept: str | None, queue: QueueCounts | None = None, signing: "SigningLag | None" = None) -> tuple[bytes, str]:
+        """The exposition in the format the scraper asked for, with the queue and audit signing gauges when they could be measured."""
         scrape = CollectorRegistry()
         scrape.register(self.registry)
         if queue is not None:
             Gauge("caldicott_review_queue_depth", "Requests in the guardian queue now", registry=scrape).set(queue.depth)
             Gauge("caldicott_review_queue_overdue", "Requests in the guardian queue past their due time now", registry=scrape).set(queue.overdue)
+        if signing is not None:
+            Gauge("caldicott_audit_unsigned_events", "Audit events chained since the newest signed checkpoint", registry=scrape).set(signing.unsigned_events)
+            if signing.checkpoint_age_seconds is not None:
+                age = Gauge("caldicott_audit_checkpoint_age_seconds", "Seconds since the newest signed checkpoint", registry=scrape)
+                age.set(signing.checkpoint_age_seconds)
         encoder, content_type = choose_encoder(accept)
         return encoder(scrape), content_type
 

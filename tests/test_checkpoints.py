@@ -23,6 +23,7 @@ from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import TEST_AUDIT_KEY, Tokens
 from tests.test_audit import auditor, tamper
+from tests.test_observability import scrape, value
 from tests.test_operations import run_cli
 
 
@@ -256,3 +257,15 @@ async def test_the_worker_signs_the_head_as_it_starts_and_again_once_it_has_move
         stop.set()
         await worker
     assert [(row.number, row.seq) for row in await checkpoint_rows(app)] == [(1, 1), (2, 3)]
+
+
+async def test_the_scrape_shows_how_far_the_signed_trail_is_behind(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await submissions(client, tokens, 2)
+    unsigned = await scrape(client)
+    assert (value(unsigned, "caldicott_audit_unsigned_events"), value(unsigned, "caldicott_audit_checkpoint_age_seconds")) == (3, None)
+    await sign(app)
+    await submissions(client, tokens, 1)
+    behind = await scrape(client)
+    age = value(behind, "caldicott_audit_checkpoint_age_seconds")
+    assert value(behind, "caldicott_audit_unsigned_events") == 1 and age is not None and 0 <= age < 60

@@ -8,6 +8,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.errors import Unauthorized, problem_doc
 from app.models.base import utcnow
+from app.services import checkpoints
+from app.services.checkpoints import SigningLag
 from app.services.queue_status import QueueCounts, queue_counts
 from app.services.readiness import Readiness, readiness
 
@@ -52,15 +54,16 @@ async def metrics_endpoint(request: Request) -> Response:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
             raise Unauthorized("the metrics token is required")
-    body, content_type = request.app.state.metrics.render(request.headers.get("accept"), await _queue_now(request))
+    body, content_type = request.app.state.metrics.render(request.headers.get("accept"), *await _database_gauges(request))
     return Response(body, media_type=content_type)
 
 
-async def _queue_now(request: Request) -> QueueCounts | None:
-    """The queue's counts for the scrape; None (gauges left out) when the database cannot be read."""
+async def _database_gauges(request: Request) -> tuple[QueueCounts | None, SigningLag | None]:
+    """The queue's counts and how far the signed audit trail is behind, for the scrape; None (gauges left out) when the database cannot be read."""
     try:
         async with request.app.state.sessionmaker() as session:
-            return await queue_counts(session=session, now=utcnow())
+            now = utcnow()
+            return await queue_counts(session=session, now=now), await checkpoints.signing_lag(session=session, now=now)
     except (DBAPIError, OSError) as error:
-        log.warning("queue gauges left out of the scrape: database unavailable (%s)", type(getattr(error, "orig", error)).__name__)
-        return None
+        log.warning("queue and audit gauges left out of the scrape: database unavailable (%s)", type(getattr(error, "orig", error)).__name__)
+        return None, None

@@ -9,6 +9,7 @@ subscribers in the transaction that stores it.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, text
@@ -28,6 +29,25 @@ log = logging.getLogger("caldicott.audit")
 # Key of the transaction-scoped advisory lock that serialises checkpointers on PostgreSQL ("CALDCKPT").
 CHECKPOINT_LOCK_KEY = 0x43414C44434B5054
 CHECKPOINTS = audit.CHECKPOINTS
+
+
+@dataclass(frozen=True, slots=True)
+class SigningLag:
+    """How far the signed trail is behind: events chained since the newest checkpoint, and that checkpoint's age (None: none yet)."""
+
+    unsigned_events: int
+    checkpoint_age_seconds: float | None
+
+
+async def signing_lag(*, session: AsyncSession, now: datetime) -> SigningLag:
+    """Two index lookups, for the scrape: a worker that has stopped signing shows here, not only in its log."""
+    connection = await session.connection()
+    head = (await connection.execute(audit.HEAD)).first()
+    last = (await connection.execute(core_select(CHECKPOINTS.c.seq, CHECKPOINTS.c.time).order_by(CHECKPOINTS.c.number.desc()).limit(1))).first()
+    head_seq = head.seq if head is not None else 0
+    if last is None:
+        return SigningLag(unsigned_events=head_seq, checkpoint_age_seconds=None)
+    return SigningLag(unsigned_events=max(head_seq - last.seq, 0), checkpoint_age_seconds=(now - last.time).total_seconds())
 
 
 class CannotSign(Exception):
