@@ -24,6 +24,8 @@ from app.models.vocabulary import (
     ConsentStatus,
     DataCategory,
     DataForm,
+    PersonAtRisk,
+    ProxyScope,
     PurposeCategory,
     S251Regulation,
     StorageRegion,
@@ -93,6 +95,12 @@ class LegalBasis(Vocabulary):
     provision: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100, pattern=STORABLE_TEXT)] | None = None
     schedule1_paragraph: Annotated[StrictInt, Field(ge=1, le=37)] | None = None
     s251_regulation: S251Regulation | None = None
+    # Policy 2028.1 (brief section 4b); earlier editions ignore it.
+    person_at_risk: PersonAtRisk = Field(
+        default=PersonAtRisk.SUBJECT,
+        description="Whom a safeguarding disclosure protects: the person the information is about (`subject`, the default), "
+        "or someone else (`other`: a victim, a child in the household). Policy 2028.1 reads it with DPA 2018 Schedule 1 paragraph 18.",
+    )
 
     @field_validator("s251_regulation", mode="before")
     @classmethod
@@ -108,6 +116,13 @@ class Consent(Vocabulary):
     capacity: Capacity
     given_by: ConsentGivenBy = ConsentGivenBy.SUBJECT
     best_interests_decision: StrictBool = False
+    # Policy 2028.1 (brief section 4b); earlier editions ignore it.
+    proxy_scope: ProxyScope | None = Field(
+        default=None,
+        description="The authority of the attorney or deputy named in `given_by`: a lasting power of attorney or deputyship for "
+        "`health_and_welfare` or for `property_and_affairs` (Mental Capacity Act 2005 ss.9(1), 16-20); null when not known. "
+        "Read only when `given_by` is `attorney` or `deputy`.",
+    )
 
 
 class Recipient(Vocabulary):

@@ -44,6 +44,9 @@ class DataCategory(StrEnum):
     GENDER_HISTORY = "gender_history"
     GENETIC = "genetic"
     FULL_RECORD = "full_record"
+    # Policy 2028.1: personal data about criminal convictions and offences or related security measures,
+    # allegations included (UK GDPR Art. 10; DPA 2018 s.11(2)). Earlier editions name it in no rule.
+    CRIMINAL_OFFENCE = "criminal_offence"
 
 
 class DataForm(StrEnum):
@@ -106,6 +109,22 @@ class ConsentGivenBy(StrEnum):
     DEPUTY = "deputy"
 
 
+class ProxyScope(StrEnum):
+    """The authority of the attorney or deputy who gave or refused consent: a lasting power of attorney or a deputyship for
+    personal welfare (`health_and_welfare`) or for property and affairs (`property_and_affairs`), MCA 2005 ss.9(1), 16-20."""
+
+    HEALTH_AND_WELFARE = "health_and_welfare"
+    PROPERTY_AND_AFFAIRS = "property_and_affairs"
+
+
+class PersonAtRisk(StrEnum):
+    """Whom a safeguarding disclosure protects: the person the information is about (`subject`), or someone else
+    (`other`: a victim, a child in the household)."""
+
+    SUBJECT = "subject"
+    OTHER = "other"
+
+
 class StorageRegion(StrEnum):
     UK = "uk"
     ADEQUATE_COUNTRY = "adequate_country"
@@ -131,6 +150,13 @@ class OrganisationType(StrEnum):
     CHARITY = "charity"
     # A registered health or adult social care provider outside the NHS (HSCA 2012 s.251B; policy 2027.1).
     CARE_PROVIDER = "care_provider"
+    # Policy 2028.1 (brief section 4b): a court or tribunal; a coroner's office; NHS England; the UK Health Security
+    # Agency or one of its health protection teams; an integrated care board (a safeguarding partner, Children Act 2004 s.16E).
+    COURT = "court"
+    CORONER = "coroner"
+    NHS_ENGLAND = "nhs_england"
+    PUBLIC_HEALTH_AGENCY = "public_health_agency"
+    INTEGRATED_CARE_BOARD = "integrated_care_board"
     OTHER = "other"
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from app.models.vocabulary import (
     AgeGroup,
     Article6Basis,
+    Article9Condition,
     AttachmentKind,
     ConsentGivenBy,
     ConsentStatus,
@@ -56,6 +57,7 @@ class Edition(StrEnum):
 
     V2026_1 = "2026.1"
     V2027_1 = "2027.1"
+    V2028_1 = "2028.1"
 
 
 EDITIONS = list(Edition)
@@ -64,6 +66,7 @@ EDITIONS = list(Edition)
 class RuleId(StrEnum):
     CP1_PURPOSE_RECOGNISED = "CP1.purpose_recognised"
     CP1_DIRECT_CARE_RECIPIENT = "CP1.direct_care_recipient"
+    CP1_PURPOSE_REQUESTER_FIT = "CP1.purpose_requester_fit"
     CP2_IDENTIFIABLE_SECONDARY_USE = "CP2.identifiable_secondary_use"
     CP3_FULL_RECORD = "CP3.full_record"
     CP3_CATEGORY_SCOPE = "CP3.category_scope"
@@ -73,6 +76,11 @@ class RuleId(StrEnum):
     CP5_STAFF_TRAINED = "CP5.staff_trained"
     CP5_DSPT = "CP5.dspt"
     CP6_ARTICLE9_CONDITION = "CP6.article9_condition"
+    CP6_ARTICLE10_CONDITION = "CP6.article10_condition"
+    CP6_NOT_CONFIDENTIAL_SCOPE = "CP6.not_confidential_scope"
+    CP6_SINGLE_SUBJECT_ANONYMISED = "CP6.single_subject_anonymised"
+    CP6_GATEWAY_KIND = "CP6.gateway_kind"
+    CP6_S251_VERIFIED = "CP6.s251_verified"
     CP6_ARTICLE9_PURPOSE_FIT = "CP6.article9_purpose_fit"
     CP6_SCHEDULE1_PARAGRAPH = "CP6.schedule1_paragraph"
     CP6_VITAL_INTERESTS_CAPACITY = "CP6.vital_interests_capacity"
@@ -93,6 +101,8 @@ class RuleId(StrEnum):
     CONSENT_CHILD_COMPETENCE = "CONSENT.child_competence"
     CONSENT_PUBLIC_INTEREST = "CONSENT.public_interest"
     CONSENT_PROXY_AUTHORITY = "CONSENT.proxy_authority"
+    CONSENT_PROXY_SCOPE = "CONSENT.proxy_scope"
+    CONSENT_THIRD_PARTY_CONSENT = "CONSENT.third_party_consent"
     STAT_RESTRICTED_CATEGORY = "STAT.restricted_category"
     PROP_RETENTION = "PROP.retention"
     DEC_DECEASED = "DEC.deceased"
@@ -147,6 +157,20 @@ COURT_PROVISIONS = frozenset({"court_order", "witness_summons", "coroners_notice
 SCHEDULE1_PART2 = range(6, 29)  # DPA 2018 Sch. 1 Part 2: substantial public interest conditions
 SCHEDULE1_SAFEGUARDING = 18
 CAPACITY_PRESUMED = frozenset({AgeGroup.ADULT, AgeGroup.YOUNG_PERSON})  # MCA s.1(2): from 16
+DEFAULT_VARIANT = "default"  # the name of a rule's plain reason, where it has variants
+# 2028.1
+BULK_CHECKED_PURPOSES_2028 = BULK_CHECKED_PURPOSES | {Purpose.OTHER}
+DSPT_EXEMPT_TYPES_2028 = DSPT_EXEMPT_TYPES | {OrganisationType.COURT, OrganisationType.CORONER}
+FULL_RECORD = frozenset({DataCategory.FULL_RECORD})
+CRIMINAL_OFFENCE = frozenset({DataCategory.CRIMINAL_OFFENCE})
+GENDER_HISTORY = frozenset({DataCategory.GENDER_HISTORY})
+# Referrals (rule, reason variant) an emergency may go ahead past only for the person's care (MCA s.6(7)).
+DIRECT_CARE_WAIVERS = frozenset({(RuleId.CONSENT_REFUSAL, "proxy"), (RuleId.CONSENT_PROXY_SCOPE, "scope_unknown")})
+# Requester types that show the recipient is a health professional of the Gender Recognition (Disclosure of Information) Order 2005, art. 5.
+HEALTH_PROFESSIONAL_TYPES = frozenset({OrganisationType.NHS_TRUST, OrganisationType.GP_PRACTICE})
+IDENTIFIABLE = frozenset({DataForm.IDENTIFIABLE})
+ANONYMISED = frozenset({DataForm.ANONYMISED})
+PSEUDONYMISED = frozenset({DataForm.PSEUDONYMISED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,15 +250,40 @@ class Case:
         return None if code is None else self.policy.provision(code)
 
     def verified_duty(self) -> bool:
-        """A legal requirement citing a registered duty that binds on this requester, for these data."""
+        """A legal requirement citing a registered duty that binds on this requester, for this purpose, these data and this many people.
+
+        A 2027.1 registry gives no purposes or numbers, so this is 2027.1's reading there and 2028.1's where the registry limits them."""
         entry = self.provision
+        return self.confidentiality == Conf.LEGAL_REQUIREMENT and entry is not None and entry.kind == ProvisionKind.DUTY and self.within_limits(entry)
+
+    def within_limits(self, entry: Provision) -> bool:
+        """The request is inside every limit the registry entry gives: requesters, purposes, categories and number of people."""
         return (
-            self.confidentiality == Conf.LEGAL_REQUIREMENT
-            and entry is not None
-            and entry.kind == ProvisionKind.DUTY
-            and (not entry.requesters or self.requester_type in entry.requesters)
+            (not entry.requesters or self.requester_type in entry.requesters)
+            and (not entry.purposes or self.purpose in entry.purposes)
             and (not entry.categories or all(item.category in entry.categories for item in self.items))
+            and (entry.max_subjects is None or self.request.subjects.count <= entry.max_subjects)
         )
+
+    def court_verified(self) -> bool:
+        """A verified duty that is an order, a summons or a coroner's notice (2028.1)."""
+        return self.request.legal_basis.provision in COURT_PROVISIONS and self.verified_duty()
+
+    def relies_on_consent(self) -> bool:
+        """Consent is a basis of the request: Art. 6 consent, Art. 9 explicit consent, or explicit consent under the duty of confidence."""
+        basis = self.request.legal_basis
+        return (
+            basis.article_6 == Article6Basis.CONSENT or basis.article_9 == Article9Condition.EXPLICIT_CONSENT or basis.confidentiality == Conf.EXPLICIT_CONSENT
+        )
+
+    def cp2_basis(self) -> bool:
+        """Explicit consent, section 251 support, or a verified duty: what identifiable secondary use needs (2028.1)."""
+        return self.confidentiality in (Conf.EXPLICIT_CONSENT, Conf.S251_SUPPORT) or self.verified_duty()
+
+    def referrals(self, rule_id: RuleId) -> dict[RuleId, str]:
+        """Every other rule that refers, with the reason variant it refers with ("default" for its plain reason)."""
+        found = self.found
+        return {other: found(other).variant or DEFAULT_VARIANT for other in self.policy.rule_ids if other != rule_id and found(other).result == REFER}
 
 
 Check = Callable[[Case], "FindingResult | Found"]

@@ -10,9 +10,11 @@ from app.models.vocabulary import (
     ConsentGivenBy,
     ConsentStatus,
     FindingResult,
+    PersonAtRisk,
     ProvisionKind,
     S251Regulation,
     StorageRegion,
+    Urgency,
 )
 from app.models.vocabulary import (
     ConfidentialityBasis as Conf,
@@ -21,13 +23,17 @@ from app.models.vocabulary import (
     PurposeCategory as Purpose,
 )
 from app.rules.engine import (
+    ANONYMISED,
     CAPACITY_PRESUMED,
     CONDITION,
     COURT_PROVISIONS,
+    CRIMINAL_OFFENCE,
+    EMERGENCY_PURPOSES,
     LEGITIMATE_INTERESTS,
     NOT_A_DUTY,
     OPT_OUT_EXEMPT_BASES,
     PASS,
+    PSEUDONYMISED,
     PUBLIC_AUTHORITY_TYPES,
     REFER,
     REFERENCED_BASES,
@@ -39,9 +45,12 @@ from app.rules.engine import (
     Edition,
     Found,
     RuleId,
+    as_found,
     implements,
     when,
 )
+
+DIGITS = frozenset("0123456789")
 
 # Principle 6
 
@@ -66,7 +75,7 @@ def article9_purpose_fit(case: Case) -> FindingResult | Found:
     return REFER if condition in fit.refer else REFUSE
 
 
-@implements(RuleId.CP6_SCHEDULE1_PARAGRAPH, CONDITION, REFER, since=Edition.V2027_1)
+@implements(RuleId.CP6_SCHEDULE1_PARAGRAPH, CONDITION, REFER, since=Edition.V2027_1, until=Edition.V2028_1)
 def schedule1_paragraph(case: Case) -> FindingResult | Found:
     """Ask for the Schedule 1 paragraph behind substantial public interest; refer para. 18 for a capable adult."""
     basis = case.request.legal_basis
@@ -81,6 +90,28 @@ def schedule1_paragraph(case: Case) -> FindingResult | Found:
         and case.request.consent.capacity == Capacity.HAS_CAPACITY,
         REFER,
     )
+
+
+@implements(RuleId.CP6_SCHEDULE1_PARAGRAPH, CONDITION, REFER, Found(CONDITION, "statutory"), Found(CONDITION, "other_at_risk"), since=Edition.V2028_1)
+def schedule1_paragraph_2028(case: Case) -> FindingResult | Found:
+    """As 2027.1, with paragraph 18 read for the person it protects: the subject, or someone else (a child, or an adult at risk)."""
+    basis = case.request.legal_basis
+    if basis.article_9 != Article9Condition.SUBSTANTIAL_PUBLIC_INTEREST or not case.special_data_about_the_living():
+        return PASS
+    if basis.schedule1_paragraph not in SCHEDULE1_PART2:
+        return CONDITION
+    if basis.schedule1_paragraph != SCHEDULE1_SAFEGUARDING:
+        return PASS
+    if basis.person_at_risk == PersonAtRisk.OTHER:
+        return when(case.purpose != Purpose.SAFEGUARDING_CHILD, Found(CONDITION, "other_at_risk"))
+    capable_adult = (
+        case.purpose == Purpose.SAFEGUARDING_ADULT
+        and case.request.subjects.age_group == AgeGroup.ADULT
+        and case.request.consent.capacity == Capacity.HAS_CAPACITY
+    )
+    if not capable_adult:
+        return PASS
+    return Found(CONDITION, "statutory") if case.verified_duty() else REFER
 
 
 @implements(RuleId.CP6_VITAL_INTERESTS_CAPACITY, REFUSE, until=Edition.V2027_1)
@@ -157,12 +188,20 @@ def implied_consent_scope_2027(case: Case) -> FindingResult | Found:
     )
 
 
-@implements(RuleId.CP6_REFERENCE_REQUIRED, REFUSE)
+@implements(RuleId.CP6_REFERENCE_REQUIRED, REFUSE, until=Edition.V2028_1)
 def reference_required(case: Case) -> FindingResult | Found:
     """Refuse a statutory, s251 or court basis that cites no reference."""
     reference = case.request.legal_basis.reference
     needs_reference = case.confidentiality in REFERENCED_BASES or case.purpose == Purpose.COURT_ORDER
     return when(needs_reference and not (reference and reference.strip()), REFUSE)
+
+
+@implements(RuleId.CP6_REFERENCE_REQUIRED, REFUSE, since=Edition.V2028_1)
+def reference_required_2028(case: Case) -> FindingResult | Found:
+    """A citation names a year, a section, or an order, case or approval number: a reference with no digit cites nothing."""
+    reference = case.request.legal_basis.reference or ""
+    needs_reference = case.confidentiality in REFERENCED_BASES or case.purpose == Purpose.COURT_ORDER
+    return when(needs_reference and not any(character in DIGITS for character in reference), REFUSE)
 
 
 @implements(
@@ -172,6 +211,7 @@ def reference_required(case: Case) -> FindingResult | Found:
     Found(REFER, "on_belief"),
     Found(REFER, "outside_duty"),
     since=Edition.V2027_1,
+    until=Edition.V2028_1,
 )
 def legal_requirement_verified(case: Case) -> FindingResult | Found:
     """A "legal requirement" must cite a registered duty that binds on this requester for these data."""
@@ -187,11 +227,36 @@ def legal_requirement_verified(case: Case) -> FindingResult | Found:
     return when(not case.verified_duty(), Found(REFER, "outside_duty"))
 
 
-@implements(RuleId.CP6_COURT_ORDER_VERIFIED, CONDITION, since=Edition.V2027_1)
+@implements(
+    RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED,
+    REFUSE,
+    Found(REFER, "unverified"),
+    Found(REFER, "on_belief"),
+    Found(REFER, "outside_duty"),
+    Found(CONDITION, "requirement_seen"),
+    since=Edition.V2028_1,
+)
+def legal_requirement_verified_2028(case: Case) -> FindingResult | Found:
+    """As 2027.1 with the 2028.1 limits of a duty; where the statute names the one body that may require, IG traces the requirement to it."""
+    found = as_found(legal_requirement_verified(case))
+    if found.result == PASS and case.confidentiality == Conf.LEGAL_REQUIREMENT and case.provision.requirement_seen:  # type: ignore[union-attr]
+        return Found(CONDITION, "requirement_seen")
+    return found
+
+
+@implements(RuleId.CP6_COURT_ORDER_VERIFIED, CONDITION, since=Edition.V2027_1, until=Edition.V2028_1)
 def court_order_verified(case: Case) -> FindingResult | Found:
     """Information governance sees the sealed order, summons or notice, and only what it specifies is disclosed."""
     relied_on = case.purpose == Purpose.COURT_ORDER or case.request.legal_basis.provision in COURT_PROVISIONS
     return when(relied_on and not case.attached(case.policy.evidence_rule.court_order_seen), CONDITION)
+
+
+@implements(RuleId.CP6_COURT_ORDER_VERIFIED, CONDITION, Found(REFER, "unverified"), since=Edition.V2028_1)
+def court_order_verified_2028(case: Case) -> FindingResult | Found:
+    """IG sees an order, summons or notice verified as a duty before disclosing; a purpose label without one is no order."""
+    if case.court_verified():
+        return when(not case.attached(case.policy.evidence_rule.court_order_seen), CONDITION)
+    return when(case.purpose == Purpose.COURT_ORDER, Found(REFER, "unverified"))
 
 
 @implements(RuleId.CP6_POLICE_REQUEST_FORM, CONDITION, since=Edition.V2027_1)
@@ -247,11 +312,21 @@ def restricted_category(case: Case) -> FindingResult | Found:
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 
 
-@implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER, since=Edition.V2027_1)
+@implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER, since=Edition.V2027_1, until=Edition.V2028_1)
 def restricted_category_2027(case: Case) -> FindingResult | Found:
     """Refer categories under statutory restriction unless a court orders or the person themself consents."""
     consent = case.request.consent
     exempt = case.purpose == Purpose.COURT_ORDER or (
+        consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT and consent.given_by == ConsentGivenBy.SUBJECT
+    )
+    return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
+
+
+@implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER, since=Edition.V2028_1)
+def restricted_category_2028(case: Case) -> FindingResult | Found:
+    """As 2027.1, with the court exception only for an order, summons or notice verified as a duty."""
+    consent = case.request.consent
+    exempt = case.court_verified() or (
         consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT and consent.given_by == ConsentGivenBy.SUBJECT
     )
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
@@ -263,8 +338,81 @@ def deceased(case: Case) -> FindingResult | Found:
     return when(case.request.subjects.deceased and case.purpose != Purpose.COURT_ORDER, REFER)
 
 
-@implements(RuleId.DEC_DECEASED, REFER, since=Edition.V2027_1)
+@implements(RuleId.DEC_DECEASED, REFER, since=Edition.V2027_1, until=Edition.V2028_1)
 def deceased_2027(case: Case) -> FindingResult | Found:
     """Refer records of the dead unless a court, a summons or a coroner requires them."""
     required = case.verified_duty() and case.request.legal_basis.provision in COURT_PROVISIONS
     return when(case.request.subjects.deceased and case.purpose != Purpose.COURT_ORDER and not required, REFER)
+
+
+@implements(RuleId.DEC_DECEASED, REFER, since=Edition.V2028_1)
+def deceased_2028(case: Case) -> FindingResult | Found:
+    """Refer identifiable records of the dead unless a duty that reaches after death requires them (anonymised data is outside the duty of confidence)."""
+    entry = case.provision
+    required = case.verified_duty() and entry is not None and entry.applies_after_death
+    return when(case.request.subjects.deceased and case.any_item_not_anonymised() and not required, REFER)
+
+
+# Policy 2028.1 (brief section 4b): rules that read the words a requester chooses against the tests the law sets.
+
+
+@implements(RuleId.CP6_NOT_CONFIDENTIAL_SCOPE, REFUSE, Found(REFER, "pseudonymised"), since=Edition.V2028_1)
+def not_confidential_scope(case: Case) -> FindingResult | Found:
+    """Information about a patient held for their care is confidential, name and address included: the label does not make it otherwise."""
+    if case.confidentiality != Conf.NOT_CONFIDENTIAL:
+        return PASS
+    if case.any_item_identifiable():
+        return REFUSE
+    return when(case.any_item(forms=PSEUDONYMISED), Found(REFER, "pseudonymised"))
+
+
+@implements(RuleId.CP6_SINGLE_SUBJECT_ANONYMISED, REFUSE, Found(REFER, "small_numbers"), since=Edition.V2028_1)
+def single_subject_anonymised(case: Case) -> FindingResult | Found:
+    """Information about a named or single person is not anonymous in the recipient's hands (UK GDPR recital 26); few people, a guardian checks."""
+    subjects = case.request.subjects
+    if not case.any_item(forms=ANONYMISED):
+        return PASS
+    if subjects.count == 1 or subjects.identifiers:
+        return REFUSE
+    return when(subjects.count < case.policy.thresholds.anonymised_min_subjects, Found(REFER, "small_numbers"))  # type: ignore[operator]
+
+
+@implements(RuleId.CP6_ARTICLE10_CONDITION, REFUSE, Found(CONDITION, "statutory"), Found(REFER, "emergency"), since=Edition.V2028_1)
+def article10_condition(case: Case) -> FindingResult | Found:
+    """Criminal offence data about the living needs a DPA 2018 Schedule 1 condition (s.10(5)): the paragraph relied on is recorded."""
+    request = case.request
+    if request.subjects.deceased or not case.any_item_not_anonymised(CRIMINAL_OFFENCE) or request.legal_basis.schedule1_paragraph is not None:
+        return PASS
+    if case.verified_duty():
+        return Found(CONDITION, "statutory")
+    if request.urgency == Urgency.EMERGENCY and case.purpose in EMERGENCY_PURPOSES:
+        return Found(REFER, "emergency")
+    return REFUSE
+
+
+@implements(
+    RuleId.CP6_GATEWAY_KIND,
+    Found(CONDITION, "not_a_gateway"),
+    Found(CONDITION, "on_belief"),
+    Found(CONDITION, "duty"),
+    Found(CONDITION, "outside_power"),
+    since=Edition.V2028_1,
+)
+def gateway_kind(case: Case) -> FindingResult | Found:
+    """A permissive gateway must cite a power that reaches this request; anything else cited as one is named for what it is."""
+    entry = case.provision
+    if case.confidentiality != Conf.PERMISSIVE_GATEWAY or entry is None:
+        return PASS
+    if entry.kind in (ProvisionKind.EXEMPTION, ProvisionKind.NO_DUTY):
+        return Found(CONDITION, "not_a_gateway")
+    if entry.kind == ProvisionKind.DUTY_ON_BELIEF:
+        return Found(CONDITION, "on_belief")
+    if entry.kind == ProvisionKind.DUTY:
+        return Found(CONDITION, "duty")
+    return when(not case.within_limits(entry), Found(CONDITION, "outside_power"))
+
+
+@implements(RuleId.CP6_S251_VERIFIED, CONDITION, since=Edition.V2028_1)
+def s251_verified(case: Case) -> FindingResult | Found:
+    """Section 251 support is specific to its applicant, flows and purposes: IG confirms it covers this disclosure before it is made."""
+    return when(case.confidentiality == Conf.S251_SUPPORT and case.any_item_not_anonymised(), CONDITION)

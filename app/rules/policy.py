@@ -13,13 +13,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
 )
 
 from app.models.base import CalendarDate
 from app.models.vocabulary import Article9Condition, AttachmentKind, DataCategory, FindingResult, OrganisationType, ProvisionKind, PurposeCategory, Urgency
-from app.rules.engine import RULEBOOKS, Edition, Finding, Found, Rule, RuleId
+from app.rules.engine import DEFAULT_VARIANT, RULEBOOKS, Edition, Finding, Found, Rule, RuleId
 
 
 def _no_duplicates(values: Any) -> Any:
@@ -69,11 +70,11 @@ class Thresholds(PolicyPart):
     bulk_subjects: Count
     retention_days: Count
     emergency_max_subjects: Count | None = None  # edition 2027.1 on
+    anonymised_min_subjects: Count | None = None  # edition 2028.1 on: fewer people than this, "anonymised" goes to a guardian
 
 
 # A reason is one text, or (for a rule that explains one result in several ways) a text per variant,
 # the plain one under "default".
-DEFAULT_VARIANT = "default"
 ReasonTexts = Text | dict[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_]+$")], Text]
 
 
@@ -105,6 +106,7 @@ class RequesterGroups(PolicyPart):
     non_care: TypeSet  # not bound by a duty of confidence as health or care professionals
     no_professional_secrecy: TypeSet  # Art. 9(3): cannot receive under Art. 9(2)(h)
     unpublished_toolkit_referred: TypeSet  # an unpublished toolkit is referred for identifiable special data
+    third_party_consent: TypeSet | None = None  # 2028.1: they collect consent themselves, and the holder sees none of it
 
 
 class Emergency(PolicyPart):
@@ -112,6 +114,14 @@ class Emergency(PolicyPart):
 
     purposes: PurposeSet
     waivable: Annotated[frozenset[RuleId], BeforeValidator(_no_duplicates)]
+    # 2028.1: referrals waivable only when the rule gives them with one of these reason variants (the rule logic adds when).
+    waivable_variants: (
+        dict[RuleId, Annotated[frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_]{1,40}$")]], BeforeValidator(_no_duplicates)]] | None
+    ) = None
+
+    def waives(self, rule_id: RuleId, variant: str) -> bool:
+        """True when an emergency may go ahead past this rule's referral with this reason variant."""
+        return rule_id in self.waivable or variant in (self.waivable_variants or {}).get(rule_id, ())
 
 
 class Article9Fit(PolicyPart):
@@ -129,6 +139,11 @@ class Provision(PolicyPart):
     kind: ProvisionKind
     requesters: TypeSet = frozenset()  # empty: the duty binds whoever asks
     categories: CategorySet = frozenset()  # empty: the duty covers every category
+    # Edition 2028.1 on (brief section 4b).
+    purposes: PurposeSet = frozenset()  # empty: any purpose
+    max_subjects: Annotated[StrictInt, Field(gt=0, le=100_000_000)] | None = None  # None: no limit
+    applies_after_death: StrictBool = False  # whether the duty reaches the records of people who have died
+    requirement_seen: StrictBool = False  # information governance sees the requirement, traced to the body the statute names
 
 
 class PanelRule(PolicyPart):
@@ -191,6 +206,8 @@ class Policy(PolicyPart):
     emergency: Emergency | None = None
     article9_purpose_fit: dict[PurposeCategory, Article9Fit] | None = None
     provisions: tuple[Provision, ...] | None = None
+    # Parameters of the 2028.1 rules.
+    implausible_purposes: dict[OrganisationType, PurposeSet] | None = None
     panel: PanelRule | None = None
     evidence: Evidence | None = None
 

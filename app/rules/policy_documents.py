@@ -21,6 +21,8 @@ SHIPPED_HASHES = {
     "2026.1": "7aadbcd2c4ca8d75e2ad369b113b4d780aa7d0dbb1682c572950451fc75004a1",
     "2027.1": "2ad74ffafa3d2bb5de65a00672f883c3de0dbad2d5efc4ebb4013538f09cbfd0",
     "2027.2": "92d778e5e43e19cf992d961ebf2f5bc237d9af5629782ab55fd14f8f493372ed",
+    "2028.1": "f66b7a40acf6ec67f6d033cb217c11c477e25a09b370defa39282a60c896100d",
+    "2028.2": "2847d5bec6d7e608dfe785221a8af054d097df7ba0d556039acb46b80249e324",
 }
 
 
@@ -29,7 +31,7 @@ def shipped_path(version: str) -> Path:
     return POLICY_DIRECTORY / f"{BASELINE_NAME}-{version}.yaml"
 
 
-DEFAULT_POLICY_PATH = shipped_path("2027.1")
+DEFAULT_POLICY_PATH = shipped_path("2028.1")
 
 
 class PolicyError(ValueError):
@@ -41,12 +43,21 @@ class PolicyError(ValueError):
 
 
 # The parts of a policy that only some editions read: a policy of another edition must leave them out.
+_PARAMETERS_2027 = frozenset({"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"})
 EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
     Edition.V2026_1: frozenset(),
-    Edition.V2027_1: frozenset({"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"}),
+    Edition.V2027_1: _PARAMETERS_2027,
+    Edition.V2028_1: _PARAMETERS_2027
+    | {"implausible_purposes", "thresholds.anonymised_min_subjects", "requester_groups.third_party_consent", "emergency.waivable_variants"},
 }
 # The parts an edition reads when a policy has them, and does without otherwise.
-OPTIONAL_EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {Edition.V2026_1: frozenset(), Edition.V2027_1: frozenset({"evidence"})}
+OPTIONAL_EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
+    Edition.V2026_1: frozenset(),
+    Edition.V2027_1: frozenset({"evidence"}),
+    Edition.V2028_1: frozenset({"evidence"}),
+}
+# What a 2028.1 registry entry may say beyond a 2027.1 one; a 2027.1 policy's entries leave them at their defaults.
+PROVISION_LIMITS_2028 = ("purposes", "max_subjects", "applies_after_death", "requirement_seen")
 ALL_EDITION_PARAMETERS = frozenset().union(*EDITION_PARAMETERS.values(), *OPTIONAL_EDITION_PARAMETERS.values())
 
 
@@ -78,6 +89,13 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
         problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
 
     present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
+    if edition == Edition.V2027_1:
+        problems += [
+            (f"provisions[{index}].{name}", f"edition {edition} has no rule that reads it")
+            for index, entry in enumerate(policy.provisions or ())
+            for name in PROVISION_LIMITS_2028
+            if name in entry.model_fields_set
+        ]
     for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition]):
         problems.append((name, f"edition {edition} has no rule that reads it"))
     for name in sorted(EDITION_PARAMETERS[edition] - present):
@@ -175,7 +193,7 @@ def _reason_problems(path: str, entry: RulePolicy, rule: Rule, thresholds: Thres
 def _parameter(policy: Policy, dotted: str) -> Any:
     value: Any = policy
     for part in dotted.split("."):
-        value = getattr(value, part)
+        value = getattr(value, part, None)
     return value
 
 

@@ -13,9 +13,12 @@ from app.models.vocabulary import (
 )
 from app.rules.engine import (
     BULK_CHECKED_PURPOSES,
+    BULK_CHECKED_PURPOSES_2028,
     CONDITION,
     DSPT_EXEMPT_TYPES,
+    DSPT_EXEMPT_TYPES_2028,
     DSPT_RESULTS,
+    FULL_RECORD,
     PASS,
     REFER,
     REFUSE,
@@ -44,10 +47,16 @@ def direct_care_recipient(case: Case) -> FindingResult | Found:
     return when(case.purpose == Purpose.DIRECT_CARE and case.requester_type in groups.non_care | {OrganisationType.OTHER}, REFER)
 
 
+@implements(RuleId.CP1_PURPOSE_REQUESTER_FIT, REFER, since=Edition.V2028_1)
+def purpose_requester_fit(case: Case) -> FindingResult | Found:
+    """Refer a purpose this kind of requester has no function to pursue with health and care records (Art. 5(1)(b))."""
+    return when(case.purpose in case.policy.implausible_purposes.get(case.requester_type, ()), REFER)
+
+
 # Principle 2
 
 
-@implements(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE)
+@implements(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE, until=Edition.V2028_1)
 def identifiable_secondary_use(case: Case) -> FindingResult | Found:
     """Refuse identifiable data for secondary use without consent, s251 support or a legal duty."""
     return when(
@@ -56,16 +65,28 @@ def identifiable_secondary_use(case: Case) -> FindingResult | Found:
     )
 
 
+@implements(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE, since=Edition.V2028_1)
+def identifiable_secondary_use_2028(case: Case) -> FindingResult | Found:
+    """As 2026.1, but a legal requirement counts only as a verified duty."""
+    return when(case.purpose in case.policy.definitions.secondary and case.any_item_identifiable() and not case.cp2_basis(), REFUSE)
+
+
 # Principle 3
 
 
-@implements(RuleId.CP3_FULL_RECORD, REFER)
+@implements(RuleId.CP3_FULL_RECORD, REFER, until=Edition.V2028_1)
 def full_record(case: Case) -> FindingResult | Found:
     """Refer a request for the full record unless a court orders it."""
     return when(
-        case.any_item(categories=frozenset({DataCategory.FULL_RECORD})) and case.purpose != Purpose.COURT_ORDER,
+        case.any_item(categories=FULL_RECORD) and case.purpose != Purpose.COURT_ORDER,
         REFER,
     )
+
+
+@implements(RuleId.CP3_FULL_RECORD, REFER, since=Edition.V2028_1)
+def full_record_2028(case: Case) -> FindingResult | Found:
+    """Refer a request for the full record unless an order, summons or notice verified as a duty requires it."""
+    return when(case.any_item(categories=FULL_RECORD) and not case.court_verified(), REFER)
 
 
 @implements(RuleId.CP3_CATEGORY_SCOPE, REFER)
@@ -77,11 +98,24 @@ def category_scope(case: Case) -> FindingResult | Found:
     return when(any(item.category not in allowed for item in case.items), REFER)
 
 
-@implements(RuleId.CP3_BULK_IDENTIFIABLE, REFER)
+@implements(RuleId.CP3_BULK_IDENTIFIABLE, REFER, until=Edition.V2028_1)
 def bulk_identifiable(case: Case) -> FindingResult | Found:
     """Refer identifiable data about many people for purposes that concern individuals."""
     return when(
         case.request.subjects.count > case.policy.thresholds.bulk_subjects and case.any_item_identifiable() and case.purpose in BULK_CHECKED_PURPOSES,
+        REFER,
+    )
+
+
+@implements(RuleId.CP3_BULK_IDENTIFIABLE, REFER, since=Edition.V2028_1)
+def bulk_identifiable_2028(case: Case) -> FindingResult | Found:
+    """As 2026.1, and also for `other`, for public health without a CP2 basis, and for a court order not verified as a duty."""
+    if case.request.subjects.count <= case.policy.thresholds.bulk_subjects or not case.any_item_identifiable():
+        return PASS
+    return when(
+        case.purpose in BULK_CHECKED_PURPOSES_2028
+        or (case.purpose == Purpose.PUBLIC_HEALTH and not case.cp2_basis())
+        or (case.purpose == Purpose.COURT_ORDER and not case.court_verified()),
         REFER,
     )
 
@@ -127,11 +161,26 @@ def dspt(case: Case) -> FindingResult | Found:
     return DSPT_RESULTS.get(case.facts.requester.dspt_status, PASS)
 
 
-@implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2027_1)
+@implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2027_1, until=Edition.V2028_1)
 def dspt_2027(case: Case) -> FindingResult | Found:
     """As 2026.1, but care does not wait on the toolkit, and an unpublished one is referred for identifiable special data to some requesters."""
+    if case.requester_type in DSPT_EXEMPT_TYPES:
+        return PASS
+    return toolkit(case)
+
+
+@implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2028_1)
+def dspt_2028(case: Case) -> FindingResult | Found:
+    """As 2027.1, and no finding for a court or a coroner, or for an order, summons or notice verified as a duty (it binds whatever the toolkit)."""
+    if case.requester_type in DSPT_EXEMPT_TYPES_2028 or case.court_verified():
+        return PASS
+    return toolkit(case)
+
+
+def toolkit(case: Case) -> FindingResult | Found:
+    """The 2027.1 weighing of the requester's toolkit, where it applies."""
     status = case.facts.requester.dspt_status
-    if case.requester_type in DSPT_EXEMPT_TYPES or status not in DSPT_RESULTS:
+    if status not in DSPT_RESULTS:
         return PASS
     if case.purpose == Purpose.DIRECT_CARE:
         return Found(CONDITION, "direct_care")

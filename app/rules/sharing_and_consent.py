@@ -10,6 +10,8 @@ from app.models.vocabulary import (
     ConsentGivenBy,
     ConsentStatus,
     FindingResult,
+    OrganisationType,
+    ProxyScope,
     SubjectInformed,
     Urgency,
 )
@@ -22,7 +24,10 @@ from app.models.vocabulary import (
 from app.rules.engine import (
     CONDITION,
     DECIDED_CONSENT,
+    DIRECT_CARE_WAIVERS,
     EMERGENCY_PURPOSES,
+    GENDER_HISTORY,
+    HEALTH_PROFESSIONAL_TYPES,
     PASS,
     PREJUDICE_ACCEPTED_PURPOSES,
     PROXIES,
@@ -58,7 +63,7 @@ def emergency_share(case: Case) -> FindingResult | Found:
     )
 
 
-@implements(RuleId.CP7_EMERGENCY_SHARE, CONDITION, since=Edition.V2027_1)
+@implements(RuleId.CP7_EMERGENCY_SHARE, CONDITION, since=Edition.V2027_1, until=Edition.V2028_1)
 def emergency_share_2027(case: Case) -> FindingResult | Found:
     """Share at once, for retrospective review, for a household at risk when only waivable referrals stand in the way."""
     emergency = case.policy.emergency
@@ -74,6 +79,55 @@ def emergency_share_2027(case: Case) -> FindingResult | Found:
         and referrals <= emergency.waivable,
         CONDITION,
     )
+
+
+@implements(
+    RuleId.CP7_EMERGENCY_SHARE,
+    CONDITION,
+    Found(CONDITION, "gender_history"),
+    Found(CONDITION, "proxy"),
+    Found(CONDITION, "proxy_gender_history"),
+    since=Edition.V2028_1,
+)
+def emergency_share_2028(case: Case) -> FindingResult | Found:
+    """As 2027.1, with the referrals 2028.1 lets an emergency go ahead past, each by the reason it refers with; the condition says what is left to do."""
+    subjects = case.request.subjects
+    if (
+        case.request.urgency != Urgency.EMERGENCY
+        or case.purpose not in case.policy.emergency.purposes
+        or subjects.deceased
+        or subjects.count > case.policy.thresholds.emergency_max_subjects
+        or any(result == REFUSE for _, result in case.others(RuleId.CP7_EMERGENCY_SHARE))
+    ):
+        return PASS
+    referrals = case.referrals(RuleId.CP7_EMERGENCY_SHARE)
+    if not referrals or not all(waived(case, rule_id, variant) for rule_id, variant in referrals.items()):
+        return PASS
+    gender_history = RuleId.STAT_RESTRICTED_CATEGORY in referrals and case.any_item_not_anonymised(GENDER_HISTORY)
+    proxy = referrals.get(RuleId.CONSENT_REFUSAL) == "proxy"
+    variant = {(True, True): "proxy_gender_history", (True, False): "proxy", (False, True): "gender_history"}.get((proxy, gender_history))
+    return Found(CONDITION, variant)
+
+
+def waived(case: Case, rule_id: RuleId, variant: str) -> bool:
+    """Whether the emergency share may go ahead past this referral: the policy lists it, and where 2028.1 limits a waiver, its limit holds."""
+    if not case.policy.emergency.waives(rule_id, variant):
+        return False
+    if (rule_id, variant) in DIRECT_CARE_WAIVERS:
+        return case.purpose == Purpose.DIRECT_CARE  # MCA s.6(7): treatment goes on while the Court of Protection is asked
+    if rule_id == RuleId.STAT_RESTRICTED_CATEGORY:
+        return restricted_waivable(case)
+    return True
+
+
+def restricted_waivable(case: Case) -> bool:
+    """An emergency discloses restricted categories only for care, to a person who cannot consent, through a health professional (2005 Order, art. 5)."""
+    consent = case.request.consent
+    if case.purpose != Purpose.DIRECT_CARE or not (consent.status == ConsentStatus.NOT_POSSIBLE or consent.capacity == Capacity.LACKS_CAPACITY):
+        return False
+    if case.requester_type in HEALTH_PROFESSIONAL_TYPES:
+        return True
+    return case.requester_type == OrganisationType.CARE_PROVIDER and not case.any_item_not_anonymised(GENDER_HISTORY)
 
 
 # Principle 8
@@ -117,7 +171,7 @@ def consent_refusal(case: Case) -> FindingResult | Found:
     return REFER if case.confidentiality in PUBLIC_INTEREST_BASES else REFUSE
 
 
-@implements(RuleId.CONSENT_REFUSAL, REFUSE, REFER, Found(REFER, "proxy"), since=Edition.V2027_1)
+@implements(RuleId.CONSENT_REFUSAL, REFUSE, REFER, Found(REFER, "proxy"), since=Edition.V2027_1, until=Edition.V2028_1)
 def consent_refusal_2027(case: Case) -> FindingResult | Found:
     """Respect a refusal unless a verified duty or a court overrides it; a proxy's refusal and the public interest are the guardian's call."""
     consent = case.request.consent
@@ -135,6 +189,58 @@ def consent_refusal_2027(case: Case) -> FindingResult | Found:
     return REFER if case.confidentiality in PUBLIC_INTEREST_BASES or unverified_requirement else REFUSE
 
 
+@implements(
+    RuleId.CONSENT_REFUSAL,
+    REFUSE,
+    REFER,
+    Found(REFER, "proxy"),
+    Found(REFER, "parent_child_protection"),
+    Found(REFER, "parent_refusal"),
+    Found(REFUSE, "parent_refusal"),
+    Found(REFER, "incapable_objection"),
+    Found(REFUSE, "incapable_objection"),
+    since=Edition.V2028_1,
+)
+def consent_refusal_2028(case: Case) -> FindingResult | Found:
+    """Weigh a refusal by who made it: a verified duty overrides; a parent speaks for a child who is not competent; a proxy needs welfare authority."""
+    consent = case.request.consent
+    if consent.status not in REFUSALS or case.verified_duty():
+        return PASS
+    if consent.given_by == ConsentGivenBy.PARENT:
+        if case.result(RuleId.CONSENT_PROXY_AUTHORITY) != PASS:
+            return PASS  # the parent could not decide: CONSENT.proxy_authority says so
+        return parent_refusal(case)
+    if consent.capacity == Capacity.LACKS_CAPACITY:
+        if consent.given_by in PROXIES:
+            return when(consent.proxy_scope != ProxyScope.PROPERTY_AND_AFFAIRS, Found(REFER, "proxy"))  # MCA s.6(6)
+        return incapable_objection(case)
+    return REFER if public_interest_or_unverified_requirement(case) else REFUSE
+
+
+def public_interest_or_unverified_requirement(case: Case) -> bool:
+    """The public interest, a gateway, or a legal requirement a guardian must verify: a refusal then goes to a guardian."""
+    return case.confidentiality in PUBLIC_INTEREST_BASES or (
+        case.confidentiality == Conf.LEGAL_REQUIREMENT and case.result(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED) == REFER
+    )
+
+
+def parent_refusal(case: Case) -> Found:
+    """A parent's refusal for a child not shown to be competent is the child's refusal (Children Act 1989 s.3), but never blocks child protection."""
+    if case.purpose == Purpose.SAFEGUARDING_CHILD:
+        return Found(REFER, "parent_child_protection")
+    care_judgement = case.purpose == Purpose.DIRECT_CARE and case.request.consent.best_interests_decision
+    return Found(REFER if public_interest_or_unverified_requirement(case) or care_judgement else REFUSE, "parent_refusal")
+
+
+def incapable_objection(case: Case) -> FindingResult | Found:
+    """The objection of a person who lacks capacity is weighed (MCA s.4(6)(a)); under 16 the Act does not apply; research honours it."""
+    if case.purpose == Purpose.DIRECT_CARE:
+        return when(case.request.subjects.age_group == AgeGroup.CHILD, Found(REFER, "incapable_objection"))
+    if case.purpose in case.policy.definitions.secondary:
+        return Found(REFUSE, "incapable_objection")
+    return Found(REFER, "incapable_objection")
+
+
 @implements(RuleId.CONSENT_CAPACITY_INVALID, REFUSE)
 def capacity_invalid(case: Case) -> FindingResult | Found:
     """Refuse consent said to come from a person who lacks capacity."""
@@ -145,7 +251,7 @@ def capacity_invalid(case: Case) -> FindingResult | Found:
     )
 
 
-@implements(RuleId.CONSENT_BEST_INTERESTS, REFER)
+@implements(RuleId.CONSENT_BEST_INTERESTS, REFER, until=Edition.V2028_1)
 def best_interests(case: Case) -> FindingResult | Found:
     """Refer care sharing for a person lacking capacity without a best-interests decision."""
     consent = case.request.consent
@@ -155,7 +261,13 @@ def best_interests(case: Case) -> FindingResult | Found:
     )
 
 
-@implements(RuleId.CONSENT_CHILD_COMPETENCE, REFER)
+@implements(RuleId.CONSENT_BEST_INTERESTS, REFER, since=Edition.V2028_1)
+def best_interests_2028(case: Case) -> FindingResult | Found:
+    """As 2026.1, but not under 16: the Mental Capacity Act does not apply (s.2(5)), a person with parental responsibility decides."""
+    return when(case.request.subjects.age_group != AgeGroup.CHILD, best_interests(case))
+
+
+@implements(RuleId.CONSENT_CHILD_COMPETENCE, REFER, until=Edition.V2028_1)
 def child_competence(case: Case) -> FindingResult | Found:
     """Refer a child's own consent when Gillick competence was not assessed."""
     consent = case.request.consent
@@ -166,6 +278,20 @@ def child_competence(case: Case) -> FindingResult | Found:
         and consent.capacity == Capacity.NOT_ASSESSED,
         REFER,
     )
+
+
+@implements(RuleId.CONSENT_CHILD_COMPETENCE, REFER, Found(CONDITION, "parent_consent"), since=Edition.V2028_1)
+def child_competence_2028(case: Case) -> FindingResult | Found:
+    """As 2026.1, and a parent's consent outside care asks that the child is confirmed not competent, or agrees (Gillick; Axon)."""
+    consent = case.request.consent
+    parent_consent = (
+        case.request.subjects.age_group == AgeGroup.CHILD
+        and consent.status == ConsentStatus.GIVEN
+        and consent.given_by == ConsentGivenBy.PARENT
+        and consent.capacity == Capacity.NOT_ASSESSED
+        and case.purpose != Purpose.DIRECT_CARE
+    )
+    return Found(CONDITION, "parent_consent") if parent_consent else child_competence(case)
 
 
 @implements(RuleId.CONSENT_PUBLIC_INTEREST, REFER)
@@ -197,6 +323,38 @@ def proxy_authority(case: Case) -> FindingResult | Found:
     if age_group in (AgeGroup.YOUNG_PERSON, AgeGroup.MIXED):
         return Found(REFER, "parent_of_young_person")
     return when(consent.capacity == Capacity.HAS_CAPACITY, Found(REFER, "competent_child"))  # a Gillick-competent child decides
+
+
+@implements(
+    RuleId.CONSENT_PROXY_SCOPE,
+    Found(REFER, "scope_unknown"),
+    Found(REFUSE, "no_welfare_authority"),
+    Found(REFER, "research"),
+    since=Edition.V2028_1,
+)
+def proxy_scope(case: Case) -> FindingResult | Found:
+    """An attorney or deputy decides about health and care records only with welfare authority, and not for research (MCA ss.9, 16-20, 30-33)."""
+    consent = case.request.consent
+    if consent.given_by not in PROXIES or consent.capacity != Capacity.LACKS_CAPACITY or consent.status not in DECIDED_CONSENT:
+        return PASS
+    if consent.proxy_scope is None:
+        return Found(REFER, "scope_unknown")
+    consented = consent.status == ConsentStatus.GIVEN and case.relies_on_consent() and case.any_item_not_anonymised()
+    if consent.proxy_scope == ProxyScope.PROPERTY_AND_AFFAIRS:
+        return when(consented, Found(REFUSE, "no_welfare_authority"))
+    return when(consented and case.purpose in case.policy.definitions.secondary, Found(REFER, "research"))
+
+
+@implements(RuleId.CONSENT_THIRD_PARTY_CONSENT, CONDITION, since=Edition.V2028_1)
+def third_party_consent(case: Case) -> FindingResult | Found:
+    """A requester that collects consent itself holds the written consent for this disclosure and shows it on request (GMC; AMRA 1988)."""
+    return when(
+        case.relies_on_consent()
+        and case.request.consent.status == ConsentStatus.GIVEN
+        and case.requester_type in case.policy.requester_groups.third_party_consent  # type: ignore[operator]
+        and case.purpose != Purpose.DIRECT_CARE,
+        CONDITION,
+    )
 
 
 # Information sharing agreements
@@ -236,10 +394,18 @@ def agreement_scope(case: Case) -> FindingResult | Found:
     return CONDITION if case.purpose == Purpose.DIRECT_CARE else REFER
 
 
-@implements(RuleId.AGR_SYSTEMATIC, CONDITION)
+@implements(RuleId.AGR_SYSTEMATIC, CONDITION, until=Edition.V2028_1)
 def agreement_systematic(case: Case) -> FindingResult | Found:
     """Ask for an agreement when data that is not anonymised about several people is shared without one."""
-    return when(
-        case.request.sharing_agreement is None and case.request.subjects.count > 1 and case.purpose != Purpose.COURT_ORDER and case.any_item_not_anonymised(),
-        CONDITION,
-    )
+    return when(case.purpose != Purpose.COURT_ORDER and systematic_without_agreement(case), CONDITION)
+
+
+@implements(RuleId.AGR_SYSTEMATIC, CONDITION, since=Edition.V2028_1)
+def agreement_systematic_2028(case: Case) -> FindingResult | Found:
+    """As 2026.1, with the court exception only for an order, summons or notice verified as a duty."""
+    return when(not case.court_verified() and systematic_without_agreement(case), CONDITION)
+
+
+def systematic_without_agreement(case: Case) -> bool:
+    """Information that is not anonymised, about several people, with no agreement cited."""
+    return case.request.sharing_agreement is None and case.request.subjects.count > 1 and case.any_item_not_anonymised()

@@ -61,6 +61,8 @@ class Fingerprint:
 # Added with policy 2027.1: left out of the stored form while unset, so that a request written before they
 # existed keeps its hash (and an Idempotency-Key retried across the upgrade still matches).
 LATER_OPTIONAL_LEGAL_BASIS = ("provision", "schedule1_paragraph", "s251_regulation")
+# Added with policy 2028.1, each with the value that reads as its absence, left out of the stored form on that value for the same reason.
+LATER_DEFAULTS = {("legal_basis", "person_at_risk"): "subject", ("consent", "proxy_scope"): None}
 
 
 def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
@@ -69,6 +71,9 @@ def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
     for name in LATER_OPTIONAL_LEGAL_BASIS:
         if stored["legal_basis"][name] is None:
             del stored["legal_basis"][name]
+    for (part, name), absent in LATER_DEFAULTS.items():
+        if stored[part][name] == absent:
+            del stored[part][name]
     identifiers = stored["subjects"].pop("identifiers")
     hashes = sorted({subject_hash(subject_key, identifier) for identifier in identifiers})
     stored["subjects"]["identifier_hashes"] = hashes

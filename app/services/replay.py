@@ -36,9 +36,11 @@ BATCH = 2000
 
 
 def stored_request(body: dict[str, Any]) -> SharingRequestBody:
-    """The request as the rules saw it, from its stored form: identifiers were replaced by hashes, and never change a decision."""
+    """The request as the rules saw it, from its stored form: identifiers were replaced by their keyed hashes, which stand in for them.
+
+    Their values never change a decision; whether any was given does under 2028.1 (CP6.single_subject_anonymised)."""
     subjects = {key: value for key, value in body["subjects"].items() if key != "identifier_hashes"}
-    return SharingRequestBody.model_validate({**body, "subjects": subjects})
+    return SharingRequestBody.model_validate({**body, "subjects": {**subjects, "identifiers": body["subjects"].get("identifier_hashes", [])}})
 
 
 def results(findings: list[dict[str, Any]]) -> dict[str, str]:

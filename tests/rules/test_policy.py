@@ -40,7 +40,7 @@ def test_packaged_policy_identity_and_hash() -> None:
 
 
 def test_the_default_is_the_newest_baseline() -> None:
-    assert load_policy().version == "2027.1"
+    assert load_policy().version == "2028.1"
     assert load_policy().content_hash == sha256(DEFAULT_POLICY_PATH.read_bytes()).hexdigest()
 
 

@@ -64,7 +64,7 @@ def test_2027_2_is_shipped_derived_from_2027_1_with_a_pinned_hash_and_is_not_the
     assert POLICY_2027_2.content_hash == sha256(path.read_bytes()).hexdigest()
     assert POLICY_2027_2.derived_from is not None and POLICY_2027_2.derived_from.version == "2027.1"
     assert POLICY_2027_2.edition == Edition.V2027_1
-    assert PolicyRegistry(shipped_policies()).default.version == "2027.1"
+    assert PolicyRegistry(shipped_policies()).default.version == "2028.1"
 
 
 def test_2027_2_is_2027_1_plus_the_evidence_section_the_police_form_rule_and_two_texts() -> None:
