@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ import app.models.tables  # noqa: F401  (registers every table for the clean-up)
 from app.cli import migrate
 from app.db import make_engine
 from app.main import create_app, register_controller
+from app.models.policy import PolicyActivation
 from tests.support import Tokens, settings_for
 from tests.webhook_receiver import Receiver, running
 
@@ -133,6 +135,17 @@ async def fresh_start(application: FastAPI) -> None:
     await empty_tables(application)
     await register_controller(application)
     await empty_tables(application, ["audit_events", "audit_pending"])
+
+
+async def active_before_upgrade(application: FastAPI, name: str, version: str) -> None:
+    """An installation upgraded while this policy was active: its activation recorded as an earlier release recorded it.
+
+    The service itself refuses to activate a replay-only policy now; an installation that activated one before keeps it."""
+    async with application.state.engine.begin() as connection:
+        await connection.execute(
+            sa.insert(PolicyActivation).values(name=name, version=version, activated_at=datetime.now(UTC), activated_by="admin-before-upgrade")
+        )
+    application.state.policies.forget_active()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.support import Tokens
 from tests.test_policies import BASELINE, YAML, activate, as_yaml, derived
 from tests.test_reconsideration import GROUNDS, read
 
-SHORT = ("calendar-test", "2027.1-short.1")  # a derived policy whose bank holidays stop before this year
+SHORT = ("calendar-test", "2028.1-short.1")  # a derived policy whose bank holidays stop before this year
 RECORDED_TABLES = ("sharing_requests", "sharing_request_versions", "sharing_request_subjects", "decisions", "sharing_request_transitions")
 RECORDED_TABLES += ("outbox_events", "audit_events", "audit_pending")
 
@@ -84,7 +84,7 @@ def test_readiness_degrades_within_90_days_of_the_end(caplog: pytest.LogCaptureF
 
 
 def short_policy() -> dict[str, Any]:
-    """A policy derived from 2027.1 whose bank holidays stop at the end of last year (London): its calendar has run out."""
+    """A policy derived from 2028.1 whose bank holidays stop at the end of last year (London): its calendar has run out."""
     document = derived(*SHORT)
     last_year = datetime.now(LONDON).year - 1
     document["bank_holidays"] = [day for day in document["bank_holidays"] if day.year <= last_year]
@@ -123,7 +123,7 @@ async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(c
     emergency = await submit(client, tokens, changed(EMERGENCY))
     assert emergency.status_code == 201 and emergency.json()["due_at"] is not None, emergency.text
 
-    await activate(client, tokens, BASELINE, "2027.1")
+    await activate(client, tokens, BASELINE, "2028.1")
     again = await submit(client, tokens, changed(REFERRED), **{"Idempotency-Key": "calendar-1"})
     assert (again.status_code, again.json()["status"]) == (201, "awaiting_review"), again.text
     assert again.json()["due_at"] is not None
@@ -142,7 +142,7 @@ async def test_a_reconsideration_past_the_calendar_is_refused_and_the_decision_s
 
 async def test_readyz_reports_a_calendar_that_has_run_out(client: httpx.AsyncClient, tokens: Tokens, caplog: pytest.LogCaptureFixture) -> None:
     ready = (await client.get("/readyz")).json()
-    assert ready["checks"]["calendar"]["ends"] == "2028-12-31" and ready["checks"]["calendar"]["policy"] == f"{BASELINE} 2027.1"
+    assert ready["checks"]["calendar"]["ends"] == "2028-12-31" and ready["checks"]["calendar"]["policy"] == f"{BASELINE} 2028.1"
     assert ready["status"] == ("ok" if ready["checks"]["calendar"]["days_left"] > CALENDAR_WARNING_DAYS else "degraded")
 
     ended = await activate_short_policy(client, tokens)

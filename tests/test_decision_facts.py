@@ -392,6 +392,7 @@ def test_the_migration_recovers_facts_the_audit_trail_shows_unchanged(blank_data
     assert not {"policies", "policy_activations", "policy_replays", "policy_replay_changes"} & on_database(blank_database, table_names)
 
 
-def test_a_fresh_installation_starts_on_the_revised_baseline(blank_database: str) -> None:
+def test_a_fresh_installation_starts_on_the_current_edition(blank_database: str) -> None:
     command.upgrade(alembic_config(blank_database), "head")
-    assert on_database(blank_database, activations) == [("uk-caldicott-baseline", "2027.1", "migration")]
+    # 0006 activated 2027.1 as a fresh installation's first policy, 0017 then 2028.1: the newest is active.
+    assert on_database(blank_database, activations) == [("uk-caldicott-baseline", "2028.1", "migration"), ("uk-caldicott-baseline", "2027.1", "migration")]

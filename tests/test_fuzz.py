@@ -122,7 +122,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         "endpoint_id": endpoints,
         "delivery_id": deliveries,
         "name": ["uk-caldicott-baseline"],
-        "version": ["2026.1", "2027.1", "2027.2"],
+        "version": ["2026.1", "2027.1", "2027.2", "2028.1", "2028.2"],
         "replay_id": [replayed.json()["id"]],
         "attachment_id": [attached.json()["id"]],
         "number": [str(signed.number)],

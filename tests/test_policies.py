@@ -15,7 +15,7 @@ from tests.rules.baseline import changed, item
 from tests.support import Tokens
 
 BASELINE = "uk-caldicott-baseline"
-DERIVED = ("northshire-trust", "2027.1-local.1")
+DERIVED = ("northshire-trust", "2028.1-local.1")
 YAML = {"Content-Type": "application/yaml"}
 
 # Requests whose outcome 2027.1 changes from 2026.1's, worked out from the brief (sections 4 and 4a).
@@ -41,14 +41,14 @@ EMERGENCY_OVER_A_REFUSAL = changed(
 )  # 2026.1 approve_with_conditions (emergency share); 2027.1 refer (a capable person's refusal is not waivable)
 
 
-def policy_document(version: str = "2027.1") -> dict[str, Any]:
+def policy_document(version: str = "2028.1") -> dict[str, Any]:
     return yaml.safe_load(shipped_path(version).read_bytes())
 
 
 def derived(name: str = DERIVED[0], version: str = DERIVED[1], **thresholds: int) -> dict[str, Any]:
-    """A policy derived from 2027.1 with its own name and version, and some thresholds tuned."""
+    """A policy derived from 2028.1 with its own name and version, and some thresholds tuned."""
     document = policy_document()
-    document.update(name=name, version=version, derived_from={"name": BASELINE, "version": "2027.1"})
+    document.update(name=name, version=version, derived_from={"name": BASELINE, "version": "2028.1"})
     document["thresholds"].update(thresholds)
     return document
 

@@ -609,7 +609,7 @@ async def test_a_policy_activation_reaches_every_subscriber_signed(hooks: httpx.
     agency = await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/agency", event_types=["policy.activated"])
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/decisions-only", event_types=["sharing_request.decided"])
 
-    activated = await hooks.post("/v1/policies/uk-caldicott-baseline/2026.1/activate", headers=tokens.admin())
+    activated = await hooks.post("/v1/policies/uk-caldicott-baseline/2028.2/activate", headers=tokens.admin())
     assert activated.status_code == 200, activated.text
     assert await drain(hook_app) == 2
 
@@ -620,9 +620,9 @@ async def test_a_policy_activation_reaches_every_subscriber_signed(hooks: httpx.
         assert received.payload["type"] == "policy.activated"
         assert received.payload["data"] == {
             "name": "uk-caldicott-baseline",
-            "version": "2026.1",
+            "version": "2028.2",
             "content_hash": activated.json()["content_hash"],
-            "link": "/v1/policies/uk-caldicott-baseline/2026.1",
+            "link": "/v1/policies/uk-caldicott-baseline/2028.2",
         }
     [history] = await deliveries(hooks, tokens.admin(), controller["id"])
     assert (history["event_type"], history["request_id"], history["status"]) == ("policy.activated", None, "succeeded")

@@ -16,6 +16,7 @@ from app.models.vocabulary import (
     DataCategory,
     FinalOutcome,
     GuardianOutcome,
+    Outcome,
     ReconsiderationOutcome,
     RequestStatus,
     RetrospectiveOutcome,
@@ -164,10 +165,16 @@ class QueueEntry(RequestHeadline):
     referred_at: datetime | None
     due_at: datetime | None
     overdue: bool
+    current_edition_outcome: Outcome | None = Field(
+        default=None,
+        description="For a request held by EDITION.superseded (decided under a replay-only policy): the outcome the current edition "
+        "of the baseline would give it",
+    )
 
     @classmethod
-    def of(cls, request: SharingRequest, now: datetime) -> "QueueEntry":
+    def of(cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None) -> "QueueEntry":
         return cls(
+            current_edition_outcome=current_edition_outcome,
             **cls.fields_of(request),
             review=review_kind(request),
             assignee=request.assignee_sub,
@@ -179,7 +186,12 @@ class QueueEntry(RequestHeadline):
 
 
 class QueuePage(Page[QueueEntry]):
-    pass
+    warning: str | None = Field(
+        default=None,
+        description="Set while the active policy is replay-only: new requests are being decided under an edition UK law has overtaken, "
+        "those the current edition would not approve are held for a guardian, and an admin should activate the current edition "
+        "or a policy derived from it",
+    )
 
 
 class VersionEntry(BaseModel):

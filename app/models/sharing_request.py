@@ -22,6 +22,7 @@ from app.models.vocabulary import (
     DecisionOutcome,
     DsptStatus,
     FactsOrigin,
+    FindingResult,
     OrganisationType,
     Outcome,
     PurposeCategory,
@@ -203,12 +204,25 @@ class AgreementRecord(BaseModel):
     status: AgreementStatus
 
 
+class CurrentEditionView(BaseModel):
+    """How the current edition of the baseline decided a request that a replay-only active policy would have approved."""
+
+    version: str
+    hash: str
+    outcome: Outcome
+    findings: dict[str, FindingResult] = Field(description="Its findings that are not a pass, as {rule: result}")
+
+
 class DecisionFacts(BaseModel):
     """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date."""
 
     requester: RequesterRecord
     agreement: AgreementRecord | None
     today: date
+    current_edition: CurrentEditionView | None = Field(
+        default=None,
+        description="Only on a decision held by EDITION.superseded: the current edition's outcome and non-pass findings on the same facts",
+    )
 
 
 class DecisionPublic(Verdict):

@@ -85,7 +85,7 @@ async def upload_policy(http: Request, response: Response, session: SessionDep, 
 @router.post(
     "/v1/policies/{name}/{version}/activate",
     summary="Make a policy the one that decides new submissions and amendments",
-    responses=NO_POLICY,
+    responses=NO_POLICY | {409: problem_doc("A replay-only policy (problem type policy-replay-only): an edition UK law has overtaken, or derived from one")},
 )
 async def activate_policy(name: PathName, version: PathName, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal) -> PolicyPublic:
     return await policies.activate(session=session, registry=registry, actor=admin, name=name, version=version)

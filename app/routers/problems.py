@@ -39,6 +39,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "or changed by someone else at the same moment. `current_status`, when present, says the request's state.",
         "Read the resource again, see what changed, and decide whether the action still makes sense before retrying.",
     ),
+    "policy-replay-only": (
+        "The policy is an edition that UK law has overtaken (uk-caldicott-baseline 2026.1 or 2027.1), or derived from one. "
+        "The service keeps it to replay the decisions made under it and for dry runs by name, but never lets it decide again.",
+        "Activate uk-caldicott-baseline 2028.1, or a policy derived from it (2028.2 to go on weighing evidence).",
+    ),
     "precondition-failed": (
         "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you read it. "
         "Nothing was changed. `current_etag`, when present, is the resource's ETag now.",

@@ -26,7 +26,7 @@ from app.models.review import (
 )
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
-from app.services import amendments, claims, guardian_decisions, queue, reconsideration, review_metrics, sharing_requests, transitions
+from app.services import amendments, claims, editions, guardian_decisions, queue, reconsideration, review_metrics, sharing_requests, transitions
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 
@@ -51,6 +51,7 @@ NOT_RECONSIDERABLE = {
 )
 async def review_queue(
     session: SessionDep,
+    policy: PolicyDep,
     _: GuardianPrincipal,
     status: RequestStatus | None = None,
     urgency: Urgency | None = None,
@@ -61,9 +62,11 @@ async def review_queue(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueuePage:
-    return await queue.queue(
+    page = await queue.queue(
         session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, review=review, cursor=cursor, limit=limit
     )
+    page.warning = editions.warning(policy)
+    return page
 
 
 @router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED)

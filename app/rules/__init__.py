@@ -6,7 +6,7 @@ from app.rules.policy import Policy
 from app.rules.policy_documents import PolicyError, load_policy
 
 # Importing the rule modules registers their rules in the engine's rulebooks.
-from app.rules import lawful_basis, purpose_and_minimum, sharing_and_consent  # noqa: E402, F401  isort: skip
+from app.rules import confidentiality, consent, lawful_basis, purpose_and_minimum, sharing_and_consent  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "AgreementFacts",

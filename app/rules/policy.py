@@ -20,7 +20,7 @@ from pydantic import (
 
 from app.models.base import CalendarDate
 from app.models.vocabulary import Article9Condition, AttachmentKind, DataCategory, FindingResult, OrganisationType, ProvisionKind, PurposeCategory, Urgency
-from app.rules.engine import DEFAULT_VARIANT, RULEBOOKS, Edition, Finding, Found, Rule, RuleId
+from app.rules.engine import CURRENT_EDITION, DEFAULT_VARIANT, RULEBOOKS, Edition, Finding, Found, Rule, RuleId
 
 
 def _no_duplicates(values: Any) -> Any:
@@ -230,6 +230,11 @@ class Policy(PolicyPart):
     def edition(self) -> Edition:
         """The reading of the rules this policy runs: its own version if shipped, else its baseline's."""
         return Edition(self.derived_from.version if self.derived_from else self.version)
+
+    @property
+    def replay_only(self) -> bool:
+        """Kept for replay and dry runs by name, never activated nor derived from: an edition UK law has overtaken, or one derived from it."""
+        return self.edition != CURRENT_EDITION
 
     @cached_property
     def checks(self) -> tuple[tuple[RuleId, Callable[..., Any]], ...]:

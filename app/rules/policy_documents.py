@@ -88,18 +88,7 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
             problems.append((f"rules.{rule_id}.principle", f"the rule has no principle and area {rule_area(rule_id)!r} has no title in area_titles"))
         problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
 
-    present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
-    if edition == Edition.V2027_1:
-        problems += [
-            (f"provisions[{index}].{name}", f"edition {edition} has no rule that reads it")
-            for index, entry in enumerate(policy.provisions or ())
-            for name in PROVISION_LIMITS_2028
-            if name in entry.model_fields_set
-        ]
-    for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition]):
-        problems.append((name, f"edition {edition} has no rule that reads it"))
-    for name in sorted(EDITION_PARAMETERS[edition] - present):
-        problems.append((name, f"edition {edition} needs it"))
+    problems += _edition_problems(policy, edition)
     if policy.emergency is not None:
         for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)):
             problems.append((f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive"))
@@ -126,6 +115,23 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
         if code in codes[:index]:
             problems.append((f"provisions[{index}].code", f"{code} is in the registry twice"))
     return problems + _panel_problems(policy, edition) + _evidence_problems(policy)
+
+
+def _edition_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
+    """The parameters the edition's rules read, each present, and none that they do not."""
+    present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
+    problems = [
+        (name, f"edition {edition} has no rule that reads it") for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition])
+    ]
+    problems += [(name, f"edition {edition} needs it") for name in sorted(EDITION_PARAMETERS[edition] - present)]
+    if edition == Edition.V2027_1:
+        problems += [
+            (f"provisions[{index}].{name}", f"edition {edition} has no rule that reads it")
+            for index, entry in enumerate(policy.provisions or ())
+            for name in PROVISION_LIMITS_2028
+            if name in entry.model_fields_set
+        ]
+    return problems
 
 
 def _evidence_problems(policy: Policy) -> list[tuple[str, str]]:

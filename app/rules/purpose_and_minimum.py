@@ -12,23 +12,25 @@ from app.models.vocabulary import (
     PurposeCategory as Purpose,
 )
 from app.rules.engine import (
-    BULK_CHECKED_PURPOSES,
-    BULK_CHECKED_PURPOSES_2028,
     CONDITION,
-    DSPT_EXEMPT_TYPES,
-    DSPT_EXEMPT_TYPES_2028,
-    DSPT_RESULTS,
-    FULL_RECORD,
     PASS,
     REFER,
     REFUSE,
-    SECONDARY_USE_BASES,
     Case,
     Edition,
     Found,
     RuleId,
     implements,
     when,
+)
+from app.rules.groups import (
+    BULK_CHECKED_PURPOSES,
+    BULK_CHECKED_PURPOSES_2028,
+    DSPT_EXEMPT_TYPES,
+    DSPT_EXEMPT_TYPES_2028,
+    DSPT_RESULTS,
+    FULL_RECORD,
+    SECONDARY_USE_BASES,
 )
 
 # Principle 1

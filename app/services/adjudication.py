@@ -38,7 +38,7 @@ from app.models.vocabulary import (
 )
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
 from app.rules.facts import facts_record
-from app.services import agreements, attachments, organisations, transitions, writes
+from app.services import agreements, attachments, editions, organisations, transitions, writes
 from app.services.calendar_health import due_at as response_due  # 503, nothing recorded, past the policy's calendar
 
 RULES = "rules"
@@ -118,13 +118,21 @@ def check_identifiers(body: SharingRequestBody, *, limit: int, field: str = "sub
 
 
 async def dry_run(
-    *, session: AsyncSession, policy: Policy, body: SharingRequestBody, requester_code: str, subject_key: bytes, max_identifiers: int = MAX_IDENTIFIERS
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    body: SharingRequestBody,
+    requester_code: str,
+    subject_key: bytes,
+    max_identifiers: int = MAX_IDENTIFIERS,
+    as_submitted: bool = True,
 ) -> EvaluationPublic:
-    """Evaluate as a submission would, storing nothing."""
+    """Evaluate as a submission would, storing nothing; `as_submitted` False (a policy named, not the active one): its rules alone."""
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=requester_code)
     now = utcnow()
-    evaluation = evaluate(policy, await gather_facts(session=session, body=body, requester=requester, now=now))
+    facts = await gather_facts(session=session, body=body, requester=requester, now=now)
+    evaluation = editions.adjudicate(policy, facts)[0] if as_submitted else evaluate(policy, facts)
     return EvaluationPublic(
         **evaluation.model_dump(),
         status=STATUS_FOR_OUTCOME[evaluation.outcome],
@@ -172,7 +180,7 @@ async def submit(
 
     now = utcnow()
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
-    evaluation = evaluate(policy, facts)
+    evaluation, superseded = editions.adjudicate(policy, facts)
     request = SharingRequest(
         id=new_id(),  # every default factory given: pydantic inspects a factory's signature each time it calls one
         requester_org=requester.code,
@@ -194,7 +202,16 @@ async def submit(
             # Another submission with the same key won the race; the client retries and gets it.
             raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
     decision = await record_version(
-        session=session, request=request, version=1, stored=stored, facts=facts, evaluation=evaluation, policy=policy, principal=principal, now=now
+        session=session,
+        request=request,
+        version=1,
+        stored=stored,
+        facts=facts,
+        evaluation=evaluation,
+        policy=policy,
+        principal=principal,
+        now=now,
+        superseded=superseded,
     )
     await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
     return Submission(request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body)
@@ -212,6 +229,7 @@ async def record_version(
     principal: Principal,
     now: datetime,
     note: str | None = None,
+    superseded: dict[str, Any] | None = None,
 ) -> Decision:
     """Store one version of the body, its subject hashes, and the rules' decision on it."""
     version_row = {
@@ -226,7 +244,14 @@ async def record_version(
     writes.add(session, RequestVersion, version_row)
     writes.add(session, RequestSubject, [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes])
     decision = rules_decision(
-        request_id=request.id, version=version, facts=facts, evaluation=evaluation, policy=policy, request_hash=stored.request_hash, now=now
+        request_id=request.id,
+        version=version,
+        facts=facts,
+        evaluation=evaluation,
+        policy=policy,
+        request_hash=stored.request_hash,
+        now=now,
+        superseded=superseded,
     )
     writes.add(session, Decision, writes.row_of(decision))
     return decision
@@ -260,7 +285,7 @@ async def record_revision(
     workflow has it (a reconsideration, which a guardian decides whatever the rules say)."""
     stored = fingerprint(body, subject_key=subject_key)
     facts = await gather_facts(session=session, body=body, requester=requester, now=now, request_id=request.id)
-    evaluation = evaluate(policy, facts)
+    evaluation, superseded = editions.adjudicate(policy, facts)
     request.current_version += 1
     request.reference, request.purpose_category, request.urgency = body.reference, body.purpose.category, body.urgency
     if placed:
@@ -277,6 +302,7 @@ async def record_revision(
         principal=principal,
         now=now,
         note=note,
+        superseded=superseded,
     )
     return Revision(decision=decision, evaluation=evaluation, stored=stored)
 
@@ -302,8 +328,18 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.updated_at = now
 
 
-def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: Evaluation, policy: Policy, request_hash: str, now: datetime) -> Decision:
-    """The decision record of one evaluation by the rules, with the facts it saw so that it can be replayed."""
+def rules_decision(
+    *,
+    request_id: str,
+    version: int,
+    facts: Facts,
+    evaluation: Evaluation,
+    policy: Policy,
+    request_hash: str,
+    now: datetime,
+    superseded: dict[str, Any] | None = None,
+) -> Decision:
+    """The decision record of one evaluation by the rules, with the facts it saw (and any current edition's view) so that it can be replayed."""
     return Decision(
         id=new_id(),
         request_id=request_id,
@@ -318,7 +354,7 @@ def rules_decision(*, request_id: str, version: int, facts: Facts, evaluation: E
         policy_hash=policy.content_hash,
         request_hash=request_hash,
         decided_at=now,
-        facts=facts_record(facts),
+        facts=facts_record(facts) | ({editions.FACTS_KEY: superseded} if superseded is not None else {}),
         facts_origin=FactsOrigin.RECORDED,
     )
 

@@ -11,13 +11,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, FieldError, InvalidInput, NotFound, ProblemError
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyReplayOnly, ProblemError
 from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
 from app.rules import Policy, PolicyError
-from app.rules.policy_documents import DEFAULT_POLICY_PATH, parse_policy, shipped_path
-from app.services import events
+from app.rules.engine import CURRENT_EDITION
+from app.rules.policy_documents import BASELINE_NAME, DEFAULT_POLICY_PATH, parse_policy, shipped_path
+from app.services import editions, events
 from app.services.pagination import ascending, cursor_key, cut, keyset_page
 
 YAML = "application/yaml"
@@ -106,7 +107,7 @@ async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: 
     for key in page:
         policy = await registry.get(session=session, name=key[0], version=key[1])
         items.append(public(policy, shipped=stored[key] is None, activation=last.get(key), active=policy is active, stored=stored[key]))
-    return PolicyList(items=items, next_cursor=next_cursor or stored_next)
+    return PolicyList(items=items, next_cursor=next_cursor or stored_next, warning=editions.warning(active))
 
 
 def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None, active: bool, stored: StoredPolicy | None = None) -> PolicyPublic:
@@ -118,6 +119,7 @@ def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None
         edition=policy.edition,
         shipped=shipped,
         derived_from=policy.derived_from.model_dump() if policy.derived_from else None,
+        replay_only=policy.replay_only,
         active=active,
         activated_at=activation.activated_at if activation else None,
         activated_by=activation.activated_by if activation else None,
@@ -138,6 +140,10 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
         raise InvalidInput("body", "the policy is not UTF-8 text") from None
     except PolicyError as error:
         raise InvalidPolicy(error) from None
+    if policy.replay_only:
+        # Parsing still reads such a policy: one uploaded before its edition became replay-only must go on replaying.
+        message = f"{policy.edition} is a replay-only edition that UK law has overtaken: derive from {BASELINE_NAME} {CURRENT_EDITION}"
+        raise InvalidPolicy(PolicyError(message, [("derived_from", message)]))
     key = (policy.name, policy.version)
     if key in registry.shipped:
         raise Conflict(f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own")
@@ -167,6 +173,11 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
 async def activate(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str) -> PolicyPublic:
     """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing."""
     policy = await registry.get(session=session, name=name, version=version)
+    if policy.replay_only:
+        raise PolicyReplayOnly(
+            f"{name} {version} runs edition {policy.edition}, which UK law has overtaken: it is kept for replay and dry runs by name; "
+            f"activate {BASELINE_NAME} {CURRENT_EDITION} or a policy derived from it"
+        )
     registry.forget_active()  # decide "already active" on what the database holds now
     current = await latest_activation(session=session)
     if (await registry.active(session=session)) is policy and current is not None:
@@ -200,7 +211,7 @@ async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str
 def derived_example() -> dict[str, Any]:
     """A derived policy to publish as the upload's example: the newest baseline with a name and a lower bulk threshold of its own."""
     document = json.loads(json.dumps(yaml.safe_load(DEFAULT_POLICY_PATH.read_bytes()), default=_json_default))
-    document.update(name="northshire-trust", version="2027.1-nt.1", derived_from={"name": document["name"], "version": document["version"]})
+    document.update(name="northshire-trust", version="2028.1-nt.1", derived_from={"name": document["name"], "version": document["version"]})
     document["thresholds"]["bulk_subjects"] = 50
     return document
 

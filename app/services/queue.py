@@ -1,5 +1,6 @@
 """The guardian queue: listing it most urgent first, and announcing requests that have waited too long."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -9,9 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.review import RECONSIDERING, QueueEntry, QueuePage, ReviewKind
-from app.models.sharing_request import SharingRequest
-from app.models.vocabulary import PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
-from app.services import events
+from app.models.sharing_request import Decision, SharingRequest
+from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
+from app.services import editions, events
 from app.services.claims import expire_claims
 from app.services.pagination import ascending, keyset_page
 
@@ -47,7 +48,24 @@ async def queue(
     # Every request in the queue has a due time (set when it is referred), so the key is never partial.
     order = [ascending(col(SharingRequest.review_priority), int), ascending(col(SharingRequest.due_at), datetime), ascending(col(SharingRequest.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.review_priority, row.due_at, row.id), cursor=cursor, limit=limit)
-    return QueuePage(items=[QueueEntry.of(row, now) for row in rows], next_cursor=next_cursor)
+    held = await _held_by_edition(session=session, rows=rows)
+    return QueuePage(items=[QueueEntry.of(row, now, current_edition_outcome=held.get(row.id)) for row in rows], next_cursor=next_cursor)
+
+
+async def _held_by_edition(*, session: AsyncSession, rows: Sequence[SharingRequest]) -> dict[str, Outcome]:
+    """For each listed request whose current rules decision was held by EDITION.superseded, the current edition's outcome."""
+    if not rows:
+        return {}
+    versions = {row.id: row.current_version for row in rows}
+    query = select(Decision.request_id, Decision.version, Decision.facts).where(
+        col(Decision.request_id).in_(list(versions)), col(Decision.kind) == DecisionKind.RULES
+    )
+    held = {}
+    for request_id, version, facts in (await session.exec(query)).all():
+        view = (facts or {}).get(editions.FACTS_KEY)
+        if version == versions[request_id] and view is not None:
+            held[request_id] = Outcome(view["outcome"])
+    return held
 
 
 def _of_kind(review: ReviewKind) -> ColumnElement[bool]:

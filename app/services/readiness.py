@@ -20,6 +20,8 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import SchemaNotMigrated, ServiceUnavailable
 from app.models.base import LONDON, utcnow
+from app.rules import Policy
+from app.services import editions
 from app.services.calendar_health import CalendarCheck, CalendarStatus, CalendarWarnings, calendar_check
 from app.services.policies import PolicyRegistry
 from app.services.schema_state import SchemaCheck, SchemaStatus, SchemaWatch, check_schema
@@ -45,6 +47,10 @@ class Readiness(BaseModel):
     status: ReadinessStatus
     database: str = "reachable"
     checks: ReadinessChecks
+    warning: str | None = Field(
+        default=None,
+        description="Set while the active policy is replay-only (still ready): an admin should activate the current edition or a policy derived from it",
+    )
 
 
 class Monitor:
@@ -63,11 +69,10 @@ def monitor_of(app: Any) -> Monitor:
     return monitor
 
 
-async def active_calendar(*, registry: PolicyRegistry, sessionmaker: Any) -> CalendarCheck:
-    """Judge the active policy's calendar on today's date in London."""
+async def active_policy(*, registry: PolicyRegistry, sessionmaker: Any) -> Policy:
+    """The policy that decides new requests now."""
     async with sessionmaker() as session:
-        policy = await registry.active(session=session)
-    return calendar_check(policy, today=utcnow().astimezone(LONDON).date())
+        return await registry.active(session=session)
 
 
 async def readiness(app: Any) -> Readiness:
@@ -81,10 +86,15 @@ async def readiness(app: Any) -> Readiness:
     schema = await monitor.schema.check()
     if not schema.ready:
         raise SchemaNotMigrated(schema.detail, headers={"Retry-After": "30"})
-    calendar = await active_calendar(registry=app.state.policies, sessionmaker=app.state.sessionmaker)
+    policy = await active_policy(registry=app.state.policies, sessionmaker=app.state.sessionmaker)
+    calendar = calendar_check(policy, today=utcnow().astimezone(LONDON).date())
     monitor.warnings.note(calendar)
     degraded = calendar.status is CalendarStatus.DEGRADED or schema.status is not SchemaStatus.CURRENT
-    return Readiness(status=ReadinessStatus.DEGRADED if degraded else ReadinessStatus.OK, checks=ReadinessChecks(schema_revision=schema, calendar=calendar))
+    return Readiness(
+        status=ReadinessStatus.DEGRADED if degraded else ReadinessStatus.OK,
+        checks=ReadinessChecks(schema_revision=schema, calendar=calendar),
+        warning=editions.warning(policy),
+    )
 
 
 async def report_at_start(*, settings: Settings, registry: PolicyRegistry) -> SchemaCheck | None:
@@ -98,7 +108,10 @@ async def report_at_start(*, settings: Settings, registry: PolicyRegistry) -> Sc
                 return schema
             if schema.status is not SchemaStatus.CURRENT:
                 log.warning("%s", schema.detail)
-            CalendarWarnings().note(await active_calendar(registry=registry, sessionmaker=make_sessionmaker(engine)))
+            policy = await active_policy(registry=registry, sessionmaker=make_sessionmaker(engine))
+            CalendarWarnings().note(calendar_check(policy, today=utcnow().astimezone(LONDON).date()))
+            if (warning := editions.warning(policy)) is not None:
+                log.warning("%s", warning)
             return schema
     except (OSError, SQLAlchemyError, TimeoutError) as error:
         log.warning("could not check the database schema at start (%s); GET /readyz checks it again", type(getattr(error, "orig", error)).__name__)

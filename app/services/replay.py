@@ -27,9 +27,9 @@ from app.models.policy import (
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision, PolicyRef, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionKind, FactsOrigin, FindingResult
-from app.rules import Policy, evaluate
+from app.rules import Policy
 from app.rules.facts import facts_from_record
-from app.services import attachments, events
+from app.services import attachments, editions, events
 from app.services.pagination import ascending, keyset_page
 
 BATCH = 2000
@@ -127,7 +127,8 @@ async def replay(
         if origin == FactsOrigin.UNRECOVERABLE or facts is None:
             tally.unrecoverable += 1
             continue
-        evaluation = evaluate(policy, facts_from_record(facts, stored_request(body), attached_since=evidence[request_id]))
+        # A replay-only candidate would hold what the current edition does not approve, as it would if it were active.
+        evaluation = editions.adjudicate(policy, facts_from_record(facts, stored_request(body), attached_since=evidence[request_id]))[0]
         changed = rule_changes(results(findings), {finding.rule: finding.result.value for finding in evaluation.findings})
         tally.outcomes[old_outcome, evaluation.outcome.value] += 1
         if changed or old_outcome != evaluation.outcome:

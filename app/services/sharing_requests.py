@@ -118,5 +118,11 @@ async def dry_run(
     else:
         policy = await registry.active(session=session)
     return await adjudication.dry_run(
-        session=session, policy=policy, body=body, requester_code=requester or principal.org, subject_key=subject_key, max_identifiers=max_identifiers
+        session=session,
+        policy=policy,
+        body=body,
+        requester_code=requester or principal.org,
+        subject_key=subject_key,
+        max_identifiers=max_identifiers,
+        as_submitted=policy_name is None,
     )
