@@ -14,7 +14,8 @@ overturns it (the new decision's status); those rows set no status.
 
 While a guardian holds the claim they may ask another guardian for a second opinion (which changes no status), or
 open a panel: the chair (who opened it) and the members the chair named vote, and the chair closes it with the
-decision of the majority, or their casting vote on a tie. The policy says which approvals only a panel may make.
+decision of a majority of its members, or their casting vote on a real tie (app/services/panels.py says when it
+may close). The policy says which approvals only a panel may make.
 """
 
 from collections.abc import Awaitable, Callable
