@@ -1,4 +1,4 @@
-"""The attacks of issue 12, replayed over real HTTP against the service as it runs; one line each, PASS or FAIL.
+"""The attacks of issue 12 (and issue 25's on panels), replayed over real HTTP against the service as it runs; one line each, PASS or FAIL.
 
 Every service is `caldicott serve` in its own process, on a database of the throwaway PostgreSQL
 cluster bench/pg.sh starts, run from an empty folder so that no `.env` in the project changes it:
@@ -728,6 +728,75 @@ async def half_sent_requests(strict: Server, count: int = 200) -> None:
     )
 
 
+# --- 9. Panels that mean a panel (issue 25) ------------------------------------------------------------
+
+
+def panel_guardian(name: str) -> dict[str, str]:
+    return auth(CONTROLLER, Role.GUARDIAN, sub=f"panel-{name}")
+
+
+async def panel_opened(api: httpx.AsyncClient, reference: str, prefix: str) -> str:
+    """A referred request, claimed by `prefix`-chair, before a panel of three of the controller's guardians; its id."""
+    request_id = (await submitted(api, "RXT01", changed(REFERRED | {"reference": reference})))["id"]
+    chair = panel_guardian(f"{prefix}-chair")
+    claim = await api.post(f"/v1/sharing-requests/{request_id}/claim", headers=chair)
+    members = [{"sub": f"panel-{prefix}-2", "org": CONTROLLER}, {"sub": f"panel-{prefix}-3", "org": CONTROLLER}]
+    reason = "The onward sharing is unusual enough that three guardians should decide it."
+    opened = await api.post(f"/v1/sharing-requests/{request_id}/panel", json={"reason": reason, "members": members}, headers=chair)
+    if (claim.status_code, opened.status_code) != (200, 201):
+        raise RuntimeError(f"opening the panel: claim {claim.status_code}, panel {opened.status_code} {opened.text[:160]}")
+    return str(request_id)
+
+
+async def panel_vote(api: httpx.AsyncClient, request_id: str, who: str, choice: str) -> None:
+    voted = await api.post(f"/v1/sharing-requests/{request_id}/panel/votes", json={"vote": choice, "rationale": RATIONALE}, headers=panel_guardian(who))
+    if voted.status_code != 201:
+        raise RuntimeError(f"{who} voting {choice}: {voted.status_code} {voted.text[:160]}")
+
+
+async def chair_and_abstention(main: Server) -> None:
+    """A panel of three is not decided by its chair and one abstention before the third member has voted, casting vote or not."""
+    async with main.client() as api:
+        request_id = await panel_opened(api, "PANEL-ABSTAIN-1", "abstain")
+        await panel_vote(api, request_id, "abstain-chair", "approve")
+        await panel_vote(api, request_id, "abstain-2", "abstain")
+        url, chair = f"/v1/sharing-requests/{request_id}/panel/decision", panel_guardian("abstain-chair")
+        plain = await api.post(url, json={"rationale": RATIONALE}, headers=chair)
+        casting = await api.post(url, json={"rationale": RATIONALE, "casting_vote": "approve"}, headers=chair)
+        after = (await api.get(f"/v1/sharing-requests/{request_id}", headers=chair)).json()
+    problems = [] if is_problem(plain, 409) and is_problem(casting, 409) else [f"close {answered(plain)}, with a casting vote {answered(casting)}"]
+    if after["status"] != "in_panel" or after["decision"]["kind"] != "rules":
+        problems.append(f"the request is now {after['status']}, decided by a {after['decision']['kind']} decision")
+    LEDGER.record(
+        "a panel chair voting approve, one member abstaining, and the chair closing (with and without a casting vote) before the third votes",
+        problems,
+        f"each 409 problem: {detail(plain)}; the panel still sits",
+    )
+
+
+async def panel_voter_reconsiders(main: Server) -> None:
+    """Neither the chair nor any member of the panel that refused a request may claim its reconsideration; another guardian may."""
+    async with main.client() as api:
+        request_id = await panel_opened(api, "PANEL-RECONSIDER-1", "voter")
+        for who in ("voter-chair", "voter-2", "voter-3"):
+            await panel_vote(api, request_id, who, "refuse")
+        closed = await api.post(f"/v1/sharing-requests/{request_id}/panel/decision", json={"rationale": RATIONALE}, headers=panel_guardian("voter-chair"))
+        grounds = {"grounds": "The recipient now limits onward sharing to the named team, answering the reason given."}
+        asked = await api.post(f"/v1/sharing-requests/{request_id}/reconsideration", json=grounds, headers=auth("RXT01", Role.AGENCY))
+        if (closed.status_code, asked.status_code) != (200, 201):
+            raise RuntimeError(f"the panel's refusal: close {closed.status_code}, reconsideration asked {asked.status_code} {asked.text[:160]}")
+        tried = {who: await api.post(f"/v1/sharing-requests/{request_id}/claim", headers=panel_guardian(who)) for who in ("voter-2", "voter-3", "voter-chair")}
+        independent = await api.post(f"/v1/sharing-requests/{request_id}/claim", headers=panel_guardian("independent"))
+    problems = [f"{who} claiming: {answered(response)}" for who, response in tried.items() if not is_problem(response, 403)]
+    if independent.status_code != 200:
+        problems.append(f"a guardian who took no part could not claim it ({independent.status_code}), so this proves nothing")
+    LEDGER.record(
+        "members of the panel that refused a request (two who voted, and its chair) claiming its reconsideration",
+        problems,
+        f"each 403 problem: {detail(tried['voter-2'])}; a guardian who took no part claimed it",
+    )
+
+
 # --- What already held ---------------------------------------------------------------------------------
 
 
@@ -997,6 +1066,8 @@ async def run() -> bool:
                 ("8. endpoint limit", lambda: endpoint_limit(main, receiver)),
                 ("8. rate limit", lambda: rate_limit(strict)),
                 ("8. half-sent requests", lambda: half_sent_requests(strict)),
+                ("9. panel chair and an abstention", lambda: chair_and_abstention(main)),
+                ("9. panel voter reconsidering", lambda: panel_voter_reconsiders(main)),
                 ("cross-agency read", lambda: cross_agency_read(main)),
                 ("guardian of the requesting organisation", lambda: own_organisation_guardian(main)),
                 ("alg none", lambda: alg_none(main, jwks)),

@@ -1,5 +1,7 @@
-"""Panels over HTTP: a case the policy leaves to a panel, votes once each, majority or the chair's casting vote, every vote on the record."""
+"""Panels over HTTP: a case the policy leaves to a panel, votes once each, a majority of the members or the chair's casting vote on a real tie,
+every vote on the record."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,11 +18,12 @@ from app.rules.policy_documents import parse_policy, shipped_path
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import POLICY_2027, changed
 from tests.support import Tokens
+from tests.test_review import set_columns
 
 RATIONALE = "Weighed the refusal of consent against the risk of serious harm set out in the request."
 REASON = "Approving would override a capable adult's refusal of consent; the policy asks a panel to decide."
 CONSENT_REFUSED = {"legal_basis.confidentiality": "overriding_public_interest", "consent.status": "refused"}  # CONSENT.refusal refers it
-MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "LA-NSH"}]
+MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]  # a panel sits the controller's guardians only
 
 
 def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[str, str]:
@@ -28,7 +31,7 @@ def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[s
 
 
 def member(tokens: Tokens, number: int) -> dict[str, str]:
-    return guardian(tokens, number, org="LA-NSH" if number == 3 else "CONTROLLER")
+    return guardian(tokens, number)
 
 
 async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
@@ -66,7 +69,7 @@ async def verify(client: httpx.AsyncClient, tokens: Tokens) -> None:
 @pytest.fixture
 async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
     await register_organisation(client, tokens, "RXT01")
-    await register_organisation(client, tokens, "LA-NSH", type="local_authority")  # guardian-3's organisation
+    await register_organisation(client, tokens, "LA-NSH", type="local_authority")  # its guardians are not the controller's: never on a panel
     return "RXT01"
 
 
@@ -116,8 +119,9 @@ async def test_a_panel_of_three_votes_two_to_one_and_the_panel_decision_lists_ev
     assert (await vote(client, tokens, request_id, 2, "refuse")).status_code == 201
     still_open = await client.get(f"/v1/sharing-requests/{request_id}/notice", headers=tokens.agency("RXT01"))
     assert still_open.status_code == 409, still_open.text  # no decision stands while the panel sits
-    early = await close(client, tokens, request_id)
-    assert (early.status_code, [e["field"] for e in early.json()["errors"]]) == (422, ["casting_vote"])  # 1-1 so far: the chair waits for the third
+    early = await close(client, tokens, request_id, casting_vote="approve_with_conditions")
+    assert (early.status_code, early.json()["current_status"]) == (409, "in_panel")  # 1-1 so far, before the deadline: the chair waits for the third
+    assert "not yet voted: guardian-3" in early.json()["detail"] and details["due_at"][:19] in early.json()["detail"]
     sitting = await client.get(f"/v1/sharing-requests/{request_id}/panel", headers=member(tokens, 3))
     assert (sitting.status_code, [v["member"] for v in sitting.json()["votes"]], sitting.json()["closed_at"]) == (200, ["guardian-1", "guardian-2"], None)
     assert (await client.get(f"/v1/sharing-requests/{request_id}/panel", headers=tokens.agency("RXT01"))).status_code == 403  # votes are the guardians'
@@ -142,9 +146,9 @@ async def test_a_panel_of_three_votes_two_to_one_and_the_panel_decision_lists_ev
     assert [(v["member"], v["member_org"], v["vote"], v["rationale"], v["withdrawn"]) for v in record["votes"]] == [
         ("guardian-1", "CONTROLLER", "approve_with_conditions", RATIONALE, False),
         ("guardian-2", "CONTROLLER", "refuse", RATIONALE, False),
-        ("guardian-3", "LA-NSH", "approve_with_conditions", RATIONALE, False),
+        ("guardian-3", "CONTROLLER", "approve_with_conditions", RATIONALE, False),
     ]
-    assert all(v["cast_at"] for v in record["votes"])
+    assert all(v["cast_at"] for v in record["votes"]) and record["due_at"] == details["due_at"]
     assert (record["tally"], record["casting_vote"]) == ({"approve": 0, "approve_with_conditions": 2, "refuse": 1, "abstain": 0}, None)
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")
     closed = (await client.get(f"/v1/sharing-requests/{request_id}/panel", headers=auditor)).json()
@@ -241,6 +245,9 @@ async def test_any_case_may_be_escalated_to_a_panel(client: httpx.AsyncClient, t
     request_id = await opened(client, tokens, REFERRED)
     assert (await vote(client, tokens, request_id, 2, "approve")).status_code == 201
     assert (await vote(client, tokens, request_id, 3, "approve")).status_code == 201
+    early = await close(client, tokens, request_id)
+    assert early.status_code == 409 and "not yet voted: guardian-1" in early.json()["detail"]  # the chair is a member, and votes too
+    assert (await vote(client, tokens, request_id, 1, "approve")).status_code == 201
     decided = await close(client, tokens, request_id)
     assert (decided.status_code, decided.json()["outcome"], decided.json()["panel"]["required"]) == (200, "approve", [])
     await verify(client, tokens)
@@ -273,3 +280,96 @@ async def test_a_reconsideration_cannot_approve_a_panels_case_on_one_guardians_w
     upheld = await post(client, request_id, "reconsideration/decision", member(tokens, 2), {"outcome": "upheld", "rationale": RATIONALE})
     assert upheld.status_code == 200, upheld.text
     await verify(client, tokens)
+
+
+async def past_deadline(app: FastAPI, request_id: str) -> None:
+    """The panel's deadline, the request's due time, passes (moved in the database, as time passing would)."""
+    await set_columns(app, request_id, due_at=datetime.now(UTC) - timedelta(minutes=1))
+
+
+async def test_the_chair_and_one_abstention_cannot_decide_a_panel_of_three(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+    request_id = await opened(client, tokens)
+    assert (await vote(client, tokens, request_id, 1, "approve")).status_code == 201
+    assert (await vote(client, tokens, request_id, 2, "abstain")).status_code == 201
+    for extra in ({}, {"casting_vote": "approve"}):
+        refused = await close(client, tokens, request_id, **extra)
+        assert (refused.status_code, refused.json()["current_status"]) == (409, "in_panel"), refused.text
+        assert "1 votes for an outcome" in refused.json()["detail"] and "abstentions do not count" in refused.json()["detail"]
+    await past_deadline(app, request_id)  # nor once the deadline has passed: an abstention is no vote for an outcome
+    late = await close(client, tokens, request_id, casting_vote="approve")
+    assert late.status_code == 409 and "quorum of 2" in late.json()["detail"], late.text
+    sitting = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()
+    assert (sitting["status"], sitting["decision"]["kind"]) == ("in_panel", "rules")
+    assert (await vote(client, tokens, request_id, 3, "approve")).status_code == 201
+    decided = await close(client, tokens, request_id)  # two of the three members now approve
+    assert (decided.status_code, decided.json()["outcome"], decided.json()["panel"]["casting_vote"]) == (200, "approve", None), decided.text
+    assert decided.json()["panel"]["tally"] == {"approve": 2, "approve_with_conditions": 0, "refuse": 0, "abstain": 1}
+    await verify(client, tokens)
+
+
+async def test_a_majority_of_members_waits_for_every_vote_until_the_deadline(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+    request_id = await opened(client, tokens)
+    assert (await vote(client, tokens, request_id, 1, "refuse")).status_code == 201
+    assert (await vote(client, tokens, request_id, 2, "refuse")).status_code == 201
+    early = await close(client, tokens, request_id)
+    assert (early.status_code, early.json()["current_status"]) == (409, "in_panel")
+    assert "not yet voted: guardian-3" in early.json()["detail"] and "deadline" in early.json()["detail"]
+    await past_deadline(app, request_id)
+    decided = await close(client, tokens, request_id)
+    assert (decided.status_code, decided.json()["outcome"], decided.json()["panel"]["casting_vote"]) == (200, "refuse", None), decided.text
+    record = decided.json()["panel"]
+    assert record["due_at"] < record["closed_at"] and [v["member"] for v in record["votes"]] == ["guardian-1", "guardian-2"]
+    await verify(client, tokens)
+
+
+async def test_the_casting_vote_breaks_a_tie_only_when_every_member_has_voted_or_at_the_deadline(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
+) -> None:
+    request_id = await opened(client, tokens)
+    assert (await vote(client, tokens, request_id, 1, "approve")).status_code == 201
+    assert (await vote(client, tokens, request_id, 2, "refuse")).status_code == 201
+    early = await close(client, tokens, request_id, casting_vote="approve")
+    assert early.status_code == 409 and "not yet voted: guardian-3" in early.json()["detail"], early.text
+    await past_deadline(app, request_id)
+    unsaid = await close(client, tokens, request_id)  # 1-1 with the deadline passed: a real tie
+    assert (unsaid.status_code, [e["field"] for e in unsaid.json()["errors"]]) == (422, ["casting_vote"])
+    decided = await close(client, tokens, request_id, casting_vote="refuse")
+    assert (decided.status_code, decided.json()["outcome"], decided.json()["panel"]["casting_vote"]) == (200, "refuse", "refuse"), decided.text
+    await verify(client, tokens)
+
+
+async def test_a_panel_of_five_needs_three_votes_for_an_outcome_not_a_majority_of_those_cast(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
+) -> None:
+    document = yaml.safe_load(shipped_path("2027.1").read_bytes())
+    document.update(name="northshire-trust", version="2027.1-local.5", derived_from={"name": "uk-caldicott-baseline", "version": "2027.1"})
+    document["panel"] = {"size": 5, "quorum": 3, "required_for_approval": {"CONSENT.refusal": ["refer"]}}
+    uploaded = await client.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers={"Content-Type": "application/yaml"} | tokens.admin())
+    assert uploaded.status_code == 201, uploaded.text
+    assert (await client.post("/v1/policies/northshire-trust/2027.1-local.5/activate", headers=tokens.admin())).status_code == 200
+    request_id = await claimed(client, tokens)
+    five = [*MEMBERS, {"sub": "guardian-4", "org": "CONTROLLER"}, {"sub": "guardian-5", "org": "CONTROLLER"}]
+    assert (await post(client, request_id, "panel", guardian(tokens), {"reason": REASON, "members": five})).status_code == 201
+    for number, choice in ((1, "approve"), (2, "approve"), (3, "refuse")):
+        assert (await vote(client, tokens, request_id, number, choice)).status_code == 201
+    await past_deadline(app, request_id)
+    for extra in ({}, {"casting_vote": "approve"}):  # two of three votes cast, but not three of five members; and no tie
+        undecided = await close(client, tokens, request_id, **extra)
+        assert (undecided.status_code, undecided.json()["current_status"]) == (409, "in_panel"), undecided.text
+        assert "majority of the panel's 5 members (3)" in undecided.json()["detail"] and "stays open" in undecided.json()["detail"]
+    assert (await vote(client, tokens, request_id, 4, "approve")).status_code == 201
+    decided = await close(client, tokens, request_id)
+    assert (decided.status_code, decided.json()["outcome"], decided.json()["panel"]["size"]) == (200, "approve", 5), decided.text
+    await verify(client, tokens)
+
+
+async def test_only_guardians_of_the_controller_sit_on_a_panel(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+    request_id = await claimed(client, tokens)
+    outsider = await post(client, request_id, "panel", guardian(tokens), {"reason": REASON, "members": [MEMBERS[0], {"sub": "guardian-7", "org": "LA-NSH"}]})
+    assert (outsider.status_code, outsider.headers["content-type"]) == (403, "application/problem+json"), outsider.text
+    assert outsider.json()["detail"].startswith("members[1]:") and "controller organisation, CONTROLLER" in outsider.json()["detail"]
+    # Nor does another organisation's guardian chair one, holding the claim (set in the database: the API may not give it them).
+    await set_columns(app, request_id, assignee_sub="guardian-7", assignee_org="LA-NSH")
+    chaired = await post(client, request_id, "panel", guardian(tokens, 7, org="LA-NSH"), {"reason": REASON, "members": MEMBERS})
+    assert chaired.status_code == 403, chaired.text
+    assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["status"] == "in_review"

@@ -13,6 +13,7 @@ from app.models.sharing_request import Decision
 from app.models.vocabulary import Role, Urgency
 from app.models.webhook import OutboxEvent
 from app.rules.response_times import due_at
+from tests import test_panels as panels
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import POLICY, baseline_request, changed
 from tests.support import Tokens
@@ -293,3 +294,49 @@ async def test_reconsideration_is_asked_for_within_the_window_the_notice_gives(c
     async with app.state.engine.begin() as connection:  # a day earlier it is still open
         await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at + timedelta(days=1)))
     assert (await ask(client, tokens, request["id"])).status_code == 201
+
+
+async def test_no_member_of_the_panel_that_decided_may_reconsider_its_decision(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+    request_id = await panels.opened(client, tokens)
+    for number, choice in ((1, "refuse"), (2, "refuse"), (3, "approve")):
+        assert (await panels.vote(client, tokens, request_id, number, choice)).status_code == 201
+    decided = await panels.close(client, tokens, request_id)
+    assert (decided.status_code, decided.json()["outcome"]) == (200, "refuse"), decided.text
+    assert (await ask(client, tokens, request_id)).status_code == 201
+
+    chair = await post(client, request_id, "claim", guardian(tokens, 1))
+    assert chair.status_code == 403 and "other than the one who made it" in chair.json()["detail"]
+    for number in (2, 3):  # a member who voted for the decision, and one who voted against it
+        voter = await post(client, request_id, "claim", guardian(tokens, number))
+        assert (voter.status_code, voter.headers["content-type"]) == (403, "application/problem+json"), voter.text
+        assert "did not sit on that panel" in voter.json()["detail"]
+    assert (await post(client, request_id, "claim", guardian(tokens, 4))).status_code == 200
+    # Even holding the claim (set in the database: the API would not give it), a member may not decide it.
+    claim = {"assignee_sub": "guardian-2", "assignee_org": "CONTROLLER", "claim_expires_at": datetime.now(UTC) + timedelta(minutes=30)}
+    await set_columns(app, request_id, **claim)
+    held = await answer(client, request_id, guardian(tokens, 2), "upheld")
+    assert held.status_code == 403 and "did not sit on that panel" in held.json()["detail"], held.text
+    assert (await read(client, tokens, request_id))["status"] == "in_reconsideration"
+    await set_columns(app, request_id, assignee_sub="guardian-4")
+    upheld = await answer(client, request_id, guardian(tokens, 4), "upheld")
+    assert (upheld.status_code, upheld.json()["decided_by"]) == (200, "guardian-4"), upheld.text
+
+
+async def test_a_guardian_whose_second_opinion_the_decision_weighed_may_not_reconsider_it(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+    request = await submitted(client, tokens, REFERRED, "awaiting_review")
+    request_id = request["id"]
+    assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
+    question = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
+    assert (
+        await post(client, request_id, "opinions/requests", guardian(tokens, 1), question | {"guardian": {"sub": "guardian-2", "org": "CONTROLLER"}})
+    ).status_code == 201
+    assert (await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": RATIONALE})).status_code == 201
+    refused = await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "refuse", "rationale": RATIONALE})
+    assert (refused.status_code, [o["given_by"] for o in refused.json()["opinions"]]) == (200, ["guardian-2"]), refused.text
+    assert (await ask(client, tokens, request_id)).status_code == 201
+
+    adviser = await post(client, request_id, "claim", guardian(tokens, 2))
+    assert (adviser.status_code, adviser.headers["content-type"]) == (403, "application/problem+json"), adviser.text
+    assert "second opinion" in adviser.json()["detail"]
+    assert (await post(client, request_id, "claim", guardian(tokens, 3))).status_code == 200
+    assert (await answer(client, request_id, guardian(tokens, 3), "upheld")).status_code == 200

@@ -140,7 +140,7 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
 
     panelled = await submitted(CONSENT_REFUSED, "awaiting_review")
     await act(panelled, "claim", guardian)
-    members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "LA-NSH"}]
+    members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]  # a panel sits the controller's guardians
     await act(panelled, "panel", guardian, {"reason": "Approving would override a capable adult's refusal of consent.", "members": members}, status=201)
 
     late = await submitted(REFERRED, "awaiting_review")

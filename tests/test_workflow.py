@@ -55,7 +55,7 @@ LEGAL = {
     (Stage.IN_REVIEW, Move.OPEN_PANEL): Stage.IN_PANEL,
     (Stage.IN_PANEL, Move.VOTE): Stage.IN_PANEL,
     (Stage.IN_PANEL, Move.WITHDRAW_VOTE): Stage.IN_PANEL,
-    (Stage.IN_PANEL, Move.CLOSE_PANEL): Stage.DECIDED,  # after the other two members have voted
+    (Stage.IN_PANEL, Move.CLOSE_PANEL): Stage.DECIDED,  # after every member has voted
     (Stage.IN_PANEL, Move.WITHDRAW): Stage.WITHDRAWN,
 }
 
@@ -171,8 +171,8 @@ async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_
     if move is Move.GIVE_OPINION:  # asked by the claim holder first, and answered by another guardian
         await post(client, request_id, DELIBERATION[Move.REQUEST_OPINION][0], guardian(tokens), QUESTION)
         return await post(client, request_id, path, guardian(tokens, "guardian-2"), body)
-    if move is Move.CLOSE_PANEL:  # the other two members vote first, so the quorum is met
-        for other in ("guardian-2", "guardian-3"):
+    if move is Move.CLOSE_PANEL:  # every member, the chair too, votes first: the panel closes before its deadline only then
+        for other in (HOLDER, "guardian-2", "guardian-3"):
             await post(client, request_id, DELIBERATION[Move.VOTE][0], guardian(tokens, other), DELIBERATION[Move.VOTE][1])
     return await post(client, request_id, path, tokens.agency("RXT01") if move in BY_THE_REQUESTER else guardian(tokens), body)
 

@@ -46,7 +46,7 @@ class VoteRecord(BaseModel):
 
 
 class PanelRecord(BaseModel):
-    """A panel's decision as recorded: its rule, every member and every vote, the count, and the chair's casting vote on a tie."""
+    """A panel's decision as recorded: its rule, its deadline, every member and every vote, the count, and the chair's casting vote on a tie."""
 
     id: str
     chair: str
@@ -56,8 +56,11 @@ class PanelRecord(BaseModel):
     size: int
     quorum: int
     opened_at: datetime
+    due_at: datetime | None = Field(
+        default=None, description="The panel's deadline, the request's due time: before it the chair closes only once every member has voted"
+    )
     closed_at: datetime
     members: list[GuardianRef]
     votes: list[VoteRecord]
     tally: dict[PanelVoteChoice, int] = Field(description="Standing votes of each kind; withdrawn votes are not counted")
-    casting_vote: FinalOutcome | None = Field(description="The chair's choice on a tie; null when the votes cast had a majority")
+    casting_vote: FinalOutcome | None = Field(description="The chair's choice on a tie; null when a majority of the panel's members chose the outcome")

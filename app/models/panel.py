@@ -1,4 +1,4 @@
-"""Panels: three guardians (by the 2027.1 defaults) decide a case by majority; the chair who opened it has the casting vote on a tie."""
+"""Panels: three guardians of the controller (by the 2027.1 defaults) decide a case by a majority of the members; the chair breaks a real tie."""
 
 from datetime import datetime
 from typing import Annotated
@@ -65,7 +65,7 @@ class PanelVote(SQLModel, table=True):
 
 
 class PanelOpenBody(BaseModel):
-    """Why the case goes to a panel, and the guardians the chair (who opens it) names to sit with them."""
+    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names to sit with them."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -73,14 +73,22 @@ class PanelOpenBody(BaseModel):
             "examples": [
                 {
                     "reason": "Approving would override a capable adult's refusal of consent; the policy asks a panel to decide.",
-                    "members": [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-7", "org": "LA-NSH"}],
+                    "members": [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-7", "org": "CONTROLLER"}],
                 }
             ]
         },
     )
 
     reason: Rationale
-    members: Annotated[list[GuardianRef], Field(min_length=1, max_length=20, description="The other members: the panel's size less one, distinct")]
+    members: Annotated[
+        list[GuardianRef],
+        Field(
+            min_length=1,
+            max_length=20,
+            description="The other members: the panel's size less one, distinct, each a guardian of the controller organisation named as their token "
+            "names them (`sub` and `org`)",
+        ),
+    ]
 
 
 class PanelVoteBody(BaseModel):
@@ -113,7 +121,7 @@ class PanelWithdrawalBody(BaseModel):
 
 
 class PanelCloseBody(BaseModel):
-    """The chair closes the panel once its quorum has voted; on a tie the chair's casting vote decides."""
+    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's casting vote decides."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -126,7 +134,11 @@ class PanelCloseBody(BaseModel):
     )
 
     rationale: Rationale
-    casting_vote: FinalOutcome | None = Field(default=None, description="On a tie only: the outcome the chair chooses among those tied")
+    casting_vote: FinalOutcome | None = Field(
+        default=None,
+        description="On a real tie only (no outcome has a majority of the members, and the leading outcomes have equal votes): "
+        "the outcome the chair chooses among those tied",
+    )
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
         default=[], description="With a casting vote to approve with conditions that no member's vote carried conditions for"
     )

@@ -286,7 +286,7 @@ class OpinionChoice(StrEnum):
 
 
 class PanelVoteChoice(StrEnum):
-    """A panel member's vote; an abstention counts towards the quorum but not among the votes cast for an outcome."""
+    """A panel member's vote; an abstention is a vote cast, but counts neither towards the quorum nor for an outcome."""
 
     APPROVE = "approve"
     APPROVE_WITH_CONDITIONS = "approve_with_conditions"

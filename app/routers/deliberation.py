@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 from app.auth import GuardianOrAuditor, GuardianPrincipal
 from app.concurrency import RequestToChange, tagged
 from app.db import SessionDep
-from app.dependencies import CurrentRequest, RegistryDep
+from app.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
 from app.locations import created, locate
 from app.models.actions import RequestAction
@@ -20,6 +20,13 @@ router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
 IN_HISTORY = "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"
 PANEL = "The request's panel (GET), which shows it"
+NOT_YET_CLOSED = {
+    409: problem_doc(
+        "The request is not before a panel (`current_status` names its state), or the panel cannot close yet: fewer votes for an outcome "
+        "than its quorum (abstentions do not count), members yet to vote before its deadline (the request's due time), or no outcome "
+        "with a majority of its members and no tie for the casting vote to break (the panel stays open); or it changed at the same moment"
+    )
+}
 
 
 def moved(response: Response, request: SharingRequest, location: str) -> None:
@@ -57,13 +64,19 @@ async def give_opinion(request: RequestToChange, response: Response, body: Opini
 @router.post(
     "/v1/sharing-requests/{request_id}/panel",
     status_code=201,
-    summary="Send a claimed request to a panel that you chair, naming its other members; the due time runs on",
+    summary="Send a claimed request to a panel that you chair, naming its other members (guardians of the controller organisation); the due time runs on",
     responses=ON_A_REQUEST_WITH_BODY | created("The panel; `ETag` is the request's new one", "The panel's URL"),
 )
 async def open_panel(
-    request: RequestToChange, response: Response, body: PanelOpenBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: PanelOpenBody,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
 ) -> PanelPublic:
-    panel = await panels.open_panel(session=session, registry=registry, principal=principal, request=request, body=body)
+    panel = await panels.open_panel(session=session, registry=registry, principal=principal, request=request, body=body, controller_org=settings.controller_org)
     moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
     return panel
 
@@ -105,8 +118,9 @@ async def withdraw(request: RequestToChange, response: Response, body: PanelWith
 
 @router.post(
     "/v1/sharing-requests/{request_id}/panel/decision",
-    summary="Close the panel as its chair once the quorum has voted: the majority decides, or on a tie your casting vote",
-    responses=ON_A_REQUEST_WITH_BODY | MOVED,
+    summary="Close the panel as its chair once every member has voted or its deadline has passed: a majority of its members decides, "
+    "or on a real tie your casting vote",
+    responses=ON_A_REQUEST_WITH_BODY | NOT_YET_CLOSED | MOVED,
 )
 async def close_panel(request: RequestToChange, response: Response, body: PanelCloseBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
     decision = await panels.close(session=session, principal=principal, request=request, body=body)

@@ -171,7 +171,8 @@ async def request_reconsideration(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/reconsideration/decision",
-    summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by the guardian who made the decision)",
+    summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by a guardian who made the decision, "
+    "sat on the panel that made it, or gave a second opinion it weighed)",
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def decide_reconsideration(

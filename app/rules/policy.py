@@ -147,10 +147,17 @@ class Provision(PolicyPart):
 
 
 class PanelRule(PolicyPart):
-    """Which guardian decisions a panel must make, and how it decides (majority of votes cast; the chair breaks a tie)."""
+    """Which guardian decisions a panel must make, and how it decides.
+
+    `size` is the number of members, the chair included, all guardians of the controller organisation. `quorum` is
+    the number of standing votes for an outcome (approve, approve with conditions, refuse) without which the chair may
+    not close the panel: abstentions and withdrawn votes do not count towards it. An outcome needs the votes of a
+    majority of the `size` members (not of the votes cast) to decide; failing one, the chair's casting vote breaks
+    only a real tie between the leading outcomes, once every member has voted or the request's due time has passed.
+    """
 
     size: Annotated[StrictInt, Field(ge=2, le=9)] = 3
-    quorum: Count = 2  # standing votes (abstentions included) before the chair may close the panel
+    quorum: Count = 2  # standing votes for an outcome (abstentions not counted) before the chair may close the panel
     # An approval (with or without conditions) of a request with any of these findings needs a panel: rule id -> results.
     required_for_approval: dict[Text, Annotated[frozenset[FindingResult], BeforeValidator(_no_duplicates)]] = {
         RuleId.STAT_RESTRICTED_CATEGORY: frozenset({FindingResult.REFER}),

@@ -1,16 +1,17 @@
 """Reading a panel back and counting its votes: what app/services/panels.py decides from and the decision record keeps."""
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models.deliberation import GuardianRef, PanelRecord
 from app.models.panel import Panel, PanelCloseBody, PanelMember, PanelPublic, PanelVote, panel_public, vote_records
 from app.models.sharing_request import SharingRequest
-from app.models.vocabulary import FinalOutcome, PanelVoteChoice
+from app.models.vocabulary import FinalOutcome, PanelVoteChoice, RequestStatus
 
 
 async def open_panel_of(*, session: AsyncSession, request: SharingRequest) -> tuple[Panel, list[PanelMember], list[PanelVote]]:
@@ -40,6 +41,55 @@ def standing_votes(votes: list[PanelVote]) -> list[PanelVote]:
     return [row for row in votes if not row.withdrawal and (row.member_sub, row.member_org) not in withdrawn]
 
 
+def majority_of(members: list[PanelMember]) -> int:
+    """How many members' votes an outcome needs to decide without a casting vote: more than half the panel, not of the votes cast."""
+    return len(members) // 2 + 1
+
+
+def verdict(
+    *,
+    panel: Panel,
+    members: list[PanelMember],
+    votes: list[PanelVote],
+    body: PanelCloseBody,
+    now: datetime,
+    deadline: datetime | None,
+    status: RequestStatus,
+) -> tuple[FinalOutcome, FinalOutcome | None]:
+    """The outcome the panel closes with, and the casting vote if one decided it; a 409 while it cannot close, a 422 naming a bad field."""
+    standing = standing_votes(votes)
+    cast = [row for row in standing if row.vote != PanelVoteChoice.ABSTAIN]
+    if len(cast) < panel.quorum:
+        raise Conflict(
+            f"{len(cast)} votes for an outcome: the panel closes once its quorum of {panel.quorum} have voted for one (abstentions do not count)",
+            current_status=status,
+        )
+    done = {(row.member_sub, row.member_org) for row in votes}  # a vote, an abstention or a withdrawal
+    waiting = [member.sub for member in members if (member.sub, member.org) not in done]
+    if waiting and (deadline is None or now < deadline):
+        due = f"the request's due time, {deadline.isoformat(timespec='seconds')}" if deadline else "the request's due time"
+        raise Conflict(f"not yet voted: {', '.join(waiting)}; the panel closes once every member has voted, or at its deadline, {due}", current_status=status)
+    ranked = Counter(FinalOutcome(str(row.vote)) for row in cast).most_common()
+    needed = majority_of(members)
+    if ranked[0][1] >= needed:
+        if body.casting_vote is not None:
+            raise InvalidInput("casting_vote", f"{ranked[0][1]} of the panel's {len(members)} members voted {ranked[0][0]}: a casting vote is only for a tie")
+        return ranked[0][0], None
+    if len(ranked) < 2 or ranked[0][1] != ranked[1][1]:
+        counts = ", ".join(f"{outcome} {count}" for outcome, count in ranked)
+        raise Conflict(
+            f"no outcome has the votes of a majority of the panel's {len(members)} members ({needed}), and the leading outcomes are not tied "
+            f"({counts}): the panel stays open for the members yet to vote, and the casting vote breaks only a tie",
+            current_status=status,
+        )
+    tied = sorted(outcome for outcome, count in ranked if count == ranked[0][1])
+    if body.casting_vote is None:
+        raise InvalidInput("casting_vote", f"the votes cast are tied between {', '.join(tied)}: the chair's casting vote decides")
+    if body.casting_vote not in tied:
+        raise InvalidInput("casting_vote", f"the casting vote chooses among the outcomes tied: {', '.join(tied)}")
+    return body.casting_vote, body.casting_vote
+
+
 def conditions_for(outcome: FinalOutcome, standing: list[PanelVote], body: PanelCloseBody) -> list[str]:
     """An approval with conditions carries every condition its votes set (and the chair's, with a casting vote); other outcomes none."""
     if outcome != FinalOutcome.APPROVE_WITH_CONDITIONS:
@@ -54,7 +104,14 @@ def conditions_for(outcome: FinalOutcome, standing: list[PanelVote], body: Panel
 
 
 def record(
-    *, panel: Panel, members: list[PanelMember], votes: list[PanelVote], standing: list[PanelVote], casting: FinalOutcome | None, now: datetime
+    *,
+    panel: Panel,
+    members: list[PanelMember],
+    votes: list[PanelVote],
+    standing: list[PanelVote],
+    casting: FinalOutcome | None,
+    now: datetime,
+    deadline: datetime | None,
 ) -> dict[str, Any]:
     """The panel as its decision record keeps it: every member, every vote (withdrawn ones marked), the count and any casting vote."""
     tally = {choice: sum(1 for row in standing if row.vote == choice) for choice in PanelVoteChoice}
@@ -67,6 +124,7 @@ def record(
         size=panel.size,
         quorum=panel.quorum,
         opened_at=panel.opened_at,
+        due_at=deadline,
         closed_at=now,
         members=[GuardianRef(sub=member.sub, org=member.org) for member in members],
         votes=vote_records(members, votes),

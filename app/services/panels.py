@@ -1,12 +1,16 @@
 """Panels: the claim holder opens one as its chair, naming the other members; members vote once, or withdraw; the chair closes it.
 
 The policy the rules decided under says the panel's size and quorum, and which approvals only a panel may make
-(app/rules/policy.py, PanelRule). The chair closes the panel once its quorum of standing votes (abstentions
-included) is in: the outcome with more than half the votes cast for an outcome wins, and otherwise the chair's
-casting vote decides among those tied. The decision record, of kind `panel`, lists every member and every vote.
-"""
+(app/rules/policy.py, PanelRule). Every member is a guardian of the controller organisation (CALDICOTT_CONTROLLER_ORG),
+the chair included: a member is named by subject and organisation, and votes only with a token naming both.
 
-from collections import Counter
+The chair closes the panel (app/services/panel_records.py, `verdict`) once every member has voted or withdrawn, or
+once the panel's deadline has passed (the request's due time, which runs on while the panel sits), and only with
+its quorum of votes for an outcome (abstentions do not count). An outcome chosen by a majority of the panel's
+members decides; failing one, the chair's casting vote breaks a real tie between the leading outcomes; otherwise
+the close is refused (409) and the panel stays open. The decision record, of kind `panel`, lists every member
+and every vote.
+"""
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +20,7 @@ from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.base import utcnow
 from app.models.panel import Panel, PanelCloseBody, PanelMember, PanelOpenBody, PanelPublic, PanelVote, PanelVoteBody, PanelWithdrawalBody, panel_public
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, SharingRequest, new_id
-from app.models.vocabulary import DecisionKind, DecisionOutcome, FinalOutcome, Outcome, PanelVoteChoice, RequestStatus
+from app.models.vocabulary import DecisionKind, DecisionOutcome, Outcome, PanelVoteChoice, RequestStatus
 from app.services import adjudication, guardian_decisions, opinions, panel_records, workflow, writes
 from app.services.claims import expire_claim
 from app.services.policies import PolicyRegistry
@@ -26,7 +30,9 @@ VOTED = "you have voted on this panel; a vote is not changed, only withdrawn"
 WITHDREW = "you have withdrawn from this panel"
 
 
-async def open_panel(*, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: PanelOpenBody) -> PanelPublic:
+async def open_panel(
+    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: PanelOpenBody, controller_org: str
+) -> PanelPublic:
     """Send the claimed request to a panel chaired by the claim holder, with the members they name; the due time runs on."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
@@ -37,10 +43,14 @@ async def open_panel(*, session: AsyncSession, registry: PolicyRegistry, princip
         raise InvalidInput(
             "members", f"a panel has {rule.size} members under policy {rules.policy_name} {rules.policy_version}: name {rule.size - 1} besides yourself"
         )
+    if principal.org != controller_org:
+        raise Forbidden(f"a panel is chaired by a guardian of the controller organisation, {controller_org}")
     seats = [(principal.sub, principal.org)]
     for index, member in enumerate(body.members):
         if member.org == request.requester_org:
             raise Forbidden(f"members[{index}]: a guardian of the requesting organisation may not sit on its panel")
+        if member.org != controller_org:
+            raise Forbidden(f"members[{index}]: a panel sits only guardians of the controller organisation, {controller_org}, not of {member.org}")
         if (member.sub, member.org) in seats:
             raise InvalidInput(f"members[{index}]", "already on the panel: name distinct guardians other than yourself")
         seats.append((member.sub, member.org))
@@ -80,14 +90,18 @@ async def vote(*, session: AsyncSession, principal: Principal, request: SharingR
 
 
 async def withdraw(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelWithdrawalBody) -> PanelPublic:
-    """Record a member's withdrawal, which supersedes their vote; refused when the panel could then no longer reach its quorum."""
+    """Record a member's withdrawal, which supersedes their vote; refused when too few members would be left to reach a decision."""
     await workflow.check(session=session, request=request, move=Move.WITHDRAW_VOTE, actor=principal)
     panel, members, votes = await panel_records.open_panel_of(session=session, request=request)
     withdrawn = {(row.member_sub, row.member_org) for row in votes if row.withdrawal}
     if (principal.sub, principal.org) in withdrawn:
         raise Conflict(WITHDREW, current_status=request.status)
-    if len(members) - len(withdrawn) - 1 < panel.quorum:
-        raise Conflict(f"the panel would have fewer members than its quorum of {panel.quorum}: vote, or abstain, instead", current_status=request.status)
+    needed = max(panel.quorum, panel_records.majority_of(members))
+    if len(members) - len(withdrawn) - 1 < needed:
+        raise Conflict(
+            f"the panel would have fewer members than the {needed} its quorum and a majority of its {len(members)} members need: vote, or abstain, instead",
+            current_status=request.status,
+        )
     row = PanelVote(panel_id=panel.id, member_sub=principal.sub, member_org=principal.org, withdrawal=True, conditions=[], rationale=body.rationale)
     return await _record(session=session, principal=principal, request=request, move=Move.WITHDRAW_VOTE, row=row, panel=panel, members=members, votes=votes)
 
@@ -115,19 +129,17 @@ async def _record(
 
 
 async def close(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelCloseBody) -> Decision:
-    """The chair records the panel's decision: the majority of votes cast, or on a tie the chair's casting vote."""
+    """The chair records the panel's decision: a majority of its members', or on a real tie the chair's casting vote."""
     now = utcnow()
     await workflow.check(session=session, request=request, move=Move.CLOSE_PANEL, actor=principal)
     panel, members, votes = await panel_records.open_panel_of(session=session, request=request)
     standing = panel_records.standing_votes(votes)
-    if len(standing) < panel.quorum:
-        raise Conflict(f"{len(standing)} standing votes: the panel closes once its quorum of {panel.quorum} have voted", current_status=request.status)
-    tally = Counter(row.vote for row in standing if row.vote != PanelVoteChoice.ABSTAIN)
-    outcome, casting = _outcome(tally, body)
+    deadline = request.due_at  # the panel's deadline: the request's due time runs on while it sits
+    outcome, casting = panel_records.verdict(panel=panel, members=members, votes=votes, body=body, now=now, deadline=deadline, status=request.status)
     conditions = panel_records.conditions_for(outcome, standing, body)
     rules = await adjudication.rules_decision_of(session=session, request=request)
     weighed = await opinions.to_weigh(session=session, request=request)
-    record = panel_records.record(panel=panel, members=members, votes=votes, standing=standing, casting=casting, now=now)
+    record = panel_records.record(panel=panel, members=members, votes=votes, standing=standing, casting=casting, now=now, deadline=deadline)
 
     async def decide() -> Decision:
         request.status = STATUS_FOR_OUTCOME[Outcome(outcome)]
@@ -152,20 +164,3 @@ async def close(*, session: AsyncSession, principal: Principal, request: Sharing
     panel.closed_at, panel.decision_id = now, decision.id
     await opinions.weighed(session=session, request=request, weighed=weighed, decision_id=decision.id, now=now)
     return decision
-
-
-def _outcome(tally: Counter[PanelVoteChoice | None], body: PanelCloseBody) -> tuple[FinalOutcome, FinalOutcome | None]:
-    """The outcome more than half the votes cast chose, or the chair's casting vote among the outcomes tied (a 422 naming the field)."""
-    cast = sum(tally.values())
-    majority = [choice for choice, count in tally.items() if count * 2 > cast]
-    if majority:
-        if body.casting_vote is not None:
-            raise InvalidInput("casting_vote", f"the votes cast have a majority for {majority[0]}: a casting vote is only for a tie")
-        return FinalOutcome(str(majority[0])), None
-    top = max(tally.values(), default=0)
-    tied = sorted(str(choice) for choice, count in tally.items() if count == top) if cast else sorted(FinalOutcome)
-    if body.casting_vote is None:
-        raise InvalidInput("casting_vote", f"the votes cast are tied between {', '.join(tied)}: the chair's casting vote decides")
-    if body.casting_vote not in tied:
-        raise InvalidInput("casting_vote", f"the casting vote chooses among the outcomes tied: {', '.join(tied)}")
-    return body.casting_vote, body.casting_vote

@@ -1,7 +1,8 @@
 """Reconsideration: the requesting agency asks, once per decision, that a refusal or an approval's conditions be looked at again.
 
-The request goes back to the guardian queue with the urgency's response time; a guardian who did not
-make the decision (app/services/workflow.py checks it) upholds it or overturns it with a new decision.
+The request goes back to the guardian queue with the urgency's response time; a guardian who took no part in
+the decision (did not make it, sit on the panel that made it, or give a second opinion it weighed; checked by
+app/services/independence.py through the workflow) upholds it or overturns it with a new decision.
 """
 
 from datetime import datetime, timedelta

@@ -8,12 +8,14 @@ transaction. Submitting a request and amending it hand the request to the rules,
 it (`adjudication.place`); an amendment's row therefore names no next stage.
 
 A decided refusal, or approval with conditions, can be reconsidered once at the agency's request: the
-request goes back to the queue and a guardian who did not make that decision upholds it (the request
-takes the decision's status again) or overturns it (the new decision's status); those rows set no status.
+request goes back to the queue and a guardian who took no part in that decision (did not make it, sit on its
+panel, or give a second opinion it weighed) upholds it (the request takes the decision's status again) or
+overturns it (the new decision's status); those rows set no status.
 
 While a guardian holds the claim they may ask another guardian for a second opinion (which changes no status), or
 open a panel: the chair (who opened it) and the members the chair named vote, and the chair closes it with the
-decision of the majority, or their casting vote on a tie. The policy says which approvals only a panel may make.
+decision of a majority of its members, or their casting vote on a real tie (app/services/panels.py says when it
+may close). The policy says which approvals only a panel may make.
 """
 
 from collections.abc import Awaitable, Callable
@@ -28,10 +30,9 @@ from app.auth import Principal
 from app.errors import Conflict, Forbidden
 from app.models.actions import RequestAction
 from app.models.panel import Panel, PanelMember
-from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, SharingRequest
-from app.models.vocabulary import DecisionKind, RequestStatus, RetrospectiveStatus, Role
-from app.services import transitions
+from app.models.vocabulary import RequestStatus, RetrospectiveStatus, Role
+from app.services import independence, transitions
 
 
 class Stage(StrEnum):
@@ -107,7 +108,7 @@ class Step:
     status: RequestStatus | None = None  # the status it takes; None keeps it (or leaves it to the rules)
     retrospective: RetrospectiveStatus | None = None
     effects: frozenset[Effect] = frozenset()
-    independent: bool = False  # the guardian must not be the one who made the decision being reconsidered
+    independent: bool = False  # the guardian took no part in the decision being reconsidered (app/services/independence.py)
 
 
 CLAIMED = frozenset({Effect.TAKE_CLAIM})
@@ -237,7 +238,7 @@ async def check(*, session: AsyncSession, request: SharingRequest, move: Move, a
     check_actor(step, request, actor)
     if step.independent:
         assert actor is not None
-        await _check_independent(session=session, request=request, actor=actor)
+        await independence.check_independent(session=session, request=request, actor=actor)
     if step.actor in (Actor.PANEL_MEMBER, Actor.PANEL_CHAIR):
         assert actor is not None
         await _check_seat(session=session, request=request, actor=actor, chair=step.actor is Actor.PANEL_CHAIR)
@@ -256,17 +257,6 @@ async def _check_seat(*, session: AsyncSession, request: SharingRequest, actor: 
         raise Forbidden("only a member of the panel may do this")
     if chair and not chairing:
         raise Forbidden("only the panel's chair, the guardian who opened it, may close it")
-
-
-async def _check_independent(*, session: AsyncSession, request: SharingRequest, actor: Principal) -> None:
-    """A 403 for the guardian who made the decision under reconsideration; the rules' decisions were made by no one."""
-    query = (
-        select(Decision.decided_by)
-        .join(Reconsideration, col(Reconsideration.decision_id) == col(Decision.id))
-        .where(col(Reconsideration.request_id) == request.id, col(Reconsideration.outcome).is_(None), col(Decision.kind) != DecisionKind.RULES)
-    )
-    if actor.sub in (await session.exec(query)).all():
-        raise Forbidden("a decision is reconsidered by a guardian other than the one who made it")
 
 
 def check_actor(step: Step, request: SharingRequest, actor: Principal | None) -> None:
