@@ -63,7 +63,7 @@ def test_changeable_resources_document_etag_304_412_and_the_two_patches_428() ->
 @pytest.fixture
 async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
     await register_organisation(client, tokens, "RXT01")
-    await register_organisation(client, tokens, "LA-NSH", type="local_authority")  # guardian-3's organisation
+    await register_organisation(client, tokens, "LA01", type="local_authority")  # guardian-3's organisation
     return "RXT01"
 
 

@@ -20,7 +20,7 @@ from tests.support import Tokens
 RATIONALE = "Weighed the refusal of consent against the risk of serious harm set out in the request."
 REASON = "Approving would override a capable adult's refusal of consent; the policy asks a panel to decide."
 CONSENT_REFUSED = {"legal_basis.confidentiality": "overriding_public_interest", "consent.status": "refused"}  # CONSENT.refusal refers it
-MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "LA-NSH"}]
+MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "LA01"}]
 
 
 def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[str, str]:
@@ -28,7 +28,7 @@ def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[s
 
 
 def member(tokens: Tokens, number: int) -> dict[str, str]:
-    return guardian(tokens, number, org="LA-NSH" if number == 3 else "CONTROLLER")
+    return guardian(tokens, number, org="LA01" if number == 3 else "CONTROLLER")
 
 
 async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
@@ -66,7 +66,7 @@ async def verify(client: httpx.AsyncClient, tokens: Tokens) -> None:
 @pytest.fixture
 async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
     await register_organisation(client, tokens, "RXT01")
-    await register_organisation(client, tokens, "LA-NSH", type="local_authority")  # guardian-3's organisation
+    await register_organisation(client, tokens, "LA01", type="local_authority")  # guardian-3's: a guardian organisation (tests/support.py)
     return "RXT01"
 
 
@@ -142,7 +142,7 @@ async def test_a_panel_of_three_votes_two_to_one_and_the_panel_decision_lists_ev
     assert [(v["member"], v["member_org"], v["vote"], v["rationale"], v["withdrawn"]) for v in record["votes"]] == [
         ("guardian-1", "CONTROLLER", "approve_with_conditions", RATIONALE, False),
         ("guardian-2", "CONTROLLER", "refuse", RATIONALE, False),
-        ("guardian-3", "LA-NSH", "approve_with_conditions", RATIONALE, False),
+        ("guardian-3", "LA01", "approve_with_conditions", RATIONALE, False),
     ]
     assert all(v["cast_at"] for v in record["votes"])
     assert (record["tally"], record["casting_vote"]) == ({"approve": 0, "approve_with_conditions": 2, "refuse": 1, "abstain": 0}, None)
