@@ -4,7 +4,7 @@ A guardian's `sub` is the controller's internal identifier for a member of its s
 honoured role is `agency`) reads "a Caldicott Guardian of <the controller>" in its place wherever a request shows who
 decided, gave an opinion, sat on a panel, reconsidered, moved the request, or attached evidence: the request, its
 history, its attachments and its FHIR export. The controller is named by its registered name, else its code (as the
-decision notice names an organisation). Guardians, auditors and admins (app/auth.py honours them for the controller
+decision notice names an organisation). Guardians, auditors and admins (app/powers.py honours them for the controller
 alone, and guardians of the configured guardian organisations) see the subjects as recorded.
 """
 
