@@ -1,4 +1,4 @@
-"""Bearer-token verification and role checks; the only module that touches python-jose."""
+"""Bearer-token verification and role checks; the only module that touches python-jose. Which roles count: app/powers.py."""
 
 import asyncio
 import json
@@ -23,6 +23,7 @@ from app.db import SessionDep
 from app.errors import Forbidden, ServiceUnavailable, Unauthorized
 from app.models.organisation import Organisation
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
+from app.powers import Powers, Principal, refusal
 
 MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
@@ -41,18 +42,6 @@ JWKS_TIMEOUT_SECONDS = 5
 log = logging.getLogger("caldicott.auth")
 
 KeySet = dict[str, tuple[str, Any]]  # kid -> (algorithm, key)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a person or system of an organisation, with its roles."""
-
-    sub: str
-    org: str
-    roles: frozenset[Role]
-
-    def has(self, role: Role) -> bool:
-        return role in self.roles
 
 
 def parse_jwks(document: Any) -> tuple[KeySet, list[str]]:
@@ -83,6 +72,7 @@ class TokenVerifier:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic):
         self._issuer = settings.jwt_issuer
+        self._powers = Powers.of(settings)
         self._audience = settings.jwt_audience
         self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret and settings.env is Environment.DEVELOPMENT else None
         self._keys: KeySet = {}
@@ -165,7 +155,7 @@ class TokenVerifier:
             )
         except JOSEError as error:
             raise Unauthorized(f"token rejected: {error}") from None
-        principal = _principal_from(claims)
+        principal = _principal_from(claims, self._powers)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]  # the oldest
         # Trusted until it expires (as the check above counts expiry) and for a minute at most.
@@ -243,7 +233,7 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
-def _principal_from(claims: dict[str, Any]) -> Principal:
+def _principal_from(claims: dict[str, Any], powers: Powers) -> Principal:
     sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("token has no subject")
@@ -257,7 +247,9 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthorized("token roles claim must be a list of strings")
     known = frozenset(Role(role) for role in roles if role in Role.__members__.values())
-    return Principal(sub=sub, org=org, roles=known)
+    # Decided here, once per token, so that no endpoint or service can honour an inside role another organisation claims.
+    honoured, refused = powers.split(org, known)
+    return Principal(sub=sub, org=org, roles=honoured, refused=refused)
 
 
 def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str, ttl_seconds: int = 3600) -> str:
@@ -320,10 +312,13 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
 def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """Dependency factory: the caller must hold one of these roles, else 403."""
+    """Dependency factory: the caller must hold one of these roles, honoured for its organisation, else 403."""
 
     async def check(principal: CurrentPrincipal, session: SessionDep) -> Principal:
         if not principal.roles.intersection(roles):
+            claimed = sorted(principal.refused.intersection(roles))
+            if claimed:  # app/powers.py: not the controller's (or, for guardians, a guardian organisation's) token
+                raise refusal(sub=principal.sub, org=principal.org, claimed=claimed)
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
         # A token outlives its organisation's registration: every role of an unknown or deactivated organisation stops here.
         organisation = await caller_organisation(session=session, code=principal.org)

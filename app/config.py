@@ -3,8 +3,9 @@
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -18,6 +19,7 @@ MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
 
 # The controller organisation of a development installation, as the examples and development tokens name it.
 DEV_CONTROLLER_ORG = "CONTROLLER"
+OrganisationCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]*$")]
 
 
 class Environment(StrEnum):
@@ -48,7 +50,10 @@ class Settings(BaseSettings):
     # No longer read (policies are uploaded and activated through the API); set, it stops start-up rather than be ignored.
     policy_file: Path | None = None
     # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
-    controller_org: str = Field(default=DEV_CONTROLLER_ORG, min_length=1, max_length=32, pattern=r"^[^\x00]*$")
+    controller_org: OrganisationCode = DEV_CONTROLLER_ORG
+    # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's `guardian`
+    # role is honoured for these and the controller only, `admin` and `auditor` for the controller alone (app/auth.py).
+    guardian_orgs: list[OrganisationCode] = []
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)

@@ -5,7 +5,8 @@ cluster bench/pg.sh starts, run from an empty folder so that no `.env` in the pr
 
 * main: development tokens (HS256 with the bench secret); the webhook worker inside `serve`, with a
   short retry schedule; private destinations allowed, so that a receiver on loopback can play both
-  the attacker's endpoint and a fair agency's;
+  the attacker's endpoint and a fair agency's; RXT01, DEAC1 and GHOST1 as guardian organisations (issue 25:
+  every other organisation's guardian, and every organisation's auditor and admin but the controller's, is refused);
 * strict: private destinations refused (the SSRF guard as production has it), a reads quota of 5 a
   minute, and 2 s for a request head;
 * jwks: tokens verified against a JWKS file only, no shared secret, as production does (main's database);
@@ -37,11 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from app import audit_signing
 from app.models.vocabulary import Role
+from app.rules.policy_documents import shipped_path
 from bench.common import (
     JWT_SECRET,
     VENV_BIN,
@@ -74,6 +77,9 @@ WHEN = "2026-11-26T09:00:00+00:00"
 ROW_ID = "0192f6a4-0000-7000-8000-000000000000"
 FORMULA = '=HYPERLINK("http://evil.example/x","Open the referral")'
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# main's guardian organisations besides the controller: RXT01 (so that its guardian meets the own-organisation rule, not
+# a refused role), DEAC1 and GHOST1 (so that theirs meet the deactivation and registration checks).
+GUARDIAN_ORGS = ["RXT01", "DEAC1", "GHOST1"]
 
 
 # --- Bookkeeping ----------------------------------------------------------------------------------
@@ -445,18 +451,17 @@ async def deactivation(main: Server) -> None:
                 ],
             }
 
-        # While DEAC1 is in good standing its people work; its guardian claims the first request.
+        # While DEAC1 (a guardian organisation of main: GUARDIAN_ORGS) is in good standing its people work; its guardian
+        # claims the first request. Its auditor and admin never did: those roles are the controller's alone (issue 25).
         control = {
             Role.AGENCY: await api.get("/v1/sharing-requests", headers=auth("DEAC1", Role.AGENCY)),
             Role.GUARDIAN: await api.post(f"/v1/sharing-requests/{first}/claim", headers=auth("DEAC1", Role.GUARDIAN)),
-            Role.AUDITOR: await api.get("/v1/audit/events", headers=auth("DEAC1", Role.AUDITOR)),
-            Role.ADMIN: await api.get("/v1/organisations", headers=auth("DEAC1", Role.ADMIN)),
         }
         not_ok = {str(role): response.status_code for role, response in control.items() if response.status_code != 200}
         LEDGER.record(
             "the same organisation's tokens while it is active (control)",
             [f"answered {not_ok}"] if not_ok else [],
-            "agency list, guardian claim, audit events, organisations list: each 200",
+            "agency list, guardian claim: each 200",
         )
         current = (await api.get("/v1/organisations/DEAC1", headers=admin())).headers["ETag"]  # an admin PATCH must name the version it changes
         deactivated = await api.patch("/v1/organisations/DEAC1", json={"active": False}, headers=admin() | {"If-Match": current})
@@ -465,15 +470,17 @@ async def deactivation(main: Server) -> None:
 
         for org, state in (("DEAC1", "deactivated"), ("GHOST1", "not registered")):
             for role, role_calls in calls(org).items():
+                # An auditor's or admin's token of any organisation but the controller is refused before its standing is read.
+                why = f"organisation {org!r} is {state}" if role in (Role.AGENCY, Role.GUARDIAN) else not_honoured(role, org)
                 problems = []
                 for name, method, path, body in role_calls:
                     response = await api.request(method, path, json=body, headers=auth(org, role))
-                    if not is_problem(response, 403) or detail(response) != f"organisation {org!r} is {state}":
+                    if not is_problem(response, 403) or detail(response) != why:
                         problems.append(f"{name}: {answered(response)} {detail(response)}")
                 LEDGER.record(
                     f"{role} token of {'deactivated' if state == 'deactivated' else 'unregistered'} {org}: {', '.join(call[0] for call in role_calls)}",
                     problems,
-                    f'each 403 problem "organisation {org!r} is {state}"',
+                    f'each 403 problem "{why}"',
                 )
         still = (await api.get(f"/v1/sharing-requests/{first}", headers=auth(CONTROLLER, Role.GUARDIAN))).json()
         evil = await api.get("/v1/organisations/EVIL-DEAC1", headers=admin())
@@ -482,6 +489,105 @@ async def deactivation(main: Server) -> None:
             ([] if still["status"] != "approved" else ["the request was approved"]) + ([] if evil.status_code == 404 else ["EVIL-DEAC1 was registered"]),
             f"the request DEAC1's guardian held is still {still['status']}; no organisation was registered",
         )
+
+
+def not_honoured(role: Role, org: str) -> str:
+    """The detail of the 403 for a controller's role claimed by another organisation's token (app/powers.py)."""
+    holders = "the controller organisation or a configured guardian organisation" if role is Role.GUARDIAN else "the controller organisation"
+    return f"role {role} is honoured only for {holders}, not for {org!r}"
+
+
+def held_as_not_honoured(name: str, response: httpx.Response, role: Role, org: str) -> list[str]:
+    if is_problem(response, 403) and response.json().get("type") == "/problems/role-not-honoured" and detail(response) == not_honoured(role, org):
+        return []
+    return [f"{name}: {answered(response)} {detail(response)}"]
+
+
+def logged_refusal(main: Server, *, role: Role, sub: str, org: str) -> list[str]:
+    """The warning the refusal leaves in main's log: the organisation, the sub and the role, never the token."""
+    assert main.process is not None
+    lines = [line for line in main.process.log_path.read_text(errors="replace").splitlines() if "refused role" in line]
+    if not any(f"refused role {role} claimed by sub {sub} of organisation {org}" in line for line in lines):
+        return [f"no warning logged for {org}'s {role} {sub}"]
+    return ["a token was logged"] if any("eyJ" in line for line in lines) else []  # every JWT's header starts so
+
+
+# --- 4b. Powers belong to the controller (issue 25) ----------------------------------------------------
+
+
+async def police_admin_sets_policy(main: Server) -> None:
+    """A police token with role admin uploads its own policy and activates one: both refused, nothing changes."""
+    async with main.client() as api:
+        await register(api, "POL1", "police")
+        before = (await api.get("/v1/policies", headers=admin())).json()
+        police = auth("POL1", Role.ADMIN, "pol1-admin")
+        document = yaml.safe_load(shipped_path("2027.1").read_bytes())
+        document.update(name="pol1-own", version="1", derived_from={"name": "uk-caldicott-baseline", "version": "2027.1"})
+        document["thresholds"]["bulk_subjects"] = 100000  # what such a policy would be for
+        upload = await api.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers={"Content-Type": "application/yaml"} | police)
+        activate = await api.post("/v1/policies/uk-caldicott-baseline/2026.1/activate", headers=police)
+        body = {"code": "EVIL-POL1", "name": "Not allowed", "type": "other", "dspt_status": "standards_met"}
+        registered = await api.post("/v1/organisations", json=body, headers=police)
+        after = (await api.get("/v1/policies", headers=admin())).json()
+        evil = await api.get("/v1/organisations/EVIL-POL1", headers=admin())
+    problems = [
+        *held_as_not_honoured("upload", upload, Role.ADMIN, "POL1"),
+        *held_as_not_honoured("activate 2026.1", activate, Role.ADMIN, "POL1"),
+        *held_as_not_honoured("register an organisation", registered, Role.ADMIN, "POL1"),
+        *([] if after == before else ["the policies held or the active one changed"]),
+        *([] if evil.status_code == 404 else ["EVIL-POL1 was registered"]),
+        *logged_refusal(main, role=Role.ADMIN, sub="pol1-admin", org="POL1"),
+    ]
+    LEDGER.record(
+        "a police admin token uploading its own policy, activating 2026.1, registering an organisation",
+        problems,
+        "each 403 problem role-not-honoured, logged with organisation, sub and role; the policies and organisations are as they were",
+    )
+
+
+async def police_guardian_approves(main: Server) -> None:
+    """A police token with role guardian claims and approves another agency's referred request."""
+    async with main.client() as api:
+        referred = (await submitted(api, "RXT01", changed(REFERRED | {"reference": "POWERS-1"})))["id"]
+        police, controller = auth("POL1", Role.GUARDIAN, "pol1-guardian"), auth(CONTROLLER, Role.GUARDIAN)
+        queue = await api.get("/v1/review-queue", headers=police)
+        claim = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=police)
+        # Claimed by the controller's guardian, the request is where a review may be made: only the role stands in the way.
+        held = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=controller)
+        review = await api.post(f"/v1/sharing-requests/{referred}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=police)
+        after = (await api.get(f"/v1/sharing-requests/{referred}", headers=controller)).json()
+    problems = [
+        *held_as_not_honoured("review queue", queue, Role.GUARDIAN, "POL1"),
+        *held_as_not_honoured("claim", claim, Role.GUARDIAN, "POL1"),
+        *held_as_not_honoured("approve", review, Role.GUARDIAN, "POL1"),
+        *([] if held.status_code == 200 else [f"the controller's guardian could not claim it ({held.status_code})"]),
+        *([] if after["decision"]["decided_by"] == "rules" else [f"the request is now {after['status']}, decided by {after['decision']['decided_by']}"]),
+    ]
+    LEDGER.record(
+        "a police guardian token reading the queue, claiming RXT01's request, approving it while the controller's guardian holds it",
+        problems,
+        f"each 403 problem: {detail(review)}; the rules' referral still stands",
+    )
+
+
+async def trust_auditor_reads_the_trail(main: Server) -> None:
+    """An NHS trust's token with role auditor reads the audit trail and searches disclosures by NHS number."""
+    async with main.client() as api:
+        trust = auth("RXT01", Role.AUDITOR, "rxt01-auditor")
+        events = await api.get("/v1/audit/events", params={"limit": 200}, headers=trust)
+        verify = await api.get("/v1/audit/verify", headers=trust)
+        search = await api.post("/v1/reports/subject-disclosures", json={"identifier": "9990000018"}, headers=trust)
+    problems = [
+        *held_as_not_honoured("audit events", events, Role.AUDITOR, "RXT01"),
+        *held_as_not_honoured("audit verify", verify, Role.AUDITOR, "RXT01"),
+        *held_as_not_honoured("disclosures by NHS number", search, Role.AUDITOR, "RXT01"),
+        *([] if "items" not in events.text and "actor_sub" not in events.text else ["something of the trail showed"]),
+    ]
+    LEDGER.record(
+        "an NHS trust's auditor token reading the audit trail, verifying it, searching disclosures by NHS number",
+        problems,
+        "each 403 problem role-not-honoured; nothing of the trail showed",
+    )
 
 
 # --- 5. Webhook endpoint changes are audited ---------------------------------------------------------
@@ -1027,6 +1133,7 @@ async def run() -> bool:
             CALDICOTT_WEBHOOK_POLL_SECONDS="0.2",
             CALDICOTT_WEBHOOK_BATCH_SIZE="1",
             CALDICOTT_WEBHOOK_TIMEOUT_SECONDS="5",
+            CALDICOTT_GUARDIAN_ORGS=json.dumps(GUARDIAN_ORGS),
         ),
     )
     strict = Server(
@@ -1060,6 +1167,9 @@ async def run() -> bool:
                 ("2. crafted tokens", lambda: crafted_tokens(main, jwks)),
                 ("3. crafted cursors", lambda: crafted_cursors(main)),
                 ("4. deactivation", lambda: deactivation(main)),
+                ("4b. police admin sets policy", lambda: police_admin_sets_policy(main)),
+                ("4b. police guardian approves", lambda: police_guardian_approves(main)),
+                ("4b. trust auditor reads the trail", lambda: trust_auditor_reads_the_trail(main)),
                 ("5. endpoint audit", lambda: endpoint_audit(main, receiver)),
                 ("6. large submissions", lambda: large_submissions(main)),
                 ("7. production refusals", lambda: production_refusals(main_db, jwks_file)),

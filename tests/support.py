@@ -11,6 +11,7 @@ from app.models.vocabulary import Role
 TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
 # The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.
 TEST_AUDIT_KEY = Path(tempfile.mkdtemp(prefix="caldicott-test-keys-")) / "audit-signing-key.pem"
+GUARDIAN_ORGS = ("LA01", "RXT01")
 SHARED_SCENARIOS = Path(os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios"))
 
 
@@ -22,6 +23,9 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "subject_key": "test-subject-key",
         "audit_chain_delay_seconds": 0,  # every request's events chained before the test sees its answer
         "audit_signing_key_file": TEST_AUDIT_KEY,
+        # Guardians of these sit in the controller's review besides its own (CALDICOTT_GUARDIAN_ORGS): RXT01 is also the
+        # tests' usual requester, so that "a guardian never decides their own organisation's request" can be tested.
+        "guardian_orgs": list(GUARDIAN_ORGS),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -201,7 +201,7 @@ async def test_a_referral_decided_by_a_guardian_is_two_decisions(client: httpx.A
     review = await client.post(f"/v1/sharing-requests/{request['id']}/review", json=body, headers=guardian(tokens))
     assert review.status_code == 200, review.text
 
-    document = await bundle_of(client, request["id"], tokens.agency(requester))
+    document = await bundle_of(client, request["id"], auditor(tokens))  # the controller's: guardians by their token subject
     [(rules, rules_origin), (decision, decision_origin)] = pairs(document)
     check_decision(rules, rules_origin, request["decision"], request)
     check_decision(decision, decision_origin, review.json(), request)
@@ -211,6 +211,13 @@ async def test_a_referral_decided_by_a_guardian_is_two_decisions(client: httpx.A
     assert disclosed(decision) == {"demographics"}  # the guardian approved part of what was asked
     assert decision_origin["agent"][0]["who"]["identifier"] == {"system": TOKEN_SUBJECT, "value": "guardian-1"}
     assert "MARKER-RATIONALE-31" not in str(document) and "MARKER-GCOND-58" not in str(document)
+
+    # The agency's export is the same but for the guardian, who is not named by subject.
+    theirs = await bundle_of(client, request["id"], tokens.agency(requester))
+    [(_, _), (their_decision, their_origin)] = pairs(theirs)
+    unnamed = {"type": "Practitioner", "display": "a Caldicott Guardian of CONTROLLER (the controller)"}
+    assert agent(their_decision, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "AUT")["who"] == their_origin["agent"][0]["who"] == unnamed
+    assert "guardian-1" not in str(theirs) and disclosed(their_decision) == {"demographics"}
 
 
 async def test_another_agency_gets_404_and_overseers_get_the_export(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:

@@ -81,8 +81,11 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
     decision = decided.json()
     assert (decision["kind"], decision["outcome"], decision["decided_by"]) == ("guardian", "approve", "guardian-1")
     assert decision["opinions"] == [opinion]
-    shown = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["decision"]
+    shown = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens, 3))).json()["decision"]
     assert shown["opinions"] == [opinion]
+    # The requesting agency reads the opinion too, its author unnamed (app/services/guardian_naming.py).
+    theirs = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["decision"]
+    assert theirs["opinions"] == [opinion | {"given_by": "a Caldicott Guardian of CONTROLLER (the controller)"}]
 
     history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()["entries"]
     changes = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]

@@ -120,17 +120,20 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
     assert (now["status"], now["decision"]["id"]) == ("approved_with_conditions", decision["id"])
     assert [e["id"] for e in await queue(client, tokens)] == [referral["id"]]
 
-    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("RXT01"))).json()["entries"]
-    changes = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]
-    assert changes == [
-        ("submitted", None, "refused", "user-rxt01"),
-        ("reconsideration_requested", "refused", "awaiting_reconsideration", "user-rxt01"),
-        ("claimed", "awaiting_reconsideration", "in_reconsideration", "guardian-2"),
-        ("reconsidered", "in_reconsideration", "approved_with_conditions", "guardian-2"),
-    ]
-    [recorded] = [e["reconsideration"] for e in history if e["type"] == "reconsideration"]
-    assert (recorded["outcome"], recorded["decided_by"], recorded["new_decision_id"]) == ("overturned", "guardian-2", decision["id"])
-    assert [e["decision"]["kind"] for e in history if e["type"] == "decision"] == ["rules", "reconsideration"]
+    # The controller's auditor sees who reconsidered it; the agency reads the same history with the guardian unnamed.
+    auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
+    for headers, who in ((auditor, "guardian-2"), (tokens.agency("RXT01"), "a Caldicott Guardian of CONTROLLER (the controller)")):
+        history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["entries"]
+        changes = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]
+        assert changes == [
+            ("submitted", None, "refused", "user-rxt01"),
+            ("reconsideration_requested", "refused", "awaiting_reconsideration", "user-rxt01"),
+            ("claimed", "awaiting_reconsideration", "in_reconsideration", who),
+            ("reconsidered", "in_reconsideration", "approved_with_conditions", who),
+        ]
+        [recorded] = [e["reconsideration"] for e in history if e["type"] == "reconsideration"]
+        assert (recorded["outcome"], recorded["decided_by"], recorded["new_decision_id"]) == ("overturned", who, decision["id"])
+        assert [e["decision"]["kind"] for e in history if e["type"] == "decision"] == ["rules", "reconsideration"]
 
     async with app.state.engine.connect() as connection:
         events = (await connection.execute(select(OutboxEvent.type, OutboxEvent.payload).where(OutboxEvent.request_id == request["id"]))).all()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, LargeBinary, String
 from sqlmodel import SQLModel
 
-from app.models.base import UTCDateTime, enum_column
+from app.models.base import GUARDIAN_UNNAMED, UTCDateTime, enum_column
 from app.models.page import Page
 from app.models.sharing_request import new_id
 from app.models.vocabulary import AttachmentKind
@@ -119,7 +119,7 @@ class AttachmentPublic(BaseModel):
     media_type: MediaType = Field(description="What the content was found to be by its first bytes, whatever the client said")
     size: int = Field(description="Bytes of content")
     sha256: str = Field(description="SHA-256 of the content, in hex; the download's ETag and the audit trail carry it too")
-    uploaded_by: str
+    uploaded_by: str = Field(description="The token subject of who attached it; " + GUARDIAN_UNNAMED)
     uploaded_by_org: str
     uploaded_at: datetime
     purged_at: datetime | None = Field(description="When retention ended and the content was removed (the download then answers 410); null until then")

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.models.base import STORABLE_TEXT
+from app.models.base import GUARDIAN_UNNAMED, STORABLE_TEXT
 from app.models.vocabulary import FinalOutcome, OpinionChoice, PanelVoteChoice
 
 
@@ -24,7 +24,7 @@ class OpinionRecord(BaseModel):
     id: str
     opinion_request_id: str
     proposed_outcome: FinalOutcome = Field(description="The outcome the claim holder proposed when asking")
-    given_by: str
+    given_by: str = Field(description="The guardian who gave it, by token subject; " + GUARDIAN_UNNAMED)
     given_by_org: str
     opinion: OpinionChoice
     rationale: str
@@ -34,7 +34,7 @@ class OpinionRecord(BaseModel):
 class VoteRecord(BaseModel):
     """One member's vote on a panel, and its withdrawal if it was withdrawn; a member who withdrew without voting has no vote."""
 
-    member: str
+    member: str = Field(description="The member, by token subject; " + GUARDIAN_UNNAMED)
     member_org: str
     vote: PanelVoteChoice | None
     conditions: list[str]
@@ -49,7 +49,7 @@ class PanelRecord(BaseModel):
     """A panel's decision as recorded: its rule, its deadline, every member and every vote, the count, and the chair's casting vote on a tie."""
 
     id: str
-    chair: str
+    chair: str = Field(description="The chair, by token subject; " + GUARDIAN_UNNAMED)
     chair_org: str
     reason: str
     required: list[str] = Field(description="The findings that made a panel necessary under the policy; empty when a guardian escalated the case")

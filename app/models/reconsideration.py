@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import SQLModel
 
-from app.models.base import UTCDateTime, enum_column
+from app.models.base import GUARDIAN_UNNAMED, UTCDateTime, enum_column
 from app.models.sharing_request import DecisionPublic, new_id
 from app.models.vocabulary import ReconsiderationOutcome
 
@@ -65,7 +65,7 @@ class ReconsiderationPublic(BaseModel):
     requested_by: str
     requested_at: datetime
     outcome: ReconsiderationOutcome | None
-    decided_by: str | None
+    decided_by: str | None = Field(description="The guardian who decided it, by token subject; " + GUARDIAN_UNNAMED)
     decided_at: datetime | None
     new_decision_id: str | None = Field(description="The decision made on reconsideration: `upheld`, or the new outcome")
 

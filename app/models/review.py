@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.actions import RequestAction
-from app.models.base import STORABLE_TEXT
+from app.models.base import GUARDIAN_UNNAMED, STORABLE_TEXT
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
@@ -216,7 +216,7 @@ class TransitionEntry(BaseModel):
     action: RequestAction
     from_status: RequestStatus | None
     to_status: RequestStatus
-    actor: str
+    actor: str = Field(description="The token subject of who made the move, or `system`; " + GUARDIAN_UNNAMED)
     actor_org: str | None
 
 

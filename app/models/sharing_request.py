@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
 from app.models.actions import RequestAction
-from app.models.base import JSONValue, UTCDateTime, enum_column, utcnow
+from app.models.base import GUARDIAN_UNNAMED, JSONValue, UTCDateTime, enum_column, utcnow
 from app.models.deliberation import OpinionRecord, PanelRecord
 from app.models.page import Page
 from app.models.vocabulary import (
@@ -232,7 +232,7 @@ class DecisionPublic(Verdict):
     version: int
     kind: DecisionKind
     outcome: DecisionOutcome  # type: ignore[assignment]  (wider than the rules' outcomes)
-    decided_by: str
+    decided_by: str = Field(description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED)
     rationale: str | None = None
     approved_items: list[DataCategory] | None = None
     decided_at: datetime

@@ -109,11 +109,14 @@ async def upload_attachment(
 async def list_attachments(
     sharing_request: CurrentRequest,
     session: SessionDep,
+    settings: SettingsDep,
     principal: ReaderPrincipal,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AttachmentPage:
-    return await attachments.list_page(session=session, owner=attachments.of_request(sharing_request), cursor=cursor, limit=limit)
+    return await attachments.list_for_request(
+        session=session, principal=principal, request=sharing_request, controller=settings.controller_org, cursor=cursor, limit=limit
+    )
 
 
 @router.get(

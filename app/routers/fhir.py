@@ -74,7 +74,8 @@ BUNDLE_CONTENT = {
         "A FHIR R4 `Bundle` of type `collection`: for each decision on the request (the rules', a guardian's, a reconsideration, "
         "a panel's), an `AuditEvent` of the disclosure decision (DICOM 110106 Export, ISO 21089 `disclose`; the outcome in `subtype` "
         "and `outcomeDesc`; the requesting organisation by ODS code; one entity per kind of information asked for) and a `Provenance` "
-        "naming who decided under which policy. Nothing in it identifies the person: free text is left out. Answered as "
+        'naming who decided under which policy (for a caller with only the agency role, a guardian is "a Caldicott Guardian of" the '
+        "controller, with no identifier). Nothing in it identifies the person: free text is left out. Answered as "
         "`application/fhir+json` whatever the Accept header says, unless it asks for `application/json` and not FHIR's own type. "
         "Each read is audited."
     ),

@@ -30,6 +30,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "and guardian, admin and auditor actions need those roles.",
         "Do not retry with the same token. Ask your organisation's administrator for the role, or act as the organisation that owns the request.",
     ),
+    "role-not-honoured": (
+        "The token carries a role that is the controller's own, for an organisation that may not hold it: `admin` and `auditor` are "
+        "honoured only for the controller organisation, and `guardian` only for it and the guardian organisations it has configured. "
+        "The refusal is logged. Any other role the token carries (such as `agency`) still works.",
+        "Do not retry with the same token. Ask the controller's information governance team if your organisation's guardians should "
+        "sit in its review; otherwise act with the `agency` role.",
+    ),
     "not-found": (
         "There is no such resource, or it belongs to another organisation and may not be seen by the caller.",
         "Check the identifier and the path. Requests of other organisations are answered as not found on purpose.",

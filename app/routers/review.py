@@ -70,17 +70,21 @@ async def review_queue(
 
 
 @router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED)
-async def claim(request: RequestToChange, response: Response, session: SessionDep, policy: PolicyDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+async def claim(
+    request: RequestToChange, response: Response, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: GuardianPrincipal
+) -> SharingRequestPublic:
     await claims.claim(session=session, policy=policy, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request)
+    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
 
 
 @router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST | MOVED)
-async def release(request: RequestToChange, response: Response, session: SessionDep, principal: GuardianPrincipal) -> SharingRequestPublic:
+async def release(
+    request: RequestToChange, response: Response, session: SessionDep, settings: SettingsDep, principal: GuardianPrincipal
+) -> SharingRequestPublic:
     await claims.release(session=session, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request)
+    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
 
 
 @router.post(
@@ -129,10 +133,12 @@ async def amend(
 
 
 @router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST | MOVED)
-async def withdraw(request: RequestToChange, response: Response, session: SessionDep, principal: AgencyPrincipal) -> SharingRequestPublic:
+async def withdraw(
+    request: RequestToChange, response: Response, session: SessionDep, settings: SettingsDep, principal: AgencyPrincipal
+) -> SharingRequestPublic:
     await amendments.withdraw(session=session, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request)
+    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
 
 
 @router.post(
@@ -183,9 +189,14 @@ async def decide_reconsideration(
     return decided
 
 
-@router.get("/v1/sharing-requests/{request_id}/history", summary="Every version, decision and state change, in order", responses=NOT_FOUND)
-async def history(request: CurrentRequest, session: SessionDep, principal: ReaderPrincipal) -> History:
-    return await transitions.history(session=session, principal=principal, request=request)
+@router.get(
+    "/v1/sharing-requests/{request_id}/history",
+    summary="Every version, decision and state change, in order",
+    description='An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, auditors and admins read the token subject.',
+    responses=NOT_FOUND,
+)
+async def history(request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal) -> History:
+    return await transitions.history(session=session, principal=principal, request=request, controller=settings.controller_org)
 
 
 @router.get(

@@ -66,7 +66,9 @@ async def submit_sharing_request(
     tagged(response, submission.request)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-        return await sharing_requests.details(session=session, request=submission.request, as_first_answered=True)
+        return await sharing_requests.details(
+            session=session, request=submission.request, reader=principal, controller=settings.controller_org, as_first_answered=True
+        )
     assert submission.decision is not None and submission.body is not None
     return sharing_requests.as_written(request=submission.request, version=1, decision=submission.decision, findings=submission.findings, body=submission.body)
 
@@ -90,10 +92,15 @@ async def list_sharing_requests(
     responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The request", "headers": ETAG_HEADER}},
 )
 async def get_sharing_request(
-    request: CurrentRequest, response: Response, session: SessionDep, principal: ReaderPrincipal, if_none_match: IfNoneMatch = None
+    request: CurrentRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: ReaderPrincipal,
+    if_none_match: IfNoneMatch = None,
 ) -> SharingRequestPublic:
     # Read (and audited as read) even when the answer is a 304: the caller learns the request is as they last saw it.
-    public = await sharing_requests.read(session=session, principal=principal, request=request)
+    public = await sharing_requests.read(session=session, principal=principal, request=request, controller=settings.controller_org)
     if (unchanged := not_modified(request, if_none_match)) is not None:
         return unchanged  # type: ignore[return-value]
     tagged(response, request)

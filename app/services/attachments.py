@@ -28,7 +28,7 @@ from app.models.attachment import Attachment, AttachmentBlob, AttachmentPage, At
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest, new_id
 from app.models.vocabulary import AttachmentKind, Role
-from app.services import attachment_store, events
+from app.services import attachment_store, events, guardian_naming
 from app.services.attachment_content import ContentCheck
 from app.services.attachment_form import KINDS, read_form
 from app.services.attachment_store import Staging, Store
@@ -190,6 +190,18 @@ async def list_page(*, session: AsyncSession, owner: Owner, cursor: str | None, 
     order = [ascending(col(Attachment.uploaded_at), datetime), ascending(col(Attachment.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.uploaded_at, row.id), cursor=cursor, limit=limit)
     return AttachmentPage(items=[AttachmentPublic.of(row) for row in rows], next_cursor=next_cursor)
+
+
+async def list_for_request(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str, cursor: str | None, limit: int
+) -> AttachmentPage:
+    """A request's evidence for a reader who may see the request: an agency reads no guardian's subject as who attached it."""
+    page = await list_page(session=session, owner=of_request(request), cursor=cursor, limit=limit)
+    words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
+    if words is None:
+        return page
+    items = [guardian_naming.attachment(item, requester=request.requester_org, words=words) for item in page.items]
+    return page.model_copy(update={"items": items})
 
 
 async def download(*, session: AsyncSession, store: Store, owner: Owner, attachment_id: str) -> Download:

@@ -151,10 +151,15 @@ def organisation(code: str, names: Mapping[str, str]) -> Resource:
     return reference
 
 
-def decider(decision: Decision) -> Resource:
-    """Who decided: this service for the rules, else the guardian by their token subject (a panel's: the chair who closed it)."""
+def decider(decision: Decision, guardian: str | None = None) -> Resource:
+    """Who decided: this service for the rules, else the guardian by their token subject (a panel's: the chair who closed it).
+
+    `guardian`: the words that stand for a guardian whose subject the reader may not see (an agency): no identifier then.
+    """
     if decision.kind == DecisionKind.RULES:
         return SERVICE
+    if guardian is not None:
+        return {"type": "Practitioner", "display": guardian}
     return {"type": "Practitioner", "identifier": {"system": TOKEN_SUBJECT_SYSTEM, "value": decision.decided_by}, "display": "Caldicott Guardian"}
 
 
@@ -199,7 +204,14 @@ def _category_entities(decision: Decision, data_items: Iterable[Mapping[str, Any
 
 
 def audit_event(
-    *, decision: Decision, requester: str, body: Mapping[str, Any], controller: str, names: Mapping[str, str], person: str | None = None
+    *,
+    decision: Decision,
+    requester: str,
+    body: Mapping[str, Any],
+    controller: str,
+    names: Mapping[str, str],
+    person: str | None = None,
+    guardian: str | None = None,
 ) -> Resource:
     """The AuditEvent of one decision on a request to disclose; `person` (the caller's own identifier) only for the subject report."""
     purpose = purpose_of_use(body["purpose"]["category"])
@@ -226,7 +238,12 @@ def audit_event(
                 "requestor": True,
                 "purposeOfUse": [purpose],
             },
-            {"type": {"coding": [coding(PARTICIPATION, "AUT", "author (originator)")]}, "who": decider(decision), "requestor": False, "policy": [policy]},
+            {
+                "type": {"coding": [coding(PARTICIPATION, "AUT", "author (originator)")]},
+                "who": decider(decision, guardian),
+                "requestor": False,
+                "policy": [policy],
+            },
             {"type": {"coding": [coding(DICOM, "110153", "Source Role ID")]}, "who": organisation(controller, names), "requestor": False},
         ],
         "source": {"site": controller, "observer": SERVICE, "type": [coding(SOURCE_TYPE, "4", "Application Server")]},
@@ -234,7 +251,7 @@ def audit_event(
     }
 
 
-def provenance(*, decision: Decision, body: Mapping[str, Any]) -> Resource:
+def provenance(*, decision: Decision, body: Mapping[str, Any], guardian: str | None = None) -> Resource:
     """The Provenance of a decision's AuditEvent: who decided, when, under which policy, from which request."""
     return {
         "resourceType": "Provenance",
@@ -244,19 +261,26 @@ def provenance(*, decision: Decision, body: Mapping[str, Any]) -> Resource:
         "policy": [policy_uri(decision)],
         "reason": [purpose_of_use(body["purpose"]["category"])],
         "activity": {"coding": [coding(KIND_SYSTEM, decision.kind, KIND_DISPLAYS[DecisionKind(decision.kind)])]},
-        "agent": [{"type": {"coding": [coding(PROVENANCE_PARTICIPANT, "author", "Author")]}, "who": decider(decision)}],
+        "agent": [{"type": {"coding": [coding(PROVENANCE_PARTICIPANT, "author", "Author")]}, "who": decider(decision, guardian)}],
         "entity": [{"role": "source", "what": {"identifier": {"system": REQUEST_SYSTEM, "value": decision.request_id}}}],
     }
 
 
 def decision_entries(
-    *, decision: Decision, requester: str, body: Mapping[str, Any], controller: str, names: Mapping[str, str], person: str | None = None
+    *,
+    decision: Decision,
+    requester: str,
+    body: Mapping[str, Any],
+    controller: str,
+    names: Mapping[str, str],
+    person: str | None = None,
+    guardian: str | None = None,
 ) -> list[Resource]:
-    """The two Bundle entries of one decision: its AuditEvent, then the Provenance that targets it."""
-    event = audit_event(decision=decision, requester=requester, body=body, controller=controller, names=names, person=person)
+    """The two Bundle entries of one decision: its AuditEvent, then the Provenance that targets it (`guardian`: see `decider`)."""
+    event = audit_event(decision=decision, requester=requester, body=body, controller=controller, names=names, person=person, guardian=guardian)
     return [
         {"fullUrl": urn(decision.id), "resource": event},
-        {"fullUrl": urn(provenance_id(decision)), "resource": provenance(decision=decision, body=body)},
+        {"fullUrl": urn(provenance_id(decision)), "resource": provenance(decision=decision, body=body, guardian=guardian)},
     ]
 
 

@@ -12,11 +12,16 @@ from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest
-from app.services import events, fhir
+from app.services import events, fhir, guardian_naming
 
 
-async def entries_for(*, session: AsyncSession, requests: Sequence[SharingRequest], controller: str, person: str | None = None) -> list[fhir.Resource]:
-    """An AuditEvent and a Provenance for every decision on each request, in the requests' order and each request's decisions oldest first."""
+async def entries_for(
+    *, session: AsyncSession, requests: Sequence[SharingRequest], controller: str, guardian: str | None, person: str | None = None
+) -> list[fhir.Resource]:
+    """An AuditEvent and a Provenance for every decision on each request, in the requests' order and each request's decisions oldest first.
+
+    `guardian`: None to name guardians by their token subject; else the words that stand for them (app/services/guardian_naming.py).
+    """
     ids = [request.id for request in requests]
     if not ids:
         return []
@@ -32,13 +37,16 @@ async def entries_for(*, session: AsyncSession, requests: Sequence[SharingReques
     for request in requests:
         for decision in by_request[request.id]:
             body = bodies[(request.id, decision.version)]
-            entries += fhir.decision_entries(decision=decision, requester=request.requester_org, body=body, controller=controller, names=names, person=person)
+            entries += fhir.decision_entries(
+                decision=decision, requester=request.requester_org, body=body, controller=controller, names=names, person=person, guardian=guardian
+            )
     return entries
 
 
 async def request_bundle(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> fhir.Resource:
-    """Every decision on a request the reader may see, as a FHIR Bundle; the read is recorded in the audit trail."""
-    entries = await entries_for(session=session, requests=[request], controller=controller)
+    """Every decision on a request the reader may see, as a FHIR Bundle (an agency's names no guardian by subject); the read is audited."""
+    guardian = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
+    entries = await entries_for(session=session, requests=[request], controller=controller, guardian=guardian)
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.FHIR_READ)
     return fhir.bundle(entries, now=utcnow())
 

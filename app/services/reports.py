@@ -186,7 +186,8 @@ async def subject_disclosures_fhir(
 ) -> fhir.Resource:
     """The same search as a FHIR Bundle: every decision on each request of the page, the person named as the caller named them; audited alike."""
     matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
-    entries = await fhir_export.entries_for(session=session, requests=requests, controller=controller, person=identifier)
+    # Guardians and auditors only (app/routers/reports.py): they see guardians by subject.
+    entries = await fhir_export.entries_for(session=session, requests=requests, controller=controller, guardian=None, person=identifier)
     await events.report_run(
         session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests, as FHIR"
     )

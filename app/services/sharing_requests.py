@@ -22,18 +22,16 @@ from app.models.sharing_request import (
     SharingRequestPublic,
     SharingRequestSummary,
 )
-from app.models.vocabulary import Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Role
+from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus
 from app.rules import Finding
-from app.services import adjudication, events
+from app.services import adjudication, events, guardian_naming
 from app.services.pagination import descending, keyset_page
 from app.services.policies import PolicyRegistry
 
-# Roles that see every organisation's requests; an agency sees only its own.
-OVERSIGHT_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
-
 
 def sees_all(principal: Principal) -> bool:
-    return bool(principal.roles & OVERSIGHT_ROLES)
+    """Guardians, auditors and admins (the controller's: app/powers.py honours them for no one else) see every request; an agency its own."""
+    return principal.inside
 
 
 async def get_visible(*, session: AsyncSession, principal: Principal, request_id: str) -> SharingRequest:
@@ -44,8 +42,10 @@ async def get_visible(*, session: AsyncSession, principal: Principal, request_id
     return request
 
 
-async def details(*, session: AsyncSession, request: SharingRequest, as_first_answered: bool = False) -> SharingRequestPublic:
-    """The request with its current body and latest decision, or, for a replay, as first answered."""
+async def details(
+    *, session: AsyncSession, request: SharingRequest, reader: Principal, controller: str, as_first_answered: bool = False
+) -> SharingRequestPublic:
+    """The request with its current body and latest decision, or, for a replay, as first answered; an agency reads no guardian's subject."""
     version = 1 if as_first_answered else request.current_version
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == version))).one()
     order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
@@ -59,7 +59,10 @@ async def details(*, session: AsyncSession, request: SharingRequest, as_first_an
             retrospective_review=RetrospectiveStatus.PENDING if decision.review_required else None,
             updated_at=request.created_at,
         )
-    return SharingRequestPublic(**public, version=version, decision=DecisionPublic.of(decision), request=body)
+    shown = DecisionPublic.of(decision)
+    if decision.kind != DecisionKind.RULES:  # only then is there a guardian to name (and the controller's name worth reading)
+        shown = guardian_naming.decision(shown, await guardian_naming.words_for(session=session, principal=reader, controller=controller))
+    return SharingRequestPublic(**public, version=version, decision=shown, request=body)
 
 
 def as_written(*, request: SharingRequest, version: int, decision: Decision, findings: Sequence[Finding], body: dict[str, Any]) -> SharingRequestPublic:
@@ -68,10 +71,10 @@ def as_written(*, request: SharingRequest, version: int, decision: Decision, fin
     return SharingRequestPublic(**SharingRequestSummary.fields_of(request), version=version, decision=public, request=body)
 
 
-async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> SharingRequestPublic:
+async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> SharingRequestPublic:
     """The request's details for a reader; the read itself is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.READ)
-    return await details(session=session, request=request)
+    return await details(session=session, request=request, reader=principal, controller=controller)
 
 
 async def list_page(

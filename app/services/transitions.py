@@ -10,7 +10,7 @@ from app.models.actions import RequestAction
 from app.models.reconsideration import Reconsideration, ReconsiderationPublic
 from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
-from app.services import events, writes
+from app.services import events, guardian_naming, writes
 
 SYSTEM = "system"
 
@@ -43,9 +43,10 @@ async def record(
 _ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "state_change": 3}
 
 
-async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> History:
-    """Every version, decision, reconsideration and state change of a request, oldest first; the read itself is recorded."""
+async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> History:
+    """Every version, decision, reconsideration and state change of a request, oldest first; an agency reads no guardian's subject. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
+    words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
     decisions = (await session.exec(select(Decision).where(Decision.request_id == request.id))).all()
     changes = (await session.exec(select(Transition).where(Transition.request_id == request.id).order_by(col(Transition.id)))).all()
@@ -55,10 +56,20 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
             VersionEntry(at=v.created_at, version=v.version, created_by=v.created_by, request_hash=v.request_hash, note=v.note, request=v.body)
             for v in versions
         ),
-        *(DecisionEntry(at=d.decided_at, decision=DecisionPublic.of(d)) for d in decisions),
-        *(ReconsiderationEntry(at=r.requested_at, reconsideration=ReconsiderationPublic.of(r)) for r in reconsiderations),
+        *(DecisionEntry(at=d.decided_at, decision=guardian_naming.decision(DecisionPublic.of(d), words)) for d in decisions),
         *(
-            TransitionEntry(at=t.at, action=t.action, from_status=t.from_status, to_status=t.to_status, actor=t.actor_sub, actor_org=t.actor_org)
+            ReconsiderationEntry(at=r.requested_at, reconsideration=guardian_naming.reconsideration(ReconsiderationPublic.of(r), words))
+            for r in reconsiderations
+        ),
+        *(
+            TransitionEntry(
+                at=t.at,
+                action=t.action,
+                from_status=t.from_status,
+                to_status=t.to_status,
+                actor=guardian_naming.actor(t.actor_sub, t.actor_org, requester=request.requester_org, words=words),
+                actor_org=t.actor_org,
+            )
             for t in changes
         ),
     ]

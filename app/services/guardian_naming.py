@@ -1,0 +1,62 @@
+"""How a reader is told which guardian acted: the controller's own people see a guardian's token subject; an agency never does.
+
+A guardian's `sub` is the controller's internal identifier for a member of its staff. An agency (a caller whose only
+honoured role is `agency`) reads "a Caldicott Guardian of <the controller>" in its place wherever a request shows who
+decided, gave an opinion, sat on a panel, reconsidered, moved the request, or attached evidence: the request, its
+history, its attachments and its FHIR export. The controller is named by its registered name, else its code (as the
+decision notice names an organisation). Guardians, auditors and admins (app/powers.py honours them for the controller
+alone, and guardians of the configured guardian organisations) see the subjects as recorded.
+"""
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.models.attachment import AttachmentPublic
+from app.models.deliberation import GuardianRef
+from app.models.organisation import Organisation
+from app.models.reconsideration import ReconsiderationPublic
+from app.models.sharing_request import DecisionPublic
+from app.models.vocabulary import DecisionKind
+from app.powers import Principal
+
+GUARDIAN_WORDS = "a Caldicott Guardian of {organisation}"
+
+
+async def words_for(*, session: AsyncSession, principal: Principal, controller: str) -> str | None:
+    """None for a reader who may see guardians' subjects; for an agency, the words that stand for any guardian."""
+    if principal.inside:
+        return None
+    name = (await session.exec(select(Organisation.name).where(Organisation.code == controller))).first()
+    return GUARDIAN_WORDS.format(organisation=name or controller)
+
+
+def decision(public: DecisionPublic, words: str | None) -> DecisionPublic:
+    """The decision with every guardian in it (who decided, each opinion's author, a panel's chair, members and voters) as `words`."""
+    if words is None or public.kind == DecisionKind.RULES:
+        return public
+    opinions = [opinion.model_copy(update={"given_by": words}) for opinion in public.opinions]
+    panel = public.panel
+    if panel is not None:
+        members = [GuardianRef.model_construct(sub=words, org=member.org) for member in panel.members]
+        votes = [vote.model_copy(update={"member": words}) for vote in panel.votes]
+        panel = panel.model_copy(update={"chair": words, "members": members, "votes": votes})
+    return public.model_copy(update={"decided_by": words, "opinions": opinions, "panel": panel})
+
+
+def reconsideration(public: ReconsiderationPublic, words: str | None) -> ReconsiderationPublic:
+    """The reconsideration with the guardian who decided it as `words` (the agency's own person who asked stays named)."""
+    if words is None or public.decided_by is None:
+        return public
+    return public.model_copy(update={"decided_by": words})
+
+
+def actor(sub: str, org: str | None, *, requester: str, words: str | None) -> str:
+    """Who moved a request, as the reader may see them: only guardians move another organisation's request, the service aside."""
+    if words is None or org is None or org == requester:
+        return sub
+    return words
+
+
+def attachment(public: AttachmentPublic, *, requester: str, words: str | None) -> AttachmentPublic:
+    """Evidence attached by a guardian, with the guardian as `words`; the requesting agency's own uploads keep their author."""
+    return public.model_copy(update={"uploaded_by": actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)})
