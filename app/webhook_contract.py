@@ -27,6 +27,7 @@ WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.OPINION_REQUESTED: "A guardian asked for another guardian's opinion on the request",
     WebhookEventType.PANEL_OPENED: "A panel of guardians was convened to decide the request",
     WebhookEventType.ATTACHMENT_ADDED: "Evidence was attached to the request",
+    WebhookEventType.EVIDENCE_VERIFIED: "A guardian verified or rejected evidence attached to the request: only verified evidence counts in the rules",
     WebhookEventType.POLICY_ACTIVATED: "A policy version was activated: it decides every request from now on",
     WebhookEventType.AGREEMENT_REVIEW_DUE: "A sharing agreement's review date is 30 days away or nearer, or has passed",
     WebhookEventType.AGREEMENT_EXPIRING: "A sharing agreement's last day is 30 days away or nearer",

@@ -12,6 +12,7 @@ from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest
+from app.models.verification import VerificationPublic
 from app.models.vocabulary import (
     DataCategory,
     FinalOutcome,
@@ -214,7 +215,13 @@ class ReconsiderationEntry(BaseModel):
     reconsideration: ReconsiderationPublic
 
 
-HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry
+class VerificationEntry(BaseModel):
+    type: Literal["evidence_verification"] = "evidence_verification"
+    at: datetime
+    verification: VerificationPublic
+
+
+HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry
 
 
 class History(BaseModel):
