@@ -16,7 +16,10 @@ from app.models.webhook_payloads import EVENT_MODELS
 REQUEST_AUDIENCE = "Sent to the endpoints of the requesting organisation and to the controller's."
 WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.DECIDED: "A request was decided by the rules when it was submitted or amended: approved, approved with conditions or refused",
-    WebhookEventType.REFERRED: "A request was referred to a Caldicott Guardian when it was submitted or amended",
+    WebhookEventType.REFERRED: (
+        "A request was referred to a Caldicott Guardian when it was submitted or amended, or placed in the queue for a retrospective review "
+        "because a decision let evidence no guardian had verified clear a condition"
+    ),
     WebhookEventType.REVIEWED: "A guardian, or a panel of guardians, decided a referred request",
     WebhookEventType.INFORMATION_REQUESTED: "A guardian asked the requester for more information before deciding",
     WebhookEventType.WITHDRAWN: "The requester withdrew the request",

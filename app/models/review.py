@@ -165,11 +165,15 @@ class QueueEntry(RequestHeadline):
     referred_at: datetime | None
     due_at: datetime | None
     overdue: bool
+    possible_incident: bool = Field(
+        description="Queued for review because a decision let unverified evidence clear a condition: the incident process may apply"
+    )
 
     @classmethod
     def of(cls, request: SharingRequest, now: datetime) -> "QueueEntry":
         return cls(
             **cls.fields_of(request),
+            possible_incident=request.possible_incident,
             review=review_kind(request),
             assignee=request.assignee_sub,
             claim_expires_at=request.claim_expires_at,

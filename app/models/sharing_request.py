@@ -305,6 +305,9 @@ class RequestHeadline(BaseModel):
 class SharingRequestSummary(RequestHeadline):
     review_required: bool
     retrospective_review: RetrospectiveStatus | None
+    possible_incident: bool = Field(
+        description="A decision let evidence no guardian had verified clear a condition: information may have gone without a valid order or form"
+    )
     due_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -315,6 +318,7 @@ class SharingRequestSummary(RequestHeadline):
             **RequestHeadline.fields_of(request),
             "review_required": request.review_required,
             "retrospective_review": request.retrospective_status,
+            "possible_incident": request.possible_incident,
             "due_at": request.due_at,
             "created_at": request.created_at,
             "updated_at": request.updated_at,
