@@ -12,7 +12,7 @@ from app.auth import TokenVerifier
 from app.config import Settings, get_settings
 from app.correlation import CorrelationMiddleware
 from app.db import make_engine, make_sessionmaker
-from app.errors import install_problem_handlers
+from app.errors import ProblemError, install_problem_handlers
 from app.limits import BodyLimitMiddleware
 from app.rate_limits import RateLimiter, RateLimitFields, limit_rate
 from app.routers import (
@@ -35,7 +35,7 @@ from app.routers import (
 )
 from app.rules import PolicyError
 from app.rules.policy_documents import shipped_policies
-from app.services import delivery
+from app.services import delivery, evidence_upgrade
 from app.services import organisations as organisation_register
 from app.services.audit import Chainer
 from app.services.policies import PolicyRegistry
@@ -54,6 +54,16 @@ async def register_controller(application: FastAPI) -> None:
                 await application.state.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
+
+
+async def list_unverified_evidence(application: FastAPI) -> None:
+    """The one-off listing of requests decided on unverified evidence (app/services/evidence_upgrade.py); its count goes in the start log."""
+    try:
+        queued = await evidence_upgrade.run_once(sessionmaker=application.state.sessionmaker, registry=application.state.policies)
+    except (OSError, SQLAlchemyError, ProblemError) as error:  # ProblemError: the active policy's calendar has run out
+        log.warning("could not list decisions made on unverified evidence at start (tried again at the next start): %s", error)
+        return
+    log.info("decisions made on unverified evidence: %d request(s) placed in the guardian queue for a retrospective review", queued)
 
 
 # The API's routers, each behind the rate limit. Routes are matched in order: the busiest first.
@@ -90,6 +100,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         for policy in registry.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         await register_controller(application)
+        await list_unverified_evidence(application)
         await application.state.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
             background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too

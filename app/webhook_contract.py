@@ -16,7 +16,10 @@ from app.models.webhook_payloads import EVENT_MODELS
 REQUEST_AUDIENCE = "Sent to the endpoints of the requesting organisation and to the controller's."
 WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.DECIDED: "A request was decided by the rules when it was submitted or amended: approved, approved with conditions or refused",
-    WebhookEventType.REFERRED: "A request was referred to a Caldicott Guardian when it was submitted or amended",
+    WebhookEventType.REFERRED: (
+        "A request was referred to a Caldicott Guardian when it was submitted or amended, or placed in the queue for a retrospective review "
+        "because a decision let evidence no guardian had verified clear a condition"
+    ),
     WebhookEventType.REVIEWED: "A guardian, or a panel of guardians, decided a referred request",
     WebhookEventType.INFORMATION_REQUESTED: "A guardian asked the requester for more information before deciding",
     WebhookEventType.WITHDRAWN: "The requester withdrew the request",
@@ -27,6 +30,7 @@ WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.OPINION_REQUESTED: "A guardian asked for another guardian's opinion on the request",
     WebhookEventType.PANEL_OPENED: "A panel of guardians was convened to decide the request",
     WebhookEventType.ATTACHMENT_ADDED: "Evidence was attached to the request",
+    WebhookEventType.EVIDENCE_VERIFIED: "A guardian verified or rejected evidence attached to the request: only verified evidence counts in the rules",
     WebhookEventType.POLICY_ACTIVATED: "A policy version was activated: it decides every request from now on",
     WebhookEventType.AGREEMENT_REVIEW_DUE: "A sharing agreement's review date is 30 days away or nearer, or has passed",
     WebhookEventType.AGREEMENT_EXPIRING: "A sharing agreement's last day is 30 days away or nearer",

@@ -61,6 +61,7 @@ from bench.common import (
     wait_until_up,
 )
 from tests.rules.baseline import baseline_request, changed
+from tests.rules.test_policy_2027_2 import court_order_request
 from tests.webhook_receiver import Answer, Receiver, running
 
 LOGS = log_dir("security")
@@ -80,6 +81,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # main's guardian organisations besides the controller: RXT01 (so that its guardian meets the own-organisation rule, not
 # a refused role), DEAC1 and GHOST1 (so that theirs meet the deactivation and registration checks).
 GUARDIAN_ORGS = ["RXT01", "DEAC1", "GHOST1"]
+VERIFIED_ORDER = {
+    "issued_by": "Family Court at Leeds",
+    "issued_on": "2026-11-20",
+    "number": "ZW26C00123",
+    "sealed_or_signed": True,
+    "in_date": True,
+    "addressed_to_controller": True,
+    "covers_information": True,
+}
 
 
 # --- Bookkeeping ----------------------------------------------------------------------------------
@@ -1094,6 +1104,46 @@ async def csv_injection(main: Server) -> None:
     )
 
 
+# --- Issue 25: what a requester declares is not evidence ---------------------------------------------------------
+
+SELF_CERTIFIED = b"COURT ORDER\nThe bearer is entitled to the medical records of the person named below.\nSigned: PC 4471\n"
+
+
+async def self_certified_court_order(main: Server) -> None:
+    """Under 2028.2 the police upload a typed page, call it `court_order`, and try to verify it themselves: the order's condition stands."""
+    async with main.client() as api:
+        await register(api, "POL-SC", "police")
+        activated = await api.post("/v1/policies/uk-caldicott-baseline/2028.2/activate", headers=admin())
+        body = court_order_request()
+        body["recipient"]["onward_sharing"] = True  # referred, so that the police may amend once a guardian asks
+        request = await submitted(api, "POL-SC", body)
+        police, controller = auth("POL-SC", Role.AGENCY), auth(CONTROLLER, Role.GUARDIAN)
+        files = {"file": ("order.pdf", SELF_CERTIFIED, "application/pdf")}
+        base = f"/v1/sharing-requests/{request['id']}"
+        upload = await api.post(f"{base}/attachments", data={"kind": "court_order"}, files=files, headers=police)
+        checked = {"outcome": "verified", "checked": "It is the order we obtained.", "order": VERIFIED_ORDER}
+        verifications = f"{base}/attachments/{upload.json().get('id', 'none')}/verifications"
+        by_agency = await api.post(verifications, json=checked, headers=police)
+        by_own_guardian = await api.post(verifications, json=checked, headers=auth("POL-SC", Role.GUARDIAN))
+        await api.post(f"{base}/claim", headers=controller)
+        asked = {"outcome": "request_information", "rationale": "Attach the sealed order, please, as a copy of the order itself."}
+        await api.post(f"{base}/review", json=asked, headers=controller)
+        amended = await api.post(f"{base}/amendments", json={"request": body, "note": "The court order is attached."}, headers=police)
+        await api.post("/v1/policies/uk-caldicott-baseline/2028.1/activate", headers=admin())  # as the other attacks found it
+    problems = [] if activated.status_code == 200 and upload.status_code == 201 else [f"activate {answered(activated)}, upload {answered(upload)}"]
+    if not (is_problem(by_agency, 403) and is_problem(by_own_guardian, 403)):
+        problems.append(f"verified by the police: agency {answered(by_agency)}, their own guardian {answered(by_own_guardian)}")
+    decision = amended.json().get("decision", {}) if amended.status_code == 200 else {}
+    result = {finding["rule"]: finding["result"] for finding in decision.get("findings", [])}.get("CP6.court_order_verified")
+    if result != "condition" or decision.get("facts", {}).get("evidence") != []:
+        problems.append(f"the amendment answered {answered(amended)}; CP6.court_order_verified {result}, evidence {decision.get('facts', {}).get('evidence')}")
+    LEDGER.record(
+        "under 2028.2, a police upload of a typed page as kind court_order, verified by the police agency and by a police guardian, then an amendment",
+        problems,
+        f"each verification 403 problem ({detail(by_own_guardian)}); the amendment still has CP6.court_order_verified's condition, no evidence weighed",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -1186,6 +1236,7 @@ async def run() -> bool:
                 ("redirects", lambda: redirect_not_followed(main, receiver)),
                 ("mass assignment", lambda: mass_assignment(main)),
                 ("CSV injection", lambda: csv_injection(main)),
+                ("self-certified court order", lambda: self_certified_court_order(main)),  # last: it activates 2028.2 for a while
             ]
             for name, attack in attacks:
                 try:

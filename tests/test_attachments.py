@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.vocabulary import AttachmentKind, Role
 from app.models.webhook import OutboxEvent
-from app.services import attachment_store, attachments
+from app.services import attachment_store, attachment_verifications
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
 from tests.support import Tokens
@@ -21,6 +21,19 @@ PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntraile
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20) + b"\xff\xd9"
 TEXT = "Consent given by the patient in clinic on 24 November 2026.\r\n\tWitnessed: Dr Ní Bhriain.\n".encode()
+VERIFIED_ORDER = {
+    "outcome": "verified",
+    "checked": "Read the sealed order; the family court office confirmed the case number by telephone.",
+    "order": {
+        "issued_by": "Family Court at Leeds",
+        "issued_on": "2026-11-20",
+        "number": "ZW26C00123",
+        "sealed_or_signed": True,
+        "in_date": True,
+        "addressed_to_controller": True,
+        "covers_information": True,
+    },
+}
 EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48) + b"This program cannot be run in DOS mode."
 
 
@@ -114,6 +127,7 @@ async def test_an_agency_attaches_a_court_order_found_to_be_a_pdf_by_its_bytes(c
         "uploaded_at": None,
         "purged_at": None,
         "download": body["download"],
+        "verification": None,
     }
     listed = await client.get(f"/v1/sharing-requests/{request_id}/attachments", headers=agency)
     assert listed.status_code == 200, listed.text
@@ -323,15 +337,21 @@ async def test_a_body_that_is_not_well_formed_multipart_is_refused(client: httpx
     await nothing_stored_since(app, before)
 
 
-async def test_the_kinds_present_on_each_request(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_evidence_that_counts_on_each_request_is_what_a_guardian_verified(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     first, second = await new_request(client, tokens), await new_request(client, tokens)
-    for kind in ("court_order", "dpia", "court_order"):
-        assert (await upload(client, guardian(tokens), first, PDF, kind=kind)).status_code == 201
+    ids = [(await upload(client, guardian(tokens), first, PDF + kind.encode(), kind=kind)).json()["id"] for kind in ("court_order", "dpia", "court_order")]
+    assert (await upload(client, guardian(tokens), second, PDF, kind="dpia")).status_code == 201
+    base = f"/v1/sharing-requests/{first}/attachments"
+    verified = await client.post(f"{base}/{ids[0]}/verifications", json=VERIFIED_ORDER, headers=guardian(tokens))
+    rejected = await client.post(f"{base}/{ids[1]}/verifications", json={"outcome": "rejected", "checked": "A blank page."}, headers=guardian(tokens))
+    assert (verified.status_code, rejected.status_code) == (201, 201), (verified.text, rejected.text)
+
     async with app.state.sessionmaker() as session:
-        assert await attachments.kinds_present(session, first) == frozenset({AttachmentKind.COURT_ORDER, AttachmentKind.DPIA})
-        assert await attachments.kinds_present(session, second) == frozenset()
-        found = await attachments.kinds_by_request(session, [first, second, "no-such-request"])
-    assert found == {first: frozenset({AttachmentKind.COURT_ORDER, AttachmentKind.DPIA}), second: frozenset(), "no-such-request": frozenset()}
+        found = await attachment_verifications.verified_by_request(session, [first, second, "no-such-request"])
+    [counted] = found[first]
+    assert (counted.attachment_id, counted.kind, counted.verified_by) == (ids[0], AttachmentKind.COURT_ORDER, "guardian-1")
+    assert counted.verification_id == verified.json()["verification"]["id"]
+    assert (found[second], found["no-such-request"]) == ((), ())
 
 
 async def test_the_list_is_paged_oldest_first(client: httpx.AsyncClient, tokens: Tokens) -> None:

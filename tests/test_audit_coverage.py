@@ -254,6 +254,16 @@ async def attach(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/sharing-requests/{request_id}/attachments", tokens.agency("RXT01"), files=files, data={"kind": "court_order"})
 
 
+async def verify_evidence(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    made = await attach(client, tokens)
+    uploaded = await client.post(made.url, files=made.files, data=made.data, headers=made.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    body = {"outcome": "rejected", "checked": "A typed page headed 'court order': no seal, no court, no number."}
+    order = {"issued_by": "unknown", "issued_on": "2026-11-20", "number": "none", "sealed_or_signed": False}
+    order |= {"in_date": False, "addressed_to_controller": False, "covers_information": False}
+    return Request("POST", f"{made.url}/{uploaded.json()['id']}/verifications", guardian(tokens), body | {"order": order})
+
+
 async def keep_signed_copy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
@@ -321,6 +331,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/decision"): Call(close_panel, 200, "panel_decided"),
     ("POST", "/v1/sharing-requests/{request_id}/attachments"): Call(attach, 201, "attachment_added"),
+    ("POST", "/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications"): Call(verify_evidence, 201, "evidence_verified"),
     ("POST", "/v1/sharing-agreements/{code}/attachments"): Call(keep_signed_copy, 201, "agreement_document_added"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/audit/verify"): Call(verify_against_a_witness, 200, "audit_verified"),

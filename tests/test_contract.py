@@ -15,6 +15,7 @@ from app.models.organisation import OrganisationCreate, OrganisationUpdate
 from app.models.report import SubjectQuery
 from app.models.request_body import DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.review import AmendmentBody, RetrospectiveReviewBody, ReviewBody
+from app.models.verification import VerificationBody
 from app.models.webhook import WebhookEndpointCreate, WebhookEndpointUpdate
 from tests.factories import register_organisation, submit
 from tests.support import Tokens, settings_for
@@ -38,6 +39,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     WebhookEndpointUpdate,
     SubjectQuery,
     WitnessCheckpoints,
+    VerificationBody,
 ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql import JSONB
@@ -19,7 +20,7 @@ from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision
 from app.models.vocabulary import AgreementStatus, AttachmentKind, DataCategory, DsptStatus, OrganisationType, PurposeCategory, Role
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
-from app.rules.facts import facts_from_record, facts_record
+from app.rules.facts import WeighedEvidence, evidence_facts, facts_from_record, facts_record
 from tests.conftest import on_database
 from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
@@ -87,12 +88,40 @@ def test_a_facts_record_round_trips_exactly() -> None:
     without = Facts(request=SharingRequestBody.model_validate(baseline_request()), requester=facts.requester, agreement=None, today=facts.today)
     assert facts_record(without)["agreement"] is None
     assert facts_from_record(facts_record(without), without.request) == without
-    # Evidence is recorded sorted, and only when there is any: a record made before attachments existed reads the same.
+    # Evidence is recorded only when there is any: a record made before attachments existed reads the same.
     assert "evidence" not in facts_record(without)
-    evidenced = replace(facts, evidence=frozenset({AttachmentKind.POLICE_REQUEST_FORM, AttachmentKind.COURT_ORDER}))
-    assert facts_record(evidenced)["evidence"] == ["court_order", "police_request_form"]
+    # Each attachment weighed with its verification, in one order whatever order they came in.
+    form = WeighedEvidence("b-form", AttachmentKind.POLICE_REQUEST_FORM, 7, "guardian-2", datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
+    order = WeighedEvidence("a-order", AttachmentKind.COURT_ORDER, 3, "guardian-1", datetime(2026, 6, 30, 16, 5, 1, 250, tzinfo=UTC))
+    evidenced = replace(facts, **evidence_facts([form, order]))
+    assert evidenced.evidence == {AttachmentKind.COURT_ORDER, AttachmentKind.POLICE_REQUEST_FORM}
+    assert facts_record(evidenced)["evidence"] == [
+        {
+            "attachment_id": "a-order",
+            "kind": "court_order",
+            "verification_id": 3,
+            "verified_by": "guardian-1",
+            "verified_at": "2026-06-30T16:05:01.000250+00:00",
+        },
+        {
+            "attachment_id": "b-form",
+            "kind": "police_request_form",
+            "verification_id": 7,
+            "verified_by": "guardian-2",
+            "verified_at": "2026-07-01T09:30:00+00:00",
+        },
+    ]
+    assert json.loads(json.dumps(facts_record(evidenced))) == facts_record(evidenced)
     assert facts_from_record(facts_record(evidenced), facts.request) == evidenced
-    assert facts_from_record(record, facts.request, attached_since=frozenset({AttachmentKind.DPIA})).evidence == {AttachmentKind.DPIA}
+    # A record made before verification existed has kinds alone, and still replays as it was decided.
+    kinds_alone = replace(facts, evidence=frozenset({AttachmentKind.POLICE_REQUEST_FORM, AttachmentKind.COURT_ORDER}))
+    assert facts_record(kinds_alone)["evidence"] == ["court_order", "police_request_form"]
+    assert facts_from_record(facts_record(kinds_alone), facts.request) == kinds_alone
+    # A replay asks what would be decided today: the verified evidence on the request now stands in for what was weighed.
+    assert facts_from_record(facts_record(kinds_alone), facts.request, evidence=[order]) == replace(facts, **evidence_facts([order]))
+    assert facts_from_record(facts_record(evidenced), facts.request, evidence=()).evidence == frozenset()
+    with pytest.raises(ValueError, match="kinds"):
+        replace(facts, evidence=frozenset({AttachmentKind.DPIA}), weighed=(order,))
 
 
 async def test_a_decision_records_the_requester_the_agreement_and_the_london_date(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -116,6 +145,7 @@ async def test_a_decision_records_the_requester_the_agreement_and_the_london_dat
             "status": "active",
         },
         "today": london_date(decision["decided_at"]),
+        "evidence": [],
     }
     assert (await read_request(client, tokens, created.json()["id"]))["decision"] == decision
 

@@ -117,6 +117,10 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     files = {"file": ("order.pdf", PDF, "application/pdf")}
     uploaded = await client.post(f"/v1/sharing-requests/{approved}/attachments", data={"kind": "court_order"}, files=files, headers=agency)
     assert uploaded.status_code == 201, uploaded.text  # attachment_added
+    checked = {"outcome": "rejected", "checked": "A typed page headed 'court order': no seal, no court, no number."}
+    order = {"issued_by": "unknown", "issued_on": "2026-11-20", "number": "none", "sealed_or_signed": False, "in_date": False}
+    order |= {"addressed_to_controller": False, "covers_information": False}
+    await act(approved, f"attachments/{uploaded.json()['id']}/verifications", guardian, checked | {"order": order}, status=201)  # evidence_verified
 
     asked = await submitted(REFERRED, "awaiting_review")  # referred
     await act(asked, "claim", guardian)

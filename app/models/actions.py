@@ -31,6 +31,10 @@ class RequestAction(StrEnum):
     ATTACHMENT_ADDED = "attachment_added"
     ATTACHMENT_READ = "attachment_read"
     ATTACHMENT_PURGED = "attachment_purged"  # its retention ended: the content removed, the row and the hash kept
+    # A guardian verified or rejected an attachment: the outcome names it (`verified court_order <attachment id>`).
+    EVIDENCE_VERIFIED = "evidence_verified"
+    # At the first start after verification came in: a decision let unverified evidence clear a condition, so a guardian reviews it.
+    UNVERIFIED_EVIDENCE_LISTED = "unverified_evidence_listed"
     FHIR_READ = "fhir_read"  # the request's decisions exported as a FHIR Bundle
 
 

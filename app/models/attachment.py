@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 from app.models.base import GUARDIAN_UNNAMED, UTCDateTime, enum_column
 from app.models.page import Page
 from app.models.sharing_request import new_id
+from app.models.verification import VerificationPublic
 from app.models.vocabulary import AttachmentKind
 
 MAX_FILENAME_CHARS = 255
@@ -105,6 +106,7 @@ class AttachmentPublic(BaseModel):
                     "uploaded_at": "2026-11-27T10:15:00Z",
                     "purged_at": None,
                     "download": "/v1/sharing-requests/0b6f8a0e-3c1d-4b7e-9f2a-5d8c1e4a7b22/attachments/3c9e1f7a-2b4d-4e6f-8a1c-5d7e9f0a2b4c",
+                    "verification": None,
                 }
             ]
         }
@@ -124,13 +126,20 @@ class AttachmentPublic(BaseModel):
     uploaded_at: datetime
     purged_at: datetime | None = Field(description="When retention ended and the content was removed (the download then answers 410); null until then")
     download: str = Field(description="Where to download the content (410 once purged)")
+    verification: VerificationPublic | None = Field(
+        description=(
+            "A request's evidence: the latest verification by a guardian, which is the one that counts; null until one is recorded "
+            "(and for an agreement's documents). Only evidence whose latest verification is `verified` counts in the rules"
+        )
+    )
 
     @classmethod
-    def of(cls, row: Attachment) -> "AttachmentPublic":
-        """The public form of a row, with the URL of its content under its request or agreement."""
+    def of(cls, row: Attachment, verification: VerificationPublic | None = None) -> "AttachmentPublic":
+        """The public form of a row, with the URL of its content under its request or agreement, and its latest verification."""
         owner = f"/v1/sharing-requests/{row.request_id}" if row.request_id is not None else f"/v1/sharing-agreements/{row.agreement_code}"
         download = f"{owner}/attachments/{row.id}"
-        return cls(**{name: getattr(row, name) for name in cls.model_fields if name != "download"}, download=download)
+        fields = {name: getattr(row, name) for name in cls.model_fields if name not in ("download", "verification")}
+        return cls(**fields, download=download, verification=verification)
 
 
 class AttachmentPage(Page[AttachmentPublic]):

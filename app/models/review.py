@@ -12,6 +12,7 @@ from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest
+from app.models.verification import VerificationPublic
 from app.models.vocabulary import (
     DataCategory,
     FinalOutcome,
@@ -170,12 +171,16 @@ class QueueEntry(RequestHeadline):
         description="For a request held by EDITION.superseded (decided under a replay-only policy): the outcome the current edition "
         "of the baseline would give it",
     )
+    possible_incident: bool = Field(
+        description="Queued for review because a decision let unverified evidence clear a condition: the incident process may apply"
+    )
 
     @classmethod
     def of(cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None) -> "QueueEntry":
         return cls(
             current_edition_outcome=current_edition_outcome,
             **cls.fields_of(request),
+            possible_incident=request.possible_incident,
             review=review_kind(request),
             assignee=request.assignee_sub,
             claim_expires_at=request.claim_expires_at,
@@ -226,7 +231,13 @@ class ReconsiderationEntry(BaseModel):
     reconsideration: ReconsiderationPublic
 
 
-HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry
+class VerificationEntry(BaseModel):
+    type: Literal["evidence_verification"] = "evidence_verification"
+    at: datetime
+    verification: VerificationPublic
+
+
+HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry
 
 
 class History(BaseModel):

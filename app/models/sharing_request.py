@@ -6,8 +6,8 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlmodel
-from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
@@ -17,6 +17,7 @@ from app.models.deliberation import OpinionRecord, PanelRecord
 from app.models.page import Page
 from app.models.vocabulary import (
     AgreementStatus,
+    AttachmentKind,
     DataCategory,
     DecisionKind,
     DecisionOutcome,
@@ -78,6 +79,8 @@ class SharingRequest(SQLModel, table=True):
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Information may have gone without the paper that allowed it (a decision cleared a condition on unverified evidence): the controller's incident process.
+    possible_incident: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
     row_version: int = sqlmodel.Field(default=1, sa_column=ROW_VERSION)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -213,8 +216,24 @@ class CurrentEditionView(BaseModel):
     findings: dict[str, FindingResult] = Field(description="Its findings that are not a pass, as {rule: result}")
 
 
+class EvidenceRecord(BaseModel):
+    """An attachment the rules weighed, with the verification that let it count; a decision made before verification existed has its kind only."""
+
+    attachment_id: str | None = None
+    kind: AttachmentKind
+    verification_id: int | None = None
+    verified_by: str | None = None
+    verified_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_alone(cls, value: Any) -> Any:
+        """A record made before verification existed lists kinds alone."""
+        return {"kind": value} if isinstance(value, str) else value
+
+
 class DecisionFacts(BaseModel):
-    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date."""
+    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the evidence weighed."""
 
     requester: RequesterRecord
     agreement: AgreementRecord | None
@@ -222,6 +241,9 @@ class DecisionFacts(BaseModel):
     current_edition: CurrentEditionView | None = Field(
         default=None,
         description="Only on a decision held by EDITION.superseded: the current edition's outcome and non-pass findings on the same facts",
+    )
+    evidence: list[EvidenceRecord] = Field(
+        default=[], description="The verified attachments the rules weighed, each with its verification (kinds alone in a decision made before verification)"
     )
 
 
@@ -297,6 +319,9 @@ class RequestHeadline(BaseModel):
 class SharingRequestSummary(RequestHeadline):
     review_required: bool
     retrospective_review: RetrospectiveStatus | None
+    possible_incident: bool = Field(
+        description="A decision let evidence no guardian had verified clear a condition: information may have gone without a valid order or form"
+    )
     due_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -307,6 +332,7 @@ class SharingRequestSummary(RequestHeadline):
             **RequestHeadline.fields_of(request),
             "review_required": request.review_required,
             "retrospective_review": request.retrospective_status,
+            "possible_incident": request.possible_incident,
             "due_at": request.due_at,
             "created_at": request.created_at,
             "updated_at": request.updated_at,

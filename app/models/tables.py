@@ -10,6 +10,8 @@ from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange
 from app.models.rate_limit import RateLimitBucket
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
+from app.models.upgrade import UpgradeStep
+from app.models.verification import AttachmentVerification
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "Attachment",
     "AttachmentBlob",
     "AttachmentChunk",
+    "AttachmentVerification",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditPending",
@@ -40,6 +43,7 @@ __all__ = [
     "SharingRequest",
     "StoredPolicy",
     "Transition",
+    "UpgradeStep",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -305,6 +305,13 @@ class AttachmentKind(StrEnum):
     OTHER = "other"
 
 
+class VerificationOutcome(StrEnum):
+    """A guardian's finding on a piece of evidence: only a `verified` one counts in the rules (brief section 7, Evidence)."""
+
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
 class Role(StrEnum):
     AGENCY = "agency"
     GUARDIAN = "guardian"

@@ -68,6 +68,7 @@ DATA_OF: dict[WebhookEventType, type[BaseModel]] = {
     WebhookEventType.OPINION_REQUESTED: RequestEventData,
     WebhookEventType.PANEL_OPENED: RequestEventData,
     WebhookEventType.ATTACHMENT_ADDED: RequestEventData,
+    WebhookEventType.EVIDENCE_VERIFIED: RequestEventData,
     WebhookEventType.POLICY_ACTIVATED: PolicyActivatedData,
     WebhookEventType.AGREEMENT_REVIEW_DUE: AgreementNoticeData,
     WebhookEventType.AGREEMENT_EXPIRING: AgreementNoticeData,

@@ -6,13 +6,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.auth import Principal, ReaderPrincipal, require_roles
+from app.auth import GuardianPrincipal, Principal, ReaderPrincipal, require_roles
+from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, PathName, SettingsDep
-from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentPage, AttachmentPublic, MediaType
+from app.models.verification import VerificationBody
 from app.models.vocabulary import AttachmentKind, Role
-from app.services import attachment_store, attachments
+from app.services import attachment_store, attachment_verifications, attachments
 
 router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
 
@@ -73,7 +75,9 @@ StoreDep = Annotated[attachment_store.Store, Depends(get_store)]
         "stored as it arrives, at most CALDICOTT_ATTACHMENT_MAX_BYTES (10 MiB by default); the body limit of other routes does not apply. "
         "The content is recognised by its first bytes: a PDF, PNG, JPEG, or UTF-8 text without control characters but tab, CR and LF; "
         "anything else (an executable named `.pdf`, say) is refused with 415. Identical content is stored once. The upload's audit event "
-        "names the content's SHA-256, and subscribers to `sharing_request.attachment_added` hear of it. Nothing is ever deleted by the API; "
+        "names the content's SHA-256, and subscribers to `sharing_request.attachment_added` hear of it. The request's `ETag` changes. "
+        "The `kind` files the attachment, nothing more: it counts in the rules only once a guardian has verified it "
+        "(`POST .../attachments/{attachment_id}/verifications`). Nothing is ever deleted by the API; "
         "the content is removed when its retention ends (`caldicott attachments purge`)."
     ),
     openapi_extra=UPLOAD_FORM,
@@ -136,6 +140,44 @@ async def download_attachment(
     return streamed(
         await attachments.download_for_request(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)
     )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a guardian's verification of a request's evidence: only verified evidence counts in the rules",
+    description=(
+        "A Caldicott Guardian who is not of the requesting organisation records what they checked and whether the attachment is what it "
+        "claims to be (`verified`) or not (`rejected`); the service adds who (the token's subject), their organisation and role, and when. "
+        "For evidence of kind `court_order` (an order, summons or notice) `order` is required, with the items the guardian checked; one "
+        "that fails any of them is recorded `rejected` (a `verified` one that does not pass them is refused with 422). Verifications are never "
+        "edited: a mistaken one is followed by another, and the latest counts. The rules weigh the attachment when the request is next "
+        "evaluated (an amendment). Audited, shown in the request's history, announced as `sharing_request.evidence_verified`; the request's "
+        "`ETag` changes (If-Match, when sent, must name the current one). The answer is the attachment with its verification."
+    ),
+    responses=NOT_FOUND
+    | STALE
+    | BODY_PROBLEMS
+    | {
+        201: {
+            "description": "Recorded: the attachment with this verification; `ETag` is the request's new one",
+            "headers": ETAG_HEADER
+            | {"Location": {"description": "The request's attachments, which show each one's latest verification", "schema": {"type": "string"}}},
+        },
+        403: problem_doc("Only a guardian verifies evidence, and not one of the requesting organisation"),
+        404: problem_doc("No such request or attachment, or the request belongs to another agency"),
+        410: problem_doc("The attachment's content was removed when its retention ended: there is nothing left to verify"),
+    },
+)
+async def verify_attachment(
+    sharing_request: RequestToChange, attachment_id: PathName, body: VerificationBody, response: Response, session: SessionDep, principal: GuardianPrincipal
+) -> AttachmentPublic:
+    verification = await attachment_verifications.verify(session=session, principal=principal, request=sharing_request, attachment_id=attachment_id, body=body)
+    row = await session.get(Attachment, attachment_id)
+    assert row is not None
+    tagged(response, sharing_request)
+    response.headers["Location"] = f"/v1/sharing-requests/{sharing_request.id}/attachments"
+    return AttachmentPublic.of(row, verification)
 
 
 def streamed(found: attachments.Download) -> StreamingResponse:

@@ -37,8 +37,8 @@ from app.models.vocabulary import (
     Urgency,
 )
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
-from app.rules.facts import facts_record
-from app.services import agreements, attachments, editions, organisations, transitions, writes
+from app.rules.facts import evidence_facts, facts_record
+from app.services import agreements, attachment_verifications, editions, organisations, transitions, writes
 from app.services.calendar_health import due_at as response_due  # 503, nothing recorded, past the policy's calendar
 
 RULES = "rules"
@@ -101,10 +101,10 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
 async def gather_facts(
     *, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime, request_id: str | None = None
 ) -> Facts:
-    """Everything the rules look at: the body, the requester, the named agreement, today, and the evidence on the request (none before it exists)."""
+    """Everything the rules look at: the body, the requester, the named agreement, today, and the verified evidence on the request (none before it exists)."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
-    evidence = await attachments.kinds_present(session, request_id) if request_id is not None else frozenset()
-    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), evidence=evidence)
+    evidence = evidence_facts(await attachment_verifications.verified_evidence(session, request_id) if request_id is not None else ())
+    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), **evidence)
 
 
 def policy_ref(policy: Policy) -> PolicyRef:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
+from app.errors import ProblemError
 from app.models.attachment import AttachmentBlob, AttachmentChunk
 from app.models.base import utcnow
 
@@ -37,6 +38,14 @@ COPY_SLICE = 16 * 1024  # bytes of a chunk per COPY data message (sent as twice 
 STAGING_PREFIX = "staging:"
 CHUNKS = AttachmentChunk.__table__  # type: ignore[attr-defined]
 CONTENT_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+class Gone(ProblemError):
+    """The content was removed when its retention ended: downloading or verifying it answers 410."""
+
+    status_code = 410
+    title = "Gone"
+    slug = "gone"
 
 
 class Staging(ABC):

@@ -1,4 +1,4 @@
-"""Evidence attached to sharing requests: an upload received as a stream and recorded, the list, the audited download, the kinds present.
+"""Evidence attached to sharing requests: an upload received as a stream and recorded, the list (with each one's verification), the audited download.
 
 An upload cannot be one transaction like other writes: the client may take minutes to send it,
 and a transaction held open that long would hold a pooled connection on PostgreSQL and SQLite's
@@ -9,7 +9,7 @@ before or at that commit, it removes what it stored, so nothing is left half-sto
 """
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,22 +28,15 @@ from app.models.attachment import Attachment, AttachmentBlob, AttachmentPage, At
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest, new_id
 from app.models.vocabulary import AttachmentKind, Role
-from app.services import attachment_store, events, guardian_naming
+from app.services import attachment_store, attachment_verifications, events, guardian_naming
 from app.services.attachment_content import ContentCheck
 from app.services.attachment_form import KINDS, read_form
-from app.services.attachment_store import Staging, Store
+from app.services.attachment_store import Gone, Staging, Store
 from app.services.pagination import ascending, keyset_page
 
 log = logging.getLogger("caldicott.attachments")
 
 BLOBS = AttachmentBlob.__table__  # type: ignore[attr-defined]
-IN_BATCH = 500  # request ids per IN (...) list
-
-
-class Gone(ProblemError):
-    status_code = 410
-    title = "Gone"
-    slug = "gone"
 
 
 @dataclass(frozen=True)
@@ -166,6 +159,8 @@ async def record_for_request(*, session: AsyncSession, principal: Principal, req
     """Attach the received content to the request; the audit event names its SHA-256, and webhook subscribers hear of it."""
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
     await session.refresh(request)  # read before the upload began: subscribers are told the status it has now
+    request.updated_at = row.uploaded_at  # a change of the request: its row version, and so its ETag, goes up
+    await session.flush()
     await events.attachment_added(session=session, actor=principal, request=request, sha256=received.sha256)
     return row
 
@@ -189,7 +184,8 @@ async def list_page(*, session: AsyncSession, owner: Owner, cursor: str | None, 
     query = select(Attachment).where(col(getattr(Attachment, owner.field)) == owner.key)
     order = [ascending(col(Attachment.uploaded_at), datetime), ascending(col(Attachment.id), str)]
     rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.uploaded_at, row.id), cursor=cursor, limit=limit)
-    return AttachmentPage(items=[AttachmentPublic.of(row) for row in rows], next_cursor=next_cursor)
+    verified = await attachment_verifications.latest_of(session, [row.id for row in rows]) if owner.field == "request_id" else {}
+    return AttachmentPage(items=[AttachmentPublic.of(row, verified.get(row.id)) for row in rows], next_cursor=next_cursor)
 
 
 async def list_for_request(
@@ -224,19 +220,3 @@ async def download_for_request(*, session: AsyncSession, store: Store, principal
     found = await download(session=session, store=store, owner=of_request(request), attachment_id=attachment_id)
     await events.attachment_read(session=session, actor=principal, request_id=request.id, sha256=found.attachment.sha256)
     return found
-
-
-async def kinds_present(session: AsyncSession, request_id: str) -> frozenset[AttachmentKind]:
-    """The kinds of evidence attached to the request, purged ones included (the evidence was seen)."""
-    return (await kinds_by_request(session, [request_id]))[request_id]
-
-
-async def kinds_by_request(session: AsyncSession, request_ids: Sequence[str]) -> dict[str, frozenset[AttachmentKind]]:
-    """The kinds of evidence attached to each request, purged ones included; every id given is a key (an empty set if none)."""
-    found: dict[str, set[AttachmentKind]] = {request_id: set() for request_id in request_ids}
-    ids = list(found)
-    for start in range(0, len(ids), IN_BATCH):
-        query = select(Attachment.request_id, Attachment.kind).where(col(Attachment.request_id).in_(ids[start : start + IN_BATCH])).distinct()
-        for request_id, kind in (await session.exec(query)).all():
-            found[request_id].add(AttachmentKind(kind))
-    return {request_id: frozenset(kinds) for request_id, kinds in found.items()}

@@ -71,6 +71,15 @@ async def attachment_purged(*, session: AsyncSession, request_id: str, sha256: s
     await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request_id, outcome=outcome)
 
 
+async def evidence_verified(*, session: AsyncSession, actor: Principal, request: SharingRequest, outcome: str, kind: str, attachment_id: str) -> None:
+    """A guardian verified or rejected an attachment: audited with what they found, and subscribers hear of it."""
+    action = RequestAction.EVIDENCE_VERIFIED
+    await audit.record(
+        session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=f"{outcome} {kind} {attachment_id}"
+    )
+    await outbox.emit(session=session, request=request, action=action, decision=None)
+
+
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
     await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")

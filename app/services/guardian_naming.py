@@ -16,6 +16,7 @@ from app.models.deliberation import GuardianRef
 from app.models.organisation import Organisation
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.sharing_request import DecisionPublic
+from app.models.verification import VerificationPublic
 from app.models.vocabulary import DecisionKind
 from app.powers import Principal
 
@@ -32,7 +33,13 @@ async def words_for(*, session: AsyncSession, principal: Principal, controller: 
 
 def decision(public: DecisionPublic, words: str | None) -> DecisionPublic:
     """The decision with every guardian in it (who decided, each opinion's author, a panel's chair, members and voters) as `words`."""
-    if words is None or public.kind == DecisionKind.RULES:
+    if words is None:
+        return public
+    if public.facts is not None and public.facts.evidence:
+        # The guardians who verified the evidence a decision weighed.
+        evidence = [record.model_copy(update={"verified_by": words}) if record.verified_by else record for record in public.facts.evidence]
+        public = public.model_copy(update={"facts": public.facts.model_copy(update={"evidence": evidence})})
+    if public.kind == DecisionKind.RULES:
         return public
     opinions = [opinion.model_copy(update={"given_by": words}) for opinion in public.opinions]
     panel = public.panel
@@ -59,4 +66,11 @@ def actor(sub: str, org: str | None, *, requester: str, words: str | None) -> st
 
 def attachment(public: AttachmentPublic, *, requester: str, words: str | None) -> AttachmentPublic:
     """Evidence attached by a guardian, with the guardian as `words`; the requesting agency's own uploads keep their author."""
-    return public.model_copy(update={"uploaded_by": actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)})
+    uploaded_by = actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)
+    checked = public.verification
+    return public.model_copy(update={"uploaded_by": uploaded_by, "verification": None if checked is None else verification(checked, words)})
+
+
+def verification(public: VerificationPublic, words: str | None) -> VerificationPublic:
+    """A verification of evidence, with the guardian who recorded it as `words`."""
+    return public if words is None else public.model_copy(update={"verified_by": words})

@@ -29,6 +29,8 @@ EVENT_FOR_ACTION = {
     RequestAction.PANEL_OPENED: WebhookEventType.PANEL_OPENED,
     RequestAction.PANEL_DECIDED: WebhookEventType.REVIEWED,  # a panel's decision is a guardians' review like any other
     RequestAction.ATTACHMENT_ADDED: WebhookEventType.ATTACHMENT_ADDED,
+    RequestAction.EVIDENCE_VERIFIED: WebhookEventType.EVIDENCE_VERIFIED,
+    RequestAction.UNVERIFIED_EVIDENCE_LISTED: WebhookEventType.REFERRED,  # back in the guardian queue, for a retrospective review
 }
 
 

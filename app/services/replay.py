@@ -1,4 +1,4 @@
-"""What-if replay: every stored request version re-evaluated under a candidate policy, with the facts recorded in its decision and the evidence on the request now."""
+"""What-if replay: every stored request version re-evaluated under a candidate policy, with the facts recorded in its decision and the verified evidence on the request now."""
 
 from collections import Counter
 from datetime import datetime
@@ -29,7 +29,7 @@ from app.models.sharing_request import Decision, PolicyRef, RequestVersion, Shar
 from app.models.vocabulary import DecisionKind, FactsOrigin, FindingResult
 from app.rules import Policy
 from app.rules.facts import facts_from_record
-from app.services import attachments, editions, events
+from app.services import attachment_verifications, editions, events
 from app.services.pagination import ascending, keyset_page
 
 BATCH = 2000
@@ -118,8 +118,9 @@ async def replay(
 
     tally = Tally()
     decided = (await session.exec(stored_decisions(criteria=criteria, since=since, until=until))).all()
-    # The evidence on each request now, beside what its decision recorded: the replay asks what the candidate policy would decide today.
-    evidence = await attachments.kinds_by_request(session, list({row[0] for row in decided}))
+    # The verified evidence on each request now, in place of what its decision weighed: the replay asks what the candidate would decide today.
+    # A decision made before verification existed, on evidence no guardian has verified since, is listed if that evidence cleared a condition.
+    evidence = await attachment_verifications.verified_by_request(session, list({row[0] for row in decided}))
     for request_id, version, old_outcome, findings, facts, origin, body in decided:
         if criteria.purpose is not None and body["purpose"]["category"] != criteria.purpose:
             continue
@@ -128,7 +129,7 @@ async def replay(
             tally.unrecoverable += 1
             continue
         # A replay-only candidate would hold what the current edition does not approve, as it would if it were active.
-        evaluation = editions.adjudicate(policy, facts_from_record(facts, stored_request(body), attached_since=evidence[request_id]))[0]
+        evaluation = editions.adjudicate(policy, facts_from_record(facts, stored_request(body), evidence=evidence[request_id]))[0]
         changed = rule_changes(results(findings), {finding.rule: finding.result.value for finding in evaluation.findings})
         tally.outcomes[old_outcome, evaluation.outcome.value] += 1
         if changed or old_outcome != evaluation.outcome:
