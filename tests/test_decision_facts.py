@@ -146,6 +146,7 @@ async def test_a_decision_records_the_requester_the_agreement_and_the_london_dat
         },
         "today": london_date(decision["decided_at"]),
         "evidence": [],
+        "current_edition": None,  # set only on a decision held by EDITION.superseded
     }
     assert (await read_request(client, tokens, created.json()["id"]))["decision"] == decision
 

@@ -16,6 +16,7 @@ from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent
 from app.rules import evaluate
 from app.rules.facts import facts_from_record
+from tests.conftest import active_before_upgrade
 from tests.factories import register_organisation, submit
 from tests.rules.test_policy_2027_2 import court_order_request, police_request
 from tests.support import Tokens
@@ -26,6 +27,7 @@ from tests.test_review import act, guardian
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 SELF_CERTIFIED = b"COURT ORDER\nThe bearer is entitled to the medical records of the person named.\nSigned: PC 4471\n"
 CHECKED = "Read the sealed order against the court's list; the family court office confirmed the case number by telephone."
+GUARDIAN_WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"  # how an agency reads any guardian
 ORDER = {
     "issued_by": "Family Court at Leeds",
     "issued_on": "2026-11-20",
@@ -137,8 +139,10 @@ async def test_under_2028_2_a_self_certified_court_order_clears_nothing_until_a_
     }
     assert answer.headers["ETag"] == await etag(client, tokens, request["id"]) != after_amendment
     assert answer.headers["Location"] == f"/v1/sharing-requests/{request['id']}/attachments"
+    assert answer.json() == upload | {"verification": record}
+    # The agency reads who verified it as the controller's guardian, never the guardian's subject.
     listed = (await client.get(f"/v1/sharing-requests/{request['id']}/attachments", headers=tokens.agency("POL01"))).json()["items"]
-    assert listed == [answer.json()] and answer.json() == upload | {"verification": record}
+    assert listed == [upload | {"verification": record | {"verified_by": GUARDIAN_WORDS}}]
 
     cleared = await ask_and_amend(client, tokens, request["id"], body, "POL01", "The order has been verified.")
     assert findings(cleared)["CP6.court_order_verified"] == "pass"
@@ -261,9 +265,9 @@ async def test_a_2027_2_replay_lists_exactly_the_requests_whose_verified_evidenc
     assert report["totals"]["differing"] == 2
 
 
-async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
-    await activate(client, tokens, BASELINE, "2027.2")
+    await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
     body = police_request() | {"recipient": police_request()["recipient"] | {"onward_sharing": True}}  # referred: CP4.onward_sharing
     request = await submitted(client, tokens, body, "POL01")
     assert request["decision"]["policy"]["version"] == "2027.2"
@@ -281,9 +285,9 @@ async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(clie
     assert not any(condition.startswith("Attach the police") for condition in amended["decision"]["conditions"])
 
 
-async def test_a_submission_under_2027_2_asks_for_the_order_to_be_attached(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_submission_under_2027_2_asks_for_the_order_to_be_attached(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
-    await activate(client, tokens, BASELINE, "2027.2")
+    await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
 
     request = await submitted(client, tokens, court_order_request(), "RXT01")
 

@@ -23,11 +23,12 @@ from app.rules.facts import facts_from_record
 from app.services import evidence_upgrade
 from app.services.adjudication import current_body, rules_decision_of
 from app.services.replay import stored_request
+from tests.conftest import active_before_upgrade
 from tests.factories import register_organisation
 from tests.rules.test_policy_2027_2 import court_order_request, police_request
 from tests.support import Tokens, settings_for
 from tests.test_evidence import FORM_VERIFIED, attach, findings, submitted, verified
-from tests.test_policies import BASELINE, activate, changes, replay
+from tests.test_policies import BASELINE, changes, replay
 from tests.test_review import act, guardian
 
 UPHELD = "The order was genuine and covered the disclosure; the copy is now verified and kept with the request."
@@ -52,7 +53,7 @@ async def as_decided_before_the_upgrade(app: FastAPI, request_id: str, kinds: li
 async def test_the_first_start_queues_each_request_decided_on_unverified_evidence_once(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "POL01", type="police")
-    await activate(client, tokens, BASELINE, "2027.2")
+    await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
     order = await submitted(client, tokens, court_order_request(), "RXT01")
     await attach(client, tokens, order["id"], "court_order", "RXT01")
     plain = await submitted(client, tokens, court_order_request(), "RXT01")  # no evidence: its condition stood, not listed
@@ -119,7 +120,7 @@ async def test_the_listing_runs_at_start_and_its_count_is_in_the_start_log(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await register_organisation(client, tokens, "RXT01")
-    await activate(client, tokens, BASELINE, "2027.2")
+    await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
     order = await submitted(client, tokens, court_order_request(), "RXT01")
     await attach(client, tokens, order["id"], "court_order", "RXT01")
     await as_decided_before_the_upgrade(app, order["id"], ["court_order"])
