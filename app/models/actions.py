@@ -32,6 +32,11 @@ class RequestAction(StrEnum):
     ATTACHMENT_READ = "attachment_read"
     ATTACHMENT_PURGED = "attachment_purged"  # its retention ended: the content removed, the row and the hash kept
     FHIR_READ = "fhir_read"  # the request's decisions exported as a FHIR Bundle
+    # The controller's checks (brief section 5): a record of one (its outcome names the check), a failure sending the
+    # request back to the queue, an emergency share's check still open after the emergency response time.
+    CONTROLLER_CHECK_RECORDED = "controller_check_recorded"
+    CONTROLLER_CHECK_FAILED = "controller_check_failed"
+    CONTROLLER_CHECK_OVERDUE = "controller_check_overdue"
 
 
 class AdminAction(StrEnum):

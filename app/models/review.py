@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.actions import RequestAction
 from app.models.base import STORABLE_TEXT
+from app.models.controller_check import CheckRecordEntry, DecisionCheckRecord
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
@@ -48,6 +49,13 @@ class ReviewBody(BaseModel):
     rationale: Rationale
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
     approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+    checks: Annotated[list[DecisionCheckRecord], Field(max_length=10)] = Field(
+        default=[],
+        description=(
+            "With an approval, by a guardian of the controller organisation: controller's checks the approval opens, recorded done with it "
+            "(each once); the others stay open until recorded at `POST /v1/sharing-requests/{id}/controller-checks/{check}`"
+        ),
+    )
 
 
 class RetrospectiveReviewBody(BaseModel):
@@ -164,6 +172,9 @@ class QueueEntry(RequestHeadline):
     referred_at: datetime | None
     due_at: datetime | None
     overdue: bool
+    possible_incident: bool = Field(
+        description="True once a controller's check of an emergency share (already disclosed) failed: the controller's incident process applies"
+    )
 
     @classmethod
     def of(cls, request: SharingRequest, now: datetime) -> "QueueEntry":
@@ -175,6 +186,7 @@ class QueueEntry(RequestHeadline):
             referred_at=request.referred_at,
             due_at=request.due_at,
             overdue=request.due_at is not None and request.due_at < now,
+            possible_incident=request.possible_incident,
         )
 
 
@@ -214,7 +226,7 @@ class ReconsiderationEntry(BaseModel):
     reconsideration: ReconsiderationPublic
 
 
-HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry
+HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | CheckRecordEntry
 
 
 class History(BaseModel):

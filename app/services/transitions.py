@@ -10,7 +10,7 @@ from app.models.actions import RequestAction
 from app.models.reconsideration import Reconsideration, ReconsiderationPublic
 from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
-from app.services import events, writes
+from app.services import controller_checks, events, writes
 
 SYSTEM = "system"
 
@@ -40,11 +40,11 @@ async def record(
 
 
 # At the same instant a version comes before the decision on it, that before a reconsideration asked with it, and all before the state change.
-_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "state_change": 3}
+_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "controller_check": 3, "state_change": 4}
 
 
 async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> History:
-    """Every version, decision, reconsideration and state change of a request, oldest first; the read itself is recorded."""
+    """Every version, decision, reconsideration, record of a controller's check and state change of a request, oldest first; the read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
     decisions = (await session.exec(select(Decision).where(Decision.request_id == request.id))).all()
@@ -61,6 +61,7 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
             TransitionEntry(at=t.at, action=t.action, from_status=t.from_status, to_status=t.to_status, actor=t.actor_sub, actor_org=t.actor_org)
             for t in changes
         ),
+        *await controller_checks.history_entries(session, request.id),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
     return History(request_id=request.id, entries=entries)
