@@ -17,13 +17,16 @@ REQUEST_AUDIENCE = "Sent to the endpoints of the requesting organisation and to 
 WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.DECIDED: "A request was decided by the rules when it was submitted or amended: approved, approved with conditions or refused",
     WebhookEventType.REFERRED: (
-        "A request was referred to a Caldicott Guardian when it was submitted or amended, or placed in the queue for a retrospective review "
-        "because a decision let evidence no guardian had verified clear a condition"
+        "A request was referred to a Caldicott Guardian when it was submitted or amended, went back to one when a controller's check failed, "
+        "or was placed in the queue for a retrospective review because a decision let evidence no guardian had verified clear a condition"
     ),
     WebhookEventType.REVIEWED: "A guardian, or a panel of guardians, decided a referred request",
     WebhookEventType.INFORMATION_REQUESTED: "A guardian asked the requester for more information before deciding",
     WebhookEventType.WITHDRAWN: "The requester withdrew the request",
-    WebhookEventType.OVERDUE: "A referred request passed its response deadline without a decision",
+    WebhookEventType.OVERDUE: (
+        "A referred request passed its response deadline without a decision, or an emergency share's controller's check "
+        "was still open after the emergency response time (`open_checks` names them)"
+    ),
     WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED: "A guardian completed the retrospective review of an emergency share",
     WebhookEventType.RECONSIDERATION_REQUESTED: "The requester asked for a decision to be reconsidered",
     WebhookEventType.RECONSIDERED: "A guardian who did not make the decision reconsidered it",
@@ -31,6 +34,7 @@ WHAT_HAPPENED: dict[WebhookEventType, str] = {
     WebhookEventType.PANEL_OPENED: "A panel of guardians was convened to decide the request",
     WebhookEventType.ATTACHMENT_ADDED: "Evidence was attached to the request",
     WebhookEventType.EVIDENCE_VERIFIED: "A guardian verified or rejected evidence attached to the request: only verified evidence counts in the rules",
+    WebhookEventType.READY_TO_DISCLOSE: "The last controller's check holding an approved request back was recorded done: it may be disclosed",
     WebhookEventType.POLICY_ACTIVATED: "A policy version was activated: it decides every request from now on",
     WebhookEventType.AGREEMENT_REVIEW_DUE: "A sharing agreement's review date is 30 days away or nearer, or has passed",
     WebhookEventType.AGREEMENT_EXPIRING: "A sharing agreement's last day is 30 days away or nearer",

@@ -961,6 +961,40 @@ async def own_organisation_guardian(main: Server) -> None:
     )
 
 
+COURT_ORDER = {
+    "purpose.category": "court_order",
+    "legal_basis.confidentiality": "legal_requirement",
+    "legal_basis.provision": "court_order",
+    "legal_basis.reference": "Order 2028/123",
+    "legal_basis.article_6": "legal_obligation",
+    "legal_basis.article_9": "legal_claims",
+}
+
+
+async def checks_before_disclosure(main: Server) -> None:
+    """A court-order approval is not ready to disclose until the controller records its check; no agency, nor another organisation's roles, can."""
+    async with main.client() as api:
+        await register(api, "POL01", "police")
+        shared = await submitted(api, "POL01", changed(COURT_ORDER | {"reference": "CHECK-1"}))
+        path = f"/v1/sharing-requests/{shared['id']}/controller-checks/CP6.court_order_verified"
+        body = {"outcome": "done", "checked": "I am the requester and I say the order is fine."}
+        tries = [auth("POL01", Role.AGENCY), auth("POL01", Role.IG_MANAGER), auth("POL01", Role.GUARDIAN), auth("RXT01", Role.GUARDIAN)]
+        answers = [await api.post(path, json=body, headers=headers) for headers in tries]
+        after = (await api.get(f"/v1/sharing-requests/{shared['id']}", headers=auth("POL01", Role.AGENCY))).json()
+    problems = []
+    if (shared["status"], shared["ready_to_disclose"], shared["open_checks"]) != ("approved_with_conditions", False, ["CP6.court_order_verified"]):
+        problems.append(f"submitted: {shared['status']}, ready_to_disclose {shared['ready_to_disclose']}, open {shared['open_checks']}")
+    if not all(is_problem(answer, 403) for answer in answers):
+        problems.append(f"recording answered {', '.join(answered(answer) for answer in answers)}")
+    if after["ready_to_disclose"] or after["open_checks"] != ["CP6.court_order_verified"]:
+        problems.append(f"after the attempts: ready_to_disclose {after['ready_to_disclose']}, open {after['open_checks']}")
+    LEDGER.record(
+        "a court-order approval disclosed before its check is recorded: the agency, and another organisation's IG manager or guardian, recording it",
+        problems,
+        "ready_to_disclose false; each attempt 403 problem; the check still open",
+    )
+
+
 async def alg_none(main: Server, jwks: Server) -> None:
     """An unsigned token (alg none) is 401 in development and in JWKS mode."""
     for server, where in ((main, "the development instance"), (jwks, "the JWKS-only instance")):
@@ -1230,6 +1264,7 @@ async def run() -> bool:
                 ("9. panel voter reconsidering", lambda: panel_voter_reconsiders(main)),
                 ("cross-agency read", lambda: cross_agency_read(main)),
                 ("guardian of the requesting organisation", lambda: own_organisation_guardian(main)),
+                ("checks before disclosure", lambda: checks_before_disclosure(main)),
                 ("alg none", lambda: alg_none(main, jwks)),
                 ("HS/RS confusion", lambda: algorithm_confusion(jwks, key)),
                 ("SSRF", lambda: ssrf(strict)),

@@ -204,6 +204,23 @@ async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> R
     return Request("POST", f"/v1/sharing-requests/{request_id}/reconsideration/decision", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
 
 
+async def record_check(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "POL01", type="police")
+    court = {
+        "purpose.category": "court_order",
+        "legal_basis.confidentiality": "legal_requirement",
+        "legal_basis.provision": "court_order",
+        "legal_basis.reference": "Order 2028/123",
+        "legal_basis.article_6": "legal_obligation",
+        "legal_basis.article_9": "legal_claims",
+    }
+    shared = await submit(client, tokens, changed(court), org="POL01")
+    assert shared.json()["open_checks"] == ["CP6.court_order_verified"], shared.text
+    body = {"outcome": "done", "checked": "Sealed order 2028/123 seen; it covers the diagnoses asked for."}
+    path = f"/v1/sharing-requests/{shared.json()['id']}/controller-checks/CP6.court_order_verified"
+    return Request("POST", path, tokens.headers("CONTROLLER", Role.IG_MANAGER, sub="ig-1"), body)
+
+
 QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
 MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
 PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
@@ -324,6 +341,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/withdraw"): Call(withdraw, 200, "withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(reconsideration, 201, "reconsideration_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(decide_reconsideration, 200, "reconsidered"),
+    ("POST", "/v1/sharing-requests/{request_id}/controller-checks/{check_name}"): Call(record_check, 200, "controller_check_recorded"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
     ("POST", "/v1/sharing-requests/{request_id}/panel"): Call(open_panel, 201, "panel_opened"),

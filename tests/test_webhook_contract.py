@@ -95,6 +95,16 @@ def test_the_schema_refuses_what_the_service_does_not_send() -> None:
         assert problems_with(payload, "policy.activated"), payload
 
 
+COURT_ORDER = {
+    "purpose.category": "court_order",
+    "legal_basis.confidentiality": "legal_requirement",
+    "legal_basis.provision": "court_order",
+    "legal_basis.reference": "Order 2028/123",
+    "legal_basis.article_6": "legal_obligation",
+    "legal_basis.article_9": "legal_claims",
+}
+
+
 async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     """Drive the service through every kind of event: requests decided and referred, every review path, a policy, agreement notices."""
     for code, kind in (("RXT01", "nhs_trust"), ("LA-NSH", "local_authority"), ("OWN01", "nhs_trust")):
@@ -146,6 +156,13 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await act(panelled, "claim", guardian)
     members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]  # a panel sits the controller's guardians
     await act(panelled, "panel", guardian, {"reason": "Approving would override a capable adult's refusal of consent.", "members": members}, status=201)
+
+    # A court order: its controller's check recorded done by the controller's IG manager makes it ready to disclose.
+    await register_organisation(client, tokens, "POL01", type="police")
+    court = await submit(client, tokens, changed(COURT_ORDER), org="POL01")
+    assert court.json()["status"] == "approved_with_conditions", court.text
+    checked = {"outcome": "done", "checked": "Sealed order 2028/123 seen; it covers the diagnoses asked for."}
+    await act(court.json()["id"], "controller-checks/CP6.court_order_verified", tokens.headers("CONTROLLER", Role.IG_MANAGER), checked)  # ready_to_disclose
 
     late = await submitted(REFERRED, "awaiting_review")
     async with app.state.sessionmaker() as session:

@@ -44,7 +44,10 @@ LEGAL = {
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Stage.RETROSPECTIVE_REVIEW,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): Stage.DECIDED,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): Stage.DECIDED,
-    (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Stage.AWAITING_RECONSIDERATION,  # the decided request here is refused
+    (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Stage.AWAITING_RECONSIDERATION,  # the decided request here is approved with conditions
+    (Stage.DECIDED, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,  # its controller's check recorded failed
+    (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,  # the emergency share's check failed: a guardian decides again
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,
     (Stage.AWAITING_RECONSIDERATION, Move.CLAIM): Stage.IN_RECONSIDERATION,
     (Stage.IN_RECONSIDERATION, Move.RELEASE): Stage.AWAITING_RECONSIDERATION,
     (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): Stage.AWAITING_RECONSIDERATION,
@@ -61,7 +64,16 @@ LEGAL = {
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
 HOLDER = "guardian-1"
-REFUSED = {"recipient.storage_region": "other"}  # decided at once, and open to reconsideration
+# Decided at once (approved with conditions), open to reconsideration, with a controller's check (CP6.court_order_verified) to record.
+COURT_ORDER = {
+    "purpose.category": "court_order",
+    "legal_basis.confidentiality": "legal_requirement",
+    "legal_basis.provision": "court_order",
+    "legal_basis.reference": "Order 2028/123",
+    "legal_basis.article_6": "legal_obligation",
+    "legal_basis.article_9": "legal_claims",
+}
+CHECKED = {"outcome": "failed", "checked": "The sealed order seen is for another case than the one cited."}
 GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
 # The panel the claim holder opens: guardian-1 chairs it, with these two.
 MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
@@ -80,7 +92,7 @@ async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: d
 async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) -> str:
     """A new request brought to `stage` through the API."""
     if stage in (Stage.DECIDED, Stage.AWAITING_RECONSIDERATION, Stage.IN_RECONSIDERATION):
-        request_id = (await submit(client, tokens, changed(REFUSED))).json()["id"]
+        request_id = (await submit(client, tokens, changed(COURT_ORDER))).json()["id"]
         if stage is not Stage.DECIDED:
             assert (await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})).status_code == 201
         if stage is Stage.IN_RECONSIDERATION:
@@ -159,6 +171,8 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:
         return "reconsideration/decision", {"outcome": "overturned", "rationale": RATIONALE, "decision": {"outcome": "approve"}}
     if move in DELIBERATION:
         return DELIBERATION[move]
+    if move is Move.FAIL_CHECK:  # the decided request's check; an emergency share's is CP7.emergency_share
+        return "controller-checks/CP6.court_order_verified", CHECKED
     return PATHS[move], None
 
 
@@ -171,6 +185,10 @@ async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_
     if move is Move.GIVE_OPINION:  # asked by the claim holder first, and answered by another guardian
         await post(client, request_id, DELIBERATION[Move.REQUEST_OPINION][0], guardian(tokens), QUESTION)
         return await post(client, request_id, path, guardian(tokens, "guardian-2"), body)
+    if move is Move.FAIL_CHECK:
+        request = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens))).json()
+        check = (request["open_checks"] or ["CP6.court_order_verified"])[0]
+        return await post(client, request_id, f"controller-checks/{check}", tokens.headers("CONTROLLER", Role.IG_MANAGER), CHECKED)
     if move is Move.CLOSE_PANEL:  # every member, the chair too, votes first: the panel closes before its deadline only then
         for other in (HOLDER, "guardian-2", "guardian-3"):
             await post(client, request_id, DELIBERATION[Move.VOTE][0], guardian(tokens, other), DELIBERATION[Move.VOTE][1])
@@ -216,6 +234,7 @@ WRONG_ACTOR = {
     workflow.Actor.SECOND_GUARDIAN: lambda tokens: guardian(tokens),  # the claim holder, on their own claim
     workflow.Actor.PANEL_MEMBER: lambda tokens: guardian(tokens, "guardian-4"),  # not on the panel
     workflow.Actor.PANEL_CHAIR: lambda tokens: guardian(tokens, "guardian-2"),  # a member, not the chair
+    workflow.Actor.CONTROLLER: lambda tokens: tokens.headers("RXT01", Role.IG_MANAGER),  # not of the controller organisation
 }
 
 

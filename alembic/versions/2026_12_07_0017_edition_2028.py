@@ -53,7 +53,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Remove the activation this revision recorded: the older release cannot decide under 2028.1."""
     op.execute(
-        activations.delete().where(
-            activations.c.name == BASELINE, activations.c.version == FRESH_INSTALLATION_VERSION, activations.c.activated_by == AUTHOR
-        )
+        activations.delete().where(activations.c.name == BASELINE, activations.c.version == FRESH_INSTALLATION_VERSION, activations.c.activated_by == AUTHOR)
     )

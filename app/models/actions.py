@@ -36,6 +36,11 @@ class RequestAction(StrEnum):
     # At the first start after verification came in: a decision let unverified evidence clear a condition, so a guardian reviews it.
     UNVERIFIED_EVIDENCE_LISTED = "unverified_evidence_listed"
     FHIR_READ = "fhir_read"  # the request's decisions exported as a FHIR Bundle
+    # The controller's checks (brief section 5): a record of one (its outcome names the check), a failure sending the
+    # request back to the queue, an emergency share's check still open after the emergency response time.
+    CONTROLLER_CHECK_RECORDED = "controller_check_recorded"
+    CONTROLLER_CHECK_FAILED = "controller_check_failed"
+    CONTROLLER_CHECK_OVERDUE = "controller_check_overdue"
 
 
 class AdminAction(StrEnum):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, STORABLE_TEXT
+from app.models.controller_check import CheckRecordEntry, DecisionCheckRecord
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
@@ -50,6 +51,13 @@ class ReviewBody(BaseModel):
     rationale: Rationale
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
     approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+    checks: Annotated[list[DecisionCheckRecord], Field(max_length=10)] = Field(
+        default=[],
+        description=(
+            "With an approval, by a guardian of the controller organisation: controller's checks the approval opens, recorded done with it "
+            "(each once); the others stay open until recorded at `POST /v1/sharing-requests/{id}/controller-checks/{check}`"
+        ),
+    )
 
 
 class RetrospectiveReviewBody(BaseModel):
@@ -172,7 +180,8 @@ class QueueEntry(RequestHeadline):
         "of the baseline would give it",
     )
     possible_incident: bool = Field(
-        description="Queued for review because a decision let unverified evidence clear a condition: the incident process may apply"
+        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a controller's check of an "
+        "emergency share (already disclosed) failed; the controller's incident process applies"
     )
 
     @classmethod
@@ -187,6 +196,7 @@ class QueueEntry(RequestHeadline):
             referred_at=request.referred_at,
             due_at=request.due_at,
             overdue=request.due_at is not None and request.due_at < now,
+            possible_incident=request.possible_incident,
         )
 
 
@@ -237,7 +247,7 @@ class VerificationEntry(BaseModel):
     verification: VerificationPublic
 
 
-HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry
+HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry | CheckRecordEntry
 
 
 class History(BaseModel):

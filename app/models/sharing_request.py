@@ -79,8 +79,14 @@ class SharingRequest(SQLModel, table=True):
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    # Information may have gone without the paper that allowed it (a decision cleared a condition on unverified evidence): the controller's incident process.
-    possible_incident: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
+    # The controller's checks (app/services/controller_checks.py keeps these): the decision whose checks count now,
+    # the names of its checks still open, whether one of them holds the disclosure back, and whether a failed check
+    # of an emergency share (already disclosed), or a decision that let unverified evidence clear a condition, calls for
+    # the controller's incident process.
+    checks_decision_id: str | None = sqlmodel.Field(default=None, max_length=36)
+    open_checks: list[str] = sqlmodel.Field(default_factory=list, sa_column=Column(JSONValue, nullable=False, server_default="[]"))
+    checks_blocking: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    possible_incident: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     row_version: int = sqlmodel.Field(default=1, sa_column=ROW_VERSION)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -316,15 +322,37 @@ class RequestHeadline(BaseModel):
         }
 
 
+APPROVING_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS})
+
+
+def ready_to_disclose(request: SharingRequest) -> bool:
+    """Approved, and no controller's check that holds the disclosure back is open (brief section 5)."""
+    return request.status in APPROVING_STATUSES and not request.checks_blocking
+
+
 class SharingRequestSummary(RequestHeadline):
     review_required: bool
     retrospective_review: RetrospectiveStatus | None
-    possible_incident: bool = Field(
-        description="A decision let evidence no guardian had verified clear a condition: information may have gone without a valid order or form"
-    )
     due_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    ready_to_disclose: bool = Field(
+        description=(
+            "True when the request is approved (with or without conditions) and no controller's check that holds the disclosure back is open: "
+            "an emergency share that is not a significant decision is ready at once, its checks recorded afterwards"
+        )
+    )
+    open_checks: list[str] = Field(
+        description=(
+            "The controller's checks of the standing decision still open: rule ids (`CP6.court_order_verified`, `CP6.legal_requirement_verified`, "
+            "`CP6.s251_verified`, `CP6.gateway_kind`, `CP7.emergency_share`) and `human_involvement`, recorded at "
+            "`POST /v1/sharing-requests/{id}/controller-checks/{check}`"
+        )
+    )
+    possible_incident: bool = Field(
+        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a controller's check of an "
+        "emergency share (already disclosed) failed; the controller's incident process applies"
+    )
 
     @staticmethod
     def fields_of(request: SharingRequest) -> dict[str, Any]:
@@ -332,10 +360,12 @@ class SharingRequestSummary(RequestHeadline):
             **RequestHeadline.fields_of(request),
             "review_required": request.review_required,
             "retrospective_review": request.retrospective_status,
-            "possible_incident": request.possible_incident,
             "due_at": request.due_at,
             "created_at": request.created_at,
             "updated_at": request.updated_at,
+            "ready_to_disclose": ready_to_disclose(request),
+            "open_checks": list(request.open_checks),
+            "possible_incident": request.possible_incident,
         }
 
     @classmethod

@@ -3,6 +3,7 @@
 from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgreementVersion
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
+from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
 from app.models.panel import Panel, PanelMember, PanelVote
@@ -23,6 +24,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditPending",
+    "ControllerCheck",
+    "ControllerCheckRecord",
     "Decision",
     "Opinion",
     "OpinionRequest",

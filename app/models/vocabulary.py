@@ -317,3 +317,19 @@ class Role(StrEnum):
     GUARDIAN = "guardian"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    IG_MANAGER = "ig_manager"  # the controller's information governance: records the controller's checks (brief section 5)
+
+
+class CheckStatus(StrEnum):
+    """Where a controller's check stands: the outcome of its latest record, or `open` before any."""
+
+    OPEN = "open"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class CheckOutcome(StrEnum):
+    """What a person of the controller records of a check."""
+
+    DONE = "done"
+    FAILED = "failed"

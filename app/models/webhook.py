@@ -30,6 +30,7 @@ class WebhookEventType(StrEnum):
     PANEL_OPENED = "sharing_request.panel_opened"
     ATTACHMENT_ADDED = "sharing_request.attachment_added"  # evidence attached: a guardian may now have more to read, the agency a paper copy recorded
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"  # a guardian verified or rejected an attachment: only verified evidence counts
+    READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"  # the last controller's check holding an approval back was recorded done
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"

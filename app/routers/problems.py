@@ -51,6 +51,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The service keeps it to replay the decisions made under it and for dry runs by name, but never lets it decide again.",
         "Activate uk-caldicott-baseline 2028.1, or a policy derived from it (2028.2 to go on weighing evidence).",
     ),
+    "controller-checks-open": (
+        "The request is approved, but the controller's own checks (a court order seen, a statutory requirement traced to its body, "
+        "section 251 support confirmed, or a person's review of a significant decision) are not all recorded done: nothing may be disclosed yet.",
+        "Wait for the `sharing_request.ready_to_disclose` webhook, or read the request until `ready_to_disclose` is true; `detail` names the open checks.",
+    ),
     "precondition-failed": (
         "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you read it. "
         "Nothing was changed. `current_etag`, when present, is the resource's ETag now.",

@@ -90,12 +90,24 @@ async def release(
 @router.post(
     "/v1/sharing-requests/{request_id}/review",
     summary="Decide a claimed request, with a written rationale (approving a case the policy leaves to a panel is a 409)",
+    description=(
+        "An approval opens the controller's checks among the rules' findings; a guardian of the controller organisation may record them done "
+        "with the decision (`checks`; 403 for a guardian of another organisation)."
+    ),
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def decide(
-    request: RequestToChange, response: Response, body: ReviewBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: ReviewBody,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
 ) -> DecisionPublic:
-    decision = await guardian_decisions.review(session=session, registry=registry, principal=principal, request=request, body=body)
+    decision = await guardian_decisions.review(
+        session=session, registry=registry, principal=principal, request=request, body=body, controller_org=settings.controller_org
+    )
     tagged(response, request)
     return DecisionPublic.of(decision)
 

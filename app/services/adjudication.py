@@ -38,7 +38,7 @@ from app.models.vocabulary import (
 )
 from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
 from app.rules.facts import evidence_facts, facts_record
-from app.services import agreements, attachment_verifications, editions, organisations, transitions, writes
+from app.services import agreements, attachment_verifications, controller_checks, editions, organisations, transitions, writes
 from app.services.calendar_health import due_at as response_due  # 503, nothing recorded, past the policy's calendar
 
 RULES = "rules"
@@ -194,7 +194,8 @@ async def submit(
         updated_at=now,
     )
     place(request=request, evaluation=evaluation, policy=policy, now=now)
-    writes.add(session, SharingRequest, writes.row_of(request))
+    queued = writes.row_of(request)
+    writes.add(session, SharingRequest, queued)
     if idempotency_key is not None:
         try:
             await writes.write(session)  # the key's unique index answers here rather than at commit
@@ -213,6 +214,7 @@ async def submit(
         now=now,
         superseded=superseded,
     )
+    await controller_checks.open_for(session=session, request=request, decision=decision, policy=policy, facts=facts, queued=queued)
     await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
     return Submission(request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body)
 
@@ -304,6 +306,8 @@ async def record_revision(
         note=note,
         superseded=superseded,
     )
+    if placed:
+        await controller_checks.open_for(session=session, request=request, decision=decision, policy=policy, facts=facts)
     return Revision(decision=decision, evaluation=evaluation, stored=stored)
 
 

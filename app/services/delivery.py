@@ -31,7 +31,7 @@ from app.audit_signing import AuditKeys
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.models.base import utcnow
-from app.services import agreement_notices, audit, checkpoints, pruning, queue
+from app.services import agreement_notices, audit, checkpoints, controller_checks, pruning, queue
 from app.services.delivery_attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
 from app.services.delivery_attempts import Job, claim, new_client, new_worker_id, record, send
 from app.services.delivery_wake import listening
@@ -127,6 +127,7 @@ async def deliver_due(*, pipeline: Pipeline, now: datetime | None = None) -> int
     async with pipeline.sessionmaker() as session:
         # The worker already wakes up regularly, so it is the clock that notices overdue requests.
         await queue.flag_overdue(session=session)
+        await controller_checks.flag_overdue(session=session)  # an emergency share's checks past the emergency response time
         await session.commit()
     return await pipeline.fill(now=now)
 

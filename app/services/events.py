@@ -47,6 +47,26 @@ async def request_changed(
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 
 
+async def check_recorded(*, session: AsyncSession, actor: Principal, request: SharingRequest, check: str, outcome: str) -> None:
+    """A person of the controller recorded one of the request's checks: the outcome names the check and what they recorded (never what they wrote)."""
+    action = RequestAction.CONTROLLER_CHECK_RECORDED
+    await audit.record(
+        session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=f"{check}: {outcome}"
+    )
+
+
+async def ready_to_disclose(*, session: AsyncSession, request: SharingRequest) -> None:
+    """The last check holding an approved request back was recorded done: subscribers hear that it may be disclosed."""
+    await outbox.emit_ready(session=session, request=request)
+
+
+async def check_overdue(*, session: AsyncSession, request: SharingRequest, checks: Collection[str]) -> None:
+    """The service found an emergency share's checks still open after the emergency response time."""
+    action, outcome = RequestAction.CONTROLLER_CHECK_OVERDUE, f"open past the emergency response time: {', '.join(checks)}"
+    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await outbox.emit(session=session, request=request, action=action, decision=None)
+
+
 async def request_read(*, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction) -> None:
     """Someone read a request's details or history."""
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome="read")

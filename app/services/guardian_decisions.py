@@ -1,5 +1,6 @@
 """A guardian's decisions: on a referred request (approve, with conditions, refuse, ask for information) and on an emergency share."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -8,10 +9,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.auth import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.base import utcnow
+from app.models.controller_check import DecisionCheckRecord
 from app.models.review import RetrospectiveReviewBody, ReviewBody
 from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
-from app.services import adjudication, opinions, workflow, writes
+from app.services import adjudication, controller_check_rules, controller_checks, opinions, workflow, writes
 from app.services.claims import expire_claim
 from app.services.policies import PolicyRegistry
 from app.services.workflow import Move
@@ -19,11 +21,19 @@ from app.services.workflow import Move
 APPROVALS = frozenset({GuardianOutcome.APPROVE, GuardianOutcome.APPROVE_WITH_CONDITIONS})
 
 
-async def review(*, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReviewBody) -> Decision:
-    """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information."""
+async def review(
+    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReviewBody, controller_org: str
+) -> Decision:
+    """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information.
+
+    The controller's guardian may record done, with an approval, the controller's checks it opens (`body.checks`)."""
     now, move = utcnow(), Move(body.outcome)
     await _check_move(session=session, principal=principal, request=request, move=move, now=now)
     await _check_review_body(session=session, request=request, body=body)
+    if body.checks:
+        rules = await adjudication.rules_decision_of(session=session, request=request)
+        opens = controller_check_rules.controller_checks_among(rules.findings) if body.outcome in APPROVALS else []
+        controller_checks.check_decision_records(decision_checks=body.checks, opens=opens, principal=principal, controller_org=controller_org)
     if body.outcome in APPROVALS:
         await check_no_panel_needed(session=session, registry=registry, request=request)
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
@@ -38,6 +48,7 @@ async def review(*, session: AsyncSession, registry: PolicyRegistry, principal: 
         now=now,
         conditions=body.conditions,
         approved_items=body.approved_items,
+        recorded=body.checks,
     )
 
 
@@ -100,13 +111,16 @@ async def _decide(
     now: datetime,
     conditions: list[str] | None = None,
     approved_items: list[DataCategory] | None = None,
+    recorded: Sequence[DecisionCheckRecord] = (),
 ) -> Decision:
-    """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on."""
+    """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on.
+
+    A review settles the request, so its checks (brief section 5) are the ones that count; a retrospective review changes no check."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
     weighed = await opinions.to_weigh(session=session, request=request)
 
     async def decide() -> Decision:
-        return record_decision(
+        decision = record_decision(
             session=session,
             request=request,
             rules=rules,
@@ -120,6 +134,9 @@ async def _decide(
             approved_items=approved_items,
             opinions=opinions.records(weighed),
         )
+        if kind == DecisionKind.GUARDIAN:
+            await controller_checks.open_for(session=session, request=request, decision=decision, principal=principal, recorded=recorded)
+        return decision
 
     decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)
     assert decision is not None

@@ -12,6 +12,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.attachment import AttachmentPublic
+from app.models.controller_check import CheckRecordEntry
 from app.models.deliberation import GuardianRef
 from app.models.organisation import Organisation
 from app.models.reconsideration import ReconsiderationPublic
@@ -69,6 +70,11 @@ def attachment(public: AttachmentPublic, *, requester: str, words: str | None) -
     uploaded_by = actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)
     checked = public.verification
     return public.model_copy(update={"uploaded_by": uploaded_by, "verification": None if checked is None else verification(checked, words)})
+
+
+def check_record(entry: CheckRecordEntry, words: str | None) -> CheckRecordEntry:
+    """A record of a controller's check, with the guardian or IG manager who made it as `words`."""
+    return entry if words is None else entry.model_copy(update={"record": entry.record.model_copy(update={"by": words})})
 
 
 def verification(public: VerificationPublic, words: str | None) -> VerificationPublic:

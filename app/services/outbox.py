@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import driver, tracing
 from app.models.actions import RequestAction
 from app.models.base import utcnow
-from app.models.sharing_request import Decision, SharingRequest, new_id
+from app.models.sharing_request import Decision, SharingRequest, new_id, ready_to_disclose
 from app.models.vocabulary import RequestStatus
 from app.models.webhook import DeliveryStatus, EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.rules import Policy
@@ -31,6 +31,8 @@ EVENT_FOR_ACTION = {
     RequestAction.ATTACHMENT_ADDED: WebhookEventType.ATTACHMENT_ADDED,
     RequestAction.EVIDENCE_VERIFIED: WebhookEventType.EVIDENCE_VERIFIED,
     RequestAction.UNVERIFIED_EVIDENCE_LISTED: WebhookEventType.REFERRED,  # back in the guardian queue, for a retrospective review
+    RequestAction.CONTROLLER_CHECK_FAILED: WebhookEventType.REFERRED,  # back to the guardian queue, as a referral
+    RequestAction.CONTROLLER_CHECK_OVERDUE: WebhookEventType.OVERDUE,
 }
 
 
@@ -51,6 +53,8 @@ def payload(*, event_type: WebhookEventType, request: SharingRequest, decision: 
             "status": request.status,
             "outcome": decision.outcome if decision is not None else None,
             "conditions": list(decision.conditions) if decision is not None else None,
+            "ready_to_disclose": ready_to_disclose(request),
+            "open_checks": list(request.open_checks),
             "link": f"/v1/sharing-requests/{request.id}",
         },
     }
@@ -63,6 +67,14 @@ async def emit(*, session: AsyncSession, request: SharingRequest, action: Reques
         return None
     now = utcnow()
     body = payload(event_type=event_type, request=request, decision=decision, now=now)
+    endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
+    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
+    """Tell the requester's endpoints and the controller's that an approved request's last blocking check was recorded done."""
+    now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
+    body = payload(event_type=event_type, request=request, decision=None, now=now)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
     return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
 

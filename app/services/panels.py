@@ -21,7 +21,7 @@ from app.models.base import utcnow
 from app.models.panel import Panel, PanelCloseBody, PanelMember, PanelOpenBody, PanelPublic, PanelVote, PanelVoteBody, PanelWithdrawalBody, panel_public
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, SharingRequest, new_id
 from app.models.vocabulary import DecisionKind, DecisionOutcome, Outcome, PanelVoteChoice, RequestStatus
-from app.services import adjudication, guardian_decisions, opinions, panel_records, workflow, writes
+from app.services import adjudication, controller_checks, guardian_decisions, opinions, panel_records, workflow, writes
 from app.services.claims import expire_claim
 from app.services.policies import PolicyRegistry
 from app.services.workflow import Move
@@ -143,7 +143,7 @@ async def close(*, session: AsyncSession, principal: Principal, request: Sharing
 
     async def decide() -> Decision:
         request.status = STATUS_FOR_OUTCOME[Outcome(outcome)]
-        return guardian_decisions.record_decision(
+        decision = guardian_decisions.record_decision(
             session=session,
             request=request,
             rules=rules,
@@ -157,6 +157,8 @@ async def close(*, session: AsyncSession, principal: Principal, request: Sharing
             opinions=opinions.records(weighed),
             panel=record,
         )
+        await controller_checks.open_for(session=session, request=request, decision=decision)  # a panel's approval opens its checks too
+        return decision
 
     decision = await workflow.apply(session=session, request=request, move=Move.CLOSE_PANEL, actor=principal, now=now, decide=decide)
     assert decision is not None

@@ -21,7 +21,7 @@ from app.models.review import ReconsiderationBody, ReconsiderationDecisionBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, DecisionPublic, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, FinalOutcome, Outcome, ReconsiderationOutcome
 from app.rules import Policy
-from app.services import adjudication, guardian_decisions, organisations, workflow, writes
+from app.services import adjudication, controller_checks, guardian_decisions, organisations, workflow, writes
 from app.services.calendar_health import due_at  # 503, nothing recorded, past the policy's calendar
 from app.services.claims import expire_claim
 from app.services.policies import PolicyRegistry
@@ -151,7 +151,7 @@ async def decide(
 
     async def record() -> Decision:
         request.status = STATUS_FOR_OUTCOME[settles]
-        return guardian_decisions.record_decision(
+        decision = guardian_decisions.record_decision(
             session=session,
             request=request,
             rules=rules,
@@ -164,6 +164,9 @@ async def decide(
             conditions=list(conditions),
             approved_items=[DataCategory(item) for item in items] if items is not None else None,
         )
+        if not upheld:  # the new decision's checks count now; upheld, the reconsidered decision's still do
+            await controller_checks.open_for(session=session, request=request, decision=decision)
+        return decision
 
     decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=record)
     assert decision is not None

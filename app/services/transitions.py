@@ -11,7 +11,7 @@ from app.models.reconsideration import Reconsideration, ReconsiderationPublic
 from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VerificationEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.models.verification import VerificationPublic
-from app.services import attachment_verifications, events, guardian_naming, writes
+from app.services import attachment_verifications, controller_checks, events, guardian_naming, writes
 
 SYSTEM = "system"
 
@@ -41,12 +41,12 @@ async def record(
 
 
 # At the same instant a version comes before the decision on it, that before a reconsideration asked with it, and all before the state change.
-_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "state_change": 3, "evidence_verification": 4}
+_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "controller_check": 3, "state_change": 4, "evidence_verification": 5}
 
 
 async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> History:
-    """Every version, decision, reconsideration, state change and verification of its evidence, oldest first; an agency reads no
-    guardian's subject. The read is recorded."""
+    """Every version, decision, reconsideration, record of a controller's check, state change and verification of its evidence,
+    oldest first; an agency reads no guardian's subject. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
@@ -78,6 +78,7 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
             VerificationEntry(at=v.verified_at, verification=guardian_naming.verification(VerificationPublic.of(v), words))
             for v in await attachment_verifications.of_request(session, request.id)
         ),
+        *(guardian_naming.check_record(entry, words) for entry in await controller_checks.history_entries(session, request.id)),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
     return History(request_id=request.id, entries=entries)

@@ -1,11 +1,10 @@
 """The guardian workflow as a table: every move a request can make, who may make it, and what it changes.
 
-Read `TRANSITIONS` to know every path a request can take after the rules have placed it.
-`apply` is the only way a workflow move changes a request: it checks the move against the
-table (anything else is a 409 naming the current status), checks who is acting, makes the
-row's changes, and records the move (history, audit event, webhook outbox) in the caller's
-transaction. Submitting a request and amending it hand the request to the rules, which place
-it (`adjudication.place`); an amendment's row therefore names no next stage.
+Read `TRANSITIONS` to know every path a request can take after the rules have placed it. `apply` is the only way a workflow
+move changes a request: it checks the move against the table (anything else is a 409 naming the current status), checks who
+is acting, makes the row's changes, and records the move (history, audit event, webhook outbox) in the caller's transaction.
+Submitting a request and amending it hand the request to the rules, which place it (`adjudication.place`); an amendment's
+row therefore names no next stage. A controller's check recorded failed sends an approved request back to the queue (section 5).
 
 A decided refusal, or approval with conditions, can be reconsidered once at the agency's request: the
 request goes back to the queue and a guardian who took no part in that decision (did not make it, sit on its
@@ -19,7 +18,7 @@ may close). The policy says which approvals only a panel may make.
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -73,6 +72,7 @@ class Move(StrEnum):
     VOTE = "vote"
     WITHDRAW_VOTE = "withdraw_vote"
     CLOSE_PANEL = "close_panel"  # the chair records the panel's decision
+    FAIL_CHECK = "fail_check"  # a person of the controller records a controller's check failed (app/services/controller_checks.py)
 
 
 class Actor(StrEnum):
@@ -85,6 +85,7 @@ class Actor(StrEnum):
     SECOND_GUARDIAN = "second_guardian"  # a guardian not of the requesting organisation who does not hold the claim
     PANEL_MEMBER = "panel_member"  # a member of the open panel (the chair included)
     PANEL_CHAIR = "panel_chair"  # the guardian who opened the panel
+    CONTROLLER = "controller"  # a guardian or IG manager of the controller organisation (which organisation: the service checks it)
 
 
 class Effect(StrEnum):
@@ -96,6 +97,7 @@ class Effect(StrEnum):
     PAUSE_CLOCK = "pause_clock"  # the response clock stops while the agency answers
     STOP_PAUSE = "stop_pause"  # the paused time is counted out of the response time
     JOIN_QUEUE = "join_queue"  # back in the queue, with a new response clock from now
+    END_RETROSPECTIVE = "end_retrospective"  # a pending retrospective review is answered by the guardian's new decision instead
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ CLAIMED = frozenset({Effect.TAKE_CLAIM})
 RETURNED = frozenset({Effect.CLEAR_CLAIM})
 CLOSED = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE})
 WITHDRAWN = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE, Effect.STOP_PAUSE})
+REQUEUED = frozenset({Effect.CLEAR_CLAIM, Effect.JOIN_QUEUE})
+# A controller's check failed (which one, and that its approval stands: app/services/controller_checks.py): back to a guardian, the clock from now.
+CHECK_FAILED = Step(Actor.CONTROLLER, RequestAction.CONTROLLER_CHECK_FAILED, Stage.AWAITING_REVIEW, RequestStatus.AWAITING_REVIEW, effects=REQUEUED)
+EMERGENCY_CHECK_FAILED = replace(CHECK_FAILED, effects=CHECK_FAILED.effects | {Effect.END_RETROSPECTIVE})
 
 
 def _withdraw() -> Step:
@@ -190,6 +196,9 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     # No status: the panel's outcome gives it.
     (Stage.IN_PANEL, Move.CLOSE_PANEL): Step(Actor.PANEL_CHAIR, RequestAction.PANEL_DECIDED, Stage.DECIDED, effects=CLOSED),
     (Stage.IN_PANEL, Move.WITHDRAW): _withdraw(),
+    (Stage.DECIDED, Move.FAIL_CHECK): CHECK_FAILED,
+    (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
 }
 
 # Why a move is refused in a stage where the table has no row for it: the 409's detail.
@@ -207,6 +216,7 @@ WANTED = (
         Move.REQUEST_OPINION: "only the guardian holding the claim on a request in review can ask for a second opinion",
         Move.GIVE_OPINION: "opinions are given on a claimed request in review",
         Move.OPEN_PANEL: "only a claimed request in review can go to a panel",
+        Move.FAIL_CHECK: "only an approved request has controller's checks to record",
     }
     | dict.fromkeys((Move.VOTE, Move.WITHDRAW_VOTE, Move.CLOSE_PANEL), "only a request before a panel has a panel to vote or close")
     | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
@@ -271,7 +281,7 @@ def check_actor(step: Step, request: SharingRequest, actor: Principal | None) ->
         if not actor.has(Role.AGENCY) or actor.org != request.requester_org:
             raise Forbidden("only the requesting agency may do this")
         return
-    if not actor.has(Role.GUARDIAN):
+    if not (actor.has(Role.GUARDIAN) or (step.actor is Actor.CONTROLLER and actor.has(Role.IG_MANAGER))):
         raise Forbidden("only a guardian may do this")
     if actor.org == request.requester_org:
         raise Forbidden("a guardian may not review a request made by their own organisation")
@@ -306,7 +316,7 @@ async def apply(
 def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now: datetime, lease: timedelta | None, due: datetime | None) -> None:
     if step.status is not None:
         request.status = step.status
-    if step.retrospective is not None:
+    if step.retrospective is not None or Effect.END_RETROSPECTIVE in step.effects:  # ended: the guardian's new decision answers for it
         request.retrospective_status = step.retrospective
     effects = step.effects
     if Effect.TAKE_CLAIM in effects:
