@@ -196,7 +196,6 @@ class QueueEntry(RequestHeadline):
             referred_at=request.referred_at,
             due_at=request.due_at,
             overdue=request.due_at is not None and request.due_at < now,
-            possible_incident=request.possible_incident,
         )
 
 
