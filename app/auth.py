@@ -333,7 +333,7 @@ def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Pri
 
 AgencyPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
+ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER))]
 OverseerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
 GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
 AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]

@@ -97,13 +97,6 @@ class Conflict(ProblemError):
     slug = "conflict"
 
 
-class PolicyReplayOnly(Conflict):
-    """An edition UK law has overtaken, or a policy derived from one: held for replay, never activated (brief section 7)."""
-
-    title = "Policy is replay-only"
-    slug = "policy-replay-only"
-
-
 class PreconditionFailed(ProblemError):
     status_code = 412
     title = "Precondition failed"

@@ -14,8 +14,9 @@ from app.config import Settings
 from app.errors import Forbidden
 from app.models.vocabulary import Role
 
-# The controller's own powers: its guardians review, its auditors read the whole trail, its admins set policy and register organisations.
-INSIDE_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
+# The controller's own powers: its guardians review, its auditors read the whole trail, its admins set policy and register organisations,
+# its information governance managers record its checks before anything is disclosed.
+INSIDE_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER})
 
 log = logging.getLogger("caldicott.auth")
 

@@ -53,7 +53,7 @@ from app.models.sharing_request import STATUS_FOR_OUTCOME
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
 from app.rules.facts import RequesterFacts, facts_record
 from app.services import audit, outbox
-from app.services.adjudication import fingerprint
+from app.services.request_facts import fingerprint
 from bench.common import (
     ROOT,
     SUBJECT_KEY,

@@ -217,7 +217,7 @@ async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens:
     async with app_of(client).state.sessionmaker() as session:
         [event] = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.attachment_added"))).scalars().all()  # type: ignore[call-overload]
     assert event.request_id == request_id
-    assert set(event.payload["data"]) == {"id", "status", "outcome", "conditions", "link"}
+    assert set(event.payload["data"]) == {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
 
 
 async def test_identical_content_is_stored_once(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:

@@ -155,8 +155,8 @@ async def test_a_failed_check_returns_the_request_to_the_queue(client: httpx.Asy
 async def test_a_guardian_of_another_organisation_leaves_the_checks_open(client: httpx.AsyncClient, tokens: Tokens, police: str) -> None:
     shared = await submitted(client, tokens, COURT_ORDER, police)
     await record(client, shared["id"], "CP6.court_order_verified", guardian(tokens), outcome="failed")
-    outsider = guardian(tokens, "guardian-la", org="LA02")
-    await register_organisation(client, tokens, "LA02", type="local_authority")
+    outsider = guardian(tokens, "guardian-la", org="LA01")  # a configured guardian organisation (tests/support.py), not the controller
+    await register_organisation(client, tokens, "LA01", type="local_authority")
     assert (await client.post(f"/v1/sharing-requests/{shared['id']}/claim", headers=outsider)).status_code == 200
     decision = {"outcome": "approve", "rationale": RATIONALE, "checks": [{"check": "CP6.court_order_verified", "checked": SEEN}]}
     assert (await client.post(f"/v1/sharing-requests/{shared['id']}/review", json=decision, headers=outsider)).status_code == 403

@@ -20,12 +20,13 @@ ALLOWED = {
     Role.GUARDIAN: "/v1/review-queue",
     Role.AUDITOR: "/v1/audit/events",
     Role.ADMIN: "/v1/organisations",
+    Role.IG_MANAGER: "/v1/sharing-requests",
 }
 
 
 # An organisation that may hold each role: any for agency, a configured guardian organisation for guardian
 # (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/auth.py, Powers).
-HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER", Role.ADMIN: "CONTROLLER"}
+HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER", Role.ADMIN: "CONTROLLER", Role.IG_MANAGER: "CONTROLLER"}
 
 
 async def change_active(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, code: str, active: bool) -> None:

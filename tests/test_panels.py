@@ -341,12 +341,12 @@ async def test_the_casting_vote_breaks_a_tie_only_when_every_member_has_voted_or
 async def test_a_panel_of_five_needs_three_votes_for_an_outcome_not_a_majority_of_those_cast(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
 ) -> None:
-    document = yaml.safe_load(shipped_path("2027.1").read_bytes())
-    document.update(name="northshire-trust", version="2027.1-local.5", derived_from={"name": "uk-caldicott-baseline", "version": "2027.1"})
+    document = yaml.safe_load(shipped_path("2028.1").read_bytes())
+    document.update(name="northshire-trust", version="2028.1-local.5", derived_from={"name": "uk-caldicott-baseline", "version": "2028.1"})
     document["panel"] = {"size": 5, "quorum": 3, "required_for_approval": {"CONSENT.refusal": ["refer"]}}
     uploaded = await client.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers={"Content-Type": "application/yaml"} | tokens.admin())
     assert uploaded.status_code == 201, uploaded.text
-    assert (await client.post("/v1/policies/northshire-trust/2027.1-local.5/activate", headers=tokens.admin())).status_code == 200
+    assert (await client.post("/v1/policies/northshire-trust/2028.1-local.5/activate", headers=tokens.admin())).status_code == 200
     request_id = await claimed(client, tokens)
     five = [*MEMBERS, {"sub": "guardian-4", "org": "CONTROLLER"}, {"sub": "guardian-5", "org": "CONTROLLER"}]
     assert (await post(client, request_id, "panel", guardian(tokens), {"reason": REASON, "members": five})).status_code == 201

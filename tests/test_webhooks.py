@@ -40,7 +40,7 @@ from tests.webhook_receiver import Answer, Receiver
 REPO = Path(__file__).resolve().parents[1]
 # Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts, is a witness's (tests/test_checkpoints.py).
 ALL_EVENTS = [str(event_type) for event_type in WebhookEventType if event_type is not WebhookEventType.AUDIT_CHECKPOINT]
-PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "link"}
+PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
 
 
 async def register_endpoint(
@@ -87,6 +87,8 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(hooks: http
         "status": "approved_with_conditions",
         "outcome": "approve_with_conditions",
         "conditions": request["decision"]["conditions"],
+        "ready_to_disclose": True,
+        "open_checks": [],
         "link": f"/v1/sharing-requests/{request['id']}",
     }
     for secret_thing in ("9990000018", "0000026", body["purpose"]["description"], *request["request"]["subjects"]["identifier_hashes"]):

@@ -2,29 +2,25 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlmodel
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import SQLModel
 
 from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, JSONValue, UTCDateTime, enum_column, utcnow
+from app.models.decision_facts import DecisionFacts
 from app.models.deliberation import OpinionRecord, PanelRecord
 from app.models.page import Page
 from app.models.vocabulary import (
-    AgreementStatus,
-    AttachmentKind,
     DataCategory,
     DecisionKind,
     DecisionOutcome,
-    DsptStatus,
     FactsOrigin,
-    FindingResult,
-    OrganisationType,
     Outcome,
     PurposeCategory,
     RequestStatus,
@@ -195,62 +191,6 @@ class Verdict(BaseModel):
     conditions: list[str]
     policy: PolicyRef
     request_hash: str
-
-
-class RequesterRecord(BaseModel):
-    code: str
-    type: OrganisationType
-    dspt_status: DsptStatus
-
-
-class AgreementRecord(BaseModel):
-    code: str
-    parties: list[str]
-    purposes: list[PurposeCategory]
-    data_categories: list[DataCategory]
-    valid_from: date
-    valid_until: date
-    status: AgreementStatus
-
-
-class CurrentEditionView(BaseModel):
-    """How the current edition of the baseline decided a request that a replay-only active policy would have approved."""
-
-    version: str
-    hash: str
-    outcome: Outcome
-    findings: dict[str, FindingResult] = Field(description="Its findings that are not a pass, as {rule: result}")
-
-
-class EvidenceRecord(BaseModel):
-    """An attachment the rules weighed, with the verification that let it count; a decision made before verification existed has its kind only."""
-
-    attachment_id: str | None = None
-    kind: AttachmentKind
-    verification_id: int | None = None
-    verified_by: str | None = None
-    verified_at: datetime | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _kind_alone(cls, value: Any) -> Any:
-        """A record made before verification existed lists kinds alone."""
-        return {"kind": value} if isinstance(value, str) else value
-
-
-class DecisionFacts(BaseModel):
-    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the evidence weighed."""
-
-    requester: RequesterRecord
-    agreement: AgreementRecord | None
-    today: date
-    current_edition: CurrentEditionView | None = Field(
-        default=None,
-        description="Only on a decision held by EDITION.superseded: the current edition's outcome and non-pass findings on the same facts",
-    )
-    evidence: list[EvidenceRecord] = Field(
-        default=[], description="The verified attachments the rules weighed, each with its verification (kinds alone in a decision made before verification)"
-    )
 
 
 class DecisionPublic(Verdict):

@@ -30,6 +30,11 @@ class AgeGroup(StrEnum):
 
 
 class DataCategory(StrEnum):
+    """A kind of information asked for. `fertility_treatment`: licensed treatment held under the HFE Act 1990; `gender_history`:
+    that a person has applied for or holds a gender recognition certificate, or their gender history; `criminal_offence`
+    (policy 2028.1): personal data about criminal convictions and offences or related security measures, allegations included
+    (UK GDPR Art. 10; DPA 2018 s.11(2)); `full_record`: the whole record."""
+
     DEMOGRAPHICS = "demographics"
     CONTACT_DETAILS = "contact_details"
     CARE_RECORD_SUMMARY = "care_record_summary"
@@ -140,6 +145,11 @@ class SubjectInformed(StrEnum):
 
 
 class OrganisationType(StrEnum):
+    """What kind of body an organisation is. `care_provider` (policy 2027.1): a registered health or adult social care provider
+    outside the NHS. Policy 2028.1 adds `court` (a court or tribunal), `coroner` (a coroner's office), `nhs_england`,
+    `public_health_agency` (the UK Health Security Agency or one of its health protection teams) and `integrated_care_board`
+    (NHS Act 2006 s.14Z25; a safeguarding partner, Children Act 2004 s.16E)."""
+
     NHS_TRUST = "nhs_trust"
     GP_PRACTICE = "gp_practice"
     LOCAL_AUTHORITY = "local_authority"

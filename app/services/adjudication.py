@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -10,11 +10,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import CallerOrganisation, Principal
-from app.canonical import canonical_json, sha256_hex, subject_hash
 from app.errors import Conflict, InvalidInput
 from app.models.actions import RequestAction
-from app.models.agreement import SharingAgreement
-from app.models.base import LONDON, utcnow
+from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody, too_many_identifiers
 from app.models.sharing_request import (
@@ -28,83 +26,19 @@ from app.models.sharing_request import (
     new_id,
 )
 from app.models.vocabulary import (
-    DataCategory,
     DecisionKind,
     FactsOrigin,
-    PurposeCategory,
     RequestStatus,
     RetrospectiveStatus,
     Urgency,
 )
-from app.rules import AgreementFacts, Evaluation, Facts, Finding, Policy, RequesterFacts, evaluate
-from app.rules.facts import evidence_facts, facts_record
-from app.services import agreements, attachment_verifications, controller_checks, editions, organisations, transitions, writes
+from app.rules import Evaluation, Facts, Finding, Policy, evaluate
+from app.rules.facts import facts_record
+from app.services import controller_checks, editions, organisations, transitions, writes
 from app.services.calendar_health import due_at as response_due  # 503, nothing recorded, past the policy's calendar
+from app.services.request_facts import Fingerprint, fingerprint, gather_facts
 
 RULES = "rules"
-
-
-def today_in_london(now: datetime) -> date:
-    """The policy's "today": the calendar date in Europe/London."""
-    return now.astimezone(LONDON).date()
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """The stored form of a body (identifiers replaced by keyed hashes) and its hash."""
-
-    body: dict[str, Any]
-    subject_hashes: list[str]
-    request_hash: str
-
-
-# Added with policy 2027.1: left out of the stored form while unset, so that a request written before they
-# existed keeps its hash (and an Idempotency-Key retried across the upgrade still matches).
-LATER_OPTIONAL_LEGAL_BASIS = ("provision", "schedule1_paragraph", "s251_regulation")
-# Added with policy 2028.1, each with the value that reads as its absence, left out of the stored form on that value for the same reason.
-LATER_DEFAULTS = {("legal_basis", "person_at_risk"): "subject", ("consent", "proxy_scope"): None}
-
-
-def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
-    """Strip identifiers from the body, keeping only their keyed hashes."""
-    stored = body.model_dump(mode="json")
-    for name in LATER_OPTIONAL_LEGAL_BASIS:
-        if stored["legal_basis"][name] is None:
-            del stored["legal_basis"][name]
-    for (part, name), absent in LATER_DEFAULTS.items():
-        if stored[part][name] == absent:
-            del stored[part][name]
-    identifiers = stored["subjects"].pop("identifiers")
-    hashes = sorted({subject_hash(subject_key, identifier) for identifier in identifiers})
-    stored["subjects"]["identifier_hashes"] = hashes
-    return Fingerprint(body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)))
-
-
-def requester_facts(organisation: Organisation | CallerOrganisation) -> RequesterFacts:
-    return RequesterFacts(code=organisation.code, type=organisation.type, dspt_status=organisation.dspt_status)
-
-
-def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None:
-    if agreement is None:
-        return None
-    return AgreementFacts(
-        code=agreement.code,
-        parties=frozenset(agreement.parties),
-        purposes=frozenset(PurposeCategory(purpose) for purpose in agreement.purposes),
-        data_categories=frozenset(DataCategory(category) for category in agreement.data_categories),
-        valid_from=agreement.valid_from,
-        valid_until=agreement.valid_until,
-        status=agreement.status,
-    )
-
-
-async def gather_facts(
-    *, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime, request_id: str | None = None
-) -> Facts:
-    """Everything the rules look at: the body, the requester, the named agreement, today, and the verified evidence on the request (none before it exists)."""
-    agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
-    evidence = evidence_facts(await attachment_verifications.verified_evidence(session, request_id) if request_id is not None else ())
-    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), **evidence)
 
 
 def policy_ref(policy: Policy) -> PolicyRef:
@@ -181,18 +115,7 @@ async def submit(
     now = utcnow()
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
     evaluation, superseded = editions.adjudicate(policy, facts)
-    request = SharingRequest(
-        id=new_id(),  # every default factory given: pydantic inspects a factory's signature each time it calls one
-        requester_org=requester.code,
-        submitted_by=principal.sub,
-        reference=body.reference,
-        purpose_category=body.purpose.category,
-        urgency=body.urgency,
-        status=STATUS_FOR_OUTCOME[evaluation.outcome],
-        idempotency_key=idempotency_key,
-        created_at=now,
-        updated_at=now,
-    )
+    request = new_request(org=requester.code, principal=principal, body=body, evaluation=evaluation, idempotency_key=idempotency_key, now=now)
     place(request=request, evaluation=evaluation, policy=policy, now=now)
     queued = writes.row_of(request)
     writes.add(session, SharingRequest, queued)
@@ -217,6 +140,24 @@ async def submit(
     await controller_checks.open_for(session=session, request=request, decision=decision, policy=policy, facts=facts, queued=queued)
     await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
     return Submission(request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body)
+
+
+def new_request(
+    *, org: str, principal: Principal, body: SharingRequestBody, evaluation: Evaluation, idempotency_key: str | None, now: datetime
+) -> SharingRequest:
+    """The request row of a new submission, with the status the rules' outcome gives it."""
+    return SharingRequest(
+        id=new_id(),  # every default factory given: pydantic inspects a factory's signature each time it calls one
+        requester_org=org,
+        submitted_by=principal.sub,
+        reference=body.reference,
+        purpose_category=body.purpose.category,
+        urgency=body.urgency,
+        status=STATUS_FOR_OUTCOME[evaluation.outcome],
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def record_version(

@@ -27,7 +27,7 @@ from app.models.base import utcnow
 from app.models.vocabulary import AgreementStatus
 from app.models.webhook import WebhookEventType
 from app.services import audit, events
-from app.services.adjudication import today_in_london
+from app.services.request_facts import today_in_london
 
 log = logging.getLogger("caldicott.agreements")
 

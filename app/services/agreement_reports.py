@@ -24,10 +24,10 @@ from app.models.base import utcnow
 from app.models.sharing_request import Decision, RequestVersion
 from app.models.vocabulary import AgreementStatus, DecisionOutcome
 from app.services import events
-from app.services.adjudication import today_in_london
 from app.services.agreement_notices import NOTICE_DAYS
 from app.services.pagination import ascending, keyset_page
 from app.services.reports import day_bound
+from app.services.request_facts import today_in_london
 
 RANKS = {state: rank for rank, state in enumerate(AgreementState)}
 STATES = list(AgreementState)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyReplayOnly, ProblemError
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, ProblemError
 from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
@@ -36,6 +36,13 @@ class InvalidPolicy(ProblemError):
 
     def __init__(self, error: PolicyError):
         super().__init__(str(error), errors=[FieldError(field=path, location="body", message=message) for path, message in error.problems])
+
+
+class PolicyReplayOnly(Conflict):
+    """An edition UK law has overtaken, or a policy derived from one: held for replay, never activated (brief section 7)."""
+
+    title = "Policy is replay-only"
+    slug = "policy-replay-only"
 
 
 class PolicyRegistry:
