@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     agreement_check_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
     reconsideration_window_days: int = Field(default=28, ge=1, le=365)
+    # The person's decision notice says how to reach the controller's Data Protection Officer and the ICO (brief section 6, rule 3).
+    dpo_contact: str = Field(default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)", min_length=1, max_length=500)
+    ico_contact: str = Field(default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113", min_length=1, max_length=500)
     # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
     # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
     rate_limit_enabled: bool = True

@@ -995,6 +995,37 @@ async def checks_before_disclosure(main: Server) -> None:
     )
 
 
+async def withheld_notice(main: Server) -> None:
+    """The person's notice of a request whose telling would prejudice its purpose is withheld: the agency, and a guardian of its own organisation, cannot read or release it."""
+    async with main.client() as api:
+        referred = await submitted(api, "RXT01", changed(REFERRED | {"reference": "WITHHELD-1", "transparency.subject_informed": "would_prejudice_purpose"}))
+        controller = auth(CONTROLLER, Role.GUARDIAN)
+        await api.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=controller)
+        await api.post(f"/v1/sharing-requests/{referred['id']}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=controller)
+        path = f"/v1/sharing-requests/{referred['id']}/notice"
+        agency, own_guardian = auth("RXT01", Role.AGENCY), auth("RXT01", Role.GUARDIAN)
+        reads = [
+            await api.get(path, params={"audience": "subject"}, headers=agency),
+            await api.get(path, params={"audience": "subject", "preview": "true"}, headers=agency),
+            await api.get(path, params={"audience": "subject", "preview": "true"}, headers=own_guardian),
+        ]
+        release = {"audience": "subject", "why": "I am the requester and I say the person may be told."}
+        releases = [await api.post(f"{path}-releases", json=release, headers=headers) for headers in (agency, own_guardian)]
+        after = await api.get(path, params={"audience": "subject"}, headers=agency)
+    problems = []
+    if not (is_problem(reads[0], 409) and is_problem(reads[1], 403) and is_problem(reads[2], 403)):
+        problems.append(f"reads answered {', '.join(answered(read) for read in reads)}")
+    if not all(is_problem(answer, 403) for answer in releases):
+        problems.append(f"releases answered {', '.join(answered(answer) for answer in releases)}")
+    if not is_problem(after, 409):
+        problems.append(f"after the attempts the notice answered {answered(after)}")
+    LEDGER.record(
+        "a withheld notice to the person read, previewed or released by the agency or a guardian of the requesting organisation",
+        problems,
+        "409 subject-notice-withheld to read; 403 to preview or release; still withheld",
+    )
+
+
 async def alg_none(main: Server, jwks: Server) -> None:
     """An unsigned token (alg none) is 401 in development and in JWKS mode."""
     for server, where in ((main, "the development instance"), (jwks, "the JWKS-only instance")):
@@ -1265,6 +1296,7 @@ async def run() -> bool:
                 ("cross-agency read", lambda: cross_agency_read(main)),
                 ("guardian of the requesting organisation", lambda: own_organisation_guardian(main)),
                 ("checks before disclosure", lambda: checks_before_disclosure(main)),
+                ("withheld notice", lambda: withheld_notice(main)),
                 ("alg none", lambda: alg_none(main, jwks)),
                 ("HS/RS confusion", lambda: algorithm_confusion(jwks, key)),
                 ("SSRF", lambda: ssrf(strict)),

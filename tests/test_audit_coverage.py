@@ -221,6 +221,14 @@ async def record_check(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", path, tokens.headers("CONTROLLER", Role.IG_MANAGER, sub="ig-1"), body)
 
 
+async def release_notice(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await requester(client, tokens)
+    shared = await submit(client, tokens, changed({"subjects.age_group": "mixed", "subjects.count": 3}))
+    assert shared.status_code == 201, shared.text
+    body = {"audience": "subject", "why": "The parents are not a party to any concern about the children.", "not_implicated": True}
+    return Request("POST", f"/v1/sharing-requests/{shared.json()['id']}/notice-releases", guardian(tokens), body)
+
+
 QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
 MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
 PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
@@ -342,6 +350,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(reconsideration, 201, "reconsideration_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(decide_reconsideration, 200, "reconsidered"),
     ("POST", "/v1/sharing-requests/{request_id}/controller-checks/{check_name}"): Call(record_check, 200, "controller_check_recorded"),
+    ("POST", "/v1/sharing-requests/{request_id}/notice-releases"): Call(release_notice, 201, "notice_released"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
     ("POST", "/v1/sharing-requests/{request_id}/panel"): Call(open_panel, 201, "panel_opened"),

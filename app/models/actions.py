@@ -27,6 +27,8 @@ class RequestAction(StrEnum):
     READ = "read"
     HISTORY_READ = "history_read"
     NOTICE_READ = "notice_read"
+    NOTICE_PREVIEWED = "notice_previewed"  # a guardian read a withheld subject's notice (brief section 6, rule 1)
+    NOTICE_RELEASED = "notice_released"  # a guardian released a withheld subject's notice
     # Evidence attached to the request: each outcome names the content's SHA-256 (`sha256:<hex>`), which the chain then holds.
     ATTACHMENT_ADDED = "attachment_added"
     ATTACHMENT_READ = "attachment_read"

@@ -12,7 +12,31 @@ class NoticeAudience(StrEnum):
     """Whom a notice is addressed to."""
 
     REQUESTER = "requester"  # the requesting agency (and guardians and auditors, who read what it reads)
-    SUBJECT = "subject"  # the person the information is about (Caldicott principle 8)
+    SUBJECT = "subject"  # the person the information is about (Caldicott principle 8); for a mixed group, the children's
+    SUBJECT_ADULTS = "subject_adults"  # a mixed group's adults and young people (brief section 6, rule 6)
+    SUBJECT_PROXY = "subject_proxy"  # the health-and-welfare attorney or deputy who gave or refused consent
+
+
+class WithheldReason(StrEnum):
+    """Why the subject's notice may not be sent yet (brief section 6, rule 1)."""
+
+    PREJUDICE = "prejudice"  # telling the person would prejudice the purpose
+    PURPOSE = "purpose"  # crime prevention or safeguarding: telling could alert a suspect or an abuser
+    PARENTAL_RESPONSIBILITY = "parental_responsibility"  # it goes to a parent whom no guardian has confirmed is not implicated
+    PROXY = "proxy"  # it goes to an attorney or deputy whom no guardian has confirmed is not implicated
+    DECEASED = "deceased"  # it goes to a personal representative whom no guardian has named
+    CONTROLLER_CHECKS_OPEN = "controller_checks_open"  # a controller's check of the decision is open; ends by itself
+
+
+class Addressee(StrEnum):
+    """Whom the notice is written to."""
+
+    REQUESTER = "requester"
+    PERSON = "person"  # the person themselves (an adult, a young person, a Gillick-competent child)
+    PARENT = "parent"  # a person with parental responsibility for a child who is not competent
+    ADULTS = "adults"  # the adults and young people of a mixed group
+    PROXY = "proxy"  # the attorney or deputy for personal welfare
+    PERSONAL_REPRESENTATIVE = "personal_representative"  # of a person who has died
 
 
 class NoticeFormat(StrEnum):
@@ -112,6 +136,61 @@ class ReconsiderationOffer(BaseModel):
     path: str = Field(description="Where to ask, giving the grounds")
 
 
+class NoticeWithholding(BaseModel):
+    """One reason the notice is withheld, in words."""
+
+    reason: WithheldReason
+    text: str = Field(description="What the reason means and what ends it")
+
+
+class NoticeBasis(BaseModel):
+    """What the decision rests on in law, in words (brief section 6, rule 2); for a person who has died, only the duty of confidence and the provision."""
+
+    article_6: str | None = Field(description="The UK GDPR Article 6 basis; null for people who have died")
+    article_9: str | None = Field(description="The Article 9 condition, with the DPA 2018 Schedule 1 paragraph when recorded; null when none applies")
+    article_10: str | None = Field(description="For criminal offence data: the Schedule 1 paragraph relied on for Article 10")
+    confidentiality: str = Field(description="The basis under the common law duty of confidence")
+    provision: str | None = Field(
+        description='The provision cited, by its registry title ("a provision the controller has not verified" when the registry does not hold it), '
+        "or for section 251 support the regulation; null when none is cited"
+    )
+
+
+class NoticeCheck(BaseModel):
+    """A controller's check: a step the controller takes itself before disclosure, never an obligation on the recipient."""
+
+    check: str = Field(description="The rule id of the check, or `human_involvement`")
+    text: str = Field(description="What the controller does, in plain words")
+    status: str | None = Field(description="`open`, `done` or `failed`: in the requester's notice only")
+
+
+class NoticeRefusalOverride(BaseModel):
+    """A refusal of consent (the person's, or one made for them) that the decision did not follow (brief section 6, rule 4)."""
+
+    by: str = Field(description="What or who did not follow it: the rules, an emergency share, a Caldicott Guardian or a panel")
+    ground: str = Field(description="On what ground, in words")
+    subject_reason: str | None = Field(description="The guardian's reason for the person, when they wrote one (never their rationale)")
+
+
+class NoticeAutomated(BaseModel):
+    """A decision made by the rules: the safeguards of UK GDPR Arts. 22A-22D (as substituted by the Data (Use and Access) Act 2025)."""
+
+    checked_by_person: bool = Field(description="Whether a person of the controller checked it (its checks recorded done) before anything was disclosed")
+    statements: list[str] = Field(
+        description="That the rules made it, whether a person checked it, and how to ask for review, make representations and contest it"
+    )
+
+
+class NoticeRights(BaseModel):
+    """The rights of a living person, and whom to contact (brief section 6, rule 3)."""
+
+    statements: list[str] = Field(description="Access, rectification and restriction; objection or withdrawing consent where they apply")
+    dpo_contact: str = Field(description="How to contact the controller's Data Protection Officer (CALDICOTT_DPO_CONTACT)")
+    ico_contact: str = Field(description="How to contact the Information Commissioner's Office (CALDICOTT_ICO_CONTACT)")
+    opt_out: str | None = Field(description="How to register a national data opt-out, where the opt-out can apply; null elsewhere")
+    automated: NoticeAutomated | None = Field(description="For a decision made by the rules (an emergency share included); null otherwise")
+
+
 class DecisionNotice(BaseModel):
     """The latest final decision on a request, in plain English: the JSON form of the notice and what its other forms are rendered from."""
 
@@ -145,3 +224,14 @@ class DecisionNotice(BaseModel):
     )
     reconsidered: EarlierReconsideration | None = Field(None, description="Whether this decision has been put up for reconsideration, and how that stands")
     reconsidered_at: datetime | None = Field(None, description="When reconsideration was asked for, or when the decision was upheld")
+    addressed_to: Addressee = Field(Addressee.REQUESTER, description="Whom the notice is written to")
+    addressed_to_label: str = Field("", description="The addressee in words, as the notice opens")
+    about: str = Field("", description='Whom the information is about, in words ("you", "your child", "the person who has died")')
+    withheld: bool = Field(False, description="Withheld: do not send. Only in a guardian's preview (`preview=true`) of a withheld notice")
+    withheld_reasons: list[NoticeWithholding] = Field([], description="Each reason the notice is withheld (with `withheld` true)")
+    basis: NoticeBasis | None = Field(None, description="The legal basis in words (rule 2); null for a refusal")
+    controller_checks: list[NoticeCheck] = Field([], description="The controller's own checks of the decision (rule 7)")
+    checks_pending: bool = Field(False, description="In the requester's notice: nothing will be disclosed until the controller's checks are complete")
+    refusal_not_followed: NoticeRefusalOverride | None = Field(None, description="In the person's notice: a refusal of consent the approval did not follow")
+    rights: NoticeRights | None = Field(None, description="In a notice to a living person: their rights and whom to contact")
+    after_death: list[str] = Field([], description="In a notice about a person who has died: the duty of confidence and access to their health records")

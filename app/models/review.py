@@ -51,6 +51,11 @@ class ReviewBody(BaseModel):
     rationale: Rationale
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
     approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+    subject_reason: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=2000, pattern=STORABLE_TEXT)] | None = Field(
+        default=None,
+        description="Optional, with an approval: the guardian's reason written for the person the information is about, quoted in their notice "
+        "when the approval overrides a refusal of consent (brief section 6, rule 4); the rationale never is",
+    )
     checks: Annotated[list[DecisionCheckRecord], Field(max_length=10)] = Field(
         default=[],
         description=(

@@ -136,6 +136,8 @@ class Decision(SQLModel, table=True):
     review_required: bool = False
     decided_by: str = sqlmodel.Field(max_length=200)
     rationale: str | None = None
+    # A guardian's reason for the person, for their notice when it overrode a refusal (brief section 6, rule 4); never the rationale.
+    subject_reason: str | None = sqlmodel.Field(default=None, max_length=2000)
     approved_items: list[str] | None = sqlmodel.Field(default=None, sa_column=Column(JSONValue, nullable=True))
     # Guardian decisions: seconds from referral, less time paused waiting for information.
     response_seconds: int | None = None

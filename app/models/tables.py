@@ -4,6 +4,7 @@ from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgree
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
+from app.models.notice_release import NoticeRelease
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
 from app.models.panel import Panel, PanelMember, PanelVote
@@ -27,6 +28,7 @@ __all__ = [
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",
+    "NoticeRelease",
     "Opinion",
     "OpinionRequest",
     "Organisation",

@@ -5,14 +5,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from app.auth import ReaderPrincipal
+from app.auth import GuardianPrincipal, ReaderPrincipal
 from app.db import SessionDep
-from app.dependencies import CurrentRequest, SettingsDep
-from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.dependencies import CurrentRequest, RegistryDep, SettingsDep
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.models.notice import (
     ConditionSource,
     DecisionNotice,
     NoticeAudience,
+    NoticeBasis,
     NoticeCondition,
     NoticeDecider,
     NoticeFinding,
@@ -24,8 +25,9 @@ from app.models.notice import (
     NoticeRecipient,
     ReconsiderationOffer,
 )
+from app.models.notice_release import NoticeReleaseBody, NoticeReleasePublic
 from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
-from app.services import notice
+from app.services import notice, notice_withholding
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 
@@ -111,6 +113,14 @@ EXAMPLE = DecisionNotice(
             ],
         )
     ],
+    addressed_to_label="Northshire Community Health NHS Trust",
+    basis=NoticeBasis(
+        article_6="UK GDPR Article 6(1)(e): a task in the public interest or in the exercise of official authority",
+        article_9="UK GDPR Article 9(2)(h): health or social care",
+        article_10=None,
+        confidentiality="The duty of confidence is met by implied consent, because the sharing is for the person's own care.",
+        provision=None,
+    ),
     reconsideration=ReconsiderationOffer(
         deadline=datetime(2026, 12, 24, 14, 5, tzinfo=UTC), window_days=28, path="/v1/sharing-requests/6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10/reconsideration"
     ),
@@ -131,15 +141,26 @@ def _content() -> dict[str, Any]:
     description=(
         "Choose the form with `Accept`: `application/json` (the default: the same content, structured), `text/html` (a printable page), "
         "`text/markdown` or `text/plain`; q-values are honoured. `audience=subject` gives the notice for the person the information is "
-        "about (Caldicott principle 8): it quotes none of the requester's own words, no identifiers and no names of staff. Each read is audited."
+        "about (Caldicott principle 8): it quotes none of the requester's own words, no identifiers and no names of staff; it states the legal "
+        "basis, and to a living person their rights. For a `mixed` group `subject` is the children's notice (to a person with parental "
+        "responsibility) and `subject_adults` the adults' and young people's; `subject_proxy` is the notice to a health-and-welfare attorney or "
+        "deputy who gave or refused consent for a person who lacks capacity (404 where the request has no such notice). The person's notice "
+        "is **withheld** (409, problem type `subject-notice-withheld`, whose `errors` name each reason: location `withheld`, field the "
+        "reason) until a guardian releases it (`POST .../notice-releases`) and while a controller's check is open; a guardian who is not of "
+        'the requesting organisation may read it with `preview=true`, headed "Withheld: do not send". The requester\'s own notice is never '
+        "withheld. Each read is audited."
     ),
     response_model=DecisionNotice,
     responses=INVALID_INPUT
     | {
         200: {"description": "The notice, in the form the Accept header asked for", "content": _content()},
-        404: problem_doc("No such request, or it belongs to another agency"),
+        403: problem_doc("`preview=true` from anyone but a guardian who is not of the requesting organisation"),
+        404: problem_doc("No such request, or it belongs to another agency, or it has no notice for this audience"),
         406: problem_doc("The Accept header allows none of application/json, text/html, text/markdown and text/plain"),
-        409: problem_doc("The request has no final decision yet (it awaits or is in review, waits for information, or was withdrawn)"),
+        409: problem_doc(
+            "The request has no final decision yet (it awaits or is in review, waits for information, or was withdrawn), or the person's notice "
+            "is withheld (problem type `subject-notice-withheld`, naming each reason in `errors`)"
+        ),
     },
 )
 async def get_notice(
@@ -148,17 +169,53 @@ async def get_notice(
     request: CurrentRequest,
     session: SessionDep,
     settings: SettingsDep,
+    registry: RegistryDep,
     audience: Annotated[
-        NoticeAudience, Query(description="`requester` (the default) or `subject`: the person the information is about")
+        NoticeAudience,
+        Query(
+            description="`requester` (the default); `subject`: the person the information is about (for a mixed group, the children); "
+            "`subject_adults`: a mixed group's adults and young people; `subject_proxy`: the person's health-and-welfare attorney or deputy"
+        ),
     ] = NoticeAudience.REQUESTER,
+    preview: Annotated[
+        bool, Query(description='A guardian who is not of the requesting organisation reads a withheld notice, headed "Withheld: do not send"')
+    ] = False,
 ) -> Response:
-    decided = await notice.read(
-        session=session,
-        principal=principal,
-        request=request,
-        audience=audience,
+    context = notice.NoticeContext(
         controller_org=settings.controller_org,
         window_days=settings.reconsideration_window_days,
+        registry=registry,
+        dpo_contact=settings.dpo_contact,
+        ico_contact=settings.ico_contact,
     )
+    decided = await notice.read(session=session, principal=principal, request=request, audience=audience, context=context, preview=preview)
     headers = COMMON_HEADERS | ({"Content-Security-Policy": HTML_POLICY} if fmt == NoticeFormat.HTML else {})
     return Response(notice.render(decided, fmt), media_type=notice.MEDIA_TYPES[fmt], headers=headers)
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/notice-releases",
+    status_code=201,
+    summary="Release a withheld notice to the person (or to their parent, attorney, deputy or personal representative)",
+    description=(
+        "A Caldicott Guardian who is not of the requesting organisation releases the notice for one `audience` (`subject`, `subject_adults` or "
+        "`subject_proxy`), saying why. For a notice to a person with parental responsibility, or to an attorney or deputy, `not_implicated` "
+        "must be true; for a person who has died, `personal_representative` names who it goes to and `access_to_health_records_checked` must "
+        "be true (the notice tells them nothing the Access to Health Records Act 1990 ss.4(3) and 5 would withhold). The service records who "
+        "and when. The release changes no decision and holds for the request's later decisions until the request is amended; it never clears "
+        "`controller_checks_open`, which ends when the last controller's check is recorded done (`still_withheld`). Audited as `notice_released`."
+    ),
+    response_model=NoticeReleasePublic,
+    responses=BODY_PROBLEMS
+    | {
+        403: problem_doc("Only a guardian who is not of the requesting organisation releases a notice"),
+        404: problem_doc("No such request, or it belongs to another agency, or it has no notice for this audience"),
+        409: problem_doc("The notice for this audience is withheld for no reason a release clears"),
+    },
+)
+async def release_notice(
+    principal: GuardianPrincipal, request: CurrentRequest, body: NoticeReleaseBody, session: SessionDep, response: Response
+) -> NoticeReleasePublic:
+    released = await notice_withholding.release(session=session, principal=principal, request=request, body=body)
+    response.headers["Location"] = f"/v1/sharing-requests/{request.id}/notice?audience={body.audience.value}"
+    return released

@@ -56,6 +56,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "section 251 support confirmed, or a person's review of a significant decision) are not all recorded done: nothing may be disclosed yet.",
         "Wait for the `sharing_request.ready_to_disclose` webhook, or read the request until `ready_to_disclose` is true; `detail` names the open checks.",
     ),
+    "subject-notice-withheld": (
+        "The notice to the person the information is about may not be sent yet. `errors` names each reason (location `withheld`, field the "
+        "reason): `prejudice` (telling them would prejudice the purpose), `purpose` (crime prevention or safeguarding: it could alert a suspect "
+        "or an abuser), `parental_responsibility` or `proxy` (it goes to a parent, attorney or deputy whom no guardian has confirmed is not "
+        "implicated), `deceased` (it goes to a personal representative no guardian has named), `controller_checks_open` (a controller's check "
+        "of the decision is open).",
+        "Do not send the notice. A Caldicott Guardian who is not of the requesting organisation may read it with `preview=true` and release it "
+        "with `POST /v1/sharing-requests/{id}/notice-releases`; `controller_checks_open` ends by itself when the last check is recorded done.",
+    ),
     "precondition-failed": (
         "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you read it. "
         "Nothing was changed. `current_etag`, when present, is the resource's ETag now.",

@@ -72,6 +72,18 @@ async def request_read(*, session: AsyncSession, actor: Principal, request: Shar
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome="read")
 
 
+async def notice_released(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
+    """A guardian released a withheld subject's notice: the outcome names the audience and the reasons it cleared (never why)."""
+    action, outcome = RequestAction.NOTICE_RELEASED, f"{audience}: {', '.join(reasons)}"[:80]
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+
+
+async def notice_previewed(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
+    """A guardian read a withheld subject's notice as a preview: the outcome names the audience and what withholds it."""
+    action, outcome = RequestAction.NOTICE_PREVIEWED, f"{audience}: {', '.join(reasons)}"[:80]
+    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+
+
 async def attachment_added(*, session: AsyncSession, actor: Principal, request: SharingRequest, sha256: str) -> None:
     """Evidence was attached to a request: the chain holds its content's SHA-256, and subscribers hear of it."""
     action, outcome = RequestAction.ATTACHMENT_ADDED, f"sha256:{sha256}"

@@ -49,6 +49,7 @@ async def review(
         conditions=body.conditions,
         approved_items=body.approved_items,
         recorded=body.checks,
+        subject_reason=body.subject_reason if body.outcome in APPROVALS else None,
     )
 
 
@@ -112,6 +113,7 @@ async def _decide(
     conditions: list[str] | None = None,
     approved_items: list[DataCategory] | None = None,
     recorded: Sequence[DecisionCheckRecord] = (),
+    subject_reason: str | None = None,
 ) -> Decision:
     """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on.
 
@@ -133,6 +135,7 @@ async def _decide(
             conditions=conditions,
             approved_items=approved_items,
             opinions=opinions.records(weighed),
+            subject_reason=subject_reason,
         )
         if kind == DecisionKind.GUARDIAN:
             await controller_checks.open_for(session=session, request=request, decision=decision, principal=principal, recorded=recorded)
@@ -160,6 +163,7 @@ def record_decision(
     approved_items: list[DataCategory] | None = None,
     opinions: list[dict[str, Any]] | None = None,
     panel: dict[str, Any] | None = None,
+    subject_reason: str | None = None,
 ) -> Decision:
     """Queue a guardian's decision record on the current version, carrying the findings of `rules` (the rules' decision on it)."""
     decision = Decision(
@@ -173,6 +177,7 @@ def record_decision(
         review_required=False,
         decided_by=principal.sub,
         rationale=rationale,
+        subject_reason=subject_reason,
         approved_items=approved_items,
         response_seconds=response_seconds,
         # The findings came from the rules decision's policy and facts, not from whichever policy is active now.
@@ -191,6 +196,8 @@ def record_decision(
 
 
 async def _check_review_body(*, session: AsyncSession, request: SharingRequest, body: ReviewBody) -> None:
+    if body.subject_reason is not None and body.outcome not in APPROVALS:
+        raise InvalidInput("subject_reason", "a reason for the person goes only with an approval, which their notice explains")
     await check_outcome_details(session=session, request=request, outcome=body.outcome, conditions=body.conditions, approved_items=body.approved_items)
 
 

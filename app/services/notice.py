@@ -1,48 +1,54 @@
 """Decision notices: the latest final decision on a request, told in plain English to the requester or to the person it is about.
 
 The notice is built once, as a DecisionNotice (its JSON form); HTML, Markdown and plain text are rendered from that
-model by the Jinja2 templates in app/templates/notice/, whose plain-English texts (texts.yaml) sit beside them.
+model by the Jinja2 templates in app/templates/notice/ (app/services/notice_render.py). What the person's notice
+says of the law is app/services/notice_basis.py; whether it may be sent yet, app/services/notice_withholding.py.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, NotAcceptable
+from app.errors import Conflict, Forbidden, NotFound
 from app.models.actions import RequestAction
-from app.models.base import LONDON, utcnow
+from app.models.base import utcnow
+from app.models.controller_check import ControllerCheck
 from app.models.notice import (
+    Addressee,
     ConditionSource,
     DecisionNotice,
     EarlierReconsideration,
     NoticeAudience,
+    NoticeCheck,
     NoticeCondition,
     NoticeDecider,
     NoticeFinding,
-    NoticeFormat,
     NoticeItem,
     NoticeOrganisation,
     NoticePrinciple,
     NoticePurpose,
     NoticeRecipient,
+    NoticeWithholding,
     ReconsiderationOffer,
 )
 from app.models.organisation import Organisation
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest, Transition
-from app.models.vocabulary import DecisionKind, DecisionOutcome, FindingResult, ReconsiderationOutcome, RequestStatus
-from app.rules.policy import rule_area
-from app.services import events
+from app.models.vocabulary import CheckStatus, DecisionKind, DecisionOutcome, FindingResult, ReconsiderationOutcome, RequestStatus
+from app.rules.policy import Policy, rule_area
+from app.services import events, notice_basis, notice_withholding
+from app.services.controller_check_rules import CONTROLLER_CHECK_RULES
+from app.services.notice_render import MEDIA_TYPES, OFFERED, london_date, london_time, negotiate, render, texts
+from app.services.policies import PolicyRegistry
 from app.services.reconsideration import standing_decision
 
-TEMPLATE_PACKAGE, TEMPLATE_DIR = "app", "templates/notice"
+__all__ = ["MEDIA_TYPES", "OFFERED", "NoticeContext", "build", "london_date", "london_time", "negotiate", "read", "render", "texts"]
+
 FINAL_OUTCOMES = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS, DecisionOutcome.REFUSE})
 APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 # The outcomes a requester may ask to have reconsidered.
@@ -51,125 +57,22 @@ CONTESTABLE = frozenset({DecisionOutcome.REFUSE, DecisionOutcome.APPROVE_WITH_CO
 UNDECIDED = frozenset(
     {RequestStatus.AWAITING_REVIEW, RequestStatus.IN_REVIEW, RequestStatus.INFORMATION_REQUESTED, RequestStatus.IN_PANEL, RequestStatus.WITHDRAWN}
 )
-# The server's preference when the Accept header likes several equally: the structured form first.
-OFFERED = (NoticeFormat.JSON, NoticeFormat.HTML, NoticeFormat.MARKDOWN, NoticeFormat.PLAIN)
-MEDIA_TYPES = {
-    NoticeFormat.JSON: "application/json",
-    NoticeFormat.HTML: "text/html; charset=utf-8",
-    NoticeFormat.MARKDOWN: "text/markdown; charset=utf-8; variant=CommonMark",
-    NoticeFormat.PLAIN: "text/plain; charset=utf-8",
-}
-TEMPLATES = {NoticeFormat.HTML: "notice.html", NoticeFormat.MARKDOWN: "notice.md", NoticeFormat.PLAIN: "notice.txt"}
+Cut = Callable[[str, str, str], str]
 
 
-# Negotiation
+@dataclass(frozen=True)
+class NoticeContext:
+    """What a notice needs from the service's configuration: the controller, the reconsideration window, whom to contact, the policies."""
 
-
-def _ranges(accept: str) -> list[tuple[str, str, float]]:
-    """(type, subtype, q) of each media range in an Accept header; a range with a malformed q is left out."""
-    ranges = []
-    for part in accept.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        kind, slash, subtype = media.lower().partition("/")
-        if not (kind and slash and subtype):
-            continue
-        q: float | None = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = None
-                if q is not None and not 0 <= q <= 1:
-                    q = None
-        if q is not None:
-            ranges.append((kind, subtype, q))
-    return ranges
-
-
-def negotiate(accept: str | None) -> NoticeFormat:
-    """The form the Accept header likes best (q-values, the most specific range deciding); JSON when it says nothing; 406 when none will do."""
-    if accept is None or not accept.strip():
-        return NoticeFormat.JSON
-    ranges = _ranges(accept)
-    best, best_q = None, 0.0
-    for offered in OFFERED:
-        kind, _, subtype = offered.value.partition("/")
-        specificities = {(kind, subtype): 2, (kind, "*"): 1, ("*", "*"): 0}
-        matching = [(specificities[k, s], q) for k, s, q in ranges if (k, s) in specificities]
-        if not matching:
-            continue
-        most_specific = max(specificity for specificity, _ in matching)
-        q = max(q for specificity, q in matching if specificity == most_specific)
-        if q > best_q:
-            best, best_q = offered, q
-    if best is None:
-        raise NotAcceptable(f"a notice is given as {', '.join(format.value for format in OFFERED)}; the Accept header allows none of them")
-    return best
-
-
-# Texts and templates
-
-
-@cache
-def texts() -> dict[str, Any]:
-    """The plain-English texts kept beside the templates (texts.yaml), read once."""
-    source = files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR, "texts.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(source)
+    controller_org: str
+    window_days: int
+    registry: PolicyRegistry
+    dpo_contact: str = ""
+    ico_contact: str = ""
 
 
 def _text(group: str, key: object, fallback: str | None = None) -> str:
     return str(texts()[group].get(key, fallback if fallback is not None else key))
-
-
-# CommonMark lets any ASCII punctuation be escaped; these are the characters that could start markup inside a line.
-_MARKDOWN_SPECIAL = str.maketrans({char: "\\" + char for char in "\\`*_{}[]<>#|!~"})
-
-
-def markdown_text(value: object) -> object:
-    """Every value put into the Markdown notice: free text cannot open a link, an image, emphasis or raw HTML, or break a line."""
-    if isinstance(value, str):
-        return " ".join(value.split()).translate(_MARKDOWN_SPECIAL)
-    return value
-
-
-def london_date(moment: datetime) -> str:
-    """26 November 2026, in the UK's calendar."""
-    local = moment.astimezone(LONDON)
-    return f"{local.day} {local:%B %Y}"
-
-
-def london_time(moment: datetime) -> str:
-    """14:05 on 26 November 2026 (UK time)."""
-    local = moment.astimezone(LONDON)
-    return f"{local:%H:%M} on {london_date(moment)} (UK time)"
-
-
-@cache
-def environment(fmt: NoticeFormat) -> Environment:
-    """The template environment of one form: HTML autoescaped, Markdown with every value escaped, plain text as it is."""
-    environment = Environment(
-        loader=PackageLoader(TEMPLATE_PACKAGE, TEMPLATE_DIR),
-        autoescape=fmt == NoticeFormat.HTML,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=markdown_text if fmt == NoticeFormat.MARKDOWN else None,
-    )
-    environment.filters.update(london_date=london_date, london_time=london_time)
-    return environment
-
-
-def render(notice: DecisionNotice, fmt: NoticeFormat) -> str:
-    """The notice in one of its forms."""
-    if fmt == NoticeFormat.JSON:
-        return notice.model_dump_json()
-    return environment(fmt).get_template(TEMPLATES[fmt]).render(n=notice, subject=notice.audience == NoticeAudience.SUBJECT)
-
-
-# Building the notice
 
 
 async def final_decision(*, session: AsyncSession, request: SharingRequest) -> Decision:
@@ -219,8 +122,10 @@ async def _decider(*, session: AsyncSession, decision: Decision, controller: Not
     return NoticeDecider(kind=decision.kind, statement=statement, organisation=organisation, **policy)
 
 
-def _conditions(decision: Decision, *, subject: bool) -> tuple[list[NoticeCondition], int]:
-    """Each condition as an obligation, with why the policy asks it; for the person, a guardian's own wording is counted, not quoted."""
+def _conditions(decision: Decision, *, subject: bool, cut: Cut) -> tuple[list[NoticeCondition], int]:
+    """Each condition on the recipient, with why the policy asks it (the controller's own checks are not among them: rule 7).
+
+    For the person, a guardian's own wording is counted, not quoted, and a rule's in the baseline's words (rule 8)."""
     if decision.kind != DecisionKind.RULES:
         if subject:
             return [], len(decision.conditions)
@@ -230,16 +135,21 @@ def _conditions(decision: Decision, *, subject: bool) -> tuple[list[NoticeCondit
     conditions = []
     for text in decision.conditions:
         rule = rule_of.get(text)
+        if rule in CONTROLLER_CHECK_RULES:
+            continue
         explanation = texts()["conditions"].get(rule) if rule else None
-        conditions.append(NoticeCondition(source=ConditionSource.POLICY, rule=rule, text=text, explanation=explanation))
+        shown = cut(rule, FindingResult.CONDITION, text) if rule and subject else text
+        conditions.append(NoticeCondition(source=ConditionSource.POLICY, rule=rule, text=shown, explanation=explanation))
     return conditions, 0
 
 
-def _principles(decision: Decision) -> list[NoticePrinciple]:
-    """The principles (and areas beside them) whose rules did not simply pass, principles first, in order."""
+def _principles(decision: Decision, cut: Cut) -> list[NoticePrinciple]:
+    """The principles (and areas beside them) whose rules did not simply pass, principles first, in order.
+
+    A guardian's or a panel's notice never repeats the rules' reasons that said a guardian must decide (rule 4)."""
     groups: dict[tuple[int, int | str], NoticePrinciple] = {}
     for finding in decision.findings:
-        if finding["result"] == FindingResult.PASS:
+        if finding["result"] == FindingResult.PASS or (finding["result"] == FindingResult.REFER and decision.kind != DecisionKind.RULES):
             continue
         principle = finding["principle"]
         if principle is not None:
@@ -249,7 +159,8 @@ def _principles(decision: Decision) -> list[NoticePrinciple]:
             key = (1, rule_area(finding["rule"]))
             plain = _text("areas", key[1], finding["principle_title"])
         group = groups.setdefault(key, NoticePrinciple(principle=principle, title=finding["principle_title"], plain=plain, findings=[]))
-        group.findings.append(NoticeFinding(rule=finding["rule"], result=finding["result"], reason=finding["reason"]))
+        reason = cut(finding["rule"], finding["result"], finding["reason"])
+        group.findings.append(NoticeFinding(rule=finding["rule"], result=finding["result"], reason=reason))
     return [groups[key] for key in sorted(groups, key=lambda key: (key[0], str(key[1]).zfill(3)))]
 
 
@@ -268,43 +179,85 @@ def _items(body: dict[str, Any], *, shareable: set[str], subject: bool) -> list[
     ]
 
 
+async def _checks(session: AsyncSession, decision: Decision, *, subject: bool) -> tuple[list[NoticeCheck], bool, bool]:
+    """The controller's checks of the decision (rule 7), whether any still holds the disclosure back, and whether a person checked it."""
+    rows = (await session.exec(select(ControllerCheck).where(ControllerCheck.decision_id == decision.id).order_by(col(ControllerCheck.opened_at)))).all()
+    wording = texts()["controller_checks"]
+    checks = [NoticeCheck(check=row.name, text=str(wording.get(row.name, row.name)), status=None if subject else row.status.value) for row in rows]
+    pending = any(row.status == CheckStatus.OPEN and row.blocking for row in rows)
+    checked = bool(rows) and all(row.status == CheckStatus.DONE for row in rows)
+    return checks, pending, checked
+
+
+async def _policies(registry: PolicyRegistry, session: AsyncSession, decision: Decision) -> tuple[Policy | None, Policy | None]:
+    """The decision's policy (for its registry and reason texts) and, for a derived one, its baseline; None for one this database lacks."""
+    try:
+        policy = await registry.get(session=session, name=decision.policy_name, version=decision.policy_version)
+    except NotFound:
+        return None, None
+    if policy.derived_from is None:
+        return policy, None
+    try:
+        return policy, await registry.get(session=session, name=policy.derived_from.name, version=policy.derived_from.version)
+    except NotFound:
+        return policy, None
+
+
+def _law(*, body: dict[str, Any], decision: Decision, policy: Policy | None, addressee: Addressee, checked: bool, context: NoticeContext) -> dict[str, Any]:
+    """What the notice says of the law: the basis of an approval; for the person, their rights, a refusal not followed, or what holds after death."""
+    wording, outcome = texts(), DecisionOutcome(decision.outcome)
+    approves, subject = outcome in APPROVALS, addressee != Addressee.REQUESTER
+    deceased = addressee == Addressee.PERSONAL_REPRESENTATIVE
+    law: dict[str, Any] = {"basis": notice_basis.basis(body, policy, wording) if approves else None}
+    if subject and not deceased:
+        law["rights"] = notice_basis.rights(body, decision, checked=checked, dpo=context.dpo_contact, ico=context.ico_contact, texts=wording)
+    if subject and approves:
+        purpose = _text("purposes", body["purpose"]["category"])
+        law["refusal_not_followed"] = notice_basis.refusal_not_followed(body, decision, policy, wording, purpose)
+    if deceased:
+        law["after_death"] = list(wording["after_death"])
+    return law
+
+
+def _offer(request: SharingRequest, decision: Decision, window_days: int) -> ReconsiderationOffer:
+    """How the requester may ask for reconsideration, and by when."""
+    deadline = decision.decided_at + timedelta(days=window_days)
+    return ReconsiderationOffer(deadline=deadline, window_days=window_days, path=f"/v1/sharing-requests/{request.id}/reconsideration")
+
+
 async def build(
-    *,
-    session: AsyncSession,
-    request: SharingRequest,
-    audience: NoticeAudience,
-    controller_org: str,
-    window_days: int,
-    now: datetime | None = None,
-) -> DecisionNotice:
-    """The notice of the request's latest final decision, for the requester or for the person the information is about."""
+    *, session: AsyncSession, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, now: datetime | None = None
+) -> tuple[DecisionNotice, dict[str, Any]]:
+    """The notice of the request's latest final decision for `audience` (404 for one it has none for), with the request as decided."""
     decision = await final_decision(session=session, request=request)
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == decision.version))).one()
-    subject = audience == NoticeAudience.SUBJECT
+    addressee = notice_withholding.addressee(body, audience)
+    subject, deceased = addressee != Addressee.REQUESTER, addressee == Addressee.PERSONAL_REPRESENTATIVE
     outcome = DecisionOutcome(decision.outcome)
     requested = [entry["category"] for entry in body["data_items"]]
     shareable = set() if outcome not in APPROVALS else set(requested if decision.approved_items is None else decision.approved_items)
-    controller = await _organisation(session, controller_org)
-    conditions, withheld = _conditions(decision, subject=subject)
+    controller = await _organisation(session, context.controller_org)
+    requester = await _organisation(session, request.requester_org)
+    policy, baseline = await _policies(context.registry, session, decision)
+    cut: Cut = notice_basis.baseline_reasons(policy, baseline) if subject else (lambda rule, result, stored: stored)
+    conditions, withheld = _conditions(decision, subject=subject, cut=cut)
+    checks, pending, checked = await _checks(session, decision, subject=subject)
     reconsidered, reconsidered_at = await _earlier_reconsideration(session, decision)
-    reconsideration = None
-    if outcome in CONTESTABLE and reconsidered is None and not subject:
-        reconsideration = ReconsiderationOffer(
-            deadline=decision.decided_at + timedelta(days=window_days), window_days=window_days, path=f"/v1/sharing-requests/{request.id}/reconsideration"
-        )
+    offered = outcome in CONTESTABLE and reconsidered is None and not subject
+    reconsideration = _offer(request, decision, context.window_days) if offered else None
     recipient_terms = {name: body["recipient"][name] for name in ("retention_days", "onward_sharing", "storage_region")}
-    return DecisionNotice(
+    notice = DecisionNotice(
         audience=audience,
         request_id=request.id,
         decision_id=decision.id,
         reference=None if subject else body.get("reference"),
-        requester=await _organisation(session, request.requester_org),
+        requester=requester,
         controller=controller,
         issued_at=now or utcnow(),
         decided_at=decision.decided_at,
         outcome=outcome,
         outcome_label=_text("outcomes", outcome.value),
-        partial=outcome in APPROVALS and bool(set(requested) - shareable),
+        partial=outcome in APPROVALS and bool(set(requested) - shareable) and not deceased,
         emergency_share=decision.kind == DecisionKind.RULES and decision.review_required,
         purpose=NoticePurpose(
             category=body["purpose"]["category"],
@@ -314,29 +267,39 @@ async def build(
         urgency=body["urgency"],
         urgency_label=_text("urgency", body["urgency"]),
         subject_count=body["subjects"]["count"],
-        information=_items(body, shareable=shareable, subject=subject),
+        information=[] if deceased else _items(body, shareable=shareable, subject=subject),  # no category for a representative (rule 5)
         conditions=conditions,
         guardian_conditions_withheld=withheld,
         recipient=NoticeRecipient(**recipient_terms, storage_label=_text("storage", recipient_terms["storage_region"])),
         decided_by=await _decider(session=session, decision=decision, controller=controller),
         rationale=None if subject else decision.rationale,
-        principles=_principles(decision),
+        principles=[] if deceased else _principles(decision, cut),
         reconsideration=reconsideration,
         reconsidered=reconsidered,
         reconsidered_at=reconsidered_at,
+        addressed_to=addressee,
+        addressed_to_label=_text("addressees", addressee.value).format(requester=requester.name),
+        about=_text("about", addressee.value),
+        controller_checks=checks,
+        checks_pending=pending and not subject,
+        **_law(body=body, decision=decision, policy=policy, addressee=addressee, checked=checked, context=context),
     )
+    return notice, body
 
 
 async def read(
-    *,
-    session: AsyncSession,
-    principal: Principal,
-    request: SharingRequest,
-    audience: NoticeAudience,
-    controller_org: str,
-    window_days: int,
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, preview: bool = False
 ) -> DecisionNotice:
-    """The notice for a reader who may see the request; the read is recorded in the audit trail."""
-    notice = await build(session=session, request=request, audience=audience, controller_org=controller_org, window_days=window_days)
+    """The notice for a reader who may see the request; 409 while the person's notice is withheld, but for a guardian's preview. Audited."""
+    if preview and not notice_withholding.may_preview(principal, request):
+        raise Forbidden("only a Caldicott Guardian who is not of the requesting organisation previews a withheld notice")
+    notice, body = await build(session=session, request=request, audience=audience, context=context)
+    reasons = await notice_withholding.withheld_reasons(session=session, request=request, body=body, audience=audience)
+    if reasons and not preview:
+        raise notice_withholding.SubjectNoticeWithheld(reasons, texts()["withheld"])
+    if reasons:
+        said = [NoticeWithholding(reason=reason, text=_text("withheld", reason.value)) for reason in reasons]
+        await events.notice_previewed(session=session, actor=principal, request=request, audience=audience, reasons=reasons)
+        return notice.model_copy(update={"withheld": True, "withheld_reasons": said})
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.NOTICE_READ)
     return notice
