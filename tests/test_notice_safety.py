@@ -3,8 +3,10 @@
 from typing import Any
 
 import httpx
+import yaml
 
 from app.models.vocabulary import Role
+from app.rules.policy_documents import shipped_path
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
@@ -265,3 +267,61 @@ async def test_a_refusal_overridden_by_a_guardian_is_explained_with_their_reason
     assert all(finding["result"] != "refer" for principle in person["principles"] for finding in principle["findings"])
     text = (await notice(client, request_id, tokens.agency("RXT01"), "text/html", audience="subject")).text
     assert "MARKER-RATIONALE-77" not in text and "refusal was not followed" in text
+
+
+async def test_a_refusal_the_rules_did_not_follow_names_the_first_ground_that_holds(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await register_organisation(client, tokens, "LA01", type="local_authority")
+    notification = {
+        "purpose.category": "public_health",
+        "legal_basis.article_6": "legal_obligation",
+        "legal_basis.article_9": "public_health",
+        "legal_basis.confidentiality": "legal_requirement",
+        "legal_basis.provision": "health_protection_notification_2010",
+        "legal_basis.reference": "Health Protection (Notification) Regulations 2010 reg. 2",
+        "consent.status": "refused",
+    }
+    required = await decided(client, tokens, notification, org="LA01")
+    override = (await notice(client, required, tokens.agency("LA01"), audience="subject")).json()["refusal_not_followed"]
+    assert override == {
+        "by": "the rules of the policy",
+        "ground": "the law requires the disclosure: Health Protection (Notification) Regulations 2010",
+        "subject_reason": None,
+    }
+    # An attorney of unknown scope refuses care in an emergency: the share goes ahead (MCA s.6(7)), and the emergency is the
+    # ground named, before the person's lack of capacity.
+    emergency = {
+        "urgency": "emergency",
+        "consent.status": "refused",
+        "consent.capacity": "lacks_capacity",
+        "consent.given_by": "attorney",
+        "consent.best_interests_decision": True,
+    }
+    shared = await decided(client, tokens, emergency)
+    # The person's notice waits for the retrospective review, a check the controller records afterwards.
+    assert reasons_of(await notice(client, shared, tokens.agency("RXT01"), audience="subject")) == ["controller_checks_open"]
+    ig_manager = tokens.headers("CONTROLLER", Role.IG_MANAGER, sub="ig-1")
+    checked = {"outcome": "done", "checked": "Reviewed the emergency share with the Caldicott Guardian the morning after; justified."}
+    recorded = await client.post(f"/v1/sharing-requests/{shared}/controller-checks/CP7.emergency_share", json=checked, headers=ig_manager)
+    assert recorded.status_code == 200, recorded.text
+    person = (await notice(client, shared, tokens.agency("RXT01"), audience="subject")).json()
+    assert person["refusal_not_followed"]["by"] == "an emergency share"
+    assert person["refusal_not_followed"]["ground"].startswith("the information was needed at once to protect life or health")
+
+
+async def test_local_guidance_in_a_derived_policy_never_reaches_the_person(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    document = yaml.safe_load(shipped_path("2028.1").read_bytes())
+    document.update(name="northshire-trust", version="2028.1-guidance.1", derived_from={"name": "uk-caldicott-baseline", "version": "2028.1"})
+    baseline_text = document["rules"]["CP4.named_access"]["reasons"]["condition"]
+    document["rules"]["CP4.named_access"]["reasons"]["condition"] = f"{baseline_text} Call the IG team on extension 4410."
+    uploaded = await client.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers=tokens.admin() | {"Content-Type": "application/yaml"})
+    assert uploaded.status_code == 201, uploaded.text
+    assert (await client.post("/v1/policies/northshire-trust/2028.1-guidance.1/activate", headers=tokens.admin())).status_code == 200
+
+    request_id = await decided(client, tokens, {"recipient.access_roles": []})
+    requester = (await notice(client, request_id, tokens.agency("RXT01"), "text/plain")).text
+    assert "extension 4410" in requester  # the requester's notice keeps the controller's local guidance
+    person = (await notice(client, request_id, tokens.agency("RXT01"), "text/plain", audience="subject")).text
+    assert "4410" not in person
+    assert " ".join(baseline_text.split()) in " ".join(person.split())

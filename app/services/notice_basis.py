@@ -93,15 +93,17 @@ def rights(body: dict[str, Any], decision: Decision, *, checked: bool, dpo: str,
     return NoticeRights(statements=statements, dpo_contact=dpo, ico_contact=ico, opt_out=opt_out, automated=automated)
 
 
-def _passed(decision: Decision, rule: str) -> bool:
-    return any(finding["rule"] == rule and finding["result"] == FindingResult.PASS for finding in decision.findings)
+def _verified_duty(decision: Decision) -> bool:
+    """The legal requirement cited was verified as a duty: CP6.legal_requirement_verified passed, or (2028.1) asked IG to trace the requirement."""
+    verified = (FindingResult.PASS, FindingResult.CONDITION)
+    return any(finding["rule"] == LEGAL_REQUIREMENT_VERIFIED and finding["result"] in verified for finding in decision.findings)
 
 
 def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts) -> tuple[str, str]:
     """(by, ground) for a refusal the rules did not follow: the first of a verified duty, an emergency, no authority, best interests."""
     grounds, by = texts["override_grounds"], texts["override_by"]
     consent, legal = body["consent"], body["legal_basis"]
-    if legal["confidentiality"] == ConfidentialityBasis.LEGAL_REQUIREMENT and _passed(decision, LEGAL_REQUIREMENT_VERIFIED):
+    if legal["confidentiality"] == ConfidentialityBasis.LEGAL_REQUIREMENT and _verified_duty(decision):
         return by["rules"], grounds["legal_requirement"].format(title=provision_words(body, policy, texts))
     if decision.review_required or any(finding["rule"] == EMERGENCY_SHARE and finding["result"] == FindingResult.CONDITION for finding in decision.findings):
         return by["emergency"], grounds["emergency"]
