@@ -60,7 +60,7 @@ from bench.common import (
     token,
     wait_until_up,
 )
-from tests.rules.baseline import baseline_request, changed
+from tests.rules.baseline import baseline_request, changed, item
 from tests.rules.test_policy_2027_2 import court_order_request
 from tests.webhook_receiver import Answer, Receiver, running
 
@@ -916,6 +916,136 @@ async def panel_voter_reconsiders(main: Server) -> None:
 # --- What already held ---------------------------------------------------------------------------------
 
 
+# Issue 25: a requester choosing words rather than meeting tests. Each is (what was tried, requester, its type, the request's
+# changes, the outcomes that hold it): under 2027.1 each was approved, or lifted a protection it should not.
+WORDS_MH = [item("contact_details"), item("mental_health")]
+WORD_ATTACKS = [
+    (
+        "police call a suspect's address and mental-health record not_confidential",
+        "POL09",
+        "police",
+        {
+            "purpose.category": "crime_prevention",
+            "data_items": WORDS_MH,
+            "legal_basis.confidentiality": "not_confidential",
+            "legal_basis.article_9": "substantial_public_interest",
+            "legal_basis.schedule1_paragraph": 10,
+        },
+        {"refuse"},
+    ),
+    (
+        "a research body labels 20,000 identifiable records not_confidential public health",
+        "RES09",
+        "research",
+        {
+            "purpose.category": "public_health",
+            "subjects.count": 20000,
+            "data_items": [item("diagnoses")],
+            "legal_basis.confidentiality": "not_confidential",
+            "legal_basis.article_9": "public_health",
+        },
+        {"refuse"},
+    ),
+    (
+        "the purpose court_order with no order cited lifts a capable person's refusal and gender history",
+        "POL09",
+        "police",
+        {
+            "purpose.category": "court_order",
+            "data_items": [item("gender_history")],
+            "consent.status": "refused",
+            "legal_basis.confidentiality": "overriding_public_interest",
+            "legal_basis.article_9": "legal_claims",
+            "legal_basis.reference": "Crown Court case 2028/77",
+        },
+        {"refer", "refuse"},
+    ),
+    (
+        "police cite HSCA 2012 s.259 to trace an adult who refused",
+        "POL09",
+        "police",
+        {
+            "purpose.category": "crime_prevention",
+            "data_items": [item("contact_details")],
+            "consent.status": "refused",
+            "legal_basis.article_9": None,
+            "legal_basis.confidentiality": "legal_requirement",
+            "legal_basis.provision": "hsca_2012_s259",
+            "legal_basis.reference": "HSCA 2012 s.259",
+        },
+        {"refer", "refuse"},
+    ),
+    (
+        "police cite Children Act 2004 s.16H to trace an adult who refused",
+        "POL09",
+        "police",
+        {
+            "purpose.category": "safeguarding_adult",
+            "data_items": [item("contact_details")],
+            "consent.status": "refused",
+            "legal_basis.article_9": None,
+            "legal_basis.confidentiality": "legal_requirement",
+            "legal_basis.provision": "children_act_2004_s16h",
+            "legal_basis.reference": "Children Act 2004 s.16H",
+        },
+        {"refer", "refuse"},
+    ),
+    (
+        "a council's s.47 duty used for a research extract",
+        "LA09",
+        "local_authority",
+        {
+            "purpose.category": "research",
+            "subjects.count": 500,
+            "data_items": [item("diagnoses")],
+            "legal_basis.article_9": "research",
+            "legal_basis.confidentiality": "legal_requirement",
+            "legal_basis.provision": "children_act_1989_s47",
+            "legal_basis.reference": "Children Act 1989 s.47",
+            "national_data_opt_out_applied": True,
+        },
+        {"refer", "refuse"},
+    ),
+    (
+        "a parent's refusal for a child who is not competent, ignored for a research extract",
+        "NHS09",
+        "nhs_trust",
+        {
+            "purpose.category": "research",
+            "subjects.age_group": "child",
+            "consent.status": "refused",
+            "consent.given_by": "parent",
+            "consent.capacity": "not_assessed",
+            "data_items": [item("diagnoses", "pseudonymised")],
+            "legal_basis.article_9": "research",
+            "legal_basis.confidentiality": "s251_support",
+            "legal_basis.reference": "CAG 26/CAG/0101",
+            "national_data_opt_out_applied": True,
+        },
+        {"refer", "refuse"},
+    ),
+]
+
+
+async def words_over_tests(main: Server) -> None:
+    """Each disclosure 2027.1 let a requester obtain by its choice of words is refused or held for a guardian by 2028.1."""
+    problems, outcomes = [], []
+    async with main.client() as api:
+        for code, kind in {(org, kind) for _, org, kind, _, _ in WORD_ATTACKS}:
+            await register(api, code, kind)
+        for tried, org, _, changes, holding in WORD_ATTACKS:
+            decided = await submitted(api, org, changed(changes | {"reference": f"WORDS-{len(outcomes)}"}))
+            outcome, version = decided["decision"]["outcome"], decided["decision"]["policy"]["version"]
+            outcomes.append(outcome)
+            if outcome not in holding or version != "2028.1":
+                problems.append(f"{tried}: {outcome} under {version}")
+    LEDGER.record(
+        f"{len(WORD_ATTACKS)} requests that choose words over tests (not_confidential, a court_order label, a duty outside its purpose, a parent's refusal)",
+        problems,
+        f"each refused or referred under 2028.1 ({', '.join(outcomes)})",
+    )
+
+
 async def cross_agency_read(main: Server) -> None:
     """Another agency's request is 404, exactly as an id that does not exist."""
     async with main.client() as api:
@@ -1293,6 +1423,7 @@ async def run() -> bool:
                 ("8. half-sent requests", lambda: half_sent_requests(strict)),
                 ("9. panel chair and an abstention", lambda: chair_and_abstention(main)),
                 ("9. panel voter reconsidering", lambda: panel_voter_reconsiders(main)),
+                ("words over tests", lambda: words_over_tests(main)),
                 ("cross-agency read", lambda: cross_agency_read(main)),
                 ("guardian of the requesting organisation", lambda: own_organisation_guardian(main)),
                 ("checks before disclosure", lambda: checks_before_disclosure(main)),
