@@ -168,6 +168,7 @@ def test_a_court_verified_request_is_approved_on_the_controllers_check() -> None
             for reference in (None, "", "   ", "TBC", "to follow", "pending", "anticipated proceedings", "Order to follow", "s. forty-seven")
         ],
         *[(LEGAL, reference, PASS) for reference in ("Order 2028/1", "s.47", "1", "ZW26C00123", "Children Act 1989")],
+        *[(LEGAL, f"Order no. {digit}", PASS) for digit in "0123456789"],
         ({"legal_basis.confidentiality": "s251_support"}, "TBC", REFUSE),
         ({"legal_basis.confidentiality": "s251_support"}, "21/CAG/0001", PASS),
         ({"legal_basis.confidentiality": "permissive_gateway"}, "pending", REFUSE),

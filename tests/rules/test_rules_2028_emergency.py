@@ -217,3 +217,13 @@ def test_a_2028_waiver_keeps_the_other_conditions_of_the_share(changes: dict[str
 
     assert result(evaluation, RuleId.CP7_EMERGENCY_SHARE) == (CONDITION if shared else PASS)
     assert evaluation.review_required is shared
+
+
+def test_a_2028_emergency_with_nothing_to_waive_is_not_shared() -> None:
+    nothing = run28(changed(EMERGENCY))
+    conditions_only = run28(changed(EMERGENCY | {"subjects.count": 2}))
+
+    assert fired(nothing) == {}
+    assert nothing.outcome == Outcome.APPROVE
+    assert fired(conditions_only) == {RuleId.AGR_SYSTEMATIC: CONDITION}
+    assert conditions_only.review_required is False
