@@ -227,3 +227,11 @@ def test_a_2028_emergency_with_nothing_to_waive_is_not_shared() -> None:
     assert nothing.outcome == Outcome.APPROVE
     assert fired(conditions_only) == {RuleId.AGR_SYSTEMATIC: CONDITION}
     assert conditions_only.review_required is False
+
+
+def test_a_2028_emergency_outside_care_and_safeguarding_is_not_shared() -> None:
+    changes = {"purpose.category": "public_health", "consent.status": "given", "legal_basis.confidentiality": "explicit_consent"}
+    evaluation = run28(changed(changes | EMERGENCY | {"transparency.subject_informed": "would_prejudice_purpose"}))
+
+    assert fired(evaluation) == {RuleId.CP8_TRANSPARENCY: REFER}
+    assert evaluation.outcome == Outcome.REFER
