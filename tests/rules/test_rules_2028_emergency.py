@@ -235,3 +235,23 @@ def test_a_2028_emergency_outside_care_and_safeguarding_is_not_shared() -> None:
 
     assert fired(evaluation) == {RuleId.CP8_TRANSPARENCY: REFER}
     assert evaluation.outcome == Outcome.REFER
+
+
+@pytest.mark.parametrize(
+    ("changes", "requester"),
+    [
+        ({"data_items": [item("diagnoses", "anonymised")], "subjects.count": 10, "transparency.subject_informed": "would_prejudice_purpose"}, "nhs_trust"),
+        (
+            duty("children_act_2004_s16h", "safeguarding_child", legal_basis__article_9="social_protection", sharing_agreement="ISA-NOT-REGISTERED"),
+            "local_authority",
+        ),
+    ],
+)
+def test_a_2028_emergency_is_never_shared_for_the_dead_even_when_dec_deceased_passes(changes: dict[str, Any], requester: str) -> None:
+    evaluation = run28(changed(changes | DEAD | EMERGENCY), requester=requester)
+
+    assert result(evaluation, RuleId.DEC_DECEASED) == PASS
+    assert REFER in fired(evaluation).values()
+    assert REFUSE not in fired(evaluation).values()
+    assert result(evaluation, RuleId.CP7_EMERGENCY_SHARE) == PASS
+    assert evaluation.outcome == Outcome.REFER
