@@ -17,6 +17,7 @@ from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
 from app.rules import Policy, PolicyError
 from app.rules.engine import CURRENT_EDITION
+from app.rules.policy_admission import admission_problems
 from app.rules.policy_documents import BASELINE_NAME, DEFAULT_POLICY_PATH, parse_policy, shipped_path
 from app.services import editions, events
 from app.services.pagination import ascending, cursor_key, cut, keyset_page
@@ -144,6 +145,8 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
         # Parsing still reads such a policy: one uploaded before its edition became replay-only must go on replaying.
         message = f"{policy.edition} is a replay-only edition that UK law has overtaken: derive from {BASELINE_NAME} {CURRENT_EDITION}"
         raise InvalidPolicy(PolicyError(message, [("derived_from", message)]))
+    if problems := admission_problems(policy, now=utcnow()):
+        raise InvalidPolicy(PolicyError("invalid policy upload: " + "; ".join(f"{path}: {message}" for path, message in problems), problems))
     key = (policy.name, policy.version)
     if key in registry.shipped:
         raise Conflict(f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own")
