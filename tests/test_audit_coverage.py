@@ -141,7 +141,7 @@ async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 
 
 async def activate_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
-    return Request("POST", "/v1/policies/uk-caldicott-baseline/2026.1/activate", tokens.admin())
+    return Request("POST", "/v1/policies/uk-caldicott-baseline/2028.2/activate", tokens.admin())
 
 
 async def replay_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
