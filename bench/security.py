@@ -37,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from app import audit_signing
 from app.models.vocabulary import Role
+from app.rules.policy_documents import shipped_path
 from bench.common import (
     JWT_SECRET,
     VENV_BIN,
@@ -919,6 +921,45 @@ async def csv_injection(main: Server) -> None:
     )
 
 
+def local_policy(version: str = "2028.1", **changes: Any) -> dict[str, Any]:
+    """A shipped policy's document under a name and version of its own, derived from it."""
+    document = yaml.safe_load(shipped_path(version).read_bytes())
+    document.update(name="attacker-trust", version=f"{version}-loose.1", derived_from={"name": document["name"], "version": version})
+    document.update(changes)
+    return document
+
+
+async def loosening_policies(main: Server) -> None:
+    """Local policies that would loosen the baseline's reading of the law, and activating a replay-only edition: all refused, nothing changes."""
+    pace_duty = local_policy()
+    pace = [entry["code"] for entry in pace_duty["provisions"]].index("pace_1984")
+    pace_duty["provisions"][pace]["kind"] = "duty"
+    no_gender_history = local_policy()
+    no_gender_history["definitions"]["restricted"].remove("gender_history")
+    uploads = [
+        ("a local policy making PACE 1984 a duty (medical records are excluded material)", pace_duty, f"provisions[{pace}].kind"),
+        ("a local policy dropping gender_history from RESTRICTED (GRA 2004 s.22)", no_gender_history, "definitions.restricted"),
+        ("a local policy derived from the replay-only 2027.1", local_policy("2027.1"), "derived_from"),
+    ]
+    async with main.client() as api:
+        before = (await api.get("/v1/policies", params={"limit": 200}, headers=admin())).json()["items"]
+        for tried, document, path in uploads:
+            body = json.dumps(document, default=str).encode()
+            response = await api.post("/v1/policies", content=body, headers=admin() | {"Content-Type": "application/json"})
+            named = error_fields(response) if response.status_code == 422 else []
+            problems = [] if is_problem(response, 422) and path in named else [f"answered {answered(response)} naming {named}"]
+            LEDGER.record(f"upload of {tried}", problems, f"422 naming {path}")
+        activation = await api.post("/v1/policies/uk-caldicott-baseline/2027.1/activate", headers=admin())
+        refused = is_problem(activation, 409) and activation.json().get("type") == "/problems/policy-replay-only"
+        LEDGER.record("activating the replay-only 2027.1", [] if refused else [f"answered {answered(activation)}"], "409 policy-replay-only")
+        after = (await api.get("/v1/policies", params={"limit": 200}, headers=admin())).json()["items"]
+    LEDGER.record(
+        "the policies held and the active one after those attempts",
+        [] if after == before else ["the list of policies changed"],
+        f"unchanged; active: {', '.join(entry['version'] for entry in after if entry['active'])}",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -1005,6 +1046,7 @@ async def run() -> bool:
                 ("redirects", lambda: redirect_not_followed(main, receiver)),
                 ("mass assignment", lambda: mass_assignment(main)),
                 ("CSV injection", lambda: csv_injection(main)),
+                ("loosening policies", lambda: loosening_policies(main)),
             ]
             for name, attack in attacks:
                 try:
