@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
-from app.db import SessionDep
 from app.concurrency import STALE
+from app.db import SessionDep
 from app.dependencies import PathName, RegistryDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.locations import created

@@ -5,6 +5,7 @@ decisions replay; every new upload meets them all, and an unusable policy is a 4
 """
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from app.models.base import LONDON
 from app.models.request_body import SharingRequestBody
@@ -12,7 +13,7 @@ from app.models.vocabulary import DsptStatus, OrganisationType, Urgency
 from app.rules.engine import CURRENT_EDITION, Edition, evaluate
 from app.rules.facts import Facts, RequesterFacts
 from app.rules.policy import Policy
-from app.rules.policy_documents import SHIPPED_HASHES, _baseline
+from app.rules.policy_documents import SHIPPED_HASHES, _baseline, load_policy, shipped_path
 from app.rules.policy_floor import floor_problems
 from app.rules.policy_limits import bound_problems, name_problems, text_problems
 from app.rules.response_times import CalendarExhausted, due_at
@@ -45,10 +46,13 @@ EMERGENCY_CHANGES = {
 }
 
 
+@lru_cache
 def evidence_model(edition: Edition) -> Policy | None:
     """The shipped policy whose evidence section a derived policy of this edition may follow, if any."""
     version = EVIDENCE_MODELS.get(edition)
-    return _baseline(version) if version in SHIPPED_HASHES else None  # type: ignore[arg-type]
+    if version is None or version not in SHIPPED_HASHES:
+        return None
+    return load_policy(shipped_path(version))
 
 
 def admission_problems(policy: Policy, *, now: datetime) -> Problems:
