@@ -1339,6 +1339,45 @@ async def self_certified_court_order(main: Server) -> None:
     )
 
 
+def local_policy(version: str = "2028.1", **changes: Any) -> dict[str, Any]:
+    """A shipped policy's document under a name and version of its own, derived from it."""
+    document = yaml.safe_load(shipped_path(version).read_bytes())
+    document.update(name="attacker-trust", version=f"{version}-loose.1", derived_from={"name": document["name"], "version": version})
+    document.update(changes)
+    return document
+
+
+async def loosening_policies(main: Server) -> None:
+    """Local policies that would loosen the baseline's reading of the law, and activating a replay-only edition: all refused, nothing changes."""
+    pace_duty = local_policy()
+    pace = [entry["code"] for entry in pace_duty["provisions"]].index("pace_1984")
+    pace_duty["provisions"][pace]["kind"] = "duty"
+    no_gender_history = local_policy()
+    no_gender_history["definitions"]["restricted"].remove("gender_history")
+    uploads = [
+        ("a local policy making PACE 1984 a duty (medical records are excluded material)", pace_duty, f"provisions[{pace}].kind"),
+        ("a local policy dropping gender_history from RESTRICTED (GRA 2004 s.22)", no_gender_history, "definitions.restricted"),
+        ("a local policy derived from the replay-only 2027.1", local_policy("2027.1"), "derived_from"),
+    ]
+    async with main.client() as api:
+        before = (await api.get("/v1/policies", params={"limit": 200}, headers=admin())).json()["items"]
+        for tried, document, path in uploads:
+            body = json.dumps(document, default=str).encode()
+            response = await api.post("/v1/policies", content=body, headers=admin() | {"Content-Type": "application/json"})
+            named = error_fields(response) if response.status_code == 422 else []
+            problems = [] if is_problem(response, 422) and path in named else [f"answered {answered(response)} naming {named}"]
+            LEDGER.record(f"upload of {tried}", problems, f"422 naming {path}")
+        activation = await api.post("/v1/policies/uk-caldicott-baseline/2027.1/activate", headers=admin())
+        refused = is_problem(activation, 409) and activation.json().get("type") == "/problems/policy-replay-only"
+        LEDGER.record("activating the replay-only 2027.1", [] if refused else [f"answered {answered(activation)}"], "409 policy-replay-only")
+        after = (await api.get("/v1/policies", params={"limit": 200}, headers=admin())).json()["items"]
+    LEDGER.record(
+        "the policies held and the active one after those attempts",
+        [] if after == before else ["the list of policies changed"],
+        f"unchanged; active: {', '.join(entry['version'] for entry in after if entry['active'])}",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -1435,6 +1474,7 @@ async def run() -> bool:
                 ("mass assignment", lambda: mass_assignment(main)),
                 ("CSV injection", lambda: csv_injection(main)),
                 ("self-certified court order", lambda: self_certified_court_order(main)),  # last: it activates 2028.2 for a while
+                ("loosening policies", lambda: loosening_policies(main)),
             ]
             for name, attack in attacks:
                 try:

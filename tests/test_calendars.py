@@ -1,5 +1,6 @@
 """Bank-holiday calendars: the shipped ones match England's, their end is announced, and due times past it are refused with nothing recorded."""
 
+import hashlib
 import logging
 from datetime import UTC, date, datetime
 from typing import Any
@@ -8,9 +9,10 @@ import holidays
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from app.models.base import LONDON
+from app.models.policy import StoredPolicy
 from app.models.vocabulary import Urgency
 from app.rules.policy_documents import load_policy, shipped_path, shipped_policies
 from app.rules.response_times import CalendarExhausted, due_at, is_working_day
@@ -91,12 +93,31 @@ def short_policy() -> dict[str, Any]:
     return document
 
 
-async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens) -> date:
-    """Upload and activate the short policy; the day its calendar ended."""
-    uploaded = await client.post("/v1/policies", content=as_yaml(short_policy()), headers=YAML | tokens.admin())
-    assert uploaded.status_code == 201, uploaded.text
+async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> date:
+    """Store the short policy as an upload early last year stored it, and activate it; the day its calendar ended.
+
+    An upload today is refused (its dry run finds no due time within the calendar: tests/test_policies.py); one
+    stored while its calendar still ran is what time turns into a calendar that has run out."""
+    content = as_yaml(short_policy())
+    refused = await client.post("/v1/policies", content=content, headers=YAML | tokens.admin())
+    assert (refused.status_code, [error["field"] for error in refused.json()["errors"]][:1]) == (422, ["bank_holidays"]), refused.text
+    last_year = datetime.now(LONDON).year - 1
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            insert(StoredPolicy).values(
+                name=SHORT[0],
+                version=SHORT[1],
+                content_hash=hashlib.sha256(content).hexdigest(),
+                media_type="application/yaml",
+                content=content.decode(),
+                derived_from_name=BASELINE,
+                derived_from_version="2028.1",
+                created_at=datetime(last_year, 1, 5, 9, 0, tzinfo=UTC),
+                created_by="admin-1",
+            )
+        )
     await activate(client, tokens, *SHORT)
-    return date(datetime.now(LONDON).year - 1, 12, 31)
+    return date(last_year, 12, 31)
 
 
 async def rows(app: FastAPI) -> dict[str, int]:
@@ -107,7 +128,7 @@ async def rows(app: FastAPI) -> dict[str, int]:
 
 async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
-    ended = await activate_short_policy(client, tokens)
+    ended = await activate_short_policy(client, tokens, app)
     before = await rows(app)
 
     refused = await submit(client, tokens, changed(REFERRED), **{"Idempotency-Key": "calendar-1"})
@@ -129,23 +150,23 @@ async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(c
     assert again.json()["due_at"] is not None
 
 
-async def test_a_reconsideration_past_the_calendar_is_refused_and_the_decision_stands(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_reconsideration_past_the_calendar_is_refused_and_the_decision_stands(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = (await submit(client, tokens, changed({"recipient.storage_region": "other"}))).json()
     assert request["status"] == "refused"
-    await activate_short_policy(client, tokens)
+    await activate_short_policy(client, tokens, app)
     asked = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json={"grounds": GROUNDS}, headers=tokens.agency("RXT01"))
     assert asked.status_code == 503 and asked.json()["type"].endswith("/calendar-run-out"), asked.text
     after = await read(client, tokens, request["id"])
     assert (after["status"], after["due_at"]) == ("refused", None)
 
 
-async def test_readyz_reports_a_calendar_that_has_run_out(client: httpx.AsyncClient, tokens: Tokens, caplog: pytest.LogCaptureFixture) -> None:
+async def test_readyz_reports_a_calendar_that_has_run_out(client: httpx.AsyncClient, tokens: Tokens, caplog: pytest.LogCaptureFixture, app: FastAPI) -> None:
     ready = (await client.get("/readyz")).json()
     assert ready["checks"]["calendar"]["ends"] == "2028-12-31" and ready["checks"]["calendar"]["policy"] == f"{BASELINE} 2028.1"
     assert ready["status"] == ("ok" if ready["checks"]["calendar"]["days_left"] > CALENDAR_WARNING_DAYS else "degraded")
 
-    ended = await activate_short_policy(client, tokens)
+    ended = await activate_short_policy(client, tokens, app)
     with caplog.at_level(logging.WARNING, logger="caldicott.calendar"):
         first, second = await client.get("/readyz"), await client.get("/readyz")
     assert first.status_code == second.status_code == 200  # still serving: what needs no due time past the calendar goes on

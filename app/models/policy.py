@@ -36,8 +36,11 @@ class PolicyActivation(SQLModel, table=True):
     """An admin made a policy version the active one; the row with the highest id is active now."""
 
     __tablename__ = "policy_activations"
+    # An activation supersedes the one current when it was decided, and only one may: the loser of a race is refused.
+    __table_args__ = (Index("ix_policy_activations_supersedes", "supersedes", unique=True),)
 
     id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    supersedes: int | None = None  # the id of the activation current when this one was made; 0: none (null: made by an earlier release)
     name: str = sqlmodel.Field(max_length=100)
     version: str = sqlmodel.Field(max_length=50)
     activated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
+from app.concurrency import STALE
 from app.db import SessionDep
 from app.dependencies import PathName, RegistryDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
@@ -14,6 +15,9 @@ from app.services import policies, replay
 from app.services.reports import period
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+
+ACTIVATION_ETAG = {"ETag": {"description": "Which activation is current, for If-Match on the next activation", "schema": {"type": "string"}}}
+ACTIVATION_IF_MATCH = "The `ETag` of GET /v1/policies as last read (or `*`): if another activation was made since, a 412 and nothing changes"
 
 NO_POLICY = INVALID_INPUT | {404: problem_doc("No such policy")}
 DOCUMENT = {
@@ -34,16 +38,21 @@ UPLOAD = {
 
 
 @router.get(
-    "/v1/policies", summary="The policies held, by name and version: shipped baselines and derived policies, and which is active", responses=INVALID_INPUT
+    "/v1/policies",
+    summary="The policies held, by name and version: shipped baselines and derived policies, and which is active",
+    responses=INVALID_INPUT | {200: {"description": "The policies held", "headers": ACTIVATION_ETAG}},
 )
 async def list_policies(
+    response: Response,
     session: SessionDep,
     registry: RegistryDep,
     _: ReaderPrincipal,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PolicyList:
-    return await policies.list_page(session=session, registry=registry, cursor=cursor, limit=limit)
+    page, etag = await policies.list_page(session=session, registry=registry, cursor=cursor, limit=limit)
+    response.headers["ETag"] = etag
+    return page
 
 
 @router.get("/v1/policies/{name}/{version}", summary="One policy's document", response_class=Response, responses=NO_POLICY | {200: DOCUMENT})
@@ -85,10 +94,30 @@ async def upload_policy(http: Request, response: Response, session: SessionDep, 
 @router.post(
     "/v1/policies/{name}/{version}/activate",
     summary="Make a policy the one that decides new submissions and amendments",
-    responses=NO_POLICY | {409: problem_doc("A replay-only policy (problem type policy-replay-only): an edition UK law has overtaken, or derived from one")},
+    description="If-Match is optional: sent, it must name the current activation (the `ETag` of GET /v1/policies), else 412. "
+    "Without it, of two activations made at the same moment exactly one is recorded and the other is a 409.",
+    responses=NO_POLICY
+    | STALE
+    | {
+        200: {"description": "The policy, now active", "headers": ACTIVATION_ETAG},
+        409: problem_doc(
+            "A replay-only policy (problem type policy-replay-only): an edition UK law has overtaken, or derived from one; "
+            "or another activation recorded at the same moment (problem type conflict)"
+        ),
+    },
 )
-async def activate_policy(name: PathName, version: PathName, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal) -> PolicyPublic:
-    return await policies.activate(session=session, registry=registry, actor=admin, name=name, version=version)
+async def activate_policy(
+    name: PathName,
+    version: PathName,
+    response: Response,
+    session: SessionDep,
+    registry: RegistryDep,
+    admin: AdminPrincipal,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=1000, description=ACTIVATION_IF_MATCH)] = None,
+) -> PolicyPublic:
+    activated, etag = await policies.activate(session=session, registry=registry, actor=admin, name=name, version=version, if_match=if_match)
+    response.headers["ETag"] = etag
+    return activated
 
 
 @router.post(

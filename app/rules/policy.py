@@ -24,8 +24,8 @@ from app.rules.engine import CURRENT_EDITION, DEFAULT_VARIANT, RULEBOOKS, Editio
 
 
 def _no_duplicates(values: Any) -> Any:
-    """Refuse a list that names the same value twice."""
-    if isinstance(values, list) and len(set(values)) != len(values):
+    """Refuse a list that names the same value twice (a list of lists or maps is left for the item type to refuse)."""
+    if isinstance(values, list) and all(isinstance(value, str | int) for value in values) and len(set(values)) != len(values):
         raise ValueError("a value is listed twice")
     return values
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.models.vocabulary import FindingResult, PurposeCategory, Urgency
 from app.rules.engine import OPTIONAL_RULES, RULEBOOKS, Edition, Rule, RuleId
 from app.rules.policy import DEFAULT_VARIANT, BaselineRef, Policy, RulePolicy, Thresholds, rule_area
+from app.rules.policy_limits import text_problems
 
 BASELINE_NAME = "uk-caldicott-baseline"
 POLICY_DIRECTORY = Path(__file__).with_name("policies")
@@ -212,13 +213,32 @@ def _compare(path: str, present: set[Any], expected: set[Any], *, unknown_means:
     return problems
 
 
+# A policy document is a few levels deep and a few thousand values: anything far beyond is a bomb, not a policy.
+MAX_DEPTH = 32  # mappings and lists inside one another
+MAX_VALUES = 100_000  # values visited, an alias counted each time it is used (a "billion laughs" stops here)
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key written twice instead of keeping the last."""
+    """A safe YAML loader that refuses a key written twice, a key that is a list or a map, and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Compose a node, refusing nesting deeper than a policy has (the composer recurses: a deep document would exhaust the stack)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Build a mapping, refusing duplicate keys."""
+        """Build a mapping, refusing duplicate keys and keys that are lists or maps."""
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a name or a number, not a list or a map", key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -226,14 +246,44 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def parse_policy(content: bytes, *, source: str, shipped: bool, media_type: str = "application/yaml") -> Policy:
-    """Validate a policy document (YAML or JSON); its content hash is the SHA-256 of exactly these bytes."""
+def _read(content: bytes, *, source: str, media_type: str) -> Any:
+    """The document's values, or a PolicyError naming the body: unparseable, or nested or aliased far beyond any policy."""
+    kind = "JSON" if media_type == "application/json" else "YAML"
     try:
         document = json.loads(content) if media_type == "application/json" else yaml.load(content, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError) as error:
-        raise PolicyError(
-            f"policy {source} is not valid {'JSON' if media_type == 'application/json' else 'YAML'}: {error}", [("body", "cannot be parsed")]
-        ) from error
+        raise PolicyError(f"policy {source} is not valid {kind}: {error}", [("body", "cannot be parsed")]) from error
+    except RecursionError:
+        raise PolicyError(f"policy {source} is nested too deeply", [("body", f"nested more than {MAX_DEPTH} levels deep")]) from None
+    problem = _shape_problem(document)
+    if problem is not None:
+        raise PolicyError(f"policy {source}: {problem}", [("body", problem)])
+    return document
+
+
+def _shape_problem(document: Any) -> str | None:
+    """Why the values cannot be a policy document, before any field is read: depth, size, keys."""
+    visited = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        visited += 1
+        if visited > MAX_VALUES:
+            return f"more than {MAX_VALUES} values (aliases counted each time they are used)"
+        if depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, dict):
+            if any(isinstance(key, bool) or not isinstance(key, str | int) for key in value):
+                return "a mapping key must be a name or a number"
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def parse_policy(content: bytes, *, source: str, shipped: bool, media_type: str = "application/yaml") -> Policy:
+    """Validate a policy document (YAML or JSON); its content hash is the SHA-256 of exactly these bytes."""
+    document = _read(content, source=source, media_type=media_type)
     if not isinstance(document, dict):
         raise PolicyError(f"policy {source} must hold a mapping", [("body", "must be a mapping")])
     if "content_hash" in document:
@@ -244,6 +294,8 @@ def parse_policy(content: bytes, *, source: str, shipped: bool, media_type: str 
         problems = [(_dotted(problem["loc"]), _message(problem)) for problem in error.errors()]
         raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems) from None
     problems = _problems(policy, shipped=shipped)
+    if shipped:
+        problems += text_problems(policy)  # the checks every upload also meets (policy_admission.py)
     if problems:
         raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems)
     return policy

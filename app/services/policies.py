@@ -7,16 +7,18 @@ from datetime import date
 from typing import Any
 
 import yaml
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, FieldError, InvalidInput, NotFound, ProblemError
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed, ProblemError
 from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
 from app.rules import Policy, PolicyError
 from app.rules.engine import CURRENT_EDITION
+from app.rules.policy_admission import admission_problems
 from app.rules.policy_documents import BASELINE_NAME, DEFAULT_POLICY_PATH, parse_policy, shipped_path
 from app.services import editions, events
 from app.services.pagination import ascending, cursor_key, cut, keyset_page
@@ -98,8 +100,8 @@ async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None
     return (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id).desc()).limit(1))).first()
 
 
-async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> PolicyList:
-    """The policies held, by name and version, each with its latest activation."""
+async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> tuple[PolicyList, str]:
+    """The policies held, by name and version, each with its latest activation; and the current activation's entity tag."""
     order = [ascending(col(StoredPolicy.name), str), ascending(col(StoredPolicy.version), str)]
     after = cursor_key(cursor, order) if cursor is not None else None
     active = await registry.active(session=session)
@@ -110,11 +112,12 @@ async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: 
     page, next_cursor = cut(sorted(stored)[: limit + 1], key=lambda key: key, limit=limit)
     activations = (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id)))).all()
     last = {(row.name, row.version): row for row in activations}
+    etag = activation_etag(activations[-1] if activations else None)
     items = []
     for key in page:
         policy = await registry.get(session=session, name=key[0], version=key[1])
         items.append(public(policy, shipped=stored[key] is None, activation=last.get(key), active=policy is active, stored=stored[key]))
-    return PolicyList(items=items, next_cursor=next_cursor or stored_next, warning=editions.warning(active))
+    return PolicyList(items=items, next_cursor=next_cursor or stored_next, warning=editions.warning(active)), etag
 
 
 def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None, active: bool, stored: StoredPolicy | None = None) -> PolicyPublic:
@@ -151,6 +154,8 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
         # Parsing still reads such a policy: one uploaded before its edition became replay-only must go on replaying.
         message = f"{policy.edition} is a replay-only edition that UK law has overtaken: derive from {BASELINE_NAME} {CURRENT_EDITION}"
         raise InvalidPolicy(PolicyError(message, [("derived_from", message)]))
+    if problems := admission_problems(policy, now=utcnow()):
+        raise InvalidPolicy(PolicyError("invalid policy upload: " + "; ".join(f"{path}: {message}" for path, message in problems), problems))
     key = (policy.name, policy.version)
     if key in registry.shipped:
         raise Conflict(f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own")
@@ -177,8 +182,29 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
     return public(policy, shipped=False, activation=None, active=False, stored=stored), True
 
 
-async def activate(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str) -> PolicyPublic:
-    """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing."""
+def activation_etag(current: PolicyActivation | None) -> str:
+    """The entity tag of which activation is current (an installation with none: 0), for If-Match on the next activation."""
+    return f'"policy-activation-{current.id if current is not None and current.id is not None else 0}"'
+
+
+def _check_precondition(etag: str, if_match: str | None) -> None:
+    """Refuse an activation whose If-Match names an activation no longer current (412); without If-Match, go on."""
+    if if_match is None:
+        return
+    listed = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+    if "*" not in listed and etag not in listed:
+        raise PreconditionFailed(f"If-Match names {if_match[:200]!r}, not the current activation {etag}", current_etag=etag, headers={"ETag": etag})
+
+
+async def activate(
+    *, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str, if_match: str | None = None
+) -> tuple[PolicyPublic, str]:
+    """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing.
+
+    If-Match, when sent, must name the current activation (else 412). Without it, of two activations made at once
+    exactly one is recorded: each names the activation it supersedes, a unique column, and the loser gets a 409.
+    Returns the policy and the activation's entity tag as it now stands.
+    """
     policy = await registry.get(session=session, name=name, version=version)
     if policy.replay_only:
         raise PolicyReplayOnly(
@@ -187,15 +213,26 @@ async def activate(*, session: AsyncSession, registry: PolicyRegistry, actor: Pr
         )
     registry.forget_active()  # decide "already active" on what the database holds now
     current = await latest_activation(session=session)
+    _check_precondition(activation_etag(current), if_match)
     if (await registry.active(session=session)) is policy and current is not None:
-        return public(policy, shipped=(name, version) in registry.shipped, activation=current, active=True)
-    activation = PolicyActivation(name=name, version=version, activated_at=utcnow(), activated_by=actor.sub, activated_by_org=actor.org)
+        return public(policy, shipped=(name, version) in registry.shipped, activation=current, active=True), activation_etag(current)
+    activation = PolicyActivation(
+        name=name,
+        version=version,
+        supersedes=current.id if current is not None else 0,
+        activated_at=utcnow(),
+        activated_by=actor.sub,
+        activated_by_org=actor.org,
+    )
     session.add(activation)
-    await session.flush()
+    try:
+        await session.flush()  # the unique `supersedes` answers two activations of the same current one
+    except IntegrityError:
+        raise Conflict("another activation was recorded at the same moment: read GET /v1/policies and activate again if still wanted") from None
     registry.forget_active()
     await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_ACTIVATED, policy=policy)
     stored = None if (name, version) in registry.shipped else await session.get(StoredPolicy, (name, version))
-    return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored)
+    return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored), activation_etag(activation)
 
 
 async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str, version: str, media_type: str) -> tuple[bytes, str]:
