@@ -126,6 +126,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         "replay_id": [replayed.json()["id"]],
         "attachment_id": [attached.json()["id"]],
         "number": [str(signed.number)],
+        "check_name": ["CP6.court_order_verified", "human_involvement"],
     }
 
 

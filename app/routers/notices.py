@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from app.auth import GuardianPrincipal, ReaderPrincipal
+from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.db import SessionDep
 from app.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
@@ -207,15 +208,22 @@ async def get_notice(
     ),
     response_model=NoticeReleasePublic,
     responses=BODY_PROBLEMS
+    | STALE
     | {
+        201: {
+            "description": "Released (the request's `ETag` in `ETag`: If-Match, when sent, must name it, so that a release is made on the "
+            "request as the guardian read it)",
+            "headers": ETAG_HEADER | {"Location": {"description": "The notice this release is for", "schema": {"type": "string"}}},
+        },
         403: problem_doc("Only a guardian who is not of the requesting organisation releases a notice"),
         404: problem_doc("No such request, or it belongs to another agency, or it has no notice for this audience"),
         409: problem_doc("The notice for this audience is withheld for no reason a release clears"),
     },
 )
 async def release_notice(
-    principal: GuardianPrincipal, request: CurrentRequest, body: NoticeReleaseBody, session: SessionDep, response: Response
+    principal: GuardianPrincipal, request: RequestToChange, body: NoticeReleaseBody, session: SessionDep, response: Response
 ) -> NoticeReleasePublic:
     released = await notice_withholding.release(session=session, principal=principal, request=request, body=body)
+    tagged(response, request)
     response.headers["Location"] = f"/v1/sharing-requests/{request.id}/notice?audience={body.audience.value}"
     return released
