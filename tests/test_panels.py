@@ -343,7 +343,9 @@ async def test_a_panel_of_five_needs_three_votes_for_an_outcome_not_a_majority_o
 ) -> None:
     document = yaml.safe_load(shipped_path("2028.1").read_bytes())
     document.update(name="northshire-trust", version="2028.1-local.5", derived_from={"name": "uk-caldicott-baseline", "version": "2028.1"})
-    document["panel"] = {"size": 5, "quorum": 3, "required_for_approval": {"CONSENT.refusal": ["refer"]}}
+    # A derived policy may only add to the findings that need a panel (brief section 7): the baseline's three stay.
+    required = {"CONSENT.refusal": ["refer"], "STAT.restricted_category": ["refer"], "CP3.bulk_identifiable": ["refer"]}
+    document["panel"] = {"size": 5, "quorum": 3, "required_for_approval": required}
     uploaded = await client.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers={"Content-Type": "application/yaml"} | tokens.admin())
     assert uploaded.status_code == 201, uploaded.text
     assert (await client.post("/v1/policies/northshire-trust/2028.1-local.5/activate", headers=tokens.admin())).status_code == 200

@@ -382,13 +382,17 @@ async def test_a_worker_killed_after_sending_leads_to_redelivery_and_the_receive
     assert (history["status"], len(history["attempts"])) == ("succeeded", 1)
 
 
+SUBMISSIONS = 40  # each a delivery to each of two endpoints
+
+
 async def test_two_workers_never_deliver_the_same_attempt_twice(
     hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI, database_url: str
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"), "/one")
     await register_endpoint(hooks, receiver, tokens.admin(), "/two")
-    for index in range(15):
+    # Enough deliveries that the second worker's first claim comes while the first is still busy, however loaded the machine.
+    for index in range(SUBMISSIONS):
         assert (await submit(hooks, tokens, changed({"reference": f"R{index}"}))).status_code == 201
     settings = hook_app.state.settings.model_copy(update={"webhook_batch_size": 2})
 
@@ -402,13 +406,13 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
         for engine in engines:
             await engine.dispose()
 
-    assert sum(claimed) == 30 and all(count > 0 for count in claimed), claimed
+    assert sum(claimed) == 2 * SUBMISSIONS and all(count > 0 for count in claimed), claimed
     sent = Counter(delivery.webhook_id for delivery in receiver.received)
-    assert len(sent) == 30 and set(sent.values()) == {1}
+    assert len(sent) == 2 * SUBMISSIONS and set(sent.values()) == {1}
     async with hook_app.state.sessionmaker() as session:
         attempts = Counter((await session.exec(select(WebhookAttempt.delivery_id))).all())
         statuses = set((await session.exec(select(WebhookDelivery.status))).all())
-    assert len(attempts) == 30 and set(attempts.values()) == {1}
+    assert len(attempts) == 2 * SUBMISSIONS and set(attempts.values()) == {1}
     assert statuses == {"succeeded"}
 
 

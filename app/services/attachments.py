@@ -158,7 +158,9 @@ async def record(
 async def record_for_request(*, session: AsyncSession, principal: Principal, request: SharingRequest, received: Received) -> Attachment:
     """Attach the received content to the request; the audit event names its SHA-256, and webhook subscribers hear of it."""
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
-    await session.refresh(request)  # read before the upload began: subscribers are told the status it has now
+    # Read before the upload began: subscribers are told the status it has now. Locked, so that uploads at the same moment
+    # bump its row version one after another instead of the later ones failing as a concurrent change.
+    await session.refresh(request, with_for_update=True)
     request.updated_at = row.uploaded_at  # a change of the request: its row version, and so its ETag, goes up
     await session.flush()
     await events.attachment_added(session=session, actor=principal, request=request, sha256=received.sha256)
