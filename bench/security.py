@@ -60,6 +60,7 @@ from bench.common import (
     token,
     wait_until_up,
 )
+from tests.factories import COURT_ORDER
 from tests.rules.baseline import baseline_request, changed, item
 from tests.rules.test_policy_2027_2 import court_order_request
 from tests.webhook_receiver import Answer, Receiver, running
@@ -1089,16 +1090,6 @@ async def own_organisation_guardian(main: Server) -> None:
         problems,
         f"each 403 problem: {detail(review)}; the rules' referral still stands",
     )
-
-
-COURT_ORDER = {
-    "purpose.category": "court_order",
-    "legal_basis.confidentiality": "legal_requirement",
-    "legal_basis.provision": "court_order",
-    "legal_basis.reference": "Order 2028/123",
-    "legal_basis.article_6": "legal_obligation",
-    "legal_basis.article_9": "legal_claims",
-}
 
 
 async def checks_before_disclosure(main: Server) -> None:

@@ -8,6 +8,16 @@ from tests.support import Tokens
 
 # Changes to the baseline request (tests.rules.baseline.changed) that put a request where a test needs it.
 REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers it to a guardian
+# An order of a court cited as a verified duty (policy 2028.1): approved with CP6.court_order_verified's condition, the
+# controller's check that information governance has seen the sealed order.
+COURT_ORDER = {
+    "purpose.category": "court_order",
+    "legal_basis.confidentiality": "legal_requirement",
+    "legal_basis.provision": "court_order",
+    "legal_basis.reference": "Order 2028/123",
+    "legal_basis.article_6": "legal_obligation",
+    "legal_basis.article_9": "legal_claims",
+}
 # An emergency share under 2027.1, reviewed retrospectively: only waivable referrals (the public-interest
 # test, Schedule 1 para. 18 for a capable adult).
 EMERGENCY = {

@@ -22,7 +22,7 @@ from app.main import create_app
 from app.models.audit import CHECKPOINT_EXAMPLE
 from app.models.vocabulary import Role
 from app.services.policies import derived_example
-from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
+from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
 
@@ -206,15 +206,7 @@ async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> R
 
 async def record_check(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await register_organisation(client, tokens, "POL01", type="police")
-    court = {
-        "purpose.category": "court_order",
-        "legal_basis.confidentiality": "legal_requirement",
-        "legal_basis.provision": "court_order",
-        "legal_basis.reference": "Order 2028/123",
-        "legal_basis.article_6": "legal_obligation",
-        "legal_basis.article_9": "legal_claims",
-    }
-    shared = await submit(client, tokens, changed(court), org="POL01")
+    shared = await submit(client, tokens, changed(COURT_ORDER), org="POL01")
     assert shared.json()["open_checks"] == ["CP6.court_order_verified"], shared.text
     body = {"outcome": "done", "checked": "Sealed order 2028/123 seen; it covers the diagnoses asked for."}
     path = f"/v1/sharing-requests/{shared.json()['id']}/controller-checks/CP6.court_order_verified"

@@ -14,21 +14,12 @@ from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import DataCategory, OrganisationType, Role
 from app.models.webhook import OutboxEvent
 from app.services import controller_check_rules, controller_checks
-from tests.factories import register_organisation, submit
+from tests.factories import COURT_ORDER, register_organisation, submit
 from tests.rules.baseline import changed, item
 from tests.support import Tokens
 
 RATIONALE = "Weighed against the duty of confidence; the recipient and the purpose are as stated."
 SEEN = "Sealed order of the Family Court, case 2028/123, seen: it names the requester and covers the diagnoses asked for."
-# Under 2028.1 a court-verified order: CP6.court_order_verified's condition is the controller's check.
-COURT_ORDER = {
-    "purpose.category": "court_order",
-    "legal_basis.confidentiality": "legal_requirement",
-    "legal_basis.provision": "court_order",
-    "legal_basis.reference": "Order 2028/123",
-    "legal_basis.article_6": "legal_obligation",
-    "legal_basis.article_9": "legal_claims",
-}
 # To the police, identifiable mental health records of a living adult: a significant decision. Under 2028.1 the rules approve it
 # for safeguarding on consent (CP3.category_scope refers mental health for crime_prevention, so the rules never approve that).
 SAFEGUARDING_CONSENT = {

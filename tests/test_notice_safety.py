@@ -7,7 +7,7 @@ import yaml
 
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
-from tests.factories import register_organisation, submit
+from tests.factories import COURT_ORDER, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
 
@@ -37,14 +37,6 @@ DOMESTIC_ABUSE = {
     "legal_basis.article_9": "substantial_public_interest",
     "legal_basis.schedule1_paragraph": 18,
     "consent.capacity": "lacks_capacity",
-}
-COURT = {
-    "purpose.category": "court_order",
-    "legal_basis.confidentiality": "legal_requirement",
-    "legal_basis.provision": "court_order",
-    "legal_basis.reference": "Order 2028/123",
-    "legal_basis.article_6": "legal_obligation",
-    "legal_basis.article_9": "legal_claims",
 }
 
 
@@ -156,7 +148,7 @@ async def test_a_release_does_not_survive_an_amendment(client: httpx.AsyncClient
 
 async def test_open_controller_checks_withhold_the_notice_until_recorded_and_a_release_never_clears_them(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
-    request_id = await decided(client, tokens, COURT, "POL01")
+    request_id = await decided(client, tokens, COURT_ORDER, "POL01")
     assert reasons_of(await notice(client, request_id, tokens.agency("POL01"), audience="subject")) == ["controller_checks_open"]
     assert (await release(client, request_id, guardian(tokens))).status_code == 409  # nothing a release clears
     requester = (await notice(client, request_id, tokens.agency("POL01"))).json()

@@ -25,7 +25,7 @@ from app.models.webhook import OutboxEvent, WebhookEventType
 from app.models.webhook_payloads import DATA_OF, EVENT_MODELS, RequestEventData
 from app.services import agreement_notices, checkpoints, outbox, queue
 from app.webhook_contract import WHAT_HAPPENED
-from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
+from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, settings_for
 from tests.test_attachments import PDF
@@ -93,16 +93,6 @@ def test_the_schema_refuses_what_the_service_does_not_send() -> None:
     bad_time["timestamp"] = "yesterday"
     for payload in (extra, missing, wrong_type, bad_time):
         assert problems_with(payload, "policy.activated"), payload
-
-
-COURT_ORDER = {
-    "purpose.category": "court_order",
-    "legal_basis.confidentiality": "legal_requirement",
-    "legal_basis.provision": "court_order",
-    "legal_basis.reference": "Order 2028/123",
-    "legal_basis.article_6": "legal_obligation",
-    "legal_basis.article_9": "legal_claims",
-}
 
 
 async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:

@@ -20,7 +20,7 @@ from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.services import workflow
 from app.services.workflow import TRANSITIONS, Move, Stage
-from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
+from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
@@ -64,15 +64,7 @@ LEGAL = {
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
 HOLDER = "guardian-1"
-# Decided at once (approved with conditions), open to reconsideration, with a controller's check (CP6.court_order_verified) to record.
-COURT_ORDER = {
-    "purpose.category": "court_order",
-    "legal_basis.confidentiality": "legal_requirement",
-    "legal_basis.provision": "court_order",
-    "legal_basis.reference": "Order 2028/123",
-    "legal_basis.article_6": "legal_obligation",
-    "legal_basis.article_9": "legal_claims",
-}
+# A failed controller's check of a COURT_ORDER request, decided at once (approved with conditions) and open to reconsideration.
 CHECKED = {"outcome": "failed", "checked": "The sealed order seen is for another case than the one cited."}
 GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
 # The panel the claim holder opens: guardian-1 chairs it, with these two.
