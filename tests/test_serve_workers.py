@@ -72,7 +72,11 @@ def connections_held(port: int, pids: set[int]) -> dict[int, int]:
     held = {}
     for pid in pids:
         links = []
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:  # the process has exited since it was found: it holds nothing
+            descriptors = []
+        for fd in descriptors:
             with contextlib.suppress(OSError):  # closed since the listing
                 links.append(str(fd.readlink()))
         held[pid] = sum(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
