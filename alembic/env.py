@@ -7,8 +7,8 @@ from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table)
 from alembic import context
-from app.config import get_settings
-from app.db import make_engine
+from app.platform.config import get_settings
+from app.platform.db import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

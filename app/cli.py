@@ -11,10 +11,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
-from app import cli_audit, log_config
-from app.config import Settings, get_settings
+from app import cli_audit
 from app.models.vocabulary import Role
-from app.services.schema_state import migrations_folder
+from app.platform import logs as log_config
+from app.platform.config import Settings, get_settings
+from app.services.operations.schema_state import migrations_folder
 
 log = logging.getLogger("caldicott")
 
@@ -48,9 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app import server
     from app.main import create_app
-    from app.services import readiness
+    from app.platform import server
+    from app.services.operations import readiness
 
     settings = get_settings()
     workers = args.workers
@@ -98,8 +99,8 @@ def worker_count(text: str) -> int | str:
 def cmd_worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app import observability
-    from app.services import delivery
+    from app.platform import observability
+    from app.services.webhooks import worker as delivery
 
     settings = get_settings()
     worker_metrics = observability.Metrics()
@@ -113,7 +114,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from app.auth import mint_dev_token
+    from app.http.auth import mint_dev_token
 
     try:
         token = mint_dev_token(get_settings(), org=args.org, roles=args.role, sub=args.sub or f"dev-{args.org.lower()}", ttl_seconds=args.ttl)
@@ -141,7 +142,7 @@ def cmd_attachments_purge(args: argparse.Namespace) -> int:
     """Remove the content of attachments whose retention has ended (their rows and hashes stay), and say what was done."""
     import asyncio
 
-    from app.services import attachment_retention
+    from app.services.attachments import retention as attachment_retention
 
     dry_run = args.dry_run
     report = asyncio.run(attachment_retention.run(get_settings(), dry_run=dry_run))

@@ -16,10 +16,10 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import audit_signing
-from app.config import get_settings
 from app.models.audit import AuditVerification, CheckpointPublic
 from app.models.webhook import WebhookEventType
+from app.platform.config import get_settings
+from app.services.audit import signing as audit_signing
 
 T = TypeVar("T")
 _CHECKPOINTS = TypeAdapter(list[CheckpointPublic])
@@ -34,7 +34,7 @@ def read_witness(path: Path) -> list[CheckpointPublic]:
 
 
 async def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from app.db import make_engine, make_sessionmaker
+    from app.platform.db import make_engine, make_sessionmaker
 
     engine = make_engine(get_settings().database_url)
     try:
@@ -57,7 +57,8 @@ def _report(result: AuditVerification) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from app.services import audit, audit_export
+    from app.services.audit import chain as audit
+    from app.services.audit import export as audit_export
 
     try:
         witnesses = [checkpoint for path in args.checkpoint for checkpoint in read_witness(path)]
@@ -80,8 +81,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(_: argparse.Namespace) -> int:
-    from app.db import make_engine, make_sessionmaker
-    from app.services import audit, checkpoints
+    from app.platform.db import make_engine, make_sessionmaker
+    from app.services.audit import chain as audit
+    from app.services.audit import checkpoints
 
     settings = get_settings()
     keys = settings.audit_keys(sign=True)
@@ -122,7 +124,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app.services import audit_export
+    from app.services.audit import export as audit_export
 
     settings = get_settings()
     published = settings.audit_keys(sign=False).published

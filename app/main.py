@@ -7,14 +7,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import observability, tracing, webhook_contract
-from app.auth import TokenVerifier
-from app.config import Settings, get_settings
-from app.correlation import CorrelationMiddleware
-from app.db import make_engine, make_sessionmaker
 from app.errors import ProblemError, install_problem_handlers
-from app.limits import BodyLimitMiddleware
-from app.rate_limits import RateLimiter, RateLimitFields, limit_rate
+from app.http.auth import TokenVerifier
+from app.http.correlation import CorrelationMiddleware
+from app.http.limits import BodyLimitMiddleware
+from app.http.rate_limits import RateLimiter, RateLimitFields, limit_rate
+from app.platform import observability, tracing
+from app.platform.config import Settings, get_settings
+from app.platform.db import make_engine, make_sessionmaker
 from app.routers import (
     agreement_documents,
     agreement_reports,
@@ -36,10 +36,12 @@ from app.routers import (
 )
 from app.rules import PolicyError
 from app.rules.policy_documents import shipped_policies
-from app.services import delivery, evidence_upgrade
-from app.services import organisations as organisation_register
-from app.services.audit import Chainer
-from app.services.policies import PolicyRegistry
+from app.services.agreements import organisations as organisation_register
+from app.services.attachments import evidence_upgrade
+from app.services.audit.chain import Chainer
+from app.services.policies.registry import PolicyRegistry
+from app.services.webhooks import contract as webhook_contract
+from app.services.webhooks import worker as delivery
 
 log = logging.getLogger("caldicott")
 
@@ -58,7 +60,7 @@ async def register_controller(application: FastAPI) -> None:
 
 
 async def list_unverified_evidence(application: FastAPI) -> None:
-    """The one-off listing of requests decided on unverified evidence (app/services/evidence_upgrade.py); its count goes in the start log."""
+    """The one-off listing of requests decided on unverified evidence (app/services/attachments/evidence_upgrade.py); its count goes in the start log."""
     try:
         queued = await evidence_upgrade.run_once(sessionmaker=application.state.sessionmaker, registry=application.state.policies)
     except (OSError, SQLAlchemyError, ProblemError) as error:  # ProblemError: the active policy's calendar has run out

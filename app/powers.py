@@ -4,15 +4,15 @@
 and the organisations CALDICOTT_GUARDIAN_ORGS names, whose guardians sit in its review. Any other organisation's token
 carrying one of them keeps its other roles (an `agency` token that also claims `admin` works as the agency alone); an
 endpoint that needs the refused role answers 403 (problem type `role-not-honoured`), and the refusal is logged.
-app/auth.py applies it once, where a verified token becomes a Principal: no endpoint or service can honour a refused role.
+app/http/auth.py applies it once, where a verified token becomes a Principal: no endpoint or service can honour a refused role.
 """
 
 import logging
 from dataclasses import dataclass
 
-from app.config import Settings
 from app.errors import Forbidden
 from app.models.vocabulary import Role
+from app.platform.config import Settings
 
 # The controller's own powers: its guardians review, its auditors read the whole trail, its admins set policy and register organisations,
 # its information governance managers record its checks before anything is disclosed.

@@ -18,9 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from app.auth import TokenVerifier
-from app.config import get_settings
 from app.errors import ProblemError
+from app.http.auth import TokenVerifier
+from app.platform.config import get_settings
 from bench.common import asyncpg_dsn
 
 # The service's pool holds 10 connections and lends up to 10 more under load; so does this one.

@@ -1,7 +1,7 @@
 """What signed checkpoints cost: verification with them against the same trail without, and the worker's signing as the unsigned tail grows.
 
 On a throwaway PostgreSQL (bench/pg.sh): a trail of EVENTS audit events is loaded with COPY (hashes by
-app.services.audit's own rule), then, in the same run and on the same database:
+app.services.audit.chain's own rule), then, in the same run and on the same database:
 
 * `audit.verify` with no checkpoint (the baseline), then with one checkpoint every CHECKPOINT_EVERY events
   (what a busy day's five-minute checkpoints amount to), each signed as the worker signs; the ratio;
@@ -25,12 +25,15 @@ from types import SimpleNamespace
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app import audit_signing
 from app.cli import migrate
-from app.config import Settings
-from app.db import make_engine, make_sessionmaker
 from app.models.audit import CheckpointPublic
-from app.services import audit, audit_export, audit_proof, checkpoints
+from app.platform.config import Settings
+from app.platform.db import make_engine, make_sessionmaker
+from app.services.audit import chain as audit
+from app.services.audit import checkpoints
+from app.services.audit import export as audit_export
+from app.services.audit import proof as audit_proof
+from app.services.audit import signing as audit_signing
 
 EVENTS = int(os.environ.get("CALDICOTT_BENCH_CHECKPOINT_EVENTS", "300000"))
 CHECKPOINT_EVERY = 1000

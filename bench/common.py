@@ -24,10 +24,10 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from app.auth import mint_dev_token
-from app.config import Settings
+from app.http.auth import mint_dev_token
 from app.models.vocabulary import Role
-from app.services.delivery_wake import asyncpg_dsn as asyncpg_dsn  # re-exported: the bench scripts import it from here
+from app.platform.config import Settings
+from app.services.webhooks.wake import asyncpg_dsn as asyncpg_dsn  # re-exported: the bench scripts import it from here
 from tests.rules.baseline import changed
 
 ROOT = Path(__file__).resolve().parent.parent

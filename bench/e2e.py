@@ -1,7 +1,7 @@
 """End to end on PostgreSQL: the real service against two baselines, under the same load, with one and two server processes.
 
 Three servers, each on its own database of the bench cluster, all under the same uvicorn
-HTTP implementation and options (app/server.py: uvicorn's h11 protocol with the request-head
+HTTP implementation and options (app/platform/server.py: uvicorn's h11 protocol with the request-head
 deadline; bench/serve.py runs the baselines with them):
   service   `caldicott serve`, exactly as production runs it (`--workers 2` for two processes)
   fastapi   bench/fastapi_baseline.py: FastAPI, the same body model validated, the same JWT check, one INSERT

@@ -23,10 +23,10 @@ import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth import Principal, TokenVerifier
-from app.config import get_settings
 from app.errors import ProblemError
+from app.http.auth import Principal, TokenVerifier
 from app.models.request_body import SharingRequestBody
+from app.platform.config import get_settings
 from bench.baseline_app import INSERT, POOL_MAX, POOL_MIN, TABLE
 from bench.common import asyncpg_dsn
 

@@ -43,7 +43,7 @@ import asyncpg
 import httpx
 
 from app.models.vocabulary import Role
-from app.services.delivery_attempts import JITTER, longest_pending
+from app.services.webhooks.attempts import JITTER, longest_pending
 from bench import load
 from bench.common import (
     VENV_BIN,
@@ -206,7 +206,7 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
 
 
 # The default schedule's first three waits: a delivery that fails twice while its receiver is down is put off
-# for five minutes, unless a success at that endpoint brings it forward (app/services/delivery_attempts.py).
+# for five minutes, unless a success at that endpoint brings it forward (app/services/webhooks/attempts.py).
 WORKER_SETTINGS: dict[str, Any] = {"webhook_retry_schedule": [0, 5, 300], "webhook_timeout_seconds": 5.0}
 SETTLE_MARGIN_SECONDS = 30.0  # beyond what the schedule promises: time to deliver what the load left behind
 OUTAGE_AFTER_SECONDS = 3.0  # of load, before receiver a is killed

@@ -34,12 +34,13 @@ from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table in SQLModel.metadata)
 from app.cli import migrate
-from app.config import Settings
-from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.models.audit import AuditVerification, CheckpointPublic
 from app.models.vocabulary import Role
-from app.services import audit, checkpoints
+from app.platform.config import Settings
+from app.platform.db import make_engine, make_sessionmaker
+from app.services.audit import chain as audit
+from app.services.audit import checkpoints
 from bench.common import AGENCIES, ROOT, asyncpg_dsn, exit_on_sigterm, request_bodies, server_url, settings_for, token
 
 if TYPE_CHECKING:

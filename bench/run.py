@@ -196,7 +196,7 @@ def e2e_section(end_to_end: dict[str, Any]) -> list[str]:
         "",
         "## End to end on PostgreSQL",
         "",
-        "Three servers under the same uvicorn HTTP implementation and options (uvicorn's h11 protocol, subclassed in app/server.py",
+        "Three servers under the same uvicorn HTTP implementation and options (uvicorn's h11 protocol, subclassed in app/platform/server.py",
         "for the request-head deadline, with the service's keep-alive, head-size and concurrency limits; bench/serve.py runs the",
         "baselines with them), so the ratios measure the application, not the HTTP parser:",
         "",

@@ -5,7 +5,7 @@ One database grows 10k -> 100k -> 1M. Each step bulk-loads whole requests with C
 hashes), its subject hash, the rules' decision (the real findings of its variant,
 evaluated once per variant), its `submitted` transition, its outbox event, and its audit
 event. The audit events continue the chain: their hashes are computed with
-app.services.audit's own chain_hash and canonical_fields, so the chain verifies.
+app.services.audit.chain's own chain_hash and canonical_fields, so the chain verifies.
 
 Every request is decided under policy 2026.1 and its decision records the facts the rules
 saw, as the service writes them. The mix of outcomes is that of the load (bench/common.py
@@ -52,8 +52,9 @@ from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
 from app.rules.facts import RequesterFacts, facts_record
-from app.services import audit, outbox
-from app.services.request_facts import fingerprint
+from app.services.audit import chain as audit
+from app.services.sharing_requests.facts import fingerprint
+from app.services.webhooks import outbox
 from bench.common import (
     ROOT,
     SUBJECT_KEY,

@@ -42,9 +42,9 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app import audit_signing
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
+from app.services.audit import signing as audit_signing
 from bench.common import (
     JWT_SECRET,
     VENV_BIN,

@@ -1,6 +1,6 @@
 """A baseline app under uvicorn exactly as `caldicott serve` runs the service, so that ratios compare applications, not HTTP parsers.
 
-The same options as the service (app/server.py `uvicorn_options`: uvicorn's h11 protocol with the
+The same options as the service (app/platform/server.py `uvicorn_options`: uvicorn's h11 protocol with the
 request-head deadline, the keep-alive, head-size and concurrency limits from the same settings,
 proxy headers, no access log) and, with several processes, the same way of spawning them
 (an import string, each worker importing the app from the environment).
@@ -12,8 +12,9 @@ import argparse
 
 import uvicorn
 
-from app import log_config, server
-from app.config import get_settings
+from app.platform import logs as log_config
+from app.platform import server
+from app.platform.config import get_settings
 
 
 def main() -> None:

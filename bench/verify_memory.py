@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-import app.db  # noqa: F401  (imported before the measurement starts, as the command will import them)
 import app.models.audit  # noqa: F401
-import app.services.audit  # noqa: F401
+import app.platform.db  # noqa: F401  (imported before the measurement starts, as the command will import them)
+import app.services.audit.chain  # noqa: F401
 from app.cli import main as caldicott
 
 

@@ -24,9 +24,9 @@ from sqlmodel import SQLModel
 
 import app.models.tables  # noqa: F401  (registers every table for the clean-up)
 from app.cli import migrate
-from app.db import make_engine
 from app.main import create_app, register_controller
 from app.models.policy import PolicyActivation
+from app.platform.db import make_engine
 from tests.support import Tokens, settings_for
 from tests.webhook_receiver import Receiver, running
 

@@ -4,9 +4,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from app.auth import mint_dev_token
-from app.config import Settings
+from app.http.auth import mint_dev_token
 from app.models.vocabulary import Role
+from app.platform.config import Settings
 
 TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
 # The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.

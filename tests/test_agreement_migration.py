@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from alembic import command
 from app.cli import alembic_config
-from app.db import make_engine, make_sessionmaker
 from app.models.agreement import SharingAgreementPublic
-from app.services import agreements
+from app.platform.db import make_engine, make_sessionmaker
+from app.services.agreements import register as agreements
 from tests.conftest import on_database
 
 BEFORE = "0012_attachments"

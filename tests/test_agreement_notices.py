@@ -13,8 +13,9 @@ from standardwebhooks import Webhook
 from app.models.audit import AuditEvent
 from app.models.base import utcnow
 from app.models.webhook import OutboxEvent
-from app.services import agreement_notices, delivery
-from app.services.request_facts import today_in_london
+from app.services.agreements import notices as agreement_notices
+from app.services.sharing_requests.facts import today_in_london
+from app.services.webhooks import worker as delivery
 from tests.factories import patch_current, register_agreement, register_organisation
 from tests.support import Tokens
 from tests.webhook_receiver import Receiver

@@ -10,9 +10,9 @@ from sqlmodel import col, update
 from app.models.base import utcnow
 from app.models.sharing_request import Decision
 from app.models.vocabulary import Role
-from app.services.agreement_reports import twelve_months_to
-from app.services.reports import day_bound
-from app.services.request_facts import today_in_london
+from app.services.agreements.reports import twelve_months_to
+from app.services.reports.decision_log import day_bound
+from app.services.sharing_requests.facts import today_in_london
 from tests.factories import REFERRED, patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens

@@ -16,7 +16,7 @@ import pytest
 
 from app.main import create_app
 from app.models.vocabulary import Role
-from app.services.attachment_store import CHUNK_BYTES
+from app.services.attachments.store import CHUNK_BYTES
 from tests.support import Tokens, settings_for
 from tests.test_attachments import PDF, new_request, upload
 

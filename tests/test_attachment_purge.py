@@ -14,8 +14,9 @@ from app import cli
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
-from app.services import attachment_retention, attachment_store
-from app.services.attachment_retention import PurgeReport
+from app.services.attachments import retention as attachment_retention
+from app.services.attachments import store as attachment_store
+from app.services.attachments.retention import PurgeReport
 from tests.support import Tokens
 from tests.test_attachments import PDF, TEXT, audit_events, auditor, count, guardian, new_request, stored_files, upload
 

@@ -16,13 +16,14 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.types import Message
 
-from app.auth import Principal
+from app.http.auth import Principal
+from app.http.multipart import MalformedForm
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk, MediaType
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
-from app.services import attachment_store, attachments
-from app.services.attachment_form import MalformedForm
+from app.services.attachments import store as attachment_store
+from app.services.attachments import uploads as attachments
 from tests.factories import register_agreement
 from tests.support import Tokens
 from tests.test_attachment_purge import purge

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.vocabulary import AttachmentKind, Role
 from app.models.webhook import OutboxEvent
-from app.services import attachment_store, attachment_verifications
+from app.services.attachments import store as attachment_store
+from app.services.attachments import verifications as attachment_verifications
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
 from tests.support import Tokens
@@ -367,7 +368,7 @@ async def test_the_list_is_paged_oldest_first(client: httpx.AsyncClient, tokens:
 
 
 async def test_uploads_are_exempt_from_the_body_limit_and_nothing_else_is(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    from app.limits import streams_its_own_body
+    from app.http.limits import streams_its_own_body
 
     def scope(method: str, path: str) -> dict[str, Any]:
         return {"type": "http", "method": method, "path": path}

@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.auth import Principal
+from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
-from app.services import audit, events
-from app.services.audit import GENESIS_HASH
+from app.services.audit import chain as audit
+from app.services.audit import events
+from app.services.audit.chain import GENESIS_HASH
 from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens

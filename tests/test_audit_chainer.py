@@ -23,9 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import make_engine, make_sessionmaker
 from app.models.audit import AuditTarget, AuditVerification
-from app.services import audit
+from app.platform.db import make_engine, make_sessionmaker
+from app.services.audit import chain as audit
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES, WRITERS, ROUNDS = 4, 50, 3

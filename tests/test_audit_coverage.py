@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from app.main import create_app
 from app.models.audit import CHECKPOINT_EXAMPLE
 from app.models.vocabulary import Role
-from app.services.policies import derived_example
+from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for

@@ -185,7 +185,7 @@ async def submissions(client: httpx.AsyncClient, tokens: Tokens, first: int, cou
 
 
 async def checkpoint_seq(app: FastAPI) -> int:
-    from app.services import checkpoints
+    from app.services.audit import checkpoints
 
     made = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name="CONTROLLER")
     assert made is not None
@@ -193,7 +193,7 @@ async def checkpoint_seq(app: FastAPI) -> int:
 
 
 async def export(app: FastAPI, since: int = 0) -> str:
-    from app.services import audit_export
+    from app.services.audit import export as audit_export
 
     buffer = io.BytesIO()
     async with app.state.sessionmaker() as session:
@@ -217,7 +217,7 @@ async def signed_trail(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) 
 
 
 def service_verdict(text: str) -> "AuditVerification":
-    from app.services import audit_export
+    from app.services.audit import export as audit_export
 
     return audit_export.verify(io.StringIO(text))
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fastapi import FastAPI
 
-from app.auth import parse_jwks
+from app.http.auth import parse_jwks
 from app.main import create_app
 from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request

@@ -16,7 +16,7 @@ from app.models.policy import StoredPolicy
 from app.models.vocabulary import Urgency
 from app.rules.policy_documents import load_policy, shipped_path, shipped_policies
 from app.rules.response_times import CalendarExhausted, due_at, is_working_day
-from app.services.calendar_health import CALENDAR_WARNING_DAYS, CalendarStatus, CalendarWarnings, calendar_check
+from app.services.policies.calendar import CALENDAR_WARNING_DAYS, CalendarStatus, CalendarWarnings, calendar_check
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens

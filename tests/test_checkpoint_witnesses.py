@@ -10,10 +10,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
-from app import audit_signing
-from app.config import Environment
 from app.main import create_app
-from app.services import checkpoints, delivery
+from app.platform.config import Environment
+from app.services.audit import checkpoints
+from app.services.audit import signing as audit_signing
+from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import TEST_AUDIT_KEY, Tokens, settings_for

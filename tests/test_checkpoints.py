@@ -16,9 +16,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
 
-from app import audit_signing
 from app.models.audit import CheckpointPublic
-from app.services import audit, audit_proof, checkpoints, delivery
+from app.services.audit import chain as audit
+from app.services.audit import checkpoints
+from app.services.audit import proof as audit_proof
+from app.services.audit import signing as audit_signing
+from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import TEST_AUDIT_KEY, Tokens

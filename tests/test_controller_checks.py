@@ -13,7 +13,8 @@ from app.models.controller_check import ControllerCheck
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import DataCategory, OrganisationType, Role
 from app.models.webhook import OutboxEvent
-from app.services import controller_check_rules, controller_checks
+from app.services.controller_checks import checks as controller_checks
+from app.services.controller_checks import rules as controller_check_rules
 from tests.factories import COURT_ORDER, register_organisation, submit
 from tests.rules.baseline import changed, item
 from tests.support import Tokens

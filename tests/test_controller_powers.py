@@ -21,7 +21,7 @@ from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 POLICE = "POL01"  # not the controller, not a guardian organisation
-WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"  # the controller as registered at start (app/services/organisations.py)
+WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"  # the controller as registered at start (app/services/agreements/organisations.py)
 RATIONALE = "Weighed the onward sharing against the duty of confidence; the recipient team is named and small."
 QUESTION = "I propose to refuse: onward sharing to the whole team is more than the purpose needs. Do you agree?"
 OPINION = "The onward sharing is to the care team that will treat the patient; refusing would delay care needlessly."

@@ -1,6 +1,6 @@
 """Crafted cursors on the request list, the review queue and the decision log: 422 naming `cursor`, never a 500.
 
-A cursor is base64url JSON of the last row's sort key (`app/services/pagination.py`); these are the keys
+A cursor is base64url JSON of the last row's sort key (`app/platform/pagination.py`); these are the keys
 a caller can forge: dates the database cannot hold once moved to UTC, text it cannot store, numbers
 past its columns, and values of the wrong type.
 """

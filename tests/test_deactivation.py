@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from app.config import Settings
 from app.main import register_controller
 from app.models.vocabulary import Role
+from app.platform.config import Settings
 from tests.conftest import empty_tables
 from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
@@ -25,7 +25,7 @@ ALLOWED = {
 
 
 # An organisation that may hold each role: any for agency, a configured guardian organisation for guardian
-# (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/auth.py, Powers).
+# (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/http/auth.py, Powers).
 HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER", Role.ADMIN: "CONTROLLER", Role.IG_MANAGER: "CONTROLLER"}
 
 

@@ -24,12 +24,12 @@ from fastapi import FastAPI
 from sqlalchemy import func, insert, text
 from sqlmodel import col, select
 
-from app.config import Settings
 from app.models.base import utcnow
 from app.models.sharing_request import new_id
 from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEventType
-from app.services import delivery
-from app.services.delivery_wake import CHANNEL
+from app.platform.config import Settings
+from app.services.webhooks import worker as delivery
+from app.services.webhooks.wake import CHANNEL
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens

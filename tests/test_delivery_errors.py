@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import select
 
-from app.config import Settings
 from app.models.base import utcnow
 from app.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.services import delivery, retry_after
+from app.platform.config import Settings
+from app.services.webhooks import retry_after
+from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens

@@ -1,13 +1,13 @@
-"""The hot statements' runner (app/driver.py): the session's transaction, a statement of its own, SQLAlchemy's errors, on both databases."""
+"""The hot statements' runner (app/platform/driver.py): the session's transaction, a statement of its own, SQLAlchemy's errors, on both databases."""
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, exc, insert, select
 
-from app import driver
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.vocabulary import DsptStatus, OrganisationType
+from app.platform import driver
 from tests.conftest import fresh_start
 
 INSERT = driver.prepare(

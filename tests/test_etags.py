@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app import concurrency
 from app.errors import PreconditionFailed
+from app.http import etags as concurrency
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens

@@ -20,9 +20,9 @@ from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent
 from app.rules import evaluate
 from app.rules.facts import facts_from_record
-from app.services import evidence_upgrade
-from app.services.adjudication import current_body, rules_decision_of
-from app.services.replay import stored_request
+from app.services.attachments import evidence_upgrade
+from app.services.policies.replay import stored_request
+from app.services.sharing_requests.adjudication import current_body, rules_decision_of
 from tests.conftest import active_before_upgrade
 from tests.factories import register_organisation
 from tests.rules.test_policy_2027_2 import court_order_request, police_request

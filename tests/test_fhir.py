@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app.models.sharing_request import Decision
 from app.models.vocabulary import DecisionKind, DecisionOutcome, PurposeCategory, Role
-from app.services import fhir
+from app.services.reports import fhir
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens

@@ -34,7 +34,7 @@ from schemathesis.schemas import APIOperation
 
 from app.main import create_app
 from app.models.vocabulary import Role
-from app.services import checkpoints
+from app.services.audit import checkpoints
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for

@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from app.config import Settings
+from app.platform.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 KUBERNETES = REPO / "deploy" / "kubernetes"
@@ -31,7 +31,7 @@ SETTINGS = {f"CALDICOTT_{name.upper()}" for name in Settings.model_fields}
 # Besides the settings, `caldicott serve` reads its process count from the environment itself (CALDICOTT_WORKERS).
 VARIABLES = SETTINGS | set(re.findall(r"os\.environ\.get\(\"(CALDICOTT_[A-Z0-9_]+)\"\)", (REPO / "app" / "cli.py").read_text()))
 SECRET = "caldicott"  # the Secret the installation creates; no file here holds it
-# What production refuses to start without (app/config.py), besides CALDICOTT_ENV; the metrics token is the API's.
+# What production refuses to start without (app/platform/config.py), besides CALDICOTT_ENV; the metrics token is the API's.
 REQUIRED_SECRET_KEYS = {"CALDICOTT_DATABASE_URL", "CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"}
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
@@ -204,7 +204,7 @@ def test_no_secret_is_kept_in_the_repository(documents: tuple[dict[str, Any], ..
 def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(documents: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [path.read_text() for path in KUBERNETES.rglob("*") if path.is_file()] + [yaml.safe_dump_all(documents)]
     named = {name for text in texts for name in re.findall(r"CALDICOTT_[A-Z0-9_]*[A-Z0-9]", text)}
-    assert named and named <= VARIABLES, f"not settings in app/config.py: {sorted(named - VARIABLES)}"
+    assert named and named <= VARIABLES, f"not settings in app/platform/config.py: {sorted(named - VARIABLES)}"
     for name in [name for name in os.environ if name.startswith("CALDICOTT_")]:
         monkeypatch.delenv(name)
     for workload in workloads(documents):
@@ -213,7 +213,7 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(docu
             secret = {name: reference["secretKeyRef"] for name, reference in values.items() if isinstance(reference, dict)}
             assert all(ref["name"] == SECRET and ref["key"] == name and not ref.get("optional") for name, ref in secret.items()), container["name"]
             assert set(secret) >= REQUIRED_SECRET_KEYS and values["CALDICOTT_ENV"] == "production", container["name"]
-            # With the Secret's keys filled in, these are settings production accepts (app/config.py refuses otherwise).
+            # With the Secret's keys filled in, these are settings production accepts (app/platform/config.py refuses otherwise).
             stand_ins = {
                 "CALDICOTT_DATABASE_URL": "postgresql+asyncpg://caldicott:password@postgres/caldicott",
                 "CALDICOTT_SUBJECT_KEY": "k" * 32,

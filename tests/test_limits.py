@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.limits import MAX_BODY_BYTES
+from app.http.limits import MAX_BODY_BYTES
 from app.main import create_app
 from app.models.vocabulary import Role
 from tests.factories import register_organisation, submit

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import Settings
 from app.main import create_app
 from app.models.request_body import DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.vocabulary import Role
+from app.platform.config import Settings
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for

@@ -11,8 +11,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
-from app import log_config
-from app.config import LogFormat, get_settings
+from app.platform import logs as log_config
+from app.platform.config import LogFormat, get_settings
 from tests.support import settings_for
 
 # time, level (padded), logger, message, then key=value pairs.

@@ -14,13 +14,14 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from app import log_config, observability
 from app.canonical import subject_hash
 from app.main import create_app
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
-from app.services import delivery
+from app.platform import logs as log_config
+from app.platform import observability
+from app.services.webhooks import worker as delivery
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.config import Environment, Settings
 from app.main import create_app
+from app.platform.config import Environment, Settings
 from tests.support import TEST_SECRET, Tokens, settings_for
 
 REPO = Path(__file__).resolve().parents[1]

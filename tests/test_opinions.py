@@ -83,7 +83,7 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
     assert decision["opinions"] == [opinion]
     shown = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens, 3))).json()["decision"]
     assert shown["opinions"] == [opinion]
-    # The requesting agency reads the opinion too, its author unnamed (app/services/guardian_naming.py).
+    # The requesting agency reads the opinion too, its author unnamed (app/services/review/naming.py).
     theirs = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["decision"]
     assert theirs["opinions"] == [opinion | {"given_by": "a Caldicott Guardian of CONTROLLER (the controller)"}]
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app.models.policy import PolicyActivation
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
-from app.services import policies as policy_service
+from app.services.policies import registry as policy_service
 from tests.conftest import active_before_upgrade
 from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed, item

@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-from app.auth import JWKS_MAX_AGE_SECONDS, JWKS_REFETCH_SECONDS, TokenVerifier
-from app.config import DEV_SUBJECT_KEY, SQLITE_DEFAULT_URL, Environment, Settings
+from app.http.auth import JWKS_MAX_AGE_SECONDS, JWKS_REFETCH_SECONDS, TokenVerifier
 from app.main import create_app
+from app.platform.config import DEV_SUBJECT_KEY, SQLITE_DEFAULT_URL, Environment, Settings
 from tests.factories import register_organisation
 from tests.support import Tokens, settings_for
 from tests.test_auth import b64, bearer, claims, sign

@@ -12,7 +12,8 @@ from sqlmodel import col, func, select
 from app.models.base import utcnow
 from app.models.sharing_request import new_id
 from app.models.webhook import DeliveryStatus, EndpointScope, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
-from app.services import delivery, pruning
+from app.services.webhooks import pruning
+from app.services.webhooks import worker as delivery
 
 NOW = utcnow()
 OLD, RECENT = NOW - timedelta(days=100), NOW - timedelta(days=5)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.models.vocabulary import Role
-from app.services.reports import spreadsheet_safe
+from app.services.reports.decision_log import spreadsheet_safe
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from alembic import command
 from app.cli import alembic_config
 from app.main import create_app
-from app.services import readiness
-from app.services.schema_state import SchemaStatus, judge, shipped_revisions
+from app.services.operations import readiness
+from app.services.operations.schema_state import SchemaStatus, judge, shipped_revisions
 from tests.support import Tokens, settings_for
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app import server
 from app.cli import parser
 from app.models.vocabulary import Role
+from app.platform import server
 from bench.common import (
     VENV_BIN,
     Process,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import server
+from app.platform import server
 from tests.support import TEST_SECRET, settings_for
 
 REPO = Path(__file__).resolve().parents[1]

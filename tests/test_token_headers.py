@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.auth import Principal, TokenVerifier
 from app.errors import Unauthorized
+from app.http.auth import Principal, TokenVerifier
 from tests.support import TEST_SECRET, settings_for
 from tests.test_auth import RSA_KEY, b64, claims, jwks
 

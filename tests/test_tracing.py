@@ -1,4 +1,4 @@
-"""Traces (app/tracing.py): a submission's span tree, the caller's traceparent honoured, a delivery's traceparent, OTLP export; and tracing off.
+"""Traces (app/platform/tracing.py): a submission's span tree, the caller's traceparent honoured, a delivery's traceparent, OTLP export; and tracing off.
 
 Spans are caught by the SDK's InMemorySpanExporter, handed to the app as a collector would be;
 deliveries go to the real test receiver, on SQLite and PostgreSQL.
@@ -22,14 +22,15 @@ from sqlalchemy import bindparam, exc, insert
 from sqlmodel import select
 from starlette.background import BackgroundTask
 
-from app import driver, log_config, tracing
-from app.config import LogFormat
 from app.main import create_app
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
 from app.models.webhook import OutboxEvent
-from app.services import delivery
+from app.platform import driver, tracing
+from app.platform import logs as log_config
+from app.platform.config import LogFormat
+from app.services.webhooks import worker as delivery
 from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
@@ -129,7 +130,7 @@ async def test_a_submission_is_a_server_span_with_every_statement_beneath_it(
     statements = [span for span in caught.values() if statement_of(span)]
     assert len(statements) >= 3
     assert all(descends_from(span, server, caught) and span.kind == SpanKind.CLIENT for span in statements)
-    # The one write of the submission's rows: sent straight to asyncpg on PostgreSQL (app/driver.py), through SQLAlchemy on SQLite.
+    # The one write of the submission's rows: sent straight to asyncpg on PostgreSQL (app/platform/driver.py), through SQLAlchemy on SQLite.
     [write] = [span for span in statements if re.search(r'INSERT INTO "?sharing_requests"? ', statement_of(span))]
     scope = write.instrumentation_scope.name if write.instrumentation_scope else None
     assert scope == (tracing.DRIVER_SCOPE if database_kind == "postgres" else "opentelemetry.instrumentation.sqlalchemy")

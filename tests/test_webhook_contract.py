@@ -23,8 +23,11 @@ from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent, WebhookEventType
 from app.models.webhook_payloads import DATA_OF, EVENT_MODELS, RequestEventData
-from app.services import agreement_notices, checkpoints, outbox, queue
-from app.webhook_contract import WHAT_HAPPENED
+from app.services.agreements import notices as agreement_notices
+from app.services.audit import checkpoints
+from app.services.review import queue
+from app.services.webhooks import outbox
+from app.services.webhooks.contract import WHAT_HAPPENED
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, settings_for

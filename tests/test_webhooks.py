@@ -21,17 +21,19 @@ from sqlalchemy import func
 from sqlmodel import select
 from standardwebhooks import Webhook
 
-from app.auth import Principal
-from app.config import Environment, Settings
-from app.db import make_engine, make_sessionmaker
+from app.http.auth import Principal
 from app.main import create_app
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
-from app.services import adjudication, delivery, webhooks
-from app.services.outbox import event_type_for
+from app.platform.config import Environment, Settings
+from app.platform.db import make_engine, make_sessionmaker
+from app.services.sharing_requests import adjudication
+from app.services.webhooks import endpoints as webhooks
+from app.services.webhooks import worker as delivery
+from app.services.webhooks.outbox import event_type_for
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for

@@ -14,12 +14,12 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.auth import Principal
 from app.errors import Conflict, Forbidden
+from app.http.auth import Principal
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
-from app.services import workflow
-from app.services.workflow import TRANSITIONS, Move, Stage
+from app.services.review import workflow
+from app.services.review.workflow import TRANSITIONS, Move, Stage
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens

@@ -6,7 +6,7 @@ Create Date: 2026-11-27
 
 A writer's transaction no longer takes the chain's head: it inserts its events here, and
 a chainer moves them into audit_events in id order, computing seq, prev_hash and hash in
-one short transaction of its own (app/services/audit.py). A row is either here or in the
+one short transaction of its own (app/services/audit/chain.py). A row is either here or in the
 chain, never half-way, whatever is killed when.
 """
 

@@ -8,7 +8,7 @@ PostgreSQL only: a statement-level trigger notifies the channel `caldicott_deliv
 deliveries are inserted. The notification is sent when the writer's transaction commits (never
 for one rolled back) and PostgreSQL folds identical notifications of one transaction into one,
 so the writer pays no extra round trip. Workers LISTEN on the channel and claim at once instead
-of at their next poll (app/services/delivery_wake.py); SQLite has no such thing, and polls.
+of at their next poll (app/services/webhooks/wake.py); SQLite has no such thing, and polls.
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ down_revision: str | None = "0008_audit_pending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The channel is also named in app/services/delivery_wake.py (CHANNEL).
+# The channel is also named in app/services/webhooks/wake.py (CHANNEL).
 NOTIFY_FUNCTION = """
 CREATE FUNCTION webhook_deliveries_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

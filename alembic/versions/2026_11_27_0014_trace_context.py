@@ -5,7 +5,7 @@ Revises: 0013_agreement_lifecycle
 Create Date: 2026-11-27
 
 outbox_events.traceparent holds the W3C traceparent of the span that wrote the event, when tracing
-is on (app/tracing.py): the deliveries of the event are traced as children of that span, so a
+is on (app/platform/tracing.py): the deliveries of the event are traced as children of that span, so a
 submission's trace shows its webhooks, and the receivers' own spans, too. Null when tracing was
 off, and for every event written before this revision; such deliveries begin traces of their own.
 """

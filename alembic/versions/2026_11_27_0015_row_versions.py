@@ -5,7 +5,7 @@ Revises: 0014_trace_context
 Create Date: 2026-11-27
 
 organisations.version and webhook_endpoints.version go up by one at every change; the API answers them
-as strong ETags and honours If-Match against them (app/concurrency.py). Every existing row starts at 1,
+as strong ETags and honours If-Match against them (app/http/etags.py). Every existing row starts at 1,
 as sharing agreements did: a server default fills them, so neither database rewrites a row by hand.
 """
 

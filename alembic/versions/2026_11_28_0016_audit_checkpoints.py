@@ -5,7 +5,7 @@ Revises: 0015_row_versions
 Create Date: 2026-11-28
 
 Each row is the chain's head at a moment (seq and hash), signed with an Ed25519 key kept outside the
-database and linked to the checkpoint before by its digest (app/services/checkpoints.py). On PostgreSQL
+database and linked to the checkpoint before by its digest (app/services/audit/checkpoints.py). On PostgreSQL
 a trigger refuses UPDATE, DELETE and TRUNCATE, as on audit_events.
 """
 

@@ -9,7 +9,7 @@ Revision 0006 recorded the first activation of every installation (2027.1 on a f
 request this records its activation, as 0006 did. An installation that already holds either keeps deciding
 under its active policy: upgrading never changes it (brief section 7). If that policy is now replay-only
 (2026.1, 2027.1, or one derived from them), it keeps deciding, with what 2028.1 would not approve held for a
-guardian, until an admin activates 2028.1 or a policy derived from it (app/services/editions.py).
+guardian, until an admin activates 2028.1 or a policy derived from it (app/services/policies/editions.py).
 """
 
 from collections.abc import Sequence

@@ -6,7 +6,7 @@ Create Date: 2026-12-07
 
 An activation records the id of the activation that was current when it was decided (0 on an installation with
 none). A unique index on that column makes the insert a compare-and-insert: of two activations that read the
-same current one, the second insert fails and its caller gets a 409 (app/services/policies.py). Existing rows
+same current one, the second insert fails and its caller gets a 409 (app/services/policies/registry.py). Existing rows
 are filled in from the order of their ids; a row an earlier release records later leaves it null, which the
 index does not compare.
 """

@@ -1,7 +1,7 @@
 """Evidence attached to a sharing request (or an agreement's signed copy), and the content it names by SHA-256.
 
 An attachment row records what was attached, by whom, and the SHA-256 of its content; the
-content itself is stored once per hash (app/services/attachment_store.py): on PostgreSQL as
+content itself is stored once per hash (app/services/attachments/store.py): on PostgreSQL as
 chunk rows of attachment_chunks under an attachment_blobs row, on SQLite as a file named by
 the hash, with the attachment_blobs row saying it is there. Rows are never deleted: a purge at
 the end of retention removes the content and stamps `purged_at`, and the hash stays.

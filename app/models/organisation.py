@@ -23,7 +23,7 @@ class Organisation(SQLModel, table=True):
     type: OrganisationType = Field(sa_column=enum_column(OrganisationType, 32))
     dspt_status: DsptStatus = Field(sa_column=enum_column(DsptStatus, 32))
     active: bool = True
-    # One more at every change: the organisation's ETag (app/concurrency.py).
+    # One more at every change: the organisation's ETag (app/http/etags.py).
     version: int = Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

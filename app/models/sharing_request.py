@@ -75,7 +75,7 @@ class SharingRequest(SQLModel, table=True):
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    # The controller's checks (app/services/controller_checks.py keeps these): the decision whose checks count now,
+    # The controller's checks (app/services/controller_checks/checks.py keeps these): the decision whose checks count now,
     # the names of its checks still open, whether one of them holds the disclosure back, and whether a failed check
     # of an emergency share (already disclosed), or a decision that let unverified evidence clear a condition, calls for
     # the controller's incident process.

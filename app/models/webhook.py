@@ -34,7 +34,7 @@ class WebhookEventType(StrEnum):
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
-    AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head, signed: every subscriber is a witness (app/services/checkpoints.py)
+    AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head, signed: every subscriber is a witness (app/services/audit/checkpoints.py)
 
 
 class EndpointScope(StrEnum):
@@ -73,7 +73,7 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret: str | None = sqlmodel.Field(default=None, max_length=100)
     previous_secret_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_by: str = sqlmodel.Field(max_length=200)
-    # One more at every change, by its owner or by the service disabling it: the endpoint's ETag (app/concurrency.py).
+    # One more at every change, by its owner or by the service disabling it: the endpoint's ETag (app/http/etags.py).
     version: int = sqlmodel.Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -90,7 +90,7 @@ class OutboxEvent(SQLModel, table=True):
     request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
-    # The W3C traceparent of the span that wrote the event, when tracing was on: its deliveries join that trace (app/tracing.py).
+    # The W3C traceparent of the span that wrote the event, when tracing was on: its deliveries join that trace (app/platform/tracing.py).
     traceparent: str | None = sqlmodel.Field(default=None, sa_column=Column(String(55), nullable=True))
 
 

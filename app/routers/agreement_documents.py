@@ -5,13 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.auth import AdminPrincipal, OverseerPrincipal
-from app.db import SessionDep
-from app.dependencies import PathName, SettingsDep
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import AdminPrincipal, OverseerPrincipal
+from app.http.dependencies import PathName, SettingsDep
 from app.models.attachment import AttachmentPage, AttachmentPublic
+from app.platform.db import SessionDep
 from app.routers.attachments import DOWNLOAD_OK, UPLOAD_FORM, StoreDep, streamed
-from app.services import agreement_documents, agreements, attachments
+from app.services.agreements import documents as agreement_documents
+from app.services.agreements import register as agreements
+from app.services.attachments import uploads as attachments
 
 router = APIRouter(prefix="/v1/sharing-agreements/{code}/attachments", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth import GuardianOrAuditor
-from app.db import SessionDep
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
+from app.http.auth import GuardianOrAuditor
 from app.models.agreement_report import AgreementReport, AgreementState
-from app.services import agreement_reports
+from app.platform.db import SessionDep
+from app.services.agreements import reports as agreement_reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 

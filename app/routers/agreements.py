@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.auth import AdminPrincipal, OverseerPrincipal
-from app.concurrency import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
-from app.db import SessionDep
-from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.locations import created, locate
+from app.http.auth import AdminPrincipal, OverseerPrincipal
+from app.http.dependencies import PathName
+from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
+from app.http.locations import created, locate
 from app.models.agreement import (
     SharingAgreementCreate,
     SharingAgreementPage,
@@ -19,7 +18,8 @@ from app.models.agreement import (
     SharingAgreementVersionPublic,
 )
 from app.models.base import STORABLE_TEXT
-from app.services import agreements
+from app.platform.db import SessionDep
+from app.services.agreements import register as agreements
 
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 

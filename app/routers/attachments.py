@@ -6,15 +6,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.auth import GuardianPrincipal, Principal, ReaderPrincipal, require_roles
-from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
-from app.db import SessionDep
-from app.dependencies import CurrentRequest, PathName, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import GuardianPrincipal, Principal, ReaderPrincipal, require_roles
+from app.http.dependencies import CurrentRequest, PathName, SettingsDep
+from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentPage, AttachmentPublic, MediaType
 from app.models.verification import VerificationBody
 from app.models.vocabulary import AttachmentKind, Role
-from app.services import attachment_store, attachment_verifications, attachments
+from app.platform.db import SessionDep
+from app.services.attachments import store as attachment_store
+from app.services.attachments import uploads as attachments
+from app.services.attachments import verifications as attachment_verifications
 
 router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
 

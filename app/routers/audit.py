@@ -5,13 +5,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.auth import AuditorPrincipal
-from app.db import SessionDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotFound, problem_doc
+from app.http.auth import AuditorPrincipal
 from app.models.actions import AuditAction
 from app.models.audit import AuditEventPage, AuditVerification, CheckpointPage, CheckpointPublic, WitnessCheckpoints
 from app.models.base import STORABLE_TEXT
-from app.services import checkpoints, reports
+from app.platform.db import SessionDep
+from app.services.audit import checkpoints
+from app.services.reports import decision_log as reports
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 # No token and no rate limit: a witness checks a checkpoint with these keys alone.

@@ -5,13 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from app.auth import ReaderPrincipal
-from app.db import SessionDep
-from app.dependencies import CurrentRequest, SettingsDep
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import ReaderPrincipal
+from app.http.dependencies import CurrentRequest, SettingsDep
 from app.models.sharing_request import Decision
 from app.models.vocabulary import DecisionKind, DecisionOutcome
-from app.services import fhir, fhir_export
+from app.platform.db import SessionDep
+from app.services.reports import fhir, fhir_export
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 

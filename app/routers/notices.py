@@ -5,11 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from app.auth import GuardianPrincipal, ReaderPrincipal
-from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
-from app.db import SessionDep
-from app.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import GuardianPrincipal, ReaderPrincipal
+from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
+from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.models.notice import (
     ConditionSource,
     DecisionNotice,
@@ -28,7 +27,9 @@ from app.models.notice import (
 )
 from app.models.notice_release import NoticeReleaseBody, NoticeReleasePublic
 from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
-from app.services import notice, notice_withholding
+from app.platform.db import SessionDep
+from app.services.notices import notice
+from app.services.notices import withholding as notice_withholding
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 

@@ -1,4 +1,4 @@
-"""Operations, without a bearer JWT: liveness, readiness (app/services/readiness.py) and the Prometheus scrape."""
+"""Operations, without a bearer JWT: liveness, readiness (app/services/operations/readiness.py) and the Prometheus scrape."""
 
 import hmac
 import logging
@@ -8,10 +8,10 @@ from sqlalchemy.exc import DBAPIError
 
 from app.errors import Unauthorized, problem_doc
 from app.models.base import utcnow
-from app.services import checkpoints
-from app.services.checkpoints import SigningLag
-from app.services.queue_status import QueueCounts, queue_counts
-from app.services.readiness import Readiness, readiness
+from app.services.audit import checkpoints
+from app.services.audit.checkpoints import SigningLag
+from app.services.operations.readiness import Readiness, readiness
+from app.services.review.queue_status import QueueCounts, queue_counts
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("caldicott.metrics")
@@ -34,7 +34,7 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(request: Request) -> Readiness:
-    """The readiness checks (app/services/readiness.py)."""
+    """The readiness checks (app/services/operations/readiness.py)."""
     return await readiness(request.app)
 
 

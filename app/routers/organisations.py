@@ -4,15 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.auth import AdminPrincipal, OverseerPrincipal
-from app.concurrency import ETAG_HEADER, NOT_MODIFIED, REQUIRED, IfNoneMatch, OrganisationToChange, not_modified, tagged
-from app.db import SessionDep
-from app.dependencies import PathName
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.locations import created, locate
+from app.http.auth import AdminPrincipal, OverseerPrincipal
+from app.http.dependencies import PathName
+from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, IfNoneMatch, OrganisationToChange, not_modified, tagged
+from app.http.locations import created, locate
 from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
-from app.services import organisations
+from app.platform.db import SessionDep
+from app.services.agreements import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
 

@@ -4,15 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from app.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
-from app.concurrency import STALE
-from app.db import SessionDep
-from app.dependencies import PathName, RegistryDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.locations import created
+from app.http.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
+from app.http.dependencies import PathName, RegistryDep
+from app.http.etags import STALE
+from app.http.locations import created
 from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
-from app.services import policies, replay
-from app.services.reports import period
+from app.platform.db import SessionDep
+from app.services.policies import registry as policies
+from app.services.policies import replay
+from app.services.reports.decision_log import period
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 

@@ -4,13 +4,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.auth import GuardianOrAuditor
-from app.db import SessionDep
-from app.dependencies import SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
+from app.http.auth import GuardianOrAuditor
+from app.http.dependencies import SettingsDep
 from app.models.report import DecisionLog, ReportFormat, SubjectDisclosures, SubjectQuery
+from app.platform.db import SessionDep
 from app.routers.fhir import example
-from app.services import fhir, fhir_export, reports
+from app.services.reports import decision_log as reports
+from app.services.reports import fhir, fhir_export
 
 # The subject report's Bundle names the person (here by a test NHS number) in each AuditEvent.
 FHIR_CONTENT = {"schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"}, "example": example("9990000018")}

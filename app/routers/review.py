@@ -5,12 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
-from app.concurrency import ETAG_HEADER, STALE, RequestToChange, tagged
-from app.db import SessionDep
-from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.locations import created, locate
+from app.http.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
+from app.http.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
+from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.locations import created, locate
 from app.models.base import STORABLE_TEXT, CalendarDate
 from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
 from app.models.report import ReviewMetrics
@@ -26,7 +25,14 @@ from app.models.review import (
 )
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
-from app.services import amendments, claims, editions, guardian_decisions, queue, reconsideration, review_metrics, sharing_requests, transitions
+from app.platform.db import SessionDep
+from app.services.policies import editions
+from app.services.review import claims, queue, reconsideration
+from app.services.review import decisions as guardian_decisions
+from app.services.review import metrics as review_metrics
+from app.services.sharing_requests import amendments
+from app.services.sharing_requests import history as transitions
+from app.services.sharing_requests import reading as sharing_requests
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 

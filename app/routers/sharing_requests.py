@@ -4,16 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.auth import AgencyPrincipal, ReaderPrincipal
-from app.concurrency import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
-from app.db import SessionDep
-from app.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import AgencyPrincipal, ReaderPrincipal
+from app.http.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
+from app.http.etags import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
 from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus
-from app.services import adjudication, sharing_requests
+from app.platform.db import SessionDep
+from app.services.sharing_requests import adjudication
+from app.services.sharing_requests import reading as sharing_requests
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 

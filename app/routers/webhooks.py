@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.auth import WebhookOwner
-from app.concurrency import ETAG_HEADER, NOT_MODIFIED, STALE, IfMatch, IfNoneMatch, check, locked, not_modified, tagged
-from app.db import SessionDep
-from app.dependencies import PathName, SettingsDep
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
+from app.http.auth import WebhookOwner
+from app.http.dependencies import PathName, SettingsDep
+from app.http.etags import ETAG_HEADER, NOT_MODIFIED, STALE, IfMatch, IfNoneMatch, check, locked, not_modified, tagged
 from app.models.webhook import (
     DeliveryStatus,
     WebhookDeliveryPage,
@@ -21,7 +20,8 @@ from app.models.webhook import (
     WebhookEndpointUpdate,
     WebhookSecretRotated,
 )
-from app.services import webhooks
+from app.platform.db import SessionDep
+from app.services.webhooks import endpoints as webhooks
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 

@@ -11,7 +11,7 @@ from app.models.vocabulary import AttachmentKind, FindingResult, OrganisationTyp
 from app.rules import Policy, PolicyError, evaluate
 from app.rules.engine import OPTIONAL_RULES, Edition, RuleId
 from app.rules.policy_documents import parse_policy, shipped_path, shipped_policies
-from app.services.policies import PolicyRegistry
+from app.services.policies.registry import PolicyRegistry
 
 from .baseline import POLICY_2027, changed, facts, fired, item, result
 

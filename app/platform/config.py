@@ -1,0 +1,200 @@
+"""One Settings object, read from CALDICOTT_* environment variables."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from app.services.audit.signing import AuditKeys, load_keys
+
+SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
+DEV_SUBJECT_KEY = "development-subject-key-not-for-production"
+# Where development keeps the key that signs audit checkpoints when CALDICOTT_AUDIT_SIGNING_KEY_FILE is not set (made on first use).
+DEV_AUDIT_SIGNING_KEY_FILE = Path("caldicott-audit-key.pem")
+MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
+
+# The controller organisation of a development installation, as the examples and development tokens name it.
+DEV_CONTROLLER_ORG = "CONTROLLER"
+OrganisationCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]*$")]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a terminal, JSON otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Service configuration; refuses development shortcuts in production."""
+
+    model_config = SettingsConfigDict(env_prefix="CALDICOTT_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = SQLITE_DEFAULT_URL
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "caldicott-dev"
+    jwt_audience: str = "caldicott-api"
+    jwks_file: Path | None = None
+    # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
+    jwks_url: HttpUrl | None = None
+    subject_key: SecretStr | None = None
+    # No longer read (policies are uploaded and activated through the API); set, it stops start-up rather than be ignored.
+    policy_file: Path | None = None
+    # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
+    controller_org: OrganisationCode = DEV_CONTROLLER_ORG
+    # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's `guardian`
+    # role is honoured for these and the controller only, `admin` and `auditor` for the controller alone (app/http/auth.py).
+    guardian_orgs: list[OrganisationCode] = []
+    # Webhooks: private addresses only for tests and local development (SSRF).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Seconds before each attempt, jittered: the first at once (always 0), the last some 27 hours after the event.
+    webhook_retry_schedule: list[NonNegativeFloat] = Field(default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1)
+    webhook_worker_in_serve: bool = False
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    # Sends one worker process has in flight at once, in all and to any one endpoint (so a slow receiver holds
+    # at most this many of its slots); several processes multiply the endpoint's share (README, "Webhooks").
+    webhook_concurrency: int = Field(default=64, ge=1, le=1000)
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
+    # Delivered webhook deliveries (with their attempts) and outbox events left with no delivery are pruned by the
+    # worker this many days after delivery (app/services/webhooks/pruning.py); failed and pending ones are kept.
+    webhook_retention_days: int = Field(default=90, ge=1, le=36500)
+    # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit/chain.py);
+    # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
+    audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)
+    # Signed checkpoints of the chain's head (app/services/audit/checkpoints.py): the Ed25519 key that signs them (a PEM file,
+    # never in the database; development makes one on first use), the JWK set of every public key that ever signed
+    # (rotation adds to it; by default the signing key's own), and how often the worker signs the head when it has moved.
+    audit_signing_key_file: Path | None = None
+    audit_public_keys_file: Path | None = None
+    audit_checkpoint_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # How long a process keeps the active policy before reading it again: another process's activation takes
+    # effect here within this time (an activation in this process, at once). 0 reads it on every submission.
+    policy_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Fair use: each endpoint is another outbound POST for every event; each identifier another row written.
+    max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
+    # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.
+    max_identifiers_per_request: int = Field(default=1000, ge=1, le=1000)
+    # How often the webhook worker looks for agreements whose review date or end is near (and once as it starts).
+    agreement_check_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
+    reconsideration_window_days: int = Field(default=28, ge=1, le=365)
+    # The person's decision notice says how to reach the controller's Data Protection Officer and the ICO (brief section 6, rule 3).
+    dpo_contact: str = Field(default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)", min_length=1, max_length=500)
+    ico_contact: str = Field(default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113", min_length=1, max_length=500)
+    # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
+    # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
+    rate_limit_enabled: bool = True
+    rate_limit_writes_quota: int = Field(default=2000, ge=1)
+    rate_limit_writes_window_seconds: int = Field(default=10, ge=1, le=86400)
+    rate_limit_reads_quota: int = Field(default=5000, ge=1)
+    rate_limit_reads_window_seconds: int = Field(default=10, ge=1, le=86400)
+    rate_limit_reports_quota: int = Field(default=1000, ge=1)
+    rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
+    # When set, GET /metrics needs `Authorization: Bearer <this token>`.
+    metrics_token: SecretStr | None = None
+    # The HTTP server (`caldicott serve`): how long a slow or idle client may hold a connection, and how much it may send.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    http_max_header_bytes: int = Field(default=16384, ge=4096, le=1048576)
+    http_limit_concurrency: int = Field(default=1000, ge=1)
+    http_graceful_shutdown_seconds: int = Field(default=10, ge=0, le=3600)
+    # Evidence attached to sharing requests (app/services/attachments/uploads.py): the most file content one upload may carry,
+    # read as a stream (the 256 KiB body limit does not apply to that route), and where SQLite keeps the content
+    # (PostgreSQL keeps it in the database): by default an `attachments/` folder beside the database file.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
+    attachment_dir: Path | None = None
+    # Kept this many days after the request last changed (or the upload, if later), then `caldicott attachments purge`
+    # removes the content: six years (2192 days, leap days included), the Limitation Act 1980 period for claims in
+    # contract and tort (ss. 2 and 5), within which the basis of a disclosure may have to be shown.
+    attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
+    # Log lines (app/platform/logs.py): one JSON object each, or one readable line each for people at a terminal.
+    log_format: LogFormat = LogFormat.AUTO
+    # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over HTTP);
+    # the exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) itself.
+    otlp_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+    @model_validator(mode="after")
+    def refuse_unsafe_production(self) -> "Settings":
+        if self.jwks_file is not None and self.jwks_url is not None:
+            raise ValueError("set one of CALDICOTT_JWKS_FILE and CALDICOTT_JWKS_URL, not both")
+        if self.env is Environment.PRODUCTION:
+            if self.jwt_secret is not None:
+                raise ValueError("CALDICOTT_JWT_SECRET (HS256) is for development only; use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL")
+            if self.jwks_file is None and self.jwks_url is None:
+                raise ValueError("production needs CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL to verify tokens")
+            if self.jwks_url is not None and self.jwks_url.scheme != "https":
+                raise ValueError("production fetches CALDICOTT_JWKS_URL over https only")
+            if self.subject_key is None or self.subject_key.get_secret_value().strip() in ("", DEV_SUBJECT_KEY):
+                raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
+            if len(self.subject_key_bytes) < MIN_SUBJECT_KEY_BYTES:
+                raise ValueError(
+                    f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key lets identifiers be guessed from their hashes"
+                )
+            if self.webhook_allow_private:
+                raise ValueError("CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only")
+            if self.uses_sqlite:
+                raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")
+            if self.audit_signing_key_file is None and self.audit_public_keys_file is None:
+                raise ValueError(
+                    "production needs CALDICOTT_AUDIT_SIGNING_KEY_FILE (the worker signs audit checkpoints with it) or, where nothing signs, CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"
+                )
+            if self.controller_org == DEV_CONTROLLER_ORG:
+                raise ValueError("production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service")
+        return self
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def first_attempt_at_once(cls, schedule: list[float]) -> list[float]:
+        # Events are written with the change that causes them, where no settings are at hand.
+        if schedule[0] != 0:
+            raise ValueError("the first attempt is made at once: the schedule must start with 0")
+        return schedule
+
+    @property
+    def webhook_lease_seconds(self) -> float:
+        """How long a worker holds a claimed delivery: one whole attempt and the time to record it."""
+        return self.webhook_timeout_seconds + 60
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def attachment_folder(self) -> Path | None:
+        """Where SQLite keeps attachment content: CALDICOTT_ATTACHMENT_DIR, else `attachments/` beside the database file; None on PostgreSQL."""
+        if not self.uses_sqlite:
+            return None
+        if self.attachment_dir is not None:
+            return self.attachment_dir
+        database = make_url(self.database_url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            raise ValueError("an in-memory SQLite database has no folder beside it: set CALDICOTT_ATTACHMENT_DIR")
+        return Path(database).parent / "attachments"
+
+    def audit_keys(self, *, sign: bool) -> AuditKeys:
+        """The keys of audit checkpoints this process needs (the signer too when `sign`); see app/services/audit/signing.py."""
+        production = self.env is Environment.PRODUCTION
+        signing_key_file = self.audit_signing_key_file or (None if production else DEV_AUDIT_SIGNING_KEY_FILE)
+        return load_keys(signing_key_file=signing_key_file, public_keys_file=self.audit_public_keys_file, sign=sign, production=production)
+
+    @property
+    def subject_key_bytes(self) -> bytes:
+        key = self.subject_key.get_secret_value() if self.subject_key else DEV_SUBJECT_KEY
+        return key.encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once per process from the environment."""
+    return Settings()

@@ -1,0 +1,72 @@
+"""Async engine and the per-request session: commit at the end, roll back on error, then have its audit events chained."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import BackgroundTasks, Depends, Request
+from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# Set in Session.info by audit.record: the transaction recorded audit events, to be chained once it commits.
+AUDIT_RECORDED = "audit_recorded"
+
+
+def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+    """Create the engine; SQLite gets foreign keys (off only while migrating), WAL, a busy timeout and BEGIN IMMEDIATE."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # The driver must not emit its own BEGIN: _begin_immediate below does.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            # Batch migrations rebuild tables by copy-and-rename, which enforced keys would block.
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        # A transaction that has only read cannot become a writer once another writer has
+        # committed (SQLITE_BUSY_SNAPSHOT); taking the write lock at BEGIN waits instead, and
+        # keeps a chaining pass's read-the-head-then-append linear (app/services/audit/chain.py).
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    engine = create_async_engine(url, pool_size=10, max_overflow=10)
+
+    # Instead of pool_pre_ping, which costs three round trips per checkout (BEGIN, a ping, ROLLBACK) on asyncpg:
+    # a connection the server has closed (a restart, a fail-over, an idle timeout) is known closed to the driver
+    # without asking, and the pool replaces it. One that breaks silently fails its first statement with a
+    # "database away" error (503, app/errors.py), and SQLAlchemy then empties the pool.
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _replace_closed(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed this connection")
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def get_session(request: Request, background_tasks: BackgroundTasks) -> AsyncIterator[AsyncSession]:
+    """One transaction per HTTP request: services flush, this commits; audit events it recorded are chained after the response."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        if session.sync_session.info.pop(AUDIT_RECORDED, False):
+            # Runs once the response is sent, so no client waits for the chain (under httpx's ASGITransport, before it returns).
+            background_tasks.add_task(request.app.state.chainer.settle)
+
+
+# scope="function": commit before the response is sent, so a failed commit is never a 201.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,1 @@
+"""Evidence: uploads, what a file is, where content is stored, verification by a guardian, retention."""

@@ -1,0 +1,1 @@
+"""The audit trail: events recorded, chained by hash, signed checkpoints, proofs and exports."""

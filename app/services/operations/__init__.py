@@ -1,0 +1,1 @@
+"""Running the service: readiness and the schema's revision."""

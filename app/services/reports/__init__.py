@@ -1,0 +1,1 @@
+"""Reports for the guardian and auditors: the decision log, a person's disclosures, FHIR exports."""

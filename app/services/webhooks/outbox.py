@@ -1,0 +1,163 @@
+"""The transactional outbox: an event and one delivery per subscribed endpoint, written in the caller's transaction."""
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.models.actions import RequestAction
+from app.models.base import utcnow
+from app.models.sharing_request import Decision, SharingRequest, new_id, ready_to_disclose
+from app.models.vocabulary import RequestStatus
+from app.models.webhook import DeliveryStatus, EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from app.platform import driver, tracing, writes
+from app.rules import Policy
+
+EVENT_FOR_ACTION = {
+    RequestAction.REVIEWED: WebhookEventType.REVIEWED,
+    RequestAction.INFORMATION_REQUESTED: WebhookEventType.INFORMATION_REQUESTED,
+    RequestAction.WITHDRAWN: WebhookEventType.WITHDRAWN,
+    RequestAction.RETROSPECTIVE_REVIEWED: WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED,
+    RequestAction.OVERDUE: WebhookEventType.OVERDUE,
+    RequestAction.RECONSIDERATION_REQUESTED: WebhookEventType.RECONSIDERATION_REQUESTED,
+    RequestAction.RECONSIDERED: WebhookEventType.RECONSIDERED,
+    RequestAction.OPINION_REQUESTED: WebhookEventType.OPINION_REQUESTED,
+    RequestAction.PANEL_OPENED: WebhookEventType.PANEL_OPENED,
+    RequestAction.PANEL_DECIDED: WebhookEventType.REVIEWED,  # a panel's decision is a guardians' review like any other
+    RequestAction.ATTACHMENT_ADDED: WebhookEventType.ATTACHMENT_ADDED,
+    RequestAction.EVIDENCE_VERIFIED: WebhookEventType.EVIDENCE_VERIFIED,
+    RequestAction.UNVERIFIED_EVIDENCE_LISTED: WebhookEventType.REFERRED,  # back in the guardian queue, for a retrospective review
+    RequestAction.CONTROLLER_CHECK_FAILED: WebhookEventType.REFERRED,  # back to the guardian queue, as a referral
+    RequestAction.CONTROLLER_CHECK_OVERDUE: WebhookEventType.OVERDUE,
+}
+
+
+def event_type_for(action: RequestAction, status: str) -> WebhookEventType | None:
+    """The webhook event an action on a request emits; claims and reads emit none."""
+    if action in (RequestAction.SUBMITTED, RequestAction.AMENDED):
+        return WebhookEventType.REFERRED if status == RequestStatus.AWAITING_REVIEW else WebhookEventType.DECIDED
+    return EVENT_FOR_ACTION.get(action)
+
+
+def payload(*, event_type: WebhookEventType, request: SharingRequest, decision: Decision | None, now: datetime) -> dict[str, Any]:
+    """What receivers are sent: ids, status and outcome only; no subject identifiers, no free text."""
+    return {
+        "type": str(event_type),
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {
+            "id": request.id,
+            "status": request.status,
+            "outcome": decision.outcome if decision is not None else None,
+            "conditions": list(decision.conditions) if decision is not None else None,
+            "ready_to_disclose": ready_to_disclose(request),
+            "open_checks": list(request.open_checks),
+            "link": f"/v1/sharing-requests/{request.id}",
+        },
+    }
+
+
+async def emit(*, session: AsyncSession, request: SharingRequest, action: RequestAction, decision: Decision | None) -> str | None:
+    """Write the event of this action, and a due delivery to each endpoint that should hear of it; the event's id."""
+    event_type = event_type_for(action, request.status)
+    if event_type is None:
+        return None
+    now = utcnow()
+    body = payload(event_type=event_type, request=request, decision=decision, now=now)
+    endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
+    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
+    """Tell the requester's endpoints and the controller's that an approved request's last blocking check was recorded done."""
+    now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
+    body = payload(event_type=event_type, request=request, decision=None, now=now)
+    endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
+    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str:
+    """Announce a newly active policy to every enabled endpoint subscribed to it: it changes how every agency's requests are decided."""
+    now, event_type = utcnow(), WebhookEventType.POLICY_ACTIVATED
+    body = {
+        "type": str(event_type),
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {"name": policy.name, "version": policy.version, "content_hash": policy.content_hash, "link": f"/v1/policies/{policy.name}/{policy.version}"},
+    }
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
+
+
+async def emit_checkpoint(*, session: AsyncSession, checkpoint: dict[str, Any]) -> str:
+    """Send a signed checkpoint to every enabled endpoint subscribed to it, whoever owns it: each is a witness the controller cannot recall."""
+    now, event_type = utcnow(), WebhookEventType.AUDIT_CHECKPOINT
+    body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": checkpoint}
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
+
+
+async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]) -> str:
+    """Announce an agreement's review or end drawing near to the enabled endpoints subscribed to it: the controller's, and those of its owner and parties."""
+    now = utcnow()
+    body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": data}
+    query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        col(WebhookEndpoint.enabled),
+        or_(
+            col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
+            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org).in_(sorted(organisations))),
+        ),
+    )
+    endpoints = [endpoint_id for endpoint_id, types in (await session.exec(query)).all() if event_type in types]
+    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
+
+
+async def _every_subscriber(session: AsyncSession, event_type: WebhookEventType) -> list[str]:
+    """Ids of every enabled endpoint subscribed to this type, whoever owns it."""
+    rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
+    return [endpoint_id for endpoint_id, types in rows if event_type in types]
+
+
+async def _write(
+    *, session: AsyncSession, event_type: WebhookEventType, request_id: str | None, body: dict[str, Any], endpoint_ids: list[str], now: datetime
+) -> str:
+    """The event row and one due delivery per endpoint, created at the payload's timestamp."""
+    event_id = new_id()
+    event = {"id": event_id, "type": event_type, "request_id": request_id, "payload": body, "created_at": now, "traceparent": tracing.current_traceparent()}
+    writes.add(session, OutboxEvent, event)
+    deliveries = [
+        {
+            "id": new_id(),
+            "event_id": event_id,
+            "endpoint_id": endpoint_id,
+            "status": DeliveryStatus.PENDING,
+            "attempts_made": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for endpoint_id in endpoint_ids
+    ]
+    writes.add(session, WebhookDelivery, deliveries)
+    return event_id
+
+
+async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, requester_org: str) -> list[str]:
+    """Ids of the enabled endpoints subscribed to this type: the requester's own, and the controller's."""
+    # Not an ORM query: the rows this transaction has queued need not be written for it (app/platform/writes.py).
+    return [
+        endpoint_id
+        for endpoint_id, types in await driver.fetch(session, _SUBSCRIBERS, {"org": requester_org}, transaction=driver.Transaction.JOINED)
+        if event_type in types
+    ]
+
+
+# Built once: a submission runs it every time.
+_SUBSCRIBERS = driver.prepare(
+    select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        col(WebhookEndpoint.enabled),
+        or_(
+            col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
+            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == bindparam("org")),
+        ),
+    )
+)
