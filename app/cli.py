@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.platform import server
     from app.services.operations import readiness
+    from app.wiring import wiring_of
 
     settings = get_settings()
     workers = args.workers
@@ -65,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.uses_sqlite:
         migrate(settings)
     # A schema behind this code is one log line naming `caldicott migrate` (and /readyz a 503), not a 500 on the first request.
-    asyncio.run(readiness.report_at_start(settings=settings, registry=app.state.policies))
+    asyncio.run(readiness.report_at_start(settings=settings, registry=wiring_of(app).policies))
     database = settings.database_url.split("://")[0]
     processes = "one process" if workers == 1 else f"{workers} worker processes"
     log.info(
@@ -114,7 +115,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from app.http.auth import mint_dev_token
+    from app.http.tokens import mint_dev_token
 
     try:
         token = mint_dev_token(get_settings(), org=args.org, roles=args.role, sub=args.sub or f"dev-{args.org.lower()}", ttl_seconds=args.ttl)

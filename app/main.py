@@ -8,13 +8,11 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ProblemError, install_problem_handlers
-from app.http.auth import TokenVerifier
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
-from app.http.rate_limits import RateLimiter, RateLimitFields, limit_rate
+from app.http.rate_limits import RateLimitFields, limit_rate
 from app.platform import observability, tracing
 from app.platform.config import Settings, get_settings
-from app.platform.db import make_engine, make_sessionmaker
 from app.routers import (
     agreement_documents,
     agreement_reports,
@@ -32,29 +30,28 @@ from app.routers import (
     reports,
     review,
     sharing_requests,
+    webhook_contract,
     webhooks,
 )
 from app.rules import PolicyError
-from app.rules.policy_documents import shipped_policies
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
-from app.services.audit.chain import Chainer
-from app.services.policies.registry import PolicyRegistry
-from app.services.webhooks import contract as webhook_contract
 from app.services.webhooks import worker as delivery
+from app.wiring import Wiring, wiring_of
 
 log = logging.getLogger("caldicott")
 
 
 async def register_controller(application: FastAPI) -> None:
     """Register the controller's organisation if it is missing, and chain its audit event; a database not reachable yet is tried again at the next start."""
-    code = application.state.settings.controller_org
+    wiring = wiring_of(application)
+    code = wiring.settings.controller_org
     try:
-        async with application.state.sessionmaker() as session:
+        async with wiring.sessionmaker() as session:
             if await organisation_register.ensure_controller(session=session, code=code):
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
-                await application.state.chainer.settle()
+                await wiring.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
 
@@ -62,7 +59,7 @@ async def register_controller(application: FastAPI) -> None:
 async def list_unverified_evidence(application: FastAPI) -> None:
     """The one-off listing of requests decided on unverified evidence (app/services/attachments/evidence_upgrade.py); its count goes in the start log."""
     try:
-        queued = await evidence_upgrade.run_once(sessionmaker=application.state.sessionmaker, registry=application.state.policies)
+        queued = await evidence_upgrade.run_once(sessionmaker=wiring_of(application).sessionmaker, registry=wiring_of(application).policies)
     except (OSError, SQLAlchemyError, ProblemError) as error:  # ProblemError: the active policy's calendar has run out
         log.warning("could not list decisions made on unverified evidence at start (tried again at the next start): %s", error)
         return
@@ -94,27 +91,22 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     settings = settings or get_settings()
     if settings.policy_file is not None:
         raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
-    registry = PolicyRegistry(shipped_policies(), cache_seconds=settings.policy_cache_seconds)
-    # The keys of audit checkpoints (a missing or unsafe key file stops start-up here); the signer only where the worker runs.
-    audit_keys = settings.audit_keys(sign=settings.webhook_worker_in_serve)
-    engine = make_engine(settings.database_url)
+    wiring = Wiring.make(settings, span_exporter=span_exporter)
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        for policy in registry.shipped.values():
+        for policy in wiring.policies.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         await register_controller(application)
         await list_unverified_evidence(application)
-        await application.state.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
+        await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
-            background.enter_context(observability.counting(application.state.metrics))  # the in-process webhook worker counts here too
-            background.enter_context(tracing.serving(application.state.tracing))  # its deliveries are traced too; the rest exported at the end
+            background.enter_context(observability.counting(wiring.metrics))  # the in-process webhook worker counts here too
+            background.enter_context(tracing.serving(wiring.tracing))  # its deliveries are traced too; the rest exported at the end
             if settings.webhook_worker_in_serve:
-                await background.enter_async_context(
-                    delivery.in_background(sessionmaker=application.state.sessionmaker, settings=settings, keys=application.state.audit_keys)
-                )
+                await background.enter_async_context(delivery.in_background(sessionmaker=wiring.sessionmaker, settings=settings, keys=wiring.audit_keys))
             yield
-        await engine.dispose()
+        await wiring.engine.dispose()
 
     app = FastAPI(
         title="Caldicott sharing adjudication service",
@@ -122,21 +114,13 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         summary="Decides, records and explains requests to share confidential health and care information.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.policies = registry
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.chainer = Chainer(app.state.sessionmaker, delay=settings.audit_chain_delay_seconds)
-    app.state.verifier = TokenVerifier(settings)
-    app.state.audit_keys = audit_keys
-    app.state.rate_limiter = RateLimiter(settings)
-    app.state.metrics = observability.Metrics()
+    app.state.wiring = wiring
     install_problem_handlers(app)
     app.add_middleware(RateLimitFields)
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(observability.ObserveRequests, metrics=app.state.metrics)
+    app.add_middleware(observability.ObserveRequests, metrics=wiring.metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost, so the access log line carries the correlation id
-    app.state.tracing = tracing.install(app, engine, exporter=span_exporter)  # off, adding nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+    tracing.install(app, wiring.engine, wiring.tracing)
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
     app.include_router(problems.router)  # the pages problem types resolve to: no token, no rate limit
     app.include_router(audit.public_router)  # the keys that sign audit checkpoints: no token, no rate limit

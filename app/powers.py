@@ -4,7 +4,7 @@
 and the organisations CALDICOTT_GUARDIAN_ORGS names, whose guardians sit in its review. Any other organisation's token
 carrying one of them keeps its other roles (an `agency` token that also claims `admin` works as the agency alone); an
 endpoint that needs the refused role answers 403 (problem type `role-not-honoured`), and the refusal is logged.
-app/http/auth.py applies it once, where a verified token becomes a Principal: no endpoint or service can honour a refused role.
+app/http/tokens.py applies it once, where a verified token becomes a Principal: no endpoint or service can honour a refused role.
 """
 
 import logging
@@ -14,29 +14,7 @@ from app.errors import Forbidden
 from app.models.vocabulary import Role
 from app.platform.config import Settings
 
-# The controller's own powers: its guardians review, its auditors read the whole trail, its admins set policy and register organisations,
-# its information governance managers record its checks before anything is disclosed.
-INSIDE_ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER})
-
 log = logging.getLogger("caldicott.auth")
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a person or system of an organisation, with the roles honoured for it (and those its token carried in vain)."""
-
-    sub: str
-    org: str
-    roles: frozenset[Role]
-    refused: frozenset[Role] = frozenset()  # inside roles the token carried that its organisation may not hold
-
-    def has(self, role: Role) -> bool:
-        return role in self.roles
-
-    @property
-    def inside(self) -> bool:
-        """A guardian, auditor or admin: the controller's own, who see every organisation's requests and every guardian by subject."""
-        return bool(self.roles & INSIDE_ROLES)
 
 
 class RoleNotHonoured(Forbidden):

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from app.errors import ProblemError
-from app.http.auth import TokenVerifier
+from app.http.tokens import TokenVerifier
 from app.platform.config import get_settings
 from bench.common import asyncpg_dsn
 

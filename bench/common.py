@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from app.http.auth import mint_dev_token
+from app.http.tokens import mint_dev_token
 from app.models.vocabulary import Role
 from app.platform.config import Settings
 from app.services.webhooks.wake import asyncpg_dsn as asyncpg_dsn  # re-exported: the bench scripts import it from here

@@ -24,9 +24,10 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.errors import ProblemError
-from app.http.auth import Principal, TokenVerifier
+from app.http.tokens import TokenVerifier
 from app.models.request_body import SharingRequestBody
 from app.platform.config import get_settings
+from app.principal import Principal
 from bench.baseline_app import INSERT, POOL_MAX, POOL_MIN, TABLE
 from bench.common import asyncpg_dsn
 

@@ -170,7 +170,7 @@ async def load(settings: Settings, submissions: int) -> int:
                 org = AGENCIES[index % len(AGENCIES)]
                 expect(await http.post("/v1/sharing-requests", json=bodies[index][1], headers=agency(org)), f"submission {index}")
             if batch < 2:
-                checkpoint = await sign(application.state.sessionmaker, settings)
+                checkpoint = await sign(application.state.wiring.sessionmaker, settings)
                 signed += checkpoint is not None
     return signed
 
@@ -219,7 +219,7 @@ async def write_after_restore(settings: Settings) -> tuple[bool, str]:
         if response.status_code != 201:
             return False, f"a submission answered {response.status_code}: {response.text[:200]}"
         try:
-            checkpoint = await sign(application.state.sessionmaker, settings)
+            checkpoint = await sign(application.state.wiring.sessionmaker, settings)
         except checkpoints.CannotSign as refusal:
             return False, f"checkpoint not signed: {refusal}"
     after = await verify(settings)

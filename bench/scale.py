@@ -302,7 +302,7 @@ async def measure_operations(database_url: str, *, requests: int, replay_up_to: 
             assert response.status_code == 200 and verification["valid"], verification
             replayed = await replay(client, guardian) if requests <= replay_up_to else None
     finally:
-        await app.state.engine.dispose()
+        await app.state.wiring.engine.dispose()
     return {
         "queue": queue,
         "agency_listing": listing,

@@ -111,13 +111,13 @@ def database_kind(database_url: str) -> str:
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
     application = create_app(settings_for(database_url))
     yield application
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 async def empty_tables(application: FastAPI, tables: list[str] | None = None) -> None:
     """Delete every row (or every row of `tables`), children first, so each test starts from an empty database."""
-    application.state.policies.forget_active()  # the process's cached active policy goes with the activations
-    async with application.state.engine.begin() as connection:
+    application.state.wiring.policies.forget_active()  # the process's cached active policy goes with the activations
+    async with application.state.wiring.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # The audit table's trigger refuses DELETE; replica mode skips it (the test cluster's user is a superuser).
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
@@ -141,11 +141,11 @@ async def active_before_upgrade(application: FastAPI, name: str, version: str) -
     """An installation upgraded while this policy was active: its activation recorded as an earlier release recorded it.
 
     The service itself refuses to activate a replay-only policy now; an installation that activated one before keeps it."""
-    async with application.state.engine.begin() as connection:
+    async with application.state.wiring.engine.begin() as connection:
         await connection.execute(
             sa.insert(PolicyActivation).values(name=name, version=version, activated_at=datetime.now(UTC), activated_by="admin-before-upgrade")
         )
-    application.state.policies.forget_active()
+    application.state.wiring.policies.forget_active()
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def tokens(app: FastAPI) -> Tokens:
-    return Tokens(app.state.settings)
+    return Tokens(app.state.wiring.settings)
 
 
 # Webhooks: an app that may deliver to loopback, a client on it, and a receiver that checks signatures.
@@ -169,7 +169,7 @@ async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
     """The app as local development runs it: private addresses allowed, a short retry schedule."""
     application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
     yield application
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from app.http.auth import mint_dev_token
+from app.http.tokens import mint_dev_token
 from app.models.vocabulary import Role
 from app.platform.config import Settings
 

@@ -34,8 +34,8 @@ async def endpoint(client: httpx.AsyncClient, receiver: Receiver, headers: dict[
 
 async def check(application: FastAPI, today: date) -> list[tuple[str, str, str, int]]:
     """The worker's check on `today`, its deliveries sent; (code, kind, date, days left) of each notice."""
-    sent = await agreement_notices.check(application.state.sessionmaker, today=today)
-    await delivery.drain(sessionmaker=application.state.sessionmaker, settings=application.state.settings)
+    sent = await agreement_notices.check(application.state.wiring.sessionmaker, today=today)
+    await delivery.drain(sessionmaker=application.state.wiring.sessionmaker, settings=application.state.wiring.settings)
     return [(notice.code, str(notice.kind), notice.for_date.isoformat(), notice.days_left) for notice in sent]
 
 
@@ -113,7 +113,7 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
     assert sorted((row["event_type"], row["request_id"], row["status"]) for row in history.json()["items"]) == sorted(
         [(REVIEW_DUE, None, "succeeded")] * 3 + [(EXPIRING, None, "succeeded")]
     )
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         trail = (await session.exec(select(AuditEvent).where(col(AuditEvent.target_type) == "sharing_agreement").order_by(col(AuditEvent.seq)))).all()
     announced = [(event.action, event.target_id, event.actor_sub, event.outcome) for event in trail if event.action.endswith("_announced")]
     assert announced == [
@@ -140,7 +140,7 @@ async def test_workers_looking_at_once_announce_each_date_once(hooks: httpx.Asyn
     codes = [f"ISA-{number}" for number in range(6)]
     for code in codes:
         await register_agreement(hooks, tokens, code=code, parties=["RXT01"], valid_from="2030-01-01", valid_until="2031-07-10", review_date="2031-07-01")
-    sessionmaker = hook_app.state.sessionmaker
+    sessionmaker = hook_app.state.wiring.sessionmaker
     looks = await asyncio.gather(*(agreement_notices.check(sessionmaker, today=date(2031, 6, 20)) for _ in range(4)))
     sent = sorted((notice.code, str(notice.kind)) for look in looks for notice in look)
     assert sent == sorted((code, kind) for code in codes for kind in ("review_due", "expiring"))
@@ -157,7 +157,7 @@ async def test_the_worker_looks_as_it_starts(hooks: httpx.AsyncClient, tokens: T
     )
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=hook_app.state.settings, keys=hook_app.state.audit_keys, stop=stop)
+        delivery.run(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings, keys=hook_app.state.wiring.audit_keys, stop=stop)
     )
     try:
         for _ in range(300):  # at most half a minute

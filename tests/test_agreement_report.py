@@ -45,7 +45,7 @@ async def decided_under(client: httpx.AsyncClient, tokens: Tokens, code: str, ch
 
 async def decided_at(app: FastAPI, request_id: str, moment: datetime) -> None:
     """Move the decisions of a request back in time, as if it had been decided then."""
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         # Through the column's type, so the time is stored as the service stores it on either database.
         await connection.execute(update(Decision).where(col(Decision.request_id) == request_id).values(decided_at=moment))
 

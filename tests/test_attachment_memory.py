@@ -54,7 +54,7 @@ async def fresh(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings_for(database_url))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
         yield http
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 async def test_a_10_mib_pdf_is_stored_without_holding_it_in_memory(

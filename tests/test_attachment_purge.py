@@ -27,7 +27,7 @@ SHARED = PDF + b"% evidence both requests have\n"
 
 async def backdate(app: FastAPI, request_id: str, when: datetime, *, attachments_too: bool = True) -> None:
     """Make the request's last change (and its uploads) `when`."""
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(SharingRequest).where(col(SharingRequest.id) == request_id).values(updated_at=when))  # type: ignore[call-overload]
         if attachments_too:
             await session.exec(update(Attachment).where(col(Attachment.request_id) == request_id).values(uploaded_at=when))  # type: ignore[call-overload]
@@ -36,9 +36,9 @@ async def backdate(app: FastAPI, request_id: str, when: datetime, *, attachments
 
 async def purge(app: FastAPI, *, dry_run: bool, now: datetime | None = None) -> PurgeReport:
     return await attachment_retention.purge(
-        sessionmaker=app.state.sessionmaker,
-        store=attachment_store.for_app(app),
-        retention_days=app.state.settings.attachment_retention_days,
+        sessionmaker=app.state.wiring.sessionmaker,
+        store=app.state.wiring.attachment_store,
+        retention_days=app.state.wiring.settings.attachment_retention_days,
         now=now or utcnow(),
         dry_run=dry_run,
     )
@@ -47,7 +47,7 @@ async def purge(app: FastAPI, *, dry_run: bool, now: datetime | None = None) -> 
 async def content_held(app: FastAPI, sha256: str) -> bool:
     """Whether the store still holds the content (a registered blob, and its chunks or its file)."""
     registered = await count(app, AttachmentBlob, col(AttachmentBlob.sha256) == sha256) == 1
-    if isinstance(attachment_store.for_app(app), attachment_store.ChunkStore):
+    if isinstance(app.state.wiring.attachment_store, attachment_store.ChunkStore):
         return registered and await count(app, AttachmentChunk, col(AttachmentChunk.blob_key) == sha256) > 0
     return registered and sha256 in stored_files(app)
 
@@ -138,12 +138,12 @@ async def test_the_last_attachment_naming_a_content_takes_it_with_it(client: htt
 async def test_retention_runs_from_the_later_of_the_last_change_and_the_upload(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_days: int, upload_days: int, purged: bool
 ) -> None:
-    assert app.state.settings.attachment_retention_days == 2192
+    assert app.state.wiring.settings.attachment_retention_days == 2192
     request_id = await new_request(client, tokens)
     created = (await upload(client, guardian(tokens), request_id, PDF + b"% retention\n")).json()
     now = utcnow()
     await backdate(app, request_id, now - timedelta(days=request_days), attachments_too=False)
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(Attachment).where(col(Attachment.id) == created["id"]).values(uploaded_at=now - timedelta(days=upload_days)))  # type: ignore[call-overload]
         await session.commit()
 
@@ -157,7 +157,7 @@ async def test_the_command_prints_what_it_did(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     made = await two_requests(client, tokens, app)
-    monkeypatch.setattr(cli, "get_settings", lambda: app.state.settings)
+    monkeypatch.setattr(cli, "get_settings", lambda: app.state.wiring.settings)
 
     assert await asyncio.to_thread(cli.main, ["attachments", "purge", "--dry-run"]) == 0
     dry = capsys.readouterr().out

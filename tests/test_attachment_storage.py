@@ -16,14 +16,15 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.types import Message
 
-from app.http.auth import Principal
-from app.http.multipart import MalformedForm
+from app.http.multipart import MalformedForm, body_reader
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk, MediaType
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
+from app.principal import Principal
 from app.services.attachments import store as attachment_store
 from app.services.attachments import uploads as attachments
+from app.services.attachments.uploads import BodyReader
 from tests.factories import register_agreement
 from tests.support import Tokens
 from tests.test_attachment_purge import purge
@@ -66,12 +67,17 @@ def in_pieces(data: bytes, size: int = 65536) -> list[Message]:
     return [{"type": "http.request", "body": data[start : start + size], "more_body": True} for start in range(0, len(data), size)]
 
 
+def body_of(app: FastAPI, messages: list[Message]) -> BodyReader:
+    """The upload's body as the edge hands it to the service: read from these ASGI messages as multipart/form-data."""
+    return body_reader(http_request(app, messages), max_file_bytes=app.state.wiring.settings.attachment_max_bytes)
+
+
 async def receive_and_record(app: FastAPI, request_id: str, messages: list[Message], then: Callable[[], Awaitable[None]] | None = None) -> None:
     """Receive an upload through the service and record it on the request; `then` runs inside the block, after the rows are written."""
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         sharing_request = await session.get(SharingRequest, request_id)
         assert sharing_request is not None
-        async with attachments.receive(http_request(app, messages), session=session, settings=app.state.settings) as received:
+        async with attachments.receive(body_of(app, messages), session=session, store=app.state.wiring.attachment_store) as received:
             await attachments.record_for_request(session=session, principal=GUARDIAN, request=sharing_request, received=received)
             if then is not None:
                 await then()
@@ -117,11 +123,11 @@ async def test_the_same_content_sent_at_once_is_stored_once(client: httpx.AsyncC
 async def test_leftovers_of_interrupted_uploads_are_swept_after_a_day(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     request_id = await new_request(client, tokens)
     kept = (await upload(client, guardian(tokens), request_id, PDF + b"% kept\n")).json()["sha256"]
-    store = attachment_store.for_app(app)
+    store = app.state.wiring.attachment_store
     old, fresh = utcnow() - timedelta(days=2), utcnow()
     if isinstance(store, attachment_store.ChunkStore):
         rows = [{"blob_key": f"staging:{name}", "seq": 0, "content": b"x", "created_at": when} for name, when in (("old", old), ("fresh", fresh))]
-        async with app.state.engine.begin() as connection:
+        async with app.state.wiring.engine.begin() as connection:
             await connection.execute(insert(AttachmentChunk), rows)
         expected_left = ["staging:fresh"]
     else:
@@ -138,7 +144,7 @@ async def test_leftovers_of_interrupted_uploads_are_swept_after_a_day(client: ht
 
     assert report.leftovers_removed == (1 if isinstance(store, attachment_store.ChunkStore) else 2)
     if isinstance(store, attachment_store.ChunkStore):
-        async with app.state.sessionmaker() as session:
+        async with app.state.wiring.sessionmaker() as session:
             keys = (await session.exec(select(AttachmentChunk.blob_key))).all()
         assert sorted(key for key in keys if key.startswith("staging:")) == expected_left
     else:
@@ -162,15 +168,15 @@ async def test_an_attachment_belongs_to_a_request_or_an_agreement_never_both_nor
     }
     for number, owners in enumerate(({"request_id": request_id, "agreement_code": "ISA-TEST"}, {})):
         with pytest.raises(IntegrityError):
-            async with app.state.engine.begin() as connection:
+            async with app.state.wiring.engine.begin() as connection:
                 await connection.execute(insert(Attachment), [row | owners | {"id": f"both-or-neither-{number}"}])
     # The agreement's signed copy is recorded with the same function the lead's agreement route will call.
     messages = [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}]
     async with (
-        app.state.sessionmaker() as session,
-        attachments.receive(http_request(app, messages), session=session, settings=app.state.settings) as received,
+        app.state.wiring.sessionmaker() as session,
+        attachments.receive(body_of(app, messages), session=session, store=app.state.wiring.attachment_store) as received,
     ):
         copy = await attachments.record(session=session, principal=GUARDIAN, received=received, agreement_code="ISA-TEST")
     assert (copy.request_id, copy.agreement_code, copy.sha256) == (None, "ISA-TEST", hashlib.sha256(CONTENT).hexdigest())
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         assert (await session.exec(select(Attachment).where(Attachment.request_id == request_id))).all() == []

@@ -78,13 +78,13 @@ def problem_fields(response: httpx.Response) -> list[str]:
 
 
 async def count(app: FastAPI, model: type, *where: Any) -> int:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         return int((await session.exec(select(func.count()).select_from(model).where(*where))).scalar_one())  # type: ignore[call-overload]
 
 
 def stored_files(app: FastAPI) -> list[str]:
     """Names in the SQLite store's folder (none on PostgreSQL, which keeps content in the database)."""
-    store = attachment_store.for_app(app)
+    store = app.state.wiring.attachment_store
     if not isinstance(store, attachment_store.FolderStore) or not store.folder.is_dir():
         return []
     return sorted(path.name for path in Path(store.folder).iterdir())
@@ -215,7 +215,7 @@ async def test_the_upload_and_each_download_are_in_the_audit_chain(client: httpx
 async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens: Tokens) -> None:
     request_id = await new_request(client, tokens)
     assert (await upload(client, guardian(tokens), request_id, PDF)).status_code == 201
-    async with app_of(client).state.sessionmaker() as session:
+    async with app_of(client).state.wiring.sessionmaker() as session:
         [event] = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.attachment_added"))).scalars().all()  # type: ignore[call-overload]
     assert event.request_id == request_id
     assert set(event.payload["data"]) == {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
@@ -233,14 +233,14 @@ async def test_identical_content_is_stored_once(client: httpx.AsyncClient, token
 
     assert await count(app, Attachment) == 3
     assert await count(app, AttachmentBlob) == 1
-    if isinstance(attachment_store.for_app(app), attachment_store.ChunkStore):
+    if isinstance(app.state.wiring.attachment_store, attachment_store.ChunkStore):
         assert await count(app, AttachmentChunk) == 3
         assert await count(app, AttachmentChunk, AttachmentChunk.blob_key == sha256) == 3
     else:
         assert await count(app, AttachmentChunk) == 0
         assert [name for name in stored_files(app) if name.startswith(".")] == []
         assert sha256 in stored_files(app)
-        store = attachment_store.for_app(app)
+        store = app.state.wiring.attachment_store
         assert isinstance(store, attachment_store.FolderStore)
         assert ((store.folder / sha256).stat().st_mode & 0o777, store.folder.stat().st_mode & 0o777) == (0o600, 0o700)  # confidential: the owner's only
     downloads = [(await client.get(f"/v1/sharing-requests/{first_request}/attachments", headers=guardian(tokens))).json()["items"]]
@@ -276,7 +276,7 @@ async def test_text_that_is_not_clean_utf8_is_refused(client: httpx.AsyncClient,
 async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
-    limit = app.state.settings.attachment_max_bytes
+    limit = app.state.wiring.settings.attachment_max_bytes
     assert limit == 10 * 1024 * 1024
 
     response = await upload(client, tokens.agency("RXT01"), request_id, b"%PDF-1.7\n" + bytes(11 * 1024 * 1024))
@@ -347,7 +347,7 @@ async def test_the_evidence_that_counts_on_each_request_is_what_a_guardian_verif
     rejected = await client.post(f"{base}/{ids[1]}/verifications", json={"outcome": "rejected", "checked": "A blank page."}, headers=guardian(tokens))
     assert (verified.status_code, rejected.status_code) == (201, 201), (verified.text, rejected.text)
 
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         found = await attachment_verifications.verified_by_request(session, [first, second, "no-such-request"])
     [counted] = found[first]
     assert (counted.attachment_id, counted.kind, counted.verified_by) == (ids[0], AttachmentKind.COURT_ORDER, "guardian-1")
@@ -390,7 +390,7 @@ async def test_the_database_holds_content_in_bounded_chunks(client: httpx.AsyncC
     request_id = await new_request(client, tokens)
     content = PDF + bytes(range(256)) * 4000  # 1 MB: four chunks
     created = await upload(client, guardian(tokens), request_id, content)
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         sizes = (await connection.execute(text("SELECT seq, length(content) FROM attachment_chunks ORDER BY seq"))).all()
     chunk = attachment_store.CHUNK_BYTES
     assert [size for _, size in sizes] == [chunk] * (len(content) // chunk) + [len(content) % chunk]

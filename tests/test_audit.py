@@ -15,11 +15,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
+from app.principal import Principal
 from app.services.audit import chain as audit
 from app.services.audit import events
 from app.services.audit.chain import GENESIS_HASH
@@ -57,7 +57,7 @@ async def verify(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, Any]:
 
 async def tamper(app: FastAPI, statement: str, **params: Any) -> None:
     """Change the trail behind the service's back; on PostgreSQL as a superuser with its triggers off."""
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
         await connection.execute(text(statement), params)
@@ -116,11 +116,11 @@ async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.Asyn
 async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
     created = (await submit(client, tokens, baseline_request())).json()
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         request = await session.get(SharingRequest, created["id"])
         await events.request_changed(session=session, actor=None, request=request, action=RequestAction.CLAIM_EXPIRED)
         await session.commit()
-    await audit.chain_pending(app.state.sessionmaker)  # outside a request nothing chains it on its own
+    await audit.chain_pending(app.state.wiring.sessionmaker)  # outside a request nothing chains it on its own
 
     (expired,) = await all_events(client, tokens, action="claim_expired")
     assert (expired["actor_sub"], expired["actor_org"], expired["actor_roles"], expired["correlation_id"]) == ("system", None, [], None)
@@ -176,7 +176,7 @@ async def test_no_subject_identifier_or_free_text_reaches_the_trail_or_the_logs(
     created = (await submit(client, tokens, body)).json()
     assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))).status_code == 200
 
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
     assert created["id"] in rows
     secrets = ["9990000018", "0000026", "Zebedee", "Quillfeather", "REF-Zebedee-7781", *created["request"]["subjects"]["identifier_hashes"]]
@@ -260,8 +260,8 @@ async def test_looking_at_the_trail_is_itself_recorded(client: httpx.AsyncClient
 
 
 async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncClient, app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
-        result = await audit.verify(session=session, keys=app.state.audit_keys.published)
+    async with app.state.wiring.sessionmaker() as session:
+        result = await audit.verify(session=session, keys=app.state.wiring.audit_keys.published)
     assert result.model_dump() == {
         "valid": True,
         "events": 0,
@@ -278,7 +278,7 @@ async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncCl
 
 async def record_tail(app: FastAPI, name: str, count: int) -> None:
     """Commit events outside any request and chain nothing, as a writer killed between its commit and its chaining leaves them."""
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         for number in range(count):
             await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"{name}-{number}", outcome="read")
         await session.commit()
@@ -364,15 +364,15 @@ async def test_verification_streams_in_batches_and_finds_a_break_in_a_later_batc
     await register_organisation(client, tokens, "RXT01")
     for _ in range(8):
         await submit(client, tokens, baseline_request())
-    async with app.state.sessionmaker() as session:
-        whole = await audit.verify(session=session, keys=app.state.audit_keys.published)
-        batched = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 2, 3, 9, 10)]
+    async with app.state.wiring.sessionmaker() as session:
+        whole = await audit.verify(session=session, keys=app.state.wiring.audit_keys.published)
+        batched = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 2, 3, 9, 10)]
     assert whole.valid and whole.events == 9
     assert all(result == whole for result in batched)
 
     await tamper(app, "UPDATE audit_events SET target_id = 'another-request' WHERE seq = :seq", seq=8)
-    async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (2, 3, 5000)]
+    async with app.state.wiring.sessionmaker() as session:
+        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (2, 3, 5000)]
     assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 8, 9, 9)] * 3
 
 
@@ -402,7 +402,7 @@ async def test_postgres_refuses_to_update_delete_or_truncate_the_trail(client: h
         "TRUNCATE audit_events",
     ):
         with pytest.raises(DBAPIError, match="append-only"):
-            async with app.state.engine.begin() as connection:
+            async with app.state.wiring.engine.begin() as connection:
                 await connection.execute(text(statement))
     assert (await verify(client, tokens))["events"] == 1
 
@@ -440,7 +440,7 @@ async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(clien
     ]
     assert [event["target_id"] for event in await all_events(client, tokens, action="webhook_endpoint_registered")] == [mine["id"], controllers["id"]]
     assert (await verify(client, tokens))["valid"] is True
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
     for secret in (mine["secret"], controllers["secret"], rotated["secret"], "whsec_", "Zebedee", "Quillfeather"):
         assert secret not in rows
@@ -452,7 +452,7 @@ AWKWARD_TEXT = ["caf\u00e9 \u00abrefer\u00bb", 'quote " backslash \\ slash /', "
 async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     """Unicode, escapes and control characters hash as the standard library's canonical JSON, written and verified."""
     actor = Principal(sub="user-\u00e9\u00e8", org="RXT01", roles=frozenset({Role.GUARDIAN, Role.AUDITOR, Role.AGENCY}))
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         for number, outcome in enumerate(AWKWARD_TEXT):
             await audit.record(
                 session=session,
@@ -463,18 +463,18 @@ async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: ht
                 outcome=outcome,
             )
         await session.commit()
-    assert await audit.chain_pending(app.state.sessionmaker) == len(AWKWARD_TEXT)
+    assert await audit.chain_pending(app.state.wiring.sessionmaker) == len(AWKWARD_TEXT)
 
     trail = await all_events(client, tokens)
     assert [event["outcome"] for event in trail] == AWKWARD_TEXT
     assert trail[1]["actor_roles"] == ["agency", "auditor", "guardian"]
     assert all(event["hash"] == expected_hash(event) for event in trail)
-    async with app.state.sessionmaker() as session:
-        assert [(await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
+    async with app.state.wiring.sessionmaker() as session:
+        assert [(await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
 
     await tamper(app, "UPDATE audit_events SET outcome = :outcome WHERE seq = 3", outcome=AWKWARD_TEXT[2].replace("\x01", "\x02"))
-    async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 2, 5000)]
+    async with app.state.wiring.sessionmaker() as session:
+        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 2, 5000)]
     assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 3, 6, 6)] * 3
 
 
@@ -494,7 +494,7 @@ async def test_a_break_at_a_batch_boundary_is_found_at_its_seq(client: httpx.Asy
     for _ in range(8):
         await submit(client, tokens, baseline_request())
     await tamper(app, statement)
-    async with app.state.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.audit_keys.published, batch_size=size) for size in (1, 3, 5000)]
+    async with app.state.wiring.sessionmaker() as session:
+        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 3, 5000)]
     assert {(result.valid, result.first_broken_seq, result.head_seq) for result in results} == {(False, broken, 9)}
     assert len({result.events for result in results}) == 1

@@ -43,8 +43,8 @@ async def write(sessionmaker: async_sessionmaker[AsyncSession], name: str, event
 
 async def trail(app: FastAPI) -> tuple[AuditVerification, list[int], list[str]]:
     """The verification, and the chain's seqs and target ids in chain order."""
-    async with app.state.sessionmaker() as session:
-        result = await audit.verify(session=session, keys=app.state.audit_keys.published)
+    async with app.state.wiring.sessionmaker() as session:
+        result = await audit.verify(session=session, keys=app.state.wiring.audit_keys.published)
         rows = (await (await session.connection()).execute(text("SELECT seq, target_id FROM audit_events ORDER BY seq"))).all()
     return result, [row.seq for row in rows], [row.target_id for row in rows]
 
@@ -80,31 +80,31 @@ async def test_concurrent_callers_share_one_pass_and_a_failed_pass_is_not_raised
 
 async def test_rolled_back_writers_leave_no_gap(client: httpx.AsyncClient, app: FastAPI) -> None:
     for number in range(3):
-        async with app.state.sessionmaker() as session:
+        async with app.state.wiring.sessionmaker() as session:
             await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"undone-{number}", outcome="written")
             await session.rollback()
-        await write(app.state.sessionmaker, f"kept-{number}", 1)
+        await write(app.state.wiring.sessionmaker, f"kept-{number}", 1)
 
-    assert await audit.chain_pending(app.state.sessionmaker) == 3
+    assert await audit.chain_pending(app.state.wiring.sessionmaker) == 3
 
     result, seqs, target_ids = await trail(app)
     assert (result.valid, result.pending, seqs) == (True, 0, [1, 2, 3])
     assert target_ids == ["kept-0.0", "kept-1.0", "kept-2.0"]
-    assert await audit.chain_pending(app.state.sessionmaker) == 0
+    assert await audit.chain_pending(app.state.wiring.sessionmaker) == 0
 
 
 async def test_a_pass_chains_rows_committed_out_of_id_order(client: httpx.AsyncClient, app: FastAPI, database_kind: str) -> None:
     if database_kind != "postgres":
         pytest.skip("SQLite's BEGIN IMMEDIATE serialises writers, so rows always commit in id order there")
-    async with app.state.sessionmaker() as early, app.state.sessionmaker() as late:
+    async with app.state.wiring.sessionmaker() as early, app.state.wiring.sessionmaker() as late:
         await audit.record(session=early, actor=None, action="read", target_type=AuditTarget.REPORT, target_id="lower-id", outcome="written")
         await audit.record(session=late, actor=None, action="read", target_type=AuditTarget.REPORT, target_id="higher-id", outcome="written")
         await late.commit()
-        assert await audit.chain_pending(app.state.sessionmaker) == 1  # the open transaction's row is neither seen nor waited for
+        assert await audit.chain_pending(app.state.wiring.sessionmaker) == 1  # the open transaction's row is neither seen nor waited for
         await early.commit()
-    assert await audit.chain_pending(app.state.sessionmaker) == 1
-    await write(app.state.sessionmaker, "after", 2)
-    assert await audit.chain_pending(app.state.sessionmaker, batch_size=1) == 2
+    assert await audit.chain_pending(app.state.wiring.sessionmaker) == 1
+    await write(app.state.wiring.sessionmaker, "after", 2)
+    assert await audit.chain_pending(app.state.wiring.sessionmaker, batch_size=1) == 2
 
     result, seqs, target_ids = await trail(app)
     assert (result.valid, result.pending, result.first_broken_seq, seqs) == (True, 0, None, [1, 2, 3, 4])
@@ -125,7 +125,7 @@ async def test_concurrent_writers_in_four_processes_leave_one_linear_chain(
         assert process.returncode == 0, errors
         assert "could not be chained" not in errors  # no pass failed (a fork would fail on the seq's primary key)
     committed = [line for out, _ in outputs for line in out.splitlines()]
-    await audit.chain_pending(app.state.sessionmaker)
+    await audit.chain_pending(app.state.wiring.sessionmaker)
 
     result, seqs, target_ids = await trail(app)
     assert (result.valid, result.pending, result.first_broken_seq) == (True, 0, None)
@@ -152,7 +152,7 @@ async def test_writers_killed_at_random_moments_lose_nothing_committed(
 
     lines = report.read_text()
     committed = lines.splitlines() if lines.endswith("\n") else lines.splitlines()[:-1]  # a line cut short by the kill is not counted
-    await audit.chain_pending(app.state.sessionmaker)
+    await audit.chain_pending(app.state.wiring.sessionmaker)
 
     result, seqs, target_ids = await trail(app)
     assert (result.valid, result.pending, result.first_broken_seq) == (True, 0, None), f"seed {seed}"

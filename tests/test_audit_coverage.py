@@ -373,18 +373,18 @@ def matches(template: str, url: str) -> bool:
 
 
 async def audit_head(app: FastAPI) -> int:
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         return int((await connection.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events"))).scalar_one())
 
 
 async def actions_after(app: FastAPI, seq: int) -> list[str]:
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         rows = await connection.execute(text("SELECT action FROM audit_events WHERE seq > :seq ORDER BY seq"), {"seq": seq})
         return [str(row.action) for row in rows]
 
 
 async def row_counts(app: FastAPI) -> dict[str, int]:
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         tables = [table for table in SQLModel.metadata.sorted_tables if table.name not in TRAFFIC_TABLES]
         return {table.name: int((await connection.execute(select(func.count()).select_from(table))).scalar_one()) for table in tables}
 

@@ -187,7 +187,7 @@ async def submissions(client: httpx.AsyncClient, tokens: Tokens, first: int, cou
 async def checkpoint_seq(app: FastAPI) -> int:
     from app.services.audit import checkpoints
 
-    made = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    made = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
     assert made is not None
     return made.seq
 
@@ -196,8 +196,8 @@ async def export(app: FastAPI, since: int = 0) -> str:
     from app.services.audit import export as audit_export
 
     buffer = io.BytesIO()
-    async with app.state.sessionmaker() as session:
-        await audit_export.write(session=session, out=buffer, since=since, log_name="CONTROLLER", keys=app.state.audit_keys.published)
+    async with app.state.wiring.sessionmaker() as session:
+        await audit_export.write(session=session, out=buffer, since=since, log_name="CONTROLLER", keys=app.state.wiring.audit_keys.published)
     return buffer.getvalue().decode("utf-8")
 
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fastapi import FastAPI
 
-from app.http.auth import parse_jwks
+from app.http.tokens import parse_jwks
 from app.main import create_app
 from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request
@@ -102,7 +102,7 @@ async def jwks_app(database_url: str, jwks_file: Path) -> AsyncIterator[FastAPI]
     """The app as production verifies tokens: public keys only, no HS256 secret."""
     application = create_app(settings_for(database_url, jwt_secret=None, jwks_file=jwks_file))
     yield application
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens, app: 
     refused = await client.post("/v1/policies", content=content, headers=YAML | tokens.admin())
     assert (refused.status_code, [error["field"] for error in refused.json()["errors"]][:1]) == (422, ["bank_holidays"]), refused.text
     last_year = datetime.now(LONDON).year - 1
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         await connection.execute(
             insert(StoredPolicy).values(
                 name=SHORT[0],
@@ -122,7 +122,7 @@ async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens, app: 
 
 async def rows(app: FastAPI) -> dict[str, int]:
     """How many rows a submission writes to, table by table."""
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         return {table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() for table in RECORDED_TABLES}
 
 

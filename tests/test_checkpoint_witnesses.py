@@ -48,9 +48,9 @@ async def test_a_partner_receives_each_checkpoint_and_checks_it_with_the_publish
     await register_endpoint(hooks, receiver, tokens.agency("NSC01"), event_types=["audit.checkpoint"])  # a witness that sends no requests at all
     for number in range(3):
         assert (await submit(hooks, tokens, changed({"reference": f"CASE-{number}"}))).status_code == 201
-    signed = await checkpoints.make(hook_app.state.sessionmaker, keys=hook_app.state.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    signed = await checkpoints.make(hook_app.state.wiring.sessionmaker, keys=hook_app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
     assert signed is not None
-    await delivery.drain(sessionmaker=hook_app.state.sessionmaker, settings=hook_app.state.settings)
+    await delivery.drain(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings)
 
     [received] = receiver.processed.values()  # its Standard Webhooks signature checked by the receiver
     body = received.payload
@@ -95,17 +95,17 @@ async def test_old_checkpoints_still_verify_after_the_key_is_rotated(client: htt
     await register_organisation(client, tokens, "RXT01")
     public, new_key = tmp_path / "audit-keys.json", tmp_path / "new.pem"
     made = audit_signing.generate(new_key)
-    audit_signing.write_key_set(public, app.state.audit_keys.published | {made.kid: made.jwk})  # published before it signs
-    old = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    audit_signing.write_key_set(public, app.state.wiring.audit_keys.published | {made.kid: made.jwk})  # published before it signs
+    old = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
     await submit(client, tokens, changed({"reference": "AFTER"}))
-    rotated = settings_for(app.state.settings.database_url, audit_signing_key_file=new_key, audit_public_keys_file=public)
-    new = await checkpoints.make(app.state.sessionmaker, keys=rotated.audit_keys(sign=True), log_name="CONTROLLER")
+    rotated = settings_for(app.state.wiring.settings.database_url, audit_signing_key_file=new_key, audit_public_keys_file=public)
+    new = await checkpoints.make(app.state.wiring.sessionmaker, keys=rotated.audit_keys(sign=True), log_name="CONTROLLER")
     assert old is not None and new is not None and old.kid != new.kid
     served = create_app(rotated)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://testserver") as after:
         assert {key["kid"] for key in (await after.get("/v1/audit/keys")).json()["keys"]} == {old.kid, new.kid}
         result = (await after.get("/v1/audit/verify", headers=auditor(tokens))).json()
-    await served.state.engine.dispose()
+    await served.state.wiring.engine.dispose()
     assert (result["valid"], result["checkpoints"]) == (True, 2)
 
 

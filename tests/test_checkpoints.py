@@ -32,7 +32,7 @@ from tests.test_operations import run_cli
 
 async def sign(app: FastAPI) -> CheckpointPublic:
     """A checkpoint as the worker makes it."""
-    checkpoint = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    checkpoint = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
     assert checkpoint is not None
     return checkpoint
 
@@ -60,7 +60,7 @@ def as_datetime(value: datetime | str) -> datetime:
 
 
 async def events(app: FastAPI) -> list[Any]:
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         return list((await connection.execute(text("SELECT * FROM audit_events ORDER BY seq"))).all())
 
 
@@ -95,7 +95,7 @@ async def replace_checkpoints(app: FastAPI, key_file: Path) -> None:
             number=number, log="CONTROLLER", seq=seq, hash=rows[seq], time="2026-11-28T09:00:00.000000Z", previous=previous, kid=intruder.kid, signature=""
         )
         forged.signature = intruder.sign(audit_proof.signed_bytes(forged))
-        async with app.state.engine.begin() as connection:  # an INSERT: the append-only trigger lets it through
+        async with app.state.wiring.engine.begin() as connection:  # an INSERT: the append-only trigger lets it through
             await connection.execute(insert(audit.CHECKPOINTS).values(**(forged.model_dump() | {"time": datetime.fromisoformat(forged.time)})))
         previous = audit_proof.digest(forged)
 
@@ -107,7 +107,7 @@ async def flip_signature(app: FastAPI, _: Path) -> None:
 
 
 async def checkpoint_rows(app: FastAPI) -> list[Any]:
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         return list(await audit.checkpoint_rows(connection))
 
 
@@ -228,7 +228,7 @@ async def test_nothing_new_is_not_signed_again_and_checkpoints_are_listed(client
     first, second = await signed_trail(client, tokens, app)
     third = await sign(app)
     assert (third.number, third.seq) == (3, 9)
-    assert await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name="CONTROLLER") is None
+    assert await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER") is None
     listed = await client.get("/v1/audit/checkpoints", params={"limit": 2}, headers=auditor(tokens))
     assert [item["number"] for item in listed.json()["items"]] == [1, 2]
     rest = await client.get("/v1/audit/checkpoints", params={"cursor": listed.json()["next_cursor"]}, headers=auditor(tokens))
@@ -241,9 +241,9 @@ async def test_nothing_new_is_not_signed_again_and_checkpoints_are_listed(client
 
 async def test_the_worker_signs_the_head_as_it_starts_and_again_once_it_has_moved(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
-    settings = app.state.settings.model_copy(update={"webhook_poll_seconds": 0.05, "audit_checkpoint_seconds": 0.2})
+    settings = app.state.wiring.settings.model_copy(update={"webhook_poll_seconds": 0.05, "audit_checkpoint_seconds": 0.2})
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=app.state.sessionmaker, settings=settings, keys=app.state.audit_keys, stop=stop))
+    worker = asyncio.create_task(delivery.run(sessionmaker=app.state.wiring.sessionmaker, settings=settings, keys=app.state.wiring.audit_keys, stop=stop))
     try:
         for _ in range(100):
             if len(await checkpoint_rows(app)) == 1:

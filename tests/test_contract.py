@@ -113,7 +113,7 @@ async def test_an_unready_service_answers_with_a_problem_document() -> None:
     application = create_app(settings_for("postgresql+asyncpg://nobody@127.0.0.1:9/none"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
         response = await http.get("/readyz")
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 503 and response.headers["retry-after"]

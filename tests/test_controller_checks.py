@@ -55,7 +55,7 @@ async def read(client: httpx.AsyncClient, tokens: Tokens, request_id: str) -> di
 
 
 async def events_of(app: FastAPI, request_id: str) -> list[dict[str, Any]]:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         rows = (await session.exec(select(OutboxEvent).where(OutboxEvent.request_id == request_id))).scalars().all()
     return [row.payload for row in sorted(rows, key=lambda row: row.created_at)]
 
@@ -107,7 +107,7 @@ async def test_a_court_order_approval_waits_for_its_check(client: httpx.AsyncCli
     history = (await client.get(f"/v1/sharing-requests/{shared['id']}/history", headers=tokens.agency(police))).json()["entries"]
     [entry] = [entry for entry in history if entry["type"] == "controller_check"]
     assert (entry["check"], entry["record"]["outcome"]) == ("CP6.court_order_verified", "done")
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         actions = (await session.exec(select(AuditEvent.action, AuditEvent.outcome).where(AuditEvent.target_id == shared["id"]))).all()
     assert ("controller_check_recorded", "CP6.court_order_verified: done") in [tuple(row) for row in actions]
 
@@ -195,7 +195,7 @@ async def test_an_emergency_share_is_ready_at_once_and_its_check_goes_overdue(cl
     shared = await submitted(client, tokens, EMERGENCY_CARE, "RXT01")
     assert (shared["status"], shared["retrospective_review"]) == ("approved_with_conditions", "pending")
     assert (shared["ready_to_disclose"], shared["open_checks"]) == (True, ["CP7.emergency_share"])
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         [check] = (await session.exec(select(ControllerCheck).where(ControllerCheck.request_id == shared["id"]))).scalars().all()
         assert check.due_at is not None and check.due_at - datetime.fromisoformat(shared["created_at"]) <= timedelta(hours=1, seconds=1)
         assert await controller_checks.flag_overdue(session=session) == 0  # within the hour

@@ -26,7 +26,7 @@ async def test_a_database_refusing_connections_answers_503_with_retry_after(data
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
                 response = await client.get("/v1/organisations", headers=tokens.admin())
         finally:
-            await app.state.engine.dispose()
+            await app.state.wiring.engine.dispose()
     finally:
         await admin.execute(f'DROP ROLE "{role}"')
         await admin.close()

@@ -25,7 +25,7 @@ ALLOWED = {
 
 
 # An organisation that may hold each role: any for agency, a configured guardian organisation for guardian
-# (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/http/auth.py, Powers).
+# (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/powers.py).
 HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER", Role.ADMIN: "CONTROLLER", Role.IG_MANAGER: "CONTROLLER"}
 
 
@@ -34,7 +34,7 @@ async def change_active(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI,
     if code != "CONTROLLER":
         assert (await patch_current(client, f"/v1/organisations/{code}", json={"active": active}, headers=tokens.admin())).status_code == 200
         return
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         await connection.execute(text("UPDATE organisations SET active = :active WHERE code = :code"), {"active": active, "code": code})
 
 

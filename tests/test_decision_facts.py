@@ -51,7 +51,7 @@ def london_date(decided_at: str) -> str:
 def cited_policy(app: FastAPI, decision: dict[str, Any]) -> Policy:
     """The shipped policy a stored decision names, checked against the hash it recorded."""
     cited = decision["policy"]
-    policy = app.state.policies.shipped[cited["name"], cited["version"]]
+    policy = app.state.wiring.policies.shipped[cited["name"], cited["version"]]
     assert policy.content_hash == cited["hash"]
     return policy
 
@@ -194,7 +194,7 @@ async def test_a_guardian_decision_carries_the_facts_and_policy_of_the_rules_dec
     assert (referral["status"], share["review_required"]) == ("awaiting_review", True)
 
     # As if both were decided under an earlier policy version than the one the app runs now.
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         await connection.execute(
             update(Decision).where(col(Decision.request_id).in_([referral["id"], share["id"]])).values(policy_version="2025.9", policy_hash="e" * 64)
         )

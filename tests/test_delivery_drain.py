@@ -43,7 +43,9 @@ REPO = Path(__file__).resolve().parents[1]
 async def worker(application: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """The worker loop as `caldicott worker` runs it, in this process, until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(sessionmaker=application.state.sessionmaker, settings=settings, keys=application.state.audit_keys, stop=stop))
+    task = asyncio.create_task(
+        delivery.run(sessionmaker=application.state.wiring.sessionmaker, settings=settings, keys=application.state.wiring.audit_keys, stop=stop)
+    )
     try:
         yield
     finally:
@@ -66,7 +68,7 @@ async def listener_pid(application: FastAPI, *, other_than: int | None = None, w
     query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE :listen AND pid <> :other")
     started = time.monotonic()
     while time.monotonic() - started < within:
-        async with application.state.engine.connect() as connection:
+        async with application.state.wiring.engine.connect() as connection:
             pid = (await connection.execute(query, {"listen": f"LISTEN%{CHANNEL}%", "other": other_than or 0})).scalar()
         if pid is not None:
             return pid
@@ -85,7 +87,7 @@ async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
         pytest.skip("NOTIFY is PostgreSQL's; on SQLite the worker only polls")
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"))
-    drowsy = hook_app.state.settings.model_copy(update={"webhook_poll_seconds": 30.0})
+    drowsy = hook_app.state.wiring.settings.model_copy(update={"webhook_poll_seconds": 30.0})
 
     async with worker(hook_app, drowsy):
         first_listener = await listener_pid(hook_app)
@@ -96,7 +98,7 @@ async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
         took = time.monotonic() - started
 
         # The listening connection is cut, as a PostgreSQL restart cuts it: the worker lives on, listens again, is woken again.
-        async with hook_app.state.engine.connect() as connection:
+        async with hook_app.state.wiring.engine.connect() as connection:
             assert (await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_listener})).scalar() is True
         await listener_pid(hook_app, other_than=first_listener)
         await asyncio.sleep(0.5)
@@ -122,7 +124,7 @@ async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
         assert (await submit(hooks, tokens, changed({"reference": f"SLOW-{index}"}), org="RXT01")).status_code == 201
     for index in range(4):
         assert (await submit(hooks, tokens, changed({"reference": f"FAST-{index}"}), org="LA-NSH")).status_code == 201
-    settings = hook_app.state.settings.model_copy(
+    settings = hook_app.state.wiring.settings.model_copy(
         update={"webhook_batch_size": 5, "webhook_endpoint_concurrency": 3, "webhook_poll_seconds": 0.2, "webhook_timeout_seconds": 10}
     )
 
@@ -149,7 +151,7 @@ async def test_a_claim_takes_no_more_of_an_endpoint_than_it_has_room_for(
         assert (await submit(hooks, tokens, changed({"reference": f"BUSY-{index}"}), org="RXT01")).status_code == 201
     await register_endpoint(hooks, receiver, tokens.agency("LA-NSH"), "/idle")
     assert (await submit(hooks, tokens, changed({"reference": "IDLE-1"}), org="LA-NSH")).status_code == 201
-    settings, sessionmaker = hook_app.state.settings.model_copy(update={"webhook_endpoint_concurrency": 4}), hook_app.state.sessionmaker
+    settings, sessionmaker = hook_app.state.wiring.settings.model_copy(update={"webhook_endpoint_concurrency": 4}), hook_app.state.wiring.sessionmaker
 
     first = await delivery.claim(sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow())
     assert Counter(job.endpoint_id for job in first)[busy["id"]] == 4 and len(first) == 5
@@ -171,8 +173,8 @@ async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
     for index in range(waiting):
         assert (await submit(hooks, tokens, changed({"reference": f"DOWN-{index}"}))).status_code == 201
     # The second attempt half a second on, the third five minutes on, as the default schedule's third.
-    settings = hook_app.state.settings.model_copy(update={"webhook_retry_schedule": [0, 0.5, 300], "webhook_poll_seconds": 0.2})
-    sessionmaker = hook_app.state.sessionmaker
+    settings = hook_app.state.wiring.settings.model_copy(update={"webhook_retry_schedule": [0, 0.5, 300], "webhook_poll_seconds": 0.2})
+    sessionmaker = hook_app.state.wiring.sessionmaker
 
     async def parked() -> int:
         """Deliveries failed twice and put off for minutes."""
@@ -245,7 +247,7 @@ async def test_three_worker_processes_deliver_each_delivery_exactly_once(
     sent = Counter(received.webhook_id for received in receiver.received)
     assert set(sent) == set(ids) and set(sent.values()) == {1}, Counter(sent.values())
     assert all(received.verified for received in receiver.received)
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         statuses = Counter((await session.exec(select(WebhookDelivery.status))).all())
         attempts = Counter((await session.exec(select(WebhookAttempt.delivery_id))).all())
     assert statuses == {DeliveryStatus.SUCCEEDED: 300} and len(attempts) == 300 and set(attempts.values()) == {1}
@@ -263,7 +265,7 @@ async def write_due_deliveries(application: FastAPI, endpoint_ids: list[str], *,
         events.append({"id": event_id, "type": WebhookEventType.POLICY_ACTIVATED, "request_id": None, "payload": body, "created_at": now})
         endpoint_id = endpoint_ids[index % len(endpoint_ids)]
         deliveries.append({"id": new_id(), "event_id": event_id, "endpoint_id": endpoint_id, "next_attempt_at": now, "created_at": now, "updated_at": now})
-    async with application.state.sessionmaker() as session:
+    async with application.state.wiring.sessionmaker() as session:
         await session.exec(insert(OutboxEvent).values(events))
         await session.exec(insert(WebhookDelivery).values([row | {"status": DeliveryStatus.PENDING, "attempts_made": 0} for row in deliveries]))
         await session.commit()

@@ -38,7 +38,7 @@ LONGEST = (600, 602)
 @pytest.fixture
 def patient(hook_app: FastAPI) -> Settings:
     """The test app's settings with a schedule long enough to see where Retry-After puts the next attempt."""
-    return hook_app.state.settings.model_copy(update={"webhook_retry_schedule": SCHEDULE})
+    return hook_app.state.wiring.settings.model_copy(update={"webhook_retry_schedule": SCHEDULE})
 
 
 def http_date(seconds_from_now: float, form: str = "%a, %d %b %Y %H:%M:%S GMT") -> str:
@@ -150,7 +150,7 @@ async def test_an_exception_while_sending_is_a_failed_attempt_and_the_schedule_r
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
     # A secret that is not base64 makes signing raise, inside the sending of every attempt.
-    async with hook_app.state.engine.begin() as connection:
+    async with hook_app.state.wiring.engine.begin() as connection:
         await connection.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint["id"]).values(secret="whsec_abc"))
     await submit(hooks, tokens, baseline_request())
 
@@ -216,7 +216,7 @@ async def test_an_answer_too_slow_is_a_failed_attempt_and_tried_again(
     endpoint = await register_endpoint(hooks, receiver, agency)
     receiver.answer(late)
     await submit(hooks, tokens, baseline_request())
-    hasty = hook_app.state.settings.model_copy(update={"webhook_timeout_seconds": 0.5})
+    hasty = hook_app.state.wiring.settings.model_copy(update={"webhook_timeout_seconds": 0.5})
 
     assert await drain(hook_app, settings=hasty) == 2
     [history] = await deliveries(hooks, agency, endpoint["id"])
@@ -237,7 +237,7 @@ async def test_an_exception_while_recording_is_recorded_as_a_failed_attempt(
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
     await submit(hooks, tokens, baseline_request())
-    sessionmaker = hook_app.state.sessionmaker
+    sessionmaker = hook_app.state.wiring.sessionmaker
 
     [job] = await delivery.claim(sessionmaker=sessionmaker, settings=patient, worker_id="w1", now=utcnow())
     # A lone surrogate cannot be encoded for either database: storing this result fails.
@@ -274,7 +274,9 @@ async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
     # The worker as it runs: one delivery per claim, resting a second whenever a claim brings nothing.
     settings = patient.model_copy(update={"webhook_batch_size": 1, "webhook_poll_seconds": 1.0})
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=hook_app.state.sessionmaker, settings=settings, keys=hook_app.state.audit_keys, stop=stop))
+    worker = asyncio.create_task(
+        delivery.run(sessionmaker=hook_app.state.wiring.sessionmaker, settings=settings, keys=hook_app.state.wiring.audit_keys, stop=stop)
+    )
     try:
         for _ in range(40):  # four seconds; without the fix it took a second per poisoned delivery, and then again
             if receiver.at("/fair"):
@@ -285,7 +287,7 @@ async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
         await worker
     assert len(receiver.at("/fair")) == 1
 
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         rows = (await session.exec(select(WebhookDelivery).join(WebhookEndpoint).where(WebhookEndpoint.owner_org == "RXT01"))).all()
         attempts = (await session.exec(select(WebhookAttempt.response_status))).all()
     assert len(rows) == poisoned and sorted(attempts) == [200] + [503] * poisoned

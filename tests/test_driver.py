@@ -25,7 +25,7 @@ COUNT = driver.prepare(select(Organisation.code, Organisation.type).where(Organi
 
 
 async def codes(app: FastAPI, code: str) -> list[tuple[str, str]]:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         return [tuple(row) for row in await driver.fetch(session, COUNT, {"code": code}, transaction=driver.Transaction.SESSION)]
 
 
@@ -35,10 +35,10 @@ async def no_organisations(app: FastAPI) -> None:
 
 
 async def test_a_statement_commits_and_rolls_back_with_the_session(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "KEPT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         await session.commit()
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "DROPPED", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         assert [tuple(row) for row in await driver.fetch(session, COUNT, {"code": "DROPPED"}, transaction=driver.Transaction.SESSION)] == [
             ("DROPPED", "police")
@@ -50,14 +50,14 @@ async def test_a_statement_commits_and_rolls_back_with_the_session(app: FastAPI)
 
 async def test_a_literal_in_the_statement_is_sent_as_its_value(app: FastAPI) -> None:
     police_only = driver.prepare(select(Organisation.code).where(Organisation.type == OrganisationType.POLICE, Organisation.code == bindparam("code")))
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "LIT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         assert [row[0] for row in await driver.fetch(session, police_only, {"code": "LIT"}, transaction=driver.Transaction.SESSION)] == ["LIT"]
         await session.rollback()
 
 
 async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session_rolls_back(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         with pytest.raises(exc.IntegrityError):
             await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
@@ -66,7 +66,7 @@ async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session
 
 
 async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgresql(app: FastAPI, database_kind: str) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         if database_kind != "postgres":
             with pytest.raises(ValueError, match="PostgreSQL"):
                 await driver.fetch(session, INSERT, {"code": "OWN", "now": utcnow()}, transaction=driver.Transaction.OWN)

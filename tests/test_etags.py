@@ -186,7 +186,7 @@ async def test_each_201_under_a_request_has_a_location_that_reads(client: httpx.
 async def test_the_check_reads_the_row_under_a_lock_so_a_change_in_between_is_seen(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     await register_organisation(client, tokens, "RXT01")
     tag = '"organisation-RXT01-v1"'
-    async with app.state.sessionmaker() as first, app.state.sessionmaker() as second:
+    async with app.state.wiring.sessionmaker() as first, app.state.wiring.sessionmaker() as second:
         held = await concurrency.organisation_to_change("RXT01", first, tag)
         late = asyncio.create_task(concurrency.organisation_to_change("RXT01", second, tag))
         await asyncio.sleep(0.3)  # the second waits for the first's lock (SQLite: for its write transaction)

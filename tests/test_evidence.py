@@ -186,7 +186,7 @@ async def test_the_latest_verification_counts_and_a_rejected_one_does_not(client
         "/v1/audit/events", params={"request_id": request["id"], "action": "evidence_verified"}, headers=tokens.headers("CONTROLLER", Role.AUDITOR)
     )
     assert [event["outcome"] for event in trail.json()["items"]] == [f"verified court_order {upload['id']}", f"rejected court_order {upload['id']}"]
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         announced = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.evidence_verified"))).all()
     assert [event.payload["data"]["id"] for event in announced] == [request["id"], request["id"]]
 

@@ -36,10 +36,10 @@ UPHELD = "The order was genuine and covered the disclosure; the copy is now veri
 
 async def as_decided_before_the_upgrade(app: FastAPI, request_id: str, kinds: list[str]) -> dict[str, Any]:
     """Rewrite the request's rules decision as 2027.2 made it before verification existed: the evidence counted by its kind alone."""
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         request = await session.get(SharingRequest, request_id)
         decision = await rules_decision_of(session=session, request=request)
-        policy = await app.state.policies.get(session=session, name=decision.policy_name, version=decision.policy_version)
+        policy = await app.state.wiring.policies.get(session=session, name=decision.policy_name, version=decision.policy_version)
         then = decision.facts | {"evidence": kinds}
         evaluation = evaluate(policy, facts_from_record(then, stored_request(await current_body(session=session, request=request))))
         decision.findings = [dict(finding.stored) for finding in evaluation.findings]
@@ -71,8 +71,8 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
     before = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()["entries"]
 
     started = datetime.now().astimezone()
-    assert await evidence_upgrade.run_once(sessionmaker=app.state.sessionmaker, registry=app.state.policies) == 2
-    assert await evidence_upgrade.run_once(sessionmaker=app.state.sessionmaker, registry=app.state.policies) == 0  # once only
+    assert await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies) == 2
+    assert await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies) == 0  # once only
 
     listed = (await client.get(f"/v1/sharing-requests/{order['id']}", headers=guardian(tokens))).json()
     assert (listed["status"], listed["review_required"], listed["retrospective_review"], listed["possible_incident"]) == (
@@ -101,7 +101,7 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
     trail = await client.get("/v1/audit/events", params={"request_id": order["id"], "action": "unverified_evidence_listed"}, headers=auditor)
     assert len(trail.json()["items"]) == 1
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         events = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.referred", OutboxEvent.request_id == order["id"]))).all()
     assert len(events) == 1
 
@@ -124,7 +124,7 @@ async def test_the_listing_runs_at_start_and_its_count_is_in_the_start_log(
     order = await submitted(client, tokens, court_order_request(), "RXT01")
     await attach(client, tokens, order["id"], "court_order", "RXT01")
     await as_decided_before_the_upgrade(app, order["id"], ["court_order"])
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(SharingRequest).where(SharingRequest.id == order["id"]).values(possible_incident=False))
         await session.commit()
 

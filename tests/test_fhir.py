@@ -312,7 +312,7 @@ async def test_the_subject_report_as_fhir_names_the_person_only_there(client: ht
     assert plain.json()["matches"] == 2 and [item["request_id"] for item in plain.json()["items"]] == [first["id"], second["id"]]
     assert (await subject_report(client, tokens, NHS_NUMBER, format="json")).json() == plain.json()
 
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         trail = (await connection.execute(text("SELECT actor_sub, action, target_id, outcome FROM audit_events ORDER BY seq"))).all()
     assert [tuple(row) for row in trail if row[1] == "subject_disclosures_searched"] == [
         ("guardian-1", "subject_disclosures_searched", "subject_disclosures", "2 requests, as FHIR"),

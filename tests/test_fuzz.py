@@ -114,7 +114,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         f"/v1/sharing-requests/{requests[0]}/attachments", data={"kind": "other"}, files={"file": ("note.txt", b"Seen by IG.\n", "text/plain")}, headers=agency
     )
     assert attached.status_code == 201, attached.text
-    signed = await checkpoints.make(app.state.sessionmaker, keys=app.state.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG)
+    signed = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG)
     assert signed is not None
     return {
         "request_id": requests,

@@ -35,7 +35,7 @@ async def strict(client: httpx.AsyncClient, database_url: str) -> AsyncIterator[
     application = create_app(settings_for(database_url, max_identifiers_per_request=3, max_webhook_endpoints_per_org=2))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
         yield http
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 def fields(response: httpx.Response) -> list[str]:

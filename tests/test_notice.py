@@ -14,7 +14,7 @@ import pytest
 from app.errors import PROBLEM_MEDIA_TYPE, NotAcceptable
 from app.models.notice import NoticeFormat
 from app.models.vocabulary import Role
-from app.services.notices.notice import negotiate
+from app.routers.notices import negotiate
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens

@@ -36,7 +36,7 @@ async def service(client: httpx.AsyncClient, database_url: str) -> AsyncIterator
     """A new app over the emptied database, so that its metrics start from nothing."""
     application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
     yield application
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ async def test_requests_decisions_and_the_queue_are_counted(http: httpx.AsyncCli
     assert findings == len(approved["decision"]["findings"]) + len(referred["decision"]["findings"])
     assert (value(samples, "caldicott_review_queue_depth"), value(samples, "caldicott_review_queue_overdue")) == (1, 0)
 
-    async with service.state.engine.begin() as connection:
+    async with service.state.wiring.engine.begin() as connection:
         await connection.execute(update(SharingRequest).where(SharingRequest.id == referred["id"]).values(due_at=utcnow() - timedelta(hours=1)))
     samples = await scrape(http)
     assert (value(samples, "caldicott_review_queue_depth"), value(samples, "caldicott_review_queue_overdue")) == (1, 1)
@@ -146,7 +146,7 @@ async def test_webhook_attempts_are_counted_by_result_in_the_worker(http: httpx.
         server = observability.serve_worker_metrics(worker_metrics, 0, host="127.0.0.1")
         try:
             with observability.counting(worker_metrics):
-                assert await delivery.drain(sessionmaker=service.state.sessionmaker, settings=service.state.settings) == 2
+                assert await delivery.drain(sessionmaker=service.state.wiring.sessionmaker, settings=service.state.wiring.settings) == 2
             async with httpx.AsyncClient() as scraper:
                 exposition = (await scraper.get(f"http://127.0.0.1:{server.server_port}/metrics")).text
         finally:
@@ -168,7 +168,7 @@ async def test_the_metrics_token_guards_the_scrape(database_url: str) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
         refused = [await client.get("/metrics", headers=headers) for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBl"})]
         allowed = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"})
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
     assert [response.status_code for response in refused] == [401, 401, 401]
     assert all(response.headers["content-type"] == "application/problem+json" for response in refused)
     assert allowed.status_code == 200 and "caldicott_http_requests_total" in allowed.text
@@ -179,7 +179,7 @@ async def test_metrics_answer_without_the_database_leaving_out_the_queue() -> No
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
         assert (await client.get("/readyz")).status_code == 503
         samples = await scrape(client)
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
     assert value(samples, "caldicott_http_requests_total", method="GET", route="/readyz", status="503") == 1
     assert value(samples, "caldicott_review_queue_depth") is None
 
@@ -207,10 +207,10 @@ async def test_the_correlation_id_comes_back_and_is_in_every_log_line_of_the_req
 
 async def test_lines_logged_while_serving_carry_the_requests_correlation_id(json_logs: io.StringIO) -> None:
     application = create_app(settings_for(UNREACHABLE_POSTGRES))
-    admin = Tokens(application.state.settings).admin()
+    admin = Tokens(application.state.wiring.settings).admin()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
         response = await client.get("/v1/organisations", headers=admin | {"X-Request-ID": "db-outage-1"})
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
     assert response.status_code == 503
     warning = [line for line in log_lines(json_logs) if line["logger"] == "caldicott.errors"]
     assert [(line["level"], line["correlation_id"]) for line in warning] == [("WARNING", "db-outage-1")]
@@ -251,7 +251,7 @@ async def test_no_identifier_or_request_text_reaches_the_logs(http: httpx.AsyncC
 
     logged = json_logs.getvalue()
     assert len(access_lines(json_logs)) == 2 + len(calls) + 1  # every request left its line, and each line is JSON
-    hashes = [subject_hash(service.state.settings.subject_key_bytes, identifier) for identifier in identifiers]
+    hashes = [subject_hash(service.state.wiring.settings.subject_key_bytes, identifier) for identifier in identifiers]
     texts = [free_text["purpose.description"], free_text["reference"], free_text["legal_basis.reference"], "GRUE-3307", "ZORKMID-6620", rationale]
     for secret in [*identifiers, *hashes, *texts, "PLUGH-4417", "QUENDOR-8812"]:
         assert secret not in logged, secret

@@ -48,12 +48,12 @@ async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient, 
 
 async def test_database_away_is_503_not_500() -> None:
     application = create_app(settings_for(UNREACHABLE_POSTGRES))
-    admin = Tokens(application.state.settings).admin()
+    admin = Tokens(application.state.wiring.settings).admin()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 503
         response = await http.get("/v1/organisations", headers=admin)
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"]
@@ -91,7 +91,7 @@ def test_token_command_needs_a_dev_secret(tmp_path: Path) -> None:
 
     minted = run_cli("token", "--org", "RXT01", "--role", "agency", "--role", "guardian", cwd=tmp_path, CALDICOTT_JWT_SECRET=TEST_SECRET)
     assert minted.returncode == 0, minted.stderr
-    principal = create_app(settings_for("sqlite+aiosqlite:///:memory:")).state.verifier.verify(minted.stdout.strip())
+    principal = create_app(settings_for("sqlite+aiosqlite:///:memory:")).state.wiring.verifier.verify(minted.stdout.strip())
     assert (principal.org, sorted(principal.roles), principal.sub) == ("RXT01", ["agency", "guardian"], "dev-rxt01")
 
 

@@ -95,7 +95,7 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
         ("opinion_given", "in_review", "in_review", "guardian-2"),
         ("reviewed", "in_review", "approved", "guardian-1"),
     ]
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         events = (await connection.execute(select(OutboxEvent.type).where(OutboxEvent.request_id == request_id))).scalars().all()
     assert sorted(map(str, events)) == ["sharing_request.opinion_requested", "sharing_request.referred", "sharing_request.reviewed"]
     deliveries = (await client.get(f"/v1/webhook-endpoints/{hook.json()['id']}/deliveries", headers=tokens.agency("RXT01"))).json()["items"]

@@ -168,7 +168,7 @@ async def test_a_panel_of_three_votes_two_to_one_and_the_panel_decision_lists_ev
         ("panel_voted", "in_panel", "guardian-3"),
         ("panel_decided", "approved_with_conditions", "guardian-1"),
     ]
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         events = (await connection.execute(select(OutboxEvent.type).where(OutboxEvent.request_id == request_id))).scalars().all()
     assert sorted(map(str, events)) == ["sharing_request.panel_opened", "sharing_request.referred", "sharing_request.reviewed"]
     await verify(client, tokens)

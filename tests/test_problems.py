@@ -50,7 +50,7 @@ async def pages() -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
         yield http
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 def test_the_service_has_the_problem_classes_it_is_known_to_have() -> None:

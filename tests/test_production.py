@@ -5,6 +5,7 @@ RSA keys generated for the run; the service's clock for refetching is a fake one
 """
 
 import asyncio
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-from app.http.auth import JWKS_MAX_AGE_SECONDS, JWKS_REFETCH_SECONDS, TokenVerifier
+from app.http.tokens import JWKS_MAX_AGE_SECONDS, JWKS_REFETCH_SECONDS, TokenVerifier
 from app.main import create_app
 from app.platform.config import DEV_SUBJECT_KEY, SQLITE_DEFAULT_URL, Environment, Settings
 from tests.factories import register_organisation
@@ -196,7 +197,7 @@ def idp() -> Iterator[IdentityProvider]:
 async def service_at(database_url: str, jwks_url: str) -> tuple[Service, Any]:
     application = create_app(settings_for(database_url, jwt_secret=None, jwks_url=jwks_url))
     clock = Clock()
-    application.state.verifier = TokenVerifier(application.state.settings, clock=clock)
+    application.state.wiring = dataclasses.replace(application.state.wiring, verifier=TokenVerifier(application.state.wiring.settings, clock=clock))
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver")
     return Service(http, clock), application
 
@@ -212,7 +213,7 @@ async def service(database_url: str, idp: IdentityProvider, client: httpx.AsyncC
     built, application = await service_at(database_url, idp.url)
     yield built
     await built.http.aclose()
-    await application.state.engine.dispose()
+    await application.state.wiring.engine.dispose()
 
 
 async def test_tokens_verify_against_keys_fetched_once_from_the_url(service: Service, idp: IdentityProvider) -> None:
@@ -294,5 +295,5 @@ async def test_an_unreachable_jwks_url_is_503(database_url: str) -> None:
         response = await unreachable.http.get("/v1/sharing-requests", headers=token("k1"))
     finally:
         await unreachable.http.aclose()
-        await application.state.engine.dispose()
+        await application.state.wiring.engine.dispose()
     assert response.status_code == 503 and response.json()["detail"] == "the keys that verify tokens cannot be fetched; retry shortly"

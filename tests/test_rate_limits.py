@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select, text
 
-from app.http.auth import mint_dev_token
 from app.http.rate_limits import Quota, limit_rate, route_class_of
+from app.http.tokens import mint_dev_token
 from app.main import create_app
 from app.models.organisation import Organisation
 from app.models.rate_limit import RateLimitBucket, RouteClass
@@ -55,17 +55,17 @@ class Clock:
 async def serving(database_url: str, clock: Clock, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An app of its own (an engine of its own: another process, on PostgreSQL) with small limits and the test's clock."""
     application = create_app(settings_for(database_url, **(SMALL_LIMITS | overrides)))
-    application.state.rate_limiter.clock = clock
+    application.state.wiring.rate_limiter.clock = clock
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
             yield http
     finally:
-        await application.state.engine.dispose()
+        await application.state.wiring.engine.dispose()
 
 
 async def register_agencies(application: FastAPI) -> None:
     """Written directly rather than through the admin API, whose calls would spend the controller's tokens."""
-    async with application.state.sessionmaker() as session, session.begin():
+    async with application.state.wiring.sessionmaker() as session, session.begin():
         for code in AGENCIES:
             await session.merge(Organisation(code=code, name=f"Organisation {code}", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.STANDARDS_MET))
 
@@ -152,7 +152,7 @@ async def test_a_failed_or_rolled_back_request_still_spends_its_token(limited: h
     refused = await limited.post("/v1/evaluate", json=baseline_request(), headers=agency)
     assert refused.status_code == 429
     if database_kind == "postgres":
-        async with app.state.engine.connect() as connection:
+        async with app.state.wiring.engine.connect() as connection:
             bucket = (await connection.execute(select(RateLimitBucket).where(RateLimitBucket.org == "RXT01"))).one()
         assert (bucket.route_class, bucket.tokens) == (RouteClass.WRITES, 0)
 
@@ -178,7 +178,7 @@ async def test_processes_on_postgresql_share_each_bucket(
         answers = await asyncio.gather(*(server.get(LIST, headers=agency) for server in (limited, second) * 5))
         assert sorted(answer.status_code for answer in answers) == [200] * 3 + [429] * 7
     # Unlogged: a take writes no WAL, so its commit waits for no flush.
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         assert (await connection.execute(text("SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limits'"))).scalar_one() == "u"
 
 

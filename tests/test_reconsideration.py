@@ -135,7 +135,7 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
         assert (recorded["outcome"], recorded["decided_by"], recorded["new_decision_id"]) == ("overturned", who, decision["id"])
         assert [e["decision"]["kind"] for e in history if e["type"] == "decision"] == ["rules", "reconsideration"]
 
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         events = (await connection.execute(select(OutboxEvent.type, OutboxEvent.payload).where(OutboxEvent.request_id == request["id"]))).all()
     announced = sorted((str(kind), payload["data"]["status"], payload["data"]["outcome"]) for kind, payload in events)
     assert announced == [
@@ -288,13 +288,13 @@ async def test_reconsideration_is_asked_for_within_the_window_the_notice_gives(c
     request = await submitted(client, tokens, REFUSED, "refused")
     deadline = (await client.get(f"/v1/sharing-requests/{request['id']}/notice", headers=tokens.agency("RXT01"))).json()["reconsideration"]["deadline"]
     assert datetime.fromisoformat(deadline) == datetime.fromisoformat(request["decision"]["decided_at"]) + timedelta(days=28)
-    async with app.state.engine.begin() as connection:  # 28 days and a minute pass
+    async with app.state.wiring.engine.begin() as connection:  # 28 days and a minute pass
         decided_at = datetime.now(UTC) - timedelta(days=28, minutes=1)
         await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at))
     late = await ask(client, tokens, request["id"])
     assert (late.status_code, late.json()["current_status"]) == (409, "refused"), late.text
     assert "has passed" in late.json()["detail"]
-    async with app.state.engine.begin() as connection:  # a day earlier it is still open
+    async with app.state.wiring.engine.begin() as connection:  # a day earlier it is still open
         await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at + timedelta(days=1)))
     assert (await ask(client, tokens, request["id"])).status_code == 201
 

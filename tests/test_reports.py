@@ -213,7 +213,7 @@ async def test_subject_disclosures_list_every_request_that_named_the_person(clie
     for response in (first, second):
         assert "9990000018" not in response.text and "0000026" not in response.text
 
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         trail = (await connection.execute(text("SELECT actor_sub, action, target_type, target_id, outcome FROM audit_events ORDER BY seq"))).all()
     searches = [tuple(entry) for entry in trail if entry[1] == "subject_disclosures_searched"]
     assert searches == [

@@ -35,7 +35,7 @@ async def referred(client: httpx.AsyncClient, tokens: Tokens, **changes: Any) ->
 
 async def set_columns(app: FastAPI, request_id: str, **values: Any) -> None:
     """Move a request's clock in the database, as time passing would."""
-    async with app.state.engine.begin() as connection:
+    async with app.state.wiring.engine.begin() as connection:
         await connection.execute(update(SharingRequest).where(SharingRequest.id == request_id).values(**values))
 
 

@@ -46,7 +46,7 @@ async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient
     await hooks.post(f"/v1/sharing-requests/{shared['id']}/retrospective-review", json={"outcome": "upheld", "rationale": RATIONALE}, headers=guardian)
 
     late = (await submit(hooks, tokens, changed({"recipient.onward_sharing": True}))).json()
-    async with hook_app.state.engine.begin() as connection:
+    async with hook_app.state.wiring.engine.begin() as connection:
         await connection.execute(update(SharingRequest).where(SharingRequest.id == late["id"]).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
 
     await drain(hook_app)

@@ -37,12 +37,12 @@ def newest() -> str:
 async def served(url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app on the database and an admin's client on it."""
     application = create_app(settings_for(url))
-    headers = Tokens(application.state.settings).admin()
+    headers = Tokens(application.state.wiring.settings).admin()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver", headers=headers) as http:
             yield application, http
     finally:
-        await application.state.engine.dispose()
+        await application.state.wiring.engine.dispose()
 
 
 def test_judging_revisions() -> None:
@@ -66,7 +66,7 @@ def test_readyz_names_both_revisions_until_migrated(blank_database: str) -> None
             not_ready = await http.get("/readyz")
             await asyncio.to_thread(command.upgrade, config, "head")  # Alembic runs its own event loop
             cached = await http.get("/readyz")
-            readiness.monitor_of(application).schema.ttl = 0
+            application.state.wiring.readiness.schema.ttl = 0
             return not_ready, cached, await http.get("/readyz")
 
     not_ready, cached, ready = asyncio.run(scenario())
@@ -94,7 +94,7 @@ def test_a_never_migrated_database_is_a_503_not_a_500(blank_database: str) -> No
 def test_the_start_up_report_logs_one_line_naming_the_command(blank_database: str, caplog: pytest.LogCaptureFixture) -> None:
     command.upgrade(alembic_config(blank_database), OLDER)
     settings = settings_for(blank_database)
-    registry = create_app(settings).state.policies
+    registry = create_app(settings).state.wiring.policies
     with caplog.at_level(logging.INFO, logger="caldicott.readiness"):
         found = asyncio.run(readiness.report_at_start(settings=settings, registry=registry))
     assert found is not None and found.status is SchemaStatus.BEHIND

@@ -77,7 +77,7 @@ async def test_subject_identifiers_are_stored_only_as_keyed_hashes(client: httpx
     hashes = created["request"]["subjects"]["identifier_hashes"]
     assert len(hashes) == 2 and all(len(value) == 64 for value in hashes)
     assert "identifiers" not in created["request"]["subjects"]
-    async with app.state.engine.connect() as connection:
+    async with app.state.wiring.engine.connect() as connection:
         for table in ("sharing_request_versions", "sharing_request_subjects", "decisions", "sharing_requests"):
             rows = (await connection.execute(text(f"SELECT * FROM {table}"))).all()
             assert rows, table

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.errors import Unauthorized
-from app.http.auth import Principal, TokenVerifier
+from app.http.tokens import TokenVerifier
+from app.principal import Principal
 from tests.support import TEST_SECRET, settings_for
 from tests.test_auth import RSA_KEY, b64, claims, jwks
 

@@ -65,8 +65,8 @@ async def traced_app(database_url: str, spans: InMemorySpanExporter) -> AsyncIte
     settings = settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5)
     application = create_app(settings, span_exporter=spans)
     yield application
-    await application.state.engine.dispose()
-    application.state.tracing.shutdown()
+    await application.state.wiring.engine.dispose()
+    application.state.wiring.tracing.shutdown()
 
 
 @pytest.fixture
@@ -163,13 +163,13 @@ async def test_each_delivery_attempt_sends_the_traceparent_of_its_client_span_in
     spans.clear()
     assert (await submit(traced, tokens, baseline_request())).status_code == 201
     submission = server_span(spans, "POST /v1/sharing-requests")
-    async with traced_app.state.sessionmaker() as session:
+    async with traced_app.state.wiring.sessionmaker() as session:
         [stored] = (await session.exec(select(OutboxEvent.traceparent))).all()
     assert stored == f"00-{submission.context.trace_id:032x}-{submission.context.span_id:016x}-{submission.context.trace_flags:02x}"
 
     receiver.answer(500)  # the first attempt fails; the second, at once by the test schedule, succeeds
-    with tracing.active(traced_app.state.tracing):
-        assert await delivery.drain(sessionmaker=traced_app.state.sessionmaker, settings=traced_app.state.settings) == 2
+    with tracing.active(traced_app.state.wiring.tracing):
+        assert await delivery.drain(sessionmaker=traced_app.state.wiring.sessionmaker, settings=traced_app.state.wiring.settings) == 2
 
     caught = by_id(spans)
     attempts = []
@@ -201,11 +201,11 @@ async def test_a_delivery_of_an_event_written_untraced_begins_a_trace_of_its_own
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"), event_types=["sharing_request.decided"])
     assert (await submit(hooks, tokens, baseline_request())).status_code == 201  # hook_app traces nothing
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         assert (await session.exec(select(OutboxEvent.traceparent))).all() == [None]
     spans.clear()
-    with tracing.active(traced_app.state.tracing):
-        assert await delivery.drain(sessionmaker=hook_app.state.sessionmaker, settings=hook_app.state.settings) == 1
+    with tracing.active(traced_app.state.wiring.tracing):
+        assert await delivery.drain(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings) == 1
 
     [received] = receiver.received
     _, trace_id, span_id, _ = received.headers["traceparent"].split("-")
@@ -247,9 +247,9 @@ async def test_probes_and_the_scrape_are_not_traced(traced: httpx.AsyncClient, s
 
 
 async def test_a_failed_statement_keeps_the_error_type_not_its_text(traced_app: FastAPI, traced: httpx.AsyncClient, spans: InMemorySpanExporter) -> None:
-    tracer = traced_app.state.tracing.provider.get_tracer("test")
+    tracer = traced_app.state.wiring.tracing.provider.get_tracer("test")
     with tracer.start_as_current_span("a unit of work", kind=SpanKind.SERVER):
-        async with traced_app.state.sessionmaker() as session:
+        async with traced_app.state.wiring.sessionmaker() as session:
             await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
             with pytest.raises(exc.IntegrityError):
                 await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
@@ -262,13 +262,13 @@ async def test_a_failed_statement_keeps_the_error_type_not_its_text(traced_app: 
 
 
 async def test_tracing_off_instruments_nothing(app: FastAPI, traced_app: FastAPI) -> None:
-    assert not app.state.tracing.on
+    assert not app.state.wiring.tracing.on
     assert "build_middleware_stack" not in vars(app)  # no tracing middleware wrapped around the app
-    assert not app.state.engine.sync_engine.dispatch.before_cursor_execute  # no listener on any statement
+    assert not app.state.wiring.engine.sync_engine.dispatch.before_cursor_execute  # no listener on any statement
     assert tracing.current_traceparent() is None
     assert not hasattr(BackgroundTask, "_otel_original_call")  # FastAPI's instrumentation wraps it for the whole process; undone
     # The traced app, beside it, has both.
-    assert "build_middleware_stack" in vars(traced_app) and traced_app.state.engine.sync_engine.dispatch.before_cursor_execute
+    assert "build_middleware_stack" in vars(traced_app) and traced_app.state.wiring.engine.sync_engine.dispatch.before_cursor_execute
 
 
 async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
@@ -281,8 +281,8 @@ async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
             await register_organisation(http, tokens, "RXT01")
     finally:
-        await application.state.engine.dispose()
-        application.state.tracing.shutdown()  # exports what the batch holds
+        await application.state.wiring.engine.dispose()
+        application.state.wiring.tracing.shutdown()  # exports what the batch holds
     exported: list[dict[str, Any]] = []
     for received in receiver.at("/v1/traces"):
         request = ExportTraceServiceRequest.FromString(received.body)

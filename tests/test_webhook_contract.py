@@ -23,11 +23,11 @@ from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent, WebhookEventType
 from app.models.webhook_payloads import DATA_OF, EVENT_MODELS, RequestEventData
+from app.routers.webhook_contract import WHAT_HAPPENED
 from app.services.agreements import notices as agreement_notices
 from app.services.audit import checkpoints
 from app.services.review import queue
 from app.services.webhooks import outbox
-from app.services.webhooks.contract import WHAT_HAPPENED
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, settings_for
@@ -158,7 +158,7 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await act(court.json()["id"], "controller-checks/CP6.court_order_verified", tokens.headers("CONTROLLER", Role.IG_MANAGER), checked)  # ready_to_disclose
 
     late = await submitted(REFERRED, "awaiting_review")
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(SharingRequest).where(SharingRequest.id == late).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
         assert await queue.flag_overdue(session=session) == 1  # overdue, as the worker's sweep finds it
         await session.commit()
@@ -170,16 +170,16 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
 
     today = date(2031, 12, 10)
     await register_agreement(client, tokens, code="ISA-NEAR", owner="OWN01", valid_until="2031-12-31", review_date="2031-12-01")
-    sent = await agreement_notices.check(app.state.sessionmaker, today=today)
+    sent = await agreement_notices.check(app.state.wiring.sessionmaker, today=today)
     assert {str(notice.kind) for notice in sent} == {"review_due", "expiring"}  # sharing_agreement.review_due and .expiring
 
-    signing = app.state.settings.audit_keys(sign=True)  # the worker's keys: this app only publishes them
-    assert await checkpoints.make(app.state.sessionmaker, keys=signing, log_name="CONTROLLER") is not None  # audit.checkpoint
+    signing = app.state.wiring.settings.audit_keys(sign=True)  # the worker's keys: this app only publishes them
+    assert await checkpoints.make(app.state.wiring.sessionmaker, keys=signing, log_name="CONTROLLER") is not None  # audit.checkpoint
 
 
 async def stored_events(app: FastAPI) -> list[OutboxEvent]:
     """Every event in the outbox, oldest first."""
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         return list((await session.exec(select(OutboxEvent).order_by(OutboxEvent.created_at))).all())
 
 
@@ -197,7 +197,7 @@ async def test_every_request_event_type_built_from_a_real_request_matches(client
     await register_organisation(client, tokens, "RXT01")
     for changes in ({}, REFERRED):
         response = await submit(client, tokens, changed(changes))
-        async with app.state.sessionmaker() as session:
+        async with app.state.wiring.sessionmaker() as session:
             request = await session.get(SharingRequest, response.json()["id"])
             decision = (await session.exec(select(Decision).where(Decision.request_id == request.id))).one()
         for event_type in (event_type for event_type, data in DATA_OF.items() if data is RequestEventData):

@@ -21,7 +21,6 @@ from sqlalchemy import func
 from sqlmodel import select
 from standardwebhooks import Webhook
 
-from app.http.auth import Principal
 from app.main import create_app
 from app.models.actions import RequestAction
 from app.models.base import utcnow
@@ -30,6 +29,7 @@ from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from app.platform.config import Environment, Settings
 from app.platform.db import make_engine, make_sessionmaker
+from app.principal import Principal
 from app.services.sharing_requests import adjudication
 from app.services.webhooks import endpoints as webhooks
 from app.services.webhooks import worker as delivery
@@ -57,7 +57,7 @@ async def register_endpoint(
 
 
 async def drain(application: FastAPI, *, settings: Settings | None = None, now: datetime | None = None) -> int:
-    return await delivery.drain(sessionmaker=application.state.sessionmaker, settings=settings or application.state.settings, now=now)
+    return await delivery.drain(sessionmaker=application.state.wiring.sessionmaker, settings=settings or application.state.wiring.settings, now=now)
 
 
 async def deliveries(client: httpx.AsyncClient, headers: dict[str, str], endpoint_id: str) -> list[dict[str, Any]]:
@@ -172,19 +172,19 @@ async def test_the_event_commits_or_rolls_back_with_the_change(hooks: httpx.Asyn
     body = SharingRequestBody.model_validate(baseline_request())
 
     async def submit_in_transaction(*, commit: bool) -> None:
-        async with hook_app.state.sessionmaker() as session:
+        async with hook_app.state.wiring.sessionmaker() as session:
             await adjudication.submit(
                 session=session,
-                policy=await hook_app.state.policies.active(session=session),
+                policy=await hook_app.state.wiring.policies.active(session=session),
                 principal=principal,
                 body=body,
-                subject_key=hook_app.state.settings.subject_key_bytes,
+                subject_key=hook_app.state.wiring.settings.subject_key_bytes,
                 idempotency_key=None,
             )
             await (session.commit() if commit else session.rollback())
 
     async def rows() -> tuple[int, int]:
-        async with hook_app.state.sessionmaker() as session:
+        async with hook_app.state.wiring.sessionmaker() as session:
             events = (await session.exec(select(func.count()).select_from(OutboxEvent))).one()
             pending = (await session.exec(select(func.count()).select_from(WebhookDelivery))).one()
             return events, pending
@@ -252,7 +252,7 @@ async def test_retry_after_is_honoured_on_429_and_503(hooks: httpx.AsyncClient, 
     receiver.answer(Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}), Answer(503, {"Retry-After": "86400"}))
     await submit(hooks, tokens, baseline_request())
     # Retry-After may put an attempt off, never further than the schedule's longest wait (here two hours, after a fourth attempt).
-    settings = hook_app.state.settings.model_copy(update={"webhook_retry_schedule": [0, 0, 0, 0, 7200]})
+    settings = hook_app.state.wiring.settings.model_copy(update={"webhook_retry_schedule": [0, 0, 0, 0, 7200]})
 
     assert await drain(hook_app, settings=settings) == 1  # the next attempt is not due for two minutes
     [waiting] = await deliveries(hooks, agency, endpoint["id"])
@@ -367,7 +367,7 @@ async def test_a_worker_killed_after_sending_leads_to_redelivery_and_the_receive
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
     await submit(hooks, tokens, baseline_request())
-    settings, sessionmaker = hook_app.state.settings, hook_app.state.sessionmaker
+    settings, sessionmaker = hook_app.state.wiring.settings, hook_app.state.wiring.sessionmaker
 
     [job] = await delivery.claim(sessionmaker=sessionmaker, settings=settings, worker_id="doomed", now=utcnow())
     async with delivery.new_client(settings) as client:
@@ -396,7 +396,7 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
     # Enough deliveries that the second worker's first claim comes while the first is still busy, however loaded the machine.
     for index in range(SUBMISSIONS):
         assert (await submit(hooks, tokens, changed({"reference": f"R{index}"}))).status_code == 201
-    settings = hook_app.state.settings.model_copy(update={"webhook_batch_size": 2})
+    settings = hook_app.state.wiring.settings.model_copy(update={"webhook_batch_size": 2})
 
     # Two workers with engines of their own, as two processes would have.
     engines = [make_engine(database_url), make_engine(database_url)]
@@ -411,7 +411,7 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
     assert sum(claimed) == 2 * SUBMISSIONS and all(count > 0 for count in claimed), claimed
     sent = Counter(delivery.webhook_id for delivery in receiver.received)
     assert len(sent) == 2 * SUBMISSIONS and set(sent.values()) == {1}
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         attempts = Counter((await session.exec(select(WebhookAttempt.delivery_id))).all())
         statuses = set((await session.exec(select(WebhookDelivery.status))).all())
     assert len(attempts) == 2 * SUBMISSIONS and set(attempts.values()) == {1}
@@ -436,7 +436,7 @@ async def test_rotation_signs_with_both_secrets_for_24_hours(hooks: httpx.AsyncC
     for secret in (endpoint["secret"], new_secret):
         Webhook(secret).verify(received.body, received.headers)
 
-    async with hook_app.state.sessionmaker() as session:
+    async with hook_app.state.wiring.sessionmaker() as session:
         stored = await session.get(WebhookEndpoint, endpoint["id"])
         assert stored is not None
     assert webhooks.signing_secrets(stored, now=utcnow()) == [new_secret, endpoint["secret"]]
@@ -534,7 +534,7 @@ async def test_private_addresses_are_refused_again_at_send_time(hooks: httpx.Asy
     endpoint = await register_endpoint(hooks, receiver, agency)
     await submit(hooks, tokens, baseline_request())
 
-    strict = hook_app.state.settings.model_copy(update={"webhook_allow_private": False})
+    strict = hook_app.state.wiring.settings.model_copy(update={"webhook_allow_private": False})
     assert await drain(hook_app, settings=strict) == 3
     assert receiver.received == []
     [history] = await deliveries(hooks, agency, endpoint["id"])

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden
-from app.http.auth import Principal
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
+from app.principal import Principal
 from app.services.review import workflow
 from app.services.review.workflow import TRANSITIONS, Move, Stage
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_organisation, submit
@@ -122,7 +122,7 @@ async def stage_seen(client: httpx.AsyncClient, tokens: Tokens, request_id: str)
 
 async def expire_claim(app: FastAPI, request_id: str, actor: Principal | None = None) -> None:
     """The service's own move: the claim's lease runs out (there is no endpoint for it)."""
-    async with AsyncSession(app.state.engine, expire_on_commit=False) as session:
+    async with AsyncSession(app.state.wiring.engine, expire_on_commit=False) as session:
         request = await session.get(SharingRequest, request_id)
         assert request is not None
         if request.claim_expires_at is not None:

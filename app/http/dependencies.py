@@ -1,41 +1,74 @@
-"""Annotated dependencies: the app's settings, its policies and the active one, and load-or-404 of a request."""
+"""Annotated dependencies: the app's parts (one alias each), the active policy, and load-or-404 of a request."""
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 
-from app.http.auth import ReaderPrincipal
+from app.http.roles import ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.sharing_request import SharingRequest
 from app.platform.config import Settings
-from app.platform.db import SessionDep
+from app.platform.observability import Metrics
 from app.rules import Policy
+from app.services.attachments.store import Store
+from app.services.audit.signing import AuditKeys
+from app.services.operations.readiness import Monitor
 from app.services.policies.registry import PolicyRegistry
 from app.services.sharing_requests import reading as sharing_requests
+from app.wiring import Wiring, wiring_of
 
 
 # async, though they never wait: FastAPI runs a plain def dependency in a worker thread, a hop per request.
+async def get_wiring(request: Request) -> Wiring:
+    return wiring_of(request.app)
+
+
 async def get_registry(request: Request) -> PolicyRegistry:
-    return request.app.state.policies
+    return wiring_of(request.app).policies
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return wiring_of(request.app).settings
 
 
+async def get_audit_keys(request: Request) -> AuditKeys:
+    return wiring_of(request.app).audit_keys
+
+
+async def get_attachment_store(request: Request) -> Store:
+    return wiring_of(request.app).attachment_store
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return wiring_of(request.app).metrics
+
+
+async def get_monitor(request: Request) -> Monitor:
+    return wiring_of(request.app).readiness
+
+
+WiringDep = Annotated[Wiring, Depends(get_wiring)]
 RegistryDep = Annotated[PolicyRegistry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+AuditKeysDep = Annotated[AuditKeys, Depends(get_audit_keys)]
+AttachmentStoreDep = Annotated[Store, Depends(get_attachment_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 
 
 async def get_active_policy(request: Request, session: SessionDep) -> Policy:
     """The policy that decides new submissions and amendments now: read each time, as another process may have activated one."""
-    registry: PolicyRegistry = request.app.state.policies  # not RegistryDep: a dependency fewer to solve on every submission
+    registry = wiring_of(request.app).policies  # not RegistryDep: a dependency fewer to solve on every submission
     return await registry.active(session=session)
 
 
 # A code or id in the path: an unknown one is a 404, one that could not be looked up at all a 422.
 PathName = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
 PolicyDep = Annotated[Policy, Depends(get_active_policy)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# Every list is a keyset page: the cursor the previous page gave, and how many items at most.
+PageCursor = Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")]
+PageLimit = Annotated[int, Query(ge=1, le=200)]
 
 
 async def get_current_request(request_id: PathName, session: SessionDep, principal: ReaderPrincipal) -> SharingRequest:

@@ -14,11 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import PreconditionFailed, PreconditionRequired, problem_doc
 from app.http.dependencies import CurrentRequest, PathName
+from app.http.session import SessionDep
 from app.models.agreement import SharingAgreement
 from app.models.organisation import Organisation
 from app.models.sharing_request import SharingRequest
 from app.models.webhook import WebhookEndpoint
-from app.platform.db import SessionDep
 from app.services.agreements import organisations
 from app.services.agreements import register as agreements
 

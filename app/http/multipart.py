@@ -8,8 +8,9 @@ FORM_OVERHEAD), and nothing after the closing boundary is read.
 """
 
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -19,16 +20,14 @@ from app.errors import FieldError, InvalidInput, PayloadTooLarge, ProblemError
 from app.models.attachment import MAX_DESCRIPTION_CHARS, MAX_FILENAME_CHARS
 from app.models.vocabulary import AttachmentKind
 from app.services.attachments.content import UnsupportedMediaType
+from app.services.attachments.uploads import KINDS, BodyReader, Sink, UploadForm
 
 FILE = "file"
 KIND, DESCRIPTION = "kind", "description"
 FIELD_BYTES = {KIND: 64, DESCRIPTION: 4 * MAX_DESCRIPTION_CHARS}  # the most a field's value may take, as UTF-8
 MAX_PARTS = 8
 FORM_OVERHEAD = 64 * 1024  # what the body may hold beyond the file's content: boundaries, part headers, the fields
-KINDS = ", ".join(AttachmentKind)
 UNREAD = {"Connection": "close"}  # the rest of the body is never read, so the connection cannot be reused
-
-Sink = Callable[[memoryview], Awaitable[None]]
 
 
 class MalformedForm(ProblemError):
@@ -38,16 +37,6 @@ class MalformedForm(ProblemError):
 
     def __init__(self, message: str):
         super().__init__(f"body: {message}", errors=[FieldError(field="body", location="body", message=message)])
-
-
-@dataclass
-class Form:
-    """What the body held besides the file's bytes."""
-
-    kind: AttachmentKind | None = None
-    description: str | None = None
-    filename: str | None = None
-    has_file: bool = False
 
 
 @dataclass
@@ -62,7 +51,7 @@ class _Reader:
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
-        self.form = Form()
+        self.form = UploadForm()
         self.pieces: list[memoryview] = []
         self.file_bytes = 0
         self.parts = 0
@@ -148,7 +137,12 @@ class _Reader:
         self.ended = True
 
 
-async def read_form(request: Request, *, sink: Sink, max_file_bytes: int) -> Form:
+def body_reader(request: Request, *, max_file_bytes: int) -> BodyReader:
+    """What the upload service reads the request's body with."""
+    return partial(read_form, request, max_file_bytes=max_file_bytes)
+
+
+async def read_form(request: Request, sink: Sink, *, max_file_bytes: int) -> UploadForm:
     """Read the whole form from the request's stream, passing the file's bytes to `sink` as they arrive."""
     media_type, options = parse_options_header(request.headers.get("content-type"))
     if media_type != b"multipart/form-data":

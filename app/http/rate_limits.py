@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 from sqlalchemy import Double, bindparam, func, select
@@ -20,11 +20,14 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import TooManyRequests
-from app.http.auth import CurrentPrincipal
+from app.http.roles import CurrentPrincipal
+from app.http.session import SessionDep
 from app.models.rate_limit import RateLimitBucket, RouteClass
 from app.platform import driver
 from app.platform.config import Settings
-from app.platform.db import SessionDep
+
+if TYPE_CHECKING:  # app.wiring imports this module
+    from app.wiring import Wiring
 
 # Reports, the audit trail and policy replays read the most, whatever the method.
 REPORT_PREFIXES = ("/v1/reports/", "/v1/audit/", "/v1/policy-replays/")
@@ -66,7 +69,7 @@ def route_class_of(method: str, path: str) -> RouteClass:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Admission:
     """One take from a bucket: whether the request may go on, and the tokens left after it (or held now, when refused)."""
 
     route_class: RouteClass
@@ -168,10 +171,10 @@ class RateLimiter:
         # Wall-clock seconds, so that on PostgreSQL every process counts the same refill (tests replace it).
         self.clock = clock
 
-    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass) -> Verdict:
+    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass) -> Admission:
         quota = self.quotas[route_class]
         admitted, tokens = await self.buckets.take(session=session, org=org, route_class=route_class, quota=quota, now=self.clock())
-        return Verdict(route_class=route_class, quota=quota, admitted=admitted, tokens=tokens)
+        return Admission(route_class=route_class, quota=quota, admitted=admitted, tokens=tokens)
 
 
 async def limit_rate(request: Request, principal: CurrentPrincipal, session: SessionDep) -> None:
@@ -180,7 +183,8 @@ async def limit_rate(request: Request, principal: CurrentPrincipal, session: Ses
     It depends on the verified principal, so a forged token is refused (401) before it can spend
     anyone's tokens; FastAPI verifies the token once for this and the route's own role check.
     """
-    limiter: RateLimiter = request.app.state.rate_limiter
+    wiring: Wiring = request.app.state.wiring
+    limiter = wiring.rate_limiter
     if not limiter.enabled:
         return
     verdict = await limiter.take(session=session, org=principal.org, route_class=route_class_of(request.method, request.scope["route"].path_format))
@@ -204,7 +208,7 @@ class RateLimitFields:
 
         async def send_with_fields(message: Message) -> None:
             verdict = scope.get("state", {}).get(STATE_KEY) if message["type"] == "http.response.start" else None
-            if isinstance(verdict, Verdict):
+            if isinstance(verdict, Admission):
                 headers = MutableHeaders(scope=message)
                 for name, value in verdict.fields().items():
                     if name not in headers:  # a 429 carries its own

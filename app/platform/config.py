@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
     controller_org: OrganisationCode = DEV_CONTROLLER_ORG
     # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's `guardian`
-    # role is honoured for these and the controller only, `admin` and `auditor` for the controller alone (app/http/auth.py).
+    # role is honoured for these and the controller only, `admin` and `auditor` for the controller alone (app/powers.py, applied in app/http/tokens.py).
     guardian_orgs: list[OrganisationCode] = []
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False

@@ -1,9 +1,5 @@
-"""Async engine and the per-request session: commit at the end, roll back on error, then have its audit events chained."""
+"""The async engine and its sessions: SQLite's pragmas and BEGIN IMMEDIATE, PostgreSQL's closed connections replaced."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated
-
-from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,21 +48,3 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def get_session(request: Request, background_tasks: BackgroundTasks) -> AsyncIterator[AsyncSession]:
-    """One transaction per HTTP request: services flush, this commits; audit events it recorded are chained after the response."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        if session.sync_session.info.pop(AUDIT_RECORDED, False):
-            # Runs once the response is sent, so no client waits for the chain (under httpx's ASGITransport, before it returns).
-            background_tasks.add_task(request.app.state.chainer.settle)
-
-
-# scope="function": commit before the response is sent, so a failed commit is never a 201.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -225,12 +225,10 @@ def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
     return Tracing(provider)
 
 
-def install(app: FastAPI, engine: AsyncEngine, *, exporter: SpanExporter | None = None) -> Tracing:
-    """Tracing for an app and its engine as its settings say (or to `exporter`): a span per request and per statement, the access line's included."""
-    tracing = setup(app.state.settings, exporter=exporter)
+def install(app: FastAPI, engine: AsyncEngine, tracing: Tracing) -> None:
+    """Have `tracing` see the app and its engine: a span per request and per statement, the access line's included."""
     tracing.instrument_engine(engine)
     tracing.instrument_app(app)  # outside every middleware of ours
-    return tracing
 
 
 _current: ContextVar[Tracing] = ContextVar("tracing", default=OFF)

@@ -1,16 +1,15 @@
 """An agreement's documents: the signed copy and the DPIA behind it, kept beside the agreement's record."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AdminPrincipal, OverseerPrincipal
-from app.http.dependencies import PathName, SettingsDep
+from app.http.dependencies import AttachmentStoreDep, PageCursor, PageLimit, PathName, SettingsDep
+from app.http.multipart import body_reader
+from app.http.roles import AdminPrincipal, OverseerPrincipal
+from app.http.session import SessionDep
 from app.models.attachment import AttachmentPage, AttachmentPublic
-from app.platform.db import SessionDep
-from app.routers.attachments import DOWNLOAD_OK, UPLOAD_FORM, StoreDep, streamed
+from app.routers.attachments import DOWNLOAD_OK, UPLOAD_FORM, streamed
 from app.services.agreements import documents as agreement_documents
 from app.services.agreements import register as agreements
 from app.services.attachments import uploads as attachments
@@ -41,10 +40,10 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
     },
 )
 async def upload_document(
-    code: PathName, http: Request, response: Response, session: SessionDep, settings: SettingsDep, admin: AdminPrincipal
+    code: PathName, http: Request, response: Response, session: SessionDep, settings: SettingsDep, store: AttachmentStoreDep, admin: AdminPrincipal
 ) -> AttachmentPublic:
     await agreements.get(session=session, code=code)
-    async with attachments.receive(http, session=session, settings=settings) as received:
+    async with attachments.receive(body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store) as received:
         row = await agreement_documents.record(session=session, principal=admin, code=code, received=received)
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download
@@ -56,8 +55,8 @@ async def list_documents(
     code: PathName,
     session: SessionDep,
     _: OverseerPrincipal,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> AttachmentPage:
     await agreements.get(session=session, code=code)
     return await attachments.list_page(session=session, owner=attachments.of_agreement(code), cursor=cursor, limit=limit)
@@ -69,5 +68,7 @@ async def list_documents(
     response_class=StreamingResponse,
     responses=NOT_FOUND | {200: DOWNLOAD_OK, 404: problem_doc("No such agreement, or no such document of it")},
 )
-async def download_document(code: PathName, attachment_id: PathName, session: SessionDep, store: StoreDep, principal: OverseerPrincipal) -> StreamingResponse:
+async def download_document(
+    code: PathName, attachment_id: PathName, session: SessionDep, store: AttachmentStoreDep, principal: OverseerPrincipal
+) -> StreamingResponse:
     return streamed(await agreement_documents.download(session=session, store=store, principal=principal, code=code, attachment_id=attachment_id))

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES
-from app.http.auth import GuardianOrAuditor
+from app.http.dependencies import PageCursor, PageLimit
+from app.http.roles import GuardianOrAuditor
+from app.http.session import SessionDep
 from app.models.agreement_report import AgreementReport, AgreementState
-from app.platform.db import SessionDep
 from app.services.agreements import reports as agreement_reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
@@ -50,7 +51,7 @@ async def agreements_report(
     session: SessionDep,
     principal: GuardianOrAuditor,
     state: Annotated[AgreementState | None, Query(description="Only the agreements in this state")] = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> AgreementReport:
     return await agreement_reports.agreements_report(session=session, actor=principal, state=state, cursor=cursor, limit=limit)

@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AdminPrincipal, OverseerPrincipal
-from app.http.dependencies import PathName
+from app.http.dependencies import PageCursor, PageLimit, PathName
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
 from app.http.locations import created, locate
+from app.http.roles import AdminPrincipal, OverseerPrincipal
+from app.http.session import SessionDep
 from app.models.agreement import (
     SharingAgreementCreate,
     SharingAgreementPage,
@@ -18,7 +19,6 @@ from app.models.agreement import (
     SharingAgreementVersionPublic,
 )
 from app.models.base import STORABLE_TEXT
-from app.platform.db import SessionDep
 from app.services.agreements import register as agreements
 
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
@@ -26,8 +26,6 @@ router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"],
 # `after` is deprecated and goes in the next release; `cursor` replaces it.
 AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
 DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")]
-PageSize = Annotated[int, Query(ge=1, le=200)]
 # Versions are numbered from 1; a number past any PostgreSQL integer could not name one.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="1 is the agreement as registered; each change adds one")]
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
@@ -52,8 +50,8 @@ async def register_agreement(data: SharingAgreementCreate, response: Response, s
 async def list_agreements(
     session: SessionDep,
     _: OverseerPrincipal,
-    cursor: Cursor = None,
-    limit: PageSize = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
     after: DeprecatedAfter = None,
 ) -> SharingAgreementPage:
     return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
@@ -90,7 +88,9 @@ async def update_agreement(
     summary="Every version of a sharing agreement, oldest first: who made it, when, and the agreement as it then stood",
     responses=NOT_FOUND,
 )
-async def list_versions(code: PathName, session: SessionDep, _: OverseerPrincipal, cursor: Cursor = None, limit: PageSize = 50) -> SharingAgreementVersionPage:
+async def list_versions(
+    code: PathName, session: SessionDep, _: OverseerPrincipal, cursor: PageCursor = None, limit: PageLimit = 50
+) -> SharingAgreementVersionPage:
     return await agreements.versions_page(session=session, code=code, cursor=cursor, limit=limit)
 
 

@@ -3,18 +3,19 @@
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import GuardianPrincipal, Principal, ReaderPrincipal, require_roles
-from app.http.dependencies import CurrentRequest, PathName, SettingsDep
+from app.http.dependencies import AttachmentStoreDep, CurrentRequest, PageCursor, PageLimit, PathName, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.multipart import body_reader
+from app.http.roles import GuardianPrincipal, ReaderPrincipal, require_roles
+from app.http.session import SessionDep
 from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentPage, AttachmentPublic, MediaType
 from app.models.verification import VerificationBody
 from app.models.vocabulary import AttachmentKind, Role
-from app.platform.db import SessionDep
-from app.services.attachments import store as attachment_store
+from app.principal import Principal
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
@@ -61,13 +62,6 @@ DOWNLOAD_OK: dict[str, Any] = {
 }
 
 
-async def get_store(request: Request) -> attachment_store.Store:
-    return attachment_store.for_app(request.app)
-
-
-StoreDep = Annotated[attachment_store.Store, Depends(get_store)]
-
-
 @router.post(
     "/v1/sharing-requests/{request_id}/attachments",
     status_code=status.HTTP_201_CREATED,
@@ -97,10 +91,16 @@ StoreDep = Annotated[attachment_store.Store, Depends(get_store)]
     },
 )
 async def upload_attachment(
-    http: Request, sharing_request: CurrentRequest, response: Response, session: SessionDep, settings: SettingsDep, principal: UploaderPrincipal
+    http: Request,
+    sharing_request: CurrentRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: AttachmentStoreDep,
+    principal: UploaderPrincipal,
 ) -> AttachmentPublic:
     attachments.check_uploader(principal, sharing_request)
-    async with attachments.receive(http, session=session, settings=settings) as received:
+    async with attachments.receive(body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store) as received:
         row = await attachments.record_for_request(session=session, principal=principal, request=sharing_request, received=received)
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download
@@ -117,8 +117,8 @@ async def list_attachments(
     session: SessionDep,
     settings: SettingsDep,
     principal: ReaderPrincipal,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> AttachmentPage:
     return await attachments.list_for_request(
         session=session, principal=principal, request=sharing_request, controller=settings.controller_org, cursor=cursor, limit=limit
@@ -137,7 +137,7 @@ async def list_attachments(
     },
 )
 async def download_attachment(
-    sharing_request: CurrentRequest, attachment_id: PathName, session: SessionDep, store: StoreDep, principal: ReaderPrincipal
+    sharing_request: CurrentRequest, attachment_id: PathName, session: SessionDep, store: AttachmentStoreDep, principal: ReaderPrincipal
 ) -> StreamingResponse:
     return streamed(
         await attachments.download_for_request(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)

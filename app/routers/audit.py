@@ -1,16 +1,17 @@
 """The audit trail for auditors: list its events and signed checkpoints, and verify that none has been altered; its public keys for anyone."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotFound, problem_doc
-from app.http.auth import AuditorPrincipal
+from app.http.dependencies import AuditKeysDep, PageCursor, PageLimit
+from app.http.roles import AuditorPrincipal
+from app.http.session import SessionDep
 from app.models.actions import AuditAction
 from app.models.audit import AuditEventPage, AuditVerification, CheckpointPage, CheckpointPublic, WitnessCheckpoints
 from app.models.base import STORABLE_TEXT
-from app.platform.db import SessionDep
 from app.services.audit import checkpoints
 from app.services.reports import decision_log as reports
 
@@ -30,8 +31,8 @@ async def list_audit_events(
     action: AuditAction | None = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
     to: Annotated[str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> AuditEventPage:
     """Chained events only: an event recorded moments ago may still be pending (counted as `pending` by `GET /v1/audit/verify`)."""
     since, until = reports.period(from_=from_, to=to)
@@ -50,25 +51,26 @@ async def list_audit_events(
 
 
 @router.get("/verify", summary="Recompute the hash chain of the whole trail, check it against every signed checkpoint, and report where it first disagrees")
-async def verify_audit_trail(request: Request, session: SessionDep, auditor: AuditorPrincipal) -> AuditVerification:
+async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal, keys: AuditKeysDep) -> AuditVerification:
     """`valid` covers the chained events and the stored checkpoints; events recorded but not chained yet are counted in `pending` and never make it false."""
-    return await reports.audit_verification(session=session, auditor=auditor, keys=request.app.state.audit_keys.published)
+    return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published)
 
 
 @router.post("/verify", summary="Verify the trail as GET does, and against checkpoints a witness kept", responses=BODY_PROBLEMS)
-async def verify_audit_trail_against_witnesses(request: Request, session: SessionDep, auditor: AuditorPrincipal, body: WitnessCheckpoints) -> AuditVerification:
+async def verify_audit_trail_against_witnesses(
+    session: SessionDep, auditor: AuditorPrincipal, body: WitnessCheckpoints, keys: AuditKeysDep
+) -> AuditVerification:
     """Each checkpoint given (the `data` of an `audit.checkpoint` webhook) must carry a published key's signature, match the chain's hash at its seq,
     and equal the stored checkpoint of its number: a trail cut, rewritten or given a new checkpoint table since the witness received it disagrees."""
-    keys = request.app.state.audit_keys.published
-    return await reports.audit_verification(session=session, auditor=auditor, keys=keys, witnesses=body.checkpoints)
+    return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published, witnesses=body.checkpoints)
 
 
 @router.get("/checkpoints", summary="Signed checkpoints of the chain's head, oldest first", responses=INVALID_INPUT)
 async def list_checkpoints(
     session: SessionDep,
     _: AuditorPrincipal,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> CheckpointPage:
     return await checkpoints.list_page(session=session, cursor=cursor, limit=limit)
 
@@ -93,7 +95,6 @@ async def get_checkpoint(session: SessionDep, _: AuditorPrincipal, number: Annot
         }
     },
 )
-async def audit_keys(request: Request) -> JSONResponse:
+async def audit_keys(keys: AuditKeysDep) -> JSONResponse:
     """Every key that ever signed a checkpoint (Ed25519, `OKP`), named by its RFC 7638 thumbprint: retired keys stay, so old checkpoints still verify."""
-    keys: dict[str, Any] = request.app.state.audit_keys.jwk_set()
-    return JSONResponse(keys, media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(keys.jwk_set(), media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"})

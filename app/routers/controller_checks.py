@@ -5,14 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotFound, problem_doc
-from app.http.auth import Principal, require_roles
 from app.http.dependencies import PathName, PolicyDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, IfMatch, check, tagged
+from app.http.roles import require_roles
+from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.controller_check import ControllerCheckBody, ControllerCheckPublic
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
-from app.platform.db import SessionDep
+from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
 
 router = APIRouter(tags=["controller's checks"], responses=PROBLEM_RESPONSES)

@@ -3,16 +3,16 @@
 from fastapi import APIRouter, Response
 
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import GuardianOrAuditor, GuardianPrincipal
 from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.http.etags import RequestToChange, tagged
 from app.http.locations import created, locate
+from app.http.roles import GuardianOrAuditor, GuardianPrincipal
+from app.http.session import SessionDep
 from app.models.actions import RequestAction
 from app.models.deliberation import OpinionRecord
 from app.models.opinion import OpinionBody, OpinionRequestBody, OpinionRequestPublic
 from app.models.panel import PanelCloseBody, PanelOpenBody, PanelPublic, PanelVoteBody, PanelWithdrawalBody
 from app.models.sharing_request import DecisionPublic, SharingRequest
-from app.platform.db import SessionDep
 from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services.audit import events
 from app.services.review import opinions, panel_records, panels

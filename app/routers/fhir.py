@@ -6,11 +6,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import ReaderPrincipal
 from app.http.dependencies import CurrentRequest, SettingsDep
+from app.http.negotiation import quality
+from app.http.roles import ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.sharing_request import Decision
 from app.models.vocabulary import DecisionKind, DecisionOutcome
-from app.platform.db import SessionDep
 from app.services.reports import fhir, fhir_export
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
@@ -22,13 +23,10 @@ HEADERS = {"Vary": "Accept", "Cache-Control": "no-store"}
 
 def media_type(accept: str | None) -> str:
     """application/json when the Accept header takes it but not application/fhir+json (q=0 refuses a type); else FHIR's own."""
-    wanted = set()
-    for part in (accept or "").split(","):
-        media, *params = (piece.strip().lower() for piece in part.split(";"))
-        refused = any(param.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"} for param in params)
-        if media and not refused:
-            wanted.add(media)
-    return JSON_MEDIA_TYPE if JSON_MEDIA_TYPE in wanted and fhir.MEDIA_TYPE not in wanted else fhir.FHIR_MEDIA_TYPE
+    if not accept:
+        return fhir.FHIR_MEDIA_TYPE
+    taken = quality(accept, JSON_MEDIA_TYPE) > 0 and quality(accept, fhir.FHIR_MEDIA_TYPE) == 0
+    return JSON_MEDIA_TYPE if taken else fhir.FHIR_MEDIA_TYPE
 
 
 # A rules decision with conditions on a request for direct care, as the published example.

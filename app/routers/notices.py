@@ -5,10 +5,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import GuardianPrincipal, ReaderPrincipal
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotAcceptable, problem_doc
 from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.negotiation import choose
+from app.http.roles import GuardianPrincipal, ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.notice import (
     ConditionSource,
     DecisionNotice,
@@ -27,7 +29,6 @@ from app.models.notice import (
 )
 from app.models.notice_release import NoticeReleaseBody, NoticeReleasePublic
 from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
-from app.platform.db import SessionDep
 from app.services.notices import notice
 from app.services.notices import withholding as notice_withholding
 
@@ -38,9 +39,17 @@ COMMON_HEADERS = {"Vary": "Accept", "Content-Language": "en-GB", "Cache-Control"
 HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
+def negotiate(accept: str | None) -> NoticeFormat:
+    """The form the Accept header likes best (q-values, the most specific range deciding); JSON when it says nothing; 406 when none will do."""
+    chosen = choose(accept, notice.OFFERED)
+    if chosen is None:
+        raise NotAcceptable(f"a notice is given as {', '.join(format.value for format in notice.OFFERED)}; the Accept header allows none of them")
+    return chosen
+
+
 async def notice_format(accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> NoticeFormat:
     """The form the caller's Accept header asks for (406 when none of the four will do)."""
-    return notice.negotiate(accept)
+    return negotiate(accept)
 
 
 # A rules decision with conditions, as the published examples of each form.

@@ -5,8 +5,11 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Unauthorized, problem_doc
+from app.http.dependencies import WiringDep
 from app.models.base import utcnow
 from app.services.audit import checkpoints
 from app.services.audit.checkpoints import SigningLag
@@ -33,9 +36,9 @@ async def healthz() -> dict[str, str]:
         )
     },
 )
-async def readyz(request: Request) -> Readiness:
+async def readyz(wiring: WiringDep) -> Readiness:
     """The readiness checks (app/services/operations/readiness.py)."""
-    return await readiness(request.app)
+    return await readiness(engine=wiring.engine, registry=wiring.policies, sessionmaker=wiring.sessionmaker, monitor=wiring.readiness)
 
 
 @router.get(
@@ -48,20 +51,20 @@ async def readyz(request: Request) -> Readiness:
         401: problem_doc("CALDICOTT_METRICS_TOKEN is set and the request did not carry it", {"WWW-Authenticate": "The Bearer challenge"}),
     },
 )
-async def metrics_endpoint(request: Request) -> Response:
-    expected = request.app.state.settings.metrics_token
+async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:
+    expected = wiring.settings.metrics_token
     if expected is not None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
             raise Unauthorized("the metrics token is required")
-    body, content_type = request.app.state.metrics.render(request.headers.get("accept"), *await _database_gauges(request))
+    body, content_type = wiring.metrics.render(request.headers.get("accept"), *await _database_gauges(wiring.sessionmaker))
     return Response(body, media_type=content_type)
 
 
-async def _database_gauges(request: Request) -> tuple[QueueCounts | None, SigningLag | None]:
+async def _database_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[QueueCounts | None, SigningLag | None]:
     """The queue's counts and how far the signed audit trail is behind, for the scrape; None (gauges left out) when the database cannot be read."""
     try:
-        async with request.app.state.sessionmaker() as session:
+        async with sessionmaker() as session:
             now = utcnow()
             return await queue_counts(session=session, now=now), await checkpoints.signing_lag(session=session, now=now)
     except (DBAPIError, OSError) as error:

@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AdminPrincipal, OverseerPrincipal
-from app.http.dependencies import PathName
+from app.http.dependencies import PageCursor, PageLimit, PathName
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, IfNoneMatch, OrganisationToChange, not_modified, tagged
 from app.http.locations import created, locate
+from app.http.roles import AdminPrincipal, OverseerPrincipal
+from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
-from app.platform.db import SessionDep
 from app.services.agreements import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
@@ -38,8 +38,8 @@ async def register_organisation(data: OrganisationCreate, response: Response, se
 async def list_organisations(
     session: SessionDep,
     _: OverseerPrincipal,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
     after: DeprecatedAfter = None,
 ) -> OrganisationPage:
     return await organisations.list_page(session=session, cursor=cursor, after=after, limit=limit)

@@ -2,15 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AdminPrincipal, PolicyReviewer, ReaderPrincipal
-from app.http.dependencies import PathName, RegistryDep
+from app.http.dependencies import PageCursor, PageLimit, PathName, RegistryDep
 from app.http.etags import STALE
 from app.http.locations import created
+from app.http.negotiation import choose
+from app.http.roles import AdminPrincipal, PolicyReviewer, ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
-from app.platform.db import SessionDep
 from app.services.policies import registry as policies
 from app.services.policies import replay
 from app.services.reports.decision_log import period
@@ -48,8 +49,8 @@ async def list_policies(
     session: SessionDep,
     registry: RegistryDep,
     _: ReaderPrincipal,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> PolicyList:
     page, etag = await policies.list_page(session=session, registry=registry, cursor=cursor, limit=limit)
     response.headers["ETag"] = etag
@@ -65,7 +66,7 @@ async def get_policy(
     _: ReaderPrincipal,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Response:
-    wanted = policies.YAML if accept and "yaml" in accept and "json" not in accept else policies.JSON
+    wanted = choose(accept, (policies.JSON, policies.YAML)) or policies.JSON  # JSON unless YAML is liked better
     content, media_type = await policies.document(session=session, registry=registry, name=name, version=version, media_type=wanted)
     policy = await registry.get(session=session, name=name, version=version)
     return Response(content, media_type=media_type, headers={"ETag": f'"{policy.content_hash}"'})
@@ -155,7 +156,7 @@ async def replay_changes(
     replay_id: PathName,
     session: SessionDep,
     _: PolicyReviewer,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> ReplayChangePage:
     return await replay.changes_page(session=session, replay_id=replay_id, cursor=cursor, limit=limit)

@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
-from app.http.auth import GuardianOrAuditor
-from app.http.dependencies import SettingsDep
+from app.http.dependencies import PageCursor, PageLimit, SettingsDep
+from app.http.roles import GuardianOrAuditor
+from app.http.session import SessionDep
 from app.models.report import DecisionLog, ReportFormat, SubjectDisclosures, SubjectQuery
-from app.platform.db import SessionDep
 from app.routers.fhir import example
 from app.services.reports import decision_log as reports
 from app.services.reports import fhir, fhir_export
@@ -41,8 +41,8 @@ async def decision_log(
     from_: Annotated[str | None, Query(alias="from", max_length=40, description=PERIOD_BOUND)] = None,
     to: Annotated[str | None, Query(max_length=40, description=PERIOD_BOUND)] = None,
     format_: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+    cursor: PageCursor = None,
+    limit: PageLimit = 200,
 ) -> DecisionLog | Response:
     since, until = reports.period(from_=from_, to=to)
     log = await reports.decision_log(session=session, actor=principal, since=since, until=until, cursor=cursor, limit=limit)
@@ -76,8 +76,8 @@ async def subject_disclosures(
     settings: SettingsDep,
     principal: GuardianOrAuditor,
     format_: Annotated[Literal["json", "fhir"], Query(alias="format", description="`json` (the default) or `fhir`: a FHIR R4 Bundle")] = "json",
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> SubjectDisclosures | Response:
     if format_ == "fhir":
 

@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
-from app.http.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
+from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.http.locations import created, locate
+from app.http.roles import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT, CalendarDate
 from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
 from app.models.report import ReviewMetrics
@@ -25,7 +26,6 @@ from app.models.review import (
 )
 from app.models.sharing_request import DecisionPublic, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus, Urgency
-from app.platform.db import SessionDep
 from app.services.policies import editions
 from app.services.review import claims, queue, reconsideration
 from app.services.review import decisions as guardian_decisions
@@ -65,8 +65,8 @@ async def review_queue(
     assignee: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The `sub` of the guardian holding the claim")] = None,
     overdue: bool | None = None,
     review: Annotated[ReviewKind | None, Query(description="Why the request is queued: a referral, a retrospective review or a reconsideration")] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> QueuePage:
     page = await queue.queue(
         session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, review=review, cursor=cursor, limit=limit

@@ -5,14 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import AgencyPrincipal, ReaderPrincipal
-from app.http.dependencies import CurrentRequest, PolicyDep, RegistryDep, SettingsDep
+from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
+from app.http.roles import AgencyPrincipal, ReaderPrincipal
+from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import EvaluationPublic, SharingRequestPage, SharingRequestPublic
 from app.models.vocabulary import PurposeCategory, RequestStatus
-from app.platform.db import SessionDep
 from app.services.sharing_requests import adjudication
 from app.services.sharing_requests import reading as sharing_requests
 
@@ -80,8 +80,8 @@ async def list_sharing_requests(
     principal: ReaderPrincipal,
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     purpose: PurposeCategory | None = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> SharingRequestPage:
     return await sharing_requests.list_page(session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit)
 

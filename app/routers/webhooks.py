@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.auth import WebhookOwner
-from app.http.dependencies import PathName, SettingsDep
+from app.http.dependencies import PageCursor, PageLimit, PathName, SettingsDep
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, STALE, IfMatch, IfNoneMatch, check, locked, not_modified, tagged
+from app.http.roles import WebhookOwner
+from app.http.session import SessionDep
 from app.models.webhook import (
     DeliveryStatus,
     WebhookDeliveryPage,
@@ -20,7 +21,6 @@ from app.models.webhook import (
     WebhookEndpointUpdate,
     WebhookSecretRotated,
 )
-from app.platform.db import SessionDep
 from app.services.webhooks import endpoints as webhooks
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
@@ -74,8 +74,8 @@ async def register_endpoint(
 async def list_endpoints(
     session: SessionDep,
     principal: WebhookOwner,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> WebhookEndpointPage:
     return await webhooks.list_managed(session=session, principal=principal, cursor=cursor, limit=limit)
 
@@ -116,8 +116,8 @@ async def list_deliveries(
     endpoint: CurrentEndpoint,
     session: SessionDep,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> WebhookDeliveryPage:
     return await webhooks.deliveries_page(session=session, endpoint=endpoint, status=status_, cursor=cursor, limit=limit)
 

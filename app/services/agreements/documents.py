@@ -3,10 +3,10 @@
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import InvalidInput
-from app.http.auth import Principal
 from app.models.actions import AdminAction
 from app.models.attachment import Attachment
 from app.models.vocabulary import AttachmentKind
+from app.principal import Principal
 from app.services.attachments import uploads as attachments
 from app.services.attachments.store import Store
 from app.services.audit import events

@@ -11,7 +11,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.actions import AdminAction
 from app.models.agreement import (
     CLEARABLE,
@@ -29,6 +28,7 @@ from app.models.organisation import Organisation
 from app.models.vocabulary import AttachmentKind
 from app.platform import writes
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.services.agreements.registers import Register
 
 AGREEMENTS = Register(SharingAgreement, "sharing agreement", registered=AdminAction.AGREEMENT_REGISTERED, changed=AdminAction.AGREEMENT_CHANGED)

@@ -11,12 +11,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, NotFound
-from app.http.auth import Principal
 from app.models.actions import AdminAction
 from app.models.agreement import SharingAgreement
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.services.audit import events
 
 Entry = TypeVar("Entry", Organisation, SharingAgreement)

@@ -16,7 +16,6 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.actions import ReportAction
 from app.models.agreement import SharingAgreement
 from app.models.agreement_report import AgreementReport, AgreementReportRow, AgreementState
@@ -24,6 +23,7 @@ from app.models.base import utcnow
 from app.models.sharing_request import Decision, RequestVersion
 from app.models.vocabulary import AgreementStatus, DecisionOutcome
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.services.agreements.notices import NOTICE_DAYS
 from app.services.audit import events
 from app.services.reports.decision_log import day_bound

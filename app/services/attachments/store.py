@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,14 +111,6 @@ class Store(ABC):
     @abstractmethod
     async def sweep(self, session: AsyncSession, *, before: datetime, stored: set[str]) -> int:
         """Remove staged leftovers older than `before`, and content files not in `stored`; how many were removed."""
-
-
-def for_app(app: Any) -> Store:
-    """The app's store, made on first use from its settings and engine."""
-    store: Store | None = getattr(app.state, "attachment_store", None)
-    if store is None:
-        store = app.state.attachment_store = open_store(app.state.settings, app.state.engine)
-    return store
 
 
 def open_store(settings: Settings, engine: AsyncEngine) -> Store:

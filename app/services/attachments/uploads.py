@@ -9,7 +9,7 @@ before or at that commit, it removes what it stored, so nothing is left half-sto
 """
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,18 +19,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import Request
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, ProblemError
-from app.http.auth import Principal
-from app.http.multipart import KINDS, read_form
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentPage, AttachmentPublic, MediaType
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest, new_id
 from app.models.vocabulary import AttachmentKind, Role
-from app.platform.config import Settings
 from app.platform.pagination import ascending, keyset_page
-from app.services.attachments import store as attachment_store
+from app.principal import Principal
 from app.services.attachments import verifications as attachment_verifications
 from app.services.attachments.content import ContentCheck
 from app.services.attachments.store import Gone, Staging, Store
@@ -38,6 +34,23 @@ from app.services.audit import events
 from app.services.review import naming as guardian_naming
 
 log = logging.getLogger("caldicott.attachments")
+
+KINDS = ", ".join(AttachmentKind)
+Sink = Callable[[memoryview], Awaitable[None]]
+
+
+@dataclass
+class UploadForm:
+    """What an upload's body held besides the file's bytes."""
+
+    kind: AttachmentKind | None = None
+    description: str | None = None
+    filename: str | None = None
+    has_file: bool = False
+
+
+# Reads the body, handing the file's bytes to the sink as they arrive (app/http/multipart.py reads multipart/form-data).
+BodyReader = Callable[[Sink], Awaitable[UploadForm]]
 
 BLOBS = AttachmentBlob.__table__  # type: ignore[attr-defined]
 
@@ -92,7 +105,7 @@ def check_uploader(principal: Principal, request: SharingRequest) -> None:
 
 
 @asynccontextmanager
-async def receive(request: Request, *, session: AsyncSession, settings: Settings) -> AsyncIterator[Received]:
+async def receive(read_body: BodyReader, *, session: AsyncSession, store: Store) -> AsyncIterator[Received]:
     """Read the multipart body, storing the file as it arrives, and yield what it carried for the caller to record in `session`.
 
     Call it before writing anything in `session`: its read transaction is committed first. Leaving the block
@@ -100,7 +113,7 @@ async def receive(request: Request, *, session: AsyncSession, settings: Settings
     commit, rolls back and removes the content stored for this upload.
     """
     await session.commit()  # end the authorisation's reads: no lock or connection is held while the client sends
-    staging = attachment_store.for_app(request.app).stage()
+    staging = store.stage()
     check = ContentCheck()
 
     async def take(piece: memoryview) -> None:
@@ -108,7 +121,7 @@ async def receive(request: Request, *, session: AsyncSession, settings: Settings
         await staging.write(piece)
 
     try:
-        form = await read_form(request, sink=take, max_file_bytes=settings.attachment_max_bytes)
+        form = await read_body(take)
         if not form.has_file:
             raise InvalidInput("file", "required: the file, as a part named file")
         if form.kind is None:

@@ -11,12 +11,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.attachment import Attachment
 from app.models.base import LONDON, utcnow
 from app.models.sharing_request import RequestVersion, SharingRequest
 from app.models.verification import AttachmentVerification, VerificationBody, VerificationPublic
 from app.models.vocabulary import AttachmentKind, Role, VerificationOutcome
+from app.principal import Principal
 from app.rules.facts import WeighedEvidence
 from app.services.attachments.store import Gone
 from app.services.audit import events

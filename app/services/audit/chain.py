@@ -23,7 +23,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import canonical_json, sha256_hex, stored_json
 from app.http import correlation
-from app.http.auth import Principal
 from app.models.audit import (
     AuditCheckpoint,
     AuditEvent,
@@ -38,6 +37,7 @@ from app.models.base import utcnow
 from app.platform import writes
 from app.platform.db import AUDIT_RECORDED
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.services.audit import proof as audit_proof
 
 log = logging.getLogger("caldicott.audit")

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, WebhookAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.webhook import WebhookEventType
 from app.platform import observability
+from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import chain as audit
 from app.services.webhooks import outbox

@@ -15,7 +15,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, InvalidInput
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.controller_check import (
     CheckRecordEntry,
@@ -35,6 +34,7 @@ from app.models.vocabulary import (
     Urgency,
 )
 from app.platform import writes
+from app.principal import Principal
 from app.rules import Facts, Policy
 from app.services.audit import events
 from app.services.controller_checks.rules import (

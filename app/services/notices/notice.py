@@ -14,7 +14,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, NotFound
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.controller_check import ControllerCheck
@@ -40,16 +39,17 @@ from app.models.organisation import Organisation
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest, Transition
 from app.models.vocabulary import CheckStatus, DecisionKind, DecisionOutcome, FindingResult, ReconsiderationOutcome, RequestStatus
+from app.principal import Principal
 from app.rules.policy import Policy, rule_area
 from app.services.audit import events
 from app.services.controller_checks.rules import CONTROLLER_CHECK_RULES
 from app.services.notices import basis as notice_basis
 from app.services.notices import withholding as notice_withholding
-from app.services.notices.render import MEDIA_TYPES, OFFERED, london_date, london_time, negotiate, render, texts
+from app.services.notices.render import MEDIA_TYPES, OFFERED, london_date, london_time, render, texts
 from app.services.policies.registry import PolicyRegistry
 from app.services.review.reconsideration import standing_decision
 
-__all__ = ["MEDIA_TYPES", "OFFERED", "NoticeContext", "build", "london_date", "london_time", "negotiate", "read", "render", "texts"]
+__all__ = ["MEDIA_TYPES", "OFFERED", "NoticeContext", "build", "london_date", "london_time", "read", "render", "texts"]
 
 FINAL_OUTCOMES = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS, DecisionOutcome.REFUSE})
 APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})

@@ -1,4 +1,4 @@
-"""How a notice is given: content negotiation over the four forms, the plain-English texts, and the templates that render the model."""
+"""How a notice is given: its four forms (negotiated at the edge, app/routers/notices.py), the plain-English texts, and the templates."""
 
 from datetime import datetime
 from functools import cache
@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from app.errors import NotAcceptable
 from app.models.base import LONDON
 from app.models.notice import DecisionNotice, NoticeAudience, NoticeFormat
 
@@ -22,53 +21,6 @@ MEDIA_TYPES = {
     NoticeFormat.PLAIN: "text/plain; charset=utf-8",
 }
 TEMPLATES = {NoticeFormat.HTML: "notice.html", NoticeFormat.MARKDOWN: "notice.md", NoticeFormat.PLAIN: "notice.txt"}
-
-
-# Negotiation
-
-
-def _ranges(accept: str) -> list[tuple[str, str, float]]:
-    """(type, subtype, q) of each media range in an Accept header; a range with a malformed q is left out."""
-    ranges = []
-    for part in accept.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        kind, slash, subtype = media.lower().partition("/")
-        if not (kind and slash and subtype):
-            continue
-        q: float | None = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = None
-                if q is not None and not 0 <= q <= 1:
-                    q = None
-        if q is not None:
-            ranges.append((kind, subtype, q))
-    return ranges
-
-
-def negotiate(accept: str | None) -> NoticeFormat:
-    """The form the Accept header likes best (q-values, the most specific range deciding); JSON when it says nothing; 406 when none will do."""
-    if accept is None or not accept.strip():
-        return NoticeFormat.JSON
-    ranges = _ranges(accept)
-    best, best_q = None, 0.0
-    for offered in OFFERED:
-        kind, _, subtype = offered.value.partition("/")
-        specificities = {(kind, subtype): 2, (kind, "*"): 1, ("*", "*"): 0}
-        matching = [(specificities[k, s], q) for k, s, q in ranges if (k, s) in specificities]
-        if not matching:
-            continue
-        most_specific = max(specificity for specificity, _ in matching)
-        q = max(q for specificity, q in matching if specificity == most_specific)
-        if q > best_q:
-            best, best_q = offered, q
-    if best is None:
-        raise NotAcceptable(f"a notice is given as {', '.join(format.value for format in OFFERED)}; the Accept header allows none of them")
-    return best
 
 
 # Texts and templates

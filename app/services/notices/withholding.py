@@ -11,12 +11,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.notice import Addressee, NoticeAudience, WithheldReason
 from app.models.notice_release import NoticeRelease, NoticeReleaseBody, NoticeReleasePublic
 from app.models.sharing_request import RequestVersion, SharingRequest, new_id
 from app.models.vocabulary import AgeGroup, Capacity, ConsentGivenBy, ConsentStatus, ProxyScope, PurposeCategory, Role, SubjectInformed
+from app.principal import Principal
 from app.services.audit import events
 from app.services.controller_checks import checks as controller_checks
 

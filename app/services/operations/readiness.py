@@ -9,12 +9,12 @@ runs the same checks once before it listens, and logs what an operator must do.
 import asyncio
 import logging
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import SchemaNotMigrated, ServiceUnavailable
 from app.models.base import LONDON, utcnow
@@ -61,32 +61,23 @@ class Monitor:
         self.warnings = CalendarWarnings()
 
 
-def monitor_of(app: Any) -> Monitor:
-    """The app's Monitor, made at its first probe."""
-    monitor = getattr(app.state, "readiness", None)
-    if monitor is None:
-        monitor = app.state.readiness = Monitor(app.state.engine)
-    return monitor
-
-
-async def active_policy(*, registry: PolicyRegistry, sessionmaker: Any) -> Policy:
+async def active_policy(*, registry: PolicyRegistry, sessionmaker: async_sessionmaker[AsyncSession]) -> Policy:
     """The policy that decides new requests now."""
     async with sessionmaker() as session:
         return await registry.active(session=session)
 
 
-async def readiness(app: Any) -> Readiness:
+async def readiness(*, engine: AsyncEngine, registry: PolicyRegistry, sessionmaker: async_sessionmaker[AsyncSession], monitor: Monitor) -> Readiness:
     """Run the checks: 503 (ServiceUnavailable) when not ready, else ok or degraded, logging a degraded calendar now and then."""
-    monitor = monitor_of(app)
     try:
-        async with app.state.engine.connect() as connection:
+        async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:  # any failure to reach the database means not ready
         raise ServiceUnavailable("the database is unreachable", headers={"Retry-After": "5"}) from None
     schema = await monitor.schema.check()
     if not schema.ready:
         raise SchemaNotMigrated(schema.detail, headers={"Retry-After": "30"})
-    policy = await active_policy(registry=app.state.policies, sessionmaker=app.state.sessionmaker)
+    policy = await active_policy(registry=registry, sessionmaker=sessionmaker)
     calendar = calendar_check(policy, today=utcnow().astimezone(LONDON).date())
     monitor.warnings.note(calendar)
     degraded = calendar.status is CalendarStatus.DEGRADED or schema.status is not SchemaStatus.CURRENT

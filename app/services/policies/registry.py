@@ -12,11 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed, ProblemError
-from app.http.auth import Principal
 from app.models.actions import AdminAction
 from app.models.base import utcnow
 from app.models.policy import PolicyActivation, PolicyList, PolicyPublic, StoredPolicy
 from app.platform.pagination import ascending, cursor_key, cut, keyset_page
+from app.principal import Principal
 from app.rules import Policy, PolicyError
 from app.rules.engine import CURRENT_EDITION
 from app.rules.policy_admission import admission_problems

@@ -9,7 +9,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import NotFound
-from app.http.auth import Principal
 from app.models.actions import ReportAction
 from app.models.base import utcnow
 from app.models.policy import (
@@ -28,6 +27,7 @@ from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision, PolicyRef, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionKind, FactsOrigin, FindingResult
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.rules import Policy
 from app.rules.facts import facts_from_record
 from app.services.attachments import verifications as attachment_verifications

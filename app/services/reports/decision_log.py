@@ -15,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import subject_hash
 from app.errors import InvalidInput
-from app.http.auth import Principal
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification, CheckpointPublic
 from app.models.base import LONDON, utcnow
@@ -23,6 +22,7 @@ from app.models.report import DecisionLog, DecisionLogRow, SubjectDisclosure, Su
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
 from app.models.vocabulary import FindingResult
 from app.platform.pagination import ascending, keyset_page
+from app.principal import Principal
 from app.services.audit import chain as audit
 from app.services.audit import events
 from app.services.reports import fhir, fhir_export

@@ -7,11 +7,11 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest
+from app.principal import Principal
 from app.services.audit import events
 from app.services.reports import fhir
 from app.services.review import naming as guardian_naming

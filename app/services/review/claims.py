@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
+from app.principal import Principal
 from app.rules import Policy
 from app.services.review import workflow
 from app.services.review.workflow import Move

@@ -7,13 +7,13 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.controller_check import DecisionCheckRecord
 from app.models.review import RetrospectiveReviewBody, ReviewBody
 from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
 from app.platform import writes
+from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
 from app.services.controller_checks import rules as controller_check_rules
 from app.services.policies.registry import PolicyRegistry

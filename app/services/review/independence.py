@@ -9,12 +9,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden
-from app.http.auth import Principal
 from app.models.opinion import Opinion
 from app.models.panel import Panel, PanelMember
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import DecisionKind
+from app.principal import Principal
 
 MADE_IT = "a decision is reconsidered by a guardian other than the one who made it"
 SAT_ON_ITS_PANEL = "a panel's decision is reconsidered by a guardian who did not sit on that panel: you were one of its members"

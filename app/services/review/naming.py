@@ -19,7 +19,7 @@ from app.models.reconsideration import ReconsiderationPublic
 from app.models.sharing_request import DecisionPublic
 from app.models.verification import VerificationPublic
 from app.models.vocabulary import DecisionKind
-from app.powers import Principal
+from app.principal import Principal
 
 GUARDIAN_WORDS = "a Caldicott Guardian of {organisation}"
 

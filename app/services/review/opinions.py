@@ -12,11 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, InvalidInput
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.deliberation import OpinionRecord
 from app.models.opinion import Opinion, OpinionBody, OpinionRequest, OpinionRequestBody, OpinionRequestPublic, opinion_record
 from app.models.sharing_request import SharingRequest, new_id
+from app.principal import Principal
 from app.services.review import workflow
 from app.services.review.claims import expire_claim
 from app.services.review.workflow import Move

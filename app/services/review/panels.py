@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, InvalidInput
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.panel import Panel, PanelCloseBody, PanelMember, PanelOpenBody, PanelPublic, PanelVote, PanelVoteBody, PanelWithdrawalBody, panel_public
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, SharingRequest, new_id
 from app.models.vocabulary import DecisionKind, DecisionOutcome, Outcome, PanelVoteChoice, RequestStatus
 from app.platform import writes
+from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
 from app.services.policies.registry import PolicyRegistry
 from app.services.review import decisions as guardian_decisions

@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.reconsideration import Reconsideration, ReconsiderationDecided, ReconsiderationPublic
 from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody
@@ -20,6 +19,7 @@ from app.models.review import ReconsiderationBody, ReconsiderationDecisionBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, DecisionPublic, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, FinalOutcome, Outcome, ReconsiderationOutcome
 from app.platform import observability, writes
+from app.principal import Principal
 from app.rules import Policy
 from app.services.agreements import organisations
 from app.services.controller_checks import checks as controller_checks

@@ -26,11 +26,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.panel import Panel, PanelMember
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import RequestStatus, RetrospectiveStatus, Role
+from app.principal import Principal
 from app.services.review import independence
 from app.services.sharing_requests import history as transitions
 

@@ -10,7 +10,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput
-from app.http.auth import CallerOrganisation, Principal
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation
@@ -33,9 +32,11 @@ from app.models.vocabulary import (
     Urgency,
 )
 from app.platform import writes
+from app.principal import Principal
 from app.rules import Evaluation, Facts, Finding, Policy, evaluate
 from app.rules.facts import facts_record
 from app.services.agreements import organisations
+from app.services.agreements.organisations import CallerOrganisation
 from app.services.controller_checks import checks as controller_checks
 from app.services.policies import editions
 from app.services.policies.calendar import due_at as response_due  # 503, nothing recorded, past the policy's calendar

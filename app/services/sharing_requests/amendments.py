@@ -2,11 +2,11 @@
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.base import utcnow
 from app.models.request_body import MAX_IDENTIFIERS
 from app.models.review import AmendmentBody
 from app.models.sharing_request import Decision, SharingRequest, SharingRequestPublic
+from app.principal import Principal
 from app.rules import Policy
 from app.services.agreements import organisations
 from app.services.review import workflow

@@ -7,7 +7,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import canonical_json, sha256_hex, subject_hash
-from app.http.auth import CallerOrganisation
 from app.models.agreement import SharingAgreement
 from app.models.base import LONDON
 from app.models.organisation import Organisation
@@ -19,6 +18,7 @@ from app.models.vocabulary import (
 from app.rules import AgreementFacts, Facts, RequesterFacts
 from app.rules.facts import evidence_facts
 from app.services.agreements import register as agreements
+from app.services.agreements.organisations import CallerOrganisation
 from app.services.attachments import verifications as attachment_verifications
 
 

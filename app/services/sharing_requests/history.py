@@ -5,13 +5,13 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.reconsideration import Reconsideration, ReconsiderationPublic
 from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VerificationEntry, VersionEntry
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.models.verification import VerificationPublic
 from app.platform import writes
+from app.principal import Principal
 from app.services.attachments import verifications as attachment_verifications
 from app.services.audit import events
 from app.services.controller_checks import checks as controller_checks

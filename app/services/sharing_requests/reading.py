@@ -8,7 +8,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.actions import RequestAction
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
@@ -24,6 +23,7 @@ from app.models.sharing_request import (
 )
 from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus
 from app.platform.pagination import descending, keyset_page
+from app.principal import Principal
 from app.rules import Finding
 from app.services.audit import events
 from app.services.policies.registry import PolicyRegistry

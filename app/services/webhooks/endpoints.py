@@ -14,7 +14,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.http.auth import Principal
 from app.models.actions import WebhookAction
 from app.models.base import utcnow
 from app.models.vocabulary import Role
@@ -38,6 +37,7 @@ from app.models.webhook import (
 )
 from app.platform.config import Environment, Settings
 from app.platform.pagination import ascending, descending, keyset_page
+from app.principal import Principal
 from app.services.agreements import organisations
 from app.services.audit import events
 

@@ -1,29 +1,22 @@
-"""Bearer-token verification and role checks; the only module that touches python-jose. Which roles count: app/powers.py."""
+"""Bearer-token verification: the only module that touches python-jose. Which roles count: app/powers.py."""
 
 import asyncio
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any
 
 import httpx
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
-from sqlalchemy import bindparam, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import Forbidden, ServiceUnavailable, Unauthorized
-from app.models.organisation import Organisation
-from app.models.vocabulary import DsptStatus, OrganisationType, Role
-from app.platform import driver
+from app.errors import ServiceUnavailable, Unauthorized
+from app.models.vocabulary import Role
 from app.platform.config import Environment, Settings
-from app.platform.db import SessionDep
-from app.powers import Powers, Principal, refusal
+from app.powers import Powers
+from app.principal import Principal
 
 MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = {"RS256", "ES256"}
@@ -267,78 +260,3 @@ def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str,
         "exp": now + ttl_seconds,
     }
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
-
-
-# What every request reads of its caller's organisation: four columns through the connection, not an ORM object.
-_CALLER = driver.prepare(
-    select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(Organisation.code == bindparam("code"))
-)
-CALLER = "caller_organisation"  # in Session.info: the row as read in this request
-
-
-@dataclass(frozen=True, slots=True)
-class CallerOrganisation:
-    code: str
-    type: OrganisationType
-    dspt_status: DsptStatus
-    active: bool
-
-
-async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrganisation | None:
-    """The organisation's code, type, DSPT status and `active`, or None; read once per request and kept with its session."""
-    held: CallerOrganisation | None = session.sync_session.info.get(CALLER)
-    if held is not None and held.code == code:
-        return held
-    for found, type_, dspt_status, active in await driver.fetch(session, _CALLER, {"code": code}, transaction=driver.Transaction.JOINED):
-        organisation = CallerOrganisation(code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active)
-        session.sync_session.info[CALLER] = organisation
-        return organisation
-    return None
-
-
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
-
-
-async def authenticate(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    """Dependency: the verified caller, or 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
-    verifier: TokenVerifier = request.app.state.verifier
-    await verifier.refresh_keys(credentials.credentials)
-    return verifier.verify(credentials.credentials)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """Dependency factory: the caller must hold one of these roles, honoured for its organisation, else 403."""
-
-    async def check(principal: CurrentPrincipal, session: SessionDep) -> Principal:
-        if not principal.roles.intersection(roles):
-            claimed = sorted(principal.refused.intersection(roles))
-            if claimed:  # app/powers.py: not the controller's (or, for guardians, a guardian organisation's) token
-                raise refusal(sub=principal.sub, org=principal.org, claimed=claimed)
-            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
-        # A token outlives its organisation's registration: every role of an unknown or deactivated organisation stops here.
-        organisation = await caller_organisation(session=session, code=principal.org)
-        if organisation is None:
-            raise Forbidden(f"organisation {principal.org!r} is not registered")
-        if not organisation.active:
-            raise Forbidden(f"organisation {principal.org!r} is deactivated")
-        return principal
-
-    return check
-
-
-AgencyPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY))]
-AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER))]
-OverseerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
-GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
-AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
-GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
-# Who may see what a candidate policy would change: those who govern policy, not the agencies it decides for.
-PolicyReviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
-# Webhook endpoints: an agency manages its own, an admin the controller's.
-WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
