@@ -2,21 +2,15 @@
 
 import re
 import uuid
-from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.platform import logs
+
 HEADER = "X-Request-ID"
 # Only a plain token is trusted: the id lands in the audit trail and in logs.
 SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-_current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
-
-
-def current() -> str | None:
-    """The correlation id of the request being served, or None outside a request (the CLI)."""
-    return _current.get()
 
 
 class CorrelationMiddleware:
@@ -37,8 +31,5 @@ class CorrelationMiddleware:
                 MutableHeaders(scope=message)[HEADER] = correlation_id
             await send(message)
 
-        token = _current.set(correlation_id)
-        try:
+        with logs.correlated(correlation_id):
             await self.app(scope, receive, send_with_id)
-        finally:
-            _current.reset(token)

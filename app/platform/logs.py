@@ -12,12 +12,33 @@ import logging
 import re
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from app.http import correlation
 from app.platform import tracing
 from app.platform.config import LogFormat, get_settings
+
+# The correlation id of the work being done: an HTTP request's (set by app/http/correlation.py), None in the CLI.
+_correlation: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def correlation_id() -> str | None:
+    """The correlation id of the request being served, or None outside a request (the CLI)."""
+    return _correlation.get()
+
+
+@contextmanager
+def correlated(value: str) -> Iterator[None]:
+    """Log lines and audit events within carry `value` as their correlation id."""
+    token = _correlation.set(value)
+    try:
+        yield
+    finally:
+        _correlation.reset(token)
+
 
 # The attributes every LogRecord has; anything else came through `extra=` (uvicorn's color_message repeats the message).
 STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName", "color_message"}
@@ -36,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "correlation_id": correlation.current(),
+            "correlation_id": correlation_id(),
             **tracing.log_fields(),
         }
         entry.update(_extra(record))
@@ -49,7 +70,7 @@ class ConsoleFormatter(logging.Formatter):
     """One line for people: time, level, logger, message, then key=value for the ids, the extra fields and an exception's type and origin."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {"correlation_id": correlation.current(), **tracing.log_fields(), **_extra(record)}
+        fields: dict[str, Any] = {"correlation_id": correlation_id(), **tracing.log_fields(), **_extra(record)}
         if record.exc_info and record.exc_info[1] is not None:
             summary = exception_summary(record.exc_info[1])
             fields.update(exception=summary["exception"], raised_at=summary["stack"][-1] if summary["stack"] else None, caused_by=summary["caused_by"] or None)

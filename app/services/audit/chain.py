@@ -22,7 +22,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import canonical_json, sha256_hex, stored_json
-from app.http import correlation
 from app.models.audit import (
     AuditCheckpoint,
     AuditEvent,
@@ -34,7 +33,7 @@ from app.models.audit import (
     CheckpointPublic,
 )
 from app.models.base import utcnow
-from app.platform import writes
+from app.platform import logs, writes
 from app.platform.db import AUDIT_RECORDED
 from app.platform.pagination import ascending, keyset_page
 from app.principal import Principal
@@ -97,7 +96,7 @@ async def record(
         "target_type": target_type,
         "target_id": target_id,
         "outcome": outcome,
-        "correlation_id": correlation.current(),
+        "correlation_id": logs.correlation_id(),
     }
     writes.add(session, AuditPending, event)
     session.sync_session.info[AUDIT_RECORDED] = True  # get_session has it chained after the commit
