@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http.rate_limits import RateLimiter
 from app.http.tokens import TokenVerifier
 from app.platform import tracing
 from app.platform.config import Settings
@@ -21,6 +20,7 @@ from app.rules.policy_documents import shipped_policies
 from app.services.attachments.store import Store, open_store
 from app.services.audit.chain import Chainer
 from app.services.audit.signing import AuditKeys
+from app.services.operations.rate_limits import RateLimiter
 from app.services.operations.readiness import Monitor
 from app.services.policies.registry import PolicyRegistry
 

@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select, text
 
-from app.http.rate_limits import Quota, limit_rate, route_class_of
+from app.http.rate_limits import limit_rate, route_class_of
 from app.http.tokens import mint_dev_token
 from app.main import create_app
 from app.models.organisation import Organisation
 from app.models.rate_limit import RateLimitBucket, RouteClass
 from app.models.vocabulary import DsptStatus, OrganisationType, Role
+from app.services.operations.rate_limits import Quota
 from tests.rules.baseline import baseline_request
 from tests.support import Tokens, settings_for
 

@@ -1,7 +1,7 @@
 """Role checks: the verified caller (a Principal), and the roles an endpoint needs, honoured for its organisation."""
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,9 +12,7 @@ from app.models.vocabulary import Role
 from app.powers import refusal
 from app.principal import Principal
 from app.services.agreements.organisations import caller_organisation
-
-if TYPE_CHECKING:  # app.wiring imports the rate limiter, which needs the principal from here
-    from app.wiring import Wiring
+from app.wiring import wiring_of
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
 
@@ -23,7 +21,7 @@ async def authenticate(request: Request, credentials: Annotated[HTTPAuthorizatio
     """Dependency: the verified caller, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
-    wiring: Wiring = request.app.state.wiring
+    wiring = wiring_of(request.app)
     verifier = wiring.verifier
     await verifier.refresh_keys(credentials.credentials)
     return verifier.verify(credentials.credentials)

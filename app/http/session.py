@@ -1,20 +1,18 @@
 """The per-request session: one transaction per HTTP request, committed at the end, rolled back on error, its audit events chained after."""
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.platform.db import AUDIT_RECORDED
-
-if TYPE_CHECKING:  # app.wiring imports the rate limiter, which needs SessionDep from here
-    from app.wiring import Wiring
+from app.wiring import wiring_of
 
 
 async def get_session(request: Request, background_tasks: BackgroundTasks) -> AsyncIterator[AsyncSession]:
     """One transaction per HTTP request: services flush, this commits; audit events it recorded are chained after the response."""
-    wiring: Wiring = request.app.state.wiring
+    wiring = wiring_of(request.app)
     async with wiring.sessionmaker() as session:
         try:
             yield session
