@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     """Build the app; the shipped policies are loaded and checked here, so a bad or altered one stops start-up."""
     settings = settings or get_settings()
     if settings.policy_file is not None:
-        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
+        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (docs/guardians/policies.md)")
     registry = PolicyRegistry(shipped_policies(), cache_seconds=settings.policy_cache_seconds)
     # The keys of audit checkpoints (a missing or unsafe key file stops start-up here); the signer only where the worker runs.
     audit_keys = settings.audit_keys(sign=settings.webhook_worker_in_serve)
