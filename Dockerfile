@@ -33,7 +33,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # Configured entirely by CALDICOTT_* variables; production refuses to start without its keys and PostgreSQL.
 # `serve` applies the slow-client limits itself (CALDICOTT_HTTP_*: head timeout, keep-alive, head size, concurrency).
 # Server processes: CALDICOTT_WORKERS, else WEB_CONCURRENCY, else `auto`: one per CPU the container may use (its
-# CPU set, lowered by a cgroup CPU limit such as `--cpus`; see README). `exec` keeps caldicott as PID 1 for SIGTERM;
+# CPU set, lowered by a cgroup CPU limit such as `--cpus`; see docs/operators/deployment.md). `exec` keeps caldicott as PID 1 for SIGTERM;
 # the entrypoint passes any other command (`caldicott worker`, `caldicott migrate`) through unchanged.
 ENTRYPOINT ["/bin/sh", "-c", "export CALDICOTT_WORKERS=\"${CALDICOTT_WORKERS:-${WEB_CONCURRENCY:-auto}}\"; exec \"$@\"", "caldicott-entrypoint"]
 CMD ["caldicott", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     """Build the app; the shipped policies are loaded and checked here, so a bad or altered one stops start-up."""
     settings = settings or get_settings()
     if settings.policy_file is not None:
-        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (README, 'Policies')")
+        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (docs/guardians/policies.md)")
     wiring = Wiring.make(settings, span_exporter=span_exporter)
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""docs/audit-format.md holds: a verifier written from it alone judges real exports as the service's own offline verifier does."""
+"""docs/auditors/audit-format.md holds: a verifier written from it alone judges real exports as the service's own offline verifier does."""
 
 import base64
 import hashlib

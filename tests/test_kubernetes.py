@@ -35,7 +35,7 @@ SECRET = "caldicott"  # the Secret the installation creates; no file here holds 
 REQUIRED_SECRET_KEYS = {"CALDICOTT_DATABASE_URL", "CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"}
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
-# The release's first step (README, "Kubernetes"): the settings and the migration, before the API and worker.
+# The release's first step (docs/operators/kubernetes.md): the settings and the migration, before the API and worker.
 FIRST_STEP = {"config", "migration"}
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed, so the overlays cannot be rendered (`kubectl kustomize`)")

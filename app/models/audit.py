@@ -68,7 +68,7 @@ class AuditPending(SQLModel, table=True):
 
 
 class AuditCheckpoint(SQLModel, table=True):
-    """The chain's head at a moment, signed with a key outside the database: `previous` is the digest of the checkpoint before (docs/audit-format.md)."""
+    """The chain's head at a moment, signed with a key outside the database: `previous` is the digest of the checkpoint before (docs/auditors/audit-format.md)."""
 
     __tablename__ = "audit_checkpoints"
     __table_args__ = (Index("ix_audit_checkpoints_seq", "seq"),)
@@ -120,7 +120,7 @@ class CheckpointPublic(BaseModel):
     """A signed checkpoint, as listed, sent to witnesses (`audit.checkpoint`), exported and given back to be checked.
 
     The signature is Ed25519 over `caldicott-audit-checkpoint/v1` and a newline, followed by the canonical JSON of every
-    other member (docs/audit-format.md); `kid` names the key in `GET /v1/audit/keys`.
+    other member (docs/auditors/audit-format.md); `kid` names the key in `GET /v1/audit/keys`.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CHECKPOINT_EXAMPLE]})

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=500)
     # Sends one worker process has in flight at once, in all and to any one endpoint (so a slow receiver holds
-    # at most this many of its slots); several processes multiply the endpoint's share (README, "Webhooks").
+    # at most this many of its slots); several processes multiply the endpoint's share (docs/operators/deployment.md).
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)
     webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
     # Delivered webhook deliveries (with their attempts) and outbox events left with no delivery are pruned by the
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # The person's decision notice says how to reach the controller's Data Protection Officer and the ICO (brief section 6, rule 3).
     dpo_contact: str = Field(default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)", min_length=1, max_length=500)
     ico_contact: str = Field(default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113", min_length=1, max_length=500)
-    # Rate limits per organisation and class of route (README, "Rate limits"): a token bucket holding `quota`
+    # Rate limits per organisation and class of route (docs/integrators/rate-limits.md): a token bucket holding `quota`
     # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
     rate_limit_enabled: bool = True
     rate_limit_writes_quota: int = Field(default=2000, ge=1)

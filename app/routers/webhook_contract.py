@@ -46,7 +46,7 @@ AUDIENCE: dict[WebhookEventType, str] = {
     WebhookEventType.AGREEMENT_EXPIRING: "Sent to the controller's endpoints and those of the agreement's owner and parties, once per date.",
     WebhookEventType.AUDIT_CHECKPOINT: (
         "Sent to every enabled endpoint subscribed to it, whoever owns it: each keeps a copy the controller cannot recall, "
-        "and `POST /v1/audit/verify` or `caldicott audit verify --checkpoint` checks the trail against it (docs/audit-format.md)."
+        "and `POST /v1/audit/verify` or `caldicott audit verify --checkpoint` checks the trail against it (docs/auditors/audit-format.md)."
     ),
 }
 DELIVERY = (

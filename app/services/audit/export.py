@@ -1,4 +1,4 @@
-"""The audit trail as JSON Lines for archive storage, and its verification with no database at all (docs/audit-format.md).
+"""The audit trail as JSON Lines for archive storage, and its verification with no database at all (docs/auditors/audit-format.md).
 
 An export is one snapshot: the checkpoints after `since` are read first, then the chain's head, then the events
 after `since` up to that head, streamed in batches, so memory stays flat however long the trail. Its lines are,

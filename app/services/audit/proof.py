@@ -1,4 +1,4 @@
-"""What a signed checkpoint says, and whether the chain agrees with it (docs/audit-format.md is the same thing in prose).
+"""What a signed checkpoint says, and whether the chain agrees with it (docs/auditors/audit-format.md is the same thing in prose).
 
 Pure functions over checkpoints and the chain's hashes, used alike by the API's verification, the
 command's and the offline verifier of an export, so that all three judge by one rule.
