@@ -1,4 +1,5 @@
-"""The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, keep the audit trail (app/cli_audit.py), write the OpenAPI document."""
+"""The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, keep the audit trail
+(app/cli_audit.py), write the OpenAPI document."""
 
 import argparse
 import logging
@@ -65,7 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)  # first: a bad policy or key file stops us before the database is touched
     if settings.uses_sqlite:
         migrate(settings)
-    # A schema behind this code is one log line naming `caldicott migrate` (and /readyz a 503), not a 500 on the first request.
+    # A schema behind this code is one log line naming `caldicott migrate` (and /readyz a 503),
+    # not a 500 on the first request.
     asyncio.run(readiness.report_at_start(settings=settings, registry=wiring_of(app).policies))
     database = settings.database_url.split("://")[0]
     processes = "one process" if workers == 1 else f"{workers} worker processes"
@@ -140,7 +142,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_attachments_purge(args: argparse.Namespace) -> int:
-    """Remove the content of attachments whose retention has ended (their rows and hashes stay), and say what was done."""
+    """Remove the content of attachments whose retention has ended
+    (their rows and hashes stay), and say what was done."""
     import asyncio
 
     from app.services.attachments import retention as attachment_retention

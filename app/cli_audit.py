@@ -1,4 +1,5 @@
-"""`caldicott audit …`: verify the trail (in the database, or an export with no database), sign a checkpoint now, make a signing key, export.
+"""`caldicott audit …`: verify the trail (in the database, or an export with no database),
+sign a checkpoint now, make a signing key, export.
 
 Exit status of `verify`: 0 when the chain and every checkpoint agree (events still pending included), 1 when
 something disagrees (the first seq on standard error), 2 when the trail or a file could not be read.
@@ -26,7 +27,8 @@ _CHECKPOINTS = TypeAdapter(list[CheckpointPublic])
 
 
 def read_witness(path: Path) -> list[CheckpointPublic]:
-    """Checkpoints a witness kept: one, a list, or the webhook bodies they came in (`{"type": "audit.checkpoint", "data": …}`)."""
+    """Checkpoints a witness kept: one, a list, or the webhook bodies they came in
+    (`{"type": "audit.checkpoint", "data": …}`)."""
     value = json.loads(path.read_text())
     items = value if isinstance(value, list) else [value]
     unwrapped = [item["data"] if isinstance(item, dict) and item.get("type") == WebhookEventType.AUDIT_CHECKPOINT else item for item in items]

@@ -149,7 +149,8 @@ class ServiceUnavailable(ProblemError):
 
 
 class CalendarRunOut(ServiceUnavailable):
-    """A due time past the end of the active policy's bank-holiday calendar: refused, and nothing recorded, rather than counted wrongly."""
+    """A due time past the end of the active policy's bank-holiday calendar:
+    refused, and nothing recorded, rather than counted wrongly."""
 
     title = "The policy's calendar has run out"
     slug = "calendar-run-out"
@@ -202,7 +203,8 @@ def problem_response(
     error_count: int | None = None,
     current_etag: str | None = None,
 ) -> JSONResponse:
-    """Render one problem document (slug None: `about:blank`); it lists at most MAX_LISTED_ERRORS errors and counts them all."""
+    """Render one problem document (slug None: `about:blank`);
+    it lists at most MAX_LISTED_ERRORS errors and counts them all."""
     if errors is not None:
         error_count, errors = len(errors) if error_count is None else error_count, errors[:MAX_LISTED_ERRORS]
     problem = Problem(
@@ -257,7 +259,8 @@ async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResp
     headers = getattr(exc, "headers", None)
     known = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
     if known is None:
-        # Any other status has no type of ours: `about:blank`, titled with the status phrase, as RFC 9457 section 4.2.1 has it.
+        # Any other status has no type of ours: `about:blank`, titled with the status phrase,
+        # as RFC 9457 section 4.2.1 has it.
         phrase = next((status.phrase for status in HTTPStatus if status == exc.status_code), "HTTP error")
         return problem_response(request, exc.status_code, phrase, None, str(exc.detail), headers=headers)
     return problem_response(request, exc.status_code, known.title, known.slug, str(exc.detail), headers=headers)
@@ -303,7 +306,8 @@ async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> J
 
 
 async def handle_concurrent_change(request: Request, exc: StaleDataError) -> JSONResponse:
-    # Optimistic locking lost: someone else changed the request between our read and our write; a 412 to a caller who sent If-Match.
+    # Optimistic locking lost: someone else changed the request between our read and our write;
+    # a 412 to a caller who sent If-Match.
     if request.headers.get("if-match") is not None:
         detail = "the resource was changed by someone else at the same moment; read it again for its ETag and retry"
         return problem_response(request, 412, PreconditionFailed.title, PreconditionFailed.slug, detail)
@@ -316,7 +320,8 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def document_problems(app: FastAPI) -> None:
-    """Put the Problem schema, to which every problem_doc refers, into the app's OpenAPI document, in place of FastAPI's own."""
+    """Put the Problem schema, to which every problem_doc refers, into the app's OpenAPI document,
+    in place of FastAPI's own."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -326,7 +331,8 @@ def document_problems(app: FastAPI) -> None:
             problem = Problem.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
             schemas.update(problem.pop("$defs"))
             schemas["Problem"] = problem
-            # FastAPI adds a 422 of its own shape to any operation with parameters; ours are declared where they can happen.
+            # FastAPI adds a 422 of its own shape to any operation with parameters;
+            # ours are declared where they can happen.
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     if "application/json" in operation.get("responses", {}).get("422", {}).get("content", {}):

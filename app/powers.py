@@ -4,7 +4,8 @@
 and the organisations CALDICOTT_GUARDIAN_ORGS names, whose guardians sit in its review. Any other organisation's token
 carrying one of them keeps its other roles (an `agency` token that also claims `admin` works as the agency alone); an
 endpoint that needs the refused role answers 403 (problem type `role-not-honoured`), and the refusal is logged.
-app/http/tokens.py applies it once, where a verified token becomes a Principal: no endpoint or service can honour a refused role.
+app/http/tokens.py applies it once, where a verified token becomes a Principal:
+no endpoint or service can honour a refused role.
 """
 
 import logging
@@ -18,7 +19,8 @@ log = logging.getLogger("caldicott.auth")
 
 
 class RoleNotHonoured(Forbidden):
-    """A token of an organisation other than the controller claims one of the controller's own roles for the endpoint."""
+    """A token of an organisation other than the controller claims one of the
+    controller's own roles for the endpoint."""
 
     title = "Role not honoured for this organisation"
     slug = "role-not-honoured"
@@ -26,7 +28,8 @@ class RoleNotHonoured(Forbidden):
 
 @dataclass(frozen=True, slots=True)
 class Powers:
-    """Which organisations may hold the inside roles: admin and auditor the controller alone; guardian it and those it names."""
+    """Which organisations may hold the inside roles: admin and auditor the controller alone;
+    guardian it and those it names."""
 
     controller: str
     guardian_orgs: frozenset[str] = frozenset()
@@ -47,7 +50,8 @@ class Powers:
 
 
 def refusal(*, sub: str, org: str, claimed: list[Role]) -> RoleNotHonoured:
-    """The 403 for a token whose only roles fit for the endpoint are refused ones; logged, as a misconfigured provider or an attack."""
+    """The 403 for a token whose only roles fit for the endpoint are refused ones;
+    logged, as a misconfigured provider or an attack."""
     log.warning(
         "refused role %s claimed by sub %s of organisation %s: it is not honoured for that organisation",
         ",".join(claimed),

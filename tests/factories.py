@@ -63,7 +63,8 @@ async def submit(client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any]
 
 
 async def patch_current(client: httpx.AsyncClient, path: str, *, json: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-    """PATCH an organisation or agreement with If-Match set to the ETag a GET (with the same headers) answers now; none if the GET fails."""
+    """PATCH an organisation or agreement with If-Match set to the ETag a GET
+    (with the same headers) answers now; none if the GET fails."""
     read = await client.get(path, headers=headers)
     precondition = {"If-Match": read.headers["ETag"]} if read.status_code == 200 else {}
     return await client.patch(path, json=json, headers=headers | precondition)

@@ -1,4 +1,5 @@
-"""An agreement's documents: its signed copy and DPIA, uploaded by an admin, read by overseers, each upload and download audited."""
+"""An agreement's documents: its signed copy and DPIA, uploaded by an admin, read by overseers,
+each upload and download audited."""
 
 import hashlib
 

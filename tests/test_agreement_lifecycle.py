@@ -1,4 +1,5 @@
-"""Sharing agreements have an owner, a DPIA reference, a review date and a signed copy, and every change is a version kept for good."""
+"""Sharing agreements have an owner, a DPIA reference, a review date and a signed copy,
+and every change is a version kept for good."""
 
 from typing import Any
 

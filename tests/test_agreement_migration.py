@@ -1,4 +1,5 @@
-"""Migration 0013: agreements registered before it begin their history as version 1, as they stand, made by whoever the trail names."""
+"""Migration 0013: agreements registered before it begin their history as version 1, as they stand,
+made by whoever the trail names."""
 
 import asyncio
 from datetime import UTC, date, datetime
@@ -18,7 +19,8 @@ REGISTERED, CHANGED = datetime(2026, 6, 1, 10, 0, tzinfo=UTC), datetime(2026, 7,
 
 
 def seed(connection: sa.Connection) -> None:
-    """Two agreements as a service at revision 0012 stored them; the trail names who registered and changed one of them."""
+    """Two agreements as a service at revision 0012 stored them;
+    the trail names who registered and changed one of them."""
     table = sa.table(
         "sharing_agreements",
         *(sa.column(name) for name in ("code", "title", "status", "valid_from", "valid_until", "created_at", "updated_at")),

@@ -1,4 +1,5 @@
-"""The webhook worker announces an agreement's review date and end once each per date, signed, to the owner's, the parties' and the controller's receivers."""
+"""The webhook worker announces an agreement's review date and end once each per date, signed, to the owner's, the
+parties' and the controller's receivers."""
 
 import asyncio
 from datetime import date, timedelta
@@ -47,7 +48,8 @@ def received(receiver: Receiver, path: str) -> list[tuple[str, str, int]]:
 
 
 async def parties_and_receivers(client: httpx.AsyncClient, tokens: Tokens, receiver: Receiver) -> dict[str, dict[str, Any]]:
-    """An owner and two parties, an organisation with no part in the agreement, and each one's receiver; the controller's."""
+    """An owner and two parties, an organisation with no part in the agreement,
+    and each one's receiver; the controller's."""
     for code in ("OWN01", "RXT01", "NSC01", "OTH01"):
         await register_organisation(client, tokens, code)
     return {

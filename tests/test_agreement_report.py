@@ -1,4 +1,5 @@
-"""GET /v1/reports/agreements: every agreement by its state today, with the requests decided under it in the twelve months to today."""
+"""GET /v1/reports/agreements: every agreement by its state today,
+with the requests decided under it in the twelve months to today."""
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any

@@ -1,4 +1,5 @@
-"""Retention: an attachment's content is removed once its retention has ended, never before; its row, its hash and the trail stay."""
+"""Retention: an attachment's content is removed once its retention has ended, never before;
+its row, its hash and the trail stay."""
 
 import asyncio
 import hashlib

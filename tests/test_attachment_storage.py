@@ -1,4 +1,5 @@
-"""Attachment storage under failure and contention: nothing half-stored, leftovers swept, one content however many send it at once."""
+"""Attachment storage under failure and contention:
+nothing half-stored, leftovers swept, one content however many send it at once."""
 
 import asyncio
 import hashlib
@@ -73,7 +74,8 @@ def body_of(app: FastAPI, messages: list[Message]) -> BodyReader:
 
 
 async def receive_and_record(app: FastAPI, request_id: str, messages: list[Message], then: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Receive an upload through the service and record it on the request; `then` runs inside the block, after the rows are written."""
+    """Receive an upload through the service and record it on the request;
+    `then` runs inside the block, after the rows are written."""
     async with app.state.wiring.sessionmaker() as session:
         sharing_request = await session.get(SharingRequest, request_id)
         assert sharing_request is not None

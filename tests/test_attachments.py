@@ -1,4 +1,5 @@
-"""Evidence attached to sharing requests over HTTP: who may attach, list and download it, what is accepted, what is stored, what is audited."""
+"""Evidence attached to sharing requests over HTTP: who may attach, list and download it, what is accepted,
+what is stored, what is audited."""
 
 import hashlib
 from pathlib import Path
@@ -137,7 +138,8 @@ async def test_an_agency_attaches_a_court_order_found_to_be_a_pdf_by_its_bytes(c
 
 async def test_the_download_is_the_content_with_its_hash_and_safe_headers(client: httpx.AsyncClient, tokens: Tokens) -> None:
     request_id = await new_request(client, tokens)
-    # Sent raw, as some clients do: a folder, a quoted quote and a control character in the name (httpx would percent-encode them).
+    # Sent raw, as some clients do: a folder, a quoted quote and a control character in the name
+    # (httpx would percent-encode them).
     disposition = 'form-data; name="file"; filename="..\\\\scans/na\u00efve \\"consent\\"\x07.txt"'.encode()
     body = b"--XYZ\r\nContent-Disposition: form-data; name=kind\r\n\r\nconsent_form\r\n--XYZ\r\nContent-Disposition: " + disposition
     body += b"\r\nContent-Type: application/pdf\r\n\r\n" + TEXT + b"\r\n--XYZ--\r\n"

@@ -277,7 +277,8 @@ async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncCl
 
 
 async def record_tail(app: FastAPI, name: str, count: int) -> None:
-    """Commit events outside any request and chain nothing, as a writer killed between its commit and its chaining leaves them."""
+    """Commit events outside any request and chain nothing,
+    as a writer killed between its commit and its chaining leaves them."""
     async with app.state.wiring.sessionmaker() as session:
         for number in range(count):
             await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"{name}-{number}", outcome="read")

@@ -1,4 +1,5 @@
-"""The chainer: pending events join one linear chain whatever the concurrency, the commit order, the rollbacks or the kills.
+"""The chainer: pending events join one linear chain whatever the concurrency,
+the commit order, the rollbacks or the kills.
 
 The multi-process tests run this module as their child processes too (`python -m tests.test_audit_chainer ...`):
 the children write through a real sessionmaker, exactly as the service does, and report each event they committed.
@@ -164,7 +165,8 @@ async def test_writers_killed_at_random_moments_lose_nothing_committed(
 
 
 async def _writers(database_url: str, name: str, writers: str, start_at: str) -> None:
-    """Child: `writers` concurrent writers, each committing ROUNDS transactions and settling after each, as requests do."""
+    """Child: `writers` concurrent writers,
+    each committing ROUNDS transactions and settling after each, as requests do."""
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
     chainer = audit.Chainer(sessionmaker)

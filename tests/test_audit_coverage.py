@@ -1,4 +1,5 @@
-"""Every route that changes state leaves an audit event: the routes come from the app's own table, so a new one cannot forget.
+"""Every route that changes state leaves an audit event:
+the routes come from the app's own table, so a new one cannot forget.
 
 CALLS says, for each POST, PUT, PATCH and DELETE route, how to make it succeed (what to set up first, the
 request, the role) and which action it must leave in the trail. A route the app serves that is missing from

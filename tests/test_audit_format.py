@@ -1,4 +1,5 @@
-"""docs/auditors/audit-format.md holds: a verifier written from it alone judges real exports as the service's own offline verifier does."""
+"""docs/auditors/audit-format.md holds:
+a verifier written from it alone judges real exports as the service's own offline verifier does."""
 
 import base64
 import hashlib
@@ -96,7 +97,8 @@ class Verdict:
 
 
 def read_export(text: str) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
-    """The header, keys by kid, checkpoint lines, event lines and end line (None when missing); ValueError when unreadable."""
+    """The header, keys by kid, checkpoint lines, event lines and end line (None when missing);
+    ValueError when unreadable."""
     records = [json.loads(line) for line in text.splitlines()]
     if not records or records[0].get("kind") != "export" or records[0].get("format") != FORMAT:
         raise ValueError("line 1 is not the header")

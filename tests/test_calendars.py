@@ -1,4 +1,5 @@
-"""Bank-holiday calendars: the shipped ones match England's, their end is announced, and due times past it are refused with nothing recorded."""
+"""Bank-holiday calendars: the shipped ones match England's, their end is announced,
+and due times past it are refused with nothing recorded."""
 
 import hashlib
 import logging
@@ -86,7 +87,8 @@ def test_readiness_degrades_within_90_days_of_the_end(caplog: pytest.LogCaptureF
 
 
 def short_policy() -> dict[str, Any]:
-    """A policy derived from 2028.1 whose bank holidays stop at the end of last year (London): its calendar has run out."""
+    """A policy derived from 2028.1 whose bank holidays stop at the end of last year
+    (London): its calendar has run out."""
     document = derived(*SHORT)
     last_year = datetime.now(LONDON).year - 1
     document["bank_holidays"] = [day for day in document["bank_holidays"] if day.year <= last_year]

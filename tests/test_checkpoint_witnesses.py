@@ -1,4 +1,5 @@
-"""Witnesses and keys: a partner receives each checkpoint by webhook and checks it with the published key alone; keys are made, refused and rotated."""
+"""Witnesses and keys: a partner receives each checkpoint by webhook and checks it with the published key alone;
+keys are made, refused and rotated."""
 
 import base64
 import json
@@ -29,7 +30,8 @@ def b64url(text: str) -> bytes:
 
 
 def check_as_a_witness(checkpoint: dict[str, object], jwk_set: dict[str, list[dict[str, str]]]) -> bool:
-    """What docs/auditors/audit-trail.md shows a witness: the published key, the domain line and the canonical JSON; nothing of the service's code."""
+    """What docs/auditors/audit-trail.md shows a witness: the published key, the domain line and the canonical JSON;
+    nothing of the service's code."""
     [jwk] = [key for key in jwk_set["keys"] if key["kid"] == checkpoint["kid"]]
     statement = {name: value for name, value in checkpoint.items() if name != "signature"}
     message = b"caldicott-audit-checkpoint/v1\n" + json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,4 +1,5 @@
-"""Signed checkpoints: a trail cut short, rewritten with every later hash recomputed, or given a new checkpoint table is found, at the right seq.
+"""Signed checkpoints: a trail cut short, rewritten with every later hash recomputed,
+or given a new checkpoint table is found, at the right seq.
 
 Each tampering is found three ways: by `GET /v1/audit/verify`, by `caldicott audit verify`, and by
 `caldicott audit verify --export` over an export of the tampered trail, with no database.
@@ -65,7 +66,8 @@ async def events(app: FastAPI) -> list[Any]:
 
 
 async def rewrite_from(app: FastAPI, seq: int, outcome: str) -> None:
-    """Change one event's outcome and recompute its hash and every later one, as someone with write access to the database could."""
+    """Change one event's outcome and recompute its hash and every later one,
+    as someone with write access to the database could."""
     rows = await events(app)
     prev_hash = rows[seq - 2].hash if seq > 1 else audit.GENESIS_HASH
     for row in rows[seq - 1 :]:
@@ -189,7 +191,8 @@ async def test_tampering_is_found_at_the_right_seq_by_the_command_the_export_and
 async def test_a_witness_copy_finds_a_trail_cut_back_together_with_its_checkpoints(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path
 ) -> None:
-    # Events and checkpoints both removed back to checkpoint 1: what is left agrees with itself. Only a copy kept elsewhere can tell.
+    # Events and checkpoints both removed back to checkpoint 1:
+    # what is left agrees with itself. Only a copy kept elsewhere can tell.
     first, second = await signed_trail(client, tokens, app)
     await tamper(app, "DELETE FROM audit_events WHERE seq > 4")
     await tamper(app, "DELETE FROM audit_checkpoints WHERE number = 2")

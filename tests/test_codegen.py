@@ -1,4 +1,5 @@
-"""A client generated from the published contract works: openapi-python-client builds it, and a public scenario runs through it.
+"""A client generated from the published contract works:
+openapi-python-client builds it, and a public scenario runs through it.
 
 The client is generated once per run from openapi/openapi.json (what partners download), offline, with no
 post-hooks, and imported from a temporary folder. It talks to the app in-process: its async httpx client is
@@ -30,7 +31,8 @@ CURRENT_EDITION = "2028.1"
 
 
 def scenario() -> dict[str, Any]:
-    """The first case of the corpus that registers an agreement too, or else the README's example request, approved for RXT01."""
+    """The first case of the corpus that registers an agreement too,
+    or else the README's example request, approved for RXT01."""
     cases = [json.loads(path.read_text()) for path in sorted(SHARED_SCENARIOS.glob("*/S*.json"))] if SHARED_SCENARIOS.is_dir() else []
     for case in cases:
         if case["setup"]["agreements"] and case["policy"]["version"] == CURRENT_EDITION:  # the older editions are replay-only

@@ -1,4 +1,5 @@
-"""The controller's checks (brief section 5), over HTTP: opened by approvals, recorded by the controller's people, before disclosure."""
+"""The controller's checks (brief section 5), over HTTP:
+opened by approvals, recorded by the controller's people, before disclosure."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,8 +22,9 @@ from tests.support import Tokens
 
 RATIONALE = "Weighed against the duty of confidence; the recipient and the purpose are as stated."
 SEEN = "Sealed order of the Family Court, case 2028/123, seen: it names the requester and covers the diagnoses asked for."
-# To the police, identifiable mental health records of a living adult: a significant decision. Under 2028.1 the rules approve it
-# for safeguarding on consent (CP3.category_scope refers mental health for crime_prevention, so the rules never approve that).
+# To the police, identifiable mental health records of a living adult: a significant decision. Under 2028.1 the rules
+# approve it for safeguarding on consent (CP3.category_scope refers mental health for crime_prevention,
+# so the rules never approve that).
 SAFEGUARDING_CONSENT = {
     "purpose.category": "safeguarding_adult",
     "data_items": [item("mental_health")],

@@ -21,7 +21,8 @@ from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 POLICE = "POL01"  # not the controller, not a guardian organisation
-WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"  # the controller as registered at start (app/services/agreements/organisations.py)
+# The controller as registered at start (app/services/agreements/organisations.py)
+WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"
 RATIONALE = "Weighed the onward sharing against the duty of confidence; the recipient team is named and small."
 QUESTION = "I propose to refuse: onward sharing to the whole team is more than the purpose needs. Do you agree?"
 OPINION = "The onward sharing is to the care team that will treat the patient; refusing would delay care needlessly."
@@ -92,7 +93,8 @@ async def test_a_police_guardian_has_no_queue_and_cannot_decide_another_agencys_
     police_guardian = guardian(tokens, 9, org=POLICE)
     assert refused(await client.get("/v1/review-queue", headers=police_guardian), Role.GUARDIAN)
     assert refused(await post(client, request_id, "claim", police_guardian), Role.GUARDIAN)
-    # Claimed by the controller's guardian, the request is where a decision may be made: only the role stands in the way.
+    # Claimed by the controller's guardian, the request is where a decision may be made:
+    # only the role stands in the way.
     assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
     review = await post(client, request_id, "review", police_guardian, {"outcome": "approve", "rationale": RATIONALE})
     assert refused(review, Role.GUARDIAN), review.text
@@ -166,7 +168,8 @@ async def test_a_refused_role_is_logged_with_organisation_sub_and_role_but_not_t
 
 
 async def decided_by_guardians(client: httpx.AsyncClient, tokens: Tokens) -> str:
-    """A request refused by guardian-1 after guardian-2's opinion, with guardian-1's evidence, then upheld on reconsideration by guardian-3."""
+    """A request refused by guardian-1 after guardian-2's opinion, with guardian-1's evidence,
+    then upheld on reconsideration by guardian-3."""
     request_id = await referred(client, tokens)
     assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
     asked = await post(client, request_id, "opinions/requests", guardian(tokens, 1), {"proposed_outcome": "refuse", "question": QUESTION})

@@ -1,4 +1,5 @@
-"""A reduced `make resilience` crash check for CI: kill -9 the API server under load, then nothing is missing or half-written.
+"""A reduced `make resilience` crash check for CI:
+kill -9 the API server under load, then nothing is missing or half-written.
 
 The whole check (bench/resilience.py: 2,400 submissions, a receiver outage, a PostgreSQL
 restart) takes a few minutes and runs with `make resilience`; this runs its first part

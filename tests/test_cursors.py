@@ -52,7 +52,8 @@ def reader(tokens: Tokens, role: Role) -> dict[str, str]:
 
 @pytest.fixture
 async def lists(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    """Rows in every list (a decided request for the log, a referred one for the queue); a client that sees a 500 as an answer."""
+    """Rows in every list (a decided request for the log, a referred one for the queue);
+    a client that sees a 500 as an answer."""
     await register_organisation(client, tokens, AGENCY_ORG)
     controller = {"code": CONTROLLER_ORG, "name": "The controller", "type": "nhs_trust", "dspt_status": "standards_met"}
     assert (await client.post("/v1/organisations", json=controller, headers=tokens.admin())).status_code in (201, 409)
@@ -167,7 +168,8 @@ def iso_times() -> st.SearchStrategy[str]:
 
 
 def keys_near(key: list[Any]) -> st.SearchStrategy[list[Any]]:
-    """Keys of the list's shape with each value kept, replaced by one of its kind (any time, text, number) or by any JSON."""
+    """Keys of the list's shape with each value kept, replaced by one of its kind (any time,
+    text, number) or by any JSON."""
 
     def of_its_kind(value: Any) -> st.SearchStrategy[Any]:
         if value == WHEN:

@@ -1,4 +1,5 @@
-"""A database that turns the service away is a 503 problem to retry, never a 500 (bench/resilience.py restarts a real one under load)."""
+"""A database that turns the service away is a 503 problem to retry, never a 500
+(bench/resilience.py restarts a real one under load)."""
 
 import uuid
 

@@ -1,4 +1,5 @@
-"""A token is only as good as its organisation: unregistered or deactivated, every role is refused; the controller exists from the start."""
+"""A token is only as good as its organisation: unregistered or deactivated, every role is refused;
+the controller exists from the start."""
 
 import httpx
 import pytest
@@ -30,7 +31,8 @@ HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER
 
 
 async def change_active(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, code: str, active: bool) -> None:
-    """By an admin's PATCH; the controller's own straight in the table, since once it is deactivated no admin is left to activate it."""
+    """By an admin's PATCH; the controller's own straight in the table,
+    since once it is deactivated no admin is left to activate it."""
     if code != "CONTROLLER":
         assert (await patch_current(client, f"/v1/organisations/{code}", json={"active": active}, headers=tokens.admin())).status_code == 200
         return

@@ -1,4 +1,5 @@
-"""Every decision stores the facts its rules saw beyond the body, so it can be replayed exactly later (brief section 5)."""
+"""Every decision stores the facts its rules saw beyond the body,
+so it can be replayed exactly later (brief section 5)."""
 
 import json
 from dataclasses import replace
@@ -117,7 +118,8 @@ def test_a_facts_record_round_trips_exactly() -> None:
     kinds_alone = replace(facts, evidence=frozenset({AttachmentKind.POLICE_REQUEST_FORM, AttachmentKind.COURT_ORDER}))
     assert facts_record(kinds_alone)["evidence"] == ["court_order", "police_request_form"]
     assert facts_from_record(facts_record(kinds_alone), facts.request) == kinds_alone
-    # A replay asks what would be decided today: the verified evidence on the request now stands in for what was weighed.
+    # A replay asks what would be decided today:
+    # the verified evidence on the request now stands in for what was weighed.
     assert facts_from_record(facts_record(kinds_alone), facts.request, evidence=[order]) == replace(facts, **evidence_facts([order]))
     assert facts_from_record(facts_record(evidenced), facts.request, evidence=()).evidence == frozenset()
     with pytest.raises(ValueError, match="kinds"):
@@ -279,7 +281,8 @@ class OldInstallation:
         self.event("agreement_registered", "sharing_agreement", code, at)
 
     def decided(self, request_id: str, org: str, decided_at: str, *, agreement: str | None = None, audited: bool = True) -> None:
-        """A request, its first version and the rules' decision on it; its submission audited a moment later unless told not."""
+        """A request, its first version and the rules' decision on it;
+        its submission audited a moment later unless told not."""
         at = utc(decided_at)
         self.connection.execute(
             REQUESTS.insert().values(

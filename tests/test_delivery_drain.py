@@ -1,4 +1,5 @@
-"""The webhook drain in seconds: woken by PostgreSQL's NOTIFY, sends capped per endpoint, a recovered receiver's backlog brought forward, several worker processes.
+"""The webhook drain in seconds: woken by PostgreSQL's NOTIFY, sends capped per endpoint, a recovered receiver's backlog
+brought forward, several worker processes.
 
 Deliveries go over real HTTP to the test receiver on loopback; the worker runs as it does in
 production (`delivery.run`, or `caldicott worker` processes), on SQLite and PostgreSQL where
@@ -97,7 +98,8 @@ async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
         woken_in = await eventually(lambda: len(receiver.processed) == 1, within=5, what="the first delivery")
         took = time.monotonic() - started
 
-        # The listening connection is cut, as a PostgreSQL restart cuts it: the worker lives on, listens again, is woken again.
+        # The listening connection is cut, as a PostgreSQL restart cuts it:
+        # the worker lives on, listens again, is woken again.
         async with hook_app.state.wiring.engine.connect() as connection:
             assert (await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_listener})).scalar() is True
         await listener_pid(hook_app, other_than=first_listener)
@@ -130,7 +132,8 @@ async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
 
     async with worker(hook_app, settings):
         fast_in = await eventually(lambda: len(receiver.at("/fast")) == 4, within=2.5, what="every delivery to the fast endpoint")
-        # Sent while the slow endpoint's first three have not answered yet: it holds three slots, no more, and nothing waits on it.
+        # Sent while the slow endpoint's first three have not answered yet:
+        # it holds three slots, no more, and nothing waits on it.
         slow_busy = len(receiver.at("/slow"))
         await eventually(lambda: len(receiver.at("/slow")) == 6, within=5, what="the slow endpoint's next three, once its first had answered")
 
@@ -256,7 +259,8 @@ async def test_three_worker_processes_deliver_each_delivery_exactly_once(
 
 
 async def write_due_deliveries(application: FastAPI, endpoint_ids: list[str], *, count: int) -> list[str]:
-    """`count` events, each with one delivery due now, spread over the endpoints, written in one transaction; the deliveries' ids."""
+    """`count` events, each with one delivery due now, spread over the endpoints,
+    written in one transaction; the deliveries' ids."""
     now = utcnow()
     events, deliveries = [], []
     for index in range(count):

@@ -1,4 +1,5 @@
-"""The hot statements' runner (app/platform/driver.py): the session's transaction, a statement of its own, SQLAlchemy's errors, on both databases."""
+"""The hot statements' runner (app/platform/driver.py): the session's transaction, a statement of its own,
+SQLAlchemy's errors, on both databases."""
 
 import pytest
 from fastapi import FastAPI

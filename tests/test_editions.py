@@ -1,5 +1,6 @@
-"""Replay-only editions (brief section 7): 2026.1, 2027.1 and what derives from them are kept for replay, never activated;
-an installation upgraded while one was active keeps deciding under it, but what 2028.1 would not approve is held for a guardian."""
+"""Replay-only editions (brief section 7): 2026.1, 2027.1 and what derives from them are kept for replay, never
+activated; an installation upgraded while one was active keeps deciding under it,
+but what 2028.1 would not approve is held for a guardian."""
 
 import httpx
 import pytest

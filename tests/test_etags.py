@@ -1,4 +1,5 @@
-"""ETags, If-Match and If-None-Match, and Location on every 201: in the published contract, and over HTTP on both databases."""
+"""ETags, If-Match and If-None-Match, and Location on every 201:
+in the published contract, and over HTTP on both databases."""
 
 import asyncio
 import json
@@ -30,7 +31,8 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def changes() -> list[tuple[str, str, dict[str, Any]]]:
-    """The state-changing operations of the changeable resources: PATCH and DELETE of one, and the workflow POSTs under a request."""
+    """The state-changing operations of the changeable resources:
+    PATCH and DELETE of one, and the workflow POSTs under a request."""
     whole = [(method, path, op) for method, path, op in operations() if path in CHANGEABLE and method in ("patch", "delete", "put")]
     under = [
         (method, path, op)

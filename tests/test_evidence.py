@@ -1,4 +1,5 @@
-"""Evidence in the rules over HTTP (issues 15 and 25): an attachment counts only once a guardian has verified it (brief section 7, Evidence).
+"""Evidence in the rules over HTTP (issues 15 and 25):
+an attachment counts only once a guardian has verified it (brief section 7, Evidence).
 
 Policies 2027.2 and 2028.2 weigh the attachments on a request, at amendment and in a replay; the `kind` an uploader
 declares files the attachment, nothing more. A guardian who is not of the requesting organisation records what they
@@ -86,7 +87,8 @@ async def etag(client: httpx.AsyncClient, tokens: Tokens, request_id: str) -> st
 
 
 async def ask_and_amend(client: httpx.AsyncClient, tokens: Tokens, request_id: str, body: dict[str, Any], org: str, note: str) -> dict[str, Any]:
-    """A guardian claims the referred request and asks for information; the agency answers with the same request: the rules weigh the evidence again."""
+    """A guardian claims the referred request and asks for information; the agency answers with the same request:
+    the rules weigh the evidence again."""
     assert (await act(client, request_id, "claim", guardian(tokens))).status_code == 200
     asked = await act(client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": "Attach the sealed order, please."})
     assert asked.status_code == 200, asked.text
@@ -96,7 +98,8 @@ async def ask_and_amend(client: httpx.AsyncClient, tokens: Tokens, request_id: s
 
 
 def referred_court_order() -> dict[str, Any]:
-    """A court-verified request the rules refer (onward sharing), so that the police may amend it once a guardian has asked."""
+    """A court-verified request the rules refer (onward sharing),
+    so that the police may amend it once a guardian has asked."""
     body = court_order_request()
     body["recipient"]["onward_sharing"] = True
     return body

@@ -35,7 +35,8 @@ UPHELD = "The order was genuine and covered the disclosure; the copy is now veri
 
 
 async def as_decided_before_the_upgrade(app: FastAPI, request_id: str, kinds: list[str]) -> dict[str, Any]:
-    """Rewrite the request's rules decision as 2027.2 made it before verification existed: the evidence counted by its kind alone."""
+    """Rewrite the request's rules decision as 2027.2 made it before verification existed:
+    the evidence counted by its kind alone."""
     async with app.state.wiring.sessionmaker() as session:
         request = await session.get(SharingRequest, request_id)
         decision = await rules_decision_of(session=session, request=request)

@@ -53,7 +53,8 @@ def at(value: str) -> datetime:
 
 
 def validated(document: dict[str, Any]) -> dict[str, Any]:
-    """The Bundle, having checked it and each entry's resource against the R4(B) models, and the rules the models leave out."""
+    """The Bundle, having checked it and each entry's resource against the R4(B) models,
+    and the rules the models leave out."""
     Bundle.model_validate(document)
     assert document["resourceType"] == "Bundle" and document["type"] == "collection" and document["id"]
     at(document["timestamp"])
@@ -69,7 +70,8 @@ def validated(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def pairs(document: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(AuditEvent, Provenance) of each decision, in order; each Provenance follows its event and targets it by fullUrl."""
+    """(AuditEvent, Provenance) of each decision, in order;
+    each Provenance follows its event and targets it by fullUrl."""
     entries = document.get("entry", [])
     assert len(entries) % 2 == 0
     found = []

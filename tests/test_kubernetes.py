@@ -31,7 +31,8 @@ SETTINGS = {f"CALDICOTT_{name.upper()}" for name in Settings.model_fields}
 # Besides the settings, `caldicott serve` reads its process count from the environment itself (CALDICOTT_WORKERS).
 VARIABLES = SETTINGS | set(re.findall(r"os\.environ\.get\(\"(CALDICOTT_[A-Z0-9_]+)\"\)", (REPO / "app" / "cli.py").read_text()))
 SECRET = "caldicott"  # the Secret the installation creates; no file here holds it
-# What production refuses to start without (app/platform/config.py), besides CALDICOTT_ENV; the metrics token is the API's.
+# What production refuses to start without (app/platform/config.py), besides CALDICOTT_ENV;
+# the metrics token is the API's.
 REQUIRED_SECRET_KEYS = {"CALDICOTT_DATABASE_URL", "CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"}
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
@@ -176,7 +177,8 @@ def test_the_migration_job_runs_first_with_the_same_image(documents: tuple[dict[
     assert migrate["args"] == ["caldicott", "migrate"] and pod_spec(job)["restartPolicy"] == "Never"
     images = {container["image"] for workload in workloads(documents) for container in containers(workload)}
     assert len(images) == 1, f"the migration must run the code the API runs: {images}"
-    # `kubectl apply -k OVERLAY -l 'app.kubernetes.io/component in (config,migration)'` takes exactly what the Job needs.
+    # `kubectl apply -k OVERLAY -l 'app.kubernetes.io/component in (config,migration)'` takes exactly what the Job
+    # needs.
     first = {
         (document["kind"], document["metadata"]["name"])
         for document in documents
@@ -213,7 +215,8 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(docu
             secret = {name: reference["secretKeyRef"] for name, reference in values.items() if isinstance(reference, dict)}
             assert all(ref["name"] == SECRET and ref["key"] == name and not ref.get("optional") for name, ref in secret.items()), container["name"]
             assert set(secret) >= REQUIRED_SECRET_KEYS and values["CALDICOTT_ENV"] == "production", container["name"]
-            # With the Secret's keys filled in, these are settings production accepts (app/platform/config.py refuses otherwise).
+            # With the Secret's keys filled in, these are settings production accepts
+            # (app/platform/config.py refuses otherwise).
             stand_ins = {
                 "CALDICOTT_DATABASE_URL": "postgresql+asyncpg://caldicott:password@postgres/caldicott",
                 "CALDICOTT_SUBJECT_KEY": "k" * 32,
@@ -232,7 +235,8 @@ def policies_for(documents: tuple[dict[str, Any], ...], workload: dict[str, Any]
 
 
 def allowed(policies: list[dict[str, Any]], direction: str) -> set[tuple[str, int]]:
-    """(protocol, port) pairs the policies open in one direction; a rule without ports would open them all, and fails."""
+    """(protocol, port) pairs the policies open in one direction;
+    a rule without ports would open them all, and fails."""
     rules = [rule for policy in policies for rule in policy["spec"].get(direction, [])]
     assert all(rule.get("ports") for rule in rules), f"a {direction} rule without ports opens every port"
     return {(port.get("protocol", "TCP"), port["port"]) for rule in rules for port in rule["ports"]}

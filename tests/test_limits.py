@@ -226,7 +226,8 @@ async def test_subject_disclosures_come_in_pages_with_the_total(client: httpx.As
 
 
 def unbounded_text() -> list[tuple[str, str]]:
-    """Every free-text string a request can carry (path, query, header, body) with no maximum length, as (where, name)."""
+    """Every free-text string a request can carry (path, query, header,
+    body) with no maximum length, as (where, name)."""
     schemas = CONTRACT["components"]["schemas"]
     found: list[tuple[str, str]] = []
 
@@ -296,7 +297,8 @@ async def test_over_long_text_for_admin_and_webhooks_is_422(client: httpx.AsyncC
 
 @pytest.mark.parametrize(("org", "sub"), [("RXT01", "x" * 201), ("R" * 33, "user-1")], ids=["sub", "org"])
 async def test_an_over_long_identity_in_a_token_is_401_not_a_failed_write(client: httpx.AsyncClient, tokens: Tokens, org: str, sub: str) -> None:
-    # Who acted is written to columns of 200 (sub) and 32 (org) characters; PostgreSQL refused the longer ones with a 500.
+    # Who acted is written to columns of 200 (sub) and 32 (org) characters;
+    # PostgreSQL refused the longer ones with a 500.
     await register_organisation(client, tokens, "RXT01")
     request_id = (await submit(client, tokens, baseline_request())).json()["id"]
     response = await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.headers(org, Role.GUARDIAN, sub=sub))  # a read is audited

@@ -1,4 +1,5 @@
-"""Log lines for people and for machines: the console format, JSON, and which one a stream gets (CALDICOTT_LOG_FORMAT)."""
+"""Log lines for people and for machines:
+the console format, JSON, and which one a stream gets (CALDICOTT_LOG_FORMAT)."""
 
 import io
 import json
@@ -32,7 +33,8 @@ Capture = Callable[..., io.StringIO]
 
 @pytest.fixture
 def capture() -> Iterator[Capture]:
-    """Configure logging into a buffer (a Terminal or not, a format or the settings' choice); the root logger is put back after."""
+    """Configure logging into a buffer (a Terminal or not, a format or the settings' choice);
+    the root logger is put back after."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
 

@@ -1,4 +1,5 @@
-"""Decision notices over HTTP: the four forms, the person's own notice, who may read one, when there is none, and the audit of each read."""
+"""Decision notices over HTTP: the four forms, the person's own notice, who may read one, when there is none,
+and the audit of each read."""
 
 import tomllib
 from datetime import datetime, timedelta
@@ -105,7 +106,8 @@ def at(text: str) -> datetime:
 
 
 async def every_form(client: httpx.AsyncClient, request_id: str, headers: dict[str, str], **params: str) -> dict[str, str]:
-    """The notice in its three written forms, as readers would see them (Markdown's escapes taken out); the JSON form is checked to be the same notice."""
+    """The notice in its three written forms, as readers would see them (Markdown's escapes taken out);
+    the JSON form is checked to be the same notice."""
     texts = {}
     for accept, media_type in FORMS.items():
         response = await notice(client, request_id, headers, accept, **params)
@@ -338,7 +340,8 @@ async def test_each_notice_read_is_audited_and_the_chain_still_verifies(client: 
 
 
 def test_the_templates_are_packaged() -> None:
-    """Every file of the notice templates is package data, so an installed service (and its container image) finds them."""
+    """Every file of the notice templates is package data, so an installed service
+    (and its container image) finds them."""
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["app"]
     shipped = sorted(path.relative_to(ROOT / "app") for path in (ROOT / "app" / "templates" / "notice").iterdir())
     assert {"notice.html", "notice.md", "notice.txt", "texts.yaml"} <= {path.name for path in shipped}

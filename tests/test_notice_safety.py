@@ -1,4 +1,5 @@
-"""The person's notice is safe to send (brief section 6, rules 1 to 8): withheld until released, the law in words, rights, checks."""
+"""The person's notice is safe to send (brief section 6, rules 1 to 8):
+withheld until released, the law in words, rights, checks."""
 
 from typing import Any
 
@@ -253,7 +254,8 @@ async def test_a_refusal_overridden_by_a_guardian_is_explained_with_their_reason
     request_id = await decided(client, tokens, no_authority, subject_reason=reason)
     person = (await notice(client, request_id, tokens.agency("RXT01"), audience="subject")).json()
     override = person["refusal_not_followed"]
-    # An attorney for property and affairs refused; the rules referred it, and a guardian approved in the public interest.
+    # An attorney for property and affairs refused;
+    # the rules referred it, and a guardian approved in the public interest.
     assert override == {"by": "a Caldicott Guardian", "ground": "the public interest in the person's own health or social care", "subject_reason": reason}
     # The rules' referrals (a guardian must decide) are not repeated in a guardian's notice.
     assert all(finding["result"] != "refer" for principle in person["principles"] for finding in principle["findings"])
@@ -280,8 +282,8 @@ async def test_a_refusal_the_rules_did_not_follow_names_the_first_ground_that_ho
         "ground": "the law requires the disclosure: Health Protection (Notification) Regulations 2010",
         "subject_reason": None,
     }
-    # An attorney of unknown scope refuses care in an emergency: the share goes ahead (MCA s.6(7)), and the emergency is the
-    # ground named, before the person's lack of capacity.
+    # An attorney of unknown scope refuses care in an emergency: the share goes ahead (MCA s.6(7)), and the emergency is
+    # the ground named, before the person's lack of capacity.
     emergency = {
         "urgency": "emergency",
         "consent.status": "refused",

@@ -1,4 +1,5 @@
-"""Second opinions over HTTP: the claim holder asks another guardian, who agrees, disagrees or abstains; the decision lists what it weighed."""
+"""Second opinions over HTTP: the claim holder asks another guardian, who agrees, disagrees or abstains;
+the decision lists what it weighed."""
 
 from typing import Any
 

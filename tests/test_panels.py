@@ -1,5 +1,5 @@
-"""Panels over HTTP: a case the policy leaves to a panel, votes once each, a majority of the members or the chair's casting vote on a real tie,
-every vote on the record."""
+"""Panels over HTTP: a case the policy leaves to a panel, votes once each, a majority of the members or the chair's
+casting vote on a real tie, every vote on the record."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -370,7 +370,8 @@ async def test_only_guardians_of_the_controller_sit_on_a_panel(client: httpx.Asy
     outsider = await post(client, request_id, "panel", guardian(tokens), {"reason": REASON, "members": [MEMBERS[0], {"sub": "guardian-7", "org": "LA-NSH"}]})
     assert (outsider.status_code, outsider.headers["content-type"]) == (403, "application/problem+json"), outsider.text
     assert outsider.json()["detail"].startswith("members[1]:") and "controller organisation, CONTROLLER" in outsider.json()["detail"]
-    # Nor does another organisation's guardian chair one, holding the claim (set in the database: the API may not give it them).
+    # Nor does another organisation's guardian chair one, holding the claim (set in the database:
+    # the API may not give it them).
     await set_columns(app, request_id, assignee_sub="guardian-7", assignee_org="LA-NSH")
     chaired = await post(client, request_id, "panel", guardian(tokens, 7, org="LA-NSH"), {"reason": REASON, "members": MEMBERS})
     assert chaired.status_code == 403, chaired.text

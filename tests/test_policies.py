@@ -1,4 +1,5 @@
-"""Policy versions over HTTP: the held policies, derived uploads, activation, the dry run by version, and what-if replay."""
+"""Policy versions over HTTP: the held policies, derived uploads, activation,
+the dry run by version, and what-if replay."""
 
 import hashlib
 import json
@@ -111,7 +112,8 @@ async def test_a_fresh_installation_holds_every_shipped_policy_and_decides_under
     assert all(entry["shipped"] for entry in policies.values())
     assert {version for (_, version), entry in policies.items() if entry["replay_only"]} == REPLAY_ONLY
     assert [policies[BASELINE, version]["derived_from"] for version in ("2026.1", "2027.1", "2028.1")] == [None, None, None]
-    # 2027.2 and 2028.2 are shipped beside their baselines as derived policies: each runs its baseline's rules and waits to be activated.
+    # 2027.2 and 2028.2 are shipped beside their baselines as derived policies:
+    # each runs its baseline's rules and waits to be activated.
     for derived_version, edition in (("2027.2", "2027.1"), ("2028.2", "2028.1")):
         assert policies[BASELINE, derived_version]["derived_from"] == {"name": BASELINE, "version": edition}
         assert policies[BASELINE, derived_version]["edition"] == edition
@@ -413,7 +415,8 @@ async def test_of_two_activations_made_at_once_the_loser_gets_a_409(
     await activate(client, tokens, BASELINE, "2028.1")  # the winner, which read activation `stale_id` and was recorded first
 
     async def as_read_before(*, session: Any) -> Any:
-        """The loser read the same activation as the winner, before the winner's was recorded: as two made at once do."""
+        """The loser read the same activation as the winner,
+        before the winner's was recorded: as two made at once do."""
         return await session.get(PolicyActivation, stale_id)
 
     monkeypatch.setattr(policy_service, "latest_activation", as_read_before)
@@ -494,7 +497,8 @@ async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_cha
         ("approve_with_conditions", "refer"): 2,
     }
 
-    # 2028.2 weighs evidence: the police request relying on a crime exemption now also waits for the signed form; its outcome stands.
+    # 2028.2 weighs evidence: the police request relying on a crime exemption now also waits
+    # for the signed form; its outcome stands.
     evidence = await replay(client, tokens, "2028.2")
     (form,) = await changes(client, tokens, evidence["id"])
     assert (form["request_id"], form["old_outcome"], form["new_outcome"]) == (exemption["id"], "refuse", "refuse")
@@ -509,7 +513,8 @@ async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_cha
 
 
 async def test_replaying_2027_1_over_decisions_made_under_2026_1_before_the_upgrade(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
-    """Replay-only editions still replay: what 2027.1 changed from 2026.1, on requests 2028.1 approves too (so none was held)."""
+    """Replay-only editions still replay:
+    what 2027.1 changed from 2026.1, on requests 2028.1 approves too (so none was held)."""
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
     await active_before_upgrade(app, BASELINE, "2026.1")

@@ -1,4 +1,5 @@
-"""Every problem type the service emits resolves to a page of its own: `/problems/{name}`, HTML, no token, no rate limit."""
+"""Every problem type the service emits resolves to a page of its own:
+`/problems/{name}`, HTML, no token, no rate limit."""
 
 import importlib
 import pkgutil
@@ -23,7 +24,8 @@ from tests.support import Tokens, settings_for
 
 
 def every_problem_class() -> list[type[ProblemError]]:
-    """Every problem class of the service: every module of `app` imported first, so none is missed for not being loaded yet."""
+    """Every problem class of the service:
+    every module of `app` imported first, so none is missed for not being loaded yet."""
     for module in pkgutil.walk_packages(application_package.__path__, "app."):
         importlib.import_module(module.name)
     return problems.problem_classes()
@@ -54,7 +56,8 @@ async def pages() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def test_the_service_has_the_problem_classes_it_is_known_to_have() -> None:
-    # The enumeration finds classes in errors.py, in services and subclasses of subclasses; an empty walk would prove nothing.
+    # The enumeration finds classes in errors.py, in services and subclasses of subclasses;
+    # an empty walk would prove nothing.
     names = {problem.__name__ for problem in CLASSES}
     assert {"ProblemError", "NotFound", "InvalidInput", "TooManyRequests", "Gone", "InvalidPolicy", "MalformedForm"} <= names
     assert len(SLUGS) >= 15

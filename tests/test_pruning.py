@@ -1,4 +1,5 @@
-"""Housekeeping: delivered webhooks past CALDICOTT_WEBHOOK_RETENTION_DAYS are pruned in small batches; nothing undelivered is touched."""
+"""Housekeeping: delivered webhooks past CALDICOTT_WEBHOOK_RETENTION_DAYS are pruned in small batches;
+nothing undelivered is touched."""
 
 import asyncio
 import time

@@ -1,4 +1,5 @@
-"""Rate limits per organisation: a token bucket per verified org and class of route, 429 with the draft's fields, on both databases."""
+"""Rate limits per organisation: a token bucket per verified org and class of route,
+429 with the draft's fields, on both databases."""
 
 import asyncio
 import re
@@ -54,7 +55,8 @@ class Clock:
 
 @asynccontextmanager
 async def serving(database_url: str, clock: Clock, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """An app of its own (an engine of its own: another process, on PostgreSQL) with small limits and the test's clock."""
+    """An app of its own (an engine of its own:
+    another process, on PostgreSQL) with small limits and the test's clock."""
     application = create_app(settings_for(database_url, **(SMALL_LIMITS | overrides)))
     application.state.wiring.rate_limiter.clock = clock
     try:
@@ -78,7 +80,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def limited(client: httpx.AsyncClient, app: FastAPI, database_url: str, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    """The small-limits app, over a database emptied (PostgreSQL's buckets too) by `client`, with two agencies registered."""
+    """The small-limits app, over a database emptied (PostgreSQL's buckets too) by `client`,
+    with two agencies registered."""
     await register_agencies(app)
     async with serving(database_url, clock) as http:
         yield http
@@ -125,7 +128,8 @@ async def test_one_organisation_spent_leaves_other_organisations_and_other_class
     assert (other.status_code, other.headers["RateLimit"]) == (200, '"reads";r=2;t=1')
     write = await limited.post("/v1/evaluate", json=baseline_request(), headers=tokens.agency("RXT01"))
     assert (write.status_code, write.headers["RateLimit"]) == (200, '"writes";r=1;t=1'), write.text
-    # RXT01 is a guardian organisation in the tests (an auditor is the controller's alone): its reports are a class of their own.
+    # RXT01 is a guardian organisation in the tests (an auditor is the controller's alone):
+    # its reports are a class of their own.
     report = await limited.get("/v1/reports/review-metrics", headers=tokens.headers("RXT01", Role.GUARDIAN))
     assert (report.status_code, report.headers["RateLimit"]) == (200, '"reports";r=1;t=5'), report.text
 
@@ -144,7 +148,8 @@ async def test_a_forged_token_claiming_an_organisation_spends_none_of_its_tokens
 
 async def test_a_failed_or_rolled_back_request_still_spends_its_token(limited: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str) -> None:
     agency = tokens.agency("RXT01")
-    # Both fail inside the request's transaction, which is rolled back; the tokens were taken in a transaction of their own.
+    # Both fail inside the request's transaction, which is rolled back;
+    # the tokens were taken in a transaction of their own.
     missing = await limited.post("/v1/sharing-requests/no-such-request/withdraw", headers=agency)
     invalid = await limited.post("/v1/sharing-requests", json={"reference": "CASE-1"}, headers=agency | {"Idempotency-Key": "K-1"})
     assert (missing.status_code, invalid.status_code) == (404, 422)

@@ -153,7 +153,8 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
     assert verified["valid"] is True and verified["events"] >= len(trail)
 
     metrics = (await client.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()["reconsiderations"]
-    # Two contestable decisions were made (the refusal, and the approval with conditions on reconsideration); one was contested.
+    # Two contestable decisions were made (the refusal,
+    # and the approval with conditions on reconsideration); one was contested.
     assert metrics == {"reconsiderable": 2, "requested": 1, "rate": 0.5, "decided": 1, "upheld": 0, "overturned": 1, "overturn_rate": 1.0}
 
 

@@ -1,5 +1,5 @@
-"""The restore drill (`make restore-drill`, bench/restore_drill.py) on the test PostgreSQL server: it passes on an honest restore,
-and fails, naming the check, when the restored database is not what was dumped.
+"""The restore drill (`make restore-drill`, bench/restore_drill.py) on the test PostgreSQL server: it passes on an
+honest restore, and fails, naming the check, when the restored database is not what was dumped.
 """
 
 import os

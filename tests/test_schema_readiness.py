@@ -1,4 +1,5 @@
-"""A database whose schema is behind the code: /readyz answers 503 naming both revisions, requests a 503 (not a 500), `serve` says to migrate."""
+"""A database whose schema is behind the code: /readyz answers 503 naming both revisions, requests a 503
+(not a 500), `serve` says to migrate."""
 
 import asyncio
 import logging

@@ -102,7 +102,8 @@ def closed_by_server(connection: socket.socket, *, within: float) -> bool:
 
 
 def idle_connections_are_closed_by_every_worker(port: int, workers: set[int]) -> None:
-    """Open connections that never send a head until each worker holds some; every one is closed at the head deadline."""
+    """Open connections that never send a head until each worker holds some;
+    every one is closed at the head deadline."""
     opened: list[socket.socket] = []
     try:
         while len(opened) < 60 and min(connections_held(port, workers).values()) == 0:

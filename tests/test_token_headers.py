@@ -69,7 +69,8 @@ def rs_verifier(tmp_path_factory: pytest.TempPathFactory) -> TokenVerifier:
 
 
 def headers_with(alg: str, kid: str | None) -> st.SearchStrategy[Any]:
-    """Headers near a real one (each field real, arbitrary or absent, crit sometimes) and now and then any JSON at all."""
+    """Headers near a real one (each field real, arbitrary or absent,
+    crit sometimes) and now and then any JSON at all."""
     known = st.fixed_dictionaries(
         {},
         optional={
@@ -187,7 +188,8 @@ def test_signed_tokens_with_claims_of_the_wrong_type_are_refused_with_the_reason
 
 
 async def test_a_crafted_header_does_not_make_the_key_set_fetch_fail() -> None:
-    # With CALDICOTT_JWKS_URL a token naming an unknown key makes us fetch the set; a list as the kid made that a TypeError.
+    # With CALDICOTT_JWKS_URL a token naming an unknown key makes us fetch the set;
+    # a list as the kid made that a TypeError.
     verifier = TokenVerifier(settings_for(NO_DATABASE, jwt_secret=None, jwks_url="https://127.0.0.1:9/jwks.json"))
     for header in ({"alg": "RS256", "kid": ["k1"]}, {"alg": ["RS256"]}, {"alg": {"RS256": 1}, "kid": "k1"}):
         token = token_of(header, claims(), "RS256")

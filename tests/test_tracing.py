@@ -1,4 +1,5 @@
-"""Traces (app/platform/tracing.py): a submission's span tree, the caller's traceparent honoured, a delivery's traceparent, OTLP export; and tracing off.
+"""Traces (app/platform/tracing.py): a submission's span tree, the caller's traceparent honoured, a delivery's
+traceparent, OTLP export; and tracing off.
 
 Spans are caught by the SDK's InMemorySpanExporter, handed to the app as a collector would be;
 deliveries go to the real test receiver, on SQLite and PostgreSQL.
@@ -61,7 +62,8 @@ def spans(database_url: str) -> InMemorySpanExporter:
 
 @pytest.fixture(scope="module")
 async def traced_app(database_url: str, spans: InMemorySpanExporter) -> AsyncIterator[FastAPI]:
-    """The app as local development runs it (webhooks to loopback, a short retry schedule), exporting its spans to `spans`."""
+    """The app as local development runs it (webhooks to loopback, a short retry schedule),
+    exporting its spans to `spans`."""
     settings = settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5)
     application = create_app(settings, span_exporter=spans)
     yield application
@@ -130,7 +132,8 @@ async def test_a_submission_is_a_server_span_with_every_statement_beneath_it(
     statements = [span for span in caught.values() if statement_of(span)]
     assert len(statements) >= 3
     assert all(descends_from(span, server, caught) and span.kind == SpanKind.CLIENT for span in statements)
-    # The one write of the submission's rows: sent straight to asyncpg on PostgreSQL (app/platform/driver.py), through SQLAlchemy on SQLite.
+    # The one write of the submission's rows: sent straight to asyncpg on PostgreSQL (app/platform/driver.py),
+    # through SQLAlchemy on SQLite.
     [write] = [span for span in statements if re.search(r'INSERT INTO "?sharing_requests"? ', statement_of(span))]
     scope = write.instrumentation_scope.name if write.instrumentation_scope else None
     assert scope == (tracing.DRIVER_SCOPE if database_kind == "postgres" else "opentelemetry.instrumentation.sqlalchemy")

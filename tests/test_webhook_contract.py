@@ -1,4 +1,5 @@
-"""The `webhooks` section of the contract: one POST per event type, and every payload the service really writes matches it.
+"""The `webhooks` section of the contract:
+one POST per event type, and every payload the service really writes matches it.
 
 Every event type is made through the service as a partner would meet it (HTTP calls, the worker's
 overdue sweep, the agreement check), on both databases; each payload stored in the outbox is then
@@ -40,7 +41,8 @@ CONSENT_REFUSED = {"legal_basis.confidentiality": "overriding_public_interest", 
 
 
 def schema_of(event_type: str) -> dict[str, Any]:
-    """The published body schema of one event type, with the document's components beside it so that its references resolve."""
+    """The published body schema of one event type,
+    with the document's components beside it so that its references resolve."""
     body = SERVED["webhooks"][event_type]["post"]["requestBody"]["content"]["application/json"]["schema"]
     return body | {"components": SERVED["components"]}
 
@@ -99,7 +101,8 @@ def test_the_schema_refuses_what_the_service_does_not_send() -> None:
 
 
 async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
-    """Drive the service through every kind of event: requests decided and referred, every review path, a policy, agreement notices."""
+    """Drive the service through every kind of event: requests decided and referred, every review path,
+    a policy, agreement notices."""
     for code, kind in (("RXT01", "nhs_trust"), ("LA-NSH", "local_authority"), ("OWN01", "nhs_trust")):
         await register_organisation(client, tokens, code, type=kind)
     agency = tokens.agency("RXT01")
@@ -193,7 +196,8 @@ async def test_every_payload_the_service_writes_matches_the_published_schema(cli
 
 
 async def test_every_request_event_type_built_from_a_real_request_matches(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
-    # The payload of every request event, however it is reached, comes from one function: built here for each type from stored rows.
+    # The payload of every request event, however it is reached, comes from one function:
+    # built here for each type from stored rows.
     await register_organisation(client, tokens, "RXT01")
     for changes in ({}, REFERRED):
         response = await submit(client, tokens, changed(changes))

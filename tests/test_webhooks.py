@@ -40,7 +40,8 @@ from tests.support import Tokens, settings_for
 from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
-# Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts, is a witness's (tests/test_checkpoints.py).
+# Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts,
+# is a witness's (tests/test_checkpoints.py).
 ALL_EVENTS = [str(event_type) for event_type in WebhookEventType if event_type is not WebhookEventType.AUDIT_CHECKPOINT]
 PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
 
@@ -251,7 +252,8 @@ async def test_retry_after_is_honoured_on_429_and_503(hooks: httpx.AsyncClient, 
     endpoint = await register_endpoint(hooks, receiver, agency)
     receiver.answer(Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}), Answer(503, {"Retry-After": "86400"}))
     await submit(hooks, tokens, baseline_request())
-    # Retry-After may put an attempt off, never further than the schedule's longest wait (here two hours, after a fourth attempt).
+    # Retry-After may put an attempt off, never further than the schedule's longest wait
+    # (here two hours, after a fourth attempt).
     settings = hook_app.state.wiring.settings.model_copy(update={"webhook_retry_schedule": [0, 0, 0, 0, 7200]})
 
     assert await drain(hook_app, settings=settings) == 1  # the next attempt is not due for two minutes
@@ -393,7 +395,8 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"), "/one")
     await register_endpoint(hooks, receiver, tokens.admin(), "/two")
-    # Enough deliveries that the second worker's first claim comes while the first is still busy, however loaded the machine.
+    # Enough deliveries that the second worker's first claim comes while the first is
+    # still busy, however loaded the machine.
     for index in range(SUBMISSIONS):
         assert (await submit(hooks, tokens, changed({"reference": f"R{index}"}))).status_code == 201
     settings = hook_app.state.wiring.settings.model_copy(update={"webhook_batch_size": 2})

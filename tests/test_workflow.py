@@ -64,7 +64,8 @@ LEGAL = {
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
 HOLDER = "guardian-1"
-# A failed controller's check of a COURT_ORDER request, decided at once (approved with conditions) and open to reconsideration.
+# A failed controller's check of a COURT_ORDER request, decided at once
+# (approved with conditions) and open to reconsideration.
 CHECKED = {"outcome": "failed", "checked": "The sealed order seen is for another case than the one cited."}
 GROUNDS = "The recipient now stores the record in the UK, which answers the reason for the refusal."
 # The panel the claim holder opens: guardian-1 chairs it, with these two.

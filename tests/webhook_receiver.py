@@ -46,7 +46,8 @@ class Answer:
 
 
 class Receiver:
-    """Records every request; answers the scripted statuses first, then each path's standing answer or 200; de-duplicates by webhook-id."""
+    """Records every request; answers the scripted statuses first, then each path's standing answer or 200;
+    de-duplicates by webhook-id."""
 
     def __init__(self) -> None:
         self.base_url = ""

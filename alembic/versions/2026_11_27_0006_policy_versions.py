@@ -287,7 +287,8 @@ class AuditHistory:
 def recovered_facts(
     row: Any, history: AuditHistory, organisation_rows: dict[str, Any], agreement_rows: dict[str, Any], *, submitted: bool
 ) -> dict[str, Any] | None:
-    """The facts record of one rules decision (as app.rules.facts.facts_record writes it), or None when it cannot be known."""
+    """The facts record of one rules decision (as app.rules.facts.facts_record writes it),
+    or None when it cannot be known."""
     decided_at = as_utc(row.decided_at)
     requester = organisation_rows.get(row.requester_org)
     if not history.covers(decided_at=decided_at, submission_audited=submitted) or requester is None or row.stored_version is None:

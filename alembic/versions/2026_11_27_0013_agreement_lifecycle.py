@@ -1,4 +1,5 @@
-"""Agreement lifecycle: an owner, a DPIA reference, a review date and a signed copy; every version kept; notices of dates sent
+"""Agreement lifecycle: an owner, a DPIA reference, a review date and a signed copy;
+every version kept; notices of dates sent
 
 Revision ID: 0013_agreement_lifecycle
 Revises: 0012_attachments

@@ -8,9 +8,9 @@ attachment_verifications holds each guardian's verification of a request's attac
 latest of an attachment's, the highest id, is the one that counts). sharing_requests.possible_incident
 flags a request a decision let unverified evidence through; every existing row starts false. upgrade_steps
 records one-off steps the service takes at its first start after an upgrade, so that each runs once: the
-first is the listing of decisions that cleared a condition on unverified evidence (app/services/attachments/evidence_upgrade.py),
-which needs the policies and the audit trail, so it runs at start rather than here. The new actions and
-webhook event type fit the existing text columns.
+first is the listing of decisions that cleared a condition on unverified evidence
+(app/services/attachments/evidence_upgrade.py), which needs the policies and the audit trail, so it runs at start rather
+than here. The new actions and webhook event type fit the existing text columns.
 """
 
 from collections.abc import Sequence

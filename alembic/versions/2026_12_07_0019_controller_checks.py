@@ -5,9 +5,9 @@ Revises: 0018_evidence_verification
 Create Date: 2026-12-07
 
 An approving decision opens one check per controller's check among its findings, and a significant decision by the
-rules may open `human_involvement` (brief section 5; app/services/controller_checks/checks.py). Each record of a check is a row
-of its own, never edited. The request keeps which decision's checks count now, which are open, whether one holds the
-disclosure back. Whether a failed check of an emergency share calls for the incident process is
+rules may open `human_involvement` (brief section 5; app/services/controller_checks/checks.py). Each record of a check
+is a row of its own, never edited. The request keeps which decision's checks count now, which are open, whether one
+holds the disclosure back. Whether a failed check of an emergency share calls for the incident process is
 `sharing_requests.possible_incident`, which 0018 added for decisions made on unverified evidence.
 """
 

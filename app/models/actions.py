@@ -1,4 +1,5 @@
-"""The actions the event seam records: what happens to requests, what admins do, webhook endpoint changes, which reports are run."""
+"""The actions the event seam records: what happens to requests, what admins do,
+webhook endpoint changes, which reports are run."""
 
 from enum import StrEnum
 
@@ -29,13 +30,15 @@ class RequestAction(StrEnum):
     NOTICE_READ = "notice_read"
     NOTICE_PREVIEWED = "notice_previewed"  # a guardian read a withheld subject's notice (brief section 6, rule 1)
     NOTICE_RELEASED = "notice_released"  # a guardian released a withheld subject's notice
-    # Evidence attached to the request: each outcome names the content's SHA-256 (`sha256:<hex>`), which the chain then holds.
+    # Evidence attached to the request: each outcome names the content's SHA-256
+    # (`sha256:<hex>`), which the chain then holds.
     ATTACHMENT_ADDED = "attachment_added"
     ATTACHMENT_READ = "attachment_read"
     ATTACHMENT_PURGED = "attachment_purged"  # its retention ended: the content removed, the row and the hash kept
     # A guardian verified or rejected an attachment: the outcome names it (`verified court_order <attachment id>`).
     EVIDENCE_VERIFIED = "evidence_verified"
-    # At the first start after verification came in: a decision let unverified evidence clear a condition, so a guardian reviews it.
+    # At the first start after verification came in:
+    # a decision let unverified evidence clear a condition, so a guardian reviews it.
     UNVERIFIED_EVIDENCE_LISTED = "unverified_evidence_listed"
     FHIR_READ = "fhir_read"  # the request's decisions exported as a FHIR Bundle
     # The controller's checks (brief section 5): a record of one (its outcome names the check), a failure sending the

@@ -50,7 +50,8 @@ class SharingAgreement(SQLModel, table=True):
 
 
 class SharingAgreementVersion(SQLModel, table=True):
-    """The agreement as one registration or change left it: every field, as its public form showed it then; never edited."""
+    """The agreement as one registration or change left it:
+    every field, as its public form showed it then; never edited."""
 
     __tablename__ = "sharing_agreement_versions"
 
@@ -69,7 +70,8 @@ class AgreementNoticeKind(StrEnum):
 
 
 class AgreementNotice(SQLModel, table=True):
-    """A notice sent about one date of an agreement; the key is what makes it once per date, however many workers look."""
+    """A notice sent about one date of an agreement;
+    the key is what makes it once per date, however many workers look."""
 
     __tablename__ = "sharing_agreement_notices"
 
@@ -123,7 +125,8 @@ class SharingAgreementCreate(BaseModel):
 
 
 class SharingAgreementUpdate(BaseModel):
-    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but clears
+    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but \
+clears
     the owner, the DPIA reference, the review date and the signed copy."""
 
     model_config = ConfigDict(

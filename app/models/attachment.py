@@ -35,7 +35,8 @@ class MediaType(StrEnum):
 
 
 class Attachment(SQLModel, table=True):
-    """One piece of evidence: a request's or an agreement's (exactly one of them), its kind, name, size and content hash."""
+    """One piece of evidence: a request's or an agreement's (exactly one of them), its kind,
+    name, size and content hash."""
 
     __tablename__ = "attachments"
     __table_args__ = (
@@ -75,7 +76,8 @@ class AttachmentBlob(SQLModel, table=True):
 
 
 class AttachmentChunk(SQLModel, table=True):
-    """PostgreSQL only: one bounded piece of a content, in order; `blob_key` is its SHA-256, or `staging:<uuid>` while it arrives."""
+    """PostgreSQL only: one bounded piece of a content, in order;
+    `blob_key` is its SHA-256, or `staging:<uuid>` while it arrives."""
 
     __tablename__ = "attachment_chunks"
 
@@ -135,7 +137,8 @@ class AttachmentPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Attachment, verification: VerificationPublic | None = None) -> "AttachmentPublic":
-        """The public form of a row, with the URL of its content under its request or agreement, and its latest verification."""
+        """The public form of a row, with the URL of its content under its request or agreement,
+        and its latest verification."""
         owner = f"/v1/sharing-requests/{row.request_id}" if row.request_id is not None else f"/v1/sharing-agreements/{row.agreement_code}"
         download = f"{owner}/attachments/{row.id}"
         fields = {name: getattr(row, name) for name in cls.model_fields if name not in ("download", "verification")}

@@ -1,4 +1,5 @@
-"""The audit trail: one hash-chained, append-only row per change or read, the rows waiting to be chained, and the API schemas."""
+"""The audit trail: one hash-chained, append-only row per change or read,
+the rows waiting to be chained, and the API schemas."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -68,7 +69,8 @@ class AuditPending(SQLModel, table=True):
 
 
 class AuditCheckpoint(SQLModel, table=True):
-    """The chain's head at a moment, signed with a key outside the database: `previous` is the digest of the checkpoint before (docs/auditors/audit-format.md)."""
+    """The chain's head at a moment, signed with a key outside the database: `previous` is the digest of the checkpoint
+    before (docs/auditors/audit-format.md)."""
 
     __tablename__ = "audit_checkpoints"
     __table_args__ = (Index("ix_audit_checkpoints_seq", "seq"),)
@@ -157,7 +159,8 @@ class AuditFinding(BaseModel):
 
 
 class AuditVerification(BaseModel):
-    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq is where it first fails.
+    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq is \
+where it first fails.
 
     Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid.
     """

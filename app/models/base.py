@@ -71,7 +71,8 @@ E = TypeVar("E", bound=StrEnum)
 
 
 class StringEnum(TypeDecorator[E]):
-    """A closed vocabulary stored as its text value: rows read back as enum members, and anything else is refused on write."""
+    """A closed vocabulary stored as its text value:
+    rows read back as enum members, and anything else is refused on write."""
 
     impl = String
     cache_ok = True

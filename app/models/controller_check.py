@@ -1,4 +1,5 @@
-"""The controller's checks (brief section 5): each opened by an approving decision, and the records people of the controller make of it."""
+"""The controller's checks (brief section 5):
+each opened by an approving decision, and the records people of the controller make of it."""
 
 from datetime import datetime
 from typing import Annotated, Literal
@@ -33,7 +34,8 @@ class ControllerCheck(SQLModel, table=True):
     decision_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=False))
     name: str = sqlmodel.Field(max_length=64)  # a rule id, or `human_involvement`
     status: CheckStatus = sqlmodel.Field(sa_column=enum_column(CheckStatus, 16))
-    # False only for CP7.emergency_share's own check, and for every check of an emergency share that is not a significant decision.
+    # False only for CP7.emergency_share's own check,
+    # and for every check of an emergency share that is not a significant decision.
     blocking: bool
     emergency_share: bool  # opened by an emergency share: a failure calls for the incident process
     due_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))  # an emergency share's: the response time
@@ -42,7 +44,8 @@ class ControllerCheck(SQLModel, table=True):
 
 
 class ControllerCheckRecord(SQLModel, table=True):
-    """What a person of the controller recorded of a check; never edited (a mistaken record is followed by another, and the latest counts)."""
+    """What a person of the controller recorded of a check;
+    never edited (a mistaken record is followed by another, and the latest counts)."""
 
     __tablename__ = "controller_check_records"
 

@@ -1,4 +1,5 @@
-"""The facts a decision's rules saw beyond the request, as the API shows them: requester, agreement, date, evidence, and the current edition's view."""
+"""The facts a decision's rules saw beyond the request, as the API shows them:
+requester, agreement, date, evidence, and the current edition's view."""
 
 from datetime import date, datetime
 from typing import Any
@@ -34,7 +35,8 @@ class AgreementRecord(BaseModel):
 
 
 class CurrentEditionView(BaseModel):
-    """How the current edition of the baseline decided a request that a replay-only active policy would have approved."""
+    """How the current edition of the baseline decided a request that a replay-only active policy would have \
+approved."""
 
     version: str
     hash: str
@@ -43,7 +45,8 @@ class CurrentEditionView(BaseModel):
 
 
 class EvidenceRecord(BaseModel):
-    """An attachment the rules weighed, with the verification that let it count; a decision made before verification existed has its kind only."""
+    """An attachment the rules weighed, with the verification that let it count; a decision made before verification \
+existed has its kind only."""
 
     attachment_id: str | None = None
     kind: AttachmentKind
@@ -59,7 +62,8 @@ class EvidenceRecord(BaseModel):
 
 
 class DecisionFacts(BaseModel):
-    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the evidence weighed."""
+    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the \
+evidence weighed."""
 
     requester: RequesterRecord
     agreement: AgreementRecord | None

@@ -1,4 +1,5 @@
-"""A decision notice: the latest final decision on a request, told in plain English, for the requester or the person it is about."""
+"""A decision notice: the latest final decision on a request, told in plain English,
+for the requester or the person it is about."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -144,7 +145,8 @@ class NoticeWithholding(BaseModel):
 
 
 class NoticeBasis(BaseModel):
-    """What the decision rests on in law, in words (brief section 6, rule 2); for a person who has died, only the duty of confidence and the provision."""
+    """What the decision rests on in law, in words (brief section 6, rule 2); for a person who has died, only the duty \
+of confidence and the provision."""
 
     article_6: str | None = Field(description="The UK GDPR Article 6 basis; null for people who have died")
     article_9: str | None = Field(description="The Article 9 condition, with the DPA 2018 Schedule 1 paragraph when recorded; null when none applies")
@@ -157,7 +159,8 @@ class NoticeBasis(BaseModel):
 
 
 class NoticeCheck(BaseModel):
-    """A controller's check: a step the controller takes itself before disclosure, never an obligation on the recipient."""
+    """A controller's check: a step the controller takes itself before disclosure, never an obligation on the \
+recipient."""
 
     check: str = Field(description="The rule id of the check, or `human_involvement`")
     text: str = Field(description="What the controller does, in plain words")
@@ -165,7 +168,8 @@ class NoticeCheck(BaseModel):
 
 
 class NoticeRefusalOverride(BaseModel):
-    """A refusal of consent (the person's, or one made for them) that the decision did not follow (brief section 6, rule 4)."""
+    """A refusal of consent (the person's, or one made for them) that the decision did not follow (brief section 6, \
+rule 4)."""
 
     by: str = Field(description="What or who did not follow it: the rules, an emergency share, a Caldicott Guardian or a panel")
     ground: str = Field(description="On what ground, in words")
@@ -173,7 +177,8 @@ class NoticeRefusalOverride(BaseModel):
 
 
 class NoticeAutomated(BaseModel):
-    """A decision made by the rules: the safeguards of UK GDPR Arts. 22A-22D (as substituted by the Data (Use and Access) Act 2025)."""
+    """A decision made by the rules: the safeguards of UK GDPR Arts. 22A-22D (as substituted by the Data (Use and \
+Access) Act 2025)."""
 
     checked_by_person: bool = Field(description="Whether a person of the controller checked it (its checks recorded done) before anything was disclosed")
     statements: list[str] = Field(
@@ -192,7 +197,8 @@ class NoticeRights(BaseModel):
 
 
 class DecisionNotice(BaseModel):
-    """The latest final decision on a request, in plain English: the JSON form of the notice and what its other forms are rendered from."""
+    """The latest final decision on a request, in plain English: the JSON form of the notice and what its other forms \
+are rendered from."""
 
     audience: NoticeAudience
     request_id: str

@@ -1,4 +1,5 @@
-"""A guardian's release of a withheld subject's notice (brief section 6, rule 1): who, when, why, on which version of the request."""
+"""A guardian's release of a withheld subject's notice (brief section 6, rule 1):
+who, when, why, on which version of the request."""
 
 from datetime import datetime
 from typing import Annotated
@@ -17,7 +18,8 @@ PersonalRepresentative = Annotated[str, StringConstraints(strict=True, strip_whi
 
 
 class NoticeRelease(SQLModel, table=True):
-    """One release of one audience's notice; never edited. It counts while the request stays at `version` (an amendment ends it)."""
+    """One release of one audience's notice;
+    never edited. It counts while the request stays at `version` (an amendment ends it)."""
 
     __tablename__ = "notice_releases"
 

@@ -1,4 +1,5 @@
-"""Second opinions: the claim holder asks another guardian (named, or any) and that guardian agrees, disagrees or abstains."""
+"""Second opinions: the claim holder asks another guardian (named,
+or any) and that guardian agrees, disagrees or abstains."""
 
 from datetime import datetime
 from typing import Annotated
@@ -38,7 +39,8 @@ class OpinionRequest(SQLModel, table=True):
 
 
 class Opinion(SQLModel, table=True):
-    """A second guardian's opinion; each request for one is answered once, and the decision that weighed it is linked."""
+    """A second guardian's opinion; each request for one is answered once,
+    and the decision that weighed it is linked."""
 
     __tablename__ = "opinions"
     __table_args__ = (UniqueConstraint("opinion_request_id"),)

@@ -1,4 +1,5 @@
-"""Panels: three guardians of the controller (by the 2027.1 defaults) decide a case by a majority of the members; the chair breaks a real tie."""
+"""Panels: three guardians of the controller (by the 2027.1 defaults) decide a case by a majority of the members;
+the chair breaks a real tie."""
 
 from datetime import datetime
 from typing import Annotated
@@ -65,7 +66,8 @@ class PanelVote(SQLModel, table=True):
 
 
 class PanelOpenBody(BaseModel):
-    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names to sit with them."""
+    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names \
+to sit with them."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -121,7 +123,8 @@ class PanelWithdrawalBody(BaseModel):
 
 
 class PanelCloseBody(BaseModel):
-    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's casting vote decides."""
+    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's \
+casting vote decides."""
 
     model_config = ConfigDict(
         extra="forbid",

@@ -1,4 +1,5 @@
-"""The classes of route an organisation's request rate is limited by, and their token buckets when PostgreSQL holds them."""
+"""The classes of route an organisation's request rate is limited by,
+and their token buckets when PostgreSQL holds them."""
 
 from enum import StrEnum
 

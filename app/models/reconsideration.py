@@ -1,4 +1,5 @@
-"""Reconsiderations: a requesting agency asks that a decision be looked at again, and a guardian who did not make it answers."""
+"""Reconsiderations: a requesting agency asks that a decision be looked at again,
+and a guardian who did not make it answers."""
 
 from datetime import datetime
 

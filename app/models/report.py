@@ -77,7 +77,8 @@ class ResponseTimes(BaseModel):
 
 
 class Agreement(BaseModel):
-    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided `rules_would`."""
+    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided \
+`rules_would`."""
 
     rules_would: Outcome
     guardian: str

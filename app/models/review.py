@@ -134,7 +134,8 @@ class NewDecision(BaseModel):
 
 
 class ReconsiderationDecisionBody(BaseModel):
-    """A guardian's answer to a request for reconsideration: the decision stands (`upheld`), or a new one replaces it."""
+    """A guardian's answer to a request for reconsideration: the decision stands (`upheld`), or a new one replaces \
+it."""
 
     model_config = ConfigDict(
         extra="forbid",

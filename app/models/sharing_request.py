@@ -75,8 +75,8 @@ class SharingRequest(SQLModel, table=True):
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    # The controller's checks (app/services/controller_checks/checks.py keeps these): the decision whose checks count now,
-    # the names of its checks still open, whether one of them holds the disclosure back, and whether a failed check
+    # The controller's checks (app/services/controller_checks/checks.py keeps these): the decision whose checks count
+    # now, the names of its checks still open, whether one of them holds the disclosure back, and whether a failed check
     # of an emergency share (already disclosed), or a decision that let unverified evidence clear a condition, calls for
     # the controller's incident process.
     checks_decision_id: str | None = sqlmodel.Field(default=None, max_length=36)
@@ -114,7 +114,8 @@ class RequestSubject(SQLModel, table=True):
     subject_hash: str = sqlmodel.Field(primary_key=True, max_length=64, index=True)
 
 
-# A JSON column whose Python None is SQL NULL rather than JSON null, so `facts IS NULL` finds every decision without facts.
+# A JSON column whose Python None is SQL NULL rather than JSON null,
+# so `facts IS NULL` finds every decision without facts.
 NullableJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
@@ -136,7 +137,8 @@ class Decision(SQLModel, table=True):
     review_required: bool = False
     decided_by: str = sqlmodel.Field(max_length=200)
     rationale: str | None = None
-    # A guardian's reason for the person, for their notice when it overrode a refusal (brief section 6, rule 4); never the rationale.
+    # A guardian's reason for the person, for their notice when it overrode a refusal (brief section 6,
+    # rule 4); never the rationale.
     subject_reason: str | None = sqlmodel.Field(default=None, max_length=2000)
     approved_items: list[str] | None = sqlmodel.Field(default=None, sa_column=Column(JSONValue, nullable=True))
     # Guardian decisions: seconds from referral, less time paused waiting for information.
@@ -150,7 +152,8 @@ class Decision(SQLModel, table=True):
     # null only for a decision made before facts were recorded whose rows have changed since.
     facts: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
     facts_origin: FactsOrigin = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=enum_column(FactsOrigin, 16, server_default=FactsOrigin.RECORDED.value))
-    # A guardian's decision: the second opinions it weighed (OpinionRecord); a panel's: its members and every vote (PanelRecord).
+    # A guardian's decision: the second opinions it weighed (OpinionRecord); a panel's:
+    # its members and every vote (PanelRecord).
     opinions: list[dict[str, Any]] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
     panel: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
 
@@ -213,7 +216,8 @@ class DecisionPublic(Verdict):
 
     @classmethod
     def of(cls, decision: Decision, *, findings: Sequence[Finding] | None = None) -> "DecisionPublic":
-        """The stored decision; `findings` when the caller still holds them as the rules gave them (else read from the row)."""
+        """The stored decision; `findings` when the caller still holds them as the
+        rules gave them (else read from the row)."""
         return cls(
             id=decision.id,
             version=decision.version,

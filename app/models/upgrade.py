@@ -1,4 +1,5 @@
-"""One-off steps the service takes at its first start after an upgrade, each recorded once it has run so that it never runs again."""
+"""One-off steps the service takes at its first start after an upgrade,
+each recorded once it has run so that it never runs again."""
 
 from datetime import datetime
 

@@ -30,9 +30,11 @@ class AgeGroup(StrEnum):
 
 
 class DataCategory(StrEnum):
-    """A kind of information asked for. `fertility_treatment`: licensed treatment held under the HFE Act 1990; `gender_history`:
+    """A kind of information asked for. `fertility_treatment`: licensed treatment held under the HFE Act 1990; \
+`gender_history`:
     that a person has applied for or holds a gender recognition certificate, or their gender history; `criminal_offence`
-    (policy 2028.1): personal data about criminal convictions and offences or related security measures, allegations included
+    (policy 2028.1): personal data about criminal convictions and offences or related security measures, allegations \
+included
     (UK GDPR Art. 10; DPA 2018 s.11(2)); `full_record`: the whole record."""
 
     DEMOGRAPHICS = "demographics"
@@ -115,8 +117,10 @@ class ConsentGivenBy(StrEnum):
 
 
 class ProxyScope(StrEnum):
-    """The authority of the attorney or deputy who gave or refused consent: a lasting power of attorney or a deputyship for
-    personal welfare (`health_and_welfare`) or for property and affairs (`property_and_affairs`), MCA 2005 ss.9(1), 16-20."""
+    """The authority of the attorney or deputy who gave or refused consent: a lasting power of attorney or a \
+deputyship for
+    personal welfare (`health_and_welfare`) or for property and affairs (`property_and_affairs`), MCA 2005 ss.9(1), \
+16-20."""
 
     HEALTH_AND_WELFARE = "health_and_welfare"
     PROPERTY_AND_AFFAIRS = "property_and_affairs"
@@ -145,9 +149,11 @@ class SubjectInformed(StrEnum):
 
 
 class OrganisationType(StrEnum):
-    """What kind of body an organisation is. `care_provider` (policy 2027.1): a registered health or adult social care provider
+    """What kind of body an organisation is. `care_provider` (policy 2027.1): a registered health or adult social care \
+provider
     outside the NHS. Policy 2028.1 adds `court` (a court or tribunal), `coroner` (a coroner's office), `nhs_england`,
-    `public_health_agency` (the UK Health Security Agency or one of its health protection teams) and `integrated_care_board`
+    `public_health_agency` (the UK Health Security Agency or one of its health protection teams) and \
+`integrated_care_board`
     (NHS Act 2006 s.14Z25; a safeguarding partner, Children Act 2004 s.16E)."""
 
     NHS_TRUST = "nhs_trust"
@@ -161,7 +167,8 @@ class OrganisationType(StrEnum):
     # A registered health or adult social care provider outside the NHS (HSCA 2012 s.251B; policy 2027.1).
     CARE_PROVIDER = "care_provider"
     # Policy 2028.1 (brief section 4b): a court or tribunal; a coroner's office; NHS England; the UK Health Security
-    # Agency or one of its health protection teams; an integrated care board (a safeguarding partner, Children Act 2004 s.16E).
+    # Agency or one of its health protection teams;
+    # an integrated care board (a safeguarding partner, Children Act 2004 s.16E).
     COURT = "court"
     CORONER = "coroner"
     NHS_ENGLAND = "nhs_england"
@@ -316,7 +323,8 @@ class AttachmentKind(StrEnum):
 
 
 class VerificationOutcome(StrEnum):
-    """A guardian's finding on a piece of evidence: only a `verified` one counts in the rules (brief section 7, Evidence)."""
+    """A guardian's finding on a piece of evidence: only a `verified` one counts in the rules (brief section 7, \
+Evidence)."""
 
     VERIFIED = "verified"
     REJECTED = "rejected"

@@ -28,13 +28,16 @@ class WebhookEventType(StrEnum):
     RECONSIDERED = "sharing_request.reconsidered"
     OPINION_REQUESTED = "sharing_request.opinion_requested"
     PANEL_OPENED = "sharing_request.panel_opened"
-    ATTACHMENT_ADDED = "sharing_request.attachment_added"  # evidence attached: a guardian may now have more to read, the agency a paper copy recorded
-    EVIDENCE_VERIFIED = "sharing_request.evidence_verified"  # a guardian verified or rejected an attachment: only verified evidence counts
+    # Evidence attached: a guardian may now have more to read, the agency a paper copy recorded
+    ATTACHMENT_ADDED = "sharing_request.attachment_added"
+    # A guardian verified or rejected an attachment: only verified evidence counts
+    EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"  # the last controller's check holding an approval back was recorded done
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
-    AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head, signed: every subscriber is a witness (app/services/audit/checkpoints.py)
+    # The audit chain's head, signed: every subscriber is a witness (app/services/audit/checkpoints.py)
+    AUDIT_CHECKPOINT = "audit.checkpoint"
 
 
 class EndpointScope(StrEnum):
@@ -90,7 +93,8 @@ class OutboxEvent(SQLModel, table=True):
     request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
-    # The W3C traceparent of the span that wrote the event, when tracing was on: its deliveries join that trace (app/platform/tracing.py).
+    # The W3C traceparent of the span that wrote the event, when tracing was on:
+    # its deliveries join that trace (app/platform/tracing.py).
     traceparent: str | None = sqlmodel.Field(default=None, sa_column=Column(String(55), nullable=True))
 
 

@@ -1,4 +1,5 @@
-"""What a webhook delivery carries: the envelope of every event and the `data` of each kind, as app/services/webhooks/outbox.py builds them.
+"""What a webhook delivery carries: the envelope of every event and the `data` of each kind, as
+app/services/webhooks/outbox.py builds them.
 
 These models describe the payloads; they do not build them. tests/test_webhook_contract.py builds real
 events through the services and validates every stored payload against the published schema, so the two

@@ -13,7 +13,8 @@ from app.services.audit.signing import AuditKeys, load_keys
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
 DEV_SUBJECT_KEY = "development-subject-key-not-for-production"
-# Where development keeps the key that signs audit checkpoints when CALDICOTT_AUDIT_SIGNING_KEY_FILE is not set (made on first use).
+# Where development keeps the key that signs audit checkpoints when
+# CALDICOTT_AUDIT_SIGNING_KEY_FILE is not set (made on first use).
 DEV_AUDIT_SIGNING_KEY_FILE = Path("caldicott-audit-key.pem")
 MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
 
@@ -47,12 +48,14 @@ class Settings(BaseSettings):
     # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
     jwks_url: HttpUrl | None = None
     subject_key: SecretStr | None = None
-    # No longer read (policies are uploaded and activated through the API); set, it stops start-up rather than be ignored.
+    # No longer read (policies are uploaded and activated through the API);
+    # set, it stops start-up rather than be ignored.
     policy_file: Path | None = None
     # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
     controller_org: OrganisationCode = DEV_CONTROLLER_ORG
-    # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's `guardian`
-    # role is honoured for these and the controller only, `admin` and `auditor` for the controller alone (app/powers.py, applied in app/http/tokens.py).
+    # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's
+    # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
+    # (app/powers.py, applied in app/http/tokens.py).
     guardian_orgs: list[OrganisationCode] = []
     # Webhooks: private addresses only for tests and local development (SSRF).
     webhook_allow_private: bool = False
@@ -72,9 +75,10 @@ class Settings(BaseSettings):
     # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit/chain.py);
     # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
     audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)
-    # Signed checkpoints of the chain's head (app/services/audit/checkpoints.py): the Ed25519 key that signs them (a PEM file,
-    # never in the database; development makes one on first use), the JWK set of every public key that ever signed
-    # (rotation adds to it; by default the signing key's own), and how often the worker signs the head when it has moved.
+    # Signed checkpoints of the chain's head (app/services/audit/checkpoints.py): the Ed25519 key that signs them (a PEM
+    # file, never in the database; development makes one on first use), the JWK set of every public key that ever signed
+    # (rotation adds to it; by default the signing key's own),
+    # and how often the worker signs the head when it has moved.
     audit_signing_key_file: Path | None = None
     audit_public_keys_file: Path | None = None
     audit_checkpoint_seconds: float = Field(default=300.0, gt=0, le=86400)
@@ -83,13 +87,15 @@ class Settings(BaseSettings):
     policy_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Fair use: each endpoint is another outbound POST for every event; each identifier another row written.
     max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
-    # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised: a bulk request names a count instead.
+    # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised:
+    # a bulk request names a count instead.
     max_identifiers_per_request: int = Field(default=1000, ge=1, le=1000)
     # How often the webhook worker looks for agreements whose review date or end is near (and once as it starts).
     agreement_check_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
     reconsideration_window_days: int = Field(default=28, ge=1, le=365)
-    # The person's decision notice says how to reach the controller's Data Protection Officer and the ICO (brief section 6, rule 3).
+    # The person's decision notice says how to reach the controller's Data Protection
+    # Officer and the ICO (brief section 6, rule 3).
     dpo_contact: str = Field(default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)", min_length=1, max_length=500)
     ico_contact: str = Field(default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113", min_length=1, max_length=500)
     # Rate limits per organisation and class of route (docs/integrators/rate-limits.md): a token bucket holding `quota`
@@ -103,14 +109,15 @@ class Settings(BaseSettings):
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
-    # The HTTP server (`caldicott serve`): how long a slow or idle client may hold a connection, and how much it may send.
+    # The HTTP server (`caldicott serve`):
+    # how long a slow or idle client may hold a connection, and how much it may send.
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     http_max_header_bytes: int = Field(default=16384, ge=4096, le=1048576)
     http_limit_concurrency: int = Field(default=1000, ge=1)
     http_graceful_shutdown_seconds: int = Field(default=10, ge=0, le=3600)
-    # Evidence attached to sharing requests (app/services/attachments/uploads.py): the most file content one upload may carry,
-    # read as a stream (the 256 KiB body limit does not apply to that route), and where SQLite keeps the content
+    # Evidence attached to sharing requests (app/services/attachments/uploads.py): the most file content one upload may
+    # carry, read as a stream (the 256 KiB body limit does not apply to that route), and where SQLite keeps the content
     # (PostgreSQL keeps it in the database): by default an `attachments/` folder beside the database file.
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
     attachment_dir: Path | None = None
@@ -120,8 +127,8 @@ class Settings(BaseSettings):
     attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
     # Log lines (app/platform/logs.py): one JSON object each, or one readable line each for people at a terminal.
     log_format: LogFormat = LogFormat.AUTO
-    # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over HTTP);
-    # the exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) itself.
+    # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over
+    # HTTP); the exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) itself.
     otlp_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
 
     @model_validator(mode="after")
@@ -172,7 +179,8 @@ class Settings(BaseSettings):
 
     @property
     def attachment_folder(self) -> Path | None:
-        """Where SQLite keeps attachment content: CALDICOTT_ATTACHMENT_DIR, else `attachments/` beside the database file; None on PostgreSQL."""
+        """Where SQLite keeps attachment content:
+        CALDICOTT_ATTACHMENT_DIR, else `attachments/` beside the database file; None on PostgreSQL."""
         if not self.uses_sqlite:
             return None
         if self.attachment_dir is not None:
@@ -183,7 +191,8 @@ class Settings(BaseSettings):
         return Path(database).parent / "attachments"
 
     def audit_keys(self, *, sign: bool) -> AuditKeys:
-        """The keys of audit checkpoints this process needs (the signer too when `sign`); see app/services/audit/signing.py."""
+        """The keys of audit checkpoints this process needs (the signer too when `sign`);
+        see app/services/audit/signing.py."""
         production = self.env is Environment.PRODUCTION
         signing_key_file = self.audit_signing_key_file or (None if production else DEV_AUDIT_SIGNING_KEY_FILE)
         return load_keys(signing_key_file=signing_key_file, public_keys_file=self.audit_public_keys_file, sign=sign, production=production)

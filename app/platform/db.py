@@ -9,7 +9,8 @@ AUDIT_RECORDED = "audit_recorded"
 
 
 def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
-    """Create the engine; SQLite gets foreign keys (off only while migrating), WAL, a busy timeout and BEGIN IMMEDIATE."""
+    """Create the engine; SQLite gets foreign keys (off only while migrating), WAL,
+    a busy timeout and BEGIN IMMEDIATE."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 

@@ -66,7 +66,8 @@ def prepare(statement: Executable) -> Statement:
 class Transaction(Enum):
     """Which transaction a statement runs in, on PostgreSQL (on SQLite always the session's)."""
 
-    SESSION = "session"  # the session's, begun here if it has not begun: more statements follow that must commit with this one
+    # The session's, begun here if it has not begun: more statements follow that must commit with this one
+    SESSION = "session"
     JOINED = "joined"  # the session's if it has begun, else a transaction of its own (a read; or the session's only write)
     OWN = "own"  # one of its own, committed at once, before the session's begins (the rate-limit take)
 
@@ -98,7 +99,8 @@ async def _on_driver(connection: Connection, statement: Statement, parameters: M
         raise RuntimeError("a statement of its own must run before the session's transaction begins")
     try:
         if transaction == Transaction.SESSION and adapted._transaction is None:
-            # What SQLAlchemy's asyncpg adapter does before its own first statement; it commits or rolls back this transaction.
+            # What SQLAlchemy's asyncpg adapter does before its own first statement;
+            # it commits or rolls back this transaction.
             await adapted._start_transaction()
         # SQLAlchemy's instrumentation sees only what SQLAlchemy runs: these get a span of their own when tracing is on.
         with tracing.statement(connection.engine, statement.sql):
@@ -108,7 +110,8 @@ async def _on_driver(connection: Connection, statement: Statement, parameters: M
 
 
 def _as_sqlalchemy_error(connection: Connection, adapted: Any, statement: Statement, parameters: Mapping[str, Any], error: Exception) -> Exception:
-    """The error SQLAlchemy would have raised for this one; a connection found broken is invalidated, as SQLAlchemy does."""
+    """The error SQLAlchemy would have raised for this one;
+    a connection found broken is invalidated, as SQLAlchemy does."""
     dbapi = connection.dialect.loaded_dbapi
     if isinstance(error, dbapi.Error):
         dbapi_error: Exception = error

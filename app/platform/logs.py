@@ -1,4 +1,5 @@
-"""Log lines: one JSON object each, or one readable line each for people, carrying the request's correlation id and trace id.
+"""Log lines: one JSON object each, or one readable line each for people,
+carrying the request's correlation id and trace id.
 
 JSON unless the stream is a terminal, or as CALDICOTT_LOG_FORMAT says (`json`, `console`, `auto`).
 
@@ -67,7 +68,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class ConsoleFormatter(logging.Formatter):
-    """One line for people: time, level, logger, message, then key=value for the ids, the extra fields and an exception's type and origin."""
+    """One line for people: time, level, logger, message, then key=value for the ids,
+    the extra fields and an exception's type and origin."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {"correlation_id": correlation_id(), **tracing.log_fields(), **_extra(record)}
@@ -114,7 +116,8 @@ def _type_name(error: BaseException) -> str:
 
 
 def formatter(stream: TextIO | None = None, log_format: LogFormat | None = None) -> logging.Formatter:
-    """The formatter for lines written to `stream` (standard error): console for a terminal or when asked, JSON otherwise."""
+    """The formatter for lines written to `stream` (standard error):
+    console for a terminal or when asked, JSON otherwise."""
     chosen = log_format or configured_format()
     if chosen == LogFormat.AUTO:
         chosen = LogFormat.CONSOLE if _is_terminal(stream or sys.stderr) else LogFormat.JSON
@@ -138,7 +141,8 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 def configure(level: str = "info", *, stream: TextIO | None = None, log_format: LogFormat | None = None) -> None:
-    """Send every log record, ours and the libraries', to standard error (or `stream`), in the format `formatter` chooses."""
+    """Send every log record, ours and the libraries', to standard error (or `stream`),
+    in the format `formatter` chooses."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(stream, log_format))
     root = logging.getLogger()

@@ -70,7 +70,8 @@ class Metrics:
         return counter
 
     def render(self, accept: str | None, queue: QueueCounts | None = None, signing: "SigningLag | None" = None) -> tuple[bytes, str]:
-        """The exposition in the format the scraper asked for, with the queue and audit signing gauges when they could be measured."""
+        """The exposition in the format the scraper asked for,
+        with the queue and audit signing gauges when they could be measured."""
         scrape = CollectorRegistry()
         scrape.register(self.registry)
         if queue is not None:

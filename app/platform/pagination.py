@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from sqlmodel.sql.expression import Select, SelectOfScalar
 
 Row = TypeVar("Row")
-# Every list's `cursor` parameter takes at most 500 characters; so a forged cursor nests at most 384 deep, inside json's recursion limit.
+# Every list's `cursor` parameter takes at most 500 characters; so a forged cursor nests at most 384 deep,
+# inside json's recursion limit.
 MAX_CURSOR_CHARS = 512
 
 
@@ -61,7 +62,8 @@ async def keyset_page(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Any], str | None]:
-    """One page of the query's rows in `order` after the cursor's row, and the cursor of the next page (None at the end).
+    """One page of the query's rows in `order` after the cursor's row,
+    and the cursor of the next page (None at the end).
 
     `order` must end in a unique column so that the key names one row; `key(row)` gives that row's values of
     the order columns. A cursor this list did not issue is a 422 naming `cursor`.
@@ -74,14 +76,16 @@ async def keyset_page(
 
 
 def cursor_key(cursor: str, order: Order) -> tuple[Any, ...]:
-    """The sort key a cursor holds, as values the order's columns can be compared with; 422 naming `cursor` otherwise."""
+    """The sort key a cursor holds, as values the order's columns can be compared with;
+    422 naming `cursor` otherwise."""
     try:
         if len(cursor) > MAX_CURSOR_CHARS:
             raise ValueError("too long")
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(order):
             raise ValueError("wrong shape")
-        # Every way a forged value fails (bad base64 or UTF-8, a time off the calendar, a lone surrogate) is one of these.
+        # Every way a forged value fails (bad base64 or UTF-8, a time off the calendar,
+        # a lone surrogate) is one of these.
         return tuple(_read(column, value) for column, value in zip(order, values, strict=True))
     except (ValueError, TypeError, OverflowError):
         raise InvalidInput("cursor", "not a cursor this service issued", location="query") from None
@@ -114,7 +118,8 @@ def _read(column: SortColumn, value: Any) -> Any:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        # Compared in UTC: a time that leaves the calendar there (year 1 at +01:00) raises OverflowError here, not in the driver.
+        # Compared in UTC: a time that leaves the calendar there
+        # (year 1 at +01:00) raises OverflowError here, not in the driver.
         return moment.astimezone(UTC)
     if not isinstance(value, column.kind) or isinstance(value, bool):
         raise TypeError(f"expected {column.kind.__name__}")
@@ -128,7 +133,8 @@ def _read(column: SortColumn, value: Any) -> Any:
 
 
 def _integer_bits(column: ColumnElement[Any]) -> int:
-    """How wide the column's integers are on PostgreSQL (SQLite's are 64 bits, but we never issue a key past the column)."""
+    """How wide the column's integers are on PostgreSQL (SQLite's are 64 bits,
+    but we never issue a key past the column)."""
     if isinstance(column.type, SmallInteger):
         return 16
     if isinstance(column.type, BigInteger) or not isinstance(column.type, Integer):

@@ -29,7 +29,8 @@ CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 class HeadDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing the connection when a request line and headers take longer than `head_timeout`."""
+    """uvicorn's h11 protocol, closing the connection when a request line and
+    headers take longer than `head_timeout`."""
 
     head_timeout = 10.0
 
@@ -71,7 +72,8 @@ class HeadDeadlineProtocol(H11Protocol):
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """Everything `uvicorn.run` is given but the app, host, port and log level: our logging, proxy headers, the client limits."""
+    """Everything `uvicorn.run` is given but the app, host, port and log level:
+    our logging, proxy headers, the client limits."""
     return {
         # Logging stays ours (JSON lines); the access line comes from our middleware, so uvicorn's is off.
         "log_config": None,
@@ -86,12 +88,14 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 class _RebuiltInEachWorker(type):
-    """The metaclass of the classes `protocol_for` makes: pickled as the call that makes them, since a class made at run time has no importable name."""
+    """The metaclass of the classes `protocol_for` makes:
+    pickled as the call that makes them, since a class made at run time has no importable name."""
 
 
 @functools.lru_cache
 def protocol_for(head_timeout: float) -> type[HeadDeadlineProtocol]:
-    """The h11 protocol with this head deadline; the same class for the same deadline, and picklable into a spawned worker."""
+    """The h11 protocol with this head deadline;
+    the same class for the same deadline, and picklable into a spawned worker."""
     namespace = {"head_timeout": head_timeout, "__module__": __name__}
     return _RebuiltInEachWorker("H11WithHeadDeadline", (HeadDeadlineProtocol,), namespace)
 
@@ -100,7 +104,8 @@ copyreg.pickle(_RebuiltInEachWorker, lambda cls: (protocol_for, (cls.head_timeou
 
 
 class ProcessId(logging.Filter):
-    """Adds `pid` to every record, so that the lines of several server processes sharing one stream can be told apart."""
+    """Adds `pid` to every record, so that the lines of several server processes
+    sharing one stream can be told apart."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.pid = record.process
@@ -108,7 +113,8 @@ class ProcessId(logging.Filter):
 
 
 def worker_logging(level: str) -> dict[str, Any]:
-    """uvicorn's `log_config` with several workers: each spawned process sends our lines (CALDICOTT_LOG_FORMAT) to stderr again, each naming its `pid`."""
+    """uvicorn's `log_config` with several workers: each spawned process sends our lines (CALDICOTT_LOG_FORMAT) to
+    stderr again, each naming its `pid`."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -121,7 +127,8 @@ def worker_logging(level: str) -> dict[str, Any]:
 
 
 def available_cpus() -> int:
-    """The CPUs this process may use: its affinity, lowered by a cgroup v2 CPU quota (a container's `--cpus`); at least 1."""
+    """The CPUs this process may use: its affinity, lowered by a cgroup v2 CPU quota
+    (a container's `--cpus`); at least 1."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         quota, period = CGROUP_CPU_MAX.read_text().split()[:2]

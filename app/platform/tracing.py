@@ -55,7 +55,8 @@ ERROR_TEXT = frozenset({"exception.message", "exception.stacktrace"})
 
 
 class _UnitsOfWork(Sampler):
-    """Roots are requests served and deliveries made; a client span with no parent (the worker polling) starts no trace."""
+    """Roots are requests served and deliveries made;
+    a client span with no parent (the worker polling) starts no trace."""
 
     def should_sample(
         self,
@@ -78,7 +79,8 @@ class _UnitsOfWork(Sampler):
 
 
 class _Discreet(SpanExporter):
-    """Hands the exporter copies of the spans without an error's text: the status keeps its code, an exception event its type."""
+    """Hands the exporter copies of the spans without an error's text:
+    the status keeps its code, an exception event its type."""
 
     def __init__(self, exporter: SpanExporter):
         self.exporter = exporter
@@ -121,7 +123,8 @@ def _without_error_text(span: ReadableSpan) -> ReadableSpan:
 
 
 def _without_query(span: trace.Span, scope: Mapping[str, Any]) -> None:
-    """A query string can carry what must not leave the service (an actor's subject, a cursor): the server span keeps the URL without it."""
+    """A query string can carry what must not leave the service (an actor's subject, a cursor):
+    the server span keeps the URL without it."""
     if not scope.get("query_string") or not span.is_recording():
         return
     attributes = getattr(span, "attributes", None) or {}
@@ -133,7 +136,8 @@ def _without_query(span: trace.Span, scope: Mapping[str, Any]) -> None:
 
 
 class _StatementTracer:
-    """Spans for the statements app/platform/driver.py sends straight to asyncpg, named and described as SQLAlchemy's instrumentation does its own."""
+    """Spans for the statements app/platform/driver.py sends straight to asyncpg,
+    named and described as SQLAlchemy's instrumentation does its own."""
 
     def __init__(self, tracer: trace.Tracer, engine: Engine):
         self.tracer = tracer
@@ -157,7 +161,8 @@ _NOTHING = nullcontext()
 
 
 class Tracing:
-    """One app's (or worker's) tracer provider and what it instruments; without a provider (tracing off) it instruments nothing."""
+    """One app's (or worker's) tracer provider and what it instruments;
+    without a provider (tracing off) it instruments nothing."""
 
     def __init__(self, provider: TracerProvider | None):
         self.provider = provider
@@ -191,13 +196,15 @@ class Tracing:
         """A client span per statement the engine runs, and per statement sent straight to its driver."""
         if self.provider is None:
             return
-        # EngineTracer directly: SQLAlchemyInstrumentor().instrument() works once per process and patches create_engine everywhere.
+        # EngineTracer directly: SQLAlchemyInstrumentor().instrument() works once per
+        # process and patches create_engine everywhere.
         tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
         EngineTracer(tracer, engine.sync_engine, _NO_METRICS.get_meter("sqlalchemy").create_up_down_counter("db.client.connections.usage"))
         _statement_tracers[engine.sync_engine] = _StatementTracer(self.provider.get_tracer(DRIVER_SCOPE), engine.sync_engine)
 
     def instrument_client(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
-        """The client, sending a `traceparent` header with each request: the id of a client span, child of the current span."""
+        """The client, sending a `traceparent` header with each request:
+        the id of a client span, child of the current span."""
         if self.provider is not None:
             HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider, meter_provider=_NO_METRICS)
         return client
@@ -216,7 +223,8 @@ def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
     if exporter is not None:
         processor: SimpleSpanProcessor | BatchSpanProcessor = SimpleSpanProcessor(_Discreet(exporter))
     elif settings.otlp_endpoint:
-        # The exporter reads OTEL_EXPORTER_OTLP_* itself: the endpoint (with /v1/traces added to the general one), headers, timeout.
+        # The exporter reads OTEL_EXPORTER_OTLP_* itself:
+        # the endpoint (with /v1/traces added to the general one), headers, timeout.
         processor = BatchSpanProcessor(_Discreet(OTLPSpanExporter()))
     else:
         return OFF
@@ -246,7 +254,8 @@ def active(tracing: Tracing) -> Iterator[None]:
 
 @contextmanager
 def serving(tracing: Tracing) -> Iterator[None]:
-    """While an app serves: the deliveries of its in-process worker are traced too, and at the end what is left is exported."""
+    """While an app serves: the deliveries of its in-process worker are traced too,
+    and at the end what is left is exported."""
     try:
         with active(tracing):
             yield
@@ -274,7 +283,8 @@ class DeliveryAttempt:
         self.span = span
 
     def ended(self, *, succeeded: bool, status: int | None) -> None:
-        """Record how the attempt went (succeeded, rejected or unreachable) and the receiver's status; a failed attempt is an error."""
+        """Record how the attempt went (succeeded, rejected or unreachable) and the receiver's status;
+        a failed attempt is an error."""
         if self.span is None:
             return
         self.span.set_attribute("webhook.outcome", "succeeded" if succeeded else "rejected" if status is not None else "unreachable")
@@ -286,7 +296,8 @@ class DeliveryAttempt:
 
 @contextmanager
 def delivering(*, delivery_id: str, endpoint_id: str, traceparent: str | None) -> Iterator[DeliveryAttempt]:
-    """A producer span around one delivery attempt: the child of the span that wrote its event (`traceparent`), else the root of a trace of its own."""
+    """A producer span around one delivery attempt: the child of the span that wrote its event (`traceparent`),
+    else the root of a trace of its own."""
     tracing = _current.get()
     if tracing.tracer is None:
         yield DeliveryAttempt(None)
@@ -298,7 +309,8 @@ def delivering(*, delivery_id: str, endpoint_id: str, traceparent: str | None) -
 
 
 def current_traceparent() -> str | None:
-    """The W3C `traceparent` of the current span, stored with an outbox event so its deliveries join this trace; None when none is recorded."""
+    """The W3C `traceparent` of the current span, stored with an outbox event so its deliveries join this trace;
+    None when none is recorded."""
     span = trace.get_current_span()
     if not span.get_span_context().is_valid:
         return None

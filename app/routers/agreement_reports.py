@@ -1,4 +1,5 @@
-"""The agreements report for the Caldicott Guardian and auditors: every sharing agreement by state, with the requests decided under it."""
+"""The agreements report for the Caldicott Guardian and auditors:
+every sharing agreement by state, with the requests decided under it."""
 
 from typing import Annotated
 

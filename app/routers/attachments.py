@@ -1,4 +1,5 @@
-"""Evidence for a sharing request: the paper a guardian decides on (a court order, a police request form, a DPIA, a consent form)."""
+"""Evidence for a sharing request: the paper a guardian decides on (a court order,
+a police request form, a DPIA, a consent form)."""
 
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -183,7 +184,8 @@ async def verify_attachment(
 
 
 def streamed(found: attachments.Download) -> StreamingResponse:
-    """An attachment's content as the answer to a download, with headers that keep a browser from running or caching it."""
+    """An attachment's content as the answer to a download,
+    with headers that keep a browser from running or caching it."""
     row = found.attachment
     headers = {
         "Content-Length": str(row.size),
@@ -198,7 +200,8 @@ def streamed(found: attachments.Download) -> StreamingResponse:
 
 
 def content_disposition(row: Attachment) -> str:
-    """`attachment` with the file's name: an ASCII fallback, and the name itself percent-encoded as UTF-8 (RFC 6266, RFC 8187)."""
+    """`attachment` with the file's name:
+    an ASCII fallback, and the name itself percent-encoded as UTF-8 (RFC 6266, RFC 8187)."""
     name = row.filename or f"{row.kind}-{row.id[:8]}{EXTENSIONS[row.media_type]}"
     fallback = "".join(char if " " <= char <= "~" and char not in '"\\%' else "_" for char in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

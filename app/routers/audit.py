@@ -1,4 +1,5 @@
-"""The audit trail for auditors: list its events and signed checkpoints, and verify that none has been altered; its public keys for anyone."""
+"""The audit trail for auditors: list its events and signed checkpoints, and verify that none has been altered;
+its public keys for anyone."""
 
 from typing import Annotated
 
@@ -34,7 +35,8 @@ async def list_audit_events(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> AuditEventPage:
-    """Chained events only: an event recorded moments ago may still be pending (counted as `pending` by `GET /v1/audit/verify`)."""
+    """Chained events only: an event recorded moments ago may still be pending (counted as `pending` by \
+`GET /v1/audit/verify`)."""
     since, until = reports.period(from_=from_, to=to)
     return await reports.audit_events(
         session=session,
@@ -52,7 +54,8 @@ async def list_audit_events(
 
 @router.get("/verify", summary="Recompute the hash chain of the whole trail, check it against every signed checkpoint, and report where it first disagrees")
 async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal, keys: AuditKeysDep) -> AuditVerification:
-    """`valid` covers the chained events and the stored checkpoints; events recorded but not chained yet are counted in `pending` and never make it false."""
+    """`valid` covers the chained events and the stored checkpoints; events recorded but not chained yet are counted \
+in `pending` and never make it false."""
     return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published)
 
 
@@ -60,8 +63,10 @@ async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal, key
 async def verify_audit_trail_against_witnesses(
     session: SessionDep, auditor: AuditorPrincipal, body: WitnessCheckpoints, keys: AuditKeysDep
 ) -> AuditVerification:
-    """Each checkpoint given (the `data` of an `audit.checkpoint` webhook) must carry a published key's signature, match the chain's hash at its seq,
-    and equal the stored checkpoint of its number: a trail cut, rewritten or given a new checkpoint table since the witness received it disagrees."""
+    """Each checkpoint given (the `data` of an `audit.checkpoint` webhook) must carry a published key's signature, \
+match the chain's hash at its seq,
+    and equal the stored checkpoint of its number: a trail cut, rewritten or given a new checkpoint table since the \
+witness received it disagrees."""
     return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published, witnesses=body.checkpoints)
 
 
@@ -96,5 +101,6 @@ async def get_checkpoint(session: SessionDep, _: AuditorPrincipal, number: Annot
     },
 )
 async def audit_keys(keys: AuditKeysDep) -> JSONResponse:
-    """Every key that ever signed a checkpoint (Ed25519, `OKP`), named by its RFC 7638 thumbprint: retired keys stay, so old checkpoints still verify."""
+    """Every key that ever signed a checkpoint (Ed25519, `OKP`), named by its RFC 7638 thumbprint: retired keys stay, \
+so old checkpoints still verify."""
     return JSONResponse(keys.jwk_set(), media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"})

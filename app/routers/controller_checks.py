@@ -1,4 +1,5 @@
-"""The controller's checks: a guardian or IG manager of the controller organisation records each before anything is disclosed."""
+"""The controller's checks: a guardian or IG manager of the controller organisation
+records each before anything is disclosed."""
 
 from typing import Annotated
 

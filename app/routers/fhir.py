@@ -1,4 +1,5 @@
-"""A request's disclosure decisions as FHIR R4, for the person's own record: an AuditEvent and a Provenance per decision."""
+"""A request's disclosure decisions as FHIR R4, for the person's own record:
+an AuditEvent and a Provenance per decision."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,7 +23,8 @@ HEADERS = {"Vary": "Accept", "Cache-Control": "no-store"}
 
 
 def media_type(accept: str | None) -> str:
-    """application/json when the Accept header takes it but not application/fhir+json (q=0 refuses a type); else FHIR's own."""
+    """application/json when the Accept header takes it but not application/fhir+json
+    (q=0 refuses a type); else FHIR's own."""
     if not accept:
         return fhir.FHIR_MEDIA_TYPE
     taken = quality(accept, JSON_MEDIA_TYPE) > 0 and quality(accept, fhir.FHIR_MEDIA_TYPE) == 0

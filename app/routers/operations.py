@@ -1,4 +1,5 @@
-"""Operations, without a bearer JWT: liveness, readiness (app/services/operations/readiness.py) and the Prometheus scrape."""
+"""Operations, without a bearer JWT:
+liveness, readiness (app/services/operations/readiness.py) and the Prometheus scrape."""
 
 import hmac
 import logging
@@ -62,7 +63,8 @@ async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:
 
 
 async def _database_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[QueueCounts | None, SigningLag | None]:
-    """The queue's counts and how far the signed audit trail is behind, for the scrape; None (gauges left out) when the database cannot be read."""
+    """The queue's counts and how far the signed audit trail is behind, for the scrape;
+    None (gauges left out) when the database cannot be read."""
     try:
         async with sessionmaker() as session:
             now = utcnow()

@@ -1,4 +1,5 @@
-"""Policy versions: list and read them, upload a derived one, activate one, and replay stored decisions under a candidate."""
+"""Policy versions: list and read them, upload a derived one, activate one,
+and replay stored decisions under a candidate."""
 
 from typing import Annotated
 

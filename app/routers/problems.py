@@ -1,4 +1,5 @@
-"""The pages that problem `type` URIs resolve to: `/problems/{name}`, a short HTML page per problem type, without a token.
+"""The pages that problem `type` URIs resolve to:
+`/problems/{name}`, a short HTML page per problem type, without a token.
 
 The pages are made from the problem classes themselves (title, status) and the texts below (what it means,
 what to do), so a new class has a page at once; tests/test_problems.py fails until its texts are written.

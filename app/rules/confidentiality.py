@@ -1,5 +1,5 @@
-"""Principle 6 under 2028.1: what makes information confidential or anonymous, what a cited gateway or section 251 support really
-permits, and the condition criminal offence data needs, whatever label a requester chooses."""
+"""Principle 6 under 2028.1: what makes information confidential or anonymous, what a cited gateway or section 251
+support really permits, and the condition criminal offence data needs, whatever label a requester chooses."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from app.rules.groups import (
 
 @implements(RuleId.CP6_NOT_CONFIDENTIAL_SCOPE, REFUSE, Found(REFER, "pseudonymised"), since=Edition.V2028_1)
 def not_confidential_scope(case: Case) -> FindingResult | Found:
-    """Information about a patient held for their care is confidential, name and address included: the label does not make it otherwise."""
+    """Information about a patient held for their care is confidential, name and address included:
+    the label does not make it otherwise."""
     if case.confidentiality != Conf.NOT_CONFIDENTIAL:
         return PASS
     if case.any_item_identifiable():
@@ -43,7 +44,8 @@ def not_confidential_scope(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_SINGLE_SUBJECT_ANONYMISED, REFUSE, Found(REFER, "small_numbers"), since=Edition.V2028_1)
 def single_subject_anonymised(case: Case) -> FindingResult | Found:
-    """Information about a named or single person is not anonymous in the recipient's hands (UK GDPR recital 26); few people, a guardian checks."""
+    """Information about a named or single person is not anonymous in the recipient's hands (UK GDPR recital 26);
+    few people, a guardian checks."""
     subjects = case.request.subjects
     if not case.any_item(forms=ANONYMISED):
         return PASS
@@ -54,7 +56,8 @@ def single_subject_anonymised(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_ARTICLE10_CONDITION, REFUSE, Found(CONDITION, "statutory"), Found(REFER, "emergency"), since=Edition.V2028_1)
 def article10_condition(case: Case) -> FindingResult | Found:
-    """Criminal offence data about the living needs a DPA 2018 Schedule 1 condition (s.10(5)): the paragraph relied on is recorded."""
+    """Criminal offence data about the living needs a DPA 2018 Schedule 1 condition (s.10(5)):
+    the paragraph relied on is recorded."""
     request = case.request
     if request.subjects.deceased or not case.any_item_not_anonymised(CRIMINAL_OFFENCE) or request.legal_basis.schedule1_paragraph is not None:
         return PASS
@@ -74,7 +77,8 @@ def article10_condition(case: Case) -> FindingResult | Found:
     since=Edition.V2028_1,
 )
 def gateway_kind(case: Case) -> FindingResult | Found:
-    """A permissive gateway must cite a power that reaches this request; anything else cited as one is named for what it is."""
+    """A permissive gateway must cite a power that reaches this request;
+    anything else cited as one is named for what it is."""
     entry = case.provision
     if case.confidentiality != Conf.PERMISSIVE_GATEWAY or entry is None:
         return PASS
@@ -89,5 +93,6 @@ def gateway_kind(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_S251_VERIFIED, CONDITION, since=Edition.V2028_1)
 def s251_verified(case: Case) -> FindingResult | Found:
-    """Section 251 support is specific to its applicant, flows and purposes: IG confirms it covers this disclosure before it is made."""
+    """Section 251 support is specific to its applicant, flows and purposes:
+    IG confirms it covers this disclosure before it is made."""
     return when(case.confidentiality == Conf.S251_SUPPORT and case.any_item_not_anonymised(), CONDITION)

@@ -1,4 +1,5 @@
-"""Consent and capacity: refusals and who may make them, a person's capacity, children's competence, proxies, and consent held by others."""
+"""Consent and capacity: refusals and who may make them, a person's capacity, children's competence, proxies,
+and consent held by others."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def consent_refusal(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CONSENT_REFUSAL, REFUSE, REFER, Found(REFER, "proxy"), since=Edition.V2027_1, until=Edition.V2028_1)
 def consent_refusal_2027(case: Case) -> FindingResult | Found:
-    """Respect a refusal unless a verified duty or a court overrides it; a proxy's refusal and the public interest are the guardian's call."""
+    """Respect a refusal unless a verified duty or a court overrides it;
+    a proxy's refusal and the public interest are the guardian's call."""
     consent = case.request.consent
     if consent.status not in REFUSALS:
         return PASS
@@ -82,7 +84,8 @@ def consent_refusal_2027(case: Case) -> FindingResult | Found:
     since=Edition.V2028_1,
 )
 def consent_refusal_2028(case: Case) -> FindingResult | Found:
-    """Weigh a refusal by who made it: a verified duty overrides; a parent speaks for a child who is not competent; a proxy needs welfare authority."""
+    """Weigh a refusal by who made it: a verified duty overrides; a parent speaks for a child who is not competent;
+    a proxy needs welfare authority."""
     consent = case.request.consent
     if consent.status not in REFUSALS or case.verified_duty():
         return PASS
@@ -98,14 +101,16 @@ def consent_refusal_2028(case: Case) -> FindingResult | Found:
 
 
 def public_interest_or_unverified_requirement(case: Case) -> bool:
-    """The public interest, a gateway, or a legal requirement a guardian must verify: a refusal then goes to a guardian."""
+    """The public interest, a gateway, or a legal requirement a guardian must verify:
+    a refusal then goes to a guardian."""
     return case.confidentiality in PUBLIC_INTEREST_BASES or (
         case.confidentiality == Conf.LEGAL_REQUIREMENT and case.result(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED) == REFER
     )
 
 
 def parent_refusal(case: Case) -> Found:
-    """A parent's refusal for a child not shown to be competent is the child's refusal (Children Act 1989 s.3), but never blocks child protection."""
+    """A parent's refusal for a child not shown to be competent is the child's refusal (Children Act 1989 s.3),
+    but never blocks child protection."""
     if case.purpose == Purpose.SAFEGUARDING_CHILD:
         return Found(REFER, "parent_child_protection")
     care_judgement = case.purpose == Purpose.DIRECT_CARE and case.request.consent.best_interests_decision
@@ -113,7 +118,8 @@ def parent_refusal(case: Case) -> Found:
 
 
 def incapable_objection(case: Case) -> FindingResult | Found:
-    """The objection of a person who lacks capacity is weighed (MCA s.4(6)(a)); under 16 the Act does not apply; research honours it."""
+    """The objection of a person who lacks capacity is weighed (MCA s.4(6)(a));
+    under 16 the Act does not apply; research honours it."""
     if case.purpose == Purpose.DIRECT_CARE:
         return when(case.request.subjects.age_group == AgeGroup.CHILD, Found(REFER, "incapable_objection"))
     if case.purpose in case.policy.definitions.secondary:
@@ -143,7 +149,8 @@ def best_interests(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CONSENT_BEST_INTERESTS, REFER, since=Edition.V2028_1)
 def best_interests_2028(case: Case) -> FindingResult | Found:
-    """As 2026.1, but not under 16: the Mental Capacity Act does not apply (s.2(5)), a person with parental responsibility decides."""
+    """As 2026.1, but not under 16: the Mental Capacity Act does not apply (s.2(5)),
+    a person with parental responsibility decides."""
     return when(case.request.subjects.age_group != AgeGroup.CHILD, best_interests(case))
 
 
@@ -162,7 +169,8 @@ def child_competence(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CONSENT_CHILD_COMPETENCE, REFER, Found(CONDITION, "parent_consent"), since=Edition.V2028_1)
 def child_competence_2028(case: Case) -> FindingResult | Found:
-    """As 2026.1, and a parent's consent outside care asks that the child is confirmed not competent, or agrees (Gillick; Axon)."""
+    """As 2026.1, and a parent's consent outside care asks that the child is confirmed not competent,
+    or agrees (Gillick; Axon)."""
     consent = case.request.consent
     parent_consent = (
         case.request.subjects.age_group == AgeGroup.CHILD
@@ -213,7 +221,8 @@ def proxy_authority(case: Case) -> FindingResult | Found:
     since=Edition.V2028_1,
 )
 def proxy_scope(case: Case) -> FindingResult | Found:
-    """An attorney or deputy decides about health and care records only with welfare authority, and not for research (MCA ss.9, 16-20, 30-33)."""
+    """An attorney or deputy decides about health and care records only with welfare authority,
+    and not for research (MCA ss.9, 16-20, 30-33)."""
     consent = case.request.consent
     if consent.given_by not in PROXIES or consent.capacity != Capacity.LACKS_CAPACITY or consent.status not in DECIDED_CONSENT:
         return PASS
@@ -227,7 +236,8 @@ def proxy_scope(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CONSENT_THIRD_PARTY_CONSENT, CONDITION, since=Edition.V2028_1)
 def third_party_consent(case: Case) -> FindingResult | Found:
-    """A requester that collects consent itself holds the written consent for this disclosure and shows it on request (GMC; AMRA 1988)."""
+    """A requester that collects consent itself holds the written consent for this disclosure and
+    shows it on request (GMC; AMRA 1988)."""
     return when(
         case.relies_on_consent()
         and case.request.consent.status == ConsentStatus.GIVEN

@@ -58,8 +58,8 @@ class Edition(StrEnum):
 
 
 EDITIONS = list(Edition)
-# The edition that may still decide: the older ones approve disclosures UK law does not allow (brief section 7), so they,
-# and every policy derived from them, are kept for replay and dry runs by name only.
+# The edition that may still decide: the older ones approve disclosures UK law does not allow (brief section 7), so
+# they, and every policy derived from them, are kept for replay and dry runs by name only.
 CURRENT_EDITION = Edition.V2028_1
 
 
@@ -201,14 +201,17 @@ class Case:
         return None if code is None else self.policy.provision(code)
 
     def verified_duty(self) -> bool:
-        """A legal requirement citing a registered duty that binds on this requester, for this purpose, these data and this many people.
+        """A legal requirement citing a registered duty that binds on this requester, for this purpose,
+        these data and this many people.
 
-        A 2027.1 registry gives no purposes or numbers, so this is 2027.1's reading there and 2028.1's where the registry limits them."""
+        A 2027.1 registry gives no purposes or numbers,
+        so this is 2027.1's reading there and 2028.1's where the registry limits them."""
         entry = self.provision
         return self.confidentiality == Conf.LEGAL_REQUIREMENT and entry is not None and entry.kind == ProvisionKind.DUTY and self.within_limits(entry)
 
     def within_limits(self, entry: Provision) -> bool:
-        """The request is inside every limit the registry entry gives: requesters, purposes, categories and number of people."""
+        """The request is inside every limit the registry entry gives:
+        requesters, purposes, categories and number of people."""
         return (
             (not entry.requesters or self.requester_type in entry.requesters)
             and (not entry.purposes or self.purpose in entry.purposes)
@@ -221,7 +224,8 @@ class Case:
         return self.request.legal_basis.provision in COURT_PROVISIONS and self.verified_duty()
 
     def relies_on_consent(self) -> bool:
-        """Consent is a basis of the request: Art. 6 consent, Art. 9 explicit consent, or explicit consent under the duty of confidence."""
+        """Consent is a basis of the request: Art. 6 consent, Art. 9 explicit consent,
+        or explicit consent under the duty of confidence."""
         basis = self.request.legal_basis
         return (
             basis.article_6 == Article6Basis.CONSENT or basis.article_9 == Article9Condition.EXPLICIT_CONSENT or basis.confidentiality == Conf.EXPLICIT_CONSENT
@@ -287,7 +291,8 @@ class Finding(BaseModel):
 
     @cached_property
     def stored(self) -> dict[str, Any]:
-        """Its JSON form as a decision record keeps it, made once: a policy's findings are built once and frozen (app/rules/policy.py)."""
+        """Its JSON form as a decision record keeps it, made once:
+        a policy's findings are built once and frozen (app/rules/policy.py)."""
         return self.model_dump(mode="json")
 
 

@@ -40,7 +40,8 @@ class AgreementFacts:
 
 @dataclass(frozen=True, slots=True)
 class WeighedEvidence:
-    """An attachment the rules weighed, and the verification by a guardian that let it count (brief section 7, Evidence)."""
+    """An attachment the rules weighed, and the verification by a guardian that let it count
+    (brief section 7, Evidence)."""
 
     attachment_id: str
     kind: AttachmentKind
@@ -71,7 +72,8 @@ class WeighedEvidence:
 
 
 def evidence_facts(weighed: Iterable[WeighedEvidence]) -> dict[str, Any]:
-    """The `evidence` and `weighed` fields of Facts for these verified attachments, in one order whatever order they came in."""
+    """The `evidence` and `weighed` fields of Facts for these verified attachments,
+    in one order whatever order they came in."""
     ordered = tuple(sorted(weighed, key=lambda item: (item.kind.value, item.attachment_id)))
     return {"evidence": frozenset(item.kind for item in ordered), "weighed": ordered}
 
@@ -84,11 +86,13 @@ class Facts:
     today: date  # the date in Europe/London at evaluation, supplied by the caller
     # The kinds the rules see: of the attachments on the request whose latest verification by a guardian is `verified`.
     evidence: frozenset[AttachmentKind] = frozenset()
-    # Those attachments with their verifications; empty in a record made before verification existed, which has kinds only.
+    # Those attachments with their verifications;
+    # empty in a record made before verification existed, which has kinds only.
     weighed: tuple[WeighedEvidence, ...] = ()
 
     def __post_init__(self) -> None:
-        """Refuse an agreement that is not the one the request cites, and evidence whose kinds are not those of the attachments weighed."""
+        """Refuse an agreement that is not the one the request cites,
+        and evidence whose kinds are not those of the attachments weighed."""
         if self.agreement is not None and self.agreement.code != self.request.sharing_agreement:
             raise ValueError(f"agreement {self.agreement.code!r} is not the one the request cites ({self.request.sharing_agreement!r})")
         if self.weighed and self.evidence != frozenset(item.kind for item in self.weighed):
@@ -119,14 +123,16 @@ def facts_record(facts: Facts) -> dict[str, Any]:
 def _evidence_record(facts: Facts) -> dict[str, Any]:
     """Only when there is any, so that a decision without evidence keeps the record it had before attachments existed.
 
-    Each attachment weighed with its verification; kinds alone only where the facts have no verification (as recorded before it existed)."""
+    Each attachment weighed with its verification; kinds alone only where the facts have no verification
+    (as recorded before it existed)."""
     if facts.weighed:
         return {"evidence": [item.record() for item in facts.weighed]}
     return {"evidence": sorted(kind.value for kind in facts.evidence)} if facts.evidence else {}
 
 
 def recorded_evidence(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The `evidence` and `weighed` fields of Facts from a stored record: attachments with verifications, or (recorded before them) kinds alone."""
+    """The `evidence` and `weighed` fields of Facts from a stored record:
+    attachments with verifications, or (recorded before them) kinds alone."""
     items = record.get("evidence", ())
     if any(isinstance(item, str) for item in items):
         return {"evidence": frozenset(AttachmentKind(item) for item in items), "weighed": ()}
@@ -136,8 +142,9 @@ def recorded_evidence(record: Mapping[str, Any]) -> dict[str, Any]:
 def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody, *, evidence: Iterable[WeighedEvidence] | None = None) -> Facts:
     """The facts a stored decision's rules saw, rebuilt from its record and the request body.
 
-    `evidence`, when given, is the verified evidence on the request now, in place of what the decision weighed (a replay's question:
-    what would the candidate decide today). Records made before attachments existed have no evidence."""
+    `evidence`, when given, is the verified evidence on the request now, in place of what the decision weighed (a
+    replay's question: what would the candidate decide today). Records made before
+    attachments existed have no evidence."""
     requester = record["requester"]
     agreement = record["agreement"]
     return Facts(

@@ -1,4 +1,5 @@
-"""Groups of the vocabulary that the rules name: the fixed sets and thresholds of the brief that are rule logic, not policy data."""
+"""Groups of the vocabulary that the rules name:
+the fixed sets and thresholds of the brief that are rule logic, not policy data."""
 
 from types import MappingProxyType
 
@@ -62,7 +63,8 @@ DSPT_EXEMPT_TYPES_2028 = DSPT_EXEMPT_TYPES | {OrganisationType.COURT, Organisati
 FULL_RECORD = frozenset({DataCategory.FULL_RECORD})
 CRIMINAL_OFFENCE = frozenset({DataCategory.CRIMINAL_OFFENCE})
 GENDER_HISTORY = frozenset({DataCategory.GENDER_HISTORY})
-# Requester types that show the recipient is a health professional of the Gender Recognition (Disclosure of Information) Order 2005, art. 5.
+# Requester types that show the recipient is a health professional of the Gender Recognition
+# (Disclosure of Information) Order 2005, art. 5.
 HEALTH_PROFESSIONAL_TYPES = frozenset({OrganisationType.NHS_TRUST, OrganisationType.GP_PRACTICE})
 IDENTIFIABLE = frozenset({DataForm.IDENTIFIABLE})
 ANONYMISED = frozenset({DataForm.ANONYMISED})

@@ -1,4 +1,5 @@
-"""Principle 6, comply with the law: UK GDPR Articles 6 and 9, the duty of confidence, statutory restrictions, the dead."""
+"""Principle 6, comply with the law: UK GDPR Articles 6 and 9, the duty of confidence,
+statutory restrictions, the dead."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def article9_condition(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_ARTICLE9_PURPOSE_FIT, REFUSE, REFER, Found(REFUSE, "professional_secrecy"), since=Edition.V2027_1)
 def article9_purpose_fit(case: Case) -> FindingResult | Found:
-    """Check that the Art. 9 condition fits the purpose, and that 9(2)(h) goes only to recipients under professional secrecy."""
+    """Check that the Art. 9 condition fits the purpose,
+    and that 9(2)(h) goes only to recipients under professional secrecy."""
     condition = case.request.legal_basis.article_9
     if condition is None or not case.special_data_about_the_living():
         return PASS
@@ -91,7 +93,8 @@ def schedule1_paragraph(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_SCHEDULE1_PARAGRAPH, CONDITION, REFER, Found(CONDITION, "statutory"), Found(CONDITION, "other_at_risk"), since=Edition.V2028_1)
 def schedule1_paragraph_2028(case: Case) -> FindingResult | Found:
-    """As 2027.1, with paragraph 18 read for the person it protects: the subject, or someone else (a child, or an adult at risk)."""
+    """As 2027.1, with paragraph 18 read for the person it protects:
+    the subject, or someone else (a child, or an adult at risk)."""
     basis = case.request.legal_basis
     if basis.article_9 != Article9Condition.SUBSTANTIAL_PUBLIC_INTEREST or not case.special_data_about_the_living():
         return PASS
@@ -195,7 +198,8 @@ def reference_required(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_REFERENCE_REQUIRED, REFUSE, since=Edition.V2028_1)
 def reference_required_2028(case: Case) -> FindingResult | Found:
-    """A citation names a year, a section, or an order, case or approval number: a reference with no digit cites nothing."""
+    """A citation names a year, a section, or an order, case or approval number:
+    a reference with no digit cites nothing."""
     reference = case.request.legal_basis.reference or ""
     needs_reference = case.confidentiality in REFERENCED_BASES or case.purpose == Purpose.COURT_ORDER
     return when(needs_reference and not any(character in DIGITS for character in reference), REFUSE)
@@ -234,7 +238,8 @@ def legal_requirement_verified(case: Case) -> FindingResult | Found:
     since=Edition.V2028_1,
 )
 def legal_requirement_verified_2028(case: Case) -> FindingResult | Found:
-    """As 2027.1 with the 2028.1 limits of a duty; where the statute names the one body that may require, IG traces the requirement to it."""
+    """As 2027.1 with the 2028.1 limits of a duty; where the statute names the one body that may require,
+    IG traces the requirement to it."""
     found = as_found(legal_requirement_verified(case))
     if found.result == PASS and case.confidentiality == Conf.LEGAL_REQUIREMENT and case.provision.requirement_seen:  # type: ignore[union-attr]
         return Found(CONDITION, "requirement_seen")
@@ -250,7 +255,8 @@ def court_order_verified(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_COURT_ORDER_VERIFIED, CONDITION, Found(REFER, "unverified"), since=Edition.V2028_1)
 def court_order_verified_2028(case: Case) -> FindingResult | Found:
-    """IG sees an order, summons or notice verified as a duty before disclosing; a purpose label without one is no order."""
+    """IG sees an order, summons or notice verified as a duty before disclosing;
+    a purpose label without one is no order."""
     if case.court_verified():
         return when(not case.attached(case.policy.evidence_rule.court_order_seen), CONDITION)
     return when(case.purpose == Purpose.COURT_ORDER, Found(REFER, "unverified"))
@@ -258,7 +264,8 @@ def court_order_verified_2028(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_POLICE_REQUEST_FORM, CONDITION, since=Edition.V2027_1)
 def police_request_form(case: Case) -> FindingResult | Found:
-    """A police request under a crime exemption or gateway waits for the signed request form (an optional rule: 2027.2 lists it)."""
+    """A police request under a crime exemption or gateway waits for the signed request form
+    (an optional rule: 2027.2 lists it)."""
     form = case.policy.evidence_rule.police_request_form
     assert form is not None, "a policy that lists CP6.police_request_form has evidence.police_request_form (policy_documents.py)"
     relies_on = case.requester_type in form.requesters and case.request.legal_basis.provision in form.provisions
@@ -285,7 +292,8 @@ def national_data_opt_out(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP6_NATIONAL_DATA_OPT_OUT, CONDITION, since=Edition.V2027_1)
 def national_data_opt_out_2027(case: Case) -> FindingResult | Found:
-    """Ask for the opt-out on secondary uses and s251 disclosures, unless consent, the public interest, a duty or regulation 3 exempts them."""
+    """Ask for the opt-out on secondary uses and s251 disclosures, unless consent, the public interest,
+    a duty or regulation 3 exempts them."""
     basis = case.request.legal_basis
     exempt = (
         case.confidentiality in (Conf.EXPLICIT_CONSENT, Conf.OVERRIDING_PUBLIC_INTEREST)
@@ -344,7 +352,8 @@ def deceased_2027(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.DEC_DECEASED, REFER, since=Edition.V2028_1)
 def deceased_2028(case: Case) -> FindingResult | Found:
-    """Refer identifiable records of the dead unless a duty that reaches after death requires them (anonymised data is outside the duty of confidence)."""
+    """Refer identifiable records of the dead unless a duty that reaches after death requires them
+    (anonymised data is outside the duty of confidence)."""
     entry = case.provision
     required = case.verified_duty() and entry is not None and entry.applies_after_death
     return when(case.request.subjects.deceased and case.any_item_not_anonymised() and not required, REFER)

@@ -1,4 +1,5 @@
-"""The policy as data: definitions, matrix, thresholds, rules and their reasons (policy_documents.py reads and checks them)."""
+"""The policy as data: definitions, matrix, thresholds, rules and their reasons
+(policy_documents.py reads and checks them)."""
 
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -114,7 +115,8 @@ class Emergency(PolicyPart):
 
     purposes: PurposeSet
     waivable: Annotated[frozenset[RuleId], BeforeValidator(_no_duplicates)]
-    # 2028.1: referrals waivable only when the rule gives them with one of these reason variants (the rule logic adds when).
+    # 2028.1: referrals waivable only when the rule gives them with one of these
+    # reason variants (the rule logic adds when).
     waivable_variants: (
         dict[RuleId, Annotated[frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_]{1,40}$")]], BeforeValidator(_no_duplicates)]] | None
     ) = None
@@ -158,7 +160,8 @@ class PanelRule(PolicyPart):
 
     size: Annotated[StrictInt, Field(ge=2, le=9)] = 3
     quorum: Count = 2  # standing votes for an outcome (abstentions not counted) before the chair may close the panel
-    # An approval (with or without conditions) of a request with any of these findings needs a panel: rule id -> results.
+    # An approval (with or without conditions) of a request with any of these
+    # findings needs a panel: rule id -> results.
     required_for_approval: dict[Text, Annotated[frozenset[FindingResult], BeforeValidator(_no_duplicates)]] = {
         RuleId.STAT_RESTRICTED_CATEGORY: frozenset({FindingResult.REFER}),
         RuleId.CONSENT_REFUSAL: frozenset({FindingResult.REFER}),
@@ -181,7 +184,8 @@ class PoliceRequestForm(PolicyPart):
 class Evidence(PolicyPart):
     """What the rules accept as evidence attached to a request (edition 2027.1 on; 2027.2 ships one)."""
 
-    # Attachment kinds that show information governance has seen the order, summons or notice: CP6.court_order_verified passes.
+    # Attachment kinds that show information governance has seen the order, summons or notice:
+    # CP6.court_order_verified passes.
     court_order_seen: Annotated[frozenset[AttachmentKind], BeforeValidator(_no_duplicates)] = frozenset()
     police_request_form: PoliceRequestForm | None = None
 
@@ -230,7 +234,8 @@ class Policy(PolicyPart):
 
     @cached_property
     def calendar_ends(self) -> date | None:
-        """The last day the bank-holiday calendar covers: 31 December of the last year it lists a holiday in (None: it lists none)."""
+        """The last day the bank-holiday calendar covers:
+        31 December of the last year it lists a holiday in (None: it lists none)."""
         return date(max(self.bank_holidays).year, 12, 31) if self.bank_holidays else None
 
     @cached_property
@@ -240,7 +245,8 @@ class Policy(PolicyPart):
 
     @property
     def replay_only(self) -> bool:
-        """Kept for replay and dry runs by name, never activated nor derived from: an edition UK law has overtaken, or one derived from it."""
+        """Kept for replay and dry runs by name, never activated nor derived from:
+        an edition UK law has overtaken, or one derived from it."""
         return self.edition != CURRENT_EDITION
 
     @cached_property

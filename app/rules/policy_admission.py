@@ -1,4 +1,5 @@
-"""What an uploaded policy must meet beyond its own validity: limits, the legal floor, and a dry run, before it is stored.
+"""What an uploaded policy must meet beyond its own validity:
+limits, the legal floor, and a dry run, before it is stored.
 
 A stored policy is read again with `parse_policy` alone, so one stored before these checks still parses and its
 decisions replay; every new upload meets them all, and an unusable policy is a 422 at upload, never a 500 later.
@@ -66,7 +67,8 @@ def admission_problems(policy: Policy, *, now: datetime) -> Problems:
 
 
 def dry_run_problems(policy: Policy, *, now: datetime) -> Problems:
-    """Use the policy once as the service will: decide sample requests, take a claim lease, and work out every response due time from now."""
+    """Use the policy once as the service will: decide sample requests, take a claim lease,
+    and work out every response due time from now."""
     problems: Problems = []
     requester = RequesterFacts(code="DRY-RUN", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.STANDARDS_MET)
     try:

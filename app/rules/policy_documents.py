@@ -94,7 +94,8 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
         for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)):
             problems.append((f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive"))
         if policy.derived_from is not None and edition in SHIPPED_HASHES and (floor := _baseline(edition).emergency) is not None:
-            # What an emergency may go ahead past is the baseline's reading of the law: a derived policy may narrow it, never widen it.
+            # What an emergency may go ahead past is the baseline's reading of the law:
+            # a derived policy may narrow it, never widen it.
             for rule_id in sorted(policy.emergency.waivable & set(rulebook) - floor.waivable - {RuleId.CP7_EMERGENCY_SHARE}):
                 problems.append(
                     (
@@ -148,7 +149,8 @@ def _evidence_problems(policy: Policy) -> list[tuple[str, str]]:
 
 
 def _rule_set_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
-    """Every rule of the edition but the optional ones, nothing else; an optional rule listed needs the section it reads."""
+    """Every rule of the edition but the optional ones, nothing else;
+    an optional rule listed needs the section it reads."""
     rulebook = RULEBOOKS[edition]
     optional = {rule_id for rule_id in policy.rules if rule_id in OPTIONAL_RULES and rule_id in rulebook}
     problems = _compare("rules", set(policy.rules) - optional, set(rulebook) - set(OPTIONAL_RULES), unknown_means=f"not a rule of edition {edition}")
@@ -224,7 +226,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        """Compose a node, refusing nesting deeper than a policy has (the composer recurses: a deep document would exhaust the stack)."""
+        """Compose a node, refusing nesting deeper than a policy has (the composer recurses:
+        a deep document would exhaust the stack)."""
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH + 1:
@@ -247,7 +250,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _read(content: bytes, *, source: str, media_type: str) -> Any:
-    """The document's values, or a PolicyError naming the body: unparseable, or nested or aliased far beyond any policy."""
+    """The document's values, or a PolicyError naming the body:
+    unparseable, or nested or aliased far beyond any policy."""
     kind = "JSON" if media_type == "application/json" else "YAML"
     try:
         document = json.loads(content) if media_type == "application/json" else yaml.load(content, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
@@ -329,7 +333,8 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def shipped_policies() -> dict[tuple[str, str], Policy]:
-    """Every policy this service ships, each checked against its pinned content hash: a shipped version never changes."""
+    """Every policy this service ships, each checked against its pinned content hash:
+    a shipped version never changes."""
     policies = {}
     for version, expected_hash in SHIPPED_HASHES.items():
         path = shipped_path(version)

@@ -1,4 +1,5 @@
-"""The legal floor under a derived policy (brief section 7): each section that reads the law moves only the stricter way.
+"""The legal floor under a derived policy (brief section 7):
+each section that reads the law moves only the stricter way.
 
 `floor_problems` compares a derived policy with its baseline's shipped file, section by section, as the brief's
 table says, and names each path a change loosens. It runs on upload (policy_admission.py), not when a stored
@@ -15,7 +16,8 @@ from app.rules.policy import Policy, PolicyPart, Provision, ReasonTexts, Respons
 
 Problems = list[tuple[str, str]]
 
-# A derived policy adds registry entries of these kinds only: a duty added locally would make the rules require a disclosure.
+# A derived policy adds registry entries of these kinds only:
+# a duty added locally would make the rules require a disclosure.
 ADDABLE_KINDS = frozenset({ProvisionKind.DUTY_ON_BELIEF, ProvisionKind.POWER, ProvisionKind.EXEMPTION, ProvisionKind.NO_DUTY})
 # Every type but `other` gives care or owes professional secrecy (DPA 2018 s.11(1)), or is in the group already.
 ONLY_OTHER_JOINS = frozenset({"non_care", "no_professional_secrecy"})
@@ -101,7 +103,8 @@ def _definitions(policy: Policy, baseline: Policy) -> Problems:
 
 
 def _provisions(policy: Policy, baseline: Policy) -> Problems:
-    """Every baseline entry kept; a duty tightened only by its two flags; other entries narrowed; new entries never duties."""
+    """Every baseline entry kept; a duty tightened only by its two flags;
+    other entries narrowed; new entries never duties."""
     floor = {entry.code: entry for entry in baseline.provisions or ()}
     mine = list(policy.provisions or ())
     problems: Problems = []
@@ -156,7 +159,8 @@ def _other_entry(path: str, entry: Provision, base: Provision) -> Problems:
 
 
 def _article9(policy: Policy, baseline: Policy) -> Problems:
-    """Only a demotion from PASS to REFER: a condition dropped from both would be refused, one added is another reading of Art. 9."""
+    """Only a demotion from PASS to REFER: a condition dropped from both would be refused,
+    one added is another reading of Art. 9."""
     problems: Problems = []
     mine = policy.article9_purpose_fit or {}
     for purpose, floor in (baseline.article9_purpose_fit or {}).items():
@@ -201,7 +205,8 @@ def _implausible(policy: Policy, baseline: Policy) -> Problems:
 
 
 def _emergency(policy: Policy, baseline: Policy) -> Problems:
-    """What an emergency goes ahead past is the baseline's reading of principle 7: only remove (the wording is the parse-time check's, policy_documents.py)."""
+    """What an emergency goes ahead past is the baseline's reading of principle 7: only remove (the wording is the
+    parse-time check's, policy_documents.py)."""
     mine, floor = policy.emergency, baseline.emergency
     if mine is None or floor is None:
         return []
@@ -275,7 +280,8 @@ def _allowed(policy: Policy, baseline: Policy) -> Problems:
 
 
 def no_longer(mine: ResponseTime, floor: ResponseTime) -> bool:
-    """Whether a response time is never later than the baseline's, whatever the day it starts (see SHORTEST_WORKING_DAY_HOURS)."""
+    """Whether a response time is never later than the baseline's, whatever the day it starts
+    (see SHORTEST_WORKING_DAY_HOURS)."""
     if mine.unit == floor.unit:
         return mine.amount <= floor.amount
     if mine.unit is ResponseUnit.HOURS:
@@ -292,7 +298,8 @@ def _response_times(policy: Policy, baseline: Policy) -> Problems:
 
 
 def _rules(policy: Policy, baseline: Policy, model: Policy | None) -> Problems:
-    """The baseline's rules with their principles (plus an optional rule the evidence section enables), each reason beginning with the baseline's text."""
+    """The baseline's rules with their principles (plus an optional rule the evidence section enables),
+    each reason beginning with the baseline's text."""
     problems: Problems = []
     for rule_id, section in OPTIONAL_RULES.items():
         enabled = _section(policy, section) is not None

@@ -1,18 +1,21 @@
-"""Limits every uploaded policy meets: names fit a URL path segment, every number has a ceiling, and texts are safe to format and store.
+"""Limits every uploaded policy meets: names fit a URL path segment, every number has a ceiling,
+and texts are safe to format and store.
 
 The ceilings are far above any sensible setting and far below what breaks arithmetic on dates or the database;
 the shipped policies sit well inside them (tests/rules/test_policy_limits.py):
 
 | value | at most | why |
 |---|---|---|
-| `thresholds.bulk_subjects`, `.anonymised_min_subjects` | 1,000,000 | more people than a national dataset request names |
+| `thresholds.bulk_subjects`, `.anonymised_min_subjects` | 1,000,000 | more people
+than a national dataset request names |
 | `thresholds.emergency_max_subjects` | 1,000 | an emergency share is for a household or an incident, not a population |
 | `thresholds.retention_days` | 36,500 | a hundred years |
 | `provisions[].max_subjects` | 1,000,000 | as `bulk_subjects` |
 | `response_times.*.amount` | 8,760 hours or 260 working days | a year |
 | `claim_lease_minutes` | 10,080 | a week: a guardian's claim on a request lapses within one |
 | `panel.size`, `panel.quorum` | 9 | the panel model's own ceiling (quorum at most size) |
-| `bank_holidays` | 2,000 dates, in the years 1900-2199 | a century of calendars; date arithmetic stays far from year 9999 |
+| `bank_holidays` | 2,000 dates, in the years 1900-2199 | a century of calendars;
+date arithmetic stays far from year 9999 |
 | a reason text | 2,000 characters | a paragraph of law and a paragraph of local guidance |
 | any other text (a title) | 500 characters | |
 
@@ -79,7 +82,8 @@ def bound_problems(policy: Policy) -> Problems:
 
 
 def text_problems(policy: Policy) -> Problems:
-    """Texts that could not be stored or formatted safely: a NUL or a lone surrogate, an over-long text, a placeholder that is not a bare threshold."""
+    """Texts that could not be stored or formatted safely: a NUL or a lone surrogate, an over-long text,
+    a placeholder that is not a bare threshold."""
     known = set(policy.thresholds.model_dump(exclude_none=True))
     problems: Problems = []
     for rule_id, entry in policy.rules.items():
@@ -98,7 +102,8 @@ def text_problems(policy: Policy) -> Problems:
 
 
 def _text(text: str, cap: int) -> list[str]:
-    """What makes one text unsafe to store (PostgreSQL refuses NUL; JSON and UTF-8 refuse a lone surrogate) or too long."""
+    """What makes one text unsafe to store (PostgreSQL refuses NUL;
+    JSON and UTF-8 refuse a lone surrogate) or too long."""
     problems = []
     if "\x00" in text:
         problems.append("contains a NUL character")
@@ -110,7 +115,8 @@ def _text(text: str, cap: int) -> list[str]:
 
 
 def _placeholders(text: str, known: set[str]) -> list[str]:
-    """Placeholders other than a bare `{threshold}`: a format spec or conversion can pad a text to any size, an attribute or index reads other data."""
+    """Placeholders other than a bare `{threshold}`: a format spec or conversion can pad a text to any size, an
+    attribute or index reads other data."""
     try:
         fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(text) if name is not None]
     except ValueError as error:

@@ -111,7 +111,8 @@ def bulk_identifiable(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP3_BULK_IDENTIFIABLE, REFER, since=Edition.V2028_1)
 def bulk_identifiable_2028(case: Case) -> FindingResult | Found:
-    """As 2026.1, and also for `other`, for public health without a CP2 basis, and for a court order not verified as a duty."""
+    """As 2026.1, and also for `other`, for public health without a CP2 basis,
+    and for a court order not verified as a duty."""
     if case.request.subjects.count <= case.policy.thresholds.bulk_subjects or not case.any_item_identifiable():
         return PASS
     return when(
@@ -165,7 +166,8 @@ def dspt(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2027_1, until=Edition.V2028_1)
 def dspt_2027(case: Case) -> FindingResult | Found:
-    """As 2026.1, but care does not wait on the toolkit, and an unpublished one is referred for identifiable special data to some requesters."""
+    """As 2026.1, but care does not wait on the toolkit,
+    and an unpublished one is referred for identifiable special data to some requesters."""
     if case.requester_type in DSPT_EXEMPT_TYPES:
         return PASS
     return toolkit(case)
@@ -173,7 +175,8 @@ def dspt_2027(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2028_1)
 def dspt_2028(case: Case) -> FindingResult | Found:
-    """As 2027.1, and no finding for a court or a coroner, or for an order, summons or notice verified as a duty (it binds whatever the toolkit)."""
+    """As 2027.1, and no finding for a court or a coroner, or for an order, summons or notice verified as a duty
+    (it binds whatever the toolkit)."""
     if case.requester_type in DSPT_EXEMPT_TYPES_2028 or case.court_verified():
         return PASS
     return toolkit(case)

@@ -8,7 +8,8 @@ from app.rules.policy import Policy, ResponseUnit
 
 
 class CalendarExhausted(ValueError):
-    """A working day asked about past the end of the policy's bank-holiday calendar, where it cannot tell a holiday from a working day."""
+    """A working day asked about past the end of the policy's bank-holiday calendar,
+    where it cannot tell a holiday from a working day."""
 
     def __init__(self, policy: Policy, day: date):
         self.policy_name, self.policy_version, self.ends, self.day = policy.name, policy.version, policy.calendar_ends, day

@@ -59,7 +59,8 @@ def emergency_share(case: Case) -> FindingResult | Found:
 
 @implements(RuleId.CP7_EMERGENCY_SHARE, CONDITION, since=Edition.V2027_1, until=Edition.V2028_1)
 def emergency_share_2027(case: Case) -> FindingResult | Found:
-    """Share at once, for retrospective review, for a household at risk when only waivable referrals stand in the way."""
+    """Share at once, for retrospective review,
+    for a household at risk when only waivable referrals stand in the way."""
     emergency = case.policy.emergency
     others = case.others(RuleId.CP7_EMERGENCY_SHARE)
     referrals = {rule_id for rule_id, result in others if result == REFER}
@@ -84,7 +85,8 @@ def emergency_share_2027(case: Case) -> FindingResult | Found:
     since=Edition.V2028_1,
 )
 def emergency_share_2028(case: Case) -> FindingResult | Found:
-    """As 2027.1, with the referrals 2028.1 lets an emergency go ahead past, each by the reason it refers with; the condition says what is left to do."""
+    """As 2027.1, with the referrals 2028.1 lets an emergency go ahead past, each by the reason it refers with;
+    the condition says what is left to do."""
     subjects = case.request.subjects
     if (
         case.request.urgency != Urgency.EMERGENCY
@@ -104,7 +106,8 @@ def emergency_share_2028(case: Case) -> FindingResult | Found:
 
 
 def waived(case: Case, rule_id: RuleId, variant: str) -> bool:
-    """Whether the emergency share may go ahead past this referral: the policy lists it, and where 2028.1 limits a waiver, its limit holds."""
+    """Whether the emergency share may go ahead past this referral:
+    the policy lists it, and where 2028.1 limits a waiver, its limit holds."""
     if not case.policy.emergency.waives(rule_id, variant):
         return False
     if (rule_id, variant) in DIRECT_CARE_WAIVERS:
@@ -115,7 +118,8 @@ def waived(case: Case, rule_id: RuleId, variant: str) -> bool:
 
 
 def restricted_waivable(case: Case) -> bool:
-    """An emergency discloses restricted categories only for care, to a person who cannot consent, through a health professional (2005 Order, art. 5)."""
+    """An emergency discloses restricted categories only for care, to a person who cannot consent,
+    through a health professional (2005 Order, art. 5)."""
     consent = case.request.consent
     if case.purpose != Purpose.DIRECT_CARE or not (consent.status == ConsentStatus.NOT_POSSIBLE or consent.capacity == Capacity.LACKS_CAPACITY):
         return False

@@ -38,7 +38,8 @@ def run28(
     dspt: str = "standards_met",
     **facts_options: Any,
 ) -> Evaluation:
-    """Evaluate a request under 2028.1 (or `policy`), from a requester of this type, with these kinds of evidence attached."""
+    """Evaluate a request under 2028.1 (or `policy`), from a requester of this type,
+    with these kinds of evidence attached."""
     return evaluate(policy, replace(facts(request, **options(requester, dspt, **facts_options)), evidence=evidence))
 
 

@@ -1,4 +1,5 @@
-"""Policy 2027.2: 2027.1 weighing the evidence attached to a request (issue 15), shipped beside it as a derived policy."""
+"""Policy 2027.2: 2027.1 weighing the evidence attached to a request (issue 15),
+shipped beside it as a derived policy."""
 
 from dataclasses import replace
 from hashlib import sha256
@@ -23,7 +24,8 @@ PASS, CONDITION = FindingResult.PASS, FindingResult.CONDITION
 
 
 def court_order_request() -> dict[str, Any]:
-    """A disclosure a court ordered: the order is a verified duty, so only CP6.court_order_verified has anything to say."""
+    """A disclosure a court ordered: the order is a verified duty,
+    so only CP6.court_order_verified has anything to say."""
     return changed(
         {
             "purpose.category": "court_order",

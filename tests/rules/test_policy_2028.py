@@ -1,4 +1,5 @@
-"""The shipped 2028.1 and 2028.2 as data, compared with the tables of brief sections 4b and 7, and parameters a derived policy tunes."""
+"""The shipped 2028.1 and 2028.2 as data, compared with the tables of brief sections 4b and 7,
+and parameters a derived policy tunes."""
 
 from collections.abc import Callable
 from functools import cache
@@ -148,7 +149,8 @@ def _narrow_s115(content: dict[str, Any]) -> None:
 
 @cache
 def tuned(name: str) -> Policy:
-    """One of the derived policies below, parsed once (a derived policy is validated against the baseline, which takes time)."""
+    """One of the derived policies below, parsed once
+    (a derived policy is validated against the baseline, which takes time)."""
     return derived({"anonymised_min_subjects": _raise_anonymised_min, "s115": _narrow_s115}[name])
 
 

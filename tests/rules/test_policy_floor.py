@@ -1,4 +1,5 @@
-"""The legal floor under a derived policy (brief section 7), and the limits and dry run every upload meets: pure, no database."""
+"""The legal floor under a derived policy (brief section 7),
+and the limits and dry run every upload meets: pure, no database."""
 
 import json
 from collections.abc import Callable

@@ -1,4 +1,5 @@
-"""The rules of policy 2027.1 (brief section 4a) at their boundaries: the nearest case that fires and the nearest that does not.
+"""The rules of policy 2027.1 (brief section 4a) at their boundaries:
+the nearest case that fires and the nearest that does not.
 
 Every expected result is read from the brief. Where a rule explains one result in several ways, the reason
 reported must be the text of the variant that applies.
@@ -52,7 +53,8 @@ def options(requester: str = "nhs_trust", dspt: str = "standards_met", **facts_o
 def check(
     rule_id: RuleId, expected: FindingResult, changes: dict[str, Any], variant: str | None = None, requester: str = "nhs_trust", **facts_options: Any
 ) -> None:
-    """Assert one rule's result under 2027.1 on the baseline with `changes`, and that its reason is the text of `variant`."""
+    """Assert one rule's result under 2027.1 on the baseline with `changes`,
+    and that its reason is the text of `variant`."""
     found = finding(run27(changed(changes), **options(requester, **facts_options)), rule_id)
     assert (found.result, found.reason) == (expected, POLICY_2027.reason(rule_id, expected, variant))
 
@@ -497,7 +499,8 @@ def test_cp6_public_authority_li_2027(article_6: str, requester: str, expected: 
 
 
 def opt_out(purpose: str, confidentiality: str, form: str = "pseudonymised", **changes: Any) -> dict[str, Any]:
-    """A request for `purpose` on `confidentiality` with one item in `form`, and dotted `changes` (dots written as __)."""
+    """A request for `purpose` on `confidentiality` with one item in `form`,
+    and dotted `changes` (dots written as __)."""
     return {
         "purpose.category": purpose,
         "legal_basis.confidentiality": confidentiality,

@@ -1,4 +1,5 @@
-"""The rules policy 2028.1 adds (brief section 4b, "New rules") at their boundaries: the nearest case that fires and the nearest that does not.
+"""The rules policy 2028.1 adds (brief section 4b, "New rules") at their boundaries:
+the nearest case that fires and the nearest that does not.
 
 Every expected result, and the reason variant it is given with, is read from the brief.
 """

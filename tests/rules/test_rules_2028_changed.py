@@ -185,7 +185,8 @@ S45 = duty("care_act_2014_s45", "safeguarding_adult")
 @pytest.mark.parametrize(
     ("changes", "requester", "expected", "variant"),
     [
-        # The person at risk is the subject (also when the field is left out): as 2027.1, or a condition on a verified duty.
+        # The person at risk is the subject (also when the field is left out):
+        # as 2027.1, or a condition on a verified duty.
         (CAPABLE_ADULT, "local_authority", REFER, None),
         (CAPABLE_ADULT | {"legal_basis.person_at_risk": "subject"}, "local_authority", REFER, None),
         (CAPABLE_ADULT | S45, "local_authority", CONDITION, "statutory"),

@@ -1,4 +1,5 @@
-"""Every rule of 2028.1 fires on some request; 2027.1 and 2026.1 decide as before where 2028.1 differs, and ignore its new vocabulary."""
+"""Every rule of 2028.1 fires on some request; 2027.1 and 2026.1 decide as before where 2028.1 differs,
+and ignore its new vocabulary."""
 
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""An agreement's documents (its signed copy, its DPIA): uploaded by an admin, read by whoever may read agreements, each act audited."""
+"""An agreement's documents (its signed copy, its DPIA):
+uploaded by an admin, read by whoever may read agreements, each act audited."""
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 

@@ -1,4 +1,5 @@
-"""Notices that an agreement's review date or end is near, sent by the webhook worker once per date, however many workers run.
+"""Notices that an agreement's review date or end is near,
+sent by the webhook worker once per date, however many workers run.
 
 The worker calls `check` as it starts and every `agreement_check_seconds`. An active agreement that has not
 ended is announced `sharing_agreement.review_due` from NOTICE_DAYS before its review date (or at once, if the
@@ -63,7 +64,8 @@ def due_dates(agreement: SharingAgreement, today: date) -> list[tuple[AgreementN
 
 
 async def announce_due(*, session: AsyncSession, today: date) -> list[Notice]:
-    """Announce each date now due of each active agreement that has not ended, unless it was announced before; the notices sent."""
+    """Announce each date now due of each active agreement that has not ended,
+    unless it was announced before; the notices sent."""
     soon = today + timedelta(days=NOTICE_DAYS)
     review_near = and_(col(SharingAgreement.review_date).is_not(None), col(SharingAgreement.review_date) <= soon)
     query = (
@@ -85,7 +87,8 @@ async def announce_due(*, session: AsyncSession, today: date) -> list[Notice]:
 
 
 async def check(sessionmaker: async_sessionmaker[AsyncSession], *, today: date | None = None) -> list[Notice]:
-    """One look by the worker, in its own transaction (today in London unless given), then chain its audit events; the notices sent."""
+    """One look by the worker, in its own transaction (today in London unless given),
+    then chain its audit events; the notices sent."""
     async with sessionmaker() as session:
         sent = await announce_due(session=session, today=today or today_in_london(utcnow()))
         await session.commit()

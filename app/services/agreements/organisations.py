@@ -77,7 +77,8 @@ async def active_requester(*, session: AsyncSession, code: str) -> CallerOrganis
 
 
 async def ensure_controller(*, session: AsyncSession, code: str) -> bool:
-    """Register the organisation that runs the service if it is missing, so that its admins can work on a fresh database.
+    """Register the organisation that runs the service if it is missing,
+    so that its admins can work on a fresh database.
 
     It is registered as an NHS trust whose toolkit status is not yet known; an admin corrects both.
     """

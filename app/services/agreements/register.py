@@ -35,7 +35,8 @@ AGREEMENTS = Register(SharingAgreement, "sharing agreement", registered=AdminAct
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: SharingAgreementCreate) -> SharingAgreement:
-    """Add an agreement as its version 1; a code already taken is a 409, an unregistered owner or a review date outside the period a 422."""
+    """Add an agreement as its version 1;
+    a code already taken is a 409, an unregistered owner or a review date outside the period a 422."""
     await _check_owner(session=session, owner=data.owner)
     _check_review_date(data.review_date, valid_from=data.valid_from, valid_until=data.valid_until)
     await _check_signed_copy(session=session, code=data.code, attachment_id=data.signed_attachment)
@@ -125,7 +126,8 @@ async def _check_owner(*, session: AsyncSession, owner: str | None) -> None:
 
 
 async def _check_signed_copy(*, session: AsyncSession, code: str, attachment_id: str | None) -> None:
-    """The signed copy must be a document of kind `agreement` uploaded for this agreement; 422 naming `signed_attachment` otherwise."""
+    """The signed copy must be a document of kind `agreement` uploaded for this agreement;
+    422 naming `signed_attachment` otherwise."""
     if attachment_id is None:
         return
     attachment = await session.get(Attachment, attachment_id)

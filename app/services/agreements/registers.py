@@ -48,7 +48,8 @@ class Register(Generic[Entry]):
         return entry
 
     async def page(self, *, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> tuple[list[Entry], str | None]:
-        """Entries ordered by code, from the cursor (or, deprecated, after the given code), and the next page's cursor."""
+        """Entries ordered by code, from the cursor (or, deprecated, after the given code),
+        and the next page's cursor."""
         code = col(self.table.code)
         query = select(self.table)
         if after is not None:

@@ -1,4 +1,5 @@
-"""The agreements report: each sharing agreement's state on today's London date, and the requests decided under it in twelve months.
+"""The agreements report: each sharing agreement's state on today's London date,
+and the requests decided under it in twelve months.
 
 The state is worked out in SQL, one CASE over the agreement's status and dates, so the report is filtered by
 state and paged by (state, code) like every list. The counts are one grouped query over the twelve months'
@@ -31,7 +32,8 @@ from app.services.sharing_requests.facts import today_in_london
 
 RANKS = {state: rank for rank, state in enumerate(AgreementState)}
 STATES = list(AgreementState)
-# A request is decided under an agreement when it is approved or refused; a referral or a request for information is not yet a decision.
+# A request is decided under an agreement when it is approved or refused;
+# a referral or a request for information is not yet a decision.
 VERDICTS = (DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS, DecisionOutcome.REFUSE)
 
 
@@ -60,7 +62,8 @@ def twelve_months_to(today: date) -> date:
 async def agreements_report(
     *, session: AsyncSession, actor: Principal, state: AgreementState | None, cursor: str | None, limit: int, today: date | None = None
 ) -> AgreementReport:
-    """One page of agreements by state, then code, each with its requests decided in twelve months; the run is audited."""
+    """One page of agreements by state, then code,
+    each with its requests decided in twelve months; the run is audited."""
     today = today or today_in_london(utcnow())
     rank = state_rank(today)
     query: Any = select(SharingAgreement, rank.label("state_rank"))
@@ -91,14 +94,16 @@ async def agreements_report(
 
 async def state_counts(*, session: AsyncSession, today: date) -> dict[AgreementState, int]:
     """How many agreements are in each state on `today` (every state named, with 0 for none)."""
-    # Grouped over a subquery: PostgreSQL would not see a CASE with bound dates in the SELECT and in GROUP BY as one expression.
+    # Grouped over a subquery: PostgreSQL would not see a CASE with bound dates in the
+    # SELECT and in GROUP BY as one expression.
     ranked = select(state_rank(today).label("state_rank")).subquery()
     found = (await session.exec(select(ranked.c.state_rank, func.count()).group_by(ranked.c.state_rank))).all()
     return {state: 0 for state in AgreementState} | {STATES[rank]: count for rank, count in found}
 
 
 async def requests_decided(*, session: AsyncSession, codes: list[str], since: date) -> dict[str, int]:
-    """For each of these agreement codes, how many requests were approved or refused from the London date `since`, on a version citing it."""
+    """For each of these agreement codes,
+    how many requests were approved or refused from the London date `since`, on a version citing it."""
     if not codes:
         return {}
     cited = RequestVersion.body["sharing_agreement"].as_string()  # type: ignore[index]

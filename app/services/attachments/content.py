@@ -14,7 +14,8 @@ from app.models.attachment import MediaType
 FIELD = "file"
 MAGIC_BYTES = 8  # enough to tell every signature below apart
 SIGNATURES = ((b"%PDF-", MediaType.PDF), (b"\x89PNG\r\n\x1a\n", MediaType.PNG), (b"\xff\xd8\xff", MediaType.JPEG))
-# Programs, refused by name: Windows (PE), Linux and most Unix (ELF), macOS (Mach-O, both byte orders, and fat binaries).
+# Programs, refused by name: Windows (PE), Linux and most Unix (ELF), macOS (Mach-O,
+# both byte orders, and fat binaries).
 EXECUTABLES = (
     (b"MZ", "a Windows executable"),
     (b"\x7fELF", "an ELF executable"),
@@ -40,7 +41,8 @@ class UnsupportedMediaType(ProblemError):
 
 
 class ContentCheck:
-    """Fed the file's bytes in order; `media_type` once enough has been seen, `finish` at the end (415 as soon as it is wrong)."""
+    """Fed the file's bytes in order; `media_type` once enough has been seen, `finish` at the end
+    (415 as soon as it is wrong)."""
 
     def __init__(self) -> None:
         self._head = b""
@@ -75,7 +77,8 @@ class ContentCheck:
         return self.media_type
 
     def _judge(self) -> None:
-        """Decide from the head: refuse a program, name a binary kind, or take it for text and check the head as such."""
+        """Decide from the head: refuse a program, name a binary kind,
+        or take it for text and check the head as such."""
         for signature, what in EXECUTABLES:
             if self._head.startswith(signature):
                 raise UnsupportedMediaType(f"the file is {what}; it must be {ACCEPTED}")

@@ -1,4 +1,5 @@
-"""The one-off listing at the first start after evidence came to need a guardian's verification (brief section 7, last paragraph).
+"""The one-off listing at the first start after evidence came to need a guardian's verification
+(brief section 7, last paragraph).
 
 Before, an attachment counted in the rules by the `kind` its uploader declared. A decision that let such an
 attachment clear `CP6.court_order_verified`'s or `CP6.police_request_form`'s condition recorded its evidence as
@@ -43,7 +44,8 @@ CLEARED_BY_EVIDENCE = (RuleId.CP6_COURT_ORDER_VERIFIED.value, RuleId.CP6_POLICE_
 
 
 async def run_once(*, sessionmaker: async_sessionmaker[AsyncSession], registry: PolicyRegistry) -> int:
-    """List, the first time only, the requests decided on unverified evidence and queue each for review; how many were queued (0 on a later start)."""
+    """List, the first time only, the requests decided on unverified evidence and queue each for review;
+    how many were queued (0 on a later start)."""
     async with sessionmaker() as session:
         now = utcnow()
         if not await _claim(session, now):
@@ -56,7 +58,8 @@ async def run_once(*, sessionmaker: async_sessionmaker[AsyncSession], registry: 
 
 
 async def _claim(session: AsyncSession, now: datetime) -> bool:
-    """Record that the step runs: True if this process is the first, False if it has run (or is running elsewhere, and then has run)."""
+    """Record that the step runs: True if this process is the first, False if it has run
+    (or is running elsewhere, and then has run)."""
     dialect = (await session.connection()).dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     claimed = insert(STEPS).values(name=STEP, ran_at=now, count=0).on_conflict_do_nothing(index_elements=["name"]).returning(STEPS.c.name)
@@ -64,7 +67,8 @@ async def _claim(session: AsyncSession, now: datetime) -> bool:
 
 
 async def list_unverified(*, session: AsyncSession, registry: PolicyRegistry, now: datetime) -> list[str]:
-    """Queue every request one of whose rules decisions cleared an evidence condition on evidence with no verification record; their ids."""
+    """Queue every request one of whose rules decisions cleared an evidence condition on evidence
+    with no verification record; their ids."""
     found: list[str] = []
     for policy in await _weighing_evidence(session, registry):
         query = (
@@ -87,7 +91,8 @@ async def list_unverified(*, session: AsyncSession, registry: PolicyRegistry, no
 
 
 async def _weighing_evidence(session: AsyncSession, registry: PolicyRegistry) -> list[Policy]:
-    """Every policy that rules decisions were made under and that weighs evidence (2027.2, 2028.2, a local one with an `evidence` section)."""
+    """Every policy that rules decisions were made under and that weighs evidence (2027.2, 2028.2,
+    a local one with an `evidence` section)."""
     used = (await session.exec(core_select(Decision.policy_name, Decision.policy_version).where(Decision.kind == DecisionKind.RULES).distinct())).all()  # type: ignore[call-overload]
     policies = []
     for name, version in sorted(used):
@@ -102,7 +107,8 @@ async def _weighing_evidence(session: AsyncSession, registry: PolicyRegistry) ->
 
 
 def _cleared_on_unverified(policy: Policy, findings: list[dict[str, object]], facts: dict[str, object], body: dict[str, object]) -> bool:
-    """True when the decision weighed evidence with no verification record, and without it a rule that reads evidence would not have passed."""
+    """True when the decision weighed evidence with no verification record,
+    and without it a rule that reads evidence would not have passed."""
     evidence = facts.get("evidence", [])
     if not isinstance(evidence, list) or not any(isinstance(item, str) for item in evidence):
         return False  # none weighed, or each with its verification
@@ -114,7 +120,8 @@ def _cleared_on_unverified(policy: Policy, findings: list[dict[str, object]], fa
 
 
 async def _queue_for_review(*, session: AsyncSession, request: SharingRequest, policy: Policy, now: datetime) -> bool:
-    """Flag the request and put it before a guardian within the urgent response time; False for a withdrawn one (nothing was disclosed)."""
+    """Flag the request and put it before a guardian within the urgent response time;
+    False for a withdrawn one (nothing was disclosed)."""
     if request.status == RequestStatus.WITHDRAWN:
         return False
     previous, due = request.status, response_due(policy, Urgency.URGENT, now)

@@ -72,13 +72,15 @@ def _expired(cutoff: datetime) -> ColumnElement[bool]:
 
 
 def _retained(cutoff: datetime) -> ColumnElement[bool]:
-    """An unpurged attachment (outer-joined to its request) whose retention runs on: an agreement's, or a request's not yet ended."""
+    """An unpurged attachment (outer-joined to its request) whose retention runs on:
+    an agreement's, or a request's not yet ended."""
     runs_on = or_(col(Attachment.request_id).is_(None), col(SharingRequest.updated_at) >= cutoff, col(Attachment.uploaded_at) >= cutoff)
     return and_(col(Attachment.purged_at).is_(None), runs_on)
 
 
 async def purge(*, sessionmaker: async_sessionmaker[AsyncSession], store: Store, retention_days: int, now: datetime, dry_run: bool) -> PurgeReport:
-    """Purge every request attachment whose retention ended before `now`; in a dry run, only say what would be purged."""
+    """Purge every request attachment whose retention ended before `now`;
+    in a dry run, only say what would be purged."""
     cutoff, report, after = now - timedelta(days=retention_days), PurgeReport(), ""
     while True:
         async with sessionmaker() as session:
@@ -100,7 +102,8 @@ async def purge(*, sessionmaker: async_sessionmaker[AsyncSession], store: Store,
 
 
 async def _purge_batch(session: AsyncSession, store: Store, rows: list[Attachment], now: datetime) -> set[str]:
-    """Mark the rows purged and audit each; remove each content no unpurged attachment names; commit. The contents removed."""
+    """Mark the rows purged and audit each; remove each content no unpurged attachment names;
+    commit. The contents removed."""
     for row in rows:
         row.purged_at = now
         await events.attachment_purged(session=session, request_id=str(row.request_id), sha256=row.sha256)
@@ -108,7 +111,8 @@ async def _purge_batch(session: AsyncSession, store: Store, rows: list[Attachmen
     removals: list[Removal] = []
     removed: set[str] = set()
     for sha256 in sorted({row.sha256 for row in rows}):
-        # Locked first: an upload of the same content holds this row (FOR SHARE) until it commits, so it is counted below.
+        # Locked first: an upload of the same content holds this row
+        # (FOR SHARE) until it commits, so it is counted below.
         held = core_select(BLOBS.c.sha256).where(BLOBS.c.sha256 == sha256).with_for_update()
         if (await session.exec(held)).first() is None:
             continue

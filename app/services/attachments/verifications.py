@@ -1,4 +1,5 @@
-"""A guardian's verification of a request's evidence, and the evidence that counts: attachments whose latest verification is `verified`.
+"""A guardian's verification of a request's evidence, and the evidence that counts:
+attachments whose latest verification is `verified`.
 
 The `kind` an uploader declares files an attachment, nothing more (brief section 7, Evidence): a condition that
 evidence would clear clears only once a guardian who is not of the requesting organisation has checked the
@@ -26,7 +27,8 @@ SUMMONS = "witness_summons"
 
 
 def check_verifier(principal: Principal, request: SharingRequest) -> None:
-    """Only a guardian who is not of the requesting organisation verifies its evidence; anyone else who can see the request gets 403."""
+    """Only a guardian who is not of the requesting organisation verifies its evidence;
+    anyone else who can see the request gets 403."""
     if not principal.has(Role.GUARDIAN):
         raise Forbidden("evidence is verified by a Caldicott Guardian")
     if principal.org == request.requester_org:
@@ -34,7 +36,8 @@ def check_verifier(principal: Principal, request: SharingRequest) -> None:
 
 
 async def verify(*, session: AsyncSession, principal: Principal, request: SharingRequest, attachment_id: str, body: VerificationBody) -> VerificationPublic:
-    """Record a guardian's verification of one of the request's attachments; the request's ETag changes, and the act is audited and announced."""
+    """Record a guardian's verification of one of the request's attachments;
+    the request's ETag changes, and the act is audited and announced."""
     check_verifier(principal, request)
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None or attachment.request_id != request.id:
@@ -62,7 +65,8 @@ async def verify(*, session: AsyncSession, principal: Principal, request: Sharin
 
 
 async def _check_body(*, session: AsyncSession, request: SharingRequest, attachment: Attachment, body: VerificationBody) -> None:
-    """An order, summons or notice needs the items section 7 lists; one verified must have passed them all (else record `rejected`)."""
+    """An order, summons or notice needs the items section 7 lists;
+    one verified must have passed them all (else record `rejected`)."""
     if attachment.kind != AttachmentKind.COURT_ORDER:
         return
     if body.order is None:
@@ -92,7 +96,8 @@ async def latest_of(session: AsyncSession, attachment_ids: Sequence[str]) -> dic
 
 
 async def verified_evidence(session: AsyncSession, request_id: str) -> tuple[WeighedEvidence, ...]:
-    """The request's attachments whose latest verification is `verified`, with it: the evidence the rules see (purged ones included)."""
+    """The request's attachments whose latest verification is `verified`, with it:
+    the evidence the rules see (purged ones included)."""
     return (await verified_by_request(session, [request_id]))[request_id]
 
 

@@ -83,9 +83,11 @@ async def record(
     target_id: str,
     outcome: str,
 ) -> None:
-    """Queue one pending event in the caller's transaction; a chaining pass chains it once that commits (actor None: the service itself).
+    """Queue one pending event in the caller's transaction; a chaining pass chains it once that commits
+    (actor None: the service itself).
 
-    It is written with the transaction's other new rows (app/platform/writes.py), before the next ORM query or the commit.
+    It is written with the transaction's other new rows (app/platform/writes.py),
+    before the next ORM query or the commit.
     """
     event = {
         "occurred_at": utcnow(),
@@ -107,7 +109,8 @@ async def _chain_batch(connection: AsyncConnection, batch_size: int) -> int:
     if (await connection.execute(core_select(PENDING.c.id).limit(1))).first() is None:
         return 0  # nothing to do: do not queue for the lock
     if connection.dialect.name == "postgresql":
-        # Passes in other processes wait here until this transaction ends; SQLite's BEGIN IMMEDIATE already did (app/platform/db.py).
+        # Passes in other processes wait here until this transaction ends;
+        # SQLite's BEGIN IMMEDIATE already did (app/platform/db.py).
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     # Taken out of the queue and read in one statement; the deletion commits only with the chained rows.
     oldest = core_select(PENDING.c.id).order_by(PENDING.c.id).limit(batch_size).scalar_subquery()
@@ -151,7 +154,8 @@ class Chainer:
         self._covered = 0  # every ticket up to this one was taken before a pass that has finished started
 
     async def settle(self) -> None:
-        """Chain every event committed before this call, by a pass of this caller's or one that started after it; a failure is logged, not raised."""
+        """Chain every event committed before this call, by a pass of this caller's or one that started after it;
+        a failure is logged, not raised."""
         self._taken += 1
         ticket = self._taken
         if self.delay:
@@ -182,7 +186,8 @@ async def list_page(
     cursor: str | None,
     limit: int,
 ) -> AuditEventPage:
-    """Chained events in chain order (oldest first), filtered, keyset-paginated on seq; `until` is exclusive; pending ones are not listed yet."""
+    """Chained events in chain order (oldest first), filtered, keyset-paginated on seq; `until` is exclusive;
+    pending ones are not listed yet."""
     query = select(AuditEvent)
     if request_id is not None:
         query = query.where(AuditEvent.target_type == AuditTarget.SHARING_REQUEST, AuditEvent.target_id == request_id)
@@ -202,7 +207,8 @@ async def list_page(
 
 
 def _verify_query(after: int, limit: int) -> Select[Any]:
-    """The next batch of the chain as plain columns, read as the driver gives them: no ORM objects, enums or JSON decoding per row."""
+    """The next batch of the chain as plain columns, read as the driver gives them:
+    no ORM objects, enums or JSON decoding per row."""
     table = AuditEvent.__table__  # type: ignore[attr-defined]
     c = table.c
     columns = [
@@ -223,12 +229,14 @@ def _verify_query(after: int, limit: int) -> Select[Any]:
 
 
 def utc_isoformat(value: datetime | str) -> str:
-    """As canonical_fields writes occurred_at, from the driver's value: SQLite's is text, read as SQLAlchemy reads it, and naive."""
+    """As canonical_fields writes occurred_at, from the driver's value:
+    SQLite's is text, read as SQLAlchemy reads it, and naive."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
-# A trail holds a handful of distinct role sets: each one's stored text is parsed once (the lists are only ever encoded).
+# A trail holds a handful of distinct role sets:
+# each one's stored text is parsed once (the lists are only ever encoded).
 stored_roles = lru_cache(maxsize=256)(stored_json)
 
 
@@ -273,7 +281,8 @@ async def chain_batches(connection: AsyncConnection, *, after: int, batch_size: 
 
 
 async def break_after(connection: AsyncConnection, *, seq: int, head_hash: str) -> int | None:
-    """The first seq after `seq` (whose hash is `head_hash`) at which the chain breaks, or None: the chain since then extends it."""
+    """The first seq after `seq` (whose hash is `head_hash`) at which the chain breaks, or None:
+    the chain since then extends it."""
     async for batch in chain_batches(connection, after=seq):
         broken = first_break(batch, seq, head_hash)
         if broken is not None:
@@ -285,7 +294,8 @@ async def break_after(connection: AsyncConnection, *, seq: int, head_hash: str) 
 async def verify(
     *, session: AsyncSession, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = (), batch_size: int = VERIFY_BATCH
 ) -> AuditVerification:
-    """Recompute the chain from the genesis hash, then check every stored checkpoint (and any a witness gave) against it; count what is still pending."""
+    """Recompute the chain from the genesis hash, then check every stored checkpoint
+    (and any a witness gave) against it; count what is still pending."""
     connection = await session.connection()
     stored = [audit_proof.from_row(row) for row in await checkpoint_rows(connection)]
     wanted = {checkpoint.seq for checkpoint in (*stored, *witnesses)}

@@ -1,4 +1,5 @@
-"""Signed checkpoints: the worker signs the chain's head every audit_checkpoint_seconds (and `caldicott audit checkpoint` on demand), stores it, and sends it to witnesses.
+"""Signed checkpoints: the worker signs the chain's head every audit_checkpoint_seconds (and
+`caldicott audit checkpoint` on demand), stores it, and sends it to witnesses.
 
 A checkpoint is made only when the chain has grown since the last one, and only after checking, in the
 same transaction, that the last checkpoint's signature holds and that the events since it extend the chain
@@ -35,7 +36,8 @@ CHECKPOINTS = audit.CHECKPOINTS
 
 @dataclass(frozen=True, slots=True)
 class SigningLag:
-    """How far the signed trail is behind: events chained since the newest checkpoint, and that checkpoint's age (None: none yet)."""
+    """How far the signed trail is behind: events chained since the newest checkpoint,
+    and that checkpoint's age (None: none yet)."""
 
     unsigned_events: int
     checkpoint_age_seconds: float | None
@@ -57,7 +59,8 @@ class CannotSign(Exception):
 
 
 async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKeys, log_name: str, now: datetime | None = None) -> CheckpointPublic | None:
-    """Sign the chain's head if it moved since the last checkpoint; the new checkpoint, or None when there was nothing new to sign."""
+    """Sign the chain's head if it moved since the last checkpoint;
+    the new checkpoint, or None when there was nothing new to sign."""
     if keys.signer is None:
         raise CannotSign("this process has no signing key (CALDICOTT_AUDIT_SIGNING_KEY_FILE)")
     async with sessionmaker() as session:

@@ -49,7 +49,8 @@ async def request_changed(
 
 
 async def check_recorded(*, session: AsyncSession, actor: Principal, request: SharingRequest, check: str, outcome: str) -> None:
-    """A person of the controller recorded one of the request's checks: the outcome names the check and what they recorded (never what they wrote)."""
+    """A person of the controller recorded one of the request's checks:
+    the outcome names the check and what they recorded (never what they wrote)."""
     action = RequestAction.CONTROLLER_CHECK_RECORDED
     await audit.record(
         session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=f"{check}: {outcome}"
@@ -74,13 +75,15 @@ async def request_read(*, session: AsyncSession, actor: Principal, request: Shar
 
 
 async def notice_released(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
-    """A guardian released a withheld subject's notice: the outcome names the audience and the reasons it cleared (never why)."""
+    """A guardian released a withheld subject's notice:
+    the outcome names the audience and the reasons it cleared (never why)."""
     action, outcome = RequestAction.NOTICE_RELEASED, f"{audience}: {', '.join(reasons)}"[:80]
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
 
 
 async def notice_previewed(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
-    """A guardian read a withheld subject's notice as a preview: the outcome names the audience and what withholds it."""
+    """A guardian read a withheld subject's notice as a preview:
+    the outcome names the audience and what withholds it."""
     action, outcome = RequestAction.NOTICE_PREVIEWED, f"{audience}: {', '.join(reasons)}"[:80]
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
 
@@ -132,14 +135,16 @@ async def policy_changed(*, session: AsyncSession, actor: Principal, action: Adm
 
 
 async def webhook_endpoint_changed(*, session: AsyncSession, actor: Principal, action: WebhookAction, endpoint_id: str, outcome: str) -> None:
-    """An agency or admin registered, changed, re-keyed, deleted or redelivered to an endpoint; `outcome` never holds a secret."""
+    """An agency or admin registered, changed, re-keyed, deleted or redelivered to an endpoint;
+    `outcome` never holds a secret."""
     await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.WEBHOOK_ENDPOINT, target_id=endpoint_id, outcome=outcome)
 
 
 async def agreement_announced(
     *, session: AsyncSession, action: NoticeAction, event_type: WebhookEventType, code: str, outcome: str, data: dict[str, Any], organisations: Collection[str]
 ) -> str:
-    """The service announced an agreement's review date or end drawing near: audited as its own act, and sent to subscribers; the event's id."""
+    """The service announced an agreement's review date or end drawing near:
+    audited as its own act, and sent to subscribers; the event's id."""
     await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_AGREEMENT, target_id=code, outcome=outcome)
     return await outbox.emit_agreement_notice(session=session, event_type=event_type, data=data, organisations=organisations)
 

@@ -1,4 +1,5 @@
-"""The audit trail as JSON Lines for archive storage, and its verification with no database at all (docs/auditors/audit-format.md).
+"""The audit trail as JSON Lines for archive storage, and its verification with no database at all
+(docs/auditors/audit-format.md).
 
 An export is one snapshot: the checkpoints after `since` are read first, then the chain's head, then the events
 after `since` up to that head, streamed in batches, so memory stays flat however long the trail. Its lines are,
@@ -33,7 +34,8 @@ def _line(record: dict[str, Any]) -> bytes:
 
 
 async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: str, keys: Mapping[str, dict[str, str]]) -> dict[str, Any]:
-    """Write the events after seq `since`, with the checkpoints and public keys that vouch for them; the end line's record."""
+    """Write the events after seq `since`,
+    with the checkpoints and public keys that vouch for them; the end line's record."""
     connection = await session.connection()
     # Checkpoints first, then the head: a checkpoint only ever signs a head already chained, so every one read here is
     # at or before the head read next. One beyond it is evidence that events were removed, and is exported as such.
@@ -91,7 +93,8 @@ def _records(lines: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, witnesses: Sequence[CheckpointPublic] = ()) -> AuditVerification:
-    """Verify an export: the chain from its first event, the checkpoints in it, and any a witness kept, against `keys` (else the export's own)."""
+    """Verify an export: the chain from its first event, the checkpoints in it, and any a witness kept,
+    against `keys` (else the export's own)."""
     records = _records(lines)
     number, header = next(records, (0, {}))
     if header.get("kind") != "export" or header.get("format") != FORMAT:
@@ -128,7 +131,8 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
         keys=exported if keys is None else keys, hash_at=chain.hash_at, head_seq=chain.head_seq, first_number=stored[0].number if since and stored else 1
     )
     judge.stored(stored)
-    # A witness's checkpoint at or before `since` is about events this file does not hold: nothing to check it against here.
+    # A witness's checkpoint at or before `since` is about events this file does not hold:
+    # nothing to check it against here.
     witnessed = judge.witnessed([witness for witness in witnesses if witness.seq > since], {checkpoint.number: checkpoint for checkpoint in stored})
     counted = (chain.events, len(stored), chain.head_seq, chain.head_hash if chain.events else None)
     whole = end is not None and (end.get("events"), end.get("checkpoints"), end.get("head_seq"), end.get("head_hash")) == counted

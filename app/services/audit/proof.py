@@ -1,4 +1,5 @@
-"""What a signed checkpoint says, and whether the chain agrees with it (docs/auditors/audit-format.md is the same thing in prose).
+"""What a signed checkpoint says, and whether the chain agrees with it
+(docs/auditors/audit-format.md is the same thing in prose).
 
 Pure functions over checkpoints and the chain's hashes, used alike by the API's verification, the
 command's and the offline verifier of an export, so that all three judge by one rule.
@@ -49,7 +50,8 @@ def signature_problem(checkpoint: CheckpointPublic, keys: Mapping[str, dict[str,
 
 
 class Judge:
-    """Checks checkpoints against the chain: their signatures, their links to each other, and the chain's hash at their seq.
+    """Checks checkpoints against the chain: their signatures, their links to each other,
+    and the chain's hash at their seq.
 
     `hash_at` holds the chain's hash at every seq a checkpoint names (where the chain has one); `head_seq` is
     the chain's last seq; `first_number` is the number the stored checkpoints should start at (1, or the first
@@ -74,7 +76,8 @@ class Judge:
         return count
 
     def witnessed(self, witnesses: Iterable[CheckpointPublic], stored: Mapping[int, CheckpointPublic]) -> int:
-        """Check checkpoints a witness kept, and that the stored one of the same number is the same; how many there were."""
+        """Check checkpoints a witness kept,
+        and that the stored one of the same number is the same; how many there were."""
         count = 0
         for witness in witnesses:
             count += 1

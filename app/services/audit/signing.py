@@ -1,4 +1,5 @@
-"""Ed25519 keys that sign audit checkpoints: made, read, published as JWKs and checked. The one module that uses `cryptography`.
+"""Ed25519 keys that sign audit checkpoints:
+made, read, published as JWKs and checked. The one module that uses `cryptography`.
 
 The private key lives in a PEM file outside the database (CALDICOTT_AUDIT_SIGNING_KEY_FILE), so that
 whoever can write the database cannot sign. The public keys are published as a JWK set (RFC 7517,
@@ -25,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from app.canonical import canonical_json
 
-# Others may read it, or the group write it: production refuses such a key (a Kubernetes Secret mounted with mode 0440 and an fsGroup passes).
+# Others may read it, or the group write it:
+# production refuses such a key (a Kubernetes Secret mounted with mode 0440 and an fsGroup passes).
 SHARED_MODE_BITS = 0o027
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -35,7 +37,8 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Base64url without padding, strictly: only its alphabet, and only the one text that encodes the bytes (ValueError otherwise)."""
+    """Base64url without padding, strictly:
+    only its alphabet, and only the one text that encodes the bytes (ValueError otherwise)."""
     if not isinstance(text, str) or not _B64URL.fullmatch(text):
         raise ValueError("not base64url without padding")
     try:
@@ -72,7 +75,8 @@ class SigningKey:
 
 
 def generate(path: Path) -> SigningKey:
-    """A new key written to `path` (mode 0600), which must not exist yet; written whole or not at all, so two processes creating it at once agree."""
+    """A new key written to `path` (mode 0600), which must not exist yet;
+    written whole or not at all, so two processes creating it at once agree."""
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,8 @@ def generate(path: Path) -> SigningKey:
 
 
 def load_signing_key(path: Path, *, create: bool, private_only: bool) -> SigningKey:
-    """The key in `path`; created first when missing and `create` (development); refused when others may read it and `private_only` (production)."""
+    """The key in `path`; created first when missing and `create` (development);
+    refused when others may read it and `private_only` (production)."""
     if create and not path.exists():
         try:
             return generate(path)
@@ -107,7 +112,8 @@ def load_signing_key(path: Path, *, create: bool, private_only: bool) -> Signing
 
 
 def key_set(value: Any, *, source: str) -> dict[str, dict[str, str]]:
-    """The Ed25519 keys of a JWK set ({"keys": [...]}) by kid; each kid must be the key's thumbprint, so no name can be borrowed."""
+    """The Ed25519 keys of a JWK set ({"keys": [...]}) by kid;
+    each kid must be the key's thumbprint, so no name can be borrowed."""
     if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
         raise ValueError(f"{source} is not a JWK set: an object with a `keys` list")
     keys = {}
@@ -161,7 +167,8 @@ class AuditKeys:
 
 
 def load_keys(*, signing_key_file: Path | None, public_keys_file: Path | None, sign: bool, production: bool) -> AuditKeys:
-    """The keys a process needs: the published set (the public keys file, else the signing key's own), and the signer when `sign`.
+    """The keys a process needs: the published set (the public keys file,
+    else the signing key's own), and the signer when `sign`.
 
     Development creates a missing signing key file; production refuses one that is missing or readable by others.
     A signer must be in the published set, or nobody could check what it signs.

@@ -1,1 +1,2 @@
-"""The controller's checks before anything is disclosed (brief section 5): which a decision opens, and recording them."""
+"""The controller's checks before anything is disclosed (brief section 5):
+which a decision opens, and recording them."""

@@ -1,4 +1,5 @@
-"""The controller's checks (brief section 5): opened by approving decisions, recorded by people of the controller, before anything is disclosed.
+"""The controller's checks (brief section 5): opened by approving decisions, recorded by people of the controller,
+before anything is disclosed.
 
 A decision that approves, whoever made it, opens one check per controller's check among its condition findings
 (CONTROLLER_CHECK_RULES); a significant decision by the rules with none opens `human_involvement`, unless the request
@@ -64,7 +65,8 @@ class ControllerChecksOpen(Conflict):
 
 
 def plan(*, request: SharingRequest, decision: Decision, policy: Policy | None = None, significance: Significance = NOT_SIGNIFICANT) -> list[dict[str, Any]]:
-    """The check rows a decision that settles the request opens, made the ones that count (a refusal: none); nothing is queued.
+    """The check rows a decision that settles the request opens, made the ones that count
+    (a refusal: none); nothing is queued.
 
     An emergency share by the rules that is not a significant decision holds nothing back; its checks are due within
     the emergency response time (`policy`, the rules decision's)."""
@@ -109,10 +111,11 @@ async def open_for(
     recorded: Sequence[DecisionCheckRecord] = (),
     queued: dict[str, Any] | None = None,
 ) -> None:
-    """Queue the checks a settling decision opens (queue the decision first), with those its guardian recorded done with it (`recorded`).
+    """Queue the checks a settling decision opens (queue the decision first),
+    with those its guardian recorded done with it (`recorded`).
 
-    `facts`: what the rules saw, for their own decision (whether it is significant). `queued`: the request's row as a submission
-    queued it, before the decision existed; it is brought up to date."""
+    `facts`: what the rules saw, for their own decision (whether it is significant). `queued`: the request's row as a
+    submission queued it, before the decision existed; it is brought up to date."""
     significance = Significance.of(policy=policy, body=facts.request, requester_type=facts.requester.type) if policy and facts else NOT_SIGNIFICANT
     rows = plan(request=request, decision=decision, policy=policy, significance=significance)
     writes.add(session, ControllerCheck, rows)
@@ -156,7 +159,8 @@ async def open_checks(session: AsyncSession, request_id: str) -> list[str]:
 
 
 def check_recorder(principal: Principal, controller_org: str) -> Role:
-    """A 403 unless the token is the controller organisation's, with role guardian or ig_manager; the role it records with."""
+    """A 403 unless the token is the controller organisation's,
+    with role guardian or ig_manager; the role it records with."""
     roles = principal.roles & CHECKERS
     if principal.org != controller_org or not roles:
         raise Forbidden("only a guardian or IG manager of the controller organisation records the controller's checks")
@@ -177,7 +181,8 @@ async def _current_checks(session: AsyncSession, request: SharingRequest) -> lis
 async def record(
     *, session: AsyncSession, policy: Policy, principal: Principal, controller_org: str, request: SharingRequest, name: str, body: ControllerCheckBody
 ) -> ControllerCheckPublic:
-    """Record one check of the standing decision done or failed; a failure sends the request back to the guardian queue."""
+    """Record one check of the standing decision done or failed;
+    a failure sends the request back to the guardian queue."""
     role = check_recorder(principal, controller_org)
     if body.outcome == CheckOutcome.FAILED:
         await workflow.check(session=session, request=request, move=Move.FAIL_CHECK, actor=principal)  # 409 naming the status
@@ -244,7 +249,8 @@ async def _records_of(session: AsyncSession, check_id: str) -> list[CheckRecordP
 
 
 def check_decision_records(*, decision_checks: Sequence[DecisionCheckRecord], opens: Sequence[str], principal: Principal, controller_org: str) -> None:
-    """A 403 or 422 unless checks recorded with a guardian's decision are the controller's guardian's, each once, among those the decision opens."""
+    """A 403 or 422 unless checks recorded with a guardian's decision are the controller's guardian's, each once,
+    among those the decision opens."""
     if not decision_checks:
         return
     check_recorder(principal, controller_org)
@@ -268,7 +274,8 @@ async def history_entries(session: AsyncSession, request_id: str) -> list[CheckR
 
 
 async def flag_overdue(*, session: AsyncSession) -> int:
-    """Announce, once each, open checks of emergency shares past the emergency response time; returns how many requests."""
+    """Announce, once each, open checks of emergency shares past the emergency response time;
+    returns how many requests."""
     now = utcnow()
     query = (
         select(ControllerCheck)

@@ -1,4 +1,5 @@
-"""Which controller's checks a decision opens (brief section 5): pure functions of the decision and, for the rules', the request."""
+"""Which controller's checks a decision opens (brief section 5):
+pure functions of the decision and, for the rules', the request."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ from app.models.vocabulary import (
 from app.rules import Policy
 
 EMERGENCY_SHARE = "CP7.emergency_share"
-# Rules whose condition is worded as a step the controller's information governance takes itself (brief section 4b, Terms).
-# CP6.legal_requirement_verified gives one condition only (variant requirement_seen), and every condition of CP6.gateway_kind is a check.
+# Rules whose condition is worded as a step the controller's information governance takes itself (brief section 4b,
+# Terms). CP6.legal_requirement_verified gives one condition only (variant requirement_seen),
+# and every condition of CP6.gateway_kind is a check.
 CONTROLLER_CHECK_RULES = frozenset({"CP6.court_order_verified", "CP6.legal_requirement_verified", "CP6.s251_verified", "CP6.gateway_kind", EMERGENCY_SHARE})
 APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 # A significant decision (Art. 22A(1)(b)): it can found proceedings, an inquest's findings, a prosecution or a sanction.
@@ -39,7 +41,8 @@ def controller_checks_among(findings: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def significant(*, body: SharingRequestBody, requester_type: OrganisationType, special: frozenset[DataCategory]) -> bool:
-    """Whether approving this request is a significant decision: identifiable special category data about the living, to a court, coroner, police or regulator."""
+    """Whether approving this request is a significant decision: identifiable special category data about the living, to
+    a court, coroner, police or regulator."""
     identifiable_special = any(item.form == DataForm.IDENTIFIABLE and item.category in special for item in body.data_items)
     to_whom = requester_type in SIGNIFICANT_REQUESTERS or body.purpose.category in SIGNIFICANT_PURPOSES
     return identifiable_special and not body.subjects.deceased and to_whom
@@ -58,7 +61,8 @@ def own_consent(body: SharingRequestBody) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Significance:
-    """What the rules' decision on a request needs to know beyond its findings: whether it is significant, and resting on the person's own consent."""
+    """What the rules' decision on a request needs to know beyond its findings:
+    whether it is significant, and resting on the person's own consent."""
 
     significant: bool
     own_consent: bool

@@ -1,4 +1,5 @@
-"""What the person's notice says of the law (brief section 6, rules 2 to 5 and 8): the basis, their rights, a refusal not followed, death.
+"""What the person's notice says of the law (brief section 6, rules 2 to 5 and 8):
+the basis, their rights, a refusal not followed, death.
 
 Pure functions of the request as decided, the decision and its policy: the texts are in app/templates/notice/texts.yaml.
 """
@@ -32,7 +33,8 @@ CRIMINAL_OFFENCE = "criminal_offence"
 
 
 def provision_words(body: dict[str, Any], policy: Policy | None, texts: Texts) -> str | None:
-    """The provision cited, by its registry title, or the s.251 regulation; "a provision the controller has not verified" for an unknown code."""
+    """The provision cited, by its registry title, or the s.251 regulation;
+    "a provision the controller has not verified" for an unknown code."""
     legal = body["legal_basis"]
     if legal["confidentiality"] == ConfidentialityBasis.S251_SUPPORT:
         regulation = legal.get("s251_regulation")
@@ -45,7 +47,8 @@ def provision_words(body: dict[str, Any], policy: Policy | None, texts: Texts) -
 
 
 def basis(body: dict[str, Any], policy: Policy | None, texts: Texts) -> NoticeBasis:
-    """The legal basis in words; for people who have died only the duty of confidence and the provision (UK GDPR covers the living)."""
+    """The legal basis in words; for people who have died only the duty of confidence and the provision
+    (UK GDPR covers the living)."""
     legal = body["legal_basis"]
     confidentiality = str(texts["confidentiality"].get(legal["confidentiality"], legal["confidentiality"]))
     provision = provision_words(body, policy, texts)
@@ -70,14 +73,16 @@ def basis(body: dict[str, Any], policy: Policy | None, texts: Texts) -> NoticeBa
 
 
 def opt_out_applies(body: dict[str, Any]) -> bool:
-    """The national data opt-out can apply: research and planning, and any purpose but direct care under section 251 support."""
+    """The national data opt-out can apply:
+    research and planning, and any purpose but direct care under section 251 support."""
     purpose = body["purpose"]["category"]
     s251 = body["legal_basis"]["confidentiality"] == ConfidentialityBasis.S251_SUPPORT
     return purpose in OPT_OUT_PURPOSES or (s251 and purpose != PurposeCategory.DIRECT_CARE)
 
 
 def rights(body: dict[str, Any], decision: Decision, *, checked: bool, dpo: str, ico: str, texts: Texts) -> NoticeRights:
-    """The rights of a living person, whom to contact, the opt-out where it applies, and the safeguards of a decision by the rules."""
+    """The rights of a living person, whom to contact, the opt-out where it applies,
+    and the safeguards of a decision by the rules."""
     statements = list(texts["rights"]["always"])
     article_6 = body["legal_basis"]["article_6"]
     if article_6 == Article6Basis.PUBLIC_TASK:
@@ -94,13 +99,15 @@ def rights(body: dict[str, Any], decision: Decision, *, checked: bool, dpo: str,
 
 
 def _verified_duty(decision: Decision) -> bool:
-    """The legal requirement cited was verified as a duty: CP6.legal_requirement_verified passed, or (2028.1) asked IG to trace the requirement."""
+    """The legal requirement cited was verified as a duty: CP6.legal_requirement_verified passed, or
+    (2028.1) asked IG to trace the requirement."""
     verified = (FindingResult.PASS, FindingResult.CONDITION)
     return any(finding["rule"] == LEGAL_REQUIREMENT_VERIFIED and finding["result"] in verified for finding in decision.findings)
 
 
 def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts) -> tuple[str, str]:
-    """(by, ground) for a refusal the rules did not follow: the first of a verified duty, an emergency, no authority, best interests."""
+    """(by, ground) for a refusal the rules did not follow: the first of a verified duty, an emergency,
+    no authority, best interests."""
     grounds, by = texts["override_grounds"], texts["override_by"]
     consent, legal = body["consent"], body["legal_basis"]
     if legal["confidentiality"] == ConfidentialityBasis.LEGAL_REQUIREMENT and _verified_duty(decision):
@@ -116,7 +123,8 @@ def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | Non
 
 
 def refusal_not_followed(body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts, purpose_label: str) -> NoticeRefusalOverride | None:
-    """For an approval of a request whose consent was refused or withdrawn: by what or whom the refusal was not followed, and on what ground."""
+    """For an approval of a request whose consent was refused or withdrawn:
+    by what or whom the refusal was not followed, and on what ground."""
     if body["consent"]["status"] not in REFUSALS:
         return None
     if decision.kind == DecisionKind.RULES:
@@ -136,7 +144,8 @@ def refusal_not_followed(body: dict[str, Any], decision: Decision, policy: Polic
 
 
 def baseline_reasons(policy: Policy | None, baseline: Policy | None) -> Callable[[str, str, str], str]:
-    """For a derived policy: a rule's stored reason cut to the baseline's text it begins with, so local guidance never reaches the person."""
+    """For a derived policy: a rule's stored reason cut to the baseline's text it begins with,
+    so local guidance never reaches the person."""
 
     def cut(rule: str, result: str, stored: str) -> str:
         if policy is None or baseline is None or rule not in baseline.rules:

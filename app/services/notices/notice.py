@@ -1,4 +1,5 @@
-"""Decision notices: the latest final decision on a request, told in plain English to the requester or to the person it is about.
+"""Decision notices: the latest final decision on a request,
+told in plain English to the requester or to the person it is about.
 
 The notice is built once, as a DecisionNotice (its JSON form); HTML, Markdown and plain text are rendered from that
 model by the Jinja2 templates in app/templates/notice/ (app/services/notices/render.py). What the person's notice
@@ -64,7 +65,8 @@ Cut = Callable[[str, str, str], str]
 
 @dataclass(frozen=True)
 class NoticeContext:
-    """What a notice needs from the service's configuration: the controller, the reconsideration window, whom to contact, the policies."""
+    """What a notice needs from the service's configuration: the controller, the reconsideration window,
+    whom to contact, the policies."""
 
     controller_org: str
     window_days: int
@@ -78,9 +80,11 @@ def _text(group: str, key: object, fallback: str | None = None) -> str:
 
 
 async def final_decision(*, session: AsyncSession, request: SharingRequest) -> Decision:
-    """The decision the request's status rests on (a guardian's if there is one, else the rules'); 409 while the request has none."""
+    """The decision the request's status rests on (a guardian's if there is one, else the rules');
+    409 while the request has none."""
     if request.status not in UNDECIDED:
-        # While a reconsideration waits, the decision put up for it stands (not a revision sent with it, which the rules have decided meanwhile).
+        # While a reconsideration waits, the decision put up for it stands (not a revision sent with it,
+        # which the rules have decided meanwhile).
         pending = select(Reconsideration.decision_id).where(Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None))
         waiting = (await session.exec(pending)).first()
         standing = await session.get(Decision, waiting) if waiting else await standing_decision(session=session, request=request)
@@ -91,7 +95,8 @@ async def final_decision(*, session: AsyncSession, request: SharingRequest) -> D
 
 
 async def _earlier_reconsideration(session: AsyncSession, decision: Decision) -> tuple[EarlierReconsideration | None, datetime | None]:
-    """Whether the decision has been put up for reconsideration (each decision is reconsidered at most once), and how that stands."""
+    """Whether the decision has been put up for reconsideration
+    (each decision is reconsidered at most once), and how that stands."""
     row = (await session.exec(select(Reconsideration).where(Reconsideration.decision_id == decision.id))).first()
     if row is None:
         return None, None
@@ -106,7 +111,8 @@ async def _organisation(session: AsyncSession, code: str) -> NoticeOrganisation:
 
 
 async def _decider(*, session: AsyncSession, decision: Decision, controller: NoticeOrganisation) -> NoticeDecider:
-    """The rules of a policy, or a Caldicott Guardian of an organisation: never the guardian's own identifier, which is the controller's internal one."""
+    """The rules of a policy, or a Caldicott Guardian of an organisation:
+    never the guardian's own identifier, which is the controller's internal one."""
     policy = {"policy_name": decision.policy_name, "policy_version": decision.policy_version}
     wording = texts()["deciders"]
     if decision.kind == DecisionKind.RULES:
@@ -125,7 +131,8 @@ async def _decider(*, session: AsyncSession, decision: Decision, controller: Not
 
 
 def _conditions(decision: Decision, *, subject: bool, cut: Cut) -> tuple[list[NoticeCondition], int]:
-    """Each condition on the recipient, with why the policy asks it (the controller's own checks are not among them: rule 7).
+    """Each condition on the recipient, with why the policy asks it
+    (the controller's own checks are not among them: rule 7).
 
     For the person, a guardian's own wording is counted, not quoted, and a rule's in the baseline's words (rule 8)."""
     if decision.kind != DecisionKind.RULES:
@@ -167,7 +174,8 @@ def _principles(decision: Decision, cut: Cut) -> list[NoticePrinciple]:
 
 
 def _items(body: dict[str, Any], *, shareable: set[str], subject: bool) -> list[NoticeItem]:
-    """Each kind of information asked for, in plain words, and whether it may be shared; the requester's reasons only for the requester."""
+    """Each kind of information asked for, in plain words, and whether it may be shared;
+    the requester's reasons only for the requester."""
     return [
         NoticeItem(
             category=entry["category"],
@@ -182,7 +190,8 @@ def _items(body: dict[str, Any], *, shareable: set[str], subject: bool) -> list[
 
 
 async def _checks(session: AsyncSession, decision: Decision, *, subject: bool) -> tuple[list[NoticeCheck], bool, bool]:
-    """The controller's checks of the decision (rule 7), whether any still holds the disclosure back, and whether a person checked it."""
+    """The controller's checks of the decision (rule 7), whether any still holds the disclosure back,
+    and whether a person checked it."""
     rows = (await session.exec(select(ControllerCheck).where(ControllerCheck.decision_id == decision.id).order_by(col(ControllerCheck.opened_at)))).all()
     wording = texts()["controller_checks"]
     checks = [NoticeCheck(check=row.name, text=str(wording.get(row.name, row.name)), status=None if subject else row.status.value) for row in rows]
@@ -192,7 +201,8 @@ async def _checks(session: AsyncSession, decision: Decision, *, subject: bool) -
 
 
 async def _policies(registry: PolicyRegistry, session: AsyncSession, decision: Decision) -> tuple[Policy | None, Policy | None]:
-    """The decision's policy (for its registry and reason texts) and, for a derived one, its baseline; None for one this database lacks."""
+    """The decision's policy (for its registry and reason texts) and, for a derived one, its baseline;
+    None for one this database lacks."""
     try:
         policy = await registry.get(session=session, name=decision.policy_name, version=decision.policy_version)
     except NotFound:
@@ -206,7 +216,8 @@ async def _policies(registry: PolicyRegistry, session: AsyncSession, decision: D
 
 
 def _law(*, body: dict[str, Any], decision: Decision, policy: Policy | None, addressee: Addressee, checked: bool, context: NoticeContext) -> dict[str, Any]:
-    """What the notice says of the law: the basis of an approval; for the person, their rights, a refusal not followed, or what holds after death."""
+    """What the notice says of the law: the basis of an approval; for the person, their rights, a refusal not followed,
+    or what holds after death."""
     wording, outcome = texts(), DecisionOutcome(decision.outcome)
     approves, subject = outcome in APPROVALS, addressee != Addressee.REQUESTER
     deceased = addressee == Addressee.PERSONAL_REPRESENTATIVE
@@ -230,7 +241,8 @@ def _offer(request: SharingRequest, decision: Decision, window_days: int) -> Rec
 async def build(
     *, session: AsyncSession, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, now: datetime | None = None
 ) -> tuple[DecisionNotice, dict[str, Any]]:
-    """The notice of the request's latest final decision for `audience` (404 for one it has none for), with the request as decided."""
+    """The notice of the request's latest final decision for `audience` (404 for one it has none for),
+    with the request as decided."""
     decision = await final_decision(session=session, request=request)
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == decision.version))).one()
     addressee = notice_withholding.addressee(body, audience)
@@ -292,7 +304,8 @@ async def build(
 async def read(
     *, session: AsyncSession, principal: Principal, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, preview: bool = False
 ) -> DecisionNotice:
-    """The notice for a reader who may see the request; 409 while the person's notice is withheld, but for a guardian's preview. Audited."""
+    """The notice for a reader who may see the request; 409 while the person's notice is withheld,
+    but for a guardian's preview. Audited."""
     if preview and not notice_withholding.may_preview(principal, request):
         raise Forbidden("only a Caldicott Guardian who is not of the requesting organisation previews a withheld notice")
     notice, body = await build(session=session, request=request, audience=audience, context=context)

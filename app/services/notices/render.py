@@ -1,4 +1,5 @@
-"""How a notice is given: its four forms (negotiated at the edge, app/routers/notices.py), the plain-English texts, and the templates."""
+"""How a notice is given: its four forms (negotiated at the edge, app/routers/notices.py),
+the plain-English texts, and the templates."""
 
 from datetime import datetime
 from functools import cache
@@ -42,7 +43,8 @@ _MARKDOWN_SPECIAL = str.maketrans({char: "\\" + char for char in "\\`*_{}[]<>#|!
 
 
 def markdown_text(value: object) -> object:
-    """Every value put into the Markdown notice: free text cannot open a link, an image, emphasis or raw HTML, or break a line."""
+    """Every value put into the Markdown notice:
+    free text cannot open a link, an image, emphasis or raw HTML, or break a line."""
     if isinstance(value, str):
         return " ".join(value.split()).translate(_MARKDOWN_SPECIAL)
     return value
@@ -62,7 +64,8 @@ def london_time(moment: datetime) -> str:
 
 @cache
 def environment(fmt: NoticeFormat) -> Environment:
-    """The template environment of one form: HTML autoescaped, Markdown with every value escaped, plain text as it is."""
+    """The template environment of one form:
+    HTML autoescaped, Markdown with every value escaped, plain text as it is."""
     environment = Environment(
         loader=PackageLoader(TEMPLATE_PACKAGE, TEMPLATE_DIR),
         autoescape=fmt == NoticeFormat.HTML,

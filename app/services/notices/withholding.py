@@ -1,4 +1,5 @@
-"""Whether the person's notice may be sent (brief section 6, rules 1, 5 and 6): whom it is addressed to, what withholds it, and releases.
+"""Whether the person's notice may be sent (brief section 6, rules 1, 5 and 6):
+whom it is addressed to, what withholds it, and releases.
 
 A subject's notice is withheld for each reason that applies to its audience; a guardian who is not of the requesting
 organisation releases it for the request's current version (an amendment ends the release), which clears every reason
@@ -20,17 +21,20 @@ from app.principal import Principal
 from app.services.audit import events
 from app.services.controller_checks import checks as controller_checks
 
-# Telling the person could alert a suspect or an abuser (DPA 2018 Sch. 2 para. 2; Working Together to Safeguard Children 2023).
+# Telling the person could alert a suspect or an abuser (DPA 2018 Sch. 2 para. 2;
+# Working Together to Safeguard Children 2023).
 WITHHELD_PURPOSES = frozenset({PurposeCategory.CRIME_PREVENTION, PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT})
 PROXIES = frozenset({ConsentGivenBy.ATTORNEY, ConsentGivenBy.DEPUTY})
 PROXY_ANSWERS = frozenset({ConsentStatus.GIVEN, ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN})
 SUBJECT_AUDIENCES = frozenset({NoticeAudience.SUBJECT, NoticeAudience.SUBJECT_ADULTS, NoticeAudience.SUBJECT_PROXY})
-# What a release needs besides its reason: confirmed not implicated, or the personal representative named and AHRA checked.
+# What a release needs besides its reason:
+# confirmed not implicated, or the personal representative named and AHRA checked.
 NEEDS_NOT_IMPLICATED = frozenset({WithheldReason.PARENTAL_RESPONSIBILITY, WithheldReason.PROXY})
 
 
 class SubjectNoticeWithheld(Conflict):
-    """A 409 for the person's notice while it may not be sent; `errors` names each reason (location `withheld`, field the reason)."""
+    """A 409 for the person's notice while it may not be sent;
+    `errors` names each reason (location `withheld`, field the reason)."""
 
     title = "The subject's notice is withheld"
     slug = "subject-notice-withheld"
@@ -42,7 +46,8 @@ class SubjectNoticeWithheld(Conflict):
 
 
 def has_proxy(body: dict[str, Any]) -> bool:
-    """A health-and-welfare attorney or deputy gave or refused consent for a person who lacks capacity (and is alive)."""
+    """A health-and-welfare attorney or deputy gave or refused consent for a
+    person who lacks capacity (and is alive)."""
     consent = body["consent"]
     return (
         not body["subjects"].get("deceased", False)
@@ -95,7 +100,8 @@ def releasable_reasons(body: dict[str, Any], audience: NoticeAudience) -> list[W
 
 
 async def current_release(session: AsyncSession, request: SharingRequest, audience: NoticeAudience) -> NoticeRelease | None:
-    """The latest release of this audience's notice given on the request's current version (an older version's no longer counts)."""
+    """The latest release of this audience's notice given on the request's current version
+    (an older version's no longer counts)."""
     query = (
         select(NoticeRelease)
         .where(NoticeRelease.request_id == request.id, NoticeRelease.audience == audience, NoticeRelease.version == request.current_version)
@@ -142,7 +148,8 @@ def _check_body(body: NoticeReleaseBody, reasons: list[WithheldReason]) -> None:
 
 
 async def release(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: NoticeReleaseBody) -> NoticeReleasePublic:
-    """Record a guardian's release of one audience's notice on the request's current version; audited; no decision changes."""
+    """Record a guardian's release of one audience's notice on the request's current version;
+    audited; no decision changes."""
     check_releaser(principal, request)
     if body.audience not in SUBJECT_AUDIENCES:
         raise InvalidInput("audience", "the requester's notice is never withheld; release `subject`, `subject_adults` or `subject_proxy`")

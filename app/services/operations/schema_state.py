@@ -1,4 +1,5 @@
-"""Whether the database schema is at the revision this code needs: Alembic's `alembic_version` table against the migrations shipped beside the code.
+"""Whether the database schema is at the revision this code needs:
+Alembic's `alembic_version` table against the migrations shipped beside the code.
 
 Read once as `caldicott serve` starts (a log line naming `caldicott migrate`) and by GET /readyz, which
 keeps the answer for a few seconds (`SchemaWatch`) so that a probe every second costs one query in ten.
@@ -41,7 +42,8 @@ class SchemaCheck(BaseModel):
 
 
 def migrations_folder() -> Path | None:
-    """The alembic/ folder: beside the package (a checkout), else in the working directory (the container), else None."""
+    """The alembic/ folder: beside the package (a checkout), else in the working directory
+    (the container), else None."""
     candidates = [Path(__file__).resolve().parents[3] / "alembic", Path.cwd() / "alembic"]
     return next((path for path in candidates if (path / "env.py").is_file()), None)
 
@@ -83,7 +85,8 @@ async def check_schema(engine: AsyncEngine) -> SchemaCheck:
 
 
 def _recorded_heads(connection: Connection) -> tuple[str, ...]:
-    """The revisions in `alembic_version`, none on a database never migrated (read directly: Alembic's context logs two lines a call)."""
+    """The revisions in `alembic_version`, none on a database never migrated (read directly:
+    Alembic's context logs two lines a call)."""
     if not inspect(connection).has_table("alembic_version"):
         return ()
     return tuple(row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version")))

@@ -1,4 +1,5 @@
-"""The active policy's bank-holiday calendar: how long it runs, the warning before it ends, and due times refused past its end.
+"""The active policy's bank-holiday calendar: how long it runs, the warning before it ends,
+and due times refused past its end.
 
 A calendar ends on 31 December of the last year in which the policy lists a bank holiday
 (`Policy.calendar_ends`). Within CALENDAR_WARNING_DAYS of that day GET /readyz reports
@@ -83,7 +84,8 @@ _refusals = CalendarWarnings()  # refusals are logged as errors, as sparingly as
 
 
 def due_at(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
-    """The response's due time (app/rules/response_times.py), or a 503 CalendarRunOut when it lies past the policy's calendar."""
+    """The response's due time (app/rules/response_times.py),
+    or a 503 CalendarRunOut when it lies past the policy's calendar."""
     try:
         return response_times.due_at(policy, urgency, start)
     except CalendarExhausted as exhausted:

@@ -1,10 +1,12 @@
-"""While a replay-only edition is still active: the current edition's view of every new decision, and the hold it may put on it.
+"""While a replay-only edition is still active: the current edition's view of every new decision,
+and the hold it may put on it.
 
 An upgraded deployment keeps deciding under its active policy until an admin activates 2028.1 or a policy derived
 from it (brief section 7). Each new submission and amendment decided by a replay-only policy is also evaluated
 under the current edition with the same facts; where the active policy would approve and the current edition would
 not, the decision is held for a guardian: outcome refer, the active policy's findings plus `EDITION.superseded`, and
-the current edition's version, hash, outcome and non-pass findings among the decision's facts, so that it replays exactly.
+the current edition's version, hash,
+outcome and non-pass findings among the decision's facts, so that it replays exactly.
 """
 
 from functools import cache
@@ -34,7 +36,8 @@ def current_policy() -> Policy:
 
 
 def adjudicate(policy: Policy, facts: Facts) -> tuple[Evaluation, dict[str, Any] | None]:
-    """The policy's evaluation, held for a guardian when the policy is replay-only and the current edition would not approve.
+    """The policy's evaluation, held for a guardian when the policy is replay-only
+    and the current edition would not approve.
 
     Returns the evaluation and, for a held one, the current edition's view to record among the decision's facts."""
     evaluation = evaluate(policy, facts)

@@ -42,14 +42,16 @@ class InvalidPolicy(ProblemError):
 
 
 class PolicyReplayOnly(Conflict):
-    """An edition UK law has overtaken, or a policy derived from one: held for replay, never activated (brief section 7)."""
+    """An edition UK law has overtaken, or a policy derived from one:
+    held for replay, never activated (brief section 7)."""
 
     title = "Policy is replay-only"
     slug = "policy-replay-only"
 
 
 class PolicyRegistry:
-    """Every policy the service can decide under: the shipped baselines, and derived ones read from the database once each."""
+    """Every policy the service can decide under:
+    the shipped baselines, and derived ones read from the database once each."""
 
     def __init__(self, shipped: Mapping[tuple[str, str], Policy], *, cache_seconds: float = 0.0):
         self.shipped = dict(shipped)
@@ -59,7 +61,8 @@ class PolicyRegistry:
         # Their documents as shipped, read once: served byte for byte, so their SHA-256 is the hash decisions cite.
         self.shipped_sources = {(name, version): shipped_path(version).read_bytes() for name, version in self.shipped}
         self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
-        # A fresh installation (no activation recorded) decides under the newest baseline; a derived policy shipped beside it waits to be activated.
+        # A fresh installation (no activation recorded) decides under the newest baseline;
+        # a derived policy shipped beside it waits to be activated.
         baselines = [policy for policy in self.shipped.values() if policy.derived_from is None]
         self.default = max(baselines, key=lambda policy: [int(part) for part in policy.version.split(".")])
 
@@ -88,7 +91,8 @@ class PolicyRegistry:
         return await self.get(session=session, name=key[0], version=key[1])
 
     def forget_active(self) -> None:
-        """Read the active policy again at the next submission (an activation here, or a database emptied under the process)."""
+        """Read the active policy again at the next submission (an activation here,
+        or a database emptied under the process)."""
         self._active = (None, 0.0)
 
 
@@ -102,12 +106,14 @@ async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None
 
 
 async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> tuple[PolicyList, str]:
-    """The policies held, by name and version, each with its latest activation; and the current activation's entity tag."""
+    """The policies held, by name and version, each with its latest activation;
+    and the current activation's entity tag."""
     order = [ascending(col(StoredPolicy.name), str), ascending(col(StoredPolicy.version), str)]
     after = cursor_key(cursor, order) if cursor is not None else None
     active = await registry.active(session=session)
     rows, stored_next = await keyset_page(session, select(StoredPolicy), order=order, key=lambda row: (row.name, row.version), cursor=cursor, limit=limit)
-    # The shipped policies are not rows: merge them in, then cut again. Stored rows beyond this page sort after all of it.
+    # The shipped policies are not rows:
+    # merge them in, then cut again. Stored rows beyond this page sort after all of it.
     stored: dict[tuple[str, str], StoredPolicy | None] = {(row.name, row.version): row for row in rows}
     stored |= {key: None for key in registry.shipped if after is None or key > after}
     page, next_cursor = cut(sorted(stored)[: limit + 1], key=lambda key: key, limit=limit)
@@ -184,7 +190,8 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
 
 
 def activation_etag(current: PolicyActivation | None) -> str:
-    """The entity tag of which activation is current (an installation with none: 0), for If-Match on the next activation."""
+    """The entity tag of which activation is current (an installation with none:
+    0), for If-Match on the next activation."""
     return f'"policy-activation-{current.id if current is not None and current.id is not None else 0}"'
 
 
@@ -200,7 +207,8 @@ def _check_precondition(etag: str, if_match: str | None) -> None:
 async def activate(
     *, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str, if_match: str | None = None
 ) -> tuple[PolicyPublic, str]:
-    """Make a held policy the one that decides new submissions and amendments; activating the active one changes nothing.
+    """Make a held policy the one that decides new submissions and amendments;
+    activating the active one changes nothing.
 
     If-Match, when sent, must name the current activation (else 412). Without it, of two activations made at once
     exactly one is recorded: each names the activation it supersedes, a unique column, and the loser gets a 409.
@@ -237,7 +245,8 @@ async def activate(
 
 
 async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str, version: str, media_type: str) -> tuple[bytes, str]:
-    """The policy's content as the media type asked for: the exact bytes it was given in, or the same document converted."""
+    """The policy's content as the media type asked for:
+    the exact bytes it was given in, or the same document converted."""
     await registry.get(session=session, name=name, version=version)  # 404 for a policy not held
     if (name, version) in registry.shipped:
         content, given_as = registry.shipped_sources[name, version], YAML
@@ -254,7 +263,8 @@ async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str
 
 
 def derived_example() -> dict[str, Any]:
-    """A derived policy to publish as the upload's example: the newest baseline with a name and a lower bulk threshold of its own."""
+    """A derived policy to publish as the upload's example:
+    the newest baseline with a name and a lower bulk threshold of its own."""
     document = json.loads(json.dumps(yaml.safe_load(DEFAULT_POLICY_PATH.read_bytes()), default=_json_default))
     document.update(name="northshire-trust", version="2028.1-nt.1", derived_from={"name": document["name"], "version": document["version"]})
     document["thresholds"]["bulk_subjects"] = 50

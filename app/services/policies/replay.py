@@ -1,4 +1,5 @@
-"""What-if replay: every stored request version re-evaluated under a candidate policy, with the facts recorded in its decision and the verified evidence on the request now."""
+"""What-if replay: every stored request version re-evaluated under a candidate policy, with the facts recorded in its
+decision and the verified evidence on the request now."""
 
 from collections import Counter
 from datetime import datetime
@@ -38,7 +39,8 @@ BATCH = 2000
 
 
 def stored_request(body: dict[str, Any]) -> SharingRequestBody:
-    """The request as the rules saw it, from its stored form: identifiers were replaced by their keyed hashes, which stand in for them.
+    """The request as the rules saw it, from its stored form:
+    identifiers were replaced by their keyed hashes, which stand in for them.
 
     Their values never change a decision; whether any was given does under 2028.1 (CP6.single_subject_anonymised)."""
     subjects = {key: value for key, value in body["subjects"].items() if key != "identifier_hashes"}
@@ -51,7 +53,8 @@ def results(findings: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[RuleChange]:
-    """The rules whose result differs; a rule one policy does not have counts as passing there, but is shown as absent."""
+    """The rules whose result differs;
+    a rule one policy does not have counts as passing there, but is shown as absent."""
     changed = []
     for rule in [*old, *(rule for rule in new if rule not in old)]:
         before, after = old.get(rule), new.get(rule)
@@ -61,7 +64,8 @@ def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[RuleChange]:
 
 
 def stored_decisions(*, criteria: ReplayCriteria, since: datetime | None, until: datetime | None) -> Select[Any]:
-    """Every rules decision in the window that matches the filters, with its request version's body, in the order decided."""
+    """Every rules decision in the window that matches the filters,
+    with its request version's body, in the order decided."""
     query = (
         select(Decision.request_id, Decision.version, Decision.outcome, Decision.findings, Decision.facts, Decision.facts_origin, RequestVersion.body)
         .join(RequestVersion, (col(RequestVersion.request_id) == col(Decision.request_id)) & (col(RequestVersion.version) == col(Decision.version)))
@@ -104,7 +108,8 @@ class Tally:
 async def replay(
     *, session: AsyncSession, policy: Policy, criteria: ReplayCriteria, since: datetime | None, until: datetime | None, actor: Principal
 ) -> ReplayPublic:
-    """Re-evaluate every rules decision in the window under `policy`, store what would change, and change no decision."""
+    """Re-evaluate every rules decision in the window under `policy`,
+    store what would change, and change no decision."""
     report = PolicyReplay(
         policy_name=policy.name,
         policy_version=policy.version,
@@ -120,8 +125,9 @@ async def replay(
 
     tally = Tally()
     decided = (await session.exec(stored_decisions(criteria=criteria, since=since, until=until))).all()
-    # The verified evidence on each request now, in place of what its decision weighed: the replay asks what the candidate would decide today.
-    # A decision made before verification existed, on evidence no guardian has verified since, is listed if that evidence cleared a condition.
+    # The verified evidence on each request now, in place of what its decision weighed: the replay asks what the
+    # candidate would decide today. A decision made before verification existed, on evidence no guardian has verified
+    # since, is listed if that evidence cleared a condition.
     evidence = await attachment_verifications.verified_by_request(session, list({row[0] for row in decided}))
     for request_id, version, old_outcome, findings, facts, origin, body in decided:
         if criteria.purpose is not None and body["purpose"]["category"] != criteria.purpose:

@@ -92,7 +92,8 @@ def decision_log_query(since: datetime | None, until: datetime | None) -> Select
 async def decision_log(
     *, session: AsyncSession, actor: Principal, since: datetime | None, until: datetime | None, cursor: str | None, limit: int
 ) -> DecisionLog:
-    """One page of the decisions taken in [since, until), oldest first, with the request each decided; the export is audited."""
+    """One page of the decisions taken in [since, until), oldest first,
+    with the request each decided; the export is audited."""
     order = [ascending(col(Decision.decided_at), datetime), ascending(col(Decision.id), str)]
     rows, next_cursor = await keyset_page(session, decision_log_query(since, until), order=order, key=lambda row: (row[0], row[12]), cursor=cursor, limit=limit)
     items = [
@@ -138,7 +139,8 @@ def decision_log_csv(log: DecisionLog) -> str:
 async def named_requests(
     *, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int
 ) -> tuple[int, list[SharingRequest], str | None]:
-    """How many requests named this person in any version (matched by keyed hash), and one page of them, oldest first."""
+    """How many requests named this person in any version (matched by keyed hash),
+    and one page of them, oldest first."""
     named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
     matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
     query = select(SharingRequest).where(col(SharingRequest.id).in_(named))
@@ -150,7 +152,8 @@ async def named_requests(
 async def subject_disclosures(
     *, session: AsyncSession, actor: Principal, subject_key: bytes, identifier: str, cursor: str | None, limit: int
 ) -> SubjectDisclosures:
-    """Requests that named this person in any version, matched by keyed hash, oldest first, with the latest decision; the search is audited."""
+    """Requests that named this person in any version, matched by keyed hash, oldest first,
+    with the latest decision; the search is audited."""
     matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
     on_page = [request.id for request in requests]
     decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(on_page)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
@@ -186,7 +189,8 @@ async def subject_disclosures_fhir(
     limit: int,
     page_url: Callable[[str], str],
 ) -> fhir.Resource:
-    """The same search as a FHIR Bundle: every decision on each request of the page, the person named as the caller named them; audited alike."""
+    """The same search as a FHIR Bundle: every decision on each request of the page,
+    the person named as the caller named them; audited alike."""
     matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
     # Guardians and auditors only (app/routers/reports.py): they see guardians by subject.
     entries = await fhir_export.entries_for(session=session, requests=requests, controller=controller, guardian=None, person=identifier)
@@ -209,7 +213,8 @@ async def audit_events(
     cursor: str | None,
     limit: int,
 ) -> AuditEventPage:
-    """One page of the audit trail, filtered as `audit.list_page` filters it; the auditor's reading is itself audited."""
+    """One page of the audit trail, filtered as `audit.list_page` filters it;
+    the auditor's reading is itself audited."""
     page = await audit.list_page(
         session=session, request_id=request_id, actor_sub=actor_sub, actor_org=actor_org, action=action, since=since, until=until, cursor=cursor, limit=limit
     )
@@ -220,7 +225,8 @@ async def audit_events(
 async def audit_verification(
     *, session: AsyncSession, auditor: Principal, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = ()
 ) -> AuditVerification:
-    """Recompute the whole hash chain for an auditor, check it against the checkpoints, and record that it was checked and what was found."""
+    """Recompute the whole hash chain for an auditor, check it against the checkpoints,
+    and record that it was checked and what was found."""
     result = await audit.verify(session=session, keys=keys, witnesses=witnesses)
     checked = f"{result.events} events, {result.checkpoints} checkpoints" + (f", {result.witnessed} witnessed" if witnesses else "")
     outcome = f"valid, {checked}" if result.valid else f"broken at seq {result.first_broken_seq}"

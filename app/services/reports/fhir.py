@@ -53,10 +53,11 @@ ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 
-# `type`: DICOM 110106 Export, as the FHIR R4 spec's own "Accounting of a Disclosure" example (auditevent-example-disclosure)
-# and IHE BALP's AuditPrivacyDisclosureSource use it; R4 binds `type` (extensibly) to a value set of DICOM event ids and
-# audit-event-type, in which Export is the disclosure code (audit-event-type `rest` is a RESTful operation, not a
-# disclosure). The ISO 21089 lifecycle code `disclose` goes in `subtype`, where BALP requires it to mark a disclosure.
+# `type`: DICOM 110106 Export, as the FHIR R4 spec's own "Accounting of a Disclosure" example
+# (auditevent-example-disclosure) and IHE BALP's AuditPrivacyDisclosureSource use it; R4 binds `type` (extensibly) to a
+# value set of DICOM event ids and audit-event-type, in which Export is the disclosure code (audit-event-type `rest` is
+# a RESTful operation, not a disclosure). The ISO 21089 lifecycle code `disclose` goes in `subtype`,
+# where BALP requires it to mark a disclosure.
 EXPORT = {"system": DICOM, "code": "110106", "display": "Export"}
 DISCLOSE = {"system": LIFECYCLE, "code": "disclose", "display": "Disclose Record Lifecycle Event"}
 
@@ -152,9 +153,11 @@ def organisation(code: str, names: Mapping[str, str]) -> Resource:
 
 
 def decider(decision: Decision, guardian: str | None = None) -> Resource:
-    """Who decided: this service for the rules, else the guardian by their token subject (a panel's: the chair who closed it).
+    """Who decided: this service for the rules, else the guardian by their token subject
+    (a panel's: the chair who closed it).
 
-    `guardian`: the words that stand for a guardian whose subject the reader may not see (an agency): no identifier then.
+    `guardian`: the words that stand for a guardian whose subject the reader may not see
+    (an agency): no identifier then.
     """
     if decision.kind == DecisionKind.RULES:
         return SERVICE
@@ -174,7 +177,8 @@ def nhs_number(identifier: str) -> str | None:
 
 
 def person_entity(identifier: str) -> Resource:
-    """The person the report is about, as the caller named them: by NHS number when it is one, else as a local identifier."""
+    """The person the report is about, as the caller named them:
+    by NHS number when it is one, else as a local identifier."""
     number = nhs_number(identifier)
     named = {"system": NHS_NUMBER_SYSTEM, "value": number} if number else {"system": LOCAL_SUBJECT_SYSTEM, "value": "".join(identifier.split())}
     return {"what": {"identifier": named}, "type": coding(ENTITY_TYPE, "1", "Person"), "role": coding(OBJECT_ROLE, "1", "Patient")}
@@ -187,7 +191,8 @@ def _outcome_description(decision: Decision) -> str:
 
 
 def _category_entities(decision: Decision, data_items: Iterable[Mapping[str, Any]]) -> list[Resource]:
-    """One entity per kind of information asked for; those the decision lets be disclosed carry the `disclose` lifecycle."""
+    """One entity per kind of information asked for;
+    those the decision lets be disclosed carry the `disclose` lifecycle."""
     requested = [item["category"] for item in data_items]
     approved = set() if decision.outcome not in APPROVALS else set(requested if decision.approved_items is None else decision.approved_items)
     entities = []
@@ -213,7 +218,8 @@ def audit_event(
     person: str | None = None,
     guardian: str | None = None,
 ) -> Resource:
-    """The AuditEvent of one decision on a request to disclose; `person` (the caller's own identifier) only for the subject report."""
+    """The AuditEvent of one decision on a request to disclose;
+    `person` (the caller's own identifier) only for the subject report."""
     purpose = purpose_of_use(body["purpose"]["category"])
     policy = policy_uri(decision)
     request_entity = {
@@ -276,7 +282,8 @@ def decision_entries(
     person: str | None = None,
     guardian: str | None = None,
 ) -> list[Resource]:
-    """The two Bundle entries of one decision: its AuditEvent, then the Provenance that targets it (`guardian`: see `decider`)."""
+    """The two Bundle entries of one decision: its AuditEvent, then the Provenance that targets it
+    (`guardian`: see `decider`)."""
     event = audit_event(decision=decision, requester=requester, body=body, controller=controller, names=names, person=person, guardian=guardian)
     return [
         {"fullUrl": urn(decision.id), "resource": event},

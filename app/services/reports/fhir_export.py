@@ -20,9 +20,11 @@ from app.services.review import naming as guardian_naming
 async def entries_for(
     *, session: AsyncSession, requests: Sequence[SharingRequest], controller: str, guardian: str | None, person: str | None = None
 ) -> list[fhir.Resource]:
-    """An AuditEvent and a Provenance for every decision on each request, in the requests' order and each request's decisions oldest first.
+    """An AuditEvent and a Provenance for every decision on each request,
+    in the requests' order and each request's decisions oldest first.
 
-    `guardian`: None to name guardians by their token subject; else the words that stand for them (app/services/review/naming.py).
+    `guardian`: None to name guardians by their token subject;
+    else the words that stand for them (app/services/review/naming.py).
     """
     ids = [request.id for request in requests]
     if not ids:
@@ -46,7 +48,8 @@ async def entries_for(
 
 
 async def request_bundle(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> fhir.Resource:
-    """Every decision on a request the reader may see, as a FHIR Bundle (an agency's names no guardian by subject); the read is audited."""
+    """Every decision on a request the reader may see, as a FHIR Bundle
+    (an agency's names no guardian by subject); the read is audited."""
     guardian = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     entries = await entries_for(session=session, requests=[request], controller=controller, guardian=guardian)
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.FHIR_READ)

@@ -1,1 +1,2 @@
-"""The guardian's review: the workflow table, claims, the queue, decisions, reconsideration, opinions, panels, metrics."""
+"""The guardian's review: the workflow table, claims, the queue, decisions, reconsideration,
+opinions, panels, metrics."""

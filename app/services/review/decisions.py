@@ -1,4 +1,5 @@
-"""A guardian's decisions: on a referred request (approve, with conditions, refuse, ask for information) and on an emergency share."""
+"""A guardian's decisions: on a referred request (approve, with conditions, refuse,
+ask for information) and on an emergency share."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -74,13 +75,15 @@ async def retrospective_review(*, session: AsyncSession, principal: Principal, r
 
 
 async def _check_move(*, session: AsyncSession, principal: Principal, request: SharingRequest, move: Move, now: datetime) -> None:
-    """A lapsed claim goes back first; then the move must be in the table and this guardian's to make (before the body is checked)."""
+    """A lapsed claim goes back first; then the move must be in the table and this guardian's to make
+    (before the body is checked)."""
     await expire_claim(session=session, request=request, now=now)
     workflow.check_actor(workflow.step_for(request, move), request, principal)
 
 
 async def check_no_panel_needed(*, session: AsyncSession, registry: PolicyRegistry, request: SharingRequest, remedy: str | None = None) -> None:
-    """A 409 when the policy the rules decided under leaves approving this request to a panel, saying what the guardian may do instead."""
+    """A 409 when the policy the rules decided under leaves approving this request to a panel,
+    saying what the guardian may do instead."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
     try:
         policy = await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)
@@ -119,9 +122,11 @@ async def _decide(
     recorded: Sequence[DecisionCheckRecord] = (),
     subject_reason: str | None = None,
 ) -> Decision:
-    """Make the move with the guardian's decision record, which carries the rules' findings it weighed and what they rest on.
+    """Make the move with the guardian's decision record,
+    which carries the rules' findings it weighed and what they rest on.
 
-    A review settles the request, so its checks (brief section 5) are the ones that count; a retrospective review changes no check."""
+    A review settles the request, so its checks (brief section 5) are the ones that count;
+    a retrospective review changes no check."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
     weighed = await opinions.to_weigh(session=session, request=request)
 
@@ -169,7 +174,8 @@ def record_decision(
     panel: dict[str, Any] | None = None,
     subject_reason: str | None = None,
 ) -> Decision:
-    """Queue a guardian's decision record on the current version, carrying the findings of `rules` (the rules' decision on it)."""
+    """Queue a guardian's decision record on the current version, carrying the findings of `rules`
+    (the rules' decision on it)."""
     decision = Decision(
         id=new_id(),
         request_id=request.id,
@@ -208,7 +214,8 @@ async def _check_review_body(*, session: AsyncSession, request: SharingRequest, 
 async def check_outcome_details(
     *, session: AsyncSession, request: SharingRequest, outcome: str, conditions: list[str], approved_items: list[DataCategory] | None, prefix: str = ""
 ) -> None:
-    """A 422 naming the field unless conditions come only with (and always with) approve_with_conditions, and approved items were requested."""
+    """A 422 naming the field unless conditions come only with (and always with) approve_with_conditions,
+    and approved items were requested."""
     if outcome == GuardianOutcome.APPROVE_WITH_CONDITIONS and not conditions:
         raise InvalidInput(f"{prefix}conditions", "approving with conditions needs at least one condition")
     if outcome != GuardianOutcome.APPROVE_WITH_CONDITIONS and conditions:

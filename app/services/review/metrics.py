@@ -1,4 +1,5 @@
-"""How the guardian queue is doing: volumes, response times, overdue cases, how often guardians overturn the rules, and reconsiderations."""
+"""How the guardian queue is doing:
+volumes, response times, overdue cases, how often guardians overturn the rules, and reconsiderations."""
 
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -70,7 +71,8 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
     query = (
         select(Decision, SharingRequest.urgency)
         .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
-        # Decisions on reconsideration are counted apart (reconsideration_metrics): they answer an agency, not the rules.
+        # Decisions on reconsideration are counted apart (reconsideration_metrics):
+        # they answer an agency, not the rules.
         .where(col(Decision.kind).in_((DecisionKind.GUARDIAN, DecisionKind.RETROSPECTIVE)), col(Decision.decided_at) >= start, col(Decision.decided_at) < end)
     )
     rows = (await session.exec(query)).all()
@@ -112,8 +114,10 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
 
 
 async def reconsideration_metrics(*, session: AsyncSession, start: datetime, end: datetime) -> Reconsiderations:
-    """The reconsideration rate of the refusals and approvals with conditions made in [start, end), and the overturn rate of reconsiderations decided then."""
-    # A revised request's rules decision, made while a reconsideration was asked, settled nothing: it is not one an agency could contest.
+    """The reconsideration rate of the refusals and approvals with conditions made in [start, end), and the overturn
+    rate of reconsiderations decided then."""
+    # A revised request's rules decision, made while a reconsideration was asked, settled nothing:
+    # it is not one an agency could contest.
     revision = exists().where(col(Reconsideration.request_id) == col(Decision.request_id), col(Reconsideration.revised_version) == col(Decision.version))
     asked = exists().where(col(Reconsideration.decision_id) == col(Decision.id))
     contestable = (

@@ -1,4 +1,5 @@
-"""How a reader is told which guardian acted: the controller's own people see a guardian's token subject; an agency never does.
+"""How a reader is told which guardian acted:
+the controller's own people see a guardian's token subject; an agency never does.
 
 A guardian's `sub` is the controller's internal identifier for a member of its staff. An agency (a caller whose only
 honoured role is `agency`) reads "a Caldicott Guardian of <the controller>" in its place wherever a request shows who
@@ -33,7 +34,8 @@ async def words_for(*, session: AsyncSession, principal: Principal, controller: 
 
 
 def decision(public: DecisionPublic, words: str | None) -> DecisionPublic:
-    """The decision with every guardian in it (who decided, each opinion's author, a panel's chair, members and voters) as `words`."""
+    """The decision with every guardian in it (who decided, each opinion's author, a panel's chair,
+    members and voters) as `words`."""
     if words is None:
         return public
     if public.facts is not None and public.facts.evidence:
@@ -52,21 +54,24 @@ def decision(public: DecisionPublic, words: str | None) -> DecisionPublic:
 
 
 def reconsideration(public: ReconsiderationPublic, words: str | None) -> ReconsiderationPublic:
-    """The reconsideration with the guardian who decided it as `words` (the agency's own person who asked stays named)."""
+    """The reconsideration with the guardian who decided it as `words`
+    (the agency's own person who asked stays named)."""
     if words is None or public.decided_by is None:
         return public
     return public.model_copy(update={"decided_by": words})
 
 
 def actor(sub: str, org: str | None, *, requester: str, words: str | None) -> str:
-    """Who moved a request, as the reader may see them: only guardians move another organisation's request, the service aside."""
+    """Who moved a request, as the reader may see them:
+    only guardians move another organisation's request, the service aside."""
     if words is None or org is None or org == requester:
         return sub
     return words
 
 
 def attachment(public: AttachmentPublic, *, requester: str, words: str | None) -> AttachmentPublic:
-    """Evidence attached by a guardian, with the guardian as `words`; the requesting agency's own uploads keep their author."""
+    """Evidence attached by a guardian, with the guardian as `words`;
+    the requesting agency's own uploads keep their author."""
     uploaded_by = actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)
     checked = public.verification
     return public.model_copy(update={"uploaded_by": uploaded_by, "verification": None if checked is None else verification(checked, words)})

@@ -1,4 +1,5 @@
-"""Second opinions: the claim holder asks another guardian, named or any, who agrees, disagrees or abstains with a rationale.
+"""Second opinions: the claim holder asks another guardian, named or any, who agrees,
+disagrees or abstains with a rationale.
 
 Opinions never come from the requesting organisation nor from the claim holder (app/services/review/workflow.py checks
 both); the claim holder's next decision on the request lists the opinions given, and closes any request unanswered.
@@ -25,7 +26,8 @@ ANSWERED = "that request for an opinion has been answered; each is answered once
 
 
 async def request_opinion(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionRequestBody) -> OpinionRequestPublic:
-    """Ask another guardian (or any) for an opinion on the outcome the claim holder proposes; the request stays claimed."""
+    """Ask another guardian (or any) for an opinion on the outcome the claim holder proposes;
+    the request stays claimed."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
     await workflow.check(session=session, request=request, move=Move.REQUEST_OPINION, actor=principal)
@@ -52,7 +54,8 @@ async def request_opinion(*, session: AsyncSession, principal: Principal, reques
 
 
 async def give_opinion(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionBody) -> OpinionRecord:
-    """Answer a request for an opinion: the one named, else the oldest asked of this guardian, else the oldest asked of any."""
+    """Answer a request for an opinion: the one named, else the oldest asked of this guardian,
+    else the oldest asked of any."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
     await workflow.check(session=session, request=request, move=Move.GIVE_OPINION, actor=principal)

@@ -1,4 +1,5 @@
-"""Reading a panel back and counting its votes: what app/services/review/panels.py decides from and the decision record keeps."""
+"""Reading a panel back and counting its votes:
+what app/services/review/panels.py decides from and the decision record keeps."""
 
 from collections import Counter
 from datetime import datetime
@@ -15,13 +16,15 @@ from app.models.vocabulary import FinalOutcome, PanelVoteChoice, RequestStatus
 
 
 async def open_panel_of(*, session: AsyncSession, request: SharingRequest) -> tuple[Panel, list[PanelMember], list[PanelVote]]:
-    """The request's open panel, its members and its votes and withdrawals in the order recorded (the workflow has checked one is open)."""
+    """The request's open panel, its members and its votes and withdrawals in the order recorded
+    (the workflow has checked one is open)."""
     panel = (await session.exec(select(Panel).where(Panel.request_id == request.id, col(Panel.closed_at).is_(None)))).one()
     return panel, *await _seats_and_votes(session=session, panel=panel)
 
 
 async def latest_panel(*, session: AsyncSession, request: SharingRequest) -> PanelPublic:
-    """The request's most recent panel, open or closed, with every vote and withdrawal; 404 when it has never gone to one."""
+    """The request's most recent panel, open or closed, with every vote and withdrawal;
+    404 when it has never gone to one."""
     newest = select(Panel).where(Panel.request_id == request.id).order_by(col(Panel.opened_at).desc()).limit(1)
     panel = (await session.exec(newest)).first()
     if panel is None:
@@ -42,7 +45,8 @@ def standing_votes(votes: list[PanelVote]) -> list[PanelVote]:
 
 
 def majority_of(members: list[PanelMember]) -> int:
-    """How many members' votes an outcome needs to decide without a casting vote: more than half the panel, not of the votes cast."""
+    """How many members' votes an outcome needs to decide without a casting vote:
+    more than half the panel, not of the votes cast."""
     return len(members) // 2 + 1
 
 
@@ -56,7 +60,8 @@ def verdict(
     deadline: datetime | None,
     status: RequestStatus,
 ) -> tuple[FinalOutcome, FinalOutcome | None]:
-    """The outcome the panel closes with, and the casting vote if one decided it; a 409 while it cannot close, a 422 naming a bad field."""
+    """The outcome the panel closes with, and the casting vote if one decided it;
+    a 409 while it cannot close, a 422 naming a bad field."""
     standing = standing_votes(votes)
     cast = [row for row in standing if row.vote != PanelVoteChoice.ABSTAIN]
     if len(cast) < panel.quorum:
@@ -91,7 +96,8 @@ def verdict(
 
 
 def conditions_for(outcome: FinalOutcome, standing: list[PanelVote], body: PanelCloseBody) -> list[str]:
-    """An approval with conditions carries every condition its votes set (and the chair's, with a casting vote); other outcomes none."""
+    """An approval with conditions carries every condition its votes set (and the chair's,
+    with a casting vote); other outcomes none."""
     if outcome != FinalOutcome.APPROVE_WITH_CONDITIONS:
         if body.conditions:
             raise InvalidInput("conditions", f"conditions belong only to approve_with_conditions, not {outcome}")
@@ -113,7 +119,8 @@ def record(
     now: datetime,
     deadline: datetime | None,
 ) -> dict[str, Any]:
-    """The panel as its decision record keeps it: every member, every vote (withdrawn ones marked), the count and any casting vote."""
+    """The panel as its decision record keeps it: every member, every vote (withdrawn ones marked),
+    the count and any casting vote."""
     tally = {choice: sum(1 for row in standing if row.vote == choice) for choice in PanelVoteChoice}
     return PanelRecord(
         id=panel.id,

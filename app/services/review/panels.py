@@ -1,11 +1,12 @@
-"""Panels: the claim holder opens one as its chair, naming the other members; members vote once, or withdraw; the chair closes it.
+"""Panels: the claim holder opens one as its chair, naming the other members;
+members vote once, or withdraw; the chair closes it.
 
 The policy the rules decided under says the panel's size and quorum, and which approvals only a panel may make
 (app/rules/policy.py, PanelRule). Every member is a guardian of the controller organisation (CALDICOTT_CONTROLLER_ORG),
 the chair included: a member is named by subject and organisation, and votes only with a token naming both.
 
-The chair closes the panel (app/services/review/panel_records.py, `verdict`) once every member has voted or withdrawn, or
-once the panel's deadline has passed (the request's due time, which runs on while the panel sits), and only with
+The chair closes the panel (app/services/review/panel_records.py, `verdict`) once every member has voted or withdrawn,
+or once the panel's deadline has passed (the request's due time, which runs on while the panel sits), and only with
 its quorum of votes for an outcome (abstentions do not count). An outcome chosen by a majority of the panel's
 members decides; failing one, the chair's casting vote breaks a real tie between the leading outcomes; otherwise
 the close is refused (409) and the panel stays open. The decision record, of kind `panel`, lists every member
@@ -37,7 +38,8 @@ WITHDREW = "you have withdrawn from this panel"
 async def open_panel(
     *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: PanelOpenBody, controller_org: str
 ) -> PanelPublic:
-    """Send the claimed request to a panel chaired by the claim holder, with the members they name; the due time runs on."""
+    """Send the claimed request to a panel chaired by the claim holder,
+    with the members they name; the due time runs on."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
     await workflow.check(session=session, request=request, move=Move.OPEN_PANEL, actor=principal)
@@ -94,7 +96,8 @@ async def vote(*, session: AsyncSession, principal: Principal, request: SharingR
 
 
 async def withdraw(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelWithdrawalBody) -> PanelPublic:
-    """Record a member's withdrawal, which supersedes their vote; refused when too few members would be left to reach a decision."""
+    """Record a member's withdrawal, which supersedes their vote;
+    refused when too few members would be left to reach a decision."""
     await workflow.check(session=session, request=request, move=Move.WITHDRAW_VOTE, actor=principal)
     panel, members, votes = await panel_records.open_panel_of(session=session, request=request)
     withdrawn = {(row.member_sub, row.member_org) for row in votes if row.withdrawal}

@@ -30,7 +30,8 @@ async def queue(
     limit: int,
     review: ReviewKind | None = None,
 ) -> QueuePage:
-    """Emergency, then urgent, then routine; soonest due first within each. Lapsed claims go back first, so the page is true."""
+    """Emergency, then urgent, then routine;
+    soonest due first within each. Lapsed claims go back first, so the page is true."""
     now = utcnow()
     await expire_claims(session=session, now=now)
     query = select(SharingRequest).where(col(SharingRequest.in_queue))
@@ -54,7 +55,8 @@ async def queue(
 
 
 async def _held_by_edition(*, session: AsyncSession, rows: Sequence[SharingRequest]) -> dict[str, Outcome]:
-    """For each listed request whose current rules decision was held by EDITION.superseded, the current edition's outcome."""
+    """For each listed request whose current rules decision was held by EDITION.superseded,
+    the current edition's outcome."""
     if not rows:
         return {}
     versions = {row.id: row.current_version for row in rows}

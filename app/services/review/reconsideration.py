@@ -1,4 +1,5 @@
-"""Reconsideration: the requesting agency asks, once per decision, that a refusal or an approval's conditions be looked at again.
+"""Reconsideration: the requesting agency asks, once per decision,
+that a refusal or an approval's conditions be looked at again.
 
 The request goes back to the guardian queue with the urgency's response time; a guardian who took no part in
 the decision (did not make it, sit on the panel that made it, or give a second opinion it weighed; checked by
@@ -38,11 +39,13 @@ ALREADY = "this decision has already been reconsidered; each decision is reconsi
 
 
 async def standing_decision(*, session: AsyncSession, request: SharingRequest) -> Decision:
-    """The decision a decided request's status rests on: the last reconsideration's answer, else its latest settling decision."""
+    """The decision a decided request's status rests on:
+    the last reconsideration's answer, else its latest settling decision."""
     last = select(Reconsideration).where(Reconsideration.request_id == request.id, col(Reconsideration.decided_at).is_not(None))
     reconsidered = (await session.exec(last.order_by(col(Reconsideration.decided_at).desc()).limit(1))).first()
     if reconsidered is not None:
-        # Upheld, the reconsidered decision stands; overturned, the new one. (A revision's rules decision never settled anything.)
+        # Upheld, the reconsidered decision stands;
+        # overturned, the new one. (A revision's rules decision never settled anything.)
         standing = reconsidered.decision_id if reconsidered.outcome == ReconsiderationOutcome.UPHELD else reconsidered.new_decision_id
         decision = await session.get(Decision, standing)
         assert decision is not None
@@ -62,7 +65,8 @@ async def request_reconsideration(
     window: timedelta,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> ReconsiderationPublic:
-    """Send a refused request, or one approved with conditions, back to the queue for a guardian to reconsider; once per decision."""
+    """Send a refused request, or one approved with conditions,
+    back to the queue for a guardian to reconsider; once per decision."""
     if body.request is not None:
         adjudication.check_identifiers(body.request, limit=max_identifiers, field="request.subjects.identifiers")
     await workflow.check(session=session, request=request, move=Move.REQUEST_RECONSIDERATION, actor=principal)
@@ -108,7 +112,8 @@ async def _revise(
     now: datetime,
     note: str,
 ) -> Decision:
-    """Record the revised request as a new version and the rules' decision on it, as an amendment is; the request stays where the workflow puts it."""
+    """Record the revised request as a new version and the rules' decision on it, as an amendment is;
+    the request stays where the workflow puts it."""
     requester = await organisations.active_requester(session=session, code=principal.org)
     revised = await adjudication.record_revision(
         session=session,
@@ -127,14 +132,16 @@ async def _revise(
     return decision
 
 
-# Panels are opened from a claimed review only: a reconsideration that would approve a panel's case cannot be decided by one guardian.
+# Panels are opened from a claimed review only:
+# a reconsideration that would approve a panel's case cannot be decided by one guardian.
 NO_PANEL_ON_RECONSIDERATION = "a panel cannot be opened on a reconsideration, so a single guardian may uphold the decision or overturn it to a refusal"
 
 
 async def decide(
     *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReconsiderationDecisionBody
 ) -> ReconsiderationDecided:
-    """Record the claim holder's answer: the decision stands (`upheld`), or a new decision replaces it (`overturned`)."""
+    """Record the claim holder's answer:
+    the decision stands (`upheld`), or a new decision replaces it (`overturned`)."""
     now, upheld = utcnow(), body.outcome == ReconsiderationOutcome.UPHELD
     move = Move.UPHOLD_DECISION if upheld else Move.OVERTURN
     await expire_claim(session=session, request=request, now=now)
@@ -181,7 +188,8 @@ async def decide(
 
 
 async def _check_answer(*, session: AsyncSession, request: SharingRequest, body: ReconsiderationDecisionBody, reconsidered: Decision) -> None:
-    """A 422 naming the field unless an overturn carries a new decision (one that differs) and an upholding carries none."""
+    """A 422 naming the field unless an overturn carries a new decision
+    (one that differs) and an upholding carries none."""
     if body.outcome == ReconsiderationOutcome.UPHELD:
         if body.decision is not None:
             raise InvalidInput("decision", "an upheld decision stands as it was: send no new decision")

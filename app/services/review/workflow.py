@@ -1,10 +1,11 @@
 """The guardian workflow as a table: every move a request can make, who may make it, and what it changes.
 
-Read `TRANSITIONS` to know every path a request can take after the rules have placed it. `apply` is the only way a workflow
-move changes a request: it checks the move against the table (anything else is a 409 naming the current status), checks who
-is acting, makes the row's changes, and records the move (history, audit event, webhook outbox) in the caller's transaction.
-Submitting a request and amending it hand the request to the rules, which place it (`adjudication.place`); an amendment's
-row therefore names no next stage. A controller's check recorded failed sends an approved request back to the queue (section 5).
+Read `TRANSITIONS` to know every path a request can take after the rules have placed it. `apply` is the only way a
+workflow move changes a request: it checks the move against the table (anything else is a 409 naming the current
+status), checks who is acting, makes the row's changes, and records the move (history, audit event, webhook outbox) in
+the caller's transaction. Submitting a request and amending it hand the request to the rules, which place it
+(`adjudication.place`); an amendment's row therefore names no next stage. A controller's check recorded failed sends an
+approved request back to the queue (section 5).
 
 A decided refusal, or approval with conditions, can be reconsidered once at the agency's request: the
 request goes back to the queue and a guardian who took no part in that decision (did not make it, sit on its
@@ -73,7 +74,8 @@ class Move(StrEnum):
     VOTE = "vote"
     WITHDRAW_VOTE = "withdraw_vote"
     CLOSE_PANEL = "close_panel"  # the chair records the panel's decision
-    FAIL_CHECK = "fail_check"  # a person of the controller records a controller's check failed (app/services/controller_checks/checks.py)
+    # A person of the controller records a controller's check failed (app/services/controller_checks/checks.py)
+    FAIL_CHECK = "fail_check"
 
 
 class Actor(StrEnum):
@@ -86,7 +88,8 @@ class Actor(StrEnum):
     SECOND_GUARDIAN = "second_guardian"  # a guardian not of the requesting organisation who does not hold the claim
     PANEL_MEMBER = "panel_member"  # a member of the open panel (the chair included)
     PANEL_CHAIR = "panel_chair"  # the guardian who opened the panel
-    CONTROLLER = "controller"  # a guardian or IG manager of the controller organisation (which organisation: the service checks it)
+    # A guardian or IG manager of the controller organisation (which organisation: the service checks it)
+    CONTROLLER = "controller"
 
 
 class Effect(StrEnum):
@@ -119,7 +122,8 @@ RETURNED = frozenset({Effect.CLEAR_CLAIM})
 CLOSED = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE})
 WITHDRAWN = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE, Effect.STOP_PAUSE})
 REQUEUED = frozenset({Effect.CLEAR_CLAIM, Effect.JOIN_QUEUE})
-# A controller's check failed (which one, and that its approval stands: app/services/controller_checks/checks.py): back to a guardian, the clock from now.
+# A controller's check failed (which one, and that its approval stands: app/services/controller_checks/checks.py):
+# back to a guardian, the clock from now.
 CHECK_FAILED = Step(Actor.CONTROLLER, RequestAction.CONTROLLER_CHECK_FAILED, Stage.AWAITING_REVIEW, RequestStatus.AWAITING_REVIEW, effects=REQUEUED)
 EMERGENCY_CHECK_FAILED = replace(CHECK_FAILED, effects=CHECK_FAILED.effects | {Effect.END_RETROSPECTIVE})
 
@@ -172,7 +176,8 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Step(Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): _judge(RetrospectiveStatus.UPHELD),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): _judge(RetrospectiveStatus.NOT_UPHELD),
-    # Only a refusal or an approval with conditions, and each decision once: the service checks both (app/services/review/reconsideration.py).
+    # Only a refusal or an approval with conditions, and each decision once: the service checks both
+    # (app/services/review/reconsideration.py).
     (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Step(
         Actor.REQUESTER,
         RequestAction.RECONSIDERATION_REQUESTED,
@@ -187,7 +192,8 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): _reconsideration_returned(Actor.SERVICE, RequestAction.CLAIM_EXPIRED),
     (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): _reconsider(),
     (Stage.IN_RECONSIDERATION, Move.OVERTURN): _reconsider(),
-    # Opinions and votes change no status; which opinion request or vote is the service's to check (app/services/review/opinions.py, panels.py).
+    # Opinions and votes change no status; which opinion request or vote is the service's to check
+    # (app/services/review/opinions.py, panels.py).
     (Stage.IN_REVIEW, Move.REQUEST_OPINION): Step(Actor.CLAIM_HOLDER, RequestAction.OPINION_REQUESTED, Stage.IN_REVIEW),
     (Stage.IN_REVIEW, Move.GIVE_OPINION): Step(Actor.SECOND_GUARDIAN, RequestAction.OPINION_GIVEN, Stage.IN_REVIEW),
     # The claim goes to the panel; the request stays in the queue so its due time runs on and it is flagged overdue.
@@ -304,7 +310,8 @@ async def apply(
     due: datetime | None = None,
     decide: Callable[[], Awaitable[Decision]] | None = None,
 ) -> Decision | None:
-    """Make a move: check it, change the request as its row says, let `decide` record a decision on it, and record the move."""
+    """Make a move: check it, change the request as its row says,
+    let `decide` record a decision on it, and record the move."""
     step = await check(session=session, request=request, move=move, actor=actor)
     previous = request.status
     _change(request, step, actor=actor, now=now, lease=lease, due=due)

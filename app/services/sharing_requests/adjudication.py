@@ -51,7 +51,8 @@ def policy_ref(policy: Policy) -> PolicyRef:
 
 
 def check_identifiers(body: SharingRequestBody, *, limit: int, field: str = "subjects.identifiers") -> None:
-    """Refuse (422 naming the field) more identifiers than this service takes in one request (CALDICOTT_MAX_IDENTIFIERS_PER_REQUEST)."""
+    """Refuse (422 naming the field) more identifiers than this service takes in one request
+    (CALDICOTT_MAX_IDENTIFIERS_PER_REQUEST)."""
     if len(body.subjects.identifiers) > limit:
         raise InvalidInput(field, too_many_identifiers(limit))
 
@@ -66,7 +67,8 @@ async def dry_run(
     max_identifiers: int = MAX_IDENTIFIERS,
     as_submitted: bool = True,
 ) -> EvaluationPublic:
-    """Evaluate as a submission would, storing nothing; `as_submitted` False (a policy named, not the active one): its rules alone."""
+    """Evaluate as a submission would, storing nothing;
+    `as_submitted` False (a policy named, not the active one): its rules alone."""
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=requester_code)
     now = utcnow()
@@ -227,7 +229,8 @@ async def record_revision(
     note: str | None,
     placed: bool,
 ) -> Revision:
-    """Record a revised request as the request's next version with the rules' decision on it (weighing the evidence attached).
+    """Record a revised request as the request's next version with the rules' decision on it
+    (weighing the evidence attached).
 
     `placed` moves the request where the new outcome puts it (an amendment); otherwise it stays where the
     workflow has it (a reconsideration, which a guardian decides whatever the rules say)."""
@@ -289,7 +292,8 @@ def rules_decision(
     now: datetime,
     superseded: dict[str, Any] | None = None,
 ) -> Decision:
-    """The decision record of one evaluation by the rules, with the facts it saw (and any current edition's view) so that it can be replayed."""
+    """The decision record of one evaluation by the rules, with the facts it saw
+    (and any current edition's view) so that it can be replayed."""
     return Decision(
         id=new_id(),
         request_id=request_id,

@@ -25,7 +25,8 @@ async def amend(
     subject_key: bytes,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> SharingRequestPublic:
-    """Answer a request for information with a revised request; the rules decide it again; the request as now recorded."""
+    """Answer a request for information with a revised request; the rules decide it again;
+    the request as now recorded."""
     adjudication.check_identifiers(body.request, limit=max_identifiers, field="request.subjects.identifiers")
     workflow.check_actor(workflow.step_for(request, Move.AMEND), request, principal)
     requester = await organisations.active_requester(session=session, code=principal.org)

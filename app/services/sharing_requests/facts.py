@@ -1,4 +1,5 @@
-"""What the rules see of a request: its stored form (identifiers as keyed hashes) and the facts beyond it, gathered now."""
+"""What the rules see of a request:
+its stored form (identifiers as keyed hashes) and the facts beyond it, gathered now."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -41,7 +42,8 @@ class Fingerprint:
 LATER_OPTIONAL_LEGAL_BASIS = ("provision", "schedule1_paragraph", "s251_regulation")
 
 
-# Added with policy 2028.1, each with the value that reads as its absence, left out of the stored form on that value for the same reason.
+# Added with policy 2028.1, each with the value that reads as its absence,
+# left out of the stored form on that value for the same reason.
 LATER_DEFAULTS = {("legal_basis", "person_at_risk"): "subject", ("consent", "proxy_scope"): None}
 
 
@@ -81,7 +83,8 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
 async def gather_facts(
     *, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime, request_id: str | None = None
 ) -> Facts:
-    """Everything the rules look at: the body, the requester, the named agreement, today, and the verified evidence on the request (none before it exists)."""
+    """Everything the rules look at: the body, the requester, the named agreement, today, and the verified evidence on
+    the request (none before it exists)."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
     evidence = evidence_facts(await attachment_verifications.verified_evidence(session, request_id) if request_id is not None else ())
     return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), **evidence)

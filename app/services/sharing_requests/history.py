@@ -44,13 +44,14 @@ async def record(
     await events.request_changed(session=session, actor=actor, request=request, action=action, decision=decision)
 
 
-# At the same instant a version comes before the decision on it, that before a reconsideration asked with it, and all before the state change.
+# At the same instant a version comes before the decision on it, that before a reconsideration asked with it,
+# and all before the state change.
 _ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "controller_check": 3, "state_change": 4, "evidence_verification": 5}
 
 
 async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> History:
-    """Every version, decision, reconsideration, record of a controller's check, state change and verification of its evidence,
-    oldest first; an agency reads no guardian's subject. The read is recorded."""
+    """Every version, decision, reconsideration, record of a controller's check, state change and verification of its
+    evidence, oldest first; an agency reads no guardian's subject. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()

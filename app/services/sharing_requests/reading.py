@@ -32,7 +32,8 @@ from app.services.sharing_requests import adjudication
 
 
 def sees_all(principal: Principal) -> bool:
-    """Guardians, auditors and admins (the controller's: app/powers.py honours them for no one else) see every request; an agency its own."""
+    """Guardians, auditors and admins (the controller's:
+    app/powers.py honours them for no one else) see every request; an agency its own."""
     return principal.inside
 
 
@@ -47,7 +48,8 @@ async def get_visible(*, session: AsyncSession, principal: Principal, request_id
 async def details(
     *, session: AsyncSession, request: SharingRequest, reader: Principal, controller: str, as_first_answered: bool = False
 ) -> SharingRequestPublic:
-    """The request with its current body and latest decision, or, for a replay, as first answered; an agency reads no guardian's subject."""
+    """The request with its current body and latest decision, or, for a replay, as first answered;
+    an agency reads no guardian's subject."""
     version = 1 if as_first_answered else request.current_version
     body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == version))).one()
     order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
@@ -68,7 +70,8 @@ async def details(
 
 
 def as_written(*, request: SharingRequest, version: int, decision: Decision, findings: Sequence[Finding], body: dict[str, Any]) -> SharingRequestPublic:
-    """The request as this transaction just wrote it, built from what was written (and the rules' findings) rather than read back."""
+    """The request as this transaction just wrote it, built from what was written
+    (and the rules' findings) rather than read back."""
     public = DecisionPublic.of(decision, findings=findings)
     return SharingRequestPublic(**SharingRequestSummary.fields_of(request), version=version, decision=public, request=body)
 
@@ -113,7 +116,8 @@ async def dry_run(
     subject_key: bytes,
     max_identifiers: int,
 ) -> EvaluationPublic:
-    """How a request would be decided now, as `requester` (an agency: only itself), under a held policy or the active one."""
+    """How a request would be decided now, as `requester` (an agency:
+    only itself), under a held policy or the active one."""
     if requester is not None and requester != principal.org and not sees_all(principal):
         raise Forbidden("an agency may evaluate only as its own organisation")
     if (policy_name is None) != (policy_version is None):

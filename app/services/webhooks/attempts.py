@@ -44,7 +44,8 @@ ERROR_LIMIT = 300
 JITTER = 0.1  # each delay is stretched or shrunk by up to a tenth, so retries do not arrive in step
 RETRY_AFTER_STATUSES = {429, 503}
 GONE = 410
-# A claim looks at twice the rows it may take, so one endpoint's backlog at the head of the line leaves room for others'.
+# A claim looks at twice the rows it may take,
+# so one endpoint's backlog at the head of the line leaves room for others'.
 CANDIDATES_PER_CLAIM = 2
 
 
@@ -102,7 +103,8 @@ def new_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def longest_pending(settings: Settings) -> timedelta:
-    """The longest the retry schedule can keep a delivery pending: every wait at its most jittered, and every attempt timing out."""
+    """The longest the retry schedule can keep a delivery pending:
+    every wait at its most jittered, and every attempt timing out."""
     waits = sum(seconds * (1 + JITTER) for seconds in settings.webhook_retry_schedule)
     return timedelta(seconds=waits + len(settings.webhook_retry_schedule) * settings.webhook_timeout_seconds)
 
@@ -116,7 +118,8 @@ async def claim(
     limit: int | None = None,
     room: Mapping[str, int] | None = None,
 ) -> list[Job]:
-    """Lease up to `limit` (at most a batch) due deliveries to this worker, no more of one endpoint than its `room` (by default the per-endpoint cap)."""
+    """Lease up to `limit` (at most a batch) due deliveries to this worker, no more of one endpoint than its `room`
+    (by default the per-endpoint cap)."""
     limit = min(limit or settings.webhook_batch_size, settings.webhook_batch_size)
     room = room or {}
     unclaimed = or_(col(WebhookDelivery.claimed_until).is_(None), col(WebhookDelivery.claimed_until) < now)
@@ -217,7 +220,8 @@ async def send(*, client: httpx.AsyncClient, settings: Settings, job: Job) -> At
 
 
 async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> int:
-    """Store the attempt and move the delivery on (succeeded, retried later, failed; 410 disables the endpoint); a result that cannot be stored counts as failed.
+    """Store the attempt and move the delivery on (succeeded, retried later, failed; 410 disables the endpoint); a
+    result that cannot be stored counts as failed.
 
     Returns how many of the endpoint's other deliveries a success brought forward from their retry.
     """
@@ -232,7 +236,8 @@ async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Se
 
 
 async def _store(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> int:
-    """The attempt, the delivery's next state and, after a success, the endpoint's backlog brought forward, in one transaction."""
+    """The attempt, the delivery's next state and, after a success,
+    the endpoint's backlog brought forward, in one transaction."""
     brought_forward = 0
     async with sessionmaker() as session, session.begin():
         delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
@@ -290,7 +295,8 @@ async def _move_on(*, session: AsyncSession, settings: Settings, delivery: Webho
 
 
 async def _bring_forward(*, session: AsyncSession, endpoint_id: str, now: datetime) -> int:
-    """Make the endpoint's deliveries waiting for a retry due now, as Svix does: a receiver back from an outage gets its backlog in seconds."""
+    """Make the endpoint's deliveries waiting for a retry due now, as Svix does:
+    a receiver back from an outage gets its backlog in seconds."""
     waiting = (
         select(WebhookDelivery.id)
         .where(

@@ -1,4 +1,5 @@
-"""Webhook endpoints: registration and changes (each audited), signing secrets and their rotation, delivery history, the SSRF guard."""
+"""Webhook endpoints: registration and changes (each audited), signing secrets and their rotation,
+delivery history, the SSRF guard."""
 
 import asyncio
 import base64
@@ -45,7 +46,8 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 ROTATION_OVERLAP = timedelta(hours=24)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# First key of the transaction-scoped advisory lock that serialises one organisation's registrations on PostgreSQL ("WHKS").
+# First key of the transaction-scoped advisory lock that serialises one
+# organisation's registrations on PostgreSQL ("WHKS").
 ENDPOINT_LOCK_KEY = 0x57484B53
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -200,7 +202,8 @@ async def _check_room(*, session: AsyncSession, org: str, limit: int) -> None:
     """Refuse (409) an endpoint beyond the organisation's limit: each one is another outbound POST for every event."""
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        # Held to the end of the transaction, so two registrations at once cannot both see room for one (SQLite: BEGIN IMMEDIATE).
+        # Held to the end of the transaction,
+        # so two registrations at once cannot both see room for one (SQLite: BEGIN IMMEDIATE).
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(:org))"), {"key": ENDPOINT_LOCK_KEY, "org": org})
     held = (await session.exec(select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.owner_org == org))).one()
     if held >= limit:

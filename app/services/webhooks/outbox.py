@@ -29,7 +29,8 @@ EVENT_FOR_ACTION = {
     RequestAction.PANEL_DECIDED: WebhookEventType.REVIEWED,  # a panel's decision is a guardians' review like any other
     RequestAction.ATTACHMENT_ADDED: WebhookEventType.ATTACHMENT_ADDED,
     RequestAction.EVIDENCE_VERIFIED: WebhookEventType.EVIDENCE_VERIFIED,
-    RequestAction.UNVERIFIED_EVIDENCE_LISTED: WebhookEventType.REFERRED,  # back in the guardian queue, for a retrospective review
+    # Back in the guardian queue, for a retrospective review
+    RequestAction.UNVERIFIED_EVIDENCE_LISTED: WebhookEventType.REFERRED,
     RequestAction.CONTROLLER_CHECK_FAILED: WebhookEventType.REFERRED,  # back to the guardian queue, as a referral
     RequestAction.CONTROLLER_CHECK_OVERDUE: WebhookEventType.OVERDUE,
 }
@@ -71,7 +72,8 @@ async def emit(*, session: AsyncSession, request: SharingRequest, action: Reques
 
 
 async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
-    """Tell the requester's endpoints and the controller's that an approved request's last blocking check was recorded done."""
+    """Tell the requester's endpoints and the controller's that an approved request's
+    last blocking check was recorded done."""
     now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
     body = payload(event_type=event_type, request=request, decision=None, now=now)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
@@ -79,7 +81,8 @@ async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
 
 
 async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str:
-    """Announce a newly active policy to every enabled endpoint subscribed to it: it changes how every agency's requests are decided."""
+    """Announce a newly active policy to every enabled endpoint subscribed to it:
+    it changes how every agency's requests are decided."""
     now, event_type = utcnow(), WebhookEventType.POLICY_ACTIVATED
     body = {
         "type": str(event_type),
@@ -90,14 +93,16 @@ async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str
 
 
 async def emit_checkpoint(*, session: AsyncSession, checkpoint: dict[str, Any]) -> str:
-    """Send a signed checkpoint to every enabled endpoint subscribed to it, whoever owns it: each is a witness the controller cannot recall."""
+    """Send a signed checkpoint to every enabled endpoint subscribed to it, whoever owns it:
+    each is a witness the controller cannot recall."""
     now, event_type = utcnow(), WebhookEventType.AUDIT_CHECKPOINT
     body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": checkpoint}
     return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
 
 
 async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]) -> str:
-    """Announce an agreement's review or end drawing near to the enabled endpoints subscribed to it: the controller's, and those of its owner and parties."""
+    """Announce an agreement's review or end drawing near to the enabled endpoints subscribed to it:
+    the controller's, and those of its owner and parties."""
     now = utcnow()
     body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": data}
     query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(

@@ -1,4 +1,5 @@
-"""Housekeeping of the webhook tables: delivered deliveries, their attempts and spent outbox events go after CALDICOTT_WEBHOOK_RETENTION_DAYS.
+"""Housekeeping of the webhook tables:
+delivered deliveries, their attempts and spent outbox events go after CALDICOTT_WEBHOOK_RETENTION_DAYS.
 
 What goes: a delivery that succeeded longer ago than the retention (its `updated_at`, set as it
 succeeded), with its attempts; then an outbox event older than the retention that no delivery
@@ -47,7 +48,8 @@ class Pruned:
 
 
 async def prune_deliveries(session: AsyncSession, *, cutoff: datetime, limit: int) -> tuple[int, int]:
-    """Delete up to `limit` deliveries that succeeded before `cutoff`, their attempts first; (attempts, deliveries) deleted."""
+    """Delete up to `limit` deliveries that succeeded before `cutoff`, their attempts first;
+    (attempts, deliveries) deleted."""
     chosen = (
         select(WebhookDelivery.id)
         .where(col(WebhookDelivery.status) == DeliveryStatus.SUCCEEDED, col(WebhookDelivery.updated_at) < cutoff)
@@ -109,7 +111,8 @@ async def prune(
 
 
 class Pruner:
-    """The worker's housekeeping: a pruning pass in the background (claims go on meanwhile), at most once every `every` seconds."""
+    """The worker's housekeeping: a pruning pass in the background (claims go on meanwhile),
+    at most once every `every` seconds."""
 
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, every: float = PRUNE_EVERY_SECONDS):
         self.sessionmaker, self.settings, self.every = sessionmaker, settings, every

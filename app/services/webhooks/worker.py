@@ -1,4 +1,5 @@
-"""The delivery worker: keeps claiming due deliveries while others are in flight, within a global and a per-endpoint cap.
+"""The delivery worker: keeps claiming due deliveries while others are in flight,
+within a global and a per-endpoint cap.
 
 Each delivery is claimed, signed and sent, and its attempt recorded, by app/services/webhooks/attempts.py
 (at least once: receivers de-duplicate by `webhook-id`). This module is the loop around it: a
@@ -57,7 +58,8 @@ class Pipeline:
         wake: asyncio.Event | None = None,
     ):
         self.sessionmaker, self.settings, self.client, self.worker_id = sessionmaker, settings, client, worker_id
-        # Set when claiming again could find more: a slot freed that a claim had to leave alone, or a backlog brought forward.
+        # Set when claiming again could find more: a slot freed that a claim had to leave alone,
+        # or a backlog brought forward.
         self.wake = wake or asyncio.Event()
         self.in_flight: Counter[str] = Counter()  # endpoint id -> sends under way
         self.tasks: set[asyncio.Task[None]] = set()
@@ -81,7 +83,8 @@ class Pipeline:
             for job in jobs:
                 self._start(job)
             total += len(jobs)
-            # A short claim means nothing more is due, unless it stopped at an endpoint's cap: then the next skips that endpoint.
+            # A short claim means nothing more is due, unless it stopped at an endpoint's cap:
+            # then the next skips that endpoint.
             capped = any(self.in_flight[job.endpoint_id] >= self.settings.webhook_endpoint_concurrency for job in jobs)
             if not jobs or (len(jobs) < asked and not capped):
                 break
@@ -104,7 +107,8 @@ class Pipeline:
         task.add_done_callback(functools.partial(self._finished, job.endpoint_id))
 
     async def _deliver(self, job: Job) -> None:
-        # Traced, an attempt is a span: the child of the one that wrote the event, parent of the send and of the recording.
+        # Traced, an attempt is a span: the child of the one that wrote the event,
+        # parent of the send and of the recording.
         with tracing.delivering(delivery_id=job.delivery_id, endpoint_id=job.endpoint_id, traceparent=job.traceparent) as attempt:
             result = await send(client=self.client, settings=self.settings, job=job)
             attempt.ended(succeeded=result.succeeded, status=result.response_status)
@@ -128,7 +132,8 @@ class Pipeline:
 
 
 async def deliver_due(*, pipeline: Pipeline, now: datetime | None = None) -> int:
-    """Announce newly overdue requests, then claim what the caps leave room for and start sending it; the number claimed."""
+    """Announce newly overdue requests,
+    then claim what the caps leave room for and start sending it; the number claimed."""
     async with pipeline.sessionmaker() as session:
         # The worker already wakes up regularly, so it is the clock that notices overdue requests.
         await queue.flag_overdue(session=session)
@@ -156,7 +161,8 @@ async def drain(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
 
 
 async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys, stop: asyncio.Event) -> None:
-    """Deliver until told to stop: claim when woken (new deliveries, a freed slot) or at each poll; finish what is under way."""
+    """Deliver until told to stop: claim when woken (new deliveries,
+    a freed slot) or at each poll; finish what is under way."""
     worker_id = new_worker_id()
     log.info("webhook worker %s started", worker_id)
     wake = asyncio.Event()
@@ -173,7 +179,8 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
             pruner.poke()  # as the worker starts, then at most once every pruning.PRUNE_EVERY_SECONDS
             if time.monotonic() - checked >= settings.agreement_check_seconds:
                 try:
-                    # Notices of agreements' review dates and ends, once per date however many workers look (app/services/agreements/notices.py).
+                    # Notices of agreements' review dates and ends, once per date however many workers look
+                    # (app/services/agreements/notices.py).
                     await agreement_notices.check(sessionmaker)
                     checked = time.monotonic()
                 except Exception:  # tried again next round; deliveries go on meanwhile
@@ -181,7 +188,8 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
             try:
                 # Each round of the worker starts here: sweeps that keep time by the worker go first, then the claim.
                 if time.monotonic() - swept >= settings.webhook_poll_seconds:
-                    # Audit events whose writer died between its commit and their chaining (at most once a poll: rounds come with every delivery).
+                    # Audit events whose writer died between its commit and their chaining (at most once a poll:
+                    # rounds come with every delivery).
                     await audit.chain_pending(sessionmaker)
                     swept = time.monotonic()
                     await checkpointer.poke(swept)
