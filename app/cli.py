@@ -60,7 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers == AUTO:
         workers = 1 if settings.uses_sqlite else server.available_cpus()
     elif workers > 1 and settings.uses_sqlite:
-        reason = "SQLite is served by one process (its rate-limit buckets are in memory, and writers would contend for the file)"
+        reason = (
+            "SQLite is served by one process (its rate-limit buckets are in memory, "
+            "and writers would contend for the file)"
+        )
         print(f"caldicott serve: --workers {workers} needs PostgreSQL; {reason}", file=sys.stderr)
         return 2
     app = create_app(settings)  # first: a bad policy or key file stops us before the database is touched
@@ -95,7 +98,10 @@ def worker_count(text: str) -> int | str:
     except ValueError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (at least 1) or auto (from --workers, CALDICOTT_WORKERS or WEB_CONCURRENCY)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of processes (at least 1) or auto (from --workers, "
+            "CALDICOTT_WORKERS or WEB_CONCURRENCY)"
+        )
     return count
 
 
@@ -167,14 +173,17 @@ def parser() -> argparse.ArgumentParser:
         type=worker_count,
         default=os.environ.get("CALDICOTT_WORKERS") or os.environ.get("WEB_CONCURRENCY") or "1",
         metavar="N",
-        help="server processes, PostgreSQL only above 1; auto: one per CPU available (default: $CALDICOTT_WORKERS, else $WEB_CONCURRENCY, else 1)",
+        help="server processes, PostgreSQL only above 1; auto: one per CPU available (default: $CALDICOTT_WORKERS, "
+        "else $WEB_CONCURRENCY, else 1)",
     )
     serve.set_defaults(run=cmd_serve)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
     worker = commands.add_parser(
-        "worker", help="deliver webhooks from the outbox, and announce agreements' review dates and ends (several may run at once on PostgreSQL)"
+        "worker",
+        help="deliver webhooks from the outbox, and announce agreements' review dates and ends "
+        "(several may run at once on PostgreSQL)",
     )
     worker.add_argument("--once", action="store_true", help="deliver whatever is due now, then exit")
     worker.add_argument("--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (all interfaces)")
@@ -191,7 +200,9 @@ def parser() -> argparse.ArgumentParser:
     attachments = commands.add_parser("attachments", help="evidence attached to sharing requests")
     attachment_commands = attachments.add_subparsers(dest="attachments_command", required=True)
     purge = attachment_commands.add_parser(
-        "purge", help="remove the content of attachments past CALDICOTT_ATTACHMENT_RETENTION_DAYS (rows and SHA-256 kept, each purge audited)"
+        "purge",
+        help="remove the content of attachments past CALDICOTT_ATTACHMENT_RETENTION_DAYS "
+        "(rows and SHA-256 kept, each purge audited)",
     )
     purge.add_argument("--dry-run", action="store_true", help="say what would be purged, and change nothing")
     purge.set_defaults(run=cmd_attachments_purge)

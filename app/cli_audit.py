@@ -53,7 +53,11 @@ def _report(result: AuditVerification) -> int:
     if not result.valid:
         first = result.findings[0]
         where = f"checkpoint {first.checkpoint} ({first.source})" if first.checkpoint is not None else first.source
-        print(f"caldicott audit verify: the audit trail is broken at seq {result.first_broken_seq}: {where}: {first.problem}", file=sys.stderr)
+        print(
+            "caldicott audit verify: the audit trail is broken at seq "
+            f"{result.first_broken_seq}: {where}: {first.problem}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -68,7 +72,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             keys = audit_signing.read_key_set(args.keys) if args.keys is not None else None
             if keys is None:
                 print(
-                    "caldicott audit verify: signatures checked against the keys in the export itself; give --keys to check them against keys you hold",
+                    "caldicott audit verify: signatures checked against the keys in the export itself; give --keys to "
+                    "check them against keys you hold",
                     file=sys.stderr,
                 )
             with args.export.open(encoding="utf-8") as lines:
@@ -76,7 +81,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         published = get_settings().audit_keys(sign=False).published if args.keys is None else audit_signing.read_key_set(args.keys)
         return _report(asyncio.run(_with_session(lambda session: audit.verify(session=session, keys=published, witnesses=witnesses))))
     except (DBAPIError, OSError) as error:
-        print(f"caldicott audit verify: cannot read the audit trail: {type(getattr(error, 'orig', error)).__name__}: {error}", file=sys.stderr)
+        print(
+            "caldicott audit verify: cannot read the audit trail: "
+            f"{type(getattr(error, 'orig', error)).__name__}: {error}",
+            file=sys.stderr,
+        )
     except (ValueError, ValidationError) as error:  # a witness file, a key set or an export that is not what it should be
         print(f"caldicott audit verify: {error}", file=sys.stderr)
     return 2
@@ -105,7 +114,11 @@ def cmd_checkpoint(_: argparse.Namespace) -> int:
         print(f"caldicott audit checkpoint: NOT signed: {refusal}; run `caldicott audit verify`", file=sys.stderr)
         return 1
     if checkpoint is None:
-        print("caldicott audit checkpoint: nothing new to sign: the chain has not moved since the last checkpoint (or has no events)", file=sys.stderr)
+        print(
+            "caldicott audit checkpoint: nothing new to sign: "
+            "the chain has not moved since the last checkpoint (or has no events)",
+            file=sys.stderr,
+        )
         return 0
     print(checkpoint.model_dump_json(indent=2))
     return 0
@@ -143,10 +156,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             with Path(args.out).open("wb") as out:
                 end = export(out)
     except (DBAPIError, OSError) as error:
-        print(f"caldicott audit export: cannot read the audit trail: {type(getattr(error, 'orig', error)).__name__}: {error}", file=sys.stderr)
+        print(
+            "caldicott audit export: cannot read the audit trail: "
+            f"{type(getattr(error, 'orig', error)).__name__}: {error}",
+            file=sys.stderr,
+        )
         return 2
     print(
-        f"caldicott audit export: {end['events']} events after seq {args.since}, {end['checkpoints']} checkpoints, head seq {end['head_seq']}", file=sys.stderr
+        f"caldicott audit export: {end['events']} events after seq {args.since}, "
+        f"{end['checkpoints']} checkpoints, head seq {end['head_seq']}", file=sys.stderr
     )
     return 0
 

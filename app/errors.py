@@ -32,8 +32,9 @@ class Problem(BaseModel):
     """RFC 9457 problem details, with `errors` naming each bad field."""
 
     type: str = Field(
-        description="The problem type: a URI reference, `/problems/{name}`, that resolves against the request's URL to a page saying what "
-        "the problem means and what to do; `about:blank` when the status code says all there is to say",
+        description="The problem type: a URI reference, `/problems/{name}`, that resolves against the request's URL to "
+        "a page saying what the problem means and what to do; "
+        "`about:blank` when the status code says all there is to say",
         json_schema_extra={"format": "uri-reference"},
     )
     title: str
@@ -179,8 +180,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "The organisation has used its quota for this class of call (writes, reads or reports) for now",
         {
             "Retry-After": "Whole seconds to wait before retrying",
-            "RateLimit": 'The quota left, as draft-ietf-httpapi-ratelimit-headers has it: `"reads";r=0;t=1` (remaining, seconds until reset)',
-            "RateLimit-Policy": 'The quota of this class of call: `"reads";q=5000;w=10` (requests, per window of seconds)',
+            "RateLimit": 'The quota left, as draft-ietf-httpapi-ratelimit-headers has it: `"reads";r=0;t=1` '
+            "(remaining, seconds until reset)",
+            "RateLimit-Policy": "The quota of this class of call: "
+            '`"reads";q=5000;w=10` (requests, per window of seconds)',
         },
     ),
     503: problem_doc("The database is unavailable", {"Retry-After": "Seconds to wait before retrying"}),
@@ -294,7 +297,10 @@ def schema_behind(exc: DBAPIError | OSError) -> bool:
 async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> JSONResponse:
     if schema_behind(exc):
         log.error("the database schema is behind this service (%s): run `caldicott migrate`", type(getattr(exc, "orig", exc)).__name__)
-        detail = "The database schema is not at this service's revision; an operator must run `caldicott migrate` (GET /readyz names both revisions)"
+        detail = (
+            "The database schema is not at this service's revision; an operator must run `caldicott migrate` "
+            "(GET /readyz names both revisions)"
+        )
         return problem_response(request, 503, SchemaNotMigrated.title, SchemaNotMigrated.slug, detail, headers={"Retry-After": "30"})
     # asyncpg raises plain OSError when the server cannot be reached at all.
     if database_away(exc):

@@ -40,7 +40,8 @@ async def lazy_body(boundary: str, blocks: int, tail: bytes) -> AsyncIterator[by
     """The multipart body a piece at a time: every block sent is the same object."""
     yield (
         f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ncourt_order\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="order.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        'filename="order.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
     ).encode() + HEAD
     for _ in range(blocks):
         yield BLOCK
@@ -81,7 +82,10 @@ async def test_a_10_mib_pdf_is_stored_without_holding_it_in_memory(
     assert response.status_code == 201, response.text
     assert (response.json()["size"], response.json()["sha256"]) == (10 * MIB, sha256)
     above = peak - baseline
-    print(f"\n{database_kind}: peak {above / 1024:.0f} KiB above the baseline while uploading 10 MiB (chunk {CHUNK_BYTES // 1024} KiB)")
+    print(
+        f"\n{database_kind}: peak {above / 1024:.0f} KiB above the baseline while uploading 10 MiB "
+        f"(chunk {CHUNK_BYTES // 1024} KiB)"
+    )
     assert above < 3 * CHUNK_BYTES, f"{database_kind}: the upload raised the peak by {above} bytes, more than three chunks ({3 * CHUNK_BYTES})"
     download = await fresh.get(response.json()["download"], headers=guardian)
     assert hashlib.sha256(download.content).hexdigest() == sha256

@@ -321,9 +321,11 @@ FLIP_FIRST_HEX_DIGIT = "CASE WHEN substr({column}, 1, 1) = '0' THEN '1' ELSE '0'
 TAMPERINGS = {
     "actor": "UPDATE audit_events SET actor_sub = 'user-rxt02' WHERE seq = :seq",
     "outcome": "UPDATE audit_events SET outcome = 'approved, decision approve' WHERE seq = :seq",
-    "roles": "UPDATE audit_events SET actor_roles = (SELECT actor_roles FROM audit_events WHERE seq = 1) WHERE seq = :seq",
+    "roles": "UPDATE audit_events SET actor_roles = (SELECT actor_roles FROM audit_events "
+    "WHERE seq = 1) WHERE seq = :seq",
     "hash": f"UPDATE audit_events SET hash = {FLIP_FIRST_HEX_DIGIT.format(column='hash')} WHERE seq = :seq",
-    "prev_hash": f"UPDATE audit_events SET prev_hash = {FLIP_FIRST_HEX_DIGIT.format(column='prev_hash')} WHERE seq = :seq",
+    "prev_hash": "UPDATE audit_events SET prev_hash = "
+    f"{FLIP_FIRST_HEX_DIGIT.format(column='prev_hash')} WHERE seq = :seq",
     "deleted": "DELETE FROM audit_events WHERE seq = :seq",
 }
 

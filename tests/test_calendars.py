@@ -44,7 +44,10 @@ def test_each_shipped_calendar_is_englands_bank_holidays(key: tuple[str, str]) -
     expected = england(years)
     missing = {f"{day} {expected[day]}" for day in set(expected) - listed}
     extra = {f"{day} ({day:%A})" for day in listed - set(expected)}
-    assert not missing and not extra, f"{key[0]} {key[1]} over {years.start}-{years.stop - 1}: not listed {sorted(missing)}; not England's {sorted(extra)}"
+    assert not missing and not extra, (
+        f"{key[0]} {key[1]} over {years.start}-{years.stop - 1}: "
+        f"not listed {sorted(missing)}; not England's {sorted(extra)}"
+    )
 
 
 def test_the_calendar_ends_on_31_december_of_its_last_listed_year() -> None:

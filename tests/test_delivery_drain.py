@@ -213,7 +213,10 @@ async def test_three_worker_processes_deliver_each_delivery_exactly_once(
     tmp_path: Path,
 ) -> None:
     if database_kind != "postgres":
-        pytest.skip("several worker processes share one database on PostgreSQL (FOR UPDATE SKIP LOCKED); SQLite is for one process")
+        pytest.skip(
+            "several worker processes share one database on PostgreSQL "
+            "(FOR UPDATE SKIP LOCKED); SQLite is for one process"
+        )
     await register_organisation(hooks, tokens, "RXT01")
     paths = ["/one", "/two", "/three"]
     endpoints = [await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path) for path in paths]

@@ -73,8 +73,8 @@ async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_ap
     superseded = decision["findings"][-1]
     assert (superseded["rule"], superseded["result"], superseded["principle"]) == ("EDITION.superseded", "refer", 6)
     assert superseded["reason"] == (
-        "Decided under uk-caldicott-baseline 2027.1, a replay-only edition that UK law has overtaken; under 2028.1 its outcome would be refuse "
-        "(CP6.not_confidential_scope=refuse). A Caldicott Guardian decides it."
+        "Decided under uk-caldicott-baseline 2027.1, a replay-only edition that UK law has overtaken; under 2028.1 its "
+        "outcome would be refuse (CP6.not_confidential_scope=refuse). A Caldicott Guardian decides it."
     )
     assert decision["facts"]["current_edition"]["outcome"] == "refuse"
     assert decision["facts"]["current_edition"]["findings"] == {"CP6.not_confidential_scope": "refuse"}
@@ -124,7 +124,8 @@ def test_an_upgrade_keeps_an_existing_installation_on_its_active_policy(blank_da
         lambda connection: connection.execute(
             sa.text(
                 "INSERT INTO organisations (code, name, type, dspt_status, active, created_at, updated_at, version) "
-                "VALUES ('RXT01', 'A trust', 'nhs_trust', 'standards_met', true, '2026-11-30 10:00:00', '2026-11-30 10:00:00', 1)"
+                "VALUES ('RXT01', 'A trust', 'nhs_trust', 'standards_met', true, "
+                "'2026-11-30 10:00:00', '2026-11-30 10:00:00', 1)"
             )
         ),
     )

@@ -117,7 +117,10 @@ def test_every_document_is_valid_against_the_kubernetes_schemas(documents: tuple
         try:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
-            problems.append(f"{document['kind']}/{document['metadata']['name']}: {error.message} at {'.'.join(map(str, error.path))}")
+            problems.append(
+                f"{document['kind']}/{document['metadata']['name']}: {error.message} at "
+                f"{'.'.join(map(str, error.path))}"
+            )
     assert not problems, "\n".join(problems)
 
 

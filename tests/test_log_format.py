@@ -17,7 +17,10 @@ from app.platform.config import LogFormat, get_settings
 from tests.support import settings_for
 
 # time, level (padded), logger, message, then key=value pairs.
-CONSOLE_LINE = re.compile(r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<level>[A-Z]+) +(?P<logger>[\w.]+): (?P<message>.*?)(?:  (?P<pairs>\S+=.*))?")
+CONSOLE_LINE = re.compile(
+    r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<level>[A-Z]+) +(?P<logger>[\w.]+): "
+    r"(?P<message>.*?)(?:  (?P<pairs>\S+=.*))?"
+)
 PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+)')
 
 

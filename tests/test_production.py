@@ -78,7 +78,8 @@ def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Pa
     refused = run_cli(command, cwd=tmp_path, **env)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
-        f"caldicott {command}: CALDICOTT_JWT_SECRET (HS256) is for development only; use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL"
+        f"caldicott {command}: CALDICOTT_JWT_SECRET (HS256) is for development only; "
+        "use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL"
     )
     assert SECRET not in refused.stdout + refused.stderr
     assert not list(tmp_path.iterdir())  # no SQLite file was made on the way
@@ -99,11 +100,13 @@ def test_a_subject_key_of_32_bytes_is_enough() -> None:
     [
         (
             {"CALDICOTT_WEBHOOK_ALLOW_PRIVATE": "true"},
-            "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only",
+            "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; "
+            "production sends webhooks to public addresses only",
         ),
         (
             {"CALDICOTT_SUBJECT_KEY": "short-key"},
-            "production needs a CALDICOTT_SUBJECT_KEY of at least 32 bytes; a short key lets identifiers be guessed from their hashes",
+            "production needs a CALDICOTT_SUBJECT_KEY of at least 32 bytes; "
+            "a short key lets identifiers be guessed from their hashes",
         ),
     ],
 )

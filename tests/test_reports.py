@@ -18,7 +18,10 @@ from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 DESCRIPTION = baseline_request()["purpose"]["description"]
-TRAINING_CONDITION = "Make sure everyone who will see the information has completed current data protection training before they are given access."
+TRAINING_CONDITION = (
+    "Make sure everyone who will see the information has completed current data protection "
+    "training before they are given access."
+)
 
 
 def guardian(tokens: Tokens) -> dict[str, str]:

@@ -35,7 +35,10 @@ def server_url() -> str:
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
-        pytest.skip("the restore drill needs PostgreSQL (pg_dump, pg_restore): set CALDICOTT_TEST_POSTGRES_URL (scripts/with-postgres does)")
+        pytest.skip(
+            "the restore drill needs PostgreSQL (pg_dump, pg_restore): "
+            "set CALDICOTT_TEST_POSTGRES_URL (scripts/with-postgres does)"
+        )
     return POSTGRES_URL
 
 

@@ -33,12 +33,19 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_every_folder_holds_cases_of_its_own_version() -> None:
     if not CASES:
-        pytest.skip(f"scenario corpus ABSENT at {SHARED_SCENARIOS}: conformance run skipped (the project's own rule tests still run)")
+        pytest.skip(
+            f"scenario corpus ABSENT at {SHARED_SCENARIOS}: "
+            "conformance run skipped (the project's own rule tests still run)"
+        )
     for path in CASES:
         assert load(path)["policy"]["version"] == path.parent.name, path
 
 
-@pytest.mark.skipif(not CASES, reason=f"scenario corpus ABSENT at {SHARED_SCENARIOS}: conformance run skipped (the project's own rule tests still run)")
+@pytest.mark.skipif(
+    not CASES,
+    reason=f"scenario corpus ABSENT at {SHARED_SCENARIOS}: "
+    "conformance run skipped (the project's own rule tests still run)",
+)
 @pytest.mark.parametrize("path", CASES or [None], ids=lambda path: f"{path.parent.name}/{path.stem}" if path else "absent")
 async def test_scenario(path: Path, app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
     case = load(path)

@@ -74,7 +74,10 @@ def test_readyz_names_both_revisions_until_migrated(blank_database: str) -> None
     assert not_ready.status_code == 503 and not_ready.headers["content-type"] == "application/problem+json"
     problem = not_ready.json()
     assert problem["type"].endswith("/schema-not-migrated") and not_ready.headers["retry-after"]
-    assert problem["detail"] == f"the database schema is at revision {OLDER}; this service needs revision {newest()}: run `caldicott migrate`"
+    assert (
+        problem["detail"] == f"the database schema is at revision {OLDER}; "
+        f"this service needs revision {newest()}: run `caldicott migrate`"
+    )
     assert cached.status_code == 503  # the judgement is kept a few seconds: a probe a second is one query in ten
     assert ready.status_code == 200, ready.text
     schema = ready.json()["checks"]["schema"]
@@ -101,7 +104,8 @@ def test_the_start_up_report_logs_one_line_naming_the_command(blank_database: st
     assert found is not None and found.status is SchemaStatus.BEHIND
     lines = [record.getMessage() for record in caplog.records if record.name == "caldicott.readiness"]
     assert lines == [
-        f"the database schema is at revision {OLDER}; this service needs revision {newest()}: run `caldicott migrate`; until then GET /readyz answers 503 and requests fail"
+        f"the database schema is at revision {OLDER}; this service needs revision {newest()}: run "
+        "`caldicott migrate`; until then GET /readyz answers 503 and requests fail"
     ]
     command.upgrade(alembic_config(blank_database), "head")
     caplog.clear()

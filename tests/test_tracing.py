@@ -168,7 +168,8 @@ async def test_each_delivery_attempt_sends_the_traceparent_of_its_client_span_in
     submission = server_span(spans, "POST /v1/sharing-requests")
     async with traced_app.state.wiring.sessionmaker() as session:
         [stored] = (await session.exec(select(OutboxEvent.traceparent))).all()
-    assert stored == f"00-{submission.context.trace_id:032x}-{submission.context.span_id:016x}-{submission.context.trace_flags:02x}"
+    context = submission.context
+    assert stored == f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
     receiver.answer(500)  # the first attempt fails; the second, at once by the test schedule, succeeds
     with tracing.active(traced_app.state.wiring.tracing):

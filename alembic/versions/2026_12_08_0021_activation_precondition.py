@@ -28,8 +28,8 @@ def upgrade() -> None:
     with op.batch_alter_table("policy_activations") as batch_op:
         batch_op.add_column(sa.Column("supersedes", sa.Integer(), nullable=True))
     op.execute(
-        "UPDATE policy_activations SET supersedes = "
-        "COALESCE((SELECT MAX(earlier.id) FROM policy_activations AS earlier WHERE earlier.id < policy_activations.id), 0)"
+        "UPDATE policy_activations SET supersedes = COALESCE((SELECT MAX(earlier.id) FROM policy_activations AS "
+        "earlier WHERE earlier.id < policy_activations.id), 0)"
     )
     op.create_index("ix_policy_activations_supersedes", "policy_activations", ["supersedes"], unique=True)
 

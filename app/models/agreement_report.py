@@ -31,7 +31,8 @@ class AgreementReportRow(BaseModel):
     valid_until: date
     review_date: date | None
     requests_decided: int = Field(
-        description="Requests decided (approved, approved with conditions or refused) on a version citing this agreement, from `counted_from` to today"
+        description="Requests decided (approved, approved with conditions or refused) on a version citing this "
+        "agreement, from `counted_from` to today"
     )
 
 

@@ -41,7 +41,8 @@ class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
     __table_args__ = (
         CheckConstraint(
-            "(request_id IS NOT NULL AND agreement_code IS NULL) OR (request_id IS NULL AND agreement_code IS NOT NULL)",
+            "(request_id IS NOT NULL AND agreement_code IS NULL) OR "
+            "(request_id IS NULL AND agreement_code IS NOT NULL)",
             name="one_owner",
         ),
         Index("ix_attachments_request_uploaded", "request_id", "uploaded_at", "id"),
@@ -107,7 +108,8 @@ class AttachmentPublic(BaseModel):
                     "uploaded_by_org": "POL01",
                     "uploaded_at": "2026-11-27T10:15:00Z",
                     "purged_at": None,
-                    "download": "/v1/sharing-requests/0b6f8a0e-3c1d-4b7e-9f2a-5d8c1e4a7b22/attachments/3c9e1f7a-2b4d-4e6f-8a1c-5d7e9f0a2b4c",
+                    "download": "/v1/sharing-requests/0b6f8a0e-3c1d-4b7e-9f2a-5d8c1e4a7b22"
+                    "/attachments/3c9e1f7a-2b4d-4e6f-8a1c-5d7e9f0a2b4c",
                     "verification": None,
                 }
             ]
@@ -130,8 +132,9 @@ class AttachmentPublic(BaseModel):
     download: str = Field(description="Where to download the content (410 once purged)")
     verification: VerificationPublic | None = Field(
         description=(
-            "A request's evidence: the latest verification by a guardian, which is the one that counts; null until one is recorded "
-            "(and for an agreement's documents). Only evidence whose latest verification is `verified` counts in the rules"
+            "A request's evidence: the latest verification by a guardian, which is the one that counts; null until one "
+            "is recorded (and for an agreement's documents). Only evidence whose latest verification is "
+            "`verified` counts in the rules"
         )
     )
 

@@ -18,7 +18,10 @@ LONDON = ZoneInfo("Europe/London")
 # PostgreSQL text cannot hold the NUL character, so no text the API stores or looks up may contain one.
 STORABLE_TEXT = r"^[^\x00]*$"
 # How the contract says what an agency reads where the controller's staff read a guardian's token subject.
-GUARDIAN_UNNAMED = 'a caller with only the agency role reads "a Caldicott Guardian of" the controller organisation (its registered name, else its code) instead'
+GUARDIAN_UNNAMED = (
+    'a caller with only the agency role reads "a Caldicott Guardian of" the controller organisation '
+    "(its registered name, else its code) instead"
+)
 
 
 def _iso_date(value: object) -> object:

@@ -69,7 +69,8 @@ class ControllerCheckBody(BaseModel):
             "examples": [
                 {
                     "outcome": "done",
-                    "checked": "Sealed order of the Family Court, case 2028/123, seen; it names the requester and covers the diagnoses asked for.",
+                    "checked": "Sealed order of the Family Court, case 2028/123, seen; it names the requester and "
+                    "covers the diagnoses asked for.",
                 }
             ]
         },
@@ -77,7 +78,8 @@ class ControllerCheckBody(BaseModel):
 
     outcome: CheckOutcome = Field(description="`done`: the check holds; `failed`: it does not, and the request goes back to a guardian")
     checked: CheckedText = Field(
-        description="What was checked (for an order, summons or notice: the court or coroner, the case number, whom it names and what it covers)"
+        description="What was checked (for an order, summons or notice: "
+        "the court or coroner, the case number, whom it names and what it covers)"
     )
 
 
@@ -107,11 +109,20 @@ class CheckRecordPublic(BaseModel):
 class ControllerCheckPublic(BaseModel):
     """A controller's check of one decision, with every record of it, oldest first."""
 
-    check: str = Field(description="A rule id (`CP6.court_order_verified`, `CP6.legal_requirement_verified`, ...) or `human_involvement`")
+    check: str = Field(
+        description="A rule id (`CP6.court_order_verified`, "
+        "`CP6.legal_requirement_verified`, ...) or `human_involvement`"
+    )
     decision_id: str = Field(description="The decision that opened it")
     status: CheckStatus = Field(description="`open` until recorded; then the outcome of its latest record")
-    blocking: bool = Field(description="Whether it holds the disclosure back while open (not for an emergency share that is not a significant decision)")
-    due_at: datetime | None = Field(description="For an emergency share's check: when the emergency response time ends; open after it, it is overdue")
+    blocking: bool = Field(
+        description="Whether it holds the disclosure back while open (not for an emergency share that "
+        "is not a significant decision)"
+    )
+    due_at: datetime | None = Field(
+        description="For an emergency share's check: "
+        "when the emergency response time ends; open after it, it is overdue"
+    )
     records: list[CheckRecordPublic]
     ready_to_disclose: bool = Field(description="The request's `ready_to_disclose` after this record")
     open_checks: list[str] = Field(description="The request's open checks after this record")

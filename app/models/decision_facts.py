@@ -70,8 +70,11 @@ evidence weighed."""
     today: date
     current_edition: CurrentEditionView | None = Field(
         default=None,
-        description="Only on a decision held by EDITION.superseded: the current edition's outcome and non-pass findings on the same facts",
+        description="Only on a decision held by EDITION.superseded: "
+        "the current edition's outcome and non-pass findings on the same facts",
     )
     evidence: list[EvidenceRecord] = Field(
-        default=[], description="The verified attachments the rules weighed, each with its verification (kinds alone in a decision made before verification)"
+        default=[],
+        description="The verified attachments the rules weighed, each with its verification (kinds alone in a "
+        "decision made before verification)",
     )

@@ -54,12 +54,17 @@ casting vote on a tie."""
     chair: str = Field(description="The chair, by token subject; " + GUARDIAN_UNNAMED)
     chair_org: str
     reason: str
-    required: list[str] = Field(description="The findings that made a panel necessary under the policy; empty when a guardian escalated the case")
+    required: list[str] = Field(
+        description="The findings that made a panel necessary under the policy; "
+        "empty when a guardian escalated the case"
+    )
     size: int
     quorum: int
     opened_at: datetime
     due_at: datetime | None = Field(
-        default=None, description="The panel's deadline, the request's due time: before it the chair closes only once every member has voted"
+        default=None,
+        description="The panel's deadline, the request's due time: "
+        "before it the chair closes only once every member has voted",
     )
     closed_at: datetime
     members: list[GuardianRef]

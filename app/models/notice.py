@@ -149,12 +149,15 @@ class NoticeBasis(BaseModel):
 of confidence and the provision."""
 
     article_6: str | None = Field(description="The UK GDPR Article 6 basis; null for people who have died")
-    article_9: str | None = Field(description="The Article 9 condition, with the DPA 2018 Schedule 1 paragraph when recorded; null when none applies")
+    article_9: str | None = Field(
+        description="The Article 9 condition, with the DPA 2018 Schedule 1 paragraph when "
+        "recorded; null when none applies"
+    )
     article_10: str | None = Field(description="For criminal offence data: the Schedule 1 paragraph relied on for Article 10")
     confidentiality: str = Field(description="The basis under the common law duty of confidence")
     provision: str | None = Field(
-        description='The provision cited, by its registry title ("a provision the controller has not verified" when the registry does not hold it), '
-        "or for section 251 support the regulation; null when none is cited"
+        description='The provision cited, by its registry title ("a provision the controller has not verified" when '
+        "the registry does not hold it), or for section 251 support the regulation; null when none is cited"
     )
 
 
@@ -180,9 +183,13 @@ class NoticeAutomated(BaseModel):
     """A decision made by the rules: the safeguards of UK GDPR Arts. 22A-22D (as substituted by the Data (Use and \
 Access) Act 2025)."""
 
-    checked_by_person: bool = Field(description="Whether a person of the controller checked it (its checks recorded done) before anything was disclosed")
+    checked_by_person: bool = Field(
+        description="Whether a person of the controller checked it "
+        "(its checks recorded done) before anything was disclosed"
+    )
     statements: list[str] = Field(
-        description="That the rules made it, whether a person checked it, and how to ask for review, make representations and contest it"
+        description="That the rules made it, whether a person checked it, and how to ask for review, make "
+        "representations and contest it"
     )
 
 
@@ -219,14 +226,17 @@ are rendered from."""
     information: list[NoticeItem] = Field(description="Each kind of information asked for, and whether it may be shared")
     conditions: list[NoticeCondition]
     guardian_conditions_withheld: int = Field(
-        0, description="In a notice for the person the information is about: how many of the guardian's own conditions are not quoted"
+        0,
+        description="In a notice for the person the information is about: "
+        "how many of the guardian's own conditions are not quoted",
     )
     recipient: NoticeRecipient
     decided_by: NoticeDecider
     rationale: str | None = Field(description="The guardian's written reasons; never in a notice for the person the information is about")
     principles: list[NoticePrinciple]
     reconsideration: ReconsiderationOffer | None = Field(
-        description="How to ask for reconsideration: only for a refusal or an approval with conditions not reconsidered before, and only in the requester's notice"
+        description="How to ask for reconsideration: only for a refusal or an approval with conditions not "
+        "reconsidered before, and only in the requester's notice"
     )
     reconsidered: EarlierReconsideration | None = Field(None, description="Whether this decision has been put up for reconsideration, and how that stands")
     reconsidered_at: datetime | None = Field(None, description="When reconsideration was asked for, or when the decision was upheld")
@@ -240,4 +250,8 @@ are rendered from."""
     checks_pending: bool = Field(False, description="In the requester's notice: nothing will be disclosed until the controller's checks are complete")
     refusal_not_followed: NoticeRefusalOverride | None = Field(None, description="In the person's notice: a refusal of consent the approval did not follow")
     rights: NoticeRights | None = Field(None, description="In a notice to a living person: their rights and whom to contact")
-    after_death: list[str] = Field([], description="In a notice about a person who has died: the duty of confidence and access to their health records")
+    after_death: list[str] = Field(
+        [],
+        description="In a notice about a person who has died: "
+        "the duty of confidence and access to their health records",
+    )

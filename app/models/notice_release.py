@@ -49,7 +49,8 @@ class NoticeReleaseBody(BaseModel):
                 },
                 {
                     "audience": "subject",
-                    "why": "The child's mother holds parental responsibility and is not a party to the safeguarding concern.",
+                    "why": "The child's mother holds parental responsibility and is not a "
+                    "party to the safeguarding concern.",
                     "not_implicated": True,
                 },
             ]
@@ -59,13 +60,15 @@ class NoticeReleaseBody(BaseModel):
     audience: NoticeAudience = Field(description="`subject`, `subject_adults` or `subject_proxy`: the notice released")
     why: ReleaseText = Field(description="Why the notice may now be sent")
     not_implicated: bool = Field(
-        False, description="Required true for a notice to a person with parental responsibility or to an attorney or deputy: that they are not implicated"
+        False,
+        description="Required true for a notice to a person with parental responsibility or to an attorney or "
+        "deputy: that they are not implicated",
     )
     personal_representative: PersonalRepresentative | None = Field(None, description="For a person who has died: who the personal representative is")
     access_to_health_records_checked: bool = Field(
         False,
-        description="For a person who has died, required true: the notice tells the representative nothing the Access to Health Records Act 1990 "
-        "would withhold from them (ss.4(3) and 5)",
+        description="For a person who has died, required true: the notice tells the representative nothing the Access "
+        "to Health Records Act 1990 would withhold from them (ss.4(3) and 5)",
     )
 
 

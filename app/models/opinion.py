@@ -15,7 +15,10 @@ from app.models.review import Rationale
 from app.models.sharing_request import new_id
 from app.models.vocabulary import FinalOutcome, OpinionChoice
 
-QUESTION_EXAMPLE = "I propose to approve: the risk to the child outweighs the mother's refusal. Do you agree the public interest test is met?"
+QUESTION_EXAMPLE = (
+    "I propose to approve: the risk to the child outweighs the mother's refusal. Do you agree "
+    "the public interest test is met?"
+)
 OPINION_EXAMPLE = "A refusal by a capable adult weighs heavily; the risk described is not yet serious enough to override it."
 
 
@@ -63,8 +66,16 @@ class OpinionRequestBody(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"guardian": {"sub": "guardian-2", "org": "CONTROLLER"}, "proposed_outcome": "approve", "question": QUESTION_EXAMPLE},
-                {"proposed_outcome": "refuse", "question": "I propose to refuse: onward sharing to the whole team is more than the purpose needs. Agree?"},
+                {
+                    "guardian": {"sub": "guardian-2", "org": "CONTROLLER"},
+                    "proposed_outcome": "approve",
+                    "question": QUESTION_EXAMPLE,
+                },
+                {
+                    "proposed_outcome": "refuse",
+                    "question": "I propose to refuse: onward sharing to the whole team is more "
+                    "than the purpose needs. Agree?",
+                },
             ]
         },
     )

@@ -74,7 +74,8 @@ to sit with them."""
         json_schema_extra={
             "examples": [
                 {
-                    "reason": "Approving would override a capable adult's refusal of consent; the policy asks a panel to decide.",
+                    "reason": "Approving would override a capable adult's refusal of consent; "
+                    "the policy asks a panel to decide.",
                     "members": [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-7", "org": "CONTROLLER"}],
                 }
             ]
@@ -87,8 +88,8 @@ to sit with them."""
         Field(
             min_length=1,
             max_length=20,
-            description="The other members: the panel's size less one, distinct, each a guardian of the controller organisation named as their token "
-            "names them (`sub` and `org`)",
+            description="The other members: the panel's size less one, distinct, each a guardian of the controller "
+            "organisation named as their token names them (`sub` and `org`)",
         ),
     ]
 
@@ -130,8 +131,15 @@ casting vote decides."""
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"rationale": "The panel found by majority that the public interest in protecting the child outweighs the refusal."},
-                {"rationale": "The panel was divided; I give my casting vote to refuse, as the risk is not yet specific.", "casting_vote": "refuse"},
+                {
+                    "rationale": "The panel found by majority that the public interest in protecting "
+                    "the child outweighs the refusal."
+                },
+                {
+                    "rationale": "The panel was divided; I give my casting vote to refuse, "
+                    "as the risk is not yet specific.",
+                    "casting_vote": "refuse",
+                },
             ]
         },
     )
@@ -139,8 +147,8 @@ casting vote decides."""
     rationale: Rationale
     casting_vote: FinalOutcome | None = Field(
         default=None,
-        description="On a real tie only (no outcome has a majority of the members, and the leading outcomes have equal votes): "
-        "the outcome the chair chooses among those tied",
+        description="On a real tie only (no outcome has a majority of the members, and the leading outcomes have equal "
+        "votes): the outcome the chair chooses among those tied",
     )
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
         default=[], description="With a casting vote to approve with conditions that no member's vote carried conditions for"

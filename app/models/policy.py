@@ -91,8 +91,8 @@ class PolicyPublic(BaseModel):
     shipped: bool
     derived_from: dict[str, str] | None
     replay_only: bool = Field(
-        description="An edition UK law has overtaken (2026.1, 2027.1) or a policy derived from one (2027.2): held to replay the decisions "
-        "made under it and for dry runs by name, never activated or derived from"
+        description="An edition UK law has overtaken (2026.1, 2027.1) or a policy derived from one (2027.2): held to "
+        "replay the decisions made under it and for dry runs by name, never activated or derived from"
     )
     active: bool = Field(description="Decides new submissions and amendments")
     activated_at: datetime | None = Field(description="When it was last made active (null: never, or the default of a fresh installation)")
@@ -104,9 +104,9 @@ class PolicyPublic(BaseModel):
 class PolicyList(Page[PolicyPublic]):
     warning: str | None = Field(
         default=None,
-        description="Set while the active policy is replay-only: new requests are being decided under an edition UK law has overtaken, "
-        "those the current edition would not approve are held for a guardian, and an admin should activate the current edition "
-        "or a policy derived from it",
+        description="Set while the active policy is replay-only: new requests are being decided under an edition UK "
+        "law has overtaken, those the current edition would not approve are held for a guardian, and an admin should "
+        "activate the current edition or a policy derived from it",
     )
 
 

@@ -45,7 +45,8 @@ class ReconsiderationPublic(BaseModel):
                     "id": "4f1c2b9e-8d2a-4c55-9a51-0f3d6c7e2a10",
                     "request_id": "0b6f8a0e-3c1d-4b7e-9f2a-5d8c1e4a7b22",
                     "decision_id": "9a3e5c7d-1b2f-4e6a-8c0d-2f4b6a8c0e13",
-                    "grounds": "The address is needed to serve a warrant issued on 24 November 2026; the risk to the officers is set out in the warrant.",
+                    "grounds": "The address is needed to serve a warrant issued on 24 November 2026; the risk to the "
+                    "officers is set out in the warrant.",
                     "revised_version": None,
                     "requested_by": "pc-4471",
                     "requested_at": "2026-11-27T10:15:00Z",

@@ -95,7 +95,10 @@ class Overturns(BaseModel):
 class Reconsiderations(BaseModel):
     """How often agencies ask for a decision to be reconsidered, and how often a second guardian overturns it."""
 
-    reconsiderable: int = Field(description="Refusals and approvals with conditions made in the period, by the rules, a guardian or on reconsideration")
+    reconsiderable: int = Field(
+        description="Refusals and approvals with conditions made in the period, by the rules, "
+        "a guardian or on reconsideration"
+    )
     requested: int = Field(description="How many of those the requesting agency has asked to have reconsidered, so far")
     rate: float | None = Field(description="The reconsideration rate: requested / reconsiderable; null when there was nothing to reconsider")
     decided: int = Field(description="Reconsiderations decided in the period")

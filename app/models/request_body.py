@@ -98,8 +98,9 @@ class LegalBasis(Vocabulary):
     # Policy 2028.1 (brief section 4b); earlier editions ignore it.
     person_at_risk: PersonAtRisk = Field(
         default=PersonAtRisk.SUBJECT,
-        description="Whom a safeguarding disclosure protects: the person the information is about (`subject`, the default), "
-        "or someone else (`other`: a victim, a child in the household). Policy 2028.1 reads it with DPA 2018 Schedule 1 paragraph 18.",
+        description="Whom a safeguarding disclosure protects: the person the information is about (`subject`, the "
+        "default), or someone else (`other`: a victim, a child in the household). Policy 2028.1 reads it with "
+        "DPA 2018 Schedule 1 paragraph 18.",
     )
 
     @field_validator("s251_regulation", mode="before")
@@ -119,9 +120,9 @@ class Consent(Vocabulary):
     # Policy 2028.1 (brief section 4b); earlier editions ignore it.
     proxy_scope: ProxyScope | None = Field(
         default=None,
-        description="The authority of the attorney or deputy named in `given_by`: a lasting power of attorney or deputyship for "
-        "`health_and_welfare` or for `property_and_affairs` (Mental Capacity Act 2005 ss.9(1), 16-20); null when not known. "
-        "Read only when `given_by` is `attorney` or `deputy`.",
+        description="The authority of the attorney or deputy named in `given_by`: a lasting power of attorney or "
+        "deputyship for `health_and_welfare` or for `property_and_affairs` (Mental Capacity Act 2005 ss.9(1), 16-20); "
+        "null when not known. Read only when `given_by` is `attorney` or `deputy`.",
     )
 
 
@@ -163,7 +164,8 @@ POLICE_PERMISSIVE_GATEWAY = {
     "reference": "NSP-2026-118734",
     "purpose": {
         "category": "crime_prevention",
-        "description": "Investigation of a serious assault on 21 November 2026: the current address of a named suspect treated at the urgent treatment centre",
+        "description": "Investigation of a serious assault on 21 November 2026: the current address of a named "
+        "suspect treated at the urgent treatment centre",
     },
     "urgency": "urgent",
     "sharing_agreement": None,
@@ -178,7 +180,12 @@ POLICE_PERMISSIVE_GATEWAY = {
         "confidentiality": "permissive_gateway",
         "reference": "Crime and Disorder Act 1998 s.115; Data Protection Act 2018 Sch. 2 para. 2",
     },
-    "consent": {"status": "not_sought", "capacity": "has_capacity", "given_by": "subject", "best_interests_decision": False},
+    "consent": {
+        "status": "not_sought",
+        "capacity": "has_capacity",
+        "given_by": "subject",
+        "best_interests_decision": False,
+    },
     "national_data_opt_out_applied": False,
     "recipient": {
         "retention_days": 2190,

@@ -38,11 +38,16 @@ class ReviewBody(BaseModel):
             "examples": [
                 {
                     "outcome": "approve_with_conditions",
-                    "rationale": "The address is necessary to an investigation of serious violence; the public interest outweighs the duty of confidence.",
+                    "rationale": "The address is necessary to an investigation of serious violence; the public "
+                    "interest outweighs the duty of confidence.",
                     "conditions": ["Use only for this investigation", "Delete the address when the case closes"],
                     "approved_items": ["demographics", "contact_details"],
                 },
-                {"outcome": "request_information", "rationale": "Please say whether a warrant has been issued and which officers will see the address."},
+                {
+                    "outcome": "request_information",
+                    "rationale": "Please say whether a warrant has been issued and which "
+                    "officers will see the address.",
+                },
             ]
         },
     )
@@ -53,14 +58,16 @@ class ReviewBody(BaseModel):
     approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
     subject_reason: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=2000, pattern=STORABLE_TEXT)] | None = Field(
         default=None,
-        description="Optional, with an approval: the guardian's reason written for the person the information is about, quoted in their notice "
-        "when the approval overrides a refusal of consent (brief section 6, rule 4); the rationale never is",
+        description="Optional, with an approval: the guardian's reason written for the person the information is "
+        "about, quoted in their notice when the approval overrides a refusal of consent (brief section 6, "
+        "rule 4); the rationale never is",
     )
     checks: Annotated[list[DecisionCheckRecord], Field(max_length=10)] = Field(
         default=[],
         description=(
-            "With an approval, by a guardian of the controller organisation: controller's checks the approval opens, recorded done with it "
-            "(each once); the others stay open until recorded at `POST /v1/sharing-requests/{id}/controller-checks/{check}`"
+            "With an approval, by a guardian of the controller organisation: controller's checks the approval opens, "
+            "recorded done with it (each once); the others stay open until recorded at "
+            "`POST /v1/sharing-requests/{id}/controller-checks/{check}`"
         ),
     )
 
@@ -72,7 +79,11 @@ class RetrospectiveReviewBody(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"outcome": "upheld", "rationale": "The medication list was needed by the ambulance crew at once; the patient could not consent at the time."}
+                {
+                    "outcome": "upheld",
+                    "rationale": "The medication list was needed by the ambulance crew at once; "
+                    "the patient could not consent at the time.",
+                }
             ]
         },
     )
@@ -89,8 +100,13 @@ class AmendmentBody(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "request": POLICE_PERMISSIVE_GATEWAY | {"recipient": POLICE_PERMISSIVE_GATEWAY["recipient"] | {"access_roles": ["investigating officer"]}},
-                    "note": "A warrant was issued on 24 November 2026; only the investigating officer will see the address.",
+                    "request": POLICE_PERMISSIVE_GATEWAY
+                    | {
+                        "recipient": POLICE_PERMISSIVE_GATEWAY["recipient"]
+                        | {"access_roles": ["investigating officer"]}
+                    },
+                    "note": "A warrant was issued on 24 November 2026; "
+                    "only the investigating officer will see the address.",
                 }
             ]
         },
@@ -107,11 +123,18 @@ class ReconsiderationBody(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"grounds": "The address is needed to serve a warrant issued on 24 November 2026; the risk to the officers is set out in the warrant."},
                 {
-                    "grounds": "Retention is now 90 days and only the investigating officer will see the address, which meets the reasons for the refusal.",
+                    "grounds": "The address is needed to serve a warrant issued on 24 November 2026; the risk to the "
+                    "officers is set out in the warrant."
+                },
+                {
+                    "grounds": "Retention is now 90 days and only the investigating officer will see the address, "
+                    "which meets the reasons for the refusal.",
                     "request": POLICE_PERMISSIVE_GATEWAY
-                    | {"recipient": POLICE_PERMISSIVE_GATEWAY["recipient"] | {"retention_days": 90, "access_roles": ["investigating officer"]}},
+                    | {
+                        "recipient": POLICE_PERMISSIVE_GATEWAY["recipient"]
+                        | {"retention_days": 90, "access_roles": ["investigating officer"]}
+                    },
                 },
             ]
         },
@@ -119,7 +142,9 @@ class ReconsiderationBody(BaseModel):
 
     grounds: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
     request: SharingRequestBody | None = Field(
-        default=None, description="A revised request, evaluated by the rules as an amendment is; a guardian still decides the reconsideration"
+        default=None,
+        description="A revised request, evaluated by the rules as an amendment is; "
+        "a guardian still decides the reconsideration",
     )
 
 
@@ -143,10 +168,18 @@ it."""
             "examples": [
                 {
                     "outcome": "overturned",
-                    "rationale": "The warrant shows the address is needed now; the public interest outweighs the duty of confidence.",
-                    "decision": {"outcome": "approve_with_conditions", "conditions": ["Use only to serve the warrant", "Delete the address after 90 days"]},
+                    "rationale": "The warrant shows the address is needed now; "
+                    "the public interest outweighs the duty of confidence.",
+                    "decision": {
+                        "outcome": "approve_with_conditions",
+                        "conditions": ["Use only to serve the warrant", "Delete the address after 90 days"],
+                    },
                 },
-                {"outcome": "upheld", "rationale": "The grounds add nothing the first decision did not weigh; consent was refused and no exception applies."},
+                {
+                    "outcome": "upheld",
+                    "rationale": "The grounds add nothing the first decision did not weigh; "
+                    "consent was refused and no exception applies.",
+                },
             ]
         },
     )
@@ -182,12 +215,12 @@ class QueueEntry(RequestHeadline):
     overdue: bool
     current_edition_outcome: Outcome | None = Field(
         default=None,
-        description="For a request held by EDITION.superseded (decided under a replay-only policy): the outcome the current edition "
-        "of the baseline would give it",
+        description="For a request held by EDITION.superseded (decided under a replay-only policy): the outcome the "
+        "current edition of the baseline would give it",
     )
     possible_incident: bool = Field(
-        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a controller's check of an "
-        "emergency share (already disclosed) failed; the controller's incident process applies"
+        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a "
+        "controller's check of an emergency share (already disclosed) failed; the controller's incident process applies"
     )
 
     @classmethod
@@ -208,9 +241,9 @@ class QueueEntry(RequestHeadline):
 class QueuePage(Page[QueueEntry]):
     warning: str | None = Field(
         default=None,
-        description="Set while the active policy is replay-only: new requests are being decided under an edition UK law has overtaken, "
-        "those the current edition would not approve are held for a guardian, and an admin should activate the current edition "
-        "or a policy derived from it",
+        description="Set while the active policy is replay-only: new requests are being decided under an edition UK "
+        "law has overtaken, those the current edition would not approve are held for a guardian, and an admin should "
+        "activate the current edition or a policy derived from it",
     )
 
 

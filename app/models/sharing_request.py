@@ -284,20 +284,21 @@ class SharingRequestSummary(RequestHeadline):
     updated_at: datetime
     ready_to_disclose: bool = Field(
         description=(
-            "True when the request is approved (with or without conditions) and no controller's check that holds the disclosure back is open: "
-            "an emergency share that is not a significant decision is ready at once, its checks recorded afterwards"
+            "True when the request is approved (with or without conditions) and no controller's check that holds the "
+            "disclosure back is open: an emergency share that is not a significant decision is ready at once, "
+            "its checks recorded afterwards"
         )
     )
     open_checks: list[str] = Field(
         description=(
-            "The controller's checks of the standing decision still open: rule ids (`CP6.court_order_verified`, `CP6.legal_requirement_verified`, "
-            "`CP6.s251_verified`, `CP6.gateway_kind`, `CP7.emergency_share`) and `human_involvement`, recorded at "
-            "`POST /v1/sharing-requests/{id}/controller-checks/{check}`"
+            "The controller's checks of the standing decision still open: rule ids (`CP6.court_order_verified`, "
+            "`CP6.legal_requirement_verified`, `CP6.s251_verified`, `CP6.gateway_kind`, `CP7.emergency_share`) and "
+            "`human_involvement`, recorded at `POST /v1/sharing-requests/{id}/controller-checks/{check}`"
         )
     )
     possible_incident: bool = Field(
-        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a controller's check of an "
-        "emergency share (already disclosed) failed; the controller's incident process applies"
+        description="A possible incident: a decision let evidence no guardian had verified clear a condition, or a "
+        "controller's check of an emergency share (already disclosed) failed; the controller's incident process applies"
     )
 
     @staticmethod

@@ -36,7 +36,9 @@ class OrderCheck(BaseModel):
     addressed_to_controller: bool = Field(description="It is addressed to this controller, or names it as the person to produce")
     covers_information: bool = Field(description="It covers the information the request asks for")
     produce_to: Named | None = Field(
-        default=None, description="For a witness summons (required then): the court to which the material is to be produced, then the only recipient"
+        default=None,
+        description="For a witness summons (required then): the court to which the material is to be "
+        "produced, then the only recipient",
     )
 
     def shortfalls(self, *, today: date, summons: bool) -> list[str]:
@@ -61,7 +63,8 @@ checked."""
             "examples": [
                 {
                     "outcome": "verified",
-                    "checked": "Read the sealed order against the court's listing; called the family court office to confirm the case number.",
+                    "checked": "Read the sealed order against the court's listing; "
+                    "called the family court office to confirm the case number.",
                     "order": {
                         "issued_by": "Family Court at Leeds",
                         "issued_on": "2026-11-20",
@@ -73,7 +76,10 @@ checked."""
                         "covers_information": True,
                     },
                 },
-                {"outcome": "rejected", "checked": "A typed page headed 'court order' with no seal, court or case number: not an order."},
+                {
+                    "outcome": "rejected",
+                    "checked": "A typed page headed 'court order' with no seal, court or case number: not an order.",
+                },
             ]
         },
     )
@@ -81,7 +87,9 @@ checked."""
     outcome: VerificationOutcome
     checked: Checked = Field(description="What the guardian checked, in their words (required)")
     order: OrderCheck | None = Field(
-        default=None, description="Required when the attachment's kind is `court_order` (an order, summons or notice); optional otherwise"
+        default=None,
+        description="Required when the attachment's kind is `court_order` (an order, "
+        "summons or notice); optional otherwise",
     )
 
 

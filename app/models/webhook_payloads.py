@@ -28,10 +28,12 @@ class RequestEventData(BaseModel):
     outcome: DecisionOutcome | None = Field(description="The outcome of the decision made by this change; null when the change made none")
     conditions: list[str] | None = Field(description="The conditions of that decision, as their texts; null when the change made no decision")
     ready_to_disclose: bool = Field(
-        description="Whether the request may now be disclosed: approved, and no controller's check that holds it back is open (brief section 5)"
+        description="Whether the request may now be disclosed: approved, and no controller's check that holds it "
+        "back is open (brief section 5)"
     )
     open_checks: list[str] = Field(
-        description="The controller's checks of the standing decision still open: rule ids, and `human_involvement` for a significant decision by the rules"
+        description="The controller's checks of the standing decision still open: rule ids, and `human_involvement` "
+        "for a significant decision by the rules"
     )
     link: str = Field(description="Where to read the request: a path on this service, with a bearer token that may read it")
 

@@ -137,7 +137,10 @@ class Settings(BaseSettings):
             raise ValueError("set one of CALDICOTT_JWKS_FILE and CALDICOTT_JWKS_URL, not both")
         if self.env is Environment.PRODUCTION:
             if self.jwt_secret is not None:
-                raise ValueError("CALDICOTT_JWT_SECRET (HS256) is for development only; use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL")
+                raise ValueError(
+                    "CALDICOTT_JWT_SECRET (HS256) is for development only; "
+                    "use CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL"
+                )
             if self.jwks_file is None and self.jwks_url is None:
                 raise ValueError("production needs CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL to verify tokens")
             if self.jwks_url is not None and self.jwks_url.scheme != "https":
@@ -146,15 +149,20 @@ class Settings(BaseSettings):
                 raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
             if len(self.subject_key_bytes) < MIN_SUBJECT_KEY_BYTES:
                 raise ValueError(
-                    f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key lets identifiers be guessed from their hashes"
+                    f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key "
+                    "lets identifiers be guessed from their hashes"
                 )
             if self.webhook_allow_private:
-                raise ValueError("CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; production sends webhooks to public addresses only")
+                raise ValueError(
+                    "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; "
+                    "production sends webhooks to public addresses only"
+                )
             if self.uses_sqlite:
                 raise ValueError("production needs CALDICOTT_DATABASE_URL pointing at PostgreSQL")
             if self.audit_signing_key_file is None and self.audit_public_keys_file is None:
                 raise ValueError(
-                    "production needs CALDICOTT_AUDIT_SIGNING_KEY_FILE (the worker signs audit checkpoints with it) or, where nothing signs, CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"
+                    "production needs CALDICOTT_AUDIT_SIGNING_KEY_FILE (the worker signs audit checkpoints with it) "
+                    "or, where nothing signs, CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"
                 )
             if self.controller_org == DEV_CONTROLLER_ORG:
                 raise ValueError("production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service")

@@ -77,7 +77,10 @@ async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         if transaction == Transaction.OWN:
-            raise ValueError("a transaction of its own is for PostgreSQL; on SQLite one process serves and keeps such state in memory")
+            raise ValueError(
+                "a transaction of its own is for PostgreSQL; "
+                "on SQLite one process serves and keeps such state in memory"
+            )
         result = await connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
     return await _on_driver(connection.sync_connection, statement, parameters, transaction)  # type: ignore[arg-type]

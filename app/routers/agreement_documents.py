@@ -24,19 +24,29 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
     status_code=status.HTTP_201_CREATED,
     summary="Keep an agreement's signed copy or its DPIA (admin)",
     description=(
-        "`multipart/form-data` with `kind` (`agreement` for the signed copy, or `dpia`) and `file`, taken as the attachments of a "
-        "request are: read as a stream, recognised by content, at most CALDICOTT_ATTACHMENT_MAX_BYTES, stored once per SHA-256, and "
-        "the hash recorded in the audit trail. Name it as the agreement's `signed_attachment` with a PATCH of the agreement, which "
-        "makes a new version. An agreement's documents are kept as long as the agreement."
+        "`multipart/form-data` with `kind` (`agreement` for the signed copy, or `dpia`) and `file`, taken as the "
+        "attachments of a request are: read as a stream, recognised by content, at most "
+        "CALDICOTT_ATTACHMENT_MAX_BYTES, stored once per SHA-256, and the hash recorded in the audit trail. Name it as "
+        "the agreement's `signed_attachment` with a PATCH of the agreement, which makes a new version. An agreement's "
+        "documents are kept as long as the agreement."
     ),
     openapi_extra=UPLOAD_FORM,
     responses=NOT_FOUND
     | {
-        201: {"description": "The document as recorded", "headers": {"Location": {"description": "Where to download it", "schema": {"type": "string"}}}},
+        201: {
+            "description": "The document as recorded",
+            "headers": {"Location": {"description": "Where to download it", "schema": {"type": "string"}}},
+        },
         400: problem_doc("The body is not well-formed multipart/form-data, or ended early"),
         413: problem_doc("The file is larger than CALDICOTT_ATTACHMENT_MAX_BYTES"),
-        415: problem_doc("The body is not multipart/form-data, or the file is not a PDF, PNG, JPEG or UTF-8 plain text (`errors` names `file`)"),
-        422: problem_doc("`kind` is missing or is not `agreement` or `dpia`, `file` is missing or empty, or a field is unknown (`errors` names it)"),
+        415: problem_doc(
+            "The body is not multipart/form-data, or the file is not a PDF, PNG, "
+            "JPEG or UTF-8 plain text (`errors` names `file`)"
+        ),
+        422: problem_doc(
+            "`kind` is missing or is not `agreement` or `dpia`, `file` is missing or empty, "
+            "or a field is unknown (`errors` names it)"
+        ),
     },
 )
 async def upload_document(

@@ -15,10 +15,11 @@ from app.services.agreements import reports as agreement_reports
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 
 DESCRIPTION = (
-    "Each agreement's state on today's date in Europe/London: `not_yet_in_force`, `active`, `review_due` (its review date within "
-    "30 days or past), `expiring` (its last day within 30 days), `expired` or `suspended`, the first that holds from the last. "
-    "`requests_decided` counts the requests approved, approved with conditions or refused in the twelve months to today on a "
-    "version of the request that cited the agreement. Ordered by state in that order, then by code; running it is audited."
+    "Each agreement's state on today's date in Europe/London: `not_yet_in_force`, `active`, `review_due` (its review "
+    "date within 30 days or past), `expiring` (its last day within 30 days), `expired` or `suspended`, the first that "
+    "holds from the last. `requests_decided` counts the requests approved, approved with conditions or refused in the "
+    "twelve months to today on a version of the request that cited the agreement. Ordered by state in that order, then "
+    "by code; running it is audited."
 )
 EXAMPLE = {
     "items": [
@@ -43,10 +44,16 @@ EXAMPLE = {
 
 @router.get(
     "/agreements",
-    summary="Sharing agreements by state (active, review due, expiring, expired, suspended), with the requests decided under each in twelve months",
+    summary="Sharing agreements by state (active, review due, expiring, expired, suspended), with the requests "
+    "decided under each in twelve months",
     description=DESCRIPTION,
     responses=INVALID_INPUT
-    | {200: {"description": "A page of agreements, and how many are in each state", "content": {"application/json": {"example": EXAMPLE}}}},
+    | {
+        200: {
+            "description": "A page of agreements, and how many are in each state",
+            "content": {"application/json": {"example": EXAMPLE}},
+        }
+    },
 )
 async def agreements_report(
     session: SessionDep,

@@ -24,7 +24,10 @@ from app.services.agreements import register as agreements
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 
 # `after` is deprecated and goes in the next release; `cursor` replaces it.
-AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
+AFTER = (
+    "Deprecated, and removed in the next release: return codes after this one. Use `cursor` "
+    "(the `next_cursor` of the previous page)."
+)
 DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
 # Versions are numbered from 1; a number past any PostgreSQL integer could not name one.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="1 is the agreement as registered; each change adds one")]
@@ -36,8 +39,12 @@ REGISTERED = "Registering an agreement makes its version 1; "
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register a sharing agreement",
-    description=REGISTERED + "the owner must be a registered organisation and the review date must lie within the agreement's period (422 naming the field).",
-    responses=BODY_PROBLEMS | created("The agreement as registered", "The agreement's own URL") | {409: problem_doc("The code is already registered")},
+    description=REGISTERED
+    + "the owner must be a registered organisation and the review date must lie within the agreement's "
+    "period (422 naming the field).",
+    responses=BODY_PROBLEMS
+    | created("The agreement as registered", "The agreement's own URL")
+    | {409: problem_doc("The code is already registered")},
 )
 async def register_agreement(data: SharingAgreementCreate, response: Response, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
     agreement = await agreements.register(session=session, actor=admin, data=data)
@@ -71,8 +78,9 @@ async def get_agreement(
 @router.patch(
     "/{code}",
     summary="Change a sharing agreement: parties, scope, period, owner, review date, signed copy, or suspend",
-    description="Every change is the agreement's next version; the versions before it stay readable. Moving the review date or the end "
-    "of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`). `If-Match` (the ETag a GET gave) is required.",
+    description="Every change is the agreement's next version; the versions before it stay readable. Moving the review "
+    "date or the end of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`). "
+    "`If-Match` (the ETag a GET gave) is required.",
     responses=BODY_PROBLEMS | REQUIRED | {200: {"description": "The agreement as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such agreement")},
 )
 async def update_agreement(

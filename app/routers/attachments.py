@@ -35,16 +35,31 @@ UPLOAD_FORM: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "file"],
                     "properties": {
-                        "kind": {"type": "string", "enum": [str(kind) for kind in AttachmentKind], "description": "What the evidence is"},
+                        "kind": {
+                            "type": "string",
+                            "enum": [str(kind) for kind in AttachmentKind],
+                            "description": "What the evidence is",
+                        },
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "The file: a PDF, PNG, JPEG or UTF-8 plain text, recognised by its content (its name and Content-Type are not trusted)",
+                            "description": "The file: a PDF, PNG, JPEG or UTF-8 plain text, recognised by its content "
+                            "(its name and Content-Type are not trusted)",
                         },
-                        "description": {"type": "string", "maxLength": MAX_DESCRIPTION_CHARS, "description": "What the file shows, if the kind does not say"},
+                        "description": {
+                            "type": "string",
+                            "maxLength": MAX_DESCRIPTION_CHARS,
+                            "description": "What the file shows, if the kind does not say",
+                        },
                     },
                     "additionalProperties": False,
-                    "examples": [{"kind": "court_order", "description": "Sealed order of the family court, case ZW26C00123", "file": "(the PDF's bytes)"}],
+                    "examples": [
+                        {
+                            "kind": "court_order",
+                            "description": "Sealed order of the family court, case ZW26C00123",
+                            "file": "(the PDF's bytes)",
+                        }
+                    ],
                 }
             }
         },
@@ -68,14 +83,15 @@ DOWNLOAD_OK: dict[str, Any] = {
     status_code=status.HTTP_201_CREATED,
     summary="Attach evidence to a sharing request (the requesting agency or a guardian)",
     description=(
-        "Send `multipart/form-data` with `kind` and `file` (and optionally `description`). The body is read as a stream and the file "
-        "stored as it arrives, at most CALDICOTT_ATTACHMENT_MAX_BYTES (10 MiB by default); the body limit of other routes does not apply. "
-        "The content is recognised by its first bytes: a PDF, PNG, JPEG, or UTF-8 text without control characters but tab, CR and LF; "
-        "anything else (an executable named `.pdf`, say) is refused with 415. Identical content is stored once. The upload's audit event "
-        "names the content's SHA-256, and subscribers to `sharing_request.attachment_added` hear of it. The request's `ETag` changes. "
-        "The `kind` files the attachment, nothing more: it counts in the rules only once a guardian has verified it "
-        "(`POST .../attachments/{attachment_id}/verifications`). Nothing is ever deleted by the API; "
-        "the content is removed when its retention ends (`caldicott attachments purge`)."
+        "Send `multipart/form-data` with `kind` and `file` (and optionally `description`). The body is read as a "
+        "stream and the file stored as it arrives, at most CALDICOTT_ATTACHMENT_MAX_BYTES (10 MiB by default); the "
+        "body limit of other routes does not apply. The content is recognised by its first bytes: a PDF, PNG, JPEG, or "
+        "UTF-8 text without control characters but tab, CR and LF; anything else (an executable named `.pdf`, say) is "
+        "refused with 415. Identical content is stored once. The upload's audit event names the content's SHA-256, and "
+        "subscribers to `sharing_request.attachment_added` hear of it. The request's `ETag` changes. The `kind` files "
+        "the attachment, nothing more: it counts in the rules only once a guardian has verified it "
+        "(`POST .../attachments/{attachment_id}/verifications`). Nothing is ever deleted by the API; the content is "
+        "removed when its retention ends (`caldicott attachments purge`)."
     ),
     openapi_extra=UPLOAD_FORM,
     responses=NOT_FOUND
@@ -87,8 +103,14 @@ DOWNLOAD_OK: dict[str, Any] = {
         400: problem_doc("The body is not well-formed multipart/form-data, or ended early"),
         403: problem_doc("Only the requesting agency or a guardian may attach evidence"),
         413: problem_doc("The file is larger than CALDICOTT_ATTACHMENT_MAX_BYTES"),
-        415: problem_doc("The body is not multipart/form-data, or the file is not a PDF, PNG, JPEG or UTF-8 plain text (`errors` names `file`)"),
-        422: problem_doc("`kind` or `file` is missing, `kind` is not one of the kinds, the file is empty, or a field is unknown (`errors` names it)"),
+        415: problem_doc(
+            "The body is not multipart/form-data, or the file is not a PDF, PNG, "
+            "JPEG or UTF-8 plain text (`errors` names `file`)"
+        ),
+        422: problem_doc(
+            "`kind` or `file` is missing, `kind` is not one of the kinds, the file is empty, "
+            "or a field is unknown (`errors` names it)"
+        ),
     },
 )
 async def upload_attachment(
@@ -150,13 +172,15 @@ async def download_attachment(
     status_code=status.HTTP_201_CREATED,
     summary="Record a guardian's verification of a request's evidence: only verified evidence counts in the rules",
     description=(
-        "A Caldicott Guardian who is not of the requesting organisation records what they checked and whether the attachment is what it "
-        "claims to be (`verified`) or not (`rejected`); the service adds who (the token's subject), their organisation and role, and when. "
-        "For evidence of kind `court_order` (an order, summons or notice) `order` is required, with the items the guardian checked; one "
-        "that fails any of them is recorded `rejected` (a `verified` one that does not pass them is refused with 422). Verifications are never "
-        "edited: a mistaken one is followed by another, and the latest counts. The rules weigh the attachment when the request is next "
-        "evaluated (an amendment). Audited, shown in the request's history, announced as `sharing_request.evidence_verified`; the request's "
-        "`ETag` changes (If-Match, when sent, must name the current one). The answer is the attachment with its verification."
+        "A Caldicott Guardian who is not of the requesting organisation records what they checked and whether the "
+        "attachment is what it claims to be (`verified`) or not (`rejected`); the service adds who (the token's "
+        "subject), their organisation and role, and when. For evidence of kind `court_order` (an order, summons or "
+        "notice) `order` is required, with the items the guardian checked; one that fails any of them is recorded "
+        "`rejected` (a `verified` one that does not pass them is refused with 422). Verifications are never edited: a "
+        "mistaken one is followed by another, and the latest counts. The rules weigh the attachment when the request "
+        "is next evaluated (an amendment). Audited, shown in the request's history, announced as "
+        "`sharing_request.evidence_verified`; the request's `ETag` changes (If-Match, when sent, must name the current "
+        "one). The answer is the attachment with its verification."
     ),
     responses=NOT_FOUND
     | STALE

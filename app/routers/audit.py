@@ -52,7 +52,11 @@ async def list_audit_events(
     )
 
 
-@router.get("/verify", summary="Recompute the hash chain of the whole trail, check it against every signed checkpoint, and report where it first disagrees")
+@router.get(
+    "/verify",
+    summary="Recompute the hash chain of the whole trail, check it against every signed checkpoint, "
+    "and report where it first disagrees",
+)
 async def verify_audit_trail(session: SessionDep, auditor: AuditorPrincipal, keys: AuditKeysDep) -> AuditVerification:
     """`valid` covers the chained events and the stored checkpoints; events recorded but not chained yet are counted \
 in `pending` and never make it false."""

@@ -27,21 +27,28 @@ CheckPath = Annotated[
 
 @router.post(
     "/v1/sharing-requests/{request_id}/controller-checks/{check_name}",
-    summary="Record a controller's check of the standing approval done or failed (a guardian or IG manager of the controller organisation)",
+    summary="Record a controller's check of the standing approval done or failed "
+    "(a guardian or IG manager of the controller organisation)",
     description=(
-        "Each record is audited, appears in the request's history and is never edited: a mistaken one is followed by another, and the latest counts. "
-        "When the last check holding the approval back is recorded `done`, the request is `ready_to_disclose` and subscribers are sent "
-        "`sharing_request.ready_to_disclose`. A `failed` check stops the disclosure: the request goes back to the guardian queue "
-        "(`awaiting_review`, webhook `sharing_request.referred`), and for an emergency share it is flagged `possible_incident`."
+        "Each record is audited, appears in the request's history and is never edited: a mistaken one is followed by "
+        "another, and the latest counts. When the last check holding the approval back is recorded `done`, the request "
+        "is `ready_to_disclose` and subscribers are sent `sharing_request.ready_to_disclose`. A `failed` check stops "
+        "the disclosure: the request goes back to the guardian queue (`awaiting_review`, webhook "
+        "`sharing_request.referred`), and for an emergency share it is flagged `possible_incident`."
     ),
     responses=INVALID_INPUT
     | BODY_PROBLEMS
     | STALE
     | {
-        200: {"description": "The check with every record of it; `ETag` is the request's new one", "headers": ETAG_HEADER},
+        200: {
+            "description": "The check with every record of it; `ETag` is the request's new one",
+            "headers": ETAG_HEADER,
+        },
         403: problem_doc("The token is not a guardian's or IG manager's of the controller organisation"),
         404: problem_doc("No such request"),
-        409: problem_doc("The request is not approved, or its standing decision has no such check (`current_status` names its state)"),
+        409: problem_doc(
+            "The request is not approved, or its standing decision has no such check (`current_status` names its state)"
+        ),
     },
 )
 async def record_check(

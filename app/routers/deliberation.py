@@ -23,9 +23,10 @@ IN_HISTORY = "The request's history, which records the move (a pending opinion r
 PANEL = "The request's panel (GET), which shows it"
 NOT_YET_CLOSED = {
     409: problem_doc(
-        "The request is not before a panel (`current_status` names its state), or the panel cannot close yet: fewer votes for an outcome "
-        "than its quorum (abstentions do not count), members yet to vote before its deadline (the request's due time), or no outcome "
-        "with a majority of its members and no tie for the casting vote to break (the panel stays open); or it changed at the same moment"
+        "The request is not before a panel (`current_status` names its state), or the panel cannot close yet: fewer "
+        "votes for an outcome than its quorum (abstentions do not count), members yet to vote before its deadline (the "
+        "request's due time), or no outcome with a majority of its members and no tie for the casting vote to break "
+        "(the panel stays open); or it changed at the same moment"
     )
 }
 
@@ -39,7 +40,8 @@ def moved(response: Response, request: SharingRequest, location: str) -> None:
 @router.post(
     "/v1/sharing-requests/{request_id}/opinions/requests",
     status_code=201,
-    summary="Ask another guardian, named or any, for a second opinion on the outcome you propose (the claim holder only)",
+    summary="Ask another guardian, named or any, for a second opinion on the outcome you "
+    "propose (the claim holder only)",
     responses=ON_A_REQUEST_WITH_BODY | created("The opinion request; `ETag` is the request's new one", IN_HISTORY),
 )
 async def request_opinion(
@@ -53,7 +55,8 @@ async def request_opinion(
 @router.post(
     "/v1/sharing-requests/{request_id}/opinions",
     status_code=201,
-    summary="Give the second opinion asked of you: agree, disagree or abstain, with a rationale (never the claim holder nor the requesting organisation)",
+    summary="Give the second opinion asked of you: agree, disagree or abstain, with a rationale (never the claim "
+    "holder nor the requesting organisation)",
     responses=ON_A_REQUEST_WITH_BODY | created("The opinion; `ETag` is the request's new one", IN_HISTORY),
 )
 async def give_opinion(request: RequestToChange, response: Response, body: OpinionBody, session: SessionDep, principal: GuardianPrincipal) -> OpinionRecord:
@@ -65,7 +68,8 @@ async def give_opinion(request: RequestToChange, response: Response, body: Opini
 @router.post(
     "/v1/sharing-requests/{request_id}/panel",
     status_code=201,
-    summary="Send a claimed request to a panel that you chair, naming its other members (guardians of the controller organisation); the due time runs on",
+    summary="Send a claimed request to a panel that you chair, naming its other members (guardians of the controller "
+    "organisation); the due time runs on",
     responses=ON_A_REQUEST_WITH_BODY | created("The panel; `ETag` is the request's new one", "The panel's URL"),
 )
 async def open_panel(
@@ -84,8 +88,10 @@ async def open_panel(
 
 @router.get(
     "/v1/sharing-requests/{request_id}/panel",
-    summary="The request's panel, open or closed: its chair, members, and every vote and withdrawal so far (guardians and auditors)",
-    responses=NOT_FOUND | {404: problem_doc("No such request, or it belongs to another agency, or it has not gone to a panel")},
+    summary="The request's panel, open or closed: its chair, members, "
+    "and every vote and withdrawal so far (guardians and auditors)",
+    responses=NOT_FOUND
+    | {404: problem_doc("No such request, or it belongs to another agency, or it has not gone to a panel")},
 )
 async def read_panel(request: CurrentRequest, session: SessionDep, principal: GuardianOrAuditor) -> PanelPublic:
     panel = await panel_records.latest_panel(session=session, request=request)
@@ -119,8 +125,8 @@ async def withdraw(request: RequestToChange, response: Response, body: PanelWith
 
 @router.post(
     "/v1/sharing-requests/{request_id}/panel/decision",
-    summary="Close the panel as its chair once every member has voted or its deadline has passed: a majority of its members decides, "
-    "or on a real tie your casting vote",
+    summary="Close the panel as its chair once every member has voted or its deadline has passed: a majority of its "
+    "members decides, or on a real tie your casting vote",
     responses=ON_A_REQUEST_WITH_BODY | NOT_YET_CLOSED | MOVED,
 )
 async def close_panel(request: RequestToChange, response: Response, body: PanelCloseBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:

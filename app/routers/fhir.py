@@ -40,7 +40,10 @@ _EXAMPLE_DECISION = Decision(
     kind=DecisionKind.RULES,
     outcome=DecisionOutcome.APPROVE_WITH_CONDITIONS,
     findings=[],
-    conditions=["Make sure everyone who will see the information has completed current data protection training before they are given access."],
+    conditions=[
+        "Make sure everyone who will see the information has completed current data protection "
+        "training before they are given access."
+    ],
     decided_by="rules",
     policy_name="uk-caldicott-baseline",
     policy_version="2027.1",
@@ -71,13 +74,13 @@ BUNDLE_CONTENT = {
     "/v1/sharing-requests/{request_id}/fhir",
     summary="Every decision on a request as FHIR R4: an AuditEvent and a Provenance each, for the person's record",
     description=(
-        "A FHIR R4 `Bundle` of type `collection`: for each decision on the request (the rules', a guardian's, a reconsideration, "
-        "a panel's), an `AuditEvent` of the disclosure decision (DICOM 110106 Export, ISO 21089 `disclose`; the outcome in `subtype` "
-        "and `outcomeDesc`; the requesting organisation by ODS code; one entity per kind of information asked for) and a `Provenance` "
-        'naming who decided under which policy (for a caller with only the agency role, a guardian is "a Caldicott Guardian of" the '
-        "controller, with no identifier). Nothing in it identifies the person: free text is left out. Answered as "
-        "`application/fhir+json` whatever the Accept header says, unless it asks for `application/json` and not FHIR's own type. "
-        "Each read is audited."
+        "A FHIR R4 `Bundle` of type `collection`: for each decision on the request (the rules', a guardian's, a "
+        "reconsideration, a panel's), an `AuditEvent` of the disclosure decision (DICOM 110106 Export, ISO 21089 "
+        "`disclose`; the outcome in `subtype` and `outcomeDesc`; the requesting organisation by ODS code; one entity "
+        "per kind of information asked for) and a `Provenance` naming who decided under which policy (for a caller "
+        'with only the agency role, a guardian is "a Caldicott Guardian of" the controller, with no identifier). '
+        "Nothing in it identifies the person: free text is left out. Answered as `application/fhir+json` whatever the "
+        "Accept header says, unless it asks for `application/json` and not FHIR's own type. Each read is audited."
     ),
     response_class=Response,
     responses=INVALID_INPUT

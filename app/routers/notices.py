@@ -97,11 +97,14 @@ EXAMPLE = DecisionNotice(
         NoticeCondition(
             source=ConditionSource.POLICY,
             rule="CP5.staff_trained",
-            text="Make sure everyone who will see the information has completed current data protection training before they are given access.",
+            text="Make sure everyone who will see the information has completed current data protection "
+            "training before they are given access.",
             explanation="Everyone who sees the information must be trained in looking after it.",
         )
     ],
-    recipient=NoticeRecipient(retention_days=730, onward_sharing=False, storage_region=StorageRegion.UK, storage_label="in the United Kingdom"),
+    recipient=NoticeRecipient(
+        retention_days=730, onward_sharing=False, storage_region=StorageRegion.UK, storage_label="in the United Kingdom"
+    ),
     decided_by=NoticeDecider(
         kind=DecisionKind.RULES,
         statement="the rules of policy uk-caldicott-baseline 2027.1",
@@ -119,7 +122,8 @@ EXAMPLE = DecisionNotice(
                 NoticeFinding(
                     rule="CP5.staff_trained",
                     result="condition",
-                    reason="Make sure everyone who will see the information has completed current data protection training before they are given access.",
+                    reason="Make sure everyone who will see the information has completed current data protection "
+                    "training before they are given access.",
                 )
             ],
         )
@@ -129,11 +133,14 @@ EXAMPLE = DecisionNotice(
         article_6="UK GDPR Article 6(1)(e): a task in the public interest or in the exercise of official authority",
         article_9="UK GDPR Article 9(2)(h): health or social care",
         article_10=None,
-        confidentiality="The duty of confidence is met by implied consent, because the sharing is for the person's own care.",
+        confidentiality="The duty of confidence is met by implied consent, "
+        "because the sharing is for the person's own care.",
         provision=None,
     ),
     reconsideration=ReconsiderationOffer(
-        deadline=datetime(2026, 12, 24, 14, 5, tzinfo=UTC), window_days=28, path="/v1/sharing-requests/6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10/reconsideration"
+        deadline=datetime(2026, 12, 24, 14, 5, tzinfo=UTC),
+        window_days=28,
+        path="/v1/sharing-requests/6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10/reconsideration",
     ),
 )
 
@@ -148,18 +155,21 @@ def _content() -> dict[str, Any]:
 
 @router.get(
     "/v1/sharing-requests/{request_id}/notice",
-    summary="The latest final decision as a plain-English letter, for the requester or the person the information is about",
+    summary="The latest final decision as a plain-English letter, "
+    "for the requester or the person the information is about",
     description=(
-        "Choose the form with `Accept`: `application/json` (the default: the same content, structured), `text/html` (a printable page), "
-        "`text/markdown` or `text/plain`; q-values are honoured. `audience=subject` gives the notice for the person the information is "
-        "about (Caldicott principle 8): it quotes none of the requester's own words, no identifiers and no names of staff; it states the legal "
-        "basis, and to a living person their rights. For a `mixed` group `subject` is the children's notice (to a person with parental "
-        "responsibility) and `subject_adults` the adults' and young people's; `subject_proxy` is the notice to a health-and-welfare attorney or "
-        "deputy who gave or refused consent for a person who lacks capacity (404 where the request has no such notice). The person's notice "
-        "is **withheld** (409, problem type `subject-notice-withheld`, whose `errors` name each reason: location `withheld`, field the "
-        "reason) until a guardian releases it (`POST .../notice-releases`) and while a controller's check is open; a guardian who is not of "
-        'the requesting organisation may read it with `preview=true`, headed "Withheld: do not send". The requester\'s own notice is never '
-        "withheld. Each read is audited."
+        "Choose the form with `Accept`: `application/json` (the default: the same content, structured), `text/html` (a "
+        "printable page), `text/markdown` or `text/plain`; q-values are honoured. `audience=subject` gives the notice "
+        "for the person the information is about (Caldicott principle 8): it quotes none of the requester's own words, "
+        "no identifiers and no names of staff; it states the legal basis, and to a living person their rights. For a "
+        "`mixed` group `subject` is the children's notice (to a person with parental responsibility) and "
+        "`subject_adults` the adults' and young people's; `subject_proxy` is the notice to a health-and-welfare "
+        "attorney or deputy who gave or refused consent for a person who lacks capacity (404 where the request has no "
+        "such notice). The person's notice is **withheld** (409, problem type `subject-notice-withheld`, whose "
+        "`errors` name each reason: location `withheld`, field the reason) until a guardian releases it "
+        "(`POST .../notice-releases`) and while a controller's check is open; a guardian who is not of the requesting "
+        'organisation may read it with `preview=true`, headed "Withheld: do not send". The requester\'s own notice is '
+        "never withheld. Each read is audited."
     ),
     response_model=DecisionNotice,
     responses=INVALID_INPUT
@@ -169,8 +179,9 @@ def _content() -> dict[str, Any]:
         404: problem_doc("No such request, or it belongs to another agency, or it has no notice for this audience"),
         406: problem_doc("The Accept header allows none of application/json, text/html, text/markdown and text/plain"),
         409: problem_doc(
-            "The request has no final decision yet (it awaits or is in review, waits for information, or was withdrawn), or the person's notice "
-            "is withheld (problem type `subject-notice-withheld`, naming each reason in `errors`)"
+            "The request has no final decision yet (it awaits or is in review, waits for information, or was "
+            "withdrawn), or the person's notice is withheld (problem type `subject-notice-withheld`, "
+            "naming each reason in `errors`)"
         ),
     },
 )
@@ -184,12 +195,17 @@ async def get_notice(
     audience: Annotated[
         NoticeAudience,
         Query(
-            description="`requester` (the default); `subject`: the person the information is about (for a mixed group, the children); "
-            "`subject_adults`: a mixed group's adults and young people; `subject_proxy`: the person's health-and-welfare attorney or deputy"
+            description="`requester` (the default); `subject`: the person the information is about (for a mixed group, "
+            "the children); `subject_adults`: a mixed group's adults and young people; `subject_proxy`: the person's "
+            "health-and-welfare attorney or deputy"
         ),
     ] = NoticeAudience.REQUESTER,
     preview: Annotated[
-        bool, Query(description='A guardian who is not of the requesting organisation reads a withheld notice, headed "Withheld: do not send"')
+        bool,
+        Query(
+            description="A guardian who is not of the requesting organisation reads a withheld notice, "
+            'headed "Withheld: do not send"'
+        ),
     ] = False,
 ) -> Response:
     context = notice.NoticeContext(
@@ -209,20 +225,22 @@ async def get_notice(
     status_code=201,
     summary="Release a withheld notice to the person (or to their parent, attorney, deputy or personal representative)",
     description=(
-        "A Caldicott Guardian who is not of the requesting organisation releases the notice for one `audience` (`subject`, `subject_adults` or "
-        "`subject_proxy`), saying why. For a notice to a person with parental responsibility, or to an attorney or deputy, `not_implicated` "
-        "must be true; for a person who has died, `personal_representative` names who it goes to and `access_to_health_records_checked` must "
-        "be true (the notice tells them nothing the Access to Health Records Act 1990 ss.4(3) and 5 would withhold). The service records who "
-        "and when. The release changes no decision and holds for the request's later decisions until the request is amended; it never clears "
-        "`controller_checks_open`, which ends when the last controller's check is recorded done (`still_withheld`). Audited as `notice_released`."
+        "A Caldicott Guardian who is not of the requesting organisation releases the notice for one `audience` "
+        "(`subject`, `subject_adults` or `subject_proxy`), saying why. For a notice to a person with parental "
+        "responsibility, or to an attorney or deputy, `not_implicated` must be true; for a person who has died, "
+        "`personal_representative` names who it goes to and `access_to_health_records_checked` must be true (the "
+        "notice tells them nothing the Access to Health Records Act 1990 ss.4(3) and 5 would withhold). The service "
+        "records who and when. The release changes no decision and holds for the request's later decisions until the "
+        "request is amended; it never clears `controller_checks_open`, which ends when the last controller's check is "
+        "recorded done (`still_withheld`). Audited as `notice_released`."
     ),
     response_model=NoticeReleasePublic,
     responses=BODY_PROBLEMS
     | STALE
     | {
         201: {
-            "description": "Released (the request's `ETag` in `ETag`: If-Match, when sent, must name it, so that a release is made on the "
-            "request as the guardian read it)",
+            "description": "Released (the request's `ETag` in `ETag`: If-Match, when sent, must name it, so that a "
+            "release is made on the request as the guardian read it)",
             "headers": ETAG_HEADER | {"Location": {"description": "The notice this release is for", "schema": {"type": "string"}}},
         },
         403: problem_doc("Only a guardian who is not of the requesting organisation releases a notice"),

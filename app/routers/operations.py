@@ -29,10 +29,12 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated; the active policy's calendar runs long enough",
-    description="`degraded` (still 200) when a check in `checks` says an operator should act soon, such as a bank-holiday calendar ending within 90 days.",
+    description="`degraded` (still 200) when a check in `checks` says an operator should act soon, such as a "
+    "bank-holiday calendar ending within 90 days.",
     responses={
         503: problem_doc(
-            "The database is unreachable, or its schema is not at this service's revision (the detail names both; run `caldicott migrate`)",
+            "The database is unreachable, or its schema is not at this service's revision "
+            "(the detail names both; run `caldicott migrate`)",
             {"Retry-After": "Seconds to wait"},
         )
     },
@@ -45,11 +47,18 @@ async def readyz(wiring: WiringDep) -> Readiness:
 @router.get(
     "/metrics",
     summary="Metrics in the Prometheus text format",
-    description="No bearer JWT; when CALDICOTT_METRICS_TOKEN is set, `Authorization: Bearer <that token>` is required. Keep it off the public network.",
+    description="No bearer JWT; when CALDICOTT_METRICS_TOKEN is set, `Authorization: Bearer <that token>` is "
+    "required. Keep it off the public network.",
     response_class=Response,
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The Prometheus (or OpenMetrics) exposition"},
-        401: problem_doc("CALDICOTT_METRICS_TOKEN is set and the request did not carry it", {"WWW-Authenticate": "The Bearer challenge"}),
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "The Prometheus (or OpenMetrics) exposition",
+        },
+        401: problem_doc(
+            "CALDICOTT_METRICS_TOKEN is set and the request did not carry it",
+            {"WWW-Authenticate": "The Bearer challenge"},
+        ),
     },
 )
 async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:

@@ -17,7 +17,10 @@ from app.services.agreements import organisations
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
 
 # `after` is deprecated and goes in the next release; `cursor` replaces it.
-AFTER = "Deprecated, and removed in the next release: return codes after this one. Use `cursor` (the `next_cursor` of the previous page)."
+AFTER = (
+    "Deprecated, and removed in the next release: return codes after this one. Use `cursor` "
+    "(the `next_cursor` of the previous page)."
+)
 DeprecatedAfter = Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
 
 
@@ -62,10 +65,14 @@ async def get_organisation(
 
 @router.patch(
     "/{code}",
-    summary="Change an organisation: name, type, DSPT status, or deactivate; `If-Match` (the ETag a GET gave) is required",
+    summary="Change an organisation: name, type, DSPT status, or deactivate; "
+    "`If-Match` (the ETag a GET gave) is required",
     responses=BODY_PROBLEMS
     | REQUIRED
-    | {200: {"description": "The organisation as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such organisation")},
+    | {
+        200: {"description": "The organisation as changed", "headers": ETAG_HEADER},
+        404: problem_doc("No such organisation"),
+    },
 )
 async def update_organisation(
     code: PathName, changes: OrganisationUpdate, response: Response, session: SessionDep, admin: AdminPrincipal, organisation: OrganisationToChange

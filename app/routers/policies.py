@@ -20,18 +20,23 @@ from app.services.reports.decision_log import period
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 
 ACTIVATION_ETAG = {"ETag": {"description": "Which activation is current, for If-Match on the next activation", "schema": {"type": "string"}}}
-ACTIVATION_IF_MATCH = "The `ETag` of GET /v1/policies as last read (or `*`): if another activation was made since, a 412 and nothing changes"
+ACTIVATION_IF_MATCH = (
+    "The `ETag` of GET /v1/policies as last read (or `*`): "
+    "if another activation was made since, a 412 and nothing changes"
+)
 
 NO_POLICY = INVALID_INPUT | {404: problem_doc("No such policy")}
 DOCUMENT = {
-    "description": "The policy document: as JSON, or as YAML with `Accept: application/yaml`; in the form it was given in, byte for byte",
+    "description": "The policy document: as JSON, or as YAML with `Accept: application/yaml`; "
+    "in the form it was given in, byte for byte",
     "content": {"application/json": {"schema": {"type": "object"}}, "application/yaml": {"schema": {"type": "string"}}},
     "headers": {"ETag": {"description": "The policy's content hash", "schema": {"type": "string"}}},
 }
 UPLOAD = {
     "requestBody": {
         "required": True,
-        "description": "A policy derived from a shipped baseline (`derived_from: {name, version}`), in the shape of the baseline's YAML",
+        "description": "A policy derived from a shipped baseline (`derived_from: "
+        "{name, version}`), in the shape of the baseline's YAML",
         "content": {
             "application/json": {"schema": {"type": "object", "examples": [policies.derived_example()]}},
             "application/yaml": {"schema": {"type": "string"}},
@@ -97,15 +102,15 @@ async def upload_policy(http: Request, response: Response, session: SessionDep, 
 @router.post(
     "/v1/policies/{name}/{version}/activate",
     summary="Make a policy the one that decides new submissions and amendments",
-    description="If-Match is optional: sent, it must name the current activation (the `ETag` of GET /v1/policies), else 412. "
-    "Without it, of two activations made at the same moment exactly one is recorded and the other is a 409.",
+    description="If-Match is optional: sent, it must name the current activation (the `ETag` of GET /v1/policies), "
+    "else 412. Without it, of two activations made at the same moment exactly one is recorded and the other is a 409.",
     responses=NO_POLICY
     | STALE
     | {
         200: {"description": "The policy, now active", "headers": ACTIVATION_ETAG},
         409: problem_doc(
-            "A replay-only policy (problem type policy-replay-only): an edition UK law has overtaken, or derived from one; "
-            "or another activation recorded at the same moment (problem type conflict)"
+            "A replay-only policy (problem type policy-replay-only): an edition UK law has overtaken, or derived from "
+            "one; or another activation recorded at the same moment (problem type conflict)"
         ),
     },
 )
@@ -126,10 +131,14 @@ async def activate_policy(
 @router.post(
     "/v1/policies/{name}/{version}/replay",
     status_code=status.HTTP_201_CREATED,
-    summary="What-if: re-evaluate stored decisions under this policy with the facts they recorded; nothing stored changes",
+    summary="What-if: re-evaluate stored decisions under this policy with the facts they "
+    "recorded; nothing stored changes",
     responses=BODY_PROBLEMS
     | {
-        201: {"description": "The replay's totals", "headers": {"Location": {"description": "The replay's own URL", "schema": {"type": "string"}}}},
+        201: {
+            "description": "The replay's totals",
+            "headers": {"Location": {"description": "The replay's own URL", "schema": {"type": "string"}}},
+        },
         404: problem_doc("No such policy"),
     },
 )

@@ -19,24 +19,29 @@ from app.routers.notices import HTML_POLICY
 # slug: (what it means, what the client should do)
 TEXTS: dict[str, tuple[str, str]] = {
     "internal": (
-        "Something went wrong inside the service that it did not expect. Nothing was changed: the transaction of the request was rolled back.",
-        "Retry later. If it happens again, tell the service's operators the time and the `instance` of the problem; the error has been logged.",
+        "Something went wrong inside the service that it did not expect. Nothing was changed: "
+        "the transaction of the request was rolled back.",
+        "Retry later. If it happens again, tell the service's operators the time and the `instance` of the "
+        "problem; the error has been logged.",
     ),
     "unauthorized": (
-        "The request carried no bearer token, or one that is expired, not yet valid, wrongly signed, or issued for another service.",
+        "The request carried no bearer token, or one that is expired, not yet valid, wrongly signed, "
+        "or issued for another service.",
         "Get a new token from your identity provider and send it as `Authorization: Bearer <token>`.",
     ),
     "forbidden": (
-        "The token is valid, but its role or organisation may not do this: an agency acts only on its own organisation's requests, "
-        "and guardian, admin and auditor actions need those roles.",
-        "Do not retry with the same token. Ask your organisation's administrator for the role, or act as the organisation that owns the request.",
+        "The token is valid, but its role or organisation may not do this: an agency acts only on its own "
+        "organisation's requests, and guardian, admin and auditor actions need those roles.",
+        "Do not retry with the same token. Ask your organisation's administrator for the role, or act as the "
+        "organisation that owns the request.",
     ),
     "role-not-honoured": (
-        "The token carries a role that is the controller's own, for an organisation that may not hold it: `admin` and `auditor` are "
-        "honoured only for the controller organisation, and `guardian` only for it and the guardian organisations it has configured. "
-        "The refusal is logged. Any other role the token carries (such as `agency`) still works.",
-        "Do not retry with the same token. Ask the controller's information governance team if your organisation's guardians should "
-        "sit in its review; otherwise act with the `agency` role.",
+        "The token carries a role that is the controller's own, for an organisation that may not hold it: `admin` and "
+        "`auditor` are honoured only for the controller organisation, and `guardian` only for it and the guardian "
+        "organisations it has configured. The refusal is logged. Any other role the token carries "
+        "(such as `agency`) still works.",
+        "Do not retry with the same token. Ask the controller's information governance team if your organisation's "
+        "guardians should sit in its review; otherwise act with the `agency` role.",
     ),
     "not-found": (
         "There is no such resource, or it belongs to another organisation and may not be seen by the caller.",
@@ -48,37 +53,45 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Read the resource again, see what changed, and decide whether the action still makes sense before retrying.",
     ),
     "policy-replay-only": (
-        "The policy is an edition that UK law has overtaken (uk-caldicott-baseline 2026.1 or 2027.1), or derived from one. "
-        "The service keeps it to replay the decisions made under it and for dry runs by name, but never lets it decide again.",
+        "The policy is an edition that UK law has overtaken (uk-caldicott-baseline 2026.1 or 2027.1), or derived from "
+        "one. The service keeps it to replay the decisions made under it and for dry runs by name, "
+        "but never lets it decide again.",
         "Activate uk-caldicott-baseline 2028.1, or a policy derived from it (2028.2 to go on weighing evidence).",
     ),
     "controller-checks-open": (
-        "The request is approved, but the controller's own checks (a court order seen, a statutory requirement traced to its body, "
-        "section 251 support confirmed, or a person's review of a significant decision) are not all recorded done: nothing may be disclosed yet.",
-        "Wait for the `sharing_request.ready_to_disclose` webhook, or read the request until `ready_to_disclose` is true; `detail` names the open checks.",
+        "The request is approved, but the controller's own checks (a court order seen, a statutory requirement traced "
+        "to its body, section 251 support confirmed, or a person's review of a significant decision) are not all "
+        "recorded done: nothing may be disclosed yet.",
+        "Wait for the `sharing_request.ready_to_disclose` webhook, or read the request until `ready_to_disclose` is "
+        "true; `detail` names the open checks.",
     ),
     "subject-notice-withheld": (
-        "The notice to the person the information is about may not be sent yet. `errors` names each reason (location `withheld`, field the "
-        "reason): `prejudice` (telling them would prejudice the purpose), `purpose` (crime prevention or safeguarding: it could alert a suspect "
-        "or an abuser), `parental_responsibility` or `proxy` (it goes to a parent, attorney or deputy whom no guardian has confirmed is not "
-        "implicated), `deceased` (it goes to a personal representative no guardian has named), `controller_checks_open` (a controller's check "
-        "of the decision is open).",
-        "Do not send the notice. A Caldicott Guardian who is not of the requesting organisation may read it with `preview=true` and release it "
-        "with `POST /v1/sharing-requests/{id}/notice-releases`; `controller_checks_open` ends by itself when the last check is recorded done.",
+        "The notice to the person the information is about may not be sent yet. `errors` names each reason (location "
+        "`withheld`, field the reason): `prejudice` (telling them would prejudice the purpose), `purpose` (crime "
+        "prevention or safeguarding: it could alert a suspect or an abuser), `parental_responsibility` or `proxy` (it "
+        "goes to a parent, attorney or deputy whom no guardian has confirmed is not implicated), `deceased` (it goes "
+        "to a personal representative no guardian has named), `controller_checks_open` "
+        "(a controller's check of the decision is open).",
+        "Do not send the notice. A Caldicott Guardian who is not of the requesting organisation may read it with "
+        "`preview=true` and release it with `POST /v1/sharing-requests/{id}/notice-releases`; `controller_checks_open` "
+        "ends by itself when the last check is recorded done.",
     ),
     "precondition-failed": (
-        "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you read it. "
-        "Nothing was changed. `current_etag`, when present, is the resource's ETag now.",
-        "Read the resource again (GET), see what changed, and if your change still makes sense send it again with the new `ETag` in `If-Match`.",
+        "The `If-Match` header names a version of the resource that is no longer current: someone changed it since you "
+        "read it. Nothing was changed. `current_etag`, when present, is the resource's ETag now.",
+        "Read the resource again (GET), see what changed, and if your change still makes sense send it again "
+        "with the new `ETag` in `If-Match`.",
     ),
     "precondition-required": (
-        "This change must say which version of the resource it was made against, so that it cannot overwrite someone else's change unseen.",
+        "This change must say which version of the resource it was made against, "
+        "so that it cannot overwrite someone else's change unseen.",
         "Read the resource (GET), and send its `ETag` in an `If-Match` header with the change.",
     ),
     "validation": (
         "The request does not match the published vocabulary: a missing or unknown field, a value outside its list, "
         "a date in the wrong form. `errors` names each field and `error_count` says how many were found.",
-        "Correct each field named in `errors` and send the request again; retrying it unchanged will fail the same way.",
+        "Correct each field named in `errors` and send the request again; "
+        "retrying it unchanged will fail the same way.",
     ),
     "method-not-allowed": (
         "The path exists, but not with this HTTP method.",
@@ -86,44 +99,55 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "not-acceptable": (
         "The `Accept` header allows none of the forms this resource is given in.",
-        "Send an `Accept` header naming one of the media types the OpenAPI document lists for the operation, or none at all.",
+        "Send an `Accept` header naming one of the media types the OpenAPI document lists for "
+        "the operation, or none at all.",
     ),
     "too-large": (
         "The request body is larger than the service accepts for this operation.",
-        "Send a smaller body: the OpenAPI document gives each operation's limit. A retry of the same body will fail the same way.",
+        "Send a smaller body: the OpenAPI document gives each operation's limit. A retry of the "
+        "same body will fail the same way.",
     ),
     "rate-limited": (
         "The organisation has used its quota for this class of call (writes, reads or reports) for the current window.",
-        "Wait the number of seconds `Retry-After` gives before retrying; `RateLimit` and `RateLimit-Policy` say how much is left and the quota.",
+        "Wait the number of seconds `Retry-After` gives before retrying; "
+        "`RateLimit` and `RateLimit-Policy` say how much is left and the quota.",
     ),
     "unavailable": (
         "The service cannot reach its database just now. Nothing was changed.",
         "Retry after the seconds `Retry-After` gives, with backoff. The request can be sent again as it is.",
     ),
     "calendar-run-out": (
-        "A response deadline would fall past the end of the active policy's bank-holiday calendar, so it cannot be counted. Nothing was recorded.",
-        "Tell the controller's administrators: a policy whose calendar reaches further must be activated. Submit again once it is.",
+        "A response deadline would fall past the end of the active policy's bank-holiday calendar, so it cannot be "
+        "counted. Nothing was recorded.",
+        "Tell the controller's administrators: a policy whose calendar reaches further must be "
+        "activated. Submit again once it is.",
     ),
     "schema-not-migrated": (
         "The database schema is not at the revision this version of the service needs.",
         "Tell the service's operators: they must run `caldicott migrate`. Retry after the seconds `Retry-After` gives.",
     ),
     "unsupported-media-type": (
-        "The upload is not a file the service accepts: a PDF, PNG, JPEG or UTF-8 plain text file, known by its content whatever its name says; "
-        "or the body was not sent as `multipart/form-data` at all.",
-        "Send the document as a PDF, PNG, JPEG or UTF-8 text file, in a `multipart/form-data` body. Programs are refused whatever they are called.",
+        "The upload is not a file the service accepts: a PDF, PNG, JPEG or UTF-8 plain text file, known by its content "
+        "whatever its name says; or the body was not sent as `multipart/form-data` at all.",
+        "Send the document as a PDF, PNG, JPEG or UTF-8 text file, in a `multipart/form-data` body. Programs are "
+        "refused whatever they are called.",
     ),
     "malformed-multipart": (
-        "The upload is not a well-formed `multipart/form-data` body: no boundary, a part without its name, too many parts, or a body cut short.",
-        "Send the file and its fields as one `multipart/form-data` body, as the OpenAPI document describes; most HTTP libraries build it for you.",
+        "The upload is not a well-formed `multipart/form-data` body: no boundary, a part without its name, "
+        "too many parts, or a body cut short.",
+        "Send the file and its fields as one `multipart/form-data` body, as the OpenAPI document describes; "
+        "most HTTP libraries build it for you.",
     ),
     "invalid-policy": (
         "The uploaded policy document is not valid: `errors` names each path in the document that is wrong.",
-        "Correct the document at each path named and upload it again. A policy must be derived from a shipped baseline.",
+        "Correct the document at each path named and upload it again. A policy must be "
+        "derived from a shipped baseline.",
     ),
     "gone": (
-        "The resource existed but is gone for good: an attachment's content removed at the end of its retention, say. Its record and hash remain.",
-        "Do not retry. Read the resource's record for what remains, or ask the controller for a copy if one is still held elsewhere.",
+        "The resource existed but is gone for good: an attachment's content removed at the end of its retention, "
+        "say. Its record and hash remain.",
+        "Do not retry. Read the resource's record for what remains, or ask the controller for a copy "
+        "if one is still held elsewhere.",
     ),
 }
 # For a class whose texts are not written yet: its page still answers, from its status alone.
@@ -140,7 +164,8 @@ PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ page.title }}: problem type</title>
 <style>
-body { font-family: Arial, Helvetica, sans-serif; line-height: 1.5; color: #0b0c0c; background: #fff; max-width: 44rem; margin: 0 auto; padding: 1rem; }
+body { font-family: Arial, Helvetica, sans-serif; line-height: 1.5; color: #0b0c0c; background: #fff; max-width: 44rem;
+  margin: 0 auto; padding: 1rem; }
 code { font-family: Consolas, monospace; background: #f3f2f1; padding: 0 0.2rem; }
 dt { font-weight: bold; } dd { margin: 0 0 0.6rem 0; }
 </style>
@@ -156,8 +181,8 @@ dt { font-weight: bold; } dd { margin: 0 0 0.6rem 0; }
 <p>{{ page.meaning | code }}</p>
 <h2>What to do</h2>
 <p>{{ page.advice | code }}</p>
-<p>The answer is an RFC 9457 problem document (<code>application/problem+json</code>): <code>detail</code> says what went wrong
-with this request, and <code>instance</code> names the path that was asked for.</p>
+<p>The answer is an RFC 9457 problem document (<code>application/problem+json</code>): <code>detail</code> says
+what went wrong with this request, and <code>instance</code> names the path that was asked for.</p>
 </main>
 </body>
 </html>

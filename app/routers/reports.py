@@ -60,10 +60,10 @@ async def decision_log(
     "/subject-disclosures",
     summary="Every request that named a person, for a subject access request (the identifier goes in the body)",
     description=(
-        "`format=fhir` answers with a FHIR R4 `Bundle` (`application/fhir+json`): an `AuditEvent` and a `Provenance` for every decision "
-        "on each request of the page, each AuditEvent naming the person as the caller did (system `https://fhir.nhs.uk/Id/nhs-number` "
-        "for a valid NHS number). Its pages are those of the JSON form: a `next` link names the following page's URL, to be posted "
-        "the same body."
+        "`format=fhir` answers with a FHIR R4 `Bundle` (`application/fhir+json`): an `AuditEvent` and a `Provenance` "
+        "for every decision on each request of the page, each AuditEvent naming the person as the caller did (system "
+        "`https://fhir.nhs.uk/Id/nhs-number` for a valid NHS number). Its pages are those of the JSON form: a `next` "
+        "link names the following page's URL, to be posted the same body."
     ),
     response_model=SubjectDisclosures,
     responses=BODY_PROBLEMS

@@ -43,8 +43,8 @@ MOVED = {200: {"description": "Done; `ETag` is the request's new one", "headers"
 ON_A_REQUEST = NOT_FOUND | STALE | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
 NOT_RECONSIDERABLE = {
     409: problem_doc(
-        "The request is not a decided refusal or approval with conditions (`current_status` names its state), that decision was reconsidered, "
-        "or the time to ask (CALDICOTT_RECONSIDERATION_WINDOW_DAYS after it) has passed"
+        "The request is not a decided refusal or approval with conditions (`current_status` names its state), that "
+        "decision was reconsidered, or the time to ask (CALDICOTT_RECONSIDERATION_WINDOW_DAYS after it) has passed"
     )
 }
 
@@ -95,10 +95,11 @@ async def release(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/review",
-    summary="Decide a claimed request, with a written rationale (approving a case the policy leaves to a panel is a 409)",
+    summary="Decide a claimed request, with a written rationale "
+    "(approving a case the policy leaves to a panel is a 409)",
     description=(
-        "An approval opens the controller's checks among the rules' findings; a guardian of the controller organisation may record them done "
-        "with the decision (`checks`; 403 for a guardian of another organisation)."
+        "An approval opens the controller's checks among the rules' findings; a guardian of the controller "
+        "organisation may record them done with the decision (`checks`; 403 for a guardian of another organisation)."
     ),
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
@@ -195,8 +196,8 @@ async def request_reconsideration(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/reconsideration/decision",
-    summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by a guardian who made the decision, "
-    "sat on the panel that made it, or gave a second opinion it weighed)",
+    summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by a guardian who made the "
+    "decision, sat on the panel that made it, or gave a second opinion it weighed)",
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def decide_reconsideration(
@@ -210,7 +211,8 @@ async def decide_reconsideration(
 @router.get(
     "/v1/sharing-requests/{request_id}/history",
     summary="Every version, decision and state change, in order",
-    description='An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, auditors and admins read the token subject.',
+    description='An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
+    "auditors and admins read the token subject.",
     responses=NOT_FOUND,
 )
 async def history(request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal) -> History:

@@ -89,7 +89,8 @@ async def list_sharing_requests(
 @router.get(
     "/v1/sharing-requests/{request_id}",
     summary="One sharing request with its current decision",
-    description="`ETag` changes with every workflow move; send it in `If-Match` with a move so that it is refused (412) if the request moved since.",
+    description="`ETag` changes with every workflow move; send it in `If-Match` with a move so that it is refused "
+    "(412) if the request moved since.",
     responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The request", "headers": ETAG_HEADER}},
 )
 async def get_sharing_request(

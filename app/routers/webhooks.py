@@ -58,7 +58,10 @@ CHANGED = {200: {"description": "The endpoint as changed", "headers": ETAG_HEADE
             "headers": {"Location": {"description": "The endpoint's own URL", "schema": {"type": "string"}}},
         },
         403: problem_doc("The caller's organisation is not registered or not active"),
-        409: problem_doc("The organisation already has as many endpoints as it may (CALDICOTT_MAX_WEBHOOK_ENDPOINTS_PER_ORG, 10 by default)"),
+        409: problem_doc(
+            "The organisation already has as many endpoints as it may "
+            "(CALDICOTT_MAX_WEBHOOK_ENDPOINTS_PER_ORG, 10 by default)"
+        ),
     },
 )
 async def register_endpoint(

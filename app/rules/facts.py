@@ -94,7 +94,10 @@ class Facts:
         """Refuse an agreement that is not the one the request cites,
         and evidence whose kinds are not those of the attachments weighed."""
         if self.agreement is not None and self.agreement.code != self.request.sharing_agreement:
-            raise ValueError(f"agreement {self.agreement.code!r} is not the one the request cites ({self.request.sharing_agreement!r})")
+            raise ValueError(
+                f"agreement {self.agreement.code!r} is not the one the request cites "
+                f"({self.request.sharing_agreement!r})"
+            )
         if self.weighed and self.evidence != frozenset(item.kind for item in self.weighed):
             raise ValueError("the evidence's kinds are not those of the attachments weighed")
 

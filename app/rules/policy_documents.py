@@ -100,12 +100,17 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
                 problems.append(
                     (
                         f"emergency.waivable.{rule_id}",
-                        f"the baseline {edition} never lets an emergency go ahead past it; a derived policy may only narrow the set",
+                        f"the baseline {edition} never lets an emergency go ahead past it; "
+                        "a derived policy may only narrow the set",
                     )
                 )
             for purpose in sorted(policy.emergency.purposes - floor.purposes):
                 problems.append(
-                    (f"emergency.purposes.{purpose}", f"the baseline {edition} has no emergency share for it; a derived policy may only narrow the purposes")
+                    (
+                        f"emergency.purposes.{purpose}",
+                        f"the baseline {edition} has no emergency share for it; "
+                        "a derived policy may only narrow the purposes",
+                    )
                 )
     if policy.article9_purpose_fit is not None:
         problems += _compare("article9_purpose_fit", set(policy.article9_purpose_fit), set(PurposeCategory))
@@ -341,7 +346,8 @@ def shipped_policies() -> dict[tuple[str, str], Policy]:
         policy = load_policy(path)
         if (policy.name, policy.version) != (BASELINE_NAME, version) or policy.content_hash != expected_hash:
             raise PolicyError(
-                f"shipped policy {path} is not {BASELINE_NAME} {version} with SHA-256 {expected_hash}: a shipped version is immutable, add a new one"
+                f"shipped policy {path} is not {BASELINE_NAME} {version} with SHA-256 {expected_hash}: a shipped "
+                "version is immutable, add a new one"
             )
         policies[policy.name, policy.version] = policy
     return policies

@@ -42,7 +42,13 @@ def floor_problems(policy: Policy, *, baseline: Policy, evidence_model: Policy |
     """
     problems: Problems = []
     if baseline.derived_from is not None or baseline.replay_only or policy.derived_from is None or policy.derived_from.version != baseline.version:
-        problems.append(("derived_from", f"a derived policy names the current edition {baseline.name} {baseline.version}, never a derived or replay-only one"))
+        problems.append(
+            (
+                "derived_from",
+                f"a derived policy names the current edition {baseline.name} {baseline.version}, "
+                "never a derived or replay-only one",
+            )
+        )
     problems += _unread(policy, baseline)
     problems += _definitions(policy, baseline)
     problems += _provisions(policy, baseline)
@@ -134,7 +140,11 @@ def _duty_entry(path: str, entry: Provision, base: Provision) -> Problems:
         problems.append((f"{path}.requirement_seen", "may be set true, never false: the baseline's controller's check stays"))
     if entry.applies_after_death and not base.applies_after_death:
         problems.append(
-            (f"{path}.applies_after_death", "may turn from true to false, never to true: the baseline's duty does not reach the records of the dead")
+            (
+                f"{path}.applies_after_death",
+                "may turn from true to false, never to true: "
+                "the baseline's duty does not reach the records of the dead",
+            )
         )
     return problems
 
@@ -172,7 +182,8 @@ def _article9(policy: Policy, baseline: Policy) -> Problems:
             problems.append(
                 (
                     f"article9_purpose_fit.{purpose}.refer",
-                    f"pass and refer together must be the baseline's: {_delta(fit.pass_ | fit.refer, floor.pass_ | floor.refer)}",
+                    "pass and refer together must be the baseline's: "
+                    f"{_delta(fit.pass_ | fit.refer, floor.pass_ | floor.refer)}",
                 )
             )
     return problems
@@ -190,7 +201,11 @@ def _groups(policy: Policy, baseline: Policy) -> Problems:
             problems.append((f"requester_groups.{name}", f"drops {_names(dropped)}: a derived policy may only add types to a group"))
         if name in ONLY_OTHER_JOINS and (added := mine - floor - {OrganisationType.OTHER}):
             problems.append(
-                (f"requester_groups.{name}", f"adds {_names(added)}: only `other` may join (every other type gives care or owes professional secrecy)")
+                (
+                    f"requester_groups.{name}",
+                    f"adds {_names(added)}: only `other` may join "
+                    "(every other type gives care or owes professional secrecy)",
+                )
             )
     return problems
 
@@ -211,11 +226,19 @@ def _emergency(policy: Policy, baseline: Policy) -> Problems:
     if mine is None or floor is None:
         return []
     problems = [
-        (f"emergency.waivable.{rule_id}", f"the baseline {baseline.version} never lets an emergency go ahead past it; a derived policy may only narrow the set")
+        (
+            f"emergency.waivable.{rule_id}",
+            f"the baseline {baseline.version} never lets an emergency go ahead past it; "
+            "a derived policy may only narrow the set",
+        )
         for rule_id in sorted(mine.waivable - floor.waivable)
     ]
     problems += [
-        (f"emergency.purposes.{purpose}", f"the baseline {baseline.version} has no emergency share for it; a derived policy may only narrow the purposes")
+        (
+            f"emergency.purposes.{purpose}",
+            f"the baseline {baseline.version} has no emergency share for it; "
+            "a derived policy may only narrow the purposes",
+        )
         for purpose in sorted(mine.purposes - floor.purposes)
     ]
     variants, floor_variants = mine.waivable_variants or {}, floor.waivable_variants or {}
@@ -273,7 +296,11 @@ def _thresholds(policy: Policy, baseline: Policy) -> Problems:
 
 def _allowed(policy: Policy, baseline: Policy) -> Problems:
     return [
-        (f"allowed_categories.{purpose}", f"adds {_names(categories - baseline.allowed_categories.get(purpose, frozenset()))}: only remove categories")
+        (
+            f"allowed_categories.{purpose}",
+            f"adds {_names(categories - baseline.allowed_categories.get(purpose, frozenset()))}: only remove "
+            "categories",
+        )
         for purpose, categories in policy.allowed_categories.items()
         if categories - baseline.allowed_categories.get(purpose, frozenset())
     ]
@@ -291,7 +318,11 @@ def no_longer(mine: ResponseTime, floor: ResponseTime) -> bool:
 
 def _response_times(policy: Policy, baseline: Policy) -> Problems:
     return [
-        (f"response_times.{urgency}", f"may only be shortened: the baseline's is {floor.amount} {floor.unit} (a working day counts as 23 hours at the least)")
+        (
+            f"response_times.{urgency}",
+            f"may only be shortened: the baseline's is {floor.amount} {floor.unit} "
+            "(a working day counts as 23 hours at the least)",
+        )
         for urgency, floor in baseline.response_times.items()
         if (mine := policy.response_times.get(urgency)) is not None and not no_longer(mine, floor)
     ]

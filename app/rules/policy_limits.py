@@ -46,7 +46,11 @@ TITLE_LENGTH_CAP = 500
 def name_problems(policy: Policy) -> Problems:
     """A name or version that a `{name}/{version}` path segment could not carry."""
     return [
-        (field, f"must be 1-64 letters, digits, '.', '_', '-' or '~', starting with a letter or digit (given {value[:80]!r})")
+        (
+            field,
+            "must be 1-64 letters, digits, '.', '_', '-' or '~', "
+            f"starting with a letter or digit (given {value[:80]!r})",
+        )
         for field, value in (("name", policy.name), ("version", policy.version))
         if not NAME_PATTERN.fullmatch(value)
     ]
@@ -122,7 +126,8 @@ def _placeholders(text: str, known: set[str]) -> list[str]:
     except ValueError as error:
         return [f"bad placeholder: {error} (write a brace as {{{{ or }}}})"]
     return [
-        f"placeholder {{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}: only a bare {{name}} of a threshold ({', '.join(sorted(known))})"
+        f"placeholder {{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}: only a bare "
+        f"{{name}} of a threshold ({', '.join(sorted(known))})"
         for name, spec, conversion in fields
         if name not in known or spec or conversion
     ]

@@ -15,8 +15,8 @@ class CalendarExhausted(ValueError):
         self.policy_name, self.policy_version, self.ends, self.day = policy.name, policy.version, policy.calendar_ends, day
         known = f"end on {self.ends.isoformat()}" if self.ends is not None else "list no dates"
         super().__init__(
-            f"the bank holidays of policy {policy.name} {policy.version} {known}, so whether {day.isoformat()} is a working day is unknown;"
-            " an admin must activate a policy whose bank-holiday calendar runs further"
+            f"the bank holidays of policy {policy.name} {policy.version} {known}, so whether {day.isoformat()} is a "
+            "working day is unknown; an admin must activate a policy whose bank-holiday calendar runs further"
         )
 
 

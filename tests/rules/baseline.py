@@ -183,7 +183,8 @@ ARTICLE9_FIT_2027: dict[str, tuple[set[str], set[str]]] = {
 PROVISIONS_2027: dict[str, tuple[str, str, set[str], set[str]]] = {
     "court_order": ("an order of a court requiring disclosure", "duty", set(), set()),
     "witness_summons": (
-        "a witness summons (Criminal Procedure (Attendance of Witnesses) Act 1965 s.2; Magistrates' Courts Act 1980 s.97)",
+        "a witness summons (Criminal Procedure (Attendance of Witnesses) Act 1965 s.2; "
+        "Magistrates' Courts Act 1980 s.97)",
         "duty",
         set(),
         set(),
@@ -214,7 +215,8 @@ PROVISIONS_2027: dict[str, tuple[str, str, set[str], set[str]]] = {
     "dpa_2018_sch2_para5": ("DPA 2018 Sch. 2 para. 5 (legal proceedings)", "exemption", set(), set()),
     "care_act_2014_s42": ("Care Act 2014 s.42 enquiry (binds the council, not the holder)", "no_duty", set(), set()),
     "pace_1984": (
-        "Police and Criminal Evidence Act 1984 (medical records are excluded material: a judge's order is needed, then cite `court_order`)",
+        "Police and Criminal Evidence Act 1984 (medical records are excluded material: "
+        "a judge's order is needed, then cite `court_order`)",
         "no_duty",
         set(),
         set(),

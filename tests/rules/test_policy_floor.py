@@ -287,7 +287,9 @@ def test_a_working_day_from_a_sunday_night_when_summer_time_begins_is_23_hours()
             b"\n".join(
                 [b"a: &a [x, x, x, x, x, x, x, x, x, x]"]
                 + [
-                    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]".encode()
+                    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                    f"*{chr(97 + i)}, *{chr(97 + i)}]".encode()
                     for i in range(8)
                 ]
             ),

@@ -146,8 +146,14 @@ def test_cp6_court_order_verified_texts() -> None:
     verified = finding(run28(changed(COURT_VERIFIED)), RuleId.CP6_COURT_ORDER_VERIFIED).reason
     label = finding(run28(changed(COURT_LABEL)), RuleId.CP6_COURT_ORDER_VERIFIED).reason
 
-    assert "information governance sees the sealed order, summons or notice first, and discloses only what it specifies, to whom it names" in verified
-    assert label.startswith("A purpose label is not an order: cite the order, summons or notice as a legal requirement, with its provision code")
+    assert (
+        "information governance sees the sealed order, summons or notice first, "
+        "and discloses only what it specifies, to whom it names" in verified
+    )
+    assert label.startswith(
+        "A purpose label is not an order: cite the order, "
+        "summons or notice as a legal requirement, with its provision code"
+    )
 
 
 def test_a_court_verified_request_is_approved_on_the_controllers_check() -> None:

@@ -55,7 +55,8 @@ class PurgeReport:
         """What was done (or, in a dry run, would be), one line per attachment and a summary."""
         verb = "would purge" if dry_run else "purged"
         lines = [
-            f"{verb} attachment {p.attachment_id} of request {p.request_id} ({p.kind}, {p.size} bytes, sha256:{p.sha256}): "
+            f"{verb} attachment {p.attachment_id} of request {p.request_id} ({p.kind}, "
+            f"{p.size} bytes, sha256:{p.sha256}): "
             + ("content removed" if p.content_removed else "content kept, another attachment still needs it or it is gone already")
             for p in self.purged
         ]

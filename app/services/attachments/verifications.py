@@ -43,7 +43,10 @@ async def verify(*, session: AsyncSession, principal: Principal, request: Sharin
     if attachment is None or attachment.request_id != request.id:
         raise NotFound(f"no attachment {attachment_id!r} on this request")
     if attachment.purged_at is not None:
-        raise Gone(f"the content of this attachment was removed on {attachment.purged_at:%Y-%m-%d}: there is nothing left to verify")
+        raise Gone(
+            f"the content of this attachment was removed on {attachment.purged_at:%Y-%m-%d}: "
+            "there is nothing left to verify"
+        )
     await _check_body(session=session, request=request, attachment=attachment, body=body)
     now = utcnow()
     row = AttachmentVerification(

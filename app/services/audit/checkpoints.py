@@ -79,7 +79,10 @@ async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKey
                 raise CannotSign(f"the last checkpoint ({last.number}) is not what this service signed: {problem}")
             signed = (await connection.execute(core_select(audit.EVENTS.c.hash).where(audit.EVENTS.c.seq == last.seq))).scalar_one_or_none()
             if signed != last.hash:
-                raise CannotSign(f"the chain's event at seq {last.seq} is not the one checkpoint {last.number} signed: it was removed or rewritten")
+                raise CannotSign(
+                    f"the chain's event at seq {last.seq} is not the one checkpoint {last.number} "
+                    "signed: it was removed or rewritten"
+                )
         after, after_hash = (last.seq, last.hash) if last is not None else (0, audit.GENESIS_HASH)
         broken = await audit.break_after(connection, seq=after, head_hash=after_hash)
         if broken is not None:

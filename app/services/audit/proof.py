@@ -119,7 +119,8 @@ class Judge:
                 missing,
                 checkpoint,
                 source,
-                f"it signs seq {checkpoint.seq}, but the chain ends at seq {self.head_seq}: events from seq {missing} on are missing",
+                f"it signs seq {checkpoint.seq}, but the chain ends at seq {self.head_seq}: "
+                f"events from seq {missing} on are missing",
             )
             return False
         actual = self.hash_at.get(checkpoint.seq)
@@ -132,7 +133,8 @@ class Judge:
                 checkpoint.seq,
                 checkpoint,
                 source,
-                f"it signs another hash at seq {checkpoint.seq} than the chain has: an event {where}at or before seq {checkpoint.seq} was changed",
+                f"it signs another hash at seq {checkpoint.seq} than the chain has: "
+                f"an event {where}at or before seq {checkpoint.seq} was changed",
             )
             return False
         return True

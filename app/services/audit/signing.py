@@ -177,15 +177,22 @@ def load_keys(*, signing_key_file: Path | None, public_keys_file: Path | None, s
     if signing_key_file is not None and (sign or public_keys_file is None):
         signer = load_signing_key(signing_key_file, create=not production, private_only=production)
     if sign and signer is None:
-        raise ValueError("set CALDICOTT_AUDIT_SIGNING_KEY_FILE: checkpoints are signed with it (make one with `caldicott audit keygen --out FILE`)")
+        raise ValueError(
+            "set CALDICOTT_AUDIT_SIGNING_KEY_FILE: checkpoints are signed with it (make one with "
+            "`caldicott audit keygen --out FILE`)"
+        )
     if public_keys_file is not None:
         published = read_key_set(public_keys_file)
     elif signer is not None:
         published = {signer.kid: signer.jwk}
     else:
-        raise ValueError("set CALDICOTT_AUDIT_SIGNING_KEY_FILE or CALDICOTT_AUDIT_PUBLIC_KEYS_FILE: audit checkpoints are checked against them")
+        raise ValueError(
+            "set CALDICOTT_AUDIT_SIGNING_KEY_FILE or CALDICOTT_AUDIT_PUBLIC_KEYS_FILE: "
+            "audit checkpoints are checked against them"
+        )
     if signer is not None and signer.kid not in published:
         raise ValueError(
-            f"the signing key {signer.kid} is not in CALDICOTT_AUDIT_PUBLIC_KEYS_FILE: add it (`caldicott audit keygen --public-keys FILE` does) before it signs"
+            f"the signing key {signer.kid} is not in CALDICOTT_AUDIT_PUBLIC_KEYS_FILE: add it "
+            "(`caldicott audit keygen --public-keys FILE` does) before it signs"
         )
     return AuditKeys(published=published, signer=signer)

@@ -69,7 +69,10 @@ def addressee(body: dict[str, Any], audience: NoticeAudience) -> Addressee:
         return Addressee.PERSONAL_REPRESENTATIVE if subjects.get("deceased", False) else Addressee.ADULTS
     if audience == NoticeAudience.SUBJECT_PROXY:
         if not has_proxy(body):
-            raise NotFound("a notice for an attorney or deputy is written only when one for personal welfare gave or refused consent")
+            raise NotFound(
+                "a notice for an attorney or deputy is written only when one for personal "
+                "welfare gave or refused consent"
+            )
         return Addressee.PROXY
     if subjects.get("deceased", False):
         return Addressee.PERSONAL_REPRESENTATIVE
@@ -143,7 +146,8 @@ def _check_body(body: NoticeReleaseBody, reasons: list[WithheldReason]) -> None:
         if not body.access_to_health_records_checked:
             raise InvalidInput(
                 "access_to_health_records_checked",
-                "confirm (true) that the notice tells them nothing the Access to Health Records Act 1990 ss.4(3) and 5 withhold",
+                "confirm (true) that the notice tells them nothing the Access to Health Records "
+                "Act 1990 ss.4(3) and 5 withhold",
             )
 
 

@@ -70,7 +70,10 @@ def judge(current: tuple[str, ...], shipped: tuple[tuple[str, ...], frozenset[st
         return SchemaCheck(status=SchemaStatus.CURRENT, revision=revision, expected=expected, detail=f"the schema is at revision {expected}")
     if any(name not in known for name in current):
         # A newer release migrated the database (a rolling upgrade): this process keeps serving what it knows.
-        detail = f"the schema is at revision {revision}, newer than this service's {expected}: a newer release has migrated it"
+        detail = (
+            f"the schema is at revision {revision}, newer than this service's {expected}: "
+            "a newer release has migrated it"
+        )
         return SchemaCheck(status=SchemaStatus.AHEAD, revision=revision, expected=expected, detail=detail)
     at = f"revision {revision}" if revision else "no revision (never migrated)"
     detail = f"the database schema is at {at}; this service needs revision {expected}: run `{MIGRATE}`"

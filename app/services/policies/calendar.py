@@ -45,14 +45,18 @@ def calendar_check(policy: Policy, *, today: date) -> CalendarCheck:
     """Judge the policy's calendar on `today`: degraded when it ends within CALENDAR_WARNING_DAYS or has ended."""
     named, ends = f"{policy.name} {policy.version}", policy.calendar_ends
     if ends is None:
-        detail = f"policy {named} lists no bank holidays: due times in working days are refused; activate a policy with a bank-holiday calendar"
+        detail = (
+            f"policy {named} lists no bank holidays: due times in working days are refused; "
+            "activate a policy with a bank-holiday calendar"
+        )
         return CalendarCheck(status=CalendarStatus.DEGRADED, policy=named, ends=None, days_left=None, detail=detail)
     days_left = (ends - today).days
     if days_left > CALENDAR_WARNING_DAYS:
         return CalendarCheck(status=CalendarStatus.OK, policy=named, ends=ends, days_left=days_left, detail=f"the bank-holiday calendar runs to {ends}")
     when = f"ended on {ends}" if days_left < 0 else f"ends on {ends}, in {days_left} days"
     detail = (
-        f"the bank-holiday calendar of policy {named} {when}: due times past it are refused (503); an admin must activate a policy whose calendar runs further"
+        f"the bank-holiday calendar of policy {named} {when}: due times past it are refused (503); an admin must "
+        "activate a policy whose calendar runs further"
     )
     return CalendarCheck(status=CalendarStatus.DEGRADED, policy=named, ends=ends, days_left=days_left, detail=detail)
 

@@ -23,9 +23,9 @@ APPROVALS = frozenset({Outcome.APPROVE, Outcome.APPROVE_WITH_CONDITIONS})
 # The key of the current edition's view in a held decision's facts record.
 FACTS_KEY = "current_edition"
 WARNING = (
-    "New requests are being decided under {name} {version}, a replay-only edition that UK law has overtaken. Those that "
-    f"{BASELINE_NAME} {CURRENT_EDITION} would not approve are held for a Caldicott Guardian. An admin should activate "
-    f"{BASELINE_NAME} {CURRENT_EDITION} or a policy derived from it."
+    "New requests are being decided under {name} {version}, a replay-only edition that UK law has overtaken. Those "
+    f"that {BASELINE_NAME} {CURRENT_EDITION} would not approve are held for a Caldicott Guardian. An admin should "
+    f"activate {BASELINE_NAME} {CURRENT_EDITION} or a policy derived from it."
 )
 
 
@@ -60,8 +60,8 @@ def held(evaluation: Evaluation, policy: Policy, view: dict[str, Any]) -> Evalua
     """The active policy's evaluation held for a guardian: outcome refer, no retrospective review, one finding more."""
     fired = ", ".join(f"{rule}={result}" for rule, result in view["findings"].items())
     reason = (
-        f"Decided under {policy.name} {policy.version}, a replay-only edition that UK law has overtaken; under {view['version']} its outcome "
-        f"would be {view['outcome']} ({fired}). A Caldicott Guardian decides it."
+        f"Decided under {policy.name} {policy.version}, a replay-only edition that UK law has overtaken; under "
+        f"{view['version']} its outcome would be {view['outcome']} ({fired}). A Caldicott Guardian decides it."
     )
     finding = Finding(
         rule=SUPERSEDED_RULE,

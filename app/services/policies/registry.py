@@ -159,7 +159,10 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
         raise InvalidPolicy(error) from None
     if policy.replay_only:
         # Parsing still reads such a policy: one uploaded before its edition became replay-only must go on replaying.
-        message = f"{policy.edition} is a replay-only edition that UK law has overtaken: derive from {BASELINE_NAME} {CURRENT_EDITION}"
+        message = (
+            f"{policy.edition} is a replay-only edition that UK law has overtaken: "
+            f"derive from {BASELINE_NAME} {CURRENT_EDITION}"
+        )
         raise InvalidPolicy(PolicyError(message, [("derived_from", message)]))
     if problems := admission_problems(policy, now=utcnow()):
         raise InvalidPolicy(PolicyError("invalid policy upload: " + "; ".join(f"{path}: {message}" for path, message in problems), problems))
@@ -169,7 +172,10 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
     existing = await session.get(StoredPolicy, key)
     if existing is not None:
         if existing.content_hash != policy.content_hash:
-            raise Conflict(f"{policy.name} {policy.version} is already held with other content; a policy version never changes, give it a new version")
+            raise Conflict(
+                f"{policy.name} {policy.version} is already held with other content; "
+                "a policy version never changes, give it a new version"
+            )
         return public(policy, shipped=False, activation=None, active=False, stored=existing), False
     stored = StoredPolicy(
         name=policy.name,
@@ -217,8 +223,8 @@ async def activate(
     policy = await registry.get(session=session, name=name, version=version)
     if policy.replay_only:
         raise PolicyReplayOnly(
-            f"{name} {version} runs edition {policy.edition}, which UK law has overtaken: it is kept for replay and dry runs by name; "
-            f"activate {BASELINE_NAME} {CURRENT_EDITION} or a policy derived from it"
+            f"{name} {version} runs edition {policy.edition}, which UK law has overtaken: it is kept for replay and "
+            f"dry runs by name; activate {BASELINE_NAME} {CURRENT_EDITION} or a policy derived from it"
         )
     registry.forget_active()  # decide "already active" on what the database holds now
     current = await latest_activation(session=session)
@@ -237,7 +243,10 @@ async def activate(
     try:
         await session.flush()  # the unique `supersedes` answers two activations of the same current one
     except IntegrityError:
-        raise Conflict("another activation was recorded at the same moment: read GET /v1/policies and activate again if still wanted") from None
+        raise Conflict(
+            "another activation was recorded at the same moment: "
+            "read GET /v1/policies and activate again if still wanted"
+        ) from None
     registry.forget_active()
     await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_ACTIVATED, policy=policy)
     stored = None if (name, version) in registry.shipped else await session.get(StoredPolicy, (name, version))

@@ -70,12 +70,15 @@ OUTCOME_CODE = {outcome: "0" for outcome in DecisionOutcome}
 APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 OUTCOME_DESCRIPTIONS = {
     DecisionOutcome.APPROVE: "Approved: the information asked for may be disclosed",
-    DecisionOutcome.APPROVE_WITH_CONDITIONS: "Approved with conditions ({conditions}): the information approved may be disclosed on the conditions set",
+    DecisionOutcome.APPROVE_WITH_CONDITIONS: "Approved with conditions ({conditions}): the information approved may "
+    "be disclosed on the conditions set",
     DecisionOutcome.REFER: "Referred to a Caldicott Guardian: nothing may be disclosed until a guardian decides",
     DecisionOutcome.REFUSE: "Refused: the information may not be disclosed",
-    DecisionOutcome.REQUEST_INFORMATION: "More information asked of the requester: nothing may be disclosed until a guardian decides",
+    DecisionOutcome.REQUEST_INFORMATION: "More information asked of the requester: "
+    "nothing may be disclosed until a guardian decides",
     DecisionOutcome.UPHELD: "Upheld: the decision reviewed stands",
-    DecisionOutcome.NOT_UPHELD: "Not upheld on retrospective review: the emergency disclosure should not have been made",
+    DecisionOutcome.NOT_UPHELD: "Not upheld on retrospective review: "
+    "the emergency disclosure should not have been made",
 }
 EMERGENCY_DESCRIPTION = "Approved as an emergency share: disclosed at once, to be reviewed by a Caldicott Guardian afterwards"
 

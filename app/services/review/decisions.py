@@ -93,10 +93,12 @@ async def check_no_panel_needed(*, session: AsyncSession, registry: PolicyRegist
     needed = panel.needed_for(rules.findings)
     if needed:
         remedy = remedy or (
-            f"open one with POST /v1/sharing-requests/{request.id}/panel, naming {panel.size - 1} other guardians; you may still refuse or ask for information"
+            f"open one with POST /v1/sharing-requests/{request.id}/panel, naming {panel.size - 1} other guardians; "
+            "you may still refuse or ask for information"
         )
         raise Conflict(
-            f"approving this request is a panel's decision under policy {rules.policy_name} {rules.policy_version} (findings {', '.join(needed)}): {remedy}",
+            f"approving this request is a panel's decision under policy {rules.policy_name} {rules.policy_version} "
+            f"(findings {', '.join(needed)}): {remedy}",
             current_status=request.status,
         )
 

@@ -66,25 +66,35 @@ def verdict(
     cast = [row for row in standing if row.vote != PanelVoteChoice.ABSTAIN]
     if len(cast) < panel.quorum:
         raise Conflict(
-            f"{len(cast)} votes for an outcome: the panel closes once its quorum of {panel.quorum} have voted for one (abstentions do not count)",
+            f"{len(cast)} votes for an outcome: the panel closes once its quorum of {panel.quorum} have voted for "
+            "one (abstentions do not count)",
             current_status=status,
         )
     done = {(row.member_sub, row.member_org) for row in votes}  # a vote, an abstention or a withdrawal
     waiting = [member.sub for member in members if (member.sub, member.org) not in done]
     if waiting and (deadline is None or now < deadline):
         due = f"the request's due time, {deadline.isoformat(timespec='seconds')}" if deadline else "the request's due time"
-        raise Conflict(f"not yet voted: {', '.join(waiting)}; the panel closes once every member has voted, or at its deadline, {due}", current_status=status)
+        raise Conflict(
+            f"not yet voted: {', '.join(waiting)}; "
+            f"the panel closes once every member has voted, or at its deadline, {due}",
+            current_status=status,
+        )
     ranked = Counter(FinalOutcome(str(row.vote)) for row in cast).most_common()
     needed = majority_of(members)
     if ranked[0][1] >= needed:
         if body.casting_vote is not None:
-            raise InvalidInput("casting_vote", f"{ranked[0][1]} of the panel's {len(members)} members voted {ranked[0][0]}: a casting vote is only for a tie")
+            raise InvalidInput(
+                "casting_vote",
+                f"{ranked[0][1]} of the panel's {len(members)} members voted {ranked[0][0]}: "
+                "a casting vote is only for a tie",
+            )
         return ranked[0][0], None
     if len(ranked) < 2 or ranked[0][1] != ranked[1][1]:
         counts = ", ".join(f"{outcome} {count}" for outcome, count in ranked)
         raise Conflict(
-            f"no outcome has the votes of a majority of the panel's {len(members)} members ({needed}), and the leading outcomes are not tied "
-            f"({counts}): the panel stays open for the members yet to vote, and the casting vote breaks only a tie",
+            f"no outcome has the votes of a majority of the panel's {len(members)} members ({needed}), and the leading "
+            f"outcomes are not tied ({counts}): the panel stays open for the members yet to vote, "
+            "and the casting vote breaks only a tie",
             current_status=status,
         )
     tied = sorted(outcome for outcome, count in ranked if count == ranked[0][1])

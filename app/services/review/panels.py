@@ -47,7 +47,9 @@ async def open_panel(
     rule = (await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)).panel_rule
     if len(body.members) != rule.size - 1:
         raise InvalidInput(
-            "members", f"a panel has {rule.size} members under policy {rules.policy_name} {rules.policy_version}: name {rule.size - 1} besides yourself"
+            "members",
+            f"a panel has {rule.size} members under policy {rules.policy_name} {rules.policy_version}: name "
+            f"{rule.size - 1} besides yourself",
         )
     if principal.org != controller_org:
         raise Forbidden(f"a panel is chaired by a guardian of the controller organisation, {controller_org}")
@@ -56,7 +58,10 @@ async def open_panel(
         if member.org == request.requester_org:
             raise Forbidden(f"members[{index}]: a guardian of the requesting organisation may not sit on its panel")
         if member.org != controller_org:
-            raise Forbidden(f"members[{index}]: a panel sits only guardians of the controller organisation, {controller_org}, not of {member.org}")
+            raise Forbidden(
+                f"members[{index}]: a panel sits only guardians of the controller organisation, "
+                f"{controller_org}, not of {member.org}"
+            )
         if (member.sub, member.org) in seats:
             raise InvalidInput(f"members[{index}]", "already on the panel: name distinct guardians other than yourself")
         seats.append((member.sub, member.org))
@@ -106,7 +111,8 @@ async def withdraw(*, session: AsyncSession, principal: Principal, request: Shar
     needed = max(panel.quorum, panel_records.majority_of(members))
     if len(members) - len(withdrawn) - 1 < needed:
         raise Conflict(
-            f"the panel would have fewer members than the {needed} its quorum and a majority of its {len(members)} members need: vote, or abstain, instead",
+            f"the panel would have fewer members than the {needed} its quorum and a majority of its {len(members)} "
+            "members need: vote, or abstain, instead",
             current_status=request.status,
         )
     row = PanelVote(panel_id=panel.id, member_sub=principal.sub, member_org=principal.org, withdrawal=True, conditions=[], rationale=body.rationale)

@@ -134,7 +134,10 @@ async def _revise(
 
 # Panels are opened from a claimed review only:
 # a reconsideration that would approve a panel's case cannot be decided by one guardian.
-NO_PANEL_ON_RECONSIDERATION = "a panel cannot be opened on a reconsideration, so a single guardian may uphold the decision or overturn it to a refusal"
+NO_PANEL_ON_RECONSIDERATION = (
+    "a panel cannot be opened on a reconsideration, so a single guardian may uphold the "
+    "decision or overturn it to a refusal"
+)
 
 
 async def decide(

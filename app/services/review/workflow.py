@@ -211,21 +211,25 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
 # Why a move is refused in a stage where the table has no row for it: the 409's detail.
 WANTED = (
     {
-        Move.CLAIM: "only a request awaiting review or reconsideration (or an unclaimed retrospective review) can be claimed",
+        Move.CLAIM: "only a request awaiting review or reconsideration "
+        "(or an unclaimed retrospective review) can be claimed",
         Move.RELEASE: "only a claimed request can be released",
         Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
         Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
         Move.AMEND: "only a request for which information was asked can be amended",
         Move.WITHDRAW: "only a request without a final decision can be withdrawn",
         Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
-        Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be reconsidered, once it is decided",
+        Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be "
+        "reconsidered, once it is decided",
         Move.UPHOLD_DECISION: "only a claimed reconsideration can be decided",
         Move.REQUEST_OPINION: "only the guardian holding the claim on a request in review can ask for a second opinion",
         Move.GIVE_OPINION: "opinions are given on a claimed request in review",
         Move.OPEN_PANEL: "only a claimed request in review can go to a panel",
         Move.FAIL_CHECK: "only an approved request has controller's checks to record",
     }
-    | dict.fromkeys((Move.VOTE, Move.WITHDRAW_VOTE, Move.CLOSE_PANEL), "only a request before a panel has a panel to vote or close")
+    | dict.fromkeys(
+        (Move.VOTE, Move.WITHDRAW_VOTE, Move.CLOSE_PANEL), "only a request before a panel has a panel to vote or close"
+    )
     | dict.fromkeys((Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE), "only a claimed request can be reviewed")
 )
 WANTED[Move.NOT_UPHOLD] = WANTED[Move.UPHOLD]
