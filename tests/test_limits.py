@@ -228,33 +228,31 @@ async def test_subject_disclosures_come_in_pages_with_the_total(client: httpx.As
 def unbounded_text() -> list[tuple[str, str]]:
     """Every free-text string a request can carry (path, query, header,
     body) with no maximum length, as (where, name)."""
-    schemas = CONTRACT["components"]["schemas"]
     found: list[tuple[str, str]] = []
-
-    def walk(where: str, name: str, schema: dict[str, Any], seen: frozenset[str]) -> None:
-        if "$ref" in schema:
-            model = schema["$ref"].rsplit("/", 1)[1]
-            if model not in seen:
-                walk(where, name, schemas[model], seen | {model})
-            return
-        for alternative in schema.get("anyOf", []) + schema.get("allOf", []):
-            walk(where, name, alternative, seen)
-        if schema.get("type") == "object":
-            for field, field_schema in schema.get("properties", {}).items():
-                walk(where, f"{name}.{field}" if name else field, field_schema, seen)
-        if schema.get("type") == "array":
-            walk(where, f"{name}[]", schema["items"], seen)
-        if schema.get("type") == "string" and not {"maxLength", "enum", "format"} & schema.keys():
-            found.append((where, name))
-
     for path, operations in CONTRACT["paths"].items():
         for method, operation in operations.items():
             label = f"{method.upper()} {path}"
             for parameter in operation.get("parameters", []):
-                walk(f"{label} {parameter['in']}", parameter["name"], parameter["schema"], frozenset())
+                found += unbounded_strings(f"{label} {parameter['in']}", parameter["name"], parameter["schema"])
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             if body is not None:
-                walk(f"{label} body", "", body, frozenset())
+                found += unbounded_strings(f"{label} body", "", body)
+    return found
+
+
+def unbounded_strings(where: str, name: str, schema: dict[str, Any], seen: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """The strings with no maximum length in `schema`, named from `name`; each schema it refers to is followed once."""
+    if "$ref" in schema:
+        model = schema["$ref"].rsplit("/", 1)[1]
+        return [] if model in seen else unbounded_strings(where, name, CONTRACT["components"]["schemas"][model], seen | {model})
+    found = [hit for alternative in schema.get("anyOf", []) + schema.get("allOf", []) for hit in unbounded_strings(where, name, alternative, seen)]
+    if schema.get("type") == "object":
+        for field, field_schema in schema.get("properties", {}).items():
+            found += unbounded_strings(where, f"{name}.{field}" if name else field, field_schema, seen)
+    if schema.get("type") == "array":
+        found += unbounded_strings(where, f"{name}[]", schema["items"], seen)
+    if schema.get("type") == "string" and not {"maxLength", "enum", "format"} & schema.keys():
+        found.append((where, name))
     return found
 
 

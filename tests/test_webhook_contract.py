@@ -105,62 +105,84 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     a policy, agreement notices."""
     for code, kind in (("RXT01", "nhs_trust"), ("LA-NSH", "local_authority"), ("OWN01", "nhs_trust")):
         await register_organisation(client, tokens, code, type=kind)
-    agency = tokens.agency("RXT01")
-    guardian, second = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
+    await make_evidence_events(client, tokens)
+    await make_review_events(client, tokens)
+    await make_ready_to_disclose(client, tokens)
+    await make_worker_events(client, tokens, app)
 
-    async def act(request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None, status: int = 200) -> None:
-        """POST one action on a request and check it was done."""
-        response = await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
-        assert response.status_code == status, response.text
 
-    async def submitted(changes: dict[str, Any], status: str) -> str:
-        """Submit the baseline request with these changes, check its status; its id."""
-        response = await submit(client, tokens, changed(changes))
-        assert (response.status_code, response.json()["status"]) == (201, status), response.text
-        return str(response.json()["id"])
+async def act(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None, status: int = 200) -> None:
+    """POST one action on a request and check it was done."""
+    response = await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
+    assert response.status_code == status, response.text
 
-    approved = await submitted({}, "approved")  # decided
+
+async def submitted(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], status: str) -> str:
+    """Submit the baseline request with these changes, check its status; its id."""
+    response = await submit(client, tokens, changed(changes))
+    assert (response.status_code, response.json()["status"]) == (201, status), response.text
+    return str(response.json()["id"])
+
+
+async def make_evidence_events(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """A request decided, evidence attached to it, and a guardian's verification of that evidence."""
+    agency, guardian = tokens.agency("RXT01"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
+    approved = await submitted(client, tokens, {}, "approved")  # decided
     files = {"file": ("order.pdf", PDF, "application/pdf")}
     uploaded = await client.post(f"/v1/sharing-requests/{approved}/attachments", data={"kind": "court_order"}, files=files, headers=agency)
     assert uploaded.status_code == 201, uploaded.text  # attachment_added
     checked = {"outcome": "rejected", "checked": "A typed page headed 'court order': no seal, no court, no number."}
     order = {"issued_by": "unknown", "issued_on": "2026-11-20", "number": "none", "sealed_or_signed": False, "in_date": False}
     order |= {"addressed_to_controller": False, "covers_information": False}
-    await act(approved, f"attachments/{uploaded.json()['id']}/verifications", guardian, checked | {"order": order}, status=201)  # evidence_verified
+    await act(client, approved, f"attachments/{uploaded.json()['id']}/verifications", guardian, checked | {"order": order}, status=201)  # evidence_verified
 
-    asked = await submitted(REFERRED, "awaiting_review")  # referred
-    await act(asked, "claim", guardian)
-    await act(asked, "review", guardian, {"outcome": "request_information", "rationale": RATIONALE})  # information_requested
-    await act(asked, "amendments", agency, {"request": changed(REFERRED | {"reference": "v2"}), "note": "The onward recipient is the MASH."})
-    await act(asked, "claim", guardian)
+
+async def make_review_events(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """Every review path: a referral reviewed after information and an opinion were asked for, a withdrawal, a
+    retrospective review, a reconsideration and a panel."""
+    agency = tokens.agency("RXT01")
+    guardian, second = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
+    asked = await submitted(client, tokens, REFERRED, "awaiting_review")  # referred
+    await act(client, asked, "claim", guardian)
+    await act(client, asked, "review", guardian, {"outcome": "request_information", "rationale": RATIONALE})  # information_requested
+    await act(client, asked, "amendments", agency, {"request": changed(REFERRED | {"reference": "v2"}), "note": "The onward recipient is the MASH."})
+    await act(client, asked, "claim", guardian)
     question = {"proposed_outcome": "approve", "question": "The onward sharing is to the MASH only: do you agree it may go?"}
-    await act(asked, "opinions/requests", guardian, question, status=201)  # opinion_requested
-    await act(asked, "review", guardian, {"outcome": "approve", "rationale": RATIONALE})  # reviewed
+    await act(client, asked, "opinions/requests", guardian, question, status=201)  # opinion_requested
+    await act(client, asked, "review", guardian, {"outcome": "approve", "rationale": RATIONALE})  # reviewed
 
-    await act(await submitted(REFERRED, "awaiting_review"), "withdraw", agency)  # withdrawn
+    await act(client, await submitted(client, tokens, REFERRED, "awaiting_review"), "withdraw", agency)  # withdrawn
 
-    shared = await submitted(EMERGENCY, "approved_with_conditions")
-    await act(shared, "claim", guardian)
-    await act(shared, "retrospective-review", guardian, {"outcome": "upheld", "rationale": RATIONALE})  # retrospective_review_completed
+    shared = await submitted(client, tokens, EMERGENCY, "approved_with_conditions")
+    await act(client, shared, "claim", guardian)
+    await act(client, shared, "retrospective-review", guardian, {"outcome": "upheld", "rationale": RATIONALE})  # retrospective_review_completed
 
-    refused = await submitted({"recipient.storage_region": "other"}, "refused")
-    await act(refused, "reconsideration", agency, {"grounds": "The recipient now stores the record in the UK, answering the reason given."}, status=201)
-    await act(refused, "claim", second)
-    await act(refused, "reconsideration/decision", second, {"outcome": "upheld", "rationale": RATIONALE})  # reconsideration_requested, reconsidered
+    refused = await submitted(client, tokens, {"recipient.storage_region": "other"}, "refused")
+    grounds = "The recipient now stores the record in the UK, answering the reason given."
+    await act(client, refused, "reconsideration", agency, {"grounds": grounds}, status=201)
+    await act(client, refused, "claim", second)
+    await act(client, refused, "reconsideration/decision", second, {"outcome": "upheld", "rationale": RATIONALE})  # reconsideration_requested, reconsidered
 
-    panelled = await submitted(CONSENT_REFUSED, "awaiting_review")
-    await act(panelled, "claim", guardian)
+    panelled = await submitted(client, tokens, CONSENT_REFUSED, "awaiting_review")
+    await act(client, panelled, "claim", guardian)
     members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]  # a panel sits the controller's guardians
-    await act(panelled, "panel", guardian, {"reason": "Approving would override a capable adult's refusal of consent.", "members": members}, status=201)
+    reason = "Approving would override a capable adult's refusal of consent."
+    await act(client, panelled, "panel", guardian, {"reason": reason, "members": members}, status=201)
 
-    # A court order: its controller's check recorded done by the controller's IG manager makes it ready to disclose.
+
+async def make_ready_to_disclose(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """A court order: its controller's check recorded done by the controller's IG manager makes it ready to disclose."""
     await register_organisation(client, tokens, "POL01", type="police")
     court = await submit(client, tokens, changed(COURT_ORDER), org="POL01")
     assert court.json()["status"] == "approved_with_conditions", court.text
     checked = {"outcome": "done", "checked": "Sealed order 2028/123 seen; it covers the diagnoses asked for."}
-    await act(court.json()["id"], "controller-checks/CP6.court_order_verified", tokens.headers("CONTROLLER", Role.IG_MANAGER), checked)  # ready_to_disclose
+    ig_manager = tokens.headers("CONTROLLER", Role.IG_MANAGER)
+    await act(client, court.json()["id"], "controller-checks/CP6.court_order_verified", ig_manager, checked)  # ready_to_disclose
 
-    late = await submitted(REFERRED, "awaiting_review")
+
+async def make_worker_events(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+    """What the worker and an admin make: an overdue request, a policy activated, agreement notices, a checkpoint."""
+    late = await submitted(client, tokens, REFERRED, "awaiting_review")
     async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(SharingRequest).where(SharingRequest.id == late).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
         assert await queue.flag_overdue(session=session) == 1  # overdue, as the worker's sweep finds it

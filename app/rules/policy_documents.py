@@ -64,17 +64,12 @@ ALL_EDITION_PARAMETERS = frozenset().union(*EDITION_PARAMETERS.values(), *OPTION
 
 def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     """Everything that makes a well-formed policy unusable, each with the path it concerns."""
-    problems: list[tuple[str, str]] = []
-    if shipped and policy.version in set(Edition) and policy.derived_from is not None:
-        problems.append(("derived_from", "a shipped baseline derives from nothing"))
-    if (not shipped or policy.version not in set(Edition)) and policy.derived_from is None:
-        problems.append(("derived_from", "a policy that is not a shipped baseline names the baseline it tunes: {name, version}"))
+    problems = _lineage_problems(policy, shipped=shipped)
     baseline = policy.derived_from or BaselineRef(name=policy.name, version=policy.version)
     if baseline.name != BASELINE_NAME or baseline.version not in set(Edition):
         path = "derived_from" if policy.derived_from else "version"
         return [*problems, (path, f"not a baseline edition: {BASELINE_NAME} {', '.join(Edition)}")]
     edition = Edition(baseline.version)
-    rulebook = RULEBOOKS[edition]
 
     problems += _compare("allowed_categories", set(policy.allowed_categories), set(PurposeCategory))
     problems += _compare("principle_titles", set(policy.principle_titles), set(range(1, 9)))
@@ -82,46 +77,84 @@ def _problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
     problems += _rule_set_problems(policy, edition)
     if list(policy.bank_holidays) != sorted(set(policy.bank_holidays)):
         problems.append(("bank_holidays", "must be in date order, each date once"))
+    problems += _rule_text_problems(policy, edition)
+    problems += _edition_problems(policy, edition)
+    problems += _emergency_problems(policy, edition)
+    problems += _article9_problems(policy)
+    problems += _registry_problems(policy)
+    return problems + _panel_problems(policy, edition) + _evidence_problems(policy)
+
+
+def _lineage_problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]:
+    """A shipped baseline derives from nothing; every other policy names the baseline it tunes."""
+    is_baseline = shipped and policy.version in set(Edition)
+    if is_baseline and policy.derived_from is not None:
+        return [("derived_from", "a shipped baseline derives from nothing")]
+    if not is_baseline and policy.derived_from is None:
+        return [("derived_from", "a policy that is not a shipped baseline names the baseline it tunes: {name, version}")]
+    return []
+
+
+def _rule_text_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
+    """Each of the edition's rules has a principle (or a titled area) and a reason for every result it can give."""
+    rulebook = RULEBOOKS[edition]
+    problems: list[tuple[str, str]] = []
     for rule_id, entry in policy.rules.items():
         if rule_id not in rulebook:
             continue
         if entry.principle is None and rule_area(rule_id) not in policy.area_titles:
             problems.append((f"rules.{rule_id}.principle", f"the rule has no principle and area {rule_area(rule_id)!r} has no title in area_titles"))
         problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
+    return problems
 
-    problems += _edition_problems(policy, edition)
-    if policy.emergency is not None:
-        for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)):
-            problems.append((f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive"))
-        if policy.derived_from is not None and edition in SHIPPED_HASHES and (floor := _baseline(edition).emergency) is not None:
-            # What an emergency may go ahead past is the baseline's reading of the law:
-            # a derived policy may narrow it, never widen it.
-            for rule_id in sorted(policy.emergency.waivable & set(rulebook) - floor.waivable - {RuleId.CP7_EMERGENCY_SHARE}):
-                problems.append(
-                    (
-                        f"emergency.waivable.{rule_id}",
-                        f"the baseline {edition} never lets an emergency go ahead past it; "
-                        "a derived policy may only narrow the set",
-                    )
-                )
-            for purpose in sorted(policy.emergency.purposes - floor.purposes):
-                problems.append(
-                    (
-                        f"emergency.purposes.{purpose}",
-                        f"the baseline {edition} has no emergency share for it; "
-                        "a derived policy may only narrow the purposes",
-                    )
-                )
-    if policy.article9_purpose_fit is not None:
-        problems += _compare("article9_purpose_fit", set(policy.article9_purpose_fit), set(PurposeCategory))
-        for purpose, fit in policy.article9_purpose_fit.items():
-            for condition in sorted(fit.pass_ & fit.refer):
-                problems.append((f"article9_purpose_fit.{purpose}", f"{condition} is both in pass and in refer"))
+
+def _emergency_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
+    """An emergency waives only rules of the edition it can waive, and a derived policy never more than its baseline."""
+    if policy.emergency is None:
+        return []
+    rulebook = RULEBOOKS[edition]
+    problems = [
+        (f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive")
+        for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable))
+    ]
+    if policy.derived_from is None or edition not in SHIPPED_HASHES or (floor := _baseline(edition).emergency) is None:
+        return problems
+    # What an emergency may go ahead past is the baseline's reading of the law:
+    # a derived policy may narrow it, never widen it.
+    problems += [
+        (
+            f"emergency.waivable.{rule_id}",
+            f"the baseline {edition} never lets an emergency go ahead past it; "
+            "a derived policy may only narrow the set",
+        )
+        for rule_id in sorted(policy.emergency.waivable & set(rulebook) - floor.waivable - {RuleId.CP7_EMERGENCY_SHARE})
+    ]
+    problems += [
+        (
+            f"emergency.purposes.{purpose}",
+            f"the baseline {edition} has no emergency share for it; "
+            "a derived policy may only narrow the purposes",
+        )
+        for purpose in sorted(policy.emergency.purposes - floor.purposes)
+    ]
+    return problems
+
+
+def _article9_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Article 9 fit covers each purpose, with no condition both passed and referred."""
+    if policy.article9_purpose_fit is None:
+        return []
+    problems = _compare("article9_purpose_fit", set(policy.article9_purpose_fit), set(PurposeCategory))
+    for purpose, fit in policy.article9_purpose_fit.items():
+        for condition in sorted(fit.pass_ & fit.refer):
+            problems.append((f"article9_purpose_fit.{purpose}", f"{condition} is both in pass and in refer"))
+    return problems
+
+
+def _registry_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Each provision code is in the registry once."""
     codes = [entry.code for entry in policy.provisions or ()]
-    for index, code in enumerate(codes):
-        if code in codes[:index]:
-            problems.append((f"provisions[{index}].code", f"{code} is in the registry twice"))
-    return problems + _panel_problems(policy, edition) + _evidence_problems(policy)
+    return [(f"provisions[{index}].code", f"{code} is in the registry twice") for index, code in enumerate(codes) if code in codes[:index]]
 
 
 def _edition_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:

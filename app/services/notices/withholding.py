@@ -74,11 +74,17 @@ def addressee(body: dict[str, Any], audience: NoticeAudience) -> Addressee:
                 "welfare gave or refused consent"
             )
         return Addressee.PROXY
+    return _subject_addressee(body)
+
+
+def _subject_addressee(body: dict[str, Any]) -> Addressee:
+    """Whom the `subject` notice goes to: a personal representative for the dead, a parent for a mixed group's children
+    or a child who lacks capacity, else the person."""
+    subjects = body["subjects"]
     if subjects.get("deceased", False):
         return Addressee.PERSONAL_REPRESENTATIVE
-    if subjects["age_group"] == AgeGroup.MIXED:
-        return Addressee.PARENT
-    if subjects["age_group"] == AgeGroup.CHILD and body["consent"]["capacity"] != Capacity.HAS_CAPACITY:
+    child_without_capacity = subjects["age_group"] == AgeGroup.CHILD and body["consent"]["capacity"] != Capacity.HAS_CAPACITY
+    if subjects["age_group"] == AgeGroup.MIXED or child_without_capacity:
         return Addressee.PARENT
     return Addressee.PERSON
 
