@@ -54,7 +54,8 @@ CHECKERS = frozenset({Role.GUARDIAN, Role.IG_MANAGER})
 class ControllerChecksOpen(Conflict):
     """A 409 for disclosing an approved request whose blocking checks are not all recorded done; `detail` names them.
 
-    Defined here (app/errors.py is at its size limit) for the disclosures resource a later issue adds."""
+    Defined beside the checks it names, as other domain problems are beside their services, for the disclosures
+    resource a later issue adds."""
 
     title = "The controller's checks are open"
     slug = "controller-checks-open"
