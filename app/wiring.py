@@ -41,7 +41,8 @@ class Wiring:
 
     @classmethod
     def make(cls, settings: Settings, *, span_exporter: tracing.SpanExporter | None = None) -> "Wiring":
-        """Every part from the settings; the shipped policies are checked here, and a missing or unsafe audit key file stops start-up."""
+        """Every part from the settings; the shipped policies are checked here,
+        and a missing or unsafe audit key file stops start-up."""
         engine = make_engine(settings.database_url)
         sessionmaker = make_sessionmaker(engine)
         return cls(

@@ -40,10 +40,14 @@ HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; f
 
 
 def negotiate(accept: str | None) -> NoticeFormat:
-    """The form the Accept header likes best (q-values, the most specific range deciding); JSON when it says nothing; 406 when none will do."""
+    """The form the Accept header likes best (q-values, the most specific range deciding);
+    JSON when it says nothing; 406 when none will do."""
     chosen = choose(accept, notice.OFFERED)
     if chosen is None:
-        raise NotAcceptable(f"a notice is given as {', '.join(format.value for format in notice.OFFERED)}; the Accept header allows none of them")
+        raise NotAcceptable(
+            f"a notice is given as {', '.join(format.value for format in notice.OFFERED)}; "
+            "the Accept header allows none of them"
+        )
     return chosen
 
 

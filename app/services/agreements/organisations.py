@@ -29,7 +29,8 @@ class CallerOrganisation:
 
 
 async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrganisation | None:
-    """The organisation's code, type, DSPT status and `active`, or None; read once per request and kept with its session."""
+    """The organisation's code, type, DSPT status and `active`, or None;
+    read once per request and kept with its session."""
     held: CallerOrganisation | None = session.sync_session.info.get(CALLER)
     if held is not None and held.code == code:
         return held

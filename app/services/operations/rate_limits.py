@@ -22,7 +22,8 @@ from app.platform.config import Settings
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """A bucket of `requests` tokens, refilled evenly over `window_seconds`: a burst of `requests`, then requests/window a second."""
+    """A bucket of `requests` tokens, refilled evenly over `window_seconds`:
+    a burst of `requests`, then requests/window a second."""
 
     requests: int
     window_seconds: int
@@ -47,7 +48,8 @@ def quotas_from(settings: Settings) -> dict[RouteClass, Quota]:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """One take from a bucket: whether the request may go on, and the tokens left after it (or held now, when refused)."""
+    """One take from a bucket: whether the request may go on, and the tokens left after it
+    (or held now, when refused)."""
 
     route_class: RouteClass
     quota: Quota
@@ -60,7 +62,8 @@ class Admission:
         return max(1, math.ceil((1 - self.tokens) / self.quota.per_second))
 
     def fields(self) -> dict[str, str]:
-        """RateLimit-Policy and RateLimit; `t` is when the bucket is full again, or, refused, the same moment as Retry-After."""
+        """RateLimit-Policy and RateLimit; `t` is when the bucket is full again, or, refused,
+        the same moment as Retry-After."""
         name = f'"{self.route_class}"'
         reset = math.ceil((self.quota.requests - self.tokens) / self.quota.per_second) if self.admitted else self.retry_after
         return {
