@@ -1,1 +1,2 @@
-"""Benchmarks, scale curves and resilience checks: `make bench` writes bench/RESULTS.md, `make resilience` prints PASS or FAIL."""
+"""Benchmarks, scale curves and resilience checks:
+`make bench` writes bench/RESULTS.md, `make resilience` prints PASS or FAIL."""

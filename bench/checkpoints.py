@@ -1,4 +1,5 @@
-"""What signed checkpoints cost: verification with them against the same trail without, and the worker's signing as the unsigned tail grows.
+"""What signed checkpoints cost: verification with them against the same trail without,
+and the worker's signing as the unsigned tail grows.
 
 On a throwaway PostgreSQL (bench/pg.sh): a trail of EVENTS audit events is loaded with COPY (hashes by
 app.services.audit.chain's own rule), then, in the same run and on the same database:
@@ -139,13 +140,19 @@ async def run(settings: Settings) -> None:
         bare = await seconds(verify)
         signed = await sign_every(sessionmaker, keys.signer, CHECKPOINT_EVERY)
         with_checkpoints = await seconds(verify)
-        print(f"audit.verify, {EVENTS:,} events: {bare:.2f} s without checkpoints, {with_checkpoints:.2f} s with {signed:,} ({with_checkpoints / bare:.2f}x)")
+        print(
+            f"audit.verify, {EVENTS:,} events: {bare:.2f} s without checkpoints, {with_checkpoints:.2f} s with "
+            f"{signed:,} ({with_checkpoints / bare:.2f}x)"
+        )
         seq = EVENTS
         for tail in (1_000, 10_000, 100_000):
             head = await load(url, seq + 1, tail, head)
             seq += tail
             signing = await seconds(lambda: checkpoints.make(sessionmaker, keys=keys, log_name="BENCH"))
-            print(f"checkpoints.make after {tail:>7,} new events: {signing * 1000:8.1f} ms ({signing / with_checkpoints:.3f}x a whole verification)")
+            print(
+                f"checkpoints.make after {tail:>7,} new events: {signing * 1000:8.1f} ms "
+                f"({signing / with_checkpoints:.3f}x a whole verification)"
+            )
         whole = await seconds(verify)
         buffer = io.BytesIO()
 
@@ -159,7 +166,8 @@ async def run(settings: Settings) -> None:
         checking = time.perf_counter() - started
         assert offline.valid, offline.findings[:3]
         print(
-            f"export of {offline.events:,} events ({len(buffer.getvalue()) / 2**20:.0f} MiB): {exporting:.2f} s ({exporting / whole:.2f}x audit.verify, {whole:.2f} s)"
+            f"export of {offline.events:,} events ({len(buffer.getvalue()) / 2**20:.0f} MiB): {exporting:.2f} s "
+            f"({exporting / whole:.2f}x audit.verify, {whole:.2f} s)"
         )
         print(f"verify --export of that file, no database: {checking:.2f} s ({checking / whole:.2f}x audit.verify)")
     finally:

@@ -1,4 +1,5 @@
-"""End to end on PostgreSQL: the real service against two baselines, under the same load, with one and two server processes.
+"""End to end on PostgreSQL: the real service against two baselines, under the same load,
+with one and two server processes.
 
 Three servers, each on its own database of the bench cluster, all under the same uvicorn
 HTTP implementation and options (app/platform/server.py: uvicorn's h11 protocol with the request-head
@@ -50,7 +51,8 @@ UNREACHABLE = "http://127.0.0.1:9/caldicott"  # the discard port: deliveries are
 
 
 async def subscribe_controller(base_url: str, url: str = UNREACHABLE) -> dict[str, Any]:
-    """An admin's endpoint for every event type, so each submission writes an outbox delivery as in production; the endpoint, with its secret."""
+    """An admin's endpoint for every event type, so each submission writes an outbox delivery as in production;
+    the endpoint, with its secret."""
     headers = {"Authorization": f"Bearer {token(org='CONTROLLER', role=Role.ADMIN)}"}
     body = {"url": url, "event_types": ["sharing_request.decided", "sharing_request.referred"]}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:

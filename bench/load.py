@@ -1,4 +1,5 @@
-"""The load generator: POSTs valid sharing requests at a fixed concurrency (or a fixed rate) for a fixed time, and reports latency.
+"""The load generator: POSTs valid sharing requests at a fixed concurrency
+(or a fixed rate) for a fixed time, and reports latency.
 
 A separate process from the server it loads. It speaks plain HTTP/1.1 over asyncio
 streams with keep-alive, one connection per concurrent client, so that its own cost per
@@ -85,7 +86,8 @@ def prepared_requests(host: str, port: int, count: int, *, seed: int = 7) -> lis
     for index, (_outcome, body) in enumerate(request_bodies(count, seed=seed)):
         payload = json.dumps(body).encode()
         head = (
-            f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {tokens[AGENCIES[index % len(AGENCIES)]]}\r\n"
+            f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {tokens[AGENCIES[index % len(AGENCIES)]]}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         prepared.append(head.encode() + payload)
@@ -185,7 +187,8 @@ async def run(
 
 
 async def paced(url: str, *, rate: float, duration: float, max_in_flight: int = 256, request_timeout: float = 30) -> dict[str, Any]:
-    """Open loop: a request due every 1/rate seconds for `duration`, sent whatever the answers; latency counted from when it was due.
+    """Open loop: a request due every 1/rate seconds for `duration`, sent whatever the answers;
+    latency counted from when it was due.
 
     Each request takes an idle kept-alive connection or opens one; with `max_in_flight` unanswered, a due
     request is skipped (and counted as such) rather than queued without end.
@@ -239,7 +242,8 @@ async def paced(url: str, *, rate: float, duration: float, max_in_flight: int = 
 
 
 async def measure(url: str, *, concurrency: int, duration: float, warmup: float, requests: int | None = None) -> dict[str, Any]:
-    """A warm-up at the same concurrency (not counted), then the measured run (for `duration`, or until `requests` are answered)."""
+    """A warm-up at the same concurrency (not counted), then the measured run (for `duration`,
+    or until `requests` are answered)."""
     parts = urlsplit(url)
     prepared = prepared_requests(parts.hostname or "127.0.0.1", parts.port or 80, 4000)
     if warmup > 0:

@@ -1,8 +1,9 @@
-"""A webhook receiver for the resilience check and the webhook benchmark: a small ASGI app under uvicorn, in its own process.
+"""A webhook receiver for the resilience check and the webhook benchmark:
+a small ASGI app under uvicorn, in its own process.
 
 It checks each delivery's signature with the `standardwebhooks` package (not our code),
-answers 204 (and a GET, the readiness probe, 200), and appends one JSON line per delivery to a log file (which survives the
-receiver being killed and started again): its name, the `webhook-id`, whether the
+answers 204 (and a GET, the readiness probe, 200), and appends one JSON line per delivery to a log file (which survives
+the receiver being killed and started again): its name, the `webhook-id`, whether the
 signature verified, the event's type, request id and `timestamp` (when the event was written), and
 `received_at`, the Unix time the delivery's body had arrived. Each line is fsynced unless
 `--no-fsync` (the benchmark's, so that the disk does not set the delivery rate).

@@ -117,7 +117,8 @@ async def database(database_url: str) -> asyncpg.Connection:
 
 
 async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> Check:
-    """Submit under load, kill -9 the server part way and start it again, then look for anything missing or half-written."""
+    """Submit under load, kill -9 the server part way and start it again,
+    then look for anything missing or half-written."""
     check = Check("crash: kill -9 of the API server under load")
     database_url = await create_database("resilience_crash")
     run_checked(migrate_argv(), env=service_env(database_url))
@@ -160,7 +161,8 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
             "request": "SELECT 1 FROM sharing_requests x WHERE x.id = a.id",
             "version": "SELECT 1 FROM sharing_request_versions x WHERE x.request_id = a.id AND x.version = 1",
             "decision": "SELECT 1 FROM decisions x WHERE x.request_id = a.id",
-            "transition": "SELECT 1 FROM sharing_request_transitions x WHERE x.request_id = a.id AND x.action = 'submitted'",
+            "transition": "SELECT 1 FROM sharing_request_transitions x WHERE x.request_id = "
+            "a.id AND x.action = 'submitted'",
             "audit event": "SELECT 1 FROM audit_events x WHERE x.target_id = a.id AND x.action = 'submitted'",
             "outbox event": "SELECT 1 FROM outbox_events x WHERE x.request_id = a.id",
         }.items():
@@ -191,7 +193,8 @@ async def crash(*, submissions: int, kill_after: int, required: int = 2000) -> C
         "stored but never acknowledged (answer lost in the crash)": stored - len(set(accepted)),
         "2xx missing request/version/decision/transition/audit/outbox": missing,
         "stored requests half-written": half_written,
-        "audit verify": f"exit {verify.returncode}, {verification.get('events')} events, valid={verification.get('valid')}",
+        "audit verify": f"exit {verify.returncode}, {verification.get('events')} events, "
+        f"valid={verification.get('valid')}",
     }
     check.expect(killed.is_set(), "the server was never killed")
     check.expect(attempts >= required, f"only {attempts} submissions were sent (want at least {required:,})")
@@ -219,7 +222,8 @@ def worker_env(database_url: str) -> dict[str, str]:
 
 
 def settle_deadline() -> float:
-    """Seconds after the load by which every delivery must have settled: the longest the schedule keeps one pending, and a margin."""
+    """Seconds after the load by which every delivery must have settled:
+    the longest the schedule keeps one pending, and a margin."""
     return longest_pending(settings_for("sqlite://", **WORKER_SETTINGS)).total_seconds() + SETTLE_MARGIN_SECONDS
 
 
@@ -286,15 +290,19 @@ async def receiver_outage(*, down_seconds: float, concurrency: int = 4) -> Check
                 """
                 SELECT extract(epoch FROM max(a.attempted_at)) FROM webhook_attempts a
                 WHERE a.response_status BETWEEN 200 AND 299 AND a.error IS NULL
-                  AND EXISTS (SELECT 1 FROM webhook_attempts f WHERE f.delivery_id = a.delivery_id AND f.error IS NOT NULL)
+                  AND EXISTS (SELECT 1 FROM webhook_attempts f
+                              WHERE f.delivery_id = a.delivery_id AND f.error IS NOT NULL)
                 """
             )
             rows = await connection.fetch(
                 """
                 SELECT d.id, d.status, d.endpoint_id, r.requester_org,
                        (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS attempts,
-                       (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.error IS NOT NULL) AS failed_attempts
-                FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id JOIN sharing_requests r ON r.id = e.request_id
+                       (SELECT count(*) FROM webhook_attempts a
+                        WHERE a.delivery_id = d.id AND a.error IS NOT NULL) AS failed_attempts
+                FROM webhook_deliveries d
+                JOIN outbox_events e ON e.id = d.event_id
+                JOIN sharing_requests r ON r.id = e.request_id
                 """
             )
         finally:
@@ -338,14 +346,16 @@ async def receiver_outage(*, down_seconds: float, concurrency: int = 4) -> Check
     check.expect(len(rows) > 0, "no deliveries were made")
     check.expect(
         settled_in is not None,
-        f"{unsettled['pending']} of {len(rows)} deliveries still pending {settle_deadline():.0f} s after the load, past what the retry schedule promises "
-        f"({unsettled['failed_before']} had failed before; next attempt due by {unsettled['next_due']})",
+        f"{unsettled['pending']} of {len(rows)} deliveries still pending {settle_deadline():.0f} s after the load, "
+        f"past what the retry schedule promises ({unsettled['failed_before']} had failed before; "
+        f"next attempt due by {unsettled['next_due']})",
     )
     check.expect(statuses.get("succeeded", 0) == len(rows), f"not every delivery succeeded: {dict(statuses)}")
     check.expect(load_after_return > 5, f"the load ended {load_after_return:.1f} s after receiver a was back: too soon to show its backlog recovering")
     check.expect(
         backlog_in is not None and backlog_in < long_wait,
-        f"what receiver a missed arrived {backlog_in} s after its return: it waited for the retry schedule, not for its first success",
+        f"what receiver a missed arrived {backlog_in} s after its return: "
+        "it waited for the retry schedule, not for its first success",
     )
     check.expect(not never_reached, f"{len(never_reached)} deliveries never reached their receiver")
     check.expect(not wrong_receiver, f"{len(wrong_receiver)} webhook-ids reached the wrong receiver")
@@ -358,8 +368,8 @@ async def receiver_outage(*, down_seconds: float, concurrency: int = 4) -> Check
 async def still_pending(connection: asyncpg.Connection) -> dict[str, Any]:
     """How many deliveries are pending, how many of them failed before, and when the last is next due."""
     row = await connection.fetchrow(
-        "SELECT count(*) AS pending, count(*) FILTER (WHERE attempts_made > 0) AS failed_before, max(next_attempt_at) AS next_due "
-        "FROM webhook_deliveries WHERE status = 'pending'"
+        "SELECT count(*) AS pending, count(*) FILTER (WHERE attempts_made > 0) AS failed_before, max(next_attempt_at) "
+        "AS next_due FROM webhook_deliveries WHERE status = 'pending'"
     )
     return dict(row)
 
@@ -458,7 +468,10 @@ def report(checks: list[Check], out: Callable[[str], None] = print) -> bool:
         for failure in check.failures:
             out(f"   FAILED: {failure}")
     passed = all(check.passed for check in checks)
-    out(f"\nresilience: {'PASS' if passed else 'FAIL'} ({sum(check.passed for check in checks)} of {len(checks)} checks passed)")
+    out(
+        f"\nresilience: {'PASS' if passed else 'FAIL'} ({sum(check.passed for check in checks)} "
+        f"of {len(checks)} checks passed)"
+    )
     return passed
 
 

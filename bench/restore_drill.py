@@ -1,4 +1,5 @@
-"""Restore drill: load, pg_dump, drop, restore into a fresh database, then verify the chain, the checkpoints and the row counts.
+"""Restore drill: load, pg_dump, drop, restore into a fresh database, then verify the chain,
+the checkpoints and the row counts.
 
 A new database is migrated and loaded through the real app over HTTP (organisations, a webhook endpoint, a few
 dozen requests of every outcome, two checkpoints signed between them with a key in the work folder); each table's
@@ -88,7 +89,8 @@ class DrillReport:
 
 @dataclass
 class Snapshot:
-    """What a database holds, as far as the drill compares it: each table's row count and row digest (None, None when missing), and so on."""
+    """What a database holds, as far as the drill compares it:
+    each table's row count and row digest (None, None when missing), and so on."""
 
     tables: dict[str, tuple[int | None, str | None]]
     revision: str | None
@@ -101,7 +103,8 @@ def named(server: str, database: str) -> str:
 
 
 async def on_database(database_url: str, *statements: str, transaction: bool = False) -> list[list[asyncpg.Record]]:
-    """Run statements on a database, in one transaction or (as CREATE and DROP DATABASE need) each on its own; the rows of each."""
+    """Run statements on a database, in one transaction or
+    (as CREATE and DROP DATABASE need) each on its own; the rows of each."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         async with connection.transaction() if transaction else contextlib.nullcontext():
@@ -127,7 +130,8 @@ def pg_tool(name: str) -> str:
 
 
 def run_tool(name: str, database_url: str, *args: str) -> float:
-    """Run pg_dump or pg_restore on the database named in the URL, connected through libpq's variables; the seconds it took."""
+    """Run pg_dump or pg_restore on the database named in the URL,
+    connected through libpq's variables; the seconds it took."""
     url = make_url(database_url)
     env = os.environ | {"PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432), "PGUSER": url.username or "postgres"}
     env |= {"PGPASSWORD": url.password} if url.password else {}
@@ -139,7 +143,8 @@ def run_tool(name: str, database_url: str, *args: str) -> float:
 
 
 def drill_settings(database_url: str, work_dir: Path) -> Settings:
-    """Development settings on the drill's database; every event chained before its answer; the signing key in the work folder."""
+    """Development settings on the drill's database; every event chained before its answer;
+    the signing key in the work folder."""
     return settings_for(database_url, audit_chain_delay_seconds=0, audit_signing_key_file=work_dir / KEY_FILE)
 
 
@@ -153,7 +158,8 @@ def expect(response: httpx.Response, what: str) -> None:
 
 
 async def load(settings: Settings, submissions: int) -> int:
-    """Load the database through the app over HTTP, signing a checkpoint after the first and the second batch; how many were signed."""
+    """Load the database through the app over HTTP,
+    signing a checkpoint after the first and the second batch; how many were signed."""
     application = create_app(settings)
     bodies = request_bodies(submissions, seed=17)
     cuts = [0, submissions * 10 // 21, submissions * 17 // 21, submissions]
@@ -196,7 +202,8 @@ async def verify(settings: Settings) -> AuditVerification:
 
 
 async def snapshot(settings: Settings) -> Snapshot:
-    """Every table's rows (the models' tables, alembic_version and whatever else is there), the revision, the triggers, the trail."""
+    """Every table's rows (the models' tables, alembic_version and whatever else is there),
+    the revision, the triggers, the trail."""
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         listed = {row[0] for row in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
@@ -204,14 +211,18 @@ async def snapshot(settings: Settings) -> Snapshot:
         digest = "SELECT count(*), md5(coalesce(string_agg(t::text, chr(10) ORDER BY t::text), '')) FROM \"{}\" t"
         tables = {name: tuple(await connection.fetchrow(digest.format(name))) if name in listed else (None, None) for name in names}
         revision = await connection.fetchval("SELECT string_agg(version_num, ',') FROM alembic_version") if "alembic_version" in listed else None
-        triggers = await connection.fetch("SELECT c.relname || '.' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal")
+        triggers = await connection.fetch(
+            "SELECT c.relname || '.' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = "
+            "t.tgrelid WHERE NOT t.tgisinternal"
+        )
     finally:
         await connection.close()
     return Snapshot(tables=tables, revision=revision, triggers=sorted(row[0] for row in triggers), verification=await verify(settings))
 
 
 async def write_after_restore(settings: Settings) -> tuple[bool, str]:
-    """The service on the restored database takes a new submission, chains it and signs a checkpoint over it; the trail still verifies."""
+    """The service on the restored database takes a new submission,
+    chains it and signs a checkpoint over it; the trail still verifies."""
     application = create_app(settings)
     async with application.router.lifespan_context(application), client(application) as http:
         body = request_bodies(1, seed=99)[0][1] | {"reference": "RESTORE-DRILL-AFTER"}
@@ -225,7 +236,11 @@ async def write_after_restore(settings: Settings) -> tuple[bool, str]:
     after = await verify(settings)
     if checkpoint is None or not after.valid:
         return False, f"checkpoint {'none' if checkpoint is None else checkpoint.number}, trail valid={after.valid}"
-    return True, f"submission 201, checkpoint {checkpoint.number} signed at seq {checkpoint.seq}, trail valid ({after.events} events)"
+    return (
+        True,
+        f"submission 201, checkpoint {checkpoint.number} signed at seq {checkpoint.seq}, "
+        f"trail valid ({after.events} events)",
+    )
 
 
 def rows(snapshot: Snapshot) -> int:
@@ -239,13 +254,15 @@ def compare_trail(report: DrillReport, was: AuditVerification, now: AuditVerific
     report.add(
         "audit verify (library)",
         now.valid and now.checkpoints > 0 and same and now.pending == 0,
-        f"valid={now.valid}, {now.events} events, {now.checkpoints} checkpoints (before {was.checkpoints}), pending {now.pending}, "
-        f"head seq {now.head_seq} {now.head_hash[:12]} (before {was.head_seq} {was.head_hash[:12]}){broken}",
+        f"valid={now.valid}, {now.events} events, {now.checkpoints} checkpoints (before {was.checkpoints}), pending "
+        f"{now.pending}, head seq {now.head_seq} {now.head_hash[:12]} "
+        f"(before {was.head_seq} {was.head_hash[:12]}){broken}",
     )
 
 
 def compare_tables(report: DrillReport, before: Snapshot, after: Snapshot) -> None:
-    """Every table holds as many rows as before, and the same ones; the schema is at the same revision with its triggers."""
+    """Every table holds as many rows as before, and the same ones;
+    the schema is at the same revision with its triggers."""
     pairs = {name: (before.tables.get(name, (None, None)), after.tables.get(name, (None, None))) for name in sorted(before.tables | after.tables)}
     counts = [f"{name} {old[0]} -> {new[0]}" for name, (old, new) in pairs.items() if old[0] != new[0]]
     report.add("row counts", not counts, "; ".join(counts) or f"{len(pairs)} tables, {rows(before)} rows, all equal")
@@ -260,7 +277,8 @@ def compare_tables(report: DrillReport, before: Snapshot, after: Snapshot) -> No
 
 
 def cli_verify(report: DrillReport, database_url: str, work_dir: Path, was: AuditVerification) -> None:
-    """`python -m app.cli audit verify` in its own process on the database, as an operator would run it after a restore."""
+    """`python -m app.cli audit verify` in its own process on the database,
+    as an operator would run it after a restore."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
     env |= {"CALDICOTT_DATABASE_URL": database_url, "CALDICOTT_AUDIT_SIGNING_KEY_FILE": str(work_dir / KEY_FILE), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -270,7 +288,8 @@ def cli_verify(report: DrillReport, database_url: str, work_dir: Path, was: Audi
     report.add(
         "caldicott audit verify (CLI)",
         passed,
-        f"exit {done.returncode}, valid={result.get('valid')}, {result.get('events')} events, {result.get('checkpoints')} checkpoints, "
+        f"exit {done.returncode}, valid={result.get('valid')}, {result.get('events')} events, "
+        f"{result.get('checkpoints')} checkpoints, "
         f"head seq {result.get('head_seq')}" + ("" if passed else f": {problem}"),
     )
 
@@ -299,7 +318,8 @@ def restore_and_check(report: DrillReport, server: str, work_dir: Path, stem: st
 def run_drill(
     server: str, work_dir: Path, *, submissions: int = SUBMISSIONS, after_restore: Sequence[str] = (), echo: Callable[[str], None] | None = None
 ) -> DrillReport:
-    """The whole drill on the PostgreSQL server `server` (a SQLAlchemy URL); `after_restore`: SQL run on the restored database before its checks."""
+    """The whole drill on the PostgreSQL server `server` (a SQLAlchemy URL); `after_restore`:
+    SQL run on the restored database before its checks."""
     work_dir.mkdir(parents=True, exist_ok=True)
     report = DrillReport(echo=echo)
     stem = f"restore_drill_{uuid.uuid4().hex[:10]}"
@@ -313,8 +333,9 @@ def run_drill(
         report.add(
             "load",
             signed >= 2 and was.valid and was.checkpoints == signed and was.pending == 0,
-            f"{len(AGENCIES)} organisations, {submissions} submissions, {rows(before)} rows in {len(before.tables)} tables; "
-            f"trail valid={was.valid}, {was.events} events, {was.checkpoints} checkpoints, head seq {was.head_seq}",
+            f"{len(AGENCIES)} organisations, {submissions} submissions, {rows(before)} rows in {len(before.tables)} "
+            f"tables; trail valid={was.valid}, {was.events} events, "
+            f"{was.checkpoints} checkpoints, head seq {was.head_seq}",
         )
         restore_and_check(report, server, work_dir, stem, before, after_restore)
     except DrillError as error:

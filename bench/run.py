@@ -88,15 +88,17 @@ def submission_targets(figures: dict[str, Any]) -> list[str]:
     throughput = fastapi["throughput"]
     done = verdict(throughput >= THROUGHPUT_RATIO) if throughput >= NOT_DONE_RATIO else "**not done** (under 0.25x)"
     lines = [
-        f"| submission throughput >= {THROUGHPUT_RATIO}x the FastAPI baseline's at concurrency 16, one process each (under {NOT_DONE_RATIO}x: not done) | "
-        f"{fmt(throughput, 3)}x (bare baseline: {fmt(bare['throughput'], 3)}x) | {done} |",
-        f"| p99 <= {P99_RATIO:g}x the FastAPI baseline's at concurrency 16, one process each | {fmt(fastapi['p99'])}x (bare baseline: {fmt(bare['p99'])}x) | "
-        f"{verdict(fastapi['p99'] <= P99_RATIO)} |",
+        f"| submission throughput >= {THROUGHPUT_RATIO}x the FastAPI baseline's at concurrency 16, one process each "
+        f"(under {NOT_DONE_RATIO}x: not done) | {fmt(throughput, 3)}x (bare baseline: "
+        f"{fmt(bare['throughput'], 3)}x) | {done} |",
+        f"| p99 <= {P99_RATIO:g}x the FastAPI baseline's at concurrency 16, one process each | {fmt(fastapi['p99'])}x "
+        f"(bare baseline: {fmt(bare['p99'])}x) | {verdict(fastapi['p99'] <= P99_RATIO)} |",
     ]
     for processes in figures["plan"]["processes"]:
         p99 = e2e_run(figures, processes, 64)["service"]["p99_ms"]
         lines.append(
-            f"| p99 at concurrency 64 under {P99_AT_64_MS} ms ({processes} server process{'es' if processes > 1 else ''}) | {fmt(p99)} ms | {verdict(p99 < P99_AT_64_MS)} |"
+            f"| p99 at concurrency 64 under {P99_AT_64_MS} ms ({processes} server "
+            f"process{'es' if processes > 1 else ''}) | {fmt(p99)} ms | {verdict(p99 < P99_AT_64_MS)} |"
         )
     return lines
 
@@ -114,10 +116,12 @@ def delivery_targets(figures: dict[str, Any]) -> list[str]:
         lag_verdict = verdict(True)
     missing = "" if complete else f"; {lag['deliveries'] - lag['arrived']:,} never arrived"
     return [
-        f"| webhook first-attempt lag p99 < {LAG_P99_S:g} s at {offered:g} submissions/s | {fmt(lag['p99_s'], 2)} s (submissions answered at "
-        f"{fmt(answered)}/s{missing}) | {lag_verdict} |",
-        f"| >= {DELIVERIES_PER_SECOND} deliveries/s to a local receiver (a backlog of {drain['backlog']:,}) | {fmt(drain['deliveries_per_second'], 0)}/s | "
-        f"{verdict(drain['deliveries_per_second'] >= DELIVERIES_PER_SECOND and drain['arrived'] == drain['backlog'])} |",
+        f"| webhook first-attempt lag p99 < {LAG_P99_S:g} s at {offered:g} submissions/s | {fmt(lag['p99_s'], 2)} s "
+        f"(submissions answered at {fmt(answered)}/s{missing}) | {lag_verdict} |",
+        f"| >= {DELIVERIES_PER_SECOND} deliveries/s to a local receiver (a backlog of {drain['backlog']:,}) | "
+        f"{fmt(drain['deliveries_per_second'], 0)}/s | "
+        f"{verdict(drain['deliveries_per_second'] >= DELIVERIES_PER_SECOND and drain['arrived'] == drain['backlog'])} "
+        "|",
     ]
 
 
@@ -130,14 +134,18 @@ def scale_targets(figures: dict[str, Any]) -> list[str]:
     memory = [step["verify_process"]["growth_mib"] for step in steps]
     span = f"{first['requests']:,} to {last['requests']:,}"
     lines = [
-        f"| audit verification >= {VERIFY_RATE:,} events/s over {VERIFY_EVENTS:,} events | {fmt(rate, 0)} events/s over {last['audit_verify']['events']:,}{short} | "
-        f"{verdict(rate >= VERIFY_RATE)} |",
-        f"| its memory flat: `caldicott audit verify` grows by < {VERIFY_MEMORY_GROWTH_MIB} MiB while verifying, at every size from {span} requests | "
-        f"{', '.join(f'{value:+,.1f}' for value in memory)} MiB | {verdict(max(memory) < VERIFY_MEMORY_GROWTH_MIB)} |",
+        f"| audit verification >= {VERIFY_RATE:,} events/s over {VERIFY_EVENTS:,} events | {fmt(rate, 0)} events/s "
+        f"over {last['audit_verify']['events']:,}{short} | {verdict(rate >= VERIFY_RATE)} |",
+        f"| its memory flat: `caldicott audit verify` grows by < {VERIFY_MEMORY_GROWTH_MIB} MiB while verifying, at "
+        f"every size from {span} requests | {', '.join(f'{value:+,.1f}' for value in memory)} MiB | "
+        f"{verdict(max(memory) < VERIFY_MEMORY_GROWTH_MIB)} |",
     ]
     for key, name in (("queue", "review-queue listing"), ("agency_listing", "one agency's request listing")):
         ratio = growth["growth_first_to_last"][key]
-        lines.append(f"| {name} grows < {SCALE_GROWTH}x from {span} requests | {fmt(ratio, 2)}x | {verdict(ratio < SCALE_GROWTH)} |")
+        lines.append(
+            f"| {name} grows < {SCALE_GROWTH}x from {span} requests | {fmt(ratio, 2)}x | "
+            f"{verdict(ratio < SCALE_GROWTH)} |"
+        )
     return lines
 
 
@@ -147,7 +155,8 @@ def header(figures: dict[str, Any]) -> list[str]:
     return [
         "# Benchmarks and scale curves",
         "",
-        f"Written by {how} on {host['date']} in {fmt(figures['seconds'] / 60)} minutes. Every figure below comes from that one run.",
+        f"Written by {how} on {host['date']} in {fmt(figures['seconds'] / 60)} minutes. Every figure "
+        "below comes from that one run.",
         "",
         "## Machine",
         "",
@@ -158,7 +167,8 @@ def header(figures: dict[str, Any]) -> list[str]:
         f"| system | {host['os']} |",
         f"| Python | {host['python']} |",
         f"| PostgreSQL | {host['postgresql']} (throwaway cluster from bench/pg.sh: fsync off, shared_buffers 1 GB) |",
-        f"| HTTP server | uvicorn {uvicorn.__version__}, h11 {h11.__version__} protocol, for the service and both baselines alike |",
+        f"| HTTP server | uvicorn {uvicorn.__version__}, h11 {h11.__version__} protocol, "
+        "for the service and both baselines alike |",
         f"| load average at start / end | {figures['load_before']} / {figures['load_after']} |",
         f"| also running | {figures['also_running']} |",
         "",
@@ -182,7 +192,8 @@ def engine_section(rules: dict[str, Any]) -> list[str]:
         "## Rule engine alone",
         "",
         f"`evaluate(policy, facts)` over {rules['corpus']}; facts built once, outside the timing;",
-        f"{rules['evaluations']:,} timed evaluations (each timed alone), then the same number in a tight loop for throughput.",
+        f"{rules['evaluations']:,} timed evaluations (each timed alone), "
+        "then the same number in a tight loop for throughput.",
         f"Outcomes differing from the corpus's expectations: {rules['outcomes_differing_from_expected'] or 'none'}.",
         "",
         "| evaluations/s | median | p99 |",
@@ -196,18 +207,25 @@ def e2e_section(end_to_end: dict[str, Any]) -> list[str]:
         "",
         "## End to end on PostgreSQL",
         "",
-        "Three servers under the same uvicorn HTTP implementation and options (uvicorn's h11 protocol, subclassed in app/platform/server.py",
-        "for the request-head deadline, with the service's keep-alive, head-size and concurrency limits; bench/serve.py runs the",
+        "Three servers under the same uvicorn HTTP implementation and options (uvicorn's h11 protocol, "
+        "subclassed in app/platform/server.py",
+        "for the request-head deadline, with the service's keep-alive, "
+        "head-size and concurrency limits; bench/serve.py runs the",
         "baselines with them), so the ratios measure the application, not the HTTP parser:",
         "",
         "* **service**: `caldicott serve` as production runs it (`--workers 2` for two processes);",
-        "* **FastAPI**: bench/fastapi_baseline.py, a FastAPI endpoint taking the service's `SharingRequestBody` as its body",
-        "  parameter (the same validation), the same JWT check (`app.auth.TokenVerifier`) as a dependency, and one INSERT of the",
+        "* **FastAPI**: bench/fastapi_baseline.py, a FastAPI endpoint taking the service's "
+        "`SharingRequestBody` as its body",
+        "  parameter (the same validation), the same JWT check (`app.auth.TokenVerifier`) as a "
+        "dependency, and one INSERT of the",
         "  validated body as JSONB through an asyncpg pool; 201 with the id;",
-        "* **bare**: bench/baseline_app.py, a bare ASGI app: the same JWT check and INSERT of the raw body, no validation.",
+        "* **bare**: bench/baseline_app.py, a bare ASGI app: "
+        "the same JWT check and INSERT of the raw body, no validation.",
         "",
-        "With two processes each runs uvicorn's `workers=2` (the baselines through the same `uvicorn.run`). bench/load.py, a",
-        "separate process, posts valid requests (50% approve, 20% with conditions, 15% referred, 15% refused) over keep-alive",
+        "With two processes each runs uvicorn's `workers=2` (the baselines through the same "
+        "`uvicorn.run`). bench/load.py, a",
+        "separate process, posts valid requests (50% approve, 20% with conditions, "
+        "15% referred, 15% refused) over keep-alive",
         f"HTTP/1.1 from 4 agencies; each server gets a {fmt(end_to_end['warmup_seconds'], 0)} s warm-up, then "
         f"{fmt(end_to_end['duration_seconds'], 0)} s measured. The service also writes a",
         "webhook delivery per submission (one controller endpoint subscribed, no worker running).",
@@ -223,12 +241,15 @@ def e2e_section(end_to_end: dict[str, Any]) -> list[str]:
             answers = ", ".join(f"{key}: {count}" for key, count in sorted(counts.items()))
             errors = f"; errors {side['errors']}" if side["errors"] else ""
             lines.append(
-                f"{where} {name} | {side['succeeded']:,} | {fmt(side['throughput_per_second'])} | {fmt(side['p50_ms'])} | "
-                f"{fmt(side['p95_ms'])} | {fmt(side['p99_ms'])} | {answers}{errors} |"
+                f"{where} {name} | {side['succeeded']:,} | {fmt(side['throughput_per_second'])} | "
+                f"{fmt(side['p50_ms'])} | {fmt(side['p95_ms'])} | {fmt(side['p99_ms'])} | {answers}{errors} |"
             )
         for key, name in (("versus_fastapi", "FastAPI"), ("versus_bare", "bare")):
             ratio = run[key]
-            lines.append(f"{where} **service / {name}** | | **{fmt(ratio['throughput'], 3)}x** | | | **{fmt(ratio['p99'])}x** | |")
+            lines.append(
+                f"{where} **service / {name}** | | **{fmt(ratio['throughput'], 3)}x** | | "
+                f"| **{fmt(ratio['p99'])}x** | |"
+            )
     return lines
 
 
@@ -239,24 +260,34 @@ def webhook_section(delivery: dict[str, Any]) -> list[str]:
         "",
         "## Webhook delivery",
         "",
-        f"The service (`caldicott serve --workers {delivery['service_workers']}`), one `caldicott worker` and a local receiver",
-        "(bench/receiver.py: checks each signature with the standardwebhooks package, answers 204, logs the arrival time) on a",
-        "database of their own; an admin's endpoint on the receiver hears every decision and referral, so each submission is one",
-        "delivery. **Lag**: bench/load.py posts at a fixed rate as an open loop (each request sent when due, whatever the",
-        f"answers; skipped when {lag['max_in_flight']} are unanswered) with the worker running; a delivery's lag is its first arrival at the receiver",
-        "minus the event's `timestamp` in the payload (written in the submission's transaction). **Drain**: with no worker",
+        f"The service (`caldicott serve --workers {delivery['service_workers']}`), "
+        "one `caldicott worker` and a local receiver",
+        "(bench/receiver.py: checks each signature with the standardwebhooks package, "
+        "answers 204, logs the arrival time) on a",
+        "database of their own; an admin's endpoint on the receiver hears every decision and "
+        "referral, so each submission is one",
+        "delivery. **Lag**: bench/load.py posts at a fixed rate as an open loop "
+        "(each request sent when due, whatever the",
+        f"answers; skipped when {lag['max_in_flight']} are unanswered) with the worker running; a delivery's lag is "
+        "its first arrival at the receiver",
+        "minus the event's `timestamp` in the payload "
+        "(written in the submission's transaction). **Drain**: with no worker",
         "running, a backlog of submissions is made; then one worker is started and the arrivals timed.",
         "",
-        "| offered | answered | per second | skipped | submission p99 ms | deliveries | arrived | lag p50 s | lag p99 s | lag max s |",
+        "| offered | answered | per second | skipped | submission p99 ms | deliveries | arrived | lag "
+        "p50 s | lag p99 s | lag max s |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {lag['offered_per_second']:g}/s for {lag['seconds']:g} s | {submitted['succeeded']:,} | {fmt(submitted['throughput_per_second'])} | "
-        f"{submitted['skipped']:,} | {fmt(submitted['p99_ms'])} | {lag['deliveries']:,} | {lag['arrived']:,} | {fmt(lag['p50_s'], 2)} | "
+        f"| {lag['offered_per_second']:g}/s for {lag['seconds']:g} s | {submitted['succeeded']:,} | "
+        f"{fmt(submitted['throughput_per_second'])} | {submitted['skipped']:,} | {fmt(submitted['p99_ms'])} | "
+        f"{lag['deliveries']:,} | {lag['arrived']:,} | {fmt(lag['p50_s'], 2)} | "
         f"{fmt(lag['p99_s'], 2)} | {fmt(lag['max_s'], 2)} |",
         "",
-        "| backlog | arrived | first to last arrival s | deliveries/s | first arrival after the worker's start s | all arrived after start s |",
+        "| backlog | arrived | first to last arrival s | deliveries/s | first arrival after the worker's start "
+        "s | all arrived after start s |",
         "|---|---|---|---|---|---|",
-        f"| {drain['backlog']:,} | {drain['arrived']:,} | {fmt(drain['first_to_last_seconds'], 2)} | {fmt(drain['deliveries_per_second'], 0)} | "
-        f"{fmt(drain['first_arrival_after_start_seconds'], 2)} | {fmt(drain['from_worker_start_seconds'], 2)} |",
+        f"| {drain['backlog']:,} | {drain['arrived']:,} | {fmt(drain['first_to_last_seconds'], 2)} | "
+        f"{fmt(drain['deliveries_per_second'], 0)} | {fmt(drain['first_arrival_after_start_seconds'], 2)} | "
+        f"{fmt(drain['from_worker_start_seconds'], 2)} |",
     ]
 
 
@@ -268,22 +299,28 @@ def scale_section(growth: dict[str, Any], rules: dict[str, Any]) -> list[str]:
         "## Scale",
         "",
         f"One database grown {sizes} requests by COPY (each request with its version, subject hash, decision,",
-        "transition, outbox event and chained audit event; 15% of requests referred and still in the queue), vacuumed and",
-        "analysed after each step, then timed through the app in-process (httpx over ASGI): median of 30 after 5 warm-ups",
-        "for the listings (50 per page), one run for the whole-chain verification; then `caldicott audit verify` once as a",
-        "process of its own (bench/verify_memory.py), for its own rate and how much its resident memory grew while verifying",
+        "transition, outbox event and chained audit event; "
+        "15% of requests referred and still in the queue), vacuumed and",
+        "analysed after each step, then timed through the app in-process "
+        "(httpx over ASGI): median of 30 after 5 warm-ups",
+        "for the listings (50 per page), one run for the whole-chain verification; "
+        "then `caldicott audit verify` once as a",
+        "process of its own (bench/verify_memory.py), for its own rate and how much its "
+        "resident memory grew while verifying",
         "(peak VmHWM minus VmRSS before, after the imports).",
         "",
-        "| requests | in queue | load s | queue median ms | queue p95 ms | agency list median ms | agency list p95 ms | audit events | verify s | events/s "
-        "| CLI verify events/s | CLI verify memory growth MiB |",
+        "| requests | in queue | load s | queue median ms | queue p95 ms | agency list median ms | agency list p95 ms "
+        "| audit events | verify s | events/s | CLI verify events/s | CLI verify memory growth MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in steps:
         queue, listing, verify = step["queue"], step["agency_listing"], step["audit_verify"]
         lines.append(
-            f"| {step['requests']:,} | {step['in_queue']:,} | {fmt(step['load_seconds'])} | {fmt(queue['median_ms'], 2)} | {fmt(queue['p95_ms'], 2)} | "
-            f"{fmt(listing['median_ms'], 2)} | {fmt(listing['p95_ms'], 2)} | {verify['events']:,} | {fmt(verify['seconds'], 2)} | "
-            f"{fmt(verify['events_per_second'], 0)} | {fmt(step['verify_process']['events_per_second'], 0)} | {step['verify_process']['growth_mib']:+,.1f} |"
+            f"| {step['requests']:,} | {step['in_queue']:,} | {fmt(step['load_seconds'])} | "
+            f"{fmt(queue['median_ms'], 2)} | {fmt(queue['p95_ms'], 2)} | {fmt(listing['median_ms'], 2)} | "
+            f"{fmt(listing['p95_ms'], 2)} | {verify['events']:,} | {fmt(verify['seconds'], 2)} | "
+            f"{fmt(verify['events_per_second'], 0)} | {fmt(step['verify_process']['events_per_second'], 0)} | "
+            f"{step['verify_process']['growth_mib']:+,.1f} |"
         )
     replays = [step["replay"] for step in steps if step["replay"] is not None]
     lines += [
@@ -291,9 +328,12 @@ def scale_section(growth: dict[str, Any], rules: dict[str, Any]) -> list[str]:
         "## Policy replay",
         "",
         "Every stored decision (all made under 2026.1, with the facts they recorded) re-evaluated under 2027.1 by",
-        "`POST /v1/policies/uk-caldicott-baseline/2027.1/replay` as a guardian, through the app in-process, once per size",
-        f"up to {growth['replay_up_to']:,}. The ratio compares the replay's rate with the rule engine's alone in this run: what reading",
-        "the stored bodies and facts, validating them again, comparing findings and storing the differences costs on top.",
+        "`POST /v1/policies/uk-caldicott-baseline/2027.1/replay` as a guardian, "
+        "through the app in-process, once per size",
+        f"up to {growth['replay_up_to']:,}. The ratio compares the replay's rate with the rule engine's "
+        "alone in this run: what reading",
+        "the stored bodies and facts, validating them again, "
+        "comparing findings and storing the differences costs on top.",
         "",
         "| decisions | differing | seconds | decisions/s | replay / engine alone |",
         "|---|---|---|---|---|",
@@ -301,14 +341,18 @@ def scale_section(growth: dict[str, Any], rules: dict[str, Any]) -> list[str]:
     for done in replays:
         ratio = done["decisions_per_second"] / rules["evaluations_per_second"]
         lines.append(
-            f"| {done['decisions']:,} | {done['differing']:,} | {fmt(done['seconds'], 2)} | {fmt(done['decisions_per_second'], 0)} | {fmt(ratio, 3)}x |"
+            f"| {done['decisions']:,} | {done['differing']:,} | {fmt(done['seconds'], 2)} | "
+            f"{fmt(done['decisions_per_second'], 0)} | {fmt(ratio, 3)}x |"
         )
     factors = growth["growth_first_to_last"]
     lines += [
         "",
-        f"From {steps[0]['requests']:,} to {steps[-1]['requests']:,} requests the queue listing's median changes {fmt(factors['queue'], 2)}x and the agency",
-        f"listing's {fmt(factors['agency_listing'], 2)}x. Verification is linear by nature (it rehashes every event); its rate changes",
-        f"{fmt(factors['audit_verify_rate'], 2)}x, and the verifying process's memory growth {factors['verify_memory_mib']:+,.1f} MiB. Database size at the",
+        f"From {steps[0]['requests']:,} to {steps[-1]['requests']:,} requests the queue listing's median changes "
+        f"{fmt(factors['queue'], 2)}x and the agency",
+        f"listing's {fmt(factors['agency_listing'], 2)}x. Verification is linear by nature "
+        "(it rehashes every event); its rate changes",
+        f"{fmt(factors['audit_verify_rate'], 2)}x, and the verifying process's memory growth "
+        f"{factors['verify_memory_mib']:+,.1f} MiB. Database size at the",
         f"largest step: {fmt(growth['database_gb_at_largest'])} GB.",
     ]
     return lines
@@ -324,7 +368,8 @@ def write_results(figures: dict[str, Any]) -> str:
         *scale_section(figures["scale"], figures["engine"]),
         "",
         hand_written(),
-        "Reproduce: `make bench` (about 15 minutes here), or `make bench-quick` (a few minutes; writes bench/out/RESULTS-quick.md);",
+        "Reproduce: `make bench` (about 15 minutes here), or `make bench-quick` (a few minutes; "
+        "writes bench/out/RESULTS-quick.md);",
         "each part alone: `bench/pg.sh .venv/bin/python -m bench.engine`, `... -m bench.e2e`, `... -m bench.webhooks`,",
         "`... -m bench.scale`, and `... -m bench.profile` to profile the service under load with py-spy.",
         "",

@@ -1,4 +1,5 @@
-"""Scale: the review queue, one agency's request listing, audit verification and policy replay at 10k, 100k and 1M stored requests.
+"""Scale: the review queue, one agency's request listing,
+audit verification and policy replay at 10k, 100k and 1M stored requests.
 
 One database grows 10k -> 100k -> 1M. Each step bulk-loads whole requests with COPY
 (asyncpg): the request, its version (the stored body, identifiers replaced by keyed
@@ -329,7 +330,8 @@ async def organisations(connection: asyncpg.Connection, now: datetime) -> None:
 
 
 def verify_in_a_process(database_url: str) -> dict[str, Any]:
-    """`caldicott audit verify` as a process of its own (bench/verify_memory.py): its result, seconds and memory growth."""
+    """`caldicott audit verify` as a process of its own (bench/verify_memory.py):
+    its result, seconds and memory growth."""
     argv = [str(VENV_BIN / "python"), "-m", "bench.verify_memory"]
     done = subprocess.run(argv, env=service_env(database_url), cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:

@@ -1,4 +1,5 @@
-"""The attacks of issue 12 (and issue 25's on panels), replayed over real HTTP against the service as it runs; one line each, PASS or FAIL.
+"""The attacks of issue 12 (and issue 25's on panels),
+replayed over real HTTP against the service as it runs; one line each, PASS or FAIL.
 
 Every service is `caldicott serve` in its own process, on a database of the throwaway PostgreSQL
 cluster bench/pg.sh starts, run from an empty folder so that no `.env` in the project changes it:
@@ -120,7 +121,8 @@ LEDGER = Ledger()
 
 
 class Service(Process):
-    """A `caldicott` process started from an empty folder: a developer's .env in the project must not change what is attacked."""
+    """A `caldicott` process started from an empty folder:
+    a developer's .env in the project must not change what is attacked."""
 
     def start(self) -> "Service":
         with self.log_path.open("ab") as log:
@@ -272,7 +274,8 @@ def refused_401(response: httpx.Response) -> list[str]:
 
 
 async def poisoned_receiver(main: Server, receiver: Receiver) -> None:
-    """An agency's receiver answers 503 with Retry-After values that broke the worker; a fair agency's deliveries still arrive."""
+    """An agency's receiver answers 503 with Retry-After values that broke the worker;
+    a fair agency's deliveries still arrive."""
     poisons = {"/poison-big": "99999999999999999999", "/poison-sup": "²"}
     events = ["sharing_request.decided", "sharing_request.referred"]
     async with main.client() as api:
@@ -324,10 +327,16 @@ async def poisoned_receiver(main: Server, receiver: Receiver) -> None:
         for row in rows:
             attempts = row["attempts"]
             if len(attempts) < 2:
-                problems.append(f"delivery {row['id']} has {len(attempts)} attempts recorded (status {row['status']}), want at least 2")
+                problems.append(
+                    f"delivery {row['id']} has {len(attempts)} attempts recorded "
+                    f"(status {row['status']}), want at least 2"
+                )
                 continue
             if any((attempt["response_status"], attempt["error"]) != (503, None) for attempt in attempts):
-                problems.append(f"delivery {row['id']}: attempts recorded as {[(a['response_status'], a['error']) for a in attempts]}")
+                problems.append(
+                    f"delivery {row['id']}: attempts recorded as "
+                    f"{[(a['response_status'], a['error']) for a in attempts]}"
+                )
             gap = (at(attempts[1]["attempted_at"]) - at(attempts[0]["attempted_at"])).total_seconds()
             first_gaps.append(gap)
             low, high = expected_gap[path]
@@ -340,7 +349,8 @@ async def poisoned_receiver(main: Server, receiver: Receiver) -> None:
         LEDGER.record(
             f"a receiver answering 503 with Retry-After: {value} ({submissions} deliveries)",
             problems[:3],
-            f"every attempt recorded as a failed 503, rescheduled and retried {spread} later ({meaning}), failing again; none left unrecorded",
+            f"every attempt recorded as a failed 503, rescheduled and retried {spread} later ({meaning}), "
+            "failing again; none left unrecorded",
         )
     problems = []
     if len(fair_waits) != 3 or any(wait is None or wait > FAIR_WITHIN for wait in fair_waits):
@@ -350,7 +360,8 @@ async def poisoned_receiver(main: Server, receiver: Receiver) -> None:
     LEDGER.record(
         "another agency's endpoint while the poisoned ones keep failing",
         problems,
-        f"its 3 deliveries arrived {', '.join(f'{wait:.2f}' for wait in fair_waits if wait is not None)} s after submission, signatures verified",
+        f"its 3 deliveries arrived {', '.join(f'{wait:.2f}' for wait in fair_waits if wait is not None)} s after "
+        "submission, signatures verified",
     )
 
 
@@ -481,7 +492,8 @@ async def deactivation(main: Server) -> None:
 
         for org, state in (("DEAC1", "deactivated"), ("GHOST1", "not registered")):
             for role, role_calls in calls(org).items():
-                # An auditor's or admin's token of any organisation but the controller is refused before its standing is read.
+                # An auditor's or admin's token of any organisation but the controller
+                # is refused before its standing is read.
                 why = f"organisation {org!r} is {state}" if role in (Role.AGENCY, Role.GUARDIAN) else not_honoured(role, org)
                 problems = []
                 for name, method, path, body in role_calls:
@@ -489,7 +501,8 @@ async def deactivation(main: Server) -> None:
                     if not is_problem(response, 403) or detail(response) != why:
                         problems.append(f"{name}: {answered(response)} {detail(response)}")
                 LEDGER.record(
-                    f"{role} token of {'deactivated' if state == 'deactivated' else 'unregistered'} {org}: {', '.join(call[0] for call in role_calls)}",
+                    f"{role} token of {'deactivated' if state == 'deactivated' else 'unregistered'} {org}: "
+                    f"{', '.join(call[0] for call in role_calls)}",
                     problems,
                     f'each 403 problem "{why}"',
                 )
@@ -552,7 +565,8 @@ async def police_admin_sets_policy(main: Server) -> None:
     LEDGER.record(
         "a police admin token uploading its own policy, activating 2026.1, registering an organisation",
         problems,
-        "each 403 problem role-not-honoured, logged with organisation, sub and role; the policies and organisations are as they were",
+        "each 403 problem role-not-honoured, logged with organisation, sub and role; "
+        "the policies and organisations are as they were",
     )
 
 
@@ -563,7 +577,8 @@ async def police_guardian_approves(main: Server) -> None:
         police, controller = auth("POL1", Role.GUARDIAN, "pol1-guardian"), auth(CONTROLLER, Role.GUARDIAN)
         queue = await api.get("/v1/review-queue", headers=police)
         claim = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=police)
-        # Claimed by the controller's guardian, the request is where a review may be made: only the role stands in the way.
+        # Claimed by the controller's guardian, the request is where a review may be made:
+        # only the role stands in the way.
         held = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=controller)
         review = await api.post(f"/v1/sharing-requests/{referred}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=police)
         after = (await api.get(f"/v1/sharing-requests/{referred}", headers=controller)).json()
@@ -575,7 +590,8 @@ async def police_guardian_approves(main: Server) -> None:
         *([] if after["decision"]["decided_by"] == "rules" else [f"the request is now {after['status']}, decided by {after['decision']['decided_by']}"]),
     ]
     LEDGER.record(
-        "a police guardian token reading the queue, claiming RXT01's request, approving it while the controller's guardian holds it",
+        "a police guardian token reading the queue, claiming RXT01's request, "
+        "approving it while the controller's guardian holds it",
         problems,
         f"each 403 problem: {detail(review)}; the rules' referral still stands",
     )
@@ -605,7 +621,8 @@ async def trust_auditor_reads_the_trail(main: Server) -> None:
 
 
 async def chained(api: httpx.AsyncClient, auditor: dict[str, str], *, within: float = 5.0) -> None:
-    """Wait until no audit event is pending: events join the listed chain a bounded moment after their commit (CALDICOTT_AUDIT_CHAIN_DELAY_SECONDS)."""
+    """Wait until no audit event is pending: events join the listed chain a bounded moment after their commit
+    (CALDICOTT_AUDIT_CHAIN_DELAY_SECONDS)."""
     for _ in range(int(within / 0.05)):
         if not (await api.get("/v1/audit/verify", headers=auditor)).json().get("pending", 0):
             return
@@ -613,7 +630,8 @@ async def chained(api: httpx.AsyncClient, auditor: dict[str, str], *, within: fl
 
 
 async def endpoint_audit(main: Server, receiver: Receiver) -> None:
-    """Register, change, re-key and delete an endpoint (an agency's, and a controller-wide one); each is in the audit trail."""
+    """Register, change, re-key and delete an endpoint (an agency's, and a controller-wide one);
+    each is in the audit trail."""
     auditor = auth(CONTROLLER, Role.AUDITOR)
     async with main.client() as api:
         await register(api, "AUDIT1")
@@ -644,7 +662,8 @@ async def endpoint_audit(main: Server, receiver: Receiver) -> None:
             LEDGER.record(
                 f"register, patch, rotate and delete {scope}",
                 problems,
-                f"GET /v1/audit/events as the controller's auditor shows {', '.join(sorted(set(actions)))}; no secret in the trail",
+                "GET /v1/audit/events as the controller's auditor shows "
+                f"{', '.join(sorted(set(actions)))}; no secret in the trail",
             )
 
 
@@ -664,11 +683,15 @@ async def large_submissions(main: Server) -> None:
         refused = await api.post("/v1/sharing-requests", json=huge, headers=agency)
         problems = []
         if not is_problem(refused, 422) or error_fields(refused) != ["subjects.identifiers"]:
-            problems.append(f"answered {answered(refused)} with fields {error_fields(refused) if refused.status_code == 422 else refused.text[:120]}")
+            problems.append(
+                f"answered {answered(refused)} with fields "
+                f"{error_fields(refused) if refused.status_code == 422 else refused.text[:120]}"
+            )
         LEDGER.record(
             "a submission listing 10,000 identifiers",
             problems,
-            f"one 422 error naming subjects.identifiers ({refused.json()['errors'][0]['message'] if not problems else ''}), {len(refused.content)} bytes",
+            "one 422 error naming subjects.identifiers "
+            f"({refused.json()['errors'][0]['message'] if not problems else ''}), {len(refused.content)} bytes",
         )
 
         async def timed_read() -> float:
@@ -689,7 +712,10 @@ async def large_submissions(main: Server) -> None:
         problem = response.json() if response.headers.get("content-type") == PROBLEM else {}
         problems = []
         if not is_problem(response, 422) or len(problem.get("errors", [])) != 50 or problem.get("error_count") != 10_000:
-            problems.append(f"answered {answered(response)}, {len(problem.get('errors', []))} errors listed, error_count {problem.get('error_count')}")
+            problems.append(
+                f"answered {answered(response)}, {len(problem.get('errors', []))} errors listed, "
+                f"error_count {problem.get('error_count')}"
+            )
         if len(response.content) >= 10_000:
             problems.append(f"the problem document is {len(response.content)} bytes")
         LEDGER.record(
@@ -779,7 +805,8 @@ async def endpoint_limit(main: Server, receiver: Receiver) -> None:
 
 
 async def rate_limit(strict: Server) -> None:
-    """A client past its organisation's quota gets 429 with Retry-After and the draft's RateLimit fields; another organisation does not."""
+    """A client past its organisation's quota gets 429 with Retry-After and the draft's RateLimit fields;
+    another organisation does not."""
     async with strict.client() as api:
         agency = auth("RXT01", Role.AGENCY)
         first = [await api.get("/v1/sharing-requests", headers=agency) for _ in range(READS_QUOTA)]
@@ -799,12 +826,14 @@ async def rate_limit(strict: Server) -> None:
     LEDGER.record(
         f"{READS_QUOTA + 1} reads in a row by one organisation (reads quota {READS_QUOTA} per {READS_WINDOW} s)",
         problems,
-        f"the last is 429 problem, Retry-After: {retry_after}, RateLimit-Policy: {policy}, RateLimit: {remaining}; another organisation still 200",
+        f"the last is 429 problem, Retry-After: {retry_after}, RateLimit-Policy: {policy}, RateLimit: {remaining}; "
+        "another organisation still 200",
     )
 
 
 async def half_sent_requests(strict: Server, count: int = 200) -> None:
-    """Connections that never finish a request head are dropped within the header timeout; a normal client is served meanwhile."""
+    """Connections that never finish a request head are dropped within the header timeout;
+    a normal client is served meanwhile."""
 
     async def half_sent() -> float | None:
         opened = time.monotonic()
@@ -835,13 +864,17 @@ async def half_sent_requests(strict: Server, count: int = 200) -> None:
     slowest = max((seconds for seconds in held if seconds is not None), default=0.0)
     problems = []
     if kept or slowest > HEAD_TIMEOUT + 1.5:
-        problems.append(f"{len(kept)} of {count} connections still open after {HEAD_TIMEOUT + 15} s; the slowest one dropped took {slowest:.1f} s")
+        problems.append(
+            f"{len(kept)} of {count} connections still open after {HEAD_TIMEOUT + 15} s; "
+            f"the slowest one dropped took {slowest:.1f} s"
+        )
     if status != 200 or took > 2:
         problems.append(f"the normal client got {status} in {took:.2f} s")
     LEDGER.record(
         f"{count} connections each sending part of a request head and no more (header timeout {HEAD_TIMEOUT} s)",
         problems,
-        f"all {count} closed by the server within {slowest:.1f} s of connecting; a normal client meanwhile got 200 in {took * 1000:.0f} ms",
+        f"all {count} closed by the server within {slowest:.1f} s of connecting; "
+        f"a normal client meanwhile got 200 in {took * 1000:.0f} ms",
     )
 
 
@@ -872,7 +905,8 @@ async def panel_vote(api: httpx.AsyncClient, request_id: str, who: str, choice: 
 
 
 async def chair_and_abstention(main: Server) -> None:
-    """A panel of three is not decided by its chair and one abstention before the third member has voted, casting vote or not."""
+    """A panel of three is not decided by its chair and one abstention before the third
+    member has voted, casting vote or not."""
     async with main.client() as api:
         request_id = await panel_opened(api, "PANEL-ABSTAIN-1", "abstain")
         await panel_vote(api, request_id, "abstain-chair", "approve")
@@ -885,14 +919,16 @@ async def chair_and_abstention(main: Server) -> None:
     if after["status"] != "in_panel" or after["decision"]["kind"] != "rules":
         problems.append(f"the request is now {after['status']}, decided by a {after['decision']['kind']} decision")
     LEDGER.record(
-        "a panel chair voting approve, one member abstaining, and the chair closing (with and without a casting vote) before the third votes",
+        "a panel chair voting approve, one member abstaining, and the chair closing "
+        "(with and without a casting vote) before the third votes",
         problems,
         f"each 409 problem: {detail(plain)}; the panel still sits",
     )
 
 
 async def panel_voter_reconsiders(main: Server) -> None:
-    """Neither the chair nor any member of the panel that refused a request may claim its reconsideration; another guardian may."""
+    """Neither the chair nor any member of the panel that refused a request may claim its
+    reconsideration; another guardian may."""
     async with main.client() as api:
         request_id = await panel_opened(api, "PANEL-RECONSIDER-1", "voter")
         for who in ("voter-chair", "voter-2", "voter-3"):
@@ -901,7 +937,10 @@ async def panel_voter_reconsiders(main: Server) -> None:
         grounds = {"grounds": "The recipient now limits onward sharing to the named team, answering the reason given."}
         asked = await api.post(f"/v1/sharing-requests/{request_id}/reconsideration", json=grounds, headers=auth("RXT01", Role.AGENCY))
         if (closed.status_code, asked.status_code) != (200, 201):
-            raise RuntimeError(f"the panel's refusal: close {closed.status_code}, reconsideration asked {asked.status_code} {asked.text[:160]}")
+            raise RuntimeError(
+                f"the panel's refusal: close {closed.status_code}, "
+                f"reconsideration asked {asked.status_code} {asked.text[:160]}"
+            )
         tried = {who: await api.post(f"/v1/sharing-requests/{request_id}/claim", headers=panel_guardian(who)) for who in ("voter-2", "voter-3", "voter-chair")}
         independent = await api.post(f"/v1/sharing-requests/{request_id}/claim", headers=panel_guardian("independent"))
     problems = [f"{who} claiming: {answered(response)}" for who, response in tried.items() if not is_problem(response, 403)]
@@ -917,8 +956,8 @@ async def panel_voter_reconsiders(main: Server) -> None:
 # --- What already held ---------------------------------------------------------------------------------
 
 
-# Issue 25: a requester choosing words rather than meeting tests. Each is (what was tried, requester, its type, the request's
-# changes, the outcomes that hold it): under 2027.1 each was approved, or lifted a protection it should not.
+# Issue 25: a requester choosing words rather than meeting tests. Each is (what was tried, requester, its type, the
+# request's changes, the outcomes that hold it): under 2027.1 each was approved, or lifted a protection it should not.
 WORDS_MH = [item("contact_details"), item("mental_health")]
 WORD_ATTACKS = [
     (
@@ -1029,7 +1068,8 @@ WORD_ATTACKS = [
 
 
 async def words_over_tests(main: Server) -> None:
-    """Each disclosure 2027.1 let a requester obtain by its choice of words is refused or held for a guardian by 2028.1."""
+    """Each disclosure 2027.1 let a requester obtain by its choice of words is
+    refused or held for a guardian by 2028.1."""
     problems, outcomes = [], []
     async with main.client() as api:
         for code, kind in {(org, kind) for _, org, kind, _, _ in WORD_ATTACKS}:
@@ -1041,7 +1081,8 @@ async def words_over_tests(main: Server) -> None:
             if outcome not in holding or version != "2028.1":
                 problems.append(f"{tried}: {outcome} under {version}")
     LEDGER.record(
-        f"{len(WORD_ATTACKS)} requests that choose words over tests (not_confidential, a court_order label, a duty outside its purpose, a parent's refusal)",
+        f"{len(WORD_ATTACKS)} requests that choose words over tests (not_confidential, a court_order label, a duty "
+        "outside its purpose, a parent's refusal)",
         problems,
         f"each refused or referred under 2028.1 ({', '.join(outcomes)})",
     )
@@ -1071,12 +1112,14 @@ async def cross_agency_read(main: Server) -> None:
 
 
 async def own_organisation_guardian(main: Server) -> None:
-    """A guardian of the requesting organisation may neither claim its request nor decide it, even while another guardian holds it."""
+    """A guardian of the requesting organisation may neither claim its request nor decide it,
+    even while another guardian holds it."""
     async with main.client() as api:
         referred = (await submitted(api, "RXT01", changed(REFERRED | {"reference": "OWN-1"})))["id"]
         guardian, controller = auth("RXT01", Role.GUARDIAN), auth(CONTROLLER, Role.GUARDIAN)
         claim = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=guardian)
-        # Claimed by the controller's guardian, the request is where a review may be made: only the own-organisation rule stands in the way.
+        # Claimed by the controller's guardian, the request is where a review may be made:
+        # only the own-organisation rule stands in the way.
         held = await api.post(f"/v1/sharing-requests/{referred}/claim", headers=controller)
         review = await api.post(f"/v1/sharing-requests/{referred}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
         after = (await api.get(f"/v1/sharing-requests/{referred}", headers=controller)).json()
@@ -1086,14 +1129,16 @@ async def own_organisation_guardian(main: Server) -> None:
     if after["status"] == "approved" or after["decision"]["decided_by"] != "rules":
         problems.append(f"the request is now {after['status']}, decided by {after['decision']['decided_by']}")
     LEDGER.record(
-        "a guardian of the requesting organisation claiming its request, then approving it while the controller's guardian holds it",
+        "a guardian of the requesting organisation claiming its request, "
+        "then approving it while the controller's guardian holds it",
         problems,
         f"each 403 problem: {detail(review)}; the rules' referral still stands",
     )
 
 
 async def checks_before_disclosure(main: Server) -> None:
-    """A court-order approval is not ready to disclose until the controller records its check; no agency, nor another organisation's roles, can."""
+    """A court-order approval is not ready to disclose until the controller records its check;
+    no agency, nor another organisation's roles, can."""
     async with main.client() as api:
         await register(api, "POL01", "police")
         shared = await submitted(api, "POL01", changed(COURT_ORDER | {"reference": "CHECK-1"}))
@@ -1104,20 +1149,25 @@ async def checks_before_disclosure(main: Server) -> None:
         after = (await api.get(f"/v1/sharing-requests/{shared['id']}", headers=auth("POL01", Role.AGENCY))).json()
     problems = []
     if (shared["status"], shared["ready_to_disclose"], shared["open_checks"]) != ("approved_with_conditions", False, ["CP6.court_order_verified"]):
-        problems.append(f"submitted: {shared['status']}, ready_to_disclose {shared['ready_to_disclose']}, open {shared['open_checks']}")
+        problems.append(
+            f"submitted: {shared['status']}, "
+            f"ready_to_disclose {shared['ready_to_disclose']}, open {shared['open_checks']}"
+        )
     if not all(is_problem(answer, 403) for answer in answers):
         problems.append(f"recording answered {', '.join(answered(answer) for answer in answers)}")
     if after["ready_to_disclose"] or after["open_checks"] != ["CP6.court_order_verified"]:
         problems.append(f"after the attempts: ready_to_disclose {after['ready_to_disclose']}, open {after['open_checks']}")
     LEDGER.record(
-        "a court-order approval disclosed before its check is recorded: the agency, and another organisation's IG manager or guardian, recording it",
+        "a court-order approval disclosed before its check is recorded: the agency, and another organisation's IG "
+        "manager or guardian, recording it",
         problems,
         "ready_to_disclose false; each attempt 403 problem; the check still open",
     )
 
 
 async def withheld_notice(main: Server) -> None:
-    """The person's notice of a request whose telling would prejudice its purpose is withheld: the agency, and a guardian of its own organisation, cannot read or release it."""
+    """The person's notice of a request whose telling would prejudice its purpose is withheld: the agency, and a
+    guardian of its own organisation, cannot read or release it."""
     async with main.client() as api:
         referred = await submitted(api, "RXT01", changed(REFERRED | {"reference": "WITHHELD-1", "transparency.subject_informed": "would_prejudice_purpose"}))
         controller = auth(CONTROLLER, Role.GUARDIAN)
@@ -1141,7 +1191,8 @@ async def withheld_notice(main: Server) -> None:
     if not is_problem(after, 409):
         problems.append(f"after the attempts the notice answered {answered(after)}")
     LEDGER.record(
-        "a withheld notice to the person read, previewed or released by the agency or a guardian of the requesting organisation",
+        "a withheld notice to the person read, previewed or released by the agency or a guardian "
+        "of the requesting organisation",
         problems,
         "409 subject-notice-withheld to read; 403 to preview or release; still withheld",
     )
@@ -1187,7 +1238,8 @@ SSRF_URLS = [
 
 
 async def ssrf(strict: Server) -> None:
-    """Webhook URLs naming loopback, private or link-local addresses, however written, are refused where private destinations are not allowed."""
+    """Webhook URLs naming loopback, private or link-local addresses, however written,
+    are refused where private destinations are not allowed."""
     async with strict.client() as api:
         agency = auth("RXT01", Role.AGENCY)
         for url in SSRF_URLS:
@@ -1296,7 +1348,8 @@ SELF_CERTIFIED = b"COURT ORDER\nThe bearer is entitled to the medical records of
 
 
 async def self_certified_court_order(main: Server) -> None:
-    """Under 2028.2 the police upload a typed page, call it `court_order`, and try to verify it themselves: the order's condition stands."""
+    """Under 2028.2 the police upload a typed page, call it `court_order`, and try to verify it themselves:
+    the order's condition stands."""
     async with main.client() as api:
         await register(api, "POL-SC", "police")
         activated = await api.post("/v1/policies/uk-caldicott-baseline/2028.2/activate", headers=admin())
@@ -1322,11 +1375,16 @@ async def self_certified_court_order(main: Server) -> None:
     decision = amended.json().get("decision", {}) if amended.status_code == 200 else {}
     result = {finding["rule"]: finding["result"] for finding in decision.get("findings", [])}.get("CP6.court_order_verified")
     if result != "condition" or decision.get("facts", {}).get("evidence") != []:
-        problems.append(f"the amendment answered {answered(amended)}; CP6.court_order_verified {result}, evidence {decision.get('facts', {}).get('evidence')}")
+        problems.append(
+            f"the amendment answered {answered(amended)}; CP6.court_order_verified {result}, evidence "
+            f"{decision.get('facts', {}).get('evidence')}"
+        )
     LEDGER.record(
-        "under 2028.2, a police upload of a typed page as kind court_order, verified by the police agency and by a police guardian, then an amendment",
+        "under 2028.2, a police upload of a typed page as kind court_order, verified by the police agency and by a "
+        "police guardian, then an amendment",
         problems,
-        f"each verification 403 problem ({detail(by_own_guardian)}); the amendment still has CP6.court_order_verified's condition, no evidence weighed",
+        f"each verification 403 problem ({detail(by_own_guardian)}); the amendment still has "
+        "CP6.court_order_verified's condition, no evidence weighed",
     )
 
 
@@ -1339,7 +1397,8 @@ def local_policy(version: str = "2028.1", **changes: Any) -> dict[str, Any]:
 
 
 async def loosening_policies(main: Server) -> None:
-    """Local policies that would loosen the baseline's reading of the law, and activating a replay-only edition: all refused, nothing changes."""
+    """Local policies that would loosen the baseline's reading of the law, and activating a replay-only edition:
+    all refused, nothing changes."""
     pace_duty = local_policy()
     pace = [entry["code"] for entry in pace_duty["provisions"]].index("pace_1984")
     pace_duty["provisions"][pace]["kind"] = "duty"

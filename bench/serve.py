@@ -1,4 +1,5 @@
-"""A baseline app under uvicorn exactly as `caldicott serve` runs the service, so that ratios compare applications, not HTTP parsers.
+"""A baseline app under uvicorn exactly as `caldicott serve` runs the service,
+so that ratios compare applications, not HTTP parsers.
 
 The same options as the service (app/platform/server.py `uvicorn_options`: uvicorn's h11 protocol with the
 request-head deadline, the keep-alive, head-size and concurrency limits from the same settings,

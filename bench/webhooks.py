@@ -49,7 +49,8 @@ from bench.e2e import load, subscribe_controller
 SERVICE_WORKERS = 2
 BACKLOG_CONCURRENCY = 32
 # Unanswered submissions the open loop allows before it skips one: the e2e's highest concurrency. With more, a service
-# that cannot keep up only queues them (and, on two cores, answers fewer); the lag is measured at the rate it does answer.
+# that cannot keep up only queues them (and, on two cores, answers fewer);
+# the lag is measured at the rate it does answer.
 LAG_MAX_IN_FLIGHT = 64
 DELIVERY_TIMEOUT = 300  # seconds to wait for every delivery to arrive before reporting what did
 

@@ -40,8 +40,8 @@ async def lazy_body(boundary: str, blocks: int, tail: bytes) -> AsyncIterator[by
     """The multipart body a piece at a time: every block sent is the same object."""
     yield (
         f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ncourt_order\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        'filename="order.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="order.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
     ).encode() + HEAD
     for _ in range(blocks):
         yield BLOCK
