@@ -43,7 +43,8 @@ log = logging.getLogger("caldicott")
 
 
 async def register_controller(application: FastAPI) -> None:
-    """Register the controller's organisation if it is missing, and chain its audit event; a database not reachable yet is tried again at the next start."""
+    """Register the controller's organisation if it is missing, and chain its audit event;
+    a database not reachable yet is tried again at the next start."""
     wiring = wiring_of(application)
     code = wiring.settings.controller_org
     try:
@@ -57,7 +58,8 @@ async def register_controller(application: FastAPI) -> None:
 
 
 async def list_unverified_evidence(application: FastAPI) -> None:
-    """The one-off listing of requests decided on unverified evidence (app/services/attachments/evidence_upgrade.py); its count goes in the start log."""
+    """The one-off listing of requests decided on unverified evidence (app/services/attachments/evidence_upgrade.py);
+    its count goes in the start log."""
     try:
         queued = await evidence_upgrade.run_once(sessionmaker=wiring_of(application).sessionmaker, registry=wiring_of(application).policies)
     except (OSError, SQLAlchemyError, ProblemError) as error:  # ProblemError: the active policy's calendar has run out
@@ -90,7 +92,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     """Build the app; the shipped policies are loaded and checked here, so a bad or altered one stops start-up."""
     settings = settings or get_settings()
     if settings.policy_file is not None:
-        raise PolicyError("CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate it (docs/guardians/policies.md)")
+        raise PolicyError(
+            "CALDICOTT_POLICY_FILE is no longer read: upload the policy with POST /v1/policies and activate "
+            "it (docs/guardians/policies.md)"
+        )
     wiring = Wiring.make(settings, span_exporter=span_exporter)
 
     @asynccontextmanager

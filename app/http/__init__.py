@@ -1,1 +1,2 @@
-"""The HTTP edge beside the routers: tokens and roles, dependencies, ETags, locations, limits, correlation, rate limits, multipart."""
+"""The HTTP edge beside the routers: tokens and roles, dependencies, ETags, locations, limits,
+correlation, rate limits, multipart."""

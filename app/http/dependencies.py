@@ -58,7 +58,8 @@ MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 
 
 async def get_active_policy(request: Request, session: SessionDep) -> Policy:
-    """The policy that decides new submissions and amendments now: read each time, as another process may have activated one."""
+    """The policy that decides new submissions and amendments now:
+    read each time, as another process may have activated one."""
     registry = wiring_of(request.app).policies  # not RegistryDep: a dependency fewer to solve on every submission
     return await registry.active(session=session)
 

@@ -1,4 +1,5 @@
-"""HTTP preconditions: strong ETags from row versions, If-Match on changes (412; 428 where required), If-None-Match on reads (304).
+"""HTTP preconditions: strong ETags from row versions, If-Match on changes (412;
+428 where required), If-None-Match on reads (304).
 
 A resource that can change carries a version that goes up with every change: `row_version` for a sharing request
 (every workflow move updates its row), `version` for organisations, agreements and webhook endpoints. Its ETag is
@@ -36,7 +37,10 @@ ETAG_HEADER = {"ETag": {"description": "The resource's current entity tag, for I
 # OpenAPI entries: a read's 304, a change's 412 and 428.
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified: the `If-None-Match` ETag is still current", "headers": ETAG_HEADER}}
 STALE: dict[int | str, dict[str, Any]] = {
-    412: problem_doc("`If-Match` does not name the current ETag (`current_etag` does): someone changed the resource since; nothing was changed")
+    412: problem_doc(
+        "`If-Match` does not name the current ETag (`current_etag` does): "
+        "someone changed the resource since; nothing was changed"
+    )
 }
 REQUIRED: dict[int | str, dict[str, Any]] = STALE | {428: problem_doc("The `If-Match` header is required on this change: send the ETag a GET gave")}
 
@@ -57,7 +61,8 @@ def _listed(header: str) -> list[str]:
 
 
 def check(row: Versioned, if_match: str | None, *, required: bool = False) -> None:
-    """Refuse a change whose If-Match names no current ETag of the row (412), or that sends none where one is required (428)."""
+    """Refuse a change whose If-Match names no current ETag of the row (412),
+    or that sends none where one is required (428)."""
     if if_match is None:
         if required:
             raise PreconditionRequired("the If-Match header is required: send the ETag that a GET of the resource answered")
@@ -83,7 +88,8 @@ def not_modified(row: Versioned, if_none_match: str | None) -> Response | None:
 
 
 async def locked(session: AsyncSession, row: Row) -> Row:
-    """The row read again under a row lock (FOR UPDATE) held until the transaction ends, so the check sees what the change will change."""
+    """The row read again under a row lock (FOR UPDATE) held until the transaction ends,
+    so the check sees what the change will change."""
     await session.refresh(row, with_for_update=True)
     return row
 

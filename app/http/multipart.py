@@ -47,7 +47,8 @@ class _Part:
 
 
 class _Reader:
-    """python-multipart's callbacks: they keep the fields and queue views of the file's bytes for `read_form` to pass on."""
+    """python-multipart's callbacks: they keep the fields and queue views of the
+    file's bytes for `read_form` to pass on."""
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
@@ -159,7 +160,11 @@ async def read_form(request: Request, sink: Sink, *, max_file_bytes: int) -> Upl
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit:
-                raise PayloadTooLarge(f"the body is larger than the file's limit ({max_file_bytes} bytes) and {FORM_OVERHEAD} bytes of form", headers=UNREAD)
+                raise PayloadTooLarge(
+                    "the body is larger than the file's limit "
+                    f"({max_file_bytes} bytes) and {FORM_OVERHEAD} bytes of form",
+                    headers=UNREAD,
+                )
             parser.write(chunk)
             for piece in reader.pieces:
                 await sink(piece)
@@ -194,7 +199,8 @@ def _field_text(name: str, value: bytearray) -> str:
 
 
 def safe_filename(name: str) -> str | None:
-    """The last part of a sent file name, without control characters, at most MAX_FILENAME_CHARS long; None if nothing is left."""
+    """The last part of a sent file name, without control characters,
+    at most MAX_FILENAME_CHARS long; None if nothing is left."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(char for char in base if unicodedata.category(char)[0] != "C").strip().strip(".")
     return cleaned[-MAX_FILENAME_CHARS:] or None

@@ -1,4 +1,5 @@
-"""Content negotiation: the Accept header read as RFC 9110 (section 12.5.1) says, in one place for every route that offers forms."""
+"""Content negotiation: the Accept header read as RFC 9110 (section 12.5.1) says,
+in one place for every route that offers forms."""
 
 from collections.abc import Sequence
 from typing import TypeVar
@@ -7,7 +8,8 @@ Form = TypeVar("Form", bound=str)
 
 
 def ranges(accept: str) -> list[tuple[str, str, float]]:
-    """(type, subtype, q) of each media range in an Accept header, lower-cased; a range with a malformed q is left out."""
+    """(type, subtype, q) of each media range in an Accept header, lower-cased;
+    a range with a malformed q is left out."""
     found = []
     for part in accept.split(","):
         media, *params = (piece.strip() for piece in part.split(";"))
@@ -42,8 +44,8 @@ def quality(accept: str, media_type: str) -> float:
 
 
 def choose(accept: str | None, offered: Sequence[Form]) -> Form | None:
-    """The offered form the header likes best, ties going to the earlier (the server's preference); the first when it says
-    nothing; None when it refuses them all."""
+    """The offered form the header likes best, ties going to the earlier (the server's preference); the first when it
+    says nothing; None when it refuses them all."""
     if accept is None or not accept.strip():
         return offered[0]
     best, best_q = None, 0.0

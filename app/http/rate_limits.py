@@ -1,4 +1,5 @@
-"""Rate limits per organisation: a token bucket per verified `org` and class of route, answering 429 with the IETF draft's fields.
+"""Rate limits per organisation: a token bucket per verified `org` and class of route,
+answering 429 with the IETF draft's fields.
 
 The buckets are app/services/operations/rate_limits.py. The
 fields follow the recent revisions of draft-ietf-httpapi-ratelimit-headers, the policy named
@@ -45,7 +46,8 @@ async def limit_rate(request: Request, principal: CurrentPrincipal, session: Ses
     if not admission.admitted:
         quota = admission.quota
         detail = (
-            f"{principal.org} has used its {admission.route_class} quota ({quota.requests} per {quota.window_seconds} s); retry in {admission.retry_after} s"
+            f"{principal.org} has used its {admission.route_class} quota ({quota.requests} per "
+            f"{quota.window_seconds} s); retry in {admission.retry_after} s"
         )
         raise TooManyRequests(detail, headers={"Retry-After": str(admission.retry_after), **admission.fields()})
 

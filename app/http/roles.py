@@ -39,7 +39,8 @@ def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Pri
             if claimed:  # app/powers.py: not the controller's (or, for guardians, a guardian organisation's) token
                 raise refusal(sub=principal.sub, org=principal.org, claimed=claimed)
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
-        # A token outlives its organisation's registration: every role of an unknown or deactivated organisation stops here.
+        # A token outlives its organisation's registration:
+        # every role of an unknown or deactivated organisation stops here.
         organisation = await caller_organisation(session=session, code=principal.org)
         if organisation is None:
             raise Forbidden(f"organisation {principal.org!r} is not registered")

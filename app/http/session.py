@@ -1,4 +1,5 @@
-"""The per-request session: one transaction per HTTP request, committed at the end, rolled back on error, its audit events chained after."""
+"""The per-request session: one transaction per HTTP request, committed at the end, rolled back on error,
+its audit events chained after."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,7 +12,8 @@ from app.wiring import wiring_of
 
 
 async def get_session(request: Request, background_tasks: BackgroundTasks) -> AsyncIterator[AsyncSession]:
-    """One transaction per HTTP request: services flush, this commits; audit events it recorded are chained after the response."""
+    """One transaction per HTTP request: services flush, this commits;
+    audit events it recorded are chained after the response."""
     wiring = wiring_of(request.app)
     async with wiring.sessionmaker() as session:
         try:
@@ -21,7 +23,8 @@ async def get_session(request: Request, background_tasks: BackgroundTasks) -> As
             await session.rollback()
             raise
         if session.sync_session.info.pop(AUDIT_RECORDED, False):
-            # Runs once the response is sent, so no client waits for the chain (under httpx's ASGITransport, before it returns).
+            # Runs once the response is sent, so no client waits for the chain
+            # (under httpx's ASGITransport, before it returns).
             background_tasks.add_task(wiring.chainer.settle)
 
 

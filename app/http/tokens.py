@@ -85,7 +85,8 @@ class TokenVerifier:
                 raise ValueError(f"{settings.jwks_file}: {refused[0]}")
 
     async def refresh_keys(self, token: str) -> None:
-        """With CALDICOTT_JWKS_URL: fetch the key set when we have none, ours is old, or the token names a key we lack."""
+        """With CALDICOTT_JWKS_URL: fetch the key set when we have none, ours is old,
+        or the token names a key we lack."""
         if self._jwks_url is None or len(token) > MAX_TOKEN_BYTES:
             return
         try:
@@ -222,7 +223,8 @@ def _strings(value: Any) -> bool:
 
 
 def _storable(text: str) -> bool:
-    """PostgreSQL text holds no NUL, and a lone surrogate has no UTF-8 form: a claim with either could not be audited."""
+    """PostgreSQL text holds no NUL, and a lone surrogate has no UTF-8 form:
+    a claim with either could not be audited."""
     return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
@@ -240,7 +242,8 @@ def _principal_from(claims: dict[str, Any], powers: Powers) -> Principal:
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthorized("token roles claim must be a list of strings")
     known = frozenset(Role(role) for role in roles if role in Role.__members__.values())
-    # Decided here, once per token, so that no endpoint or service can honour an inside role another organisation claims.
+    # Decided here, once per token, so that no endpoint or service can honour an
+    # inside role another organisation claims.
     honoured, refused = powers.split(org, known)
     return Principal(sub=sub, org=org, roles=honoured, refused=refused)
 

@@ -75,14 +75,16 @@ class Staging(ABC):
 
     @abstractmethod
     async def place(self, session: AsyncSession) -> None:
-        """Put the content under its hash, in the session's transaction (the attachment_blobs row for it is new there)."""
+        """Put the content under its hash, in the session's transaction
+        (the attachment_blobs row for it is new there)."""
 
     @abstractmethod
     async def discard(self) -> None:
         """Remove whatever is still staged; harmless when nothing is."""
 
     async def abandon(self, session: AsyncSession) -> None:
-        """After the recording transaction failed and was rolled back: leave nothing of this content that no attachment names."""
+        """After the recording transaction failed and was rolled back:
+        leave nothing of this content that no attachment names."""
         await self.discard()
 
 
@@ -146,7 +148,8 @@ class ChunkStaging(Staging):
         created = utcnow().isoformat()
 
         async def row() -> AsyncIterator[bytes]:
-            # COPY's text format: tab-separated columns, bytea as \x and hex (the backslash doubled, as COPY unescapes it).
+            # COPY's text format: tab-separated columns, bytea as \x and hex
+            # (the backslash doubled, as COPY unescapes it).
             yield f"{self.key}\t{self._rows}\t\\\\x".encode()
             for start in range(0, len(content), COPY_SLICE):
                 yield binascii.hexlify(content[start : start + COPY_SLICE])

@@ -1,4 +1,5 @@
-"""Evidence attached to sharing requests: an upload received as a stream and recorded, the list (with each one's verification), the audited download.
+"""Evidence attached to sharing requests: an upload received as a stream and recorded, the list
+(with each one's verification), the audited download.
 
 An upload cannot be one transaction like other writes: the client may take minutes to send it,
 and a transaction held open that long would hold a pooled connection on PostgreSQL and SQLite's
@@ -57,7 +58,8 @@ BLOBS = AttachmentBlob.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class Received:
-    """What an upload carried: its fields, what its content was found to be, and the content, staged until it is recorded."""
+    """What an upload carried: its fields, what its content was found to be, and the content,
+    staged until it is recorded."""
 
     kind: AttachmentKind
     filename: str | None
@@ -98,7 +100,8 @@ def of_agreement(code: str) -> Owner:
 
 
 def check_uploader(principal: Principal, request: SharingRequest) -> None:
-    """Evidence is attached by the requesting agency itself or by a guardian; anyone else who can see the request gets 403."""
+    """Evidence is attached by the requesting agency itself or by a guardian;
+    anyone else who can see the request gets 403."""
     if principal.has(Role.GUARDIAN) or (principal.has(Role.AGENCY) and principal.org == request.requester_org):
         return
     raise Forbidden("evidence is attached by the requesting agency or by a guardian")
@@ -106,7 +109,8 @@ def check_uploader(principal: Principal, request: SharingRequest) -> None:
 
 @asynccontextmanager
 async def receive(read_body: BodyReader, *, session: AsyncSession, store: Store) -> AsyncIterator[Received]:
-    """Read the multipart body, storing the file as it arrives, and yield what it carried for the caller to record in `session`.
+    """Read the multipart body, storing the file as it arrives,
+    and yield what it carried for the caller to record in `session`.
 
     Call it before writing anything in `session`: its read transaction is committed first. Leaving the block
     commits `session` (the content then belongs to the rows recorded); any error, in the block or at that
@@ -138,7 +142,8 @@ async def receive(read_body: BodyReader, *, session: AsyncSession, store: Store)
 
 
 async def _abandon(session: AsyncSession, staging: Staging) -> None:
-    """Roll back and remove what this upload stored; a failure here is logged, the original error is what the caller sees."""
+    """Roll back and remove what this upload stored;
+    a failure here is logged, the original error is what the caller sees."""
     try:
         await session.rollback()
         await staging.abandon(session)
@@ -149,7 +154,8 @@ async def _abandon(session: AsyncSession, staging: Staging) -> None:
 async def record(
     *, session: AsyncSession, principal: Principal, received: Received, request_id: str | None = None, agreement_code: str | None = None
 ) -> Attachment:
-    """The attachment row for a request or an agreement (exactly one), its content placed under its hash if new; the caller records the event."""
+    """The attachment row for a request or an agreement (exactly one), its content placed under its hash if new;
+    the caller records the event."""
     if await _claim_content(session, received):
         await received.staging.place(session)
     row = Attachment(
@@ -172,10 +178,11 @@ async def record(
 
 
 async def record_for_request(*, session: AsyncSession, principal: Principal, request: SharingRequest, received: Received) -> Attachment:
-    """Attach the received content to the request; the audit event names its SHA-256, and webhook subscribers hear of it."""
+    """Attach the received content to the request;
+    the audit event names its SHA-256, and webhook subscribers hear of it."""
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
-    # Read before the upload began: subscribers are told the status it has now. Locked, so that uploads at the same moment
-    # bump its row version one after another instead of the later ones failing as a concurrent change.
+    # Read before the upload began: subscribers are told the status it has now. Locked, so that uploads at the same
+    # moment bump its row version one after another instead of the later ones failing as a concurrent change.
     await session.refresh(request, with_for_update=True)
     request.updated_at = row.uploaded_at  # a change of the request: its row version, and so its ETag, goes up
     await session.flush()
@@ -184,7 +191,8 @@ async def record_for_request(*, session: AsyncSession, principal: Principal, req
 
 
 async def _claim_content(session: AsyncSession, received: Received) -> bool:
-    """Register the content: True if it is new (to be placed), False if already stored (its row then held against a purge until commit)."""
+    """Register the content: True if it is new (to be placed), False if already stored
+    (its row then held against a purge until commit)."""
     dialect = (await session.connection()).dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     new = insert(BLOBS).values(sha256=received.sha256, size=received.size, stored_at=utcnow()).on_conflict_do_nothing(index_elements=["sha256"])
@@ -209,7 +217,8 @@ async def list_page(*, session: AsyncSession, owner: Owner, cursor: str | None, 
 async def list_for_request(
     *, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str, cursor: str | None, limit: int
 ) -> AttachmentPage:
-    """A request's evidence for a reader who may see the request: an agency reads no guardian's subject as who attached it."""
+    """A request's evidence for a reader who may see the request:
+    an agency reads no guardian's subject as who attached it."""
     page = await list_page(session=session, owner=of_request(request), cursor=cursor, limit=limit)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     if words is None:
@@ -219,12 +228,16 @@ async def list_for_request(
 
 
 async def download(*, session: AsyncSession, store: Store, owner: Owner, attachment_id: str) -> Download:
-    """The attachment's content, found before anything is sent; the caller records the read. 404 if not the owner's, 410 if purged."""
+    """The attachment's content, found before anything is sent;
+    the caller records the read. 404 if not the owner's, 410 if purged."""
     row = await session.get(Attachment, attachment_id)
     if row is None or not owner.owns(row):
         raise NotFound(f"no attachment {attachment_id!r} on this {owner.noun}")
     if row.purged_at is not None:
-        raise Gone(f"the content of this attachment was removed on {row.purged_at:%Y-%m-%d} when its retention ended; its record and SHA-256 remain")
+        raise Gone(
+            f"the content of this attachment was removed on {row.purged_at:%Y-%m-%d} when its retention "
+            "ended; its record and SHA-256 remain"
+        )
     try:
         chunks = await store.reader(row.sha256)
     except FileNotFoundError:

@@ -1,4 +1,5 @@
-"""Readiness: the database reachable, its schema at this code's revision, the active policy's calendar running long enough.
+"""Readiness: the database reachable, its schema at this code's revision,
+the active policy's calendar running long enough.
 
 GET /readyz answers 503 when the database cannot be reached or its schema is behind (a problem
 naming both revisions and `caldicott migrate`), and 200 otherwise: `ok`, or `degraded` with the
@@ -49,7 +50,8 @@ class Readiness(BaseModel):
     checks: ReadinessChecks
     warning: str | None = Field(
         default=None,
-        description="Set while the active policy is replay-only (still ready): an admin should activate the current edition or a policy derived from it",
+        description="Set while the active policy is replay-only (still ready): an admin should activate the current "
+        "edition or a policy derived from it",
     )
 
 
@@ -68,7 +70,8 @@ async def active_policy(*, registry: PolicyRegistry, sessionmaker: async_session
 
 
 async def readiness(*, engine: AsyncEngine, registry: PolicyRegistry, sessionmaker: async_sessionmaker[AsyncSession], monitor: Monitor) -> Readiness:
-    """Run the checks: 503 (ServiceUnavailable) when not ready, else ok or degraded, logging a degraded calendar now and then."""
+    """Run the checks: 503 (ServiceUnavailable) when not ready, else ok or degraded,
+    logging a degraded calendar now and then."""
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -89,7 +92,8 @@ async def readiness(*, engine: AsyncEngine, registry: PolicyRegistry, sessionmak
 
 
 async def report_at_start(*, settings: Settings, registry: PolicyRegistry) -> SchemaCheck | None:
-    """Log, before serving, a schema that needs `caldicott migrate` and a calendar that ends soon; the schema's judgement, None if unread."""
+    """Log, before serving, a schema that needs `caldicott migrate` and a calendar that ends soon;
+    the schema's judgement, None if unread."""
     engine = make_engine(settings.database_url)
     try:
         async with asyncio.timeout(START_CHECK_SECONDS):
