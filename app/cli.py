@@ -75,7 +75,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     database = settings.database_url.split("://")[0]
     processes = "one process" if workers == 1 else f"{workers} worker processes"
     log.info(
-        "Caldicott service on http://%s:%d (database: %s; %s); API docs at http://%s:%d/docs", args.host, args.port, database, processes, args.host, args.port
+        "Caldicott service on http://%s:%d (database: %s; %s); API docs at http://%s:%d/docs",
+        args.host,
+        args.port,
+        database,
+        processes,
+        args.host,
+        args.port,
     )
     if settings.jwt_secret is not None:
         log.info("development tokens: %s token --org CODE --role agency|guardian|auditor|admin", sys.argv[0])
@@ -85,7 +91,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         # uvicorn spawns the workers; each builds the app from the environment, as get_settings() did here.
         options["log_config"] = server.worker_logging(args.log_level)
-        uvicorn.run("app.main:create_app", factory=True, workers=workers, host=args.host, port=args.port, log_level=args.log_level, **options)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            workers=workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            **options,
+        )
     return 0
 
 
@@ -126,7 +140,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     from app.http.tokens import mint_dev_token
 
     try:
-        token = mint_dev_token(get_settings(), org=args.org, roles=args.role, sub=args.sub or f"dev-{args.org.lower()}", ttl_seconds=args.ttl)
+        token = mint_dev_token(
+            get_settings(),
+            org=args.org,
+            roles=args.role,
+            sub=args.sub or f"dev-{args.org.lower()}",
+            ttl_seconds=args.ttl,
+        )
     except RuntimeError as error:
         print(f"caldicott token: {error}", file=sys.stderr)
         return 2
@@ -186,13 +206,17 @@ def parser() -> argparse.ArgumentParser:
         "(several may run at once on PostgreSQL)",
     )
     worker.add_argument("--once", action="store_true", help="deliver whatever is due now, then exit")
-    worker.add_argument("--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (all interfaces)")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (all interfaces)"
+    )
     worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     worker.set_defaults(run=cmd_worker)
 
     token = commands.add_parser("token", help="mint a development token signed with CALDICOTT_JWT_SECRET")
     token.add_argument("--org", required=True, help="organisation code (claim `org`)")
-    token.add_argument("--role", required=True, action="append", type=Role, choices=list(Role), help="repeat for several roles")
+    token.add_argument(
+        "--role", required=True, action="append", type=Role, choices=list(Role), help="repeat for several roles"
+    )
     token.add_argument("--sub", help="subject (claim `sub`); default dev-<org>")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
@@ -231,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     log_config.configure(getattr(args, "log_level", "info"))
     try:
         return args.run(args)
-    except (ValueError, OSError, DBAPIError) as error:  # bad settings, a missing file, no database: say so, no traceback
+    except (
+        ValueError,
+        OSError,
+        DBAPIError,
+    ) as error:  # bad settings, a missing file, no database: say so, no traceback
         print(f"caldicott {args.command}: {startup_error(error)}", file=sys.stderr)
         return 2
 

@@ -41,10 +41,14 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-    errors: list[FieldError] | None = Field(default=None, description=f"The bad fields: the first {MAX_LISTED_ERRORS} found")
+    errors: list[FieldError] | None = Field(
+        default=None, description=f"The bad fields: the first {MAX_LISTED_ERRORS} found"
+    )
     error_count: int | None = Field(default=None, description="With `errors`: how many bad fields were found in all")
     current_status: str | None = None  # on a 409 for a transition the request's state does not allow
-    current_etag: str | None = Field(default=None, description="On a 412: the resource's current ETag, to read it again and retry with")
+    current_etag: str | None = Field(
+        default=None, description="On a 412: the resource's current ETag, to read it again and retry with"
+    )
 
 
 class ProblemError(Exception):
@@ -166,9 +170,14 @@ class SchemaNotMigrated(ServiceUnavailable):
 
 def problem_doc(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """An OpenAPI response entry for a problem document, with the headers it carries (name: what it says)."""
-    entry: dict[str, Any] = {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    entry: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     if headers:
-        entry["headers"] = {name: {"description": meaning, "schema": {"type": "string"}} for name, meaning in headers.items()}
+        entry["headers"] = {
+            name: {"description": meaning, "schema": {"type": "string"}} for name, meaning in headers.items()
+        }
     return entry
 
 
@@ -189,9 +198,13 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: problem_doc("The database is unavailable", {"Retry-After": "Seconds to wait before retrying"}),
 }
 # Added to each operation that validates query parameters, headers or a body.
-INVALID_INPUT: dict[int | str, dict[str, Any]] = {422: problem_doc("The request does not match the vocabulary; `errors` names each field")}
+INVALID_INPUT: dict[int | str, dict[str, Any]] = {
+    422: problem_doc("The request does not match the vocabulary; `errors` names each field")
+}
 # Added to each operation that takes a body.
-BODY_PROBLEMS: dict[int | str, dict[str, Any]] = INVALID_INPUT | {413: problem_doc("The request body is larger than 256 KiB")}
+BODY_PROBLEMS: dict[int | str, dict[str, Any]] = INVALID_INPUT | {
+    413: problem_doc("The request body is larger than 256 KiB")
+}
 
 
 def problem_response(
@@ -221,7 +234,9 @@ def problem_response(
         current_status=current_status,
         current_etag=current_etag,
     )
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
 
 
 def field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
@@ -235,7 +250,15 @@ def field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
 
 async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
     return problem_response(
-        request, exc.status_code, exc.title, exc.slug, exc.detail, exc.errors, exc.headers, exc.current_status, current_etag=exc.current_etag
+        request,
+        exc.status_code,
+        exc.title,
+        exc.slug,
+        exc.detail,
+        exc.errors,
+        exc.headers,
+        exc.current_status,
+        current_etag=exc.current_etag,
     )
 
 
@@ -258,7 +281,9 @@ async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResp
     if exc.status_code == 400:
         # FastAPI's only 400: a body it could not decode (not UTF-8, say). Bad input is a 422 like any other.
         errors = [FieldError(field="body", location="body", message="the body is not valid UTF-8 JSON")]
-        return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, "body: the body is not valid UTF-8 JSON", errors)
+        return problem_response(
+            request, 422, InvalidInput.title, InvalidInput.slug, "body: the body is not valid UTF-8 JSON", errors
+        )
     headers = getattr(exc, "headers", None)
     known = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
     if known is None:
@@ -291,22 +316,34 @@ def schema_behind(exc: DBAPIError | OSError) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate in SCHEMA_BEHIND_SQLSTATES or str(exc.orig).startswith(("no such table", "no such column"))  # SQLite's wording
+    return sqlstate in SCHEMA_BEHIND_SQLSTATES or str(exc.orig).startswith(
+        ("no such table", "no such column")
+    )  # SQLite's wording
 
 
 async def handle_database_down(request: Request, exc: DBAPIError | OSError) -> JSONResponse:
     if schema_behind(exc):
-        log.error("the database schema is behind this service (%s): run `caldicott migrate`", type(getattr(exc, "orig", exc)).__name__)
+        log.error(
+            "the database schema is behind this service (%s): run `caldicott migrate`",
+            type(getattr(exc, "orig", exc)).__name__,
+        )
         detail = (
             "The database schema is not at this service's revision; an operator must run `caldicott migrate` "
             "(GET /readyz names both revisions)"
         )
-        return problem_response(request, 503, SchemaNotMigrated.title, SchemaNotMigrated.slug, detail, headers={"Retry-After": "30"})
+        return problem_response(
+            request, 503, SchemaNotMigrated.title, SchemaNotMigrated.slug, detail, headers={"Retry-After": "30"}
+        )
     # asyncpg raises plain OSError when the server cannot be reached at all.
     if database_away(exc):
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
         return problem_response(
-            request, 503, ServiceUnavailable.title, ServiceUnavailable.slug, "The database is unavailable; retry shortly", headers={"Retry-After": "5"}
+            request,
+            503,
+            ServiceUnavailable.title,
+            ServiceUnavailable.slug,
+            "The database is unavailable; retry shortly",
+            headers={"Retry-After": "5"},
         )
     return await handle_unexpected(request, exc)
 
@@ -317,12 +354,20 @@ async def handle_concurrent_change(request: Request, exc: StaleDataError) -> JSO
     if request.headers.get("if-match") is not None:
         detail = "the resource was changed by someone else at the same moment; read it again for its ETag and retry"
         return problem_response(request, 412, PreconditionFailed.title, PreconditionFailed.slug, detail)
-    return problem_response(request, 409, Conflict.title, Conflict.slug, "the request was changed by someone else at the same moment; reload it and retry")
+    return problem_response(
+        request,
+        409,
+        Conflict.title,
+        Conflict.slug,
+        "the request was changed by someone else at the same moment; reload it and retry",
+    )
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(request, 500, ProblemError.title, ProblemError.slug, "An unexpected error occurred; it has been logged")
+    return problem_response(
+        request, 500, ProblemError.title, ProblemError.slug, "An unexpected error occurred; it has been logged"
+    )
 
 
 def document_problems(app: FastAPI) -> None:

@@ -61,11 +61,18 @@ async def list_unverified_evidence(application: FastAPI) -> None:
     """The one-off listing of requests decided on unverified evidence (app/services/attachments/evidence_upgrade.py);
     its count goes in the start log."""
     try:
-        queued = await evidence_upgrade.run_once(sessionmaker=wiring_of(application).sessionmaker, registry=wiring_of(application).policies)
+        queued = await evidence_upgrade.run_once(
+            sessionmaker=wiring_of(application).sessionmaker, registry=wiring_of(application).policies
+        )
     except (OSError, SQLAlchemyError, ProblemError) as error:  # ProblemError: the active policy's calendar has run out
-        log.warning("could not list decisions made on unverified evidence at start (tried again at the next start): %s", error)
+        log.warning(
+            "could not list decisions made on unverified evidence at start (tried again at the next start): %s", error
+        )
         return
-    log.info("decisions made on unverified evidence: %d request(s) placed in the guardian queue for a retrospective review", queued)
+    log.info(
+        "decisions made on unverified evidence: %d request(s) placed in the guardian queue for a retrospective review",
+        queued,
+    )
 
 
 # The API's routers, each behind the rate limit. Routes are matched in order: the busiest first.
@@ -106,10 +113,16 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
-            background.enter_context(observability.counting(wiring.metrics))  # the in-process webhook worker counts here too
-            background.enter_context(tracing.serving(wiring.tracing))  # its deliveries are traced too; the rest exported at the end
+            background.enter_context(
+                observability.counting(wiring.metrics)
+            )  # the in-process webhook worker counts here too
+            background.enter_context(
+                tracing.serving(wiring.tracing)
+            )  # its deliveries are traced too; the rest exported at the end
             if settings.webhook_worker_in_serve:
-                await background.enter_async_context(delivery.in_background(sessionmaker=wiring.sessionmaker, settings=settings, keys=wiring.audit_keys))
+                await background.enter_async_context(
+                    delivery.in_background(sessionmaker=wiring.sessionmaker, settings=settings, keys=wiring.audit_keys)
+                )
             yield
         await wiring.engine.dispose()
 

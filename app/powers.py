@@ -59,6 +59,10 @@ def refusal(*, sub: str, org: str, claimed: list[Role]) -> RoleNotHonoured:
         org,
         extra={"org": org, "sub": sub, "refused_roles": [str(role) for role in claimed]},
     )
-    holders = "the controller organisation or a configured guardian organisation" if claimed == [Role.GUARDIAN] else "the controller organisation"
+    holders = (
+        "the controller organisation or a configured guardian organisation"
+        if claimed == [Role.GUARDIAN]
+        else "the controller organisation"
+    )
     roles = f"role {claimed[0]} is" if len(claimed) == 1 else f"roles {', '.join(claimed)} are"
     return RoleNotHonoured(f"{roles} honoured only for {holders}, not for {org!r}")

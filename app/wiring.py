@@ -56,7 +56,9 @@ class Wiring:
             rate_limiter=RateLimiter(settings),
             metrics=Metrics(),
             readiness=Monitor(engine),
-            tracing=tracing.setup(settings, exporter=span_exporter),  # off, adding nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+            tracing=tracing.setup(
+                settings, exporter=span_exporter
+            ),  # off, adding nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         )
 
     @cached_property

@@ -38,7 +38,9 @@ REQUIRE_POSTGRES = os.environ.get("CALDICOTT_TEST_REQUIRE_POSTGRES") == "1"
 async def _create_postgres_database(server_url: str) -> str:
     url = make_url(server_url)
     name = f"caldicott_test_{uuid.uuid4().hex[:10]}"
-    connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username, password=url.password, database=url.database or "postgres")
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database or "postgres"
+    )
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -48,7 +50,9 @@ async def _create_postgres_database(server_url: str) -> str:
 
 async def _drop_postgres_database(database_url: str) -> None:
     url = make_url(database_url)
-    connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username, password=url.password, database="postgres")
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
+    )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
     finally:
@@ -89,7 +93,9 @@ def blank_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def on_database(url: str, work: Callable[[sa.Connection], T]) -> T:
-    """Run synchronous Core work in one transaction over the service's own driver (the test is not async: Alembic runs its own loop)."""
+    """Run synchronous Core work in one transaction over the service's own driver.
+
+    The test is not async: Alembic runs its own loop."""
 
     async def run() -> T:
         engine = make_engine(url)
@@ -140,10 +146,13 @@ async def fresh_start(application: FastAPI) -> None:
 async def active_before_upgrade(application: FastAPI, name: str, version: str) -> None:
     """An installation upgraded while this policy was active: its activation recorded as an earlier release recorded it.
 
-    The service itself refuses to activate a replay-only policy now; an installation that activated one before keeps it."""
+    The service itself refuses to activate a replay-only policy now; an installation that activated one before
+    keeps it."""
     async with application.state.wiring.engine.begin() as connection:
         await connection.execute(
-            sa.insert(PolicyActivation).values(name=name, version=version, activated_at=datetime.now(UTC), activated_by="admin-before-upgrade")
+            sa.insert(PolicyActivation).values(
+                name=name, version=version, activated_at=datetime.now(UTC), activated_by="admin-before-upgrade"
+            )
         )
     application.state.wiring.policies.forget_active()
 
@@ -167,7 +176,11 @@ def tokens(app: FastAPI) -> Tokens:
 @pytest.fixture(scope="module")
 async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
     """The app as local development runs it: private addresses allowed, a short retry schedule."""
-    application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
+    application = create_app(
+        settings_for(
+            database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5
+        )
+    )
     yield application
     await application.state.wiring.engine.dispose()
 

@@ -31,7 +31,13 @@ EMERGENCY = {
 
 
 async def register_organisation(
-    client: httpx.AsyncClient, tokens: Tokens, code: str = "RXT01", *, type: str = "nhs_trust", dspt_status: str = "standards_met", name: str | None = None
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    code: str = "RXT01",
+    *,
+    type: str = "nhs_trust",
+    dspt_status: str = "standards_met",
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Register an organisation as an admin and return its public form."""
     body = {"code": code, "name": name or f"Organisation {code}", "type": type, "dspt_status": dspt_status}
@@ -57,12 +63,16 @@ async def register_agreement(client: httpx.AsyncClient, tokens: Tokens, **fields
     return response.json()
 
 
-async def submit(client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any], org: str = "RXT01", **headers: str) -> httpx.Response:
+async def submit(
+    client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any], org: str = "RXT01", **headers: str
+) -> httpx.Response:
     """POST a sharing request as an agency of `org`."""
     return await client.post("/v1/sharing-requests", json=body, headers=tokens.agency(org) | headers)
 
 
-async def patch_current(client: httpx.AsyncClient, path: str, *, json: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+async def patch_current(
+    client: httpx.AsyncClient, path: str, *, json: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
     """PATCH an organisation or agreement with If-Match set to the ETag a GET
     (with the same headers) answers now; none if the GET fails."""
     read = await client.get(path, headers=headers)

@@ -12,7 +12,9 @@ TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
 # The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.
 TEST_AUDIT_KEY = Path(tempfile.mkdtemp(prefix="caldicott-test-keys-")) / "audit-signing-key.pem"
 GUARDIAN_ORGS = ("LA01", "RXT01")
-SHARED_SCENARIOS = Path(os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios"))
+SHARED_SCENARIOS = Path(
+    os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios")
+)
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:

@@ -15,14 +15,27 @@ async def test_organisation_lifecycle(client: httpx.AsyncClient, tokens: Tokens)
     admin = tokens.admin()
     created = await client.post("/v1/organisations", json=ORGANISATION, headers=admin)
     assert created.status_code == 201
-    assert created.json() | {"created_at": None, "updated_at": None} == ORGANISATION | {"active": True, "created_at": None, "updated_at": None}
+    assert created.json() | {"created_at": None, "updated_at": None} == ORGANISATION | {
+        "active": True,
+        "created_at": None,
+        "updated_at": None,
+    }
 
     duplicate = await client.post("/v1/organisations", json=ORGANISATION | {"name": "Again"}, headers=admin)
     assert duplicate.status_code == 409 and duplicate.headers["content-type"] == "application/problem+json"
 
-    changed = await patch_current(client, "/v1/organisations/POL-NSH", json={"dspt_status": "standards_met", "name": "Northshire Constabulary"}, headers=admin)
+    changed = await patch_current(
+        client,
+        "/v1/organisations/POL-NSH",
+        json={"dspt_status": "standards_met", "name": "Northshire Constabulary"},
+        headers=admin,
+    )
     assert changed.status_code == 200
-    assert (changed.json()["dspt_status"], changed.json()["name"], changed.json()["type"]) == ("standards_met", "Northshire Constabulary", "police")
+    assert (changed.json()["dspt_status"], changed.json()["name"], changed.json()["type"]) == (
+        "standards_met",
+        "Northshire Constabulary",
+        "police",
+    )
     assert changed.json()["updated_at"] >= created.json()["updated_at"]
 
     deactivated = await patch_current(client, "/v1/organisations/POL-NSH", json={"active": False}, headers=admin)
@@ -31,7 +44,9 @@ async def test_organisation_lifecycle(client: httpx.AsyncClient, tokens: Tokens)
     assert read.json() == deactivated.json()
 
     assert (await client.get("/v1/organisations/NOPE", headers=admin)).status_code == 404
-    assert (await patch_current(client, "/v1/organisations/NOPE", json={"active": False}, headers=admin)).status_code == 404
+    assert (
+        await patch_current(client, "/v1/organisations/NOPE", json={"active": False}, headers=admin)
+    ).status_code == 404
 
 
 async def test_organisation_validation_names_the_field(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -46,7 +61,9 @@ async def test_organisation_validation_names_the_field(client: httpx.AsyncClient
         response = await client.post("/v1/organisations", json=body, headers=tokens.admin())
         assert response.status_code == 422, field
         assert [error["field"] for error in response.json()["errors"]] == [field]
-    await register_organisation(client, tokens, "POL-NSH", type="police")  # so that the PATCH reaches its body (an unknown code is a 404 first)
+    await register_organisation(
+        client, tokens, "POL-NSH", type="police"
+    )  # so that the PATCH reaches its body (an unknown code is a 404 first)
     patch = await patch_current(client, "/v1/organisations/POL-NSH", json={"active": "no"}, headers=tokens.admin())
     assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "active"
 
@@ -83,13 +100,23 @@ async def test_organisations_still_accept_the_deprecated_after(client: httpx.Asy
         await register_organisation(client, tokens, code)
     page = (await client.get("/v1/organisations", params={"after": "A1", "limit": 1}, headers=tokens.admin())).json()
     assert [row["code"] for row in page["items"]] == ["B2"]
-    rest = (await client.get("/v1/organisations", params={"after": "A1", "limit": 2, "cursor": page["next_cursor"]}, headers=tokens.admin())).json()
-    assert [row["code"] for row in rest["items"]] == ["C3", "CONTROLLER"] and rest["next_cursor"] is None  # the controller is registered at start
+    rest = (
+        await client.get(
+            "/v1/organisations",
+            params={"after": "A1", "limit": 2, "cursor": page["next_cursor"]},
+            headers=tokens.admin(),
+        )
+    ).json()
+    assert [row["code"] for row in rest["items"]] == ["C3", "CONTROLLER"] and rest[
+        "next_cursor"
+    ] is None  # the controller is registered at start
 
 
 async def test_a_forged_list_cursor_is_422_naming_cursor(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "A1")
-    await register_agreement(client, tokens, code="ISA-A", parties=["A1"], purposes=["safeguarding_child"], data_categories=["demographics"])
+    await register_agreement(
+        client, tokens, code="ISA-A", parties=["A1"], purposes=["safeguarding_child"], data_categories=["demographics"]
+    )
     forged = [
         "not-base64!",
         base64.urlsafe_b64encode(b'"A1"').decode(),  # not a list
@@ -110,10 +137,14 @@ async def test_only_admins_change_and_overseers_read(client: httpx.AsyncClient, 
     for role in (Role.AGENCY, Role.GUARDIAN, Role.AUDITOR):
         headers = tokens.headers("RXT01", role)
         assert (await client.post("/v1/organisations", json=ORGANISATION, headers=headers)).status_code == 403
-        assert (await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=headers)).status_code == 403
+        assert (
+            await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=headers)
+        ).status_code == 403
         assert (await client.post("/v1/sharing-agreements", json={}, headers=headers)).status_code == 403
     for role in (Role.GUARDIAN, Role.AUDITOR):
-        assert (await client.get("/v1/organisations/RXT01", headers=tokens.headers("CONTROLLER", role))).status_code == 200
+        assert (
+            await client.get("/v1/organisations/RXT01", headers=tokens.headers("CONTROLLER", role))
+        ).status_code == 200
     assert (await client.get("/v1/organisations", headers=tokens.agency("RXT01"))).status_code == 403
     assert (await client.get("/v1/organisations")).status_code == 401
 
@@ -132,12 +163,20 @@ async def test_agreement_lifecycle(client: httpx.AsyncClient, tokens: Tokens) ->
 
     duplicate = await client.post(
         "/v1/sharing-agreements",
-        json={key: created[key] for key in ("code", "title", "parties", "purposes", "data_categories", "valid_from", "valid_until")},
+        json={
+            key: created[key]
+            for key in ("code", "title", "parties", "purposes", "data_categories", "valid_from", "valid_until")
+        },
         headers=admin,
     )
     assert duplicate.status_code == 409
 
-    suspended = await patch_current(client, "/v1/sharing-agreements/ISA-MASH", json={"status": "suspended", "valid_until": "2027-03-31"}, headers=admin)
+    suspended = await patch_current(
+        client,
+        "/v1/sharing-agreements/ISA-MASH",
+        json={"status": "suspended", "valid_until": "2027-03-31"},
+        headers=admin,
+    )
     assert suspended.status_code == 200
     assert (suspended.json()["status"], suspended.json()["valid_until"]) == ("suspended", "2027-03-31")
     assert (await client.get("/v1/sharing-agreements/ISA-MASH", headers=admin)).json() == suspended.json()
@@ -168,8 +207,12 @@ async def test_agreement_validation_names_the_field(client: httpx.AsyncClient, t
         assert response.status_code == 422, field
         assert field in [error["field"] for error in response.json()["errors"]], (field, response.json())
 
-    backwards = await client.post("/v1/sharing-agreements", json=valid | {"valid_until": "2025-01-01"}, headers=tokens.admin())
+    backwards = await client.post(
+        "/v1/sharing-agreements", json=valid | {"valid_until": "2025-01-01"}, headers=tokens.admin()
+    )
     assert backwards.status_code == 422 and "valid_until" in backwards.json()["detail"]
     await register_agreement(client, tokens, code="ISA-X", valid_from="2026-01-01", valid_until="2026-12-31")
-    patch = await patch_current(client, "/v1/sharing-agreements/ISA-X", json={"valid_from": "2027-06-01"}, headers=tokens.admin())
+    patch = await patch_current(
+        client, "/v1/sharing-agreements/ISA-X", json={"valid_from": "2027-06-01"}, headers=tokens.admin()
+    )
     assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "valid_until"

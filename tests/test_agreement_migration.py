@@ -23,10 +23,18 @@ def seed(connection: sa.Connection) -> None:
     the trail names who registered and changed one of them."""
     table = sa.table(
         "sharing_agreements",
-        *(sa.column(name) for name in ("code", "title", "status", "valid_from", "valid_until", "created_at", "updated_at")),
+        *(
+            sa.column(name)
+            for name in ("code", "title", "status", "valid_from", "valid_until", "created_at", "updated_at")
+        ),
         *(sa.column(name, sa.JSON) for name in ("parties", "purposes", "data_categories")),
     )
-    common = {"purposes": ["direct_care"], "data_categories": ["demographics", "diagnoses"], "valid_from": date(2026, 4, 1), "valid_until": date(2029, 3, 31)}
+    common = {
+        "purposes": ["direct_care"],
+        "data_categories": ["demographics", "diagnoses"],
+        "valid_from": date(2026, 4, 1),
+        "valid_until": date(2029, 3, 31),
+    }
     connection.execute(
         sa.insert(table),
         [
@@ -40,21 +48,63 @@ def seed(connection: sa.Connection) -> None:
                 "updated_at": CHANGED,
             },
             common
-            | {"code": "ISA-UNAUDITED", "title": "Unaudited", "parties": ["RXT01"], "status": "active", "created_at": REGISTERED, "updated_at": REGISTERED},
+            | {
+                "code": "ISA-UNAUDITED",
+                "title": "Unaudited",
+                "parties": ["RXT01"],
+                "status": "active",
+                "created_at": REGISTERED,
+                "updated_at": REGISTERED,
+            },
         ],
     )
     audit = sa.table(
         "audit_events",
-        *(sa.column(name) for name in ("seq", "actor_sub", "actor_org", "action", "target_type", "target_id", "outcome", "prev_hash", "hash")),
+        *(
+            sa.column(name)
+            for name in (
+                "seq",
+                "actor_sub",
+                "actor_org",
+                "action",
+                "target_type",
+                "target_id",
+                "outcome",
+                "prev_hash",
+                "hash",
+            )
+        ),
         sa.column("occurred_at", sa.DateTime(timezone=True)),
         sa.column("actor_roles", sa.JSON),
     )
-    made = {"actor_org": "CONTROLLER", "actor_roles": ["admin"], "target_type": "sharing_agreement", "target_id": "ISA-CHANGED", "outcome": "applied"}
+    made = {
+        "actor_org": "CONTROLLER",
+        "actor_roles": ["admin"],
+        "target_type": "sharing_agreement",
+        "target_id": "ISA-CHANGED",
+        "outcome": "applied",
+    }
     connection.execute(
         sa.insert(audit),
         [
-            made | {"seq": 1, "occurred_at": REGISTERED, "actor_sub": "admin-1", "action": "agreement_registered", "prev_hash": "0" * 64, "hash": "1" * 64},
-            made | {"seq": 2, "occurred_at": CHANGED, "actor_sub": "admin-2", "action": "agreement_changed", "prev_hash": "1" * 64, "hash": "2" * 64},
+            made
+            | {
+                "seq": 1,
+                "occurred_at": REGISTERED,
+                "actor_sub": "admin-1",
+                "action": "agreement_registered",
+                "prev_hash": "0" * 64,
+                "hash": "1" * 64,
+            },
+            made
+            | {
+                "seq": 2,
+                "occurred_at": CHANGED,
+                "actor_sub": "admin-2",
+                "action": "agreement_changed",
+                "prev_hash": "1" * 64,
+                "hash": "2" * 64,
+            },
         ],
     )
 
@@ -68,7 +118,9 @@ def stored(url: str) -> dict[str, Any]:
             async with make_sessionmaker(engine)() as session:
                 found = {}
                 for code in ("ISA-CHANGED", "ISA-UNAUDITED"):
-                    agreement = SharingAgreementPublic.model_validate(await agreements.get(session=session, code=code), from_attributes=True)
+                    agreement = SharingAgreementPublic.model_validate(
+                        await agreements.get(session=session, code=code), from_attributes=True
+                    )
                     page = await agreements.versions_page(session=session, code=code, cursor=None, limit=10)
                     found[code] = (agreement, page.items)
                 return found
@@ -93,9 +145,20 @@ def test_agreements_registered_before_become_version_1_as_they_stand(blank_datab
     found = stored(blank_database)
     for code, changed_by, changed_at in (("ISA-CHANGED", "admin-2", CHANGED), ("ISA-UNAUDITED", "system", REGISTERED)):
         agreement, [version] = found[code]
-        assert (version.code, version.version, version.changed_by, version.changed_at) == (code, 1, changed_by, changed_at)
+        assert (version.code, version.version, version.changed_by, version.changed_at) == (
+            code,
+            1,
+            changed_by,
+            changed_at,
+        )
         assert version.agreement == agreement  # every field, exactly as the agreement reads now
-        assert (agreement.version, agreement.owner, agreement.review_date, agreement.dpia_reference, agreement.signed_attachment) == (1, None, None, None, None)
+        assert (
+            agreement.version,
+            agreement.owner,
+            agreement.review_date,
+            agreement.dpia_reference,
+            agreement.signed_attachment,
+        ) == (1, None, None, None, None)
     assert found["ISA-CHANGED"][0].parties == ["RXT01", "NSC01"] and found["ISA-CHANGED"][0].status == "suspended"
     assert found["ISA-CHANGED"][0].updated_at == CHANGED
 

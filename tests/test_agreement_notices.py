@@ -26,8 +26,12 @@ BOTH = [REVIEW_DUE, EXPIRING]
 REVIEW, END = date(2031, 6, 30), date(2031, 12, 31)
 
 
-async def endpoint(client: httpx.AsyncClient, receiver: Receiver, headers: dict[str, str], path: str, event_types: list[str]) -> dict[str, Any]:
-    response = await client.post("/v1/webhook-endpoints", json={"url": receiver.url(path), "event_types": event_types}, headers=headers)
+async def endpoint(
+    client: httpx.AsyncClient, receiver: Receiver, headers: dict[str, str], path: str, event_types: list[str]
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/webhook-endpoints", json={"url": receiver.url(path), "event_types": event_types}, headers=headers
+    )
     assert response.status_code == 201, response.text
     receiver.secrets[path] = response.json()["secret"]
     return response.json()
@@ -47,7 +51,9 @@ def received(receiver: Receiver, path: str) -> list[tuple[str, str, int]]:
     return [(d.payload["type"], d.payload["data"]["date"], d.payload["data"]["days_left"]) for d in deliveries]
 
 
-async def parties_and_receivers(client: httpx.AsyncClient, tokens: Tokens, receiver: Receiver) -> dict[str, dict[str, Any]]:
+async def parties_and_receivers(
+    client: httpx.AsyncClient, tokens: Tokens, receiver: Receiver
+) -> dict[str, dict[str, Any]]:
     """An owner and two parties, an organisation with no part in the agreement,
     and each one's receiver; the controller's."""
     for code in ("OWN01", "RXT01", "NSC01", "OTH01"):
@@ -55,7 +61,9 @@ async def parties_and_receivers(client: httpx.AsyncClient, tokens: Tokens, recei
     return {
         "/owner": await endpoint(client, receiver, tokens.agency("OWN01"), "/owner", BOTH),
         "/party": await endpoint(client, receiver, tokens.agency("RXT01"), "/party", [REVIEW_DUE]),
-        "/party-decisions": await endpoint(client, receiver, tokens.agency("NSC01"), "/party-decisions", ["sharing_request.decided"]),
+        "/party-decisions": await endpoint(
+            client, receiver, tokens.agency("NSC01"), "/party-decisions", ["sharing_request.decided"]
+        ),
         "/other": await endpoint(client, receiver, tokens.agency("OTH01"), "/other", BOTH),
         "/controller": await endpoint(client, receiver, tokens.admin(), "/controller", BOTH),
     }
@@ -66,9 +74,27 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
 ) -> None:
     endpoints = await parties_and_receivers(hooks, tokens, receiver)
     dates = {"valid_from": "2030-01-01", "valid_until": END.isoformat(), "review_date": REVIEW.isoformat()}
-    await register_agreement(hooks, tokens, code="ISA-NSH", title="Northshire integrated care", parties=["RXT01", "NSC01"], owner="OWN01", **dates)
-    await register_agreement(hooks, tokens, code="ISA-SUSPENDED", parties=["RXT01"], owner="OWN01", status="suspended", **dates)
-    await register_agreement(hooks, tokens, code="ISA-ENDED", parties=["RXT01"], owner="OWN01", valid_from="2030-01-01", valid_until="2031-04-29")
+    await register_agreement(
+        hooks,
+        tokens,
+        code="ISA-NSH",
+        title="Northshire integrated care",
+        parties=["RXT01", "NSC01"],
+        owner="OWN01",
+        **dates,
+    )
+    await register_agreement(
+        hooks, tokens, code="ISA-SUSPENDED", parties=["RXT01"], owner="OWN01", status="suspended", **dates
+    )
+    await register_agreement(
+        hooks,
+        tokens,
+        code="ISA-ENDED",
+        parties=["RXT01"],
+        owner="OWN01",
+        valid_from="2030-01-01",
+        valid_until="2031-04-29",
+    )
 
     assert await check(hook_app, REVIEW - timedelta(days=31)) == []
     assert await check(hook_app, REVIEW - timedelta(days=30)) == [("ISA-NSH", "review_due", "2031-06-30", 30)]
@@ -76,13 +102,19 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
     assert await check(hook_app, REVIEW - timedelta(days=29)) == []  # a second worker round the same day
 
     # The admin moves the review: the notice re-arms for the new date, from 30 days before it.
-    moved = await patch_current(hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-07-15"}, headers=tokens.admin())
+    moved = await patch_current(
+        hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-07-15"}, headers=tokens.admin()
+    )
     assert moved.status_code == 200, moved.text
     assert await check(hook_app, date(2031, 6, 14)) == []
     assert await check(hook_app, date(2031, 6, 15)) == [("ISA-NSH", "review_due", "2031-07-15", 30)]
     assert await check(hook_app, date(2031, 6, 16)) == []
     # Moved into the window, it is announced at the next look, with the days actually left.
-    assert (await patch_current(hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-06-20"}, headers=tokens.admin())).status_code == 200
+    assert (
+        await patch_current(
+            hooks, "/v1/sharing-agreements/ISA-NSH", json={"review_date": "2031-06-20"}, headers=tokens.admin()
+        )
+    ).status_code == 200
     assert await check(hook_app, date(2031, 6, 16)) == [("ISA-NSH", "review_due", "2031-06-20", 4)]
 
     assert await check(hook_app, END - timedelta(days=31)) == []
@@ -109,15 +141,31 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
         "link": "/v1/sharing-agreements/ISA-NSH",
     }
     expiring = receiver.at("/controller")[-1].payload
-    assert expiring["type"] == EXPIRING and expiring["data"]["date"] == "2031-12-31" and expiring["timestamp"].endswith("Z")
+    assert (
+        expiring["type"] == EXPIRING
+        and expiring["data"]["date"] == "2031-12-31"
+        and expiring["timestamp"].endswith("Z")
+    )
 
-    history = await hooks.get(f"/v1/webhook-endpoints/{endpoints['/owner']['id']}/deliveries", headers=tokens.agency("OWN01"))
+    history = await hooks.get(
+        f"/v1/webhook-endpoints/{endpoints['/owner']['id']}/deliveries", headers=tokens.agency("OWN01")
+    )
     assert sorted((row["event_type"], row["request_id"], row["status"]) for row in history.json()["items"]) == sorted(
         [(REVIEW_DUE, None, "succeeded")] * 3 + [(EXPIRING, None, "succeeded")]
     )
     async with hook_app.state.wiring.sessionmaker() as session:
-        trail = (await session.exec(select(AuditEvent).where(col(AuditEvent.target_type) == "sharing_agreement").order_by(col(AuditEvent.seq)))).all()
-    announced = [(event.action, event.target_id, event.actor_sub, event.outcome) for event in trail if event.action.endswith("_announced")]
+        trail = (
+            await session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.target_type) == "sharing_agreement")
+                .order_by(col(AuditEvent.seq))
+            )
+        ).all()
+    announced = [
+        (event.action, event.target_id, event.actor_sub, event.outcome)
+        for event in trail
+        if event.action.endswith("_announced")
+    ]
     assert announced == [
         ("agreement_review_due_announced", "ISA-NSH", "system", "review_due 2031-06-30, 30 days left"),
         ("agreement_review_due_announced", "ISA-NSH", "system", "review_due 2031-07-15, 30 days left"),
@@ -126,22 +174,40 @@ async def test_the_review_and_the_end_are_each_announced_once_and_a_moved_date_a
     ]
 
 
-async def test_a_review_date_already_past_when_first_seen_is_announced_once(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
+async def test_a_review_date_already_past_when_first_seen_is_announced_once(
+    hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
-    await register_agreement(hooks, tokens, parties=["RXT01"], valid_from="2030-01-01", valid_until="2032-12-31", review_date="2031-01-31")
+    await register_agreement(
+        hooks, tokens, parties=["RXT01"], valid_from="2030-01-01", valid_until="2032-12-31", review_date="2031-01-31"
+    )
     assert await check(hook_app, date(2031, 3, 1)) == [("ISA-TEST", "review_due", "2031-01-31", -29)]
     assert await check(hook_app, date(2031, 3, 2)) == []
     # Suspended, then active again: the date was announced already.
     for status in ("suspended", "active"):
-        assert (await patch_current(hooks, "/v1/sharing-agreements/ISA-TEST", json={"status": status}, headers=tokens.admin())).status_code == 200
+        assert (
+            await patch_current(
+                hooks, "/v1/sharing-agreements/ISA-TEST", json={"status": status}, headers=tokens.admin()
+            )
+        ).status_code == 200
         assert await check(hook_app, date(2031, 3, 3)) == []
 
 
-async def test_workers_looking_at_once_announce_each_date_once(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
+async def test_workers_looking_at_once_announce_each_date_once(
+    hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     codes = [f"ISA-{number}" for number in range(6)]
     for code in codes:
-        await register_agreement(hooks, tokens, code=code, parties=["RXT01"], valid_from="2030-01-01", valid_until="2031-07-10", review_date="2031-07-01")
+        await register_agreement(
+            hooks,
+            tokens,
+            code=code,
+            parties=["RXT01"],
+            valid_from="2030-01-01",
+            valid_until="2031-07-10",
+            review_date="2031-07-01",
+        )
     sessionmaker = hook_app.state.wiring.sessionmaker
     looks = await asyncio.gather(*(agreement_notices.check(sessionmaker, today=date(2031, 6, 20)) for _ in range(4)))
     sent = sorted((notice.code, str(notice.kind)) for look in looks for notice in look)
@@ -150,16 +216,27 @@ async def test_workers_looking_at_once_announce_each_date_once(hooks: httpx.Asyn
         assert (await session.exec(select(func.count()).select_from(OutboxEvent))).one() == len(codes) * 2
 
 
-async def test_the_worker_looks_as_it_starts(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_the_worker_looks_as_it_starts(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await endpoint(hooks, receiver, tokens.agency("RXT01"), "/party", BOTH)
     today = today_in_london(utcnow())
     await register_agreement(
-        hooks, tokens, parties=["RXT01"], valid_from=(today - timedelta(days=300)).isoformat(), valid_until=(today + timedelta(days=9)).isoformat()
+        hooks,
+        tokens,
+        parties=["RXT01"],
+        valid_from=(today - timedelta(days=300)).isoformat(),
+        valid_until=(today + timedelta(days=9)).isoformat(),
     )
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        delivery.run(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings, keys=hook_app.state.wiring.audit_keys, stop=stop)
+        delivery.run(
+            sessionmaker=hook_app.state.wiring.sessionmaker,
+            settings=hook_app.state.wiring.settings,
+            keys=hook_app.state.wiring.audit_keys,
+            stop=stop,
+        )
     )
     try:
         for _ in range(300):  # at most half a minute

@@ -37,7 +37,9 @@ async def report(client: httpx.AsyncClient, headers: dict[str, str], **params: A
     return response.json()
 
 
-async def decided_under(client: httpx.AsyncClient, tokens: Tokens, code: str, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+async def decided_under(
+    client: httpx.AsyncClient, tokens: Tokens, code: str, changes: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A request citing the agreement, as the rules decided it."""
     response = await submit(client, tokens, changed({"sharing_agreement": code} | (changes or {})))
     assert response.status_code == 201, response.text
@@ -48,10 +50,14 @@ async def decided_at(app: FastAPI, request_id: str, moment: datetime) -> None:
     """Move the decisions of a request back in time, as if it had been decided then."""
     async with app.state.wiring.engine.begin() as connection:
         # Through the column's type, so the time is stored as the service stores it on either database.
-        await connection.execute(update(Decision).where(col(Decision.request_id) == request_id).values(decided_at=moment))
+        await connection.execute(
+            update(Decision).where(col(Decision.request_id) == request_id).values(decided_at=moment)
+        )
 
 
-async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_requests(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_requests(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     admin, today = tokens.admin(), today_in_london(utcnow())
     await register_organisation(client, tokens, "RXT01")
     # Every agreement is in force while requests are decided under it; then each is moved into the state it is to show.
@@ -67,7 +73,15 @@ async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_reque
         "ISA-I-NO-REVIEW": ("active", {}),
     }
     for code in states:
-        await register_agreement(client, tokens, code=code, title=f"Agreement {code}", parties=["RXT01"], owner="RXT01", valid_from="2020-01-01")
+        await register_agreement(
+            client,
+            tokens,
+            code=code,
+            title=f"Agreement {code}",
+            parties=["RXT01"],
+            owner="RXT01",
+            valid_from="2020-01-01",
+        )
 
     start = day_bound(twelve_months_to(today), end=False)
     active = [await decided_under(client, tokens, "ISA-A-ACTIVE") for _ in range(3)]
@@ -80,11 +94,19 @@ async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_reque
     await decided_under(client, tokens, "ISA-NOT-REGISTERED")
     assert (active[0]["status"], refused["status"], referred["status"]) == ("approved", "refused", "awaiting_review")
     # Refused, then approved on reconsideration: two decisions, and one request decided.
-    asked = await client.post(f"/v1/sharing-requests/{refused['id']}/reconsideration", json={"grounds": GROUNDS}, headers=tokens.agency("RXT01"))
+    asked = await client.post(
+        f"/v1/sharing-requests/{refused['id']}/reconsideration",
+        json={"grounds": GROUNDS},
+        headers=tokens.agency("RXT01"),
+    )
     assert asked.status_code == 201, asked.text
-    assert (await client.post(f"/v1/sharing-requests/{refused['id']}/claim", headers=guardian(tokens))).status_code == 200
+    assert (
+        await client.post(f"/v1/sharing-requests/{refused['id']}/claim", headers=guardian(tokens))
+    ).status_code == 200
     overturned = {"outcome": "overturned", "rationale": RATIONALE, "decision": {"outcome": "approve"}}
-    decided = await client.post(f"/v1/sharing-requests/{refused['id']}/reconsideration/decision", json=overturned, headers=guardian(tokens))
+    decided = await client.post(
+        f"/v1/sharing-requests/{refused['id']}/reconsideration/decision", json=overturned, headers=guardian(tokens)
+    )
     assert (decided.status_code, decided.json()["decision"]["outcome"]) == (200, "approve"), decided.text
 
     for code, (_, changes) in states.items():
@@ -97,8 +119,19 @@ async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_reque
     rows = [(row["code"], row["state"], row["requests_decided"]) for row in first["items"]]
     ordered = sorted(states, key=lambda code: (STATES.index(states[code][0]), code))
     assert rows == [(code, states[code][0], expected_counts.get(code, 0)) for code in ordered]
-    assert (first["today"], first["counted_from"], first["next_cursor"]) == (today.isoformat(), twelve_months_to(today).isoformat(), None)
-    assert first["states"] == {"not_yet_in_force": 1, "active": 2, "review_due": 2, "expiring": 2, "expired": 1, "suspended": 1}
+    assert (first["today"], first["counted_from"], first["next_cursor"]) == (
+        today.isoformat(),
+        twelve_months_to(today).isoformat(),
+        None,
+    )
+    assert first["states"] == {
+        "not_yet_in_force": 1,
+        "active": 2,
+        "review_due": 2,
+        "expiring": 2,
+        "expired": 1,
+        "suspended": 1,
+    }
     review = next(row for row in first["items"] if row["code"] == "ISA-C-REVIEW")
     assert review == {
         "code": "ISA-C-REVIEW",
@@ -113,18 +146,29 @@ async def test_each_agreement_is_listed_in_its_state_with_twelve_months_of_reque
     }
 
     # A guardian decides the referral: one request decided, though it has two decisions.
-    assert (await client.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=guardian(tokens))).status_code == 200
-    reviewed = await client.post(f"/v1/sharing-requests/{referred['id']}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian(tokens))
+    assert (
+        await client.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=guardian(tokens))
+    ).status_code == 200
+    reviewed = await client.post(
+        f"/v1/sharing-requests/{referred['id']}/review",
+        json={"outcome": "approve", "rationale": RATIONALE},
+        headers=guardian(tokens),
+    )
     assert reviewed.status_code == 200, reviewed.text
     again = await report(client, tokens.headers("CONTROLLER", Role.AUDITOR), state="review_due")
-    assert [(row["code"], row["requests_decided"]) for row in again["items"]] == [("ISA-C-REVIEW", 1), ("ISA-D-REVIEW-PAST", 0)]
+    assert [(row["code"], row["requests_decided"]) for row in again["items"]] == [
+        ("ISA-C-REVIEW", 1),
+        ("ISA-D-REVIEW-PAST", 0),
+    ]
     assert again["states"] == first["states"]
 
 
 async def test_the_report_comes_in_pages_and_filters_by_state(client: httpx.AsyncClient, tokens: Tokens) -> None:
     today, headers = today_in_london(utcnow()), guardian(tokens)
     for number in range(5):
-        await register_agreement(client, tokens, code=f"ISA-{number}", valid_until=day(today, 10 if number % 2 else 400))
+        await register_agreement(
+            client, tokens, code=f"ISA-{number}", valid_until=day(today, 10 if number % 2 else 400)
+        )
     whole = [row["code"] for row in (await report(client, headers))["items"]]
     assert whole == ["ISA-0", "ISA-2", "ISA-4", "ISA-1", "ISA-3"]  # active first, then expiring
     seen, cursor = [], None
@@ -139,10 +183,14 @@ async def test_the_report_comes_in_pages_and_filters_by_state(client: httpx.Asyn
     assert (await report(client, headers, state="suspended"))["items"] == []
     for params, field in (({"state": "lapsed"}, "state"), ({"limit": 201}, "limit"), ({"cursor": "forged"}, "cursor")):
         response = await client.get("/v1/reports/agreements", params=params, headers=headers)
-        assert response.status_code == 422 and [error["field"] for error in response.json()["errors"]] == [field], response.text
+        assert response.status_code == 422 and [error["field"] for error in response.json()["errors"]] == [field], (
+            response.text
+        )
 
 
-async def test_only_guardians_and_auditors_run_it_and_every_run_is_audited(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_only_guardians_and_auditors_run_it_and_every_run_is_audited(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
     for headers in (tokens.agency("RXT01"), tokens.admin(), tokens.headers("RXT01", Role.AGENCY, Role.ADMIN)):
@@ -153,7 +201,9 @@ async def test_only_guardians_and_auditors_run_it_and_every_run_is_audited(clien
     await report(client, auditor, state="expired")
     trail = await client.get("/v1/audit/events", params={"action": "agreements_reported"}, headers=auditor)
     assert trail.status_code == 200, trail.text
-    assert [(row["actor_sub"], row["target_type"], row["target_id"], row["outcome"]) for row in trail.json()["items"]] == [
+    assert [
+        (row["actor_sub"], row["target_type"], row["target_id"], row["outcome"]) for row in trail.json()["items"]
+    ] == [
         ("guardian-1", "report", "agreements", "1 agreements"),
         ("auditor-1", "report", "agreements", "0 agreements"),
     ]

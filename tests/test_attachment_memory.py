@@ -86,6 +86,8 @@ async def test_a_10_mib_pdf_is_stored_without_holding_it_in_memory(
         f"\n{database_kind}: peak {above / 1024:.0f} KiB above the baseline while uploading 10 MiB "
         f"(chunk {CHUNK_BYTES // 1024} KiB)"
     )
-    assert above < 3 * CHUNK_BYTES, f"{database_kind}: the upload raised the peak by {above} bytes, more than three chunks ({3 * CHUNK_BYTES})"
+    assert above < 3 * CHUNK_BYTES, (
+        f"{database_kind}: the upload raised the peak by {above} bytes, more than three chunks ({3 * CHUNK_BYTES})"
+    )
     download = await fresh.get(response.json()["download"], headers=guardian)
     assert hashlib.sha256(download.content).hexdigest() == sha256

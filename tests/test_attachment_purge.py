@@ -31,7 +31,9 @@ async def backdate(app: FastAPI, request_id: str, when: datetime, *, attachments
     async with app.state.wiring.sessionmaker() as session:
         await session.exec(update(SharingRequest).where(col(SharingRequest.id) == request_id).values(updated_at=when))  # type: ignore[call-overload]
         if attachments_too:
-            await session.exec(update(Attachment).where(col(Attachment.request_id) == request_id).values(uploaded_at=when))  # type: ignore[call-overload]
+            await session.exec(
+                update(Attachment).where(col(Attachment.request_id) == request_id).values(uploaded_at=when)
+            )  # type: ignore[call-overload]
         await session.commit()
 
 
@@ -69,13 +71,18 @@ async def two_requests(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) 
     return made
 
 
-async def test_a_dry_run_says_what_would_go_and_changes_nothing(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_dry_run_says_what_would_go_and_changes_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     made = await two_requests(client, tokens, app)
     files = stored_files(app)
 
     report = await purge(app, dry_run=True)
 
-    assert {(p.attachment_id, p.content_removed) for p in report.purged} == {(made["old_only"]["id"], True), (made["old_shared"]["id"], False)}
+    assert {(p.attachment_id, p.content_removed) for p in report.purged} == {
+        (made["old_only"]["id"], True),
+        (made["old_shared"]["id"], False),
+    }
     assert "would purge 2 attachments whose retention has ended; 1 contents removed" in report.lines(dry_run=True)
     assert await count(app, Attachment, col(Attachment.purged_at).is_not(None)) == 0
     assert await count(app, AttachmentBlob) == 3
@@ -84,7 +91,9 @@ async def test_a_dry_run_says_what_would_go_and_changes_nothing(client: httpx.As
     assert (await client.get(made["old_only"]["download"], headers=guardian(tokens))).content == OLD_ONLY
 
 
-async def test_purge_removes_content_past_retention_and_keeps_the_row_and_hash(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_purge_removes_content_past_retention_and_keeps_the_row_and_hash(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     made = await two_requests(client, tokens, app)
     old_only, shared = made["old_only"]["sha256"], made["old_shared"]["sha256"]
 
@@ -99,9 +108,12 @@ async def test_purge_removes_content_past_retention_and_keeps_the_row_and_hash(c
     gone = await client.get(made["old_only"]["download"], headers=guardian(tokens))
     assert (gone.status_code, gone.headers["content-type"]) == (410, "application/problem+json"), gone.text
     assert (await client.get(made["old_shared"]["download"], headers=guardian(tokens))).status_code == 410
-    listed = (await client.get(f"/v1/sharing-requests/{made['old']}/attachments", headers=auditor(tokens))).json()["items"]
+    listed = (await client.get(f"/v1/sharing-requests/{made['old']}/attachments", headers=auditor(tokens))).json()[
+        "items"
+    ]
     assert sorted((item["id"], item["sha256"], item["kind"], item["size"]) for item in listed) == sorted(
-        (made[key]["id"], made[key]["sha256"], made[key]["kind"], made[key]["size"]) for key in ("old_only", "old_shared")
+        (made[key]["id"], made[key]["sha256"], made[key]["kind"], made[key]["size"])
+        for key in ("old_only", "old_shared")
     )
     assert all(item["purged_at"] is not None for item in listed)
     # The current request's evidence, the shared content included, is untouched.
@@ -113,19 +125,26 @@ async def test_purge_removes_content_past_retention_and_keeps_the_row_and_hash(c
     assert sorted((event["actor_sub"], event["outcome"]) for event in purged) == sorted(
         [("system", f"purged sha256:{old_only}"), ("system", f"purged sha256:{shared}")]
     )
-    assert f"sha256:{old_only}" in [event["outcome"] for event in await audit_events(client, tokens, made["old"], "attachment_added")]
+    assert f"sha256:{old_only}" in [
+        event["outcome"] for event in await audit_events(client, tokens, made["old"], "attachment_added")
+    ]
     assert (await client.get("/v1/audit/verify", headers=auditor(tokens))).json()["valid"] is True
     assert (await purge(app, dry_run=False)).purged == []  # nothing twice
 
 
-async def test_the_last_attachment_naming_a_content_takes_it_with_it(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_last_attachment_naming_a_content_takes_it_with_it(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     made = await two_requests(client, tokens, app)
     await purge(app, dry_run=False)
     await backdate(app, made["current"], YEARS_AGO)
 
     report = await purge(app, dry_run=False)
 
-    assert {(p.attachment_id, p.content_removed) for p in report.purged} == {(made["current_shared"]["id"], True), (made["current_text"]["id"], True)}
+    assert {(p.attachment_id, p.content_removed) for p in report.purged} == {
+        (made["current_shared"]["id"], True),
+        (made["current_text"]["id"], True),
+    }
     assert await count(app, AttachmentBlob) == 0
     assert await count(app, AttachmentChunk) == 0
     assert await count(app, Attachment) == 4
@@ -145,7 +164,11 @@ async def test_retention_runs_from_the_later_of_the_last_change_and_the_upload(
     now = utcnow()
     await backdate(app, request_id, now - timedelta(days=request_days), attachments_too=False)
     async with app.state.wiring.sessionmaker() as session:
-        await session.exec(update(Attachment).where(col(Attachment.id) == created["id"]).values(uploaded_at=now - timedelta(days=upload_days)))  # type: ignore[call-overload]
+        await session.exec(
+            update(Attachment)
+            .where(col(Attachment.id) == created["id"])
+            .values(uploaded_at=now - timedelta(days=upload_days))
+        )  # type: ignore[call-overload]
         await session.commit()
 
     report = await purge(app, dry_run=False, now=now)
@@ -155,7 +178,11 @@ async def test_retention_runs_from_the_later_of_the_last_change_and_the_upload(
 
 
 async def test_the_command_prints_what_it_did(
-    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     made = await two_requests(client, tokens, app)
     monkeypatch.setattr(cli, "get_settings", lambda: app.state.wiring.settings)
@@ -167,6 +194,9 @@ async def test_the_command_prints_what_it_did(
 
     assert await asyncio.to_thread(cli.main, ["attachments", "purge"]) == 0
     done = capsys.readouterr().out
-    assert f"purged attachment {made['old_only']['id']}" in done and f"sha256:{made['old_only']['sha256']}): content removed" in done
+    assert (
+        f"purged attachment {made['old_only']['id']}" in done
+        and f"sha256:{made['old_only']['sha256']}): content removed" in done
+    )
     assert "purged 2 attachments whose retention has ended; 1 contents removed" in done
     assert await count(app, Attachment, col(Attachment.purged_at).is_not(None)) == 2

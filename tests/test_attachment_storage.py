@@ -65,7 +65,10 @@ def http_request(app: FastAPI, messages: list[Message]) -> Request:
 
 
 def in_pieces(data: bytes, size: int = 65536) -> list[Message]:
-    return [{"type": "http.request", "body": data[start : start + size], "more_body": True} for start in range(0, len(data), size)]
+    return [
+        {"type": "http.request", "body": data[start : start + size], "more_body": True}
+        for start in range(0, len(data), size)
+    ]
 
 
 def body_of(app: FastAPI, messages: list[Message]) -> BodyReader:
@@ -73,19 +76,27 @@ def body_of(app: FastAPI, messages: list[Message]) -> BodyReader:
     return body_reader(http_request(app, messages), max_file_bytes=app.state.wiring.settings.attachment_max_bytes)
 
 
-async def receive_and_record(app: FastAPI, request_id: str, messages: list[Message], then: Callable[[], Awaitable[None]] | None = None) -> None:
+async def receive_and_record(
+    app: FastAPI, request_id: str, messages: list[Message], then: Callable[[], Awaitable[None]] | None = None
+) -> None:
     """Receive an upload through the service and record it on the request;
     `then` runs inside the block, after the rows are written."""
     async with app.state.wiring.sessionmaker() as session:
         sharing_request = await session.get(SharingRequest, request_id)
         assert sharing_request is not None
-        async with attachments.receive(body_of(app, messages), session=session, store=app.state.wiring.attachment_store) as received:
-            await attachments.record_for_request(session=session, principal=GUARDIAN, request=sharing_request, received=received)
+        async with attachments.receive(
+            body_of(app, messages), session=session, store=app.state.wiring.attachment_store
+        ) as received:
+            await attachments.record_for_request(
+                session=session, principal=GUARDIAN, request=sharing_request, received=received
+            )
             if then is not None:
                 await then()
 
 
-async def test_an_error_after_the_rows_are_written_leaves_nothing_stored(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_an_error_after_the_rows_are_written_leaves_nothing_stored(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
 
@@ -93,15 +104,21 @@ async def test_an_error_after_the_rows_are_written_leaves_nothing_stored(client:
         raise RuntimeError("after the content was placed under its hash")
 
     with pytest.raises(RuntimeError):
-        await receive_and_record(app, request_id, [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}], then=fail)
+        await receive_and_record(
+            app, request_id, [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}], then=fail
+        )
 
     await nothing_stored_since(app, before)
     # The same body, recorded to the end, is stored.
-    await receive_and_record(app, request_id, [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}])
+    await receive_and_record(
+        app, request_id, [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}]
+    )
     assert (await count(app, Attachment), await count(app, AttachmentBlob)) == (1, 1)
 
 
-async def test_a_client_that_goes_away_mid_upload_leaves_nothing_stored(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_client_that_goes_away_mid_upload_leaves_nothing_stored(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
     half = in_pieces(body())[: len(in_pieces(body())) // 2]
@@ -112,23 +129,39 @@ async def test_a_client_that_goes_away_mid_upload_leaves_nothing_stored(client: 
     await nothing_stored_since(app, before)
 
 
-async def test_the_same_content_sent_at_once_is_stored_once(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_same_content_sent_at_once_is_stored_once(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
-    responses = await asyncio.gather(*(upload(client, guardian(tokens), request_id, CONTENT, kind=kind) for kind in ("court_order", "dpia", "other")))
-    assert [response.status_code for response in responses] == [201, 201, 201], [response.text for response in responses]
+    responses = await asyncio.gather(
+        *(upload(client, guardian(tokens), request_id, CONTENT, kind=kind) for kind in ("court_order", "dpia", "other"))
+    )
+    assert [response.status_code for response in responses] == [201, 201, 201], [
+        response.text for response in responses
+    ]
     assert (await count(app, Attachment), await count(app, AttachmentBlob)) == (3, 1)
     for response in responses:
-        assert hashlib.sha256((await client.get(response.json()["download"], headers=guardian(tokens))).content).hexdigest() == response.json()["sha256"]
+        assert (
+            hashlib.sha256(
+                (await client.get(response.json()["download"], headers=guardian(tokens))).content
+            ).hexdigest()
+            == response.json()["sha256"]
+        )
     assert [name for name in stored_files(app) if name.startswith(".")] == []
 
 
-async def test_leftovers_of_interrupted_uploads_are_swept_after_a_day(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_leftovers_of_interrupted_uploads_are_swept_after_a_day(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     kept = (await upload(client, guardian(tokens), request_id, PDF + b"% kept\n")).json()["sha256"]
     store = app.state.wiring.attachment_store
     old, fresh = utcnow() - timedelta(days=2), utcnow()
     if isinstance(store, attachment_store.ChunkStore):
-        rows = [{"blob_key": f"staging:{name}", "seq": 0, "content": b"x", "created_at": when} for name, when in (("old", old), ("fresh", fresh))]
+        rows = [
+            {"blob_key": f"staging:{name}", "seq": 0, "content": b"x", "created_at": when}
+            for name, when in (("old", old), ("fresh", fresh))
+        ]
         async with app.state.wiring.engine.begin() as connection:
             await connection.execute(insert(AttachmentChunk), rows)
         expected_left = ["staging:fresh"]
@@ -151,12 +184,18 @@ async def test_leftovers_of_interrupted_uploads_are_swept_after_a_day(client: ht
         assert sorted(key for key in keys if key.startswith("staging:")) == expected_left
     else:
         left = stored_files(app)
-        assert [name for name in left if name.startswith(".")] == expected_left and kept in left and "ab" * 32 not in left
+        assert (
+            [name for name in left if name.startswith(".")] == expected_left and kept in left and "ab" * 32 not in left
+        )
         (store.folder / ".upload-fresh.part").unlink()
-    assert (await client.get(f"/v1/sharing-requests/{request_id}/attachments", headers=guardian(tokens))).json()["items"][0]["sha256"] == kept
+    assert (await client.get(f"/v1/sharing-requests/{request_id}/attachments", headers=guardian(tokens))).json()[
+        "items"
+    ][0]["sha256"] == kept
 
 
-async def test_an_attachment_belongs_to_a_request_or_an_agreement_never_both_nor_neither(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_an_attachment_belongs_to_a_request_or_an_agreement_never_both_nor_neither(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     await register_agreement(client, tokens)
     row: dict[str, Any] = {
@@ -176,9 +215,17 @@ async def test_an_attachment_belongs_to_a_request_or_an_agreement_never_both_nor
     messages = [*in_pieces(body()), {"type": "http.request", "body": b"", "more_body": False}]
     async with (
         app.state.wiring.sessionmaker() as session,
-        attachments.receive(body_of(app, messages), session=session, store=app.state.wiring.attachment_store) as received,
+        attachments.receive(
+            body_of(app, messages), session=session, store=app.state.wiring.attachment_store
+        ) as received,
     ):
-        copy = await attachments.record(session=session, principal=GUARDIAN, received=received, agreement_code="ISA-TEST")
-    assert (copy.request_id, copy.agreement_code, copy.sha256) == (None, "ISA-TEST", hashlib.sha256(CONTENT).hexdigest())
+        copy = await attachments.record(
+            session=session, principal=GUARDIAN, received=received, agreement_code="ISA-TEST"
+        )
+    assert (copy.request_id, copy.agreement_code, copy.sha256) == (
+        None,
+        "ISA-TEST",
+        hashlib.sha256(CONTENT).hexdigest(),
+    )
     async with app.state.wiring.sessionmaker() as session:
         assert (await session.exec(select(Attachment).where(Attachment.request_id == request_id))).all() == []

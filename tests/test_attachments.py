@@ -36,7 +36,11 @@ VERIFIED_ORDER = {
         "covers_information": True,
     },
 }
-EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48) + b"This program cannot be run in DOS mode."
+EXECUTABLE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+    + bytes(48)
+    + b"This program cannot be run in DOS mode."
+)
 
 
 def guardian(tokens: Tokens) -> dict[str, str]:
@@ -70,7 +74,12 @@ async def upload(
 ) -> httpx.Response:
     """POST one file as multipart/form-data; the client's declared Content-Type is whatever the test says."""
     data = ({"kind": kind} if kind is not None else {}) | (fields or {})
-    return await client.post(f"/v1/sharing-requests/{request_id}/attachments", data=data, files={"file": (filename, content, declared)}, headers=headers)
+    return await client.post(
+        f"/v1/sharing-requests/{request_id}/attachments",
+        data=data,
+        files={"file": (filename, content, declared)},
+        headers=headers,
+    )
 
 
 def problem_fields(response: httpx.Response) -> list[str]:
@@ -100,20 +109,30 @@ async def nothing_stored_since(app: FastAPI, files: list[str]) -> None:
 
 
 async def audit_events(client: httpx.AsyncClient, tokens: Tokens, request_id: str, action: str) -> list[dict[str, Any]]:
-    response = await client.get("/v1/audit/events", params={"request_id": request_id, "action": action}, headers=auditor(tokens))
+    response = await client.get(
+        "/v1/audit/events", params={"request_id": request_id, "action": action}, headers=auditor(tokens)
+    )
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
 
 
-async def test_an_agency_attaches_a_court_order_found_to_be_a_pdf_by_its_bytes(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_an_agency_attaches_a_court_order_found_to_be_a_pdf_by_its_bytes(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     request_id = await new_request(client, tokens)
     agency = tokens.agency("RXT01")
 
-    response = await upload(client, agency, request_id, PDF, filename="C:\\scans\\order.bin", declared="application/octet-stream")
+    response = await upload(
+        client, agency, request_id, PDF, filename="C:\\scans\\order.bin", declared="application/octet-stream"
+    )
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert response.headers["location"] == f"/v1/sharing-requests/{request_id}/attachments/{body['id']}" == body["download"]
+    assert (
+        response.headers["location"]
+        == f"/v1/sharing-requests/{request_id}/attachments/{body['id']}"
+        == body["download"]
+    )
     assert body | {"id": None, "uploaded_at": None} == {
         "id": None,
         "request_id": request_id,
@@ -136,12 +155,17 @@ async def test_an_agency_attaches_a_court_order_found_to_be_a_pdf_by_its_bytes(c
     assert listed.json() == {"items": [body], "next_cursor": None}
 
 
-async def test_the_download_is_the_content_with_its_hash_and_safe_headers(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_the_download_is_the_content_with_its_hash_and_safe_headers(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     request_id = await new_request(client, tokens)
     # Sent raw, as some clients do: a folder, a quoted quote and a control character in the name
     # (httpx would percent-encode them).
     disposition = 'form-data; name="file"; filename="..\\\\scans/na\u00efve \\"consent\\"\x07.txt"'.encode()
-    body = b"--XYZ\r\nContent-Disposition: form-data; name=kind\r\n\r\nconsent_form\r\n--XYZ\r\nContent-Disposition: " + disposition
+    body = (
+        b"--XYZ\r\nContent-Disposition: form-data; name=kind\r\n\r\nconsent_form\r\n--XYZ\r\nContent-Disposition: "
+        + disposition
+    )
     body += b"\r\nContent-Type: application/pdf\r\n\r\n" + TEXT + b"\r\n--XYZ--\r\n"
     headers = tokens.agency("RXT01") | {"Content-Type": "multipart/form-data; boundary=XYZ"}
     created = await client.post(f"/v1/sharing-requests/{request_id}/attachments", content=body, headers=headers)
@@ -157,11 +181,19 @@ async def test_the_download_is_the_content_with_its_hash_and_safe_headers(client
     assert response.headers["content-length"] == str(len(TEXT))
     assert response.headers["etag"] == f'"{created.json()["sha256"]}"'
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["content-disposition"] == "attachment; filename=\"na_ve _consent_.txt\"; filename*=UTF-8''na%C3%AFve%20%22consent%22.txt"
+    assert (
+        response.headers["content-disposition"]
+        == "attachment; filename=\"na_ve _consent_.txt\"; filename*=UTF-8''na%C3%AFve%20%22consent%22.txt"
+    )
 
 
-@pytest.mark.parametrize(("content", "media_type"), [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg"), (TEXT, "text/plain")])
-async def test_each_accepted_kind_of_content_is_recognised(client: httpx.AsyncClient, tokens: Tokens, content: bytes, media_type: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "media_type"),
+    [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg"), (TEXT, "text/plain")],
+)
+async def test_each_accepted_kind_of_content_is_recognised(
+    client: httpx.AsyncClient, tokens: Tokens, content: bytes, media_type: str
+) -> None:
     request_id = await new_request(client, tokens)
     response = await upload(client, guardian(tokens), request_id, content, kind="other", declared="text/html")
     assert (response.status_code, response.json()["media_type"]) == (201, media_type), response.text
@@ -186,7 +218,11 @@ async def test_who_may_attach_list_and_download(client: httpx.AsyncClient, token
             assert (await client.get(path, headers=allowed)).status_code == 200
     # An attachment is found only under its own request.
     elsewhere = await new_request(client, tokens, "RXT02")
-    assert (await client.get(f"/v1/sharing-requests/{elsewhere}/attachments/{by_guardian.json()['id']}", headers=guardian(tokens))).status_code == 404
+    assert (
+        await client.get(
+            f"/v1/sharing-requests/{elsewhere}/attachments/{by_guardian.json()['id']}", headers=guardian(tokens)
+        )
+    ).status_code == 404
     assert await count(app_of(client), Attachment) == 1
 
 
@@ -205,7 +241,10 @@ async def test_the_upload_and_each_download_are_in_the_audit_chain(client: httpx
     [added] = await audit_events(client, tokens, request_id, "attachment_added")
     assert (added["outcome"], added["actor_sub"], added["target_id"]) == (f"sha256:{sha256}", "user-rxt01", request_id)
     reads = await audit_events(client, tokens, request_id, "attachment_read")
-    assert [(read["actor_sub"], read["outcome"]) for read in reads] == [("guardian-1", f"sha256:{sha256}"), ("auditor-1", f"sha256:{sha256}")]
+    assert [(read["actor_sub"], read["outcome"]) for read in reads] == [
+        ("guardian-1", f"sha256:{sha256}"),
+        ("auditor-1", f"sha256:{sha256}"),
+    ]
     # Listing is not a read of the evidence itself; a refused download leaves nothing.
     await client.get(f"/v1/sharing-requests/{request_id}/attachments", headers=guardian(tokens))
     await client.get(f"/v1/sharing-requests/{request_id}/attachments/no-such-id", headers=guardian(tokens))
@@ -218,9 +257,21 @@ async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens:
     request_id = await new_request(client, tokens)
     assert (await upload(client, guardian(tokens), request_id, PDF)).status_code == 201
     async with app_of(client).state.wiring.sessionmaker() as session:
-        [event] = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.attachment_added"))).scalars().all()  # type: ignore[call-overload]
+        [event] = (
+            (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.attachment_added")))
+            .scalars()
+            .all()
+        )  # type: ignore[call-overload]
     assert event.request_id == request_id
-    assert set(event.payload["data"]) == {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
+    assert set(event.payload["data"]) == {
+        "id",
+        "status",
+        "outcome",
+        "conditions",
+        "ready_to_disclose",
+        "open_checks",
+        "link",
+    }
 
 
 async def test_identical_content_is_stored_once(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
@@ -244,17 +295,28 @@ async def test_identical_content_is_stored_once(client: httpx.AsyncClient, token
         assert sha256 in stored_files(app)
         store = app.state.wiring.attachment_store
         assert isinstance(store, attachment_store.FolderStore)
-        assert ((store.folder / sha256).stat().st_mode & 0o777, store.folder.stat().st_mode & 0o777) == (0o600, 0o700)  # confidential: the owner's only
-    downloads = [(await client.get(f"/v1/sharing-requests/{first_request}/attachments", headers=guardian(tokens))).json()["items"]]
+        assert ((store.folder / sha256).stat().st_mode & 0o777, store.folder.stat().st_mode & 0o777) == (
+            0o600,
+            0o700,
+        )  # confidential: the owner's only
+    downloads = [
+        (await client.get(f"/v1/sharing-requests/{first_request}/attachments", headers=guardian(tokens))).json()[
+            "items"
+        ]
+    ]
     for item in downloads[0]:
         assert (await client.get(item["download"], headers=guardian(tokens))).content == content
 
 
-async def test_an_executable_named_pdf_is_refused_and_nothing_is_stored(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_an_executable_named_pdf_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
     for content in (EXECUTABLE, b"\x7fELF\x02\x01\x01\x00" + bytes(56), EXECUTABLE + bytes(600_000)):
-        response = await upload(client, tokens.agency("RXT01"), request_id, content, filename="order.pdf", declared="application/pdf")
+        response = await upload(
+            client, tokens.agency("RXT01"), request_id, content, filename="order.pdf", declared="application/pdf"
+        )
         assert response.status_code == 415, response.text
         assert problem_fields(response) == ["file"]
         assert "executable" in response.json()["detail"]
@@ -266,16 +328,22 @@ async def test_an_executable_named_pdf_is_refused_and_nothing_is_stored(client: 
     [b"notes\x00more notes", "caf\u00e9 \x1b[31m".encode(), b"\xc3\x28 not UTF-8", b"A" * 700_000 + b"\x00"],
     ids=["nul", "escape", "bad-utf8", "nul-after-chunks"],
 )
-async def test_text_that_is_not_clean_utf8_is_refused(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, content: bytes) -> None:
+async def test_text_that_is_not_clean_utf8_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, content: bytes
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
-    response = await upload(client, tokens.agency("RXT01"), request_id, content, filename="notes.txt", declared="text/plain")
+    response = await upload(
+        client, tokens.agency("RXT01"), request_id, content, filename="notes.txt", declared="text/plain"
+    )
     assert response.status_code == 415, response.text
     assert problem_fields(response) == ["file"]
     await nothing_stored_since(app, before)
 
 
-async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
     limit = app.state.wiring.settings.attachment_max_bytes
@@ -303,7 +371,13 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(client: httpx.
     ids=["unknown-kind", "missing-kind", "unknown-field", "long-description"],
 )
 async def test_bad_fields_are_422_naming_the_field(
-    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, fields: dict[str, str], kind: str | None, status: int, field: str
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    app: FastAPI,
+    fields: dict[str, str],
+    kind: str | None,
+    status: int,
+    field: str,
 ) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
@@ -322,7 +396,9 @@ async def test_a_missing_or_empty_file_is_422_naming_file(client: httpx.AsyncCli
     assert (empty.status_code, problem_fields(empty)) == (422, ["file"]), empty.text
 
 
-async def test_a_body_that_is_not_well_formed_multipart_is_refused(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_body_that_is_not_well_formed_multipart_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     request_id = await new_request(client, tokens)
     before = stored_files(app)
     url, agency = f"/v1/sharing-requests/{request_id}/attachments", tokens.agency("RXT01")
@@ -331,7 +407,11 @@ async def test_a_body_that_is_not_well_formed_multipart_is_refused(client: httpx
         ({"Content-Type": "application/json"}, b'{"kind": "dpia"}', 415),
         ({"Content-Type": "multipart/form-data"}, part, 400),  # no boundary
         ({"Content-Type": "multipart/form-data; boundary=XYZ"}, part, 400),  # never closed
-        ({"Content-Type": "multipart/form-data; boundary=XYZ"}, b"--XYZ\r\nno header separator\r\n\r\n--XYZ--\r\n", 400),
+        (
+            {"Content-Type": "multipart/form-data; boundary=XYZ"},
+            b"--XYZ\r\nno header separator\r\n\r\n--XYZ--\r\n",
+            400,
+        ),
     ]
     for headers, body, status in cases:
         response = await client.post(url, content=body, headers=agency | headers)
@@ -340,36 +420,56 @@ async def test_a_body_that_is_not_well_formed_multipart_is_refused(client: httpx
     await nothing_stored_since(app, before)
 
 
-async def test_the_evidence_that_counts_on_each_request_is_what_a_guardian_verified(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_evidence_that_counts_on_each_request_is_what_a_guardian_verified(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     first, second = await new_request(client, tokens), await new_request(client, tokens)
-    ids = [(await upload(client, guardian(tokens), first, PDF + kind.encode(), kind=kind)).json()["id"] for kind in ("court_order", "dpia", "court_order")]
+    ids = [
+        (await upload(client, guardian(tokens), first, PDF + kind.encode(), kind=kind)).json()["id"]
+        for kind in ("court_order", "dpia", "court_order")
+    ]
     assert (await upload(client, guardian(tokens), second, PDF, kind="dpia")).status_code == 201
     base = f"/v1/sharing-requests/{first}/attachments"
     verified = await client.post(f"{base}/{ids[0]}/verifications", json=VERIFIED_ORDER, headers=guardian(tokens))
-    rejected = await client.post(f"{base}/{ids[1]}/verifications", json={"outcome": "rejected", "checked": "A blank page."}, headers=guardian(tokens))
+    rejected = await client.post(
+        f"{base}/{ids[1]}/verifications",
+        json={"outcome": "rejected", "checked": "A blank page."},
+        headers=guardian(tokens),
+    )
     assert (verified.status_code, rejected.status_code) == (201, 201), (verified.text, rejected.text)
 
     async with app.state.wiring.sessionmaker() as session:
         found = await attachment_verifications.verified_by_request(session, [first, second, "no-such-request"])
     [counted] = found[first]
-    assert (counted.attachment_id, counted.kind, counted.verified_by) == (ids[0], AttachmentKind.COURT_ORDER, "guardian-1")
+    assert (counted.attachment_id, counted.kind, counted.verified_by) == (
+        ids[0],
+        AttachmentKind.COURT_ORDER,
+        "guardian-1",
+    )
     assert counted.verification_id == verified.json()["verification"]["id"]
     assert (found[second], found["no-such-request"]) == ((), ())
 
 
 async def test_the_list_is_paged_oldest_first(client: httpx.AsyncClient, tokens: Tokens) -> None:
     request_id = await new_request(client, tokens)
-    ids = [(await upload(client, guardian(tokens), request_id, PDF + str(number).encode())).json()["id"] for number in range(3)]
+    ids = [
+        (await upload(client, guardian(tokens), request_id, PDF + str(number).encode())).json()["id"]
+        for number in range(3)
+    ]
     url = f"/v1/sharing-requests/{request_id}/attachments"
     first = (await client.get(url, params={"limit": 2}, headers=guardian(tokens))).json()
-    second = (await client.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, headers=guardian(tokens))).json()
+    second = (
+        await client.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, headers=guardian(tokens))
+    ).json()
     assert [item["id"] for item in first["items"] + second["items"]] == ids
     assert second["next_cursor"] is None
     forged = await client.get(url, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=guardian(tokens))
     assert (forged.status_code, problem_fields(forged)) == (422, ["cursor"])
 
 
-async def test_uploads_are_exempt_from_the_body_limit_and_nothing_else_is(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_uploads_are_exempt_from_the_body_limit_and_nothing_else_is(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     from app.http.limits import streams_its_own_body
 
     def scope(method: str, path: str) -> dict[str, Any]:
@@ -386,14 +486,18 @@ async def test_uploads_are_exempt_from_the_body_limit_and_nothing_else_is(client
         assert not streams_its_own_body(scope(method, path)), (method, path)
 
 
-async def test_the_database_holds_content_in_bounded_chunks(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str) -> None:
+async def test_the_database_holds_content_in_bounded_chunks(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str
+) -> None:
     if database_kind != "postgres":
         pytest.skip("SQLite keeps content in files")
     request_id = await new_request(client, tokens)
     content = PDF + bytes(range(256)) * 4000  # 1 MB: four chunks
     created = await upload(client, guardian(tokens), request_id, content)
     async with app.state.wiring.engine.connect() as connection:
-        sizes = (await connection.execute(text("SELECT seq, length(content) FROM attachment_chunks ORDER BY seq"))).all()
+        sizes = (
+            await connection.execute(text("SELECT seq, length(content) FROM attachment_chunks ORDER BY seq"))
+        ).all()
     chunk = attachment_store.CHUNK_BYTES
     assert [size for _, size in sizes] == [chunk] * (len(content) // chunk) + [len(content) % chunk]
     assert [seq for seq, _ in sizes] == list(range(len(sizes)))

@@ -28,11 +28,24 @@ from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 from tests.test_operations import UNREACHABLE_POSTGRES, run_cli
 
-HASHED_FIELDS = ("seq", "occurred_at", "actor_sub", "actor_org", "actor_roles", "action", "target_type", "target_id", "outcome", "correlation_id")
+HASHED_FIELDS = (
+    "seq",
+    "occurred_at",
+    "actor_sub",
+    "actor_org",
+    "actor_roles",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "correlation_id",
+)
 
 
 def auditor(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")  # the information governance team works for the controller
+    return tokens.headers(
+        "CONTROLLER", Role.AUDITOR, sub="auditor-1"
+    )  # the information governance team works for the controller
 
 
 async def all_events(client: httpx.AsyncClient, tokens: Tokens, **filters: str) -> list[dict[str, Any]]:
@@ -74,10 +87,20 @@ def expected_hash(event: dict[str, Any]) -> str:
 async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
-    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "standards_exceeded"}, headers=tokens.admin())).status_code == 200
-    assert (await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
+    assert (
+        await patch_current(
+            client, "/v1/organisations/RXT01", json={"dspt_status": "standards_exceeded"}, headers=tokens.admin()
+        )
+    ).status_code == 200
+    assert (
+        await patch_current(
+            client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin()
+        )
+    ).status_code == 200
     created = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
-    assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))).status_code == 200
+    assert (
+        await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))
+    ).status_code == 200
 
     trail = await all_events(client, tokens)
 
@@ -90,8 +113,16 @@ async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.Asyn
         ("read", "sharing_request", created["id"], "read"),
     ]
     assert [event["seq"] for event in trail] == [1, 2, 3, 4, 5, 6]
-    assert (trail[0]["actor_sub"], trail[0]["actor_org"], trail[0]["actor_roles"]) == ("admin-1", "CONTROLLER", ["admin"])
-    assert (trail[4]["actor_sub"], trail[4]["actor_org"], trail[4]["actor_roles"]) == ("user-rxt01", "RXT01", ["agency"])
+    assert (trail[0]["actor_sub"], trail[0]["actor_org"], trail[0]["actor_roles"]) == (
+        "admin-1",
+        "CONTROLLER",
+        ["admin"],
+    )
+    assert (trail[4]["actor_sub"], trail[4]["actor_org"], trail[4]["actor_roles"]) == (
+        "user-rxt01",
+        "RXT01",
+        ["agency"],
+    )
     assert trail[0]["prev_hash"] == GENESIS_HASH == "0" * 64
     for previous, event in zip(trail, trail[1:], strict=False):
         assert event["prev_hash"] == previous["hash"]
@@ -123,7 +154,12 @@ async def test_the_service_itself_is_the_system_actor(client: httpx.AsyncClient,
     await audit.chain_pending(app.state.wiring.sessionmaker)  # outside a request nothing chains it on its own
 
     (expired,) = await all_events(client, tokens, action="claim_expired")
-    assert (expired["actor_sub"], expired["actor_org"], expired["actor_roles"], expired["correlation_id"]) == ("system", None, [], None)
+    assert (expired["actor_sub"], expired["actor_org"], expired["actor_roles"], expired["correlation_id"]) == (
+        "system",
+        None,
+        [],
+        None,
+    )
     assert (await verify(client, tokens))["valid"] is True
 
 
@@ -133,9 +169,13 @@ async def test_reads_are_audited_and_a_refused_read_is_not(client: httpx.AsyncCl
     created = (await submit(client, tokens, baseline_request())).json()
     guardian = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
 
-    assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))).status_code == 200
+    assert (
+        await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))
+    ).status_code == 200
     assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=guardian)).status_code == 200
-    assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT02"))).status_code == 404
+    assert (
+        await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT02"))
+    ).status_code == 404
 
     reads = await all_events(client, tokens, request_id=created["id"], action="read")
     assert [(event["actor_sub"], event["actor_org"], event["actor_roles"]) for event in reads] == [
@@ -174,12 +214,21 @@ async def test_no_subject_identifier_or_free_text_reaches_the_trail_or_the_logs(
         }
     )
     created = (await submit(client, tokens, body)).json()
-    assert (await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))).status_code == 200
+    assert (
+        await client.get(f"/v1/sharing-requests/{created['id']}", headers=tokens.agency("RXT01"))
+    ).status_code == 200
 
     async with app.state.wiring.engine.connect() as connection:
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
     assert created["id"] in rows
-    secrets = ["9990000018", "0000026", "Zebedee", "Quillfeather", "REF-Zebedee-7781", *created["request"]["subjects"]["identifier_hashes"]]
+    secrets = [
+        "9990000018",
+        "0000026",
+        "Zebedee",
+        "Quillfeather",
+        "REF-Zebedee-7781",
+        *created["request"]["subjects"]["identifier_hashes"],
+    ]
     for secret in secrets:
         assert secret not in rows
         assert secret not in caplog.text
@@ -206,7 +255,10 @@ async def test_events_are_filtered_and_paginated_in_a_stable_order(client: httpx
     def actions(trail: list[dict[str, Any]]) -> list[tuple[str, str]]:
         return [(event["action"], event["target_id"]) for event in trail]
 
-    assert actions(await all_events(client, tokens, request_id=first["id"])) == [("submitted", first["id"]), ("read", first["id"])]
+    assert actions(await all_events(client, tokens, request_id=first["id"])) == [
+        ("submitted", first["id"]),
+        ("read", first["id"]),
+    ]
     assert actions(await all_events(client, tokens, actor="user-rxt02")) == [("submitted", second["id"])]
     assert actions(await all_events(client, tokens, organisation="RXT02")) == [("submitted", second["id"])]
     assert actions(await all_events(client, tokens, action="organisation_registered")) == [
@@ -217,7 +269,11 @@ async def test_events_are_filtered_and_paginated_in_a_stable_order(client: httpx
     trail = await all_events(client, tokens)
     third = trail[2]
     assert [event["seq"] for event in await all_events(client, tokens, to=third["occurred_at"])] == [1, 2, 3]
-    assert [event["seq"] for event in await all_events(client, tokens, **{"from": third["occurred_at"]})][:3] == [3, 4, 5]
+    assert [event["seq"] for event in await all_events(client, tokens, **{"from": third["occurred_at"]})][:3] == [
+        3,
+        4,
+        5,
+    ]
     tomorrow = (datetime.now(ZoneInfo("Europe/London")) + timedelta(days=1)).date().isoformat()
     assert await all_events(client, tokens, **{"from": tomorrow}) == []
 
@@ -233,7 +289,9 @@ async def test_events_are_filtered_and_paginated_in_a_stable_order(client: httpx
         ({"limit": 0}, "limit"),
     ],
 )
-async def test_bad_filters_are_422_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, params: dict[str, Any], field: str) -> None:
+async def test_bad_filters_are_422_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, params: dict[str, Any], field: str
+) -> None:
     response = await client.get("/v1/audit/events", params=params, headers=auditor(tokens))
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == [field]
@@ -253,7 +311,10 @@ async def test_looking_at_the_trail_is_itself_recorded(client: httpx.AsyncClient
     await all_events(client, tokens, action="submitted")
 
     trail = await all_events(client, tokens)
-    assert [(event["action"], event["target_type"], event["target_id"], event["outcome"], event["actor_sub"]) for event in trail] == [
+    assert [
+        (event["action"], event["target_type"], event["target_id"], event["outcome"], event["actor_sub"])
+        for event in trail
+    ] == [
         ("audit_verified", "report", "audit_trail", "valid, 0 events, 0 checkpoints", "auditor-1"),
         ("audit_events_listed", "report", "audit_events", "0 events", "auditor-1"),
     ]
@@ -281,11 +342,20 @@ async def record_tail(app: FastAPI, name: str, count: int) -> None:
     as a writer killed between its commit and its chaining leaves them."""
     async with app.state.wiring.sessionmaker() as session:
         for number in range(count):
-            await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"{name}-{number}", outcome="read")
+            await audit.record(
+                session=session,
+                actor=None,
+                action="read",
+                target_type=AuditTarget.REPORT,
+                target_id=f"{name}-{number}",
+                outcome="read",
+            )
         await session.commit()
 
 
-async def test_a_tail_not_chained_yet_is_pending_not_broken(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path) -> None:
+async def test_a_tail_not_chained_yet_is_pending_not_broken(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await record_tail(app, "first", 2)
 
@@ -304,14 +374,31 @@ async def test_a_tail_not_chained_yet_is_pending_not_broken(client: httpx.AsyncC
         "findings": [],
     }
     assert "2 events recorded and not chained yet" in command.stderr
-    assert [event["target_id"] for event in await all_events(client, tokens)] == ["RXT01"]  # the listing shows chained events only
+    assert [event["target_id"] for event in await all_events(client, tokens)] == [
+        "RXT01"
+    ]  # the listing shows chained events only
     await record_tail(app, "second", 3)
 
     found = await verify(client, tokens)  # the listing's pass chained the first tail and the listing itself
 
-    assert (found["valid"], found["events"], found["pending"], found["head_seq"], found["first_broken_seq"]) == (True, 4, 3, 4, None)
+    assert (found["valid"], found["events"], found["pending"], found["head_seq"], found["first_broken_seq"]) == (
+        True,
+        4,
+        3,
+        4,
+        None,
+    )
     trail = await all_events(client, tokens)
-    assert [event["target_id"] for event in trail] == ["RXT01", "first-0", "first-1", "audit_events", "second-0", "second-1", "second-2", "audit_trail"]
+    assert [event["target_id"] for event in trail] == [
+        "RXT01",
+        "first-0",
+        "first-1",
+        "audit_events",
+        "second-0",
+        "second-1",
+        "second-2",
+        "audit_trail",
+    ]
     assert all(event["hash"] == expected_hash(event) for event in trail)
     settled = await verify(client, tokens)
     assert (settled["valid"], settled["events"], settled["pending"]) == (True, 9, 0)
@@ -363,38 +450,54 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
     assert "broken at seq 4" in command.stderr
 
 
-async def test_verification_streams_in_batches_and_finds_a_break_in_a_later_batch(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_verification_streams_in_batches_and_finds_a_break_in_a_later_batch(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     for _ in range(8):
         await submit(client, tokens, baseline_request())
     async with app.state.wiring.sessionmaker() as session:
         whole = await audit.verify(session=session, keys=app.state.wiring.audit_keys.published)
-        batched = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 2, 3, 9, 10)]
+        batched = [
+            await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)
+            for size in (1, 2, 3, 9, 10)
+        ]
     assert whole.valid and whole.events == 9
     assert all(result == whole for result in batched)
 
     await tamper(app, "UPDATE audit_events SET target_id = 'another-request' WHERE seq = :seq", seq=8)
     async with app.state.wiring.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (2, 3, 5000)]
-    assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 8, 9, 9)] * 3
+        results = [
+            await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)
+            for size in (2, 3, 5000)
+        ]
+    assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [
+        (False, 8, 9, 9)
+    ] * 3
 
 
 async def test_concurrent_submissions_leave_one_linear_chain(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     count = 50
 
-    responses = await asyncio.gather(*(submit(client, tokens, changed({"reference": f"CASE-{n}"})) for n in range(count)))
+    responses = await asyncio.gather(
+        *(submit(client, tokens, changed({"reference": f"CASE-{n}"})) for n in range(count))
+    )
 
     assert [response.status_code for response in responses] == [201] * count
     trail = await all_events(client, tokens)
     assert [event["seq"] for event in trail] == list(range(1, count + 2))
-    assert sorted(event["target_id"] for event in trail if event["action"] == "submitted") == sorted(response.json()["id"] for response in responses)
+    assert sorted(event["target_id"] for event in trail if event["action"] == "submitted") == sorted(
+        response.json()["id"] for response in responses
+    )
     assert len({event["prev_hash"] for event in trail}) == len(trail)  # no forks
     result = await verify(client, tokens)
     assert (result["valid"], result["head_seq"], result["first_broken_seq"]) == (True, count + 2, None)
 
 
-async def test_postgres_refuses_to_update_delete_or_truncate_the_trail(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str) -> None:
+async def test_postgres_refuses_to_update_delete_or_truncate_the_trail(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str
+) -> None:
     if database_kind != "postgres":
         pytest.skip("the append-only triggers are PostgreSQL's; SQLite has none")
     await register_organisation(client, tokens, "RXT01")
@@ -416,20 +519,36 @@ def test_the_command_says_when_it_cannot_read_the_trail(tmp_path: Path) -> None:
     assert "cannot read the audit trail" in done.stderr and done.stdout == ""
 
 
-async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     # A controller-wide endpoint receives every agency's events: adding one must not go unrecorded.
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "RXT02")
     agency = tokens.agency("RXT01")
-    hook = {"url": "https://93.184.215.14/hook-Zebedee", "event_types": ["sharing_request.decided"], "description": "Quillfeather's case system"}
+    hook = {
+        "url": "https://93.184.215.14/hook-Zebedee",
+        "event_types": ["sharing_request.decided"],
+        "description": "Quillfeather's case system",
+    }
     mine = (await client.post("/v1/webhook-endpoints", json=hook, headers=agency)).json()
     controllers = (await client.post("/v1/webhook-endpoints", json=hook, headers=tokens.admin())).json()
     await submit(client, tokens, baseline_request())
     [delivery] = (await client.get(f"/v1/webhook-endpoints/{mine['id']}/deliveries", headers=agency)).json()["items"]
-    assert (await client.post(f"/v1/webhook-endpoints/{mine['id']}/deliveries/{delivery['id']}/redeliver", headers=agency)).status_code == 202
+    assert (
+        await client.post(f"/v1/webhook-endpoints/{mine['id']}/deliveries/{delivery['id']}/redeliver", headers=agency)
+    ).status_code == 202
     rotated = (await client.post(f"/v1/webhook-endpoints/{mine['id']}/rotate-secret", headers=agency)).json()
-    assert (await client.patch(f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": False, "description": None}, headers=agency)).status_code == 200
-    assert (await client.patch(f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": True}, headers=tokens.agency("RXT02"))).status_code == 404
+    assert (
+        await client.patch(
+            f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": False, "description": None}, headers=agency
+        )
+    ).status_code == 200
+    assert (
+        await client.patch(
+            f"/v1/webhook-endpoints/{mine['id']}", json={"enabled": True}, headers=tokens.agency("RXT02")
+        )
+    ).status_code == 404
     assert (await client.delete(f"/v1/webhook-endpoints/{mine['id']}", headers=agency)).status_code == 204
 
     trail = [event for event in await all_events(client, tokens) if event["target_type"] == "webhook_endpoint"]
@@ -441,7 +560,10 @@ async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(clien
         ("webhook_endpoint_changed", mine["id"], "changed enabled=false, description", "user-rxt01"),
         ("webhook_endpoint_deleted", mine["id"], "deleted with 1 delivery", "user-rxt01"),
     ]
-    assert [event["target_id"] for event in await all_events(client, tokens, action="webhook_endpoint_registered")] == [mine["id"], controllers["id"]]
+    assert [event["target_id"] for event in await all_events(client, tokens, action="webhook_endpoint_registered")] == [
+        mine["id"],
+        controllers["id"],
+    ]
     assert (await verify(client, tokens))["valid"] is True
     async with app.state.wiring.engine.connect() as connection:
         rows = repr((await connection.execute(text("SELECT * FROM audit_events"))).all())
@@ -449,10 +571,18 @@ async def test_webhook_endpoint_changes_are_audited_and_never_their_secret(clien
         assert secret not in rows
 
 
-AWKWARD_TEXT = ["caf\u00e9 \u00abrefer\u00bb", 'quote " backslash \\ slash /', "tab\tnewline\ncontrol\x01\x1f del\x7f", "\u2028\u2029 \U0001f600 \ufeff", ""]
+AWKWARD_TEXT = [
+    "caf\u00e9 \u00abrefer\u00bb",
+    'quote " backslash \\ slash /',
+    "tab\tnewline\ncontrol\x01\x1f del\x7f",
+    "\u2028\u2029 \U0001f600 \ufeff",
+    "",
+]
 
 
-async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_events_of_any_text_verify_and_a_change_to_one_is_found(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     """Unicode, escapes and control characters hash as the standard library's canonical JSON, written and verified."""
     actor = Principal(sub="user-\u00e9\u00e8", org="RXT01", roles=frozenset({Role.GUARDIAN, Role.AUDITOR, Role.AGENCY}))
     async with app.state.wiring.sessionmaker() as session:
@@ -473,12 +603,22 @@ async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: ht
     assert trail[1]["actor_roles"] == ["agency", "auditor", "guardian"]
     assert all(event["hash"] == expected_hash(event) for event in trail)
     async with app.state.wiring.sessionmaker() as session:
-        assert [(await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)).valid for size in (1, 2, 5000)] == [True] * 3
+        assert [
+            (await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)).valid
+            for size in (1, 2, 5000)
+        ] == [True] * 3
 
-    await tamper(app, "UPDATE audit_events SET outcome = :outcome WHERE seq = 3", outcome=AWKWARD_TEXT[2].replace("\x01", "\x02"))
+    await tamper(
+        app, "UPDATE audit_events SET outcome = :outcome WHERE seq = 3", outcome=AWKWARD_TEXT[2].replace("\x01", "\x02")
+    )
     async with app.state.wiring.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 2, 5000)]
-    assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [(False, 3, 6, 6)] * 3
+        results = [
+            await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)
+            for size in (1, 2, 5000)
+        ]
+    assert [(result.valid, result.first_broken_seq, result.events, result.head_seq) for result in results] == [
+        (False, 3, 6, 6)
+    ] * 3
 
 
 @pytest.mark.parametrize(
@@ -491,13 +631,18 @@ async def test_events_of_any_text_verify_and_a_change_to_one_is_found(client: ht
         ("DELETE FROM audit_events WHERE seq IN (4, 5, 6)", 4),
     ],
 )
-async def test_a_break_at_a_batch_boundary_is_found_at_its_seq(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, statement: str, broken: int) -> None:
+async def test_a_break_at_a_batch_boundary_is_found_at_its_seq(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, statement: str, broken: int
+) -> None:
     """Each row is checked against the row before it, including the last row of the batch before."""
     await register_organisation(client, tokens, "RXT01")
     for _ in range(8):
         await submit(client, tokens, baseline_request())
     await tamper(app, statement)
     async with app.state.wiring.sessionmaker() as session:
-        results = [await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size) for size in (1, 3, 5000)]
+        results = [
+            await audit.verify(session=session, keys=app.state.wiring.audit_keys.published, batch_size=size)
+            for size in (1, 3, 5000)
+        ]
     assert {(result.valid, result.first_broken_seq, result.head_seq) for result in results} == {(False, broken, 9)}
     assert len({result.events for result in results}) == 1

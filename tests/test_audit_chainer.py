@@ -37,7 +37,14 @@ async def write(sessionmaker: async_sessionmaker[AsyncSession], name: str, event
     target_ids = [f"{name}.{number}" for number in range(events)]
     async with sessionmaker() as session:
         for target_id in target_ids:
-            await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=target_id, outcome="written")
+            await audit.record(
+                session=session,
+                actor=None,
+                action="read",
+                target_type=AuditTarget.REPORT,
+                target_id=target_id,
+                outcome="written",
+            )
         await session.commit()
     return target_ids
 
@@ -46,17 +53,23 @@ async def trail(app: FastAPI) -> tuple[AuditVerification, list[int], list[str]]:
     """The verification, and the chain's seqs and target ids in chain order."""
     async with app.state.wiring.sessionmaker() as session:
         result = await audit.verify(session=session, keys=app.state.wiring.audit_keys.published)
-        rows = (await (await session.connection()).execute(text("SELECT seq, target_id FROM audit_events ORDER BY seq"))).all()
+        rows = (
+            await (await session.connection()).execute(text("SELECT seq, target_id FROM audit_events ORDER BY seq"))
+        ).all()
     return result, [row.seq for row in rows], [row.target_id for row in rows]
 
 
 def child(*args: str) -> subprocess.Popen[str]:
     environment = os.environ | {"PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "tests.test_audit_chainer", *args]
-    return subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
-async def test_concurrent_callers_share_one_pass_and_a_failed_pass_is_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_concurrent_callers_share_one_pass_and_a_failed_pass_is_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     passes: list[str] = []
 
     async def one_pass(_sessionmaker: object, outcome: str = "ok") -> int:
@@ -82,7 +95,14 @@ async def test_concurrent_callers_share_one_pass_and_a_failed_pass_is_not_raised
 async def test_rolled_back_writers_leave_no_gap(client: httpx.AsyncClient, app: FastAPI) -> None:
     for number in range(3):
         async with app.state.wiring.sessionmaker() as session:
-            await audit.record(session=session, actor=None, action="read", target_type=AuditTarget.REPORT, target_id=f"undone-{number}", outcome="written")
+            await audit.record(
+                session=session,
+                actor=None,
+                action="read",
+                target_type=AuditTarget.REPORT,
+                target_id=f"undone-{number}",
+                outcome="written",
+            )
             await session.rollback()
         await write(app.state.wiring.sessionmaker, f"kept-{number}", 1)
 
@@ -94,14 +114,32 @@ async def test_rolled_back_writers_leave_no_gap(client: httpx.AsyncClient, app: 
     assert await audit.chain_pending(app.state.wiring.sessionmaker) == 0
 
 
-async def test_a_pass_chains_rows_committed_out_of_id_order(client: httpx.AsyncClient, app: FastAPI, database_kind: str) -> None:
+async def test_a_pass_chains_rows_committed_out_of_id_order(
+    client: httpx.AsyncClient, app: FastAPI, database_kind: str
+) -> None:
     if database_kind != "postgres":
         pytest.skip("SQLite's BEGIN IMMEDIATE serialises writers, so rows always commit in id order there")
     async with app.state.wiring.sessionmaker() as early, app.state.wiring.sessionmaker() as late:
-        await audit.record(session=early, actor=None, action="read", target_type=AuditTarget.REPORT, target_id="lower-id", outcome="written")
-        await audit.record(session=late, actor=None, action="read", target_type=AuditTarget.REPORT, target_id="higher-id", outcome="written")
+        await audit.record(
+            session=early,
+            actor=None,
+            action="read",
+            target_type=AuditTarget.REPORT,
+            target_id="lower-id",
+            outcome="written",
+        )
+        await audit.record(
+            session=late,
+            actor=None,
+            action="read",
+            target_type=AuditTarget.REPORT,
+            target_id="higher-id",
+            outcome="written",
+        )
         await late.commit()
-        assert await audit.chain_pending(app.state.wiring.sessionmaker) == 1  # the open transaction's row is neither seen nor waited for
+        assert (
+            await audit.chain_pending(app.state.wiring.sessionmaker) == 1
+        )  # the open transaction's row is neither seen nor waited for
         await early.commit()
     assert await audit.chain_pending(app.state.wiring.sessionmaker) == 1
     await write(app.state.wiring.sessionmaker, "after", 2)
@@ -116,10 +154,14 @@ async def test_concurrent_writers_in_four_processes_leave_one_linear_chain(
     client: httpx.AsyncClient, app: FastAPI, database_url: str, database_kind: str
 ) -> None:
     if database_kind != "postgres":
-        pytest.skip("concurrent writers in several processes are PostgreSQL's case; SQLite serialises every writer at BEGIN")
+        pytest.skip(
+            "concurrent writers in several processes are PostgreSQL's case; SQLite serialises every writer at BEGIN"
+        )
     start_at = str(time.time() + 3)  # after every child has started, so that they write at the same time
     shares = [WRITERS // PROCESSES + (number < WRITERS % PROCESSES) for number in range(PROCESSES)]
-    children = [child("writers", database_url, f"p{number}", str(share), start_at) for number, share in enumerate(shares)]
+    children = [
+        child("writers", database_url, f"p{number}", str(share), start_at) for number, share in enumerate(shares)
+    ]
     outputs = [await asyncio.to_thread(process.communicate, timeout=120) for process in children]
 
     for process, (_, errors) in zip(children, outputs, strict=True):
@@ -130,7 +172,9 @@ async def test_concurrent_writers_in_four_processes_leave_one_linear_chain(
 
     result, seqs, target_ids = await trail(app)
     assert (result.valid, result.pending, result.first_broken_seq) == (True, 0, None)
-    assert len(committed) == sum(1 + (writer + round_) % 3 for share in shares for writer in range(share) for round_ in range(ROUNDS))
+    assert len(committed) == sum(
+        1 + (writer + round_) % 3 for share in shares for writer in range(share) for round_ in range(ROUNDS)
+    )
     assert seqs == list(range(1, len(committed) + 1))
     assert Counter(target_ids) == Counter(committed) and set(Counter(target_ids).values()) == {1}
 
@@ -145,14 +189,18 @@ async def test_writers_killed_at_random_moments_lose_nothing_committed(
         process = child("killable", database_url, f"k{kill}", str(report))
         started, size = time.monotonic(), report.stat().st_size
         while report.stat().st_size == size:  # killed only once it is writing and chaining
-            assert process.poll() is None and time.monotonic() - started < 60, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None and time.monotonic() - started < 60, (
+                process.stderr.read() if process.stderr else ""
+            )
             await asyncio.sleep(0.02)
         await asyncio.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.communicate)
 
     lines = report.read_text()
-    committed = lines.splitlines() if lines.endswith("\n") else lines.splitlines()[:-1]  # a line cut short by the kill is not counted
+    committed = (
+        lines.splitlines() if lines.endswith("\n") else lines.splitlines()[:-1]
+    )  # a line cut short by the kill is not counted
     await audit.chain_pending(app.state.wiring.sessionmaker)
 
     result, seqs, target_ids = await trail(app)
@@ -174,7 +222,9 @@ async def _writers(database_url: str, name: str, writers: str, start_at: str) ->
 
     async def writer(number: int) -> None:
         for round_ in range(ROUNDS):
-            print(*await write(sessionmaker, f"{name}.{number}.{round_}", 1 + (number + round_) % 3), sep="\n", flush=True)
+            print(
+                *await write(sessionmaker, f"{name}.{number}.{round_}", 1 + (number + round_) % 3), sep="\n", flush=True
+            )
             await chainer.settle()
 
     await asyncio.gather(*(writer(number) for number in range(int(writers))))
@@ -190,7 +240,9 @@ async def _killable(database_url: str, name: str, report: str) -> None:
     async def writer(number: int) -> None:
         for round_ in itertools.count():
             committed = await write(sessionmaker, f"{name}.{number}.{round_}", 1 + round_ % 3)
-            os.write(descriptor, "".join(f"{target_id}\n" for target_id in committed).encode())  # one append, after the commit
+            os.write(
+                descriptor, "".join(f"{target_id}\n" for target_id in committed).encode()
+            )  # one append, after the commit
             await audit.chain_pending(sessionmaker, batch_size=2)
 
     await asyncio.gather(*(writer(number) for number in range(4)))

@@ -99,7 +99,9 @@ async def claimed(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, 
 
 async def endpoint(client: httpx.AsyncClient, tokens: Tokens) -> tuple[str, dict[str, str]]:
     agency = await requester(client, tokens)
-    response = await client.post("/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]}, headers=agency)
+    response = await client.post(
+        "/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]}, headers=agency
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"]), agency
 
@@ -112,7 +114,12 @@ async def register_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 async def change_org(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     current = (await client.get("/v1/organisations/RXT01", headers=tokens.admin())).headers["ETag"]
-    return Request("PATCH", "/v1/organisations/RXT01", tokens.admin() | {"If-Match": current}, {"dspt_status": "standards_exceeded"})
+    return Request(
+        "PATCH",
+        "/v1/organisations/RXT01",
+        tokens.admin() | {"If-Match": current},
+        {"dspt_status": "standards_exceeded"},
+    )
 
 
 async def register_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -134,7 +141,9 @@ async def change_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     await register_agreement(client, tokens)
     current = (await client.get("/v1/sharing-agreements/ISA-TEST", headers=tokens.admin())).headers["ETag"]
-    return Request("PATCH", "/v1/sharing-agreements/ISA-TEST", tokens.admin() | {"If-Match": current}, {"status": "suspended"})
+    return Request(
+        "PATCH", "/v1/sharing-agreements/ISA-TEST", tokens.admin() | {"If-Match": current}, {"status": "suspended"}
+    )
 
 
 async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -174,16 +183,28 @@ async def review(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 
 async def retrospective_review(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     share = await claimed(client, tokens, EMERGENCY)
-    return Request("POST", f"/v1/sharing-requests/{share}/retrospective-review", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{share}/retrospective-review",
+        guardian(tokens),
+        {"outcome": "upheld", "rationale": RATIONALE},
+    )
 
 
 async def amend(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     request_id = await claimed(client, tokens)
     asked = await client.post(
-        f"/v1/sharing-requests/{request_id}/review", json={"outcome": "request_information", "rationale": RATIONALE}, headers=guardian(tokens)
+        f"/v1/sharing-requests/{request_id}/review",
+        json={"outcome": "request_information", "rationale": RATIONALE},
+        headers=guardian(tokens),
     )
     assert asked.status_code == 200, asked.text
-    return Request("POST", f"/v1/sharing-requests/{request_id}/amendments", tokens.agency("RXT01"), {"request": baseline_request(), "note": "revised"})
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{request_id}/amendments",
+        tokens.agency("RXT01"),
+        {"request": baseline_request(), "note": "revised"},
+    )
 
 
 async def withdraw(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -194,7 +215,12 @@ async def reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     refused = await submit(client, tokens, changed({"recipient.storage_region": "other"}))
     assert refused.json()["status"] == "refused", refused.text
-    return Request("POST", f"/v1/sharing-requests/{refused.json()['id']}/reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{refused.json()['id']}/reconsideration",
+        tokens.agency("RXT01"),
+        {"grounds": GROUNDS},
+    )
 
 
 async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -202,7 +228,12 @@ async def decide_reconsideration(client: httpx.AsyncClient, tokens: Tokens) -> R
     assert (await client.post(asked.url, json=asked.json, headers=asked.headers)).status_code == 201
     request_id = asked.url.split("/")[3]
     assert (await client.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens))).status_code == 200
-    return Request("POST", f"/v1/sharing-requests/{request_id}/reconsideration/decision", guardian(tokens), {"outcome": "upheld", "rationale": RATIONALE})
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{request_id}/reconsideration/decision",
+        guardian(tokens),
+        {"outcome": "upheld", "rationale": RATIONALE},
+    )
 
 
 async def record_check(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -218,11 +249,18 @@ async def release_notice(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     shared = await submit(client, tokens, changed({"subjects.age_group": "mixed", "subjects.count": 3}))
     assert shared.status_code == 201, shared.text
-    body = {"audience": "subject", "why": "The parents are not a party to any concern about the children.", "not_implicated": True}
+    body = {
+        "audience": "subject",
+        "why": "The parents are not a party to any concern about the children.",
+        "not_implicated": True,
+    }
     return Request("POST", f"/v1/sharing-requests/{shared.json()['id']}/notice-releases", guardian(tokens), body)
 
 
-QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
+QUESTION = {
+    "proposed_outcome": "refuse",
+    "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?",
+}
 MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
 PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
 
@@ -232,13 +270,24 @@ def other_guardian(tokens: Tokens, number: int = 2) -> dict[str, str]:
 
 
 async def request_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
-    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/opinions/requests", guardian(tokens), QUESTION)
+    return Request(
+        "POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/opinions/requests", guardian(tokens), QUESTION
+    )
 
 
 async def give_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     request_id = await claimed(client, tokens)
-    assert (await client.post(f"/v1/sharing-requests/{request_id}/opinions/requests", json=QUESTION, headers=guardian(tokens))).status_code == 201
-    return Request("POST", f"/v1/sharing-requests/{request_id}/opinions", other_guardian(tokens), {"opinion": "agree", "rationale": RATIONALE})
+    assert (
+        await client.post(
+            f"/v1/sharing-requests/{request_id}/opinions/requests", json=QUESTION, headers=guardian(tokens)
+        )
+    ).status_code == 201
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{request_id}/opinions",
+        other_guardian(tokens),
+        {"opinion": "agree", "rationale": RATIONALE},
+    )
 
 
 async def open_panel(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -252,7 +301,9 @@ async def panel(client: httpx.AsyncClient, tokens: Tokens) -> str:
 
 
 async def vote(client: httpx.AsyncClient, tokens: Tokens) -> Request:
-    return Request("POST", f"{await panel(client, tokens)}/votes", guardian(tokens), {"vote": "approve", "rationale": RATIONALE})
+    return Request(
+        "POST", f"{await panel(client, tokens)}/votes", guardian(tokens), {"vote": "approve", "rationale": RATIONALE}
+    )
 
 
 async def withdraw_vote(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -262,14 +313,24 @@ async def withdraw_vote(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 async def close_panel(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     url = await panel(client, tokens)
     for number in (1, 2, 3):  # every member, the chair included, votes before the deadline for the panel to close
-        assert (await client.post(f"{url}/votes", json={"vote": "approve", "rationale": RATIONALE}, headers=other_guardian(tokens, number))).status_code == 201
+        assert (
+            await client.post(
+                f"{url}/votes", json={"vote": "approve", "rationale": RATIONALE}, headers=other_guardian(tokens, number)
+            )
+        ).status_code == 201
     return Request("POST", f"{url}/decision", guardian(tokens), {"rationale": RATIONALE})
 
 
 async def attach(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     files = {"file": ("order.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}
     request_id = await referred(client, tokens)
-    return Request("POST", f"/v1/sharing-requests/{request_id}/attachments", tokens.agency("RXT01"), files=files, data={"kind": "court_order"})
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{request_id}/attachments",
+        tokens.agency("RXT01"),
+        files=files,
+        data={"kind": "court_order"},
+    )
 
 
 async def verify_evidence(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -279,14 +340,18 @@ async def verify_evidence(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     body = {"outcome": "rejected", "checked": "A typed page headed 'court order': no seal, no court, no number."}
     order = {"issued_by": "unknown", "issued_on": "2026-11-20", "number": "none", "sealed_or_signed": False}
     order |= {"in_date": False, "addressed_to_controller": False, "covers_information": False}
-    return Request("POST", f"{made.url}/{uploaded.json()['id']}/verifications", guardian(tokens), body | {"order": order})
+    return Request(
+        "POST", f"{made.url}/{uploaded.json()['id']}/verifications", guardian(tokens), body | {"order": order}
+    )
 
 
 async def keep_signed_copy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
     files = {"file": ("signed.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}
-    return Request("POST", "/v1/sharing-agreements/ISA-TEST/attachments", tokens.admin(), files=files, data={"kind": "agreement"})
+    return Request(
+        "POST", "/v1/sharing-agreements/ISA-TEST/attachments", tokens.admin(), files=files, data={"kind": "agreement"}
+    )
 
 
 async def search_disclosures(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -299,7 +364,12 @@ async def verify_against_a_witness(client: httpx.AsyncClient, tokens: Tokens) ->
 
 
 async def register_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
-    return Request("POST", "/v1/webhook-endpoints", await requester(client, tokens), {"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]})
+    return Request(
+        "POST",
+        "/v1/webhook-endpoints",
+        await requester(client, tokens),
+        {"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]},
+    )
 
 
 async def change_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -337,12 +407,20 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/claim"): Call(claim, 200, "claimed"),
     ("POST", "/v1/sharing-requests/{request_id}/release"): Call(release, 200, "released"),
     ("POST", "/v1/sharing-requests/{request_id}/review"): Call(review, 200, "reviewed"),
-    ("POST", "/v1/sharing-requests/{request_id}/retrospective-review"): Call(retrospective_review, 200, "retrospective_reviewed"),
+    ("POST", "/v1/sharing-requests/{request_id}/retrospective-review"): Call(
+        retrospective_review, 200, "retrospective_reviewed"
+    ),
     ("POST", "/v1/sharing-requests/{request_id}/amendments"): Call(amend, 200, "amended"),
     ("POST", "/v1/sharing-requests/{request_id}/withdraw"): Call(withdraw, 200, "withdrawn"),
-    ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(reconsideration, 201, "reconsideration_requested"),
-    ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(decide_reconsideration, 200, "reconsidered"),
-    ("POST", "/v1/sharing-requests/{request_id}/controller-checks/{check_name}"): Call(record_check, 200, "controller_check_recorded"),
+    ("POST", "/v1/sharing-requests/{request_id}/reconsideration"): Call(
+        reconsideration, 201, "reconsideration_requested"
+    ),
+    ("POST", "/v1/sharing-requests/{request_id}/reconsideration/decision"): Call(
+        decide_reconsideration, 200, "reconsidered"
+    ),
+    ("POST", "/v1/sharing-requests/{request_id}/controller-checks/{check_name}"): Call(
+        record_check, 200, "controller_check_recorded"
+    ),
     ("POST", "/v1/sharing-requests/{request_id}/notice-releases"): Call(release_notice, 201, "notice_released"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
@@ -351,15 +429,21 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/decision"): Call(close_panel, 200, "panel_decided"),
     ("POST", "/v1/sharing-requests/{request_id}/attachments"): Call(attach, 201, "attachment_added"),
-    ("POST", "/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications"): Call(verify_evidence, 201, "evidence_verified"),
+    ("POST", "/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications"): Call(
+        verify_evidence, 201, "evidence_verified"
+    ),
     ("POST", "/v1/sharing-agreements/{code}/attachments"): Call(keep_signed_copy, 201, "agreement_document_added"),
     ("POST", "/v1/reports/subject-disclosures"): Call(search_disclosures, 200, "subject_disclosures_searched"),
     ("POST", "/v1/audit/verify"): Call(verify_against_a_witness, 200, "audit_verified"),
     ("POST", "/v1/webhook-endpoints"): Call(register_hook, 201, "webhook_endpoint_registered"),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): Call(change_hook, 200, "webhook_endpoint_changed"),
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Call(delete_hook, 204, "webhook_endpoint_deleted"),
-    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Call(rotate_hook_secret, 200, "webhook_secret_rotated"),
-    ("POST", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"): Call(redeliver, 202, "webhook_redelivery_requested"),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Call(
+        rotate_hook_secret, 200, "webhook_secret_rotated"
+    ),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"): Call(
+        redeliver, 202, "webhook_redelivery_requested"
+    ),
 }
 # POST routes that only compute an answer: checked to leave every table as it was, the trail included.
 STORES_NOTHING: dict[tuple[str, str], Call] = {
@@ -380,14 +464,19 @@ async def audit_head(app: FastAPI) -> int:
 
 async def actions_after(app: FastAPI, seq: int) -> list[str]:
     async with app.state.wiring.engine.connect() as connection:
-        rows = await connection.execute(text("SELECT action FROM audit_events WHERE seq > :seq ORDER BY seq"), {"seq": seq})
+        rows = await connection.execute(
+            text("SELECT action FROM audit_events WHERE seq > :seq ORDER BY seq"), {"seq": seq}
+        )
         return [str(row.action) for row in rows]
 
 
 async def row_counts(app: FastAPI) -> dict[str, int]:
     async with app.state.wiring.engine.connect() as connection:
         tables = [table for table in SQLModel.metadata.sorted_tables if table.name not in TRAFFIC_TABLES]
-        return {table.name: int((await connection.execute(select(func.count()).select_from(table))).scalar_one()) for table in tables}
+        return {
+            table.name: int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
+            for table in tables
+        }
 
 
 def test_the_route_table_is_read() -> None:
@@ -404,15 +493,27 @@ def test_every_entry_of_the_tables_is_a_route_the_app_serves() -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{method} {path}" for method, path in ROUTES])
-async def test_every_change_of_state_leaves_an_audit_event(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, method: str, path: str) -> None:
+async def test_every_change_of_state_leaves_an_audit_event(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, method: str, path: str
+) -> None:
     call = CALLS.get((method, path)) or STORES_NOTHING.get((method, path))
-    assert call is not None, f"{method} {path} changes state but tests/test_audit_coverage.py does not say how to call it: add it to CALLS"
+    assert call is not None, (
+        f"{method} {path} changes state but tests/test_audit_coverage.py does not say how to call it: add it to CALLS"
+    )
     request = await call.setup(client, tokens)
-    assert (request.method, matches(path, request.url)) == (method, True), f"the setup for {method} {path} calls {request.method} {request.url}"
+    assert (request.method, matches(path, request.url)) == (method, True), (
+        f"the setup for {method} {path} calls {request.method} {request.url}"
+    )
     head, tables = await audit_head(app), await row_counts(app)
 
     response = await client.request(
-        request.method, request.url, json=request.json, params=request.params, headers=request.headers, files=request.files, data=request.data
+        request.method,
+        request.url,
+        json=request.json,
+        params=request.params,
+        headers=request.headers,
+        files=request.files,
+        data=request.data,
     )
 
     assert response.status_code == call.status, response.text

@@ -27,7 +27,18 @@ if TYPE_CHECKING:
 FORMAT = "caldicott-audit-export/v1"
 GENESIS = "0" * 64
 DOMAIN = b"caldicott-audit-checkpoint/v1\n"
-EVENT_FIELDS = ("seq", "occurred_at", "actor_sub", "actor_org", "actor_roles", "action", "target_type", "target_id", "outcome", "correlation_id")
+EVENT_FIELDS = (
+    "seq",
+    "occurred_at",
+    "actor_sub",
+    "actor_org",
+    "actor_roles",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "correlation_id",
+)
 CHECKPOINT_FIELDS = ("number", "log", "seq", "hash", "time", "previous", "kid")
 SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
@@ -63,11 +74,17 @@ def b64url_decode(value: str) -> bytes:
 
 
 def thumbprint(x: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical({"crv": "Ed25519", "kty": "OKP", "x": x})).digest()).rstrip(b"=").decode()
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(canonical({"crv": "Ed25519", "kty": "OKP", "x": x})).digest())
+        .rstrip(b"=")
+        .decode()
+    )
 
 
 def event_hash(event: dict[str, Any]) -> str:
-    return hashlib.sha256(event["prev_hash"].encode("ascii") + canonical({name: event[name] for name in EVENT_FIELDS})).hexdigest()
+    return hashlib.sha256(
+        event["prev_hash"].encode("ascii") + canonical({name: event[name] for name in EVENT_FIELDS})
+    ).hexdigest()
 
 
 def signed_bytes(checkpoint: dict[str, Any]) -> bytes:
@@ -78,7 +95,9 @@ def signature_good(checkpoint: dict[str, Any], keys: dict[str, bytes]) -> bool:
     if checkpoint["kid"] not in keys:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(keys[checkpoint["kid"]]).verify(b64url_decode(checkpoint["signature"]), signed_bytes(checkpoint))
+        Ed25519PublicKey.from_public_bytes(keys[checkpoint["kid"]]).verify(
+            b64url_decode(checkpoint["signature"]), signed_bytes(checkpoint)
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -96,7 +115,9 @@ class Verdict:
         return min((seq for seq, _ in self.problems), default=None)
 
 
-def read_export(text: str) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+def read_export(
+    text: str,
+) -> tuple[dict[str, Any], dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
     """The header, keys by kid, checkpoint lines, event lines and end line (None when missing);
     ValueError when unreadable."""
     records = [json.loads(line) for line in text.splitlines()]
@@ -136,7 +157,9 @@ def check_chain(events: list[dict[str, Any]], since: int, verdict: Verdict) -> d
     return hash_at
 
 
-def check_checkpoints(checkpoints: list[dict[str, Any]], keys: dict[str, bytes], hash_at: dict[int, str], since: int, verdict: Verdict) -> None:
+def check_checkpoints(
+    checkpoints: list[dict[str, Any]], keys: dict[str, bytes], hash_at: dict[int, str], since: int, verdict: Verdict
+) -> None:
     """Links between checkpoints, their signatures, and the chain's hash at their seq."""
     before: dict[str, Any] | None = None
     for checkpoint in checkpoints:
@@ -189,7 +212,9 @@ async def submissions(client: httpx.AsyncClient, tokens: Tokens, first: int, cou
 async def checkpoint_seq(app: FastAPI) -> int:
     from app.services.audit import checkpoints
 
-    made = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    made = await checkpoints.make(
+        app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER"
+    )
     assert made is not None
     return made.seq
 
@@ -199,7 +224,9 @@ async def export(app: FastAPI, since: int = 0) -> str:
 
     buffer = io.BytesIO()
     async with app.state.wiring.sessionmaker() as session:
-        await audit_export.write(session=session, out=buffer, since=since, log_name="CONTROLLER", keys=app.state.wiring.audit_keys.published)
+        await audit_export.write(
+            session=session, out=buffer, since=since, log_name="CONTROLLER", keys=app.state.wiring.audit_keys.published
+        )
     return buffer.getvalue().decode("utf-8")
 
 
@@ -233,7 +260,9 @@ def render(records: Records) -> str:
 
 
 @pytest.mark.parametrize("since", ["all", "after the first checkpoint"])
-async def test_an_untouched_export_verifies_alike(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, since: str) -> None:
+async def test_an_untouched_export_verifies_alike(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, since: str
+) -> None:
     first, second, head = await signed_trail(client, tokens, app)
     text = await export(app, 0 if since == "all" else first)
     mine, theirs = verify_export(text), service_verdict(text)
@@ -241,8 +270,12 @@ async def test_an_untouched_export_verifies_alike(client: httpx.AsyncClient, tok
     assert mine.problems == [] and theirs.valid
     assert (mine.head_seq, mine.head_hash, mine.events) == (theirs.head_seq, theirs.head_hash, theirs.events)
     assert (mine.head_seq, mine.events) == (head, head if since == "all" else head - first)
-    assert [record["seq"] for record in parse(text) if record["kind"] == "checkpoint"] == ([first, second] if since == "all" else [second])
-    assert verify_export(text, trusted={}).first_seq == (first if since == "all" else second)  # keys the reader holds, not the file's
+    assert [record["seq"] for record in parse(text) if record["kind"] == "checkpoint"] == (
+        [first, second] if since == "all" else [second]
+    )
+    assert verify_export(text, trusted={}).first_seq == (
+        first if since == "all" else second
+    )  # keys the reader holds, not the file's
 
 
 def events_of(records: Records) -> dict[int, dict[str, Any]]:
@@ -270,7 +303,11 @@ def alter_delete_event(records: Records, marks: Marks) -> int | None:
 
 def cut_before(records: Records, seq: int) -> None:
     """Delete the events from `seq` on, and the end line."""
-    records[:] = [record for record in records if record["kind"] not in {"event", "end"} or (record["kind"] == "event" and record["seq"] < seq)]
+    records[:] = [
+        record
+        for record in records
+        if record["kind"] not in {"event", "end"} or (record["kind"] == "event" and record["seq"] < seq)
+    ]
 
 
 def alter_cut_short(records: Records, marks: Marks) -> int | None:
@@ -291,7 +328,11 @@ def alter_flip_signature(records: Records, marks: Marks) -> int | None:
 
 
 def alter_foreign_key(records: Records, marks: Marks) -> int | None:
-    raw = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
     x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     for record in records:
         if record["kind"] == "key":
@@ -326,7 +367,9 @@ CASES: list[Alter] = [value for name, value in list(globals().items()) if name.s
 
 
 @pytest.mark.parametrize("alter", CASES, ids=[case.__name__.removeprefix("alter_") for case in CASES])
-async def test_an_altered_export_is_reported_at_the_same_seq(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, alter: Alter) -> None:
+async def test_an_altered_export_is_reported_at_the_same_seq(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, alter: Alter
+) -> None:
     marks = await signed_trail(client, tokens, app)
     records = parse(await export(app))
     expected = alter(records, marks)

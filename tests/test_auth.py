@@ -36,7 +36,15 @@ def b64(data: bytes) -> str:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    values = {"sub": "user-1", "org": "RXT01", "roles": ["agency"], "iss": "caldicott-dev", "aud": "caldicott-api", "iat": now, "exp": now + 600}
+    values = {
+        "sub": "user-1",
+        "org": "RXT01",
+        "roles": ["agency"],
+        "iss": "caldicott-dev",
+        "aud": "caldicott-api",
+        "iat": now,
+        "exp": now + 600,
+    }
     values.update(overrides)
     return {key: value for key, value in values.items() if value is not None}
 
@@ -155,18 +163,26 @@ async def test_wrong_role_is_forbidden_not_unauthorised(client: httpx.AsyncClien
     no_roles = bearer(sign(claims(roles=[]), "HS256"))
     unknown_role = bearer(sign(claims(roles=["superuser"]), "HS256"))
     for headers in (no_roles, unknown_role, tokens.agency("RXT01")):
-        response = await client.post("/v1/organisations", json={"code": "X", "name": "X", "type": "other", "dspt_status": "standards_met"}, headers=headers)
+        response = await client.post(
+            "/v1/organisations",
+            json={"code": "X", "name": "X", "type": "other", "dspt_status": "standards_met"},
+            headers=headers,
+        )
         assert response.status_code == 403
     assert (await client.get("/v1/sharing-requests", headers=no_roles)).status_code == 403
 
 
-async def test_asymmetric_tokens_verify_against_the_jwks(client: httpx.AsyncClient, tokens: Tokens, jwks_client: httpx.AsyncClient) -> None:
+async def test_asymmetric_tokens_verify_against_the_jwks(
+    client: httpx.AsyncClient, tokens: Tokens, jwks_client: httpx.AsyncClient
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     for token in (sign(claims(), "RS256", key=RSA_KEY, kid="rsa-1"), sign(claims(), "ES256", key=EC_KEY, kid="ec-1")):
         response = await jwks_client.post("/v1/sharing-requests", json=baseline_request(), headers=bearer(token))
         assert response.status_code == 201, response.text
 
-    public_pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = RSA_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     rejected = {
         "HS256 signed with the public key text": sign(claims(), "HS256", key=public_pem, kid="rsa-1"),
@@ -185,7 +201,9 @@ async def test_asymmetric_tokens_verify_against_the_jwks(client: httpx.AsyncClie
         assert response.status_code == 401, name
 
 
-async def test_unregistered_and_deactivated_organisations_may_not_submit(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_unregistered_and_deactivated_organisations_may_not_submit(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     token = bearer(sign(claims(org="GHOST"), "HS256"))
     assert (await client.post("/v1/sharing-requests", json=baseline_request(), headers=token)).status_code == 403
 
@@ -196,11 +214,17 @@ async def test_unregistered_and_deactivated_organisations_may_not_submit(client:
     assert (await client.post("/v1/evaluate", json=baseline_request(), headers=token)).status_code == 403
 
 
-async def test_a_crafted_token_header_is_a_401_problem_not_a_500(client: httpx.AsyncClient, jwks_client: httpx.AsyncClient) -> None:
+async def test_a_crafted_token_header_is_a_401_problem_not_a_500(
+    client: httpx.AsyncClient, jwks_client: httpx.AsyncClient
+) -> None:
     # Both were TypeErrors in the verifier: 500 and a stack trace per request, before any authentication.
     crafted = {
         "alg as a list (development)": (client, "eyJhbGciOiBbIkhTMjU2Il19.eyJzdWIiOiAieCJ9.AAAA", "alg"),
-        "kid as a list (production)": (jwks_client, f"{b64(json.dumps({'alg': 'RS256', 'kid': ['k1']}).encode())}.{b64(b'{}')}.AAAA", "kid"),
+        "kid as a list (production)": (
+            jwks_client,
+            f"{b64(json.dumps({'alg': 'RS256', 'kid': ['k1']}).encode())}.{b64(b'{}')}.AAAA",
+            "kid",
+        ),
     }
     for name, (http, token, reason) in crafted.items():
         response = await http.get("/v1/sharing-requests", headers=bearer(token))
@@ -213,7 +237,14 @@ async def test_a_crafted_token_header_is_a_401_problem_not_a_500(client: httpx.A
 def test_jwks_keys_whose_id_type_or_algorithm_is_not_a_string_are_left_out() -> None:
     # A fetched key set is read on a request's path: a list as a kid was a TypeError there, not a key left out.
     rsa_key = jwks()["keys"][0]
-    document = {"keys": [*jwks()["keys"], rsa_key | {"kid": ["rsa-2"]}, rsa_key | {"kid": "rsa-3", "alg": ["RS256"]}, rsa_key | {"kid": "rsa-4", "kty": {}}]}
+    document = {
+        "keys": [
+            *jwks()["keys"],
+            rsa_key | {"kid": ["rsa-2"]},
+            rsa_key | {"kid": "rsa-3", "alg": ["RS256"]},
+            rsa_key | {"kid": "rsa-4", "kty": {}},
+        ]
+    }
     keys, refused = parse_jwks(document)
     assert set(keys) == {"rsa-1", "ec-1"}
     assert len(refused) == 3 and all("must be strings" in reason for reason in refused)

@@ -25,7 +25,13 @@ from tests.test_policies import BASELINE, YAML, activate, as_yaml, derived
 from tests.test_reconsideration import GROUNDS, read
 
 SHORT = ("calendar-test", "2028.1-short.1")  # a derived policy whose bank holidays stop before this year
-RECORDED_TABLES = ("sharing_requests", "sharing_request_versions", "sharing_request_subjects", "decisions", "sharing_request_transitions")
+RECORDED_TABLES = (
+    "sharing_requests",
+    "sharing_request_versions",
+    "sharing_request_subjects",
+    "decisions",
+    "sharing_request_transitions",
+)
 RECORDED_TABLES += ("outbox_events", "audit_events", "audit_pending")
 
 
@@ -62,7 +68,9 @@ def test_working_days_past_the_calendar_raise() -> None:
     with pytest.raises(CalendarExhausted, match="end on 2028-12-31"):
         is_working_day(policy, date(2029, 1, 2))
     thursday = datetime(2028, 12, 28, 10, 0, tzinfo=UTC)
-    assert due_at(policy, Urgency.URGENT, thursday) == datetime(2028, 12, 29, 10, 0, tzinfo=UTC)  # the last day of the calendar
+    assert due_at(policy, Urgency.URGENT, thursday) == datetime(
+        2028, 12, 29, 10, 0, tzinfo=UTC
+    )  # the last day of the calendar
     with pytest.raises(CalendarExhausted, match="2029-01-01 is a working day is unknown"):
         due_at(policy, Urgency.ROUTINE, thursday)  # Friday, then the weekend, then 2029
     assert due_at(policy, Urgency.EMERGENCY, thursday).year == 2028  # hours need no calendar
@@ -105,7 +113,10 @@ async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens, app: 
     stored while its calendar still ran is what time turns into a calendar that has run out."""
     content = as_yaml(short_policy())
     refused = await client.post("/v1/policies", content=content, headers=YAML | tokens.admin())
-    assert (refused.status_code, [error["field"] for error in refused.json()["errors"]][:1]) == (422, ["bank_holidays"]), refused.text
+    assert (refused.status_code, [error["field"] for error in refused.json()["errors"]][:1]) == (
+        422,
+        ["bank_holidays"],
+    ), refused.text
     last_year = datetime.now(LONDON).year - 1
     async with app.state.wiring.engine.begin() as connection:
         await connection.execute(
@@ -128,10 +139,15 @@ async def activate_short_policy(client: httpx.AsyncClient, tokens: Tokens, app: 
 async def rows(app: FastAPI) -> dict[str, int]:
     """How many rows a submission writes to, table by table."""
     async with app.state.wiring.engine.connect() as connection:
-        return {table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() for table in RECORDED_TABLES}
+        return {
+            table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            for table in RECORDED_TABLES
+        }
 
 
-async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     ended = await activate_short_policy(client, tokens, app)
     before = await rows(app)
@@ -139,7 +155,9 @@ async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(c
     refused = await submit(client, tokens, changed(REFERRED), **{"Idempotency-Key": "calendar-1"})
     assert refused.status_code == 503, refused.text
     problem = refused.json()
-    assert problem["type"].endswith("/calendar-run-out") and refused.headers["content-type"] == "application/problem+json"
+    assert (
+        problem["type"].endswith("/calendar-run-out") and refused.headers["content-type"] == "application/problem+json"
+    )
     assert f"{SHORT[0]} {SHORT[1]}" in problem["detail"] and f"end on {ended}" in problem["detail"]
     assert "an admin must activate a policy whose bank-holiday calendar runs further" in problem["detail"]
     assert await rows(app) == before  # neither the request, its version, its decision, its event nor its transition
@@ -155,26 +173,39 @@ async def test_a_referral_past_the_calendar_is_refused_and_nothing_is_recorded(c
     assert again.json()["due_at"] is not None
 
 
-async def test_a_reconsideration_past_the_calendar_is_refused_and_the_decision_stands(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_reconsideration_past_the_calendar_is_refused_and_the_decision_stands(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = (await submit(client, tokens, changed({"recipient.storage_region": "other"}))).json()
     assert request["status"] == "refused"
     await activate_short_policy(client, tokens, app)
-    asked = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json={"grounds": GROUNDS}, headers=tokens.agency("RXT01"))
+    asked = await client.post(
+        f"/v1/sharing-requests/{request['id']}/reconsideration",
+        json={"grounds": GROUNDS},
+        headers=tokens.agency("RXT01"),
+    )
     assert asked.status_code == 503 and asked.json()["type"].endswith("/calendar-run-out"), asked.text
     after = await read(client, tokens, request["id"])
     assert (after["status"], after["due_at"]) == ("refused", None)
 
 
-async def test_readyz_reports_a_calendar_that_has_run_out(client: httpx.AsyncClient, tokens: Tokens, caplog: pytest.LogCaptureFixture, app: FastAPI) -> None:
+async def test_readyz_reports_a_calendar_that_has_run_out(
+    client: httpx.AsyncClient, tokens: Tokens, caplog: pytest.LogCaptureFixture, app: FastAPI
+) -> None:
     ready = (await client.get("/readyz")).json()
-    assert ready["checks"]["calendar"]["ends"] == "2028-12-31" and ready["checks"]["calendar"]["policy"] == f"{BASELINE} 2028.1"
+    assert (
+        ready["checks"]["calendar"]["ends"] == "2028-12-31"
+        and ready["checks"]["calendar"]["policy"] == f"{BASELINE} 2028.1"
+    )
     assert ready["status"] == ("ok" if ready["checks"]["calendar"]["days_left"] > CALENDAR_WARNING_DAYS else "degraded")
 
     ended = await activate_short_policy(client, tokens, app)
     with caplog.at_level(logging.WARNING, logger="caldicott.calendar"):
         first, second = await client.get("/readyz"), await client.get("/readyz")
-    assert first.status_code == second.status_code == 200  # still serving: what needs no due time past the calendar goes on
+    assert (
+        first.status_code == second.status_code == 200
+    )  # still serving: what needs no due time past the calendar goes on
     calendar = first.json()["checks"]["calendar"]
     assert first.json()["status"] == "degraded" and calendar["status"] == "degraded"
     assert calendar["ends"] == ended.isoformat() and calendar["days_left"] < 0

@@ -43,7 +43,9 @@ class Size(IntEnum):
     BIG = 7
 
 
-any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)  # every code point, lone surrogates too
+any_text = st.text(
+    st.characters(codec=None, exclude_categories=()), max_size=12
+)  # every code point, lone surrogates too
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -53,7 +55,9 @@ scalars = st.one_of(
     st.integers(min_value=2**64 - 2, max_value=2**64 + 2),
     st.floats(allow_nan=True, allow_infinity=True),
     any_text,
-    st.sampled_from([Colour.RED, Size.BIG, "\u2028\u2029", "\x7f\x00\x1f", '"\\/', "\U0001f600", 1e16, 1e-7, -0.0, 2**53 + 1]),
+    st.sampled_from(
+        [Colour.RED, Size.BIG, "\u2028\u2029", "\x7f\x00\x1f", '"\\/', "\U0001f600", 1e16, 1e-7, -0.0, 2**53 + 1]
+    ),
 )
 json_values = st.recursive(
     scalars,
@@ -97,7 +101,9 @@ def test_audit_event_fields_give_the_standard_librarys_bytes(fields: dict[str, A
 def test_every_code_point_is_written_as_the_standard_library_writes_it() -> None:
     every = "".join(chr(point) for point in range(sys.maxunicode + 1) if not 0xD800 <= point <= 0xDFFF)
     assert canonical_json(every) == reference(every)
-    assert canonical_json({every[i : i + 3]: i for i in range(0, len(every), 997)}) == reference({every[i : i + 3]: i for i in range(0, len(every), 997)})
+    assert canonical_json({every[i : i + 3]: i for i in range(0, len(every), 997)}) == reference(
+        {every[i : i + 3]: i for i in range(0, len(every), 997)}
+    )
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,10 @@ def check_as_a_witness(checkpoint: dict[str, object], jwk_set: dict[str, list[di
     nothing of the service's code."""
     [jwk] = [key for key in jwk_set["keys"] if key["kid"] == checkpoint["kid"]]
     statement = {name: value for name, value in checkpoint.items() if name != "signature"}
-    message = b"caldicott-audit-checkpoint/v1\n" + json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    message = (
+        b"caldicott-audit-checkpoint/v1\n"
+        + json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     try:
         Ed25519PublicKey.from_public_bytes(b64url(jwk["x"])).verify(b64url(str(checkpoint["signature"])), message)
     except Exception:
@@ -47,10 +50,16 @@ async def test_a_partner_receives_each_checkpoint_and_checks_it_with_the_publish
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_organisation(hooks, tokens, "NSC01", type="local_authority")
-    await register_endpoint(hooks, receiver, tokens.agency("NSC01"), event_types=["audit.checkpoint"])  # a witness that sends no requests at all
+    await register_endpoint(
+        hooks, receiver, tokens.agency("NSC01"), event_types=["audit.checkpoint"]
+    )  # a witness that sends no requests at all
     for number in range(3):
         assert (await submit(hooks, tokens, changed({"reference": f"CASE-{number}"}))).status_code == 201
-    signed = await checkpoints.make(hook_app.state.wiring.sessionmaker, keys=hook_app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    signed = await checkpoints.make(
+        hook_app.state.wiring.sessionmaker,
+        keys=hook_app.state.wiring.settings.audit_keys(sign=True),
+        log_name="CONTROLLER",
+    )
     assert signed is not None
     await delivery.drain(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings)
 
@@ -87,21 +96,35 @@ def test_keygen_makes_a_private_file_never_overwrites_it_and_rotation_keeps_old_
     rotated = run_cli("audit", "keygen", "--out", str(second), "--public-keys", str(public), cwd=tmp_path)
     new = json.loads(rotated.stdout)
     assert [key["kid"] for key in json.loads(public.read_text())["keys"]] == [old["kid"], new["kid"]]
-    keys = settings_for("sqlite+aiosqlite:///:memory:", audit_signing_key_file=second, audit_public_keys_file=public).audit_keys(sign=True)
+    keys = settings_for(
+        "sqlite+aiosqlite:///:memory:", audit_signing_key_file=second, audit_public_keys_file=public
+    ).audit_keys(sign=True)
     assert keys.signer is not None and keys.signer.kid == new["kid"] and set(keys.published) == {old["kid"], new["kid"]}
     with pytest.raises(ValueError, match="is not in CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"):
-        settings_for("sqlite+aiosqlite:///:memory:", audit_signing_key_file=TEST_AUDIT_KEY, audit_public_keys_file=public).audit_keys(sign=True)
+        settings_for(
+            "sqlite+aiosqlite:///:memory:", audit_signing_key_file=TEST_AUDIT_KEY, audit_public_keys_file=public
+        ).audit_keys(sign=True)
 
 
-async def test_old_checkpoints_still_verify_after_the_key_is_rotated(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, tmp_path: Path) -> None:
+async def test_old_checkpoints_still_verify_after_the_key_is_rotated(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, tmp_path: Path
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     public, new_key = tmp_path / "audit-keys.json", tmp_path / "new.pem"
     made = audit_signing.generate(new_key)
-    audit_signing.write_key_set(public, app.state.wiring.audit_keys.published | {made.kid: made.jwk})  # published before it signs
-    old = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    audit_signing.write_key_set(
+        public, app.state.wiring.audit_keys.published | {made.kid: made.jwk}
+    )  # published before it signs
+    old = await checkpoints.make(
+        app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER"
+    )
     await submit(client, tokens, changed({"reference": "AFTER"}))
-    rotated = settings_for(app.state.wiring.settings.database_url, audit_signing_key_file=new_key, audit_public_keys_file=public)
-    new = await checkpoints.make(app.state.wiring.sessionmaker, keys=rotated.audit_keys(sign=True), log_name="CONTROLLER")
+    rotated = settings_for(
+        app.state.wiring.settings.database_url, audit_signing_key_file=new_key, audit_public_keys_file=public
+    )
+    new = await checkpoints.make(
+        app.state.wiring.sessionmaker, keys=rotated.audit_keys(sign=True), log_name="CONTROLLER"
+    )
     assert old is not None and new is not None and old.kid != new.kid
     served = create_app(rotated)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://testserver") as after:
@@ -112,8 +135,16 @@ async def test_old_checkpoints_still_verify_after_the_key_is_rotated(client: htt
 
 
 def test_production_refuses_a_missing_or_shared_signing_key(tmp_path: Path) -> None:
-    production = {"env": Environment.PRODUCTION, "jwks_file": tmp_path / "jwks.json", "subject_key": "k" * 32, "controller_org": "RX1", "jwt_secret": None}
-    missing = settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=tmp_path / "absent.pem")
+    production = {
+        "env": Environment.PRODUCTION,
+        "jwks_file": tmp_path / "jwks.json",
+        "subject_key": "k" * 32,
+        "controller_org": "RX1",
+        "jwt_secret": None,
+    }
+    missing = settings_for(
+        "postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=tmp_path / "absent.pem"
+    )
     with pytest.raises(FileNotFoundError):
         missing.audit_keys(sign=True)
     assert not (tmp_path / "absent.pem").exists()  # production never makes one
@@ -121,10 +152,20 @@ def test_production_refuses_a_missing_or_shared_signing_key(tmp_path: Path) -> N
     audit_signing.generate(shared)
     os.chmod(shared, 0o644)  # noqa: PTH101 (the mode is the point)
     with pytest.raises(ValueError, match="may be read by others"):
-        settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=shared).audit_keys(sign=True)
-    os.chmod(shared, 0o440)  # noqa: PTH101 (as a Kubernetes Secret with an fsGroup mounts it)
-    assert settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=shared).audit_keys(sign=True).signer is not None
-    with pytest.raises(ValueError, match="CALDICOTT_AUDIT_SIGNING_KEY_FILE"):
-        settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=None, audit_public_keys_file=shared).audit_keys(
+        settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=shared).audit_keys(
             sign=True
-        )  # the API's settings cannot sign
+        )
+    os.chmod(shared, 0o440)  # noqa: PTH101 (as a Kubernetes Secret with an fsGroup mounts it)
+    assert (
+        settings_for("postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=shared)
+        .audit_keys(sign=True)
+        .signer
+        is not None
+    )
+    with pytest.raises(ValueError, match="CALDICOTT_AUDIT_SIGNING_KEY_FILE"):
+        settings_for(
+            "postgresql+asyncpg://db/caldicott",
+            **production,
+            audit_signing_key_file=None,
+            audit_public_keys_file=shared,
+        ).audit_keys(sign=True)  # the API's settings cannot sign

@@ -33,7 +33,9 @@ from tests.test_operations import run_cli
 
 async def sign(app: FastAPI) -> CheckpointPublic:
     """A checkpoint as the worker makes it."""
-    checkpoint = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER")
+    checkpoint = await checkpoints.make(
+        app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER"
+    )
     assert checkpoint is not None
     return checkpoint
 
@@ -72,7 +74,9 @@ async def rewrite_from(app: FastAPI, seq: int, outcome: str) -> None:
     prev_hash = rows[seq - 2].hash if seq > 1 else audit.GENESIS_HASH
     for row in rows[seq - 1 :]:
         roles = json.loads(row.actor_roles) if isinstance(row.actor_roles, str) else row.actor_roles
-        fields = audit.canonical_fields(SimpleNamespace(**(row._asdict() | {"occurred_at": as_datetime(row.occurred_at), "actor_roles": roles})))
+        fields = audit.canonical_fields(
+            SimpleNamespace(**(row._asdict() | {"occurred_at": as_datetime(row.occurred_at), "actor_roles": roles}))
+        )
         fields["outcome"] = outcome if row.seq == seq else row.outcome
         new_hash = audit.chain_hash(prev_hash, fields)
         await tamper(
@@ -94,11 +98,22 @@ async def replace_checkpoints(app: FastAPI, key_file: Path) -> None:
     previous = None
     for number, seq in ((1, 4), (2, 7)):
         forged = CheckpointPublic(
-            number=number, log="CONTROLLER", seq=seq, hash=rows[seq], time="2026-11-28T09:00:00.000000Z", previous=previous, kid=intruder.kid, signature=""
+            number=number,
+            log="CONTROLLER",
+            seq=seq,
+            hash=rows[seq],
+            time="2026-11-28T09:00:00.000000Z",
+            previous=previous,
+            kid=intruder.kid,
+            signature="",
         )
         forged.signature = intruder.sign(audit_proof.signed_bytes(forged))
         async with app.state.wiring.engine.begin() as connection:  # an INSERT: the append-only trigger lets it through
-            await connection.execute(insert(audit.CHECKPOINTS).values(**(forged.model_dump() | {"time": datetime.fromisoformat(forged.time)})))
+            await connection.execute(
+                insert(audit.CHECKPOINTS).values(
+                    **(forged.model_dump() | {"time": datetime.fromisoformat(forged.time)})
+                )
+            )
         previous = audit_proof.digest(forged)
 
 
@@ -129,7 +144,11 @@ async def rewrite_and_replace_checkpoints(app: FastAPI, key_file: Path) -> None:
 # The tampering, the first seq at which the evidence disagrees with the trail, and what the finding says.
 TAMPERINGS = {
     "newest events deleted": (delete_tail, 6, "the chain ends at seq 5"),
-    "middle rewritten, later hashes recomputed": (rewrite_middle, 7, "an event after seq 4 and at or before seq 7 was changed"),
+    "middle rewritten, later hashes recomputed": (
+        rewrite_middle,
+        7,
+        "an event after seq 4 and at or before seq 7 was changed",
+    ),
     "checkpoint table replaced": (rewrite_and_replace_checkpoints, 4, "which is not published"),
     "a checkpoint's signature altered": (flip_signature, 7, "its signature does not verify"),
 }
@@ -145,7 +164,10 @@ async def test_an_untouched_signed_trail_verifies_everywhere(
     await signed_trail(client, tokens, app)
     command = run_cli("audit", "verify", cwd=tmp_path, **cli_env(database_url))
     assert command.returncode == 0, command.stderr
-    assert {key: json.loads(command.stdout)[key] for key in ("valid", "events", "checkpoints", "last_checkpoint_seq", "findings")} == {
+    assert {
+        key: json.loads(command.stdout)[key]
+        for key in ("valid", "events", "checkpoints", "last_checkpoint_seq", "findings")
+    } == {
         "valid": True,
         "events": 9,
         "checkpoints": 2,
@@ -199,19 +221,27 @@ async def test_a_witness_copy_finds_a_trail_cut_back_together_with_its_checkpoin
     assert run_cli("audit", "verify", cwd=tmp_path, **cli_env(database_url)).returncode == 0  # consistent, on its own
 
     kept = tmp_path / "witness.json"
-    kept.write_text(json.dumps({"type": "audit.checkpoint", "timestamp": "2026-11-28T09:00:00.000000Z", "data": second.model_dump()}))
+    kept.write_text(
+        json.dumps(
+            {"type": "audit.checkpoint", "timestamp": "2026-11-28T09:00:00.000000Z", "data": second.model_dump()}
+        )
+    )
     command = run_cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **cli_env(database_url))
     assert command.returncode == 1
     assert json.loads(command.stdout)["first_broken_seq"] == 5 and "the chain ends at seq 4" in command.stderr
 
-    found = await client.post("/v1/audit/verify", json={"checkpoints": [first.model_dump(), second.model_dump()]}, headers=auditor(tokens))
+    found = await client.post(
+        "/v1/audit/verify", json={"checkpoints": [first.model_dump(), second.model_dump()]}, headers=auditor(tokens)
+    )
     assert found.status_code == 200, found.text
     assert (found.json()["valid"], found.json()["witnessed"], found.json()["first_broken_seq"]) == (False, 2, 5)
     problems = {finding["problem"] for finding in found.json()["findings"] if finding["checkpoint"] == 2}
     assert "no stored checkpoint has this number: it was removed" in problems
 
 
-async def test_the_service_refuses_to_sign_over_a_rewritten_chain(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_service_refuses_to_sign_over_a_rewritten_chain(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await signed_trail(client, tokens, app)
     await rewrite_from(app, 5, "approved")
     await submissions(client, tokens, 1)
@@ -227,14 +257,23 @@ async def test_the_service_refuses_to_sign_over_a_rewritten_chain(client: httpx.
     assert len(await checkpoint_rows(app)) == 2
 
 
-async def test_nothing_new_is_not_signed_again_and_checkpoints_are_listed(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_nothing_new_is_not_signed_again_and_checkpoints_are_listed(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     first, second = await signed_trail(client, tokens, app)
     third = await sign(app)
     assert (third.number, third.seq) == (3, 9)
-    assert await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER") is None
+    assert (
+        await checkpoints.make(
+            app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name="CONTROLLER"
+        )
+        is None
+    )
     listed = await client.get("/v1/audit/checkpoints", params={"limit": 2}, headers=auditor(tokens))
     assert [item["number"] for item in listed.json()["items"]] == [1, 2]
-    rest = await client.get("/v1/audit/checkpoints", params={"cursor": listed.json()["next_cursor"]}, headers=auditor(tokens))
+    rest = await client.get(
+        "/v1/audit/checkpoints", params={"cursor": listed.json()["next_cursor"]}, headers=auditor(tokens)
+    )
     assert [CheckpointPublic(**item) for item in rest.json()["items"]] == [third]
     assert (await client.get("/v1/audit/checkpoints/2", headers=auditor(tokens))).json() == second.model_dump()
     assert (await client.get("/v1/audit/checkpoints/9", headers=auditor(tokens))).status_code == 404
@@ -242,11 +281,19 @@ async def test_nothing_new_is_not_signed_again_and_checkpoints_are_listed(client
     assert first.previous is None
 
 
-async def test_the_worker_signs_the_head_as_it_starts_and_again_once_it_has_moved(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_worker_signs_the_head_as_it_starts_and_again_once_it_has_moved(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
-    settings = app.state.wiring.settings.model_copy(update={"webhook_poll_seconds": 0.05, "audit_checkpoint_seconds": 0.2})
+    settings = app.state.wiring.settings.model_copy(
+        update={"webhook_poll_seconds": 0.05, "audit_checkpoint_seconds": 0.2}
+    )
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(sessionmaker=app.state.wiring.sessionmaker, settings=settings, keys=app.state.wiring.audit_keys, stop=stop))
+    worker = asyncio.create_task(
+        delivery.run(
+            sessionmaker=app.state.wiring.sessionmaker, settings=settings, keys=app.state.wiring.audit_keys, stop=stop
+        )
+    )
     try:
         for _ in range(100):
             if len(await checkpoint_rows(app)) == 1:
@@ -265,11 +312,16 @@ async def test_the_worker_signs_the_head_as_it_starts_and_again_once_it_has_move
     assert [(row.number, row.seq) for row in await checkpoint_rows(app)] == [(1, 1), (2, 3)]
 
 
-async def test_the_scrape_shows_how_far_the_signed_trail_is_behind(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_scrape_shows_how_far_the_signed_trail_is_behind(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await submissions(client, tokens, 2)
     unsigned = await scrape(client)
-    assert (value(unsigned, "caldicott_audit_unsigned_events"), value(unsigned, "caldicott_audit_checkpoint_age_seconds")) == (3, None)
+    assert (
+        value(unsigned, "caldicott_audit_unsigned_events"),
+        value(unsigned, "caldicott_audit_checkpoint_age_seconds"),
+    ) == (3, None)
     await sign(app)
     await submissions(client, tokens, 1)
     behind = await scrape(client)

@@ -33,12 +33,23 @@ CURRENT_EDITION = "2028.1"
 def scenario() -> dict[str, Any]:
     """The first case of the corpus that registers an agreement too,
     or else the README's example request, approved for RXT01."""
-    cases = [json.loads(path.read_text()) for path in sorted(SHARED_SCENARIOS.glob("*/S*.json"))] if SHARED_SCENARIOS.is_dir() else []
+    cases = (
+        [json.loads(path.read_text()) for path in sorted(SHARED_SCENARIOS.glob("*/S*.json"))]
+        if SHARED_SCENARIOS.is_dir()
+        else []
+    )
     for case in cases:
-        if case["setup"]["agreements"] and case["policy"]["version"] == CURRENT_EDITION:  # the older editions are replay-only
+        if (
+            case["setup"]["agreements"] and case["policy"]["version"] == CURRENT_EDITION
+        ):  # the older editions are replay-only
             return case
     example = json.loads((REPO / "examples" / "direct-care-request.json").read_text())
-    organisation = {"code": "RXT01", "name": "Northshire Community Health NHS Trust", "type": "nhs_trust", "dspt_status": "standards_met"}
+    organisation = {
+        "code": "RXT01",
+        "name": "Northshire Community Health NHS Trust",
+        "type": "nhs_trust",
+        "dspt_status": "standards_met",
+    }
     return {
         "policy": None,
         "setup": {"organisations": [organisation], "agreements": []},
@@ -53,7 +64,14 @@ def generation(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """Run the generator on the contract: the folder the package is in, and what the generator said."""
     folder = tmp_path_factory.mktemp("codegen")
     (folder / "config.yaml").write_text(CONFIG)
-    command = [str(Path(sys.executable).parent / "openapi-python-client"), "generate", "--path", str(CONTRACT), "--meta", "none"]
+    command = [
+        str(Path(sys.executable).parent / "openapi-python-client"),
+        "generate",
+        "--path",
+        str(CONTRACT),
+        "--meta",
+        "none",
+    ]
     command += ["--output-path", str(folder / PACKAGE), "--config", str(folder / "config.yaml")]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -91,7 +109,11 @@ def test_the_generator_reads_all_of_the_contract_but_a_policy_in_yaml(generation
 def test_the_generator_finds_every_operation_and_the_webhook_payloads(generated: ModuleType) -> None:
     contract = json.loads(CONTRACT.read_text())
     # One module per operation: none was dropped for a part of the contract the generator could not read.
-    operation_ids = {re.sub("_+", "_", operation["operationId"]) for methods in contract["paths"].values() for operation in methods.values()}
+    operation_ids = {
+        re.sub("_+", "_", operation["operationId"])
+        for methods in contract["paths"].values()
+        for operation in methods.values()
+    }
     modules = {path.stem for path in Path(generated.__file__).parent.glob("api/*/*.py") if path.stem != "__init__"}
     assert operation_ids == modules
     # Receivers can parse what they are sent with the same client: every event body is a model.
@@ -100,13 +122,17 @@ def test_the_generator_finds_every_operation_and_the_webhook_payloads(generated:
         assert hasattr(model(generated, name), "from_dict"), name
 
 
-async def test_a_public_scenario_runs_through_the_generated_client(generated: ModuleType, client: httpx.AsyncClient, app: FastAPI, tokens: Tokens) -> None:
+async def test_a_public_scenario_runs_through_the_generated_client(
+    generated: ModuleType, client: httpx.AsyncClient, app: FastAPI, tokens: Tokens
+) -> None:
     case = scenario()
 
     def as_caller(headers: dict[str, str]) -> Any:
         """A generated client with this caller's bearer token, on the app in-process."""
         token = headers["Authorization"].removeprefix("Bearer ")
-        return generated.AuthenticatedClient(base_url="http://testserver", token=token, httpx_args={"transport": httpx.ASGITransport(app=app)})
+        return generated.AuthenticatedClient(
+            base_url="http://testserver", token=token, httpx_args={"transport": httpx.ASGITransport(app=app)}
+        )
 
     async def call(operation: str, caller: Any, expected: int, **arguments: Any) -> Any:
         """Call one generated operation, check its status; what the client parsed."""
@@ -126,14 +152,33 @@ async def test_a_public_scenario_runs_through_the_generated_client(generated: Mo
             name, version = case["policy"]["name"], case["policy"]["version"]
             held = await call("policies.list_policies_v1_policies_get", admin, 200)
             if not next(policy for policy in held.items if (policy.name, policy.version) == (name, version)).active:
-                await call("policies.activate_policy_v1_policies_name_version_activate_post", admin, 200, name=name, version=version)
+                await call(
+                    "policies.activate_policy_v1_policies_name_version_activate_post",
+                    admin,
+                    200,
+                    name=name,
+                    version=version,
+                )
 
         body = model(generated, "SharingRequestBody").from_dict(case["request"])
-        assert body.to_dict() == case["request"]  # the generated model sends what the partner wrote, nothing lost or added
-        submitted = await call("sharing_requests.submit_sharing_request_v1_sharing_requests_post", agency, 201, body=body)
-        read = await call("sharing_requests.get_sharing_request_v1_sharing_requests_request_id_get", agency, 200, request_id=submitted.id)
+        assert (
+            body.to_dict() == case["request"]
+        )  # the generated model sends what the partner wrote, nothing lost or added
+        submitted = await call(
+            "sharing_requests.submit_sharing_request_v1_sharing_requests_post", agency, 201, body=body
+        )
+        read = await call(
+            "sharing_requests.get_sharing_request_v1_sharing_requests_request_id_get",
+            agency,
+            200,
+            request_id=submitted.id,
+        )
 
     expect = case["expect"]
     fired = {finding.rule: str(finding.result) for finding in read.decision.findings if str(finding.result) != "pass"}
-    assert (str(read.decision.outcome), fired, read.review_required) == (expect["outcome"], expect["findings"], expect["review_required"])
+    assert (str(read.decision.outcome), fired, read.review_required) == (
+        expect["outcome"],
+        expect["findings"],
+        expect["review_required"],
+    )
     assert read.id == submitted.id and read.to_dict() == submitted.to_dict()

@@ -48,7 +48,11 @@ def test_the_image_is_multi_stage_slim_and_runs_as_a_numeric_non_root_user() -> 
 
 
 def test_the_image_serves_on_all_interfaces_and_checks_healthz() -> None:
-    final = dict((instruction, arguments) for instruction, arguments in final_stage() if instruction in ("CMD", "HEALTHCHECK", "ENV"))
+    final = dict(
+        (instruction, arguments)
+        for instruction, arguments in final_stage()
+        if instruction in ("CMD", "HEALTHCHECK", "ENV")
+    )
     assert exec_form(final["CMD"]) == ["caldicott", "serve", "--host", "0.0.0.0", "--port", "8000"]
     check = final["HEALTHCHECK"]
     assert "http://127.0.0.1:8000/healthz" in check and check.split("CMD", 1)[0].split() == [
@@ -63,7 +67,9 @@ def test_the_image_serves_on_all_interfaces_and_checks_healthz() -> None:
 def test_compose_runs_the_migration_once_before_the_api_and_the_worker() -> None:
     services = compose()["services"]
     assert set(services) == {"db", "migrate", "api", "worker", "proxy"}
-    assert services["db"]["image"].startswith("postgres:") and "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert services["db"]["image"].startswith("postgres:") and "pg_isready" in " ".join(
+        services["db"]["healthcheck"]["test"]
+    )
 
     assert services["migrate"]["command"] == ["caldicott", "migrate"]
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
@@ -96,7 +102,12 @@ def test_compose_configures_the_service_by_environment_for_production() -> None:
             environment["CALDICOTT_DATABASE_URL"].startswith("postgresql+asyncpg://caldicott:")
             and "@db:5432/caldicott" in environment["CALDICOTT_DATABASE_URL"]
         )
-        for required in ("CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"):
+        for required in (
+            "CALDICOTT_SUBJECT_KEY",
+            "CALDICOTT_JWKS_URL",
+            "CALDICOTT_JWT_ISSUER",
+            "CALDICOTT_CONTROLLER_ORG",
+        ):
             assert environment[required] == f"${{{required}:?set {required}}}", (name, required)
         # Development shortcuts are never passed in; the image's CALDICOTT_ENV=production would refuse them anyway.
         assert not {"CALDICOTT_JWT_SECRET", "CALDICOTT_ENV"} & set(environment)

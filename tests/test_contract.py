@@ -23,8 +23,17 @@ from tests.support import Tokens, settings_for
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "openapi" / "openapi.json"
 SERVED = create_app(settings_for("sqlite+aiosqlite:///:memory:")).openapi()
-OPERATIONS = [(f"{method.upper()} {path}", operation) for path, methods in SERVED["paths"].items() for method, operation in methods.items()]
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys"}  # probes, the scrape and the audit keys: no bearer JWT
+OPERATIONS = [
+    (f"{method.upper()} {path}", operation)
+    for path, methods in SERVED["paths"].items()
+    for method, operation in methods.items()
+]
+PUBLIC = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /v1/audit/keys",
+}  # probes, the scrape and the audit keys: no bearer JWT
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REQUEST_MODELS: list[type[BaseModel]] = [
     SharingRequestBody,
@@ -48,7 +57,9 @@ def test_checked_in_openapi_is_current() -> None:
 
 
 @pytest.mark.parametrize(("label", "operation"), OPERATIONS, ids=[label for label, _ in OPERATIONS])
-def test_every_operation_says_what_it_does_who_may_call_it_and_how_it_fails(label: str, operation: dict[str, Any]) -> None:
+def test_every_operation_says_what_it_does_who_may_call_it_and_how_it_fails(
+    label: str, operation: dict[str, Any]
+) -> None:
     assert operation["summary"] and operation["tags"]
     responses = operation["responses"]
     if label in PUBLIC:
@@ -95,7 +106,9 @@ def test_the_readme_example_request_is_the_published_one() -> None:
     assert json.loads((REPO / "examples" / "direct-care-request.json").read_text()) == DIRECT_CARE_REFERRAL
 
 
-async def test_the_example_requests_are_decided_as_their_cases_would_be(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_the_example_requests_are_decided_as_their_cases_would_be(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "NSP01", type="police", dspt_status="not_published")
 

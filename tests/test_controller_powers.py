@@ -50,7 +50,9 @@ def refused(response: httpx.Response, role: Role, org: str = POLICE) -> bool:
     )
 
 
-async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
 
 
@@ -75,7 +77,11 @@ async def test_a_police_admin_can_neither_upload_nor_activate_a_policy_nor_regis
     document.update(name="police-own", version="1", derived_from={"name": "uk-caldicott-baseline", "version": "2027.1"})
     police_admin = tokens.headers(POLICE, Role.ADMIN, sub="pol-admin")
 
-    upload = await client.post("/v1/policies", content=yaml.safe_dump(document).encode(), headers={"Content-Type": "application/yaml"} | police_admin)
+    upload = await client.post(
+        "/v1/policies",
+        content=yaml.safe_dump(document).encode(),
+        headers={"Content-Type": "application/yaml"} | police_admin,
+    )
     assert refused(upload, Role.ADMIN), upload.text
     activate = await client.post("/v1/policies/uk-caldicott-baseline/2026.1/activate", headers=police_admin)
     assert refused(activate, Role.ADMIN), activate.text
@@ -88,7 +94,9 @@ async def test_a_police_admin_can_neither_upload_nor_activate_a_policy_nor_regis
     assert (await client.post("/v1/organisations", json=body, headers=tokens.admin())).status_code == 201
 
 
-async def test_a_police_guardian_has_no_queue_and_cannot_decide_another_agencys_request(client: httpx.AsyncClient, tokens: Tokens, organisations: None) -> None:
+async def test_a_police_guardian_has_no_queue_and_cannot_decide_another_agencys_request(
+    client: httpx.AsyncClient, tokens: Tokens, organisations: None
+) -> None:
     request_id = await referred(client, tokens)
     police_guardian = guardian(tokens, 9, org=POLICE)
     assert refused(await client.get("/v1/review-queue", headers=police_guardian), Role.GUARDIAN)
@@ -120,7 +128,9 @@ async def test_a_trust_auditor_reads_neither_the_trail_nor_what_was_disclosed_ab
     ):
         response = await client.request(method, path, json=body, headers=trust_auditor)
         assert refused(response, Role.AUDITOR, "RXT01"), (path, response.text)
-        assert (await client.request(method, path, json=body, headers=controller_auditor(tokens))).status_code == 200, path
+        assert (await client.request(method, path, json=body, headers=controller_auditor(tokens))).status_code == 200, (
+            path
+        )
 
 
 async def test_a_guardian_of_a_configured_guardian_organisation_is_honoured_and_its_admin_is_not(
@@ -133,14 +143,20 @@ async def test_a_guardian_of_a_configured_guardian_organisation_is_honoured_and_
     decided = await post(client, request_id, "review", council, {"outcome": "approve", "rationale": RATIONALE})
     assert (decided.status_code, decided.json()["decided_by"]) == (200, "guardian-5"), decided.text
     # The list makes its guardians the controller's reviewers, nothing more.
-    assert refused(await client.get("/v1/organisations", headers=tokens.headers("LA01", Role.ADMIN)), Role.ADMIN, "LA01")
-    assert refused(await client.get("/v1/audit/events", headers=tokens.headers("LA01", Role.AUDITOR)), Role.AUDITOR, "LA01")
+    assert refused(
+        await client.get("/v1/organisations", headers=tokens.headers("LA01", Role.ADMIN)), Role.ADMIN, "LA01"
+    )
+    assert refused(
+        await client.get("/v1/audit/events", headers=tokens.headers("LA01", Role.AUDITOR)), Role.AUDITOR, "LA01"
+    )
     # A guardian organisation's guardian still never decides its own organisation's request.
     own = await referred(client, tokens, org="LA01")
     assert (await post(client, own, "claim", council)).status_code == 403
 
 
-async def test_an_agency_token_that_also_claims_admin_works_as_the_agency_alone(client: httpx.AsyncClient, tokens: Tokens, organisations: None) -> None:
+async def test_an_agency_token_that_also_claims_admin_works_as_the_agency_alone(
+    client: httpx.AsyncClient, tokens: Tokens, organisations: None
+) -> None:
     theirs = await referred(client, tokens)  # RXT01's
     both = tokens.headers(POLICE, Role.AGENCY, Role.ADMIN, sub="pol-both")
     mine = await client.post("/v1/sharing-requests", json=baseline_request(), headers=both)
@@ -148,9 +164,13 @@ async def test_an_agency_token_that_also_claims_admin_works_as_the_agency_alone(
     assert (await client.get(f"/v1/sharing-requests/{mine.json()['id']}", headers=both)).status_code == 200
     # Not an admin: another agency's request stays out of sight, and the admin endpoints refuse the role.
     assert (await client.get(f"/v1/sharing-requests/{theirs}", headers=both)).status_code == 404
-    assert [row["id"] for row in (await client.get("/v1/sharing-requests", headers=both)).json()["items"]] == [mine.json()["id"]]
+    assert [row["id"] for row in (await client.get("/v1/sharing-requests", headers=both)).json()["items"]] == [
+        mine.json()["id"]
+    ]
     assert refused(await client.get("/v1/organisations", headers=both), Role.ADMIN)
-    assert (await client.post("/v1/evaluate", params={"requester": "RXT01"}, json=baseline_request(), headers=both)).status_code == 403
+    assert (
+        await client.post("/v1/evaluate", params={"requester": "RXT01"}, json=baseline_request(), headers=both)
+    ).status_code == 403
 
 
 async def test_a_refused_role_is_logged_with_organisation_sub_and_role_but_not_the_token(
@@ -172,9 +192,17 @@ async def decided_by_guardians(client: httpx.AsyncClient, tokens: Tokens) -> str
     then upheld on reconsideration by guardian-3."""
     request_id = await referred(client, tokens)
     assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
-    asked = await post(client, request_id, "opinions/requests", guardian(tokens, 1), {"proposed_outcome": "refuse", "question": QUESTION})
+    asked = await post(
+        client,
+        request_id,
+        "opinions/requests",
+        guardian(tokens, 1),
+        {"proposed_outcome": "refuse", "question": QUESTION},
+    )
     assert asked.status_code == 201, asked.text
-    assert (await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": OPINION})).status_code == 201
+    assert (
+        await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": OPINION})
+    ).status_code == 201
     evidence = await client.post(
         f"/v1/sharing-requests/{request_id}/attachments",
         data={"kind": "other"},
@@ -182,10 +210,20 @@ async def decided_by_guardians(client: httpx.AsyncClient, tokens: Tokens) -> str
         headers=guardian(tokens, 1),
     )
     assert evidence.status_code == 201, evidence.text
-    assert (await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "refuse", "rationale": RATIONALE})).status_code == 200
-    assert (await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})).status_code == 201
+    assert (
+        await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "refuse", "rationale": RATIONALE})
+    ).status_code == 200
+    assert (
+        await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})
+    ).status_code == 201
     assert (await post(client, request_id, "claim", guardian(tokens, 3))).status_code == 200
-    upheld = await post(client, request_id, "reconsideration/decision", guardian(tokens, 3), {"outcome": "upheld", "rationale": RATIONALE})
+    upheld = await post(
+        client,
+        request_id,
+        "reconsideration/decision",
+        guardian(tokens, 3),
+        {"outcome": "upheld", "rationale": RATIONALE},
+    )
     assert upheld.status_code == 200, upheld.text
     return request_id
 
@@ -196,7 +234,12 @@ async def test_an_agency_reads_a_caldicott_guardian_of_the_controller_where_the_
     request_id = await decided_by_guardians(client, tokens)
     agency = tokens.agency("RXT01")
     paths = ("", "/history", "/fhir", "/attachments", "/notice")
-    seen = {path: await client.get(f"/v1/sharing-requests/{request_id}{path}", headers=agency | {"Accept": "application/json"}) for path in paths}
+    seen = {
+        path: await client.get(
+            f"/v1/sharing-requests/{request_id}{path}", headers=agency | {"Accept": "application/json"}
+        )
+        for path in paths
+    }
     for path, response in seen.items():
         assert response.status_code == 200, (path, response.text)
         assert "guardian-" not in response.text, path  # no guardian's subject, anywhere in any of them
@@ -204,36 +247,59 @@ async def test_an_agency_reads_a_caldicott_guardian_of_the_controller_where_the_
     read = seen[""].json()
     assert (read["decision"]["kind"], read["decision"]["decided_by"]) == ("reconsideration", WORDS)
     entries = seen["/history"].json()["entries"]
-    by_guardian = [entry["decision"] for entry in entries if entry["type"] == "decision" and entry["decision"]["kind"] != "rules"]
+    by_guardian = [
+        entry["decision"] for entry in entries if entry["type"] == "decision" and entry["decision"]["kind"] != "rules"
+    ]
     assert [decision["decided_by"] for decision in by_guardian] == [WORDS, WORDS]
     assert [opinion["given_by"] for decision in by_guardian for opinion in decision["opinions"]] == [WORDS]
     [reconsideration] = [entry["reconsideration"] for entry in entries if entry["type"] == "reconsideration"]
     assert (reconsideration["requested_by"], reconsideration["decided_by"]) == ("user-rxt01", WORDS)
     actors = {(entry["actor"], entry["actor_org"]) for entry in entries if entry["type"] == "state_change"}
     assert actors == {("user-rxt01", "RXT01"), (WORDS, "CONTROLLER")}
-    deciders = [entry["resource"]["agent"][1]["who"] for entry in seen["/fhir"].json()["entry"] if entry["resource"]["resourceType"] == "AuditEvent"]
+    deciders = [
+        entry["resource"]["agent"][1]["who"]
+        for entry in seen["/fhir"].json()["entry"]
+        if entry["resource"]["resourceType"] == "AuditEvent"
+    ]
     assert deciders[1:] == [{"type": "Practitioner", "display": WORDS}] * 2
     assert [item["uploaded_by"] for item in seen["/attachments"].json()["items"]] == [WORDS]
 
     # The controller's own people see who it was.
     auditor = controller_auditor(tokens)
-    assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=auditor)).json()["decision"]["decided_by"] == "guardian-3"
+    assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=auditor)).json()["decision"][
+        "decided_by"
+    ] == "guardian-3"
     history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=auditor)).json()["entries"]
-    assert [entry["decision"]["decided_by"] for entry in history if entry["type"] == "decision"] == ["rules", "guardian-1", "guardian-3"]
-    assert {entry["actor"] for entry in history if entry["type"] == "state_change"} == {"user-rxt01", "guardian-1", "guardian-2", "guardian-3"}
+    assert [entry["decision"]["decided_by"] for entry in history if entry["type"] == "decision"] == [
+        "rules",
+        "guardian-1",
+        "guardian-3",
+    ]
+    assert {entry["actor"] for entry in history if entry["type"] == "state_change"} == {
+        "user-rxt01",
+        "guardian-1",
+        "guardian-2",
+        "guardian-3",
+    }
     fhir = (await client.get(f"/v1/sharing-requests/{request_id}/fhir", headers=auditor)).json()
     subjects = [
-        entry["resource"]["agent"][1]["who"].get("identifier", {}).get("value") for entry in fhir["entry"] if entry["resource"]["resourceType"] == "AuditEvent"
+        entry["resource"]["agent"][1]["who"].get("identifier", {}).get("value")
+        for entry in fhir["entry"]
+        if entry["resource"]["resourceType"] == "AuditEvent"
     ]
     assert subjects[1:] == ["guardian-1", "guardian-3"]  # the first, the rules: the service itself
     attachments = await client.get(f"/v1/sharing-requests/{request_id}/attachments", headers=guardian(tokens, 2))
     assert [item["uploaded_by"] for item in attachments.json()["items"]] == ["guardian-1"]
 
 
-async def test_the_controllers_registered_name_is_the_one_an_agency_reads(client: httpx.AsyncClient, tokens: Tokens, organisations: None) -> None:
+async def test_the_controllers_registered_name_is_the_one_an_agency_reads(
+    client: httpx.AsyncClient, tokens: Tokens, organisations: None
+) -> None:
     request_id = await referred(client, tokens)
     assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
-    assert (await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "approve", "rationale": RATIONALE})).status_code == 200
+    assert (
+        await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "approve", "rationale": RATIONALE})
+    ).status_code == 200
     current = await client.get("/v1/organisations/CONTROLLER", headers=tokens.admin())
     renamed = await client.patch(
         "/v1/organisations/CONTROLLER",
@@ -245,8 +311,12 @@ async def test_the_controllers_registered_name_is_the_one_an_agency_reads(client
     assert read["decision"]["decided_by"] == "a Caldicott Guardian of Northshire Hospitals NHS Foundation Trust"
 
 
-async def test_an_agency_reads_a_panels_decision_with_no_member_named(client: httpx.AsyncClient, tokens: Tokens, organisations: None) -> None:
-    request_id = await panels.opened(client, tokens, REFERRED)  # chaired by guardian-1 with the controller's guardian-2 and guardian-3
+async def test_an_agency_reads_a_panels_decision_with_no_member_named(
+    client: httpx.AsyncClient, tokens: Tokens, organisations: None
+) -> None:
+    request_id = await panels.opened(
+        client, tokens, REFERRED
+    )  # chaired by guardian-1 with the controller's guardian-2 and guardian-3
     for number in (1, 2, 3):
         assert (await panels.vote(client, tokens, request_id, number, "approve")).status_code == 201
     assert (await panels.close(client, tokens, request_id)).status_code == 200
@@ -257,5 +327,7 @@ async def test_an_agency_reads_a_panels_decision_with_no_member_named(client: ht
     assert [(member["sub"], member["org"]) for member in decision["panel"]["members"]] == [(WORDS, "CONTROLLER")] * 3
     assert [vote["member"] for vote in decision["panel"]["votes"]] == [WORDS, WORDS, WORDS]
     assert "guardian-" not in read.text
-    seen = (await client.get(f"/v1/sharing-requests/{request_id}", headers=controller_auditor(tokens))).json()["decision"]["panel"]
+    seen = (await client.get(f"/v1/sharing-requests/{request_id}", headers=controller_auditor(tokens))).json()[
+        "decision"
+    ]["panel"]
     assert [member["sub"] for member in seen["members"]] == ["guardian-1", "guardian-2", "guardian-3"]

@@ -18,7 +18,10 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_request_whol
 ) -> None:
     if database_kind != "postgres":
         pytest.skip("runs the service as its own process on the PostgreSQL server")
-    monkeypatch.setenv("CALDICOTT_BENCH_POSTGRES_URL", make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "CALDICOTT_BENCH_POSTGRES_URL",
+        make_url(database_url).set(database="postgres").render_as_string(hide_password=False),
+    )
 
     check = await resilience.crash(submissions=300, kill_after=100, required=300)
 

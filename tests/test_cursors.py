@@ -33,7 +33,11 @@ LISTS = {
     "decision-log": ("/v1/reports/decision-log", Role.GUARDIAN, [WHEN, ROW_ID]),
 }
 PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -131,15 +135,22 @@ def assert_cursor_problem(response: httpx.Response, case: str) -> None:
 async def test_a_forged_cursor_is_422_naming_cursor(lists: httpx.AsyncClient, tokens: Tokens, name: str) -> None:
     path, role, key = LISTS[name]
     headers = reader(tokens, role)
-    assert (await lists.get(path, params={"cursor": cursor_of(key)}, headers=headers)).status_code == 200  # the shape is right
-    answers = {case: await lists.get(path, params={"cursor": cursor}, headers=headers) for case, cursor in forged_cursors(key).items()}
+    assert (
+        await lists.get(path, params={"cursor": cursor_of(key)}, headers=headers)
+    ).status_code == 200  # the shape is right
+    answers = {
+        case: await lists.get(path, params={"cursor": cursor}, headers=headers)
+        for case, cursor in forged_cursors(key).items()
+    }
     assert {case: answer.status_code for case, answer in answers.items() if answer.status_code != 422} == {}
     for case, answer in answers.items():
         assert_cursor_problem(answer, case)
 
 
 @pytest.mark.parametrize("name", LISTS)
-async def test_every_page_cursor_the_lists_issue_is_accepted(lists: httpx.AsyncClient, tokens: Tokens, name: str) -> None:
+async def test_every_page_cursor_the_lists_issue_is_accepted(
+    lists: httpx.AsyncClient, tokens: Tokens, name: str
+) -> None:
     path, role, _ = LISTS[name]
     headers = reader(tokens, role)
     first = await lists.get(path, params={"limit": 1}, headers=headers)
@@ -162,7 +173,9 @@ json_values = st.recursive(
 def iso_times() -> st.SearchStrategy[str]:
     """ISO 8601 times with any offset, many on the calendar's edges, where the move to UTC leaves the calendar."""
     dates = st.sampled_from(["0001-01-01", "9999-12-31", "0000-01-01", "2026-02-30"]) | st.dates().map(date.isoformat)
-    offsets = st.tuples(st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 59)).map(lambda parts: f"{parts[0]}{parts[1]:02}:{parts[2]:02}")
+    offsets = st.tuples(st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 59)).map(
+        lambda parts: f"{parts[0]}{parts[1]:02}:{parts[2]:02}"
+    )
     suffixes = offsets | st.sampled_from(["Z", "", "+00:00:00.000001"])
     return st.builds(lambda day, clock, suffix: f"{day}T{clock.isoformat()}{suffix}", dates, st.times(), suffixes)
 
@@ -189,7 +202,9 @@ def any_cursor() -> st.SearchStrategy[str]:
 @pytest.mark.parametrize("name", LISTS)
 @PROPERTY_SETTINGS
 @given(data=st.data())
-async def test_a_cursor_holding_any_key_is_a_page_or_a_422_naming_cursor(lists: httpx.AsyncClient, tokens: Tokens, name: str, data: st.DataObject) -> None:
+async def test_a_cursor_holding_any_key_is_a_page_or_a_422_naming_cursor(
+    lists: httpx.AsyncClient, tokens: Tokens, name: str, data: st.DataObject
+) -> None:
     path, role, key = LISTS[name]
     cursor = cursor_of(data.draw(keys_near(key), label="key"))
     response = await lists.get(path, params={"cursor": cursor}, headers=reader(tokens, role))
@@ -200,7 +215,9 @@ async def test_a_cursor_holding_any_key_is_a_page_or_a_422_naming_cursor(lists: 
 @pytest.mark.parametrize("name", LISTS)
 @PROPERTY_SETTINGS
 @given(cursor=any_cursor())
-async def test_any_cursor_is_a_page_or_a_422_naming_cursor(lists: httpx.AsyncClient, tokens: Tokens, name: str, cursor: str) -> None:
+async def test_any_cursor_is_a_page_or_a_422_naming_cursor(
+    lists: httpx.AsyncClient, tokens: Tokens, name: str, cursor: str
+) -> None:
     path, role, _ = LISTS[name]
     response = await lists.get(path, params={"cursor": cursor}, headers=reader(tokens, role))
     if response.status_code != 200:

@@ -27,21 +27,33 @@ ALLOWED = {
 
 # An organisation that may hold each role: any for agency, a configured guardian organisation for guardian
 # (tests/support.py, GUARDIAN_ORGS), and only the controller for auditor and admin (app/powers.py).
-HOLDER = {Role.AGENCY: "NSH01", Role.GUARDIAN: "LA01", Role.AUDITOR: "CONTROLLER", Role.ADMIN: "CONTROLLER", Role.IG_MANAGER: "CONTROLLER"}
+HOLDER = {
+    Role.AGENCY: "NSH01",
+    Role.GUARDIAN: "LA01",
+    Role.AUDITOR: "CONTROLLER",
+    Role.ADMIN: "CONTROLLER",
+    Role.IG_MANAGER: "CONTROLLER",
+}
 
 
 async def change_active(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, code: str, active: bool) -> None:
     """By an admin's PATCH; the controller's own straight in the table,
     since once it is deactivated no admin is left to activate it."""
     if code != "CONTROLLER":
-        assert (await patch_current(client, f"/v1/organisations/{code}", json={"active": active}, headers=tokens.admin())).status_code == 200
+        assert (
+            await patch_current(client, f"/v1/organisations/{code}", json={"active": active}, headers=tokens.admin())
+        ).status_code == 200
         return
     async with app.state.wiring.engine.begin() as connection:
-        await connection.execute(text("UPDATE organisations SET active = :active WHERE code = :code"), {"active": active, "code": code})
+        await connection.execute(
+            text("UPDATE organisations SET active = :active WHERE code = :code"), {"active": active, "code": code}
+        )
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
-async def test_every_role_of_an_unregistered_organisation_is_refused(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, role: Role) -> None:
+async def test_every_role_of_an_unregistered_organisation_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, role: Role
+) -> None:
     org = HOLDER[role]
     if org == "CONTROLLER":
         await empty_tables(app)  # a database where even the controller is not registered yet
@@ -66,13 +78,19 @@ async def test_every_role_of_a_deactivated_organisation_is_refused_until_it_is_a
     assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
 
 
-async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "LA01", type="local_authority")
     referred = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
     assert referred["status"] == "awaiting_review"
-    assert (await patch_current(client, "/v1/organisations/LA01", json={"active": False}, headers=tokens.admin())).status_code == 200
-    claim = await client.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=tokens.headers("LA01", Role.GUARDIAN))
+    assert (
+        await patch_current(client, "/v1/organisations/LA01", json={"active": False}, headers=tokens.admin())
+    ).status_code == 200
+    claim = await client.post(
+        f"/v1/sharing-requests/{referred['id']}/claim", headers=tokens.headers("LA01", Role.GUARDIAN)
+    )
     assert claim.status_code == 403
     request = (await client.get(f"/v1/sharing-requests/{referred['id']}", headers=tokens.agency("RXT01"))).json()
     assert request["status"] == "awaiting_review"
@@ -80,11 +98,15 @@ async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(client: ht
 
 async def test_a_deactivated_agency_cannot_submit(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    assert (await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())).status_code == 200
+    assert (
+        await patch_current(client, "/v1/organisations/RXT01", json={"active": False}, headers=tokens.admin())
+    ).status_code == 200
     assert (await submit(client, tokens, baseline_request())).status_code == 403
 
 
-async def test_the_controller_is_registered_at_start_once_and_audited(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_controller_is_registered_at_start_once_and_audited(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await empty_tables(app)  # a new database, before the service's first start
     await register_controller(app)
     await register_controller(app)  # a second start finds it and changes nothing

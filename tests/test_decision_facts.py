@@ -19,7 +19,15 @@ from app.cli import alembic_config
 from app.models.audit import AuditEvent
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision
-from app.models.vocabulary import AgreementStatus, AttachmentKind, DataCategory, DsptStatus, OrganisationType, PurposeCategory, Role
+from app.models.vocabulary import (
+    AgreementStatus,
+    AttachmentKind,
+    DataCategory,
+    DsptStatus,
+    OrganisationType,
+    PurposeCategory,
+    Role,
+)
 from app.rules import AgreementFacts, Facts, Policy, RequesterFacts, evaluate
 from app.rules.facts import WeighedEvidence, evidence_facts, facts_from_record, facts_record
 from tests.conftest import on_database
@@ -66,7 +74,9 @@ async def read_request(client: httpx.AsyncClient, tokens: Tokens, request_id: st
 def test_a_facts_record_round_trips_exactly() -> None:
     facts = Facts(
         request=SharingRequestBody.model_validate(changed(WITH_AGREEMENT)),
-        requester=RequesterFacts(code="RXT01", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.APPROACHING_STANDARDS),
+        requester=RequesterFacts(
+            code="RXT01", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.APPROACHING_STANDARDS
+        ),
         agreement=AgreementFacts(
             code="ISA-TEST",
             parties=frozenset({"RXT01", "NSC01", "AAA01"}),
@@ -86,14 +96,23 @@ def test_a_facts_record_round_trips_exactly() -> None:
     assert (record["agreement"]["valid_from"], record["today"]) == ("2026-04-01", "2026-07-02")
     assert facts_from_record(record, facts.request) == facts
 
-    without = Facts(request=SharingRequestBody.model_validate(baseline_request()), requester=facts.requester, agreement=None, today=facts.today)
+    without = Facts(
+        request=SharingRequestBody.model_validate(baseline_request()),
+        requester=facts.requester,
+        agreement=None,
+        today=facts.today,
+    )
     assert facts_record(without)["agreement"] is None
     assert facts_from_record(facts_record(without), without.request) == without
     # Evidence is recorded only when there is any: a record made before attachments existed reads the same.
     assert "evidence" not in facts_record(without)
     # Each attachment weighed with its verification, in one order whatever order they came in.
-    form = WeighedEvidence("b-form", AttachmentKind.POLICE_REQUEST_FORM, 7, "guardian-2", datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
-    order = WeighedEvidence("a-order", AttachmentKind.COURT_ORDER, 3, "guardian-1", datetime(2026, 6, 30, 16, 5, 1, 250, tzinfo=UTC))
+    form = WeighedEvidence(
+        "b-form", AttachmentKind.POLICE_REQUEST_FORM, 7, "guardian-2", datetime(2026, 7, 1, 9, 30, tzinfo=UTC)
+    )
+    order = WeighedEvidence(
+        "a-order", AttachmentKind.COURT_ORDER, 3, "guardian-1", datetime(2026, 6, 30, 16, 5, 1, 250, tzinfo=UTC)
+    )
     evidenced = replace(facts, **evidence_facts([form, order]))
     assert evidenced.evidence == {AttachmentKind.COURT_ORDER, AttachmentKind.POLICE_REQUEST_FORM}
     assert facts_record(evidenced)["evidence"] == [
@@ -120,15 +139,21 @@ def test_a_facts_record_round_trips_exactly() -> None:
     assert facts_from_record(facts_record(kinds_alone), facts.request) == kinds_alone
     # A replay asks what would be decided today:
     # the verified evidence on the request now stands in for what was weighed.
-    assert facts_from_record(facts_record(kinds_alone), facts.request, evidence=[order]) == replace(facts, **evidence_facts([order]))
+    assert facts_from_record(facts_record(kinds_alone), facts.request, evidence=[order]) == replace(
+        facts, **evidence_facts([order])
+    )
     assert facts_from_record(facts_record(evidenced), facts.request, evidence=()).evidence == frozenset()
     with pytest.raises(ValueError, match="kinds"):
         replace(facts, evidence=frozenset({AttachmentKind.DPIA}), weighed=(order,))
 
 
-async def test_a_decision_records_the_requester_the_agreement_and_the_london_date(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_decision_records_the_requester_the_agreement_and_the_london_date(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01", type="nhs_trust", dspt_status="standards_met")
-    await register_agreement(client, tokens, parties=["RXT01", "NSC01"], valid_from="2026-04-01", valid_until="2029-03-31")
+    await register_agreement(
+        client, tokens, parties=["RXT01", "NSC01"], valid_from="2026-04-01", valid_until="2029-03-31"
+    )
 
     created = await submit(client, tokens, changed(WITH_AGREEMENT))
     assert created.status_code == 201, created.text
@@ -156,7 +181,9 @@ async def test_a_decision_records_the_requester_the_agreement_and_the_london_dat
     assert without["facts"]["agreement"] is None and without["facts_origin"] == "recorded"
 
 
-async def test_a_stored_decision_replays_exactly_after_the_rows_change(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_stored_decision_replays_exactly_after_the_rows_change(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01", type="nhs_trust", dspt_status="standards_met")
     await register_agreement(client, tokens)
     body = changed(WITH_AGREEMENT)
@@ -164,13 +191,20 @@ async def test_a_stored_decision_replays_exactly_after_the_rows_change(client: h
     recorded = created["decision"]
 
     admin = tokens.admin()
-    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=admin)).status_code == 200
-    patched = await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended", "purposes": ["research"]}, headers=admin)
+    assert (
+        await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=admin)
+    ).status_code == 200
+    patched = await patch_current(
+        client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended", "purposes": ["research"]}, headers=admin
+    )
     assert patched.status_code == 200, patched.text
 
     stored = (await read_request(client, tokens, created["id"]))["decision"]
     assert stored["facts"] == recorded["facts"]
-    assert (stored["facts"]["requester"]["dspt_status"], stored["facts"]["agreement"]["status"]) == ("standards_met", "active")
+    assert (stored["facts"]["requester"]["dspt_status"], stored["facts"]["agreement"]["status"]) == (
+        "standards_met",
+        "active",
+    )
 
     request, policy = SharingRequestBody.model_validate(body), cited_policy(app, stored)
     replayed = evaluate(policy, facts_from_record(stored["facts"], request))
@@ -182,13 +216,18 @@ async def test_a_stored_decision_replays_exactly_after_the_rows_change(client: h
     agreement = (await client.get("/v1/sharing-agreements/ISA-TEST", headers=admin)).json()
     fresh = stored["facts"] | {
         "requester": {field: organisation[field] for field in ("code", "type", "dspt_status")},
-        "agreement": {field: agreement[field] for field in ("code", "parties", "purposes", "data_categories", "valid_from", "valid_until", "status")},
+        "agreement": {
+            field: agreement[field]
+            for field in ("code", "parties", "purposes", "data_categories", "valid_from", "valid_until", "status")
+        },
     }
     now_findings = evaluate(policy, facts_from_record(fresh, request)).findings
     assert [finding.model_dump(mode="json") for finding in now_findings] != stored["findings"]
 
 
-async def test_a_guardian_decision_carries_the_facts_and_policy_of_the_rules_decision(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_guardian_decision_carries_the_facts_and_policy_of_the_rules_decision(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens, purposes=["direct_care", "safeguarding_adult"])
     referral = (await submit(client, tokens, changed(WITH_AGREEMENT | {"recipient.onward_sharing": True}))).json()
@@ -198,7 +237,9 @@ async def test_a_guardian_decision_carries_the_facts_and_policy_of_the_rules_dec
     # As if both were decided under an earlier policy version than the one the app runs now.
     async with app.state.wiring.engine.begin() as connection:
         await connection.execute(
-            update(Decision).where(col(Decision.request_id).in_([referral["id"], share["id"]])).values(policy_version="2025.9", policy_hash="e" * 64)
+            update(Decision)
+            .where(col(Decision.request_id).in_([referral["id"], share["id"]]))
+            .values(policy_version="2025.9", policy_hash="e" * 64)
         )
 
     reviews = [
@@ -206,8 +247,12 @@ async def test_a_guardian_decision_carries_the_facts_and_policy_of_the_rules_dec
         (share, "retrospective-review", {"outcome": "upheld", "rationale": RATIONALE}, "retrospective"),
     ]
     for request, action, review_body, kind in reviews:
-        assert (await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))).status_code == 200
-        decided = await client.post(f"/v1/sharing-requests/{request['id']}/{action}", json=review_body, headers=guardian(tokens))
+        assert (
+            await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))
+        ).status_code == 200
+        decided = await client.post(
+            f"/v1/sharing-requests/{request['id']}/{action}", json=review_body, headers=guardian(tokens)
+        )
         assert decided.status_code == 200, decided.text
         decision, rules = decided.json(), request["decision"]
         assert decision["kind"] == kind
@@ -237,7 +282,19 @@ AGREEMENTS = sa.table(
 )
 REQUESTS = sa.table(
     "sharing_requests",
-    *(sa.column(name) for name in ("id", "requester_org", "submitted_by", "purpose_category", "urgency", "status", "review_required", "current_version")),
+    *(
+        sa.column(name)
+        for name in (
+            "id",
+            "requester_org",
+            "submitted_by",
+            "purpose_category",
+            "urgency",
+            "status",
+            "review_required",
+            "current_version",
+        )
+    ),
     *(sa.column(name, sa.DateTime(timezone=True)) for name in ("created_at", "updated_at")),
 )
 VERSIONS = sa.table(
@@ -270,17 +327,30 @@ class OldInstallation:
     def organisation(self, code: str, type: str, dspt_status: str) -> None:
         at = utc("2026-06-01T09:00:00")
         self.connection.execute(
-            ORGANISATIONS.insert().values(code=code, name=code, type=type, dspt_status=dspt_status, active=True, created_at=at, updated_at=at)
+            ORGANISATIONS.insert().values(
+                code=code, name=code, type=type, dspt_status=dspt_status, active=True, created_at=at, updated_at=at
+            )
         )
 
     def agreement(self, code: str, registered: str) -> None:
-        fields = {"parties": ["RXT01", "NSC01"], "purposes": ["safeguarding_adult", "direct_care"], "data_categories": ["diagnoses", "demographics"]}
+        fields = {
+            "parties": ["RXT01", "NSC01"],
+            "purposes": ["safeguarding_adult", "direct_care"],
+            "data_categories": ["diagnoses", "demographics"],
+        }
         at = utc(registered)
-        values = fields | {"valid_from": date(2026, 4, 1), "valid_until": date(2029, 3, 31), "created_at": at, "updated_at": at}
+        values = fields | {
+            "valid_from": date(2026, 4, 1),
+            "valid_until": date(2029, 3, 31),
+            "created_at": at,
+            "updated_at": at,
+        }
         self.connection.execute(AGREEMENTS.insert().values(code=code, title=code, status="active", **values))
         self.event("agreement_registered", "sharing_agreement", code, at)
 
-    def decided(self, request_id: str, org: str, decided_at: str, *, agreement: str | None = None, audited: bool = True) -> None:
+    def decided(
+        self, request_id: str, org: str, decided_at: str, *, agreement: str | None = None, audited: bool = True
+    ) -> None:
         """A request, its first version and the rules' decision on it;
         its submission audited a moment later unless told not."""
         at = utc(decided_at)
@@ -300,7 +370,9 @@ class OldInstallation:
         )
         body = changed({"sharing_agreement": agreement})
         self.connection.execute(
-            VERSIONS.insert().values(request_id=request_id, version=1, body=body, request_hash="r" * 64, created_by="agency", created_at=at)
+            VERSIONS.insert().values(
+                request_id=request_id, version=1, body=body, request_hash="r" * 64, created_by="agency", created_at=at
+            )
         )
         self.decision(f"{request_id}-rules", request_id, "rules", at)
         if audited:
@@ -372,7 +444,9 @@ def seed_an_old_installation(connection: sa.Connection) -> None:
     old.organisation("POL01", "police", "not_published")
     old.event("organisation_registered", "organisation", "POL01", "2026-06-01T09:00:00")
     old.agreement("ISA-TEST", "2026-06-01T10:00:00")
-    old.event("agreement_changed", "sharing_agreement", "ISA-TEST", "2026-06-15T10:00:00")  # before the decision: harmless
+    old.event(
+        "agreement_changed", "sharing_agreement", "ISA-TEST", "2026-06-15T10:00:00"
+    )  # before the decision: harmless
     old.decided("near-midnight", "RXT01", "2026-07-01T23:30:00", agreement="ISA-TEST")
     old.decision("near-midnight-guardian", "near-midnight", "guardian", utc("2026-07-03T10:00:00"))
     old.decided("police", "POL01", "2026-07-01T10:00:00")
@@ -411,8 +485,14 @@ def test_the_migration_recovers_facts_the_audit_trail_shows_unchanged(blank_data
     assert facts["near-midnight-rules"] == (recovered, "recovered")
     assert facts["near-midnight-guardian"] == (recovered, "recovered")
     assert facts["police-rules"] == facts["police-retrospective"] == (None, "unrecoverable")
-    assert facts["later-agreement-rules"] == ({"requester": requester, "agreement": None, "today": "2026-07-02"}, "recovered")
-    assert facts["unknown-agreement-rules"] == ({"requester": requester, "agreement": None, "today": "2026-07-02"}, "recovered")
+    assert facts["later-agreement-rules"] == (
+        {"requester": requester, "agreement": None, "today": "2026-07-02"},
+        "recovered",
+    )
+    assert facts["unknown-agreement-rules"] == (
+        {"requester": requester, "agreement": None, "today": "2026-07-02"},
+        "recovered",
+    )
     assert facts["before-the-trail-rules"] == (None, "unrecoverable")
     # The migration writes the same record the service writes.
     body = SharingRequestBody.model_validate(changed(WITH_AGREEMENT))
@@ -423,10 +503,15 @@ def test_the_migration_recovers_facts_the_audit_trail_shows_unchanged(blank_data
 
     command.downgrade(config, BEFORE)
     assert not {"facts", "facts_origin"} & on_database(blank_database, decision_columns)
-    assert not {"policies", "policy_activations", "policy_replays", "policy_replay_changes"} & on_database(blank_database, table_names)
+    assert not {"policies", "policy_activations", "policy_replays", "policy_replay_changes"} & on_database(
+        blank_database, table_names
+    )
 
 
 def test_a_fresh_installation_starts_on_the_current_edition(blank_database: str) -> None:
     command.upgrade(alembic_config(blank_database), "head")
     # 0006 activated 2027.1 as a fresh installation's first policy, 0017 then 2028.1: the newest is active.
-    assert on_database(blank_database, activations) == [("uk-caldicott-baseline", "2028.1", "migration"), ("uk-caldicott-baseline", "2027.1", "migration")]
+    assert on_database(blank_database, activations) == [
+        ("uk-caldicott-baseline", "2028.1", "migration"),
+        ("uk-caldicott-baseline", "2027.1", "migration"),
+    ]

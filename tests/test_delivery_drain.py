@@ -45,7 +45,12 @@ async def worker(application: FastAPI, settings: Settings) -> AsyncIterator[None
     """The worker loop as `caldicott worker` runs it, in this process, until the block ends."""
     stop = asyncio.Event()
     task = asyncio.create_task(
-        delivery.run(sessionmaker=application.state.wiring.sessionmaker, settings=settings, keys=application.state.wiring.audit_keys, stop=stop)
+        delivery.run(
+            sessionmaker=application.state.wiring.sessionmaker,
+            settings=settings,
+            keys=application.state.wiring.audit_keys,
+            stop=stop,
+        )
     )
     try:
         yield
@@ -66,7 +71,9 @@ async def eventually(condition: Callable[[], bool], *, within: float, what: str)
 
 async def listener_pid(application: FastAPI, *, other_than: int | None = None, within: float = 15) -> int:
     """The server process of the worker's LISTENing connection, once it is listening."""
-    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE :listen AND pid <> :other")
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE :listen AND pid <> :other"
+    )
     started = time.monotonic()
     while time.monotonic() - started < within:
         async with application.state.wiring.engine.connect() as connection:
@@ -101,11 +108,15 @@ async def test_a_committed_delivery_wakes_the_worker_long_before_its_poll(
         # The listening connection is cut, as a PostgreSQL restart cuts it:
         # the worker lives on, listens again, is woken again.
         async with hook_app.state.wiring.engine.connect() as connection:
-            assert (await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_listener})).scalar() is True
+            assert (
+                await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_listener})
+            ).scalar() is True
         await listener_pid(hook_app, other_than=first_listener)
         await asyncio.sleep(0.5)
         assert (await submit(hooks, tokens, changed({"reference": "WAKE-2"}))).status_code == 201
-        woken_again_in = await eventually(lambda: len(receiver.processed) == 2, within=5, what="the delivery after the connection was cut")
+        woken_again_in = await eventually(
+            lambda: len(receiver.processed) == 2, within=5, what="the delivery after the connection was cut"
+        )
 
     assert took < 5 and woken_in < 5 and woken_again_in < 5, (took, woken_in, woken_again_in)
     assert all(received.verified for received in receiver.received)
@@ -127,15 +138,26 @@ async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
     for index in range(4):
         assert (await submit(hooks, tokens, changed({"reference": f"FAST-{index}"}), org="LA-NSH")).status_code == 201
     settings = hook_app.state.wiring.settings.model_copy(
-        update={"webhook_batch_size": 5, "webhook_endpoint_concurrency": 3, "webhook_poll_seconds": 0.2, "webhook_timeout_seconds": 10}
+        update={
+            "webhook_batch_size": 5,
+            "webhook_endpoint_concurrency": 3,
+            "webhook_poll_seconds": 0.2,
+            "webhook_timeout_seconds": 10,
+        }
     )
 
     async with worker(hook_app, settings):
-        fast_in = await eventually(lambda: len(receiver.at("/fast")) == 4, within=2.5, what="every delivery to the fast endpoint")
+        fast_in = await eventually(
+            lambda: len(receiver.at("/fast")) == 4, within=2.5, what="every delivery to the fast endpoint"
+        )
         # Sent while the slow endpoint's first three have not answered yet:
         # it holds three slots, no more, and nothing waits on it.
         slow_busy = len(receiver.at("/slow"))
-        await eventually(lambda: len(receiver.at("/slow")) == 6, within=5, what="the slow endpoint's next three, once its first had answered")
+        await eventually(
+            lambda: len(receiver.at("/slow")) == 6,
+            within=5,
+            what="the slow endpoint's next three, once its first had answered",
+        )
 
     assert slow_busy == 3, (slow_busy, fast_in)
     assert all(received.verified for received in receiver.received)
@@ -154,13 +176,23 @@ async def test_a_claim_takes_no_more_of_an_endpoint_than_it_has_room_for(
         assert (await submit(hooks, tokens, changed({"reference": f"BUSY-{index}"}), org="RXT01")).status_code == 201
     await register_endpoint(hooks, receiver, tokens.agency("LA-NSH"), "/idle")
     assert (await submit(hooks, tokens, changed({"reference": "IDLE-1"}), org="LA-NSH")).status_code == 201
-    settings, sessionmaker = hook_app.state.wiring.settings.model_copy(update={"webhook_endpoint_concurrency": 4}), hook_app.state.wiring.sessionmaker
+    settings, sessionmaker = (
+        hook_app.state.wiring.settings.model_copy(update={"webhook_endpoint_concurrency": 4}),
+        hook_app.state.wiring.sessionmaker,
+    )
 
     first = await delivery.claim(sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow())
     assert Counter(job.endpoint_id for job in first)[busy["id"]] == 4 and len(first) == 5
-    second = await delivery.claim(sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow(), room={busy["id"]: 1})
+    second = await delivery.claim(
+        sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow(), room={busy["id"]: 1}
+    )
     assert [job.endpoint_id for job in second] == [busy["id"]]
-    assert await delivery.claim(sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow(), room={busy["id"]: 0}) == []
+    assert (
+        await delivery.claim(
+            sessionmaker=sessionmaker, settings=settings, worker_id="w1", now=utcnow(), room={busy["id"]: 0}
+        )
+        == []
+    )
 
 
 async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
@@ -176,14 +208,18 @@ async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
     for index in range(waiting):
         assert (await submit(hooks, tokens, changed({"reference": f"DOWN-{index}"}))).status_code == 201
     # The second attempt half a second on, the third five minutes on, as the default schedule's third.
-    settings = hook_app.state.wiring.settings.model_copy(update={"webhook_retry_schedule": [0, 0.5, 300], "webhook_poll_seconds": 0.2})
+    settings = hook_app.state.wiring.settings.model_copy(
+        update={"webhook_retry_schedule": [0, 0.5, 300], "webhook_poll_seconds": 0.2}
+    )
     sessionmaker = hook_app.state.wiring.sessionmaker
 
     async def parked() -> int:
         """Deliveries failed twice and put off for minutes."""
         async with sessionmaker() as session:
             later = utcnow() + timedelta(seconds=200)
-            query = select(func.count()).where(WebhookDelivery.attempts_made == 2, col(WebhookDelivery.next_attempt_at) > later)
+            query = select(func.count()).where(
+                WebhookDelivery.attempts_made == 2, col(WebhookDelivery.next_attempt_at) > later
+            )
             return (await session.exec(query)).one()
 
     async with worker(hook_app, settings):
@@ -193,7 +229,9 @@ async def test_a_receiver_back_from_an_outage_gets_its_whole_backlog_in_seconds(
             await asyncio.sleep(0.1)
         receiver.always("/hook", Answer(200))  # the receiver is back
         assert (await submit(hooks, tokens, changed({"reference": "BACK"}))).status_code == 201
-        backlog_in = await eventually(lambda: len(receiver.processed) == waiting + 1, within=10, what="the backlog, after the receiver came back")
+        backlog_in = await eventually(
+            lambda: len(receiver.processed) == waiting + 1, within=10, what="the backlog, after the receiver came back"
+        )
 
     assert backlog_in < 10
     async with sessionmaker() as session:
@@ -235,10 +273,18 @@ async def test_three_worker_processes_deliver_each_delivery_exactly_once(
     for log in logs:
         with log.open("wb") as out:
             argv = [sys.executable, "-m", "app.cli", "worker", "--log-level", "info"]
-            processes.append(await asyncio.create_subprocess_exec(*argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
     try:
         for log, process in zip(logs, processes, strict=True):
-            await eventually(lambda log=log: any("listening on" in message for message in messages(log)), within=30, what=f"{log.name} listening")
+            await eventually(
+                lambda log=log: any("listening on" in message for message in messages(log)),
+                within=30,
+                what=f"{log.name} listening",
+            )
             assert process.returncode is None, log.read_text()
         ids = await write_due_deliveries(hook_app, [endpoint["id"] for endpoint in endpoints], count=300)
         await eventually(lambda: len(receiver.processed) >= 300, within=60, what="300 deliveries received")
@@ -269,12 +315,33 @@ async def write_due_deliveries(application: FastAPI, endpoint_ids: list[str], *,
     for index in range(count):
         event_id = new_id()
         body = {"type": str(WebhookEventType.POLICY_ACTIVATED), "timestamp": now.isoformat(), "data": {"index": index}}
-        events.append({"id": event_id, "type": WebhookEventType.POLICY_ACTIVATED, "request_id": None, "payload": body, "created_at": now})
+        events.append(
+            {
+                "id": event_id,
+                "type": WebhookEventType.POLICY_ACTIVATED,
+                "request_id": None,
+                "payload": body,
+                "created_at": now,
+            }
+        )
         endpoint_id = endpoint_ids[index % len(endpoint_ids)]
-        deliveries.append({"id": new_id(), "event_id": event_id, "endpoint_id": endpoint_id, "next_attempt_at": now, "created_at": now, "updated_at": now})
+        deliveries.append(
+            {
+                "id": new_id(),
+                "event_id": event_id,
+                "endpoint_id": endpoint_id,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     async with application.state.wiring.sessionmaker() as session:
         await session.exec(insert(OutboxEvent).values(events))
-        await session.exec(insert(WebhookDelivery).values([row | {"status": DeliveryStatus.PENDING, "attempts_made": 0} for row in deliveries]))
+        await session.exec(
+            insert(WebhookDelivery).values(
+                [row | {"status": DeliveryStatus.PENDING, "attempts_made": 0} for row in deliveries]
+            )
+        )
         await session.commit()
     return [row["id"] for row in deliveries]
 

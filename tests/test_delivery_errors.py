@@ -51,7 +51,9 @@ def waited(history: dict[str, Any]) -> float:
     return (datetime.fromisoformat(history["next_attempt_at"]) - attempted).total_seconds()
 
 
-async def first_attempt(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, app: FastAPI, settings: Settings, answer: Answer) -> dict[str, Any]:
+async def first_attempt(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, app: FastAPI, settings: Settings, answer: Answer
+) -> dict[str, Any]:
     """One delivery answered once with `answer`; its history after that attempt."""
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
@@ -88,7 +90,11 @@ RETRY_AFTER: list[tuple[str, Callable[[], str], tuple[float, float]]] = [
 
 
 @pytest.mark.parametrize("status", [503, 429])
-@pytest.mark.parametrize(("value", "expected"), [(value, expected) for _, value, expected in RETRY_AFTER], ids=[name for name, _, _ in RETRY_AFTER])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(value, expected) for _, value, expected in RETRY_AFTER],
+    ids=[name for name, _, _ in RETRY_AFTER],
+)
 async def test_retry_after_is_read_as_rfc_9110_says_and_capped_at_the_schedule(
     hooks: httpx.AsyncClient,
     tokens: Tokens,
@@ -151,7 +157,9 @@ async def test_an_exception_while_sending_is_a_failed_attempt_and_the_schedule_r
     endpoint = await register_endpoint(hooks, receiver, agency)
     # A secret that is not base64 makes signing raise, inside the sending of every attempt.
     async with hook_app.state.wiring.engine.begin() as connection:
-        await connection.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint["id"]).values(secret="whsec_abc"))
+        await connection.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint["id"]).values(secret="whsec_abc")
+        )
     await submit(hooks, tokens, baseline_request())
 
     assert await drain(hook_app) == 3  # the test app's schedule has three attempts
@@ -164,14 +172,18 @@ async def test_an_exception_while_sending_is_a_failed_attempt_and_the_schedule_r
         assert attempt["error"].startswith("unexpected Error: ") and len(attempt["error"]) <= 300, attempt
 
 
-async def test_connection_refused_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
+async def test_connection_refused_is_a_failed_attempt(
+    hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     response = await hooks.post(
-        "/v1/webhook-endpoints", json={"url": f"http://127.0.0.1:{closed_port}/hook", "event_types": ["sharing_request.decided"]}, headers=agency
+        "/v1/webhook-endpoints",
+        json={"url": f"http://127.0.0.1:{closed_port}/hook", "event_types": ["sharing_request.decided"]},
+        headers=agency,
     )
     assert response.status_code == 201, response.text
     await submit(hooks, tokens, baseline_request())
@@ -179,13 +191,21 @@ async def test_connection_refused_is_a_failed_attempt(hooks: httpx.AsyncClient, 
     assert await drain(hook_app) == 3
     [history] = await deliveries(hooks, agency, response.json()["id"])
     assert history["status"] == "failed"
-    assert all(attempt["response_status"] is None and attempt["error"].startswith("ConnectError") for attempt in history["attempts"])
+    assert all(
+        attempt["response_status"] is None and attempt["error"].startswith("ConnectError")
+        for attempt in history["attempts"]
+    )
 
 
-async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI) -> None:
+async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(
+    hooks: httpx.AsyncClient, tokens: Tokens, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
-    body = {"url": "http://caldicott-test.invalid/hook", "event_types": ["sharing_request.decided"]}  # .invalid never resolves (RFC 6761)
+    body = {
+        "url": "http://caldicott-test.invalid/hook",
+        "event_types": ["sharing_request.decided"],
+    }  # .invalid never resolves (RFC 6761)
     response = await hooks.post("/v1/webhook-endpoints", json=body, headers=agency)
     assert response.status_code == 201, response.text  # the test app only parses URLs at registration
     await submit(hooks, tokens, baseline_request())
@@ -195,7 +215,10 @@ async def test_a_host_that_no_longer_resolves_is_a_failed_attempt(hooks: httpx.A
     assert history["status"] == "failed"
     for attempt in history["attempts"]:
         assert attempt["response_status"] is None
-        assert attempt["error"] in ("refused: the host 'caldicott-test.invalid' does not resolve", "no answer within 5 s"), attempt
+        assert attempt["error"] in (
+            "refused: the host 'caldicott-test.invalid' does not resolve",
+            "no answer within 5 s",
+        ), attempt
 
 
 @pytest.mark.parametrize(
@@ -241,7 +264,9 @@ async def test_an_exception_while_recording_is_recorded_as_a_failed_attempt(
 
     [job] = await delivery.claim(sessionmaker=sessionmaker, settings=patient, worker_id="w1", now=utcnow())
     # A lone surrogate cannot be encoded for either database: storing this result fails.
-    unstorable = delivery.AttemptResult(attempted_at=utcnow(), duration_ms=5, response_status=200, response_body="\ud800")
+    unstorable = delivery.AttemptResult(
+        attempted_at=utcnow(), duration_ms=5, response_status=200, response_body="\ud800"
+    )
     await delivery.record(sessionmaker=sessionmaker, settings=patient, worker_id="w1", job=job, result=unstorable)
 
     [history] = await deliveries(hooks, agency, endpoint["id"])
@@ -275,7 +300,12 @@ async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
     settings = patient.model_copy(update={"webhook_batch_size": 1, "webhook_poll_seconds": 1.0})
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        delivery.run(sessionmaker=hook_app.state.wiring.sessionmaker, settings=settings, keys=hook_app.state.wiring.audit_keys, stop=stop)
+        delivery.run(
+            sessionmaker=hook_app.state.wiring.sessionmaker,
+            settings=settings,
+            keys=hook_app.state.wiring.audit_keys,
+            stop=stop,
+        )
     )
     try:
         for _ in range(40):  # four seconds; without the fix it took a second per poisoned delivery, and then again
@@ -288,7 +318,11 @@ async def test_a_poisoned_receiver_does_not_starve_another_agencys_deliveries(
     assert len(receiver.at("/fair")) == 1
 
     async with hook_app.state.wiring.sessionmaker() as session:
-        rows = (await session.exec(select(WebhookDelivery).join(WebhookEndpoint).where(WebhookEndpoint.owner_org == "RXT01"))).all()
+        rows = (
+            await session.exec(
+                select(WebhookDelivery).join(WebhookEndpoint).where(WebhookEndpoint.owner_org == "RXT01")
+            )
+        ).all()
         attempts = (await session.exec(select(WebhookAttempt.response_status))).all()
     assert len(rows) == poisoned and sorted(attempts) == [200] + [503] * poisoned
     later = utcnow() + timedelta(seconds=SCHEDULE[-1] - 5)
@@ -329,7 +363,25 @@ def test_retry_after_values_that_mean_a_wait(value: str, wait: timedelta) -> Non
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", " ", "²", "١٢٠", "１２０", "-5", "+5", "1.5", "1e3", "0x10", "120 seconds", "120s", "1,5", "soon", "Mon, 99 Foo 2030 25:61:61 GMT", "\x00"],
+    [
+        None,
+        "",
+        " ",
+        "²",
+        "١٢٠",
+        "１２０",
+        "-5",
+        "+5",
+        "1.5",
+        "1e3",
+        "0x10",
+        "120 seconds",
+        "120s",
+        "1,5",
+        "soon",
+        "Mon, 99 Foo 2030 25:61:61 GMT",
+        "\x00",
+    ],
 )
 def test_retry_after_values_that_are_ignored(value: str | None) -> None:
     assert retry_after.parse(value, now=NOW, longest=HOUR) is None

@@ -27,7 +27,10 @@ COUNT = driver.prepare(select(Organisation.code, Organisation.type).where(Organi
 
 async def codes(app: FastAPI, code: str) -> list[tuple[str, str]]:
     async with app.state.wiring.sessionmaker() as session:
-        return [tuple(row) for row in await driver.fetch(session, COUNT, {"code": code}, transaction=driver.Transaction.SESSION)]
+        return [
+            tuple(row)
+            for row in await driver.fetch(session, COUNT, {"code": code}, transaction=driver.Transaction.SESSION)
+        ]
 
 
 @pytest.fixture(autouse=True)
@@ -40,20 +43,30 @@ async def test_a_statement_commits_and_rolls_back_with_the_session(app: FastAPI)
         await driver.fetch(session, INSERT, {"code": "KEPT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         await session.commit()
     async with app.state.wiring.sessionmaker() as session:
-        await driver.fetch(session, INSERT, {"code": "DROPPED", "now": utcnow()}, transaction=driver.Transaction.SESSION)
-        assert [tuple(row) for row in await driver.fetch(session, COUNT, {"code": "DROPPED"}, transaction=driver.Transaction.SESSION)] == [
-            ("DROPPED", "police")
-        ]
+        await driver.fetch(
+            session, INSERT, {"code": "DROPPED", "now": utcnow()}, transaction=driver.Transaction.SESSION
+        )
+        assert [
+            tuple(row)
+            for row in await driver.fetch(session, COUNT, {"code": "DROPPED"}, transaction=driver.Transaction.SESSION)
+        ] == [("DROPPED", "police")]
         await session.rollback()
     assert await codes(app, "KEPT") == [("KEPT", "police")]
     assert await codes(app, "DROPPED") == []
 
 
 async def test_a_literal_in_the_statement_is_sent_as_its_value(app: FastAPI) -> None:
-    police_only = driver.prepare(select(Organisation.code).where(Organisation.type == OrganisationType.POLICE, Organisation.code == bindparam("code")))
+    police_only = driver.prepare(
+        select(Organisation.code).where(
+            Organisation.type == OrganisationType.POLICE, Organisation.code == bindparam("code")
+        )
+    )
     async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "LIT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
-        assert [row[0] for row in await driver.fetch(session, police_only, {"code": "LIT"}, transaction=driver.Transaction.SESSION)] == ["LIT"]
+        assert [
+            row[0]
+            for row in await driver.fetch(session, police_only, {"code": "LIT"}, transaction=driver.Transaction.SESSION)
+        ] == ["LIT"]
         await session.rollback()
 
 
@@ -61,16 +74,22 @@ async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session
     async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         with pytest.raises(exc.IntegrityError):
-            await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
+            await driver.fetch(
+                session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION
+            )
         await session.rollback()
     assert await codes(app, "TWICE") == []
 
 
-async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgresql(app: FastAPI, database_kind: str) -> None:
+async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgresql(
+    app: FastAPI, database_kind: str
+) -> None:
     async with app.state.wiring.sessionmaker() as session:
         if database_kind != "postgres":
             with pytest.raises(ValueError, match="PostgreSQL"):
-                await driver.fetch(session, INSERT, {"code": "OWN", "now": utcnow()}, transaction=driver.Transaction.OWN)
+                await driver.fetch(
+                    session, INSERT, {"code": "OWN", "now": utcnow()}, transaction=driver.Transaction.OWN
+                )
             return
         await driver.fetch(session, INSERT, {"code": "OWN", "now": utcnow()}, transaction=driver.Transaction.OWN)
         await driver.fetch(session, INSERT, {"code": "IN_TX", "now": utcnow()}, transaction=driver.Transaction.SESSION)

@@ -31,33 +31,57 @@ async def test_a_replay_only_policy_is_never_activated(client: httpx.AsyncClient
     response = await client.post(f"/v1/policies/{BASELINE}/{version}/activate", headers=tokens.admin())
     assert response.status_code == 409 and response.json()["type"] == "/problems/policy-replay-only", response.text
     assert response.headers["content-type"] == "application/problem+json"
-    listed = {entry["version"]: entry for entry in (await client.get("/v1/policies", headers=tokens.admin())).json()["items"]}
+    listed = {
+        entry["version"]: entry for entry in (await client.get("/v1/policies", headers=tokens.admin())).json()["items"]
+    }
     assert listed[version]["replay_only"] and not listed[version]["active"]
-    assert (listed["2028.1"]["replay_only"], listed["2028.1"]["active"], listed["2028.2"]["replay_only"]) == (False, True, False)
+    assert (listed["2028.1"]["replay_only"], listed["2028.1"]["active"], listed["2028.2"]["replay_only"]) == (
+        False,
+        True,
+        False,
+    )
     # Still held for dry runs by name.
     await register_organisation(client, tokens)
-    dry = await client.post("/v1/evaluate", params={"policy_name": BASELINE, "policy_version": version}, json=RELABELLED, headers=tokens.agency("RXT01"))
+    dry = await client.post(
+        "/v1/evaluate",
+        params={"policy_name": BASELINE, "policy_version": version},
+        json=RELABELLED,
+        headers=tokens.agency("RXT01"),
+    )
     assert dry.status_code == 200 and dry.json()["outcome"] == "approve", dry.text
 
 
-async def test_a_policy_derived_from_a_replay_only_edition_is_refused_naming_derived_from(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_policy_derived_from_a_replay_only_edition_is_refused_naming_derived_from(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     document = yaml.safe_load(shipped_path("2027.1").read_bytes())
-    document.update(name="northshire-trust", version="2027.1-nt.1", derived_from={"name": BASELINE, "version": "2027.1"})
-    response = await client.post("/v1/policies", content=yaml.safe_dump(document), headers=tokens.admin() | {"Content-Type": "application/yaml"})
+    document.update(
+        name="northshire-trust", version="2027.1-nt.1", derived_from={"name": BASELINE, "version": "2027.1"}
+    )
+    response = await client.post(
+        "/v1/policies", content=yaml.safe_dump(document), headers=tokens.admin() | {"Content-Type": "application/yaml"}
+    )
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == ["derived_from"]
 
 
-async def test_a_fresh_installation_decides_under_2028_1_with_no_warning(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_fresh_installation_decides_under_2028_1_with_no_warning(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens)
     decided = await submit(client, tokens, RELABELLED)
-    assert (decided.json()["decision"]["policy"]["version"], decided.json()["decision"]["outcome"]) == ("2028.1", "refuse")
+    assert (decided.json()["decision"]["policy"]["version"], decided.json()["decision"]["outcome"]) == (
+        "2028.1",
+        "refuse",
+    )
     assert (await client.get("/readyz")).json()["warning"] is None
     assert (await client.get("/v1/policies", headers=tokens.admin())).json()["warning"] is None
     assert (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["warning"] is None
 
 
-async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_approve(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_approve(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens)
     await active_before_upgrade(app, BASELINE, "2027.1")
 
@@ -83,13 +107,23 @@ async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_ap
     # A dry run of the active policy answers as a submission would; by name, as the policy alone.
     as_submitted = await client.post("/v1/evaluate", json=RELABELLED, headers=tokens.agency("RXT01"))
     assert as_submitted.json()["outcome"] == "refer"
-    by_name = await client.post("/v1/evaluate", params={"policy_name": BASELINE, "policy_version": "2027.1"}, json=RELABELLED, headers=tokens.agency("RXT01"))
+    by_name = await client.post(
+        "/v1/evaluate",
+        params={"policy_name": BASELINE, "policy_version": "2027.1"},
+        json=RELABELLED,
+        headers=tokens.agency("RXT01"),
+    )
     assert by_name.json()["outcome"] == "approve"
 
     # Guardians, operators and admins are told; the queue shows what 2028.1 would decide.
     queue = (await client.get("/v1/review-queue", headers=guardian(tokens))).json()
-    assert "replay-only edition that UK law has overtaken" in queue["warning"] and "activate uk-caldicott-baseline 2028.1" in queue["warning"]
-    assert [(entry["id"], entry["current_edition_outcome"]) for entry in queue["items"]] == [(held.json()["id"], "refuse")]
+    assert (
+        "replay-only edition that UK law has overtaken" in queue["warning"]
+        and "activate uk-caldicott-baseline 2028.1" in queue["warning"]
+    )
+    assert [(entry["id"], entry["current_edition_outcome"]) for entry in queue["items"]] == [
+        (held.json()["id"], "refuse")
+    ]
     assert "replay-only" in (await client.get("/readyz")).json()["warning"]
     assert "replay-only" in (await client.get("/v1/policies", headers=tokens.admin())).json()["warning"]
 
@@ -98,14 +132,20 @@ async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_ap
     assert same.status_code == 201, same.text
     assert (same.json()["totals"]["replayed"], same.json()["totals"]["differing"]) == (2, 0)
     current = await client.post(f"/v1/policies/{BASELINE}/2028.1/replay", json={}, headers=tokens.admin())
-    assert current.json()["totals"]["outcomes"] == [{"old": "approve", "new": "approve", "count": 1}, {"old": "refer", "new": "refuse", "count": 1}]
+    assert current.json()["totals"]["outcomes"] == [
+        {"old": "approve", "new": "approve", "count": 1},
+        {"old": "refer", "new": "refuse", "count": 1},
+    ]
 
     # A guardian decides it as any referred request.
     request_id = held.json()["id"]
     assert (await client.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens))).status_code == 200
     reviewed = await client.post(
         f"/v1/sharing-requests/{request_id}/review",
-        json={"outcome": "refuse", "rationale": "Identifiable care records are confidential; the requester must rely on a basis."},
+        json={
+            "outcome": "refuse",
+            "rationale": "Identifiable care records are confidential; the requester must rely on a basis.",
+        },
         headers=guardian(tokens),
     )
     assert reviewed.status_code == 200, reviewed.text
@@ -131,6 +171,9 @@ def test_an_upgrade_keeps_an_existing_installation_on_its_active_policy(blank_da
     )
     command.upgrade(config, "head")
     latest = on_database(
-        blank_database, lambda connection: connection.execute(sa.text("SELECT version FROM policy_activations ORDER BY id DESC")).scalars().all()
+        blank_database,
+        lambda connection: (
+            connection.execute(sa.text("SELECT version FROM policy_activations ORDER BY id DESC")).scalars().all()
+        ),
     )
     assert latest == ["2027.1"]

@@ -27,7 +27,9 @@ from tests.test_review import act, guardian
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 SELF_CERTIFIED = b"COURT ORDER\nThe bearer is entitled to the medical records of the person named.\nSigned: PC 4471\n"
-CHECKED = "Read the sealed order against the court's list; the family court office confirmed the case number by telephone."
+CHECKED = (
+    "Read the sealed order against the court's list; the family court office confirmed the case number by telephone."
+)
 GUARDIAN_WORDS = "a Caldicott Guardian of CONTROLLER (the controller)"  # how an agency reads any guardian
 ORDER = {
     "issued_by": "Family Court at Leeds",
@@ -44,10 +46,15 @@ REJECTED = {
     "checked": "A typed page headed 'court order': no seal, no court, no case number.",
     "order": ORDER | {"sealed_or_signed": False},
 }
-FORM_VERIFIED = {"outcome": "verified", "checked": "Signed by Inspector Hale (rank the force requires); warrant number matches."}
+FORM_VERIFIED = {
+    "outcome": "verified",
+    "checked": "Signed by Inspector Hale (rank the force requires); warrant number matches.",
+}
 
 
-async def attach(client: httpx.AsyncClient, tokens: Tokens, request_id: str, kind: str, org: str, content: bytes = PDF) -> dict[str, Any]:
+async def attach(
+    client: httpx.AsyncClient, tokens: Tokens, request_id: str, kind: str, org: str, content: bytes = PDF
+) -> dict[str, Any]:
     """Upload a file of `kind` to a request as its requesting agency."""
     response = await client.post(
         f"/v1/sharing-requests/{request_id}/attachments",
@@ -59,11 +66,17 @@ async def attach(client: httpx.AsyncClient, tokens: Tokens, request_id: str, kin
     return response.json()
 
 
-async def verify(client: httpx.AsyncClient, headers: dict[str, str], request_id: str, attachment_id: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications", json=body, headers=headers)
+async def verify(
+    client: httpx.AsyncClient, headers: dict[str, str], request_id: str, attachment_id: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications", json=body, headers=headers
+    )
 
 
-async def verified(client: httpx.AsyncClient, tokens: Tokens, request_id: str, attachment_id: str, body: dict[str, Any] = VERIFIED) -> dict[str, Any]:
+async def verified(
+    client: httpx.AsyncClient, tokens: Tokens, request_id: str, attachment_id: str, body: dict[str, Any] = VERIFIED
+) -> dict[str, Any]:
     """Record a verification as the controller's guardian; the attachment as it now stands."""
     response = await verify(client, guardian(tokens), request_id, attachment_id, body)
     assert response.status_code == 201, response.text
@@ -86,11 +99,19 @@ async def etag(client: httpx.AsyncClient, tokens: Tokens, request_id: str) -> st
     return response.headers["ETag"]
 
 
-async def ask_and_amend(client: httpx.AsyncClient, tokens: Tokens, request_id: str, body: dict[str, Any], org: str, note: str) -> dict[str, Any]:
+async def ask_and_amend(
+    client: httpx.AsyncClient, tokens: Tokens, request_id: str, body: dict[str, Any], org: str, note: str
+) -> dict[str, Any]:
     """A guardian claims the referred request and asks for information; the agency answers with the same request:
     the rules weigh the evidence again."""
     assert (await act(client, request_id, "claim", guardian(tokens))).status_code == 200
-    asked = await act(client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": "Attach the sealed order, please."})
+    asked = await act(
+        client,
+        request_id,
+        "review",
+        guardian(tokens),
+        {"outcome": "request_information", "rationale": "Attach the sealed order, please."},
+    )
     assert asked.status_code == 200, asked.text
     amended = await act(client, request_id, "amendments", tokens.agency(org), {"request": body, "note": note})
     assert amended.status_code == 200, amended.text
@@ -112,10 +133,15 @@ async def test_under_2028_2_a_self_certified_court_order_clears_nothing_until_a_
     await activate(client, tokens, BASELINE, "2028.2")
     body = referred_court_order()
     request = await submitted(client, tokens, body, "POL01")
-    assert (request["decision"]["policy"]["version"], findings(request)["CP6.court_order_verified"]) == ("2028.2", "condition")
+    assert (request["decision"]["policy"]["version"], findings(request)["CP6.court_order_verified"]) == (
+        "2028.2",
+        "condition",
+    )
 
     before = await etag(client, tokens, request["id"])
-    upload = await attach(client, tokens, request["id"], "court_order", "POL01", SELF_CERTIFIED)  # the police call a typed page an order
+    upload = await attach(
+        client, tokens, request["id"], "court_order", "POL01", SELF_CERTIFIED
+    )  # the police call a typed page an order
     assert upload["verification"] is None and upload["media_type"] == "text/plain"
     uploaded = await etag(client, tokens, request["id"])
     assert uploaded != before
@@ -126,7 +152,9 @@ async def test_under_2028_2_a_self_certified_court_order_clears_nothing_until_a_
 
     # Information governance reads it, and a guardian not of the police records the verification: now it counts.
     after_amendment = await etag(client, tokens, request["id"])
-    answer = await verify(client, guardian(tokens) | {"If-Match": after_amendment}, request["id"], upload["id"], VERIFIED)
+    answer = await verify(
+        client, guardian(tokens) | {"If-Match": after_amendment}, request["id"], upload["id"], VERIFIED
+    )
     assert answer.status_code == 201, answer.text
     record = answer.json()["verification"]
     assert record | {"id": None, "verified_at": None} == {
@@ -144,7 +172,9 @@ async def test_under_2028_2_a_self_certified_court_order_clears_nothing_until_a_
     assert answer.headers["Location"] == f"/v1/sharing-requests/{request['id']}/attachments"
     assert answer.json() == upload | {"verification": record}
     # The agency reads who verified it as the controller's guardian, never the guardian's subject.
-    listed = (await client.get(f"/v1/sharing-requests/{request['id']}/attachments", headers=tokens.agency("POL01"))).json()["items"]
+    listed = (
+        await client.get(f"/v1/sharing-requests/{request['id']}/attachments", headers=tokens.agency("POL01"))
+    ).json()["items"]
     assert listed == [upload | {"verification": record | {"verified_by": GUARDIAN_WORDS}}]
 
     cleared = await ask_and_amend(client, tokens, request["id"], body, "POL01", "The order has been verified.")
@@ -163,12 +193,16 @@ async def test_under_2028_2_a_self_certified_court_order_clears_nothing_until_a_
     # The decision replays exactly from what it recorded, whatever is verified later.
     assert (await verify(client, guardian(tokens), request["id"], upload["id"], REJECTED)).status_code == 201
     decision = cleared["decision"]
-    replayed = evaluate(cited_policy(app, decision), facts_from_record(decision["facts"], SharingRequestBody.model_validate(body)))
+    replayed = evaluate(
+        cited_policy(app, decision), facts_from_record(decision["facts"], SharingRequestBody.model_validate(body))
+    )
     assert [finding.model_dump(mode="json") for finding in replayed.findings] == decision["findings"]
     assert (replayed.outcome, replayed.conditions) == (decision["outcome"], decision["conditions"])
 
 
-async def test_the_latest_verification_counts_and_a_rejected_one_does_not(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_latest_verification_counts_and_a_rejected_one_does_not(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
     await activate(client, tokens, BASELINE, "2028.2")
     body = referred_court_order()
@@ -177,24 +211,37 @@ async def test_the_latest_verification_counts_and_a_rejected_one_does_not(client
 
     first = await verified(client, tokens, request["id"], upload["id"])  # a mistake, followed by another
     second = await verified(client, tokens, request["id"], upload["id"], REJECTED)
-    assert second["verification"]["outcome"] == "rejected" and second["verification"]["id"] > first["verification"]["id"]
+    assert (
+        second["verification"]["outcome"] == "rejected" and second["verification"]["id"] > first["verification"]["id"]
+    )
     amended = await ask_and_amend(client, tokens, request["id"], body, "POL01", "Attached.")
     assert findings(amended)["CP6.court_order_verified"] == "condition"
 
     # Never edited: both are in the history, each audited and announced.
-    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()["entries"]
+    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()[
+        "entries"
+    ]
     recorded = [entry["verification"] for entry in history if entry["type"] == "evidence_verification"]
     assert recorded == [first["verification"], second["verification"]]
     trail = await client.get(
-        "/v1/audit/events", params={"request_id": request["id"], "action": "evidence_verified"}, headers=tokens.headers("CONTROLLER", Role.AUDITOR)
+        "/v1/audit/events",
+        params={"request_id": request["id"], "action": "evidence_verified"},
+        headers=tokens.headers("CONTROLLER", Role.AUDITOR),
     )
-    assert [event["outcome"] for event in trail.json()["items"]] == [f"verified court_order {upload['id']}", f"rejected court_order {upload['id']}"]
+    assert [event["outcome"] for event in trail.json()["items"]] == [
+        f"verified court_order {upload['id']}",
+        f"rejected court_order {upload['id']}",
+    ]
     async with app.state.wiring.sessionmaker() as session:
-        announced = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.evidence_verified"))).all()
+        announced = (
+            await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.evidence_verified"))
+        ).all()
     assert [event.payload["data"]["id"] for event in announced] == [request["id"], request["id"]]
 
 
-async def test_only_a_guardian_not_of_the_requesting_organisation_verifies_and_an_order_needs_its_checks(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_only_a_guardian_not_of_the_requesting_organisation_verifies_and_an_order_needs_its_checks(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
     await register_organisation(client, tokens, "RXT02")
     request = await submitted(client, tokens, referred_court_order(), "POL01")
@@ -202,29 +249,46 @@ async def test_only_a_guardian_not_of_the_requesting_organisation_verifies_and_a
     form = await attach(client, tokens, request["id"], "police_request_form", "POL01")
     unchanged = await etag(client, tokens, request["id"])
 
-    async def refused(headers: dict[str, str], body: dict[str, Any] = VERIFIED, attachment_id: str = upload["id"]) -> tuple[int, list[str]]:
+    async def refused(
+        headers: dict[str, str], body: dict[str, Any] = VERIFIED, attachment_id: str = upload["id"]
+    ) -> tuple[int, list[str]]:
         response = await verify(client, headers, request["id"], attachment_id, body)
         assert response.headers["content-type"] == "application/problem+json", response.text
         return response.status_code, [error["field"] for error in response.json().get("errors") or []]
 
-    assert await refused(tokens.headers("POL01", Role.GUARDIAN, sub="police-guardian")) == (403, [])  # of the requesting organisation
+    assert await refused(tokens.headers("POL01", Role.GUARDIAN, sub="police-guardian")) == (
+        403,
+        [],
+    )  # of the requesting organisation
     assert await refused(tokens.agency("POL01")) == (403, [])  # the agency that uploaded it
     assert await refused(tokens.headers("CONTROLLER", Role.AUDITOR)) == (403, [])
     assert await refused(tokens.agency("RXT02")) == (404, [])  # another agency: as if there were no such request
     assert await refused(guardian(tokens), attachment_id="no-such-attachment") == (404, [])
     assert await refused(guardian(tokens), {"outcome": "verified", "checked": CHECKED}) == (422, ["order"])
-    assert await refused(guardian(tokens), VERIFIED | {"order": ORDER | {"covers_information": False}}) == (422, ["order"])
-    assert await refused(guardian(tokens), VERIFIED | {"order": ORDER | {"return_date": "2020-01-06"}}) == (422, ["order"])  # its date has passed
+    assert await refused(guardian(tokens), VERIFIED | {"order": ORDER | {"covers_information": False}}) == (
+        422,
+        ["order"],
+    )
+    assert await refused(guardian(tokens), VERIFIED | {"order": ORDER | {"return_date": "2020-01-06"}}) == (
+        422,
+        ["order"],
+    )  # its date has passed
     assert await refused(guardian(tokens), {"outcome": "verified", "checked": ""}, form["id"]) == (422, ["checked"])
     assert await etag(client, tokens, request["id"]) == unchanged  # nothing was recorded
 
-    assert (await verify(client, guardian(tokens), request["id"], upload["id"], REJECTED)).status_code == 201  # a failed check is recorded rejected
-    assert (await verify(client, guardian(tokens), request["id"], form["id"], FORM_VERIFIED)).status_code == 201  # a form needs no order items
+    assert (
+        await verify(client, guardian(tokens), request["id"], upload["id"], REJECTED)
+    ).status_code == 201  # a failed check is recorded rejected
+    assert (
+        await verify(client, guardian(tokens), request["id"], form["id"], FORM_VERIFIED)
+    ).status_code == 201  # a form needs no order items
     stale = await verify(client, guardian(tokens) | {"If-Match": unchanged}, request["id"], upload["id"], VERIFIED)
     assert stale.status_code == 412, stale.text
 
 
-async def test_a_witness_summons_is_verified_with_the_court_to_which_to_produce(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_witness_summons_is_verified_with_the_court_to_which_to_produce(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
     body = referred_court_order()
     body["legal_basis"] |= {"provision": "witness_summons", "reference": "Witness summons, Leeds Crown Court T20267001"}
@@ -233,12 +297,20 @@ async def test_a_witness_summons_is_verified_with_the_court_to_which_to_produce(
 
     missing = await verify(client, guardian(tokens), request["id"], upload["id"], VERIFIED)
     assert missing.status_code == 422 and "produce_to" in missing.json()["detail"], missing.text
-    named = await verify(client, guardian(tokens), request["id"], upload["id"], VERIFIED | {"order": ORDER | {"produce_to": "Leeds Crown Court"}})
+    named = await verify(
+        client,
+        guardian(tokens),
+        request["id"],
+        upload["id"],
+        VERIFIED | {"order": ORDER | {"produce_to": "Leeds Crown Court"}},
+    )
     assert named.status_code == 201, named.text
     assert named.json()["verification"]["order"]["produce_to"] == "Leeds Crown Court"
 
 
-async def test_a_2027_2_replay_lists_exactly_the_requests_whose_verified_evidence_it_weighs(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_2027_2_replay_lists_exactly_the_requests_whose_verified_evidence_it_weighs(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "POL01", type="police")
     orders = [await submitted(client, tokens, court_order_request(), "RXT01") for _ in range(4)]
@@ -263,24 +335,36 @@ async def test_a_2027_2_replay_lists_exactly_the_requests_whose_verified_evidenc
 
     assert set(listed) == {orders[0]["id"], police[0]["id"]}
     assert listed[orders[0]["id"]]["rules"] == [{"rule": "CP6.court_order_verified", "old": "condition", "new": "pass"}]
-    assert (listed[orders[0]["id"]]["old_outcome"], listed[orders[0]["id"]]["new_outcome"]) == ("approve_with_conditions", "approve")
+    assert (listed[orders[0]["id"]]["old_outcome"], listed[orders[0]["id"]]["new_outcome"]) == (
+        "approve_with_conditions",
+        "approve",
+    )
     assert listed[police[0]["id"]]["rules"] == [{"rule": "CP6.police_request_form", "old": None, "new": "condition"}]
     assert report["totals"]["differing"] == 2
 
 
-async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "POL01", type="police")
     await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
-    body = police_request() | {"recipient": police_request()["recipient"] | {"onward_sharing": True}}  # referred: CP4.onward_sharing
+    body = police_request() | {
+        "recipient": police_request()["recipient"] | {"onward_sharing": True}
+    }  # referred: CP4.onward_sharing
     request = await submitted(client, tokens, body, "POL01")
     assert request["decision"]["policy"]["version"] == "2027.2"
     assert findings(request)["CP6.police_request_form"] == "condition"
-    assert any(condition.startswith("Attach the police data protection request form") for condition in request["decision"]["conditions"])
+    assert any(
+        condition.startswith("Attach the police data protection request form")
+        for condition in request["decision"]["conditions"]
+    )
     assert request["status"] == "awaiting_review"
 
     form = await attach(client, tokens, request["id"], "police_request_form", "POL01")
     unverified = await ask_and_amend(client, tokens, request["id"], body, "POL01", "Form attached.")
-    assert findings(unverified)["CP6.police_request_form"] == "condition"  # 2027.2 too counts only what a guardian verified
+    assert (
+        findings(unverified)["CP6.police_request_form"] == "condition"
+    )  # 2027.2 too counts only what a guardian verified
 
     await verified(client, tokens, request["id"], form["id"], FORM_VERIFIED)
     amended = await ask_and_amend(client, tokens, request["id"], body, "POL01", "Form verified.")
@@ -288,7 +372,9 @@ async def test_under_2027_2_an_amendment_weighs_the_form_verified_meanwhile(clie
     assert not any(condition.startswith("Attach the police") for condition in amended["decision"]["conditions"])
 
 
-async def test_a_submission_under_2027_2_asks_for_the_order_to_be_attached(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_a_submission_under_2027_2_asks_for_the_order_to_be_attached(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
 

@@ -40,9 +40,13 @@ async def as_decided_before_the_upgrade(app: FastAPI, request_id: str, kinds: li
     async with app.state.wiring.sessionmaker() as session:
         request = await session.get(SharingRequest, request_id)
         decision = await rules_decision_of(session=session, request=request)
-        policy = await app.state.wiring.policies.get(session=session, name=decision.policy_name, version=decision.policy_version)
+        policy = await app.state.wiring.policies.get(
+            session=session, name=decision.policy_name, version=decision.policy_version
+        )
         then = decision.facts | {"evidence": kinds}
-        evaluation = evaluate(policy, facts_from_record(then, stored_request(await current_body(session=session, request=request))))
+        evaluation = evaluate(
+            policy, facts_from_record(then, stored_request(await current_body(session=session, request=request)))
+        )
         decision.findings = [dict(finding.stored) for finding in evaluation.findings]
         decision.outcome, decision.conditions, decision.facts = evaluation.outcome, list(evaluation.conditions), then
         request.status = STATUS_FOR_OUTCOME[evaluation.outcome]
@@ -51,47 +55,83 @@ async def as_decided_before_the_upgrade(app: FastAPI, request_id: str, kinds: li
         return {"outcome": str(evaluation.outcome), "findings": decision.findings}
 
 
-async def test_the_first_start_queues_each_request_decided_on_unverified_evidence_once(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_the_first_start_queues_each_request_decided_on_unverified_evidence_once(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "POL01", type="police")
     await active_before_upgrade(app, BASELINE, "2027.2")  # replay-only now: an installation that activated it before
     order = await submitted(client, tokens, court_order_request(), "RXT01")
     await attach(client, tokens, order["id"], "court_order", "RXT01")
-    plain = await submitted(client, tokens, court_order_request(), "RXT01")  # no evidence: its condition stood, not listed
+    plain = await submitted(
+        client, tokens, court_order_request(), "RXT01"
+    )  # no evidence: its condition stood, not listed
     dpia_only = await submitted(client, tokens, court_order_request(), "RXT01")  # a DPIA clears nothing: not listed
     await attach(client, tokens, dpia_only["id"], "dpia", "RXT01")
-    form_request = await submitted(client, tokens, police_request(), "POL01")  # referred for other reasons, the form cleared its condition
+    form_request = await submitted(
+        client, tokens, police_request(), "POL01"
+    )  # referred for other reasons, the form cleared its condition
     form = await attach(client, tokens, form_request["id"], "police_request_form", "POL01")
     await verified(client, tokens, form_request["id"], form["id"], FORM_VERIFIED)
 
     then = await as_decided_before_the_upgrade(app, order["id"], ["court_order"])
-    assert then["outcome"] == "approve" and {f["rule"]: f["result"] for f in then["findings"]}["CP6.court_order_verified"] == "pass"
+    assert (
+        then["outcome"] == "approve"
+        and {f["rule"]: f["result"] for f in then["findings"]}["CP6.court_order_verified"] == "pass"
+    )
     await as_decided_before_the_upgrade(app, dpia_only["id"], ["dpia"])
     await as_decided_before_the_upgrade(app, form_request["id"], ["police_request_form"])
     assert findings(order)["CP6.court_order_verified"] == "condition"  # as the service decides it now
-    before = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()["entries"]
+    before = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()[
+        "entries"
+    ]
 
     started = datetime.now().astimezone()
-    assert await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies) == 2
-    assert await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies) == 0  # once only
+    assert (
+        await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies)
+        == 2
+    )
+    assert (
+        await evidence_upgrade.run_once(sessionmaker=app.state.wiring.sessionmaker, registry=app.state.wiring.policies)
+        == 0
+    )  # once only
 
     listed = (await client.get(f"/v1/sharing-requests/{order['id']}", headers=guardian(tokens))).json()
-    assert (listed["status"], listed["review_required"], listed["retrospective_review"], listed["possible_incident"]) == (
+    assert (
+        listed["status"],
+        listed["review_required"],
+        listed["retrospective_review"],
+        listed["possible_incident"],
+    ) == (
         "approved",
         True,
         "pending",
         True,
     )
-    assert started < datetime.fromisoformat(listed["due_at"]) <= started + timedelta(days=4)  # one working day (a weekend between at most)
-    assert listed["decision"]["findings"] == then["findings"] and listed["decision"]["outcome"] == "approve"  # the decision is not edited
-    queue = (await client.get("/v1/review-queue", params={"review": "retrospective"}, headers=guardian(tokens))).json()["items"]
+    assert (
+        started < datetime.fromisoformat(listed["due_at"]) <= started + timedelta(days=4)
+    )  # one working day (a weekend between at most)
+    assert (
+        listed["decision"]["findings"] == then["findings"] and listed["decision"]["outcome"] == "approve"
+    )  # the decision is not edited
+    queue = (await client.get("/v1/review-queue", params={"review": "retrospective"}, headers=guardian(tokens))).json()[
+        "items"
+    ]
     assert [(entry["id"], entry["possible_incident"]) for entry in queue] == [(order["id"], True)]
     referred = (await client.get(f"/v1/sharing-requests/{form_request['id']}", headers=guardian(tokens))).json()
-    assert (referred["status"], referred["possible_incident"], referred["retrospective_review"]) == ("awaiting_review", True, None)
+    assert (referred["status"], referred["possible_incident"], referred["retrospective_review"]) == (
+        "awaiting_review",
+        True,
+        None,
+    )
     for untouched in (plain, dpia_only):
-        assert (await client.get(f"/v1/sharing-requests/{untouched['id']}", headers=guardian(tokens))).json()["possible_incident"] is False
+        assert (await client.get(f"/v1/sharing-requests/{untouched['id']}", headers=guardian(tokens))).json()[
+            "possible_incident"
+        ] is False
 
-    history = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()["entries"]
+    history = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()[
+        "entries"
+    ]
     [listing] = [entry for entry in history if entry not in before and entry["type"] == "state_change"]
     assert (listing["action"], listing["actor"], listing["from_status"], listing["to_status"]) == (
         "unverified_evidence_listed",
@@ -100,10 +140,18 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
         "approved",
     )
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
-    trail = await client.get("/v1/audit/events", params={"request_id": order["id"], "action": "unverified_evidence_listed"}, headers=auditor)
+    trail = await client.get(
+        "/v1/audit/events", params={"request_id": order["id"], "action": "unverified_evidence_listed"}, headers=auditor
+    )
     assert len(trail.json()["items"]) == 1
     async with app.state.wiring.sessionmaker() as session:
-        events = (await session.exec(select(OutboxEvent).where(OutboxEvent.type == "sharing_request.referred", OutboxEvent.request_id == order["id"]))).all()
+        events = (
+            await session.exec(
+                select(OutboxEvent).where(
+                    OutboxEvent.type == "sharing_request.referred", OutboxEvent.request_id == order["id"]
+                )
+            )
+        ).all()
     assert len(events) == 1
 
     # A replay under 2027.2 now lists it: the order was never verified.
@@ -112,7 +160,9 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
 
     # The review is the emergency share's path: a guardian claims it and upholds the decision, or not.
     assert (await act(client, order["id"], "claim", guardian(tokens))).status_code == 200
-    reviewed = await act(client, order["id"], "retrospective-review", guardian(tokens), {"outcome": "upheld", "rationale": UPHELD})
+    reviewed = await act(
+        client, order["id"], "retrospective-review", guardian(tokens), {"outcome": "upheld", "rationale": UPHELD}
+    )
     assert reviewed.status_code == 200, reviewed.text
     assert reviewed.json()["kind"] == "retrospective"
 
@@ -126,7 +176,9 @@ async def test_the_listing_runs_at_start_and_its_count_is_in_the_start_log(
     await attach(client, tokens, order["id"], "court_order", "RXT01")
     await as_decided_before_the_upgrade(app, order["id"], ["court_order"])
     async with app.state.wiring.sessionmaker() as session:
-        await session.exec(update(SharingRequest).where(SharingRequest.id == order["id"]).values(possible_incident=False))
+        await session.exec(
+            update(SharingRequest).where(SharingRequest.id == order["id"]).values(possible_incident=False)
+        )
         await session.commit()
 
     counts = []

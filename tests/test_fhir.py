@@ -35,7 +35,11 @@ KINDS = "https://caldicott.dev/fhir/CodeSystem/decision-kind"
 SERVICE = {"system": "https://caldicott.dev/fhir/Id/service", "value": "caldicott-adjudication"}
 TOKEN_SUBJECT = "https://caldicott.dev/fhir/Id/token-subject"
 REFUSED = {"recipient.storage_region": "other"}  # CP6.international_transfer refuses it
-CONDITIONS = {"recipient.staff_trained": False, "transparency.privacy_notice_covers_use": False, "transparency.subject_informed": "no"}
+CONDITIONS = {
+    "recipient.staff_trained": False,
+    "transparency.privacy_notice_covers_use": False,
+    "transparency.subject_informed": "no",
+}
 RATIONALE = "Onward sharing limited to the named team; MARKER-RATIONALE-31 the address is not needed."
 GUARDIAN_CONDITION = "Share onward only with the named safeguarding team, MARKER-GCOND-58."
 
@@ -82,8 +86,12 @@ def pairs(document: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]
     return found
 
 
-async def export(client: httpx.AsyncClient, request_id: str, headers: dict[str, str], accept: str | None = None) -> httpx.Response:
-    response = await client.get(f"/v1/sharing-requests/{request_id}/fhir", headers=headers | ({"Accept": accept} if accept else {}))
+async def export(
+    client: httpx.AsyncClient, request_id: str, headers: dict[str, str], accept: str | None = None
+) -> httpx.Response:
+    response = await client.get(
+        f"/v1/sharing-requests/{request_id}/fhir", headers=headers | ({"Accept": accept} if accept else {})
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -95,7 +103,9 @@ async def bundle_of(client: httpx.AsyncClient, request_id: str, headers: dict[st
     return validated(response.json())
 
 
-async def decided(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], status: str, org: str = "RXT01") -> dict[str, Any]:
+async def decided(
+    client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], status: str, org: str = "RXT01"
+) -> dict[str, Any]:
     response = await submit(client, tokens, changed(changes), org=org)
     assert response.status_code == 201 and response.json()["status"] == status, response.text
     return response.json()
@@ -119,22 +129,34 @@ def disclosed(event: dict[str, Any]) -> set[str]:
     return {code for code, entity in categories(event).items() if entity.get("lifecycle") == disclose}
 
 
-def check_decision(event: dict[str, Any], origin: dict[str, Any], decision: dict[str, Any], request: dict[str, Any]) -> None:
+def check_decision(
+    event: dict[str, Any], origin: dict[str, Any], decision: dict[str, Any], request: dict[str, Any]
+) -> None:
     """What every decision's pair says, whatever the outcome."""
     assert event["id"] == decision["id"]
     assert event["type"] == {"system": DICOM, "code": "110106", "display": "Export"}
-    assert codes(event["subtype"]) >= {(LIFECYCLE, "disclose"), (OUTCOMES, decision["outcome"]), (KINDS, decision["kind"])}
+    assert codes(event["subtype"]) >= {
+        (LIFECYCLE, "disclose"),
+        (OUTCOMES, decision["outcome"]),
+        (KINDS, decision["kind"]),
+    }
     assert event["outcome"] == "0"  # the adjudication succeeded, whichever way it went
     assert at(event["recorded"]) == at(decision["decided_at"]) == at(origin["recorded"])
     requester = agent(event, DICOM, "110152")
-    assert requester["who"]["identifier"] == {"system": ODS, "value": request["requester"]} and requester["requestor"] is True
+    assert (
+        requester["who"]["identifier"] == {"system": ODS, "value": request["requester"]}
+        and requester["requestor"] is True
+    )
     assert agent(event, DICOM, "110153")["who"]["identifier"] == {"system": ODS, "value": "CONTROLLER"}
     policy = f"https://caldicott.dev/policies/{decision['policy']['name']}/{decision['policy']['version']}"
     decider = agent(event, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "AUT")
     assert decider["requestor"] is False and decider["policy"] == [policy]
     assert event["source"]["observer"]["identifier"] == SERVICE
     [request_entity] = [entity for entity in event["entity"] if entity["type"]["code"] == "2"]  # System Object
-    assert request_entity["what"]["identifier"] == {"system": "https://caldicott.dev/fhir/Id/sharing-request", "value": request["id"]}
+    assert request_entity["what"]["identifier"] == {
+        "system": "https://caldicott.dev/fhir/Id/sharing-request",
+        "value": request["id"],
+    }
     assert set(categories(event)) == {item["category"] for item in request["request"]["data_items"]}
     assert origin["policy"] == [policy]
     assert codes(origin["activity"]["coding"]) == {(KINDS, decision["kind"])}
@@ -156,7 +178,9 @@ async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
     return "RXT01"
 
 
-async def test_an_approved_request_is_one_audit_event_and_its_provenance(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_an_approved_request_is_one_audit_event_and_its_provenance(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await decided(client, tokens, {}, "approved")
     document = await bundle_of(client, request["id"], tokens.agency(requester))
 
@@ -171,7 +195,9 @@ async def test_an_approved_request_is_one_audit_event_and_its_provenance(client:
     assert agent(event, DICOM, "110152")["purposeOfUse"] == [purpose] and origin["reason"] == [purpose]
 
 
-async def test_an_approval_with_conditions_says_so_and_quotes_none_of_them(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_an_approval_with_conditions_says_so_and_quotes_none_of_them(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await decided(client, tokens, CONDITIONS, "approved_with_conditions")
     document = await bundle_of(client, request["id"], guardian(tokens))
 
@@ -185,7 +211,9 @@ async def test_an_approval_with_conditions_says_so_and_quotes_none_of_them(clien
     assert request["request"]["purpose"]["description"] not in text
 
 
-async def test_a_refusal_is_a_successful_decision_that_discloses_nothing(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_a_refusal_is_a_successful_decision_that_discloses_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await decided(client, tokens, REFUSED, "refused")
     document = await bundle_of(client, request["id"], auditor(tokens))
 
@@ -196,14 +224,25 @@ async def test_a_refusal_is_a_successful_decision_that_discloses_nothing(client:
     assert {entity["detail"][1]["valueString"] for entity in categories(event).values()} == {"no"}
 
 
-async def test_a_referral_decided_by_a_guardian_is_two_decisions(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_a_referral_decided_by_a_guardian_is_two_decisions(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await decided(client, tokens, REFERRED, "awaiting_review")
-    assert (await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))).status_code == 200
-    body = {"outcome": "approve_with_conditions", "rationale": RATIONALE, "conditions": [GUARDIAN_CONDITION], "approved_items": ["demographics"]}
+    assert (
+        await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))
+    ).status_code == 200
+    body = {
+        "outcome": "approve_with_conditions",
+        "rationale": RATIONALE,
+        "conditions": [GUARDIAN_CONDITION],
+        "approved_items": ["demographics"],
+    }
     review = await client.post(f"/v1/sharing-requests/{request['id']}/review", json=body, headers=guardian(tokens))
     assert review.status_code == 200, review.text
 
-    document = await bundle_of(client, request["id"], auditor(tokens))  # the controller's: guardians by their token subject
+    document = await bundle_of(
+        client, request["id"], auditor(tokens)
+    )  # the controller's: guardians by their token subject
     [(rules, rules_origin), (decision, decision_origin)] = pairs(document)
     check_decision(rules, rules_origin, request["decision"], request)
     check_decision(decision, decision_origin, review.json(), request)
@@ -218,11 +257,17 @@ async def test_a_referral_decided_by_a_guardian_is_two_decisions(client: httpx.A
     theirs = await bundle_of(client, request["id"], tokens.agency(requester))
     [(_, _), (their_decision, their_origin)] = pairs(theirs)
     unnamed = {"type": "Practitioner", "display": "a Caldicott Guardian of CONTROLLER (the controller)"}
-    assert agent(their_decision, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "AUT")["who"] == their_origin["agent"][0]["who"] == unnamed
+    assert (
+        agent(their_decision, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "AUT")["who"]
+        == their_origin["agent"][0]["who"]
+        == unnamed
+    )
     assert "guardian-1" not in str(theirs) and disclosed(their_decision) == {"demographics"}
 
 
-async def test_another_agency_gets_404_and_overseers_get_the_export(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_another_agency_gets_404_and_overseers_get_the_export(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     await register_organisation(client, tokens, "RXT02")
     request = await decided(client, tokens, {}, "approved")
 
@@ -241,12 +286,22 @@ async def test_each_export_is_an_audited_read(client: httpx.AsyncClient, tokens:
     request = await decided(client, tokens, {}, "approved")
     await bundle_of(client, request["id"], guardian(tokens))
     await bundle_of(client, request["id"], tokens.agency(requester))
-    assert (await client.get(f"/v1/sharing-requests/{request['id']}/fhir", headers=tokens.agency("RXT02"))).status_code == 404
+    assert (
+        await client.get(f"/v1/sharing-requests/{request['id']}/fhir", headers=tokens.agency("RXT02"))
+    ).status_code == 404
 
-    trail = await client.get("/v1/audit/events", params={"request_id": request["id"], "action": "fhir_read"}, headers=auditor(tokens))
+    trail = await client.get(
+        "/v1/audit/events", params={"request_id": request["id"], "action": "fhir_read"}, headers=auditor(tokens)
+    )
     assert trail.status_code == 200, trail.text
-    reads = [(event["actor_sub"], event["target_type"], event["target_id"], event["outcome"]) for event in trail.json()["items"]]
-    assert reads == [("guardian-1", "sharing_request", request["id"], "read"), ("user-rxt01", "sharing_request", request["id"], "read")]
+    reads = [
+        (event["actor_sub"], event["target_type"], event["target_id"], event["outcome"])
+        for event in trail.json()["items"]
+    ]
+    assert reads == [
+        ("guardian-1", "sharing_request", request["id"], "read"),
+        ("user-rxt01", "sharing_request", request["id"], "read"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -270,12 +325,24 @@ async def test_the_accept_header_chooses_between_fhir_json_and_json(
     assert len(pairs(validated(response.json()))) == 1
 
 
-async def named(client: httpx.AsyncClient, tokens: Tokens, org: str, identifiers: list[str], changes: dict[str, Any], status: str) -> dict[str, Any]:
-    return await decided(client, tokens, {"subjects.count": len(identifiers), "subjects.identifiers": identifiers, **changes}, status, org=org)
+async def named(
+    client: httpx.AsyncClient, tokens: Tokens, org: str, identifiers: list[str], changes: dict[str, Any], status: str
+) -> dict[str, Any]:
+    return await decided(
+        client,
+        tokens,
+        {"subjects.count": len(identifiers), "subjects.identifiers": identifiers, **changes},
+        status,
+        org=org,
+    )
 
 
 async def subject_report(
-    client: httpx.AsyncClient, tokens: Tokens, identifier: str, url: str = "/v1/reports/subject-disclosures", **params: Any
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    identifier: str,
+    url: str = "/v1/reports/subject-disclosures",
+    **params: Any,
 ) -> httpx.Response:
     # httpx would replace the query of a `next` link with empty params
     response = await client.post(url, params=params or None, json={"identifier": identifier}, headers=guardian(tokens))
@@ -283,9 +350,13 @@ async def subject_report(
     return response
 
 
-async def test_the_subject_report_as_fhir_names_the_person_only_there(client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI) -> None:
+async def test_the_subject_report_as_fhir_names_the_person_only_there(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT02")
-    first = await named(client, tokens, "RXT01", [NHS_NUMBER, OTHER_PERSON], {}, "approved_with_conditions")  # two people: AGR.systematic
+    first = await named(
+        client, tokens, "RXT01", [NHS_NUMBER, OTHER_PERSON], {}, "approved_with_conditions"
+    )  # two people: AGR.systematic
     second = await named(client, tokens, "RXT02", [NHS_NUMBER], REFUSED, "refused")
     await named(client, tokens, "RXT01", [OTHER_PERSON], {}, "approved")  # someone else's
 
@@ -311,11 +382,18 @@ async def test_the_subject_report_as_fhir_names_the_person_only_there(client: ht
     # The JSON form is as it was.
     plain = await subject_report(client, tokens, NHS_NUMBER)
     assert plain.headers["content-type"] == "application/json"
-    assert plain.json()["matches"] == 2 and [item["request_id"] for item in plain.json()["items"]] == [first["id"], second["id"]]
+    assert plain.json()["matches"] == 2 and [item["request_id"] for item in plain.json()["items"]] == [
+        first["id"],
+        second["id"],
+    ]
     assert (await subject_report(client, tokens, NHS_NUMBER, format="json")).json() == plain.json()
 
     async with app.state.wiring.engine.connect() as connection:
-        trail = (await connection.execute(text("SELECT actor_sub, action, target_id, outcome FROM audit_events ORDER BY seq"))).all()
+        trail = (
+            await connection.execute(
+                text("SELECT actor_sub, action, target_id, outcome FROM audit_events ORDER BY seq")
+            )
+        ).all()
     assert [tuple(row) for row in trail if row[1] == "subject_disclosures_searched"] == [
         ("guardian-1", "subject_disclosures_searched", "subject_disclosures", "2 requests, as FHIR"),
         ("guardian-1", "subject_disclosures_searched", "subject_disclosures", "2 requests"),
@@ -324,16 +402,30 @@ async def test_the_subject_report_as_fhir_names_the_person_only_there(client: ht
     assert NHS_NUMBER not in repr(trail)
 
 
-async def test_the_fhir_subject_report_pages_like_the_json_one(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_the_fhir_subject_report_pages_like_the_json_one(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     referred = await named(client, tokens, "RXT01", [NHS_NUMBER], REFERRED, "awaiting_review")
     approved = await named(client, tokens, "RXT01", [NHS_NUMBER], {}, "approved")
 
-    page = validated((await subject_report(client, tokens, f" {NHS_NUMBER[:3]} {NHS_NUMBER[3:6]} {NHS_NUMBER[6:]} ", format="fhir", limit=1)).json())
+    page = validated(
+        (
+            await subject_report(
+                client, tokens, f" {NHS_NUMBER[:3]} {NHS_NUMBER[3:6]} {NHS_NUMBER[6:]} ", format="fhir", limit=1
+            )
+        ).json()
+    )
     assert [event["id"] for event, _ in pairs(page)] == [referred["decision"]["id"]]
     [link] = page["link"]
-    assert link["relation"] == "next" and link["url"].startswith("/v1/reports/subject-disclosures?") and NHS_NUMBER not in link["url"]
+    assert (
+        link["relation"] == "next"
+        and link["url"].startswith("/v1/reports/subject-disclosures?")
+        and NHS_NUMBER not in link["url"]
+    )
     # The person is named as a 10-digit NHS number, however the caller spaced it.
-    assert {"system": NHS, "value": NHS_NUMBER} in [entity.get("what", {}).get("identifier") for entity in pairs(page)[0][0]["entity"]]
+    assert {"system": NHS, "value": NHS_NUMBER} in [
+        entity.get("what", {}).get("identifier") for entity in pairs(page)[0][0]["entity"]
+    ]
 
     following = validated((await subject_report(client, tokens, NHS_NUMBER, url=link["url"])).json())
     assert [event["id"] for event, _ in pairs(following)] == [approved["decision"]["id"]] and "link" not in following
@@ -342,11 +434,23 @@ async def test_the_fhir_subject_report_pages_like_the_json_one(client: httpx.Asy
     assert "entry" not in nobody and "link" not in nobody
 
 
-async def test_the_fhir_subject_report_is_for_guardians_and_auditors_only(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_the_fhir_subject_report_is_for_guardians_and_auditors_only(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     for headers in (tokens.agency(requester), tokens.admin()):
-        response = await client.post("/v1/reports/subject-disclosures", params={"format": "fhir"}, json={"identifier": NHS_NUMBER}, headers=headers)
+        response = await client.post(
+            "/v1/reports/subject-disclosures",
+            params={"format": "fhir"},
+            json={"identifier": NHS_NUMBER},
+            headers=headers,
+        )
         assert response.status_code == 403
-    bad = await client.post("/v1/reports/subject-disclosures", params={"format": "xml"}, json={"identifier": NHS_NUMBER}, headers=guardian(tokens))
+    bad = await client.post(
+        "/v1/reports/subject-disclosures",
+        params={"format": "xml"},
+        json={"identifier": NHS_NUMBER},
+        headers=guardian(tokens),
+    )
     assert bad.status_code == 422 and [error["field"] for error in bad.json()["errors"]] == ["format"]
     assert NHS_NUMBER not in bad.text
 
@@ -373,35 +477,57 @@ def stored(kind: DecisionKind, outcome: DecisionOutcome, **fields: Any) -> Decis
     return Decision(**(values | fields))
 
 
-BODY = {"purpose": {"category": "research"}, "data_items": [{"category": "diagnoses", "form": "pseudonymised"}, {"category": "genetic", "form": "anonymised"}]}
+BODY = {
+    "purpose": {"category": "research"},
+    "data_items": [{"category": "diagnoses", "form": "pseudonymised"}, {"category": "genetic", "form": "anonymised"}],
+}
 
 
 @pytest.mark.parametrize("kind", list(DecisionKind))
 @pytest.mark.parametrize("outcome", list(DecisionOutcome))
 def test_every_kind_and_outcome_of_decision_is_valid_fhir(kind: DecisionKind, outcome: DecisionOutcome) -> None:
-    entries = fhir.decision_entries(decision=stored(kind, outcome), requester="RXT01", body=BODY, controller="CONTROLLER", names={}, person="MRN 4711")
+    entries = fhir.decision_entries(
+        decision=stored(kind, outcome),
+        requester="RXT01",
+        body=BODY,
+        controller="CONTROLLER",
+        names={},
+        person="MRN 4711",
+    )
     document = validated(fhir.bundle(entries, now=datetime.fromisoformat("2026-11-27T09:00:00+00:00")))
     [(event, origin)] = pairs(document)
     assert event["recorded"] == origin["recorded"] == "2026-11-26T14:05:00.123456Z"
     assert event["outcome"] == "0" and event["outcomeDesc"]
     assert codes(event["subtype"]) >= {(OUTCOMES, outcome.value), (KINDS, kind.value)}
-    assert disclosed(event) == ({"diagnoses", "genetic"} if outcome in {DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS} else set())
-    assert [entity["what"]["identifier"] for entity in event["entity"] if entity.get("role", {}).get("code") == "1"] == [
-        {"system": "https://caldicott.dev/fhir/Id/subject-identifier", "value": "MRN4711"}
-    ]
+    assert disclosed(event) == (
+        {"diagnoses", "genetic"}
+        if outcome in {DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS}
+        else set()
+    )
+    assert [
+        entity["what"]["identifier"] for entity in event["entity"] if entity.get("role", {}).get("code") == "1"
+    ] == [{"system": "https://caldicott.dev/fhir/Id/subject-identifier", "value": "MRN4711"}]
     assert (
-        fhir.decision_entries(decision=stored(kind, outcome), requester="RXT01", body=BODY, controller="CONTROLLER", names={})[1]["fullUrl"]
+        fhir.decision_entries(
+            decision=stored(kind, outcome), requester="RXT01", body=BODY, controller="CONTROLLER", names={}
+        )[1]["fullUrl"]
         == (entries[1]["fullUrl"])
     )  # the Provenance's id is the same on every export
 
 
 def test_an_emergency_share_and_a_partial_approval_are_told_apart() -> None:
     emergency = fhir.audit_event(
-        decision=stored(DecisionKind.RULES, DecisionOutcome.APPROVE, review_required=True), requester="R", body=BODY, controller="C", names={}
+        decision=stored(DecisionKind.RULES, DecisionOutcome.APPROVE, review_required=True),
+        requester="R",
+        body=BODY,
+        controller="C",
+        names={},
     )
     assert emergency["outcomeDesc"].startswith("Approved as an emergency share")
     partial = stored(DecisionKind.GUARDIAN, DecisionOutcome.APPROVE, approved_items=["genetic"])
-    assert disclosed(fhir.audit_event(decision=partial, requester="R", body=BODY, controller="C", names={})) == {"genetic"}
+    assert disclosed(fhir.audit_event(decision=partial, requester="R", body=BODY, controller="C", names={})) == {
+        "genetic"
+    }
 
 
 EXPECTED_PURPOSES = {
@@ -422,7 +548,9 @@ EXPECTED_PURPOSES = {
 def test_each_purpose_keeps_its_own_code_beside_the_v3_purpose_of_use(category: PurposeCategory) -> None:
     concept = fhir.purpose_of_use(category)
     get_fhir_model_class("CodeableConcept").model_validate(concept)
-    expected = {(PURPOSES, category.value)} | ({(ACT_REASON, EXPECTED_PURPOSES[category])} if EXPECTED_PURPOSES[category] else set())
+    expected = {(PURPOSES, category.value)} | (
+        {(ACT_REASON, EXPECTED_PURPOSES[category])} if EXPECTED_PURPOSES[category] else set()
+    )
     assert codes(concept["coding"]) == expected
 
 

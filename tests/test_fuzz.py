@@ -61,7 +61,10 @@ FUZZ_SETTINGS = settings(
 # size limit is refused with 413 before it is parsed, which is as much a rejection as a 422.
 REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 CONFIG = schemathesis.Config.from_dict(
-    {"generation": {"with-security-parameters": False}, "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}}}
+    {
+        "generation": {"with-security-parameters": False},
+        "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
+    }
 )
 RATIONALE = "The recipient has to say which team will hold the records."
 PUBLIC_HOOK = "https://93.184.215.14/hook"  # an address literal: registering it needs no DNS
@@ -69,14 +72,19 @@ PUBLIC_HOOK = "https://93.184.215.14/hook"  # an address literal: registering it
 
 @pytest.fixture
 async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dict[str, list[str]]:
-    """Things for the path parameters to name: requests in each state, endpoints with deliveries, the policies, a replay, a signed checkpoint."""
+    """Things for the path parameters to name: requests in each state, endpoints with deliveries, the policies,
+    a replay, a signed checkpoint."""
     await register_organisation(client, tokens, AGENCY_ORG)
     agreement = await register_agreement(client, tokens)
     agency, admin = tokens.agency(AGENCY_ORG), tokens.admin()
     guardian = tokens.headers(CONTROLLER_ORG, Role.GUARDIAN, sub="guardian-seed")
     endpoints = []
     for headers in (agency, admin):
-        registered = await client.post("/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]}, headers=headers)
+        registered = await client.post(
+            "/v1/webhook-endpoints",
+            json={"url": PUBLIC_HOOK, "event_types": ["sharing_request.decided"]},
+            headers=headers,
+        )
         assert registered.status_code == 201, registered.text
         endpoints.append(registered.json()["id"])
     bodies = [
@@ -101,7 +109,11 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         requests.append(response.json()["id"])
     asked = requests[2]
     assert (await client.post(f"/v1/sharing-requests/{asked}/claim", headers=guardian)).status_code == 200
-    review = await client.post(f"/v1/sharing-requests/{asked}/review", json={"outcome": "request_information", "rationale": RATIONALE}, headers=guardian)
+    review = await client.post(
+        f"/v1/sharing-requests/{asked}/review",
+        json={"outcome": "request_information", "rationale": RATIONALE},
+        headers=guardian,
+    )
     assert review.status_code == 200, review.text
     deliveries = []
     for endpoint, headers in zip(endpoints, (agency, admin), strict=True):
@@ -111,10 +123,15 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
     replayed = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=guardian)
     assert replayed.status_code == 201, replayed.text
     attached = await client.post(
-        f"/v1/sharing-requests/{requests[0]}/attachments", data={"kind": "other"}, files={"file": ("note.txt", b"Seen by IG.\n", "text/plain")}, headers=agency
+        f"/v1/sharing-requests/{requests[0]}/attachments",
+        data={"kind": "other"},
+        files={"file": ("note.txt", b"Seen by IG.\n", "text/plain")},
+        headers=agency,
     )
     assert attached.status_code == 201, attached.text
-    signed = await checkpoints.make(app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG)
+    signed = await checkpoints.make(
+        app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG
+    )
     assert signed is not None
     return {
         "request_id": requests,
@@ -145,8 +162,12 @@ def strategies(operation: APIOperation, seeded: dict[str, list[str]]) -> list[st
         found.append(operation.as_strategy(GenerationMode.NEGATIVE))
     names = [parameter.name for parameter in operation.path_parameters]
     if names:
-        choices = [dict(zip(names, values, strict=True)) for values in itertools.product(*(seeded[name] for name in names))]
-        found.append(st.one_of([operation.as_strategy(GenerationMode.POSITIVE, path_parameters=choice) for choice in choices]))
+        choices = [
+            dict(zip(names, values, strict=True)) for values in itertools.product(*(seeded[name] for name in names))
+        ]
+        found.append(
+            st.one_of([operation.as_strategy(GenerationMode.POSITIVE, path_parameters=choice) for choice in choices])
+        )
     return found
 
 
@@ -155,7 +176,9 @@ def token_holder(tokens: Tokens, role: Role) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
-def test_every_operation_keeps_the_contract(fuzz_schema: Any, seeded: dict[str, list[str]], tokens: Tokens, role: Role) -> None:
+def test_every_operation_keeps_the_contract(
+    fuzz_schema: Any, seeded: dict[str, list[str]], tokens: Tokens, role: Role
+) -> None:
     headers = token_holder(tokens, role)
     failures = []
     for result in fuzz_schema.get_all_operations():
@@ -183,22 +206,33 @@ def problem_naming(response: httpx.Response, field: str) -> None:
     assert [error["field"] for error in response.json()["errors"]] == [field]
 
 
-async def test_a_nul_character_in_stored_text_is_422_not_a_database_error(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_nul_character_in_stored_text_is_422_not_a_database_error(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     # PostgreSQL cannot store U+0000 in text or jsonb: these were 500s there.
     organisation = {"code": "NSP01", "name": "Northshire\x00Police", "type": "police", "dspt_status": "not_published"}
     problem_naming(await client.post("/v1/organisations", json=organisation, headers=tokens.admin()), "name")
     await register_organisation(client, tokens, AGENCY_ORG)
-    problem_naming(await submit(client, tokens, changed({"purpose.description": "Referral for continuing care\x00"})), "purpose.description")
-    problem_naming(await submit(client, tokens, changed({"recipient.access_roles": ["nurse\x00"]})), "recipient.access_roles[0]")
+    problem_naming(
+        await submit(client, tokens, changed({"purpose.description": "Referral for continuing care\x00"})),
+        "purpose.description",
+    )
+    problem_naming(
+        await submit(client, tokens, changed({"recipient.access_roles": ["nurse\x00"]})), "recipient.access_roles[0]"
+    )
 
 
-async def test_a_nul_character_in_a_looked_up_name_is_422_not_a_database_error(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_nul_character_in_a_looked_up_name_is_422_not_a_database_error(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, AGENCY_ORG)
     problem_naming(await client.get("/v1/organisations", params={"after": "R\x00"}, headers=tokens.admin()), "after")
     problem_naming(await client.get("/v1/organisations/R%00", headers=tokens.admin()), "code")
     problem_naming(await client.get("/v1/sharing-requests/x%00", headers=tokens.agency(AGENCY_ORG)), "request_id")
     forged = base64.urlsafe_b64encode(json.dumps(["2026-11-26T09:00:00+00:00", "\x00"]).encode()).decode()
-    problem_naming(await client.get("/v1/sharing-requests", params={"cursor": forged}, headers=tokens.agency(AGENCY_ORG)), "cursor")
+    problem_naming(
+        await client.get("/v1/sharing-requests", params={"cursor": forged}, headers=tokens.agency(AGENCY_ORG)), "cursor"
+    )
 
 
 async def test_a_cursor_with_an_integer_past_64_bits_is_422(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -208,7 +242,9 @@ async def test_a_cursor_with_an_integer_past_64_bits_is_422(client: httpx.AsyncC
 
 
 @pytest.mark.parametrize("to", ["0001-01-05", "0", "1700000000", "2026-11-26T00:00:00"])
-async def test_review_metrics_take_only_calendar_dates_inside_the_calendar(client: httpx.AsyncClient, tokens: Tokens, to: str) -> None:
+async def test_review_metrics_take_only_calendar_dates_inside_the_calendar(
+    client: httpx.AsyncClient, tokens: Tokens, to: str
+) -> None:
     # "0001-01-05" was a 500 (the default period starts 30 days earlier); numbers were read as Unix times.
     guardian = tokens.headers(CONTROLLER_ORG, Role.GUARDIAN)
     problem_naming(await client.get("/v1/reports/review-metrics", params={"to": to}, headers=guardian), "to")
@@ -227,7 +263,11 @@ async def test_agreement_dates_must_be_written_as_dates(client: httpx.AsyncClien
     problem_naming(await client.post("/v1/sharing-agreements", json=body, headers=tokens.admin()), "valid_from")
 
 
-async def test_a_report_period_at_the_end_of_the_calendar_is_422_not_500(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_report_period_at_the_end_of_the_calendar_is_422_not_500(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     auditor = tokens.headers(CONTROLLER_ORG, Role.AUDITOR)
-    problem_naming(await client.get("/v1/audit/events", params={"from": "0001-01-01T00:00:00+01:00"}, headers=auditor), "from")
+    problem_naming(
+        await client.get("/v1/audit/events", params={"from": "0001-01-01T00:00:00+01:00"}, headers=auditor), "from"
+    )
     problem_naming(await client.get("/v1/audit/events", params={"to": "9999-12-31"}, headers=auditor), "to")

@@ -29,23 +29,38 @@ KUBECTL = shutil.which("kubectl")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 SETTINGS = {f"CALDICOTT_{name.upper()}" for name in Settings.model_fields}
 # Besides the settings, `caldicott serve` reads its process count from the environment itself (CALDICOTT_WORKERS).
-VARIABLES = SETTINGS | set(re.findall(r"os\.environ\.get\(\"(CALDICOTT_[A-Z0-9_]+)\"\)", (REPO / "app" / "cli.py").read_text()))
+VARIABLES = SETTINGS | set(
+    re.findall(r"os\.environ\.get\(\"(CALDICOTT_[A-Z0-9_]+)\"\)", (REPO / "app" / "cli.py").read_text())
+)
 SECRET = "caldicott"  # the Secret the installation creates; no file here holds it
 # What production refuses to start without (app/platform/config.py), besides CALDICOTT_ENV;
 # the metrics token is the API's.
-REQUIRED_SECRET_KEYS = {"CALDICOTT_DATABASE_URL", "CALDICOTT_SUBJECT_KEY", "CALDICOTT_JWKS_URL", "CALDICOTT_JWT_ISSUER", "CALDICOTT_CONTROLLER_ORG"}
+REQUIRED_SECRET_KEYS = {
+    "CALDICOTT_DATABASE_URL",
+    "CALDICOTT_SUBJECT_KEY",
+    "CALDICOTT_JWKS_URL",
+    "CALDICOTT_JWT_ISSUER",
+    "CALDICOTT_CONTROLLER_ORG",
+}
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
 # The release's first step (docs/operators/kubernetes.md): the settings and the migration, before the API and worker.
 FIRST_STEP = {"config", "migration"}
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed, so the overlays cannot be rendered (`kubectl kustomize`)")
+pytestmark = pytest.mark.skipif(
+    KUBECTL is None, reason="kubectl is not installed, so the overlays cannot be rendered (`kubectl kustomize`)"
+)
 
 
 @functools.cache
 def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
     """The overlay's documents as `kubectl kustomize` renders them."""
-    result = subprocess.run([KUBECTL or "kubectl", "kustomize", str(KUBERNETES / "overlays" / overlay)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [KUBECTL or "kubectl", "kustomize", str(KUBERNETES / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
 
@@ -137,14 +152,21 @@ def test_every_container_is_hardened(documents: tuple[dict[str, Any], ...]) -> N
             where = f"{workload['metadata']['name']}/{container['name']}"
             own = container.get("securityContext", {})
             effective = pod | own  # the container's own setting wins, as the kubelet applies them
-            assert effective.get("runAsNonRoot") is True and effective.get("runAsUser") == uid and effective.get("runAsGroup") == gid, where
+            assert (
+                effective.get("runAsNonRoot") is True
+                and effective.get("runAsUser") == uid
+                and effective.get("runAsGroup") == gid
+            ), where
             assert own.get("readOnlyRootFilesystem") is True and own.get("allowPrivilegeEscalation") is False, where
             assert not own.get("privileged") and own.get("capabilities") == {"drop": ["ALL"]}, where
             assert effective.get("seccompProfile") == {"type": "RuntimeDefault"}, where
             resources = container.get("resources", {})
             assert all(set(resources.get(kind, {})) >= {"cpu", "memory"} for kind in ("requests", "limits")), where
             # A read-only root still needs a writable /tmp (Python's tempfile), and it must not be the node's disk.
-            assert any(mount["mountPath"] == "/tmp" and mount["name"] in temporary for mount in container.get("volumeMounts", [])), where
+            assert any(
+                mount["mountPath"] == "/tmp" and mount["name"] in temporary
+                for mount in container.get("volumeMounts", [])
+            ), where
 
 
 def test_the_api_is_probed_and_rolls_out_without_losing_capacity(documents: tuple[dict[str, Any], ...]) -> None:
@@ -160,15 +182,24 @@ def test_the_api_is_probed_and_rolls_out_without_losing_capacity(documents: tupl
         assert ports.get(check["port"], check["port"]) == 8000, probe
         return check["path"]
 
-    assert (probed("readinessProbe"), probed("livenessProbe"), probed("startupProbe")) == ("/readyz", "/healthz", "/healthz")
+    assert (probed("readinessProbe"), probed("livenessProbe"), probed("startupProbe")) == (
+        "/readyz",
+        "/healthz",
+        "/healthz",
+    )
     assert api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert pod_spec(api)["terminationGracePeriodSeconds"] > Settings.model_fields["http_graceful_shutdown_seconds"].default
+    assert (
+        pod_spec(api)["terminationGracePeriodSeconds"] > Settings.model_fields["http_graceful_shutdown_seconds"].default
+    )
 
 
 def test_the_service_and_the_disruption_budget_cover_the_api_pods(documents: tuple[dict[str, Any], ...]) -> None:
     labels = pod_labels(component(documents, "Deployment", "caldicott-api"))
     service = component(documents, "Service", "caldicott-api")
-    assert all(labels.get(key) == value for key, value in service["spec"]["selector"].items()) and service["spec"]["selector"]
+    assert (
+        all(labels.get(key) == value for key, value in service["spec"]["selector"].items())
+        and service["spec"]["selector"]
+    )
     assert [(port["port"], port["targetPort"]) for port in service["spec"]["ports"]] == [(8000, "http")]
     budget = component(documents, "PodDisruptionBudget", "caldicott-api")
     assert selects(budget["spec"]["selector"], labels) and budget["spec"]["maxUnavailable"] == 1
@@ -206,7 +237,9 @@ def test_no_secret_is_kept_in_the_repository(documents: tuple[dict[str, Any], ..
             assert document and document.get("kind") != "Secret" and "secretGenerator" not in document, path
 
 
-def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(documents: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(
+    documents: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     texts = [path.read_text() for path in KUBERNETES.rglob("*") if path.is_file()] + [yaml.safe_dump_all(documents)]
     named = {name for text in texts for name in re.findall(r"CALDICOTT_[A-Z0-9_]*[A-Z0-9]", text)}
     assert named and named <= VARIABLES, f"not settings in app/platform/config.py: {sorted(named - VARIABLES)}"
@@ -215,8 +248,12 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(docu
     for workload in workloads(documents):
         for container in containers(workload):
             values = environment(documents, container)
-            secret = {name: reference["secretKeyRef"] for name, reference in values.items() if isinstance(reference, dict)}
-            assert all(ref["name"] == SECRET and ref["key"] == name and not ref.get("optional") for name, ref in secret.items()), container["name"]
+            secret = {
+                name: reference["secretKeyRef"] for name, reference in values.items() if isinstance(reference, dict)
+            }
+            assert all(
+                ref["name"] == SECRET and ref["key"] == name and not ref.get("optional") for name, ref in secret.items()
+            ), container["name"]
             assert set(secret) >= REQUIRED_SECRET_KEYS and values["CALDICOTT_ENV"] == "production", container["name"]
             # With the Secret's keys filled in, these are settings production accepts
             # (app/platform/config.py refuses otherwise).
@@ -226,15 +263,23 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(docu
                 "CALDICOTT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
                 "CALDICOTT_CONTROLLER_ORG": "RXX",
             }
-            literal = {name: value for name, value in values.items() if name not in secret} | {name: stand_ins.get(name, "x") for name in secret}
-            settings = Settings(_env_file=None, **{name.removeprefix("CALDICOTT_").lower(): value for name, value in literal.items()})
+            literal = {name: value for name, value in values.items() if name not in secret} | {
+                name: stand_ins.get(name, "x") for name in secret
+            }
+            settings = Settings(
+                _env_file=None, **{name.removeprefix("CALDICOTT_").lower(): value for name, value in literal.items()}
+            )
             assert settings.env.value == "production" and not settings.uses_sqlite
 
 
 def policies_for(documents: tuple[dict[str, Any], ...], workload: dict[str, Any]) -> list[dict[str, Any]]:
     """The NetworkPolicies whose pod selector takes this workload's pods."""
     labels = pod_labels(workload)
-    return [document for document in documents if document["kind"] == "NetworkPolicy" and selects(document["spec"]["podSelector"], labels)]
+    return [
+        document
+        for document in documents
+        if document["kind"] == "NetworkPolicy" and selects(document["spec"]["podSelector"], labels)
+    ]
 
 
 def allowed(policies: list[dict[str, Any]], direction: str) -> set[tuple[str, int]]:
@@ -254,7 +299,9 @@ def test_each_pod_is_fenced_by_a_network_policy(documents: tuple[dict[str, Any],
     assert {workload["metadata"]["name"] for workload in workloads(documents)} == set(expected)
     for workload in workloads(documents):
         policies = policies_for(documents, workload)
-        assert policies and all(set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"} for policy in policies), workload["metadata"]["name"]
+        assert policies and all(set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"} for policy in policies), (
+            workload["metadata"]["name"]
+        )
         assert (allowed(policies, "ingress"), allowed(policies, "egress")) == expected[workload["metadata"]["name"]]
         for rule in [rule for policy in policies for rule in policy["spec"].get("egress", [])]:
             ports = {(port.get("protocol", "TCP"), port["port"]) for port in rule["ports"]}

@@ -31,10 +31,16 @@ def inner_modules(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*.py") if path.name != "__init__.py")
 
 
-@pytest.mark.parametrize("path", inner_modules(SERVICES) + inner_modules(APP / "rules"), ids=lambda path: str(path.relative_to(APP.parent)))
+@pytest.mark.parametrize(
+    "path", inner_modules(SERVICES) + inner_modules(APP / "rules"), ids=lambda path: str(path.relative_to(APP.parent))
+)
 def test_services_and_rules_know_no_http(path: Path) -> None:
     """Negotiation, multipart bodies, headers and the app's state are read at the edge (app/http/, app/routers/)."""
-    http = sorted(name for name in imported(path) if name.split(".")[0] in HTTP_LIBRARIES or name.startswith(("app.http", "app.routers", "app.main")))
+    http = sorted(
+        name
+        for name in imported(path)
+        if name.split(".")[0] in HTTP_LIBRARIES or name.startswith(("app.http", "app.routers", "app.main"))
+    )
     assert not http, f"{path.name} imports {http}"
     assert "app.state" not in path.read_text(), f"{path.name} reads the app's state"
 
@@ -46,7 +52,11 @@ def test_the_root_of_app_is_short() -> None:
 
 def test_services_are_packages_of_a_readable_size() -> None:
     assert not list(SERVICES.glob("[!_]*.py")), "app/services/ holds packages, one per domain"
-    sizes = {package.name: len(inner_modules(package)) for package in SERVICES.iterdir() if (package / "__init__.py").exists()}
+    sizes = {
+        package.name: len(inner_modules(package))
+        for package in SERVICES.iterdir()
+        if (package / "__init__.py").exists()
+    }
     assert sizes and max(sizes.values()) <= MAX_PACKAGE_MODULES, sizes
 
 

@@ -31,14 +31,20 @@ def json_headers(headers: dict[str, str]) -> dict[str, str]:
 
 async def test_a_body_of_exactly_256_kib_is_read(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    response = await client.post("/v1/sharing-requests", content=padded(baseline_request(), MAX_BODY_BYTES), headers=json_headers(tokens.agency("RXT01")))
+    response = await client.post(
+        "/v1/sharing-requests",
+        content=padded(baseline_request(), MAX_BODY_BYTES),
+        headers=json_headers(tokens.agency("RXT01")),
+    )
     assert response.status_code == 201, response.text
 
 
 async def test_a_body_over_256_kib_is_413_and_nothing_is_stored(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     agency = tokens.agency("RXT01")
-    response = await client.post("/v1/sharing-requests", content=padded(baseline_request(), MAX_BODY_BYTES + 1), headers=json_headers(agency))
+    response = await client.post(
+        "/v1/sharing-requests", content=padded(baseline_request(), MAX_BODY_BYTES + 1), headers=json_headers(agency)
+    )
 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
@@ -63,7 +69,9 @@ async def test_a_streamed_body_without_content_length_is_counted(client: httpx.A
         for _ in range(5):  # 320 KiB more, in chunks, with no Content-Length to go by
             yield chunk
 
-    request = client.build_request("POST", "/v1/sharing-requests", content=endless_whitespace(), headers=json_headers(tokens.agency("RXT01")))
+    request = client.build_request(
+        "POST", "/v1/sharing-requests", content=endless_whitespace(), headers=json_headers(tokens.agency("RXT01"))
+    )
     assert "content-length" not in request.headers
     response = await client.send(request)
     assert response.status_code == 413
@@ -103,7 +111,9 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(app: F
 
 async def test_bad_utf8_in_a_body_is_422_naming_the_body(client: httpx.AsyncClient, tokens: Tokens) -> None:
     # Found by fuzzing: FastAPI answered an undecodable body with an undocumented 400.
-    response = await client.post("/v1/organisations", content=b'{"code": "\xff\xfe"}', headers=json_headers(tokens.admin()))
+    response = await client.post(
+        "/v1/organisations", content=b'{"code": "\xff\xfe"}', headers=json_headers(tokens.admin())
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [error["field"] for error in response.json()["errors"]] == ["body"]
@@ -147,7 +157,9 @@ def test_the_contract_lists_the_expected_collections() -> None:
 
 @pytest.mark.parametrize(("method", "path"), list_operations(), ids=lambda value: str(value))
 def test_every_list_takes_a_page_size_of_at_most_200(method: str, path: str) -> None:
-    parameters = {parameter["name"]: parameter for parameter in CONTRACT["paths"][path][method.lower()].get("parameters", [])}
+    parameters = {
+        parameter["name"]: parameter for parameter in CONTRACT["paths"][path][method.lower()].get("parameters", [])
+    }
     assert parameters["limit"]["schema"]["maximum"] == PAGE_CAP
     assert parameters["limit"]["schema"]["minimum"] == 1
     assert "cursor" in parameters
@@ -167,15 +179,21 @@ LISTS_OVER_HTTP = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "role"), LISTS_OVER_HTTP, ids=[f"{method} {path}" for method, path, _ in LISTS_OVER_HTTP])
-async def test_a_page_larger_than_200_is_422_naming_limit(client: httpx.AsyncClient, tokens: Tokens, method: str, path: str, role: Role) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "role"), LISTS_OVER_HTTP, ids=[f"{method} {path}" for method, path, _ in LISTS_OVER_HTTP]
+)
+async def test_a_page_larger_than_200_is_422_naming_limit(
+    client: httpx.AsyncClient, tokens: Tokens, method: str, path: str, role: Role
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     headers = tokens.headers("RXT01" if role is Role.AGENCY else "CONTROLLER", role)
     body = {"identifier": "9990000018"} if method == "POST" else None
     too_many = await client.request(method, path, params={"limit": PAGE_CAP + 1}, json=body, headers=headers)
     assert too_many.status_code == 422, too_many.text
     assert [error["field"] for error in too_many.json()["errors"]] == ["limit"]
-    assert (await client.request(method, path, params={"limit": PAGE_CAP}, json=body, headers=headers)).status_code == 200
+    assert (
+        await client.request(method, path, params={"limit": PAGE_CAP}, json=body, headers=headers)
+    ).status_code == 200
 
 
 async def test_webhook_endpoints_come_in_pages(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -189,24 +207,35 @@ async def test_webhook_endpoints_come_in_pages(client: httpx.AsyncClient, tokens
         created.append(response.json()["id"])
 
     first = (await client.get("/v1/webhook-endpoints", params={"limit": 2}, headers=agency)).json()
-    second = (await client.get("/v1/webhook-endpoints", params={"limit": 2, "cursor": first["next_cursor"]}, headers=agency)).json()
+    second = (
+        await client.get("/v1/webhook-endpoints", params={"limit": 2, "cursor": first["next_cursor"]}, headers=agency)
+    ).json()
 
     assert [endpoint["id"] for endpoint in first["items"] + second["items"]] == created
     assert second["next_cursor"] is None
 
 
-async def test_the_decision_log_comes_in_pages_and_its_csv_links_the_next(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_the_decision_log_comes_in_pages_and_its_csv_links_the_next(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     ids = [(await submit(client, tokens, changed({"reference": f"CASE-{number}"}))).json()["id"] for number in range(3)]
     guardian = tokens.headers("CONTROLLER", Role.GUARDIAN)
 
     first = (await client.get("/v1/reports/decision-log", params={"limit": 2}, headers=guardian)).json()
-    second = (await client.get("/v1/reports/decision-log", params={"limit": 2, "cursor": first["next_cursor"]}, headers=guardian)).json()
+    second = (
+        await client.get(
+            "/v1/reports/decision-log", params={"limit": 2, "cursor": first["next_cursor"]}, headers=guardian
+        )
+    ).json()
     assert [row["request_id"] for row in first["items"] + second["items"]] == ids
     assert second["next_cursor"] is None
 
     csv_page = await client.get("/v1/reports/decision-log", params={"limit": 2, "format": "csv"}, headers=guardian)
-    assert csv_page.headers["link"] == f'</v1/reports/decision-log?limit=2&format=csv&cursor={first["next_cursor"]}>; rel="next"'
+    assert (
+        csv_page.headers["link"]
+        == f'</v1/reports/decision-log?limit=2&format=csv&cursor={first["next_cursor"]}>; rel="next"'
+    )
     following = await client.get(csv_page.headers["link"][1:].split(">")[0], headers=guardian)
     assert ids[2] in following.text and ids[0] not in following.text
     assert "link" not in following.headers
@@ -214,12 +243,26 @@ async def test_the_decision_log_comes_in_pages_and_its_csv_links_the_next(client
 
 async def test_subject_disclosures_come_in_pages_with_the_total(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    ids = [(await submit(client, tokens, changed({"subjects.identifiers": ["9990000018"], "reference": f"CASE-{n}"}))).json()["id"] for n in range(3)]
+    ids = [
+        (
+            await submit(client, tokens, changed({"subjects.identifiers": ["9990000018"], "reference": f"CASE-{n}"}))
+        ).json()["id"]
+        for n in range(3)
+    ]
     guardian = tokens.headers("CONTROLLER", Role.GUARDIAN)
     query = {"identifier": "9990000018"}
 
-    first = (await client.post("/v1/reports/subject-disclosures", params={"limit": 2}, json=query, headers=guardian)).json()
-    second = (await client.post("/v1/reports/subject-disclosures", params={"limit": 2, "cursor": first["next_cursor"]}, json=query, headers=guardian)).json()
+    first = (
+        await client.post("/v1/reports/subject-disclosures", params={"limit": 2}, json=query, headers=guardian)
+    ).json()
+    second = (
+        await client.post(
+            "/v1/reports/subject-disclosures",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            json=query,
+            headers=guardian,
+        )
+    ).json()
 
     assert [row["request_id"] for row in first["items"] + second["items"]] == ids
     assert (first["matches"], second["matches"], second["next_cursor"]) == (3, 3, None)
@@ -240,12 +283,22 @@ def unbounded_text() -> list[tuple[str, str]]:
     return found
 
 
-def unbounded_strings(where: str, name: str, schema: dict[str, Any], seen: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+def unbounded_strings(
+    where: str, name: str, schema: dict[str, Any], seen: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
     """The strings with no maximum length in `schema`, named from `name`; each schema it refers to is followed once."""
     if "$ref" in schema:
         model = schema["$ref"].rsplit("/", 1)[1]
-        return [] if model in seen else unbounded_strings(where, name, CONTRACT["components"]["schemas"][model], seen | {model})
-    found = [hit for alternative in schema.get("anyOf", []) + schema.get("allOf", []) for hit in unbounded_strings(where, name, alternative, seen)]
+        return (
+            []
+            if model in seen
+            else unbounded_strings(where, name, CONTRACT["components"]["schemas"][model], seen | {model})
+        )
+    found = [
+        hit
+        for alternative in schema.get("anyOf", []) + schema.get("allOf", [])
+        for hit in unbounded_strings(where, name, alternative, seen)
+    ]
     if schema.get("type") == "object":
         for field, field_schema in schema.get("properties", {}).items():
             found += unbounded_strings(where, f"{name}.{field}" if name else field, field_schema, seen)
@@ -263,7 +316,10 @@ def test_every_free_text_field_of_a_request_has_a_maximum_length() -> None:
 OVER_LONG = [
     ("purpose.description", {"purpose.description": "x" * 4001}),
     ("reference", {"reference": "x" * 201}),
-    ("data_items[0].justification", {"data_items": [{"category": "demographics", "form": "identifiable", "justification": "x" * 2001}]}),
+    (
+        "data_items[0].justification",
+        {"data_items": [{"category": "demographics", "form": "identifiable", "justification": "x" * 2001}]},
+    ),
     ("legal_basis.reference", {"legal_basis.reference": "x" * 501}),
     ("recipient.access_roles[0]", {"recipient.access_roles": ["x" * 201]}),
     ("subjects.identifiers[0]", {"subjects.identifiers": ["9" * 65]}),
@@ -272,7 +328,9 @@ OVER_LONG = [
 
 
 @pytest.mark.parametrize(("field", "changes"), OVER_LONG, ids=[field for field, _ in OVER_LONG])
-async def test_over_long_text_in_a_request_is_422_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, field: str, changes: dict[str, Any]) -> None:
+async def test_over_long_text_in_a_request_is_422_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, field: str, changes: dict[str, Any]
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     response = await submit(client, tokens, changed(changes))
     assert response.status_code == 422, response.text
@@ -282,23 +340,41 @@ async def test_over_long_text_in_a_request_is_422_naming_the_field(client: httpx
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("/v1/organisations", {"code": "NSP01", "name": "x" * 201, "type": "police", "dspt_status": "not_published"}, "name"),
-        ("/v1/webhook-endpoints", {"url": "https://93.184.215.14/" + "x" * 2049, "event_types": ["sharing_request.decided"]}, "url"),
-        ("/v1/webhook-endpoints", {"url": "https://93.184.215.14/hook", "event_types": ["sharing_request.decided"], "description": "x" * 501}, "description"),
+        (
+            "/v1/organisations",
+            {"code": "NSP01", "name": "x" * 201, "type": "police", "dspt_status": "not_published"},
+            "name",
+        ),
+        (
+            "/v1/webhook-endpoints",
+            {"url": "https://93.184.215.14/" + "x" * 2049, "event_types": ["sharing_request.decided"]},
+            "url",
+        ),
+        (
+            "/v1/webhook-endpoints",
+            {"url": "https://93.184.215.14/hook", "event_types": ["sharing_request.decided"], "description": "x" * 501},
+            "description",
+        ),
     ],
 )
-async def test_over_long_text_for_admin_and_webhooks_is_422(client: httpx.AsyncClient, tokens: Tokens, path: str, body: dict[str, Any], field: str) -> None:
+async def test_over_long_text_for_admin_and_webhooks_is_422(
+    client: httpx.AsyncClient, tokens: Tokens, path: str, body: dict[str, Any], field: str
+) -> None:
     response = await client.post(path, json=body, headers=tokens.admin())
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == [field]
 
 
 @pytest.mark.parametrize(("org", "sub"), [("RXT01", "x" * 201), ("R" * 33, "user-1")], ids=["sub", "org"])
-async def test_an_over_long_identity_in_a_token_is_401_not_a_failed_write(client: httpx.AsyncClient, tokens: Tokens, org: str, sub: str) -> None:
+async def test_an_over_long_identity_in_a_token_is_401_not_a_failed_write(
+    client: httpx.AsyncClient, tokens: Tokens, org: str, sub: str
+) -> None:
     # Who acted is written to columns of 200 (sub) and 32 (org) characters;
     # PostgreSQL refused the longer ones with a 500.
     await register_organisation(client, tokens, "RXT01")
     request_id = (await submit(client, tokens, baseline_request())).json()["id"]
-    response = await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.headers(org, Role.GUARDIAN, sub=sub))  # a read is audited
+    response = await client.get(
+        f"/v1/sharing-requests/{request_id}", headers=tokens.headers(org, Role.GUARDIAN, sub=sub)
+    )  # a read is audited
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/problem+json"

@@ -82,28 +82,40 @@ async def test_1001_identifiers_are_422_saying_to_name_a_count(client: httpx.Asy
 
 async def test_10000_identifiers_give_one_error_not_ten_thousand(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    body = changed({"subjects.count": 10_000, "subjects.identifiers": [12345] * 10_000})  # not even strings: refused for their number first
+    body = changed(
+        {"subjects.count": 10_000, "subjects.identifiers": [12345] * 10_000}
+    )  # not even strings: refused for their number first
     response = await submit(client, tokens, body)
     assert response.status_code == 422
     assert fields(response) == ["subjects.identifiers"]
 
 
-async def test_a_lower_setting_is_enforced_on_submission_dry_run_and_amendment(strict: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_lower_setting_is_enforced_on_submission_dry_run_and_amendment(
+    strict: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(strict, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     assert (await submit(strict, tokens, listing(3))).status_code == 201
 
     submitted = await submit(strict, tokens, listing(4))
     evaluated = await strict.post("/v1/evaluate", json=listing(4), headers=agency)
-    assert [(submitted.status_code, fields(submitted)), (evaluated.status_code, fields(evaluated))] == [(422, ["subjects.identifiers"])] * 2
+    assert [(submitted.status_code, fields(submitted)), (evaluated.status_code, fields(evaluated))] == [
+        (422, ["subjects.identifiers"])
+    ] * 2
     assert "at most 3" in submitted.json()["errors"][0]["message"]
 
     referred = (await submit(strict, tokens, changed({"recipient.onward_sharing": True}))).json()
     guardian = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
     assert (await strict.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=guardian)).status_code == 200
     asked = {"outcome": "request_information", "rationale": "Please name the onward recipient and the agreement."}
-    assert (await strict.post(f"/v1/sharing-requests/{referred['id']}/review", json=asked, headers=guardian)).status_code == 200
-    amended = await strict.post(f"/v1/sharing-requests/{referred['id']}/amendments", json={"request": listing(4), "note": "more people"}, headers=agency)
+    assert (
+        await strict.post(f"/v1/sharing-requests/{referred['id']}/review", json=asked, headers=guardian)
+    ).status_code == 200
+    amended = await strict.post(
+        f"/v1/sharing-requests/{referred['id']}/amendments",
+        json={"request": listing(4), "note": "more people"},
+        headers=agency,
+    )
     assert (amended.status_code, fields(amended)) == (422, ["request.subjects.identifiers"])
     still = await strict.get(f"/v1/sharing-requests/{referred['id']}", headers=agency)
     assert (still.json()["status"], still.json()["version"]) == ("information_requested", 1)
@@ -113,7 +125,11 @@ async def test_a_lower_setting_is_enforced_on_submission_dry_run_and_amendment(s
 
 
 async def register_hook(client: httpx.AsyncClient, headers: dict[str, str], number: int = 0) -> httpx.Response:
-    return await client.post("/v1/webhook-endpoints", json={"url": f"{PUBLIC_HOOK}/{number}", "event_types": ["sharing_request.decided"]}, headers=headers)
+    return await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": f"{PUBLIC_HOOK}/{number}", "event_types": ["sharing_request.decided"]},
+        headers=headers,
+    )
 
 
 async def test_the_eleventh_endpoint_of_an_organisation_is_409(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -137,12 +153,17 @@ async def test_the_eleventh_endpoint_of_an_organisation_is_409(client: httpx.Asy
     assert (await register_hook(client, agency, 11)).status_code == 201
 
 
-async def test_the_endpoint_limit_is_a_setting_and_holds_under_concurrent_registrations(strict: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_the_endpoint_limit_is_a_setting_and_holds_under_concurrent_registrations(
+    strict: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(strict, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     answers = await asyncio.gather(*(register_hook(strict, agency, number) for number in range(8)))
     assert Counter(response.status_code for response in answers) == {201: 2, 409: 6}
-    assert "at most 2 webhook endpoints" in next(response for response in answers if response.status_code == 409).json()["detail"]
+    assert (
+        "at most 2 webhook endpoints"
+        in next(response for response in answers if response.status_code == 409).json()["detail"]
+    )
 
 
 def test_the_contract_documents_the_409_of_a_registration() -> None:
@@ -152,7 +173,9 @@ def test_the_contract_documents_the_409_of_a_registration() -> None:
 # --- Problem documents: the first 50 errors and how many there were ---
 
 
-async def test_a_body_with_ten_thousand_errors_lists_fifty_and_counts_them_all(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_body_with_ten_thousand_errors_lists_fifty_and_counts_them_all(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     body = baseline_request() | {f"unknown_{number}": 0 for number in range(10_000)}
     response = await submit(client, tokens, body)
@@ -161,7 +184,11 @@ async def test_a_body_with_ten_thousand_errors_lists_fifty_and_counts_them_all(c
     problem = response.json()
     assert len(problem["errors"]) == LISTED_ERRORS
     assert problem["error_count"] == 10_000
-    assert problem["errors"][0] == {"field": "unknown_0", "location": "body", "message": "Extra inputs are not permitted"}
+    assert problem["errors"][0] == {
+        "field": "unknown_0",
+        "location": "body",
+        "message": "Extra inputs are not permitted",
+    }
     assert problem["detail"].endswith("; and 9950 more")
     assert len(response.content) < 10_000
 
@@ -170,13 +197,19 @@ async def test_a_few_errors_are_all_listed_and_counted(client: httpx.AsyncClient
     await register_organisation(client, tokens, "RXT01")
     response = await submit(client, tokens, changed({"urgency": "soon", "recipient.retention_days": 0}))
     problem = response.json()
-    assert (response.status_code, problem["error_count"], fields(response)) == (422, 2, ["urgency", "recipient.retention_days"])
+    assert (response.status_code, problem["error_count"], fields(response)) == (
+        422,
+        2,
+        ["urgency", "recipient.retention_days"],
+    )
     assert "more" not in problem["detail"]
 
 
 async def test_a_problem_with_no_field_errors_has_no_count(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
-    response = await client.get("/v1/sharing-requests/00000000-0000-0000-0000-000000000000", headers=tokens.agency("RXT01"))
+    response = await client.get(
+        "/v1/sharing-requests/00000000-0000-0000-0000-000000000000", headers=tokens.agency("RXT01")
+    )
     assert response.status_code == 404
     assert "errors" not in response.json() and "error_count" not in response.json()
 

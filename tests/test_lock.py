@@ -40,11 +40,15 @@ def entries(lock: Path) -> dict[str, tuple[Requirement, list[str]]]:
         if not line:
             continue
         requirement, *options = line.split(" --")
-        assert options and all(option.startswith("hash=") for option in options), f"{lock.name}: not pinned with hashes: {line}"
+        assert options and all(option.startswith("hash=") for option in options), (
+            f"{lock.name}: not pinned with hashes: {line}"
+        )
         hashes = [option.removeprefix("hash=").strip() for option in options]
         parsed = Requirement(requirement)
         assert all(HASH.fullmatch(value) for value in hashes) and not parsed.url, line
-        assert len(parsed.specifier) == 1 and next(iter(parsed.specifier)).operator == "==", f"{lock.name}: not an exact pin: {line}"
+        assert len(parsed.specifier) == 1 and next(iter(parsed.specifier)).operator == "==", (
+            f"{lock.name}: not an exact pin: {line}"
+        )
         found[canonicalize_name(parsed.name)] = (parsed, hashes)
     return found
 
@@ -63,7 +67,9 @@ def declared(*, test: bool) -> list[Requirement]:
 
 def test_the_locks_were_compiled_from_pyproject_as_it_is_now() -> None:
     stale = lock_script().stale()
-    assert not stale, f"{', '.join(stale)}: pyproject.toml's dependencies changed since the lock was made; run scripts/lock"
+    assert not stale, (
+        f"{', '.join(stale)}: pyproject.toml's dependencies changed since the lock was made; run scripts/lock"
+    )
 
 
 @pytest.mark.parametrize(
@@ -76,15 +82,29 @@ def test_the_locks_were_compiled_from_pyproject_as_it_is_now() -> None:
         # Not what a lock is compiled from: comments, order, the description, an extra that has no lock.
         (lambda text: text.replace('"fastapi>=0.121,<1",', '"fastapi>=0.121,<1",  # the web framework'), False),
         (
-            lambda text: text.replace('    "fastapi>=0.121,<1",\n    "uvicorn[standard]>=0.30",', '    "uvicorn[standard]>=0.30",\n    "fastapi>=0.121,<1",'),
+            lambda text: text.replace(
+                '    "fastapi>=0.121,<1",\n    "uvicorn[standard]>=0.30",',
+                '    "uvicorn[standard]>=0.30",\n    "fastapi>=0.121,<1",',
+            ),
             False,
         ),
         (lambda text: text.replace('description = "', 'description = "Now: '), False),
         (lambda text: text.replace('"py-spy>=0.4"', '"py-spy>=0.5"'), False),
     ],
-    ids=["dependency", "test-extra", "build-backend", "requires-python", "comment", "order", "description", "bench-extra"],
+    ids=[
+        "dependency",
+        "test-extra",
+        "build-backend",
+        "requires-python",
+        "comment",
+        "order",
+        "description",
+        "bench-extra",
+    ],
 )
-def test_the_digest_changes_with_what_a_lock_is_compiled_from_and_nothing_else(tmp_path: Path, change: Callable[[str], str], counts: bool) -> None:
+def test_the_digest_changes_with_what_a_lock_is_compiled_from_and_nothing_else(
+    tmp_path: Path, change: Callable[[str], str], counts: bool
+) -> None:
     script = lock_script()
     original = (REPO / "pyproject.toml").read_text()
     changed = change(original)
@@ -97,17 +117,25 @@ def test_the_digest_changes_with_what_a_lock_is_compiled_from_and_nothing_else(t
 def test_every_declared_requirement_is_locked_at_a_version_it_allows(lock: Path) -> None:
     locked = entries(lock)
     for requirement in declared(test=lock == TEST_LOCK):
-        if requirement.marker is not None and not requirement.marker.evaluate({"python_version": "3.11", "python_full_version": "3.11.0"}):
+        if requirement.marker is not None and not requirement.marker.evaluate(
+            {"python_version": "3.11", "python_full_version": "3.11.0"}
+        ):
             continue
         entry = locked.get(canonicalize_name(requirement.name))
         assert entry is not None, f"{lock.name} has no {requirement.name}: run scripts/lock"
-        assert requirement.specifier.contains(pinned(entry), prereleases=True), f"{lock.name}: {requirement.name}=={pinned(entry)} is not {requirement}"
+        assert requirement.specifier.contains(pinned(entry), prereleases=True), (
+            f"{lock.name}: {requirement.name}=={pinned(entry)} is not {requirement}"
+        )
 
 
 def test_the_image_ships_exactly_what_the_tests_ran() -> None:
     runtime, test = entries(RUNTIME_LOCK), entries(TEST_LOCK)
     assert set(runtime) < set(test)
-    assert not [name for name, entry in runtime.items() if (pinned(entry), sorted(entry[1])) != (pinned(test[name]), sorted(test[name][1]))]
+    assert not [
+        name
+        for name, entry in runtime.items()
+        if (pinned(entry), sorted(entry[1])) != (pinned(test[name]), sorted(test[name][1]))
+    ]
 
 
 def test_the_image_and_the_test_environment_install_from_the_locks() -> None:
@@ -116,4 +144,9 @@ def test_the_image_and_the_test_environment_install_from_the_locks() -> None:
     assert "pip install --require-hashes -r requirements.lock" in dockerfile
     assert "pip install --no-deps --no-build-isolation ." in dockerfile
     venv = (REPO / "scripts" / "venv").read_text()
-    assert "--require-hashes" in venv and "requirements-test.lock" in venv and "requirements.lock" in venv and "scripts/lock --check" in venv
+    assert (
+        "--require-hashes" in venv
+        and "requirements-test.lock" in venv
+        and "requirements.lock" in venv
+        and "scripts/lock --check" in venv
+    )

@@ -66,14 +66,20 @@ def console_fields(line: str) -> tuple[re.Match[str], dict[str, str]]:
     return match, dict(PAIR.findall(match["pairs"] or ""))
 
 
-async def test_a_request_logs_one_readable_line_with_its_correlation_id(client: httpx.AsyncClient, capture: Capture) -> None:
+async def test_a_request_logs_one_readable_line_with_its_correlation_id(
+    client: httpx.AsyncClient, capture: Capture
+) -> None:
     buffer = capture(log_format=LogFormat.CONSOLE)
     response = await client.get("/v1/sharing-requests/no-such-request", headers={"X-Request-ID": "req-console-1"})
     assert response.status_code == 401
 
     [line] = [line for line in buffer.getvalue().splitlines() if " caldicott.access: " in line]
     match, pairs = console_fields(line)
-    assert (match["level"], match["logger"], match["message"]) == ("INFO", "caldicott.access", "GET /v1/sharing-requests/{request_id} 401")
+    assert (match["level"], match["logger"], match["message"]) == (
+        "INFO",
+        "caldicott.access",
+        "GET /v1/sharing-requests/{request_id} 401",
+    )
     assert pairs["correlation_id"] == "req-console-1"
     assert (pairs["method"], pairs["route"], pairs["status"]) == ("GET", "/v1/sharing-requests/{request_id}", "401")
     assert float(pairs["duration_ms"]) >= 0
@@ -84,14 +90,20 @@ def test_a_console_line_carries_the_trace_ids_and_stays_one_line(capture: Captur
     buffer = capture(log_format=LogFormat.CONSOLE)
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("work") as span:
-        logging.getLogger("caldicott.test").warning("two\nlines", extra={"reason": "a value with spaces", "count": 3, "codes": ["A", "B"]})
+        logging.getLogger("caldicott.test").warning(
+            "two\nlines", extra={"reason": "a value with spaces", "count": 3, "codes": ["A", "B"]}
+        )
     context = span.get_span_context()
 
     [line] = buffer.getvalue().splitlines()
     match, pairs = console_fields(line)
     assert (match["level"], match["logger"], match["message"]) == ("WARNING", "caldicott.test", "two\\nlines")
     assert (pairs["trace_id"], pairs["span_id"]) == (format(context.trace_id, "032x"), format(context.span_id, "016x"))
-    assert (json.loads(pairs["reason"]), pairs["count"], json.loads(pairs["codes"])) == ("a value with spaces", "3", ["A", "B"])
+    assert (json.loads(pairs["reason"]), pairs["count"], json.loads(pairs["codes"])) == (
+        "a value with spaces",
+        "3",
+        ["A", "B"],
+    )
     assert "correlation_id" not in pairs  # outside a request: no id, and no `None` either
 
 
@@ -108,7 +120,10 @@ def test_an_exception_is_named_by_its_type_and_origin_never_its_text(capture: Ca
     [line] = buffer.getvalue().splitlines()
     _, pairs = console_fields(line)
     assert (pairs["exception"], json.loads(pairs["caused_by"])) == ("RuntimeError", ["KeyError"])
-    assert re.fullmatch(r'"[^"]+test_log_format\.py:\d+ in test_an_exception_is_named_by_its_type_and_origin_never_its_text"', pairs["raised_at"])
+    assert re.fullmatch(
+        r'"[^"]+test_log_format\.py:\d+ in test_an_exception_is_named_by_its_type_and_origin_never_its_text"',
+        pairs["raised_at"],
+    )
     assert "9990000018" not in line
 
 
@@ -123,7 +138,12 @@ def test_an_exception_is_named_by_its_type_and_origin_never_its_text(capture: Ca
     ],
 )
 def test_a_terminal_gets_console_lines_and_anything_else_json_unless_told(
-    capture: Capture, clean_settings: None, monkeypatch: pytest.MonkeyPatch, terminal: bool, log_format: LogFormat | None, expected: type
+    capture: Capture,
+    clean_settings: None,
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+    log_format: LogFormat | None,
+    expected: type,
 ) -> None:
     monkeypatch.delenv("CALDICOTT_LOG_FORMAT", raising=False)
     buffer = capture(Terminal() if terminal else io.StringIO(), log_format)
@@ -137,10 +157,16 @@ def test_a_terminal_gets_console_lines_and_anything_else_json_unless_told(
         assert console_fields(line)[0]["message"] == "hello"
 
 
-@pytest.mark.parametrize(("variable", "expected"), [("console", log_config.ConsoleFormatter), ("json", log_config.JsonFormatter)])
-def test_caldicott_log_format_forces_the_format(capture: Capture, clean_settings: None, monkeypatch: pytest.MonkeyPatch, variable: str, expected: type) -> None:
+@pytest.mark.parametrize(
+    ("variable", "expected"), [("console", log_config.ConsoleFormatter), ("json", log_config.JsonFormatter)]
+)
+def test_caldicott_log_format_forces_the_format(
+    capture: Capture, clean_settings: None, monkeypatch: pytest.MonkeyPatch, variable: str, expected: type
+) -> None:
     monkeypatch.setenv("CALDICOTT_LOG_FORMAT", variable)
-    capture(Terminal() if expected is log_config.JsonFormatter else io.StringIO())  # the opposite of what auto would choose
+    capture(
+        Terminal() if expected is log_config.JsonFormatter else io.StringIO()
+    )  # the opposite of what auto would choose
     [handler] = logging.getLogger().handlers
     assert type(handler.formatter) is expected
 

@@ -21,7 +21,12 @@ from tests.rules.baseline import changed
 from tests.support import Tokens
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMS = {"application/json": "application/json", "text/html": "text/html", "text/markdown": "text/markdown", "text/plain": "text/plain"}
+FORMS = {
+    "application/json": "application/json",
+    "text/html": "text/html",
+    "text/markdown": "text/markdown",
+    "text/plain": "text/plain",
+}
 REFUSED = {"recipient.storage_region": "other"}  # CP6.international_transfer refuses it
 # Two conditions from the rules: untrained staff, and a person not told of a use the privacy notice does not cover.
 CONDITIONS = {
@@ -46,7 +51,14 @@ MARKERS = {
     "subjects.count": 2,
     "subjects.identifiers": ["9990000018", "MARKER-ID-1357"],
 }
-MARKER_TEXTS = ["MARKER-REF-4711", "MARKER-DESC-0815", "MARKER-JUST-1234", "MARKER-JUST-5678", "MARKER-LEGAL-9001", "MARKER-ROLE-2468"]
+MARKER_TEXTS = [
+    "MARKER-REF-4711",
+    "MARKER-DESC-0815",
+    "MARKER-JUST-1234",
+    "MARKER-JUST-5678",
+    "MARKER-LEGAL-9001",
+    "MARKER-ROLE-2468",
+]
 # Shown to the requester, whose own words they are; never to the person.
 REQUESTER_ONLY = ["MARKER-REF-4711", "MARKER-DESC-0815", "MARKER-JUST-1234", "MARKER-JUST-5678"]
 
@@ -59,7 +71,13 @@ def auditor(tokens: Tokens) -> dict[str, str]:
     return tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")
 
 
-async def notice(client: httpx.AsyncClient, request_id: str, headers: dict[str, str], accept: str | None = "application/json", **params: str) -> httpx.Response:
+async def notice(
+    client: httpx.AsyncClient,
+    request_id: str,
+    headers: dict[str, str],
+    accept: str | None = "application/json",
+    **params: str,
+) -> httpx.Response:
     extra = {"Accept": accept} if accept is not None else {}
     return await client.get(f"/v1/sharing-requests/{request_id}/notice", params=params, headers=headers | extra)
 
@@ -75,7 +93,12 @@ async def guardian_decided(client: httpx.AsyncClient, tokens: Tokens, **changes:
     request = await decided(client, tokens, REFERRED | changes, "awaiting_review")
     claim = await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))
     assert claim.status_code == 200, claim.text
-    body = {"outcome": "approve_with_conditions", "rationale": RATIONALE, "conditions": [GUARDIAN_CONDITION], "approved_items": ["demographics"]}
+    body = {
+        "outcome": "approve_with_conditions",
+        "rationale": RATIONALE,
+        "conditions": [GUARDIAN_CONDITION],
+        "approved_items": ["demographics"],
+    }
     review = await client.post(f"/v1/sharing-requests/{request['id']}/review", json=body, headers=guardian(tokens))
     assert review.status_code == 200, review.text
     return request | {"decision": review.json()}
@@ -105,7 +128,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-async def every_form(client: httpx.AsyncClient, request_id: str, headers: dict[str, str], **params: str) -> dict[str, str]:
+async def every_form(
+    client: httpx.AsyncClient, request_id: str, headers: dict[str, str], **params: str
+) -> dict[str, str]:
     """The notice in its three written forms, as readers would see them (Markdown's escapes taken out);
     the JSON form is checked to be the same notice."""
     texts = {}
@@ -117,7 +142,9 @@ async def every_form(client: httpx.AsyncClient, request_id: str, headers: dict[s
         text = response.text
         if accept == "application/json":
             structured = response.json()
-            assert structured["request_id"] == request_id and structured["audience"] == params.get("audience", "requester")
+            assert structured["request_id"] == request_id and structured["audience"] == params.get(
+                "audience", "requester"
+            )
             continue
         if accept == "text/html":
             check_page(text)
@@ -141,19 +168,32 @@ def check_page(text: str) -> None:
         assert table.find("caption") is not None and table.findall(".//th[@scope='col']")
 
 
-async def test_a_refusal_is_noticed_in_every_form_with_the_reconsideration_deadline(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_refusal_is_noticed_in_every_form_with_the_reconsideration_deadline(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01", name="Northshire Community Trust")
     request = await decided(client, tokens, REFUSED, "refused")
     headers = tokens.agency("RXT01")
 
     structured = (await notice(client, request["id"], headers)).json()
-    assert (structured["outcome"], structured["audience"], structured["decision_id"]) == ("refuse", "requester", request["decision"]["id"])
-    assert structured["decided_by"]["kind"] == "rules" and structured["decided_by"]["statement"].startswith("the rules of policy uk-caldicott-baseline")
+    assert (structured["outcome"], structured["audience"], structured["decision_id"]) == (
+        "refuse",
+        "requester",
+        request["decision"]["id"],
+    )
+    assert structured["decided_by"]["kind"] == "rules" and structured["decided_by"]["statement"].startswith(
+        "the rules of policy uk-caldicott-baseline"
+    )
     assert not any(entry["may_be_shared"] for entry in structured["information"]) and structured["conditions"] == []
     deadline = at(request["decision"]["decided_at"]) + timedelta(days=28)
     assert at(structured["reconsideration"]["deadline"]) == deadline
     assert structured["reconsideration"]["path"] == f"/v1/sharing-requests/{request['id']}/reconsideration"
-    refusing = {finding["rule"] for principle in structured["principles"] for finding in principle["findings"] if finding["result"] == "refuse"}
+    refusing = {
+        finding["rule"]
+        for principle in structured["principles"]
+        for finding in principle["findings"]
+        if finding["result"] == "refuse"
+    }
     fired = {finding["rule"] for finding in request["decision"]["findings"] if finding["result"] == "refuse"}
     assert refusing == fired and fired
 
@@ -164,7 +204,9 @@ async def test_a_refusal_is_noticed_in_every_form_with_the_reconsideration_deadl
         assert "Northshire Community Trust" in text and "730 days" in text, form
 
 
-async def test_conditions_set_by_the_rules_are_obligations_in_every_form(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_conditions_set_by_the_rules_are_obligations_in_every_form(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = await decided(client, tokens, CONDITIONS, "approved_with_conditions")
     conditions = request["decision"]["conditions"]
@@ -194,7 +236,9 @@ async def test_an_approval_without_conditions_has_no_reconsideration(client: htt
     assert "reconsider" not in page_text(parse_html(page))
 
 
-async def test_a_guardians_decision_names_the_guardians_organisation_not_the_guardian(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_guardians_decision_names_the_guardians_organisation_not_the_guardian(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = await guardian_decided(client, tokens)
     decision = request["decision"]
@@ -209,7 +253,10 @@ async def test_a_guardians_decision_names_the_guardians_organisation_not_the_gua
         "policy_version": None,
     }
     assert structured["partial"] is True
-    assert {entry["category"]: entry["may_be_shared"] for entry in structured["information"]} == {"demographics": True, "diagnoses": False}
+    assert {entry["category"]: entry["may_be_shared"] for entry in structured["information"]} == {
+        "demographics": True,
+        "diagnoses": False,
+    }
     assert [condition["source"] for condition in structured["conditions"]] == ["guardian"]
     assert structured["rationale"] == RATIONALE
     deadline = at(decision["decided_at"]) + timedelta(days=28)
@@ -226,7 +273,9 @@ async def test_a_guardians_decision_names_the_guardians_organisation_not_the_gua
         assert "The Caldicott Guardian set 1 condition on the recipient" in text, form
 
 
-async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01", name="Northshire Community Trust")
     request = await decided(client, tokens, MARKERS | CONDITIONS, "approved_with_conditions")
     hashes = request["request"]["subjects"]["identifier_hashes"]
@@ -234,7 +283,15 @@ async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(client
 
     for reader in (tokens.agency("RXT01"), guardian(tokens), auditor(tokens)):
         for form, text in (await every_form(client, request["id"], reader, audience="subject")).items():
-            for secret in [*MARKER_TEXTS, "MARKER-ID-1357", "9990000018", *hashes, "user-rxt01", "auditor-1", "guardian-1"]:
+            for secret in [
+                *MARKER_TEXTS,
+                "MARKER-ID-1357",
+                "9990000018",
+                *hashes,
+                "user-rxt01",
+                "auditor-1",
+                "guardian-1",
+            ]:
                 assert secret not in text, (form, secret)
             # What the person is told: who asked, what for, what may be shared, and the obligations on the recipient.
             assert "Northshire Community Trust" in text and "information about you" in text, form
@@ -242,8 +299,14 @@ async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(client
                 assert words(condition) in text, (form, condition)
             assert "reconsider" not in text and "your rights" in text.lower(), form
     structured = (await notice(client, request["id"], tokens.agency("RXT01"), audience="subject")).json()
-    assert structured["reference"] is None and structured["purpose"]["description"] is None and structured["rationale"] is None
-    assert structured["reconsideration"] is None and all(entry["justification"] is None for entry in structured["information"])
+    assert (
+        structured["reference"] is None
+        and structured["purpose"]["description"] is None
+        and structured["rationale"] is None
+    )
+    assert structured["reconsideration"] is None and all(
+        entry["justification"] is None for entry in structured["information"]
+    )
 
     # The same markers reach the requester's own notice, so their absence above is the subject variant's doing.
     for form, text in (await every_form(client, request["id"], tokens.agency("RXT01"))).items():
@@ -253,7 +316,9 @@ async def test_the_persons_notice_holds_no_free_text_identifiers_or_staff(client
             assert secret not in text, (form, secret)
 
 
-async def test_another_agency_gets_404_and_oversight_sees_every_notice(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_another_agency_gets_404_and_oversight_sees_every_notice(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "LA-NSH", type="local_authority")
     request = await decided(client, tokens, REFUSED, "refused")
@@ -281,7 +346,9 @@ async def test_a_request_without_a_final_decision_has_no_notice(client: httpx.As
     for accept in ("application/json", "text/html"):
         response = await notice(client, request["id"], tokens.agency("RXT01"), accept)
         assert response.status_code == 409 and response.headers["content-type"] == PROBLEM_MEDIA_TYPE, accept
-        assert response.json()["current_status"] == "awaiting_review" and "no final decision" in response.json()["detail"]
+        assert (
+            response.json()["current_status"] == "awaiting_review" and "no final decision" in response.json()["detail"]
+        )
     await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=guardian(tokens))
     in_review = await notice(client, request["id"], guardian(tokens))
     assert in_review.status_code == 409 and in_review.json()["current_status"] == "in_review"
@@ -292,7 +359,12 @@ async def test_an_accept_header_no_form_satisfies_is_406(client: httpx.AsyncClie
     request = await decided(client, tokens, REFUSED, "refused")
     headers = tokens.agency("RXT01")
 
-    for accept in ("image/png", "application/xml, text/csv", "text/html;q=0, application/json;q=0", "application/pdf;q=1, */*;q=0"):
+    for accept in (
+        "image/png",
+        "application/xml, text/csv",
+        "text/html;q=0, application/json;q=0",
+        "application/pdf;q=1, */*;q=0",
+    ):
         response = await notice(client, request["id"], headers, accept)
         assert response.status_code == 406 and response.headers["content-type"] == PROBLEM_MEDIA_TYPE, accept
         assert response.json()["title"] == "Not acceptable"
@@ -311,16 +383,22 @@ async def test_an_accept_header_no_form_satisfies_is_406(client: httpx.AsyncClie
 
 def test_negotiation_by_q_values_and_specificity() -> None:
     assert negotiate(None) is negotiate("") is NoticeFormat.JSON
-    assert negotiate("text/plain;q=0.2, text/*;q=0.9") is NoticeFormat.HTML  # the most specific range sets text/plain's q
+    assert (
+        negotiate("text/plain;q=0.2, text/*;q=0.9") is NoticeFormat.HTML
+    )  # the most specific range sets text/plain's q
     assert negotiate("TEXT/Markdown; charset=utf-8") is NoticeFormat.MARKDOWN
-    assert negotiate("application/json;q=0.5, text/plain;q=0.5") is NoticeFormat.JSON  # a tie goes to the structured form
+    assert (
+        negotiate("application/json;q=0.5, text/plain;q=0.5") is NoticeFormat.JSON
+    )  # a tie goes to the structured form
     assert negotiate("text/plain;q=bad, text/markdown") is NoticeFormat.MARKDOWN  # a malformed range is left out
     for accept in ("*/*;q=0", "text/html;q=2", "application/*;q=0, text/*;q=0"):
         with pytest.raises(NotAcceptable):
             negotiate(accept)
 
 
-async def test_each_notice_read_is_audited_and_the_chain_still_verifies(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_each_notice_read_is_audited_and_the_chain_still_verifies(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = await decided(client, tokens, CONDITIONS, "approved_with_conditions")
     await notice(client, request["id"], tokens.agency("RXT01"), "text/html")
@@ -328,7 +406,9 @@ async def test_each_notice_read_is_audited_and_the_chain_still_verifies(client: 
     refused = await notice(client, request["id"], tokens.agency("RXT01"), "image/png")
     assert refused.status_code == 406
 
-    response = await client.get("/v1/audit/events", params={"request_id": request["id"], "action": "notice_read"}, headers=auditor(tokens))
+    response = await client.get(
+        "/v1/audit/events", params={"request_id": request["id"], "action": "notice_read"}, headers=auditor(tokens)
+    )
     assert response.status_code == 200, response.text
     reads = response.json()["items"]
     assert [(event["actor_sub"], event["actor_org"], event["target_id"]) for event in reads] == [
@@ -349,26 +429,41 @@ def test_the_templates_are_packaged() -> None:
         assert any(path.match(pattern) for pattern in package_data), path
 
 
-async def test_a_decision_put_up_for_reconsideration_stands_in_the_notice_and_is_not_offered_again(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_decision_put_up_for_reconsideration_stands_in_the_notice_and_is_not_offered_again(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = await decided(client, tokens, REFUSED, "refused")
     headers = tokens.agency("RXT01")
     grounds = "The recipient now stores the record in the UK, which answers the reason given for the refusal."
     # Sent with a revision that the rules approve meanwhile: the refusal still stands until a guardian answers.
     revision = changed({"reference": "CASE-1 revised"})
-    asked = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json={"grounds": grounds, "request": revision}, headers=headers)
+    asked = await client.post(
+        f"/v1/sharing-requests/{request['id']}/reconsideration",
+        json={"grounds": grounds, "request": revision},
+        headers=headers,
+    )
     assert asked.status_code == 201, asked.text
 
     waiting = (await notice(client, request["id"], headers)).json()
-    assert (waiting["decision_id"], waiting["outcome"], waiting["reconsidered"]) == (request["decision"]["id"], "refuse", "requested")
+    assert (waiting["decision_id"], waiting["outcome"], waiting["reconsidered"]) == (
+        request["decision"]["id"],
+        "refuse",
+        "requested",
+    )
     assert waiting["reconsideration"] is None
     text = words((await notice(client, request["id"], headers, "text/plain")).text)
     assert "You asked for this decision to be reconsidered" in text and "send POST" not in text
 
     other = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
     assert (await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=other)).status_code == 200
-    body = {"outcome": "upheld", "rationale": "The recipient's storage outside the UK regime is unchanged by the grounds given."}
-    upheld = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration/decision", json=body, headers=other)
+    body = {
+        "outcome": "upheld",
+        "rationale": "The recipient's storage outside the UK regime is unchanged by the grounds given.",
+    }
+    upheld = await client.post(
+        f"/v1/sharing-requests/{request['id']}/reconsideration/decision", json=body, headers=other
+    )
     assert upheld.status_code == 200, upheld.text
 
     settled = (await notice(client, request["id"], headers)).json()
@@ -381,12 +476,18 @@ async def test_a_decision_put_up_for_reconsideration_stands_in_the_notice_and_is
     assert at(settled["reconsidered_at"]) == at(upheld.json()["decided_at"])
 
 
-async def test_a_refusal_overturned_on_reconsideration_is_noticed_with_its_conditions_as_reconsidered(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_refusal_overturned_on_reconsideration_is_noticed_with_its_conditions_as_reconsidered(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     request = await decided(client, tokens, REFUSED, "refused")
     headers = tokens.agency("RXT01")
-    grounds = {"grounds": "The recipient now stores the record in the UK, which answers the reason given for the refusal."}
-    assert (await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json=grounds, headers=headers)).status_code == 201
+    grounds = {
+        "grounds": "The recipient now stores the record in the UK, which answers the reason given for the refusal."
+    }
+    assert (
+        await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration", json=grounds, headers=headers)
+    ).status_code == 201
     other = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
     assert (await client.post(f"/v1/sharing-requests/{request['id']}/claim", headers=other)).status_code == 200
     conditions = ["Keep the record on UK servers only, MARKER-RECON-77", "Delete the record when the referral closes"]
@@ -395,12 +496,20 @@ async def test_a_refusal_overturned_on_reconsideration_is_noticed_with_its_condi
         "rationale": "The storage now meets UK standards, so the reason for the refusal is gone.",
         "decision": {"outcome": "approve_with_conditions", "conditions": conditions},
     }
-    overturned = await client.post(f"/v1/sharing-requests/{request['id']}/reconsideration/decision", json=body, headers=other)
+    overturned = await client.post(
+        f"/v1/sharing-requests/{request['id']}/reconsideration/decision", json=body, headers=other
+    )
     assert overturned.status_code == 200, overturned.text
 
     structured = (await notice(client, request["id"], headers)).json()
-    assert (structured["decision_id"], structured["outcome"]) == (overturned.json()["decision"]["id"], "approve_with_conditions")
-    assert (structured["decided_by"]["kind"], structured["decided_by"]["statement"].endswith(", on reconsideration")) == ("reconsideration", True)
+    assert (structured["decision_id"], structured["outcome"]) == (
+        overturned.json()["decision"]["id"],
+        "approve_with_conditions",
+    )
+    assert (
+        structured["decided_by"]["kind"],
+        structured["decided_by"]["statement"].endswith(", on reconsideration"),
+    ) == ("reconsideration", True)
     assert [condition["text"] for condition in structured["conditions"]] == conditions
     for form, text in (await every_form(client, request["id"], headers)).items():
         assert all(condition in text for condition in conditions), form

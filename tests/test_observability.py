@@ -34,7 +34,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 @pytest.fixture
 async def service(client: httpx.AsyncClient, database_url: str) -> AsyncIterator[FastAPI]:
     """A new app over the emptied database, so that its metrics start from nothing."""
-    application = create_app(settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5))
+    application = create_app(
+        settings_for(
+            database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5
+        )
+    )
     yield application
     await application.state.wiring.engine.dispose()
 
@@ -75,7 +79,9 @@ async def scrape(http: httpx.AsyncClient, **headers: str) -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value for family in text_string_to_metric_families(response.text) for sample in family.samples
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
     }
 
 
@@ -87,7 +93,9 @@ def guardian(tokens: Tokens) -> dict[str, str]:
     return tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
 
 
-async def test_requests_decisions_and_the_queue_are_counted(http: httpx.AsyncClient, tokens: Tokens, service: FastAPI) -> None:
+async def test_requests_decisions_and_the_queue_are_counted(
+    http: httpx.AsyncClient, tokens: Tokens, service: FastAPI
+) -> None:
     await register_organisation(http, tokens, "RXT01")
     approved = (await submit(http, tokens, baseline_request())).json()
     referred = (await submit(http, tokens, changed(REFERRED))).json()
@@ -116,7 +124,11 @@ async def test_requests_decisions_and_the_queue_are_counted(http: httpx.AsyncCli
     assert (value(samples, "caldicott_review_queue_depth"), value(samples, "caldicott_review_queue_overdue")) == (1, 0)
 
     async with service.state.wiring.engine.begin() as connection:
-        await connection.execute(update(SharingRequest).where(SharingRequest.id == referred["id"]).values(due_at=utcnow() - timedelta(hours=1)))
+        await connection.execute(
+            update(SharingRequest)
+            .where(SharingRequest.id == referred["id"])
+            .values(due_at=utcnow() - timedelta(hours=1))
+        )
     samples = await scrape(http)
     assert (value(samples, "caldicott_review_queue_depth"), value(samples, "caldicott_review_queue_overdue")) == (1, 1)
     assert value(samples, requests, method="GET", route="/metrics", status="200") == 1  # the first scrape
@@ -125,18 +137,24 @@ async def test_requests_decisions_and_the_queue_are_counted(http: httpx.AsyncCli
     claim = await http.post(f"/v1/sharing-requests/{referred['id']}/claim", headers=guardian(tokens))
     assert claim.status_code == 200, claim.text
     body = {"outcome": "approve", "rationale": "Onward sharing is limited to the named team in the care plan."}
-    assert (await http.post(f"/v1/sharing-requests/{referred['id']}/review", json=body, headers=guardian(tokens))).status_code == 200
+    assert (
+        await http.post(f"/v1/sharing-requests/{referred['id']}/review", json=body, headers=guardian(tokens))
+    ).status_code == 200
     samples = await scrape(http)
     assert value(samples, "caldicott_decisions_total", kind="guardian", outcome="approve") == 1
     assert sum(count for (name, _), count in samples.items() if name == "caldicott_rule_findings_total") == findings
     assert value(samples, "caldicott_review_queue_depth") == 0
 
 
-async def test_webhook_attempts_are_counted_by_result_in_the_worker(http: httpx.AsyncClient, tokens: Tokens, service: FastAPI) -> None:
+async def test_webhook_attempts_are_counted_by_result_in_the_worker(
+    http: httpx.AsyncClient, tokens: Tokens, service: FastAPI
+) -> None:
     await register_organisation(http, tokens, "RXT01")
     with running(Receiver()) as receiver:
         created = await http.post(
-            "/v1/webhook-endpoints", json={"url": receiver.url(), "event_types": ["sharing_request.decided"]}, headers=tokens.agency("RXT01")
+            "/v1/webhook-endpoints",
+            json={"url": receiver.url(), "event_types": ["sharing_request.decided"]},
+            headers=tokens.agency("RXT01"),
         )
         assert created.status_code == 201, created.text
         receiver.secrets["/hook"] = created.json()["secret"]
@@ -146,7 +164,12 @@ async def test_webhook_attempts_are_counted_by_result_in_the_worker(http: httpx.
         server = observability.serve_worker_metrics(worker_metrics, 0, host="127.0.0.1")
         try:
             with observability.counting(worker_metrics):
-                assert await delivery.drain(sessionmaker=service.state.wiring.sessionmaker, settings=service.state.wiring.settings) == 2
+                assert (
+                    await delivery.drain(
+                        sessionmaker=service.state.wiring.sessionmaker, settings=service.state.wiring.settings
+                    )
+                    == 2
+                )
             async with httpx.AsyncClient() as scraper:
                 exposition = (await scraper.get(f"http://127.0.0.1:{server.server_port}/metrics")).text
         finally:
@@ -165,8 +188,13 @@ async def test_webhook_attempts_are_counted_by_result_in_the_worker(http: httpx.
 
 async def test_the_metrics_token_guards_the_scrape(database_url: str) -> None:
     application = create_app(settings_for(database_url, metrics_token="scrape-secret-0123456789"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
-        refused = [await client.get("/metrics", headers=headers) for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBl"})]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    ) as client:
+        refused = [
+            await client.get("/metrics", headers=headers)
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBl"})
+        ]
         allowed = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"})
     await application.state.wiring.engine.dispose()
     assert [response.status_code for response in refused] == [401, 401, 401]
@@ -176,7 +204,9 @@ async def test_the_metrics_token_guards_the_scrape(database_url: str) -> None:
 
 async def test_metrics_answer_without_the_database_leaving_out_the_queue() -> None:
     application = create_app(settings_for(UNREACHABLE_POSTGRES))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    ) as client:
         assert (await client.get("/readyz")).status_code == 503
         samples = await scrape(client)
     await application.state.wiring.engine.dispose()
@@ -184,7 +214,9 @@ async def test_metrics_answer_without_the_database_leaving_out_the_queue() -> No
     assert value(samples, "caldicott_review_queue_depth") is None
 
 
-async def test_the_correlation_id_comes_back_and_is_in_every_log_line_of_the_request(http: httpx.AsyncClient, json_logs: io.StringIO) -> None:
+async def test_the_correlation_id_comes_back_and_is_in_every_log_line_of_the_request(
+    http: httpx.AsyncClient, json_logs: io.StringIO
+) -> None:
     given = await http.get("/healthz", headers={"X-Request-ID": "partner-trace.42"})
     made_up = await http.get("/healthz")
     untrusted = await http.get("/healthz", headers={"X-Request-ID": "has spaces; and=more"})
@@ -208,7 +240,9 @@ async def test_the_correlation_id_comes_back_and_is_in_every_log_line_of_the_req
 async def test_lines_logged_while_serving_carry_the_requests_correlation_id(json_logs: io.StringIO) -> None:
     application = create_app(settings_for(UNREACHABLE_POSTGRES))
     admin = Tokens(application.state.wiring.settings).admin()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    ) as client:
         response = await client.get("/v1/organisations", headers=admin | {"X-Request-ID": "db-outage-1"})
     await application.state.wiring.engine.dispose()
     assert response.status_code == 503
@@ -217,7 +251,9 @@ async def test_lines_logged_while_serving_carry_the_requests_correlation_id(json
     assert access_lines(json_logs)[-1]["correlation_id"] == "db-outage-1"
 
 
-async def test_no_identifier_or_request_text_reaches_the_logs(http: httpx.AsyncClient, tokens: Tokens, json_logs: io.StringIO, service: FastAPI) -> None:
+async def test_no_identifier_or_request_text_reaches_the_logs(
+    http: httpx.AsyncClient, tokens: Tokens, json_logs: io.StringIO, service: FastAPI
+) -> None:
     identifiers = ["9434765919", "LOCAL-ID-77310"]
     free_text = {
         "purpose.description": "Marker description PLUGH-4417 about the family's circumstances",
@@ -243,7 +279,11 @@ async def test_no_identifier_or_request_text_reaches_the_logs(http: httpx.AsyncC
         http.get("/v1/sharing-requests", params={"purpose": "direct_care", "limit": 5}, headers=agency),
         http.post("/v1/reports/subject-disclosures", json={"identifier": identifiers[0]}, headers=guardian(tokens)),
         http.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens)),
-        http.post(f"/v1/sharing-requests/{request_id}/review", json={"outcome": "refuse", "rationale": rationale}, headers=guardian(tokens)),
+        http.post(
+            f"/v1/sharing-requests/{request_id}/review",
+            json={"outcome": "refuse", "rationale": rationale},
+            headers=guardian(tokens),
+        ),
     ]
     statuses = [(await call).status_code for call in calls]
     assert statuses == [200, 422, 200, 200, 200, 200, 200, 200]
@@ -252,7 +292,14 @@ async def test_no_identifier_or_request_text_reaches_the_logs(http: httpx.AsyncC
     logged = json_logs.getvalue()
     assert len(access_lines(json_logs)) == 2 + len(calls) + 1  # every request left its line, and each line is JSON
     hashes = [subject_hash(service.state.wiring.settings.subject_key_bytes, identifier) for identifier in identifiers]
-    texts = [free_text["purpose.description"], free_text["reference"], free_text["legal_basis.reference"], "GRUE-3307", "ZORKMID-6620", rationale]
+    texts = [
+        free_text["purpose.description"],
+        free_text["reference"],
+        free_text["legal_basis.reference"],
+        "GRUE-3307",
+        "ZORKMID-6620",
+        rationale,
+    ]
     for secret in [*identifiers, *hashes, *texts, "PLUGH-4417", "QUENDOR-8812"]:
         assert secret not in logged, secret
         assert secret not in exposition, secret
@@ -267,6 +314,11 @@ def test_exceptions_are_logged_by_type_and_place_never_by_their_text(json_logs: 
     except ValueError:
         logging.getLogger("caldicott.test").exception("could not decide")
     [line] = [line for line in log_lines(json_logs) if line["logger"] == "caldicott.test"]
-    assert (line["level"], line["message"], line["exception"], line["caused_by"]) == ("ERROR", "could not decide", "ValueError", ["KeyError"])
+    assert (line["level"], line["message"], line["exception"], line["caused_by"]) == (
+        "ERROR",
+        "could not decide",
+        "ValueError",
+        ["KeyError"],
+    )
     assert line["stack"] and "test_observability.py" in line["stack"][-1]
     assert "9434765919" not in json_logs.getvalue() and "PLUGH-4417" not in json_logs.getvalue()

@@ -29,7 +29,10 @@ async def test_readiness_names_its_checks(client: httpx.AsyncClient) -> None:
     ready = (await client.get("/readyz")).json()
     schema, calendar = ready["checks"]["schema"], ready["checks"]["calendar"]
     assert schema["status"] == "current" and schema["revision"] == schema["expected"] and schema["revision"]
-    assert set(calendar) == {"status", "policy", "ends", "days_left", "detail"} and ready["status"] in ("ok", "degraded")
+    assert set(calendar) == {"status", "policy", "ends", "days_left", "detail"} and ready["status"] in (
+        "ok",
+        "degraded",
+    )
 
 
 def test_webhook_retention_is_90_days_unless_set() -> None:
@@ -62,7 +65,12 @@ async def test_database_away_is_503_not_500() -> None:
 def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     jwks.write_text('{"keys": []}')
-    good = {"env": Environment.PRODUCTION, "database_url": "postgresql+asyncpg://db/caldicott", "jwks_file": jwks, "subject_key": "k" * 32}
+    good = {
+        "env": Environment.PRODUCTION,
+        "database_url": "postgresql+asyncpg://db/caldicott",
+        "jwks_file": jwks,
+        "subject_key": "k" * 32,
+    }
     good |= {"controller_org": "RXT", "audit_public_keys_file": tmp_path / "audit-keys.json"}
     assert Settings(_env_file=None, **good).env is Environment.PRODUCTION  # type: ignore[call-arg]
     for unsafe in (
@@ -80,7 +88,12 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=cwd, env=clean | {"PYTHONPATH": str(REPO)} | env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        env=clean | {"PYTHONPATH": str(REPO)} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -89,9 +102,21 @@ def test_token_command_needs_a_dev_secret(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "CALDICOTT_JWT_SECRET" in refused.stderr
     assert refused.stdout == ""
 
-    minted = run_cli("token", "--org", "RXT01", "--role", "agency", "--role", "guardian", cwd=tmp_path, CALDICOTT_JWT_SECRET=TEST_SECRET)
+    minted = run_cli(
+        "token",
+        "--org",
+        "RXT01",
+        "--role",
+        "agency",
+        "--role",
+        "guardian",
+        cwd=tmp_path,
+        CALDICOTT_JWT_SECRET=TEST_SECRET,
+    )
     assert minted.returncode == 0, minted.stderr
-    principal = create_app(settings_for("sqlite+aiosqlite:///:memory:")).state.wiring.verifier.verify(minted.stdout.strip())
+    principal = create_app(settings_for("sqlite+aiosqlite:///:memory:")).state.wiring.verifier.verify(
+        minted.stdout.strip()
+    )
     assert (principal.org, sorted(principal.roles), principal.sub) == ("RXT01", ["agency", "guardian"], "dev-rxt01")
 
 

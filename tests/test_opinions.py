@@ -23,7 +23,9 @@ def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[s
     return tokens.headers(org, Role.GUARDIAN, sub=f"guardian-{number}")
 
 
-async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
 
 
@@ -35,8 +37,12 @@ async def claimed(client: httpx.AsyncClient, tokens: Tokens) -> str:
     return request_id
 
 
-async def ask(client: httpx.AsyncClient, tokens: Tokens, request_id: str, named: dict[str, str] | None = None, **extra: Any) -> httpx.Response:
-    body: dict[str, Any] = {"proposed_outcome": "refuse", "question": QUESTION} | ({"guardian": named} if named else {}) | extra
+async def ask(
+    client: httpx.AsyncClient, tokens: Tokens, request_id: str, named: dict[str, str] | None = None, **extra: Any
+) -> httpx.Response:
+    body: dict[str, Any] = (
+        {"proposed_outcome": "refuse", "question": QUESTION} | ({"guardian": named} if named else {}) | extra
+    )
     return await post(client, request_id, "opinions/requests", guardian(tokens), body)
 
 
@@ -69,11 +75,19 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
         "guardian-1",
     )
     # Another guardian was not asked: only guardian-2 may answer, and the request stays claimed meanwhile.
-    assert (await post(client, request_id, "opinions", guardian(tokens, 3), {"opinion": "agree", "rationale": OPINION})).status_code == 403
-    given = await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "disagree", "rationale": OPINION})
+    assert (
+        await post(client, request_id, "opinions", guardian(tokens, 3), {"opinion": "agree", "rationale": OPINION})
+    ).status_code == 403
+    given = await post(
+        client, request_id, "opinions", guardian(tokens, 2), {"opinion": "disagree", "rationale": OPINION}
+    )
     assert given.status_code == 201, given.text
     opinion = given.json()
-    assert (opinion["given_by"], opinion["opinion"], opinion["opinion_request_id"]) == ("guardian-2", "disagree", asked.json()["id"])
+    assert (opinion["given_by"], opinion["opinion"], opinion["opinion_request_id"]) == (
+        "guardian-2",
+        "disagree",
+        asked.json()["id"],
+    )
     again = await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": OPINION})
     assert (again.status_code, again.json()["current_status"]) == (409, "in_review")  # each request is answered once
 
@@ -88,8 +102,12 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
     theirs = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["decision"]
     assert theirs["opinions"] == [opinion | {"given_by": "a Caldicott Guardian of CONTROLLER (the controller)"}]
 
-    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()["entries"]
-    changes = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]
+    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()[
+        "entries"
+    ]
+    changes = [
+        (e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"
+    ]
     assert changes[1:] == [
         ("claimed", "awaiting_review", "in_review", "guardian-1"),
         ("opinion_requested", "in_review", "in_review", "guardian-1"),
@@ -97,9 +115,19 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
         ("reviewed", "in_review", "approved", "guardian-1"),
     ]
     async with app.state.wiring.engine.connect() as connection:
-        events = (await connection.execute(select(OutboxEvent.type).where(OutboxEvent.request_id == request_id))).scalars().all()
-    assert sorted(map(str, events)) == ["sharing_request.opinion_requested", "sharing_request.referred", "sharing_request.reviewed"]
-    deliveries = (await client.get(f"/v1/webhook-endpoints/{hook.json()['id']}/deliveries", headers=tokens.agency("RXT01"))).json()["items"]
+        events = (
+            (await connection.execute(select(OutboxEvent.type).where(OutboxEvent.request_id == request_id)))
+            .scalars()
+            .all()
+        )
+    assert sorted(map(str, events)) == [
+        "sharing_request.opinion_requested",
+        "sharing_request.referred",
+        "sharing_request.reviewed",
+    ]
+    deliveries = (
+        await client.get(f"/v1/webhook-endpoints/{hook.json()['id']}/deliveries", headers=tokens.agency("RXT01"))
+    ).json()["items"]
     assert [d["event_type"] for d in deliveries] == ["sharing_request.opinion_requested"]
     await verify(client, tokens)
 
@@ -108,10 +136,14 @@ async def test_any_guardian_may_answer_an_open_request_and_an_unanswered_one_clo
     client: httpx.AsyncClient, tokens: Tokens, requester: str
 ) -> None:
     request_id = await claimed(client, tokens)
-    assert (await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": OPINION})).status_code == 409  # none asked
+    assert (
+        await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": OPINION})
+    ).status_code == 409  # none asked
     assert (await ask(client, tokens, request_id)).status_code == 201
     assert (await ask(client, tokens, request_id, proposed_outcome="approve")).status_code == 201
-    first = await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "abstain", "rationale": OPINION})
+    first = await post(
+        client, request_id, "opinions", guardian(tokens, 2), {"opinion": "abstain", "rationale": OPINION}
+    )
     assert first.status_code == 201, first.text
     decided = await post(client, request_id, "review", guardian(tokens), {"outcome": "refuse", "rationale": RATIONALE})
     assert [o["opinion"] for o in decided.json()["opinions"]] == ["abstain"]
@@ -120,33 +152,63 @@ async def test_any_guardian_may_answer_an_open_request_and_an_unanswered_one_clo
     await verify(client, tokens)
 
 
-async def test_opinions_never_come_from_the_requesting_organisation_nor_the_claim_holder(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_opinions_never_come_from_the_requesting_organisation_nor_the_claim_holder(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request_id = await claimed(client, tokens)
     named = await ask(client, tokens, request_id, {"sub": "guardian-9", "org": "RXT01"})
     assert named.status_code == 403, named.text
     assert (await ask(client, tokens, request_id)).status_code == 201
-    own_org = await post(client, request_id, "opinions", guardian(tokens, 9, org="RXT01"), {"opinion": "agree", "rationale": OPINION})
+    own_org = await post(
+        client, request_id, "opinions", guardian(tokens, 9, org="RXT01"), {"opinion": "agree", "rationale": OPINION}
+    )
     assert (own_org.status_code, own_org.headers["content-type"]) == (403, "application/problem+json")
     own_claim = await post(client, request_id, "opinions", guardian(tokens), {"opinion": "agree", "rationale": OPINION})
     assert own_claim.status_code == 403, own_claim.text
     assert "claim" in own_claim.json()["detail"]
     # Only the claim holder asks.
-    assert (await post(client, request_id, "opinions/requests", guardian(tokens, 2), {"proposed_outcome": "refuse", "question": QUESTION})).status_code == 403
+    assert (
+        await post(
+            client,
+            request_id,
+            "opinions/requests",
+            guardian(tokens, 2),
+            {"proposed_outcome": "refuse", "question": QUESTION},
+        )
+    ).status_code == 403
     await verify(client, tokens)
 
 
-async def test_bad_input_is_a_problem_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_bad_input_is_a_problem_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request_id = await claimed(client, tokens)
     for body, field in (
         ({"proposed_outcome": "refuse", "question": "Agree?"}, "question"),
         ({"proposed_outcome": "request_information", "question": QUESTION}, "proposed_outcome"),
-        ({"proposed_outcome": "refuse", "question": QUESTION, "guardian": {"sub": "guardian-1", "org": "CONTROLLER"}}, "guardian"),
+        (
+            {
+                "proposed_outcome": "refuse",
+                "question": QUESTION,
+                "guardian": {"sub": "guardian-1", "org": "CONTROLLER"},
+            },
+            "guardian",
+        ),
     ):
         response = await post(client, request_id, "opinions/requests", guardian(tokens), body)
         assert (response.status_code, [e["field"] for e in response.json()["errors"]]) == (422, [field]), response.text
     assert (await ask(client, tokens, request_id)).status_code == 201
-    for body, field in (({"opinion": "maybe", "rationale": OPINION}, "opinion"), ({"opinion": "agree", "rationale": "Yes."}, "rationale")):
+    for body, field in (
+        ({"opinion": "maybe", "rationale": OPINION}, "opinion"),
+        ({"opinion": "agree", "rationale": "Yes."}, "rationale"),
+    ):
         response = await post(client, request_id, "opinions", guardian(tokens, 2), body)
         assert (response.status_code, [e["field"] for e in response.json()["errors"]]) == (422, [field]), response.text
-    unknown = await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion_request_id": "0" * 36, "opinion": "agree", "rationale": OPINION})
+    unknown = await post(
+        client,
+        request_id,
+        "opinions",
+        guardian(tokens, 2),
+        {"opinion_request_id": "0" * 36, "opinion": "agree", "rationale": OPINION},
+    )
     assert (unknown.status_code, [e["field"] for e in unknown.json()["errors"]]) == (422, ["opinion_request_id"])

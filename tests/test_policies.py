@@ -78,8 +78,14 @@ async def upload(client: httpx.AsyncClient, tokens: Tokens, document: dict[str, 
     return await client.post("/v1/policies", content=as_yaml(document), headers=YAML | tokens.admin())
 
 
-async def replay(client: httpx.AsyncClient, tokens: Tokens, version: str, headers: dict[str, str] | None = None, **criteria: Any) -> dict[str, Any]:
-    response = await client.post(f"/v1/policies/{BASELINE}/{version}/replay", json=criteria, headers=headers or tokens.headers("CONTROLLER", "guardian"))
+async def replay(
+    client: httpx.AsyncClient, tokens: Tokens, version: str, headers: dict[str, str] | None = None, **criteria: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/policies/{BASELINE}/{version}/replay",
+        json=criteria,
+        headers=headers or tokens.headers("CONTROLLER", "guardian"),
+    )
     assert response.status_code == 201, response.text
     assert response.headers["Location"] == f"/v1/policy-replays/{response.json()['id']}"
     return response.json()
@@ -91,7 +97,9 @@ async def changes(client: httpx.AsyncClient, tokens: Tokens, replay_id: str, lim
     cursor = None
     while True:
         params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
-        response = await client.get(f"/v1/policy-replays/{replay_id}/changes", params=params, headers=tokens.headers("CONTROLLER", "auditor"))
+        response = await client.get(
+            f"/v1/policy-replays/{replay_id}/changes", params=params, headers=tokens.headers("CONTROLLER", "auditor")
+        )
         assert response.status_code == 200, response.text
         found += response.json()["items"]
         cursor = response.json()["next_cursor"]
@@ -103,7 +111,9 @@ SHIPPED = {(BASELINE, version) for version in ("2026.1", "2027.1", "2027.2", "20
 REPLAY_ONLY = {"2026.1", "2027.1", "2027.2"}
 
 
-async def test_a_fresh_installation_holds_every_shipped_policy_and_decides_under_2028_1(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_fresh_installation_holds_every_shipped_policy_and_decides_under_2028_1(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     policies = await held(client, tokens)
 
@@ -111,23 +121,37 @@ async def test_a_fresh_installation_holds_every_shipped_policy_and_decides_under
     assert [version for (_, version), entry in policies.items() if entry["active"]] == ["2028.1"]
     assert all(entry["shipped"] for entry in policies.values())
     assert {version for (_, version), entry in policies.items() if entry["replay_only"]} == REPLAY_ONLY
-    assert [policies[BASELINE, version]["derived_from"] for version in ("2026.1", "2027.1", "2028.1")] == [None, None, None]
+    assert [policies[BASELINE, version]["derived_from"] for version in ("2026.1", "2027.1", "2028.1")] == [
+        None,
+        None,
+        None,
+    ]
     # 2027.2 and 2028.2 are shipped beside their baselines as derived policies:
     # each runs its baseline's rules and waits to be activated.
     for derived_version, edition in (("2027.2", "2027.1"), ("2028.2", "2028.1")):
         assert policies[BASELINE, derived_version]["derived_from"] == {"name": BASELINE, "version": edition}
         assert policies[BASELINE, derived_version]["edition"] == edition
     for version in sorted(v for _, v in SHIPPED):
-        response = await client.get(f"/v1/policies/{BASELINE}/{version}", headers={"Accept": "application/yaml"} | tokens.agency("RXT01"))
+        response = await client.get(
+            f"/v1/policies/{BASELINE}/{version}", headers={"Accept": "application/yaml"} | tokens.agency("RXT01")
+        )
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/yaml")
         assert response.content == shipped_path(version).read_bytes()
-        assert hashlib.sha256(response.content).hexdigest() == policies[BASELINE, version]["content_hash"] == response.headers["ETag"].strip('"')
+        assert (
+            hashlib.sha256(response.content).hexdigest()
+            == policies[BASELINE, version]["content_hash"]
+            == response.headers["ETag"].strip('"')
+        )
         as_json = await client.get(f"/v1/policies/{BASELINE}/{version}", headers=tokens.agency("RXT01"))
         assert as_json.headers["content-type"].startswith("application/json")
         assert as_json.json()["version"] == version
     decided = (await submit(client, tokens, changed({}))).json()["decision"]["policy"]
-    assert (decided["name"], decided["version"], decided["hash"]) == (BASELINE, "2028.1", policies[BASELINE, "2028.1"]["content_hash"])
+    assert (decided["name"], decided["version"], decided["hash"]) == (
+        BASELINE,
+        "2028.1",
+        policies[BASELINE, "2028.1"]["content_hash"],
+    )
     assert (await client.get("/v1/policies")).status_code == 401
     assert (await client.get(f"/v1/policies/{BASELINE}/2099.1", headers=tokens.admin())).status_code == 404
 
@@ -138,7 +162,12 @@ async def test_a_derived_policy_is_stored_as_given_and_never_changes(client: htt
     assert created.status_code == 201, created.text
     assert created.headers["Location"] == f"/v1/policies/{DERIVED[0]}/{DERIVED[1]}"
     entry = created.json()
-    assert (entry["shipped"], entry["active"], entry["edition"], entry["derived_from"]) == (False, False, "2028.1", {"name": BASELINE, "version": "2028.1"})
+    assert (entry["shipped"], entry["active"], entry["edition"], entry["derived_from"]) == (
+        False,
+        False,
+        "2028.1",
+        {"name": BASELINE, "version": "2028.1"},
+    )
     assert entry["replay_only"] is False
     assert entry["content_hash"] == hashlib.sha256(content).hexdigest()
     assert entry["created_by"] == "admin-1"
@@ -151,10 +180,14 @@ async def test_a_derived_policy_is_stored_as_given_and_never_changes(client: htt
     shipped = await upload(client, tokens, derived(name=BASELINE, version="2028.1"))
     assert shipped.status_code == 409
 
-    read = await client.get(f"/v1/policies/{DERIVED[0]}/{DERIVED[1]}", headers={"Accept": "application/yaml"} | tokens.admin())
+    read = await client.get(
+        f"/v1/policies/{DERIVED[0]}/{DERIVED[1]}", headers={"Accept": "application/yaml"} | tokens.admin()
+    )
     assert read.content == content
     as_json = json.dumps(derived(version="2028.1-local.2"), default=str).encode()
-    posted = await client.post("/v1/policies", content=as_json, headers={"Content-Type": "application/json"} | tokens.admin())
+    posted = await client.post(
+        "/v1/policies", content=as_json, headers={"Content-Type": "application/json"} | tokens.admin()
+    )
     assert posted.status_code == 201, posted.text
     back = await client.get(f"/v1/policies/{DERIVED[0]}/2028.1-local.2", headers=tokens.admin())
     assert back.content == as_json
@@ -162,7 +195,11 @@ async def test_a_derived_policy_is_stored_as_given_and_never_changes(client: htt
 
     pages, cursor = [], None
     while True:
-        page = (await client.get("/v1/policies", params={"limit": 1} | ({"cursor": cursor} if cursor else {}), headers=tokens.admin())).json()
+        page = (
+            await client.get(
+                "/v1/policies", params={"limit": 1} | ({"cursor": cursor} if cursor else {}), headers=tokens.admin()
+            )
+        ).json()
         pages += [(entry["name"], entry["version"]) for entry in page["items"]]
         if (cursor := page["next_cursor"]) is None:
             break
@@ -251,8 +288,14 @@ PACE = [entry["code"] for entry in policy_document()["provisions"]].index("pace_
         (_without("requester_groups", "non_care", "police"), "requester_groups.non_care"),
         (_top("panel", {"size": 1, "quorum": 1}), "panel.size"),
         (_set("thresholds", "emergency_max_subjects", 100000), "thresholds.emergency_max_subjects"),
-        (_reason("CP3.bulk_identifiable", "refer", "More than {bulk_subjects:>99999} people."), "rules.CP3.bulk_identifiable.reasons.refer"),
-        (_reason("CP4.onward_sharing", "pass", "The recipient does not intend to pass the information on.\x00"), "rules.CP4.onward_sharing.reasons.pass"),
+        (
+            _reason("CP3.bulk_identifiable", "refer", "More than {bulk_subjects:>99999} people."),
+            "rules.CP3.bulk_identifiable.reasons.refer",
+        ),
+        (
+            _reason("CP4.onward_sharing", "pass", "The recipient does not intend to pass the information on.\x00"),
+            "rules.CP4.onward_sharing.reasons.pass",
+        ),
         (
             _reason("CONSENT.refusal", "refuse", "A parent's refusal is noted; share anyway.", "parent_refusal"),
             "rules.CONSENT.refusal.reasons.refuse.parent_refusal",
@@ -266,11 +309,15 @@ PACE = [entry["code"] for entry in policy_document()["provisions"]].index("pace_
         (_top("bank_holidays", ["2025-12-25"]), "bank_holidays"),
     ],
 )
-async def test_an_invalid_or_loosening_policy_is_a_422_naming_the_path(client: httpx.AsyncClient, tokens: Tokens, change: Any, field: str) -> None:
+async def test_an_invalid_or_loosening_policy_is_a_422_naming_the_path(
+    client: httpx.AsyncClient, tokens: Tokens, change: Any, field: str
+) -> None:
     document = derived()
     change(document)
     response = await client.post(
-        "/v1/policies", content=json.dumps(document, default=str).encode(), headers={"Content-Type": "application/json"} | tokens.admin()
+        "/v1/policies",
+        content=json.dumps(document, default=str).encode(),
+        headers={"Content-Type": "application/json"} | tokens.admin(),
     )
 
     assert response.status_code == 422, response.text
@@ -295,7 +342,9 @@ async def test_a_policy_derived_from_a_replay_only_edition_is_refused_and_the_ed
     assert [version for (_, version), entry in (await held(client, tokens)).items() if entry["active"]] == ["2028.1"]
 
 
-async def test_a_stricter_derived_policy_is_accepted_and_decides_once_activated(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_stricter_derived_policy_is_accepted_and_decides_once_activated(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     document = derived(bulk_subjects=10)
     document["definitions"]["restricted"].append("genetic")
@@ -308,14 +357,46 @@ async def test_a_stricter_derived_policy_is_accepted_and_decides_once_activated(
     }
     # Scotland's bank holidays (mygov.scot) to the end of 2028.
     document["bank_holidays"] = [
-        *("2026-01-01", "2026-01-02", "2026-04-03", "2026-05-04", "2026-05-25", "2026-08-03", "2026-11-30", "2026-12-25", "2026-12-28"),
-        *("2027-01-01", "2027-01-04", "2027-03-26", "2027-05-03", "2027-05-31", "2027-08-02", "2027-11-30", "2027-12-27", "2027-12-28"),
-        *("2028-01-03", "2028-01-04", "2028-04-14", "2028-05-01", "2028-05-29", "2028-08-07", "2028-11-30", "2028-12-25", "2028-12-26"),
+        *(
+            "2026-01-01",
+            "2026-01-02",
+            "2026-04-03",
+            "2026-05-04",
+            "2026-05-25",
+            "2026-08-03",
+            "2026-11-30",
+            "2026-12-25",
+            "2026-12-28",
+        ),
+        *(
+            "2027-01-01",
+            "2027-01-04",
+            "2027-03-26",
+            "2027-05-03",
+            "2027-05-31",
+            "2027-08-02",
+            "2027-11-30",
+            "2027-12-27",
+            "2027-12-28",
+        ),
+        *(
+            "2028-01-03",
+            "2028-01-04",
+            "2028-04-14",
+            "2028-05-01",
+            "2028-05-29",
+            "2028-08-07",
+            "2028-11-30",
+            "2028-12-25",
+            "2028-12-26",
+        ),
     ]
 
     assert (await upload(client, tokens, document)).status_code == 201
     await activate(client, tokens, *DERIVED)
-    genetic = (await submit(client, tokens, changed({"data_items": [item("demographics"), item("genetic")]}))).json()["decision"]
+    genetic = (await submit(client, tokens, changed({"data_items": [item("demographics"), item("genetic")]}))).json()[
+        "decision"
+    ]
 
     assert (genetic["policy"]["name"], genetic["policy"]["version"]) == DERIVED
     restricted = {finding["rule"]: finding for finding in genetic["findings"]}["STAT.restricted_category"]
@@ -332,7 +413,8 @@ async def test_a_stricter_derived_policy_is_accepted_and_decides_once_activated(
         b"definitions:\n  special: [[diagnoses], genetic]\n",
         b"a: " + b"[" * 200 + b"]" * 200 + b"\n",
         b"\n".join(
-            [b"a: &a [x, x, x, x, x, x, x, x, x, x]"] + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]".encode() for i in range(9)]
+            [b"a: &a [x, x, x, x, x, x, x, x, x, x]"]
+            + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]".encode() for i in range(9)]
         ),
         b"1: one\n",
     ],
@@ -347,7 +429,9 @@ async def test_a_hostile_yaml_policy_is_a_422(client: httpx.AsyncClient, tokens:
 
 async def test_a_deeply_nested_json_policy_is_a_422(client: httpx.AsyncClient, tokens: Tokens) -> None:
     for content in (b"[" * 50_000 + b"]" * 50_000, b'{"a": ' * 40 + b"1" + b"}" * 40):
-        response = await client.post("/v1/policies", content=content, headers={"Content-Type": "application/json"} | tokens.admin())
+        response = await client.post(
+            "/v1/policies", content=content, headers={"Content-Type": "application/json"} | tokens.admin()
+        )
         assert (response.status_code, response.json()["errors"][0]["field"]) == (422, "body"), response.text
 
 
@@ -362,7 +446,9 @@ async def test_only_an_admin_uploads_and_activates(client: httpx.AsyncClient, to
 async def test_activation_changes_how_new_requests_are_decided(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     eleven = changed({"subjects.count": 11})
-    assert (await submit(client, tokens, eleven)).json()["decision"]["outcome"] == "approve_with_conditions"  # bulk is over 100 in 2028.1
+    assert (await submit(client, tokens, eleven)).json()["decision"][
+        "outcome"
+    ] == "approve_with_conditions"  # bulk is over 100 in 2028.1
     assert (await upload(client, tokens, derived(bulk_subjects=10))).status_code == 201
 
     active = await activate(client, tokens, *DERIVED)
@@ -399,7 +485,9 @@ async def test_activation_takes_if_match_on_the_current_activation(client: httpx
     assert stale.json()["current_etag"] == stale.headers["ETag"] == first.headers["ETag"]
     assert (await held(client, tokens))[BASELINE, "2028.2"]["active"]  # nothing changed
 
-    current = await client.post(f"/v1/policies/{BASELINE}/2028.1/activate", headers=tokens.admin() | {"If-Match": first.headers["ETag"]})
+    current = await client.post(
+        f"/v1/policies/{BASELINE}/2028.1/activate", headers=tokens.admin() | {"If-Match": first.headers["ETag"]}
+    )
     assert current.status_code == 200, current.text
     anyway = await client.post(f"/v1/policies/{BASELINE}/2028.2/activate", headers=tokens.admin() | {"If-Match": "*"})
     assert anyway.status_code == 200
@@ -411,8 +499,12 @@ async def test_of_two_activations_made_at_once_the_loser_gets_a_409(
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await activate(client, tokens, BASELINE, "2028.2")
-    stale_id = int((await client.get("/v1/policies", headers=tokens.admin())).headers["ETag"].strip('"').rpartition("-")[2])
-    await activate(client, tokens, BASELINE, "2028.1")  # the winner, which read activation `stale_id` and was recorded first
+    stale_id = int(
+        (await client.get("/v1/policies", headers=tokens.admin())).headers["ETag"].strip('"').rpartition("-")[2]
+    )
+    await activate(
+        client, tokens, BASELINE, "2028.1"
+    )  # the winner, which read activation `stale_id` and was recorded first
 
     async def as_read_before(*, session: Any) -> Any:
         """The loser read the same activation as the winner,
@@ -442,13 +534,17 @@ async def test_the_dry_run_takes_any_held_version(client: httpx.AsyncClient, tok
     default = (await dry_run()).json()
     assert (default["policy"]["version"], default["outcome"]) == ("2028.1", "refuse")
     with_form = (await dry_run(policy_name=BASELINE, policy_version="2028.2")).json()
-    assert {finding["rule"]: finding["result"] for finding in with_form["findings"]}["CP6.police_request_form"] == "condition"
+    assert {finding["rule"]: finding["result"] for finding in with_form["findings"]}[
+        "CP6.police_request_form"
+    ] == "condition"
     assert (await dry_run(policy_name=BASELINE, policy_version="2099.1")).status_code == 404
     lone = await dry_run(policy_name=BASELINE)
     assert (lone.status_code, lone.json()["errors"][0]["field"]) == (422, "policy_version")
 
 
-async def test_upload_activation_and_replay_are_audited_and_the_chain_verifies(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_upload_activation_and_replay_are_audited_and_the_chain_verifies(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     content = as_yaml(derived())
     assert (await client.post("/v1/policies", content=content, headers=YAML | tokens.admin())).status_code == 201
     await activate(client, tokens, *DERIVED)
@@ -460,12 +556,19 @@ async def test_upload_activation_and_replay_are_audited_and_the_chain_verifies(c
     digest = hashlib.sha256(content).hexdigest()
     assert ("policy_uploaded", "policy", f"{DERIVED[0]}/{DERIVED[1]}", f"sha256 {digest}") in recorded
     assert ("policy_activated", "policy", f"{DERIVED[0]}/{DERIVED[1]}", f"sha256 {digest}") in recorded
-    assert ("policy_replayed", "report", f"policy_replay/{done['id']}", f"{BASELINE}/2026.1: 0 replayed, 0 differ") in recorded
+    assert (
+        "policy_replayed",
+        "report",
+        f"policy_replay/{done['id']}",
+        f"{BASELINE}/2026.1: 0 replayed, 0 differ",
+    ) in recorded
     verification = (await client.get("/v1/audit/verify", headers=auditor)).json()
     assert verification["valid"] is True
 
 
-async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_changed_requests(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_changed_requests(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "POL01", type="police", dspt_status="not_published")
     await register_agreement(client, tokens)
@@ -475,12 +578,23 @@ async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_cha
     eleven = (await submit(client, tokens, changed({"subjects.count": 11}))).json()
     fifty = (await submit(client, tokens, changed({"subjects.count": 50}))).json()
     submitted = [unchanged, under_agreement, exemption, eleven, fifty]
-    assert [request["decision"]["outcome"] for request in submitted] == ["approve", "approve", "refuse", "approve_with_conditions", "approve_with_conditions"]
-    before = [(await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.admin())).json() for request in submitted]
+    assert [request["decision"]["outcome"] for request in submitted] == [
+        "approve",
+        "approve",
+        "refuse",
+        "approve_with_conditions",
+        "approve_with_conditions",
+    ]
+    before = [
+        (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.admin())).json()
+        for request in submitted
+    ]
     assert (await upload(client, tokens, derived(bulk_subjects=10))).status_code == 201
 
     # A lower bulk threshold: the two requests about more than 10 people, and nothing else.
-    done = await client.post(f"/v1/policies/{DERIVED[0]}/{DERIVED[1]}/replay", json={}, headers=tokens.headers("CONTROLLER", "guardian"))
+    done = await client.post(
+        f"/v1/policies/{DERIVED[0]}/{DERIVED[1]}/replay", json={}, headers=tokens.headers("CONTROLLER", "guardian")
+    )
     assert done.status_code == 201, done.text
     lower = done.json()
     listed = await changes(client, tokens, lower["id"], limit=1)
@@ -488,9 +602,17 @@ async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_cha
         eleven["id"]: ("approve_with_conditions", "refer"),
         fifty["id"]: ("approve_with_conditions", "refer"),
     }
-    assert all(change["rules"] == [{"rule": "CP3.bulk_identifiable", "old": "pass", "new": "refer"}] for change in listed), listed
+    assert all(
+        change["rules"] == [{"rule": "CP3.bulk_identifiable", "old": "pass", "new": "refer"}] for change in listed
+    ), listed
     totals = lower["totals"]
-    assert (totals["examined"], totals["replayed"], totals["unrecoverable"], totals["differing"], totals["outcome_changed"]) == (5, 5, 0, 2, 2)
+    assert (
+        totals["examined"],
+        totals["replayed"],
+        totals["unrecoverable"],
+        totals["differing"],
+        totals["outcome_changed"],
+    ) == (5, 5, 0, 2, 2)
     assert {(entry["old"], entry["new"]): entry["count"] for entry in totals["outcomes"]} == {
         ("approve", "approve"): 2,
         ("refuse", "refuse"): 1,
@@ -502,17 +624,24 @@ async def test_replaying_a_candidate_over_2028_1_decisions_lists_exactly_the_cha
     evidence = await replay(client, tokens, "2028.2")
     (form,) = await changes(client, tokens, evidence["id"])
     assert (form["request_id"], form["old_outcome"], form["new_outcome"]) == (exemption["id"], "refuse", "refuse")
-    assert {rule["rule"]: (rule["old"], rule["new"]) for rule in form["rules"]} == {"CP6.police_request_form": (None, "condition")}
+    assert {rule["rule"]: (rule["old"], rule["new"]) for rule in form["rules"]} == {
+        "CP6.police_request_form": (None, "condition")
+    }
     assert (evidence["totals"]["differing"], evidence["totals"]["outcome_changed"]) == (1, 0)
 
     # Nothing stored changed, and the replay can be read back.
-    after = [(await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.admin())).json() for request in submitted]
+    after = [
+        (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.admin())).json()
+        for request in submitted
+    ]
     assert after == before
     assert (await client.get(f"/v1/policy-replays/{lower['id']}", headers=tokens.admin())).json() == lower
     assert (await held(client, tokens))[BASELINE, "2028.1"]["active"]
 
 
-async def test_replaying_2027_1_over_decisions_made_under_2026_1_before_the_upgrade(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_replaying_2027_1_over_decisions_made_under_2026_1_before_the_upgrade(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     """Replay-only editions still replay:
     what 2027.1 changed from 2026.1, on requests 2028.1 approves too (so none was held)."""
     await register_organisation(client, tokens, "RXT01")
@@ -526,21 +655,38 @@ async def test_replaying_2027_1_over_decisions_made_under_2026_1_before_the_upgr
     done = await replay(client, tokens, "2027.1")
 
     assert (done["totals"]["examined"], done["totals"]["replayed"], done["totals"]["unrecoverable"]) == (2, 2, 0)
-    assert {(entry["old"], entry["new"]): entry["count"] for entry in done["totals"]["outcomes"]} == {("approve", "approve"): 2}
+    assert {(entry["old"], entry["new"]): entry["count"] for entry in done["totals"]["outcomes"]} == {
+        ("approve", "approve"): 2
+    }
     assert all(change["new_outcome"] == "approve" for change in await changes(client, tokens, done["id"]))
 
 
-async def test_a_decision_replays_exactly_after_the_facts_it_saw_have_changed(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_decision_replays_exactly_after_the_facts_it_saw_have_changed(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_agreement(client, tokens)
     await active_before_upgrade(app, BASELINE, "2026.1")
     body = changed({"sharing_agreement": "ISA-TEST"})
     assert (await submit(client, tokens, body)).json()["decision"]["outcome"] == "approve"
 
-    assert (await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())).status_code == 200
-    assert (await patch_current(client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin())).status_code == 200
-    today = await client.post("/v1/evaluate", params={"policy_name": BASELINE, "policy_version": "2026.1"}, json=body, headers=tokens.agency("RXT01"))
-    assert {finding["rule"]: finding["result"] for finding in today.json()["findings"] if finding["result"] != "pass"} == {
+    assert (
+        await patch_current(client, "/v1/organisations/RXT01", json={"dspt_status": "not_met"}, headers=tokens.admin())
+    ).status_code == 200
+    assert (
+        await patch_current(
+            client, "/v1/sharing-agreements/ISA-TEST", json={"status": "suspended"}, headers=tokens.admin()
+        )
+    ).status_code == 200
+    today = await client.post(
+        "/v1/evaluate",
+        params={"policy_name": BASELINE, "policy_version": "2026.1"},
+        json=body,
+        headers=tokens.agency("RXT01"),
+    )
+    assert {
+        finding["rule"]: finding["result"] for finding in today.json()["findings"] if finding["result"] != "pass"
+    } == {
         "CP5.dspt": "refer",
         "AGR.in_force": "condition",
     }
@@ -572,6 +718,8 @@ async def test_replay_filters_and_window(client: httpx.AsyncClient, tokens: Toke
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "to")
     unknown = await client.post(f"/v1/policies/{BASELINE}/2028.2/replay", json={"owner": "x"}, headers=tokens.admin())
     assert unknown.status_code == 422
-    assert (await client.post(f"/v1/policies/{BASELINE}/2028.2/replay", json={}, headers=tokens.agency("RXT01"))).status_code == 403
+    assert (
+        await client.post(f"/v1/policies/{BASELINE}/2028.2/replay", json={}, headers=tokens.agency("RXT01"))
+    ).status_code == 403
     assert (await client.get("/v1/policy-replays/no-such-replay", headers=tokens.admin())).status_code == 404
     assert (await client.get("/v1/policy-replays/no-such-replay/changes", headers=tokens.admin())).status_code == 404

@@ -59,7 +59,15 @@ def test_the_service_has_the_problem_classes_it_is_known_to_have() -> None:
     # The enumeration finds classes in errors.py, in services and subclasses of subclasses;
     # an empty walk would prove nothing.
     names = {problem.__name__ for problem in CLASSES}
-    assert {"ProblemError", "NotFound", "InvalidInput", "TooManyRequests", "Gone", "InvalidPolicy", "MalformedForm"} <= names
+    assert {
+        "ProblemError",
+        "NotFound",
+        "InvalidInput",
+        "TooManyRequests",
+        "Gone",
+        "InvalidPolicy",
+        "MalformedForm",
+    } <= names
     assert len(SLUGS) >= 15
 
 
@@ -68,7 +76,9 @@ async def test_every_problem_class_has_a_page(pages: httpx.AsyncClient, problem:
     response = await pages.get(f"/problems/{problem.slug}")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.headers["content-security-policy"] == HTML_POLICY and response.headers["content-language"] == "en-GB"
+    assert (
+        response.headers["content-security-policy"] == HTML_POLICY and response.headers["content-language"] == "en-GB"
+    )
     text = response.text
     document = parse_html(text)
     assert text.startswith("<!DOCTYPE html>") and document.get("lang") == "en-GB"
@@ -128,7 +138,9 @@ async def test_the_type_of_a_real_problem_resolves_to_its_page(client: httpx.Asy
 
 def test_the_pages_need_no_token_and_are_not_rate_limited() -> None:
     application = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
-    [page] = [context for context in iter_route_contexts(application.routes) if context.path_format == "/problems/{name}"]
+    [page] = [
+        context for context in iter_route_contexts(application.routes) if context.path_format == "/problems/{name}"
+    ]
     assert isinstance(page.original_route, APIRoute)
     assert not page.dependencies and not page.original_route.dependant.dependencies
     assert not page.include_in_schema  # a page for people, not an operation for clients

@@ -74,7 +74,12 @@ def test_production_refuses_development_shortcuts(unsafe: dict[str, Any], named:
 
 @pytest.mark.parametrize("command", ["serve", "migrate", "worker"])
 def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Path) -> None:
-    env = {"CALDICOTT_ENV": "production", "CALDICOTT_JWT_SECRET": SECRET, "CALDICOTT_SUBJECT_KEY": SECRET, "CALDICOTT_JWKS_URL": PRODUCTION["jwks_url"]}
+    env = {
+        "CALDICOTT_ENV": "production",
+        "CALDICOTT_JWT_SECRET": SECRET,
+        "CALDICOTT_SUBJECT_KEY": SECRET,
+        "CALDICOTT_JWKS_URL": PRODUCTION["jwks_url"],
+    }
     refused = run_cli(command, cwd=tmp_path, **env)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
@@ -84,15 +89,22 @@ def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Pa
     assert SECRET not in refused.stdout + refused.stderr
     assert not list(tmp_path.iterdir())  # no SQLite file was made on the way
 
-    missing_key = {key: value for key, value in env.items() if key not in ("CALDICOTT_JWT_SECRET", "CALDICOTT_SUBJECT_KEY")}
+    missing_key = {
+        key: value for key, value in env.items() if key not in ("CALDICOTT_JWT_SECRET", "CALDICOTT_SUBJECT_KEY")
+    }
     refused = run_cli(command, cwd=tmp_path, CALDICOTT_DATABASE_URL=PRODUCTION["database_url"], **missing_key)
-    assert (refused.returncode, refused.stderr.strip()) == (2, f"caldicott {command}: production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2,
+        f"caldicott {command}: production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers",
+    )
 
 
 def test_a_subject_key_of_32_bytes_is_enough() -> None:
     assert production(subject_key="k" * 32).subject_key_bytes == b"k" * 32
     assert production(subject_key="é" * 16).env is Environment.PRODUCTION  # bytes, not characters
-    assert settings_for(SQLITE_DEFAULT_URL, subject_key="k", webhook_allow_private=True).webhook_allow_private  # development may
+    assert settings_for(
+        SQLITE_DEFAULT_URL, subject_key="k", webhook_allow_private=True
+    ).webhook_allow_private  # development may
 
 
 @pytest.mark.parametrize(
@@ -111,7 +123,9 @@ def test_a_subject_key_of_32_bytes_is_enough() -> None:
     ],
 )
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_line(command: str, unsafe: dict[str, str], line: str, tmp_path: Path) -> None:
+def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_line(
+    command: str, unsafe: dict[str, str], line: str, tmp_path: Path
+) -> None:
     env = {
         "CALDICOTT_ENV": "production",
         "CALDICOTT_DATABASE_URL": PRODUCTION["database_url"],
@@ -126,12 +140,17 @@ def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_li
 
 def test_a_bad_setting_or_an_absent_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     bad_enum = run_cli("serve", cwd=tmp_path, CALDICOTT_ENV="staging")
-    assert (bad_enum.returncode, bad_enum.stderr.strip()) == (2, "caldicott serve: CALDICOTT_ENV: Input should be 'development' or 'production'")
+    assert (bad_enum.returncode, bad_enum.stderr.strip()) == (
+        2,
+        "caldicott serve: CALDICOTT_ENV: Input should be 'development' or 'production'",
+    )
 
     missing_file = run_cli("serve", cwd=tmp_path, CALDICOTT_JWKS_FILE=str(tmp_path / "absent.json"))
     assert missing_file.returncode == 2 and missing_file.stderr.startswith("caldicott serve: FileNotFoundError")
 
-    no_database = run_cli("migrate", cwd=tmp_path, CALDICOTT_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    no_database = run_cli(
+        "migrate", cwd=tmp_path, CALDICOTT_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:9/none"
+    )
     assert no_database.returncode == 2 and no_database.stderr.startswith("caldicott migrate: ConnectionRefusedError")
     for done in (bad_enum, missing_file, no_database):
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
@@ -142,7 +161,14 @@ def test_a_bad_setting_or_an_absent_database_is_one_line_not_a_traceback(tmp_pat
 
 def public_jwk(kid: str) -> dict[str, Any]:
     numbers = KEYS[kid].public_key().public_numbers()
-    return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": b64(numbers.n.to_bytes(256, "big")), "e": b64(numbers.e.to_bytes(3, "big"))}
+    return {
+        "kty": "RSA",
+        "kid": kid,
+        "alg": "RS256",
+        "use": "sig",
+        "n": b64(numbers.n.to_bytes(256, "big")),
+        "e": b64(numbers.e.to_bytes(3, "big")),
+    }
 
 
 def token(kid: str, *, signed_by: str | None = None) -> dict[str, str]:
@@ -166,8 +192,14 @@ class IdentityProvider:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.fetches += 1
-        body = self.body if self.body is not None else json.dumps({"keys": [public_jwk(kid) for kid in self.kids]}).encode()
-        await send({"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]})
+        body = (
+            self.body
+            if self.body is not None
+            else json.dumps({"keys": [public_jwk(kid) for kid in self.kids]}).encode()
+        )
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]}
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -200,13 +232,17 @@ def idp() -> Iterator[IdentityProvider]:
 async def service_at(database_url: str, jwks_url: str) -> tuple[Service, Any]:
     application = create_app(settings_for(database_url, jwt_secret=None, jwks_url=jwks_url))
     clock = Clock()
-    application.state.wiring = dataclasses.replace(application.state.wiring, verifier=TokenVerifier(application.state.wiring.settings, clock=clock))
+    application.state.wiring = dataclasses.replace(
+        application.state.wiring, verifier=TokenVerifier(application.state.wiring.settings, clock=clock)
+    )
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver")
     return Service(http, clock), application
 
 
 @pytest.fixture
-async def service(database_url: str, idp: IdentityProvider, client: httpx.AsyncClient, tokens: Tokens) -> AsyncIterator[Service]:
+async def service(
+    database_url: str, idp: IdentityProvider, client: httpx.AsyncClient, tokens: Tokens
+) -> AsyncIterator[Service]:
     """The app verifying tokens against the identity provider's JWKS URL, and no HS256 secret.
 
     The agency its tokens name is registered first, through the development app on the same (emptied) database,
@@ -268,7 +304,11 @@ async def test_a_withdrawn_key_stops_working_within_the_hour(service: Service, i
 
 
 async def test_a_failing_identity_provider_is_503_not_401_or_500(service: Service, idp: IdentityProvider) -> None:
-    for failure in ({"status": 500}, {"status": 200, "body": b"<html>maintenance</html>"}, {"status": 200, "body": b'{"keys": "none"}'}):
+    for failure in (
+        {"status": 500},
+        {"status": 200, "body": b"<html>maintenance</html>"},
+        {"status": 200, "body": b'{"keys": "none"}'},
+    ):
         idp.status, idp.body = failure["status"], failure.get("body")
         response = await service.http.get("/v1/sharing-requests", headers=token("k1"))
         assert response.status_code == 503, failure
@@ -299,4 +339,7 @@ async def test_an_unreachable_jwks_url_is_503(database_url: str) -> None:
     finally:
         await unreachable.http.aclose()
         await application.state.wiring.engine.dispose()
-    assert response.status_code == 503 and response.json()["detail"] == "the keys that verify tokens cannot be fetched; retry shortly"
+    assert (
+        response.status_code == 503
+        and response.json()["detail"] == "the keys that verify tokens cannot be fetched; retry shortly"
+    )

@@ -60,7 +60,9 @@ async def serving(database_url: str, clock: Clock, **overrides: Any) -> AsyncIte
     application = create_app(settings_for(database_url, **(SMALL_LIMITS | overrides)))
     application.state.wiring.rate_limiter.clock = clock
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as http:
             yield http
     finally:
         await application.state.wiring.engine.dispose()
@@ -70,7 +72,14 @@ async def register_agencies(application: FastAPI) -> None:
     """Written directly rather than through the admin API, whose calls would spend the controller's tokens."""
     async with application.state.wiring.sessionmaker() as session, session.begin():
         for code in AGENCIES:
-            await session.merge(Organisation(code=code, name=f"Organisation {code}", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.STANDARDS_MET))
+            await session.merge(
+                Organisation(
+                    code=code,
+                    name=f"Organisation {code}",
+                    type=OrganisationType.NHS_TRUST,
+                    dspt_status=DsptStatus.STANDARDS_MET,
+                )
+            )
 
 
 @pytest.fixture
@@ -79,7 +88,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def limited(client: httpx.AsyncClient, app: FastAPI, database_url: str, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+async def limited(
+    client: httpx.AsyncClient, app: FastAPI, database_url: str, clock: Clock
+) -> AsyncIterator[httpx.AsyncClient]:
     """The small-limits app, over a database emptied (PostgreSQL's buckets too) by `client`,
     with two agencies registered."""
     await register_agencies(app)
@@ -91,18 +102,26 @@ def fields(response: httpx.Response) -> tuple[str, str]:
     return response.headers["RateLimit-Policy"], response.headers["RateLimit"]
 
 
-async def test_a_bucket_empties_answers_429_with_retry_after_and_the_fields_then_refills(limited: httpx.AsyncClient, tokens: Tokens, clock: Clock) -> None:
+async def test_a_bucket_empties_answers_429_with_retry_after_and_the_fields_then_refills(
+    limited: httpx.AsyncClient, tokens: Tokens, clock: Clock
+) -> None:
     agency = tokens.agency("RXT01")
     answers = [await limited.get(LIST, headers=agency) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     # r: whole requests left; t: seconds until the bucket is full again (one a second here).
-    assert [fields(answer) for answer in answers] == [('"reads";q=3;w=3', f'"reads";r={left};t={3 - left}') for left in (2, 1, 0)]
+    assert [fields(answer) for answer in answers] == [
+        ('"reads";q=3;w=3', f'"reads";r={left};t={3 - left}') for left in (2, 1, 0)
+    ]
 
     refused = await limited.get(LIST, headers=agency)
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     problem = refused.json()
-    assert (problem["type"], problem["status"], problem["title"]) == ("/problems/rate-limited", 429, "Too many requests")
+    assert (problem["type"], problem["status"], problem["title"]) == (
+        "/problems/rate-limited",
+        429,
+        "Too many requests",
+    )
     assert "RXT01" in problem["detail"] and "reads" in problem["detail"]
     # Retry-After and the reset parameter name the same moment, as the draft asks.
     assert refused.headers["Retry-After"] == "1"
@@ -118,11 +137,15 @@ async def test_a_bucket_empties_answers_429_with_retry_after_and_the_fields_then
     assert [(await limited.get(LIST, headers=agency)).status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
-async def test_one_organisation_spent_leaves_other_organisations_and_other_classes_alone(limited: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_one_organisation_spent_leaves_other_organisations_and_other_classes_alone(
+    limited: httpx.AsyncClient, tokens: Tokens
+) -> None:
     for _ in range(3):
         assert (await limited.get(LIST, headers=tokens.agency("RXT01"))).status_code == 200
     # The bucket is the organisation's: another person of RXT01 finds it spent too.
-    assert (await limited.get(LIST, headers=tokens.headers("RXT01", Role.AGENCY, sub="someone-else"))).status_code == 429
+    assert (
+        await limited.get(LIST, headers=tokens.headers("RXT01", Role.AGENCY, sub="someone-else"))
+    ).status_code == 429
 
     other = await limited.get(LIST, headers=tokens.agency("RXT02"))
     assert (other.status_code, other.headers["RateLimit"]) == (200, '"reads";r=2;t=1')
@@ -134,7 +157,9 @@ async def test_one_organisation_spent_leaves_other_organisations_and_other_class
     assert (report.status_code, report.headers["RateLimit"]) == (200, '"reports";r=1;t=5'), report.text
 
 
-async def test_a_forged_token_claiming_an_organisation_spends_none_of_its_tokens(limited: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_forged_token_claiming_an_organisation_spends_none_of_its_tokens(
+    limited: httpx.AsyncClient, tokens: Tokens
+) -> None:
     forger = settings_for("sqlite://", jwt_secret="not-the-service-secret-but-long-enough-0123456789")
     forged = {"Authorization": f"Bearer {mint_dev_token(forger, org='RXT01', roles=[Role.AGENCY], sub='mallory')}"}
     for _ in range(10):
@@ -146,12 +171,16 @@ async def test_a_forged_token_claiming_an_organisation_spends_none_of_its_tokens
     assert (genuine.status_code, genuine.headers["RateLimit"]) == (200, '"reads";r=2;t=1')
 
 
-async def test_a_failed_or_rolled_back_request_still_spends_its_token(limited: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str) -> None:
+async def test_a_failed_or_rolled_back_request_still_spends_its_token(
+    limited: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_kind: str
+) -> None:
     agency = tokens.agency("RXT01")
     # Both fail inside the request's transaction, which is rolled back;
     # the tokens were taken in a transaction of their own.
     missing = await limited.post("/v1/sharing-requests/no-such-request/withdraw", headers=agency)
-    invalid = await limited.post("/v1/sharing-requests", json={"reference": "CASE-1"}, headers=agency | {"Idempotency-Key": "K-1"})
+    invalid = await limited.post(
+        "/v1/sharing-requests", json={"reference": "CASE-1"}, headers=agency | {"Idempotency-Key": "K-1"}
+    )
     assert (missing.status_code, invalid.status_code) == (404, 422)
     assert invalid.headers["RateLimit"] == '"writes";r=0;t=2'
 
@@ -185,10 +214,14 @@ async def test_processes_on_postgresql_share_each_bucket(
         assert sorted(answer.status_code for answer in answers) == [200] * 3 + [429] * 7
     # Unlogged: a take writes no WAL, so its commit waits for no flush.
     async with app.state.wiring.engine.connect() as connection:
-        assert (await connection.execute(text("SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limits'"))).scalar_one() == "u"
+        assert (
+            await connection.execute(text("SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limits'"))
+        ).scalar_one() == "u"
 
 
-async def test_rate_limits_can_be_switched_off(client: httpx.AsyncClient, app: FastAPI, tokens: Tokens, database_url: str, clock: Clock) -> None:
+async def test_rate_limits_can_be_switched_off(
+    client: httpx.AsyncClient, app: FastAPI, tokens: Tokens, database_url: str, clock: Clock
+) -> None:
     await register_agencies(app)
     async with serving(database_url, clock, rate_limit_enabled=False, rate_limit_reads_quota=1) as http:
         answers = [await http.get(LIST, headers=tokens.agency("RXT01")) for _ in range(3)]
@@ -234,7 +267,9 @@ def test_the_contract_documents_429_on_every_limited_operation() -> None:
                 assert "429" not in operation["responses"], label
                 continue
             too_many = operation["responses"]["429"]
-            assert too_many["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}, label
+            assert too_many["content"] == {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }, label
             assert set(too_many["headers"]) == {"Retry-After", "RateLimit", "RateLimit-Policy"}, label
 
 

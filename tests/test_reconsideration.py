@@ -31,7 +31,9 @@ def guardian(tokens: Tokens, number: int = 1, org: str = "CONTROLLER") -> dict[s
     return tokens.headers(org, Role.GUARDIAN, sub=f"guardian-{number}")
 
 
-async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
 
 
@@ -41,11 +43,25 @@ async def submitted(client: httpx.AsyncClient, tokens: Tokens, changes: dict[str
     return response.json()
 
 
-async def ask(client: httpx.AsyncClient, tokens: Tokens, request_id: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    return await post(client, request_id, "reconsideration", tokens.agency("RXT01"), body if body is not None else {"grounds": GROUNDS})
+async def ask(
+    client: httpx.AsyncClient, tokens: Tokens, request_id: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    return await post(
+        client,
+        request_id,
+        "reconsideration",
+        tokens.agency("RXT01"),
+        body if body is not None else {"grounds": GROUNDS},
+    )
 
 
-async def answer(client: httpx.AsyncClient, request_id: str, headers: dict[str, str], outcome: str, decision: dict[str, Any] | None = None) -> httpx.Response:
+async def answer(
+    client: httpx.AsyncClient,
+    request_id: str,
+    headers: dict[str, str],
+    outcome: str,
+    decision: dict[str, Any] | None = None,
+) -> httpx.Response:
     body: dict[str, Any] = {"outcome": outcome, "rationale": RATIONALE} | ({"decision": decision} if decision else {})
     return await post(client, request_id, "reconsideration/decision", headers, body)
 
@@ -59,7 +75,9 @@ async def read(client: httpx.AsyncClient, tokens: Tokens, request_id: str) -> di
 async def refused_by_guardian(client: httpx.AsyncClient, tokens: Tokens, number: int = 1) -> dict[str, Any]:
     request = await submitted(client, tokens, REFERRED, "awaiting_review")
     assert (await post(client, request["id"], "claim", guardian(tokens, number))).status_code == 200
-    refused = await post(client, request["id"], "review", guardian(tokens, number), {"outcome": "refuse", "rationale": RATIONALE})
+    refused = await post(
+        client, request["id"], "review", guardian(tokens, number), {"outcome": "refuse", "rationale": RATIONALE}
+    )
     assert refused.status_code == 200, refused.text
     return request
 
@@ -80,34 +98,53 @@ async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
 async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_guardian(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
 ) -> None:
-    hook = await client.post("/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": EVENTS}, headers=tokens.agency("RXT01"))
+    hook = await client.post(
+        "/v1/webhook-endpoints", json={"url": PUBLIC_HOOK, "event_types": EVENTS}, headers=tokens.agency("RXT01")
+    )
     assert hook.status_code == 201, hook.text
     request = await submitted(client, tokens, REFUSED, "refused")
 
     asked = await ask(client, tokens, request["id"])
     assert asked.status_code == 201, asked.text
     reconsideration = asked.json()
-    assert (reconsideration["decision_id"], reconsideration["grounds"], reconsideration["outcome"]) == (request["decision"]["id"], GROUNDS, None)
+    assert (reconsideration["decision_id"], reconsideration["grounds"], reconsideration["outcome"]) == (
+        request["decision"]["id"],
+        GROUNDS,
+        None,
+    )
     assert (await read(client, tokens, request["id"]))["status"] == "awaiting_reconsideration"
     referral = await submitted(client, tokens, REFERRED, "awaiting_review")
-    assert [(e["id"], e["review"]) for e in await queue(client, tokens)] == [(request["id"], "reconsideration"), (referral["id"], "referral")]
+    assert [(e["id"], e["review"]) for e in await queue(client, tokens)] == [
+        (request["id"], "reconsideration"),
+        (referral["id"], "referral"),
+    ]
     [entry] = await queue(client, tokens, review="reconsideration")
     assert (entry["id"], entry["status"]) == (request["id"], "awaiting_reconsideration")
     assert [e["id"] for e in await queue(client, tokens, review="referral")] == [referral["id"]]
     assert [e["id"] for e in await queue(client, tokens, status="awaiting_reconsideration")] == [request["id"]]
     referred_at = datetime.fromisoformat(entry["referred_at"])
-    assert datetime.fromisoformat(entry["due_at"]) == due_at(POLICY, Urgency.ROUTINE, referred_at) and referred_at > datetime.fromisoformat(
-        request["created_at"]
-    )
+    assert datetime.fromisoformat(entry["due_at"]) == due_at(
+        POLICY, Urgency.ROUTINE, referred_at
+    ) and referred_at > datetime.fromisoformat(request["created_at"])
 
     # The rules made the decision, so any guardian outside the requesting organisation may take it.
     claimed = await post(client, request["id"], "claim", guardian(tokens, 2))
     assert (claimed.status_code, claimed.json()["status"]) == (200, "in_reconsideration")
     conditions = ["Store the record only in the UK data centre named in the grounds"]
-    decided = await answer(client, request["id"], guardian(tokens, 2), "overturned", {"outcome": "approve_with_conditions", "conditions": conditions})
+    decided = await answer(
+        client,
+        request["id"],
+        guardian(tokens, 2),
+        "overturned",
+        {"outcome": "approve_with_conditions", "conditions": conditions},
+    )
     assert decided.status_code == 200, decided.text
     result = decided.json()
-    assert (result["outcome"], result["decided_by"], result["new_decision_id"]) == ("overturned", "guardian-2", result["decision"]["id"])
+    assert (result["outcome"], result["decided_by"], result["new_decision_id"]) == (
+        "overturned",
+        "guardian-2",
+        result["decision"]["id"],
+    )
     decision = result["decision"]
     assert (decision["kind"], decision["outcome"], decision["conditions"], decision["rationale"]) == (
         "reconsideration",
@@ -122,9 +159,14 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
 
     # The controller's auditor sees who reconsidered it; the agency reads the same history with the guardian unnamed.
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
-    for headers, who in ((auditor, "guardian-2"), (tokens.agency("RXT01"), "a Caldicott Guardian of CONTROLLER (the controller)")):
+    for headers, who in (
+        (auditor, "guardian-2"),
+        (tokens.agency("RXT01"), "a Caldicott Guardian of CONTROLLER (the controller)"),
+    ):
         history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["entries"]
-        changes = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]
+        changes = [
+            (e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"
+        ]
         assert changes == [
             ("submitted", None, "refused", "user-rxt01"),
             ("reconsideration_requested", "refused", "awaiting_reconsideration", "user-rxt01"),
@@ -132,22 +174,34 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
             ("reconsidered", "in_reconsideration", "approved_with_conditions", who),
         ]
         [recorded] = [e["reconsideration"] for e in history if e["type"] == "reconsideration"]
-        assert (recorded["outcome"], recorded["decided_by"], recorded["new_decision_id"]) == ("overturned", who, decision["id"])
+        assert (recorded["outcome"], recorded["decided_by"], recorded["new_decision_id"]) == (
+            "overturned",
+            who,
+            decision["id"],
+        )
         assert [e["decision"]["kind"] for e in history if e["type"] == "decision"] == ["rules", "reconsideration"]
 
     async with app.state.wiring.engine.connect() as connection:
-        events = (await connection.execute(select(OutboxEvent.type, OutboxEvent.payload).where(OutboxEvent.request_id == request["id"]))).all()
+        events = (
+            await connection.execute(
+                select(OutboxEvent.type, OutboxEvent.payload).where(OutboxEvent.request_id == request["id"])
+            )
+        ).all()
     announced = sorted((str(kind), payload["data"]["status"], payload["data"]["outcome"]) for kind, payload in events)
     assert announced == [
         ("sharing_request.decided", "refused", "refuse"),
         ("sharing_request.reconsideration_requested", "awaiting_reconsideration", None),
         ("sharing_request.reconsidered", "approved_with_conditions", "approve_with_conditions"),
     ]
-    deliveries = (await client.get(f"/v1/webhook-endpoints/{hook.json()['id']}/deliveries", headers=tokens.agency("RXT01"))).json()["items"]
+    deliveries = (
+        await client.get(f"/v1/webhook-endpoints/{hook.json()['id']}/deliveries", headers=tokens.agency("RXT01"))
+    ).json()["items"]
     assert sorted(d["event_type"] for d in deliveries) == EVENTS  # subscribed to these two only
 
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")
-    trail = (await client.get("/v1/audit/events", params={"request_id": request["id"], "limit": 200}, headers=auditor)).json()["items"]
+    trail = (
+        await client.get("/v1/audit/events", params={"request_id": request["id"], "limit": 200}, headers=auditor)
+    ).json()["items"]
     assert {"reconsideration_requested", "claimed", "reconsidered"} <= {event["action"] for event in trail}
     verified = (await client.get("/v1/audit/verify", headers=auditor)).json()
     assert verified["valid"] is True and verified["events"] >= len(trail)
@@ -155,14 +209,25 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
     metrics = (await client.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()["reconsiderations"]
     # Two contestable decisions were made (the refusal,
     # and the approval with conditions on reconsideration); one was contested.
-    assert metrics == {"reconsiderable": 2, "requested": 1, "rate": 0.5, "decided": 1, "upheld": 0, "overturned": 1, "overturn_rate": 1.0}
+    assert metrics == {
+        "reconsiderable": 2,
+        "requested": 1,
+        "rate": 0.5,
+        "decided": 1,
+        "upheld": 0,
+        "overturned": 1,
+        "overturn_rate": 1.0,
+    }
 
 
 async def test_a_guardians_refusal_is_upheld_and_a_revised_request_is_decided_by_the_rules_meanwhile(
     client: httpx.AsyncClient, tokens: Tokens, requester: str
 ) -> None:
     request = await refused_by_guardian(client, tokens)
-    revised = {"grounds": GROUNDS, "request": baseline_request() | {"reference": "CASE-1 revised"}}  # one the rules would approve
+    revised = {
+        "grounds": GROUNDS,
+        "request": baseline_request() | {"reference": "CASE-1 revised"},
+    }  # one the rules would approve
     asked = await ask(client, tokens, request["id"], revised)
     assert asked.status_code == 201, asked.text
     assert asked.json()["revised_version"] == 2
@@ -179,15 +244,29 @@ async def test_a_guardians_refusal_is_upheld_and_a_revised_request_is_decided_by
     assert (await post(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
     upheld = await answer(client, request["id"], guardian(tokens, 2), "upheld")
     assert upheld.status_code == 200, upheld.text
-    assert (upheld.json()["outcome"], upheld.json()["decision"]["outcome"], upheld.json()["decision"]["kind"]) == ("upheld", "upheld", "reconsideration")
+    assert (upheld.json()["outcome"], upheld.json()["decision"]["outcome"], upheld.json()["decision"]["kind"]) == (
+        "upheld",
+        "upheld",
+        "reconsideration",
+    )
     assert (await read(client, tokens, request["id"]))["status"] == "refused"  # the guardian's refusal stands
 
     metrics = (await client.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()["reconsiderations"]
     # The revision's rules approval settled nothing and is not counted; the guardian's refusal was contested and upheld.
-    assert metrics == {"reconsiderable": 1, "requested": 1, "rate": 1.0, "decided": 1, "upheld": 1, "overturned": 0, "overturn_rate": 0.0}
+    assert metrics == {
+        "reconsiderable": 1,
+        "requested": 1,
+        "rate": 1.0,
+        "decided": 1,
+        "upheld": 1,
+        "overturned": 0,
+        "overturn_rate": 0.0,
+    }
 
 
-async def test_grounds_shorter_than_twenty_characters_are_refused_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_grounds_shorter_than_twenty_characters_are_refused_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await submitted(client, tokens, REFUSED, "refused")
     for body in ({"grounds": "Please look again."}, {"grounds": "   " + "x" * 19 + "   "}, {}):
         response = await ask(client, tokens, request["id"], body)
@@ -211,7 +290,9 @@ async def test_a_decision_is_reconsidered_once(client: httpx.AsyncClient, tokens
     assert (await read(client, tokens, request["id"]))["status"] == "refused"
 
 
-async def test_only_a_decided_refusal_or_approval_with_conditions_can_be_reconsidered(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_only_a_decided_refusal_or_approval_with_conditions_can_be_reconsidered(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     approved = await submitted(client, tokens, {}, "approved")
     waiting = await submitted(client, tokens, REFERRED, "awaiting_review")
     in_review = await submitted(client, tokens, REFERRED, "awaiting_review")
@@ -230,32 +311,46 @@ async def test_only_a_decided_refusal_or_approval_with_conditions_can_be_reconsi
     assert (await read(client, tokens, conditional["id"]))["status"] == "approved"
 
 
-async def test_another_agency_is_told_the_request_does_not_exist(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_another_agency_is_told_the_request_does_not_exist(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await submitted(client, tokens, REFUSED, "refused")
     response = await post(client, request["id"], "reconsideration", tokens.agency("LA-NSH"), {"grounds": GROUNDS})
     assert response.status_code == 404, response.text
     assert (await read(client, tokens, request["id"]))["status"] == "refused"
-    assert (await post(client, request["id"], "reconsideration", guardian(tokens), {"grounds": GROUNDS})).status_code == 403  # not an agency
+    assert (
+        await post(client, request["id"], "reconsideration", guardian(tokens), {"grounds": GROUNDS})
+    ).status_code == 403  # not an agency
 
 
-async def test_the_guardian_who_made_the_decision_may_not_reconsider_it(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+async def test_the_guardian_who_made_the_decision_may_not_reconsider_it(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
+) -> None:
     request = await refused_by_guardian(client, tokens, number=1)
     assert (await ask(client, tokens, request["id"])).status_code == 201
 
     own = await post(client, request["id"], "claim", guardian(tokens, 1))
     assert own.status_code == 403 and "other than the one who made it" in own.json()["detail"]
     assert (await post(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
-    assert (await answer(client, request["id"], guardian(tokens, 1), "overturned", {"outcome": "approve"})).status_code == 403
+    assert (
+        await answer(client, request["id"], guardian(tokens, 1), "overturned", {"outcome": "approve"})
+    ).status_code == 403
 
     # Even holding the claim (set in the database: the API would not give it), the decision is not theirs to reconsider.
-    claim = {"assignee_sub": "guardian-1", "assignee_org": "CONTROLLER", "claim_expires_at": datetime.now(UTC) + timedelta(minutes=30)}
+    claim = {
+        "assignee_sub": "guardian-1",
+        "assignee_org": "CONTROLLER",
+        "claim_expires_at": datetime.now(UTC) + timedelta(minutes=30),
+    }
     await set_columns(app, request["id"], **claim)
     held = await answer(client, request["id"], guardian(tokens, 1), "overturned", {"outcome": "approve"})
     assert held.status_code == 403, held.text
     assert (await read(client, tokens, request["id"]))["status"] == "in_reconsideration"
 
 
-async def test_a_guardian_of_the_requesting_organisation_may_not_reconsider(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_a_guardian_of_the_requesting_organisation_may_not_reconsider(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await submitted(client, tokens, REFUSED, "refused")
     assert (await ask(client, tokens, request["id"])).status_code == 201
     own_org = guardian(tokens, 7, org="RXT01")
@@ -279,28 +374,45 @@ async def test_the_answer_must_fit_the_outcome(client: httpx.AsyncClient, tokens
         response = await answer(client, request["id"], guardian(tokens), outcome, decision)
         assert response.status_code == 422, response.text
         assert [error["field"] for error in response.json()["errors"]] == [field]
-    for outcome, decision in (("upheld", {"outcome": "approve"}), ("overturned", {"outcome": "refuse"})):  # a new decision only when overturned, and a new one
+    for outcome, decision in (
+        ("upheld", {"outcome": "approve"}),
+        ("overturned", {"outcome": "refuse"}),
+    ):  # a new decision only when overturned, and a new one
         response = await answer(client, request["id"], guardian(tokens), outcome, decision)
         assert (response.status_code, [error["field"] for error in response.json()["errors"]]) == (422, ["decision"])
     assert (await read(client, tokens, request["id"]))["status"] == "in_reconsideration"
 
 
-async def test_reconsideration_is_asked_for_within_the_window_the_notice_gives(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+async def test_reconsideration_is_asked_for_within_the_window_the_notice_gives(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
+) -> None:
     request = await submitted(client, tokens, REFUSED, "refused")
-    deadline = (await client.get(f"/v1/sharing-requests/{request['id']}/notice", headers=tokens.agency("RXT01"))).json()["reconsideration"]["deadline"]
-    assert datetime.fromisoformat(deadline) == datetime.fromisoformat(request["decision"]["decided_at"]) + timedelta(days=28)
+    deadline = (
+        await client.get(f"/v1/sharing-requests/{request['id']}/notice", headers=tokens.agency("RXT01"))
+    ).json()["reconsideration"]["deadline"]
+    assert datetime.fromisoformat(deadline) == datetime.fromisoformat(request["decision"]["decided_at"]) + timedelta(
+        days=28
+    )
     async with app.state.wiring.engine.begin() as connection:  # 28 days and a minute pass
         decided_at = datetime.now(UTC) - timedelta(days=28, minutes=1)
-        await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at))
+        await connection.execute(
+            update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at)
+        )
     late = await ask(client, tokens, request["id"])
     assert (late.status_code, late.json()["current_status"]) == (409, "refused"), late.text
     assert "has passed" in late.json()["detail"]
     async with app.state.wiring.engine.begin() as connection:  # a day earlier it is still open
-        await connection.execute(update(Decision).where(col(Decision.id) == request["decision"]["id"]).values(decided_at=decided_at + timedelta(days=1)))
+        await connection.execute(
+            update(Decision)
+            .where(col(Decision.id) == request["decision"]["id"])
+            .values(decided_at=decided_at + timedelta(days=1))
+        )
     assert (await ask(client, tokens, request["id"])).status_code == 201
 
 
-async def test_no_member_of_the_panel_that_decided_may_reconsider_its_decision(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str) -> None:
+async def test_no_member_of_the_panel_that_decided_may_reconsider_its_decision(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str
+) -> None:
     request_id = await panels.opened(client, tokens)
     for number, choice in ((1, "refuse"), (2, "refuse"), (3, "approve")):
         assert (await panels.vote(client, tokens, request_id, number, choice)).status_code == 201
@@ -316,7 +428,11 @@ async def test_no_member_of_the_panel_that_decided_may_reconsider_its_decision(c
         assert "did not sit on that panel" in voter.json()["detail"]
     assert (await post(client, request_id, "claim", guardian(tokens, 4))).status_code == 200
     # Even holding the claim (set in the database: the API would not give it), a member may not decide it.
-    claim = {"assignee_sub": "guardian-2", "assignee_org": "CONTROLLER", "claim_expires_at": datetime.now(UTC) + timedelta(minutes=30)}
+    claim = {
+        "assignee_sub": "guardian-2",
+        "assignee_org": "CONTROLLER",
+        "claim_expires_at": datetime.now(UTC) + timedelta(minutes=30),
+    }
     await set_columns(app, request_id, **claim)
     held = await answer(client, request_id, guardian(tokens, 2), "upheld")
     assert held.status_code == 403 and "did not sit on that panel" in held.json()["detail"], held.text
@@ -326,17 +442,34 @@ async def test_no_member_of_the_panel_that_decided_may_reconsider_its_decision(c
     assert (upheld.status_code, upheld.json()["decided_by"]) == (200, "guardian-4"), upheld.text
 
 
-async def test_a_guardian_whose_second_opinion_the_decision_weighed_may_not_reconsider_it(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_a_guardian_whose_second_opinion_the_decision_weighed_may_not_reconsider_it(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await submitted(client, tokens, REFERRED, "awaiting_review")
     request_id = request["id"]
     assert (await post(client, request_id, "claim", guardian(tokens, 1))).status_code == 200
-    question = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
+    question = {
+        "proposed_outcome": "refuse",
+        "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?",
+    }
     assert (
-        await post(client, request_id, "opinions/requests", guardian(tokens, 1), question | {"guardian": {"sub": "guardian-2", "org": "CONTROLLER"}})
+        await post(
+            client,
+            request_id,
+            "opinions/requests",
+            guardian(tokens, 1),
+            question | {"guardian": {"sub": "guardian-2", "org": "CONTROLLER"}},
+        )
     ).status_code == 201
-    assert (await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": RATIONALE})).status_code == 201
-    refused = await post(client, request_id, "review", guardian(tokens, 1), {"outcome": "refuse", "rationale": RATIONALE})
-    assert (refused.status_code, [o["given_by"] for o in refused.json()["opinions"]]) == (200, ["guardian-2"]), refused.text
+    assert (
+        await post(client, request_id, "opinions", guardian(tokens, 2), {"opinion": "agree", "rationale": RATIONALE})
+    ).status_code == 201
+    refused = await post(
+        client, request_id, "review", guardian(tokens, 1), {"outcome": "refuse", "rationale": RATIONALE}
+    )
+    assert (refused.status_code, [o["given_by"] for o in refused.json()["opinions"]]) == (200, ["guardian-2"]), (
+        refused.text
+    )
     assert (await ask(client, tokens, request_id)).status_code == 201
 
     adviser = await post(client, request_id, "claim", guardian(tokens, 2))

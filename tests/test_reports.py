@@ -29,7 +29,9 @@ def guardian(tokens: Tokens) -> dict[str, str]:
 
 
 def auditor(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")  # the information governance team works for the controller
+    return tokens.headers(
+        "CONTROLLER", Role.AUDITOR, sub="auditor-1"
+    )  # the information governance team works for the controller
 
 
 def london_day(offset: int) -> str:
@@ -81,7 +83,12 @@ async def test_the_decision_log_has_exactly_one_row_per_decision(client: httpx.A
 
     assert await decision_log(client, tokens) == [
         row(approved, outcome="approve", principles_engaged=[]),
-        row(conditional, outcome="approve_with_conditions", principles_engaged=["CP5.staff_trained (condition)"], conditions=[TRAINING_CONDITION]),
+        row(
+            conditional,
+            outcome="approve_with_conditions",
+            principles_engaged=["CP5.staff_trained (condition)"],
+            conditions=[TRAINING_CONDITION],
+        ),
         row(referred, outcome="refer", principles_engaged=["CP4.onward_sharing (refer)"], urgency="urgent"),
         row(refused, outcome="refuse", principles_engaged=["CP6.international_transfer (refuse)"]),
     ]
@@ -114,7 +121,9 @@ async def test_the_period_takes_dates_and_date_times_inclusively(client: httpx.A
         ({"format": "xlsx"}, "format"),
     ],
 )
-async def test_bad_report_parameters_are_422_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, params: dict[str, str], field: str) -> None:
+async def test_bad_report_parameters_are_422_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, params: dict[str, str], field: str
+) -> None:
     response = await client.get("/v1/reports/decision-log", params=params, headers=guardian(tokens))
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == [field]
@@ -124,7 +133,9 @@ async def test_the_csv_opens_cleanly_and_neutralises_formulas(client: httpx.Asyn
     await register_organisation(client, tokens, "RXT01")
     formula = '=HYPERLINK("http://evil.example/x","Open the referral")'
     injected = (await submit(client, tokens, changed({"purpose.description": formula}))).json()
-    conditional = (await submit(client, tokens, changed({"recipient.staff_trained": False, "recipient.onward_sharing": True}))).json()
+    conditional = (
+        await submit(client, tokens, changed({"recipient.staff_trained": False, "recipient.onward_sharing": True}))
+    ).json()
 
     response = await client.get("/v1/reports/decision-log", params={"format": "csv"}, headers=auditor(tokens))
 
@@ -153,7 +164,12 @@ async def test_the_csv_opens_cleanly_and_neutralises_formulas(client: httpx.Asyn
     assert cells[0]["purpose_description"] == "'" + formula
     assert cells[1]["purpose_description"] == DESCRIPTION
     assert cells[1]["principles_engaged"] == "CP4.onward_sharing (refer); CP5.staff_trained (condition)"
-    assert (cells[1]["outcome"], cells[1]["decided_by"], cells[1]["rationale"], cells[1]["version"]) == ("refer", "rules", "", "1")
+    assert (cells[1]["outcome"], cells[1]["decided_by"], cells[1]["rationale"], cells[1]["version"]) == (
+        "refer",
+        "rules",
+        "",
+        "1",
+    )
     assert cells[1]["decided_at"] == conditional["decision"]["decided_at"]
 
 
@@ -167,15 +183,21 @@ async def test_only_guardians_and_auditors_run_reports(client: httpx.AsyncClient
     await register_organisation(client, tokens, "RXT01")
     for headers in (tokens.agency("RXT01"), tokens.admin()):
         assert (await client.get("/v1/reports/decision-log", headers=headers)).status_code == 403
-        assert (await client.post("/v1/reports/subject-disclosures", json={"identifier": "9990000018"}, headers=headers)).status_code == 403
+        assert (
+            await client.post("/v1/reports/subject-disclosures", json={"identifier": "9990000018"}, headers=headers)
+        ).status_code == 403
     assert (await client.get("/v1/reports/decision-log")).status_code == 401
     for headers in (guardian(tokens), auditor(tokens)):
         assert (await client.get("/v1/reports/decision-log", headers=headers)).status_code == 200
-        assert (await client.post("/v1/reports/subject-disclosures", json={"identifier": "9990000018"}, headers=headers)).status_code == 200
+        assert (
+            await client.post("/v1/reports/subject-disclosures", json={"identifier": "9990000018"}, headers=headers)
+        ).status_code == 200
 
 
 async def disclosures(client: httpx.AsyncClient, tokens: Tokens, identifier: str) -> httpx.Response:
-    response = await client.post("/v1/reports/subject-disclosures", json={"identifier": identifier}, headers=guardian(tokens))
+    response = await client.post(
+        "/v1/reports/subject-disclosures", json={"identifier": identifier}, headers=guardian(tokens)
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -193,7 +215,9 @@ def disclosure(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def test_subject_disclosures_list_every_request_that_named_the_person(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_subject_disclosures_list_every_request_that_named_the_person(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "RXT02")
 
@@ -217,7 +241,11 @@ async def test_subject_disclosures_list_every_request_that_named_the_person(clie
         assert "9990000018" not in response.text and "0000026" not in response.text
 
     async with app.state.wiring.engine.connect() as connection:
-        trail = (await connection.execute(text("SELECT actor_sub, action, target_type, target_id, outcome FROM audit_events ORDER BY seq"))).all()
+        trail = (
+            await connection.execute(
+                text("SELECT actor_sub, action, target_type, target_id, outcome FROM audit_events ORDER BY seq")
+            )
+        ).all()
     searches = [tuple(entry) for entry in trail if entry[1] == "subject_disclosures_searched"]
     assert searches == [
         ("guardian-1", "subject_disclosures_searched", "report", "subject_disclosures", "1 requests"),
@@ -229,9 +257,18 @@ async def test_subject_disclosures_list_every_request_that_named_the_person(clie
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"identifier": ""}, {"identifier": "   "}, {"identifier": 9990000018}, {"identifier": "x" * 65}, {"identifier": "9990000018", "name": "Jo"}],
+    [
+        {},
+        {"identifier": ""},
+        {"identifier": "   "},
+        {"identifier": 9990000018},
+        {"identifier": "x" * 65},
+        {"identifier": "9990000018", "name": "Jo"},
+    ],
 )
-async def test_a_bad_subject_query_is_422_naming_the_field(client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any]) -> None:
+async def test_a_bad_subject_query_is_422_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens, body: dict[str, Any]
+) -> None:
     response = await client.post("/v1/reports/subject-disclosures", json=body, headers=guardian(tokens))
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == ["name" if "name" in body else "identifier"]
@@ -241,22 +278,37 @@ async def test_a_bad_subject_query_is_422_naming_the_field(client: httpx.AsyncCl
 async def test_running_the_decision_log_is_audited(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await four_decisions(client, tokens)
     await decision_log(client, tokens)
-    assert (await client.get("/v1/reports/decision-log", params={"format": "csv", "to": london_day(-1)}, headers=auditor(tokens))).status_code == 200
+    assert (
+        await client.get(
+            "/v1/reports/decision-log", params={"format": "csv", "to": london_day(-1)}, headers=auditor(tokens)
+        )
+    ).status_code == 200
 
-    events = (await client.get("/v1/audit/events", params={"action": "decision_log_exported"}, headers=auditor(tokens))).json()["items"]
-    assert [(event["actor_sub"], event["actor_roles"], event["target_type"], event["target_id"], event["outcome"]) for event in events] == [
+    events = (
+        await client.get("/v1/audit/events", params={"action": "decision_log_exported"}, headers=auditor(tokens))
+    ).json()["items"]
+    assert [
+        (event["actor_sub"], event["actor_roles"], event["target_type"], event["target_id"], event["outcome"])
+        for event in events
+    ] == [
         ("guardian-1", ["guardian"], "report", "decision_log", "4 decisions"),
         ("auditor-1", ["auditor"], "report", "decision_log", "0 decisions"),
     ]
 
 
-async def test_a_guardian_decision_is_its_own_row_and_the_review_is_audited(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_guardian_decision_is_its_own_row_and_the_review_is_audited(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     referred = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
     request_id = referred["id"]
     assert (await client.post(f"/v1/sharing-requests/{request_id}/claim", headers=guardian(tokens))).status_code == 200
     rationale = "=Onward sharing is limited to the named team under the care plan."
-    review = {"outcome": "approve_with_conditions", "rationale": rationale, "conditions": ["Delete after the case closes"]}
+    review = {
+        "outcome": "approve_with_conditions",
+        "rationale": rationale,
+        "conditions": ["Delete after the case closes"],
+    }
     decided = await client.post(f"/v1/sharing-requests/{request_id}/review", json=review, headers=guardian(tokens))
     assert decided.status_code == 200, decided.text
     assert (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).status_code == 200
@@ -267,11 +319,15 @@ async def test_a_guardian_decision_is_its_own_row_and_the_review_is_audited(clie
         ("approve_with_conditions", "guardian-1", ["Delete after the case closes"], rationale),
     ]
     assert rows[1]["decided_at"] == decided.json()["decided_at"]
-    csv_text = (await client.get("/v1/reports/decision-log", params={"format": "csv"}, headers=guardian(tokens))).content.decode("utf-8-sig")
+    csv_text = (
+        await client.get("/v1/reports/decision-log", params={"format": "csv"}, headers=guardian(tokens))
+    ).content.decode("utf-8-sig")
     (guardian_row,) = [values for values in csv.reader(io.StringIO(csv_text)) if values[8] == "guardian-1"]
     assert guardian_row[11] == "'" + rationale
 
-    trail = (await client.get("/v1/audit/events", params={"request_id": request_id}, headers=auditor(tokens))).json()["items"]
+    trail = (await client.get("/v1/audit/events", params={"request_id": request_id}, headers=auditor(tokens))).json()[
+        "items"
+    ]
     assert [(event["action"], event["actor_sub"], event["outcome"]) for event in trail] == [
         ("submitted", "user-rxt01", "awaiting_review, decision refer"),
         ("claimed", "guardian-1", "in_review"),

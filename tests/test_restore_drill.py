@@ -68,11 +68,20 @@ def test_a_trail_cut_after_the_restore_fails_the_drill(server_url: str, tmp_path
     found = details(report)
     assert "valid=False" in found["audit verify (library)"] and "head seq 10 " in found["audit verify (library)"]
     assert "audit_events 48 -> 10" in found["row counts"]
-    assert found["caldicott audit verify (CLI)"].startswith("exit 1, valid=False") and "broken at seq" in found["caldicott audit verify (CLI)"]
+    assert (
+        found["caldicott audit verify (CLI)"].startswith("exit 1, valid=False")
+        and "broken at seq" in found["caldicott audit verify (CLI)"]
+    )
 
 
-def test_rows_changed_after_the_restore_fail_the_drill_even_when_the_counts_agree(server_url: str, tmp_path: Path) -> None:
-    report = run_drill(server_url, tmp_path, after_restore=["UPDATE organisations SET name = 'Renamed behind the service' WHERE code = 'RXT02'"])
+def test_rows_changed_after_the_restore_fail_the_drill_even_when_the_counts_agree(
+    server_url: str, tmp_path: Path
+) -> None:
+    report = run_drill(
+        server_url,
+        tmp_path,
+        after_restore=["UPDATE organisations SET name = 'Renamed behind the service' WHERE code = 'RXT02'"],
+    )
 
     assert report.failed == ["table contents"]
     assert details(report)["table contents"] == "rows differ in organisations"

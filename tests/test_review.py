@@ -39,7 +39,9 @@ async def set_columns(app: FastAPI, request_id: str, **values: Any) -> None:
         await connection.execute(update(SharingRequest).where(SharingRequest.id == request_id).values(**values))
 
 
-async def act(client: httpx.AsyncClient, request_id: str, action: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+async def act(
+    client: httpx.AsyncClient, request_id: str, action: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await client.post(f"/v1/sharing-requests/{request_id}/{action}", json=body, headers=headers)
 
 
@@ -62,7 +64,9 @@ async def queue(client: httpx.AsyncClient, tokens: Tokens, **params: Any) -> lis
     return response.json()["items"]
 
 
-async def test_referred_requests_wait_in_the_queue_most_urgent_first(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_referred_requests_wait_in_the_queue_most_urgent_first(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     routine = await referred(client, tokens, reference="routine")
     urgent = await referred(client, tokens, reference="urgent", urgency="urgent")
     emergency = await referred(client, tokens, reference="emergency", urgency="emergency")
@@ -79,15 +83,25 @@ async def test_referred_requests_wait_in_the_queue_most_urgent_first(client: htt
     assert [e["id"] for e in await queue(client, tokens, urgency="urgent")] == [urgent["id"]]
     assert await queue(client, tokens, purpose="research") == []
     first_page = (await client.get("/v1/review-queue", params={"limit": 2}, headers=guardian(tokens))).json()
-    second_page = (await client.get("/v1/review-queue", params={"limit": 2, "cursor": first_page["next_cursor"]}, headers=guardian(tokens))).json()
-    assert [e["id"] for e in first_page["items"] + second_page["items"]] == [emergency["id"], urgent["id"], routine["id"]]
+    second_page = (
+        await client.get(
+            "/v1/review-queue", params={"limit": 2, "cursor": first_page["next_cursor"]}, headers=guardian(tokens)
+        )
+    ).json()
+    assert [e["id"] for e in first_page["items"] + second_page["items"]] == [
+        emergency["id"],
+        urgent["id"],
+        routine["id"],
+    ]
     assert second_page["next_cursor"] is None
 
     for role in (Role.AGENCY, Role.AUDITOR, Role.ADMIN):
         assert (await client.get("/v1/review-queue", headers=tokens.headers("CONTROLLER", role))).status_code == 403
 
 
-async def test_overdue_is_flagged_and_filtered(client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI) -> None:
+async def test_overdue_is_flagged_and_filtered(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
     late = await referred(client, tokens, reference="late")
     on_time = await referred(client, tokens, reference="on time")
     await set_columns(app, late["id"], due_at=datetime.now(UTC) - timedelta(minutes=5))
@@ -111,19 +125,27 @@ async def test_claim_release_and_the_claim_holder(client: httpx.AsyncClient, tok
     assert (await act(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
 
 
-async def test_concurrent_claims_have_exactly_one_winner(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_concurrent_claims_have_exactly_one_winner(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     for _ in range(3):
         request = await referred(client, tokens)
-        responses = await asyncio.gather(*(act(client, request["id"], "claim", guardian(tokens, number)) for number in range(1, 6)))
+        responses = await asyncio.gather(
+            *(act(client, request["id"], "claim", guardian(tokens, number)) for number in range(1, 6))
+        )
         codes = sorted(response.status_code for response in responses)
         assert codes == [200, 409, 409, 409, 409], [response.text for response in responses]
         history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()
-        claims = [entry for entry in history["entries"] if entry["type"] == "state_change" and entry["action"] == "claimed"]
+        claims = [
+            entry for entry in history["entries"] if entry["type"] == "state_change" and entry["action"] == "claimed"
+        ]
         [entry] = [entry for entry in await queue(client, tokens, status="in_review") if entry["id"] == request["id"]]
         assert [claim["actor"] for claim in claims] == [entry["assignee"]]
 
 
-async def test_a_guardian_never_reviews_their_own_organisations_request(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_a_guardian_never_reviews_their_own_organisations_request(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await referred(client, tokens)
     own = guardian(tokens, 9, org="RXT01")
     assert (await act(client, request["id"], "claim", own)).status_code == 403
@@ -146,21 +168,34 @@ async def test_guardian_decisions_with_rationale(client: httpx.AsyncClient, toke
         response = await act(client, request["id"], "review", headers, body)
         assert response.status_code == 422, field
         assert field in [error["field"] for error in response.json()["errors"]], (field, response.json())
-    assert (await act(client, request["id"], "review", guardian(tokens, 2), {"outcome": "approve", "rationale": RATIONALE})).status_code == 403
+    assert (
+        await act(client, request["id"], "review", guardian(tokens, 2), {"outcome": "approve", "rationale": RATIONALE})
+    ).status_code == 403
 
     partial = await act(
         client,
         request["id"],
         "review",
         headers,
-        {"outcome": "approve_with_conditions", "rationale": RATIONALE, "conditions": ["Delete after the case closes"], "approved_items": ["demographics"]},
+        {
+            "outcome": "approve_with_conditions",
+            "rationale": RATIONALE,
+            "conditions": ["Delete after the case closes"],
+            "approved_items": ["demographics"],
+        },
     )
     assert partial.status_code == 200, partial.text
     decision = partial.json()
-    assert (decision["kind"], decision["outcome"], decision["decided_by"]) == ("guardian", "approve_with_conditions", "guardian-1")
+    assert (decision["kind"], decision["outcome"], decision["decided_by"]) == (
+        "guardian",
+        "approve_with_conditions",
+        "guardian-1",
+    )
     assert decision["approved_items"] == ["demographics"] and decision["conditions"] == ["Delete after the case closes"]
     assert decision["rationale"] == RATIONALE
-    assert {f["rule"]: f["result"] for f in decision["findings"] if f["result"] != "pass"} == {"CP4.onward_sharing": "refer"}
+    assert {f["rule"]: f["result"] for f in decision["findings"] if f["result"] != "pass"} == {
+        "CP4.onward_sharing": "refer"
+    }
 
     read = (await client.get(f"/v1/sharing-requests/{request['id']}", headers=tokens.agency("RXT01"))).json()
     assert read["status"] == "approved_with_conditions" and read["decision"]["id"] == decision["id"]
@@ -169,7 +204,9 @@ async def test_guardian_decisions_with_rationale(client: httpx.AsyncClient, toke
     assert again.status_code == 409 and again.json()["current_status"] == "approved_with_conditions"
 
 
-async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     await register_organisation(client, tokens, "LA-NSH", type="local_authority")
     request = await claimed(client, tokens)
     asked = await act(
@@ -180,12 +217,20 @@ async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(clie
         {"outcome": "request_information", "rationale": "Who is the onward recipient and under what agreement?"},
     )
     assert asked.status_code == 200
-    assert (await client.get(f"/v1/sharing-requests/{request['id']}", headers=tokens.agency("RXT01"))).json()["status"] == "information_requested"
+    assert (await client.get(f"/v1/sharing-requests/{request['id']}", headers=tokens.agency("RXT01"))).json()[
+        "status"
+    ] == "information_requested"
 
     fixed = {"request": changed({"recipient.onward_sharing": False}), "note": "No onward sharing after all."}
     assert (await act(client, request["id"], "amendments", tokens.agency("LA-NSH"), fixed)).status_code == 404
     assert (await act(client, request["id"], "amendments", guardian(tokens), fixed)).status_code == 403
-    bad = await act(client, request["id"], "amendments", tokens.agency("RXT01"), {"request": changed({"urgency": "soon"}), "note": "x"})
+    bad = await act(
+        client,
+        request["id"],
+        "amendments",
+        tokens.agency("RXT01"),
+        {"request": changed({"urgency": "soon"}), "note": "x"},
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "request.urgency"
 
     amended = await act(client, request["id"], "amendments", tokens.agency("RXT01"), fixed)
@@ -193,8 +238,13 @@ async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(clie
     assert (amended.json()["status"], amended.json()["version"]) == ("approved", 2)
     assert amended.json()["decision"]["kind"] == "rules"
 
-    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("RXT01"))).json()["entries"]
-    assert [(entry["type"], entry.get("version") or entry.get("action") or entry["decision"]["outcome"]) for entry in history] == [
+    history = (
+        await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("RXT01"))
+    ).json()["entries"]
+    assert [
+        (entry["type"], entry.get("version") or entry.get("action") or entry["decision"]["outcome"])
+        for entry in history
+    ] == [
         ("version", 1),
         ("decision", "refer"),
         ("state_change", "submitted"),
@@ -208,10 +258,14 @@ async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(clie
     assert history[6]["note"] == "No onward sharing after all."
     again = await act(client, request["id"], "amendments", tokens.agency("RXT01"), fixed)
     assert again.status_code == 409 and again.json()["current_status"] == "approved"
-    assert (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("LA-NSH"))).status_code == 404
+    assert (
+        await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("LA-NSH"))
+    ).status_code == 404
 
 
-async def test_time_waiting_for_information_does_not_count(client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI) -> None:
+async def test_time_waiting_for_information_does_not_count(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
     request = await claimed(client, tokens)
     [entry] = await queue(client, tokens)
     first_due = at(entry["due_at"])
@@ -226,7 +280,10 @@ async def test_time_waiting_for_information_does_not_count(client: httpx.AsyncCl
 
     # Two days pass before the agency answers; the answer still needs a guardian.
     await set_columns(app, request["id"], paused_at=datetime.now(UTC) - timedelta(days=2))
-    still_referred = {"request": changed(REFERRED | {"recipient.staff_trained": False}), "note": "Recipient named: the district nursing team."}
+    still_referred = {
+        "request": changed(REFERRED | {"recipient.staff_trained": False}),
+        "note": "Recipient named: the district nursing team.",
+    }
     amended = await act(client, request["id"], "amendments", tokens.agency("RXT01"), still_referred)
     assert amended.json()["status"] == "awaiting_review"
     [entry] = await queue(client, tokens)
@@ -241,7 +298,11 @@ async def test_withdrawal_by_the_requesting_agency(client: httpx.AsyncClient, to
     in_review = await claimed(client, tokens)
     asked = await claimed(client, tokens)
     await act(
-        client, asked["id"], "review", guardian(tokens), {"outcome": "request_information", "rationale": "Please give the legal basis for onward sharing."}
+        client,
+        asked["id"],
+        "review",
+        guardian(tokens),
+        {"outcome": "request_information", "rationale": "Please give the legal basis for onward sharing."},
     )
 
     assert (await act(client, waiting["id"], "withdraw", tokens.agency("LA-NSH"))).status_code == 404
@@ -254,7 +315,9 @@ async def test_withdrawal_by_the_requesting_agency(client: httpx.AsyncClient, to
     assert again.status_code == 409 and again.json()["current_status"] == "withdrawn"
 
 
-async def test_every_illegal_transition_is_a_409_naming_the_state(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_every_illegal_transition_is_a_409_naming_the_state(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     review_body = {"outcome": "approve", "rationale": RATIONALE}
     retro_body = {"outcome": "upheld", "rationale": RATIONALE}
     amend_body = {"request": baseline_request(), "note": "revised"}
@@ -269,7 +332,13 @@ async def test_every_illegal_transition_is_a_409_naming_the_state(client: httpx.
             return await referred(client, tokens)
         request = await claimed(client, tokens)
         if state == "information_requested":
-            await act(client, request["id"], "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE})
+            await act(
+                client,
+                request["id"],
+                "review",
+                guardian(tokens),
+                {"outcome": "request_information", "rationale": RATIONALE},
+            )
         if state == "withdrawn":
             await act(client, request["id"], "withdraw", agency)
         return request
@@ -295,7 +364,11 @@ async def test_every_illegal_transition_is_a_409_naming_the_state(client: httpx.
             ("retrospective-review", guardian(tokens), retro_body),
             ("amendments", agency, amend_body),
         ],
-        "in_review": [("claim", guardian(tokens, 2), None), ("retrospective-review", guardian(tokens), retro_body), ("amendments", agency, amend_body)],
+        "in_review": [
+            ("claim", guardian(tokens, 2), None),
+            ("retrospective-review", guardian(tokens), retro_body),
+            ("amendments", agency, amend_body),
+        ],
         "information_requested": [
             ("claim", guardian(tokens, 2), None),
             ("release", guardian(tokens), None),
@@ -319,16 +392,28 @@ async def test_every_illegal_transition_is_a_409_naming_the_state(client: httpx.
             assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_an_emergency_share_is_reviewed_retrospectively(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_an_emergency_share_is_reviewed_retrospectively(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     share = (await submit(client, tokens, changed(EMERGENCY))).json()
-    assert (share["status"], share["review_required"], share["retrospective_review"]) == ("approved_with_conditions", True, "pending")
+    assert (share["status"], share["review_required"], share["retrospective_review"]) == (
+        "approved_with_conditions",
+        True,
+        "pending",
+    )
     [entry] = await queue(client, tokens)
     assert (entry["id"], entry["review"], entry["status"]) == (share["id"], "retrospective", "approved_with_conditions")
 
     claimed_share = await act(client, share["id"], "claim", guardian(tokens))
     assert claimed_share.status_code == 200 and claimed_share.json()["status"] == "approved_with_conditions"
-    assert (await act(client, share["id"], "review", guardian(tokens), {"outcome": "refuse", "rationale": RATIONALE})).status_code == 409
-    assert (await act(client, share["id"], "retrospective-review", guardian(tokens), {"outcome": "maybe", "rationale": RATIONALE})).status_code == 422
+    assert (
+        await act(client, share["id"], "review", guardian(tokens), {"outcome": "refuse", "rationale": RATIONALE})
+    ).status_code == 409
+    assert (
+        await act(
+            client, share["id"], "retrospective-review", guardian(tokens), {"outcome": "maybe", "rationale": RATIONALE}
+        )
+    ).status_code == 422
     judged = await act(
         client,
         share["id"],
@@ -340,13 +425,18 @@ async def test_an_emergency_share_is_reviewed_retrospectively(client: httpx.Asyn
     assert (judged.json()["kind"], judged.json()["outcome"]) == ("retrospective", "not_upheld")
 
     read = (await client.get(f"/v1/sharing-requests/{share['id']}", headers=tokens.agency("RXT01"))).json()
-    assert (read["status"], read["retrospective_review"]) == ("approved_with_conditions", "not_upheld")  # the sharing is not undone
+    assert (read["status"], read["retrospective_review"]) == (
+        "approved_with_conditions",
+        "not_upheld",
+    )  # the sharing is not undone
     assert await queue(client, tokens) == []
     metrics = (await client.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()
     assert metrics["retrospective_reviews"] == {"upheld": 0, "not_upheld": 1}
 
 
-async def test_a_lapsed_claim_returns_to_the_queue(client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI) -> None:
+async def test_a_lapsed_claim_returns_to_the_queue(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
     request = await claimed(client, tokens)
     await set_columns(app, request["id"], claim_expires_at=datetime.now(UTC) - timedelta(seconds=1))
 
@@ -355,12 +445,16 @@ async def test_a_lapsed_claim_returns_to_the_queue(client: httpx.AsyncClient, to
     late = await act(client, request["id"], "review", guardian(tokens), {"outcome": "approve", "rationale": RATIONALE})
     assert late.status_code == 409 and late.json()["current_status"] == "awaiting_review"
     assert (await act(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
-    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()["entries"]
+    history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()[
+        "entries"
+    ]
     expired = [entry for entry in history if entry.get("action") == "claim_expired"]
     assert len(expired) == 1 and expired[0]["actor"] == "system" and expired[0]["to_status"] == "awaiting_review"
 
 
-async def test_review_metrics_from_a_known_set_of_decisions(client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI) -> None:
+async def test_review_metrics_from_a_known_set_of_decisions(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
     now = datetime.now(UTC)
     plans = [  # (urgency, hours waited, guardian outcome, body changes)
         ("routine", 1, "approve", {}),
@@ -371,10 +465,14 @@ async def test_review_metrics_from_a_known_set_of_decisions(client: httpx.AsyncC
     for urgency, hours, outcome, changes in plans:
         request = await claimed(client, tokens, urgency=urgency, **changes)
         await set_columns(app, request["id"], referred_at=now - timedelta(hours=hours))
-        body = {"outcome": outcome, "rationale": RATIONALE} | ({"conditions": ["Train the staff first"]} if outcome == "approve_with_conditions" else {})
+        body = {"outcome": outcome, "rationale": RATIONALE} | (
+            {"conditions": ["Train the staff first"]} if outcome == "approve_with_conditions" else {}
+        )
         assert (await act(client, request["id"], "review", guardian(tokens), body)).status_code == 200
     info = await claimed(client, tokens)
-    await act(client, info["id"], "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE})
+    await act(
+        client, info["id"], "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE}
+    )
     late = await referred(client, tokens)
     await set_columns(app, late["id"], due_at=now - timedelta(hours=1))
 
@@ -397,17 +495,29 @@ async def test_review_metrics_from_a_known_set_of_decisions(client: httpx.AsyncC
     assert metrics["overturns"]["rate"] == 0.25
 
     yesterday = (now - timedelta(days=1)).date().isoformat()
-    empty = (await client.get("/v1/reports/review-metrics", params={"from": "2020-01-01", "to": "2020-01-31"}, headers=guardian(tokens))).json()
+    empty = (
+        await client.get(
+            "/v1/reports/review-metrics", params={"from": "2020-01-01", "to": "2020-01-31"}, headers=guardian(tokens)
+        )
+    ).json()
     assert empty["overturns"]["decisions"] == 0 and empty["overdue_now"] == 1
-    backwards = await client.get("/v1/reports/review-metrics", params={"from": yesterday, "to": "2020-01-01"}, headers=guardian(tokens))
+    backwards = await client.get(
+        "/v1/reports/review-metrics", params={"from": yesterday, "to": "2020-01-01"}, headers=guardian(tokens)
+    )
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "to"
     assert (await client.get("/v1/reports/review-metrics", headers=tokens.agency("RXT01"))).status_code == 403
 
 
-async def test_partial_approval_names_only_requested_items(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+async def test_partial_approval_names_only_requested_items(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
     request = await claimed(client, tokens, data_items=[item("demographics"), item("diagnoses"), item("medications")])
     decided = await act(
-        client, request["id"], "review", guardian(tokens), {"outcome": "approve", "rationale": RATIONALE, "approved_items": ["demographics", "medications"]}
+        client,
+        request["id"],
+        "review",
+        guardian(tokens),
+        {"outcome": "approve", "rationale": RATIONALE, "approved_items": ["demographics", "medications"]},
     )
     assert decided.status_code == 200
     assert decided.json()["approved_items"] == ["demographics", "medications"]

@@ -17,18 +17,31 @@ from tests.webhook_receiver import Receiver
 RATIONALE = "Onward sharing is limited to the named safeguarding team under the agreement."
 
 
-async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_every_step_of_a_review_is_announced_once(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency, guardian = tokens.agency("RXT01"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
     await register_endpoint(hooks, receiver, agency)
 
     asked = (await submit(hooks, tokens, changed({"recipient.onward_sharing": True}))).json()
     await hooks.post(f"/v1/sharing-requests/{asked['id']}/claim", headers=guardian)
-    await hooks.post(f"/v1/sharing-requests/{asked['id']}/review", json={"outcome": "request_information", "rationale": RATIONALE}, headers=guardian)
-    amended = {"request": changed({"recipient.onward_sharing": True, "reference": "v2"}), "note": "The onward recipient is the MASH."}
+    await hooks.post(
+        f"/v1/sharing-requests/{asked['id']}/review",
+        json={"outcome": "request_information", "rationale": RATIONALE},
+        headers=guardian,
+    )
+    amended = {
+        "request": changed({"recipient.onward_sharing": True, "reference": "v2"}),
+        "note": "The onward recipient is the MASH.",
+    }
     await hooks.post(f"/v1/sharing-requests/{asked['id']}/amendments", json=amended, headers=agency)
     await hooks.post(f"/v1/sharing-requests/{asked['id']}/claim", headers=guardian)
-    await hooks.post(f"/v1/sharing-requests/{asked['id']}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
+    await hooks.post(
+        f"/v1/sharing-requests/{asked['id']}/review",
+        json={"outcome": "approve", "rationale": RATIONALE},
+        headers=guardian,
+    )
 
     withdrawn = (await submit(hooks, tokens, changed({"recipient.onward_sharing": True}))).json()
     await hooks.post(f"/v1/sharing-requests/{withdrawn['id']}/withdraw", headers=agency)
@@ -43,16 +56,27 @@ async def test_every_step_of_a_review_is_announced_once(hooks: httpx.AsyncClient
     }
     shared = (await submit(hooks, tokens, changed(emergency))).json()
     await hooks.post(f"/v1/sharing-requests/{shared['id']}/claim", headers=guardian)
-    await hooks.post(f"/v1/sharing-requests/{shared['id']}/retrospective-review", json={"outcome": "upheld", "rationale": RATIONALE}, headers=guardian)
+    await hooks.post(
+        f"/v1/sharing-requests/{shared['id']}/retrospective-review",
+        json={"outcome": "upheld", "rationale": RATIONALE},
+        headers=guardian,
+    )
 
     late = (await submit(hooks, tokens, changed({"recipient.onward_sharing": True}))).json()
     async with hook_app.state.wiring.engine.begin() as connection:
-        await connection.execute(update(SharingRequest).where(SharingRequest.id == late["id"]).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await connection.execute(
+            update(SharingRequest)
+            .where(SharingRequest.id == late["id"])
+            .values(due_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
 
     await drain(hook_app)
     await drain(hook_app)  # a second pass announces nothing twice
     assert all(delivery.verified for delivery in receiver.received)
-    seen = [(delivery.payload["data"]["id"], delivery.payload["type"], delivery.payload["data"]["status"]) for delivery in receiver.received]
+    seen = [
+        (delivery.payload["data"]["id"], delivery.payload["type"], delivery.payload["data"]["status"])
+        for delivery in receiver.received
+    ]
     assert sorted(seen) == sorted(
         [
             (asked["id"], "sharing_request.referred", "awaiting_review"),

@@ -46,7 +46,9 @@ def test_every_folder_holds_cases_of_its_own_version() -> None:
     reason=f"scenario corpus ABSENT at {SHARED_SCENARIOS}: "
     "conformance run skipped (the project's own rule tests still run)",
 )
-@pytest.mark.parametrize("path", CASES or [None], ids=lambda path: f"{path.parent.name}/{path.stem}" if path else "absent")
+@pytest.mark.parametrize(
+    "path", CASES or [None], ids=lambda path: f"{path.parent.name}/{path.stem}" if path else "absent"
+)
 async def test_scenario(path: Path, app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> None:
     case = load(path)
     name, version = case["policy"]["name"], case["policy"]["version"]
@@ -56,7 +58,10 @@ async def test_scenario(path: Path, app: FastAPI, client: httpx.AsyncClient, tok
     for agreement in case["setup"]["agreements"]:
         response = await client.post("/v1/sharing-agreements", json=agreement, headers=tokens.admin())
         assert response.status_code == 201, response.text
-    held = {(entry["name"], entry["version"]): entry for entry in (await client.get("/v1/policies", headers=tokens.admin())).json()["items"]}
+    held = {
+        (entry["name"], entry["version"]): entry
+        for entry in (await client.get("/v1/policies", headers=tokens.admin())).json()["items"]
+    }
     assert (name, version) in held, f"the service does not hold {name} {version}"
     replay_only = held[name, version]["replay_only"]
     assert replay_only == (version != CURRENT_EDITION)
@@ -69,27 +74,44 @@ async def test_scenario(path: Path, app: FastAPI, client: httpx.AsyncClient, tok
     expect = case["expect"]
     # A dry run under the version by name, whatever is active, answers exactly as the case expects.
     dry = await client.post(
-        "/v1/evaluate", params={"policy_name": name, "policy_version": version}, json=case["request"], headers=tokens.agency(case["requester"])
+        "/v1/evaluate",
+        params={"policy_name": name, "policy_version": version},
+        json=case["request"],
+        headers=tokens.agency(case["requester"]),
     )
     assert dry.status_code == 200, dry.text
-    assert (dry.json()["outcome"], fired(dry.json()), dry.json()["review_required"]) == (expect["outcome"], expect["findings"], expect["review_required"]), (
-        case["title"]
-    )
+    assert (dry.json()["outcome"], fired(dry.json()), dry.json()["review_required"]) == (
+        expect["outcome"],
+        expect["findings"],
+        expect["review_required"],
+    ), case["title"]
     document = (await client.get(f"/v1/policies/{name}/{version}", headers=tokens.admin())).json()
-    assert [finding["rule"] for finding in dry.json()["findings"]] == list(document["rules"]), "every rule of the version runs, in its order"
+    assert [finding["rule"] for finding in dry.json()["findings"]] == list(document["rules"]), (
+        "every rule of the version runs, in its order"
+    )
 
     response = await client.post("/v1/sharing-requests", json=case["request"], headers=tokens.agency(case["requester"]))
     assert response.status_code == 201, response.text
     decision = response.json()["decision"]
     assert (decision["policy"]["name"], decision["policy"]["version"]) == (name, version)
     current = await client.post(
-        "/v1/evaluate", params={"policy_name": name, "policy_version": CURRENT_EDITION}, json=case["request"], headers=tokens.agency(case["requester"])
+        "/v1/evaluate",
+        params={"policy_name": name, "policy_version": CURRENT_EDITION},
+        json=case["request"],
+        headers=tokens.agency(case["requester"]),
     )
     if replay_only and expect["outcome"] in APPROVALS and current.json()["outcome"] not in APPROVALS:
         # Held: the active edition's findings as expected, and the current edition's judgement for a guardian.
-        assert (decision["outcome"], fired(decision), decision["review_required"]) == ("refer", expect["findings"] | {"EDITION.superseded": "refer"}, False)
+        assert (decision["outcome"], fired(decision), decision["review_required"]) == (
+            "refer",
+            expect["findings"] | {"EDITION.superseded": "refer"},
+            False,
+        )
         assert decision["findings"][:-1] == dry.json()["findings"]
-        assert f"under {CURRENT_EDITION} its outcome would be {current.json()['outcome']}" in decision["findings"][-1]["reason"]
+        assert (
+            f"under {CURRENT_EDITION} its outcome would be {current.json()['outcome']}"
+            in decision["findings"][-1]["reason"]
+        )
         assert response.json()["status"] == "awaiting_review"
     else:
         assert {key: dry.json()[key] for key in ("outcome", "findings", "conditions", "review_required", "policy")} == {

@@ -40,7 +40,9 @@ async def served(url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     application = create_app(settings_for(url))
     headers = Tokens(application.state.wiring.settings).admin()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver", headers=headers) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver", headers=headers
+        ) as http:
             yield application, http
     finally:
         await application.state.wiring.engine.dispose()
@@ -50,11 +52,22 @@ def test_judging_revisions() -> None:
     shipped = (("0013_b",), frozenset({"0012_a", "0013_b"}))
     assert judge(("0013_b",), shipped).status is SchemaStatus.CURRENT
     behind = judge(("0012_a",), shipped)
-    assert (behind.status, behind.ready, behind.revision, behind.expected) == (SchemaStatus.BEHIND, False, "0012_a", "0013_b")
-    assert behind.detail == "the database schema is at revision 0012_a; this service needs revision 0013_b: run `caldicott migrate`"
+    assert (behind.status, behind.ready, behind.revision, behind.expected) == (
+        SchemaStatus.BEHIND,
+        False,
+        "0012_a",
+        "0013_b",
+    )
+    assert (
+        behind.detail
+        == "the database schema is at revision 0012_a; this service needs revision 0013_b: run `caldicott migrate`"
+    )
     assert "no revision (never migrated)" in judge((), shipped).detail and not judge((), shipped).ready
     ahead = judge(("0014_c",), shipped)
-    assert (ahead.status, ahead.ready) == (SchemaStatus.AHEAD, True)  # a newer release migrated it: old processes keep serving
+    assert (ahead.status, ahead.ready) == (
+        SchemaStatus.AHEAD,
+        True,
+    )  # a newer release migrated it: old processes keep serving
     assert judge(("0013_b",), None).status is SchemaStatus.UNKNOWN
 
 
@@ -95,7 +108,9 @@ def test_a_never_migrated_database_is_a_503_not_a_500(blank_database: str) -> No
     assert listing.json()["type"].endswith("/schema-not-migrated") and "caldicott migrate" in listing.json()["detail"]
 
 
-def test_the_start_up_report_logs_one_line_naming_the_command(blank_database: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_start_up_report_logs_one_line_naming_the_command(
+    blank_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
     command.upgrade(alembic_config(blank_database), OLDER)
     settings = settings_for(blank_database)
     registry = create_app(settings).state.wiring.policies
@@ -110,7 +125,9 @@ def test_the_start_up_report_logs_one_line_naming_the_command(blank_database: st
     command.upgrade(alembic_config(blank_database), "head")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="caldicott.readiness"):
-        assert asyncio.run(readiness.report_at_start(settings=settings, registry=registry)).status is SchemaStatus.CURRENT  # type: ignore[union-attr]
+        assert (
+            asyncio.run(readiness.report_at_start(settings=settings, registry=registry)).status is SchemaStatus.CURRENT
+        )  # type: ignore[union-attr]
     assert [record for record in caplog.records if record.name == "caldicott.readiness"] == []
 
 
@@ -118,7 +135,14 @@ def serve_until(line: str, env: dict[str, Any], *, within: float = 60) -> str:
     """Start `caldicott serve`, read its log until a line contains `line`, stop it; the log read."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
     argv = [sys.executable, "-m", "app.cli", "serve", "--port", "0", "--log-level", "info"]
-    process = subprocess.Popen(argv, cwd=REPO, env=clean | {"PYTHONPATH": str(REPO)} | env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=clean | {"PYTHONPATH": str(REPO)} | env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     seen, started = "", time.monotonic()
     try:
         assert process.stderr is not None

@@ -121,8 +121,12 @@ async def submit_concurrently(base_url: str) -> list[httpx.Response]:
     """SUBMISSIONS posts at once, each on its own connection."""
     headers = {"Authorization": f"Bearer {token(org=AGENCY, role=Role.AGENCY)}"}
     bodies = [body for _outcome, body in request_bodies(SUBMISSIONS, seed=13)]
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=SUBMISSIONS)) as client:
-        return await asyncio.gather(*(client.post("/v1/sharing-requests", json=body, headers=headers) for body in bodies))
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=SUBMISSIONS)
+    ) as client:
+        return await asyncio.gather(
+            *(client.post("/v1/sharing-requests", json=body, headers=headers) for body in bodies)
+        )
 
 
 async def read_back(base_url: str, created: list[dict[str, str]]) -> list[tuple[str, int, str | None]]:
@@ -130,7 +134,10 @@ async def read_back(base_url: str, created: list[dict[str, str]]) -> list[tuple[
     headers = {"Authorization": f"Bearer {token(org=AGENCY, role=Role.AGENCY)}"}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         answers = [await client.get(f"/v1/sharing-requests/{request['id']}", headers=headers) for request in created]
-    return [(request["id"], answer.status_code, answer.json().get("reference")) for request, answer in zip(created, answers, strict=True)]
+    return [
+        (request["id"], answer.status_code, answer.json().get("reference"))
+        for request, answer in zip(created, answers, strict=True)
+    ]
 
 
 async def verified_after_chaining(base_url: str) -> dict[str, object]:
@@ -152,13 +159,19 @@ def answering_pids(log: Path) -> set[int]:
     pids = set()
     for line in log.read_text().splitlines():
         entry = json.loads(line) if line.startswith("{") else {}
-        if entry.get("logger") == "caldicott.access" and entry.get("route") == "/v1/sharing-requests" and entry.get("status") == 201:
+        if (
+            entry.get("logger") == "caldicott.access"
+            and entry.get("route") == "/v1/sharing-requests"
+            and entry.get("status") == 201
+        ):
             pids.add(entry["pid"])
     return pids
 
 
 async def drop_database(database_url: str) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(make_url(database_url).set(database="postgres").render_as_string(hide_password=False)))
+    connection = await asyncpg.connect(
+        asyncpg_dsn(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
     finally:
@@ -170,14 +183,28 @@ async def test_two_workers_share_the_load_and_keep_every_request_and_the_chain(
 ) -> None:
     if database_kind != "postgres":
         pytest.skip("several server processes are for PostgreSQL only (SQLite is refused: see the tests below)")
-    monkeypatch.setenv("CALDICOTT_BENCH_POSTGRES_URL", make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "CALDICOTT_BENCH_POSTGRES_URL",
+        make_url(database_url).set(database="postgres").render_as_string(hide_password=False),
+    )
     fresh = await create_database(f"caldicott_workers_{uuid.uuid4().hex[:8]}")
     env = service_env(fresh, CALDICOTT_HTTP_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT))
     try:
         await asyncio.to_thread(run_checked, migrate_argv(), env=env)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        argv = [str(VENV_BIN / "caldicott"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "info"]
+        argv = [
+            str(VENV_BIN / "caldicott"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "info",
+        ]
         with Process("serve-workers", argv, env=env, log_dir=tmp_path) as serving:
             await asyncio.to_thread(wait_until_up, f"{base_url}/healthz", process=serving)
             workers = await asyncio.to_thread(spawned_workers, serving.pid, 2)
@@ -192,7 +219,9 @@ async def test_two_workers_share_the_load_and_keep_every_request_and_the_chain(
 
             verification = await verified_after_chaining(base_url)
             assert verification["valid"] and not verification.get("pending"), verification
-            assert verification["events"] >= SUBMISSIONS + 1, verification  # the organisation's registration, then each submission
+            assert verification["events"] >= SUBMISSIONS + 1, (
+                verification
+            )  # the organisation's registration, then each submission
             assert answering_pids(serving.log_path) == workers
     finally:
         await drop_database(fresh)
@@ -201,12 +230,20 @@ async def test_two_workers_share_the_load_and_keep_every_request_and_the_chain(
 @pytest.mark.parametrize("how", [["--workers", "2"], ["--workers=3"], "CALDICOTT_WORKERS", "WEB_CONCURRENCY"])
 def test_sqlite_refuses_more_than_one_worker_in_one_line(how: list[str] | str, tmp_path: Path) -> None:
     database = tmp_path / "caldicott.db"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_") and key != "WEB_CONCURRENCY"}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_") and key != "WEB_CONCURRENCY"
+    }
     env["CALDICOTT_DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
     arguments = how if isinstance(how, list) else []
     if isinstance(how, str):
         env[how] = "2"
-    done = subprocess.run([str(VENV_BIN / "caldicott"), "serve", "--port", str(free_port()), *arguments], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(VENV_BIN / "caldicott"), "serve", "--port", str(free_port()), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert line.startswith("caldicott serve: --workers ") and "needs PostgreSQL" in line and "SQLite" in line

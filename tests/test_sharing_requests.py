@@ -46,11 +46,15 @@ async def test_each_outcome_sets_its_status(client: httpx.AsyncClient, tokens: T
         response = await submit(client, tokens, body)
         assert response.status_code == 201
         assert response.json()["status"] == status
-    conditions = (await submit(client, tokens, changed({"recipient.staff_trained": False}))).json()["decision"]["conditions"]
+    conditions = (await submit(client, tokens, changed({"recipient.staff_trained": False}))).json()["decision"][
+        "conditions"
+    ]
     assert len(conditions) == 1 and conditions[0]
 
 
-async def test_emergency_share_is_approved_and_flagged_for_retrospective_review(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_emergency_share_is_approved_and_flagged_for_retrospective_review(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await register_organisation(client, tokens, "RXT01")
     body = changed(
         {
@@ -66,10 +70,16 @@ async def test_emergency_share_is_approved_and_flagged_for_retrospective_review(
     assert response.status_code == 201
     assert (response.json()["status"], response.json()["review_required"]) == ("approved_with_conditions", True)
     fired = {f["rule"]: f["result"] for f in response.json()["decision"]["findings"] if f["result"] != "pass"}
-    assert fired == {"CP6.schedule1_paragraph": "refer", "CONSENT.public_interest": "refer", "CP7.emergency_share": "condition"}
+    assert fired == {
+        "CP6.schedule1_paragraph": "refer",
+        "CONSENT.public_interest": "refer",
+        "CP7.emergency_share": "condition",
+    }
 
 
-async def test_subject_identifiers_are_stored_only_as_keyed_hashes(client: httpx.AsyncClient, tokens: Tokens, app) -> None:  # type: ignore[no-untyped-def]
+async def test_subject_identifiers_are_stored_only_as_keyed_hashes(
+    client: httpx.AsyncClient, tokens: Tokens, app
+) -> None:  # type: ignore[no-untyped-def]
     await register_organisation(client, tokens, "RXT01")
     body = changed({"subjects.count": 2, "subjects.identifiers": ["9990000018", "999 000 0026"]})
     created = (await submit(client, tokens, body)).json()
@@ -87,7 +97,9 @@ async def test_subject_identifiers_are_stored_only_as_keyed_hashes(client: httpx
 async def test_identifiers_never_change_the_decision(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     without = (await submit(client, tokens, changed({"reference": "A"}))).json()["decision"]
-    with_ids = (await submit(client, tokens, changed({"reference": "A", "subjects.identifiers": ["9990000018"]}))).json()["decision"]
+    with_ids = (
+        await submit(client, tokens, changed({"reference": "A", "subjects.identifiers": ["9990000018"]}))
+    ).json()["decision"]
     assert without["findings"] == with_ids["findings"]
     assert without["request_hash"] != with_ids["request_hash"]
 
@@ -104,9 +116,14 @@ async def test_agency_never_sees_another_agencys_request(client: httpx.AsyncClie
     assert "LA-NSH" not in response.text
     listed = (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).json()
     assert [row["id"] for row in listed["items"]] == [mine["id"]]
-    unknown = await client.get("/v1/sharing-requests/00000000-0000-0000-0000-000000000000", headers=tokens.agency("RXT01"))
+    unknown = await client.get(
+        "/v1/sharing-requests/00000000-0000-0000-0000-000000000000", headers=tokens.agency("RXT01")
+    )
     # Indistinguishable from an id that does not exist.
-    assert unknown.json() == response.json() | {"detail": unknown.json()["detail"], "instance": unknown.json()["instance"]}
+    assert unknown.json() == response.json() | {
+        "detail": unknown.json()["detail"],
+        "instance": unknown.json()["instance"],
+    }
 
     for role in (Role.GUARDIAN, Role.AUDITOR, Role.ADMIN):
         overseer = tokens.headers("CONTROLLER", role)
@@ -118,7 +135,11 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient, tokens: Tok
     await register_organisation(client, tokens, "RXT01")
     created = []
     for index in range(5):
-        body = changed({"reference": f"R{index}"}) if index % 2 else changed({"reference": f"R{index}", "recipient.onward_sharing": True})
+        body = (
+            changed({"reference": f"R{index}"})
+            if index % 2
+            else changed({"reference": f"R{index}", "recipient.onward_sharing": True})
+        )
         created.append((await submit(client, tokens, body)).json())
     headers = tokens.agency("RXT01")
 
@@ -132,11 +153,17 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient, tokens: Tok
             break
     assert seen == [row["id"] for row in reversed(created)]
 
-    referred = (await client.get("/v1/sharing-requests", params={"status": "awaiting_review"}, headers=headers)).json()["items"]
+    referred = (await client.get("/v1/sharing-requests", params={"status": "awaiting_review"}, headers=headers)).json()[
+        "items"
+    ]
     assert {row["reference"] for row in referred} == {"R0", "R2", "R4"}
-    care = (await client.get("/v1/sharing-requests", params={"purpose": "direct_care"}, headers=headers)).json()["items"]
+    care = (await client.get("/v1/sharing-requests", params={"purpose": "direct_care"}, headers=headers)).json()[
+        "items"
+    ]
     assert len(care) == 5
-    research = (await client.get("/v1/sharing-requests", params={"purpose": "research"}, headers=headers)).json()["items"]
+    research = (await client.get("/v1/sharing-requests", params={"purpose": "research"}, headers=headers)).json()[
+        "items"
+    ]
     assert research == []
 
     bad = await client.get("/v1/sharing-requests", params={"cursor": "not-a-cursor"}, headers=headers)
@@ -177,7 +204,9 @@ async def test_bad_bodies_get_a_problem_naming_the_field(client: httpx.AsyncClie
         "subjects.identifiers": changed({"subjects.count": 1, "subjects.identifiers": ["1", "2"]}),
         "data_items": changed({"data_items": []}),
         "data_items[1].form": changed({"data_items": [item("demographics"), item("diagnoses", "scrambled")]}),
-        "data_items[0].justification": changed({"data_items": [{"category": "demographics", "form": "identifiable", "justification": "short"}]}),
+        "data_items[0].justification": changed(
+            {"data_items": [{"category": "demographics", "form": "identifiable", "justification": "short"}]}
+        ),
         "legal_basis.article_6": changed({"legal_basis.article_6": "because"}),
         "recipient.retention_days": changed({"recipient.retention_days": 36501}),
         "recipient.staff_trained": changed({"recipient.staff_trained": "yes"}),
@@ -193,7 +222,11 @@ async def test_bad_bodies_get_a_problem_naming_the_field(client: httpx.AsyncClie
         assert problem["status"] == 422 and problem["type"].endswith("/validation")
         assert field in [error["field"] for error in problem["errors"]], (field, problem)
 
-    not_json = await client.post("/v1/sharing-requests", content=b"{not json", headers=tokens.agency("RXT01") | {"content-type": "application/json"})
+    not_json = await client.post(
+        "/v1/sharing-requests",
+        content=b"{not json",
+        headers=tokens.agency("RXT01") | {"content-type": "application/json"},
+    )
     assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
     # Nothing half-accepted: no request was recorded by any of these.
     assert (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).json()["items"] == []
@@ -214,7 +247,9 @@ async def test_requester_must_be_registered_and_active(client: httpx.AsyncClient
 async def test_only_agencies_submit(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await register_organisation(client, tokens, "RXT01")
     for role in (Role.GUARDIAN, Role.AUDITOR, Role.ADMIN):
-        response = await client.post("/v1/sharing-requests", json=baseline_request(), headers=tokens.headers("RXT01", role))
+        response = await client.post(
+            "/v1/sharing-requests", json=baseline_request(), headers=tokens.headers("RXT01", role)
+        )
         assert response.status_code == 403, role
 
 
@@ -227,7 +262,10 @@ async def test_current_dspt_status_is_used(client: httpx.AsyncClient, tokens: To
     # 2027.1: direct care does not wait on the toolkit; the recipient confirms its security arrangements.
     assert after["status"] == "approved_with_conditions"
     assert {f["rule"]: f["result"] for f in after["decision"]["findings"]}["CP5.dspt"] == "condition"
-    assert (after["decision"]["facts"]["requester"]["dspt_status"], before["decision"]["facts"]["requester"]["dspt_status"]) == ("not_met", "standards_met")
+    assert (
+        after["decision"]["facts"]["requester"]["dspt_status"],
+        before["decision"]["facts"]["requester"]["dspt_status"],
+    ) == ("not_met", "standards_met")
 
 
 async def test_registered_agreement_is_looked_up(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -261,12 +299,19 @@ async def test_evaluate_is_a_dry_run(client: httpx.AsyncClient, tokens: Tokens) 
     stored = (await submit(client, tokens, body)).json()["decision"]
     assert dry["findings"] == stored["findings"] and dry["request_hash"] == stored["request_hash"]
 
-    as_police = await client.post("/v1/evaluate", params={"requester": "POL-NSH"}, json=baseline_request(), headers=tokens.headers("CONTROLLER", Role.GUARDIAN))
+    as_police = await client.post(
+        "/v1/evaluate",
+        params={"requester": "POL-NSH"},
+        json=baseline_request(),
+        headers=tokens.headers("CONTROLLER", Role.GUARDIAN),
+    )
     assert as_police.status_code == 200
     # Evaluated as the police force: in 2027.1 police give no direct care.
     assert as_police.json()["outcome"] == "refuse"
     assert {f["rule"]: f["result"] for f in as_police.json()["findings"]}["CP1.direct_care_recipient"] == "refer"
-    spoof = await client.post("/v1/evaluate", params={"requester": "POL-NSH"}, json=baseline_request(), headers=tokens.agency("RXT01"))
+    spoof = await client.post(
+        "/v1/evaluate", params={"requester": "POL-NSH"}, json=baseline_request(), headers=tokens.agency("RXT01")
+    )
     assert spoof.status_code == 403
     bad = await client.post("/v1/evaluate", json=changed({"urgency": "soon"}), headers=tokens.agency("RXT01"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "urgency"

@@ -37,8 +37,21 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
         "CALDICOTT_HTTP_KEEP_ALIVE_SECONDS": str(KEEP_ALIVE),
         "CALDICOTT_HTTP_MAX_HEADER_BYTES": str(MAX_HEAD),
     }
-    argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(argv, cwd=tmp_path_factory.mktemp("serve"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(
+        argv, cwd=tmp_path_factory.mktemp("serve"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         for _ in range(300):
             try:
@@ -119,7 +132,10 @@ def test_a_kept_alive_connection_gets_the_same_deadline_for_each_head(serving: t
 
 def test_a_head_growing_past_the_limit_is_refused_and_a_token_sized_one_is_not(serving: tuple[str, int]) -> None:
     base_url = f"http://{serving[0]}:{serving[1]}"
-    assert httpx.get(f"{base_url}/healthz", headers={"Authorization": "Bearer " + "a" * 2000}, timeout=5).status_code == 200
+    assert (
+        httpx.get(f"{base_url}/healthz", headers={"Authorization": "Bearer " + "a" * 2000}, timeout=5).status_code
+        == 200
+    )
     with connect(serving) as connection:
         # More of a head than the server will hold while it waits for the rest: refused at once, not at the deadline.
         connection.sendall(GET + b"X-Big: " + b"a" * (MAX_HEAD * 2))
@@ -140,11 +156,20 @@ def test_the_settings_reach_uvicorn() -> None:
     )
     options = server.uvicorn_options(settings)
     assert issubclass(options["http"], server.HeadDeadlineProtocol) and options["http"].head_timeout == 2.5
-    assert (options["timeout_keep_alive"], options["h11_max_incomplete_event_size"], options["limit_concurrency"], options["timeout_graceful_shutdown"]) == (
+    assert (
+        options["timeout_keep_alive"],
+        options["h11_max_incomplete_event_size"],
+        options["limit_concurrency"],
+        options["timeout_graceful_shutdown"],
+    ) == (
         7,
         32768,
         50,
         20,
     )
     defaults = server.uvicorn_options(settings_for("sqlite+aiosqlite:///:memory:"))
-    assert defaults["http"].head_timeout == 10 and defaults["timeout_keep_alive"] == 5 and defaults["h11_max_incomplete_event_size"] == 16384
+    assert (
+        defaults["http"].head_timeout == 10
+        and defaults["timeout_keep_alive"] == 5
+        and defaults["h11_max_incomplete_event_size"] == 16384
+    )

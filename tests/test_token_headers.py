@@ -23,7 +23,9 @@ from app.principal import Principal
 from tests.support import TEST_SECRET, settings_for
 from tests.test_auth import RSA_KEY, b64, claims, jwks
 
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 NO_DATABASE = "sqlite+aiosqlite:///unused.db"  # the verifier never opens it
 
 # Any JSON value, NaN and infinities included (Python's json reads and writes them).
@@ -95,27 +97,35 @@ def claims_near_valid() -> st.SearchStrategy[Any]:
 
 @PROPERTY_SETTINGS
 @given(header=headers_with("HS256", None), payload=claims_near_valid(), signature=st.binary(max_size=64))
-def test_unsigned_or_garbage_signed_tokens_are_only_ever_refused(hs_verifier: TokenVerifier, header: Any, payload: Any, signature: bytes) -> None:
+def test_unsigned_or_garbage_signed_tokens_are_only_ever_refused(
+    hs_verifier: TokenVerifier, header: Any, payload: Any, signature: bytes
+) -> None:
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
     assert refused_or_accepted(hs_verifier, f"{signing_input}.{b64(signature)}") is None
 
 
 @PROPERTY_SETTINGS
 @given(header=headers_with("RS256", "rsa-1"), payload=claims_near_valid(), signature=st.binary(max_size=64))
-def test_unsigned_tokens_are_only_ever_refused_in_jwks_mode(rs_verifier: TokenVerifier, header: Any, payload: Any, signature: bytes) -> None:
+def test_unsigned_tokens_are_only_ever_refused_in_jwks_mode(
+    rs_verifier: TokenVerifier, header: Any, payload: Any, signature: bytes
+) -> None:
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
     assert refused_or_accepted(rs_verifier, f"{signing_input}.{b64(signature)}") is None
 
 
 @PROPERTY_SETTINGS
 @given(header=headers_with("HS256", None), payload=claims_near_valid())
-def test_hs256_signed_tokens_with_any_header_and_claims_are_accepted_or_refused(hs_verifier: TokenVerifier, header: Any, payload: Any) -> None:
+def test_hs256_signed_tokens_with_any_header_and_claims_are_accepted_or_refused(
+    hs_verifier: TokenVerifier, header: Any, payload: Any
+) -> None:
     refused_or_accepted(hs_verifier, token_of(header, payload, "HS256"))
 
 
 @PROPERTY_SETTINGS
 @given(header=headers_with("RS256", "rsa-1"), payload=claims_near_valid())
-def test_rs256_signed_tokens_with_any_header_and_claims_are_accepted_or_refused(rs_verifier: TokenVerifier, header: Any, payload: Any) -> None:
+def test_rs256_signed_tokens_with_any_header_and_claims_are_accepted_or_refused(
+    rs_verifier: TokenVerifier, header: Any, payload: Any
+) -> None:
     refused_or_accepted(rs_verifier, token_of(header, payload, "RS256"))
 
 
@@ -145,14 +155,25 @@ CRAFTED_HEADERS = {
 
 @pytest.mark.parametrize("header, reason", CRAFTED_HEADERS.values(), ids=CRAFTED_HEADERS.keys())
 @pytest.mark.parametrize("signer", ["garbage", "HS256"])
-def test_crafted_headers_are_refused_with_the_reason(hs_verifier: TokenVerifier, header: dict[str, Any], reason: str, signer: str) -> None:
+def test_crafted_headers_are_refused_with_the_reason(
+    hs_verifier: TokenVerifier, header: dict[str, Any], reason: str, signer: str
+) -> None:
     with pytest.raises(Unauthorized, match=reason):
         hs_verifier.verify(token_of(header, claims(), signer))
 
 
-@pytest.mark.parametrize("header", [{"alg": "RS256", "kid": ["k1"]}, {"alg": ["RS256"], "kid": "rsa-1"}, {"alg": "RS256", "kid": "rsa-1", "crit": ["b64"]}])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "RS256", "kid": ["k1"]},
+        {"alg": ["RS256"], "kid": "rsa-1"},
+        {"alg": "RS256", "kid": "rsa-1", "crit": ["b64"]},
+    ],
+)
 @pytest.mark.parametrize("signer", ["garbage", "RS256"])
-def test_crafted_headers_are_refused_in_jwks_mode(rs_verifier: TokenVerifier, header: dict[str, Any], signer: str) -> None:
+def test_crafted_headers_are_refused_in_jwks_mode(
+    rs_verifier: TokenVerifier, header: dict[str, Any], signer: str
+) -> None:
     with pytest.raises(Unauthorized):
         rs_verifier.verify(token_of(header, claims(), signer))
 
@@ -182,7 +203,9 @@ CRAFTED_CLAIMS = {
 
 
 @pytest.mark.parametrize("changed, reason", CRAFTED_CLAIMS.values(), ids=CRAFTED_CLAIMS.keys())
-def test_signed_tokens_with_claims_of_the_wrong_type_are_refused_with_the_reason(hs_verifier: TokenVerifier, changed: dict[str, Any], reason: str) -> None:
+def test_signed_tokens_with_claims_of_the_wrong_type_are_refused_with_the_reason(
+    hs_verifier: TokenVerifier, changed: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(Unauthorized, match=reason):
         hs_verifier.verify(token_of({"alg": "HS256", "typ": "JWT"}, claims(**changed), "HS256"))
 

@@ -64,7 +64,9 @@ def spans(database_url: str) -> InMemorySpanExporter:
 async def traced_app(database_url: str, spans: InMemorySpanExporter) -> AsyncIterator[FastAPI]:
     """The app as local development runs it (webhooks to loopback, a short retry schedule),
     exporting its spans to `spans`."""
-    settings = settings_for(database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5)
+    settings = settings_for(
+        database_url, webhook_allow_private=True, webhook_retry_schedule=[0, 0, 0], webhook_timeout_seconds=5
+    )
     application = create_app(settings, span_exporter=spans)
     yield application
     await application.state.wiring.engine.dispose()
@@ -136,25 +138,38 @@ async def test_a_submission_is_a_server_span_with_every_statement_beneath_it(
     # through SQLAlchemy on SQLite.
     [write] = [span for span in statements if re.search(r'INSERT INTO "?sharing_requests"? ', statement_of(span))]
     scope = write.instrumentation_scope.name if write.instrumentation_scope else None
-    assert scope == (tracing.DRIVER_SCOPE if database_kind == "postgres" else "opentelemetry.instrumentation.sqlalchemy")
+    assert scope == (
+        tracing.DRIVER_SCOPE if database_kind == "postgres" else "opentelemetry.instrumentation.sqlalchemy"
+    )
     assert (write.attributes or {})["db.system"] == ("postgresql" if database_kind == "postgres" else "sqlite")
     assert write.name.split()[0] in ("INSERT", "WITH")
-    assert "9990000018" not in json.dumps([dict(span.attributes or {}) for span in caught.values()])  # the subject's identifier
+    assert "9990000018" not in json.dumps(
+        [dict(span.attributes or {}) for span in caught.values()]
+    )  # the subject's identifier
 
 
-async def test_a_callers_traceparent_makes_the_server_span_its_child(traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter) -> None:
+async def test_a_callers_traceparent_makes_the_server_span_its_child(
+    traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter
+) -> None:
     await register_organisation(traced, tokens, "RXT01")
     spans.clear()
-    assert (await submit(traced, tokens, baseline_request(), traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")).status_code == 201
+    assert (
+        await submit(traced, tokens, baseline_request(), traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")
+    ).status_code == 201
 
     server = server_span(spans, "POST /v1/sharing-requests")
     assert server.parent is not None and server.parent.is_remote
-    assert (format(server.context.trace_id, "032x"), format(server.parent.span_id, "016x")) == (CALLER_TRACE, CALLER_SPAN)
+    assert (format(server.context.trace_id, "032x"), format(server.parent.span_id, "016x")) == (
+        CALLER_TRACE,
+        CALLER_SPAN,
+    )
     assert {span.context.trace_id for span in spans.get_finished_spans()} == {int(CALLER_TRACE, 16)}
 
     # A caller that does not sample its trace is heeded: nothing of the request is exported.
     spans.clear()
-    assert (await submit(traced, tokens, baseline_request(), traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-00")).status_code == 201
+    assert (
+        await submit(traced, tokens, baseline_request(), traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-00")
+    ).status_code == 201
     assert spans.get_finished_spans() == ()
 
 
@@ -173,7 +188,12 @@ async def test_each_delivery_attempt_sends_the_traceparent_of_its_client_span_in
 
     receiver.answer(500)  # the first attempt fails; the second, at once by the test schedule, succeeds
     with tracing.active(traced_app.state.wiring.tracing):
-        assert await delivery.drain(sessionmaker=traced_app.state.wiring.sessionmaker, settings=traced_app.state.wiring.settings) == 2
+        assert (
+            await delivery.drain(
+                sessionmaker=traced_app.state.wiring.sessionmaker, settings=traced_app.state.wiring.settings
+            )
+            == 2
+        )
 
     caught = by_id(spans)
     attempts = []
@@ -189,7 +209,11 @@ async def test_each_delivery_attempt_sends_the_traceparent_of_its_client_span_in
         assert (attempt.name, attempt.kind) == (tracing.DELIVERY_SPAN, SpanKind.PRODUCER)
         assert attempt.parent is not None and attempt.parent.span_id == submission.context.span_id
         assert (attempt.attributes or {})["webhook.delivery_id"] == received.webhook_id
-        recorded = [span for span in caught.values() if "INSERT INTO webhook_attempts" in statement_of(span) and descends_from(span, attempt, caught)]
+        recorded = [
+            span
+            for span in caught.values()
+            if "INSERT INTO webhook_attempts" in statement_of(span) and descends_from(span, attempt, caught)
+        ]
         assert len(recorded) == 1  # the attempt's recording is within its span
         attempts.append(attempt)
     assert [(attempt.attributes or {})["webhook.outcome"] for attempt in attempts] == ["rejected", "succeeded"]
@@ -200,7 +224,12 @@ async def test_each_delivery_attempt_sends_the_traceparent_of_its_client_span_in
 
 
 async def test_a_delivery_of_an_event_written_untraced_begins_a_trace_of_its_own(
-    hooks: httpx.AsyncClient, hook_app: FastAPI, traced_app: FastAPI, tokens: Tokens, receiver: Receiver, spans: InMemorySpanExporter
+    hooks: httpx.AsyncClient,
+    hook_app: FastAPI,
+    traced_app: FastAPI,
+    tokens: Tokens,
+    receiver: Receiver,
+    spans: InMemorySpanExporter,
 ) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"), event_types=["sharing_request.decided"])
@@ -209,7 +238,12 @@ async def test_a_delivery_of_an_event_written_untraced_begins_a_trace_of_its_own
         assert (await session.exec(select(OutboxEvent.traceparent))).all() == [None]
     spans.clear()
     with tracing.active(traced_app.state.wiring.tracing):
-        assert await delivery.drain(sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings) == 1
+        assert (
+            await delivery.drain(
+                sessionmaker=hook_app.state.wiring.sessionmaker, settings=hook_app.state.wiring.settings
+            )
+            == 1
+        )
 
     [received] = receiver.received
     _, trace_id, span_id, _ = received.headers["traceparent"].split("-")
@@ -220,7 +254,9 @@ async def test_a_delivery_of_an_event_written_untraced_begins_a_trace_of_its_own
     assert (attempt.name, attempt.parent, attempt.context.trace_id) == (tracing.DELIVERY_SPAN, None, int(trace_id, 16))
 
 
-async def test_log_lines_carry_the_trace_and_span_ids(traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter, json_lines: io.StringIO) -> None:
+async def test_log_lines_carry_the_trace_and_span_ids(
+    traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter, json_lines: io.StringIO
+) -> None:
     await register_organisation(traced, tokens, "RXT01")
     spans.clear()
     response = await submit(traced, tokens, baseline_request(), traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")
@@ -229,15 +265,21 @@ async def test_log_lines_carry_the_trace_and_span_ids(traced: httpx.AsyncClient,
 
     server = server_span(spans, "POST /v1/sharing-requests")
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
-    [access] = [line for line in lines if line["logger"] == "caldicott.access" and line["route"] == "/v1/sharing-requests"]
+    [access] = [
+        line for line in lines if line["logger"] == "caldicott.access" and line["route"] == "/v1/sharing-requests"
+    ]
     assert access["correlation_id"] == response.headers["X-Request-ID"]
     assert (access["trace_id"], access["span_id"]) == (CALLER_TRACE, format(server.context.span_id, "016x"))
     assert "trace_id" not in lines[-1] and "span_id" not in lines[-1]  # outside any span
 
 
-async def test_a_query_string_stays_out_of_the_server_span(traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter) -> None:
+async def test_a_query_string_stays_out_of_the_server_span(
+    traced: httpx.AsyncClient, tokens: Tokens, spans: InMemorySpanExporter
+) -> None:
     auditor = tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")
-    assert (await traced.get("/v1/audit/events", params={"actor": "staff-member-7731"}, headers=auditor)).status_code == 200
+    assert (
+        await traced.get("/v1/audit/events", params={"actor": "staff-member-7731"}, headers=auditor)
+    ).status_code == 200
     server = server_span(spans, "GET /v1/audit/events")
     attributes = dict(server.attributes or {})
     assert any("/v1/audit/events" in str(value) for value in attributes.values())
@@ -250,13 +292,19 @@ async def test_probes_and_the_scrape_are_not_traced(traced: httpx.AsyncClient, s
     assert spans.get_finished_spans() == ()
 
 
-async def test_a_failed_statement_keeps_the_error_type_not_its_text(traced_app: FastAPI, traced: httpx.AsyncClient, spans: InMemorySpanExporter) -> None:
+async def test_a_failed_statement_keeps_the_error_type_not_its_text(
+    traced_app: FastAPI, traced: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
     tracer = traced_app.state.wiring.tracing.provider.get_tracer("test")
     with tracer.start_as_current_span("a unit of work", kind=SpanKind.SERVER):
         async with traced_app.state.wiring.sessionmaker() as session:
-            await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
+            await driver.fetch(
+                session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION
+            )
             with pytest.raises(exc.IntegrityError):
-                await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
+                await driver.fetch(
+                    session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION
+                )
             await session.rollback()
     [failed] = [span for span in spans.get_finished_spans() if span.status.status_code == StatusCode.ERROR]
     assert "INSERT INTO organisations" in statement_of(failed)
@@ -270,9 +318,14 @@ async def test_tracing_off_instruments_nothing(app: FastAPI, traced_app: FastAPI
     assert "build_middleware_stack" not in vars(app)  # no tracing middleware wrapped around the app
     assert not app.state.wiring.engine.sync_engine.dispatch.before_cursor_execute  # no listener on any statement
     assert tracing.current_traceparent() is None
-    assert not hasattr(BackgroundTask, "_otel_original_call")  # FastAPI's instrumentation wraps it for the whole process; undone
+    assert not hasattr(
+        BackgroundTask, "_otel_original_call"
+    )  # FastAPI's instrumentation wraps it for the whole process; undone
     # The traced app, beside it, has both.
-    assert "build_middleware_stack" in vars(traced_app) and traced_app.state.wiring.engine.sync_engine.dispatch.before_cursor_execute
+    assert (
+        "build_middleware_stack" in vars(traced_app)
+        and traced_app.state.wiring.engine.sync_engine.dispatch.before_cursor_execute
+    )
 
 
 async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
@@ -282,7 +335,9 @@ async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
     application = create_app(settings_for(database_url))
     try:
         await fresh_start(application)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as http:
             await register_organisation(http, tokens, "RXT01")
     finally:
         await application.state.wiring.engine.dispose()
@@ -291,7 +346,11 @@ async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
     for received in receiver.at("/v1/traces"):
         request = ExportTraceServiceRequest.FromString(received.body)
         for resource_spans in request.resource_spans:
-            service = {attribute.key: attribute.value.string_value for attribute in resource_spans.resource.attributes}["service.name"]
-            exported += [{"service": service, "name": span.name} for scope in resource_spans.scope_spans for span in scope.spans]
+            service = {attribute.key: attribute.value.string_value for attribute in resource_spans.resource.attributes}[
+                "service.name"
+            ]
+            exported += [
+                {"service": service, "name": span.name} for scope in resource_spans.scope_spans for span in scope.spans
+            ]
     assert {"service": "caldicott", "name": "POST /v1/organisations"} in exported
     assert len(exported) > 1  # its statements too

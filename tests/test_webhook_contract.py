@@ -37,7 +37,10 @@ from tests.test_attachments import PDF
 SERVED = create_app(settings_for("sqlite+aiosqlite:///:memory:")).openapi()
 HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature"}
 RATIONALE = "Weighed the purpose against the duty of confidence; the recipient team is named and small."
-CONSENT_REFUSED = {"legal_basis.confidentiality": "overriding_public_interest", "consent.status": "refused"}  # a panel may be asked
+CONSENT_REFUSED = {
+    "legal_basis.confidentiality": "overriding_public_interest",
+    "consent.status": "refused",
+}  # a panel may be asked
 
 
 def schema_of(event_type: str) -> dict[str, Any]:
@@ -88,7 +91,12 @@ def test_the_schema_refuses_what_the_service_does_not_send() -> None:
     good = {
         "type": "policy.activated",
         "timestamp": "2026-11-26T14:05:00.000000Z",
-        "data": {"name": "uk-caldicott-baseline", "version": "2027.1", "content_hash": "ab" * 32, "link": "/v1/policies/uk-caldicott-baseline/2027.1"},
+        "data": {
+            "name": "uk-caldicott-baseline",
+            "version": "2027.1",
+            "content_hash": "ab" * 32,
+            "link": "/v1/policies/uk-caldicott-baseline/2027.1",
+        },
     }
     assert problems_with(good, "policy.activated") == []
     extra, missing, wrong_type, bad_time = (copy.deepcopy(good) for _ in range(4))
@@ -111,7 +119,14 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await make_worker_events(client, tokens, app)
 
 
-async def act(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None, status: int = 200) -> None:
+async def act(
+    client: httpx.AsyncClient,
+    request_id: str,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+    status: int = 200,
+) -> None:
     """POST one action on a request and check it was done."""
     response = await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
     assert response.status_code == status, response.text
@@ -129,25 +144,54 @@ async def make_evidence_events(client: httpx.AsyncClient, tokens: Tokens) -> Non
     agency, guardian = tokens.agency("RXT01"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
     approved = await submitted(client, tokens, {}, "approved")  # decided
     files = {"file": ("order.pdf", PDF, "application/pdf")}
-    uploaded = await client.post(f"/v1/sharing-requests/{approved}/attachments", data={"kind": "court_order"}, files=files, headers=agency)
+    uploaded = await client.post(
+        f"/v1/sharing-requests/{approved}/attachments", data={"kind": "court_order"}, files=files, headers=agency
+    )
     assert uploaded.status_code == 201, uploaded.text  # attachment_added
     checked = {"outcome": "rejected", "checked": "A typed page headed 'court order': no seal, no court, no number."}
-    order = {"issued_by": "unknown", "issued_on": "2026-11-20", "number": "none", "sealed_or_signed": False, "in_date": False}
+    order = {
+        "issued_by": "unknown",
+        "issued_on": "2026-11-20",
+        "number": "none",
+        "sealed_or_signed": False,
+        "in_date": False,
+    }
     order |= {"addressed_to_controller": False, "covers_information": False}
-    await act(client, approved, f"attachments/{uploaded.json()['id']}/verifications", guardian, checked | {"order": order}, status=201)  # evidence_verified
+    await act(
+        client,
+        approved,
+        f"attachments/{uploaded.json()['id']}/verifications",
+        guardian,
+        checked | {"order": order},
+        status=201,
+    )  # evidence_verified
 
 
 async def make_review_events(client: httpx.AsyncClient, tokens: Tokens) -> None:
     """Every review path: a referral reviewed after information and an opinion were asked for, a withdrawal, a
     retrospective review, a reconsideration and a panel."""
     agency = tokens.agency("RXT01")
-    guardian, second = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1"), tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2")
+    guardian, second = (
+        tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1"),
+        tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-2"),
+    )
     asked = await submitted(client, tokens, REFERRED, "awaiting_review")  # referred
     await act(client, asked, "claim", guardian)
-    await act(client, asked, "review", guardian, {"outcome": "request_information", "rationale": RATIONALE})  # information_requested
-    await act(client, asked, "amendments", agency, {"request": changed(REFERRED | {"reference": "v2"}), "note": "The onward recipient is the MASH."})
+    await act(
+        client, asked, "review", guardian, {"outcome": "request_information", "rationale": RATIONALE}
+    )  # information_requested
+    await act(
+        client,
+        asked,
+        "amendments",
+        agency,
+        {"request": changed(REFERRED | {"reference": "v2"}), "note": "The onward recipient is the MASH."},
+    )
     await act(client, asked, "claim", guardian)
-    question = {"proposed_outcome": "approve", "question": "The onward sharing is to the MASH only: do you agree it may go?"}
+    question = {
+        "proposed_outcome": "approve",
+        "question": "The onward sharing is to the MASH only: do you agree it may go?",
+    }
     await act(client, asked, "opinions/requests", guardian, question, status=201)  # opinion_requested
     await act(client, asked, "review", guardian, {"outcome": "approve", "rationale": RATIONALE})  # reviewed
 
@@ -155,17 +199,24 @@ async def make_review_events(client: httpx.AsyncClient, tokens: Tokens) -> None:
 
     shared = await submitted(client, tokens, EMERGENCY, "approved_with_conditions")
     await act(client, shared, "claim", guardian)
-    await act(client, shared, "retrospective-review", guardian, {"outcome": "upheld", "rationale": RATIONALE})  # retrospective_review_completed
+    await act(
+        client, shared, "retrospective-review", guardian, {"outcome": "upheld", "rationale": RATIONALE}
+    )  # retrospective_review_completed
 
     refused = await submitted(client, tokens, {"recipient.storage_region": "other"}, "refused")
     grounds = "The recipient now stores the record in the UK, answering the reason given."
     await act(client, refused, "reconsideration", agency, {"grounds": grounds}, status=201)
     await act(client, refused, "claim", second)
-    await act(client, refused, "reconsideration/decision", second, {"outcome": "upheld", "rationale": RATIONALE})  # reconsideration_requested, reconsidered
+    await act(
+        client, refused, "reconsideration/decision", second, {"outcome": "upheld", "rationale": RATIONALE}
+    )  # reconsideration_requested, reconsidered
 
     panelled = await submitted(client, tokens, CONSENT_REFUSED, "awaiting_review")
     await act(client, panelled, "claim", guardian)
-    members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]  # a panel sits the controller's guardians
+    members = [
+        {"sub": "guardian-2", "org": "CONTROLLER"},
+        {"sub": "guardian-3", "org": "CONTROLLER"},
+    ]  # a panel sits the controller's guardians
     reason = "Approving would override a capable adult's refusal of consent."
     await act(client, panelled, "panel", guardian, {"reason": reason, "members": members}, status=201)
 
@@ -177,29 +228,44 @@ async def make_ready_to_disclose(client: httpx.AsyncClient, tokens: Tokens) -> N
     assert court.json()["status"] == "approved_with_conditions", court.text
     checked = {"outcome": "done", "checked": "Sealed order 2028/123 seen; it covers the diagnoses asked for."}
     ig_manager = tokens.headers("CONTROLLER", Role.IG_MANAGER)
-    await act(client, court.json()["id"], "controller-checks/CP6.court_order_verified", ig_manager, checked)  # ready_to_disclose
+    await act(
+        client, court.json()["id"], "controller-checks/CP6.court_order_verified", ig_manager, checked
+    )  # ready_to_disclose
 
 
 async def make_worker_events(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
     """What the worker and an admin make: an overdue request, a policy activated, agreement notices, a checkpoint."""
     late = await submitted(client, tokens, REFERRED, "awaiting_review")
     async with app.state.wiring.sessionmaker() as session:
-        await session.exec(update(SharingRequest).where(SharingRequest.id == late).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await session.exec(
+            update(SharingRequest)
+            .where(SharingRequest.id == late)
+            .values(due_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
         assert await queue.flag_overdue(session=session) == 1  # overdue, as the worker's sweep finds it
         await session.commit()
 
     policies = (await client.get("/v1/policies", headers=tokens.admin())).json()["items"]
     inactive = next(policy for policy in policies if not policy["active"] and not policy["replay_only"])
-    activated = await client.post(f"/v1/policies/{inactive['name']}/{inactive['version']}/activate", headers=tokens.admin())
+    activated = await client.post(
+        f"/v1/policies/{inactive['name']}/{inactive['version']}/activate", headers=tokens.admin()
+    )
     assert activated.status_code == 200, activated.text  # policy.activated
 
     today = date(2031, 12, 10)
-    await register_agreement(client, tokens, code="ISA-NEAR", owner="OWN01", valid_until="2031-12-31", review_date="2031-12-01")
+    await register_agreement(
+        client, tokens, code="ISA-NEAR", owner="OWN01", valid_until="2031-12-31", review_date="2031-12-01"
+    )
     sent = await agreement_notices.check(app.state.wiring.sessionmaker, today=today)
-    assert {str(notice.kind) for notice in sent} == {"review_due", "expiring"}  # sharing_agreement.review_due and .expiring
+    assert {str(notice.kind) for notice in sent} == {
+        "review_due",
+        "expiring",
+    }  # sharing_agreement.review_due and .expiring
 
     signing = app.state.wiring.settings.audit_keys(sign=True)  # the worker's keys: this app only publishes them
-    assert await checkpoints.make(app.state.wiring.sessionmaker, keys=signing, log_name="CONTROLLER") is not None  # audit.checkpoint
+    assert (
+        await checkpoints.make(app.state.wiring.sessionmaker, keys=signing, log_name="CONTROLLER") is not None
+    )  # audit.checkpoint
 
 
 async def stored_events(app: FastAPI) -> list[OutboxEvent]:
@@ -208,16 +274,24 @@ async def stored_events(app: FastAPI) -> list[OutboxEvent]:
         return list((await session.exec(select(OutboxEvent).order_by(OutboxEvent.created_at))).all())
 
 
-async def test_every_payload_the_service_writes_matches_the_published_schema(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_every_payload_the_service_writes_matches_the_published_schema(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     await make_every_event(client, tokens, app)
     events = await stored_events(app)
-    assert {event.type for event in events} == set(WebhookEventType), "an event type was not made: the check below would not cover it"
+    assert {event.type for event in events} == set(WebhookEventType), (
+        "an event type was not made: the check below would not cover it"
+    )
     for event in events:
         assert problems_with(sent(event.payload), event.type) == [], (event.type, event.payload)
-        EVENT_MODELS[WebhookEventType(event.type)].model_validate(event.payload)  # the models say the same as their schema
+        EVENT_MODELS[WebhookEventType(event.type)].model_validate(
+            event.payload
+        )  # the models say the same as their schema
 
 
-async def test_every_request_event_type_built_from_a_real_request_matches(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> None:
+async def test_every_request_event_type_built_from_a_real_request_matches(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     # The payload of every request event, however it is reached, comes from one function:
     # built here for each type from stored rows.
     await register_organisation(client, tokens, "RXT01")
@@ -228,5 +302,7 @@ async def test_every_request_event_type_built_from_a_real_request_matches(client
             decision = (await session.exec(select(Decision).where(Decision.request_id == request.id))).one()
         for event_type in (event_type for event_type, data in DATA_OF.items() if data is RequestEventData):
             for with_decision in (decision, None):
-                payload = outbox.payload(event_type=event_type, request=request, decision=with_decision, now=datetime.now(UTC))
+                payload = outbox.payload(
+                    event_type=event_type, request=request, decision=with_decision, now=datetime.now(UTC)
+                )
                 assert problems_with(sent(payload), event_type) == [], payload

@@ -47,10 +47,18 @@ PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "ready_to_disclose", 
 
 
 async def register_endpoint(
-    client: httpx.AsyncClient, receiver: Receiver, headers: dict[str, str], path: str = "/hook", event_types: list[str] | None = None
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    headers: dict[str, str],
+    path: str = "/hook",
+    event_types: list[str] | None = None,
 ) -> dict[str, Any]:
     """Register the receiver's path as an endpoint and give the receiver its secret."""
-    response = await client.post("/v1/webhook-endpoints", json={"url": receiver.url(path), "event_types": event_types or ALL_EVENTS}, headers=headers)
+    response = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": receiver.url(path), "event_types": event_types or ALL_EVENTS},
+        headers=headers,
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     receiver.secrets[path] = created["secret"]
@@ -58,7 +66,11 @@ async def register_endpoint(
 
 
 async def drain(application: FastAPI, *, settings: Settings | None = None, now: datetime | None = None) -> int:
-    return await delivery.drain(sessionmaker=application.state.wiring.sessionmaker, settings=settings or application.state.wiring.settings, now=now)
+    return await delivery.drain(
+        sessionmaker=application.state.wiring.sessionmaker,
+        settings=settings or application.state.wiring.settings,
+        now=now,
+    )
 
 
 async def deliveries(client: httpx.AsyncClient, headers: dict[str, str], endpoint_id: str) -> list[dict[str, Any]]:
@@ -67,14 +79,18 @@ async def deliveries(client: httpx.AsyncClient, headers: dict[str, str], endpoin
     return response.json()["items"]
 
 
-async def test_a_decision_reaches_the_receiver_signed_and_verifiable(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_a_decision_reaches_the_receiver_signed_and_verifiable(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
     assert endpoint["secret"].startswith("whsec_") and len(endpoint["secret"]) >= len("whsec_") + 32
     assert (endpoint["scope"], endpoint["organisation"], endpoint["enabled"]) == ("organisation", "RXT01", True)
 
-    body = changed({"subjects.count": 2, "subjects.identifiers": ["9990000018", "999 000 0026"], "recipient.staff_trained": False})
+    body = changed(
+        {"subjects.count": 2, "subjects.identifiers": ["9990000018", "999 000 0026"], "recipient.staff_trained": False}
+    )
     request = (await submit(hooks, tokens, body)).json()
     assert await drain(hook_app) == 1
 
@@ -94,7 +110,12 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(hooks: http
         "open_checks": [],
         "link": f"/v1/sharing-requests/{request['id']}",
     }
-    for secret_thing in ("9990000018", "0000026", body["purpose"]["description"], *request["request"]["subjects"]["identifier_hashes"]):
+    for secret_thing in (
+        "9990000018",
+        "0000026",
+        body["purpose"]["description"],
+        *request["request"]["subjects"]["identifier_hashes"],
+    ):
         assert secret_thing not in received.body.decode()
     assert received.headers["content-type"] == "application/json"
 
@@ -107,25 +128,40 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(hooks: http
         None,
     )
     [attempt] = history["attempts"]
-    assert (attempt["number"], attempt["response_status"], attempt["response_body"], attempt["error"]) == (1, 200, "answered 200", None)
+    assert (attempt["number"], attempt["response_status"], attempt["response_body"], attempt["error"]) == (
+        1,
+        200,
+        "answered 200",
+        None,
+    )
     assert attempt["duration_ms"] >= 0
 
 
-async def test_the_secret_is_shown_only_at_creation(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver) -> None:
+async def test_the_secret_is_shown_only_at_creation(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
-    assert (await hooks.get("/v1/webhook-endpoints", headers=agency)).json()["items"] == [{k: v for k, v in endpoint.items() if k != "secret"}]
+    assert (await hooks.get("/v1/webhook-endpoints", headers=agency)).json()["items"] == [
+        {k: v for k, v in endpoint.items() if k != "secret"}
+    ]
     for response in (
         await hooks.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=agency),
         await hooks.get("/v1/webhook-endpoints", headers=agency),
-        await hooks.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"description": "case system"}, headers=agency),
+        await hooks.patch(
+            f"/v1/webhook-endpoints/{endpoint['id']}", json={"description": "case system"}, headers=agency
+        ),
     ):
         assert response.status_code == 200
-        assert endpoint["secret"] not in response.text and "secret" not in response.text.replace("previous_secret_expires_at", "")
+        assert endpoint["secret"] not in response.text and "secret" not in response.text.replace(
+            "previous_secret_expires_at", ""
+        )
 
 
-async def test_referrals_and_subscriptions(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_referrals_and_subscriptions(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     await register_endpoint(hooks, receiver, agency, "/referrals", ["sharing_request.referred"])
@@ -157,16 +193,27 @@ def test_request_actions_map_to_event_types() -> None:
         (RequestAction.REVIEWED, RequestStatus.APPROVED): WebhookEventType.REVIEWED,
         (RequestAction.INFORMATION_REQUESTED, RequestStatus.AWAITING_REVIEW): WebhookEventType.INFORMATION_REQUESTED,
         (RequestAction.WITHDRAWN, RequestStatus.AWAITING_REVIEW): WebhookEventType.WITHDRAWN,
-        (RequestAction.RETROSPECTIVE_REVIEWED, RequestStatus.APPROVED_WITH_CONDITIONS): WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED,
+        (
+            RequestAction.RETROSPECTIVE_REVIEWED,
+            RequestStatus.APPROVED_WITH_CONDITIONS,
+        ): WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED,
         (RequestAction.OVERDUE, RequestStatus.AWAITING_REVIEW): WebhookEventType.OVERDUE,
     }
     for (action, status), event_type in expected.items():
         assert event_type_for(action, status) is event_type, action
-    for action in (RequestAction.CLAIMED, RequestAction.RELEASED, RequestAction.CLAIM_EXPIRED, RequestAction.READ, RequestAction.HISTORY_READ):
+    for action in (
+        RequestAction.CLAIMED,
+        RequestAction.RELEASED,
+        RequestAction.CLAIM_EXPIRED,
+        RequestAction.READ,
+        RequestAction.HISTORY_READ,
+    ):
         assert event_type_for(action, RequestStatus.AWAITING_REVIEW) is None, action
 
 
-async def test_the_event_commits_or_rolls_back_with_the_change(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_the_event_commits_or_rolls_back_with_the_change(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"))
     principal = Principal(sub="user-rxt01", org="RXT01", roles=frozenset({Role.AGENCY}))
@@ -231,9 +278,15 @@ async def test_after_the_last_attempt_the_delivery_fails_and_can_be_redelivered(
     [failed] = await deliveries(hooks, agency, endpoint["id"])
     assert (failed["status"], failed["attempts_made"], failed["next_attempt_at"]) == ("failed", 3, None)
     assert receiver.processed == {}
-    assert (await hooks.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", params={"status": "failed"}, headers=agency)).json()["items"] == [failed]
+    assert (
+        await hooks.get(
+            f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", params={"status": "failed"}, headers=agency
+        )
+    ).json()["items"] == [failed]
 
-    redelivered = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{failed['id']}/redeliver", headers=agency)
+    redelivered = await hooks.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{failed['id']}/redeliver", headers=agency
+    )
     assert redelivered.status_code == 202
     assert (redelivered.json()["status"], redelivered.json()["attempts_made"]) == ("pending", 0)
     assert await drain(hook_app) == 1
@@ -242,15 +295,22 @@ async def test_after_the_last_attempt_the_delivery_fails_and_can_be_redelivered(
     assert [attempt["response_status"] for attempt in history["attempts"]] == [500, 502, 500, 200]
     assert {delivery.webhook_id for delivery in receiver.received} == {failed["id"]}
     assert list(receiver.processed) == [failed["id"]]
-    missing = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/00000000-0000-0000-0000-000000000000/redeliver", headers=agency)
+    missing = await hooks.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/00000000-0000-0000-0000-000000000000/redeliver",
+        headers=agency,
+    )
     assert missing.status_code == 404
 
 
-async def test_retry_after_is_honoured_on_429_and_503(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_retry_after_is_honoured_on_429_and_503(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
-    receiver.answer(Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}), Answer(503, {"Retry-After": "86400"}))
+    receiver.answer(
+        Answer(503, {"Retry-After": "120"}), Answer(429, {"Retry-After": "3600"}), Answer(503, {"Retry-After": "86400"})
+    )
     await submit(hooks, tokens, baseline_request())
     # Retry-After may put an attempt off, never further than the schedule's longest wait
     # (here two hours, after a fourth attempt).
@@ -264,16 +324,22 @@ async def test_retry_after_is_honoured_on_429_and_503(hooks: httpx.AsyncClient, 
 
     assert await drain(hook_app, settings=settings, now=utcnow() + timedelta(seconds=121)) == 1
     [waiting] = await deliveries(hooks, agency, endpoint["id"])
-    assert datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(waiting["attempts"][1]["attempted_at"]) >= timedelta(hours=1)
+    assert datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(
+        waiting["attempts"][1]["attempted_at"]
+    ) >= timedelta(hours=1)
 
     assert await drain(hook_app, settings=settings, now=utcnow() + timedelta(hours=1, seconds=121)) == 1
     [waiting] = await deliveries(hooks, agency, endpoint["id"])
-    capped = datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(waiting["attempts"][2]["attempted_at"])
+    capped = datetime.fromisoformat(waiting["next_attempt_at"]) - datetime.fromisoformat(
+        waiting["attempts"][2]["attempted_at"]
+    )
     assert timedelta(hours=2) <= capped < timedelta(hours=2, seconds=5)
     assert [attempt["response_status"] for attempt in waiting["attempts"]] == [503, 429, 503]
 
 
-async def test_redirects_are_not_followed(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_redirects_are_not_followed(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
@@ -288,7 +354,9 @@ async def test_redirects_are_not_followed(hooks: httpx.AsyncClient, tokens: Toke
     assert [attempt["response_status"] for attempt in history["attempts"]] == [307, 307, 307]
 
 
-async def test_410_disables_the_endpoint(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_410_disables_the_endpoint(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
@@ -304,7 +372,9 @@ async def test_410_disables_the_endpoint(hooks: httpx.AsyncClient, tokens: Token
     await submit(hooks, tokens, baseline_request())
     assert await drain(hook_app) == 0
     assert len(await deliveries(hooks, agency, endpoint["id"])) == 1  # a disabled endpoint is not subscribed
-    refused = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{failed['id']}/redeliver", headers=agency)
+    refused = await hooks.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{failed['id']}/redeliver", headers=agency
+    )
     assert refused.status_code == 409
 
     enabled = await hooks.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"enabled": True}, headers=agency)
@@ -331,7 +401,10 @@ async def test_an_agency_never_sees_or_receives_another_agencys_webhooks(
 
     assert [delivery.payload["data"]["id"] for delivery in receiver.at("/rxt01")] == [mine_request["id"]]
     assert [delivery.payload["data"]["id"] for delivery in receiver.at("/la-nsh")] == [their_request["id"]]
-    assert {delivery.payload["data"]["id"] for delivery in receiver.at("/controller")} == {mine_request["id"], their_request["id"]}
+    assert {delivery.payload["data"]["id"] for delivery in receiver.at("/controller")} == {
+        mine_request["id"],
+        their_request["id"],
+    }
     assert all(delivery.verified for delivery in receiver.received)
 
     base = f"/v1/webhook-endpoints/{my_endpoint['id']}"
@@ -348,17 +421,31 @@ async def test_an_agency_never_sees_or_receives_another_agencys_webhooks(
         assert response.status_code == 404, (method, path)
         assert response.headers["content-type"] == "application/problem+json"
     # Nor can one agency reach another's delivery through its own endpoint.
-    cross = await hooks.post(f"/v1/webhook-endpoints/{their_endpoint['id']}/deliveries/{my_delivery['id']}/redeliver", headers=theirs)
+    cross = await hooks.post(
+        f"/v1/webhook-endpoints/{their_endpoint['id']}/deliveries/{my_delivery['id']}/redeliver", headers=theirs
+    )
     assert cross.status_code == 404
-    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=theirs)).json()["items"]] == [their_endpoint["id"]]
-    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=tokens.admin())).json()["items"]] == [controller["id"]]
+    assert [row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=theirs)).json()["items"]] == [
+        their_endpoint["id"]
+    ]
+    assert [
+        row["id"] for row in (await hooks.get("/v1/webhook-endpoints", headers=tokens.admin())).json()["items"]
+    ] == [controller["id"]]
     assert (await hooks.get(f"/v1/webhook-endpoints/{my_endpoint['id']}", headers=mine)).json()["enabled"] is True
 
     for role in (Role.GUARDIAN, Role.AUDITOR):
         other = tokens.headers("CONTROLLER", role)
         assert (await hooks.get("/v1/webhook-endpoints", headers=other)).status_code == 403
-        assert (await hooks.post("/v1/webhook-endpoints", json={"url": receiver.url(), "event_types": ALL_EVENTS}, headers=other)).status_code == 403
-    unregistered = await hooks.post("/v1/webhook-endpoints", json={"url": receiver.url(), "event_types": ALL_EVENTS}, headers=tokens.agency("NOBODY"))
+        assert (
+            await hooks.post(
+                "/v1/webhook-endpoints", json={"url": receiver.url(), "event_types": ALL_EVENTS}, headers=other
+            )
+        ).status_code == 403
+    unregistered = await hooks.post(
+        "/v1/webhook-endpoints",
+        json={"url": receiver.url(), "event_types": ALL_EVENTS},
+        headers=tokens.agency("NOBODY"),
+    )
     assert unregistered.status_code == 403
 
 
@@ -405,7 +492,10 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
     engines = [make_engine(database_url), make_engine(database_url)]
     try:
         claimed = await asyncio.gather(
-            *(delivery.drain(sessionmaker=make_sessionmaker(engine), settings=settings, worker_id=f"worker-{index}") for index, engine in enumerate(engines))
+            *(
+                delivery.drain(sessionmaker=make_sessionmaker(engine), settings=settings, worker_id=f"worker-{index}")
+                for index, engine in enumerate(engines)
+            )
         )
     finally:
         for engine in engines:
@@ -421,7 +511,9 @@ async def test_two_workers_never_deliver_the_same_attempt_twice(
     assert statuses == {"succeeded"}
 
 
-async def test_rotation_signs_with_both_secrets_for_24_hours(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_rotation_signs_with_both_secrets_for_24_hours(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
@@ -446,7 +538,9 @@ async def test_rotation_signs_with_both_secrets_for_24_hours(hooks: httpx.AsyncC
     assert webhooks.signing_secrets(stored, now=utcnow() + timedelta(hours=24, seconds=1)) == [new_secret]
 
 
-async def test_endpoint_input_is_validated_field_by_field(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver) -> None:
+async def test_endpoint_input_is_validated_field_by_field(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     good = {"url": receiver.url(), "event_types": ["sharing_request.decided"]}
@@ -466,17 +560,25 @@ async def test_endpoint_input_is_validated_field_by_field(hooks: httpx.AsyncClie
         assert response.status_code == 422, (body, response.text)
         assert response.json()["errors"][0]["field"] == field, (body, response.json())
 
-    endpoint = await register_endpoint(hooks, receiver, agency, event_types=["sharing_request.decided", "sharing_request.decided"])
+    endpoint = await register_endpoint(
+        hooks, receiver, agency, event_types=["sharing_request.decided", "sharing_request.decided"]
+    )
     assert endpoint["event_types"] == ["sharing_request.decided"]
     base = f"/v1/webhook-endpoints/{endpoint['id']}"
-    for body, field in (({"enabled": "no"}, "enabled"), ({"event_types": []}, "event_types"), ({"url": receiver.url("/x")}, "url")):
+    for body, field in (
+        ({"enabled": "no"}, "enabled"),
+        ({"event_types": []}, "event_types"),
+        ({"url": receiver.url("/x")}, "url"),
+    ):
         response = await hooks.patch(base, json=body, headers=agency)
         assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.text
     for params, field in (({"cursor": "nonsense"}, "cursor"), ({"status": "lost"}, "status"), ({"limit": 0}, "limit")):
         response = await hooks.get(f"{base}/deliveries", params=params, headers=agency)
         assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.text
 
-    changed_types = await hooks.patch(base, json={"event_types": ["sharing_request.referred", "sharing_request.withdrawn"]}, headers=agency)
+    changed_types = await hooks.patch(
+        base, json={"event_types": ["sharing_request.referred", "sharing_request.withdrawn"]}, headers=agency
+    )
     assert changed_types.json()["event_types"] == ["sharing_request.referred", "sharing_request.withdrawn"]
     disabled = await hooks.patch(base, json={"enabled": False}, headers=agency)
     assert (disabled.json()["enabled"], disabled.json()["disabled_reason"]) == (False, "disabled_by_owner")
@@ -522,16 +624,22 @@ async def test_private_addresses_are_refused_at_registration(client: httpx.Async
     await register_organisation(client, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     for url in SSRF_URLS:
-        response = await client.post("/v1/webhook-endpoints", json={"url": url, "event_types": ALL_EVENTS}, headers=agency)
+        response = await client.post(
+            "/v1/webhook-endpoints", json={"url": url, "event_types": ALL_EVENTS}, headers=agency
+        )
         assert response.status_code == 422, (url, response.text)
         assert response.json()["errors"][0]["field"] == "url"
         assert "not a public address" in response.json()["errors"][0]["message"], url
     # A public address is accepted (nothing is sent to it here).
-    public = await client.post("/v1/webhook-endpoints", json={"url": "https://93.184.215.14/hook", "event_types": ALL_EVENTS}, headers=agency)
+    public = await client.post(
+        "/v1/webhook-endpoints", json={"url": "https://93.184.215.14/hook", "event_types": ALL_EVENTS}, headers=agency
+    )
     assert public.status_code == 201, public.text
 
 
-async def test_private_addresses_are_refused_again_at_send_time(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_private_addresses_are_refused_again_at_send_time(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     agency = tokens.agency("RXT01")
     endpoint = await register_endpoint(hooks, receiver, agency)
@@ -542,12 +650,35 @@ async def test_private_addresses_are_refused_again_at_send_time(hooks: httpx.Asy
     assert receiver.received == []
     [history] = await deliveries(hooks, agency, endpoint["id"])
     assert history["status"] == "failed"
-    assert all(attempt["response_status"] is None and "127.0.0.1" in attempt["error"] for attempt in history["attempts"])
+    assert all(
+        attempt["response_status"] is None and "127.0.0.1" in attempt["error"] for attempt in history["attempts"]
+    )
 
 
 def test_which_addresses_count_as_public() -> None:
-    refused = ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1"]
-    refused += ["::1", "::", "fe80::1", "fc00::1", "ff02::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "2002:7f00:1::1", "2002:a00:1::1", "64:ff9b::7f00:1"]
+    refused = [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+    ]
+    refused += [
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "::ffff:127.0.0.1",
+        "2002:7f00:1::1",
+        "2002:a00:1::1",
+        "64:ff9b::7f00:1",
+    ]
     for address in refused:
         assert not webhooks.is_public(ipaddress.ip_address(address)), address
     for address in ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]:
@@ -577,32 +708,58 @@ async def test_the_sender_connects_to_the_checked_address_with_the_real_host_nam
     settings = settings_for("sqlite+aiosqlite:///:memory:", webhook_allow_private=True)
     plain = await webhooks.resolve("http://localhost:8080/hook?x=1", settings=settings)
     assert ipaddress.ip_address(plain.url.host).is_loopback
-    assert (plain.host_header, plain.url.port, plain.url.path, plain.url.query, plain.sni_hostname) == ("localhost:8080", 8080, "/hook", b"x=1", None)
+    assert (plain.host_header, plain.url.port, plain.url.path, plain.url.query, plain.sni_hostname) == (
+        "localhost:8080",
+        8080,
+        "/hook",
+        b"x=1",
+        None,
+    )
     secure = await webhooks.resolve("https://localhost/hook", settings=settings)
     assert (secure.host_header, secure.sni_hostname) == ("localhost", "localhost")
     literal = await webhooks.resolve("https://[::1]:8443/hook", settings=settings)
-    assert (str(literal.url), literal.host_header, literal.sni_hostname) == ("https://[::1]:8443/hook", "[::1]:8443", None)
+    assert (str(literal.url), literal.host_header, literal.sni_hostname) == (
+        "https://[::1]:8443/hook",
+        "[::1]:8443",
+        None,
+    )
 
 
-async def test_the_worker_command_drains_the_outbox(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, database_url: str) -> None:
+async def test_the_worker_command_drains_the_outbox(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, database_url: str
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"))
     await submit(hooks, tokens, baseline_request())
 
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
-    env = clean | {"PYTHONPATH": str(REPO), "CALDICOTT_DATABASE_URL": database_url, "CALDICOTT_WEBHOOK_ALLOW_PRIVATE": "true"}
+    env = clean | {
+        "PYTHONPATH": str(REPO),
+        "CALDICOTT_DATABASE_URL": database_url,
+        "CALDICOTT_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "app.cli", "worker", "--once"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "worker", "--once"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "webhook attempts made: 1" in done.stdout
     assert len(receiver.processed) == 1 and all(delivery.verified for delivery in receiver.received)
 
 
-async def test_the_worker_can_run_inside_serve(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, database_url: str) -> None:
+async def test_the_worker_can_run_inside_serve(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, database_url: str
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
     await register_endpoint(hooks, receiver, tokens.agency("RXT01"))
-    serving = create_app(settings_for(database_url, webhook_allow_private=True, webhook_worker_in_serve=True, webhook_poll_seconds=0.05))
+    serving = create_app(
+        settings_for(database_url, webhook_allow_private=True, webhook_worker_in_serve=True, webhook_poll_seconds=0.05)
+    )
     async with serving.router.lifespan_context(serving):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=serving), base_url="http://testserver") as http:
             assert (await submit(http, tokens, baseline_request())).status_code == 201
@@ -614,11 +771,19 @@ async def test_the_worker_can_run_inside_serve(hooks: httpx.AsyncClient, tokens:
     assert all(delivery.verified for delivery in receiver.received)
 
 
-async def test_a_policy_activation_reaches_every_subscriber_signed(hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI) -> None:
+async def test_a_policy_activation_reaches_every_subscriber_signed(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
     await register_organisation(hooks, tokens, "RXT01")
-    controller = await register_endpoint(hooks, receiver, tokens.admin(), path="/controller", event_types=["policy.activated"])
-    agency = await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/agency", event_types=["policy.activated"])
-    await register_endpoint(hooks, receiver, tokens.agency("RXT01"), path="/decisions-only", event_types=["sharing_request.decided"])
+    controller = await register_endpoint(
+        hooks, receiver, tokens.admin(), path="/controller", event_types=["policy.activated"]
+    )
+    agency = await register_endpoint(
+        hooks, receiver, tokens.agency("RXT01"), path="/agency", event_types=["policy.activated"]
+    )
+    await register_endpoint(
+        hooks, receiver, tokens.agency("RXT01"), path="/decisions-only", event_types=["sharing_request.decided"]
+    )
 
     activated = await hooks.post("/v1/policies/uk-caldicott-baseline/2028.2/activate", headers=tokens.admin())
     assert activated.status_code == 200, activated.text

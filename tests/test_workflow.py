@@ -44,9 +44,15 @@ LEGAL = {
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Stage.RETROSPECTIVE_REVIEW,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): Stage.DECIDED,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): Stage.DECIDED,
-    (Stage.DECIDED, Move.REQUEST_RECONSIDERATION): Stage.AWAITING_RECONSIDERATION,  # the decided request here is approved with conditions
+    (
+        Stage.DECIDED,
+        Move.REQUEST_RECONSIDERATION,
+    ): Stage.AWAITING_RECONSIDERATION,  # the decided request here is approved with conditions
     (Stage.DECIDED, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,  # its controller's check recorded failed
-    (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,  # the emergency share's check failed: a guardian decides again
+    (
+        Stage.RETROSPECTIVE_REVIEW,
+        Move.FAIL_CHECK,
+    ): Stage.AWAITING_REVIEW,  # the emergency share's check failed: a guardian decides again
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,
     (Stage.AWAITING_RECONSIDERATION, Move.CLAIM): Stage.IN_RECONSIDERATION,
     (Stage.IN_RECONSIDERATION, Move.RELEASE): Stage.AWAITING_RECONSIDERATION,
@@ -71,14 +77,19 @@ GROUNDS = "The recipient now stores the record in the UK, which answers the reas
 # The panel the claim holder opens: guardian-1 chairs it, with these two.
 MEMBERS = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
 PANEL = {"reason": "The onward sharing is unusual enough that three guardians should decide it.", "members": MEMBERS}
-QUESTION = {"proposed_outcome": "refuse", "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?"}
+QUESTION = {
+    "proposed_outcome": "refuse",
+    "question": "I propose to refuse the onward sharing as unnecessary. Do you agree?",
+}
 
 
 def guardian(tokens: Tokens, sub: str = HOLDER, org: str = "CONTROLLER") -> dict[str, str]:
     return tokens.headers(org, Role.GUARDIAN, sub=sub)
 
 
-async def post(client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, request_id: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await client.post(f"/v1/sharing-requests/{request_id}/{path}", json=body, headers=headers)
 
 
@@ -87,7 +98,9 @@ async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) ->
     if stage in (Stage.DECIDED, Stage.AWAITING_RECONSIDERATION, Stage.IN_RECONSIDERATION):
         request_id = (await submit(client, tokens, changed(COURT_ORDER))).json()["id"]
         if stage is not Stage.DECIDED:
-            assert (await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})).status_code == 201
+            assert (
+                await post(client, request_id, "reconsideration", tokens.agency("RXT01"), {"grounds": GROUNDS})
+            ).status_code == 201
         if stage is Stage.IN_RECONSIDERATION:
             assert (await post(client, request_id, "claim", guardian(tokens))).status_code == 200
         return request_id
@@ -104,7 +117,9 @@ async def request_in(client: httpx.AsyncClient, tokens: Tokens, stage: Stage) ->
     if stage is Stage.IN_PANEL:
         assert (await post(client, request_id, "panel", guardian(tokens), PANEL)).status_code == 201
     if stage is Stage.INFORMATION_REQUESTED:
-        asked = await post(client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE})
+        asked = await post(
+            client, request_id, "review", guardian(tokens), {"outcome": "request_information", "rationale": RATIONALE}
+        )
         assert asked.status_code == 200, asked.text
     return request_id
 
@@ -114,7 +129,11 @@ async def stage_seen(client: httpx.AsyncClient, tokens: Tokens, request_id: str)
     request = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens))).json()
     status = request["status"]
     if request["retrospective_review"] == "pending":
-        [entry] = [entry for entry in (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["items"] if entry["id"] == request_id]
+        [entry] = [
+            entry
+            for entry in (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["items"]
+            if entry["id"] == request_id
+        ]
         return (Stage.RETROSPECTIVE_IN_REVIEW if entry["assignee"] else Stage.RETROSPECTIVE_REVIEW), status
     if status in ("approved", "approved_with_conditions", "refused"):
         return Stage.DECIDED, status
@@ -128,15 +147,30 @@ async def expire_claim(app: FastAPI, request_id: str, actor: Principal | None = 
         assert request is not None
         if request.claim_expires_at is not None:
             request.claim_expires_at = datetime.now(UTC) - timedelta(seconds=1)
-        await workflow.apply(session=session, request=request, move=Move.EXPIRE_CLAIM, actor=actor, now=datetime.now(UTC))
+        await workflow.apply(
+            session=session, request=request, move=Move.EXPIRE_CLAIM, actor=actor, now=datetime.now(UTC)
+        )
         await session.commit()
 
 
 REVIEWS = (Move.APPROVE, Move.APPROVE_WITH_CONDITIONS, Move.REFUSE, Move.REQUEST_INFORMATION)
 RETROSPECTIVE_REVIEWS = (Move.UPHOLD, Move.NOT_UPHOLD)
-PATHS = {Move.CLAIM: "claim", Move.RELEASE: "release", Move.WITHDRAW: "withdraw", Move.AMEND: "amendments", Move.REQUEST_RECONSIDERATION: "reconsideration"}
+PATHS = {
+    Move.CLAIM: "claim",
+    Move.RELEASE: "release",
+    Move.WITHDRAW: "withdraw",
+    Move.AMEND: "amendments",
+    Move.REQUEST_RECONSIDERATION: "reconsideration",
+}
 BY_THE_REQUESTER = (Move.AMEND, Move.WITHDRAW, Move.REQUEST_RECONSIDERATION)
-CREATES = {Move.REQUEST_RECONSIDERATION, Move.REQUEST_OPINION, Move.GIVE_OPINION, Move.OPEN_PANEL, Move.VOTE, Move.WITHDRAW_VOTE}  # answered 201
+CREATES = {
+    Move.REQUEST_RECONSIDERATION,
+    Move.REQUEST_OPINION,
+    Move.GIVE_OPINION,
+    Move.OPEN_PANEL,
+    Move.VOTE,
+    Move.WITHDRAW_VOTE,
+}  # answered 201
 DELIBERATION = {
     Move.REQUEST_OPINION: ("opinions/requests", QUESTION),
     Move.GIVE_OPINION: ("opinions", {"opinion": "agree", "rationale": RATIONALE}),
@@ -162,7 +196,11 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:  # noqa: PLR0911
     if move is Move.UPHOLD_DECISION:
         return "reconsideration/decision", {"outcome": "upheld", "rationale": RATIONALE}
     if move is Move.OVERTURN:
-        return "reconsideration/decision", {"outcome": "overturned", "rationale": RATIONALE, "decision": {"outcome": "approve"}}
+        return "reconsideration/decision", {
+            "outcome": "overturned",
+            "rationale": RATIONALE,
+            "decision": {"outcome": "approve"},
+        }
     if move in DELIBERATION:
         return DELIBERATION[move]
     if move is Move.FAIL_CHECK:  # the decided request's check; an emergency share's is CP7.emergency_share
@@ -170,7 +208,9 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:  # noqa: PLR0911
     return PATHS[move], None
 
 
-async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_id: str, move: Move) -> httpx.Response | None:
+async def make(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_id: str, move: Move
+) -> httpx.Response | None:
     """Make `move` as the actor it belongs to; None for the service's own move, which raises on refusal."""
     if move is Move.EXPIRE_CLAIM:
         await expire_claim(app, request_id)
@@ -182,11 +222,19 @@ async def make(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, request_
     if move is Move.FAIL_CHECK:
         request = (await client.get(f"/v1/sharing-requests/{request_id}", headers=guardian(tokens))).json()
         check = (request["open_checks"] or ["CP6.court_order_verified"])[0]
-        return await post(client, request_id, f"controller-checks/{check}", tokens.headers("CONTROLLER", Role.IG_MANAGER), CHECKED)
-    if move is Move.CLOSE_PANEL:  # every member, the chair too, votes first: the panel closes before its deadline only then
+        return await post(
+            client, request_id, f"controller-checks/{check}", tokens.headers("CONTROLLER", Role.IG_MANAGER), CHECKED
+        )
+    if (
+        move is Move.CLOSE_PANEL
+    ):  # every member, the chair too, votes first: the panel closes before its deadline only then
         for other in (HOLDER, "guardian-2", "guardian-3"):
-            await post(client, request_id, DELIBERATION[Move.VOTE][0], guardian(tokens, other), DELIBERATION[Move.VOTE][1])
-    return await post(client, request_id, path, tokens.agency("RXT01") if move in BY_THE_REQUESTER else guardian(tokens), body)
+            await post(
+                client, request_id, DELIBERATION[Move.VOTE][0], guardian(tokens, other), DELIBERATION[Move.VOTE][1]
+            )
+    return await post(
+        client, request_id, path, tokens.agency("RXT01") if move in BY_THE_REQUESTER else guardian(tokens), body
+    )
 
 
 @pytest.fixture
@@ -196,11 +244,15 @@ async def requester(client: httpx.AsyncClient, tokens: Tokens) -> str:
 
 
 def test_the_table_holds_exactly_the_moves_written_down_here() -> None:
-    assert {pair: step.to for pair, step in TRANSITIONS.items()} == LEGAL | {(Stage.INFORMATION_REQUESTED, Move.AMEND): None}
+    assert {pair: step.to for pair, step in TRANSITIONS.items()} == LEGAL | {
+        (Stage.INFORMATION_REQUESTED, Move.AMEND): None
+    }
 
 
 @pytest.mark.parametrize(("stage", "move"), list(itertools.product(Stage, Move)), ids=lambda value: str(value))
-async def test_every_move_from_every_stage(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str, stage: Stage, move: Move) -> None:
+async def test_every_move_from_every_stage(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, requester: str, stage: Stage, move: Move
+) -> None:
     request_id = await request_in(client, tokens, stage)
     before, status = await stage_seen(client, tokens, request_id)
     assert before is stage
@@ -222,13 +274,17 @@ async def test_every_move_from_every_stage(client: httpx.AsyncClient, tokens: To
 
 # For each kind of actor, someone who is not it, and the answer they get.
 WRONG_ACTOR = {
-    workflow.Actor.GUARDIAN: lambda tokens: guardian(tokens, "guardian-rxt", org="RXT01"),  # of the requesting organisation
+    workflow.Actor.GUARDIAN: lambda tokens: guardian(
+        tokens, "guardian-rxt", org="RXT01"
+    ),  # of the requesting organisation
     workflow.Actor.CLAIM_HOLDER: lambda tokens: guardian(tokens, "guardian-2"),
     workflow.Actor.REQUESTER: lambda tokens: guardian(tokens),
     workflow.Actor.SECOND_GUARDIAN: lambda tokens: guardian(tokens),  # the claim holder, on their own claim
     workflow.Actor.PANEL_MEMBER: lambda tokens: guardian(tokens, "guardian-4"),  # not on the panel
     workflow.Actor.PANEL_CHAIR: lambda tokens: guardian(tokens, "guardian-2"),  # a member, not the chair
-    workflow.Actor.CONTROLLER: lambda tokens: tokens.headers("RXT01", Role.IG_MANAGER),  # not of the controller organisation
+    workflow.Actor.CONTROLLER: lambda tokens: tokens.headers(
+        "RXT01", Role.IG_MANAGER
+    ),  # not of the controller organisation
 }
 
 
@@ -241,7 +297,9 @@ async def test_a_legal_move_by_the_wrong_actor_is_refused(
     actor = TRANSITIONS[stage, move].actor
     if actor is workflow.Actor.SERVICE:
         with pytest.raises(Forbidden):
-            await expire_claim(app, request_id, actor=Principal(sub=HOLDER, org="CONTROLLER", roles=frozenset({Role.GUARDIAN})))
+            await expire_claim(
+                app, request_id, actor=Principal(sub=HOLDER, org="CONTROLLER", roles=frozenset({Role.GUARDIAN}))
+            )
     else:
         path, body = http_call(move)
         response = await post(client, request_id, path, WRONG_ACTOR[actor](tokens), body)

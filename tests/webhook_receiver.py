@@ -81,13 +81,17 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        delivery = Received(path=scope["path"], headers=headers, body=body, verified=self._verify(scope["path"], body, headers))
+        delivery = Received(
+            path=scope["path"], headers=headers, body=body, verified=self._verify(scope["path"], body, headers)
+        )
         with self._lock:
             self.received.append(delivery)
             answer = self.script.pop(0) if self.script else self.standing.get(delivery.path, Answer(200))
             if delivery.verified and 200 <= answer.status < 300:
                 self.processed.setdefault(delivery.webhook_id, delivery)
-        reply = [(b"content-type", b"text/plain")] + [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
+        reply = [(b"content-type", b"text/plain")] + [
+            (name.lower().encode(), value.encode()) for name, value in answer.headers.items()
+        ]
         body = f"answered {answer.status}".encode() if answer.body is None else answer.body
         await asyncio.sleep(answer.delay)
         await send({"type": "http.response.start", "status": answer.status, "headers": reply})

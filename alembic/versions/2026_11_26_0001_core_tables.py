@@ -61,13 +61,17 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["requester_org"], ["organisations.code"], name=op.f("fk_sharing_requests_requester_org_organisations")),
+        sa.ForeignKeyConstraint(
+            ["requester_org"], ["organisations.code"], name=op.f("fk_sharing_requests_requester_org_organisations")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_requests")),
         sa.UniqueConstraint("requester_org", "idempotency_key", name=op.f("uq_sharing_requests_requester_org")),
     )
     with op.batch_alter_table("sharing_requests", schema=None) as batch_op:
         batch_op.create_index("ix_sharing_requests_created", ["created_at", "id"], unique=False)
-        batch_op.create_index("ix_sharing_requests_requester_created", ["requester_org", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_sharing_requests_requester_created", ["requester_org", "created_at", "id"], unique=False
+        )
         batch_op.create_index("ix_sharing_requests_status_created", ["status", "created_at"], unique=False)
 
     op.create_table(
@@ -86,7 +90,9 @@ def upgrade() -> None:
         sa.Column("policy_hash", sa.String(length=64), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_decisions_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_decisions_request_id_sharing_requests")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_decisions")),
     )
     with op.batch_alter_table("decisions", schema=None) as batch_op:
@@ -97,7 +103,11 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(length=36), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("subject_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_sharing_request_subjects_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["sharing_requests.id"],
+            name=op.f("fk_sharing_request_subjects_request_id_sharing_requests"),
+        ),
         sa.PrimaryKeyConstraint("request_id", "version", "subject_hash", name=op.f("pk_sharing_request_subjects")),
     )
     with op.batch_alter_table("sharing_request_subjects", schema=None) as batch_op:
@@ -112,7 +122,11 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_sharing_request_versions_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["sharing_requests.id"],
+            name=op.f("fk_sharing_request_versions_request_id_sharing_requests"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_request_versions")),
         sa.UniqueConstraint("request_id", "version", name=op.f("uq_sharing_request_versions_request_id")),
     )

@@ -31,7 +31,11 @@ def upgrade() -> None:
         sa.Column("actor_sub", sa.String(length=200), nullable=False),
         sa.Column("actor_org", sa.String(length=32), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_sharing_request_transitions_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["sharing_requests.id"],
+            name=op.f("fk_sharing_request_transitions_request_id_sharing_requests"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_request_transitions")),
     )
     with op.batch_alter_table("sharing_request_transitions") as batch_op:
@@ -58,7 +62,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("retrospective_status", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("overdue_flagged_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("row_version", sa.Integer(), nullable=False, server_default="1"))
-        batch_op.create_index("ix_sharing_requests_queue", ["in_queue", "review_priority", "due_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_sharing_requests_queue", ["in_queue", "review_priority", "due_at", "id"], unique=False
+        )
 
     # Requests referred before this migration join the queue as due at once: their response
     # time was never set, and a guardian should see them first rather than never.

@@ -36,7 +36,11 @@ LONDON = ZoneInfo("Europe/London")
 BATCH = 1000
 
 RECORDED, RECOVERED, UNRECOVERABLE = "recorded", "recovered", "unrecoverable"
-ORGANISATION_CHANGED, AGREEMENT_REGISTERED, AGREEMENT_CHANGED = "organisation_changed", "agreement_registered", "agreement_changed"
+ORGANISATION_CHANGED, AGREEMENT_REGISTERED, AGREEMENT_CHANGED = (
+    "organisation_changed",
+    "agreement_registered",
+    "agreement_changed",
+)
 
 # The rows the back-fill reads and writes, as they stand at this revision (not the app's models, which move on).
 decisions = sa.table(
@@ -50,8 +54,15 @@ decisions = sa.table(
     sa.column("facts_origin", sa.String),
 )
 requests = sa.table("sharing_requests", sa.column("id", sa.String), sa.column("requester_org", sa.String))
-versions = sa.table("sharing_request_versions", sa.column("request_id", sa.String), sa.column("version", sa.Integer), sa.column("body", sa.JSON))
-organisations = sa.table("organisations", sa.column("code", sa.String), sa.column("type", sa.String), sa.column("dspt_status", sa.String))
+versions = sa.table(
+    "sharing_request_versions",
+    sa.column("request_id", sa.String),
+    sa.column("version", sa.Integer),
+    sa.column("body", sa.JSON),
+)
+organisations = sa.table(
+    "organisations", sa.column("code", sa.String), sa.column("type", sa.String), sa.column("dspt_status", sa.String)
+)
 agreements = sa.table(
     "sharing_agreements",
     sa.column("code", sa.String),
@@ -106,7 +117,9 @@ def downgrade() -> None:
         "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM webhook_deliveries d"
         " JOIN outbox_events e ON e.id = d.event_id WHERE e.request_id IS NULL)"
     )
-    op.execute("DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM outbox_events WHERE request_id IS NULL)")
+    op.execute(
+        "DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM outbox_events WHERE request_id IS NULL)"
+    )
     op.execute("DELETE FROM outbox_events WHERE request_id IS NULL")
     with op.batch_alter_table("outbox_events") as batch_op:
         batch_op.alter_column("request_id", existing_type=sa.String(length=36), nullable=False)
@@ -161,7 +174,9 @@ def create_policy_tables() -> None:
         sa.Column("old_outcome", sa.String(length=32), nullable=False),
         sa.Column("new_outcome", sa.String(length=32), nullable=False),
         sa.Column("rules", JSON, nullable=False),
-        sa.ForeignKeyConstraint(["replay_id"], ["policy_replays.id"], name=op.f("fk_policy_replay_changes_replay_id_policy_replays")),
+        sa.ForeignKeyConstraint(
+            ["replay_id"], ["policy_replays.id"], name=op.f("fk_policy_replay_changes_replay_id_policy_replays")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_replay_changes")),
     )
     with op.batch_alter_table("policy_replay_changes") as batch_op:
@@ -175,7 +190,10 @@ def activate_first_policy(connection: sa.Connection) -> None:
     that already holds organisations or requests keeps deciding under 2026.1, as it did before
     this revision, until an admin activates a later version (an audited act).
     """
-    existing = any(connection.execute(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)).first() for name in ("organisations", "sharing_requests"))
+    existing = any(
+        connection.execute(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)).first()
+        for name in ("organisations", "sharing_requests")
+    )
     connection.execute(
         activations.insert().values(
             name=BASELINE,
@@ -204,13 +222,18 @@ def backfill_facts(connection: sa.Connection) -> None:
             agreement_code.label("agreement_code"),
         )
         .select_from(decisions.join(requests, requests.c.id == decisions.c.request_id))
-        .outerjoin(versions, sa.and_(versions.c.request_id == decisions.c.request_id, versions.c.version == decisions.c.version))
+        .outerjoin(
+            versions,
+            sa.and_(versions.c.request_id == decisions.c.request_id, versions.c.version == decisions.c.version),
+        )
         .where(decisions.c.kind == "rules")
         .order_by(decisions.c.id)
         .limit(BATCH)
     )
     update = (
-        decisions.update().where(decisions.c.id == sa.bindparam("decision_id")).values(facts=sa.bindparam("new_facts"), facts_origin=sa.bindparam("new_origin"))
+        decisions.update()
+        .where(decisions.c.id == sa.bindparam("decision_id"))
+        .values(facts=sa.bindparam("new_facts"), facts_origin=sa.bindparam("new_origin"))
     )
     after = None
     while True:
@@ -220,8 +243,16 @@ def backfill_facts(connection: sa.Connection) -> None:
         submitted = history.submissions_among(connection, [row.request_id for row in page if row.version == 1])
         changes = []
         for row in page:
-            facts = recovered_facts(row, history, organisation_rows, agreement_rows, submitted=row.request_id in submitted)
-            changes.append({"decision_id": row.id, "new_facts": facts, "new_origin": RECOVERED if facts is not None else UNRECOVERABLE})
+            facts = recovered_facts(
+                row, history, organisation_rows, agreement_rows, submitted=row.request_id in submitted
+            )
+            changes.append(
+                {
+                    "decision_id": row.id,
+                    "new_facts": facts,
+                    "new_origin": RECOVERED if facts is not None else UNRECOVERABLE,
+                }
+            )
         connection.execute(update, changes)
         after = page[-1].id
     copy_facts_to_guardian_decisions(connection)
@@ -230,13 +261,17 @@ def backfill_facts(connection: sa.Connection) -> None:
 def copy_facts_to_guardian_decisions(connection: sa.Connection) -> None:
     """A guardian's or retrospective decision saw what the rules decision it weighed saw."""
     rules = decisions.alias("rules_decision")
-    same_version = sa.and_(rules.c.request_id == decisions.c.request_id, rules.c.version == decisions.c.version, rules.c.kind == "rules")
+    same_version = sa.and_(
+        rules.c.request_id == decisions.c.request_id, rules.c.version == decisions.c.version, rules.c.kind == "rules"
+    )
     connection.execute(
         decisions.update()
         .where(decisions.c.kind != "rules")
         .values(
             facts=sa.select(rules.c.facts).where(same_version).limit(1).scalar_subquery(),
-            facts_origin=sa.func.coalesce(sa.select(rules.c.facts_origin).where(same_version).limit(1).scalar_subquery(), UNRECOVERABLE),
+            facts_origin=sa.func.coalesce(
+                sa.select(rules.c.facts_origin).where(same_version).limit(1).scalar_subquery(), UNRECOVERABLE
+            ),
         )
     )
 
@@ -257,7 +292,9 @@ class AuditHistory:
             .where(audit_events.c.action.in_((ORGANISATION_CHANGED, AGREEMENT_REGISTERED, AGREEMENT_CHANGED)))
             .group_by(audit_events.c.action, audit_events.c.target_id)
         )
-        return cls(as_utc(began) if began is not None else None, {(action, target): as_utc(at) for action, target, at in last})
+        return cls(
+            as_utc(began) if began is not None else None, {(action, target): as_utc(at) for action, target, at in last}
+        )
 
     @staticmethod
     def submissions_among(connection: sa.Connection, request_ids: list[str]) -> set[str]:
@@ -265,7 +302,9 @@ class AuditHistory:
         if not request_ids:
             return set()
         query = sa.select(audit_events.c.target_id).where(
-            audit_events.c.target_type == "sharing_request", audit_events.c.target_id.in_(request_ids), audit_events.c.action == "submitted"
+            audit_events.c.target_type == "sharing_request",
+            audit_events.c.target_id.in_(request_ids),
+            audit_events.c.action == "submitted",
         )
         return set(connection.execute(query).scalars())
 
@@ -285,13 +324,22 @@ class AuditHistory:
 
 
 def recovered_facts(
-    row: Any, history: AuditHistory, organisation_rows: dict[str, Any], agreement_rows: dict[str, Any], *, submitted: bool
+    row: Any,
+    history: AuditHistory,
+    organisation_rows: dict[str, Any],
+    agreement_rows: dict[str, Any],
+    *,
+    submitted: bool,
 ) -> dict[str, Any] | None:
     """The facts record of one rules decision (as app.rules.facts.facts_record writes it),
     or None when it cannot be known."""
     decided_at = as_utc(row.decided_at)
     requester = organisation_rows.get(row.requester_org)
-    if not history.covers(decided_at=decided_at, submission_audited=submitted) or requester is None or row.stored_version is None:
+    if (
+        not history.covers(decided_at=decided_at, submission_audited=submitted)
+        or requester is None
+        or row.stored_version is None
+    ):
         return None
     if history.changed_after(ORGANISATION_CHANGED, requester.code, decided_at):
         return None

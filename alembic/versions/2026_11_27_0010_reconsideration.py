@@ -35,9 +35,15 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(length=200), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("new_decision_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_reconsiderations_request_id_sharing_requests")),
-        sa.ForeignKeyConstraint(["decision_id"], ["decisions.id"], name=op.f("fk_reconsiderations_decision_id_decisions")),
-        sa.ForeignKeyConstraint(["new_decision_id"], ["decisions.id"], name=op.f("fk_reconsiderations_new_decision_id_decisions")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_reconsiderations_request_id_sharing_requests")
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"], ["decisions.id"], name=op.f("fk_reconsiderations_decision_id_decisions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["new_decision_id"], ["decisions.id"], name=op.f("fk_reconsiderations_new_decision_id_decisions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reconsiderations")),
         sa.UniqueConstraint("decision_id", name=op.f("uq_reconsiderations_decision_id")),
     )

@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_opinion_requests_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_opinion_requests_request_id_sharing_requests")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_opinion_requests")),
     )
     op.create_table(
@@ -57,8 +59,14 @@ def upgrade() -> None:
         sa.Column("rationale", sa.String(length=8000), nullable=False),
         sa.Column("given_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decision_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_opinions_request_id_sharing_requests")),
-        sa.ForeignKeyConstraint(["opinion_request_id"], ["opinion_requests.id"], name=op.f("fk_opinions_opinion_request_id_opinion_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_opinions_request_id_sharing_requests")
+        ),
+        sa.ForeignKeyConstraint(
+            ["opinion_request_id"],
+            ["opinion_requests.id"],
+            name=op.f("fk_opinions_opinion_request_id_opinion_requests"),
+        ),
         sa.ForeignKeyConstraint(["decision_id"], ["decisions.id"], name=op.f("fk_opinions_decision_id_decisions")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_opinions")),
         sa.UniqueConstraint("opinion_request_id", name=op.f("uq_opinions_opinion_request_id")),
@@ -76,7 +84,9 @@ def upgrade() -> None:
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decision_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_panels_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_panels_request_id_sharing_requests")
+        ),
         sa.ForeignKeyConstraint(["decision_id"], ["decisions.id"], name=op.f("fk_panels_decision_id_decisions")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_panels")),
     )

@@ -43,13 +43,21 @@ def upgrade() -> None:
         sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(ONE_OWNER, name=op.f("ck_attachments_one_owner")),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_attachments_request_id_sharing_requests")),
-        sa.ForeignKeyConstraint(["agreement_code"], ["sharing_agreements.code"], name=op.f("fk_attachments_agreement_code_sharing_agreements")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_attachments_request_id_sharing_requests")
+        ),
+        sa.ForeignKeyConstraint(
+            ["agreement_code"],
+            ["sharing_agreements.code"],
+            name=op.f("fk_attachments_agreement_code_sharing_agreements"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
     )
     with op.batch_alter_table("attachments") as batch_op:
         batch_op.create_index("ix_attachments_request_uploaded", ["request_id", "uploaded_at", "id"], unique=False)
-        batch_op.create_index("ix_attachments_agreement_uploaded", ["agreement_code", "uploaded_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_attachments_agreement_uploaded", ["agreement_code", "uploaded_at", "id"], unique=False
+        )
         batch_op.create_index("ix_attachments_sha256", ["sha256"], unique=False)
     op.create_table(
         "attachment_blobs",

@@ -72,7 +72,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("review_date", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("signed_attachment", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
-        batch_op.create_foreign_key(op.f("fk_sharing_agreements_owner_organisations"), "organisations", ["owner"], ["code"])
+        batch_op.create_foreign_key(
+            op.f("fk_sharing_agreements_owner_organisations"), "organisations", ["owner"], ["code"]
+        )
     op.create_table(
         "sharing_agreement_versions",
         sa.Column("code", sa.String(length=64), nullable=False),
@@ -80,7 +82,9 @@ def upgrade() -> None:
         sa.Column("snapshot", JSON, nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("changed_by", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(["code"], ["sharing_agreements.code"], name=op.f("fk_sharing_agreement_versions_code_sharing_agreements")),
+        sa.ForeignKeyConstraint(
+            ["code"], ["sharing_agreements.code"], name=op.f("fk_sharing_agreement_versions_code_sharing_agreements")
+        ),
         sa.PrimaryKeyConstraint("code", "version", name=op.f("pk_sharing_agreement_versions")),
     )
     op.create_table(
@@ -89,7 +93,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("for_date", sa.Date(), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["code"], ["sharing_agreements.code"], name=op.f("fk_sharing_agreement_notices_code_sharing_agreements")),
+        sa.ForeignKeyConstraint(
+            ["code"], ["sharing_agreements.code"], name=op.f("fk_sharing_agreement_notices_code_sharing_agreements")
+        ),
         sa.PrimaryKeyConstraint("code", "kind", "for_date", name=op.f("pk_sharing_agreement_notices")),
     )
     with op.batch_alter_table("decisions") as batch_op:
@@ -114,7 +120,10 @@ def downgrade() -> None:
 def backfill_versions(connection: sa.Connection) -> None:
     """Each agreement already registered becomes version 1, as it stands, made by the last admin the trail names."""
     made_by = last_actors(connection)
-    rows = [version_one(row, made_by.get(row.code, SYSTEM_ACTOR)) for row in connection.execute(sa.select(agreements).order_by(agreements.c.code))]
+    rows = [
+        version_one(row, made_by.get(row.code, SYSTEM_ACTOR))
+        for row in connection.execute(sa.select(agreements).order_by(agreements.c.code))
+    ]
     for start in range(0, len(rows), BATCH):
         connection.execute(sa.insert(versions), rows[start : start + BATCH])
 
@@ -123,7 +132,10 @@ def last_actors(connection: sa.Connection) -> dict[str, str]:
     """Who last registered or changed each agreement, as the audit trail records it."""
     query = (
         sa.select(audit_events.c.target_id, audit_events.c.actor_sub)
-        .where(audit_events.c.target_type == "sharing_agreement", audit_events.c.action.in_(("agreement_registered", "agreement_changed")))
+        .where(
+            audit_events.c.target_type == "sharing_agreement",
+            audit_events.c.action.in_(("agreement_registered", "agreement_changed")),
+        )
         .order_by(audit_events.c.seq)
     )
     return {code: actor for code, actor in connection.execute(query)}  # the latest event of each wins
@@ -148,7 +160,13 @@ def version_one(row: Any, changed_by: str) -> dict[str, Any]:
         "created_at": as_text(as_utc(row.created_at)),
         "updated_at": as_text(as_utc(row.updated_at)),
     }
-    return {"code": row.code, "version": 1, "snapshot": snapshot, "changed_at": as_utc(row.updated_at), "changed_by": changed_by[:200]}
+    return {
+        "code": row.code,
+        "version": 1,
+        "snapshot": snapshot,
+        "changed_at": as_utc(row.updated_at),
+        "changed_by": changed_by[:200],
+    }
 
 
 def as_date(value: date | str) -> date:

@@ -41,11 +41,18 @@ activations = sa.table(
 def upgrade() -> None:
     """Activate 2028.1 on a fresh installation; leave an existing one on its active policy."""
     connection = op.get_bind()
-    existing = any(connection.execute(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)).first() for name in ("organisations", "sharing_requests"))
+    existing = any(
+        connection.execute(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)).first()
+        for name in ("organisations", "sharing_requests")
+    )
     if not existing:
         connection.execute(
             activations.insert().values(
-                name=BASELINE, version=FRESH_INSTALLATION_VERSION, activated_at=datetime.now(UTC), activated_by=AUTHOR, activated_by_org=None
+                name=BASELINE,
+                version=FRESH_INSTALLATION_VERSION,
+                activated_at=datetime.now(UTC),
+                activated_by=AUTHOR,
+                activated_by_org=None,
             )
         )
 
@@ -53,5 +60,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Remove the activation this revision recorded: the older release cannot decide under 2028.1."""
     op.execute(
-        activations.delete().where(activations.c.name == BASELINE, activations.c.version == FRESH_INSTALLATION_VERSION, activations.c.activated_by == AUTHOR)
+        activations.delete().where(
+            activations.c.name == BASELINE,
+            activations.c.version == FRESH_INSTALLATION_VERSION,
+            activations.c.activated_by == AUTHOR,
+        )
     )

@@ -41,8 +41,14 @@ def upgrade() -> None:
         sa.Column("verified_by_org", sa.String(length=32), nullable=False),
         sa.Column("verified_by_role", sa.String(length=16), nullable=False),
         sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["attachment_id"], ["attachments.id"], name=op.f("fk_attachment_verifications_attachment_id_attachments")),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_attachment_verifications_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["attachment_id"], ["attachments.id"], name=op.f("fk_attachment_verifications_attachment_id_attachments")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["sharing_requests.id"],
+            name=op.f("fk_attachment_verifications_request_id_sharing_requests"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachment_verifications")),
     )
     with op.batch_alter_table("attachment_verifications") as batch_op:

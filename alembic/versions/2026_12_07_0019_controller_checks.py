@@ -39,8 +39,12 @@ def upgrade() -> None:
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("overdue_flagged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_controller_checks_request_id_sharing_requests")),
-        sa.ForeignKeyConstraint(["decision_id"], ["decisions.id"], name=op.f("fk_controller_checks_decision_id_decisions")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_controller_checks_request_id_sharing_requests")
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"], ["decisions.id"], name=op.f("fk_controller_checks_decision_id_decisions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_controller_checks")),
         sa.UniqueConstraint("decision_id", "name", name=op.f("uq_controller_checks_decision_id")),
     )
@@ -58,8 +62,14 @@ def upgrade() -> None:
         sa.Column("by_org", sa.String(length=32), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["check_id"], ["controller_checks.id"], name=op.f("fk_controller_check_records_check_id_controller_checks")),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_controller_check_records_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["check_id"], ["controller_checks.id"], name=op.f("fk_controller_check_records_check_id_controller_checks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["sharing_requests.id"],
+            name=op.f("fk_controller_check_records_request_id_sharing_requests"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_controller_check_records")),
     )
     with op.batch_alter_table("controller_check_records") as batch_op:

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("by_sub", sa.String(length=200), nullable=False),
         sa.Column("by_org", sa.String(length=32), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["request_id"], ["sharing_requests.id"], name=op.f("fk_notice_releases_request_id_sharing_requests")),
+        sa.ForeignKeyConstraint(
+            ["request_id"], ["sharing_requests.id"], name=op.f("fk_notice_releases_request_id_sharing_requests")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notice_releases")),
     )
     with op.batch_alter_table("notice_releases") as batch_op:

@@ -28,21 +28,37 @@ Row = TypeVar("Row", SharingRequest, Organisation, SharingAgreement, WebhookEndp
 
 IF_MATCH = "The resource's `ETag` as last read (or `*`): a change made since is refused with a 412 and changes nothing"
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=1000, description=IF_MATCH)]
-IfMatchRequired = Annotated[str | None, Header(alias="If-Match", max_length=1000, description="Required (else 428). " + IF_MATCH)]
+IfMatchRequired = Annotated[
+    str | None, Header(alias="If-Match", max_length=1000, description="Required (else 428). " + IF_MATCH)
+]
 IfNoneMatch = Annotated[
-    str | None, Header(alias="If-None-Match", max_length=1000, description="An `ETag` already held: a 304 without a body while it is still current")
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=1000,
+        description="An `ETag` already held: a 304 without a body while it is still current",
+    ),
 ]
 
-ETAG_HEADER = {"ETag": {"description": "The resource's current entity tag, for If-Match and If-None-Match", "schema": {"type": "string"}}}
+ETAG_HEADER = {
+    "ETag": {
+        "description": "The resource's current entity tag, for If-Match and If-None-Match",
+        "schema": {"type": "string"},
+    }
+}
 # OpenAPI entries: a read's 304, a change's 412 and 428.
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified: the `If-None-Match` ETag is still current", "headers": ETAG_HEADER}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` ETag is still current", "headers": ETAG_HEADER}
+}
 STALE: dict[int | str, dict[str, Any]] = {
     412: problem_doc(
         "`If-Match` does not name the current ETag (`current_etag` does): "
         "someone changed the resource since; nothing was changed"
     )
 }
-REQUIRED: dict[int | str, dict[str, Any]] = STALE | {428: problem_doc("The `If-Match` header is required on this change: send the ETag a GET gave")}
+REQUIRED: dict[int | str, dict[str, Any]] = STALE | {
+    428: problem_doc("The `If-Match` header is required on this change: send the ETag a GET gave")
+}
 
 
 def etag(row: Versioned) -> str:
@@ -65,11 +81,17 @@ def check(row: Versioned, if_match: str | None, *, required: bool = False) -> No
     or that sends none where one is required (428)."""
     if if_match is None:
         if required:
-            raise PreconditionRequired("the If-Match header is required: send the ETag that a GET of the resource answered")
+            raise PreconditionRequired(
+                "the If-Match header is required: send the ETag that a GET of the resource answered"
+            )
         return
     current, listed = etag(row), _listed(if_match)
     if "*" not in listed and current not in listed:  # strong comparison: a weak tag never matches
-        raise PreconditionFailed(f"If-Match names {if_match[:200]!r}, not the current ETag {current}", current_etag=current, headers={"ETag": current})
+        raise PreconditionFailed(
+            f"If-Match names {if_match[:200]!r}, not the current ETag {current}",
+            current_etag=current,
+            headers={"ETag": current},
+        )
 
 
 def tagged(response: Response, row: Versioned) -> None:
@@ -107,7 +129,9 @@ async def organisation_to_change(code: PathName, session: SessionDep, if_match: 
     return organisation
 
 
-async def agreement_to_change(code: PathName, session: SessionDep, if_match: IfMatchRequired = None) -> SharingAgreement:
+async def agreement_to_change(
+    code: PathName, session: SessionDep, if_match: IfMatchRequired = None
+) -> SharingAgreement:
     """The agreement named in the path, locked, once If-Match names its current ETag (404, 428, 412)."""
     agreement = await locked(session, await agreements.get(session=session, code=code))
     check(agreement, if_match, required=True)

@@ -10,7 +10,10 @@ from app.errors import PayloadTooLarge, problem_response
 MAX_BODY_BYTES = 256 * 1024
 # Routes that read their own body as a stream and bound it themselves (app/http/multipart.py): an upload
 # of evidence, up to CALDICOTT_ATTACHMENT_MAX_BYTES. POST to these paths only; every other request is counted here.
-STREAMED_UPLOADS = (re.compile(r"/v1/sharing-requests/[^/]+/attachments"), re.compile(r"/v1/sharing-agreements/[^/]+/attachments"))
+STREAMED_UPLOADS = (
+    re.compile(r"/v1/sharing-requests/[^/]+/attachments"),
+    re.compile(r"/v1/sharing-agreements/[^/]+/attachments"),
+)
 
 
 class BodyLimitMiddleware:
@@ -48,7 +51,14 @@ class BodyLimitMiddleware:
         detail = f"the request body is larger than {self.max_bytes // 1024} KiB"
         # The rest of the body is never read, so the connection cannot be reused.
         headers = {"Connection": "close"}
-        response = problem_response(Request(scope), PayloadTooLarge.status_code, PayloadTooLarge.title, PayloadTooLarge.slug, detail, headers=headers)
+        response = problem_response(
+            Request(scope),
+            PayloadTooLarge.status_code,
+            PayloadTooLarge.title,
+            PayloadTooLarge.slug,
+            detail,
+            headers=headers,
+        )
         await response(scope, receive, send)
 
 

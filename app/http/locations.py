@@ -7,7 +7,12 @@ from fastapi import Response
 
 def created(description: str, location: str) -> dict[int | str, dict[str, Any]]:
     """An OpenAPI 201 entry whose `Location` header is described by `location` (where the created thing can be read)."""
-    return {201: {"description": description, "headers": {"Location": {"description": location, "schema": {"type": "string"}}}}}
+    return {
+        201: {
+            "description": description,
+            "headers": {"Location": {"description": location, "schema": {"type": "string"}}},
+        }
+    }
 
 
 def locate(response: Response, path: str) -> None:

@@ -94,7 +94,9 @@ class _Reader:
     def on_headers_finished(self) -> None:
         disposition, options = parse_options_header(self._part.headers.get(b"content-disposition"))
         if disposition != b"form-data" or b"name" not in options:
-            raise MalformedForm('each part needs a Content-Disposition of form-data with a name ("form-data; name=kind")')
+            raise MalformedForm(
+                'each part needs a Content-Disposition of form-data with a name ("form-data; name=kind")'
+            )
         name = _text(options[b"name"])
         if name not in (FILE, KIND, DESCRIPTION):
             raise InvalidInput(name[:64] or "body", f"unknown field; the form takes {FILE}, {KIND} and {DESCRIPTION}")
@@ -111,9 +113,14 @@ class _Reader:
         if name == FILE:
             self.file_bytes += end - start
             if self.file_bytes > self.max_file_bytes:
-                raise PayloadTooLarge(f"the file is larger than {self.max_file_bytes} bytes (CALDICOTT_ATTACHMENT_MAX_BYTES)", headers=UNREAD)
+                raise PayloadTooLarge(
+                    f"the file is larger than {self.max_file_bytes} bytes (CALDICOTT_ATTACHMENT_MAX_BYTES)",
+                    headers=UNREAD,
+                )
             # A view, not a copy: the parser only ever passes immutable bytes (what arrived, or its boundary).
-            self.pieces.append(memoryview(data)[start:end] if isinstance(data, bytes) else memoryview(bytes(data[start:end])))
+            self.pieces.append(
+                memoryview(data)[start:end] if isinstance(data, bytes) else memoryview(bytes(data[start:end]))
+            )
             return
         assert name is not None
         self._part.value += data[start:end]

@@ -41,7 +41,11 @@ async def limit_rate(request: Request, principal: CurrentPrincipal, session: Ses
     limiter = wiring.rate_limiter
     if not limiter.enabled:
         return
-    admission = await limiter.take(session=session, org=principal.org, route_class=route_class_of(request.method, request.scope["route"].path_format))
+    admission = await limiter.take(
+        session=session,
+        org=principal.org,
+        route_class=route_class_of(request.method, request.scope["route"].path_format),
+    )
     setattr(request.state, STATE_KEY, admission)
     if not admission.admitted:
         quota = admission.quota

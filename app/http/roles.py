@@ -17,7 +17,9 @@ from app.wiring import wiring_of
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT with claims sub, org, roles, iss, aud, exp")
 
 
-async def authenticate(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
     """Dependency: the verified caller, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
@@ -53,7 +55,9 @@ def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Pri
 
 AgencyPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER))]
+ReaderPrincipal = Annotated[
+    Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER))
+]
 OverseerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
 GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
 AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]

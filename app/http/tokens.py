@@ -67,7 +67,11 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._powers = Powers.of(settings)
         self._audience = settings.jwt_audience
-        self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret and settings.env is Environment.DEVELOPMENT else None
+        self._secret = (
+            settings.jwt_secret.get_secret_value()
+            if settings.jwt_secret and settings.env is Environment.DEVELOPMENT
+            else None
+        )
         self._keys: KeySet = {}
         self._jwks_url = str(settings.jwks_url) if settings.jwks_url is not None else None
         self._clock = clock
@@ -77,7 +81,9 @@ class TokenVerifier:
         self._fetching = asyncio.Lock()
         # Tokens verified lately, by their exact text: a client sends the same token with every request until it
         # expires, and checking its signature again each time cost more than some whole requests do.
-        self._verified: dict[str, tuple[Principal, float, float]] = {}  # token: principal, its exp (wall clock), remembered until (self._clock)
+        self._verified: dict[
+            str, tuple[Principal, float, float]
+        ] = {}  # token: principal, its exp (wall clock), remembered until (self._clock)
         if settings.jwks_file is not None:
             # The operator's own file: a key we may not use is a mistake, and stops start-up.
             self._keys, refused = parse_jwks(json.loads(settings.jwks_file.read_text()))
@@ -105,7 +111,10 @@ class TokenVerifier:
             if self._find(header) is None and self._last_fetch_failed:
                 # The token may be good; it is our side that cannot check it.
                 wait = math.ceil(JWKS_REFETCH_SECONDS - (self._clock() - self._attempted_at))
-                raise ServiceUnavailable("the keys that verify tokens cannot be fetched; retry shortly", headers={"Retry-After": str(max(wait, 1))})
+                raise ServiceUnavailable(
+                    "the keys that verify tokens cannot be fetched; retry shortly",
+                    headers={"Retry-After": str(max(wait, 1))},
+                )
 
     def _usable(self, header: dict[str, Any]) -> bool:
         fresh = self._fetched_at is not None and self._clock() - self._fetched_at < JWKS_MAX_AGE_SECONDS
@@ -145,7 +154,13 @@ class TokenVerifier:
                 algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require_exp": True, "require_iss": True, "require_aud": True, "require_sub": True, "leeway": CLOCK_SKEW_SECONDS},
+                options={
+                    "require_exp": True,
+                    "require_iss": True,
+                    "require_aud": True,
+                    "require_sub": True,
+                    "leeway": CLOCK_SKEW_SECONDS,
+                },
             )
         except JOSEError as error:
             raise Unauthorized(f"token rejected: {error}") from None
@@ -206,7 +221,11 @@ def _check_claim_types(claims: dict[str, Any]) -> None:
     for name in NUMERIC_DATE_CLAIMS:
         value = claims.get(name, 0)
         # JSON true is a number to Python, and a string or infinity is no time (RFC 7519 NumericDate).
-        if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
             raise Unauthorized(f"token claim {name} must be a number of seconds")
     for name in TEXT_CLAIMS:
         if not isinstance(claims.get(name, ""), str):

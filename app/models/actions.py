@@ -55,7 +55,9 @@ class AdminAction(StrEnum):
     ORGANISATION_CHANGED = "organisation_changed"
     AGREEMENT_REGISTERED = "agreement_registered"
     AGREEMENT_CHANGED = "agreement_changed"
-    AGREEMENT_DOCUMENT_ADDED = "agreement_document_added"  # its signed copy or DPIA uploaded; the outcome names the SHA-256
+    AGREEMENT_DOCUMENT_ADDED = (
+        "agreement_document_added"  # its signed copy or DPIA uploaded; the outcome names the SHA-256
+    )
     AGREEMENT_DOCUMENT_READ = "agreement_document_read"
     POLICY_UPLOADED = "policy_uploaded"
     POLICY_ACTIVATED = "policy_activated"

@@ -14,13 +14,21 @@ from app.models.organisation import OrganisationCode
 from app.models.page import Page
 from app.models.vocabulary import AgreementStatus, DataCategory, PurposeCategory
 
-AgreementCode = Annotated[str, StringConstraints(strict=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-AgreementTitle = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=300, pattern=STORABLE_TEXT)]
+AgreementCode = Annotated[
+    str, StringConstraints(strict=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+]
+AgreementTitle = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=300, pattern=STORABLE_TEXT)
+]
 Parties = Annotated[list[OrganisationCode], Field(min_length=1, max_length=100)]
 Purposes = Annotated[list[PurposeCategory], Field(min_length=1, max_length=len(PurposeCategory))]
 Categories = Annotated[list[DataCategory], Field(min_length=1, max_length=len(DataCategory))]
-DpiaReference = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)]
-AttachmentId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+DpiaReference = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)
+]
+AttachmentId = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+]
 
 # Fields that may be absent (null) on an agreement: on PATCH, an explicit null clears them.
 CLEARABLE = ("owner", "dpia_reference", "review_date", "signed_attachment")
@@ -38,7 +46,9 @@ class SharingAgreement(SQLModel, table=True):
     valid_until: date
     status: AgreementStatus = sqlmodel.Field(sa_column=enum_column(AgreementStatus, 16))
     # The organisation answerable for the agreement: told, with the parties, when its review or end draws near.
-    owner: str | None = sqlmodel.Field(default=None, sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=True))
+    owner: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(32), ForeignKey("organisations.code"), nullable=True)
+    )
     dpia_reference: str | None = sqlmodel.Field(default=None, max_length=200)
     review_date: date | None = sqlmodel.Field(default=None, sa_column=Column(Date(), nullable=True))
     # The id of the attachment holding the signed copy (table `attachments`).
@@ -92,7 +102,13 @@ class SharingAgreementCreate(BaseModel):
                     "title": "Northshire integrated care: community health and adult social care",
                     "parties": ["RXT01", "NSC01"],
                     "purposes": ["direct_care", "safeguarding_adult"],
-                    "data_categories": ["demographics", "contact_details", "care_record_summary", "medications", "social_care_record"],
+                    "data_categories": [
+                        "demographics",
+                        "contact_details",
+                        "care_record_summary",
+                        "medications",
+                        "social_care_record",
+                    ],
                     "valid_from": "2026-04-01",
                     "valid_until": "2029-03-31",
                     "status": "active",
@@ -112,10 +128,18 @@ class SharingAgreementCreate(BaseModel):
     valid_from: CalendarDate
     valid_until: CalendarDate
     status: AgreementStatus = AgreementStatus.ACTIVE
-    owner: OrganisationCode | None = Field(default=None, description="A registered organisation answerable for the agreement")
-    dpia_reference: DpiaReference | None = Field(default=None, description="The reference of the data protection impact assessment")
-    review_date: CalendarDate | None = Field(default=None, description="When the agreement is next to be reviewed: within valid_from..valid_until")
-    signed_attachment: AttachmentId | None = Field(default=None, description="The attachment holding the signed copy, uploaded for this agreement")
+    owner: OrganisationCode | None = Field(
+        default=None, description="A registered organisation answerable for the agreement"
+    )
+    dpia_reference: DpiaReference | None = Field(
+        default=None, description="The reference of the data protection impact assessment"
+    )
+    review_date: CalendarDate | None = Field(
+        default=None, description="When the agreement is next to be reviewed: within valid_from..valid_until"
+    )
+    signed_attachment: AttachmentId | None = Field(
+        default=None, description="The attachment holding the signed copy, uploaded for this agreement"
+    )
 
     @model_validator(mode="after")
     def period_is_ordered(self) -> Self:
@@ -131,7 +155,13 @@ clears
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"status": "suspended"}, {"valid_until": "2030-03-31"}, {"review_date": "2028-03-31", "owner": "RXT01"}]},
+        json_schema_extra={
+            "examples": [
+                {"status": "suspended"},
+                {"valid_until": "2030-03-31"},
+                {"review_date": "2028-03-31", "owner": "RXT01"},
+            ]
+        },
     )
 
     title: AgreementTitle | None = None
@@ -143,8 +173,12 @@ clears
     status: AgreementStatus | None = None
     owner: OrganisationCode | None = Field(default=None, description="A registered organisation; null clears it")
     dpia_reference: DpiaReference | None = Field(default=None, description="null clears it")
-    review_date: CalendarDate | None = Field(default=None, description="Within valid_from..valid_until; moving it re-arms the review notice; null clears it")
-    signed_attachment: AttachmentId | None = Field(default=None, description="An attachment uploaded for this agreement; null clears it")
+    review_date: CalendarDate | None = Field(
+        default=None, description="Within valid_from..valid_until; moving it re-arms the review notice; null clears it"
+    )
+    signed_attachment: AttachmentId | None = Field(
+        default=None, description="An attachment uploaded for this agreement; null clears it"
+    )
 
 
 class SharingAgreementPublic(BaseModel):

@@ -41,4 +41,6 @@ class AgreementReport(Page[AgreementReportRow]):
 
     today: date = Field(description="The London date the states are worked out for")
     counted_from: date = Field(description="The first London date whose decisions are counted: twelve months to today")
-    states: dict[AgreementState, int] = Field(description="How many agreements are in each state (every agreement, not only this page's)")
+    states: dict[AgreementState, int] = Field(
+        description="How many agreements are in each state (every agreement, not only this page's)"
+    )

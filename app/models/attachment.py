@@ -52,8 +52,12 @@ class Attachment(SQLModel, table=True):
     )
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True))
-    agreement_code: str | None = sqlmodel.Field(default=None, sa_column=Column(String(64), ForeignKey("sharing_agreements.code"), nullable=True))
+    request_id: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True)
+    )
+    agreement_code: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(64), ForeignKey("sharing_agreements.code"), nullable=True)
+    )
     kind: AttachmentKind = sqlmodel.Field(sa_column=enum_column(AttachmentKind, 32))
     filename: str | None = sqlmodel.Field(default=None, max_length=MAX_FILENAME_CHARS)
     description: str | None = sqlmodel.Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
@@ -117,18 +121,30 @@ class AttachmentPublic(BaseModel):
     )
 
     id: str
-    request_id: str | None = Field(description="The sharing request it is evidence for (null for an agreement's signed copy)")
-    agreement_code: str | None = Field(description="The sharing agreement it is a copy of (null for a request's evidence)")
+    request_id: str | None = Field(
+        description="The sharing request it is evidence for (null for an agreement's signed copy)"
+    )
+    agreement_code: str | None = Field(
+        description="The sharing agreement it is a copy of (null for a request's evidence)"
+    )
     kind: AttachmentKind
-    filename: str | None = Field(description="The name the file was sent with, without any folder; null if none was given")
+    filename: str | None = Field(
+        description="The name the file was sent with, without any folder; null if none was given"
+    )
     description: str | None
-    media_type: MediaType = Field(description="What the content was found to be by its first bytes, whatever the client said")
+    media_type: MediaType = Field(
+        description="What the content was found to be by its first bytes, whatever the client said"
+    )
     size: int = Field(description="Bytes of content")
-    sha256: str = Field(description="SHA-256 of the content, in hex; the download's ETag and the audit trail carry it too")
+    sha256: str = Field(
+        description="SHA-256 of the content, in hex; the download's ETag and the audit trail carry it too"
+    )
     uploaded_by: str = Field(description="The token subject of who attached it; " + GUARDIAN_UNNAMED)
     uploaded_by_org: str
     uploaded_at: datetime
-    purged_at: datetime | None = Field(description="When retention ended and the content was removed (the download then answers 410); null until then")
+    purged_at: datetime | None = Field(
+        description="When retention ended and the content was removed (the download then answers 410); null until then"
+    )
     download: str = Field(description="Where to download the content (410 once purged)")
     verification: VerificationPublic | None = Field(
         description=(
@@ -142,7 +158,11 @@ class AttachmentPublic(BaseModel):
     def of(cls, row: Attachment, verification: VerificationPublic | None = None) -> "AttachmentPublic":
         """The public form of a row, with the URL of its content under its request or agreement,
         and its latest verification."""
-        owner = f"/v1/sharing-requests/{row.request_id}" if row.request_id is not None else f"/v1/sharing-agreements/{row.agreement_code}"
+        owner = (
+            f"/v1/sharing-requests/{row.request_id}"
+            if row.request_id is not None
+            else f"/v1/sharing-agreements/{row.agreement_code}"
+        )
         download = f"{owner}/attachments/{row.id}"
         fields = {name: getattr(row, name) for name in cls.model_fields if name not in ("download", "verification")}
         return cls(**fields, download=download, verification=verification)

@@ -56,7 +56,10 @@ class AuditPending(SQLModel, table=True):
 
     __tablename__ = "audit_pending"
 
-    id: int | None = sqlmodel.Field(default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = sqlmodel.Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
     occurred_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
     actor_sub: str = sqlmodel.Field(max_length=200)
     actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
@@ -128,11 +131,17 @@ class CheckpointPublic(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CHECKPOINT_EXAMPLE]})
 
     number: int = Field(ge=1, description="1 for the first checkpoint, then one more each time")
-    log: str = Field(max_length=32, description="The trail signed: the code of the controller organisation that runs the service")
+    log: str = Field(
+        max_length=32, description="The trail signed: the code of the controller organisation that runs the service"
+    )
     seq: int = Field(ge=1, description="The chain's head when signed: the seq of its newest event")
     hash: str = Field(max_length=64, pattern=HEX64, description="That event's hash")
     time: str = Field(max_length=40, description="When it was signed, UTC, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`")
-    previous: str | None = Field(max_length=64, pattern=HEX64, description="SHA-256 of the previous checkpoint's signed bytes; null for the first")
+    previous: str | None = Field(
+        max_length=64,
+        pattern=HEX64,
+        description="SHA-256 of the previous checkpoint's signed bytes; null for the first",
+    )
     kid: str = Field(max_length=64, description="The signing key's RFC 7638 thumbprint")
     signature: str = Field(max_length=128, description="Base64url, no padding")
 
@@ -154,7 +163,9 @@ class AuditFinding(BaseModel):
 
     seq: int = Field(description="The first seq at which they disagree")
     checkpoint: int | None = Field(description="The checkpoint's number, when a checkpoint is the evidence")
-    source: str = Field(description="`chain` (the hashes themselves), `stored` (a stored checkpoint) or `witness` (one given to check)")
+    source: str = Field(
+        description="`chain` (the hashes themselves), `stored` (a stored checkpoint) or `witness` (one given to check)"
+    )
     problem: str
 
 
@@ -167,11 +178,21 @@ where it first fails.
 
     valid: bool
     events: int
-    pending: int = Field(description="Events recorded but not yet chained (they join the chain within moments); not part of `valid`")
+    pending: int = Field(
+        description="Events recorded but not yet chained (they join the chain within moments); not part of `valid`"
+    )
     head_seq: int
     head_hash: str
-    first_broken_seq: int | None = Field(description="The first seq at which the chain breaks or disagrees with a checkpoint")
-    checkpoints: int = Field(description="Stored checkpoints checked: signature, link to the one before, and the chain's hash at their seq")
+    first_broken_seq: int | None = Field(
+        description="The first seq at which the chain breaks or disagrees with a checkpoint"
+    )
+    checkpoints: int = Field(
+        description="Stored checkpoints checked: signature, link to the one before, and the chain's hash at their seq"
+    )
     witnessed: int = Field(default=0, description="Checkpoints given by a witness and checked the same way")
-    last_checkpoint_seq: int | None = Field(description="The seq of the newest stored checkpoint: events after it are not signed yet")
-    findings: list[AuditFinding] = Field(default_factory=list, description="What disagrees, first seq first (at most 100)")
+    last_checkpoint_seq: int | None = Field(
+        description="The seq of the newest stored checkpoint: events after it are not signed yet"
+    )
+    findings: list[AuditFinding] = Field(
+        default_factory=list, description="What disagrees, first seq first (at most 100)"
+    )

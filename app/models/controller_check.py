@@ -16,7 +16,9 @@ from app.models.vocabulary import CheckOutcome, CheckStatus, Role
 # The check a significant decision by the rules opens when none of its findings is a controller's check.
 HUMAN_INVOLVEMENT = "human_involvement"
 CheckName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=STORABLE_TEXT)]
-CheckedText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=4000, pattern=STORABLE_TEXT)]
+CheckedText = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=4000, pattern=STORABLE_TEXT)
+]
 
 
 class ControllerCheck(SQLModel, table=True):
@@ -30,7 +32,9 @@ class ControllerCheck(SQLModel, table=True):
     )
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     decision_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=False))
     name: str = sqlmodel.Field(max_length=64)  # a rule id, or `human_involvement`
     status: CheckStatus = sqlmodel.Field(sa_column=enum_column(CheckStatus, 16))
@@ -38,7 +42,9 @@ class ControllerCheck(SQLModel, table=True):
     # and for every check of an emergency share that is not a significant decision.
     blocking: bool
     emergency_share: bool  # opened by an emergency share: a failure calls for the incident process
-    due_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))  # an emergency share's: the response time
+    due_at: datetime | None = sqlmodel.Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )  # an emergency share's: the response time
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     opened_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -50,8 +56,12 @@ class ControllerCheckRecord(SQLModel, table=True):
     __tablename__ = "controller_check_records"
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    check_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("controller_checks.id"), nullable=False, index=True))
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    check_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("controller_checks.id"), nullable=False, index=True)
+    )
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     outcome: CheckOutcome = sqlmodel.Field(sa_column=enum_column(CheckOutcome, 16))
     checked: str = sqlmodel.Field(max_length=4000)
     by_sub: str = sqlmodel.Field(max_length=200)
@@ -76,7 +86,9 @@ class ControllerCheckBody(BaseModel):
         },
     )
 
-    outcome: CheckOutcome = Field(description="`done`: the check holds; `failed`: it does not, and the request goes back to a guardian")
+    outcome: CheckOutcome = Field(
+        description="`done`: the check holds; `failed`: it does not, and the request goes back to a guardian"
+    )
     checked: CheckedText = Field(
         description="What was checked (for an order, summons or notice: "
         "the court or coroner, the case number, whom it names and what it covers)"
@@ -88,7 +100,9 @@ class DecisionCheckRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    check: CheckName = Field(description="The check: a rule id among the approval's controller's checks, or `human_involvement`")
+    check: CheckName = Field(
+        description="The check: a rule id among the approval's controller's checks, or `human_involvement`"
+    )
     checked: CheckedText = Field(description="What the guardian checked")
 
 

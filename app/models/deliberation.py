@@ -69,5 +69,9 @@ casting vote on a tie."""
     closed_at: datetime
     members: list[GuardianRef]
     votes: list[VoteRecord]
-    tally: dict[PanelVoteChoice, int] = Field(description="Standing votes of each kind; withdrawn votes are not counted")
-    casting_vote: FinalOutcome | None = Field(description="The chair's choice on a tie; null when a majority of the panel's members chose the outcome")
+    tally: dict[PanelVoteChoice, int] = Field(
+        description="Standing votes of each kind; withdrawn votes are not counted"
+    )
+    casting_vote: FinalOutcome | None = Field(
+        description="The chair's choice on a tie; null when a majority of the panel's members chose the outcome"
+    )

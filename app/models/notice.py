@@ -6,14 +6,24 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
+from app.models.vocabulary import (
+    DataCategory,
+    DataForm,
+    DecisionKind,
+    DecisionOutcome,
+    PurposeCategory,
+    StorageRegion,
+    Urgency,
+)
 
 
 class NoticeAudience(StrEnum):
     """Whom a notice is addressed to."""
 
     REQUESTER = "requester"  # the requesting agency (and guardians and auditors, who read what it reads)
-    SUBJECT = "subject"  # the person the information is about (Caldicott principle 8); for a mixed group, the children's
+    SUBJECT = (
+        "subject"  # the person the information is about (Caldicott principle 8); for a mixed group, the children's
+    )
     SUBJECT_ADULTS = "subject_adults"  # a mixed group's adults and young people (brief section 6, rule 6)
     SUBJECT_PROXY = "subject_proxy"  # the health-and-welfare attorney or deputy who gave or refused consent
 
@@ -23,7 +33,9 @@ class WithheldReason(StrEnum):
 
     PREJUDICE = "prejudice"  # telling the person would prejudice the purpose
     PURPOSE = "purpose"  # crime prevention or safeguarding: telling could alert a suspect or an abuser
-    PARENTAL_RESPONSIBILITY = "parental_responsibility"  # it goes to a parent whom no guardian has confirmed is not implicated
+    PARENTAL_RESPONSIBILITY = (
+        "parental_responsibility"  # it goes to a parent whom no guardian has confirmed is not implicated
+    )
     PROXY = "proxy"  # it goes to an attorney or deputy whom no guardian has confirmed is not implicated
     DECEASED = "deceased"  # it goes to a personal representative whom no guardian has named
     CONTROLLER_CHECKS_OPEN = "controller_checks_open"  # a controller's check of the decision is open; ends by itself
@@ -69,7 +81,9 @@ class NoticeOrganisation(BaseModel):
 class NoticePurpose(BaseModel):
     category: PurposeCategory
     label: str = Field(description="The purpose in plain words")
-    description: str | None = Field(description="The requester's own words; never in a notice for the person the information is about")
+    description: str | None = Field(
+        description="The requester's own words; never in a notice for the person the information is about"
+    )
 
 
 class NoticeItem(BaseModel):
@@ -79,7 +93,9 @@ class NoticeItem(BaseModel):
     label: str
     form: DataForm
     form_label: str
-    justification: str | None = Field(description="Why the requester said it was needed; never in a notice for the person the information is about")
+    justification: str | None = Field(
+        description="Why the requester said it was needed; never in a notice for the person the information is about"
+    )
     may_be_shared: bool
 
 
@@ -153,7 +169,9 @@ of confidence and the provision."""
         description="The Article 9 condition, with the DPA 2018 Schedule 1 paragraph when "
         "recorded; null when none applies"
     )
-    article_10: str | None = Field(description="For criminal offence data: the Schedule 1 paragraph relied on for Article 10")
+    article_10: str | None = Field(
+        description="For criminal offence data: the Schedule 1 paragraph relied on for Article 10"
+    )
     confidentiality: str = Field(description="The basis under the common law duty of confidence")
     provision: str | None = Field(
         description='The provision cited, by its registry title ("a provision the controller has not verified" when '
@@ -174,9 +192,13 @@ class NoticeRefusalOverride(BaseModel):
     """A refusal of consent (the person's, or one made for them) that the decision did not follow (brief section 6, \
 rule 4)."""
 
-    by: str = Field(description="What or who did not follow it: the rules, an emergency share, a Caldicott Guardian or a panel")
+    by: str = Field(
+        description="What or who did not follow it: the rules, an emergency share, a Caldicott Guardian or a panel"
+    )
     ground: str = Field(description="On what ground, in words")
-    subject_reason: str | None = Field(description="The guardian's reason for the person, when they wrote one (never their rationale)")
+    subject_reason: str | None = Field(
+        description="The guardian's reason for the person, when they wrote one (never their rationale)"
+    )
 
 
 class NoticeAutomated(BaseModel):
@@ -196,11 +218,19 @@ Access) Act 2025)."""
 class NoticeRights(BaseModel):
     """The rights of a living person, and whom to contact (brief section 6, rule 3)."""
 
-    statements: list[str] = Field(description="Access, rectification and restriction; objection or withdrawing consent where they apply")
-    dpo_contact: str = Field(description="How to contact the controller's Data Protection Officer (CALDICOTT_DPO_CONTACT)")
+    statements: list[str] = Field(
+        description="Access, rectification and restriction; objection or withdrawing consent where they apply"
+    )
+    dpo_contact: str = Field(
+        description="How to contact the controller's Data Protection Officer (CALDICOTT_DPO_CONTACT)"
+    )
     ico_contact: str = Field(description="How to contact the Information Commissioner's Office (CALDICOTT_ICO_CONTACT)")
-    opt_out: str | None = Field(description="How to register a national data opt-out, where the opt-out can apply; null elsewhere")
-    automated: NoticeAutomated | None = Field(description="For a decision made by the rules (an emergency share included); null otherwise")
+    opt_out: str | None = Field(
+        description="How to register a national data opt-out, where the opt-out can apply; null elsewhere"
+    )
+    automated: NoticeAutomated | None = Field(
+        description="For a decision made by the rules (an emergency share included); null otherwise"
+    )
 
 
 class DecisionNotice(BaseModel):
@@ -210,7 +240,9 @@ are rendered from."""
     audience: NoticeAudience
     request_id: str
     decision_id: str
-    reference: str | None = Field(description="The requester's own case reference; never in a notice for the person the information is about")
+    reference: str | None = Field(
+        description="The requester's own case reference; never in a notice for the person the information is about"
+    )
     requester: NoticeOrganisation
     controller: NoticeOrganisation
     issued_at: datetime
@@ -218,12 +250,16 @@ are rendered from."""
     outcome: DecisionOutcome
     outcome_label: str
     partial: bool = Field(description="Approved for some of the information asked for, not all")
-    emergency_share: bool = Field(description="Shared at once because of a risk to life or of serious harm, and reviewed by a guardian afterwards")
+    emergency_share: bool = Field(
+        description="Shared at once because of a risk to life or of serious harm, and reviewed by a guardian afterwards"
+    )
     purpose: NoticePurpose
     urgency: Urgency
     urgency_label: str
     subject_count: int
-    information: list[NoticeItem] = Field(description="Each kind of information asked for, and whether it may be shared")
+    information: list[NoticeItem] = Field(
+        description="Each kind of information asked for, and whether it may be shared"
+    )
     conditions: list[NoticeCondition]
     guardian_conditions_withheld: int = Field(
         0,
@@ -232,24 +268,43 @@ are rendered from."""
     )
     recipient: NoticeRecipient
     decided_by: NoticeDecider
-    rationale: str | None = Field(description="The guardian's written reasons; never in a notice for the person the information is about")
+    rationale: str | None = Field(
+        description="The guardian's written reasons; never in a notice for the person the information is about"
+    )
     principles: list[NoticePrinciple]
     reconsideration: ReconsiderationOffer | None = Field(
         description="How to ask for reconsideration: only for a refusal or an approval with conditions not "
         "reconsidered before, and only in the requester's notice"
     )
-    reconsidered: EarlierReconsideration | None = Field(None, description="Whether this decision has been put up for reconsideration, and how that stands")
-    reconsidered_at: datetime | None = Field(None, description="When reconsideration was asked for, or when the decision was upheld")
+    reconsidered: EarlierReconsideration | None = Field(
+        None, description="Whether this decision has been put up for reconsideration, and how that stands"
+    )
+    reconsidered_at: datetime | None = Field(
+        None, description="When reconsideration was asked for, or when the decision was upheld"
+    )
     addressed_to: Addressee = Field(Addressee.REQUESTER, description="Whom the notice is written to")
     addressed_to_label: str = Field("", description="The addressee in words, as the notice opens")
-    about: str = Field("", description='Whom the information is about, in words ("you", "your child", "the person who has died")')
-    withheld: bool = Field(False, description="Withheld: do not send. Only in a guardian's preview (`preview=true`) of a withheld notice")
-    withheld_reasons: list[NoticeWithholding] = Field([], description="Each reason the notice is withheld (with `withheld` true)")
+    about: str = Field(
+        "", description='Whom the information is about, in words ("you", "your child", "the person who has died")'
+    )
+    withheld: bool = Field(
+        False, description="Withheld: do not send. Only in a guardian's preview (`preview=true`) of a withheld notice"
+    )
+    withheld_reasons: list[NoticeWithholding] = Field(
+        [], description="Each reason the notice is withheld (with `withheld` true)"
+    )
     basis: NoticeBasis | None = Field(None, description="The legal basis in words (rule 2); null for a refusal")
     controller_checks: list[NoticeCheck] = Field([], description="The controller's own checks of the decision (rule 7)")
-    checks_pending: bool = Field(False, description="In the requester's notice: nothing will be disclosed until the controller's checks are complete")
-    refusal_not_followed: NoticeRefusalOverride | None = Field(None, description="In the person's notice: a refusal of consent the approval did not follow")
-    rights: NoticeRights | None = Field(None, description="In a notice to a living person: their rights and whom to contact")
+    checks_pending: bool = Field(
+        False,
+        description="In the requester's notice: nothing will be disclosed until the controller's checks are complete",
+    )
+    refusal_not_followed: NoticeRefusalOverride | None = Field(
+        None, description="In the person's notice: a refusal of consent the approval did not follow"
+    )
+    rights: NoticeRights | None = Field(
+        None, description="In a notice to a living person: their rights and whom to contact"
+    )
     after_death: list[str] = Field(
         [],
         description="In a notice about a person who has died: "

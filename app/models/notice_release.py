@@ -13,8 +13,12 @@ from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column
 from app.models.notice import NoticeAudience, WithheldReason
 from app.models.sharing_request import new_id
 
-ReleaseText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=4000, pattern=STORABLE_TEXT)]
-PersonalRepresentative = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=2, max_length=500, pattern=STORABLE_TEXT)]
+ReleaseText = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=4000, pattern=STORABLE_TEXT)
+]
+PersonalRepresentative = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=2, max_length=500, pattern=STORABLE_TEXT)
+]
 
 
 class NoticeRelease(SQLModel, table=True):
@@ -24,7 +28,9 @@ class NoticeRelease(SQLModel, table=True):
     __tablename__ = "notice_releases"
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     audience: NoticeAudience = sqlmodel.Field(sa_column=enum_column(NoticeAudience, 32))
     version: int  # the request's version the release was given on
     why: str = sqlmodel.Field(max_length=4000)
@@ -64,7 +70,9 @@ class NoticeReleaseBody(BaseModel):
         description="Required true for a notice to a person with parental responsibility or to an attorney or "
         "deputy: that they are not implicated",
     )
-    personal_representative: PersonalRepresentative | None = Field(None, description="For a person who has died: who the personal representative is")
+    personal_representative: PersonalRepresentative | None = Field(
+        None, description="For a person who has died: who the personal representative is"
+    )
     access_to_health_records_checked: bool = Field(
         False,
         description="For a person who has died, required true: the notice tells the representative nothing the Access "
@@ -78,7 +86,9 @@ class NoticeReleasePublic(BaseModel):
     id: str
     request_id: str
     audience: NoticeAudience
-    version: int = Field(description="The request's version it was given on: it holds for later decisions until the request is amended")
+    version: int = Field(
+        description="The request's version it was given on: it holds for later decisions until the request is amended"
+    )
     why: str
     not_implicated: bool
     personal_representative: str | None
@@ -86,7 +96,9 @@ class NoticeReleasePublic(BaseModel):
     released_by: str = Field(description="The guardian's subject")
     released_by_org: str
     released_at: datetime
-    still_withheld: list[WithheldReason] = Field(description="Reasons a release never clears that still hold (`controller_checks_open`)")
+    still_withheld: list[WithheldReason] = Field(
+        description="Reasons a release never clears that still hold (`controller_checks_open`)"
+    )
 
     @classmethod
     def of(cls, row: NoticeRelease, still_withheld: list[WithheldReason]) -> "NoticeReleasePublic":

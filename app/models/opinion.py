@@ -19,7 +19,9 @@ QUESTION_EXAMPLE = (
     "I propose to approve: the risk to the child outweighs the mother's refusal. Do you agree "
     "the public interest test is met?"
 )
-OPINION_EXAMPLE = "A refusal by a capable adult weighs heavily; the risk described is not yet serious enough to override it."
+OPINION_EXAMPLE = (
+    "A refusal by a capable adult weighs heavily; the risk described is not yet serious enough to override it."
+)
 
 
 class OpinionRequest(SQLModel, table=True):
@@ -28,7 +30,9 @@ class OpinionRequest(SQLModel, table=True):
     __tablename__ = "opinion_requests"
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     asked_by: str = sqlmodel.Field(max_length=200)
     asked_by_org: str = sqlmodel.Field(max_length=32)
     # The guardian asked; both null: any guardian outside the requesting organisation may answer.
@@ -38,7 +42,9 @@ class OpinionRequest(SQLModel, table=True):
     question: str = sqlmodel.Field(max_length=8000)
     asked_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
     answered_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    closed_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))  # a decision was recorded unanswered
+    closed_at: datetime | None = sqlmodel.Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )  # a decision was recorded unanswered
 
 
 class Opinion(SQLModel, table=True):
@@ -49,14 +55,20 @@ class Opinion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("opinion_request_id"),)
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
-    opinion_request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("opinion_requests.id"), nullable=False))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
+    opinion_request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("opinion_requests.id"), nullable=False)
+    )
     given_by: str = sqlmodel.Field(max_length=200)
     given_by_org: str = sqlmodel.Field(max_length=32)
     opinion: OpinionChoice = sqlmodel.Field(sa_column=enum_column(OpinionChoice, 16))
     rationale: str = sqlmodel.Field(max_length=8000)
     given_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
-    decision_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True))
+    decision_id: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True)
+    )
 
 
 class OpinionRequestBody(BaseModel):
@@ -80,7 +92,10 @@ class OpinionRequestBody(BaseModel):
         },
     )
 
-    guardian: GuardianRef | None = Field(default=None, description="The guardian asked; omitted, any guardian outside the requesting organisation may answer")
+    guardian: GuardianRef | None = Field(
+        default=None,
+        description="The guardian asked; omitted, any guardian outside the requesting organisation may answer",
+    )
     proposed_outcome: FinalOutcome
     question: Rationale
 
@@ -93,13 +108,18 @@ class OpinionBody(BaseModel):
         json_schema_extra={
             "examples": [
                 {"opinion": "disagree", "rationale": OPINION_EXAMPLE},
-                {"opinion_request_id": "5b0e2f4c-7a1d-4c3e-9b8a-1d2c3e4f5a6b", "opinion": "agree", "rationale": QUESTION_EXAMPLE},
+                {
+                    "opinion_request_id": "5b0e2f4c-7a1d-4c3e-9b8a-1d2c3e4f5a6b",
+                    "opinion": "agree",
+                    "rationale": QUESTION_EXAMPLE,
+                },
             ]
         },
     )
 
     opinion_request_id: Annotated[str, Field(max_length=36, pattern=r"^[0-9a-f-]{1,36}$")] | None = Field(
-        default=None, description="The request answered; omitted, the oldest open one asked of you, else of any guardian"
+        default=None,
+        description="The request answered; omitted, the oldest open one asked of you, else of any guardian",
     )
     opinion: OpinionChoice
     rationale: Rationale
@@ -111,14 +131,20 @@ class OpinionRequestPublic(BaseModel):
     id: str
     request_id: str
     asked_by: str
-    guardian: GuardianRef | None = Field(description="The guardian asked; null: any guardian outside the requesting organisation")
+    guardian: GuardianRef | None = Field(
+        description="The guardian asked; null: any guardian outside the requesting organisation"
+    )
     proposed_outcome: FinalOutcome
     question: str
     asked_at: datetime
 
     @classmethod
     def of(cls, row: OpinionRequest) -> "OpinionRequestPublic":
-        asked = GuardianRef(sub=row.asked_sub, org=row.asked_org) if row.asked_sub is not None and row.asked_org is not None else None
+        asked = (
+            GuardianRef(sub=row.asked_sub, org=row.asked_org)
+            if row.asked_sub is not None and row.asked_org is not None
+            else None
+        )
         return cls(
             id=row.id,
             request_id=row.request_id,

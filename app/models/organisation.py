@@ -11,8 +11,12 @@ from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.vocabulary import DsptStatus, OrganisationType
 
-OrganisationCode = Annotated[str, StringConstraints(strict=True, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
-OrganisationName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)]
+OrganisationCode = Annotated[
+    str, StringConstraints(strict=True, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+]
+OrganisationName = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)
+]
 
 
 class Organisation(SQLModel, table=True):
@@ -34,7 +38,12 @@ class OrganisationCreate(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"code": "RXT01", "name": "Northshire Community Health NHS Trust", "type": "nhs_trust", "dspt_status": "standards_met"},
+                {
+                    "code": "RXT01",
+                    "name": "Northshire Community Health NHS Trust",
+                    "type": "nhs_trust",
+                    "dspt_status": "standards_met",
+                },
                 {"code": "NSP01", "name": "Northshire Police", "type": "police", "dspt_status": "not_published"},
             ]
         },
@@ -49,7 +58,9 @@ class OrganisationCreate(BaseModel):
 class OrganisationUpdate(BaseModel):
     """Fields an admin may change; `active: false` deactivates."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"dspt_status": "approaching_standards"}, {"active": False}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"dspt_status": "approaching_standards"}, {"active": False}]}
+    )
 
     name: OrganisationName | None = None
     type: OrganisationType | None = None

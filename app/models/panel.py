@@ -15,7 +15,9 @@ from app.models.review import ConditionText, Rationale
 from app.models.sharing_request import new_id
 from app.models.vocabulary import FinalOutcome, PanelVoteChoice
 
-VOTE_RATIONALE = "The refusal was by a capable adult, but the risk of serious harm to the child is now immediate and specific."
+VOTE_RATIONALE = (
+    "The refusal was by a capable adult, but the risk of serious harm to the child is now immediate and specific."
+)
 
 
 class Panel(SQLModel, table=True):
@@ -24,16 +26,22 @@ class Panel(SQLModel, table=True):
     __tablename__ = "panels"
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     chair_sub: str = sqlmodel.Field(max_length=200)
     chair_org: str = sqlmodel.Field(max_length=32)
     reason: str = sqlmodel.Field(max_length=8000)
-    required: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))  # the findings that made it necessary
+    required: list[str] = sqlmodel.Field(
+        sa_column=Column(JSONValue, nullable=False)
+    )  # the findings that made it necessary
     size: int
     quorum: int
     opened_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
     closed_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    decision_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True))
+    decision_id: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True)
+    )
 
 
 class PanelMember(SQLModel, table=True):
@@ -59,7 +67,9 @@ class PanelVote(SQLModel, table=True):
     member_sub: str = sqlmodel.Field(max_length=200)
     member_org: str = sqlmodel.Field(max_length=32)
     withdrawal: bool = False  # a withdrawal supersedes the member's vote, or stands for one never cast
-    vote: PanelVoteChoice | None = sqlmodel.Field(default=None, sa_column=enum_column(PanelVoteChoice, 32, nullable=True))
+    vote: PanelVoteChoice | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(PanelVoteChoice, 32, nullable=True)
+    )
     conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     rationale: str = sqlmodel.Field(max_length=8000)
     at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -101,8 +111,15 @@ class PanelVoteBody(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"vote": "approve_with_conditions", "rationale": VOTE_RATIONALE, "conditions": ["Share only with the named social worker"]},
-                {"vote": "refuse", "rationale": "The risk described is general; it does not yet outweigh a capable adult's refusal."},
+                {
+                    "vote": "approve_with_conditions",
+                    "rationale": VOTE_RATIONALE,
+                    "conditions": ["Share only with the named social worker"],
+                },
+                {
+                    "vote": "refuse",
+                    "rationale": "The risk described is general; it does not yet outweigh a capable adult's refusal.",
+                },
             ]
         },
     )
@@ -117,7 +134,11 @@ class PanelWithdrawalBody(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"rationale": "I advised the requesting team on this family last year and should not sit on this case."}]},
+        json_schema_extra={
+            "examples": [
+                {"rationale": "I advised the requesting team on this family last year and should not sit on this case."}
+            ]
+        },
     )
 
     rationale: Rationale
@@ -151,7 +172,8 @@ casting vote decides."""
         "votes): the outcome the chair chooses among those tied",
     )
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
-        default=[], description="With a casting vote to approve with conditions that no member's vote carried conditions for"
+        default=[],
+        description="With a casting vote to approve with conditions that no member's vote carried conditions for",
     )
 
 
@@ -162,7 +184,9 @@ class PanelPublic(BaseModel):
     request_id: str
     chair: GuardianRef
     reason: str
-    required: list[str] = Field(description="The findings that made a panel necessary; empty when a guardian escalated the case")
+    required: list[str] = Field(
+        description="The findings that made a panel necessary; empty when a guardian escalated the case"
+    )
     size: int
     quorum: int
     members: list[GuardianRef]

@@ -40,7 +40,9 @@ class PolicyActivation(SQLModel, table=True):
     __table_args__ = (Index("ix_policy_activations_supersedes", "supersedes", unique=True),)
 
     id: int | None = sqlmodel.Field(default=None, primary_key=True)
-    supersedes: int | None = None  # the id of the activation current when this one was made; 0: none (null: made by an earlier release)
+    supersedes: int | None = (
+        None  # the id of the activation current when this one was made; 0: none (null: made by an earlier release)
+    )
     name: str = sqlmodel.Field(max_length=100)
     version: str = sqlmodel.Field(max_length=50)
     activated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -87,7 +89,9 @@ class PolicyPublic(BaseModel):
     name: str
     version: str
     content_hash: str = Field(description="SHA-256 of the policy document exactly as shipped or uploaded")
-    edition: str = Field(description="The reading of the rules it runs: its own version if shipped, else its baseline's")
+    edition: str = Field(
+        description="The reading of the rules it runs: its own version if shipped, else its baseline's"
+    )
     shipped: bool
     derived_from: dict[str, str] | None
     replay_only: bool = Field(
@@ -95,7 +99,9 @@ class PolicyPublic(BaseModel):
         "replay the decisions made under it and for dry runs by name, never activated or derived from"
     )
     active: bool = Field(description="Decides new submissions and amendments")
-    activated_at: datetime | None = Field(description="When it was last made active (null: never, or the default of a fresh installation)")
+    activated_at: datetime | None = Field(
+        description="When it was last made active (null: never, or the default of a fresh installation)"
+    )
     activated_by: str | None
     created_at: datetime | None = Field(description="When a derived policy was uploaded (null for a shipped one)")
     created_by: str | None
@@ -117,20 +123,34 @@ class ReplayCriteria(BaseModel):
         extra="forbid",
         populate_by_name=True,
         json_schema_extra={
-            "examples": [{"from": "2026-01-01", "to": "2026-12-31", "purpose": "safeguarding_adult"}, {"requester": "NSP01", "outcome": "refer"}]
+            "examples": [
+                {"from": "2026-01-01", "to": "2026-12-31", "purpose": "safeguarding_adult"},
+                {"requester": "NSP01", "outcome": "refer"},
+            ]
         },
     )
 
-    from_: str | None = Field(default=None, alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")
-    to: str | None = Field(default=None, max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=40,
+        description="A date (Europe/London, inclusive) or a date-time with an offset",
+    )
+    to: str | None = Field(
+        default=None, max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset"
+    )
     purpose: PurposeCategory | None = None
-    requester: str | None = Field(default=None, max_length=32, pattern=STORABLE_TEXT, description="Organisation code of the requester")
+    requester: str | None = Field(
+        default=None, max_length=32, pattern=STORABLE_TEXT, description="Organisation code of the requester"
+    )
     outcome: Outcome | None = Field(default=None, description="The outcome the rules gave at the time")
 
 
 class RuleChange(BaseModel):
     rule: str
-    old: FindingResult | None = Field(description="null: the rule did not exist in the policy the request was decided under")
+    old: FindingResult | None = Field(
+        description="null: the rule did not exist in the policy the request was decided under"
+    )
     new: FindingResult | None = Field(description="null: the candidate has no such rule")
 
 

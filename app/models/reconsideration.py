@@ -20,7 +20,9 @@ class Reconsideration(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("decision_id"),)
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     # The decision reconsidered: a refusal, or an approval with conditions, by the rules or a guardian.
     decision_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=False))
     grounds: str = sqlmodel.Field(max_length=8000)
@@ -28,11 +30,15 @@ class Reconsideration(SQLModel, table=True):
     revised_version: int | None = None
     requested_by: str = sqlmodel.Field(max_length=200)
     requested_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
-    outcome: ReconsiderationOutcome | None = sqlmodel.Field(default=None, sa_column=enum_column(ReconsiderationOutcome, 16, nullable=True))
+    outcome: ReconsiderationOutcome | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(ReconsiderationOutcome, 16, nullable=True)
+    )
     decided_by: str | None = sqlmodel.Field(default=None, max_length=200)
     decided_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # The guardian's decision on it: `upheld`, or the new decision that replaces the one reconsidered.
-    new_decision_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True))
+    new_decision_id: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(36), ForeignKey("decisions.id"), nullable=True)
+    )
 
 
 class ReconsiderationPublic(BaseModel):
@@ -63,13 +69,17 @@ class ReconsiderationPublic(BaseModel):
     request_id: str
     decision_id: str = Field(description="The decision reconsidered")
     grounds: str
-    revised_version: int | None = Field(description="The version sent with the request for reconsideration, evaluated by the rules; null if none")
+    revised_version: int | None = Field(
+        description="The version sent with the request for reconsideration, evaluated by the rules; null if none"
+    )
     requested_by: str
     requested_at: datetime
     outcome: ReconsiderationOutcome | None
     decided_by: str | None = Field(description="The guardian who decided it, by token subject; " + GUARDIAN_UNNAMED)
     decided_at: datetime | None
-    new_decision_id: str | None = Field(description="The decision made on reconsideration: `upheld`, or the new outcome")
+    new_decision_id: str | None = Field(
+        description="The decision made on reconsideration: `upheld`, or the new outcome"
+    )
 
     @classmethod
     def of(cls, row: Reconsideration) -> "ReconsiderationPublic":

@@ -7,7 +7,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.models.page import Page
-from app.models.vocabulary import DecisionOutcome, GuardianOutcome, Outcome, PurposeCategory, RequestStatus, RetrospectiveOutcome, Urgency
+from app.models.vocabulary import (
+    DecisionOutcome,
+    GuardianOutcome,
+    Outcome,
+    PurposeCategory,
+    RequestStatus,
+    RetrospectiveOutcome,
+    Urgency,
+)
 
 
 class ReportFormat(StrEnum):
@@ -100,11 +108,15 @@ class Reconsiderations(BaseModel):
         "a guardian or on reconsideration"
     )
     requested: int = Field(description="How many of those the requesting agency has asked to have reconsidered, so far")
-    rate: float | None = Field(description="The reconsideration rate: requested / reconsiderable; null when there was nothing to reconsider")
+    rate: float | None = Field(
+        description="The reconsideration rate: requested / reconsiderable; null when there was nothing to reconsider"
+    )
     decided: int = Field(description="Reconsiderations decided in the period")
     upheld: int
     overturned: int
-    overturn_rate: float | None = Field(description="The overturn rate on reconsideration: overturned / decided; null when none was decided")
+    overturn_rate: float | None = Field(
+        description="The overturn rate on reconsideration: overturned / decided; null when none was decided"
+    )
 
 
 class ReviewMetrics(BaseModel):
@@ -114,5 +126,7 @@ class ReviewMetrics(BaseModel):
     retrospective_reviews: dict[RetrospectiveOutcome, int]
     time_to_decision: dict[Urgency, ResponseTimes]
     overdue_now: int
-    overturns: Overturns = Field(description="Guardians' decisions on referrals and emergency shares against what the rules would have decided")
+    overturns: Overturns = Field(
+        description="Guardians' decisions on referrals and emergency shares against what the rules would have decided"
+    )
     reconsiderations: Reconsiderations

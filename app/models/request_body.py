@@ -76,7 +76,9 @@ class Subjects(Vocabulary):
 
 def too_many_identifiers(limit: int) -> str:
     """What a request listing more than `limit` identifiers is told."""
-    return f"at most {limit} identifiers may be listed in one request; for more subjects give subjects.count and list none"
+    return (
+        f"at most {limit} identifiers may be listed in one request; for more subjects give subjects.count and list none"
+    )
 
 
 class DataItem(Vocabulary):
@@ -92,7 +94,9 @@ class LegalBasis(Vocabulary):
     reference: Annotated[str, StringConstraints(strict=True, max_length=500, pattern=STORABLE_TEXT)] | None = None
     # Policy 2027.1 (brief section 4a); 2026.1 ignores them. A provision code the registry does not hold is
     # accepted and treated as unverified, so it is free text here, not an enum.
-    provision: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100, pattern=STORABLE_TEXT)] | None = None
+    provision: (
+        Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100, pattern=STORABLE_TEXT)] | None
+    ) = None
     schedule1_paragraph: Annotated[StrictInt, Field(ge=1, le=37)] | None = None
     s251_regulation: S251Regulation | None = None
     # Policy 2028.1 (brief section 4b); earlier editions ignore it.
@@ -153,10 +157,26 @@ DIRECT_CARE_REFERRAL = {
         {"category": "demographics", "form": "identifiable", "justification": "to identify the patient correctly"},
         {"category": "diagnoses", "form": "identifiable", "justification": "clinical context needed to plan care"},
     ],
-    "legal_basis": {"article_6": "public_task", "article_9": "health_social_care", "confidentiality": "implied_consent", "reference": None},
-    "consent": {"status": "not_sought", "capacity": "has_capacity", "given_by": "subject", "best_interests_decision": False},
+    "legal_basis": {
+        "article_6": "public_task",
+        "article_9": "health_social_care",
+        "confidentiality": "implied_consent",
+        "reference": None,
+    },
+    "consent": {
+        "status": "not_sought",
+        "capacity": "has_capacity",
+        "given_by": "subject",
+        "best_interests_decision": False,
+    },
     "national_data_opt_out_applied": False,
-    "recipient": {"retention_days": 730, "onward_sharing": False, "storage_region": "uk", "access_roles": ["community nurse"], "staff_trained": True},
+    "recipient": {
+        "retention_days": 730,
+        "onward_sharing": False,
+        "storage_region": "uk",
+        "access_roles": ["community nurse"],
+        "staff_trained": True,
+    },
     "transparency": {"privacy_notice_covers_use": True, "subject_informed": "yes"},
 }
 # The guardian weighs the public interest: the rules refer it.
@@ -201,12 +221,16 @@ POLICE_PERMISSIVE_GATEWAY = {
 class SharingRequestBody(Vocabulary):
     """What a partner agency asks for; the requester comes from the token, never from here."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY]}
+    )
 
     reference: ShortText | None = None
     purpose: Purpose
     urgency: Urgency = Urgency.ROUTINE
-    sharing_agreement: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=STORABLE_TEXT)] | None = None
+    sharing_agreement: (
+        Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=STORABLE_TEXT)] | None
+    ) = None
     subjects: Subjects
     data_items: Annotated[list[DataItem], Field(min_length=1, max_length=30)]
     legal_basis: LegalBasis

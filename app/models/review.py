@@ -25,8 +25,12 @@ from app.models.vocabulary import (
     RetrospectiveStatus,
 )
 
-Rationale = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
-ConditionText = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)]
+Rationale = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)
+]
+ConditionText = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000, pattern=STORABLE_TEXT)
+]
 
 
 class ReviewBody(BaseModel):
@@ -56,7 +60,15 @@ class ReviewBody(BaseModel):
     rationale: Rationale
     conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
     approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
-    subject_reason: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=2000, pattern=STORABLE_TEXT)] | None = Field(
+    subject_reason: (
+        Annotated[
+            str,
+            StringConstraints(
+                strict=True, strip_whitespace=True, min_length=10, max_length=2000, pattern=STORABLE_TEXT
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
         description="Optional, with an approval: the guardian's reason written for the person the information is "
         "about, quoted in their notice when the approval overrides a refusal of consent (brief section 6, "
@@ -113,7 +125,9 @@ class AmendmentBody(BaseModel):
     )
 
     request: SharingRequestBody
-    note: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)]
+    note: Annotated[
+        str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)
+    ]
 
 
 class ReconsiderationBody(BaseModel):
@@ -140,7 +154,10 @@ class ReconsiderationBody(BaseModel):
         },
     )
 
-    grounds: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT)]
+    grounds: Annotated[
+        str,
+        StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT),
+    ]
     request: SharingRequestBody | None = Field(
         default=None,
         description="A revised request, evaluated by the rules as an amendment is; "
@@ -224,7 +241,9 @@ class QueueEntry(RequestHeadline):
     )
 
     @classmethod
-    def of(cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None) -> "QueueEntry":
+    def of(
+        cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None
+    ) -> "QueueEntry":
         return cls(
             current_edition_outcome=current_edition_outcome,
             **cls.fields_of(request),
@@ -285,7 +304,9 @@ class VerificationEntry(BaseModel):
     verification: VerificationPublic
 
 
-HistoryEntry = VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry | CheckRecordEntry
+HistoryEntry = (
+    VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry | CheckRecordEntry
+)
 
 
 class History(BaseModel):

@@ -73,16 +73,24 @@ class SharingRequest(SQLModel, table=True):
     assignee_sub: str | None = sqlmodel.Field(default=None, max_length=200)
     assignee_org: str | None = sqlmodel.Field(default=None, max_length=32)
     claim_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True))
+    retrospective_status: RetrospectiveStatus | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(RetrospectiveStatus, 16, nullable=True)
+    )
     overdue_flagged_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # The controller's checks (app/services/controller_checks/checks.py keeps these): the decision whose checks count
     # now, the names of its checks still open, whether one of them holds the disclosure back, and whether a failed check
     # of an emergency share (already disclosed), or a decision that let unverified evidence clear a condition, calls for
     # the controller's incident process.
     checks_decision_id: str | None = sqlmodel.Field(default=None, max_length=36)
-    open_checks: list[str] = sqlmodel.Field(default_factory=list, sa_column=Column(JSONValue, nullable=False, server_default="[]"))
-    checks_blocking: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
-    possible_incident: bool = sqlmodel.Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    open_checks: list[str] = sqlmodel.Field(
+        default_factory=list, sa_column=Column(JSONValue, nullable=False, server_default="[]")
+    )
+    checks_blocking: bool = sqlmodel.Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    possible_incident: bool = sqlmodel.Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     row_version: int = sqlmodel.Field(default=1, sa_column=ROW_VERSION)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -95,7 +103,9 @@ class RequestVersion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("request_id", "version"),)
 
     id: int | None = sqlmodel.Field(default=None, primary_key=True)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     version: int
     body: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     request_hash: str = sqlmodel.Field(max_length=64)
@@ -128,7 +138,9 @@ class Decision(SQLModel, table=True):
     __table_args__ = (Index("ix_decisions_decided_at", "decided_at", "id"),)
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     version: int
     kind: DecisionKind = sqlmodel.Field(default=DecisionKind.RULES, sa_column=enum_column(DecisionKind, 16))
     outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
@@ -151,7 +163,9 @@ class Decision(SQLModel, table=True):
     # What the rules saw beyond the body (app.rules.facts.facts_record), so the decision can be replayed exactly;
     # null only for a decision made before facts were recorded whose rows have changed since.
     facts: dict[str, Any] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
-    facts_origin: FactsOrigin = sqlmodel.Field(default=FactsOrigin.RECORDED, sa_column=enum_column(FactsOrigin, 16, server_default=FactsOrigin.RECORDED.value))
+    facts_origin: FactsOrigin = sqlmodel.Field(
+        default=FactsOrigin.RECORDED, sa_column=enum_column(FactsOrigin, 16, server_default=FactsOrigin.RECORDED.value)
+    )
     # A guardian's decision: the second opinions it weighed (OpinionRecord); a panel's:
     # its members and every vote (PanelRecord).
     opinions: list[dict[str, Any]] | None = sqlmodel.Field(default=None, sa_column=Column(NullableJSON, nullable=True))
@@ -164,9 +178,13 @@ class Transition(SQLModel, table=True):
     __tablename__ = "sharing_request_transitions"
 
     id: int | None = sqlmodel.Field(default=None, primary_key=True)
-    request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True))
+    request_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False, index=True)
+    )
     action: RequestAction = sqlmodel.Field(sa_column=enum_column(RequestAction, 32))
-    from_status: RequestStatus | None = sqlmodel.Field(default=None, sa_column=enum_column(RequestStatus, 32, nullable=True))
+    from_status: RequestStatus | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(RequestStatus, 32, nullable=True)
+    )
     to_status: RequestStatus = sqlmodel.Field(sa_column=enum_column(RequestStatus, 32))
     actor_sub: str = sqlmodel.Field(max_length=200)
     actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
@@ -205,14 +223,22 @@ class DecisionPublic(Verdict):
     version: int
     kind: DecisionKind
     outcome: DecisionOutcome  # type: ignore[assignment]  (wider than the rules' outcomes)
-    decided_by: str = Field(description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED)
+    decided_by: str = Field(
+        description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED
+    )
     rationale: str | None = None
     approved_items: list[DataCategory] | None = None
     decided_at: datetime
-    facts: DecisionFacts | None = Field(description="What the rules saw beyond the request; null when it could not be recovered for an older decision")
-    facts_origin: FactsOrigin = Field(description="`recorded` with the decision, `recovered` later from unchanged rows, or `unrecoverable`")
+    facts: DecisionFacts | None = Field(
+        description="What the rules saw beyond the request; null when it could not be recovered for an older decision"
+    )
+    facts_origin: FactsOrigin = Field(
+        description="`recorded` with the decision, `recovered` later from unchanged rows, or `unrecoverable`"
+    )
     opinions: list[OpinionRecord] = Field(default=[], description="The second opinions a guardian's decision weighed")
-    panel: PanelRecord | None = Field(default=None, description="With kind `panel`: the panel, every vote (withdrawn ones too) and the count")
+    panel: PanelRecord | None = Field(
+        default=None, description="With kind `panel`: the panel, every vote (withdrawn ones too) and the count"
+    )
 
     @classmethod
     def of(cls, decision: Decision, *, findings: Sequence[Finding] | None = None) -> "DecisionPublic":
@@ -224,7 +250,9 @@ class DecisionPublic(Verdict):
             kind=decision.kind,
             outcome=decision.outcome,
             review_required=decision.review_required,
-            findings=list(findings) if findings is not None else [Finding.model_validate(finding) for finding in decision.findings],
+            findings=list(findings)
+            if findings is not None
+            else [Finding.model_validate(finding) for finding in decision.findings],
             conditions=decision.conditions,
             policy=PolicyRef(name=decision.policy_name, version=decision.policy_version, hash=decision.policy_hash),
             request_hash=decision.request_hash,

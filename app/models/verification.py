@@ -17,8 +17,15 @@ from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, enum_column
 from app.models.vocabulary import Role, VerificationOutcome
 
 MAX_CHECKED_CHARS = 4000
-Checked = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=10, max_length=MAX_CHECKED_CHARS, pattern=STORABLE_TEXT)]
-Named = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)]
+Checked = Annotated[
+    str,
+    StringConstraints(
+        strict=True, strip_whitespace=True, min_length=10, max_length=MAX_CHECKED_CHARS, pattern=STORABLE_TEXT
+    ),
+]
+Named = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)
+]
 
 
 class OrderCheck(BaseModel):
@@ -31,9 +38,13 @@ class OrderCheck(BaseModel):
     issued_on: date = Field(description="The date it bears")
     number: Named = Field(description="Its case, claim or reference number")
     sealed_or_signed: bool = Field(description="It bears the court's seal, or the coroner's or judge's signature")
-    return_date: date | None = Field(default=None, description="Its return or hearing date, or the date by which to produce, if it names one")
+    return_date: date | None = Field(
+        default=None, description="Its return or hearing date, or the date by which to produce, if it names one"
+    )
     in_date: bool = Field(description="Its return or hearing date has not passed")
-    addressed_to_controller: bool = Field(description="It is addressed to this controller, or names it as the person to produce")
+    addressed_to_controller: bool = Field(
+        description="It is addressed to this controller, or names it as the person to produce"
+    )
     covers_information: bool = Field(description="It covers the information the request asks for")
     produce_to: Named | None = Field(
         default=None,
@@ -45,10 +56,22 @@ class OrderCheck(BaseModel):
         """What stops this order being verified: each item that was not found, in the order section 7 lists them."""
         found = [
             ("sealed_or_signed", self.sealed_or_signed, "it is not sealed or signed"),
-            ("in_date", self.in_date and (self.return_date is None or self.return_date >= today), "its return or hearing date has passed"),
-            ("addressed_to_controller", self.addressed_to_controller, "it is not addressed to this controller and does not name it"),
+            (
+                "in_date",
+                self.in_date and (self.return_date is None or self.return_date >= today),
+                "its return or hearing date has passed",
+            ),
+            (
+                "addressed_to_controller",
+                self.addressed_to_controller,
+                "it is not addressed to this controller and does not name it",
+            ),
             ("covers_information", self.covers_information, "it does not cover the information asked for"),
-            ("produce_to", not summons or self.produce_to is not None, "a witness summons names the court to which to produce: give it"),
+            (
+                "produce_to",
+                not summons or self.produce_to is not None,
+                "a witness summons names the court to which to produce: give it",
+            ),
         ]
         return [f"order.{name}: {why}" for name, held, why in found if not held]
 
@@ -99,8 +122,12 @@ class AttachmentVerification(SQLModel, table=True):
     __tablename__ = "attachment_verifications"
     __table_args__ = (Index("ix_attachment_verifications_request", "request_id", "id"),)
 
-    id: int | None = sqlmodel.Field(default=None, primary_key=True)  # increasing: the latest of an attachment's is its highest
-    attachment_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("attachments.id"), nullable=False, index=True))
+    id: int | None = sqlmodel.Field(
+        default=None, primary_key=True
+    )  # increasing: the latest of an attachment's is its highest
+    attachment_id: str = sqlmodel.Field(
+        sa_column=Column(String(36), ForeignKey("attachments.id"), nullable=False, index=True)
+    )
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False))
     outcome: VerificationOutcome = sqlmodel.Field(sa_column=enum_column(VerificationOutcome, 16))
     checked: str = sqlmodel.Field(max_length=MAX_CHECKED_CHARS)

@@ -290,7 +290,9 @@ class DecisionKind(StrEnum):
     RULES = "rules"
     GUARDIAN = "guardian"
     RETROSPECTIVE = "retrospective"
-    RECONSIDERATION = "reconsideration"  # a guardian's decision on a request for reconsideration: upheld, or a new outcome
+    RECONSIDERATION = (
+        "reconsideration"  # a guardian's decision on a request for reconsideration: upheld, or a new outcome
+    )
     PANEL = "panel"  # a panel of guardians' decision by majority, or the chair's casting vote on a tie
 
 
@@ -335,7 +337,9 @@ class Role(StrEnum):
     GUARDIAN = "guardian"
     AUDITOR = "auditor"
     ADMIN = "admin"
-    IG_MANAGER = "ig_manager"  # the controller's information governance: records the controller's checks (brief section 5)
+    IG_MANAGER = (
+        "ig_manager"  # the controller's information governance: records the controller's checks (brief section 5)
+    )
 
 
 class CheckStatus(StrEnum):

@@ -32,7 +32,9 @@ class WebhookEventType(StrEnum):
     ATTACHMENT_ADDED = "sharing_request.attachment_added"
     # A guardian verified or rejected an attachment: only verified evidence counts
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
-    READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"  # the last controller's check holding an approval back was recorded done
+    READY_TO_DISCLOSE = (
+        "sharing_request.ready_to_disclose"  # the last controller's check holding an approval back was recorded done
+    )
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
@@ -70,11 +72,15 @@ class WebhookEndpoint(SQLModel, table=True):
     description: str | None = sqlmodel.Field(default=None, max_length=500)
     event_types: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     enabled: bool = True
-    disabled_reason: DisabledReason | None = sqlmodel.Field(default=None, sa_column=enum_column(DisabledReason, 32, nullable=True))
+    disabled_reason: DisabledReason | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(DisabledReason, 32, nullable=True)
+    )
     # Kept usable, not hashed: every delivery is signed with it.
     secret: str = sqlmodel.Field(max_length=100)
     previous_secret: str | None = sqlmodel.Field(default=None, max_length=100)
-    previous_secret_expires_at: datetime | None = sqlmodel.Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    previous_secret_expires_at: datetime | None = sqlmodel.Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     created_by: str = sqlmodel.Field(max_length=200)
     # One more at every change, by its owner or by the service disabling it: the endpoint's ETag (app/http/etags.py).
     version: int = sqlmodel.Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
@@ -90,7 +96,9 @@ class OutboxEvent(SQLModel, table=True):
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     type: WebhookEventType = sqlmodel.Field(sa_column=enum_column(WebhookEventType, 64))
     # None for an event about no one request (a policy activated).
-    request_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True))
+    request_id: str | None = sqlmodel.Field(
+        default=None, sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=True, index=True)
+    )
     payload: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     # The W3C traceparent of the span that wrote the event, when tracing was on:
@@ -137,7 +145,9 @@ class WebhookAttempt(SQLModel, table=True):
     error: str | None = sqlmodel.Field(default=None, max_length=300)
 
 
-Description = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=500, pattern=STORABLE_TEXT)]
+Description = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, max_length=500, pattern=STORABLE_TEXT)
+]
 EndpointUrl = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2048)]
 EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(WebhookEventType))]
 
@@ -149,7 +159,11 @@ class WebhookEndpointCreate(BaseModel):
             "examples": [
                 {
                     "url": "https://cms.northshire-police.example/hooks/caldicott",
-                    "event_types": ["sharing_request.decided", "sharing_request.reviewed", "sharing_request.information_requested"],
+                    "event_types": [
+                        "sharing_request.decided",
+                        "sharing_request.reviewed",
+                        "sharing_request.information_requested",
+                    ],
                     "description": "Case management system of the disclosures team",
                 }
             ]
@@ -164,7 +178,10 @@ class WebhookEndpointCreate(BaseModel):
 class WebhookEndpointUpdate(BaseModel):
     """What an owner may change: enable or disable, the event types, the description."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}, {"event_types": ["sharing_request.decided"]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"enabled": False}, {"event_types": ["sharing_request.decided"]}]},
+    )
 
     enabled: StrictBool | None = None
     event_types: EventTypes | None = None

@@ -25,8 +25,12 @@ class RequestEventData(BaseModel):
 
     id: str = Field(description="The sharing request's id")
     status: RequestStatus = Field(description="The request's status after the change")
-    outcome: DecisionOutcome | None = Field(description="The outcome of the decision made by this change; null when the change made none")
-    conditions: list[str] | None = Field(description="The conditions of that decision, as their texts; null when the change made no decision")
+    outcome: DecisionOutcome | None = Field(
+        description="The outcome of the decision made by this change; null when the change made none"
+    )
+    conditions: list[str] | None = Field(
+        description="The conditions of that decision, as their texts; null when the change made no decision"
+    )
     ready_to_disclose: bool = Field(
         description="Whether the request may now be disclosed: approved, and no controller's check that holds it "
         "back is open (brief section 5)"
@@ -35,7 +39,9 @@ class RequestEventData(BaseModel):
         description="The controller's checks of the standing decision still open: rule ids, and `human_involvement` "
         "for a significant decision by the rules"
     )
-    link: str = Field(description="Where to read the request: a path on this service, with a bearer token that may read it")
+    link: str = Field(
+        description="Where to read the request: a path on this service, with a bearer token that may read it"
+    )
 
 
 class PolicyActivatedData(BaseModel):
@@ -105,4 +111,6 @@ def envelope(event_type: WebhookEventType) -> type[BaseModel]:
     return model
 
 
-EVENT_MODELS: dict[WebhookEventType, type[BaseModel]] = {event_type: envelope(event_type) for event_type in WebhookEventType}
+EVENT_MODELS: dict[WebhookEventType, type[BaseModel]] = {
+    event_type: envelope(event_type) for event_type in WebhookEventType
+}

@@ -5,7 +5,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, HttpUrl, NonNegativeFloat, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    HttpUrl,
+    NonNegativeFloat,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -61,7 +70,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     # Seconds before each attempt, jittered: the first at once (always 0), the last some 27 hours after the event.
-    webhook_retry_schedule: list[NonNegativeFloat] = Field(default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1)
+    webhook_retry_schedule: list[NonNegativeFloat] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1
+    )
     webhook_worker_in_serve: bool = False
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=500)
@@ -96,8 +107,16 @@ class Settings(BaseSettings):
     reconsideration_window_days: int = Field(default=28, ge=1, le=365)
     # The person's decision notice says how to reach the controller's Data Protection
     # Officer and the ICO (brief section 6, rule 3).
-    dpo_contact: str = Field(default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)", min_length=1, max_length=500)
-    ico_contact: str = Field(default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113", min_length=1, max_length=500)
+    dpo_contact: str = Field(
+        default="The Data Protection Officer, CONTROLLER (development: set CALDICOTT_DPO_CONTACT)",
+        min_length=1,
+        max_length=500,
+    )
+    ico_contact: str = Field(
+        default="Information Commissioner's Office, ico.org.uk/make-a-complaint, 0303 123 1113",
+        min_length=1,
+        max_length=500,
+    )
     # Rate limits per organisation and class of route (docs/integrators/rate-limits.md): a token bucket holding `quota`
     # requests, refilled evenly over `window_seconds`; the defaults are several times what the benchmarks send.
     rate_limit_enabled: bool = True
@@ -129,7 +148,9 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.AUTO
     # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over
     # HTTP); the exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) itself.
-    otlp_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
+    otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
     @model_validator(mode="after")
     def refuse_unsafe_production(self) -> "Settings":
@@ -165,7 +186,9 @@ class Settings(BaseSettings):
                     "or, where nothing signs, CALDICOTT_AUDIT_PUBLIC_KEYS_FILE"
                 )
             if self.controller_org == DEV_CONTROLLER_ORG:
-                raise ValueError("production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service")
+                raise ValueError(
+                    "production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service"
+                )
         return self
 
     @field_validator("webhook_retry_schedule")
@@ -203,7 +226,12 @@ class Settings(BaseSettings):
         see app/services/audit/signing.py."""
         production = self.env is Environment.PRODUCTION
         signing_key_file = self.audit_signing_key_file or (None if production else DEV_AUDIT_SIGNING_KEY_FILE)
-        return load_keys(signing_key_file=signing_key_file, public_keys_file=self.audit_public_keys_file, sign=sign, production=production)
+        return load_keys(
+            signing_key_file=signing_key_file,
+            public_keys_file=self.audit_public_keys_file,
+            sign=sign,
+            production=production,
+        )
 
     @property
     def subject_key_bytes(self) -> bytes:

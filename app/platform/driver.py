@@ -52,7 +52,9 @@ class Statement:
         try:
             return [parameters[name] if name in parameters else self.literals[name] for name in self.names]
         except KeyError as missing:
-            raise TypeError(f"no value for {missing} (column defaults are not applied here: give every value)") from None
+            raise TypeError(
+                f"no value for {missing} (column defaults are not applied here: give every value)"
+            ) from None
 
 
 def prepare(statement: Executable) -> Statement:
@@ -68,11 +70,15 @@ class Transaction(Enum):
 
     # The session's, begun here if it has not begun: more statements follow that must commit with this one
     SESSION = "session"
-    JOINED = "joined"  # the session's if it has begun, else a transaction of its own (a read; or the session's only write)
+    JOINED = (
+        "joined"  # the session's if it has begun, else a transaction of its own (a read; or the session's only write)
+    )
     OWN = "own"  # one of its own, committed at once, before the session's begins (the rate-limit take)
 
 
-async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
+async def fetch(
+    session: AsyncSession, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction
+) -> Sequence[Any]:
     """The statement's rows, run on the connection under the session."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
@@ -86,7 +92,9 @@ async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping
     return await _on_driver(connection.sync_connection, statement, parameters, transaction)  # type: ignore[arg-type]
 
 
-def fetch_in_greenlet(connection: Connection, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
+def fetch_in_greenlet(
+    connection: Connection, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction
+) -> Sequence[Any]:
     """`fetch` for code SQLAlchemy runs in its greenlet (a Session event hook), on that session's connection."""
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement.statement, dict(parameters))
@@ -94,7 +102,9 @@ def fetch_in_greenlet(connection: Connection, statement: Statement, parameters: 
     return await_(_on_driver(connection, statement, parameters, transaction))  # type: ignore[no-any-return]
 
 
-async def _on_driver(connection: Connection, statement: Statement, parameters: Mapping[str, Any], transaction: Transaction) -> Sequence[Any]:
+async def _on_driver(
+    connection: Connection, statement: Statement, parameters: Mapping[str, Any], transaction: Transaction
+) -> Sequence[Any]:
     adapted = connection.connection.dbapi_connection
     assert adapted is not None
     # Outside a transaction asyncpg commits each statement by itself: no BEGIN and COMMIT round trips.
@@ -112,7 +122,9 @@ async def _on_driver(connection: Connection, statement: Statement, parameters: M
         raise _as_sqlalchemy_error(connection, adapted, statement, parameters, error) from error
 
 
-def _as_sqlalchemy_error(connection: Connection, adapted: Any, statement: Statement, parameters: Mapping[str, Any], error: Exception) -> Exception:
+def _as_sqlalchemy_error(
+    connection: Connection, adapted: Any, statement: Statement, parameters: Mapping[str, Any], error: Exception
+) -> Exception:
     """The error SQLAlchemy would have raised for this one;
     a connection found broken is invalidated, as SQLAlchemy does."""
     dbapi = connection.dialect.loaded_dbapi
@@ -120,7 +132,9 @@ def _as_sqlalchemy_error(connection: Connection, adapted: Any, statement: Statem
         dbapi_error: Exception = error
     else:
         try:
-            adapted._handle_exception(error)  # the adapter's translation of asyncpg's exceptions into DBAPI ones; always raises
+            adapted._handle_exception(
+                error
+            )  # the adapter's translation of asyncpg's exceptions into DBAPI ones; always raises
         except dbapi.Error as translated:
             dbapi_error = translated
         except Exception as other:  # OSError and the like: the handlers know them as they are
@@ -128,4 +142,11 @@ def _as_sqlalchemy_error(connection: Connection, adapted: Any, statement: Statem
     disconnected = connection.dialect.is_disconnect(dbapi_error, adapted, None)
     if disconnected:
         connection.invalidate(dbapi_error)
-    return exc.DBAPIError.instance(statement.sql, dict(parameters), dbapi_error, dbapi.Error, connection_invalidated=disconnected, dialect=connection.dialect)
+    return exc.DBAPIError.instance(
+        statement.sql,
+        dict(parameters),
+        dbapi_error,
+        dbapi.Error,
+        connection_invalidated=disconnected,
+        dialect=connection.dialect,
+    )

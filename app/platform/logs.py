@@ -42,9 +42,23 @@ def correlated(value: str) -> Iterator[None]:
 
 
 # The attributes every LogRecord has; anything else came through `extra=` (uvicorn's color_message repeats the message).
-STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName", "color_message"}
+STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 # Libraries that log SQL parameters or request details below WARNING.
-QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore", "python_multipart", "multipart", "uvicorn.access")
+QUIET_LOGGERS = (
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "httpx",
+    "httpcore",
+    "python_multipart",
+    "multipart",
+    "uvicorn.access",
+)
 STACK_FRAMES = 12
 PLAIN_VALUE = re.compile(r"[^\s\"=]+")  # written bare after `key=`; anything else is quoted
 
@@ -75,7 +89,11 @@ class ConsoleFormatter(logging.Formatter):
         fields: dict[str, Any] = {"correlation_id": correlation_id(), **tracing.log_fields(), **_extra(record)}
         if record.exc_info and record.exc_info[1] is not None:
             summary = exception_summary(record.exc_info[1])
-            fields.update(exception=summary["exception"], raised_at=summary["stack"][-1] if summary["stack"] else None, caused_by=summary["caused_by"] or None)
+            fields.update(
+                exception=summary["exception"],
+                raised_at=summary["stack"][-1] if summary["stack"] else None,
+                caused_by=summary["caused_by"] or None,
+            )
         message = record.getMessage().replace("\n", "\\n")  # one line per record, whatever the message holds
         pairs = " ".join(f"{key}={_console_value(value)}" for key, value in fields.items() if value is not None)
         return f"{_time(record)} {record.levelname:<7} {record.name}: {message}" + (f"  {pairs}" if pairs else "")
@@ -107,7 +125,11 @@ def exception_summary(error: BaseException) -> dict[str, Any]:
         causes.append(_type_name(cause))
         cause = cause.__cause__ or cause.__context__
     frames = traceback.extract_tb(error.__traceback__)[-STACK_FRAMES:]
-    return {"exception": _type_name(error), "caused_by": causes, "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames]}
+    return {
+        "exception": _type_name(error),
+        "caused_by": causes,
+        "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames],
+    }
 
 
 def _type_name(error: BaseException) -> str:

@@ -47,7 +47,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
-            "caldicott_http_requests", "HTTP requests answered, by method, route template and status", ["method", "route", "status"], registry=self.registry
+            "caldicott_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.http_duration = Histogram(
             "caldicott_http_request_duration_seconds",
@@ -55,13 +58,26 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
-        self.decisions = Counter("caldicott_decisions", "Decisions recorded, by who decided (kind) and outcome", ["kind", "outcome"], registry=self.registry)
+        self.decisions = Counter(
+            "caldicott_decisions",
+            "Decisions recorded, by who decided (kind) and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.findings = Counter(
-            "caldicott_rule_findings", "Findings of the rules in the decisions they made, by rule and result", ["rule", "result"], registry=self.registry
+            "caldicott_rule_findings",
+            "Findings of the rules in the decisions they made, by rule and result",
+            ["rule", "result"],
+            registry=self.registry,
         )
         # Each decision counts some 30 findings: the labelled children are looked up once each, not on every count.
         self._finding_counters: dict[tuple[str, str], Any] = {}
-        self.webhook_attempts = Counter("caldicott_webhook_delivery_attempts", "Webhook delivery attempts, by result", ["result"], registry=self.registry)
+        self.webhook_attempts = Counter(
+            "caldicott_webhook_delivery_attempts",
+            "Webhook delivery attempts, by result",
+            ["result"],
+            registry=self.registry,
+        )
 
     def finding_counter(self, rule: str, result: str) -> Any:
         counter = self._finding_counters.get((rule, result))
@@ -69,18 +85,34 @@ class Metrics:
             counter = self._finding_counters[rule, result] = self.findings.labels(rule=rule, result=result)
         return counter
 
-    def render(self, accept: str | None, queue: QueueCounts | None = None, signing: "SigningLag | None" = None) -> tuple[bytes, str]:
+    def render(
+        self, accept: str | None, queue: QueueCounts | None = None, signing: "SigningLag | None" = None
+    ) -> tuple[bytes, str]:
         """The exposition in the format the scraper asked for,
         with the queue and audit signing gauges when they could be measured."""
         scrape = CollectorRegistry()
         scrape.register(self.registry)
         if queue is not None:
-            Gauge("caldicott_review_queue_depth", "Requests in the guardian queue now", registry=scrape).set(queue.depth)
-            Gauge("caldicott_review_queue_overdue", "Requests in the guardian queue past their due time now", registry=scrape).set(queue.overdue)
+            Gauge("caldicott_review_queue_depth", "Requests in the guardian queue now", registry=scrape).set(
+                queue.depth
+            )
+            Gauge(
+                "caldicott_review_queue_overdue",
+                "Requests in the guardian queue past their due time now",
+                registry=scrape,
+            ).set(queue.overdue)
         if signing is not None:
-            Gauge("caldicott_audit_unsigned_events", "Audit events chained since the newest signed checkpoint", registry=scrape).set(signing.unsigned_events)
+            Gauge(
+                "caldicott_audit_unsigned_events",
+                "Audit events chained since the newest signed checkpoint",
+                registry=scrape,
+            ).set(signing.unsigned_events)
             if signing.checkpoint_age_seconds is not None:
-                age = Gauge("caldicott_audit_checkpoint_age_seconds", "Seconds since the newest signed checkpoint", registry=scrape)
+                age = Gauge(
+                    "caldicott_audit_checkpoint_age_seconds",
+                    "Seconds since the newest signed checkpoint",
+                    registry=scrape,
+                )
                 age.set(signing.checkpoint_age_seconds)
         encoder, content_type = choose_encoder(accept)
         return encoder(scrape), content_type
@@ -151,7 +183,11 @@ class ObserveRequests:
             self.metrics.http_requests.labels(method=method, route=route, status=status).inc()
             self.metrics.http_duration.labels(method=method, route=route, status=status).observe(duration)
             access_log.info(
-                "%s %s %d", method, route, status, extra={"method": method, "route": route, "status": status, "duration_ms": round(duration * 1000, 1)}
+                "%s %s %d",
+                method,
+                route,
+                status,
+                extra={"method": method, "route": route, "status": status, "duration_ms": round(duration * 1000, 1)},
             )
 
 

@@ -120,7 +120,14 @@ def worker_logging(level: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"pid": {"()": ProcessId}},
         "formatters": {"lines": {"()": log_config.formatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "lines", "filters": ["pid"]}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "lines",
+                "filters": ["pid"],
+            }
+        },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {name: {"level": "WARNING"} for name in log_config.QUIET_LOGGERS},
     }

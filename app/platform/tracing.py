@@ -40,14 +40,27 @@ from starlette.background import BackgroundTask
 
 from app.platform.config import Settings
 
-__all__ = ["SpanExporter", "Tracing", "active", "current_traceparent", "delivering", "install", "log_fields", "serving", "setup", "statement"]
+__all__ = [
+    "SpanExporter",
+    "Tracing",
+    "active",
+    "current_traceparent",
+    "delivering",
+    "install",
+    "log_fields",
+    "serving",
+    "setup",
+    "statement",
+]
 
 SERVICE = "caldicott"
 DELIVERY_SPAN = "webhook delivery"
 DRIVER_SCOPE = "caldicott.driver"  # the instrumentation scope of the spans of statements sent straight to asyncpg
 # Probes and the scrape: several a minute each, and nothing to follow.
 UNTRACED_URLS = r"/healthz$,/readyz$,/metrics$"
-_NO_METRICS = NoOpMeterProvider()  # the instrumentations' metrics are Prometheus's job here (app/platform/observability.py)
+_NO_METRICS = (
+    NoOpMeterProvider()
+)  # the instrumentations' metrics are Prometheus's job here (app/platform/observability.py)
 _PROPAGATOR = TraceContextTextMapPropagator()
 _FIRST_WORD = re.compile(r"\s*(\w+)")
 # An exception event keeps its type; its text and traceback (which repeats the text) stay out.
@@ -101,7 +114,11 @@ class _Discreet(SpanExporter):
 def _without_error_text(span: ReadableSpan) -> ReadableSpan:
     """A copy of the span whose status has no description and whose exception events keep only the exception's type."""
     events = [
-        Event(event.name, {key: value for key, value in (event.attributes or {}).items() if key not in ERROR_TEXT}, event.timestamp)
+        Event(
+            event.name,
+            {key: value for key, value in (event.attributes or {}).items() if key not in ERROR_TEXT},
+            event.timestamp,
+        )
         if event.name == "exception"
         else event
         for event in span.events
@@ -153,7 +170,9 @@ class _StatementTracer:
         """A client span for one statement, current while it runs."""
         word = _FIRST_WORD.match(sql)
         name = f"{word.group(1) if word else 'SQL'} {self.database}".strip()
-        return self.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes={**self.attributes, "db.statement": sql})
+        return self.tracer.start_as_current_span(
+            name, kind=SpanKind.CLIENT, attributes={**self.attributes, "db.statement": sql}
+        )
 
 
 _statement_tracers: WeakKeyDictionary[Engine, _StatementTracer] = WeakKeyDictionary()
@@ -199,8 +218,14 @@ class Tracing:
         # EngineTracer directly: SQLAlchemyInstrumentor().instrument() works once per
         # process and patches create_engine everywhere.
         tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
-        EngineTracer(tracer, engine.sync_engine, _NO_METRICS.get_meter("sqlalchemy").create_up_down_counter("db.client.connections.usage"))
-        _statement_tracers[engine.sync_engine] = _StatementTracer(self.provider.get_tracer(DRIVER_SCOPE), engine.sync_engine)
+        EngineTracer(
+            tracer,
+            engine.sync_engine,
+            _NO_METRICS.get_meter("sqlalchemy").create_up_down_counter("db.client.connections.usage"),
+        )
+        _statement_tracers[engine.sync_engine] = _StatementTracer(
+            self.provider.get_tracer(DRIVER_SCOPE), engine.sync_engine
+        )
 
     def instrument_client(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
         """The client, sending a `traceparent` header with each request:
@@ -228,7 +253,11 @@ def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
         processor = BatchSpanProcessor(_Discreet(OTLPSpanExporter()))
     else:
         return OFF
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: SERVICE}), sampler=ParentBased(root=_UnitsOfWork()), shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: SERVICE}),
+        sampler=ParentBased(root=_UnitsOfWork()),
+        shutdown_on_exit=False,
+    )
     provider.add_span_processor(processor)
     return Tracing(provider)
 
@@ -287,7 +316,9 @@ class DeliveryAttempt:
         a failed attempt is an error."""
         if self.span is None:
             return
-        self.span.set_attribute("webhook.outcome", "succeeded" if succeeded else "rejected" if status is not None else "unreachable")
+        self.span.set_attribute(
+            "webhook.outcome", "succeeded" if succeeded else "rejected" if status is not None else "unreachable"
+        )
         if status is not None:
             self.span.set_attribute("http.response.status_code", status)
         if not succeeded:
@@ -304,7 +335,9 @@ def delivering(*, delivery_id: str, endpoint_id: str, traceparent: str | None) -
         return
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else Context()
     attributes = {"webhook.delivery_id": delivery_id, "webhook.endpoint_id": endpoint_id}
-    with tracing.tracer.start_as_current_span(DELIVERY_SPAN, context=parent, kind=SpanKind.PRODUCER, attributes=attributes) as span:
+    with tracing.tracer.start_as_current_span(
+        DELIVERY_SPAN, context=parent, kind=SpanKind.PRODUCER, attributes=attributes
+    ) as span:
         yield DeliveryAttempt(span)
 
 

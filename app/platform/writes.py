@@ -36,7 +36,11 @@ def table_of(model: type[SQLModel]) -> Table:
 def row_of(instance: SQLModel) -> dict[str, Any]:
     """The instance's column values; a primary key still None is left for the database to number."""
     table = table_of(type(instance))
-    return {column.key: getattr(instance, column.key) for column in table.columns if not (column.primary_key and getattr(instance, column.key) is None)}
+    return {
+        column.key: getattr(instance, column.key)
+        for column in table.columns
+        if not (column.primary_key and getattr(instance, column.key) is None)
+    }
 
 
 def add(session: AsyncSession, model: type[SQLModel], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
@@ -66,7 +70,8 @@ def _write_queued(session: Session, transaction: driver.Transaction) -> None:
         return
     shape = tuple((table.name, tuple(sorted({key for row in rows for key in row}))) for table, rows in batches)
     parameters = {
-        f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode() for index, (_, rows) in enumerate(batches)
+        f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode()
+        for index, (_, rows) in enumerate(batches)
     }
     driver.fetch_in_greenlet(connection, _one_statement(shape), parameters, transaction=transaction)
 

@@ -14,7 +14,9 @@ from app.services.agreements import documents as agreement_documents
 from app.services.agreements import register as agreements
 from app.services.attachments import uploads as attachments
 
-router = APIRouter(prefix="/v1/sharing-agreements/{code}/attachments", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/sharing-agreements/{code}/attachments", tags=["sharing agreements"], responses=PROBLEM_RESPONSES
+)
 
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
 
@@ -50,10 +52,18 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
     },
 )
 async def upload_document(
-    code: PathName, http: Request, response: Response, session: SessionDep, settings: SettingsDep, store: AttachmentStoreDep, admin: AdminPrincipal
+    code: PathName,
+    http: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: AttachmentStoreDep,
+    admin: AdminPrincipal,
 ) -> AttachmentPublic:
     await agreements.get(session=session, code=code)
-    async with attachments.receive(body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store) as received:
+    async with attachments.receive(
+        body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store
+    ) as received:
         row = await agreement_documents.record(session=session, principal=admin, code=code, received=received)
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download
@@ -69,7 +79,9 @@ async def list_documents(
     limit: PageLimit = 50,
 ) -> AttachmentPage:
     await agreements.get(session=session, code=code)
-    return await attachments.list_page(session=session, owner=attachments.of_agreement(code), cursor=cursor, limit=limit)
+    return await attachments.list_page(
+        session=session, owner=attachments.of_agreement(code), cursor=cursor, limit=limit
+    )
 
 
 @router.get(
@@ -79,6 +91,14 @@ async def list_documents(
     responses=NOT_FOUND | {200: DOWNLOAD_OK, 404: problem_doc("No such agreement, or no such document of it")},
 )
 async def download_document(
-    code: PathName, attachment_id: PathName, session: SessionDep, store: AttachmentStoreDep, principal: OverseerPrincipal
+    code: PathName,
+    attachment_id: PathName,
+    session: SessionDep,
+    store: AttachmentStoreDep,
+    principal: OverseerPrincipal,
 ) -> StreamingResponse:
-    return streamed(await agreement_documents.download(session=session, store=store, principal=principal, code=code, attachment_id=attachment_id))
+    return streamed(
+        await agreement_documents.download(
+            session=session, store=store, principal=principal, code=code, attachment_id=attachment_id
+        )
+    )

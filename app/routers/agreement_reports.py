@@ -62,4 +62,6 @@ async def agreements_report(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> AgreementReport:
-    return await agreement_reports.agreements_report(session=session, actor=principal, state=state, cursor=cursor, limit=limit)
+    return await agreement_reports.agreements_report(
+        session=session, actor=principal, state=state, cursor=cursor, limit=limit
+    )

@@ -30,7 +30,9 @@ AFTER = (
 )
 DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
 # Versions are numbered from 1; a number past any PostgreSQL integer could not name one.
-VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="1 is the agreement as registered; each change adds one")]
+VersionNumber = Annotated[
+    int, Path(ge=1, le=2**31 - 1, description="1 is the agreement as registered; each change adds one")
+]
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
 REGISTERED = "Registering an agreement makes its version 1; "
 
@@ -46,7 +48,9 @@ REGISTERED = "Registering an agreement makes its version 1; "
     | created("The agreement as registered", "The agreement's own URL")
     | {409: problem_doc("The code is already registered")},
 )
-async def register_agreement(data: SharingAgreementCreate, response: Response, session: SessionDep, admin: AdminPrincipal) -> SharingAgreementPublic:
+async def register_agreement(
+    data: SharingAgreementCreate, response: Response, session: SessionDep, admin: AdminPrincipal
+) -> SharingAgreementPublic:
     agreement = await agreements.register(session=session, actor=admin, data=data)
     locate(response, f"/v1/sharing-agreements/{agreement.code}")
     tagged(response, agreement)
@@ -64,7 +68,11 @@ async def list_agreements(
     return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 
-@router.get("/{code}", summary="One sharing agreement", responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The agreement", "headers": ETAG_HEADER}})
+@router.get(
+    "/{code}",
+    summary="One sharing agreement",
+    responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The agreement", "headers": ETAG_HEADER}},
+)
 async def get_agreement(
     code: PathName, response: Response, session: SessionDep, _: OverseerPrincipal, if_none_match: IfNoneMatch = None
 ) -> SharingAgreementPublic:
@@ -81,10 +89,17 @@ async def get_agreement(
     description="Every change is the agreement's next version; the versions before it stay readable. Moving the review "
     "date or the end of the period re-arms its notice (`sharing_agreement.review_due`, `sharing_agreement.expiring`). "
     "`If-Match` (the ETag a GET gave) is required.",
-    responses=BODY_PROBLEMS | REQUIRED | {200: {"description": "The agreement as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such agreement")},
+    responses=BODY_PROBLEMS
+    | REQUIRED
+    | {200: {"description": "The agreement as changed", "headers": ETAG_HEADER}, 404: problem_doc("No such agreement")},
 )
 async def update_agreement(
-    code: PathName, changes: SharingAgreementUpdate, response: Response, session: SessionDep, admin: AdminPrincipal, agreement: AgreementToChange
+    code: PathName,
+    changes: SharingAgreementUpdate,
+    response: Response,
+    session: SessionDep,
+    admin: AdminPrincipal,
+    agreement: AgreementToChange,
 ) -> SharingAgreementPublic:
     agreement = await agreements.update(session=session, actor=admin, code=agreement.code, changes=changes)
     tagged(response, agreement)
@@ -107,5 +122,7 @@ async def list_versions(
     summary="One version of a sharing agreement, as it was made",
     responses=INVALID_INPUT | {404: problem_doc("No such agreement, or no such version of it")},
 )
-async def get_version(code: PathName, version: VersionNumber, session: SessionDep, _: OverseerPrincipal) -> SharingAgreementVersionPublic:
+async def get_version(
+    code: PathName, version: VersionNumber, session: SessionDep, _: OverseerPrincipal
+) -> SharingAgreementVersionPublic:
     return await agreements.version(session=session, code=code, number=version)

@@ -71,7 +71,10 @@ DOWNLOAD_OK: dict[str, Any] = {
     "description": "The content, as it was uploaded",
     "content": {str(media_type): {"schema": {"type": "string", "format": "binary"}} for media_type in MediaType},
     "headers": {
-        "ETag": {"description": "The content's SHA-256 in hex, quoted (a strong validator)", "schema": {"type": "string"}},
+        "ETag": {
+            "description": "The content's SHA-256 in hex, quoted (a strong validator)",
+            "schema": {"type": "string"},
+        },
         "Content-Disposition": {"description": "`attachment`, with the file's name", "schema": {"type": "string"}},
         "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
     },
@@ -123,8 +126,12 @@ async def upload_attachment(
     principal: UploaderPrincipal,
 ) -> AttachmentPublic:
     attachments.check_uploader(principal, sharing_request)
-    async with attachments.receive(body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store) as received:
-        row = await attachments.record_for_request(session=session, principal=principal, request=sharing_request, received=received)
+    async with attachments.receive(
+        body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store
+    ) as received:
+        row = await attachments.record_for_request(
+            session=session, principal=principal, request=sharing_request, received=received
+        )
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download
     return public
@@ -144,7 +151,12 @@ async def list_attachments(
     limit: PageLimit = 50,
 ) -> AttachmentPage:
     return await attachments.list_for_request(
-        session=session, principal=principal, request=sharing_request, controller=settings.controller_org, cursor=cursor, limit=limit
+        session=session,
+        principal=principal,
+        request=sharing_request,
+        controller=settings.controller_org,
+        cursor=cursor,
+        limit=limit,
     )
 
 
@@ -156,14 +168,22 @@ async def list_attachments(
     | {
         200: DOWNLOAD_OK,
         404: problem_doc("No such request or attachment, or the request belongs to another agency"),
-        410: problem_doc("The content was removed when its retention ended; the record and its SHA-256 remain in the list"),
+        410: problem_doc(
+            "The content was removed when its retention ended; the record and its SHA-256 remain in the list"
+        ),
     },
 )
 async def download_attachment(
-    sharing_request: CurrentRequest, attachment_id: PathName, session: SessionDep, store: AttachmentStoreDep, principal: ReaderPrincipal
+    sharing_request: CurrentRequest,
+    attachment_id: PathName,
+    session: SessionDep,
+    store: AttachmentStoreDep,
+    principal: ReaderPrincipal,
 ) -> StreamingResponse:
     return streamed(
-        await attachments.download_for_request(session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id)
+        await attachments.download_for_request(
+            session=session, store=store, principal=principal, request=sharing_request, attachment_id=attachment_id
+        )
     )
 
 
@@ -189,17 +209,31 @@ async def download_attachment(
         201: {
             "description": "Recorded: the attachment with this verification; `ETag` is the request's new one",
             "headers": ETAG_HEADER
-            | {"Location": {"description": "The request's attachments, which show each one's latest verification", "schema": {"type": "string"}}},
+            | {
+                "Location": {
+                    "description": "The request's attachments, which show each one's latest verification",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         403: problem_doc("Only a guardian verifies evidence, and not one of the requesting organisation"),
         404: problem_doc("No such request or attachment, or the request belongs to another agency"),
-        410: problem_doc("The attachment's content was removed when its retention ended: there is nothing left to verify"),
+        410: problem_doc(
+            "The attachment's content was removed when its retention ended: there is nothing left to verify"
+        ),
     },
 )
 async def verify_attachment(
-    sharing_request: RequestToChange, attachment_id: PathName, body: VerificationBody, response: Response, session: SessionDep, principal: GuardianPrincipal
+    sharing_request: RequestToChange,
+    attachment_id: PathName,
+    body: VerificationBody,
+    response: Response,
+    session: SessionDep,
+    principal: GuardianPrincipal,
 ) -> AttachmentPublic:
-    verification = await attachment_verifications.verify(session=session, principal=principal, request=sharing_request, attachment_id=attachment_id, body=body)
+    verification = await attachment_verifications.verify(
+        session=session, principal=principal, request=sharing_request, attachment_id=attachment_id, body=body
+    )
     row = await session.get(Attachment, attachment_id)
     assert row is not None
     tagged(response, sharing_request)

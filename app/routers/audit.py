@@ -22,16 +22,31 @@ public_router = APIRouter(prefix="/v1/audit", tags=["audit"])
 JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
 
 
-@router.get("/events", summary="Audit events in chain order (oldest first), filtered and paginated", responses=INVALID_INPUT)
+@router.get(
+    "/events", summary="Audit events in chain order (oldest first), filtered and paginated", responses=INVALID_INPUT
+)
 async def list_audit_events(
     session: SessionDep,
     auditor: AuditorPrincipal,
-    request_id: Annotated[str | None, Query(max_length=36, pattern=STORABLE_TEXT, description="Events about this sharing request")] = None,
-    actor: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The actor's subject (`sub`)")] = None,
-    organisation: Annotated[str | None, Query(max_length=32, pattern=STORABLE_TEXT, description="The actor's organisation (`org`)")] = None,
+    request_id: Annotated[
+        str | None, Query(max_length=36, pattern=STORABLE_TEXT, description="Events about this sharing request")
+    ] = None,
+    actor: Annotated[
+        str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The actor's subject (`sub`)")
+    ] = None,
+    organisation: Annotated[
+        str | None, Query(max_length=32, pattern=STORABLE_TEXT, description="The actor's organisation (`org`)")
+    ] = None,
     action: AuditAction | None = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
-    to: Annotated[str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")] = None,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from", max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset"
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, Query(max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset")
+    ] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> AuditEventPage:
@@ -63,7 +78,9 @@ in `pending` and never make it false."""
     return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published)
 
 
-@router.post("/verify", summary="Verify the trail as GET does, and against checkpoints a witness kept", responses=BODY_PROBLEMS)
+@router.post(
+    "/verify", summary="Verify the trail as GET does, and against checkpoints a witness kept", responses=BODY_PROBLEMS
+)
 async def verify_audit_trail_against_witnesses(
     session: SessionDep, auditor: AuditorPrincipal, body: WitnessCheckpoints, keys: AuditKeysDep
 ) -> AuditVerification:
@@ -71,7 +88,9 @@ async def verify_audit_trail_against_witnesses(
 match the chain's hash at its seq,
     and equal the stored checkpoint of its number: a trail cut, rewritten or given a new checkpoint table since the \
 witness received it disagrees."""
-    return await reports.audit_verification(session=session, auditor=auditor, keys=keys.published, witnesses=body.checkpoints)
+    return await reports.audit_verification(
+        session=session, auditor=auditor, keys=keys.published, witnesses=body.checkpoints
+    )
 
 
 @router.get("/checkpoints", summary="Signed checkpoints of the chain's head, oldest first", responses=INVALID_INPUT)
@@ -84,8 +103,14 @@ async def list_checkpoints(
     return await checkpoints.list_page(session=session, cursor=cursor, limit=limit)
 
 
-@router.get("/checkpoints/{number}", summary="One signed checkpoint", responses={404: problem_doc("No checkpoint has this number")} | INVALID_INPUT)
-async def get_checkpoint(session: SessionDep, _: AuditorPrincipal, number: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> CheckpointPublic:
+@router.get(
+    "/checkpoints/{number}",
+    summary="One signed checkpoint",
+    responses={404: problem_doc("No checkpoint has this number")} | INVALID_INPUT,
+)
+async def get_checkpoint(
+    session: SessionDep, _: AuditorPrincipal, number: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> CheckpointPublic:
     checkpoint = await checkpoints.one(session=session, number=number)
     if checkpoint is None:
         raise NotFound(f"no audit checkpoint {number}")
@@ -99,7 +124,13 @@ async def get_checkpoint(session: SessionDep, _: AuditorPrincipal, number: Annot
     responses={
         200: {
             "content": {
-                JWK_SET_MEDIA_TYPE: {"schema": {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}}
+                JWK_SET_MEDIA_TYPE: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["keys"],
+                        "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+                    }
+                }
             }
         }
     },

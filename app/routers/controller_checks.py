@@ -21,7 +21,12 @@ router = APIRouter(tags=["controller's checks"], responses=PROBLEM_RESPONSES)
 
 CheckerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.IG_MANAGER))]
 CheckPath = Annotated[
-    str, Path(max_length=64, pattern=STORABLE_TEXT, description="The check: a rule id such as `CP6.court_order_verified`, or `human_involvement`")
+    str,
+    Path(
+        max_length=64,
+        pattern=STORABLE_TEXT,
+        description="The check: a rule id such as `CP6.court_order_verified`, or `human_involvement`",
+    ),
 ]
 
 
@@ -62,13 +67,21 @@ async def record_check(
     principal: CheckerPrincipal,
     if_match: IfMatch = None,
 ) -> ControllerCheckPublic:
-    controller_checks.check_recorder(principal, settings.controller_org)  # before the request is looked up: another token learns nothing
+    controller_checks.check_recorder(
+        principal, settings.controller_org
+    )  # before the request is looked up: another token learns nothing
     request = await session.get(SharingRequest, request_id)
     if request is None:
         raise NotFound(f"no sharing request {request_id!r}")
     check(request, if_match)
     recorded = await controller_checks.record(
-        session=session, policy=policy, principal=principal, controller_org=settings.controller_org, request=request, name=check_name, body=body
+        session=session,
+        policy=policy,
+        principal=principal,
+        controller_org=settings.controller_org,
+        request=request,
+        name=check_name,
+        body=body,
     )
     tagged(response, request)
     return recorded

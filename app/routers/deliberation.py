@@ -19,7 +19,9 @@ from app.services.review import opinions, panel_records, panels
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
-IN_HISTORY = "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"
+IN_HISTORY = (
+    "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"
+)
 PANEL = "The request's panel (GET), which shows it"
 NOT_YET_CLOSED = {
     409: problem_doc(
@@ -45,7 +47,11 @@ def moved(response: Response, request: SharingRequest, location: str) -> None:
     responses=ON_A_REQUEST_WITH_BODY | created("The opinion request; `ETag` is the request's new one", IN_HISTORY),
 )
 async def request_opinion(
-    request: RequestToChange, response: Response, body: OpinionRequestBody, session: SessionDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: OpinionRequestBody,
+    session: SessionDep,
+    principal: GuardianPrincipal,
 ) -> OpinionRequestPublic:
     asked = await opinions.request_opinion(session=session, principal=principal, request=request, body=body)
     moved(response, request, f"/v1/sharing-requests/{request.id}/history")
@@ -59,7 +65,9 @@ async def request_opinion(
     "holder nor the requesting organisation)",
     responses=ON_A_REQUEST_WITH_BODY | created("The opinion; `ETag` is the request's new one", IN_HISTORY),
 )
-async def give_opinion(request: RequestToChange, response: Response, body: OpinionBody, session: SessionDep, principal: GuardianPrincipal) -> OpinionRecord:
+async def give_opinion(
+    request: RequestToChange, response: Response, body: OpinionBody, session: SessionDep, principal: GuardianPrincipal
+) -> OpinionRecord:
     given = await opinions.give_opinion(session=session, principal=principal, request=request, body=body)
     moved(response, request, f"/v1/sharing-requests/{request.id}/history")
     return given
@@ -81,7 +89,14 @@ async def open_panel(
     settings: SettingsDep,
     principal: GuardianPrincipal,
 ) -> PanelPublic:
-    panel = await panels.open_panel(session=session, registry=registry, principal=principal, request=request, body=body, controller_org=settings.controller_org)
+    panel = await panels.open_panel(
+        session=session,
+        registry=registry,
+        principal=principal,
+        request=request,
+        body=body,
+        controller_org=settings.controller_org,
+    )
     moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
     return panel
 
@@ -105,7 +120,9 @@ async def read_panel(request: CurrentRequest, session: SessionDep, principal: Gu
     summary="Vote, once, as a member of the request's panel, with a rationale",
     responses=ON_A_REQUEST_WITH_BODY | created("The panel with the vote; `ETag` is the request's new one", PANEL),
 )
-async def vote(request: RequestToChange, response: Response, body: PanelVoteBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
+async def vote(
+    request: RequestToChange, response: Response, body: PanelVoteBody, session: SessionDep, principal: GuardianPrincipal
+) -> PanelPublic:
     panel = await panels.vote(session=session, principal=principal, request=request, body=body)
     moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
     return panel
@@ -117,7 +134,13 @@ async def vote(request: RequestToChange, response: Response, body: PanelVoteBody
     summary="Withdraw from the request's panel, superseding your vote if you cast one; recorded, never deleted",
     responses=ON_A_REQUEST_WITH_BODY | created("The panel with the withdrawal; `ETag` is the request's new one", PANEL),
 )
-async def withdraw(request: RequestToChange, response: Response, body: PanelWithdrawalBody, session: SessionDep, principal: GuardianPrincipal) -> PanelPublic:
+async def withdraw(
+    request: RequestToChange,
+    response: Response,
+    body: PanelWithdrawalBody,
+    session: SessionDep,
+    principal: GuardianPrincipal,
+) -> PanelPublic:
     panel = await panels.withdraw(session=session, principal=principal, request=request, body=body)
     moved(response, request, f"/v1/sharing-requests/{request.id}/panel")
     return panel
@@ -129,7 +152,13 @@ async def withdraw(request: RequestToChange, response: Response, body: PanelWith
     "members decides, or on a real tie your casting vote",
     responses=ON_A_REQUEST_WITH_BODY | NOT_YET_CLOSED | MOVED,
 )
-async def close_panel(request: RequestToChange, response: Response, body: PanelCloseBody, session: SessionDep, principal: GuardianPrincipal) -> DecisionPublic:
+async def close_panel(
+    request: RequestToChange,
+    response: Response,
+    body: PanelCloseBody,
+    session: SessionDep,
+    principal: GuardianPrincipal,
+) -> DecisionPublic:
     decision = await panels.close(session=session, principal=principal, request=request, body=body)
     tagged(response, request)
     return DecisionPublic.of(decision)

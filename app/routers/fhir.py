@@ -53,20 +53,30 @@ _EXAMPLE_DECISION = Decision(
 )
 _EXAMPLE_BODY = {
     "purpose": {"category": "direct_care"},
-    "data_items": [{"category": "demographics", "form": "identifiable"}, {"category": "diagnoses", "form": "identifiable"}],
+    "data_items": [
+        {"category": "demographics", "form": "identifiable"},
+        {"category": "diagnoses", "form": "identifiable"},
+    ],
 }
 
 
 def example(person: str | None = None) -> dict[str, Any]:
     """The published example Bundle; with `person`, as the subject report names them."""
     names = {"RXT01": "Northshire Community Health NHS Trust", "RX1": "Northshire Hospitals NHS Foundation Trust"}
-    entries = fhir.decision_entries(decision=_EXAMPLE_DECISION, requester="RXT01", body=_EXAMPLE_BODY, controller="RX1", names=names, person=person)
+    entries = fhir.decision_entries(
+        decision=_EXAMPLE_DECISION, requester="RXT01", body=_EXAMPLE_BODY, controller="RX1", names=names, person=person
+    )
     return fhir_export.to_json(fhir.bundle(entries, now=_DECIDED, bundle_id="3d5f7a9c-2b4e-4c6d-8e0f-1a2b3c4d5e6f"))
 
 
 BUNDLE_CONTENT = {
-    fhir.MEDIA_TYPE: {"schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"}, "example": example()},
-    JSON_MEDIA_TYPE: {"schema": {"type": "object", "description": "The same Bundle, when application/json is asked for"}},
+    fhir.MEDIA_TYPE: {
+        "schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"},
+        "example": example(),
+    },
+    JSON_MEDIA_TYPE: {
+        "schema": {"type": "object", "description": "The same Bundle, when application/json is asked for"}
+    },
 }
 
 
@@ -96,5 +106,7 @@ async def get_request_fhir(
     principal: ReaderPrincipal,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
-    document = await fhir_export.request_bundle(session=session, principal=principal, request=request, controller=settings.controller_org)
+    document = await fhir_export.request_bundle(
+        session=session, principal=principal, request=request, controller=settings.controller_org
+    )
     return Response(fhir_export.render(document), media_type=media_type(accept), headers=HEADERS)

@@ -28,7 +28,15 @@ from app.models.notice import (
     ReconsiderationOffer,
 )
 from app.models.notice_release import NoticeReleaseBody, NoticeReleasePublic
-from app.models.vocabulary import DataCategory, DataForm, DecisionKind, DecisionOutcome, PurposeCategory, StorageRegion, Urgency
+from app.models.vocabulary import (
+    DataCategory,
+    DataForm,
+    DecisionKind,
+    DecisionOutcome,
+    PurposeCategory,
+    StorageRegion,
+    Urgency,
+)
 from app.services.notices import notice
 from app.services.notices import withholding as notice_withholding
 
@@ -36,7 +44,9 @@ router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 
 # Every form carries these; HTML also a policy that lets the page load nothing but its own inline styles.
 COMMON_HEADERS = {"Vary": "Accept", "Content-Language": "en-GB", "Cache-Control": "no-store"}
-HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+HTML_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def negotiate(accept: str | None) -> NoticeFormat:
@@ -219,7 +229,9 @@ async def get_notice(
         dpo_contact=settings.dpo_contact,
         ico_contact=settings.ico_contact,
     )
-    decided = await notice.read(session=session, principal=principal, request=request, audience=audience, context=context, preview=preview)
+    decided = await notice.read(
+        session=session, principal=principal, request=request, audience=audience, context=context, preview=preview
+    )
     headers = COMMON_HEADERS | ({"Content-Security-Policy": HTML_POLICY} if fmt == NoticeFormat.HTML else {})
     return Response(notice.render(decided, fmt), media_type=notice.MEDIA_TYPES[fmt], headers=headers)
 
@@ -245,7 +257,8 @@ async def get_notice(
         201: {
             "description": "Released (the request's `ETag` in `ETag`: If-Match, when sent, must name it, so that a "
             "release is made on the request as the guardian read it)",
-            "headers": ETAG_HEADER | {"Location": {"description": "The notice this release is for", "schema": {"type": "string"}}},
+            "headers": ETAG_HEADER
+            | {"Location": {"description": "The notice this release is for", "schema": {"type": "string"}}},
         },
         403: problem_doc("Only a guardian who is not of the requesting organisation releases a notice"),
         404: problem_doc("No such request, or it belongs to another agency, or it has no notice for this audience"),
@@ -253,7 +266,11 @@ async def get_notice(
     },
 )
 async def release_notice(
-    principal: GuardianPrincipal, request: RequestToChange, body: NoticeReleaseBody, session: SessionDep, response: Response
+    principal: GuardianPrincipal,
+    request: RequestToChange,
+    body: NoticeReleaseBody,
+    session: SessionDep,
+    response: Response,
 ) -> NoticeReleasePublic:
     released = await notice_withholding.release(session=session, principal=principal, request=request, body=body)
     tagged(response, request)

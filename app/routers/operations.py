@@ -41,7 +41,9 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(wiring: WiringDep) -> Readiness:
     """The readiness checks (app/services/operations/readiness.py)."""
-    return await readiness(engine=wiring.engine, registry=wiring.policies, sessionmaker=wiring.sessionmaker, monitor=wiring.readiness)
+    return await readiness(
+        engine=wiring.engine, registry=wiring.policies, sessionmaker=wiring.sessionmaker, monitor=wiring.readiness
+    )
 
 
 @router.get(
@@ -65,13 +67,19 @@ async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:
     expected = wiring.settings.metrics_token
     if expected is not None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.get_secret_value().encode()
+        ):
             raise Unauthorized("the metrics token is required")
-    body, content_type = wiring.metrics.render(request.headers.get("accept"), *await _database_gauges(wiring.sessionmaker))
+    body, content_type = wiring.metrics.render(
+        request.headers.get("accept"), *await _database_gauges(wiring.sessionmaker)
+    )
     return Response(body, media_type=content_type)
 
 
-async def _database_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[QueueCounts | None, SigningLag | None]:
+async def _database_gauges(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> tuple[QueueCounts | None, SigningLag | None]:
     """The queue's counts and how far the signed audit trail is behind, for the scrape;
     None (gauges left out) when the database cannot be read."""
     try:
@@ -79,5 +87,8 @@ async def _database_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> tu
             now = utcnow()
             return await queue_counts(session=session, now=now), await checkpoints.signing_lag(session=session, now=now)
     except (DBAPIError, OSError) as error:
-        log.warning("queue and audit gauges left out of the scrape: database unavailable (%s)", type(getattr(error, "orig", error)).__name__)
+        log.warning(
+            "queue and audit gauges left out of the scrape: database unavailable (%s)",
+            type(getattr(error, "orig", error)).__name__,
+        )
         return None, None

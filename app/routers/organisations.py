@@ -28,9 +28,13 @@ DeprecatedAfter = Annotated[str | None, Query(max_length=32, pattern=STORABLE_TE
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register an organisation",
-    responses=BODY_PROBLEMS | created("The organisation as registered", "The organisation's own URL") | {409: problem_doc("The code is already registered")},
+    responses=BODY_PROBLEMS
+    | created("The organisation as registered", "The organisation's own URL")
+    | {409: problem_doc("The code is already registered")},
 )
-async def register_organisation(data: OrganisationCreate, response: Response, session: SessionDep, admin: AdminPrincipal) -> OrganisationPublic:
+async def register_organisation(
+    data: OrganisationCreate, response: Response, session: SessionDep, admin: AdminPrincipal
+) -> OrganisationPublic:
     organisation = await organisations.register(session=session, actor=admin, data=data)
     locate(response, f"/v1/organisations/{organisation.code}")
     tagged(response, organisation)
@@ -51,7 +55,9 @@ async def list_organisations(
 @router.get(
     "/{code}",
     summary="One organisation",
-    responses=INVALID_INPUT | NOT_MODIFIED | {200: {"description": "The organisation", "headers": ETAG_HEADER}, 404: problem_doc("No such organisation")},
+    responses=INVALID_INPUT
+    | NOT_MODIFIED
+    | {200: {"description": "The organisation", "headers": ETAG_HEADER}, 404: problem_doc("No such organisation")},
 )
 async def get_organisation(
     code: PathName, response: Response, session: SessionDep, _: OverseerPrincipal, if_none_match: IfNoneMatch = None
@@ -75,7 +81,12 @@ async def get_organisation(
     },
 )
 async def update_organisation(
-    code: PathName, changes: OrganisationUpdate, response: Response, session: SessionDep, admin: AdminPrincipal, organisation: OrganisationToChange
+    code: PathName,
+    changes: OrganisationUpdate,
+    response: Response,
+    session: SessionDep,
+    admin: AdminPrincipal,
+    organisation: OrganisationToChange,
 ) -> OrganisationPublic:
     organisation = await organisations.update(session=session, actor=admin, code=organisation.code, changes=changes)
     tagged(response, organisation)

@@ -19,7 +19,12 @@ from app.services.reports.decision_log import period
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 
-ACTIVATION_ETAG = {"ETag": {"description": "Which activation is current, for If-Match on the next activation", "schema": {"type": "string"}}}
+ACTIVATION_ETAG = {
+    "ETag": {
+        "description": "Which activation is current, for If-Match on the next activation",
+        "schema": {"type": "string"},
+    }
+}
 ACTIVATION_IF_MATCH = (
     "The `ETag` of GET /v1/policies as last read (or `*`): "
     "if another activation was made since, a 412 and nothing changes"
@@ -63,7 +68,12 @@ async def list_policies(
     return page
 
 
-@router.get("/v1/policies/{name}/{version}", summary="One policy's document", response_class=Response, responses=NO_POLICY | {200: DOCUMENT})
+@router.get(
+    "/v1/policies/{name}/{version}",
+    summary="One policy's document",
+    response_class=Response,
+    responses=NO_POLICY | {200: DOCUMENT},
+)
 async def get_policy(
     name: PathName,
     version: PathName,
@@ -73,7 +83,9 @@ async def get_policy(
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Response:
     wanted = choose(accept, (policies.JSON, policies.YAML)) or policies.JSON  # JSON unless YAML is liked better
-    content, media_type = await policies.document(session=session, registry=registry, name=name, version=version, media_type=wanted)
+    content, media_type = await policies.document(
+        session=session, registry=registry, name=name, version=version, media_type=wanted
+    )
     policy = await registry.get(session=session, name=name, version=version)
     return Response(content, media_type=media_type, headers={"ETag": f'"{policy.content_hash}"'})
 
@@ -90,9 +102,13 @@ async def get_policy(
         409: problem_doc("A shipped baseline, or a held policy with the same name and version but other content"),
     },
 )
-async def upload_policy(http: Request, response: Response, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal) -> PolicyPublic:
+async def upload_policy(
+    http: Request, response: Response, session: SessionDep, registry: RegistryDep, admin: AdminPrincipal
+) -> PolicyPublic:
     media_type = (http.headers.get("content-type") or "").split(";")[0].strip().lower()
-    held, created = await policies.upload(session=session, registry=registry, actor=admin, content=await http.body(), media_type=media_type)
+    held, created = await policies.upload(
+        session=session, registry=registry, actor=admin, content=await http.body(), media_type=media_type
+    )
     response.headers["Location"] = f"/v1/policies/{held.name}/{held.version}"
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -123,7 +139,9 @@ async def activate_policy(
     admin: AdminPrincipal,
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=1000, description=ACTIVATION_IF_MATCH)] = None,
 ) -> PolicyPublic:
-    activated, etag = await policies.activate(session=session, registry=registry, actor=admin, name=name, version=version, if_match=if_match)
+    activated, etag = await policies.activate(
+        session=session, registry=registry, actor=admin, name=name, version=version, if_match=if_match
+    )
     response.headers["ETag"] = etag
     return activated
 
@@ -143,16 +161,28 @@ async def activate_policy(
     },
 )
 async def replay_policy(
-    name: PathName, version: PathName, criteria: ReplayCriteria, response: Response, session: SessionDep, registry: RegistryDep, principal: PolicyReviewer
+    name: PathName,
+    version: PathName,
+    criteria: ReplayCriteria,
+    response: Response,
+    session: SessionDep,
+    registry: RegistryDep,
+    principal: PolicyReviewer,
 ) -> ReplayPublic:
     policy = await registry.get(session=session, name=name, version=version)
     since, until = period(from_=criteria.from_, to=criteria.to, location="body")
-    done = await replay.replay(session=session, policy=policy, criteria=criteria, since=since, until=until, actor=principal)
+    done = await replay.replay(
+        session=session, policy=policy, criteria=criteria, since=since, until=until, actor=principal
+    )
     response.headers["Location"] = f"/v1/policy-replays/{done.id}"
     return done
 
 
-@router.get("/v1/policy-replays/{replay_id}", summary="A replay's totals", responses=INVALID_INPUT | {404: problem_doc("No such replay")})
+@router.get(
+    "/v1/policy-replays/{replay_id}",
+    summary="A replay's totals",
+    responses=INVALID_INPUT | {404: problem_doc("No such replay")},
+)
 async def get_replay(replay_id: PathName, session: SessionDep, _: PolicyReviewer) -> ReplayPublic:
     return await replay.get(session=session, replay_id=replay_id)
 

@@ -155,7 +155,12 @@ FALLBACK = (
     "The request failed with this problem; its `detail` says why in this case.",
     "Read `detail`. Retry a 5xx problem later; correct the request before retrying a 4xx one.",
 )
-HEADERS = {"Content-Language": "en-GB", "Cache-Control": "public, max-age=3600", "Content-Security-Policy": HTML_POLICY, "X-Content-Type-Options": "nosniff"}
+HEADERS = {
+    "Content-Language": "en-GB",
+    "Cache-Control": "public, max-age=3600",
+    "Content-Security-Policy": HTML_POLICY,
+    "X-Content-Type-Options": "nosniff",
+}
 
 PAGE = """<!DOCTYPE html>
 <html lang="en-GB">
@@ -215,7 +220,9 @@ def pages() -> dict[str, ProblemPage]:
     for problem in problem_classes():
         meaning, advice = TEXTS.get(problem.slug, FALLBACK)
         reason = HTTPStatus(problem.status_code).phrase
-        page = ProblemPage(PROBLEM_TYPE_BASE + problem.slug, problem.title, problem.status_code, reason, meaning, advice)
+        page = ProblemPage(
+            PROBLEM_TYPE_BASE + problem.slug, problem.title, problem.status_code, reason, meaning, advice
+        )
         found.setdefault(problem.slug, page)
     return found
 

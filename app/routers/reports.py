@@ -14,7 +14,10 @@ from app.services.reports import decision_log as reports
 from app.services.reports import fhir, fhir_export
 
 # The subject report's Bundle names the person (here by a test NHS number) in each AuditEvent.
-FHIR_CONTENT = {"schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"}, "example": example("9990000018")}
+FHIR_CONTENT = {
+    "schema": {"type": "object", "description": "A FHIR R4 Bundle of type collection"},
+    "example": example("9990000018"),
+}
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 
@@ -45,7 +48,9 @@ async def decision_log(
     limit: PageLimit = 200,
 ) -> DecisionLog | Response:
     since, until = reports.period(from_=from_, to=to)
-    log = await reports.decision_log(session=session, actor=principal, since=since, until=until, cursor=cursor, limit=limit)
+    log = await reports.decision_log(
+        session=session, actor=principal, since=since, until=until, cursor=cursor, limit=limit
+    )
     if format_ is ReportFormat.CSV:
         headers = {"Content-Disposition": 'attachment; filename="decision-log.csv"'}
         if log.next_cursor is not None:
@@ -67,7 +72,12 @@ async def decision_log(
     ),
     response_model=SubjectDisclosures,
     responses=BODY_PROBLEMS
-    | {200: {"description": "A page of the requests that named the person, as JSON or as a FHIR R4 Bundle", "content": {fhir.MEDIA_TYPE: FHIR_CONTENT}}},
+    | {
+        200: {
+            "description": "A page of the requests that named the person, as JSON or as a FHIR R4 Bundle",
+            "content": {fhir.MEDIA_TYPE: FHIR_CONTENT},
+        }
+    },
 )
 async def subject_disclosures(
     http: Request,
@@ -75,7 +85,9 @@ async def subject_disclosures(
     session: SessionDep,
     settings: SettingsDep,
     principal: GuardianOrAuditor,
-    format_: Annotated[Literal["json", "fhir"], Query(alias="format", description="`json` (the default) or `fhir`: a FHIR R4 Bundle")] = "json",
+    format_: Annotated[
+        Literal["json", "fhir"], Query(alias="format", description="`json` (the default) or `fhir`: a FHIR R4 Bundle")
+    ] = "json",
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> SubjectDisclosures | Response:
@@ -95,7 +107,14 @@ async def subject_disclosures(
             limit=limit,
             page_url=page_url,
         )
-        return Response(fhir_export.render(document), media_type=fhir.FHIR_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+        return Response(
+            fhir_export.render(document), media_type=fhir.FHIR_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
+        )
     return await reports.subject_disclosures(
-        session=session, actor=principal, subject_key=settings.subject_key_bytes, identifier=query.identifier, cursor=cursor, limit=limit
+        session=session,
+        actor=principal,
+        subject_key=settings.subject_key_bytes,
+        identifier=query.identifier,
+        cursor=cursor,
+        limit=limit,
     )

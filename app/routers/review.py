@@ -40,7 +40,15 @@ router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
 # A workflow move: If-Match, when sent, must name the request's current ETag; the answer carries its new one.
 MOVED = {200: {"description": "Done; `ETag` is the request's new one", "headers": ETAG_HEADER}}
-ON_A_REQUEST = NOT_FOUND | STALE | {409: problem_doc("The request's state does not allow this (`current_status` names it), or it changed at the same moment")}
+ON_A_REQUEST = (
+    NOT_FOUND
+    | STALE
+    | {
+        409: problem_doc(
+            "The request's state does not allow this (`current_status` names it), or it changed at the same moment"
+        )
+    }
+)
 NOT_RECONSIDERABLE = {
     409: problem_doc(
         "The request is not a decided refusal or approval with conditions (`current_status` names its state), that "
@@ -62,35 +70,68 @@ async def review_queue(
     status: RequestStatus | None = None,
     urgency: Urgency | None = None,
     purpose: PurposeCategory | None = None,
-    assignee: Annotated[str | None, Query(max_length=200, pattern=STORABLE_TEXT, description="The `sub` of the guardian holding the claim")] = None,
+    assignee: Annotated[
+        str | None,
+        Query(max_length=200, pattern=STORABLE_TEXT, description="The `sub` of the guardian holding the claim"),
+    ] = None,
     overdue: bool | None = None,
-    review: Annotated[ReviewKind | None, Query(description="Why the request is queued: a referral, a retrospective review or a reconsideration")] = None,
+    review: Annotated[
+        ReviewKind | None,
+        Query(description="Why the request is queued: a referral, a retrospective review or a reconsideration"),
+    ] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> QueuePage:
     page = await queue.queue(
-        session=session, status=status, urgency=urgency, purpose=purpose, assignee=assignee, overdue=overdue, review=review, cursor=cursor, limit=limit
+        session=session,
+        status=status,
+        urgency=urgency,
+        purpose=purpose,
+        assignee=assignee,
+        overdue=overdue,
+        review=review,
+        cursor=cursor,
+        limit=limit,
     )
     page.warning = editions.warning(policy)
     return page
 
 
-@router.post("/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED)
+@router.post(
+    "/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED
+)
 async def claim(
-    request: RequestToChange, response: Response, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
 ) -> SharingRequestPublic:
     await claims.claim(session=session, policy=policy, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
 
 
-@router.post("/v1/sharing-requests/{request_id}/release", summary="Give a claimed request back to the queue", responses=ON_A_REQUEST | MOVED)
+@router.post(
+    "/v1/sharing-requests/{request_id}/release",
+    summary="Give a claimed request back to the queue",
+    responses=ON_A_REQUEST | MOVED,
+)
 async def release(
-    request: RequestToChange, response: Response, session: SessionDep, settings: SettingsDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
 ) -> SharingRequestPublic:
     await claims.release(session=session, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
 
 
 @router.post(
@@ -113,19 +154,32 @@ async def decide(
     principal: GuardianPrincipal,
 ) -> DecisionPublic:
     decision = await guardian_decisions.review(
-        session=session, registry=registry, principal=principal, request=request, body=body, controller_org=settings.controller_org
+        session=session,
+        registry=registry,
+        principal=principal,
+        request=request,
+        body=body,
+        controller_org=settings.controller_org,
     )
     tagged(response, request)
     return DecisionPublic.of(decision)
 
 
 @router.post(
-    "/v1/sharing-requests/{request_id}/retrospective-review", summary="Uphold or not an emergency share", responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED
+    "/v1/sharing-requests/{request_id}/retrospective-review",
+    summary="Uphold or not an emergency share",
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def retrospective_review(
-    request: RequestToChange, response: Response, body: RetrospectiveReviewBody, session: SessionDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: RetrospectiveReviewBody,
+    session: SessionDep,
+    principal: GuardianPrincipal,
 ) -> DecisionPublic:
-    decision = await guardian_decisions.retrospective_review(session=session, principal=principal, request=request, body=body)
+    decision = await guardian_decisions.retrospective_review(
+        session=session, principal=principal, request=request, body=body
+    )
     tagged(response, request)
     return DecisionPublic.of(decision)
 
@@ -136,7 +190,13 @@ async def retrospective_review(
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def amend(
-    request: RequestToChange, response: Response, body: AmendmentBody, session: SessionDep, policy: PolicyDep, settings: SettingsDep, principal: AgencyPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: AmendmentBody,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: AgencyPrincipal,
 ) -> SharingRequestPublic:
     amended = await amendments.amend(
         session=session,
@@ -151,13 +211,19 @@ async def amend(
     return amended
 
 
-@router.post("/v1/sharing-requests/{request_id}/withdraw", summary="Withdraw a request that has no final decision", responses=ON_A_REQUEST | MOVED)
+@router.post(
+    "/v1/sharing-requests/{request_id}/withdraw",
+    summary="Withdraw a request that has no final decision",
+    responses=ON_A_REQUEST | MOVED,
+)
 async def withdraw(
     request: RequestToChange, response: Response, session: SessionDep, settings: SettingsDep, principal: AgencyPrincipal
 ) -> SharingRequestPublic:
     await amendments.withdraw(session=session, principal=principal, request=request)
     tagged(response, request)
-    return await sharing_requests.details(session=session, request=request, reader=principal, controller=settings.controller_org)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
 
 
 @router.post(
@@ -168,7 +234,10 @@ async def withdraw(
     | STALE
     | BODY_PROBLEMS
     | NOT_RECONSIDERABLE
-    | created("The reconsideration asked for; `ETag` is the request's new one", "The request's history, which shows the reconsideration"),
+    | created(
+        "The reconsideration asked for; `ETag` is the request's new one",
+        "The request's history, which shows the reconsideration",
+    ),
 )
 async def request_reconsideration(
     request: RequestToChange,
@@ -201,9 +270,16 @@ async def request_reconsideration(
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
 async def decide_reconsideration(
-    request: RequestToChange, response: Response, body: ReconsiderationDecisionBody, session: SessionDep, registry: RegistryDep, principal: GuardianPrincipal
+    request: RequestToChange,
+    response: Response,
+    body: ReconsiderationDecisionBody,
+    session: SessionDep,
+    registry: RegistryDep,
+    principal: GuardianPrincipal,
 ) -> ReconsiderationDecided:
-    decided = await reconsideration.decide(session=session, registry=registry, principal=principal, request=request, body=body)
+    decided = await reconsideration.decide(
+        session=session, registry=registry, principal=principal, request=request, body=body
+    )
     tagged(response, request)
     return decided
 
@@ -215,8 +291,12 @@ async def decide_reconsideration(
     "auditors and admins read the token subject.",
     responses=NOT_FOUND,
 )
-async def history(request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal) -> History:
-    return await transitions.history(session=session, principal=principal, request=request, controller=settings.controller_org)
+async def history(
+    request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal
+) -> History:
+    return await transitions.history(
+        session=session, principal=principal, request=request, controller=settings.controller_org
+    )
 
 
 @router.get(
@@ -229,8 +309,15 @@ async def metrics(
     session: SessionDep,
     _: GuardianOrAuditor,
     from_: Annotated[
-        CalendarDate | None, Query(alias="from", description=f"First London date, inclusive, from {review_metrics.EARLIEST}; default 30 days ago")
+        CalendarDate | None,
+        Query(
+            alias="from",
+            description=f"First London date, inclusive, from {review_metrics.EARLIEST}; default 30 days ago",
+        ),
     ] = None,
-    to: Annotated[CalendarDate | None, Query(description=f"Last London date, inclusive, until {review_metrics.LATEST}; default today")] = None,
+    to: Annotated[
+        CalendarDate | None,
+        Query(description=f"Last London date, inclusive, until {review_metrics.LATEST}; default today"),
+    ] = None,
 ) -> ReviewMetrics:
     return await review_metrics.review_metrics(session=session, period_from=from_, period_to=to)

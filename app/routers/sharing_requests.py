@@ -51,7 +51,13 @@ async def submit_sharing_request(
     settings: SettingsDep,
     principal: AgencyPrincipal,
     idempotency_key: Annotated[
-        str | None, Header(min_length=1, max_length=200, pattern=STORABLE_TEXT, description="Retrying with the same key and body returns the original answer")
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=STORABLE_TEXT,
+            description="Retrying with the same key and body returns the original answer",
+        ),
     ] = None,
 ) -> SharingRequestPublic:
     submission = await adjudication.submit(
@@ -68,10 +74,20 @@ async def submit_sharing_request(
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
         return await sharing_requests.details(
-            session=session, request=submission.request, reader=principal, controller=settings.controller_org, as_first_answered=True
+            session=session,
+            request=submission.request,
+            reader=principal,
+            controller=settings.controller_org,
+            as_first_answered=True,
         )
     assert submission.decision is not None and submission.body is not None
-    return sharing_requests.as_written(request=submission.request, version=1, decision=submission.decision, findings=submission.findings, body=submission.body)
+    return sharing_requests.as_written(
+        request=submission.request,
+        version=1,
+        decision=submission.decision,
+        findings=submission.findings,
+        body=submission.body,
+    )
 
 
 @router.get("/v1/sharing-requests", summary="List sharing requests, newest first", responses=INVALID_INPUT)
@@ -83,7 +99,9 @@ async def list_sharing_requests(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> SharingRequestPage:
-    return await sharing_requests.list_page(session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit)
+    return await sharing_requests.list_page(
+        session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit
+    )
 
 
 @router.get(
@@ -102,7 +120,9 @@ async def get_sharing_request(
     if_none_match: IfNoneMatch = None,
 ) -> SharingRequestPublic:
     # Read (and audited as read) even when the answer is a 304: the caller learns the request is as they last saw it.
-    public = await sharing_requests.read(session=session, principal=principal, request=request, controller=settings.controller_org)
+    public = await sharing_requests.read(
+        session=session, principal=principal, request=request, controller=settings.controller_org
+    )
     if (unchanged := not_modified(request, if_none_match)) is not None:
         return unchanged  # type: ignore[return-value]
     tagged(response, request)
@@ -113,7 +133,10 @@ async def get_sharing_request(
     "/v1/evaluate",
     summary="Dry run: how a request would be decided today; nothing is stored",
     responses=BODY_PROBLEMS
-    | {403: problem_doc("The organisation is not registered or not active, or an agency asked as another"), 404: problem_doc("No such policy")},
+    | {
+        403: problem_doc("The organisation is not registered or not active, or an agency asked as another"),
+        404: problem_doc("No such policy"),
+    },
 )
 async def evaluate_sharing_request(
     body: SharingRequestBody,
@@ -122,12 +145,22 @@ async def evaluate_sharing_request(
     settings: SettingsDep,
     principal: ReaderPrincipal,
     policy_name: Annotated[
-        str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="Evaluate under this held policy; default: the active one")
+        str | None,
+        Query(
+            max_length=64, pattern=STORABLE_TEXT, description="Evaluate under this held policy; default: the active one"
+        ),
     ] = None,
-    policy_version: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, description="With policy_name: the version to evaluate under")] = None,
+    policy_version: Annotated[
+        str | None,
+        Query(max_length=64, pattern=STORABLE_TEXT, description="With policy_name: the version to evaluate under"),
+    ] = None,
     requester: Annotated[
         str | None,
-        Query(max_length=32, pattern=STORABLE_TEXT, description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own"),
+        Query(
+            max_length=32,
+            pattern=STORABLE_TEXT,
+            description="Evaluate as this organisation (guardians, auditors, admins); default: the caller's own",
+        ),
     ] = None,
 ) -> EvaluationPublic:
     return await sharing_requests.dry_run(

@@ -76,7 +76,11 @@ WebhookId = Annotated[
 ]
 WebhookTimestamp = Annotated[
     str,
-    Header(alias="webhook-timestamp", pattern=r"^[0-9]+$", description="When this attempt was signed: whole seconds since the Unix epoch"),
+    Header(
+        alias="webhook-timestamp",
+        pattern=r"^[0-9]+$",
+        description="When this attempt was signed: whole seconds since the Unix epoch",
+    ),
 ]
 WebhookSignature = Annotated[
     str,
@@ -111,7 +115,9 @@ router = APIRouter(tags=["webhook events"])
 def _receiver(model: type[BaseModel]) -> Callable[..., Coroutine[Any, Any, None]]:
     """A stand-in for the receiver's handler, whose signature FastAPI turns into the operation."""
 
-    async def receive(event: model, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp, webhook_signature: WebhookSignature) -> None:  # type: ignore[valid-type]
+    async def receive(
+        event: model, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp, webhook_signature: WebhookSignature
+    ) -> None:  # type: ignore[valid-type]
         """Never called: the service sends this request, a receiver answers it."""
 
     return receive

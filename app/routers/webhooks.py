@@ -37,7 +37,9 @@ async def get_current_endpoint(endpoint_id: PathName, session: SessionDep, princ
 CurrentEndpoint = Annotated[WebhookEndpoint, Depends(get_current_endpoint)]
 
 
-async def get_endpoint_to_change(endpoint: CurrentEndpoint, session: SessionDep, if_match: IfMatch = None) -> WebhookEndpoint:
+async def get_endpoint_to_change(
+    endpoint: CurrentEndpoint, session: SessionDep, if_match: IfMatch = None
+) -> WebhookEndpoint:
     """The endpoint named in the path, locked, once If-Match, if sent, names its current ETag (else 412)."""
     check(await locked(session, endpoint), if_match)
     return endpoint
@@ -83,8 +85,14 @@ async def list_endpoints(
     return await webhooks.list_managed(session=session, principal=principal, cursor=cursor, limit=limit)
 
 
-@router.get("/{endpoint_id}", summary="One endpoint", responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The endpoint", "headers": ETAG_HEADER}})
-async def get_endpoint(endpoint: CurrentEndpoint, response: Response, if_none_match: IfNoneMatch = None) -> WebhookEndpointPublic:
+@router.get(
+    "/{endpoint_id}",
+    summary="One endpoint",
+    responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The endpoint", "headers": ETAG_HEADER}},
+)
+async def get_endpoint(
+    endpoint: CurrentEndpoint, response: Response, if_none_match: IfNoneMatch = None
+) -> WebhookEndpointPublic:
     if (unchanged := not_modified(endpoint, if_none_match)) is not None:
         return unchanged  # type: ignore[return-value]
     tagged(response, endpoint)
@@ -92,29 +100,50 @@ async def get_endpoint(endpoint: CurrentEndpoint, response: Response, if_none_ma
 
 
 @router.patch(
-    "/{endpoint_id}", summary="Enable or disable an endpoint, change its event types or description", responses=NOT_FOUND | BODY_PROBLEMS | STALE | CHANGED
+    "/{endpoint_id}",
+    summary="Enable or disable an endpoint, change its event types or description",
+    responses=NOT_FOUND | BODY_PROBLEMS | STALE | CHANGED,
 )
 async def update_endpoint(
-    endpoint: EndpointToChange, changes: WebhookEndpointUpdate, response: Response, session: SessionDep, principal: WebhookOwner
+    endpoint: EndpointToChange,
+    changes: WebhookEndpointUpdate,
+    response: Response,
+    session: SessionDep,
+    principal: WebhookOwner,
 ) -> WebhookEndpointPublic:
     endpoint = await webhooks.update(session=session, principal=principal, endpoint=endpoint, changes=changes)
     tagged(response, endpoint)
     return WebhookEndpointPublic.of(endpoint)
 
 
-@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint and its delivery history", responses=NOT_FOUND | STALE)
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an endpoint and its delivery history",
+    responses=NOT_FOUND | STALE,
+)
 async def delete_endpoint(endpoint: EndpointToChange, session: SessionDep, principal: WebhookOwner) -> None:
     await webhooks.remove(session=session, principal=principal, endpoint=endpoint)
 
 
-@router.post("/{endpoint_id}/rotate-secret", summary="A new signing secret; the old one also signs for 24 hours", responses=NOT_FOUND | STALE | CHANGED)
-async def rotate_endpoint_secret(endpoint: EndpointToChange, response: Response, session: SessionDep, principal: WebhookOwner) -> WebhookSecretRotated:
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    summary="A new signing secret; the old one also signs for 24 hours",
+    responses=NOT_FOUND | STALE | CHANGED,
+)
+async def rotate_endpoint_secret(
+    endpoint: EndpointToChange, response: Response, session: SessionDep, principal: WebhookOwner
+) -> WebhookSecretRotated:
     rotated = await webhooks.rotate_secret(session=session, principal=principal, endpoint=endpoint)
     tagged(response, endpoint)
     return rotated
 
 
-@router.get("/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first, with every attempt", responses=NOT_FOUND | INVALID_INPUT)
+@router.get(
+    "/{endpoint_id}/deliveries",
+    summary="The endpoint's deliveries, newest first, with every attempt",
+    responses=NOT_FOUND | INVALID_INPUT,
+)
 async def list_deliveries(
     endpoint: CurrentEndpoint,
     session: SessionDep,
@@ -122,7 +151,9 @@ async def list_deliveries(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> WebhookDeliveryPage:
-    return await webhooks.deliveries_page(session=session, endpoint=endpoint, status=status_, cursor=cursor, limit=limit)
+    return await webhooks.deliveries_page(
+        session=session, endpoint=endpoint, status=status_, cursor=cursor, limit=limit
+    )
 
 
 @router.post(
@@ -131,5 +162,7 @@ async def list_deliveries(
     summary="Send a delivery again at once, with the same webhook-id",
     responses=NOT_FOUND | {409: problem_doc("The endpoint is disabled")},
 )
-async def redeliver(endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep, principal: WebhookOwner) -> WebhookDeliveryPublic:
+async def redeliver(
+    endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep, principal: WebhookOwner
+) -> WebhookDeliveryPublic:
     return await webhooks.redeliver(session=session, principal=principal, endpoint=endpoint, delivery_id=delivery_id)

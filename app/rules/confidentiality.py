@@ -54,12 +54,22 @@ def single_subject_anonymised(case: Case) -> FindingResult | Found:
     return when(subjects.count < case.policy.thresholds.anonymised_min_subjects, Found(REFER, "small_numbers"))  # type: ignore[operator]
 
 
-@implements(RuleId.CP6_ARTICLE10_CONDITION, REFUSE, Found(CONDITION, "statutory"), Found(REFER, "emergency"), since=Edition.V2028_1)
+@implements(
+    RuleId.CP6_ARTICLE10_CONDITION,
+    REFUSE,
+    Found(CONDITION, "statutory"),
+    Found(REFER, "emergency"),
+    since=Edition.V2028_1,
+)
 def article10_condition(case: Case) -> FindingResult | Found:
     """Criminal offence data about the living needs a DPA 2018 Schedule 1 condition (s.10(5)):
     the paragraph relied on is recorded."""
     request = case.request
-    if request.subjects.deceased or not case.any_item_not_anonymised(CRIMINAL_OFFENCE) or request.legal_basis.schedule1_paragraph is not None:
+    if (
+        request.subjects.deceased
+        or not case.any_item_not_anonymised(CRIMINAL_OFFENCE)
+        or request.legal_basis.schedule1_paragraph is not None
+    ):
         return PASS
     if case.verified_duty():
         return Found(CONDITION, "statutory")

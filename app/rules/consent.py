@@ -66,8 +66,12 @@ def consent_refusal_2027(case: Case) -> FindingResult | Found:
     ):
         return PASS
     if consent.capacity == Capacity.LACKS_CAPACITY:
-        return when(consent.given_by in PROXIES, Found(REFER, "proxy"))  # binds unless a guardian finds otherwise, MCA s.6(6)
-    unverified_requirement = case.confidentiality == Conf.LEGAL_REQUIREMENT and case.result(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED) == REFER
+        return when(
+            consent.given_by in PROXIES, Found(REFER, "proxy")
+        )  # binds unless a guardian finds otherwise, MCA s.6(6)
+    unverified_requirement = (
+        case.confidentiality == Conf.LEGAL_REQUIREMENT and case.result(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED) == REFER
+    )
     return REFER if case.confidentiality in PUBLIC_INTEREST_BASES or unverified_requirement else REFUSE
 
 
@@ -114,7 +118,9 @@ def parent_refusal(case: Case) -> Found:
     if case.purpose == Purpose.SAFEGUARDING_CHILD:
         return Found(REFER, "parent_child_protection")
     care_judgement = case.purpose == Purpose.DIRECT_CARE and case.request.consent.best_interests_decision
-    return Found(REFER if public_interest_or_unverified_requirement(case) or care_judgement else REFUSE, "parent_refusal")
+    return Found(
+        REFER if public_interest_or_unverified_requirement(case) or care_judgement else REFUSE, "parent_refusal"
+    )
 
 
 def incapable_objection(case: Case) -> FindingResult | Found:
@@ -132,7 +138,9 @@ def capacity_invalid(case: Case) -> FindingResult | Found:
     """Refuse consent said to come from a person who lacks capacity."""
     consent = case.request.consent
     return when(
-        consent.status == ConsentStatus.GIVEN and consent.given_by == ConsentGivenBy.SUBJECT and consent.capacity == Capacity.LACKS_CAPACITY,
+        consent.status == ConsentStatus.GIVEN
+        and consent.given_by == ConsentGivenBy.SUBJECT
+        and consent.capacity == Capacity.LACKS_CAPACITY,
         REFUSE,
     )
 
@@ -142,7 +150,9 @@ def best_interests(case: Case) -> FindingResult | Found:
     """Refer care sharing for a person lacking capacity without a best-interests decision."""
     consent = case.request.consent
     return when(
-        consent.capacity == Capacity.LACKS_CAPACITY and case.purpose == Purpose.DIRECT_CARE and not consent.best_interests_decision,
+        consent.capacity == Capacity.LACKS_CAPACITY
+        and case.purpose == Purpose.DIRECT_CARE
+        and not consent.best_interests_decision,
         REFER,
     )
 
@@ -203,14 +213,18 @@ def proxy_authority(case: Case) -> FindingResult | Found:
     if consent.status not in DECIDED_CONSENT:
         return PASS
     if consent.given_by in PROXIES:
-        return when(consent.capacity != Capacity.LACKS_CAPACITY, Found(REFUSE, "proxy_for_capable"))  # MCA s.11(7), s.20(1)
+        return when(
+            consent.capacity != Capacity.LACKS_CAPACITY, Found(REFUSE, "proxy_for_capable")
+        )  # MCA s.11(7), s.20(1)
     if consent.given_by != ConsentGivenBy.PARENT:
         return PASS
     if age_group == AgeGroup.ADULT:
         return Found(REFUSE, "parent_of_adult")
     if age_group in (AgeGroup.YOUNG_PERSON, AgeGroup.MIXED):
         return Found(REFER, "parent_of_young_person")
-    return when(consent.capacity == Capacity.HAS_CAPACITY, Found(REFER, "competent_child"))  # a Gillick-competent child decides
+    return when(
+        consent.capacity == Capacity.HAS_CAPACITY, Found(REFER, "competent_child")
+    )  # a Gillick-competent child decides
 
 
 @implements(
@@ -224,7 +238,11 @@ def proxy_scope(case: Case) -> FindingResult | Found:
     """An attorney or deputy decides about health and care records only with welfare authority,
     and not for research (MCA ss.9, 16-20, 30-33)."""
     consent = case.request.consent
-    if consent.given_by not in PROXIES or consent.capacity != Capacity.LACKS_CAPACITY or consent.status not in DECIDED_CONSENT:
+    if (
+        consent.given_by not in PROXIES
+        or consent.capacity != Capacity.LACKS_CAPACITY
+        or consent.status not in DECIDED_CONSENT
+    ):
         return PASS
     if consent.proxy_scope is None:
         return Found(REFER, "scope_unknown")

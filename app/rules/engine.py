@@ -41,7 +41,10 @@ from app.rules.groups import ALL_CATEGORIES, ALL_FORMS, COURT_PROVISIONS, NOT_AN
 if TYPE_CHECKING:
     from app.models.request_body import DataItem, SharingRequestBody
     from app.rules.facts import Facts
-    from app.rules.policy import Policy, Provision  # a Policy builds its rulebook and findings from this module, so policy.py imports it
+    from app.rules.policy import (
+        Policy,
+        Provision,
+    )  # a Policy builds its rulebook and findings from this module, so policy.py imports it
 
 PASS = FindingResult.PASS
 CONDITION = FindingResult.CONDITION
@@ -178,7 +181,9 @@ class Case:
         """The data items asked for."""
         return self.facts.request.data_items
 
-    def any_item(self, *, forms: frozenset[DataForm] = ALL_FORMS, categories: frozenset[DataCategory] = ALL_CATEGORIES) -> bool:
+    def any_item(
+        self, *, forms: frozenset[DataForm] = ALL_FORMS, categories: frozenset[DataCategory] = ALL_CATEGORIES
+    ) -> bool:
         """True when an item has one of `forms` and one of `categories`."""
         return any(item.form in forms and item.category in categories for item in self.items)
 
@@ -207,7 +212,12 @@ class Case:
         A 2027.1 registry gives no purposes or numbers,
         so this is 2027.1's reading there and 2028.1's where the registry limits them."""
         entry = self.provision
-        return self.confidentiality == Conf.LEGAL_REQUIREMENT and entry is not None and entry.kind == ProvisionKind.DUTY and self.within_limits(entry)
+        return (
+            self.confidentiality == Conf.LEGAL_REQUIREMENT
+            and entry is not None
+            and entry.kind == ProvisionKind.DUTY
+            and self.within_limits(entry)
+        )
 
     def within_limits(self, entry: Provision) -> bool:
         """The request is inside every limit the registry entry gives:
@@ -228,7 +238,9 @@ class Case:
         or explicit consent under the duty of confidence."""
         basis = self.request.legal_basis
         return (
-            basis.article_6 == Article6Basis.CONSENT or basis.article_9 == Article9Condition.EXPLICIT_CONSENT or basis.confidentiality == Conf.EXPLICIT_CONSENT
+            basis.article_6 == Article6Basis.CONSENT
+            or basis.article_9 == Article9Condition.EXPLICIT_CONSENT
+            or basis.confidentiality == Conf.EXPLICIT_CONSENT
         )
 
     def cp2_basis(self) -> bool:
@@ -238,7 +250,11 @@ class Case:
     def referrals(self, rule_id: RuleId) -> dict[RuleId, str]:
         """Every other rule that refers, with the reason variant it refers with ("default" for its plain reason)."""
         found = self.found
-        return {other: found(other).variant or DEFAULT_VARIANT for other in self.policy.rule_ids if other != rule_id and found(other).result == REFER}
+        return {
+            other: found(other).variant or DEFAULT_VARIANT
+            for other in self.policy.rule_ids
+            if other != rule_id and found(other).result == REFER
+        }
 
 
 Check = Callable[[Case], "FindingResult | Found"]
@@ -259,10 +275,14 @@ class Rule:
 RULEBOOKS: dict[Edition, dict[RuleId, Rule]] = {edition: {} for edition in Edition}
 # Rules of an edition that run only under a policy that lists them, each with the policy section it reads:
 # a baseline without them is whole, and a policy that lists one must have its section.
-OPTIONAL_RULES: Mapping[RuleId, str] = MappingProxyType({RuleId.CP6_POLICE_REQUEST_FORM: "evidence.police_request_form"})
+OPTIONAL_RULES: Mapping[RuleId, str] = MappingProxyType(
+    {RuleId.CP6_POLICE_REQUEST_FORM: "evidence.police_request_form"}
+)
 
 
-def implements(rule_id: RuleId, *yields: FindingResult | Found, since: Edition = Edition.V2026_1, until: Edition | None = None) -> Callable[[Check], Check]:
+def implements(
+    rule_id: RuleId, *yields: FindingResult | Found, since: Edition = Edition.V2026_1, until: Edition | None = None
+) -> Callable[[Check], Check]:
     """Register a check as a rule's reading from edition `since` up to, not including, `until`."""
 
     def register(check: Check) -> Check:
@@ -319,7 +339,9 @@ def evaluate(policy: Policy, facts: Facts) -> Evaluation:
     emergency = case.result(RuleId.CP7_EMERGENCY_SHARE) == CONDITION
     outcome = combine({finding.result for finding in findings}, emergency=emergency)
     # A refusal carries no conditions: listing them would read as "meet these and it is approved".
-    conditions = [] if outcome == Outcome.REFUSE else [finding.reason for finding in findings if finding.result == CONDITION]
+    conditions = (
+        [] if outcome == Outcome.REFUSE else [finding.reason for finding in findings if finding.result == CONDITION]
+    )
     return Evaluation(outcome=outcome, findings=findings, conditions=conditions, review_required=emergency)
 
 

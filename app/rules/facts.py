@@ -106,7 +106,11 @@ def facts_record(facts: Facts) -> dict[str, Any]:
     """The facts beyond the request body, as JSON-ready data to store with a decision."""
     agreement = facts.agreement
     return {
-        "requester": {"code": facts.requester.code, "type": facts.requester.type.value, "dspt_status": facts.requester.dspt_status.value},
+        "requester": {
+            "code": facts.requester.code,
+            "type": facts.requester.type.value,
+            "dspt_status": facts.requester.dspt_status.value,
+        },
         "agreement": None
         if agreement is None
         else {
@@ -142,7 +146,9 @@ def recorded_evidence(record: Mapping[str, Any]) -> dict[str, Any]:
     return evidence_facts(WeighedEvidence.from_record(item) for item in items)
 
 
-def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody, *, evidence: Iterable[WeighedEvidence] | None = None) -> Facts:
+def facts_from_record(
+    record: Mapping[str, Any], request: SharingRequestBody, *, evidence: Iterable[WeighedEvidence] | None = None
+) -> Facts:
     """The facts a stored decision's rules saw, rebuilt from its record and the request body.
 
     `evidence`, when given, is the verified evidence on the request now, in place of what the decision weighed (a
@@ -152,7 +158,11 @@ def facts_from_record(record: Mapping[str, Any], request: SharingRequestBody, *,
     agreement = record["agreement"]
     return Facts(
         request=request,
-        requester=RequesterFacts(code=requester["code"], type=OrganisationType(requester["type"]), dspt_status=DsptStatus(requester["dspt_status"])),
+        requester=RequesterFacts(
+            code=requester["code"],
+            type=OrganisationType(requester["type"]),
+            dspt_status=DsptStatus(requester["dspt_status"]),
+        ),
         agreement=None
         if agreement is None
         else AgreementFacts(

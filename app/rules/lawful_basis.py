@@ -59,14 +59,19 @@ def article9_condition(case: Case) -> FindingResult | Found:
     return when(case.special_data_about_the_living() and case.request.legal_basis.article_9 is None, REFUSE)
 
 
-@implements(RuleId.CP6_ARTICLE9_PURPOSE_FIT, REFUSE, REFER, Found(REFUSE, "professional_secrecy"), since=Edition.V2027_1)
+@implements(
+    RuleId.CP6_ARTICLE9_PURPOSE_FIT, REFUSE, REFER, Found(REFUSE, "professional_secrecy"), since=Edition.V2027_1
+)
 def article9_purpose_fit(case: Case) -> FindingResult | Found:
     """Check that the Art. 9 condition fits the purpose,
     and that 9(2)(h) goes only to recipients under professional secrecy."""
     condition = case.request.legal_basis.article_9
     if condition is None or not case.special_data_about_the_living():
         return PASS
-    if condition == Article9Condition.HEALTH_SOCIAL_CARE and case.requester_type in case.policy.requester_groups.no_professional_secrecy:
+    if (
+        condition == Article9Condition.HEALTH_SOCIAL_CARE
+        and case.requester_type in case.policy.requester_groups.no_professional_secrecy
+    ):
         return Found(REFUSE, "professional_secrecy")
     fit = case.policy.article9_purpose_fit[case.purpose]
     if condition in fit.pass_:
@@ -91,7 +96,14 @@ def schedule1_paragraph(case: Case) -> FindingResult | Found:
     )
 
 
-@implements(RuleId.CP6_SCHEDULE1_PARAGRAPH, CONDITION, REFER, Found(CONDITION, "statutory"), Found(CONDITION, "other_at_risk"), since=Edition.V2028_1)
+@implements(
+    RuleId.CP6_SCHEDULE1_PARAGRAPH,
+    CONDITION,
+    REFER,
+    Found(CONDITION, "statutory"),
+    Found(CONDITION, "other_at_risk"),
+    since=Edition.V2028_1,
+)
 def schedule1_paragraph_2028(case: Case) -> FindingResult | Found:
     """As 2027.1, with paragraph 18 read for the person it protects:
     the subject, or someone else (a child, or an adult at risk)."""
@@ -118,7 +130,8 @@ def schedule1_paragraph_2028(case: Case) -> FindingResult | Found:
 def vital_interests_capacity(case: Case) -> FindingResult | Found:
     """Refuse Art. 9 vital interests for a person able to consent."""
     return when(
-        case.request.legal_basis.article_9 == Article9Condition.VITAL_INTERESTS and case.request.consent.capacity == Capacity.HAS_CAPACITY,
+        case.request.legal_basis.article_9 == Article9Condition.VITAL_INTERESTS
+        and case.request.consent.capacity == Capacity.HAS_CAPACITY,
         REFUSE,
     )
 
@@ -135,7 +148,10 @@ def vital_interests_capacity(case: Case) -> FindingResult | Found:
 def vital_interests_capacity_2027(case: Case) -> FindingResult | Found:
     """Art. 9(2)(c) only for a person physically or legally incapable of consenting."""
     consent = case.request.consent
-    if case.request.legal_basis.article_9 != Article9Condition.VITAL_INTERESTS or consent.capacity == Capacity.LACKS_CAPACITY:
+    if (
+        case.request.legal_basis.article_9 != Article9Condition.VITAL_INTERESTS
+        or consent.capacity == Capacity.LACKS_CAPACITY
+    ):
         return PASS
     if consent.capacity == Capacity.HAS_CAPACITY:
         return REFUSE
@@ -152,7 +168,8 @@ def vital_interests_capacity_2027(case: Case) -> FindingResult | Found:
 def public_authority_li(case: Case) -> FindingResult | Found:
     """Refuse legitimate interests relied on by a public authority."""
     return when(
-        case.request.legal_basis.article_6 == Article6Basis.LEGITIMATE_INTERESTS and case.requester_type in PUBLIC_AUTHORITY_TYPES,
+        case.request.legal_basis.article_6 == Article6Basis.LEGITIMATE_INTERESTS
+        and case.requester_type in PUBLIC_AUTHORITY_TYPES,
         REFUSE,
     )
 
@@ -168,7 +185,9 @@ def consent_basis_valid(case: Case) -> FindingResult | Found:
     """Refuse a basis in consent when consent has not been given."""
     basis = case.request.legal_basis
     relies_on_consent = (
-        basis.article_6 == Article6Basis.CONSENT or basis.article_9 == Article9Condition.EXPLICIT_CONSENT or basis.confidentiality == Conf.EXPLICIT_CONSENT
+        basis.article_6 == Article6Basis.CONSENT
+        or basis.article_9 == Article9Condition.EXPLICIT_CONSENT
+        or basis.confidentiality == Conf.EXPLICIT_CONSENT
     )
     return when(relies_on_consent and case.request.consent.status != ConsentStatus.GIVEN, REFUSE)
 
@@ -183,7 +202,8 @@ def implied_consent_scope(case: Case) -> FindingResult | Found:
 def implied_consent_scope_2027(case: Case) -> FindingResult | Found:
     """Refuse implied consent beyond direct care, or to a requester that gives no care."""
     return when(
-        case.confidentiality == Conf.IMPLIED_CONSENT and (case.purpose != Purpose.DIRECT_CARE or case.requester_type in case.policy.requester_groups.non_care),
+        case.confidentiality == Conf.IMPLIED_CONSENT
+        and (case.purpose != Purpose.DIRECT_CARE or case.requester_type in case.policy.requester_groups.non_care),
         REFUSE,
     )
 
@@ -267,7 +287,9 @@ def police_request_form(case: Case) -> FindingResult | Found:
     """A police request under a crime exemption or gateway waits for the signed request form
     (an optional rule: 2027.2 lists it)."""
     form = case.policy.evidence_rule.police_request_form
-    assert form is not None, "a policy that lists CP6.police_request_form has evidence.police_request_form (policy_documents.py)"
+    assert form is not None, (
+        "a policy that lists CP6.police_request_form has evidence.police_request_form (policy_documents.py)"
+    )
     relies_on = case.requester_type in form.requesters and case.request.legal_basis.provision in form.provisions
     return when(relies_on and not case.attached({form.attachment}), CONDITION)
 
@@ -313,7 +335,9 @@ def national_data_opt_out_2027(case: Case) -> FindingResult | Found:
 @implements(RuleId.STAT_RESTRICTED_CATEGORY, REFER, until=Edition.V2027_1)
 def restricted_category(case: Case) -> FindingResult | Found:
     """Refer categories under statutory restriction unless a court orders or the person consents."""
-    exempt = case.purpose == Purpose.COURT_ORDER or (case.request.consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT)
+    exempt = case.purpose == Purpose.COURT_ORDER or (
+        case.request.consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT
+    )
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 
 
@@ -322,7 +346,9 @@ def restricted_category_2027(case: Case) -> FindingResult | Found:
     """Refer categories under statutory restriction unless a court orders or the person themself consents."""
     consent = case.request.consent
     exempt = case.purpose == Purpose.COURT_ORDER or (
-        consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT and consent.given_by == ConsentGivenBy.SUBJECT
+        consent.status == ConsentStatus.GIVEN
+        and case.confidentiality == Conf.EXPLICIT_CONSENT
+        and consent.given_by == ConsentGivenBy.SUBJECT
     )
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 
@@ -332,7 +358,9 @@ def restricted_category_2028(case: Case) -> FindingResult | Found:
     """As 2027.1, with the court exception only for an order, summons or notice verified as a duty."""
     consent = case.request.consent
     exempt = case.court_verified() or (
-        consent.status == ConsentStatus.GIVEN and case.confidentiality == Conf.EXPLICIT_CONSENT and consent.given_by == ConsentGivenBy.SUBJECT
+        consent.status == ConsentStatus.GIVEN
+        and case.confidentiality == Conf.EXPLICIT_CONSENT
+        and consent.given_by == ConsentGivenBy.SUBJECT
     )
     return when(not exempt and case.any_item_not_anonymised(case.policy.definitions.restricted), REFER)
 

@@ -20,13 +20,26 @@ from pydantic import (
 )
 
 from app.models.base import CalendarDate
-from app.models.vocabulary import Article9Condition, AttachmentKind, DataCategory, FindingResult, OrganisationType, ProvisionKind, PurposeCategory, Urgency
+from app.models.vocabulary import (
+    Article9Condition,
+    AttachmentKind,
+    DataCategory,
+    FindingResult,
+    OrganisationType,
+    ProvisionKind,
+    PurposeCategory,
+    Urgency,
+)
 from app.rules.engine import CURRENT_EDITION, DEFAULT_VARIANT, RULEBOOKS, Edition, Finding, Found, Rule, RuleId
 
 
 def _no_duplicates(values: Any) -> Any:
     """Refuse a list that names the same value twice (a list of lists or maps is left for the item type to refuse)."""
-    if isinstance(values, list) and all(isinstance(value, str | int) for value in values) and len(set(values)) != len(values):
+    if (
+        isinstance(values, list)
+        and all(isinstance(value, str | int) for value in values)
+        and len(set(values)) != len(values)
+    ):
         raise ValueError("a value is listed twice")
     return values
 
@@ -71,7 +84,9 @@ class Thresholds(PolicyPart):
     bulk_subjects: Count
     retention_days: Count
     emergency_max_subjects: Count | None = None  # edition 2027.1 on
-    anonymised_min_subjects: Count | None = None  # edition 2028.1 on: fewer people than this, "anonymised" goes to a guardian
+    anonymised_min_subjects: Count | None = (
+        None  # edition 2028.1 on: fewer people than this, "anonymised" goes to a guardian
+    )
 
 
 # A reason is one text, or (for a rule that explains one result in several ways) a text per variant,
@@ -107,7 +122,9 @@ class RequesterGroups(PolicyPart):
     non_care: TypeSet  # not bound by a duty of confidence as health or care professionals
     no_professional_secrecy: TypeSet  # Art. 9(3): cannot receive under Art. 9(2)(h)
     unpublished_toolkit_referred: TypeSet  # an unpublished toolkit is referred for identifiable special data
-    third_party_consent: TypeSet | None = None  # 2028.1: they collect consent themselves, and the holder sees none of it
+    third_party_consent: TypeSet | None = (
+        None  # 2028.1: they collect consent themselves, and the holder sees none of it
+    )
 
 
 class Emergency(PolicyPart):
@@ -118,7 +135,14 @@ class Emergency(PolicyPart):
     # 2028.1: referrals waivable only when the rule gives them with one of these
     # reason variants (the rule logic adds when).
     waivable_variants: (
-        dict[RuleId, Annotated[frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_]{1,40}$")]], BeforeValidator(_no_duplicates)]] | None
+        dict[
+            RuleId,
+            Annotated[
+                frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z_]{1,40}$")]],
+                BeforeValidator(_no_duplicates),
+            ],
+        ]
+        | None
     ) = None
 
     def waives(self, rule_id: RuleId, variant: str) -> bool:
@@ -145,7 +169,9 @@ class Provision(PolicyPart):
     purposes: PurposeSet = frozenset()  # empty: any purpose
     max_subjects: Annotated[StrictInt, Field(gt=0, le=100_000_000)] | None = None  # None: no limit
     applies_after_death: StrictBool = False  # whether the duty reaches the records of people who have died
-    requirement_seen: StrictBool = False  # information governance sees the requirement, traced to the body the statute names
+    requirement_seen: StrictBool = (
+        False  # information governance sees the requirement, traced to the body the statute names
+    )
 
 
 class PanelRule(PolicyPart):
@@ -170,14 +196,21 @@ class PanelRule(PolicyPart):
 
     def needed_for(self, findings: list[dict[str, Any]]) -> list[str]:
         """The rules among a decision's stored findings that make approving it a panel's decision."""
-        return [finding["rule"] for finding in findings if finding["result"] in self.required_for_approval.get(finding["rule"], ())]
+        return [
+            finding["rule"]
+            for finding in findings
+            if finding["result"] in self.required_for_approval.get(finding["rule"], ())
+        ]
 
 
 class PoliceRequestForm(PolicyPart):
     """Which police requests wait for the signed request form (rule CP6.police_request_form)."""
 
     requesters: TypeSet
-    provisions: Annotated[frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9_]{1,100}$")]], BeforeValidator(_no_duplicates)]
+    provisions: Annotated[
+        frozenset[Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9_]{1,100}$")]],
+        BeforeValidator(_no_duplicates),
+    ]
     attachment: AttachmentKind
 
 

@@ -35,15 +35,36 @@ SAMPLE_REQUEST = {
         {"category": "demographics", "form": "identifiable", "justification": "to identify the person"},
         {"category": "diagnoses", "form": "identifiable", "justification": "to continue treatment"},
     ],
-    "legal_basis": {"article_6": "public_task", "article_9": "health_social_care", "confidentiality": "implied_consent", "reference": None},
-    "consent": {"status": "not_sought", "capacity": "has_capacity", "given_by": "subject", "best_interests_decision": False},
+    "legal_basis": {
+        "article_6": "public_task",
+        "article_9": "health_social_care",
+        "confidentiality": "implied_consent",
+        "reference": None,
+    },
+    "consent": {
+        "status": "not_sought",
+        "capacity": "has_capacity",
+        "given_by": "subject",
+        "best_interests_decision": False,
+    },
     "national_data_opt_out_applied": False,
-    "recipient": {"retention_days": 730, "onward_sharing": False, "storage_region": "uk", "access_roles": ["community nurse"], "staff_trained": True},
+    "recipient": {
+        "retention_days": 730,
+        "onward_sharing": False,
+        "storage_region": "uk",
+        "access_roles": ["community nurse"],
+        "staff_trained": True,
+    },
     "transparency": {"privacy_notice_covers_use": True, "subject_informed": "yes"},
 }
 EMERGENCY_CHANGES = {
     "urgency": "emergency",
-    "consent": {"status": "not_possible", "capacity": "lacks_capacity", "given_by": "subject", "best_interests_decision": True},
+    "consent": {
+        "status": "not_possible",
+        "capacity": "lacks_capacity",
+        "given_by": "subject",
+        "best_interests_decision": True,
+    },
 }
 
 
@@ -60,7 +81,9 @@ def admission_problems(policy: Policy, *, now: datetime) -> Problems:
     """Everything that keeps a parsed upload from being stored, by path; empty when it may be stored."""
     problems = name_problems(policy) + bound_problems(policy) + text_problems(policy)
     if policy.derived_from is not None and policy.edition == CURRENT_EDITION:
-        problems += floor_problems(policy, baseline=_baseline(policy.edition), evidence_model=evidence_model(policy.edition))
+        problems += floor_problems(
+            policy, baseline=_baseline(policy.edition), evidence_model=evidence_model(policy.edition)
+        )
     if not problems:  # the dry run needs numbers within their limits and texts that format
         problems += dry_run_problems(policy, now=now)
     return list(dict.fromkeys(problems))
@@ -73,7 +96,12 @@ def dry_run_problems(policy: Policy, *, now: datetime) -> Problems:
     requester = RequesterFacts(code="DRY-RUN", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.STANDARDS_MET)
     try:
         for body in (SAMPLE_REQUEST, SAMPLE_REQUEST | EMERGENCY_CHANGES):
-            facts = Facts(request=SharingRequestBody.model_validate(body), requester=requester, agreement=None, today=now.astimezone(LONDON).date())
+            facts = Facts(
+                request=SharingRequestBody.model_validate(body),
+                requester=requester,
+                agreement=None,
+                today=now.astimezone(LONDON).date(),
+            )
             evaluate(policy, facts)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
         problems.append(("body", f"the policy cannot decide a request: {type(error).__name__}: {error}"))
@@ -85,7 +113,9 @@ def dry_run_problems(policy: Policy, *, now: datetime) -> Problems:
         try:
             due_at(policy, urgency, now)
         except CalendarExhausted as error:
-            problems.append(("bank_holidays", f"a {urgency} request referred now would fall due past the calendar's end: {error}"))
+            problems.append(
+                ("bank_holidays", f"a {urgency} request referred now would fall due past the calendar's end: {error}")
+            )
         except (OverflowError, ValueError) as error:
             problems.append((f"response_times.{urgency}", f"no due time can be worked out: {error}"))
     return problems

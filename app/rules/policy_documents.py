@@ -44,12 +44,19 @@ class PolicyError(ValueError):
 
 
 # The parts of a policy that only some editions read: a policy of another edition must leave them out.
-_PARAMETERS_2027 = frozenset({"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"})
+_PARAMETERS_2027 = frozenset(
+    {"requester_groups", "emergency", "article9_purpose_fit", "provisions", "thresholds.emergency_max_subjects"}
+)
 EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
     Edition.V2026_1: frozenset(),
     Edition.V2027_1: _PARAMETERS_2027,
     Edition.V2028_1: _PARAMETERS_2027
-    | {"implausible_purposes", "thresholds.anonymised_min_subjects", "requester_groups.third_party_consent", "emergency.waivable_variants"},
+    | {
+        "implausible_purposes",
+        "thresholds.anonymised_min_subjects",
+        "requester_groups.third_party_consent",
+        "emergency.waivable_variants",
+    },
 }
 # The parts an edition reads when a policy has them, and does without otherwise.
 OPTIONAL_EDITION_PARAMETERS: dict[Edition, frozenset[str]] = {
@@ -91,7 +98,9 @@ def _lineage_problems(policy: Policy, *, shipped: bool) -> list[tuple[str, str]]
     if is_baseline and policy.derived_from is not None:
         return [("derived_from", "a shipped baseline derives from nothing")]
     if not is_baseline and policy.derived_from is None:
-        return [("derived_from", "a policy that is not a shipped baseline names the baseline it tunes: {name, version}")]
+        return [
+            ("derived_from", "a policy that is not a shipped baseline names the baseline it tunes: {name, version}")
+        ]
     return []
 
 
@@ -103,7 +112,12 @@ def _rule_text_problems(policy: Policy, edition: Edition) -> list[tuple[str, str
         if rule_id not in rulebook:
             continue
         if entry.principle is None and rule_area(rule_id) not in policy.area_titles:
-            problems.append((f"rules.{rule_id}.principle", f"the rule has no principle and area {rule_area(rule_id)!r} has no title in area_titles"))
+            problems.append(
+                (
+                    f"rules.{rule_id}.principle",
+                    f"the rule has no principle and area {rule_area(rule_id)!r} has no title in area_titles",
+                )
+            )
         problems += _reason_problems(f"rules.{rule_id}.reasons", entry, rulebook[RuleId(rule_id)], policy.thresholds)
     return problems
 
@@ -115,7 +129,9 @@ def _emergency_problems(policy: Policy, edition: Edition) -> list[tuple[str, str
     rulebook = RULEBOOKS[edition]
     problems = [
         (f"emergency.waivable.{rule_id}", "not a rule of this edition that an emergency can waive")
-        for rule_id in sorted((policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable))
+        for rule_id in sorted(
+            (policy.emergency.waivable - set(rulebook)) | ({RuleId.CP7_EMERGENCY_SHARE} & policy.emergency.waivable)
+        )
     ]
     if policy.derived_from is None or edition not in SHIPPED_HASHES or (floor := _baseline(edition).emergency) is None:
         return problems
@@ -132,8 +148,7 @@ def _emergency_problems(policy: Policy, edition: Edition) -> list[tuple[str, str
     problems += [
         (
             f"emergency.purposes.{purpose}",
-            f"the baseline {edition} has no emergency share for it; "
-            "a derived policy may only narrow the purposes",
+            f"the baseline {edition} has no emergency share for it; a derived policy may only narrow the purposes",
         )
         for purpose in sorted(policy.emergency.purposes - floor.purposes)
     ]
@@ -154,14 +169,19 @@ def _article9_problems(policy: Policy) -> list[tuple[str, str]]:
 def _registry_problems(policy: Policy) -> list[tuple[str, str]]:
     """Each provision code is in the registry once."""
     codes = [entry.code for entry in policy.provisions or ()]
-    return [(f"provisions[{index}].code", f"{code} is in the registry twice") for index, code in enumerate(codes) if code in codes[:index]]
+    return [
+        (f"provisions[{index}].code", f"{code} is in the registry twice")
+        for index, code in enumerate(codes)
+        if code in codes[:index]
+    ]
 
 
 def _edition_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
     """The parameters the edition's rules read, each present, and none that they do not."""
     present = {name for name in ALL_EDITION_PARAMETERS if _parameter(policy, name) is not None}
     problems = [
-        (name, f"edition {edition} has no rule that reads it") for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition])
+        (name, f"edition {edition} has no rule that reads it")
+        for name in sorted(present - EDITION_PARAMETERS[edition] - OPTIONAL_EDITION_PARAMETERS[edition])
     ]
     problems += [(name, f"edition {edition} needs it") for name in sorted(EDITION_PARAMETERS[edition] - present)]
     if edition == Edition.V2027_1:
@@ -191,10 +211,20 @@ def _rule_set_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]
     an optional rule listed needs the section it reads."""
     rulebook = RULEBOOKS[edition]
     optional = {rule_id for rule_id in policy.rules if rule_id in OPTIONAL_RULES and rule_id in rulebook}
-    problems = _compare("rules", set(policy.rules) - optional, set(rulebook) - set(OPTIONAL_RULES), unknown_means=f"not a rule of edition {edition}")
+    problems = _compare(
+        "rules",
+        set(policy.rules) - optional,
+        set(rulebook) - set(OPTIONAL_RULES),
+        unknown_means=f"not a rule of edition {edition}",
+    )
     for rule_id in sorted(optional):
         if _parameter(policy, OPTIONAL_RULES[RuleId(rule_id)]) is None:
-            problems.append((f"rules.{rule_id}", f"the rule reads {OPTIONAL_RULES[RuleId(rule_id)]}, which the policy does not have"))
+            problems.append(
+                (
+                    f"rules.{rule_id}",
+                    f"the rule reads {OPTIONAL_RULES[RuleId(rule_id)]}, which the policy does not have",
+                )
+            )
     return problems
 
 
@@ -207,7 +237,9 @@ def _panel_problems(policy: Policy, edition: Edition) -> list[tuple[str, str]]:
         for rule_id in sorted(set(policy.panel.required_for_approval) - set(RULEBOOKS[edition]))
     ]
     if policy.panel.quorum > policy.panel.size:
-        problems.append(("panel.quorum", f"a panel of {policy.panel.size} cannot reach a quorum of {policy.panel.quorum}"))
+        problems.append(
+            ("panel.quorum", f"a panel of {policy.panel.size} cannot reach a quorum of {policy.panel.quorum}")
+        )
     return problems
 
 
@@ -221,19 +253,30 @@ def _reason_problems(path: str, entry: RulePolicy, rule: Rule, thresholds: Thres
     """A text for exactly the results (and their variants) the rule can give, each with placeholders that exist."""
     problems = _compare(path, set(entry.reasons), {FindingResult.PASS, *(found.result for found in rule.yields)})
     for result, texts in entry.reasons.items():
-        variants = {found.variant or DEFAULT_VARIANT for found in rule.yields if found.result == result} or {DEFAULT_VARIANT}
+        variants = {found.variant or DEFAULT_VARIANT for found in rule.yields if found.result == result} or {
+            DEFAULT_VARIANT
+        }
         if isinstance(texts, str):
             if variants != {DEFAULT_VARIANT}:
-                problems.append((f"{path}.{result}", f"the rule explains this result in several ways: give a text for each of {sorted(variants)}"))
+                problems.append(
+                    (
+                        f"{path}.{result}",
+                        f"the rule explains this result in several ways: give a text for each of {sorted(variants)}",
+                    )
+                )
             named = {DEFAULT_VARIANT: texts}
         else:
             problems += _compare(f"{path}.{result}", set(texts), variants)
             named = texts
         for variant, text in named.items():
             try:
-                text.format_map(thresholds.model_dump(exclude_none=True))  # a threshold of another edition is no placeholder here
+                text.format_map(
+                    thresholds.model_dump(exclude_none=True)
+                )  # a threshold of another edition is no placeholder here
             except (KeyError, IndexError, ValueError) as error:
-                problems.append((f"{path}.{result}" + ("" if isinstance(texts, str) else f".{variant}"), f"bad placeholder {error}"))
+                problems.append(
+                    (f"{path}.{result}" + ("" if isinstance(texts, str) else f".{variant}"), f"bad placeholder {error}")
+                )
     return problems
 
 
@@ -244,7 +287,9 @@ def _parameter(policy: Policy, dotted: str) -> Any:
     return value
 
 
-def _compare(path: str, present: set[Any], expected: set[Any], *, unknown_means: str = "unknown key") -> list[tuple[str, str]]:
+def _compare(
+    path: str, present: set[Any], expected: set[Any], *, unknown_means: str = "unknown key"
+) -> list[tuple[str, str]]:
     """A problem for each unknown key (at its own path) and one naming the missing keys."""
     problems = [(f"{path}.{key}", unknown_means) for key in sorted(map(str, present - expected))]
     missing = sorted(map(str, expected - present))
@@ -269,7 +314,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH + 1:
-                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+                )
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -279,7 +326,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a name or a number, not a list or a map", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a name or a number, not a list or a map", key_node.start_mark
+                )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -292,11 +341,15 @@ def _read(content: bytes, *, source: str, media_type: str) -> Any:
     unparseable, or nested or aliased far beyond any policy."""
     kind = "JSON" if media_type == "application/json" else "YAML"
     try:
-        document = json.loads(content) if media_type == "application/json" else yaml.load(content, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        document = (
+            json.loads(content) if media_type == "application/json" else yaml.load(content, Loader=_UniqueKeyLoader)
+        )  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError) as error:
         raise PolicyError(f"policy {source} is not valid {kind}: {error}", [("body", "cannot be parsed")]) from error
     except RecursionError:
-        raise PolicyError(f"policy {source} is nested too deeply", [("body", f"nested more than {MAX_DEPTH} levels deep")]) from None
+        raise PolicyError(
+            f"policy {source} is nested too deeply", [("body", f"nested more than {MAX_DEPTH} levels deep")]
+        ) from None
     problem = _shape_problem(document)
     if problem is not None:
         raise PolicyError(f"policy {source}: {problem}", [("body", problem)])
@@ -329,17 +382,24 @@ def parse_policy(content: bytes, *, source: str, shipped: bool, media_type: str 
     if not isinstance(document, dict):
         raise PolicyError(f"policy {source} must hold a mapping", [("body", "must be a mapping")])
     if "content_hash" in document:
-        raise PolicyError(f"policy {source}: content_hash is computed from the content, not written in it", [("content_hash", "is computed, not given")])
+        raise PolicyError(
+            f"policy {source}: content_hash is computed from the content, not written in it",
+            [("content_hash", "is computed, not given")],
+        )
     try:
         policy = Policy.model_validate({**document, "content_hash": sha256(content).hexdigest()})
     except ValidationError as error:
         problems = [(_dotted(problem["loc"]), _message(problem)) for problem in error.errors()]
-        raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems) from None
+        raise PolicyError(
+            f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems
+        ) from None
     problems = _problems(policy, shipped=shipped)
     if shipped:
         problems += text_problems(policy)  # the checks every upload also meets (policy_admission.py)
     if problems:
-        raise PolicyError(f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems)
+        raise PolicyError(
+            f"invalid policy {source}: " + "; ".join(f"{path}: {message}" for path, message in problems), problems
+        )
     return policy
 
 

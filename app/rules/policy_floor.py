@@ -18,7 +18,9 @@ Problems = list[tuple[str, str]]
 
 # A derived policy adds registry entries of these kinds only:
 # a duty added locally would make the rules require a disclosure.
-ADDABLE_KINDS = frozenset({ProvisionKind.DUTY_ON_BELIEF, ProvisionKind.POWER, ProvisionKind.EXEMPTION, ProvisionKind.NO_DUTY})
+ADDABLE_KINDS = frozenset(
+    {ProvisionKind.DUTY_ON_BELIEF, ProvisionKind.POWER, ProvisionKind.EXEMPTION, ProvisionKind.NO_DUTY}
+)
 # Every type but `other` gives care or owes professional secrecy (DPA 2018 s.11(1)), or is in the group already.
 ONLY_OTHER_JOINS = frozenset({"non_care", "no_professional_secrecy"})
 # Thresholds a derived policy may only lower, and the one (UK GDPR recital 26) it may only raise.
@@ -41,7 +43,12 @@ def floor_problems(policy: Policy, *, baseline: Policy, evidence_model: Policy |
     2028.1), or None when the edition has none.
     """
     problems: Problems = []
-    if baseline.derived_from is not None or baseline.replay_only or policy.derived_from is None or policy.derived_from.version != baseline.version:
+    if (
+        baseline.derived_from is not None
+        or baseline.replay_only
+        or policy.derived_from is None
+        or policy.derived_from.version != baseline.version
+    ):
         problems.append(
             (
                 "derived_from",
@@ -74,7 +81,10 @@ def _names(values: Iterable[Any]) -> str:
 
 def _delta(mine: frozenset[Any], floor: frozenset[Any]) -> str:
     """How a set differs from the baseline's, in words."""
-    parts = [f"adds {_names(mine - floor)}" if mine - floor else "", f"drops {_names(floor - mine)}" if floor - mine else ""]
+    parts = [
+        f"adds {_names(mine - floor)}" if mine - floor else "",
+        f"drops {_names(floor - mine)}" if floor - mine else "",
+    ]
     return "; ".join(part for part in parts if part)
 
 
@@ -99,12 +109,17 @@ def _unread(policy: Policy, baseline: Policy) -> Problems:
 def _definitions(policy: Policy, baseline: Policy) -> Problems:
     mine, floor = policy.definitions, baseline.definitions
     problems = [
-        (f"definitions.{name}", f"fixed by the baseline (a reading of law): {_delta(getattr(mine, name), getattr(floor, name))}")
+        (
+            f"definitions.{name}",
+            f"fixed by the baseline (a reading of law): {_delta(getattr(mine, name), getattr(floor, name))}",
+        )
         for name in ("special", "secondary")
         if getattr(mine, name) != getattr(floor, name)
     ]
     if dropped := floor.restricted - mine.restricted:
-        problems.append(("definitions.restricted", f"drops {_names(dropped)}: a derived policy may only add to RESTRICTED"))
+        problems.append(
+            ("definitions.restricted", f"drops {_names(dropped)}: a derived policy may only add to RESTRICTED")
+        )
     return problems
 
 
@@ -120,12 +135,25 @@ def _provisions(policy: Policy, baseline: Policy) -> Problems:
         path, base = f"provisions[{index}]", floor.get(entry.code)
         if base is None:
             if entry.kind not in ADDABLE_KINDS:
-                problems.append((f"{path}.kind", f"a new entry may be a duty_on_belief, power, exemption or no_duty, not a {entry.kind}"))
+                problems.append(
+                    (
+                        f"{path}.kind",
+                        f"a new entry may be a duty_on_belief, power, exemption or no_duty, not a {entry.kind}",
+                    )
+                )
             continue
         changed = [name for name in ("title", "kind") if getattr(entry, name) != getattr(base, name)]
-        problems += [(f"{path}.{name}", f"{entry.code}'s {name} is the baseline's reading of the statute: {getattr(base, name)!r}") for name in changed]
+        problems += [
+            (
+                f"{path}.{name}",
+                f"{entry.code}'s {name} is the baseline's reading of the statute: {getattr(base, name)!r}",
+            )
+            for name in changed
+        ]
         if not changed:
-            problems += _duty_entry(path, entry, base) if base.kind == ProvisionKind.DUTY else _other_entry(path, entry, base)
+            problems += (
+                _duty_entry(path, entry, base) if base.kind == ProvisionKind.DUTY else _other_entry(path, entry, base)
+            )
     return problems
 
 
@@ -137,7 +165,9 @@ def _duty_entry(path: str, entry: Provision, base: Provision) -> Problems:
         if getattr(entry, name) != getattr(base, name)
     ]
     if base.requirement_seen and not entry.requirement_seen:
-        problems.append((f"{path}.requirement_seen", "may be set true, never false: the baseline's controller's check stays"))
+        problems.append(
+            (f"{path}.requirement_seen", "may be set true, never false: the baseline's controller's check stays")
+        )
     if entry.applies_after_death and not base.applies_after_death:
         problems.append(
             (
@@ -155,9 +185,19 @@ def _other_entry(path: str, entry: Provision, base: Provision) -> Problems:
     for name in ("requesters", "purposes", "categories"):
         mine, floor = getattr(entry, name), getattr(base, name)
         if floor and not mine:
-            problems.append((f"{path}.{name}", f"an empty list means any: narrow the baseline's {_names(floor)} to a non-empty subset"))
+            problems.append(
+                (
+                    f"{path}.{name}",
+                    f"an empty list means any: narrow the baseline's {_names(floor)} to a non-empty subset",
+                )
+            )
         elif floor and mine - floor:
-            problems.append((f"{path}.{name}", f"adds {_names(mine - floor)}: narrow the baseline's {_names(floor)} to a non-empty subset"))
+            problems.append(
+                (
+                    f"{path}.{name}",
+                    f"adds {_names(mine - floor)}: narrow the baseline's {_names(floor)} to a non-empty subset",
+                )
+            )
     if base.max_subjects is not None and (entry.max_subjects is None or entry.max_subjects > base.max_subjects):
         problems.append((f"{path}.max_subjects", f"may only be lowered: the baseline's is {base.max_subjects}"))
     problems += [
@@ -177,7 +217,12 @@ def _article9(policy: Policy, baseline: Policy) -> Problems:
         if (fit := mine.get(purpose)) is None:
             continue  # the policy's own checks name a missing purpose
         if extra := fit.pass_ - floor.pass_:
-            problems.append((f"article9_purpose_fit.{purpose}.pass", f"adds {_names(extra)}: a derived policy may only demote a condition from pass to refer"))
+            problems.append(
+                (
+                    f"article9_purpose_fit.{purpose}.pass",
+                    f"adds {_names(extra)}: a derived policy may only demote a condition from pass to refer",
+                )
+            )
         if (fit.pass_ | fit.refer) != (floor.pass_ | floor.refer):
             problems.append(
                 (
@@ -198,7 +243,9 @@ def _groups(policy: Policy, baseline: Policy) -> Problems:
         if floor is None:
             continue
         if dropped := floor - mine:
-            problems.append((f"requester_groups.{name}", f"drops {_names(dropped)}: a derived policy may only add types to a group"))
+            problems.append(
+                (f"requester_groups.{name}", f"drops {_names(dropped)}: a derived policy may only add types to a group")
+            )
         if name in ONLY_OTHER_JOINS and (added := mine - floor - {OrganisationType.OTHER}):
             problems.append(
                 (
@@ -213,7 +260,10 @@ def _groups(policy: Policy, baseline: Policy) -> Problems:
 def _implausible(policy: Policy, baseline: Policy) -> Problems:
     mine = policy.implausible_purposes or {}
     return [
-        (f"implausible_purposes.{kind}", f"drops {_names(floor - mine.get(kind, frozenset()))}: a derived policy may only add purposes")
+        (
+            f"implausible_purposes.{kind}",
+            f"drops {_names(floor - mine.get(kind, frozenset()))}: a derived policy may only add purposes",
+        )
         for kind, floor in (baseline.implausible_purposes or {}).items()
         if floor - mine.get(kind, frozenset())
     ]
@@ -244,17 +294,27 @@ def _emergency(policy: Policy, baseline: Policy) -> Problems:
     variants, floor_variants = mine.waivable_variants or {}, floor.waivable_variants or {}
     for rule_id, names in variants.items():
         if added := names - floor_variants.get(rule_id, frozenset()):
-            problems.append((f"emergency.waivable_variants.{rule_id}", f"adds {_names(added)}: a derived policy may only remove variants"))
+            problems.append(
+                (
+                    f"emergency.waivable_variants.{rule_id}",
+                    f"adds {_names(added)}: a derived policy may only remove variants",
+                )
+            )
     return problems
 
 
 def _panel(policy: Policy, baseline: Policy) -> Problems:
     mine, floor = policy.panel_rule, baseline.panel_rule
     problems = [
-        (f"panel.{name}", f"at least the baseline's {getattr(floor, name)}") for name in ("size", "quorum") if getattr(mine, name) < getattr(floor, name)
+        (f"panel.{name}", f"at least the baseline's {getattr(floor, name)}")
+        for name in ("size", "quorum")
+        if getattr(mine, name) < getattr(floor, name)
     ]
     problems += [
-        (f"panel.required_for_approval.{rule_id}", f"drops {_names(results - mine.required_for_approval.get(rule_id, frozenset()))}: only add findings")
+        (
+            f"panel.required_for_approval.{rule_id}",
+            f"drops {_names(results - mine.required_for_approval.get(rule_id, frozenset()))}: only add findings",
+        )
         for rule_id, results in floor.required_for_approval.items()
         if results - mine.required_for_approval.get(rule_id, frozenset())
     ]
@@ -270,16 +330,28 @@ def _evidence(policy: Policy, model: Policy | None) -> Problems:
     mine, floor = policy.evidence, model.evidence
     problems: Problems = []
     if added := mine.court_order_seen - floor.court_order_seen:
-        problems.append(("evidence.court_order_seen", f"adds {_names(added)}: an attachment clears no more than in {model.version}"))
+        problems.append(
+            ("evidence.court_order_seen", f"adds {_names(added)}: an attachment clears no more than in {model.version}")
+        )
     if floor.police_request_form is not None:
         form, floor_form = mine.police_request_form, floor.police_request_form
         if form is None:
-            return [*problems, ("evidence.police_request_form", f"keep {model.version}'s: a derived policy asks for the form where it does")]
+            return [
+                *problems,
+                (
+                    "evidence.police_request_form",
+                    f"keep {model.version}'s: a derived policy asks for the form where it does",
+                ),
+            ]
         for name in ("requesters", "provisions"):
             if dropped := getattr(floor_form, name) - getattr(form, name):
-                problems.append((f"evidence.police_request_form.{name}", f"drops {_names(dropped)}: only add to {model.version}'s"))
+                problems.append(
+                    (f"evidence.police_request_form.{name}", f"drops {_names(dropped)}: only add to {model.version}'s")
+                )
         if form.attachment != floor_form.attachment:
-            problems.append(("evidence.police_request_form.attachment", f"keep {model.version}'s {floor_form.attachment}"))
+            problems.append(
+                ("evidence.police_request_form.attachment", f"keep {model.version}'s {floor_form.attachment}")
+            )
     return problems
 
 
@@ -290,7 +362,12 @@ def _thresholds(policy: Policy, baseline: Policy) -> Problems:
         if floor is None or mine is None:
             continue  # read by no rule of the edition, or required by the edition's own checks
         if (mine > floor) if name in LOWER_ONLY else (mine < floor):
-            problems.append((f"thresholds.{name}", f"may only be {'lowered' if name in LOWER_ONLY else 'raised'}: the baseline's is {floor}"))
+            problems.append(
+                (
+                    f"thresholds.{name}",
+                    f"may only be {'lowered' if name in LOWER_ONLY else 'raised'}: the baseline's is {floor}",
+                )
+            )
     return problems
 
 
@@ -337,7 +414,9 @@ def _rules(policy: Policy, baseline: Policy, model: Policy | None) -> Problems:
         if enabled and rule_id not in policy.rules:
             problems.append((f"rules.{rule_id}", f"the policy's {section} asks for it: list the rule"))
     for rule_id, entry in policy.rules.items():
-        reference = baseline.rules.get(rule_id) or (model.rules.get(rule_id) if model is not None and rule_id in OPTIONAL_RULES else None)
+        reference = baseline.rules.get(rule_id) or (
+            model.rules.get(rule_id) if model is not None and rule_id in OPTIONAL_RULES else None
+        )
         if reference is None:
             continue  # not a rule of the edition: the policy's own checks name it
         if entry.principle != reference.principle:
@@ -346,7 +425,10 @@ def _rules(policy: Policy, baseline: Policy, model: Policy | None) -> Problems:
         for key, (path_suffix, text) in _texts(entry.reasons).items():
             if key in floor and not text.startswith(floor[key][1]):
                 problems.append(
-                    (f"rules.{rule_id}.reasons.{path_suffix}", "must begin with the baseline's text, character for character; local guidance follows it")
+                    (
+                        f"rules.{rule_id}.reasons.{path_suffix}",
+                        "must begin with the baseline's text, character for character; local guidance follows it",
+                    )
                 )
     return problems
 

@@ -33,7 +33,12 @@ from app.rules.policy import Policy, ResponseUnit
 Problems = list[tuple[str, str]]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,63}")
-THRESHOLD_CAPS = {"bulk_subjects": 1_000_000, "retention_days": 36_500, "emergency_max_subjects": 1_000, "anonymised_min_subjects": 1_000_000}
+THRESHOLD_CAPS = {
+    "bulk_subjects": 1_000_000,
+    "retention_days": 36_500,
+    "emergency_max_subjects": 1_000,
+    "anonymised_min_subjects": 1_000_000,
+}
 MAX_SUBJECTS_CAP = 1_000_000
 RESPONSE_CAPS = {ResponseUnit.HOURS: 8_760, ResponseUnit.WORKING_DAYS: 260}
 CLAIM_LEASE_CAP = 10_080

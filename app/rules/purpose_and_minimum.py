@@ -46,7 +46,9 @@ def purpose_recognised(case: Case) -> FindingResult | Found:
 def direct_care_recipient(case: Case) -> FindingResult | Found:
     """Refer "direct care" asked by an organisation that gives none (registered professionals give care)."""
     groups = case.policy.requester_groups
-    return when(case.purpose == Purpose.DIRECT_CARE and case.requester_type in groups.non_care | {OrganisationType.OTHER}, REFER)
+    return when(
+        case.purpose == Purpose.DIRECT_CARE and case.requester_type in groups.non_care | {OrganisationType.OTHER}, REFER
+    )
 
 
 @implements(RuleId.CP1_PURPOSE_REQUESTER_FIT, REFER, since=Edition.V2028_1)
@@ -62,7 +64,9 @@ def purpose_requester_fit(case: Case) -> FindingResult | Found:
 def identifiable_secondary_use(case: Case) -> FindingResult | Found:
     """Refuse identifiable data for secondary use without consent, s251 support or a legal duty."""
     return when(
-        case.purpose in case.policy.definitions.secondary and case.any_item_identifiable() and case.confidentiality not in SECONDARY_USE_BASES,
+        case.purpose in case.policy.definitions.secondary
+        and case.any_item_identifiable()
+        and case.confidentiality not in SECONDARY_USE_BASES,
         REFUSE,
     )
 
@@ -70,7 +74,10 @@ def identifiable_secondary_use(case: Case) -> FindingResult | Found:
 @implements(RuleId.CP2_IDENTIFIABLE_SECONDARY_USE, REFUSE, since=Edition.V2028_1)
 def identifiable_secondary_use_2028(case: Case) -> FindingResult | Found:
     """As 2026.1, but a legal requirement counts only as a verified duty."""
-    return when(case.purpose in case.policy.definitions.secondary and case.any_item_identifiable() and not case.cp2_basis(), REFUSE)
+    return when(
+        case.purpose in case.policy.definitions.secondary and case.any_item_identifiable() and not case.cp2_basis(),
+        REFUSE,
+    )
 
 
 # Principle 3
@@ -104,7 +111,9 @@ def category_scope(case: Case) -> FindingResult | Found:
 def bulk_identifiable(case: Case) -> FindingResult | Found:
     """Refer identifiable data about many people for purposes that concern individuals."""
     return when(
-        case.request.subjects.count > case.policy.thresholds.bulk_subjects and case.any_item_identifiable() and case.purpose in BULK_CHECKED_PURPOSES,
+        case.request.subjects.count > case.policy.thresholds.bulk_subjects
+        and case.any_item_identifiable()
+        and case.purpose in BULK_CHECKED_PURPOSES,
         REFER,
     )
 
@@ -127,7 +136,8 @@ def bulk_identifiable_2028(case: Case) -> FindingResult | Found:
 def retention(case: Case) -> FindingResult | Found:
     """Limit retention beyond the threshold, except for care records."""
     return when(
-        case.purpose != Purpose.DIRECT_CARE and case.request.recipient.retention_days > case.policy.thresholds.retention_days,
+        case.purpose != Purpose.DIRECT_CARE
+        and case.request.recipient.retention_days > case.policy.thresholds.retention_days,
         CONDITION,
     )
 
@@ -164,7 +174,15 @@ def dspt(case: Case) -> FindingResult | Found:
     return DSPT_RESULTS.get(case.facts.requester.dspt_status, PASS)
 
 
-@implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2027_1, until=Edition.V2028_1)
+@implements(
+    RuleId.CP5_DSPT,
+    REFER,
+    CONDITION,
+    Found(CONDITION, "direct_care"),
+    Found(REFER, "not_published"),
+    since=Edition.V2027_1,
+    until=Edition.V2028_1,
+)
 def dspt_2027(case: Case) -> FindingResult | Found:
     """As 2026.1, but care does not wait on the toolkit,
     and an unpublished one is referred for identifiable special data to some requesters."""
@@ -173,7 +191,14 @@ def dspt_2027(case: Case) -> FindingResult | Found:
     return toolkit(case)
 
 
-@implements(RuleId.CP5_DSPT, REFER, CONDITION, Found(CONDITION, "direct_care"), Found(REFER, "not_published"), since=Edition.V2028_1)
+@implements(
+    RuleId.CP5_DSPT,
+    REFER,
+    CONDITION,
+    Found(CONDITION, "direct_care"),
+    Found(REFER, "not_published"),
+    since=Edition.V2028_1,
+)
 def dspt_2028(case: Case) -> FindingResult | Found:
     """As 2027.1, and no finding for a court or a coroner, or for an order, summons or notice verified as a duty
     (it binds whatever the toolkit)."""

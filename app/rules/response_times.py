@@ -12,7 +12,12 @@ class CalendarExhausted(ValueError):
     where it cannot tell a holiday from a working day."""
 
     def __init__(self, policy: Policy, day: date):
-        self.policy_name, self.policy_version, self.ends, self.day = policy.name, policy.version, policy.calendar_ends, day
+        self.policy_name, self.policy_version, self.ends, self.day = (
+            policy.name,
+            policy.version,
+            policy.calendar_ends,
+            day,
+        )
         known = f"end on {self.ends.isoformat()}" if self.ends is not None else "list no dates"
         super().__init__(
             f"the bank holidays of policy {policy.name} {policy.version} {known}, so whether {day.isoformat()} is a "

@@ -101,7 +101,9 @@ def emergency_share_2028(case: Case) -> FindingResult | Found:
         return PASS
     gender_history = RuleId.STAT_RESTRICTED_CATEGORY in referrals and case.any_item_not_anonymised(GENDER_HISTORY)
     proxy = referrals.get(RuleId.CONSENT_REFUSAL) == "proxy"
-    variant = {(True, True): "proxy_gender_history", (True, False): "proxy", (False, True): "gender_history"}.get((proxy, gender_history))
+    variant = {(True, True): "proxy_gender_history", (True, False): "proxy", (False, True): "gender_history"}.get(
+        (proxy, gender_history)
+    )
     return Found(CONDITION, variant)
 
 
@@ -111,7 +113,9 @@ def waived(case: Case, rule_id: RuleId, variant: str) -> bool:
     if not case.policy.emergency.waives(rule_id, variant):
         return False
     if (rule_id, variant) in DIRECT_CARE_WAIVERS:
-        return case.purpose == Purpose.DIRECT_CARE  # MCA s.6(7): treatment goes on while the Court of Protection is asked
+        return (
+            case.purpose == Purpose.DIRECT_CARE
+        )  # MCA s.6(7): treatment goes on while the Court of Protection is asked
     if rule_id == RuleId.STAT_RESTRICTED_CATEGORY:
         return restricted_waivable(case)
     return True
@@ -121,7 +125,9 @@ def restricted_waivable(case: Case) -> bool:
     """An emergency discloses restricted categories only for care, to a person who cannot consent,
     through a health professional (2005 Order, art. 5)."""
     consent = case.request.consent
-    if case.purpose != Purpose.DIRECT_CARE or not (consent.status == ConsentStatus.NOT_POSSIBLE or consent.capacity == Capacity.LACKS_CAPACITY):
+    if case.purpose != Purpose.DIRECT_CARE or not (
+        consent.status == ConsentStatus.NOT_POSSIBLE or consent.capacity == Capacity.LACKS_CAPACITY
+    ):
         return False
     if case.requester_type in HEALTH_PROFESSIONAL_TYPES:
         return True
@@ -182,7 +188,9 @@ def agreement_scope(case: Case) -> FindingResult | Found:
     agreement = case.facts.agreement
     if agreement is None:
         return PASS
-    outside = case.purpose not in agreement.purposes or any(item.category not in agreement.data_categories for item in case.items)
+    outside = case.purpose not in agreement.purposes or any(
+        item.category not in agreement.data_categories for item in case.items
+    )
     if not outside:
         return PASS
     return CONDITION if case.purpose == Purpose.DIRECT_CARE else REFER

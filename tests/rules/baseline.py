@@ -167,15 +167,27 @@ _SAFEGUARDING_FIT = (
 )
 # purpose: (PASS set, REFER set); any other condition is refused.
 ARTICLE9_FIT_2027: dict[str, tuple[set[str], set[str]]] = {
-    "direct_care": ({"health_social_care", "explicit_consent", "vital_interests"}, {"substantial_public_interest", "public_health", "social_protection"}),
+    "direct_care": (
+        {"health_social_care", "explicit_consent", "vital_interests"},
+        {"substantial_public_interest", "public_health", "social_protection"},
+    ),
     "safeguarding_child": _SAFEGUARDING_FIT,
     "safeguarding_adult": _SAFEGUARDING_FIT,
     "crime_prevention": ({"substantial_public_interest", "explicit_consent"}, {"legal_claims", "vital_interests"}),
     "court_order": ({"legal_claims", "substantial_public_interest", "explicit_consent"}, {"health_social_care"}),
     "research": ({"research", "explicit_consent"}, {"public_health"}),
-    "service_planning": ({"health_social_care", "research", "explicit_consent"}, {"substantial_public_interest", "public_health"}),
-    "public_health": ({"public_health", "health_social_care", "explicit_consent"}, {"research", "substantial_public_interest", "vital_interests"}),
-    "regulatory": ({"substantial_public_interest", "legal_claims", "explicit_consent"}, {"health_social_care", "public_health"}),
+    "service_planning": (
+        {"health_social_care", "research", "explicit_consent"},
+        {"substantial_public_interest", "public_health"},
+    ),
+    "public_health": (
+        {"public_health", "health_social_care", "explicit_consent"},
+        {"research", "substantial_public_interest", "vital_interests"},
+    ),
+    "regulatory": (
+        {"substantial_public_interest", "legal_claims", "explicit_consent"},
+        {"health_social_care", "public_health"},
+    ),
     "other": (set(), set(ARTICLE9_CONDITIONS)),
 }
 
@@ -191,18 +203,38 @@ PROVISIONS_2027: dict[str, tuple[str, str, set[str], set[str]]] = {
     ),
     "coroners_notice": ("Coroners and Justice Act 2009 Sch. 5 para. 1 notice", "duty", set(), set()),
     "children_act_1989_s47": ("Children Act 1989 s.47 enquiry (s.47(9)-(11))", "duty", {"local_authority"}, set()),
-    "children_act_2004_s16h": ("Children Act 2004 s.16H request by safeguarding partners", "duty", {"local_authority", "police", "nhs_trust"}, set()),
-    "care_act_2014_s45": ("Care Act 2014 s.45 request by a Safeguarding Adults Board (made through its host council)", "duty", {"local_authority"}, set()),
+    "children_act_2004_s16h": (
+        "Children Act 2004 s.16H request by safeguarding partners",
+        "duty",
+        {"local_authority", "police", "nhs_trust"},
+        set(),
+    ),
+    "care_act_2014_s45": (
+        "Care Act 2014 s.45 request by a Safeguarding Adults Board (made through its host council)",
+        "duty",
+        {"local_authority"},
+        set(),
+    ),
     "health_protection_notification_2010": (
         "Health Protection (Notification) Regulations 2010",
         "duty",
         {"local_authority", "nhs_trust"},
         {"demographics", "contact_details", "diagnoses", "test_results"},
     ),
-    "public_health_control_of_disease_1984_part2a": ("Public Health (Control of Disease) Act 1984 Part 2A order", "duty", {"local_authority"}, set()),
+    "public_health_control_of_disease_1984_part2a": (
+        "Public Health (Control of Disease) Act 1984 Part 2A order",
+        "duty",
+        {"local_authority"},
+        set(),
+    ),
     "hsca_2012_s259": ("Health and Social Care Act 2012 s.259 requirement", "duty", set(), set()),
     "hsca_2008_s64": ("Health and Social Care Act 2008 s.64 (Care Quality Commission)", "duty", {"regulator"}, set()),
-    "road_traffic_act_1988_s172": ("Road Traffic Act 1988 s.172 (identity of a driver)", "duty", {"police"}, {"demographics"}),
+    "road_traffic_act_1988_s172": (
+        "Road Traffic Act 1988 s.172 (identity of a driver)",
+        "duty",
+        {"police"},
+        {"demographics"},
+    ),
     "terrorism_act_2000_s38b": ("Terrorism Act 2000 s.38B", "duty_on_belief", set(), set()),
     "fgm_act_2003_s5b": ("Female Genital Mutilation Act 2003 s.5B", "duty_on_belief", set(), set()),
     "crime_and_disorder_act_1998_s115": ("Crime and Disorder Act 1998 s.115", "power", set(), set()),
@@ -221,5 +253,10 @@ PROVISIONS_2027: dict[str, tuple[str, str, set[str], set[str]]] = {
         set(),
         set(),
     ),
-    "cpia_1996": ("Criminal Procedure and Investigations Act 1996 (third parties owe no duty of disclosure)", "no_duty", set(), set()),
+    "cpia_1996": (
+        "Criminal Procedure and Investigations Act 1996 (third parties owe no duty of disclosure)",
+        "no_duty",
+        set(),
+        set(),
+    ),
 }

@@ -69,13 +69,21 @@ REFUSED = {"consent.status": "refused"}
 
 def duty(provision: str, purpose: str, **changes: Any) -> dict[str, Any]:
     """A legal requirement citing `provision` for `purpose`, with dotted `changes` (dots written as __)."""
-    return LEGAL | {"legal_basis.provision": provision, "purpose.category": purpose} | {key.replace("__", "."): value for key, value in changes.items()}
+    return (
+        LEGAL
+        | {"legal_basis.provision": provision, "purpose.category": purpose}
+        | {key.replace("__", "."): value for key, value in changes.items()}
+    )
 
 
 # A court-verified request: the order cited as a legal requirement, for the purpose court_order.
 COURT_VERIFIED = duty("court_order", "court_order", legal_basis__article_9="legal_claims")
 # The label without the order: purpose court_order on no duty at all.
-COURT_LABEL = {"purpose.category": "court_order", "legal_basis.confidentiality": "not_confidential", "legal_basis.reference": "Order 2028/1"}
+COURT_LABEL = {
+    "purpose.category": "court_order",
+    "legal_basis.confidentiality": "not_confidential",
+    "legal_basis.reference": "Order 2028/1",
+}
 # Safeguarding an adult on the person's explicit consent: every 2028.1 rule passes on it (from an NHS trust).
 SAFEGUARDING_ADULT = EXPLICIT | {"purpose.category": "safeguarding_adult", "legal_basis.article_9": "social_protection"}
 
@@ -84,11 +92,26 @@ NON_CARE_2028 = NON_CARE | {"court", "coroner", "nhs_england", "public_health_ag
 THIRD_PARTY_CONSENT = frozenset({"police", "school", "charity", "other"})
 
 # IMPLAUSIBLE: the purposes CP1.purpose_requester_fit refers, by requester type (types not listed: none).
-_COURT_IMPLAUSIBLE = {"safeguarding_child", "safeguarding_adult", "crime_prevention", "research", "service_planning", "public_health", "regulatory"}
+_COURT_IMPLAUSIBLE = {
+    "safeguarding_child",
+    "safeguarding_adult",
+    "crime_prevention",
+    "research",
+    "service_planning",
+    "public_health",
+    "regulatory",
+}
 IMPLAUSIBLE: dict[str, set[str]] = {
     "police": {"regulatory", "research", "service_planning", "public_health"},
     "school": {"safeguarding_adult", "crime_prevention", "research", "service_planning", "public_health", "regulatory"},
-    "research": {"safeguarding_child", "safeguarding_adult", "crime_prevention", "service_planning", "public_health", "regulatory"},
+    "research": {
+        "safeguarding_child",
+        "safeguarding_adult",
+        "crime_prevention",
+        "service_planning",
+        "public_health",
+        "regulatory",
+    },
     "charity": {"regulatory", "public_health"},
     "other": {"regulatory", "public_health"},
     "court": _COURT_IMPLAUSIBLE,
@@ -106,11 +129,43 @@ PROVISION_LIMITS_2028: dict[str, tuple[str, set[str], set[str], set[str], int | 
     "witness_summons": ("duty", set(), {"court_order"}, set(), None, True, False),
     "coroners_notice": ("duty", set(), {"court_order"}, set(), None, True, False),
     "children_act_1989_s47": ("duty", {"local_authority"}, {"safeguarding_child"}, set(), None, False, False),
-    "children_act_2004_s16h": ("duty", {"local_authority", "police", "integrated_care_board"}, {"safeguarding_child"}, set(), None, True, True),
+    "children_act_2004_s16h": (
+        "duty",
+        {"local_authority", "police", "integrated_care_board"},
+        {"safeguarding_child"},
+        set(),
+        None,
+        True,
+        True,
+    ),
     "care_act_2014_s45": ("duty", {"local_authority"}, {"safeguarding_adult"}, set(), None, True, True),
-    "health_protection_notification_2010": ("duty", {"local_authority", "public_health_agency"}, {"public_health"}, NOTIFIABLE, 1, True, False),
-    "public_health_control_of_disease_1984_part2a": ("duty", {"local_authority"}, {"public_health"}, set(), None, False, False),
-    "hsca_2012_s259": ("duty", {"nhs_england"}, {"service_planning", "public_health", "research"}, set(), None, False, False),
+    "health_protection_notification_2010": (
+        "duty",
+        {"local_authority", "public_health_agency"},
+        {"public_health"},
+        NOTIFIABLE,
+        1,
+        True,
+        False,
+    ),
+    "public_health_control_of_disease_1984_part2a": (
+        "duty",
+        {"local_authority"},
+        {"public_health"},
+        set(),
+        None,
+        False,
+        False,
+    ),
+    "hsca_2012_s259": (
+        "duty",
+        {"nhs_england"},
+        {"service_planning", "public_health", "research"},
+        set(),
+        None,
+        False,
+        False,
+    ),
     "hsca_2008_s64": ("duty", {"regulator"}, {"regulatory"}, set(), None, True, True),
     "road_traffic_act_1988_s172": ("duty", {"police"}, {"crime_prevention"}, {"demographics"}, 1, False, False),
     "medical_act_1983_s35a": ("duty", {"regulator"}, {"regulatory"}, set(), None, True, True),

@@ -41,7 +41,14 @@ def test_refer_beats_condition() -> None:
 
 def test_conditions_alone_approve_with_the_condition_reasons_in_policy_order() -> None:
     evaluation = run(
-        changed(UNTRAINED | {"recipient.access_roles": [" "], "transparency.subject_informed": "no", "transparency.privacy_notice_covers_use": False})
+        changed(
+            UNTRAINED
+            | {
+                "recipient.access_roles": [" "],
+                "transparency.subject_informed": "no",
+                "transparency.privacy_notice_covers_use": False,
+            }
+        )
     )
 
     assert evaluation.outcome == Outcome.APPROVE_WITH_CONDITIONS
@@ -135,7 +142,15 @@ def test_emergency_share_on_article_9_vital_interests() -> None:
         ({"urgency": "urgent"}, Outcome.REFER),
         ({"recipient.onward_sharing": False}, Outcome.APPROVE),
     ],
-    ids=["refuse-exists", "restricted-category", "research", "public-health", "no-vital-interests", "urgent", "nothing-referred"],
+    ids=[
+        "refuse-exists",
+        "restricted-category",
+        "research",
+        "public-health",
+        "no-vital-interests",
+        "urgent",
+        "nothing-referred",
+    ],
 )
 def test_emergency_share_does_not_apply(changes: dict[str, Any], outcome: Outcome) -> None:
     evaluation = run(emergency(changes))

@@ -12,7 +12,18 @@ from app.rules import Policy, PolicyError, evaluate
 from app.rules.engine import OPTIONAL_RULES, RULEBOOKS, Edition, RuleId
 from app.rules.policy_documents import parse_policy, shipped_path, shipped_policies
 
-from .baseline import ARTICLE9_FIT_2027, NON_CARE, POLICY, POLICY_2027, PROVISIONS_2027, WAIVABLE_2027, changed, facts, item, result
+from .baseline import (
+    ARTICLE9_FIT_2027,
+    NON_CARE,
+    POLICY,
+    POLICY_2027,
+    PROVISIONS_2027,
+    WAIVABLE_2027,
+    changed,
+    facts,
+    item,
+    result,
+)
 
 Document = dict[str, Any]
 Problems = list[tuple[str, str]]
@@ -27,13 +38,19 @@ def document(version: str = "2027.1", *, derived: bool = True) -> Document:
     """The shipped baseline of `version` as data; by default turned into a policy derived from it."""
     content: Document = yaml.safe_load(shipped_path(version).read_text(encoding="utf-8"))
     if derived:
-        content |= {"name": "org-tuned-baseline", "version": "1", "derived_from": {"name": BASELINE, "version": version}}
+        content |= {
+            "name": "org-tuned-baseline",
+            "version": "1",
+            "derived_from": {"name": BASELINE, "version": version},
+        }
     return content
 
 
 def parse(content: Document, *, shipped: bool = False) -> Policy:
     """Validate a policy document as an upload would be validated."""
-    return parse_policy(yaml.safe_dump(content, sort_keys=False).encode(), source="test", shipped=shipped, media_type="application/yaml")
+    return parse_policy(
+        yaml.safe_dump(content, sort_keys=False).encode(), source="test", shipped=shipped, media_type="application/yaml"
+    )
 
 
 def derived(change: Callable[[Document], None], version: str = "2027.1") -> Policy:
@@ -43,7 +60,9 @@ def derived(change: Callable[[Document], None], version: str = "2027.1") -> Poli
     return parse(content)
 
 
-def problems(change: Callable[[Document], None], version: str = "2027.1", *, shipped: bool = False, derive: bool = True) -> Problems:
+def problems(
+    change: Callable[[Document], None], version: str = "2027.1", *, shipped: bool = False, derive: bool = True
+) -> Problems:
     """The problems a changed copy of a baseline is refused with."""
     content = document(version, derived=derive)
     change(content)
@@ -73,7 +92,11 @@ def test_2027_thresholds() -> None:
 
 def test_2027_emergency() -> None:
     assert POLICY_2027.emergency is not None
-    assert POLICY_2027.emergency.purposes == {PurposeCategory.DIRECT_CARE, PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT}
+    assert POLICY_2027.emergency.purposes == {
+        PurposeCategory.DIRECT_CARE,
+        PurposeCategory.SAFEGUARDING_CHILD,
+        PurposeCategory.SAFEGUARDING_ADULT,
+    }
     assert POLICY_2027.emergency.waivable == WAIVABLE_2027
     assert len(WAIVABLE_2027) == 10
 
@@ -176,13 +199,17 @@ def test_a_derived_policy_may_be_json() -> None:
 
 def emergency_for(count: int) -> dict[str, Any]:
     """An emergency direct-care request about `count` people whose only referral is waivable (CP8.transparency)."""
-    return changed({"urgency": "emergency", "transparency.subject_informed": "would_prejudice_purpose", "subjects.count": count})
+    return changed(
+        {"urgency": "emergency", "transparency.subject_informed": "would_prejudice_purpose", "subjects.count": count}
+    )
 
 
 def test_a_tuned_emergency_max_subjects_changes_the_decision() -> None:
     def household_of_four(content: Document) -> None:
         content["thresholds"]["emergency_max_subjects"] = 4
-        content["rules"]["CP7.emergency_share"]["reasons"]["pass"] = "No emergency share for more than {emergency_max_subjects} people."
+        content["rules"]["CP7.emergency_share"]["reasons"]["pass"] = (
+            "No emergency share for more than {emergency_max_subjects} people."
+        )
 
     policy = derived(household_of_four)
     four, five = facts(emergency_for(4)), facts(emergency_for(5))
@@ -227,7 +254,13 @@ def test_the_registry_is_data() -> None:
 
     policy = derived(s47_for_everyone)
     request = facts(
-        changed({"legal_basis.confidentiality": "legal_requirement", "legal_basis.reference": "s47", "legal_basis.provision": "children_act_1989_s47"})
+        changed(
+            {
+                "legal_basis.confidentiality": "legal_requirement",
+                "legal_basis.reference": "s47",
+                "legal_basis.provision": "children_act_1989_s47",
+            }
+        )
     )
 
     assert result(evaluate(POLICY_2027, request), RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED) == REFER
@@ -309,10 +342,18 @@ def _missing_variant(content: Document) -> None:
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [
-        (_set(("emergency", "waivable"), [*sorted(WAIVABLE_2027), "CP7.emergency_share"]), "emergency.waivable.CP7.emergency_share", "emergency can waive"),
+        (
+            _set(("emergency", "waivable"), [*sorted(WAIVABLE_2027), "CP7.emergency_share"]),
+            "emergency.waivable.CP7.emergency_share",
+            "emergency can waive",
+        ),
         (_both_pass_and_refer, "article9_purpose_fit.direct_care", "health_social_care is both in pass and in refer"),
         (_delete("article9_purpose_fit", "regulatory"), "article9_purpose_fit", "missing regulatory"),
-        (_set(("article9_purpose_fit", "research", "refer"), ["public_health", "common_sense"]), "article9_purpose_fit.research.refer[1]", "common_sense"),
+        (
+            _set(("article9_purpose_fit", "research", "refer"), ["public_health", "common_sense"]),
+            "article9_purpose_fit.research.refer[1]",
+            "common_sense",
+        ),
         (_duplicated_code, "provisions[3].code", "court_order is in the registry twice"),
         (_set(("provisions", 3, "kind"), "obligation"), "provisions[3].kind", "obligation"),
         (_set(("provisions", 0, "code"), "Court Order"), "provisions[0].code", "Court Order"),
@@ -329,7 +370,11 @@ def _missing_variant(content: Document) -> None:
             "rules.CP6.legal_requirement_verified.reasons.refer",
             "several ways",
         ),
-        (_set(("rules", "CP5.dspt", "reasons", "refer", "made_up"), "Ask."), "rules.CP5.dspt.reasons.refer.made_up", "unknown key"),
+        (
+            _set(("rules", "CP5.dspt", "reasons", "refer", "made_up"), "Ask."),
+            "rules.CP5.dspt.reasons.refer.made_up",
+            "unknown key",
+        ),
         (
             _set(("rules", "CP4.onward_sharing", "reasons", "refer"), {"default": "Ask.", "other": "Ask."}),
             "rules.CP4.onward_sharing.reasons.refer.other",
@@ -340,12 +385,27 @@ def _missing_variant(content: Document) -> None:
             "rules.CP5.dspt.reasons.condition.direct_care",
             "bad placeholder",
         ),
-        (_delete("rules", "CONSENT.proxy_authority", "reasons", "refuse"), "rules.CONSENT.proxy_authority.reasons", "missing refuse"),
+        (
+            _delete("rules", "CONSENT.proxy_authority", "reasons", "refuse"),
+            "rules.CONSENT.proxy_authority.reasons",
+            "missing refuse",
+        ),
         (_set(("derived_from",), {"name": BASELINE, "version": "2025.1"}), "derived_from", "not a baseline edition"),
-        (_set(("derived_from",), {"name": "nhs-england-baseline", "version": "2027.1"}), "derived_from", "not a baseline edition"),
+        (
+            _set(("derived_from",), {"name": "nhs-england-baseline", "version": "2027.1"}),
+            "derived_from",
+            "not a baseline edition",
+        ),
         (_delete("derived_from"), "derived_from", "names the baseline it tunes"),
-        *[(_delete(name), name, "edition 2027.1 needs it") for name in ("provisions", "emergency", "requester_groups", "article9_purpose_fit")],
-        (_delete("thresholds", "emergency_max_subjects"), "thresholds.emergency_max_subjects", "edition 2027.1 needs it"),
+        *[
+            (_delete(name), name, "edition 2027.1 needs it")
+            for name in ("provisions", "emergency", "requester_groups", "article9_purpose_fit")
+        ],
+        (
+            _delete("thresholds", "emergency_max_subjects"),
+            "thresholds.emergency_max_subjects",
+            "edition 2027.1 needs it",
+        ),
     ],
 )
 def test_an_invalid_derived_2027_policy_is_refused(change: Callable[[Document], None], path: str, message: str) -> None:
@@ -370,7 +430,12 @@ def test_every_problem_is_reported_at_once() -> None:
 
     paths = [where for where, _ in problems(many)]
 
-    assert set(paths) >= {"provisions[3].code", "article9_purpose_fit.direct_care", "rules.CP6.legal_requirement_verified.reasons.refer", "rules"}
+    assert set(paths) >= {
+        "provisions[3].code",
+        "article9_purpose_fit.direct_care",
+        "rules.CP6.legal_requirement_verified.reasons.refer",
+        "rules",
+    }
 
 
 @pytest.mark.parametrize(
@@ -378,11 +443,23 @@ def test_every_problem_is_reported_at_once() -> None:
     [
         (_copy_2027_parameter("provisions"), "provisions", "edition 2026.1 has no rule that reads it"),
         (_copy_2027_parameter("requester_groups"), "requester_groups", "edition 2026.1 has no rule that reads it"),
-        (_copy_2027_parameter("article9_purpose_fit"), "article9_purpose_fit", "edition 2026.1 has no rule that reads it"),
+        (
+            _copy_2027_parameter("article9_purpose_fit"),
+            "article9_purpose_fit",
+            "edition 2026.1 has no rule that reads it",
+        ),
         (_copy_2027_parameter("emergency"), "emergency", "edition 2026.1 has no rule that reads it"),
         (_copy_2027_parameter("emergency"), "emergency.waivable.CP6.schedule1_paragraph", "emergency can waive"),
-        (_set(("thresholds", "emergency_max_subjects"), 10), "thresholds.emergency_max_subjects", "edition 2026.1 has no rule that reads it"),
-        (_add_rule("CP6.legal_requirement_verified"), "rules.CP6.legal_requirement_verified", "not a rule of edition 2026.1"),
+        (
+            _set(("thresholds", "emergency_max_subjects"), 10),
+            "thresholds.emergency_max_subjects",
+            "edition 2026.1 has no rule that reads it",
+        ),
+        (
+            _add_rule("CP6.legal_requirement_verified"),
+            "rules.CP6.legal_requirement_verified",
+            "not a rule of edition 2026.1",
+        ),
         (
             _set(("rules", "CP5.dspt", "reasons", "condition"), {"default": "Publish.", "direct_care": "Confirm."}),
             "rules.CP5.dspt.reasons.condition.direct_care",
@@ -390,7 +467,9 @@ def test_every_problem_is_reported_at_once() -> None:
         ),
     ],
 )
-def test_a_policy_derived_from_2026_takes_no_2027_parameter(change: Callable[[Document], None], path: str, message: str) -> None:
+def test_a_policy_derived_from_2026_takes_no_2027_parameter(
+    change: Callable[[Document], None], path: str, message: str
+) -> None:
     found = problems(change, "2026.1")
 
     assert any(where == path and message in what for where, what in found), found
@@ -421,7 +500,10 @@ def test_an_upload_must_name_its_baseline_even_with_the_baseline_name() -> None:
 
 
 def test_a_2026_reason_may_not_use_a_2027_threshold() -> None:
-    found = problems(_set(("rules", "CP4.onward_sharing", "reasons", "refer"), "More than {emergency_max_subjects} people."), "2026.1")
+    found = problems(
+        _set(("rules", "CP4.onward_sharing", "reasons", "refer"), "More than {emergency_max_subjects} people."),
+        "2026.1",
+    )
 
     assert [where for where, _ in found] == ["rules.CP4.onward_sharing.reasons.refer"]
 
@@ -434,5 +516,7 @@ def test_a_2026_reason_may_not_use_a_2027_threshold() -> None:
         (_append("crime_prevention", "emergency", "purposes"), "emergency.purposes.crime_prevention"),
     ],
 )
-def test_a_derived_policy_may_not_widen_what_an_emergency_goes_ahead_past(change: Callable[[Document], None], path: str) -> None:
+def test_a_derived_policy_may_not_widen_what_an_emergency_goes_ahead_past(
+    change: Callable[[Document], None], path: str
+) -> None:
     assert path in [where for where, _ in problems(change)]

@@ -55,7 +55,13 @@ def police_request(provision: str = "dpa_2018_sch2_para2") -> dict[str, Any]:
     )
 
 
-def run(request: dict[str, Any], *, policy: Policy = POLICY_2027_2, evidence: frozenset[AttachmentKind] = frozenset(), **options: Any) -> Any:
+def run(
+    request: dict[str, Any],
+    *,
+    policy: Policy = POLICY_2027_2,
+    evidence: frozenset[AttachmentKind] = frozenset(),
+    **options: Any,
+) -> Any:
     """Evaluate with these kinds of attachment on the request."""
     return evaluate(policy, replace(facts(request, **options), evidence=evidence))
 
@@ -110,10 +116,14 @@ def test_a_police_request_on_a_crime_exemption_or_gateway_waits_for_the_signed_f
     under_2027_1 = run(police_request(provision), policy=POLICY_2027, requester_type=OrganisationType.POLICE)
 
     assert result(without, "CP6.police_request_form") == CONDITION
-    assert without.findings[[finding.rule for finding in without.findings].index("CP6.police_request_form")].reason.startswith("Attach the police")
+    assert without.findings[
+        [finding.rule for finding in without.findings].index("CP6.police_request_form")
+    ].reason.startswith("Attach the police")
     assert result(attached, "CP6.police_request_form") == PASS
     # Everything else is decided as 2027.1 decides it.
-    assert {rule: value for rule, value in fired(without).items() if rule != "CP6.police_request_form"} == fired(under_2027_1)
+    assert {rule: value for rule, value in fired(without).items() if rule != "CP6.police_request_form"} == fired(
+        under_2027_1
+    )
     assert fired(attached) == fired(under_2027_1)
 
 
@@ -125,7 +135,9 @@ def test_a_police_request_on_a_crime_exemption_or_gateway_waits_for_the_signed_f
         (changed({"legal_basis.provision": None}, police_request()), OrganisationType.POLICE),
     ],
 )
-def test_the_police_form_is_asked_only_of_police_requests_on_those_provisions(request_body: dict[str, Any], requester: OrganisationType) -> None:
+def test_the_police_form_is_asked_only_of_police_requests_on_those_provisions(
+    request_body: dict[str, Any], requester: OrganisationType
+) -> None:
     assert result(run(request_body, requester_type=requester), "CP6.police_request_form") == PASS
 
 
@@ -149,19 +161,34 @@ def _refused(change: Any) -> list[tuple[str, str]]:
 
 
 def test_an_upload_may_tune_the_evidence_it_accepts() -> None:
-    policy = parse_policy(_derived(lambda content: content["evidence"].update(court_order_seen=["court_order", "other"])), source="test", shipped=False)
+    policy = parse_policy(
+        _derived(lambda content: content["evidence"].update(court_order_seen=["court_order", "other"])),
+        source="test",
+        shipped=False,
+    )
 
-    assert result(run(court_order_request(), policy=policy, evidence=frozenset({AttachmentKind.OTHER})), "CP6.court_order_verified") == PASS
-
-
-def test_the_police_form_rule_needs_its_section() -> None:
-    assert ("rules.CP6.police_request_form", "the rule reads evidence.police_request_form, which the policy does not have") in _refused(
-        lambda content: content["evidence"].pop("police_request_form")
+    assert (
+        result(
+            run(court_order_request(), policy=policy, evidence=frozenset({AttachmentKind.OTHER})),
+            "CP6.court_order_verified",
+        )
+        == PASS
     )
 
 
+def test_the_police_form_rule_needs_its_section() -> None:
+    assert (
+        "rules.CP6.police_request_form",
+        "the rule reads evidence.police_request_form, which the policy does not have",
+    ) in _refused(lambda content: content["evidence"].pop("police_request_form"))
+
+
 def test_the_police_form_rule_names_registered_provisions_and_known_kinds() -> None:
-    unknown = _refused(lambda content: content["evidence"]["police_request_form"].update(provisions=["dpa_2018_sch2_para2", "no_such_act"]))
+    unknown = _refused(
+        lambda content: content["evidence"]["police_request_form"].update(
+            provisions=["dpa_2018_sch2_para2", "no_such_act"]
+        )
+    )
     kind = _refused(lambda content: content["evidence"]["police_request_form"].update(attachment="selfie"))
 
     assert ("evidence.police_request_form.provisions.no_such_act", "not in the provisions registry") in unknown
@@ -184,10 +211,18 @@ def test_an_evidence_section_is_a_2027_edition_parameter() -> None:
 
 def test_a_2027_1_policy_without_the_optional_rule_is_whole() -> None:
     without_form = parse_policy(
-        _derived(lambda content: (content["rules"].pop("CP6.police_request_form"), content["evidence"].pop("police_request_form"))),
+        _derived(
+            lambda content: (
+                content["rules"].pop("CP6.police_request_form"),
+                content["evidence"].pop("police_request_form"),
+            )
+        ),
         source="test",
         shipped=False,
     )
 
     assert RuleId.CP6_POLICE_REQUEST_FORM not in without_form.rule_ids
-    assert result(run(court_order_request(), policy=without_form, evidence=frozenset({COURT})), "CP6.court_order_verified") == PASS
+    assert (
+        result(run(court_order_request(), policy=without_form, evidence=frozenset({COURT})), "CP6.court_order_verified")
+        == PASS
+    )

@@ -38,9 +38,17 @@ from .baseline_2028 import (
 
 def test_2028_identity_and_thresholds() -> None:
     assert (POLICY_2028.version, POLICY_2028.edition, POLICY_2028.derived_from) == ("2028.1", Edition.V2028_1, None)
-    assert (POLICY_2028_2.edition, POLICY_2028_2.derived_from and POLICY_2028_2.derived_from.version) == (Edition.V2028_1, "2028.1")
+    assert (POLICY_2028_2.edition, POLICY_2028_2.derived_from and POLICY_2028_2.derived_from.version) == (
+        Edition.V2028_1,
+        "2028.1",
+    )
     thresholds = POLICY_2028.thresholds
-    assert (thresholds.bulk_subjects, thresholds.retention_days, thresholds.emergency_max_subjects, thresholds.anonymised_min_subjects) == (100, 2555, 10, 10)
+    assert (
+        thresholds.bulk_subjects,
+        thresholds.retention_days,
+        thresholds.emergency_max_subjects,
+        thresholds.anonymised_min_subjects,
+    ) == (100, 2555, 10, 10)
 
 
 def test_2028_requester_groups_and_implausible_purposes_are_the_brief_tables() -> None:
@@ -51,7 +59,9 @@ def test_2028_requester_groups_and_implausible_purposes_are_the_brief_tables() -
     assert groups.no_professional_secrecy == {"police", "school", "research"}
     assert groups.unpublished_toolkit_referred == {"research", "charity", "other"}
     assert groups.third_party_consent == THIRD_PARTY_CONSENT
-    assert {kind: set(purposes) for kind, purposes in (POLICY_2028.implausible_purposes or {}).items() if purposes} == IMPLAUSIBLE
+    assert {
+        kind: set(purposes) for kind, purposes in (POLICY_2028.implausible_purposes or {}).items() if purposes
+    } == IMPLAUSIBLE
 
 
 def test_2028_registry_is_2027s_with_the_brief_limits() -> None:
@@ -59,7 +69,15 @@ def test_2028_registry_is_2027s_with_the_brief_limits() -> None:
 
     assert set(registry) == set(PROVISIONS_2027) | {"medical_act_1983_s35a", "finance_act_2008_sch36"}
     for code, entry in registry.items():
-        limits = (entry.kind, entry.requesters, entry.purposes, entry.categories, entry.max_subjects, entry.applies_after_death, entry.requirement_seen)
+        limits = (
+            entry.kind,
+            entry.requesters,
+            entry.purposes,
+            entry.categories,
+            entry.max_subjects,
+            entry.applies_after_death,
+            entry.requirement_seen,
+        )
         if code in PROVISION_LIMITS_2028:
             assert limits == PROVISION_LIMITS_2028[code], code
         else:
@@ -81,7 +99,9 @@ def test_2028_emergency_waivers_are_the_brief_list() -> None:
     assert emergency is not None
     assert emergency.purposes == {"direct_care", "safeguarding_child", "safeguarding_adult"}
     assert emergency.waivable == WAIVABLE_2028
-    assert {rule: set(variants) for rule, variants in (emergency.waivable_variants or {}).items()} == WAIVABLE_VARIANTS_2028
+    assert {
+        rule: set(variants) for rule, variants in (emergency.waivable_variants or {}).items()
+    } == WAIVABLE_VARIANTS_2028
 
 
 @pytest.mark.parametrize("policy", [POLICY_2028, POLICY_2028_2], ids=["2028.1", "2028.2"])
@@ -119,8 +139,17 @@ def test_2028_2_is_2028_1_with_the_evidence_section_and_every_reason_beginning_w
         (COURT_VERIFIED | {"purpose.category": "direct_care"}, {AttachmentKind.COURT_ORDER}, PASS, None),
     ],
 )
-def test_2028_2_court_order_seen(changes: dict[str, Any], evidence: set[AttachmentKind], expected: FindingResult, variant: str | None) -> None:
-    check28(RuleId.CP6_COURT_ORDER_VERIFIED, expected, changed(changes), variant, policy=POLICY_2028_2, evidence=frozenset(evidence))
+def test_2028_2_court_order_seen(
+    changes: dict[str, Any], evidence: set[AttachmentKind], expected: FindingResult, variant: str | None
+) -> None:
+    check28(
+        RuleId.CP6_COURT_ORDER_VERIFIED,
+        expected,
+        changed(changes),
+        variant,
+        policy=POLICY_2028_2,
+        evidence=frozenset(evidence),
+    )
 
 
 def test_2028_1_weighs_no_evidence() -> None:
@@ -135,7 +164,9 @@ def derived(change: Callable[[dict[str, Any]], None]) -> Policy:
     content: dict[str, Any] = yaml.safe_load(shipped_path("2028.1").read_text(encoding="utf-8"))
     content |= {"name": "org-tuned-baseline", "version": "1", "derived_from": {"name": BASELINE, "version": "2028.1"}}
     change(content)
-    return parse_policy(yaml.safe_dump(content, sort_keys=False).encode(), source="test", shipped=False, media_type="application/yaml")
+    return parse_policy(
+        yaml.safe_dump(content, sort_keys=False).encode(), source="test", shipped=False, media_type="application/yaml"
+    )
 
 
 def _raise_anonymised_min(content: dict[str, Any]) -> None:
@@ -159,7 +190,13 @@ def test_a_raised_anonymised_min_subjects_refers_more(count: int, expected: Find
     policy = tuned("anonymised_min_subjects")
     request = changed({"subjects.count": count, "data_items": [item("diagnoses", "anonymised")]})
 
-    check28(RuleId.CP6_SINGLE_SUBJECT_ANONYMISED, expected, request, "small_numbers" if expected == REFER else None, policy=policy)
+    check28(
+        RuleId.CP6_SINGLE_SUBJECT_ANONYMISED,
+        expected,
+        request,
+        "small_numbers" if expected == REFER else None,
+        policy=policy,
+    )
     assert "fewer than 20 people" in policy.reason(RuleId.CP6_SINGLE_SUBJECT_ANONYMISED, REFER, "small_numbers")
 
 
@@ -172,12 +209,26 @@ def test_a_raised_anonymised_min_subjects_refers_more(count: int, expected: Find
         ([item("demographics")], 6, CONDITION),
     ],
 )
-def test_a_power_narrowed_by_category_and_number_limits_the_gateway(items: list[dict[str, str]], count: int, expected: FindingResult) -> None:
+def test_a_power_narrowed_by_category_and_number_limits_the_gateway(
+    items: list[dict[str, str]], count: int, expected: FindingResult
+) -> None:
     policy = tuned("s115")
     request = changed(
         GATEWAY
-        | {"legal_basis.provision": "crime_and_disorder_act_1998_s115", "purpose.category": "crime_prevention", "data_items": items, "subjects.count": count}
+        | {
+            "legal_basis.provision": "crime_and_disorder_act_1998_s115",
+            "purpose.category": "crime_prevention",
+            "data_items": items,
+            "subjects.count": count,
+        }
     )
 
-    check28(RuleId.CP6_GATEWAY_KIND, expected, request, "outside_power" if expected == CONDITION else None, policy=policy, requester="police")
+    check28(
+        RuleId.CP6_GATEWAY_KIND,
+        expected,
+        request,
+        "outside_power" if expected == CONDITION else None,
+        policy=policy,
+        requester="police",
+    )
     assert finding(run28(request, requester="police"), RuleId.CP6_GATEWAY_KIND).result == PASS

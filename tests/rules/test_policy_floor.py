@@ -30,7 +30,9 @@ def document(version: str = "2028.1") -> Document:
 
 
 def parse(content: Document) -> Policy:
-    return parse_policy(json.dumps(content, default=str).encode(), source="test", shipped=False, media_type="application/json")
+    return parse_policy(
+        json.dumps(content, default=str).encode(), source="test", shipped=False, media_type="application/json"
+    )
 
 
 def admitted(change: Callable[[Document], None], version: str = "2028.1") -> list[tuple[str, str]]:
@@ -50,7 +52,10 @@ def index_of(code: str) -> int:
 def test_the_shipped_2028_2_is_on_the_floor_of_2028_1_and_every_shipped_policy_meets_the_limits() -> None:
     shipped = shipped_policies()
     evidence = shipped[BASELINE, "2028.2"]
-    assert floor_problems(evidence, baseline=_baseline(Edition.V2028_1), evidence_model=evidence_model(Edition.V2028_1)) == []
+    assert (
+        floor_problems(evidence, baseline=_baseline(Edition.V2028_1), evidence_model=evidence_model(Edition.V2028_1))
+        == []
+    )
     for policy in shipped.values():
         assert admission_problems(policy, now=NOW) == [], policy.version
 
@@ -98,7 +103,11 @@ def _remove(values: list[str], *gone: str) -> list[str]:
     return [value for value in values if value not in gone]
 
 
-PACE, COURT_ORDER, CDA_S115 = index_of("pace_1984"), index_of("court_order"), index_of("crime_and_disorder_act_1998_s115")
+PACE, COURT_ORDER, CDA_S115 = (
+    index_of("pace_1984"),
+    index_of("court_order"),
+    index_of("crime_and_disorder_act_1998_s115"),
+)
 S16H = index_of("children_act_2004_s16h")
 PARENT_REFUSAL = "rules.CONSENT.refusal.reasons.refuse.parent_refusal"
 
@@ -112,20 +121,47 @@ PARENT_REFUSAL = "rules.CONSENT.refusal.reasons.refuse.parent_refusal"
         (_edit("definitions/secondary", lambda values: [*values, "public_health"]), "definitions.secondary"),
         (_edit("requester_groups/non_care", lambda values: _remove(values, "police")), "requester_groups.non_care"),
         (_edit("requester_groups/non_care", lambda values: [*values, "nhs_trust"]), "requester_groups.non_care"),
-        (_edit("requester_groups/third_party_consent", lambda values: _remove(values, "school")), "requester_groups.third_party_consent"),
-        (_edit("implausible_purposes/police", lambda values: _remove(values, "research")), "implausible_purposes.police"),
-        (_set("article9_purpose_fit/research", {"pass": ["research", "explicit_consent", "public_health"], "refer": []}), "article9_purpose_fit.research.pass"),
+        (
+            _edit("requester_groups/third_party_consent", lambda values: _remove(values, "school")),
+            "requester_groups.third_party_consent",
+        ),
+        (
+            _edit("implausible_purposes/police", lambda values: _remove(values, "research")),
+            "implausible_purposes.police",
+        ),
+        (
+            _set(
+                "article9_purpose_fit/research",
+                {"pass": ["research", "explicit_consent", "public_health"], "refer": []},
+            ),
+            "article9_purpose_fit.research.pass",
+        ),
         (_set("article9_purpose_fit/research/refer", []), "article9_purpose_fit.research.refer"),
-        (_edit("emergency/waivable", lambda values: [*values, "CP4.onward_sharing"]), "emergency.waivable.CP4.onward_sharing"),
-        (_edit("emergency/purposes", lambda values: [*values, "crime_prevention"]), "emergency.purposes.crime_prevention"),
-        (_edit("emergency/waivable_variants/CONSENT.refusal", lambda values: [*values, "parent_refusal"]), "emergency.waivable_variants.CONSENT.refusal"),
+        (
+            _edit("emergency/waivable", lambda values: [*values, "CP4.onward_sharing"]),
+            "emergency.waivable.CP4.onward_sharing",
+        ),
+        (
+            _edit("emergency/purposes", lambda values: [*values, "crime_prevention"]),
+            "emergency.purposes.crime_prevention",
+        ),
+        (
+            _edit("emergency/waivable_variants/CONSENT.refusal", lambda values: [*values, "parent_refusal"]),
+            "emergency.waivable_variants.CONSENT.refusal",
+        ),
         (_set("panel", {"size": 2, "quorum": 2}), "panel.size"),
         (_set("panel", {"size": 1, "quorum": 1}), "panel.size"),
-        (_set("panel", {"required_for_approval": {"CONSENT.refusal": ["refer"]}}), "panel.required_for_approval.STAT.restricted_category"),
+        (
+            _set("panel", {"required_for_approval": {"CONSENT.refusal": ["refer"]}}),
+            "panel.required_for_approval.STAT.restricted_category",
+        ),
         (_set("thresholds/emergency_max_subjects", 100000), "thresholds.emergency_max_subjects"),
         (_set("thresholds/bulk_subjects", 101), "thresholds.bulk_subjects"),
         (_set("thresholds/anonymised_min_subjects", 5), "thresholds.anonymised_min_subjects"),
-        (_edit("allowed_categories/crime_prevention", lambda values: [*values, "diagnoses"]), "allowed_categories.crime_prevention"),
+        (
+            _edit("allowed_categories/crime_prevention", lambda values: [*values, "diagnoses"]),
+            "allowed_categories.crime_prevention",
+        ),
         (_set("response_times/urgent", {"amount": 2, "unit": "working_days"}), "response_times.urgent"),
         (_set("response_times/urgent", {"amount": 24, "unit": "hours"}), "response_times.urgent"),
         (_set("response_times/emergency", {"amount": 1, "unit": "working_days"}), "response_times.emergency"),
@@ -133,18 +169,27 @@ PARENT_REFUSAL = "rules.CONSENT.refusal.reasons.refuse.parent_refusal"
         (_set(f"provisions/{S16H}/requirement_seen", False), f"provisions[{S16H}].requirement_seen"),
         (_set(f"provisions/{PACE}/applies_after_death", True), f"provisions[{PACE}].applies_after_death"),
         (_set(f"provisions/{CDA_S115}/requesters", []), f"provisions[{CDA_S115}].requesters"),
-        (_edit(f"provisions/{CDA_S115}/requesters", lambda values: [*values, "school"]), f"provisions[{CDA_S115}].requesters"),
+        (
+            _edit(f"provisions/{CDA_S115}/requesters", lambda values: [*values, "school"]),
+            f"provisions[{CDA_S115}].requesters",
+        ),
         (_set(f"provisions/{PACE}/title", "Police and Criminal Evidence Act 1984"), f"provisions[{PACE}].title"),
         (_edit("provisions", lambda entries: entries[1:]), "provisions"),
         (
-            _edit("provisions", lambda entries: [*entries, {"code": "local_duty", "title": "A local duty", "kind": "duty"}]),
+            _edit(
+                "provisions",
+                lambda entries: [*entries, {"code": "local_duty", "title": "A local duty", "kind": "duty"}],
+            ),
             f"provisions[{len(document()['provisions'])}].kind",
         ),
         (_set("rules/CP6.reference_required/principle", 5), "rules.CP6.reference_required.principle"),
         (_set("principle_titles/6", "Comply with local policy."), "principle_titles"),
         (_set("area_titles/AGR", "Agreements"), "area_titles"),
         (_reason("CONSENT.refusal", "refuse", "Shared all the same.", "parent_refusal"), PARENT_REFUSAL),
-        (_reason("CP3.bulk_identifiable", "refer", "More than {bulk_subjects:>99999} people."), "rules.CP3.bulk_identifiable.reasons.refer"),
+        (
+            _reason("CP3.bulk_identifiable", "refer", "More than {bulk_subjects:>99999} people."),
+            "rules.CP3.bulk_identifiable.reasons.refer",
+        ),
         (_reason("CP4.onward_sharing", "pass", "Fine.\x00"), "rules.CP4.onward_sharing.reasons.pass"),
         (_reason("CP4.onward_sharing", "pass", "x" * 2001), "rules.CP4.onward_sharing.reasons.pass"),
         (_set("claim_lease_minutes", 10**12), "claim_lease_minutes"),
@@ -157,7 +202,9 @@ PARENT_REFUSAL = "rules.CONSENT.refusal.reasons.refuse.parent_refusal"
         (_set("derived_from", {"name": BASELINE, "version": "2028.2"}), "derived_from"),
     ],
 )
-def test_a_loosening_or_unusable_derived_policy_is_refused_naming_the_path(change: Callable[[Document], None], path: str) -> None:
+def test_a_loosening_or_unusable_derived_policy_is_refused_naming_the_path(
+    change: Callable[[Document], None], path: str
+) -> None:
     found = admitted(change)
 
     assert path in [where for where, _ in found], found
@@ -176,14 +223,31 @@ def test_a_loosening_or_unusable_derived_policy_is_refused_naming_the_path(chang
         _set("claim_lease_minutes", 30),
         _set(
             "bank_holidays",
-            ["2026-01-01", "2026-01-02", "2026-04-03", "2026-05-04", "2026-05-25", "2026-08-03", "2026-11-30", "2026-12-25", "2026-12-28", "2027-12-31"],
+            [
+                "2026-01-01",
+                "2026-01-02",
+                "2026-04-03",
+                "2026-05-04",
+                "2026-05-25",
+                "2026-08-03",
+                "2026-11-30",
+                "2026-12-25",
+                "2026-12-28",
+                "2027-12-31",
+            ],
         ),
         _set(f"provisions/{S16H}/applies_after_death", False),
         _set(f"provisions/{index_of('road_traffic_act_1988_s172')}/requirement_seen", True),
         _set(f"provisions/{CDA_S115}/requesters", ["police"]),
         _set(f"provisions/{CDA_S115}/max_subjects", 5),
         _set(f"provisions/{PACE}/requesters", ["police"]),
-        _edit("provisions", lambda entries: [*entries, {"code": "local_power", "title": "A local power", "kind": "power", "requesters": ["local_authority"]}]),
+        _edit(
+            "provisions",
+            lambda entries: [
+                *entries,
+                {"code": "local_power", "title": "A local power", "kind": "power", "requesters": ["local_authority"]},
+            ],
+        ),
         _set("article9_purpose_fit/research", {"pass": ["explicit_consent"], "refer": ["research", "public_health"]}),
         _edit("requester_groups/non_care", lambda values: [*values, "other"]),
         _edit("requester_groups/unpublished_toolkit_referred", lambda values: [*values, "nhs_trust"]),
@@ -211,7 +275,9 @@ def test_a_stricter_derived_policy_is_admitted(change: Callable[[Document], None
         change(content)
         reasons = content["rules"]["CP4.onward_sharing"]["reasons"]
         if reasons["refer"] is None:
-            reasons["refer"] = document()["rules"]["CP4.onward_sharing"]["reasons"]["refer"] + " Call the IG team on extension 4410."
+            reasons["refer"] = (
+                document()["rules"]["CP4.onward_sharing"]["reasons"]["refer"] + " Call the IG team on extension 4410."
+            )
 
     assert admitted(stricter) == []
 
@@ -254,7 +320,11 @@ def test_a_reason_keeps_every_result_and_variant_of_the_baseline() -> None:
         ((1, "hours"), (1, "hours"), True),
         ((2, "hours"), (1, "hours"), False),
         ((23, "hours"), (1, "working_days"), True),
-        ((24, "hours"), (1, "working_days"), False),  # 1 working day can be 23 hours on the clock: the night summer time begins
+        (
+            (24, "hours"),
+            (1, "working_days"),
+            False,
+        ),  # 1 working day can be 23 hours on the clock: the night summer time begins
         ((119, "hours"), (5, "working_days"), True),
         ((1, "working_days"), (72, "hours"), False),  # Friday before a bank-holiday Monday: 1 working day is 4 days
     ],

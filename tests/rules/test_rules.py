@@ -181,7 +181,9 @@ def test_cp5_dspt(requester_type: OrganisationType, dspt_status: DsptStatus, exp
         ([item("demographics"), item("diagnoses")], "health_social_care", False, PASS),
     ],
 )
-def test_cp6_article9_condition(items: list[dict[str, str]], article_9: str | None, deceased: bool, expected: FindingResult) -> None:
+def test_cp6_article9_condition(
+    items: list[dict[str, str]], article_9: str | None, deceased: bool, expected: FindingResult
+) -> None:
     changes = {"data_items": items, "legal_basis.article_9": article_9, "subjects.deceased": deceased}
     check(RuleId.CP6_ARTICLE9_CONDITION, expected, changes)
 
@@ -256,7 +258,11 @@ def test_cp6_consent_basis_valid(basis: dict[str, str], status: str, expected: F
     ],
 )
 def test_cp6_implied_consent_scope(confidentiality: str, purpose: str, expected: FindingResult) -> None:
-    check(RuleId.CP6_IMPLIED_CONSENT_SCOPE, expected, {"legal_basis.confidentiality": confidentiality, "purpose.category": purpose})
+    check(
+        RuleId.CP6_IMPLIED_CONSENT_SCOPE,
+        expected,
+        {"legal_basis.confidentiality": confidentiality, "purpose.category": purpose},
+    )
 
 
 @pytest.mark.parametrize(
@@ -273,7 +279,9 @@ def test_cp6_implied_consent_scope(confidentiality: str, purpose: str, expected:
         ("explicit_consent", "direct_care", "", PASS),
     ],
 )
-def test_cp6_reference_required(confidentiality: str, purpose: str, reference: str | None, expected: FindingResult) -> None:
+def test_cp6_reference_required(
+    confidentiality: str, purpose: str, reference: str | None, expected: FindingResult
+) -> None:
     changes = {
         "legal_basis.confidentiality": confidentiality,
         "purpose.category": purpose,
@@ -282,7 +290,9 @@ def test_cp6_reference_required(confidentiality: str, purpose: str, reference: s
     check(RuleId.CP6_REFERENCE_REQUIRED, expected, changes)
 
 
-@pytest.mark.parametrize(("region", "expected"), [("other", REFUSE), ("uk", PASS), ("adequate_country", PASS), ("safeguarded", PASS)])
+@pytest.mark.parametrize(
+    ("region", "expected"), [("other", REFUSE), ("uk", PASS), ("adequate_country", PASS), ("safeguarded", PASS)]
+)
 def test_cp6_international_transfer(region: str, expected: FindingResult) -> None:
     check(RuleId.CP6_INTERNATIONAL_TRANSFER, expected, {"recipient.storage_region": region})
 
@@ -301,7 +311,9 @@ def test_cp6_international_transfer(region: str, expected: FindingResult) -> Non
         ("public_health", "pseudonymised", "s251_support", False, PASS),
     ],
 )
-def test_cp6_national_data_opt_out(purpose: str, form: str, confidentiality: str, opt_out_applied: bool, expected: FindingResult) -> None:
+def test_cp6_national_data_opt_out(
+    purpose: str, form: str, confidentiality: str, opt_out_applied: bool, expected: FindingResult
+) -> None:
     changes = {
         "purpose.category": purpose,
         "data_items": [item("demographics", form)],
@@ -411,7 +423,9 @@ def test_consent_best_interests(capacity: str, purpose: str, best_interests: boo
         ("child", "not_sought", "subject", "not_assessed", PASS),
     ],
 )
-def test_consent_child_competence(age_group: str, status: str, given_by: str, capacity: str, expected: FindingResult) -> None:
+def test_consent_child_competence(
+    age_group: str, status: str, given_by: str, capacity: str, expected: FindingResult
+) -> None:
     changes = {
         "subjects.age_group": age_group,
         "consent.status": status,
@@ -466,7 +480,9 @@ def test_consent_public_interest_is_not_asked_twice_after_a_refusal() -> None:
         ([item("sexual_health")], {"legal_basis.confidentiality": "explicit_consent"}, REFER),
     ],
 )
-def test_stat_restricted_category(items: list[dict[str, str]], changes: dict[str, str], expected: FindingResult) -> None:
+def test_stat_restricted_category(
+    items: list[dict[str, str]], changes: dict[str, str], expected: FindingResult
+) -> None:
     check(RuleId.STAT_RESTRICTED_CATEGORY, expected, {"data_items": items} | changes)
 
 
@@ -497,7 +513,12 @@ def test_prop_retention_condition_names_the_threshold() -> None:
 
 @pytest.mark.parametrize(
     ("deceased", "purpose", "expected"),
-    [(True, "direct_care", REFER), (True, "safeguarding_adult", REFER), (True, "court_order", PASS), (False, "direct_care", PASS)],
+    [
+        (True, "direct_care", REFER),
+        (True, "safeguarding_adult", REFER),
+        (True, "court_order", PASS),
+        (False, "direct_care", PASS),
+    ],
 )
 def test_dec_deceased(deceased: bool, purpose: str, expected: FindingResult) -> None:
     check(RuleId.DEC_DECEASED, expected, {"subjects.deceased": deceased, "purpose.category": purpose})
@@ -553,7 +574,12 @@ def test_agr_in_force_dates_inclusive(overrides: dict[str, Any], purpose: str, e
 
 @pytest.mark.parametrize(("parties", "expected"), [({"LA-TEST"}, REFER), ({"LA-TEST", "RXT01"}, PASS)])
 def test_agr_party(parties: set[str], expected: FindingResult) -> None:
-    check(RuleId.AGR_PARTY, expected, {"sharing_agreement": AGREEMENT_CODE}, agreement_facts=agreement(parties=frozenset(parties)))
+    check(
+        RuleId.AGR_PARTY,
+        expected,
+        {"sharing_agreement": AGREEMENT_CODE},
+        agreement_facts=agreement(parties=frozenset(parties)),
+    )
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,12 @@ def options(requester: str = "nhs_trust", dspt: str = "standards_met", **facts_o
 
 
 def check(
-    rule_id: RuleId, expected: FindingResult, changes: dict[str, Any], variant: str | None = None, requester: str = "nhs_trust", **facts_options: Any
+    rule_id: RuleId,
+    expected: FindingResult,
+    changes: dict[str, Any],
+    variant: str | None = None,
+    requester: str = "nhs_trust",
+    **facts_options: Any,
 ) -> None:
     """Assert one rule's result under 2027.1 on the baseline with `changes`,
     and that its reason is the text of `variant`."""
@@ -90,7 +95,10 @@ def test_2027_adds_the_new_rules_and_2026_lacks_them() -> None:
     ("purpose", "requester", "expected"),
     [
         *[("direct_care", kind, REFER) for kind in ("police", "school", "regulator", "research", "other")],
-        *[("direct_care", kind, PASS) for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider", "charity")],
+        *[
+            ("direct_care", kind, PASS)
+            for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider", "charity")
+        ],
         ("safeguarding_child", "police", PASS),
         ("research", "research", PASS),
         ("regulatory", "regulator", PASS),
@@ -149,15 +157,36 @@ def _by_kind(kind: str) -> list[str]:
         ("health_protection_notification_2010", "nhs_trust", [item("demographics")], PASS, None),
         ("health_protection_notification_2010", "police", [item("demographics")], REFER, "outside_duty"),
         ("health_protection_notification_2010", "gp_practice", [item("demographics")], REFER, "outside_duty"),
-        ("health_protection_notification_2010", "local_authority", [item("demographics"), item("medications")], REFER, "outside_duty"),
-        ("health_protection_notification_2010", "local_authority", [item("demographics"), item("mental_health", "anonymised")], REFER, "outside_duty"),
+        (
+            "health_protection_notification_2010",
+            "local_authority",
+            [item("demographics"), item("medications")],
+            REFER,
+            "outside_duty",
+        ),
+        (
+            "health_protection_notification_2010",
+            "local_authority",
+            [item("demographics"), item("mental_health", "anonymised")],
+            REFER,
+            "outside_duty",
+        ),
         ("road_traffic_act_1988_s172", "police", [item("demographics")], PASS, None),
-        ("road_traffic_act_1988_s172", "police", [item("demographics"), item("contact_details")], REFER, "outside_duty"),
+        (
+            "road_traffic_act_1988_s172",
+            "police",
+            [item("demographics"), item("contact_details")],
+            REFER,
+            "outside_duty",
+        ),
         ("road_traffic_act_1988_s172", "nhs_trust", [item("demographics")], REFER, "outside_duty"),
         # The holder's duty to volunteer: no request can require it.
         *[(code, "police", DEFAULT_ITEMS, REFER, "on_belief") for code in _by_kind("duty_on_belief")],
         # Powers, exemptions and provisions that bind someone else do not require this holder to disclose.
-        *[(code, "local_authority", DEFAULT_ITEMS, REFUSE, None) for code in _by_kind("power") + _by_kind("exemption") + _by_kind("no_duty")],
+        *[
+            (code, "local_authority", DEFAULT_ITEMS, REFUSE, None)
+            for code in _by_kind("power") + _by_kind("exemption") + _by_kind("no_duty")
+        ],
     ],
 )
 def test_cp6_legal_requirement_verified(
@@ -168,7 +197,13 @@ def test_cp6_legal_requirement_verified(
 
 
 def test_every_registered_provision_kind_is_covered() -> None:
-    assert {kind for _, kind, _, _ in PROVISIONS_2027.values()} == {"duty", "duty_on_belief", "power", "exemption", "no_duty"}
+    assert {kind for _, kind, _, _ in PROVISIONS_2027.values()} == {
+        "duty",
+        "duty_on_belief",
+        "power",
+        "exemption",
+        "no_duty",
+    }
     assert len(_by_kind("power") + _by_kind("exemption") + _by_kind("no_duty")) == 11
 
 
@@ -182,8 +217,14 @@ def test_every_registered_provision_kind_is_covered() -> None:
         ("explicit_consent", "terrorism_act_2000_s38b"),
     ],
 )
-def test_cp6_legal_requirement_verified_passes_without_a_legal_requirement(confidentiality: str, provision: str | None) -> None:
-    changes = {"legal_basis.confidentiality": confidentiality, "legal_basis.provision": provision, "legal_basis.reference": "Ref"}
+def test_cp6_legal_requirement_verified_passes_without_a_legal_requirement(
+    confidentiality: str, provision: str | None
+) -> None:
+    changes = {
+        "legal_basis.confidentiality": confidentiality,
+        "legal_basis.provision": provision,
+        "legal_basis.reference": "Ref",
+    }
     check(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED, PASS, changes)
 
 
@@ -197,14 +238,19 @@ def test_cp6_legal_requirement_verified_passes_without_a_legal_requirement(confi
         ("care_act_2014_s6", "local_authority", "Resubmit relying on consent or the public interest"),
     ],
 )
-def test_cp6_legal_requirement_verified_explains_each_case(provision: str | None, requester: str, fragment: str) -> None:
+def test_cp6_legal_requirement_verified_explains_each_case(
+    provision: str | None, requester: str, fragment: str
+) -> None:
     evaluation = run27(changed(LEGAL | {"legal_basis.provision": provision}), **options(requester))
 
     assert fragment in finding(evaluation, RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED).reason
 
 
 def test_cp6_legal_requirement_verified_refer_texts_differ() -> None:
-    texts = {variant: POLICY_2027.reason(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED, REFER, variant) for variant in ("unverified", "on_belief", "outside_duty")}
+    texts = {
+        variant: POLICY_2027.reason(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED, REFER, variant)
+        for variant in ("unverified", "on_belief", "outside_duty")
+    }
 
     assert len(set(texts.values())) == 3
 
@@ -242,7 +288,14 @@ def test_cp6_article9_purpose_fit_table_has_every_cell_kind_for_every_purpose_bu
         ("research", "public_health", "health_social_care", {}, REFUSE, "professional_secrecy"),
         ("research", "research", "health_social_care", {}, REFUSE, "professional_secrecy"),
         ("police", "safeguarding_child", "health_social_care", {}, REFUSE, "professional_secrecy"),
-        ("police", "direct_care", "health_social_care", {"data_items": [item("diagnoses", "pseudonymised")]}, REFUSE, "professional_secrecy"),
+        (
+            "police",
+            "direct_care",
+            "health_social_care",
+            {"data_items": [item("diagnoses", "pseudonymised")]},
+            REFUSE,
+            "professional_secrecy",
+        ),
         # Recipients under professional secrecy, and other conditions.
         ("nhs_trust", "direct_care", "health_social_care", {}, PASS, None),
         ("regulator", "direct_care", "health_social_care", {}, PASS, None),
@@ -257,17 +310,43 @@ def test_cp6_article9_purpose_fit_table_has_every_cell_kind_for_every_purpose_bu
         ("police", "crime_prevention", "research", {}, REFUSE, None),
         # The opening conditions: special category data, not anonymised, about the living, with a condition.
         ("police", "direct_care", "health_social_care", {"subjects.deceased": True}, PASS, None),
-        ("police", "direct_care", "health_social_care", {"data_items": [item("demographics"), item("diagnoses", "anonymised")]}, PASS, None),
-        ("police", "direct_care", "health_social_care", {"data_items": [item("demographics"), item("contact_details")]}, PASS, None),
+        (
+            "police",
+            "direct_care",
+            "health_social_care",
+            {"data_items": [item("demographics"), item("diagnoses", "anonymised")]},
+            PASS,
+            None,
+        ),
+        (
+            "police",
+            "direct_care",
+            "health_social_care",
+            {"data_items": [item("demographics"), item("contact_details")]},
+            PASS,
+            None,
+        ),
         ("nhs_trust", "crime_prevention", "research", {"subjects.deceased": True}, PASS, None),
         ("nhs_trust", "crime_prevention", "research", {"data_items": [item("diagnoses", "anonymised")]}, PASS, None),
         ("nhs_trust", "crime_prevention", "research", {"data_items": [item("demographics")]}, PASS, None),
-        ("nhs_trust", "crime_prevention", "research", {"data_items": [item("mental_health", "pseudonymised")]}, REFUSE, None),
+        (
+            "nhs_trust",
+            "crime_prevention",
+            "research",
+            {"data_items": [item("mental_health", "pseudonymised")]},
+            REFUSE,
+            None,
+        ),
         ("nhs_trust", "other", None, {}, PASS, None),
     ],
 )
 def test_cp6_article9_purpose_fit_secrecy_and_opening_conditions(
-    requester: str, purpose: str, condition: str | None, changes: dict[str, Any], expected: FindingResult, variant: str | None
+    requester: str,
+    purpose: str,
+    condition: str | None,
+    changes: dict[str, Any],
+    expected: FindingResult,
+    variant: str | None,
 ) -> None:
     base = {"purpose.category": purpose, "legal_basis.article_9": condition}
     check(RuleId.CP6_ARTICLE9_PURPOSE_FIT, expected, base | changes, variant, requester=requester)
@@ -310,7 +389,9 @@ SPI = {"legal_basis.article_9": "substantial_public_interest"}
         (19, "safeguarding_adult", "adult", "has_capacity", PASS),
     ],
 )
-def test_cp6_schedule1_paragraph(paragraph: int | None, purpose: str, age_group: str, capacity: str, expected: FindingResult) -> None:
+def test_cp6_schedule1_paragraph(
+    paragraph: int | None, purpose: str, age_group: str, capacity: str, expected: FindingResult
+) -> None:
     changes = SPI | {
         "legal_basis.schedule1_paragraph": paragraph,
         "purpose.category": purpose,
@@ -330,7 +411,15 @@ def test_cp6_schedule1_paragraph(paragraph: int | None, purpose: str, age_group:
         (SPI | {"data_items": [item("demographics"), item("contact_details")]}, PASS),
         ({"legal_basis.article_9": "health_social_care"}, PASS),
         ({"legal_basis.article_9": "social_protection", "legal_basis.schedule1_paragraph": 3}, PASS),
-        (SPI | {"subjects.deceased": True, "legal_basis.schedule1_paragraph": 18, "purpose.category": "safeguarding_adult"}, PASS),
+        (
+            SPI
+            | {
+                "subjects.deceased": True,
+                "legal_basis.schedule1_paragraph": 18,
+                "purpose.category": "safeguarding_adult",
+            },
+            PASS,
+        ),
     ],
 )
 def test_cp6_schedule1_paragraph_opening_conditions(changes: dict[str, Any], expected: FindingResult) -> None:
@@ -363,7 +452,9 @@ def test_cp6_schedule1_paragraph_condition_asks_for_the_paragraph() -> None:
         ("crime_prevention", "permissive_gateway", "pace_1984", PASS),
     ],
 )
-def test_cp6_court_order_verified(purpose: str, confidentiality: str, provision: str | None, expected: FindingResult) -> None:
+def test_cp6_court_order_verified(
+    purpose: str, confidentiality: str, provision: str | None, expected: FindingResult
+) -> None:
     changes = {
         "purpose.category": purpose,
         "legal_basis.confidentiality": confidentiality,
@@ -383,7 +474,10 @@ def test_cp6_court_order_verified_condition_text() -> None:
     evaluation = run27(changed(changes))
 
     assert fired(evaluation) == {RuleId.CP6_COURT_ORDER_VERIFIED: CONDITION}
-    assert "Information governance has seen the sealed order, summons or notice; disclose only what it specifies" in evaluation.conditions[0]
+    assert (
+        "Information governance has seen the sealed order, summons or notice; disclose only what it specifies"
+        in evaluation.conditions[0]
+    )
     assert evaluation.outcome == Outcome.APPROVE_WITH_CONDITIONS
 
 
@@ -413,15 +507,29 @@ def test_cp6_court_order_verified_condition_text() -> None:
         ("subject", "child", "has_capacity", PASS, None),
     ],
 )
-def test_consent_proxy_authority(status: str, given_by: str, age_group: str, capacity: str, expected: FindingResult, variant: str | None) -> None:
-    changes = {"consent.status": status, "consent.given_by": given_by, "subjects.age_group": age_group, "consent.capacity": capacity}
+def test_consent_proxy_authority(
+    status: str, given_by: str, age_group: str, capacity: str, expected: FindingResult, variant: str | None
+) -> None:
+    changes = {
+        "consent.status": status,
+        "consent.given_by": given_by,
+        "subjects.age_group": age_group,
+        "consent.capacity": capacity,
+    }
     check(RuleId.CONSENT_PROXY_AUTHORITY, expected, changes, variant)
 
 
 @pytest.mark.parametrize("status", ["not_sought", "not_possible"])
-@pytest.mark.parametrize(("given_by", "age_group"), [("attorney", "adult"), ("parent", "adult"), ("parent", "young_person")])
+@pytest.mark.parametrize(
+    ("given_by", "age_group"), [("attorney", "adult"), ("parent", "adult"), ("parent", "young_person")]
+)
 def test_consent_proxy_authority_needs_a_decision(status: str, given_by: str, age_group: str) -> None:
-    changes = {"consent.status": status, "consent.given_by": given_by, "subjects.age_group": age_group, "consent.capacity": "has_capacity"}
+    changes = {
+        "consent.status": status,
+        "consent.given_by": given_by,
+        "subjects.age_group": age_group,
+        "consent.capacity": "has_capacity",
+    }
     check(RuleId.CONSENT_PROXY_AUTHORITY, PASS, changes)
 
 
@@ -468,14 +576,19 @@ def test_cp6_vital_interests_capacity_2027(
     ("confidentiality", "purpose", "requester", "expected"),
     [
         *[("implied_consent", "direct_care", kind, REFUSE) for kind in sorted(NON_CARE)],
-        *[("implied_consent", "direct_care", kind, PASS) for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider", "charity", "other")],
+        *[
+            ("implied_consent", "direct_care", kind, PASS)
+            for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider", "charity", "other")
+        ],
         ("implied_consent", "public_health", "nhs_trust", REFUSE),
         ("implied_consent", "safeguarding_adult", "local_authority", REFUSE),
         ("not_confidential", "direct_care", "police", PASS),
         ("explicit_consent", "research", "research", PASS),
     ],
 )
-def test_cp6_implied_consent_scope_2027(confidentiality: str, purpose: str, requester: str, expected: FindingResult) -> None:
+def test_cp6_implied_consent_scope_2027(
+    confidentiality: str, purpose: str, requester: str, expected: FindingResult
+) -> None:
     changes = {"legal_basis.confidentiality": confidentiality, "purpose.category": purpose}
     check(RuleId.CP6_IMPLIED_CONSENT_SCOPE, expected, changes, requester=requester)
 
@@ -488,7 +601,10 @@ def test_cp6_implied_consent_scope_2027(confidentiality: str, purpose: str, requ
     [
         *[("legitimate_interests", kind, REFUSE) for kind in ORGANISATION_TYPES],
         *[("recognised_legitimate_interest", kind, REFUSE) for kind in ORGANISATION_TYPES],
-        *[(basis, "charity", PASS) for basis in ("public_task", "consent", "contract", "legal_obligation", "vital_interests")],
+        *[
+            (basis, "charity", PASS)
+            for basis in ("public_task", "consent", "contract", "legal_obligation", "vital_interests")
+        ],
     ],
 )
 def test_cp6_public_authority_li_2027(article_6: str, requester: str, expected: FindingResult) -> None:
@@ -524,10 +640,28 @@ def opt_out(purpose: str, confidentiality: str, form: str = "pseudonymised", **c
         (opt_out("research", "not_confidential", legal_basis__s251_regulation=3), "nhs_trust", CONDITION),
         # Form, applied, and living or deceased.
         (opt_out("public_health", "s251_support", "anonymised", legal_basis__s251_regulation=5), "nhs_trust", PASS),
-        (opt_out("public_health", "s251_support", legal_basis__s251_regulation=5, national_data_opt_out_applied=True), "nhs_trust", PASS),
-        (opt_out("research", "s251_support", legal_basis__s251_regulation=5, subjects__deceased=True), "nhs_trust", CONDITION),
+        (
+            opt_out(
+                "public_health", "s251_support", legal_basis__s251_regulation=5, national_data_opt_out_applied=True
+            ),
+            "nhs_trust",
+            PASS,
+        ),
+        (
+            opt_out("research", "s251_support", legal_basis__s251_regulation=5, subjects__deceased=True),
+            "nhs_trust",
+            CONDITION,
+        ),
         (opt_out("service_planning", "not_confidential", subjects__deceased=True), "nhs_trust", CONDITION),
-        (opt_out("research", "not_confidential", data_items=[item("demographics", "anonymised"), item("diagnoses", "pseudonymised")]), "nhs_trust", CONDITION),
+        (
+            opt_out(
+                "research",
+                "not_confidential",
+                data_items=[item("demographics", "anonymised"), item("diagnoses", "pseudonymised")],
+            ),
+            "nhs_trust",
+            CONDITION,
+        ),
         # Secondary uses on other bases.
         (opt_out("service_planning", "not_confidential", "identifiable"), "nhs_trust", CONDITION),
         (opt_out("research", "permissive_gateway"), "nhs_trust", CONDITION),
@@ -539,13 +673,45 @@ def opt_out(purpose: str, confidentiality: str, form: str = "pseudonymised", **c
         (opt_out("research", "legal_requirement"), "nhs_trust", CONDITION),
         (opt_out("research", "legal_requirement", legal_basis__provision="made_up_act_2031"), "nhs_trust", CONDITION),
         (opt_out("research", "legal_requirement", legal_basis__provision="hsca_2012_s259"), "nhs_trust", PASS),
-        (opt_out("research", "legal_requirement", legal_basis__provision="children_act_1989_s47"), "nhs_trust", CONDITION),
-        (opt_out("research", "legal_requirement", legal_basis__provision="children_act_1989_s47"), "local_authority", PASS),
-        (opt_out("research", "legal_requirement", legal_basis__provision="crime_and_disorder_act_1998_s115"), "local_authority", CONDITION),
-        (opt_out("research", "legal_requirement", legal_basis__provision="dpa_2018_sch2_para5"), "local_authority", CONDITION),
-        (opt_out("research", "legal_requirement", legal_basis__provision="fgm_act_2003_s5b"), "local_authority", CONDITION),
-        (opt_out("service_planning", "legal_requirement", legal_basis__provision="health_protection_notification_2010"), "local_authority", PASS),
-        (opt_out("service_planning", "legal_requirement", legal_basis__provision="health_protection_notification_2010"), "police", CONDITION),
+        (
+            opt_out("research", "legal_requirement", legal_basis__provision="children_act_1989_s47"),
+            "nhs_trust",
+            CONDITION,
+        ),
+        (
+            opt_out("research", "legal_requirement", legal_basis__provision="children_act_1989_s47"),
+            "local_authority",
+            PASS,
+        ),
+        (
+            opt_out("research", "legal_requirement", legal_basis__provision="crime_and_disorder_act_1998_s115"),
+            "local_authority",
+            CONDITION,
+        ),
+        (
+            opt_out("research", "legal_requirement", legal_basis__provision="dpa_2018_sch2_para5"),
+            "local_authority",
+            CONDITION,
+        ),
+        (
+            opt_out("research", "legal_requirement", legal_basis__provision="fgm_act_2003_s5b"),
+            "local_authority",
+            CONDITION,
+        ),
+        (
+            opt_out(
+                "service_planning", "legal_requirement", legal_basis__provision="health_protection_notification_2010"
+            ),
+            "local_authority",
+            PASS,
+        ),
+        (
+            opt_out(
+                "service_planning", "legal_requirement", legal_basis__provision="health_protection_notification_2010"
+            ),
+            "police",
+            CONDITION,
+        ),
         (opt_out("research", "permissive_gateway", legal_basis__provision="hsca_2012_s259"), "nhs_trust", CONDITION),
     ],
 )
@@ -582,17 +748,46 @@ def test_cp6_national_data_opt_out_2027(changes: dict[str, Any], requester: str,
         ("nhs_trust", "approaching_standards", "research", DEFAULT_ITEMS, CONDITION, None),
         ("research", "approaching_standards", "research", DEFAULT_ITEMS, CONDITION, None),
         ("research", "standards_met", "research", DEFAULT_ITEMS, PASS, None),
-        *[(kind, "not_published", "research", DEFAULT_ITEMS, CONDITION, None) for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider")],
+        *[
+            (kind, "not_published", "research", DEFAULT_ITEMS, CONDITION, None)
+            for kind in ("nhs_trust", "gp_practice", "local_authority", "care_provider")
+        ],
         # ... except an unpublished toolkit for identifiable special category data from research, charity or other.
-        *[(kind, "not_published", "research", DEFAULT_ITEMS, REFER, "not_published") for kind in ("research", "charity", "other")],
+        *[
+            (kind, "not_published", "research", DEFAULT_ITEMS, REFER, "not_published")
+            for kind in ("research", "charity", "other")
+        ],
         ("charity", "not_published", "safeguarding_adult", [item("social_care_record")], REFER, "not_published"),
-        ("research", "not_published", "research", [item("demographics"), item("diagnoses", "pseudonymised")], CONDITION, None),
-        ("charity", "not_published", "research", [item("demographics"), item("diagnoses", "anonymised")], CONDITION, None),
+        (
+            "research",
+            "not_published",
+            "research",
+            [item("demographics"), item("diagnoses", "pseudonymised")],
+            CONDITION,
+            None,
+        ),
+        (
+            "charity",
+            "not_published",
+            "research",
+            [item("demographics"), item("diagnoses", "anonymised")],
+            CONDITION,
+            None,
+        ),
         ("other", "not_published", "research", [item("demographics"), item("contact_details")], CONDITION, None),
     ],
 )
-def test_cp5_dspt_2027(requester: str, dspt: str, purpose: str, items: list[dict[str, str]], expected: FindingResult, variant: str | None) -> None:
-    check(RuleId.CP5_DSPT, expected, {"purpose.category": purpose, "data_items": items}, variant, requester=requester, dspt=dspt)
+def test_cp5_dspt_2027(
+    requester: str, dspt: str, purpose: str, items: list[dict[str, str]], expected: FindingResult, variant: str | None
+) -> None:
+    check(
+        RuleId.CP5_DSPT,
+        expected,
+        {"purpose.category": purpose, "data_items": items},
+        variant,
+        requester=requester,
+        dspt=dspt,
+    )
 
 
 # CP8.transparency (changed)
@@ -616,7 +811,9 @@ def test_cp5_dspt_2027(requester: str, dspt: str, purpose: str, items: list[dict
         ("would_prejudice_purpose", False, "court_order", CONDITION, "prejudice_recorded"),
     ],
 )
-def test_cp8_transparency_2027(informed: str, notice_covers: bool, purpose: str, expected: FindingResult, variant: str | None) -> None:
+def test_cp8_transparency_2027(
+    informed: str, notice_covers: bool, purpose: str, expected: FindingResult, variant: str | None
+) -> None:
     changes = {
         "transparency.subject_informed": informed,
         "transparency.privacy_notice_covers_use": notice_covers,
@@ -626,9 +823,14 @@ def test_cp8_transparency_2027(informed: str, notice_covers: bool, purpose: str,
 
 
 def test_cp8_prejudice_condition_text() -> None:
-    evaluation = run27(changed({"transparency.subject_informed": "would_prejudice_purpose", "purpose.category": "safeguarding_child"}))
+    evaluation = run27(
+        changed({"transparency.subject_informed": "would_prejudice_purpose", "purpose.category": "safeguarding_child"})
+    )
 
-    assert "record why informing the person would prejudice the purpose" in finding(evaluation, RuleId.CP8_TRANSPARENCY).reason.lower()
+    assert (
+        "record why informing the person would prejudice the purpose"
+        in finding(evaluation, RuleId.CP8_TRANSPARENCY).reason.lower()
+    )
 
 
 # CONSENT.refusal (changed)
@@ -649,7 +851,12 @@ LACKS = {"consent.capacity": "lacks_capacity", "consent.best_interests_decision"
         (REFUSED | {"consent.given_by": "attorney"}, "nhs_trust", REFUSE, None),
         # The public interest is the guardian's call.
         (REFUSED | {"legal_basis.confidentiality": "overriding_public_interest"}, "nhs_trust", REFER, None),
-        ({"consent.status": "withdrawn", "legal_basis.confidentiality": "permissive_gateway"}, "nhs_trust", REFER, None),
+        (
+            {"consent.status": "withdrawn", "legal_basis.confidentiality": "permissive_gateway"},
+            "nhs_trust",
+            REFER,
+            None,
+        ),
         # A legal requirement: a verified duty overrides, an unverified one refers, anything else refuses.
         (REFUSED | LEGAL, "nhs_trust", REFER, None),
         (REFUSED | LEGAL | {"legal_basis.provision": "made_up_act_2031"}, "nhs_trust", REFER, None),
@@ -657,7 +864,12 @@ LACKS = {"consent.capacity": "lacks_capacity", "consent.best_interests_decision"
         (REFUSED | LEGAL | {"legal_basis.provision": "children_act_1989_s47"}, "nhs_trust", REFER, None),
         (REFUSED | LEGAL | {"legal_basis.provision": "children_act_1989_s47"}, "local_authority", PASS, None),
         (REFUSED | LEGAL | {"legal_basis.provision": "court_order"}, "police", PASS, None),
-        (REFUSED | LEGAL | {"legal_basis.provision": "crime_and_disorder_act_1998_s115"}, "local_authority", REFUSE, None),
+        (
+            REFUSED | LEGAL | {"legal_basis.provision": "crime_and_disorder_act_1998_s115"},
+            "local_authority",
+            REFUSE,
+            None,
+        ),
         (REFUSED | LEGAL | {"legal_basis.provision": "dpa_2018_sch2_para2"}, "police", REFUSE, None),
         (REFUSED | LEGAL | {"legal_basis.provision": "cpia_1996"}, "police", REFUSE, None),
         # Lacking capacity: a proxy's refusal binds unless a guardian finds otherwise; nobody else's does.
@@ -665,18 +877,42 @@ LACKS = {"consent.capacity": "lacks_capacity", "consent.best_interests_decision"
         (REFUSED | LACKS | {"consent.given_by": "parent", "subjects.age_group": "child"}, "nhs_trust", PASS, None),
         (REFUSED | LACKS | {"consent.given_by": "attorney"}, "nhs_trust", REFER, "proxy"),
         ({"consent.status": "withdrawn", "consent.given_by": "deputy"} | LACKS, "nhs_trust", REFER, "proxy"),
-        (REFUSED | LACKS | {"consent.given_by": "deputy", "legal_basis.confidentiality": "overriding_public_interest"}, "nhs_trust", REFER, "proxy"),
+        (
+            REFUSED
+            | LACKS
+            | {"consent.given_by": "deputy", "legal_basis.confidentiality": "overriding_public_interest"},
+            "nhs_trust",
+            REFER,
+            "proxy",
+        ),
         # What overrides a refusal, even a proxy's.
         (REFUSED | {"consent.given_by": "parent", "purpose.category": "safeguarding_child"}, "nhs_trust", PASS, None),
         (REFUSED | {"consent.given_by": "parent", "purpose.category": "safeguarding_adult"}, "nhs_trust", REFUSE, None),
         (REFUSED | {"purpose.category": "safeguarding_child"}, "nhs_trust", REFUSE, None),
         (REFUSED | {"purpose.category": "court_order"}, "nhs_trust", PASS, None),
-        (REFUSED | LACKS | {"consent.given_by": "attorney", "purpose.category": "court_order"}, "nhs_trust", PASS, None),
-        (REFUSED | LACKS | LEGAL | {"consent.given_by": "deputy", "legal_basis.provision": "care_act_2014_s45"}, "local_authority", PASS, None),
-        (REFUSED | LACKS | LEGAL | {"consent.given_by": "deputy", "legal_basis.provision": "care_act_2014_s45"}, "nhs_trust", REFER, "proxy"),
+        (
+            REFUSED | LACKS | {"consent.given_by": "attorney", "purpose.category": "court_order"},
+            "nhs_trust",
+            PASS,
+            None,
+        ),
+        (
+            REFUSED | LACKS | LEGAL | {"consent.given_by": "deputy", "legal_basis.provision": "care_act_2014_s45"},
+            "local_authority",
+            PASS,
+            None,
+        ),
+        (
+            REFUSED | LACKS | LEGAL | {"consent.given_by": "deputy", "legal_basis.provision": "care_act_2014_s45"},
+            "nhs_trust",
+            REFER,
+            "proxy",
+        ),
     ],
 )
-def test_consent_refusal_2027(changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None) -> None:
+def test_consent_refusal_2027(
+    changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None
+) -> None:
     check(RuleId.CONSENT_REFUSAL, expected, changes, variant, requester=requester)
 
 
@@ -689,11 +925,28 @@ def test_consent_refusal_2027(changes: dict[str, Any], requester: str, expected:
         ({"legal_basis.confidentiality": "overriding_public_interest"}, REFER),
         ({"legal_basis.confidentiality": "permissive_gateway", "consent.status": "given"}, REFER),
         ({"legal_basis.confidentiality": "overriding_public_interest"} | REFUSED | LACKS, REFER),
-        ({"legal_basis.confidentiality": "overriding_public_interest"} | REFUSED | LACKS | {"consent.given_by": "attorney"}, PASS),
+        (
+            {"legal_basis.confidentiality": "overriding_public_interest"}
+            | REFUSED
+            | LACKS
+            | {"consent.given_by": "attorney"},
+            PASS,
+        ),
         ({"legal_basis.confidentiality": "overriding_public_interest"} | REFUSED, PASS),
         ({"legal_basis.confidentiality": "permissive_gateway", "consent.status": "withdrawn"}, PASS),
-        ({"legal_basis.confidentiality": "permissive_gateway", "consent.given_by": "parent", "purpose.category": "safeguarding_child"} | REFUSED, REFER),
-        ({"legal_basis.confidentiality": "overriding_public_interest", "purpose.category": "court_order"} | REFUSED, REFER),
+        (
+            {
+                "legal_basis.confidentiality": "permissive_gateway",
+                "consent.given_by": "parent",
+                "purpose.category": "safeguarding_child",
+            }
+            | REFUSED,
+            REFER,
+        ),
+        (
+            {"legal_basis.confidentiality": "overriding_public_interest", "purpose.category": "court_order"} | REFUSED,
+            REFER,
+        ),
         (LEGAL | REFUSED, PASS),
         ({"legal_basis.confidentiality": "implied_consent"}, PASS),
     ],
@@ -703,11 +956,15 @@ def test_consent_public_interest_follows_the_2027_refusal(changes: dict[str, Any
 
 
 def test_a_proxy_refusal_is_referred_once() -> None:
-    changes = {"legal_basis.confidentiality": "overriding_public_interest", "consent.given_by": "attorney"} | REFUSED | LACKS
+    changes = (
+        {"legal_basis.confidentiality": "overriding_public_interest", "consent.given_by": "attorney"} | REFUSED | LACKS
+    )
     evaluation = run27(changed(changes))
 
     assert fired(evaluation) == {RuleId.CONSENT_REFUSAL: REFER}
-    assert finding(evaluation, RuleId.CONSENT_REFUSAL).reason == POLICY_2027.reason(RuleId.CONSENT_REFUSAL, REFER, "proxy")
+    assert finding(evaluation, RuleId.CONSENT_REFUSAL).reason == POLICY_2027.reason(
+        RuleId.CONSENT_REFUSAL, REFER, "proxy"
+    )
 
 
 # STAT.restricted_category (changed)
@@ -721,17 +978,31 @@ EXPLICIT = {"consent.status": "given", "legal_basis.confidentiality": "explicit_
         ([item("sexual_health")], EXPLICIT, PASS),
         ([item("gender_history")], EXPLICIT | {"consent.given_by": "subject"}, PASS),
         ([item("sexual_health")], EXPLICIT | {"consent.given_by": "parent", "subjects.age_group": "child"}, REFER),
-        ([item("fertility_treatment")], EXPLICIT | {"consent.given_by": "attorney", "consent.capacity": "lacks_capacity"}, REFER),
-        ([item("gender_history", "pseudonymised")], EXPLICIT | {"consent.given_by": "deputy", "consent.capacity": "lacks_capacity"}, REFER),
+        (
+            [item("fertility_treatment")],
+            EXPLICIT | {"consent.given_by": "attorney", "consent.capacity": "lacks_capacity"},
+            REFER,
+        ),
+        (
+            [item("gender_history", "pseudonymised")],
+            EXPLICIT | {"consent.given_by": "deputy", "consent.capacity": "lacks_capacity"},
+            REFER,
+        ),
         ([item("sexual_health")], {"consent.status": "given"}, REFER),
         ([item("sexual_health")], {"legal_basis.confidentiality": "explicit_consent"}, REFER),
         ([item("sexual_health")], {}, REFER),
-        ([item("sexual_health")], {"purpose.category": "court_order", "consent.given_by": "parent", "consent.status": "given"}, PASS),
+        (
+            [item("sexual_health")],
+            {"purpose.category": "court_order", "consent.given_by": "parent", "consent.status": "given"},
+            PASS,
+        ),
         ([item("sexual_health", "anonymised")], {}, PASS),
         ([item("genetic")], {}, PASS),
     ],
 )
-def test_stat_restricted_category_2027(items: list[dict[str, str]], changes: dict[str, Any], expected: FindingResult) -> None:
+def test_stat_restricted_category_2027(
+    items: list[dict[str, str]], changes: dict[str, Any], expected: FindingResult
+) -> None:
     check(RuleId.STAT_RESTRICTED_CATEGORY, expected, {"data_items": items} | changes)
 
 
@@ -750,8 +1021,17 @@ DEAD = {"subjects.deceased": True}
         (DEAD | LEGAL | {"legal_basis.provision": "court_order"}, "nhs_trust", PASS),
         (DEAD | LEGAL | {"legal_basis.provision": "witness_summons"}, "police", PASS),
         (DEAD | LEGAL | {"legal_basis.provision": "coroners_notice"}, "other", PASS),
-        (DEAD | {"legal_basis.confidentiality": "permissive_gateway", "legal_basis.provision": "coroners_notice"}, "nhs_trust", REFER),
-        (DEAD | {"legal_basis.confidentiality": "overriding_public_interest", "legal_basis.provision": "court_order"}, "nhs_trust", REFER),
+        (
+            DEAD | {"legal_basis.confidentiality": "permissive_gateway", "legal_basis.provision": "coroners_notice"},
+            "nhs_trust",
+            REFER,
+        ),
+        (
+            DEAD
+            | {"legal_basis.confidentiality": "overriding_public_interest", "legal_basis.provision": "court_order"},
+            "nhs_trust",
+            REFER,
+        ),
         (DEAD | LEGAL | {"legal_basis.provision": "hsca_2012_s259"}, "nhs_trust", REFER),
         (DEAD | LEGAL | {"legal_basis.provision": "children_act_1989_s47"}, "local_authority", REFER),
         (DEAD | LEGAL | {"legal_basis.provision": "made_up_act_2031"}, "nhs_trust", REFER),
@@ -781,14 +1061,33 @@ SAFEGUARDING_ADULT = {
 WAIVABLE_ALONE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "CONSENT.public_interest": ({"legal_basis.confidentiality": "overriding_public_interest"}, {}),
     "CONSENT.best_interests": ({"consent.capacity": "lacks_capacity"}, {}),
-    "CONSENT.child_competence": ({"subjects.age_group": "child", "consent.status": "given", "consent.capacity": "not_assessed"}, {}),
-    "CP6.vital_interests_capacity": ({"legal_basis.article_9": "vital_interests", "consent.capacity": "not_assessed", "consent.status": "not_possible"}, {}),
+    "CONSENT.child_competence": (
+        {"subjects.age_group": "child", "consent.status": "given", "consent.capacity": "not_assessed"},
+        {},
+    ),
+    "CP6.vital_interests_capacity": (
+        {
+            "legal_basis.article_9": "vital_interests",
+            "consent.capacity": "not_assessed",
+            "consent.status": "not_possible",
+        },
+        {},
+    ),
     "CP6.schedule1_paragraph": (SAFEGUARDING_ADULT | SPI | {"legal_basis.schedule1_paragraph": 18}, {}),
     "CP8.transparency": ({"transparency.subject_informed": "would_prejudice_purpose"}, {}),
     "AGR.registered": ({"sharing_agreement": "ISA-NOT-REGISTERED"}, {}),
-    "AGR.in_force": (SAFEGUARDING_ADULT | {"sharing_agreement": AGREEMENT_CODE}, {"agreement_facts": agreement(status=AgreementStatus.SUSPENDED)}),
-    "AGR.party": ({"sharing_agreement": AGREEMENT_CODE}, {"agreement_facts": agreement(parties=frozenset({"LA-TEST"}))}),
-    "AGR.scope": (SAFEGUARDING_ADULT | {"purpose.category": "safeguarding_child", "sharing_agreement": AGREEMENT_CODE}, {"agreement_facts": agreement()}),
+    "AGR.in_force": (
+        SAFEGUARDING_ADULT | {"sharing_agreement": AGREEMENT_CODE},
+        {"agreement_facts": agreement(status=AgreementStatus.SUSPENDED)},
+    ),
+    "AGR.party": (
+        {"sharing_agreement": AGREEMENT_CODE},
+        {"agreement_facts": agreement(parties=frozenset({"LA-TEST"}))},
+    ),
+    "AGR.scope": (
+        SAFEGUARDING_ADULT | {"purpose.category": "safeguarding_child", "sharing_agreement": AGREEMENT_CODE},
+        {"agreement_facts": agreement()},
+    ),
 }
 # Rules an emergency may not go ahead past, each referring alone: (changes, requester, dspt).
 NOT_WAIVABLE_ALONE: dict[str, tuple[dict[str, Any], str, str]] = {
@@ -799,9 +1098,21 @@ NOT_WAIVABLE_ALONE: dict[str, tuple[dict[str, Any], str, str]] = {
     "CP5.dspt": (SAFEGUARDING_ADULT, "nhs_trust", "not_met"),
     "CP6.article9_purpose_fit": ({"legal_basis.article_9": "public_health"}, "nhs_trust", "standards_met"),
     "CP6.legal_requirement_verified": (LEGAL, "nhs_trust", "standards_met"),
-    "CONSENT.refusal": (REFUSED | {"legal_basis.confidentiality": "overriding_public_interest"}, "nhs_trust", "standards_met"),
-    "CONSENT.proxy_authority": ({"consent.status": "given", "consent.given_by": "parent", "subjects.age_group": "young_person"}, "nhs_trust", "standards_met"),
-    "STAT.restricted_category": ({"data_items": [item("demographics"), item("sexual_health")]}, "nhs_trust", "standards_met"),
+    "CONSENT.refusal": (
+        REFUSED | {"legal_basis.confidentiality": "overriding_public_interest"},
+        "nhs_trust",
+        "standards_met",
+    ),
+    "CONSENT.proxy_authority": (
+        {"consent.status": "given", "consent.given_by": "parent", "subjects.age_group": "young_person"},
+        "nhs_trust",
+        "standards_met",
+    ),
+    "STAT.restricted_category": (
+        {"data_items": [item("demographics"), item("sexual_health")]},
+        "nhs_trust",
+        "standards_met",
+    ),
     "DEC.deceased": (DEAD, "nhs_trust", "standards_met"),
 }
 EMERGENCY = {"urgency": "emergency"}
@@ -815,7 +1126,9 @@ def assert_emergency(evaluation: Evaluation, shared: bool) -> None:
     if shared:
         assert evaluation.outcome == Outcome.APPROVE_WITH_CONDITIONS
         assert POLICY_2027.reason(RuleId.CP7_EMERGENCY_SHARE, CONDITION) in evaluation.conditions
-        assert "retrospective review by the Caldicott Guardian" in finding(evaluation, RuleId.CP7_EMERGENCY_SHARE).reason
+        assert (
+            "retrospective review by the Caldicott Guardian" in finding(evaluation, RuleId.CP7_EMERGENCY_SHARE).reason
+        )
 
 
 def test_the_waivable_cases_are_the_brief_list() -> None:
@@ -852,14 +1165,20 @@ def test_emergency_waits_for_a_guardian_on_each_other_referral(rule_id: str) -> 
 @pytest.mark.parametrize("rule_id", sorted(NOT_WAIVABLE_ALONE))
 def test_a_waivable_referral_does_not_carry_another_past_the_guardian(rule_id: str) -> None:
     changes, requester, dspt = NOT_WAIVABLE_ALONE[rule_id]
-    evaluation = run27(changed(changes | EMERGENCY | {"sharing_agreement": "ISA-NOT-REGISTERED"}), **options(requester, dspt))
+    evaluation = run27(
+        changed(changes | EMERGENCY | {"sharing_agreement": "ISA-NOT-REGISTERED"}), **options(requester, dspt)
+    )
 
     assert result(evaluation, RuleId.AGR_REGISTERED) == REFER
     assert_emergency(evaluation, shared=False)
 
 
 def test_several_waivable_referrals_together_still_go_ahead() -> None:
-    changes = EMERGENCY | PREJUDICE | {"sharing_agreement": "ISA-NOT-REGISTERED", "legal_basis.confidentiality": "overriding_public_interest"}
+    changes = (
+        EMERGENCY
+        | PREJUDICE
+        | {"sharing_agreement": "ISA-NOT-REGISTERED", "legal_basis.confidentiality": "overriding_public_interest"}
+    )
     evaluation = run27(changed(changes))
 
     assert fired(evaluation) == {
@@ -896,7 +1215,9 @@ def test_emergency_purposes(purpose: str) -> None:
     routine = run27(changed(changes))
     emergency = run27(changed(changes | EMERGENCY))
 
-    assert {rule: found for rule, found in fired(routine).items() if found != CONDITION} == {RuleId.AGR_REGISTERED: REFER}
+    assert {rule: found for rule, found in fired(routine).items() if found != CONDITION} == {
+        RuleId.AGR_REGISTERED: REFER
+    }
     assert_emergency(emergency, shared=purpose in {"direct_care", "safeguarding_child", "safeguarding_adult"})
 
 
@@ -952,7 +1273,10 @@ def test_emergency_share_no_longer_needs_vital_interests_and_keeps_other_conditi
     request = changed(EMERGENCY | PREJUDICE | {"recipient.staff_trained": False})
     evaluation = run27(request)
 
-    assert (request["legal_basis"]["article_6"], request["legal_basis"]["article_9"]) == ("public_task", "health_social_care")
+    assert (request["legal_basis"]["article_6"], request["legal_basis"]["article_9"]) == (
+        "public_task",
+        "health_social_care",
+    )
     assert_emergency(evaluation, shared=True)
     assert evaluation.conditions == [
         POLICY_2027.reason(RuleId.CP5_STAFF_TRAINED, CONDITION),
@@ -967,15 +1291,24 @@ NEW_FIELDS = [
     {"legal_basis.provision": "children_act_1989_s47"},
     {"legal_basis.provision": "court_order", "legal_basis.schedule1_paragraph": 18},
     {"legal_basis.provision": "made_up_act_2031", "legal_basis.s251_regulation": 3},
-    {"legal_basis.provision": "crime_and_disorder_act_1998_s115", "legal_basis.schedule1_paragraph": 5, "legal_basis.s251_regulation": 2},
+    {
+        "legal_basis.provision": "crime_and_disorder_act_1998_s115",
+        "legal_basis.schedule1_paragraph": 5,
+        "legal_basis.s251_regulation": 2,
+    },
 ]
 REQUESTS_2026 = {
     "baseline": {},
     "legal-requirement": LEGAL | REFUSED,
     "research-s251": opt_out("research", "s251_support"),
     "deceased": DEAD | LEGAL,
-    "safeguarding-spi": {"purpose.category": "safeguarding_adult", "legal_basis.confidentiality": "overriding_public_interest"} | SPI,
-    "emergency": EMERGENCY | {"legal_basis.article_6": "vital_interests", "recipient.onward_sharing": True, "subjects.count": 50},
+    "safeguarding-spi": {
+        "purpose.category": "safeguarding_adult",
+        "legal_basis.confidentiality": "overriding_public_interest",
+    }
+    | SPI,
+    "emergency": EMERGENCY
+    | {"legal_basis.article_6": "vital_interests", "recipient.onward_sharing": True, "subjects.count": 50},
 }
 
 
@@ -1007,7 +1340,11 @@ def test_social_protection_satisfies_article9_condition_in_2026() -> None:
     [
         {},
         {"legal_basis.article_6": "legitimate_interests"},
-        {"purpose.category": "research", "data_items": [item("diagnoses", "pseudonymised")], "legal_basis.confidentiality": "s251_support"},
+        {
+            "purpose.category": "research",
+            "data_items": [item("diagnoses", "pseudonymised")],
+            "legal_basis.confidentiality": "s251_support",
+        },
         {"legal_basis.article_9": "vital_interests", "consent.capacity": "not_assessed"},
     ],
 )
@@ -1021,8 +1358,22 @@ def test_2026_care_provider_is_a_type_like_other(changes: dict[str, Any], dspt: 
 @pytest.mark.parametrize(
     ("changes", "requester", "dspt", "rule_id", "in_2026", "in_2027"),
     [
-        ({"legal_basis.article_6": "recognised_legitimate_interest"}, "nhs_trust", "standards_met", RuleId.CP6_PUBLIC_AUTHORITY_LI, PASS, REFUSE),
-        ({"legal_basis.article_6": "legitimate_interests"}, "charity", "standards_met", RuleId.CP6_PUBLIC_AUTHORITY_LI, PASS, REFUSE),
+        (
+            {"legal_basis.article_6": "recognised_legitimate_interest"},
+            "nhs_trust",
+            "standards_met",
+            RuleId.CP6_PUBLIC_AUTHORITY_LI,
+            PASS,
+            REFUSE,
+        ),
+        (
+            {"legal_basis.article_6": "legitimate_interests"},
+            "charity",
+            "standards_met",
+            RuleId.CP6_PUBLIC_AUTHORITY_LI,
+            PASS,
+            REFUSE,
+        ),
         ({}, "police", "standards_met", RuleId.CP6_IMPLIED_CONSENT_SCOPE, PASS, REFUSE),
         (
             {"legal_basis.article_9": "vital_interests", "consent.capacity": "not_assessed"},
@@ -1034,19 +1385,48 @@ def test_2026_care_provider_is_a_type_like_other(changes: dict[str, Any], dspt: 
         ),
         ({}, "nhs_trust", "not_met", RuleId.CP5_DSPT, REFER, CONDITION),
         ({"purpose.category": "research"}, "charity", "not_published", RuleId.CP5_DSPT, CONDITION, REFER),
-        (PREJUDICE | {"purpose.category": "safeguarding_child"}, "nhs_trust", "standards_met", RuleId.CP8_TRANSPARENCY, PASS, CONDITION),
-        (REFUSED | LEGAL, "nhs_trust", "standards_met", RuleId.CONSENT_REFUSAL, PASS, REFER),
-        (REFUSED | LACKS | {"consent.given_by": "attorney"}, "nhs_trust", "standards_met", RuleId.CONSENT_REFUSAL, PASS, REFER),
         (
-            {"data_items": [item("sexual_health")], "consent.given_by": "parent", "subjects.age_group": "child"} | EXPLICIT,
+            PREJUDICE | {"purpose.category": "safeguarding_child"},
+            "nhs_trust",
+            "standards_met",
+            RuleId.CP8_TRANSPARENCY,
+            PASS,
+            CONDITION,
+        ),
+        (REFUSED | LEGAL, "nhs_trust", "standards_met", RuleId.CONSENT_REFUSAL, PASS, REFER),
+        (
+            REFUSED | LACKS | {"consent.given_by": "attorney"},
+            "nhs_trust",
+            "standards_met",
+            RuleId.CONSENT_REFUSAL,
+            PASS,
+            REFER,
+        ),
+        (
+            {"data_items": [item("sexual_health")], "consent.given_by": "parent", "subjects.age_group": "child"}
+            | EXPLICIT,
             "nhs_trust",
             "standards_met",
             RuleId.STAT_RESTRICTED_CATEGORY,
             PASS,
             REFER,
         ),
-        (opt_out("research", "legal_requirement"), "nhs_trust", "standards_met", RuleId.CP6_NATIONAL_DATA_OPT_OUT, PASS, CONDITION),
-        (opt_out("public_health", "s251_support"), "nhs_trust", "standards_met", RuleId.CP6_NATIONAL_DATA_OPT_OUT, PASS, CONDITION),
+        (
+            opt_out("research", "legal_requirement"),
+            "nhs_trust",
+            "standards_met",
+            RuleId.CP6_NATIONAL_DATA_OPT_OUT,
+            PASS,
+            CONDITION,
+        ),
+        (
+            opt_out("public_health", "s251_support"),
+            "nhs_trust",
+            "standards_met",
+            RuleId.CP6_NATIONAL_DATA_OPT_OUT,
+            PASS,
+            CONDITION,
+        ),
         (
             EMERGENCY | {"legal_basis.article_6": "vital_interests", "recipient.onward_sharing": True},
             "nhs_trust",

@@ -82,7 +82,9 @@ def test_cp1_purpose_requester_fit(requester: str, purpose: str) -> None:
 
 
 def test_cp1_purpose_requester_fit_asks_a_guardian_what_the_purpose_really_is() -> None:
-    reason = finding(run28(changed({"purpose.category": "research"}), requester="police"), RuleId.CP1_PURPOSE_REQUESTER_FIT).reason
+    reason = finding(
+        run28(changed({"purpose.category": "research"}), requester="police"), RuleId.CP1_PURPOSE_REQUESTER_FIT
+    ).reason
 
     assert "a Caldicott Guardian must decide what the purpose really is" in reason
 
@@ -99,15 +101,29 @@ NOT_CONFIDENTIAL = {"legal_basis.confidentiality": "not_confidential"}
         ("not_confidential", [item("contact_details"), item("diagnoses", "anonymised")], REFUSE, None),
         ("not_confidential", [item("diagnoses", "pseudonymised"), item("demographics")], REFUSE, None),
         ("not_confidential", [item("diagnoses", "pseudonymised")], REFER, "pseudonymised"),
-        ("not_confidential", [item("diagnoses", "pseudonymised"), item("demographics", "anonymised")], REFER, "pseudonymised"),
+        (
+            "not_confidential",
+            [item("diagnoses", "pseudonymised"), item("demographics", "anonymised")],
+            REFER,
+            "pseudonymised",
+        ),
         ("not_confidential", [item("diagnoses", "anonymised"), item("demographics", "anonymised")], PASS, None),
         ("implied_consent", [item("demographics")], PASS, None),
         ("explicit_consent", [item("diagnoses", "pseudonymised")], PASS, None),
         ("overriding_public_interest", [item("demographics")], PASS, None),
     ],
 )
-def test_cp6_not_confidential_scope(confidentiality: str, items: list[dict[str, str]], expected: FindingResult, variant: str | None) -> None:
-    request = changed({"legal_basis.confidentiality": confidentiality, "data_items": items, "subjects.count": 20, "consent.status": "given"})
+def test_cp6_not_confidential_scope(
+    confidentiality: str, items: list[dict[str, str]], expected: FindingResult, variant: str | None
+) -> None:
+    request = changed(
+        {
+            "legal_basis.confidentiality": confidentiality,
+            "data_items": items,
+            "subjects.count": 20,
+            "consent.status": "given",
+        }
+    )
     check28(RuleId.CP6_NOT_CONFIDENTIAL_SCOPE, expected, request, variant)
 
 
@@ -133,13 +149,18 @@ def test_cp6_not_confidential_scope(confidentiality: str, items: list[dict[str, 
         (3, [], [item("diagnoses")], PASS, None),
     ],
 )
-def test_cp6_single_subject_anonymised(count: int, identifiers: list[str], items: list[dict[str, str]], expected: FindingResult, variant: str | None) -> None:
+def test_cp6_single_subject_anonymised(
+    count: int, identifiers: list[str], items: list[dict[str, str]], expected: FindingResult, variant: str | None
+) -> None:
     request = changed({"subjects.count": count, "subjects.identifiers": identifiers, "data_items": items})
     check28(RuleId.CP6_SINGLE_SUBJECT_ANONYMISED, expected, request, variant)
 
 
 def test_cp6_single_subject_anonymised_names_the_threshold() -> None:
-    reason = finding(run28(changed({"subjects.count": 4, "data_items": [item("diagnoses", "anonymised")]})), RuleId.CP6_SINGLE_SUBJECT_ANONYMISED).reason
+    reason = finding(
+        run28(changed({"subjects.count": 4, "data_items": [item("diagnoses", "anonymised")]})),
+        RuleId.CP6_SINGLE_SUBJECT_ANONYMISED,
+    ).reason
 
     assert "fewer than 10 people" in reason
     assert POLICY_2028.thresholds.anonymised_min_subjects == 10
@@ -161,7 +182,12 @@ S47 = duty("children_act_1989_s47", "safeguarding_child", data_items=OFFENCE["da
         (OFFENCE | {"legal_basis.schedule1_paragraph": 10}, "local_authority", PASS, None),
         (OFFENCE | {"legal_basis.schedule1_paragraph": 37}, "local_authority", PASS, None),
         (OFFENCE | {"legal_basis.schedule1_paragraph": 1}, "local_authority", PASS, None),
-        (OFFENCE | {"data_items": [item("demographics"), item("criminal_offence", "anonymised")]}, "local_authority", PASS, None),
+        (
+            OFFENCE | {"data_items": [item("demographics"), item("criminal_offence", "anonymised")]},
+            "local_authority",
+            PASS,
+            None,
+        ),
         (OFFENCE | {"data_items": [item("demographics"), item("safeguarding_history")]}, "local_authority", PASS, None),
         (OFFENCE | DEAD, "local_authority", PASS, None),
         # A verified duty: paragraph 6 or 33 fits, so a condition; it takes precedence over an emergency.
@@ -181,7 +207,9 @@ S47 = duty("children_act_1989_s47", "safeguarding_child", data_items=OFFENCE["da
         (OFFENCE | {"urgency": "urgent"}, "local_authority", REFUSE, None),
     ],
 )
-def test_cp6_article10_condition(changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None) -> None:
+def test_cp6_article10_condition(
+    changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None
+) -> None:
     check28(RuleId.CP6_ARTICLE10_CONDITION, expected, changed(changes), variant, requester=requester)
 
 
@@ -192,7 +220,10 @@ def test_cp6_article10_condition(changes: dict[str, Any], requester: str, expect
     ("provision", "requester", "purpose", "expected", "variant"),
     [
         # Exemptions and provisions that bind someone else permit no disclosure.
-        *[(code, "police", "crime_prevention", CONDITION, "not_a_gateway") for code in ("dpa_2018_sch2_para2", "dpa_2018_sch2_para5")],
+        *[
+            (code, "police", "crime_prevention", CONDITION, "not_a_gateway")
+            for code in ("dpa_2018_sch2_para2", "dpa_2018_sch2_para5")
+        ],
         *[
             (code, "police", "crime_prevention", CONDITION, "not_a_gateway")
             for code in ("care_act_2014_s42", "pace_1984", "cpia_1996", "finance_act_2008_sch36")
@@ -221,7 +252,9 @@ def test_cp6_article10_condition(changes: dict[str, Any], requester: str, expect
         ("made_up_act_2031", "police", "crime_prevention", PASS, None),
     ],
 )
-def test_cp6_gateway_kind(provision: str | None, requester: str, purpose: str, expected: FindingResult, variant: str | None) -> None:
+def test_cp6_gateway_kind(
+    provision: str | None, requester: str, purpose: str, expected: FindingResult, variant: str | None
+) -> None:
     request = changed(GATEWAY | {"legal_basis.provision": provision, "purpose.category": purpose})
     check28(RuleId.CP6_GATEWAY_KIND, expected, request, variant, requester=requester)
 
@@ -237,14 +270,23 @@ def test_cp6_gateway_kind(provision: str | None, requester: str, purpose: str, e
     ],
 )
 def test_cp6_gateway_kind_reads_only_a_permissive_gateway(confidentiality: str, provision: str) -> None:
-    request = changed({"legal_basis.confidentiality": confidentiality, "legal_basis.provision": provision, "legal_basis.reference": "Ref 2028/1"})
+    request = changed(
+        {
+            "legal_basis.confidentiality": confidentiality,
+            "legal_basis.provision": provision,
+            "legal_basis.reference": "Ref 2028/1",
+        }
+    )
     check28(RuleId.CP6_GATEWAY_KIND, PASS, request, requester="school")
 
 
 def test_cp6_gateway_kind_is_a_condition_the_public_interest_still_refers() -> None:
     address = {"data_items": [item("demographics"), item("contact_details")], "legal_basis.article_9": None}
     evaluation = run28(
-        changed(GATEWAY | address | {"legal_basis.provision": "dpa_2018_sch2_para2", "purpose.category": "crime_prevention"}), requester="police"
+        changed(
+            GATEWAY | address | {"legal_basis.provision": "dpa_2018_sch2_para2", "purpose.category": "crime_prevention"}
+        ),
+        requester="police",
     )
 
     assert fired(evaluation) == {RuleId.CP6_GATEWAY_KIND: CONDITION, RuleId.CONSENT_PUBLIC_INTEREST: REFER}
@@ -252,7 +294,11 @@ def test_cp6_gateway_kind_is_a_condition_the_public_interest_still_refers() -> N
 
 # CP6.s251_verified
 
-S251 = {"legal_basis.confidentiality": "s251_support", "legal_basis.reference": "21/CAG/0001", "purpose.category": "research"}
+S251 = {
+    "legal_basis.confidentiality": "s251_support",
+    "legal_basis.reference": "21/CAG/0001",
+    "purpose.category": "research",
+}
 
 
 @pytest.mark.parametrize(
@@ -261,7 +307,15 @@ S251 = {"legal_basis.confidentiality": "s251_support", "legal_basis.reference": 
         (S251 | {"data_items": [item("diagnoses")]}, CONDITION),
         (S251 | {"data_items": [item("diagnoses", "pseudonymised")]}, CONDITION),
         (S251 | {"data_items": [item("diagnoses", "anonymised"), item("demographics", "pseudonymised")]}, CONDITION),
-        (S251 | {"data_items": [item("diagnoses", "pseudonymised")], "legal_basis.s251_regulation": 3, "purpose.category": "public_health"}, CONDITION),
+        (
+            S251
+            | {
+                "data_items": [item("diagnoses", "pseudonymised")],
+                "legal_basis.s251_regulation": 3,
+                "purpose.category": "public_health",
+            },
+            CONDITION,
+        ),
         (S251 | {"data_items": [item("diagnoses", "anonymised")], "subjects.count": 50}, PASS),
         (EXPLICIT | {"purpose.category": "research", "data_items": [item("diagnoses")]}, PASS),
         (LEGAL | {"purpose.category": "research", "data_items": [item("diagnoses")]}, PASS),
@@ -274,7 +328,9 @@ def test_cp6_s251_verified(changes: dict[str, Any], expected: FindingResult) -> 
 def test_cp6_s251_verified_is_the_controllers_check() -> None:
     reason = finding(run28(changed(S251)), RuleId.CP6_S251_VERIFIED).reason
 
-    assert reason.startswith("The controller's check: information governance confirms, before disclosing, that the support cited is in force")
+    assert reason.startswith(
+        "The controller's check: information governance confirms, before disclosing, that the support cited is in force"
+    )
 
 
 # CONSENT.proxy_scope
@@ -285,7 +341,11 @@ RESEARCH = {"purpose.category": "research", "data_items": [item("diagnoses", "ps
 
 def scope(value: str | None, status: str = "given", **changes: Any) -> dict[str, Any]:
     """An attorney's (or deputy's) decision for a person who lacks capacity, with the scope of their authority."""
-    return PROXY | {"consent.proxy_scope": value, "consent.status": status} | {key.replace("__", "."): v for key, v in changes.items()}
+    return (
+        PROXY
+        | {"consent.proxy_scope": value, "consent.status": status}
+        | {key.replace("__", "."): v for key, v in changes.items()}
+    )
 
 
 @pytest.mark.parametrize(
@@ -303,18 +363,40 @@ def scope(value: str | None, status: str = "given", **changes: Any) -> dict[str,
         (scope(None, consent__given_by="subject"), PASS, None),
         # Property and affairs: no authority to consent to disclosing health or care information.
         (scope("property_and_affairs") | EXPLICIT, REFUSE, "no_welfare_authority"),
-        (scope("property_and_affairs", consent__given_by="deputy") | {"legal_basis.article_6": "consent"}, REFUSE, "no_welfare_authority"),
+        (
+            scope("property_and_affairs", consent__given_by="deputy") | {"legal_basis.article_6": "consent"},
+            REFUSE,
+            "no_welfare_authority",
+        ),
         (scope("property_and_affairs") | {"legal_basis.article_9": "explicit_consent"}, REFUSE, "no_welfare_authority"),
-        (scope("property_and_affairs") | EXPLICIT | {"data_items": [item("diagnoses", "pseudonymised")]}, REFUSE, "no_welfare_authority"),
+        (
+            scope("property_and_affairs") | EXPLICIT | {"data_items": [item("diagnoses", "pseudonymised")]},
+            REFUSE,
+            "no_welfare_authority",
+        ),
         (scope("property_and_affairs"), PASS, None),
-        (scope("property_and_affairs") | EXPLICIT | {"data_items": [item("diagnoses", "anonymised")], "subjects.count": 50}, PASS, None),
+        (
+            scope("property_and_affairs")
+            | EXPLICIT
+            | {"data_items": [item("diagnoses", "anonymised")], "subjects.count": 50},
+            PASS,
+            None,
+        ),
         (scope("property_and_affairs", "refused"), PASS, None),
         (scope("property_and_affairs", "refused") | {"legal_basis.article_6": "consent"}, PASS, None),
         # Health and welfare: consent counts, except for research or planning.
         (scope("health_and_welfare") | EXPLICIT | RESEARCH, REFER, "research"),
-        (scope("health_and_welfare") | EXPLICIT | RESEARCH | {"purpose.category": "service_planning"}, REFER, "research"),
+        (
+            scope("health_and_welfare") | EXPLICIT | RESEARCH | {"purpose.category": "service_planning"},
+            REFER,
+            "research",
+        ),
         (scope("health_and_welfare") | RESEARCH | {"legal_basis.article_6": "consent"}, REFER, "research"),
-        (scope("health_and_welfare") | EXPLICIT | RESEARCH | {"data_items": [item("diagnoses", "anonymised")]}, PASS, None),
+        (
+            scope("health_and_welfare") | EXPLICIT | RESEARCH | {"data_items": [item("diagnoses", "anonymised")]},
+            PASS,
+            None,
+        ),
         (scope("health_and_welfare") | RESEARCH | {"legal_basis.confidentiality": "s251_support"}, PASS, None),
         (scope("health_and_welfare", "refused") | RESEARCH | {"legal_basis.article_6": "consent"}, PASS, None),
         (scope("health_and_welfare") | EXPLICIT, PASS, None),
@@ -331,19 +413,54 @@ def test_consent_proxy_scope(changes: dict[str, Any], expected: FindingResult, v
 @pytest.mark.parametrize(
     ("requester", "changes", "expected"),
     [
-        *[(kind, EXPLICIT | {"purpose.category": "safeguarding_adult"}, CONDITION) for kind in sorted(THIRD_PARTY_CONSENT)],
+        *[
+            (kind, EXPLICIT | {"purpose.category": "safeguarding_adult"}, CONDITION)
+            for kind in sorted(THIRD_PARTY_CONSENT)
+        ],
         *[
             (kind, EXPLICIT | {"purpose.category": "safeguarding_adult"}, PASS)
-            for kind in ("nhs_trust", "local_authority", "research", "regulator", "care_provider", "integrated_care_board", "court")
+            for kind in (
+                "nhs_trust",
+                "local_authority",
+                "research",
+                "regulator",
+                "care_provider",
+                "integrated_care_board",
+                "court",
+            )
         ],
-        ("charity", {"consent.status": "given", "legal_basis.article_6": "consent", "purpose.category": "research"}, CONDITION),
-        ("police", {"consent.status": "given", "legal_basis.article_9": "explicit_consent", "purpose.category": "crime_prevention"}, CONDITION),
+        (
+            "charity",
+            {"consent.status": "given", "legal_basis.article_6": "consent", "purpose.category": "research"},
+            CONDITION,
+        ),
+        (
+            "police",
+            {
+                "consent.status": "given",
+                "legal_basis.article_9": "explicit_consent",
+                "purpose.category": "crime_prevention",
+            },
+            CONDITION,
+        ),
         ("school", EXPLICIT | {"purpose.category": "other"}, CONDITION),
         # Direct care, no consent relied on, or none given.
         ("charity", EXPLICIT, PASS),
-        ("charity", {"consent.status": "given", "purpose.category": "research", "legal_basis.confidentiality": "s251_support"}, PASS),
+        (
+            "charity",
+            {"consent.status": "given", "purpose.category": "research", "legal_basis.confidentiality": "s251_support"},
+            PASS,
+        ),
         ("police", OPI | {"consent.status": "given", "purpose.category": "crime_prevention"}, PASS),
-        ("police", {"legal_basis.article_6": "consent", "consent.status": "not_sought", "purpose.category": "crime_prevention"}, PASS),
+        (
+            "police",
+            {
+                "legal_basis.article_6": "consent",
+                "consent.status": "not_sought",
+                "purpose.category": "crime_prevention",
+            },
+            PASS,
+        ),
         ("school", EXPLICIT | {"consent.status": "refused", "purpose.category": "safeguarding_child"}, PASS),
     ],
 )

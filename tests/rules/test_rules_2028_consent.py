@@ -66,34 +66,91 @@ def refusal(*parts: dict[str, Any]) -> dict[str, Any]:
         (refusal(PARENT_OF_CHILD, {"consent.capacity": "has_capacity"}), "nhs_trust", PASS, None),
         (refusal(PARENT_OF_CHILD, {"consent.capacity": "has_capacity"}, OPI), "nhs_trust", PASS, None),
         # Step 3: a parent's refusal for a child not shown to be competent is the child's.
-        (refusal(PARENT_OF_CHILD, OPI, {"purpose.category": "safeguarding_child"}), "local_authority", REFER, "parent_child_protection"),
-        (refusal(PARENT_OF_CHILD, LACKS, {"purpose.category": "safeguarding_child"}), "local_authority", REFER, "parent_child_protection"),
-        ({"consent.status": "withdrawn"} | PARENT_OF_CHILD | {"purpose.category": "safeguarding_child"}, "local_authority", REFER, "parent_child_protection"),
+        (
+            refusal(PARENT_OF_CHILD, OPI, {"purpose.category": "safeguarding_child"}),
+            "local_authority",
+            REFER,
+            "parent_child_protection",
+        ),
+        (
+            refusal(PARENT_OF_CHILD, LACKS, {"purpose.category": "safeguarding_child"}),
+            "local_authority",
+            REFER,
+            "parent_child_protection",
+        ),
+        (
+            {"consent.status": "withdrawn"} | PARENT_OF_CHILD | {"purpose.category": "safeguarding_child"},
+            "local_authority",
+            REFER,
+            "parent_child_protection",
+        ),
         (refusal(PARENT_OF_CHILD, OPI), "nhs_trust", REFER, "parent_refusal"),
         (refusal(PARENT_OF_CHILD, GATEWAY), "nhs_trust", REFER, "parent_refusal"),
         (refusal(PARENT_OF_CHILD, LEGAL), "nhs_trust", REFER, "parent_refusal"),
-        (refusal(PARENT_OF_CHILD, duty("children_act_1989_s47", "safeguarding_adult")), "local_authority", REFER, "parent_refusal"),
-        (refusal(PARENT_OF_CHILD, LEGAL, {"legal_basis.provision": "crime_and_disorder_act_1998_s115"}), "police", REFUSE, "parent_refusal"),
+        (
+            refusal(PARENT_OF_CHILD, duty("children_act_1989_s47", "safeguarding_adult")),
+            "local_authority",
+            REFER,
+            "parent_refusal",
+        ),
+        (
+            refusal(PARENT_OF_CHILD, LEGAL, {"legal_basis.provision": "crime_and_disorder_act_1998_s115"}),
+            "police",
+            REFUSE,
+            "parent_refusal",
+        ),
         (refusal(PARENT_OF_CHILD, {"consent.best_interests_decision": True}), "nhs_trust", REFER, "parent_refusal"),
         (refusal(PARENT_OF_CHILD, LACKS), "nhs_trust", REFER, "parent_refusal"),
         (refusal(PARENT_OF_CHILD), "nhs_trust", REFUSE, "parent_refusal"),
-        (refusal(PARENT_OF_CHILD, LACKS, {"consent.best_interests_decision": False}), "nhs_trust", REFUSE, "parent_refusal"),
-        (refusal(PARENT_OF_CHILD, RESEARCH, {"consent.best_interests_decision": True}), "research", REFUSE, "parent_refusal"),
         (
-            refusal(PARENT_OF_CHILD, {"purpose.category": "safeguarding_adult", "consent.best_interests_decision": True}),
+            refusal(PARENT_OF_CHILD, LACKS, {"consent.best_interests_decision": False}),
+            "nhs_trust",
+            REFUSE,
+            "parent_refusal",
+        ),
+        (
+            refusal(PARENT_OF_CHILD, RESEARCH, {"consent.best_interests_decision": True}),
+            "research",
+            REFUSE,
+            "parent_refusal",
+        ),
+        (
+            refusal(
+                PARENT_OF_CHILD, {"purpose.category": "safeguarding_adult", "consent.best_interests_decision": True}
+            ),
             "local_authority",
             REFUSE,
             "parent_refusal",
         ),
         # Step 4: an attorney or deputy for a person who lacks capacity needs welfare authority.
         (refusal(ATTORNEY, {"consent.proxy_scope": "property_and_affairs"}), "nhs_trust", PASS, None),
-        (refusal(ATTORNEY, {"consent.proxy_scope": "property_and_affairs", "consent.given_by": "deputy"}, OPI), "nhs_trust", PASS, None),
+        (
+            refusal(ATTORNEY, {"consent.proxy_scope": "property_and_affairs", "consent.given_by": "deputy"}, OPI),
+            "nhs_trust",
+            PASS,
+            None,
+        ),
         (refusal(ATTORNEY, {"consent.proxy_scope": "health_and_welfare"}), "nhs_trust", REFER, "proxy"),
         (refusal(ATTORNEY, {"consent.proxy_scope": None}), "nhs_trust", REFER, "proxy"),
-        (refusal(ATTORNEY, {"consent.given_by": "deputy", "consent.proxy_scope": "health_and_welfare"}, RESEARCH), "nhs_trust", REFER, "proxy"),
-        (refusal(ATTORNEY, {"consent.given_by": "deputy"}, {"purpose.category": "safeguarding_adult"}, OPI), "local_authority", REFER, "proxy"),
+        (
+            refusal(ATTORNEY, {"consent.given_by": "deputy", "consent.proxy_scope": "health_and_welfare"}, RESEARCH),
+            "nhs_trust",
+            REFER,
+            "proxy",
+        ),
+        (
+            refusal(ATTORNEY, {"consent.given_by": "deputy"}, {"purpose.category": "safeguarding_adult"}, OPI),
+            "local_authority",
+            REFER,
+            "proxy",
+        ),
         # A proxy for someone with capacity falls through to step 6 (CONSENT.proxy_authority refuses it).
-        (refusal({"consent.given_by": "attorney", "consent.proxy_scope": "health_and_welfare"}), "nhs_trust", REFUSE, None),
+        (
+            refusal({"consent.given_by": "attorney", "consent.proxy_scope": "health_and_welfare"}),
+            "nhs_trust",
+            REFUSE,
+            None,
+        ),
         (refusal({"consent.given_by": "deputy", "consent.capacity": "not_assessed"}, OPI), "nhs_trust", REFER, None),
         # Step 5: the person's own objection, when they lack capacity.
         (refusal(LACKS), "nhs_trust", PASS, None),
@@ -101,7 +158,12 @@ def refusal(*parts: dict[str, Any]) -> dict[str, Any]:
         (refusal(LACKS, {"subjects.age_group": "mixed"}), "nhs_trust", PASS, None),
         (refusal(LACKS, {"subjects.age_group": "child"}), "nhs_trust", REFER, "incapable_objection"),
         (refusal(LACKS, RESEARCH), "research", REFUSE, "incapable_objection"),
-        (refusal(LACKS, RESEARCH, {"purpose.category": "service_planning"}), "nhs_trust", REFUSE, "incapable_objection"),
+        (
+            refusal(LACKS, RESEARCH, {"purpose.category": "service_planning"}),
+            "nhs_trust",
+            REFUSE,
+            "incapable_objection",
+        ),
         (refusal(LACKS, RESEARCH, OPI), "research", REFUSE, "incapable_objection"),
         (refusal(LACKS, {"purpose.category": "public_health"}), "nhs_trust", REFER, "incapable_objection"),
         (refusal(LACKS, {"purpose.category": "safeguarding_adult"}), "local_authority", REFER, "incapable_objection"),
@@ -117,7 +179,9 @@ def refusal(*parts: dict[str, Any]) -> dict[str, Any]:
         (refusal({"purpose.category": "safeguarding_child"}), "local_authority", REFUSE, None),
     ],
 )
-def test_consent_refusal_2028(changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None) -> None:
+def test_consent_refusal_2028(
+    changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None
+) -> None:
     check28(RuleId.CONSENT_REFUSAL, expected, changed(changes), variant, requester=requester)
 
 
@@ -134,12 +198,22 @@ def test_consent_refusal_2028(changes: dict[str, Any], requester: str, expected:
         (refusal(GATEWAY, PARENT_OF_CHILD, {"purpose.category": "safeguarding_child"}), PASS),
     ],
 )
-def test_consent_public_interest_refers_only_when_the_refusal_passes(changes: dict[str, Any], expected: FindingResult) -> None:
+def test_consent_public_interest_refers_only_when_the_refusal_passes(
+    changes: dict[str, Any], expected: FindingResult
+) -> None:
     check28(RuleId.CONSENT_PUBLIC_INTEREST, expected, changed(changes))
 
 
 def test_a_parents_refusal_for_child_protection_is_referred_once() -> None:
-    evaluation = run28(changed(refusal(PARENT_OF_CHILD, OPI, {"purpose.category": "safeguarding_child", "legal_basis.article_9": "social_protection"})))
+    evaluation = run28(
+        changed(
+            refusal(
+                PARENT_OF_CHILD,
+                OPI,
+                {"purpose.category": "safeguarding_child", "legal_basis.article_9": "social_protection"},
+            )
+        )
+    )
 
     assert fired(evaluation) == {RuleId.CONSENT_REFUSAL: REFER}
 
@@ -177,9 +251,21 @@ CHILD_CONSENT = {"subjects.age_group": "child", "consent.status": "given", "cons
         ({"consent.given_by": "parent", "purpose.category": "safeguarding_child"}, CONDITION, "parent_consent"),
         ({"consent.given_by": "parent", "purpose.category": "other"}, CONDITION, "parent_consent"),
         ({"consent.given_by": "parent"}, PASS, None),
-        ({"consent.given_by": "parent", "purpose.category": "research", "consent.capacity": "has_capacity"}, PASS, None),
-        ({"consent.given_by": "parent", "purpose.category": "research", "consent.capacity": "lacks_capacity"}, PASS, None),
-        ({"consent.given_by": "parent", "purpose.category": "research", "subjects.age_group": "young_person"}, PASS, None),
+        (
+            {"consent.given_by": "parent", "purpose.category": "research", "consent.capacity": "has_capacity"},
+            PASS,
+            None,
+        ),
+        (
+            {"consent.given_by": "parent", "purpose.category": "research", "consent.capacity": "lacks_capacity"},
+            PASS,
+            None,
+        ),
+        (
+            {"consent.given_by": "parent", "purpose.category": "research", "subjects.age_group": "young_person"},
+            PASS,
+            None,
+        ),
         ({"consent.given_by": "parent", "purpose.category": "research", "consent.status": "refused"}, PASS, None),
         ({"consent.given_by": "subject", "consent.capacity": "has_capacity"}, PASS, None),
     ],
@@ -189,7 +275,9 @@ def test_consent_child_competence_2028(changes: dict[str, Any], expected: Findin
 
 
 def test_a_parents_consent_for_research_asks_about_the_childs_competence() -> None:
-    request = changed(CHILD_CONSENT | EXPLICIT | RESEARCH | {"consent.given_by": "parent", "legal_basis.article_9": "research"})
+    request = changed(
+        CHILD_CONSENT | EXPLICIT | RESEARCH | {"consent.given_by": "parent", "legal_basis.article_9": "research"}
+    )
     request = changed({"data_items": [item("diagnoses", "anonymised")]}, request)
     evaluation = run28(request, requester="research")
 

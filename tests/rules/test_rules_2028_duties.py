@@ -54,7 +54,14 @@ from .baseline_2028 import (
         ("care_act_2014_s45", "safeguarding_adult", "local_authority", {}, CONDITION, "requirement_seen"),
         ("care_act_2014_s45", "safeguarding_child", "local_authority", {}, REFER, "outside_duty"),
         ("public_health_control_of_disease_1984_part2a", "public_health", "local_authority", {}, PASS, None),
-        ("public_health_control_of_disease_1984_part2a", "safeguarding_child", "local_authority", {}, REFER, "outside_duty"),
+        (
+            "public_health_control_of_disease_1984_part2a",
+            "safeguarding_child",
+            "local_authority",
+            {},
+            REFER,
+            "outside_duty",
+        ),
         ("hsca_2012_s259", "research", "nhs_england", {}, PASS, None),
         ("hsca_2012_s259", "service_planning", "nhs_england", {}, PASS, None),
         ("hsca_2012_s259", "public_health", "nhs_england", {}, PASS, None),
@@ -67,9 +74,30 @@ from .baseline_2028 import (
         ("medical_act_1983_s35a", "regulatory", "local_authority", {}, REFER, "outside_duty"),
         ("medical_act_1983_s35a", "safeguarding_adult", "regulator", {}, REFER, "outside_duty"),
         # Duties limited by category and by number of people too.
-        ("health_protection_notification_2010", "public_health", "local_authority", {"data_items": [item("demographics"), item("test_results")]}, PASS, None),
-        ("health_protection_notification_2010", "public_health", "public_health_agency", {"data_items": [item("diagnoses")]}, PASS, None),
-        ("health_protection_notification_2010", "public_health", "nhs_trust", {"data_items": [item("diagnoses")]}, REFER, "outside_duty"),
+        (
+            "health_protection_notification_2010",
+            "public_health",
+            "local_authority",
+            {"data_items": [item("demographics"), item("test_results")]},
+            PASS,
+            None,
+        ),
+        (
+            "health_protection_notification_2010",
+            "public_health",
+            "public_health_agency",
+            {"data_items": [item("diagnoses")]},
+            PASS,
+            None,
+        ),
+        (
+            "health_protection_notification_2010",
+            "public_health",
+            "nhs_trust",
+            {"data_items": [item("diagnoses")]},
+            REFER,
+            "outside_duty",
+        ),
         (
             "health_protection_notification_2010",
             "public_health",
@@ -78,12 +106,54 @@ from .baseline_2028 import (
             REFER,
             "outside_duty",
         ),
-        ("health_protection_notification_2010", "public_health", "local_authority", {"data_items": [item("medications")]}, REFER, "outside_duty"),
-        ("health_protection_notification_2010", "direct_care", "local_authority", {"data_items": [item("diagnoses")]}, REFER, "outside_duty"),
-        ("road_traffic_act_1988_s172", "crime_prevention", "police", {"data_items": [item("demographics")]}, PASS, None),
-        ("road_traffic_act_1988_s172", "crime_prevention", "police", {"data_items": [item("demographics")], "subjects.count": 2}, REFER, "outside_duty"),
-        ("road_traffic_act_1988_s172", "safeguarding_adult", "police", {"data_items": [item("demographics")]}, REFER, "outside_duty"),
-        ("road_traffic_act_1988_s172", "crime_prevention", "police", {"data_items": [item("demographics"), item("contact_details")]}, REFER, "outside_duty"),
+        (
+            "health_protection_notification_2010",
+            "public_health",
+            "local_authority",
+            {"data_items": [item("medications")]},
+            REFER,
+            "outside_duty",
+        ),
+        (
+            "health_protection_notification_2010",
+            "direct_care",
+            "local_authority",
+            {"data_items": [item("diagnoses")]},
+            REFER,
+            "outside_duty",
+        ),
+        (
+            "road_traffic_act_1988_s172",
+            "crime_prevention",
+            "police",
+            {"data_items": [item("demographics")]},
+            PASS,
+            None,
+        ),
+        (
+            "road_traffic_act_1988_s172",
+            "crime_prevention",
+            "police",
+            {"data_items": [item("demographics")], "subjects.count": 2},
+            REFER,
+            "outside_duty",
+        ),
+        (
+            "road_traffic_act_1988_s172",
+            "safeguarding_adult",
+            "police",
+            {"data_items": [item("demographics")]},
+            REFER,
+            "outside_duty",
+        ),
+        (
+            "road_traffic_act_1988_s172",
+            "crime_prevention",
+            "police",
+            {"data_items": [item("demographics"), item("contact_details")]},
+            REFER,
+            "outside_duty",
+        ),
         # Other kinds, as 2027.1.
         ("terrorism_act_2000_s38b", "crime_prevention", "police", {}, REFER, "on_belief"),
         ("fgm_act_2003_s5b", "safeguarding_child", "police", {}, REFER, "on_belief"),
@@ -96,18 +166,38 @@ from .baseline_2028 import (
     ],
 )
 def test_cp6_legal_requirement_verified_2028(
-    provision: str | None, purpose: str, requester: str, changes: dict[str, Any], expected: FindingResult, variant: str | None
+    provision: str | None,
+    purpose: str,
+    requester: str,
+    changes: dict[str, Any],
+    expected: FindingResult,
+    variant: str | None,
 ) -> None:
-    check28(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED, expected, changed(duty(provision, purpose) | changes), variant, requester=requester)  # type: ignore[arg-type]
+    check28(
+        RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED,
+        expected,
+        changed(duty(provision, purpose) | changes),
+        variant,
+        requester=requester,
+    )  # type: ignore[arg-type]
 
 
 def test_cp6_legal_requirement_verified_passes_without_a_legal_requirement() -> None:
-    request = changed({"legal_basis.confidentiality": "permissive_gateway", "legal_basis.provision": "hsca_2008_s64", "purpose.category": "regulatory"})
+    request = changed(
+        {
+            "legal_basis.confidentiality": "permissive_gateway",
+            "legal_basis.provision": "hsca_2008_s64",
+            "purpose.category": "regulatory",
+        }
+    )
     check28(RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED, PASS, request, requester="regulator")
 
 
 def test_cp6_requirement_seen_is_the_controllers_check() -> None:
-    reason = finding(run28(changed(duty("hsca_2008_s64", "regulatory")), requester="regulator"), RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED).reason
+    reason = finding(
+        run28(changed(duty("hsca_2008_s64", "regulatory")), requester="regulator"),
+        RuleId.CP6_LEGAL_REQUIREMENT_VERIFIED,
+    ).reason
 
     assert reason.startswith("The controller's check: information governance sees the written requirement first")
     assert "the Care Quality Commission for HSCA 2008 s.64" in reason
@@ -132,13 +222,29 @@ def test_cp6_requirement_seen_is_the_controllers_check() -> None:
         (COURT_VERIFIED | {"legal_basis.confidentiality": "permissive_gateway"}, "nhs_trust", REFER, "unverified"),
         # An order cited for another purpose is not court-verified, and the purpose is not court_order.
         (COURT_VERIFIED | {"purpose.category": "direct_care"}, "nhs_trust", PASS, None),
-        (COURT_VERIFIED | {"purpose.category": "regulatory", "legal_basis.provision": "coroners_notice"}, "regulator", PASS, None),
-        ({"legal_basis.confidentiality": "permissive_gateway", "legal_basis.provision": "court_order", "legal_basis.reference": "1"}, "nhs_trust", PASS, None),
+        (
+            COURT_VERIFIED | {"purpose.category": "regulatory", "legal_basis.provision": "coroners_notice"},
+            "regulator",
+            PASS,
+            None,
+        ),
+        (
+            {
+                "legal_basis.confidentiality": "permissive_gateway",
+                "legal_basis.provision": "court_order",
+                "legal_basis.reference": "1",
+            },
+            "nhs_trust",
+            PASS,
+            None,
+        ),
         (duty("children_act_1989_s47", "safeguarding_child"), "local_authority", PASS, None),
         ({}, "nhs_trust", PASS, None),
     ],
 )
-def test_cp6_court_order_verified_2028(changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None) -> None:
+def test_cp6_court_order_verified_2028(
+    changes: dict[str, Any], requester: str, expected: FindingResult, variant: str | None
+) -> None:
     check28(RuleId.CP6_COURT_ORDER_VERIFIED, expected, changed(changes), variant, requester=requester)
 
 
@@ -171,7 +277,17 @@ def test_a_court_verified_request_is_approved_on_the_controllers_check() -> None
     [
         *[
             (LEGAL, reference, REFUSE)
-            for reference in (None, "", "   ", "TBC", "to follow", "pending", "anticipated proceedings", "Order to follow", "s. forty-seven")
+            for reference in (
+                None,
+                "",
+                "   ",
+                "TBC",
+                "to follow",
+                "pending",
+                "anticipated proceedings",
+                "Order to follow",
+                "s. forty-seven",
+            )
         ],
         *[(LEGAL, reference, PASS) for reference in ("Order 2028/1", "s.47", "1", "ZW26C00123", "Children Act 1989")],
         *[(LEGAL, f"Order no. {digit}", PASS) for digit in "0123456789"],
@@ -208,15 +324,27 @@ def test_cp6_reference_required_2028(changes: dict[str, Any], reference: str | N
         ([item("sexual_health")], duty("children_act_1989_s47", "safeguarding_child"), "local_authority", REFER),
         # The person's own explicit consent.
         ([item("sexual_health")], EXPLICIT, "nhs_trust", PASS),
-        ([item("sexual_health")], EXPLICIT | {"consent.given_by": "parent", "subjects.age_group": "child"}, "nhs_trust", REFER),
-        ([item("sexual_health")], EXPLICIT | {"consent.given_by": "attorney", "consent.capacity": "lacks_capacity"}, "nhs_trust", REFER),
+        (
+            [item("sexual_health")],
+            EXPLICIT | {"consent.given_by": "parent", "subjects.age_group": "child"},
+            "nhs_trust",
+            REFER,
+        ),
+        (
+            [item("sexual_health")],
+            EXPLICIT | {"consent.given_by": "attorney", "consent.capacity": "lacks_capacity"},
+            "nhs_trust",
+            REFER,
+        ),
         ([item("sexual_health")], {"consent.status": "given"}, "nhs_trust", REFER),
         # Not restricted, or anonymised.
         ([item("sexual_health", "anonymised")], {"subjects.count": 50}, "nhs_trust", PASS),
         ([item("genetic"), item("criminal_offence")], {}, "nhs_trust", PASS),
     ],
 )
-def test_stat_restricted_category_2028(items: list[dict[str, str]], changes: dict[str, Any], requester: str, expected: FindingResult) -> None:
+def test_stat_restricted_category_2028(
+    items: list[dict[str, str]], changes: dict[str, Any], requester: str, expected: FindingResult
+) -> None:
     check28(RuleId.STAT_RESTRICTED_CATEGORY, expected, changed({"data_items": items} | changes), requester=requester)
 
 
@@ -227,8 +355,19 @@ def test_stat_restricted_category_2028(items: list[dict[str, str]], changes: dic
     ("changes", "requester", "expected"),
     [
         ({}, "nhs_trust", REFER),
-        ({"data_items": [item("diagnoses", "anonymised"), item("demographics", "anonymised")], "subjects.count": 50}, "nhs_trust", PASS),
-        ({"data_items": [item("diagnoses", "anonymised"), item("demographics", "pseudonymised")], "subjects.count": 50}, "nhs_trust", REFER),
+        (
+            {"data_items": [item("diagnoses", "anonymised"), item("demographics", "anonymised")], "subjects.count": 50},
+            "nhs_trust",
+            PASS,
+        ),
+        (
+            {
+                "data_items": [item("diagnoses", "anonymised"), item("demographics", "pseudonymised")],
+                "subjects.count": 50,
+            },
+            "nhs_trust",
+            REFER,
+        ),
         (COURT_LABEL, "nhs_trust", REFER),
         (COURT_VERIFIED, "nhs_trust", PASS),
         (COURT_VERIFIED | {"legal_basis.provision": "coroners_notice"}, "coroner", PASS),
@@ -239,15 +378,32 @@ def test_stat_restricted_category_2028(items: list[dict[str, str]], changes: dic
         (duty("care_act_2014_s45", "safeguarding_adult"), "local_authority", PASS),
         (duty("hsca_2008_s64", "regulatory"), "regulator", PASS),
         (duty("medical_act_1983_s35a", "regulatory"), "regulator", PASS),
-        (duty("health_protection_notification_2010", "public_health", data_items=[item("diagnoses")]), "public_health_agency", PASS),
+        (
+            duty("health_protection_notification_2010", "public_health", data_items=[item("diagnoses")]),
+            "public_health_agency",
+            PASS,
+        ),
         # ... but only when verified; and duties that do not reach them.
         (duty("children_act_2004_s16h", "safeguarding_child"), "nhs_trust", REFER),
-        (duty("health_protection_notification_2010", "public_health", data_items=[item("diagnoses")], subjects__count=2), "local_authority", REFER),
+        (
+            duty(
+                "health_protection_notification_2010",
+                "public_health",
+                data_items=[item("diagnoses")],
+                subjects__count=2,
+            ),
+            "local_authority",
+            REFER,
+        ),
         (duty("children_act_1989_s47", "safeguarding_child"), "local_authority", REFER),
         (duty("public_health_control_of_disease_1984_part2a", "public_health"), "local_authority", REFER),
         (duty("hsca_2012_s259", "research"), "nhs_england", REFER),
         (duty("road_traffic_act_1988_s172", "crime_prevention", data_items=[item("demographics")]), "police", REFER),
-        ({"legal_basis.confidentiality": "overriding_public_interest", "legal_basis.provision": "coroners_notice"}, "nhs_trust", REFER),
+        (
+            {"legal_basis.confidentiality": "overriding_public_interest", "legal_basis.provision": "coroners_notice"},
+            "nhs_trust",
+            REFER,
+        ),
         ({"subjects.deceased": False}, "nhs_trust", PASS),
     ],
 )

@@ -31,8 +31,14 @@ from .baseline_2028 import (
 
 LACKS = {"consent.capacity": "lacks_capacity", "consent.best_interests_decision": True}
 PROXY_REFUSAL = REFUSED | LACKS | {"consent.given_by": "attorney", "consent.proxy_scope": "health_and_welfare"}
-PARENT_OF_CHILD = REFUSED | {"consent.given_by": "parent", "subjects.age_group": "child", "consent.capacity": "not_assessed"}
-CHILD_PROTECTION = PARENT_OF_CHILD | OPI | {"purpose.category": "safeguarding_child", "legal_basis.article_9": "social_protection"}
+PARENT_OF_CHILD = REFUSED | {
+    "consent.given_by": "parent",
+    "subjects.age_group": "child",
+    "consent.capacity": "not_assessed",
+}
+CHILD_PROTECTION = (
+    PARENT_OF_CHILD | OPI | {"purpose.category": "safeguarding_child", "legal_basis.article_9": "social_protection"}
+)
 SAFEGUARDING_OPI = OPI | {"purpose.category": "safeguarding_adult", "legal_basis.article_9": "social_protection"}
 NOT_POSSIBLE = {"consent.status": "not_possible"}
 OFFENCE = SAFEGUARDING_ADULT | {"data_items": [item("demographics"), item("criminal_offence")]}
@@ -66,7 +72,12 @@ def assert_waits(routine: Evaluation, emergency: Evaluation) -> None:
 # name: (changes, requester, the referrals it gives, the condition variant of the share)
 WAIVED: dict[str, tuple[dict[str, Any], str, dict[str, str], str | None]] = {
     "article10 emergency, safeguarding": (OFFENCE, "nhs_trust", {RuleId.CP6_ARTICLE10_CONDITION: "emergency"}, None),
-    "parent refusing child protection": (CHILD_PROTECTION, "nhs_trust", {RuleId.CONSENT_REFUSAL: "parent_child_protection"}, None),
+    "parent refusing child protection": (
+        CHILD_PROTECTION,
+        "nhs_trust",
+        {RuleId.CONSENT_REFUSAL: "parent_child_protection"},
+        None,
+    ),
     "proxy refusal, direct care": (PROXY_REFUSAL, "nhs_trust", {RuleId.CONSENT_REFUSAL: "proxy"}, "proxy"),
     "proxy refusal, scope unknown": (
         PROXY_REFUSAL | {"consent.proxy_scope": None},
@@ -80,10 +91,30 @@ WAIVED: dict[str, tuple[dict[str, Any], str, dict[str, str], str | None]] = {
         {RuleId.CONSENT_PROXY_SCOPE: "scope_unknown"},
         None,
     ),
-    "sexual health, cannot consent, trust": (restricted("sexual_health") | NOT_POSSIBLE, "nhs_trust", {RuleId.STAT_RESTRICTED_CATEGORY: "default"}, None),
-    "fertility, lacks capacity, GP": (restricted("fertility_treatment") | LACKS, "gp_practice", {RuleId.STAT_RESTRICTED_CATEGORY: "default"}, None),
-    "sexual health, care provider": (restricted("sexual_health") | NOT_POSSIBLE, "care_provider", {RuleId.STAT_RESTRICTED_CATEGORY: "default"}, None),
-    "gender history, trust": (restricted("gender_history") | NOT_POSSIBLE, "nhs_trust", {RuleId.STAT_RESTRICTED_CATEGORY: "default"}, "gender_history"),
+    "sexual health, cannot consent, trust": (
+        restricted("sexual_health") | NOT_POSSIBLE,
+        "nhs_trust",
+        {RuleId.STAT_RESTRICTED_CATEGORY: "default"},
+        None,
+    ),
+    "fertility, lacks capacity, GP": (
+        restricted("fertility_treatment") | LACKS,
+        "gp_practice",
+        {RuleId.STAT_RESTRICTED_CATEGORY: "default"},
+        None,
+    ),
+    "sexual health, care provider": (
+        restricted("sexual_health") | NOT_POSSIBLE,
+        "care_provider",
+        {RuleId.STAT_RESTRICTED_CATEGORY: "default"},
+        None,
+    ),
+    "gender history, trust": (
+        restricted("gender_history") | NOT_POSSIBLE,
+        "nhs_trust",
+        {RuleId.STAT_RESTRICTED_CATEGORY: "default"},
+        "gender_history",
+    ),
     "gender history pseudonymised, GP": (
         restricted("gender_history", form="pseudonymised") | LACKS,
         "gp_practice",
@@ -97,7 +128,8 @@ WAIVED: dict[str, tuple[dict[str, Any], str, dict[str, str], str | None]] = {
         "gender_history",
     ),
     "anonymised gender history, care provider": (
-        {"data_items": [item("sexual_health"), item("gender_history", "anonymised")], "subjects.count": 10} | NOT_POSSIBLE,
+        {"data_items": [item("sexual_health"), item("gender_history", "anonymised")], "subjects.count": 10}
+        | NOT_POSSIBLE,
         "care_provider",
         {RuleId.STAT_RESTRICTED_CATEGORY: "default"},
         None,
@@ -124,7 +156,9 @@ def test_emergency_goes_ahead_past_each_2028_waiver(name: str) -> None:
     emergency = run28(changed(changes | EMERGENCY), requester=requester)
 
     assert {rule for rule, found in fired(emergency).items() if found == REFER} == set(referrals)
-    assert {rule: finding(emergency, rule).reason for rule in referrals} == {rule: POLICY_2028.reason(rule, REFER, v) for rule, v in referrals.items()}
+    assert {rule: finding(emergency, rule).reason for rule in referrals} == {
+        rule: POLICY_2028.reason(rule, REFER, v) for rule, v in referrals.items()
+    }
     assert REFUSE not in fired(emergency).values()
     assert_shared(emergency, variant)
     assert routine.outcome in (Outcome.REFER, Outcome.REFUSE)
@@ -136,7 +170,10 @@ def test_emergency_goes_ahead_past_each_2028_waiver(name: str) -> None:
         # The proxy waivers are for the person's care only.
         (PROXY_REFUSAL | SAFEGUARDING_OPI, "local_authority"),
         (PROXY_REFUSAL | SAFEGUARDING_OPI | {"consent.proxy_scope": None}, "local_authority"),
-        (PROXY_REFUSAL | SAFEGUARDING_OPI | {"consent.status": "given", "consent.proxy_scope": None}, "local_authority"),
+        (
+            PROXY_REFUSAL | SAFEGUARDING_OPI | {"consent.status": "given", "consent.proxy_scope": None},
+            "local_authority",
+        ),
         # Restricted categories: for care, of a person who cannot consent, through a health professional.
         (restricted("sexual_health") | NOT_POSSIBLE | SAFEGUARDING_OPI, "nhs_trust"),
         (restricted("sexual_health"), "nhs_trust"),
@@ -153,7 +190,14 @@ def test_emergency_goes_ahead_past_each_2028_waiver(name: str) -> None:
         (REFUSED | OPI, "nhs_trust"),
         (REFUSED | GATEWAY | {"legal_basis.provision": "children_act_2004_s11"}, "nhs_trust"),
         ({"data_items": [item("diagnoses", "anonymised")], "subjects.count": 5}, "nhs_trust"),
-        ({"legal_basis.confidentiality": "not_confidential", "data_items": [item("diagnoses", "pseudonymised")], "subjects.count": 10}, "nhs_trust"),
+        (
+            {
+                "legal_basis.confidentiality": "not_confidential",
+                "data_items": [item("diagnoses", "pseudonymised")],
+                "subjects.count": 10,
+            },
+            "nhs_trust",
+        ),
         (SAFEGUARDING_ADULT, "school"),
         (duty("children_act_2004_s16h", "safeguarding_child", legal_basis__article_9="social_protection"), "nhs_trust"),
     ],
@@ -179,12 +223,25 @@ def test_criminal_offence_data_for_care_waits_on_the_matrix_though_its_article10
 WAIVABLE_ALONE_2028: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "CONSENT.public_interest": (OPI, {}),
     "CONSENT.best_interests": ({"consent.capacity": "lacks_capacity"}, {}),
-    "CONSENT.child_competence": ({"subjects.age_group": "child", "consent.status": "given", "consent.capacity": "not_assessed"}, {}),
-    "CP6.vital_interests_capacity": ({"legal_basis.article_9": "vital_interests", "consent.capacity": "not_assessed"} | NOT_POSSIBLE, {}),
-    "CP6.schedule1_paragraph": (SAFEGUARDING_ADULT | {"legal_basis.article_9": "substantial_public_interest", "legal_basis.schedule1_paragraph": 18}, {}),
+    "CONSENT.child_competence": (
+        {"subjects.age_group": "child", "consent.status": "given", "consent.capacity": "not_assessed"},
+        {},
+    ),
+    "CP6.vital_interests_capacity": (
+        {"legal_basis.article_9": "vital_interests", "consent.capacity": "not_assessed"} | NOT_POSSIBLE,
+        {},
+    ),
+    "CP6.schedule1_paragraph": (
+        SAFEGUARDING_ADULT
+        | {"legal_basis.article_9": "substantial_public_interest", "legal_basis.schedule1_paragraph": 18},
+        {},
+    ),
     "CP8.transparency": ({"transparency.subject_informed": "would_prejudice_purpose"}, {}),
     "AGR.registered": ({"sharing_agreement": "ISA-NOT-REGISTERED"}, {}),
-    "AGR.in_force": (SAFEGUARDING_ADULT | {"sharing_agreement": "ISA-TEST"}, {"agreement_facts": agreement(status=AgreementStatus.SUSPENDED)}),
+    "AGR.in_force": (
+        SAFEGUARDING_ADULT | {"sharing_agreement": "ISA-TEST"},
+        {"agreement_facts": agreement(status=AgreementStatus.SUSPENDED)},
+    ),
     "AGR.party": ({"sharing_agreement": "ISA-TEST"}, {"agreement_facts": agreement(parties=frozenset({"LA-TEST"}))}),
 }
 
@@ -230,7 +287,11 @@ def test_a_2028_emergency_with_nothing_to_waive_is_not_shared() -> None:
 
 
 def test_a_2028_emergency_outside_care_and_safeguarding_is_not_shared() -> None:
-    changes = {"purpose.category": "public_health", "consent.status": "given", "legal_basis.confidentiality": "explicit_consent"}
+    changes = {
+        "purpose.category": "public_health",
+        "consent.status": "given",
+        "legal_basis.confidentiality": "explicit_consent",
+    }
     evaluation = run28(changed(changes | EMERGENCY | {"transparency.subject_informed": "would_prejudice_purpose"}))
 
     assert fired(evaluation) == {RuleId.CP8_TRANSPARENCY: REFER}
@@ -240,14 +301,28 @@ def test_a_2028_emergency_outside_care_and_safeguarding_is_not_shared() -> None:
 @pytest.mark.parametrize(
     ("changes", "requester"),
     [
-        ({"data_items": [item("diagnoses", "anonymised")], "subjects.count": 10, "transparency.subject_informed": "would_prejudice_purpose"}, "nhs_trust"),
         (
-            duty("children_act_2004_s16h", "safeguarding_child", legal_basis__article_9="social_protection", sharing_agreement="ISA-NOT-REGISTERED"),
+            {
+                "data_items": [item("diagnoses", "anonymised")],
+                "subjects.count": 10,
+                "transparency.subject_informed": "would_prejudice_purpose",
+            },
+            "nhs_trust",
+        ),
+        (
+            duty(
+                "children_act_2004_s16h",
+                "safeguarding_child",
+                legal_basis__article_9="social_protection",
+                sharing_agreement="ISA-NOT-REGISTERED",
+            ),
             "local_authority",
         ),
     ],
 )
-def test_a_2028_emergency_is_never_shared_for_the_dead_even_when_dec_deceased_passes(changes: dict[str, Any], requester: str) -> None:
+def test_a_2028_emergency_is_never_shared_for_the_dead_even_when_dec_deceased_passes(
+    changes: dict[str, Any], requester: str
+) -> None:
     evaluation = run28(changed(changes | DEAD | EMERGENCY), requester=requester)
 
     assert result(evaluation, RuleId.DEC_DECEASED) == PASS

@@ -111,7 +111,9 @@ async def _claim(*, session: AsyncSession, code: str, kind: AgreementNoticeKind,
     return (await session.exec(statement)).first() is not None
 
 
-async def _announce(*, session: AsyncSession, agreement: SharingAgreement, kind: AgreementNoticeKind, day: date, today: date) -> Notice:
+async def _announce(
+    *, session: AsyncSession, agreement: SharingAgreement, kind: AgreementNoticeKind, day: date, today: date
+) -> Notice:
     """The outbox event and audit event of one notice, to the endpoints of the controller, the owner and the parties."""
     event_type, action = WHAT_IS_SENT[kind]
     days_left = (day - today).days
@@ -127,6 +129,12 @@ async def _announce(*, session: AsyncSession, agreement: SharingAgreement, kind:
     organisations = {*agreement.parties, *([agreement.owner] if agreement.owner else [])}
     outcome = f"{kind} {day.isoformat()}, {days_left} days left"
     event_id = await events.agreement_announced(
-        session=session, action=action, event_type=event_type, code=agreement.code, outcome=outcome, data=data, organisations=organisations
+        session=session,
+        action=action,
+        event_type=event_type,
+        code=agreement.code,
+        outcome=outcome,
+        data=data,
+        organisations=organisations,
     )
     return Notice(code=agreement.code, kind=kind, for_date=day, days_left=days_left, event_id=event_id)

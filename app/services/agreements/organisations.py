@@ -7,7 +7,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden
 from app.models.actions import AdminAction
-from app.models.organisation import Organisation, OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
+from app.models.organisation import (
+    Organisation,
+    OrganisationCreate,
+    OrganisationPage,
+    OrganisationPublic,
+    OrganisationUpdate,
+)
 from app.models.vocabulary import DsptStatus, OrganisationType
 from app.platform import driver
 from app.principal import Principal
@@ -15,7 +21,9 @@ from app.services.agreements.registers import Register
 
 # What every request reads of its caller's organisation: four columns through the connection, not an ORM object.
 _CALLER = driver.prepare(
-    select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(Organisation.code == bindparam("code"))
+    select(Organisation.code, Organisation.type, Organisation.dspt_status, Organisation.active).where(
+        Organisation.code == bindparam("code")
+    )
 )
 CALLER = "caller_organisation"  # in Session.info: the row as read in this request
 
@@ -38,12 +46,19 @@ async def caller_organisation(*, session: AsyncSession, code: str) -> CallerOrga
     if not rows:
         return None
     found, type_, dspt_status, active = rows[0]  # the code is the primary key: one row at most
-    organisation = CallerOrganisation(code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active)
+    organisation = CallerOrganisation(
+        code=found, type=OrganisationType(type_), dspt_status=DsptStatus(dspt_status), active=active
+    )
     session.sync_session.info[CALLER] = organisation
     return organisation
 
 
-ORGANISATIONS = Register(Organisation, "organisation", registered=AdminAction.ORGANISATION_REGISTERED, changed=AdminAction.ORGANISATION_CHANGED)
+ORGANISATIONS = Register(
+    Organisation,
+    "organisation",
+    registered=AdminAction.ORGANISATION_REGISTERED,
+    changed=AdminAction.ORGANISATION_CHANGED,
+)
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: OrganisationCreate) -> Organisation:
@@ -59,7 +74,9 @@ async def get(*, session: AsyncSession, code: str) -> Organisation:
 async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> OrganisationPage:
     """Organisations ordered by code, from the cursor (or, deprecated, after the given code)."""
     rows, next_cursor = await ORGANISATIONS.page(session=session, cursor=cursor, after=after, limit=limit)
-    return OrganisationPage(items=[OrganisationPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
+    return OrganisationPage(
+        items=[OrganisationPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor
+    )
 
 
 async def update(*, session: AsyncSession, actor: Principal, code: str, changes: OrganisationUpdate) -> Organisation:
@@ -85,6 +102,11 @@ async def ensure_controller(*, session: AsyncSession, code: str) -> bool:
     """
     if await session.get(Organisation, code) is not None:
         return False
-    controller = Organisation(code=code, name=f"{code} (the controller)", type=OrganisationType.NHS_TRUST, dspt_status=DsptStatus.NOT_PUBLISHED)
+    controller = Organisation(
+        code=code,
+        name=f"{code} (the controller)",
+        type=OrganisationType.NHS_TRUST,
+        dspt_status=DsptStatus.NOT_PUBLISHED,
+    )
     await ORGANISATIONS.add(session=session, actor=None, entry=controller)
     return True

@@ -31,7 +31,12 @@ from app.platform.pagination import ascending, keyset_page
 from app.principal import Principal
 from app.services.agreements.registers import Register
 
-AGREEMENTS = Register(SharingAgreement, "sharing agreement", registered=AdminAction.AGREEMENT_REGISTERED, changed=AdminAction.AGREEMENT_CHANGED)
+AGREEMENTS = Register(
+    SharingAgreement,
+    "sharing agreement",
+    registered=AdminAction.AGREEMENT_REGISTERED,
+    changed=AdminAction.AGREEMENT_CHANGED,
+)
 
 
 async def register(*, session: AsyncSession, actor: Principal, data: SharingAgreementCreate) -> SharingAgreement:
@@ -40,7 +45,9 @@ async def register(*, session: AsyncSession, actor: Principal, data: SharingAgre
     await _check_owner(session=session, owner=data.owner)
     _check_review_date(data.review_date, valid_from=data.valid_from, valid_until=data.valid_until)
     await _check_signed_copy(session=session, code=data.code, attachment_id=data.signed_attachment)
-    agreement = await AGREEMENTS.add(session=session, actor=actor, entry=SharingAgreement(**data.model_dump(), version=1))
+    agreement = await AGREEMENTS.add(
+        session=session, actor=actor, entry=SharingAgreement(**data.model_dump(), version=1)
+    )
     _record_version(session=session, actor=actor, agreement=agreement)
     return agreement
 
@@ -55,13 +62,20 @@ async def find(*, session: AsyncSession, code: str) -> SharingAgreement | None:
     return await session.get(SharingAgreement, code)
 
 
-async def list_page(*, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> SharingAgreementPage:
+async def list_page(
+    *, session: AsyncSession, cursor: str | None, after: str | None, limit: int
+) -> SharingAgreementPage:
     """Agreements ordered by code, from the cursor (or, deprecated, after the given code)."""
     rows, next_cursor = await AGREEMENTS.page(session=session, cursor=cursor, after=after, limit=limit)
-    return SharingAgreementPage(items=[SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows], next_cursor=next_cursor)
+    return SharingAgreementPage(
+        items=[SharingAgreementPublic.model_validate(row, from_attributes=True) for row in rows],
+        next_cursor=next_cursor,
+    )
 
 
-async def update(*, session: AsyncSession, actor: Principal, code: str, changes: SharingAgreementUpdate) -> SharingAgreement:
+async def update(
+    *, session: AsyncSession, actor: Principal, code: str, changes: SharingAgreementUpdate
+) -> SharingAgreement:
     """Apply an admin's changes as the next version; the period must stay ordered, with the review date inside it."""
     # Locked until the change commits: two changes at once take the next version one after the other.
     agreement = await session.get(SharingAgreement, code, with_for_update=True)
@@ -85,13 +99,19 @@ async def update(*, session: AsyncSession, actor: Principal, code: str, changes:
     return agreement
 
 
-async def versions_page(*, session: AsyncSession, code: str, cursor: str | None, limit: int) -> SharingAgreementVersionPage:
+async def versions_page(
+    *, session: AsyncSession, code: str, cursor: str | None, limit: int
+) -> SharingAgreementVersionPage:
     """The agreement's versions, oldest first, from the cursor; 404 for an agreement never registered."""
     await get(session=session, code=code)
     query = select(SharingAgreementVersion).where(SharingAgreementVersion.code == code)
     order = [ascending(col(SharingAgreementVersion.version), int)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.version,), cursor=cursor, limit=limit)
-    return SharingAgreementVersionPage(items=[SharingAgreementVersionPublic.of(row) for row in rows], next_cursor=next_cursor)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.version,), cursor=cursor, limit=limit
+    )
+    return SharingAgreementVersionPage(
+        items=[SharingAgreementVersionPublic.of(row) for row in rows], next_cursor=next_cursor
+    )
 
 
 async def version(*, session: AsyncSession, code: str, number: int) -> SharingAgreementVersionPublic:
@@ -109,7 +129,13 @@ def snapshot(agreement: SharingAgreement) -> dict[str, Any]:
 
 def _record_version(*, session: AsyncSession, actor: Principal, agreement: SharingAgreement) -> None:
     """Keep the agreement as it now stands as its current version, written with the change."""
-    row = {"code": agreement.code, "version": agreement.version, "snapshot": snapshot(agreement), "changed_at": agreement.updated_at, "changed_by": actor.sub}
+    row = {
+        "code": agreement.code,
+        "version": agreement.version,
+        "snapshot": snapshot(agreement),
+        "changed_at": agreement.updated_at,
+        "changed_by": actor.sub,
+    }
     writes.add(session, SharingAgreementVersion, row)
 
 
@@ -135,4 +161,7 @@ async def _check_signed_copy(*, session: AsyncSession, code: str, attachment_id:
         # A new agreement has none yet: its signed copy is uploaded to it once registered, and named by a change.
         raise InvalidInput("signed_attachment", f"no attachment {attachment_id!r} was uploaded for agreement {code!r}")
     if attachment.kind != AttachmentKind.AGREEMENT:
-        raise InvalidInput("signed_attachment", f"attachment {attachment_id!r} is the agreement's {attachment.kind}, not its signed copy (kind agreement)")
+        raise InvalidInput(
+            "signed_attachment",
+            f"attachment {attachment_id!r} is the agreement's {attachment.kind}, not its signed copy (kind agreement)",
+        )

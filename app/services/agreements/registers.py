@@ -47,14 +47,18 @@ class Register(Generic[Entry]):
             raise NotFound(f"no {self.noun} {code!r}")
         return entry
 
-    async def page(self, *, session: AsyncSession, cursor: str | None, after: str | None, limit: int) -> tuple[list[Entry], str | None]:
+    async def page(
+        self, *, session: AsyncSession, cursor: str | None, after: str | None, limit: int
+    ) -> tuple[list[Entry], str | None]:
         """Entries ordered by code, from the cursor (or, deprecated, after the given code),
         and the next page's cursor."""
         code = col(self.table.code)
         query = select(self.table)
         if after is not None:
             query = query.where(code > after)
-        return await keyset_page(session, query, order=[ascending(code, str)], key=lambda row: (row.code,), cursor=cursor, limit=limit)
+        return await keyset_page(
+            session, query, order=[ascending(code, str)], key=lambda row: (row.code,), cursor=cursor, limit=limit
+        )
 
     async def change(self, *, session: AsyncSession, actor: Principal, entry: Entry, values: dict[str, Any]) -> Entry:
         """Set the fields given (None leaves a field as it is), stamp `updated_at` and record the change."""

@@ -60,7 +60,13 @@ def twelve_months_to(today: date) -> date:
 
 
 async def agreements_report(
-    *, session: AsyncSession, actor: Principal, state: AgreementState | None, cursor: str | None, limit: int, today: date | None = None
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    state: AgreementState | None,
+    cursor: str | None,
+    limit: int,
+    today: date | None = None,
 ) -> AgreementReport:
     """One page of agreements by state, then code,
     each with its requests decided in twelve months; the run is audited."""
@@ -70,9 +76,13 @@ async def agreements_report(
     if state is not None:
         query = query.where(rank == RANKS[state])
     order = [ascending(rank, int), ascending(col(SharingAgreement.code), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row[1], row[0].code), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row[1], row[0].code), cursor=cursor, limit=limit
+    )
     counted_from = twelve_months_to(today)
-    decided = await requests_decided(session=session, codes=[agreement.code for agreement, _ in rows], since=counted_from)
+    decided = await requests_decided(
+        session=session, codes=[agreement.code for agreement, _ in rows], since=counted_from
+    )
     items = [
         AgreementReportRow(
             code=agreement.code,
@@ -88,7 +98,13 @@ async def agreements_report(
         for agreement, ranked in rows
     ]
     states = await state_counts(session=session, today=today)
-    await events.report_run(session=session, actor=actor, action=ReportAction.AGREEMENTS_REPORTED, report="agreements", outcome=f"{len(items)} agreements")
+    await events.report_run(
+        session=session,
+        actor=actor,
+        action=ReportAction.AGREEMENTS_REPORTED,
+        report="agreements",
+        outcome=f"{len(items)} agreements",
+    )
     return AgreementReport(items=items, next_cursor=next_cursor, today=today, counted_from=counted_from, states=states)
 
 
@@ -110,8 +126,18 @@ async def requests_decided(*, session: AsyncSession, codes: list[str], since: da
     decisions = (
         select(cited.label("code"), col(Decision.request_id).label("request_id"))
         .select_from(Decision)
-        .join(RequestVersion, and_(col(RequestVersion.request_id) == col(Decision.request_id), col(RequestVersion.version) == col(Decision.version)))
-        .where(col(Decision.decided_at) >= day_bound(since, end=False), col(Decision.outcome).in_(VERDICTS), cited.in_(codes))
+        .join(
+            RequestVersion,
+            and_(
+                col(RequestVersion.request_id) == col(Decision.request_id),
+                col(RequestVersion.version) == col(Decision.version),
+            ),
+        )
+        .where(
+            col(Decision.decided_at) >= day_bound(since, end=False),
+            col(Decision.outcome).in_(VERDICTS),
+            cited.in_(codes),
+        )
         .subquery()
     )
     counted = select(decisions.c.code, func.count(distinct(decisions.c.request_id))).group_by(decisions.c.code)

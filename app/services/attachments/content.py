@@ -94,10 +94,14 @@ class ContentCheck:
             try:
                 text = self._text.decode(piece[start : start + TEXT_SLICE])
             except UnicodeDecodeError as error:
-                raise UnsupportedMediaType(f"byte {self._text_offset + start + error.start} is not UTF-8; the file must be {ACCEPTED}") from None
+                raise UnsupportedMediaType(
+                    f"byte {self._text_offset + start + error.start} is not UTF-8; the file must be {ACCEPTED}"
+                ) from None
             bad = CONTROL.search(text)
             if bad is not None:
-                raise UnsupportedMediaType(f"the text holds the control character U+{ord(bad.group()):04X}; the file must be {ACCEPTED}")
+                raise UnsupportedMediaType(
+                    f"the text holds the control character U+{ord(bad.group()):04X}; the file must be {ACCEPTED}"
+                )
         self._text_offset += len(piece)
 
 

@@ -62,7 +62,12 @@ async def _claim(session: AsyncSession, now: datetime) -> bool:
     (or is running elsewhere, and then has run)."""
     dialect = (await session.connection()).dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    claimed = insert(STEPS).values(name=STEP, ran_at=now, count=0).on_conflict_do_nothing(index_elements=["name"]).returning(STEPS.c.name)
+    claimed = (
+        insert(STEPS)
+        .values(name=STEP, ran_at=now, count=0)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(STEPS.c.name)
+    )
     return (await session.exec(claimed)).first() is not None  # type: ignore[call-overload]
 
 
@@ -73,8 +78,16 @@ async def list_unverified(*, session: AsyncSession, registry: PolicyRegistry, no
     for policy in await _weighing_evidence(session, registry):
         query = (
             select(Decision.request_id, Decision.findings, Decision.facts, RequestVersion.body)
-            .join(RequestVersion, (col(RequestVersion.request_id) == col(Decision.request_id)) & (col(RequestVersion.version) == col(Decision.version)))
-            .where(col(Decision.kind) == DecisionKind.RULES, Decision.policy_name == policy.name, Decision.policy_version == policy.version)
+            .join(
+                RequestVersion,
+                (col(RequestVersion.request_id) == col(Decision.request_id))
+                & (col(RequestVersion.version) == col(Decision.version)),
+            )
+            .where(
+                col(Decision.kind) == DecisionKind.RULES,
+                Decision.policy_name == policy.name,
+                Decision.policy_version == policy.version,
+            )
             .where(col(Decision.facts).is_not(None))
             .order_by(col(Decision.decided_at), col(Decision.id))
         )
@@ -93,7 +106,13 @@ async def list_unverified(*, session: AsyncSession, registry: PolicyRegistry, no
 async def _weighing_evidence(session: AsyncSession, registry: PolicyRegistry) -> list[Policy]:
     """Every policy that rules decisions were made under and that weighs evidence (2027.2, 2028.2,
     a local one with an `evidence` section)."""
-    used = (await session.exec(core_select(Decision.policy_name, Decision.policy_version).where(Decision.kind == DecisionKind.RULES).distinct())).all()  # type: ignore[call-overload]
+    used = (
+        await session.exec(
+            core_select(Decision.policy_name, Decision.policy_version)
+            .where(Decision.kind == DecisionKind.RULES)
+            .distinct()
+        )
+    ).all()  # type: ignore[call-overload]
     policies = []
     for name, version in sorted(used):
         try:
@@ -106,16 +125,25 @@ async def _weighing_evidence(session: AsyncSession, registry: PolicyRegistry) ->
     return policies
 
 
-def _cleared_on_unverified(policy: Policy, findings: list[dict[str, object]], facts: dict[str, object], body: dict[str, object]) -> bool:
+def _cleared_on_unverified(
+    policy: Policy, findings: list[dict[str, object]], facts: dict[str, object], body: dict[str, object]
+) -> bool:
     """True when the decision weighed evidence with no verification record,
     and without it a rule that reads evidence would not have passed."""
     evidence = facts.get("evidence", [])
     if not isinstance(evidence, list) or not any(isinstance(item, str) for item in evidence):
         return False  # none weighed, or each with its verification
-    passed = [rule for rule, result in results(findings).items() if rule in CLEARED_BY_EVIDENCE and result == FindingResult.PASS]
+    passed = [
+        rule
+        for rule, result in results(findings).items()
+        if rule in CLEARED_BY_EVIDENCE and result == FindingResult.PASS
+    ]
     if not passed:
         return False
-    without = {finding.rule: finding.result for finding in evaluate(policy, facts_from_record(facts, stored_request(body), evidence=())).findings}
+    without = {
+        finding.rule: finding.result
+        for finding in evaluate(policy, facts_from_record(facts, stored_request(body), evidence=())).findings
+    }
     return any(without.get(rule, FindingResult.PASS) != FindingResult.PASS for rule in passed)
 
 
@@ -132,9 +160,19 @@ async def _queue_for_review(*, session: AsyncSession, request: SharingRequest, p
         request.in_queue, request.referred_at, request.due_at, request.overdue_flagged_at = True, now, due, None
         request.paused_at, request.paused_seconds = None, 0
     elif request.in_queue and (request.due_at is None or request.due_at > due):
-        request.due_at, request.overdue_flagged_at = due, None  # already before a guardian, whose decision is the review: sooner
+        request.due_at, request.overdue_flagged_at = (
+            due,
+            None,
+        )  # already before a guardian, whose decision is the review: sooner
     request.review_priority = min(request.review_priority, REVIEW_PRIORITY[Urgency.URGENT])
     request.updated_at = now
     await session.flush()
-    await transitions.record(session=session, request=request, action=RequestAction.UNVERIFIED_EVIDENCE_LISTED, from_status=previous, actor=None, now=now)
+    await transitions.record(
+        session=session,
+        request=request,
+        action=RequestAction.UNVERIFIED_EVIDENCE_LISTED,
+        from_status=previous,
+        actor=None,
+        now=now,
+    )
     return True

@@ -57,7 +57,11 @@ class PurgeReport:
         lines = [
             f"{verb} attachment {p.attachment_id} of request {p.request_id} ({p.kind}, "
             f"{p.size} bytes, sha256:{p.sha256}): "
-            + ("content removed" if p.content_removed else "content kept, another attachment still needs it or it is gone already")
+            + (
+                "content removed"
+                if p.content_removed
+                else "content kept, another attachment still needs it or it is gone already"
+            )
             for p in self.purged
         ]
         removed = sum(p.content_removed for p in self.purged)
@@ -69,17 +73,27 @@ class PurgeReport:
 
 def _expired(cutoff: datetime) -> ColumnElement[bool]:
     """An unpurged request attachment (joined to its request) whose retention ended before `cutoff`."""
-    return and_(col(Attachment.purged_at).is_(None), col(SharingRequest.updated_at) < cutoff, col(Attachment.uploaded_at) < cutoff)
+    return and_(
+        col(Attachment.purged_at).is_(None),
+        col(SharingRequest.updated_at) < cutoff,
+        col(Attachment.uploaded_at) < cutoff,
+    )
 
 
 def _retained(cutoff: datetime) -> ColumnElement[bool]:
     """An unpurged attachment (outer-joined to its request) whose retention runs on:
     an agreement's, or a request's not yet ended."""
-    runs_on = or_(col(Attachment.request_id).is_(None), col(SharingRequest.updated_at) >= cutoff, col(Attachment.uploaded_at) >= cutoff)
+    runs_on = or_(
+        col(Attachment.request_id).is_(None),
+        col(SharingRequest.updated_at) >= cutoff,
+        col(Attachment.uploaded_at) >= cutoff,
+    )
     return and_(col(Attachment.purged_at).is_(None), runs_on)
 
 
-async def purge(*, sessionmaker: async_sessionmaker[AsyncSession], store: Store, retention_days: int, now: datetime, dry_run: bool) -> PurgeReport:
+async def purge(
+    *, sessionmaker: async_sessionmaker[AsyncSession], store: Store, retention_days: int, now: datetime, dry_run: bool
+) -> PurgeReport:
     """Purge every request attachment whose retention ended before `now`;
     in a dry run, only say what would be purged."""
     cutoff, report, after = now - timedelta(days=retention_days), PurgeReport(), ""
@@ -92,10 +106,17 @@ async def purge(*, sessionmaker: async_sessionmaker[AsyncSession], store: Store,
                 break
             after = rows[-1].id
             if dry_run:
-                removed = {sha256 for sha256 in {row.sha256 for row in rows} if not await _retained_elsewhere(session, sha256, cutoff)}
+                removed = {
+                    sha256
+                    for sha256 in {row.sha256 for row in rows}
+                    if not await _retained_elsewhere(session, sha256, cutoff)
+                }
             else:
                 removed = await _purge_batch(session, store, rows, now)
-            report.purged += [Purge(row.id, str(row.request_id), str(row.kind), row.size, row.sha256, row.sha256 in removed) for row in rows]
+            report.purged += [
+                Purge(row.id, str(row.request_id), str(row.kind), row.size, row.sha256, row.sha256 in removed)
+                for row in rows
+            ]
     if not dry_run:
         report.leftovers_removed = await _sweep(sessionmaker, store, before=now - LEFTOVER_GRACE)
         await audit.chain_pending(sessionmaker)
@@ -137,7 +158,9 @@ async def _purge_batch(session: AsyncSession, store: Store, rows: list[Attachmen
 async def _retained_elsewhere(session: AsyncSession, sha256: str, cutoff: datetime) -> bool:
     """Dry run: whether an attachment whose retention runs on still names the content."""
     query = select(Attachment.id).outerjoin(SharingRequest, col(SharingRequest.id) == col(Attachment.request_id))
-    return (await session.exec(query.where(col(Attachment.sha256) == sha256, _retained(cutoff)).limit(1))).first() is not None
+    return (
+        await session.exec(query.where(col(Attachment.sha256) == sha256, _retained(cutoff)).limit(1))
+    ).first() is not None
 
 
 async def _sweep(sessionmaker: async_sessionmaker[AsyncSession], store: Store, *, before: datetime) -> int:

@@ -159,7 +159,9 @@ class ChunkStaging(Staging):
             async with self._engine.connect() as connection:
                 raw = await connection.get_raw_connection()
                 # Outside a transaction asyncpg commits the COPY by itself: the connection is back in the pool at once.
-                await raw.driver_connection.copy_to_table(CHUNKS.name, source=row(), columns=["blob_key", "seq", "content", "created_at"], format="text")  # type: ignore[union-attr]
+                await raw.driver_connection.copy_to_table(
+                    CHUNKS.name, source=row(), columns=["blob_key", "seq", "content", "created_at"], format="text"
+                )  # type: ignore[union-attr]
         finally:
             content.release()
         self._rows += 1
@@ -209,11 +211,19 @@ class ChunkStore(Store):
     async def _chunk(self, sha256: str, seq: int) -> bytes | None:
         # A connection per chunk: none is held while the client takes its time reading.
         async with self.engine.connect() as connection:
-            found = (await connection.execute(select(CHUNKS.c.content).where(CHUNKS.c.blob_key == sha256, CHUNKS.c.seq == seq))).first()
+            found = (
+                await connection.execute(
+                    select(CHUNKS.c.content).where(CHUNKS.c.blob_key == sha256, CHUNKS.c.seq == seq)
+                )
+            ).first()
         return None if found is None else bytes(found[0])
 
     async def sweep(self, session: AsyncSession, *, before: datetime, stored: set[str]) -> int:
-        leftovers = delete(CHUNKS).where(CHUNKS.c.blob_key.startswith(STAGING_PREFIX), CHUNKS.c.created_at < before).returning(CHUNKS.c.blob_key)
+        leftovers = (
+            delete(CHUNKS)
+            .where(CHUNKS.c.blob_key.startswith(STAGING_PREFIX), CHUNKS.c.created_at < before)
+            .returning(CHUNKS.c.blob_key)
+        )
         return len({key for (key,) in (await session.exec(leftovers)).all()})
 
 
@@ -298,7 +308,9 @@ class FolderStore(Store):
             return 0
         removed = 0
         for path in self.folder.iterdir():
-            leftover = path.name.startswith((".upload-", ".purged-")) or (CONTENT_NAME.fullmatch(path.name) is not None and path.name not in stored)
+            leftover = path.name.startswith((".upload-", ".purged-")) or (
+                CONTENT_NAME.fullmatch(path.name) is not None and path.name not in stored
+            )
             if leftover and path.stat().st_mtime < before.timestamp():
                 path.unlink(missing_ok=True)
                 removed += 1

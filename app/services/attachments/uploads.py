@@ -148,11 +148,18 @@ async def _abandon(session: AsyncSession, staging: Staging) -> None:
         await session.rollback()
         await staging.abandon(session)
     except Exception:
-        log.exception("could not remove the content of a failed upload; `caldicott attachments purge` removes such leftovers")
+        log.exception(
+            "could not remove the content of a failed upload; `caldicott attachments purge` removes such leftovers"
+        )
 
 
 async def record(
-    *, session: AsyncSession, principal: Principal, received: Received, request_id: str | None = None, agreement_code: str | None = None
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    received: Received,
+    request_id: str | None = None,
+    agreement_code: str | None = None,
 ) -> Attachment:
     """The attachment row for a request or an agreement (exactly one), its content placed under its hash if new;
     the caller records the event."""
@@ -177,7 +184,9 @@ async def record(
     return row
 
 
-async def record_for_request(*, session: AsyncSession, principal: Principal, request: SharingRequest, received: Received) -> Attachment:
+async def record_for_request(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, received: Received
+) -> Attachment:
     """Attach the received content to the request;
     the audit event names its SHA-256, and webhook subscribers hear of it."""
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
@@ -195,7 +204,11 @@ async def _claim_content(session: AsyncSession, received: Received) -> bool:
     (its row then held against a purge until commit)."""
     dialect = (await session.connection()).dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    new = insert(BLOBS).values(sha256=received.sha256, size=received.size, stored_at=utcnow()).on_conflict_do_nothing(index_elements=["sha256"])
+    new = (
+        insert(BLOBS)
+        .values(sha256=received.sha256, size=received.size, stored_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
     held = core_select(BLOBS.c.sha256).where(BLOBS.c.sha256 == received.sha256).with_for_update(read=True)
     for _ in range(3):  # a purge may remove the row between the two statements; then the content is new again
         if (await session.exec(new.returning(BLOBS.c.sha256))).first() is not None:
@@ -209,13 +222,27 @@ async def list_page(*, session: AsyncSession, owner: Owner, cursor: str | None, 
     """A request's or an agreement's attachments, oldest first, purged ones included; keyset-paginated."""
     query = select(Attachment).where(col(getattr(Attachment, owner.field)) == owner.key)
     order = [ascending(col(Attachment.uploaded_at), datetime), ascending(col(Attachment.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.uploaded_at, row.id), cursor=cursor, limit=limit)
-    verified = await attachment_verifications.latest_of(session, [row.id for row in rows]) if owner.field == "request_id" else {}
-    return AttachmentPage(items=[AttachmentPublic.of(row, verified.get(row.id)) for row in rows], next_cursor=next_cursor)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.uploaded_at, row.id), cursor=cursor, limit=limit
+    )
+    verified = (
+        await attachment_verifications.latest_of(session, [row.id for row in rows])
+        if owner.field == "request_id"
+        else {}
+    )
+    return AttachmentPage(
+        items=[AttachmentPublic.of(row, verified.get(row.id)) for row in rows], next_cursor=next_cursor
+    )
 
 
 async def list_for_request(
-    *, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str, cursor: str | None, limit: int
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: SharingRequest,
+    controller: str,
+    cursor: str | None,
+    limit: int,
 ) -> AttachmentPage:
     """A request's evidence for a reader who may see the request:
     an agency reads no guardian's subject as who attached it."""
@@ -246,8 +273,12 @@ async def download(*, session: AsyncSession, store: Store, owner: Owner, attachm
     return Download(attachment=row, chunks=chunks)
 
 
-async def download_for_request(*, session: AsyncSession, store: Store, principal: Principal, request: SharingRequest, attachment_id: str) -> Download:
+async def download_for_request(
+    *, session: AsyncSession, store: Store, principal: Principal, request: SharingRequest, attachment_id: str
+) -> Download:
     """A request's attachment, its download recorded as an audited read."""
     found = await download(session=session, store=store, owner=of_request(request), attachment_id=attachment_id)
-    await events.attachment_read(session=session, actor=principal, request_id=request.id, sha256=found.attachment.sha256)
+    await events.attachment_read(
+        session=session, actor=principal, request_id=request.id, sha256=found.attachment.sha256
+    )
     return found

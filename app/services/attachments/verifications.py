@@ -35,7 +35,9 @@ def check_verifier(principal: Principal, request: SharingRequest) -> None:
         raise Forbidden("a guardian may not verify evidence for a request made by their own organisation")
 
 
-async def verify(*, session: AsyncSession, principal: Principal, request: SharingRequest, attachment_id: str, body: VerificationBody) -> VerificationPublic:
+async def verify(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, attachment_id: str, body: VerificationBody
+) -> VerificationPublic:
     """Record a guardian's verification of one of the request's attachments;
     the request's ETag changes, and the act is audited and announced."""
     check_verifier(principal, request)
@@ -63,24 +65,39 @@ async def verify(*, session: AsyncSession, principal: Principal, request: Sharin
     session.add(row)
     request.updated_at = now  # a change of the request: its row version, and so its ETag, goes up
     await session.flush()
-    await events.evidence_verified(session=session, actor=principal, request=request, outcome=body.outcome, kind=attachment.kind, attachment_id=attachment.id)
+    await events.evidence_verified(
+        session=session,
+        actor=principal,
+        request=request,
+        outcome=body.outcome,
+        kind=attachment.kind,
+        attachment_id=attachment.id,
+    )
     return VerificationPublic.of(row)
 
 
-async def _check_body(*, session: AsyncSession, request: SharingRequest, attachment: Attachment, body: VerificationBody) -> None:
+async def _check_body(
+    *, session: AsyncSession, request: SharingRequest, attachment: Attachment, body: VerificationBody
+) -> None:
     """An order, summons or notice needs the items section 7 lists;
     one verified must have passed them all (else record `rejected`)."""
     if attachment.kind != AttachmentKind.COURT_ORDER:
         return
     if body.order is None:
-        raise InvalidInput("order", "required for evidence of kind court_order: what was checked on the order, summons or notice")
+        raise InvalidInput(
+            "order", "required for evidence of kind court_order: what was checked on the order, summons or notice"
+        )
     if body.outcome != VerificationOutcome.VERIFIED:
         return
-    query = select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == request.current_version)
+    query = select(RequestVersion.body).where(
+        RequestVersion.request_id == request.id, RequestVersion.version == request.current_version
+    )
     provision = (await session.exec(query)).one()["legal_basis"].get("provision")
     shortfalls = body.order.shortfalls(today=utcnow().astimezone(LONDON).date(), summons=provision == SUMMONS)
     if shortfalls:
-        raise InvalidInput("order", "; ".join(shortfalls) + ": an order that fails a check is recorded `rejected`, not `verified`")
+        raise InvalidInput(
+            "order", "; ".join(shortfalls) + ": an order that fails a check is recorded `rejected`, not `verified`"
+        )
 
 
 async def latest_of(session: AsyncSession, attachment_ids: Sequence[str]) -> dict[str, VerificationPublic]:
@@ -104,9 +121,13 @@ async def verified_evidence(session: AsyncSession, request_id: str) -> tuple[Wei
     return (await verified_by_request(session, [request_id]))[request_id]
 
 
-async def verified_by_request(session: AsyncSession, request_ids: Sequence[str]) -> dict[str, tuple[WeighedEvidence, ...]]:
+async def verified_by_request(
+    session: AsyncSession, request_ids: Sequence[str]
+) -> dict[str, tuple[WeighedEvidence, ...]]:
     """The verified evidence on each request; every id given is a key (an empty tuple if none)."""
-    found: dict[str, dict[str, tuple[AttachmentVerification, AttachmentKind]]] = {request_id: {} for request_id in request_ids}
+    found: dict[str, dict[str, tuple[AttachmentVerification, AttachmentKind]]] = {
+        request_id: {} for request_id in request_ids
+    }
     ids = list(found)
     for start in range(0, len(ids), IN_BATCH):
         query = (
@@ -118,17 +139,29 @@ async def verified_by_request(session: AsyncSession, request_ids: Sequence[str])
         for row, kind in (await session.exec(query)).all():
             found[row.request_id][row.attachment_id] = (row, AttachmentKind(kind))
     return {
-        request_id: tuple(_weighed(row, kind) for row, kind in latest.values() if row.outcome == VerificationOutcome.VERIFIED)
+        request_id: tuple(
+            _weighed(row, kind) for row, kind in latest.values() if row.outcome == VerificationOutcome.VERIFIED
+        )
         for request_id, latest in found.items()
     }
 
 
 def _weighed(row: AttachmentVerification, kind: AttachmentKind) -> WeighedEvidence:
     assert row.id is not None
-    return WeighedEvidence(attachment_id=row.attachment_id, kind=kind, verification_id=row.id, verified_by=row.verified_by, verified_at=row.verified_at)
+    return WeighedEvidence(
+        attachment_id=row.attachment_id,
+        kind=kind,
+        verification_id=row.id,
+        verified_by=row.verified_by,
+        verified_at=row.verified_at,
+    )
 
 
 async def of_request(session: AsyncSession, request_id: str) -> list[AttachmentVerification]:
     """Every verification recorded on the request's evidence, oldest first (its history shows them)."""
-    query = select(AttachmentVerification).where(AttachmentVerification.request_id == request_id).order_by(col(AttachmentVerification.id))
+    query = (
+        select(AttachmentVerification)
+        .where(AttachmentVerification.request_id == request_id)
+        .order_by(col(AttachmentVerification.id))
+    )
     return list((await session.exec(query)).all())

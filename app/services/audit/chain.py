@@ -114,7 +114,10 @@ async def _chain_batch(connection: AsyncConnection, batch_size: int) -> int:
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     # Taken out of the queue and read in one statement; the deletion commits only with the chained rows.
     oldest = core_select(PENDING.c.id).order_by(PENDING.c.id).limit(batch_size).scalar_subquery()
-    pending = sorted((await connection.execute(delete(PENDING).where(PENDING.c.id.in_(oldest)).returning(*PENDING.c))).all(), key=lambda row: row.id)
+    pending = sorted(
+        (await connection.execute(delete(PENDING).where(PENDING.c.id.in_(oldest)).returning(*PENDING.c))).all(),
+        key=lambda row: row.id,
+    )
     if not pending:
         return 0
     head = (await connection.execute(HEAD)).first()
@@ -166,7 +169,10 @@ class Chainer:
             covers = self._taken
             try:
                 await chain_pending(self.sessionmaker)
-            except (OSError, SQLAlchemyError) as error:  # the database is away: the events wait for the next pass or the worker's sweep
+            except (
+                OSError,
+                SQLAlchemyError,
+            ) as error:  # the database is away: the events wait for the next pass or the worker's sweep
                 log.warning("audit events could not be chained yet, they stay pending: %s", error)
             except Exception:
                 log.exception("audit events could not be chained; they stay pending")
@@ -201,7 +207,14 @@ async def list_page(
         query = query.where(col(AuditEvent.occurred_at) >= since)
     if until is not None:
         query = query.where(col(AuditEvent.occurred_at) < until)
-    rows, next_cursor = await keyset_page(session, query, order=[ascending(col(AuditEvent.seq), int)], key=lambda row: (row.seq,), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        order=[ascending(col(AuditEvent.seq), int)],
+        key=lambda row: (row.seq,),
+        cursor=cursor,
+        limit=limit,
+    )
     items = [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows]
     return AuditEventPage(items=items, next_cursor=next_cursor)
 
@@ -232,7 +245,9 @@ def utc_isoformat(value: datetime | str) -> str:
     """As canonical_fields writes occurred_at, from the driver's value:
     SQLite's is text, read as SQLAlchemy reads it, and naive."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat(timespec="microseconds")
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat(
+        timespec="microseconds"
+    )
 
 
 # A trail holds a handful of distinct role sets:
@@ -246,7 +261,20 @@ def first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int 
     Each row is checked against itself and the row before: its hash from its own fields and stored
     prev_hash, its prev_hash against the previous row's hash, its seq against the previous seq + 1.
     """
-    for row_seq, occurred_at, actor_sub, actor_org, roles, action, target_type, target_id, outcome, correlation_id, prev_hash, row_hash in rows:
+    for (
+        row_seq,
+        occurred_at,
+        actor_sub,
+        actor_org,
+        roles,
+        action,
+        target_type,
+        target_id,
+        outcome,
+        correlation_id,
+        prev_hash,
+        row_hash,
+    ) in rows:
         if row_seq != seq + 1 or prev_hash != head_hash:
             return seq + 1  # for a gap, the first missing number
         fields = {
@@ -267,7 +295,9 @@ def first_break(rows: Sequence[Sequence[Any]], seq: int, head_hash: str) -> int 
     return None
 
 
-async def chain_batches(connection: AsyncConnection, *, after: int, batch_size: int = VERIFY_BATCH) -> AsyncIterator[list[Sequence[Any]]]:
+async def chain_batches(
+    connection: AsyncConnection, *, after: int, batch_size: int = VERIFY_BATCH
+) -> AsyncIterator[list[Sequence[Any]]]:
     """The chain after seq `after` in keyset batches ordered by seq, as the driver's tuples (memory stays flat)."""
     while True:
         result = await connection.execute(_verify_query(after, batch_size))
@@ -292,7 +322,11 @@ async def break_after(connection: AsyncConnection, *, seq: int, head_hash: str) 
 
 
 async def verify(
-    *, session: AsyncSession, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = (), batch_size: int = VERIFY_BATCH
+    *,
+    session: AsyncSession,
+    keys: Mapping[str, dict[str, str]],
+    witnesses: Sequence[CheckpointPublic] = (),
+    batch_size: int = VERIFY_BATCH,
 ) -> AuditVerification:
     """Recompute the chain from the genesis hash, then check every stored checkpoint
     (and any a witness gave) against it; count what is still pending."""
@@ -301,7 +335,9 @@ async def verify(
     wanted = {checkpoint.seq for checkpoint in (*stored, *witnesses)}
     events, head_seq, head_hash, first_broken, hash_at = 0, 0, GENESIS_HASH, None, {}
     async for batch in chain_batches(connection, after=0, batch_size=batch_size):
-        if first_broken is None:  # after the first break only the count, the head and the hashes checkpoints name are still needed
+        if (
+            first_broken is None
+        ):  # after the first break only the count, the head and the hashes checkpoints name are still needed
             first_broken = first_break(batch, head_seq, head_hash)
         if wanted:
             hash_at.update((row[0], row[-1]) for row in batch if row[0] in wanted)
@@ -311,7 +347,14 @@ async def verify(
     witnessed = judge.witnessed(witnesses, {checkpoint.number: checkpoint for checkpoint in stored})
     pending = (await connection.execute(core_select(func.count()).select_from(PENDING))).scalar_one()
     return audit_proof.verification(
-        judge=judge, events=events, pending=pending, head_seq=head_seq, head_hash=head_hash, chain_break=first_broken, stored=stored, witnessed=witnessed
+        judge=judge,
+        events=events,
+        pending=pending,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        chain_break=first_broken,
+        stored=stored,
+        witnessed=witnessed,
     )
 
 

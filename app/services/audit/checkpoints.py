@@ -47,18 +47,26 @@ async def signing_lag(*, session: AsyncSession, now: datetime) -> SigningLag:
     """Two index lookups, for the scrape: a worker that has stopped signing shows here, not only in its log."""
     connection = await session.connection()
     head = (await connection.execute(audit.HEAD)).first()
-    last = (await connection.execute(core_select(CHECKPOINTS.c.seq, CHECKPOINTS.c.time).order_by(CHECKPOINTS.c.number.desc()).limit(1))).first()
+    last = (
+        await connection.execute(
+            core_select(CHECKPOINTS.c.seq, CHECKPOINTS.c.time).order_by(CHECKPOINTS.c.number.desc()).limit(1)
+        )
+    ).first()
     head_seq = head.seq if head is not None else 0
     if last is None:
         return SigningLag(unsigned_events=head_seq, checkpoint_age_seconds=None)
-    return SigningLag(unsigned_events=max(head_seq - last.seq, 0), checkpoint_age_seconds=(now - last.time).total_seconds())
+    return SigningLag(
+        unsigned_events=max(head_seq - last.seq, 0), checkpoint_age_seconds=(now - last.time).total_seconds()
+    )
 
 
 class CannotSign(Exception):
     """The chain or the last checkpoint is not what was signed before: refusing to sign over it."""
 
 
-async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKeys, log_name: str, now: datetime | None = None) -> CheckpointPublic | None:
+async def make(
+    sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKeys, log_name: str, now: datetime | None = None
+) -> CheckpointPublic | None:
     """Sign the chain's head if it moved since the last checkpoint;
     the new checkpoint, or None when there was nothing new to sign."""
     if keys.signer is None:
@@ -69,7 +77,9 @@ async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKey
             # Checkpointers in other processes wait here; SQLite's BEGIN IMMEDIATE already did (app/platform/db.py).
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHECKPOINT_LOCK_KEY})
         head = (await connection.execute(audit.HEAD)).first()
-        last_row = (await connection.execute(core_select(*CHECKPOINTS.c).order_by(CHECKPOINTS.c.number.desc()).limit(1))).first()
+        last_row = (
+            await connection.execute(core_select(*CHECKPOINTS.c).order_by(CHECKPOINTS.c.number.desc()).limit(1))
+        ).first()
         last = audit_proof.from_row(last_row) if last_row is not None else None
         if head is None or (last is not None and last.seq == head.seq):
             return None
@@ -77,7 +87,9 @@ async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKey
             problem = audit_proof.signature_problem(last, keys.published)
             if problem is not None:
                 raise CannotSign(f"the last checkpoint ({last.number}) is not what this service signed: {problem}")
-            signed = (await connection.execute(core_select(audit.EVENTS.c.hash).where(audit.EVENTS.c.seq == last.seq))).scalar_one_or_none()
+            signed = (
+                await connection.execute(core_select(audit.EVENTS.c.hash).where(audit.EVENTS.c.seq == last.seq))
+            ).scalar_one_or_none()
             if signed != last.hash:
                 raise CannotSign(
                     f"the chain's event at seq {last.seq} is not the one checkpoint {last.number} "
@@ -98,7 +110,11 @@ async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKey
             signature="",
         )
         checkpoint.signature = keys.signer.sign(audit_proof.signed_bytes(checkpoint))
-        await connection.execute(insert(CHECKPOINTS).values(**checkpoint.model_dump(exclude={"time"}), time=datetime.fromisoformat(checkpoint.time)))
+        await connection.execute(
+            insert(CHECKPOINTS).values(
+                **checkpoint.model_dump(exclude={"time"}), time=datetime.fromisoformat(checkpoint.time)
+            )
+        )
         await outbox.emit_checkpoint(session=session, checkpoint=checkpoint.model_dump())
         await session.commit()
     log.info("audit checkpoint %d signed: seq %d, hash %s", checkpoint.number, checkpoint.seq, checkpoint.hash)
@@ -108,7 +124,9 @@ async def make(sessionmaker: async_sessionmaker[AsyncSession], *, keys: AuditKey
 class Checkpointer:
     """The worker's clock for checkpoints: at most one every `seconds`, and a failure logged, never raised."""
 
-    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], keys: AuditKeys, log_name: str, seconds: float) -> None:
+    def __init__(
+        self, *, sessionmaker: async_sessionmaker[AsyncSession], keys: AuditKeys, log_name: str, seconds: float
+    ) -> None:
         self.sessionmaker, self.keys, self.log_name, self.seconds = sessionmaker, keys, log_name, seconds
         self._last = float("-inf")
 
@@ -127,7 +145,12 @@ class Checkpointer:
 async def list_page(*, session: AsyncSession, cursor: str | None, limit: int) -> CheckpointPage:
     """Checkpoints oldest first, keyset-paginated on number."""
     rows, next_cursor = await keyset_page(
-        session, select(AuditCheckpoint), order=[ascending(col(AuditCheckpoint.number), int)], key=lambda row: (row.number,), cursor=cursor, limit=limit
+        session,
+        select(AuditCheckpoint),
+        order=[ascending(col(AuditCheckpoint.number), int)],
+        key=lambda row: (row.number,),
+        cursor=cursor,
+        limit=limit,
     )
     return CheckpointPage(items=[audit_proof.from_row(row) for row in rows], next_cursor=next_cursor)
 

@@ -42,18 +42,32 @@ async def request_changed(
 ) -> None:
     """A request changed state (actor None: the service itself, e.g. an expired claim)."""
     outcome = request.status if decision is None else f"{request.status}, decision {decision.outcome}"
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=outcome,
+    )
     await outbox.emit(session=session, request=request, action=action, decision=decision)
     if decision is not None:
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 
 
-async def check_recorded(*, session: AsyncSession, actor: Principal, request: SharingRequest, check: str, outcome: str) -> None:
+async def check_recorded(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, check: str, outcome: str
+) -> None:
     """A person of the controller recorded one of the request's checks:
     the outcome names the check and what they recorded (never what they wrote)."""
     action = RequestAction.CONTROLLER_CHECK_RECORDED
     await audit.record(
-        session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=f"{check}: {outcome}"
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=f"{check}: {outcome}",
     )
 
 
@@ -64,91 +78,208 @@ async def ready_to_disclose(*, session: AsyncSession, request: SharingRequest) -
 
 async def check_overdue(*, session: AsyncSession, request: SharingRequest, checks: Collection[str]) -> None:
     """The service found an emergency share's checks still open after the emergency response time."""
-    action, outcome = RequestAction.CONTROLLER_CHECK_OVERDUE, f"open past the emergency response time: {', '.join(checks)}"
-    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    action, outcome = (
+        RequestAction.CONTROLLER_CHECK_OVERDUE,
+        f"open past the emergency response time: {', '.join(checks)}",
+    )
+    await audit.record(
+        session=session,
+        actor=None,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=outcome,
+    )
     await outbox.emit(session=session, request=request, action=action, decision=None)
 
 
-async def request_read(*, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction) -> None:
+async def request_read(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction
+) -> None:
     """Someone read a request's details or history."""
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome="read")
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome="read",
+    )
 
 
-async def notice_released(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
+async def notice_released(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]
+) -> None:
     """A guardian released a withheld subject's notice:
     the outcome names the audience and the reasons it cleared (never why)."""
     action, outcome = RequestAction.NOTICE_RELEASED, f"{audience}: {', '.join(reasons)}"[:80]
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=outcome,
+    )
 
 
-async def notice_previewed(*, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]) -> None:
+async def notice_previewed(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]
+) -> None:
     """A guardian read a withheld subject's notice as a preview:
     the outcome names the audience and what withholds it."""
     action, outcome = RequestAction.NOTICE_PREVIEWED, f"{audience}: {', '.join(reasons)}"[:80]
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=outcome,
+    )
 
 
 async def attachment_added(*, session: AsyncSession, actor: Principal, request: SharingRequest, sha256: str) -> None:
     """Evidence was attached to a request: the chain holds its content's SHA-256, and subscribers hear of it."""
     action, outcome = RequestAction.ATTACHMENT_ADDED, f"sha256:{sha256}"
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=outcome,
+    )
     await outbox.emit(session=session, request=request, action=action, decision=None)
 
 
 async def attachment_read(*, session: AsyncSession, actor: Principal, request_id: str, sha256: str) -> None:
     """Someone downloaded a request's attachment, named by its content's SHA-256."""
     action, outcome = RequestAction.ATTACHMENT_READ, f"sha256:{sha256}"
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request_id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request_id,
+        outcome=outcome,
+    )
 
 
 async def attachment_purged(*, session: AsyncSession, request_id: str, sha256: str) -> None:
     """The service removed an attachment's content at the end of its retention; the hash stays in the chain."""
     action, outcome = RequestAction.ATTACHMENT_PURGED, f"purged sha256:{sha256}"
-    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request_id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=None,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request_id,
+        outcome=outcome,
+    )
 
 
-async def evidence_verified(*, session: AsyncSession, actor: Principal, request: SharingRequest, outcome: str, kind: str, attachment_id: str) -> None:
+async def evidence_verified(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, outcome: str, kind: str, attachment_id: str
+) -> None:
     """A guardian verified or rejected an attachment: audited with what they found, and subscribers hear of it."""
     action = RequestAction.EVIDENCE_VERIFIED
     await audit.record(
-        session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_REQUEST, target_id=request.id, outcome=f"{outcome} {kind} {attachment_id}"
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=f"{outcome} {kind} {attachment_id}",
     )
     await outbox.emit(session=session, request=request, action=action, decision=None)
 
 
 async def admin_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, target_id: str) -> None:
     """An admin registered or changed an organisation or agreement."""
-    await audit.record(session=session, actor=actor, action=action, target_type=ADMIN_TARGETS[action], target_id=target_id, outcome="applied")
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=ADMIN_TARGETS[action],
+        target_id=target_id,
+        outcome="applied",
+    )
 
 
-async def agreement_document(*, session: AsyncSession, actor: Principal, action: AdminAction, code: str, sha256: str) -> None:
+async def agreement_document(
+    *, session: AsyncSession, actor: Principal, action: AdminAction, code: str, sha256: str
+) -> None:
     """An agreement's document was uploaded or downloaded, named in the chain by its content's SHA-256."""
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.SHARING_AGREEMENT, target_id=code, outcome=f"sha256:{sha256}")
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_AGREEMENT,
+        target_id=code,
+        outcome=f"sha256:{sha256}",
+    )
 
 
 async def policy_changed(*, session: AsyncSession, actor: Principal, action: AdminAction, policy: Policy) -> None:
     """An admin uploaded or activated a policy; an activation is announced to webhook subscribers."""
     target = f"{policy.name}/{policy.version}"
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.POLICY, target_id=target, outcome=f"sha256 {policy.content_hash}")
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.POLICY,
+        target_id=target,
+        outcome=f"sha256 {policy.content_hash}",
+    )
     if action == AdminAction.POLICY_ACTIVATED:
         await outbox.emit_policy_activated(session=session, policy=policy)
 
 
-async def webhook_endpoint_changed(*, session: AsyncSession, actor: Principal, action: WebhookAction, endpoint_id: str, outcome: str) -> None:
+async def webhook_endpoint_changed(
+    *, session: AsyncSession, actor: Principal, action: WebhookAction, endpoint_id: str, outcome: str
+) -> None:
     """An agency or admin registered, changed, re-keyed, deleted or redelivered to an endpoint;
     `outcome` never holds a secret."""
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.WEBHOOK_ENDPOINT, target_id=endpoint_id, outcome=outcome)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.WEBHOOK_ENDPOINT,
+        target_id=endpoint_id,
+        outcome=outcome,
+    )
 
 
 async def agreement_announced(
-    *, session: AsyncSession, action: NoticeAction, event_type: WebhookEventType, code: str, outcome: str, data: dict[str, Any], organisations: Collection[str]
+    *,
+    session: AsyncSession,
+    action: NoticeAction,
+    event_type: WebhookEventType,
+    code: str,
+    outcome: str,
+    data: dict[str, Any],
+    organisations: Collection[str],
 ) -> str:
     """The service announced an agreement's review date or end drawing near:
     audited as its own act, and sent to subscribers; the event's id."""
-    await audit.record(session=session, actor=None, action=action, target_type=AuditTarget.SHARING_AGREEMENT, target_id=code, outcome=outcome)
-    return await outbox.emit_agreement_notice(session=session, event_type=event_type, data=data, organisations=organisations)
+    await audit.record(
+        session=session,
+        actor=None,
+        action=action,
+        target_type=AuditTarget.SHARING_AGREEMENT,
+        target_id=code,
+        outcome=outcome,
+    )
+    return await outbox.emit_agreement_notice(
+        session=session, event_type=event_type, data=data, organisations=organisations
+    )
 
 
-async def report_run(*, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str) -> None:
+async def report_run(
+    *, session: AsyncSession, actor: Principal, action: ReportAction, report: str, outcome: str
+) -> None:
     """Someone ran a report or read the audit trail; `outcome` says how much it returned."""
-    await audit.record(session=session, actor=actor, action=action, target_type=AuditTarget.REPORT, target_id=report, outcome=outcome)
+    await audit.record(
+        session=session, actor=actor, action=action, target_type=AuditTarget.REPORT, target_id=report, outcome=outcome
+    )

@@ -22,7 +22,18 @@ from app.services.audit import proof as audit_proof
 from app.services.audit.signing import key_set
 
 FORMAT = "caldicott-audit-export/v1"
-EVENT_FIELDS = ("seq", "occurred_at", "actor_sub", "actor_org", "actor_roles", "action", "target_type", "target_id", "outcome", "correlation_id")
+EVENT_FIELDS = (
+    "seq",
+    "occurred_at",
+    "actor_sub",
+    "actor_org",
+    "actor_roles",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "correlation_id",
+)
 
 
 class ExportError(ValueError):
@@ -33,7 +44,9 @@ def _line(record: dict[str, Any]) -> bytes:
     return canonical_json(record) + b"\n"
 
 
-async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: str, keys: Mapping[str, dict[str, str]]) -> dict[str, Any]:
+async def write(
+    *, session: AsyncSession, out: IO[bytes], since: int, log_name: str, keys: Mapping[str, dict[str, str]]
+) -> dict[str, Any]:
     """Write the events after seq `since`,
     with the checkpoints and public keys that vouch for them; the end line's record."""
     connection = await session.connection()
@@ -43,7 +56,16 @@ async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: 
     head = (await connection.execute(audit.HEAD)).first()
     head_seq = head.seq if head is not None else 0
     out.write(
-        _line({"kind": "export", "format": FORMAT, "log": log_name, "since": since, "head_seq": head_seq, "exported_at": audit_proof.time_text(utcnow())})
+        _line(
+            {
+                "kind": "export",
+                "format": FORMAT,
+                "log": log_name,
+                "since": since,
+                "head_seq": head_seq,
+                "exported_at": audit_proof.time_text(utcnow()),
+            }
+        )
     )
     for jwk in keys.values():
         out.write(_line({"kind": "key", "jwk": jwk}))
@@ -51,20 +73,41 @@ async def write(*, session: AsyncSession, out: IO[bytes], since: int, log_name: 
         out.write(_line({"kind": "checkpoint", **checkpoint.model_dump()}))
     events, last_hash = 0, None
     async for batch in audit.chain_batches(connection, after=since):
-        rows = [row for row in batch if row[0] <= head_seq]  # events chained since the head was read wait for the next export
+        rows = [
+            row for row in batch if row[0] <= head_seq
+        ]  # events chained since the head was read wait for the next export
         out.write(b"".join(_line({"kind": "event", **_event(row)}) for row in rows))
         if rows:
             events, last_hash = events + len(rows), rows[-1][-1]
         if len(rows) < len(batch):
             break
-    end = {"kind": "end", "events": events, "checkpoints": len(stored), "head_seq": head_seq if events else since, "head_hash": last_hash}
+    end = {
+        "kind": "end",
+        "events": events,
+        "checkpoints": len(stored),
+        "head_seq": head_seq if events else since,
+        "head_hash": last_hash,
+    }
     out.write(_line(end))
     return end
 
 
 def _event(row: Sequence[Any]) -> dict[str, Any]:
     """A chain row as its export line has it: the hashed fields in their canonical form, then prev_hash and hash."""
-    seq, occurred_at, actor_sub, actor_org, roles, action, target_type, target_id, outcome, correlation_id, prev_hash, row_hash = row
+    (
+        seq,
+        occurred_at,
+        actor_sub,
+        actor_org,
+        roles,
+        action,
+        target_type,
+        target_id,
+        outcome,
+        correlation_id,
+        prev_hash,
+        row_hash,
+    ) = row
     return {
         "seq": seq,
         "occurred_at": audit.utc_isoformat(occurred_at),
@@ -92,7 +135,9 @@ def _records(lines: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, record
 
 
-def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, witnesses: Sequence[CheckpointPublic] = ()) -> AuditVerification:
+def verify(
+    lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, witnesses: Sequence[CheckpointPublic] = ()
+) -> AuditVerification:
     """Verify an export: the chain from its first event, the checkpoints in it, and any a witness kept,
     against `keys` (else the export's own)."""
     records = _records(lines)
@@ -128,14 +173,23 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
         except (ValidationError, KeyError, TypeError, ValueError) as error:
             raise ExportError(f"line {number} is not a valid {kind} line: {error}") from error
     judge = audit_proof.Judge(
-        keys=exported if keys is None else keys, hash_at=chain.hash_at, head_seq=chain.head_seq, first_number=stored[0].number if since and stored else 1
+        keys=exported if keys is None else keys,
+        hash_at=chain.hash_at,
+        head_seq=chain.head_seq,
+        first_number=stored[0].number if since and stored else 1,
     )
     judge.stored(stored)
     # A witness's checkpoint at or before `since` is about events this file does not hold:
     # nothing to check it against here.
-    witnessed = judge.witnessed([witness for witness in witnesses if witness.seq > since], {checkpoint.number: checkpoint for checkpoint in stored})
+    witnessed = judge.witnessed(
+        [witness for witness in witnesses if witness.seq > since],
+        {checkpoint.number: checkpoint for checkpoint in stored},
+    )
     counted = (chain.events, len(stored), chain.head_seq, chain.head_hash if chain.events else None)
-    whole = end is not None and (end.get("events"), end.get("checkpoints"), end.get("head_seq"), end.get("head_hash")) == counted
+    whole = (
+        end is not None
+        and (end.get("events"), end.get("checkpoints"), end.get("head_seq"), end.get("head_hash")) == counted
+    )
     cut = [] if whole else [_ends_early(chain.head_seq + 1)]
     return audit_proof.verification(
         judge=judge,
@@ -151,7 +205,12 @@ def verify(lines: IO[str], *, keys: Mapping[str, dict[str, str]] | None = None, 
 
 
 def _ends_early(seq: int) -> AuditFinding:
-    return AuditFinding(seq=seq, checkpoint=None, source="chain", problem="the export ends early: its end line is missing or counts otherwise")
+    return AuditFinding(
+        seq=seq,
+        checkpoint=None,
+        source="chain",
+        problem="the export ends early: its end line is missing or counts otherwise",
+    )
 
 
 class _Chain:
@@ -159,20 +218,28 @@ class _Chain:
 
     def __init__(self, since: int) -> None:
         self.events, self.head_seq, self.first_broken = 0, since, None
-        self.head_hash: str = audit.GENESIS_HASH if since == 0 else ""  # after `since`, the first event's prev_hash is taken as given
+        self.head_hash: str = (
+            audit.GENESIS_HASH if since == 0 else ""
+        )  # after `since`, the first event's prev_hash is taken as given
         self.hash_at: dict[int, str] = {}
 
     def add(self, record: dict[str, Any], *, wanted: set[int]) -> None:
         fields = {name: record[name] for name in EVENT_FIELDS}
-        canonical_time = audit.utc_isoformat(fields["occurred_at"]) == fields["occurred_at"]  # ValueError when it is no date-time
+        canonical_time = (
+            audit.utc_isoformat(fields["occurred_at"]) == fields["occurred_at"]
+        )  # ValueError when it is no date-time
         prev_hash, row_hash = record["prev_hash"], record["hash"]
         if self.events == 0 and self.head_seq:
             self.head_hash = prev_hash
         row = (*fields.values(), prev_hash, row_hash)
         if self.first_broken is None and not canonical_time:
-            self.first_broken = record["seq"]  # the hash is of the text as written, which must be the one canonical form
+            self.first_broken = record[
+                "seq"
+            ]  # the hash is of the text as written, which must be the one canonical form
         if self.first_broken is None:
-            self.first_broken = audit.first_break([(*row[:4], json.dumps(row[4]), *row[5:])], self.head_seq, self.head_hash)
+            self.first_broken = audit.first_break(
+                [(*row[:4], json.dumps(row[4]), *row[5:])], self.head_seq, self.head_hash
+            )
         if record["seq"] in wanted:
             self.hash_at[record["seq"]] = row_hash
         self.events, self.head_seq, self.head_hash = self.events + 1, record["seq"], row_hash

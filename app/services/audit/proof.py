@@ -25,7 +25,14 @@ def time_text(moment: datetime) -> str:
 def from_row(row: Any) -> CheckpointPublic:
     """A stored checkpoint (a row or an AuditCheckpoint) as it is published."""
     return CheckpointPublic(
-        number=row.number, log=row.log, seq=row.seq, hash=row.hash, time=time_text(row.time), previous=row.previous, kid=row.kid, signature=row.signature
+        number=row.number,
+        log=row.log,
+        seq=row.seq,
+        hash=row.hash,
+        time=time_text(row.time),
+        previous=row.previous,
+        kid=row.kid,
+        signature=row.signature,
     )
 
 
@@ -58,7 +65,9 @@ class Judge:
     one an export holds, whose link to the one before it cannot be checked there).
     """
 
-    def __init__(self, *, keys: Mapping[str, dict[str, str]], hash_at: Mapping[int, str], head_seq: int, first_number: int = 1) -> None:
+    def __init__(
+        self, *, keys: Mapping[str, dict[str, str]], hash_at: Mapping[int, str], head_seq: int, first_number: int = 1
+    ) -> None:
         self.keys, self.hash_at, self.head_seq, self.first_number = keys, hash_at, head_seq, first_number
         self.findings: list[AuditFinding] = []
         self._agreed = 0  # the newest seq a good stored checkpoint vouches for, so far
@@ -87,23 +96,34 @@ class Judge:
             if kept is None:
                 self._find(witness.seq, witness, "witness", "no stored checkpoint has this number: it was removed")
             elif digest(kept) != digest(witness):
-                self._find(witness.seq, witness, "witness", "the stored checkpoint of this number differs from the witness's copy: it was replaced")
+                self._find(
+                    witness.seq,
+                    witness,
+                    "witness",
+                    "the stored checkpoint of this number differs from the witness's copy: it was replaced",
+                )
         return count
 
     def result(self) -> list[AuditFinding]:
         return sorted(self.findings, key=lambda finding: finding.seq)[:MAX_FINDINGS]
 
     def _find(self, seq: int, checkpoint: CheckpointPublic | None, source: str, problem: str) -> None:
-        self.findings.append(AuditFinding(seq=seq, checkpoint=checkpoint.number if checkpoint else None, source=source, problem=problem))
+        self.findings.append(
+            AuditFinding(seq=seq, checkpoint=checkpoint.number if checkpoint else None, source=source, problem=problem)
+        )
 
     def _link(self, checkpoint: CheckpointPublic, before: CheckpointPublic | None) -> None:
         expected = self.first_number if before is None else before.number + 1
         if checkpoint.number != expected:
-            self._find(checkpoint.seq, checkpoint, "stored", f"checkpoints {expected} to {checkpoint.number - 1} are missing")
+            self._find(
+                checkpoint.seq, checkpoint, "stored", f"checkpoints {expected} to {checkpoint.number - 1} are missing"
+            )
         elif before is None and self.first_number == 1 and checkpoint.previous is not None:
             self._find(checkpoint.seq, checkpoint, "stored", "the first checkpoint names a previous one")
         elif before is not None and checkpoint.previous != digest(before):
-            self._find(checkpoint.seq, checkpoint, "stored", f"it does not name checkpoint {before.number} as its previous one")
+            self._find(
+                checkpoint.seq, checkpoint, "stored", f"it does not name checkpoint {before.number} as its previous one"
+            )
         if before is not None and checkpoint.seq < before.seq:
             self._find(checkpoint.seq, checkpoint, "stored", f"it signs an earlier seq than checkpoint {before.number}")
 

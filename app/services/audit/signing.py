@@ -78,7 +78,9 @@ def generate(path: Path) -> SigningKey:
     """A new key written to `path` (mode 0600), which must not exist yet;
     written whole or not at all, so two processes creating it at once agree."""
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".audit-key-")  # mkstemp makes it 0600
     try:
@@ -101,13 +103,17 @@ def load_signing_key(path: Path, *, create: bool, private_only: bool) -> Signing
         except FileExistsError:
             pass  # another process made it meanwhile: read theirs
     if private_only and path.stat().st_mode & SHARED_MODE_BITS:
-        raise ValueError(f"CALDICOTT_AUDIT_SIGNING_KEY_FILE {path} may be read by others: make it mode 0600, 0400 or 0440")
+        raise ValueError(
+            f"CALDICOTT_AUDIT_SIGNING_KEY_FILE {path} may be read by others: make it mode 0600, 0400 or 0440"
+        )
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as error:
         raise ValueError(f"CALDICOTT_AUDIT_SIGNING_KEY_FILE {path} is not an unencrypted PEM private key") from error
     if not isinstance(private, Ed25519PrivateKey):
-        raise ValueError(f"CALDICOTT_AUDIT_SIGNING_KEY_FILE {path} is not an Ed25519 key (make one with `caldicott audit keygen`)")
+        raise ValueError(
+            f"CALDICOTT_AUDIT_SIGNING_KEY_FILE {path} is not an Ed25519 key (make one with `caldicott audit keygen`)"
+        )
     return SigningKey(private=private, jwk=public_jwk(private.public_key()))
 
 
@@ -166,7 +172,9 @@ class AuditKeys:
         return {"keys": list(self.published.values())}
 
 
-def load_keys(*, signing_key_file: Path | None, public_keys_file: Path | None, sign: bool, production: bool) -> AuditKeys:
+def load_keys(
+    *, signing_key_file: Path | None, public_keys_file: Path | None, sign: bool, production: bool
+) -> AuditKeys:
     """The keys a process needs: the published set (the public keys file,
     else the signing key's own), and the signer when `sign`.
 

@@ -61,11 +61,20 @@ class ControllerChecksOpen(Conflict):
     slug = "controller-checks-open"
 
     def __init__(self, checks: Sequence[str], *, current_status: str | None = None):
-        super().__init__(f"not ready to disclose: the controller's checks {', '.join(checks)} are open", current_status=current_status)
+        super().__init__(
+            f"not ready to disclose: the controller's checks {', '.join(checks)} are open",
+            current_status=current_status,
+        )
         self.checks = list(checks)
 
 
-def plan(*, request: SharingRequest, decision: Decision, policy: Policy | None = None, significance: Significance = NOT_SIGNIFICANT) -> list[dict[str, Any]]:
+def plan(
+    *,
+    request: SharingRequest,
+    decision: Decision,
+    policy: Policy | None = None,
+    significance: Significance = NOT_SIGNIFICANT,
+) -> list[dict[str, Any]]:
     """The check rows a decision that settles the request opens, made the ones that count
     (a refusal: none); nothing is queued.
 
@@ -117,11 +126,17 @@ async def open_for(
 
     `facts`: what the rules saw, for their own decision (whether it is significant). `queued`: the request's row as a
     submission queued it, before the decision existed; it is brought up to date."""
-    significance = Significance.of(policy=policy, body=facts.request, requester_type=facts.requester.type) if policy and facts else NOT_SIGNIFICANT
+    significance = (
+        Significance.of(policy=policy, body=facts.request, requester_type=facts.requester.type)
+        if policy and facts
+        else NOT_SIGNIFICANT
+    )
     rows = plan(request=request, decision=decision, policy=policy, significance=significance)
     writes.add(session, ControllerCheck, rows)
     if queued is not None:
-        queued.update({name: getattr(request, name) for name in ("checks_decision_id", "open_checks", "checks_blocking")})
+        queued.update(
+            {name: getattr(request, name) for name in ("checks_decision_id", "open_checks", "checks_blocking")}
+        )
     if not recorded:
         return
     assert principal is not None
@@ -143,7 +158,9 @@ async def open_for(
                 "at": decision.decided_at,
             }
         )
-        await events.check_recorded(session=session, actor=principal, request=request, check=given.check, outcome=CheckOutcome.DONE)
+        await events.check_recorded(
+            session=session, actor=principal, request=request, check=given.check, outcome=CheckOutcome.DONE
+        )
     writes.add(session, ControllerCheckRecord, records)
     _count(request, rows)
 
@@ -180,19 +197,40 @@ async def _current_checks(session: AsyncSession, request: SharingRequest) -> lis
 
 
 async def record(
-    *, session: AsyncSession, policy: Policy, principal: Principal, controller_org: str, request: SharingRequest, name: str, body: ControllerCheckBody
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    principal: Principal,
+    controller_org: str,
+    request: SharingRequest,
+    name: str,
+    body: ControllerCheckBody,
 ) -> ControllerCheckPublic:
     """Record one check of the standing decision done or failed;
     a failure sends the request back to the guardian queue."""
     role = check_recorder(principal, controller_org)
     if body.outcome == CheckOutcome.FAILED:
-        await workflow.check(session=session, request=request, move=Move.FAIL_CHECK, actor=principal)  # 409 naming the status
+        await workflow.check(
+            session=session, request=request, move=Move.FAIL_CHECK, actor=principal
+        )  # 409 naming the status
     checks = await _current_checks(session, request)
     check = next((row for row in checks if row.name == name), None)
     if check is None or request.status not in APPROVING_STATUSES:
-        raise Conflict(f"the request is {request.status} and its standing decision has no check {name!r} to record", current_status=request.status)
+        raise Conflict(
+            f"the request is {request.status} and its standing decision has no check {name!r} to record",
+            current_status=request.status,
+        )
     now = utcnow()
-    _record_row(session, check=check, request=request, principal=principal, role=role, outcome=body.outcome, checked=body.checked, now=now)
+    _record_row(
+        session,
+        check=check,
+        request=request,
+        principal=principal,
+        role=role,
+        outcome=body.outcome,
+        checked=body.checked,
+        now=now,
+    )
     check.status = CheckStatus(body.outcome)
     was_ready = ready_to_disclose(request)
     await events.check_recorded(session=session, actor=principal, request=request, check=name, outcome=body.outcome)
@@ -232,7 +270,15 @@ def _record_row(
     now: datetime,
 ) -> ControllerCheckRecord:
     row = ControllerCheckRecord(
-        id=new_id(), check_id=check.id, request_id=request.id, outcome=outcome, checked=checked, by_sub=principal.sub, by_org=principal.org, role=role, at=now
+        id=new_id(),
+        check_id=check.id,
+        request_id=request.id,
+        outcome=outcome,
+        checked=checked,
+        by_sub=principal.sub,
+        by_org=principal.org,
+        role=role,
+        at=now,
     )
     session.add(row)
     return row
@@ -244,12 +290,16 @@ def _recount(request: SharingRequest, checks: Sequence[ControllerCheck]) -> None
 
 async def _records_of(session: AsyncSession, check_id: str) -> list[CheckRecordPublic]:
     query = (
-        select(ControllerCheckRecord).where(ControllerCheckRecord.check_id == check_id).order_by(col(ControllerCheckRecord.at), col(ControllerCheckRecord.id))
+        select(ControllerCheckRecord)
+        .where(ControllerCheckRecord.check_id == check_id)
+        .order_by(col(ControllerCheckRecord.at), col(ControllerCheckRecord.id))
     )
     return [CheckRecordPublic.of(row) for row in (await session.exec(query)).all()]
 
 
-def check_decision_records(*, decision_checks: Sequence[DecisionCheckRecord], opens: Sequence[str], principal: Principal, controller_org: str) -> None:
+def check_decision_records(
+    *, decision_checks: Sequence[DecisionCheckRecord], opens: Sequence[str], principal: Principal, controller_org: str
+) -> None:
     """A 403 or 422 unless checks recorded with a guardian's decision are the controller's guardian's, each once,
     among those the decision opens."""
     if not decision_checks:
@@ -259,7 +309,9 @@ def check_decision_records(*, decision_checks: Sequence[DecisionCheckRecord], op
     for index, given in enumerate(decision_checks):
         if given.check not in opens:
             wanted = ", ".join(opens) or "none"
-            raise InvalidInput(f"checks[{index}].check", f"this decision opens no check {given.check!r} (it opens: {wanted})")
+            raise InvalidInput(
+                f"checks[{index}].check", f"this decision opens no check {given.check!r} (it opens: {wanted})"
+            )
         if given.check in seen:
             raise InvalidInput(f"checks[{index}].check", f"{given.check} is recorded once with the decision")
         seen.add(given.check)
@@ -271,7 +323,10 @@ async def history_entries(session: AsyncSession, request_id: str) -> list[CheckR
         ControllerCheck, col(ControllerCheck.id) == col(ControllerCheckRecord.check_id)
     )
     rows = (await session.exec(query.where(ControllerCheckRecord.request_id == request_id))).all()
-    return [CheckRecordEntry(at=row.at, check=name, decision_id=decision_id, record=CheckRecordPublic.of(row)) for row, name, decision_id in rows]
+    return [
+        CheckRecordEntry(at=row.at, check=name, decision_id=decision_id, record=CheckRecordPublic.of(row))
+        for row, name, decision_id in rows
+    ]
 
 
 async def flag_overdue(*, session: AsyncSession) -> int:
@@ -280,7 +335,11 @@ async def flag_overdue(*, session: AsyncSession) -> int:
     now = utcnow()
     query = (
         select(ControllerCheck)
-        .where(ControllerCheck.status == CheckStatus.OPEN, col(ControllerCheck.due_at) < now, col(ControllerCheck.overdue_flagged_at).is_(None))
+        .where(
+            ControllerCheck.status == CheckStatus.OPEN,
+            col(ControllerCheck.due_at) < now,
+            col(ControllerCheck.overdue_flagged_at).is_(None),
+        )
         .with_for_update(skip_locked=True)  # several workers may look at once; each check is announced by one
     )
     late = (await session.exec(query)).all()

@@ -28,22 +28,42 @@ EMERGENCY_SHARE = "CP7.emergency_share"
 # Rules whose condition is worded as a step the controller's information governance takes itself (brief section 4b,
 # Terms). CP6.legal_requirement_verified gives one condition only (variant requirement_seen),
 # and every condition of CP6.gateway_kind is a check.
-CONTROLLER_CHECK_RULES = frozenset({"CP6.court_order_verified", "CP6.legal_requirement_verified", "CP6.s251_verified", "CP6.gateway_kind", EMERGENCY_SHARE})
+CONTROLLER_CHECK_RULES = frozenset(
+    {
+        "CP6.court_order_verified",
+        "CP6.legal_requirement_verified",
+        "CP6.s251_verified",
+        "CP6.gateway_kind",
+        EMERGENCY_SHARE,
+    }
+)
 APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 # A significant decision (Art. 22A(1)(b)): it can found proceedings, an inquest's findings, a prosecution or a sanction.
-SIGNIFICANT_REQUESTERS = frozenset({OrganisationType.COURT, OrganisationType.CORONER, OrganisationType.POLICE, OrganisationType.REGULATOR})
-SIGNIFICANT_PURPOSES = frozenset({PurposeCategory.COURT_ORDER, PurposeCategory.CRIME_PREVENTION, PurposeCategory.REGULATORY})
+SIGNIFICANT_REQUESTERS = frozenset(
+    {OrganisationType.COURT, OrganisationType.CORONER, OrganisationType.POLICE, OrganisationType.REGULATOR}
+)
+SIGNIFICANT_PURPOSES = frozenset(
+    {PurposeCategory.COURT_ORDER, PurposeCategory.CRIME_PREVENTION, PurposeCategory.REGULATORY}
+)
 
 
 def controller_checks_among(findings: Sequence[dict[str, Any]]) -> list[str]:
     """The rule ids of the controller's checks among a decision's findings (conditions only), in the findings' order."""
-    return [finding["rule"] for finding in findings if finding["result"] == FindingResult.CONDITION and finding["rule"] in CONTROLLER_CHECK_RULES]
+    return [
+        finding["rule"]
+        for finding in findings
+        if finding["result"] == FindingResult.CONDITION and finding["rule"] in CONTROLLER_CHECK_RULES
+    ]
 
 
-def significant(*, body: SharingRequestBody, requester_type: OrganisationType, special: frozenset[DataCategory]) -> bool:
+def significant(
+    *, body: SharingRequestBody, requester_type: OrganisationType, special: frozenset[DataCategory]
+) -> bool:
     """Whether approving this request is a significant decision: identifiable special category data about the living, to
     a court, coroner, police or regulator."""
-    identifiable_special = any(item.form == DataForm.IDENTIFIABLE and item.category in special for item in body.data_items)
+    identifiable_special = any(
+        item.form == DataForm.IDENTIFIABLE and item.category in special for item in body.data_items
+    )
     to_whom = requester_type in SIGNIFICANT_REQUESTERS or body.purpose.category in SIGNIFICANT_PURPOSES
     return identifiable_special and not body.subjects.deceased and to_whom
 
@@ -69,7 +89,9 @@ class Significance:
 
     @classmethod
     def of(cls, *, policy: Policy, body: SharingRequestBody, requester_type: OrganisationType) -> "Significance":
-        return cls(significant(body=body, requester_type=requester_type, special=policy.definitions.special), own_consent(body))
+        return cls(
+            significant(body=body, requester_type=requester_type, special=policy.definitions.special), own_consent(body)
+        )
 
 
 NOT_SIGNIFICANT = Significance(significant=False, own_consent=False)

@@ -53,7 +53,9 @@ def basis(body: dict[str, Any], policy: Policy | None, texts: Texts) -> NoticeBa
     confidentiality = str(texts["confidentiality"].get(legal["confidentiality"], legal["confidentiality"]))
     provision = provision_words(body, policy, texts)
     if body["subjects"].get("deceased", False):
-        return NoticeBasis(article_6=None, article_9=None, article_10=None, confidentiality=confidentiality, provision=provision)
+        return NoticeBasis(
+            article_6=None, article_9=None, article_10=None, confidentiality=confidentiality, provision=provision
+        )
     paragraph = legal.get("schedule1_paragraph")
     schedule1 = texts["schedule1"].format(paragraph=paragraph) if paragraph is not None else None
     article_9 = None
@@ -62,7 +64,9 @@ def basis(body: dict[str, Any], policy: Policy | None, texts: Texts) -> NoticeBa
         article_9 = f"{article_9}; {schedule1}" if schedule1 else article_9
     article_10 = None
     if any(item["category"] == CRIMINAL_OFFENCE for item in body["data_items"]):
-        article_10 = texts["article_10"].format(paragraph=schedule1) if schedule1 else str(texts["article_10_unrecorded"])
+        article_10 = (
+            texts["article_10"].format(paragraph=schedule1) if schedule1 else str(texts["article_10_unrecorded"])
+        )
     return NoticeBasis(
         article_6=str(texts["article_6"].get(legal["article_6"], legal["article_6"])),
         article_9=article_9,
@@ -80,7 +84,9 @@ def opt_out_applies(body: dict[str, Any]) -> bool:
     return purpose in OPT_OUT_PURPOSES or (s251 and purpose != PurposeCategory.DIRECT_CARE)
 
 
-def rights(body: dict[str, Any], decision: Decision, *, checked: bool, dpo: str, ico: str, texts: Texts) -> NoticeRights:
+def rights(
+    body: dict[str, Any], decision: Decision, *, checked: bool, dpo: str, ico: str, texts: Texts
+) -> NoticeRights:
     """The rights of a living person, whom to contact, the opt-out where it applies,
     and the safeguards of a decision by the rules."""
     statements = list(texts["rights"]["always"])
@@ -102,7 +108,9 @@ def _verified_duty(decision: Decision) -> bool:
     """The legal requirement cited was verified as a duty: CP6.legal_requirement_verified passed, or
     (2028.1) asked IG to trace the requirement."""
     verified = (FindingResult.PASS, FindingResult.CONDITION)
-    return any(finding["rule"] == LEGAL_REQUIREMENT_VERIFIED and finding["result"] in verified for finding in decision.findings)
+    return any(
+        finding["rule"] == LEGAL_REQUIREMENT_VERIFIED and finding["result"] in verified for finding in decision.findings
+    )
 
 
 def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts) -> tuple[str, str]:
@@ -112,7 +120,10 @@ def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | Non
     consent, legal = body["consent"], body["legal_basis"]
     if legal["confidentiality"] == ConfidentialityBasis.LEGAL_REQUIREMENT and _verified_duty(decision):
         return by["rules"], grounds["legal_requirement"].format(title=provision_words(body, policy, texts))
-    if decision.review_required or any(finding["rule"] == EMERGENCY_SHARE and finding["result"] == FindingResult.CONDITION for finding in decision.findings):
+    if decision.review_required or any(
+        finding["rule"] == EMERGENCY_SHARE and finding["result"] == FindingResult.CONDITION
+        for finding in decision.findings
+    ):
         return by["emergency"], grounds["emergency"]
     if consent.get("given_by") in PROXIES and consent.get("proxy_scope") == ProxyScope.PROPERTY_AND_AFFAIRS:
         return by["rules"], grounds["no_authority"]
@@ -122,7 +133,9 @@ def _rules_ground(body: dict[str, Any], decision: Decision, policy: Policy | Non
     return by["rules"], grounds["other"]
 
 
-def refusal_not_followed(body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts, purpose_label: str) -> NoticeRefusalOverride | None:
+def refusal_not_followed(
+    body: dict[str, Any], decision: Decision, policy: Policy | None, texts: Texts, purpose_label: str
+) -> NoticeRefusalOverride | None:
     """For an approval of a request whose consent was refused or withdrawn:
     by what or whom the refusal was not followed, and on what ground."""
     if body["consent"]["status"] not in REFUSALS:

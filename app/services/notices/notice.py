@@ -39,7 +39,14 @@ from app.models.notice import (
 from app.models.organisation import Organisation
 from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest, Transition
-from app.models.vocabulary import CheckStatus, DecisionKind, DecisionOutcome, FindingResult, ReconsiderationOutcome, RequestStatus
+from app.models.vocabulary import (
+    CheckStatus,
+    DecisionKind,
+    DecisionOutcome,
+    FindingResult,
+    ReconsiderationOutcome,
+    RequestStatus,
+)
 from app.principal import Principal
 from app.rules.policy import Policy, rule_area
 from app.services.audit import events
@@ -58,7 +65,13 @@ APPROVALS = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CON
 CONTESTABLE = frozenset({DecisionOutcome.REFUSE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 # States in which no final answer stands, whatever decisions came before.
 UNDECIDED = frozenset(
-    {RequestStatus.AWAITING_REVIEW, RequestStatus.IN_REVIEW, RequestStatus.INFORMATION_REQUESTED, RequestStatus.IN_PANEL, RequestStatus.WITHDRAWN}
+    {
+        RequestStatus.AWAITING_REVIEW,
+        RequestStatus.IN_REVIEW,
+        RequestStatus.INFORMATION_REQUESTED,
+        RequestStatus.IN_PANEL,
+        RequestStatus.WITHDRAWN,
+    }
 )
 Cut = Callable[[str, str, str], str]
 
@@ -85,16 +98,27 @@ async def final_decision(*, session: AsyncSession, request: SharingRequest) -> D
     if request.status not in UNDECIDED:
         # While a reconsideration waits, the decision put up for it stands (not a revision sent with it,
         # which the rules have decided meanwhile).
-        pending = select(Reconsideration.decision_id).where(Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None))
+        pending = select(Reconsideration.decision_id).where(
+            Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None)
+        )
         waiting = (await session.exec(pending)).first()
-        standing = await session.get(Decision, waiting) if waiting else await standing_decision(session=session, request=request)
+        standing = (
+            await session.get(Decision, waiting)
+            if waiting
+            else await standing_decision(session=session, request=request)
+        )
         assert standing is not None
         if standing.outcome in FINAL_OUTCOMES:
             return standing
-    raise Conflict(f"the request is {request.status} and has no final decision yet, so there is no notice to give", current_status=request.status)
+    raise Conflict(
+        f"the request is {request.status} and has no final decision yet, so there is no notice to give",
+        current_status=request.status,
+    )
 
 
-async def _earlier_reconsideration(session: AsyncSession, decision: Decision) -> tuple[EarlierReconsideration | None, datetime | None]:
+async def _earlier_reconsideration(
+    session: AsyncSession, decision: Decision
+) -> tuple[EarlierReconsideration | None, datetime | None]:
     """Whether the decision has been put up for reconsideration
     (each decision is reconsidered at most once), and how that stands."""
     row = (await session.exec(select(Reconsideration).where(Reconsideration.decision_id == decision.id))).first()
@@ -116,7 +140,9 @@ async def _decider(*, session: AsyncSession, decision: Decision, controller: Not
     policy = {"policy_name": decision.policy_name, "policy_version": decision.policy_version}
     wording = texts()["deciders"]
     if decision.kind == DecisionKind.RULES:
-        return NoticeDecider(kind=decision.kind, statement=wording["rules"].format(**policy), organisation=None, **policy)
+        return NoticeDecider(
+            kind=decision.kind, statement=wording["rules"].format(**policy), organisation=None, **policy
+        )
     # The guardian's organisation is on the state changes they made: their claim and their decision.
     query = (
         select(Transition.actor_org)
@@ -138,9 +164,16 @@ def _conditions(decision: Decision, *, subject: bool, cut: Cut) -> tuple[list[No
     if decision.kind != DecisionKind.RULES:
         if subject:
             return [], len(decision.conditions)
-        return [NoticeCondition(source=ConditionSource.GUARDIAN, rule=None, text=text, explanation=None) for text in decision.conditions], 0
+        return [
+            NoticeCondition(source=ConditionSource.GUARDIAN, rule=None, text=text, explanation=None)
+            for text in decision.conditions
+        ], 0
     # The rules' conditions are the reasons of their condition findings, in order.
-    rule_of = {finding["reason"]: finding["rule"] for finding in decision.findings if finding["result"] == FindingResult.CONDITION}
+    rule_of = {
+        finding["reason"]: finding["rule"]
+        for finding in decision.findings
+        if finding["result"] == FindingResult.CONDITION
+    }
     conditions = []
     for text in decision.conditions:
         rule = rule_of.get(text)
@@ -148,7 +181,9 @@ def _conditions(decision: Decision, *, subject: bool, cut: Cut) -> tuple[list[No
             continue
         explanation = texts()["conditions"].get(rule) if rule else None
         shown = cut(rule, FindingResult.CONDITION, text) if rule and subject else text
-        conditions.append(NoticeCondition(source=ConditionSource.POLICY, rule=rule, text=shown, explanation=explanation))
+        conditions.append(
+            NoticeCondition(source=ConditionSource.POLICY, rule=rule, text=shown, explanation=explanation)
+        )
     return conditions, 0
 
 
@@ -158,7 +193,9 @@ def _principles(decision: Decision, cut: Cut) -> list[NoticePrinciple]:
     A guardian's or a panel's notice never repeats the rules' reasons that said a guardian must decide (rule 4)."""
     groups: dict[tuple[int, int | str], NoticePrinciple] = {}
     for finding in decision.findings:
-        if finding["result"] == FindingResult.PASS or (finding["result"] == FindingResult.REFER and decision.kind != DecisionKind.RULES):
+        if finding["result"] == FindingResult.PASS or (
+            finding["result"] == FindingResult.REFER and decision.kind != DecisionKind.RULES
+        ):
             continue
         principle = finding["principle"]
         if principle is not None:
@@ -167,7 +204,9 @@ def _principles(decision: Decision, cut: Cut) -> list[NoticePrinciple]:
         else:
             key = (1, rule_area(finding["rule"]))
             plain = _text("areas", key[1], finding["principle_title"])
-        group = groups.setdefault(key, NoticePrinciple(principle=principle, title=finding["principle_title"], plain=plain, findings=[]))
+        group = groups.setdefault(
+            key, NoticePrinciple(principle=principle, title=finding["principle_title"], plain=plain, findings=[])
+        )
         reason = cut(finding["rule"], finding["result"], finding["reason"])
         group.findings.append(NoticeFinding(rule=finding["rule"], result=finding["result"], reason=reason))
     return [groups[key] for key in sorted(groups, key=lambda key: (key[0], str(key[1]).zfill(3)))]
@@ -192,15 +231,28 @@ def _items(body: dict[str, Any], *, shareable: set[str], subject: bool) -> list[
 async def _checks(session: AsyncSession, decision: Decision, *, subject: bool) -> tuple[list[NoticeCheck], bool, bool]:
     """The controller's checks of the decision (rule 7), whether any still holds the disclosure back,
     and whether a person checked it."""
-    rows = (await session.exec(select(ControllerCheck).where(ControllerCheck.decision_id == decision.id).order_by(col(ControllerCheck.opened_at)))).all()
+    rows = (
+        await session.exec(
+            select(ControllerCheck)
+            .where(ControllerCheck.decision_id == decision.id)
+            .order_by(col(ControllerCheck.opened_at))
+        )
+    ).all()
     wording = texts()["controller_checks"]
-    checks = [NoticeCheck(check=row.name, text=str(wording.get(row.name, row.name)), status=None if subject else row.status.value) for row in rows]
+    checks = [
+        NoticeCheck(
+            check=row.name, text=str(wording.get(row.name, row.name)), status=None if subject else row.status.value
+        )
+        for row in rows
+    ]
     pending = any(row.status == CheckStatus.OPEN and row.blocking for row in rows)
     checked = bool(rows) and all(row.status == CheckStatus.DONE for row in rows)
     return checks, pending, checked
 
 
-async def _policies(registry: PolicyRegistry, session: AsyncSession, decision: Decision) -> tuple[Policy | None, Policy | None]:
+async def _policies(
+    registry: PolicyRegistry, session: AsyncSession, decision: Decision
+) -> tuple[Policy | None, Policy | None]:
     """The decision's policy (for its registry and reason texts) and, for a derived one, its baseline;
     None for one this database lacks."""
     try:
@@ -210,12 +262,22 @@ async def _policies(registry: PolicyRegistry, session: AsyncSession, decision: D
     if policy.derived_from is None:
         return policy, None
     try:
-        return policy, await registry.get(session=session, name=policy.derived_from.name, version=policy.derived_from.version)
+        return policy, await registry.get(
+            session=session, name=policy.derived_from.name, version=policy.derived_from.version
+        )
     except NotFound:
         return policy, None
 
 
-def _law(*, body: dict[str, Any], decision: Decision, policy: Policy | None, addressee: Addressee, checked: bool, context: NoticeContext) -> dict[str, Any]:
+def _law(
+    *,
+    body: dict[str, Any],
+    decision: Decision,
+    policy: Policy | None,
+    addressee: Addressee,
+    checked: bool,
+    context: NoticeContext,
+) -> dict[str, Any]:
     """What the notice says of the law: the basis of an approval; for the person, their rights, a refusal not followed,
     or what holds after death."""
     wording, outcome = texts(), DecisionOutcome(decision.outcome)
@@ -223,7 +285,9 @@ def _law(*, body: dict[str, Any], decision: Decision, policy: Policy | None, add
     deceased = addressee == Addressee.PERSONAL_REPRESENTATIVE
     law: dict[str, Any] = {"basis": notice_basis.basis(body, policy, wording) if approves else None}
     if subject and not deceased:
-        law["rights"] = notice_basis.rights(body, decision, checked=checked, dpo=context.dpo_contact, ico=context.ico_contact, texts=wording)
+        law["rights"] = notice_basis.rights(
+            body, decision, checked=checked, dpo=context.dpo_contact, ico=context.ico_contact, texts=wording
+        )
     if subject and approves:
         purpose = _text("purposes", body["purpose"]["category"])
         law["refusal_not_followed"] = notice_basis.refusal_not_followed(body, decision, policy, wording, purpose)
@@ -235,21 +299,38 @@ def _law(*, body: dict[str, Any], decision: Decision, policy: Policy | None, add
 def _offer(request: SharingRequest, decision: Decision, window_days: int) -> ReconsiderationOffer:
     """How the requester may ask for reconsideration, and by when."""
     deadline = decision.decided_at + timedelta(days=window_days)
-    return ReconsiderationOffer(deadline=deadline, window_days=window_days, path=f"/v1/sharing-requests/{request.id}/reconsideration")
+    return ReconsiderationOffer(
+        deadline=deadline, window_days=window_days, path=f"/v1/sharing-requests/{request.id}/reconsideration"
+    )
 
 
 async def build(
-    *, session: AsyncSession, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, now: datetime | None = None
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    audience: NoticeAudience,
+    context: NoticeContext,
+    now: datetime | None = None,
 ) -> tuple[DecisionNotice, dict[str, Any]]:
     """The notice of the request's latest final decision for `audience` (404 for one it has none for),
     with the request as decided."""
     decision = await final_decision(session=session, request=request)
-    body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == decision.version))).one()
+    body = (
+        await session.exec(
+            select(RequestVersion.body).where(
+                RequestVersion.request_id == request.id, RequestVersion.version == decision.version
+            )
+        )
+    ).one()
     addressee = notice_withholding.addressee(body, audience)
     subject, deceased = addressee != Addressee.REQUESTER, addressee == Addressee.PERSONAL_REPRESENTATIVE
     outcome = DecisionOutcome(decision.outcome)
     requested = [entry["category"] for entry in body["data_items"]]
-    shareable = set() if outcome not in APPROVALS else set(requested if decision.approved_items is None else decision.approved_items)
+    shareable = (
+        set()
+        if outcome not in APPROVALS
+        else set(requested if decision.approved_items is None else decision.approved_items)
+    )
     controller = await _organisation(session, context.controller_org)
     requester = await _organisation(session, request.requester_org)
     policy, baseline = await _policies(context.registry, session, decision)
@@ -281,7 +362,9 @@ async def build(
         urgency=body["urgency"],
         urgency_label=_text("urgency", body["urgency"]),
         subject_count=body["subjects"]["count"],
-        information=[] if deceased else _items(body, shareable=shareable, subject=subject),  # no category for a representative (rule 5)
+        information=[]
+        if deceased
+        else _items(body, shareable=shareable, subject=subject),  # no category for a representative (rule 5)
         conditions=conditions,
         guardian_conditions_withheld=withheld,
         recipient=NoticeRecipient(**recipient_terms, storage_label=_text("storage", recipient_terms["storage_region"])),
@@ -302,19 +385,29 @@ async def build(
 
 
 async def read(
-    *, session: AsyncSession, principal: Principal, request: SharingRequest, audience: NoticeAudience, context: NoticeContext, preview: bool = False
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: SharingRequest,
+    audience: NoticeAudience,
+    context: NoticeContext,
+    preview: bool = False,
 ) -> DecisionNotice:
     """The notice for a reader who may see the request; 409 while the person's notice is withheld,
     but for a guardian's preview. Audited."""
     if preview and not notice_withholding.may_preview(principal, request):
-        raise Forbidden("only a Caldicott Guardian who is not of the requesting organisation previews a withheld notice")
+        raise Forbidden(
+            "only a Caldicott Guardian who is not of the requesting organisation previews a withheld notice"
+        )
     notice, body = await build(session=session, request=request, audience=audience, context=context)
     reasons = await notice_withholding.withheld_reasons(session=session, request=request, body=body, audience=audience)
     if reasons and not preview:
         raise notice_withholding.SubjectNoticeWithheld(reasons, texts()["withheld"])
     if reasons:
         said = [NoticeWithholding(reason=reason, text=_text("withheld", reason.value)) for reason in reasons]
-        await events.notice_previewed(session=session, actor=principal, request=request, audience=audience, reasons=reasons)
+        await events.notice_previewed(
+            session=session, actor=principal, request=request, audience=audience, reasons=reasons
+        )
         return notice.model_copy(update={"withheld": True, "withheld_reasons": said})
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.NOTICE_READ)
     return notice

@@ -83,4 +83,8 @@ def render(notice: DecisionNotice, fmt: NoticeFormat) -> str:
     """The notice in one of its forms."""
     if fmt == NoticeFormat.JSON:
         return notice.model_dump_json()
-    return environment(fmt).get_template(TEMPLATES[fmt]).render(n=notice, subject=notice.audience != NoticeAudience.REQUESTER)
+    return (
+        environment(fmt)
+        .get_template(TEMPLATES[fmt])
+        .render(n=notice, subject=notice.audience != NoticeAudience.REQUESTER)
+    )

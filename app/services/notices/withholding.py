@@ -16,14 +16,25 @@ from app.models.base import utcnow
 from app.models.notice import Addressee, NoticeAudience, WithheldReason
 from app.models.notice_release import NoticeRelease, NoticeReleaseBody, NoticeReleasePublic
 from app.models.sharing_request import RequestVersion, SharingRequest, new_id
-from app.models.vocabulary import AgeGroup, Capacity, ConsentGivenBy, ConsentStatus, ProxyScope, PurposeCategory, Role, SubjectInformed
+from app.models.vocabulary import (
+    AgeGroup,
+    Capacity,
+    ConsentGivenBy,
+    ConsentStatus,
+    ProxyScope,
+    PurposeCategory,
+    Role,
+    SubjectInformed,
+)
 from app.principal import Principal
 from app.services.audit import events
 from app.services.controller_checks import checks as controller_checks
 
 # Telling the person could alert a suspect or an abuser (DPA 2018 Sch. 2 para. 2;
 # Working Together to Safeguard Children 2023).
-WITHHELD_PURPOSES = frozenset({PurposeCategory.CRIME_PREVENTION, PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT})
+WITHHELD_PURPOSES = frozenset(
+    {PurposeCategory.CRIME_PREVENTION, PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT}
+)
 PROXIES = frozenset({ConsentGivenBy.ATTORNEY, ConsentGivenBy.DEPUTY})
 PROXY_ANSWERS = frozenset({ConsentStatus.GIVEN, ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN})
 SUBJECT_AUDIENCES = frozenset({NoticeAudience.SUBJECT, NoticeAudience.SUBJECT_ADULTS, NoticeAudience.SUBJECT_PROXY})
@@ -40,7 +51,10 @@ class SubjectNoticeWithheld(Conflict):
     slug = "subject-notice-withheld"
 
     def __init__(self, reasons: list[WithheldReason], texts: dict[str, str]):
-        errors = [FieldError(field=reason.value, location="withheld", message=texts.get(reason.value, reason.value)) for reason in reasons]
+        errors = [
+            FieldError(field=reason.value, location="withheld", message=texts.get(reason.value, reason.value))
+            for reason in reasons
+        ]
         super().__init__(f"the subject's notice is withheld ({', '.join(reasons)}): do not send it", errors=errors)
         self.reasons = reasons
 
@@ -83,7 +97,9 @@ def _subject_addressee(body: dict[str, Any]) -> Addressee:
     subjects = body["subjects"]
     if subjects.get("deceased", False):
         return Addressee.PERSONAL_REPRESENTATIVE
-    child_without_capacity = subjects["age_group"] == AgeGroup.CHILD and body["consent"]["capacity"] != Capacity.HAS_CAPACITY
+    child_without_capacity = (
+        subjects["age_group"] == AgeGroup.CHILD and body["consent"]["capacity"] != Capacity.HAS_CAPACITY
+    )
     if subjects["age_group"] == AgeGroup.MIXED or child_without_capacity:
         return Addressee.PARENT
     return Addressee.PERSON
@@ -108,19 +124,27 @@ def releasable_reasons(body: dict[str, Any], audience: NoticeAudience) -> list[W
     return reasons
 
 
-async def current_release(session: AsyncSession, request: SharingRequest, audience: NoticeAudience) -> NoticeRelease | None:
+async def current_release(
+    session: AsyncSession, request: SharingRequest, audience: NoticeAudience
+) -> NoticeRelease | None:
     """The latest release of this audience's notice given on the request's current version
     (an older version's no longer counts)."""
     query = (
         select(NoticeRelease)
-        .where(NoticeRelease.request_id == request.id, NoticeRelease.audience == audience, NoticeRelease.version == request.current_version)
+        .where(
+            NoticeRelease.request_id == request.id,
+            NoticeRelease.audience == audience,
+            NoticeRelease.version == request.current_version,
+        )
         .order_by(col(NoticeRelease.at).desc(), col(NoticeRelease.id).desc())
         .limit(1)
     )
     return (await session.exec(query)).first()
 
 
-async def withheld_reasons(*, session: AsyncSession, request: SharingRequest, body: dict[str, Any], audience: NoticeAudience) -> list[WithheldReason]:
+async def withheld_reasons(
+    *, session: AsyncSession, request: SharingRequest, body: dict[str, Any], audience: NoticeAudience
+) -> list[WithheldReason]:
     """Every reason that withholds the notice now: those no release covers, and open controller's checks."""
     if audience == NoticeAudience.REQUESTER:
         return []  # the requester's own notice is never withheld
@@ -140,15 +164,23 @@ def may_preview(principal: Principal, request: SharingRequest) -> bool:
 def check_releaser(principal: Principal, request: SharingRequest) -> None:
     """A 403 unless the caller may release the request's notices."""
     if not may_preview(principal, request):
-        raise Forbidden("a withheld notice is released by a Caldicott Guardian who is not of the requesting organisation")
+        raise Forbidden(
+            "a withheld notice is released by a Caldicott Guardian who is not of the requesting organisation"
+        )
 
 
 def _check_body(body: NoticeReleaseBody, reasons: list[WithheldReason]) -> None:
     if reasons and NEEDS_NOT_IMPLICATED & set(reasons) and not body.not_implicated:
-        raise InvalidInput("not_implicated", "confirm that the person the notice goes to is not implicated (true) before it is released")
+        raise InvalidInput(
+            "not_implicated",
+            "confirm that the person the notice goes to is not implicated (true) before it is released",
+        )
     if WithheldReason.DECEASED in reasons:
         if body.personal_representative is None:
-            raise InvalidInput("personal_representative", "name the personal representative the notice about a person who has died goes to")
+            raise InvalidInput(
+                "personal_representative",
+                "name the personal representative the notice about a person who has died goes to",
+            )
         if not body.access_to_health_records_checked:
             raise InvalidInput(
                 "access_to_health_records_checked",
@@ -157,18 +189,30 @@ def _check_body(body: NoticeReleaseBody, reasons: list[WithheldReason]) -> None:
             )
 
 
-async def release(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: NoticeReleaseBody) -> NoticeReleasePublic:
+async def release(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: NoticeReleaseBody
+) -> NoticeReleasePublic:
     """Record a guardian's release of one audience's notice on the request's current version;
     audited; no decision changes."""
     check_releaser(principal, request)
     if body.audience not in SUBJECT_AUDIENCES:
-        raise InvalidInput("audience", "the requester's notice is never withheld; release `subject`, `subject_adults` or `subject_proxy`")
+        raise InvalidInput(
+            "audience",
+            "the requester's notice is never withheld; release `subject`, `subject_adults` or `subject_proxy`",
+        )
     current = (
-        await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == request.current_version))
+        await session.exec(
+            select(RequestVersion.body).where(
+                RequestVersion.request_id == request.id, RequestVersion.version == request.current_version
+            )
+        )
     ).one()
     reasons = releasable_reasons(current, body.audience)  # 404 for an audience the request has no notice for
     if not reasons:
-        raise Conflict(f"the {body.audience} notice of this request is withheld for no reason a release clears", current_status=request.status)
+        raise Conflict(
+            f"the {body.audience} notice of this request is withheld for no reason a release clears",
+            current_status=request.status,
+        )
     _check_body(body, reasons)
     row = NoticeRelease(
         id=new_id(),
@@ -184,7 +228,9 @@ async def release(*, session: AsyncSession, principal: Principal, request: Shari
         at=utcnow(),
     )
     session.add(row)
-    await events.notice_released(session=session, actor=principal, request=request, audience=body.audience, reasons=reasons)
+    await events.notice_released(
+        session=session, actor=principal, request=request, audience=body.audience, reasons=reasons
+    )
     await session.flush()
     still = [WithheldReason.CONTROLLER_CHECKS_OPEN] if await controller_checks.open_checks(session, request.id) else []
     return NoticeReleasePublic.of(row, still)

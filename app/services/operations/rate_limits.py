@@ -65,7 +65,11 @@ class Admission:
         """RateLimit-Policy and RateLimit; `t` is when the bucket is full again, or, refused,
         the same moment as Retry-After."""
         name = f'"{self.route_class}"'
-        reset = math.ceil((self.quota.requests - self.tokens) / self.quota.per_second) if self.admitted else self.retry_after
+        reset = (
+            math.ceil((self.quota.requests - self.tokens) / self.quota.per_second)
+            if self.admitted
+            else self.retry_after
+        )
         return {
             "RateLimit-Policy": f"{name};q={self.quota.requests};w={self.quota.window_seconds}",
             "RateLimit": f"{name};r={max(0, math.floor(self.tokens))};t={reset}",
@@ -73,7 +77,9 @@ class Admission:
 
 
 class Buckets(Protocol):
-    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+    async def take(
+        self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float
+    ) -> tuple[bool, float]:
         """Take one token if the bucket holds one: (taken, tokens left or held)."""
         ...
 
@@ -84,7 +90,9 @@ class MemoryBuckets:
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, RouteClass], tuple[float, float]] = {}
 
-    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+    async def take(
+        self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float
+    ) -> tuple[bool, float]:
         # Nothing awaits between the read and the write, so no other request of the event loop comes between them.
         tokens, since = self._buckets.get((org, route_class), (quota.requests, now))
         tokens = quota.refilled(tokens, since=since, now=now)
@@ -102,7 +110,11 @@ def _take_statement() -> Any:
     holds no whole token the WHERE leaves the row alone and nothing is returned.
     """
     table = RateLimitBucket.__table__  # type: ignore[attr-defined]
-    now, quota, per_second = bindparam("now", type_=Double()), bindparam("quota", type_=Double()), bindparam("per_second", type_=Double())
+    now, quota, per_second = (
+        bindparam("now", type_=Double()),
+        bindparam("quota", type_=Double()),
+        bindparam("per_second", type_=Double()),
+    )
     elapsed = func.greatest(0.0, now - table.c.refilled_at)  # a clock that went back refills nothing
     refilled = func.least(quota, table.c.tokens + elapsed * per_second)
     return (
@@ -127,13 +139,18 @@ class DatabaseBuckets:
         )
     )
 
-    async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float) -> tuple[bool, float]:
+    async def take(
+        self, *, session: AsyncSession, org: str, route_class: RouteClass, quota: Quota, now: float
+    ) -> tuple[bool, float]:
         bucket = {"org": org, "route_class": str(route_class)}
         # On the request's connection, each statement its own transaction (no BEGIN and COMMIT round trips), run
         # before the request's transaction begins: a request that fails or is rolled back has still spent its
         # token, and no request's transaction holds a lock on a bucket.
         taken = await driver.fetch(
-            session, self.TAKE, bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second}, transaction=driver.Transaction.OWN
+            session,
+            self.TAKE,
+            bucket | {"now": now, "quota": float(quota.requests), "per_second": quota.per_second},
+            transaction=driver.Transaction.OWN,
         )
         if taken:
             return True, taken[0][0]
@@ -153,5 +170,7 @@ class RateLimiter:
 
     async def take(self, *, session: AsyncSession, org: str, route_class: RouteClass) -> Admission:
         quota = self.quotas[route_class]
-        admitted, tokens = await self.buckets.take(session=session, org=org, route_class=route_class, quota=quota, now=self.clock())
+        admitted, tokens = await self.buckets.take(
+            session=session, org=org, route_class=route_class, quota=quota, now=self.clock()
+        )
         return Admission(route_class=route_class, quota=quota, admitted=admitted, tokens=tokens)

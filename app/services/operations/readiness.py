@@ -69,7 +69,9 @@ async def active_policy(*, registry: PolicyRegistry, sessionmaker: async_session
         return await registry.active(session=session)
 
 
-async def readiness(*, engine: AsyncEngine, registry: PolicyRegistry, sessionmaker: async_sessionmaker[AsyncSession], monitor: Monitor) -> Readiness:
+async def readiness(
+    *, engine: AsyncEngine, registry: PolicyRegistry, sessionmaker: async_sessionmaker[AsyncSession], monitor: Monitor
+) -> Readiness:
     """Run the checks: 503 (ServiceUnavailable) when not ready, else ok or degraded,
     logging a degraded calendar now and then."""
     try:
@@ -109,7 +111,10 @@ async def report_at_start(*, settings: Settings, registry: PolicyRegistry) -> Sc
                 log.warning("%s", warning)
             return schema
     except (OSError, SQLAlchemyError, TimeoutError) as error:
-        log.warning("could not check the database schema at start (%s); GET /readyz checks it again", type(getattr(error, "orig", error)).__name__)
+        log.warning(
+            "could not check the database schema at start (%s); GET /readyz checks it again",
+            type(getattr(error, "orig", error)).__name__,
+        )
         return None
     finally:
         await engine.dispose()

@@ -67,7 +67,12 @@ def judge(current: tuple[str, ...], shipped: tuple[tuple[str, ...], frozenset[st
     heads, known = shipped
     expected = ", ".join(heads)
     if set(current) == set(heads):
-        return SchemaCheck(status=SchemaStatus.CURRENT, revision=revision, expected=expected, detail=f"the schema is at revision {expected}")
+        return SchemaCheck(
+            status=SchemaStatus.CURRENT,
+            revision=revision,
+            expected=expected,
+            detail=f"the schema is at revision {expected}",
+        )
     if any(name not in known for name in current):
         # A newer release migrated the database (a rolling upgrade): this process keeps serving what it knows.
         detail = (

@@ -36,7 +36,9 @@ class CalendarCheck(BaseModel):
 
     status: CalendarStatus
     policy: str = Field(description="The active policy's name and version")
-    ends: date | None = Field(description="31 December of the last year the policy lists a bank holiday in; null when it lists none")
+    ends: date | None = Field(
+        description="31 December of the last year the policy lists a bank holiday in; null when it lists none"
+    )
     days_left: int | None = Field(description="Days from today (London) to `ends`; negative once it has passed")
     detail: str
 
@@ -52,7 +54,13 @@ def calendar_check(policy: Policy, *, today: date) -> CalendarCheck:
         return CalendarCheck(status=CalendarStatus.DEGRADED, policy=named, ends=None, days_left=None, detail=detail)
     days_left = (ends - today).days
     if days_left > CALENDAR_WARNING_DAYS:
-        return CalendarCheck(status=CalendarStatus.OK, policy=named, ends=ends, days_left=days_left, detail=f"the bank-holiday calendar runs to {ends}")
+        return CalendarCheck(
+            status=CalendarStatus.OK,
+            policy=named,
+            ends=ends,
+            days_left=days_left,
+            detail=f"the bank-holiday calendar runs to {ends}",
+        )
     when = f"ended on {ends}" if days_left < 0 else f"ends on {ends}, in {days_left} days"
     detail = (
         f"the bank-holiday calendar of policy {named} {when}: due times past it are refused (503); an admin must "

@@ -51,7 +51,9 @@ def adjudicate(policy: Policy, facts: Facts) -> tuple[Evaluation, dict[str, Any]
         "version": current.version,
         "hash": current.content_hash,
         "outcome": second.outcome.value,
-        "findings": {finding.rule: finding.result.value for finding in second.findings if finding.result != FindingResult.PASS},
+        "findings": {
+            finding.rule: finding.result.value for finding in second.findings if finding.result != FindingResult.PASS
+        },
     }
     return held(evaluation, policy, view), view
 
@@ -70,7 +72,12 @@ def held(evaluation: Evaluation, policy: Policy, view: dict[str, Any]) -> Evalua
         result=FindingResult.REFER,
         reason=reason,
     )
-    return Evaluation(outcome=Outcome.REFER, findings=[*evaluation.findings, finding], conditions=evaluation.conditions, review_required=False)
+    return Evaluation(
+        outcome=Outcome.REFER,
+        findings=[*evaluation.findings, finding],
+        conditions=evaluation.conditions,
+        review_required=False,
+    )
 
 
 def warning(policy: Policy) -> str | None:

@@ -38,7 +38,10 @@ class InvalidPolicy(ProblemError):
     slug = "invalid-policy"
 
     def __init__(self, error: PolicyError):
-        super().__init__(str(error), errors=[FieldError(field=path, location="body", message=message) for path, message in error.problems])
+        super().__init__(
+            str(error),
+            errors=[FieldError(field=path, location="body", message=message) for path, message in error.problems],
+        )
 
 
 class PolicyReplayOnly(Conflict):
@@ -60,7 +63,9 @@ class PolicyRegistry:
         self._active: tuple[tuple[str, str] | None, float] = (None, 0.0)
         # Their documents as shipped, read once: served byte for byte, so their SHA-256 is the hash decisions cite.
         self.shipped_sources = {(name, version): shipped_path(version).read_bytes() for name, version in self.shipped}
-        self._derived: dict[str, Policy] = {}  # by content hash: a restored or emptied database may hold other content under a name
+        self._derived: dict[
+            str, Policy
+        ] = {}  # by content hash: a restored or emptied database may hold other content under a name
         # A fresh installation (no activation recorded) decides under the newest baseline;
         # a derived policy shipped beside it waits to be activated.
         baselines = [policy for policy in self.shipped.values() if policy.derived_from is None]
@@ -76,7 +81,9 @@ class PolicyRegistry:
             raise NotFound(f"no policy {name} {version}")
         if stored.content_hash not in self._derived:
             # Validated on upload, so parsing again cannot fail but for a change of code.
-            self._derived[stored.content_hash] = parse_policy(stored.content.encode(), source=f"{name} {version}", shipped=False, media_type=stored.media_type)
+            self._derived[stored.content_hash] = parse_policy(
+                stored.content.encode(), source=f"{name} {version}", shipped=False, media_type=stored.media_type
+            )
         return self._derived[stored.content_hash]
 
     async def active(self, *, session: AsyncSession) -> Policy:
@@ -105,13 +112,17 @@ async def latest_activation(*, session: AsyncSession) -> PolicyActivation | None
     return (await session.exec(select(PolicyActivation).order_by(col(PolicyActivation.id).desc()).limit(1))).first()
 
 
-async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int) -> tuple[PolicyList, str]:
+async def list_page(
+    *, session: AsyncSession, registry: PolicyRegistry, cursor: str | None, limit: int
+) -> tuple[PolicyList, str]:
     """The policies held, by name and version, each with its latest activation;
     and the current activation's entity tag."""
     order = [ascending(col(StoredPolicy.name), str), ascending(col(StoredPolicy.version), str)]
     after = cursor_key(cursor, order) if cursor is not None else None
     active = await registry.active(session=session)
-    rows, stored_next = await keyset_page(session, select(StoredPolicy), order=order, key=lambda row: (row.name, row.version), cursor=cursor, limit=limit)
+    rows, stored_next = await keyset_page(
+        session, select(StoredPolicy), order=order, key=lambda row: (row.name, row.version), cursor=cursor, limit=limit
+    )
     # The shipped policies are not rows:
     # merge them in, then cut again. Stored rows beyond this page sort after all of it.
     stored: dict[tuple[str, str], StoredPolicy | None] = {(row.name, row.version): row for row in rows}
@@ -123,11 +134,26 @@ async def list_page(*, session: AsyncSession, registry: PolicyRegistry, cursor: 
     items = []
     for key in page:
         policy = await registry.get(session=session, name=key[0], version=key[1])
-        items.append(public(policy, shipped=stored[key] is None, activation=last.get(key), active=policy is active, stored=stored[key]))
+        items.append(
+            public(
+                policy,
+                shipped=stored[key] is None,
+                activation=last.get(key),
+                active=policy is active,
+                stored=stored[key],
+            )
+        )
     return PolicyList(items=items, next_cursor=next_cursor or stored_next, warning=editions.warning(active)), etag
 
 
-def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None, active: bool, stored: StoredPolicy | None = None) -> PolicyPublic:
+def public(
+    policy: Policy,
+    *,
+    shipped: bool,
+    activation: PolicyActivation | None,
+    active: bool,
+    stored: StoredPolicy | None = None,
+) -> PolicyPublic:
     """What the API says of one policy."""
     return PolicyPublic(
         name=policy.name,
@@ -145,7 +171,9 @@ def public(policy: Policy, *, shipped: bool, activation: PolicyActivation | None
     )
 
 
-async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Principal, content: bytes, media_type: str) -> tuple[PolicyPublic, bool]:
+async def upload(
+    *, session: AsyncSession, registry: PolicyRegistry, actor: Principal, content: bytes, media_type: str
+) -> tuple[PolicyPublic, bool]:
     """Store a derived policy, validated as strictly as the shipped ones; returns it and whether it is new."""
     kind = MEDIA_TYPES.get(media_type)
     if kind is None:
@@ -165,10 +193,16 @@ async def upload(*, session: AsyncSession, registry: PolicyRegistry, actor: Prin
         )
         raise InvalidPolicy(PolicyError(message, [("derived_from", message)]))
     if problems := admission_problems(policy, now=utcnow()):
-        raise InvalidPolicy(PolicyError("invalid policy upload: " + "; ".join(f"{path}: {message}" for path, message in problems), problems))
+        raise InvalidPolicy(
+            PolicyError(
+                "invalid policy upload: " + "; ".join(f"{path}: {message}" for path, message in problems), problems
+            )
+        )
     key = (policy.name, policy.version)
     if key in registry.shipped:
-        raise Conflict(f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own")
+        raise Conflict(
+            f"{policy.name} {policy.version} is a shipped baseline; give a derived policy a name or version of its own"
+        )
     existing = await session.get(StoredPolicy, key)
     if existing is not None:
         if existing.content_hash != policy.content_hash:
@@ -207,11 +241,21 @@ def _check_precondition(etag: str, if_match: str | None) -> None:
         return
     listed = [tag.strip() for tag in if_match.split(",") if tag.strip()]
     if "*" not in listed and etag not in listed:
-        raise PreconditionFailed(f"If-Match names {if_match[:200]!r}, not the current activation {etag}", current_etag=etag, headers={"ETag": etag})
+        raise PreconditionFailed(
+            f"If-Match names {if_match[:200]!r}, not the current activation {etag}",
+            current_etag=etag,
+            headers={"ETag": etag},
+        )
 
 
 async def activate(
-    *, session: AsyncSession, registry: PolicyRegistry, actor: Principal, name: str, version: str, if_match: str | None = None
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    actor: Principal,
+    name: str,
+    version: str,
+    if_match: str | None = None,
 ) -> tuple[PolicyPublic, str]:
     """Make a held policy the one that decides new submissions and amendments;
     activating the active one changes nothing.
@@ -230,7 +274,9 @@ async def activate(
     current = await latest_activation(session=session)
     _check_precondition(activation_etag(current), if_match)
     if (await registry.active(session=session)) is policy and current is not None:
-        return public(policy, shipped=(name, version) in registry.shipped, activation=current, active=True), activation_etag(current)
+        return public(
+            policy, shipped=(name, version) in registry.shipped, activation=current, active=True
+        ), activation_etag(current)
     activation = PolicyActivation(
         name=name,
         version=version,
@@ -250,10 +296,14 @@ async def activate(
     registry.forget_active()
     await events.policy_changed(session=session, actor=actor, action=AdminAction.POLICY_ACTIVATED, policy=policy)
     stored = None if (name, version) in registry.shipped else await session.get(StoredPolicy, (name, version))
-    return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored), activation_etag(activation)
+    return public(policy, shipped=stored is None, activation=activation, active=True, stored=stored), activation_etag(
+        activation
+    )
 
 
-async def document(*, session: AsyncSession, registry: PolicyRegistry, name: str, version: str, media_type: str) -> tuple[bytes, str]:
+async def document(
+    *, session: AsyncSession, registry: PolicyRegistry, name: str, version: str, media_type: str
+) -> tuple[bytes, str]:
     """The policy's content as the media type asked for:
     the exact bytes it was given in, or the same document converted."""
     await registry.get(session=session, name=name, version=version)  # 404 for a policy not held
@@ -275,7 +325,11 @@ def derived_example() -> dict[str, Any]:
     """A derived policy to publish as the upload's example:
     the newest baseline with a name and a lower bulk threshold of its own."""
     document = json.loads(json.dumps(yaml.safe_load(DEFAULT_POLICY_PATH.read_bytes()), default=_json_default))
-    document.update(name="northshire-trust", version="2028.1-nt.1", derived_from={"name": document["name"], "version": document["version"]})
+    document.update(
+        name="northshire-trust",
+        version="2028.1-nt.1",
+        derived_from={"name": document["name"], "version": document["version"]},
+    )
     document["thresholds"]["bulk_subjects"] = 50
     return document
 

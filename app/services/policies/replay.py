@@ -44,7 +44,9 @@ def stored_request(body: dict[str, Any]) -> SharingRequestBody:
 
     Their values never change a decision; whether any was given does under 2028.1 (CP6.single_subject_anonymised)."""
     subjects = {key: value for key, value in body["subjects"].items() if key != "identifier_hashes"}
-    return SharingRequestBody.model_validate({**body, "subjects": {**subjects, "identifiers": body["subjects"].get("identifier_hashes", [])}})
+    return SharingRequestBody.model_validate(
+        {**body, "subjects": {**subjects, "identifiers": body["subjects"].get("identifier_hashes", [])}}
+    )
 
 
 def results(findings: list[dict[str, Any]]) -> dict[str, str]:
@@ -67,8 +69,20 @@ def stored_decisions(*, criteria: ReplayCriteria, since: datetime | None, until:
     """Every rules decision in the window that matches the filters,
     with its request version's body, in the order decided."""
     query = (
-        select(Decision.request_id, Decision.version, Decision.outcome, Decision.findings, Decision.facts, Decision.facts_origin, RequestVersion.body)
-        .join(RequestVersion, (col(RequestVersion.request_id) == col(Decision.request_id)) & (col(RequestVersion.version) == col(Decision.version)))
+        select(
+            Decision.request_id,
+            Decision.version,
+            Decision.outcome,
+            Decision.findings,
+            Decision.facts,
+            Decision.facts_origin,
+            RequestVersion.body,
+        )
+        .join(
+            RequestVersion,
+            (col(RequestVersion.request_id) == col(Decision.request_id))
+            & (col(RequestVersion.version) == col(Decision.version)),
+        )
         .where(col(Decision.kind) == DecisionKind.RULES)
         .order_by(col(Decision.decided_at), col(Decision.id))
     )
@@ -79,7 +93,9 @@ def stored_decisions(*, criteria: ReplayCriteria, since: datetime | None, until:
     if criteria.outcome is not None:
         query = query.where(col(Decision.outcome) == criteria.outcome)
     if criteria.requester is not None:
-        query = query.join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id)).where(col(SharingRequest.requester_org) == criteria.requester)
+        query = query.join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id)).where(
+            col(SharingRequest.requester_org) == criteria.requester
+        )
     return query
 
 
@@ -100,13 +116,21 @@ class Tally:
             unrecoverable=self.unrecoverable,
             differing=len(self.changes),
             outcome_changed=sum(count for (old, new), count in self.outcomes.items() if old != new),
-            outcomes=[OutcomeChange(old=old, new=new, count=count) for (old, new), count in sorted(self.outcomes.items())],
+            outcomes=[
+                OutcomeChange(old=old, new=new, count=count) for (old, new), count in sorted(self.outcomes.items())
+            ],
             rules=[RuleChangeCount(rule=rule, count=count) for rule, count in sorted(self.by_rule.items())],
         )
 
 
 async def replay(
-    *, session: AsyncSession, policy: Policy, criteria: ReplayCriteria, since: datetime | None, until: datetime | None, actor: Principal
+    *,
+    session: AsyncSession,
+    policy: Policy,
+    criteria: ReplayCriteria,
+    since: datetime | None,
+    until: datetime | None,
+    actor: Principal,
 ) -> ReplayPublic:
     """Re-evaluate every rules decision in the window under `policy`,
     store what would change, and change no decision."""
@@ -137,8 +161,12 @@ async def replay(
             tally.unrecoverable += 1
             continue
         # A replay-only candidate would hold what the current edition does not approve, as it would if it were active.
-        evaluation = editions.adjudicate(policy, facts_from_record(facts, stored_request(body), evidence=evidence[request_id]))[0]
-        changed = rule_changes(results(findings), {finding.rule: finding.result.value for finding in evaluation.findings})
+        evaluation = editions.adjudicate(
+            policy, facts_from_record(facts, stored_request(body), evidence=evidence[request_id])
+        )[0]
+        changed = rule_changes(
+            results(findings), {finding.rule: finding.result.value for finding in evaluation.findings}
+        )
         tally.outcomes[old_outcome, evaluation.outcome.value] += 1
         if changed or old_outcome != evaluation.outcome:
             tally.by_rule.update(change.rule for change in changed)
@@ -189,7 +217,9 @@ async def changes_page(*, session: AsyncSession, replay_id: str, cursor: str | N
     await get(session=session, replay_id=replay_id)
     query = select(PolicyReplayChange).where(col(PolicyReplayChange.replay_id) == replay_id)
     order = [ascending(col(PolicyReplayChange.position), int)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.position,), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.position,), cursor=cursor, limit=limit
+    )
     items = [
         ReplayChangePublic(
             request_id=row.request_id,

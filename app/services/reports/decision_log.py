@@ -49,12 +49,17 @@ def period_bound(field: str, value: str | None, *, end: bool, location: str = "q
             raise InvalidInput(field, "a date-time needs an offset, such as Z for UTC", location=location)
         return moment.astimezone(UTC) + timedelta(microseconds=1 if end else 0)
     except (ValueError, OverflowError):  # OverflowError: an instant at the very ends of the calendar
-        raise InvalidInput(field, "must be a date (YYYY-MM-DD) or a date-time with an offset (2026-11-26T09:00:00Z)", location=location) from None
+        raise InvalidInput(
+            field, "must be a date (YYYY-MM-DD) or a date-time with an offset (2026-11-26T09:00:00Z)", location=location
+        ) from None
 
 
 def period(*, from_: str | None, to: str | None, location: str = "query") -> tuple[datetime | None, datetime | None]:
     """The inclusive from/to parameters as [since, until) instants, validated."""
-    since, until = period_bound("from", from_, end=False, location=location), period_bound("to", to, end=True, location=location)
+    since, until = (
+        period_bound("from", from_, end=False, location=location),
+        period_bound("to", to, end=True, location=location),
+    )
     if since is not None and until is not None and until <= since:
         raise InvalidInput("to", "must not be before from", location=location)
     return since, until
@@ -80,7 +85,10 @@ def decision_log_query(since: datetime | None, until: datetime | None) -> Select
             Decision.id,
         )
         .join(SharingRequest, SharingRequest.id == Decision.request_id)  # type: ignore[arg-type]
-        .join(RequestVersion, (RequestVersion.request_id == Decision.request_id) & (RequestVersion.version == Decision.version))  # type: ignore[arg-type]
+        .join(
+            RequestVersion,
+            (RequestVersion.request_id == Decision.request_id) & (RequestVersion.version == Decision.version),
+        )  # type: ignore[arg-type]
     )
     if since is not None:
         query = query.where(col(Decision.decided_at) >= since)
@@ -90,12 +98,25 @@ def decision_log_query(since: datetime | None, until: datetime | None) -> Select
 
 
 async def decision_log(
-    *, session: AsyncSession, actor: Principal, since: datetime | None, until: datetime | None, cursor: str | None, limit: int
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
 ) -> DecisionLog:
     """One page of the decisions taken in [since, until), oldest first,
     with the request each decided; the export is audited."""
     order = [ascending(col(Decision.decided_at), datetime), ascending(col(Decision.id), str)]
-    rows, next_cursor = await keyset_page(session, decision_log_query(since, until), order=order, key=lambda row: (row[0], row[12]), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session,
+        decision_log_query(since, until),
+        order=order,
+        key=lambda row: (row[0], row[12]),
+        cursor=cursor,
+        limit=limit,
+    )
     items = [
         DecisionLogRow(
             decided_at=row[0],
@@ -107,13 +128,23 @@ async def decision_log(
             urgency=row[6],
             outcome=row[7],
             decided_by=row[8],
-            principles_engaged=[f"{finding['rule']} ({finding['result']})" for finding in row[9] if finding["result"] != FindingResult.PASS],
+            principles_engaged=[
+                f"{finding['rule']} ({finding['result']})"
+                for finding in row[9]
+                if finding["result"] != FindingResult.PASS
+            ],
             conditions=row[10],
             rationale=row[11],
         )
         for row in rows
     ]
-    await events.report_run(session=session, actor=actor, action=ReportAction.DECISION_LOG_EXPORTED, report="decision_log", outcome=f"{len(items)} decisions")
+    await events.report_run(
+        session=session,
+        actor=actor,
+        action=ReportAction.DECISION_LOG_EXPORTED,
+        report="decision_log",
+        outcome=f"{len(items)} decisions",
+    )
     return DecisionLog(items=items, next_cursor=next_cursor)
 
 
@@ -130,7 +161,10 @@ def decision_log_csv(log: DecisionLog) -> str:
     for row in log.items:
         cells = row.model_dump(mode="json")
         writer.writerow(
-            spreadsheet_safe(LIST_SEPARATOR.join(value) if isinstance(value, list) else "" if value is None else str(value)) for value in cells.values()
+            spreadsheet_safe(
+                LIST_SEPARATOR.join(value) if isinstance(value, list) else "" if value is None else str(value)
+            )
+            for value in cells.values()
         )
     # The byte order mark makes Excel read the file as UTF-8.
     return "\ufeff" + buffer.getvalue()
@@ -141,11 +175,17 @@ async def named_requests(
 ) -> tuple[int, list[SharingRequest], str | None]:
     """How many requests named this person in any version (matched by keyed hash),
     and one page of them, oldest first."""
-    named = select(RequestSubject.request_id).where(RequestSubject.subject_hash == subject_hash(subject_key, identifier))
-    matches = (await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))).one()
+    named = select(RequestSubject.request_id).where(
+        RequestSubject.subject_hash == subject_hash(subject_key, identifier)
+    )
+    matches = (
+        await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))
+    ).one()
     query = select(SharingRequest).where(col(SharingRequest.id).in_(named))
     order = [ascending(col(SharingRequest.created_at), datetime), ascending(col(SharingRequest.id), str)]
-    requests, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
+    requests, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit
+    )
     return matches, requests, next_cursor
 
 
@@ -154,9 +194,17 @@ async def subject_disclosures(
 ) -> SubjectDisclosures:
     """Requests that named this person in any version, matched by keyed hash, oldest first,
     with the latest decision; the search is audited."""
-    matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
+    matches, requests, next_cursor = await named_requests(
+        session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit
+    )
     on_page = [request.id for request in requests]
-    decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(on_page)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
+    decisions = (
+        await session.exec(
+            select(Decision)
+            .where(col(Decision.request_id).in_(on_page))
+            .order_by(col(Decision.decided_at), col(Decision.id))
+        )
+    ).all()
     latest = {decision.request_id: decision for decision in decisions}  # the last one of each request wins
     items = [
         SubjectDisclosure(
@@ -173,7 +221,11 @@ async def subject_disclosures(
     ]
     # The identifier is not recorded, not even hashed: the trail keeps who searched and how much was found.
     await events.report_run(
-        session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests"
+        session=session,
+        actor=actor,
+        action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED,
+        report="subject_disclosures",
+        outcome=f"{matches} requests",
     )
     return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)
 
@@ -191,11 +243,19 @@ async def subject_disclosures_fhir(
 ) -> fhir.Resource:
     """The same search as a FHIR Bundle: every decision on each request of the page,
     the person named as the caller named them; audited alike."""
-    matches, requests, next_cursor = await named_requests(session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit)
+    matches, requests, next_cursor = await named_requests(
+        session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit
+    )
     # Guardians and auditors only (app/routers/reports.py): they see guardians by subject.
-    entries = await fhir_export.entries_for(session=session, requests=requests, controller=controller, guardian=None, person=identifier)
+    entries = await fhir_export.entries_for(
+        session=session, requests=requests, controller=controller, guardian=None, person=identifier
+    )
     await events.report_run(
-        session=session, actor=actor, action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED, report="subject_disclosures", outcome=f"{matches} requests, as FHIR"
+        session=session,
+        actor=actor,
+        action=ReportAction.SUBJECT_DISCLOSURES_SEARCHED,
+        report="subject_disclosures",
+        outcome=f"{matches} requests, as FHIR",
     )
     return fhir.bundle(entries, now=utcnow(), next_url=page_url(next_cursor) if next_cursor is not None else None)
 
@@ -216,19 +276,41 @@ async def audit_events(
     """One page of the audit trail, filtered as `audit.list_page` filters it;
     the auditor's reading is itself audited."""
     page = await audit.list_page(
-        session=session, request_id=request_id, actor_sub=actor_sub, actor_org=actor_org, action=action, since=since, until=until, cursor=cursor, limit=limit
+        session=session,
+        request_id=request_id,
+        actor_sub=actor_sub,
+        actor_org=actor_org,
+        action=action,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
     )
-    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_EVENTS_LISTED, report="audit_events", outcome=f"{len(page.items)} events")
+    await events.report_run(
+        session=session,
+        actor=auditor,
+        action=ReportAction.AUDIT_EVENTS_LISTED,
+        report="audit_events",
+        outcome=f"{len(page.items)} events",
+    )
     return page
 
 
 async def audit_verification(
-    *, session: AsyncSession, auditor: Principal, keys: Mapping[str, dict[str, str]], witnesses: Sequence[CheckpointPublic] = ()
+    *,
+    session: AsyncSession,
+    auditor: Principal,
+    keys: Mapping[str, dict[str, str]],
+    witnesses: Sequence[CheckpointPublic] = (),
 ) -> AuditVerification:
     """Recompute the whole hash chain for an auditor, check it against the checkpoints,
     and record that it was checked and what was found."""
     result = await audit.verify(session=session, keys=keys, witnesses=witnesses)
-    checked = f"{result.events} events, {result.checkpoints} checkpoints" + (f", {result.witnessed} witnessed" if witnesses else "")
+    checked = f"{result.events} events, {result.checkpoints} checkpoints" + (
+        f", {result.witnessed} witnessed" if witnesses else ""
+    )
     outcome = f"valid, {checked}" if result.valid else f"broken at seq {result.first_broken_seq}"
-    await events.report_run(session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome)
+    await events.report_run(
+        session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome
+    )
     return result

@@ -80,7 +80,9 @@ OUTCOME_DESCRIPTIONS = {
     DecisionOutcome.NOT_UPHELD: "Not upheld on retrospective review: "
     "the emergency disclosure should not have been made",
 }
-EMERGENCY_DESCRIPTION = "Approved as an emergency share: disclosed at once, to be reviewed by a Caldicott Guardian afterwards"
+EMERGENCY_DESCRIPTION = (
+    "Approved as an emergency share: disclosed at once, to be reviewed by a Caldicott Guardian afterwards"
+)
 
 # The request's purpose as HL7 v3 ActReason (PurposeOfUse), beside this service's own code, which always goes too.
 # Only where the v3 concept means the same thing: safeguarding is THREAT ("to prevent injury or disease to living
@@ -105,7 +107,11 @@ KIND_DISPLAYS = {
     DecisionKind.RECONSIDERATION: "Reconsidered by a Caldicott Guardian at the requester's request",
     DecisionKind.PANEL: "Decided by a panel of Caldicott Guardians",
 }
-SERVICE = {"type": "Device", "identifier": {"system": SERVICE_SYSTEM, "value": SERVICE_ID}, "display": "Caldicott sharing adjudication service"}
+SERVICE = {
+    "type": "Device",
+    "identifier": {"system": SERVICE_SYSTEM, "value": SERVICE_ID},
+    "display": "Caldicott sharing adjudication service",
+}
 
 
 def instant(moment: datetime) -> str:
@@ -166,7 +172,11 @@ def decider(decision: Decision, guardian: str | None = None) -> Resource:
         return SERVICE
     if guardian is not None:
         return {"type": "Practitioner", "display": guardian}
-    return {"type": "Practitioner", "identifier": {"system": TOKEN_SUBJECT_SYSTEM, "value": decision.decided_by}, "display": "Caldicott Guardian"}
+    return {
+        "type": "Practitioner",
+        "identifier": {"system": TOKEN_SUBJECT_SYSTEM, "value": decision.decided_by},
+        "display": "Caldicott Guardian",
+    }
 
 
 def nhs_number(identifier: str) -> str | None:
@@ -183,8 +193,16 @@ def person_entity(identifier: str) -> Resource:
     """The person the report is about, as the caller named them:
     by NHS number when it is one, else as a local identifier."""
     number = nhs_number(identifier)
-    named = {"system": NHS_NUMBER_SYSTEM, "value": number} if number else {"system": LOCAL_SUBJECT_SYSTEM, "value": "".join(identifier.split())}
-    return {"what": {"identifier": named}, "type": coding(ENTITY_TYPE, "1", "Person"), "role": coding(OBJECT_ROLE, "1", "Patient")}
+    named = (
+        {"system": NHS_NUMBER_SYSTEM, "value": number}
+        if number
+        else {"system": LOCAL_SUBJECT_SYSTEM, "value": "".join(identifier.split())}
+    )
+    return {
+        "what": {"identifier": named},
+        "type": coding(ENTITY_TYPE, "1", "Person"),
+        "role": coding(OBJECT_ROLE, "1", "Patient"),
+    }
 
 
 def _outcome_description(decision: Decision) -> str:
@@ -197,7 +215,11 @@ def _category_entities(decision: Decision, data_items: Iterable[Mapping[str, Any
     """One entity per kind of information asked for;
     those the decision lets be disclosed carry the `disclose` lifecycle."""
     requested = [item["category"] for item in data_items]
-    approved = set() if decision.outcome not in APPROVALS else set(requested if decision.approved_items is None else decision.approved_items)
+    approved = (
+        set()
+        if decision.outcome not in APPROVALS
+        else set(requested if decision.approved_items is None else decision.approved_items)
+    )
     entities = []
     for item in data_items:
         entity: Resource = {"type": coding(CATEGORY_SYSTEM, item["category"])}
@@ -234,7 +256,11 @@ def audit_event(
         "resourceType": "AuditEvent",
         "id": decision.id,
         "type": EXPORT,
-        "subtype": [DISCLOSE, coding(OUTCOME_SYSTEM, decision.outcome), coding(KIND_SYSTEM, decision.kind, KIND_DISPLAYS[DecisionKind(decision.kind)])],
+        "subtype": [
+            DISCLOSE,
+            coding(OUTCOME_SYSTEM, decision.outcome),
+            coding(KIND_SYSTEM, decision.kind, KIND_DISPLAYS[DecisionKind(decision.kind)]),
+        ],
         "action": "E",  # the service executes a decision; it never reads the record itself
         "recorded": instant(decision.decided_at),
         "outcome": OUTCOME_CODE[DecisionOutcome(decision.outcome)],
@@ -253,10 +279,18 @@ def audit_event(
                 "requestor": False,
                 "policy": [policy],
             },
-            {"type": {"coding": [coding(DICOM, "110153", "Source Role ID")]}, "who": organisation(controller, names), "requestor": False},
+            {
+                "type": {"coding": [coding(DICOM, "110153", "Source Role ID")]},
+                "who": organisation(controller, names),
+                "requestor": False,
+            },
         ],
         "source": {"site": controller, "observer": SERVICE, "type": [coding(SOURCE_TYPE, "4", "Application Server")]},
-        "entity": [*([person_entity(person)] if person is not None else []), request_entity, *_category_entities(decision, body["data_items"])],
+        "entity": [
+            *([person_entity(person)] if person is not None else []),
+            request_entity,
+            *_category_entities(decision, body["data_items"]),
+        ],
     }
 
 
@@ -270,8 +304,15 @@ def provenance(*, decision: Decision, body: Mapping[str, Any], guardian: str | N
         "policy": [policy_uri(decision)],
         "reason": [purpose_of_use(body["purpose"]["category"])],
         "activity": {"coding": [coding(KIND_SYSTEM, decision.kind, KIND_DISPLAYS[DecisionKind(decision.kind)])]},
-        "agent": [{"type": {"coding": [coding(PROVENANCE_PARTICIPANT, "author", "Author")]}, "who": decider(decision, guardian)}],
-        "entity": [{"role": "source", "what": {"identifier": {"system": REQUEST_SYSTEM, "value": decision.request_id}}}],
+        "agent": [
+            {
+                "type": {"coding": [coding(PROVENANCE_PARTICIPANT, "author", "Author")]},
+                "who": decider(decision, guardian),
+            }
+        ],
+        "entity": [
+            {"role": "source", "what": {"identifier": {"system": REQUEST_SYSTEM, "value": decision.request_id}}}
+        ],
     }
 
 
@@ -287,16 +328,34 @@ def decision_entries(
 ) -> list[Resource]:
     """The two Bundle entries of one decision: its AuditEvent, then the Provenance that targets it
     (`guardian`: see `decider`)."""
-    event = audit_event(decision=decision, requester=requester, body=body, controller=controller, names=names, person=person, guardian=guardian)
+    event = audit_event(
+        decision=decision,
+        requester=requester,
+        body=body,
+        controller=controller,
+        names=names,
+        person=person,
+        guardian=guardian,
+    )
     return [
         {"fullUrl": urn(decision.id), "resource": event},
-        {"fullUrl": urn(provenance_id(decision)), "resource": provenance(decision=decision, body=body, guardian=guardian)},
+        {
+            "fullUrl": urn(provenance_id(decision)),
+            "resource": provenance(decision=decision, body=body, guardian=guardian),
+        },
     ]
 
 
-def bundle(entries: list[Resource], *, now: datetime, next_url: str | None = None, bundle_id: str | None = None) -> Resource:
+def bundle(
+    entries: list[Resource], *, now: datetime, next_url: str | None = None, bundle_id: str | None = None
+) -> Resource:
     """A collection Bundle of the entries (a new id unless given), with a `next` link when there is a further page."""
-    document: Resource = {"resourceType": "Bundle", "id": bundle_id or str(uuid.uuid4()), "type": "collection", "timestamp": instant(now)}
+    document: Resource = {
+        "resourceType": "Bundle",
+        "id": bundle_id or str(uuid.uuid4()),
+        "type": "collection",
+        "timestamp": instant(now),
+    }
     if next_url is not None:
         document["link"] = [{"relation": "next", "url": next_url}]
     if entries:  # FHIR JSON has no empty arrays

@@ -18,7 +18,12 @@ from app.services.review import naming as guardian_naming
 
 
 async def entries_for(
-    *, session: AsyncSession, requests: Sequence[SharingRequest], controller: str, guardian: str | None, person: str | None = None
+    *,
+    session: AsyncSession,
+    requests: Sequence[SharingRequest],
+    controller: str,
+    guardian: str | None,
+    person: str | None = None,
 ) -> list[fhir.Resource]:
     """An AuditEvent and a Provenance for every decision on each request,
     in the requests' order and each request's decisions oldest first.
@@ -29,11 +34,23 @@ async def entries_for(
     ids = [request.id for request in requests]
     if not ids:
         return []
-    decisions = (await session.exec(select(Decision).where(col(Decision.request_id).in_(ids)).order_by(col(Decision.decided_at), col(Decision.id)))).all()
-    versions = select(RequestVersion.request_id, RequestVersion.version, RequestVersion.body).where(col(RequestVersion.request_id).in_(ids))
+    decisions = (
+        await session.exec(
+            select(Decision)
+            .where(col(Decision.request_id).in_(ids))
+            .order_by(col(Decision.decided_at), col(Decision.id))
+        )
+    ).all()
+    versions = select(RequestVersion.request_id, RequestVersion.version, RequestVersion.body).where(
+        col(RequestVersion.request_id).in_(ids)
+    )
     bodies = {(request_id, version): body for request_id, version, body in (await session.exec(versions)).all()}
     codes = {request.requester_org for request in requests} | {controller}
-    names = dict((await session.exec(select(Organisation.code, Organisation.name).where(col(Organisation.code).in_(codes)))).all())
+    names = dict(
+        (
+            await session.exec(select(Organisation.code, Organisation.name).where(col(Organisation.code).in_(codes)))
+        ).all()
+    )
     by_request: dict[str, list[Decision]] = {request_id: [] for request_id in ids}
     for decision in decisions:
         by_request[decision.request_id].append(decision)
@@ -42,12 +59,20 @@ async def entries_for(
         for decision in by_request[request.id]:
             body = bodies[(request.id, decision.version)]
             entries += fhir.decision_entries(
-                decision=decision, requester=request.requester_org, body=body, controller=controller, names=names, person=person, guardian=guardian
+                decision=decision,
+                requester=request.requester_org,
+                body=body,
+                controller=controller,
+                names=names,
+                person=person,
+                guardian=guardian,
             )
     return entries
 
 
-async def request_bundle(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> fhir.Resource:
+async def request_bundle(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str
+) -> fhir.Resource:
     """Every decision on a request the reader may see, as a FHIR Bundle
     (an agency's names no guardian by subject); the read is audited."""
     guardian = await guardian_naming.words_for(session=session, principal=principal, controller=controller)

@@ -25,12 +25,16 @@ async def expire_claim(*, session: AsyncSession, request: SharingRequest, now: d
 
 async def expire_claims(*, session: AsyncSession, now: datetime) -> None:
     """Return every lapsed claim to the queue."""
-    lapsed = await session.exec(select(SharingRequest).where(col(SharingRequest.in_queue), col(SharingRequest.claim_expires_at) <= now))
+    lapsed = await session.exec(
+        select(SharingRequest).where(col(SharingRequest.in_queue), col(SharingRequest.claim_expires_at) <= now)
+    )
     for request in lapsed.all():
         await expire_claim(session=session, request=request, now=now)
 
 
-async def claim(*, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest) -> SharingRequest:
+async def claim(
+    *, session: AsyncSession, policy: Policy, principal: Principal, request: SharingRequest
+) -> SharingRequest:
     """Take a queued request; of two guardians claiming at once exactly one wins."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)

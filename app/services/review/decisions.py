@@ -27,7 +27,13 @@ APPROVALS = frozenset({GuardianOutcome.APPROVE, GuardianOutcome.APPROVE_WITH_CON
 
 
 async def review(
-    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReviewBody, controller_org: str
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    principal: Principal,
+    request: SharingRequest,
+    body: ReviewBody,
+    controller_org: str,
 ) -> Decision:
     """Record the claim holder's decision: approve (wholly or in part), with conditions, refuse, or ask for information.
 
@@ -38,7 +44,9 @@ async def review(
     if body.checks:
         rules = await adjudication.rules_decision_of(session=session, request=request)
         opens = controller_check_rules.controller_checks_among(rules.findings) if body.outcome in APPROVALS else []
-        controller_checks.check_decision_records(decision_checks=body.checks, opens=opens, principal=principal, controller_org=controller_org)
+        controller_checks.check_decision_records(
+            decision_checks=body.checks, opens=opens, principal=principal, controller_org=controller_org
+        )
     if body.outcome in APPROVALS:
         await check_no_panel_needed(session=session, registry=registry, request=request)
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
@@ -58,7 +66,9 @@ async def review(
     )
 
 
-async def retrospective_review(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody) -> Decision:
+async def retrospective_review(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody
+) -> Decision:
     """Record whether an emergency share is upheld; the sharing itself is not undone."""
     now, move = utcnow(), Move(body.outcome)
     await _check_move(session=session, principal=principal, request=request, move=move, now=now)
@@ -74,20 +84,26 @@ async def retrospective_review(*, session: AsyncSession, principal: Principal, r
     )
 
 
-async def _check_move(*, session: AsyncSession, principal: Principal, request: SharingRequest, move: Move, now: datetime) -> None:
+async def _check_move(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, move: Move, now: datetime
+) -> None:
     """A lapsed claim goes back first; then the move must be in the table and this guardian's to make
     (before the body is checked)."""
     await expire_claim(session=session, request=request, now=now)
     workflow.check_actor(workflow.step_for(request, move), request, principal)
 
 
-async def check_no_panel_needed(*, session: AsyncSession, registry: PolicyRegistry, request: SharingRequest, remedy: str | None = None) -> None:
+async def check_no_panel_needed(
+    *, session: AsyncSession, registry: PolicyRegistry, request: SharingRequest, remedy: str | None = None
+) -> None:
     """A 409 when the policy the rules decided under leaves approving this request to a panel,
     saying what the guardian may do instead."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
     try:
         policy = await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)
-    except NotFound:  # decided under a policy this database no longer holds (a restore, a test): the active one's panel rule
+    except (
+        NotFound
+    ):  # decided under a policy this database no longer holds (a restore, a test): the active one's panel rule
         policy = await registry.active(session=session)
     panel = policy.panel_rule
     needed = panel.needed_for(rules.findings)
@@ -149,10 +165,14 @@ async def _decide(
             subject_reason=subject_reason,
         )
         if kind == DecisionKind.GUARDIAN:
-            await controller_checks.open_for(session=session, request=request, decision=decision, principal=principal, recorded=recorded)
+            await controller_checks.open_for(
+                session=session, request=request, decision=decision, principal=principal, recorded=recorded
+            )
         return decision
 
-    decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=decide)
+    decision = await workflow.apply(
+        session=session, request=request, move=move, actor=principal, now=now, decide=decide
+    )
     assert decision is not None
     await writes.write(session)  # the decision row exists before the opinions name it
     await opinions.weighed(session=session, request=request, weighed=weighed, decision_id=decision.id, now=now)
@@ -209,12 +229,26 @@ def record_decision(
 
 async def _check_review_body(*, session: AsyncSession, request: SharingRequest, body: ReviewBody) -> None:
     if body.subject_reason is not None and body.outcome not in APPROVALS:
-        raise InvalidInput("subject_reason", "a reason for the person goes only with an approval, which their notice explains")
-    await check_outcome_details(session=session, request=request, outcome=body.outcome, conditions=body.conditions, approved_items=body.approved_items)
+        raise InvalidInput(
+            "subject_reason", "a reason for the person goes only with an approval, which their notice explains"
+        )
+    await check_outcome_details(
+        session=session,
+        request=request,
+        outcome=body.outcome,
+        conditions=body.conditions,
+        approved_items=body.approved_items,
+    )
 
 
 async def check_outcome_details(
-    *, session: AsyncSession, request: SharingRequest, outcome: str, conditions: list[str], approved_items: list[DataCategory] | None, prefix: str = ""
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    outcome: str,
+    conditions: list[str],
+    approved_items: list[DataCategory] | None,
+    prefix: str = "",
 ) -> None:
     """A 422 naming the field unless conditions come only with (and always with) approve_with_conditions,
     and approved items were requested."""
@@ -226,7 +260,9 @@ async def check_outcome_details(
         return
     if outcome not in APPROVALS:
         raise InvalidInput(f"{prefix}approved_items", "only an approval can name the items that may be shared")
-    requested = {item["category"] for item in (await adjudication.current_body(session=session, request=request))["data_items"]}
+    requested = {
+        item["category"] for item in (await adjudication.current_body(session=session, request=request))["data_items"]
+    }
     for index, category in enumerate(approved_items):
         if category not in requested:
             raise InvalidInput(f"{prefix}approved_items[{index}]", f"{category} was not requested")

@@ -17,17 +17,25 @@ from app.models.vocabulary import DecisionKind
 from app.principal import Principal
 
 MADE_IT = "a decision is reconsidered by a guardian other than the one who made it"
-SAT_ON_ITS_PANEL = "a panel's decision is reconsidered by a guardian who did not sit on that panel: you were one of its members"
+SAT_ON_ITS_PANEL = (
+    "a panel's decision is reconsidered by a guardian who did not sit on that panel: you were one of its members"
+)
 GAVE_AN_OPINION = "a decision is reconsidered by a guardian whose second opinion it did not weigh: it weighed yours"
 
 
 async def check_independent(*, session: AsyncSession, request: SharingRequest, actor: Principal) -> None:
     """A 403 for anyone who took part in the decision under reconsideration, saying how they took part."""
-    pending = select(Reconsideration.decision_id).where(col(Reconsideration.request_id) == request.id, col(Reconsideration.outcome).is_(None))
+    pending = select(Reconsideration.decision_id).where(
+        col(Reconsideration.request_id) == request.id, col(Reconsideration.outcome).is_(None)
+    )
     made = select(Decision.decided_by).where(col(Decision.id).in_(pending), col(Decision.kind) != DecisionKind.RULES)
     if actor.sub in (await session.exec(made)).all():
         raise Forbidden(MADE_IT)
-    sat = select(PanelMember.sub).join(Panel, col(Panel.id) == col(PanelMember.panel_id)).where(col(Panel.decision_id).in_(pending))
+    sat = (
+        select(PanelMember.sub)
+        .join(Panel, col(Panel.id) == col(PanelMember.panel_id))
+        .where(col(Panel.decision_id).in_(pending))
+    )
     if actor.sub in (await session.exec(sat)).all():
         raise Forbidden(SAT_ON_ITS_PANEL)
     advised = select(Opinion.given_by).where(col(Opinion.decision_id).in_(pending))

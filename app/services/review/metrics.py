@@ -73,7 +73,11 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
         .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
         # Decisions on reconsideration are counted apart (reconsideration_metrics):
         # they answer an agency, not the rules.
-        .where(col(Decision.kind).in_((DecisionKind.GUARDIAN, DecisionKind.RETROSPECTIVE)), col(Decision.decided_at) >= start, col(Decision.decided_at) < end)
+        .where(
+            col(Decision.kind).in_((DecisionKind.GUARDIAN, DecisionKind.RETROSPECTIVE)),
+            col(Decision.decided_at) >= start,
+            col(Decision.decided_at) < end,
+        )
     )
     rows = (await session.exec(query)).all()
 
@@ -99,7 +103,9 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
         decisions=decisions,
         retrospective_reviews=retrospective,
         time_to_decision={
-            urgency: ResponseTimes(decisions=len(values), median_seconds=percentile(values, 0.5), p90_seconds=percentile(values, 0.9))
+            urgency: ResponseTimes(
+                decisions=len(values), median_seconds=percentile(values, 0.5), p90_seconds=percentile(values, 0.9)
+            )
             for urgency, values in seconds.items()
         },
         overdue_now=(await queue_counts(session=session, now=utcnow())).overdue,
@@ -107,7 +113,10 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
             decisions=total,
             overturned=overturned,
             rate=overturned / total if total else None,
-            breakdown=[Agreement(rules_would=would, guardian=outcome, count=count) for (would, outcome), count in sorted(compared.items())],
+            breakdown=[
+                Agreement(rules_would=would, guardian=outcome, count=count)
+                for (would, outcome), count in sorted(compared.items())
+            ],
         ),
         reconsiderations=await reconsideration_metrics(session=session, start=start, end=end),
     )
@@ -118,7 +127,10 @@ async def reconsideration_metrics(*, session: AsyncSession, start: datetime, end
     rate of reconsiderations decided then."""
     # A revised request's rules decision, made while a reconsideration was asked, settled nothing:
     # it is not one an agency could contest.
-    revision = exists().where(col(Reconsideration.request_id) == col(Decision.request_id), col(Reconsideration.revised_version) == col(Decision.version))
+    revision = exists().where(
+        col(Reconsideration.request_id) == col(Decision.request_id),
+        col(Reconsideration.revised_version) == col(Decision.version),
+    )
     asked = exists().where(col(Reconsideration.decision_id) == col(Decision.id))
     contestable = (
         select(func.count(), func.count().filter(asked))
@@ -136,7 +148,9 @@ async def reconsideration_metrics(*, session: AsyncSession, start: datetime, end
         .where(col(Reconsideration.decided_at) >= start, col(Reconsideration.decided_at) < end)
         .group_by(col(Reconsideration.outcome))
     )
-    outcomes = dict.fromkeys(ReconsiderationOutcome, 0) | {outcome: count for outcome, count in (await session.exec(answered)).all()}
+    outcomes = dict.fromkeys(ReconsiderationOutcome, 0) | {
+        outcome: count for outcome, count in (await session.exec(answered)).all()
+    }
     decided = sum(outcomes.values())
     overturned = outcomes[ReconsiderationOutcome.OVERTURNED]
     return Reconsiderations(

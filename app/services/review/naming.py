@@ -40,7 +40,10 @@ def decision(public: DecisionPublic, words: str | None) -> DecisionPublic:
         return public
     if public.facts is not None and public.facts.evidence:
         # The guardians who verified the evidence a decision weighed.
-        evidence = [record.model_copy(update={"verified_by": words}) if record.verified_by else record for record in public.facts.evidence]
+        evidence = [
+            record.model_copy(update={"verified_by": words}) if record.verified_by else record
+            for record in public.facts.evidence
+        ]
         public = public.model_copy(update={"facts": public.facts.model_copy(update={"evidence": evidence})})
     if public.kind == DecisionKind.RULES:
         return public
@@ -74,12 +77,16 @@ def attachment(public: AttachmentPublic, *, requester: str, words: str | None) -
     the requesting agency's own uploads keep their author."""
     uploaded_by = actor(public.uploaded_by, public.uploaded_by_org, requester=requester, words=words)
     checked = public.verification
-    return public.model_copy(update={"uploaded_by": uploaded_by, "verification": None if checked is None else verification(checked, words)})
+    return public.model_copy(
+        update={"uploaded_by": uploaded_by, "verification": None if checked is None else verification(checked, words)}
+    )
 
 
 def check_record(entry: CheckRecordEntry, words: str | None) -> CheckRecordEntry:
     """A record of a controller's check, with the guardian or IG manager who made it as `words`."""
-    return entry if words is None else entry.model_copy(update={"record": entry.record.model_copy(update={"by": words})})
+    return (
+        entry if words is None else entry.model_copy(update={"record": entry.record.model_copy(update={"by": words})})
+    )
 
 
 def verification(public: VerificationPublic, words: str | None) -> VerificationPublic:

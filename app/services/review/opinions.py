@@ -15,7 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.base import utcnow
 from app.models.deliberation import OpinionRecord
-from app.models.opinion import Opinion, OpinionBody, OpinionRequest, OpinionRequestBody, OpinionRequestPublic, opinion_record
+from app.models.opinion import (
+    Opinion,
+    OpinionBody,
+    OpinionRequest,
+    OpinionRequestBody,
+    OpinionRequestPublic,
+    opinion_record,
+)
 from app.models.sharing_request import SharingRequest, new_id
 from app.principal import Principal
 from app.services.review import workflow
@@ -25,7 +32,9 @@ from app.services.review.workflow import Move
 ANSWERED = "that request for an opinion has been answered; each is answered once"
 
 
-async def request_opinion(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionRequestBody) -> OpinionRequestPublic:
+async def request_opinion(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionRequestBody
+) -> OpinionRequestPublic:
     """Ask another guardian (or any) for an opinion on the outcome the claim holder proposes;
     the request stays claimed."""
     now = utcnow()
@@ -53,7 +62,9 @@ async def request_opinion(*, session: AsyncSession, principal: Principal, reques
     return OpinionRequestPublic.of(row)
 
 
-async def give_opinion(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionBody) -> OpinionRecord:
+async def give_opinion(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: OpinionBody
+) -> OpinionRecord:
     """Answer a request for an opinion: the one named, else the oldest asked of this guardian,
     else the oldest asked of any."""
     now = utcnow()
@@ -80,10 +91,14 @@ async def give_opinion(*, session: AsyncSession, principal: Principal, request: 
     return opinion_record(opinion, asked)
 
 
-async def _answerable(*, session: AsyncSession, principal: Principal, request: SharingRequest, wanted: str | None) -> OpinionRequest:
+async def _answerable(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, wanted: str | None
+) -> OpinionRequest:
     """The open request for an opinion this guardian answers: 409 if none is open, 403 if none is asked of them."""
     query = select(OpinionRequest).where(
-        OpinionRequest.request_id == request.id, col(OpinionRequest.answered_at).is_(None), col(OpinionRequest.closed_at).is_(None)
+        OpinionRequest.request_id == request.id,
+        col(OpinionRequest.answered_at).is_(None),
+        col(OpinionRequest.closed_at).is_(None),
     )
     open_requests = (await session.exec(query.order_by(col(OpinionRequest.asked_at), col(OpinionRequest.id)))).all()
     if wanted is not None:
@@ -91,9 +106,16 @@ async def _answerable(*, session: AsyncSession, principal: Principal, request: S
         if not open_requests:
             raise InvalidInput("opinion_request_id", "no open request for an opinion on this request has this id")
     elif not open_requests:
-        raise Conflict("no opinion has been asked on this request, or every one asked has been answered", current_status=request.status)
+        raise Conflict(
+            "no opinion has been asked on this request, or every one asked has been answered",
+            current_status=request.status,
+        )
     mine = [row for row in open_requests if (row.asked_sub, row.asked_org) == (principal.sub, principal.org)]
-    anyone = [row for row in open_requests if row.asked_sub is None and (row.asked_by, row.asked_by_org) != (principal.sub, principal.org)]
+    anyone = [
+        row
+        for row in open_requests
+        if row.asked_sub is None and (row.asked_by, row.asked_by_org) != (principal.sub, principal.org)
+    ]
     if not mine and not anyone:
         raise Forbidden("no opinion has been asked of you on this request")
     return (mine or anyone)[0]
@@ -115,12 +137,21 @@ def records(weighed: list[tuple[Opinion, OpinionRequest]]) -> list[dict[str, Any
     return [opinion_record(opinion, asked).model_dump(mode="json") for opinion, asked in weighed]
 
 
-async def weighed(*, session: AsyncSession, request: SharingRequest, weighed: list[tuple[Opinion, OpinionRequest]], decision_id: str, now: datetime) -> None:
+async def weighed(
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    weighed: list[tuple[Opinion, OpinionRequest]],
+    decision_id: str,
+    now: datetime,
+) -> None:
     """Link the opinions to the decision that weighed them (written already), and close the requests left unanswered."""
     for opinion, _ in weighed:
         opinion.decision_id = decision_id
     unanswered = select(OpinionRequest).where(
-        OpinionRequest.request_id == request.id, col(OpinionRequest.answered_at).is_(None), col(OpinionRequest.closed_at).is_(None)
+        OpinionRequest.request_id == request.id,
+        col(OpinionRequest.answered_at).is_(None),
+        col(OpinionRequest.closed_at).is_(None),
     )
     for row in (await session.exec(unanswered)).all():
         row.closed_at = now

@@ -15,10 +15,14 @@ from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import FinalOutcome, PanelVoteChoice, RequestStatus
 
 
-async def open_panel_of(*, session: AsyncSession, request: SharingRequest) -> tuple[Panel, list[PanelMember], list[PanelVote]]:
+async def open_panel_of(
+    *, session: AsyncSession, request: SharingRequest
+) -> tuple[Panel, list[PanelMember], list[PanelVote]]:
     """The request's open panel, its members and its votes and withdrawals in the order recorded
     (the workflow has checked one is open)."""
-    panel = (await session.exec(select(Panel).where(Panel.request_id == request.id, col(Panel.closed_at).is_(None)))).one()
+    panel = (
+        await session.exec(select(Panel).where(Panel.request_id == request.id, col(Panel.closed_at).is_(None)))
+    ).one()
     return panel, *await _seats_and_votes(session=session, panel=panel)
 
 
@@ -33,8 +37,14 @@ async def latest_panel(*, session: AsyncSession, request: SharingRequest) -> Pan
 
 
 async def _seats_and_votes(*, session: AsyncSession, panel: Panel) -> tuple[list[PanelMember], list[PanelVote]]:
-    members = (await session.exec(select(PanelMember).where(PanelMember.panel_id == panel.id).order_by(col(PanelMember.seat)))).all()
-    votes = (await session.exec(select(PanelVote).where(PanelVote.panel_id == panel.id).order_by(col(PanelVote.at), col(PanelVote.id)))).all()
+    members = (
+        await session.exec(select(PanelMember).where(PanelMember.panel_id == panel.id).order_by(col(PanelMember.seat)))
+    ).all()
+    votes = (
+        await session.exec(
+            select(PanelVote).where(PanelVote.panel_id == panel.id).order_by(col(PanelVote.at), col(PanelVote.id))
+        )
+    ).all()
     return list(members), list(votes)
 
 
@@ -73,7 +83,11 @@ def verdict(
     done = {(row.member_sub, row.member_org) for row in votes}  # a vote, an abstention or a withdrawal
     waiting = [member.sub for member in members if (member.sub, member.org) not in done]
     if waiting and (deadline is None or now < deadline):
-        due = f"the request's due time, {deadline.isoformat(timespec='seconds')}" if deadline else "the request's due time"
+        due = (
+            f"the request's due time, {deadline.isoformat(timespec='seconds')}"
+            if deadline
+            else "the request's due time"
+        )
         raise Conflict(
             f"not yet voted: {', '.join(waiting)}; "
             f"the panel closes once every member has voted, or at its deadline, {due}",
@@ -99,7 +113,9 @@ def verdict(
         )
     tied = sorted(outcome for outcome, count in ranked if count == ranked[0][1])
     if body.casting_vote is None:
-        raise InvalidInput("casting_vote", f"the votes cast are tied between {', '.join(tied)}: the chair's casting vote decides")
+        raise InvalidInput(
+            "casting_vote", f"the votes cast are tied between {', '.join(tied)}: the chair's casting vote decides"
+        )
     if body.casting_vote not in tied:
         raise InvalidInput("casting_vote", f"the casting vote chooses among the outcomes tied: {', '.join(tied)}")
     return body.casting_vote, body.casting_vote
@@ -112,7 +128,9 @@ def conditions_for(outcome: FinalOutcome, standing: list[PanelVote], body: Panel
         if body.conditions:
             raise InvalidInput("conditions", f"conditions belong only to approve_with_conditions, not {outcome}")
         return []
-    conditions = [text for row in standing if row.vote == PanelVoteChoice.APPROVE_WITH_CONDITIONS for text in row.conditions]
+    conditions = [
+        text for row in standing if row.vote == PanelVoteChoice.APPROVE_WITH_CONDITIONS for text in row.conditions
+    ]
     conditions = list(dict.fromkeys([*conditions, *body.conditions]))
     if not conditions:
         raise InvalidInput("conditions", "approving with conditions needs at least one condition")

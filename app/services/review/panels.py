@@ -18,7 +18,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.base import utcnow
-from app.models.panel import Panel, PanelCloseBody, PanelMember, PanelOpenBody, PanelPublic, PanelVote, PanelVoteBody, PanelWithdrawalBody, panel_public
+from app.models.panel import (
+    Panel,
+    PanelCloseBody,
+    PanelMember,
+    PanelOpenBody,
+    PanelPublic,
+    PanelVote,
+    PanelVoteBody,
+    PanelWithdrawalBody,
+    panel_public,
+)
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, SharingRequest, new_id
 from app.models.vocabulary import DecisionKind, DecisionOutcome, Outcome, PanelVoteChoice, RequestStatus
 from app.platform import writes
@@ -36,7 +46,13 @@ WITHDREW = "you have withdrawn from this panel"
 
 
 async def open_panel(
-    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: PanelOpenBody, controller_org: str
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    principal: Principal,
+    request: SharingRequest,
+    body: PanelOpenBody,
+    controller_org: str,
 ) -> PanelPublic:
     """Send the claimed request to a panel chaired by the claim holder,
     with the members they name; the due time runs on."""
@@ -77,7 +93,10 @@ async def open_panel(
         quorum=rule.quorum,
         opened_at=now,
     )
-    members = [PanelMember(panel_id=panel.id, sub=sub, org=org, seat=seat, chair=seat == 0) for seat, (sub, org) in enumerate(seats)]
+    members = [
+        PanelMember(panel_id=panel.id, sub=sub, org=org, seat=seat, chair=seat == 0)
+        for seat, (sub, org) in enumerate(seats)
+    ]
     session.add(panel)
     await session.flush()
     session.add_all(members)
@@ -85,7 +104,9 @@ async def open_panel(
     return panel_public(panel, members, [])
 
 
-async def vote(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelVoteBody) -> PanelPublic:
+async def vote(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelVoteBody
+) -> PanelPublic:
     """Record a member's one vote; conditions come with approve_with_conditions, and only with it."""
     await workflow.check(session=session, request=request, move=Move.VOTE, actor=principal)
     panel, members, votes = await panel_records.open_panel_of(session=session, request=request)
@@ -96,11 +117,29 @@ async def vote(*, session: AsyncSession, principal: Principal, request: SharingR
         raise InvalidInput("conditions", "approving with conditions needs at least one condition")
     if body.vote != PanelVoteChoice.APPROVE_WITH_CONDITIONS and body.conditions:
         raise InvalidInput("conditions", f"conditions belong only to approve_with_conditions, not {body.vote}")
-    row = PanelVote(panel_id=panel.id, member_sub=principal.sub, member_org=principal.org, vote=body.vote, conditions=body.conditions, rationale=body.rationale)
-    return await _record(session=session, principal=principal, request=request, move=Move.VOTE, row=row, panel=panel, members=members, votes=votes)
+    row = PanelVote(
+        panel_id=panel.id,
+        member_sub=principal.sub,
+        member_org=principal.org,
+        vote=body.vote,
+        conditions=body.conditions,
+        rationale=body.rationale,
+    )
+    return await _record(
+        session=session,
+        principal=principal,
+        request=request,
+        move=Move.VOTE,
+        row=row,
+        panel=panel,
+        members=members,
+        votes=votes,
+    )
 
 
-async def withdraw(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelWithdrawalBody) -> PanelPublic:
+async def withdraw(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelWithdrawalBody
+) -> PanelPublic:
     """Record a member's withdrawal, which supersedes their vote;
     refused when too few members would be left to reach a decision."""
     await workflow.check(session=session, request=request, move=Move.WITHDRAW_VOTE, actor=principal)
@@ -115,8 +154,24 @@ async def withdraw(*, session: AsyncSession, principal: Principal, request: Shar
             "members need: vote, or abstain, instead",
             current_status=request.status,
         )
-    row = PanelVote(panel_id=panel.id, member_sub=principal.sub, member_org=principal.org, withdrawal=True, conditions=[], rationale=body.rationale)
-    return await _record(session=session, principal=principal, request=request, move=Move.WITHDRAW_VOTE, row=row, panel=panel, members=members, votes=votes)
+    row = PanelVote(
+        panel_id=panel.id,
+        member_sub=principal.sub,
+        member_org=principal.org,
+        withdrawal=True,
+        conditions=[],
+        rationale=body.rationale,
+    )
+    return await _record(
+        session=session,
+        principal=principal,
+        request=request,
+        move=Move.WITHDRAW_VOTE,
+        row=row,
+        panel=panel,
+        members=members,
+        votes=votes,
+    )
 
 
 async def _record(
@@ -141,18 +196,24 @@ async def _record(
     return panel_public(panel, members, [*votes, row])
 
 
-async def close(*, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelCloseBody) -> Decision:
+async def close(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelCloseBody
+) -> Decision:
     """The chair records the panel's decision: a majority of its members', or on a real tie the chair's casting vote."""
     now = utcnow()
     await workflow.check(session=session, request=request, move=Move.CLOSE_PANEL, actor=principal)
     panel, members, votes = await panel_records.open_panel_of(session=session, request=request)
     standing = panel_records.standing_votes(votes)
     deadline = request.due_at  # the panel's deadline: the request's due time runs on while it sits
-    outcome, casting = panel_records.verdict(panel=panel, members=members, votes=votes, body=body, now=now, deadline=deadline, status=request.status)
+    outcome, casting = panel_records.verdict(
+        panel=panel, members=members, votes=votes, body=body, now=now, deadline=deadline, status=request.status
+    )
     conditions = panel_records.conditions_for(outcome, standing, body)
     rules = await adjudication.rules_decision_of(session=session, request=request)
     weighed = await opinions.to_weigh(session=session, request=request)
-    record = panel_records.record(panel=panel, members=members, votes=votes, standing=standing, casting=casting, now=now, deadline=deadline)
+    record = panel_records.record(
+        panel=panel, members=members, votes=votes, standing=standing, casting=casting, now=now, deadline=deadline
+    )
 
     async def decide() -> Decision:
         request.status = STATUS_FOR_OUTCOME[Outcome(outcome)]
@@ -170,10 +231,14 @@ async def close(*, session: AsyncSession, principal: Principal, request: Sharing
             opinions=opinions.records(weighed),
             panel=record,
         )
-        await controller_checks.open_for(session=session, request=request, decision=decision)  # a panel's approval opens its checks too
+        await controller_checks.open_for(
+            session=session, request=request, decision=decision
+        )  # a panel's approval opens its checks too
         return decision
 
-    decision = await workflow.apply(session=session, request=request, move=Move.CLOSE_PANEL, actor=principal, now=now, decide=decide)
+    decision = await workflow.apply(
+        session=session, request=request, move=Move.CLOSE_PANEL, actor=principal, now=now, decide=decide
+    )
     assert decision is not None
     await writes.write(session)  # the decision row exists before the panel and the opinions name it
     panel.closed_at, panel.decision_id = now, decision.id

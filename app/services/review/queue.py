@@ -48,10 +48,24 @@ async def queue(
     if review is not None:
         query = query.where(_of_kind(review))
     # Every request in the queue has a due time (set when it is referred), so the key is never partial.
-    order = [ascending(col(SharingRequest.review_priority), int), ascending(col(SharingRequest.due_at), datetime), ascending(col(SharingRequest.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.review_priority, row.due_at, row.id), cursor=cursor, limit=limit)
+    order = [
+        ascending(col(SharingRequest.review_priority), int),
+        ascending(col(SharingRequest.due_at), datetime),
+        ascending(col(SharingRequest.id), str),
+    ]
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        order=order,
+        key=lambda row: (row.review_priority, row.due_at, row.id),
+        cursor=cursor,
+        limit=limit,
+    )
     held = await _held_by_edition(session=session, rows=rows)
-    return QueuePage(items=[QueueEntry.of(row, now, current_edition_outcome=held.get(row.id)) for row in rows], next_cursor=next_cursor)
+    return QueuePage(
+        items=[QueueEntry.of(row, now, current_edition_outcome=held.get(row.id)) for row in rows],
+        next_cursor=next_cursor,
+    )
 
 
 async def _held_by_edition(*, session: AsyncSession, rows: Sequence[SharingRequest]) -> dict[str, Outcome]:
@@ -87,7 +101,11 @@ async def flag_overdue(*, session: AsyncSession) -> int:
     now = utcnow()
     query = (
         select(SharingRequest)
-        .where(col(SharingRequest.in_queue), col(SharingRequest.due_at) < now, col(SharingRequest.overdue_flagged_at).is_(None))
+        .where(
+            col(SharingRequest.in_queue),
+            col(SharingRequest.due_at) < now,
+            col(SharingRequest.overdue_flagged_at).is_(None),
+        )
         .with_for_update(skip_locked=True)  # several workers may look at once; each request is announced by one
     )
     late = (await session.exec(query)).all()

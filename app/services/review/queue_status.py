@@ -19,5 +19,9 @@ class QueueCounts:
 async def queue_counts(*, session: AsyncSession, now: datetime) -> QueueCounts:
     """Requests in the queue now, and those of them whose response is overdue at `now`."""
     overdue = func.count().filter(col(SharingRequest.due_at) < now)
-    depth, late = (await session.exec(select(func.count(), overdue).select_from(SharingRequest).where(col(SharingRequest.in_queue)))).one()
+    depth, late = (
+        await session.exec(
+            select(func.count(), overdue).select_from(SharingRequest).where(col(SharingRequest.in_queue))
+        )
+    ).one()
     return QueueCounts(depth=depth, overdue=late)

@@ -18,7 +18,14 @@ from app.models.reconsideration import Reconsideration, ReconsiderationDecided, 
 from app.models.request_body import MAX_IDENTIFIERS, SharingRequestBody
 from app.models.review import ReconsiderationBody, ReconsiderationDecisionBody
 from app.models.sharing_request import STATUS_FOR_OUTCOME, Decision, DecisionPublic, SharingRequest, new_id
-from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, FinalOutcome, Outcome, ReconsiderationOutcome
+from app.models.vocabulary import (
+    DataCategory,
+    DecisionKind,
+    DecisionOutcome,
+    FinalOutcome,
+    Outcome,
+    ReconsiderationOutcome,
+)
 from app.platform import observability, writes
 from app.principal import Principal
 from app.rules import Policy
@@ -41,17 +48,25 @@ ALREADY = "this decision has already been reconsidered; each decision is reconsi
 async def standing_decision(*, session: AsyncSession, request: SharingRequest) -> Decision:
     """The decision a decided request's status rests on:
     the last reconsideration's answer, else its latest settling decision."""
-    last = select(Reconsideration).where(Reconsideration.request_id == request.id, col(Reconsideration.decided_at).is_not(None))
+    last = select(Reconsideration).where(
+        Reconsideration.request_id == request.id, col(Reconsideration.decided_at).is_not(None)
+    )
     reconsidered = (await session.exec(last.order_by(col(Reconsideration.decided_at).desc()).limit(1))).first()
     if reconsidered is not None:
         # Upheld, the reconsidered decision stands;
         # overturned, the new one. (A revision's rules decision never settled anything.)
-        standing = reconsidered.decision_id if reconsidered.outcome == ReconsiderationOutcome.UPHELD else reconsidered.new_decision_id
+        standing = (
+            reconsidered.decision_id
+            if reconsidered.outcome == ReconsiderationOutcome.UPHELD
+            else reconsidered.new_decision_id
+        )
         decision = await session.get(Decision, standing)
         assert decision is not None
         return decision
     settling = select(Decision).where(Decision.request_id == request.id, col(Decision.outcome).in_(SETTLING))
-    return (await session.exec(settling.order_by(col(Decision.decided_at).desc(), col(Decision.version).desc()).limit(1))).one()
+    return (
+        await session.exec(settling.order_by(col(Decision.decided_at).desc(), col(Decision.version).desc()).limit(1))
+    ).one()
 
 
 async def request_reconsideration(
@@ -70,20 +85,42 @@ async def request_reconsideration(
     if body.request is not None:
         adjudication.check_identifiers(body.request, limit=max_identifiers, field="request.subjects.identifiers")
     await workflow.check(session=session, request=request, move=Move.REQUEST_RECONSIDERATION, actor=principal)
-    standing, decided = await standing_decision(session=session, request=request), request.status  # read now: a failed flush expires the request
+    standing, decided = (
+        await standing_decision(session=session, request=request),
+        request.status,
+    )  # read now: a failed flush expires the request
     if standing.outcome not in RECONSIDERABLE:
-        raise Conflict(f"the request is {request.status}; only a refusal or an approval with conditions can be reconsidered", current_status=request.status)
-    if (await session.exec(select(Reconsideration.id).where(Reconsideration.decision_id == standing.id))).first() is not None:
+        raise Conflict(
+            f"the request is {request.status}; only a refusal or an approval with conditions can be reconsidered",
+            current_status=request.status,
+        )
+    if (
+        await session.exec(select(Reconsideration.id).where(Reconsideration.decision_id == standing.id))
+    ).first() is not None:
         raise Conflict(ALREADY, current_status=decided)
     now = utcnow()
     if now > standing.decided_at + window:
         closed = (standing.decided_at + window).isoformat(timespec="seconds")
-        raise Conflict(f"reconsideration of this decision could be asked for until {closed}; that time has passed", current_status=decided)
+        raise Conflict(
+            f"reconsideration of this decision could be asked for until {closed}; that time has passed",
+            current_status=decided,
+        )
     if body.request is not None:
         note = f"Sent with a request to reconsider decision {standing.id}"
-        await _revise(session=session, policy=policy, principal=principal, request=request, revision=body.request, subject_key=subject_key, now=now, note=note)
+        await _revise(
+            session=session,
+            policy=policy,
+            principal=principal,
+            request=request,
+            revision=body.request,
+            subject_key=subject_key,
+            now=now,
+            note=note,
+        )
     due = due_at(policy, request.urgency, now)
-    await workflow.apply(session=session, request=request, move=Move.REQUEST_RECONSIDERATION, actor=principal, now=now, due=due)
+    await workflow.apply(
+        session=session, request=request, move=Move.REQUEST_RECONSIDERATION, actor=principal, now=now, due=due
+    )
     row = Reconsideration(
         id=new_id(),
         request_id=request.id,
@@ -141,7 +178,12 @@ NO_PANEL_ON_RECONSIDERATION = (
 
 
 async def decide(
-    *, session: AsyncSession, registry: PolicyRegistry, principal: Principal, request: SharingRequest, body: ReconsiderationDecisionBody
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    principal: Principal,
+    request: SharingRequest,
+    body: ReconsiderationDecisionBody,
 ) -> ReconsiderationDecided:
     """Record the claim holder's answer:
     the decision stands (`upheld`), or a new decision replaces it (`overturned`)."""
@@ -149,18 +191,30 @@ async def decide(
     move = Move.UPHOLD_DECISION if upheld else Move.OVERTURN
     await expire_claim(session=session, request=request, now=now)
     await workflow.check(session=session, request=request, move=move, actor=principal)  # before the body is looked at
-    pending = (await session.exec(select(Reconsideration).where(Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None)))).one()
+    pending = (
+        await session.exec(
+            select(Reconsideration).where(
+                Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None)
+            )
+        )
+    ).one()
     reconsidered = await session.get(Decision, pending.decision_id)
     assert reconsidered is not None
     await _check_answer(session=session, request=request, body=body, reconsidered=reconsidered)
     if body.decision is not None and body.decision.outcome != FinalOutcome.REFUSE:
-        await guardian_decisions.check_no_panel_needed(session=session, registry=registry, request=request, remedy=NO_PANEL_ON_RECONSIDERATION)
+        await guardian_decisions.check_no_panel_needed(
+            session=session, registry=registry, request=request, remedy=NO_PANEL_ON_RECONSIDERATION
+        )
     rules = await adjudication.rules_decision_of(session=session, request=request)
     if body.decision is None:  # upheld: the record repeats what stands
         outcome, conditions, items = DecisionOutcome.UPHELD, reconsidered.conditions, reconsidered.approved_items
         settles = Outcome(reconsidered.outcome)
     else:
-        outcome, conditions, items = DecisionOutcome(body.decision.outcome), body.decision.conditions, body.decision.approved_items
+        outcome, conditions, items = (
+            DecisionOutcome(body.decision.outcome),
+            body.decision.conditions,
+            body.decision.approved_items,
+        )
         settles = Outcome(body.decision.outcome)
 
     async def record() -> Decision:
@@ -182,15 +236,26 @@ async def decide(
             await controller_checks.open_for(session=session, request=request, decision=decision)
         return decision
 
-    decision = await workflow.apply(session=session, request=request, move=move, actor=principal, now=now, decide=record)
+    decision = await workflow.apply(
+        session=session, request=request, move=move, actor=principal, now=now, decide=record
+    )
     assert decision is not None
     await writes.write(session)  # the decision row exists before the reconsideration names it
-    pending.outcome, pending.decided_by, pending.decided_at, pending.new_decision_id = body.outcome, principal.sub, now, decision.id
+    pending.outcome, pending.decided_by, pending.decided_at, pending.new_decision_id = (
+        body.outcome,
+        principal.sub,
+        now,
+        decision.id,
+    )
     await session.flush()
-    return ReconsiderationDecided(**ReconsiderationPublic.of(pending).model_dump(), decision=DecisionPublic.of(decision))
+    return ReconsiderationDecided(
+        **ReconsiderationPublic.of(pending).model_dump(), decision=DecisionPublic.of(decision)
+    )
 
 
-async def _check_answer(*, session: AsyncSession, request: SharingRequest, body: ReconsiderationDecisionBody, reconsidered: Decision) -> None:
+async def _check_answer(
+    *, session: AsyncSession, request: SharingRequest, body: ReconsiderationDecisionBody, reconsidered: Decision
+) -> None:
     """A 422 naming the field unless an overturn carries a new decision
     (one that differs) and an upholding carries none."""
     if body.outcome == ReconsiderationOutcome.UPHELD:
@@ -201,7 +266,16 @@ async def _check_answer(*, session: AsyncSession, request: SharingRequest, body:
         raise InvalidInput("decision", "overturning a decision needs the new decision")
     new = body.decision
     await guardian_decisions.check_outcome_details(
-        session=session, request=request, outcome=new.outcome, conditions=new.conditions, approved_items=new.approved_items, prefix="decision."
+        session=session,
+        request=request,
+        outcome=new.outcome,
+        conditions=new.conditions,
+        approved_items=new.approved_items,
+        prefix="decision.",
     )
-    if (new.outcome, new.conditions, new.approved_items) == (reconsidered.outcome, reconsidered.conditions, reconsidered.approved_items):
+    if (new.outcome, new.conditions, new.approved_items) == (
+        reconsidered.outcome,
+        reconsidered.conditions,
+        reconsidered.approved_items,
+    ):
         raise InvalidInput("decision", "the new decision is the one reconsidered: uphold it instead")

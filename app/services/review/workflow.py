@@ -46,7 +46,9 @@ class Stage(StrEnum):
     RETROSPECTIVE_IN_REVIEW = "retrospective_in_review"  # that review, claimed by a guardian
     DECIDED = "decided"  # approved, approved with conditions or refused, and nothing left to review
     WITHDRAWN = "withdrawn"
-    AWAITING_RECONSIDERATION = "awaiting_reconsideration"  # the agency asked for the decision to be reconsidered; in the queue, unclaimed
+    AWAITING_RECONSIDERATION = (
+        "awaiting_reconsideration"  # the agency asked for the decision to be reconsidered; in the queue, unclaimed
+    )
     IN_RECONSIDERATION = "in_reconsideration"  # claimed by a guardian who did not make the decision reconsidered
     IN_PANEL = "in_panel"  # a panel is deciding it; in the queue, unclaimed, its due time running
 
@@ -101,7 +103,9 @@ class Effect(StrEnum):
     PAUSE_CLOCK = "pause_clock"  # the response clock stops while the agency answers
     STOP_PAUSE = "stop_pause"  # the paused time is counted out of the response time
     JOIN_QUEUE = "join_queue"  # back in the queue, with a new response clock from now
-    END_RETROSPECTIVE = "end_retrospective"  # a pending retrospective review is answered by the guardian's new decision instead
+    END_RETROSPECTIVE = (
+        "end_retrospective"  # a pending retrospective review is answered by the guardian's new decision instead
+    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ class Step:
     status: RequestStatus | None = None  # the status it takes; None keeps it (or leaves it to the rules)
     retrospective: RetrospectiveStatus | None = None
     effects: frozenset[Effect] = frozenset()
-    independent: bool = False  # the guardian took no part in the decision being reconsidered (app/services/review/independence.py)
+    independent: bool = (
+        False  # the guardian took no part in the decision being reconsidered (app/services/review/independence.py)
+    )
 
 
 CLAIMED = frozenset({Effect.TAKE_CLAIM})
@@ -124,12 +130,20 @@ WITHDRAWN = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE, Effect.STOP_PAUSE
 REQUEUED = frozenset({Effect.CLEAR_CLAIM, Effect.JOIN_QUEUE})
 # A controller's check failed (which one, and that its approval stands: app/services/controller_checks/checks.py):
 # back to a guardian, the clock from now.
-CHECK_FAILED = Step(Actor.CONTROLLER, RequestAction.CONTROLLER_CHECK_FAILED, Stage.AWAITING_REVIEW, RequestStatus.AWAITING_REVIEW, effects=REQUEUED)
+CHECK_FAILED = Step(
+    Actor.CONTROLLER,
+    RequestAction.CONTROLLER_CHECK_FAILED,
+    Stage.AWAITING_REVIEW,
+    RequestStatus.AWAITING_REVIEW,
+    effects=REQUEUED,
+)
 EMERGENCY_CHECK_FAILED = replace(CHECK_FAILED, effects=CHECK_FAILED.effects | {Effect.END_RETROSPECTIVE})
 
 
 def _withdraw() -> Step:
-    return Step(Actor.REQUESTER, RequestAction.WITHDRAWN, Stage.WITHDRAWN, status=RequestStatus.WITHDRAWN, effects=WITHDRAWN)
+    return Step(
+        Actor.REQUESTER, RequestAction.WITHDRAWN, Stage.WITHDRAWN, status=RequestStatus.WITHDRAWN, effects=WITHDRAWN
+    )
 
 
 def _decide(status: RequestStatus) -> Step:
@@ -137,7 +151,9 @@ def _decide(status: RequestStatus) -> Step:
 
 
 def _judge(outcome: RetrospectiveStatus) -> Step:
-    return Step(Actor.CLAIM_HOLDER, RequestAction.RETROSPECTIVE_REVIEWED, Stage.DECIDED, retrospective=outcome, effects=CLOSED)
+    return Step(
+        Actor.CLAIM_HOLDER, RequestAction.RETROSPECTIVE_REVIEWED, Stage.DECIDED, retrospective=outcome, effects=CLOSED
+    )
 
 
 def _reconsider() -> Step:
@@ -146,17 +162,29 @@ def _reconsider() -> Step:
 
 
 def _reconsideration_returned(actor: Actor, action: RequestAction) -> Step:
-    return Step(actor, action, Stage.AWAITING_RECONSIDERATION, status=RequestStatus.AWAITING_RECONSIDERATION, effects=RETURNED)
+    return Step(
+        actor, action, Stage.AWAITING_RECONSIDERATION, status=RequestStatus.AWAITING_RECONSIDERATION, effects=RETURNED
+    )
 
 
 TRANSITIONS: dict[tuple[Stage, Move], Step] = {
-    (Stage.AWAITING_REVIEW, Move.CLAIM): Step(Actor.GUARDIAN, RequestAction.CLAIMED, Stage.IN_REVIEW, status=RequestStatus.IN_REVIEW, effects=CLAIMED),
+    (Stage.AWAITING_REVIEW, Move.CLAIM): Step(
+        Actor.GUARDIAN, RequestAction.CLAIMED, Stage.IN_REVIEW, status=RequestStatus.IN_REVIEW, effects=CLAIMED
+    ),
     (Stage.AWAITING_REVIEW, Move.WITHDRAW): _withdraw(),
     (Stage.IN_REVIEW, Move.RELEASE): Step(
-        Actor.CLAIM_HOLDER, RequestAction.RELEASED, Stage.AWAITING_REVIEW, status=RequestStatus.AWAITING_REVIEW, effects=RETURNED
+        Actor.CLAIM_HOLDER,
+        RequestAction.RELEASED,
+        Stage.AWAITING_REVIEW,
+        status=RequestStatus.AWAITING_REVIEW,
+        effects=RETURNED,
     ),
     (Stage.IN_REVIEW, Move.EXPIRE_CLAIM): Step(
-        Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.AWAITING_REVIEW, status=RequestStatus.AWAITING_REVIEW, effects=RETURNED
+        Actor.SERVICE,
+        RequestAction.CLAIM_EXPIRED,
+        Stage.AWAITING_REVIEW,
+        status=RequestStatus.AWAITING_REVIEW,
+        effects=RETURNED,
     ),
     (Stage.IN_REVIEW, Move.APPROVE): _decide(RequestStatus.APPROVED),
     (Stage.IN_REVIEW, Move.APPROVE_WITH_CONDITIONS): _decide(RequestStatus.APPROVED_WITH_CONDITIONS),
@@ -169,11 +197,19 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
         effects=CLOSED | {Effect.PAUSE_CLOCK},
     ),
     (Stage.IN_REVIEW, Move.WITHDRAW): _withdraw(),
-    (Stage.INFORMATION_REQUESTED, Move.AMEND): Step(Actor.REQUESTER, RequestAction.AMENDED, None, effects=frozenset({Effect.STOP_PAUSE})),
+    (Stage.INFORMATION_REQUESTED, Move.AMEND): Step(
+        Actor.REQUESTER, RequestAction.AMENDED, None, effects=frozenset({Effect.STOP_PAUSE})
+    ),
     (Stage.INFORMATION_REQUESTED, Move.WITHDRAW): _withdraw(),
-    (Stage.RETROSPECTIVE_REVIEW, Move.CLAIM): Step(Actor.GUARDIAN, RequestAction.CLAIMED, Stage.RETROSPECTIVE_IN_REVIEW, effects=CLAIMED),
-    (Stage.RETROSPECTIVE_IN_REVIEW, Move.RELEASE): Step(Actor.CLAIM_HOLDER, RequestAction.RELEASED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
-    (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Step(Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED),
+    (Stage.RETROSPECTIVE_REVIEW, Move.CLAIM): Step(
+        Actor.GUARDIAN, RequestAction.CLAIMED, Stage.RETROSPECTIVE_IN_REVIEW, effects=CLAIMED
+    ),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.RELEASE): Step(
+        Actor.CLAIM_HOLDER, RequestAction.RELEASED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED
+    ),
+    (Stage.RETROSPECTIVE_IN_REVIEW, Move.EXPIRE_CLAIM): Step(
+        Actor.SERVICE, RequestAction.CLAIM_EXPIRED, Stage.RETROSPECTIVE_REVIEW, effects=RETURNED
+    ),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.UPHOLD): _judge(RetrospectiveStatus.UPHELD),
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.NOT_UPHOLD): _judge(RetrospectiveStatus.NOT_UPHELD),
     # Only a refusal or an approval with conditions, and each decision once: the service checks both
@@ -186,10 +222,17 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
         effects=frozenset({Effect.JOIN_QUEUE}),
     ),
     (Stage.AWAITING_RECONSIDERATION, Move.CLAIM): Step(
-        Actor.GUARDIAN, RequestAction.CLAIMED, Stage.IN_RECONSIDERATION, status=RequestStatus.IN_RECONSIDERATION, effects=CLAIMED, independent=True
+        Actor.GUARDIAN,
+        RequestAction.CLAIMED,
+        Stage.IN_RECONSIDERATION,
+        status=RequestStatus.IN_RECONSIDERATION,
+        effects=CLAIMED,
+        independent=True,
     ),
     (Stage.IN_RECONSIDERATION, Move.RELEASE): _reconsideration_returned(Actor.CLAIM_HOLDER, RequestAction.RELEASED),
-    (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): _reconsideration_returned(Actor.SERVICE, RequestAction.CLAIM_EXPIRED),
+    (Stage.IN_RECONSIDERATION, Move.EXPIRE_CLAIM): _reconsideration_returned(
+        Actor.SERVICE, RequestAction.CLAIM_EXPIRED
+    ),
     (Stage.IN_RECONSIDERATION, Move.UPHOLD_DECISION): _reconsider(),
     (Stage.IN_RECONSIDERATION, Move.OVERTURN): _reconsider(),
     # Opinions and votes change no status; which opinion request or vote is the service's to check
@@ -197,11 +240,15 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.IN_REVIEW, Move.REQUEST_OPINION): Step(Actor.CLAIM_HOLDER, RequestAction.OPINION_REQUESTED, Stage.IN_REVIEW),
     (Stage.IN_REVIEW, Move.GIVE_OPINION): Step(Actor.SECOND_GUARDIAN, RequestAction.OPINION_GIVEN, Stage.IN_REVIEW),
     # The claim goes to the panel; the request stays in the queue so its due time runs on and it is flagged overdue.
-    (Stage.IN_REVIEW, Move.OPEN_PANEL): Step(Actor.CLAIM_HOLDER, RequestAction.PANEL_OPENED, Stage.IN_PANEL, status=RequestStatus.IN_PANEL, effects=RETURNED),
+    (Stage.IN_REVIEW, Move.OPEN_PANEL): Step(
+        Actor.CLAIM_HOLDER, RequestAction.PANEL_OPENED, Stage.IN_PANEL, status=RequestStatus.IN_PANEL, effects=RETURNED
+    ),
     (Stage.IN_PANEL, Move.VOTE): Step(Actor.PANEL_MEMBER, RequestAction.PANEL_VOTED, Stage.IN_PANEL),
     (Stage.IN_PANEL, Move.WITHDRAW_VOTE): Step(Actor.PANEL_MEMBER, RequestAction.PANEL_VOTE_WITHDRAWN, Stage.IN_PANEL),
     # No status: the panel's outcome gives it.
-    (Stage.IN_PANEL, Move.CLOSE_PANEL): Step(Actor.PANEL_CHAIR, RequestAction.PANEL_DECIDED, Stage.DECIDED, effects=CLOSED),
+    (Stage.IN_PANEL, Move.CLOSE_PANEL): Step(
+        Actor.PANEL_CHAIR, RequestAction.PANEL_DECIDED, Stage.DECIDED, effects=CLOSED
+    ),
     (Stage.IN_PANEL, Move.WITHDRAW): _withdraw(),
     (Stage.DECIDED, Move.FAIL_CHECK): CHECK_FAILED,
     (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
@@ -271,7 +318,12 @@ async def _check_seat(*, session: AsyncSession, request: SharingRequest, actor: 
     seat = (
         select(PanelMember.chair)
         .join(Panel, col(Panel.id) == col(PanelMember.panel_id))
-        .where(col(Panel.request_id) == request.id, col(Panel.closed_at).is_(None), PanelMember.sub == actor.sub, PanelMember.org == actor.org)
+        .where(
+            col(Panel.request_id) == request.id,
+            col(Panel.closed_at).is_(None),
+            PanelMember.sub == actor.sub,
+            PanelMember.org == actor.org,
+        )
     )
     chairing = (await session.exec(seat)).first()
     if chairing is None:
@@ -321,14 +373,32 @@ async def apply(
     _change(request, step, actor=actor, now=now, lease=lease, due=due)
     decision = await decide() if decide is not None else None
     await session.flush()  # the row version check makes a concurrent move fail here
-    await transitions.record(session=session, request=request, action=step.action, from_status=previous, actor=actor, now=now, decision=decision)
+    await transitions.record(
+        session=session,
+        request=request,
+        action=step.action,
+        from_status=previous,
+        actor=actor,
+        now=now,
+        decision=decision,
+    )
     return decision
 
 
-def _change(request: SharingRequest, step: Step, *, actor: Principal | None, now: datetime, lease: timedelta | None, due: datetime | None) -> None:
+def _change(
+    request: SharingRequest,
+    step: Step,
+    *,
+    actor: Principal | None,
+    now: datetime,
+    lease: timedelta | None,
+    due: datetime | None,
+) -> None:
     if step.status is not None:
         request.status = step.status
-    if step.retrospective is not None or Effect.END_RETROSPECTIVE in step.effects:  # ended: the guardian's new decision answers for it
+    if (
+        step.retrospective is not None or Effect.END_RETROSPECTIVE in step.effects
+    ):  # ended: the guardian's new decision answers for it
         request.retrospective_status = step.retrospective
     effects = step.effects
     if Effect.TAKE_CLAIM in effects:

@@ -116,13 +116,22 @@ async def submit(
         earlier = await _earlier_submission(session=session, org=requester.code, key=idempotency_key)
         if earlier is not None:
             if earlier[1] != stored.request_hash:
-                raise InvalidInput("Idempotency-Key", "this key was already used with a different request body", location="header")
+                raise InvalidInput(
+                    "Idempotency-Key", "this key was already used with a different request body", location="header"
+                )
             return Submission(request=earlier[0], replayed=True)
 
     now = utcnow()
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
     evaluation, superseded = editions.adjudicate(policy, facts)
-    request = new_request(org=requester.code, principal=principal, body=body, evaluation=evaluation, idempotency_key=idempotency_key, now=now)
+    request = new_request(
+        org=requester.code,
+        principal=principal,
+        body=body,
+        evaluation=evaluation,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
     place(request=request, evaluation=evaluation, policy=policy, now=now)
     queued = writes.row_of(request)
     writes.add(session, SharingRequest, queued)
@@ -144,13 +153,31 @@ async def submit(
         now=now,
         superseded=superseded,
     )
-    await controller_checks.open_for(session=session, request=request, decision=decision, policy=policy, facts=facts, queued=queued)
-    await transitions.record(session=session, request=request, action=RequestAction.SUBMITTED, from_status=None, actor=principal, now=now, decision=decision)
-    return Submission(request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body)
+    await controller_checks.open_for(
+        session=session, request=request, decision=decision, policy=policy, facts=facts, queued=queued
+    )
+    await transitions.record(
+        session=session,
+        request=request,
+        action=RequestAction.SUBMITTED,
+        from_status=None,
+        actor=principal,
+        now=now,
+        decision=decision,
+    )
+    return Submission(
+        request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body
+    )
 
 
 def new_request(
-    *, org: str, principal: Principal, body: SharingRequestBody, evaluation: Evaluation, idempotency_key: str | None, now: datetime
+    *,
+    org: str,
+    principal: Principal,
+    body: SharingRequestBody,
+    evaluation: Evaluation,
+    idempotency_key: str | None,
+    now: datetime,
 ) -> SharingRequest:
     """The request row of a new submission, with the status the rules' outcome gives it."""
     return SharingRequest(
@@ -192,7 +219,11 @@ async def record_version(
         "created_at": now,
     }
     writes.add(session, RequestVersion, version_row)
-    writes.add(session, RequestSubject, [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes])
+    writes.add(
+        session,
+        RequestSubject,
+        [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes],
+    )
     decision = rules_decision(
         request_id=request.id,
         version=version,
@@ -256,7 +287,9 @@ async def record_revision(
         superseded=superseded,
     )
     if placed:
-        await controller_checks.open_for(session=session, request=request, decision=decision, policy=policy, facts=facts)
+        await controller_checks.open_for(
+            session=session, request=request, decision=decision, policy=policy, facts=facts
+        )
     return Revision(decision=decision, evaluation=evaluation, stored=stored)
 
 
@@ -276,7 +309,9 @@ def place(*, request: SharingRequest, evaluation: Evaluation, policy: Policy, no
     request.in_queue = request.status == RequestStatus.AWAITING_REVIEW or evaluation.review_required
     if request.in_queue:
         request.referred_at = request.referred_at or now
-        request.due_at = response_due(policy, request.urgency, request.referred_at) + timedelta(seconds=request.paused_seconds)
+        request.due_at = response_due(policy, request.urgency, request.referred_at) + timedelta(
+            seconds=request.paused_seconds
+        )
         request.overdue_flagged_at = None
     request.updated_at = now
 
@@ -325,11 +360,17 @@ async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> t
 
 async def current_body(*, session: AsyncSession, request: SharingRequest) -> dict[str, Any]:
     """The stored body of the request's current version."""
-    query = select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == request.current_version)
+    query = select(RequestVersion.body).where(
+        RequestVersion.request_id == request.id, RequestVersion.version == request.current_version
+    )
     return (await session.exec(query)).one()
 
 
 async def rules_decision_of(*, session: AsyncSession, request: SharingRequest) -> Decision:
     """The rules' decision on the request's current version."""
-    query = select(Decision).where(Decision.request_id == request.id, Decision.version == request.current_version, Decision.kind == DecisionKind.RULES)
+    query = select(Decision).where(
+        Decision.request_id == request.id,
+        Decision.version == request.current_version,
+        Decision.kind == DecisionKind.RULES,
+    )
     return (await session.exec(query)).one()

@@ -49,11 +49,17 @@ async def amend(
         revised.append(revision)
         return revision.decision
 
-    decision = await workflow.apply(session=session, request=request, move=Move.AMEND, actor=principal, now=now, decide=decide)
+    decision = await workflow.apply(
+        session=session, request=request, move=Move.AMEND, actor=principal, now=now, decide=decide
+    )
     assert decision is not None
     (revision,) = revised
     return sharing_requests.as_written(
-        request=request, version=request.current_version, decision=decision, findings=revision.evaluation.findings, body=revision.stored.body
+        request=request,
+        version=request.current_version,
+        decision=decision,
+        findings=revision.evaluation.findings,
+        body=revision.stored.body,
     )
 
 

@@ -81,10 +81,23 @@ def agreement_facts(agreement: SharingAgreement | None) -> AgreementFacts | None
 
 
 async def gather_facts(
-    *, session: AsyncSession, body: SharingRequestBody, requester: Organisation | CallerOrganisation, now: datetime, request_id: str | None = None
+    *,
+    session: AsyncSession,
+    body: SharingRequestBody,
+    requester: Organisation | CallerOrganisation,
+    now: datetime,
+    request_id: str | None = None,
 ) -> Facts:
     """Everything the rules look at: the body, the requester, the named agreement, today, and the verified evidence on
     the request (none before it exists)."""
     agreement = await agreements.find(session=session, code=body.sharing_agreement) if body.sharing_agreement else None
-    evidence = evidence_facts(await attachment_verifications.verified_evidence(session, request_id) if request_id is not None else ())
-    return Facts(request=body, requester=requester_facts(requester), agreement=agreement_facts(agreement), today=today_in_london(now), **evidence)
+    evidence = evidence_facts(
+        await attachment_verifications.verified_evidence(session, request_id) if request_id is not None else ()
+    )
+    return Facts(
+        request=body,
+        requester=requester_facts(requester),
+        agreement=agreement_facts(agreement),
+        today=today_in_london(now),
+        **evidence,
+    )

@@ -7,7 +7,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.actions import RequestAction
 from app.models.reconsideration import Reconsideration, ReconsiderationPublic
-from app.models.review import DecisionEntry, History, HistoryEntry, ReconsiderationEntry, TransitionEntry, VerificationEntry, VersionEntry
+from app.models.review import (
+    DecisionEntry,
+    History,
+    HistoryEntry,
+    ReconsiderationEntry,
+    TransitionEntry,
+    VerificationEntry,
+    VersionEntry,
+)
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.models.verification import VerificationPublic
 from app.platform import writes
@@ -46,7 +54,14 @@ async def record(
 
 # At the same instant a version comes before the decision on it, that before a reconsideration asked with it,
 # and all before the state change.
-_ORDER = {"version": 0, "decision": 1, "reconsideration": 2, "controller_check": 3, "state_change": 4, "evidence_verification": 5}
+_ORDER = {
+    "version": 0,
+    "decision": 1,
+    "reconsideration": 2,
+    "controller_check": 3,
+    "state_change": 4,
+    "evidence_verification": 5,
+}
 
 
 async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> History:
@@ -56,16 +71,32 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
     decisions = (await session.exec(select(Decision).where(Decision.request_id == request.id))).all()
-    changes = (await session.exec(select(Transition).where(Transition.request_id == request.id).order_by(col(Transition.id)))).all()
-    reconsiderations = (await session.exec(select(Reconsideration).where(Reconsideration.request_id == request.id))).all()
+    changes = (
+        await session.exec(select(Transition).where(Transition.request_id == request.id).order_by(col(Transition.id)))
+    ).all()
+    reconsiderations = (
+        await session.exec(select(Reconsideration).where(Reconsideration.request_id == request.id))
+    ).all()
     entries: list[HistoryEntry] = [
         *(
-            VersionEntry(at=v.created_at, version=v.version, created_by=v.created_by, request_hash=v.request_hash, note=v.note, request=v.body)
+            VersionEntry(
+                at=v.created_at,
+                version=v.version,
+                created_by=v.created_by,
+                request_hash=v.request_hash,
+                note=v.note,
+                request=v.body,
+            )
             for v in versions
         ),
-        *(DecisionEntry(at=d.decided_at, decision=guardian_naming.decision(DecisionPublic.of(d), words)) for d in decisions),
         *(
-            ReconsiderationEntry(at=r.requested_at, reconsideration=guardian_naming.reconsideration(ReconsiderationPublic.of(r), words))
+            DecisionEntry(at=d.decided_at, decision=guardian_naming.decision(DecisionPublic.of(d), words))
+            for d in decisions
+        ),
+        *(
+            ReconsiderationEntry(
+                at=r.requested_at, reconsideration=guardian_naming.reconsideration(ReconsiderationPublic.of(r), words)
+            )
             for r in reconsiderations
         ),
         *(
@@ -80,10 +111,15 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
             for t in changes
         ),
         *(
-            VerificationEntry(at=v.verified_at, verification=guardian_naming.verification(VerificationPublic.of(v), words))
+            VerificationEntry(
+                at=v.verified_at, verification=guardian_naming.verification(VerificationPublic.of(v), words)
+            )
             for v in await attachment_verifications.of_request(session, request.id)
         ),
-        *(guardian_naming.check_record(entry, words) for entry in await controller_checks.history_entries(session, request.id)),
+        *(
+            guardian_naming.check_record(entry, words)
+            for entry in await controller_checks.history_entries(session, request.id)
+        ),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
     return History(request_id=request.id, entries=entries)

@@ -46,14 +46,29 @@ async def get_visible(*, session: AsyncSession, principal: Principal, request_id
 
 
 async def details(
-    *, session: AsyncSession, request: SharingRequest, reader: Principal, controller: str, as_first_answered: bool = False
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    reader: Principal,
+    controller: str,
+    as_first_answered: bool = False,
 ) -> SharingRequestPublic:
     """The request with its current body and latest decision, or, for a replay, as first answered;
     an agency reads no guardian's subject."""
     version = 1 if as_first_answered else request.current_version
-    body = (await session.exec(select(RequestVersion.body).where(RequestVersion.request_id == request.id, RequestVersion.version == version))).one()
+    body = (
+        await session.exec(
+            select(RequestVersion.body).where(
+                RequestVersion.request_id == request.id, RequestVersion.version == version
+            )
+        )
+    ).one()
     order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
-    decision = (await session.exec(select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1))).one()
+    decision = (
+        await session.exec(
+            select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1)
+        )
+    ).one()
     public = SharingRequestSummary.fields_of(request)
     if as_first_answered:
         first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
@@ -64,19 +79,29 @@ async def details(
             updated_at=request.created_at,
         )
     shown = DecisionPublic.of(decision)
-    if decision.kind != DecisionKind.RULES:  # only then is there a guardian to name (and the controller's name worth reading)
-        shown = guardian_naming.decision(shown, await guardian_naming.words_for(session=session, principal=reader, controller=controller))
+    if (
+        decision.kind != DecisionKind.RULES
+    ):  # only then is there a guardian to name (and the controller's name worth reading)
+        shown = guardian_naming.decision(
+            shown, await guardian_naming.words_for(session=session, principal=reader, controller=controller)
+        )
     return SharingRequestPublic(**public, version=version, decision=shown, request=body)
 
 
-def as_written(*, request: SharingRequest, version: int, decision: Decision, findings: Sequence[Finding], body: dict[str, Any]) -> SharingRequestPublic:
+def as_written(
+    *, request: SharingRequest, version: int, decision: Decision, findings: Sequence[Finding], body: dict[str, Any]
+) -> SharingRequestPublic:
     """The request as this transaction just wrote it, built from what was written
     (and the rules' findings) rather than read back."""
     public = DecisionPublic.of(decision, findings=findings)
-    return SharingRequestPublic(**SharingRequestSummary.fields_of(request), version=version, decision=public, request=body)
+    return SharingRequestPublic(
+        **SharingRequestSummary.fields_of(request), version=version, decision=public, request=body
+    )
 
 
-async def read(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> SharingRequestPublic:
+async def read(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str
+) -> SharingRequestPublic:
     """The request's details for a reader; the read itself is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.READ)
     return await details(session=session, request=request, reader=principal, controller=controller)
@@ -100,7 +125,9 @@ async def list_page(
     if purpose is not None:
         query = query.where(SharingRequest.purpose_category == purpose)
     order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit
+    )
     return SharingRequestPage(items=[SharingRequestSummary.of(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -121,7 +148,11 @@ async def dry_run(
     if requester is not None and requester != principal.org and not sees_all(principal):
         raise Forbidden("an agency may evaluate only as its own organisation")
     if (policy_name is None) != (policy_version is None):
-        raise InvalidInput("policy_version" if policy_version is None else "policy_name", "give policy_name and policy_version together", location="query")
+        raise InvalidInput(
+            "policy_version" if policy_version is None else "policy_name",
+            "give policy_name and policy_version together",
+            location="query",
+        )
     if policy_name is not None and policy_version is not None:
         policy = await registry.get(session=session, name=policy_name, version=policy_version)
     else:

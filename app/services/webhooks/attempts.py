@@ -30,7 +30,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import canonical_json
 from app.models.base import utcnow
-from app.models.webhook import DeliveryStatus, DisabledReason, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.models.webhook import (
+    DeliveryStatus,
+    DisabledReason,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.platform import observability, tracing
 from app.platform.config import Settings
 from app.services.webhooks import retry_after
@@ -126,7 +133,12 @@ async def claim(
     due = (
         select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
         .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-        .where(WebhookDelivery.status == DeliveryStatus.PENDING, col(WebhookDelivery.next_attempt_at) <= now, unclaimed, col(WebhookEndpoint.enabled))
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= now,
+            unclaimed,
+            col(WebhookEndpoint.enabled),
+        )
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
         .limit(limit * CANDIDATES_PER_CLAIM)
         # PostgreSQL: rows another worker is claiming are skipped, not waited for, and stay locked until this claim
@@ -137,7 +149,9 @@ async def claim(
         due = due.where(col(WebhookDelivery.endpoint_id).not_in(full))
     lease = now + timedelta(seconds=settings.webhook_lease_seconds)
     async with sessionmaker() as session, session.begin():
-        chosen = _within_room((await session.exec(due)).all(), room=room, cap=settings.webhook_endpoint_concurrency, limit=limit)
+        chosen = _within_room(
+            (await session.exec(due)).all(), room=room, cap=settings.webhook_endpoint_concurrency, limit=limit
+        )
         if not chosen:
             return []
         claimed = await session.exec(
@@ -196,10 +210,14 @@ async def send(*, client: httpx.AsyncClient, settings: Settings, job: Job) -> At
                 "User-Agent": "caldicott-webhooks/1",
                 "webhook-id": job.delivery_id,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(secrets=job.secrets, message_id=job.delivery_id, timestamp=timestamp, body=job.body),
+                "webhook-signature": sign(
+                    secrets=job.secrets, message_id=job.delivery_id, timestamp=timestamp, body=job.body
+                ),
             }
             extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
-            async with client.stream("POST", destination.url, content=job.body, headers=headers, extensions=extensions) as response:
+            async with client.stream(
+                "POST", destination.url, content=job.body, headers=headers, extensions=extensions
+            ) as response:
                 status = response.status_code  # kept even when the body does not come
                 if status in RETRY_AFTER_STATUSES:
                     longest = timedelta(seconds=max(settings.webhook_retry_schedule))
@@ -212,14 +230,30 @@ async def send(*, client: httpx.AsyncClient, settings: Settings, job: Job) -> At
     except httpx.HTTPError as failure:
         error = f"{type(failure).__name__}: {failure}"
     except Exception as failure:  # a bug or a surprise is still a failed attempt: recorded, and retried on schedule
-        log.exception("webhook delivery %s to endpoint %s: sending failed unexpectedly", job.delivery_id, job.endpoint_id)
+        log.exception(
+            "webhook delivery %s to endpoint %s: sending failed unexpectedly", job.delivery_id, job.endpoint_id
+        )
         error = f"unexpected {type(failure).__name__}: {failure}"
     duration_ms = round((time.monotonic() - started) * 1000)
     error = _storable(error, ERROR_LIMIT) if error is not None else None
-    return AttemptResult(attempted_at=attempted_at, duration_ms=duration_ms, response_status=status, response_body=body, error=error, retry_after=wait)
+    return AttemptResult(
+        attempted_at=attempted_at,
+        duration_ms=duration_ms,
+        response_status=status,
+        response_body=body,
+        error=error,
+        retry_after=wait,
+    )
 
 
-async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> int:
+async def record(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    worker_id: str,
+    job: Job,
+    result: AttemptResult,
+) -> int:
     """Store the attempt and move the delivery on (succeeded, retried later, failed; 410 disables the endpoint); a
     result that cannot be stored counts as failed.
 
@@ -227,15 +261,28 @@ async def record(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     """
     try:
         return await _store(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=result)
-    except Exception as failure:  # left claimed, the delivery would be claimed again at the lease's end, first in line, forever
-        log.exception("webhook delivery %s: recording the attempt failed; recorded as a failed attempt", job.delivery_id)
+    except (
+        Exception
+    ) as failure:  # left claimed, the delivery would be claimed again at the lease's end, first in line, forever
+        log.exception(
+            "webhook delivery %s: recording the attempt failed; recorded as a failed attempt", job.delivery_id
+        )
         answered = "no answer" if result.response_status is None else f"answered {result.response_status}"
         error = f"{answered}, but the attempt could not be recorded: {type(failure).__name__}"
-        failed = AttemptResult(attempted_at=result.attempted_at, duration_ms=result.duration_ms, error=error[:ERROR_LIMIT])
+        failed = AttemptResult(
+            attempted_at=result.attempted_at, duration_ms=result.duration_ms, error=error[:ERROR_LIMIT]
+        )
         return await _store(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=failed)
 
 
-async def _store(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str, job: Job, result: AttemptResult) -> int:
+async def _store(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    worker_id: str,
+    job: Job,
+    result: AttemptResult,
+) -> int:
     """The attempt, the delivery's next state and, after a success,
     the endpoint's backlog brought forward, in one transaction."""
     brought_forward = 0
@@ -278,7 +325,15 @@ async def _store(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     return brought_forward
 
 
-async def _move_on(*, session: AsyncSession, settings: Settings, delivery: WebhookDelivery, job: Job, result: AttemptResult, now: datetime) -> None:
+async def _move_on(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    delivery: WebhookDelivery,
+    job: Job,
+    result: AttemptResult,
+    now: datetime,
+) -> None:
     """Succeeded, failed for good (410, or the schedule ran out), or pending until the next attempt of the schedule."""
     if result.succeeded:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
@@ -288,7 +343,9 @@ async def _move_on(*, session: AsyncSession, settings: Settings, delivery: Webho
     elif delivery.attempts_made >= len(settings.webhook_retry_schedule):
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
     else:
-        delay = timedelta(seconds=settings.webhook_retry_schedule[delivery.attempts_made] * random.uniform(1 - JITTER, 1 + JITTER))
+        delay = timedelta(
+            seconds=settings.webhook_retry_schedule[delivery.attempts_made] * random.uniform(1 - JITTER, 1 + JITTER)
+        )
         if result.retry_after is not None:
             delay = max(delay, result.retry_after)
         delivery.next_attempt_at = now + delay
@@ -337,7 +394,9 @@ async def _read_prefix(response: httpx.Response) -> str:
 
 def _storable(text: str, limit: int) -> str:
     """Text either database can hold: NUL and lone surrogates become U+FFFD, and it is cut to the column's length."""
-    return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:limit]
+    return (
+        text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:limit]
+    )
 
 
 async def _disable_gone(*, session: AsyncSession, endpoint_id: str, now: datetime) -> None:

@@ -90,7 +90,14 @@ def is_public(address: Address) -> bool:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public(embedded)
-    flagged = address.is_loopback or address.is_private or address.is_link_local or address.is_multicast or address.is_reserved or address.is_unspecified
+    flagged = (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
     return address.is_global and not flagged
 
 
@@ -172,7 +179,9 @@ async def get_managed(*, session: AsyncSession, principal: Principal, endpoint_i
     return endpoint
 
 
-async def register(*, session: AsyncSession, settings: Settings, principal: Principal, data: WebhookEndpointCreate) -> WebhookEndpoint:
+async def register(
+    *, session: AsyncSession, settings: Settings, principal: Principal, data: WebhookEndpointCreate
+) -> WebhookEndpoint:
     """Add an endpoint with a new secret: an admin's receives every event, an agency's its own organisation's."""
     if principal.has(Role.ADMIN):
         scope = EndpointScope.CONTROLLER
@@ -193,7 +202,11 @@ async def register(*, session: AsyncSession, settings: Settings, principal: Prin
     session.add(endpoint)
     await session.flush()
     await events.webhook_endpoint_changed(
-        session=session, actor=principal, action=WebhookAction.ENDPOINT_REGISTERED, endpoint_id=endpoint.id, outcome=f"scope {scope}"
+        session=session,
+        actor=principal,
+        action=WebhookAction.ENDPOINT_REGISTERED,
+        endpoint_id=endpoint.id,
+        outcome=f"scope {scope}",
     )
     return endpoint
 
@@ -204,26 +217,43 @@ async def _check_room(*, session: AsyncSession, org: str, limit: int) -> None:
     if connection.dialect.name == "postgresql":
         # Held to the end of the transaction,
         # so two registrations at once cannot both see room for one (SQLite: BEGIN IMMEDIATE).
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(:org))"), {"key": ENDPOINT_LOCK_KEY, "org": org})
-    held = (await session.exec(select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.owner_org == org))).one()
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(:org))"), {"key": ENDPOINT_LOCK_KEY, "org": org}
+        )
+    held = (
+        await session.exec(select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.owner_org == org))
+    ).one()
     if held >= limit:
-        raise Conflict(f"an organisation may have at most {limit} webhook endpoints and {org} has {held}; delete one first")
+        raise Conflict(
+            f"an organisation may have at most {limit} webhook endpoints and {org} has {held}; delete one first"
+        )
 
 
-async def list_managed(*, session: AsyncSession, principal: Principal, cursor: str | None, limit: int) -> WebhookEndpointPage:
+async def list_managed(
+    *, session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> WebhookEndpointPage:
     """The endpoints the caller manages, oldest first, keyset-paginated."""
     mine = [false()]
     if principal.has(Role.ADMIN):
         mine.append(col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER)
     if principal.has(Role.AGENCY):
-        mine.append(and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == principal.org))
+        mine.append(
+            and_(
+                col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION,
+                col(WebhookEndpoint.owner_org) == principal.org,
+            )
+        )
     query = select(WebhookEndpoint).where(or_(*mine))
     order = [ascending(col(WebhookEndpoint.created_at), datetime), ascending(col(WebhookEndpoint.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit
+    )
     return WebhookEndpointPage(items=[WebhookEndpointPublic.of(endpoint) for endpoint in rows], next_cursor=next_cursor)
 
 
-async def update(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, changes: WebhookEndpointUpdate) -> WebhookEndpoint:
+async def update(
+    *, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, changes: WebhookEndpointUpdate
+) -> WebhookEndpoint:
     """Enable or disable, change the event types or the description."""
     changed = []
     if changes.enabled is not None:
@@ -239,7 +269,13 @@ async def update(*, session: AsyncSession, principal: Principal, endpoint: Webho
     endpoint.updated_at, endpoint.version = utcnow(), endpoint.version + 1
     await session.flush()
     outcome = f"changed {', '.join(changed)}" if changed else "nothing changed"
-    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.ENDPOINT_CHANGED, endpoint_id=endpoint.id, outcome=outcome)
+    await events.webhook_endpoint_changed(
+        session=session,
+        actor=principal,
+        action=WebhookAction.ENDPOINT_CHANGED,
+        endpoint_id=endpoint.id,
+        outcome=outcome,
+    )
     return endpoint
 
 
@@ -252,10 +288,18 @@ async def remove(*, session: AsyncSession, principal: Principal, endpoint: Webho
     await session.delete(endpoint)
     await session.flush()
     outcome = f"deleted with {count} deliver{'y' if count == 1 else 'ies'}"
-    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.ENDPOINT_DELETED, endpoint_id=endpoint.id, outcome=outcome)
+    await events.webhook_endpoint_changed(
+        session=session,
+        actor=principal,
+        action=WebhookAction.ENDPOINT_DELETED,
+        endpoint_id=endpoint.id,
+        outcome=outcome,
+    )
 
 
-async def rotate_secret(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> WebhookSecretRotated:
+async def rotate_secret(
+    *, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint
+) -> WebhookSecretRotated:
     """A new secret; the old one keeps signing beside it for 24 hours."""
     now = utcnow()
     expires = now + ROTATION_OVERLAP
@@ -265,7 +309,9 @@ async def rotate_secret(*, session: AsyncSession, principal: Principal, endpoint
     await session.flush()
     hours = int(ROTATION_OVERLAP.total_seconds() // 3600)
     outcome = f"the previous secret also signs for {hours} hours"  # never either secret
-    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.SECRET_ROTATED, endpoint_id=endpoint.id, outcome=outcome)
+    await events.webhook_endpoint_changed(
+        session=session, actor=principal, action=WebhookAction.SECRET_ROTATED, endpoint_id=endpoint.id, outcome=outcome
+    )
     return WebhookSecretRotated(secret=endpoint.secret, previous_secret_expires_at=expires)
 
 
@@ -288,13 +334,17 @@ async def deliveries_page(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     order = [descending(col(WebhookDelivery.created_at), datetime), descending(col(WebhookDelivery.id), str)]
-    rows, next_cursor = await keyset_page(session, query, order=order, key=lambda row: (row[0].created_at, row[0].id), cursor=cursor, limit=limit)
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row[0].created_at, row[0].id), cursor=cursor, limit=limit
+    )
     attempts = await _attempts_of(session=session, delivery_ids=[delivery.id for delivery, _ in rows])
     items = [_delivery_public(delivery, event, attempts.get(delivery.id, [])) for delivery, event in rows]
     return WebhookDeliveryPage(items=items, next_cursor=next_cursor)
 
 
-async def redeliver(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDeliveryPublic:
+async def redeliver(
+    *, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, delivery_id: str
+) -> WebhookDeliveryPublic:
     """Send a delivery again at once, with the same `webhook-id`; a finished one starts a new round of retries."""
     delivery = await session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.endpoint_id != endpoint.id:
@@ -309,7 +359,13 @@ async def redeliver(*, session: AsyncSession, principal: Principal, endpoint: We
     delivery.next_attempt_at = now
     delivery.updated_at = now
     await session.flush()
-    await events.webhook_endpoint_changed(session=session, actor=principal, action=WebhookAction.REDELIVERY_REQUESTED, endpoint_id=endpoint.id, outcome=outcome)
+    await events.webhook_endpoint_changed(
+        session=session,
+        actor=principal,
+        action=WebhookAction.REDELIVERY_REQUESTED,
+        endpoint_id=endpoint.id,
+        outcome=outcome,
+    )
     event = (await session.exec(select(OutboxEvent).where(OutboxEvent.id == delivery.event_id))).one()
     attempts = await _attempts_of(session=session, delivery_ids=[delivery.id])
     return _delivery_public(delivery, event, attempts.get(delivery.id, []))
@@ -318,14 +374,20 @@ async def redeliver(*, session: AsyncSession, principal: Principal, endpoint: We
 async def _attempts_of(*, session: AsyncSession, delivery_ids: list[str]) -> dict[str, list[WebhookAttempt]]:
     if not delivery_ids:
         return {}
-    query = select(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(delivery_ids)).order_by(col(WebhookAttempt.number))
+    query = (
+        select(WebhookAttempt)
+        .where(col(WebhookAttempt.delivery_id).in_(delivery_ids))
+        .order_by(col(WebhookAttempt.number))
+    )
     grouped: dict[str, list[WebhookAttempt]] = {}
     for attempt in (await session.exec(query)).all():
         grouped.setdefault(attempt.delivery_id, []).append(attempt)
     return grouped
 
 
-def _delivery_public(delivery: WebhookDelivery, event: OutboxEvent, attempts: list[WebhookAttempt]) -> WebhookDeliveryPublic:
+def _delivery_public(
+    delivery: WebhookDelivery, event: OutboxEvent, attempts: list[WebhookAttempt]
+) -> WebhookDeliveryPublic:
     return WebhookDeliveryPublic(
         id=delivery.id,
         event_id=event.id,

@@ -12,7 +12,14 @@ from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest, new_id, ready_to_disclose
 from app.models.vocabulary import RequestStatus
-from app.models.webhook import DeliveryStatus, EndpointScope, OutboxEvent, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from app.models.webhook import (
+    DeliveryStatus,
+    EndpointScope,
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 from app.platform import driver, tracing, writes
 from app.rules import Policy
 
@@ -43,7 +50,9 @@ def event_type_for(action: RequestAction, status: str) -> WebhookEventType | Non
     return EVENT_FOR_ACTION.get(action)
 
 
-def payload(*, event_type: WebhookEventType, request: SharingRequest, decision: Decision | None, now: datetime) -> dict[str, Any]:
+def payload(
+    *, event_type: WebhookEventType, request: SharingRequest, decision: Decision | None, now: datetime
+) -> dict[str, Any]:
     """What receivers are sent: ids, status and outcome only; no subject identifiers, no free text."""
     return {
         "type": str(event_type),
@@ -60,7 +69,9 @@ def payload(*, event_type: WebhookEventType, request: SharingRequest, decision: 
     }
 
 
-async def emit(*, session: AsyncSession, request: SharingRequest, action: RequestAction, decision: Decision | None) -> str | None:
+async def emit(
+    *, session: AsyncSession, request: SharingRequest, action: RequestAction, decision: Decision | None
+) -> str | None:
     """Write the event of this action, and a due delivery to each endpoint that should hear of it; the event's id."""
     event_type = event_type_for(action, request.status)
     if event_type is None:
@@ -68,7 +79,9 @@ async def emit(*, session: AsyncSession, request: SharingRequest, action: Reques
     now = utcnow()
     body = payload(event_type=event_type, request=request, decision=decision, now=now)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
-    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
+    return await _write(
+        session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now
+    )
 
 
 async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
@@ -77,7 +90,9 @@ async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
     now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
     body = payload(event_type=event_type, request=request, decision=None, now=now)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
-    return await _write(session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now)
+    return await _write(
+        session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now
+    )
 
 
 async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str:
@@ -87,9 +102,21 @@ async def emit_policy_activated(*, session: AsyncSession, policy: Policy) -> str
     body = {
         "type": str(event_type),
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "data": {"name": policy.name, "version": policy.version, "content_hash": policy.content_hash, "link": f"/v1/policies/{policy.name}/{policy.version}"},
+        "data": {
+            "name": policy.name,
+            "version": policy.version,
+            "content_hash": policy.content_hash,
+            "link": f"/v1/policies/{policy.name}/{policy.version}",
+        },
     }
-    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
+    return await _write(
+        session=session,
+        event_type=event_type,
+        request_id=None,
+        body=body,
+        endpoint_ids=await _every_subscriber(session, event_type),
+        now=now,
+    )
 
 
 async def emit_checkpoint(*, session: AsyncSession, checkpoint: dict[str, Any]) -> str:
@@ -97,10 +124,19 @@ async def emit_checkpoint(*, session: AsyncSession, checkpoint: dict[str, Any]) 
     each is a witness the controller cannot recall."""
     now, event_type = utcnow(), WebhookEventType.AUDIT_CHECKPOINT
     body = {"type": str(event_type), "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "data": checkpoint}
-    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=await _every_subscriber(session, event_type), now=now)
+    return await _write(
+        session=session,
+        event_type=event_type,
+        request_id=None,
+        body=body,
+        endpoint_ids=await _every_subscriber(session, event_type),
+        now=now,
+    )
 
 
-async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]) -> str:
+async def emit_agreement_notice(
+    *, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], organisations: Collection[str]
+) -> str:
     """Announce an agreement's review or end drawing near to the enabled endpoints subscribed to it:
     the controller's, and those of its owner and parties."""
     now = utcnow()
@@ -109,25 +145,45 @@ async def emit_agreement_notice(*, session: AsyncSession, event_type: WebhookEve
         col(WebhookEndpoint.enabled),
         or_(
             col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
-            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org).in_(sorted(organisations))),
+            and_(
+                col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION,
+                col(WebhookEndpoint.owner_org).in_(sorted(organisations)),
+            ),
         ),
     )
     endpoints = [endpoint_id for endpoint_id, types in (await session.exec(query)).all() if event_type in types]
-    return await _write(session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now)
+    return await _write(
+        session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now
+    )
 
 
 async def _every_subscriber(session: AsyncSession, event_type: WebhookEventType) -> list[str]:
     """Ids of every enabled endpoint subscribed to this type, whoever owns it."""
-    rows = (await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))).all()
+    rows = (
+        await session.exec(select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(col(WebhookEndpoint.enabled)))
+    ).all()
     return [endpoint_id for endpoint_id, types in rows if event_type in types]
 
 
 async def _write(
-    *, session: AsyncSession, event_type: WebhookEventType, request_id: str | None, body: dict[str, Any], endpoint_ids: list[str], now: datetime
+    *,
+    session: AsyncSession,
+    event_type: WebhookEventType,
+    request_id: str | None,
+    body: dict[str, Any],
+    endpoint_ids: list[str],
+    now: datetime,
 ) -> str:
     """The event row and one due delivery per endpoint, created at the payload's timestamp."""
     event_id = new_id()
-    event = {"id": event_id, "type": event_type, "request_id": request_id, "payload": body, "created_at": now, "traceparent": tracing.current_traceparent()}
+    event = {
+        "id": event_id,
+        "type": event_type,
+        "request_id": request_id,
+        "payload": body,
+        "created_at": now,
+        "traceparent": tracing.current_traceparent(),
+    }
     writes.add(session, OutboxEvent, event)
     deliveries = [
         {
@@ -151,7 +207,9 @@ async def subscribers(*, session: AsyncSession, event_type: WebhookEventType, re
     # Not an ORM query: the rows this transaction has queued need not be written for it (app/platform/writes.py).
     return [
         endpoint_id
-        for endpoint_id, types in await driver.fetch(session, _SUBSCRIBERS, {"org": requester_org}, transaction=driver.Transaction.JOINED)
+        for endpoint_id, types in await driver.fetch(
+            session, _SUBSCRIBERS, {"org": requester_org}, transaction=driver.Transaction.JOINED
+        )
         if event_type in types
     ]
 
@@ -162,7 +220,10 @@ _SUBSCRIBERS = driver.prepare(
         col(WebhookEndpoint.enabled),
         or_(
             col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER,
-            and_(col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION, col(WebhookEndpoint.owner_org) == bindparam("org")),
+            and_(
+                col(WebhookEndpoint.scope) == EndpointScope.ORGANISATION,
+                col(WebhookEndpoint.owner_org) == bindparam("org"),
+            ),
         ),
     )
 )

@@ -67,7 +67,12 @@ async def prune_deliveries(session: AsyncSession, *, cutoff: datetime, limit: in
 async def prune_events(session: AsyncSession, *, cutoff: datetime, limit: int) -> int:
     """Delete up to `limit` outbox events created before `cutoff` that no delivery refers to; how many were deleted."""
     referred = exists().where(col(WebhookDelivery.event_id) == col(OutboxEvent.id))
-    chosen = select(OutboxEvent.id).where(col(OutboxEvent.created_at) < cutoff, ~referred).limit(limit).with_for_update(skip_locked=True)
+    chosen = (
+        select(OutboxEvent.id)
+        .where(col(OutboxEvent.created_at) < cutoff, ~referred)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     ids = list((await session.exec(chosen)).all())
     if not ids:
         return 0
@@ -90,7 +95,11 @@ async def prune(
             attempts, deliveries = await prune_deliveries(session, cutoff=cutoff, limit=batch)
         if not deliveries:
             break
-        pruned.attempts, pruned.deliveries, pruned.transactions = pruned.attempts + attempts, pruned.deliveries + deliveries, pruned.transactions + 1
+        pruned.attempts, pruned.deliveries, pruned.transactions = (
+            pruned.attempts + attempts,
+            pruned.deliveries + deliveries,
+            pruned.transactions + 1,
+        )
         await asyncio.sleep(pause)
     while True:
         async with sessionmaker() as session, session.begin():
@@ -114,7 +123,9 @@ class Pruner:
     """The worker's housekeeping: a pruning pass in the background (claims go on meanwhile),
     at most once every `every` seconds."""
 
-    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, every: float = PRUNE_EVERY_SECONDS):
+    def __init__(
+        self, *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, every: float = PRUNE_EVERY_SECONDS
+    ):
         self.sessionmaker, self.settings, self.every = sessionmaker, settings, every
         self.started: float | None = None  # time.monotonic() of the last pass's start
         self.task: asyncio.Task[None] | None = None

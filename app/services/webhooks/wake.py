@@ -55,7 +55,11 @@ async def _listen_until_cancelled(dsn: str, wake: asyncio.Event) -> None:
             failing = False
         except Exception as error:  # PostgreSQL away, refusing, restarting: the poll carries on meanwhile
             # Said once per outage, not every few seconds while it lasts.
-            log.log(logging.DEBUG if failing else logging.WARNING, "webhook worker: not listening (%s); polling meanwhile", type(error).__name__)
+            log.log(
+                logging.DEBUG if failing else logging.WARNING,
+                "webhook worker: not listening (%s); polling meanwhile",
+                type(error).__name__,
+            )
             failing = True
         await asyncio.sleep(RELISTEN_SECONDS)
 

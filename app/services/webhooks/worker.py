@@ -70,7 +70,10 @@ class Pipeline:
 
     def endpoint_room(self) -> dict[str, int]:
         """Room left at each endpoint with sends under way; any other has the whole per-endpoint cap."""
-        return {endpoint_id: self.settings.webhook_endpoint_concurrency - count for endpoint_id, count in self.in_flight.items()}
+        return {
+            endpoint_id: self.settings.webhook_endpoint_concurrency - count
+            for endpoint_id, count in self.in_flight.items()
+        }
 
     async def fill(self, *, now: datetime | None = None) -> int:
         """Claim and start sending until the caps are reached or nothing more is due; the number claimed."""
@@ -78,7 +81,12 @@ class Pipeline:
         while self.room > 0:
             asked = min(self.room, self.settings.webhook_batch_size)
             jobs = await claim(
-                sessionmaker=self.sessionmaker, settings=self.settings, worker_id=self.worker_id, now=now or utcnow(), limit=asked, room=self.endpoint_room()
+                sessionmaker=self.sessionmaker,
+                settings=self.settings,
+                worker_id=self.worker_id,
+                now=now or utcnow(),
+                limit=asked,
+                room=self.endpoint_room(),
             )
             for job in jobs:
                 self._start(job)
@@ -109,11 +117,19 @@ class Pipeline:
     async def _deliver(self, job: Job) -> None:
         # Traced, an attempt is a span: the child of the one that wrote the event,
         # parent of the send and of the recording.
-        with tracing.delivering(delivery_id=job.delivery_id, endpoint_id=job.endpoint_id, traceparent=job.traceparent) as attempt:
+        with tracing.delivering(
+            delivery_id=job.delivery_id, endpoint_id=job.endpoint_id, traceparent=job.traceparent
+        ) as attempt:
             result = await send(client=self.client, settings=self.settings, job=job)
             attempt.ended(succeeded=result.succeeded, status=result.response_status)
             try:
-                if await record(sessionmaker=self.sessionmaker, settings=self.settings, worker_id=self.worker_id, job=job, result=result):
+                if await record(
+                    sessionmaker=self.sessionmaker,
+                    settings=self.settings,
+                    worker_id=self.worker_id,
+                    job=job,
+                    result=result,
+                ):
                     self.wake.set()
             except Exception:  # the database is away: the lease runs out and the delivery is sent again
                 log.exception("webhook delivery %s: the attempt could not be recorded", job.delivery_id)
@@ -137,16 +153,26 @@ async def deliver_due(*, pipeline: Pipeline, now: datetime | None = None) -> int
     async with pipeline.sessionmaker() as session:
         # The worker already wakes up regularly, so it is the clock that notices overdue requests.
         await queue.flag_overdue(session=session)
-        await controller_checks.flag_overdue(session=session)  # an emergency share's checks past the emergency response time
+        await controller_checks.flag_overdue(
+            session=session
+        )  # an emergency share's checks past the emergency response time
         await session.commit()
     return await pipeline.fill(now=now)
 
 
-async def drain(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, worker_id: str | None = None, now: datetime | None = None) -> int:
+async def drain(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    worker_id: str | None = None,
+    now: datetime | None = None,
+) -> int:
     """Deliver until nothing is due; the number of attempts made."""
     total = 0
     async with new_client(settings) as client:
-        pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id or new_worker_id())
+        pipeline = Pipeline(
+            sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id or new_worker_id()
+        )
         try:
             while True:
                 # A send recorded while a claim ran may have left a retry due now, which that claim did not see.
@@ -160,7 +186,9 @@ async def drain(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
             await pipeline.settle()
 
 
-async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys, stop: asyncio.Event) -> None:
+async def run(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys, stop: asyncio.Event
+) -> None:
     """Deliver until told to stop: claim when woken (new deliveries,
     a freed slot) or at each poll; finish what is under way."""
     worker_id = new_worker_id()
@@ -168,11 +196,19 @@ async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Setti
     wake = asyncio.Event()
     async with new_client(settings) as client, listening(settings=settings, wake=wake):
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
-        swept, checked = 0.0, -math.inf  # agreements are looked at as the worker starts, then every agreement_check_seconds
-        pruner = pruning.Pruner(sessionmaker=sessionmaker, settings=settings)  # delivered webhooks past their retention, in the background
+        swept, checked = (
+            0.0,
+            -math.inf,
+        )  # agreements are looked at as the worker starts, then every agreement_check_seconds
+        pruner = pruning.Pruner(
+            sessionmaker=sessionmaker, settings=settings
+        )  # delivered webhooks past their retention, in the background
         # The chain's head signed as the worker starts, then every audit_checkpoint_seconds when it has moved.
         checkpointer = checkpoints.Checkpointer(
-            sessionmaker=sessionmaker, keys=keys, log_name=settings.controller_org, seconds=settings.audit_checkpoint_seconds
+            sessionmaker=sessionmaker,
+            keys=keys,
+            log_name=settings.controller_org,
+            seconds=settings.audit_checkpoint_seconds,
         )
         while not stop.is_set():
             wake.clear()  # before claiming: a notification that comes while claiming wakes the next round
@@ -213,7 +249,9 @@ async def _rest(*, stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> 
 
 
 @asynccontextmanager
-async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys) -> AsyncIterator[None]:
+async def in_background(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, keys: AuditKeys
+) -> AsyncIterator[None]:
     """Run the worker as a task beside the HTTP API (`serve` with CALDICOTT_WEBHOOK_WORKER_IN_SERVE)."""
     stop = asyncio.Event()
     task = asyncio.create_task(run(sessionmaker=sessionmaker, settings=settings, keys=keys, stop=stop))
@@ -226,7 +264,9 @@ async def in_background(*, sessionmaker: async_sessionmaker[AsyncSession], setti
 
 async def work(*, settings: Settings, once: bool) -> int:
     """The `caldicott worker` command: deliver until interrupted, or until nothing is due with `once`."""
-    keys = settings.audit_keys(sign=not once)  # first: a missing signing key stops the worker before the database is touched
+    keys = settings.audit_keys(
+        sign=not once
+    )  # first: a missing signing key stops the worker before the database is touched
     engine = make_engine(settings.database_url)
     traces = tracing.setup(settings)  # the worker's own: its deliveries, and the statements made for them
     traces.instrument_engine(engine)
