@@ -59,22 +59,41 @@ async def _drop_postgres_database(database_url: str) -> None:
         await connection.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, empty database of each kind, for the whole run."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'caldicott.db'}"
-        migrate(settings_for(url))
-        yield url
-        return
+def _require_postgres() -> str:
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL half skipped: set CALDICOTT_TEST_POSTGRES_URL (scripts/test does)")
-    url = asyncio.run(_create_postgres_database(POSTGRES_URL))
-    migrate(settings_for(url))
-    yield url
-    asyncio.run(_drop_postgres_database(url))
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def _migrated_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Each kind of database, made and migrated on first use, once per test process (each xdist worker has its own).
+
+    `database_url` is torn down whenever the tests run switch between its parameters, which a worker's share of
+    them does more than once; the databases themselves outlive that, rather than being migrated again each time.
+    """
+    made: dict[str, str] = {}
+    yield made
+    if "postgres" in made:
+        asyncio.run(_drop_postgres_database(made["postgres"]))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, _migrated_databases: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A migrated, empty database of each kind, for the whole run."""
+    kind = request.param
+    if kind not in _migrated_databases:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'caldicott.db'}"
+        else:
+            url = asyncio.run(_create_postgres_database(_require_postgres()))
+        migrate(settings_for(url))
+        _migrated_databases[kind] = url
+    return _migrated_databases[kind]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -83,11 +102,7 @@ def blank_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
         return
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("CALDICOTT_TEST_REQUIRE_POSTGRES=1 but CALDICOTT_TEST_POSTGRES_URL is not set")
-        pytest.skip("PostgreSQL half skipped: set CALDICOTT_TEST_POSTGRES_URL (scripts/test does)")
-    url = asyncio.run(_create_postgres_database(POSTGRES_URL))
+    url = asyncio.run(_create_postgres_database(_require_postgres()))
     yield url
     asyncio.run(_drop_postgres_database(url))
 
