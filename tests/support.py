@@ -4,6 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from app.http.tokens import mint_dev_token
 from app.models.vocabulary import Role
 from app.platform.config import Settings
@@ -12,6 +14,10 @@ TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
 # The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.
 TEST_AUDIT_KEY = Path(tempfile.mkdtemp(prefix="caldicott-test-keys-")) / "audit-signing-key.pem"
 GUARDIAN_ORGS = ("LA01", "RXT01")
+# Tests that start server or worker processes, or time what those do: pytest-xdist (scripts/test, --dist loadgroup)
+# runs them one after another on one worker, so that at most one such test shares the machine with the other
+# worker's in-process tests.
+PROCESS_GROUP = pytest.mark.xdist_group("processes")
 SHARED_SCENARIOS = Path(
     os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios")
 )

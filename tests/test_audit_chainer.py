@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.audit import AuditTarget, AuditVerification
 from app.platform.db import make_engine, make_sessionmaker
 from app.services.audit import chain as audit
+from tests.support import PROCESS_GROUP
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES, WRITERS, ROUNDS = 4, 50, 3
@@ -150,6 +151,7 @@ async def test_a_pass_chains_rows_committed_out_of_id_order(
     assert target_ids == ["higher-id", "lower-id", "after.0", "after.1"]
 
 
+@PROCESS_GROUP
 async def test_concurrent_writers_in_four_processes_leave_one_linear_chain(
     client: httpx.AsyncClient, app: FastAPI, database_url: str, database_kind: str
 ) -> None:
@@ -179,6 +181,7 @@ async def test_concurrent_writers_in_four_processes_leave_one_linear_chain(
     assert Counter(target_ids) == Counter(committed) and set(Counter(target_ids).values()) == {1}
 
 
+@PROCESS_GROUP
 async def test_writers_killed_at_random_moments_lose_nothing_committed(
     client: httpx.AsyncClient, app: FastAPI, database_url: str, database_kind: str, tmp_path: Path
 ) -> None:

@@ -11,6 +11,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench import resilience
+from tests.support import PROCESS_GROUP
+
+pytestmark = PROCESS_GROUP
 
 
 async def test_a_server_killed_under_load_leaves_every_acknowledged_request_whole(

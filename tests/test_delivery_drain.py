@@ -33,11 +33,12 @@ from app.services.webhooks import worker as delivery
 from app.services.webhooks.wake import CHANNEL
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens
+from tests.support import PROCESS_GROUP, Tokens
 from tests.test_webhooks import register_endpoint
 from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = PROCESS_GROUP  # worker processes, and deliveries timed to the second
 
 
 @asynccontextmanager

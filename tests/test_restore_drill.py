@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.restore_drill import DrillReport, run_drill
+from tests.support import PROCESS_GROUP
 
 POSTGRES_URL = os.environ.get("CALDICOTT_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("CALDICOTT_TEST_REQUIRE_POSTGRES") == "1"
@@ -26,7 +27,7 @@ CHECKS = [
 # The audit table's trigger refuses DELETE and UPDATE; replica mode skips it (the test cluster's user is a superuser).
 REPLICA = "SET LOCAL session_replication_role = replica"
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, PROCESS_GROUP]
 
 
 @pytest.fixture

@@ -39,11 +39,12 @@ from bench.common import (
     token,
     wait_until_up,
 )
-from tests.support import settings_for
+from tests.support import PROCESS_GROUP, settings_for
 
 SUBMISSIONS = 100
 HEAD_TIMEOUT = 2
 AGENCY = "RXT01"
+pytestmark = PROCESS_GROUP
 
 
 def children(parent: int) -> set[int]:

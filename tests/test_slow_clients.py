@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from app.platform import server
-from tests.support import TEST_SECRET, settings_for
+from tests.support import PROCESS_GROUP, TEST_SECRET, settings_for
 
 REPO = Path(__file__).resolve().parents[1]
 HEAD_TIMEOUT, KEEP_ALIVE, MAX_HEAD = 1, 1, 8192
 GET = b"GET /healthz HTTP/1.1\r\nHost: caldicott\r\n"
+pytestmark = PROCESS_GROUP  # deadlines of a second, measured against a real server
 
 
 @pytest.fixture(scope="module")
