@@ -1,14 +1,22 @@
-"""Test support shared by fixtures and tests: settings, tokens, where the scenario corpus lives."""
+"""Test support shared by fixtures and tests: settings, tokens, the command line, where the scenario corpus lives."""
 
+import io
+import logging
 import os
+import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from app import cli as caldicott
 from app.http.tokens import mint_dev_token
 from app.models.vocabulary import Role
-from app.platform.config import Settings
+from app.platform.config import Settings, get_settings
+from app.platform.logs import QUIET_LOGGERS
 
 TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
 # The key that signs the tests' audit checkpoints: made on first use, as development makes it, outside the checkout.
@@ -54,3 +62,54 @@ class Tokens:
 
     def agency(self, org: str) -> dict[str, str]:
         return self.headers(org, Role.AGENCY)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command left, as subprocess.CompletedProcess holds it: its exit status and what it wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, cwd: Path, **env: str) -> Ran:
+    """`caldicott ARGS` run in this process, as a shell would run it in `cwd` with no CALDICOTT_* variables but `env`.
+
+    A process of its own proves nothing more for commands that start no server (tests.test_operations.run_cli starts
+    one where it does) and costs seconds. The command runs in a thread, as it runs its own event loop and an async
+    test is inside one; the environment, the directory, the cached settings and the logging it set up are put back.
+    """
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(_run_cli, list(args), cwd, env).result()
+
+
+def _run_cli(argv: list[str], cwd: Path, env: dict[str, str]) -> Ran:
+    saved_environ, saved_cwd = dict(os.environ), Path.cwd()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    out, err = io.StringIO(), io.StringIO()
+    for name in [name for name in os.environ if name.startswith("CALDICOTT_")]:
+        del os.environ[name]
+    os.environ.update(env)
+    os.chdir(cwd)
+    get_settings.cache_clear()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = caldicott.main(argv)
+            except SystemExit as exit:  # argparse's refusals, and a command that exits with a message as Python does
+                code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+                if isinstance(exit.code, str):
+                    print(exit.code, file=sys.stderr)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        get_settings.cache_clear()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+    return Ran(code, out.getvalue(), err.getvalue())

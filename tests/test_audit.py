@@ -25,8 +25,8 @@ from app.services.audit import events
 from app.services.audit.chain import GENESIS_HASH
 from tests.factories import patch_current, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens
-from tests.test_operations import UNREACHABLE_POSTGRES, run_cli
+from tests.support import Tokens, cli
+from tests.test_operations import UNREACHABLE_POSTGRES
 
 HASHED_FIELDS = (
     "seq",
@@ -359,7 +359,7 @@ async def test_a_tail_not_chained_yet_is_pending_not_broken(
     await register_organisation(client, tokens, "RXT01")
     await record_tail(app, "first", 2)
 
-    command = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
+    command = cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
     assert command.returncode == 0, command.stderr
     assert json.loads(command.stdout) | {"head_hash": None} == {
         "valid": True,
@@ -424,7 +424,7 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
     await register_organisation(client, tokens, "RXT01")
     for _ in range(5):
         assert (await submit(client, tokens, changed({"recipient.staff_trained": False}))).status_code == 201
-    clean = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
+    clean = cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
     assert clean.returncode == 0, clean.stderr
     assert json.loads(clean.stdout) | {"head_hash": None} == {
         "valid": True,
@@ -444,7 +444,7 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
     found = await verify(client, tokens)
     assert (found["valid"], found["first_broken_seq"]) == (False, 4)
     assert found["events"] == (5 if change == "deleted" else 6)
-    command = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
+    command = cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=database_url)
     assert command.returncode == 1
     assert json.loads(command.stdout)["first_broken_seq"] == 4
     assert "broken at seq 4" in command.stderr
@@ -514,7 +514,7 @@ async def test_postgres_refuses_to_update_delete_or_truncate_the_trail(
 
 
 def test_the_command_says_when_it_cannot_read_the_trail(tmp_path: Path) -> None:
-    done = run_cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=UNREACHABLE_POSTGRES)
+    done = cli("audit", "verify", cwd=tmp_path, CALDICOTT_DATABASE_URL=UNREACHABLE_POSTGRES)
     assert done.returncode == 2
     assert "cannot read the audit trail" in done.stderr and done.stdout == ""
 

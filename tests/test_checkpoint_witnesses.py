@@ -18,9 +18,8 @@ from app.services.audit import signing as audit_signing
 from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import TEST_AUDIT_KEY, Tokens, settings_for
+from tests.support import TEST_AUDIT_KEY, Tokens, cli, settings_for
 from tests.test_audit import auditor, tamper
-from tests.test_operations import run_cli
 from tests.test_webhooks import register_endpoint
 from tests.webhook_receiver import Receiver
 
@@ -74,9 +73,9 @@ async def test_a_partner_receives_each_checkpoint_and_checks_it_with_the_publish
     kept = tmp_path / "received.json"
     kept.write_text(received.body.decode())
     env = {"CALDICOTT_DATABASE_URL": database_url, "CALDICOTT_AUDIT_SIGNING_KEY_FILE": str(TEST_AUDIT_KEY)}
-    assert run_cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **env).returncode == 0
+    assert cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **env).returncode == 0
     await tamper(hook_app, "DELETE FROM audit_events WHERE seq >= 3")
-    refused = run_cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **env)
+    refused = cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **env)
     assert refused.returncode == 1 and "broken at seq 3" in refused.stderr
     found = await hooks.post("/v1/audit/verify", json={"checkpoints": [body["data"]]}, headers=auditor(tokens))
     assert (found.json()["valid"], found.json()["first_broken_seq"]) == (False, 3)
@@ -84,16 +83,16 @@ async def test_a_partner_receives_each_checkpoint_and_checks_it_with_the_publish
 
 def test_keygen_makes_a_private_file_never_overwrites_it_and_rotation_keeps_old_keys(tmp_path: Path) -> None:
     first, public = tmp_path / "first.pem", tmp_path / "audit-keys.json"
-    made = run_cli("audit", "keygen", "--out", str(first), "--public-keys", str(public), cwd=tmp_path)
+    made = cli("audit", "keygen", "--out", str(first), "--public-keys", str(public), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert first.stat().st_mode & 0o777 == 0o600
     old = json.loads(made.stdout)
     assert (old["kty"], old["crv"]) == ("OKP", "Ed25519") and "d" not in old
-    again = run_cli("audit", "keygen", "--out", str(first), cwd=tmp_path)
+    again = cli("audit", "keygen", "--out", str(first), cwd=tmp_path)
     assert again.returncode == 2 and "never overwritten" in again.stderr
 
     second = tmp_path / "second.pem"
-    rotated = run_cli("audit", "keygen", "--out", str(second), "--public-keys", str(public), cwd=tmp_path)
+    rotated = cli("audit", "keygen", "--out", str(second), "--public-keys", str(public), cwd=tmp_path)
     new = json.loads(rotated.stdout)
     assert [key["kid"] for key in json.loads(public.read_text())["keys"]] == [old["kid"], new["kid"]]
     keys = settings_for(

@@ -25,10 +25,9 @@ from app.services.audit import signing as audit_signing
 from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import TEST_AUDIT_KEY, Tokens
+from tests.support import TEST_AUDIT_KEY, Tokens, cli
 from tests.test_audit import auditor, tamper
 from tests.test_observability import scrape, value
-from tests.test_operations import run_cli
 
 
 async def sign(app: FastAPI) -> CheckpointPublic:
@@ -162,7 +161,7 @@ async def test_an_untouched_signed_trail_verifies_everywhere(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path
 ) -> None:
     await signed_trail(client, tokens, app)
-    command = run_cli("audit", "verify", cwd=tmp_path, **cli_env(database_url))
+    command = cli("audit", "verify", cwd=tmp_path, **cli_env(database_url))
     assert command.returncode == 0, command.stderr
     assert {
         key: json.loads(command.stdout)[key]
@@ -175,8 +174,8 @@ async def test_an_untouched_signed_trail_verifies_everywhere(
         "findings": [],
     }
     export = tmp_path / "trail.jsonl"
-    assert run_cli("audit", "export", "--out", str(export), cwd=tmp_path, **cli_env(database_url)).returncode == 0
-    offline = run_cli("audit", "verify", "--export", str(export), cwd=tmp_path)  # no database, no settings
+    assert cli("audit", "export", "--out", str(export), cwd=tmp_path, **cli_env(database_url)).returncode == 0
+    offline = cli("audit", "verify", "--export", str(export), cwd=tmp_path)  # no database, no settings
     assert offline.returncode == 0, offline.stderr
     assert "keys in the export itself" in offline.stderr
     assert (json.loads(offline.stdout)["events"], json.loads(offline.stdout)["checkpoints"]) == (9, 2)
@@ -194,14 +193,14 @@ async def test_tampering_is_found_at_the_right_seq_by_the_command_the_export_and
     keys.write_text((await client.get("/v1/audit/keys")).text)  # what a witness or an archivist keeps
     await change(app, tmp_path / "intruder.pem")
 
-    command = run_cli("audit", "verify", cwd=tmp_path, **cli_env(database_url))
+    command = cli("audit", "verify", cwd=tmp_path, **cli_env(database_url))
     assert command.returncode == 1, command.stderr
     assert json.loads(command.stdout)["first_broken_seq"] == first_seq
     assert f"broken at seq {first_seq}" in command.stderr and words in command.stderr
 
     export = tmp_path / "tampered.jsonl"
-    assert run_cli("audit", "export", "--out", str(export), cwd=tmp_path, **cli_env(database_url)).returncode == 0
-    offline = run_cli("audit", "verify", "--export", str(export), "--keys", str(keys), cwd=tmp_path)
+    assert cli("audit", "export", "--out", str(export), cwd=tmp_path, **cli_env(database_url)).returncode == 0
+    offline = cli("audit", "verify", "--export", str(export), "--keys", str(keys), cwd=tmp_path)
     assert offline.returncode == 1, offline.stderr
     assert json.loads(offline.stdout)["first_broken_seq"] == first_seq
 
@@ -218,7 +217,7 @@ async def test_a_witness_copy_finds_a_trail_cut_back_together_with_its_checkpoin
     first, second = await signed_trail(client, tokens, app)
     await tamper(app, "DELETE FROM audit_events WHERE seq > 4")
     await tamper(app, "DELETE FROM audit_checkpoints WHERE number = 2")
-    assert run_cli("audit", "verify", cwd=tmp_path, **cli_env(database_url)).returncode == 0  # consistent, on its own
+    assert cli("audit", "verify", cwd=tmp_path, **cli_env(database_url)).returncode == 0  # consistent, on its own
 
     kept = tmp_path / "witness.json"
     kept.write_text(
@@ -226,7 +225,7 @@ async def test_a_witness_copy_finds_a_trail_cut_back_together_with_its_checkpoin
             {"type": "audit.checkpoint", "timestamp": "2026-11-28T09:00:00.000000Z", "data": second.model_dump()}
         )
     )
-    command = run_cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **cli_env(database_url))
+    command = cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **cli_env(database_url))
     assert command.returncode == 1
     assert json.loads(command.stdout)["first_broken_seq"] == 5 and "the chain ends at seq 4" in command.stderr
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
 from app.platform.config import Environment, Settings
-from tests.support import TEST_SECRET, Tokens, settings_for
+from tests.support import TEST_SECRET, Tokens, cli, settings_for
 
 REPO = Path(__file__).resolve().parents[1]
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://nobody@127.0.0.1:9/none"
@@ -86,6 +86,8 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app.cli ARGS` as a process of its own: for the commands that start a server or a worker, and what
+    an operator sees when one refuses to (tests/test_production.py); the others run in-process (tests.support.cli)."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
@@ -98,11 +100,11 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 
 
 def test_token_command_needs_a_dev_secret(tmp_path: Path) -> None:
-    refused = run_cli("token", "--org", "RXT01", "--role", "agency", cwd=tmp_path)
+    refused = cli("token", "--org", "RXT01", "--role", "agency", cwd=tmp_path)
     assert refused.returncode != 0 and "CALDICOTT_JWT_SECRET" in refused.stderr
     assert refused.stdout == ""
 
-    minted = run_cli(
+    minted = cli(
         "token",
         "--org",
         "RXT01",
@@ -122,7 +124,7 @@ def test_token_command_needs_a_dev_secret(tmp_path: Path) -> None:
 
 async def test_migrate_command_builds_the_schema(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-    done = run_cli("migrate", cwd=tmp_path, CALDICOTT_DATABASE_URL=url)
+    done = cli("migrate", cwd=tmp_path, CALDICOTT_DATABASE_URL=url)
     assert done.returncode == 0, done.stderr
     engine = create_async_engine(url)
     async with engine.connect() as connection:
