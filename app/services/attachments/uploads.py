@@ -191,8 +191,10 @@ async def record_for_request(
     the audit event names its SHA-256, and webhook subscribers hear of it."""
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
     # Read before the upload began: subscribers are told the status it has now. Locked, so that uploads at the same
-    # moment bump its row version one after another instead of the later ones failing as a concurrent change.
-    await session.refresh(request, with_for_update=True)
+    # moment bump its row version one after another instead of the later ones failing as a concurrent change. FOR NO
+    # KEY UPDATE (key_share), not FOR UPDATE: each upload's attachment row already holds a KEY SHARE lock on the request
+    # through its foreign key, which FOR UPDATE waits for, so two uploads at once each waited for the other (deadlock).
+    await session.refresh(request, with_for_update={"key_share": True})
     request.updated_at = row.uploaded_at  # a change of the request: its row version, and so its ETag, goes up
     await session.flush()
     await events.attachment_added(session=session, actor=principal, request=request, sha256=received.sha256)
