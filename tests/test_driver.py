@@ -1,13 +1,19 @@
-"""The hot statements' runner (app/platform/driver.py): the session's transaction, a statement of its own, SQLAlchemy's errors, on both databases."""
+"""The hot statements' runner (app/platform/driver.py), on both databases.
+
+The session's transaction, a statement of its own, SQLAlchemy's errors, and hooks on the app's own
+session class only.
+"""
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, exc, insert, select
+from sqlalchemy import bindparam, event, exc, insert, select
+from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.vocabulary import DsptStatus, OrganisationType
-from app.platform import driver
+from app.platform import driver, writes
 from tests.conftest import fresh_start
 
 INSERT = driver.prepare(
@@ -78,3 +84,28 @@ async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgres
         await session.rollback()
     assert await codes(app, "OWN") == [("OWN", "police")]
     assert await codes(app, "IN_TX") == []
+
+
+def organisation(code: str) -> Organisation:
+    now = utcnow()
+    return Organisation(
+        code=code,
+        name="Driver test",
+        type=OrganisationType.POLICE,
+        dspt_status=DsptStatus.STANDARDS_MET,
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        assert isinstance(session.sync_session, driver.AppSession)
+    hooks = [("before_commit", writes._write_before_commit), ("do_orm_execute", writes._write_before_orm_query)]
+    for name, hook in hooks:
+        assert event.contains(driver.AppSession, name, hook)
+        assert not event.contains(Session, name, hook)
+    async with AsyncSession(app.state.engine) as other:
+        with pytest.raises(TypeError, match="app's sessions"):
+            writes.add(other, Organisation, writes.row_of(organisation("ELSEWHERE")))

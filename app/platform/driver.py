@@ -21,6 +21,8 @@ writes nothing else: no BEGIN and COMMIT round trips); or one of its own before 
 (the rate-limit take). Beginning the session's transaction, and translating asyncpg's errors,
 use three members of SQLAlchemy's asyncpg adapter (`_transaction`, `_start_transaction`,
 `_handle_exception`): tests/test_driver.py fails if an upgrade of SQLAlchemy changes them.
+The write queue's listeners are on `AppSession`, the class of the app's sessions
+(app/platform/db.py), not on every Session in the process.
 """
 
 from collections.abc import Mapping, Sequence
@@ -33,10 +35,15 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.orm.session import Session as SQLModelSession
 
 from app.platform import tracing
 
 _POSTGRESQL = asyncpg_dialect()
+
+
+class AppSession(SQLModelSession):
+    """The app's sessions (db.make_sessionmaker); the write queue's listeners are on it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ may sit beside their parents): a round trip, and SQLAlchemy compiling a multi-ro
 each cost far more than the statement itself; it goes straight to asyncpg (app/platform/driver.py), and
 when it is all the request writes it is its own transaction, with no BEGIN and COMMIT. On
 SQLite, in-process, each table is one INSERT, parents first in the order they were queued.
-Either way the rows commit with everything else the request writes, or not at all.
+Either way the rows commit with everything else the request writes, or not at all. The hooks
+that write the queue are on the app's own session class (driver.AppSession), so `add` refuses
+any other session, whose queue nothing would write.
 """
 
 from collections.abc import Mapping, Sequence
@@ -41,6 +43,8 @@ def row_of(instance: SQLModel) -> dict[str, Any]:
 
 def add(session: AsyncSession, model: type[SQLModel], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
     """Queue one row, or several, of `model`'s table; queue a parent before its children."""
+    if not isinstance(session.sync_session, driver.AppSession):
+        raise TypeError("rows are queued only on the app's sessions (app/platform/db.py make_sessionmaker)")
     queued: dict[Table, list[Mapping[str, Any]]] = session.sync_session.info.setdefault(QUEUED, {})
     batch = queued.setdefault(table_of(model), [])
     if isinstance(rows, Mapping):
@@ -86,14 +90,14 @@ def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> driver.Sta
     return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"))
 
 
-@listens_for(Session, "do_orm_execute")
+@listens_for(driver.AppSession, "do_orm_execute")
 def _write_before_orm_query(state: ORMExecuteState) -> None:
     """Like autoflush: an ORM query in the same transaction sees the queued rows."""
     if state.session.info.get(QUEUED):
         _write_queued(state.session, driver.Transaction.SESSION)
 
 
-@listens_for(Session, "before_commit")
+@listens_for(driver.AppSession, "before_commit")
 def _write_before_commit(session: Session) -> None:
     # When the unit of work has nothing to flush after it and nothing was written before it, this one statement is the
     # whole transaction: on PostgreSQL it needs no BEGIN and COMMIT round trips.
@@ -101,6 +105,6 @@ def _write_before_commit(session: Session) -> None:
     _write_queued(session, driver.Transaction.JOINED if alone else driver.Transaction.SESSION)
 
 
-@listens_for(Session, "after_rollback")
+@listens_for(driver.AppSession, "after_rollback")
 def _drop_queued(session: Session) -> None:
     session.info.pop(QUEUED, None)
