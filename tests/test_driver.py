@@ -1,12 +1,15 @@
 """The hot statements' runner (app/platform/driver.py), on both databases.
 
-The session's transaction, a statement of its own, SQLAlchemy's errors, and hooks on the app's own
-session class only.
+The session's transaction, a statement of its own, SQLAlchemy's errors, hooks on the app's own session
+class only, and no private member of SQLAlchemy used.
 """
+
+import ast
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, event, exc, insert, select
+from sqlalchemy import bindparam, event, exc, insert, select, text
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,6 +102,44 @@ def organisation(code: str) -> Organisation:
     )
 
 
+# Each fails in its own way: a unique index, a NOT NULL column, bad input for a type, a missing table, arithmetic.
+FAILING = {
+    "unique": "INSERT INTO organisations (code, name, type, dspt_status, active, created_at, updated_at) "
+    "SELECT code, name, type, dspt_status, active, created_at, updated_at FROM organisations WHERE code = 'SAME'",
+    "not null": "UPDATE organisations SET name = NULL WHERE code = 'SAME'",
+    "input": "SELECT CAST('not a number' AS integer)",
+    "no table": "SELECT * FROM no_such_table",
+    "arithmetic": "SELECT 1 / (SELECT count(*) - count(*) FROM organisations)",
+}
+
+
+@pytest.mark.parametrize("kind", FAILING)
+async def test_each_error_comes_out_as_sqlalchemy_raises_it_through_the_session(
+    app: FastAPI,
+    database_kind: str,
+    kind: str,
+) -> None:
+    if database_kind != "postgres":
+        pytest.skip("on SQLite the driver's statements run through the session")
+    statement = text(FAILING[kind])
+    raised = []
+    for run in ("sqlalchemy", "driver"):
+        async with app.state.sessionmaker() as session:
+            same = {"code": "SAME", "now": utcnow()}
+            await driver.fetch(session, INSERT, same, transaction=driver.Transaction.SESSION)
+            with pytest.raises(exc.DBAPIError) as caught:
+                if run == "sqlalchemy":
+                    await (await session.connection()).execute(statement)
+                else:
+                    await driver.fetch(session, driver.prepare(statement), {}, transaction=driver.Transaction.SESSION)
+            raised.append(caught.value)
+            await session.rollback()
+    through_sqlalchemy, through_driver = raised
+    assert type(through_driver) is type(through_sqlalchemy)
+    assert getattr(through_driver.orig, "sqlstate", None) == getattr(through_sqlalchemy.orig, "sqlstate", None)
+    assert not through_driver.connection_invalidated
+
+
 async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: FastAPI) -> None:
     async with app.state.sessionmaker() as session:
         assert isinstance(session.sync_session, driver.AppSession)
@@ -109,3 +150,15 @@ async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: Fa
     async with AsyncSession(app.state.engine) as other:
         with pytest.raises(TypeError, match="app's sessions"):
             writes.add(other, Organisation, writes.row_of(organisation("ELSEWHERE")))
+
+
+def test_the_driver_and_the_write_queue_use_no_private_member_of_another_library() -> None:
+    """Only public SQLAlchemy and asyncpg interfaces: no `x._name` (the modules' own functions are called by name)."""
+    for module in ("app/platform/driver.py", "app/platform/writes.py"):
+        tree = ast.parse(Path(module).read_text())
+        private = [
+            f"{module}:{node.lineno} .{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.endswith("__")
+        ]
+        assert private == []

@@ -18,22 +18,31 @@ difference.
 A statement says which transaction it belongs in (`Transaction`): the session's, begun if need
 be; the session's if it has begun, else its own (a read, or the one write of a request that
 writes nothing else: no BEGIN and COMMIT round trips); or one of its own before the session's
-(the rate-limit take). Beginning the session's transaction, and translating asyncpg's errors,
-use three members of SQLAlchemy's asyncpg adapter (`_transaction`, `_start_transaction`,
-`_handle_exception`): tests/test_driver.py fails if an upgrade of SQLAlchemy changes them.
+(the rate-limit take).
+
+Only public interfaces are used: the pooled connection's `driver_connection` (asyncpg's own),
+reached from SQLAlchemy's greenlet by `AdaptedConnection.run_async`; asyncpg's
+`is_in_transaction()` for whether the session's transaction has begun on the server;
+`exec_driver_sql` for a statement that must begin it (SQLAlchemy's adapter begins its
+transaction with its first statement, and commits or rolls it back); and asyncpg's exception
+classes, turned into sqlalchemy.exc's as SQLAlchemy's adapter turns them (tests/test_driver.py
+compares the two for each kind of error).
+
 The write queue's listeners are on `AppSession`, the class of the app's sessions
 (app/platform/db.py), not on every Session in the process.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Connection, exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import AdaptedConnection
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
-from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.orm.session import Session as SQLModelSession
 
@@ -59,7 +68,7 @@ class Statement:
         try:
             return [parameters[name] if name in parameters else self.literals[name] for name in self.names]
         except KeyError as missing:
-            raise TypeError(f"no value for {missing} (column defaults are not applied here: give every value)") from None
+            raise TypeError(f"no value for {missing} (column defaults are not applied here: give each)") from None
 
 
 def prepare(statement: Executable) -> Statement:
@@ -73,60 +82,109 @@ def prepare(statement: Executable) -> Statement:
 class Transaction(Enum):
     """Which transaction a statement runs in, on PostgreSQL (on SQLite always the session's)."""
 
-    SESSION = "session"  # the session's, begun here if it has not begun: more statements follow that must commit with this one
-    JOINED = "joined"  # the session's if it has begun, else a transaction of its own (a read; or the session's only write)
+    SESSION = "session"  # the session's, begun here if it has not begun: more statements follow that commit with it
+    JOINED = "joined"  # the session's if it has begun, else one of its own (a read; or the transaction's last write)
     OWN = "own"  # one of its own, committed at once, before the session's begins (the rate-limit take)
 
 
-async def fetch(session: AsyncSession, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
+async def fetch(
+    session: AsyncSession,
+    statement: Statement,
+    parameters: Mapping[str, Any],
+    *,
+    transaction: Transaction,
+) -> Sequence[Any]:
     """The statement's rows, run on the connection under the session."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         if transaction == Transaction.OWN:
-            raise ValueError("a transaction of its own is for PostgreSQL; on SQLite one process serves and keeps such state in memory")
+            raise ValueError(
+                "a transaction of its own is for PostgreSQL; on SQLite one process serves, with such state in memory",
+            )
         result = await connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
-    return await _on_driver(connection.sync_connection, statement, parameters, transaction)  # type: ignore[arg-type]
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None
+    driver_connection = sync_connection.connection.driver_connection
+    if _begins(driver_connection, transaction):
+        begun = await connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
+        return begun.all() if begun.returns_rows else []
+    return await _on_driver(sync_connection, driver_connection, statement, parameters)
 
 
-def fetch_in_greenlet(connection: Connection, statement: Statement, parameters: Mapping[str, Any], *, transaction: Transaction) -> Sequence[Any]:
+def fetch_in_greenlet(
+    session: Session,
+    statement: Statement,
+    parameters: Mapping[str, Any],
+    *,
+    transaction: Transaction,
+) -> Sequence[Any]:
     """`fetch` for code SQLAlchemy runs in its greenlet (a Session event hook), on that session's connection."""
+    connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
-    return await_(_on_driver(connection, statement, parameters, transaction))  # type: ignore[no-any-return]
+    pooled = connection.connection
+    driver_connection = pooled.driver_connection
+    if _begins(driver_connection, transaction):
+        begun = connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
+        return begun.all() if begun.returns_rows else []
+    adapted = pooled.dbapi_connection
+    assert isinstance(adapted, AdaptedConnection)
+    rows: Sequence[Any] = adapted.run_async(lambda _: _on_driver(connection, driver_connection, statement, parameters))
+    return rows
 
 
-async def _on_driver(connection: Connection, statement: Statement, parameters: Mapping[str, Any], transaction: Transaction) -> Sequence[Any]:
-    adapted = connection.connection.dbapi_connection
-    assert adapted is not None
-    # Outside a transaction asyncpg commits each statement by itself: no BEGIN and COMMIT round trips.
-    if transaction == Transaction.OWN and adapted._transaction is not None:
+def _begins(driver_connection: asyncpg.Connection, transaction: Transaction) -> bool:
+    """Whether this statement must begin the session's transaction, which it does through SQLAlchemy.
+
+    Outside a transaction asyncpg commits each statement by itself: no BEGIN and COMMIT round trips.
+    """
+    if transaction == Transaction.OWN and driver_connection.is_in_transaction():
         raise RuntimeError("a statement of its own must run before the session's transaction begins")
+    return transaction == Transaction.SESSION and not driver_connection.is_in_transaction()
+
+
+async def _on_driver(
+    connection: Connection,
+    driver_connection: asyncpg.Connection,
+    statement: Statement,
+    parameters: Mapping[str, Any],
+) -> Sequence[Any]:
     try:
-        if transaction == Transaction.SESSION and adapted._transaction is None:
-            # What SQLAlchemy's asyncpg adapter does before its own first statement; it commits or rolls back this transaction.
-            await adapted._start_transaction()
-        # SQLAlchemy's instrumentation sees only what SQLAlchemy runs: these get a span of their own when tracing is on.
+        # SQLAlchemy's instrumentation sees only what SQLAlchemy runs: these get a span of their own when tracing.
         with tracing.statement(connection.engine, statement.sql):
-            return await adapted.driver_connection.fetch(statement.sql, *statement.arguments(parameters))  # type: ignore[no-any-return]
+            rows: Sequence[Any] = await driver_connection.fetch(statement.sql, *statement.arguments(parameters))
+            return rows
     except Exception as error:
-        raise _as_sqlalchemy_error(connection, adapted, statement, parameters, error) from error
+        raise _as_sqlalchemy_error(connection, driver_connection, statement, parameters, error) from error
 
 
-def _as_sqlalchemy_error(connection: Connection, adapted: Any, statement: Statement, parameters: Mapping[str, Any], error: Exception) -> Exception:
-    """The error SQLAlchemy would have raised for this one; a connection found broken is invalidated, as SQLAlchemy does."""
-    dbapi = connection.dialect.loaded_dbapi
-    if isinstance(error, dbapi.Error):
-        dbapi_error: Exception = error
-    else:
-        try:
-            adapted._handle_exception(error)  # the adapter's translation of asyncpg's exceptions into DBAPI ones; always raises
-        except dbapi.Error as translated:
-            dbapi_error = translated
-        except Exception as other:  # OSError and the like: the handlers know them as they are
-            return other
-    disconnected = connection.dialect.is_disconnect(dbapi_error, adapted, None)
+# What SQLAlchemy's asyncpg adapter raises for each of asyncpg's exceptions (the first of an exception's classes
+# found here), and so which of sqlalchemy.exc's comes out of a statement sent through the session.
+_TRANSLATED: Mapping[type[Exception], Callable[..., exc.DBAPIError]] = {
+    asyncpg.IntegrityConstraintViolationError: exc.IntegrityError,
+    asyncpg.SyntaxOrAccessError: exc.ProgrammingError,
+    asyncpg.InterfaceError: exc.InterfaceError,
+    asyncpg.InvalidCachedStatementError: exc.NotSupportedError,
+    asyncpg.InternalServerError: exc.InternalError,
+    asyncpg.InternalClientError: exc.InternalError,
+    asyncpg.PostgresError: exc.DBAPIError,
+}
+
+
+def _as_sqlalchemy_error(
+    connection: Connection,
+    driver_connection: asyncpg.Connection,
+    statement: Statement,
+    parameters: Mapping[str, Any],
+    error: Exception,
+) -> Exception:
+    """The error SQLAlchemy would have raised for this one; a connection found closed is invalidated, as it does."""
+    translated = next((_TRANSLATED[kind] for kind in type(error).__mro__ if kind in _TRANSLATED), None)
+    if translated is None:  # OSError and the like: SQLAlchemy lets them through as they are, and the handlers know them
+        return error
+    disconnected = driver_connection.is_closed()
     if disconnected:
-        connection.invalidate(dbapi_error)
-    return exc.DBAPIError.instance(statement.sql, dict(parameters), dbapi_error, dbapi.Error, connection_invalidated=disconnected, dialect=connection.dialect)
+        connection.invalidate(error)
+    return translated(statement.sql, dict(parameters), error, connection_invalidated=disconnected)

@@ -72,7 +72,7 @@ def _write_queued(session: Session, transaction: driver.Transaction) -> None:
     parameters = {
         f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode() for index, (_, rows) in enumerate(batches)
     }
-    driver.fetch_in_greenlet(connection, _one_statement(shape), parameters, transaction=transaction)
+    driver.fetch_in_greenlet(session, _one_statement(shape), parameters, transaction=transaction)
 
 
 @lru_cache(maxsize=256)
