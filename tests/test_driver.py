@@ -1,7 +1,7 @@
 """The hot statements' runner (app/platform/driver.py), on both databases.
 
-The session's transaction, a statement of its own, SQLAlchemy's errors, hooks on the app's own session
-class only, and no private member of SQLAlchemy used.
+The session's transaction, a statement of its own, SQLAlchemy's errors, a joined write as its transaction's
+last statement, hooks on the app's own session class only, and no private member of SQLAlchemy used.
 """
 
 import ast
@@ -140,10 +140,78 @@ async def test_each_error_comes_out_as_sqlalchemy_raises_it_through_the_session(
     assert not through_driver.connection_invalidated
 
 
+async def test_a_joined_write_before_the_transaction_has_begun_must_be_its_last_statement(
+    app: FastAPI,
+    database_kind: str,
+) -> None:
+    if database_kind != "postgres":
+        pytest.skip("on SQLite every statement runs in the session's transaction: a joined write commits with the rest")
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, INSERT, {"code": "ALONE", "now": utcnow()}, transaction=driver.Transaction.JOINED)
+        with pytest.raises(driver.JoinedWriteNotLast, match="last statement"):
+            await session.exec(select(Organisation).where(Organisation.code == "ALONE"))  # an ORM query
+        session.add(organisation("AFTER"))
+        with pytest.raises(driver.JoinedWriteNotLast):
+            await session.flush()
+        for transaction in driver.Transaction:
+            with pytest.raises(driver.JoinedWriteNotLast):
+                await driver.fetch(session, COUNT, {"code": "ALONE"}, transaction=transaction)
+        with pytest.raises(driver.JoinedWriteNotLast):
+            await session.commit()  # the flush of AFTER, which could not have committed with ALONE
+        await session.rollback()
+        # The transaction is over: the session serves again.
+        rows = await driver.fetch(session, COUNT, {"code": "ALONE"}, transaction=driver.Transaction.JOINED)
+        assert [tuple(row) for row in rows] == [("ALONE", "police")]
+        await session.commit()
+    assert await codes(app, "AFTER") == []
+
+
+async def test_a_joined_read_or_a_write_that_joins_a_begun_transaction_may_be_followed(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        await driver.fetch(session, COUNT, {"code": "READ"}, transaction=driver.Transaction.JOINED)
+        await driver.fetch(session, INSERT, {"code": "BEGUN", "now": utcnow()}, transaction=driver.Transaction.SESSION)
+        await driver.fetch(session, INSERT, {"code": "JOINS", "now": utcnow()}, transaction=driver.Transaction.JOINED)
+        session.add(organisation("ORM"))
+        await session.flush()
+        joined = await session.exec(select(Organisation.code).where(Organisation.code == "JOINS"))
+        assert joined.one() == ("JOINS",)
+        await session.rollback()
+    for code in ("BEGUN", "JOINS", "ORM"):
+        assert await codes(app, code) == []
+
+
+async def test_the_write_queue_in_a_commit_that_then_flushes_more_is_refused_not_split(
+    app: FastAPI,
+    database_kind: str,
+) -> None:
+    """A commit hook run after the queue's that adds an ORM change would make the queue's joined write not the last."""
+    if database_kind != "postgres":
+        pytest.skip("on SQLite the queue is written in the session's transaction")
+
+    def add_late(session: Session) -> None:
+        session.add(organisation("LATE"))
+
+    event.listen(driver.AppSession, "before_commit", add_late)
+    try:
+        async with app.state.sessionmaker() as session:
+            writes.add(session, Organisation, writes.row_of(organisation("QUEUED")))
+            with pytest.raises(driver.JoinedWriteNotLast):
+                await session.commit()
+            await session.rollback()
+    finally:
+        event.remove(driver.AppSession, "before_commit", add_late)
+    assert await codes(app, "LATE") == []
+
+
 async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: FastAPI) -> None:
     async with app.state.sessionmaker() as session:
         assert isinstance(session.sync_session, driver.AppSession)
-    hooks = [("before_commit", writes._write_before_commit), ("do_orm_execute", writes._write_before_orm_query)]
+    hooks = [
+        ("before_commit", writes._write_before_commit),
+        ("do_orm_execute", writes._write_before_orm_query),
+        ("do_orm_execute", driver._no_query_after_joined_write),
+        ("before_flush", driver._no_flush_after_joined_write),
+    ]
     for name, hook in hooks:
         assert event.contains(driver.AppSession, name, hook)
         assert not event.contains(Session, name, hook)

@@ -28,7 +28,11 @@ transaction with its first statement, and commits or rolls it back); and asyncpg
 classes, turned into sqlalchemy.exc's as SQLAlchemy's adapter turns them (tests/test_driver.py
 compares the two for each kind of error).
 
-The write queue's listeners are on `AppSession`, the class of the app's sessions
+A joined write that runs before the session's transaction has begun commits at once, on its
+own: it must be the transaction's last statement, or what follows it could not commit or roll
+back with it. The driver marks the session, and any further statement on it (an ORM query or
+flush, or one of the driver's) raises `JoinedWriteNotLast` until the session's transaction ends.
+These listeners, and the write queue's, are on `AppSession`, the class of the app's sessions
 (app/platform/db.py), not on every Session in the process.
 """
 
@@ -41,7 +45,8 @@ import asyncpg
 from sqlalchemy import Connection, exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import AdaptedConnection
-from sqlalchemy.orm import Session
+from sqlalchemy.event import listens_for
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql.expression import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.orm.session import Session as SQLModelSession
@@ -50,9 +55,16 @@ from app.platform import tracing
 
 _POSTGRESQL = asyncpg_dialect()
 
+# In Session.info: the text of a joined write that committed on its own, until the session's transaction ends.
+JOINED_WRITE = "joined_write_committed"
+
 
 class AppSession(SQLModelSession):
-    """The app's sessions (db.make_sessionmaker); the write queue's listeners are on it."""
+    """The app's sessions (db.make_sessionmaker); the driver's and the write queue's listeners are on it."""
+
+
+class JoinedWriteNotLast(RuntimeError):
+    """A statement on a session after a joined write that committed on its own: they cannot share a transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,7 @@ class Statement:
     sql: str
     names: tuple[str, ...]
     literals: Mapping[str, Any]  # values written into the statement itself (e.g. `scope == 'controller'`)
+    writes: bool  # whether it may change rows: a joined one that commits on its own must be the transaction's last
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
         try:
@@ -71,12 +84,16 @@ class Statement:
             raise TypeError(f"no value for {missing} (column defaults are not applied here: give each)") from None
 
 
-def prepare(statement: Executable) -> Statement:
-    """Compile once, at import: the statement's text never changes, only its parameters."""
+def prepare(statement: Executable, *, writes: bool | None = None) -> Statement:
+    """Compile once, at import: the statement's text never changes, only its parameters.
+
+    Anything but a SELECT counts as a write unless `writes=False` says otherwise (a textual SELECT, say).
+    """
     compiled = statement.compile(dialect=_POSTGRESQL)  # type: ignore[attr-defined]
     names = tuple(compiled.positiontup or ())
     literals = {name: getattr(value, "value", value) for name, value in compiled.params.items() if value is not None}
-    return Statement(statement=statement, sql=str(compiled), names=names, literals=literals)
+    writing = not statement.is_select if writes is None else writes
+    return Statement(statement=statement, sql=str(compiled), names=names, literals=literals, writes=writing)
 
 
 class Transaction(Enum):
@@ -95,6 +112,7 @@ async def fetch(
     transaction: Transaction,
 ) -> Sequence[Any]:
     """The statement's rows, run on the connection under the session."""
+    _refuse_after_joined_write(session.sync_session)
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         if transaction == Transaction.OWN:
@@ -109,7 +127,9 @@ async def fetch(
     if _begins(driver_connection, transaction):
         begun = await connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
         return begun.all() if begun.returns_rows else []
-    return await _on_driver(sync_connection, driver_connection, statement, parameters)
+    rows = await _on_driver(sync_connection, driver_connection, statement, parameters)
+    _mark_if_committed_alone(session.sync_session, driver_connection, statement, transaction)
+    return rows
 
 
 def fetch_in_greenlet(
@@ -120,6 +140,7 @@ def fetch_in_greenlet(
     transaction: Transaction,
 ) -> Sequence[Any]:
     """`fetch` for code SQLAlchemy runs in its greenlet (a Session event hook), on that session's connection."""
+    _refuse_after_joined_write(session)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement.statement, dict(parameters))
@@ -132,6 +153,7 @@ def fetch_in_greenlet(
     adapted = pooled.dbapi_connection
     assert isinstance(adapted, AdaptedConnection)
     rows: Sequence[Any] = adapted.run_async(lambda _: _on_driver(connection, driver_connection, statement, parameters))
+    _mark_if_committed_alone(session, driver_connection, statement, transaction)
     return rows
 
 
@@ -158,6 +180,42 @@ async def _on_driver(
             return rows
     except Exception as error:
         raise _as_sqlalchemy_error(connection, driver_connection, statement, parameters, error) from error
+
+
+def _mark_if_committed_alone(
+    session: Session,
+    driver_connection: asyncpg.Connection,
+    statement: Statement,
+    transaction: Transaction,
+) -> None:
+    """After a joined write that was a transaction of its own, nothing more may run in the session's transaction."""
+    if transaction == Transaction.JOINED and statement.writes and not driver_connection.is_in_transaction():
+        session.info[JOINED_WRITE] = statement.sql
+
+
+def _refuse_after_joined_write(session: Session) -> None:
+    written = session.info.get(JOINED_WRITE)
+    if written is not None:
+        raise JoinedWriteNotLast(
+            "a joined write committed on its own, so it must be its transaction's last statement; this one could not "
+            f"commit or roll back with it (write it with Transaction.SESSION instead): {written[:80]}"
+        )
+
+
+@listens_for(AppSession, "do_orm_execute")
+def _no_query_after_joined_write(state: ORMExecuteState) -> None:
+    _refuse_after_joined_write(state.session)  # type: ignore[arg-type]
+
+
+@listens_for(AppSession, "before_flush")
+def _no_flush_after_joined_write(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    _refuse_after_joined_write(session)
+
+
+@listens_for(AppSession, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(JOINED_WRITE, None)
 
 
 # What SQLAlchemy's asyncpg adapter raises for each of asyncpg's exceptions (the first of an exception's classes

@@ -87,7 +87,7 @@ def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> driver.Sta
         names = ", ".join(f'"{column}"' for column in columns)
         rows = f'jsonb_populate_recordset(NULL::"{table}", CAST(:rows_{index} AS jsonb))'
         parts.append(f'write_{index} AS (INSERT INTO "{table}" ({names}) SELECT {names} FROM {rows})')
-    return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"))
+    return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"), writes=True)
 
 
 @listens_for(driver.AppSession, "do_orm_execute")
