@@ -112,7 +112,6 @@ async def fetch(
     transaction: Transaction,
 ) -> Sequence[Any]:
     """The statement's rows, run on the connection under the session."""
-    _refuse_after_joined_write(session.sync_session)
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         if transaction == Transaction.OWN:
@@ -123,12 +122,17 @@ async def fetch(
         return result.all() if result.returns_rows else []
     sync_connection = connection.sync_connection
     assert sync_connection is not None
-    driver_connection = sync_connection.connection.driver_connection
-    if _begins(driver_connection, transaction):
-        begun = await connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
-        return begun.all() if begun.returns_rows else []
+    adapted = sync_connection.connection.dbapi_connection
+    assert isinstance(adapted, AdaptedConnection)
+    driver_connection = adapted.driver_connection
+    begun = _begun(session.sync_session, driver_connection, transaction)
+    if not begun and transaction is Transaction.SESSION:
+        # SQLAlchemy's adapter begins the session's transaction before its first statement, and later ends it.
+        result = await connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
+        return result.all() if result.returns_rows else []
     rows = await _on_driver(sync_connection, driver_connection, statement, parameters)
-    _mark_if_committed_alone(session.sync_session, driver_connection, statement, transaction)
+    if not begun and transaction is Transaction.JOINED and statement.writes:
+        session.sync_session.info[JOINED_WRITE] = statement.sql  # it committed on its own: nothing may follow it
     return rows
 
 
@@ -140,31 +144,34 @@ def fetch_in_greenlet(
     transaction: Transaction,
 ) -> Sequence[Any]:
     """`fetch` for code SQLAlchemy runs in its greenlet (a Session event hook), on that session's connection."""
-    _refuse_after_joined_write(session)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement.statement, dict(parameters))
         return result.all() if result.returns_rows else []
-    pooled = connection.connection
-    driver_connection = pooled.driver_connection
-    if _begins(driver_connection, transaction):
-        begun = connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
-        return begun.all() if begun.returns_rows else []
-    adapted = pooled.dbapi_connection
+    adapted = connection.connection.dbapi_connection
     assert isinstance(adapted, AdaptedConnection)
+    driver_connection = adapted.driver_connection
+    begun = _begun(session, driver_connection, transaction)
+    if not begun and transaction is Transaction.SESSION:
+        result = connection.exec_driver_sql(statement.sql, tuple(statement.arguments(parameters)))
+        return result.all() if result.returns_rows else []
     rows: Sequence[Any] = adapted.run_async(lambda _: _on_driver(connection, driver_connection, statement, parameters))
-    _mark_if_committed_alone(session, driver_connection, statement, transaction)
+    if not begun and transaction is Transaction.JOINED and statement.writes:
+        session.info[JOINED_WRITE] = statement.sql
     return rows
 
 
-def _begins(driver_connection: asyncpg.Connection, transaction: Transaction) -> bool:
-    """Whether this statement must begin the session's transaction, which it does through SQLAlchemy.
+def _begun(session: Session, driver_connection: asyncpg.Connection, transaction: Transaction) -> bool:
+    """Whether the session's transaction has begun on the server; refuses a statement that may not run now.
 
     Outside a transaction asyncpg commits each statement by itself: no BEGIN and COMMIT round trips.
     """
-    if transaction == Transaction.OWN and driver_connection.is_in_transaction():
+    if JOINED_WRITE in session.info:
+        _refuse_after_joined_write(session)
+    begun: bool = driver_connection.is_in_transaction()
+    if begun and transaction is Transaction.OWN:
         raise RuntimeError("a statement of its own must run before the session's transaction begins")
-    return transaction == Transaction.SESSION and not driver_connection.is_in_transaction()
+    return begun
 
 
 async def _on_driver(
@@ -180,17 +187,6 @@ async def _on_driver(
             return rows
     except Exception as error:
         raise _as_sqlalchemy_error(connection, driver_connection, statement, parameters, error) from error
-
-
-def _mark_if_committed_alone(
-    session: Session,
-    driver_connection: asyncpg.Connection,
-    statement: Statement,
-    transaction: Transaction,
-) -> None:
-    """After a joined write that was a transaction of its own, nothing more may run in the session's transaction."""
-    if transaction == Transaction.JOINED and statement.writes and not driver_connection.is_in_transaction():
-        session.info[JOINED_WRITE] = statement.sql
 
 
 def _refuse_after_joined_write(session: Session) -> None:

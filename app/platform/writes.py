@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
@@ -63,8 +63,8 @@ def _write_queued(session: Session, transaction: driver.Transaction) -> None:
     batches = [(table, rows) for table, rows in queued.items() if rows]
     if not batches:
         return
-    connection: Connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
+        connection = session.connection()
         for table, rows in batches:
             connection.execute(insert(table), rows)
         return
