@@ -4,6 +4,8 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.platform.driver import AppSession
+
 # Set in Session.info by audit.record: the transaction recorded audit events, to be chained once it commits.
 AUDIT_RECORDED = "audit_recorded"
 
@@ -48,4 +50,6 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    # AppSession: the class the driver's and the write queue's hooks listen on (app/platform/driver.py),
+    # not every Session in the process.
+    return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=AppSession, expire_on_commit=False)

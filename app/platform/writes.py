@@ -10,7 +10,9 @@ may sit beside their parents): a round trip, and SQLAlchemy compiling a multi-ro
 each cost far more than the statement itself; it goes straight to asyncpg (app/platform/driver.py), and
 when it is all the request writes it is its own transaction, with no BEGIN and COMMIT. On
 SQLite, in-process, each table is one INSERT, parents first in the order they were queued.
-Either way the rows commit with everything else the request writes, or not at all.
+Either way the rows commit with everything else the request writes, or not at all. The hooks
+that write the queue are on the app's own session class (driver.AppSession), so `add` refuses
+any other session, whose queue nothing would write.
 """
 
 from collections.abc import Mapping, Sequence
@@ -18,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
@@ -45,6 +47,8 @@ def row_of(instance: SQLModel) -> dict[str, Any]:
 
 def add(session: AsyncSession, model: type[SQLModel], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
     """Queue one row, or several, of `model`'s table; queue a parent before its children."""
+    if not isinstance(session.sync_session, driver.AppSession):
+        raise TypeError("rows are queued only on the app's sessions (app/platform/db.py make_sessionmaker)")
     queued: dict[Table, list[Mapping[str, Any]]] = session.sync_session.info.setdefault(QUEUED, {})
     batch = queued.setdefault(table_of(model), [])
     if isinstance(rows, Mapping):
@@ -63,8 +67,8 @@ def _write_queued(session: Session, transaction: driver.Transaction) -> None:
     batches = [(table, rows) for table, rows in queued.items() if rows]
     if not batches:
         return
-    connection: Connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
+        connection = session.connection()
         for table, rows in batches:
             connection.execute(insert(table), rows)
         return
@@ -73,7 +77,7 @@ def _write_queued(session: Session, transaction: driver.Transaction) -> None:
         f"rows_{index}": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS).decode()
         for index, (_, rows) in enumerate(batches)
     }
-    driver.fetch_in_greenlet(connection, _one_statement(shape), parameters, transaction=transaction)
+    driver.fetch_in_greenlet(session, _one_statement(shape), parameters, transaction=transaction)
 
 
 @lru_cache(maxsize=256)
@@ -88,17 +92,17 @@ def _one_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> driver.Sta
         names = ", ".join(f'"{column}"' for column in columns)
         rows = f'jsonb_populate_recordset(NULL::"{table}", CAST(:rows_{index} AS jsonb))'
         parts.append(f'write_{index} AS (INSERT INTO "{table}" ({names}) SELECT {names} FROM {rows})')
-    return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"))
+    return driver.prepare(text(f"WITH {', '.join(parts)} SELECT 1"), writes=True)
 
 
-@listens_for(Session, "do_orm_execute")
+@listens_for(driver.AppSession, "do_orm_execute")
 def _write_before_orm_query(state: ORMExecuteState) -> None:
     """Like autoflush: an ORM query in the same transaction sees the queued rows."""
     if state.session.info.get(QUEUED):
         _write_queued(state.session, driver.Transaction.SESSION)
 
 
-@listens_for(Session, "before_commit")
+@listens_for(driver.AppSession, "before_commit")
 def _write_before_commit(session: Session) -> None:
     # When the unit of work has nothing to flush after it and nothing was written before it, this one statement is the
     # whole transaction: on PostgreSQL it needs no BEGIN and COMMIT round trips.
@@ -106,6 +110,6 @@ def _write_before_commit(session: Session) -> None:
     _write_queued(session, driver.Transaction.JOINED if alone else driver.Transaction.SESSION)
 
 
-@listens_for(Session, "after_rollback")
+@listens_for(driver.AppSession, "after_rollback")
 def _drop_queued(session: Session) -> None:
     session.info.pop(QUEUED, None)
