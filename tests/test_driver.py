@@ -34,7 +34,7 @@ COUNT = driver.prepare(select(Organisation.code, Organisation.type).where(Organi
 
 
 async def codes(app: FastAPI, code: str) -> list[tuple[str, str]]:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         return [
             tuple(row)
             for row in await driver.fetch(session, COUNT, {"code": code}, transaction=driver.Transaction.SESSION)
@@ -47,10 +47,10 @@ async def no_organisations(app: FastAPI) -> None:
 
 
 async def test_a_statement_commits_and_rolls_back_with_the_session(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "KEPT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         await session.commit()
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(
             session, INSERT, {"code": "DROPPED", "now": utcnow()}, transaction=driver.Transaction.SESSION
         )
@@ -69,7 +69,7 @@ async def test_a_literal_in_the_statement_is_sent_as_its_value(app: FastAPI) -> 
             Organisation.type == OrganisationType.POLICE, Organisation.code == bindparam("code")
         )
     )
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "LIT", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         assert [
             row[0]
@@ -79,7 +79,7 @@ async def test_a_literal_in_the_statement_is_sent_as_its_value(app: FastAPI) -> 
 
 
 async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session_rolls_back(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "TWICE", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         with pytest.raises(exc.IntegrityError):
             await driver.fetch(
@@ -92,7 +92,7 @@ async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session
 async def test_a_statement_of_its_own_survives_the_sessions_rollback_on_postgresql(
     app: FastAPI, database_kind: str
 ) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         if database_kind != "postgres":
             with pytest.raises(ValueError, match="PostgreSQL"):
                 await driver.fetch(
@@ -143,7 +143,7 @@ async def test_each_error_comes_out_as_sqlalchemy_raises_it_through_the_session(
     statement = text(FAILING[kind])
     raised = []
     for run in ("sqlalchemy", "driver"):
-        async with app.state.sessionmaker() as session:
+        async with app.state.wiring.sessionmaker() as session:
             same = {"code": "SAME", "now": utcnow()}
             await driver.fetch(session, INSERT, same, transaction=driver.Transaction.SESSION)
             with pytest.raises(exc.DBAPIError) as caught:
@@ -165,7 +165,7 @@ async def test_a_joined_write_before_the_transaction_has_begun_must_be_its_last_
 ) -> None:
     if database_kind != "postgres":
         pytest.skip("on SQLite every statement runs in the session's transaction: a joined write commits with the rest")
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, INSERT, {"code": "ALONE", "now": utcnow()}, transaction=driver.Transaction.JOINED)
         with pytest.raises(driver.JoinedWriteNotLast, match="last statement"):
             await session.exec(select(Organisation).where(Organisation.code == "ALONE"))  # an ORM query
@@ -186,7 +186,7 @@ async def test_a_joined_write_before_the_transaction_has_begun_must_be_its_last_
 
 
 async def test_a_joined_read_or_a_write_that_joins_a_begun_transaction_may_be_followed(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         await driver.fetch(session, COUNT, {"code": "READ"}, transaction=driver.Transaction.JOINED)
         await driver.fetch(session, INSERT, {"code": "BEGUN", "now": utcnow()}, transaction=driver.Transaction.SESSION)
         await driver.fetch(session, INSERT, {"code": "JOINS", "now": utcnow()}, transaction=driver.Transaction.JOINED)
@@ -212,7 +212,7 @@ async def test_the_write_queue_in_a_commit_that_then_flushes_more_is_refused_not
 
     event.listen(driver.AppSession, "before_commit", add_late)
     try:
-        async with app.state.sessionmaker() as session:
+        async with app.state.wiring.sessionmaker() as session:
             writes.add(session, Organisation, writes.row_of(organisation("QUEUED")))
             with pytest.raises(driver.JoinedWriteNotLast):
                 await session.commit()
@@ -223,7 +223,7 @@ async def test_the_write_queue_in_a_commit_that_then_flushes_more_is_refused_not
 
 
 async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: FastAPI) -> None:
-    async with app.state.sessionmaker() as session:
+    async with app.state.wiring.sessionmaker() as session:
         assert isinstance(session.sync_session, driver.AppSession)
     hooks = [
         ("before_commit", writes._write_before_commit),
@@ -234,7 +234,7 @@ async def test_the_hooks_are_on_the_apps_session_class_not_every_session(app: Fa
     for name, hook in hooks:
         assert event.contains(driver.AppSession, name, hook)
         assert not event.contains(Session, name, hook)
-    async with AsyncSession(app.state.engine) as other:
+    async with AsyncSession(app.state.wiring.engine) as other:
         with pytest.raises(TypeError, match="app's sessions"):
             writes.add(other, Organisation, writes.row_of(organisation("ELSEWHERE")))
 
