@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden
 from app.models.sharing_request import SharingRequest
@@ -141,7 +140,7 @@ async def stage_seen(client: httpx.AsyncClient, tokens: Tokens, request_id: str)
 
 async def expire_claim(app: FastAPI, request_id: str, actor: Principal | None = None) -> None:
     """The service's own move: the claim's lease runs out (there is no endpoint for it)."""
-    async with AsyncSession(app.state.wiring.engine, expire_on_commit=False) as session:
+    async with app.state.wiring.sessionmaker() as session:  # the service's own sessions, as its sweep uses
         request = await session.get(SharingRequest, request_id)
         assert request is not None
         if request.claim_expires_at is not None:
