@@ -32,8 +32,6 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.http import auth
-from app.http.rate_limits import DatabaseBuckets
 from app.models.base import utcnow
 from app.models.organisation import Organisation
 from app.models.rate_limit import RouteClass
@@ -41,6 +39,8 @@ from app.models.vocabulary import DsptStatus, OrganisationType
 from app.platform import driver, writes
 from app.platform.db import make_engine, make_sessionmaker
 from app.platform.writes import table_of
+from app.services.agreements import organisations as auth  # the caller's organisation, read on every request
+from app.services.operations.rate_limits import DatabaseBuckets
 from app.services.webhooks import outbox
 from bench.common import create_database, migrate_argv, run_checked, service_env
 
