@@ -9,11 +9,9 @@ from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.sharing_request import SharingRequest
 from app.platform.config import Settings
-from app.platform.observability import Metrics
 from app.rules import Policy
 from app.services.attachments.store import Store
 from app.services.audit.signing import AuditKeys
-from app.services.operations.readiness import Monitor
 from app.services.policies.registry import PolicyRegistry
 from app.services.sharing_requests import reading as sharing_requests
 from app.wiring import Wiring, wiring_of
@@ -40,21 +38,11 @@ async def get_attachment_store(request: Request) -> Store:
     return wiring_of(request.app).attachment_store
 
 
-async def get_metrics(request: Request) -> Metrics:
-    return wiring_of(request.app).metrics
-
-
-async def get_monitor(request: Request) -> Monitor:
-    return wiring_of(request.app).readiness
-
-
 WiringDep = Annotated[Wiring, Depends(get_wiring)]
 RegistryDep = Annotated[PolicyRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 AuditKeysDep = Annotated[AuditKeys, Depends(get_audit_keys)]
 AttachmentStoreDep = Annotated[Store, Depends(get_attachment_store)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 
 
 async def get_active_policy(request: Request, session: SessionDep) -> Policy:
