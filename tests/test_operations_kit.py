@@ -57,7 +57,7 @@ SEVERITIES = {"warning", "critical"}
 DURATION = re.compile(r"\d+[smhd]")
 RUNBOOK_SECTIONS = ("## What it means", "## How to check", "## What to do")
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: the overlays cannot be rendered")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: the overlays cannot be rendered")
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -89,6 +89,7 @@ def alert_rules(documents: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     return [rule for group in rules["spec"]["groups"] for rule in group["rules"]]
 
 
+@needs_kubectl
 def test_the_monitoring_objects_are_in_both_overlays() -> None:
     wanted = {
         ("PrometheusRule", "caldicott"),
@@ -102,6 +103,7 @@ def test_the_monitoring_objects_are_in_both_overlays() -> None:
     assert alert_rules(rendered("production")) == alert_rules(rendered("staging"))
 
 
+@needs_kubectl
 def test_every_alert_rule_has_the_shape_the_operator_reads(documents: tuple[dict[str, Any], ...]) -> None:
     rule = component(documents, "PrometheusRule", "caldicott")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
@@ -119,6 +121,7 @@ def test_every_alert_rule_has_the_shape_the_operator_reads(documents: tuple[dict
             assert all(text.count("{{") == text.count("}}") for text in alert["annotations"].values()), alert
 
 
+@needs_kubectl
 def test_the_alerts_cover_what_the_on_call_needs(documents: tuple[dict[str, Any], ...]) -> None:
     """Readiness, the checkpoint while events are unsigned, the webhook backlog's age, the overdue queue, 5xx,
     pool saturation, the calendar's end: each at least one alert reading its series."""
@@ -136,6 +139,7 @@ def test_the_alerts_cover_what_the_on_call_needs(documents: tuple[dict[str, Any]
     assert reads("caldicott_calendar_days_remaining")
 
 
+@needs_kubectl
 def test_every_metric_an_alert_or_the_dashboard_reads_is_one_the_service_publishes(
     documents: tuple[dict[str, Any], ...],
 ) -> None:
@@ -150,6 +154,7 @@ def test_every_metric_an_alert_or_the_dashboard_reads_is_one_the_service_publish
     assert not known("caldicott_webhook_backlog_total")  # a misspelt series would never fire
 
 
+@needs_kubectl
 def test_every_alert_has_a_runbook(documents: tuple[dict[str, Any], ...]) -> None:
     for alert in alert_rules(documents):
         url = alert["annotations"]["runbook_url"]
@@ -166,6 +171,7 @@ def test_every_alert_has_a_runbook(documents: tuple[dict[str, Any], ...]) -> Non
         assert path.name == "README.md" or f"({path.name})" in index, f"{path.name} is not in runbooks/README.md"
 
 
+@needs_kubectl
 def test_the_service_monitor_scrapes_the_api_and_each_worker(documents: tuple[dict[str, Any], ...]) -> None:
     monitor = component(documents, "ServiceMonitor", "caldicott")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -205,6 +211,7 @@ def test_the_service_monitor_scrapes_the_api_and_each_worker(documents: tuple[di
         assert ports[port["targetPort"]] in opened, service["metadata"]["name"]
 
 
+@needs_kubectl
 def test_the_dashboard_is_the_file_in_deploy_and_grafana_finds_it(documents: tuple[dict[str, Any], ...]) -> None:
     config_map = component(documents, "ConfigMap", "caldicott-dashboard")
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -216,6 +223,7 @@ def test_the_dashboard_is_the_file_in_deploy_and_grafana_finds_it(documents: tup
     assert all(panel["targets"] and panel["title"] for panel in dashboard["panels"])
 
 
+@needs_kubectl
 def test_the_purge_cronjob_runs_a_real_command_as_the_worker_runs() -> None:
     for overlay in OVERLAYS:
         documents = rendered(overlay)
@@ -250,6 +258,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@needs_kubectl
 def test_the_worker_is_probed_on_the_metrics_port_it_serves(documents: tuple[dict[str, Any], ...]) -> None:
     worker = component(documents, "Deployment", "caldicott-worker")
     [container] = pod_spec(worker)["containers"]
@@ -268,6 +277,7 @@ def test_the_worker_is_probed_on_the_metrics_port_it_serves(documents: tuple[dic
     assert "readinessProbe" not in container  # nothing sends the worker requests to hold back
 
 
+@needs_kubectl
 def test_no_workload_in_the_kit_holds_the_signing_key_but_the_worker() -> None:
     for overlay in OVERLAYS:
         documents = rendered(overlay)
@@ -289,3 +299,28 @@ def test_the_component_is_one_both_overlays_include() -> None:
     for overlay in OVERLAYS:
         overlay_file = REPO / "deploy" / "kubernetes" / "overlays" / overlay / "kustomization.yaml"
         assert "../../components/monitoring" in yaml.safe_load(overlay_file.read_text())["components"], overlay
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        *sorted(RUNBOOKS.glob("*.md")),
+        *(REPO / "docs" / "operators" / name for name in ("database.md", "monitoring.md")),
+    ],
+    ids=lambda path: path.name,
+)
+def test_the_operations_pages_link_to_pages_and_headings_that_exist(page: Path) -> None:
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.is_file(), f"{page.name}: {target}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.MULTILINE)
+            assert anchor in {slug(heading) for heading in headings}, f"{page.name}: {target}"
