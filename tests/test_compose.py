@@ -18,6 +18,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from app.cli import parser as cli_parser
 from app.main import create_app
 from app.platform.config import Settings
 from tests.support import cli
@@ -169,7 +170,9 @@ def test_every_service_that_runs_caldicott_starts_with_production_settings(
             keys = settings.audit_keys(sign=True)
             assert keys.signer is not None and keys.signer.kid in keys.published, name
         elif command[:2] == ["caldicott", "serve"]:
-            # What `caldicott serve` builds before it touches the database, with the key set the API serves.
+            # Its process count as `serve` reads it from the environment (CALDICOTT_WORKERS), then what it builds
+            # before it touches the database, with the key set the API serves.
+            assert cli_parser().parse_args(command[1:]).workers in ("auto", *range(1, 65)), name
             app = create_app(settings)
             assert app.state.wiring.audit_keys.signer is None and app.state.wiring.audit_keys.published, name
         else:
