@@ -172,7 +172,8 @@ def test_every_service_that_runs_caldicott_starts_with_production_settings(
         elif command[:2] == ["caldicott", "serve"]:
             # Its process count as `serve` reads it from the environment (CALDICOTT_WORKERS), then what it builds
             # before it touches the database, with the key set the API serves.
-            assert cli_parser().parse_args(command[1:]).workers in ("auto", *range(1, 65)), name
+            workers = cli_parser().parse_args(command[1:]).workers
+            assert workers == "auto" or workers >= 1, name
             app = create_app(settings)
             assert app.state.wiring.audit_keys.signer is None and app.state.wiring.audit_keys.published, name
         else:
