@@ -67,14 +67,16 @@ def compose(env: dict[str, str] = OPERATOR_ENV) -> dict[str, dict[str, Any]]:
 
 
 def image_environment() -> dict[str, str]:
-    """The ENV of the Dockerfile's final stage (CALDICOTT_ENV=production among them)."""
+    """The ENV of the Dockerfile's final stage (CALDICOTT_ENV=production among them), every instruction of it."""
     final = (REPO / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
-    [env] = re.findall(r"^ENV ((?:.*\\\n)*.*)$", final, re.MULTILINE)
-    return dict(pair.split("=", 1) for pair in env.replace("\\\n", " ").split())
+    instructions = re.findall(r"^ENV ((?:.*\\\n)*.*)$", final, re.MULTILINE)
+    pairs = " ".join(instructions).replace("\\\n", " ").split()
+    return {name: value.strip('"') for name, value in (pair.split("=", 1) for pair in pairs)}
 
 
 def image_user() -> str:
-    [user] = re.findall(r"^USER\s+(\S+)\s*$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+    """The image's user and group (the last USER instruction)."""
+    [*_, user] = re.findall(r"^USER\s+(\S+)\s*$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
     return user
 
 
@@ -127,9 +129,8 @@ def make_keys(services: dict[str, dict[str, Any]], volumes: Path) -> None:
     host_key, host_public = on_host(key, keys, volumes), on_host(public, keys, volumes)
     assert host_key and host_public, "keygen writes outside the volumes: the key would be lost with the container"
     # keygen reads no settings: it starts under the image's production environment with nothing else set.
-    made = cli(
-        "audit", "keygen", "--out", str(host_key), "--public-keys", str(host_public), cwd=volumes, **image_environment()
-    )
+    image = {name: value for name, value in image_environment().items() if name.startswith("CALDICOTT_")}
+    made = cli("audit", "keygen", "--out", str(host_key), "--public-keys", str(host_public), cwd=volumes, **image)
     assert made.returncode == 0, made.stderr
 
 
@@ -137,7 +138,11 @@ def settings_of(
     service: dict[str, Any], volumes: Path, monkeypatch: pytest.MonkeyPatch, *, drop: str | None = None
 ) -> Settings:
     """The settings the service's process reads from its environment, with its paths found in its volumes."""
-    environment = image_environment() | service.get("environment", {})
+    environment = {
+        name: value
+        for name, value in (image_environment() | service.get("environment", {})).items()
+        if name.startswith(("CALDICOTT_", "OTEL_"))  # what the settings read; PATH and the like stay the test's
+    }
     environment.pop(drop or "", None)
     for name, value in environment.items():
         if name.startswith("CALDICOTT_") and value.startswith("/"):
