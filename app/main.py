@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from importlib import metadata
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
@@ -128,7 +129,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
 
     app = FastAPI(
         title="Caldicott sharing adjudication service",
-        version="0.1.0",
+        # The package's own version (pyproject.toml), so the contract and the package cannot disagree.
+        version=metadata.version("caldicott"),
         summary="Decides, records and explains requests to share confidential health and care information.",
         lifespan=lifespan,
     )
