@@ -50,7 +50,8 @@ async def register_controller(application: FastAPI) -> None:
     code = wiring.settings.controller_org
     try:
         async with wiring.sessionmaker() as session:
-            if await organisation_register.ensure_controller(session=session, code=code):
+            named = wiring.settings.controller_name
+            if await organisation_register.ensure_controller(session=session, code=code, name=named):
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
                 await wiring.chainer.settle()
