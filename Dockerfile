@@ -18,8 +18,9 @@ RUN pip --python /opt/caldicott/bin/python install --no-deps --no-build-isolatio
 
 # Runtime stage: the virtualenv and the migrations, run as an unprivileged user.
 FROM python:3.11-slim
-# What the image is, for registries and scanners (OCI annotations). VERSION is pyproject.toml's (tests/test_releases.py);
-# a release build passes REVISION (the commit) and SOURCE (the repository's URL): docs/developers/releases.md.
+# What the image is, for registries and scanners (OCI annotations). VERSION is pyproject.toml's
+# (tests/test_releases.py); a release build passes REVISION (the commit) and SOURCE (the repository's URL):
+# docs/developers/releases.md.
 ARG VERSION=1.0.0
 ARG REVISION=unknown
 ARG SOURCE=""
@@ -29,8 +30,8 @@ LABEL org.opencontainers.image.title="caldicott" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
-# No installer in the running image: the base image's pip, setuptools and wheel (and ensurepip's copies) go, so a
-# compromised process cannot install anything and scanners do not report tools the service never runs.
+# No package installer in the running image: the base image's pip, setuptools and wheel (and ensurepip's copies)
+# go, so scanners do not report tools the service never runs and nothing in the image is there to install more.
 RUN cd "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && rm -rf pip pip-*.dist-info setuptools setuptools-*.dist-info pkg_resources _distutils_hack distutils-precedence.pth \
       wheel wheel-*.dist-info \
