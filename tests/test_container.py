@@ -208,6 +208,7 @@ def test_compose_configures_the_service_by_environment_for_production() -> None:
             "CALDICOTT_JWKS_URL",
             "CALDICOTT_JWT_ISSUER",
             "CALDICOTT_CONTROLLER_ORG",
+            "CALDICOTT_CONTROLLER_NAME",
         ):
             assert environment[required] == f"${{{required}:?set {required}}}", (name, required)
         # Development shortcuts are never passed in; the image's CALDICOTT_ENV=production would refuse them anyway.

@@ -193,6 +193,10 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service"
                 )
+            if self.controller_name is None:
+                raise ValueError(
+                    "production needs CALDICOTT_CONTROLLER_NAME: the controller's name as its notices show it to people"
+                )
         return self
 
     @field_validator("webhook_retry_schedule")
