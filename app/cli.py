@@ -205,8 +205,11 @@ def cmd_subjects_versions(_: argparse.Namespace) -> int:
 
 
 def batch_size(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of identifiers from 1 to 100000")
+    """`subjects rekey --batch-size`: identifiers per transaction, within what one query's parameters may hold."""
+    from app.services.sharing_requests.subject_keys import MAX_BATCH
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of identifiers from 1 to {MAX_BATCH}")
     return int(text)
 
 

@@ -241,3 +241,7 @@ async def test_rekeying_with_only_the_current_key_moves_nothing(
     missing = cli("subjects", "rekey", "--identifiers", str(tmp_path / "absent.txt"), cwd=tmp_path, **env)
     assert missing.returncode == 2
     assert "absent.txt" in missing.stderr
+    for size in ("0", "10001", "many"):
+        refused = cli("subjects", "rekey", "--identifiers", str(identifiers), "--batch-size", size, cwd=tmp_path, **env)
+        assert refused.returncode == 2
+        assert "is not a number of identifiers from 1 to 10000" in refused.stderr

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -30,6 +30,7 @@ from app.services.audit import events
 log = logging.getLogger("caldicott.subject_keys")
 
 BATCH = 1000  # identifiers re-keyed per transaction
+MAX_BATCH = 10_000  # a batch's hashes are the parameters of one query (SQLite takes 32766, asyncpg 32767)
 SUBJECTS = RequestSubject.__table__  # type: ignore[attr-defined]
 
 
@@ -144,19 +145,14 @@ async def _rekey_batch(
     for identifier in batch:
         new = keys.hash(identifier)
         current_hash |= {(version, keys.hash(identifier, version=version)): new for version in older}
-    matching = or_(
-        *(
-            and_(
-                col(RequestSubject.key_version) == version,
-                col(RequestSubject.subject_hash).in_([old for (v, old) in current_hash if v == version]),
-            )
-            for version in older
-        )
-    )
     query = select(
         RequestSubject.request_id, RequestSubject.version, RequestSubject.subject_hash, RequestSubject.key_version
     )
-    rows = (await session.exec(query.where(matching))).all()
+    rows = []
+    for version in older:  # one query per version: a batch's hashes stay within the drivers' parameter limits
+        hashes = [hashed for (of, hashed) in current_hash if of == version]
+        matching = (col(RequestSubject.key_version) == version) & col(RequestSubject.subject_hash).in_(hashes)
+        rows += (await session.exec(query.where(matching))).all()
     if not rows:
         return
     move = (
