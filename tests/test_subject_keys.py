@@ -1,5 +1,6 @@
 """Rotating the subject key: the settings, a rotation over HTTP on both databases, re-keying, and retiring a key."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from app.main import create_app
 from app.models.vocabulary import Role
 from app.platform.config import DEV_SUBJECT_KEY, Settings
 from app.services.audit.chain import SYSTEM_ACTOR
-from app.services.sharing_requests.subject_keys import SubjectKeyMissing
+from app.services.sharing_requests.subject_keys import SubjectKeyMissing, rekey
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, cli, settings_for
@@ -245,3 +246,24 @@ async def test_rekeying_with_only_the_current_key_moves_nothing(
         refused = cli("subjects", "rekey", "--identifiers", str(identifiers), "--batch-size", size, cwd=tmp_path, **env)
         assert refused.returncode == 2
         assert "is not a number of identifiers from 1 to 10000" in refused.stderr
+
+
+async def test_two_rekeying_runs_at_once_move_and_audit_each_row_once(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, database_kind: str
+) -> None:
+    if database_kind == "sqlite":
+        pytest.skip("SQLite takes one writer at a time: two runs at once are PostgreSQL's case")
+    await register_organisation(client, tokens, "RXT01")
+    identifiers = [f"99900000{index:02d}" for index in range(40)]
+    body = changed({"subjects.count": len(identifiers), "subjects.identifiers": identifiers})
+    for _ in range(3):
+        assert (await submit(client, tokens, body)).status_code == 201
+    keys = settings_for(database_url, subject_keys=f"2:{SECOND}").subject_keyring
+    sessionmaker = app.state.wiring.sessionmaker
+    reports = await asyncio.gather(
+        *(rekey(sessionmaker=sessionmaker, keys=keys, identifiers=identifiers, batch_size=7) for _ in range(2))
+    )
+    assert sum(sum(report.moved.values()) for report in reports) == 3 * 40
+    assert {report.remaining[2] for report in reports} == {3 * 40}
+    audited = "SELECT outcome FROM audit_events WHERE action = 'subject_hashes_rekeyed'"
+    assert sum(int(outcome.split()[0]) for (outcome,) in await rows(app, audited)) == 3 * 40

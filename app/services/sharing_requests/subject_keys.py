@@ -145,8 +145,14 @@ async def _rekey_batch(
     for identifier in batch:
         new = keys.hash(identifier)
         current_hash |= {(version, keys.hash(identifier, version=version)): new for version in older}
-    query = select(
-        RequestSubject.request_id, RequestSubject.version, RequestSubject.subject_hash, RequestSubject.key_version
+    # Locked (on PostgreSQL), so that of two runs at once the second finds what the first moved gone, and counts and
+    # audits only its own moves; in key order, so that they cannot deadlock.
+    query = (
+        select(
+            RequestSubject.request_id, RequestSubject.version, RequestSubject.subject_hash, RequestSubject.key_version
+        )
+        .order_by(col(RequestSubject.request_id), col(RequestSubject.version), col(RequestSubject.subject_hash))
+        .with_for_update()
     )
     rows = []
     for version in older:  # one query per version: a batch's hashes stay within the drivers' parameter limits
