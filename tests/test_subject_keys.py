@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -267,3 +267,24 @@ async def test_two_rekeying_runs_at_once_move_and_audit_each_row_once(
     assert {report.remaining[2] for report in reports} == {3 * 40}
     audited = "SELECT outcome FROM audit_events WHERE action = 'subject_hashes_rekeyed'"
     assert sum(int(outcome.split()[0]) for (outcome,) in await rows(app, audited)) == 3 * 40
+
+
+async def test_an_interrupted_rekeying_keeps_its_committed_batches_and_a_second_run_finishes(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    identifiers = [f"99900000{index:02d}" for index in range(6)]
+    for identifier in identifiers:
+        assert (await submit(client, tokens, changed({"subjects.identifiers": [identifier]}))).status_code == 201
+    keys = settings_for(database_url, subject_keys=f"2:{SECOND}").subject_keyring
+
+    def cut_off(after: int) -> Iterator[str]:
+        yield from identifiers[:after]
+        raise OSError("the identifier extract was cut off")
+
+    with pytest.raises(OSError, match="cut off"):
+        await rekey(sessionmaker=app.state.wiring.sessionmaker, keys=keys, identifiers=cut_off(5), batch_size=2)
+    by_version = "SELECT key_version, COUNT(*) FROM sharing_request_subjects GROUP BY key_version ORDER BY key_version"
+    assert await rows(app, by_version) == [(1, 2), (2, 4)]  # two whole batches; the third was never committed
+    finished = await rekey(sessionmaker=app.state.wiring.sessionmaker, keys=keys, identifiers=identifiers)
+    assert (finished.moved, finished.remaining) == ({1: 2}, {2: 6})
