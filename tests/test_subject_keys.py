@@ -30,6 +30,7 @@ PRODUCTION: dict[str, Any] = {
     "database_url": "postgresql+asyncpg://db/caldicott",
     "jwks_url": "https://idp.example/jwks.json",
     "controller_org": "RX1",
+    "controller_name": "Riverside NHS Foundation Trust",
     "audit_public_keys_file": "/etc/caldicott/audit-keys.json",
 }
 
