@@ -1,6 +1,6 @@
 """Every stored subject hash names the version of the subject key that made it, so the key can be rotated
 
-Revision ID: 0024_subject_key_versions
+Revision ID: 0022_subject_key_versions
 Revises: 0021_activation_precondition
 Create Date: 2026-12-09
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0024_subject_key_versions"
+revision: str = "0022_subject_key_versions"
 down_revision: str | None = "0021_activation_precondition"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
