@@ -21,6 +21,7 @@ from app.routers import (
     audit,
     controller_checks,
     deliberation,
+    events,
     fhir,
     notices,
     operations,
@@ -36,6 +37,7 @@ from app.routers import (
 from app.rules import PolicyError
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
+from app.services.webhooks import egress
 from app.services.webhooks import worker as delivery
 from app.wiring import Wiring, wiring_of
 
@@ -55,6 +57,17 @@ async def register_controller(application: FastAPI) -> None:
                 await wiring.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
+
+
+async def record_egress(application: FastAPI) -> None:
+    """Audit a change of the webhook egress allowlist since the last start (app/services/webhooks/egress.py)."""
+    wiring = wiring_of(application)
+    try:
+        if await egress.record_allowlist(sessionmaker=wiring.sessionmaker, settings=wiring.settings):
+            log.info("the webhook egress allowlist changed since the last start: recorded and audited")
+            await wiring.chainer.settle()
+    except (OSError, SQLAlchemyError) as error:
+        log.warning("could not record the webhook egress allowlist at start (tried again at the next): %s", error)
 
 
 async def list_unverified_evidence(application: FastAPI) -> None:
@@ -92,6 +105,7 @@ API_ROUTERS = (
     reports,
     agreement_reports,
     webhooks,
+    events,
 )
 
 
@@ -110,6 +124,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         for policy in wiring.policies.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
         await register_controller(application)
+        await record_egress(application)
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
