@@ -94,8 +94,7 @@ SPECIAL_PURPOSE: tuple[tuple[Network, bool], ...] = tuple(
     )
 )
 # What no allowlist opens in production: the host itself, its link (where cloud metadata services answer), "this
-# network", multicast and broadcast; and the metadata services that sit in ranges an allowlist could otherwise open
-# (AWS's IPv6 one in unique-local space, Alibaba's in shared address space).
+# network", multicast and broadcast; an allowlisted network overlapping one of these stops production from starting.
 NEVER_ALLOWED: tuple[Network, ...] = tuple(
     ipaddress.ip_network(block)
     for block in (
@@ -104,13 +103,16 @@ NEVER_ALLOWED: tuple[Network, ...] = tuple(
         "169.254.0.0/16",
         "224.0.0.0/4",
         "255.255.255.255/32",
-        "100.100.100.200/32",
         "::/128",
         "::1/128",
         "fe80::/10",
         "ff00::/8",
-        "fd00:ec2::254/128",
     )
+)
+# Cloud metadata services inside ranges an allowlist may open (Alibaba's in shared address space, AWS's IPv6 one in
+# unique-local space): refused one by one, whatever network around them is allowed.
+METADATA_HOSTS: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(block) for block in ("100.100.100.200/32", "fd00:ec2::254/128")
 )
 
 
@@ -156,7 +158,7 @@ def refusal(address: Address, *, settings: Settings) -> str | None:
     """Why deliveries may not go to this address, or None when they may."""
     target = embedded(address)
     if settings.env is Environment.PRODUCTION and any(
-        target in never for never in NEVER_ALLOWED if never.version == target.version
+        target in never for never in (*NEVER_ALLOWED, *METADATA_HOSTS) if never.version == target.version
     ):
         return f"the host resolves to {address}, which is not a public address and may never be allowlisted"
     if is_public(target) or any(target in network for network in settings.webhook_allowed_networks):
