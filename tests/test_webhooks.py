@@ -815,3 +815,42 @@ async def test_a_policy_activation_reaches_every_subscriber_signed(
         }
     [history] = await deliveries(hooks, tokens.admin(), controller["id"])
     assert (history["event_type"], history["request_id"], history["status"]) == ("policy.activated", None, "succeeded")
+
+
+async def test_a_test_event_goes_signed_to_that_endpoint_alone(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
+    for code in ("RXT01", "RXT02"):
+        await register_organisation(hooks, tokens, code)
+    agency = tokens.agency("RXT01")
+    endpoint = await register_endpoint(hooks, receiver, agency, event_types=["sharing_request.withdrawn"])
+    await register_endpoint(hooks, receiver, agency, path="/other")
+    tested = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=agency)
+    assert tested.status_code == 202, tested.text
+    delivery_sent = tested.json()
+    assert (delivery_sent["event_type"], delivery_sent["status"], delivery_sent["request_id"]) == (
+        "webhook.test",
+        "pending",
+        None,
+    )
+    assert await drain(hook_app) == 1
+    [received] = receiver.received
+    assert (received.path, received.verified, received.webhook_id) == ("/hook", True, delivery_sent["id"])
+    assert received.payload["type"] == "webhook.test"
+    assert received.payload["data"] == {
+        "endpoint_id": endpoint["id"],
+        "link": f"/v1/webhook-endpoints/{endpoint['id']}",
+    }
+    [history] = await deliveries(hooks, agency, endpoint["id"])
+    assert (history["id"], history["status"]) == (delivery_sent["id"], "succeeded")
+    assert (await hooks.get("/v1/events", headers=agency)).json()["items"] == []  # not an event about anything
+
+    auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
+    trail = (await hooks.get("/v1/audit/events", params={"action": "webhook_test_sent"}, headers=auditor)).json()
+    assert [(event["target_id"], event["outcome"]) for event in trail["items"]] == [
+        (endpoint["id"], f"delivery {delivery_sent['id']}")
+    ]
+    other = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=tokens.agency("RXT02"))
+    assert other.status_code == 404
+    await hooks.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"enabled": False}, headers=agency)
+    assert (await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=agency)).status_code == 409
