@@ -13,8 +13,10 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from app.models.base import utcnow
+from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent
+from app.services.webhooks import outbox
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens
@@ -154,3 +156,18 @@ async def test_a_receiver_back_from_an_outage_longer_than_the_retries_catches_up
     failed = {delivery["event_id"] for delivery in history if delivery["status"] == "failed"}
     assert {event["id"] for event in caught_up} == failed
     assert all(event["data"]["reference"] in ("CASE-1", "CASE-2") for event in caught_up)
+
+
+async def test_a_change_rolled_back_leaves_no_gap_in_the_sequence(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    agency = tokens.agency("RXT01")
+    request_id = await referred(client, tokens, "CASE-1")
+    async with app.state.wiring.sessionmaker() as session:
+        request = await session.get(SharingRequest, request_id)
+        assert request is not None
+        assert await outbox.next_sequence(session=session, request=request, action=None) == 2
+        await session.rollback()  # the change that took it failed: the number goes back
+    await act(client, request_id, "withdraw", agency)
+    assert [event["data"]["sequence"] for event in await every_event(client, agency)] == [1, 2]
