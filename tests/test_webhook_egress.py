@@ -27,6 +27,7 @@ from app.models.audit import AuditEvent, AuditPending
 from app.models.webhook import WebhookEgressRecord
 from app.platform.config import Environment, Settings
 from app.services.webhooks import egress
+from app.services.webhooks import worker as delivery
 from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
@@ -372,3 +373,23 @@ async def test_a_changed_allowlist_is_recorded_and_audited_at_start(database_url
             (two, [8443, 9443]),
         ]
         assert records[0].allowlist["networks"] == ["10.20.0.0/16"]
+
+
+async def test_the_api_and_the_worker_record_a_changed_allowlist_as_they_start(
+    database_url: str, tokens: Tokens
+) -> None:
+    opened = {"webhook_allowed_networks": "10.20.0.0/16", "webhook_allowed_ports": "8443"}
+    async with service(database_url, **opened) as (application, _):
+        await record_egress(application)  # as the API starts
+        async with application.state.wiring.sessionmaker() as session:
+            chained = (
+                await session.exec(select(AuditEvent).where(AuditEvent.action == WebhookAction.EGRESS_CHANGED))
+            ).all()
+        assert [(event.actor_sub, event.target_id) for event in chained] == [
+            ("system", egress.digest_of(egress.allowlist_of(application.state.wiring.settings)))
+        ]
+        # The worker starting next with the same allowlist finds it recorded; with another, records that.
+        worker = application.state.wiring.settings.model_copy(update={"webhook_allowed_ports": [8443, 9443]})
+        await delivery.record_egress(sessionmaker=application.state.wiring.sessionmaker, settings=worker)
+        await delivery.record_egress(sessionmaker=application.state.wiring.sessionmaker, settings=worker)
+        assert len(await egress_events(application)) == 2

@@ -263,7 +263,7 @@ async def in_background(
         await task
 
 
-async def _record_egress(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+async def record_egress(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """Audit a changed egress allowlist: whichever starts first, the API or the worker, records it."""
     try:
         if await egress.record_allowlist(sessionmaker=sessionmaker, settings=settings):
@@ -283,7 +283,7 @@ async def work(*, settings: Settings, once: bool) -> int:
     traces.instrument_engine(engine)
     sessionmaker = make_sessionmaker(engine)
     try:
-        await _record_egress(sessionmaker=sessionmaker, settings=settings)
+        await record_egress(sessionmaker=sessionmaker, settings=settings)
         with tracing.active(traces):
             if once:
                 await agreement_notices.check(sessionmaker)
