@@ -140,6 +140,7 @@ def production(tmp_path: Path, **overrides: Any) -> Settings:
         jwks_file=jwks,
         subject_key="k" * 32,
         controller_org="RX1",
+        controller_name="Riverside NHS Foundation Trust",
         audit_public_keys_file=tmp_path / "audit-keys.json",
         **overrides,
     )  # type: ignore[call-arg]
