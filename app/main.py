@@ -22,6 +22,7 @@ from app.routers import (
     audit,
     controller_checks,
     deliberation,
+    events,
     fhir,
     notices,
     operations,
@@ -38,6 +39,7 @@ from app.rules import PolicyError
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
 from app.services.sharing_requests import subject_keys
+from app.services.webhooks import egress
 from app.services.webhooks import worker as delivery
 from app.wiring import Wiring, wiring_of
 
@@ -58,6 +60,17 @@ async def register_controller(application: FastAPI) -> None:
                 await wiring.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
+
+
+async def record_egress(application: FastAPI) -> None:
+    """Audit a change of the webhook egress allowlist since the last start (app/services/webhooks/egress.py)."""
+    wiring = wiring_of(application)
+    try:
+        if await egress.record_allowlist(sessionmaker=wiring.sessionmaker, settings=wiring.settings):
+            log.info("the webhook egress allowlist changed since the last start: recorded and audited")
+            await wiring.chainer.settle()
+    except (OSError, SQLAlchemyError) as error:
+        log.warning("could not record the webhook egress allowlist at start (tried again at the next): %s", error)
 
 
 async def list_unverified_evidence(application: FastAPI) -> None:
@@ -95,6 +108,7 @@ API_ROUTERS = (
     reports,
     agreement_reports,
     webhooks,
+    events,
 )
 
 
@@ -115,6 +129,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         # A stored subject hash whose key is not configured would be missed by every disclosure search: refuse to serve.
         await subject_keys.check_at_start(wiring.sessionmaker, settings.subject_keyring)
         await register_controller(application)
+        await record_egress(application)
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:

@@ -74,6 +74,9 @@ class WebhookAction(StrEnum):
     SECRET_ROTATED = "webhook_secret_rotated"
     ENDPOINT_DELETED = "webhook_endpoint_deleted"
     REDELIVERY_REQUESTED = "webhook_redelivery_requested"
+    REDELIVERIES_REQUESTED = "webhook_redeliveries_requested"  # every delivery to an endpoint since a time
+    TEST_SENT = "webhook_test_sent"
+    EGRESS_CHANGED = "webhook_egress_changed"  # the service started with another allowlist of networks and ports
 
 
 class ReportAction(StrEnum):

@@ -23,6 +23,7 @@ class AuditTarget(StrEnum):
     REPORT = "report"
     POLICY = "policy"
     WEBHOOK_ENDPOINT = "webhook_endpoint"
+    WEBHOOK_EGRESS = "webhook_egress"  # where webhooks may go: the operator's allowlist (its digest is the target id)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlmodel
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import SQLModel
 
@@ -40,6 +40,8 @@ class WebhookEventType(StrEnum):
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
     # The audit chain's head, signed: every subscriber is a witness (app/services/audit/checkpoints.py)
     AUDIT_CHECKPOINT = "audit.checkpoint"
+    # Asked for by the endpoint's owner (POST /v1/webhook-endpoints/{id}/test): sent to that endpoint only
+    TEST = "webhook.test"
 
 
 class EndpointScope(StrEnum):
@@ -92,6 +94,7 @@ class OutboxEvent(SQLModel, table=True):
     """An event written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_created", "created_at", "id"),)
 
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     type: WebhookEventType = sqlmodel.Field(sa_column=enum_column(WebhookEventType, 64))
@@ -104,6 +107,30 @@ class OutboxEvent(SQLModel, table=True):
     # The W3C traceparent of the span that wrote the event, when tracing was on:
     # its deliveries join that trace (app/platform/tracing.py).
     traceparent: str | None = sqlmodel.Field(default=None, sa_column=Column(String(55), nullable=True))
+    # 1, 2, 3... for the events of one sharing request, in the order they were written (None for other events):
+    # deliveries of one request to one endpoint go in this order.
+    sequence: int | None = sqlmodel.Field(default=None, sa_column=Column(Integer(), nullable=True))
+
+
+class WebhookEventSequence(SQLModel, table=True):
+    """The last `sequence` given to a sharing request's events: kept when they are pruned, so it never restarts."""
+
+    __tablename__ = "webhook_event_sequences"
+
+    request_id: str = sqlmodel.Field(primary_key=True, max_length=36)
+    last_sequence: int
+
+
+class WebhookEgressRecord(SQLModel, table=True):
+    """An egress allowlist the service started with, recorded when it differed from the one before: the last row is
+    the allowlist in force, and the audit trail names each change by `digest` (app/services/webhooks/egress.py)."""
+
+    __tablename__ = "webhook_egress_records"
+
+    id: int | None = sqlmodel.Field(default=None, primary_key=True)
+    allowlist: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
+    digest: str = sqlmodel.Field(max_length=64)
+    recorded_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -258,4 +285,47 @@ class WebhookDeliveryPublic(BaseModel):
 
 
 class WebhookDeliveryPage(Page[WebhookDeliveryPublic]):
+    pass
+
+
+class WebhookRedeliveries(BaseModel):
+    """Which of an endpoint's deliveries to send again."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"since": "2026-12-01T09:00:00Z"}]})
+
+    since: AwareDatetime = Field(
+        description="Every delivery to the endpoint created at or after this instant (with an offset, such as Z for "
+        "UTC) is sent again from its first attempt, with its own `webhook-id`, in the order of the events"
+    )
+    status: DeliveryStatus | None = Field(
+        default=None,
+        description="Only the deliveries in this status, e.g. `failed` for those the retry schedule gave up on; "
+        "omitted, all of them, delivered ones too",
+    )
+
+
+class WebhookRedeliveriesAccepted(BaseModel):
+    """How many deliveries were queued again."""
+
+    requeued: int = Field(description="How many deliveries were queued again, due at once")
+    since: datetime = Field(description="The instant they were chosen from, as asked")
+
+
+class EventPublic(BaseModel):
+    """One event as the webhooks carry it, for a receiver catching up."""
+
+    id: str = Field(description="The event's id: the same for every endpoint the event was sent to")
+    type: WebhookEventType = Field(description="The event type, as in the webhook's `type`")
+    time: datetime = Field(description="When the event happened, as in the webhook's `timestamp`")
+    data: dict[str, Any] = Field(
+        description="The webhook's `data`, exactly as it was sent: for a sharing request's event, its `id`, "
+        "`reference` and `sequence` among them (the contract's `webhooks` section describes each type's)"
+    )
+
+    @classmethod
+    def of(cls, event: OutboxEvent) -> "EventPublic":
+        return cls(id=event.id, type=WebhookEventType(event.type), time=event.created_at, data=event.payload["data"])
+
+
+class EventPage(Page[EventPublic]):
     pass
