@@ -34,7 +34,7 @@ from bench.common import (
 )
 from tests.rules.baseline import baseline_request
 from tests.support import PROCESS_GROUP
-from tests.test_serve_workers import connections_held, drop_database, spawned_workers
+from tests.test_serve_workers import connections_held, drop_database, started_workers
 
 pytestmark = PROCESS_GROUP
 
@@ -75,6 +75,7 @@ def one_connection_per_worker(port: int, workers: set[int]) -> dict[int, http.cl
             [pid] = grew
             if pid in held:
                 spare.append(connection)
+                time.sleep(0.05)
             else:
                 held[pid] = connection
             if len(held) == len(workers):
@@ -149,8 +150,7 @@ async def test_every_worker_answers_a_scrape_with_the_same_totals_and_the_gauges
         argv = [str(VENV_BIN / "caldicott"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
         with Process("serve-metrics", argv, env=env, log_dir=tmp_path) as serving:
             await asyncio.to_thread(wait_until_up, f"{base_url}/healthz", process=serving)
-            workers = await asyncio.to_thread(spawned_workers, serving.pid, 2)
-            assert len(workers) == 2, f"uvicorn's children of {serving.pid}: {workers}"
+            workers = await asyncio.to_thread(started_workers, serving.pid, serving.log_path, 2)
             await register_organisations(base_url, [AGENCY])
             statuses = await make_traffic(base_url, f"http://127.0.0.1:{free_port()}/hook")
             assert Counter(statuses) == {201: SUBMISSIONS, 200: READ_QUOTA, 429: READS - READ_QUOTA}
