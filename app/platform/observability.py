@@ -270,10 +270,10 @@ def _sweep_until(directory: Path, stop: threading.Event) -> None:
 
 
 def sweep_dead(directory: Path) -> set[int]:
-    """Mark dead each process that has left files in `directory` and is gone
-    (uvicorn replaces a worker that dies; its pool gauge must not count on); the processes swept."""
+    """Mark dead each process that has left live gauges in `directory` and is gone (uvicorn replaces a worker that
+    dies; the pool it held must not count on); the processes swept. Its counts stay: they happened."""
     gone = set()
-    for path in directory.glob("*.db"):
+    for path in directory.glob("gauge_live*.db"):
         match = _PROCESS_FILE.search(path.name)
         if match and not _alive(int(match.group(1))):
             gone.add(int(match.group(1)))
@@ -285,9 +285,7 @@ def sweep_dead(directory: Path) -> set[int]:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process has this number now: not ours, so ours is gone
+    except (ProcessLookupError, PermissionError):  # gone; or another user's process has its number now
         return False
     return True
 
