@@ -130,7 +130,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     worker_metrics = observability.Metrics(process=observability.ProcessRole.WORKER)
     if args.metrics_port is not None:
-        observability.serve_worker_metrics(worker_metrics, args.metrics_port)
+        observability.serve_worker_metrics(worker_metrics, args.metrics_port, commit=settings.build_commit)
     with observability.counting(worker_metrics):
         attempts = asyncio.run(delivery.work(settings=settings, once=args.once))
     if args.once:

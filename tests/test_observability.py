@@ -392,12 +392,11 @@ async def test_a_dead_receiver_shows_as_backlog_then_as_deliveries_given_up_each
     assert len(by_delivery) == events and all(sorted(seen) == expected for seen in by_delivery.values())
 
 
-async def test_pool_use_429s_the_build_and_the_calendar_are_measured(
-    database_url: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(observability.BUILD_COMMIT, "0123abc")
+async def test_pool_use_429s_the_build_and_the_calendar_are_measured(database_url: str, tokens: Tokens) -> None:
     application = create_app(
-        settings_for(database_url, rate_limit_reads_quota=2, rate_limit_reads_window_seconds=86400)
+        settings_for(
+            database_url, rate_limit_reads_quota=2, rate_limit_reads_window_seconds=86400, build_commit="0123abc"
+        )
     )
     wiring = application.state.wiring
     try:

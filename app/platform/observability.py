@@ -57,7 +57,6 @@ UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SCRAPE_ROUTE = "/metrics"  # every few seconds from each scraper: answered scrapes leave no access line
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable, read in each process it starts
-BUILD_COMMIT = "CALDICOTT_BUILD_COMMIT"  # stamped into the image at build time; "unknown" elsewhere
 SWEEP_SECONDS = 5.0
 _PROCESS_FILE = re.compile(r"_(\d+)\.db$")
 
@@ -156,16 +155,18 @@ class Metrics:
         self.pool_max.set(db.pool_capacity(engine))
         db.watch_pool(engine, lent=self.pool_in_use.inc)
 
-    def render(self, accept: str | None, pod: "PodGauges | None" = None) -> tuple[bytes, str]:
+    def render(
+        self, accept: str | None, pod: "PodGauges | None" = None, *, commit: str = "unknown"
+    ) -> tuple[bytes, str]:
         """The exposition in the format the scraper asked for: every process's counts,
-        the build, and what the database says now when it could be read."""
+        the build (from `commit`), and what the database says now when it could be read."""
         scrape = CollectorRegistry()
         shared = os.environ.get(MULTIPROCESS_DIR)
         if shared:
             MultiProcessCollector(scrape, path=shared)
         else:
             scrape.register(self.registry)
-        scrape.register(_Build())
+        scrape.register(_Build(commit))
         if pod is not None:
             scrape.register(_Pod(pod))
         encoder, content_type = choose_encoder(accept)
@@ -224,16 +225,15 @@ def _version() -> str:
         return "unknown"
 
 
-def build_labels() -> dict[str, str]:
-    """The package's version (from its installed metadata) and the commit the image was built from."""
-    return {"version": _version(), "commit": os.environ.get(BUILD_COMMIT) or "unknown"}
-
-
 class _Build(Collector):
-    """caldicott_build_info{version,commit} 1: which build answers, once per scrape."""
+    """caldicott_build_info{version,commit} 1: which build answers, once per scrape;
+    the version from the package's installed metadata, the commit from CALDICOTT_BUILD_COMMIT."""
+
+    def __init__(self, commit: str):
+        self.commit = commit
 
     def collect(self) -> Iterator[Metric]:
-        labels = build_labels()
+        labels = {"version": _version(), "commit": self.commit}
         info = GaugeMetricFamily(
             "caldicott_build_info", "The running build: its version and commit, as labels", labels=list(labels)
         )
@@ -428,11 +428,11 @@ class ObserveRequests:
                 )
 
 
-def serve_worker_metrics(metrics: Metrics, port: int, *, host: str = "0.0.0.0") -> WSGIServer:
+def serve_worker_metrics(metrics: Metrics, port: int, *, host: str = "0.0.0.0", commit: str = "unknown") -> WSGIServer:
     """Expose a worker's metrics, and its build, on their own port (the worker has no HTTP API),
     from a background thread."""
     exposed = CollectorRegistry()
     exposed.register(metrics.registry)
-    exposed.register(_Build())
+    exposed.register(_Build(commit))
     server, _ = start_http_server(port, addr=host, registry=exposed)
     return server

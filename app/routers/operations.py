@@ -69,7 +69,9 @@ async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:
             given.strip().encode(), expected.get_secret_value().encode()
         ):
             raise Unauthorized("the metrics token is required")
-    body, content_type = wiring.metrics.render(request.headers.get("accept"), await _pod_gauges(wiring))
+    body, content_type = wiring.metrics.render(
+        request.headers.get("accept"), await _pod_gauges(wiring), commit=wiring.settings.build_commit
+    )
     return Response(body, media_type=content_type)
 
 
