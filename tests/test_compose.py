@@ -31,6 +31,7 @@ OPERATOR_ENV = {
     "CALDICOTT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
     "CALDICOTT_JWT_ISSUER": "https://idp.example/",
     "CALDICOTT_CONTROLLER_ORG": "RX1",
+    "CALDICOTT_CONTROLLER_NAME": "Riverside NHS Foundation Trust",
     "CALDICOTT_HOSTNAME": "caldicott.example.org",
 }
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<kind>:\?|:-)(?P<rest>[^}]*))?\}")

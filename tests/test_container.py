@@ -53,7 +53,7 @@ def test_the_image_is_multi_stage_slim_and_runs_as_a_numeric_non_root_user() -> 
     assert uid.isdigit() and int(uid) != 0
     # Only the built virtualenv comes across; nothing is compiled or installed from an index in the final stage.
     runs = " ".join(arguments for instruction, arguments in final if instruction == "RUN")
-    assert "pip" not in runs and "apt-get" not in runs
+    assert "pip install" not in runs and "apt-get" not in runs
     copies = [arguments for instruction, arguments in final if instruction == "COPY"]
     assert any(arguments.startswith("--from=build") for arguments in copies)
     assert "alembic ./alembic" in copies and ("WORKDIR", "/srv/caldicott") in final
@@ -208,12 +208,46 @@ def test_compose_configures_the_service_by_environment_for_production() -> None:
             "CALDICOTT_JWKS_URL",
             "CALDICOTT_JWT_ISSUER",
             "CALDICOTT_CONTROLLER_ORG",
+            "CALDICOTT_CONTROLLER_NAME",
         ):
             assert environment[required] == f"${{{required}:?set {required}}}", (name, required)
         # Development shortcuts are never passed in; the image's CALDICOTT_ENV=production would refuse them anyway.
         assert not {"CALDICOTT_JWT_SECRET", "CALDICOTT_ENV"} & set(environment)
 
 
-def test_the_build_context_leaves_out_secrets_and_the_virtualenv() -> None:
-    ignored = set((REPO / ".dockerignore").read_text().split())
-    assert {".env", ".venv", ".git", "caldicott.db*"} <= ignored
+def test_the_build_context_leaves_out_secrets_the_virtualenv_and_uploaded_evidence() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if not line.startswith("#")}
+    # `**/` so that a database or key beside a nested working directory stays out too.
+    assert {".env", ".venv", ".git", "**/caldicott.db*", "**/*.pem", "attachments", "tests", "bench"} <= ignored
+
+
+def test_the_runtime_image_has_no_installer() -> None:
+    build = dockerfile()[: len(dockerfile()) - len(final_stage())]
+    build_runs = [arguments for instruction, arguments in build if instruction == "RUN"]
+    # The shipped virtualenv is made without pip and filled by the build stage's pip, and loses the build backend.
+    assert "python -m venv --without-pip /opt/caldicott" in build_runs
+    assert all("/opt/caldicott/bin/pip" not in run for run in build_runs)
+    assert any("uninstall --yes setuptools" in run for run in build_runs)
+    # The base image's own pip, setuptools and wheel are removed from the runtime stage, before the user drops root.
+    final = final_stage()
+    runs = [arguments for instruction, arguments in final if instruction == "RUN"]
+    removal = next(run for run in runs if "rm -rf pip " in run)
+    for name in ("pip-*.dist-info", "setuptools", "pkg_resources", "wheel", "/usr/local/bin/pip", "_bundled"):
+        assert name in removal, name
+    instructions = [instruction for instruction, _ in final]
+    assert instructions.index("RUN") < instructions.index("USER")
+
+
+def test_the_image_carries_oci_labels() -> None:
+    labels = " ".join(arguments for instruction, arguments in final_stage() if instruction == "LABEL")
+    found = dict(re.findall(r'(org\.opencontainers\.image\.[a-z]+)="([^"]*)"', labels))
+    assert found == {
+        "org.opencontainers.image.title": "caldicott",
+        "org.opencontainers.image.description": "Caldicott sharing adjudication service",
+        "org.opencontainers.image.version": "${VERSION}",
+        "org.opencontainers.image.revision": "${REVISION}",
+        "org.opencontainers.image.source": "${SOURCE}",
+        "org.opencontainers.image.licenses": "Apache-2.0",
+    }
+    arguments = {arguments.split("=")[0] for instruction, arguments in final_stage() if instruction == "ARG"}
+    assert {"VERSION", "REVISION", "SOURCE"} <= arguments

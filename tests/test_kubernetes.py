@@ -41,6 +41,7 @@ REQUIRED_SECRET_KEYS = {
     "CALDICOTT_JWKS_URL",
     "CALDICOTT_JWT_ISSUER",
     "CALDICOTT_CONTROLLER_ORG",
+    "CALDICOTT_CONTROLLER_NAME",
 }
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
@@ -302,6 +303,7 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(
                 "CALDICOTT_SUBJECT_KEY": "k" * 32,
                 "CALDICOTT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
                 "CALDICOTT_CONTROLLER_ORG": "RXX",
+                "CALDICOTT_CONTROLLER_NAME": "Riverside NHS Foundation Trust",
             }
             literal = {name: value for name, value in values.items() if name not in secret} | {
                 name: stand_ins.get(name, "x") for name in secret
