@@ -37,6 +37,7 @@ from app.routers import (
 from app.rules import PolicyError
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
+from app.services.sharing_requests import subject_keys
 from app.services.webhooks import worker as delivery
 from app.wiring import Wiring, wiring_of
 
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         for policy in wiring.policies.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
+        # A stored subject hash whose key is not configured would be missed by every disclosure search: refuse to serve.
+        await subject_keys.check_at_start(wiring.sessionmaker, settings.subject_keyring)
         await register_controller(application)
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining

@@ -101,7 +101,7 @@ def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Pa
 
 
 def test_a_subject_key_of_32_bytes_is_enough() -> None:
-    assert production(subject_key="k" * 32).subject_key_bytes == b"k" * 32
+    assert production(subject_key="k" * 32).subject_keyring.keys == {1: b"k" * 32}
     assert production(subject_key="é" * 16).env is Environment.PRODUCTION  # bytes, not characters
     assert settings_for(
         SQLITE_DEFAULT_URL, subject_key="k", webhook_allow_private=True

@@ -226,7 +226,7 @@ async def test_the_event_commits_or_rolls_back_with_the_change(
                 policy=await hook_app.state.wiring.policies.active(session=session),
                 principal=principal,
                 body=body,
-                subject_key=hook_app.state.wiring.settings.subject_key_bytes,
+                subject_keys=hook_app.state.wiring.settings.subject_keyring,
                 idempotency_key=None,
             )
             await (session.commit() if commit else session.rollback())

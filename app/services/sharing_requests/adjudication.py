@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.errors import Conflict, InvalidInput
 from app.models.actions import RequestAction
 from app.models.base import utcnow
@@ -63,7 +64,7 @@ async def dry_run(
     policy: Policy,
     body: SharingRequestBody,
     requester_code: str,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int = MAX_IDENTIFIERS,
     as_submitted: bool = True,
 ) -> EvaluationPublic:
@@ -78,7 +79,7 @@ async def dry_run(
         **evaluation.model_dump(),
         status=STATUS_FOR_OUTCOME[evaluation.outcome],
         policy=policy_ref(policy),
-        request_hash=fingerprint(body, subject_key=subject_key).request_hash,
+        request_hash=fingerprint(body, subject_keys=subject_keys).request_hash,
         evaluated_at=now,
     )
 
@@ -100,7 +101,7 @@ async def submit(
     policy: Policy,
     principal: Principal,
     body: SharingRequestBody,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     idempotency_key: str | None,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> Submission:
@@ -111,11 +112,11 @@ async def submit(
     """
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=principal.org)
-    stored = fingerprint(body, subject_key=subject_key)
+    stored = fingerprint(body, subject_keys=subject_keys)
     if idempotency_key is not None:
         earlier = await _earlier_submission(session=session, org=requester.code, key=idempotency_key)
         if earlier is not None:
-            if earlier[1] != stored.request_hash:
+            if not _same_body(body, subject_keys, stored, earlier_hash=earlier[1], key_version=earlier[2]):
                 raise InvalidInput(
                     "Idempotency-Key", "this key was already used with a different request body", location="header"
                 )
@@ -214,6 +215,7 @@ async def record_version(
         "version": version,
         "body": stored.body,
         "request_hash": stored.request_hash,
+        "subject_key_version": stored.key_version,
         "created_by": principal.sub,
         "note": note,
         "created_at": now,
@@ -222,7 +224,10 @@ async def record_version(
     writes.add(
         session,
         RequestSubject,
-        [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes],
+        [
+            {"request_id": request.id, "version": version, "subject_hash": hashed, "key_version": stored.key_version}
+            for hashed in stored.subject_hashes
+        ],
     )
     decision = rules_decision(
         request_id=request.id,
@@ -255,7 +260,7 @@ async def record_revision(
     request: SharingRequest,
     body: SharingRequestBody,
     requester: Organisation | CallerOrganisation,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     now: datetime,
     note: str | None,
     placed: bool,
@@ -265,7 +270,7 @@ async def record_revision(
 
     `placed` moves the request where the new outcome puts it (an amendment); otherwise it stays where the
     workflow has it (a reconsideration, which a guardian decides whatever the rules say)."""
-    stored = fingerprint(body, subject_key=subject_key)
+    stored = fingerprint(body, subject_keys=subject_keys)
     facts = await gather_facts(session=session, body=body, requester=requester, now=now, request_id=request.id)
     evaluation, superseded = editions.adjudicate(policy, facts)
     request.current_version += 1
@@ -348,14 +353,27 @@ def rules_decision(
     )
 
 
-async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> tuple[SharingRequest, str] | None:
+async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> tuple[SharingRequest, str, int] | None:
+    """The request first recorded with this Idempotency-Key, its body's hash and the subject key version in it."""
     query = (
-        select(SharingRequest, RequestVersion.request_hash)
+        select(SharingRequest, RequestVersion.request_hash, RequestVersion.subject_key_version)
         .join(RequestVersion, RequestVersion.request_id == SharingRequest.id)  # type: ignore[arg-type]
         .where(SharingRequest.requester_org == org, SharingRequest.idempotency_key == key, RequestVersion.version == 1)
     )
     row = (await session.exec(query)).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def _same_body(
+    body: SharingRequestBody, subject_keys: SubjectKeys, stored: Fingerprint, *, earlier_hash: str, key_version: int
+) -> bool:
+    """Whether a retried body is the one first recorded, its identifiers hashed with the key that recorded it:
+    a retry across a key rotation still matches. A retired key cannot be compared with, so that body cannot."""
+    if key_version == stored.key_version:
+        return stored.request_hash == earlier_hash
+    if key_version not in subject_keys.versions:
+        return False
+    return fingerprint(body, subject_keys=subject_keys, version=key_version).request_hash == earlier_hash
 
 
 async def current_body(*, session: AsyncSession, request: SharingRequest) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.models.actions import RequestAction
 from app.models.request_body import SharingRequestBody
@@ -140,7 +141,7 @@ async def dry_run(
     policy_name: str | None,
     policy_version: str | None,
     requester: str | None,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int,
 ) -> EvaluationPublic:
     """How a request would be decided now, as `requester` (an agency:
@@ -162,7 +163,7 @@ async def dry_run(
         policy=policy,
         body=body,
         requester_code=requester or principal.org,
-        subject_key=subject_key,
+        subject_keys=subject_keys,
         max_identifiers=max_identifiers,
         as_submitted=policy_name is None,
     )
