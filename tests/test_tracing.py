@@ -379,6 +379,8 @@ async def test_the_sampler_the_environment_names_decides_which_traces_are_kept(
     caught = InMemorySpanExporter()
     application = create_app(settings_for(database_url), span_exporter=caught)
     try:
+        await fresh_start(application)  # the controller registered, as the admin's powers need
+        caught.clear()
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=application), base_url="http://testserver"
         ) as http:
