@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
             "it (docs/guardians/policies.md)"
         )
     wiring = Wiring.make(settings, span_exporter=span_exporter)
+    wiring.metrics.watch_pool(wiring.engine)  # caldicott_db_pool_connections_*{process="api"}
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:

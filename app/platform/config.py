@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
+    # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
+    build_commit: str = Field(default="unknown", min_length=1, max_length=64)
     # The HTTP server (`caldicott serve`):
     # how long a slow or idle client may hold a connection, and how much it may send.
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)

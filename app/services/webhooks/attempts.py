@@ -330,12 +330,16 @@ async def _store(
         await _move_on(session=session, settings=settings, delivery=delivery, job=job, result=result, now=now)
         if delivery.status != DeliveryStatus.PENDING and job.request_id is not None:
             brought_forward += await _released(session=session, job=job)
-    log.info(
-        "webhook delivery %s attempt %d to endpoint %s: %s",
-        job.delivery_id,
-        number,
-        job.endpoint_id,
-        result.response_status if result.response_status is not None else result.error,
+    observability.delivery_attempt_recorded(  # the worker's log line, with its fields; a delivery given up counted
+        delivery_id=job.delivery_id,
+        endpoint_id=job.endpoint_id,
+        body=job.body,
+        attempt=number,
+        response_status=result.response_status,
+        error=result.error,
+        succeeded=result.succeeded,
+        duration_ms=result.duration_ms,
+        delivery_status=delivery.status,
     )
     return brought_forward
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import utcnow
-from app.platform import tracing
+from app.platform import observability, tracing
 from app.platform.config import Settings
 from app.platform.db import make_engine, make_sessionmaker
 from app.services.agreements import notices as agreement_notices
@@ -279,7 +279,8 @@ async def work(*, settings: Settings, once: bool) -> int:
         sign=not once
     )  # first: a missing signing key stops the worker before the database is touched
     engine = make_engine(settings.database_url)
-    traces = tracing.setup(settings)  # the worker's own: its deliveries, and the statements made for them
+    observability.watch_pool(engine)  # caldicott_db_pool_connections_*{process="worker"}, when the worker counts
+    traces = tracing.setup(settings, service=tracing.WORKER_SERVICE)  # its own: its deliveries, and their statements
     traces.instrument_engine(engine)
     sessionmaker = make_sessionmaker(engine)
     try:
