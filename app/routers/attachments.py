@@ -20,7 +20,7 @@ from app.principal import Principal
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
-router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Evidence"], responses=PROBLEM_RESPONSES)
 
 UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN))]
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}

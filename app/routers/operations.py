@@ -17,7 +17,7 @@ from app.services.audit.checkpoints import SigningLag
 from app.services.operations.readiness import Readiness, readiness
 from app.services.review.queue_status import QueueCounts, queue_counts
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["Operations"])
 log = logging.getLogger("caldicott.metrics")
 
 

@@ -14,7 +14,7 @@ from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
 from app.services.agreements import organisations
 
-router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/organisations", tags=["Registers"], responses=PROBLEM_RESPONSES)
 
 # `after` is deprecated and goes in the next release; `cursor` replaces it.
 AFTER = (
