@@ -9,14 +9,22 @@ from app.models.page import Page
 
 
 class AgreementState(StrEnum):
-    """Where an agreement stands on a London date, in the order of its life (the report's order)."""
+    """Where an agreement stands on a London date, in the order of its life (the report's order).
 
-    NOT_YET_IN_FORCE = "not_yet_in_force"  # active, but its period has not begun
-    ACTIVE = "active"  # in force, neither its review date nor its end within 30 days
-    REVIEW_DUE = "review_due"  # in force, its review date within 30 days or past
-    EXPIRING = "expiring"  # in force, its last day within 30 days
-    EXPIRED = "expired"  # its last day has passed
-    SUSPENDED = "suspended"  # suspended by an admin, whatever its dates
+    - `not_yet_in_force`: active, but its period has not begun.
+    - `active`: in force, neither its review date nor its end within 30 days.
+    - `review_due`: in force, its review date within 30 days or past.
+    - `expiring`: in force, its last day within 30 days.
+    - `expired`: its last day has passed.
+    - `suspended`: suspended by an admin, whatever its dates.
+    """
+
+    NOT_YET_IN_FORCE = "not_yet_in_force"
+    ACTIVE = "active"
+    REVIEW_DUE = "review_due"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    SUSPENDED = "suspended"
 
 
 class AgreementReportRow(BaseModel):

@@ -26,12 +26,18 @@ MAX_DESCRIPTION_CHARS = 1000
 
 
 class MediaType(StrEnum):
-    """What the content was found to be, by its first bytes (never by its name or the client's say)."""
+    """What the content was found to be, by its first bytes (never by its name or the client's say).
+
+    - `application/pdf`: a PDF document.
+    - `image/png`: a PNG image.
+    - `image/jpeg`: a JPEG image.
+    - `text/plain`: UTF-8 text, served with `; charset=utf-8`.
+    """
 
     PDF = "application/pdf"
     PNG = "image/png"
     JPEG = "image/jpeg"
-    TEXT = "text/plain"  # UTF-8, served with `; charset=utf-8`
+    TEXT = "text/plain"
 
 
 class Attachment(SQLModel, table=True):

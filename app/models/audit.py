@@ -15,7 +15,15 @@ from app.models.page import Page
 
 
 class AuditTarget(StrEnum):
-    """What an audit event is about."""
+    """What an audit event is about (its `target_id` names which one).
+
+    - `sharing_request`: a sharing request.
+    - `organisation`: a registered organisation.
+    - `sharing_agreement`: an information sharing agreement.
+    - `report`: a report run, or a look at the audit trail.
+    - `policy`: a policy version.
+    - `webhook_endpoint`: a webhook endpoint.
+    """
 
     SHARING_REQUEST = "sharing_request"
     ORGANISATION = "organisation"

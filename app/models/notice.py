@@ -18,42 +18,66 @@ from app.models.vocabulary import (
 
 
 class NoticeAudience(StrEnum):
-    """Whom a notice is addressed to."""
+    """Whom a notice is addressed to.
 
-    REQUESTER = "requester"  # the requesting agency (and guardians and auditors, who read what it reads)
-    SUBJECT = (
-        "subject"  # the person the information is about (Caldicott principle 8); for a mixed group, the children's
-    )
-    SUBJECT_ADULTS = "subject_adults"  # a mixed group's adults and young people (brief section 6, rule 6)
-    SUBJECT_PROXY = "subject_proxy"  # the health-and-welfare attorney or deputy who gave or refused consent
+    - `requester`: the requesting agency (and guardians and auditors, who read what it reads).
+    - `subject`: the person the information is about (Caldicott principle 8); for a mixed group, the children's.
+    - `subject_adults`: a mixed group's adults and young people (brief section 6, rule 6).
+    - `subject_proxy`: the health-and-welfare attorney or deputy who gave or refused consent.
+    """
+
+    REQUESTER = "requester"
+    SUBJECT = "subject"
+    SUBJECT_ADULTS = "subject_adults"
+    SUBJECT_PROXY = "subject_proxy"
 
 
 class WithheldReason(StrEnum):
-    """Why the subject's notice may not be sent yet (brief section 6, rule 1)."""
+    """Why the subject's notice may not be sent yet (brief section 6, rule 1).
 
-    PREJUDICE = "prejudice"  # telling the person would prejudice the purpose
-    PURPOSE = "purpose"  # crime prevention or safeguarding: telling could alert a suspect or an abuser
-    PARENTAL_RESPONSIBILITY = (
-        "parental_responsibility"  # it goes to a parent whom no guardian has confirmed is not implicated
-    )
-    PROXY = "proxy"  # it goes to an attorney or deputy whom no guardian has confirmed is not implicated
-    DECEASED = "deceased"  # it goes to a personal representative whom no guardian has named
-    CONTROLLER_CHECKS_OPEN = "controller_checks_open"  # a controller's check of the decision is open; ends by itself
+    - `prejudice`: telling the person would prejudice the purpose.
+    - `purpose`: crime prevention or safeguarding: telling could alert a suspect or an abuser.
+    - `parental_responsibility`: it goes to a parent whom no guardian has confirmed is not implicated.
+    - `proxy`: it goes to an attorney or deputy whom no guardian has confirmed is not implicated.
+    - `deceased`: it goes to a personal representative whom no guardian has named.
+    - `controller_checks_open`: a controller's check of the decision is open; ends by itself.
+    """
+
+    PREJUDICE = "prejudice"
+    PURPOSE = "purpose"
+    PARENTAL_RESPONSIBILITY = "parental_responsibility"
+    PROXY = "proxy"
+    DECEASED = "deceased"
+    CONTROLLER_CHECKS_OPEN = "controller_checks_open"
 
 
 class Addressee(StrEnum):
-    """Whom the notice is written to."""
+    """Whom the notice is written to.
+
+    - `requester`: the requesting agency.
+    - `person`: the person themselves (an adult, a young person, a Gillick-competent child).
+    - `parent`: a person with parental responsibility for a child who is not competent.
+    - `adults`: the adults and young people of a mixed group.
+    - `proxy`: the attorney or deputy for personal welfare.
+    - `personal_representative`: the personal representative of a person who has died.
+    """
 
     REQUESTER = "requester"
-    PERSON = "person"  # the person themselves (an adult, a young person, a Gillick-competent child)
-    PARENT = "parent"  # a person with parental responsibility for a child who is not competent
-    ADULTS = "adults"  # the adults and young people of a mixed group
-    PROXY = "proxy"  # the attorney or deputy for personal welfare
-    PERSONAL_REPRESENTATIVE = "personal_representative"  # of a person who has died
+    PERSON = "person"
+    PARENT = "parent"
+    ADULTS = "adults"
+    PROXY = "proxy"
+    PERSONAL_REPRESENTATIVE = "personal_representative"
 
 
 class NoticeFormat(StrEnum):
-    """The media types a notice is given in."""
+    """The media types a notice is given in.
+
+    - `application/json`: the notice's data, as JSON.
+    - `text/html`: a printable HTML letter.
+    - `text/markdown`: the letter in Markdown.
+    - `text/plain`: the letter as plain text.
+    """
 
     JSON = "application/json"
     HTML = "text/html"
@@ -62,15 +86,25 @@ class NoticeFormat(StrEnum):
 
 
 class ConditionSource(StrEnum):
-    POLICY = "policy"  # a rule of the policy set it; its wording is the policy's
-    GUARDIAN = "guardian"  # the Caldicott Guardian set it in deciding
+    """Who set a condition of the decision.
+
+    - `policy`: a rule of the policy set it; its wording is the policy's.
+    - `guardian`: the Caldicott Guardian set it in deciding.
+    """
+
+    POLICY = "policy"
+    GUARDIAN = "guardian"
 
 
 class EarlierReconsideration(StrEnum):
-    """Where a request to reconsider the decision in the notice stands."""
+    """Where a request to reconsider the decision in the notice stands.
 
-    REQUESTED = "requested"  # asked for; a guardian has yet to answer
-    UPHELD = "upheld"  # answered: the decision stands
+    - `requested`: asked for; a guardian has yet to answer.
+    - `upheld`: answered: the decision stands.
+    """
+
+    REQUESTED = "requested"
+    UPHELD = "upheld"
 
 
 class NoticeOrganisation(BaseModel):

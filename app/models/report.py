@@ -19,6 +19,12 @@ from app.models.vocabulary import (
 
 
 class ReportFormat(StrEnum):
+    """The form a report is answered in.
+
+    - `json`: a JSON document, paged with `next_cursor`.
+    - `csv`: CSV, one row per line, the next page named in a `Link` header.
+    """
+
     JSON = "json"
     CSV = "csv"
 

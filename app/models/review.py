@@ -207,11 +207,16 @@ it."""
 
 
 class ReviewKind(StrEnum):
-    """Why a request is in the guardian queue."""
+    """Why a request is in the guardian queue.
 
-    REFERRAL = "referral"  # the rules referred it
-    RETROSPECTIVE = "retrospective"  # an emergency share, reviewed after it was made
-    RECONSIDERATION = "reconsideration"  # the requesting agency asked for a decision to be reconsidered
+    - `referral`: the rules referred it.
+    - `retrospective`: an emergency share, reviewed after it was made.
+    - `reconsideration`: the requesting agency asked for a decision to be reconsidered.
+    """
+
+    REFERRAL = "referral"
+    RETROSPECTIVE = "retrospective"
+    RECONSIDERATION = "reconsideration"
 
 
 RECONSIDERING = frozenset({RequestStatus.AWAITING_RECONSIDERATION, RequestStatus.IN_RECONSIDERATION})

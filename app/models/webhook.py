@@ -15,7 +15,30 @@ from app.models.sharing_request import new_id
 
 
 class WebhookEventType(StrEnum):
-    """What a case-management system can subscribe to."""
+    """What a case-management system can subscribe to; the contract's `webhooks` section describes each
+    event's payload.
+
+    - `sharing_request.decided`: the rules decided a request when it was submitted or amended.
+    - `sharing_request.referred`: a request was referred to a Caldicott Guardian (or went back to one).
+    - `sharing_request.reviewed`: a guardian, or a panel of guardians, decided a referred request.
+    - `sharing_request.information_requested`: a guardian asked the requester for more information.
+    - `sharing_request.withdrawn`: the requester withdrew the request.
+    - `sharing_request.overdue`: a referred request passed its response deadline, or an emergency share's check is
+      still open.
+    - `sharing_request.retrospective_review_completed`: a guardian completed the retrospective review of an
+      emergency share.
+    - `sharing_request.reconsideration_requested`: the requester asked for a decision to be reconsidered.
+    - `sharing_request.reconsidered`: a guardian reconsidered a decision.
+    - `sharing_request.opinion_requested`: a guardian asked another guardian's opinion.
+    - `sharing_request.panel_opened`: a panel of guardians was convened to decide the request.
+    - `sharing_request.attachment_added`: evidence was attached to the request.
+    - `sharing_request.evidence_verified`: a guardian verified or rejected evidence: only verified evidence counts.
+    - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
+    - `policy.activated`: a policy version was activated and decides every request from now on.
+    - `sharing_agreement.review_due`: a sharing agreement's review date is 30 days away or nearer, or has passed.
+    - `sharing_agreement.expiring`: a sharing agreement's last day is 30 days away or nearer.
+    - `audit.checkpoint`: the audit chain's head was signed; every subscriber keeps a copy as a witness.
+    """
 
     DECIDED = "sharing_request.decided"
     REFERRED = "sharing_request.referred"
@@ -28,33 +51,45 @@ class WebhookEventType(StrEnum):
     RECONSIDERED = "sharing_request.reconsidered"
     OPINION_REQUESTED = "sharing_request.opinion_requested"
     PANEL_OPENED = "sharing_request.panel_opened"
-    # Evidence attached: a guardian may now have more to read, the agency a paper copy recorded
     ATTACHMENT_ADDED = "sharing_request.attachment_added"
-    # A guardian verified or rejected an attachment: only verified evidence counts
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
-    READY_TO_DISCLOSE = (
-        "sharing_request.ready_to_disclose"  # the last controller's check holding an approval back was recorded done
-    )
+    READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
-    # The audit chain's head, signed: every subscriber is a witness (app/services/audit/checkpoints.py)
     AUDIT_CHECKPOINT = "audit.checkpoint"
 
 
 class EndpointScope(StrEnum):
-    """Whose events an endpoint receives."""
+    """Whose events an endpoint receives.
 
-    ORGANISATION = "organisation"  # an agency's system: events about its own organisation's requests
-    CONTROLLER = "controller"  # the controller's own system, registered by an admin: every event
+    - `organisation`: an agency's system: events about its own organisation's requests.
+    - `controller`: the controller's own system, registered by an admin: every event.
+    """
+
+    ORGANISATION = "organisation"
+    CONTROLLER = "controller"
 
 
 class DisabledReason(StrEnum):
+    """Why an endpoint is disabled.
+
+    - `disabled_by_owner`: its owner disabled it (PATCH `enabled: false`).
+    - `receiver_answered_410`: the receiver answered 410 Gone, so nothing more is sent until its owner enables it.
+    """
+
     BY_OWNER = "disabled_by_owner"
     GONE = "receiver_answered_410"
 
 
 class DeliveryStatus(StrEnum):
+    """Where one delivery of an event to one endpoint stands.
+
+    - `pending`: not delivered yet; the next attempt is at `next_attempt_at`.
+    - `succeeded`: the receiver answered 2xx.
+    - `failed`: every attempt of the retry schedule failed, or the endpoint was disabled; redeliver it to try again.
+    """
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

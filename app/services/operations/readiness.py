@@ -33,8 +33,14 @@ START_CHECK_SECONDS = 15.0  # `serve` does not wait longer than this on a databa
 
 
 class ReadinessStatus(StrEnum):
+    """Whether the service is ready, as `/readyz` reports it.
+
+    - `ok`: ready, and no check needs an operator.
+    - `degraded`: serving, but a check says an operator should act soon.
+    """
+
     OK = "ok"
-    DEGRADED = "degraded"  # serving, but a check says an operator should act soon
+    DEGRADED = "degraded"
 
 
 class ReadinessChecks(BaseModel):

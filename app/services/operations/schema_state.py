@@ -21,10 +21,18 @@ MIGRATE = "caldicott migrate"
 
 
 class SchemaStatus(StrEnum):
-    CURRENT = "current"  # at this code's newest revision
-    BEHIND = "behind"  # empty, or at an older revision: not ready until `caldicott migrate`
-    AHEAD = "ahead"  # at a revision this code does not know: a newer release migrated it (ready, reported)
-    UNKNOWN = "unknown"  # the migrations folder is not beside the code: the revision cannot be judged (ready, reported)
+    """Where the database schema stands against this code's migrations.
+
+    - `current`: at this code's newest revision.
+    - `behind`: empty, or at an older revision: not ready until `caldicott migrate`.
+    - `ahead`: at a revision this code does not know: a newer release migrated it (ready, reported).
+    - `unknown`: the migrations folder is not beside the code: the revision cannot be judged (ready, reported).
+    """
+
+    CURRENT = "current"
+    BEHIND = "behind"
+    AHEAD = "ahead"
+    UNKNOWN = "unknown"
 
 
 class SchemaCheck(BaseModel):

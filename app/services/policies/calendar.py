@@ -27,8 +27,15 @@ WARN_EVERY_SECONDS = 3600.0  # a probe every few seconds must not fill the log w
 
 
 class CalendarStatus(StrEnum):
+    """Whether the active policy's bank-holiday calendar runs long enough to compute due times.
+
+    - `ok`: it runs more than 90 days (CALENDAR_WARNING_DAYS) beyond today.
+    - `degraded`: it ends within 90 days, or has ended: a referral whose due time falls past its end is refused
+      with 503 until a policy with a longer calendar is activated.
+    """
+
     OK = "ok"
-    DEGRADED = "degraded"  # the calendar ends within CALENDAR_WARNING_DAYS, or has ended
+    DEGRADED = "degraded"
 
 
 class CalendarCheck(BaseModel):
