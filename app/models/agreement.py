@@ -149,9 +149,8 @@ class SharingAgreementCreate(BaseModel):
 
 
 class SharingAgreementUpdate(BaseModel):
-    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but \
-clears
-    the owner, the DPIA reference, the review date and the signed copy."""
+    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but
+    clears the owner, the DPIA reference, the review date and the signed copy."""
 
     model_config = ConfigDict(
         extra="forbid",

@@ -30,14 +30,16 @@ class AgreementState(StrEnum):
 class AgreementReportRow(BaseModel):
     """One agreement, its state, and how many requests citing it were decided in the twelve months to today."""
 
-    code: str
-    title: str
-    state: AgreementState
-    owner: str | None
-    parties: list[str]
-    valid_from: date
-    valid_until: date
-    review_date: date | None
+    code: str = Field(description="The agreement's code.")
+    title: str = Field(description="The agreement's title.")
+    state: AgreementState = Field(description="Where the agreement stands today, from its status and dates.")
+    owner: str | None = Field(
+        description="The code of the organisation that owns the agreement; null when none is named."
+    )
+    parties: list[str] = Field(description="The codes of the organisations party to it.")
+    valid_from: date = Field(description="Its first day in force (inclusive).")
+    valid_until: date = Field(description="Its last day in force (inclusive).")
+    review_date: date | None = Field(description="When it is due for review; null when none is set.")
     requests_decided: int = Field(
         description="Requests decided (approved, approved with conditions or refused) on a version citing this "
         "agreement, from `counted_from` to today"

@@ -178,11 +178,10 @@ class AuditFinding(BaseModel):
 
 
 class AuditVerification(BaseModel):
-    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq is \
-where it first fails.
+    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq
+    is where it first fails.
 
-    Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid.
-    """
+    Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid."""
 
     valid: bool
     events: int

@@ -35,8 +35,8 @@ class AgreementRecord(BaseModel):
 
 
 class CurrentEditionView(BaseModel):
-    """How the current edition of the baseline decided a request that a replay-only active policy would have \
-approved."""
+    """How the current edition of the baseline decided a request that a replay-only active policy would have
+    approved."""
 
     version: str
     hash: str
@@ -45,8 +45,8 @@ approved."""
 
 
 class EvidenceRecord(BaseModel):
-    """An attachment the rules weighed, with the verification that let it count; a decision made before verification \
-existed has its kind only."""
+    """An attachment the rules weighed, with the verification that let it count; a decision made before verification
+    existed has its kind only."""
 
     attachment_id: str | None = None
     kind: AttachmentKind
@@ -62,8 +62,8 @@ existed has its kind only."""
 
 
 class DecisionFacts(BaseModel):
-    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the \
-evidence weighed."""
+    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the
+    evidence weighed."""
 
     requester: RequesterRecord
     agreement: AgreementRecord | None

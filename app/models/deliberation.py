@@ -32,8 +32,8 @@ class OpinionRecord(BaseModel):
 
 
 class VoteRecord(BaseModel):
-    """One member's vote on a panel, and its withdrawal if it was withdrawn; a member who withdrew without voting has \
-no vote."""
+    """One member's vote on a panel, and its withdrawal if it was withdrawn; a member who withdrew without voting
+    has no vote."""
 
     member: str = Field(description="The member, by token subject; " + GUARDIAN_UNNAMED)
     member_org: str
@@ -47,8 +47,8 @@ no vote."""
 
 
 class PanelRecord(BaseModel):
-    """A panel's decision as recorded: its rule, its deadline, every member and every vote, the count, and the chair's \
-casting vote on a tie."""
+    """A panel's decision as recorded: its rule, its deadline, every member and every vote, the count, and the
+    chair's casting vote on a tie."""
 
     id: str
     chair: str = Field(description="The chair, by token subject; " + GUARDIAN_UNNAMED)

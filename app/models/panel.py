@@ -76,8 +76,8 @@ class PanelVote(SQLModel, table=True):
 
 
 class PanelOpenBody(BaseModel):
-    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names \
-to sit with them."""
+    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names
+    to sit with them."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -145,8 +145,8 @@ class PanelWithdrawalBody(BaseModel):
 
 
 class PanelCloseBody(BaseModel):
-    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's \
-casting vote decides."""
+    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's
+    casting vote decides."""
 
     model_config = ConfigDict(
         extra="forbid",

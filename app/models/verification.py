@@ -29,8 +29,8 @@ Named = Annotated[
 
 
 class OrderCheck(BaseModel):
-    """What a guardian checked on an order, summons or notice (brief section 7): required to verify evidence of kind \
-`court_order`."""
+    """What a guardian checked on an order, summons or notice (brief section 7): required to verify evidence of kind
+    `court_order`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,8 +77,8 @@ class OrderCheck(BaseModel):
 
 
 class VerificationBody(BaseModel):
-    """A guardian's finding on one attachment: `verified` (it counts) or `rejected` (it does not), and what was \
-checked."""
+    """A guardian's finding on one attachment: `verified` (it counts) or `rejected` (it does not), and what was
+    checked."""
 
     model_config = ConfigDict(
         extra="forbid",

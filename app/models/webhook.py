@@ -205,9 +205,18 @@ class WebhookEndpointCreate(BaseModel):
         },
     )
 
-    url: EndpointUrl
-    event_types: EventTypes
-    description: Description | None = None
+    url: EndpointUrl = Field(
+        description=(
+            "Where events are POSTed: an HTTPS URL the service can reach (at most 2048 "
+            "characters). Addresses that are not public are refused unless the operator allows "
+            "them."
+        )
+    )
+    event_types: EventTypes = Field(description="The event types to receive, at least one.")
+    description: Description | None = Field(
+        default=None,
+        description=("What the endpoint is for, for its owner (at most 500 characters); null or left out for none."),
+    )
 
 
 class WebhookEndpointUpdate(BaseModel):
@@ -218,23 +227,41 @@ class WebhookEndpointUpdate(BaseModel):
         json_schema_extra={"examples": [{"enabled": False}, {"event_types": ["sharing_request.decided"]}]},
     )
 
-    enabled: StrictBool | None = None
-    event_types: EventTypes | None = None
-    description: Description | None = None
+    enabled: StrictBool | None = Field(
+        default=None,
+        description=(
+            "False to stop deliveries, true to start them again (a receiver that answered 410 is "
+            "enabled again this way); null or left out to leave as it is."
+        ),
+    )
+    event_types: EventTypes | None = Field(
+        default=None,
+        description=("The event types to receive from now on, replacing the list; null or left out to leave as it is."),
+    )
+    description: Description | None = Field(
+        default=None, description="A new description; null or left out to leave it as it is."
+    )
 
 
 class WebhookEndpointPublic(BaseModel):
-    id: str
-    url: str
-    description: str | None
-    event_types: list[WebhookEventType]
-    scope: EndpointScope
-    organisation: str
-    enabled: bool
-    disabled_reason: DisabledReason | None
-    previous_secret_expires_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    id: str = Field(description="The endpoint's id (a UUID).")
+    url: str = Field(description="Where events are POSTed.")
+    description: str | None = Field(description="What the endpoint is for, as its owner wrote; null when none.")
+    event_types: list[WebhookEventType] = Field(description="The event types the endpoint receives.")
+    scope: EndpointScope = Field(
+        description="Whose events it receives: its `organisation`'s, or every event for the `controller`."
+    )
+    organisation: str = Field(description="The code of the organisation that owns the endpoint.")
+    enabled: bool = Field(description="Whether events are delivered to it.")
+    disabled_reason: DisabledReason | None = Field(description="Why it is disabled; null while it is enabled.")
+    previous_secret_expires_at: datetime | None = Field(
+        description=(
+            "After a secret rotation: until when (UTC) the previous secret also signs, so a "
+            "receiver can switch over; null otherwise."
+        )
+    )
+    created_at: datetime = Field(description="When the endpoint was registered (UTC).")
+    updated_at: datetime = Field(description="When the endpoint last changed (UTC).")
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> "WebhookEndpointPublic":
@@ -260,36 +287,68 @@ class WebhookEndpointPage(Page[WebhookEndpointPublic]):
 class WebhookEndpointCreated(WebhookEndpointPublic):
     """The answer to a registration: the only time the signing secret is shown."""
 
-    secret: str
+    secret: str = Field(
+        description=(
+            "The signing secret (`whsec_` and base64), shown only in this answer: keep it to "
+            "verify each delivery's `webhook-signature`."
+        )
+    )
 
 
 class WebhookSecretRotated(BaseModel):
     """The new signing secret, shown once; the old one also signs until `previous_secret_expires_at`."""
 
-    secret: str
-    previous_secret_expires_at: datetime
+    secret: str = Field(description="The new signing secret (`whsec_` and base64), shown only in this answer.")
+    previous_secret_expires_at: datetime = Field(
+        description="Until when (UTC) the old secret also signs each delivery, beside the new one."
+    )
 
 
 class WebhookAttemptPublic(BaseModel):
-    number: int
-    attempted_at: datetime
-    duration_ms: int
-    response_status: int | None
-    response_body: str | None
-    error: str | None
+    number: int = Field(description="The attempt's number within its delivery, from 1.")
+    attempted_at: datetime = Field(description="When the attempt was made (UTC).")
+    duration_ms: int = Field(description="How long the receiver took to answer, in milliseconds (up to the timeout).")
+    response_status: int | None = Field(
+        description=(
+            "The HTTP status the receiver answered; null when it did not answer (a timeout or a connection error)."
+        )
+    )
+    response_body: str | None = Field(
+        description=(
+            "The start of the receiver's answer (at most 1000 characters), to help you debug it; null when none."
+        )
+    )
+    error: str | None = Field(
+        description=(
+            "Why the attempt failed without an answer (at most 300 characters), such as a timeout "
+            "or a refused connection; null when the receiver answered."
+        )
+    )
 
 
 class WebhookDeliveryPublic(BaseModel):
     id: str = Field(description="The `webhook-id` header of every attempt")
-    event_id: str
-    event_type: WebhookEventType
-    request_id: str | None
-    status: DeliveryStatus
-    attempts_made: int
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    attempts: list[WebhookAttemptPublic]
+    event_id: str = Field(
+        description="The id of the event delivered; one event is one delivery per subscribed endpoint."
+    )
+    event_type: WebhookEventType = Field(description="The event's type.")
+    request_id: str | None = Field(
+        description=(
+            "The sharing request the event is about; null for an event about no request (a policy,"
+            " an agreement, an audit checkpoint)."
+        )
+    )
+    status: DeliveryStatus = Field(description="Where the delivery stands: `pending`, `succeeded` or `failed`.")
+    attempts_made: int = Field(description="How many attempts have been made so far.")
+    next_attempt_at: datetime | None = Field(
+        description=(
+            "When the next attempt is due (UTC), by the retry schedule or the receiver's "
+            "`Retry-After`; null when none is due."
+        )
+    )
+    created_at: datetime = Field(description="When the event was written and the delivery queued (UTC).")
+    updated_at: datetime = Field(description="When the delivery last changed (UTC).")
+    attempts: list[WebhookAttemptPublic] = Field(description="Every attempt, oldest first.")
 
 
 class WebhookDeliveryPage(Page[WebhookDeliveryPublic]):
