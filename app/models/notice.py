@@ -192,7 +192,7 @@ class ReconsiderationOffer(BaseModel):
 
     deadline: datetime = Field(description="The last moment a reconsideration may be asked for (UTC).")
     window_days: int = Field(
-        description=("How many days after the decision a reconsideration may be asked for (the policy's window).")
+        description="How many days after the decision a reconsideration may be asked for (the policy's window)."
     )
     method: str = Field(default="POST", description="The HTTP method to ask with: always `POST`.")
     path: str = Field(description="Where to ask, giving the grounds")

@@ -121,7 +121,7 @@ class Overturns(BaseModel):
     overturned: int = Field(description="How many of them differ from what the rules would have decided.")
     rate: float | None = Field(description="overturned / decisions; null when there were none.")
     breakdown: list[Agreement] = Field(
-        description=("The decisions counted by what the rules would have decided and what the guardians decided.")
+        description="The decisions counted by what the rules would have decided and what the guardians decided."
     )
 
 

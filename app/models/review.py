@@ -124,7 +124,7 @@ class RetrospectiveReviewBody(BaseModel):
     )
 
     outcome: RetrospectiveOutcome = Field(
-        description=("Whether the emergency share was right (`upheld`) or should not have been made (`not_upheld`).")
+        description="Whether the emergency share was right (`upheld`) or should not have been made (`not_upheld`)."
     )
     rationale: Rationale = Field(
         description="The guardian's written reasons (20 to 8000 characters), kept in the decision record."
@@ -247,7 +247,7 @@ class ReconsiderationDecisionBody(BaseModel):
     )
 
     outcome: ReconsiderationOutcome = Field(
-        description=("`upheld`: the decision stands; `overturned`: the new decision in `decision` replaces it.")
+        description="`upheld`: the decision stands; `overturned`: the new decision in `decision` replaces it."
     )
     rationale: Rationale = Field(description="The reconsidering guardian's written reasons (20 to 8000 characters).")
     decision: NewDecision | None = Field(default=None, description="With `overturned` only: the new decision")
@@ -286,7 +286,7 @@ class QueueEntry(RequestHeadline):
         description="The token subject of the guardian holding the claim; null when nobody has claimed it."
     )
     claim_expires_at: datetime | None = Field(
-        description=("When the current claim lapses and the request returns to the queue (UTC); null when unclaimed.")
+        description="When the current claim lapses and the request returns to the queue (UTC); null when unclaimed."
     )
     referred_at: datetime | None = Field(description="When the request entered the queue (UTC).")
     due_at: datetime | None = Field(

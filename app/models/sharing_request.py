@@ -225,7 +225,7 @@ class Verdict(BaseModel):
         )
     )
     findings: list[Finding] = Field(
-        description=("What each rule of the policy found, one finding per rule in the policy's order, passes included.")
+        description="What each rule of the policy found, one finding per rule in the policy's order, passes included."
     )
     conditions: list[str] = Field(
         description=(
@@ -247,7 +247,7 @@ class DecisionPublic(Verdict):
 
     id: str = Field(description="The decision's id (a UUID).")
     version: int = Field(
-        description=("The version of the request this decision is on (1 when submitted, one more with each amendment).")
+        description="The version of the request this decision is on (1 when submitted, one more with each amendment)."
     )
     kind: DecisionKind = Field(
         description=(
@@ -329,7 +329,7 @@ class RequestHeadline(BaseModel):
         description="The requester's own case reference, as submitted; null when none was given."
     )
     requester: str = Field(
-        description=("The code of the requesting organisation, taken from the submitting token's `org` claim.")
+        description="The code of the requesting organisation, taken from the submitting token's `org` claim."
     )
     purpose: PurposeCategory = Field(description="The purpose category of the request's current version.")
     urgency: Urgency = Field(description="The urgency of the request's current version.")
@@ -357,7 +357,7 @@ def ready_to_disclose(request: SharingRequest) -> bool:
 
 class SharingRequestSummary(RequestHeadline):
     review_required: bool = Field(
-        description=("True when the current decision is an emergency share that a guardian must review afterwards.")
+        description="True when the current decision is an emergency share that a guardian must review afterwards."
     )
     retrospective_review: RetrospectiveStatus | None = Field(
         description=(

@@ -215,7 +215,7 @@ class WebhookEndpointCreate(BaseModel):
     event_types: EventTypes = Field(description="The event types to receive, at least one.")
     description: Description | None = Field(
         default=None,
-        description=("What the endpoint is for, for its owner (at most 500 characters); null or left out for none."),
+        description="What the endpoint is for, for its owner (at most 500 characters); null or left out for none.",
     )
 
 
@@ -236,7 +236,7 @@ class WebhookEndpointUpdate(BaseModel):
     )
     event_types: EventTypes | None = Field(
         default=None,
-        description=("The event types to receive from now on, replacing the list; null or left out to leave as it is."),
+        description="The event types to receive from now on, replacing the list; null or left out to leave as it is.",
     )
     description: Description | None = Field(
         default=None, description="A new description; null or left out to leave it as it is."

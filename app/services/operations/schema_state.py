@@ -38,10 +38,10 @@ class SchemaStatus(StrEnum):
 class SchemaCheck(BaseModel):
     """The schema's revision, the one this code needs, and what to do."""
 
-    status: SchemaStatus
+    status: SchemaStatus = Field(description="`current`, `behind` (run `caldicott migrate`), `ahead` or `unknown`.")
     revision: str | None = Field(description="The revision the database is at; null for a database never migrated")
     expected: str | None = Field(description="The newest revision of the migrations shipped with this code")
-    detail: str
+    detail: str = Field(description="What the status means and what to do, in words.")
 
     @property
     def ready(self) -> bool:

@@ -41,13 +41,15 @@ class CalendarStatus(StrEnum):
 class CalendarCheck(BaseModel):
     """How long the active policy's bank-holiday calendar runs."""
 
-    status: CalendarStatus
+    status: CalendarStatus = Field(
+        description="`ok`, or `degraded` when the calendar ends within 90 days or has ended."
+    )
     policy: str = Field(description="The active policy's name and version")
     ends: date | None = Field(
         description="31 December of the last year the policy lists a bank holiday in; null when it lists none"
     )
     days_left: int | None = Field(description="Days from today (London) to `ends`; negative once it has passed")
-    detail: str
+    detail: str = Field(description="What the status means and what to do, in words.")
 
 
 def calendar_check(policy: Policy, *, today: date) -> CalendarCheck:
