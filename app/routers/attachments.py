@@ -35,9 +35,9 @@ UPLOAD_FORM: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "file"],
                     "properties": {
+                        # The vocabulary's own schema, so each kind is described once, with its values.
                         "kind": {
-                            "type": "string",
-                            "enum": [str(kind) for kind in AttachmentKind],
+                            "$ref": f"#/components/schemas/{AttachmentKind.__name__}",
                             "description": "What the evidence is",
                         },
                         "file": {
