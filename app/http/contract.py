@@ -173,8 +173,8 @@ VALUE_LINE = re.compile(r"^- `(?P<value>[^`]+)`: (?P<meaning>.+)$")
 
 
 def value_meanings(description: str) -> dict[str, str]:
-    """The meaning of each value an enum's description lists, one Markdown item each (`- \\`value\\`: meaning`),
-    an item's indented lines joined to it."""
+    """The meaning of each value an enum's description lists, one Markdown item each (a hyphen, the value in
+    backticks, a colon and the meaning), an item's indented lines joined to it."""
     meanings: dict[str, str] = {}
     current = None
     for line in inspect.cleandoc(description).splitlines():

@@ -1,8 +1,9 @@
 """Closed vocabularies of the domain brief (section 3), one enum each.
 
-Each docstring is the enum's description in the contract, and lists every value with its meaning as `- \`value\`:
-meaning`: app/http/contract.py turns the list into `x-enum-descriptions`, and tests/test_contract.py fails when a
-value is missing from it. New values may be added in a minor release (the contract's rule for extending enums)."""
+Each docstring is the enum's description in the contract and lists every value with its meaning, one Markdown item
+per value: a hyphen, the value in backticks, a colon and the meaning. app/http/contract.py turns the list into
+`x-enum-descriptions`, and tests/test_contract.py fails when a value is missing from it. New values may be added in
+a minor release (the contract's rule for extending enums)."""
 
 from enum import IntEnum, StrEnum
 
