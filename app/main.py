@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from importlib import metadata
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,7 +51,8 @@ async def register_controller(application: FastAPI) -> None:
     code = wiring.settings.controller_org
     try:
         async with wiring.sessionmaker() as session:
-            if await organisation_register.ensure_controller(session=session, code=code):
+            named = wiring.settings.controller_name
+            if await organisation_register.ensure_controller(session=session, code=code, name=named):
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
                 await wiring.chainer.settle()
@@ -129,7 +131,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
 
     app = FastAPI(
         title="Caldicott sharing adjudication service",
-        version="0.1.0",
+        # The package's own version (pyproject.toml), so the contract and the package cannot disagree.
+        version=metadata.version("caldicott"),
         summary="Decides, records and explains requests to share confidential health and care information.",
         description=contract.DESCRIPTION,
         openapi_tags=contract.TAGS,

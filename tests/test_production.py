@@ -34,6 +34,7 @@ PRODUCTION: dict[str, Any] = {
     "jwks_url": "https://idp.example/.well-known/jwks.json",
     "subject_key": "a-long-random-key-kept-by-the-operator",
     "controller_org": "RX1",
+    "controller_name": "Riverside NHS Foundation Trust",
     "audit_signing_key_file": "/run/secrets/caldicott-audit/audit-signing-key.pem",
 }
 SECRET = "do-not-echo-this-secret-value"
@@ -132,6 +133,7 @@ def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_li
         "CALDICOTT_JWKS_URL": PRODUCTION["jwks_url"],
         "CALDICOTT_SUBJECT_KEY": PRODUCTION["subject_key"],
         "CALDICOTT_CONTROLLER_ORG": PRODUCTION["controller_org"],
+        "CALDICOTT_CONTROLLER_NAME": PRODUCTION["controller_name"],
     }
     refused = run_cli(command, cwd=tmp_path, **(env | unsafe))
     assert (refused.returncode, refused.stderr.strip()) == (2, f"caldicott {command}: {line}")

@@ -695,6 +695,7 @@ def test_production_sends_only_to_https(tmp_path: Path) -> None:
         jwks_file=jwks,
         subject_key="k" * 32,
         controller_org="RX1",
+        controller_name="Riverside NHS Foundation Trust",
         audit_public_keys_file=tmp_path / "audit-keys.json",
     )  # type: ignore[call-arg]
     with pytest.raises(webhooks.DestinationRefused, match="https"):

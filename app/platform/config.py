@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
     controller_org: OrganisationCode = DEV_CONTROLLER_ORG
+    # The controller's name as people read it: decision notices say "From: <this>", and the controller's organisation
+    # is registered under it at first start. Unset, notices use the name registered for the controller's organisation
+    # (at first start "<code> (the controller)"; an admin may change it).
+    controller_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")
     # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's
     # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
     # (app/powers.py, applied in app/http/tokens.py).
@@ -188,6 +192,10 @@ class Settings(BaseSettings):
             if self.controller_org == DEV_CONTROLLER_ORG:
                 raise ValueError(
                     "production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service"
+                )
+            if self.controller_name is None:
+                raise ValueError(
+                    "production needs CALDICOTT_CONTROLLER_NAME: the controller's name as its notices show it to people"
                 )
         return self
 
