@@ -108,7 +108,7 @@ class AuditEventPublic(BaseModel):
     target_type: AuditTarget = Field(description="What kind of thing it was done to.")
     target_id: str = Field(
         description=(
-            "Which one: a request id, an organisation or agreement code, a policy `name@version`, "
+            "Which one: a request id, an organisation or agreement code, a policy `name/version`, "
             "an endpoint id, or a report's name."
         )
     )

@@ -43,8 +43,7 @@ class DecisionLogRow(BaseModel):
     decided_by: str = Field(description="`rules`, or the deciding guardian's token subject.")
     principles_engaged: list[str] = Field(
         description=(
-            "The Caldicott principles (and areas such as consent) of the rules that did not pass, "
-            "such as `CP6` or `CONSENT`."
+            "Each rule that did not pass, with what it found, as `RULE (result)`: `CONSENT.public_interest (refer)`."
         )
     )
     conditions: list[str] = Field(description="The conditions the decision set.")

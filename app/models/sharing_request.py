@@ -367,8 +367,8 @@ class SharingRequestSummary(RequestHeadline):
     )
     due_at: datetime | None = Field(
         description=(
-            "When a guardian's answer is due (UTC), by the policy's response time for the urgency,"
-            " working days of its calendar; null when the request is not waiting for a guardian."
+            "When a guardian's answer is due (UTC), by the policy's response time for the urgency (hours, or "
+            "working days of its bank-holiday calendar); null when the request is not waiting for a guardian."
         )
     )
     created_at: datetime = Field(description="When the request was submitted (UTC).")
