@@ -93,8 +93,8 @@ class Subjects(Vocabulary):
         default=False,
         description=(
             "True when the people have died. UK GDPR covers only the living, but the duty of "
-            "confidence continues after death: a deceased person's identifiable records are "
-            "referred to a guardian unless a verified duty reaches them."
+            "confidence continues after death: a request for a deceased person's information that is "
+            "not anonymised is referred to a guardian, unless a verified duty reaches it."
         ),
     )
 
@@ -258,8 +258,8 @@ class Consent(Vocabulary):
         default=False,
         description=(
             "True when a best-interests decision to share has been recorded (Mental Capacity Act "
-            "2005 s.4) for a person who lacks capacity; without one, direct care for such a person"
-            " is referred. Default false."
+            "2005 s.4) for a person of 16 or over who lacks capacity; without one, direct care for such "
+            "a person is referred. Under 16 the Act does not apply. Default false."
         ),
     )
     # Policy 2028.1 (brief section 4b); earlier editions ignore it.
