@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ProblemError, install_problem_handlers
+from app.http import contract
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
 from app.http.rate_limits import RateLimitFields, limit_rate
@@ -152,8 +153,13 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         # The package's own version (pyproject.toml), so the contract and the package cannot disagree.
         version=metadata.version("caldicott"),
         summary="Decides, records and explains requests to share confidential health and care information.",
+        description=contract.DESCRIPTION,
+        openapi_tags=contract.TAGS,
+        servers=contract.SERVERS,
+        generate_unique_id_function=contract.operation_id,
         lifespan=lifespan,
     )
+    contract.install(app)
     app.state.wiring = wiring
     install_problem_handlers(app)
     app.add_middleware(RateLimitFields)

@@ -60,8 +60,8 @@ class PolicyActivatedData(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    version: str
+    name: str = Field(description="The policy's name, such as `uk-caldicott-baseline`.")
+    version: str = Field(description="The policy's version, such as `2028.1`.")
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the policy document, hex")
     link: str = Field(description="Where to read the policy: a path on this service")
 
@@ -72,7 +72,7 @@ class AgreementNoticeData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(description="The agreement's code")
-    title: str
+    title: str = Field(description="The agreement's title.")
     date: dt.date = Field(description="The date announced: the review date, or the agreement's last day")
     days_left: int = Field(description="Days from today (London) to that date; negative for a review date already past")
     owner: str | None = Field(description="The organisation answerable for the agreement, if one is named")
@@ -195,7 +195,7 @@ def envelope(event_type: WebhookEventType) -> type[BaseModel]:
         __doc__=f"The body of a `{event_type.value}` delivery.",
         type=(Literal[event_type.value], Field(description="The event type")),  # type: ignore[valid-type]
         timestamp=(dt.datetime, Field(description=TIMESTAMP)),
-        data=(CATALOGUE[event_type].data, ...),
+        data=(CATALOGUE[event_type].data, Field(description="What the event is about, as it stood after the change")),
     )
     return model
 

@@ -20,7 +20,7 @@ from app.principal import Principal
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
-router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Evidence"], responses=PROBLEM_RESPONSES)
 
 UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN))]
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
@@ -35,9 +35,9 @@ UPLOAD_FORM: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "file"],
                     "properties": {
+                        # The vocabulary's own schema, so each kind is described once, with its values.
                         "kind": {
-                            "type": "string",
-                            "enum": [str(kind) for kind in AttachmentKind],
+                            "$ref": f"#/components/schemas/{AttachmentKind.__name__}",
                             "description": "What the evidence is",
                         },
                         "file": {

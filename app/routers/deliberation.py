@@ -17,7 +17,7 @@ from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services.audit import events
 from app.services.review import opinions, panel_records, panels
 
-router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Guardian review"], responses=PROBLEM_RESPONSES)
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
 IN_HISTORY = (
     "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"

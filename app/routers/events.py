@@ -12,7 +12,7 @@ from app.models.webhook import EventPage
 from app.services.reports.decision_log import period_bound
 from app.services.webhooks import event_log
 
-router = APIRouter(prefix="/v1/events", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/events", tags=["Webhooks"], responses=PROBLEM_RESPONSES)
 
 
 @router.get(

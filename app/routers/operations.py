@@ -15,7 +15,7 @@ from app.services.operations.pod_gauges import PodGauges
 from app.services.operations.readiness import Readiness, readiness
 from app.wiring import Wiring
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["Operations"])
 log = logging.getLogger("caldicott.metrics")
 
 

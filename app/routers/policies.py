@@ -17,7 +17,7 @@ from app.services.policies import registry as policies
 from app.services.policies import replay
 from app.services.reports.decision_log import period
 
-router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Policies"], responses=PROBLEM_RESPONSES)
 
 ACTIVATION_ETAG = {
     "ETag": {

@@ -16,7 +16,7 @@ from app.models.vocabulary import PurposeCategory, RequestStatus
 from app.services.sharing_requests import adjudication
 from app.services.sharing_requests import reading as sharing_requests
 
-router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Sharing requests"], responses=PROBLEM_RESPONSES)
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}

@@ -63,7 +63,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
-router = APIRouter(tags=["webhook events"])
+router = APIRouter(tags=["Webhook events"])
 
 
 def _receiver(model: type[BaseModel]) -> Callable[..., Coroutine[Any, Any, None]]:

@@ -25,7 +25,7 @@ from app.models.webhook import (
 )
 from app.services.webhooks import endpoints as webhooks
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["Webhooks"], responses=PROBLEM_RESPONSES)
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such endpoint, or it is not the caller's")}
