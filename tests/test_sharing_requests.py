@@ -227,7 +227,7 @@ async def test_bad_bodies_get_a_problem_naming_the_field(client: httpx.AsyncClie
         content=b"{not json",
         headers=tokens.agency("RXT01") | {"content-type": "application/json"},
     )
-    assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
+    assert not_json.status_code == 400 and not_json.json()["errors"][0]["field"] == "body"
     # Nothing half-accepted: no request was recorded by any of these.
     assert (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).json()["items"] == []
 
