@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import AwareDatetime
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
@@ -96,11 +97,34 @@ async def list_sharing_requests(
     principal: ReaderPrincipal,
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     purpose: PurposeCategory | None = None,
+    reference: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=STORABLE_TEXT,
+            description="Only requests whose `reference` (the requesting agency's own case reference) is exactly this",
+        ),
+    ] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="Only requests changed at or after this time (ISO 8601 with an offset): each workflow move, "
+            "amendment and decision changes `updated_at`; poll with the latest `updated_at` seen"
+        ),
+    ] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> SharingRequestPage:
     return await sharing_requests.list_page(
-        session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit
+        session=session,
+        principal=principal,
+        status=status_,
+        purpose=purpose,
+        reference=reference,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
     )
 
 

@@ -115,15 +115,22 @@ async def list_page(
     purpose: PurposeCategory | None,
     cursor: str | None,
     limit: int,
+    reference: str | None = None,
+    updated_since: datetime | None = None,
 ) -> SharingRequestPage:
     """Newest first, keyset-paginated; an agency's page holds only its own requests."""
     query = select(SharingRequest)
     if not sees_all(principal):
         query = query.where(SharingRequest.requester_org == principal.org)
-    if status is not None:
-        query = query.where(SharingRequest.status == status)
-    if purpose is not None:
-        query = query.where(SharingRequest.purpose_category == purpose)
+    for column, value in (
+        (SharingRequest.status, status),
+        (SharingRequest.purpose_category, purpose),
+        (SharingRequest.reference, reference),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if updated_since is not None:
+        query = query.where(col(SharingRequest.updated_at) >= updated_since)
     order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
     rows, next_cursor = await keyset_page(
         session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit
