@@ -163,7 +163,7 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
         (auditor, "guardian-2"),
         (tokens.agency("RXT01"), "a Caldicott Guardian of CONTROLLER (the controller)"),
     ):
-        history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["entries"]
+        history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["items"]
         changes = [
             (e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"
         ]

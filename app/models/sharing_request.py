@@ -7,9 +7,22 @@ from typing import Any
 
 import sqlmodel
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    false,
+    or_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, JSONValue, UTCDateTime, enum_column, utcnow
@@ -274,6 +287,43 @@ class EvaluationPublic(Verdict):
     evaluated_at: datetime
 
 
+# The status a claimed request returns to when its claim lapses (the workflow's EXPIRE_CLAIM rows; a retrospective
+# review keeps its status). A lapsed claim reads as returned from the moment it lapses, though the row is changed
+# only at the next write on the request: no read changes anything (tests/test_review.py checks the two agree).
+LAPSED_CLAIM_STATUS = {
+    RequestStatus.IN_REVIEW: RequestStatus.AWAITING_REVIEW,
+    RequestStatus.IN_RECONSIDERATION: RequestStatus.AWAITING_RECONSIDERATION,
+}
+
+
+def claim_lapsed(request: SharingRequest, now: datetime | None = None) -> bool:
+    """True when the request's claim outlived its lease without the guardian acting."""
+    return request.claim_expires_at is not None and request.claim_expires_at <= (now or utcnow())
+
+
+def status_as_read(request: SharingRequest, now: datetime | None = None) -> RequestStatus:
+    """The request's status as a reader sees it: a lapsed claim's request is back in the queue."""
+    if claim_lapsed(request, now):
+        return LAPSED_CLAIM_STATUS.get(request.status, request.status)
+    return request.status
+
+
+def claim_held(now: datetime) -> ColumnElement[bool]:
+    """Rows whose claim, if any, has not lapsed."""
+    expires = col(SharingRequest.claim_expires_at)
+    return or_(expires.is_(None), expires > now)
+
+
+def status_read_as(status: RequestStatus, now: datetime) -> ColumnElement[bool]:
+    """Rows that read as `status` (status_as_read): a claimed status only while the claim is
+    held; any other, also the claimed rows whose lapsed claim returns them to it."""
+    if status in LAPSED_CLAIM_STATUS:
+        return and_(col(SharingRequest.status) == status, claim_held(now))
+    returning = [claimed for claimed, returned in LAPSED_CLAIM_STATUS.items() if returned == status]
+    lapsed = col(SharingRequest.claim_expires_at) <= now
+    return or_(col(SharingRequest.status) == status, and_(lapsed, col(SharingRequest.status).in_(returning)))
+
+
 class RequestHeadline(BaseModel):
     """What every list of requests shows of each."""
 
@@ -292,7 +342,7 @@ class RequestHeadline(BaseModel):
             "requester": request.requester_org,
             "purpose": request.purpose_category,
             "urgency": request.urgency,
-            "status": request.status,
+            "status": status_as_read(request),
         }
 
 

@@ -60,8 +60,9 @@ NOT_RECONSIDERABLE = {
 @router.get(
     "/v1/review-queue",
     summary="Requests awaiting a guardian: emergency first, then by due time",
-    # Listing returns lapsed claims to the queue, which can meet a guardian acting at the same moment.
-    responses=INVALID_INPUT | {409: problem_doc("A request changed while its lapsed claim was being returned; retry")},
+    description="A request whose claim has lapsed is listed as unclaimed (its status and `assignee` as they will be "
+    "once claimed again); listing changes nothing.",
+    responses=INVALID_INPUT,
 )
 async def review_queue(
     session: SessionDep,
@@ -98,7 +99,16 @@ async def review_queue(
 
 
 @router.post(
-    "/v1/sharing-requests/{request_id}/claim", summary="Take a request from the queue", responses=ON_A_REQUEST | MOVED
+    "/v1/sharing-requests/{request_id}/claim",
+    summary="Take a request from the queue",
+    responses=ON_A_REQUEST
+    | MOVED
+    | {
+        409: problem_doc(
+            "The request's state does not allow a claim (`current_status` names it): when another guardian holds "
+            "it, `held_by` names them and `held_until` says when their claim lapses; or it changed at the same moment"
+        )
+    },
 )
 async def claim(
     request: RequestToChange,
@@ -287,15 +297,26 @@ async def decide_reconsideration(
 @router.get(
     "/v1/sharing-requests/{request_id}/history",
     summary="Every version, decision and state change, in order",
-    description='An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
+    description="Paged like every list (`cursor`, `limit`), oldest first. "
+    'An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
     "auditors and admins read the token subject.",
     responses=NOT_FOUND,
 )
 async def history(
-    request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal
+    request: CurrentRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: ReaderPrincipal,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> History:
     return await transitions.history(
-        session=session, principal=principal, request=request, controller=settings.controller_org
+        session=session,
+        principal=principal,
+        request=request,
+        controller=settings.controller_org,
+        cursor=cursor,
+        limit=limit,
     )
 
 

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.models.actions import RequestAction
+from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
     STATUS_FOR_OUTCOME,
@@ -20,6 +21,7 @@ from app.models.sharing_request import (
     SharingRequestPage,
     SharingRequestPublic,
     SharingRequestSummary,
+    status_read_as,
 )
 from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus
 from app.platform.pagination import descending, keyset_page
@@ -122,13 +124,11 @@ async def list_page(
     query = select(SharingRequest)
     if not sees_all(principal):
         query = query.where(SharingRequest.requester_org == principal.org)
-    for column, value in (
-        (SharingRequest.status, status),
-        (SharingRequest.purpose_category, purpose),
-        (SharingRequest.reference, reference),
-    ):
+    for column, value in ((SharingRequest.purpose_category, purpose), (SharingRequest.reference, reference)):
         if value is not None:
             query = query.where(column == value)
+    if status is not None:
+        query = query.where(status_read_as(status, utcnow()))
     if updated_since is not None:
         query = query.where(col(SharingRequest.updated_at) >= updated_since)
     order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
