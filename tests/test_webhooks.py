@@ -227,7 +227,6 @@ async def test_the_event_commits_or_rolls_back_with_the_change(
                 principal=principal,
                 body=body,
                 subject_key=hook_app.state.wiring.settings.subject_key_bytes,
-                idempotency_key=None,
             )
             await (session.commit() if commit else session.rollback())
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
@@ -35,6 +36,7 @@ from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading as sharing_requests
 
 router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}

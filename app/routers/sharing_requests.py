@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
+from app.http.idempotency import REPLAYED_HEADER, IdempotentRoute, changes_nothing
 from app.http.roles import AgencyPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
@@ -18,6 +19,7 @@ from app.services.sharing_requests import adjudication
 from app.services.sharing_requests import reading as sharing_requests
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
@@ -34,14 +36,10 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to
             "headers": {
                 "Location": {"description": "The request's own URL", "schema": {"type": "string"}},
                 **ETAG_HEADER,
-                "Idempotent-Replayed": {
-                    "description": "`true` when this repeats the answer first given to the same Idempotency-Key",
-                    "schema": {"type": "string"},
-                },
+                **REPLAYED_HEADER,
             },
         },
         403: problem_doc("The caller's organisation is not registered or not active"),
-        409: problem_doc("The same Idempotency-Key is being recorded"),
     },
 )
 async def submit_sharing_request(
@@ -51,15 +49,6 @@ async def submit_sharing_request(
     policy: PolicyDep,
     settings: SettingsDep,
     principal: AgencyPrincipal,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            pattern=STORABLE_TEXT,
-            description="Retrying with the same key and body returns the original answer",
-        ),
-    ] = None,
 ) -> SharingRequestPublic:
     submission = await adjudication.submit(
         session=session,
@@ -67,21 +56,10 @@ async def submit_sharing_request(
         principal=principal,
         body=body,
         subject_key=settings.subject_key_bytes,
-        idempotency_key=idempotency_key,
         max_identifiers=settings.max_identifiers_per_request,
     )
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
     tagged(response, submission.request)
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-        return await sharing_requests.details(
-            session=session,
-            request=submission.request,
-            reader=principal,
-            controller=settings.controller_org,
-            as_first_answered=True,
-        )
-    assert submission.decision is not None and submission.body is not None
     return sharing_requests.as_written(
         request=submission.request,
         version=1,
@@ -162,6 +140,7 @@ async def get_sharing_request(
         404: problem_doc("No such policy"),
     },
 )
+@changes_nothing  # a dry run: nothing to answer twice
 async def evaluate_sharing_request(
     body: SharingRequestBody,
     session: SessionDep,

@@ -12,7 +12,6 @@ from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
-    STATUS_FOR_OUTCOME,
     Decision,
     DecisionPublic,
     EvaluationPublic,
@@ -23,7 +22,7 @@ from app.models.sharing_request import (
     SharingRequestSummary,
     status_read_as,
 )
-from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus
+from app.models.vocabulary import DecisionKind, PurposeCategory, RequestStatus
 from app.platform.pagination import descending, keyset_page
 from app.principal import Principal
 from app.rules import Finding
@@ -53,11 +52,9 @@ async def details(
     request: SharingRequest,
     reader: Principal,
     controller: str,
-    as_first_answered: bool = False,
 ) -> SharingRequestPublic:
-    """The request with its current body and latest decision, or, for a replay, as first answered;
-    an agency reads no guardian's subject."""
-    version = 1 if as_first_answered else request.current_version
+    """The request with its current body and latest decision; an agency reads no guardian's subject."""
+    version = request.current_version
     body = (
         await session.exec(
             select(RequestVersion.body).where(
@@ -65,21 +62,13 @@ async def details(
             )
         )
     ).one()
-    order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
+    order = col(Decision.decided_at).desc()
     decision = (
         await session.exec(
             select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1)
         )
     ).one()
     public = SharingRequestSummary.fields_of(request)
-    if as_first_answered:
-        first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
-        public.update(
-            status=first_status,
-            review_required=decision.review_required,
-            retrospective_review=RetrospectiveStatus.PENDING if decision.review_required else None,
-            updated_at=request.created_at,
-        )
     shown = DecisionPublic.of(decision)
     if (
         decision.kind != DecisionKind.RULES
