@@ -422,7 +422,13 @@ async def test_an_emergency_share_is_reviewed_retrospectively(
         {"outcome": "not_upheld", "rationale": "Risk was not imminent; police should have sought consent."},
     )
     assert judged.status_code == 200, judged.text
-    assert (judged.json()["kind"], judged.json()["outcome"]) == ("retrospective", "not_upheld")
+    # The emergency share's outcome stands (the sharing is not undone); the review's judgement is its verdict.
+    assert (judged.json()["kind"], judged.json()["outcome"], judged.json()["verdict"]) == (
+        "retrospective",
+        "approve_with_conditions",
+        "not_upheld",
+    )
+    assert judged.json()["conditions"] == share["decision"]["conditions"]
 
     read = (await client.get(f"/v1/sharing-requests/{share['id']}", headers=tokens.agency("RXT01"))).json()
     assert (read["status"], read["retrospective_review"]) == (

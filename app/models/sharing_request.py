@@ -38,6 +38,7 @@ from app.models.vocabulary import (
     PurposeCategory,
     RequestStatus,
     RetrospectiveStatus,
+    ReviewVerdict,
     Urgency,
 )
 from app.rules import Finding
@@ -157,6 +158,10 @@ class Decision(SQLModel, table=True):
     version: int
     kind: DecisionKind = sqlmodel.Field(default=DecisionKind.RULES, sa_column=enum_column(DecisionKind, 16))
     outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
+    # A reconsideration's or retrospective review's verdict on the decision it reviewed; `outcome` is what then stands.
+    verdict: ReviewVerdict | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(ReviewVerdict, 16, nullable=True)
+    )
     findings: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     review_required: bool = False
@@ -239,6 +244,12 @@ class DecisionPublic(Verdict):
     decided_by: str = Field(
         description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED
     )
+    verdict: ReviewVerdict | None = Field(
+        default=None,
+        description="With kind `reconsideration` or `retrospective`: the guardian's verdict on the decision reviewed "
+        "(`upheld`, `overturned` on reconsideration, `not_upheld` on a retrospective review); `outcome` stays the "
+        "approve or refuse outcome that stands. Null for any other decision",
+    )
     rationale: str | None = None
     approved_items: list[DataCategory] | None = None
     decided_at: datetime
@@ -262,6 +273,7 @@ class DecisionPublic(Verdict):
             version=decision.version,
             kind=decision.kind,
             outcome=decision.outcome,
+            verdict=decision.verdict,
             review_required=decision.review_required,
             findings=list(findings)
             if findings is not None

@@ -275,15 +275,23 @@ class RetrospectiveStatus(StrEnum):
 
 
 class DecisionOutcome(StrEnum):
-    """Every outcome a decision record can carry: the rules', a guardian's, a retrospective review's."""
+    """Every outcome a decision record can carry: the rules', a guardian's, a panel's; a review of a decision (a
+    reconsideration, a retrospective review) carries the outcome that then stands, and its verdict apart."""
 
     APPROVE = "approve"
     APPROVE_WITH_CONDITIONS = "approve_with_conditions"
     REFER = "refer"
     REFUSE = "refuse"
     REQUEST_INFORMATION = "request_information"
-    UPHELD = "upheld"
-    NOT_UPHELD = "not_upheld"
+
+
+class ReviewVerdict(StrEnum):
+    """A guardian's verdict on an earlier decision: a reconsideration's (upheld, overturned) or a retrospective
+    review's of an emergency share (upheld, not upheld)."""
+
+    UPHELD = "upheld"  # the decision reviewed stands
+    NOT_UPHELD = "not_upheld"  # the emergency share should not have been made (the sharing is not undone)
+    OVERTURNED = "overturned"  # on reconsideration, a new decision replaces it
 
 
 class DecisionKind(StrEnum):
