@@ -267,6 +267,7 @@ async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens:
         "id",
         "status",
         "outcome",
+        "verdict",
         "conditions",
         "ready_to_disclose",
         "open_checks",

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts,
 # is a witness's (tests/test_checkpoints.py).
 ALL_EVENTS = [str(event_type) for event_type in WebhookEventType if event_type is not WebhookEventType.AUDIT_CHECKPOINT]
-PAYLOAD_FIELDS = {"id", "status", "outcome", "conditions", "ready_to_disclose", "open_checks", "link"}
+PAYLOAD_FIELDS = {"id", "status", "outcome", "verdict", "conditions", "ready_to_disclose", "open_checks", "link"}
 
 
 async def register_endpoint(
@@ -105,6 +105,7 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(
         "id": request["id"],
         "status": "approved_with_conditions",
         "outcome": "approve_with_conditions",
+        "verdict": None,
         "conditions": request["decision"]["conditions"],
         "ready_to_disclose": True,
         "open_checks": [],
