@@ -171,3 +171,27 @@ async def test_two_requests_racing_with_one_key_record_one_change(client: httpx.
             assert answer.json()["id"] == fresh[0].json()["id"]
     listed = (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).json()["items"]
     assert len(listed) == 1
+
+
+async def test_a_retried_upload_is_one_attachment_whatever_its_boundary(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    request = (await submit(client, tokens, changed(REFERRED))).json()
+    url = f"/v1/sharing-requests/{request['id']}/attachments"
+    note = ("note.txt", b"Telephone note of the call with the recipient team.\n", "text/plain")
+    answers = [
+        await client.post(
+            url, data={"kind": "other"}, files={"file": note}, headers=keyed(tokens.agency("RXT01"), "up")
+        )
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201], answers[0].text
+    assert answers[1].headers["idempotent-replayed"] == "true" and answers[1].json() == answers[0].json()
+    listed = (await client.get(url, headers=tokens.agency("RXT01"))).json()["items"]
+    assert len(listed) == 1
+    other = ("note.txt", b"Another note entirely, sent under the same key.\n", "text/plain")
+    refused = await client.post(
+        url, data={"kind": "other"}, files={"file": other}, headers=keyed(tokens.agency("RXT01"), "up")
+    )
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "Idempotency-Key"

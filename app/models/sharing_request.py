@@ -61,7 +61,7 @@ class SharingRequest(SQLModel, table=True):
         Index("ix_sharing_requests_created", "created_at", "id"),
         Index("ix_sharing_requests_status_created", "status", "created_at"),
         Index("ix_sharing_requests_queue", "in_queue", "review_priority", "due_at", "id"),
-        # Lapsed claims are looked for on every queue listing; without it that reads the whole queue.
+        # A lapsed claim reads as returned (status_read_as, claim_held): the queue's filters compare the expiry.
         Index("ix_sharing_requests_claim_expires", "claim_expires_at"),
     )
     # Optimistic locking: two guardians acting on one request at once cannot both win.
