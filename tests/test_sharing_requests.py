@@ -354,5 +354,8 @@ async def test_the_list_filters_by_updated_since(client: httpx.AsyncClient, toke
     withdrawn = await client.post(f"/v1/sharing-requests/{first['id']}/withdraw", headers=agency)
     assert withdrawn.status_code == 200, withdrawn.text
     assert await since(withdrawn.json()["updated_at"]) == [first["id"]]  # a move changes updated_at
-    naive = await client.get("/v1/sharing-requests", params={"updated_since": "2026-01-01T00:00:00"}, headers=agency)
-    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "updated_since"
+    for refused in ("2026-01-01T00:00:00", "1764000000", "2.78e-33", "0001-01-01T00:00:00+01:00"):
+        # Naive, a Unix time (which pydantic would take), or off the calendar in UTC.
+        answer = await client.get("/v1/sharing-requests", params={"updated_since": refused}, headers=agency)
+        assert answer.status_code == 422, (refused, answer.text)
+        assert answer.json()["errors"][0]["field"] == "updated_since"

@@ -1,9 +1,11 @@
 """Partner agencies submit sharing requests and read their decisions; anyone may dry-run one."""
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
@@ -17,6 +19,24 @@ from app.models.sharing_request import EvaluationPublic, SharingRequestPage, Sha
 from app.models.vocabulary import PurposeCategory, RequestStatus
 from app.services.sharing_requests import adjudication
 from app.services.sharing_requests import reading as sharing_requests
+
+
+def _date_time_text(value: object) -> object:
+    # Pydantic would also take a number as a Unix time; the contract says ISO 8601.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].+", value):
+        raise ValueError("must be an ISO 8601 date and time with an offset, such as 2026-12-01T09:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Compared in UTC: a time that leaves the calendar there (year 1 at +01:00) is refused here, not in the driver.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the calendar once in UTC") from None
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
 
 router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
@@ -85,7 +105,7 @@ async def list_sharing_requests(
         ),
     ] = None,
     updated_since: Annotated[
-        AwareDatetime | None,
+        IsoDateTime | None,
         Query(
             description="Only requests changed at or after this time (ISO 8601 with an offset): each workflow move, "
             "amendment and decision changes `updated_at`; poll with the latest `updated_at` seen"
