@@ -15,7 +15,10 @@ What is replayed is what was first sent: the status, the body, and the `Location
 the resource may have moved on since (a GET tells its current state and ETag).
 """
 
+import contextlib
 import email.message
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -25,7 +28,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTasks
 
-from app.canonical import canonical_json, sha256_hex
+from app.canonical import canonical_json
 from app.errors import Conflict, problem_doc
 from app.http.request_shape import is_json
 from app.http.roles import CurrentPrincipal
@@ -86,20 +89,22 @@ class Replay(Exception):  # noqa: N818 (not an error: the way out of the handler
 
 
 def body_hash(request: Request, body: bytes) -> str:
-    """A hash of what the body says: JSON canonicalised (key order and spacing are not a different request), a
-    multipart body without its boundary (a retry builds a new one), anything else byte for byte."""
+    """A keyed hash (HMAC-SHA256 with the subject key) of what the body says: JSON canonicalised (key order and
+    spacing are not a different request), a multipart body without its boundary (a retry builds a new one),
+    anything else byte for byte. Keyed, because a submission's body holds subject identifiers: a plain hash of it
+    could be tested against every NHS number by anyone holding the stored, de-identified, rest of the body."""
     content_type = request.headers.get("content-type", "")
+    said = body
     if is_json(content_type):
-        try:
-            return sha256_hex(canonical_json(json.loads(body)))
-        except ValueError:  # not JSON after all: refused by the route, hashed as bytes meanwhile
-            pass
+        with contextlib.suppress(ValueError):  # not JSON after all: refused by the route, hashed as bytes meanwhile
+            said = canonical_json(json.loads(body))
     message = email.message.Message()
     message["content-type"] = content_type
     boundary = message.get_param("boundary")
     if message.get_content_maintype() == "multipart" and isinstance(boundary, str) and boundary:
-        body = body.replace(boundary.encode("latin-1"), b"")
-    return sha256_hex(body)
+        said = body.replace(boundary.encode("latin-1"), b"")
+    key = wiring_of(request.app).settings.subject_key_bytes
+    return hmac.new(key, said, hashlib.sha256).hexdigest()
 
 
 async def check_key(
