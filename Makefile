@@ -5,10 +5,12 @@
 # `restore-drill` loads a database, pg_dumps and drops it, restores it into a fresh one, then verifies the
 # audit chain and its signed checkpoints and compares every table's row count, and prints PASS or FAIL;
 # `bench-checkpoints` prints what signed checkpoints cost against verification without them (a few minutes).
+# `sbom` writes the CycloneDX SBOM of what the image ships (requirements.lock and the service) to
+# dist/caldicott-sbom.cdx.json, offline; its VEX statement is supply-chain/vex.openvex.json.
 
 PYTHON := .venv/bin/python
 
-.PHONY: bench bench-quick bench-checkpoints resilience security restore-drill
+.PHONY: bench bench-quick bench-checkpoints resilience security restore-drill sbom
 
 bench:
 	bench/pg.sh $(PYTHON) -m bench.run
@@ -27,3 +29,6 @@ security:
 
 restore-drill:
 	bench/pg.sh $(PYTHON) -m bench.restore_drill
+
+sbom:
+	$(PYTHON) supply-chain/sbom.py --out dist/caldicott-sbom.cdx.json

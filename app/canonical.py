@@ -1,4 +1,4 @@
-"""Canonical JSON and the hashes built on it: request fingerprints and keyed subject hashes.
+"""Canonical JSON and the hashes built on it: request fingerprints and keyed subject hashes (and their keys).
 
 The canonical bytes are the standard library's (sorted keys, no whitespace, UTF-8, nothing escaped
 beyond what JSON requires); every stored hash was made from them. orjson writes the same bytes
@@ -12,6 +12,8 @@ or its error, are what they always were.
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -74,3 +76,30 @@ def subject_hash(key: bytes, identifier: str) -> str:
     """HMAC-SHA256 of a subject identifier; the identifier itself is never stored."""
     normalised = "".join(identifier.split()).upper()
     return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class SubjectKeys:
+    """The subject keys by version: new hashes are made with `current`; a search tries every version.
+
+    The keys never appear in a repr, a log line or an error; only their versions do.
+    """
+
+    keys: Mapping[int, bytes] = field(repr=False)
+    current: int
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keys:
+            raise ValueError(f"subject key version {self.current} is made current but not configured")
+
+    @property
+    def versions(self) -> frozenset[int]:
+        return frozenset(self.keys)
+
+    def hash(self, identifier: str, *, version: int | None = None) -> str:
+        """The identifier's hash under one version's key (by default the current one)."""
+        return subject_hash(self.keys[self.current if version is None else version], identifier)
+
+    def every_hash(self, identifier: str) -> dict[int, str]:
+        """The identifier's hash under each configured version, for a search that must find every one."""
+        return {version: subject_hash(key, identifier) for version, key in self.keys.items()}

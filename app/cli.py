@@ -1,5 +1,5 @@
 """The `caldicott` command: serve, migrate, deliver webhooks, mint development tokens, keep the audit trail
-(app/cli_audit.py), write the OpenAPI document."""
+(app/cli_audit.py), re-key subject hashes, write the OpenAPI document."""
 
 import argparse
 import logging
@@ -180,6 +180,39 @@ def cmd_attachments_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subjects_rekey(args: argparse.Namespace) -> int:
+    """Move the subject lookup rows of the identifiers given to the current subject key, and say what was done."""
+    import asyncio
+    from contextlib import nullcontext
+
+    from app.services.sharing_requests import subject_keys
+
+    settings = get_settings()
+    with nullcontext(sys.stdin) if args.identifiers == "-" else Path(args.identifiers).open(encoding="utf-8") as lines:
+        identifiers = (line.strip() for line in lines)
+        report = asyncio.run(subject_keys.run_rekey(settings, identifiers=identifiers, batch_size=args.batch_size))
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_subjects_versions(_: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.services.sharing_requests import subject_keys
+
+    print("\n".join(asyncio.run(subject_keys.run_versions(get_settings()))))
+    return 0
+
+
+def batch_size(text: str) -> int:
+    """`subjects rekey --batch-size`: identifiers per transaction, within what one query's parameters may hold."""
+    from app.services.sharing_requests.subject_keys import MAX_BATCH
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of identifiers from 1 to {MAX_BATCH}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="caldicott", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -230,6 +263,21 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--dry-run", action="store_true", help="say what would be purged, and change nothing")
     purge.set_defaults(run=cmd_attachments_purge)
+    subjects = commands.add_parser("subjects", help="the keyed hashes of subject identifiers (key rotation)")
+    subject_commands = subjects.add_subparsers(dest="subjects_command", required=True)
+    rekey = subject_commands.add_parser(
+        "rekey",
+        help="move the lookup rows of the identifiers given to CALDICOTT_SUBJECT_KEY_CURRENT's key "
+        "(idempotent, committed in batches, each request audited)",
+    )
+    rekey.add_argument(
+        "--identifiers", required=True, metavar="FILE", help="one identifier a line (- for standard input)"
+    )
+    rekey.add_argument("--batch-size", type=batch_size, default=1000, help="identifiers per transaction")
+    rekey.set_defaults(run=cmd_subjects_rekey)
+    subject_commands.add_parser(
+        "versions", help="how many lookup rows each subject key version holds, and whether it is configured"
+    ).set_defaults(run=cmd_subjects_versions)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the app")
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write, or - for standard output")
     openapi.set_defaults(run=cmd_openapi)

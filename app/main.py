@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from importlib import metadata
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +39,7 @@ from app.routers import (
 from app.rules import PolicyError
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
+from app.services.sharing_requests import subject_keys
 from app.services.webhooks import worker as delivery
 from app.wiring import Wiring, wiring_of
 
@@ -51,7 +53,8 @@ async def register_controller(application: FastAPI) -> None:
     code = wiring.settings.controller_org
     try:
         async with wiring.sessionmaker() as session:
-            if await organisation_register.ensure_controller(session=session, code=code):
+            named = wiring.settings.controller_name
+            if await organisation_register.ensure_controller(session=session, code=code, name=named):
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
                 await wiring.chainer.settle()
@@ -111,6 +114,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         for policy in wiring.policies.shipped.values():
             log.info("policy %s %s (%s) shipped", policy.name, policy.version, policy.content_hash[:12])
+        # A stored subject hash whose key is not configured would be missed by every disclosure search: refuse to serve.
+        await subject_keys.check_at_start(wiring.sessionmaker, settings.subject_keyring)
         await register_controller(application)
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
@@ -130,7 +135,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
 
     app = FastAPI(
         title="Caldicott sharing adjudication service",
-        version="0.1.0",
+        # The package's own version (pyproject.toml), so the contract and the package cannot disagree.
+        version=metadata.version("caldicott"),
         summary="Decides, records and explains requests to share confidential health and care information.",
         lifespan=lifespan,
         dependencies=[Depends(check_request_shape)],  # every route: only its own query parameters, JSON as JSON

@@ -45,7 +45,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.canonical import canonical_json, sha256_hex
+from app.canonical import SubjectKeys, canonical_json, sha256_hex
 from app.main import create_app
 from app.models.actions import RequestAction
 from app.models.base import LONDON
@@ -101,7 +101,7 @@ class Templates:
             body = changed(changes | {"subjects.identifiers": ["9990000018"]})
             evaluation = run(body)
             assert evaluation.outcome == name, (name, evaluation.outcome)
-            stored = fingerprint(SharingRequestBody.model_validate(body), subject_key=SUBJECT_KEY.encode()).body
+            stored = fingerprint(SharingRequestBody.model_validate(body), subject_keys=SubjectKeys(keys={1: SUBJECT_KEY.encode()}, current=1)).body
             findings = json.dumps([finding.model_dump(mode="json") for finding in evaluation.findings])
             status = str(STATUS_FOR_OUTCOME[evaluation.outcome])
             self.variants.append((name, weight, stored, findings, json.dumps(list(evaluation.conditions)), status, list(evaluation.conditions)))

@@ -139,6 +139,7 @@ def test_production_refuses_a_missing_or_shared_signing_key(tmp_path: Path) -> N
         "jwks_file": tmp_path / "jwks.json",
         "subject_key": "k" * 32,
         "controller_org": "RX1",
+        "controller_name": "Riverside NHS Foundation Trust",
         "jwt_secret": None,
     }
     missing = settings_for(

@@ -126,5 +126,9 @@ def test_production_names_its_controller() -> None:
         "audit_public_keys_file": "/etc/caldicott/audit-keys/audit-keys.json",
     }
     with pytest.raises(ValidationError, match="CALDICOTT_CONTROLLER_ORG"):
-        Settings(**production)
-    assert Settings(**production, controller_org="RXT").controller_org == "RXT"
+        Settings(**production, controller_name="Riverside NHS Foundation Trust")
+    # A code is not a name a person can read: notices say who they come from (README, decision notices).
+    with pytest.raises(ValidationError, match="CALDICOTT_CONTROLLER_NAME"):
+        Settings(**production, controller_org="RXT")
+    named = Settings(**production, controller_org="RXT", controller_name="Riverside NHS Foundation Trust")
+    assert (named.controller_org, named.controller_name) == ("RXT", "Riverside NHS Foundation Trust")

@@ -41,11 +41,14 @@ REQUIRED_SECRET_KEYS = {
     "CALDICOTT_JWKS_URL",
     "CALDICOTT_JWT_ISSUER",
     "CALDICOTT_CONTROLLER_ORG",
+    "CALDICOTT_CONTROLLER_NAME",
 }
 DNS = {("UDP", 53), ("TCP", 53)}
 POSTGRES, HTTPS = ("TCP", 5432), ("TCP", 443)
 # The release's first step (docs/operators/kubernetes.md): the settings and the migration, before the API and worker.
 FIRST_STEP = {"config", "migration"}
+# Kinds of the Prometheus Operator (deploy/kubernetes/components/monitoring), whose schemas kubernetes_validate lacks.
+CUSTOM_API_GROUPS = {"monitoring.coreos.com"}
 
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed, so the overlays cannot be rendered (`kubectl kustomize`)"
@@ -123,12 +126,27 @@ def test_both_overlays_render() -> None:
     assert {"production", "staging"} <= set(OVERLAYS)
     for overlay in OVERLAYS:
         kinds = {document["kind"] for document in rendered(overlay)}
-        assert {"Deployment", "Job", "Service", "NetworkPolicy", "PodDisruptionBudget", "ConfigMap"} <= kinds, overlay
+        assert {
+            "Deployment",
+            "Job",
+            "CronJob",
+            "Service",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "HorizontalPodAutoscaler",
+            "ConfigMap",
+            "PrometheusRule",
+            "ServiceMonitor",
+        } <= kinds, overlay
 
 
 def test_every_document_is_valid_against_the_kubernetes_schemas(documents: tuple[dict[str, Any], ...]) -> None:
+    """Every built-in kind; the Prometheus Operator's kinds are not in Kubernetes' schemas
+    (tests/test_operations_kit.py checks their shape)."""
     problems = []
     for document in documents:
+        if document["apiVersion"].split("/")[0] in CUSTOM_API_GROUPS:
+            continue
         try:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -226,8 +244,31 @@ def test_the_migration_job_runs_first_with_the_same_image(documents: tuple[dict[
 
 def test_the_production_overlay_runs_several_api_pods_and_workers() -> None:
     documents = rendered("production")
-    assert component(documents, "Deployment", "caldicott-api")["spec"]["replicas"] >= 2
+    assert component(documents, "HorizontalPodAutoscaler", "caldicott-api")["spec"]["minReplicas"] >= 2
     assert component(documents, "Deployment", "caldicott-worker")["spec"]["replicas"] >= 2
+
+
+def test_the_api_scales_on_cpu_and_the_worker_drains_one_at_a_time(documents: tuple[dict[str, Any], ...]) -> None:
+    api = component(documents, "Deployment", "caldicott-api")
+    autoscaler = component(documents, "HorizontalPodAutoscaler", "caldicott-api")["spec"]
+    assert autoscaler["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "caldicott-api"}
+    assert [metric["resource"]["name"] for metric in autoscaler["metrics"]] == ["cpu"]
+    assert 1 <= autoscaler["minReplicas"] < autoscaler["maxReplicas"]
+    # The autoscaler owns the count: a Deployment that named one would be reset to it by every release.
+    assert "replicas" not in api["spec"]
+    # CPU utilisation is measured against the request, so every API container needs one.
+    assert all(container["resources"]["requests"]["cpu"] for container in containers(api))
+    worker = component(documents, "Deployment", "caldicott-worker")
+    budget = component(documents, "PodDisruptionBudget", "caldicott-worker")
+    assert selects(budget["spec"]["selector"], pod_labels(worker)) and budget["spec"]["maxUnavailable"] == 1
+    assert not selects(budget["spec"]["selector"], pod_labels(api))
+
+
+def test_the_base_autoscaler_keeps_two_api_pods() -> None:
+    """The base's floor is two pods (availability); only staging's one-CPU overlay lowers it."""
+    [base] = yaml.safe_load_all((KUBERNETES / "base" / "api-hpa.yaml").read_text())
+    assert base["spec"]["minReplicas"] == 2
+    assert component(rendered("production"), "HorizontalPodAutoscaler", "caldicott-api")["spec"]["minReplicas"] >= 2
 
 
 def test_no_secret_is_kept_in_the_repository(documents: tuple[dict[str, Any], ...]) -> None:
@@ -262,6 +303,7 @@ def test_every_setting_named_is_a_real_one_and_production_has_what_it_needs(
                 "CALDICOTT_SUBJECT_KEY": "k" * 32,
                 "CALDICOTT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
                 "CALDICOTT_CONTROLLER_ORG": "RXX",
+                "CALDICOTT_CONTROLLER_NAME": "Riverside NHS Foundation Trust",
             }
             literal = {name: value for name, value in values.items() if name not in secret} | {
                 name: stand_ins.get(name, "x") for name in secret
@@ -295,6 +337,7 @@ def test_each_pod_is_fenced_by_a_network_policy(documents: tuple[dict[str, Any],
         "caldicott-api": ({("TCP", 8000)}, DNS | {POSTGRES, HTTPS}),
         "caldicott-worker": ({("TCP", 9100)}, DNS | {POSTGRES, HTTPS}),
         "caldicott-migrate": (set(), DNS | {POSTGRES}),
+        "caldicott-attachments-purge": (set(), DNS | {POSTGRES}),
     }
     assert {workload["metadata"]["name"] for workload in workloads(documents)} == set(expected)
     for workload in workloads(documents):

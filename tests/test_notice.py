@@ -2,6 +2,7 @@
 and the audit of each read."""
 
 import tomllib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,17 @@ from zoneinfo import ZoneInfo
 import html5lib
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.errors import PROBLEM_MEDIA_TYPE, NotAcceptable
+from app.main import create_app
 from app.models.notice import NoticeFormat
 from app.models.vocabulary import Role
 from app.routers.notices import negotiate
+from tests.conftest import fresh_start
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens
+from tests.support import Tokens, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = {
@@ -516,3 +520,32 @@ async def test_a_refusal_overturned_on_reconsideration_is_noticed_with_its_condi
         assert "on reconsideration" in text, form
     verified = await client.get("/v1/audit/verify", headers=auditor(tokens))
     assert verified.json()["valid"] is True, verified.text
+
+
+CONTROLLER_NAME = "Westmoor Teaching Hospitals NHS Foundation Trust"
+
+
+@pytest.fixture(scope="module")
+async def named_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app of an installation that names its controller (CALDICOTT_CONTROLLER_NAME)."""
+    application = create_app(settings_for(database_url, controller_name=CONTROLLER_NAME))
+    yield application
+    await application.state.wiring.engine.dispose()
+
+
+async def test_the_notice_comes_from_the_controller_by_its_configured_name(named_app: FastAPI, tokens: Tokens) -> None:
+    await fresh_start(named_app)  # the controller's organisation registered at start, under the configured name
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=named_app), base_url="http://testserver") as client:
+        registered = await client.get("/v1/organisations/CONTROLLER", headers=tokens.admin())
+        assert registered.json()["name"] == CONTROLLER_NAME
+        await register_organisation(client, tokens, "RXT01")
+        request = await guardian_decided(client, tokens)
+        structured = (await notice(client, request["id"], tokens.agency("RXT01"))).json()
+        assert structured["controller"] == {"code": "CONTROLLER", "name": CONTROLLER_NAME}
+        assert structured["decided_by"]["statement"] == f"a Caldicott Guardian of {CONTROLLER_NAME}"
+        forms = await every_form(client, request["id"], tokens.agency("RXT01"))
+        assert f"From: {CONTROLLER_NAME}" in forms["text/plain"]
+        assert f"**From:** {CONTROLLER_NAME}" in forms["text/markdown"]
+        assert f"From {CONTROLLER_NAME}" in forms["text/html"]  # a <dt>From</dt><dd>...</dd> pair, read as text
+        for form, text in forms.items():
+            assert "(the controller)" not in text, form

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from app.canonical import subject_hash
 from app.main import create_app
 from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
@@ -291,7 +290,7 @@ async def test_no_identifier_or_request_text_reaches_the_logs(
 
     logged = json_logs.getvalue()
     assert len(access_lines(json_logs)) == 2 + len(calls) + 1  # every request left its line, and each line is JSON
-    hashes = [subject_hash(service.state.wiring.settings.subject_key_bytes, identifier) for identifier in identifiers]
+    hashes = [service.state.wiring.settings.subject_keyring.hash(identifier) for identifier in identifiers]
     texts = [
         free_text["purpose.description"],
         free_text["reference"],

@@ -71,7 +71,11 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
         "jwks_file": jwks,
         "subject_key": "k" * 32,
     }
-    good |= {"controller_org": "RXT", "audit_public_keys_file": tmp_path / "audit-keys.json"}
+    good |= {
+        "controller_org": "RXT",
+        "controller_name": "Riverside NHS Foundation Trust",
+        "audit_public_keys_file": tmp_path / "audit-keys.json",
+    }
     assert Settings(_env_file=None, **good).env is Environment.PRODUCTION  # type: ignore[call-arg]
     for unsafe in (
         {"jwt_secret": "dev"},
@@ -79,6 +83,7 @@ def test_production_refuses_development_shortcuts(tmp_path: Path) -> None:
         {"subject_key": None},
         {"jwks_file": None},
         {"controller_org": "CONTROLLER"},
+        {"controller_name": None},
         {"audit_public_keys_file": None},
     ):
         with pytest.raises(ValidationError):

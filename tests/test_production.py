@@ -34,6 +34,7 @@ PRODUCTION: dict[str, Any] = {
     "jwks_url": "https://idp.example/.well-known/jwks.json",
     "subject_key": "a-long-random-key-kept-by-the-operator",
     "controller_org": "RX1",
+    "controller_name": "Riverside NHS Foundation Trust",
     "audit_signing_key_file": "/run/secrets/caldicott-audit/audit-signing-key.pem",
 }
 SECRET = "do-not-echo-this-secret-value"
@@ -100,7 +101,7 @@ def test_commands_refuse_to_start_with_one_clear_line(command: str, tmp_path: Pa
 
 
 def test_a_subject_key_of_32_bytes_is_enough() -> None:
-    assert production(subject_key="k" * 32).subject_key_bytes == b"k" * 32
+    assert production(subject_key="k" * 32).subject_keyring.keys == {1: b"k" * 32}
     assert production(subject_key="é" * 16).env is Environment.PRODUCTION  # bytes, not characters
     assert settings_for(
         SQLITE_DEFAULT_URL, subject_key="k", webhook_allow_private=True
@@ -132,6 +133,7 @@ def test_production_refuses_the_ssrf_guard_off_and_a_short_subject_key_in_one_li
         "CALDICOTT_JWKS_URL": PRODUCTION["jwks_url"],
         "CALDICOTT_SUBJECT_KEY": PRODUCTION["subject_key"],
         "CALDICOTT_CONTROLLER_ORG": PRODUCTION["controller_org"],
+        "CALDICOTT_CONTROLLER_NAME": PRODUCTION["controller_name"],
     }
     refused = run_cli(command, cwd=tmp_path, **(env | unsafe))
     assert (refused.returncode, refused.stderr.strip()) == (2, f"caldicott {command}: {line}")

@@ -227,7 +227,7 @@ async def test_the_event_commits_or_rolls_back_with_the_change(
                 policy=await hook_app.state.wiring.policies.active(session=session),
                 principal=principal,
                 body=body,
-                subject_key=hook_app.state.wiring.settings.subject_key_bytes,
+                subject_keys=hook_app.state.wiring.settings.subject_keyring,
             )
             await (session.commit() if commit else session.rollback())
 
@@ -695,6 +695,7 @@ def test_production_sends_only_to_https(tmp_path: Path) -> None:
         jwks_file=jwks,
         subject_key="k" * 32,
         controller_org="RX1",
+        controller_name="Riverside NHS Foundation Trust",
         audit_public_keys_file=tmp_path / "audit-keys.json",
     )  # type: ignore[call-arg]
     with pytest.raises(webhooks.DestinationRefused, match="https"):

@@ -2,7 +2,7 @@
 apart from its outcome
 
 Revision ID: 0023_idempotency
-Revises: 0021_activation_precondition
+Revises: 0022_subject_key_versions
 Create Date: 2026-12-09
 
 `idempotency_keys` holds, per organisation and key, what a POST was sent with (method, path, a hash of the body) and
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0023_idempotency"
-down_revision: str | None = "0021_activation_precondition"
+down_revision: str | None = "0022_subject_key_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("method", sa.String(length=8), nullable=False),
         sa.Column("path", sa.String(length=1000), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("key_version", sa.Integer(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("headers", JSON, nullable=False),

@@ -88,11 +88,12 @@ class Replay(Exception):  # noqa: N818 (not an error: the way out of the handler
         self.answer = replayed(record)  # read now: the rollback that follows expires the row
 
 
-def body_hash(request: Request, body: bytes) -> str:
-    """A keyed hash (HMAC-SHA256 with the subject key) of what the body says: JSON canonicalised (key order and
-    spacing are not a different request), a multipart body without its boundary (a retry builds a new one),
-    anything else byte for byte. Keyed, because a submission's body holds subject identifiers: a plain hash of it
-    could be tested against every NHS number by anyone holding the stored, de-identified, rest of the body."""
+def body_hashes(request: Request, body: bytes) -> dict[int, str]:
+    """Keyed hashes (HMAC-SHA256 with each configured subject key, by version) of what the body says: JSON
+    canonicalised (key order and spacing are not a different request), a multipart body without its boundary (a
+    retry builds a new one), anything else byte for byte. Keyed, because a submission's body holds subject
+    identifiers: a plain hash of it could be tested against every NHS number by anyone holding the stored,
+    de-identified, rest of the body. Every version, so that a retry across a key rotation is still recognised."""
     content_type = request.headers.get("content-type", "")
     said = body
     if is_json(content_type):
@@ -103,8 +104,8 @@ def body_hash(request: Request, body: bytes) -> str:
     boundary = message.get_param("boundary")
     if message.get_content_maintype() == "multipart" and isinstance(boundary, str) and boundary:
         said = body.replace(boundary.encode("latin-1"), b"")
-    key = wiring_of(request.app).settings.subject_key_bytes
-    return hmac.new(key, said, hashlib.sha256).hexdigest()
+    keyring = wiring_of(request.app).settings.subject_keyring
+    return {version: hmac.new(key, said, hashlib.sha256).hexdigest() for version, key in keyring.keys.items()}
 
 
 async def check_key(
@@ -119,7 +120,8 @@ async def check_key(
         key=key,
         method=request.method,
         path=request.url.path,
-        request_hash=body_hash(request, await request.body()),
+        hashes=body_hashes(request, await request.body()),
+        key_version=wiring_of(request.app).settings.subject_keyring.current,
     )
     found = await idempotency.earlier(session=session, use=use)
     if found is not None:

@@ -35,6 +35,9 @@ class RequestAction(StrEnum):
     ATTACHMENT_ADDED = "attachment_added"
     ATTACHMENT_READ = "attachment_read"
     ATTACHMENT_PURGED = "attachment_purged"  # its retention ended: the content removed, the row and the hash kept
+    # `caldicott subjects rekey` moved the request's subject lookup rows to the current subject key (the outcome names
+    # how many and the version); the stored body and its hash are never changed.
+    SUBJECT_HASHES_REKEYED = "subject_hashes_rekeyed"
     # A guardian verified or rejected an attachment: the outcome names it (`verified court_order <attachment id>`).
     EVIDENCE_VERIFIED = "evidence_verified"
     # At the first start after verification came in:

@@ -26,6 +26,8 @@ class IdempotencyRecord(SQLModel, table=True):
     method: str = sqlmodel.Field(max_length=8)
     path: str = sqlmodel.Field(max_length=1000)
     request_hash: str = sqlmodel.Field(max_length=64)
+    # The subject key version the body was hashed with: a retry across a key rotation is compared under it.
+    key_version: int
     status_code: int
     body: str = sqlmodel.Field(sa_column=Column(Text, nullable=False))
     # The headers that say what the answer was about (Location, ETag, Content-Type), as first sent.

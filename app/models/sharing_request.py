@@ -123,19 +123,29 @@ class RequestVersion(SQLModel, table=True):
     version: int
     body: dict[str, Any] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     request_hash: str = sqlmodel.Field(max_length=64)
+    # The version of the subject key whose hashes the body holds: the body is never re-keyed (its hash is the one the
+    # decision cites), so this tells which key made them.
+    subject_key_version: int = sqlmodel.Field(
+        default=1, sa_column=Column(Integer(), nullable=False, server_default="1")
+    )
     created_by: str = sqlmodel.Field(max_length=200)
     note: str | None = sqlmodel.Field(default=None, max_length=4000)
     created_at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class RequestSubject(SQLModel, table=True):
-    """A keyed hash of one subject identifier named by a request version, for disclosure reports."""
+    """A keyed hash of one subject identifier named by a request version, for disclosure reports,
+    and the version of the subject key that made it (`caldicott subjects rekey` moves it to the current one)."""
 
     __tablename__ = "sharing_request_subjects"
 
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), primary_key=True))
     version: int = sqlmodel.Field(primary_key=True)
     subject_hash: str = sqlmodel.Field(primary_key=True, max_length=64, index=True)
+    # Indexed: the versions in use are found in a few probes of it (app/services/sharing_requests/subject_keys.py).
+    key_version: int = sqlmodel.Field(
+        default=1, sa_column=Column(Integer(), nullable=False, server_default="1", index=True)
+    )
 
 
 # A JSON column whose Python None is SQL NULL rather than JSON null,

@@ -1,7 +1,8 @@
 """One Settings object, read from CALDICOTT_* environment variables."""
 
+import re
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from app.canonical import SubjectKeys
 from app.services.audit.signing import AuditKeys, load_keys
 
 SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./caldicott.db"
@@ -56,12 +58,21 @@ class Settings(BaseSettings):
     jwks_file: Path | None = None
     # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
     jwks_url: HttpUrl | None = None
+    # The HMAC keys of subject identifiers by version (docs/operators/keys.md#the-subject-keys): CALDICOTT_SUBJECT_KEY
+    # is version 1, as every installation had it before rotation; CALDICOTT_SUBJECT_KEYS adds others as `version:key`
+    # pairs separated by commas; new hashes use CALDICOTT_SUBJECT_KEY_CURRENT, by default the highest version.
     subject_key: SecretStr | None = None
+    subject_keys: SecretStr | None = None
+    subject_key_current: int | None = Field(default=None, ge=1)
     # No longer read (policies are uploaded and activated through the API);
     # set, it stops start-up rather than be ignored.
     policy_file: Path | None = None
     # The organisation that runs the service (the controller): registered at start if missing, so its admins can work.
     controller_org: OrganisationCode = DEV_CONTROLLER_ORG
+    # The controller's name as people read it: decision notices say "From: <this>", and the controller's organisation
+    # is registered under it at first start. Unset, notices use the name registered for the controller's organisation
+    # (at first start "<code> (the controller)"; an admin may change it).
+    controller_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")
     # Organisations besides the controller whose guardians sit in its review (a JSON list of codes): a token's
     # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
     # (app/powers.py, applied in app/http/tokens.py).
@@ -169,13 +180,7 @@ class Settings(BaseSettings):
                 raise ValueError("production needs CALDICOTT_JWKS_FILE or CALDICOTT_JWKS_URL to verify tokens")
             if self.jwks_url is not None and self.jwks_url.scheme != "https":
                 raise ValueError("production fetches CALDICOTT_JWKS_URL over https only")
-            if self.subject_key is None or self.subject_key.get_secret_value().strip() in ("", DEV_SUBJECT_KEY):
-                raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
-            if len(self.subject_key_bytes) < MIN_SUBJECT_KEY_BYTES:
-                raise ValueError(
-                    f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key "
-                    "lets identifiers be guessed from their hashes"
-                )
+            self._refuse_unsafe_subject_keys()
             if self.webhook_allow_private:
                 raise ValueError(
                     "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; "
@@ -192,6 +197,62 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs CALDICOTT_CONTROLLER_ORG: the code of the organisation that runs the service"
                 )
+            if self.controller_name is None:
+                raise ValueError(
+                    "production needs CALDICOTT_CONTROLLER_NAME: the controller's name as its notices show it to people"
+                )
+        return self
+
+    def _refuse_unsafe_subject_keys(self) -> None:
+        """Production: a subject key of each version given, none the development one, none under 32 bytes."""
+        first = self.subject_key.get_secret_value() if self.subject_key is not None else None
+        if (first is None and not self._later_subject_keys()) or (
+            first is not None and first.strip() in ("", DEV_SUBJECT_KEY)
+        ):
+            raise ValueError("production needs CALDICOTT_SUBJECT_KEY to hash subject identifiers")
+        if first is not None and len(first.encode()) < MIN_SUBJECT_KEY_BYTES:
+            raise ValueError(
+                f"production needs a CALDICOTT_SUBJECT_KEY of at least {MIN_SUBJECT_KEY_BYTES} bytes; a short key "
+                "lets identifiers be guessed from their hashes"
+            )
+        for version, key in self._later_subject_keys().items():
+            if key.strip() == DEV_SUBJECT_KEY or len(key.encode()) < MIN_SUBJECT_KEY_BYTES:
+                raise ValueError(
+                    f"production needs every key of CALDICOTT_SUBJECT_KEYS to be at least {MIN_SUBJECT_KEY_BYTES} "
+                    f"bytes and not the development key (version {version} is not); a short key lets identifiers be "
+                    "guessed from their hashes"
+                )
+
+    def _later_subject_keys(self) -> dict[int, str]:
+        """CALDICOTT_SUBJECT_KEYS read: {version: key}; unset or blank, none."""
+        text = self.subject_keys.get_secret_value() if self.subject_keys is not None else ""
+        return parse_subject_keys(text) if text.strip() else {}
+
+    @cached_property
+    def subject_keyring(self) -> SubjectKeys:
+        """Every configured subject key by version, and the one new hashes use.
+
+        With no key set at all (development), version 1 is the development key; production refuses that."""
+        keys = self._later_subject_keys()
+        if self.subject_key is not None:
+            if 1 in keys:
+                raise ValueError(
+                    "CALDICOTT_SUBJECT_KEYS names version 1, which is CALDICOTT_SUBJECT_KEY: give it in one of them"
+                )
+            keys[1] = self.subject_key.get_secret_value()
+        if not keys:
+            keys[1] = DEV_SUBJECT_KEY
+        current = self.subject_key_current or max(keys)
+        if current not in keys:
+            raise ValueError(
+                f"CALDICOTT_SUBJECT_KEY_CURRENT is {current}, a version with no key "
+                f"(configured: {', '.join(map(str, sorted(keys)))})"
+            )
+        return SubjectKeys(keys={version: key.encode() for version, key in sorted(keys.items())}, current=current)
+
+    @model_validator(mode="after")
+    def subject_keys_make_a_keyring(self) -> "Settings":
+        self.subject_keyring  # noqa: B018 (read here so that a malformed setting stops start-up, not a request)
         return self
 
     @field_validator("webhook_retry_schedule")
@@ -236,10 +297,25 @@ class Settings(BaseSettings):
             production=production,
         )
 
-    @property
-    def subject_key_bytes(self) -> bytes:
-        key = self.subject_key.get_secret_value() if self.subject_key else DEV_SUBJECT_KEY
-        return key.encode()
+
+SUBJECT_KEY_PAIR = re.compile(r"([1-9][0-9]{0,8}):(.+)", re.DOTALL)
+
+
+def parse_subject_keys(text: str) -> dict[int, str]:
+    """CALDICOTT_SUBJECT_KEYS (`2:key,3:key`) as {version: key}; an error names the pair or version, never a key."""
+    keys: dict[int, str] = {}
+    for position, pair in enumerate(text.split(","), start=1):
+        matched = SUBJECT_KEY_PAIR.fullmatch(pair.strip())
+        if matched is None or not matched[2].strip():
+            raise ValueError(
+                f"CALDICOTT_SUBJECT_KEYS: pair {position} is not `version:key` with a version from 1 "
+                "(pairs are separated by commas; a key may not hold one)"
+            )
+        version = int(matched[1])
+        if version in keys:
+            raise ValueError(f"CALDICOTT_SUBJECT_KEYS names version {version} twice")
+        keys[version] = matched[2]
+    return keys
 
 
 @lru_cache

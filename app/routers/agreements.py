@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import PageCursor, PageLimit, PathName
+from app.http.deprecation import AFTER_HEADERS, deprecate_after
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
@@ -25,9 +26,10 @@ from app.services.agreements import register as agreements
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
-# `after` is deprecated and goes in the next release; `cursor` replaces it.
+# `after` is deprecated and goes in 2.0.0; `cursor` replaces it (app/http/deprecation.py).
 AFTER = (
-    "Deprecated, and removed in the next release: return codes after this one. Use `cursor` "
+    "Deprecated (the answer says so in its `Deprecation` and `Sunset` headers), and removed in 2.0.0: "
+    "return codes after this one. Use `cursor` "
     "(the `next_cursor` of the previous page)."
 )
 DeprecatedAfter = Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT, deprecated=True, description=AFTER)]
@@ -59,14 +61,20 @@ async def register_agreement(
     return SharingAgreementPublic.model_validate(agreement, from_attributes=True)
 
 
-@router.get("", summary="List agreements, ordered by code", responses=INVALID_INPUT)
+@router.get(
+    "",
+    summary="List agreements, ordered by code",
+    responses=INVALID_INPUT | {200: {"description": "A page of agreements", "headers": AFTER_HEADERS}},
+)
 async def list_agreements(
     session: SessionDep,
+    response: Response,
     _: OverseerPrincipal,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     after: DeprecatedAfter = None,
 ) -> SharingAgreementPage:
+    deprecate_after(response, after)
     return await agreements.list_page(session=session, cursor=cursor, after=after, limit=limit)
 
 

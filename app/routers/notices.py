@@ -226,6 +226,7 @@ async def get_notice(
 ) -> Response:
     context = notice.NoticeContext(
         controller_org=settings.controller_org,
+        controller_name=settings.controller_name,
         window_days=settings.reconsideration_window_days,
         registry=registry,
         dpo_contact=settings.dpo_contact,

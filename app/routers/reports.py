@@ -100,7 +100,7 @@ async def subject_disclosures(
         document = await reports.subject_disclosures_fhir(
             session=session,
             actor=principal,
-            subject_key=settings.subject_key_bytes,
+            subject_keys=settings.subject_keyring,
             identifier=query.identifier,
             controller=settings.controller_org,
             cursor=cursor,
@@ -113,7 +113,7 @@ async def subject_disclosures(
     return await reports.subject_disclosures(
         session=session,
         actor=principal,
-        subject_key=settings.subject_key_bytes,
+        subject_keys=settings.subject_keyring,
         identifier=query.identifier,
         cursor=cursor,
         limit=limit,

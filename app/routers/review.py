@@ -216,7 +216,7 @@ async def amend(
         principal=principal,
         request=request,
         body=body,
-        subject_key=settings.subject_key_bytes,
+        subject_keys=settings.subject_keyring,
         max_identifiers=settings.max_identifiers_per_request,
     )
     tagged(response, request)
@@ -266,7 +266,7 @@ async def request_reconsideration(
         principal=principal,
         request=request,
         body=body,
-        subject_key=settings.subject_key_bytes,
+        subject_keys=settings.subject_keyring,
         max_identifiers=settings.max_identifiers_per_request,
         window=timedelta(days=settings.reconsideration_window_days),
     )

@@ -75,7 +75,7 @@ async def submit_sharing_request(
         policy=policy,
         principal=principal,
         body=body,
-        subject_key=settings.subject_key_bytes,
+        subject_keys=settings.subject_keyring,
         max_identifiers=settings.max_identifiers_per_request,
     )
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
@@ -194,6 +194,6 @@ async def evaluate_sharing_request(
         policy_name=policy_name,
         policy_version=policy_version,
         requester=requester,
-        subject_key=settings.subject_key_bytes,
+        subject_keys=settings.subject_keyring,
         max_identifiers=settings.max_identifiers_per_request,
     )

@@ -94,17 +94,18 @@ async def active_requester(*, session: AsyncSession, code: str) -> CallerOrganis
     return organisation
 
 
-async def ensure_controller(*, session: AsyncSession, code: str) -> bool:
+async def ensure_controller(*, session: AsyncSession, code: str, name: str | None = None) -> bool:
     """Register the organisation that runs the service if it is missing,
     so that its admins can work on a fresh database.
 
-    It is registered as an NHS trust whose toolkit status is not yet known; an admin corrects both.
+    It is registered under `name` (CALDICOTT_CONTROLLER_NAME) or, without one, its code, as an NHS trust whose
+    toolkit status is not yet known; an admin corrects any of them.
     """
     if await session.get(Organisation, code) is not None:
         return False
     controller = Organisation(
         code=code,
-        name=f"{code} (the controller)",
+        name=name or f"{code} (the controller)",
         type=OrganisationType.NHS_TRUST,
         dspt_status=DsptStatus.NOT_PUBLISHED,
     )

@@ -181,6 +181,18 @@ async def attachment_purged(*, session: AsyncSession, request_id: str, sha256: s
     )
 
 
+async def subject_hashes_rekeyed(*, session: AsyncSession, request_id: str, rows: int, version: int) -> None:
+    """The service moved a request's subject lookup rows to the current subject key (`caldicott subjects rekey`)."""
+    await audit.record(
+        session=session,
+        actor=None,
+        action=RequestAction.SUBJECT_HASHES_REKEYED,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request_id,
+        outcome=f"{rows} subject hashes re-keyed to key version {version}",
+    )
+
+
 async def evidence_verified(
     *, session: AsyncSession, actor: Principal, request: SharingRequest, outcome: str, kind: str, attachment_id: str
 ) -> None:

@@ -86,6 +86,8 @@ class NoticeContext:
     registry: PolicyRegistry
     dpo_contact: str = ""
     ico_contact: str = ""
+    # CALDICOTT_CONTROLLER_NAME; None: the name registered for the controller's organisation.
+    controller_name: str | None = None
 
 
 def _text(group: str, key: object, fallback: str | None = None) -> str:
@@ -151,7 +153,8 @@ async def _decider(*, session: AsyncSession, decision: Decision, controller: Not
         .limit(1)
     )
     org_code = (await session.exec(query)).first()
-    organisation = await _organisation(session, org_code) if org_code else controller
+    mine = not org_code or org_code == controller.code
+    organisation = controller if mine else await _organisation(session, org_code)
     statement = wording.get(decision.kind.value, wording["guardian"]).format(organisation=organisation.name)
     return NoticeDecider(kind=decision.kind, statement=statement, organisation=organisation, **policy)
 
@@ -331,7 +334,11 @@ async def build(
         if outcome not in APPROVALS
         else set(requested if decision.approved_items is None else decision.approved_items)
     )
-    controller = await _organisation(session, context.controller_org)
+    controller = (
+        NoticeOrganisation(code=context.controller_org, name=context.controller_name)
+        if context.controller_name
+        else await _organisation(session, context.controller_org)
+    )
     requester = await _organisation(session, request.requester_org)
     policy, baseline = await _policies(context.registry, session, decision)
     cut: Cut = notice_basis.baseline_reasons(policy, baseline) if subject else (lambda rule, result, stored: stored)

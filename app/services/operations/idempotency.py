@@ -2,6 +2,7 @@
 pruned once expired. The HTTP side (taking the key, replaying the answer) is app/http/idempotency.py."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,13 +23,15 @@ BATCH = 500  # rows pruned a transaction, so the housekeeping never holds locks 
 
 @dataclass(frozen=True, slots=True)
 class KeyUse:
-    """A key as sent with one request: whose it is and what it was sent with."""
+    """A key as sent with one request: whose it is and what it was sent with (the body's keyed hash under each
+    configured subject key version, the current one recorded)."""
 
     org: str
     key: str
     method: str
     path: str
-    request_hash: str
+    hashes: Mapping[int, str]
+    key_version: int
 
     def record(self, *, status_code: int, body: str, headers: dict[str, Any], hours: int) -> IdempotencyRecord:
         """The row that keeps the answer this request is being given, until `hours` from now."""
@@ -38,7 +41,8 @@ class KeyUse:
             key=self.key,
             method=self.method,
             path=self.path,
-            request_hash=self.request_hash,
+            request_hash=self.hashes[self.key_version],
+            key_version=self.key_version,
             status_code=status_code,
             body=body,
             headers=headers,
@@ -58,7 +62,8 @@ async def earlier(*, session: AsyncSession, use: KeyUse) -> IdempotencyRecord | 
         await session.delete(found)
         await session.flush()
         return None
-    if (found.method, found.path, found.request_hash) != (use.method, use.path, use.request_hash):
+    # Compared under the key version that hashed the first body; one since retired cannot be compared with.
+    if (found.method, found.path, found.request_hash) != (use.method, use.path, use.hashes.get(found.key_version)):
         raise InvalidInput(
             HEADER,
             f"this key was already used with a different request ({found.method} {found.path[:200]}, or another "

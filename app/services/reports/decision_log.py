@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import Select, and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.canonical import subject_hash
+from app.canonical import SubjectKeys
 from app.errors import InvalidInput
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification, CheckpointPublic
@@ -171,13 +171,15 @@ def decision_log_csv(log: DecisionLog) -> str:
 
 
 async def named_requests(
-    *, session: AsyncSession, subject_key: bytes, identifier: str, cursor: str | None, limit: int
+    *, session: AsyncSession, subject_keys: SubjectKeys, identifier: str, cursor: str | None, limit: int
 ) -> tuple[int, list[SharingRequest], str | None]:
-    """How many requests named this person in any version (matched by keyed hash),
-    and one page of them, oldest first."""
-    named = select(RequestSubject.request_id).where(
-        RequestSubject.subject_hash == subject_hash(subject_key, identifier)
-    )
+    """How many requests named this person in any version (matched by keyed hash under every configured key
+    version, so rows not yet re-keyed are found too), and one page of them, oldest first."""
+    under_each_key = [
+        and_(col(RequestSubject.key_version) == version, col(RequestSubject.subject_hash) == hashed)
+        for version, hashed in subject_keys.every_hash(identifier).items()
+    ]
+    named = select(RequestSubject.request_id).where(or_(*under_each_key))
     matches = (
         await session.exec(select(func.count()).select_from(SharingRequest).where(col(SharingRequest.id).in_(named)))
     ).one()
@@ -190,12 +192,18 @@ async def named_requests(
 
 
 async def subject_disclosures(
-    *, session: AsyncSession, actor: Principal, subject_key: bytes, identifier: str, cursor: str | None, limit: int
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    subject_keys: SubjectKeys,
+    identifier: str,
+    cursor: str | None,
+    limit: int,
 ) -> SubjectDisclosures:
     """Requests that named this person in any version, matched by keyed hash, oldest first,
     with the latest decision; the search is audited."""
     matches, requests, next_cursor = await named_requests(
-        session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit
+        session=session, subject_keys=subject_keys, identifier=identifier, cursor=cursor, limit=limit
     )
     on_page = [request.id for request in requests]
     decisions = (
@@ -234,7 +242,7 @@ async def subject_disclosures_fhir(
     *,
     session: AsyncSession,
     actor: Principal,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     identifier: str,
     controller: str,
     cursor: str | None,
@@ -244,7 +252,7 @@ async def subject_disclosures_fhir(
     """The same search as a FHIR Bundle: every decision on each request of the page,
     the person named as the caller named them; audited alike."""
     matches, requests, next_cursor = await named_requests(
-        session=session, subject_key=subject_key, identifier=identifier, cursor=cursor, limit=limit
+        session=session, subject_keys=subject_keys, identifier=identifier, cursor=cursor, limit=limit
     )
     # Guardians and auditors only (app/routers/reports.py): they see guardians by subject.
     entries = await fhir_export.entries_for(

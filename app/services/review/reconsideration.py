@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.errors import Conflict, InvalidInput
 from app.models.base import utcnow
 from app.models.reconsideration import Reconsideration, ReconsiderationDecided, ReconsiderationPublic
@@ -80,7 +81,7 @@ async def request_reconsideration(
     principal: Principal,
     request: SharingRequest,
     body: ReconsiderationBody,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     window: timedelta,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> ReconsiderationPublic:
@@ -117,7 +118,7 @@ async def request_reconsideration(
             principal=principal,
             request=request,
             revision=body.request,
-            subject_key=subject_key,
+            subject_keys=subject_keys,
             now=now,
             note=note,
         )
@@ -149,7 +150,7 @@ async def _revise(
     principal: Principal,
     request: SharingRequest,
     revision: SharingRequestBody,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     now: datetime,
     note: str,
 ) -> Decision:
@@ -163,7 +164,7 @@ async def _revise(
         request=request,
         body=revision,
         requester=requester,
-        subject_key=subject_key,
+        subject_keys=subject_keys,
         now=now,
         note=note,
         placed=False,

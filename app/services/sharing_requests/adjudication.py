@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.errors import InvalidInput
 from app.models.actions import RequestAction
 from app.models.base import utcnow
@@ -62,7 +63,7 @@ async def dry_run(
     policy: Policy,
     body: SharingRequestBody,
     requester_code: str,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int = MAX_IDENTIFIERS,
     as_submitted: bool = True,
 ) -> EvaluationPublic:
@@ -77,7 +78,7 @@ async def dry_run(
         **evaluation.model_dump(),
         status=STATUS_FOR_OUTCOME[evaluation.outcome],
         policy=policy_ref(policy),
-        request_hash=fingerprint(body, subject_key=subject_key).request_hash,
+        request_hash=fingerprint(body, subject_keys=subject_keys).request_hash,
         evaluated_at=now,
     )
 
@@ -98,7 +99,7 @@ async def submit(
     policy: Policy,
     principal: Principal,
     body: SharingRequestBody,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> Submission:
     """Decide a new request by the rules and record request, version, subjects and decision.
@@ -109,7 +110,7 @@ async def submit(
     """
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=principal.org)
-    stored = fingerprint(body, subject_key=subject_key)
+    stored = fingerprint(body, subject_keys=subject_keys)
     now = utcnow()
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
     evaluation, superseded = editions.adjudicate(policy, facts)
@@ -192,6 +193,7 @@ async def record_version(
         "version": version,
         "body": stored.body,
         "request_hash": stored.request_hash,
+        "subject_key_version": stored.key_version,
         "created_by": principal.sub,
         "note": note,
         "created_at": now,
@@ -200,7 +202,10 @@ async def record_version(
     writes.add(
         session,
         RequestSubject,
-        [{"request_id": request.id, "version": version, "subject_hash": hashed} for hashed in stored.subject_hashes],
+        [
+            {"request_id": request.id, "version": version, "subject_hash": hashed, "key_version": stored.key_version}
+            for hashed in stored.subject_hashes
+        ],
     )
     decision = rules_decision(
         request_id=request.id,
@@ -233,7 +238,7 @@ async def record_revision(
     request: SharingRequest,
     body: SharingRequestBody,
     requester: Organisation | CallerOrganisation,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     now: datetime,
     note: str | None,
     placed: bool,
@@ -243,7 +248,7 @@ async def record_revision(
 
     `placed` moves the request where the new outcome puts it (an amendment); otherwise it stays where the
     workflow has it (a reconsideration, which a guardian decides whatever the rules say)."""
-    stored = fingerprint(body, subject_key=subject_key)
+    stored = fingerprint(body, subject_keys=subject_keys)
     facts = await gather_facts(session=session, body=body, requester=requester, now=now, request_id=request.id)
     evaluation, superseded = editions.adjudicate(policy, facts)
     request.current_version += 1

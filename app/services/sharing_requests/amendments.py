@@ -2,6 +2,7 @@
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.models.base import utcnow
 from app.models.request_body import MAX_IDENTIFIERS
 from app.models.review import AmendmentBody
@@ -22,7 +23,7 @@ async def amend(
     principal: Principal,
     request: SharingRequest,
     body: AmendmentBody,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> SharingRequestPublic:
     """Answer a request for information with a revised request; the rules decide it again;
@@ -41,7 +42,7 @@ async def amend(
             request=request,
             body=body.request,
             requester=requester,
-            subject_key=subject_key,
+            subject_keys=subject_keys,
             now=now,
             note=body.note,
             placed=True,

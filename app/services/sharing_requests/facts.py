@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.canonical import canonical_json, sha256_hex, subject_hash
+from app.canonical import SubjectKeys, canonical_json, sha256_hex
 from app.models.agreement import SharingAgreement
 from app.models.base import LONDON
 from app.models.organisation import Organisation
@@ -30,11 +30,13 @@ def today_in_london(now: datetime) -> date:
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The stored form of a body (identifiers replaced by keyed hashes) and its hash."""
+    """The stored form of a body (identifiers replaced by keyed hashes), its hash,
+    and the version of the subject key that made the hashes."""
 
     body: dict[str, Any]
     subject_hashes: list[str]
     request_hash: str
+    key_version: int
 
 
 # Added with policy 2027.1: left out of the stored form while unset, so that a request written before they
@@ -47,8 +49,10 @@ LATER_OPTIONAL_LEGAL_BASIS = ("provision", "schedule1_paragraph", "s251_regulati
 LATER_DEFAULTS = {("legal_basis", "person_at_risk"): "subject", ("consent", "proxy_scope"): None}
 
 
-def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
-    """Strip identifiers from the body, keeping only their keyed hashes."""
+def fingerprint(body: SharingRequestBody, *, subject_keys: SubjectKeys, version: int | None = None) -> Fingerprint:
+    """Strip identifiers from the body, keeping only their hashes keyed with the current subject key
+    (or `version`'s, to compare with a body stored under it)."""
+    version = subject_keys.current if version is None else version
     stored = body.model_dump(mode="json")
     for name in LATER_OPTIONAL_LEGAL_BASIS:
         if stored["legal_basis"][name] is None:
@@ -57,9 +61,11 @@ def fingerprint(body: SharingRequestBody, *, subject_key: bytes) -> Fingerprint:
         if stored[part][name] == absent:
             del stored[part][name]
     identifiers = stored["subjects"].pop("identifiers")
-    hashes = sorted({subject_hash(subject_key, identifier) for identifier in identifiers})
+    hashes = sorted({subject_keys.hash(identifier, version=version) for identifier in identifiers})
     stored["subjects"]["identifier_hashes"] = hashes
-    return Fingerprint(body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)))
+    return Fingerprint(
+        body=stored, subject_hashes=hashes, request_hash=sha256_hex(canonical_json(stored)), key_version=version
+    )
 
 
 def requester_facts(organisation: Organisation | CallerOrganisation) -> RequesterFacts:

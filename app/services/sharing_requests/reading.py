@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.canonical import SubjectKeys
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.models.actions import RequestAction
 from app.models.base import utcnow
@@ -136,7 +137,7 @@ async def dry_run(
     policy_name: str | None,
     policy_version: str | None,
     requester: str | None,
-    subject_key: bytes,
+    subject_keys: SubjectKeys,
     max_identifiers: int,
 ) -> EvaluationPublic:
     """How a request would be decided now, as `requester` (an agency:
@@ -158,7 +159,7 @@ async def dry_run(
         policy=policy,
         body=body,
         requester_code=requester or principal.org,
-        subject_key=subject_key,
+        subject_keys=subject_keys,
         max_identifiers=max_identifiers,
         as_submitted=policy_name is None,
     )
