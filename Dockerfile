@@ -40,6 +40,7 @@ RUN cd "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/caldicott/bin:$PATH \
+    CALDICOTT_BUILD_COMMIT="${REVISION}" \
     CALDICOTT_ENV=production
 # A numeric user, so that an orchestrator's "run as non-root" check can see it is not root.
 RUN groupadd --system --gid 10001 caldicott \

@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.platform import server
+    from app.platform import observability, server
     from app.services.operations import readiness
     from app.wiring import wiring_of
 
@@ -89,17 +89,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **options)
     else:
-        # uvicorn spawns the workers; each builds the app from the environment, as get_settings() did here.
+        # uvicorn spawns the workers; each builds the app from the environment, as get_settings() did here,
+        # and counts into the directory made for this start, so any of them answers a scrape with every count.
         options["log_config"] = server.worker_logging(args.log_level)
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            workers=workers,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            **options,
-        )
+        with observability.shared_by_processes():
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                workers=workers,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                **options,
+            )
     return 0
 
 
@@ -126,9 +128,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from app.services.webhooks import worker as delivery
 
     settings = get_settings()
-    worker_metrics = observability.Metrics()
+    worker_metrics = observability.Metrics(process=observability.ProcessRole.WORKER)
     if args.metrics_port is not None:
-        observability.serve_worker_metrics(worker_metrics, args.metrics_port)
+        observability.serve_worker_metrics(worker_metrics, args.metrics_port, commit=settings.build_commit)
     with observability.counting(worker_metrics):
         attempts = asyncio.run(delivery.work(settings=settings, once=args.once))
     if args.once:

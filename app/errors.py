@@ -26,9 +26,11 @@ log = logging.getLogger("caldicott.errors")
 
 
 class FieldError(BaseModel):
-    field: str
-    location: str
-    message: str
+    field: str = Field(
+        description="The field at fault, as a dotted path such as `consent.capacity` or `data_items.0.category`."
+    )
+    location: str = Field(description="Where the field is: `body`, `query`, `path` or `header`.")
+    message: str = Field(description="What is wrong with it, in plain English.")
 
 
 class Problem(BaseModel):
@@ -40,15 +42,24 @@ class Problem(BaseModel):
         "`about:blank` when the status code says all there is to say",
         json_schema_extra={"format": "uri-reference"},
     )
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
+    title: str = Field(description="A short summary of the problem type; the same for every problem of the type.")
+    status: int = Field(description="The HTTP status code, repeated from the response.")
+    detail: str | None = Field(
+        default=None, description="What went wrong this time, in plain English; null when the title says it all."
+    )
+    instance: str | None = Field(
+        default=None, description="The path of the request that failed; null when none applies."
+    )
     errors: list[FieldError] | None = Field(
         default=None, description=f"The bad fields: the first {MAX_LISTED_ERRORS} found"
     )
     error_count: int | None = Field(default=None, description="With `errors`: how many bad fields were found in all")
-    current_status: str | None = None  # on a 409 for a transition the request's state does not allow
+    current_status: str | None = Field(
+        default=None,
+        description=(
+            "On a 409 for a move the request's state does not allow: the request's current status; null otherwise."
+        ),
+    )
     current_etag: str | None = Field(
         default=None, description="On a 412: the resource's current ETag, to read it again and retry with"
     )

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ProblemError, install_problem_handlers
+from app.http import contract
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
 from app.http.methods import HeadAsGet
@@ -24,6 +25,7 @@ from app.routers import (
     audit,
     controller_checks,
     deliberation,
+    events,
     fhir,
     notices,
     operations,
@@ -40,6 +42,7 @@ from app.rules import PolicyError
 from app.services.agreements import organisations as organisation_register
 from app.services.attachments import evidence_upgrade
 from app.services.sharing_requests import subject_keys
+from app.services.webhooks import egress
 from app.services.webhooks import worker as delivery
 from app.wiring import Wiring, wiring_of
 
@@ -60,6 +63,17 @@ async def register_controller(application: FastAPI) -> None:
                 await wiring.chainer.settle()
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
+
+
+async def record_egress(application: FastAPI) -> None:
+    """Audit a change of the webhook egress allowlist since the last start (app/services/webhooks/egress.py)."""
+    wiring = wiring_of(application)
+    try:
+        if await egress.record_allowlist(sessionmaker=wiring.sessionmaker, settings=wiring.settings):
+            log.info("the webhook egress allowlist changed since the last start: recorded and audited")
+            await wiring.chainer.settle()
+    except (OSError, SQLAlchemyError) as error:
+        log.warning("could not record the webhook egress allowlist at start (tried again at the next): %s", error)
 
 
 async def list_unverified_evidence(application: FastAPI) -> None:
@@ -97,6 +111,7 @@ API_ROUTERS = (
     reports,
     agreement_reports,
     webhooks,
+    events,
 )
 
 
@@ -109,6 +124,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
             "it (docs/guardians/policies.md)"
         )
     wiring = Wiring.make(settings, span_exporter=span_exporter)
+    wiring.metrics.watch_pool(wiring.engine)  # caldicott_db_pool_connections_*{process="api"}
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +133,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         # A stored subject hash whose key is not configured would be missed by every disclosure search: refuse to serve.
         await subject_keys.check_at_start(wiring.sessionmaker, settings.subject_keyring)
         await register_controller(application)
+        await record_egress(application)
         await list_unverified_evidence(application)
         await wiring.chainer.settle()  # a tail left pending by a process killed between its commit and its chaining
         async with AsyncExitStack() as background:
@@ -138,9 +155,14 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         # The package's own version (pyproject.toml), so the contract and the package cannot disagree.
         version=metadata.version("caldicott"),
         summary="Decides, records and explains requests to share confidential health and care information.",
+        description=contract.DESCRIPTION,
+        openapi_tags=contract.TAGS,
+        servers=contract.SERVERS,
+        generate_unique_id_function=contract.operation_id,
         lifespan=lifespan,
         dependencies=[Depends(check_request_shape)],  # every route: only its own query parameters, JSON as JSON
     )
+    contract.install(app)
     app.state.wiring = wiring
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)  # innermost: the access log and metrics still see HEAD

@@ -395,6 +395,19 @@ async def redeliver(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery['id']}/redeliver", agency)
 
 
+async def redeliver_since(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    await submit(client, tokens, baseline_request())
+    return Request(
+        "POST", f"/v1/webhook-endpoints/{endpoint_id}/redeliveries", agency, json={"since": "2026-01-01T00:00:00Z"}
+    )
+
+
+async def send_test_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    endpoint_id, agency = await endpoint(client, tokens)
+    return Request("POST", f"/v1/webhook-endpoints/{endpoint_id}/test", agency)
+
+
 CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
@@ -444,6 +457,10 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"): Call(
         redeliver, 202, "webhook_redelivery_requested"
     ),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/redeliveries"): Call(
+        redeliver_since, 202, "webhook_redeliveries_requested"
+    ),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"): Call(send_test_hook, 202, "webhook_test_sent"),
 }
 # POST routes that only compute an answer: checked to leave every table as it was, the trail included.
 STORES_NOTHING: dict[tuple[str, str], Call] = {

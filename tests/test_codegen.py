@@ -8,7 +8,6 @@ given an ASGI transport, so no server or port is needed. The scenario runs on bo
 
 import importlib
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +89,7 @@ def generated(generation: tuple[Path, str]) -> ModuleType:
 
 
 def api(generated: ModuleType, name: str) -> ModuleType:
-    """One generated operation module, such as `sharing_requests.submit_sharing_request_v1_sharing_requests_post`."""
+    """One generated operation module, such as `sharing_requests.submit_sharing_request`."""
     return importlib.import_module(f"{generated.__name__}.api.{name}")
 
 
@@ -110,9 +109,7 @@ def test_the_generator_finds_every_operation_and_the_webhook_payloads(generated:
     contract = json.loads(CONTRACT.read_text())
     # One module per operation: none was dropped for a part of the contract the generator could not read.
     operation_ids = {
-        re.sub("_+", "_", operation["operationId"])
-        for methods in contract["paths"].values()
-        for operation in methods.values()
+        operation["operationId"] for methods in contract["paths"].values() for operation in methods.values()
     }
     modules = {path.stem for path in Path(generated.__file__).parent.glob("api/*/*.py") if path.stem != "__init__"}
     assert operation_ids == modules
@@ -131,7 +128,10 @@ async def test_a_public_scenario_runs_through_the_generated_client(
         """A generated client with this caller's bearer token, on the app in-process."""
         token = headers["Authorization"].removeprefix("Bearer ")
         return generated.AuthenticatedClient(
-            base_url="http://testserver", token=token, httpx_args={"transport": httpx.ASGITransport(app=app)}
+            base_url="http://testserver",
+            token=token,
+            httpx_args={"transport": httpx.ASGITransport(app=app)},
+            raise_on_unexpected_status=True,  # a status the contract does not declare raises errors.UnexpectedStatus
         )
 
     async def call(operation: str, caller: Any, expected: int, **arguments: Any) -> Any:
@@ -144,16 +144,16 @@ async def test_a_public_scenario_runs_through_the_generated_client(
     async with admin, agency:
         for organisation in case["setup"]["organisations"]:
             body = model(generated, "OrganisationCreate").from_dict(organisation)
-            await call("organisations.register_organisation_v1_organisations_post", admin, 201, body=body)
+            await call("registers.register_organisation", admin, 201, body=body)
         for agreement in case["setup"]["agreements"]:
             body = model(generated, "SharingAgreementCreate").from_dict(agreement)
-            await call("sharing_agreements.register_agreement_v1_sharing_agreements_post", admin, 201, body=body)
+            await call("registers.register_sharing_agreement", admin, 201, body=body)
         if case["policy"] is not None:
             name, version = case["policy"]["name"], case["policy"]["version"]
-            held = await call("policies.list_policies_v1_policies_get", admin, 200)
+            held = await call("policies.list_policies", admin, 200)
             if not next(policy for policy in held.items if (policy.name, policy.version) == (name, version)).active:
                 await call(
-                    "policies.activate_policy_v1_policies_name_version_activate_post",
+                    "policies.activate_policy",
                     admin,
                     200,
                     name=name,
@@ -164,11 +164,9 @@ async def test_a_public_scenario_runs_through_the_generated_client(
         assert (
             body.to_dict() == case["request"]
         )  # the generated model sends what the partner wrote, nothing lost or added
-        submitted = await call(
-            "sharing_requests.submit_sharing_request_v1_sharing_requests_post", agency, 201, body=body
-        )
+        submitted = await call("sharing_requests.submit_sharing_request", agency, 201, body=body)
         read = await call(
-            "sharing_requests.get_sharing_request_v1_sharing_requests_request_id_get",
+            "sharing_requests.get_sharing_request",
             agency,
             200,
             request_id=submitted.id,
@@ -182,3 +180,63 @@ async def test_a_public_scenario_runs_through_the_generated_client(
         expect["review_required"],
     )
     assert read.id == submitted.id and read.to_dict() == submitted.to_dict()
+
+
+async def test_a_refusal_reaches_the_generated_client_as_a_typed_problem(
+    generated: ModuleType, client: httpx.AsyncClient, app: FastAPI, tokens: Tokens
+) -> None:
+    await client.post(
+        "/v1/organisations",
+        json={"code": "RXT01", "name": "Northshire Community Health NHS Trust", "type": "nhs_trust"}
+        | {"dspt_status": "standards_met"},
+        headers=tokens.admin(),
+    )
+    token = tokens.agency("RXT01")["Authorization"].removeprefix("Bearer ")
+    agency = generated.AuthenticatedClient(
+        base_url="http://testserver",
+        token=token,
+        httpx_args={"transport": httpx.ASGITransport(app=app)},
+        raise_on_unexpected_status=True,
+    )
+    problem = model(generated, "Problem")
+    example = json.loads((REPO / "examples" / "direct-care-request.json").read_text())
+    too_short = example | {"purpose": example["purpose"] | {"description": "too short"}}
+    async with agency:
+        # The generated models check types, not lengths: the service names the field.
+        invalid = await api(generated, "sharing_requests.submit_sharing_request").asyncio(
+            client=agency, body=model(generated, "SharingRequestBody").from_dict(too_short)
+        )
+        missing = await api(generated, "sharing_requests.get_sharing_request").asyncio(
+            client=agency, request_id="00000000-0000-4000-8000-000000000000"
+        )
+
+    assert isinstance(invalid, problem) and invalid.status == 422
+    assert [error.field for error in invalid.errors] == ["purpose.description"]
+    assert isinstance(missing, problem) and missing.status == 404
+
+
+def test_the_generated_client_refuses_an_enum_value_it_does_not_know_rather_than_misread_it(
+    generated: ModuleType,
+) -> None:
+    # The contract lets new values arrive in a minor release; a generated client fails loudly on one, and
+    # docs/integrators/api.md says how to treat it (read the raw JSON by the rule, regenerate the client).
+    summary = {
+        "id": "0b6f8a0e-3c1d-4b7e-9f2a-5d8c1e4a7b22",
+        "reference": None,
+        "requester": "RXT01",
+        "purpose": "direct_care",
+        "urgency": "routine",
+        "status": "approved",
+        "review_required": False,
+        "retrospective_review": None,
+        "due_at": None,
+        "created_at": "2026-11-27T10:15:00Z",
+        "updated_at": "2026-11-27T10:15:00Z",
+        "ready_to_disclose": True,
+        "open_checks": [],
+        "possible_incident": False,
+    }
+    parse = model(generated, "SharingRequestSummary").from_dict
+    assert parse(summary).status == model(generated, "RequestStatus").APPROVED
+    with pytest.raises(ValueError, match="awaiting_a_new_kind_of_review"):
+        parse(summary | {"status": "awaiting_a_new_kind_of_review"})

@@ -27,7 +27,12 @@ CHANGEABLE = (
 )
 REQUIRED = {("patch", "/v1/organisations/{code}"), ("patch", "/v1/sharing-agreements/{code}")}
 # Under a request but not a move of it: attachments are records of their own and leave the request's row as it is.
-NOT_A_MOVE = {"/v1/sharing-requests/{request_id}/attachments"}
+NOT_A_MOVE = {
+    "/v1/sharing-requests/{request_id}/attachments",
+    # Deliveries of an endpoint, not the endpoint itself: nothing an If-Match on the endpoint would protect.
+    "/v1/webhook-endpoints/{endpoint_id}/redeliveries",
+    "/v1/webhook-endpoints/{endpoint_id}/test",
+}
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:

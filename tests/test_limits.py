@@ -138,6 +138,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
     assert sorted(list_operations()) == [
         ("GET", "/v1/audit/checkpoints"),
         ("GET", "/v1/audit/events"),
+        ("GET", "/v1/events"),
         ("GET", "/v1/organisations"),
         ("GET", "/v1/policies"),
         ("GET", "/v1/policy-replays/{replay_id}/changes"),

@@ -3,9 +3,14 @@
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,12 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from app.main import create_app
-from app.models.base import utcnow
+from app.models.base import LONDON, utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
+from app.platform import db, observability
 from app.platform import logs as log_config
-from app.platform import observability
 from app.services.webhooks import worker as delivery
+from bench.common import free_port
+from tests.conftest import fresh_start
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
@@ -185,7 +192,7 @@ async def test_webhook_attempts_are_counted_by_result_in_the_worker(
     assert value(await scrape(http), "caldicott_webhook_delivery_attempts_total", result="succeeded") is None
 
 
-async def test_the_metrics_token_guards_the_scrape(database_url: str) -> None:
+async def test_the_metrics_token_guards_the_scrape(database_url: str, json_logs: io.StringIO) -> None:
     application = create_app(settings_for(database_url, metrics_token="scrape-secret-0123456789"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=application), base_url="http://testserver"
@@ -199,6 +206,8 @@ async def test_the_metrics_token_guards_the_scrape(database_url: str) -> None:
     assert [response.status_code for response in refused] == [401, 401, 401]
     assert all(response.headers["content-type"] == "application/problem+json" for response in refused)
     assert allowed.status_code == 200 and "caldicott_http_requests_total" in allowed.text
+    # A refused scrape leaves its access line (someone scrapes without the token); an answered one none.
+    assert [(line["route"], line["status"]) for line in access_lines(json_logs)] == [("/metrics", 401)] * 3
 
 
 async def test_metrics_answer_without_the_database_leaving_out_the_queue() -> None:
@@ -289,7 +298,8 @@ async def test_no_identifier_or_request_text_reaches_the_logs(
     exposition = (await http.get("/metrics")).text
 
     logged = json_logs.getvalue()
-    assert len(access_lines(json_logs)) == 2 + len(calls) + 1  # every request left its line, and each line is JSON
+    # Every request left its line, and each line is JSON; the scrape left none.
+    assert len(access_lines(json_logs)) == 2 + len(calls)
     hashes = [service.state.wiring.settings.subject_keyring.hash(identifier) for identifier in identifiers]
     texts = [
         free_text["purpose.description"],
@@ -321,3 +331,133 @@ def test_exceptions_are_logged_by_type_and_place_never_by_their_text(json_logs: 
     )
     assert line["stack"] and "test_observability.py" in line["stack"][-1]
     assert "9434765919" not in json_logs.getvalue() and "PLUGH-4417" not in json_logs.getvalue()
+
+
+async def test_a_dead_receiver_shows_as_backlog_then_as_deliveries_given_up_each_attempt_logged_with_its_fields(
+    http: httpx.AsyncClient, tokens: Tokens, service: FastAPI, json_logs: io.StringIO
+) -> None:
+    await register_organisation(http, tokens, "RXT01")
+    created = await http.post(
+        "/v1/webhook-endpoints",
+        json={"url": f"http://127.0.0.1:{free_port()}/hook", "event_types": ["sharing_request.decided"]},
+        headers=tokens.agency("RXT01"),
+    )
+    assert created.status_code == 201, created.text
+    events = 3
+    for _ in range(events):
+        assert (await submit(http, tokens, baseline_request())).status_code == 201
+    samples = await scrape(http)
+    assert value(samples, "caldicott_webhook_backlog") == events
+    assert 0 < value(samples, "caldicott_webhook_oldest_pending_age_seconds") < 60  # type: ignore[operator]
+
+    worker_metrics = observability.Metrics(process=observability.ProcessRole.WORKER)
+    with observability.counting(worker_metrics):
+        attempts = await delivery.drain(
+            sessionmaker=service.state.wiring.sessionmaker, settings=service.state.wiring.settings
+        )
+    schedule = len(service.state.wiring.settings.webhook_retry_schedule)
+    assert attempts == events * schedule
+    given_up = worker_metrics.registry.get_sample_value("caldicott_webhook_deliveries_failed_total")
+    assert given_up == events
+    unreachable = {"result": "unreachable"}
+    assert (
+        worker_metrics.registry.get_sample_value("caldicott_webhook_delivery_attempts_total", unreachable) == attempts
+    )
+    samples = await scrape(http)
+    assert (
+        value(samples, "caldicott_webhook_backlog"),
+        value(samples, "caldicott_webhook_oldest_pending_age_seconds"),
+    ) == (
+        0,
+        0,
+    )
+    assert value(samples, "caldicott_webhook_deliveries_failed_total") == 0  # counted by the process that delivers
+
+    lines = [line for line in log_lines(json_logs) if line["logger"] == "caldicott.webhooks" and "attempt" in line]
+    assert len(lines) == attempts
+    endpoint_id = created.json()["id"]
+    for line in lines:
+        assert (line["endpoint_id"], line["event_type"], line["outcome"], line["response_status"]) == (
+            endpoint_id,
+            "sharing_request.decided",
+            "unreachable",
+            None,
+        )
+        assert isinstance(line["duration_ms"], int) and line["level"] == "INFO"
+    by_delivery: dict[str, list[tuple[int, str]]] = {}
+    for line in lines:
+        by_delivery.setdefault(line["delivery_id"], []).append((line["attempt"], line["delivery_status"]))
+    expected = [(number, "pending") for number in range(1, schedule)] + [(schedule, "failed")]
+    assert len(by_delivery) == events and all(sorted(seen) == expected for seen in by_delivery.values())
+
+
+async def test_pool_use_429s_the_build_and_the_calendar_are_measured(database_url: str, tokens: Tokens) -> None:
+    application = create_app(
+        settings_for(
+            database_url, rate_limit_reads_quota=2, rate_limit_reads_window_seconds=86400, build_commit="0123abc"
+        )
+    )
+    wiring = application.state.wiring
+    try:
+        await fresh_start(application)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as client:
+            await register_organisation(client, tokens, "RXT01")
+            reads = [
+                (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).status_code for _ in "abcd"
+            ]
+            await wiring.chainer.settle()
+            async with wiring.engine.connect():  # one connection lent while the scrape is read
+                samples = await scrape(client)
+            async with wiring.sessionmaker() as session:
+                policy = await wiring.policies.active(session=session)
+    finally:
+        await wiring.engine.dispose()
+    assert reads == [200, 200, 429, 429]
+    limited = {
+        route_class: value(samples, "caldicott_rate_limited_total", route_class=route_class)
+        for route_class in ("reads", "writes", "reports")
+    }
+    assert limited == {"reads": 2, "writes": 0, "reports": 0}
+
+    api = {"process": "api"}
+    assert value(samples, "caldicott_db_pool_connections_in_use", **api) == 1
+    capacity = (
+        db.POOL_SIZE + db.POOL_MAX_OVERFLOW
+        if database_url.startswith("postgresql")
+        else db.pool_capacity(wiring.engine)
+    )
+    assert value(samples, "caldicott_db_pool_connections_max", **api) == capacity > 1
+
+    assert value(samples, "caldicott_build_info", version=metadata.version("caldicott"), commit="0123abc") == 1
+    today = utcnow().astimezone(LONDON).date()
+    assert policy.calendar_ends is not None
+    assert value(samples, "caldicott_calendar_days_remaining") == (policy.calendar_ends - today).days > 0
+
+
+async def test_the_correlation_id_may_come_as_x_correlation_id_and_x_request_id_wins(
+    http: httpx.AsyncClient, json_logs: io.StringIO
+) -> None:
+    alternative = await http.get("/healthz", headers={"X-Correlation-ID": "gateway-77"})
+    both = await http.get("/healthz", headers={"X-Request-ID": "partner-1", "X-Correlation-ID": "gateway-78"})
+    untrusted = await http.get("/healthz", headers={"X-Correlation-ID": "not a token"})
+    assert alternative.headers["X-Correlation-ID"] == "gateway-77" and "X-Request-ID" not in alternative.headers
+    assert both.headers["X-Request-ID"] == "partner-1" and "X-Correlation-ID" not in both.headers
+    made_up = untrusted.headers["X-Correlation-ID"]
+    assert uuid.UUID(made_up) and "X-Request-ID" not in untrusted.headers
+    assert [line["correlation_id"] for line in access_lines(json_logs)] == ["gateway-77", "partner-1", made_up]
+
+
+def test_the_processes_directory_is_made_for_one_start_and_a_dead_processs_gauges_are_swept(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(gone.stdout), os.getpid()
+    with observability.shared_by_processes() as directory:
+        assert os.environ[observability.MULTIPROCESS_DIR] == str(directory) and directory.is_dir()
+        files = [f"counter_{dead}.db", f"gauge_livesum_{dead}.db", f"counter_{alive}.db", f"gauge_livesum_{alive}.db"]
+        for name in files:
+            (directory / name).write_bytes(b"")
+        assert observability.sweep_dead(directory) == {dead}
+        # A dead process's counts stay in the totals; its live gauges (the pool it held) go.
+        assert sorted(path.name for path in directory.iterdir()) == sorted(set(files) - {f"gauge_livesum_{dead}.db"})
+    assert observability.MULTIPROCESS_DIR not in os.environ and not directory.exists()

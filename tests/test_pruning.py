@@ -156,9 +156,15 @@ async def test_the_retention_is_the_setting(outbox: Outbox, app: FastAPI) -> Non
         await pruning.prune(sessionmaker=app.state.wiring.sessionmaker, settings=keep_a_year, now=NOW, pause=0)
         == pruning.Pruned()
     )
-    keep_a_day = app.state.wiring.settings.model_copy(update={"webhook_retention_days": 1})
+    # Events are kept while GET /v1/events serves them, too.
+    keep_events = app.state.wiring.settings.model_copy(
+        update={"webhook_retention_days": 1, "events_retention_days": 365}
+    )
+    pruned = await pruning.prune(sessionmaker=app.state.wiring.sessionmaker, settings=keep_events, now=NOW, pause=0)
+    assert (pruned.deliveries, pruned.events) == (4, 0)
+    keep_a_day = app.state.wiring.settings.model_copy(update={"webhook_retention_days": 1, "events_retention_days": 1})
     pruned = await pruning.prune(sessionmaker=app.state.wiring.sessionmaker, settings=keep_a_day, now=NOW, pause=0)
-    assert (pruned.deliveries, pruned.events) == (4, 5)
+    assert (pruned.deliveries, pruned.events) == (0, 5)
     assert set((await outbox.left())["events"]) == {events["one delivered, one given up"], events["still retrying"]}  # type: ignore[arg-type]
 
 

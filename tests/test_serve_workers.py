@@ -84,12 +84,25 @@ def connections_held(port: int, pids: set[int]) -> dict[int, int]:
     return held
 
 
-def spawned_workers(parent: int, count: int, *, timeout: float = 30) -> set[int]:
-    """Wait until `parent` has `count` spawned children; those children."""
+def started_workers(parent: int, log: Path, count: int, *, timeout: float = 90) -> set[int]:
+    """Wait until `parent` has `count` children that have each logged that its application started; those children.
+
+    On a loaded machine one worker may start many seconds after the other (and until then the first takes every
+    connection), and uvicorn replaces a child that is too slow to answer its health check, so the children are
+    looked up again until they are all serving.
+    """
     deadline = time.monotonic() + timeout
-    while len(found := children(parent)) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
+    while True:
+        started = set()
+        for line in log.read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("message") == "Application startup complete.":
+                started.add(entry.get("pid"))
+        workers = children(parent)
+        if len(workers) == count and workers <= started:
+            return workers
+        assert time.monotonic() < deadline, f"of {workers}, only {started} started within {timeout:g} s"
+        time.sleep(0.2)
 
 
 def closed_by_server(connection: socket.socket, *, within: float) -> bool:
@@ -208,8 +221,7 @@ async def test_two_workers_share_the_load_and_keep_every_request_and_the_chain(
         ]
         with Process("serve-workers", argv, env=env, log_dir=tmp_path) as serving:
             await asyncio.to_thread(wait_until_up, f"{base_url}/healthz", process=serving)
-            workers = await asyncio.to_thread(spawned_workers, serving.pid, 2)
-            assert len(workers) == 2, f"uvicorn's children of {serving.pid}: {workers}"
+            workers = await asyncio.to_thread(started_workers, serving.pid, serving.log_path, 2)
             await asyncio.to_thread(idle_connections_are_closed_by_every_worker, port, workers)
 
             await register_organisations(base_url, [AGENCY])

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ from app.services.webhooks import worker as delivery
 from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, cli, settings_for
 from tests.test_webhooks import register_endpoint
 from tests.webhook_receiver import Receiver
 
@@ -352,5 +353,98 @@ async def test_spans_go_over_otlp_http_to_the_collector_the_environment_names(
             exported += [
                 {"service": service, "name": span.name} for scope in resource_spans.scope_spans for span in scope.spans
             ]
-    assert {"service": "caldicott", "name": "POST /v1/organisations"} in exported
+    assert {"service": "caldicott-api", "name": "POST /v1/organisations"} in exported
     assert len(exported) > 1  # its statements too
+
+
+@pytest.mark.parametrize(
+    ("sampler", "traceparent", "exported"),
+    [
+        ("traceidratio", None, False),  # a ratio of 0: nothing
+        ("traceidratio", f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", False),  # not parent-based: the caller is not heeded
+        ("parentbased_traceidratio", f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", True),  # the caller sampled its trace
+        ("parentbased_traceidratio", None, False),
+    ],
+)
+async def test_the_sampler_the_environment_names_decides_which_traces_are_kept(
+    database_url: str,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    sampler: str,
+    traceparent: str | None,
+    exported: bool,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    caught = InMemorySpanExporter()
+    application = create_app(settings_for(database_url), span_exporter=caught)
+    try:
+        await fresh_start(application)  # the controller registered, as the admin's powers need
+        caught.clear()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as http:
+            headers = tokens.admin() | ({"traceparent": traceparent} if traceparent else {})
+            assert (await http.get("/v1/organisations", headers=headers)).status_code == 200
+    finally:
+        await application.state.wiring.engine.dispose()
+        application.state.wiring.tracing.shutdown()
+    names = {span.name for span in caught.get_finished_spans()}
+    assert ("GET /v1/organisations" in names) is exported and bool(names) is exported
+
+
+async def test_work_outside_any_request_begins_no_trace_whatever_the_sampler(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    caught = InMemorySpanExporter()
+    application = create_app(settings_for(database_url), span_exporter=caught)
+    try:
+        async with application.state.wiring.sessionmaker() as session:  # as the worker polls
+            await session.exec(select(Organisation.code))
+    finally:
+        await application.state.wiring.engine.dispose()
+        application.state.wiring.tracing.shutdown()
+    assert caught.get_finished_spans() == ()
+
+
+def test_the_api_and_the_worker_are_named_apart_unless_otel_service_name_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for("sqlite+aiosqlite:///:memory:")
+
+    def service_of(**named: str) -> object:
+        traces = tracing.setup(settings, exporter=InMemorySpanExporter(), **named)
+        assert traces.provider is not None
+        return traces.provider.resource.attributes["service.name"]
+
+    assert (service_of(), service_of(service=tracing.WORKER_SERVICE)) == ("caldicott-api", "caldicott-worker")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "caldicott-staging-worker")
+    assert service_of(service=tracing.WORKER_SERVICE) == "caldicott-staging-worker"
+
+
+async def test_the_worker_command_exports_its_deliveries_as_caldicott_worker(
+    hooks: httpx.AsyncClient, hook_app: FastAPI, tokens: Tokens, receiver: Receiver, tmp_path: Path
+) -> None:
+    await register_organisation(hooks, tokens, "RXT01")
+    await register_endpoint(hooks, receiver, tokens.agency("RXT01"), event_types=["sharing_request.decided"])
+    assert (await submit(hooks, tokens, baseline_request())).status_code == 201
+    ran = cli(
+        "worker",
+        "--once",
+        cwd=tmp_path,
+        CALDICOTT_DATABASE_URL=hook_app.state.wiring.settings.database_url,
+        CALDICOTT_WEBHOOK_ALLOW_PRIVATE="true",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.base_url,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert len(receiver.at("/hook")) == 1
+    services = {
+        (attribute.value.string_value, span.name)
+        for received in receiver.at("/v1/traces")
+        for resource_spans in ExportTraceServiceRequest.FromString(received.body).resource_spans
+        for attribute in resource_spans.resource.attributes
+        if attribute.key == "service.name"
+        for scope in resource_spans.scope_spans
+        for span in scope.spans
+    }
+    assert ("caldicott-worker", tracing.DELIVERY_SPAN) in services
+    assert {service for service, _ in services} == {"caldicott-worker"}

@@ -23,8 +23,7 @@ from app.main import create_app
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.vocabulary import Role
 from app.models.webhook import OutboxEvent, WebhookEventType
-from app.models.webhook_payloads import DATA_OF, EVENT_MODELS, RequestEventData
-from app.routers.webhook_contract import WHAT_HAPPENED
+from app.models.webhook_payloads import CATALOGUE, EVENT_MODELS, RequestEventData
 from app.services.agreements import notices as agreement_notices
 from app.services.audit import checkpoints
 from app.services.review import queue
@@ -68,7 +67,7 @@ def problems_with(payload: dict[str, Any], event_type: str) -> list[str]:
 @pytest.mark.parametrize("event_type", list(WebhookEventType), ids=str)
 def test_every_event_type_is_a_documented_post(event_type: WebhookEventType) -> None:
     operation = SERVED["webhooks"][event_type.value]["post"]
-    assert operation["summary"] == WHAT_HAPPENED[event_type] and "webhook-id" in operation["description"]
+    assert operation["summary"] == CATALOGUE[event_type].what_happened and "webhook-id" in operation["description"]
     assert {(parameter["name"], parameter["in"], parameter["required"]) for parameter in operation["parameters"]} == {
         (name, "header", True) for name in HEADERS
     }
@@ -76,7 +75,7 @@ def test_every_event_type_is_a_documented_post(event_type: WebhookEventType) -> 
     schema = SERVED["components"]["schemas"][EVENT_MODELS[event_type].__name__]
     assert schema["properties"]["type"]["const"] == event_type.value
     assert schema["required"] == ["type", "timestamp", "data"] and schema["additionalProperties"] is False
-    assert schema["properties"]["data"] == {"$ref": f"#/components/schemas/{DATA_OF[event_type].__name__}"}
+    assert schema["properties"]["data"]["$ref"] == f"#/components/schemas/{CATALOGUE[event_type].data.__name__}"
     responses = operation["responses"]
     assert {"204", "410", "429", "503", "default"} == responses.keys() and "2xx" in responses["204"]["description"]
     assert all("content" not in response for response in responses.values())  # the worker reads no body as a result
@@ -117,6 +116,20 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await make_review_events(client, tokens)
     await make_ready_to_disclose(client, tokens)
     await make_worker_events(client, tokens, app)
+    await make_test_event(client, tokens)
+
+
+async def make_test_event(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """webhook.test, to an endpoint registered for it (nothing is sent here)."""
+    agency = tokens.agency("RXT01")
+    endpoint = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://93.184.215.14/hook", "event_types": ["sharing_request.decided"]},
+        headers=agency,
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    tested = await client.post(f"/v1/webhook-endpoints/{endpoint.json()['id']}/test", headers=agency)
+    assert tested.status_code == 202, tested.text
 
 
 async def act(
@@ -300,9 +313,9 @@ async def test_every_request_event_type_built_from_a_real_request_matches(
         async with app.state.wiring.sessionmaker() as session:
             request = await session.get(SharingRequest, response.json()["id"])
             decision = (await session.exec(select(Decision).where(Decision.request_id == request.id))).one()
-        for event_type in (event_type for event_type, data in DATA_OF.items() if data is RequestEventData):
+        for event_type in (event_type for event_type, kind in CATALOGUE.items() if kind.data is RequestEventData):
             for with_decision in (decision, None):
                 payload = outbox.payload(
-                    event_type=event_type, request=request, decision=with_decision, now=datetime.now(UTC)
+                    event_type=event_type, request=request, decision=with_decision, now=datetime.now(UTC), sequence=2
                 )
                 assert problems_with(sent(payload), event_type) == [], payload

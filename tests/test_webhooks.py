@@ -31,6 +31,7 @@ from app.platform.config import Environment, Settings
 from app.platform.db import make_engine, make_sessionmaker
 from app.principal import Principal
 from app.services.sharing_requests import adjudication
+from app.services.webhooks import egress
 from app.services.webhooks import endpoints as webhooks
 from app.services.webhooks import worker as delivery
 from app.services.webhooks.outbox import event_type_for
@@ -43,7 +44,18 @@ REPO = Path(__file__).resolve().parents[1]
 # Every event a case-management system hears; audit.checkpoint, which the worker sends as it starts,
 # is a witness's (tests/test_checkpoints.py).
 ALL_EVENTS = [str(event_type) for event_type in WebhookEventType if event_type is not WebhookEventType.AUDIT_CHECKPOINT]
-PAYLOAD_FIELDS = {"id", "status", "outcome", "verdict", "conditions", "ready_to_disclose", "open_checks", "link"}
+PAYLOAD_FIELDS = {
+    "id",
+    "status",
+    "outcome",
+    "verdict",
+    "conditions",
+    "ready_to_disclose",
+    "open_checks",
+    "link",
+    "reference",
+    "sequence",
+}
 
 
 async def register_endpoint(
@@ -110,6 +122,8 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(
         "ready_to_disclose": True,
         "open_checks": [],
         "link": f"/v1/sharing-requests/{request['id']}",
+        "reference": body["reference"],
+        "sequence": 1,
     }
     for secret_thing in (
         "9990000018",
@@ -680,9 +694,9 @@ def test_which_addresses_count_as_public() -> None:
         "64:ff9b::7f00:1",
     ]
     for address in refused:
-        assert not webhooks.is_public(ipaddress.ip_address(address)), address
+        assert not egress.is_public(ipaddress.ip_address(address)), address
     for address in ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]:
-        assert webhooks.is_public(ipaddress.ip_address(address)), address
+        assert egress.is_public(ipaddress.ip_address(address)), address
 
 
 def test_production_sends_only_to_https(tmp_path: Path) -> None:
@@ -698,16 +712,16 @@ def test_production_sends_only_to_https(tmp_path: Path) -> None:
         controller_name="Riverside NHS Foundation Trust",
         audit_public_keys_file=tmp_path / "audit-keys.json",
     )  # type: ignore[call-arg]
-    with pytest.raises(webhooks.DestinationRefused, match="https"):
-        webhooks.parse_url("http://93.184.215.14/hook", settings=production)
-    assert webhooks.parse_url("https://93.184.215.14/hook", settings=production).scheme == "https"
+    with pytest.raises(egress.DestinationRefused, match="https"):
+        egress.parse_url("http://93.184.215.14/hook", settings=production)
+    assert egress.parse_url("https://93.184.215.14/hook", settings=production).scheme == "https"
     with pytest.raises(ValueError, match="at once"):
         settings_for("sqlite+aiosqlite:///:memory:", webhook_retry_schedule=[5, 10])
 
 
 async def test_the_sender_connects_to_the_checked_address_with_the_real_host_name() -> None:
     settings = settings_for("sqlite+aiosqlite:///:memory:", webhook_allow_private=True)
-    plain = await webhooks.resolve("http://localhost:8080/hook?x=1", settings=settings)
+    plain = await egress.resolve("http://localhost:8080/hook?x=1", settings=settings)
     assert ipaddress.ip_address(plain.url.host).is_loopback
     assert (plain.host_header, plain.url.port, plain.url.path, plain.url.query, plain.sni_hostname) == (
         "localhost:8080",
@@ -716,9 +730,9 @@ async def test_the_sender_connects_to_the_checked_address_with_the_real_host_nam
         b"x=1",
         None,
     )
-    secure = await webhooks.resolve("https://localhost/hook", settings=settings)
+    secure = await egress.resolve("https://localhost/hook", settings=settings)
     assert (secure.host_header, secure.sni_hostname) == ("localhost", "localhost")
-    literal = await webhooks.resolve("https://[::1]:8443/hook", settings=settings)
+    literal = await egress.resolve("https://[::1]:8443/hook", settings=settings)
     assert (str(literal.url), literal.host_header, literal.sni_hostname) == (
         "https://[::1]:8443/hook",
         "[::1]:8443",
@@ -803,3 +817,42 @@ async def test_a_policy_activation_reaches_every_subscriber_signed(
         }
     [history] = await deliveries(hooks, tokens.admin(), controller["id"])
     assert (history["event_type"], history["request_id"], history["status"]) == ("policy.activated", None, "succeeded")
+
+
+async def test_a_test_event_goes_signed_to_that_endpoint_alone(
+    hooks: httpx.AsyncClient, tokens: Tokens, receiver: Receiver, hook_app: FastAPI
+) -> None:
+    for code in ("RXT01", "RXT02"):
+        await register_organisation(hooks, tokens, code)
+    agency = tokens.agency("RXT01")
+    endpoint = await register_endpoint(hooks, receiver, agency, event_types=["sharing_request.withdrawn"])
+    await register_endpoint(hooks, receiver, agency, path="/other")
+    tested = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=agency)
+    assert tested.status_code == 202, tested.text
+    delivery_sent = tested.json()
+    assert (delivery_sent["event_type"], delivery_sent["status"], delivery_sent["request_id"]) == (
+        "webhook.test",
+        "pending",
+        None,
+    )
+    assert await drain(hook_app) == 1
+    [received] = receiver.received
+    assert (received.path, received.verified, received.webhook_id) == ("/hook", True, delivery_sent["id"])
+    assert received.payload["type"] == "webhook.test"
+    assert received.payload["data"] == {
+        "endpoint_id": endpoint["id"],
+        "link": f"/v1/webhook-endpoints/{endpoint['id']}",
+    }
+    [history] = await deliveries(hooks, agency, endpoint["id"])
+    assert (history["id"], history["status"]) == (delivery_sent["id"], "succeeded")
+    assert (await hooks.get("/v1/events", headers=agency)).json()["items"] == []  # not an event about anything
+
+    auditor = tokens.headers("CONTROLLER", Role.AUDITOR)
+    trail = (await hooks.get("/v1/audit/events", params={"action": "webhook_test_sent"}, headers=auditor)).json()
+    assert [(event["target_id"], event["outcome"]) for event in trail["items"]] == [
+        (endpoint["id"], f"delivery {delivery_sent['id']}")
+    ]
+    other = await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=tokens.agency("RXT02"))
+    assert other.status_code == 404
+    await hooks.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"enabled": False}, headers=agency)
+    assert (await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=agency)).status_code == 409

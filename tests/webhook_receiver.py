@@ -55,6 +55,7 @@ class Receiver:
         self.script: list[Answer] = []
         self.standing: dict[str, Answer] = {}  # path -> the answer once the script is used up
         self.received: list[Received] = []
+        self.statuses: list[int] = []  # the status answered to each request received, in the same order
         self.processed: dict[str, Received] = {}  # webhook-id -> the first verified delivery, acted on once
         self._lock = threading.Lock()
 
@@ -87,6 +88,7 @@ class Receiver:
         with self._lock:
             self.received.append(delivery)
             answer = self.script.pop(0) if self.script else self.standing.get(delivery.path, Answer(200))
+            self.statuses.append(answer.status)
             if delivery.verified and 200 <= answer.status < 300:
                 self.processed.setdefault(delivery.webhook_id, delivery)
         reply = [(b"content-type", b"text/plain")] + [

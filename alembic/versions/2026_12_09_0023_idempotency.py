@@ -2,7 +2,7 @@
 apart from its outcome
 
 Revision ID: 0023_idempotency
-Revises: 0022_subject_key_versions
+Revises: 0023_webhook_events
 Create Date: 2026-12-09
 
 `idempotency_keys` holds, per organisation and key, what a POST was sent with (method, path, a hash of the body) and
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0023_idempotency"
-down_revision: str | None = "0022_subject_key_versions"
+down_revision: str | None = "0023_webhook_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

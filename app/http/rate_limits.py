@@ -14,6 +14,7 @@ from app.errors import TooManyRequests
 from app.http.roles import CurrentPrincipal
 from app.http.session import SessionDep
 from app.models.rate_limit import RouteClass
+from app.platform import observability
 from app.services.operations.rate_limits import Admission
 from app.wiring import wiring_of
 
@@ -48,6 +49,7 @@ async def limit_rate(request: Request, principal: CurrentPrincipal, session: Ses
     )
     setattr(request.state, STATE_KEY, admission)
     if not admission.admitted:
+        observability.rate_limited(route_class=admission.route_class)
         quota = admission.quota
         detail = (
             f"{principal.org} has used its {admission.route_class} quota ({quota.requests} per "

@@ -120,14 +120,42 @@ class SharingAgreementCreate(BaseModel):
         },
     )
 
-    code: AgreementCode
-    title: AgreementTitle
-    parties: Parties
-    purposes: Purposes
-    data_categories: Categories
-    valid_from: CalendarDate
-    valid_until: CalendarDate
-    status: AgreementStatus = AgreementStatus.ACTIVE
+    code: AgreementCode = Field(
+        description=(
+            "The agreement's code, chosen by the admin and quoted by requests in "
+            "`sharing_agreement` (letters, digits, `_`, `.`, `-`; at most 64 characters). It never"
+            " changes."
+        )
+    )
+    title: AgreementTitle = Field(description="The agreement's title (1 to 300 characters).")
+    parties: Parties = Field(
+        description=(
+            "The codes of the registered organisations party to the agreement (1 to 100). A "
+            "request naming it from any other requester is referred."
+        )
+    )
+    purposes: Purposes = Field(
+        description=(
+            "The purposes the agreement covers; a request for another purpose is referred (a "
+            "condition for direct care)."
+        )
+    )
+    data_categories: Categories = Field(
+        description=(
+            "The data categories the agreement covers; a request for another category is referred "
+            "(a condition for direct care)."
+        )
+    )
+    valid_from: CalendarDate = Field(
+        description="The first day the agreement is in force (a date, inclusive, read in Europe/London)."
+    )
+    valid_until: CalendarDate = Field(
+        description="The last day the agreement is in force (inclusive); not before `valid_from`."
+    )
+    status: AgreementStatus = Field(
+        default=AgreementStatus.ACTIVE,
+        description="`active` (the default) or `suspended`: a suspended agreement is treated as not in force.",
+    )
     owner: OrganisationCode | None = Field(
         default=None, description="A registered organisation answerable for the agreement"
     )
@@ -149,9 +177,8 @@ class SharingAgreementCreate(BaseModel):
 
 
 class SharingAgreementUpdate(BaseModel):
-    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but \
-clears
-    the owner, the DPIA reference, the review date and the signed copy."""
+    """Fields an admin may change; the period is checked against the stored one. A null leaves a field as it is, but
+    clears the owner, the DPIA reference, the review date and the signed copy."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -164,13 +191,32 @@ clears
         },
     )
 
-    title: AgreementTitle | None = None
-    parties: Parties | None = None
-    purposes: Purposes | None = None
-    data_categories: Categories | None = None
-    valid_from: CalendarDate | None = None
-    valid_until: CalendarDate | None = None
-    status: AgreementStatus | None = None
+    title: AgreementTitle | None = Field(
+        default=None, description="A new title; null or left out to leave it as it is."
+    )
+    parties: Parties | None = Field(
+        default=None, description="The parties from now on, replacing the list; null or left out to leave it as it is."
+    )
+    purposes: Purposes | None = Field(
+        default=None, description="The purposes from now on, replacing the list; null or left out to leave it as it is."
+    )
+    data_categories: Categories | None = Field(
+        default=None,
+        description="The data categories from now on, replacing the list; null or left out to leave it as it is.",
+    )
+    valid_from: CalendarDate | None = Field(
+        default=None, description="A new first day in force; null or left out to leave it as it is."
+    )
+    valid_until: CalendarDate | None = Field(
+        default=None, description="A new last day in force; null or left out to leave it as it is."
+    )
+    status: AgreementStatus | None = Field(
+        default=None,
+        description=(
+            "`suspended` to suspend the agreement, `active` to lift a suspension; null or left out"
+            " to leave it as it is."
+        ),
+    )
     owner: OrganisationCode | None = Field(default=None, description="A registered organisation; null clears it")
     dpia_reference: DpiaReference | None = Field(default=None, description="null clears it")
     review_date: CalendarDate | None = Field(
@@ -182,21 +228,25 @@ clears
 
 
 class SharingAgreementPublic(BaseModel):
-    code: str
-    title: str
-    parties: list[str]
-    purposes: list[PurposeCategory]
-    data_categories: list[DataCategory]
-    valid_from: date
-    valid_until: date
-    status: AgreementStatus
-    owner: str | None
-    dpia_reference: str | None
-    review_date: date | None
-    signed_attachment: str | None
+    code: str = Field(description="The agreement's code.")
+    title: str = Field(description="The agreement's title.")
+    parties: list[str] = Field(description="The codes of the organisations party to it.")
+    purposes: list[PurposeCategory] = Field(description="The purposes it covers.")
+    data_categories: list[DataCategory] = Field(description="The data categories it covers.")
+    valid_from: date = Field(description="Its first day in force (inclusive).")
+    valid_until: date = Field(description="Its last day in force (inclusive).")
+    status: AgreementStatus = Field(description="`active`, or `suspended` by an admin.")
+    owner: str | None = Field(description="The code of the organisation answerable for it; null when none is named.")
+    dpia_reference: str | None = Field(
+        description="The reference of its data protection impact assessment; null when none."
+    )
+    review_date: date | None = Field(description="When it is next to be reviewed; null when none is set.")
+    signed_attachment: str | None = Field(
+        description="The id of the attachment holding its signed copy; null when none."
+    )
     version: int = Field(description="The agreement's latest version: 1 when registered, one more at every change")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="When it was registered (UTC).")
+    updated_at: datetime = Field(description="When it last changed (UTC).")
 
 
 class SharingAgreementPage(Page[SharingAgreementPublic]):
@@ -206,11 +256,11 @@ class SharingAgreementPage(Page[SharingAgreementPublic]):
 class SharingAgreementVersionPublic(BaseModel):
     """One version of an agreement: who made it, when, and the agreement as it then stood."""
 
-    code: str
-    version: int
-    changed_at: datetime
-    changed_by: str
-    agreement: SharingAgreementPublic
+    code: str = Field(description="The agreement's code.")
+    version: int = Field(description="The version's number: 1 for the registration, one more at every change.")
+    changed_at: datetime = Field(description="When this version was made (UTC).")
+    changed_by: str = Field(description="The token subject of the admin who made it.")
+    agreement: SharingAgreementPublic = Field(description="The agreement as it stood in this version.")
 
     @classmethod
     def of(cls, row: SharingAgreementVersion) -> "SharingAgreementVersionPublic":

@@ -26,12 +26,18 @@ MAX_DESCRIPTION_CHARS = 1000
 
 
 class MediaType(StrEnum):
-    """What the content was found to be, by its first bytes (never by its name or the client's say)."""
+    """What the content was found to be, by its first bytes (never by its name or the client's say).
+
+    - `application/pdf`: a PDF document.
+    - `image/png`: a PNG image.
+    - `image/jpeg`: a JPEG image.
+    - `text/plain`: UTF-8 text, served with `; charset=utf-8`.
+    """
 
     PDF = "application/pdf"
     PNG = "image/png"
     JPEG = "image/jpeg"
-    TEXT = "text/plain"  # UTF-8, served with `; charset=utf-8`
+    TEXT = "text/plain"
 
 
 class Attachment(SQLModel, table=True):
@@ -120,18 +126,25 @@ class AttachmentPublic(BaseModel):
         }
     )
 
-    id: str
+    id: str = Field(description="The attachment's id (a UUID).")
     request_id: str | None = Field(
         description="The sharing request it is evidence for (null for an agreement's signed copy)"
     )
     agreement_code: str | None = Field(
         description="The sharing agreement it is a copy of (null for a request's evidence)"
     )
-    kind: AttachmentKind
+    kind: AttachmentKind = Field(
+        description=(
+            "What the evidence is, as the uploader said: a court order, a police request form, a "
+            "DPIA, a consent form, an agreement or other."
+        )
+    )
     filename: str | None = Field(
         description="The name the file was sent with, without any folder; null if none was given"
     )
-    description: str | None
+    description: str | None = Field(
+        description="What the uploader said it is (at most 500 characters); null when none."
+    )
     media_type: MediaType = Field(
         description="What the content was found to be by its first bytes, whatever the client said"
     )
@@ -140,8 +153,8 @@ class AttachmentPublic(BaseModel):
         description="SHA-256 of the content, in hex; the download's ETag and the audit trail carry it too"
     )
     uploaded_by: str = Field(description="The token subject of who attached it; " + GUARDIAN_UNNAMED)
-    uploaded_by_org: str
-    uploaded_at: datetime
+    uploaded_by_org: str = Field(description="The code of the organisation of who attached it.")
+    uploaded_at: datetime = Field(description="When it was attached (UTC).")
     purged_at: datetime | None = Field(
         description="When retention ended and the content was removed (the download then answers 410); null until then"
     )

@@ -15,7 +15,17 @@ from app.models.page import Page
 
 
 class AuditTarget(StrEnum):
-    """What an audit event is about."""
+    """What an audit event is about (its `target_id` names which one).
+
+    - `sharing_request`: a sharing request.
+    - `organisation`: a registered organisation.
+    - `sharing_agreement`: an information sharing agreement.
+    - `report`: a report run, or a look at the audit trail.
+    - `policy`: a policy version.
+    - `webhook_endpoint`: a webhook endpoint.
+    - `webhook_egress`: where webhooks may go, the operator's allow-list of networks, ports and proxy (the target id is
+      its digest).
+    """
 
     SHARING_REQUEST = "sharing_request"
     ORGANISATION = "organisation"
@@ -23,6 +33,7 @@ class AuditTarget(StrEnum):
     REPORT = "report"
     POLICY = "policy"
     WEBHOOK_ENDPOINT = "webhook_endpoint"
+    WEBHOOK_EGRESS = "webhook_egress"
 
 
 class AuditEvent(SQLModel, table=True):
@@ -89,18 +100,36 @@ class AuditCheckpoint(SQLModel, table=True):
 
 
 class AuditEventPublic(BaseModel):
-    seq: int
-    occurred_at: datetime
-    actor_sub: str
-    actor_org: str | None
-    actor_roles: list[str]
-    action: str
-    target_type: AuditTarget
-    target_id: str
-    outcome: str
-    correlation_id: str | None
-    prev_hash: str
-    hash: str
+    seq: int = Field(description="The event's position in the chain, from 1, with no gaps.")
+    occurred_at: datetime = Field(description="When it happened (UTC).")
+    actor_sub: str = Field(description="The token subject of who acted, or `system` for the service itself.")
+    actor_org: str | None = Field(description="The organisation of who acted; null for the service itself.")
+    actor_roles: list[str] = Field(description="The roles the actor's token held for the organisation when it acted.")
+    action: str = Field(
+        description="What was done, such as `submitted` or `notice_read` (the `action` filter lists every value)."
+    )
+    target_type: AuditTarget = Field(description="What kind of thing it was done to.")
+    target_id: str = Field(
+        description=(
+            "Which one: a request id, an organisation or agreement code, a policy `name/version`, "
+            "an endpoint id, or a report's name."
+        )
+    )
+    outcome: str = Field(
+        description=(
+            "What came of it, in a few words (such as an outcome, a status change, or `sha256:<hex>` of an attachment)."
+        )
+    )
+    correlation_id: str | None = Field(
+        description="The `X-Request-ID` of the call that caused it, to match your logs; null when none."
+    )
+    prev_hash: str = Field(description="The hash of the event before it in the chain (64 zeros for the first).")
+    hash: str = Field(
+        description=(
+            "SHA-256 (hex) over the event and `prev_hash` (docs/auditors/audit-format.md): "
+            "changing any earlier event breaks every later hash."
+        )
+    )
 
 
 class AuditEventPage(Page[AuditEventPublic]):
@@ -155,7 +184,9 @@ class WitnessCheckpoints(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"checkpoints": [CHECKPOINT_EXAMPLE]}]})
 
-    checkpoints: list[CheckpointPublic] = Field(min_length=1, max_length=100)
+    checkpoints: list[CheckpointPublic] = Field(
+        min_length=1, max_length=100, description="The checkpoints kept, 1 to 100, as they were received."
+    )
 
 
 class AuditFinding(BaseModel):
@@ -166,23 +197,22 @@ class AuditFinding(BaseModel):
     source: str = Field(
         description="`chain` (the hashes themselves), `stored` (a stored checkpoint) or `witness` (one given to check)"
     )
-    problem: str
+    problem: str = Field(description="What disagrees, in words.")
 
 
 class AuditVerification(BaseModel):
-    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq is \
-where it first fails.
+    """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq
+    is where it first fails.
 
-    Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid.
-    """
+    Events recorded but not chained yet are counted in `pending`; they do not make the chain invalid."""
 
-    valid: bool
-    events: int
+    valid: bool = Field(description="True when the whole chain recomputes and agrees with every checkpoint checked.")
+    events: int = Field(description="How many chained events were checked.")
     pending: int = Field(
         description="Events recorded but not yet chained (they join the chain within moments); not part of `valid`"
     )
-    head_seq: int
-    head_hash: str
+    head_seq: int = Field(description="The seq of the newest chained event.")
+    head_hash: str = Field(description="The hash of the newest chained event.")
     first_broken_seq: int | None = Field(
         description="The first seq at which the chain breaks or disagrees with a checkpoint"
     )

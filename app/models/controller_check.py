@@ -113,7 +113,7 @@ class CheckRecordPublic(BaseModel):
     checked: str = Field(description="What was checked, in the recorder's words")
     by: str = Field(description="The `sub` of the person who recorded it")
     role: Role = Field(description="Their role: `guardian` or `ig_manager`")
-    at: datetime
+    at: datetime = Field(description="When it was recorded (UTC).")
 
     @classmethod
     def of(cls, record: ControllerCheckRecord) -> "CheckRecordPublic":
@@ -137,7 +137,7 @@ class ControllerCheckPublic(BaseModel):
         description="For an emergency share's check: "
         "when the emergency response time ends; open after it, it is overdue"
     )
-    records: list[CheckRecordPublic]
+    records: list[CheckRecordPublic] = Field(description="Every record of the check, oldest first.")
     ready_to_disclose: bool = Field(description="The request's `ready_to_disclose` after this record")
     open_checks: list[str] = Field(description="The request's open checks after this record")
 
@@ -145,8 +145,10 @@ class ControllerCheckPublic(BaseModel):
 class CheckRecordEntry(BaseModel):
     """A record of a controller's check, in a request's history."""
 
-    type: Literal["controller_check"] = "controller_check"
-    at: datetime
+    type: Literal["controller_check"] = Field(
+        default="controller_check", description="Always `controller_check`: a controller's check was recorded."
+    )
+    at: datetime = Field(description="When it was recorded (UTC).")
     check: str = Field(description="The check recorded: a rule id or `human_involvement`")
     decision_id: str = Field(description="The decision that opened it")
-    record: CheckRecordPublic
+    record: CheckRecordPublic = Field(description="The record as made.")

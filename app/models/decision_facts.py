@@ -19,40 +19,47 @@ from app.models.vocabulary import (
 
 
 class RequesterRecord(BaseModel):
-    code: str
-    type: OrganisationType
-    dspt_status: DsptStatus
+    code: str = Field(description="The requesting organisation's code.")
+    type: OrganisationType = Field(description="Its type when the rules ran.")
+    dspt_status: DsptStatus = Field(description="Its toolkit result when the rules ran.")
 
 
 class AgreementRecord(BaseModel):
-    code: str
-    parties: list[str]
-    purposes: list[PurposeCategory]
-    data_categories: list[DataCategory]
-    valid_from: date
-    valid_until: date
-    status: AgreementStatus
+    code: str = Field(description="The agreement's code.")
+    parties: list[str] = Field(description="Its parties when the rules ran.")
+    purposes: list[PurposeCategory] = Field(description="Its purposes when the rules ran.")
+    data_categories: list[DataCategory] = Field(description="Its data categories when the rules ran.")
+    valid_from: date = Field(description="Its first day in force when the rules ran.")
+    valid_until: date = Field(description="Its last day in force when the rules ran.")
+    status: AgreementStatus = Field(description="Its status when the rules ran.")
 
 
 class CurrentEditionView(BaseModel):
-    """How the current edition of the baseline decided a request that a replay-only active policy would have \
-approved."""
+    """How the current edition of the baseline decided a request that a replay-only active policy would have
+    approved."""
 
-    version: str
-    hash: str
-    outcome: Outcome
+    version: str = Field(description="The current edition's version, such as `2028.1`.")
+    hash: str = Field(description="The SHA-256 (hex) of its policy document.")
+    outcome: Outcome = Field(description="What it decided on the same facts.")
     findings: dict[str, FindingResult] = Field(description="Its findings that are not a pass, as {rule: result}")
 
 
 class EvidenceRecord(BaseModel):
-    """An attachment the rules weighed, with the verification that let it count; a decision made before verification \
-existed has its kind only."""
+    """An attachment the rules weighed, with the verification that let it count; a decision made before verification
+    existed has its kind only."""
 
-    attachment_id: str | None = None
-    kind: AttachmentKind
-    verification_id: int | None = None
-    verified_by: str | None = None
-    verified_at: datetime | None = None
+    attachment_id: str | None = Field(
+        default=None, description="The attachment weighed; null in a decision made before verification existed."
+    )
+    kind: AttachmentKind = Field(description="What the evidence is.")
+    verification_id: int | None = Field(
+        default=None,
+        description="The verification that let it count; null in a decision made before verification existed.",
+    )
+    verified_by: str | None = Field(
+        default=None, description="The token subject of the guardian who verified it; null as above."
+    )
+    verified_at: datetime | None = Field(default=None, description="When it was verified (UTC); null as above.")
 
     @model_validator(mode="before")
     @classmethod
@@ -62,12 +69,17 @@ existed has its kind only."""
 
 
 class DecisionFacts(BaseModel):
-    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the \
-evidence weighed."""
+    """The facts the rules saw beyond the request: the requester, the agreement as it stood, the London date, the
+    evidence weighed."""
 
-    requester: RequesterRecord
-    agreement: AgreementRecord | None
-    today: date
+    requester: RequesterRecord = Field(description="The requesting organisation as it stood when the rules ran.")
+    agreement: AgreementRecord | None = Field(
+        description=(
+            "The agreement the request named, as it stood when the rules ran; null when none was "
+            "named or it was not registered."
+        )
+    )
+    today: date = Field(description="The date in Europe/London the rules read (agreements' periods, calendars).")
     current_edition: CurrentEditionView | None = Field(
         default=None,
         description="Only on a decision held by EDITION.superseded: "

@@ -83,19 +83,28 @@ class NoticeReleaseBody(BaseModel):
 class NoticeReleasePublic(BaseModel):
     """A recorded release, and what still withholds the notice."""
 
-    id: str
-    request_id: str
-    audience: NoticeAudience
+    id: str = Field(description="The release's id.")
+    request_id: str = Field(description="The sharing request whose notice was released.")
+    audience: NoticeAudience = Field(description="The notice released: `subject`, `subject_adults` or `subject_proxy`.")
     version: int = Field(
         description="The request's version it was given on: it holds for later decisions until the request is amended"
     )
-    why: str
-    not_implicated: bool
-    personal_representative: str | None
-    access_to_health_records_checked: bool
+    why: str = Field(description="Why the notice may now be sent, as the guardian wrote.")
+    not_implicated: bool = Field(
+        description="Whether the guardian confirmed that the parent, attorney or deputy it goes to is not implicated."
+    )
+    personal_representative: str | None = Field(
+        description="For a person who has died: who the personal representative is; null otherwise."
+    )
+    access_to_health_records_checked: bool = Field(
+        description=(
+            "For a person who has died: whether the guardian confirmed the notice tells the "
+            "representative nothing the Access to Health Records Act 1990 would withhold."
+        )
+    )
     released_by: str = Field(description="The guardian's subject")
-    released_by_org: str
-    released_at: datetime
+    released_by_org: str = Field(description="The guardian's organisation.")
+    released_at: datetime = Field(description="When it was released (UTC).")
     still_withheld: list[WithheldReason] = Field(
         description="Reasons a release never clears that still hold (`controller_checks_open`)"
     )

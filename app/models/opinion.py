@@ -96,8 +96,10 @@ class OpinionRequestBody(BaseModel):
         default=None,
         description="The guardian asked; omitted, any guardian outside the requesting organisation may answer",
     )
-    proposed_outcome: FinalOutcome
-    question: Rationale
+    proposed_outcome: FinalOutcome = Field(
+        description="The outcome the claim holder proposes: `approve`, `approve_with_conditions` or `refuse`."
+    )
+    question: Rationale = Field(description="What the claim holder asks (20 to 8000 characters).")
 
 
 class OpinionBody(BaseModel):
@@ -121,22 +123,22 @@ class OpinionBody(BaseModel):
         default=None,
         description="The request answered; omitted, the oldest open one asked of you, else of any guardian",
     )
-    opinion: OpinionChoice
-    rationale: Rationale
+    opinion: OpinionChoice = Field(description="`agree` or `disagree` with the outcome proposed, or `abstain`.")
+    rationale: Rationale = Field(description="Why (20 to 8000 characters); kept with the decision that weighs it.")
 
 
 class OpinionRequestPublic(BaseModel):
     """A request for a second opinion as recorded."""
 
-    id: str
-    request_id: str
-    asked_by: str
+    id: str = Field(description="The request for an opinion's id.")
+    request_id: str = Field(description="The sharing request it is about.")
+    asked_by: str = Field(description="The token subject of the claim holder who asked.")
     guardian: GuardianRef | None = Field(
         description="The guardian asked; null: any guardian outside the requesting organisation"
     )
-    proposed_outcome: FinalOutcome
-    question: str
-    asked_at: datetime
+    proposed_outcome: FinalOutcome = Field(description="The outcome proposed.")
+    question: str = Field(description="What was asked.")
+    asked_at: datetime = Field(description="When it was asked (UTC).")
 
     @classmethod
     def of(cls, row: OpinionRequest) -> "OpinionRequestPublic":

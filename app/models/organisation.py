@@ -49,10 +49,22 @@ class OrganisationCreate(BaseModel):
         },
     )
 
-    code: OrganisationCode
-    name: OrganisationName
-    type: OrganisationType
-    dspt_status: DsptStatus
+    code: OrganisationCode = Field(
+        description=(
+            "The organisation's code (letters, digits, `_`, `.`, `-`; at most 32 characters), "
+            "usually its ODS code; the `org` claim of its tokens must match it. It never changes."
+        )
+    )
+    name: OrganisationName = Field(description="The organisation's name (1 to 200 characters), as notices show it.")
+    type: OrganisationType = Field(
+        description=(
+            "What kind of body it is; the rules read the requester's type (the police and schools "
+            "are not bound as health professionals are, for instance)."
+        )
+    )
+    dspt_status: DsptStatus = Field(
+        description="Its latest Data Security and Protection Toolkit result; the rules read it at each decision."
+    )
 
 
 class OrganisationUpdate(BaseModel):
@@ -62,20 +74,35 @@ class OrganisationUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"dspt_status": "approaching_standards"}, {"active": False}]}
     )
 
-    name: OrganisationName | None = None
-    type: OrganisationType | None = None
-    dspt_status: DsptStatus | None = None
-    active: StrictBool | None = None
+    name: OrganisationName | None = Field(
+        default=None, description="A new name; null or left out to leave it as it is."
+    )
+    type: OrganisationType | None = Field(
+        default=None, description="A new type; null or left out to leave it as it is."
+    )
+    dspt_status: DsptStatus | None = Field(
+        default=None,
+        description=(
+            "Its new toolkit result, read by every decision from now on; null or left out to leave it as it is."
+        ),
+    )
+    active: StrictBool | None = Field(
+        default=None,
+        description=(
+            "False to deactivate the organisation (its tokens may no longer submit: 403), true to "
+            "reactivate it; null or left out to leave it as it is."
+        ),
+    )
 
 
 class OrganisationPublic(BaseModel):
-    code: str
-    name: str
-    type: OrganisationType
-    dspt_status: DsptStatus
-    active: bool
-    created_at: datetime
-    updated_at: datetime
+    code: str = Field(description="The organisation's code.")
+    name: str = Field(description="The organisation's name.")
+    type: OrganisationType = Field(description="What kind of body it is.")
+    dspt_status: DsptStatus = Field(description="Its latest Data Security and Protection Toolkit result.")
+    active: bool = Field(description="Whether its tokens may submit requests; a deactivated organisation's may not.")
+    created_at: datetime = Field(description="When it was registered (UTC).")
+    updated_at: datetime = Field(description="When it last changed (UTC).")
 
 
 class OrganisationPage(Page[OrganisationPublic]):

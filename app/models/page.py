@@ -2,7 +2,7 @@
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
@@ -14,5 +14,7 @@ class Page(BaseModel, Generic[T]):
     also keeps the list's schema name in the contract.
     """
 
-    items: list[T]
-    next_cursor: str | None
+    items: list[T] = Field(description="This page's items, in the list's order")
+    next_cursor: str | None = Field(
+        description="An opaque cursor: send it back as `cursor` for the next page; null on the last page"
+    )

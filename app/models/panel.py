@@ -76,8 +76,8 @@ class PanelVote(SQLModel, table=True):
 
 
 class PanelOpenBody(BaseModel):
-    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names \
-to sit with them."""
+    """Why the case goes to a panel, and the guardians of the controller organisation the chair (who opens it) names
+    to sit with them."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -92,7 +92,7 @@ to sit with them."""
         },
     )
 
-    reason: Rationale
+    reason: Rationale = Field(description="Why the case goes to a panel (20 to 8000 characters).")
     members: Annotated[
         list[GuardianRef],
         Field(
@@ -124,9 +124,17 @@ class PanelVoteBody(BaseModel):
         },
     )
 
-    vote: PanelVoteChoice
-    rationale: Rationale
-    conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
+    vote: PanelVoteChoice = Field(
+        description="The member's vote: `approve`, `approve_with_conditions`, `refuse` or `abstain`."
+    )
+    rationale: Rationale = Field(description="The member's reasons (20 to 8000 characters).")
+    conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
+        default=[],
+        description=(
+            "With `approve_with_conditions` only: the conditions the member would attach (each 1 "
+            "to 1000 characters, at most 50)."
+        ),
+    )
 
 
 class PanelWithdrawalBody(BaseModel):
@@ -141,12 +149,14 @@ class PanelWithdrawalBody(BaseModel):
         },
     )
 
-    rationale: Rationale
+    rationale: Rationale = Field(
+        description="Why the member withdraws (20 to 8000 characters), such as a conflict of interest."
+    )
 
 
 class PanelCloseBody(BaseModel):
-    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's \
-casting vote decides."""
+    """The chair closes the panel once every member has voted or its deadline has passed; on a real tie the chair's
+    casting vote decides."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -165,7 +175,7 @@ casting vote decides."""
         },
     )
 
-    rationale: Rationale
+    rationale: Rationale = Field(description="The chair's reasons for the panel's decision (20 to 8000 characters).")
     casting_vote: FinalOutcome | None = Field(
         default=None,
         description="On a real tie only (no outcome has a majority of the members, and the leading outcomes have equal "
@@ -180,20 +190,20 @@ casting vote decides."""
 class PanelPublic(BaseModel):
     """A panel as it stands: its members and every vote and withdrawal so far."""
 
-    id: str
-    request_id: str
-    chair: GuardianRef
-    reason: str
+    id: str = Field(description="The panel's id.")
+    request_id: str = Field(description="The sharing request it decides.")
+    chair: GuardianRef = Field(description="The chair: the guardian who opened it.")
+    reason: str = Field(description="Why the case went to a panel.")
     required: list[str] = Field(
         description="The findings that made a panel necessary; empty when a guardian escalated the case"
     )
-    size: int
-    quorum: int
-    members: list[GuardianRef]
-    votes: list[VoteRecord]
-    opened_at: datetime
-    closed_at: datetime | None
-    decision_id: str | None
+    size: int = Field(description="How many members sit, the chair included.")
+    quorum: int = Field(description="How many standing votes for one outcome a decision needs.")
+    members: list[GuardianRef] = Field(description="Every member, the chair first.")
+    votes: list[VoteRecord] = Field(description="The votes and withdrawals so far, in seat order.")
+    opened_at: datetime = Field(description="When it was opened (UTC).")
+    closed_at: datetime | None = Field(description="When the chair closed it (UTC); null while it is open.")
+    decision_id: str | None = Field(description="The decision it made; null while it is open.")
 
 
 def vote_records(members: list[PanelMember], votes: list[PanelVote]) -> list[VoteRecord]:

@@ -86,14 +86,20 @@ class PolicyReplayChange(SQLModel, table=True):
 class PolicyPublic(BaseModel):
     """One policy the service holds."""
 
-    name: str
-    version: str
+    name: str = Field(description="The policy's name, such as `uk-caldicott-baseline`.")
+    version: str = Field(description="The policy's version, such as `2028.1`.")
     content_hash: str = Field(description="SHA-256 of the policy document exactly as shipped or uploaded")
     edition: str = Field(
         description="The reading of the rules it runs: its own version if shipped, else its baseline's"
     )
-    shipped: bool
-    derived_from: dict[str, str] | None
+    shipped: bool = Field(
+        description="True for a baseline shipped with the service, false for a derived policy an admin uploaded."
+    )
+    derived_from: dict[str, str] | None = Field(
+        description=(
+            "For a derived policy: the `name` and `version` of the policy it derives from; null for a shipped one."
+        )
+    )
     replay_only: bool = Field(
         description="An edition UK law has overtaken (2026.1, 2027.1) or a policy derived from one (2027.2): held to "
         "replay the decisions made under it and for dry runs by name, never activated or derived from"
@@ -102,9 +108,13 @@ class PolicyPublic(BaseModel):
     activated_at: datetime | None = Field(
         description="When it was last made active (null: never, or the default of a fresh installation)"
     )
-    activated_by: str | None
+    activated_by: str | None = Field(
+        description="The token subject of the admin who last activated it; null when never activated."
+    )
     created_at: datetime | None = Field(description="When a derived policy was uploaded (null for a shipped one)")
-    created_by: str | None
+    created_by: str | None = Field(
+        description="The token subject of the admin who uploaded a derived policy; null for a shipped one."
+    )
 
 
 class PolicyList(Page[PolicyPublic]):
@@ -139,7 +149,9 @@ class ReplayCriteria(BaseModel):
     to: str | None = Field(
         default=None, max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset"
     )
-    purpose: PurposeCategory | None = None
+    purpose: PurposeCategory | None = Field(
+        default=None, description="Only requests of this purpose; null or left out for every purpose."
+    )
     requester: str | None = Field(
         default=None, max_length=32, pattern=STORABLE_TEXT, description="Organisation code of the requester"
     )
@@ -147,7 +159,7 @@ class ReplayCriteria(BaseModel):
 
 
 class RuleChange(BaseModel):
-    rule: str
+    rule: str = Field(description="The rule's id.")
     old: FindingResult | None = Field(
         description="null: the rule did not exist in the policy the request was decided under"
     )
@@ -155,43 +167,43 @@ class RuleChange(BaseModel):
 
 
 class OutcomeChange(BaseModel):
-    old: Outcome
-    new: Outcome
-    count: int
+    old: Outcome = Field(description="The outcome the rules gave at the time.")
+    new: Outcome = Field(description="The outcome the candidate policy would give.")
+    count: int = Field(description="How many replayed versions went from `old` to `new`.")
 
 
 class RuleChangeCount(BaseModel):
-    rule: str
+    rule: str = Field(description="The rule's id.")
     count: int = Field(description="How many replayed request versions this rule's result changed for")
 
 
 class ReplayTotals(BaseModel):
     examined: int = Field(description="Request versions in the window that match the filters")
-    replayed: int
+    replayed: int = Field(description="Request versions re-evaluated.")
     unrecoverable: int = Field(description="Decided before facts were recorded, with rows changed since: not replayed")
     differing: int = Field(description="Replayed versions whose outcome or findings would differ")
-    outcome_changed: int
+    outcome_changed: int = Field(description="Replayed versions whose outcome would change.")
     outcomes: list[OutcomeChange] = Field(description="Old outcome -> new outcome, for every replayed version")
-    rules: list[RuleChangeCount]
+    rules: list[RuleChangeCount] = Field(description="The rules whose result changed, with how many versions each.")
 
 
 class ReplayPublic(BaseModel):
     """A what-if replay of stored decisions under a candidate policy; no stored decision was changed."""
 
-    id: str
-    policy: PolicyRef
-    criteria: ReplayCriteria
-    requested_by: str
-    created_at: datetime
-    totals: ReplayTotals
+    id: str = Field(description="The replay's id.")
+    policy: PolicyRef = Field(description="The candidate policy replayed.")
+    criteria: ReplayCriteria = Field(description="Which stored decisions were re-evaluated.")
+    requested_by: str = Field(description="The token subject of who ran the replay.")
+    created_at: datetime = Field(description="When it was run (UTC).")
+    totals: ReplayTotals = Field(description="What the replay found, in numbers.")
 
 
 class ReplayChangePublic(BaseModel):
-    request_id: str
-    version: int
-    old_outcome: Outcome
-    new_outcome: Outcome
-    rules: list[RuleChange]
+    request_id: str = Field(description="The request whose decision would differ.")
+    version: int = Field(description="Its version replayed.")
+    old_outcome: Outcome = Field(description="The outcome the rules gave at the time.")
+    new_outcome: Outcome = Field(description="The outcome the candidate would give.")
+    rules: list[RuleChange] = Field(description="The rules whose result would change.")
 
 
 class ReplayChangePage(Page[ReplayChangePublic]):

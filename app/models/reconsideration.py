@@ -65,18 +65,20 @@ class ReconsiderationPublic(BaseModel):
         }
     )
 
-    id: str
-    request_id: str
+    id: str = Field(description="The reconsideration's id.")
+    request_id: str = Field(description="The sharing request it is about.")
     decision_id: str = Field(description="The decision reconsidered")
-    grounds: str
+    grounds: str = Field(description="The requester's grounds, as sent.")
     revised_version: int | None = Field(
         description="The version sent with the request for reconsideration, evaluated by the rules; null if none"
     )
-    requested_by: str
-    requested_at: datetime
-    outcome: ReconsiderationOutcome | None
+    requested_by: str = Field(description="The token subject of who asked for it.")
+    requested_at: datetime = Field(description="When it was asked for (UTC).")
+    outcome: ReconsiderationOutcome | None = Field(
+        description="`upheld` or `overturned`; null until a guardian decides it."
+    )
     decided_by: str | None = Field(description="The guardian who decided it, by token subject; " + GUARDIAN_UNNAMED)
-    decided_at: datetime | None
+    decided_at: datetime | None = Field(description="When a guardian decided it (UTC); null until then.")
     new_decision_id: str | None = Field(
         description="The decision made on reconsideration: `upheld`, or the new outcome"
     )
@@ -91,4 +93,4 @@ class ReconsiderationDecided(ReconsiderationPublic):
 
     model_config = ConfigDict(json_schema_extra=None)  # the pending example above does not fit a decided one
 
-    decision: DecisionPublic
+    decision: DecisionPublic = Field(description="The decision the reconsidering guardian recorded.")

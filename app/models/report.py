@@ -19,6 +19,12 @@ from app.models.vocabulary import (
 
 
 class ReportFormat(StrEnum):
+    """The form a report is answered in.
+
+    - `json`: a JSON document, paged with `next_cursor`.
+    - `csv`: CSV, one row per line, the next page named in a `Link` header.
+    """
+
     JSON = "json"
     CSV = "csv"
 
@@ -26,18 +32,22 @@ class ReportFormat(StrEnum):
 class DecisionLogRow(BaseModel):
     """One decision, as the Caldicott log records it."""
 
-    decided_at: datetime
-    request_id: str
-    version: int
-    requester: str
-    purpose: PurposeCategory
-    purpose_description: str
-    urgency: Urgency
-    outcome: DecisionOutcome
-    decided_by: str
-    principles_engaged: list[str]
-    conditions: list[str]
-    rationale: str | None
+    decided_at: datetime = Field(description="When the decision was made (UTC).")
+    request_id: str = Field(description="The request's id.")
+    version: int = Field(description="The version of the request decided.")
+    requester: str = Field(description="The requesting organisation's code.")
+    purpose: PurposeCategory = Field(description="The purpose category of the version decided.")
+    purpose_description: str = Field(description="The requester's description of the purpose.")
+    urgency: Urgency = Field(description="The urgency of the version decided.")
+    outcome: DecisionOutcome = Field(description="The decision's outcome.")
+    decided_by: str = Field(description="`rules`, or the deciding guardian's token subject.")
+    principles_engaged: list[str] = Field(
+        description=(
+            "Each rule that did not pass, with what it found, as `RULE (result)`: `CONSENT.public_interest (refer)`."
+        )
+    )
+    conditions: list[str] = Field(description="The conditions the decision set.")
+    rationale: str | None = Field(description="The guardian's written reasons; null for a decision of the rules.")
 
 
 class DecisionLog(Page[DecisionLogRow]):
@@ -49,7 +59,12 @@ class SubjectQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"identifier": "9990000018"}]})
 
-    identifier: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+    identifier: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)] = Field(
+        description=(
+            "The person's NHS number or local identifier (1 to 64 characters, not blank), exactly "
+            "as requests name them; matched by its keyed hash, never stored or echoed."
+        )
+    )
 
     @field_validator("identifier")
     @classmethod
@@ -62,14 +77,14 @@ class SubjectQuery(BaseModel):
 class SubjectDisclosure(BaseModel):
     """One request that named the person, and what became of it."""
 
-    request_id: str
-    requester: str
-    purpose: PurposeCategory
-    urgency: Urgency
-    status: RequestStatus
-    outcome: DecisionOutcome
-    created_at: datetime
-    decided_at: datetime
+    request_id: str = Field(description="The request's id.")
+    requester: str = Field(description="The requesting organisation's code.")
+    purpose: PurposeCategory = Field(description="The request's purpose category.")
+    urgency: Urgency = Field(description="The request's urgency.")
+    status: RequestStatus = Field(description="Where the request stands now.")
+    outcome: DecisionOutcome = Field(description="The outcome of its current decision.")
+    created_at: datetime = Field(description="When the request was submitted (UTC).")
+    decided_at: datetime = Field(description="When its current decision was made (UTC).")
 
 
 class SubjectDisclosures(Page[SubjectDisclosure]):
@@ -79,25 +94,34 @@ class SubjectDisclosures(Page[SubjectDisclosure]):
 
 
 class ResponseTimes(BaseModel):
-    decisions: int
-    median_seconds: float | None
-    p90_seconds: float | None
+    decisions: int = Field(description="How many guardian decisions are counted.")
+    median_seconds: float | None = Field(
+        description=(
+            "The median time from referral to decision, in seconds, less time waiting for "
+            "information; null when none was decided."
+        )
+    )
+    p90_seconds: float | None = Field(
+        description="The 90th percentile of that time, in seconds; null when none was decided."
+    )
 
 
 class Agreement(BaseModel):
-    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided \
-`rules_would`."""
+    """How often guardians decided `guardian` where the rules, setting referrals aside, would have decided
+    `rules_would`."""
 
-    rules_would: Outcome
-    guardian: str
-    count: int
+    rules_would: Outcome = Field(description="What the rules would have decided had nothing been referred.")
+    guardian: str = Field(description="What the guardians decided.")
+    count: int = Field(description="How many decisions had this pair of outcomes.")
 
 
 class Overturns(BaseModel):
-    decisions: int
-    overturned: int
-    rate: float | None
-    breakdown: list[Agreement]
+    decisions: int = Field(description="Guardians' decisions on referrals and emergency shares in the period.")
+    overturned: int = Field(description="How many of them differ from what the rules would have decided.")
+    rate: float | None = Field(description="overturned / decisions; null when there were none.")
+    breakdown: list[Agreement] = Field(
+        description="The decisions counted by what the rules would have decided and what the guardians decided."
+    )
 
 
 class Reconsiderations(BaseModel):
@@ -112,21 +136,31 @@ class Reconsiderations(BaseModel):
         description="The reconsideration rate: requested / reconsiderable; null when there was nothing to reconsider"
     )
     decided: int = Field(description="Reconsiderations decided in the period")
-    upheld: int
-    overturned: int
+    upheld: int = Field(description="Reconsiderations decided in the period that upheld the decision.")
+    overturned: int = Field(description="Reconsiderations decided in the period that overturned it.")
     overturn_rate: float | None = Field(
         description="The overturn rate on reconsideration: overturned / decided; null when none was decided"
     )
 
 
 class ReviewMetrics(BaseModel):
-    period_from: date
-    period_to: date
-    decisions: dict[GuardianOutcome, dict[Urgency, int]]
-    retrospective_reviews: dict[RetrospectiveOutcome, int]
-    time_to_decision: dict[Urgency, ResponseTimes]
-    overdue_now: int
+    period_from: date = Field(description="The first day of the period reported (London date, inclusive).")
+    period_to: date = Field(description="The last day of the period reported (London date, inclusive).")
+    decisions: dict[GuardianOutcome, dict[Urgency, int]] = Field(
+        description="Guardians' decisions in the period, by outcome and then by urgency."
+    )
+    retrospective_reviews: dict[RetrospectiveOutcome, int] = Field(
+        description="Retrospective reviews of emergency shares in the period, by outcome."
+    )
+    time_to_decision: dict[Urgency, ResponseTimes] = Field(
+        description="Time from referral to a guardian's decision, by urgency."
+    )
+    overdue_now: int = Field(description="Requests in the queue now whose due time has passed.")
     overturns: Overturns = Field(
         description="Guardians' decisions on referrals and emergency shares against what the rules would have decided"
     )
-    reconsiderations: Reconsiderations
+    reconsiderations: Reconsiderations = Field(
+        description=(
+            "How often agencies ask for reconsideration, and how often a second guardian overturns the decision."
+        )
+    )

@@ -56,10 +56,33 @@ class ReviewBody(BaseModel):
         },
     )
 
-    outcome: GuardianOutcome
-    rationale: Rationale
-    conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
-    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+    outcome: GuardianOutcome = Field(
+        description=(
+            "The guardian's decision: `approve`, `approve_with_conditions`, `refuse`, or "
+            "`request_information` (the request goes back to the requester, who answers with an "
+            "amendment)."
+        )
+    )
+    rationale: Rationale = Field(
+        description=(
+            "The guardian's written reasons (20 to 8000 characters), kept in the decision record "
+            "and shown to the requester; never quoted to the person the information is about."
+        )
+    )
+    conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
+        default=[],
+        description=(
+            "The conditions of an approval, each 1 to 1000 characters (at most 50), added to those"
+            " the rules set; required in substance for `approve_with_conditions`."
+        ),
+    )
+    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = Field(
+        default=None,
+        description=(
+            "A partial approval: the data categories approved (1 to 30), every other item asked "
+            "for refused; null or left out to decide on every item."
+        ),
+    )
     subject_reason: (
         Annotated[
             str,
@@ -100,8 +123,12 @@ class RetrospectiveReviewBody(BaseModel):
         },
     )
 
-    outcome: RetrospectiveOutcome
-    rationale: Rationale
+    outcome: RetrospectiveOutcome = Field(
+        description="Whether the emergency share was right (`upheld`) or should not have been made (`not_upheld`)."
+    )
+    rationale: Rationale = Field(
+        description="The guardian's written reasons (20 to 8000 characters), kept in the decision record."
+    )
 
 
 class AmendmentBody(BaseModel):
@@ -124,10 +151,15 @@ class AmendmentBody(BaseModel):
         },
     )
 
-    request: SharingRequestBody
+    request: SharingRequestBody = Field(
+        description=(
+            "The whole revised request, not a difference: it becomes the request's next version "
+            "and is decided again by the rules."
+        )
+    )
     note: Annotated[
         str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)
-    ]
+    ] = Field(description="What changed and why, in answer to the guardian's question (1 to 4000 characters).")
 
 
 class ReconsiderationBody(BaseModel):
@@ -157,7 +189,12 @@ class ReconsiderationBody(BaseModel):
     grounds: Annotated[
         str,
         StringConstraints(strict=True, strip_whitespace=True, min_length=20, max_length=8000, pattern=STORABLE_TEXT),
-    ]
+    ] = Field(
+        description=(
+            "Why the decision should be reconsidered (20 to 8000 characters), read by a guardian "
+            "who took no part in it."
+        )
+    )
     request: SharingRequestBody | None = Field(
         default=None,
         description="A revised request, evaluated by the rules as an amendment is; "
@@ -170,14 +207,22 @@ class NewDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    outcome: FinalOutcome
-    conditions: Annotated[list[ConditionText], Field(max_length=50)] = []
-    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = None
+    outcome: FinalOutcome = Field(description="The new decision: `approve`, `approve_with_conditions` or `refuse`.")
+    conditions: Annotated[list[ConditionText], Field(max_length=50)] = Field(
+        default=[], description="The new decision's conditions, each 1 to 1000 characters (at most 50)."
+    )
+    approved_items: Annotated[list[DataCategory], Field(min_length=1, max_length=30)] | None = Field(
+        default=None,
+        description=(
+            "A partial approval: the data categories approved (1 to 30), every other item refused;"
+            " null or left out for every item."
+        ),
+    )
 
 
 class ReconsiderationDecisionBody(BaseModel):
-    """A guardian's answer to a request for reconsideration: the decision stands (`upheld`), or a new one replaces \
-it."""
+    """A guardian's answer to a request for reconsideration:
+    the decision stands (`upheld`), or a new one replaces it."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -201,17 +246,24 @@ it."""
         },
     )
 
-    outcome: ReconsiderationOutcome
-    rationale: Rationale
+    outcome: ReconsiderationOutcome = Field(
+        description="`upheld`: the decision stands; `overturned`: the new decision in `decision` replaces it."
+    )
+    rationale: Rationale = Field(description="The reconsidering guardian's written reasons (20 to 8000 characters).")
     decision: NewDecision | None = Field(default=None, description="With `overturned` only: the new decision")
 
 
 class ReviewKind(StrEnum):
-    """Why a request is in the guardian queue."""
+    """Why a request is in the guardian queue.
 
-    REFERRAL = "referral"  # the rules referred it
-    RETROSPECTIVE = "retrospective"  # an emergency share, reviewed after it was made
-    RECONSIDERATION = "reconsideration"  # the requesting agency asked for a decision to be reconsidered
+    - `referral`: the rules referred it.
+    - `retrospective`: an emergency share, reviewed after it was made.
+    - `reconsideration`: the requesting agency asked for a decision to be reconsidered.
+    """
+
+    REFERRAL = "referral"
+    RETROSPECTIVE = "retrospective"
+    RECONSIDERATION = "reconsideration"
 
 
 RECONSIDERING = frozenset({RequestStatus.AWAITING_RECONSIDERATION, RequestStatus.IN_RECONSIDERATION})
@@ -224,12 +276,26 @@ def review_kind(request: SharingRequest) -> ReviewKind:
 
 
 class QueueEntry(RequestHeadline):
-    review: ReviewKind
-    assignee: str | None
-    claim_expires_at: datetime | None
-    referred_at: datetime | None
-    due_at: datetime | None
-    overdue: bool
+    review: ReviewKind = Field(
+        description=(
+            "Why the request is in the queue: a `referral`, a `retrospective` review of an "
+            "emergency share, or a `reconsideration`."
+        )
+    )
+    assignee: str | None = Field(
+        description="The token subject of the guardian holding the claim; null when nobody has claimed it."
+    )
+    claim_expires_at: datetime | None = Field(
+        description="When the current claim lapses and the request returns to the queue (UTC); null when unclaimed."
+    )
+    referred_at: datetime | None = Field(description="When the request entered the queue (UTC).")
+    due_at: datetime | None = Field(
+        description=(
+            "When a guardian's answer is due (UTC), by the policy's response time for the urgency;"
+            " null for a retrospective review."
+        )
+    )
+    overdue: bool = Field(description="True when `due_at` has passed without a decision.")
     current_edition_outcome: Outcome | None = Field(
         default=None,
         description="For a request held by EDITION.superseded (decided under a replay-only policy): the outcome the "
@@ -268,41 +334,54 @@ class QueuePage(Page[QueueEntry]):
 
 
 class VersionEntry(BaseModel):
-    type: Literal["version"] = "version"
-    at: datetime
-    version: int
-    created_by: str
-    request_hash: str
-    note: str | None
-    request: dict[str, Any]
+    type: Literal["version"] = Field(
+        default="version", description="Always `version`: a version of the request was submitted or amended."
+    )
+    at: datetime = Field(description="When the version was recorded (UTC).")
+    version: int = Field(description="The version number: 1 when submitted, one more with each amendment.")
+    created_by: str = Field(description="The token subject of who submitted or amended it.")
+    request_hash: str = Field(description="The SHA-256 (hex) of this version's body in canonical JSON.")
+    note: str | None = Field(description="The amendment's note; null for the version submitted first.")
+    request: dict[str, Any] = Field(
+        description="The version's body as kept: subject identifiers replaced by their keyed hashes."
+    )
 
 
 class DecisionEntry(BaseModel):
-    type: Literal["decision"] = "decision"
-    at: datetime
-    decision: DecisionPublic
+    type: Literal["decision"] = Field(default="decision", description="Always `decision`: a decision was made.")
+    at: datetime = Field(description="When the decision was made (UTC).")
+    decision: DecisionPublic = Field(description="The decision, as the request's `decision` shows one.")
 
 
 class TransitionEntry(BaseModel):
-    type: Literal["state_change"] = "state_change"
-    at: datetime
-    action: RequestAction
-    from_status: RequestStatus | None
-    to_status: RequestStatus
+    type: Literal["state_change"] = Field(
+        default="state_change", description="Always `state_change`: the request's state or claim changed."
+    )
+    at: datetime = Field(description="When the change happened (UTC).")
+    action: RequestAction = Field(description="What happened, such as `claimed` or `withdrawn`.")
+    from_status: RequestStatus | None = Field(description="The status before the change; null for the submission.")
+    to_status: RequestStatus = Field(description="The status after the change.")
     actor: str = Field(description="The token subject of who made the move, or `system`; " + GUARDIAN_UNNAMED)
-    actor_org: str | None
+    actor_org: str | None = Field(
+        description="The organisation of who made the change; null when the service made it (`system`)."
+    )
 
 
 class ReconsiderationEntry(BaseModel):
-    type: Literal["reconsideration"] = "reconsideration"
-    at: datetime
-    reconsideration: ReconsiderationPublic
+    type: Literal["reconsideration"] = Field(
+        default="reconsideration", description="Always `reconsideration`: a reconsideration was asked for or answered."
+    )
+    at: datetime = Field(description="When the reconsideration was asked for (UTC).")
+    reconsideration: ReconsiderationPublic = Field(description="The reconsideration, with its answer once given.")
 
 
 class VerificationEntry(BaseModel):
-    type: Literal["evidence_verification"] = "evidence_verification"
-    at: datetime
-    verification: VerificationPublic
+    type: Literal["evidence_verification"] = Field(
+        default="evidence_verification",
+        description="Always `evidence_verification`: a guardian verified or rejected an attachment.",
+    )
+    at: datetime = Field(description="When the verification was recorded (UTC).")
+    verification: VerificationPublic = Field(description="The verification.")
 
 
 HistoryEntry = (
@@ -313,4 +392,4 @@ HistoryEntry = (
 class History(Page[HistoryEntry]):
     """A page of the request's history, oldest first."""
 
-    request_id: str = Field(description="The sharing request whose history this is")
+    request_id: str = Field(description="The request's id.")

@@ -228,29 +228,66 @@ STATUS_FOR_OUTCOME = {
 
 
 class PolicyRef(BaseModel):
-    name: str
-    version: str
-    hash: str
+    name: str = Field(description="The policy's name, such as `uk-caldicott-baseline`.")
+    version: str = Field(description="The policy's version, such as `2028.1`: with the name, which policy decided.")
+    hash: str = Field(
+        description=(
+            "The SHA-256 (hex) of the policy document as held, so a decision can be replayed under exactly that text."
+        )
+    )
 
 
 class Verdict(BaseModel):
     """What the rules found, shared by stored decisions and dry runs."""
 
-    outcome: Outcome
-    review_required: bool
-    findings: list[Finding]
-    conditions: list[str]
-    policy: PolicyRef
-    request_hash: str
+    outcome: Outcome = Field(
+        description=(
+            "What the rules decided: `approve`, `approve_with_conditions`, `refer` (a Caldicott "
+            "Guardian decides) or `refuse`."
+        )
+    )
+    review_required: bool = Field(
+        description=(
+            "True when an emergency share was approved at once and a guardian must review it "
+            "afterwards (the retrospective review); false otherwise, a referral included."
+        )
+    )
+    findings: list[Finding] = Field(
+        description="What each rule of the policy found, one finding per rule in the policy's order, passes included."
+    )
+    conditions: list[str] = Field(
+        description=(
+            "The conditions an approval carries, in the order of the findings that set them; empty"
+            " when there are none. The recipient must meet every one."
+        )
+    )
+    policy: PolicyRef = Field(description="The policy that decided: its name, version and content hash.")
+    request_hash: str = Field(
+        description=(
+            "The SHA-256 (hex) of the request body in canonical JSON, identifiers replaced by "
+            "their keyed hashes: which version of the request was decided."
+        )
+    )
 
 
 class DecisionPublic(Verdict):
     """A stored decision: by the rules, a guardian, or a retrospective review."""
 
-    id: str
-    version: int
-    kind: DecisionKind
-    outcome: DecisionOutcome  # type: ignore[assignment]  (wider than the rules' outcomes)
+    id: str = Field(description="The decision's id (a UUID).")
+    version: int = Field(
+        description="The version of the request this decision is on (1 when submitted, one more with each amendment)."
+    )
+    kind: DecisionKind = Field(
+        description=(
+            "Who decided: the `rules`, a `guardian`, a `retrospective` review, a `reconsideration`, or a `panel`."
+        )
+    )
+    outcome: DecisionOutcome = Field(  # type: ignore[assignment]  (wider than the rules' outcomes)
+        description=(
+            "The decision: the rules' outcome, a guardian's (`request_information` included), or a"
+            " retrospective review's `upheld` or `not_upheld`."
+        )
+    )
     decided_by: str = Field(
         description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED
     )
@@ -260,9 +297,17 @@ class DecisionPublic(Verdict):
         "(`upheld`, `overturned` on reconsideration, `not_upheld` on a retrospective review); `outcome` stays the "
         "approve or refuse outcome that stands. Null for any other decision",
     )
-    rationale: str | None = None
-    approved_items: list[DataCategory] | None = None
-    decided_at: datetime
+    rationale: str | None = Field(
+        default=None, description="The guardian's written reasons; null for a decision of the rules."
+    )
+    approved_items: list[DataCategory] | None = Field(
+        default=None,
+        description=(
+            "A partial approval: the data categories a guardian approved, the others refused; null"
+            " when the decision covers every item asked for."
+        ),
+    )
+    decided_at: datetime = Field(description="When the decision was made (UTC).")
     facts: DecisionFacts | None = Field(
         description="What the rules saw beyond the request; null when it could not be recovered for an older decision"
     )
@@ -305,8 +350,10 @@ class DecisionPublic(Verdict):
 class EvaluationPublic(Verdict):
     """A dry run's answer: what the decision would be today; nothing was stored."""
 
-    status: RequestStatus
-    evaluated_at: datetime
+    status: RequestStatus = Field(description="The status the request would take if it were submitted now.")
+    evaluated_at: datetime = Field(
+        description="When the dry run was evaluated (UTC); the rules read today's date in Europe/London."
+    )
 
 
 # The status a claimed request returns to when its claim lapses (the workflow's EXPIRE_CLAIM rows; a retrospective
@@ -349,12 +396,16 @@ def status_read_as(status: RequestStatus, now: datetime) -> ColumnElement[bool]:
 class RequestHeadline(BaseModel):
     """What every list of requests shows of each."""
 
-    id: str
-    reference: str | None
-    requester: str
-    purpose: PurposeCategory
-    urgency: Urgency
-    status: RequestStatus
+    id: str = Field(description="The request's id (a UUID), assigned by the service.")
+    reference: str | None = Field(
+        description="The requester's own case reference, as submitted; null when none was given."
+    )
+    requester: str = Field(
+        description="The code of the requesting organisation, taken from the submitting token's `org` claim."
+    )
+    purpose: PurposeCategory = Field(description="The purpose category of the request's current version.")
+    urgency: Urgency = Field(description="The urgency of the request's current version.")
+    status: RequestStatus = Field(description="Where the request stands now.")
 
     @staticmethod
     def fields_of(request: SharingRequest) -> dict[str, Any]:
@@ -377,11 +428,25 @@ def ready_to_disclose(request: SharingRequest) -> bool:
 
 
 class SharingRequestSummary(RequestHeadline):
-    review_required: bool
-    retrospective_review: RetrospectiveStatus | None
-    due_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    review_required: bool = Field(
+        description="True when the current decision is an emergency share that a guardian must review afterwards."
+    )
+    retrospective_review: RetrospectiveStatus | None = Field(
+        description=(
+            "Where the retrospective review of an emergency share stands: `pending`, `upheld` or "
+            "`not_upheld`; null when none is needed."
+        )
+    )
+    due_at: datetime | None = Field(
+        description=(
+            "When a guardian's answer is due (UTC), by the policy's response time for the urgency (hours, or "
+            "working days of its bank-holiday calendar); null when the request is not waiting for a guardian."
+        )
+    )
+    created_at: datetime = Field(description="When the request was submitted (UTC).")
+    updated_at: datetime = Field(
+        description="When the request last changed (UTC): a decision, a claim, an amendment or a check."
+    )
     ready_to_disclose: bool = Field(
         description=(
             "True when the request is approved (with or without conditions) and no controller's check that holds the "
@@ -421,9 +486,14 @@ class SharingRequestSummary(RequestHeadline):
 
 
 class SharingRequestPublic(SharingRequestSummary):
-    version: int
-    decision: DecisionPublic
-    request: dict[str, Any]
+    version: int = Field(description="The request's current version: 1 when submitted, one more with each amendment.")
+    decision: DecisionPublic = Field(description="The current decision, on the current version.")
+    request: dict[str, Any] = Field(
+        description=(
+            "The current version's body as the service keeps it: as submitted or amended, subject "
+            "identifiers replaced by their keyed hashes."
+        )
+    )
 
 
 class SharingRequestPage(Page[SharingRequestSummary]):

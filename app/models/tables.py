@@ -15,7 +15,14 @@ from app.models.reconsideration import Reconsideration
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
 from app.models.upgrade import UpgradeStep
 from app.models.verification import AttachmentVerification
-from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.models.webhook import (
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEgressRecord,
+    WebhookEndpoint,
+    WebhookEventSequence,
+)
 
 __all__ = [
     "AgreementNotice",
@@ -53,5 +60,7 @@ __all__ = [
     "UpgradeStep",
     "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookEgressRecord",
     "WebhookEndpoint",
+    "WebhookEventSequence",
 ]

@@ -29,8 +29,8 @@ Named = Annotated[
 
 
 class OrderCheck(BaseModel):
-    """What a guardian checked on an order, summons or notice (brief section 7): required to verify evidence of kind \
-`court_order`."""
+    """What a guardian checked on an order, summons or notice (brief section 7): required to verify evidence of kind
+    `court_order`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,8 +77,8 @@ class OrderCheck(BaseModel):
 
 
 class VerificationBody(BaseModel):
-    """A guardian's finding on one attachment: `verified` (it counts) or `rejected` (it does not), and what was \
-checked."""
+    """A guardian's finding on one attachment: `verified` (it counts) or `rejected` (it does not), and what was
+    checked."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -107,7 +107,12 @@ checked."""
         },
     )
 
-    outcome: VerificationOutcome
+    outcome: VerificationOutcome = Field(
+        description=(
+            "`verified`: the evidence is what it claims and covers this request, so it counts in "
+            "the rules; `rejected`: it does not count."
+        )
+    )
     checked: Checked = Field(description="What the guardian checked, in their words (required)")
     order: OrderCheck | None = Field(
         default=None,
@@ -141,15 +146,19 @@ class AttachmentVerification(SQLModel, table=True):
 class VerificationPublic(BaseModel):
     """A verification as recorded: the service adds who (the token's subject), their organisation and role, and when."""
 
-    id: int
-    attachment_id: str
-    outcome: VerificationOutcome
-    checked: str
-    order: OrderCheck | None
-    verified_by: str
-    verified_by_org: str
-    verified_by_role: Role
-    verified_at: datetime
+    id: int = Field(
+        description="The verification's id; an attachment's latest (highest) verification is the one that counts."
+    )
+    attachment_id: str = Field(description="The attachment verified.")
+    outcome: VerificationOutcome = Field(description="`verified` or `rejected`.")
+    checked: str = Field(description="What the guardian checked, in their words.")
+    order: OrderCheck | None = Field(
+        description="What was checked on an order, summons or notice; null for other kinds of evidence."
+    )
+    verified_by: str = Field(description="The token subject of the guardian who verified it.")
+    verified_by_org: str = Field(description="The guardian's organisation.")
+    verified_by_role: Role = Field(description="The guardian's role.")
+    verified_at: datetime = Field(description="When it was recorded (UTC).")
 
     @classmethod
     def of(cls, row: AttachmentVerification) -> "VerificationPublic":

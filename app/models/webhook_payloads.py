@@ -1,5 +1,6 @@
 """What a webhook delivery carries: the envelope of every event and the `data` of each kind, as
-app/services/webhooks/outbox.py builds them.
+app/services/webhooks/outbox.py builds them, and the catalogue of event types: each one's `data`, what happened and
+to whom it is sent (the contract's `webhooks` section, app/routers/webhook_contract.py, is made from it).
 
 These models describe the payloads; they do not build them. tests/test_webhook_contract.py builds real
 events through the services and validates every stored payload against the published schema, so the two
@@ -7,6 +8,7 @@ cannot drift apart unnoticed.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -48,6 +50,15 @@ class RequestEventData(BaseModel):
     link: str = Field(
         description="Where to read the request: a path on this service, with a bearer token that may read it"
     )
+    reference: str | None = Field(
+        description="The requester's own reference for the request, as it was submitted; null when it gave none"
+    )
+    sequence: int = Field(
+        ge=1,
+        description="1, 2, 3... for the events of this request, in the order they happened, with no gaps: a receiver "
+        "that holds sequence n of a request and is sent n + 2 knows one is missing (catch up with `GET /v1/events`); "
+        "one that is sent n or less again has seen it already",
+    )
 
 
 class PolicyActivatedData(BaseModel):
@@ -55,8 +66,8 @@ class PolicyActivatedData(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    version: str
+    name: str = Field(description="The policy's name, such as `uk-caldicott-baseline`.")
+    version: str = Field(description="The policy's version, such as `2028.1`.")
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the policy document, hex")
     link: str = Field(description="Where to read the policy: a path on this service")
 
@@ -67,7 +78,7 @@ class AgreementNoticeData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(description="The agreement's code")
-    title: str
+    title: str = Field(description="The agreement's title.")
     date: dt.date = Field(description="The date announced: the review date, or the agreement's last day")
     days_left: int = Field(description="Days from today (London) to that date; negative for a review date already past")
     owner: str | None = Field(description="The organisation answerable for the agreement, if one is named")
@@ -75,26 +86,104 @@ class AgreementNoticeData(BaseModel):
     link: str = Field(description="Where to read the agreement: a path on this service")
 
 
-# The `data` of each event type; tests/test_webhook_contract.py checks that every type has one.
-DATA_OF: dict[WebhookEventType, type[BaseModel]] = {
-    WebhookEventType.DECIDED: RequestEventData,
-    WebhookEventType.REFERRED: RequestEventData,
-    WebhookEventType.REVIEWED: RequestEventData,
-    WebhookEventType.INFORMATION_REQUESTED: RequestEventData,
-    WebhookEventType.WITHDRAWN: RequestEventData,
-    WebhookEventType.OVERDUE: RequestEventData,
-    WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED: RequestEventData,
-    WebhookEventType.RECONSIDERATION_REQUESTED: RequestEventData,
-    WebhookEventType.RECONSIDERED: RequestEventData,
-    WebhookEventType.OPINION_REQUESTED: RequestEventData,
-    WebhookEventType.PANEL_OPENED: RequestEventData,
-    WebhookEventType.ATTACHMENT_ADDED: RequestEventData,
-    WebhookEventType.EVIDENCE_VERIFIED: RequestEventData,
-    WebhookEventType.READY_TO_DISCLOSE: RequestEventData,
-    WebhookEventType.POLICY_ACTIVATED: PolicyActivatedData,
-    WebhookEventType.AGREEMENT_REVIEW_DUE: AgreementNoticeData,
-    WebhookEventType.AGREEMENT_EXPIRING: AgreementNoticeData,
-    WebhookEventType.AUDIT_CHECKPOINT: CheckpointPublic,
+class WebhookTestData(BaseModel):
+    """A test event: nothing happened; the endpoint's owner asked for it to see deliveries arrive and verify."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_id: str = Field(description="The endpoint the test was sent to")
+    link: str = Field(description="Where to read the endpoint and its deliveries: a path on this service")
+
+
+REQUEST_AUDIENCE = "Sent to the endpoints of the requesting organisation and to the controller's."
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """One event type as the contract shows it: its `data`, what happened, and to whom it is sent."""
+
+    data: type[BaseModel]
+    what_happened: str
+    audience: str = REQUEST_AUDIENCE
+
+
+# Every event type; tests/test_webhook_contract.py checks that each is documented and produced by the services.
+CATALOGUE: dict[WebhookEventType, EventKind] = {
+    WebhookEventType.DECIDED: EventKind(
+        RequestEventData,
+        "A request was decided by the rules when it was submitted or amended: approved, approved with conditions or "
+        "refused",
+    ),
+    WebhookEventType.REFERRED: EventKind(
+        RequestEventData,
+        "A request was referred to a Caldicott Guardian when it was submitted or amended, went back to one when a "
+        "controller's check failed, or was placed in the queue for a retrospective review because a decision let "
+        "evidence no guardian had verified clear a condition",
+    ),
+    WebhookEventType.REVIEWED: EventKind(
+        RequestEventData, "A guardian, or a panel of guardians, decided a referred request"
+    ),
+    WebhookEventType.INFORMATION_REQUESTED: EventKind(
+        RequestEventData, "A guardian asked the requester for more information before deciding"
+    ),
+    WebhookEventType.WITHDRAWN: EventKind(RequestEventData, "The requester withdrew the request"),
+    WebhookEventType.OVERDUE: EventKind(
+        RequestEventData,
+        "A referred request passed its response deadline without a decision, or an emergency share's controller's "
+        "check was still open after the emergency response time (`open_checks` names them)",
+    ),
+    WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED: EventKind(
+        RequestEventData, "A guardian completed the retrospective review of an emergency share"
+    ),
+    WebhookEventType.RECONSIDERATION_REQUESTED: EventKind(
+        RequestEventData, "The requester asked for a decision to be reconsidered"
+    ),
+    WebhookEventType.RECONSIDERED: EventKind(
+        RequestEventData, "A guardian who did not make the decision reconsidered it"
+    ),
+    WebhookEventType.OPINION_REQUESTED: EventKind(
+        RequestEventData, "A guardian asked for another guardian's opinion on the request"
+    ),
+    WebhookEventType.PANEL_OPENED: EventKind(
+        RequestEventData, "A panel of guardians was convened to decide the request"
+    ),
+    WebhookEventType.ATTACHMENT_ADDED: EventKind(RequestEventData, "Evidence was attached to the request"),
+    WebhookEventType.EVIDENCE_VERIFIED: EventKind(
+        RequestEventData,
+        "A guardian verified or rejected evidence attached to the request: only verified evidence counts in the rules",
+    ),
+    WebhookEventType.READY_TO_DISCLOSE: EventKind(
+        RequestEventData,
+        "The last controller's check holding an approved request back was recorded done: it may be disclosed",
+    ),
+    WebhookEventType.POLICY_ACTIVATED: EventKind(
+        PolicyActivatedData,
+        "A policy version was activated: it decides every request from now on",
+        "Sent to every enabled endpoint subscribed to it: it changes how every organisation's requests are decided.",
+    ),
+    WebhookEventType.AGREEMENT_REVIEW_DUE: EventKind(
+        AgreementNoticeData,
+        "A sharing agreement's review date is 30 days away or nearer, or has passed",
+        "Sent to the controller's endpoints and those of the agreement's owner and parties, once per date.",
+    ),
+    WebhookEventType.AGREEMENT_EXPIRING: EventKind(
+        AgreementNoticeData,
+        "A sharing agreement's last day is 30 days away or nearer",
+        "Sent to the controller's endpoints and those of the agreement's owner and parties, once per date.",
+    ),
+    WebhookEventType.AUDIT_CHECKPOINT: EventKind(
+        CheckpointPublic,
+        "The audit chain's head was signed: keep it, and check its signature with `GET /v1/audit/keys`",
+        "Sent to every enabled endpoint subscribed to it, whoever owns it: each keeps a copy the controller cannot "
+        "recall, and `POST /v1/audit/verify` or `caldicott audit verify --checkpoint` checks the trail against it "
+        "(docs/auditors/audit-format.md).",
+    ),
+    WebhookEventType.TEST: EventKind(
+        WebhookTestData,
+        "A test event: the endpoint's owner asked for one with `POST /v1/webhook-endpoints/{id}/test`",
+        "Sent only to the endpoint it was asked for, whatever event types it subscribes to; never listed by "
+        "`GET /v1/events`.",
+    ),
 }
 
 
@@ -112,7 +201,7 @@ def envelope(event_type: WebhookEventType) -> type[BaseModel]:
         __doc__=f"The body of a `{event_type.value}` delivery.",
         type=(Literal[event_type.value], Field(description="The event type")),  # type: ignore[valid-type]
         timestamp=(dt.datetime, Field(description=TIMESTAMP)),
-        data=(DATA_OF[event_type], ...),
+        data=(CATALOGUE[event_type].data, Field(description="What the event is about, as it stood after the change")),
     )
     return model
 

@@ -1,5 +1,6 @@
 """One Settings object, read from CALDICOTT_* environment variables."""
 
+import json
 import re
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -10,13 +11,14 @@ from pydantic import (
     AliasChoices,
     Field,
     HttpUrl,
+    IPvAnyNetwork,
     NonNegativeFloat,
     SecretStr,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from app.canonical import SubjectKeys
@@ -77,8 +79,19 @@ class Settings(BaseSettings):
     # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
     # (app/powers.py, applied in app/http/tokens.py).
     guardian_orgs: list[OrganisationCode] = []
-    # Webhooks: private addresses only for tests and local development (SSRF).
+    # Webhooks: where deliveries may go (app/services/webhooks/egress.py; docs/operators/configuration.md#webhooks).
+    # Private addresses and any port: tests and local development only (SSRF).
     webhook_allow_private: bool = False
+    # Private networks receivers may be on besides public addresses (HSCN, PSN, a council's own), as CIDRs separated by
+    # commas; production never opens loopback, link-local (the metadata service), multicast or broadcast.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # Ports receivers may listen on besides 443, separated by commas.
+    webhook_allowed_ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], NoDecode] = []
+    # An http(s) URL of the egress proxy every delivery goes through (never one from the environment); the guard
+    # still checks every address the receiver's host resolves to before anything is sent.
+    webhook_proxy: HttpUrl | None = None
+    # GET /v1/events serves the events of this many days, so a receiver back from a long outage catches up.
+    events_retention_days: int = Field(default=30, ge=1, le=36500)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     # Seconds before each attempt, jittered: the first at once (always 0), the last some 27 hours after the event.
     webhook_retry_schedule: list[NonNegativeFloat] = Field(
@@ -142,6 +155,8 @@ class Settings(BaseSettings):
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
+    # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
+    build_commit: str = Field(default="unknown", min_length=1, max_length=64)
     # The HTTP server (`caldicott serve`):
     # how long a slow or idle client may hold a connection, and how much it may send.
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -255,6 +270,36 @@ class Settings(BaseSettings):
         self.subject_keyring  # noqa: B018 (read here so that a malformed setting stops start-up, not a request)
         return self
 
+    @model_validator(mode="after")
+    def refuse_never_allowed_networks(self) -> "Settings":
+        """Production never opens loopback, link-local, multicast or broadcast; development may open loopback."""
+        if self.env is Environment.PRODUCTION and (
+            opened := [str(network) for network in self.webhook_allowed_networks if _never_allowed(network)]
+        ):
+            raise ValueError(
+                f"CALDICOTT_WEBHOOK_ALLOWED_NETWORKS may not open {opened[0]}: production never sends webhooks to "
+                "loopback, link-local (the metadata service), multicast or broadcast addresses"
+            )
+        return self
+
+    @field_validator("webhook_allowed_networks", "webhook_allowed_ports", mode="before")
+    @classmethod
+    def comma_separated(cls, value: object) -> object:
+        """`10.20.0.0/16,192.168.7.0/24` or `8443,9443` as operators write them; a JSON list is read too."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_proxy")
+    @classmethod
+    def proxy_scheme(cls, proxy: HttpUrl | None) -> HttpUrl | None:
+        if proxy is not None and proxy.scheme not in ("http", "https"):
+            raise ValueError("the proxy is an http:// or https:// URL")
+        return proxy
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def first_attempt_at_once(cls, schedule: list[float]) -> list[float]:
@@ -316,6 +361,12 @@ def parse_subject_keys(text: str) -> dict[int, str]:
             raise ValueError(f"CALDICOTT_SUBJECT_KEYS names version {version} twice")
         keys[version] = matched[2]
     return keys
+
+
+def _never_allowed(network: object) -> bool:
+    from app.services.webhooks.egress import never_allowed  # the guard's own list; it imports these settings
+
+    return never_allowed(network)  # type: ignore[arg-type]
 
 
 @lru_cache

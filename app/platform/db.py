@@ -1,13 +1,21 @@
-"""The async engine and its sessions: SQLite's pragmas and BEGIN IMMEDIATE, PostgreSQL's closed connections replaced."""
+"""The async engine and its sessions: SQLite's pragmas and BEGIN IMMEDIATE, PostgreSQL's closed connections replaced;
+how many connections its pool lends, for the metrics."""
+
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.platform.driver import AppSession
 
 # Set in Session.info by audit.record: the transaction recorded audit events, to be chained once it commits.
 AUDIT_RECORDED = "audit_recorded"
+# PostgreSQL's pool in each process: the connection budget (docs/operators) multiplies these by the processes.
+POOL_SIZE = 10
+POOL_MAX_OVERFLOW = 10
 
 
 def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
@@ -35,7 +43,7 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW)
 
     # Instead of pool_pre_ping, which costs three round trips per checkout (BEGIN, a ping, ROLLBACK) on asyncpg:
     # a connection the server has closed (a restart, a fail-over, an idle timeout) is known closed to the driver
@@ -53,3 +61,22 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # AppSession: the class the driver's and the write queue's hooks listen on (app/platform/driver.py),
     # not every Session in the process.
     return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=AppSession, expire_on_commit=False)
+
+
+def pool_capacity(engine: AsyncEngine) -> int:
+    """The most connections the engine's pool lends at once (its size and overflow); 1 for a pool of one connection."""
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool):
+        # QueuePool has no public accessor for its overflow limit; a negative one means no limit, counted as none.
+        return pool.size() + max(0, pool._max_overflow)
+    return 1
+
+
+def watch_pool(engine: AsyncEngine, *, lent: Callable[[int], Any]) -> None:
+    """Call `lent(1)` when the pool lends a connection and `lent(-1)` when it comes back.
+
+    Listened for after make_engine's own checkout listener, which may refuse a closed connection: the pool then
+    tries another, and only the checkout that succeeds is counted (each is matched by one checkin).
+    """
+    event.listen(engine.sync_engine, "checkout", lambda *_: lent(1))
+    event.listen(engine.sync_engine, "checkin", lambda *_: lent(-1))

@@ -6,12 +6,18 @@ it instruments nothing: no middleware, no engine listeners, no client hooks. On,
 each worker process) has a TracerProvider of its own, handed to every instrumentation in turn;
 the process-wide provider of OpenTelemetry, which can be set only once, is never set.
 
+The API names itself `caldicott-api` and the worker `caldicott-worker` (OTEL_SERVICE_NAME names either
+otherwise). Which traces are kept is the SDK's sampler, read from OTEL_TRACES_SAMPLER and
+OTEL_TRACES_SAMPLER_ARG (by default: follow the caller's choice, keep every trace we begin), beneath
+one rule of ours: a statement outside any request or delivery begins no trace.
+
 Spans are held to the log lines' rules (app/platform/logs.py): a request's span names the route,
 never the query string; a failure keeps its exception's type, never its text (a database error's
 text quotes the statement's parameters). Statements and calls outside any request or delivery
 (the worker's polling, start-up) start no trace of their own.
 """
 
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -31,7 +37,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import Engine
@@ -53,7 +59,8 @@ __all__ = [
     "statement",
 ]
 
-SERVICE = "caldicott"
+API_SERVICE = "caldicott-api"
+WORKER_SERVICE = "caldicott-worker"
 DELIVERY_SPAN = "webhook delivery"
 DRIVER_SCOPE = "caldicott.driver"  # the instrumentation scope of the spans of statements sent straight to asyncpg
 # Probes and the scrape: several a minute each, and nothing to follow.
@@ -68,8 +75,11 @@ ERROR_TEXT = frozenset({"exception.message", "exception.stacktrace"})
 
 
 class _UnitsOfWork(Sampler):
-    """Roots are requests served and deliveries made;
-    a client span with no parent (the worker polling) starts no trace."""
+    """Roots are requests served and deliveries made: a client span with no parent (the worker polling) starts no
+    trace; every other span is the configured sampler's to judge."""
+
+    def __init__(self, configured: Sampler):
+        self.configured = configured
 
     def should_sample(
         self,
@@ -81,14 +91,14 @@ class _UnitsOfWork(Sampler):
         links: Sequence[trace.Link] | None = None,
         trace_state: trace.TraceState | None = None,
     ) -> SamplingResult:
-        """Drop a root CLIENT span; record any other."""
-        if kind == SpanKind.CLIENT:
+        """Drop a root CLIENT span; ask the configured sampler about any other."""
+        if kind == SpanKind.CLIENT and not trace.get_current_span(parent_context).get_span_context().is_valid:
             return SamplingResult(Decision.DROP)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self.configured.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
         """The sampler's name, as the SDK shows it."""
-        return "UnitsOfWork"
+        return f"UnitsOfWork{{{self.configured.get_description()}}}"
 
 
 class _Discreet(SpanExporter):
@@ -243,8 +253,9 @@ class Tracing:
 OFF = Tracing(None)
 
 
-def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracing:
-    """Tracing to `exporter` (tests), else over OTLP/HTTP when settings name a collector, else off."""
+def setup(settings: Settings, *, exporter: SpanExporter | None = None, service: str = API_SERVICE) -> Tracing:
+    """Tracing to `exporter` (tests), else over OTLP/HTTP when settings name a collector, else off;
+    its spans named as from `service` unless OTEL_SERVICE_NAME says otherwise."""
     if exporter is not None:
         processor: SimpleSpanProcessor | BatchSpanProcessor = SimpleSpanProcessor(_Discreet(exporter))
     elif settings.otlp_endpoint:
@@ -253,11 +264,11 @@ def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
         processor = BatchSpanProcessor(_Discreet(OTLPSpanExporter()))
     else:
         return OFF
-    provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: SERVICE}),
-        sampler=ParentBased(root=_UnitsOfWork()),
-        shutdown_on_exit=False,
-    )
+    # Our name overrides what OTEL_RESOURCE_ATTRIBUTES says; OTEL_SERVICE_NAME, the operator's word, overrides ours.
+    name = os.environ.get("OTEL_SERVICE_NAME") or service
+    # Built without a sampler, the provider takes the one OTEL_TRACES_SAMPLER(_ARG) names; ours goes around it.
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), shutdown_on_exit=False)
+    provider.sampler = _UnitsOfWork(provider.sampler)
     provider.add_span_processor(processor)
     return Tracing(provider)
 

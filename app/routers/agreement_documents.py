@@ -15,9 +15,7 @@ from app.services.agreements import documents as agreement_documents
 from app.services.agreements import register as agreements
 from app.services.attachments import uploads as attachments
 
-router = APIRouter(
-    prefix="/v1/sharing-agreements/{code}/attachments", tags=["sharing agreements"], responses=PROBLEM_RESPONSES
-)
+router = APIRouter(prefix="/v1/sharing-agreements/{code}/attachments", tags=["Registers"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}

@@ -12,7 +12,7 @@ from app.http.session import SessionDep
 from app.models.agreement_report import AgreementReport, AgreementState
 from app.services.agreements import reports as agreement_reports
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/reports", tags=["Reports"], responses=PROBLEM_RESPONSES)
 
 DESCRIPTION = (
     "Each agreement's state on today's date in Europe/London: `not_yet_in_force`, `active`, `review_due` (its review "

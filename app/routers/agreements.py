@@ -23,7 +23,7 @@ from app.models.agreement import (
 from app.models.base import STORABLE_TEXT
 from app.services.agreements import register as agreements
 
-router = APIRouter(prefix="/v1/sharing-agreements", tags=["sharing agreements"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/sharing-agreements", tags=["Registers"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # `after` is deprecated and goes in 2.0.0; `cursor` replaces it (app/http/deprecation.py).

@@ -21,7 +21,7 @@ from app.principal import Principal
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
-router = APIRouter(tags=["attachments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Evidence"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN))]
@@ -37,9 +37,9 @@ UPLOAD_FORM: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "file"],
                     "properties": {
+                        # The vocabulary's own schema, so each kind is described once, with its values.
                         "kind": {
-                            "type": "string",
-                            "enum": [str(kind) for kind in AttachmentKind],
+                            "$ref": f"#/components/schemas/{AttachmentKind.__name__}",
                             "description": "What the evidence is",
                         },
                         "file": {

@@ -16,9 +16,9 @@ from app.models.base import STORABLE_TEXT
 from app.services.audit import checkpoints
 from app.services.reports import decision_log as reports
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/audit", tags=["Audit"], responses=PROBLEM_RESPONSES)
 # No token and no rate limit: a witness checks a checkpoint with these keys alone.
-public_router = APIRouter(prefix="/v1/audit", tags=["audit"])
+public_router = APIRouter(prefix="/v1/audit", tags=["Audit"])
 JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
 
 

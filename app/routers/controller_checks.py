@@ -18,7 +18,7 @@ from app.models.vocabulary import Role
 from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
 
-router = APIRouter(tags=["controller's checks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Controller's checks"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 CheckerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.IG_MANAGER))]

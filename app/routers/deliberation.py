@@ -18,7 +18,7 @@ from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services.audit import events
 from app.services.review import opinions, panel_records, panels
 
-router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Guardian review"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
 IN_HISTORY = (

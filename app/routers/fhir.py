@@ -15,7 +15,7 @@ from app.models.sharing_request import Decision
 from app.models.vocabulary import DecisionKind, DecisionOutcome
 from app.services.reports import fhir, fhir_export
 
-router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Sharing requests"], responses=PROBLEM_RESPONSES)
 
 # What a FHIR server answers with whatever the Accept header says; application/json only when that is what is asked for.
 JSON_MEDIA_TYPE = "application/json"

@@ -41,7 +41,7 @@ from app.models.vocabulary import (
 from app.services.notices import notice
 from app.services.notices import withholding as notice_withholding
 
-router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+router = APIRouter(responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # Every form carries these; HTML also a policy that lets the page load nothing but its own inline styles.
@@ -171,6 +171,7 @@ def _content() -> dict[str, Any]:
 
 @router.get(
     "/v1/sharing-requests/{request_id}/notice",
+    tags=["Sharing requests"],
     summary="The latest final decision as a plain-English letter, "
     "for the requester or the person the information is about",
     description=(
@@ -241,6 +242,7 @@ async def get_notice(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/notice-releases",
+    tags=["Guardian review"],
     status_code=201,
     summary="Release a withheld notice to the person (or to their parent, attorney, deputy or personal representative)",
     description=(

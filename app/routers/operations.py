@@ -6,18 +6,16 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Unauthorized, problem_doc
 from app.http.dependencies import WiringDep
 from app.models.base import utcnow
-from app.services.audit import checkpoints
-from app.services.audit.checkpoints import SigningLag
+from app.services.operations import pod_gauges
+from app.services.operations.pod_gauges import PodGauges
 from app.services.operations.readiness import Readiness, readiness
-from app.services.review.queue_status import QueueCounts, queue_counts
+from app.wiring import Wiring
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["Operations"])
 log = logging.getLogger("caldicott.metrics")
 
 
@@ -72,23 +70,20 @@ async def metrics_endpoint(request: Request, wiring: WiringDep) -> Response:
         ):
             raise Unauthorized("the metrics token is required")
     body, content_type = wiring.metrics.render(
-        request.headers.get("accept"), *await _database_gauges(wiring.sessionmaker)
+        request.headers.get("accept"), await _pod_gauges(wiring), commit=wiring.settings.build_commit
     )
     return Response(body, media_type=content_type)
 
 
-async def _database_gauges(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> tuple[QueueCounts | None, SigningLag | None]:
-    """The queue's counts and how far the signed audit trail is behind, for the scrape;
-    None (gauges left out) when the database cannot be read."""
+async def _pod_gauges(wiring: Wiring) -> PodGauges | None:
+    """What the database says now (the queue, the audit trail's signing, the webhook backlog, the calendar), read by
+    the process answering; None (those gauges left out) when the database cannot be read."""
     try:
-        async with sessionmaker() as session:
-            now = utcnow()
-            return await queue_counts(session=session, now=now), await checkpoints.signing_lag(session=session, now=now)
+        async with wiring.sessionmaker() as session:
+            return await pod_gauges.read(session=session, registry=wiring.policies, now=utcnow())
     except (DBAPIError, OSError) as error:
         log.warning(
-            "queue and audit gauges left out of the scrape: database unavailable (%s)",
+            "database gauges left out of the scrape: database unavailable (%s)",
             type(getattr(error, "orig", error)).__name__,
         )
-        return None, None
+        return None

@@ -16,7 +16,7 @@ from app.models.base import STORABLE_TEXT
 from app.models.organisation import OrganisationCreate, OrganisationPage, OrganisationPublic, OrganisationUpdate
 from app.services.agreements import organisations
 
-router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/organisations", tags=["Registers"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # `after` is deprecated and goes in 2.0.0; `cursor` replaces it (app/http/deprecation.py).

@@ -18,7 +18,7 @@ from app.services.policies import registry as policies
 from app.services.policies import replay
 from app.services.reports.decision_log import period
 
-router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Policies"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 ACTIVATION_ETAG = {

@@ -19,7 +19,7 @@ FHIR_CONTENT = {
     "example": example("9990000018"),
 }
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/reports", tags=["Reports"], responses=PROBLEM_RESPONSES)
 
 PERIOD_BOUND = "A date (Europe/London, inclusive) or a date-time with an offset"
 

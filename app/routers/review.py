@@ -35,7 +35,7 @@ from app.services.sharing_requests import amendments
 from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading as sharing_requests
 
-router = APIRouter(tags=["guardian review"], responses=PROBLEM_RESPONSES)
+router = APIRouter(responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
@@ -61,6 +61,7 @@ NOT_RECONSIDERABLE = {
 
 @router.get(
     "/v1/review-queue",
+    tags=["Guardian review"],
     summary="Requests awaiting a guardian: emergency first, then by due time",
     description="A request whose claim has lapsed is listed as unclaimed (its status and `assignee` as they will be "
     "once claimed again); listing changes nothing.",
@@ -102,6 +103,7 @@ async def review_queue(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/claim",
+    tags=["Guardian review"],
     summary="Take a request from the queue",
     responses=ON_A_REQUEST
     | MOVED
@@ -129,6 +131,7 @@ async def claim(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/release",
+    tags=["Guardian review"],
     summary="Give a claimed request back to the queue",
     responses=ON_A_REQUEST | MOVED,
 )
@@ -148,6 +151,7 @@ async def release(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/review",
+    tags=["Guardian review"],
     summary="Decide a claimed request, with a written rationale "
     "(approving a case the policy leaves to a panel is a 409)",
     description=(
@@ -179,6 +183,7 @@ async def decide(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/retrospective-review",
+    tags=["Guardian review"],
     summary="Uphold or not an emergency share",
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
@@ -198,6 +203,7 @@ async def retrospective_review(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/amendments",
+    tags=["Sharing requests"],
     summary="Answer a request for information with a revised request",
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
 )
@@ -225,6 +231,7 @@ async def amend(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/withdraw",
+    tags=["Sharing requests"],
     summary="Withdraw a request that has no final decision",
     responses=ON_A_REQUEST | MOVED,
 )
@@ -240,6 +247,7 @@ async def withdraw(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/reconsideration",
+    tags=["Sharing requests"],
     status_code=201,
     summary="Ask, once per decision, that a refusal or an approval's conditions be reconsidered by another guardian",
     responses=NOT_FOUND
@@ -277,6 +285,7 @@ async def request_reconsideration(
 
 @router.post(
     "/v1/sharing-requests/{request_id}/reconsideration/decision",
+    tags=["Guardian review"],
     summary="Uphold or overturn a claimed reconsideration, with a written rationale (not by a guardian who made the "
     "decision, sat on the panel that made it, or gave a second opinion it weighed)",
     responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
@@ -298,6 +307,7 @@ async def decide_reconsideration(
 
 @router.get(
     "/v1/sharing-requests/{request_id}/history",
+    tags=["Sharing requests"],
     summary="Every version, decision and state change, in order",
     description="Paged like every list (`cursor`, `limit`), oldest first. "
     'An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
@@ -324,7 +334,7 @@ async def history(
 
 @router.get(
     "/v1/reports/review-metrics",
-    tags=["reports"],
+    tags=["Reports"],
     summary="Guardian decisions, response times, overdue cases, overturn and reconsideration rates",
     responses=INVALID_INPUT,
 )

@@ -38,7 +38,7 @@ def _in_utc(value: datetime) -> datetime:
 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
 
-router = APIRouter(tags=["sharing requests"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["Sharing requests"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).

@@ -20,11 +20,13 @@ from app.models.webhook import (
     WebhookEndpointPage,
     WebhookEndpointPublic,
     WebhookEndpointUpdate,
+    WebhookRedeliveries,
+    WebhookRedeliveriesAccepted,
     WebhookSecretRotated,
 )
 from app.services.webhooks import endpoints as webhooks
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["Webhooks"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
@@ -168,3 +170,31 @@ async def redeliver(
     endpoint: CurrentEndpoint, delivery_id: PathName, session: SessionDep, principal: WebhookOwner
 ) -> WebhookDeliveryPublic:
     return await webhooks.redeliver(session=session, principal=principal, endpoint=endpoint, delivery_id=delivery_id)
+
+
+@router.post(
+    "/{endpoint_id}/redeliveries",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send again every delivery to the endpoint since a time, in order",
+    responses=NOT_FOUND | BODY_PROBLEMS | {409: problem_doc("The endpoint is disabled")},
+)
+async def redeliver_since(
+    endpoint: CurrentEndpoint, asked: WebhookRedeliveries, session: SessionDep, principal: WebhookOwner
+) -> WebhookRedeliveriesAccepted:
+    """Each delivery keeps its `webhook-id`, so a receiver that processed it already recognises it; use
+    `status=failed` to send only what the retry schedule gave up on."""
+    return await webhooks.redeliver_since(session=session, principal=principal, endpoint=endpoint, asked=asked)
+
+
+@router.post(
+    "/{endpoint_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send the endpoint a signed webhook.test event now",
+    responses=NOT_FOUND | {409: problem_doc("The endpoint is disabled")},
+)
+async def send_test_event(
+    endpoint: CurrentEndpoint, session: SessionDep, principal: WebhookOwner
+) -> WebhookDeliveryPublic:
+    """Whatever event types the endpoint subscribes to; the delivery is recorded and retried like any other, and its
+    attempts are in the endpoint's deliveries."""
+    return await webhooks.send_test(session=session, principal=principal, endpoint=endpoint)

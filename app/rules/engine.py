@@ -17,7 +17,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.vocabulary import (
     Article6Basis,
@@ -303,11 +303,25 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    rule: str
-    principle: int | None
-    principle_title: str
-    result: FindingResult
-    reason: str
+    rule: str = Field(
+        description=(
+            "The rule's id, such as `CP3.category_scope` or `CONSENT.refusal`: a principle (`CP1` "
+            "to `CP8`) or an area (`CONSENT`, `STAT`, `PROP`, `DEC`, `AGR`, `EDITION`) and a name."
+        )
+    )
+    principle: int | None = Field(
+        description=(
+            "The Caldicott principle (1 to 8) the rule belongs to; null for an area beside the "
+            "principles, such as consent or agreements."
+        )
+    )
+    principle_title: str = Field(description="The principle or area as the policy names it.")
+    result: FindingResult = Field(description="What the rule found: `pass`, `condition`, `refer` or `refuse`.")
+    reason: str = Field(
+        description=(
+            "Why, in plain English, from the policy's reason texts; for a `condition` it is the condition's text."
+        )
+    )
 
     @cached_property
     def stored(self) -> dict[str, Any]:

@@ -265,6 +265,19 @@ async def webhook_endpoint_changed(
     )
 
 
+async def webhook_egress_changed(*, session: AsyncSession, digest: str, previous: str) -> None:
+    """The service started with an allowlist of networks, ports and proxy other than the last recorded: the new one's
+    digest is the target, the old one's the outcome (app/services/webhooks/egress.py keeps the text of each)."""
+    await audit.record(
+        session=session,
+        actor=None,
+        action=WebhookAction.EGRESS_CHANGED,
+        target_type=AuditTarget.WEBHOOK_EGRESS,
+        target_id=digest,
+        outcome=f"was {previous}",
+    )
+
+
 async def agreement_announced(
     *,
     session: AsyncSession,

@@ -33,21 +33,34 @@ START_CHECK_SECONDS = 15.0  # `serve` does not wait longer than this on a databa
 
 
 class ReadinessStatus(StrEnum):
+    """Whether the service is ready, as `/readyz` reports it.
+
+    - `ok`: ready, and no check needs an operator.
+    - `degraded`: serving, but a check says an operator should act soon.
+    """
+
     OK = "ok"
-    DEGRADED = "degraded"  # serving, but a check says an operator should act soon
+    DEGRADED = "degraded"
 
 
 class ReadinessChecks(BaseModel):
-    schema_revision: SchemaCheck = Field(serialization_alias="schema")
-    calendar: CalendarCheck
+    schema_revision: SchemaCheck = Field(
+        serialization_alias="schema", description="Where the database schema stands against this code's migrations."
+    )
+    calendar: CalendarCheck = Field(description="Whether the active policy's bank-holiday calendar runs long enough.")
 
 
 class Readiness(BaseModel):
     """What GET /readyz answers with 200."""
 
-    status: ReadinessStatus
-    database: str = "reachable"
-    checks: ReadinessChecks
+    status: ReadinessStatus = Field(
+        description="`ok`, or `degraded` when a check says an operator should act soon (still ready)."
+    )
+    database: str = Field(
+        default="reachable",
+        description="Always `reachable` in a 200 answer (an unreachable database is a 503 problem).",
+    )
+    checks: ReadinessChecks = Field(description="The checks behind `status`.")
     warning: str | None = Field(
         default=None,
         description="Set while the active policy is replay-only (still ready): an admin should activate the current "

@@ -21,19 +21,27 @@ MIGRATE = "caldicott migrate"
 
 
 class SchemaStatus(StrEnum):
-    CURRENT = "current"  # at this code's newest revision
-    BEHIND = "behind"  # empty, or at an older revision: not ready until `caldicott migrate`
-    AHEAD = "ahead"  # at a revision this code does not know: a newer release migrated it (ready, reported)
-    UNKNOWN = "unknown"  # the migrations folder is not beside the code: the revision cannot be judged (ready, reported)
+    """Where the database schema stands against this code's migrations.
+
+    - `current`: at this code's newest revision.
+    - `behind`: empty, or at an older revision: not ready until `caldicott migrate`.
+    - `ahead`: at a revision this code does not know: a newer release migrated it (ready, reported).
+    - `unknown`: the migrations folder is not beside the code: the revision cannot be judged (ready, reported).
+    """
+
+    CURRENT = "current"
+    BEHIND = "behind"
+    AHEAD = "ahead"
+    UNKNOWN = "unknown"
 
 
 class SchemaCheck(BaseModel):
     """The schema's revision, the one this code needs, and what to do."""
 
-    status: SchemaStatus
+    status: SchemaStatus = Field(description="`current`, `behind` (run `caldicott migrate`), `ahead` or `unknown`.")
     revision: str | None = Field(description="The revision the database is at; null for a database never migrated")
     expected: str | None = Field(description="The newest revision of the migrations shipped with this code")
-    detail: str
+    detail: str = Field(description="What the status means and what to do, in words.")
 
     @property
     def ready(self) -> bool:

@@ -27,20 +27,29 @@ WARN_EVERY_SECONDS = 3600.0  # a probe every few seconds must not fill the log w
 
 
 class CalendarStatus(StrEnum):
+    """Whether the active policy's bank-holiday calendar runs long enough to compute due times.
+
+    - `ok`: it runs more than 90 days (CALENDAR_WARNING_DAYS) beyond today.
+    - `degraded`: it ends within 90 days, or has ended: a referral whose due time falls past its end is refused
+      with 503 until a policy with a longer calendar is activated.
+    """
+
     OK = "ok"
-    DEGRADED = "degraded"  # the calendar ends within CALENDAR_WARNING_DAYS, or has ended
+    DEGRADED = "degraded"
 
 
 class CalendarCheck(BaseModel):
     """How long the active policy's bank-holiday calendar runs."""
 
-    status: CalendarStatus
+    status: CalendarStatus = Field(
+        description="`ok`, or `degraded` when the calendar ends within 90 days or has ended."
+    )
     policy: str = Field(description="The active policy's name and version")
     ends: date | None = Field(
         description="31 December of the last year the policy lists a bank holiday in; null when it lists none"
     )
     days_left: int | None = Field(description="Days from today (London) to `ends`; negative once it has passed")
-    detail: str
+    detail: str = Field(description="What the status means and what to do, in words.")
 
 
 def calendar_check(policy: Policy, *, today: date) -> CalendarCheck:

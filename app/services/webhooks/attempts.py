@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import func, or_, text, update
+from sqlalchemy import ColumnElement, exists, func, or_, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,8 +41,9 @@ from app.models.webhook import (
 )
 from app.platform import observability, tracing
 from app.platform.config import Settings
-from app.services.webhooks import retry_after
-from app.services.webhooks.endpoints import SECRET_PREFIX, DestinationRefused, resolve, signing_secrets
+from app.services.webhooks import egress, retry_after
+from app.services.webhooks.egress import DestinationRefused, resolve
+from app.services.webhooks.endpoints import SECRET_PREFIX, signing_secrets
 from app.services.webhooks.wake import CHANNEL
 
 log = logging.getLogger("caldicott.webhooks")
@@ -66,6 +68,7 @@ class Job:
     secrets: tuple[str, ...]
     body: bytes
     traceparent: str | None = None  # of the span that wrote the event: the delivery's span is its child
+    request_id: str | None = None  # the sharing request the event is about: its next delivery waits for this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +101,8 @@ def sign(*, secrets: tuple[str, ...], message_id: str, timestamp: int, body: byt
 
 
 def new_client(settings: Settings) -> httpx.AsyncClient:
-    """One client per worker: no redirects, no proxies from the environment, no reused connections."""
-    # No keep-alive: a pooled connection is keyed by address, and TLS was checked for one host name.
-    client = httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        timeout=settings.webhook_timeout_seconds,
-        limits=httpx.Limits(max_keepalive_connections=0),
-    )
-    return tracing.instrumented(client)  # when deliveries are traced, each request sends a traceparent
+    """One client per worker (app/services/webhooks/egress.py makes it), traced when deliveries are."""
+    return tracing.instrumented(egress.new_client(settings))  # when traced, each request sends a traceparent
 
 
 def longest_pending(settings: Settings) -> timedelta:
@@ -133,11 +129,13 @@ async def claim(
     due = (
         select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
         .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
         .where(
             WebhookDelivery.status == DeliveryStatus.PENDING,
             col(WebhookDelivery.next_attempt_at) <= now,
             unclaimed,
             col(WebhookEndpoint.enabled),
+            ~_behind_an_earlier(),
         )
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
         .limit(limit * CANDIDATES_PER_CLAIM)
@@ -179,9 +177,23 @@ async def claim(
                 secrets=tuple(signing_secrets(endpoint, now=utcnow())),
                 body=canonical_json(event.payload),
                 traceparent=event.traceparent,
+                request_id=event.request_id if event.sequence is not None else None,
             )
             for delivery, endpoint, event in rows.all()
         ]
+
+
+def _behind_an_earlier() -> ColumnElement[bool]:
+    """Whether an earlier event of the same sharing request is still pending (due, waiting for a retry, or in flight)
+    to the same endpoint: a request's deliveries to one endpoint never overtake each other; other requests' go on."""
+    earlier, earlier_event = aliased(WebhookDelivery), aliased(OutboxEvent)
+    return exists().where(
+        col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
+        col(earlier.status) == DeliveryStatus.PENDING,
+        col(earlier.event_id) == col(earlier_event.id),
+        col(earlier_event.request_id) == col(OutboxEvent.request_id),
+        col(earlier_event.sequence) < col(OutboxEvent.sequence),
+    )
 
 
 def _within_room(candidates: Sequence[tuple[str, str]], *, room: Mapping[str, int], cap: int, limit: int) -> list[str]:
@@ -257,7 +269,8 @@ async def record(
     """Store the attempt and move the delivery on (succeeded, retried later, failed; 410 disables the endpoint); a
     result that cannot be stored counts as failed.
 
-    Returns how many of the endpoint's other deliveries a success brought forward from their retry.
+    Returns how many of the endpoint's other deliveries a success brought forward from their retry, or the end of the
+    delivery released (the next event of the same request); non-zero, the worker claims again at once.
     """
     try:
         return await _store(sessionmaker=sessionmaker, settings=settings, worker_id=worker_id, job=job, result=result)
@@ -315,12 +328,18 @@ async def _store(
         delivery.claimed_until = None
         delivery.updated_at = now
         await _move_on(session=session, settings=settings, delivery=delivery, job=job, result=result, now=now)
-    log.info(
-        "webhook delivery %s attempt %d to endpoint %s: %s",
-        job.delivery_id,
-        number,
-        job.endpoint_id,
-        result.response_status if result.response_status is not None else result.error,
+        if delivery.status != DeliveryStatus.PENDING and job.request_id is not None:
+            brought_forward += await _released(session=session, job=job)
+    observability.delivery_attempt_recorded(  # the worker's log line, with its fields; a delivery given up counted
+        delivery_id=job.delivery_id,
+        endpoint_id=job.endpoint_id,
+        body=job.body,
+        attempt=number,
+        response_status=result.response_status,
+        error=result.error,
+        succeeded=result.succeeded,
+        duration_ms=result.duration_ms,
+        delivery_status=delivery.status,
     )
     return brought_forward
 
@@ -349,6 +368,26 @@ async def _move_on(
         if result.retry_after is not None:
             delay = max(delay, result.retry_after)
         delivery.next_attempt_at = now + delay
+
+
+async def _released(*, session: AsyncSession, job: Job) -> int:
+    """1 when the request's next event to this endpoint was waiting for this delivery to end (it may go now), else 0."""
+    waiting = (
+        select(WebhookDelivery.id)
+        .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
+        .where(
+            WebhookDelivery.endpoint_id == job.endpoint_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            OutboxEvent.request_id == job.request_id,
+        )
+        .limit(1)
+    )
+    if (await session.exec(waiting)).first() is None:
+        return 0
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})  # other workers too
+    return 1
 
 
 async def _bring_forward(*, session: AsyncSession, endpoint_id: str, now: datetime) -> int:

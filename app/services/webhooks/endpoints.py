@@ -1,20 +1,16 @@
 """Webhook endpoints: registration and changes (each audited), signing secrets and their rotation,
-delivery history, the SSRF guard."""
+delivery history, redelivery and the test event. Where deliveries may go is app/services/webhooks/egress.py."""
 
-import asyncio
 import base64
-import ipaddress
 import secrets
-import socket
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-import httpx
 from sqlalchemy import and_, delete, false, func, or_, text
+from sqlalchemy import update as update_rows
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, NotFound
 from app.models.actions import WebhookAction
 from app.models.base import utcnow
 from app.models.vocabulary import Role
@@ -34,23 +30,24 @@ from app.models.webhook import (
     WebhookEndpointPublic,
     WebhookEndpointUpdate,
     WebhookEventType,
+    WebhookRedeliveries,
+    WebhookRedeliveriesAccepted,
     WebhookSecretRotated,
 )
-from app.platform.config import Environment, Settings
+from app.platform.config import Settings
 from app.platform.pagination import ascending, descending, keyset_page
 from app.principal import Principal
 from app.services.agreements import organisations
 from app.services.audit import events
+from app.services.webhooks import outbox
+from app.services.webhooks.egress import check_registrable
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 ROTATION_OVERLAP = timedelta(hours=24)
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # First key of the transaction-scoped advisory lock that serialises one
 # organisation's registrations on PostgreSQL ("WHKS").
 ENDPOINT_LOCK_KEY = 0x57484B53
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def new_secret() -> str:
@@ -64,101 +61,6 @@ def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
     if endpoint.previous_secret and endpoint.previous_secret_expires_at and now < endpoint.previous_secret_expires_at:
         keys.append(endpoint.previous_secret)
     return keys
-
-
-# --- The SSRF guard: which URLs we send to, and the address we connect to ---
-
-
-class DestinationRefused(Exception):
-    """A webhook URL this service will not send to."""
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where to connect: the checked address in the URL, the real host in the Host header and TLS SNI."""
-
-    url: httpx.URL
-    host_header: str
-    sni_hostname: str | None
-
-
-def is_public(address: Address) -> bool:
-    """False for loopback, private, link-local, multicast, reserved and unspecified addresses, however written."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return is_public(embedded)
-    flagged = (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-    return address.is_global and not flagged
-
-
-def parse_url(url: str, *, settings: Settings) -> httpx.URL:
-    """A URL we could send to: http(s) with a host and no credentials; https only in production."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, UnicodeError):
-        raise DestinationRefused("not a valid URL") from None
-    allowed = {"https"} if settings.env is Environment.PRODUCTION else {"http", "https"}
-    if parsed.scheme not in allowed:
-        raise DestinationRefused(f"the scheme must be {' or '.join(sorted(allowed))}")
-    if not parsed.host:
-        raise DestinationRefused("the URL has no host")
-    if parsed.userinfo:
-        raise DestinationRefused("credentials in the URL are not allowed; deliveries are signed instead")
-    return parsed
-
-
-async def resolve(url: str, *, settings: Settings) -> Destination:
-    """Resolve the URL's host once and check every address; the first is the one to connect to."""
-    parsed = parse_url(url, settings=settings)
-    host = parsed.raw_host.decode("ascii")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        answers = await asyncio.to_thread(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise DestinationRefused(f"the host {host!r} does not resolve") from None
-    addresses = [ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers]
-    if not addresses:
-        raise DestinationRefused(f"the host {host!r} does not resolve")
-    if not settings.webhook_allow_private:
-        # Every answer must be public: a name that also resolves inward could be re-resolved inward later.
-        refused = [address for address in addresses if not is_public(address)]
-        if refused:
-            raise DestinationRefused(f"the host resolves to {refused[0]}, which is not a public address")
-    literal = _is_ip_literal(host)
-    return Destination(
-        url=parsed.copy_with(host=str(addresses[0])),
-        host_header=parsed.netloc.decode("ascii"),
-        sni_hostname=None if literal or parsed.scheme != "https" else host,
-    )
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def check_registrable(url: str, *, settings: Settings) -> None:
-    """Refuse, as a 422 naming `url`, a URL the worker would refuse to send to."""
-    try:
-        if settings.webhook_allow_private:
-            parse_url(url, settings=settings)
-        else:
-            await resolve(url, settings=settings)
-    except DestinationRefused as refused:
-        raise InvalidInput("url", str(refused)) from None
 
 
 # --- Endpoints: each principal manages its own kind ---
@@ -369,6 +271,60 @@ async def redeliver(
     event = (await session.exec(select(OutboxEvent).where(OutboxEvent.id == delivery.event_id))).one()
     attempts = await _attempts_of(session=session, delivery_ids=[delivery.id])
     return _delivery_public(delivery, event, attempts.get(delivery.id, []))
+
+
+async def redeliver_since(
+    *, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, asked: WebhookRedeliveries
+) -> WebhookRedeliveriesAccepted:
+    """Queue again, from their first attempt, every delivery to the endpoint created since the instant asked (only
+    those in the status asked, if one is): a receiver that lost what it was sent gets it again, in order."""
+    if not endpoint.enabled:
+        raise Conflict("the endpoint is disabled; enable it first")
+    now = utcnow()
+    chosen = [
+        col(WebhookDelivery.endpoint_id) == endpoint.id,
+        col(WebhookDelivery.created_at) >= asked.since,
+    ]
+    if asked.status is not None:
+        chosen.append(col(WebhookDelivery.status) == asked.status)
+    requeued = await session.exec(
+        update_rows(WebhookDelivery)
+        .where(*chosen)
+        .values(status=DeliveryStatus.PENDING, attempts_made=0, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    count = requeued.rowcount or 0
+    since = asked.since.astimezone(UTC)
+    await events.webhook_endpoint_changed(
+        session=session,
+        actor=principal,
+        action=WebhookAction.REDELIVERIES_REQUESTED,
+        endpoint_id=endpoint.id,
+        outcome=f"{count} since {since:%Y-%m-%dT%H:%M:%S.%fZ}" + (f" {asked.status}" if asked.status else ""),
+    )
+    return WebhookRedeliveriesAccepted(requeued=count, since=asked.since)
+
+
+async def send_test(*, session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> WebhookDeliveryPublic:
+    """A `webhook.test` event for this endpoint alone, due at once and signed like any other; the delivery."""
+    if not endpoint.enabled:
+        raise Conflict("the endpoint is disabled; enable it first")
+    event_id = await outbox.emit_test(session=session, endpoint_id=endpoint.id)
+    delivery, event = (
+        await session.exec(
+            select(WebhookDelivery, OutboxEvent)
+            .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
+            .where(WebhookDelivery.event_id == event_id, WebhookDelivery.endpoint_id == endpoint.id)
+        )
+    ).one()
+    await events.webhook_endpoint_changed(
+        session=session,
+        actor=principal,
+        action=WebhookAction.TEST_SENT,
+        endpoint_id=endpoint.id,
+        outcome=f"delivery {delivery.id}",
+    )
+    return _delivery_public(delivery, event, [])
 
 
 async def _attempts_of(*, session: AsyncSession, delivery_ids: list[str]) -> dict[str, list[WebhookAttempt]]:

@@ -4,7 +4,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_
+from sqlalchemy import and_, bindparam, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +18,7 @@ from app.models.webhook import (
     OutboxEvent,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookEventSequence,
     WebhookEventType,
 )
 from app.platform import driver, tracing, writes
@@ -51,9 +52,15 @@ def event_type_for(action: RequestAction, status: str) -> WebhookEventType | Non
 
 
 def payload(
-    *, event_type: WebhookEventType, request: SharingRequest, decision: Decision | None, now: datetime
+    *,
+    event_type: WebhookEventType,
+    request: SharingRequest,
+    decision: Decision | None,
+    now: datetime,
+    sequence: int,
 ) -> dict[str, Any]:
-    """What receivers are sent: ids, status and outcome only; no subject identifiers, no free text."""
+    """What receivers are sent: ids, the requester's reference, status and outcome only; no subject identifiers, no
+    other free text."""
     return {
         "type": str(event_type),
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -66,8 +73,31 @@ def payload(
             "ready_to_disclose": ready_to_disclose(request),
             "open_checks": list(request.open_checks),
             "link": f"/v1/sharing-requests/{request.id}",
+            "reference": request.reference,
+            "sequence": sequence,
         },
     }
+
+
+async def next_sequence(*, session: AsyncSession, request: SharingRequest, action: RequestAction | None) -> int:
+    """The request's next event number, taken in the caller's transaction: gap-free, since a rollback returns it.
+
+    A submission's event is its request's first, and its counter is queued with the request's other new rows (no
+    round trip); any later one counts on, holding the counter's row until the transaction ends (PostgreSQL), so two
+    changes of one request at once number their events in the order they commit.
+    """
+    if action is RequestAction.SUBMITTED:
+        writes.add(session, WebhookEventSequence, {"request_id": request.id, "last_sequence": 1})
+        return 1
+    return int((await session.exec(_COUNT_ON, params={"request_id": request.id})).scalar_one())
+
+
+# The same text on both databases (SQLite 3.35 or later).
+_COUNT_ON = text(
+    "INSERT INTO webhook_event_sequences (request_id, last_sequence) VALUES (:request_id, 1) "
+    "ON CONFLICT (request_id) DO UPDATE SET last_sequence = webhook_event_sequences.last_sequence + 1 "
+    "RETURNING last_sequence"
+)
 
 
 async def emit(
@@ -77,22 +107,36 @@ async def emit(
     event_type = event_type_for(action, request.status)
     if event_type is None:
         return None
+    sequence = await next_sequence(session=session, request=request, action=action)
     now = utcnow()
-    body = payload(event_type=event_type, request=request, decision=decision, now=now)
+    body = payload(event_type=event_type, request=request, decision=decision, now=now, sequence=sequence)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
     return await _write(
-        session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now
+        session=session,
+        event_type=event_type,
+        request_id=request.id,
+        body=body,
+        endpoint_ids=endpoints,
+        now=now,
+        sequence=sequence,
     )
 
 
 async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
     """Tell the requester's endpoints and the controller's that an approved request's
     last blocking check was recorded done."""
+    sequence = await next_sequence(session=session, request=request, action=None)
     now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
-    body = payload(event_type=event_type, request=request, decision=None, now=now)
+    body = payload(event_type=event_type, request=request, decision=None, now=now, sequence=sequence)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
     return await _write(
-        session=session, event_type=event_type, request_id=request.id, body=body, endpoint_ids=endpoints, now=now
+        session=session,
+        event_type=event_type,
+        request_id=request.id,
+        body=body,
+        endpoint_ids=endpoints,
+        now=now,
+        sequence=sequence,
     )
 
 
@@ -158,6 +202,19 @@ async def emit_agreement_notice(
     )
 
 
+async def emit_test(*, session: AsyncSession, endpoint_id: str) -> str:
+    """A `webhook.test` event and its one delivery, to this endpoint alone and due now; the event's id."""
+    now, event_type = utcnow(), WebhookEventType.TEST
+    body = {
+        "type": str(event_type),
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {"endpoint_id": endpoint_id, "link": f"/v1/webhook-endpoints/{endpoint_id}"},
+    }
+    return await _write(
+        session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=[endpoint_id], now=now
+    )
+
+
 async def _every_subscriber(session: AsyncSession, event_type: WebhookEventType) -> list[str]:
     """Ids of every enabled endpoint subscribed to this type, whoever owns it."""
     rows = (
@@ -174,6 +231,7 @@ async def _write(
     body: dict[str, Any],
     endpoint_ids: list[str],
     now: datetime,
+    sequence: int | None = None,
 ) -> str:
     """The event row and one due delivery per endpoint, created at the payload's timestamp."""
     event_id = new_id()
@@ -184,6 +242,7 @@ async def _write(
         "payload": body,
         "created_at": now,
         "traceparent": tracing.current_traceparent(),
+        "sequence": sequence,
     }
     writes.add(session, OutboxEvent, event)
     deliveries = [

@@ -1,9 +1,11 @@
 """Housekeeping of the webhook tables:
-delivered deliveries, their attempts and spent outbox events go after CALDICOTT_WEBHOOK_RETENTION_DAYS.
+delivered deliveries, their attempts and spent outbox events go after CALDICOTT_WEBHOOK_RETENTION_DAYS, events not
+before CALDICOTT_EVENTS_RETENTION_DAYS either (`GET /v1/events` serves them that long).
 
 What goes: a delivery that succeeded longer ago than the retention (its `updated_at`, set as it
 succeeded), with its attempts; then an outbox event older than the retention that no delivery
-refers to any more (each was delivered and pruned, or no endpoint was subscribed to it).
+refers to any more (each was delivered and pruned, or no endpoint was subscribed to it) and older than the events'
+retention too. The counters of the events' sequences stay: a request's next event goes on from its last number.
 What stays: pending deliveries (due, or waiting for a retry), failed ones (given up: an admin may
 redeliver them, and their attempts say why), and every event that one of those refers to.
 
@@ -90,7 +92,10 @@ async def prune(
     pause: float = PAUSE_SECONDS,
 ) -> Pruned:
     """Prune everything past the retention, one small transaction at a time; what was removed."""
-    cutoff, pruned = (now or utcnow()) - timedelta(days=settings.webhook_retention_days), Pruned()
+    now = now or utcnow()
+    cutoff, pruned = now - timedelta(days=settings.webhook_retention_days), Pruned()
+    # An event is also kept while `GET /v1/events` serves it (CALDICOTT_EVENTS_RETENTION_DAYS).
+    event_cutoff = min(cutoff, now - timedelta(days=settings.events_retention_days))
     while True:
         async with sessionmaker() as session, session.begin():
             attempts, deliveries = await prune_deliveries(session, cutoff=cutoff, limit=batch)
@@ -104,7 +109,7 @@ async def prune(
         await asyncio.sleep(pause)
     while True:
         async with sessionmaker() as session, session.begin():
-            events = await prune_events(session, cutoff=cutoff, limit=batch)
+            events = await prune_events(session, cutoff=event_cutoff, limit=batch)
         if not events:
             break
         pruned.events, pruned.transactions = pruned.events + events, pruned.transactions + 1

@@ -24,11 +24,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import utcnow
-from app.platform import tracing
+from app.platform import observability, tracing
 from app.platform.config import Settings
 from app.platform.db import make_engine, make_sessionmaker
 from app.services.agreements import notices as agreement_notices
@@ -37,7 +38,7 @@ from app.services.audit import checkpoints
 from app.services.audit.signing import AuditKeys
 from app.services.controller_checks import checks as controller_checks
 from app.services.review import queue
-from app.services.webhooks import pruning
+from app.services.webhooks import egress, pruning
 from app.services.webhooks.attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
 from app.services.webhooks.attempts import Job, claim, new_client, new_worker_id, record, send
 from app.services.webhooks.wake import listening
@@ -262,16 +263,28 @@ async def in_background(
         await task
 
 
+async def record_egress(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Audit a changed egress allowlist: whichever starts first, the API or the worker, records it."""
+    try:
+        if await egress.record_allowlist(sessionmaker=sessionmaker, settings=settings):
+            log.info("the webhook egress allowlist changed since the last start: recorded and audited")
+            await audit.chain_pending(sessionmaker)
+    except (OSError, SQLAlchemyError) as error:  # the database may be away: deliveries wait for it anyway
+        log.warning("could not record the webhook egress allowlist at start (tried again at the next): %s", error)
+
+
 async def work(*, settings: Settings, once: bool) -> int:
     """The `caldicott worker` command: deliver until interrupted, or until nothing is due with `once`."""
     keys = settings.audit_keys(
         sign=not once
     )  # first: a missing signing key stops the worker before the database is touched
     engine = make_engine(settings.database_url)
-    traces = tracing.setup(settings)  # the worker's own: its deliveries, and the statements made for them
+    observability.watch_pool(engine)  # caldicott_db_pool_connections_*{process="worker"}, when the worker counts
+    traces = tracing.setup(settings, service=tracing.WORKER_SERVICE)  # its own: its deliveries, and their statements
     traces.instrument_engine(engine)
     sessionmaker = make_sessionmaker(engine)
     try:
+        await record_egress(sessionmaker=sessionmaker, settings=settings)
         with tracing.active(traces):
             if once:
                 await agreement_notices.check(sessionmaker)
