@@ -265,6 +265,8 @@ async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens:
     assert event.request_id == request_id
     assert set(event.payload["data"]) == {
         "id",
+        "reference",
+        "sequence",
         "status",
         "outcome",
         "verdict",
