@@ -1,16 +1,19 @@
 """One error base and its handlers: every error leaves as RFC 9457 application/problem+json."""
 
 import logging
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Relative references (RFC 9457 3.1.1 allows them, with the full path): the same identifier on every deployment,
@@ -60,6 +63,15 @@ class Problem(BaseModel):
     current_etag: str | None = Field(
         default=None, description="On a 412: the resource's current ETag, to read it again and retry with"
     )
+    held_by: str | None = Field(
+        default=None,
+        description="On a 409 to a claim: the token subject (`sub`) of the guardian who holds the claim on the request",
+    )
+    held_until: datetime | None = Field(
+        default=None,
+        description="On a 409 to a claim: when that claim lapses if the guardian has not acted; the request may be "
+        "claimed from then",
+    )
 
 
 class ProblemError(Exception):
@@ -77,6 +89,7 @@ class ProblemError(Exception):
         headers: dict[str, str] | None = None,
         current_status: str | None = None,
         current_etag: str | None = None,
+        extensions: dict[str, Any] | None = None,
     ):
         super().__init__(detail or self.title)
         self.detail = detail
@@ -84,6 +97,29 @@ class ProblemError(Exception):
         self.headers = headers
         self.current_status = current_status
         self.current_etag = current_etag
+        self.extensions = extensions or {}  # further members of the Problem model (held_by, held_until)
+
+
+class BadRequest(ProblemError):
+    """A request the service cannot read as sent: a query parameter the operation does not take (or takes once,
+    sent twice), or a body that is not well-formed JSON."""
+
+    status_code = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+
+class UnsupportedContentType(ProblemError):
+    """A body sent as something other than JSON to an operation that reads JSON."""
+
+    status_code = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+    def __init__(self, message: str):
+        super().__init__(
+            f"Content-Type: {message}", errors=[FieldError(field="Content-Type", location="header", message=message)]
+        )
 
 
 class Unauthorized(ProblemError):
@@ -194,6 +230,10 @@ def problem_doc(description: str, headers: dict[str, str] | None = None) -> dict
 
 # Declared on every router that needs a token: every such operation reads the database.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: problem_doc(
+        "A query parameter the operation does not take, or a single-value one sent more than once "
+        "(`errors` names each); or a body that is not well-formed JSON"
+    ),
     401: problem_doc("Missing, expired or invalid bearer token", {"WWW-Authenticate": "The Bearer challenge"}),
     403: problem_doc("The caller's role or organisation may not do this"),
     429: problem_doc(
@@ -214,7 +254,8 @@ INVALID_INPUT: dict[int | str, dict[str, Any]] = {
 }
 # Added to each operation that takes a body.
 BODY_PROBLEMS: dict[int | str, dict[str, Any]] = INVALID_INPUT | {
-    413: problem_doc("The request body is larger than 256 KiB")
+    413: problem_doc("The request body is larger than 256 KiB"),
+    415: problem_doc("The body was not sent as `application/json`"),
 }
 
 
@@ -229,6 +270,7 @@ def problem_response(
     current_status: str | None = None,
     error_count: int | None = None,
     current_etag: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     """Render one problem document (slug None: `about:blank`);
     it lists at most MAX_LISTED_ERRORS errors and counts them all."""
@@ -244,9 +286,13 @@ def problem_response(
         error_count=error_count,
         current_status=current_status,
         current_etag=current_etag,
+        **(extensions or {}),
     )
     return JSONResponse(
-        problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -270,16 +316,21 @@ async def handle_problem(request: Request, exc: ProblemError) -> JSONResponse:
         exc.headers,
         exc.current_status,
         current_etag=exc.current_etag,
+        extensions=exc.extensions,
     )
+
+
+NOT_JSON = "the body is not well-formed UTF-8 JSON"
 
 
 async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     found = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in found):
+        # Not a value outside the vocabulary but a body that cannot be read at all: a 400, like FastAPI's own.
+        return bad_body(request)
     errors = []
     for error in found[:MAX_LISTED_ERRORS]:
         location, field = field_path(tuple(error.get("loc", ())))
-        if error.get("type") == "json_invalid":
-            field = "body"
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         errors.append(FieldError(field=field, location=location, message=message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -288,14 +339,32 @@ async def handle_validation(request: Request, exc: RequestValidationError) -> JS
     return problem_response(request, 422, InvalidInput.title, InvalidInput.slug, detail, errors, error_count=len(found))
 
 
+def bad_body(request: Request) -> JSONResponse:
+    """The 400 for a body that is not JSON at all (malformed, or not UTF-8)."""
+    errors = [FieldError(field="body", location="body", message=NOT_JSON)]
+    return problem_response(request, 400, BadRequest.title, BadRequest.slug, f"body: {NOT_JSON}", errors)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app takes at this path (HEAD wherever GET is), for the `Allow` of a 405:
+    Starlette's names only the first route matching the path, though GET and POST are often two routes."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # through included routers, to each route
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 async def handle_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400:
-        # FastAPI's only 400: a body it could not decode (not UTF-8, say). Bad input is a 422 like any other.
-        errors = [FieldError(field="body", location="body", message="the body is not valid UTF-8 JSON")]
-        return problem_response(
-            request, 422, InvalidInput.title, InvalidInput.slug, "body: the body is not valid UTF-8 JSON", errors
-        )
+        # FastAPI's only 400: a body it could not decode (not UTF-8, say).
+        return bad_body(request)
     headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     known = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
     if known is None:
         # Any other status has no type of ours: `about:blank`, titled with the status phrase,

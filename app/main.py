@@ -12,7 +12,9 @@ from app.errors import ProblemError, install_problem_handlers
 from app.http import contract
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
+from app.http.methods import HeadAsGet
 from app.http.rate_limits import RateLimitFields, limit_rate
+from app.http.request_shape import check_request_shape
 from app.platform import observability, tracing
 from app.platform.config import Settings, get_settings
 from app.routers import (
@@ -158,10 +160,12 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         servers=contract.SERVERS,
         generate_unique_id_function=contract.operation_id,
         lifespan=lifespan,
+        dependencies=[Depends(check_request_shape)],  # every route: only its own query parameters, JSON as JSON
     )
     contract.install(app)
     app.state.wiring = wiring
     install_problem_handlers(app)
+    app.add_middleware(HeadAsGet)  # innermost: the access log and metrics still see HEAD
     app.add_middleware(RateLimitFields)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(observability.ObserveRequests, metrics=wiring.metrics)

@@ -269,6 +269,7 @@ async def test_subscribers_hear_of_the_upload(client: httpx.AsyncClient, tokens:
         "sequence",
         "status",
         "outcome",
+        "verdict",
         "conditions",
         "ready_to_disclose",
         "open_checks",

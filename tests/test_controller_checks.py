@@ -139,7 +139,7 @@ async def test_a_court_order_approval_waits_for_its_check(
     assert ready["type"] == "sharing_request.ready_to_disclose" and ready["data"]["ready_to_disclose"] is True
 
     history = (await client.get(f"/v1/sharing-requests/{shared['id']}/history", headers=tokens.agency(police))).json()[
-        "entries"
+        "items"
     ]
     [entry] = [entry for entry in history if entry["type"] == "controller_check"]
     assert (entry["check"], entry["record"]["outcome"]) == ("CP6.court_order_verified", "done")
@@ -206,7 +206,7 @@ async def test_a_failed_check_returns_the_request_to_the_queue(
         [],
     )
     history = (await client.get(f"/v1/sharing-requests/{shared['id']}/history", headers=guardian(tokens))).json()[
-        "entries"
+        "items"
     ]
     assert [(e["check"], e["record"]["outcome"]) for e in history if e["type"] == "controller_check"] == [
         ("CP6.court_order_verified", "failed"),

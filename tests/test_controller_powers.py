@@ -246,7 +246,7 @@ async def test_an_agency_reads_a_caldicott_guardian_of_the_controller_where_the_
 
     read = seen[""].json()
     assert (read["decision"]["kind"], read["decision"]["decided_by"]) == ("reconsideration", WORDS)
-    entries = seen["/history"].json()["entries"]
+    entries = seen["/history"].json()["items"]
     by_guardian = [
         entry["decision"] for entry in entries if entry["type"] == "decision" and entry["decision"]["kind"] != "rules"
     ]
@@ -269,7 +269,7 @@ async def test_an_agency_reads_a_caldicott_guardian_of_the_controller_where_the_
     assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=auditor)).json()["decision"][
         "decided_by"
     ] == "guardian-3"
-    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=auditor)).json()["entries"]
+    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=auditor)).json()["items"]
     assert [entry["decision"]["decided_by"] for entry in history if entry["type"] == "decision"] == [
         "rules",
         "guardian-1",

@@ -219,7 +219,7 @@ async def test_the_latest_verification_counts_and_a_rejected_one_does_not(
 
     # Never edited: both are in the history, each audited and announced.
     history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()[
-        "entries"
+        "items"
     ]
     recorded = [entry["verification"] for entry in history if entry["type"] == "evidence_verification"]
     assert recorded == [first["verification"], second["verification"]]

@@ -82,9 +82,7 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
     await as_decided_before_the_upgrade(app, dpia_only["id"], ["dpia"])
     await as_decided_before_the_upgrade(app, form_request["id"], ["police_request_form"])
     assert findings(order)["CP6.court_order_verified"] == "condition"  # as the service decides it now
-    before = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()[
-        "entries"
-    ]
+    before = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()["items"]
 
     started = datetime.now().astimezone()
     assert (
@@ -130,7 +128,7 @@ async def test_the_first_start_queues_each_request_decided_on_unverified_evidenc
         ] is False
 
     history = (await client.get(f"/v1/sharing-requests/{order['id']}/history", headers=guardian(tokens))).json()[
-        "entries"
+        "items"
     ]
     [listing] = [entry for entry in history if entry not in before and entry["type"] == "state_change"]
     assert (listing["action"], listing["actor"], listing["from_status"], listing["to_status"]) == (

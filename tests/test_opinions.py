@@ -102,9 +102,7 @@ async def test_a_disagreeing_second_opinion_is_listed_on_the_claim_holders_decis
     theirs = (await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))).json()["decision"]
     assert theirs["opinions"] == [opinion | {"given_by": "a Caldicott Guardian of CONTROLLER (the controller)"}]
 
-    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()[
-        "entries"
-    ]
+    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()["items"]
     changes = [
         (e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"
     ]

@@ -214,9 +214,7 @@ async def test_a_panel_of_three_votes_two_to_one_and_the_panel_decision_lists_ev
         e["id"] for e in (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["items"]
     ]
 
-    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()[
-        "entries"
-    ]
+    history = (await client.get(f"/v1/sharing-requests/{request_id}/history", headers=guardian(tokens))).json()["items"]
     changes = [(e["action"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"]
     assert changes[2:] == [
         ("panel_opened", "in_panel", "guardian-1"),

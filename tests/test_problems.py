@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 import app as application_package
 from app.errors import PROBLEM_MEDIA_TYPE, ProblemError, handle_http
+from app.http.request_shape import check_request_shape
 from app.main import create_app
 from app.routers import problems
 from app.routers.notices import HTML_POLICY
@@ -142,7 +143,9 @@ def test_the_pages_need_no_token_and_are_not_rate_limited() -> None:
         context for context in iter_route_contexts(application.routes) if context.path_format == "/problems/{name}"
     ]
     assert isinstance(page.original_route, APIRoute)
-    assert not page.dependencies and not page.original_route.dependant.dependencies
+    # Only the app's check of the request's shape (app/http/request_shape.py), which every route has.
+    assert [depends.dependency for depends in page.dependencies] == [check_request_shape]
+    assert not page.original_route.dependant.dependencies
     assert not page.include_in_schema  # a page for people, not an operation for clients
 
 

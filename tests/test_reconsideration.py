@@ -163,7 +163,7 @@ async def test_a_refusal_by_the_rules_is_overturned_with_conditions_by_another_g
         (auditor, "guardian-2"),
         (tokens.agency("RXT01"), "a Caldicott Guardian of CONTROLLER (the controller)"),
     ):
-        history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["entries"]
+        history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=headers)).json()["items"]
         changes = [
             (e["action"], e["from_status"], e["to_status"], e["actor"]) for e in history if e["type"] == "state_change"
         ]
@@ -244,12 +244,17 @@ async def test_a_guardians_refusal_is_upheld_and_a_revised_request_is_decided_by
     assert (await post(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
     upheld = await answer(client, request["id"], guardian(tokens, 2), "upheld")
     assert upheld.status_code == 200, upheld.text
-    assert (upheld.json()["outcome"], upheld.json()["decision"]["outcome"], upheld.json()["decision"]["kind"]) == (
+    decision = upheld.json()["decision"]
+    # The decision's outcome stays the refusal that stands; the reconsideration's verdict is a field of its own.
+    assert (upheld.json()["outcome"], decision["outcome"], decision["verdict"], decision["kind"]) == (
         "upheld",
+        "refuse",
         "upheld",
         "reconsideration",
     )
-    assert (await read(client, tokens, request["id"]))["status"] == "refused"  # the guardian's refusal stands
+    read_back = await read(client, tokens, request["id"])
+    assert read_back["status"] == "refused"  # the guardian's refusal stands
+    assert (read_back["decision"]["outcome"], read_back["decision"]["verdict"]) == ("refuse", "upheld")
 
     metrics = (await client.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()["reconsiderations"]
     # The revision's rules approval settled nothing and is not counted; the guardian's refusal was contested and upheld.

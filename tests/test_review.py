@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.models.sharing_request import SharingRequest
-from app.models.vocabulary import Role, Urgency
+from app.models.vocabulary import RequestStatus, Role, Urgency
 from app.rules.response_times import due_at
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import POLICY, baseline_request, changed, item
@@ -137,7 +137,7 @@ async def test_concurrent_claims_have_exactly_one_winner(
         assert codes == [200, 409, 409, 409, 409], [response.text for response in responses]
         history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()
         claims = [
-            entry for entry in history["entries"] if entry["type"] == "state_change" and entry["action"] == "claimed"
+            entry for entry in history["items"] if entry["type"] == "state_change" and entry["action"] == "claimed"
         ]
         [entry] = [entry for entry in await queue(client, tokens, status="in_review") if entry["id"] == request["id"]]
         assert [claim["actor"] for claim in claims] == [entry["assignee"]]
@@ -240,7 +240,7 @@ async def test_amendment_loop_ends_in_approval_and_history_keeps_everything(
 
     history = (
         await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=tokens.agency("RXT01"))
-    ).json()["entries"]
+    ).json()["items"]
     assert [
         (entry["type"], entry.get("version") or entry.get("action") or entry["decision"]["outcome"])
         for entry in history
@@ -422,7 +422,13 @@ async def test_an_emergency_share_is_reviewed_retrospectively(
         {"outcome": "not_upheld", "rationale": "Risk was not imminent; police should have sought consent."},
     )
     assert judged.status_code == 200, judged.text
-    assert (judged.json()["kind"], judged.json()["outcome"]) == ("retrospective", "not_upheld")
+    # The emergency share's outcome stands (the sharing is not undone); the review's judgement is its verdict.
+    assert (judged.json()["kind"], judged.json()["outcome"], judged.json()["verdict"]) == (
+        "retrospective",
+        "approve_with_conditions",
+        "not_upheld",
+    )
+    assert judged.json()["conditions"] == share["decision"]["conditions"]
 
     read = (await client.get(f"/v1/sharing-requests/{share['id']}", headers=tokens.agency("RXT01"))).json()
     assert (read["status"], read["retrospective_review"]) == (
@@ -446,10 +452,70 @@ async def test_a_lapsed_claim_returns_to_the_queue(
     assert late.status_code == 409 and late.json()["current_status"] == "awaiting_review"
     assert (await act(client, request["id"], "claim", guardian(tokens, 2))).status_code == 200
     history = (await client.get(f"/v1/sharing-requests/{request['id']}/history", headers=guardian(tokens))).json()[
-        "entries"
+        "items"
     ]
     expired = [entry for entry in history if entry.get("action") == "claim_expired"]
     assert len(expired) == 1 and expired[0]["actor"] == "system" and expired[0]["to_status"] == "awaiting_review"
+
+
+async def test_reading_a_lapsed_claim_changes_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
+    request = await claimed(client, tokens)
+    path = f"/v1/sharing-requests/{request['id']}"
+    held_tag = (await client.get(path, headers=guardian(tokens))).headers["etag"]
+    await set_columns(app, request["id"], claim_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+    # Read as unclaimed, by every read and filter, with an ETag of its own (what a reader sees has changed) ...
+    [entry] = await queue(client, tokens)
+    assert (entry["status"], entry["assignee"], entry["claim_expires_at"]) == ("awaiting_review", None, None)
+    assert [item["id"] for item in await queue(client, tokens, status="awaiting_review")] == [request["id"]]
+    assert await queue(client, tokens, status="in_review") == []
+    assert await queue(client, tokens, assignee="guardian-1") == []
+    read = await client.get(path, headers=guardian(tokens))
+    assert read.json()["status"] == "awaiting_review"
+    assert read.headers["etag"] == held_tag.removesuffix('"') + '-lapsed"'
+    listed = await client.get("/v1/sharing-requests", params={"status": "awaiting_review"}, headers=guardian(tokens))
+    assert [item["id"] for item in listed.json()["items"]] == [request["id"]]
+    # ... but the row is as it was: no read returned the claim (the listing could answer 409 when it did).
+    async with app.state.wiring.sessionmaker() as session:
+        row = await session.get(SharingRequest, request["id"])
+        assert row is not None and (row.status, row.assignee_sub) == ("in_review", "guardian-1")
+    history = (await client.get(f"{path}/history", headers=guardian(tokens))).json()["items"]
+    assert not [item for item in history if item.get("action") == "claim_expired"]
+
+    # The next write returns it first, then makes its own move; If-Match with the tag read during the lapse holds.
+    claim = await client.post(f"{path}/claim", headers=guardian(tokens, 2) | {"If-Match": read.headers["etag"]})
+    assert claim.status_code == 200, claim.text
+    history = (await client.get(f"{path}/history", headers=guardian(tokens))).json()["items"]
+    assert [item["action"] for item in history if item["type"] == "state_change"][-2:] == ["claim_expired", "claimed"]
+
+
+def test_a_lapsed_claim_reads_as_the_workflow_returns_it() -> None:
+    # The read side's table (models.sharing_request) is the workflow's EXPIRE_CLAIM rows, status by status.
+    from app.models.sharing_request import LAPSED_CLAIM_STATUS
+    from app.services.review.workflow import TRANSITIONS, Move
+
+    returned = {
+        RequestStatus(stage.value): step.status
+        for (stage, move), step in TRANSITIONS.items()
+        if move is Move.EXPIRE_CLAIM and step.status is not None
+    }
+    assert returned == LAPSED_CLAIM_STATUS
+
+
+async def test_a_claim_on_a_claimed_request_names_who_holds_it_and_until_when(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
+    request = await claimed(client, tokens)
+    read = (await client.get("/v1/review-queue", headers=guardian(tokens))).json()["items"][0]
+    second = await act(client, request["id"], "claim", guardian(tokens, 2))
+    assert second.status_code == 409
+    problem = second.json()
+    assert problem["type"] == "/problems/conflict" and problem["current_status"] == "in_review"
+    assert problem["held_by"] == "guardian-1"
+    assert at(problem["held_until"]) == at(read["claim_expires_at"])
+    assert "guardian-1" in problem["detail"]
 
 
 async def test_review_metrics_from_a_known_set_of_decisions(
@@ -521,3 +587,27 @@ async def test_partial_approval_names_only_requested_items(
     )
     assert decided.status_code == 200
     assert decided.json()["approved_items"] == ["demographics", "medications"]
+
+
+async def test_the_history_pages_like_every_list(client: httpx.AsyncClient, tokens: Tokens, requester: str) -> None:
+    request = await claimed(client, tokens)
+    for _ in range(3):
+        assert (await act(client, request["id"], "release", guardian(tokens))).status_code == 200
+        assert (await act(client, request["id"], "claim", guardian(tokens))).status_code == 200
+    path = f"/v1/sharing-requests/{request['id']}/history"
+    whole = (await client.get(path, params={"limit": 200}, headers=guardian(tokens))).json()
+    assert whole["next_cursor"] is None and whole["request_id"] == request["id"]
+    assert len(whole["items"]) == 10  # version, decision, submitted, then 4 claims and 3 releases
+
+    paged, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(path, params=params, headers=guardian(tokens))).json()
+        assert len(page["items"]) <= 2
+        paged += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == whole["items"]
+    forged = await client.get(path, params={"cursor": "forged"}, headers=guardian(tokens))
+    assert forged.status_code == 422 and forged.json()["errors"][0]["field"] == "cursor"

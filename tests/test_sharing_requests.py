@@ -227,7 +227,7 @@ async def test_bad_bodies_get_a_problem_naming_the_field(client: httpx.AsyncClie
         content=b"{not json",
         headers=tokens.agency("RXT01") | {"content-type": "application/json"},
     )
-    assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
+    assert not_json.status_code == 400 and not_json.json()["errors"][0]["field"] == "body"
     # Nothing half-accepted: no request was recorded by any of these.
     assert (await client.get("/v1/sharing-requests", headers=tokens.agency("RXT01"))).json()["items"] == []
 
@@ -315,3 +315,47 @@ async def test_evaluate_is_a_dry_run(client: httpx.AsyncClient, tokens: Tokens) 
     assert spoof.status_code == 403
     bad = await client.post("/v1/evaluate", json=changed({"urgency": "soon"}), headers=tokens.agency("RXT01"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "urgency"
+
+
+async def test_the_list_filters_by_the_requesters_own_reference(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    for org in ("RXT01", "RXT02"):
+        await register_organisation(client, tokens, org)
+    mine = (await submit(client, tokens, changed({"reference": "CASE-7"}))).json()
+    await submit(client, tokens, changed({"reference": "CASE-8"}))
+    theirs = (await submit(client, tokens, changed({"reference": "CASE-7"}), org="RXT02")).json()
+
+    async def listed(headers: dict[str, str], **params: str) -> list[str]:
+        response = await client.get("/v1/sharing-requests", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    # Once silently ignored, so every request came back; now only the one with that reference, and only one's own.
+    assert await listed(tokens.agency("RXT01"), reference="CASE-7") == [mine["id"]]
+    assert await listed(tokens.agency("RXT02"), reference="CASE-7") == [theirs["id"]]
+    assert await listed(tokens.agency("RXT01"), reference="CASE-9") == []
+    assert await listed(tokens.agency("RXT01"), reference="case-7") == []  # exactly, as the agency wrote it
+    guardian = tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-1")
+    assert set(await listed(guardian, reference="CASE-7")) == {mine["id"], theirs["id"]}
+
+
+async def test_the_list_filters_by_updated_since(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    agency = tokens.agency("RXT01")
+    first = (await submit(client, tokens, changed({"recipient.onward_sharing": True}))).json()
+    second = (await submit(client, tokens, baseline_request())).json()
+
+    async def since(moment: str) -> list[str]:
+        response = await client.get("/v1/sharing-requests", params={"updated_since": moment}, headers=agency)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await since(second["updated_at"]) == [second["id"]]  # at or after: inclusive
+    assert await since(first["updated_at"]) == [second["id"], first["id"]]
+    withdrawn = await client.post(f"/v1/sharing-requests/{first['id']}/withdraw", headers=agency)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert await since(withdrawn.json()["updated_at"]) == [first["id"]]  # a move changes updated_at
+    for refused in ("2026-01-01T00:00:00", "1764000000", "2.78e-33", "0001-01-01T00:00:00+01:00"):
+        # Naive, a Unix time (which pydantic would take), or off the calendar in UTC.
+        answer = await client.get("/v1/sharing-requests", params={"updated_since": refused}, headers=agency)
+        assert answer.status_code == 422, (refused, answer.text)
+        assert answer.json()["errors"][0]["field"] == "updated_since"

@@ -48,6 +48,7 @@ PAYLOAD_FIELDS = {
     "id",
     "status",
     "outcome",
+    "verdict",
     "conditions",
     "ready_to_disclose",
     "open_checks",
@@ -116,6 +117,7 @@ async def test_a_decision_reaches_the_receiver_signed_and_verifiable(
         "id": request["id"],
         "status": "approved_with_conditions",
         "outcome": "approve_with_conditions",
+        "verdict": None,
         "conditions": request["decision"]["conditions"],
         "ready_to_disclose": True,
         "open_checks": [],
@@ -240,7 +242,6 @@ async def test_the_event_commits_or_rolls_back_with_the_change(
                 principal=principal,
                 body=body,
                 subject_keys=hook_app.state.wiring.settings.subject_keyring,
-                idempotency_key=None,
             )
             await (session.commit() if commit else session.rollback())
 

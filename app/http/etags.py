@@ -18,7 +18,7 @@ from app.http.dependencies import CurrentRequest, PathName
 from app.http.session import SessionDep
 from app.models.agreement import SharingAgreement
 from app.models.organisation import Organisation
-from app.models.sharing_request import SharingRequest
+from app.models.sharing_request import SharingRequest, claim_lapsed
 from app.models.webhook import WebhookEndpoint
 from app.services.agreements import organisations
 from app.services.agreements import register as agreements
@@ -64,7 +64,8 @@ REQUIRED: dict[int | str, dict[str, Any]] = STALE | {
 def etag(row: Versioned) -> str:
     """The row's strong entity tag, quoted: its kind, key and version."""
     if isinstance(row, SharingRequest):
-        return f'"request-{row.id}-v{row.row_version}"'
+        # A lapsed claim reads as returned before the next write returns it (and bumps the version): its own tag.
+        return f'"request-{row.id}-v{row.row_version}{"-lapsed" if claim_lapsed(row) else ""}"'
     if isinstance(row, WebhookEndpoint):
         return f'"webhook-endpoint-{row.id}-v{row.version}"'
     kind = "organisation" if isinstance(row, Organisation) else "agreement"

@@ -10,10 +10,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.platform.db import AUDIT_RECORDED
 from app.wiring import wiring_of
 
+# request.state: a session whose transaction the route's handler owns (app/http/idempotency.py: a POST with an
+# Idempotency-Key, whose answer is recorded in the same transaction as its change).
+OWNED_SESSION = "owned_session"
+
 
 async def get_session(request: Request, background_tasks: BackgroundTasks) -> AsyncIterator[AsyncSession]:
     """One transaction per HTTP request: services flush, this commits;
     audit events it recorded are chained after the response."""
+    owned: AsyncSession | None = getattr(request.state, OWNED_SESSION, None)
+    if owned is not None:
+        yield owned  # committed, or rolled back, and chained by its owner
+        return
     wiring = wiring_of(request.app)
     async with wiring.sessionmaker() as session:
         try:

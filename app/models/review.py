@@ -12,7 +12,7 @@ from app.models.controller_check import CheckRecordEntry, DecisionCheckRecord
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
-from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest
+from app.models.sharing_request import DecisionPublic, RequestHeadline, SharingRequest, claim_lapsed
 from app.models.verification import VerificationPublic
 from app.models.vocabulary import (
     DataCategory,
@@ -310,13 +310,14 @@ class QueueEntry(RequestHeadline):
     def of(
         cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None
     ) -> "QueueEntry":
+        held = not claim_lapsed(request, now)  # a lapsed claim reads as none (returned at the next write)
         return cls(
             current_edition_outcome=current_edition_outcome,
             **cls.fields_of(request),
             possible_incident=request.possible_incident,
             review=review_kind(request),
-            assignee=request.assignee_sub,
-            claim_expires_at=request.claim_expires_at,
+            assignee=request.assignee_sub if held else None,
+            claim_expires_at=request.claim_expires_at if held else None,
             referred_at=request.referred_at,
             due_at=request.due_at,
             overdue=request.due_at is not None and request.due_at < now,
@@ -388,11 +389,7 @@ HistoryEntry = (
 )
 
 
-class History(BaseModel):
+class History(Page[HistoryEntry]):
+    """A page of the request's history, oldest first."""
+
     request_id: str = Field(description="The request's id.")
-    entries: list[HistoryEntry] = Field(
-        description=(
-            "Every version, decision, state change, reconsideration, verification and check record"
-            " of the request, oldest first; each entry's `type` says which it is."
-        )
-    )

@@ -7,9 +7,22 @@ from typing import Any
 
 import sqlmodel
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    false,
+    or_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, JSONValue, UTCDateTime, enum_column, utcnow
@@ -25,6 +38,7 @@ from app.models.vocabulary import (
     PurposeCategory,
     RequestStatus,
     RetrospectiveStatus,
+    ReviewVerdict,
     Urgency,
 )
 from app.rules import Finding
@@ -47,7 +61,7 @@ class SharingRequest(SQLModel, table=True):
         Index("ix_sharing_requests_created", "created_at", "id"),
         Index("ix_sharing_requests_status_created", "status", "created_at"),
         Index("ix_sharing_requests_queue", "in_queue", "review_priority", "due_at", "id"),
-        # Lapsed claims are looked for on every queue listing; without it that reads the whole queue.
+        # A lapsed claim reads as returned (status_read_as, claim_held): the queue's filters compare the expiry.
         Index("ix_sharing_requests_claim_expires", "claim_expires_at"),
     )
     # Optimistic locking: two guardians acting on one request at once cannot both win.
@@ -154,6 +168,10 @@ class Decision(SQLModel, table=True):
     version: int
     kind: DecisionKind = sqlmodel.Field(default=DecisionKind.RULES, sa_column=enum_column(DecisionKind, 16))
     outcome: DecisionOutcome = sqlmodel.Field(sa_column=enum_column(DecisionOutcome, 32))
+    # A reconsideration's or retrospective review's verdict on the decision it reviewed; `outcome` is what then stands.
+    verdict: ReviewVerdict | None = sqlmodel.Field(
+        default=None, sa_column=enum_column(ReviewVerdict, 16, nullable=True)
+    )
     findings: list[dict[str, Any]] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     conditions: list[str] = sqlmodel.Field(sa_column=Column(JSONValue, nullable=False))
     review_required: bool = False
@@ -273,6 +291,12 @@ class DecisionPublic(Verdict):
     decided_by: str = Field(
         description="`rules`, or the guardian's token subject (a panel's: its chair's); " + GUARDIAN_UNNAMED
     )
+    verdict: ReviewVerdict | None = Field(
+        default=None,
+        description="With kind `reconsideration` or `retrospective`: the guardian's verdict on the decision reviewed "
+        "(`upheld`, `overturned` on reconsideration, `not_upheld` on a retrospective review); `outcome` stays the "
+        "approve or refuse outcome that stands. Null for any other decision",
+    )
     rationale: str | None = Field(
         default=None, description="The guardian's written reasons; null for a decision of the rules."
     )
@@ -304,6 +328,7 @@ class DecisionPublic(Verdict):
             version=decision.version,
             kind=decision.kind,
             outcome=decision.outcome,
+            verdict=decision.verdict,
             review_required=decision.review_required,
             findings=list(findings)
             if findings is not None
@@ -331,6 +356,43 @@ class EvaluationPublic(Verdict):
     )
 
 
+# The status a claimed request returns to when its claim lapses (the workflow's EXPIRE_CLAIM rows; a retrospective
+# review keeps its status). A lapsed claim reads as returned from the moment it lapses, though the row is changed
+# only at the next write on the request: no read changes anything (tests/test_review.py checks the two agree).
+LAPSED_CLAIM_STATUS = {
+    RequestStatus.IN_REVIEW: RequestStatus.AWAITING_REVIEW,
+    RequestStatus.IN_RECONSIDERATION: RequestStatus.AWAITING_RECONSIDERATION,
+}
+
+
+def claim_lapsed(request: SharingRequest, now: datetime | None = None) -> bool:
+    """True when the request's claim outlived its lease without the guardian acting."""
+    return request.claim_expires_at is not None and request.claim_expires_at <= (now or utcnow())
+
+
+def status_as_read(request: SharingRequest, now: datetime | None = None) -> RequestStatus:
+    """The request's status as a reader sees it: a lapsed claim's request is back in the queue."""
+    if claim_lapsed(request, now):
+        return LAPSED_CLAIM_STATUS.get(request.status, request.status)
+    return request.status
+
+
+def claim_held(now: datetime) -> ColumnElement[bool]:
+    """Rows whose claim, if any, has not lapsed."""
+    expires = col(SharingRequest.claim_expires_at)
+    return or_(expires.is_(None), expires > now)
+
+
+def status_read_as(status: RequestStatus, now: datetime) -> ColumnElement[bool]:
+    """Rows that read as `status` (status_as_read): a claimed status only while the claim is
+    held; any other, also the claimed rows whose lapsed claim returns them to it."""
+    if status in LAPSED_CLAIM_STATUS:
+        return and_(col(SharingRequest.status) == status, claim_held(now))
+    returning = [claimed for claimed, returned in LAPSED_CLAIM_STATUS.items() if returned == status]
+    lapsed = col(SharingRequest.claim_expires_at) <= now
+    return or_(col(SharingRequest.status) == status, and_(lapsed, col(SharingRequest.status).in_(returning)))
+
+
 class RequestHeadline(BaseModel):
     """What every list of requests shows of each."""
 
@@ -353,7 +415,7 @@ class RequestHeadline(BaseModel):
             "requester": request.requester_org,
             "purpose": request.purpose_category,
             "urgency": request.urgency,
-            "status": request.status,
+            "status": status_as_read(request),
         }
 
 

@@ -4,6 +4,7 @@ from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgree
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
+from app.models.idempotency import IdempotencyRecord
 from app.models.notice_release import NoticeRelease
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
@@ -35,6 +36,7 @@ __all__ = [
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",
+    "IdempotencyRecord",
     "NoticeRelease",
     "Opinion",
     "OpinionRequest",

@@ -536,15 +536,15 @@ class RetrospectiveStatus(StrEnum):
 
 
 class DecisionOutcome(StrEnum):
-    """Every outcome a decision record can carry: the rules', a guardian's, a retrospective review's.
+    """Every outcome a decision record can carry: the rules', a guardian's, a panel's. A review of a decision (a
+    reconsideration, a retrospective review) carries the outcome that then stands, and its verdict apart
+    (`ReviewVerdict`).
 
     - `approve`: the share may go ahead.
     - `approve_with_conditions`: the share may go ahead on the conditions listed.
     - `refer`: the rules referred the request to a Caldicott Guardian.
     - `refuse`: the share may not go ahead.
     - `request_information`: a guardian asked the requester for more information.
-    - `upheld`: a retrospective review or reconsideration upheld the earlier decision.
-    - `not_upheld`: a retrospective review did not uphold the emergency share.
     """
 
     APPROVE = "approve"
@@ -552,8 +552,20 @@ class DecisionOutcome(StrEnum):
     REFER = "refer"
     REFUSE = "refuse"
     REQUEST_INFORMATION = "request_information"
-    UPHELD = "upheld"
-    NOT_UPHELD = "not_upheld"
+
+
+class ReviewVerdict(StrEnum):
+    """A guardian's verdict on an earlier decision: a reconsideration's, or a retrospective review's of an emergency
+    share. The decision's `outcome` is the one that stands.
+
+    - `upheld`: the decision reviewed stands; its outcome is repeated.
+    - `not_upheld`: on a retrospective review, the emergency share should not have been made (it is not undone).
+    - `overturned`: on reconsideration, a new decision replaces the one reconsidered; its outcome is the new one.
+    """
+
+    UPHELD = "upheld"  # the decision reviewed stands
+    NOT_UPHELD = "not_upheld"  # the emergency share should not have been made (the sharing is not undone)
+    OVERTURNED = "overturned"  # on reconsideration, a new decision replaces it
 
 
 class DecisionKind(StrEnum):

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
-from app.models.vocabulary import DecisionOutcome, RequestStatus
+from app.models.vocabulary import DecisionOutcome, RequestStatus, ReviewVerdict
 from app.models.webhook import WebhookEventType
 
 TIMESTAMP = "When the event happened: RFC 3339 in UTC, to the microsecond (`2026-11-26T14:05:00.000000Z`)"
@@ -29,6 +29,12 @@ class RequestEventData(BaseModel):
     status: RequestStatus = Field(description="The request's status after the change")
     outcome: DecisionOutcome | None = Field(
         description="The outcome of the decision made by this change; null when the change made none"
+    )
+    verdict: ReviewVerdict | None = Field(
+        default=None,
+        description="When the change is a reconsideration's or a retrospective review's decision: its verdict on the "
+        "decision reviewed (`upheld`, `overturned`, `not_upheld`), `outcome` being the approve or refuse outcome "
+        "that stands; null for any other change",
     )
     conditions: list[str] | None = Field(
         description="The conditions of that decision, as their texts; null when the change made no decision"

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Delivered webhook deliveries (with their attempts) and outbox events left with no delivery are pruned by the
     # worker this many days after delivery (app/services/webhooks/pruning.py); failed and pending ones are kept.
     webhook_retention_days: int = Field(default=90, ge=1, le=36500)
+    # An Idempotency-Key is answered again for this many hours after its first use, then pruned by the worker's
+    # housekeeping and free to be used again (app/http/idempotency.py, app/services/operations/idempotency.py).
+    idempotency_key_hours: int = Field(default=24, ge=1, le=8760)
     # How long an audit event may wait after its commit before a chaining pass takes it (app/services/audit/chain.py);
     # under load one pass then chains many requests' events. Tests set 0, so every request's events are chained at once.
     audit_chain_delay_seconds: float = Field(default=0.05, ge=0, le=5)

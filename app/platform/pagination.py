@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, SmallInteger, and_, or_
+from sqlalchemy import BigInteger, ColumnElement, Integer, SmallInteger, and_, null, or_
 
 from app.errors import InvalidInput
 
@@ -73,6 +73,17 @@ async def keyset_page(
     query = query.order_by(*(column.ordered() for column in order)).limit(limit + 1)
     rows = list((await session.exec(query)).all())
     return cut(rows, key=key, limit=limit)
+
+
+def sorted_page(
+    rows: Sequence[Row], *, kinds: Sequence[type], key: Callable[[Row], tuple[Any, ...]], cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """One page of rows already sorted by `key` in memory (a list merged from several tables), after the cursor's
+    row: the same cursors, validated the same way, as `keyset_page`; `kinds` are the types of the key's values."""
+    if cursor is not None:
+        after = cursor_key(cursor, [SortColumn(null(), kind) for kind in kinds])
+        rows = [row for row in rows if key(row) > after]
+    return cut(rows[: limit + 1], key=key, limit=limit)
 
 
 def cursor_key(cursor: str, order: Order) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from fastapi.responses import StreamingResponse
 
 from app.errors import INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import AttachmentStoreDep, PageCursor, PageLimit, PathName, SettingsDep
+from app.http.idempotency import IdempotentRoute
 from app.http.multipart import body_reader
 from app.http.roles import AdminPrincipal, OverseerPrincipal
 from app.http.session import SessionDep
@@ -15,6 +16,7 @@ from app.services.agreements import register as agreements
 from app.services.attachments import uploads as attachments
 
 router = APIRouter(prefix="/v1/sharing-agreements/{code}/attachments", tags=["Registers"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such agreement")}
 

@@ -8,6 +8,7 @@ from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_
 from app.http.dependencies import PageCursor, PageLimit, PathName
 from app.http.deprecation import AFTER_HEADERS, deprecate_after
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, AgreementToChange, IfNoneMatch, not_modified, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import AdminPrincipal, OverseerPrincipal
 from app.http.session import SessionDep
@@ -23,6 +24,7 @@ from app.models.base import STORABLE_TEXT
 from app.services.agreements import register as agreements
 
 router = APIRouter(prefix="/v1/sharing-agreements", tags=["Registers"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # `after` is deprecated and goes in 2.0.0; `cursor` replaces it (app/http/deprecation.py).
 AFTER = (

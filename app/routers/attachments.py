@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import AttachmentStoreDep, CurrentRequest, PageCursor, PageLimit, PathName, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.multipart import body_reader
 from app.http.roles import GuardianPrincipal, ReaderPrincipal, require_roles
 from app.http.session import SessionDep
@@ -21,6 +22,7 @@ from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
 router = APIRouter(tags=["Evidence"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.GUARDIAN))]
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}

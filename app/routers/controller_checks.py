@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotFound, problem_doc
 from app.http.dependencies import PathName, PolicyDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, IfMatch, check, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.roles import require_roles
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
@@ -18,6 +19,7 @@ from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
 
 router = APIRouter(tags=["Controller's checks"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 CheckerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.IG_MANAGER))]
 CheckPath = Annotated[

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.http.etags import RequestToChange, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import GuardianOrAuditor, GuardianPrincipal
 from app.http.session import SessionDep
@@ -18,6 +19,7 @@ from app.services.audit import events
 from app.services.review import opinions, panel_records, panels
 
 router = APIRouter(tags=["Guardian review"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 ON_A_REQUEST_WITH_BODY = ON_A_REQUEST | BODY_PROBLEMS
 IN_HISTORY = (
     "The request's history, which records the move (a pending opinion request or an opinion has no URL of its own)"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotAcceptable, problem_doc
 from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.negotiation import choose
 from app.http.roles import GuardianPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
@@ -41,6 +42,7 @@ from app.services.notices import notice
 from app.services.notices import withholding as notice_withholding
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # Every form carries these; HTML also a policy that lets the page load nothing but its own inline styles.
 COMMON_HEADERS = {"Vary": "Accept", "Content-Language": "en-GB", "Cache-Control": "no-store"}

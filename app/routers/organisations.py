@@ -8,6 +8,7 @@ from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_
 from app.http.dependencies import PageCursor, PageLimit, PathName
 from app.http.deprecation import AFTER_HEADERS, deprecate_after
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, REQUIRED, IfNoneMatch, OrganisationToChange, not_modified, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import AdminPrincipal, OverseerPrincipal
 from app.http.session import SessionDep
@@ -16,6 +17,7 @@ from app.models.organisation import OrganisationCreate, OrganisationPage, Organi
 from app.services.agreements import organisations
 
 router = APIRouter(prefix="/v1/organisations", tags=["Registers"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # `after` is deprecated and goes in 2.0.0; `cursor` replaces it (app/http/deprecation.py).
 AFTER = (

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import PageCursor, PageLimit, PathName, RegistryDep
 from app.http.etags import STALE
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created
 from app.http.negotiation import choose
 from app.http.roles import AdminPrincipal, PolicyReviewer, ReaderPrincipal
@@ -18,6 +19,7 @@ from app.services.policies import replay
 from app.services.reports.decision_log import period
 
 router = APIRouter(tags=["Policies"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 ACTIVATION_ETAG = {
     "ETag": {

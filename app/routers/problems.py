@@ -24,6 +24,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Retry later. If it happens again, tell the service's operators the time and the `instance` of the "
         "problem; the error has been logged.",
     ),
+    "bad-request": (
+        "The service could not read the request as sent: a query parameter the operation does not take (a misspelt "
+        "filter, say, which would otherwise be ignored), a single-value parameter sent more than once, or a body that "
+        "is not well-formed UTF-8 JSON. `errors` names each.",
+        "Correct the parameters named in `errors` against the OpenAPI document, or send the body as JSON; retrying "
+        "the request unchanged will fail the same way.",
+    ),
     "unauthorized": (
         "The request carried no bearer token, or one that is expired, not yet valid, wrongly signed, "
         "or issued for another service.",
@@ -49,7 +56,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "conflict": (
         "The resource is not in a state that allows this: a request already decided, claimed by another guardian, "
-        "or changed by someone else at the same moment. `current_status`, when present, says the request's state.",
+        "or changed by someone else at the same moment. `current_status`, when present, says the request's state; on a "
+        "claim, `held_by` and `held_until` say who holds it and until when.",
         "Read the resource again, see what changed, and decide whether the action still makes sense before retrying.",
     ),
     "policy-replay-only": (
@@ -127,10 +135,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Tell the service's operators: they must run `caldicott migrate`. Retry after the seconds `Retry-After` gives.",
     ),
     "unsupported-media-type": (
-        "The upload is not a file the service accepts: a PDF, PNG, JPEG or UTF-8 plain text file, known by its content "
-        "whatever its name says; or the body was not sent as `multipart/form-data` at all.",
-        "Send the document as a PDF, PNG, JPEG or UTF-8 text file, in a `multipart/form-data` body. Programs are "
-        "refused whatever they are called.",
+        "The body is not in a form the operation takes: an operation that reads JSON was sent something other than "
+        "`application/json`; or an upload is not a file the service accepts (a PDF, PNG, JPEG or UTF-8 plain text "
+        "file, known by its content whatever its name says), or was not sent as `multipart/form-data` at all.",
+        "Send JSON with `Content-Type: application/json`. Send a document as a PDF, PNG, JPEG or UTF-8 text file, in "
+        "a `multipart/form-data` body; programs are refused whatever they are called.",
     ),
     "malformed-multipart": (
         "The upload is not a well-formed `multipart/form-data` body: no boundary, a part without its name, "

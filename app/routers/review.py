@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
@@ -35,6 +36,7 @@ from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading as sharing_requests
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
@@ -61,8 +63,9 @@ NOT_RECONSIDERABLE = {
     "/v1/review-queue",
     tags=["Guardian review"],
     summary="Requests awaiting a guardian: emergency first, then by due time",
-    # Listing returns lapsed claims to the queue, which can meet a guardian acting at the same moment.
-    responses=INVALID_INPUT | {409: problem_doc("A request changed while its lapsed claim was being returned; retry")},
+    description="A request whose claim has lapsed is listed as unclaimed (its status and `assignee` as they will be "
+    "once claimed again); listing changes nothing.",
+    responses=INVALID_INPUT,
 )
 async def review_queue(
     session: SessionDep,
@@ -102,7 +105,14 @@ async def review_queue(
     "/v1/sharing-requests/{request_id}/claim",
     tags=["Guardian review"],
     summary="Take a request from the queue",
-    responses=ON_A_REQUEST | MOVED,
+    responses=ON_A_REQUEST
+    | MOVED
+    | {
+        409: problem_doc(
+            "The request's state does not allow a claim (`current_status` names it): when another guardian holds "
+            "it, `held_by` names them and `held_until` says when their claim lapses; or it changed at the same moment"
+        )
+    },
 )
 async def claim(
     request: RequestToChange,
@@ -299,15 +309,26 @@ async def decide_reconsideration(
     "/v1/sharing-requests/{request_id}/history",
     tags=["Sharing requests"],
     summary="Every version, decision and state change, in order",
-    description='An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
+    description="Paged like every list (`cursor`, `limit`), oldest first. "
+    'An agency reads each guardian who acted as "a Caldicott Guardian of" the controller; guardians, '
     "auditors and admins read the token subject.",
     responses=NOT_FOUND,
 )
 async def history(
-    request: CurrentRequest, session: SessionDep, settings: SettingsDep, principal: ReaderPrincipal
+    request: CurrentRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: ReaderPrincipal,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> History:
     return await transitions.history(
-        session=session, principal=principal, request=request, controller=settings.controller_org
+        session=session,
+        principal=principal,
+        request=request,
+        controller=settings.controller_org,
+        cursor=cursor,
+        limit=limit,
     )
 
 

@@ -1,12 +1,16 @@
 """Partner agencies submit sharing requests and read their decisions; anyone may dry-run one."""
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
+from app.http.idempotency import REPLAYED_HEADER, IdempotentRoute, changes_nothing
 from app.http.roles import AgencyPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
@@ -16,7 +20,26 @@ from app.models.vocabulary import PurposeCategory, RequestStatus
 from app.services.sharing_requests import adjudication
 from app.services.sharing_requests import reading as sharing_requests
 
+
+def _date_time_text(value: object) -> object:
+    # Pydantic would also take a number as a Unix time; the contract says ISO 8601.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].+", value):
+        raise ValueError("must be an ISO 8601 date and time with an offset, such as 2026-12-01T09:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Compared in UTC: a time that leaves the calendar there (year 1 at +01:00) is refused here, not in the driver.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the calendar once in UTC") from None
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
+
 router = APIRouter(tags=["Sharing requests"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to another agency")}
@@ -33,14 +56,10 @@ NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such request, or it belongs to
             "headers": {
                 "Location": {"description": "The request's own URL", "schema": {"type": "string"}},
                 **ETAG_HEADER,
-                "Idempotent-Replayed": {
-                    "description": "`true` when this repeats the answer first given to the same Idempotency-Key",
-                    "schema": {"type": "string"},
-                },
+                **REPLAYED_HEADER,
             },
         },
         403: problem_doc("The caller's organisation is not registered or not active"),
-        409: problem_doc("The same Idempotency-Key is being recorded"),
     },
 )
 async def submit_sharing_request(
@@ -50,15 +69,6 @@ async def submit_sharing_request(
     policy: PolicyDep,
     settings: SettingsDep,
     principal: AgencyPrincipal,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            pattern=STORABLE_TEXT,
-            description="Retrying with the same key and body returns the original answer",
-        ),
-    ] = None,
 ) -> SharingRequestPublic:
     submission = await adjudication.submit(
         session=session,
@@ -66,21 +76,10 @@ async def submit_sharing_request(
         principal=principal,
         body=body,
         subject_keys=settings.subject_keyring,
-        idempotency_key=idempotency_key,
         max_identifiers=settings.max_identifiers_per_request,
     )
     response.headers["Location"] = f"/v1/sharing-requests/{submission.request.id}"
     tagged(response, submission.request)
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-        return await sharing_requests.details(
-            session=session,
-            request=submission.request,
-            reader=principal,
-            controller=settings.controller_org,
-            as_first_answered=True,
-        )
-    assert submission.decision is not None and submission.body is not None
     return sharing_requests.as_written(
         request=submission.request,
         version=1,
@@ -96,11 +95,34 @@ async def list_sharing_requests(
     principal: ReaderPrincipal,
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     purpose: PurposeCategory | None = None,
+    reference: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=STORABLE_TEXT,
+            description="Only requests whose `reference` (the requesting agency's own case reference) is exactly this",
+        ),
+    ] = None,
+    updated_since: Annotated[
+        IsoDateTime | None,
+        Query(
+            description="Only requests changed at or after this time (ISO 8601 with an offset): each workflow move, "
+            "amendment and decision changes `updated_at`; poll with the latest `updated_at` seen"
+        ),
+    ] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> SharingRequestPage:
     return await sharing_requests.list_page(
-        session=session, principal=principal, status=status_, purpose=purpose, cursor=cursor, limit=limit
+        session=session,
+        principal=principal,
+        status=status_,
+        purpose=purpose,
+        reference=reference,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
     )
 
 
@@ -138,6 +160,7 @@ async def get_sharing_request(
         404: problem_doc("No such policy"),
     },
 )
+@changes_nothing  # a dry run: nothing to answer twice
 async def evaluate_sharing_request(
     body: SharingRequestBody,
     session: SessionDep,

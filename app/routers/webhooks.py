@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import PageCursor, PageLimit, PathName, SettingsDep
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, STALE, IfMatch, IfNoneMatch, check, locked, not_modified, tagged
+from app.http.idempotency import IdempotentRoute
 from app.http.roles import WebhookOwner
 from app.http.session import SessionDep
 from app.models.webhook import (
@@ -26,6 +27,7 @@ from app.models.webhook import (
 from app.services.webhooks import endpoints as webhooks
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["Webhooks"], responses=PROBLEM_RESPONSES)
+router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 # A 422 when the id in the path could not be looked up at all (too long, or holding a NUL).
 NOT_FOUND = INVALID_INPUT | {404: problem_doc("No such endpoint, or it is not the caller's")}

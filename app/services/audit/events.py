@@ -42,6 +42,8 @@ async def request_changed(
 ) -> None:
     """A request changed state (actor None: the service itself, e.g. an expired claim)."""
     outcome = request.status if decision is None else f"{request.status}, decision {decision.outcome}"
+    if decision is not None and decision.verdict is not None:
+        outcome += f" ({decision.verdict})"
     await audit.record(
         session=session,
         actor=actor,

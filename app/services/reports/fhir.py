@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from app.models.sharing_request import Decision
-from app.models.vocabulary import DecisionKind, DecisionOutcome, PurposeCategory
+from app.models.vocabulary import DecisionKind, DecisionOutcome, PurposeCategory, ReviewVerdict
 
 Resource = dict[str, Any]
 
@@ -76,9 +76,11 @@ OUTCOME_DESCRIPTIONS = {
     DecisionOutcome.REFUSE: "Refused: the information may not be disclosed",
     DecisionOutcome.REQUEST_INFORMATION: "More information asked of the requester: "
     "nothing may be disclosed until a guardian decides",
-    DecisionOutcome.UPHELD: "Upheld: the decision reviewed stands",
-    DecisionOutcome.NOT_UPHELD: "Not upheld on retrospective review: "
-    "the emergency disclosure should not have been made",
+}
+VERDICT_DESCRIPTIONS = {
+    ReviewVerdict.UPHELD: "Upheld: the decision reviewed stands",
+    ReviewVerdict.NOT_UPHELD: "Not upheld on retrospective review: the emergency disclosure should not have been made",
+    ReviewVerdict.OVERTURNED: "Overturned on reconsideration: ",
 }
 EMERGENCY_DESCRIPTION = (
     "Approved as an emergency share: disclosed at once, to be reviewed by a Caldicott Guardian afterwards"
@@ -208,7 +210,10 @@ def person_entity(identifier: str) -> Resource:
 def _outcome_description(decision: Decision) -> str:
     if decision.kind == DecisionKind.RULES and decision.review_required and decision.outcome in APPROVALS:
         return EMERGENCY_DESCRIPTION
-    return OUTCOME_DESCRIPTIONS[DecisionOutcome(decision.outcome)].format(conditions=len(decision.conditions))
+    if decision.verdict in (ReviewVerdict.UPHELD, ReviewVerdict.NOT_UPHELD):
+        return VERDICT_DESCRIPTIONS[ReviewVerdict(decision.verdict)]
+    described = OUTCOME_DESCRIPTIONS[DecisionOutcome(decision.outcome)].format(conditions=len(decision.conditions))
+    return VERDICT_DESCRIPTIONS[ReviewVerdict.OVERTURNED] + described if decision.verdict else described
 
 
 def _category_entities(decision: Decision, data_items: Iterable[Mapping[str, Any]]) -> list[Resource]:

@@ -2,34 +2,22 @@
 
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.errors import Conflict
 from app.models.base import utcnow
-from app.models.sharing_request import SharingRequest
+from app.models.sharing_request import SharingRequest, claim_lapsed
 from app.principal import Principal
 from app.rules import Policy
 from app.services.review import workflow
 from app.services.review.workflow import Move
 
 
-def claim_lapsed(request: SharingRequest, now: datetime) -> bool:
-    return request.claim_expires_at is not None and request.claim_expires_at <= now
-
-
 async def expire_claim(*, session: AsyncSession, request: SharingRequest, now: datetime) -> None:
-    """Return a request to the queue if its claim outlived the lease without a decision."""
+    """Return a request to the queue if its claim outlived the lease without a decision: done by the next write on
+    the request (the move that follows), never by a read, which shows the lapsed claim as returned already."""
     if claim_lapsed(request, now):
         await workflow.apply(session=session, request=request, move=Move.EXPIRE_CLAIM, actor=None, now=now)
-
-
-async def expire_claims(*, session: AsyncSession, now: datetime) -> None:
-    """Return every lapsed claim to the queue."""
-    lapsed = await session.exec(
-        select(SharingRequest).where(col(SharingRequest.in_queue), col(SharingRequest.claim_expires_at) <= now)
-    )
-    for request in lapsed.all():
-        await expire_claim(session=session, request=request, now=now)
 
 
 async def claim(
@@ -38,6 +26,13 @@ async def claim(
     """Take a queued request; of two guardians claiming at once exactly one wins."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
+    if request.assignee_sub is not None:
+        raise Conflict(
+            f"the request is {request.status}: {request.assignee_sub} holds the claim until "
+            f"{request.claim_expires_at:%Y-%m-%d %H:%M:%S} UTC; claim it once they release it or the claim lapses",
+            current_status=request.status,
+            extensions={"held_by": request.assignee_sub, "held_until": request.claim_expires_at},
+        )
     lease = timedelta(minutes=policy.claim_lease_minutes)
     await workflow.apply(session=session, request=request, move=Move.CLAIM, actor=principal, now=now, lease=lease)
     return request

@@ -12,7 +12,7 @@ from app.models.base import utcnow
 from app.models.controller_check import DecisionCheckRecord
 from app.models.review import RetrospectiveReviewBody, ReviewBody
 from app.models.sharing_request import Decision, SharingRequest, new_id
-from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome
+from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome, ReviewVerdict
 from app.platform import writes
 from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
@@ -69,9 +69,11 @@ async def review(
 async def retrospective_review(
     *, session: AsyncSession, principal: Principal, request: SharingRequest, body: RetrospectiveReviewBody
 ) -> Decision:
-    """Record whether an emergency share is upheld; the sharing itself is not undone."""
+    """Record whether an emergency share is upheld; the sharing itself is not undone, so the record's outcome is the
+    emergency share's (with its conditions) and the guardian's judgement is its verdict."""
     now, move = utcnow(), Move(body.outcome)
     await _check_move(session=session, principal=principal, request=request, move=move, now=now)
+    share = await adjudication.rules_decision_of(session=session, request=request)
     return await _decide(
         session=session,
         principal=principal,
@@ -81,6 +83,9 @@ async def retrospective_review(
         rationale=body.rationale,
         response_seconds=waited_seconds(request, now),
         now=now,
+        outcome=DecisionOutcome(share.outcome),
+        verdict=ReviewVerdict(body.outcome),
+        conditions=list(share.conditions),
     )
 
 
@@ -139,8 +144,10 @@ async def _decide(
     approved_items: list[DataCategory] | None = None,
     recorded: Sequence[DecisionCheckRecord] = (),
     subject_reason: str | None = None,
+    outcome: DecisionOutcome | None = None,
+    verdict: ReviewVerdict | None = None,
 ) -> Decision:
-    """Make the move with the guardian's decision record,
+    """Make the move with the guardian's decision record (its outcome the move's, unless given),
     which carries the rules' findings it weighed and what they rest on.
 
     A review settles the request, so its checks (brief section 5) are the ones that count;
@@ -154,7 +161,8 @@ async def _decide(
             request=request,
             rules=rules,
             kind=kind,
-            outcome=DecisionOutcome(move),
+            outcome=outcome or DecisionOutcome(move),
+            verdict=verdict,
             principal=principal,
             rationale=rationale,
             response_seconds=response_seconds,
@@ -195,6 +203,7 @@ def record_decision(
     opinions: list[dict[str, Any]] | None = None,
     panel: dict[str, Any] | None = None,
     subject_reason: str | None = None,
+    verdict: ReviewVerdict | None = None,
 ) -> Decision:
     """Queue a guardian's decision record on the current version, carrying the findings of `rules`
     (the rules' decision on it)."""
@@ -204,6 +213,7 @@ def record_decision(
         version=request.current_version,
         kind=kind,
         outcome=outcome,
+        verdict=verdict,
         findings=rules.findings,  # the grounds the guardian weighed, so the record explains itself
         conditions=conditions or [],
         review_required=False,

@@ -4,7 +4,7 @@ volumes, response times, overdue cases, how often guardians overturn the rules, 
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, exists, func, not_
+from sqlalchemy import and_, exists, func, not_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +21,7 @@ from app.models.vocabulary import (
     Outcome,
     ReconsiderationOutcome,
     RetrospectiveOutcome,
+    ReviewVerdict,
     Urgency,
 )
 from app.rules.engine import combine
@@ -45,7 +46,7 @@ def rules_would(findings: list[dict[str, str]]) -> Outcome:
 
 
 # A guardian agrees with the rules when the outcome is the same; upholding an emergency share agrees with it.
-AGREES = {DecisionOutcome.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
+AGREES = {ReviewVerdict.UPHELD: Outcome.APPROVE_WITH_CONDITIONS}
 
 
 # Metrics periods stay well inside the calendar, so a default period (30 days back) can always be worked out.
@@ -84,16 +85,18 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
     decisions = {outcome: dict.fromkeys(Urgency, 0) for outcome in GuardianOutcome}
     retrospective = dict.fromkeys(RetrospectiveOutcome, 0)
     seconds: dict[Urgency, list[int]] = {urgency: [] for urgency in Urgency}
-    compared: Counter[tuple[Outcome, DecisionOutcome]] = Counter()
+    compared: Counter[tuple[Outcome, str]] = Counter()
     for decision, urgency in rows:
+        # A retrospective review is judged by its verdict: its outcome is the emergency share's.
+        judged = decision.verdict if decision.kind == DecisionKind.RETROSPECTIVE else decision.outcome
         if decision.kind == DecisionKind.RETROSPECTIVE:
-            retrospective[RetrospectiveOutcome(decision.outcome)] += 1
+            retrospective[RetrospectiveOutcome(decision.verdict)] += 1
         else:
             decisions[GuardianOutcome(decision.outcome)][urgency] += 1
             if decision.response_seconds is not None:
                 seconds[urgency].append(decision.response_seconds)
         if decision.outcome != DecisionOutcome.REQUEST_INFORMATION:
-            compared[(rules_would(decision.findings), decision.outcome)] += 1
+            compared[(rules_would(decision.findings), str(judged))] += 1
 
     overturned = sum(count for (would, outcome), count in compared.items() if AGREES.get(outcome, outcome) != would)
     total = sum(compared.values())
@@ -140,6 +143,8 @@ async def reconsideration_metrics(*, session: AsyncSession, start: datetime, end
             col(Decision.decided_at) >= start,
             col(Decision.decided_at) < end,
             not_(and_(col(Decision.kind) == DecisionKind.RULES, revision)),
+            # A review that left a decision standing made none of its own to contest.
+            or_(col(Decision.verdict).is_(None), col(Decision.verdict) == ReviewVerdict.OVERTURNED),
         )
     )
     reconsiderable, requested = (await session.exec(contestable)).one()

@@ -10,12 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.review import RECONSIDERING, QueueEntry, QueuePage, ReviewKind
-from app.models.sharing_request import Decision, SharingRequest
+from app.models.sharing_request import Decision, SharingRequest, claim_held, status_read_as
 from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus, Urgency
 from app.platform.pagination import ascending, keyset_page
 from app.services.audit import events
 from app.services.policies import editions
-from app.services.review.claims import expire_claims
 
 
 async def queue(
@@ -30,19 +29,18 @@ async def queue(
     limit: int,
     review: ReviewKind | None = None,
 ) -> QueuePage:
-    """Emergency, then urgent, then routine;
-    soonest due first within each. Lapsed claims go back first, so the page is true."""
+    """Emergency, then urgent, then routine; soonest due first within each. A lapsed claim reads as returned
+    (status and assignee as they will be once the next write on the request returns it): the listing changes
+    nothing."""
     now = utcnow()
-    await expire_claims(session=session, now=now)
     query = select(SharingRequest).where(col(SharingRequest.in_queue))
-    for column, value in (
-        (SharingRequest.status, status),
-        (SharingRequest.urgency, urgency),
-        (SharingRequest.purpose_category, purpose),
-        (SharingRequest.assignee_sub, assignee),
-    ):
+    for column, value in ((SharingRequest.urgency, urgency), (SharingRequest.purpose_category, purpose)):
         if value is not None:
             query = query.where(column == value)
+    if status is not None:
+        query = query.where(status_read_as(status, now))
+    if assignee is not None:
+        query = query.where(col(SharingRequest.assignee_sub) == assignee, claim_held(now))
     if overdue is not None:
         query = query.where(col(SharingRequest.due_at) < now if overdue else col(SharingRequest.due_at) >= now)
     if review is not None:

@@ -26,6 +26,7 @@ from app.models.vocabulary import (
     FinalOutcome,
     Outcome,
     ReconsiderationOutcome,
+    ReviewVerdict,
 )
 from app.platform import observability, writes
 from app.principal import Principal
@@ -64,7 +65,10 @@ async def standing_decision(*, session: AsyncSession, request: SharingRequest) -
         decision = await session.get(Decision, standing)
         assert decision is not None
         return decision
-    settling = select(Decision).where(Decision.request_id == request.id, col(Decision.outcome).in_(SETTLING))
+    # A decision with a verdict reviewed another (a retrospective review): the one it reviewed stands.
+    settling = select(Decision).where(
+        Decision.request_id == request.id, col(Decision.outcome).in_(SETTLING), col(Decision.verdict).is_(None)
+    )
     return (
         await session.exec(settling.order_by(col(Decision.decided_at).desc(), col(Decision.version).desc()).limit(1))
     ).one()
@@ -207,8 +211,12 @@ async def decide(
             session=session, registry=registry, request=request, remedy=NO_PANEL_ON_RECONSIDERATION
         )
     rules = await adjudication.rules_decision_of(session=session, request=request)
-    if body.decision is None:  # upheld: the record repeats what stands
-        outcome, conditions, items = DecisionOutcome.UPHELD, reconsidered.conditions, reconsidered.approved_items
+    if body.decision is None:  # upheld: the record repeats what stands, its verdict apart
+        outcome, conditions, items = (
+            DecisionOutcome(reconsidered.outcome),
+            reconsidered.conditions,
+            reconsidered.approved_items,
+        )
         settles = Outcome(reconsidered.outcome)
     else:
         outcome, conditions, items = (
@@ -226,6 +234,7 @@ async def decide(
             rules=rules,
             kind=DecisionKind.RECONSIDERATION,
             outcome=outcome,
+            verdict=ReviewVerdict.UPHELD if upheld else ReviewVerdict.OVERTURNED,
             principal=principal,
             rationale=body.rationale,
             response_seconds=guardian_decisions.waited_seconds(request, now),

@@ -5,12 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.canonical import SubjectKeys
-from app.errors import Conflict, InvalidInput
+from app.errors import InvalidInput
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.organisation import Organisation
@@ -86,13 +85,12 @@ async def dry_run(
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A recorded submission; `decision` and `body` are None when it repeats an earlier one (read them back)."""
+    """A recorded submission: the request, the rules' decision on it and the body as stored."""
 
     request: SharingRequest
-    replayed: bool
-    decision: Decision | None = None
-    findings: Sequence[Finding] = ()
-    body: dict[str, Any] | None = None
+    decision: Decision
+    findings: Sequence[Finding]
+    body: dict[str, Any]
 
 
 async def submit(
@@ -102,26 +100,17 @@ async def submit(
     principal: Principal,
     body: SharingRequestBody,
     subject_keys: SubjectKeys,
-    idempotency_key: str | None,
     max_identifiers: int = MAX_IDENTIFIERS,
 ) -> Submission:
     """Decide a new request by the rules and record request, version, subjects and decision.
 
     Every row is built in memory and queued (app/platform/writes.py: on PostgreSQL they go in one
-    statement); the answer is built from what was written, not read back.
+    statement); the answer is built from what was written, not read back. A retry is answered by the
+    Idempotency-Key of the HTTP edge (app/http/idempotency.py), as every change is.
     """
     check_identifiers(body, limit=max_identifiers)
     requester = await organisations.active_requester(session=session, code=principal.org)
     stored = fingerprint(body, subject_keys=subject_keys)
-    if idempotency_key is not None:
-        earlier = await _earlier_submission(session=session, org=requester.code, key=idempotency_key)
-        if earlier is not None:
-            if not _same_body(body, subject_keys, stored, earlier_hash=earlier[1], key_version=earlier[2]):
-                raise InvalidInput(
-                    "Idempotency-Key", "this key was already used with a different request body", location="header"
-                )
-            return Submission(request=earlier[0], replayed=True)
-
     now = utcnow()
     facts = await gather_facts(session=session, body=body, requester=requester, now=now)
     evaluation, superseded = editions.adjudicate(policy, facts)
@@ -130,18 +119,11 @@ async def submit(
         principal=principal,
         body=body,
         evaluation=evaluation,
-        idempotency_key=idempotency_key,
         now=now,
     )
     place(request=request, evaluation=evaluation, policy=policy, now=now)
     queued = writes.row_of(request)
     writes.add(session, SharingRequest, queued)
-    if idempotency_key is not None:
-        try:
-            await writes.write(session)  # the key's unique index answers here rather than at commit
-        except IntegrityError:
-            # Another submission with the same key won the race; the client retries and gets it.
-            raise Conflict("a request with this Idempotency-Key is being recorded; retry shortly") from None
     decision = await record_version(
         session=session,
         request=request,
@@ -166,9 +148,7 @@ async def submit(
         now=now,
         decision=decision,
     )
-    return Submission(
-        request=request, replayed=False, decision=decision, findings=evaluation.findings, body=stored.body
-    )
+    return Submission(request=request, decision=decision, findings=evaluation.findings, body=stored.body)
 
 
 def new_request(
@@ -177,7 +157,6 @@ def new_request(
     principal: Principal,
     body: SharingRequestBody,
     evaluation: Evaluation,
-    idempotency_key: str | None,
     now: datetime,
 ) -> SharingRequest:
     """The request row of a new submission, with the status the rules' outcome gives it."""
@@ -189,7 +168,6 @@ def new_request(
         purpose_category=body.purpose.category,
         urgency=body.urgency,
         status=STATUS_FOR_OUTCOME[evaluation.outcome],
-        idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
     )
@@ -351,29 +329,6 @@ def rules_decision(
         facts=facts_record(facts) | ({editions.FACTS_KEY: superseded} if superseded is not None else {}),
         facts_origin=FactsOrigin.RECORDED,
     )
-
-
-async def _earlier_submission(*, session: AsyncSession, org: str, key: str) -> tuple[SharingRequest, str, int] | None:
-    """The request first recorded with this Idempotency-Key, its body's hash and the subject key version in it."""
-    query = (
-        select(SharingRequest, RequestVersion.request_hash, RequestVersion.subject_key_version)
-        .join(RequestVersion, RequestVersion.request_id == SharingRequest.id)  # type: ignore[arg-type]
-        .where(SharingRequest.requester_org == org, SharingRequest.idempotency_key == key, RequestVersion.version == 1)
-    )
-    row = (await session.exec(query)).first()
-    return (row[0], row[1], row[2]) if row is not None else None
-
-
-def _same_body(
-    body: SharingRequestBody, subject_keys: SubjectKeys, stored: Fingerprint, *, earlier_hash: str, key_version: int
-) -> bool:
-    """Whether a retried body is the one first recorded, its identifiers hashed with the key that recorded it:
-    a retry across a key rotation still matches. A retired key cannot be compared with, so that body cannot."""
-    if key_version == stored.key_version:
-        return stored.request_hash == earlier_hash
-    if key_version not in subject_keys.versions:
-        return False
-    return fingerprint(body, subject_keys=subject_keys, version=key_version).request_hash == earlier_hash
 
 
 async def current_body(*, session: AsyncSession, request: SharingRequest) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from app.models.review import (
 from app.models.sharing_request import Decision, DecisionPublic, RequestVersion, SharingRequest, Transition
 from app.models.verification import VerificationPublic
 from app.platform import writes
+from app.platform.pagination import sorted_page
 from app.principal import Principal
 from app.services.attachments import verifications as attachment_verifications
 from app.services.audit import events
@@ -64,9 +65,17 @@ _ORDER = {
 }
 
 
-async def history(*, session: AsyncSession, principal: Principal, request: SharingRequest, controller: str) -> History:
-    """Every version, decision, reconsideration, record of a controller's check, state change and verification of its
-    evidence, oldest first; an agency reads no guardian's subject. The read is recorded."""
+async def history(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: SharingRequest,
+    controller: str,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> History:
+    """A page of every version, decision, reconsideration, record of a controller's check, state change and
+    verification of its evidence, oldest first; an agency reads no guardian's subject. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
@@ -122,4 +131,13 @@ async def history(*, session: AsyncSession, principal: Principal, request: Shari
         ),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
-    return History(request_id=request.id, entries=entries)
+    # A history only grows at its end, so an entry's place among those of its instant and kind stays its own.
+    keys: dict[int, tuple[datetime, int, int]] = {}
+    for place, entry in enumerate(entries):
+        earlier = keys.get(id(entries[place - 1])) if place else None
+        tie = earlier[2] + 1 if earlier is not None and earlier[:2] == (entry.at, _ORDER[entry.type]) else 0
+        keys[id(entry)] = (entry.at, _ORDER[entry.type], tie)
+    items, next_cursor = sorted_page(
+        entries, kinds=(datetime, int, int), key=lambda entry: keys[id(entry)], cursor=cursor, limit=limit
+    )
+    return History(request_id=request.id, items=items, next_cursor=next_cursor)

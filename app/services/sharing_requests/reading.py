@@ -10,9 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.canonical import SubjectKeys
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.models.actions import RequestAction
+from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import (
-    STATUS_FOR_OUTCOME,
     Decision,
     DecisionPublic,
     EvaluationPublic,
@@ -21,8 +21,9 @@ from app.models.sharing_request import (
     SharingRequestPage,
     SharingRequestPublic,
     SharingRequestSummary,
+    status_read_as,
 )
-from app.models.vocabulary import DecisionKind, Outcome, PurposeCategory, RequestStatus, RetrospectiveStatus
+from app.models.vocabulary import DecisionKind, PurposeCategory, RequestStatus
 from app.platform.pagination import descending, keyset_page
 from app.principal import Principal
 from app.rules import Finding
@@ -52,11 +53,9 @@ async def details(
     request: SharingRequest,
     reader: Principal,
     controller: str,
-    as_first_answered: bool = False,
 ) -> SharingRequestPublic:
-    """The request with its current body and latest decision, or, for a replay, as first answered;
-    an agency reads no guardian's subject."""
-    version = 1 if as_first_answered else request.current_version
+    """The request with its current body and latest decision; an agency reads no guardian's subject."""
+    version = request.current_version
     body = (
         await session.exec(
             select(RequestVersion.body).where(
@@ -64,21 +63,13 @@ async def details(
             )
         )
     ).one()
-    order = col(Decision.decided_at).asc() if as_first_answered else col(Decision.decided_at).desc()
+    order = col(Decision.decided_at).desc()
     decision = (
         await session.exec(
             select(Decision).where(Decision.request_id == request.id).order_by(order, col(Decision.id)).limit(1)
         )
     ).one()
     public = SharingRequestSummary.fields_of(request)
-    if as_first_answered:
-        first_status = STATUS_FOR_OUTCOME[Outcome(decision.outcome)]
-        public.update(
-            status=first_status,
-            review_required=decision.review_required,
-            retrospective_review=RetrospectiveStatus.PENDING if decision.review_required else None,
-            updated_at=request.created_at,
-        )
     shown = DecisionPublic.of(decision)
     if (
         decision.kind != DecisionKind.RULES
@@ -116,15 +107,20 @@ async def list_page(
     purpose: PurposeCategory | None,
     cursor: str | None,
     limit: int,
+    reference: str | None = None,
+    updated_since: datetime | None = None,
 ) -> SharingRequestPage:
     """Newest first, keyset-paginated; an agency's page holds only its own requests."""
     query = select(SharingRequest)
     if not sees_all(principal):
         query = query.where(SharingRequest.requester_org == principal.org)
+    for column, value in ((SharingRequest.purpose_category, purpose), (SharingRequest.reference, reference)):
+        if value is not None:
+            query = query.where(column == value)
     if status is not None:
-        query = query.where(SharingRequest.status == status)
-    if purpose is not None:
-        query = query.where(SharingRequest.purpose_category == purpose)
+        query = query.where(status_read_as(status, utcnow()))
+    if updated_since is not None:
+        query = query.where(col(SharingRequest.updated_at) >= updated_since)
     order = [descending(col(SharingRequest.created_at), datetime), descending(col(SharingRequest.id), str)]
     rows, next_cursor = await keyset_page(
         session, query, order=order, key=lambda row: (row.created_at, row.id), cursor=cursor, limit=limit

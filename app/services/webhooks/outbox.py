@@ -68,6 +68,7 @@ def payload(
             "id": request.id,
             "status": request.status,
             "outcome": decision.outcome if decision is not None else None,
+            "verdict": decision.verdict if decision is not None else None,
             "conditions": list(decision.conditions) if decision is not None else None,
             "ready_to_disclose": ready_to_disclose(request),
             "open_checks": list(request.open_checks),

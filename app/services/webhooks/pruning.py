@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.base import utcnow
 from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery
 from app.platform.config import Settings
+from app.services.operations import idempotency
 
 log = logging.getLogger("caldicott.webhooks")
 
@@ -156,3 +157,7 @@ class Pruner:
             await prune(sessionmaker=self.sessionmaker, settings=self.settings)
         except Exception:  # the database may be away: tried again at the next interval
             log.exception("webhook worker: pruning the delivered webhooks failed")
+        try:  # the same housekeeping for Idempotency-Keys past CALDICOTT_IDEMPOTENCY_KEY_HOURS
+            await idempotency.prune_expired(sessionmaker=self.sessionmaker)
+        except Exception:
+            log.exception("webhook worker: pruning the expired idempotency keys failed")
