@@ -98,7 +98,7 @@ def test_verdicts_leave_the_outcome_and_come_back(blank_database: str) -> None:
     config = alembic_config(blank_database)
     command.upgrade(config, BEFORE)
     on_database(blank_database, seed)
-    command.upgrade(config, "0023_idempotency")
+    command.upgrade(config, "0024_idempotency")
     after = on_database(blank_database, decisions)
     assert after == {
         "d1": ("refuse", None, []),

@@ -1,7 +1,7 @@
 """Idempotency keys for every POST that changes something, kept with the answer first given; a decision's verdict
 apart from its outcome
 
-Revision ID: 0023_idempotency
+Revision ID: 0024_idempotency
 Revises: 0023_webhook_events
 Create Date: 2026-12-09
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0023_idempotency"
+revision: str = "0024_idempotency"
 down_revision: str | None = "0023_webhook_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
