@@ -107,27 +107,31 @@ async def emit(
     event_type = event_type_for(action, request.status)
     if event_type is None:
         return None
-    sequence = await next_sequence(session=session, request=request, action=action)
-    now = utcnow()
-    body = payload(event_type=event_type, request=request, decision=decision, now=now, sequence=sequence)
-    endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
-    return await _write(
-        session=session,
-        event_type=event_type,
-        request_id=request.id,
-        body=body,
-        endpoint_ids=endpoints,
-        now=now,
-        sequence=sequence,
+    return await _emit_request_event(
+        session=session, request=request, event_type=event_type, decision=decision, action=action
     )
 
 
 async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
     """Tell the requester's endpoints and the controller's that an approved request's
     last blocking check was recorded done."""
-    sequence = await next_sequence(session=session, request=request, action=None)
-    now, event_type = utcnow(), WebhookEventType.READY_TO_DISCLOSE
-    body = payload(event_type=event_type, request=request, decision=None, now=now, sequence=sequence)
+    return await _emit_request_event(
+        session=session, request=request, event_type=WebhookEventType.READY_TO_DISCLOSE, decision=None, action=None
+    )
+
+
+async def _emit_request_event(
+    *,
+    session: AsyncSession,
+    request: SharingRequest,
+    event_type: WebhookEventType,
+    decision: Decision | None,
+    action: RequestAction | None,
+) -> str:
+    """The request's next event in its sequence, and a due delivery to each endpoint that should hear of it."""
+    sequence = await next_sequence(session=session, request=request, action=action)
+    now = utcnow()
+    body = payload(event_type=event_type, request=request, decision=decision, now=now, sequence=sequence)
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
     return await _write(
         session=session,
