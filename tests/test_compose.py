@@ -223,3 +223,15 @@ def test_the_signing_key_is_the_workers_alone_and_made_once() -> None:
     assert f"chmod 0600 {key}" in " ".join(script)
     assert services["keys"]["restart"] == "no" and services["keys"]["healthcheck"] == {"disable": True}
     assert services["migrate"]["depends_on"]["keys"] == {"condition": "service_completed_successfully"}
+
+
+def test_a_rotated_subject_key_reaches_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the later subject keys are none; set in `.env`, every process hashes with the newest and still finds
+    hashes made with the first (docs/operators/keys.md)."""
+    services = compose()
+    make_keys(services, tmp_path)
+    assert settings_of(services["api"], tmp_path, monkeypatch).subject_keyring.current == 1
+    rotated = compose(OPERATOR_ENV | {"CALDICOTT_SUBJECT_KEYS": "2:" + "t" * 40})
+    for name in ("migrate", "api", "worker"):
+        keyring = settings_of(rotated[name], tmp_path, monkeypatch).subject_keyring
+        assert (keyring.current, sorted(keyring.keys)) == (2, [1, 2]), name
