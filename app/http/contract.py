@@ -78,6 +78,12 @@ TAGS: list[dict[str, str]] = [
         "and every request that named a person (for a subject access request).",
     },
     {
+        "name": "Transparency",
+        "description": "The public data uses register (Caldicott principle 8): what the controller approved for "
+        "purposes other than direct care, in coded values only, read without a token; and, for the controller, the "
+        "entries it withholds from it.",
+    },
+    {
         "name": "Audit",
         "description": "For auditors: the tamper-evident audit trail, its signed checkpoints, their verification, and "
         "the public keys that sign them (no token needed for the keys).",
