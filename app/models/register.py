@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 import sqlmodel
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import SQLModel
 
@@ -103,6 +103,18 @@ class Register(Page[RegisterEntry]):
 
 class WithholdingBody(BaseModel):
     """Withhold one request's entry from the public register."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10",
+                    "reason": "Publishing it now would alert the subject of a live police investigation.",
+                }
+            ]
+        },
+    )
 
     request_id: str = Field(max_length=36, pattern=STORABLE_TEXT, description="The id of the sharing request")
     reason: WithholdingReason = Field(
