@@ -28,9 +28,9 @@ The contract of a Caldicott sharing adjudication service, for the systems of par
 councils, schools, NHS bodies, researchers, regulators) and for the controller's guardians, information governance,
 admins and auditors.
 
-Every call but the probes, the scrape and the public audit keys needs a bearer JWT whose `org` claim names a
-registered organisation and whose `roles` claim names what it may do. Every error is an RFC 9457
-`application/problem+json` document naming the field at fault.
+Every call but the probes, the scrape, the public audit keys and the public data uses register needs a bearer JWT
+whose `org` claim names a registered organisation and whose `roles` claim names what it may do. Every error is an
+RFC 9457 `application/problem+json` document naming the field at fault.
 
 ## Extending enums
 

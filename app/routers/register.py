@@ -33,7 +33,9 @@ Withholder = Annotated[Principal, Depends(controller_withholder)]
 
 # No token: the register is published for anyone to read (and not rate-limited, like the problem pages: it is the
 # only public read of the database, one indexed page at a time; docs/guardians/register.md).
-public_router = APIRouter(prefix="/v1/register", tags=["Transparency"], responses=PROBLEM_RESPONSES)
+# Of the problems every token-bearing route declares, only those that can happen without a token.
+PUBLIC_PROBLEMS = {status_code: PROBLEM_RESPONSES[status_code] for status_code in (400, 503)}
+public_router = APIRouter(prefix="/v1/register", tags=["Transparency"], responses=PUBLIC_PROBLEMS)
 router = APIRouter(prefix="/v1/register/withholdings", tags=["Transparency"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
