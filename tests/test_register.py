@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 
+from app.main import create_app
 from app.models.vocabulary import Role
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens
+from tests.support import Tokens, settings_for
 
 RATIONALE = "Approved: ethics approval seen and the dataset limited to what the study protocol needs."
 # A referred research request: every value a test submits that must never reach the register is distinct text.
@@ -205,3 +206,21 @@ async def test_a_withheld_entry_leaves_the_register_until_it_is_restored(
     events = await client.get("/v1/audit/events", params={"request_id": request["id"]}, headers=auditor)
     actions = [(event["action"], event["actor_sub"]) for event in events.json()["items"]]
     assert ("register_entry_withheld", "guardian-1") in actions and ("register_entry_restored", "admin-1") in actions
+
+
+async def test_the_threshold_under_which_a_count_is_a_band_is_configured(
+    client: httpx.AsyncClient, tokens: Tokens, database_url: str
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await decided(client, tokens, RESEARCH | {"subjects.identifiers": [], "subjects.count": 120})
+    assert [entry["people"] for entry in (await register_json(client)).json()["items"]] == [
+        {"count": 120, "band": None}
+    ]
+    stricter = create_app(settings_for(database_url, register_min_count=500))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stricter), base_url="http://testserver") as http:
+            [entry] = (await register_json(http)).json()["items"]
+            [row] = csv_rows(await register_csv(http))
+    finally:
+        await stricter.state.wiring.engine.dispose()
+    assert entry["people"] == {"count": None, "band": "<500"} and row["people"] == "<500"
