@@ -57,6 +57,7 @@ async def decided(
 async def register_json(client: httpx.AsyncClient, **params: Any) -> httpx.Response:
     response = await client.get("/v1/register", params=params)
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json" and response.headers["vary"] == "Accept"
     return response
 
 

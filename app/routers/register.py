@@ -67,6 +67,7 @@ DESCRIPTION = (
 )
 async def public_register(
     http: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -86,6 +87,7 @@ async def public_register(
             following = http.url.include_query_params(cursor=next_cursor)
             headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
         return Response(register.register_csv(entries), media_type="text/csv; charset=utf-8", headers=headers)
+    response.headers["Vary"] = "Accept"  # a cache keeps the JSON and CSV forms apart
     return Register(items=entries, next_cursor=next_cursor)
 
 
