@@ -32,6 +32,7 @@ from app.routers import (
     organisations,
     policies,
     problems,
+    register,
     reports,
     review,
     sharing_requests,
@@ -110,6 +111,7 @@ API_ROUTERS = (
     audit,
     reports,
     agreement_reports,
+    register,
     webhooks,
     events,
 )
@@ -174,6 +176,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     app.include_router(operations.router)  # probes and the scrape: no token, no rate limit
     app.include_router(problems.router)  # the pages problem types resolve to: no token, no rate limit
     app.include_router(audit.public_router)  # the keys that sign audit checkpoints: no token, no rate limit
+    app.include_router(register.public_router)  # the public data uses register: no token, no rate limit
     app.webhooks.include_router(webhook_contract.router)  # what subscribers are sent: documented only, never served
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(limit_rate)])

@@ -408,6 +408,21 @@ async def send_test_hook(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/webhook-endpoints/{endpoint_id}/test", agency)
 
 
+WITHHOLDING_REASON = "Publishing it now would alert the subject of a live investigation."
+
+
+async def withhold_register_entry(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    body = {"request_id": await referred(client, tokens), "reason": WITHHOLDING_REASON}
+    return Request("POST", "/v1/register/withholdings", tokens.admin(), body)
+
+
+async def restore_register_entry(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    body = {"request_id": await referred(client, tokens), "reason": WITHHOLDING_REASON}
+    withheld = await client.post("/v1/register/withholdings", json=body, headers=tokens.admin())
+    assert withheld.status_code == 201, withheld.text
+    return Request("DELETE", f"/v1/register/withholdings/{body['request_id']}", tokens.admin())
+
+
 CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
@@ -461,6 +476,8 @@ CALLS: dict[tuple[str, str], Call] = {
         redeliver_since, 202, "webhook_redeliveries_requested"
     ),
     ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"): Call(send_test_hook, 202, "webhook_test_sent"),
+    ("POST", "/v1/register/withholdings"): Call(withhold_register_entry, 201, "register_entry_withheld"),
+    ("DELETE", "/v1/register/withholdings/{request_id}"): Call(restore_register_entry, 204, "register_entry_restored"),
 }
 # POST routes that only compute an answer: checked to leave every table as it was, the trail included.
 STORES_NOTHING: dict[tuple[str, str], Call] = {

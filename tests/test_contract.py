@@ -15,6 +15,7 @@ from app.main import create_app
 from app.models.agreement import SharingAgreementCreate, SharingAgreementUpdate
 from app.models.audit import WitnessCheckpoints
 from app.models.organisation import OrganisationCreate, OrganisationUpdate
+from app.models.register import WithholdingBody
 from app.models.report import SubjectQuery
 from app.models.request_body import DIRECT_CARE_REFERRAL, POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
 from app.models.review import AmendmentBody, RetrospectiveReviewBody, ReviewBody
@@ -36,7 +37,8 @@ PUBLIC = {
     "GET /readyz",
     "GET /metrics",
     "GET /v1/audit/keys",
-}  # probes, the scrape and the audit keys: no bearer JWT
+    "GET /v1/register",
+}  # probes, the scrape, the audit keys and the public data uses register: no bearer JWT
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REQUEST_MODELS: list[type[BaseModel]] = [
     SharingRequestBody,
@@ -52,6 +54,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     SubjectQuery,
     WitnessCheckpoints,
     VerificationBody,
+    WithholdingBody,
 ]
 
 

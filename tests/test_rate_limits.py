@@ -34,7 +34,8 @@ SMALL_LIMITS = {
 }
 LIST = "/v1/sharing-requests"
 AGENCIES = ("RXT01", "RXT02")
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys"}
+# Probes, the scrape, the audit keys and the public data uses register: no token, so no organisation to limit.
+PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys", "GET /v1/register"}
 # draft-ietf-httpapi-ratelimit-headers: a String naming the policy, then its parameters.
 POLICY_FIELD = re.compile(r'^"(writes|reads|reports)";q=\d+;w=\d+$')
 LIMIT_FIELD = re.compile(r'^"(writes|reads|reports)";r=\d+;t=\d+$')

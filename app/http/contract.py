@@ -28,9 +28,9 @@ The contract of a Caldicott sharing adjudication service, for the systems of par
 councils, schools, NHS bodies, researchers, regulators) and for the controller's guardians, information governance,
 admins and auditors.
 
-Every call but the probes, the scrape and the public audit keys needs a bearer JWT whose `org` claim names a
-registered organisation and whose `roles` claim names what it may do. Every error is an RFC 9457
-`application/problem+json` document naming the field at fault.
+Every call but the probes, the scrape, the public audit keys and the public data uses register needs a bearer JWT
+whose `org` claim names a registered organisation and whose `roles` claim names what it may do. Every error is an
+RFC 9457 `application/problem+json` document naming the field at fault.
 
 ## Extending enums
 
@@ -76,6 +76,12 @@ TAGS: list[dict[str, str]] = [
         "name": "Reports",
         "description": "For guardians and auditors: the Caldicott decision log, review metrics, agreements by state, "
         "and every request that named a person (for a subject access request).",
+    },
+    {
+        "name": "Transparency",
+        "description": "The public data uses register (Caldicott principle 8): what the controller approved for "
+        "purposes other than direct care, in coded values only, read without a token; and, for the controller, the "
+        "entries it withholds from it.",
     },
     {
         "name": "Audit",

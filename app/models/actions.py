@@ -90,6 +90,8 @@ class AdminAction(StrEnum):
     - `agreement_document_read`: an agreement's document was downloaded.
     - `policy_uploaded`: a derived policy was uploaded.
     - `policy_activated`: a policy was activated.
+    - `register_entry_withheld`: a request's entry was withheld from the public data uses register.
+    - `register_entry_restored`: a withheld entry was put back in the public data uses register.
     """
 
     ORGANISATION_REGISTERED = "organisation_registered"
@@ -100,6 +102,8 @@ class AdminAction(StrEnum):
     AGREEMENT_DOCUMENT_READ = "agreement_document_read"
     POLICY_UPLOADED = "policy_uploaded"
     POLICY_ACTIVATED = "policy_activated"
+    REGISTER_ENTRY_WITHHELD = "register_entry_withheld"
+    REGISTER_ENTRY_RESTORED = "register_entry_restored"
 
 
 class WebhookAction(StrEnum):

@@ -12,6 +12,7 @@ from app.models.panel import Panel, PanelMember, PanelVote
 from app.models.policy import PolicyActivation, PolicyReplay, PolicyReplayChange, StoredPolicy
 from app.models.rate_limit import RateLimitBucket
 from app.models.reconsideration import Reconsideration
+from app.models.register import RegisterWithholding
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest, Transition
 from app.models.upgrade import UpgradeStep
 from app.models.verification import AttachmentVerification
@@ -50,6 +51,7 @@ __all__ = [
     "PolicyReplayChange",
     "RateLimitBucket",
     "Reconsideration",
+    "RegisterWithholding",
     "RequestSubject",
     "RequestVersion",
     "SharingAgreement",

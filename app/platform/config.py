@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     rate_limit_reads_window_seconds: int = Field(default=10, ge=1, le=86400)
     rate_limit_reports_quota: int = Field(default=1000, ge=1)
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
+    # The public data uses register (GET /v1/register) shows a number of people under this as a band ("<10").
+    register_min_count: int = Field(default=10, ge=1, le=1000)
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
     # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
