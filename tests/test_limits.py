@@ -142,6 +142,8 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/organisations"),
         ("GET", "/v1/policies"),
         ("GET", "/v1/policy-replays/{replay_id}/changes"),
+        ("GET", "/v1/register"),
+        ("GET", "/v1/register/withholdings"),
         ("GET", "/v1/reports/agreements"),
         ("GET", "/v1/reports/decision-log"),
         ("GET", "/v1/review-queue"),

@@ -187,6 +187,9 @@ async def test_a_withheld_entry_leaves_the_register_until_it_is_restored(
     withheld = await client.post("/v1/register/withholdings", json=body, headers=guardian(tokens))
     assert withheld.status_code == 201, withheld.text
     assert withheld.json()["request_id"] == request["id"] and withheld.json()["withheld_by"] == "guardian-1"
+    assert withheld.headers["Location"] == f"/v1/register/withholdings/{request['id']}"
+    read = await client.get(withheld.headers["Location"], headers=auditor)
+    assert (read.status_code, read.json()) == (200, withheld.json())
     again = await client.post("/v1/register/withholdings", json=body, headers=tokens.admin())
     assert again.status_code == 409
     assert (await register_json(client)).json()["items"] == []
@@ -203,6 +206,8 @@ async def test_a_withheld_entry_leaves_the_register_until_it_is_restored(
     assert len((await register_json(client)).json()["items"]) == 1
     gone = await client.delete(f"/v1/register/withholdings/{request['id']}", headers=tokens.admin())
     assert gone.status_code == 404
+    unread = await client.get(f"/v1/register/withholdings/{request['id']}", headers=auditor)
+    assert (unread.status_code, unread.headers["content-type"]) == (404, "application/problem+json")
 
     events = await client.get("/v1/audit/events", params={"request_id": request["id"]}, headers=auditor)
     actions = [(event["action"], event["actor_sub"]) for event in events.json()["items"]]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, Forbidden, NotAcceptable, problem_doc
 from app.http.dependencies import PageCursor, PageLimit, PathName, SettingsDep
 from app.http.idempotency import IdempotentRoute
+from app.http.locations import created, locate
 from app.http.negotiation import choose
 from app.http.roles import OverseerPrincipal, require_roles
 from app.http.session import SessionDep
@@ -96,15 +97,18 @@ async def public_register(
     status_code=status.HTTP_201_CREATED,
     summary="Withhold a request's entry from the public register, with the reason (admins and guardians)",
     responses=BODY_PROBLEMS
+    | created("The entry is withheld", "Where the withholding can be read (and removed)")
     | {
         404: problem_doc("No such sharing request"),
         409: problem_doc("The request is already withheld"),
     },
 )
 async def withhold_register_entry(
-    body: WithholdingBody, session: SessionDep, principal: Withholder
+    body: WithholdingBody, session: SessionDep, principal: Withholder, response: Response
 ) -> WithholdingPublic:
-    return await register.withhold(session=session, actor=principal, body=body)
+    withheld = await register.withhold(session=session, actor=principal, body=body)
+    locate(response, f"/v1/register/withholdings/{withheld.request_id}")
+    return withheld
 
 
 @router.get("", summary="The entries withheld from the public register, newest first", responses=INVALID_INPUT)
@@ -113,6 +117,17 @@ async def list_register_withholdings(
 ) -> WithholdingPage:
     items, next_cursor = await register.withholdings(session=session, cursor=cursor, limit=limit)
     return WithholdingPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{request_id}",
+    summary="One entry withheld from the public register, with its reason",
+    responses=INVALID_INPUT | {404: problem_doc("The request is not withheld")},
+)
+async def get_register_withholding(
+    request_id: PathName, session: SessionDep, _: OverseerPrincipal
+) -> WithholdingPublic:
+    return await register.withholding(session=session, request_id=request_id)
 
 
 @router.delete(

@@ -195,6 +195,14 @@ async def restore(*, session: AsyncSession, actor: Principal, request_id: str) -
     )
 
 
+async def withholding(*, session: AsyncSession, request_id: str) -> WithholdingPublic:
+    """One withheld entry, with its reason."""
+    row = await session.get(RegisterWithholding, request_id)
+    if row is None:
+        raise NotFound(f"sharing request {request_id!r} is not withheld from the register")
+    return WithholdingPublic.of(row)
+
+
 async def withholdings(
     *, session: AsyncSession, cursor: str | None, limit: int
 ) -> tuple[list[WithholdingPublic], str | None]:
