@@ -9,13 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app import cli as caldicott
 from app.http.tokens import mint_dev_token
 from app.models.vocabulary import Role
-from app.platform.config import Settings, get_settings
+from app.platform.config import Environment, Settings, get_settings
 from app.platform.logs import QUIET_LOGGERS
 
 TEST_SECRET = "test-secret-for-hs256-only-in-tests-0123456789"
@@ -113,3 +114,20 @@ def _run_cli(argv: list[str], cwd: Path, env: dict[str, str]) -> Ran:
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def production_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings production accepts (a JWKS file written in `tmp_path`), with `overrides`."""
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    return Settings(
+        _env_file=None,
+        env=Environment.PRODUCTION,
+        database_url="postgresql+asyncpg://db/caldicott",
+        jwks_file=jwks,
+        subject_key="k" * 32,
+        controller_org="RX1",
+        controller_name="Riverside NHS Foundation Trust",
+        audit_public_keys_file=tmp_path / "audit-keys.json",
+        **overrides,
+    )  # type: ignore[call-arg]

@@ -25,13 +25,12 @@ from app.main import create_app, record_egress
 from app.models.actions import WebhookAction
 from app.models.audit import AuditEvent, AuditPending
 from app.models.webhook import WebhookEgressRecord
-from app.platform.config import Environment, Settings
 from app.services.webhooks import egress
 from app.services.webhooks import worker as delivery
 from tests.conftest import fresh_start
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, production_settings, settings_for
 from tests.test_webhooks import ALL_EVENTS, deliveries, drain
 from tests.webhook_receiver import Receiver
 
@@ -130,24 +129,8 @@ def test_the_special_purpose_ranges_are_refused_and_what_iana_marks_reachable_is
         assert egress.is_public(ipaddress.ip_address(address)), address
 
 
-def production(tmp_path: Path, **overrides: Any) -> Settings:
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text('{"keys": []}')
-    return Settings(
-        _env_file=None,
-        env=Environment.PRODUCTION,
-        database_url="postgresql+asyncpg://db/caldicott",
-        jwks_file=jwks,
-        subject_key="k" * 32,
-        controller_org="RX1",
-        controller_name="Riverside NHS Foundation Trust",
-        audit_public_keys_file=tmp_path / "audit-keys.json",
-        **overrides,
-    )  # type: ignore[call-arg]
-
-
 def test_the_allowlist_opens_private_networks_but_never_loopback_link_local_or_metadata(tmp_path: Path) -> None:
-    opened = production(
+    opened = production_settings(
         tmp_path, webhook_allowed_networks="10.20.0.0/16, 100.64.0.0/10,fd12:3456::/32", webhook_allowed_ports="8443"
     )
     assert [str(network) for network in opened.webhook_allowed_networks] == [
@@ -161,7 +144,7 @@ def test_the_allowlist_opens_private_networks_but_never_loopback_link_local_or_m
         assert "not a public address" in (egress.refusal(ipaddress.ip_address(address), settings=opened) or ""), address
     for network in ["127.0.0.0/8", "169.254.169.254/32", "0.0.0.0/0", "::1/128", "fe80::/64", "224.0.0.0/24"]:
         with pytest.raises(ValidationError, match="may not open"):
-            production(tmp_path, webhook_allowed_networks=network)
+            production_settings(tmp_path, webhook_allowed_networks=network)
     # Settings copied past validation still cannot open them: the guard checks again.
     forced = opened.model_copy(update={"webhook_allowed_networks": [ipaddress.ip_network("127.0.0.0/8")]})
     assert "may never be allowlisted" in (egress.refusal(ipaddress.ip_address("127.0.0.1"), settings=forced) or "")
@@ -233,7 +216,7 @@ async def test_a_private_receiver_is_refused_without_the_allowlist(
     [error] = refused.json()["errors"]
     assert error["field"] == "url" and "127.0.0.1" in error["message"] and "not a public address" in error["message"]
     # Production refuses the same address even when it is allowlisted: loopback is never opened there.
-    forced = production(tmp_path).model_copy(
+    forced = production_settings(tmp_path).model_copy(
         update={"webhook_allowed_networks": LOOPBACK, "webhook_allowed_ports": [port_of(receiver)]}
     )
     with pytest.raises(egress.DestinationRefused, match="may never be allowlisted"):

@@ -27,7 +27,7 @@ from app.models.base import utcnow
 from app.models.request_body import SharingRequestBody
 from app.models.vocabulary import RequestStatus, Role
 from app.models.webhook import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
-from app.platform.config import Environment, Settings
+from app.platform.config import Settings
 from app.platform.db import make_engine, make_sessionmaker
 from app.principal import Principal
 from app.services.sharing_requests import adjudication
@@ -37,7 +37,7 @@ from app.services.webhooks import worker as delivery
 from app.services.webhooks.outbox import event_type_for
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, production_settings, settings_for
 from tests.webhook_receiver import Answer, Receiver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -700,18 +700,7 @@ def test_which_addresses_count_as_public() -> None:
 
 
 def test_production_sends_only_to_https(tmp_path: Path) -> None:
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text('{"keys": []}')
-    production = Settings(
-        _env_file=None,
-        env=Environment.PRODUCTION,
-        database_url="postgresql+asyncpg://db/caldicott",
-        jwks_file=jwks,
-        subject_key="k" * 32,
-        controller_org="RX1",
-        controller_name="Riverside NHS Foundation Trust",
-        audit_public_keys_file=tmp_path / "audit-keys.json",
-    )  # type: ignore[call-arg]
+    production = production_settings(tmp_path)
     with pytest.raises(egress.DestinationRefused, match="https"):
         egress.parse_url("http://93.184.215.14/hook", settings=production)
     assert egress.parse_url("https://93.184.215.14/hook", settings=production).scheme == "https"

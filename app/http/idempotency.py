@@ -16,7 +16,6 @@ the resource may have moved on since (a GET tells its current state and ETag).
 """
 
 import contextlib
-import email.message
 import hashlib
 import hmac
 import json
@@ -30,7 +29,7 @@ from starlette.background import BackgroundTasks
 
 from app.canonical import canonical_json
 from app.errors import Conflict, problem_doc
-from app.http.request_shape import is_json
+from app.http.request_shape import is_json, media_type
 from app.http.roles import CurrentPrincipal
 from app.http.session import OWNED_SESSION, SessionDep
 from app.models.base import STORABLE_TEXT
@@ -99,8 +98,7 @@ def body_hashes(request: Request, body: bytes) -> dict[int, str]:
     if is_json(content_type):
         with contextlib.suppress(ValueError):  # not JSON after all: refused by the route, hashed as bytes meanwhile
             said = canonical_json(json.loads(body))
-    message = email.message.Message()
-    message["content-type"] = content_type
+    message = media_type(content_type)
     boundary = message.get_param("boundary")
     if message.get_content_maintype() == "multipart" and isinstance(boundary, str) and boundary:
         said = body.replace(boundary.encode("latin-1"), b"")

@@ -65,10 +65,16 @@ def shape_of(route: APIRoute) -> RequestShape:
     return shape
 
 
-def is_json(content_type: str) -> bool:
-    """`application/json` or any `application/*+json`, parameters (charset) allowed."""
+def media_type(content_type: str) -> email.message.Message:
+    """A Content-Type read as the standard library reads one: its type, subtype and parameters (a boundary)."""
     message = email.message.Message()
     message["content-type"] = content_type
+    return message
+
+
+def is_json(content_type: str) -> bool:
+    """`application/json` or any `application/*+json`, parameters (charset) allowed."""
+    message = media_type(content_type)
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
@@ -80,9 +86,7 @@ def query_errors(request: Request, shape: RequestShape) -> list[FieldError]:
         if name not in shape.query:
             errors.append(FieldError(field=name, location="query", message="not a parameter of this operation"))
         elif name in shape.single and len(request.query_params.getlist(name)) > 1:
-            errors.append(
-                FieldError(field=name, location="query", message="takes one value; it was sent more than once")
-            )
+            errors.append(FieldError(field=name, location="query", message=ONCE))
     return errors
 
 

@@ -67,6 +67,7 @@ class Job:
     url: str
     secrets: tuple[str, ...]
     body: bytes
+    event_type: str  # the event's `type`, for the worker's log line
     traceparent: str | None = None  # of the span that wrote the event: the delivery's span is its child
     request_id: str | None = None  # the sharing request the event is about: its next delivery waits for this one
 
@@ -176,6 +177,7 @@ async def claim(
                 url=endpoint.url,
                 secrets=tuple(signing_secrets(endpoint, now=utcnow())),
                 body=canonical_json(event.payload),
+                event_type=event.type,
                 traceparent=event.traceparent,
                 request_id=event.request_id if event.sequence is not None else None,
             )
@@ -333,7 +335,7 @@ async def _store(
     observability.delivery_attempt_recorded(  # the worker's log line, with its fields; a delivery given up counted
         delivery_id=job.delivery_id,
         endpoint_id=job.endpoint_id,
-        body=job.body,
+        event_type=job.event_type,
         attempt=number,
         response_status=result.response_status,
         error=result.error,
