@@ -46,6 +46,13 @@ pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason=f"no browser here (.ci/run installs it): {', '.join(MISSING)} missing"),
 ]
 SCREENSHOTS = os.environ.get("CALDICOTT_SCREENSHOTS")
+# Who signs in for each role (the name shows in the header, and in the screenshots).
+NAMES = {
+    Role.GUARDIAN: "Grace Guardian",
+    Role.AUDITOR: "Arun Auditor",
+    Role.ADMIN: "Ada Admin",
+    Role.IG_MANAGER: "Ines Governance",
+}
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ class Console:
         if role is not None:
             self.driver.get(self.server.url("/console/sign-in"))
             form = self.driver.find_element(By.CSS_SELECTOR, "form[action='/console/dev-sign-in']")
-            form.find_element(By.NAME, "name").send_keys(f"Browser {role.value}")
+            form.find_element(By.NAME, "name").send_keys(NAMES[role])
             form.find_element(By.CSS_SELECTOR, f"input[name=role][value={role.value}]").click()
             form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
             self.wait_for("/console/")
