@@ -178,11 +178,13 @@ def test_axe_finds_no_wcag_22_aa_violation_and_the_browser_no_error(
     errors = [
         error for error in console_errors(console.driver) if not error.startswith(console.driver.current_url + " ")
     ]
+    enhanced = console.driver.execute_script("return document.body.classList.contains('js-enabled')")
     violations = axe_violations(console.driver, axe)
     if SCREENSHOTS:
         screenshot(console.driver, Path(SCREENSHOTS) / page.screenshot_name)
     assert not violations, f"axe-core on {page.route}:\n{describe(violations)}"
     assert not errors, f"the browser's errors on {page.route} (a CSP refusal among them?):\n" + "\n".join(errors)
+    assert enhanced, f"the console's script did not run on {page.route}"
 
 
 def test_the_csp_refuses_an_inline_script_and_the_test_sees_the_refusal(console: Console, seeded: Seeded) -> None:
@@ -201,6 +203,24 @@ def test_the_csp_refuses_an_inline_script_and_the_test_sees_the_refusal(console:
     assert console.driver.find_element(By.TAG_NAME, "body").is_displayed()
     refusals = console_errors(console.driver)
     assert len(refusals) == 2 and all("Content Security Policy" in refusal for refusal in refusals), refusals
+
+
+def test_with_javascript_off_a_guardian_signs_in_and_out(console: Console) -> None:
+    driver = console.driver
+    driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        console.sign_in(Role.GUARDIAN)
+        assert "Signed in as Grace Guardian" in driver.find_element(By.TAG_NAME, "main").text
+        assert "js-enabled" not in (driver.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
+        driver.find_element(By.LINK_TEXT, "Sign out").click()
+        console.wait_for("/console/sign-out")
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        console.wait_for("/console/signed-out")
+        console.role = None
+        driver.get(console.server.url("/console/"))
+        assert console.path() == "/console/sign-in"
+    finally:
+        driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
 
 
 class Keyboard:
