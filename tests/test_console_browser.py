@@ -65,7 +65,7 @@ class Page:
 
     @property
     def screenshot_name(self) -> str:
-        return (self.route.strip("/").replace("/", "-").replace("{", "").replace("}", "") or "home") + ".png"
+        return self.route.strip("/").replace("/", "-").replace("{", "").replace("}", "") + ".png"
 
 
 # Every page a browser can land on, each visited by the axe-core test: a new page is one line here, and
@@ -256,7 +256,7 @@ class Keyboard:
         raise AssertionError(f"not reached in {limit} presses; focus went through: {passed}")
 
 
-def test_a_guardian_signs_in_and_reaches_a_case_by_keyboard_alone(console: Console, seeded: Seeded) -> None:
+def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seeded) -> None:
     """Tab, Shift+Tab, Enter and Space (and typing a name): each element focused on the way shows its focus."""
     driver, keys = console.driver, Keyboard(console.driver)
     console.sign_in(None)
@@ -271,6 +271,7 @@ def test_a_guardian_signs_in_and_reaches_a_case_by_keyboard_alone(console: Conso
     keys.tab_to(lambda element: element["name"] == "role", backwards=True)
     assert focused(driver)["value"] == "guardian"
     keys.press(Keys.SPACE)
+    assert driver.find_element(By.CSS_SELECTOR, "input[name=role][value=guardian]").is_selected()
     keys.tab_to(lambda element: element["tag"] == "button")
     keys.press(Keys.ENTER)
     console.wait_for("/console/")
