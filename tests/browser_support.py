@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from selenium import webdriver
@@ -167,9 +167,11 @@ class Seeded:
     attachment_id: str
     approved_id: str
 
+    PATH_PARAMETERS: ClassVar[tuple[str, ...]] = ("request_id", "attachment_id")
+
     def ids(self) -> dict[str, str]:
         """The values of the console's path parameters, by the names its routes give them."""
-        return {"request_id": self.referred_id, "attachment_id": self.attachment_id}
+        return dict(zip(self.PATH_PARAMETERS, (self.referred_id, self.attachment_id), strict=True))
 
 
 def guardian_headers(tokens: Tokens) -> dict[str, str]:

@@ -8,7 +8,7 @@ visited is also saved there as a PNG 1280 pixels wide; CI leaves it unset, so a 
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,22 +54,25 @@ NAMES = {
 
 @dataclass(frozen=True)
 class Page:
-    """A page of the console or the register: its route as the app declares it and who is signed in to see it."""
+    """A page of the console or the register: its route as the app declares it, who is signed in to see it, and the
+    values of any path parameters other than the seeded case's ids (`{request_id}`, `{attachment_id}`)."""
 
     route: str
     role: Role | None  # None: nobody is signed in
+    params: dict[str, str] = field(default_factory=dict)
 
     def path(self, seeded: Seeded) -> str:
-        """The route with the seeded case's ids in its path parameters."""
-        return self.route.format(**seeded.ids())
+        return self.route.format(**seeded.ids() | self.params)
 
     @property
     def screenshot_name(self) -> str:
-        return self.route.strip("/").replace("/", "-").replace("{", "").replace("}", "") + ".png"
+        named = self.route.format(**{name: name for name in Seeded.PATH_PARAMETERS} | self.params)
+        return named.strip("/").replace("/", "-") + ".png"
 
 
 # Every page a browser can land on, each visited by the axe-core test: a new page is one line here, and
-# test_every_page_is_checked fails until it is.
+# test_every_page_is_checked fails until it is. For example:
+#   Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
 PAGES = (
     Page("/console/sign-in", None),
     Page("/console/", Role.GUARDIAN),
@@ -255,6 +258,12 @@ class Keyboard:
             passed.append(f"{element['tag']} {element['text'] or element['href'] or element['name']}")
         raise AssertionError(f"not reached in {limit} presses; focus went through: {passed}")
 
+    def follow(self, console: "Console", href: str) -> None:
+        """Tab to the link to `href` and press Enter on it; wait for its page."""
+        self.tab_to(lambda element: element["href"] == href)
+        self.press(Keys.ENTER)
+        console.wait_for(urlsplit(href).path)
+
 
 def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seeded) -> None:
     """Tab, Shift+Tab, Enter and Space (and typing a name): each element focused on the way shows its focus."""
@@ -276,9 +285,11 @@ def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seede
     keys.press(Keys.ENTER)
     console.wait_for("/console/")
     assert "Signed in as Kay Board" in driver.find_element(By.TAG_NAME, "main").text
-    console.role = Role.GUARDIAN
-    # From here the journey goes on to the queue and the referred case (seeded.referred_reference), by keyboard, as
-    # those pages arrive.
+    # The journey goes on here to the queue and the referred case (seeded.referred_reference) as those pages arrive.
+    keys.follow(console, "/console/sign-out")
+    keys.tab_to(lambda element: element["tag"] == "button" and element["text"] == "Sign out")
+    keys.press(Keys.ENTER)
+    console.wait_for("/console/signed-out")
 
 
 def test_an_element_whose_focus_does_not_show_fails_the_keyboard_test(console: Console, seeded: Seeded) -> None:
