@@ -75,13 +75,16 @@ RATIONALE = "Approved: ethics approval seen and the dataset limited to what the 
 def axe_script() -> str:
     """axe-core's browser bundle at the version package-lock.json pins, installed by `npm ci` when it is not yet."""
     if not AXE_SCRIPT.exists():
-        subprocess.run(
+        installed = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
             cwd=AXE_PACKAGE,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=300,
+            check=False,
         )
+        if installed.returncode != 0:
+            raise RuntimeError(f"npm ci in {AXE_PACKAGE} failed:\n{installed.stdout}{installed.stderr}")
     return AXE_SCRIPT.read_text()
 
 
