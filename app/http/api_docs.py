@@ -9,17 +9,10 @@ from html import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from app.console.pages import SECURITY_HEADERS, STATIC_PATH
 from app.platform.config import Settings
 
 PATH = "/docs"
-# Swagger UI reads the contract from this site and nothing else: no script, style, image or call goes elsewhere
-# (the swagger.io validator badge is turned off in api-docs.js).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -48,8 +41,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def api_docs(request: Request) -> HTMLResponse:
         # Behind a proxy that strips a path prefix, the page's links carry the prefix back (as FastAPI's own /docs).
         root = request.scope.get("root_path", "").rstrip("/")
-        static, contract = escape(f"{root}/console/static"), escape(f"{root}{app.openapi_url}")
+        static, contract = escape(f"{root}{STATIC_PATH}"), escape(f"{root}{app.openapi_url}")
         page = PAGE.format(title=escape(app.title), static=static, contract=contract)
+        # The console's own policy: Swagger UI reads the contract from this site and loads nothing from elsewhere (the
+        # swagger.io validator badge, its one call to another site, is turned off in api-docs.js).
         return HTMLResponse(page, headers=SECURITY_HEADERS)
 
     app.add_api_route(PATH, api_docs, methods=["GET"], include_in_schema=False)
