@@ -82,6 +82,38 @@ def test_the_nhsuk_frontend_is_the_release_the_installed_jinja_macros_were_made_
     assert locked("nhsuk-frontend") == expected
 
 
+def test_the_script_refuses_a_jinja_release_it_has_no_pair_for() -> None:
+    script = vendor_script()
+    with pytest.raises(script.Refused, match="FRONTEND_FOR_JINJA"):
+        script.expected_frontend("0.0.1")
+
+
+def test_the_script_drops_the_off_site_font_and_makes_image_urls_relative() -> None:
+    """What scripts/vendor-frontend does to the compiled CSS, on a sample of its shape; a font of our own would stay."""
+    compiled = (
+        "html{font-family:Frutiger W01,arial,sans-serif}"
+        '@font-face{font-family:Frutiger W01;src:url(https://assets.nhs.uk/fonts/F.woff2) format("woff2")}'
+        "@font-face{font-family:Ours;src:url(/assets/fonts/ours.woff2)}"
+        '.x{background:url(/assets/images/nhsuk-icon-cross.svg)}.y{background:url("data:image/svg+xml,<svg/>")}'
+        "\n/*# sourceMappingURL=nhsuk-frontend.min.css.map */"
+    )
+    css, referred = vendor_script().nhsuk_css(compiled)
+    assert "assets.nhs.uk" not in css and "Frutiger W01,arial" in css and "sourceMappingURL" not in css
+    assert "src:url(assets/fonts/ours.woff2)" in css and "url(assets/images/nhsuk-icon-cross.svg)" in css
+    assert referred == ["assets/fonts/ours.woff2", "assets/images/nhsuk-icon-cross.svg"]
+
+
+def test_the_script_refuses_a_copy_that_still_loads_from_another_site(tmp_path: Path) -> None:
+    script = vendor_script()
+    (tmp_path / "nhsuk-frontend.min.css").write_text(".a{background:url(//cdn.example/x.png)}")
+    with pytest.raises(script.Refused, match="cdn.example"):
+        script.check_on_site(tmp_path)
+    (tmp_path / "nhsuk-frontend.min.css").write_text(".a{background:url(x.png)}")
+    (tmp_path / "nhsuk-frontend.min.js").write_text('fetch("https://cdn.example/x.json")')
+    with pytest.raises(script.Refused, match="cdn.example"):
+        script.check_on_site(tmp_path)
+
+
 def test_swagger_ui_is_the_pinned_release() -> None:
     pinned = json.loads((FRONTEND / "package.json").read_text())["dependencies"]["swagger-ui-dist"]
     assert re.fullmatch(r"5\.\d+\.\d+", pinned), "an exact 5.x pin"
