@@ -6,6 +6,7 @@ from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.idempotency import IdempotencyRecord
 from app.models.notice_release import NoticeRelease
+from app.models.notification import EmailMessage, Person
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
 from app.models.panel import Panel, PanelMember, PanelVote
@@ -37,6 +38,7 @@ __all__ = [
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",
+    "EmailMessage",
     "IdempotencyRecord",
     "NoticeRelease",
     "Opinion",
@@ -46,6 +48,7 @@ __all__ = [
     "Panel",
     "PanelMember",
     "PanelVote",
+    "Person",
     "PolicyActivation",
     "PolicyReplay",
     "PolicyReplayChange",
