@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027_notifications"
-down_revision: str | None = "0025_register_withholdings"
+down_revision: str | None = "0026_console_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -310,9 +310,12 @@ class Settings(BaseSettings):
     def email_needs_a_sender(self) -> "Settings":
         """Mail is sent only from a configured address, and a password never crosses the network in clear."""
         if self.smtp_host is not None and self.notify_from is None:
-            raise ValueError("CALDICOTT_SMTP_HOST is set: set CALDICOTT_NOTIFY_FROM, the address notifications come from")
-        if self.smtp_password is not None and not self.smtp_starttls and self.env is Environment.PRODUCTION:
-            raise ValueError("production sends CALDICOTT_SMTP_PASSWORD only over STARTTLS (CALDICOTT_SMTP_STARTTLS)")
+            raise ValueError("CALDICOTT_SMTP_HOST is set: set CALDICOTT_NOTIFY_FROM, the address mail comes from")
+        if self.env is Environment.PRODUCTION and self.smtp_host is not None:
+            if self.console_url is None:
+                raise ValueError("CALDICOTT_SMTP_HOST is set: set CALDICOTT_CONSOLE_URL, which notifications link to")
+            if self.smtp_password is not None and not self.smtp_starttls:
+                raise ValueError("production sends CALDICOTT_SMTP_PASSWORD only over STARTTLS: CALDICOTT_SMTP_STARTTLS")
         return self
 
     @field_validator("webhook_allowed_networks", "webhook_allowed_ports", "notify_duty_addresses", mode="before")

@@ -129,7 +129,7 @@ def send(settings: Settings, letter: Letter, now: datetime) -> str | None:
         kind=letter.kind,
         request_id=letter.request_id,
         due_at=letter.due_at,
-        console_url=str(settings.console_url),
+        console_url=settings.console_address,
         sender=settings.notify_from,
         recipients=letter.recipients,
         now=now,
