@@ -24,13 +24,16 @@ from app.models.notification import EmailKind, EmailMessage
 from app.models.opinion import OpinionRequestBody
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
+from app.platform import observability
+from app.platform.config import Environment
+from app.platform.observability import Metrics, ProcessRole
 from app.principal import Principal
 from app.services.notifications import courier, people
 from app.services.review import opinions, queue
 from tests.conftest import fresh_start
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens, cli, settings_for
+from tests.support import Tokens, cli, production_settings, settings_for
 from tests.test_panels import CONSENT_REFUSED, MEMBERS, REASON
 from tests.test_review import set_columns
 
@@ -305,19 +308,22 @@ async def test_an_smtp_outage_is_retried_after_a_pause_and_then_delivered(
 ) -> None:
     emergency = await submit(client, tokens, private_request(**EMERGENCY))
     assert emergency.status_code == 201, emergency.text
-    now = utcnow()
-    assert await deliver(mail_app, now=now) == 0  # nothing listens on the port
-    [row] = await outbox(mail_app)
-    assert (row.attempts, row.sent_at, row.last_error) == (1, None, "ConnectionRefusedError")
-    handler = Inbox()
-    server = Controller(handler, hostname="127.0.0.1", port=smtp_port)
-    server.start()
-    try:
-        pause = timedelta(seconds=courier.RETRY_SECONDS[0])
-        assert await deliver(mail_app, now=now + pause / 2) == 0  # backing off
-        assert await deliver(mail_app, now=now + pause) == 1
-    finally:
-        server.stop()
+    now, metrics = utcnow(), Metrics(process=ProcessRole.WORKER)
+    with observability.counting(metrics):
+        assert await deliver(mail_app, now=now) == 0  # nothing listens on the port
+        [row] = await outbox(mail_app)
+        assert (row.attempts, row.sent_at, row.last_error) == (1, None, "ConnectionRefusedError")
+        handler = Inbox()
+        server = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+        server.start()
+        try:
+            pause = timedelta(seconds=courier.RETRY_SECONDS[0])
+            assert await deliver(mail_app, now=now + pause / 2) == 0  # backing off
+            assert await deliver(mail_app, now=now + pause) == 1
+        finally:
+            server.stop()
+    for result, count in (("failed", 1), ("sent", 1), ("given_up", None)):
+        assert metrics.registry.get_sample_value("caldicott_email_attempts_total", {"result": result}) == count
     [(recipients, message)] = handler.received
     assert recipients == DUTY
     assert_says_only(message, kind=EmailKind.EMERGENCY_REFERRED, request_id=emergency.json()["id"])
@@ -380,3 +386,50 @@ async def test_the_worker_command_sends_the_mail(
     [(recipients, message)] = inbox.received
     assert recipients == DUTY
     assert_says_only(message, kind=EmailKind.EMERGENCY_REFERRED, request_id=emergency.json()["id"])
+
+
+async def test_a_message_failing_every_retry_is_given_up(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI
+) -> None:
+    emergency = await submit(client, tokens, private_request(**EMERGENCY))
+    assert emergency.status_code == 201, emergency.text
+    now = utcnow()
+    for pause in (0, *courier.RETRY_SECONDS):  # nothing listens on the port at any attempt
+        now += timedelta(seconds=pause)
+        assert await deliver(mail_app, now=now) == 0
+    [row] = await outbox(mail_app)
+    assert (row.attempts, row.given_up_at, row.sent_at) == (len(courier.RETRY_SECONDS) + 1, now, None)
+    assert await deliver(mail_app, now=now + timedelta(hours=1)) == 0  # never tried again
+
+
+def test_mail_needs_a_sender_and_in_production_a_console_address_and_tls_for_a_password(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="CALDICOTT_NOTIFY_FROM"):
+        settings_for("sqlite+aiosqlite://", smtp_host="smtp.trust.example")
+    with pytest.raises(ValueError, match="CALDICOTT_CONSOLE_URL"):
+        production_settings(tmp_path, smtp_host="smtp.trust.example", notify_from=SENDER)
+    with pytest.raises(ValueError, match="STARTTLS"):
+        production_settings(
+            tmp_path,
+            smtp_host="smtp.trust.example",
+            notify_from=SENDER,
+            console_url=CONSOLE,
+            smtp_user="caldicott",
+            smtp_password="secret",
+            smtp_starttls=False,
+        )
+    with pytest.raises(ValueError, match="notify_duty_addresses"):
+        settings_for("sqlite+aiosqlite://", notify_duty_addresses="caldicott@trust.example, not an address")
+    accepted = production_settings(
+        tmp_path,
+        smtp_host="smtp.trust.example",
+        notify_from=SENDER,
+        console_url=CONSOLE,
+        notify_duty_addresses="caldicott@trust.example,duty@trust.example",
+    )
+    assert (accepted.env, accepted.notify_duty_addresses, accepted.smtp_port, accepted.smtp_starttls) == (
+        Environment.PRODUCTION,
+        ["caldicott@trust.example", "duty@trust.example"],
+        587,
+        True,
+    )
+    assert settings_for("sqlite+aiosqlite://").notify_claim_warning_minutes == 30

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import utcnow
 from app.models.notification import TO_DUTY, EmailKind, EmailMessage
+from app.platform import observability
 from app.platform.config import Settings
 from app.services.notifications import messages, outbox, people
 
@@ -37,6 +38,7 @@ KEEP_DAYS = 30
 BATCH = 20
 POLL_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
+SENT, FAILED, GIVEN_UP = "sent", "failed", "given_up"  # the results caldicott_email_attempts_total counts
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ async def claim(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
             recipients = await _addresses(session=session, settings=settings, row=row)
             if not recipients:
                 row.given_up_at, row.last_error = now, "no address to send it to"
+                observability.email_attempted(result=GIVEN_UP)
                 continue
             row.attempts += 1
             row.next_attempt_at = now + LEASE
@@ -156,17 +159,19 @@ async def record(
     """Record one attempt: sent, due again after a pause, or given up after the last retry."""
     values: dict[str, object]
     if error is None:
-        values = {"sent_at": now, "last_error": None}
+        values, result = {"sent_at": now, "last_error": None}, SENT
         log.info("notification %s (%s) sent, attempt %d", letter.id, letter.kind, letter.attempt)
     elif letter.attempt > len(RETRY_SECONDS):
-        values = {"given_up_at": now, "last_error": error}
+        values, result = {"given_up_at": now, "last_error": error}, GIVEN_UP
         log.error("notification %s (%s) given up after %d attempts: %s", letter.id, letter.kind, letter.attempt, error)
     else:
-        values = {"next_attempt_at": now + timedelta(seconds=RETRY_SECONDS[letter.attempt - 1]), "last_error": error}
+        retry_at = now + timedelta(seconds=RETRY_SECONDS[letter.attempt - 1])
+        values, result = {"next_attempt_at": retry_at, "last_error": error}, FAILED
         log.warning("notification %s (%s) attempt %d failed: %s", letter.id, letter.kind, letter.attempt, error)
     async with sessionmaker() as session:
         await session.exec(update(EmailMessage).where(col(EmailMessage.id) == letter.id).values(values))
         await session.commit()
+    observability.email_attempted(result=result)
 
 
 async def prune(*, sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None) -> int:
