@@ -30,6 +30,7 @@ from app.platform.observability import Metrics, ProcessRole
 from app.principal import Principal
 from app.services.notifications import courier, people
 from app.services.review import opinions, queue
+from app.services.webhooks import worker
 from tests.conftest import fresh_start
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
@@ -433,3 +434,26 @@ def test_mail_needs_a_sender_and_in_production_a_console_address_and_tls_for_a_p
         True,
     )
     assert settings_for("sqlite+aiosqlite://").notify_claim_warning_minutes == 30
+
+
+async def test_the_worker_loop_sends_the_mail_beside_the_webhooks(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI, inbox: Inbox
+) -> None:
+    emergency = await submit(client, tokens, private_request(**EMERGENCY))
+    assert emergency.status_code == 201, emergency.text
+    stop = asyncio.Event()
+    wiring = mail_app.state.wiring
+    running = asyncio.create_task(
+        worker.run(sessionmaker=wiring.sessionmaker, settings=wiring.settings, keys=wiring.audit_keys, stop=stop)
+    )
+    try:
+        for _ in range(500):
+            if inbox.received:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+    [(recipients, message)] = inbox.received
+    assert recipients == DUTY
+    assert_says_only(message, kind=EmailKind.EMERGENCY_REFERRED, request_id=emergency.json()["id"])
