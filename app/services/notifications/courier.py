@@ -14,6 +14,8 @@ import logging
 import smtplib
 import ssl
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -187,6 +189,23 @@ async def drain(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
     """`caldicott worker --once`: prune, then send everything due now; the number sent."""
     await prune(sessionmaker=sessionmaker)
     return await deliver_due(sessionmaker=sessionmaker, settings=settings)
+
+
+@asynccontextmanager
+async def beside(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
+) -> AsyncIterator[None]:
+    """Run the courier as a task for the length of the block (the webhook worker's loop): it ends with `stop`, or is
+    cancelled if the block fails."""
+    task = asyncio.create_task(run(sessionmaker=sessionmaker, settings=settings, stop=stop))
+    try:
+        yield
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event) -> None:

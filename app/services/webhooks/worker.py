@@ -196,9 +196,9 @@ async def run(
     worker_id = new_worker_id()
     log.info("webhook worker %s started", worker_id)
     wake = asyncio.Event()
-    # Email to people, beside the deliveries in its own task (app/services/notifications/courier.py).
-    mail = asyncio.create_task(courier.run(sessionmaker=sessionmaker, settings=settings, stop=stop))
-    async with new_client(settings) as client, listening(settings=settings, wake=wake):
+    # Email to people goes beside the deliveries, in a task of its own (app/services/notifications/courier.py).
+    mail = courier.beside(sessionmaker=sessionmaker, settings=settings, stop=stop)
+    async with new_client(settings) as client, listening(settings=settings, wake=wake), mail:
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
         swept, checked = (
             0.0,
@@ -239,7 +239,6 @@ async def run(
             await _rest(stop=stop, wake=wake, seconds=settings.webhook_poll_seconds)
         await pruner.stop()
         await pipeline.settle()
-    await mail
     log.info("webhook worker %s stopped", worker_id)
 
 
