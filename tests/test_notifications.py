@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from fastapi import FastAPI
 from sqlmodel import select
 
@@ -457,3 +458,51 @@ async def test_the_worker_loop_sends_the_mail_beside_the_webhooks(
     [(recipients, message)] = inbox.received
     assert recipients == DUTY
     assert_says_only(message, kind=EmailKind.EMERGENCY_REFERRED, request_id=emergency.json()["id"])
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_the_worker_signs_in_to_a_mail_server_that_asks(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI, database_url: str, smtp_port: int
+) -> None:
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"caldicott", b"the-password"))
+
+    emergency = await submit(client, tokens, private_request(**EMERGENCY))
+    assert emergency.status_code == 201, emergency.text
+    handler = Inbox()
+    # Plain SMTP on loopback: aiosmtpd otherwise (rightly) offers AUTH only over TLS.
+    server = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=smtp_port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    server.start()
+    now = utcnow()
+    try:
+        # Without credentials the server refuses the sender; with them, the message goes.
+        for credentials, pause, sent, error in (
+            ({}, 0, 0, "SMTPSenderRefused: 530"),
+            ({"smtp_user": "caldicott", "smtp_password": "the-password"}, courier.RETRY_SECONDS[0], 1, None),
+        ):
+            settings = settings_for(
+                database_url,
+                smtp_host="127.0.0.1",
+                smtp_port=smtp_port,
+                smtp_starttls=False,
+                notify_from=SENDER,
+                notify_duty_addresses=",".join(DUTY),
+                console_url=CONSOLE,
+                **credentials,
+            )
+            now += timedelta(seconds=pause)
+            sessionmaker = mail_app.state.wiring.sessionmaker
+            assert await courier.deliver_due(sessionmaker=sessionmaker, settings=settings, now=now) == sent
+            [row] = await outbox(mail_app)
+            assert row.last_error == error
+    finally:
+        server.stop()
+    [(recipients, _)] = handler.received
+    assert recipients == DUTY
