@@ -1,6 +1,5 @@
 """Writing notifications: one `email_outbox` row per message, in the transaction of the act that calls for it."""
 
-import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -14,8 +13,6 @@ from app.models.notification import EmailKind, EmailMessage
 from app.models.sharing_request import SharingRequest, new_id
 from app.models.vocabulary import Urgency
 from app.platform import writes
-
-log = logging.getLogger("caldicott.notifications")
 
 # The moves that bring a request (back) into the guardian queue: an emergency one arriving by any of them is told to
 # the guardians on duty.
@@ -77,7 +74,7 @@ def request_changed(*, session: AsyncSession, request: SharingRequest, action: R
     """Tell the guardians on duty of an emergency request arriving in the queue, or of a queued request gone overdue."""
     if action is RequestAction.OVERDUE:
         kind = EmailKind.OVERDUE
-    elif action in ARRIVALS and request.in_queue and request.urgency is Urgency.EMERGENCY:
+    elif action in ARRIVALS and request.in_queue and request.urgency == Urgency.EMERGENCY:
         kind = EmailKind.EMERGENCY_REFERRED
     else:
         return
