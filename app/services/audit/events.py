@@ -1,8 +1,9 @@
 """What happened, told once: each change or read is recorded here in the caller's transaction.
 
 Every use case calls these functions at the moment something happens; this module
-fans the event out to the audit trail and the webhook outbox, so that the change,
-its audit event and its outbox event commit together or not at all.
+fans the event out to the audit trail and the webhook outbox (and, for an emergency or
+overdue case, the email outbox), so that the change, its audit event and its outbox event
+commit together or not at all.
 """
 
 from collections.abc import Collection
@@ -18,6 +19,7 @@ from app.platform import observability
 from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import chain as audit
+from app.services.notifications import outbox as notifications
 from app.services.webhooks import outbox
 
 ADMIN_TARGETS = {
@@ -55,6 +57,7 @@ async def request_changed(
         outcome=outcome,
     )
     await outbox.emit(session=session, request=request, action=action, decision=decision)
+    notifications.request_changed(session=session, request=request, action=action)  # emergency and overdue cases
     if decision is not None:
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 

@@ -25,6 +25,7 @@ from app.models.opinion import (
 )
 from app.models.sharing_request import SharingRequest, new_id
 from app.principal import Principal
+from app.services.notifications import outbox as notifications
 from app.services.review import workflow
 from app.services.review.claims import expire_claim
 from app.services.review.workflow import Move
@@ -59,6 +60,8 @@ async def request_opinion(
     )
     session.add(row)
     await session.flush()
+    if asked is not None:
+        notifications.opinion_requested(session=session, request=request, sub=asked.sub, org=asked.org, now=now)
     return OpinionRequestPublic.of(row)
 
 
