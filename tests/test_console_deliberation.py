@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.console.pages import environment
+from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
@@ -164,6 +166,8 @@ async def test_a_refused_form_is_kept_with_an_error_summary_naming_the_field(
     short = await grace.post(request_id, "opinion-requests", {"proposed_outcome": "refuse", "question": "Agree?"})
     assert short.status_code == 422, short.text
     assert 'href="#ask-question"' in short.text and ">Agree?</textarea>" in short.text
+    assert "nhsuk-textarea--error" in short.text  # the message beside the field too
+    assert_strict_page(short)
     assert await history(client, tokens, request_id) == before
     # Another agency's request, or none, is a page that is not there.
     assert (await grace.page("no-such-request")).status_code == 404
@@ -295,3 +299,10 @@ async def test_notices_are_read_in_the_page_and_a_withheld_one_released_with_its
     )
     assert sent.status_code == 200, sent.text
     assert ("notice_released", nia.sub) in await audited(client, tokens, request_id)
+
+
+def test_the_case_page_without_the_sections_links_to_them() -> None:
+    """Included by a page that did not add `deliberation` to its context, the template links to the sections' page."""
+    case = SharingRequest(id="case-1", reference="CASE-1")
+    html = environment.get_template("case/deliberation.jinja").render(case=case)
+    assert 'href="/console/cases/case-1/deliberation"' in html and "<form" not in html

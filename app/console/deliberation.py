@@ -38,13 +38,13 @@ from app.models.vocabulary import (
     ReconsiderationOutcome,
     Role,
 )
-from app.platform.config import Settings
 from app.services.audit import events
 from app.services.notices import notice, withholding
 from app.services.policies.registry import PolicyRegistry
 from app.services.review import decisions, opinions, panel_records, panels, reconsideration
 from app.services.review.workflow import Stage, stage_of
 from app.services.sharing_requests import reading
+from app.wiring import wiring_of
 
 from .auth import CheckedForm, ConsoleUser, GuardianUser, OverseerUser
 from .pages import render
@@ -204,7 +204,7 @@ async def _notices(db: AsyncSession, case: SharingRequest, body: dict[str, Any])
 
 
 async def view_of(
-    *, db: AsyncSession, user: ConsoleUser, case: SharingRequest, settings: Settings, registry: PolicyRegistry
+    *, db: AsyncSession, user: ConsoleUser, case: SharingRequest, controller_org: str, registry: PolicyRegistry
 ) -> Deliberation:
     """Everything the deliberation sections show of `case` to `user` (reads only; nothing audited)."""
     principal = user.principal
@@ -234,8 +234,18 @@ async def view_of(
         notices=await _notices(db, case, body),
         may_release=withholding.may_preview(principal, case),
         withheld_texts=notice.texts()["withheld"],
-        controller_org=settings.controller_org,
+        controller_org=controller_org,
     )
+
+
+async def section(request: Request, *, db: AsyncSession, user: ConsoleUser, case: SharingRequest) -> dict[str, Any]:
+    """What a page that includes `case/deliberation.jinja` adds to its context for every section to show: the case
+    page's render call takes `**await deliberation.section(request, db=..., user=..., case=...)`."""
+    wiring = wiring_of(request.app)
+    view = await view_of(
+        db=db, user=user, case=case, controller_org=wiring.settings.controller_org, registry=wiring.policies
+    )
+    return {"deliberation": view}
 
 
 # Reading forms
@@ -257,16 +267,23 @@ def _checked(form: FormData, name: str) -> bool:
     return form.get(name) == "yes"
 
 
+def _present(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields filled in (nested ones too): one left empty is missing, so the model's default or refusal applies."""
+    return {
+        key: _present(value) if isinstance(value, dict) else value for key, value in data.items() if value is not None
+    }
+
+
 def parsed(model: type[Body], data: dict[str, Any]) -> Body:
     """The API's body model built from a form: what it refuses is a 422 naming each field, as the API's would be."""
     try:
-        return model.model_validate({key: value for key, value in data.items() if value is not None})
+        return model.model_validate(_present(data))
     except ValidationError as invalid:
         errors = [
             FieldError(
                 field=".".join(str(part) for part in error["loc"]) or "body",
                 location="body",
-                message=error["msg"],
+                message="is required" if error["type"] == "missing" else error["msg"],
             )
             for error in invalid.errors()
         ]
@@ -280,14 +297,12 @@ def parsed(model: type[Body], data: dict[str, Any]) -> Body:
 
 @dataclass(frozen=True, slots=True)
 class Acting:
-    """One act on a case: who, on which request, in which transaction, with the app's parts it needs."""
+    """One act on a case (or the page showing it): who, on which request, in which transaction."""
 
     request: Request
     db: AsyncSession
     user: ConsoleUser
     case: SharingRequest
-    settings: Settings
-    registry: PolicyRegistry
 
 
 async def _case(db: AsyncSession, user: ConsoleUser, request_id: str) -> SharingRequest:
@@ -322,18 +337,17 @@ async def show(
     kept: FormData | None = None,
 ) -> Response:
     """The deliberation page for the case: the banner of a done act, or a refused one's errors and form."""
-    view = await view_of(
-        db=acting.db, user=acting.user, case=acting.case, settings=acting.settings, registry=acting.registry
-    )
+    listed = errors or []
     return render(
         acting.request,
         "deliberation/page.jinja",
         status_code=status_code,
         case=acting.case,
-        deliberation=view,
+        **await section(acting.request, db=acting.db, user=acting.user, case=acting.case),
         banner=BANNERS.get(done) if done else None,
-        failed=failed,
-        errors=errors or [],
+        errors=listed,
+        # Each field's own message beside it, as the summary links to it (not the form's, which has no input).
+        field_errors={entry["href"][1:]: {"text": entry["text"]} for entry in listed if entry["href"][1:] != failed},
         kept={failed: _kept(kept)} if failed and kept is not None else None,
     )
 
@@ -362,10 +376,8 @@ async def act(
     return RedirectResponse(PAGE.format(request_id=acting.case.id) + f"?done={done.value}#{form_id}", status_code=303)
 
 
-async def acting_on(
-    request: Request, db: AsyncSession, user: ConsoleUser, request_id: str, settings: Settings, registry: PolicyRegistry
-) -> Acting:
-    return Acting(request, db, user, await _case(db, user, request_id), settings, registry)
+async def acting_on(request: Request, db: AsyncSession, user: ConsoleUser, request_id: str) -> Acting:
+    return Acting(request, db, user, await _case(db, user, request_id))
 
 
 @router.get(PAGE)
@@ -374,12 +386,10 @@ async def deliberation_page(
     request_id: PathName,
     db: SessionDep,
     user: OverseerUser,
-    settings: SettingsDep,
-    registry: RegistryDep,
     done: Done | None = None,
 ) -> Response:
     """The case's opinions, panel, reconsideration, retrospective review and notices, with their forms."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
     await events.request_read(session=db, actor=user.principal, request=acting.case, action=RequestAction.READ)
     return await show(acting, done=done)
 
@@ -392,10 +402,9 @@ async def ask_opinion(
     user: GuardianUser,
     form: CheckedForm,
     settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """The claim holder asks another guardian (named, or any) for an opinion on the outcome they propose."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         sub, org = _text(form, "guardian"), _text(form, "guardian_org") or settings.controller_org
@@ -419,11 +428,9 @@ async def give_opinion(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """The guardian asked gives their opinion: agree, disagree or abstain, with a rationale."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         body = parsed(
@@ -450,7 +457,7 @@ async def open_panel(
     registry: RegistryDep,
 ) -> Response:
     """The claim holder sends the case to a panel they chair, naming the controller's guardians who sit with them."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         members = [{"sub": sub, "org": settings.controller_org} for sub in _lines(form, "members")]
@@ -474,11 +481,9 @@ async def vote(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """A member of the open panel votes, once, with a rationale (and conditions with an approval on conditions)."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         body = parsed(
@@ -501,11 +506,9 @@ async def withdraw(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """A member withdraws from the open panel, saying why; their vote, if cast, no longer counts."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         body = parsed(PanelWithdrawalBody, {"rationale": _text(form, "rationale")})
@@ -521,11 +524,9 @@ async def close_panel(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """The chair closes the panel: its members' majority decides, or the chair's casting vote on a real tie."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         body = parsed(
@@ -548,11 +549,10 @@ async def decide_reconsideration(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
     registry: RegistryDep,
 ) -> Response:
     """The claim holder upholds the decision reconsidered, or overturns it with a new decision."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         overturned = _text(form, "outcome") == ReconsiderationOutcome.OVERTURNED
@@ -584,11 +584,9 @@ async def retrospective_review(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """The claim holder upholds an emergency share, or not, with reasons."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
 
     async def work() -> None:
         body = parsed(
@@ -606,11 +604,9 @@ async def release_notice(
     db: SessionDep,
     user: GuardianUser,
     form: CheckedForm,
-    settings: SettingsDep,
-    registry: RegistryDep,
 ) -> Response:
     """A guardian not of the requesting organisation releases a withheld notice, saying why (recorded, audited)."""
-    acting = await acting_on(request, db, user, request_id, settings, registry)
+    acting = await acting_on(request, db, user, request_id)
     form_id = f"release-{_text(form, 'audience')}" if _text(form, "audience") in set(NoticeAudience) else "release"
 
     async def work() -> None:

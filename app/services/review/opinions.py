@@ -121,9 +121,7 @@ async def _answerable(
     return (mine or anyone)[0]
 
 
-async def asked_on(
-    *, session: AsyncSession, request: SharingRequest
-) -> list[tuple[OpinionRequest, Opinion | None]]:
+async def asked_on(*, session: AsyncSession, request: SharingRequest) -> list[tuple[OpinionRequest, Opinion | None]]:
     """Every opinion asked on the request, oldest first, each with the opinion given if it was answered."""
     query = (
         select(OpinionRequest, Opinion)
