@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.console import deliberation
 from app.console.pages import environment
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
@@ -24,6 +25,18 @@ from tests.test_reconsideration import GROUNDS, REFUSED
 QUESTION = "I propose to refuse: onward sharing to the whole team is more than the purpose needs. Do you agree?"
 RATIONALE = "Weighed the onward sharing against the duty of confidence; the recipient team is named and small."
 REASON = "Approving would override a capable adult's refusal of consent; the policy asks a panel to decide."
+# Every form of the deliberation, by the path it posts to.
+ACTIONS = (
+    "opinion-requests",
+    "opinions",
+    "panel",
+    "panel/votes",
+    "panel/withdrawals",
+    "panel/decision",
+    "reconsideration",
+    "retrospective-review",
+    "notice-releases",
+)
 WHY = "The investigation has concluded and telling the person can no longer alert anyone."
 
 
@@ -139,7 +152,7 @@ async def test_an_opinion_is_asked_and_given_through_the_console_and_no_one_else
     assert "Disagree" in shown.text and RATIONALE in shown.text
 
 
-async def test_a_form_without_its_token_and_an_auditor_are_refused_and_change_nothing(
+async def test_every_form_refuses_a_post_without_its_token_and_an_auditor_and_changes_nothing(
     client: httpx.AsyncClient, tokens: Tokens, sign_in: SignIn, requester: str
 ) -> None:
     grace, audrey = await sign_in("Grace Guardian"), await sign_in("Audrey Auditor", Role.AUDITOR)
@@ -152,8 +165,13 @@ async def test_a_form_without_its_token_and_an_auditor_are_refused_and_change_no
 
     readable = await audrey.page(request_id)
     assert readable.status_code == 200 and "<form" not in readable.text.split('id="deliberation"')[1]
-    refused = await audrey.post(request_id, "opinion-requests", asked)
-    assert refused.status_code == 403 and "You cannot use this page" in refused.text
+    posted = {route.path.split("/deliberation/")[1] for route in deliberation.router.routes if "POST" in route.methods}
+    assert posted == set(ACTIONS)  # a new form is tried here too
+    for action in ACTIONS:
+        refused = await audrey.post(request_id, action, asked)
+        assert refused.status_code == 403 and "You cannot use this page" in refused.text, action
+        untokened = await grace.post(request_id, action, asked, token=False)
+        assert untokened.status_code == 403 and "This form has expired" in untokened.text, action
     assert await history(client, tokens, request_id) == before
 
 
