@@ -23,7 +23,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import FormData
 
-from app.errors import FieldError, InvalidInput, NotFound, ProblemError
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, ProblemError
 from app.http.dependencies import PathName, RegistryDep, SettingsDep
 from app.http.session import SessionDep
 from app.models.actions import RequestAction
@@ -33,7 +33,7 @@ from app.models.opinion import Opinion, OpinionBody, OpinionRequest, OpinionRequ
 from app.models.panel import PanelCloseBody, PanelOpenBody, PanelPublic, PanelVoteBody, PanelWithdrawalBody
 from app.models.reconsideration import Reconsideration
 from app.models.review import ReconsiderationDecisionBody, RetrospectiveReviewBody
-from app.models.sharing_request import RequestVersion, SharingRequest
+from app.models.sharing_request import RequestVersion, SharingRequest, claim_lapsed
 from app.models.vocabulary import (
     ReconsiderationOutcome,
     Role,
@@ -137,25 +137,17 @@ class Deliberation:
         return next((entry for entry in self.opinions if entry.mine_to_give), None)
 
 
-def _mine(asked: OpinionRequest, user: ConsoleUser) -> bool | None:
-    """True when asked of this person, None when asked of anyone but them, False otherwise."""
-    me = (user.principal.sub, user.principal.org)
-    if (asked.asked_sub, asked.asked_org) == me:
-        return True
-    if asked.asked_sub is None and (asked.asked_by, asked.asked_by_org) != me:
-        return None
-    return False
-
-
 async def _opinions(
     db: AsyncSession, user: ConsoleUser, case: SharingRequest, *, holds: bool, stage: Stage
 ) -> list[AskedOpinion]:
-    """The opinions asked, marking the one this person would answer (as opinions._answerable would choose it)."""
+    """The opinions asked, marking the one this person would answer: the oldest open one asked of them, else the
+    oldest asked of any guardian but them (as app/services/review/opinions.py chooses)."""
     asked = await opinions.asked_on(session=db, request=case)
-    open_ = [row for row, given in asked if given is None and row.answered_at is None and row.closed_at is None]
+    me = (user.principal.sub, user.principal.org)
+    open_ = [row for row, _ in asked if row.answered_at is None and row.closed_at is None]
+    mine = [row for row in open_ if (row.asked_sub, row.asked_org) == me]
+    anyone = [row for row in open_ if row.asked_sub is None and (row.asked_by, row.asked_by_org) != me]
     may_answer = user.principal.has(Role.GUARDIAN) and not holds and user.principal.org != case.requester_org
-    mine = [row for row in open_ if _mine(row, user) is True]
-    anyone = [row for row in open_ if _mine(row, user) is None]
     chosen = (mine or anyone or [None])[0] if may_answer and stage is Stage.IN_REVIEW else None
     return [AskedOpinion(asked=row, given=given, mine_to_give=row is chosen) for row, given in asked]
 
@@ -181,7 +173,7 @@ async def _panel_required(db: AsyncSession, registry: PolicyRegistry, case: Shar
     """Whether the policy leaves approving this case to a panel (the check an approval would meet)."""
     try:
         await decisions.check_no_panel_needed(session=db, registry=registry, request=case)
-    except ProblemError:
+    except Conflict:
         return True
     return False
 
@@ -209,7 +201,8 @@ async def view_of(
     """Everything the deliberation sections show of `case` to `user` (reads only; nothing audited)."""
     principal = user.principal
     stage = stage_of(case)
-    holds = (case.assignee_sub, case.assignee_org) == (principal.sub, principal.org)
+    # A lapsed claim is no one's: the services return it to the queue before any move.
+    holds = (case.assignee_sub, case.assignee_org) == (principal.sub, principal.org) and not claim_lapsed(case)
     body = (
         await db.exec(
             select(RequestVersion.body).where(
@@ -373,7 +366,7 @@ async def act(
         return await show(
             acting, status_code=problem.status_code, failed=form_id, errors=error_list(problem, form_id), kept=form
         )
-    return RedirectResponse(PAGE.format(request_id=acting.case.id) + f"?done={done.value}#{form_id}", status_code=303)
+    return RedirectResponse(PAGE.format(request_id=acting.case.id) + f"?done={done.value}", status_code=303)
 
 
 async def acting_on(request: Request, db: AsyncSession, user: ConsoleUser, request_id: str) -> Acting:
