@@ -19,6 +19,7 @@ from tests.support import Tokens, console_client, dev_sign_in
 from tests.test_console import assert_strict_page
 from tests.test_notice_safety import PREJUDICE
 from tests.test_notice_safety import decided as decided_by_guardian
+from tests.test_opinions import verify
 from tests.test_panels import CONSENT_REFUSED
 from tests.test_reconsideration import GROUNDS, REFUSED
 
@@ -137,6 +138,9 @@ async def test_an_opinion_is_asked_and_given_through_the_console_and_no_one_else
     refused = await pat.post(request_id, "opinions", {"opinion": "agree", "rationale": RATIONALE})
     assert refused.status_code == 403, refused.text
     assert "nhsuk-error-summary" in refused.text and "no opinion has been asked of you" in refused.text
+    # Nor may the guardian who holds the claim and will decide.
+    own_case = await grace.post(request_id, "opinions", {"opinion": "agree", "rationale": RATIONALE})
+    assert own_case.status_code == 403 and "not the one holding the claim" in own_case.text
     assert await history(client, tokens, request_id) == before
 
     own = await olu.page(request_id)
@@ -237,6 +241,7 @@ async def test_a_panel_is_opened_voted_on_withdrawn_from_and_closed_through_the_
     read = await client.get(f"/v1/sharing-requests/{request_id}", headers=tokens.agency("RXT01"))
     assert read.json()["status"] == "refused"
     assert ("panel_decided", chair.sub) in await audited(client, tokens, request_id)
+    await verify(client, tokens)  # the refusals, undone to their savepoints, left no gap in the chain
 
 
 async def test_a_reconsideration_is_decided_through_the_console_with_the_reasons_the_api_requires(
@@ -317,6 +322,7 @@ async def test_notices_are_read_in_the_page_and_a_withheld_one_released_with_its
     )
     assert sent.status_code == 200, sent.text
     assert ("notice_released", nia.sub) in await audited(client, tokens, request_id)
+    await verify(client, tokens)
 
 
 def test_the_case_page_without_the_sections_links_to_them() -> None:
