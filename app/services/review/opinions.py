@@ -124,6 +124,17 @@ async def _answerable(
     return (mine or anyone)[0]
 
 
+async def asked_on(*, session: AsyncSession, request: SharingRequest) -> list[tuple[OpinionRequest, Opinion | None]]:
+    """Every opinion asked on the request, oldest first, each with the opinion given if it was answered."""
+    query = (
+        select(OpinionRequest, Opinion)
+        .join(Opinion, col(Opinion.opinion_request_id) == col(OpinionRequest.id), isouter=True)
+        .where(OpinionRequest.request_id == request.id)
+        .order_by(col(OpinionRequest.asked_at), col(OpinionRequest.id))
+    )
+    return [(asked, given) for asked, given in (await session.exec(query)).all()]
+
+
 async def to_weigh(*, session: AsyncSession, request: SharingRequest) -> list[tuple[Opinion, OpinionRequest]]:
     """The opinions given on the request that no decision has weighed yet, oldest first."""
     query = (
