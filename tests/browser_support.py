@@ -24,7 +24,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from app.console.sign_in import NOT_A_NAME_CHARACTER
 from app.models.vocabulary import Role
+from app.platform.config import DEV_CONTROLLER_ORG
 from tests.factories import REFERRED
 from tests.rules.baseline import changed
 from tests.support import TEST_SECRET, Tokens, settings_for
@@ -69,6 +71,8 @@ RESEARCH = REFERRED | {
     "national_data_opt_out_applied": True,
     "subjects.count": 40,
 }
+# The guardian the tests sign in as: the seeded claimed case is theirs.
+CONSOLE_GUARDIAN = "Grace Guardian"
 RATIONALE = "Approved: ethics approval seen and the dataset limited to what the study protocol needs."
 
 
@@ -163,22 +167,30 @@ def served(folder: Path) -> Iterator[Served]:
 
 @dataclass(frozen=True)
 class Seeded:
-    """What the browser tests find in the served app: a referred case with an attachment, a decided approval."""
+    """What the browser tests find in the served app: a referred case with an attachment, a referred case the
+    console's guardian (CONSOLE_GUARDIAN, once signed in) holds, and a decided approval (an entry of the register)."""
 
     referred_id: str
     referred_reference: str
     attachment_id: str
+    claimed_id: str
     approved_id: str
 
     PATH_PARAMETERS: ClassVar[tuple[str, ...]] = ("request_id", "attachment_id")
 
-    def ids(self) -> dict[str, str]:
-        """The values of the console's path parameters, by the names its routes give them."""
-        return dict(zip(self.PATH_PARAMETERS, (self.referred_id, self.attachment_id), strict=True))
+    def ids(self, *, claimed: bool = False) -> dict[str, str]:
+        """The values of the console's path parameters: the referred case's, or the claimed one's."""
+        request_id = self.claimed_id if claimed else self.referred_id
+        return dict(zip(self.PATH_PARAMETERS, (request_id, self.attachment_id), strict=True))
 
 
-def guardian_headers(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers("CONTROLLER", Role.GUARDIAN, sub="guardian-seed")
+def guardian_headers(tokens: Tokens, sub: str = "guardian-seed") -> dict[str, str]:
+    return tokens.headers(DEV_CONTROLLER_ORG, Role.GUARDIAN, sub=sub)
+
+
+def dev_subject(name: str) -> str:
+    """The subject the development sign-in gives a person of this name (app/console/sign_in.py)."""
+    return "dev-" + (NOT_A_NAME_CHARACTER.sub("-", name.strip().lower()).strip("-") or "person")
 
 
 def seed(app: Served) -> Seeded:
@@ -203,13 +215,21 @@ def seed(app: Served) -> Seeded:
             files={"file": ("impact-assessment.pdf", PDF, "application/pdf")},
             headers=agency,
         )
+        claimed = created(
+            "/v1/sharing-requests", json=changed(REFERRED | {"reference": "CONSOLE-CLAIMED-1"}), headers=agency
+        )
+        held = client.post(
+            f"/v1/sharing-requests/{claimed['id']}/claim",
+            headers=guardian_headers(tokens, dev_subject(CONSOLE_GUARDIAN)),
+        )
+        assert held.status_code == 200, held.text
         approved = created("/v1/sharing-requests", json=changed(RESEARCH), headers=agency)
         path = f"/v1/sharing-requests/{approved['id']}"
         claim = client.post(f"{path}/claim", headers=guardian)
         assert claim.status_code == 200, claim.text
         decision = client.post(f"{path}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
         assert decision.status_code == 200, decision.text
-    return Seeded(referred["id"], reference, attachment["id"], approved["id"])
+    return Seeded(referred["id"], reference, attachment["id"], claimed["id"], approved["id"])
 
 
 def axe_violations(driver: WebDriver, script: str) -> list[dict[str, Any]]:

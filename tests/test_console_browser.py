@@ -26,6 +26,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from app.main import create_app
 from app.models.vocabulary import Role
 from tests.browser_support import (
+    CONSOLE_GUARDIAN,
     MISSING,
     Seeded,
     Served,
@@ -45,7 +46,7 @@ pytestmark = PROCESS_GROUP
 SCREENSHOTS = os.environ.get("CALDICOTT_SCREENSHOTS")
 # Who signs in for each role (the name shows in the header, and in the screenshots).
 NAMES = {
-    Role.GUARDIAN: "Grace Guardian",
+    Role.GUARDIAN: CONSOLE_GUARDIAN,
     Role.AUDITOR: "Arun Auditor",
     Role.ADMIN: "Ada Admin",
     Role.IG_MANAGER: "Ines Governance",
@@ -54,15 +55,17 @@ NAMES = {
 
 @dataclass(frozen=True)
 class Page:
-    """A page of the console or the register: its route as the app declares it, who is signed in to see it, and the
-    values of any path parameters other than the seeded case's ids (`{request_id}`, `{attachment_id}`)."""
+    """A page of the console or the register: its route as the app declares it, who is signed in to see it, the
+    values of any path parameters other than the seeded case's ids (`{request_id}`, `{attachment_id}`), and whether
+    `{request_id}` is the case the guardian signed in holds rather than the unclaimed referred case."""
 
     route: str
     role: Role | None  # None: nobody is signed in
     params: dict[str, str] = field(default_factory=dict)
+    claimed: bool = False
 
     def path(self, seeded: Seeded) -> str:
-        return self.route.format(**seeded.ids() | self.params)
+        return self.route.format(**seeded.ids(claimed=self.claimed) | self.params)
 
     @property
     def screenshot_name(self) -> str:
@@ -71,18 +74,20 @@ class Page:
 
 
 # Every page a browser can land on, each visited by the axe-core test: a new page is one line here, and
-# test_every_page_is_checked fails until it is. For example:
-#   Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
+# test_every_page_is_checked fails until it is.
 PAGES = (
     Page("/console/sign-in", None),
     Page("/console/", Role.GUARDIAN),
     Page("/console/sign-out", Role.GUARDIAN),
     Page("/console/signed-out", None),
+    Page("/register", None),
+    Page("/console/cases/{request_id}/deliberation", Role.GUARDIAN, claimed=True),
+    Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
 )
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)
 # GET routes under /console/ that are no page (a download, a redirect), with the reason.
-NOT_PAGES: dict[str, str] = {}
+NOT_PAGES = {"/register.csv": "the register as a CSV file"}
 
 
 def page_routes() -> set[str]:
@@ -188,6 +193,12 @@ def test_axe_finds_no_wcag_22_aa_violation_and_the_browser_no_error(
     assert not violations, f"axe-core on {page.route}:\n{describe(violations)}"
     assert not errors, f"the browser's errors on {page.route} (a CSP refusal among them?):\n" + "\n".join(errors)
     assert enhanced, f"the console's script did not run on {page.route}"
+
+
+def test_the_guardian_signed_in_holds_the_claimed_case(console: Console, seeded: Seeded) -> None:
+    """The claimed case's pages show the claim holder's forms, so axe-core checks them too."""
+    console.visit(Page("/console/cases/{request_id}/deliberation", Role.GUARDIAN, claimed=True), seeded)
+    assert console.driver.find_elements(By.CSS_SELECTOR, "main form#ask"), console.driver.page_source
 
 
 def test_the_csp_refuses_an_inline_script_and_the_test_sees_the_refusal(console: Console, seeded: Seeded) -> None:
