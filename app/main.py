@@ -8,6 +8,7 @@ from importlib import metadata
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.console import site as console
 from app.errors import ProblemError, install_problem_handlers
 from app.http import contract
 from app.http.correlation import CorrelationMiddleware
@@ -180,4 +181,5 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     app.webhooks.include_router(webhook_contract.router)  # what subscribers are sent: documented only, never served
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(limit_rate)])
+    console.install(app)  # the console's pages for people, signed in by their own session (app/console/)
     return app

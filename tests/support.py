@@ -1,8 +1,10 @@
 """Test support shared by fixtures and tests: settings, tokens, the command line, where the scenario corpus lives."""
 
+import html
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app import cli as caldicott
@@ -43,6 +46,7 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         # Guardians of these sit in the controller's review besides its own (CALDICOTT_GUARDIAN_ORGS): RXT01 is also the
         # tests' usual requester, so that "a guardian never decides their own organisation's request" can be tested.
         "guardian_orgs": list(GUARDIAN_ORGS),
+        "console_dev_sign_in": True,  # the console's pages are tested signed in through the development sign-in
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -131,3 +135,32 @@ def production_settings(tmp_path: Path, **overrides: Any) -> Settings:
         audit_public_keys_file=tmp_path / "audit-keys.json",
         **overrides,
     )  # type: ignore[call-arg]
+
+
+# The console (app/console/): signed in through the development sign-in, over https (its cookie is Secure).
+
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def form_token(page: str) -> str:
+    """The form token a console page gave its forms."""
+    found = FORM_TOKEN.search(page)
+    assert found, "the page has no form with a form token"
+    return html.unescape(found[1])
+
+
+def console_client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+
+
+async def dev_sign_in(console: httpx.AsyncClient, role: Role = Role.GUARDIAN, name: str = "Grace Guardian") -> str:
+    """Sign `console` in as a person of the controller with `role`; the form token of their pages."""
+    page = await console.get("/console/sign-in")
+    assert page.status_code == 200, page.text
+    signed_in = await console.post(
+        "/console/dev-sign-in", data={"csrf_token": form_token(page.text), "name": name, "role": role.value}
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    signing_out = await console.get("/console/sign-out")  # a page with a form: any page's token is the sign-in's
+    assert signing_out.status_code == 200, signing_out.text
+    return form_token(signing_out.text)

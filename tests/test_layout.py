@@ -35,11 +35,13 @@ def inner_modules(folder: Path) -> list[Path]:
     "path", inner_modules(SERVICES) + inner_modules(APP / "rules"), ids=lambda path: str(path.relative_to(APP.parent))
 )
 def test_services_and_rules_know_no_http(path: Path) -> None:
-    """Negotiation, multipart bodies, headers and the app's state are read at the edge (app/http/, app/routers/)."""
+    """Negotiation, multipart bodies, headers and the app's state are read at the edge (app/http/, app/routers/,
+    app/console/)."""
     http = sorted(
         name
         for name in imported(path)
-        if name.split(".")[0] in HTTP_LIBRARIES or name.startswith(("app.http", "app.routers", "app.main"))
+        if name.split(".")[0] in HTTP_LIBRARIES
+        or name.startswith(("app.http", "app.routers", "app.console", "app.main"))
     )
     assert not http, f"{path.name} imports {http}"
     assert "app.state" not in path.read_text(), f"{path.name} reads the app's state"

@@ -3,6 +3,7 @@
 from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgreementVersion
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
+from app.models.console import ConsoleSession
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.idempotency import IdempotencyRecord
 from app.models.notice_release import NoticeRelease
@@ -34,6 +35,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditPending",
+    "ConsoleSession",
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",

@@ -155,6 +155,13 @@ class Settings(BaseSettings):
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
     # The public data uses register (GET /v1/register) shows a number of people under this as a band ("<10").
     register_min_count: int = Field(default=10, ge=1, le=1000)
+    # The console (app/console/): its public address, for the links in emails and the sign-in's redirect URI; how long a
+    # signed-in person may be idle, and how long a sign-in lasts at most; and the development sign-in (pick a role),
+    # for a laptop only.
+    console_url: HttpUrl | None = None
+    console_idle_minutes: int = Field(default=30, ge=1, le=720)
+    console_session_hours: int = Field(default=10, ge=1, le=24)
+    console_dev_sign_in: bool = False
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
     # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
@@ -198,6 +205,7 @@ class Settings(BaseSettings):
             if self.jwks_url is not None and self.jwks_url.scheme != "https":
                 raise ValueError("production fetches CALDICOTT_JWKS_URL over https only")
             self._refuse_unsafe_subject_keys()
+            self._refuse_unsafe_console()
             if self.webhook_allow_private:
                 raise ValueError(
                     "CALDICOTT_WEBHOOK_ALLOW_PRIVATE is for development only; "
@@ -331,6 +339,18 @@ class Settings(BaseSettings):
         if not database or database == ":memory:" or database.startswith("file:"):
             raise ValueError("an in-memory SQLite database has no folder beside it: set CALDICOTT_ATTACHMENT_DIR")
         return Path(database).parent / "attachments"
+
+    def _refuse_unsafe_console(self) -> None:
+        if self.console_dev_sign_in:
+            raise ValueError("CALDICOTT_CONSOLE_DEV_SIGN_IN lets anyone pick a role: it is for development only")
+        if self.console_url is not None and self.console_url.scheme != "https":
+            raise ValueError("production serves the console at an https CALDICOTT_CONSOLE_URL only")
+
+    @property
+    def console_address(self) -> str:
+        """The console's public base URL, without a trailing slash: CALDICOTT_CONSOLE_URL, or on a laptop the address
+        `scripts/run-dev` serves."""
+        return str(self.console_url or "http://localhost:8000").rstrip("/")
 
     def audit_keys(self, *, sign: bool) -> AuditKeys:
         """The keys of audit checkpoints this process needs (the signer too when `sign`);
