@@ -75,7 +75,8 @@ class Flow:
         return cls(generate_token(48), generate_token(48), generate_token(64), next_path, int(time.time()))
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(json.dumps(asdict(self)).encode()).decode()
+        """The flow as a cookie's value: base64url JSON, unpadded (cookie values are best without `=`)."""
+        return base64.urlsafe_b64encode(json.dumps(asdict(self)).encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, value: str | None) -> "Flow | None":
@@ -83,7 +84,7 @@ class Flow:
         if not value:
             return None
         try:
-            fields = json.loads(base64.urlsafe_b64decode(value.encode()))
+            fields = json.loads(base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4)))
             flow = cls(**fields)
         except (binascii.Error, UnicodeError, ValueError, TypeError):
             return None
@@ -150,9 +151,12 @@ class OidcClient:
         """The claims of an ID token signed by the provider's key, for our client, unexpired, with our nonce."""
         if not isinstance(id_token, str):
             raise SignInFailed("the provider's answer held no ID token")
+        metadata = await self._discover()
         # OpenID Connect Discovery: RS256 when the provider does not list the algorithms it signs with.
-        offered = (await self._discover()).get("id_token_signing_alg_values_supported") or ["RS256"]
+        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         allowed = [name for name in ID_TOKEN_ALGORITHMS if name in offered]
+        if not allowed:
+            raise SignInFailed(f"the provider signs ID tokens with none of {', '.join(ID_TOKEN_ALGORITHMS)}")
         try:
             try:
                 token = jwt.decode(id_token, await self._key_set(), algorithms=allowed)
@@ -162,7 +166,7 @@ class OidcClient:
                 token.claims,
                 token.header,
                 {
-                    "iss": {"essential": True, "value": self.issuer},
+                    "iss": {"essential": True, "value": metadata["issuer"]},
                     "aud": {"essential": True, "value": self.client_id},
                     "nonce": {"essential": True, "value": nonce},
                 },
@@ -198,9 +202,11 @@ class OidcClient:
         if self._metadata is not None and time.monotonic() - self._metadata_at < METADATA_SECONDS:
             return self._metadata
         document = await self._get_json(self.issuer + DISCOVERY_PATH)
-        # OpenID Connect Discovery 4.3: the document must name the very issuer it was fetched for.
-        if document.get("issuer", "").rstrip("/") != self.issuer:
-            log.error("discovery at %s names issuer %r", self.issuer, document.get("issuer"))
+        # OpenID Connect Discovery 4.3: the document must name the issuer it was fetched for. Its own spelling (a
+        # trailing slash or not, which the setting's URL may have gained or lost) is the `iss` its ID tokens carry.
+        issuer = document.get("issuer")
+        if not isinstance(issuer, str) or issuer.rstrip("/") != self.issuer:
+            log.error("discovery at %s names issuer %r", self.issuer, issuer)
             raise ProviderUnavailable("the provider's configuration names another issuer")
         for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(document.get(endpoint), str):

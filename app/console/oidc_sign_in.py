@@ -79,7 +79,7 @@ async def start(
 
 
 @router.get(CALLBACK_PATH)
-async def callback(  # noqa: PLR0913 (what a provider may send back is its own list)
+async def callback(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
@@ -133,7 +133,7 @@ async def callback(  # noqa: PLR0913 (what a provider may send back is its own l
     return response
 
 
-async def _person(  # noqa: PLR0913
+async def _person(
     client: OidcClient,
     flow: Flow | None,
     *,
