@@ -1,5 +1,7 @@
 """A real OpenID provider for the console's sign-in tests: tests/oidc/provider.mjs (the `oidc-provider` package, pinned
-in tests/oidc/package-lock.json) run by node on a free loopback port, and a browser's walk through its login form."""
+in tests/oidc/package-lock.json) run by node on a free loopback port, and a browser's walk through its login form.
+
+A module starts it once, from a module-scoped fixture: `with running_provider(folder) as provider: yield provider`."""
 
 import os
 import select
@@ -8,13 +10,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
-import pytest
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID = "caldicott-console"
@@ -50,9 +52,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    """The provider, started for the module and stopped after it; its log in the module's temporary folder."""
+@contextmanager
+def running_provider(folder: Path) -> Iterator[OidcProvider]:
+    """The provider, started (its packages installed first if need be) and stopped after; its log in `folder`."""
     install()
     node = shutil.which("node")
     assert node, "node is needed to run the tests' OpenID provider"
@@ -63,7 +65,7 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
         "OIDC_REDIRECT_URI": REDIRECT_URI,
         "NODE_ENV": "test",
     }
-    log = tmp_path_factory.mktemp("oidc") / "provider.log"
+    log = folder / "provider.log"
     with log.open("wb") as errors:
         process = subprocess.Popen(
             [node, "provider.mjs", str(free_port())], cwd=OIDC_DIR, env=env, stdout=subprocess.PIPE, stderr=errors

@@ -3,7 +3,7 @@ authorization code with PKCE, state and nonce, the ID token verified, its claims
 of a token's. The console runs in-process (httpx over ASGI at https://testserver); a second httpx client is the
 browser at the provider, posting its login form."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -20,11 +20,18 @@ from app.models.console import ConsoleSession
 from app.models.vocabulary import Role
 from app.platform.config import Settings
 from tests.conftest import fresh_start
-from tests.oidc_support import CONSOLE_URL, REDIRECT_URI, OidcProvider, free_port, walk_provider
-from tests.oidc_support import oidc_provider  # noqa: F401 (the fixture, used by name)
+from tests.oidc_support import (
+    CONSOLE_URL,
+    REDIRECT_URI,
+    OidcProvider,
+    free_port,
+    running_provider,
+    walk_provider,
+)
 from tests.support import PROCESS_GROUP, console_client, production_settings, settings_for
 
 pytestmark = PROCESS_GROUP  # the provider is a process of its own
+NO_DATABASE = "sqlite+aiosqlite:///unused.db"  # for the client alone, which never opens it
 
 
 def sign_in_settings(database_url: str, provider: OidcProvider, **overrides: object) -> Settings:
@@ -37,6 +44,13 @@ def sign_in_settings(database_url: str, provider: OidcProvider, **overrides: obj
         "console_dev_sign_in": False,
     }
     return settings_for(database_url, **(values | overrides))
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """One provider process for the module's tests."""
+    with running_provider(tmp_path_factory.mktemp("oidc")) as provider:
+        yield provider
 
 
 @pytest.fixture
@@ -191,10 +205,10 @@ async def test_an_answer_naming_another_issuer_is_refused(
 
 
 async def test_an_id_token_for_another_client_is_refused(
-    database_url: str, oidc_provider: OidcProvider, browser: httpx.AsyncClient
+    oidc_provider: OidcProvider, browser: httpx.AsyncClient
 ) -> None:
     """A real ID token of the same provider, signed by its key, but issued to another client (its audience)."""
-    client = OidcClient(sign_in_settings(database_url, oidc_provider))
+    client = OidcClient(sign_in_settings(NO_DATABASE, oidc_provider))
     flow = Flow.begin("/console/")
     ours = await client.authorization_url(flow)
     theirs = ours.replace(f"client_id={oidc_provider.client_id}", f"client_id={oidc_provider.other_client_id}")
@@ -215,7 +229,7 @@ async def test_an_id_token_for_another_client_is_refused(
     with pytest.raises(SignInFailed, match="aud"):
         await client.verify_id_token(id_token, nonce=flow.nonce)
     # The same token passes for the client it was issued to: what refused it above was its audience.
-    other = OidcClient(sign_in_settings(database_url, oidc_provider, oidc_client_id=oidc_provider.other_client_id))
+    other = OidcClient(sign_in_settings(NO_DATABASE, oidc_provider, oidc_client_id=oidc_provider.other_client_id))
     claims = await other.verify_id_token(id_token, nonce=flow.nonce)
     assert claims["sub"] == "guardian" and claims["roles"] == [Role.GUARDIAN.value]
     with pytest.raises(SignInFailed, match="nonce"):
