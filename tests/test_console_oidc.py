@@ -29,6 +29,7 @@ from tests.oidc_support import (
     walk_provider,
 )
 from tests.support import PROCESS_GROUP, console_client, production_settings, settings_for
+from tests.test_console import assert_strict_page
 
 pytestmark = PROCESS_GROUP  # the provider is a process of its own
 NO_DATABASE = "sqlite+aiosqlite:///unused.db"  # for the client alone, which never opens it
@@ -192,6 +193,7 @@ async def test_the_provider_s_refusal_is_shown_as_a_page(
     assert "error=access_denied" in callback
     refused = await console.get(on_console(callback))
     assert refused.status_code == 400 and "access_denied" in refused.text and "Try signing in again" in refused.text
+    assert_strict_page(refused)
     assert COOKIE not in console.cookies
 
 

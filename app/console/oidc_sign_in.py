@@ -89,8 +89,8 @@ async def callback(
     iss: Param = None,
     error: Param = None,
     error_description: Param = None,
-    error_uri: Param = None,
-    session_state: Param = None,
+    error_uri: Param = None,  # declared, though unread, so that an answer carrying it is not refused as malformed
+    session_state: Param = None,  # likewise (Keycloak and Entra ID send it)
 ) -> Response:
     """Complete the sign-in the person's flow started: the provider's answer checked, the person signed in."""
     flow = Flow.decode(request.cookies.get(FLOW_COOKIE))
