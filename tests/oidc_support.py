@@ -53,8 +53,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_provider(folder: Path) -> Iterator[OidcProvider]:
-    """The provider, started (its packages installed first if need be) and stopped after; its log in `folder`."""
+def running_provider(folder: Path, *, redirect_uri: str = REDIRECT_URI) -> Iterator[OidcProvider]:
+    """The provider, started (its packages installed first if need be) and stopped after; its log in `folder`.
+    Its clients may send people back to `redirect_uri` alone (a browser test's console has an address of its own)."""
     install()
     node = shutil.which("node")
     assert node, "node is needed to run the tests' OpenID provider"
@@ -62,7 +63,7 @@ def running_provider(folder: Path) -> Iterator[OidcProvider]:
         "OIDC_CLIENT_ID": CLIENT_ID,
         "OIDC_CLIENT_SECRET": CLIENT_SECRET,
         "OIDC_OTHER_CLIENT_ID": OTHER_CLIENT_ID,
-        "OIDC_REDIRECT_URI": REDIRECT_URI,
+        "OIDC_REDIRECT_URI": redirect_uri,
         "NODE_ENV": "test",
     }
     log = folder / "provider.log"
