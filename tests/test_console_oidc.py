@@ -3,6 +3,7 @@ authorization code with PKCE, state and nonce, the ID token verified, its claims
 of a token's. The console runs in-process (httpx over ASGI at https://testserver); a second httpx client is the
 browser at the provider, posting its login form."""
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -161,7 +162,10 @@ async def test_a_callback_with_another_state_is_refused(console: httpx.AsyncClie
     assert late.status_code == 400 and COOKIE not in console.cookies
 
 
-async def test_a_callback_is_used_once(console: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
+async def test_a_callback_is_used_once(
+    console: httpx.AsyncClient, browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="caldicott")
     start = await console.get("/console/oidc/start")
     kept = console.cookies[FLOW_COOKIE]
     callback = on_console(await walk_provider(browser, start.headers["location"], login="guardian"))
@@ -174,6 +178,14 @@ async def test_a_callback_is_used_once(console: httpx.AsyncClient, browser: http
     replayed = await console.get(callback)
     assert replayed.status_code == 400 and "refused to complete the sign-in (invalid_grant)" in replayed.text
     assert COOKIE not in console.cookies
+    # The refusal and the sign-in before it are logged, without the code or the flow's secrets.
+    assert (
+        "the provider refused the code: invalid_grant" in caplog.text and "console sign-in of guardian" in caplog.text
+    )
+    flow = Flow.decode(kept)
+    assert flow is not None
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert not any(secret in caplog.text for secret in (code, flow.state, flow.nonce, flow.verifier, kept))
 
 
 @pytest.mark.parametrize("target", ["https://elsewhere.example/", "//elsewhere.example/console/", "/v1/register"])
