@@ -114,7 +114,8 @@ class OidcClient:
         assert settings.oidc_issuer is not None and settings.oidc_client_id is not None
         self.issuer = str(settings.oidc_issuer).rstrip("/")
         self.client_id = settings.oidc_client_id
-        self._secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
+        secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else ""
+        self._secret = secret or None  # set but empty (a blank line in an env file): a public client
         self.redirect_uri = settings.console_address + CALLBACK_PATH
         self._org_claim, self._roles_claim = settings.oidc_org_claim, settings.oidc_roles_claim
         self._powers = Powers.of(settings)
