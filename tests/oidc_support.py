@@ -22,6 +22,7 @@ OIDC_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID = "caldicott-console"
 CLIENT_SECRET = "console-client-secret-for-the-tests"
 OTHER_CLIENT_ID = "another-service"  # a second client of the same provider: its tokens are for another audience
+PUBLIC_CLIENT_ID = "caldicott-console-public"  # a public client: no secret, PKCE alone
 CONSOLE_URL = "https://testserver"  # the console's address in the tests (httpx's ASGI transport)
 REDIRECT_URI = CONSOLE_URL + "/console/oidc/callback"
 START_SECONDS = 30
@@ -35,6 +36,7 @@ class OidcProvider:
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
     other_client_id: str = OTHER_CLIENT_ID
+    public_client_id: str = PUBLIC_CLIENT_ID
 
 
 def install() -> None:
@@ -63,6 +65,7 @@ def running_provider(folder: Path, *, redirect_uri: str = REDIRECT_URI) -> Itera
         "OIDC_CLIENT_ID": CLIENT_ID,
         "OIDC_CLIENT_SECRET": CLIENT_SECRET,
         "OIDC_OTHER_CLIENT_ID": OTHER_CLIENT_ID,
+        "OIDC_PUBLIC_CLIENT_ID": PUBLIC_CLIENT_ID,
         "OIDC_REDIRECT_URI": redirect_uri,
         "NODE_ENV": "test",
     }

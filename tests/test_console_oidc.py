@@ -188,6 +188,34 @@ async def test_a_callback_is_used_once(
     assert not any(secret in caplog.text for secret in (code, flow.state, flow.nonce, flow.verifier, kept))
 
 
+async def test_the_code_is_exchanged_only_with_the_flow_s_own_verifier(
+    console: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """PKCE: a code the provider issued for one challenge is refused with any other verifier."""
+    callback = await callback_for(console, browser, "guardian")
+    flow = Flow.decode(console.cookies[FLOW_COOKIE])
+    assert flow is not None
+    other = Flow(flow.state, flow.nonce, "v" * 64, flow.next_path, flow.started)
+    console.cookies.set(FLOW_COOKIE, other.encode(), domain="testserver.local", path="/console/oidc")
+    refused = await console.get(on_console(callback))
+    assert refused.status_code == 400 and "(invalid_grant)" in refused.text
+    assert COOKIE not in console.cookies
+
+
+async def test_a_public_client_signs_in_with_pkce_alone(
+    database_url: str, oidc_provider: OidcProvider, browser: httpx.AsyncClient
+) -> None:
+    public = {"oidc_client_id": oidc_provider.public_client_id, "oidc_client_secret": None}
+    application = create_app(sign_in_settings(database_url, oidc_provider, **public))
+    await fresh_start(application)
+    async with console_client(application) as console:
+        callback = await callback_for(console, browser, "admin")
+        assert (await console.get(on_console(callback))).status_code == 303
+        home = await console.get("/console/")
+        assert home.status_code == 200 and "Ada Admin" in home.text
+    await application.state.wiring.engine.dispose()
+
+
 @pytest.mark.parametrize("target", ["https://elsewhere.example/", "//elsewhere.example/console/", "/v1/register"])
 async def test_a_next_page_off_the_console_is_ignored(
     console: httpx.AsyncClient, browser: httpx.AsyncClient, target: str

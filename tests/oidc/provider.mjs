@@ -6,8 +6,9 @@
 //
 // Usage: node provider.mjs PORT
 // Environment: OIDC_CLIENT_ID, OIDC_REDIRECT_URI (required), OIDC_CLIENT_SECRET (unset: a public client),
-// OIDC_CONTROLLER_ORG (default CONTROLLER), OIDC_OTHER_CLIENT_ID (optional: a second client, for tokens meant for
-// another audience). Prints "ready <issuer>" once it listens on 127.0.0.1.
+// OIDC_CONTROLLER_ORG (default CONTROLLER), OIDC_OTHER_CLIENT_ID (optional: a second client with the same secret, for
+// tokens meant for another audience), OIDC_PUBLIC_CLIENT_ID (optional: a public client, PKCE alone).
+// Prints "ready <issuer>" once it listens on 127.0.0.1.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import process from 'node:process';
@@ -32,8 +33,7 @@ const ACCOUNTS = {
   agency: { name: 'Aled Agency', email: 'aled.agency@example.org', org: 'AGENCY-A', roles: ['agency', 'guardian'] },
 };
 
-function client(id) {
-  const secret = process.env.OIDC_CLIENT_SECRET;
+function client(id, secret) {
   return {
     client_id: id,
     ...(secret ? { client_secret: secret } : { token_endpoint_auth_method: 'none' }),
@@ -43,9 +43,12 @@ function client(id) {
   };
 }
 
-const clients = [client(clientId)];
+const clients = [client(clientId, process.env.OIDC_CLIENT_SECRET)];
 if (process.env.OIDC_OTHER_CLIENT_ID) {
-  clients.push(client(process.env.OIDC_OTHER_CLIENT_ID));
+  clients.push(client(process.env.OIDC_OTHER_CLIENT_ID, process.env.OIDC_CLIENT_SECRET));
+}
+if (process.env.OIDC_PUBLIC_CLIENT_ID) {
+  clients.push(client(process.env.OIDC_PUBLIC_CLIENT_ID, undefined));
 }
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
