@@ -25,7 +25,7 @@ from app.models.vocabulary import Role
 from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, form_token, settings_for
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
@@ -423,7 +423,39 @@ async def restore_register_entry(client: httpx.AsyncClient, tokens: Tokens) -> R
     return Request("DELETE", f"/v1/register/withholdings/{body['request_id']}", tokens.admin())
 
 
+# The console's forms: a person signed in through the development sign-in, its cookie sent as a header (the test
+# client speaks plain http, where a Secure cookie would not be sent), and the form token its pages give.
+
+
+def cookie_of(response: httpx.Response, name: str) -> str:
+    (line,) = [line for line in response.headers.get_list("set-cookie") if line.startswith(f"{name}=")]
+    return line.split(";", 1)[0]
+
+
+async def console_person(client: httpx.AsyncClient, role: Role = Role.GUARDIAN, name: str = "Grace") -> Request:
+    """A console POST's headers and form token for a person signed in with `role` (the URL is the caller's)."""
+    sign_in = await console_sign_in(client, tokens=None)
+    signed_in = await client.post(sign_in.url, headers=sign_in.headers, data=sign_in.data | {"role": role.value})
+    assert signed_in.status_code == 303, signed_in.text
+    headers = {"Cookie": cookie_of(signed_in, "caldicott_console")}
+    page = await client.get("/console/sign-out", headers=headers)
+    return Request("POST", "", headers, data={"csrf_token": form_token(page.text)})
+
+
+async def console_sign_in(client: httpx.AsyncClient, tokens: Tokens | None) -> Request:
+    page = await client.get("/console/sign-in")
+    data = {"csrf_token": form_token(page.text), "name": "Grace Guardian", "role": "guardian"}
+    return Request("POST", "/console/dev-sign-in", {"Cookie": cookie_of(page, "caldicott_console_form")}, data=data)
+
+
+async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    person = await console_person(client)
+    return Request("POST", "/console/sign-out", person.headers, data=person.data)
+
+
 CALLS: dict[tuple[str, str], Call] = {
+    ("POST", "/console/dev-sign-in"): Call(console_sign_in, 303, "console_signed_in"),
+    ("POST", "/console/sign-out"): Call(console_sign_out, 303, "console_signed_out"),
     ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
     ("POST", "/v1/sharing-agreements"): Call(register_isa, 201, "agreement_registered"),

@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, ge=1, le=720)
     console_session_hours: int = Field(default=10, ge=1, le=24)
     console_dev_sign_in: bool = False
+    # The API's interactive documentation, /docs (app/http/api_docs.py): unset, served in development and not in
+    # production (a 404); true or false decides either way.
+    api_docs: bool | None = None
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
     # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
@@ -351,6 +354,11 @@ class Settings(BaseSettings):
     def webhook_lease_seconds(self) -> float:
         """How long a worker holds a claimed delivery: one whole attempt and the time to record it."""
         return self.webhook_timeout_seconds + 60
+
+    @property
+    def api_docs_served(self) -> bool:
+        """Whether /docs is served: CALDICOTT_API_DOCS, else everywhere but production."""
+        return self.api_docs if self.api_docs is not None else self.env is not Environment.PRODUCTION
 
     @property
     def uses_sqlite(self) -> bool:

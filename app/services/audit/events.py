@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, WebhookAction
+from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, SignInAction, WebhookAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.webhook import WebhookEventType
@@ -311,4 +311,11 @@ async def report_run(
     """Someone ran a report or read the audit trail; `outcome` says how much it returned."""
     await audit.record(
         session=session, actor=actor, action=action, target_type=AuditTarget.REPORT, target_id=report, outcome=outcome
+    )
+
+
+async def signed_in_or_out(*, session: AsyncSession, actor: Principal, action: SignInAction, method: str) -> None:
+    """A person signed in to the console (`method`: how) or out of it: who used the console, and when."""
+    await audit.record(
+        session=session, actor=actor, action=action, target_type=AuditTarget.PERSON, target_id=actor.sub, outcome=method
     )
