@@ -17,6 +17,8 @@ from app.console.auth import COOKIE
 from app.console.oidc import Flow, OidcClient, SignInFailed
 from app.console.oidc_sign_in import FLOW_COOKIE
 from app.main import create_app
+from app.models.actions import SignInAction
+from app.models.audit import AuditEvent, AuditPending
 from app.models.console import ConsoleSession
 from app.models.vocabulary import Role
 from app.platform.config import Settings
@@ -85,6 +87,16 @@ async def callback_for(
     return await walk_provider(browser, start.headers["location"], login=login)
 
 
+async def sign_ins_audited(application: FastAPI) -> list[tuple[str, str]]:
+    """(who, how) of every console sign-in in the trail, chained or still pending."""
+    async with application.state.wiring.sessionmaker() as db:
+        found = []
+        for table in (AuditEvent, AuditPending):
+            rows = await db.exec(select(table).where(table.action == SignInAction.SIGNED_IN))
+            found += [(row.actor_sub, row.outcome) for row in rows]
+    return found
+
+
 def on_console(url: str) -> str:
     """The path and query of a console address, as the in-process client takes it."""
     parts = urlsplit(url)
@@ -136,6 +148,7 @@ async def test_a_guardian_signs_in_through_the_provider_and_sees_the_console(
         (row,) = (await db.exec(select(ConsoleSession))).all()
     assert (row.sub, row.org, row.roles, row.method) == ("guardian", "CONTROLLER", "guardian", "oidc")
     assert row.email == "grace.guardian@example.nhs.uk"
+    assert await sign_ins_audited(signing_in) == [("guardian", "oidc")]
 
 
 async def test_an_agency_user_is_refused_the_console_and_not_signed_in(
@@ -149,6 +162,7 @@ async def test_an_agency_user_is_refused_the_console_and_not_signed_in(
     assert (await console.get("/console/")).status_code == 303
     async with signing_in.state.wiring.sessionmaker() as db:
         assert (await db.exec(select(ConsoleSession))).all() == []
+    assert await sign_ins_audited(signing_in) == []
 
 
 async def test_a_callback_with_another_state_is_refused(console: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
