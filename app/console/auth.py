@@ -31,6 +31,7 @@ from app.models.console import ConsoleSession
 from app.models.vocabulary import Role
 from app.principal import INSIDE_ROLES, Principal
 from app.services.audit import events
+from app.services.notifications import people
 
 from .pages import CONSOLE_USER
 
@@ -107,6 +108,8 @@ async def start_session(
     db.add(row)
     await db.flush()
     await events.signed_in_or_out(session=db, actor=principal, action=SignInAction.SIGNED_IN, method=method)
+    # Their address as the sign-in gives it, for the emails that name them (app/services/notifications/).
+    await people.seen(session=db, sub=principal.sub, org=principal.org, name=name, email=email or None, now=now)
     response.set_cookie(
         COOKIE,
         token,

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
     # (app/powers.py, applied in app/http/tokens.py).
     guardian_orgs: list[OrganisationCode] = []
+    # The console's sign-in through the trust's OpenID provider (app/console/oidc.py; docs/operators/sign-in.md): its
+    # issuer (discovery at <issuer>/.well-known/openid-configuration), this service's client there (a confidential
+    # client has a secret; a public one relies on PKCE alone), the name on the sign-in button, and which ID token claims
+    # hold the organisation code and the list of roles, read as the API reads a token's `org` and `roles`.
+    oidc_issuer: HttpUrl | None = None
+    oidc_client_id: str | None = Field(default=None, min_length=1, max_length=200)
+    oidc_client_secret: SecretStr | None = None
+    oidc_provider_name: str = Field(default="your organisation's account", min_length=1, max_length=100)
+    oidc_org_claim: str = Field(default="org", min_length=1, max_length=100)
+    oidc_roles_claim: str = Field(default="roles", min_length=1, max_length=100)
     # Webhooks: where deliveries may go (app/services/webhooks/egress.py; docs/operators/configuration.md#webhooks).
     # Private addresses and any port: tests and local development only (SSRF).
     webhook_allow_private: bool = False
@@ -242,6 +252,25 @@ class Settings(BaseSettings):
             if self.controller_name is None:
                 raise ValueError(
                     "production needs CALDICOTT_CONTROLLER_NAME: the controller's name as its notices show it to people"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def sign_in_complete(self) -> "Settings":
+        """The trust's provider needs our client id; production reaches it, and is reached back, over https only."""
+        if self.oidc_issuer is None:
+            return self
+        if self.oidc_client_id is None:
+            raise ValueError(
+                "CALDICOTT_OIDC_ISSUER needs CALDICOTT_OIDC_CLIENT_ID: this service's client at the provider"
+            )
+        if self.env is Environment.PRODUCTION:
+            if self.oidc_issuer.scheme != "https":
+                raise ValueError("production signs people in through an https CALDICOTT_OIDC_ISSUER only")
+            if self.console_url is None:
+                raise ValueError(
+                    "CALDICOTT_OIDC_ISSUER needs CALDICOTT_CONSOLE_URL in production: "
+                    "the provider sends people back to it"
                 )
         return self
 
