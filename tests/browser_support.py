@@ -142,6 +142,10 @@ def served(folder: Path) -> Iterator[Served]:
         "CALDICOTT_AUDIT_SIGNING_KEY_FILE": str(folder / "audit-signing-key.pem"),
         "CALDICOTT_AUDIT_CHAIN_DELAY_SECONDS": "0",
         "CALDICOTT_CONSOLE_DEV_SIGN_IN": "true",
+        # An identity provider that is never reached: the sign-in page offers it, and its failure page can be seen.
+        "CALDICOTT_OIDC_ISSUER": f"http://127.0.0.1:{free_port()}/",
+        "CALDICOTT_OIDC_CLIENT_ID": "caldicott-console",
+        "CALDICOTT_OIDC_PROVIDER_NAME": "Northshire NHS account",
     }
     argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = (folder / "serve.log").open("wb")

@@ -80,6 +80,7 @@ PAGES = (
     Page("/console/", Role.GUARDIAN),
     Page("/console/sign-out", Role.GUARDIAN),
     Page("/console/signed-out", None),
+    Page("/console/oidc/callback", None),  # without a sign-in started: the page of a failed sign-in
     Page("/register", None),
     Page("/console/cases/{request_id}/deliberation", Role.GUARDIAN, claimed=True),
     Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
@@ -87,7 +88,10 @@ PAGES = (
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)
 # GET routes under /console/ that are no page (a download, a redirect), with the reason.
-NOT_PAGES = {"/register.csv": "the register as a CSV file"}
+NOT_PAGES = {
+    "/register.csv": "the register as a CSV file",
+    "/console/oidc/start": "a redirect to the identity provider",
+}
 
 
 def page_routes() -> set[str]:
