@@ -2,6 +2,7 @@
 its table), the policies and their replay reports, and the audit trail's verification and checkpoints. Each shows
 what the API answers for the same read, to the roles the API answers it for."""
 
+import html
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,13 +15,19 @@ import pytest
 from fastapi import FastAPI
 
 from app.console.dashboard import OUTCOME_TEXT, URGENCIES, URGENCY_TEXT, duration_text, percent_text
+from app.console.policy_pages import OUTCOME_TEXT as POLICY_OUTCOME_TEXT
+from app.console.policy_pages import RESULT_TEXT
 from app.console.sign_in import DEV_ROLES
 from app.models.base import LONDON
-from app.models.vocabulary import Role
+from app.models.vocabulary import FindingResult, Outcome, Role
 from tests.conftest import fresh_start
-from tests.factories import register_organisation
-from tests.support import Tokens, console_client, dev_sign_in
+from tests.factories import register_organisation, submit
+from tests.rules.baseline import changed
+from tests.support import Tokens, console_client, dev_sign_in, form_token
+from tests.test_audit import auditor, tamper
+from tests.test_checkpoints import sign
 from tests.test_console import assert_strict_page
+from tests.test_policies import POLICE_EXEMPTION_AS_REQUIREMENT
 from tests.test_review import RATIONALE, act, guardian, referred, set_columns
 
 
@@ -207,3 +214,170 @@ async def test_the_dashboard_is_for_the_roles_the_api_gives_the_metrics_to(
                 item for item in re.findall(r'href="(/console/[a-z-]*)"', page.text) if item == "/console/dashboard"
             ]
             assert bool(shown) == (api.status_code == 200), role  # the header offers it only to those roles
+
+
+async def replayable_decisions(http: httpx.AsyncClient, tokens: Tokens) -> list[dict[str, Any]]:
+    """A police request 2028.1 refuses and 2026.1 approved (a "legal requirement" that is only an exemption), and one
+    both approve."""
+    await register_organisation(http, tokens, "RXT01")
+    await register_organisation(http, tokens, "POL01", type="police", dspt_status="not_published")
+    submitted = [
+        await submit(http, tokens, POLICE_EXEMPTION_AS_REQUIREMENT, org="POL01"),
+        await submit(http, tokens, changed({})),
+    ]
+    assert [response.json()["decision"]["outcome"] for response in submitted] == ["refuse", "approve"]
+    return [response.json() for response in submitted]
+
+
+async def test_the_policies_page_lists_the_active_policy_and_a_replay_report_s_changes(
+    app: FastAPI, http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    refused, _ = await replayable_decisions(http, tokens)
+    held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
+    async with signed_in(app, Role.GUARDIAN) as console:
+        page = await console.get("/console/policies")
+        assert page.status_code == 200, page.text
+        assert_strict_page(page)
+        shown = by_heading(tables(page)["policies-held"][1:])
+        assert shown == {
+            f"{policy['name']} {policy['version']}": [
+                policy["edition"],
+                ("Shipped" if policy["shipped"] else "Uploaded")
+                + (
+                    f", derived from {policy['derived_from']['name']} {policy['derived_from']['version']}"
+                    if policy["derived_from"]
+                    else ""
+                ),
+                policy["content_hash"],
+                "Active" if policy["active"] else "Replay only" if policy["replay_only"] else "Held",
+            ]
+            for policy in held
+        }
+        (active,) = [policy for policy in held if policy["active"]]
+        assert f"{active['name']} {active['version']}" in page.text and active["content_hash"] in page.text
+        assert "/console/policies/activate" not in page.text  # a guardian may not activate
+        assert "No replay has been run yet." in page.text
+
+        # A replay started from the page is the API's replay: its report lists the changes the API lists.
+        started = await console.post(
+            "/console/policies/replay",
+            data={"csrf_token": form_token(page.text), "policy": "uk-caldicott-baseline/2026.1"},
+        )
+        assert started.status_code == 303, started.text
+        replay_id = started.headers["location"].rsplit("/", 1)[1]
+        report = (await http.get(f"/v1/policy-replays/{replay_id}", headers=tokens.admin())).json()
+        assert report["policy"]["version"] == "2026.1" and report["requested_by"] == "dev-pat-guardian"
+        changes = (await http.get(f"/v1/policy-replays/{replay_id}/changes", headers=tokens.admin())).json()["items"]
+        assert [change["request_id"] for change in changes] == [refused["id"]]
+
+        listed = await console.get("/console/policies")
+        (header, row) = tables(listed)["replays"]
+        assert row[1:] == ["uk-caldicott-baseline 2026.1", "dev-pat-guardian", "2", "1", "1"]
+        assert f'href="/console/policies/replays/{replay_id}"' in listed.text
+
+        page = await console.get(started.headers["location"])
+        assert page.status_code == 200, page.text
+        assert_strict_page(page)
+        rows = tables(page)["changes"][1:]
+        assert rows == [
+            [
+                f"{change['request_id']}, version {change['version']}",
+                POLICY_OUTCOME_TEXT[Outcome(change["old_outcome"])],
+                POLICY_OUTCOME_TEXT[Outcome(change["new_outcome"])],
+                " ".join(
+                    f"{rule['rule']}: {RESULT_TEXT[rule['old'] and FindingResult(rule['old'])]} to "
+                    f"{RESULT_TEXT[rule['new'] and FindingResult(rule['new'])]}"
+                    for rule in change["rules"]
+                ),
+            ]
+            for change in changes
+        ]
+        assert rows[0][1:3] == ["Refuse", "Refer to a guardian"]  # 2026.1 is replay-only: 2028.1 would not approve
+        assert (await console.get("/console/policies/replays/no-such-replay")).status_code == 404
+
+
+async def test_an_admin_activates_a_policy_from_the_page_unless_another_activation_came_first(
+    app: FastAPI, http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    async with signed_in(app, Role.ADMIN) as console:
+        page = await console.get("/console/policies")
+        assert 'action="/console/policies/activate"' in page.text
+        token = form_token(page.text)
+        (activation,) = {html.unescape(tag) for tag in re.findall(r'name="activation" value="([^"]+)"', page.text)}
+        form = {"csrf_token": token, "name": "uk-caldicott-baseline", "version": "2028.2", "activation": activation}
+        assert (await console.post("/console/policies/activate", data=form | {"csrf_token": "x"})).status_code == 403
+        done = await console.post("/console/policies/activate", data=form)
+        assert done.status_code == 303, done.text
+        held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
+        assert [policy["version"] for policy in held if policy["active"]] == ["2028.2"]
+        assert [policy["activated_by"] for policy in held if policy["active"]] == ["dev-pat-admin"]
+
+        # The page's form named the activation it showed: one made since is not overridden unseen.
+        stale = await console.post("/console/policies/activate", data=form | {"version": "2028.1"})
+        assert stale.status_code == 412 and "There is a problem" in stale.text
+        assert "another activation was made since you loaded this page" in stale.text
+        assert_strict_page(stale)
+        held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
+        assert [policy["version"] for policy in held if policy["active"]] == ["2028.2"]
+
+    async with signed_in(app, Role.GUARDIAN) as console:
+        page = await console.get("/console/policies")
+        refused = await console.post("/console/policies/activate", data=form | {"csrf_token": form_token(page.text)})
+        assert refused.status_code == 403
+
+
+async def test_the_policies_page_is_for_the_roles_the_api_shows_replays_to(
+    app: FastAPI, http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    for role in DEV_ROLES:
+        api = await http.get("/v1/policy-replays/any/changes", headers=tokens.headers("CONTROLLER", role))
+        reviewer = api.status_code == 404  # past the role check, no such replay
+        async with signed_in(app, role) as console:
+            page = await console.get("/console/policies")
+            assert page.status_code == (200 if reviewer else 403), (role, api.status_code)
+            assert ('href="/console/policies"' in (await console.get("/console/")).text) == reviewer
+
+
+async def test_the_audit_page_verifies_the_trail_in_words_and_lists_signed_checkpoints(
+    app: FastAPI, http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(http, tokens, "RXT01")
+    await submit(http, tokens, changed({}))
+    checkpoint = await sign(app)
+    async with signed_in(app, Role.AUDITOR) as console:
+        verified = (await http.get("/v1/audit/verify", headers=auditor(tokens))).json()
+        assert verified["valid"] is True and verified["checkpoints"] == 1
+        page = await console.get("/console/audit")
+        assert page.status_code == 200, page.text
+        assert_strict_page(page)
+        words = " ".join(html.unescape(page.text).split())
+        assert "The audit trail verifies" in words
+        events = verified["events"] + 1  # the API's verification is an event of its own
+        assert f"all {events} events recompute to the chain's head, and agree with all 1 signed checkpoints" in words
+        assert f"The newest {events - checkpoint.seq} events are not covered by a signed checkpoint yet." in words
+        rows = tables(page)["checkpoints"][1:]
+        assert rows == [
+            [str(checkpoint.number), str(checkpoint.seq), checkpoint.time, checkpoint.kid, "Valid, by a published key"]
+            + ["Yes"]
+        ]
+        # Viewing the page is the API's verification: recorded in the trail as that check is.
+        events = (
+            await http.get("/v1/audit/events", params={"action": "audit_verified"}, headers=auditor(tokens))
+        ).json()
+        assert [event["actor_sub"] for event in events["items"]] == ["auditor-1", "dev-pat-auditor"]
+
+        # A trail changed behind the service's back is reported as broken, at the event changed.
+        await tamper(app, "UPDATE audit_events SET outcome = 'altered' WHERE seq = 1")
+        broken = await console.get("/console/audit")
+        words = " ".join(html.unescape(broken.text).split())
+        assert "The audit trail does not verify" in words and "It first disagrees at event 1." in words
+        assert tables(broken)["findings"][1][0] == "1"
+
+
+async def test_the_audit_page_is_for_the_roles_the_api_gives_the_trail_to(
+    app: FastAPI, http: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    for role in DEV_ROLES:
+        api = await http.get("/v1/audit/verify", headers=tokens.headers("CONTROLLER", role))
+        async with signed_in(app, role) as console:
+            assert (await console.get("/console/audit")).status_code == api.status_code, role
