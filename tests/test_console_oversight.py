@@ -216,6 +216,13 @@ async def test_the_dashboard_is_for_the_roles_the_api_gives_the_metrics_to(
             assert bool(shown) == (api.status_code == 200), role  # the header offers it only to those roles
 
 
+async def actors(http: httpx.AsyncClient, tokens: Tokens, action: str) -> list[str]:
+    """Who the audit trail says did `action`, oldest first."""
+    events = await http.get("/v1/audit/events", params={"action": action}, headers=auditor(tokens))
+    assert events.status_code == 200, events.text
+    return [event["actor_sub"] for event in events.json()["items"]]
+
+
 async def replayable_decisions(http: httpx.AsyncClient, tokens: Tokens) -> list[dict[str, Any]]:
     """A police request 2028.1 refuses and 2026.1 approved (a "legal requirement" that is only an exemption), and one
     both approve."""
@@ -269,6 +276,7 @@ async def test_the_policies_page_lists_the_active_policy_and_a_replay_report_s_c
         assert report["policy"]["version"] == "2026.1" and report["requested_by"] == "dev-pat-guardian"
         changes = (await http.get(f"/v1/policy-replays/{replay_id}/changes", headers=tokens.admin())).json()["items"]
         assert [change["request_id"] for change in changes] == [refused["id"]]
+        assert await actors(http, tokens, "policy_replayed") == ["dev-pat-guardian"]  # audited as the API's replay
 
         listed = await console.get("/console/policies")
         (header, row) = tables(listed)["replays"]
@@ -311,6 +319,7 @@ async def test_an_admin_activates_a_policy_from_the_page_unless_another_activati
         held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
         assert [policy["version"] for policy in held if policy["active"]] == ["2028.2"]
         assert [policy["activated_by"] for policy in held if policy["active"]] == ["dev-pat-admin"]
+        assert await actors(http, tokens, "policy_activated") == ["dev-pat-admin"]
 
         # The page's form named the activation it showed: one made since is not overridden unseen.
         stale = await console.post("/console/policies/activate", data=form | {"version": "2028.1"})
@@ -319,6 +328,7 @@ async def test_an_admin_activates_a_policy_from_the_page_unless_another_activati
         assert_strict_page(stale)
         held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
         assert [policy["version"] for policy in held if policy["active"]] == ["2028.2"]
+        assert await actors(http, tokens, "policy_activated") == ["dev-pat-admin"]  # the refused one left nothing
 
     async with signed_in(app, Role.GUARDIAN) as console:
         page = await console.get("/console/policies")
@@ -361,10 +371,7 @@ async def test_the_audit_page_verifies_the_trail_in_words_and_lists_signed_check
             + ["Yes"]
         ]
         # Viewing the page is the API's verification: recorded in the trail as that check is.
-        events = (
-            await http.get("/v1/audit/events", params={"action": "audit_verified"}, headers=auditor(tokens))
-        ).json()
-        assert [event["actor_sub"] for event in events["items"]] == ["auditor-1", "dev-pat-auditor"]
+        assert await actors(http, tokens, "audit_verified") == ["auditor-1", "dev-pat-auditor"]
 
         # A trail changed behind the service's back is reported as broken, at the event changed.
         await tamper(app, "UPDATE audit_events SET outcome = 'altered' WHERE seq = 1")
