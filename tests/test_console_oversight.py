@@ -61,6 +61,12 @@ class Tables(HTMLParser):
             self._cell.append(data)
 
 
+def assert_page(page: httpx.Response) -> None:
+    """A console page under the strict policy, whose markup was not escaped into its text on the way."""
+    assert_strict_page(page)
+    assert "&lt;" not in page.text
+
+
 def tables(page: httpx.Response) -> dict[str, list[list[str]]]:
     return Tables(page.text).tables
 
@@ -158,7 +164,7 @@ async def test_the_dashboard_shows_the_api_s_metrics_and_the_queue_as_a_chart_wi
     async with signed_in(app, Role.AUDITOR) as console:
         page = await console.get("/console/dashboard")
         assert page.status_code == 200, page.text
-        assert_strict_page(page)
+        assert_page(page)
         metrics = (await http.get("/v1/reports/review-metrics", headers=guardian(tokens))).json()
         assert metrics["decisions"]["approve"]["routine"] == 1 and metrics["overdue_now"] == 1
         assert_dashboard_shows(page, metrics, queue)
@@ -244,7 +250,7 @@ async def test_the_policies_page_lists_the_active_policy_and_a_replay_report_s_c
     async with signed_in(app, Role.GUARDIAN) as console:
         page = await console.get("/console/policies")
         assert page.status_code == 200, page.text
-        assert_strict_page(page)
+        assert_page(page)
         shown = by_heading(tables(page)["policies-held"][1:])
         assert shown == {
             f"{policy['name']} {policy['version']}": [
@@ -285,7 +291,7 @@ async def test_the_policies_page_lists_the_active_policy_and_a_replay_report_s_c
 
         page = await console.get(started.headers["location"])
         assert page.status_code == 200, page.text
-        assert_strict_page(page)
+        assert_page(page)
         rows = tables(page)["changes"][1:]
         assert rows == [
             [
@@ -325,7 +331,7 @@ async def test_an_admin_activates_a_policy_from_the_page_unless_another_activati
         stale = await console.post("/console/policies/activate", data=form | {"version": "2028.1"})
         assert stale.status_code == 412 and "There is a problem" in stale.text
         assert "another activation was made since you loaded this page" in stale.text
-        assert_strict_page(stale)
+        assert_page(stale)
         held = (await http.get("/v1/policies", headers=tokens.admin())).json()["items"]
         assert [policy["version"] for policy in held if policy["active"]] == ["2028.2"]
         assert await actors(http, tokens, "policy_activated") == ["dev-pat-admin"]  # the refused one left nothing
@@ -359,12 +365,13 @@ async def test_the_audit_page_verifies_the_trail_in_words_and_lists_signed_check
         assert verified["valid"] is True and verified["checkpoints"] == 1
         page = await console.get("/console/audit")
         assert page.status_code == 200, page.text
-        assert_strict_page(page)
+        assert_page(page)
         words = " ".join(html.unescape(page.text).split())
         assert "The audit trail verifies" in words
         events = verified["events"] + 1  # the API's verification is an event of its own
         assert f"all {events} events recompute to the chain's head, and agree with all 1 signed checkpoints" in words
         assert f"The newest {events - checkpoint.seq} events are not covered by a signed checkpoint yet." in words
+        assert f'Events checked </dt> <dd class="nhsuk-summary-list__value"> {events} </dd>' in words
         rows = tables(page)["checkpoints"][1:]
         assert rows == [
             [str(checkpoint.number), str(checkpoint.seq), checkpoint.time, checkpoint.kid, "Valid, by a published key"]
