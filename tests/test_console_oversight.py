@@ -395,3 +395,5 @@ async def test_the_audit_page_is_for_the_roles_the_api_gives_the_trail_to(
         api = await http.get("/v1/audit/verify", headers=tokens.headers("CONTROLLER", role))
         async with signed_in(app, role) as console:
             assert (await console.get("/console/audit")).status_code == api.status_code, role
+            offered = 'href="/console/audit"' in (await console.get("/console/")).text
+            assert offered == (api.status_code == 200), role  # the header offers it only to those roles

@@ -9,19 +9,15 @@ from fastapi.responses import Response
 from app.http.dependencies import AuditKeysDep, PageCursor
 from app.http.session import SessionDep
 from app.models.audit import AuditFinding, AuditVerification, CheckpointPublic
-from app.models.vocabulary import Role
 from app.services.audit import checkpoints
 from app.services.audit import proof as audit_proof
 from app.services.reports import decision_log as reports
 
 from .auth import AuditorUser
-from .pages import NAVIGATION, NavItem, render
+from .pages import render
 
 router = APIRouter(include_in_schema=False)
 
-# As the API's audit routes (AuditorPrincipal): the whole trail is the auditors' to read.
-ROLES = frozenset({Role.AUDITOR})
-NAVIGATION.append(NavItem("Audit", "/console/audit", ROLES))
 
 CHECKPOINTS_PER_PAGE = 50
 
@@ -66,6 +62,7 @@ def signature_state(checkpoint: CheckpointPublic, keys: Mapping[str, dict[str, s
 async def audit(
     request: Request, db: SessionDep, user: AuditorUser, keys: AuditKeysDep, cursor: PageCursor = None
 ) -> Response:
+    """For auditors, as the API's audit routes (AuditorPrincipal): the whole trail is theirs to read."""
     result = await reports.audit_verification(session=db, auditor=user.principal, keys=keys.published)
     page = await checkpoints.list_page(session=db, cursor=cursor, limit=CHECKPOINTS_PER_PAGE)
     disagreeing = {finding.checkpoint for finding in result.findings if finding.source == "stored"}

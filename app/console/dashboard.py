@@ -17,17 +17,16 @@ from app.services.review import metrics as review_metrics
 from app.services.review.queue_status import QueueCounts, counts_by_urgency
 
 from .auth import ConsoleUser, require
-from .pages import NAVIGATION, NavItem, render
+from .pages import render
 
 if TYPE_CHECKING:
     from app.models.report import ReviewMetrics
 
 router = APIRouter(include_in_schema=False)
 
-# As the API's review metrics (GuardianOrAuditor): an admin sets policy, it does not read how guardians decide.
+# As the API's review metrics (GuardianOrAuditor); the header's link (app/console/pages.py) names the same roles.
 ROLES = frozenset({Role.GUARDIAN, Role.AUDITOR})
 DashboardUser = Annotated[ConsoleUser, Depends(require(*ROLES))]
-NAVIGATION.append(NavItem("Dashboard", "/console/dashboard", ROLES))
 
 URGENCIES = (Urgency.EMERGENCY, Urgency.URGENT, Urgency.ROUTINE)  # most urgent first, as the queue is read
 URGENCY_TEXT = {Urgency.EMERGENCY: "Emergency", Urgency.URGENT: "Urgent", Urgency.ROUTINE: "Routine"}

@@ -18,14 +18,13 @@ from app.services.policies import registry as policies
 from app.services.policies import replay
 
 from .auth import AdminUser, CheckedForm, ConsoleUser, require
-from .pages import NAVIGATION, NavItem, render
+from .pages import render
 
 router = APIRouter(include_in_schema=False)
 
-# As the API's PolicyReviewer (replays and their changes): those who govern policy, not the agencies it decides for.
+# As the API's PolicyReviewer (replays and their changes); the header's link (app/console/pages.py) names the same.
 ROLES = frozenset({Role.ADMIN, Role.GUARDIAN, Role.AUDITOR})
 PolicyReviewerUser = Annotated[ConsoleUser, Depends(require(*ROLES))]
-NAVIGATION.append(NavItem("Policies", "/console/policies", ROLES))
 
 REPLAYS_PER_PAGE = 20
 CHANGES_PER_PAGE = 50
