@@ -287,6 +287,10 @@ async def test_the_policies_page_lists_the_active_policy_and_a_replay_report_s_c
         listed = await console.get("/console/policies")
         (header, row) = tables(listed)["replays"]
         assert row[1:] == ["uk-caldicott-baseline 2026.1", "dev-pat-guardian", "2", "1", "1"]
+        assert (await http.get("/v1/policy-replays", headers=auditor(tokens))).json() == {
+            "items": [report],
+            "next_cursor": None,
+        }
         assert f'href="/console/policies/replays/{replay_id}"' in listed.text
 
         page = await console.get(started.headers["location"])

@@ -88,7 +88,7 @@ async def policies_page(
     status_code: int = 200,
 ) -> Response:
     held, warning, etag = await all_policies(db=db, registry=registry)
-    replays, next_cursor = await replay.recent_page(session=db, cursor=cursor, limit=REPLAYS_PER_PAGE)
+    replays = await replay.recent_page(session=db, cursor=cursor, limit=REPLAYS_PER_PAGE)
     active = next(policy for policy in held if policy.active)
     return render(
         request,
@@ -109,8 +109,8 @@ async def policies_page(
         warning=warning,
         activation=etag,
         may_activate=Role.ADMIN in user.principal.roles,
-        replays=replays,
-        next_cursor=next_cursor,
+        replays=replays.items,
+        next_cursor=replays.next_cursor,
         when=when,
     )
 

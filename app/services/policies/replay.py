@@ -19,6 +19,7 @@ from app.models.policy import (
     ReplayChangePage,
     ReplayChangePublic,
     ReplayCriteria,
+    ReplayPage,
     ReplayPublic,
     ReplayTotals,
     RuleChange,
@@ -225,7 +226,7 @@ async def recent_page(
         cursor=cursor,
         limit=limit,
     )
-    return [public(row) for row in rows], next_cursor
+    return ReplayPage(items=[public(row) for row in rows], next_cursor=next_cursor)
 
 
 async def changes_page(*, session: AsyncSession, replay_id: str, cursor: str | None, limit: int) -> ReplayChangePage:
