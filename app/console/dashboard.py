@@ -4,7 +4,7 @@ of the same numbers beside it), so the page needs no script."""
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -48,7 +48,7 @@ class PeriodError(ValueError):
         self.field = field
 
 
-def date_part(name: str, part: str) -> object:
+def date_part(name: str, part: str) -> Any:  # noqa: ANN401 (a Query, as FastAPI's own factory returns)
     """One box of an NHS.UK date input, sent as `from-day`, `to-year`, and so on."""
     return Query(alias=f"{name}-{part}", max_length=4)
 
@@ -63,6 +63,7 @@ class DateField:
     year: str = ""
 
     def value(self) -> date | None:
+        """The date, None when all three boxes were left blank, or a PeriodError saying what is wrong."""
         parts = (self.day.strip(), self.month.strip(), self.year.strip())
         if not any(parts):
             return None
