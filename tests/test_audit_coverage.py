@@ -533,6 +533,30 @@ def notice_release_form(body: dict[str, Any]) -> dict[str, Any]:
     return body | {name: ticked(body.get(name)) for name in ticks}
 
 
+def on_policies_page(api_setup: Setup, path: str, form: Callable[[list[str]], dict[str, str]]) -> Setup:
+    """The policies page's form for what `api_setup` sets up (an activation or a replay of the policy in its URL),
+    posted by the same person to `path`."""
+
+    async def setup(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+        api = await api_setup(client, tokens)
+        person = await console_as(client, api.headers)
+        fields = form(api.url.split("/")[3:5])  # /v1/policies/{name}/{version}/...
+        return Request("POST", path, {"Cookie": person["Cookie"]}, data=fields | {"csrf_token": person["csrf_token"]})
+
+    return setup
+
+
+async def console_activate_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    """The page's activation form carries the activation it showed: the ETag of GET /v1/policies."""
+    activation = (await client.get("/v1/policies", headers=tokens.admin())).headers["ETag"]
+    setup = on_policies_page(
+        activate_policy,
+        "/console/policies/activate",
+        lambda policy: {"name": policy[0], "version": policy[1], "activation": activation},
+    )
+    return await setup(client, tokens)
+
+
 async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     person = await console_person(client)
     return Request("POST", "/console/sign-out", person.headers, data=person.data)
@@ -569,6 +593,12 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("POST", "/console/cases/{request_id}/deliberation/notice-releases"): Call(
         on_console(release_notice, "/deliberation/notice-releases", notice_release_form), 303, "notice_released"
+    ),
+    ("POST", "/console/policies/activate"): Call(console_activate_policy, 303, "policy_activated"),
+    ("POST", "/console/policies/replay"): Call(
+        on_policies_page(replay_policy, "/console/policies/replay", lambda policy: {"policy": "/".join(policy)}),
+        303,
+        "policy_replayed",
     ),
     ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),

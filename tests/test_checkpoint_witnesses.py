@@ -141,6 +141,7 @@ def test_production_refuses_a_missing_or_shared_signing_key(tmp_path: Path) -> N
         "controller_org": "RX1",
         "controller_name": "Riverside NHS Foundation Trust",
         "jwt_secret": None,
+        "console_dev_sign_in": False,
     }
     missing = settings_for(
         "postgresql+asyncpg://db/caldicott", **production, audit_signing_key_file=tmp_path / "absent.pem"

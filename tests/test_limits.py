@@ -141,6 +141,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/events"),
         ("GET", "/v1/organisations"),
         ("GET", "/v1/policies"),
+        ("GET", "/v1/policy-replays"),
         ("GET", "/v1/policy-replays/{replay_id}/changes"),
         ("GET", "/v1/register"),
         ("GET", "/v1/register/withholdings"),

@@ -51,7 +51,12 @@ class NavItem:
 
 
 # The header's links, in order; a page module adds its own.
-NAVIGATION: list[NavItem] = []
+NAVIGATION: list[NavItem] = [
+    # Oversight (app/console/dashboard.py, policy_pages.py, audit_pages.py): each for the roles of the API's read.
+    NavItem("Dashboard", "/console/dashboard", frozenset({Role.GUARDIAN, Role.AUDITOR})),
+    NavItem("Policies", "/console/policies", frozenset({Role.ADMIN, Role.GUARDIAN, Role.AUDITOR})),
+    NavItem("Audit", "/console/audit", frozenset({Role.AUDITOR})),
+]
 
 
 def navigation(request: Request) -> list[dict[str, Any]]:

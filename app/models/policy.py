@@ -198,6 +198,10 @@ class ReplayPublic(BaseModel):
     totals: ReplayTotals = Field(description="What the replay found, in numbers.")
 
 
+class ReplayPage(Page[ReplayPublic]):
+    pass
+
+
 class ReplayChangePublic(BaseModel):
     request_id: str = Field(description="The request whose decision would differ.")
     version: int = Field(description="Its version replayed.")

@@ -13,7 +13,7 @@ from app.http.locations import created
 from app.http.negotiation import choose
 from app.http.roles import AdminPrincipal, PolicyReviewer, ReaderPrincipal
 from app.http.session import SessionDep
-from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPublic
+from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPage, ReplayPublic
 from app.services.policies import registry as policies
 from app.services.policies import replay
 from app.services.reports.decision_log import period
@@ -178,6 +178,17 @@ async def replay_policy(
     )
     response.headers["Location"] = f"/v1/policy-replays/{done.id}"
     return done
+
+
+@router.get(
+    "/v1/policy-replays",
+    summary="The replays run so far, newest first, each with its totals",
+    responses=INVALID_INPUT,
+)
+async def list_replays(
+    session: SessionDep, _: PolicyReviewer, cursor: PageCursor = None, limit: PageLimit = 50
+) -> ReplayPage:
+    return await replay.recent_page(session=session, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from app.models.policy import (
     ReplayChangePage,
     ReplayChangePublic,
     ReplayCriteria,
+    ReplayPage,
     ReplayPublic,
     ReplayTotals,
     RuleChange,
@@ -27,7 +28,7 @@ from app.models.policy import (
 from app.models.request_body import SharingRequestBody
 from app.models.sharing_request import Decision, PolicyRef, RequestVersion, SharingRequest
 from app.models.vocabulary import DecisionKind, FactsOrigin, FindingResult
-from app.platform.pagination import ascending, keyset_page
+from app.platform.pagination import ascending, descending, keyset_page
 from app.principal import Principal
 from app.rules import Policy
 from app.rules.facts import facts_from_record
@@ -210,6 +211,22 @@ async def get(*, session: AsyncSession, replay_id: str) -> ReplayPublic:
     if row is None:
         raise NotFound(f"no policy replay {replay_id!r}")
     return public(row)
+
+
+async def recent_page(
+    *, session: AsyncSession, cursor: str | None, limit: int
+) -> tuple[list[ReplayPublic], str | None]:
+    """The replays run so far, newest first: the reports a reviewer chooses from."""
+    order = [descending(col(PolicyReplay.created_at), datetime), descending(col(PolicyReplay.id), str)]
+    rows, next_cursor = await keyset_page(
+        session,
+        select(PolicyReplay),
+        order=order,
+        key=lambda row: (row.created_at, row.id),
+        cursor=cursor,
+        limit=limit,
+    )
+    return ReplayPage(items=[public(row) for row in rows], next_cursor=next_cursor)
 
 
 async def changes_page(*, session: AsyncSession, replay_id: str, cursor: str | None, limit: int) -> ReplayChangePage:

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.sharing_request import SharingRequest
+from app.models.vocabulary import Urgency
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +26,15 @@ async def queue_counts(*, session: AsyncSession, now: datetime) -> QueueCounts:
         )
     ).one()
     return QueueCounts(depth=depth, overdue=late)
+
+
+async def counts_by_urgency(*, session: AsyncSession, now: datetime) -> dict[Urgency, QueueCounts]:
+    """The queue now, urgency by urgency (every urgency present, 0 when none waits), for the console's dashboard."""
+    overdue = func.count().filter(col(SharingRequest.due_at) < now)
+    rows = await session.exec(
+        select(SharingRequest.urgency, func.count(), overdue)
+        .where(col(SharingRequest.in_queue))
+        .group_by(col(SharingRequest.urgency))
+    )
+    found = {Urgency(urgency): QueueCounts(depth=depth, overdue=late) for urgency, depth, late in rows.all()}
+    return {urgency: found.get(urgency, QueueCounts(depth=0, overdue=0)) for urgency in Urgency}
