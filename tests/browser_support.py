@@ -71,6 +71,8 @@ RESEARCH = REFERRED | {
     "national_data_opt_out_applied": True,
     "subjects.count": 40,
 }
+# The seeded decisions are replayed under this earlier edition of the shipped policy.
+POLICY_NAME, REPLAYED_EDITION = "uk-caldicott-baseline", "2027.1"
 # The guardian the tests sign in as: the seeded claimed case is theirs.
 CONSOLE_GUARDIAN = "Grace Guardian"
 RATIONALE = "Approved: ethics approval seen and the dataset limited to what the study protocol needs."
@@ -172,20 +174,22 @@ def served(folder: Path) -> Iterator[Served]:
 @dataclass(frozen=True)
 class Seeded:
     """What the browser tests find in the served app: a referred case with an attachment, a referred case the
-    console's guardian (CONSOLE_GUARDIAN, once signed in) holds, and a decided approval (an entry of the register)."""
+    console's guardian (CONSOLE_GUARDIAN, once signed in) holds, a decided approval (an entry of the register), and a
+    replay of the decisions under an earlier edition of the policy."""
 
     referred_id: str
     referred_reference: str
     attachment_id: str
     claimed_id: str
     approved_id: str
+    replay_id: str
 
-    PATH_PARAMETERS: ClassVar[tuple[str, ...]] = ("request_id", "attachment_id")
+    PATH_PARAMETERS: ClassVar[tuple[str, ...]] = ("request_id", "attachment_id", "replay_id")
 
     def ids(self, *, claimed: bool = False) -> dict[str, str]:
         """The values of the console's path parameters: the referred case's, or the claimed one's."""
         request_id = self.claimed_id if claimed else self.referred_id
-        return dict(zip(self.PATH_PARAMETERS, (request_id, self.attachment_id), strict=True))
+        return dict(zip(self.PATH_PARAMETERS, (request_id, self.attachment_id, self.replay_id), strict=True))
 
 
 def guardian_headers(tokens: Tokens, sub: str = "guardian-seed") -> dict[str, str]:
@@ -233,7 +237,8 @@ def seed(app: Served) -> Seeded:
         assert claim.status_code == 200, claim.text
         decision = client.post(f"{path}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
         assert decision.status_code == 200, decision.text
-    return Seeded(referred["id"], reference, attachment["id"], claimed["id"], approved["id"])
+        replay = created(f"/v1/policies/{POLICY_NAME}/{REPLAYED_EDITION}/replay", json={}, headers=guardian)
+    return Seeded(referred["id"], reference, attachment["id"], claimed["id"], approved["id"], replay["id"])
 
 
 def axe_violations(driver: WebDriver, script: str) -> list[dict[str, Any]]:

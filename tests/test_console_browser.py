@@ -56,8 +56,8 @@ NAMES = {
 @dataclass(frozen=True)
 class Page:
     """A page of the console or the register: its route as the app declares it, who is signed in to see it, the
-    values of any path parameters other than the seeded case's ids (`{request_id}`, `{attachment_id}`), and whether
-    `{request_id}` is the case the guardian signed in holds rather than the unclaimed referred case."""
+    values of any path parameters other than the seeded ids (`{request_id}`, `{attachment_id}`, `{replay_id}`), and
+    whether `{request_id}` is the case the guardian signed in holds rather than the unclaimed referred case."""
 
     route: str
     role: Role | None  # None: nobody is signed in
@@ -84,6 +84,10 @@ PAGES = (
     Page("/register", None),
     Page("/console/cases/{request_id}/deliberation", Role.GUARDIAN, claimed=True),
     Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
+    Page("/console/dashboard", Role.GUARDIAN),
+    Page("/console/policies", Role.ADMIN),
+    Page("/console/policies/replays/{replay_id}", Role.AUDITOR),
+    Page("/console/audit", Role.AUDITOR),
 )
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)
