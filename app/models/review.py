@@ -107,6 +107,30 @@ class ReviewBody(BaseModel):
     )
 
 
+class HandOverBody(BaseModel):
+    """A claim handed by the guardian holding it to a named colleague."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "guardian-2",
+                    "note": "I am on leave from tomorrow; the requester's answer on retention is due on Friday.",
+                }
+            ]
+        },
+    )
+
+    to: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)] = Field(
+        description="The token subject (`sub`) of the colleague, a guardian of the holder's own organisation, who "
+        "holds the claim from now for the policy's lease; for a reconsideration, one who took no part in the decision"
+    )
+    note: Annotated[
+        str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2000, pattern=STORABLE_TEXT)
+    ] = Field(description="Why, and what the colleague should know (1 to 2000 characters); kept in the history.")
+
+
 class RetrospectiveReviewBody(BaseModel):
     """A guardian's retrospective judgement on an emergency share."""
 
@@ -364,6 +388,14 @@ class TransitionEntry(BaseModel):
     actor: str = Field(description="The token subject of who made the move, or `system`; " + GUARDIAN_UNNAMED)
     actor_org: str | None = Field(
         description="The organisation of who made the change; null when the service made it (`system`)."
+    )
+    handed_to: str | None = Field(
+        default=None,
+        description="With `handed_over` only: the colleague, of the same organisation, who holds the claim now; "
+        + GUARDIAN_UNNAMED,
+    )
+    note: str | None = Field(
+        default=None, description="With `handed_over` only: the note the guardian left for the colleague."
     )
 
 

@@ -17,6 +17,7 @@ from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPu
 from app.models.report import ReviewMetrics
 from app.models.review import (
     AmendmentBody,
+    HandOverBody,
     History,
     QueuePage,
     ReconsiderationBody,
@@ -143,6 +144,56 @@ async def release(
     principal: GuardianPrincipal,
 ) -> SharingRequestPublic:
     await claims.release(session=session, principal=principal, request=request)
+    tagged(response, request)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/claim/renew",
+    tags=["Guardian review"],
+    summary="Hold a claim for another whole lease from now",
+    description="Only the guardian holding the claim, before it lapses; a lapsed claim is returned to the queue "
+    "instead and must be claimed again.",
+    responses=ON_A_REQUEST | MOVED,
+)
+async def renew_claim(
+    request: RequestToChange,
+    response: Response,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
+) -> SharingRequestPublic:
+    await claims.renew(session=session, policy=policy, principal=principal, request=request)
+    tagged(response, request)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/hand-over",
+    tags=["Guardian review"],
+    summary="Hand a claim to a named colleague, with a note",
+    description="Only the guardian holding the claim; the colleague, a guardian of the same organisation, holds it "
+    "for a whole lease from now. For a reconsideration the colleague must have taken no part in the decision "
+    "reconsidered (403 otherwise). The history's `handed_over` change names the colleague and keeps the note.",
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
+)
+async def hand_over(
+    request: RequestToChange,
+    response: Response,
+    body: HandOverBody,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
+) -> SharingRequestPublic:
+    await claims.hand_over(
+        session=session, policy=policy, principal=principal, request=request, to=body.to, note=body.note
+    )
     tagged(response, request)
     return await sharing_requests.details(
         session=session, request=request, reader=principal, controller=settings.controller_org
