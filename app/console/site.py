@@ -11,12 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import ProblemError
 
-from . import sign_in
+from . import queue, sign_in
 from .auth import ConsoleRefused, SignInRequired, sign_in_url
 from .pages import STATIC, STATIC_PATH, render
 
 # Every router of the console's pages.
-ROUTERS = [sign_in]
+ROUTERS = [sign_in, queue]
 
 # Paths whose errors are pages, not problem documents: a person reads them.
 PAGE_PREFIXES = ("/console/", "/register")
