@@ -409,3 +409,32 @@ async def test_a_reconsideration_is_handed_only_to_a_guardian_who_took_no_part(
         f"{path}/hand-over", json=body | {"to": "guardian-3"}, headers=guardian(tokens, "guardian-2")
     )
     assert handed.status_code == 200, handed.text
+
+
+async def test_an_order_of_a_court_is_verified_with_its_details(
+    console: httpx.AsyncClient, client: httpx.AsyncClient, tokens: Tokens, case: dict[str, Any]
+) -> None:
+    uploaded = await client.post(
+        f"/v1/sharing-requests/{case['id']}/attachments",
+        data={"kind": "court_order"},
+        files={"file": ("order.pdf", PDF, "application/pdf")},
+        headers=tokens.agency("RXT01"),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    attachment = uploaded.json()["id"]
+    token = await dev_sign_in(console)
+    url = f"/console/cases/{case['id']}"
+    checked = "Read the sealed order against the court's listing and called the court office."
+    order = {"order": "yes", "issued_by": "Family Court at Leeds", "issued_on": "2026-11-20", "number": "ZW26C00123"}
+    verify = f"{url}/attachments/{attachment}/verify"
+    unsealed = await post(console, verify, token, await console.get(url), outcome="verified", checked=checked, **order)
+    assert unsealed.status_code == 422 and "sealed" in unsealed.text  # the service's own check of an order
+    found = dict.fromkeys(("sealed_or_signed", "in_date", "addressed_to_controller", "covers_information"), "yes")
+    verified = await post(
+        console, verify, token, await console.get(url), outcome="verified", checked=checked, **order, **found
+    )
+    assert verified.status_code == 303, verified.text
+    listed = await client.get(f"/v1/sharing-requests/{case['id']}/attachments", headers=guardian(tokens, "guardian-9"))
+    [shown] = listed.json()["items"]
+    assert shown["verification"]["outcome"] == "verified"
+    assert shown["verification"]["order"]["number"] == "ZW26C00123"

@@ -43,8 +43,11 @@ FIELDS = {
     "subject_reason": "rationale",
     "to": "to",
     "note": "note",
-    "checked": "checked",
+    "checked": "evidence",
+    "order": "evidence",
 }
+# The checks of an order, summons or notice the verification form asks for, as checkboxes.
+ORDER_CHECKS = ("sealed_or_signed", "in_date", "addressed_to_controller", "covers_information")
 
 Change = Callable[[SharingRequest], Awaitable[Any]]
 Body = TypeVar("Body", bound=BaseModel)
@@ -247,6 +250,17 @@ async def decide(
     )
 
 
+def order_of(form: FormData) -> dict[str, Any]:
+    """The order's details from the verification form of a court order (blank dates and court: not given)."""
+    texts = {name: str(form.get(name) or "").strip() for name in ("issued_by", "issued_on", "number", "return_date")}
+    produce_to = str(form.get("produce_to") or "").strip()
+    return (
+        texts
+        | {"return_date": texts["return_date"] or None, "produce_to": produce_to or None}
+        | {check: check in form for check in ORDER_CHECKS}
+    )
+
+
 @router.post("/console/cases/{request_id}/attachments/{attachment_id}/verify")
 async def verify(
     request: Request,
@@ -260,7 +274,10 @@ async def verify(
     """Verify or reject one piece of evidence, with what was checked."""
 
     async def change(case: SharingRequest) -> None:
-        body = body_of(VerificationBody, {"outcome": form.get("outcome") or "", "checked": form.get("checked") or ""})
+        values = {"outcome": form.get("outcome") or "", "checked": form.get("checked") or ""}
+        if form.get("order") == "yes":
+            values["order"] = order_of(form)
+        body = body_of(VerificationBody, values)
         await verifications.verify(
             session=session, principal=user.principal, request=case, attachment_id=attachment_id, body=body
         )
