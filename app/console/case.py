@@ -70,7 +70,7 @@ def grouped(findings: list[Any]) -> list[FindingGroup]:
 
 
 @dataclass
-class Problem:
+class Refusal:
     """What went wrong with an action, for the page's error summary: each message and the field it is about."""
 
     errors: list[dict[str, str]]
@@ -78,7 +78,7 @@ class Problem:
     form: dict[str, Any] = field(default_factory=dict)  # what was sent, to fill the form again
 
     @classmethod
-    def of(cls, problem: ProblemError, form: dict[str, Any], *, fields: dict[str, str]) -> "Problem":
+    def of(cls, problem: ProblemError, form: dict[str, Any], *, fields: dict[str, str]) -> "Refusal":
         """A service's problem: each bad field it names, linked to the form's field; else its detail."""
         listed = [
             {"text": f"{error.field}: {error.message}", "href": "#" + fields.get(error.field.split(".")[0], "decide")}
@@ -118,7 +118,7 @@ async def case_page(
     controller: str,
     request_id: str,
     done: str | None = None,
-    problem: Problem | None = None,
+    problem: Refusal | None = None,
 ) -> Response:
     """The case file for `user`, with a banner saying what was just done, or the problem an action met."""
     case = await reading.get_visible(session=session, principal=user.principal, request_id=request_id)

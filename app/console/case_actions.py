@@ -30,7 +30,7 @@ from app.services.review import claims, decisions
 from app.services.sharing_requests import reading
 
 from .auth import CheckedForm, ConsoleUser, GuardianUser, OverseerUser
-from .case import Problem, case_page
+from .case import Refusal, case_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,7 +90,7 @@ async def act(
         await change(case)
     except ProblemError as refused:
         await session.rollback()
-        problem = Problem.of(refused, sent(form), fields=FIELDS)
+        problem = Refusal.of(refused, sent(form), fields=FIELDS)
         return await case_page(
             request, session=session, user=user, controller=controller, request_id=request_id, problem=problem
         )
