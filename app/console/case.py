@@ -78,12 +78,13 @@ class Refusal:
     form: dict[str, Any] = field(default_factory=dict)  # what was sent, to fill the form again
 
     @classmethod
-    def of(cls, problem: ProblemError, form: dict[str, Any], *, fields: dict[str, str]) -> "Refusal":
-        """A service's problem: each bad field it names, linked to the form's field; else its detail."""
-        listed = [
-            {"text": f"{error.field}: {error.message}", "href": "#" + fields.get(error.field.split(".")[0], "decide")}
-            for error in problem.errors or []
-        ]
+    def of(cls, problem: ProblemError, form: dict[str, Any], *, fields: dict[str, tuple[str, str]]) -> "Refusal":
+        """A service's problem: each bad field it names, by the form's name for it and linked to it; else its
+        detail. `fields` gives each body field's anchor on the page and label in the form."""
+        listed = []
+        for error in problem.errors or []:
+            anchor, label = fields.get(error.field.split(".")[0], ("actions", error.field))
+            listed.append({"text": f"{label}: {error.message}", "href": f"#{anchor}"})
         detail = problem.detail or problem.title
         return cls(
             errors=listed or [{"text": detail[:1].upper() + detail[1:], "href": "#actions"}],

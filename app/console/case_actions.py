@@ -34,17 +34,16 @@ from .case import Refusal, case_page
 
 router = APIRouter(include_in_schema=False)
 
-# Where a bad field of each body is on the page, for the error summary's links.
+# Where a bad field of each body is on the page, for the error summary's links, and what the form calls it.
 FIELDS = {
-    "outcome": "outcome",
-    "rationale": "rationale",
-    "conditions": "conditions",
-    "approved_items": "approved-items",
-    "subject_reason": "rationale",
-    "to": "to",
-    "note": "note",
-    "checked": "evidence",
-    "order": "evidence",
+    "outcome": ("outcome", "Your decision"),
+    "rationale": ("rationale", "Your reasons"),
+    "conditions": ("conditions", "Conditions"),
+    "approved_items": ("approved-items", "Approve only these items"),
+    "to": ("to", "Colleague's user id"),
+    "note": ("note", "Note for them"),
+    "checked": ("evidence", "What you checked"),
+    "order": ("evidence", "The order"),
 }
 # The checks of an order, summons or notice the verification form asks for, as checkboxes.
 ORDER_CHECKS = ("sealed_or_signed", "in_date", "addressed_to_controller", "covers_information")
