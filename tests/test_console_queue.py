@@ -143,6 +143,10 @@ async def test_a_person_is_found_by_keyed_hash_and_their_number_is_written_nowhe
     page = await console.get(address)
     assert ">CASE-NAMED<" in page.text and ">CASE-OTHER<" not in page.text
     assert "a person" in page.text and NHS_NUMBER not in page.text
+    # The other filters keep the person (their hashes ride in the form), and narrow further.
+    both = await console.get(address + "&reference=CASE-OTHER")
+    assert ">CASE-NAMED<" not in both.text and ">CASE-OTHER<" not in both.text
+    assert f'name="person" value="1:{hashed}"' in page.text
     # Nowhere else either: not in any log line, nor in any row of the database.
     assert NHS_NUMBER not in caplog.text
     async with app.state.wiring.sessionmaker() as session:

@@ -74,7 +74,7 @@ def show(
         person_error=person_error,
         filters=kept,
         filtered=bool(kept_query),
-        person=bool(person),
+        person=person,
         without_person="/console/queue?" + urlencode([(name, value) for name, value in kept.items() if value]),
         next_page=next_page,
         purposes=options(PurposeCategory, kept.get("purpose"), "Any purpose"),
