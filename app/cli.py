@@ -74,14 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(readiness.report_at_start(settings=settings, registry=wiring_of(app).policies))
     database = settings.database_url.split("://")[0]
     processes = "one process" if workers == 1 else f"{workers} worker processes"
+    docs = f"API docs at http://{args.host}:{args.port}/docs" if settings.api_docs_served else "API docs off"
     log.info(
-        "Caldicott service on http://%s:%d (database: %s; %s); API docs at http://%s:%d/docs",
-        args.host,
-        args.port,
-        database,
-        processes,
-        args.host,
-        args.port,
+        "Caldicott service on http://%s:%d (database: %s; %s); %s", args.host, args.port, database, processes, docs
     )
     if settings.jwt_secret is not None:
         log.info("development tokens: %s token --org CODE --role agency|guardian|auditor|admin", sys.argv[0])

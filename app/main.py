@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.console import site as console
 from app.errors import ProblemError, install_problem_handlers
-from app.http import contract
+from app.http import api_docs, contract
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
 from app.http.methods import HeadAsGet
@@ -164,6 +164,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
         generate_unique_id_function=contract.operation_id,
         lifespan=lifespan,
         dependencies=[Depends(check_request_shape)],  # every route: only its own query parameters, JSON as JSON
+        docs_url=None,  # FastAPI's /docs and /redoc load unpinned scripts from a CDN: ours is app/http/api_docs.py
+        redoc_url=None,
     )
     contract.install(app)
     app.state.wiring = wiring
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: tracing.SpanE
     app.include_router(problems.router)  # the pages problem types resolve to: no token, no rate limit
     app.include_router(audit.public_router)  # the keys that sign audit checkpoints: no token, no rate limit
     app.include_router(register.public_router)  # the public data uses register: no token, no rate limit
+    api_docs.install(app, settings)  # /docs from the vendored Swagger UI, unless CALDICOTT_API_DOCS says not
     app.webhooks.include_router(webhook_contract.router)  # what subscribers are sent: documented only, never served
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(limit_rate)])

@@ -7,6 +7,8 @@ CALLS fails the test until someone writes down how to call it; STORES_NOTHING ho
 and for them the test checks that no table gained or lost a row.
 """
 
+import base64
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,18 +16,20 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
+from app.console.auth import start_session
 from app.main import create_app
 from app.models.audit import CHECKPOINT_EXAMPLE
 from app.models.vocabulary import Role
+from app.principal import Principal
 from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, form_token, settings_for
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
@@ -423,7 +427,149 @@ async def restore_register_entry(client: httpx.AsyncClient, tokens: Tokens) -> R
     return Request("DELETE", f"/v1/register/withholdings/{body['request_id']}", tokens.admin())
 
 
+# The console's forms: a person signed in through the development sign-in, its cookie sent as a header (the test
+# client speaks plain http, where a Secure cookie would not be sent), and the form token its pages give.
+
+
+def cookie_of(response: httpx.Response, name: str) -> str:
+    (line,) = [line for line in response.headers.get_list("set-cookie") if line.startswith(f"{name}=")]
+    return line.split(";", 1)[0]
+
+
+async def console_person(client: httpx.AsyncClient, role: Role = Role.GUARDIAN, name: str = "Grace") -> Request:
+    """A console POST's headers and form token for a person signed in with `role` (the URL is the caller's)."""
+    sign_in = await console_sign_in(client, tokens=None)
+    signed_in = await client.post(sign_in.url, headers=sign_in.headers, data=sign_in.data | {"role": role.value})
+    assert signed_in.status_code == 303, signed_in.text
+    headers = {"Cookie": cookie_of(signed_in, "caldicott_console")}
+    page = await client.get("/console/sign-out", headers=headers)
+    return Request("POST", "", headers, data={"csrf_token": form_token(page.text)})
+
+
+async def console_sign_in(client: httpx.AsyncClient, tokens: Tokens | None) -> Request:
+    page = await client.get("/console/sign-in")
+    data = {"csrf_token": form_token(page.text), "name": "Grace Guardian", "role": "guardian"}
+    return Request("POST", "/console/dev-sign-in", {"Cookie": cookie_of(page, "caldicott_console_form")}, data=data)
+
+
+async def console_as(client: httpx.AsyncClient, bearer: dict[str, str]) -> dict[str, str]:
+    """The headers of a console POST by the person a setup's bearer token names, signed in as the development sign-in
+    would sign them in (their own sub, which that sign-in cannot choose), and their form token."""
+    claims = json.loads(base64.urlsafe_b64decode(bearer["Authorization"].split(".")[1] + "=="))
+    principal = Principal(sub=claims["sub"], org=claims["org"], roles=frozenset(map(Role, claims["roles"])))
+    application = client._transport.app  # type: ignore[attr-defined]
+    response = Response()
+    async with application.state.wiring.sessionmaker() as db:
+        row = await start_session(
+            db, response, principal=principal, name=principal.sub, email="", method="development", hours=1
+        )
+        await db.commit()
+    await application.state.wiring.chainer.settle()
+    cookie = response.headers["set-cookie"].split(";", 1)[0]
+    return {"Cookie": cookie, "csrf_token": row.csrf_token}
+
+
+def lines(values: list[Any] | None) -> str:
+    return "\n".join(str(value) for value in values or [])
+
+
+def ticked(value: Any) -> str | None:
+    return "yes" if value else None
+
+
+def on_console(api_setup: Setup, path: str, form: Callable[[dict[str, Any]], dict[str, Any]]) -> Setup:
+    """The console's form for what `api_setup` sets up: the same state, the same person, the API body as the form
+    sends it, posted to `path` under the request's console page (its audit event is the API's own)."""
+
+    async def setup(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+        api = await api_setup(client, tokens)
+        request_id = api.url.split("/")[3]
+        person = await console_as(client, api.headers)
+        data = {key: value for key, value in form(api.json or {}).items() if value is not None}
+        return Request(
+            "POST",
+            f"/console/cases/{request_id}{path}",
+            {"Cookie": person["Cookie"]},
+            data=data | {"csrf_token": person["csrf_token"]},
+        )
+
+    return setup
+
+
+def same_fields(body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+def with_lines(*names: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The body with each of `names` (a list) as a text area of one entry per line."""
+    return lambda body: body | {name: lines(body.get(name)) for name in names}
+
+
+def opinion_request_form(body: dict[str, Any]) -> dict[str, Any]:
+    guardian = body.get("guardian") or {}
+    return {key: body.get(key) for key in ("proposed_outcome", "question")} | {
+        "guardian": guardian.get("sub"),
+        "guardian_org": guardian.get("org"),
+    }
+
+
+def panel_form(body: dict[str, Any]) -> dict[str, Any]:
+    return {"reason": body.get("reason"), "members": lines([member["sub"] for member in body["members"]])}
+
+
+def reconsideration_form(body: dict[str, Any]) -> dict[str, Any]:
+    new = body.get("decision") or {}
+    return {
+        "outcome": body["outcome"],
+        "rationale": body["rationale"],
+        "decision": new.get("outcome"),
+        "conditions": lines(new.get("conditions")),
+        "approved_items": new.get("approved_items"),
+    }
+
+
+def notice_release_form(body: dict[str, Any]) -> dict[str, Any]:
+    ticks = ("not_implicated", "access_to_health_records_checked")
+    return body | {name: ticked(body.get(name)) for name in ticks}
+
+
+async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    person = await console_person(client)
+    return Request("POST", "/console/sign-out", person.headers, data=person.data)
+
+
 CALLS: dict[tuple[str, str], Call] = {
+    ("POST", "/console/dev-sign-in"): Call(console_sign_in, 303, "console_signed_in"),
+    ("POST", "/console/sign-out"): Call(console_sign_out, 303, "console_signed_out"),
+    ("POST", "/console/cases/{request_id}/deliberation/opinion-requests"): Call(
+        on_console(request_opinion, "/deliberation/opinion-requests", opinion_request_form), 303, "opinion_requested"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/opinions"): Call(
+        on_console(give_opinion, "/deliberation/opinions", same_fields), 303, "opinion_given"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/panel"): Call(
+        on_console(open_panel, "/deliberation/panel", panel_form), 303, "panel_opened"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/panel/votes"): Call(
+        on_console(vote, "/deliberation/panel/votes", with_lines("conditions")), 303, "panel_voted"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/panel/withdrawals"): Call(
+        on_console(withdraw_vote, "/deliberation/panel/withdrawals", same_fields), 303, "panel_vote_withdrawn"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/panel/decision"): Call(
+        on_console(close_panel, "/deliberation/panel/decision", with_lines("conditions")), 303, "panel_decided"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/reconsideration"): Call(
+        on_console(decide_reconsideration, "/deliberation/reconsideration", reconsideration_form), 303, "reconsidered"
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/retrospective-review"): Call(
+        on_console(retrospective_review, "/deliberation/retrospective-review", same_fields),
+        303,
+        "retrospective_reviewed",
+    ),
+    ("POST", "/console/cases/{request_id}/deliberation/notice-releases"): Call(
+        on_console(release_notice, "/deliberation/notice-releases", notice_release_form), 303, "notice_released"
+    ),
     ("POST", "/v1/organisations"): Call(register_org, 201, "organisation_registered"),
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
     ("POST", "/v1/sharing-agreements"): Call(register_isa, 201, "agreement_registered"),

@@ -66,3 +66,11 @@ def test_services_are_packages_of_a_readable_size() -> None:
 def test_only_the_token_module_touches_python_jose(path: Path) -> None:
     if path.relative_to(APP).as_posix() != "http/tokens.py":
         assert not any(name.split(".")[0] == "jose" for name in imported(path)), f"{path.name} imports python-jose"
+
+
+@pytest.mark.parametrize("path", inner_modules(APP), ids=lambda path: str(path.relative_to(APP.parent)))
+def test_only_the_console_s_sign_in_client_touches_authlib(path: Path) -> None:
+    """Authlib (and joserfc, its JOSE library) in one module: the OpenID client of app/console/oidc.py."""
+    if path.relative_to(APP).as_posix() != "console/oidc.py":
+        touched = sorted(name for name in imported(path) if name.split(".")[0] in ("authlib", "joserfc"))
+        assert not touched, f"{path.name} imports {touched}"

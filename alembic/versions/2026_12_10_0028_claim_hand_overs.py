@@ -1,7 +1,7 @@
 """A claim handed to a colleague
 
 Revision ID: 0028_claim_hand_overs
-Revises: 0026_console_sessions
+Revises: 0027_notifications
 Create Date: 2026-12-10
 
 A guardian holding a claim may hand it to a named colleague with a note (app/services/review/claims.py). The state
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028_claim_hand_overs"
-down_revision: str | None = "0026_console_sessions"
+down_revision: str | None = "0027_notifications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,10 +25,13 @@ from starlette.datastructures import FormData
 
 from app.http.dependencies import SettingsDep
 from app.http.session import SessionDep
+from app.models.actions import SignInAction
 from app.models.base import utcnow
 from app.models.console import ConsoleSession
 from app.models.vocabulary import Role
 from app.principal import INSIDE_ROLES, Principal
+from app.services.audit import events
+from app.services.notifications import people
 
 from .pages import CONSOLE_USER
 
@@ -84,7 +87,8 @@ async def start_session(
     method: str,
     hours: int,
 ) -> ConsoleSession:
-    """Sign a person in: a new session row (sign-ins that have ended are pruned on the way) and its cookie."""
+    """Sign a person in: a new session row (sign-ins that have ended are pruned on the way), its cookie, and an audit
+    event."""
     now = utcnow()
     await db.exec(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))  # type: ignore[call-overload]
     token = secrets.token_urlsafe(32)
@@ -103,6 +107,9 @@ async def start_session(
     )
     db.add(row)
     await db.flush()
+    await events.signed_in_or_out(session=db, actor=principal, action=SignInAction.SIGNED_IN, method=method)
+    # Their address as the sign-in gives it, for the emails that name them (app/services/notifications/).
+    await people.seen(session=db, sub=principal.sub, org=principal.org, name=name, email=email or None, now=now)
     response.set_cookie(
         COOKIE,
         token,
@@ -116,8 +123,9 @@ async def start_session(
 
 
 async def end_session(db: AsyncSession, response: Response, user: "ConsoleUser") -> None:
-    """Sign out: the row goes, so the cookie is worthless even if kept."""
+    """Sign out: the row goes, so the cookie is worthless even if kept; audited."""
     await db.exec(delete(ConsoleSession).where(ConsoleSession.id == user.session_id))  # type: ignore[call-overload]
+    await events.signed_in_or_out(session=db, actor=user.principal, action=SignInAction.SIGNED_OUT, method=user.method)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True, samesite="lax")
 
 
@@ -203,9 +211,14 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 def local_next(value: object) -> str:
     """Where to go after signing in: a console path only, never another site (no open redirect)."""
-    if isinstance(value, str) and value.startswith("/console/") and not value.startswith("/console//"):
-        if "\\" not in value and all(ord(c) > 31 for c in value):
-            return value
+    if (
+        isinstance(value, str)
+        and value.startswith("/console/")
+        and not value.startswith("/console//")
+        and "\\" not in value
+        and all(ord(c) > 31 for c in value)
+    ):
+        return value
     return "/console/"
 
 

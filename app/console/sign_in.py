@@ -37,6 +37,7 @@ async def sign_in(request: Request, settings: SettingsDep, next: Annotated[str, 
         "sign_in.jinja",
         next=local_next(next),
         dev_sign_in=settings.console_dev_sign_in,
+        oidc_name=settings.oidc_provider_name if settings.oidc_issuer else None,
         dev_roles=DEV_ROLES,
         form_token=form_token,
     )

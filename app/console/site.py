@@ -11,12 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import ProblemError
 
-from . import case, case_actions, queue, sign_in
+from . import case, case_actions, deliberation, oidc_sign_in, queue, register_page, sign_in
 from .auth import ConsoleRefused, SignInRequired, sign_in_url
 from .pages import STATIC, STATIC_PATH, render
 
 # Every router of the console's pages.
-ROUTERS = [sign_in, queue, case, case_actions]
+ROUTERS = [sign_in, oidc_sign_in, register_page, queue, case, case_actions, deliberation]
 
 # Paths whose errors are pages, not problem documents: a person reads them.
 PAGE_PREFIXES = ("/console/", "/register")

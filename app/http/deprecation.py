@@ -14,8 +14,9 @@ from fastapi import Response
 # (0.3.0); it is removed in 2.0.0, and not before the sunset, at least six months after this was announced (1.0.0).
 AFTER_DEPRECATED = datetime(2026, 11, 27, tzinfo=UTC)
 AFTER_SUNSET = datetime(2027, 7, 1, tzinfo=UTC)
-# The interactive contract this service serves, where the parameter is marked deprecated and says what replaces it.
-AFTER_DOCS = "/docs"
+# The contract this service serves, where the parameter is marked deprecated and says what replaces it: served in
+# production too, where the interactive /docs is off by default (CALDICOTT_API_DOCS).
+AFTER_DOCS = "/openapi.json"
 
 AFTER_HEADERS: dict[str, dict[str, Any]] = {
     "Deprecation": {
@@ -42,4 +43,4 @@ def deprecate_after(response: Response, after: str | None) -> None:
         return
     response.headers["Deprecation"] = f"@{int(AFTER_DEPRECATED.timestamp())}"
     response.headers["Sunset"] = format_datetime(AFTER_SUNSET, usegmt=True)
-    response.headers["Link"] = f'<{AFTER_DOCS}>; rel="deprecation"; type="text/html"'
+    response.headers["Link"] = f'<{AFTER_DOCS}>; rel="deprecation"; type="application/json"'

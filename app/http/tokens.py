@@ -164,7 +164,7 @@ class TokenVerifier:
             )
         except JOSEError as error:
             raise Unauthorized(f"token rejected: {error}") from None
-        principal = _principal_from(claims, self._powers)
+        principal = principal_from(claims, self._powers)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]  # the oldest
         # Trusted until it expires (as the check above counts expiry) and for a minute at most.
@@ -247,7 +247,8 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
-def _principal_from(claims: dict[str, Any], powers: Powers) -> Principal:
+def principal_from(claims: dict[str, Any], powers: Powers) -> Principal:
+    """The Principal of verified claims (`sub`, `org`, `roles`), or Unauthorized; the console's sign-in uses it too."""
     sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("token has no subject")

@@ -163,12 +163,31 @@ class NoticeAction(StrEnum):
     AGREEMENT_EXPIRING = "agreement_expiring_announced"
 
 
+class SignInAction(StrEnum):
+    """A person signing in to or out of the console (the target is their `sub`; the outcome says how they signed in).
+
+    - `console_signed_in`: a person signed in to the console.
+    - `console_signed_out`: a person signed out of the console.
+    """
+
+    SIGNED_IN = "console_signed_in"
+    SIGNED_OUT = "console_signed_out"
+
+
 # Every action the audit trail can hold, for filtering it.
-_KINDS = (RequestAction, AdminAction, WebhookAction, ReportAction, NoticeAction)
+_KINDS = (RequestAction, AdminAction, WebhookAction, ReportAction, NoticeAction, SignInAction)
 AuditAction = StrEnum("AuditAction", {member.name: member.value for kind in _KINDS for member in kind})  # type: ignore[misc]
 # Its description lists every value with the meaning its kind gives it.
 AuditAction.__doc__ = "Every action the audit trail can hold.\n\n" + "\n".join(
     inspect.cleandoc(kind.__doc__ or "").split("\n\n", 1)[1] for kind in _KINDS
 )
 
-__all__ = ["AdminAction", "AuditAction", "NoticeAction", "ReportAction", "RequestAction", "WebhookAction"]
+__all__ = [
+    "AdminAction",
+    "AuditAction",
+    "NoticeAction",
+    "ReportAction",
+    "RequestAction",
+    "SignInAction",
+    "WebhookAction",
+]

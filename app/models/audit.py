@@ -25,6 +25,7 @@ class AuditTarget(StrEnum):
     - `webhook_endpoint`: a webhook endpoint.
     - `webhook_egress`: where webhooks may go, the operator's allow-list of networks, ports and proxy (the target id is
       its digest).
+    - `person`: a person of the controller, by their `sub` (signing in to the console).
     """
 
     SHARING_REQUEST = "sharing_request"
@@ -34,6 +35,7 @@ class AuditTarget(StrEnum):
     POLICY = "policy"
     WEBHOOK_ENDPOINT = "webhook_endpoint"
     WEBHOOK_EGRESS = "webhook_egress"
+    PERSON = "person"
 
 
 class AuditEvent(SQLModel, table=True):

@@ -7,6 +7,7 @@ from app.models.console import ConsoleSession
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.idempotency import IdempotencyRecord
 from app.models.notice_release import NoticeRelease
+from app.models.notification import EmailMessage, Person
 from app.models.opinion import Opinion, OpinionRequest
 from app.models.organisation import Organisation
 from app.models.panel import Panel, PanelMember, PanelVote
@@ -39,6 +40,7 @@ __all__ = [
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",
+    "EmailMessage",
     "IdempotencyRecord",
     "NoticeRelease",
     "Opinion",
@@ -48,6 +50,7 @@ __all__ = [
     "Panel",
     "PanelMember",
     "PanelVote",
+    "Person",
     "PolicyActivation",
     "PolicyReplay",
     "PolicyReplayChange",

@@ -33,6 +33,8 @@ MIN_SUBJECT_KEY_BYTES = 32  # as long as the HMAC-SHA256 output it keys
 
 # The controller organisation of a development installation, as the examples and development tokens name it.
 DEV_CONTROLLER_ORG = "CONTROLLER"
+# An address as people write it to a mail server: one @, no spaces, commas or angle brackets.
+EMAIL_ADDRESS = r"^[^@\s,<>]+@[^@\s,<>]+$"
 OrganisationCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]*$")]
 
 
@@ -79,6 +81,16 @@ class Settings(BaseSettings):
     # `guardian` role is honoured for these and the controller only, `admin` and `auditor` for the controller alone
     # (app/powers.py, applied in app/http/tokens.py).
     guardian_orgs: list[OrganisationCode] = []
+    # The console's sign-in through the trust's OpenID provider (app/console/oidc.py; docs/operators/sign-in.md): its
+    # issuer (discovery at <issuer>/.well-known/openid-configuration), this service's client there (a confidential
+    # client has a secret; a public one relies on PKCE alone), the name on the sign-in button, and which ID token claims
+    # hold the organisation code and the list of roles, read as the API reads a token's `org` and `roles`.
+    oidc_issuer: HttpUrl | None = None
+    oidc_client_id: str | None = Field(default=None, min_length=1, max_length=200)
+    oidc_client_secret: SecretStr | None = None
+    oidc_provider_name: str = Field(default="your organisation's account", min_length=1, max_length=100)
+    oidc_org_claim: str = Field(default="org", min_length=1, max_length=100)
+    oidc_roles_claim: str = Field(default="roles", min_length=1, max_length=100)
     # Webhooks: where deliveries may go (app/services/webhooks/egress.py; docs/operators/configuration.md#webhooks).
     # Private addresses and any port: tests and local development only (SSRF).
     webhook_allow_private: bool = False
@@ -162,6 +174,9 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, ge=1, le=720)
     console_session_hours: int = Field(default=10, ge=1, le=24)
     console_dev_sign_in: bool = False
+    # The API's interactive documentation, /docs (app/http/api_docs.py): unset, served in development and not in
+    # production (a 404); true or false decides either way.
+    api_docs: bool | None = None
     # When set, GET /metrics needs `Authorization: Bearer <this token>`.
     metrics_token: SecretStr | None = None
     # The commit the image was built from, stamped by its build: the `commit` of caldicott_build_info.
@@ -182,6 +197,18 @@ class Settings(BaseSettings):
     # removes the content: six years (2192 days, leap days included), the Limitation Act 1980 period for claims in
     # contract and tort (ss. 2 and 5), within which the basis of a disclosure may have to be shown.
     attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
+    # Email to people (app/services/notifications/; docs/operators/configuration.md#email-notifications): off while
+    # no SMTP host is set. The worker sends from CALDICOTT_NOTIFY_FROM, over STARTTLS unless told otherwise, signing in
+    # when a user is set; the guardians on duty are the addresses told of emergency and overdue cases (comma-separated,
+    # e.g. the trust's Caldicott mailbox); a guardian holding a claim is warned this many minutes before it lapses.
+    smtp_host: str | None = Field(default=None, min_length=1, max_length=253)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = Field(default=None, min_length=1, max_length=320)
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    notify_from: str | None = Field(default=None, pattern=EMAIL_ADDRESS)
+    notify_duty_addresses: Annotated[list[Annotated[str, StringConstraints(pattern=EMAIL_ADDRESS)]], NoDecode] = []
+    notify_claim_warning_minutes: int = Field(default=30, ge=1, le=1440)
     # Log lines (app/platform/logs.py): one JSON object each, or one readable line each for people at a terminal.
     log_format: LogFormat = LogFormat.AUTO
     # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over
@@ -225,6 +252,25 @@ class Settings(BaseSettings):
             if self.controller_name is None:
                 raise ValueError(
                     "production needs CALDICOTT_CONTROLLER_NAME: the controller's name as its notices show it to people"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def sign_in_complete(self) -> "Settings":
+        """The trust's provider needs our client id; production reaches it, and is reached back, over https only."""
+        if self.oidc_issuer is None:
+            return self
+        if self.oidc_client_id is None:
+            raise ValueError(
+                "CALDICOTT_OIDC_ISSUER needs CALDICOTT_OIDC_CLIENT_ID: this service's client at the provider"
+            )
+        if self.env is Environment.PRODUCTION:
+            if self.oidc_issuer.scheme != "https":
+                raise ValueError("production signs people in through an https CALDICOTT_OIDC_ISSUER only")
+            if self.console_url is None:
+                raise ValueError(
+                    "CALDICOTT_OIDC_ISSUER needs CALDICOTT_CONSOLE_URL in production: "
+                    "the provider sends people back to it"
                 )
         return self
 
@@ -292,7 +338,19 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("webhook_allowed_networks", "webhook_allowed_ports", mode="before")
+    @model_validator(mode="after")
+    def email_needs_a_sender(self) -> "Settings":
+        """Mail is sent only from a configured address, and a password never crosses the network in clear."""
+        if self.smtp_host is not None and self.notify_from is None:
+            raise ValueError("CALDICOTT_SMTP_HOST is set: set CALDICOTT_NOTIFY_FROM, the address mail comes from")
+        if self.env is Environment.PRODUCTION and self.smtp_host is not None:
+            if self.console_url is None:
+                raise ValueError("CALDICOTT_SMTP_HOST is set: set CALDICOTT_CONSOLE_URL, which notifications link to")
+            if self.smtp_password is not None and not self.smtp_starttls:
+                raise ValueError("production sends CALDICOTT_SMTP_PASSWORD only over STARTTLS: CALDICOTT_SMTP_STARTTLS")
+        return self
+
+    @field_validator("webhook_allowed_networks", "webhook_allowed_ports", "notify_duty_addresses", mode="before")
     @classmethod
     def comma_separated(cls, value: object) -> object:
         """`10.20.0.0/16,192.168.7.0/24` or `8443,9443` as operators write them; a JSON list is read too."""
@@ -322,6 +380,11 @@ class Settings(BaseSettings):
     def webhook_lease_seconds(self) -> float:
         """How long a worker holds a claimed delivery: one whole attempt and the time to record it."""
         return self.webhook_timeout_seconds + 60
+
+    @property
+    def api_docs_served(self) -> bool:
+        """Whether /docs is served: CALDICOTT_API_DOCS, else everywhere but production."""
+        return self.api_docs if self.api_docs is not None else self.env is not Environment.PRODUCTION
 
     @property
     def uses_sqlite(self) -> bool:

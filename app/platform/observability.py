@@ -119,6 +119,12 @@ class Metrics:
             "Webhook deliveries given up: the last attempt of the retry schedule failed, or the receiver answered 410",
             registry=self.registry,
         )
+        self.email_attempts = Counter(
+            "caldicott_email_attempts",
+            "Attempts to send a notification by email, by result: sent, failed (tried again later) or given_up",
+            ["result"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "caldicott_rate_limited",
             "Requests refused with 429 by the per-organisation rate limit, by class of route",
@@ -319,6 +325,13 @@ def webhook_attempted(*, succeeded: bool, answered: bool) -> None:
     if metrics is None:
         return
     metrics.webhook_attempts.labels(result=_result(succeeded=succeeded, answered=answered)).inc()
+
+
+def email_attempted(*, result: str) -> None:
+    """Count one attempt to send a notification (a message with no address to go to counts as given up)."""
+    metrics = _current.get()
+    if metrics is not None:
+        metrics.email_attempts.labels(result=result).inc()
 
 
 def _result(*, succeeded: bool, answered: bool) -> WebhookResult:

@@ -1,8 +1,9 @@
 """What happened, told once: each change or read is recorded here in the caller's transaction.
 
 Every use case calls these functions at the moment something happens; this module
-fans the event out to the audit trail and the webhook outbox, so that the change,
-its audit event and its outbox event commit together or not at all.
+fans the event out to the audit trail and the webhook outbox (and, for an emergency or
+overdue case, the email outbox), so that the change, its audit event and its outbox event
+commit together or not at all.
 """
 
 from collections.abc import Collection
@@ -10,7 +11,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, WebhookAction
+from app.models.actions import AdminAction, NoticeAction, ReportAction, RequestAction, SignInAction, WebhookAction
 from app.models.audit import AuditTarget
 from app.models.sharing_request import Decision, SharingRequest
 from app.models.webhook import WebhookEventType
@@ -18,6 +19,7 @@ from app.platform import observability
 from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import chain as audit
+from app.services.notifications import outbox as notifications
 from app.services.webhooks import outbox
 
 ADMIN_TARGETS = {
@@ -55,6 +57,7 @@ async def request_changed(
         outcome=outcome,
     )
     await outbox.emit(session=session, request=request, action=action, decision=decision)
+    notifications.request_changed(session=session, request=request, action=action)  # emergency and overdue cases
     if decision is not None:
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 
@@ -311,4 +314,11 @@ async def report_run(
     """Someone ran a report or read the audit trail; `outcome` says how much it returned."""
     await audit.record(
         session=session, actor=actor, action=action, target_type=AuditTarget.REPORT, target_id=report, outcome=outcome
+    )
+
+
+async def signed_in_or_out(*, session: AsyncSession, actor: Principal, action: SignInAction, method: str) -> None:
+    """A person signed in to the console (`method`: how) or out of it: who used the console, and when."""
+    await audit.record(
+        session=session, actor=actor, action=action, target_type=AuditTarget.PERSON, target_id=actor.sub, outcome=method
     )

@@ -25,6 +25,7 @@ from app.models.opinion import (
 )
 from app.models.sharing_request import SharingRequest, new_id
 from app.principal import Principal
+from app.services.notifications import outbox as notifications
 from app.services.review import workflow
 from app.services.review.claims import expire_claim
 from app.services.review.workflow import Move
@@ -59,6 +60,8 @@ async def request_opinion(
     )
     session.add(row)
     await session.flush()
+    if asked is not None:
+        notifications.opinion_requested(session=session, request=request, sub=asked.sub, org=asked.org, now=now)
     return OpinionRequestPublic.of(row)
 
 
@@ -119,6 +122,17 @@ async def _answerable(
     if not mine and not anyone:
         raise Forbidden("no opinion has been asked of you on this request")
     return (mine or anyone)[0]
+
+
+async def asked_on(*, session: AsyncSession, request: SharingRequest) -> list[tuple[OpinionRequest, Opinion | None]]:
+    """Every opinion asked on the request, oldest first, each with the opinion given if it was answered."""
+    query = (
+        select(OpinionRequest, Opinion)
+        .join(Opinion, col(Opinion.opinion_request_id) == col(OpinionRequest.id), isouter=True)
+        .where(OpinionRequest.request_id == request.id)
+        .order_by(col(OpinionRequest.asked_at), col(OpinionRequest.id))
+    )
+    return [(asked, given) for asked, given in (await session.exec(query)).all()]
 
 
 async def to_weigh(*, session: AsyncSession, request: SharingRequest) -> list[tuple[Opinion, OpinionRequest]]:

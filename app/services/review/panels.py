@@ -34,6 +34,7 @@ from app.models.vocabulary import DecisionKind, DecisionOutcome, Outcome, PanelV
 from app.platform import writes
 from app.principal import Principal
 from app.services.controller_checks import checks as controller_checks
+from app.services.notifications import outbox as notifications
 from app.services.policies.registry import PolicyRegistry
 from app.services.review import decisions as guardian_decisions
 from app.services.review import opinions, panel_records, workflow
@@ -101,6 +102,7 @@ async def open_panel(
     await session.flush()
     session.add_all(members)
     await session.flush()
+    notifications.seated(session=session, request=request, members=seats[1:], now=now)  # the chair opened it
     return panel_public(panel, members, [])
 
 

@@ -74,6 +74,14 @@ async def standing_decision(*, session: AsyncSession, request: SharingRequest) -
     ).one()
 
 
+async def pending_on(*, session: AsyncSession, request: SharingRequest) -> Reconsideration | None:
+    """The reconsideration the request awaits an answer to, if any (at most one is pending at a time)."""
+    query = select(Reconsideration).where(
+        Reconsideration.request_id == request.id, col(Reconsideration.outcome).is_(None)
+    )
+    return (await session.exec(query)).first()
+
+
 async def request_reconsideration(
     *,
     session: AsyncSession,

@@ -37,6 +37,7 @@ from app.services.audit import chain as audit
 from app.services.audit import checkpoints
 from app.services.audit.signing import AuditKeys
 from app.services.controller_checks import checks as controller_checks
+from app.services.notifications import courier
 from app.services.review import queue
 from app.services.webhooks import egress, pruning
 from app.services.webhooks.attempts import AttemptResult as AttemptResult  # re-exported: tests build results by hand
@@ -195,7 +196,9 @@ async def run(
     worker_id = new_worker_id()
     log.info("webhook worker %s started", worker_id)
     wake = asyncio.Event()
-    async with new_client(settings) as client, listening(settings=settings, wake=wake):
+    # Email to people goes beside the deliveries, in a task of its own (app/services/notifications/courier.py).
+    mail = courier.beside(sessionmaker=sessionmaker, settings=settings, stop=stop)
+    async with new_client(settings) as client, listening(settings=settings, wake=wake), mail:
         pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, client=client, worker_id=worker_id, wake=wake)
         swept, checked = (
             0.0,
@@ -289,6 +292,7 @@ async def work(*, settings: Settings, once: bool) -> int:
             if once:
                 await agreement_notices.check(sessionmaker)
                 await pruning.prune(sessionmaker=sessionmaker, settings=settings)
+                await courier.drain(sessionmaker=sessionmaker, settings=settings)
                 return await drain(sessionmaker=sessionmaker, settings=settings)
             stop = asyncio.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,28 @@
+"""The directory of people: the address and name each person's identity provider gave at their last sign-in."""
+
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.models.notification import Person
+
+
+async def seen(
+    *, session: AsyncSession, sub: str, org: str, name: str | None, email: str | None, now: datetime
+) -> None:
+    """Record a person signing in to the console, in the sign-in's transaction: their address and name as given now."""
+    values = {"sub": sub, "org": org, "name": name, "email": email, "last_signed_in_at": now}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Person).values(values)
+    # Two sign-ins of one person at once: the later write wins, and neither fails.
+    statement = statement.on_conflict_do_update(
+        index_elements=["sub", "org"], set_={"name": name, "email": email, "last_signed_in_at": now}
+    )
+    await session.exec(statement)
+
+
+async def address_of(*, session: AsyncSession, sub: str, org: str) -> str | None:
+    """The address last recorded for this person, if any."""
+    return (await session.exec(select(Person.email).where(Person.sub == sub, Person.org == org))).first()
