@@ -27,6 +27,7 @@ from app.services.attachments import uploads
 from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading
 
+from . import deliberation
 from .auth import ConsoleUser, OverseerUser
 from .pages import render
 from .queue import words
@@ -168,6 +169,7 @@ async def case_page(
         sent=sent,
         asked_items=asked_items,
         words=words,
+        **await deliberation.section(request, db=session, user=user, case=case),
     )
 
 

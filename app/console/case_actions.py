@@ -1,12 +1,12 @@
 """What a guardian does from the case file: claim, release, renew the claim, hand it to a colleague, decide, and
 verify or reject evidence; and the evidence's download.
 
-Each action is a form posted with its token, checked against the version of the case the page showed (as If-Match is
-for the API: a case that changed meanwhile is not acted on unseen), made through the same service function as the
-API's route in the request's one transaction, and answered by a redirect to the case with a banner (post, redirect,
-get). A service's refusal rolls the transaction back and shows the case again with an error summary and the form as
-sent. An unclaimed case can be claimed and decided in one post: both moves in the one transaction, so a refused
-decision leaves it unclaimed.
+Each action is a form posted with its token. When it sends the version of the case its page showed, as the case
+page's forms do, a case that changed meanwhile is not acted on unseen (as If-Match is optional for the API, and
+checked when sent). The action is made through the same service function as the API's route, in the request's one
+transaction, and answered by a redirect to the case with a banner (post, redirect, get). A service's refusal rolls
+the transaction back and shows the case again with an error summary and the form as sent. An unclaimed case can be
+claimed and decided in one post: both moves in the one transaction, so a refused decision leaves it unclaimed.
 """
 
 from collections.abc import Awaitable, Callable
@@ -85,7 +85,7 @@ async def act(
     """Make `change` on the case the page showed, then back to it with a banner; or the case again with the refusal."""
     case = await reading.get_visible(session=session, principal=user.principal, request_id=request_id)
     try:
-        check_version(case, str(form.get("version") or "none"))
+        check_version(case, str(form.get("version") or "") or None)
         await change(case)
     except ProblemError as refused:
         await session.rollback()
