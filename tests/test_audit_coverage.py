@@ -180,6 +180,20 @@ async def release(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/release", guardian(tokens))
 
 
+async def renew_claim(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/claim/renew", guardian(tokens))
+
+
+async def hand_over(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    body = {"to": "guardian-2", "note": "On leave from tomorrow; the answer on retention is due Friday."}
+    return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/hand-over", guardian(tokens), body)
+
+
+async def search_queue(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await referred(client, tokens)
+    return Request("POST", "/v1/review-queue/search", guardian(tokens), {"identifier": "9990000018"})
+
+
 async def review(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     body = {"outcome": "approve", "rationale": RATIONALE}
     return Request("POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/review", guardian(tokens), body)
@@ -557,6 +571,34 @@ async def console_activate_policy(client: httpx.AsyncClient, tokens: Tokens) -> 
     return await setup(client, tokens)
 
 
+def verification_form(body: dict[str, Any]) -> dict[str, Any]:
+    order = body.get("order") or {}
+    checks = ("sealed_or_signed", "in_date", "addressed_to_controller", "covers_information")
+    fields = {name: order.get(name) for name in ("issued_by", "issued_on", "number", "return_date", "produce_to")}
+    return (
+        {"outcome": body["outcome"], "checked": body["checked"], "order": "yes" if order else None}
+        | fields
+        | {name: ticked(order.get(name)) for name in checks}
+    )
+
+
+async def verify_on_console(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    api = await verify_evidence(client, tokens)
+    attachment = api.url.split("/")[5]
+
+    async def made(_client: httpx.AsyncClient, _tokens: Tokens) -> Request:
+        return api
+
+    return await on_console(made, f"/attachments/{attachment}/verify", verification_form)(client, tokens)
+
+
+async def find_person_on_console(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await referred(client, tokens)
+    person = await console_as(client, guardian(tokens))
+    data = {"nhs_number": "9990000018", "csrf_token": person["csrf_token"]}
+    return Request("POST", "/console/queue/person", {"Cookie": person["Cookie"]}, data=data)
+
+
 async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     person = await console_person(client)
     return Request("POST", "/console/sign-out", person.headers, data=person.data)
@@ -565,6 +607,22 @@ async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request
 CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/console/dev-sign-in"): Call(console_sign_in, 303, "console_signed_in"),
     ("POST", "/console/sign-out"): Call(console_sign_out, 303, "console_signed_out"),
+    ("POST", "/console/cases/{request_id}/claim"): Call(on_console(claim, "/claim", same_fields), 303, "claimed"),
+    ("POST", "/console/cases/{request_id}/release"): Call(
+        on_console(release, "/release", same_fields), 303, "released"
+    ),
+    ("POST", "/console/cases/{request_id}/renew"): Call(
+        on_console(renew_claim, "/renew", same_fields), 303, "claim_renewed"
+    ),
+    ("POST", "/console/cases/{request_id}/hand-over"): Call(
+        on_console(hand_over, "/hand-over", same_fields), 303, "handed_over"
+    ),
+    ("POST", "/console/cases/{request_id}/decide"): Call(
+        on_console(review, "/decide", with_lines("conditions")), 303, "reviewed"
+    ),
+    ("POST", "/console/cases/{request_id}/attachments/{attachment_id}/verify"): Call(
+        verify_on_console, 303, "evidence_verified"
+    ),
     ("POST", "/console/cases/{request_id}/deliberation/opinion-requests"): Call(
         on_console(request_opinion, "/deliberation/opinion-requests", opinion_request_form), 303, "opinion_requested"
     ),
@@ -610,6 +668,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests"): Call(submit_request, 201, "submitted"),
     ("POST", "/v1/sharing-requests/{request_id}/claim"): Call(claim, 200, "claimed"),
     ("POST", "/v1/sharing-requests/{request_id}/release"): Call(release, 200, "released"),
+    ("POST", "/v1/sharing-requests/{request_id}/claim/renew"): Call(renew_claim, 200, "claim_renewed"),
+    ("POST", "/v1/sharing-requests/{request_id}/hand-over"): Call(hand_over, 200, "handed_over"),
     ("POST", "/v1/sharing-requests/{request_id}/review"): Call(review, 200, "reviewed"),
     ("POST", "/v1/sharing-requests/{request_id}/retrospective-review"): Call(
         retrospective_review, 200, "retrospective_reviewed"
@@ -658,6 +718,8 @@ CALLS: dict[tuple[str, str], Call] = {
 # POST routes that only compute an answer: checked to leave every table as it was, the trail included.
 STORES_NOTHING: dict[tuple[str, str], Call] = {
     ("POST", "/v1/evaluate"): Call(evaluate, 200, ""),
+    ("POST", "/v1/review-queue/search"): Call(search_queue, 200, ""),
+    ("POST", "/console/queue/person"): Call(find_person_on_console, 303, ""),
 }
 
 

@@ -126,8 +126,13 @@ def test_the_contract_documents_the_key_on_every_changing_post(app: FastAPI) -> 
     }
     posts = {path for path, methods in operations.items() if "post" in methods}
     unkeyed = posts - keyed_posts
-    # Those that change nothing: a dry run, a check of the audit trail against witnesses, a report.
-    assert unkeyed == {"/v1/evaluate", "/v1/audit/verify", "/v1/reports/subject-disclosures"}
+    # Those that change nothing: a dry run, a check of the audit trail against witnesses, a report, a search.
+    assert unkeyed == {
+        "/v1/evaluate",
+        "/v1/audit/verify",
+        "/v1/reports/subject-disclosures",
+        "/v1/review-queue/search",
+    }
 
 
 async def test_a_key_that_has_expired_is_free_and_pruned(

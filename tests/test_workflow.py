@@ -64,6 +64,12 @@ LEGAL = {
     (Stage.IN_PANEL, Move.WITHDRAW_VOTE): Stage.IN_PANEL,
     (Stage.IN_PANEL, Move.CLOSE_PANEL): Stage.DECIDED,  # after every member has voted
     (Stage.IN_PANEL, Move.WITHDRAW): Stage.WITHDRAWN,
+    # Renewing a claim, or handing it to a colleague, keeps the stage wherever a claim is held.
+    **{
+        (stage, move): stage
+        for stage in (Stage.IN_REVIEW, Stage.RETROSPECTIVE_IN_REVIEW, Stage.IN_RECONSIDERATION)
+        for move in (Move.RENEW_CLAIM, Move.HAND_OVER)
+    },
 }
 
 # Who makes each move over HTTP: the claim holder is guardian-1, the requester is RXT01's system.
@@ -159,7 +165,9 @@ PATHS = {
     Move.WITHDRAW: "withdraw",
     Move.AMEND: "amendments",
     Move.REQUEST_RECONSIDERATION: "reconsideration",
+    Move.RENEW_CLAIM: "claim/renew",
 }
+HAND_OVER = {"to": "guardian-2", "note": "On leave from tomorrow; the answer on retention is due Friday."}
 BY_THE_REQUESTER = (Move.AMEND, Move.WITHDRAW, Move.REQUEST_RECONSIDERATION)
 CREATES = {
     Move.REQUEST_RECONSIDERATION,
@@ -201,6 +209,8 @@ def http_call(move: Move) -> tuple[str, dict[str, Any] | None]:  # noqa: PLR0911
         }
     if move in DELIBERATION:
         return DELIBERATION[move]
+    if move is Move.HAND_OVER:
+        return "hand-over", HAND_OVER
     if move is Move.FAIL_CHECK:  # the decided request's check; an emergency share's is CP7.emergency_share
         return "controller-checks/CP6.court_order_verified", CHECKED
     return PATHS[move], None

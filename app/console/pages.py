@@ -50,8 +50,9 @@ class NavItem:
     roles: frozenset[Role]
 
 
-# The header's links, in order; a page module adds its own.
+# The header's links, in order, each for the roles of the API's own read.
 NAVIGATION: list[NavItem] = [
+    NavItem("Queue", "/console/queue", frozenset({Role.GUARDIAN})),  # app/console/queue.py
     # Oversight (app/console/dashboard.py, policy_pages.py, audit_pages.py): each for the roles of the API's read.
     NavItem("Dashboard", "/console/dashboard", frozenset({Role.GUARDIAN, Role.AUDITOR})),
     NavItem("Policies", "/console/policies", frozenset({Role.ADMIN, Role.GUARDIAN, Role.AUDITOR})),

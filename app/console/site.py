@@ -11,12 +11,34 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import ProblemError
 
-from . import audit_pages, dashboard, deliberation, oidc_sign_in, policy_pages, register_page, sign_in
+from . import (
+    audit_pages,
+    case,
+    case_actions,
+    dashboard,
+    deliberation,
+    oidc_sign_in,
+    policy_pages,
+    queue,
+    register_page,
+    sign_in,
+)
 from .auth import ConsoleRefused, SignInRequired, sign_in_url
 from .pages import STATIC, STATIC_PATH, render
 
 # Every router of the console's pages.
-ROUTERS = [sign_in, oidc_sign_in, register_page, deliberation, dashboard, policy_pages, audit_pages]
+ROUTERS = [
+    sign_in,
+    oidc_sign_in,
+    register_page,
+    queue,
+    case,
+    case_actions,
+    deliberation,
+    dashboard,
+    policy_pages,
+    audit_pages,
+]
 
 # Paths whose errors are pages, not problem documents: a person reads them.
 PAGE_PREFIXES = ("/console/", "/register")

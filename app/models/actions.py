@@ -12,6 +12,8 @@ class RequestAction(StrEnum):
     - `claimed`: a guardian claimed it from the queue.
     - `released`: the guardian holding the claim gave it back to the queue.
     - `claim_expired`: a claim lapsed and the request went back to the queue.
+    - `claim_renewed`: the guardian holding the claim renewed it for another lease.
+    - `handed_over`: the guardian holding the claim handed it to a named colleague, with a note.
     - `reviewed`: a guardian or panel decided it.
     - `information_requested`: a guardian asked the requester for more information.
     - `amended`: the requester answered with a revised request, decided again by the rules.
@@ -48,6 +50,8 @@ class RequestAction(StrEnum):
     CLAIMED = "claimed"
     RELEASED = "released"
     CLAIM_EXPIRED = "claim_expired"
+    CLAIM_RENEWED = "claim_renewed"
+    HANDED_OVER = "handed_over"
     REVIEWED = "reviewed"
     INFORMATION_REQUESTED = "information_requested"
     AMENDED = "amended"

@@ -11,9 +11,8 @@ from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column, utcnow
 from app.models.page import Page
 from app.models.vocabulary import DsptStatus, OrganisationType
 
-OrganisationCode = Annotated[
-    str, StringConstraints(strict=True, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-]
+ORGANISATION_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+OrganisationCode = Annotated[str, StringConstraints(strict=True, max_length=32, pattern=ORGANISATION_CODE)]
 OrganisationName = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)
 ]

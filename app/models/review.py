@@ -107,6 +107,30 @@ class ReviewBody(BaseModel):
     )
 
 
+class HandOverBody(BaseModel):
+    """A claim handed by the guardian holding it to a named colleague."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "guardian-2",
+                    "note": "I am on leave from tomorrow; the requester's answer on retention is due on Friday.",
+                }
+            ]
+        },
+    )
+
+    to: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)] = Field(
+        description="The token subject (`sub`) of the colleague, a guardian of the holder's own organisation, who "
+        "holds the claim from now for the policy's lease; for a reconsideration, one who took no part in the decision"
+    )
+    note: Annotated[
+        str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2000, pattern=STORABLE_TEXT)
+    ] = Field(description="Why, and what the colleague should know (1 to 2000 characters); kept in the history.")
+
+
 class RetrospectiveReviewBody(BaseModel):
     """A guardian's retrospective judgement on an emergency share."""
 
@@ -259,11 +283,13 @@ class ReviewKind(StrEnum):
     - `referral`: the rules referred it.
     - `retrospective`: an emergency share, reviewed after it was made.
     - `reconsideration`: the requesting agency asked for a decision to be reconsidered.
+    - `panel`: a panel of guardians is deciding it.
     """
 
     REFERRAL = "referral"
     RETROSPECTIVE = "retrospective"
     RECONSIDERATION = "reconsideration"
+    PANEL = "panel"
 
 
 RECONSIDERING = frozenset({RequestStatus.AWAITING_RECONSIDERATION, RequestStatus.IN_RECONSIDERATION})
@@ -272,6 +298,8 @@ RECONSIDERING = frozenset({RequestStatus.AWAITING_RECONSIDERATION, RequestStatus
 def review_kind(request: SharingRequest) -> ReviewKind:
     if request.retrospective_status == RetrospectiveStatus.PENDING:
         return ReviewKind.RETROSPECTIVE
+    if request.status == RequestStatus.IN_PANEL:
+        return ReviewKind.PANEL
     return ReviewKind.RECONSIDERATION if request.status in RECONSIDERING else ReviewKind.REFERRAL
 
 
@@ -279,8 +307,13 @@ class QueueEntry(RequestHeadline):
     review: ReviewKind = Field(
         description=(
             "Why the request is in the queue: a `referral`, a `retrospective` review of an "
-            "emergency share, or a `reconsideration`."
+            "emergency share, a `reconsideration`, or a `panel` deciding it."
         )
+    )
+    referred_for: list[str] = Field(
+        default=[],
+        description="Why the rules referred it: the ids of the rules whose finding on the current version was not a "
+        "pass (`condition`, `refer` or `refuse`), in the decision's order; the request's `decision` explains each",
     )
     assignee: str | None = Field(
         description="The token subject of the guardian holding the claim; null when nobody has claimed it."
@@ -308,11 +341,17 @@ class QueueEntry(RequestHeadline):
 
     @classmethod
     def of(
-        cls, request: SharingRequest, now: datetime, *, current_edition_outcome: Outcome | None = None
+        cls,
+        request: SharingRequest,
+        now: datetime,
+        *,
+        current_edition_outcome: Outcome | None = None,
+        referred_for: list[str] | None = None,
     ) -> "QueueEntry":
         held = not claim_lapsed(request, now)  # a lapsed claim reads as none (returned at the next write)
         return cls(
             current_edition_outcome=current_edition_outcome,
+            referred_for=referred_for or [],
             **cls.fields_of(request),
             possible_incident=request.possible_incident,
             review=review_kind(request),
@@ -364,6 +403,14 @@ class TransitionEntry(BaseModel):
     actor: str = Field(description="The token subject of who made the move, or `system`; " + GUARDIAN_UNNAMED)
     actor_org: str | None = Field(
         description="The organisation of who made the change; null when the service made it (`system`)."
+    )
+    handed_to: str | None = Field(
+        default=None,
+        description="With `handed_over` only: the colleague, of the same organisation, who holds the claim now; "
+        + GUARDIAN_UNNAMED,
+    )
+    note: str | None = Field(
+        default=None, description="With `handed_over` only: the note the guardian left for the colleague."
     )
 
 

@@ -217,6 +217,9 @@ class Transition(SQLModel, table=True):
     actor_sub: str = sqlmodel.Field(max_length=200)
     actor_org: str | None = sqlmodel.Field(default=None, max_length=32)
     at: datetime = sqlmodel.Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # A hand-over only: the colleague (of the actor's organisation) who holds the claim now, and the actor's note.
+    handed_to: str | None = sqlmodel.Field(default=None, max_length=200)
+    note: str | None = sqlmodel.Field(default=None, max_length=2000)
 
 
 STATUS_FOR_OUTCOME = {

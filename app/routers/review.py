@@ -1,22 +1,25 @@
 """Guardian review: the queue, claims, decisions, amendments, withdrawal, reconsideration, history, metrics."""
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
-from app.http.idempotency import IdempotentRoute
+from app.http.idempotency import IdempotentRoute, changes_nothing
 from app.http.locations import created, locate
 from app.http.roles import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT, CalendarDate
+from app.models.organisation import ORGANISATION_CODE
 from app.models.reconsideration import ReconsiderationDecided, ReconsiderationPublic
-from app.models.report import ReviewMetrics
+from app.models.report import ReviewMetrics, SubjectQuery
 from app.models.review import (
     AmendmentBody,
+    HandOverBody,
     History,
     QueuePage,
     ReconsiderationBody,
@@ -59,18 +62,7 @@ NOT_RECONSIDERABLE = {
 }
 
 
-@router.get(
-    "/v1/review-queue",
-    tags=["Guardian review"],
-    summary="Requests awaiting a guardian: emergency first, then by due time",
-    description="A request whose claim has lapsed is listed as unclaimed (its status and `assignee` as they will be "
-    "once claimed again); listing changes nothing.",
-    responses=INVALID_INPUT,
-)
-async def review_queue(
-    session: SessionDep,
-    policy: PolicyDep,
-    _: GuardianPrincipal,
+async def queue_filters(
     status: RequestStatus | None = None,
     urgency: Urgency | None = None,
     purpose: PurposeCategory | None = None,
@@ -81,22 +73,80 @@ async def review_queue(
     overdue: bool | None = None,
     review: Annotated[
         ReviewKind | None,
-        Query(description="Why the request is queued: a referral, a retrospective review or a reconsideration"),
+        Query(
+            description="Why the request is queued: a referral, a retrospective review, a reconsideration or a panel"
+        ),
     ] = None,
-    cursor: PageCursor = None,
-    limit: PageLimit = 50,
-) -> QueuePage:
-    page = await queue.queue(
-        session=session,
+    requester: Annotated[
+        str | None,
+        Query(max_length=32, pattern=ORGANISATION_CODE, description="The requesting organisation's code"),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        Query(max_length=200, pattern=STORABLE_TEXT, description="The requester's own case reference, exactly"),
+    ] = None,
+) -> queue.QueueFilters:
+    """The queue's filters from the query string, for the listing and the search by person alike."""
+    return queue.QueueFilters(
         status=status,
         urgency=urgency,
         purpose=purpose,
         assignee=assignee,
         overdue=overdue,
         review=review,
-        cursor=cursor,
-        limit=limit,
+        requester=requester,
+        reference=reference,
     )
+
+
+QueueFiltersDep = Annotated[queue.QueueFilters, Depends(queue_filters)]
+
+
+@router.get(
+    "/v1/review-queue",
+    tags=["Guardian review"],
+    summary="Requests awaiting a guardian: emergency first, then by due time",
+    description="A request whose claim has lapsed is listed as unclaimed (its status and `assignee` as they will be "
+    "once claimed again); listing changes nothing. To find the requests naming a person, post their identifier to "
+    "`POST /v1/review-queue/search`.",
+    responses=INVALID_INPUT,
+)
+async def review_queue(
+    session: SessionDep,
+    policy: PolicyDep,
+    _: GuardianPrincipal,
+    filters: QueueFiltersDep,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
+) -> QueuePage:
+    page = await queue.queue(session=session, filters=filters, cursor=cursor, limit=limit)
+    page.warning = editions.warning(policy)
+    return page
+
+
+@router.post(
+    "/v1/review-queue/search",
+    tags=["Guardian review"],
+    summary="The queued requests that name a person (the identifier goes in the body, never in an address)",
+    description="The queue as `GET /v1/review-queue` lists it, with the same filters in the query string, narrowed to "
+    "the requests that named the person in any version: matched by the identifier's keyed hash under every "
+    "configured subject key, and neither stored nor logged. The next page is asked for with the same body and the "
+    "`cursor` of this one.",
+    responses=INVALID_INPUT | BODY_PROBLEMS,
+)
+@changes_nothing  # a search: nothing to answer twice
+async def search_review_queue(
+    body: SubjectQuery,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    _: GuardianPrincipal,
+    filters: QueueFiltersDep,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
+) -> QueuePage:
+    person = settings.subject_keyring.every_hash(body.identifier)
+    page = await queue.queue(session=session, filters=replace(filters, person=person), cursor=cursor, limit=limit)
     page.warning = editions.warning(policy)
     return page
 
@@ -143,6 +193,56 @@ async def release(
     principal: GuardianPrincipal,
 ) -> SharingRequestPublic:
     await claims.release(session=session, principal=principal, request=request)
+    tagged(response, request)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/claim/renew",
+    tags=["Guardian review"],
+    summary="Hold a claim for another whole lease from now",
+    description="Only the guardian holding the claim, before it lapses; a lapsed claim is returned to the queue "
+    "instead and must be claimed again.",
+    responses=ON_A_REQUEST | MOVED,
+)
+async def renew_claim(
+    request: RequestToChange,
+    response: Response,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
+) -> SharingRequestPublic:
+    await claims.renew(session=session, policy=policy, principal=principal, request=request)
+    tagged(response, request)
+    return await sharing_requests.details(
+        session=session, request=request, reader=principal, controller=settings.controller_org
+    )
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/hand-over",
+    tags=["Guardian review"],
+    summary="Hand a claim to a named colleague, with a note",
+    description="Only the guardian holding the claim; the colleague, a guardian of the same organisation, holds it "
+    "for a whole lease from now. For a reconsideration the colleague must have taken no part in the decision "
+    "reconsidered (403 otherwise). The history's `handed_over` change names the colleague and keeps the note.",
+    responses=ON_A_REQUEST | BODY_PROBLEMS | MOVED,
+)
+async def hand_over(
+    request: RequestToChange,
+    response: Response,
+    body: HandOverBody,
+    session: SessionDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    principal: GuardianPrincipal,
+) -> SharingRequestPublic:
+    await claims.hand_over(
+        session=session, policy=policy, principal=principal, request=request, to=body.to, note=body.note
+    )
     tagged(response, request)
     return await sharing_requests.details(
         session=session, request=request, reader=principal, controller=settings.controller_org

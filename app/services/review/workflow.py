@@ -59,6 +59,8 @@ class Move(StrEnum):
     CLAIM = "claim"
     RELEASE = "release"
     EXPIRE_CLAIM = "expire_claim"
+    RENEW_CLAIM = "renew_claim"
+    HAND_OVER = "hand_over"  # the claim holder gives the claim to a named colleague of their organisation
     APPROVE = "approve"
     APPROVE_WITH_CONDITIONS = "approve_with_conditions"
     REFUSE = "refuse"
@@ -98,6 +100,7 @@ class Effect(StrEnum):
     """A change a move makes besides the status."""
 
     TAKE_CLAIM = "take_claim"  # the actor holds the claim for the policy's lease
+    PASS_CLAIM = "pass_claim"  # the colleague handed it holds the claim for the policy's lease
     CLEAR_CLAIM = "clear_claim"
     LEAVE_QUEUE = "leave_queue"
     PAUSE_CLOCK = "pause_clock"  # the response clock stops while the agency answers
@@ -124,6 +127,7 @@ class Step:
 
 
 CLAIMED = frozenset({Effect.TAKE_CLAIM})
+PASSED = frozenset({Effect.PASS_CLAIM})
 RETURNED = frozenset({Effect.CLEAR_CLAIM})
 CLOSED = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE})
 WITHDRAWN = frozenset({Effect.CLEAR_CLAIM, Effect.LEAVE_QUEUE, Effect.STOP_PAUSE})
@@ -159,6 +163,15 @@ def _judge(outcome: RetrospectiveStatus) -> Step:
 def _reconsider() -> Step:
     # No status: upheld, the request takes the reconsidered decision's status again; overturned, the new decision's.
     return Step(Actor.CLAIM_HOLDER, RequestAction.RECONSIDERED, Stage.DECIDED, effects=CLOSED, independent=True)
+
+
+def _renew(stage: Stage) -> Step:
+    return Step(Actor.CLAIM_HOLDER, RequestAction.CLAIM_RENEWED, stage, effects=CLAIMED)
+
+
+def _hand_over(stage: Stage) -> Step:
+    # Whether the colleague may hold it (not the holder; for a reconsideration, independent): claims.hand_over checks.
+    return Step(Actor.CLAIM_HOLDER, RequestAction.HANDED_OVER, stage, effects=PASSED)
 
 
 def _reconsideration_returned(actor: Actor, action: RequestAction) -> Step:
@@ -254,6 +267,10 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
     (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
 }
+# A claim is renewed for a new lease, or handed to a colleague, wherever one is held; the stage stays.
+for _held in (Stage.IN_REVIEW, Stage.RETROSPECTIVE_IN_REVIEW, Stage.IN_RECONSIDERATION):
+    TRANSITIONS[_held, Move.RENEW_CLAIM] = _renew(_held)
+    TRANSITIONS[_held, Move.HAND_OVER] = _hand_over(_held)
 
 # Why a move is refused in a stage where the table has no row for it: the 409's detail.
 WANTED = (
@@ -262,6 +279,8 @@ WANTED = (
         "(or an unclaimed retrospective review) can be claimed",
         Move.RELEASE: "only a claimed request can be released",
         Move.EXPIRE_CLAIM: "only a claimed request has a claim to lapse",
+        Move.RENEW_CLAIM: "only a claimed request has a claim to renew",
+        Move.HAND_OVER: "only a claimed request has a claim to hand over",
         Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
         Move.AMEND: "only a request for which information was asked can be amended",
         Move.WITHDRAW: "only a request without a final decision can be withdrawn",
@@ -365,12 +384,14 @@ async def apply(
     lease: timedelta | None = None,
     due: datetime | None = None,
     decide: Callable[[], Awaitable[Decision]] | None = None,
+    to: Principal | None = None,
+    note: str | None = None,
 ) -> Decision | None:
     """Make a move: check it, change the request as its row says,
-    let `decide` record a decision on it, and record the move."""
+    let `decide` record a decision on it, and record the move (a hand-over with the colleague `to` and `note`)."""
     step = await check(session=session, request=request, move=move, actor=actor)
     previous = request.status
-    _change(request, step, actor=actor, now=now, lease=lease, due=due)
+    _change(request, step, actor=to if Effect.PASS_CLAIM in step.effects else actor, now=now, lease=lease, due=due)
     decision = await decide() if decide is not None else None
     await session.flush()  # the row version check makes a concurrent move fail here
     await transitions.record(
@@ -381,6 +402,8 @@ async def apply(
         actor=actor,
         now=now,
         decision=decision,
+        handed_to=to.sub if to is not None else None,
+        note=note,
     )
     return decision
 
@@ -401,7 +424,7 @@ def _change(
     ):  # ended: the guardian's new decision answers for it
         request.retrospective_status = step.retrospective
     effects = step.effects
-    if Effect.TAKE_CLAIM in effects:
+    if effects & {Effect.TAKE_CLAIM, Effect.PASS_CLAIM}:
         assert actor is not None and lease is not None
         request.assignee_sub, request.assignee_org, request.claim_expires_at = actor.sub, actor.org, now + lease
     if Effect.CLEAR_CLAIM in effects:

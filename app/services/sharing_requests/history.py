@@ -38,6 +38,8 @@ async def record(
     actor: Principal | None,
     now: datetime,
     decision: Decision | None = None,
+    handed_to: str | None = None,
+    note: str | None = None,
 ) -> None:
     """Write the state change to the request's history and tell the event seam, in this transaction."""
     change = {
@@ -48,6 +50,8 @@ async def record(
         "actor_sub": actor.sub if actor else SYSTEM,
         "actor_org": actor.org if actor else None,
         "at": now,
+        "handed_to": handed_to,
+        "note": note,
     }
     writes.add(session, Transition, change)
     await events.request_changed(session=session, actor=actor, request=request, action=action, decision=decision)
@@ -116,6 +120,10 @@ async def history(
                 to_status=t.to_status,
                 actor=guardian_naming.actor(t.actor_sub, t.actor_org, requester=request.requester_org, words=words),
                 actor_org=t.actor_org,
+                handed_to=None
+                if t.handed_to is None
+                else guardian_naming.actor(t.handed_to, t.actor_org, requester=request.requester_org, words=words),
+                note=t.note,
             )
             for t in changes
         ),
