@@ -70,7 +70,7 @@ class Page:
     @property
     def screenshot_name(self) -> str:
         named = self.route.format(**{name: name for name in Seeded.PATH_PARAMETERS} | self.params)
-        return named.strip("/").replace("/", "-") + ".png"
+        return named.strip("/").replace("/", "-") + ("-claimed" if self.claimed else "") + ".png"
 
 
 # Every page a browser can land on, each visited by the axe-core test: a new page is one line here, and
@@ -84,6 +84,9 @@ PAGES = (
     Page("/register", None),
     Page("/console/cases/{request_id}/deliberation", Role.GUARDIAN, claimed=True),
     Page("/console/cases/{request_id}/notices/{audience}", Role.GUARDIAN, {"audience": "requester"}),
+    Page("/console/queue", Role.GUARDIAN),
+    Page("/console/cases/{request_id}", Role.GUARDIAN),
+    Page("/console/cases/{request_id}", Role.GUARDIAN, claimed=True),
     Page("/console/dashboard", Role.GUARDIAN),
     Page("/console/policies", Role.ADMIN),
     Page("/console/policies/replays/{replay_id}", Role.AUDITOR),
@@ -95,6 +98,7 @@ ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)
 NOT_PAGES = {
     "/register.csv": "the register as a CSV file",
     "/console/oidc/start": "a redirect to the identity provider",
+    "/console/cases/{request_id}/attachments/{attachment_id}": "a piece of evidence, as a download",
 }
 
 
@@ -185,7 +189,11 @@ def console(server: Served, browser: Chrome) -> Console:
     return Console(browser, server)
 
 
-@pytest.mark.parametrize("page", PAGES + ERROR_PAGES, ids=lambda page: f"{page.route} as {page.role or 'nobody'}")
+@pytest.mark.parametrize(
+    "page",
+    PAGES + ERROR_PAGES,
+    ids=lambda page: f"{page.route}{' claimed' if page.claimed else ''} as {page.role or 'nobody'}",
+)
 def test_axe_finds_no_wcag_22_aa_violation_and_the_browser_no_error(
     console: Console, seeded: Seeded, axe: str, page: Page
 ) -> None:
@@ -304,7 +312,12 @@ def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seede
     keys.press(Keys.ENTER)
     console.wait_for("/console/")
     assert "Signed in as Kay Board" in driver.find_element(By.TAG_NAME, "main").text
-    # The journey goes on here to the queue and the referred case (seeded.referred_reference) as those pages arrive.
+    keys.follow(console, "/console/queue")
+    case = f"/console/cases/{seeded.referred_id}"
+    keys.tab_to(lambda element: element["href"] == case and element["text"] == seeded.referred_reference)
+    keys.press(Keys.ENTER)
+    console.wait_for(case)
+    # The journey goes on here with the case's actions.
     keys.follow(console, "/console/sign-out")
     keys.tab_to(lambda element: element["tag"] == "button" and element["text"] == "Sign out")
     keys.press(Keys.ENTER)
