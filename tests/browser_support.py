@@ -174,8 +174,9 @@ def served(folder: Path) -> Iterator[Served]:
 @dataclass(frozen=True)
 class Seeded:
     """What the browser tests find in the served app: a referred case with an attachment, a referred case the
-    console's guardian (CONSOLE_GUARDIAN, once signed in) holds, a decided approval (an entry of the register), and a
-    replay of the decisions under an earlier edition of the policy."""
+    console's guardian (CONSOLE_GUARDIAN, once signed in) holds, a decided approval (an entry of the register), a
+    replay of the decisions under an earlier edition of the policy, and a referred case with an attachment for the
+    keyboard journey to decide (the pages checked keep theirs as seeded)."""
 
     referred_id: str
     referred_reference: str
@@ -183,6 +184,8 @@ class Seeded:
     claimed_id: str
     approved_id: str
     replay_id: str
+    journey_id: str
+    journey_reference: str
 
     PATH_PARAMETERS: ClassVar[tuple[str, ...]] = ("request_id", "attachment_id", "replay_id")
 
@@ -214,15 +217,22 @@ def seed(app: Served) -> Seeded:
 
         organisation = {"code": "RXT01", "name": "Northshire Research Unit", "type": "nhs_trust"}
         created("/v1/organisations", json=organisation | {"dspt_status": "standards_met"}, headers=tokens.admin())
+
+        def referred_with_evidence(reference: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            case = created("/v1/sharing-requests", json=changed(REFERRED | {"reference": reference}), headers=agency)
+            assert case["status"] == "awaiting_review", case
+            evidence = created(
+                f"/v1/sharing-requests/{case['id']}/attachments",
+                data={"kind": "dpia"},
+                files={"file": ("impact-assessment.pdf", PDF, "application/pdf")},
+                headers=agency,
+            )
+            return case, evidence
+
         reference = "CONSOLE-REFERRED-1"
-        referred = created("/v1/sharing-requests", json=changed(REFERRED | {"reference": reference}), headers=agency)
-        assert referred["status"] == "awaiting_review", referred
-        attachment = created(
-            f"/v1/sharing-requests/{referred['id']}/attachments",
-            data={"kind": "dpia"},
-            files={"file": ("impact-assessment.pdf", PDF, "application/pdf")},
-            headers=agency,
-        )
+        referred, attachment = referred_with_evidence(reference)
+        journey_reference = "CONSOLE-JOURNEY-1"
+        journey, _ = referred_with_evidence(journey_reference)
         claimed = created(
             "/v1/sharing-requests", json=changed(REFERRED | {"reference": "CONSOLE-CLAIMED-1"}), headers=agency
         )
@@ -238,7 +248,16 @@ def seed(app: Served) -> Seeded:
         decision = client.post(f"{path}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
         assert decision.status_code == 200, decision.text
         replay = created(f"/v1/policies/{POLICY_NAME}/{REPLAYED_EDITION}/replay", json={}, headers=guardian)
-    return Seeded(referred["id"], reference, attachment["id"], claimed["id"], approved["id"], replay["id"])
+    return Seeded(
+        referred["id"],
+        reference,
+        attachment["id"],
+        claimed["id"],
+        approved["id"],
+        replay["id"],
+        journey["id"],
+        journey_reference,
+    )
 
 
 def axe_violations(driver: WebDriver, script: str) -> list[dict[str, Any]]:

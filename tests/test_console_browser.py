@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from selenium.common.exceptions import TimeoutException
@@ -21,10 +22,12 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from app.main import create_app
 from app.models.vocabulary import Role
+from app.platform.config import DEV_CONTROLLER_ORG
 from tests.browser_support import (
     CONSOLE_GUARDIAN,
     MISSING,
@@ -275,7 +278,7 @@ class Keyboard:
             assert element["focused"] != element["unfocused"], f"focus does not show on {element}"
         return element
 
-    def tab_to(self, wanted: Callable[[dict[str, Any]], bool], *, backwards: bool = False, limit: int = 80) -> None:
+    def tab_to(self, wanted: Callable[[dict[str, Any]], bool], *, backwards: bool = False, limit: int = 150) -> None:
         """Tab (or Shift+Tab) until the focused element is the one wanted."""
         passed = []
         for _ in range(limit):
@@ -285,15 +288,22 @@ class Keyboard:
             passed.append(f"{element['tag']} {element['text'] or element['href'] or element['name']}")
         raise AssertionError(f"not reached in {limit} presses; focus went through: {passed}")
 
-    def follow(self, console: "Console", href: str) -> None:
-        """Tab to the link to `href` and press Enter on it; wait for its page."""
-        self.tab_to(lambda element: element["href"] == href)
+    def submit(self, console: "Console", path: str) -> None:
+        """Press Enter on the focused link or button and wait for the page it leads to (perhaps the same path again)."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
         self.press(Keys.ENTER)
-        console.wait_for(urlsplit(href).path)
+        WebDriverWait(self.driver, 10).until(staleness_of(page))
+        console.wait_for(path)
+
+    def follow(self, console: "Console", href: str) -> None:
+        """Tab to the link to `href` and follow it."""
+        self.tab_to(lambda element: element["href"] == href)
+        self.submit(console, urlsplit(href).path)
 
 
 def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seeded) -> None:
-    """Tab, Shift+Tab, Enter and Space (and typing a name): each element focused on the way shows its focus."""
+    """Sign in, find the case in the queue, verify its evidence, claim and approve it, sign out: with Tab, Shift+Tab,
+    Enter and Space (and typing words into fields), each element focused on the way showing its focus."""
     driver, keys = console.driver, Keyboard(console.driver)
     console.sign_in(None)
     driver.get(console.server.url("/console/"))
@@ -309,19 +319,41 @@ def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seede
     keys.press(Keys.SPACE)
     assert driver.find_element(By.CSS_SELECTOR, "input[name=role][value=guardian]").is_selected()
     keys.tab_to(lambda element: element["tag"] == "button")
-    keys.press(Keys.ENTER)
-    console.wait_for("/console/")
+    keys.submit(console, "/console/")
     assert "Signed in as Kay Board" in driver.find_element(By.TAG_NAME, "main").text
+
     keys.follow(console, "/console/queue")
-    case = f"/console/cases/{seeded.referred_id}"
-    keys.tab_to(lambda element: element["href"] == case and element["text"] == seeded.referred_reference)
+    case = f"/console/cases/{seeded.journey_id}"
+    keys.tab_to(lambda element: element["href"] == case and element["text"] == seeded.journey_reference)
+    keys.submit(console, case)
+
+    # The evidence: open its form (a details element), find it verified, say what was checked, record the finding.
+    keys.tab_to(lambda element: element["text"] == "Verify or reject this evidence")
     keys.press(Keys.ENTER)
-    console.wait_for(case)
-    # The journey goes on here with the case's actions.
+    keys.tab_to(lambda element: element["name"] == "outcome" and element["value"] == "verified")
+    keys.press(Keys.SPACE)
+    keys.tab_to(lambda element: element["name"] == "checked")
+    ActionChains(driver).send_keys("Read the impact assessment; it covers this onward sharing.").perform()
+    keys.tab_to(lambda element: element["text"] == "Record the finding")
+    keys.submit(console, case)
+    assert "Verified by dev-kay-board" in driver.find_element(By.ID, "evidence").find_element(By.XPATH, "..").text
+
+    # The decision: Approve is the group's first choice, so Tab reaches it; the case is claimed and decided at once.
+    keys.tab_to(lambda element: element["name"] == "outcome" and element["value"] == "approve")
+    keys.press(Keys.SPACE)
+    keys.tab_to(lambda element: element["name"] == "rationale")
+    ActionChains(driver).send_keys("Onward sharing is limited to the community team named in the agreement.").perform()
+    keys.tab_to(lambda element: element["text"] == "Claim and record the decision")
+    keys.submit(console, case)
+    decided = httpx.get(
+        console.server.url(f"/v1/sharing-requests/{seeded.journey_id}"),
+        headers=console.server.tokens.headers(DEV_CONTROLLER_ORG, Role.AUDITOR, sub="auditor-1"),
+    )
+    assert decided.json()["status"] == "approved", decided.text
+
     keys.follow(console, "/console/sign-out")
     keys.tab_to(lambda element: element["tag"] == "button" and element["text"] == "Sign out")
-    keys.press(Keys.ENTER)
-    console.wait_for("/console/signed-out")
+    keys.submit(console, "/console/signed-out")
 
 
 def test_an_element_whose_focus_does_not_show_fails_the_keyboard_test(console: Console, seeded: Seeded) -> None:
