@@ -354,6 +354,7 @@ def test_the_guardians_journey_by_keyboard_alone(console: Console, seeded: Seede
     keys.follow(console, "/console/sign-out")
     keys.tab_to(lambda element: element["tag"] == "button" and element["text"] == "Sign out")
     keys.submit(console, "/console/signed-out")
+    assert not console_errors(driver), "the browser's errors on the way (a CSP refusal among them?)"
 
 
 def test_an_element_whose_focus_does_not_show_fails_the_keyboard_test(console: Console, seeded: Seeded) -> None:
