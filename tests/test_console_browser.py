@@ -240,6 +240,7 @@ def test_the_csp_refuses_an_inline_script_and_the_test_sees_the_refusal(console:
 
 def test_with_javascript_off_a_guardian_signs_in_and_out(console: Console) -> None:
     driver = console.driver
+    console.sign_in(None)  # so that the sign-in below is made with scripts off
     driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
     try:
         console.sign_in(Role.GUARDIAN)
