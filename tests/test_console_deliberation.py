@@ -10,8 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.console import deliberation
-from app.console.pages import environment
-from app.models.sharing_request import SharingRequest
+from app.console.case import BANNERS, Done
 from app.models.vocabulary import Role
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
@@ -48,17 +47,18 @@ class Person:
         self.http, self.token, self.sub = http, token, sub
 
     async def page(self, request_id: str, **params: str) -> httpx.Response:
-        return await self.http.get(f"/console/cases/{request_id}/deliberation", params=params)
+        """The case page, whose deliberation sections hold the forms."""
+        return await self.http.get(f"/console/cases/{request_id}", params=params)
 
     async def post(self, request_id: str, action: str, data: dict[str, Any], *, token: bool = True) -> httpx.Response:
         sent = data | ({"csrf_token": self.token} if token else {})
         return await self.http.post(f"/console/cases/{request_id}/deliberation/{action}", data=sent)
 
     async def done(self, request_id: str, action: str, data: dict[str, Any], banner: str) -> httpx.Response:
-        """Post a form, follow its redirect, and see the banner saying it was done."""
+        """Post a form, follow its redirect back to the case page, and see the banner saying it was done."""
         posted = await self.post(request_id, action, data)
         assert posted.status_code == 303, posted.text
-        assert posted.headers["location"].startswith(f"/console/cases/{request_id}/deliberation?done=")
+        assert posted.headers["location"].startswith(f"/console/cases/{request_id}?done=")
         page = await self.http.get(posted.headers["location"])
         assert page.status_code == 200 and banner in page.text, page.text
         assert_strict_page(page)
@@ -137,7 +137,7 @@ async def test_an_opinion_is_asked_and_given_through_the_console_and_no_one_else
     before = await history(client, tokens, request_id)
     refused = await pat.post(request_id, "opinions", {"opinion": "agree", "rationale": RATIONALE})
     assert refused.status_code == 403, refused.text
-    assert "nhsuk-error-summary" in refused.text and "no opinion has been asked of you" in refused.text
+    assert "nhsuk-error-summary" in refused.text and "No opinion has been asked of you" in refused.text
     # Nor may the guardian who holds the claim and will decide.
     own_case = await grace.post(request_id, "opinions", {"opinion": "agree", "rationale": RATIONALE})
     assert own_case.status_code == 403 and "not the one holding the claim" in own_case.text
@@ -211,7 +211,7 @@ async def test_a_panel_is_opened_voted_on_withdrawn_from_and_closed_through_the_
     await chair.done(request_id, "panel", {"reason": REASON, "members": members}, "Panel opened")
 
     refused = await eve.post(request_id, "panel/votes", {"vote": "refuse", "rationale": RATIONALE})
-    assert refused.status_code == 403 and "only a member of the panel may do this" in refused.text
+    assert refused.status_code == 403 and "Only a member of the panel may do this" in refused.text
     too_soon = await chair.post(request_id, "panel/decision", {"rationale": RATIONALE})
     assert too_soon.status_code == 409 and "nhsuk-error-summary" in too_soon.text
 
@@ -325,8 +325,7 @@ async def test_notices_are_read_in_the_page_and_a_withheld_one_released_with_its
     await verify(client, tokens)
 
 
-def test_the_case_page_without_the_sections_links_to_them() -> None:
-    """Included by a page that did not add `deliberation` to its context, the template links to the sections' page."""
-    case = SharingRequest(id="case-1", reference="CASE-1")
-    html = environment.get_template("case/deliberation.jinja").render(case=case)
-    assert 'href="/console/cases/case-1/deliberation"' in html and "<form" not in html
+def test_every_act_of_the_case_page_has_its_banner() -> None:
+    """One vocabulary of what was done, for every form of the case page: each value its banner, none without."""
+    assert set(BANNERS) == set(Done)
+    assert not any(route.path.endswith("/deliberation") for route in deliberation.router.routes)  # the case page's

@@ -157,6 +157,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),
         ("POST", "/v1/reports/subject-disclosures"),
+        ("POST", "/v1/review-queue/search"),
     ]
 
 

@@ -3,47 +3,91 @@
 The request in plain words, what did not pass (the rules' findings grouped by principle, the passes folded away), the
 requester with its toolkit status and agreement, the evidence, the history with earlier questions and answers, the
 due time and the claim; for a guardian, the forms that act on it (app/console/case_actions.py), the decision's among
-them, so that a referred case is decided from this page. It reads the services the API reads, as the API's readers
-do: opening the case is recorded as a read of the request, and of its history.
+them, so that a referred case is decided from this page; and the deliberation's sections (second opinions, the panel,
+a reconsideration, a retrospective review, the notices) with their forms (app/console/deliberation.py). It reads the
+services the API reads, as the API's readers do: opening the case is recorded as a read of the request, and of its
+history. Every form on it is acted on in one way (app/console/acting.py): done, the page again with a banner naming
+the act (`Done`); refused, the page again with a `Refusal`.
 """
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import NotFound, ProblemError
+from app.errors import Conflict, NotFound, ProblemError
 from app.http.dependencies import PathName, SettingsDep
 from app.http.etags import etag
 from app.http.session import SessionDep
 from app.models.base import utcnow
-from app.models.sharing_request import SharingRequest, claim_lapsed
+from app.models.notice import NoticeAudience, WithheldReason
+from app.models.opinion import Opinion, OpinionRequest
+from app.models.panel import PanelPublic
+from app.models.reconsideration import Reconsideration
+from app.models.sharing_request import RequestVersion, SharingRequest, claim_lapsed
 from app.models.vocabulary import FindingResult, RequestStatus, RetrospectiveStatus, Role
 from app.services.agreements import organisations
 from app.services.agreements import register as agreements
 from app.services.attachments import uploads
+from app.services.notices import notice, withholding
+from app.services.policies.registry import PolicyRegistry
+from app.services.review import decisions, opinions, panel_records, reconsideration
+from app.services.review.workflow import Stage, stage_of
 from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading
+from app.wiring import wiring_of
 
-from . import deliberation
 from .auth import ConsoleUser, OverseerUser
 from .pages import render
 from .queue import words
 
 router = APIRouter(include_in_schema=False)
 
-# What each action says it did, in the banner after it (POST, redirect, GET: `done` names the action).
-DONE = {
-    "claimed": "You claimed this case",
-    "released": "You released this case back to the queue",
-    "renewed": "You renewed your claim",
-    "handed_over": "You handed this case to your colleague",
-    "decided": "Your decision is recorded",
-    "verified": "Your verification of the evidence is recorded",
+ACTIONS = "actions"  # the id of the column of the case's own forms (claim, decide, verify), and their form id
+
+
+class Done(StrEnum):
+    """What was just done on the case, for the banner after it (POST, redirect, GET: the only thing the redirect's
+    address carries). One vocabulary for every form on the page, the case's and the deliberation's."""
+
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    RENEWED = "renewed"
+    HANDED_OVER = "handed_over"
+    DECIDED = "decided"
+    VERIFIED = "verified"
+    OPINION_REQUESTED = "opinion_requested"
+    OPINION_GIVEN = "opinion_given"
+    PANEL_OPENED = "panel_opened"
+    VOTED = "voted"
+    WITHDRAWN = "withdrawn"
+    PANEL_CLOSED = "panel_closed"
+    RECONSIDERED = "reconsidered"
+    RETROSPECTIVE_REVIEWED = "retrospective_reviewed"
+    NOTICE_RELEASED = "notice_released"
+
+
+BANNERS = {
+    Done.CLAIMED: "You claimed this case",
+    Done.RELEASED: "You released this case back to the queue",
+    Done.RENEWED: "You renewed your claim",
+    Done.HANDED_OVER: "You handed this case to your colleague",
+    Done.DECIDED: "Your decision is recorded",
+    Done.VERIFIED: "Your verification of the evidence is recorded",
+    Done.OPINION_REQUESTED: "Opinion asked for",
+    Done.OPINION_GIVEN: "Your opinion is recorded",
+    Done.PANEL_OPENED: "Panel opened",
+    Done.VOTED: "Your vote is recorded",
+    Done.WITHDRAWN: "You have withdrawn from the panel",
+    Done.PANEL_CLOSED: "Panel closed: its decision is recorded",
+    Done.RECONSIDERED: "Reconsideration decided",
+    Done.RETROSPECTIVE_REVIEWED: "Retrospective review recorded",
+    Done.NOTICE_RELEASED: "Notice released",
 }
-Done = Literal["claimed", "released", "renewed", "handed_over", "decided", "verified"]
 HISTORY_SHOWN = 200
 EVIDENCE_SHOWN = 100
 NOT_A_PASS = (FindingResult.REFUSE, FindingResult.REFER, FindingResult.CONDITION)
@@ -70,28 +114,204 @@ def grouped(findings: list[Any]) -> list[FindingGroup]:
     return sorted(groups.values(), key=lambda group: (group.principle is None, group.principle or 0))
 
 
+def _root(field: str) -> str:
+    """The form's field for an API body's field: a new decision's `decision.outcome` is the reconsideration form's
+    `decision`, its `decision.conditions.0` the form's `conditions`, an order's `order.in_date` the order's."""
+    return "decision" if field == "decision.outcome" else field.removeprefix("decision.").split(".")[0].split("[")[0]
+
+
 @dataclass
 class Refusal:
-    """What went wrong with an action, for the page's error summary: each message and the field it is about."""
+    """What went wrong with an action, for the page's error summary: each message and the field it is about, and the
+    form that was sent (`form_id`), to fill it again and mark its fields."""
 
     errors: list[dict[str, str]]
     status_code: int
-    form: dict[str, Any] = field(default_factory=dict)  # what was sent, to fill the form again
+    form_id: str
+    form: dict[str, Any] = field(default_factory=dict)  # what was sent, never its token
 
     @classmethod
-    def of(cls, problem: ProblemError, form: dict[str, Any], *, fields: dict[str, tuple[str, str]]) -> "Refusal":
-        """A service's problem: each bad field it names, by the form's name for it and linked to it; else its
-        detail. `fields` gives each body field's anchor on the page and label in the form."""
+    def of(
+        cls, problem: ProblemError, form: dict[str, Any], *, form_id: str, fields: dict[str, tuple[str, str]]
+    ) -> "Refusal":
+        """A service's problem: each bad field it names, linked to its input and labelled as the form labels it; else
+        its detail, linked to the form. `fields` gives a body field's input id and label where the form's input is not
+        `<form_id>-<field>` labelled by the field's name."""
         listed = []
         for error in problem.errors or []:
-            anchor, label = fields.get(error.field.split(".")[0], ("actions", error.field))
+            root = _root(error.field)
+            anchor, label = fields.get(root, (f"{form_id}-{root}", error.field))
             listed.append({"text": f"{label}: {error.message}", "href": f"#{anchor}"})
         detail = problem.detail or problem.title
         return cls(
-            errors=listed or [{"text": detail[:1].upper() + detail[1:], "href": "#actions"}],
+            errors=listed or [{"text": detail[:1].upper() + detail[1:], "href": f"#{form_id}"}],
             status_code=problem.status_code,
+            form_id=form_id,
             form=form,
         )
+
+    @property
+    def field_errors(self) -> dict[str, dict[str, str]]:
+        """Each field's own message, by its input's id, to show beside it (not the form's, which has no input)."""
+        return {
+            entry["href"][1:]: {"text": entry["text"]} for entry in self.errors if entry["href"][1:] != self.form_id
+        }
+
+
+# The deliberation's sections
+
+
+SUBJECT_AUDIENCES = (NoticeAudience.SUBJECT, NoticeAudience.SUBJECT_ADULTS, NoticeAudience.SUBJECT_PROXY)
+NEEDS_NOT_IMPLICATED = frozenset({WithheldReason.PARENTAL_RESPONSIBILITY, WithheldReason.PROXY})
+
+
+@dataclass(frozen=True, slots=True)
+class AskedOpinion:
+    """An opinion asked on the case, the opinion given if any, and whether the person looking may give it."""
+
+    asked: OpinionRequest
+    given: Opinion | None
+    mine_to_give: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeState:
+    """One notice of the case: whether it is withheld now, and what a release must clear."""
+
+    audience: NoticeAudience
+    withheld: list[WithheldReason]
+    releasable: list[WithheldReason]
+
+    @property
+    def needs_not_implicated(self) -> bool:
+        return bool(NEEDS_NOT_IMPLICATED & set(self.releasable))
+
+    @property
+    def deceased(self) -> bool:
+        return WithheldReason.DECEASED in self.releasable
+
+
+@dataclass(frozen=True, slots=True)
+class Deliberation:
+    """What the case's deliberation sections show to the person looking, and which forms they are offered."""
+
+    stage: Stage
+    guardian: bool
+    holds_claim: bool
+    panel_required: bool
+    opinions: list[AskedOpinion]
+    panel: PanelPublic | None
+    seat: str | None  # "chair", "member", or None for someone not on the open panel
+    voted: bool
+    withdrew: bool
+    reconsideration: Reconsideration | None
+    data_categories: list[str]
+    notices: list[NoticeState]
+    may_release: bool
+    withheld_texts: dict[str, str]
+    controller_org: str
+
+    @property
+    def answerable(self) -> AskedOpinion | None:
+        """The opinion the person looking would give: one asked of them first, else one asked of anyone."""
+        return next((entry for entry in self.opinions if entry.mine_to_give), None)
+
+
+async def _opinions(
+    db: AsyncSession, user: ConsoleUser, case: SharingRequest, *, holds: bool, stage: Stage
+) -> list[AskedOpinion]:
+    """The opinions asked, marking the one this person would answer: the oldest open one asked of them, else the
+    oldest asked of any guardian but them (as app/services/review/opinions.py chooses)."""
+    asked = await opinions.asked_on(session=db, request=case)
+    me = (user.principal.sub, user.principal.org)
+    open_ = [row for row, _ in asked if row.answered_at is None and row.closed_at is None]
+    mine = [row for row in open_ if (row.asked_sub, row.asked_org) == me]
+    anyone = [row for row in open_ if row.asked_sub is None and (row.asked_by, row.asked_by_org) != me]
+    may_answer = user.principal.has(Role.GUARDIAN) and not holds and user.principal.org != case.requester_org
+    chosen = (mine or anyone or [None])[0] if may_answer and stage is Stage.IN_REVIEW else None
+    return [AskedOpinion(asked=row, given=given, mine_to_give=row is chosen) for row, given in asked]
+
+
+async def _panel(db: AsyncSession, case: SharingRequest) -> PanelPublic | None:
+    try:
+        return await panel_records.latest_panel(session=db, request=case)
+    except NotFound:
+        return None
+
+
+def _seat(panel: PanelPublic | None, user: ConsoleUser) -> tuple[str | None, bool, bool]:
+    """The person's seat on the open panel, and whether they have voted or withdrawn."""
+    me = (user.principal.sub, user.principal.org)
+    if panel is None or panel.closed_at is not None or me not in {(m.sub, m.org) for m in panel.members}:
+        return None, False, False
+    seat = "chair" if (panel.chair.sub, panel.chair.org) == me else "member"
+    mine = [vote for vote in panel.votes if (vote.member, vote.member_org) == me]
+    return seat, any(vote.vote is not None for vote in mine), any(vote.withdrawn for vote in mine)
+
+
+async def _panel_required(db: AsyncSession, registry: PolicyRegistry, case: SharingRequest) -> bool:
+    """Whether the policy leaves approving this case to a panel (the check an approval would meet)."""
+    try:
+        await decisions.check_no_panel_needed(session=db, registry=registry, request=case)
+    except Conflict:
+        return True
+    return False
+
+
+async def _notices(db: AsyncSession, case: SharingRequest, body: dict[str, Any]) -> list[NoticeState]:
+    """The case's notices once a final decision stands: the requester's, and each the person's side has."""
+    if case.status in notice.UNDECIDED:
+        return []
+    states = [NoticeState(audience=NoticeAudience.REQUESTER, withheld=[], releasable=[])]
+    for audience in SUBJECT_AUDIENCES:
+        try:
+            withholding.addressee(body, audience)
+        except NotFound:
+            continue  # no such notice for this case
+        withheld = await withholding.withheld_reasons(session=db, request=case, body=body, audience=audience)
+        released = await withholding.current_release(db, case, audience) is not None
+        releasable = [] if released else withholding.releasable_reasons(body, audience)
+        states.append(NoticeState(audience=audience, withheld=withheld, releasable=releasable))
+    return states
+
+
+async def view_of(
+    *, db: AsyncSession, user: ConsoleUser, case: SharingRequest, controller_org: str, registry: PolicyRegistry
+) -> Deliberation:
+    """Everything the deliberation sections show of `case` to `user` (reads only; nothing audited)."""
+    principal = user.principal
+    stage = stage_of(case)
+    # A lapsed claim is no one's: the services return it to the queue before any move.
+    holds = (case.assignee_sub, case.assignee_org) == (principal.sub, principal.org) and not claim_lapsed(case)
+    body = (
+        await db.exec(
+            select(RequestVersion.body).where(
+                RequestVersion.request_id == case.id, RequestVersion.version == case.current_version
+            )
+        )
+    ).one()
+    panel = await _panel(db, case)
+    seat, voted, withdrew = _seat(panel, user)
+    return Deliberation(
+        stage=stage,
+        guardian=principal.has(Role.GUARDIAN),
+        holds_claim=holds,
+        panel_required=holds and stage is Stage.IN_REVIEW and await _panel_required(db, registry, case),
+        opinions=await _opinions(db, user, case, holds=holds, stage=stage),
+        panel=panel,
+        seat=seat,
+        voted=voted,
+        withdrew=withdrew,
+        reconsideration=await reconsideration.pending_on(session=db, request=case),
+        data_categories=list(dict.fromkeys(item["category"] for item in body["data_items"])),
+        notices=await _notices(db, case, body),
+        may_release=withholding.may_preview(principal, case),
+        withheld_texts=notice.texts()["withheld"],
+        controller_org=controller_org,
+    )
+
+
+# The page
 
 
 async def _requester_and_agreement(session: AsyncSession, case: SharingRequest, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +359,7 @@ async def case_page(
     held = case.assignee_sub is not None and not claim_lapsed(case)
     holds = held and (case.assignee_sub, case.assignee_org) == (user.principal.sub, user.principal.org)
     body = details.request
-    sent = problem.form if problem else {}
+    sent = problem.form if problem and problem.form_id == ACTIONS else {}  # the case's own forms read `sent`
     ticked = sent.get("approved_items") or []
     asked_items = [
         {"value": category, "text": words(category), "checked": category in ticked}
@@ -164,12 +384,21 @@ async def case_page(
         overdue=case.in_queue and case.due_at is not None and case.due_at < now,
         guardian=user.principal.has(Role.GUARDIAN),
         version=etag(case),
-        done=DONE.get(done or ""),
+        done=BANNERS.get(done) if done else None,
         problem=problem,
         sent=sent,
+        # the deliberation's forms read theirs from `kept`, by form id, and their fields' messages from `field_errors`
+        kept={problem.form_id: problem.form} if problem else {},
+        field_errors=problem.field_errors if problem else {},
         asked_items=asked_items,
         words=words,
-        **await deliberation.section(request, db=session, user=user, case=case),
+        deliberation=await view_of(
+            db=session,
+            user=user,
+            case=case,
+            controller_org=controller,
+            registry=wiring_of(request.app).policies,
+        ),
     )
 
 

@@ -1,36 +1,31 @@
 """What a guardian does from the case file: claim, release, renew the claim, hand it to a colleague, decide, and
 verify or reject evidence; and the evidence's download.
 
-Each action is a form posted with its token. When it sends the version of the case its page showed, as the case
-page's forms do, a case that changed meanwhile is not acted on unseen (as If-Match is optional for the API, and
-checked when sent). The action is made through the same service function as the API's route, in the request's one
-transaction, and answered by a redirect to the case with a banner (post, redirect, get). A service's refusal rolls
-the transaction back and shows the case again with an error summary and the form as sent. An unclaimed case can be
-claimed and decided in one post: both moves in the one transaction, so a refused decision leaves it unclaimed.
+Each action is a form of the case page posted with its token, acted on as every form of the page is
+(app/console/acting.py): the same service function as the API's route, in the request's one transaction; the case
+page again with a banner, or with the refusal and the form as sent. The case page's forms send the version of the
+case it showed, so a case that changed meanwhile is not acted on unseen. An unclaimed case can be claimed and decided
+in one post: both moves in the one act, so a refused decision leaves it unclaimed.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter
+from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from app.errors import FieldError, InvalidInput, ProblemError
-from app.http.dependencies import AttachmentStoreDep, PathName, PolicyDep, RegistryDep, SettingsDep
-from app.http.etags import check as check_version
+from app.http.dependencies import AttachmentStoreDep, PathName, PolicyDep, RegistryDep
 from app.http.session import SessionDep
 from app.models.review import HandOverBody, ReviewBody
-from app.models.sharing_request import SharingRequest, claim_lapsed
+from app.models.sharing_request import claim_lapsed
 from app.models.verification import VerificationBody
 from app.routers.attachments import streamed
 from app.services.attachments import uploads, verifications
 from app.services.review import claims, decisions
-from app.services.sharing_requests import reading
 
-from .auth import CheckedForm, ConsoleUser, GuardianUser, OverseerUser
-from .case import Refusal, case_page
+from .acting import ActingOn, act, body_of, case_of
+from .auth import OverseerUser
+from .case import ACTIONS, Done
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,154 +43,46 @@ FIELDS = {
 # The checks of an order, summons or notice the verification form asks for, as checkboxes.
 ORDER_CHECKS = ("sealed_or_signed", "in_date", "addressed_to_controller", "covers_information")
 
-Change = Callable[[SharingRequest], Awaitable[Any]]
-Body = TypeVar("Body", bound=BaseModel)
-
-
-def body_of(model: type[Body], values: dict[str, Any]) -> Body:
-    """The API's body built from a form: its validation errors become the refusal the API would answer."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as invalid:
-        errors = [
-            FieldError(field=".".join(str(part) for part in error["loc"]), location="body", message=error["msg"])
-            for error in invalid.errors()
-        ]
-        refused = InvalidInput(errors[0].field, errors[0].message)
-        refused.errors = errors
-        raise refused from None
-
-
-def sent(form: FormData) -> dict[str, Any]:
-    """The form as sent, to fill it again after a refusal (never the form token)."""
-    return {key: form.getlist(key) if key == "approved_items" else form.get(key) for key in form if key != "csrf_token"}
-
-
-async def act(
-    request: Request,
-    *,
-    session: SessionDep,
-    user: ConsoleUser,
-    controller: str,
-    request_id: str,
-    form: FormData,
-    change: Change,
-    done: str,
-) -> Response:
-    """Make `change` on the case the page showed, then back to it with a banner; or the case again with the refusal."""
-    case = await reading.get_visible(session=session, principal=user.principal, request_id=request_id)
-    try:
-        check_version(case, str(form.get("version") or "") or None)
-        await change(case)
-    except ProblemError as refused:
-        await session.rollback()
-        problem = Refusal.of(refused, sent(form), fields=FIELDS)
-        return await case_page(
-            request, session=session, user=user, controller=controller, request_id=request_id, problem=problem
-        )
-    return RedirectResponse(f"/console/cases/{request_id}?done={done}", status_code=303)
-
 
 @router.post("/console/cases/{request_id}/claim")
-async def claim(
-    request: Request,
-    request_id: PathName,
-    session: SessionDep,
-    policy: PolicyDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
-    async def change(case: SharingRequest) -> None:
-        await claims.claim(session=session, policy=policy, principal=user.principal, request=case)
+async def claim(acting: ActingOn, policy: PolicyDep) -> Response:
+    async def work() -> None:
+        await claims.claim(session=acting.db, policy=policy, principal=acting.user.principal, request=acting.case)
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="claimed",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.CLAIMED, work=work, fields=FIELDS)
 
 
 @router.post("/console/cases/{request_id}/release")
-async def release(
-    request: Request,
-    request_id: PathName,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
-    async def change(case: SharingRequest) -> None:
-        await claims.release(session=session, principal=user.principal, request=case)
+async def release(acting: ActingOn) -> Response:
+    async def work() -> None:
+        await claims.release(session=acting.db, principal=acting.user.principal, request=acting.case)
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="released",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.RELEASED, work=work, fields=FIELDS)
 
 
 @router.post("/console/cases/{request_id}/renew")
-async def renew(
-    request: Request,
-    request_id: PathName,
-    session: SessionDep,
-    policy: PolicyDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
-    async def change(case: SharingRequest) -> None:
-        await claims.renew(session=session, policy=policy, principal=user.principal, request=case)
+async def renew(acting: ActingOn, policy: PolicyDep) -> Response:
+    async def work() -> None:
+        await claims.renew(session=acting.db, policy=policy, principal=acting.user.principal, request=acting.case)
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="renewed",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.RENEWED, work=work, fields=FIELDS)
 
 
 @router.post("/console/cases/{request_id}/hand-over")
-async def hand_over(
-    request: Request,
-    request_id: PathName,
-    session: SessionDep,
-    policy: PolicyDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
-    async def change(case: SharingRequest) -> None:
+async def hand_over(acting: ActingOn, policy: PolicyDep) -> Response:
+    async def work() -> None:
+        form = acting.form
         body = body_of(HandOverBody, {"to": str(form.get("to") or "").strip(), "note": form.get("note") or ""})
         await claims.hand_over(
-            session=session, policy=policy, principal=user.principal, request=case, to=body.to, note=body.note
+            session=acting.db,
+            policy=policy,
+            principal=acting.user.principal,
+            request=acting.case,
+            to=body.to,
+            note=body.note,
         )
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="handed_over",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.HANDED_OVER, work=work, fields=FIELDS)
 
 
 def review_body(form: FormData) -> ReviewBody:
@@ -212,41 +99,24 @@ def review_body(form: FormData) -> ReviewBody:
 
 
 @router.post("/console/cases/{request_id}/decide")
-async def decide(
-    request: Request,
-    request_id: PathName,
-    session: SessionDep,
-    policy: PolicyDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
-    """Decide the case; an unclaimed one is claimed first, in the same transaction."""
+async def decide(acting: ActingOn, policy: PolicyDep, registry: RegistryDep) -> Response:
+    """Decide the case; an unclaimed one is claimed first, in the same act."""
 
-    async def change(case: SharingRequest) -> None:
-        body = review_body(form)
+    async def work() -> None:
+        body = review_body(acting.form)
+        case, principal = acting.case, acting.user.principal
         if case.assignee_sub is None or claim_lapsed(case):
-            await claims.claim(session=session, policy=policy, principal=user.principal, request=case)
+            await claims.claim(session=acting.db, policy=policy, principal=principal, request=case)
         await decisions.review(
-            session=session,
+            session=acting.db,
             registry=registry,
-            principal=user.principal,
+            principal=principal,
             request=case,
             body=body,
-            controller_org=settings.controller_org,
+            controller_org=acting.controller,
         )
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="decided",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.DECIDED, work=work, fields=FIELDS)
 
 
 def order_of(form: FormData) -> dict[str, Any]:
@@ -261,36 +131,24 @@ def order_of(form: FormData) -> dict[str, Any]:
 
 
 @router.post("/console/cases/{request_id}/attachments/{attachment_id}/verify")
-async def verify(
-    request: Request,
-    request_id: PathName,
-    attachment_id: PathName,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: GuardianUser,
-    form: CheckedForm,
-) -> Response:
+async def verify(acting: ActingOn, attachment_id: PathName) -> Response:
     """Verify or reject one piece of evidence, with what was checked."""
 
-    async def change(case: SharingRequest) -> None:
+    async def work() -> None:
+        form = acting.form
         values = {"outcome": form.get("outcome") or "", "checked": form.get("checked") or ""}
         if form.get("order") == "yes":
             values["order"] = order_of(form)
         body = body_of(VerificationBody, values)
         await verifications.verify(
-            session=session, principal=user.principal, request=case, attachment_id=attachment_id, body=body
+            session=acting.db,
+            principal=acting.user.principal,
+            request=acting.case,
+            attachment_id=attachment_id,
+            body=body,
         )
 
-    return await act(
-        request,
-        session=session,
-        user=user,
-        controller=settings.controller_org,
-        request_id=request_id,
-        form=form,
-        change=change,
-        done="verified",
-    )
+    return await act(acting, form_id=ACTIONS, done=Done.VERIFIED, work=work, fields=FIELDS)
 
 
 @router.get("/console/cases/{request_id}/attachments/{attachment_id}")
@@ -302,7 +160,7 @@ async def download(
     user: OverseerUser,
 ) -> Response:
     """The evidence's content, as a download (never shown inline: it is whatever the requester sent); audited."""
-    case = await reading.get_visible(session=session, principal=user.principal, request_id=request_id)
+    case = await case_of(session, user, request_id)
     found = await uploads.download_for_request(
         session=session, store=store, principal=user.principal, request=case, attachment_id=attachment_id
     )
