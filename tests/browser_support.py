@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,12 +129,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(folder: Path) -> Iterator[Served]:
-    """`caldicott serve` on a free loopback port, its SQLite database in `folder`, the development sign-in on.
+def served(folder: Path, *, port: int | None = None, extra_env: Mapping[str, str] | None = None) -> Iterator[Served]:
+    """`caldicott serve` on a loopback port (`port`, or a free one), its SQLite database in `folder`, the development
+    sign-in on; `extra_env` adds settings or overrides these (a test's own identity provider, its webhook worker).
 
     127.0.0.1 is a secure context to Chromium, so the console's Secure cookie is kept over plain http.
     """
-    port = free_port()
+    port = port or free_port()
     database_url = f"sqlite+aiosqlite:///{folder / 'caldicott.db'}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("CALDICOTT_")} | {
         "PYTHONPATH": str(REPO),
@@ -149,6 +150,7 @@ def served(folder: Path) -> Iterator[Served]:
         "CALDICOTT_OIDC_CLIENT_ID": "caldicott-console",
         "CALDICOTT_OIDC_PROVIDER_NAME": "Northshire NHS account",
     }
+    env |= extra_env or {}
     argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = (folder / "serve.log").open("wb")
     process = subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
