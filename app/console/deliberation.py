@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from app.http.dependencies import PathName, RegistryDep, SettingsDep
+from app.http.dependencies import NoticeContextDep, PathName, RegistryDep
 from app.http.session import SessionDep
 from app.models.notice import NoticeAudience, NoticeFormat
 from app.models.notice_release import NoticeReleaseBody
@@ -239,20 +239,11 @@ async def notice_page(
     audience: Annotated[NoticeAudience, Path()],
     db: SessionDep,
     user: OverseerUser,
-    settings: SettingsDep,
-    registry: RegistryDep,
+    context: NoticeContextDep,
 ) -> Response:
     """A notice as its reader will get it, in plain text inside the console's page (the API's HTML form carries its
     own inline styles, which the console's policy forbids). A withheld notice is a guardian's preview, marked so."""
     case = await case_of(db, user, request_id)
-    context = notice.NoticeContext(
-        controller_org=settings.controller_org,
-        controller_name=settings.controller_name,
-        window_days=settings.reconsideration_window_days,
-        registry=registry,
-        dpo_contact=settings.dpo_contact,
-        ico_contact=settings.ico_contact,
-    )
     read = await notice.read(
         session=db,
         principal=user.principal,

@@ -12,6 +12,7 @@ from app.platform.config import Settings
 from app.rules import Policy
 from app.services.attachments.store import Store
 from app.services.audit.signing import AuditKeys
+from app.services.notices.notice import NoticeContext
 from app.services.policies.registry import PolicyRegistry
 from app.services.sharing_requests import reading as sharing_requests
 from app.wiring import Wiring, wiring_of
@@ -55,6 +56,21 @@ async def get_active_policy(request: Request, session: SessionDep) -> Policy:
 # A code or id in the path: an unknown one is a 404, one that could not be looked up at all a 422.
 PathName = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
 PolicyDep = Annotated[Policy, Depends(get_active_policy)]
+
+
+async def get_notice_context(settings: SettingsDep, registry: RegistryDep) -> NoticeContext:
+    """What a decision notice needs from the configuration, for the API's notices and the console's alike."""
+    return NoticeContext(
+        controller_org=settings.controller_org,
+        controller_name=settings.controller_name,
+        window_days=settings.reconsideration_window_days,
+        registry=registry,
+        dpo_contact=settings.dpo_contact,
+        ico_contact=settings.ico_contact,
+    )
+
+
+NoticeContextDep = Annotated[NoticeContext, Depends(get_notice_context)]
 # Every list is a keyset page: the cursor the previous page gave, and how many items at most.
 PageCursor = Annotated[str | None, Query(max_length=500, description="next_cursor from the previous page")]
 PageLimit = Annotated[int, Query(ge=1, le=200)]

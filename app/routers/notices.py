@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, NotAcceptable, problem_doc
-from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
+from app.http.dependencies import CurrentRequest, NoticeContextDep
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.negotiation import choose
@@ -207,8 +207,7 @@ async def get_notice(
     fmt: Annotated[NoticeFormat, Depends(notice_format)],
     request: CurrentRequest,
     session: SessionDep,
-    settings: SettingsDep,
-    registry: RegistryDep,
+    context: NoticeContextDep,
     audience: Annotated[
         NoticeAudience,
         Query(
@@ -225,14 +224,6 @@ async def get_notice(
         ),
     ] = False,
 ) -> Response:
-    context = notice.NoticeContext(
-        controller_org=settings.controller_org,
-        controller_name=settings.controller_name,
-        window_days=settings.reconsideration_window_days,
-        registry=registry,
-        dpo_contact=settings.dpo_contact,
-        ico_contact=settings.ico_contact,
-    )
     decided = await notice.read(
         session=session, principal=principal, request=request, audience=audience, context=context, preview=preview
     )
