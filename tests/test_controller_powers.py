@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from app.models.vocabulary import Role
+from app.powers import Powers
 from app.rules.policy_documents import shipped_path
 from tests import test_panels as panels
 from tests.factories import REFERRED, register_organisation, submit
@@ -171,6 +172,30 @@ async def test_an_agency_token_that_also_claims_admin_works_as_the_agency_alone(
     assert (
         await client.post("/v1/evaluate", params={"requester": "RXT01"}, json=baseline_request(), headers=both)
     ).status_code == 403
+
+
+THE_GUARDIANS_RELATIONSHIPS = (Role.SIRO, Role.DPO, Role.IAO, Role.SAFEGUARDING_LEAD)
+
+
+@pytest.mark.parametrize("role", THE_GUARDIANS_RELATIONSHIPS)
+def test_the_siro_dpo_iao_and_safeguarding_lead_are_the_controllers_alone(role: Role) -> None:
+    powers = Powers(controller="CONTROLLER", guardian_orgs=frozenset({"LA01"}))
+    assert powers.split("CONTROLLER", frozenset({role})) == (frozenset({role}), frozenset())
+    # Not even for an organisation whose guardians sit in the controller's review.
+    for partner in (POLICE, "LA01"):
+        assert powers.split(partner, frozenset({role, Role.AGENCY})) == (frozenset({Role.AGENCY}), frozenset({role}))
+
+
+@pytest.mark.parametrize("role", THE_GUARDIANS_RELATIONSHIPS)
+async def test_the_controllers_new_roles_read_nothing_their_work_does_not_need(
+    client: httpx.AsyncClient, tokens: Tokens, organisations: None, role: Role
+) -> None:
+    request_id = await referred(client, tokens)
+    theirs = tokens.headers("CONTROLLER", role, sub=f"controller-{role}")
+    for path in ("/v1/sharing-requests", f"/v1/sharing-requests/{request_id}", "/v1/review-queue", "/v1/audit/events"):
+        assert (await client.get(path, headers=theirs)).status_code == 403, path
+    # A partner's token claiming the role is refused it, and logged, like any inside role.
+    assert (await client.get("/v1/sharing-requests", headers=tokens.headers(POLICE, role))).status_code == 403
 
 
 async def test_a_refused_role_is_logged_with_organisation_sub_and_role_but_not_the_token(

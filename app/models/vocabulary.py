@@ -653,6 +653,10 @@ class Role(StrEnum):
     - `auditor`: reads the decision log, reports and audit trail.
     - `admin`: registers organisations, agreements and policies.
     - `ig_manager`: the controller's information governance: records the controller's checks (brief section 5).
+    - `siro`: the controller's Senior Information Risk Owner: owns the information risk of what is disclosed.
+    - `dpo`: the controller's Data Protection Officer: advises on data protection and is told of incidents.
+    - `iao`: an information asset owner of the controller: owns systems that hold person-identifiable information.
+    - `safeguarding_lead`: a safeguarding lead of the controller, whom a guardian consults on safeguarding cases.
     """
 
     AGENCY = "agency"
@@ -660,6 +664,10 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     ADMIN = "admin"
     IG_MANAGER = "ig_manager"
+    SIRO = "siro"
+    DPO = "dpo"
+    IAO = "iao"
+    SAFEGUARDING_LEAD = "safeguarding_lead"
 
 
 class CheckStatus(StrEnum):
