@@ -4,8 +4,9 @@
 A resource that can change carries a version that goes up with every change: `row_version` for a sharing request
 (every workflow move updates its row), `version` for organisations, agreements, information assets and webhook
 endpoints. Its ETag is `"<kind>-<key>-v<version>"`. A change checks If-Match against the row it is about to change, in
-the same transaction: organisations, agreements, information assets and webhook endpoints are locked (FOR UPDATE) before the check; a sharing request's UPDATE
-compares its row version, so a move that lost a race is refused (a 412 to a caller who sent If-Match, app/errors.py).
+the same transaction: organisations, agreements, information assets and webhook endpoints are locked (FOR UPDATE)
+before the check; a sharing request's UPDATE compares its row version, so a move that lost a race is refused (a 412
+to a caller who sent If-Match, app/errors.py).
 """
 
 from typing import Annotated, Any, TypeVar
