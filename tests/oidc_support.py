@@ -25,7 +25,7 @@ OTHER_CLIENT_ID = "another-service"  # a second client of the same provider: its
 PUBLIC_CLIENT_ID = "caldicott-console-public"  # a public client: no secret, PKCE alone
 CONSOLE_URL = "https://testserver"  # the console's address in the tests (httpx's ASGI transport)
 REDIRECT_URI = CONSOLE_URL + "/console/oidc/callback"
-START_SECONDS = 30
+START_SECONDS = 90  # node loads oidc-provider slowly on a busy two-core machine
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,9 @@ ALLOWED = {
     Role.AUDITOR: "/v1/audit/events",
     Role.ADMIN: "/v1/organisations",
     Role.IG_MANAGER: "/v1/sharing-requests",
+    Role.SIRO: "/v1/information-assets",
+    Role.DPO: "/v1/information-assets",
+    Role.IAO: "/v1/information-assets",
 }
 
 
@@ -33,6 +36,10 @@ HOLDER = {
     Role.AUDITOR: "CONTROLLER",
     Role.ADMIN: "CONTROLLER",
     Role.IG_MANAGER: "CONTROLLER",
+    Role.SIRO: "CONTROLLER",
+    Role.DPO: "CONTROLLER",
+    Role.IAO: "CONTROLLER",
+    Role.SAFEGUARDING_LEAD: "CONTROLLER",
 }
 
 
