@@ -66,3 +66,23 @@ GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Ro
 PolicyReviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
 # Webhook endpoints: an agency manages its own, an admin the controller's.
 WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
+# A case's readers: those of ReaderPrincipal, and the controller's safeguarding leads, DPO, SIRO and IAOs, whom
+# app/services/consultations/reading.py lets read the safeguarding requests (leads) and those they are consulted on.
+CaseReader = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.AGENCY,
+            Role.GUARDIAN,
+            Role.AUDITOR,
+            Role.ADMIN,
+            Role.IG_MANAGER,
+            Role.SAFEGUARDING_LEAD,
+            Role.DPO,
+            Role.SIRO,
+            Role.IAO,
+        )
+    ),
+]
+# Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
+ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
