@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import CurrentRequest, ReadableRequest, RegistryDep, SettingsDep
+from app.http.dependencies import CurrentRequest, PathName, ReadableRequest, RegistryDep, SettingsDep
 from app.http.etags import RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
@@ -226,12 +226,13 @@ async def list_consultations(request: ReadableRequest, session: SessionDep, prin
     },
 )
 async def answer_consultation(
-    request: ReadableRequest,
+    principal: ConsultedPrincipal,
+    request_id: PathName,
     consultation_id: ConsultationId,
     body: ConsultationAnswerBody,
     session: SessionDep,
-    principal: ConsultedPrincipal,
 ) -> ConsultationPublic:
+    # Not ReadableRequest: the controller's consulted roles are told 403 for a consultation asked of another, not 404.
     return await consultations.answer(
-        session=session, principal=principal, request=request, consultation_id=consultation_id, body=body
+        session=session, principal=principal, request_id=request_id, consultation_id=consultation_id, body=body
     )

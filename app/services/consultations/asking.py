@@ -65,11 +65,15 @@ async def answer(
     *,
     session: AsyncSession,
     principal: Principal,
-    request: SharingRequest,
+    request_id: str,
     consultation_id: str,
     body: ConsultationAnswerBody,
 ) -> ConsultationPublic:
-    """Answer a consultation asked of the caller's role: 403 for anyone else, 409 once answered."""
+    """Answer a consultation asked of the caller's role (the caller one of the controller's consulted roles): 403 for
+    anyone else, 409 once answered."""
+    request = await session.get(SharingRequest, request_id)
+    if request is None:
+        raise NotFound(f"no sharing request {request_id!r}")
     row = await session.get(Consultation, consultation_id)
     if row is None or row.request_id != request.id:
         raise NotFound(f"no consultation {consultation_id!r} on this request")
