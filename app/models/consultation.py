@@ -2,7 +2,7 @@
 asset owner a question with a due time, and one of them answers."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import sqlmodel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column
 from app.models.sharing_request import new_id
-from app.models.vocabulary import ConsultedRole
+from app.models.vocabulary import ConsultationStatus, ConsultedRole
 
 QUESTION_EXAMPLE = (
     "The mother refuses; I propose to share on safeguarding grounds. Is the child known to your team, and does the "
@@ -101,7 +101,7 @@ class ConsultationPublic(BaseModel):
     question: str = Field(description="What was asked.")
     asked_at: datetime = Field(description="When it was asked (UTC).")
     due_at: datetime = Field(description="When the answer was wanted by (UTC).")
-    status: Literal["open", "overdue", "answered"] = Field(
+    status: ConsultationStatus = Field(
         description="`answered` once answered; before that `open`, or `overdue` after `due_at`."
     )
     answer: str | None = Field(description="The answer; null until answered.")
@@ -110,8 +110,12 @@ class ConsultationPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Consultation, now: datetime) -> "ConsultationPublic":
-        status: Literal["open", "overdue", "answered"] = (
-            "answered" if row.answered_at is not None else "overdue" if row.due_at <= now else "open"
+        status = (
+            ConsultationStatus.ANSWERED
+            if row.answered_at is not None
+            else ConsultationStatus.OVERDUE
+            if row.due_at <= now
+            else ConsultationStatus.OPEN
         )
         return cls(
             id=row.id,

@@ -685,6 +685,19 @@ class ConsultedRole(StrEnum):
     IAO = "iao"
 
 
+class ConsultationStatus(StrEnum):
+    """Where a consultation stands.
+
+    - `open`: asked, not yet answered, before its due time.
+    - `overdue`: asked, not yet answered, and its due time has passed (it may still be answered).
+    - `answered`: answered; the answer is recorded.
+    """
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    ANSWERED = "answered"
+
+
 class CheckStatus(StrEnum):
     """Where a controller's check stands: the outcome of its latest record, or `open` before any.
 
