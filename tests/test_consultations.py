@@ -241,3 +241,43 @@ async def test_a_local_policy_may_only_name_rules_it_runs(
     assert "consultation.required_for_approval.CP99.no_such_rule" in refused.text
     unknown_role = await local_policy(client, tokens, {"CP4.onward_sharing": ["guardian"]})
     assert unknown_role.status_code == 422, unknown_role.text
+
+
+async def test_a_panels_approval_waits_for_the_consultation_its_chair_asks(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str
+) -> None:
+    uploaded = await local_policy(client, tokens, {"CONSENT.refusal": ["siro"]})
+    assert uploaded.status_code == 201, uploaded.text
+    activated = await client.post("/v1/policies/northshire-trust/2028.1-local.consult/activate", headers=tokens.admin())
+    assert activated.status_code == 200, activated.text
+    # A capable adult's refusal overridden: a panel's decision (CONSENT.refusal), and under this policy the SIRO's.
+    request_id = await claimed(
+        client,
+        tokens,
+        changed({"legal_basis.confidentiality": "overriding_public_interest", "consent.status": "refused"}),
+    )
+    members = [{"sub": "guardian-2", "org": "CONTROLLER"}, {"sub": "guardian-3", "org": "CONTROLLER"}]
+    base = f"/v1/sharing-requests/{request_id}"
+    reason = {"reason": "Approving would override a capable adult's refusal of consent.", "members": members}
+    assert (await client.post(f"{base}/panel", json=reason, headers=guardian(tokens))).status_code == 201
+    for number in (1, 2, 3):
+        voted = await client.post(
+            f"{base}/panel/votes", json={"vote": "approve", "rationale": RATIONALE}, headers=guardian(tokens, number)
+        )
+        assert voted.status_code == 201, voted.text
+    close = {"rationale": RATIONALE}
+    blocked = await client.post(f"{base}/panel/decision", json=close, headers=guardian(tokens))
+    assert blocked.status_code == 409 and "CONSENT.refusal needs the siro's answer" in blocked.text, blocked.text
+    # The chair consults (a member does not), the SIRO answers, and the panel's approval stands.
+    assert (await ask(client, tokens, request_id, role="siro")).status_code == 201
+    member = await client.post(
+        f"{base}/consultations",
+        json={"role": "siro", "question": QUESTION, "due_at": due()},
+        headers=guardian(tokens, 2),
+    )
+    assert member.status_code == 403, member.text
+    cid = (await client.get(f"{base}/consultations", headers=guardian(tokens))).json()["items"][0]["id"]
+    assert (await answer(client, request_id, cid, person("CONTROLLER", Role.SIRO, "siro-1", tokens))).status_code == 200
+    decided = await client.post(f"{base}/panel/decision", json=close, headers=guardian(tokens))
+    assert (decided.status_code, decided.json()["outcome"]) == (200, "approve"), decided.text
+    await verify(client, tokens)

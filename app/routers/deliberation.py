@@ -168,9 +168,10 @@ async def close_panel(
     response: Response,
     body: PanelCloseBody,
     session: SessionDep,
+    registry: RegistryDep,
     principal: GuardianPrincipal,
 ) -> DecisionPublic:
-    decision = await panels.close(session=session, principal=principal, request=request, body=body)
+    decision = await panels.close(session=session, registry=registry, principal=principal, request=request, body=body)
     tagged(response, request)
     return DecisionPublic.of(decision)
 

@@ -18,6 +18,7 @@ from app.models.vocabulary import ConsultedRole, RequestStatus
 from app.principal import Principal
 from app.services.audit import events
 from app.services.consultations.reading import asked_of
+from app.services.review import panel_records
 from app.services.review.claims import expire_claim
 
 CLAIMED = frozenset({RequestStatus.IN_REVIEW, RequestStatus.IN_RECONSIDERATION})
@@ -30,10 +31,7 @@ async def ask(
     """Consult a role of the controller (or a named IAO) on the request the caller holds the claim on."""
     now = utcnow()
     await expire_claim(session=session, request=request, now=now)
-    if request.status not in CLAIMED:
-        raise Conflict("consult while you hold the claim on the request", current_status=request.status)
-    if (request.assignee_sub, request.assignee_org) != (principal.sub, principal.org):
-        raise Forbidden("only the guardian holding the claim consults on the request")
+    await _check_asker(session=session, principal=principal, request=request)
     if (body.role == ConsultedRole.IAO) != (body.iao is not None):
         raise InvalidInput("iao", "name the information asset owner with role iao, and only with it")
     if body.due_at <= now:
@@ -59,6 +57,23 @@ async def ask(
         consultation_id=row.id,
     )
     return ConsultationPublic.of(row, now)
+
+
+async def _check_asker(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> None:
+    """The guardian holding the claim consults, or the chair of the panel deciding the request (a claim ends when a
+    panel opens, and the panel's approval may wait for a consultation too): 409 at any other stage, 403 for anyone
+    else."""
+    if request.status == RequestStatus.IN_PANEL:
+        panel, _, _ = await panel_records.open_panel_of(session=session, request=request)
+        asker = (panel.chair_sub, panel.chair_org)
+    elif request.status in CLAIMED:
+        asker = (request.assignee_sub, request.assignee_org)
+    else:
+        raise Conflict(
+            "consult while you hold the claim on the request, or chair its panel", current_status=request.status
+        )
+    if asker != (principal.sub, principal.org):
+        raise Forbidden("only the guardian holding the claim, or the panel's chair, consults on the request")
 
 
 async def answer(
