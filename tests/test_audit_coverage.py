@@ -150,6 +150,30 @@ async def change_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     )
 
 
+ASSET = {
+    "code": "EPR",
+    "name": "Electronic patient record",
+    "system": "Lorenzo",
+    "supplier": "DXC Technology",
+    "owner": "iao-1",
+    "administrator": "EPR system manager",
+    "data_categories": ["demographics"],
+    "hosting": "On premises",
+}
+
+
+async def register_asset(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request("POST", "/v1/information-assets", tokens.headers("CONTROLLER", Role.IG_MANAGER), ASSET)
+
+
+async def change_asset(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    response = await client.post("/v1/information-assets", json=ASSET, headers=tokens.admin())
+    assert response.status_code == 201, response.text
+    owner = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
+    current = response.headers["ETag"]
+    return Request("PATCH", "/v1/information-assets/EPR", owner | {"If-Match": current}, {"hosting": "Cloud"})
+
+
 async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     return Request("POST", "/v1/policies", tokens.admin(), derived_example())
 
@@ -689,6 +713,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("PATCH", "/v1/organisations/{code}"): Call(change_org, 200, "organisation_changed"),
     ("POST", "/v1/sharing-agreements"): Call(register_isa, 201, "agreement_registered"),
     ("PATCH", "/v1/sharing-agreements/{code}"): Call(change_isa, 200, "agreement_changed"),
+    ("POST", "/v1/information-assets"): Call(register_asset, 201, "information_asset_registered"),
+    ("PATCH", "/v1/information-assets/{code}"): Call(change_asset, 200, "information_asset_changed"),
     ("POST", "/v1/policies"): Call(upload_policy, 201, "policy_uploaded"),
     ("POST", "/v1/policies/{name}/{version}/activate"): Call(activate_policy, 200, "policy_activated"),
     ("POST", "/v1/policies/{name}/{version}/replay"): Call(replay_policy, 201, "policy_replayed"),

@@ -174,6 +174,7 @@ async def test_a_decision_records_the_requester_the_agreement_and_the_london_dat
         "today": london_date(decision["decided_at"]),
         "evidence": [],
         "current_edition": None,  # set only on a decision held by EDITION.superseded
+        "information_assets": [],  # the register holds no asset here (tests/test_information_assets.py)
     }
     assert (await read_request(client, tokens, created.json()["id"]))["decision"] == decision
 

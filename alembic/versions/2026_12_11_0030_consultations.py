@@ -1,7 +1,7 @@
 """Consultations inside a case
 
 Revision ID: 0030_consultations
-Revises: 0028_claim_hand_overs
+Revises: 0029_information_assets
 Create Date: 2026-12-11
 
 The guardian holding a claim may consult a safeguarding lead, the DPO, the SIRO or a named information asset owner
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030_consultations"
-down_revision: str | None = "0028_claim_hand_overs"
+down_revision: str | None = "0029_information_assets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

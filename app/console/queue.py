@@ -37,9 +37,13 @@ MAX_IDENTIFIER = 64
 Blank = Literal[""]
 
 
+# Vocabulary words that are initials, written as such.
+INITIALS = {"dpia": "DPIA", "nhs": "NHS", "uk": "UK", "dspt": "DSPT", "gdpr": "GDPR", "isa": "ISA"}
+
+
 def words(value: object) -> str:
-    """A vocabulary value as words: `direct_care` reads "Direct care"."""
-    text = str(value).replace("_", " ")
+    """A vocabulary value as words: `direct_care` reads "Direct care", `dpia` "DPIA"."""
+    text = " ".join(INITIALS.get(word, word) for word in str(value).split("_"))
     return text[:1].upper() + text[1:]
 
 

@@ -2,10 +2,11 @@
 428 where required), If-None-Match on reads (304).
 
 A resource that can change carries a version that goes up with every change: `row_version` for a sharing request
-(every workflow move updates its row), `version` for organisations, agreements and webhook endpoints. Its ETag is
-`"<kind>-<key>-v<version>"`. A change checks If-Match against the row it is about to change, in the same transaction:
-organisations, agreements and webhook endpoints are locked (FOR UPDATE) before the check; a sharing request's UPDATE
-compares its row version, so a move that lost a race is refused (a 412 to a caller who sent If-Match, app/errors.py).
+(every workflow move updates its row), `version` for organisations, agreements, information assets and webhook
+endpoints. Its ETag is `"<kind>-<key>-v<version>"`. A change checks If-Match against the row it is about to change, in
+the same transaction: organisations, agreements, information assets and webhook endpoints are locked (FOR UPDATE)
+before the check; a sharing request's UPDATE compares its row version, so a move that lost a race is refused (a 412
+to a caller who sent If-Match, app/errors.py).
 """
 
 from typing import Annotated, Any, TypeVar
@@ -15,16 +16,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import PreconditionFailed, PreconditionRequired, problem_doc
 from app.http.dependencies import CurrentRequest, PathName
+from app.http.roles import AssetWriter
 from app.http.session import SessionDep
 from app.models.agreement import SharingAgreement
+from app.models.information_asset import InformationAsset
 from app.models.organisation import Organisation
 from app.models.sharing_request import SharingRequest, claim_lapsed
 from app.models.webhook import WebhookEndpoint
 from app.services.agreements import organisations
 from app.services.agreements import register as agreements
+from app.services.information_assets import register as information_assets
 
-Versioned = SharingRequest | Organisation | SharingAgreement | WebhookEndpoint
-Row = TypeVar("Row", SharingRequest, Organisation, SharingAgreement, WebhookEndpoint)
+Versioned = SharingRequest | Organisation | SharingAgreement | WebhookEndpoint | InformationAsset
+Row = TypeVar("Row", SharingRequest, Organisation, SharingAgreement, WebhookEndpoint, InformationAsset)
 
 IF_MATCH = "The resource's `ETag` as last read (or `*`): a change made since is refused with a 412 and changes nothing"
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=1000, description=IF_MATCH)]
@@ -68,6 +72,8 @@ def etag(row: Versioned) -> str:
         return f'"request-{row.id}-v{row.row_version}{"-lapsed" if claim_lapsed(row) else ""}"'
     if isinstance(row, WebhookEndpoint):
         return f'"webhook-endpoint-{row.id}-v{row.version}"'
+    if isinstance(row, InformationAsset):
+        return f'"information-asset-{row.code}-v{row.version}"'
     kind = "organisation" if isinstance(row, Organisation) else "agreement"
     return f'"{kind}-{row.code}-v{row.version}"'
 
@@ -139,6 +145,18 @@ async def agreement_to_change(
     return agreement
 
 
+async def asset_to_change(
+    code: PathName, session: SessionDep, writer: AssetWriter, if_match: IfMatchRequired = None
+) -> InformationAsset:
+    """The information asset named in the path, locked, once the caller may change it (an IAO only its own: 403)
+    and If-Match names its current ETag (404, 403, 428, 412)."""
+    asset = await locked(session, await information_assets.get(session=session, code=code))
+    information_assets.check_may_change(writer, asset)
+    check(asset, if_match, required=True)
+    return asset
+
+
 RequestToChange = Annotated[SharingRequest, Depends(request_to_change)]
 OrganisationToChange = Annotated[Organisation, Depends(organisation_to_change)]
 AgreementToChange = Annotated[SharingAgreement, Depends(agreement_to_change)]
+AssetToChange = Annotated[InformationAsset, Depends(asset_to_change)]

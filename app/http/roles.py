@@ -66,6 +66,14 @@ GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Ro
 PolicyReviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
 # Webhook endpoints: an agency manages its own, an admin the controller's.
 WebhookOwner = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.ADMIN))]
+# The information asset register: the controller's inside roles read it (not its safeguarding leads, whose work
+# does not need it); IG managers and admins change any asset, an IAO only its own (app/services/information_assets).
+AssetReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER, Role.SIRO, Role.DPO, Role.IAO)),
+]
+AssetRegistrar = Annotated[Principal, Depends(require_roles(Role.IG_MANAGER, Role.ADMIN))]
+AssetWriter = Annotated[Principal, Depends(require_roles(Role.IG_MANAGER, Role.ADMIN, Role.IAO))]
 # A case's readers: those of ReaderPrincipal, and the controller's safeguarding leads, DPO, SIRO and IAOs, whom
 # app/services/consultations/reading.py lets read the safeguarding requests (leads) and those they are consulted on.
 CaseReader = Annotated[

@@ -88,7 +88,7 @@ class RequestAction(StrEnum):
 
 
 class AdminAction(StrEnum):
-    """Things an admin does to organisations, agreements and policies.
+    """Things an admin (or an IG manager or asset owner) does to organisations, agreements, assets and policies.
 
     - `organisation_registered`: an organisation was registered.
     - `organisation_changed`: an organisation was changed or deactivated.
@@ -100,6 +100,8 @@ class AdminAction(StrEnum):
     - `policy_activated`: a policy was activated.
     - `register_entry_withheld`: a request's entry was withheld from the public data uses register.
     - `register_entry_restored`: a withheld entry was put back in the public data uses register.
+    - `information_asset_registered`: an information asset was added to the register.
+    - `information_asset_changed`: an information asset was changed (by an IG manager, an admin or its owner).
     """
 
     ORGANISATION_REGISTERED = "organisation_registered"
@@ -112,6 +114,8 @@ class AdminAction(StrEnum):
     POLICY_ACTIVATED = "policy_activated"
     REGISTER_ENTRY_WITHHELD = "register_entry_withheld"
     REGISTER_ENTRY_RESTORED = "register_entry_restored"
+    INFORMATION_ASSET_REGISTERED = "information_asset_registered"
+    INFORMATION_ASSET_CHANGED = "information_asset_changed"
 
 
 class WebhookAction(StrEnum):

@@ -26,6 +26,7 @@ class AuditTarget(StrEnum):
     - `webhook_egress`: where webhooks may go, the operator's allow-list of networks, ports and proxy (the target id is
       its digest).
     - `person`: a person of the controller, by their `sub` (signing in to the console).
+    - `information_asset`: an entry of the information asset register, by its code.
     """
 
     SHARING_REQUEST = "sharing_request"
@@ -36,6 +37,7 @@ class AuditTarget(StrEnum):
     WEBHOOK_ENDPOINT = "webhook_endpoint"
     WEBHOOK_EGRESS = "webhook_egress"
     PERSON = "person"
+    INFORMATION_ASSET = "information_asset"
 
 
 class AuditEvent(SQLModel, table=True):

@@ -90,3 +90,11 @@ class DecisionFacts(BaseModel):
         description="The verified attachments the rules weighed, each with its verification (kinds alone in a "
         "decision made before verification)",
     )
+    information_assets: list[str] = Field(
+        default=[],
+        description=(
+            "On an approval: the codes of the information assets (`/v1/information-assets`) holding the data "
+            "categories it approved, matched when it was made; empty when none did, and on any other decision. "
+            "The rules never read them."
+        ),
+    )

@@ -7,6 +7,7 @@ from app.models.console import ConsoleSession
 from app.models.consultation import Consultation
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.idempotency import IdempotencyRecord
+from app.models.information_asset import InformationAsset
 from app.models.notice_release import NoticeRelease
 from app.models.notification import EmailMessage, Person
 from app.models.opinion import Opinion, OpinionRequest
@@ -44,6 +45,7 @@ __all__ = [
     "Decision",
     "EmailMessage",
     "IdempotencyRecord",
+    "InformationAsset",
     "NoticeRelease",
     "Opinion",
     "OpinionRequest",

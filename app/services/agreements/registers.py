@@ -1,4 +1,5 @@
-"""What the admin registers share: organisations and sharing agreements are each a table of entries keyed by a code.
+"""What the registers share: organisations, sharing agreements and information assets are each a table of entries
+keyed by a code.
 
 An entry is added (a code already taken is a 409), read (or 404), listed by code and changed the same way in
 both, and every change is an admin audit event in the same transaction. Each service keeps its own checks.
@@ -14,12 +15,13 @@ from app.errors import Conflict, NotFound
 from app.models.actions import AdminAction
 from app.models.agreement import SharingAgreement
 from app.models.base import utcnow
+from app.models.information_asset import InformationAsset
 from app.models.organisation import Organisation
 from app.platform.pagination import ascending, keyset_page
 from app.principal import Principal
 from app.services.audit import events
 
-Entry = TypeVar("Entry", Organisation, SharingAgreement)
+Entry = TypeVar("Entry", Organisation, SharingAgreement, InformationAsset)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from app.rules import Policy
 from app.services.consultations import reading as consultations
 from app.services.controller_checks import checks as controller_checks
 from app.services.controller_checks import rules as controller_check_rules
+from app.services.information_assets import matching
 from app.services.policies.registry import PolicyRegistry
 from app.services.review import opinions, workflow
 from app.services.review.claims import expire_claim
@@ -26,6 +27,7 @@ from app.services.review.workflow import Move
 from app.services.sharing_requests import adjudication
 
 APPROVALS = frozenset({GuardianOutcome.APPROVE, GuardianOutcome.APPROVE_WITH_CONDITIONS})
+APPROVED = frozenset({DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS})
 
 
 async def review(
@@ -172,7 +174,7 @@ async def _decide(
     weighed = await opinions.to_weigh(session=session, request=request)
 
     async def decide() -> Decision:
-        decision = record_decision(
+        decision = await record_decision(
             session=session,
             request=request,
             rules=rules,
@@ -203,7 +205,7 @@ async def _decide(
     return decision
 
 
-def record_decision(
+async def record_decision(
     *,
     session: AsyncSession,
     request: SharingRequest,
@@ -222,7 +224,14 @@ def record_decision(
     verdict: ReviewVerdict | None = None,
 ) -> Decision:
     """Queue a guardian's decision record on the current version, carrying the findings of `rules`
-    (the rules' decision on it)."""
+    (the rules' decision on it), and naming in its facts the information assets that hold what it approves."""
+    approved = None
+    if outcome in APPROVED:
+        approved = (
+            approved_items
+            if approved_items is not None
+            else await matching.requested_categories(session=session, request=request)
+        )
     decision = Decision(
         id=new_id(),
         request_id=request.id,
@@ -244,7 +253,7 @@ def record_decision(
         policy_hash=rules.policy_hash,
         request_hash=rules.request_hash,
         decided_at=now,
-        facts=rules.facts,
+        facts=await matching.named_in_facts(session=session, facts=rules.facts, approved=approved),
         facts_origin=rules.facts_origin,
         opinions=opinions or None,
         panel=panel,

@@ -226,7 +226,7 @@ async def close(
 
     async def decide() -> Decision:
         request.status = STATUS_FOR_OUTCOME[Outcome(outcome)]
-        decision = guardian_decisions.record_decision(
+        decision = await guardian_decisions.record_decision(
             session=session,
             request=request,
             rules=rules,

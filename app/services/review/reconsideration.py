@@ -237,7 +237,7 @@ async def decide(
 
     async def record() -> Decision:
         request.status = STATUS_FOR_OUTCOME[settles]
-        decision = guardian_decisions.record_decision(
+        decision = await guardian_decisions.record_decision(
             session=session,
             request=request,
             rules=rules,

@@ -27,6 +27,7 @@ from app.models.sharing_request import (
 from app.models.vocabulary import (
     DecisionKind,
     FactsOrigin,
+    Outcome,
     RequestStatus,
     RetrospectiveStatus,
     Urgency,
@@ -38,12 +39,14 @@ from app.rules.facts import facts_record
 from app.services.agreements import organisations
 from app.services.agreements.organisations import CallerOrganisation
 from app.services.controller_checks import checks as controller_checks
+from app.services.information_assets import matching as assets
 from app.services.policies import editions
 from app.services.policies.calendar import due_at as response_due  # 503, nothing recorded, past the policy's calendar
 from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests.facts import Fingerprint, fingerprint, gather_facts
 
 RULES = "rules"
+APPROVING = frozenset({Outcome.APPROVE, Outcome.APPROVE_WITH_CONDITIONS})
 
 
 def policy_ref(policy: Policy) -> PolicyRef:
@@ -217,6 +220,9 @@ async def record_version(
         now=now,
         superseded=superseded,
     )
+    if evaluation.outcome in APPROVING:  # the assets holding the approved items, named in the facts
+        items = [item.category for item in facts.request.data_items]
+        decision.facts = await assets.named_in_facts(session=session, facts=decision.facts, approved=items)
     writes.add(session, Decision, writes.row_of(decision))
     return decision
 
