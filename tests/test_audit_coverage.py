@@ -317,6 +317,33 @@ async def request_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     )
 
 
+CONSULTATION = {
+    "role": "dpo",
+    "question": "Does the onward sharing to the community team need a new entry in the record of processing?",
+    "due_at": "2099-01-01T12:00:00Z",
+}
+
+
+async def ask_consultation(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    return Request(
+        "POST", f"/v1/sharing-requests/{await claimed(client, tokens)}/consultations", guardian(tokens), CONSULTATION
+    )
+
+
+async def answer_consultation(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    request_id = await claimed(client, tokens)
+    asked = await client.post(
+        f"/v1/sharing-requests/{request_id}/consultations", json=CONSULTATION, headers=guardian(tokens)
+    )
+    assert asked.status_code == 201, asked.text
+    return Request(
+        "POST",
+        f"/v1/sharing-requests/{request_id}/consultations/{asked.json()['id']}/answer",
+        tokens.headers("CONTROLLER", Role.DPO, sub="dpo-1"),
+        {"answer": "No new entry: the community team is already a recipient in the record of processing."},
+    )
+
+
 async def give_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     request_id = await claimed(client, tokens)
     assert (
@@ -714,6 +741,10 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/notice-releases"): Call(release_notice, 201, "notice_released"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
+    ("POST", "/v1/sharing-requests/{request_id}/consultations"): Call(ask_consultation, 201, "consultation_requested"),
+    ("POST", "/v1/sharing-requests/{request_id}/consultations/{consultation_id}/answer"): Call(
+        answer_consultation, 200, "consultation_answered"
+    ),
     ("POST", "/v1/sharing-requests/{request_id}/panel"): Call(open_panel, 201, "panel_opened"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/votes"): Call(vote, 201, "panel_voted"),
     ("POST", "/v1/sharing-requests/{request_id}/panel/withdrawals"): Call(withdraw_vote, 201, "panel_vote_withdrawn"),

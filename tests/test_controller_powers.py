@@ -192,8 +192,11 @@ async def test_the_controllers_new_roles_read_nothing_their_work_does_not_need(
 ) -> None:
     request_id = await referred(client, tokens)
     theirs = tokens.headers("CONTROLLER", role, sub=f"controller-{role}")
-    for path in ("/v1/sharing-requests", f"/v1/sharing-requests/{request_id}", "/v1/review-queue", "/v1/audit/events"):
+    for path in ("/v1/sharing-requests", "/v1/review-queue", "/v1/audit/events"):
         assert (await client.get(path, headers=theirs)).status_code == 403, path
+    # A case they are not consulted on (and, for a safeguarding lead, not a safeguarding one) is not theirs to read.
+    for path in (f"/v1/sharing-requests/{request_id}", f"/v1/sharing-requests/{request_id}/history"):
+        assert (await client.get(path, headers=theirs)).status_code == 404, path
     # A partner's token claiming the role is refused it, and logged, like any inside role.
     assert (await client.get("/v1/sharing-requests", headers=tokens.headers(POLICE, role))).status_code == 403
 

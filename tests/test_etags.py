@@ -29,6 +29,8 @@ REQUIRED = {("patch", "/v1/organisations/{code}"), ("patch", "/v1/sharing-agreem
 # Under a request but not a move of it: attachments are records of their own and leave the request's row as it is.
 NOT_A_MOVE = {
     "/v1/sharing-requests/{request_id}/attachments",
+    # The person consulted answers the consultation; the request itself does not move.
+    "/v1/sharing-requests/{request_id}/consultations/{consultation_id}/answer",
     # Deliveries of an endpoint, not the endpoint itself: nothing an If-Match on the endpoint would protect.
     "/v1/webhook-endpoints/{endpoint_id}/redeliveries",
     "/v1/webhook-endpoints/{endpoint_id}/test",

@@ -131,6 +131,20 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         headers=guardian,
     )
     assert review.status_code == 200, review.text
+    # A consultation to name: asked while claimed, the claim then given back so the request waits as before.
+    consulted = requests[1]
+    assert (await client.post(f"/v1/sharing-requests/{consulted}/claim", headers=guardian)).status_code == 200
+    consultation = await client.post(
+        f"/v1/sharing-requests/{consulted}/consultations",
+        json={
+            "role": "dpo",
+            "question": "Is the onward sharing in the record of processing?",
+            "due_at": "2099-01-01T00:00:00Z",
+        },
+        headers=guardian,
+    )
+    assert consultation.status_code == 201, consultation.text
+    assert (await client.post(f"/v1/sharing-requests/{consulted}/release", headers=guardian)).status_code == 200
     deliveries = []
     for endpoint, headers in zip(endpoints, (agency, admin), strict=True):
         page = await client.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", headers=headers)
@@ -160,6 +174,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         "attachment_id": [attached.json()["id"]],
         "number": [str(signed.number)],
         "check_name": ["CP6.court_order_verified", "human_involvement"],
+        "consultation_id": [consultation.json()["id"]],
     }
 
 

@@ -147,7 +147,7 @@ async def withdraw(acting: ActingOn) -> Response:
 
 
 @router.post(PAGE + "/panel/decision")
-async def close_panel(acting: ActingOn) -> Response:
+async def close_panel(acting: ActingOn, registry: RegistryDep) -> Response:
     """The chair closes the panel: its members' majority decides, or the chair's casting vote on a real tie."""
 
     async def work() -> None:
@@ -159,7 +159,9 @@ async def close_panel(acting: ActingOn) -> Response:
                 "conditions": _lines(acting.form, "conditions"),
             },
         )
-        await panels.close(session=acting.db, principal=acting.user.principal, request=acting.case, body=body)
+        await panels.close(
+            session=acting.db, registry=registry, principal=acting.user.principal, request=acting.case, body=body
+        )
 
     return await act(acting, form_id="close", done=Done.PANEL_CLOSED, work=work)
 

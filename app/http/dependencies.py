@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from app.http.roles import ReaderPrincipal
+from app.http.roles import CaseReader, ReaderPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.sharing_request import SharingRequest
@@ -12,6 +12,7 @@ from app.platform.config import Settings
 from app.rules import Policy
 from app.services.attachments.store import Store
 from app.services.audit.signing import AuditKeys
+from app.services.consultations import reading as consultations
 from app.services.notices.notice import NoticeContext
 from app.services.policies.registry import PolicyRegistry
 from app.services.sharing_requests import reading as sharing_requests
@@ -82,3 +83,12 @@ async def get_current_request(request_id: PathName, session: SessionDep, princip
 
 
 CurrentRequest = Annotated[SharingRequest, Depends(get_current_request)]
+
+
+async def get_readable_request(request_id: PathName, session: SessionDep, principal: CaseReader) -> SharingRequest:
+    """As CurrentRequest, for the reads a safeguarding lead or a person consulted also makes (the request, its history,
+    its consultations): a lead reads the safeguarding requests, anyone consulted the request they are asked about."""
+    return await consultations.readable(session=session, principal=principal, request_id=request_id)
+
+
+ReadableRequest = Annotated[SharingRequest, Depends(get_readable_request)]

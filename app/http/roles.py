@@ -74,3 +74,23 @@ AssetReader = Annotated[
 ]
 AssetRegistrar = Annotated[Principal, Depends(require_roles(Role.IG_MANAGER, Role.ADMIN))]
 AssetWriter = Annotated[Principal, Depends(require_roles(Role.IG_MANAGER, Role.ADMIN, Role.IAO))]
+# A case's readers: those of ReaderPrincipal, and the controller's safeguarding leads, DPO, SIRO and IAOs, whom
+# app/services/consultations/reading.py lets read the safeguarding requests (leads) and those they are consulted on.
+CaseReader = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.AGENCY,
+            Role.GUARDIAN,
+            Role.AUDITOR,
+            Role.ADMIN,
+            Role.IG_MANAGER,
+            Role.SAFEGUARDING_LEAD,
+            Role.DPO,
+            Role.SIRO,
+            Role.IAO,
+        )
+    ),
+]
+# Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
+ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]

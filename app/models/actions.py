@@ -23,6 +23,8 @@ class RequestAction(StrEnum):
     - `reconsidered`: a guardian reconsidered the decision.
     - `opinion_requested`: a guardian asked another for a second opinion.
     - `opinion_given`: a guardian gave a second opinion.
+    - `consultation_requested`: the claim holder consulted a safeguarding lead, the DPO, the SIRO or a named IAO.
+    - `consultation_answered`: the person consulted answered.
     - `panel_opened`: a panel of guardians was convened.
     - `panel_voted`: a panel member voted.
     - `panel_vote_withdrawn`: a panel member withdrew from the panel.
@@ -61,6 +63,8 @@ class RequestAction(StrEnum):
     RECONSIDERED = "reconsidered"
     OPINION_REQUESTED = "opinion_requested"
     OPINION_GIVEN = "opinion_given"
+    CONSULTATION_REQUESTED = "consultation_requested"
+    CONSULTATION_ANSWERED = "consultation_answered"
     PANEL_OPENED = "panel_opened"
     PANEL_VOTED = "panel_voted"
     PANEL_VOTE_WITHDRAWN = "panel_vote_withdrawn"

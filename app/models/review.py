@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, STORABLE_TEXT
+from app.models.consultation import ConsultationPublic
 from app.models.controller_check import CheckRecordEntry, DecisionCheckRecord
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
@@ -431,8 +432,25 @@ class VerificationEntry(BaseModel):
     verification: VerificationPublic = Field(description="The verification.")
 
 
+class ConsultationEntry(BaseModel):
+    """A consultation in a request's history (shown to the controller's people, never to the requesting agency)."""
+
+    type: Literal["consultation"] = Field(
+        default="consultation",
+        description="Always `consultation`: the claim holder consulted a role of the controller.",
+    )
+    at: datetime = Field(description="When it was asked (UTC).")
+    consultation: ConsultationPublic = Field(description="The consultation, with its answer once given.")
+
+
 HistoryEntry = (
-    VersionEntry | DecisionEntry | ReconsiderationEntry | TransitionEntry | VerificationEntry | CheckRecordEntry
+    VersionEntry
+    | DecisionEntry
+    | ReconsiderationEntry
+    | TransitionEntry
+    | VerificationEntry
+    | CheckRecordEntry
+    | ConsultationEntry
 )
 
 

@@ -4,6 +4,7 @@ from app.models.agreement import AgreementNotice, SharingAgreement, SharingAgree
 from app.models.attachment import Attachment, AttachmentBlob, AttachmentChunk
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.console import ConsoleSession
+from app.models.consultation import Consultation
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.idempotency import IdempotencyRecord
 from app.models.information_asset import InformationAsset
@@ -38,6 +39,7 @@ __all__ = [
     "AuditEvent",
     "AuditPending",
     "ConsoleSession",
+    "Consultation",
     "ControllerCheck",
     "ControllerCheckRecord",
     "Decision",

@@ -670,6 +670,34 @@ class Role(StrEnum):
     SAFEGUARDING_LEAD = "safeguarding_lead"
 
 
+class ConsultedRole(StrEnum):
+    """Whom a guardian may consult inside a case: the controller's key relationships (each a `Role` of the same name).
+
+    - `safeguarding_lead`: any safeguarding lead of the controller.
+    - `dpo`: the controller's Data Protection Officer.
+    - `siro`: the controller's Senior Information Risk Owner.
+    - `iao`: a named information asset owner of the controller (the consultation names its token subject).
+    """
+
+    SAFEGUARDING_LEAD = "safeguarding_lead"
+    DPO = "dpo"
+    SIRO = "siro"
+    IAO = "iao"
+
+
+class ConsultationStatus(StrEnum):
+    """Where a consultation stands.
+
+    - `open`: asked, not yet answered, before its due time.
+    - `overdue`: asked, not yet answered, and its due time has passed (it may still be answered).
+    - `answered`: answered; the answer is recorded.
+    """
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    ANSWERED = "answered"
+
+
 class CheckStatus(StrEnum):
     """Where a controller's check stands: the outcome of its latest record, or `open` before any.
 

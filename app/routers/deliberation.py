@@ -1,21 +1,26 @@
-"""Second opinions and panels: how guardians deliberate on a referred request before it is decided."""
+"""Second opinions, consultations and panels: how guardians deliberate on a referred request before it is decided."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import CurrentRequest, RegistryDep, SettingsDep
+from app.http.dependencies import CurrentRequest, PathName, ReadableRequest, RegistryDep, SettingsDep
 from app.http.etags import RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
-from app.http.roles import GuardianOrAuditor, GuardianPrincipal
+from app.http.roles import CaseReader, ConsultedPrincipal, GuardianOrAuditor, GuardianPrincipal
 from app.http.session import SessionDep
 from app.models.actions import RequestAction
+from app.models.consultation import ConsultationAnswerBody, ConsultationBody, ConsultationList, ConsultationPublic
 from app.models.deliberation import OpinionRecord
 from app.models.opinion import OpinionBody, OpinionRequestBody, OpinionRequestPublic
 from app.models.panel import PanelCloseBody, PanelOpenBody, PanelPublic, PanelVoteBody, PanelWithdrawalBody
 from app.models.sharing_request import DecisionPublic, SharingRequest
 from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services.audit import events
+from app.services.consultations import asking as consultations
+from app.services.consultations import reading as consultation_reading
 from app.services.review import opinions, panel_records, panels
 
 router = APIRouter(tags=["Guardian review"], responses=PROBLEM_RESPONSES)
@@ -33,6 +38,10 @@ NOT_YET_CLOSED = {
         "(the panel stays open); or it changed at the same moment"
     )
 }
+
+
+CONSULTATIONS = "The request's consultations (GET), which show it"
+ConsultationId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]{1,36}$", description="The consultation's id")]
 
 
 def moved(response: Response, request: SharingRequest, location: str) -> None:
@@ -159,8 +168,72 @@ async def close_panel(
     response: Response,
     body: PanelCloseBody,
     session: SessionDep,
+    registry: RegistryDep,
     principal: GuardianPrincipal,
 ) -> DecisionPublic:
-    decision = await panels.close(session=session, principal=principal, request=request, body=body)
+    decision = await panels.close(session=session, registry=registry, principal=principal, request=request, body=body)
     tagged(response, request)
     return DecisionPublic.of(decision)
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/consultations",
+    status_code=201,
+    summary="Consult a safeguarding lead, the DPO, the SIRO or a named information asset owner of the controller, with "
+    "a question and a due time (the claim holder only)",
+    description="The request stays claimed and its state does not change. The answer is recorded in the request's "
+    "history for the deciding guardian; a local policy may make an approval wait for it "
+    "(`consultation.required_for_approval`). The requesting agency is never shown a consultation.",
+    responses=ON_A_REQUEST_WITH_BODY | created("The consultation", CONSULTATIONS),
+)
+async def ask_consultation(
+    request: RequestToChange,
+    response: Response,
+    body: ConsultationBody,
+    session: SessionDep,
+    principal: GuardianPrincipal,
+) -> ConsultationPublic:
+    asked = await consultations.ask(session=session, principal=principal, request=request, body=body)
+    locate(response, f"/v1/sharing-requests/{request.id}/consultations")
+    return asked
+
+
+@router.get(
+    "/v1/sharing-requests/{request_id}/consultations",
+    summary="The request's consultations, oldest first, with their answers (the controller's people: guardians, "
+    "auditors and admins read every one; a safeguarding lead, the DPO, the SIRO or an IAO those asked of them)",
+    responses=NOT_FOUND
+    | {
+        403: problem_doc("The requesting agency: consultations are the controller's own advice"),
+        404: problem_doc("No such request, or one the caller may not read"),
+    },
+)
+async def list_consultations(request: ReadableRequest, session: SessionDep, principal: CaseReader) -> ConsultationList:
+    return await consultation_reading.listed(session=session, principal=principal, request=request)
+
+
+@router.post(
+    "/v1/sharing-requests/{request_id}/consultations/{consultation_id}/answer",
+    summary="Answer a consultation asked of your role (a safeguarding lead, the DPO, the SIRO) or of you (an IAO "
+    "named), once",
+    responses=BODY_PROBLEMS
+    | {
+        403: problem_doc(
+            "The consultation was asked of another role or another IAO, or the caller's role is not "
+            "honoured for its organisation"
+        ),
+        404: problem_doc("No such request or consultation, or one the caller may not read"),
+        409: problem_doc("The consultation has been answered already"),
+    },
+)
+async def answer_consultation(
+    principal: ConsultedPrincipal,
+    request_id: PathName,
+    consultation_id: ConsultationId,
+    body: ConsultationAnswerBody,
+    session: SessionDep,
+) -> ConsultationPublic:
+    # Not ReadableRequest: the controller's consulted roles are told 403 for a consultation asked of another, not 404.
+    return await consultations.answer(
+        session=session, principal=principal, request_id=request_id, consultation_id=consultation_id, body=body
+    )

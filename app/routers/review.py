@@ -7,11 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
+from app.http.dependencies import (
+    PageCursor,
+    PageLimit,
+    PolicyDep,
+    ReadableRequest,
+    RegistryDep,
+    SettingsDep,
+)
 from app.http.etags import ETAG_HEADER, STALE, RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute, changes_nothing
 from app.http.locations import created, locate
-from app.http.roles import AgencyPrincipal, GuardianOrAuditor, GuardianPrincipal, ReaderPrincipal
+from app.http.roles import AgencyPrincipal, CaseReader, GuardianOrAuditor, GuardianPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT, CalendarDate
 from app.models.organisation import ORGANISATION_CODE
@@ -415,10 +422,10 @@ async def decide_reconsideration(
     responses=NOT_FOUND,
 )
 async def history(
-    request: CurrentRequest,
+    request: ReadableRequest,
     session: SessionDep,
     settings: SettingsDep,
-    principal: ReaderPrincipal,
+    principal: CaseReader,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> History:

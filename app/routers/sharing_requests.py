@@ -8,10 +8,17 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import CurrentRequest, PageCursor, PageLimit, PolicyDep, RegistryDep, SettingsDep
+from app.http.dependencies import (
+    PageCursor,
+    PageLimit,
+    PolicyDep,
+    ReadableRequest,
+    RegistryDep,
+    SettingsDep,
+)
 from app.http.etags import ETAG_HEADER, NOT_MODIFIED, IfNoneMatch, not_modified, tagged
 from app.http.idempotency import REPLAYED_HEADER, IdempotentRoute, changes_nothing
-from app.http.roles import AgencyPrincipal, ReaderPrincipal
+from app.http.roles import AgencyPrincipal, CaseReader, ReaderPrincipal
 from app.http.session import SessionDep
 from app.models.base import STORABLE_TEXT
 from app.models.request_body import SharingRequestBody
@@ -134,11 +141,11 @@ async def list_sharing_requests(
     responses=NOT_FOUND | NOT_MODIFIED | {200: {"description": "The request", "headers": ETAG_HEADER}},
 )
 async def get_sharing_request(
-    request: CurrentRequest,
+    request: ReadableRequest,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: ReaderPrincipal,
+    principal: CaseReader,
     if_none_match: IfNoneMatch = None,
 ) -> SharingRequestPublic:
     # Read (and audited as read) even when the answer is a 304: the caller learns the request is as they last saw it.

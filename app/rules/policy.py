@@ -23,6 +23,7 @@ from app.models.base import CalendarDate
 from app.models.vocabulary import (
     Article9Condition,
     AttachmentKind,
+    ConsultedRole,
     DataCategory,
     FindingResult,
     OrganisationType,
@@ -231,6 +232,31 @@ NO_EVIDENCE = Evidence()
 DEFAULT_PANEL = PanelRule()
 
 
+class ConsultationRule(PolicyPart):
+    """Which findings need a consultation answered before a guardian (or a panel) may approve, and of which role.
+
+    A rule named here counts when its finding on the request is anything but `pass`; each role listed must then have
+    answered a consultation on the request (app/services/consultations/). A local policy may only add to it.
+    """
+
+    required_for_approval: dict[
+        Text, Annotated[frozenset[ConsultedRole], BeforeValidator(_no_duplicates), Field(min_length=1)]
+    ] = {}
+
+    def needed_for(self, findings: list[dict[str, Any]]) -> list[tuple[str, ConsultedRole]]:
+        """Each (rule, role) whose answer approving a request with these stored findings needs, in a fixed order."""
+        return [
+            (finding["rule"], role)
+            for finding in findings
+            if finding["result"] != FindingResult.PASS
+            for role in sorted(self.required_for_approval.get(finding["rule"], ()))
+        ]
+
+
+# A policy without a `consultation:` section (every shipped one) needs no consultation before an approval.
+NO_CONSULTATION = ConsultationRule()
+
+
 class Policy(PolicyPart):
     name: Text
     version: Text
@@ -254,11 +280,18 @@ class Policy(PolicyPart):
     implausible_purposes: dict[OrganisationType, PurposeSet] | None = None
     panel: PanelRule | None = None
     evidence: Evidence | None = None
+    # Local: the consultations an approval waits for (none in the shipped policies).
+    consultation: ConsultationRule | None = None
 
     @property
     def panel_rule(self) -> PanelRule:
         """The policy's panel section, or the defaults when it has none."""
         return self.panel or DEFAULT_PANEL
+
+    @property
+    def consultation_rule(self) -> ConsultationRule:
+        """The policy's consultation section, or none needed when it has none."""
+        return self.consultation or NO_CONSULTATION
 
     @property
     def evidence_rule(self) -> Evidence:

@@ -64,6 +64,7 @@ def floor_problems(policy: Policy, *, baseline: Policy, evidence_model: Policy |
     problems += _implausible(policy, baseline)
     problems += _emergency(policy, baseline)
     problems += _panel(policy, baseline)
+    problems += _consultation(policy, baseline)
     problems += _evidence(policy, evidence_model)
     problems += _thresholds(policy, baseline)
     problems += _allowed(policy, baseline)
@@ -317,6 +318,25 @@ def _panel(policy: Policy, baseline: Policy) -> Problems:
         )
         for rule_id, results in floor.required_for_approval.items()
         if results - mine.required_for_approval.get(rule_id, frozenset())
+    ]
+    return problems
+
+
+def _consultation(policy: Policy, baseline: Policy) -> Problems:
+    """Consultations only added, each named rule one the policy runs."""
+    mine, floor = policy.consultation_rule.required_for_approval, baseline.consultation_rule.required_for_approval
+    problems = [
+        (f"consultation.required_for_approval.{rule_id}", "no such rule in this policy")
+        for rule_id in mine
+        if rule_id not in policy.rules
+    ]
+    problems += [
+        (
+            f"consultation.required_for_approval.{rule_id}",
+            f"drops {_names(roles - mine.get(rule_id, frozenset()))}: only add consultations",
+        )
+        for rule_id, roles in floor.items()
+        if roles - mine.get(rule_id, frozenset())
     ]
     return problems
 

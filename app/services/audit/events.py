@@ -116,6 +116,21 @@ async def request_read(
     )
 
 
+async def consulted(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, action: RequestAction, consultation_id: str
+) -> None:
+    """The claim holder consulted a role of the controller, or the one consulted answered: the outcome names the
+    consultation (never what was asked or answered). The requesting agency is not told: the advice is internal."""
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=f"consultation {consultation_id}",
+    )
+
+
 async def notice_released(
     *, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]
 ) -> None:

@@ -15,6 +15,8 @@ from app.models.sharing_request import Decision, SharingRequest, new_id
 from app.models.vocabulary import DataCategory, DecisionKind, DecisionOutcome, GuardianOutcome, ReviewVerdict
 from app.platform import writes
 from app.principal import Principal
+from app.rules import Policy
+from app.services.consultations import reading as consultations
 from app.services.controller_checks import checks as controller_checks
 from app.services.controller_checks import rules as controller_check_rules
 from app.services.information_assets import matching
@@ -51,6 +53,7 @@ async def review(
         )
     if body.outcome in APPROVALS:
         await check_no_panel_needed(session=session, registry=registry, request=request)
+        await check_consultations_answered(session=session, registry=registry, request=request)
     final = body.outcome != GuardianOutcome.REQUEST_INFORMATION
     return await _decide(
         session=session,
@@ -106,12 +109,7 @@ async def check_no_panel_needed(
     """A 409 when the policy the rules decided under leaves approving this request to a panel,
     saying what the guardian may do instead."""
     rules = await adjudication.rules_decision_of(session=session, request=request)
-    try:
-        policy = await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)
-    except (
-        NotFound
-    ):  # decided under a policy this database no longer holds (a restore, a test): the active one's panel rule
-        policy = await registry.active(session=session)
+    policy = await _policy_of(session=session, registry=registry, rules=rules)
     panel = policy.panel_rule
     needed = panel.needed_for(rules.findings)
     if needed:
@@ -124,6 +122,24 @@ async def check_no_panel_needed(
             f"(findings {', '.join(needed)}): {remedy}",
             current_status=request.status,
         )
+
+
+async def check_consultations_answered(
+    *, session: AsyncSession, registry: PolicyRegistry, request: SharingRequest
+) -> None:
+    """A 409 naming the finding and the role while the policy the rules decided under wants a consultation answered
+    before this request is approved."""
+    rules = await adjudication.rules_decision_of(session=session, request=request)
+    policy = await _policy_of(session=session, registry=registry, rules=rules)
+    await consultations.check_answered(session=session, policy=policy, request=request, findings=rules.findings)
+
+
+async def _policy_of(*, session: AsyncSession, registry: PolicyRegistry, rules: Decision) -> Policy:
+    """The policy the rules decided under."""
+    try:
+        return await registry.get(session=session, name=rules.policy_name, version=rules.policy_version)
+    except NotFound:  # decided under a policy this database no longer holds (a restore, a test): the active one
+        return await registry.active(session=session)
 
 
 def waited_seconds(request: SharingRequest, now: datetime) -> int:

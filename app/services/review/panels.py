@@ -199,7 +199,12 @@ async def _record(
 
 
 async def close(
-    *, session: AsyncSession, principal: Principal, request: SharingRequest, body: PanelCloseBody
+    *,
+    session: AsyncSession,
+    registry: PolicyRegistry,
+    principal: Principal,
+    request: SharingRequest,
+    body: PanelCloseBody,
 ) -> Decision:
     """The chair records the panel's decision: a majority of its members', or on a real tie the chair's casting vote."""
     now = utcnow()
@@ -211,6 +216,8 @@ async def close(
         panel=panel, members=members, votes=votes, body=body, now=now, deadline=deadline, status=request.status
     )
     conditions = panel_records.conditions_for(outcome, standing, body)
+    if outcome in guardian_decisions.APPROVALS:  # a panel's approval waits for the policy's consultations too
+        await guardian_decisions.check_consultations_answered(session=session, registry=registry, request=request)
     rules = await adjudication.rules_decision_of(session=session, request=request)
     weighed = await opinions.to_weigh(session=session, request=request)
     record = panel_records.record(

@@ -218,6 +218,7 @@ async def decide(
         await guardian_decisions.check_no_panel_needed(
             session=session, registry=registry, request=request, remedy=NO_PANEL_ON_RECONSIDERATION
         )
+        await guardian_decisions.check_consultations_answered(session=session, registry=registry, request=request)
     rules = await adjudication.rules_decision_of(session=session, request=request)
     if body.decision is None:  # upheld: the record repeats what stands, its verdict apart
         outcome, conditions, items = (

@@ -23,6 +23,7 @@ from app.platform.pagination import sorted_page
 from app.principal import Principal
 from app.services.attachments import verifications as attachment_verifications
 from app.services.audit import events
+from app.services.consultations import reading as consultations
 from app.services.controller_checks import checks as controller_checks
 from app.services.review import naming as guardian_naming
 
@@ -66,6 +67,7 @@ _ORDER = {
     "controller_check": 3,
     "state_change": 4,
     "evidence_verification": 5,
+    "consultation": 6,
 }
 
 
@@ -78,8 +80,9 @@ async def history(
     cursor: str | None = None,
     limit: int = 50,
 ) -> History:
-    """A page of every version, decision, reconsideration, record of a controller's check, state change and
-    verification of its evidence, oldest first; an agency reads no guardian's subject. The read is recorded."""
+    """A page of every version, decision, reconsideration, record of a controller's check, state change,
+    verification of its evidence and consultation, oldest first; an agency reads no guardian's subject nor any
+    consultation. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
@@ -137,6 +140,7 @@ async def history(
             guardian_naming.check_record(entry, words)
             for entry in await controller_checks.history_entries(session, request.id)
         ),
+        *await consultations.history_entries(session=session, principal=principal, request_id=request.id),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
     # A history only grows at its end, so an entry's place among those of its instant and kind stays its own.

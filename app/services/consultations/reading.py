@@ -1,0 +1,93 @@
+"""Reading consultations: who may read a request for them, its consultations, their place in its history, and
+whether the policy's consultations are answered before an approval (the 409 `check_answered` raises).
+
+A local policy may name findings whose approval waits for a role's answer (`consultation` in app/rules/policy.py).
+The requesting agency never reads a consultation: the advice is the controller's own.
+"""
+
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Conflict, Forbidden, NotFound
+from app.models.actions import RequestAction
+from app.models.base import utcnow
+from app.models.consultation import Consultation, ConsultationList, ConsultationPublic
+from app.models.review import ConsultationEntry
+from app.models.sharing_request import SharingRequest
+from app.models.vocabulary import ConsultedRole, PurposeCategory, Role
+from app.principal import Principal
+from app.rules import Policy
+from app.services.audit import events
+
+# Those who read every request of the controller already, and so every consultation on it.
+WHOLE_READERS = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER})
+SAFEGUARDING = frozenset({PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT})
+
+
+def asked_of(consultation: Consultation, principal: Principal) -> bool:
+    """Whether `principal` holds the role consulted (and, for an IAO, is the owner named)."""
+    return principal.has(Role(consultation.role)) and consultation.asked_sub in (None, principal.sub)
+
+
+async def _all_on(session: AsyncSession, request_id: str) -> list[Consultation]:
+    query = select(Consultation).where(Consultation.request_id == request_id)
+    return list((await session.exec(query.order_by(col(Consultation.asked_at), col(Consultation.id)))).all())
+
+
+async def readable(*, session: AsyncSession, principal: Principal, request_id: str) -> SharingRequest:
+    """The request if the caller may read it, else 404: the controller's readers every one, an agency its own, a
+    safeguarding lead the safeguarding requests, and anyone consulted on a request that one."""
+    request = await session.get(SharingRequest, request_id)
+    if request is not None and (
+        principal.roles & WHOLE_READERS
+        or (principal.has(Role.AGENCY) and request.requester_org == principal.org)
+        or (principal.has(Role.SAFEGUARDING_LEAD) and request.purpose_category in SAFEGUARDING)
+        or (principal.inside and any(asked_of(row, principal) for row in await _all_on(session, request.id)))
+    ):
+        return request
+    raise NotFound(f"no sharing request {request_id!r}")
+
+
+async def listed(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> ConsultationList:
+    """The request's consultations the caller may read: every one for the controller's readers, those asked of them
+    for the people consulted; an agency none (403). The read is recorded."""
+    if not principal.inside:
+        raise Forbidden("consultations are the controller's own advice; the requesting agency does not read them")
+    rows = await _all_on(session, request.id)
+    if not principal.roles & WHOLE_READERS:
+        rows = [row for row in rows if asked_of(row, principal)]
+    await events.request_read(session=session, actor=principal, request=request, action=RequestAction.READ)
+    now = utcnow()
+    return ConsultationList(request_id=request.id, items=[ConsultationPublic.of(row, now) for row in rows])
+
+
+async def history_entries(*, session: AsyncSession, principal: Principal, request_id: str) -> list[ConsultationEntry]:
+    """The consultations as a history shows them to the controller's people; none for the requesting agency."""
+    if not principal.inside:
+        return []
+    now = utcnow()
+    return [
+        ConsultationEntry(at=row.asked_at, consultation=ConsultationPublic.of(row, now))
+        for row in await _all_on(session, request_id)
+    ]
+
+
+async def check_answered(
+    *, session: AsyncSession, policy: Policy, request: SharingRequest, findings: list[dict[str, Any]]
+) -> None:
+    """A 409 naming the finding and the role while the policy wants a consultation answered before an approval."""
+    needed = policy.consultation_rule.needed_for(findings)
+    if not needed:
+        return
+    answered = {ConsultedRole(row.role) for row in await _all_on(session, request.id) if row.answered_at is not None}
+    waiting = [(rule, role) for rule, role in needed if role not in answered]
+    if waiting:
+        named = ", ".join(f"{rule} needs the {role}'s answer" for rule, role in waiting)
+        raise Conflict(
+            f"approving this request waits for a consultation under policy {policy.name} {policy.version}: {named}; "
+            f"consult with POST /v1/sharing-requests/{request.id}/consultations (you may still refuse or ask for "
+            "information)",
+            current_status=request.status,
+        )
