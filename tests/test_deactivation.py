@@ -1,6 +1,8 @@
 """A token is only as good as its organisation: unregistered or deactivated, every role is refused;
 the controller exists from the start."""
 
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,6 +16,7 @@ from tests.conftest import empty_tables
 from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
+from tests.test_consultations import SAFEGUARDING
 
 # What each role may do: an endpoint it is allowed to call, which answers 200 when its organisation is in good standing.
 ALLOWED = {
@@ -25,7 +28,20 @@ ALLOWED = {
     Role.SIRO: "/v1/information-assets",
     Role.DPO: "/v1/information-assets",
     Role.IAO: "/v1/information-assets",
+    # A safeguarding lead reads the safeguarding requests, one by one: {safeguarding} is one made for the test.
+    Role.SAFEGUARDING_LEAD: "/v1/sharing-requests/{safeguarding}",
 }
+
+
+async def allowed(client: httpx.AsyncClient, tokens: Tokens, role: Role) -> str:
+    """The role's allowed path, with a safeguarding request submitted when the path names one."""
+    path = ALLOWED[role]
+    if "{safeguarding}" not in path:
+        return path
+    await register_organisation(client, tokens, "RXT01")
+    submitted = await submit(client, tokens, SAFEGUARDING)
+    assert submitted.status_code == 201, submitted.text
+    return path.format(safeguarding=submitted.json()["id"])
 
 
 # An organisation that may hold each role: any for agency, a configured guardian organisation for guardian
@@ -64,7 +80,8 @@ async def test_every_role_of_an_unregistered_organisation_is_refused(
     org = HOLDER[role]
     if org == "CONTROLLER":
         await empty_tables(app)  # a database where even the controller is not registered yet
-    response = await client.get(ALLOWED[role], headers=tokens.headers(org, role))
+    # The organisation is checked before anything is looked up, so any request id will do.
+    response = await client.get(ALLOWED[role].format(safeguarding=uuid.uuid4()), headers=tokens.headers(org, role))
     assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == f"organisation {org!r} is not registered"
 
@@ -77,12 +94,13 @@ async def test_every_role_of_a_deactivated_organisation_is_refused_until_it_is_a
     if org != "CONTROLLER":
         await register_organisation(client, tokens, org)
     headers = tokens.headers(org, role)
-    assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
+    path = await allowed(client, tokens, role)
+    assert (await client.get(path, headers=headers)).status_code == 200
     await change_active(client, tokens, app, org, False)
-    refused = await client.get(ALLOWED[role], headers=headers)
+    refused = await client.get(path, headers=headers)
     assert refused.status_code == 403 and refused.json()["detail"] == f"organisation {org!r} is deactivated"
     await change_active(client, tokens, app, org, True)
-    assert (await client.get(ALLOWED[role], headers=headers)).status_code == 200
+    assert (await client.get(path, headers=headers)).status_code == 200
 
 
 async def test_a_guardian_of_a_deactivated_organisation_cannot_decide(

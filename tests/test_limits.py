@@ -154,6 +154,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/sharing-agreements/{code}/versions"),
         ("GET", "/v1/sharing-requests"),
         ("GET", "/v1/sharing-requests/{request_id}/attachments"),
+        ("GET", "/v1/sharing-requests/{request_id}/consultations"),
         ("GET", "/v1/sharing-requests/{request_id}/history"),
         ("GET", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),

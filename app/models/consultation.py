@@ -10,6 +10,7 @@ from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import SQLModel
 
 from app.models.base import STORABLE_TEXT, UTCDateTime, enum_column
+from app.models.page import Page
 from app.models.sharing_request import new_id
 from app.models.vocabulary import ConsultationStatus, ConsultedRole
 
@@ -133,8 +134,7 @@ class ConsultationPublic(BaseModel):
         )
 
 
-class ConsultationList(BaseModel):
-    """The consultations on a request the caller may read, oldest first."""
+class ConsultationList(Page[ConsultationPublic]):
+    """The consultations on a request the caller may read, oldest first, a page at a time."""
 
     request_id: str = Field(description="The sharing request.")
-    items: list[ConsultationPublic] = Field(description="The consultations, oldest first.")

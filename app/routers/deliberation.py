@@ -5,7 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import CurrentRequest, PathName, ReadableRequest, RegistryDep, SettingsDep
+from app.http.dependencies import (
+    CurrentRequest,
+    PageCursor,
+    PageLimit,
+    PathName,
+    ReadableRequest,
+    RegistryDep,
+    SettingsDep,
+)
 from app.http.etags import RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
@@ -208,8 +216,16 @@ async def ask_consultation(
         404: problem_doc("No such request, or one the caller may not read"),
     },
 )
-async def list_consultations(request: ReadableRequest, session: SessionDep, principal: CaseReader) -> ConsultationList:
-    return await consultation_reading.listed(session=session, principal=principal, request=request)
+async def list_consultations(
+    request: ReadableRequest,
+    session: SessionDep,
+    principal: CaseReader,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
+) -> ConsultationList:
+    return await consultation_reading.listed(
+        session=session, principal=principal, request=request, cursor=cursor, limit=limit
+    )
 
 
 @router.post(

@@ -5,6 +5,7 @@ A local policy may name findings whose approval waits for a role's answer (`cons
 The requesting agency never reads a consultation: the advice is the controller's own.
 """
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -17,6 +18,7 @@ from app.models.consultation import Consultation, ConsultationList, Consultation
 from app.models.review import ConsultationEntry
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import ConsultedRole, PurposeCategory, Role
+from app.platform.pagination import sorted_page
 from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import events
@@ -50,7 +52,9 @@ async def readable(*, session: AsyncSession, principal: Principal, request_id: s
     raise NotFound(f"no sharing request {request_id!r}")
 
 
-async def listed(*, session: AsyncSession, principal: Principal, request: SharingRequest) -> ConsultationList:
+async def listed(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, cursor: str | None, limit: int
+) -> ConsultationList:
     """The request's consultations the caller may read: every one for the controller's readers, those asked of them
     for the people consulted; an agency none (403). The read is recorded."""
     if not principal.inside:
@@ -60,7 +64,12 @@ async def listed(*, session: AsyncSession, principal: Principal, request: Sharin
         rows = [row for row in rows if asked_of(row, principal)]
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.READ)
     now = utcnow()
-    return ConsultationList(request_id=request.id, items=[ConsultationPublic.of(row, now) for row in rows])
+    page, next_cursor = sorted_page(
+        rows, kinds=(datetime, str), key=lambda row: (row.asked_at, row.id), cursor=cursor, limit=limit
+    )
+    return ConsultationList(
+        request_id=request.id, items=[ConsultationPublic.of(row, now) for row in page], next_cursor=next_cursor
+    )
 
 
 async def history_entries(*, session: AsyncSession, principal: Principal, request_id: str) -> list[ConsultationEntry]:
