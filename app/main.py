@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.console import site as console
-from app.errors import ProblemError, install_problem_handlers
+from app.errors import Conflict, ProblemError, install_problem_handlers
 from app.http import api_docs, contract
 from app.http.correlation import CorrelationMiddleware
 from app.http.limits import BodyLimitMiddleware
@@ -64,6 +64,10 @@ async def register_controller(application: FastAPI) -> None:
                 await session.commit()
                 log.info("registered the controller organisation %s", code)
                 await wiring.chainer.settle()
+    except Conflict:
+        # Another process of the same start (`serve --workers N`, a second replica) registered it between this one's
+        # look and its insert: registered all the same, so this process starts too.
+        log.info("the controller organisation %s was registered by another process starting at the same time", code)
     except (OSError, SQLAlchemyError) as error:
         log.warning("could not check the controller organisation %s at start: %s", code, error)
 

@@ -1,6 +1,7 @@
 """A token is only as good as its organisation: unregistered or deactivated, every role is refused;
 the controller exists from the start."""
 
+import asyncio
 import uuid
 
 import httpx
@@ -9,13 +10,13 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from app.main import register_controller
+from app.main import create_app, register_controller
 from app.models.vocabulary import Role
 from app.platform.config import Settings
 from tests.conftest import empty_tables
 from tests.factories import patch_current, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens
+from tests.support import Tokens, settings_for
 from tests.test_consultations import SAFEGUARDING
 
 # What each role may do: an endpoint it is allowed to call, which answers 200 when its organisation is in good standing.
@@ -140,6 +141,23 @@ async def test_the_controller_is_registered_at_start_once_and_audited(
     events = (await client.get("/v1/audit/events", headers=tokens.headers("CONTROLLER", Role.AUDITOR))).json()["items"]
     registered = [event for event in events if event["action"] == "organisation_registered"]
     assert [(event["target_id"], event["actor_sub"]) for event in registered] == [("CONTROLLER", "system")]
+
+
+async def test_processes_starting_together_register_the_controller_once_and_all_start(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str
+) -> None:
+    """`serve --workers 2` on a new database: both look, one registers; the other must start all the same."""
+    await empty_tables(app)
+    others = [create_app(settings_for(database_url)) for _ in range(3)]
+    try:
+        await asyncio.gather(*(register_controller(other) for other in [app, *others]))
+    finally:
+        for other in others:
+            await other.state.wiring.engine.dispose()
+    organisations = (await client.get("/v1/organisations", headers=tokens.admin())).json()["items"]
+    assert [row["code"] for row in organisations] == ["CONTROLLER"]
+    events = (await client.get("/v1/audit/events", headers=tokens.headers("CONTROLLER", Role.AUDITOR))).json()["items"]
+    assert [event["action"] for event in events].count("organisation_registered") == 1
 
 
 def test_production_names_its_controller() -> None:
