@@ -59,6 +59,23 @@ def body_of(model: type[Body], values: dict[str, Any]) -> Body:
         raise problem from None
 
 
+def text_of(form: FormData, name: str) -> str | None:
+    """A text field as sent, or None when left empty (so the body model names it when it is required)."""
+    value = form.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def lines_of(form: FormData, name: str) -> list[str]:
+    """A text area of one entry per line (conditions, members)."""
+    value = form.get(name)
+    return [line.strip() for line in value.splitlines() if line.strip()] if isinstance(value, str) else []
+
+
+def ticked(form: FormData, name: str) -> bool:
+    """A checkbox sent ticked (its value `yes`)."""
+    return form.get(name) == "yes"
+
+
 def sent(form: FormData) -> dict[str, Any]:
     """The form as sent, to fill it again after a refusal (never its token; the ticked items as a list)."""
     return {key: form.getlist(key) if key == "approved_items" else form.get(key) for key in form if key != "csrf_token"}

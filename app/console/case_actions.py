@@ -23,7 +23,7 @@ from app.routers.attachments import streamed
 from app.services.attachments import uploads, verifications
 from app.services.review import claims, decisions
 
-from .acting import ActingOn, act, body_of, case_of
+from .acting import ActingOn, act, body_of, case_of, lines_of
 from .auth import OverseerUser
 from .case import ACTIONS, Done
 
@@ -87,7 +87,7 @@ async def hand_over(acting: ActingOn, policy: PolicyDep) -> Response:
 
 def review_body(form: FormData) -> ReviewBody:
     """The API's ReviewBody from the decision form: conditions one a line, approved items ticked (none: every item)."""
-    conditions = [line.strip() for line in str(form.get("conditions") or "").splitlines() if line.strip()]
+    conditions = lines_of(form, "conditions")
     items = [str(item) for item in form.getlist("approved_items")]
     values: dict[str, Any] = {
         "outcome": form.get("outcome") or "",

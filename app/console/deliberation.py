@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
 
 from app.http.dependencies import NoticeContextDep, PathName, RegistryDep
 from app.http.session import SessionDep
@@ -26,7 +25,7 @@ from app.models.vocabulary import ReconsiderationOutcome
 from app.services.notices import notice, withholding
 from app.services.review import decisions, opinions, panels, reconsideration
 
-from .acting import ActingOn, act, body_of, case_of
+from .acting import ActingOn, act, body_of, case_of, lines_of, text_of, ticked
 from .auth import OverseerUser
 from .case import Done
 from .pages import render
@@ -37,25 +36,6 @@ CASE = "/console/cases/{request_id}"
 PAGE = CASE + "/deliberation"  # where the deliberation's forms post to
 
 
-# Reading forms
-
-
-def _text(form: FormData, name: str) -> str | None:
-    """A text field as sent, or None when left empty (so the body model names it when it is required)."""
-    value = form.get(name)
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _lines(form: FormData, name: str) -> list[str]:
-    """A text area of one entry per line (conditions, members)."""
-    value = form.get(name)
-    return [line.strip() for line in value.splitlines() if line.strip()] if isinstance(value, str) else []
-
-
-def _checked(form: FormData, name: str) -> bool:
-    return form.get(name) == "yes"
-
-
 # The forms' routes
 
 
@@ -64,13 +44,13 @@ async def ask_opinion(acting: ActingOn) -> Response:
     """The claim holder asks another guardian (named, or any) for an opinion on the outcome they propose."""
 
     async def work() -> None:
-        sub, org = _text(acting.form, "guardian"), _text(acting.form, "guardian_org") or acting.controller
+        sub, org = text_of(acting.form, "guardian"), text_of(acting.form, "guardian_org") or acting.controller
         body = body_of(
             OpinionRequestBody,
             {
                 "guardian": {"sub": sub, "org": org} if sub else None,
-                "proposed_outcome": _text(acting.form, "proposed_outcome"),
-                "question": _text(acting.form, "question"),
+                "proposed_outcome": text_of(acting.form, "proposed_outcome"),
+                "question": text_of(acting.form, "question"),
             },
         )
         await opinions.request_opinion(
@@ -88,9 +68,9 @@ async def give_opinion(acting: ActingOn) -> Response:
         body = body_of(
             OpinionBody,
             {
-                "opinion_request_id": _text(acting.form, "opinion_request_id"),
-                "opinion": _text(acting.form, "opinion"),
-                "rationale": _text(acting.form, "rationale"),
+                "opinion_request_id": text_of(acting.form, "opinion_request_id"),
+                "opinion": text_of(acting.form, "opinion"),
+                "rationale": text_of(acting.form, "rationale"),
             },
         )
         await opinions.give_opinion(session=acting.db, principal=acting.user.principal, request=acting.case, body=body)
@@ -103,8 +83,8 @@ async def open_panel(acting: ActingOn, registry: RegistryDep) -> Response:
     """The claim holder sends the case to a panel they chair, naming the controller's guardians who sit with them."""
 
     async def work() -> None:
-        members = [{"sub": sub, "org": acting.controller} for sub in _lines(acting.form, "members")]
-        body = body_of(PanelOpenBody, {"reason": _text(acting.form, "reason"), "members": members})
+        members = [{"sub": sub, "org": acting.controller} for sub in lines_of(acting.form, "members")]
+        body = body_of(PanelOpenBody, {"reason": text_of(acting.form, "reason"), "members": members})
         await panels.open_panel(
             session=acting.db,
             registry=registry,
@@ -125,9 +105,9 @@ async def vote(acting: ActingOn) -> Response:
         body = body_of(
             PanelVoteBody,
             {
-                "vote": _text(acting.form, "vote"),
-                "rationale": _text(acting.form, "rationale"),
-                "conditions": _lines(acting.form, "conditions"),
+                "vote": text_of(acting.form, "vote"),
+                "rationale": text_of(acting.form, "rationale"),
+                "conditions": lines_of(acting.form, "conditions"),
             },
         )
         await panels.vote(session=acting.db, principal=acting.user.principal, request=acting.case, body=body)
@@ -140,7 +120,7 @@ async def withdraw(acting: ActingOn) -> Response:
     """A member withdraws from the open panel, saying why; their vote, if cast, no longer counts."""
 
     async def work() -> None:
-        body = body_of(PanelWithdrawalBody, {"rationale": _text(acting.form, "rationale")})
+        body = body_of(PanelWithdrawalBody, {"rationale": text_of(acting.form, "rationale")})
         await panels.withdraw(session=acting.db, principal=acting.user.principal, request=acting.case, body=body)
 
     return await act(acting, form_id="withdraw", done=Done.WITHDRAWN, work=work)
@@ -154,9 +134,9 @@ async def close_panel(acting: ActingOn, registry: RegistryDep) -> Response:
         body = body_of(
             PanelCloseBody,
             {
-                "rationale": _text(acting.form, "rationale"),
-                "casting_vote": _text(acting.form, "casting_vote"),
-                "conditions": _lines(acting.form, "conditions"),
+                "rationale": text_of(acting.form, "rationale"),
+                "casting_vote": text_of(acting.form, "casting_vote"),
+                "conditions": lines_of(acting.form, "conditions"),
             },
         )
         await panels.close(
@@ -171,18 +151,18 @@ async def decide_reconsideration(acting: ActingOn, registry: RegistryDep) -> Res
     """The claim holder upholds the decision reconsidered, or overturns it with a new decision."""
 
     async def work() -> None:
-        overturned = _text(acting.form, "outcome") == ReconsiderationOutcome.OVERTURNED
+        overturned = text_of(acting.form, "outcome") == ReconsiderationOutcome.OVERTURNED
         items = [str(item) for item in acting.form.getlist("approved_items")]
         new = {
-            "outcome": _text(acting.form, "decision"),
-            "conditions": _lines(acting.form, "conditions"),
+            "outcome": text_of(acting.form, "decision"),
+            "conditions": lines_of(acting.form, "conditions"),
             "approved_items": items or None,
         }
         body = body_of(
             ReconsiderationDecisionBody,
             {
-                "outcome": _text(acting.form, "outcome"),
-                "rationale": _text(acting.form, "rationale"),
+                "outcome": text_of(acting.form, "outcome"),
+                "rationale": text_of(acting.form, "rationale"),
                 "decision": new if overturned else None,
             },
         )
@@ -200,7 +180,7 @@ async def retrospective_review(acting: ActingOn) -> Response:
     async def work() -> None:
         body = body_of(
             RetrospectiveReviewBody,
-            {"outcome": _text(acting.form, "outcome"), "rationale": _text(acting.form, "rationale")},
+            {"outcome": text_of(acting.form, "outcome"), "rationale": text_of(acting.form, "rationale")},
         )
         await decisions.retrospective_review(
             session=acting.db, principal=acting.user.principal, request=acting.case, body=body
@@ -213,8 +193,8 @@ async def retrospective_review(acting: ActingOn) -> Response:
 async def release_notice(acting: ActingOn) -> Response:
     """A guardian not of the requesting organisation releases a withheld notice, saying why (recorded, audited)."""
     form_id = (
-        f"release-{_text(acting.form, 'audience')}"
-        if _text(acting.form, "audience") in set(NoticeAudience)
+        f"release-{text_of(acting.form, 'audience')}"
+        if text_of(acting.form, "audience") in set(NoticeAudience)
         else "release"
     )
 
@@ -222,11 +202,11 @@ async def release_notice(acting: ActingOn) -> Response:
         body = body_of(
             NoticeReleaseBody,
             {
-                "audience": _text(acting.form, "audience"),
-                "why": _text(acting.form, "why"),
-                "not_implicated": _checked(acting.form, "not_implicated"),
-                "personal_representative": _text(acting.form, "personal_representative"),
-                "access_to_health_records_checked": _checked(acting.form, "access_to_health_records_checked"),
+                "audience": text_of(acting.form, "audience"),
+                "why": text_of(acting.form, "why"),
+                "not_implicated": ticked(acting.form, "not_implicated"),
+                "personal_representative": text_of(acting.form, "personal_representative"),
+                "access_to_health_records_checked": ticked(acting.form, "access_to_health_records_checked"),
             },
         )
         await withholding.release(session=acting.db, principal=acting.user.principal, request=acting.case, body=body)
