@@ -29,7 +29,7 @@ from app.models.vocabulary import Role
 from app.platform.config import DEV_CONTROLLER_ORG
 from tests.factories import REFERRED
 from tests.rules.baseline import changed
-from tests.support import TEST_SECRET, Tokens, settings_for
+from tests.support import TEST_SECRET, Tokens, npm_ci, settings_for
 
 REPO = Path(__file__).resolve().parents[1]
 AXE_PACKAGE = REPO / "tests" / "browser"
@@ -80,17 +80,7 @@ RATIONALE = "Approved: ethics approval seen and the dataset limited to what the 
 
 def axe_script() -> str:
     """axe-core's browser bundle at the version package-lock.json pins, installed by `npm ci` when it is not yet."""
-    if not AXE_SCRIPT.exists():
-        installed = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=AXE_PACKAGE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            raise RuntimeError(f"npm ci in {AXE_PACKAGE} failed:\n{installed.stdout}{installed.stderr}")
+    npm_ci(AXE_PACKAGE)
     return AXE_SCRIPT.read_text()
 
 

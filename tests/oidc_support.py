@@ -18,6 +18,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from tests.support import npm_ci
+
 OIDC_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID = "caldicott-console"
 CLIENT_SECRET = "console-client-secret-for-the-tests"
@@ -41,11 +43,7 @@ class OidcProvider:
 
 def install() -> None:
     """`npm ci` in tests/oidc when its packages are not installed yet (a fresh checkout), from the lock file alone."""
-    if (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm (and node) are needed to run the tests' OpenID provider: install Node.js 20.19 or later"
-    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=OIDC_DIR, check=True)
+    npm_ci(OIDC_DIR)
 
 
 def free_port() -> int:

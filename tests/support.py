@@ -1,10 +1,13 @@
 """Test support shared by fixtures and tests: settings, tokens, the command line, where the scenario corpus lives."""
 
+import fcntl
 import html
 import io
 import logging
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -164,3 +167,26 @@ async def dev_sign_in(console: httpx.AsyncClient, role: Role = Role.GUARDIAN, na
     signing_out = await console.get("/console/sign-out")  # a page with a form: any page's token is the sign-in's
     assert signing_out.status_code == 200, signing_out.text
     return form_token(signing_out.text)
+
+
+def npm_ci(folder: Path) -> None:
+    """`npm ci` in `folder` (tests/oidc, tests/browser) unless it is installed already, from its lock file alone.
+
+    Test processes may ask at the same moment: one installs under a lock on the folder while the others wait, then
+    find it done. npm writes node_modules/.package-lock.json last, so an install cut short counts as none."""
+    with (folder / ".npm-ci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "node_modules" / ".package-lock.json").is_file():
+            return
+        npm = shutil.which("npm")
+        assert npm, "npm (and node, 20.19 or later) are needed by the tests in " + str(folder)
+        installed = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            raise RuntimeError(f"npm ci in {folder} failed:\n{installed.stdout}{installed.stderr}")
