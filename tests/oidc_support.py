@@ -1,12 +1,11 @@
 """A real OpenID provider for the console's sign-in tests: tests/oidc/provider.mjs (the `oidc-provider` package, pinned
-in tests/oidc/package-lock.json) run by node on a free loopback port, and a browser's walk through its login form.
+in tests/oidc/package-lock.json) run by node on a loopback port of the kernel's choosing, and a browser's walk
+through its login form.
 
 A module starts it once, from a module-scoped fixture: `with running_provider(folder) as provider: yield provider`."""
 
 import os
-import select
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -46,12 +45,6 @@ def install() -> None:
     npm_ci(OIDC_DIR)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def running_provider(folder: Path, *, redirect_uri: str = REDIRECT_URI) -> Iterator[OidcProvider]:
     """The provider, started (its packages installed first if need be) and stopped after; its log in `folder`.
@@ -67,13 +60,11 @@ def running_provider(folder: Path, *, redirect_uri: str = REDIRECT_URI) -> Itera
         "OIDC_REDIRECT_URI": redirect_uri,
         "NODE_ENV": "test",
     }
-    log = folder / "provider.log"
-    with log.open("wb") as errors:
-        process = subprocess.Popen(
-            [node, "provider.mjs", str(free_port())], cwd=OIDC_DIR, env=env, stdout=subprocess.PIPE, stderr=errors
-        )
+    out, log = folder / "provider.out", folder / "provider.log"
+    with out.open("wb") as printed, log.open("wb") as errors:
+        process = subprocess.Popen([node, "provider.mjs"], cwd=OIDC_DIR, env=env, stdout=printed, stderr=errors)
         try:
-            yield OidcProvider(issuer=_ready(process, log))
+            yield OidcProvider(issuer=_ready(process, out, log))
         finally:
             process.terminate()
             try:
@@ -81,23 +72,23 @@ def running_provider(folder: Path, *, redirect_uri: str = REDIRECT_URI) -> Itera
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            assert process.stdout is not None
-            process.stdout.close()
 
 
-def _ready(process: subprocess.Popen[bytes], log: Path) -> str:
-    """The issuer the provider prints once it listens; a failure to start says what node wrote."""
-    assert process.stdout is not None
+def _ready(process: subprocess.Popen[bytes], out: Path, log: Path) -> str:
+    """The issuer the provider prints once it listens, read from the file its output goes to (a pipe read line by
+    line behind select() can hold a line in Python's buffer unseen); a failure to start says how node ended and what
+    it wrote."""
     deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        readable, _, _ = select.select([process.stdout], [], [], 0.2)
-        if readable:
-            line = process.stdout.readline().decode().strip()
+    while True:
+        ended = process.poll()
+        for line in out.read_text().splitlines():
             if line.startswith("ready "):
                 return line.removeprefix("ready ")
-        if process.poll() is not None:
+        if ended is not None or time.monotonic() > deadline:
             break
-    raise AssertionError(f"the OpenID provider did not start: {log.read_text()}")
+        time.sleep(0.1)
+    how = f"node ended with status {ended}" if ended is not None else f"node still silent after {START_SECONDS} s"
+    raise AssertionError(f"the OpenID provider did not start ({how}): {out.read_text()}{log.read_text()}")
 
 
 class FormReader(HTMLParser):

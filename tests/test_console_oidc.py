@@ -22,12 +22,12 @@ from app.models.audit import AuditEvent, AuditPending
 from app.models.console import ConsoleSession
 from app.models.vocabulary import Role
 from app.platform.config import Settings
+from tests.browser_support import free_port
 from tests.conftest import fresh_start
 from tests.oidc_support import (
     CONSOLE_URL,
     REDIRECT_URI,
     OidcProvider,
-    free_port,
     running_provider,
     walk_provider,
 )

@@ -389,7 +389,10 @@ def watch_pool(engine: "AsyncEngine") -> None:
 
 class ObserveRequests:
     """Pure ASGI middleware: one sample and one access log line per HTTP request
-    (none for an answered scrape); makes the app's metrics current."""
+    (none for an answered scrape); makes the app's metrics current.
+
+    A request is counted as its last byte is handed to the server, before the client can have it: a scrape that
+    follows an answer always counts it, and the work the app does after answering is not the request's time."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
@@ -401,11 +404,20 @@ class ObserveRequests:
             return
         started = time.perf_counter()
         status = 500  # what the client gets when the app raises before answering
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self._observe(scope, status, time.perf_counter() - started)
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                observe()
             await send(message)
 
         token = _current.set(self.metrics)
@@ -413,25 +425,27 @@ class ObserveRequests:
             await self.app(scope, receive, send_noting_status)
         finally:
             _current.reset(token)
-            duration = time.perf_counter() - started
-            method = scope["method"] if scope["method"] in METHODS else "other"
-            # The template, never the path: paths and query strings can carry what we must not log.
-            route = getattr(scope.get("route"), "path_format", None) or UNMATCHED
-            self.metrics.http_requests.labels(method=method, route=route, status=status).inc()
-            self.metrics.http_duration.labels(method=method, route=route, status=status).observe(duration)
-            if route != SCRAPE_ROUTE or status >= 400:  # a refused scrape is worth its line
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    route,
-                    status,
-                    extra={
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(duration * 1000, 1),
-                    },
-                )
+            observe()  # an app that raised, or never finished its answer
+
+    def _observe(self, scope: Scope, status: int, duration: float) -> None:
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        # The template, never the path: paths and query strings can carry what we must not log.
+        route = getattr(scope.get("route"), "path_format", None) or UNMATCHED
+        self.metrics.http_requests.labels(method=method, route=route, status=status).inc()
+        self.metrics.http_duration.labels(method=method, route=route, status=status).observe(duration)
+        if route != SCRAPE_ROUTE or status >= 400:  # a refused scrape is worth its line
+            access_log.info(
+                "%s %s %d",
+                method,
+                route,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 1),
+                },
+            )
 
 
 def serve_worker_metrics(metrics: Metrics, port: int, *, host: str = "0.0.0.0", commit: str = "unknown") -> WSGIServer:

@@ -4,18 +4,20 @@
 // (Entra ID app roles, Keycloak mappers) puts them there. People sign in through the package's own development login
 // form, which takes any password: this is a test fixture, never deployed.
 //
-// Usage: node provider.mjs PORT
+// Usage: node provider.mjs [PORT]  (no port, or 0: the kernel picks a free one, so parallel tests never race for it)
 // Environment: OIDC_CLIENT_ID, OIDC_REDIRECT_URI (required), OIDC_CLIENT_SECRET (unset: a public client),
 // OIDC_CONTROLLER_ORG (default CONTROLLER), OIDC_OTHER_CLIENT_ID (optional: a second client with the same secret, for
 // tokens meant for another audience), OIDC_PUBLIC_CLIENT_ID (optional: a public client, PKCE alone).
 // Prints "ready <issuer>" once it listens on 127.0.0.1.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import process from 'node:process';
 
 import Provider from 'oidc-provider';
 
-const port = Number.parseInt(process.argv[2] ?? '', 10);
+const port = Number.parseInt(process.argv[2] ?? '0', 10);
 const clientId = process.env.OIDC_CLIENT_ID;
 const redirectUri = process.env.OIDC_REDIRECT_URI;
 if (!Number.isInteger(port) || !clientId || !redirectUri) {
@@ -52,7 +54,11 @@ if (process.env.OIDC_PUBLIC_CLIENT_ID) {
 }
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const issuer = `http://127.0.0.1:${port}`;
+// Listen first: the issuer names the port the kernel gave.
+const server = createServer();
+server.listen(port, '127.0.0.1');
+await once(server, 'listening');
+const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients,
@@ -80,6 +86,5 @@ const provider = new Provider(issuer, {
 });
 provider.on('server_error', (_ctx, error) => console.error('server_error', error));
 
-provider.listen(port, '127.0.0.1', () => {
-  console.log(`ready ${issuer}`);
-});
+server.on('request', provider.callback());
+console.log(`ready ${issuer}`);
