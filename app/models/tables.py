@@ -6,6 +6,7 @@ from app.models.audit import AuditCheckpoint, AuditEvent, AuditPending
 from app.models.console import ConsoleSession
 from app.models.consultation import Consultation
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
+from app.models.disclosure import Disclosure
 from app.models.idempotency import IdempotencyRecord
 from app.models.information_asset import InformationAsset
 from app.models.notice_release import NoticeRelease
@@ -42,6 +43,7 @@ __all__ = [
     "Consultation",
     "ControllerCheck",
     "ControllerCheckRecord",
+    "Disclosure",
     "Decision",
     "EmailMessage",
     "IdempotencyRecord",

@@ -698,6 +698,40 @@ class ConsultationStatus(StrEnum):
     ANSWERED = "answered"
 
 
+class DisclosureStatus(StrEnum):
+    """Where one asset's part of an approved request stands.
+
+    - `pending`: approved and ready to disclose; the asset's owner has not recorded it yet.
+    - `disclosed`: recorded as sent: the items, the channel and when.
+    - `not_disclosed`: recorded as not sent, with the reason.
+    - `cancelled`: the requester cancelled the request before anything was disclosed.
+    """
+
+    PENDING = "pending"
+    DISCLOSED = "disclosed"
+    NOT_DISCLOSED = "not_disclosed"
+    CANCELLED = "cancelled"
+
+
+class DisclosureChannel(StrEnum):
+    """The secure channel a disclosure went by.
+
+    - `nhsmail`: NHSmail, or another DCB1596-accredited secure email service.
+    - `mesh`: the Message Exchange for Social Care and Health.
+    - `sftp`: secure file transfer to the recipient's server.
+    - `api`: a system-to-system interface.
+    - `recorded_post`: recorded or special delivery post.
+    - `in_person`: handed over in person.
+    """
+
+    NHSMAIL = "nhsmail"
+    MESH = "mesh"
+    SFTP = "sftp"
+    API = "api"
+    RECORDED_POST = "recorded_post"
+    IN_PERSON = "in_person"
+
+
 class CheckStatus(StrEnum):
     """Where a controller's check stands: the outcome of its latest record, or `open` before any.
 
