@@ -114,7 +114,7 @@ async def disclosure(
         due_at=opened + due,
         items=["demographics"] if status is DisclosureStatus.DISCLOSED else None,
         channel=DisclosureChannel.MESH if status is DisclosureStatus.DISCLOSED else None,
-        disclosed_at=recorded or opened if status is DisclosureStatus.DISCLOSED else None,
+        disclosed_at=(recorded or opened) if status is DisclosureStatus.DISCLOSED else None,
         reason="Recorded by the test"
         if status in (DisclosureStatus.NOT_DISCLOSED, DisclosureStatus.CANCELLED)
         else None,

@@ -164,9 +164,9 @@ def approvals_query(window: Window) -> Any:
             SharingRequest.retrospective_status,
             SharingRequest.in_queue,
             SharingRequest.due_at,
-            RequestVersion.body[("subjects", "count")].as_integer(),  # type: ignore[index]
-            RequestVersion.body[("sharing_agreement",)].as_string(),  # type: ignore[index]
-            refused_before,
+            RequestVersion.body[("subjects", "count")].as_integer().label("people"),  # type: ignore[index]
+            RequestVersion.body[("sharing_agreement",)].as_string().label("agreement"),  # type: ignore[index]
+            refused_before.label("refused_before"),
         )
         .join(SharingRequest, col(SharingRequest.id) == col(Decision.request_id))
         .join(
@@ -197,27 +197,27 @@ async def count_approvals(*, session: AsyncSession, registry: PolicyRegistry, wi
     """Bulk, systematic, overriding and emergency approvals, and the emergency shares' reviews."""
     thresholds: dict[tuple[str, str], int] = {}
     for row in (await session.exec(approvals_query(window))).all():
-        (kind, findings, review_required, facts, policy_name, policy_version, requester) = row[:7]
-        (review, in_queue, due_at, people, agreement, refused_before) = row[7:]
-        key = (policy_name, policy_version)
+        key = (row.policy_name, row.policy_version)
         if key not in thresholds:
-            policy = await registry.get(session=session, name=policy_name, version=policy_version)
+            policy = await registry.get(session=session, name=row.policy_name, version=row.policy_version)
             thresholds[key] = policy.thresholds.bulk_subjects
-        where = {"organisations": [requester], "assets": (facts or {}).get(ASSETS_KEY, [])}
-        if people > thresholds[key]:
+        where = {"organisations": [row.requester_org], "assets": (row.facts or {}).get(ASSETS_KEY, [])}
+        if row.people > thresholds[key]:
             tally.add("bulk_shares", **where)
-        unagreed = found(findings, RuleId.AGR_SYSTEMATIC)
-        if people > 1 and (agreement is not None or unagreed):
+        unagreed = found(row.findings, RuleId.AGR_SYSTEMATIC)
+        if row.people > 1 and (row.agreement is not None or unagreed):
             tally.add("systematic_shares", **where)
             if unagreed:
                 tally.add("systematic_without_agreement", **where)
-        if kind in BY_A_PERSON and (refused_before or found(findings, result=FindingResult.REFUSE)):
+        if row.kind in BY_A_PERSON and (row.refused_before or found(row.findings, result=FindingResult.REFUSE)):
             tally.add("refusals_overridden", **where)
-        if kind == DecisionKind.RULES and review_required:
+        if row.kind == DecisionKind.RULES and row.review_required:
             tally.add("emergency_shares", **where)
+            review = row.retrospective_status
             if review is not None:
                 tally.add(REVIEW_MEASURES[RetrospectiveStatus(review)], **where)
-            if review == RetrospectiveStatus.PENDING and in_queue and due_at is not None and due_at < window.now:
+            late = row.in_queue and row.due_at is not None and row.due_at < window.now
+            if review == RetrospectiveStatus.PENDING and late:
                 tally.add("emergency_reviews_overdue", **where)
 
 
@@ -296,12 +296,13 @@ async def information_risk(
             )
         ).all()
     )
+    expiring_from, expiring_to = window.expiring()
     report = InformationRiskReport(
         period_start=since,
         period_end=until,
         generated_at=window.now,
-        agreements_expiring_from=window.expiring()[0],
-        agreements_expiring_to=window.expiring()[1],
+        agreements_expiring_from=expiring_from,
+        agreements_expiring_to=expiring_to,
         totals=risk_counts(tally.totals),
         assets=[
             AssetRisk(
