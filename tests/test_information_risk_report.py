@@ -417,6 +417,7 @@ async def test_only_the_controllers_siro_dpo_and_auditors_run_it_and_each_run_is
         ({"to": "2026-11-26T09:00:00"}, "to"),
         ({"from": "2026-11-26", "to": "2026-11-25"}, "to"),
         ({"format": "xml"}, "format"),
+        ({"to": "9999-12-31"}, "to"),
     ],
 )
 async def test_bad_input_is_a_problem_naming_the_field(
@@ -426,3 +427,10 @@ async def test_bad_input_is_a_problem_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.text
+
+
+async def test_a_period_ending_in_the_calendars_last_days_cuts_the_agreements_window(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    found = await report(client, tokens, to="9999-12-30")
+    assert (found["agreements_expiring_from"], found["agreements_expiring_to"]) == ("9999-12-30", "9999-12-31")

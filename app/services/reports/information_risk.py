@@ -99,7 +99,9 @@ class Window:
         """The London days an agreement's last day is expiring in: the period's last day (today if it has no end)
         and the 90 days after it."""
         last = (self.until - timedelta(microseconds=1) if self.until is not None else self.now).astimezone(LONDON)
-        return last.date(), last.date() + timedelta(days=EXPIRING_DAYS)
+        first = last.date()
+        # A period ending in the calendar's last days has a window cut at its end, not an overflow.
+        return first, first + timedelta(days=min(EXPIRING_DAYS, (date.max - first).days))
 
 
 @dataclass
