@@ -189,6 +189,8 @@ GuardianUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN))]
 AdminUser = Annotated[ConsoleUser, Depends(require(Role.ADMIN))]
 AuditorUser = Annotated[ConsoleUser, Depends(require(Role.AUDITOR))]
 OverseerUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
+# The people a guardian consults (app/console/consultations.py).
+ConsultedUser = Annotated[ConsoleUser, Depends(require(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
 
 FORM_EXPIRED = ConsoleRefused(
     "This form has expired",
