@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import (
     CurrentRequest,
     PageCursor,
@@ -241,7 +241,8 @@ async def list_consultations(
     "asked of your role; an IAO: those naming you; guardians and auditors: every one)",
     description="Each names its sharing request (`request_id`) and when the answer is due (`due_at`); answer with "
     "`POST /v1/sharing-requests/{request_id}/consultations/{id}/answer`. The requesting agencies are refused.",
-    responses={403: problem_doc("The caller is not a guardian, an auditor or one of the controller's consulted roles")},
+    responses=INVALID_INPUT
+    | {403: problem_doc("The caller is not a guardian, an auditor or one of the controller's consulted roles")},
 )
 async def consultations_to_answer(
     session: SessionDep,

@@ -47,7 +47,7 @@ WORDING = {
     ),
     EmailKind.SAFEGUARDING_DECIDED: Wording(
         subject="A safeguarding case has been decided",
-        opening="A case shared for safeguarding has been decided. Sign in to read the decision and its reasons.",
+        opening="A case whose purpose is safeguarding (a child, or an adult at risk) has been decided.",
         when="It was decided at {time}.",
         reader="a safeguarding lead",
     ),
