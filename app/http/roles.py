@@ -94,5 +94,11 @@ CaseReader = Annotated[
         )
     ),
 ]
+# Who reads the list of consultations (GET /v1/consultations): guardians and auditors every one, the consulted roles
+# those asked of them.
+ConsultationReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO)),
+]
 # Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
 ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
