@@ -94,3 +94,29 @@ CaseReader = Annotated[
 ]
 # Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
 ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
+# Incidents with disclosures (app/services/incidents/): anyone of the controller records one; its information
+# governance (the IG manager, the SIRO and the DPO) grades, reports and closes; they, the guardians and the auditors
+# read them; the recipient agency reads and confirms the recall (the service answers 404 to any other agency).
+IncidentRecorder = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.GUARDIAN,
+            Role.AUDITOR,
+            Role.ADMIN,
+            Role.IG_MANAGER,
+            Role.SIRO,
+            Role.DPO,
+            Role.IAO,
+            Role.SAFEGUARDING_LEAD,
+        )
+    ),
+]
+IncidentManager = Annotated[Principal, Depends(require_roles(Role.IG_MANAGER, Role.SIRO, Role.DPO))]
+IncidentReader = Annotated[
+    Principal, Depends(require_roles(Role.SIRO, Role.DPO, Role.IG_MANAGER, Role.GUARDIAN, Role.AUDITOR))
+]
+RecallReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.AGENCY, Role.SIRO, Role.DPO, Role.IG_MANAGER, Role.GUARDIAN, Role.AUDITOR)),
+]

@@ -34,6 +34,10 @@ class WebhookEventType(StrEnum):
     - `sharing_request.attachment_added`: evidence was attached to the request.
     - `sharing_request.evidence_verified`: a guardian verified or rejected evidence: only verified evidence counts.
     - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
+    - `sharing_request.recall_requested`: an incident was recorded with a disclosure of the request: its recipient is
+      asked to return or destroy the data, and to confirm (`POST /v1/incidents/{id}/recall-confirmation`).
+    - `incident.recorded`: an incident with a disclosure was recorded, or a regrading made one reportable (to the
+      controller's endpoints only).
     - `policy.activated`: a policy version was activated and decides every request from now on.
     - `sharing_agreement.review_due`: a sharing agreement's review date is 30 days away or nearer, or has passed.
     - `sharing_agreement.expiring`: a sharing agreement's last day is 30 days away or nearer.
@@ -56,6 +60,8 @@ class WebhookEventType(StrEnum):
     ATTACHMENT_ADDED = "sharing_request.attachment_added"
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
+    RECALL_REQUESTED = "sharing_request.recall_requested"
+    INCIDENT_RECORDED = "incident.recorded"
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"
