@@ -123,7 +123,7 @@ async def record(*, session: AsyncSession, principal: Principal, policy: Policy,
         actor=principal,
         request_id=incident.request_id,
         action=RequestAction.INCIDENT_RECORDED,
-        outcome=f"incident {incident.id} {incident.kind} likelihood {incident.likelihood} severity {incident.severity}",
+        outcome=f"incident {incident.id} {incident.kind}",  # the audit outcome holds 80 characters
     )
     return incident
 
@@ -156,7 +156,7 @@ async def regrade(
         actor=principal,
         request_id=incident.request_id,
         action=RequestAction.INCIDENT_GRADED,
-        outcome=f"incident {incident.id} likelihood {incident.likelihood} severity {incident.severity}"
+        outcome=f"incident {incident.id} graded {incident.likelihood}x{incident.severity}"
         f"{' reportable' if incident.reportable else ''}",
     )
     return incident
