@@ -13,6 +13,7 @@ from standardwebhooks import Webhook
 from app.models.base import utcnow
 from app.models.disclosure import Disclosure
 from app.models.vocabulary import DisclosureChannel, DisclosureStatus, Role
+from app.platform.db import make_engine, make_sessionmaker
 from app.rules.policy_documents import shipped_path
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
@@ -43,11 +44,12 @@ def inside(tokens: Tokens, role: Role, sub: str | None = None) -> dict[str, str]
     return tokens.headers("CONTROLLER", role, sub=sub or f"{role}-1")
 
 
-async def made_disclosure(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, org: str = "RXT01") -> str:
+async def made_disclosure(client: httpx.AsyncClient, tokens: Tokens, org: str = "RXT01") -> str:
     """A disclosure recorded as made for a real request approved through the API.
 
     In production the disclosure service opens one pending disclosure per asset on approval and its owner records it
-    (app/services/disclosures/); here the row is written as that service leaves it once recorded as sent.
+    (app/services/disclosures/); here the row is written, through a session on the app's database, as that service
+    leaves it once recorded as sent.
     """
     registered = await client.post("/v1/information-assets", json=ASSET, headers=inside(tokens, Role.IG_MANAGER))
     assert registered.status_code in (201, 409), registered.text  # one asset serves every disclosure of a test
@@ -68,10 +70,14 @@ async def made_disclosure(client: httpx.AsyncClient, tokens: Tokens, app: FastAP
         recorded_by="iao-1",
         recorded_at=now,
     )
-    async with app.state.wiring.sessionmaker() as session:
-        session.add(disclosure)
-        await session.commit()
-        return disclosure.id
+    engine = make_engine(tokens.settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            session.add(disclosure)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return disclosure.id
 
 
 def incident(disclosure_id: str, likelihood: int = 3, severity: int = 2, **changes: Any) -> dict[str, Any]:
@@ -114,7 +120,7 @@ async def test_a_reportable_incident_is_reported_then_closed_and_every_act_is_au
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     await register_organisation(client, tokens, "RXT01")
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     recorded = await record(client, tokens, incident(disclosure_id), role=Role.SAFEGUARDING_LEAD)
     aware = datetime.fromisoformat(recorded["aware_at"])
     assert (recorded["reportable"], recorded["status"], recorded["overdue"]) == (True, "open", False)
@@ -163,7 +169,7 @@ async def test_grading_below_the_threshold_has_no_deadline_and_a_regrading_makes
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     await register_organisation(client, tokens, "RXT01")
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     recorded = await record(client, tokens, incident(disclosure_id, likelihood=2, severity=4))
     assert (recorded["reportable"], recorded["report_by"], recorded["overdue"]) == (False, None, False)
     assert [told["reason"] for told in recorded["told"]] == ["recorded", "recall_requested"]
@@ -196,7 +202,7 @@ async def test_an_overdue_report_is_listed_and_a_late_one_is_not_in_time(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     await register_organisation(client, tokens, "RXT01")
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     four_days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat()
     late = await record(client, tokens, incident(disclosure_id, 5, 3, aware_at=four_days_ago))
     assert late["overdue"] is True
@@ -213,7 +219,7 @@ async def test_recording_is_checked_field_by_field_and_only_the_controllers_peop
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     await register_organisation(client, tokens, "RXT01")
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     guardian = inside(tokens, Role.GUARDIAN)
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     for body, field in (
@@ -245,7 +251,7 @@ async def test_the_recipient_reads_and_confirms_the_recall_and_another_agency_is
 ) -> None:
     for code in ("RXT01", "RXT02"):
         await register_organisation(client, tokens, code)
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     recorded = await record(client, tokens, incident(disclosure_id))
     recall_url, confirm_url = (
         f"{INCIDENTS}/{recorded['id']}/recall",
@@ -291,7 +297,7 @@ async def test_the_recall_arrives_signed_at_the_recipient_and_the_controller_hea
     controller = await register_endpoint(
         hooks, receiver, tokens.admin(), "/controller", ["sharing_request.recall_requested", "incident.recorded"]
     )
-    disclosure_id = await made_disclosure(hooks, tokens, hook_app)
+    disclosure_id = await made_disclosure(hooks, tokens)
     recorded = await record(hooks, tokens, incident(disclosure_id))
     await drain(hook_app)
 
@@ -352,7 +358,7 @@ async def test_a_local_policy_may_lower_the_threshold_and_never_raise_it(
     )
     assert lowered.status_code == 201, lowered.text
 
-    disclosure_id = await made_disclosure(client, tokens, app)
+    disclosure_id = await made_disclosure(client, tokens)
     before = await record(client, tokens, incident(disclosure_id, likelihood=2, severity=2))
     assert before["reportable"] is False  # the shipped policy: likely (3) or above is reportable
     activated = await client.post("/v1/policies/northshire-trust/2028.1-local.lowered/activate", headers=tokens.admin())
