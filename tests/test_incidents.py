@@ -233,8 +233,13 @@ async def test_recording_is_checked_field_by_field_and_only_the_controllers_peop
         assert (refused.status_code, refused.headers["content-type"]) == (422, "application/problem+json"), body
         assert refused.json()["errors"][0]["field"] == field, refused.text
 
-    # Agencies never record or read incidents; a partner organisation's SIRO is not the controller's.
-    for headers in (tokens.agency("RXT01"), tokens.headers("RXT01", Role.SIRO, sub="rxt-siro")):
+    # Agencies never record or read incidents; a partner organisation's SIRO is not the controller's, nor is a guardian
+    # of a guardian organisation (RXT01 is one in the tests), who sits in the review but not in the controller's IG.
+    for headers in (
+        tokens.agency("RXT01"),
+        tokens.headers("RXT01", Role.SIRO, sub="rxt-siro"),
+        tokens.headers("RXT01", Role.GUARDIAN, sub="rxt-guardian"),
+    ):
         assert (await client.post(INCIDENTS, json=incident(disclosure_id), headers=headers)).status_code == 403
         assert (await client.get(INCIDENTS, headers=headers)).status_code == 403
     recorded = await record(client, tokens, incident(disclosure_id), role=Role.IAO)

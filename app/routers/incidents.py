@@ -13,7 +13,7 @@ from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_
 from app.http.dependencies import PageCursor, PageLimit, PathName, PolicyDep
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
-from app.http.roles import AgencyPrincipal, IncidentManager, IncidentReader, IncidentRecorder, RecallReader
+from app.http.roles import AgencyPrincipal, IncidentManager, IncidentReader, IncidentRecorder
 from app.http.session import SessionDep
 from app.models.base import utcnow
 from app.models.incident import (
@@ -94,11 +94,11 @@ async def get_incident(incident_id: PathName, session: SessionDep, _: IncidentRe
 
 @router.get(
     "/{incident_id}/recall",
-    summary="An incident's recall of the data (the recipient agency, and the controller's readers)",
+    summary="An incident's recall of the data (the recipient agency only; the controller reads it in the incident)",
     responses=INVALID_INPUT | NO_INCIDENT,
 )
-async def get_recall(incident_id: PathName, session: SessionDep, reader: RecallReader) -> RecallPublic:
-    return RecallPublic.of(await reading.recall_of(session=session, principal=reader, incident_id=incident_id))
+async def get_recall(incident_id: PathName, session: SessionDep, agency: AgencyPrincipal) -> RecallPublic:
+    return RecallPublic.of(await reading.recall_of(session=session, principal=agency, incident_id=incident_id))
 
 
 @router.post(

@@ -1,6 +1,6 @@
 """Reading incidents: the controller's readers (guardian, auditor, IG manager, SIRO, DPO) read every incident in
-full; the recipient agency reads only the recall part of the incidents about data it received, and any other
-organisation is told 404, as if there were none."""
+full; the recipient agency reads only the recall part of the incidents about data it received, and any other agency
+is told 404, as if there were none."""
 
 from datetime import datetime
 
@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import NotFound
 from app.models.base import utcnow
 from app.models.incident import REPORT_WITHIN, Incident, IncidentPage, IncidentPublic
-from app.models.vocabulary import IncidentStatus, Role
+from app.models.vocabulary import IncidentStatus
 from app.platform.pagination import descending, keyset_page
 from app.principal import Principal
 
@@ -25,10 +25,10 @@ async def get(*, session: AsyncSession, incident_id: str) -> Incident:
 
 
 async def recall_of(*, session: AsyncSession, principal: Principal, incident_id: str, lock: bool = False) -> Incident:
-    """The incident whose recall the caller may read or answer: as an agency, only one about data its organisation
-    received (any other: 404); the controller's readers any."""
+    """The incident whose recall the agency may read or answer: only one about data its organisation received; any
+    other is a 404, as if there were none."""
     incident = await session.get(Incident, incident_id, with_for_update=lock)
-    if incident is None or (principal.has(Role.AGENCY) and incident.recipient_org != principal.org):
+    if incident is None or incident.recipient_org != principal.org:
         raise NotFound(f"no incident {incident_id!r}")
     return incident
 
