@@ -5,7 +5,7 @@ organisation becoming aware (UK GDPR Article 33(1)); the recipient is asked to r
 """
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 import sqlmodel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 from app.models.base import STORABLE_TEXT, JSONValue, UTCDateTime, enum_column
 from app.models.page import Page
 from app.models.sharing_request import new_id
-from app.models.vocabulary import IncidentKind, IncidentStatus, RecallOutcome
+from app.models.vocabulary import IncidentKind, IncidentStatus, RecallOutcome, TellingChannel, TellingReason
 
 # UK GDPR Article 33(1): without undue delay and, where feasible, not later than 72 hours after becoming aware.
 REPORT_WITHIN = timedelta(hours=72)
@@ -184,10 +184,10 @@ class TellingPublic(BaseModel):
         description="Who was told: roles of the controller (`siro`, `dpo`, `guardian`), or `recipient` for the "
         "organisation that received the data."
     )
-    channel: Literal["webhook", "email"] = Field(
+    channel: TellingChannel = Field(
         description="How: `webhook` (an event to the subscribed endpoints) or `email` (to the people's addresses)."
     )
-    reason: Literal["recorded", "became_reportable", "recall_requested"] = Field(
+    reason: TellingReason = Field(
         description="Why: the incident was recorded, a regrading made it reportable, or the recipient was asked to "
         "return or destroy the data."
     )

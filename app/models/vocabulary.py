@@ -762,6 +762,30 @@ class IncidentStatus(StrEnum):
     CLOSED = "closed"
 
 
+class TellingChannel(StrEnum):
+    """How the people concerned were told of an incident.
+
+    - `webhook`: an event to the subscribed webhook endpoints (their case management).
+    - `email`: an email to the people's addresses.
+    """
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class TellingReason(StrEnum):
+    """Why the people concerned were told of an incident.
+
+    - `recorded`: the incident was recorded.
+    - `became_reportable`: a regrading made it reportable to the ICO.
+    - `recall_requested`: the recipient was asked to return or destroy the data.
+    """
+
+    RECORDED = "recorded"
+    BECAME_REPORTABLE = "became_reportable"
+    RECALL_REQUESTED = "recall_requested"
+
+
 class RecallOutcome(StrEnum):
     """What the recipient did with the data it was asked to give back.
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
-from app.models.vocabulary import DecisionOutcome, IncidentKind, RequestStatus, ReviewVerdict
+from app.models.vocabulary import DecisionOutcome, IncidentKind, RequestStatus, ReviewVerdict, TellingReason
 from app.models.webhook import WebhookEventType
 
 TIMESTAMP = "When the event happened: RFC 3339 in UTC, to the microsecond (`2026-11-26T14:05:00.000000Z`)"
@@ -102,8 +102,9 @@ class IncidentEventData(BaseModel):
         description="For a reportable incident, the deadline to report it: 72 hours after the organisation became "
         "aware (UK GDPR Article 33(1)); null otherwise"
     )
-    reason: Literal["recorded", "became_reportable"] = Field(
-        description="`recorded`: the incident was just recorded; `became_reportable`: a regrading made it reportable"
+    reason: TellingReason = Field(
+        description="`recorded`: the incident was just recorded; `became_reportable`: a regrading made it reportable "
+        "(never `recall_requested`, which is the recipient's own event)"
     )
     link: str = Field(description="Where to read the incident: a path on this service, for the controller's people")
 
