@@ -5,7 +5,7 @@ Revises: 0031_disclosures
 Create Date: 2026-12-12
 
 An incident recorded against a disclosure (app/models/incident.py): its grading, its report to the ICO, the recall of
-the data from its recipient and its closure.
+the data from its recipient and its closure; and the incident an `incident_recorded` email links to (`email_outbox`).
 """
 
 from collections.abc import Sequence
@@ -64,10 +64,13 @@ def upgrade() -> None:
     )
     for column in INDEXED:
         op.create_index(op.f(f"ix_incidents_{column}"), "incidents", [column], unique=False)
+    op.add_column("email_outbox", sa.Column("incident_id", sa.String(length=36), nullable=True))
 
 
 def downgrade() -> None:
     """Drop it: the incidents are lost, their audit events stay."""
+    with op.batch_alter_table("email_outbox") as batch:  # SQLite drops a column by copying the table
+        batch.drop_column("incident_id")
     for column in INDEXED:
         op.drop_index(op.f(f"ix_incidents_{column}"), table_name="incidents")
     op.drop_table("incidents")

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import PageCursor, PageLimit, PathName, PolicyDep
+from app.http.dependencies import PageCursor, PageLimit, PathName, PolicyDep, SettingsDep
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
 from app.http.roles import AgencyPrincipal, IncidentManager, IncidentReader, IncidentRecorder
@@ -29,12 +29,20 @@ from app.models.incident import (
     ReportBody,
 )
 from app.models.vocabulary import IncidentStatus
+from app.platform.config import Settings
 from app.services.incidents import reading, recording
 
 router = APIRouter(prefix="/v1/incidents", tags=["Incidents"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
 
 NO_INCIDENT = {404: problem_doc("No such incident")}
+
+
+def mail_on(settings: Settings) -> bool:
+    """Whether an incident's email goes anywhere: a mail server, and a duty or incident address to write to."""
+    return settings.smtp_host is not None and bool(settings.notify_duty_addresses or settings.notify_incident_addresses)
+
+
 CLOSED = {409: problem_doc("The incident is closed, or this was recorded already")}
 
 
@@ -45,9 +53,16 @@ CLOSED = {409: problem_doc("The incident is closed, or this was recorded already
     responses=BODY_PROBLEMS | created("The incident as recorded", "The incident's own URL"),
 )
 async def record_incident(
-    body: IncidentBody, response: Response, session: SessionDep, recorder: IncidentRecorder, policy: PolicyDep
+    body: IncidentBody,
+    response: Response,
+    session: SessionDep,
+    recorder: IncidentRecorder,
+    policy: PolicyDep,
+    settings: SettingsDep,
 ) -> IncidentPublic:
-    incident = await recording.record(session=session, principal=recorder, policy=policy, body=body)
+    incident = await recording.record(
+        session=session, principal=recorder, policy=policy, body=body, email=mail_on(settings)
+    )
     locate(response, f"/v1/incidents/{incident.id}")
     return IncidentPublic.of(incident, utcnow())
 
@@ -107,10 +122,15 @@ async def get_recall(incident_id: PathName, session: SessionDep, agency: AgencyP
     responses=BODY_PROBLEMS | NO_INCIDENT | CLOSED,
 )
 async def regrade_incident(
-    incident_id: PathName, body: GradingBody, session: SessionDep, manager: IncidentManager, policy: PolicyDep
+    incident_id: PathName,
+    body: GradingBody,
+    session: SessionDep,
+    manager: IncidentManager,
+    policy: PolicyDep,
+    settings: SettingsDep,
 ) -> IncidentPublic:
     incident = await recording.regrade(
-        session=session, principal=manager, policy=policy, incident_id=incident_id, body=body
+        session=session, principal=manager, policy=policy, incident_id=incident_id, body=body, email=mail_on(settings)
     )
     return IncidentPublic.of(incident, utcnow())
 

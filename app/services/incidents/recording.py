@@ -29,6 +29,7 @@ from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import events
 from app.services.incidents.reading import recall_of
+from app.services.notifications import outbox as notifications
 from app.services.webhooks import outbox
 
 # Who an incident is told to inside the controller: its SIRO, its DPO and its guardians (their endpoints).
@@ -47,8 +48,9 @@ def _past(field: str, when: datetime, now: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
-async def _announce(*, session: AsyncSession, incident: Incident, reason: str, now: datetime) -> None:
-    """`incident.recorded` to the controller's endpoints, and its telling noted on the incident."""
+async def _announce(*, session: AsyncSession, incident: Incident, reason: str, email: bool, now: datetime) -> None:
+    """`incident.recorded` to the controller's endpoints and, when mail is on, an email to the guardians on duty and
+    the SIRO's and DPO's addresses; each telling noted on the incident."""
     report_by = incident.report_by
     data = {
         "id": incident.id,
@@ -65,7 +67,13 @@ async def _announce(*, session: AsyncSession, incident: Incident, reason: str, n
     await outbox.emit_incident_event(
         session=session, event_type=WebhookEventType.INCIDENT_RECORDED, data=data, recipient_org=None
     )
-    incident.told = [*incident.told, {"roles": TOLD_INSIDE, "channel": "webhook", "reason": reason, "at": _stamp(now)}]
+    tellings = [{"roles": TOLD_INSIDE, "channel": "webhook", "reason": reason, "at": _stamp(now)}]
+    if email:
+        notifications.incident_recorded(
+            session=session, request_id=incident.request_id, incident_id=incident.id, report_by=report_by, now=now
+        )
+        tellings.append({"roles": TOLD_INSIDE, "channel": "email", "reason": reason, "at": _stamp(now)})
+    incident.told = [*incident.told, *tellings]
 
 
 async def _recall(*, session: AsyncSession, incident: Incident, now: datetime) -> None:
@@ -85,9 +93,11 @@ async def _recall(*, session: AsyncSession, incident: Incident, now: datetime) -
     incident.told = [*incident.told, telling]
 
 
-async def record(*, session: AsyncSession, principal: Principal, policy: Policy, body: IncidentBody) -> Incident:
-    """Record an incident against a disclosure made, graded under the active policy; tell the controller's people and
-    ask the recipient to return or destroy the data."""
+async def record(
+    *, session: AsyncSession, principal: Principal, policy: Policy, body: IncidentBody, email: bool
+) -> Incident:
+    """Record an incident against a disclosure made, graded under the active policy; tell the controller's people (by
+    email too when `email`: mail is on) and ask the recipient to return or destroy the data."""
     now = utcnow()
     aware_at = _past("aware_at", body.aware_at, now)
     disclosure = await session.get(Disclosure, body.disclosure_id)
@@ -114,9 +124,10 @@ async def record(*, session: AsyncSession, principal: Principal, policy: Policy,
         recorded_at=now,
         told=[],
     )
-    await _announce(session=session, incident=incident, reason="recorded", now=now)
-    await _recall(session=session, incident=incident, now=now)
     session.add(incident)
+    await session.flush()  # the email's row names the incident
+    await _announce(session=session, incident=incident, reason="recorded", email=email, now=now)
+    await _recall(session=session, incident=incident, now=now)
     await session.flush()
     await events.incident_acted(
         session=session,
@@ -139,7 +150,7 @@ async def _open(session: AsyncSession, incident_id: str) -> Incident:
 
 
 async def regrade(
-    *, session: AsyncSession, principal: Principal, policy: Policy, incident_id: str, body: GradingBody
+    *, session: AsyncSession, principal: Principal, policy: Policy, incident_id: str, body: GradingBody, email: bool
 ) -> Incident:
     """Grade an open incident again under the active policy; one that becomes reportable is announced again."""
     incident = await _open(session, incident_id)
@@ -149,7 +160,7 @@ async def regrade(
     incident.policy_name, incident.policy_version = policy.name, policy.version
     incident.version += 1
     if incident.reportable and not was_reportable:
-        await _announce(session=session, incident=incident, reason="became_reportable", now=now)
+        await _announce(session=session, incident=incident, reason="became_reportable", email=email, now=now)
     await session.flush()
     await events.incident_acted(
         session=session,
