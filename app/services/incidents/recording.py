@@ -124,10 +124,9 @@ async def record(
         recorded_at=now,
         told=[],
     )
-    session.add(incident)
-    await session.flush()  # the email's row names the incident
     await _announce(session=session, incident=incident, reason="recorded", email=email, now=now)
     await _recall(session=session, incident=incident, now=now)
+    session.add(incident)
     await session.flush()
     await events.incident_acted(
         session=session,
