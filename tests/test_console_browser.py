@@ -93,6 +93,7 @@ PAGES = (
     Page("/console/policies", Role.ADMIN),
     Page("/console/policies/replays/{replay_id}", Role.AUDITOR),
     Page("/console/audit", Role.AUDITOR),
+    Page("/console/incidents", Role.GUARDIAN),
 )
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)

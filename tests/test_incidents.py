@@ -15,9 +15,10 @@ from app.models.disclosure import Disclosure
 from app.models.vocabulary import DisclosureChannel, DisclosureStatus, Role
 from app.platform.db import make_engine, make_sessionmaker
 from app.rules.policy_documents import shipped_path
+from app.services.notifications.messages import said
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens
+from tests.support import Tokens, console_client, dev_sign_in
 from tests.test_webhooks import drain, register_endpoint
 from tests.webhook_receiver import Receiver
 
@@ -371,3 +372,25 @@ async def test_a_local_policy_may_lower_the_threshold_and_never_raise_it(
     after = await record(client, tokens, incident(disclosure_id, likelihood=2, severity=2))
     assert (after["reportable"], after["policy"]) == (True, "northshire-trust 2028.1-local.lowered")
     assert after["report_by"] is not None
+
+
+async def test_the_console_lists_the_open_incidents_with_their_deadline_for_the_roles_that_read_them(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    four_days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat()
+    late = await record(client, tokens, incident(await made_disclosure(client, tokens), 4, 2, aware_at=four_days_ago))
+    quiet = await record(client, tokens, incident(await made_disclosure(client, tokens), 1, 1, kind="lost_in_transit"))
+    closed = await client.post(f"{INCIDENTS}/{quiet['id']}/closure", json=CLOSURE, headers=inside(tokens, Role.DPO))
+    assert closed.status_code == 200, closed.text
+    async with console_client(app) as console:
+        await dev_sign_in(console, Role.GUARDIAN)
+        page = await console.get("/console/incidents")
+        assert page.status_code == 200, page.text
+        assert "Wrong recipient" in page.text and "Overdue" in page.text and "4 × 2" in page.text
+        assert said(datetime.fromisoformat(late["report_by"])) in page.text
+        assert "Lost in transit" not in page.text  # closed: not listed
+        assert DESCRIPTION not in page.text
+    async with console_client(app) as console:
+        await dev_sign_in(console, Role.ADMIN)  # records incidents, does not read them
+        assert (await console.get("/console/incidents")).status_code == 403

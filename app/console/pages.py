@@ -57,6 +57,12 @@ NAVIGATION: list[NavItem] = [
     NavItem("Dashboard", "/console/dashboard", frozenset({Role.GUARDIAN, Role.AUDITOR})),
     NavItem("Policies", "/console/policies", frozenset({Role.ADMIN, Role.GUARDIAN, Role.AUDITOR})),
     NavItem("Audit", "/console/audit", frozenset({Role.AUDITOR})),
+    # app/console/incident_pages.py, for the roles of GET /v1/incidents.
+    NavItem(
+        "Incidents",
+        "/console/incidents",
+        frozenset({Role.SIRO, Role.DPO, Role.IG_MANAGER, Role.GUARDIAN, Role.AUDITOR}),
+    ),
 ]
 
 

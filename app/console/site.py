@@ -17,6 +17,7 @@ from . import (
     case_actions,
     dashboard,
     deliberation,
+    incident_pages,
     oidc_sign_in,
     policy_pages,
     queue,
@@ -38,6 +39,7 @@ ROUTERS = [
     dashboard,
     policy_pages,
     audit_pages,
+    incident_pages,
 ]
 
 # Paths whose errors are pages, not problem documents: a person reads them.
