@@ -394,3 +394,32 @@ async def test_the_console_lists_the_open_incidents_with_their_deadline_for_the_
     async with console_client(app) as console:
         await dev_sign_in(console, Role.ADMIN)  # records incidents, does not read them
         assert (await console.get("/console/incidents")).status_code == 403
+
+
+async def test_the_information_risk_report_counts_incidents_by_grade_and_whether_reported_in_time(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    four_days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat()
+    in_time = await record(client, tokens, incident(await made_disclosure(client, tokens), 3, 4))
+    late = await record(client, tokens, incident(await made_disclosure(client, tokens), 5, 2, aware_at=four_days_ago))
+    await record(client, tokens, incident(await made_disclosure(client, tokens), 1, 1))  # not reportable
+    siro = inside(tokens, Role.SIRO)
+    report = {"reported_at": datetime.now(UTC).isoformat(), "reference": "DSPT-7"}
+    assert (await client.post(f"{INCIDENTS}/{in_time['id']}/report", json=report, headers=siro)).status_code == 200
+    assert late["overdue"] is True  # unreported, past its 72 hours
+    found = await client.get("/v1/reports/information-risk", headers=siro)
+    assert found.status_code == 200, found.text
+    expected = {
+        "incidents": 3,
+        "incidents_reportable": 2,
+        "incidents_serious": 1,
+        "incidents_reported_in_time": 1,
+        "incidents_not_reported_in_time": 1,
+    }
+    totals = found.json()["totals"]
+    assert {measure: totals[measure] for measure in expected} == expected
+    [epr] = [row for row in found.json()["assets"] if row["code"] == "EPR"]
+    [recipient] = [row for row in found.json()["organisations"] if row["code"] == "RXT01"]
+    for counts in (epr["counts"], recipient["counts"]):
+        assert {measure: counts[measure] for measure in expected} == expected
