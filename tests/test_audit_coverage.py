@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, form_token, settings_for
+from tests.test_incidents import incident, made_disclosure
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
@@ -172,6 +174,55 @@ async def change_asset(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     owner = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
     current = response.headers["ETag"]
     return Request("PATCH", "/v1/information-assets/EPR", owner | {"If-Match": current}, {"hosting": "Cloud"})
+
+
+INCIDENT_CLOSURE = {
+    "outcome": "The practice destroyed the letter the same day and confirmed it in writing.",
+    "lessons": "Check the practice code against the national directory before sending.",
+}
+
+
+def now_stamp() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def an_incident(client: httpx.AsyncClient, tokens: Tokens, likelihood: int = 3) -> str:
+    """An incident recorded by a guardian against a disclosure made (tests/test_incidents.py writes the disclosure)."""
+    body = incident(await made_disclosure(client, tokens), likelihood=likelihood)
+    recorded = await client.post("/v1/incidents", json=body, headers=guardian(tokens))
+    assert recorded.status_code == 201, recorded.text
+    return str(recorded.json()["id"])
+
+
+async def record_incident(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    body = incident(await made_disclosure(client, tokens))
+    return Request("POST", "/v1/incidents", tokens.headers("CONTROLLER", Role.IAO, sub="iao-1"), body)
+
+
+async def regrade_incident(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    url = f"/v1/incidents/{await an_incident(client, tokens)}/grading"
+    return Request("POST", url, tokens.headers("CONTROLLER", Role.SIRO), {"likelihood": 4, "severity": 3})
+
+
+async def report_incident(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    url = f"/v1/incidents/{await an_incident(client, tokens)}/report"
+    body = {"reported_at": now_stamp(), "reference": "DSPT-1"}
+    return Request("POST", url, tokens.headers("CONTROLLER", Role.DPO), body)
+
+
+async def confirm_recall(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    url = f"/v1/incidents/{await an_incident(client, tokens)}/recall-confirmation"
+    return Request("POST", url, tokens.agency("RXT01"), {"outcome": "returned", "confirmed_at": now_stamp()})
+
+
+async def close_incident(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    url = f"/v1/incidents/{await an_incident(client, tokens, likelihood=1)}/closure"
+    return Request("POST", url, tokens.headers("CONTROLLER", Role.IG_MANAGER), INCIDENT_CLOSURE)
 
 
 async def upload_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -725,6 +776,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("PATCH", "/v1/sharing-agreements/{code}"): Call(change_isa, 200, "agreement_changed"),
     ("POST", "/v1/information-assets"): Call(register_asset, 201, "information_asset_registered"),
     ("PATCH", "/v1/information-assets/{code}"): Call(change_asset, 200, "information_asset_changed"),
+    ("POST", "/v1/incidents"): Call(record_incident, 201, "incident_recorded"),
+    ("POST", "/v1/incidents/{incident_id}/grading"): Call(regrade_incident, 200, "incident_graded"),
+    ("POST", "/v1/incidents/{incident_id}/report"): Call(report_incident, 200, "incident_reported"),
+    ("POST", "/v1/incidents/{incident_id}/recall-confirmation"): Call(confirm_recall, 200, "recall_confirmed"),
+    ("POST", "/v1/incidents/{incident_id}/closure"): Call(close_incident, 200, "incident_closed"),
     ("POST", "/v1/policies"): Call(upload_policy, 201, "policy_uploaded"),
     ("POST", "/v1/policies/{name}/{version}/activate"): Call(activate_policy, 200, "policy_activated"),
     ("POST", "/v1/policies/{name}/{version}/replay"): Call(replay_policy, 201, "policy_replayed"),

@@ -95,6 +95,7 @@ PAGES = (
     Page("/console/policies/replays/{replay_id}", Role.AUDITOR),
     Page("/console/audit", Role.AUDITOR),
     Page("/console/consultations", Role.SAFEGUARDING_LEAD),  # the seeded claimed case asks the lead: its form too
+    Page("/console/incidents", Role.GUARDIAN),
 )
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)

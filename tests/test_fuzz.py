@@ -51,6 +51,7 @@ from app.services.audit import checkpoints
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, settings_for
+from tests.test_incidents import incident, made_disclosure
 
 AGENCY_ORG = "RXT01"
 CONTROLLER_ORG = "CONTROLLER"
@@ -159,6 +160,10 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         headers=agency,
     )
     assert attached.status_code == 201, attached.text
+    # An incident to name, against a disclosure made of a request of the agency's.
+    disclosure = await made_disclosure(client, tokens, AGENCY_ORG)
+    recorded = await client.post("/v1/incidents", json=incident(disclosure), headers=guardian)
+    assert recorded.status_code == 201, recorded.text
     signed = await checkpoints.make(
         app.state.wiring.sessionmaker, keys=app.state.wiring.settings.audit_keys(sign=True), log_name=CONTROLLER_ORG
     )
@@ -175,6 +180,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         "number": [str(signed.number)],
         "check_name": ["CP6.court_order_verified", "human_involvement"],
         "consultation_id": [consultation.json()["id"]],
+        "incident_id": [recorded.json()["id"]],
     }
 
 

@@ -140,6 +140,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/audit/events"),
         ("GET", "/v1/consultations"),
         ("GET", "/v1/events"),
+        ("GET", "/v1/incidents"),
         ("GET", "/v1/information-assets"),
         ("GET", "/v1/organisations"),
         ("GET", "/v1/policies"),

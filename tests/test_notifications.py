@@ -36,6 +36,7 @@ from tests.conftest import fresh_start
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, cli, production_settings, settings_for
+from tests.test_incidents import incident, made_disclosure
 from tests.test_panels import CONSENT_REFUSED, MEMBERS, REASON
 from tests.test_review import set_columns
 from tests.test_safeguarding_decided import CONSENTED
@@ -43,6 +44,7 @@ from tests.test_safeguarding_decided import CONSENTED
 CONSOLE = "https://console.trust.example"
 DUTY = ["caldicott@trust.example", "duty-guardian@trust.example"]
 SENDER = "caldicott-service@trust.example"
+INCIDENT_DESK = ["siro@trust.example", "caldicott@trust.example"]  # the duty mailbox again: written to once
 # What a requester writes, and who the request is about: none of it may leave in an email.
 REFERENCE = "REF-Jane-Doe-4471"
 DESCRIPTION = "Records of Jane Doe for the housing team at 14 Acacia Avenue"
@@ -96,6 +98,7 @@ async def mail_app(database_url: str, smtp_port: int) -> AsyncIterator[FastAPI]:
             smtp_starttls=False,
             notify_from=SENDER,
             notify_duty_addresses=",".join(DUTY),
+            notify_incident_addresses=",".join(INCIDENT_DESK),
             console_url=CONSOLE,
         )
     )
@@ -305,6 +308,27 @@ async def test_the_safeguarding_leads_are_told_of_a_safeguarding_decision_and_of
     for _, message in inbox.received:
         body = assert_says_only(message, kind=EmailKind.SAFEGUARDING_DECIDED, request_id=decided.json()["id"])
         assert "It was decided at " in body and "You receive it as a safeguarding lead" in body
+
+
+async def test_an_incident_is_emailed_to_the_guardians_on_duty_and_the_siro_and_dpo_with_its_link_only(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI, inbox: Inbox
+) -> None:
+    body = incident(await made_disclosure(client, tokens))
+    recorded = await client.post("/v1/incidents", json=body, headers=tokens.headers("CONTROLLER", Role.IAO))
+    assert recorded.status_code == 201, recorded.text
+    assert [(told["channel"], told["reason"]) for told in recorded.json()["told"]] == [
+        ("webhook", "recorded"),
+        ("email", "recorded"),
+        ("webhook", "recall_requested"),
+    ]
+    assert await deliver(mail_app) == 1
+    [(recipients, message)] = inbox.received
+    assert recipients == [*DUTY, "siro@trust.example"]
+    text = message.get_payload(decode=True).decode().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert message["Subject"] == courier.messages.WORDING[EmailKind.INCIDENT_RECORDED].subject
+    assert f"Read the incident: {CONSOLE}/v1/incidents/{recorded.json()['id']}\n" in text
+    assert "It must be reported to the ICO by " in text
+    assert body["description"] not in message.as_string()
 
 
 async def test_a_rolled_back_act_sends_nothing(

@@ -32,6 +32,7 @@ from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement
 from tests.rules.baseline import changed
 from tests.support import Tokens, settings_for
 from tests.test_attachments import PDF
+from tests.test_incidents import incident, made_disclosure
 
 SERVED = create_app(settings_for("sqlite+aiosqlite:///:memory:")).openapi()
 HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature"}
@@ -117,6 +118,14 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await make_ready_to_disclose(client, tokens)
     await make_worker_events(client, tokens, app)
     await make_test_event(client, tokens)
+    await make_incident_events(client, tokens)
+
+
+async def make_incident_events(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """An incident recorded against a disclosure made: incident.recorded and sharing_request.recall_requested."""
+    body = incident(await made_disclosure(client, tokens))
+    recorded = await client.post("/v1/incidents", json=body, headers=tokens.headers("CONTROLLER", Role.DPO))
+    assert recorded.status_code == 201, recorded.text
 
 
 async def make_test_event(client: httpx.AsyncClient, tokens: Tokens) -> None:

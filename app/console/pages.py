@@ -63,6 +63,12 @@ NAVIGATION: list[NavItem] = [
         "/console/consultations",
         frozenset({Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO}),
     ),
+    # app/console/incident_pages.py, for the roles of GET /v1/incidents.
+    NavItem(
+        "Incidents",
+        "/console/incidents",
+        frozenset({Role.SIRO, Role.DPO, Role.IG_MANAGER, Role.GUARDIAN, Role.AUDITOR}),
+    ),
 ]
 
 

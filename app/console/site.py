@@ -18,6 +18,7 @@ from . import (
     consultations,
     dashboard,
     deliberation,
+    incident_pages,
     oidc_sign_in,
     policy_pages,
     queue,
@@ -40,6 +41,7 @@ ROUTERS = [
     dashboard,
     policy_pages,
     audit_pages,
+    incident_pages,
 ]
 
 # Paths whose errors are pages, not problem documents: a person reads them.

@@ -68,6 +68,12 @@ TAGS: list[dict[str, str]] = [
         "sharing agreements, with each agreement's versions and signed documents.",
     },
     {
+        "name": "Incidents",
+        "description": "For the controller (the recipient agency reads and confirms its recall): incidents with "
+        "disclosures, graded on the NHS guide's scales, the 72-hour deadline to report a reportable one to the ICO, "
+        "the recall of the data from its recipient, and closure with the lessons learnt.",
+    },
+    {
         "name": "Policies",
         "description": "The policies that decide requests: the shipped baselines and derived policies, which one is "
         "active, and what-if replays of stored decisions under another.",

@@ -102,3 +102,41 @@ ConsultationReader = Annotated[
 ]
 # Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
 ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
+
+
+def require_controller_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """As require_roles, for the controller's own people alone: a guardian of a guardian organisation
+    (CALDICOTT_GUARDIAN_ORGS), whose role is honoured for the review, is refused (403) what is the controller's."""
+    holds = require_roles(*roles)
+
+    async def check(request: Request, principal: Annotated[Principal, Depends(holds)]) -> Principal:
+        if principal.org != wiring_of(request.app).settings.controller_org:
+            raise Forbidden("this is for the controller's own people")
+        return principal
+
+    return check
+
+
+# Incidents with disclosures (app/services/incidents/): anyone of the controller records one; its information
+# governance (the IG manager, the SIRO and the DPO) grades, reports and closes; they, the guardians and the auditors
+# read them. The recipient agency reads and confirms the recall (AgencyPrincipal; the service answers 404 to another).
+IncidentRecorder = Annotated[
+    Principal,
+    Depends(
+        require_controller_roles(
+            Role.GUARDIAN,
+            Role.AUDITOR,
+            Role.ADMIN,
+            Role.IG_MANAGER,
+            Role.SIRO,
+            Role.DPO,
+            Role.IAO,
+            Role.SAFEGUARDING_LEAD,
+        )
+    ),
+]
+IncidentManager = Annotated[Principal, Depends(require_controller_roles(Role.IG_MANAGER, Role.SIRO, Role.DPO))]
+IncidentReader = Annotated[
+    Principal,
+    Depends(require_controller_roles(Role.SIRO, Role.DPO, Role.IG_MANAGER, Role.GUARDIAN, Role.AUDITOR)),
+]

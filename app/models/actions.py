@@ -46,6 +46,11 @@ class RequestAction(StrEnum):
     - `controller_check_recorded`: a controller's check was recorded; the outcome names it.
     - `controller_check_failed`: a controller's check failed and sent the request back to the queue.
     - `controller_check_overdue`: an emergency share's check was still open after the emergency response time.
+    - `incident_recorded`: an incident was recorded against one of its disclosures; the outcome names the incident.
+    - `incident_graded`: an incident's likelihood and severity were graded again; the outcome names the grades.
+    - `incident_reported`: an incident was recorded as reported to the ICO (the outcome names the incident).
+    - `recall_confirmed`: the recipient confirmed it returned or destroyed the data an incident recalled.
+    - `incident_closed`: an incident was closed with its outcome and lessons.
     """
 
     SUBMITTED = "submitted"
@@ -85,6 +90,11 @@ class RequestAction(StrEnum):
     CONTROLLER_CHECK_RECORDED = "controller_check_recorded"
     CONTROLLER_CHECK_FAILED = "controller_check_failed"
     CONTROLLER_CHECK_OVERDUE = "controller_check_overdue"
+    INCIDENT_RECORDED = "incident_recorded"
+    INCIDENT_GRADED = "incident_graded"
+    INCIDENT_REPORTED = "incident_reported"
+    RECALL_CONFIRMED = "recall_confirmed"
+    INCIDENT_CLOSED = "incident_closed"
 
 
 class AdminAction(StrEnum):

@@ -67,6 +67,23 @@ class RiskCounts(BaseModel):
     emergency_reviews_overdue: int = Field(
         description="Of `emergency_reviews_open`, those whose review is past its due time."
     )
+    incidents: int = Field(
+        description="Incidents recorded in the period against disclosures: on an asset's row those with its "
+        "disclosures, on an organisation's those with data it received."
+    )
+    incidents_reportable: int = Field(
+        description="Of `incidents`, those graded reportable to the ICO under the policy's threshold."
+    )
+    incidents_serious: int = Field(
+        description="Of `incidents`, those graded severity 4 (serious) or 5 (catastrophic) on the NHS guide's scale."
+    )
+    incidents_reported_in_time: int = Field(
+        description="Of `incidents_reportable`, those whose report to the ICO is recorded within 72 hours of awareness."
+    )
+    incidents_not_reported_in_time: int = Field(
+        description="Of `incidents_reportable`, those reported later than 72 hours after awareness, or not reported "
+        "and past that deadline now."
+    )
     referrals_overdue: int | None = Field(
         description=(
             "Requests referred to a guardian (or for reconsideration) in the period, still in the queue now and past "

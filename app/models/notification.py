@@ -21,6 +21,8 @@ class EmailKind(StrEnum):
     - `emergency_referred`: an emergency case arrived in the guardian queue (to the guardians on duty).
     - `overdue`: a case in the guardian queue passed its response time (to the guardians on duty).
     - `safeguarding_decided`: a safeguarding case was decided (to each safeguarding lead of the controller).
+    - `incident_recorded`: an incident with a disclosure was recorded or became reportable (to the guardians on duty
+      and the incident addresses: the SIRO's and the DPO's).
     """
 
     OPINION_REQUESTED = "opinion_requested"
@@ -29,10 +31,11 @@ class EmailKind(StrEnum):
     EMERGENCY_REFERRED = "emergency_referred"
     OVERDUE = "overdue"
     SAFEGUARDING_DECIDED = "safeguarding_decided"
+    INCIDENT_RECORDED = "incident_recorded"
 
 
 # The kinds that go to the guardians on duty (CALDICOTT_NOTIFY_DUTY_ADDRESSES) rather than to one named guardian.
-TO_DUTY = frozenset({EmailKind.EMERGENCY_REFERRED, EmailKind.OVERDUE})
+TO_DUTY = frozenset({EmailKind.EMERGENCY_REFERRED, EmailKind.OVERDUE, EmailKind.INCIDENT_RECORDED})
 
 
 class Person(SQLModel, table=True):
@@ -61,6 +64,8 @@ class EmailMessage(SQLModel, table=True):
     id: str = sqlmodel.Field(default_factory=new_id, primary_key=True, max_length=36)
     kind: EmailKind = sqlmodel.Field(sa_column=enum_column(EmailKind, 32))
     request_id: str = sqlmodel.Field(sa_column=Column(String(36), ForeignKey("sharing_requests.id"), nullable=False))
+    # For `incident_recorded`: the incident the message links to (app/models/incident.py).
+    incident_id: str | None = sqlmodel.Field(default=None, sa_column=Column(String(36), nullable=True))
     recipient_sub: str | None = sqlmodel.Field(default=None, max_length=200)
     recipient_org: str | None = sqlmodel.Field(default=None, max_length=32)
     # The time the message names: the case's due time, or when the claim lapses.

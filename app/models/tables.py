@@ -8,6 +8,7 @@ from app.models.consultation import Consultation
 from app.models.controller_check import ControllerCheck, ControllerCheckRecord
 from app.models.disclosure import Disclosure
 from app.models.idempotency import IdempotencyRecord
+from app.models.incident import Incident
 from app.models.information_asset import InformationAsset
 from app.models.notice_release import NoticeRelease
 from app.models.notification import EmailMessage, Person
@@ -47,6 +48,7 @@ __all__ = [
     "Decision",
     "EmailMessage",
     "IdempotencyRecord",
+    "Incident",
     "InformationAsset",
     "NoticeRelease",
     "Opinion",

@@ -736,6 +736,71 @@ class DisclosureChannel(StrEnum):
     IN_PERSON = "in_person"
 
 
+class IncidentKind(StrEnum):
+    """What went wrong with a disclosure (a data security and protection incident).
+
+    - `wrong_recipient`: the data went to someone other than the approved recipient.
+    - `excess_data`: more was sent than was approved (items, people or period).
+    - `wrong_person`: another person's record was sent in place of, or beside, the subject's.
+    - `lost_in_transit`: the data was lost or intercepted on its way (a lost parcel, a misrouted message).
+    - `unauthorised_access`: someone not entitled to it read or took the data, at the recipient or on the way.
+    - `other`: anything else; the description says what.
+    """
+
+    WRONG_RECIPIENT = "wrong_recipient"
+    EXCESS_DATA = "excess_data"
+    WRONG_PERSON = "wrong_person"
+    LOST_IN_TRANSIT = "lost_in_transit"
+    UNAUTHORISED_ACCESS = "unauthorised_access"
+    OTHER = "other"
+
+
+class IncidentStatus(StrEnum):
+    """Where an incident stands.
+
+    - `open`: recorded and being handled: graded, reported if reportable, the data recalled.
+    - `closed`: closed by an IG manager, the SIRO or the DPO with its outcome and the lessons learnt.
+    """
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TellingChannel(StrEnum):
+    """How the people concerned were told of an incident.
+
+    - `webhook`: an event to the subscribed webhook endpoints (their case management).
+    - `email`: an email to the people's addresses.
+    """
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class TellingReason(StrEnum):
+    """Why the people concerned were told of an incident.
+
+    - `recorded`: the incident was recorded.
+    - `became_reportable`: a regrading made it reportable to the ICO.
+    - `recall_requested`: the recipient was asked to return or destroy the data.
+    """
+
+    RECORDED = "recorded"
+    BECAME_REPORTABLE = "became_reportable"
+    RECALL_REQUESTED = "recall_requested"
+
+
+class RecallOutcome(StrEnum):
+    """What the recipient did with the data it was asked to give back.
+
+    - `returned`: the recipient returned the data to the controller and kept no copy.
+    - `destroyed`: the recipient destroyed the data and every copy of it.
+    """
+
+    RETURNED = "returned"
+    DESTROYED = "destroyed"
+
+
 class CheckStatus(StrEnum):
     """Where a controller's check stands: the outcome of its latest record, or `open` before any.
 

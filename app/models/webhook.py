@@ -36,6 +36,10 @@ class WebhookEventType(StrEnum):
     - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
     - `sharing_request.safeguarding_decided`: a safeguarding request was decided (by the rules, a guardian, a panel, a
       reconsideration or a retrospective review); to the controller's endpoints only, for its safeguarding leads.
+    - `sharing_request.recall_requested`: an incident was recorded with a disclosure of the request: its recipient is
+      asked to return or destroy the data, and to confirm (`POST /v1/incidents/{id}/recall-confirmation`).
+    - `incident.recorded`: an incident with a disclosure was recorded, or a regrading made one reportable (to the
+      controller's endpoints only).
     - `policy.activated`: a policy version was activated and decides every request from now on.
     - `sharing_agreement.review_due`: a sharing agreement's review date is 30 days away or nearer, or has passed.
     - `sharing_agreement.expiring`: a sharing agreement's last day is 30 days away or nearer.
@@ -59,6 +63,8 @@ class WebhookEventType(StrEnum):
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
     SAFEGUARDING_DECIDED = "sharing_request.safeguarding_decided"
+    RECALL_REQUESTED = "sharing_request.recall_requested"
+    INCIDENT_RECORDED = "incident.recorded"
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"

@@ -14,7 +14,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
-from app.models.vocabulary import DecisionKind, DecisionOutcome, PurposeCategory, RequestStatus, ReviewVerdict
+from app.models.vocabulary import (
+    DecisionKind,
+    DecisionOutcome,
+    IncidentKind,
+    PurposeCategory,
+    RequestStatus,
+    ReviewVerdict,
+    TellingReason,
+)
 from app.models.webhook import WebhookEventType
 
 TIMESTAMP = "When the event happened: RFC 3339 in UTC, to the microsecond (`2026-11-26T14:05:00.000000Z`)"
@@ -113,6 +121,47 @@ class AgreementNoticeData(BaseModel):
     link: str = Field(description="Where to read the agreement: a path on this service")
 
 
+class IncidentEventData(BaseModel):
+    """An incident with a disclosure: ids, kind, grades and deadline only; never its description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The incident's id")
+    request_id: str = Field(description="The sharing request whose disclosure went wrong")
+    disclosure_id: str = Field(description="The disclosure that went wrong")
+    kind: IncidentKind = Field(description="What went wrong")
+    likelihood: int = Field(ge=1, le=5, description="The likelihood grade, 1 to 5 (the NHS guide's scale)")
+    severity: int = Field(ge=1, le=5, description="The severity grade, 1 to 5 (the NHS guide's scale)")
+    reportable: bool = Field(description="Whether it must be reported to the ICO under the policy's threshold")
+    report_by: dt.datetime | None = Field(
+        description="For a reportable incident, the deadline to report it: 72 hours after the organisation became "
+        "aware (UK GDPR Article 33(1)); null otherwise"
+    )
+    reason: TellingReason = Field(
+        description="`recorded`: the incident was just recorded; `became_reportable`: a regrading made it reportable "
+        "(never `recall_requested`, which is the recipient's own event)"
+    )
+    link: str = Field(description="Where to read the incident: a path on this service, for the controller's people")
+
+
+class RecallRequestedData(BaseModel):
+    """A request to the recipient of a disclosure to return or destroy the data: ids and what to do, nothing more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(description="The sharing request whose disclosed data is recalled")
+    incident_id: str = Field(description="The incident that recalls it; quote it when confirming")
+    recipient: str = Field(description="The code of the organisation that received the data and is asked to act")
+    action: Literal["return_or_destroy"] = Field(
+        description="Always `return_or_destroy`: return the data to the controller, or destroy it and every copy, "
+        "then confirm which"
+    )
+    confirm_at: str = Field(
+        description="Where to confirm: `POST` this path with `outcome` (`returned` or `destroyed`) and `confirmed_at`"
+    )
+    link: str = Field(description="Where the recipient reads the recall: a path on this service")
+
+
 class WebhookTestData(BaseModel):
     """A test event: nothing happened; the endpoint's owner asked for it to see deliveries arrive and verify."""
 
@@ -190,6 +239,18 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
         "Sent to the controller's endpoints only (for its safeguarding leads), never to the requesting "
         "organisation's; it comes beside the `sharing_request.decided`, `reviewed`, `reconsidered` or "
         "`retrospective_review_completed` event of the same change, and carries no `sequence`.",
+    ),
+    WebhookEventType.RECALL_REQUESTED: EventKind(
+        RecallRequestedData,
+        "An incident was recorded with a disclosure of the request: its recipient is asked to return or destroy the "
+        "data, and to confirm which with `POST /v1/incidents/{id}/recall-confirmation`",
+        "Sent to the endpoints of the organisation that received the data and to the controller's.",
+    ),
+    WebhookEventType.INCIDENT_RECORDED: EventKind(
+        IncidentEventData,
+        "An incident with a disclosure was recorded, or a regrading made an incident reportable: the SIRO, the DPO "
+        "and the guardians are to know, and a reportable one is due at the ICO by `report_by`",
+        "Sent to the controller's endpoints only.",
     ),
     WebhookEventType.POLICY_ACTIVATED: EventKind(
         PolicyActivatedData,

@@ -209,6 +209,9 @@ class Settings(BaseSettings):
     notify_from: str | None = Field(default=None, pattern=EMAIL_ADDRESS)
     notify_duty_addresses: Annotated[list[Annotated[str, StringConstraints(pattern=EMAIL_ADDRESS)]], NoDecode] = []
     notify_claim_warning_minutes: int = Field(default=30, ge=1, le=1440)
+    # Told of every incident with a disclosure besides the guardians on duty: the SIRO's and the DPO's addresses, or
+    # the IG team's mailbox (comma-separated; app/services/incidents/).
+    notify_incident_addresses: Annotated[list[Annotated[str, StringConstraints(pattern=EMAIL_ADDRESS)]], NoDecode] = []
     # Log lines (app/platform/logs.py): one JSON object each, or one readable line each for people at a terminal.
     log_format: LogFormat = LogFormat.AUTO
     # Tracing (app/platform/tracing.py) is on when the standard OpenTelemetry variable names a collector (OTLP over
@@ -350,7 +353,13 @@ class Settings(BaseSettings):
                 raise ValueError("production sends CALDICOTT_SMTP_PASSWORD only over STARTTLS: CALDICOTT_SMTP_STARTTLS")
         return self
 
-    @field_validator("webhook_allowed_networks", "webhook_allowed_ports", "notify_duty_addresses", mode="before")
+    @field_validator(
+        "webhook_allowed_networks",
+        "webhook_allowed_ports",
+        "notify_duty_addresses",
+        "notify_incident_addresses",
+        mode="before",
+    )
     @classmethod
     def comma_separated(cls, value: object) -> object:
         """`10.20.0.0/16,192.168.7.0/24` or `8443,9443` as operators write them; a JSON list is read too."""

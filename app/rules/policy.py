@@ -257,6 +257,72 @@ class ConsultationRule(PolicyPart):
 NO_CONSULTATION = ConsultationRule()
 
 
+class GradeLevel(PolicyPart):
+    """One step of an incident grading scale: its short name and what it means."""
+
+    name: Text
+    description: Text
+
+
+Grade = Annotated[StrictInt, Field(ge=1, le=5)]
+GradeScale = Annotated[tuple[GradeLevel, ...], Field(min_length=5, max_length=5)]
+
+
+class IncidentGrading(PolicyPart):
+    """How an incident with a disclosure is graded, and from which grades it is reported to the ICO.
+
+    The two five-step scales are those of the NHS "Guide to the notification of data security and protection
+    incidents" (NHS Digital, now NHS England: the Data Security and Protection Toolkit's incident reporting tool), step
+    1 first. An incident is reportable when its likelihood is at least `report_likelihood` and its severity at least
+    `report_severity` (the guide's grid read as "likely or above and minor or above", docs/guardians/incidents.md).
+    A local policy keeps the scales and may lower either threshold (report more), never raise one.
+    """
+
+    likelihood: GradeScale
+    severity: GradeScale
+    report_likelihood: Grade
+    report_severity: Grade
+
+    def reportable(self, *, likelihood: int, severity: int) -> bool:
+        """Whether an incident of these grades must be reported to the ICO within 72 hours of awareness."""
+        return likelihood >= self.report_likelihood and severity >= self.report_severity
+
+
+# The NHS guide's scales and threshold: the grading of every shipped policy (none has an `incidents` section, and a
+# released policy version is never rewritten), and the floor a derived policy's section is held to.
+NHS_INCIDENT_GRADING = IncidentGrading(
+    likelihood=(
+        GradeLevel(name="Not occurred", description="There is absolute certainty that no adverse effect can arise."),
+        GradeLevel(
+            name="Not likely",
+            description="In cases where there is no evidence that can prove that no adverse effect has occurred.",
+        ),
+        GradeLevel(name="Likely", description="It is likely that there will be an occurrence of an adverse effect."),
+        GradeLevel(
+            name="Highly likely",
+            description="There is almost certainty that at some point in the future an adverse effect will happen.",
+        ),
+        GradeLevel(name="Occurred", description="There is a reported occurrence of an adverse effect arising."),
+    ),
+    severity=(
+        GradeLevel(
+            name="No adverse effect",
+            description="There is absolute certainty that no adverse effect can arise from the breach.",
+        ),
+        GradeLevel(
+            name="Minor",
+            description="Potentially some minor adverse effect, or any incident involving vulnerable groups even if "
+            "no adverse effect occurred.",
+        ),
+        GradeLevel(name="Adverse", description="Potentially some adverse effect."),
+        GradeLevel(name="Serious", description="Potentially pain and suffering, or financial loss."),
+        GradeLevel(name="Catastrophic", description="Death or a catastrophic event."),
+    ),
+    report_likelihood=3,
+    report_severity=2,
+)
+
+
 class Policy(PolicyPart):
     name: Text
     version: Text
@@ -282,6 +348,8 @@ class Policy(PolicyPart):
     evidence: Evidence | None = None
     # Local: the consultations an approval waits for (none in the shipped policies).
     consultation: ConsultationRule | None = None
+    # Local: how incidents are graded and from which grades reported (the NHS guide's when absent).
+    incidents: IncidentGrading | None = None
 
     @property
     def panel_rule(self) -> PanelRule:
@@ -292,6 +360,11 @@ class Policy(PolicyPart):
     def consultation_rule(self) -> ConsultationRule:
         """The policy's consultation section, or none needed when it has none."""
         return self.consultation or NO_CONSULTATION
+
+    @property
+    def incident_grading(self) -> IncidentGrading:
+        """The policy's incident grading, or the NHS guide's when it has none."""
+        return self.incidents or NHS_INCIDENT_GRADING
 
     @property
     def evidence_rule(self) -> Evidence:

@@ -65,6 +65,7 @@ def floor_problems(policy: Policy, *, baseline: Policy, evidence_model: Policy |
     problems += _emergency(policy, baseline)
     problems += _panel(policy, baseline)
     problems += _consultation(policy, baseline)
+    problems += _incidents(policy, baseline)
     problems += _evidence(policy, evidence_model)
     problems += _thresholds(policy, baseline)
     problems += _allowed(policy, baseline)
@@ -337,6 +338,22 @@ def _consultation(policy: Policy, baseline: Policy) -> Problems:
         )
         for rule_id, roles in floor.items()
         if roles - mine.get(rule_id, frozenset())
+    ]
+    return problems
+
+
+def _incidents(policy: Policy, baseline: Policy) -> Problems:
+    """The baseline's grading scales kept, and the reporting threshold only lowered (report more, never fewer)."""
+    mine, floor = policy.incident_grading, baseline.incident_grading
+    problems = [
+        (f"incidents.{scale}", "fixed wording: keep the baseline's scale (the NHS guide's)")
+        for scale in ("likelihood", "severity")
+        if getattr(mine, scale) != getattr(floor, scale)
+    ]
+    problems += [
+        (f"incidents.{name}", f"raised above the baseline's {getattr(floor, name)}: only lower it (report more)")
+        for name in ("report_likelihood", "report_severity")
+        if getattr(mine, name) > getattr(floor, name)
     ]
     return problems
 

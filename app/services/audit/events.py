@@ -135,6 +135,21 @@ async def consulted(
     )
 
 
+async def incident_acted(
+    *, session: AsyncSession, actor: Principal, request_id: str, action: RequestAction, outcome: str
+) -> None:
+    """An act on an incident with one of the request's disclosures, audited on the request: the outcome names the
+    incident (and grades or outcome), never its description. No request webhook: the incident's own events tell."""
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request_id,
+        outcome=outcome,
+    )
+
+
 async def notice_released(
     *, session: AsyncSession, actor: Principal, request: SharingRequest, audience: str, reasons: Collection[str]
 ) -> None:

@@ -53,6 +53,7 @@ class Letter:
     request_id: str
     due_at: datetime | None
     recipients: list[str]
+    incident_id: str | None = None
 
 
 async def deliver_due(
@@ -102,7 +103,9 @@ async def claim(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
                 continue
             row.attempts += 1
             row.next_attempt_at = now + LEASE
-            letters.append(Letter(row.id, row.attempts, row.kind, row.request_id, row.due_at, recipients))
+            letters.append(
+                Letter(row.id, row.attempts, row.kind, row.request_id, row.due_at, recipients, row.incident_id)
+            )
         await session.commit()
     return letters
 
@@ -110,9 +113,12 @@ async def claim(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Set
 async def _addresses(*, session: AsyncSession, settings: Settings, row: EmailMessage) -> list[str]:
     """Where the message goes: the guardians on duty, or the named guardian's last known address."""
     if row.kind in TO_DUTY:
-        if not settings.notify_duty_addresses:
-            log.warning("notification %s (%s): CALDICOTT_NOTIFY_DUTY_ADDRESSES is empty; not sent", row.id, row.kind)
-        return list(settings.notify_duty_addresses)
+        addresses = list(settings.notify_duty_addresses)
+        if row.kind is EmailKind.INCIDENT_RECORDED:  # the SIRO and the DPO too, each address once
+            addresses += [address for address in settings.notify_incident_addresses if address not in addresses]
+        if not addresses:
+            log.warning("notification %s (%s): no duty or incident addresses are set; not sent", row.id, row.kind)
+        return addresses
     assert row.recipient_sub is not None and row.recipient_org is not None
     address = await people.address_of(session=session, sub=row.recipient_sub, org=row.recipient_org)
     if address is None:
@@ -134,6 +140,7 @@ def send(settings: Settings, letter: Letter, now: datetime) -> str | None:
         kind=letter.kind,
         request_id=letter.request_id,
         due_at=letter.due_at,
+        incident_id=letter.incident_id,
         console_url=settings.console_address,
         sender=settings.notify_from,
         recipients=letter.recipients,

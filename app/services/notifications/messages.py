@@ -51,6 +51,12 @@ WORDING = {
         when="It was decided at {time}.",
         reader="a safeguarding lead",
     ),
+    EmailKind.INCIDENT_RECORDED: Wording(
+        subject="An incident with a disclosure was recorded",
+        opening="An incident with data the controller disclosed was recorded, or graded as reportable to the ICO. "
+        "You are told as the SIRO, the DPO or a guardian on duty.",
+        when="It must be reported to the ICO by {time} (72 hours from awareness).",
+    ),
 }
 
 CLOSING = (
@@ -79,10 +85,15 @@ def compose(
     sender: str,
     recipients: list[str],
     now: datetime,
+    incident_id: str | None = None,
 ) -> Message:
     """The plain-text message of one notification."""
     wording = WORDING[kind]
-    lines = [wording.opening, "", f"Open the case: {case_link(console_url, request_id)}"]
+    if incident_id is not None:  # no console page for incidents yet: the API's, read with a token of the controller
+        link = f"Read the incident: {console_url.rstrip('/')}/v1/incidents/{incident_id}"
+    else:
+        link = f"Open the case: {case_link(console_url, request_id)}"
+    lines = [wording.opening, "", link]
     if due_at is not None:
         lines.append(wording.when.format(time=said(due_at)))
     message = Message()

@@ -70,6 +70,15 @@ def seated(
     writes.add(session, EmailMessage, rows)
 
 
+def incident_recorded(
+    *, session: AsyncSession, request_id: str, incident_id: str, report_by: datetime | None, now: datetime
+) -> None:
+    """Tell the guardians on duty and the incident addresses (the SIRO's, the DPO's) of an incident with a disclosure
+    of the request, recorded or become reportable: a link to it, and its reporting deadline if it has one."""
+    row = _row(kind=EmailKind.INCIDENT_RECORDED, request_id=request_id, due_at=report_by, now=now)
+    writes.add(session, EmailMessage, row | {"incident_id": incident_id})
+
+
 def request_changed(*, session: AsyncSession, request: SharingRequest, action: RequestAction) -> None:
     """Tell the guardians on duty of an emergency request arriving in the queue, or of a queued request gone overdue."""
     if action is RequestAction.OVERDUE:

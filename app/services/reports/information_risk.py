@@ -39,6 +39,7 @@ from app.models.actions import ReportAction
 from app.models.agreement import SharingAgreement
 from app.models.base import LONDON, utcnow
 from app.models.disclosure import Disclosure
+from app.models.incident import Incident
 from app.models.information_asset import InformationAsset
 from app.models.information_risk import AssetRisk, InformationRiskReport, OrganisationRisk, RiskCounts
 from app.models.organisation import Organisation
@@ -76,6 +77,7 @@ REVIEW_MEASURES = {
 # Counts nothing ties to an asset: null on an asset's row rather than a zero that would read as "none".
 NOT_FOR_ASSETS = ("referrals_overdue", "agreements_expiring")
 CSV_KEYS = ("section", "code", "name", "owner")
+SERIOUS = 4  # the NHS guide's severity "serious" (4) and "catastrophic" (5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +254,28 @@ async def count_expiring_agreements(*, session: AsyncSession, window: Window, ta
         tally.add("agreements_expiring", organisations=parties)
 
 
+async def count_incidents(*, session: AsyncSession, window: Window, tally: Tally) -> None:
+    """Incidents recorded in the period, by the asset and recipient of the disclosure each is against: reportable,
+    serious, and whether reported within the 72 hours (judged now for those not reported)."""
+    rows = await session.exec(
+        select(Incident, Disclosure.asset_code)
+        .join(Disclosure, col(Disclosure.id) == col(Incident.disclosure_id))
+        .where(window.holds(col(Incident.recorded_at)))
+    )
+    for incident, asset in rows.all():
+        where = {"organisations": [incident.recipient_org], "assets": [asset]}
+        tally.add("incidents", **where)
+        if incident.severity >= SERIOUS:
+            tally.add("incidents_serious", **where)
+        if (report_by := incident.report_by) is None:
+            continue
+        tally.add("incidents_reportable", **where)
+        if incident.reported_at is not None and incident.reported_at <= report_by:
+            tally.add("incidents_reported_in_time", **where)
+        elif incident.reported_at is not None or report_by < window.now:
+            tally.add("incidents_not_reported_in_time", **where)
+
+
 def risk_counts(counter: Counter[str], *, asset: bool = False) -> RiskCounts:
     """A row's counts from its counter: zero where nothing was found, null where the count is not an asset's."""
     return RiskCounts(
@@ -278,8 +302,7 @@ async def information_risk(
     await count_approvals(session=session, registry=registry, window=window, tally=tally)
     await count_referrals_overdue(session=session, window=window, tally=tally)
     await count_expiring_agreements(session=session, window=window, tally=tally)
-    # Incidents (issue 29 item 5) are counted here, by the disclosure each is recorded against (its asset and
-    # recipient), into fields added to RiskCounts: by grade, reportable, reported within 72 hours.
+    await count_incidents(session=session, window=window, tally=tally)
 
     assets = (
         await session.exec(

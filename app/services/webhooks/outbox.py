@@ -259,6 +259,15 @@ async def emit_agreement_notice(
     )
 
 
+async def emit_incident_event(
+    *, session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any], recipient_org: str | None
+) -> str:
+    """Tell the controller's endpoints of an incident (and, for a recall, the recipient organisation's): the same
+    audience rule as an agreement's notice, with the recipient as the one organisation named."""
+    organisations = [recipient_org] if recipient_org is not None else []
+    return await emit_agreement_notice(session=session, event_type=event_type, data=data, organisations=organisations)
+
+
 async def emit_test(*, session: AsyncSession, endpoint_id: str) -> str:
     """A `webhook.test` event and its one delivery, to this endpoint alone and due now; the event's id."""
     now, event_type = utcnow(), WebhookEventType.TEST
