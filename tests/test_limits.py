@@ -138,6 +138,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
     assert sorted(list_operations()) == [
         ("GET", "/v1/audit/checkpoints"),
         ("GET", "/v1/audit/events"),
+        ("GET", "/v1/disclosures"),
         ("GET", "/v1/events"),
         ("GET", "/v1/information-assets"),
         ("GET", "/v1/organisations"),
@@ -155,6 +156,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
         ("GET", "/v1/sharing-requests"),
         ("GET", "/v1/sharing-requests/{request_id}/attachments"),
         ("GET", "/v1/sharing-requests/{request_id}/consultations"),
+        ("GET", "/v1/sharing-requests/{request_id}/disclosures"),
         ("GET", "/v1/sharing-requests/{request_id}/history"),
         ("GET", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),

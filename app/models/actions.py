@@ -46,6 +46,8 @@ class RequestAction(StrEnum):
     - `controller_check_recorded`: a controller's check was recorded; the outcome names it.
     - `controller_check_failed`: a controller's check failed and sent the request back to the queue.
     - `controller_check_overdue`: an emergency share's check was still open after the emergency response time.
+    - `disclosure_recorded`: an asset's owner (or an IG manager) recorded one of its disclosures as sent or not sent;
+      the outcome names the disclosure and what was recorded.
     """
 
     SUBMITTED = "submitted"
@@ -85,6 +87,7 @@ class RequestAction(StrEnum):
     CONTROLLER_CHECK_RECORDED = "controller_check_recorded"
     CONTROLLER_CHECK_FAILED = "controller_check_failed"
     CONTROLLER_CHECK_OVERDUE = "controller_check_overdue"
+    DISCLOSURE_RECORDED = "disclosure_recorded"
 
 
 class AdminAction(StrEnum):

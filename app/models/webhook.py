@@ -34,6 +34,7 @@ class WebhookEventType(StrEnum):
     - `sharing_request.attachment_added`: evidence was attached to the request.
     - `sharing_request.evidence_verified`: a guardian verified or rejected evidence: only verified evidence counts.
     - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
+    - `sharing_request.disclosed`: an information asset's owner recorded data of an approved request as sent.
     - `policy.activated`: a policy version was activated and decides every request from now on.
     - `sharing_agreement.review_due`: a sharing agreement's review date is 30 days away or nearer, or has passed.
     - `sharing_agreement.expiring`: a sharing agreement's last day is 30 days away or nearer.
@@ -56,6 +57,7 @@ class WebhookEventType(StrEnum):
     ATTACHMENT_ADDED = "sharing_request.attachment_added"
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
+    DISCLOSED = "sharing_request.disclosed"
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"

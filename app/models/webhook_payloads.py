@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
-from app.models.vocabulary import DecisionOutcome, RequestStatus, ReviewVerdict
+from app.models.vocabulary import DataCategory, DecisionOutcome, DisclosureChannel, RequestStatus, ReviewVerdict
 from app.models.webhook import WebhookEventType
 
 TIMESTAMP = "When the event happened: RFC 3339 in UTC, to the microsecond (`2026-11-26T14:05:00.000000Z`)"
@@ -59,6 +59,20 @@ class RequestEventData(BaseModel):
         "that holds sequence n of a request and is sent n + 2 knows one is missing (catch up with `GET /v1/events`); "
         "one that is sent n or less again has seen it already",
     )
+
+
+class DisclosedEventData(RequestEventData):
+    """A request's state, and what one of its disclosures sent: never who sent it nor from which system."""
+
+    disclosure_id: str = Field(
+        description="The disclosure recorded: read it with the request's disclosures "
+        "(`GET /v1/sharing-requests/{id}/disclosures`)"
+    )
+    items: list[DataCategory] = Field(
+        description="The data categories sent, each one the request's approval covers (never more)"
+    )
+    channel: DisclosureChannel = Field(description="The secure channel the data went by")
+    disclosed_at: dt.datetime = Field(description="When the data was sent (UTC), as the sender recorded it")
 
 
 class PolicyActivatedData(BaseModel):
@@ -155,6 +169,11 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
     WebhookEventType.READY_TO_DISCLOSE: EventKind(
         RequestEventData,
         "The last controller's check holding an approved request back was recorded done: it may be disclosed",
+    ),
+    WebhookEventType.DISCLOSED: EventKind(
+        DisclosedEventData,
+        "The owner of an information asset holding an approved request's data (or an IG manager) recorded it sent: "
+        "what went, by which channel and when",
     ),
     WebhookEventType.POLICY_ACTIVATED: EventKind(
         PolicyActivatedData,
