@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import update
 
 from app.models.disclosure import Disclosure
@@ -189,3 +191,57 @@ def test_due_counts_working_days() -> None:
     friday = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
     assert after_working_days(None, friday, 1) == datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
     assert after_working_days(None, friday, 5) == datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
+
+
+async def test_the_subject_report_and_fhir_say_what_was_disclosed(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await registered(client, tokens, EPR)
+    person = "9990000018"
+    approved = (await submit(client, tokens, changed({"subjects.identifiers": [person]}))).json()
+    assert approved["status"] == "approved", approved
+    iao = inside(tokens, Role.IAO, "iao-1")
+    [pending] = (await client.get(f"/v1/sharing-requests/{approved['id']}/disclosures", headers=iao)).json()["items"]
+    guardian = inside(tokens, Role.GUARDIAN, "guardian-1")
+    report = "/v1/reports/subject-disclosures"
+    [before] = (await client.post(report, json={"identifier": person}, headers=guardian)).json()["items"]
+    assert [(made["asset_code"], made["status"], made["channel"]) for made in before["disclosures"]] == [
+        ("EPR", "pending", None)
+    ]
+    body = sent(items=["diagnoses"], channel="mesh")
+    assert (await client.post(f"/v1/disclosures/{pending['id']}/record", json=body, headers=iao)).status_code == 200
+
+    [after] = (await client.post(report, json={"identifier": person}, headers=guardian)).json()["items"]
+    [made] = after["disclosures"]
+    assert (made["asset_code"], made["status"], made["items"], made["channel"]) == (
+        "EPR",
+        "disclosed",
+        ["diagnoses"],
+        "mesh",
+    )
+    assert made["disclosed_at"] is not None
+
+    # FHIR: the disclosure is an AuditEvent of its own (subtype `disclosure`), valid R4, with its Provenance.
+    for document in (
+        (await client.post(report, params={"format": "fhir"}, json={"identifier": person}, headers=guardian)).json(),
+        (await client.get(f"/v1/sharing-requests/{approved['id']}/fhir", headers=tokens.agency("RXT01"))).json(),
+    ):
+        Bundle.model_validate(document)
+        resources = [entry["resource"] for entry in document["entry"]]
+        for resource in resources:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        [event] = [
+            resource
+            for resource in resources
+            if resource["resourceType"] == "AuditEvent"
+            and any(code["code"] == "disclosure" for code in resource["subtype"])
+        ]
+        assert event["id"] == pending["id"]
+        assert {code["code"] for code in event["subtype"]} == {"disclose", "disclosure", "mesh"}
+        assert [entity["type"]["code"] for entity in event["entity"] if "lifecycle" in entity] == ["diagnoses"]
+        assert "iao-1" not in str(document)
+        [origin] = [
+            r
+            for r in resources
+            if r["resourceType"] == "Provenance" and r["target"][0]["reference"].endswith(event["id"])
+        ]
+        assert origin["activity"]["coding"][0]["code"] == "disclosure"
