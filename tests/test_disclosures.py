@@ -245,3 +245,31 @@ async def test_the_subject_report_and_fhir_say_what_was_disclosed(client: httpx.
             if r["resourceType"] == "Provenance" and r["target"][0]["reference"].endswith(event["id"])
         ]
         assert origin["activity"]["coding"][0]["code"] == "disclosure"
+
+
+async def test_withdrawing_an_approval_cancels_its_disclosures_until_one_is_made(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    request_id = await approved_with_assets(client, tokens)
+    agency, ig_manager = tokens.agency("RXT01"), inside(tokens, Role.IG_MANAGER, "ig-1")
+    withdrawn = await client.post(f"/v1/sharing-requests/{request_id}/withdraw", headers=agency)
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn", withdrawn.text
+    [closed] = (await client.get(f"/v1/sharing-requests/{request_id}/disclosures", headers=ig_manager)).json()["items"]
+    assert closed["status"] == "cancelled" and "withdrew" in closed["reason"]
+    late = await client.post(f"/v1/disclosures/{closed['id']}/record", json=sent(), headers=ig_manager)
+    assert late.status_code == 409 and late.json()["current_status"] == "cancelled"
+    trail = await client.get(
+        "/v1/audit/events", params={"action": "withdrawn"}, headers=inside(tokens, Role.AUDITOR, "auditor-1")
+    )
+    assert [event["target_id"] for event in trail.json()["items"]] == [request_id]
+
+    # Once something is disclosed under an approval, it stays: 409, and nothing changes.
+    second = (await submit(client, tokens, baseline_request())).json()
+    [pending] = (await client.get(f"/v1/sharing-requests/{second['id']}/disclosures", headers=ig_manager)).json()[
+        "items"
+    ]
+    assert (await client.post(f"/v1/disclosures/{pending['id']}/record", json=sent(), headers=ig_manager)).is_success
+    refused = await client.post(f"/v1/sharing-requests/{second['id']}/withdraw", headers=agency)
+    assert refused.status_code == 409 and refused.json()["current_status"] == "approved", refused.text
+    assert (await client.get(f"/v1/sharing-requests/{second['id']}", headers=agency)).json()["status"] == "approved"

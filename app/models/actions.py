@@ -17,7 +17,7 @@ class RequestAction(StrEnum):
     - `reviewed`: a guardian or panel decided it.
     - `information_requested`: a guardian asked the requester for more information.
     - `amended`: the requester answered with a revised request, decided again by the rules.
-    - `withdrawn`: the requester withdrew it.
+    - `withdrawn`: the requester withdrew it (before a final decision, or an approval before anything was disclosed).
     - `retrospective_reviewed`: a guardian reviewed an emergency share afterwards.
     - `reconsideration_requested`: the requester asked for a decision to be reconsidered.
     - `reconsidered`: a guardian reconsidered the decision.

@@ -22,7 +22,8 @@ class WebhookEventType(StrEnum):
     - `sharing_request.referred`: a request was referred to a Caldicott Guardian (or went back to one).
     - `sharing_request.reviewed`: a guardian, or a panel of guardians, decided a referred request.
     - `sharing_request.information_requested`: a guardian asked the requester for more information.
-    - `sharing_request.withdrawn`: the requester withdrew the request.
+    - `sharing_request.withdrawn`: the requester withdrew the request (before a final decision, or an approval before
+      anything was disclosed under it).
     - `sharing_request.overdue`: a referred request passed its response deadline, or an emergency share's check is
       still open.
     - `sharing_request.retrospective_review_completed`: a guardian completed the retrospective review of an

@@ -140,7 +140,11 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
     WebhookEventType.INFORMATION_REQUESTED: EventKind(
         RequestEventData, "A guardian asked the requester for more information before deciding"
     ),
-    WebhookEventType.WITHDRAWN: EventKind(RequestEventData, "The requester withdrew the request"),
+    WebhookEventType.WITHDRAWN: EventKind(
+        RequestEventData,
+        "The requester withdrew the request: before a final decision, or an approval it no longer needed before "
+        "anything was disclosed under it (its pending disclosures are cancelled)",
+    ),
     WebhookEventType.OVERDUE: EventKind(
         RequestEventData,
         "A referred request passed its response deadline without a decision, or an emergency share's controller's "

@@ -33,6 +33,14 @@ from app.services.information_assets.matching import FACTS_KEY
 DUE_WORKING_DAYS = "disclosure_due_working_days"
 DEFAULT_DUE_WORKING_DAYS = 5
 APPROVING_OUTCOMES = (DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS)
+# Why pending disclosures closed, as the request's change says it; any other change names the request's new status.
+CANCELLED_BECAUSE = {
+    RequestAction.WITHDRAWN: "the requester withdrew the approved request before it was disclosed",
+    RequestAction.RECONSIDERATION_REQUESTED: "the requester asked for the approval to be reconsidered: disclosures "
+    "open again if it is approved once more",
+    RequestAction.RECONSIDERED: "the approval was overturned on reconsideration before it was disclosed",
+    RequestAction.CONTROLLER_CHECK_FAILED: "a controller's check of the approval failed: it went back to a guardian",
+}
 _OWNERS = driver.prepare(core_select(InformationAsset.code, InformationAsset.owner))
 
 
@@ -44,7 +52,10 @@ async def follow(
     if ready_to_disclose(request):
         await _open(session=session, request=request, action=action, decision=decision)
     elif request.status not in APPROVING_STATUSES and action is not RequestAction.SUBMITTED:
-        await cancel_pending(session=session, request_id=request.id, reason=f"the request is now {request.status}")
+        reason = (
+            CANCELLED_BECAUSE.get(action) if action is not None else None
+        ) or f"the request is now {request.status}"
+        await cancel_pending(session=session, request_id=request.id, reason=reason)
 
 
 async def cancel_pending(*, session: AsyncSession, request_id: str, reason: str) -> int:

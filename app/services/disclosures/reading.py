@@ -105,6 +105,14 @@ async def listed(
     )
 
 
+async def any_made(*, session: AsyncSession, request_id: str) -> bool:
+    """Whether anything has been recorded disclosed under the request's approval."""
+    query = select(Disclosure.id).where(
+        Disclosure.request_id == request_id, Disclosure.status == DisclosureStatus.DISCLOSED
+    )
+    return (await session.exec(query.limit(1))).first() is not None
+
+
 async def overdue_count(*, session: AsyncSession, now: datetime) -> int:
     """How many disclosures are pending past their due time."""
     query = select(Disclosure.id).where(Disclosure.status == DisclosureStatus.PENDING, col(Disclosure.due_at) <= now)

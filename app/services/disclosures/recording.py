@@ -31,15 +31,17 @@ async def record(
 ) -> DisclosurePublic:
     """Record the pending disclosure as sent or not sent: 404 unseen, 403 not its recorder, 409 recorded already,
     422 naming the field."""
-    row = await session.get(Disclosure, disclosure_id, with_for_update=True)
+    row = await session.get(Disclosure, disclosure_id)
     if row is None or not may_see(principal, row):
         raise NotFound(f"no disclosure {disclosure_id!r}")
     if not may_record(principal, row):
         raise Forbidden("only the asset's owner (its IAO) or an IG manager of the controller records a disclosure")
+    # The request first, then the disclosure, as a withdrawal takes them: one waits for the other, never both.
+    request = await session.get(SharingRequest, row.request_id, with_for_update=True)
+    assert request is not None  # a foreign key
+    await session.refresh(row, with_for_update=True)
     if row.status != DisclosureStatus.PENDING:
         raise Conflict(f"the disclosure is {row.status}; it is recorded once", current_status=row.status)
-    request = await session.get(SharingRequest, row.request_id)
-    assert request is not None  # a foreign key
     now = utcnow()
     if body.outcome is DisclosureOutcome.DISCLOSED:
         await _check_disclosed(session=session, request=request, row=row, body=body, now=now)
