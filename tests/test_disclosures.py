@@ -143,6 +143,11 @@ async def test_overdue_not_disclosed_and_an_ig_manager(client: httpx.AsyncClient
     [late] = (await client.get("/v1/disclosures", params={"overdue": "true"}, headers=siro)).json()["items"]
     assert late["overdue"] is True and late["request_id"] == request_id
     assert (await client.get("/v1/disclosures", params={"overdue": "false"}, headers=siro)).json()["items"] == []
+    # Counted beside the queue's overdue requests, and in the scrape.
+    metrics = await client.get("/v1/reports/review-metrics", headers=inside(tokens, Role.AUDITOR, "auditor-1"))
+    assert metrics.status_code == 200 and metrics.json()["disclosures_overdue_now"] == 1, metrics.text
+    scrape = (await client.get("/metrics")).text
+    assert "caldicott_disclosures_overdue 1.0" in scrape, scrape
     # An IAO reads only its own, whatever owner it asks for.
     other = inside(tokens, Role.IAO, "iao-2")
     assert (await client.get("/v1/disclosures", params={"owner": "iao-1"}, headers=other)).json()["items"] == []

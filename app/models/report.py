@@ -177,6 +177,10 @@ class ReviewMetrics(BaseModel):
         description="Time from referral to a guardian's decision, by urgency."
     )
     overdue_now: int = Field(description="Requests in the queue now whose due time has passed.")
+    disclosures_overdue_now: int = Field(
+        description="Disclosures of approved requests still pending now past their due time (a configured number of "
+        "working days after the approval was ready to disclose): `GET /v1/disclosures?overdue=true` lists them.",
+    )
     overturns: Overturns = Field(
         description="Guardians' decisions on referrals and emergency shares against what the rules would have decided"
     )

@@ -7,6 +7,7 @@ owner, who recorded it); any other agency is told 404, as for the request itself
 
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -115,5 +116,5 @@ async def any_made(*, session: AsyncSession, request_id: str) -> bool:
 
 async def overdue_count(*, session: AsyncSession, now: datetime) -> int:
     """How many disclosures are pending past their due time."""
-    query = select(Disclosure.id).where(Disclosure.status == DisclosureStatus.PENDING, col(Disclosure.due_at) <= now)
-    return len((await session.exec(query)).all())
+    query = select(func.count()).where(Disclosure.status == DisclosureStatus.PENDING, col(Disclosure.due_at) <= now)
+    return int((await session.exec(query)).one())
