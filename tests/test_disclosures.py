@@ -110,6 +110,9 @@ async def test_a_request_walked_to_a_recorded_disclosure(
     )
     again = await client.post(record, json=sent(), headers=owner)
     assert again.status_code == 409 and again.json()["current_status"] == "disclosed"
+    history = await client.get(f"/v1/sharing-requests/{request_id}/history", headers=tokens.agency("RXT01"))
+    [entry] = [entry for entry in history.json()["items"] if entry["type"] == "disclosure"]
+    assert (entry["disclosure"]["status"], entry["disclosure"]["recorded_by"]) == ("disclosed", None)
     listed = (await client.get("/v1/disclosures", params={"status": "disclosed"}, headers=owner)).json()["items"]
     assert [row["items"] for row in listed] == [["demographics", "diagnoses"]]
 

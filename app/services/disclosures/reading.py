@@ -15,6 +15,7 @@ from app.errors import NotFound
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.disclosure import Disclosure, DisclosureList, DisclosurePublic
+from app.models.review import DisclosureEntry
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import DisclosureStatus, Role
 from app.platform.pagination import ascending, keyset_page
@@ -104,6 +105,20 @@ async def listed(
     return DisclosureList(
         items=[DisclosurePublic.of(row, now=now, inside=True) for row in rows], next_cursor=next_cursor
     )
+
+
+async def history_entries(*, session: AsyncSession, principal: Principal, request_id: str) -> list[DisclosureEntry]:
+    """The request's disclosures once recorded or cancelled, as its history shows them to the caller (an IAO without
+    another reading role: its own assets' only)."""
+    query = select(Disclosure).where(Disclosure.request_id == request_id, col(Disclosure.recorded_at).is_not(None))
+    if not reads_all(principal) and not principal.has(Role.AGENCY):
+        query = query.where(Disclosure.owner == principal.sub)
+    now = utcnow()
+    return [
+        DisclosureEntry(at=row.recorded_at, disclosure=DisclosurePublic.of(row, now=now, inside=principal.inside))
+        for row in (await session.exec(query)).all()
+        if row.recorded_at is not None
+    ]
 
 
 async def any_made(*, session: AsyncSession, request_id: str) -> bool:
