@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import PageCursor, PageLimit, PathName
 from app.http.idempotency import IdempotentRoute
 from app.http.roles import require_roles
@@ -44,7 +44,7 @@ DisclosureId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]{1,36}$", 
     description="Opened when the approval is ready to disclose (none when no registered asset holds its items). The "
     "controller's guardians, auditors, admins, IG managers, SIRO and DPO read every one; an IAO those of the assets it "
     "owns; the requesting agency its own request's, without `asset_code`, `owner` and `recorded_by`.",
-    responses={404: problem_doc("No such request, or one the caller may not read")},
+    responses=INVALID_INPUT | {404: problem_doc("No such request, or one the caller may not read")},
 )
 async def request_disclosures(
     request_id: PathName,
@@ -61,6 +61,7 @@ async def request_disclosures(
     "/v1/disclosures",
     summary="The controller's disclosures, soonest due first: an IAO sees those of the assets it owns, the "
     "controller's other readers every one",
+    responses=INVALID_INPUT,
 )
 async def list_disclosures(
     session: SessionDep,
