@@ -281,3 +281,31 @@ async def test_withdrawing_an_approval_cancels_its_disclosures_until_one_is_made
     refused = await client.post(f"/v1/sharing-requests/{second['id']}/withdraw", headers=agency)
     assert refused.status_code == 409 and refused.json()["current_status"] == "approved", refused.text
     assert (await client.get(f"/v1/sharing-requests/{second['id']}", headers=agency)).json()["status"] == "approved"
+
+
+async def test_a_reconsidered_approval_closes_its_disclosures_and_an_upheld_one_opens_them_again(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    await registered(client, tokens, EPR)
+    referred = (await submit(client, tokens, changed(REFERRED))).json()
+    path, ig_manager = f"/v1/sharing-requests/{referred['id']}", inside(tokens, Role.IG_MANAGER, "ig-1")
+    first, second = inside(tokens, Role.GUARDIAN, "guardian-1"), inside(tokens, Role.GUARDIAN, "guardian-2")
+    assert (await client.post(f"{path}/claim", headers=first)).status_code == 200
+    review = {"outcome": "approve_with_conditions", "rationale": RATIONALE, "conditions": ["Delete after the episode"]}
+    assert (await client.post(f"{path}/review", json=review, headers=first)).status_code == 200
+    [opened] = (await client.get(f"{path}/disclosures", headers=ig_manager)).json()["items"]
+    assert opened["status"] == "pending"
+
+    grounds = {"grounds": "The condition cannot be met: the record is needed for the whole care plan."}
+    asked = await client.post(f"{path}/reconsideration", json=grounds, headers=tokens.agency("RXT01"))
+    assert asked.status_code == 201, asked.text
+    [closed] = (await client.get(f"{path}/disclosures", headers=ig_manager)).json()["items"]
+    assert closed["status"] == "cancelled" and "reconsidered" in closed["reason"]
+
+    assert (await client.post(f"{path}/claim", headers=second)).status_code == 200
+    upheld = {"outcome": "upheld", "rationale": RATIONALE}
+    decided = await client.post(f"{path}/reconsideration/decision", json=upheld, headers=second)
+    assert decided.status_code == 200, decided.text
+    rows = (await client.get(f"{path}/disclosures", headers=ig_manager)).json()["items"]
+    assert sorted(row["status"] for row in rows) == ["cancelled", "pending"]
