@@ -75,6 +75,7 @@ RESEARCH = REFERRED | {
 POLICY_NAME, REPLAYED_EDITION = "uk-caldicott-baseline", "2027.1"
 # The guardian the tests sign in as: the seeded claimed case is theirs.
 CONSOLE_GUARDIAN = "Grace Guardian"
+CONSULTATION_QUESTION = "Is this adult known to the safeguarding team, and does the risk meet your threshold?"
 RATIONALE = "Approved: ethics approval seen and the dataset limited to what the study protocol needs."
 
 
@@ -233,6 +234,16 @@ def seed(app: Served) -> Seeded:
             headers=guardian_headers(tokens, dev_subject(CONSOLE_GUARDIAN)),
         )
         assert held.status_code == 200, held.text
+        consultation = {
+            "role": "safeguarding_lead",
+            "question": CONSULTATION_QUESTION,
+            "due_at": "2099-01-01T12:00:00Z",
+        }
+        created(
+            f"/v1/sharing-requests/{claimed['id']}/consultations",
+            json=consultation,
+            headers=guardian_headers(tokens, dev_subject(CONSOLE_GUARDIAN)),
+        )  # for the safeguarding lead's consultations page
         approved = created("/v1/sharing-requests", json=changed(RESEARCH), headers=agency)
         path = f"/v1/sharing-requests/{approved['id']}"
         claim = client.post(f"{path}/claim", headers=guardian)

@@ -674,6 +674,15 @@ async def find_person_on_console(client: httpx.AsyncClient, tokens: Tokens) -> R
     return Request("POST", "/console/queue/person", {"Cookie": person["Cookie"]}, data=data)
 
 
+async def answer_on_console(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    """The consultations page's answer form, posted by the DPO the API's answer names."""
+    api = await answer_consultation(client, tokens)
+    consultation_id = api.url.split("/")[5]  # /v1/sharing-requests/{id}/consultations/{id}/answer
+    person = await console_as(client, api.headers)
+    data = (api.json or {}) | {"csrf_token": person["csrf_token"]}
+    return Request("POST", f"/console/consultations/{consultation_id}/answer", {"Cookie": person["Cookie"]}, data=data)
+
+
 async def console_sign_out(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     person = await console_person(client)
     return Request("POST", "/console/sign-out", person.headers, data=person.data)
@@ -727,6 +736,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/console/cases/{request_id}/deliberation/notice-releases"): Call(
         on_console(release_notice, "/deliberation/notice-releases", notice_release_form), 303, "notice_released"
     ),
+    ("POST", "/console/consultations/{consultation_id}/answer"): Call(answer_on_console, 303, "consultation_answered"),
     ("POST", "/console/policies/activate"): Call(console_activate_policy, 303, "policy_activated"),
     ("POST", "/console/policies/replay"): Call(
         on_policies_page(replay_policy, "/console/policies/replay", lambda policy: {"policy": "/".join(policy)}),

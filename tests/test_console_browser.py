@@ -53,6 +53,7 @@ NAMES = {
     Role.AUDITOR: "Arun Auditor",
     Role.ADMIN: "Ada Admin",
     Role.IG_MANAGER: "Ines Governance",
+    Role.SAFEGUARDING_LEAD: "Sam Safeguarding",
 }
 
 
@@ -93,6 +94,7 @@ PAGES = (
     Page("/console/policies", Role.ADMIN),
     Page("/console/policies/replays/{replay_id}", Role.AUDITOR),
     Page("/console/audit", Role.AUDITOR),
+    Page("/console/consultations", Role.SAFEGUARDING_LEAD),  # the seeded claimed case asks the lead: its form too
 )
 # Pages that are no route: the page every error of the console is shown on.
 ERROR_PAGES = (Page("/console/no-such-page", Role.GUARDIAN),)

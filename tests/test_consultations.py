@@ -7,7 +7,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlmodel import col
 
+from app.models.consultation import Consultation
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
 from tests.factories import REFERRED, register_organisation, submit
@@ -281,3 +285,77 @@ async def test_a_panels_approval_waits_for_the_consultation_its_chair_asks(
     decided = await client.post(f"{base}/panel/decision", json=close, headers=guardian(tokens))
     assert (decided.status_code, decided.json()["outcome"]) == (200, "approve"), decided.text
     await verify(client, tokens)
+
+
+async def to_answer(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """Every page of GET /v1/consultations for this caller, walked one item at a time."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, Any] = {"limit": 1} | params
+    while True:
+        page = await client.get("/v1/consultations", params=query, headers=headers)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        if page.json()["next_cursor"] is None:
+            return items
+        query["cursor"] = page.json()["next_cursor"]
+
+
+async def test_each_consulted_person_lists_only_what_is_asked_of_them(
+    client: httpx.AsyncClient, tokens: Tokens, requester: str, app: FastAPI
+) -> None:
+    first = await claimed(client, tokens)
+    asked = {
+        "lead": await ask(client, tokens, first, due_at=due(24)),
+        "dpo": await ask(client, tokens, first, role="dpo", due_at=due(48)),
+        "iao-pas": await ask(client, tokens, first, role="iao", iao="iao-pas", due_at=due(72)),
+    }
+    second = await claimed(client, tokens)
+    asked["lead-2"] = await ask(client, tokens, second, due_at=due(12))
+    asked["siro"] = await ask(client, tokens, second, role="siro", due_at=due(96))
+    ids = {name: response.json()["id"] for name, response in asked.items()}
+    assert all(response.status_code == 201 for response in asked.values())
+
+    lead = person(*LEAD, tokens)
+    listed = await to_answer(client, lead)
+    assert [item["id"] for item in listed] == [ids["lead-2"], ids["lead"]]  # soonest due first
+    assert [(item["request_id"], item["due_at"]) for item in listed] == [
+        (second, asked["lead-2"].json()["due_at"]),
+        (first, asked["lead"].json()["due_at"]),
+    ]
+    assert [item["id"] for item in await to_answer(client, person("CONTROLLER", Role.DPO, "dpo-1", tokens))] == [
+        ids["dpo"]
+    ]
+    assert [item["id"] for item in await to_answer(client, person("CONTROLLER", Role.SIRO, "siro-1", tokens))] == [
+        ids["siro"]
+    ]
+    assert [item["id"] for item in await to_answer(client, person("CONTROLLER", Role.IAO, "iao-pas", tokens))] == [
+        ids["iao-pas"]
+    ]
+    assert await to_answer(client, person("CONTROLLER", Role.IAO, "iao-other", tokens)) == []
+    everything = sorted(ids.values())
+    for reader in (guardian(tokens, 2), tokens.headers("CONTROLLER", Role.AUDITOR, sub="auditor-1")):
+        assert sorted(item["id"] for item in await to_answer(client, reader)) == everything
+    for refused in (tokens.agency(requester), tokens.admin(), tokens.headers(requester, Role.SAFEGUARDING_LEAD)):
+        response = await client.get("/v1/consultations", headers=refused)
+        assert (response.status_code, response.headers["content-type"]) == (403, "application/problem+json")
+
+    # Answered, open and overdue: the lead's answered one leaves the open list; a past due time makes one overdue.
+    assert (await answer(client, first, ids["lead"], lead)).status_code == 200
+    async with app.state.wiring.sessionmaker() as session:
+        await session.exec(
+            update(Consultation)
+            .where(col(Consultation.id) == ids["lead-2"])
+            .values(due_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        await session.commit()
+    assert [item["id"] for item in await to_answer(client, lead, status="answered")] == [ids["lead"]]
+    assert [item["id"] for item in await to_answer(client, lead, status="overdue")] == [ids["lead-2"]]
+    assert await to_answer(client, lead, status="open") == []
+    assert [item["id"] for item in await to_answer(client, guardian(tokens), status="open")] == [
+        ids["dpo"],
+        ids["iao-pas"],
+        ids["siro"],
+    ]
+    for bad in ({"status": "closed"}, {"cursor": "not-a-cursor"}, {"limit": 0}):
+        response = await client.get("/v1/consultations", params=bad, headers=lead)
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (422, next(iter(bad))), response.text

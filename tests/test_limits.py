@@ -138,6 +138,7 @@ def test_the_contract_lists_the_expected_collections() -> None:
     assert sorted(list_operations()) == [
         ("GET", "/v1/audit/checkpoints"),
         ("GET", "/v1/audit/events"),
+        ("GET", "/v1/consultations"),
         ("GET", "/v1/disclosures"),
         ("GET", "/v1/events"),
         ("GET", "/v1/information-assets"),
@@ -181,6 +182,7 @@ LISTS_OVER_HTTP = [
     ("GET", "/v1/organisations", Role.ADMIN),
     ("GET", "/v1/sharing-agreements", Role.ADMIN),
     ("GET", "/v1/review-queue", Role.GUARDIAN),
+    ("GET", "/v1/consultations", Role.SAFEGUARDING_LEAD),
     ("GET", "/v1/audit/events", Role.AUDITOR),
     ("GET", "/v1/audit/checkpoints", Role.AUDITOR),
     ("GET", "/v1/webhook-endpoints", Role.AGENCY),

@@ -38,6 +38,7 @@ from tests.rules.baseline import changed
 from tests.support import Tokens, cli, production_settings, settings_for
 from tests.test_panels import CONSENT_REFUSED, MEMBERS, REASON
 from tests.test_review import set_columns
+from tests.test_safeguarding_decided import CONSENTED
 
 CONSOLE = "https://console.trust.example"
 DUTY = ["caldicott@trust.example", "duty-guardian@trust.example"]
@@ -273,6 +274,37 @@ async def test_the_guardians_on_duty_are_told_of_an_emergency_arriving_and_of_a_
     assert recipients == DUTY
     body = assert_says_only(message, kind=EmailKind.OVERDUE, request_id=routine.json()["id"])
     assert "The case was due by " in body
+
+
+async def test_the_safeguarding_leads_are_told_of_a_safeguarding_decision_and_of_no_other(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI, inbox: Inbox
+) -> None:
+    await signed_in(mail_app, 1)  # a guardian, whose sign-in held no lead's role
+    leads = {"lead-1": "lead-1@trust.example", "lead-2": "lead-2@trust.example"}
+    async with mail_app.state.wiring.sessionmaker() as session:
+        for sub, email_address in leads.items():
+            roles = [Role.SAFEGUARDING_LEAD] + ([Role.DPO] if sub == "lead-2" else [])
+            await people.seen(
+                session=session,
+                sub=sub,
+                org="CONTROLLER",
+                name="Sam Lead",
+                email=email_address,
+                now=utcnow(),
+                roles=roles,
+            )
+        await session.commit()
+    other = await submit(client, tokens, private_request())  # direct care, decided by the rules
+    assert other.json()["status"] == "approved", other.text
+    assert await deliver(mail_app) == 0
+
+    decided = await submit(client, tokens, private_request(**CONSENTED))
+    assert decided.json()["status"] == "approved", decided.text
+    assert await deliver(mail_app) == 2
+    assert sorted(recipients for recipients, _ in inbox.received) == [[address] for address in sorted(leads.values())]
+    for _, message in inbox.received:
+        body = assert_says_only(message, kind=EmailKind.SAFEGUARDING_DECIDED, request_id=decided.json()["id"])
+        assert "It was decided at " in body and "You receive it as a safeguarding lead" in body
 
 
 async def test_a_rolled_back_act_sends_nothing(

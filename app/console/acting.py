@@ -125,11 +125,12 @@ async def act(
     (the sign-in's last-seen mark) while the refused act leaves nothing, its audit events included. `fields` names a
     body field's input id and label where the form's input is not `<form_id>-<field>` (Refusal.of).
     """
-    try:
-        async with acting.db.begin_nested():
-            check_version(acting.case, str(acting.form.get("version") or "") or None)
-            await work()
-    except ProblemError as problem:
+
+    async def checked() -> None:
+        check_version(acting.case, str(acting.form.get("version") or "") or None)
+        await work()
+
+    async def refused(problem: ProblemError) -> Response:
         await acting.db.refresh(acting.case)  # the savepoint's rollback expired what the work had changed
         refusal = Refusal.of(problem, sent(acting.form), form_id=form_id, fields=fields or {})
         return await case_page(
@@ -140,4 +141,19 @@ async def act(
             request_id=acting.case.id,
             problem=refusal,
         )
-    return RedirectResponse(f"/console/cases/{acting.case.id}?done={done.value}", status_code=303)
+
+    return await attempt(acting.db, checked, refused=refused, then=f"/console/cases/{acting.case.id}?done={done.value}")
+
+
+async def attempt(
+    db: AsyncSession, work: Work, *, refused: Callable[[ProblemError], Awaitable[Response]], then: str
+) -> Response:
+    """Do `work` in a savepoint of the request's transaction: done, a redirect to `then` (post, redirect, get);
+    refused, the savepoint undone and `refused`'s page. Every act of the console passes here, the case page's through
+    `act`, the consultations page's (app/console/consultations.py) directly, as it acts on no case page."""
+    try:
+        async with db.begin_nested():
+            await work()
+    except ProblemError as problem:
+        return await refused(problem)
+    return RedirectResponse(then, status_code=303)

@@ -108,8 +108,11 @@ async def start_session(
     db.add(row)
     await db.flush()
     await events.signed_in_or_out(session=db, actor=principal, action=SignInAction.SIGNED_IN, method=method)
-    # Their address as the sign-in gives it, for the emails that name them (app/services/notifications/).
-    await people.seen(session=db, sub=principal.sub, org=principal.org, name=name, email=email or None, now=now)
+    # Their address and roles as the sign-in gives them, for the emails that name them or their role
+    # (app/services/notifications/).
+    await people.seen(
+        session=db, sub=principal.sub, org=principal.org, name=name, email=email or None, now=now, roles=principal.roles
+    )
     response.set_cookie(
         COOKIE,
         token,
@@ -186,6 +189,8 @@ GuardianUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN))]
 AdminUser = Annotated[ConsoleUser, Depends(require(Role.ADMIN))]
 AuditorUser = Annotated[ConsoleUser, Depends(require(Role.AUDITOR))]
 OverseerUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
+# The people a guardian consults (app/console/consultations.py).
+ConsultedUser = Annotated[ConsoleUser, Depends(require(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
 
 FORM_EXPIRED = ConsoleRefused(
     "This form has expired",

@@ -57,6 +57,12 @@ NAVIGATION: list[NavItem] = [
     NavItem("Dashboard", "/console/dashboard", frozenset({Role.GUARDIAN, Role.AUDITOR})),
     NavItem("Policies", "/console/policies", frozenset({Role.ADMIN, Role.GUARDIAN, Role.AUDITOR})),
     NavItem("Audit", "/console/audit", frozenset({Role.AUDITOR})),
+    # What a guardian asked of the consulted person (app/console/consultations.py).
+    NavItem(
+        "Consultations",
+        "/console/consultations",
+        frozenset({Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO}),
+    ),
 ]
 
 

@@ -20,7 +20,17 @@ router = APIRouter(include_in_schema=False)
 
 # The development sign-in's own form token, before anyone is signed in (a cookie and the same value in the form).
 SIGN_IN_FORM_COOKIE = "caldicott_console_form"
-DEV_ROLES = (Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER)
+# The consulted roles too: their consultations page (app/console/consultations.py) is tried without a trust's provider.
+DEV_ROLES = (
+    Role.GUARDIAN,
+    Role.AUDITOR,
+    Role.ADMIN,
+    Role.IG_MANAGER,
+    Role.SAFEGUARDING_LEAD,
+    Role.DPO,
+    Role.SIRO,
+    Role.IAO,
+)
 NOT_A_NAME_CHARACTER = re.compile(r"[^a-z0-9]+")
 
 

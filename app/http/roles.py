@@ -62,6 +62,8 @@ OverseerPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Ro
 GuardianPrincipal = Annotated[Principal, Depends(require_roles(Role.GUARDIAN))]
 AuditorPrincipal = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 GuardianOrAuditor = Annotated[Principal, Depends(require_roles(Role.GUARDIAN, Role.AUDITOR))]
+# The information-risk report: the controller's SIRO, who owns that risk, its DPO and its auditors (issue 29 item 6).
+RiskReader = Annotated[Principal, Depends(require_roles(Role.SIRO, Role.DPO, Role.AUDITOR))]
 # Who may see what a candidate policy would change: those who govern policy, not the agencies it decides for.
 PolicyReviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.GUARDIAN, Role.AUDITOR))]
 # Webhook endpoints: an agency manages its own, an admin the controller's.
@@ -91,6 +93,12 @@ CaseReader = Annotated[
             Role.IAO,
         )
     ),
+]
+# Who reads the list of consultations (GET /v1/consultations): guardians and auditors every one, the consulted roles
+# those asked of them.
+ConsultationReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.GUARDIAN, Role.AUDITOR, Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO)),
 ]
 # Who may answer a consultation: the roles a guardian consults (the service checks it was asked of theirs).
 ConsultedPrincipal = Annotated[Principal, Depends(require_roles(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]

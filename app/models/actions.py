@@ -153,6 +153,7 @@ class ReportAction(StrEnum):
     - `audit_verified`: the audit trail was verified.
     - `policy_replayed`: a policy replay was run.
     - `agreements_reported`: the agreements report was read.
+    - `information_risk_reported`: the SIRO's information-risk report was read.
     """
 
     DECISION_LOG_EXPORTED = "decision_log_exported"
@@ -161,6 +162,7 @@ class ReportAction(StrEnum):
     AUDIT_VERIFIED = "audit_verified"
     POLICY_REPLAYED = "policy_replayed"
     AGREEMENTS_REPORTED = "agreements_reported"
+    INFORMATION_RISK_REPORTED = "information_risk_reported"
 
 
 class NoticeAction(StrEnum):

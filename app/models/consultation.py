@@ -138,3 +138,8 @@ class ConsultationList(Page[ConsultationPublic]):
     """The consultations on a request the caller may read, oldest first, a page at a time."""
 
     request_id: str = Field(description="The sharing request.")
+
+
+class ConsultationQueue(Page[ConsultationPublic]):
+    """The consultations the caller is to answer (a safeguarding lead, the DPO, the SIRO: those asked of their role; an
+    IAO: those naming it), or every one (a guardian, an auditor): soonest due first, a page at a time."""

@@ -20,6 +20,7 @@ class EmailKind(StrEnum):
     - `claim_lapsing`: a guardian's claim on a case lapses soon.
     - `emergency_referred`: an emergency case arrived in the guardian queue (to the guardians on duty).
     - `overdue`: a case in the guardian queue passed its response time (to the guardians on duty).
+    - `safeguarding_decided`: a safeguarding case was decided (to each safeguarding lead of the controller).
     """
 
     OPINION_REQUESTED = "opinion_requested"
@@ -27,6 +28,7 @@ class EmailKind(StrEnum):
     CLAIM_LAPSING = "claim_lapsing"
     EMERGENCY_REFERRED = "emergency_referred"
     OVERDUE = "overdue"
+    SAFEGUARDING_DECIDED = "safeguarding_decided"
 
 
 # The kinds that go to the guardians on duty (CALDICOTT_NOTIFY_DUTY_ADDRESSES) rather than to one named guardian.
@@ -35,7 +37,7 @@ TO_DUTY = frozenset({EmailKind.EMERGENCY_REFERRED, EmailKind.OVERDUE})
 
 class Person(SQLModel, table=True):
     """Someone who signed in to the console, as their identity provider last described them: where to write to a
-    guardian the workflow names by token subject."""
+    guardian the workflow names by token subject, and who the safeguarding leads are."""
 
     __tablename__ = "people"
 
@@ -44,6 +46,9 @@ class Person(SQLModel, table=True):
     email: str | None = sqlmodel.Field(default=None, max_length=320)
     name: str | None = sqlmodel.Field(default=None, max_length=200)
     last_signed_in_at: datetime = sqlmodel.Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The roles honoured at that sign-in, space-separated (as a console session keeps them): who is told as a
+    # safeguarding lead. Null for a sign-in before they were recorded.
+    roles: str | None = sqlmodel.Field(default=None, max_length=200)
 
 
 class EmailMessage(SQLModel, table=True):

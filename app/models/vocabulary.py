@@ -36,6 +36,10 @@ class PurposeCategory(StrEnum):
     OTHER = "other"
 
 
+# The purposes whose requests the controller's safeguarding leads see, and are told of when decided.
+SAFEGUARDING_PURPOSES = frozenset({PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT})
+
+
 class Urgency(StrEnum):
     """How soon the requester needs an answer; it sets the guardian queue's order and response time.
 

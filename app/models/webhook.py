@@ -36,6 +36,8 @@ class WebhookEventType(StrEnum):
     - `sharing_request.evidence_verified`: a guardian verified or rejected evidence: only verified evidence counts.
     - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
     - `sharing_request.disclosed`: an information asset's owner recorded data of an approved request as sent.
+    - `sharing_request.safeguarding_decided`: a safeguarding request was decided (by the rules, a guardian, a panel, a
+      reconsideration or a retrospective review); to the controller's endpoints only, for its safeguarding leads.
     - `policy.activated`: a policy version was activated and decides every request from now on.
     - `sharing_agreement.review_due`: a sharing agreement's review date is 30 days away or nearer, or has passed.
     - `sharing_agreement.expiring`: a sharing agreement's last day is 30 days away or nearer.
@@ -59,6 +61,7 @@ class WebhookEventType(StrEnum):
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
     DISCLOSED = "sharing_request.disclosed"
+    SAFEGUARDING_DECIDED = "sharing_request.safeguarding_decided"
     POLICY_ACTIVATED = "policy.activated"
     AGREEMENT_REVIEW_DUE = "sharing_agreement.review_due"
     AGREEMENT_EXPIRING = "sharing_agreement.expiring"

@@ -14,7 +14,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
-from app.models.vocabulary import DataCategory, DecisionOutcome, DisclosureChannel, RequestStatus, ReviewVerdict
+from app.models.vocabulary import (
+    DataCategory,
+    DecisionKind,
+    DecisionOutcome,
+    DisclosureChannel,
+    PurposeCategory,
+    RequestStatus,
+    ReviewVerdict,
+)
 from app.models.webhook import WebhookEventType
 
 TIMESTAMP = "When the event happened: RFC 3339 in UTC, to the microsecond (`2026-11-26T14:05:00.000000Z`)"
@@ -73,6 +81,33 @@ class DisclosedEventData(RequestEventData):
     )
     channel: DisclosureChannel = Field(description="The secure channel the data went by")
     disclosed_at: dt.datetime = Field(description="When the data was sent (UTC), as the sender recorded it")
+
+
+class SafeguardingDecidedData(BaseModel):
+    """A safeguarding request's decision, for the controller's safeguarding leads: ids, the outcome, the purpose and
+    when; no subject identifiers, no requester's reference, no free text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The sharing request's id")
+    decision_id: str = Field(description="The id of the decision record made (as the request's history lists it)")
+    outcome: DecisionOutcome = Field(
+        description="The outcome that now stands: `approve`, `approve_with_conditions` or `refuse`"
+    )
+    verdict: ReviewVerdict | None = Field(
+        description="When the decision is a reconsideration's or a retrospective review's: its verdict on the decision "
+        "reviewed (`upheld`, `overturned`, `not_upheld`); null for a first decision"
+    )
+    kind: DecisionKind = Field(
+        description="Who decided, and how: `rules` (on submission or amendment), `guardian`, `panel`, "
+        "`reconsideration` or `retrospective`"
+    )
+    purpose: PurposeCategory = Field(description="The request's purpose: `safeguarding_child` or `safeguarding_adult`")
+    decided_at: dt.datetime = Field(description="When the decision was made: RFC 3339 in UTC")
+    link: str = Field(
+        description="Where to read the request: a path on this service, with a bearer token of the controller that may "
+        "read it (a safeguarding lead's reads the safeguarding requests)"
+    )
 
 
 class PolicyActivatedData(BaseModel):
@@ -178,6 +213,14 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
         DisclosedEventData,
         "The owner of an information asset holding an approved request's data (or an IG manager) recorded it sent: "
         "what went, by which channel and when",
+    ),
+    WebhookEventType.SAFEGUARDING_DECIDED: EventKind(
+        SafeguardingDecidedData,
+        "A request whose purpose is safeguarding (a child or an adult at risk) was decided: by the rules when it was "
+        "submitted or amended, by a guardian or a panel, or by a reconsideration or a retrospective review",
+        "Sent to the controller's endpoints only (for its safeguarding leads), never to the requesting "
+        "organisation's; it comes beside the `sharing_request.decided`, `reviewed`, `reconsidered` or "
+        "`retrospective_review_completed` event of the same change, and carries no `sequence`.",
     ),
     WebhookEventType.POLICY_ACTIVATED: EventKind(
         PolicyActivatedData,

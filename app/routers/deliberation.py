@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from app.errors import BODY_PROBLEMS, PROBLEM_RESPONSES, problem_doc
+from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
 from app.http.dependencies import (
     CurrentRequest,
     PageCursor,
@@ -17,14 +17,21 @@ from app.http.dependencies import (
 from app.http.etags import RequestToChange, tagged
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created, locate
-from app.http.roles import CaseReader, ConsultedPrincipal, GuardianOrAuditor, GuardianPrincipal
+from app.http.roles import CaseReader, ConsultationReader, ConsultedPrincipal, GuardianOrAuditor, GuardianPrincipal
 from app.http.session import SessionDep
 from app.models.actions import RequestAction
-from app.models.consultation import ConsultationAnswerBody, ConsultationBody, ConsultationList, ConsultationPublic
+from app.models.consultation import (
+    ConsultationAnswerBody,
+    ConsultationBody,
+    ConsultationList,
+    ConsultationPublic,
+    ConsultationQueue,
+)
 from app.models.deliberation import OpinionRecord
 from app.models.opinion import OpinionBody, OpinionRequestBody, OpinionRequestPublic
 from app.models.panel import PanelCloseBody, PanelOpenBody, PanelPublic, PanelVoteBody, PanelWithdrawalBody
 from app.models.sharing_request import DecisionPublic, SharingRequest
+from app.models.vocabulary import ConsultationStatus
 from app.routers.review import MOVED, NOT_FOUND, ON_A_REQUEST
 from app.services.audit import events
 from app.services.consultations import asking as consultations
@@ -225,6 +232,30 @@ async def list_consultations(
 ) -> ConsultationList:
     return await consultation_reading.listed(
         session=session, principal=principal, request=request, cursor=cursor, limit=limit
+    )
+
+
+@router.get(
+    "/v1/consultations",
+    summary="The consultations you are to answer, soonest due first (a safeguarding lead, the DPO, the SIRO: those "
+    "asked of your role; an IAO: those naming you; guardians and auditors: every one)",
+    description="Each names its sharing request (`request_id`) and when the answer is due (`due_at`); answer with "
+    "`POST /v1/sharing-requests/{request_id}/consultations/{id}/answer`. The requesting agencies are refused.",
+    responses=INVALID_INPUT
+    | {403: problem_doc("The caller is not a guardian, an auditor or one of the controller's consulted roles")},
+)
+async def consultations_to_answer(
+    session: SessionDep,
+    principal: ConsultationReader,
+    status: Annotated[
+        ConsultationStatus | None,
+        Query(description="Only the consultations in this state: `open`, `overdue` or `answered`; all when absent"),
+    ] = None,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
+) -> ConsultationQueue:
+    return await consultation_reading.addressed(
+        session=session, principal=principal, status=status, cursor=cursor, limit=limit
     )
 
 

@@ -1,17 +1,19 @@
-"""Reports for the Caldicott Guardian and auditors: the decision log, and what was disclosed about a person."""
+"""Reports for the Caldicott Guardian, the SIRO and auditors: the decision log, what was disclosed about a person, and
+the information risk of disclosures."""
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES
-from app.http.dependencies import PageCursor, PageLimit, SettingsDep
-from app.http.roles import GuardianOrAuditor
+from app.http.dependencies import PageCursor, PageLimit, RegistryDep, SettingsDep
+from app.http.roles import GuardianOrAuditor, RiskReader
 from app.http.session import SessionDep
+from app.models.information_risk import InformationRiskReport
 from app.models.report import DecisionLog, ReportFormat, SubjectDisclosures, SubjectQuery
 from app.routers.fhir import example
 from app.services.reports import decision_log as reports
-from app.services.reports import fhir, fhir_export
+from app.services.reports import fhir, fhir_export, information_risk
 
 # The subject report's Bundle names the person (here by a test NHS number) in each AuditEvent.
 FHIR_CONTENT = {
@@ -22,6 +24,9 @@ FHIR_CONTENT = {
 router = APIRouter(prefix="/v1/reports", tags=["Reports"], responses=PROBLEM_RESPONSES)
 
 PERIOD_BOUND = "A date (Europe/London, inclusive) or a date-time with an offset"
+PeriodFrom = Annotated[str | None, Query(alias="from", max_length=40, description=PERIOD_BOUND)]
+PeriodTo = Annotated[str | None, Query(max_length=40, description=PERIOD_BOUND)]
+Format = Annotated[ReportFormat, Query(alias="format")]
 
 
 @router.get(
@@ -41,9 +46,9 @@ async def decision_log(
     http: Request,
     session: SessionDep,
     principal: GuardianOrAuditor,
-    from_: Annotated[str | None, Query(alias="from", max_length=40, description=PERIOD_BOUND)] = None,
-    to: Annotated[str | None, Query(max_length=40, description=PERIOD_BOUND)] = None,
-    format_: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
+    from_: PeriodFrom = None,
+    to: PeriodTo = None,
+    format_: Format = ReportFormat.JSON,
     cursor: PageCursor = None,
     limit: PageLimit = 200,
 ) -> DecisionLog | Response:
@@ -59,6 +64,47 @@ async def decision_log(
             headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
         return Response(reports.decision_log_csv(log), media_type="text/csv; charset=utf-8", headers=headers)
     return log
+
+
+@router.get(
+    "/information-risk",
+    summary="The SIRO's information-risk report: disclosures and risky approvals, per asset and per organisation",
+    description=(
+        "For the period (decisions by when they were decided, disclosures by when they were recorded, or opened while "
+        "pending): disclosures made, not made, cancelled, pending and overdue; bulk and systematic shares; refusals "
+        "overridden; emergency shares and their retrospective reviews; referrals overdue; and the sharing agreements "
+        "whose last day falls within 90 days of the period's end. Counts only, in total, per information asset and "
+        "per requesting organisation; no person a request is about and no free text. For the controller's `siro`, "
+        "`dpo` and `auditor`; running it is audited."
+    ),
+    response_model=InformationRiskReport,
+    responses=INVALID_INPUT
+    | {
+        200: {
+            "description": "The report as JSON, or as CSV: one row per section (`total`, `asset`, `organisation`)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def information_risk_report(
+    session: SessionDep,
+    registry: RegistryDep,
+    principal: RiskReader,
+    from_: PeriodFrom = None,
+    to: PeriodTo = None,
+    format_: Format = ReportFormat.JSON,
+) -> InformationRiskReport | Response:
+    since, until = reports.period(from_=from_, to=to)
+    report = await information_risk.information_risk(
+        session=session, actor=principal, registry=registry, since=since, until=until
+    )
+    if format_ is ReportFormat.CSV:
+        return Response(
+            information_risk.information_risk_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="information-risk.csv"'},
+        )
+    return report
 
 
 @router.post(

@@ -61,6 +61,10 @@ async def request_changed(
     )
     await outbox.emit(session=session, request=request, action=action, decision=decision)
     notifications.request_changed(session=session, request=request, action=action)  # emergency and overdue cases
+    # Every decision of a request passes here, whichever path made it: the one place safeguarding leads are told.
+    if decision is not None and outbox.safeguarding_decided(request=request, action=action, decision=decision):
+        await outbox.emit_safeguarding_decided(session=session, request=request, decision=decision)
+        await notifications.safeguarding_decided(session=session, request=request, decision=decision)
     await disclosures.follow(session=session, request=request, action=action, decision=decision)
     if decision is not None:
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)

@@ -8,24 +8,26 @@ The requesting agency never reads a consultation: the advice is the controller's
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, NotFound
 from app.models.actions import RequestAction
 from app.models.base import utcnow
-from app.models.consultation import Consultation, ConsultationList, ConsultationPublic
+from app.models.consultation import Consultation, ConsultationList, ConsultationPublic, ConsultationQueue
 from app.models.review import ConsultationEntry
 from app.models.sharing_request import SharingRequest
-from app.models.vocabulary import ConsultedRole, PurposeCategory, Role
-from app.platform.pagination import sorted_page
+from app.models.vocabulary import SAFEGUARDING_PURPOSES, ConsultationStatus, ConsultedRole, Role
+from app.platform.pagination import ascending, keyset_page, sorted_page
 from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import events
 
 # Those who read every request of the controller already, and so every consultation on it.
 WHOLE_READERS = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.IG_MANAGER})
-SAFEGUARDING = frozenset({PurposeCategory.SAFEGUARDING_CHILD, PurposeCategory.SAFEGUARDING_ADULT})
+# Those who read every consultation of the controller in the list of consultations (GET /v1/consultations).
+LIST_READERS = frozenset({Role.GUARDIAN, Role.AUDITOR})
 
 
 def asked_of(consultation: Consultation, principal: Principal) -> bool:
@@ -45,7 +47,7 @@ async def readable(*, session: AsyncSession, principal: Principal, request_id: s
     if request is not None and (
         principal.roles & WHOLE_READERS
         or (principal.has(Role.AGENCY) and request.requester_org == principal.org)
-        or (principal.has(Role.SAFEGUARDING_LEAD) and request.purpose_category in SAFEGUARDING)
+        or (principal.has(Role.SAFEGUARDING_LEAD) and request.purpose_category in SAFEGUARDING_PURPOSES)
         or (principal.inside and any(asked_of(row, principal) for row in await _all_on(session, request.id)))
     ):
         return request
@@ -70,6 +72,42 @@ async def listed(
     return ConsultationList(
         request_id=request.id, items=[ConsultationPublic.of(row, now) for row in page], next_cursor=next_cursor
     )
+
+
+async def addressed(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    status: ConsultationStatus | None,
+    cursor: str | None,
+    limit: int,
+) -> ConsultationQueue:
+    """The consultations the caller is to answer, or (a guardian, an auditor) every one: those asked of a role the
+    caller holds, an IAO those naming it; soonest due first, of one status or all."""
+    now = utcnow()
+    query = select(Consultation)
+    if not principal.roles & LIST_READERS:
+        query = query.where(_asked_of_clause(principal))
+    if status is ConsultationStatus.ANSWERED:
+        query = query.where(col(Consultation.answered_at).is_not(None))
+    elif status is ConsultationStatus.OPEN:
+        query = query.where(col(Consultation.answered_at).is_(None), col(Consultation.due_at) > now)
+    elif status is ConsultationStatus.OVERDUE:
+        query = query.where(col(Consultation.answered_at).is_(None), col(Consultation.due_at) <= now)
+    order = [ascending(col(Consultation.due_at), datetime), ascending(col(Consultation.id), str)]
+    rows, next_cursor = await keyset_page(
+        session, query, order=order, key=lambda row: (row.due_at, row.id), cursor=cursor, limit=limit
+    )
+    return ConsultationQueue(items=[ConsultationPublic.of(row, now) for row in rows], next_cursor=next_cursor)
+
+
+def _asked_of_clause(principal: Principal) -> Any:
+    """`asked_of` as SQL: a role the caller holds asked as a whole, or the caller named as the IAO."""
+    roles = [str(role) for role in ConsultedRole if role != ConsultedRole.IAO and principal.has(Role(role))]
+    named = and_(col(Consultation.role) == ConsultedRole.IAO, col(Consultation.asked_sub) == principal.sub)
+    if not principal.has(Role.IAO):
+        return col(Consultation.role).in_(roles)
+    return or_(col(Consultation.role).in_(roles), named)
 
 
 async def history_entries(*, session: AsyncSession, principal: Principal, request_id: str) -> list[ConsultationEntry]:

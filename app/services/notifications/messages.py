@@ -16,6 +16,7 @@ class Wording:
     subject: str
     opening: str
     when: str  # how the message names its time: "{time}" is replaced by it
+    reader: str = "a Caldicott Guardian"  # why the reader is sent it
 
 
 WORDING = {
@@ -44,11 +45,17 @@ WORDING = {
         opening="A case in the guardian queue has passed its response time without a decision.",
         when="The case was due by {time}.",
     ),
+    EmailKind.SAFEGUARDING_DECIDED: Wording(
+        subject="A safeguarding case has been decided",
+        opening="A case whose purpose is safeguarding (a child, or an adult at risk) has been decided.",
+        when="It was decided at {time}.",
+        reader="a safeguarding lead",
+    ),
 }
 
 CLOSING = (
     "This message holds no details of the case: sign in to the console to read them.\n"
-    "You receive it as a Caldicott Guardian of this service; please do not reply."
+    "You receive it as {reader} of this service; please do not reply."
 )
 
 
@@ -85,5 +92,5 @@ def compose(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to it
-    message.set_content("\n".join([*lines, "", CLOSING]) + "\n")
+    message.set_content("\n".join([*lines, "", CLOSING.format(reader=wording.reader)]) + "\n")
     return message

@@ -9,10 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.actions import RequestAction
 from app.models.base import utcnow
-from app.models.notification import EmailKind, EmailMessage
-from app.models.sharing_request import SharingRequest, new_id
-from app.models.vocabulary import Urgency
-from app.platform import writes
+from app.models.notification import EmailKind, EmailMessage, Person
+from app.models.sharing_request import Decision, SharingRequest, new_id
+from app.models.vocabulary import Role, Urgency
+from app.platform import driver, writes
 
 # The moves that bring a request (back) into the guardian queue: an emergency one arriving by any of them is told to
 # the guardians on duty.
@@ -79,6 +79,33 @@ def request_changed(*, session: AsyncSession, request: SharingRequest, action: R
     else:
         return
     writes.add(session, EmailMessage, _row(kind=kind, request_id=request.id, due_at=request.due_at, now=utcnow()))
+
+
+async def safeguarding_decided(*, session: AsyncSession, request: SharingRequest, decision: Decision) -> None:
+    """Tell each safeguarding lead of a safeguarding request's decision: the people whose last console sign-in held
+    the role (honoured for the controller's people alone, app/powers.py)."""
+    leads = await driver.fetch(session, _LEADS, {}, transaction=driver.Transaction.JOINED)
+    now = utcnow()
+    rows = [
+        _row(
+            kind=EmailKind.SAFEGUARDING_DECIDED,
+            request_id=request.id,
+            due_at=decision.decided_at,  # the time its message names: when the case was decided
+            now=now,
+            sub=sub,
+            org=org,
+        )
+        for sub, org in leads
+    ]
+    writes.add(session, EmailMessage, rows)
+
+
+# Roles are one closed vocabulary, space-separated: no role's name holds another's.
+_LEADS = driver.prepare(
+    select(Person.sub, Person.org)
+    .where(col(Person.roles).contains(str(Role.SAFEGUARDING_LEAD)))
+    .order_by(col(Person.org), col(Person.sub))
+)
 
 
 async def claims_lapsing(*, session: AsyncSession, now: datetime, within: timedelta) -> int:

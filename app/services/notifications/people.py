@@ -1,5 +1,6 @@
 """The directory of people: the address and name each person's identity provider gave at their last sign-in."""
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -10,15 +11,24 @@ from app.models.notification import Person
 
 
 async def seen(
-    *, session: AsyncSession, sub: str, org: str, name: str | None, email: str | None, now: datetime
+    *,
+    session: AsyncSession,
+    sub: str,
+    org: str,
+    name: str | None,
+    email: str | None,
+    now: datetime,
+    roles: Collection[str] = (),
 ) -> None:
-    """Record a person signing in to the console, in the sign-in's transaction: their address and name as given now."""
-    values = {"sub": sub, "org": org, "name": name, "email": email, "last_signed_in_at": now}
+    """Record a person signing in to the console, in the sign-in's transaction: their address, name and honoured roles
+    as given now."""
+    held = " ".join(sorted(roles)) or None
+    values = {"sub": sub, "org": org, "name": name, "email": email, "last_signed_in_at": now, "roles": held}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(Person).values(values)
     # Two sign-ins of one person at once: the later write wins, and neither fails.
     statement = statement.on_conflict_do_update(
-        index_elements=["sub", "org"], set_={"name": name, "email": email, "last_signed_in_at": now}
+        index_elements=["sub", "org"], set_={"name": name, "email": email, "last_signed_in_at": now, "roles": held}
     )
     await session.exec(statement)
 

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.actions import RequestAction
 from app.models.base import utcnow
 from app.models.sharing_request import Decision, SharingRequest, new_id, ready_to_disclose
-from app.models.vocabulary import RequestStatus
+from app.models.vocabulary import SAFEGUARDING_PURPOSES, RequestStatus
 from app.models.webhook import (
     DeliveryStatus,
     EndpointScope,
@@ -42,6 +42,18 @@ EVENT_FOR_ACTION = {
     RequestAction.CONTROLLER_CHECK_FAILED: WebhookEventType.REFERRED,  # back to the guardian queue, as a referral
     RequestAction.CONTROLLER_CHECK_OVERDUE: WebhookEventType.OVERDUE,
 }
+
+
+# The events of a decision that stands (a first decision, or a review of one): a safeguarding request's also tells the
+# controller's safeguarding leads.
+DECISION_EVENTS = frozenset(
+    {
+        WebhookEventType.DECIDED,
+        WebhookEventType.REVIEWED,
+        WebhookEventType.RECONSIDERED,
+        WebhookEventType.RETROSPECTIVE_REVIEW_COMPLETED,
+    }
+)
 
 
 def event_type_for(action: RequestAction, status: str) -> WebhookEventType | None:
@@ -109,6 +121,47 @@ async def emit(
         return None
     return await _emit_request_event(
         session=session, request=request, event_type=event_type, decision=decision, action=action
+    )
+
+
+def safeguarding_decided(*, request: SharingRequest, action: RequestAction, decision: Decision | None) -> bool:
+    """Whether this change decided a safeguarding request: the safeguarding leads are told of it."""
+    return (
+        decision is not None
+        and request.purpose_category in SAFEGUARDING_PURPOSES
+        and event_type_for(action, request.status) in DECISION_EVENTS
+    )
+
+
+async def emit_safeguarding_decided(*, session: AsyncSession, request: SharingRequest, decision: Decision) -> str:
+    """Tell the controller's endpoints (never the requester's) that a safeguarding request was decided.
+
+    Not one of the request's numbered events: the requester's endpoints never see it, so numbering it would leave
+    them a gap; and no request id on the row, so `GET /v1/events` lists it to the controller's admins alone."""
+    now, event_type = utcnow(), WebhookEventType.SAFEGUARDING_DECIDED
+    body = {
+        "type": str(event_type),
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {
+            "id": request.id,
+            "decision_id": decision.id,
+            "outcome": decision.outcome,
+            "verdict": decision.verdict,
+            "kind": decision.kind,
+            "purpose": request.purpose_category,
+            "decided_at": decision.decided_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "link": f"/v1/sharing-requests/{request.id}",
+        },
+    }
+    endpoints = [
+        endpoint_id
+        for endpoint_id, types in await driver.fetch(
+            session, _CONTROLLER_ENDPOINTS, {}, transaction=driver.Transaction.JOINED
+        )
+        if event_type in types
+    ]
+    return await _write(
+        session=session, event_type=event_type, request_id=None, body=body, endpoint_ids=endpoints, now=now
     )
 
 
@@ -305,5 +358,11 @@ _SUBSCRIBERS = driver.prepare(
                 col(WebhookEndpoint.owner_org) == bindparam("org"),
             ),
         ),
+    )
+)
+
+_CONTROLLER_ENDPOINTS = driver.prepare(
+    select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        col(WebhookEndpoint.enabled), col(WebhookEndpoint.scope) == EndpointScope.CONTROLLER
     )
 )
