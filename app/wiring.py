@@ -20,6 +20,7 @@ from app.rules.policy_documents import shipped_policies
 from app.services.attachments.store import Store, open_store
 from app.services.audit.chain import Chainer
 from app.services.audit.signing import AuditKeys
+from app.services.disclosures.opening import DUE_WORKING_DAYS
 from app.services.operations.rate_limits import RateLimiter
 from app.services.operations.readiness import Monitor
 from app.services.policies.registry import PolicyRegistry
@@ -44,7 +45,7 @@ class Wiring:
         """Every part from the settings; the shipped policies are checked here,
         and a missing or unsafe audit key file stops start-up."""
         engine = make_engine(settings.database_url)
-        sessionmaker = make_sessionmaker(engine)
+        sessionmaker = make_sessionmaker(engine, info={DUE_WORKING_DAYS: settings.disclosure_due_working_days})
         return cls(
             settings=settings,
             policies=PolicyRegistry(shipped_policies(), cache_seconds=settings.policy_cache_seconds),

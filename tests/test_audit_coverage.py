@@ -395,6 +395,30 @@ async def answer_consultation(client: httpx.AsyncClient, tokens: Tokens) -> Requ
     )
 
 
+INFORMATION_ASSET = {
+    "code": "EPR",
+    "name": "Electronic patient record",
+    "system": "Lorenzo",
+    "supplier": "DXC Technology",
+    "owner": "iao-1",
+    "administrator": "EPR system manager",
+    "data_categories": ["demographics", "diagnoses"],
+    "hosting": "Supplier's UK data centre",
+    "last_risk_review": "2026-09-30",
+}
+
+
+async def record_disclosure(client: httpx.AsyncClient, tokens: Tokens) -> Request:
+    await register_organisation(client, tokens, "RXT01")
+    iao = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
+    asset = await client.post("/v1/information-assets", json=INFORMATION_ASSET, headers=tokens.admin())
+    assert asset.status_code == 201, asset.text
+    assert (await submit(client, tokens, baseline_request())).status_code == 201
+    [pending] = (await client.get("/v1/disclosures", headers=iao)).json()["items"]
+    body = {"outcome": "not_disclosed", "reason": "The record holds nothing for this person since 2019."}
+    return Request("POST", f"/v1/disclosures/{pending['id']}/record", iao, body)
+
+
 async def give_opinion(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     request_id = await claimed(client, tokens)
     assert (
@@ -808,6 +832,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/sharing-requests/{request_id}/opinions/requests"): Call(request_opinion, 201, "opinion_requested"),
     ("POST", "/v1/sharing-requests/{request_id}/opinions"): Call(give_opinion, 201, "opinion_given"),
     ("POST", "/v1/sharing-requests/{request_id}/consultations"): Call(ask_consultation, 201, "consultation_requested"),
+    ("POST", "/v1/disclosures/{disclosure_id}/record"): Call(record_disclosure, 200, "disclosure_recorded"),
     ("POST", "/v1/sharing-requests/{request_id}/consultations/{consultation_id}/answer"): Call(
         answer_consultation, 200, "consultation_answered"
     ),

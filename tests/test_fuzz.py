@@ -146,6 +146,22 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
     )
     assert consultation.status_code == 201, consultation.text
     assert (await client.post(f"/v1/sharing-requests/{consulted}/release", headers=guardian)).status_code == 200
+    # A disclosure to name: an asset holding what an approval covers, then one more approval.
+    asset = {
+        "code": "EPR",
+        "name": "Electronic patient record",
+        "system": "Lorenzo",
+        "supplier": "DXC Technology",
+        "owner": "iao-1",
+        "administrator": "EPR system manager",
+        "data_categories": ["demographics"],
+        "hosting": "Supplier's UK data centre",
+        "last_risk_review": "2026-09-30",
+    }
+    assert (await client.post("/v1/information-assets", json=asset, headers=admin)).status_code == 201
+    assert (await submit(client, tokens, baseline_request())).status_code == 201
+    disclosures = (await client.get("/v1/disclosures", headers=admin)).json()["items"]
+    assert disclosures, "no disclosure to name"
     deliveries = []
     for endpoint, headers in zip(endpoints, (agency, admin), strict=True):
         page = await client.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", headers=headers)
@@ -181,6 +197,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         "check_name": ["CP6.court_order_verified", "human_involvement"],
         "consultation_id": [consultation.json()["id"]],
         "incident_id": [recorded.json()["id"]],
+        "disclosure_id": [disclosure["id"] for disclosure in disclosures],
     }
 
 

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete
+from sqlmodel import col
 
 from app.models.base import utcnow
 from app.models.disclosure import Disclosure
@@ -74,10 +76,15 @@ def everywhere(measure: str, *rows: str, count: int = 1) -> dict[str, int]:
 class Watch:
     """The report as last read; `moved` reads it again and checks exactly these counts changed, by these amounts."""
 
-    def __init__(self, client: httpx.AsyncClient, tokens: Tokens):
+    def __init__(self, client: httpx.AsyncClient, tokens: Tokens, without_disclosures: FastAPI | None = None):
         self.client, self.tokens, self.last = client, tokens, {}
+        # A test that counts no disclosures: those its approvals open (tests/test_disclosures.py) are removed first.
+        self.without_disclosures = without_disclosures
 
     async def moved(self, **changes: dict[str, int]) -> dict[str, Any]:
+        if self.without_disclosures is not None:
+            async with self.without_disclosures.state.wiring.engine.begin() as connection:
+                await connection.execute(delete(Disclosure))
         now = await report(self.client, self.tokens)
         counts = flat(now)
         keys = set(counts) | set(self.last)
@@ -127,10 +134,14 @@ async def disclosure(
 
 
 async def submitted(
-    client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], status: str, org: str = "RXT01"
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], status: str, org: str = "RXT01"
 ) -> str:
     response = await submit(client, tokens, changed(changes), org=org)
     assert (response.status_code, response.json()["status"]) == (201, status), response.text
+    # An approval opens a pending disclosure per asset holding its items (tests/test_disclosures.py walks that); the
+    # counts here move with the rows `disclosure` writes, so each request starts with none.
+    async with app.state.wiring.engine.begin() as connection:
+        await connection.execute(delete(Disclosure).where(col(Disclosure.request_id) == response.json()["id"]))
     return str(response.json()["id"])
 
 
@@ -177,7 +188,7 @@ async def test_disclosures_count_by_status_asset_and_recipient(
     assert set(empty["totals"].values()) == {0}
 
     # An approval with nothing risky about it counts nothing; its disclosures count by status, asset and recipient.
-    plain = await submitted(client, tokens, {}, "approved")
+    plain = await submitted(app, client, tokens, {}, "approved")
     await watch.moved()
     await disclosure(app, plain, DisclosureStatus.DISCLOSED)
     await watch.moved(made=everywhere("disclosed", "RXT01", "EPR"))
@@ -207,53 +218,55 @@ async def test_disclosures_count_by_status_asset_and_recipient(
     assert organisation["counts"]["referrals_overdue"] == 0
 
 
-async def test_bulk_and_systematic_shares(client: httpx.AsyncClient, tokens: Tokens, registers: None) -> None:
+async def test_bulk_and_systematic_shares(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
+) -> None:
     watch = Watch(client, tokens)
     await watch.moved()
     # 150 people, pseudonymised: CP3.bulk_identifiable passes (nothing identifiable), yet more people than the
     # policy's bulk threshold; and no agreement for sharing about many people (AGR.systematic's condition).
-    await submitted(client, tokens, PSEUDONYMISED_BULK, "approved_with_conditions")
+    await submitted(app, client, tokens, PSEUDONYMISED_BULK, "approved_with_conditions")
     await watch.moved(
         bulk=everywhere("bulk_shares", "RXT01", "EPR"),
         systematic=everywhere("systematic_shares", "RXT01", "EPR"),
         unagreed=everywhere("systematic_without_agreement", "RXT01", "EPR"),
     )
     # Anonymised: bulk, but not systematic sharing of personal data.
-    await submitted(client, tokens, ANONYMISED_BULK, "approved")
+    await submitted(app, client, tokens, ANONYMISED_BULK, "approved")
     await watch.moved(bulk=everywhere("bulk_shares", "RXT01", "EPR"))
     # A hundred people is the threshold itself, not over it.
-    await submitted(client, tokens, ANONYMISED_BULK | {"subjects.count": 100}, "approved")
+    await submitted(app, client, tokens, ANONYMISED_BULK | {"subjects.count": 100}, "approved")
     await watch.moved()
     # Two people without an agreement, and under one: systematic either way; one person under it is not.
-    await submitted(client, tokens, {"subjects.count": 2}, "approved_with_conditions")
+    await submitted(app, client, tokens, {"subjects.count": 2}, "approved_with_conditions")
     await watch.moved(
         systematic=everywhere("systematic_shares", "RXT01", "EPR"),
         unagreed=everywhere("systematic_without_agreement", "RXT01", "EPR"),
     )
     await register_agreement(client, tokens)
-    await submitted(client, tokens, {"sharing_agreement": "ISA-TEST", "subjects.count": 2}, "approved")
+    await submitted(app, client, tokens, {"sharing_agreement": "ISA-TEST", "subjects.count": 2}, "approved")
     await watch.moved(systematic=everywhere("systematic_shares", "RXT01", "EPR"))
-    await submitted(client, tokens, {"sharing_agreement": "ISA-TEST"}, "approved")
+    await submitted(app, client, tokens, {"sharing_agreement": "ISA-TEST"}, "approved")
     await watch.moved()
     # Identifiable and bulk, it is referred: a referral shares nothing until it is approved.
-    await submitted(client, tokens, {"subjects.count": 150}, "awaiting_review")
+    await submitted(app, client, tokens, {"subjects.count": 150}, "awaiting_review")
     await watch.moved()
 
 
-async def test_refusals_overridden(client: httpx.AsyncClient, tokens: Tokens, registers: None) -> None:
-    watch = Watch(client, tokens)
+async def test_refusals_overridden(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None) -> None:
+    watch = Watch(client, tokens, without_disclosures=app)
     await watch.moved()
     # A guardian approving a referral overrides nothing.
-    referral = await submitted(client, tokens, REFERRED, "awaiting_review")
+    referral = await submitted(app, client, tokens, REFERRED, "awaiting_review")
     await decided_by_guardian(client, tokens, referral, "approve")
     await watch.moved()
     # The rules' refusal, approved on reconsideration.
-    by_rules = await submitted(client, tokens, REFUSED, "refused")
+    by_rules = await submitted(app, client, tokens, REFUSED, "refused")
     await watch.moved()
     await overturned_to_approval(client, tokens, by_rules)
     await watch.moved(overridden=everywhere("refusals_overridden", "RXT01", "EPR"))
     # A guardian's refusal of a referral (the rules refused nothing), approved on reconsideration.
-    by_guardian = await submitted(client, tokens, REFERRED, "awaiting_review")
+    by_guardian = await submitted(app, client, tokens, REFERRED, "awaiting_review")
     await decided_by_guardian(client, tokens, by_guardian, "refuse")
     await watch.moved()
     await overturned_to_approval(client, tokens, by_guardian)
@@ -263,9 +276,9 @@ async def test_refusals_overridden(client: httpx.AsyncClient, tokens: Tokens, re
 async def test_emergency_shares_and_overdue_reviews_and_referrals(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
 ) -> None:
-    watch = Watch(client, tokens)
+    watch = Watch(client, tokens, without_disclosures=app)
     await watch.moved()
-    emergency = await submitted(client, tokens, EMERGENCY, "approved_with_conditions")
+    emergency = await submitted(app, client, tokens, EMERGENCY, "approved_with_conditions")
     await watch.moved(
         shares=everywhere("emergency_shares", "RXT01", "EPR"),
         open=everywhere("emergency_reviews_open", "RXT01", "EPR"),
@@ -280,7 +293,7 @@ async def test_emergency_shares_and_overdue_reviews_and_referrals(
         open=everywhere("emergency_reviews_open", "RXT01", "EPR", count=-1),
         overdue=everywhere("emergency_reviews_overdue", "RXT01", "EPR", count=-1),
     )
-    second = await submitted(client, tokens, EMERGENCY, "approved_with_conditions")
+    second = await submitted(app, client, tokens, EMERGENCY, "approved_with_conditions")
     await act(client, second, "claim", guardian)
     await act(client, second, "retrospective-review", guardian, {"outcome": "not_upheld", "rationale": RATIONALE})
     await watch.moved(
@@ -289,14 +302,14 @@ async def test_emergency_shares_and_overdue_reviews_and_referrals(
     )
 
     # A referral past its due time: the requester's, never an asset's.
-    referral = await submitted(client, tokens, REFERRED, "awaiting_review", org="LA-NSH")
+    referral = await submitted(app, client, tokens, REFERRED, "awaiting_review", org="LA-NSH")
     await watch.moved()
     await set_columns(app, referral, due_at=utcnow() + PAST)
     await watch.moved(late=everywhere("referrals_overdue", "LA-NSH"))
 
 
 async def test_agreements_ending_within_90_days_count_on_each_partys_row(
-    client: httpx.AsyncClient, tokens: Tokens, registers: None
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
 ) -> None:
     watch = Watch(client, tokens)
     await watch.moved()
@@ -315,7 +328,7 @@ async def test_agreements_ending_within_90_days_count_on_each_partys_row(
 async def test_the_period_bounds_decisions_by_when_decided_and_disclosures_by_when_recorded(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
 ) -> None:
-    emergency = await submitted(client, tokens, EMERGENCY, "approved_with_conditions")
+    emergency = await submitted(app, client, tokens, EMERGENCY, "approved_with_conditions")
     ten_days_ago = utcnow() - timedelta(days=10)
     # Opened long ago, recorded ten days ago: it belongs to the day it was recorded.
     await disclosure(
@@ -357,7 +370,7 @@ async def test_the_period_bounds_decisions_by_when_decided_and_disclosures_by_wh
 async def test_the_csv_is_the_same_table_with_a_section_column(
     client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
 ) -> None:
-    bulk = await submitted(client, tokens, PSEUDONYMISED_BULK, "approved_with_conditions")
+    bulk = await submitted(app, client, tokens, PSEUDONYMISED_BULK, "approved_with_conditions")
     await disclosure(app, bulk, DisclosureStatus.PENDING, asset="PHARM")
     found = await report(client, tokens)
 
@@ -383,7 +396,7 @@ async def test_the_csv_is_the_same_table_with_a_section_column(
 
 
 async def test_only_the_controllers_siro_dpo_and_auditors_run_it_and_each_run_is_audited(
-    client: httpx.AsyncClient, tokens: Tokens, registers: None
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, registers: None
 ) -> None:
     allowed = [inside(tokens, role) for role in (Role.SIRO, Role.DPO, Role.AUDITOR)]
     for headers in allowed:

@@ -350,7 +350,7 @@ async def test_every_illegal_transition_is_a_409_naming_the_state(
             ("review", guardian(tokens), review_body),
             ("retrospective-review", guardian(tokens), retro_body),
             ("amendments", agency, amend_body),
-            ("withdraw", agency, None),
+            # Withdrawing an approval before anything is disclosed is legal: tests/test_disclosures.py.
         ],
         "refused": [
             ("claim", guardian(tokens, 2), None),

@@ -116,6 +116,7 @@ async def make_every_event(client: httpx.AsyncClient, tokens: Tokens, app: FastA
     await make_evidence_events(client, tokens)
     await make_review_events(client, tokens)
     await make_ready_to_disclose(client, tokens)
+    await make_disclosed(client, tokens)
     await make_worker_events(client, tokens, app)
     await make_test_event(client, tokens)
     await make_incident_events(client, tokens)
@@ -126,6 +127,33 @@ async def make_incident_events(client: httpx.AsyncClient, tokens: Tokens) -> Non
     body = incident(await made_disclosure(client, tokens))
     recorded = await client.post("/v1/incidents", json=body, headers=tokens.headers("CONTROLLER", Role.DPO))
     assert recorded.status_code == 201, recorded.text
+
+
+async def make_disclosed(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """sharing_request.disclosed: an asset holding the approved items, its disclosure recorded as sent."""
+    asset = {
+        "code": "EPR",
+        "name": "Electronic patient record",
+        "system": "Lorenzo",
+        "supplier": "DXC Technology",
+        "owner": "iao-1",
+        "administrator": "EPR system manager",
+        "data_categories": ["demographics"],
+        "hosting": "Supplier's UK data centre",
+        "last_risk_review": "2026-09-30",
+    }
+    assert (await client.post("/v1/information-assets", json=asset, headers=tokens.admin())).status_code == 201
+    request_id = await submitted(client, tokens, {}, "approved")
+    iao = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
+    [pending] = (await client.get(f"/v1/sharing-requests/{request_id}/disclosures", headers=iao)).json()["items"]
+    body = {
+        "outcome": "disclosed",
+        "items": ["demographics"],
+        "channel": "mesh",
+        "disclosed_at": datetime.now(UTC).isoformat(),
+    }
+    recorded = await client.post(f"/v1/disclosures/{pending['id']}/record", json=body, headers=iao)
+    assert recorded.status_code == 200, recorded.text
 
 
 async def make_test_event(client: httpx.AsyncClient, tokens: Tokens) -> None:

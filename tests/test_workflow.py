@@ -46,6 +46,7 @@ LEGAL = {
         Stage.DECIDED,
         Move.REQUEST_RECONSIDERATION,
     ): Stage.AWAITING_RECONSIDERATION,  # the decided request here is approved with conditions
+    (Stage.DECIDED, Move.WITHDRAW): Stage.WITHDRAWN,  # an approval no longer needed, before anything was disclosed
     (Stage.DECIDED, Move.FAIL_CHECK): Stage.AWAITING_REVIEW,  # its controller's check recorded failed
     (
         Stage.RETROSPECTIVE_REVIEW,

@@ -17,7 +17,7 @@ class RequestAction(StrEnum):
     - `reviewed`: a guardian or panel decided it.
     - `information_requested`: a guardian asked the requester for more information.
     - `amended`: the requester answered with a revised request, decided again by the rules.
-    - `withdrawn`: the requester withdrew it.
+    - `withdrawn`: the requester withdrew it (before a final decision, or an approval before anything was disclosed).
     - `retrospective_reviewed`: a guardian reviewed an emergency share afterwards.
     - `reconsideration_requested`: the requester asked for a decision to be reconsidered.
     - `reconsidered`: a guardian reconsidered the decision.
@@ -51,6 +51,8 @@ class RequestAction(StrEnum):
     - `incident_reported`: an incident was recorded as reported to the ICO (the outcome names the incident).
     - `recall_confirmed`: the recipient confirmed it returned or destroyed the data an incident recalled.
     - `incident_closed`: an incident was closed with its outcome and lessons.
+    - `disclosure_recorded`: an asset's owner (or an IG manager) recorded one of its disclosures as sent or not sent;
+      the outcome names the disclosure and what was recorded.
     """
 
     SUBMITTED = "submitted"
@@ -95,6 +97,7 @@ class RequestAction(StrEnum):
     INCIDENT_REPORTED = "incident_reported"
     RECALL_CONFIRMED = "recall_confirmed"
     INCIDENT_CLOSED = "incident_closed"
+    DISCLOSURE_RECORDED = "disclosure_recorded"
 
 
 class AdminAction(StrEnum):

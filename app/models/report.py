@@ -8,7 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.models.page import Page
 from app.models.vocabulary import (
+    DataCategory,
     DecisionOutcome,
+    DisclosureChannel,
+    DisclosureStatus,
     GuardianOutcome,
     Outcome,
     PurposeCategory,
@@ -74,8 +77,20 @@ class SubjectQuery(BaseModel):
         return identifier
 
 
+class DisclosureMade(BaseModel):
+    """What one information asset's owner recorded of an approved request: what actually left the controller."""
+
+    asset_code: str = Field(description="The code of the information asset the data came from.")
+    status: DisclosureStatus = Field(
+        description="`pending` (not yet recorded), `disclosed`, `not_disclosed` or `cancelled`."
+    )
+    items: list[DataCategory] | None = Field(description="The data categories sent; null unless `disclosed`.")
+    channel: DisclosureChannel | None = Field(description="The secure channel they went by; null unless `disclosed`.")
+    disclosed_at: datetime | None = Field(description="When they were sent (UTC); null unless `disclosed`.")
+
+
 class SubjectDisclosure(BaseModel):
-    """One request that named the person, and what became of it."""
+    """One request that named the person, what became of it, and what was actually disclosed."""
 
     request_id: str = Field(description="The request's id.")
     requester: str = Field(description="The requesting organisation's code.")
@@ -85,6 +100,12 @@ class SubjectDisclosure(BaseModel):
     outcome: DecisionOutcome = Field(description="The outcome of its current decision.")
     created_at: datetime = Field(description="When the request was submitted (UTC).")
     decided_at: datetime = Field(description="When its current decision was made (UTC).")
+    disclosures: list[DisclosureMade] = Field(
+        default_factory=list,
+        description="What was actually disclosed, per information asset holding the approved items, as the assets' "
+        "owners recorded it (oldest opened first); empty when nothing was approved or no registered asset holds the "
+        "items.",
+    )
 
 
 class SubjectDisclosures(Page[SubjectDisclosure]):
@@ -156,6 +177,10 @@ class ReviewMetrics(BaseModel):
         description="Time from referral to a guardian's decision, by urgency."
     )
     overdue_now: int = Field(description="Requests in the queue now whose due time has passed.")
+    disclosures_overdue_now: int = Field(
+        description="Disclosures of approved requests still pending now past their due time (a configured number of "
+        "working days after the approval was ready to disclose): `GET /v1/disclosures?overdue=true` lists them.",
+    )
     overturns: Overturns = Field(
         description="Guardians' decisions on referrals and emergency shares against what the rules would have decided"
     )

@@ -10,6 +10,7 @@ from app.models.actions import RequestAction
 from app.models.base import GUARDIAN_UNNAMED, STORABLE_TEXT
 from app.models.consultation import ConsultationPublic
 from app.models.controller_check import CheckRecordEntry, DecisionCheckRecord
+from app.models.disclosure import DisclosurePublic
 from app.models.page import Page
 from app.models.reconsideration import ReconsiderationPublic
 from app.models.request_body import POLICE_PERMISSIVE_GATEWAY, SharingRequestBody
@@ -443,6 +444,19 @@ class ConsultationEntry(BaseModel):
     consultation: ConsultationPublic = Field(description="The consultation, with its answer once given.")
 
 
+class DisclosureEntry(BaseModel):
+    """A disclosure recorded (sent or not) or cancelled, in a request's history; the requesting agency sees it without
+    the controller's internals."""
+
+    type: Literal["disclosure"] = Field(
+        default="disclosure",
+        description="Always `disclosure`: an asset's owner recorded what was sent, or that nothing was, or the "
+        "disclosure was cancelled.",
+    )
+    at: datetime = Field(description="When it was recorded or cancelled (UTC).")
+    disclosure: DisclosurePublic = Field(description="The disclosure as it was recorded.")
+
+
 HistoryEntry = (
     VersionEntry
     | DecisionEntry
@@ -451,6 +465,7 @@ HistoryEntry = (
     | VerificationEntry
     | CheckRecordEntry
     | ConsultationEntry
+    | DisclosureEntry
 )
 
 

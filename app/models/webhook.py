@@ -22,7 +22,8 @@ class WebhookEventType(StrEnum):
     - `sharing_request.referred`: a request was referred to a Caldicott Guardian (or went back to one).
     - `sharing_request.reviewed`: a guardian, or a panel of guardians, decided a referred request.
     - `sharing_request.information_requested`: a guardian asked the requester for more information.
-    - `sharing_request.withdrawn`: the requester withdrew the request.
+    - `sharing_request.withdrawn`: the requester withdrew the request (before a final decision, or an approval before
+      anything was disclosed under it).
     - `sharing_request.overdue`: a referred request passed its response deadline, or an emergency share's check is
       still open.
     - `sharing_request.retrospective_review_completed`: a guardian completed the retrospective review of an
@@ -34,6 +35,7 @@ class WebhookEventType(StrEnum):
     - `sharing_request.attachment_added`: evidence was attached to the request.
     - `sharing_request.evidence_verified`: a guardian verified or rejected evidence: only verified evidence counts.
     - `sharing_request.ready_to_disclose`: the last controller's check holding an approval back was recorded done.
+    - `sharing_request.disclosed`: an information asset's owner recorded data of an approved request as sent.
     - `sharing_request.safeguarding_decided`: a safeguarding request was decided (by the rules, a guardian, a panel, a
       reconsideration or a retrospective review); to the controller's endpoints only, for its safeguarding leads.
     - `sharing_request.recall_requested`: an incident was recorded with a disclosure of the request: its recipient is
@@ -62,6 +64,7 @@ class WebhookEventType(StrEnum):
     ATTACHMENT_ADDED = "sharing_request.attachment_added"
     EVIDENCE_VERIFIED = "sharing_request.evidence_verified"
     READY_TO_DISCLOSE = "sharing_request.ready_to_disclose"
+    DISCLOSED = "sharing_request.disclosed"
     SAFEGUARDING_DECIDED = "sharing_request.safeguarding_decided"
     RECALL_REQUESTED = "sharing_request.recall_requested"
     INCIDENT_RECORDED = "incident.recorded"

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.models.audit import CheckpointPublic
 from app.models.vocabulary import (
+    DataCategory,
     DecisionKind,
     DecisionOutcome,
+    DisclosureChannel,
     IncidentKind,
     PurposeCategory,
     RequestStatus,
@@ -67,6 +69,20 @@ class RequestEventData(BaseModel):
         "that holds sequence n of a request and is sent n + 2 knows one is missing (catch up with `GET /v1/events`); "
         "one that is sent n or less again has seen it already",
     )
+
+
+class DisclosedEventData(RequestEventData):
+    """A request's state, and what one of its disclosures sent: never who sent it nor from which system."""
+
+    disclosure_id: str = Field(
+        description="The disclosure recorded: read it with the request's disclosures "
+        "(`GET /v1/sharing-requests/{id}/disclosures`)"
+    )
+    items: list[DataCategory] = Field(
+        description="The data categories sent, each one the request's approval covers (never more)"
+    )
+    channel: DisclosureChannel = Field(description="The secure channel the data went by")
+    disclosed_at: dt.datetime = Field(description="When the data was sent (UTC), as the sender recorded it")
 
 
 class SafeguardingDecidedData(BaseModel):
@@ -202,7 +218,11 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
     WebhookEventType.INFORMATION_REQUESTED: EventKind(
         RequestEventData, "A guardian asked the requester for more information before deciding"
     ),
-    WebhookEventType.WITHDRAWN: EventKind(RequestEventData, "The requester withdrew the request"),
+    WebhookEventType.WITHDRAWN: EventKind(
+        RequestEventData,
+        "The requester withdrew the request: before a final decision, or an approval it no longer needed before "
+        "anything was disclosed under it (its pending disclosures are cancelled)",
+    ),
     WebhookEventType.OVERDUE: EventKind(
         RequestEventData,
         "A referred request passed its response deadline without a decision, or an emergency share's controller's "
@@ -231,6 +251,11 @@ CATALOGUE: dict[WebhookEventType, EventKind] = {
     WebhookEventType.READY_TO_DISCLOSE: EventKind(
         RequestEventData,
         "The last controller's check holding an approved request back was recorded done: it may be disclosed",
+    ),
+    WebhookEventType.DISCLOSED: EventKind(
+        DisclosedEventData,
+        "The owner of an information asset holding an approved request's data (or an IG manager) recorded it sent: "
+        "what went, by which channel and when",
     ),
     WebhookEventType.SAFEGUARDING_DECIDED: EventKind(
         SafeguardingDecidedData,

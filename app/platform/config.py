@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     agreement_check_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # A decision notice tells the requester it may ask for reconsideration within this many days of the decision.
     reconsideration_window_days: int = Field(default=28, ge=1, le=365)
+    # Working days (of the deciding policy's bank-holiday calendar) an asset's owner has to record a disclosure.
+    disclosure_due_working_days: int = Field(default=5, ge=1, le=60)
     # The person's decision notice says how to reach the controller's Data Protection
     # Officer and the ICO (brief section 6, rule 3).
     dpo_contact: str = Field(

@@ -57,10 +57,14 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def make_sessionmaker(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the app's class; `info` (settings a service reads from its session, such as a disclosure's
+    working days) is copied into each session's."""
     # AppSession: the class the driver's and the write queue's hooks listen on (app/platform/driver.py),
     # not every Session in the process.
-    return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=AppSession, expire_on_commit=False)
+    return async_sessionmaker(
+        engine, class_=AsyncSession, sync_session_class=AppSession, expire_on_commit=False, info=info
+    )
 
 
 def pool_capacity(engine: AsyncEngine) -> int:

@@ -197,6 +197,11 @@ class _Pod(Collector):
             pod.queue.overdue,
         )
         yield _gauge(
+            "caldicott_disclosures_overdue",
+            "Disclosures of approved requests still pending past their due time now",
+            pod.disclosures_overdue,
+        )
+        yield _gauge(
             "caldicott_audit_unsigned_events",
             "Audit events chained since the newest signed checkpoint",
             pod.signing.unsigned_events,

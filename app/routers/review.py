@@ -339,7 +339,10 @@ async def amend(
 @router.post(
     "/v1/sharing-requests/{request_id}/withdraw",
     tags=["Sharing requests"],
-    summary="Withdraw a request that has no final decision",
+    summary="Withdraw a request that has no final decision, or an approval no longer needed before anything is "
+    "disclosed under it",
+    description="Withdrawing an approval closes its pending disclosures as `cancelled` "
+    "(`GET /v1/sharing-requests/{id}/disclosures`); once any is recorded `disclosed` it is a 409, as for a refusal.",
     responses=ON_A_REQUEST | MOVED,
 )
 async def withdraw(

@@ -19,6 +19,7 @@ from app.platform import observability
 from app.principal import Principal
 from app.rules import Policy
 from app.services.audit import chain as audit
+from app.services.disclosures import opening as disclosures
 from app.services.notifications import outbox as notifications
 from app.services.webhooks import outbox
 
@@ -64,6 +65,7 @@ async def request_changed(
     if decision is not None and outbox.safeguarding_decided(request=request, action=action, decision=decision):
         await outbox.emit_safeguarding_decided(session=session, request=request, decision=decision)
         await notifications.safeguarding_decided(session=session, request=request, decision=decision)
+    await disclosures.follow(session=session, request=request, action=action, decision=decision)
     if decision is not None:
         observability.decision_recorded(kind=decision.kind, outcome=decision.outcome, findings=decision.findings)
 
@@ -87,6 +89,7 @@ async def check_recorded(
 async def ready_to_disclose(*, session: AsyncSession, request: SharingRequest) -> None:
     """The last check holding an approved request back was recorded done: subscribers hear that it may be disclosed."""
     await outbox.emit_ready(session=session, request=request)
+    await disclosures.follow(session=session, request=request, action=None, decision=None)
 
 
 async def check_overdue(*, session: AsyncSession, request: SharingRequest, checks: Collection[str]) -> None:
@@ -104,6 +107,21 @@ async def check_overdue(*, session: AsyncSession, request: SharingRequest, check
         outcome=outcome,
     )
     await outbox.emit(session=session, request=request, action=action, decision=None)
+
+
+async def disclosure_recorded(
+    *, session: AsyncSession, actor: Principal, request: SharingRequest, disclosure_id: str, outcome: str
+) -> None:
+    """An asset's owner (or an IG manager) recorded one of the request's disclosures: the outcome names it and what
+    was recorded (its status and channel, never a reason's words)."""
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=RequestAction.DISCLOSURE_RECORDED,
+        target_type=AuditTarget.SHARING_REQUEST,
+        target_id=request.id,
+        outcome=f"disclosure {disclosure_id}: {outcome}"[:80],
+    )
 
 
 async def request_read(

@@ -1,5 +1,5 @@
-"""What the database says now, for the scrape: the guardian queue, the audit trail's signing lag, the webhook
-backlog and how long the active policy's calendar runs.
+"""What the database says now, for the scrape: the guardian queue, disclosures overdue, the audit trail's signing lag,
+the webhook backlog and how long the active policy's calendar runs.
 
 These describe the database, not a process: the process that answers a scrape reads them then, so a pod of
 several server processes reports each once (app/platform/observability.py), never once per process.
@@ -16,6 +16,7 @@ from app.models.base import LONDON
 from app.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.services.audit import checkpoints
 from app.services.audit.checkpoints import SigningLag
+from app.services.disclosures.reading import overdue_count
 from app.services.policies.calendar import calendar_check
 from app.services.policies.registry import PolicyRegistry
 from app.services.review.queue_status import QueueCounts, queue_counts
@@ -32,6 +33,7 @@ class WebhookBacklog:
 @dataclass(frozen=True, slots=True)
 class PodGauges:
     queue: QueueCounts
+    disclosures_overdue: int  # pending past their due time: an asset's owner has not recorded what was sent
     signing: SigningLag
     webhooks: WebhookBacklog
     # Days from today (London) to the last day the active policy's bank-holiday calendar covers; negative once past,
@@ -62,6 +64,7 @@ async def read(*, session: AsyncSession, registry: PolicyRegistry, now: datetime
     days_left = calendar_check(policy, today=now.astimezone(LONDON).date()).days_left
     return PodGauges(
         queue=await queue_counts(session=session, now=now),
+        disclosures_overdue=await overdue_count(session=session, now=now),
         signing=await checkpoints.signing_lag(session=session, now=now),
         webhooks=await webhook_backlog(session=session, now=now),
         calendar_days_remaining=days_left if days_left is not None else 0,

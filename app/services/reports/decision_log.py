@@ -18,9 +18,10 @@ from app.errors import InvalidInput
 from app.models.actions import AuditAction, ReportAction
 from app.models.audit import AuditEventPage, AuditVerification, CheckpointPublic
 from app.models.base import LONDON, utcnow
-from app.models.report import DecisionLog, DecisionLogRow, SubjectDisclosure, SubjectDisclosures
+from app.models.disclosure import Disclosure
+from app.models.report import DecisionLog, DecisionLogRow, DisclosureMade, SubjectDisclosure, SubjectDisclosures
 from app.models.sharing_request import Decision, RequestSubject, RequestVersion, SharingRequest
-from app.models.vocabulary import FindingResult
+from app.models.vocabulary import DataCategory, FindingResult
 from app.platform.pagination import ascending, keyset_page
 from app.principal import Principal
 from app.services.audit import chain as audit
@@ -214,6 +215,7 @@ async def subject_disclosures(
         )
     ).all()
     latest = {decision.request_id: decision for decision in decisions}  # the last one of each request wins
+    made = await disclosures_made(session=session, request_ids=on_page)
     items = [
         SubjectDisclosure(
             request_id=request.id,
@@ -224,6 +226,7 @@ async def subject_disclosures(
             outcome=latest[request.id].outcome,
             created_at=request.created_at,
             decided_at=latest[request.id].decided_at,
+            disclosures=made.get(request.id, []),
         )
         for request in requests
     ]
@@ -236,6 +239,27 @@ async def subject_disclosures(
         outcome=f"{matches} requests",
     )
     return SubjectDisclosures(matches=matches, items=items, next_cursor=next_cursor)
+
+
+async def disclosures_made(*, session: AsyncSession, request_ids: list[str]) -> dict[str, list[DisclosureMade]]:
+    """The disclosures of these requests, oldest opened first, by request."""
+    rows = await session.exec(
+        select(Disclosure)
+        .where(col(Disclosure.request_id).in_(request_ids))
+        .order_by(col(Disclosure.opened_at), col(Disclosure.id))
+    )
+    made: dict[str, list[DisclosureMade]] = {}
+    for row in rows.all():
+        made.setdefault(row.request_id, []).append(
+            DisclosureMade(
+                asset_code=row.asset_code,
+                status=row.status,
+                items=[DataCategory(item) for item in row.items] if row.items is not None else None,
+                channel=row.channel,
+                disclosed_at=row.disclosed_at,
+            )
+        )
+    return made
 
 
 async def subject_disclosures_fhir(

@@ -1,4 +1,5 @@
-"""Disclosure decisions as FHIR R4: an AuditEvent and a Provenance per decision, gathered in a collection Bundle.
+"""Disclosure decisions as FHIR R4: an AuditEvent and a Provenance per decision, and per disclosure recorded as
+made (subtype `disclosure`: what actually left the controller), gathered in a collection Bundle.
 
 Plain dicts in the R4 shape (the service does not depend on a FHIR library; the tests validate what is built here with
 fhir.resources.R4B, whose AuditEvent, Provenance and Bundle are R4's). No profile is claimed: IHE BALP's privacy
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from app.models.disclosure import Disclosure
 from app.models.sharing_request import Decision
 from app.models.vocabulary import DecisionKind, DecisionOutcome, PurposeCategory, ReviewVerdict
 
@@ -30,6 +32,8 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/data-category"
 PURPOSE_SYSTEM = f"{BASE}/CodeSystem/purpose-category"
 OUTCOME_SYSTEM = f"{BASE}/CodeSystem/decision-outcome"
 KIND_SYSTEM = f"{BASE}/CodeSystem/decision-kind"
+DISCLOSURE_SYSTEM = f"{BASE}/CodeSystem/disclosure"
+CHANNEL_SYSTEM = f"{BASE}/CodeSystem/disclosure-channel"
 TOKEN_SUBJECT_SYSTEM = f"{BASE}/Id/token-subject"  # a guardian: the `sub` of the token they decided with
 SERVICE_SYSTEM = f"{BASE}/Id/service"
 REQUEST_SYSTEM = f"{BASE}/Id/sharing-request"
@@ -319,6 +323,81 @@ def provenance(*, decision: Decision, body: Mapping[str, Any], guardian: str | N
             {"role": "source", "what": {"identifier": {"system": REQUEST_SYSTEM, "value": decision.request_id}}}
         ],
     }
+
+
+# A disclosure recorded as made, told apart from a decision's AuditEvent by this subtype beside `disclose`.
+RECORDED_DISCLOSURE = {
+    "system": DISCLOSURE_SYSTEM,
+    "code": "disclosure",
+    "display": "A disclosure actually made, as the owner of the information asset recorded it",
+}
+
+
+def disclosure_entries(
+    *,
+    disclosure: Disclosure,
+    requester: str,
+    purpose: str,
+    controller: str,
+    names: Mapping[str, str],
+    person: str | None = None,
+) -> list[Resource]:
+    """The AuditEvent of a disclosure recorded as made (what went, by which channel, when), then its Provenance:
+    the controller organisation made it (never the person who recorded it)."""
+    assert disclosure.disclosed_at is not None and disclosure.channel is not None
+    items = [str(item) for item in disclosure.items or []]
+    concept = purpose_of_use(purpose)
+    event = {
+        "resourceType": "AuditEvent",
+        "id": disclosure.id,
+        "type": EXPORT,
+        "subtype": [DISCLOSE, RECORDED_DISCLOSURE, coding(CHANNEL_SYSTEM, disclosure.channel)],
+        "action": "E",
+        "recorded": instant(disclosure.disclosed_at),
+        "outcome": "0",
+        "outcomeDesc": f"Disclosed by {label(disclosure.channel)}: {', '.join(label(item) for item in items)}",
+        "purposeOfEvent": [concept],
+        "agent": [
+            {
+                "type": {"coding": [coding(DICOM, "110152", "Destination Role ID")]},
+                "who": organisation(requester, names),
+                "requestor": True,
+                "purposeOfUse": [concept],
+            },
+            {
+                "type": {"coding": [coding(DICOM, "110153", "Source Role ID")]},
+                "who": organisation(controller, names),
+                "requestor": False,
+            },
+        ],
+        "source": {"site": controller, "observer": SERVICE, "type": [coding(SOURCE_TYPE, "4", "Application Server")]},
+        "entity": [
+            *([person_entity(person)] if person is not None else []),
+            {
+                "what": {"identifier": {"system": REQUEST_SYSTEM, "value": disclosure.request_id}},
+                "type": coding(ENTITY_TYPE, "2", "System Object"),
+            },
+            *({"type": coding(CATEGORY_SYSTEM, item), "lifecycle": DISCLOSE} for item in items),
+        ],
+    }
+    origin = {
+        "resourceType": "Provenance",
+        "id": str(uuid.uuid5(PROVENANCE_NAMESPACE, disclosure.id)),
+        "target": [{"reference": urn(disclosure.id)}],
+        "recorded": instant(disclosure.recorded_at or disclosure.disclosed_at),
+        "reason": [concept],
+        "activity": {"coding": [RECORDED_DISCLOSURE]},
+        "agent": [
+            {
+                "type": {"coding": [coding(PROVENANCE_PARTICIPANT, "author", "Author")]},
+                "who": organisation(controller, names),
+            }
+        ],
+        "entity": [
+            {"role": "source", "what": {"identifier": {"system": REQUEST_SYSTEM, "value": disclosure.request_id}}}
+        ],
+    }
+    return [{"fullUrl": urn(disclosure.id), "resource": event}, {"fullUrl": urn(origin["id"]), "resource": origin}]
 
 
 def decision_entries(

@@ -9,8 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.actions import RequestAction
 from app.models.base import utcnow
+from app.models.disclosure import Disclosure
 from app.models.organisation import Organisation
 from app.models.sharing_request import Decision, RequestVersion, SharingRequest
+from app.models.vocabulary import DisclosureStatus
 from app.principal import Principal
 from app.services.audit import events
 from app.services.reports import fhir
@@ -25,8 +27,8 @@ async def entries_for(
     guardian: str | None,
     person: str | None = None,
 ) -> list[fhir.Resource]:
-    """An AuditEvent and a Provenance for every decision on each request,
-    in the requests' order and each request's decisions oldest first.
+    """An AuditEvent and a Provenance for every decision on each request, then for each disclosure of it recorded
+    as made, in the requests' order, each request's decisions oldest first, then its disclosures as they were made.
 
     `guardian`: None to name guardians by their token subject;
     else the words that stand for them (app/services/review/naming.py).
@@ -51,6 +53,12 @@ async def entries_for(
             await session.exec(select(Organisation.code, Organisation.name).where(col(Organisation.code).in_(codes)))
         ).all()
     )
+    made = select(Disclosure).where(
+        col(Disclosure.request_id).in_(ids), col(Disclosure.status) == DisclosureStatus.DISCLOSED
+    )
+    disclosed: dict[str, list[Disclosure]] = {request_id: [] for request_id in ids}
+    for row in (await session.exec(made.order_by(col(Disclosure.disclosed_at), col(Disclosure.id)))).all():
+        disclosed[row.request_id].append(row)
     by_request: dict[str, list[Decision]] = {request_id: [] for request_id in ids}
     for decision in decisions:
         by_request[decision.request_id].append(decision)
@@ -66,6 +74,15 @@ async def entries_for(
                 names=names,
                 person=person,
                 guardian=guardian,
+            )
+        for row in disclosed[request.id]:
+            entries += fhir.disclosure_entries(
+                disclosure=row,
+                requester=request.requester_org,
+                purpose=request.purpose_category,
+                controller=controller,
+                names=names,
+                person=person,
             )
     return entries
 

@@ -25,6 +25,7 @@ from app.models.vocabulary import (
     Urgency,
 )
 from app.rules.engine import combine
+from app.services.disclosures.reading import overdue_count as disclosures_overdue
 from app.services.reports.decision_log import day_bound
 from app.services.review.queue_status import queue_counts
 
@@ -112,6 +113,7 @@ async def review_metrics(*, session: AsyncSession, period_from: date | None, per
             for urgency, values in seconds.items()
         },
         overdue_now=(await queue_counts(session=session, now=utcnow())).overdue,
+        disclosures_overdue_now=await disclosures_overdue(session=session, now=utcnow()),
         overturns=Overturns(
             decisions=total,
             overturned=overturned,

@@ -263,6 +263,9 @@ TRANSITIONS: dict[tuple[Stage, Move], Step] = {
         Actor.PANEL_CHAIR, RequestAction.PANEL_DECIDED, Stage.DECIDED, effects=CLOSED
     ),
     (Stage.IN_PANEL, Move.WITHDRAW): _withdraw(),
+    # An approval no longer needed, while nothing has been disclosed under it (a refusal has nothing to withdraw):
+    # app/services/sharing_requests/amendments.py checks both.
+    (Stage.DECIDED, Move.WITHDRAW): _withdraw(),
     (Stage.DECIDED, Move.FAIL_CHECK): CHECK_FAILED,
     (Stage.RETROSPECTIVE_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
     (Stage.RETROSPECTIVE_IN_REVIEW, Move.FAIL_CHECK): EMERGENCY_CHECK_FAILED,
@@ -283,7 +286,8 @@ WANTED = (
         Move.HAND_OVER: "only a claimed request has a claim to hand over",
         Move.REQUEST_INFORMATION: "only a claimed request can be reviewed",
         Move.AMEND: "only a request for which information was asked can be amended",
-        Move.WITHDRAW: "only a request without a final decision can be withdrawn",
+        Move.WITHDRAW: "only a request without a final decision, or an approval nothing has been disclosed under, "
+        "can be withdrawn",
         Move.UPHOLD: "only a claimed emergency share awaiting retrospective review can be upheld or not",
         Move.REQUEST_RECONSIDERATION: "only a refusal or an approval with conditions can be "
         "reconsidered, once it is decided",

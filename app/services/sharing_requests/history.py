@@ -25,6 +25,7 @@ from app.services.attachments import verifications as attachment_verifications
 from app.services.audit import events
 from app.services.consultations import reading as consultations
 from app.services.controller_checks import checks as controller_checks
+from app.services.disclosures import reading as disclosures
 from app.services.review import naming as guardian_naming
 
 SYSTEM = "system"
@@ -68,6 +69,7 @@ _ORDER = {
     "state_change": 4,
     "evidence_verification": 5,
     "consultation": 6,
+    "disclosure": 7,
 }
 
 
@@ -81,8 +83,8 @@ async def history(
     limit: int = 50,
 ) -> History:
     """A page of every version, decision, reconsideration, record of a controller's check, state change,
-    verification of its evidence and consultation, oldest first; an agency reads no guardian's subject nor any
-    consultation. The read is recorded."""
+    verification of its evidence, consultation and disclosure recorded, oldest first; an agency reads no guardian's
+    subject nor any consultation. The read is recorded."""
     await events.request_read(session=session, actor=principal, request=request, action=RequestAction.HISTORY_READ)
     words = await guardian_naming.words_for(session=session, principal=principal, controller=controller)
     versions = (await session.exec(select(RequestVersion).where(RequestVersion.request_id == request.id))).all()
@@ -141,6 +143,7 @@ async def history(
             for entry in await controller_checks.history_entries(session, request.id)
         ),
         *await consultations.history_entries(session=session, principal=principal, request_id=request.id),
+        *await disclosures.history_entries(session=session, principal=principal, request_id=request.id),
     ]
     entries.sort(key=lambda entry: (entry.at, _ORDER[entry.type]))
     # A history only grows at its end, so an entry's place among those of its instant and kind stays its own.

@@ -173,6 +173,19 @@ async def emit_ready(*, session: AsyncSession, request: SharingRequest) -> str:
     )
 
 
+async def emit_disclosed(*, session: AsyncSession, request: SharingRequest, disclosed: dict[str, Any]) -> str:
+    """Tell the requester's endpoints and the controller's what one of the request's disclosures sent
+    (`disclosed`: its id, items, channel and time; never who sent it nor from which asset)."""
+    return await _emit_request_event(
+        session=session,
+        request=request,
+        event_type=WebhookEventType.DISCLOSED,
+        decision=None,
+        action=None,
+        extra=disclosed,
+    )
+
+
 async def _emit_request_event(
     *,
     session: AsyncSession,
@@ -180,11 +193,14 @@ async def _emit_request_event(
     event_type: WebhookEventType,
     decision: Decision | None,
     action: RequestAction | None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """The request's next event in its sequence, and a due delivery to each endpoint that should hear of it."""
+    """The request's next event in its sequence (its `data` with `extra` added),
+    and a due delivery to each endpoint that should hear of it."""
     sequence = await next_sequence(session=session, request=request, action=action)
     now = utcnow()
     body = payload(event_type=event_type, request=request, decision=decision, now=now, sequence=sequence)
+    body["data"] |= extra or {}
     endpoints = await subscribers(session=session, event_type=event_type, requester_org=request.requester_org)
     return await _write(
         session=session,
