@@ -10,10 +10,7 @@ import yaml
 from fastapi import FastAPI
 from standardwebhooks import Webhook
 
-from app.models.base import utcnow
-from app.models.disclosure import Disclosure
-from app.models.vocabulary import DisclosureChannel, DisclosureStatus, Role
-from app.platform.db import make_engine, make_sessionmaker
+from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
 from app.services.notifications.messages import said
 from tests.factories import register_organisation, submit
@@ -46,39 +43,28 @@ def inside(tokens: Tokens, role: Role, sub: str | None = None) -> dict[str, str]
 
 
 async def made_disclosure(client: httpx.AsyncClient, tokens: Tokens, org: str = "RXT01") -> str:
-    """A disclosure recorded as made for a real request approved through the API.
-
-    In production the disclosure service opens one pending disclosure per asset on approval and its owner records it
-    (app/services/disclosures/); here the row is written, through a session on the app's database, as that service
-    leaves it once recorded as sent.
-    """
+    """A disclosure made, as production makes one: a request approved through the API opens a pending disclosure for
+    the asset holding its items (app/services/disclosures/), and the asset's owner records it as sent over HTTP."""
     registered = await client.post("/v1/information-assets", json=ASSET, headers=inside(tokens, Role.IG_MANAGER))
     assert registered.status_code in (201, 409), registered.text  # one asset serves every disclosure of a test
     request = await submit(client, tokens, changed({}), org=org)
     assert (request.status_code, request.json()["status"]) == (201, "approved"), request.text
-    now = utcnow()
-    disclosure = Disclosure(
-        request_id=request.json()["id"],
-        asset_code="EPR",
-        owner="iao-1",
-        recipient_org=org,
-        status=DisclosureStatus.DISCLOSED,
-        opened_at=now,
-        due_at=now + timedelta(days=5),
-        items=["demographics"],
-        channel=DisclosureChannel.NHSMAIL,
-        disclosed_at=now,
-        recorded_by="iao-1",
-        recorded_at=now,
+    owner = tokens.headers("CONTROLLER", Role.IAO, sub=ASSET["owner"])
+    opened = await client.get(f"/v1/sharing-requests/{request.json()['id']}/disclosures", headers=owner)
+    assert opened.status_code == 200, opened.text
+    [pending] = opened.json()["items"]
+    recorded = await client.post(
+        f"/v1/disclosures/{pending['id']}/record",
+        json={
+            "outcome": "disclosed",
+            "items": ["demographics"],
+            "channel": "nhsmail",
+            "disclosed_at": datetime.now(UTC).isoformat(),
+        },
+        headers=owner,
     )
-    engine = make_engine(tokens.settings.database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            session.add(disclosure)
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return disclosure.id
+    assert (recorded.status_code, recorded.json()["status"]) == (200, "disclosed"), recorded.text
+    return str(pending["id"])
 
 
 def incident(disclosure_id: str, likelihood: int = 3, severity: int = 2, **changes: Any) -> dict[str, Any]:
@@ -159,6 +145,8 @@ async def test_a_reportable_incident_is_reported_then_closed_and_every_act_is_au
 
     assert await audit_actions(client, tokens, recorded["request_id"]) == [
         "submitted",
+        "read",  # the owner's read of the request's disclosures, before recording one
+        "disclosure_recorded",
         "incident_recorded",
         "incident_reported",
         "incident_closed",

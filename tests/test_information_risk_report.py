@@ -106,9 +106,9 @@ async def disclosure(
     opened: datetime | None = None,
     recorded: datetime | None = None,
 ) -> None:
-    """A disclosure of an approved request as its IAO's team leaves it. In production the disclosure service
-    (issue 29 item 3) opens these when a request is approved and records them over HTTP; until it is merged the
-    test writes the rows it would."""
+    """A disclosure of an approved request as its IAO's team leaves it, written as the disclosure service writes it
+    (app/services/disclosures/), in a state and at times the API reaches only by waiting (opened weeks ago, overdue,
+    recorded at a period's edge). The test above walks the API's own way once."""
     opened = opened or utcnow()
     done = status is not DisclosureStatus.PENDING
     row = Disclosure(
@@ -216,6 +216,28 @@ async def test_disclosures_count_by_status_asset_and_recipient(
     [organisation] = found["organisations"]
     assert (organisation["code"], organisation["name"]) == ("RXT01", "Organisation RXT01")
     assert organisation["counts"]["referrals_overdue"] == 0
+
+
+async def test_the_disclosure_an_approval_opens_and_its_owner_records_is_what_the_report_counts(
+    client: httpx.AsyncClient, tokens: Tokens, registers: None
+) -> None:
+    # The other tests write disclosures in states and at times the API reaches only by waiting; this one goes the
+    # way production does: the approval opens a pending disclosure for EPR, and EPR's owner records it over HTTP.
+    watch = Watch(client, tokens)
+    await watch.moved()
+    approved = await submit(client, tokens, changed({}))
+    assert (approved.status_code, approved.json()["status"]) == (201, "approved"), approved.text
+    await watch.moved(pending=everywhere("disclosures_pending", "RXT01", "EPR"))
+    owner = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
+    opened = await client.get(f"/v1/sharing-requests/{approved.json()['id']}/disclosures", headers=owner)
+    [pending] = opened.json()["items"]
+    sent = {"outcome": "disclosed", "items": ["demographics"], "channel": "mesh", "disclosed_at": utcnow().isoformat()}
+    recorded = await client.post(f"/v1/disclosures/{pending['id']}/record", json=sent, headers=owner)
+    assert recorded.status_code == 200, recorded.text
+    await watch.moved(
+        pending=everywhere("disclosures_pending", "RXT01", "EPR", count=-1),
+        made=everywhere("disclosed", "RXT01", "EPR"),
+    )
 
 
 async def test_bulk_and_systematic_shares(
