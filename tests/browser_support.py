@@ -29,7 +29,7 @@ from app.models.vocabulary import Role
 from app.platform.config import DEV_CONTROLLER_ORG
 from tests.factories import REFERRED
 from tests.rules.baseline import changed
-from tests.support import TEST_SECRET, Tokens, npm_ci, settings_for
+from tests.support import TEST_SECRET, Tokens, npm_ci, replay_window, settings_for
 
 REPO = Path(__file__).resolve().parents[1]
 AXE_PACKAGE = REPO / "tests" / "browser"
@@ -250,7 +250,9 @@ def seed(app: Served) -> Seeded:
         assert claim.status_code == 200, claim.text
         decision = client.post(f"{path}/review", json={"outcome": "approve", "rationale": RATIONALE}, headers=guardian)
         assert decision.status_code == 200, decision.text
-        replay = created(f"/v1/policies/{POLICY_NAME}/{REPLAYED_EDITION}/replay", json={}, headers=guardian)
+        replay = created(
+            f"/v1/policies/{POLICY_NAME}/{REPLAYED_EDITION}/replay", json=replay_window(), headers=guardian
+        )
     return Seeded(
         referred["id"],
         reference,

@@ -13,6 +13,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from app import cli as caldicott
 from app.http.tokens import mint_dev_token
+from app.models.base import LONDON
 from app.models.vocabulary import Role
 from app.platform.config import Environment, Settings, get_settings
 from app.platform.logs import QUIET_LOGGERS
@@ -36,6 +38,12 @@ PROCESS_GROUP = pytest.mark.xdist_group("processes")
 SHARED_SCENARIOS = Path(
     os.environ.get("CALDICOTT_SCENARIOS_DIR", Path(__file__).resolve().parents[2] / "shared" / "scenarios")
 )
+
+
+def replay_window() -> dict[str, str]:
+    """A replay's window (one is required) of the last 300 London days to tomorrow: every decision a test makes."""
+    today = datetime.now(LONDON).date()
+    return {"from": (today - timedelta(days=300)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:

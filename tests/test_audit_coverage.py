@@ -30,7 +30,7 @@ from app.principal import Principal
 from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens, form_token, settings_for
+from tests.support import Tokens, form_token, replay_window, settings_for
 from tests.test_incidents import incident, made_disclosure
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -236,7 +236,7 @@ async def activate_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
 async def replay_policy(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     await requester(client, tokens)
     await submit(client, tokens, baseline_request())
-    return Request("POST", "/v1/policies/uk-caldicott-baseline/2026.1/replay", guardian(tokens), {})
+    return Request("POST", "/v1/policies/uk-caldicott-baseline/2026.1/replay", guardian(tokens), replay_window())
 
 
 async def submit_request(client: httpx.AsyncClient, tokens: Tokens) -> Request:

@@ -15,7 +15,7 @@ from app.rules.policy_documents import shipped_path
 from tests.conftest import active_before_upgrade, on_database
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens
+from tests.support import Tokens, replay_window
 
 BASELINE = "uk-caldicott-baseline"
 # Direct care that 2027.1 approves and 2028.1 refuses: identifiable care records are not "not confidential".
@@ -128,10 +128,10 @@ async def test_an_upgraded_installation_on_2027_1_holds_what_2028_1_would_not_ap
     assert "replay-only" in (await client.get("/v1/policies", headers=tokens.admin())).json()["warning"]
 
     # The held decision replays exactly under its own policy, and 2028.1 would refuse it.
-    same = await client.post(f"/v1/policies/{BASELINE}/2027.1/replay", json={}, headers=tokens.admin())
+    same = await client.post(f"/v1/policies/{BASELINE}/2027.1/replay", json=replay_window(), headers=tokens.admin())
     assert same.status_code == 201, same.text
     assert (same.json()["totals"]["replayed"], same.json()["totals"]["differing"]) == (2, 0)
-    current = await client.post(f"/v1/policies/{BASELINE}/2028.1/replay", json={}, headers=tokens.admin())
+    current = await client.post(f"/v1/policies/{BASELINE}/2028.1/replay", json=replay_window(), headers=tokens.admin())
     assert current.json()["totals"]["outcomes"] == [
         {"old": "approve", "new": "approve", "count": 1},
         {"old": "refer", "new": "refuse", "count": 1},

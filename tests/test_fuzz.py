@@ -50,7 +50,7 @@ from app.models.vocabulary import Role
 from app.services.audit import checkpoints
 from tests.factories import register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
-from tests.support import Tokens, settings_for
+from tests.support import Tokens, replay_window, settings_for
 from tests.test_incidents import incident, made_disclosure
 
 AGENCY_ORG = "RXT01"
@@ -167,7 +167,9 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
         page = await client.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", headers=headers)
         deliveries += [delivery["id"] for delivery in page.json()["items"]]
     assert deliveries, "no delivery to name"
-    replayed = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=guardian)
+    replayed = await client.post(
+        "/v1/policies/uk-caldicott-baseline/2027.1/replay", json=replay_window(), headers=guardian
+    )
     assert replayed.status_code == 201, replayed.text
     attached = await client.post(
         f"/v1/sharing-requests/{requests[0]}/attachments",

@@ -2,14 +2,14 @@
 as tables of what would change; an admin activates a policy and a reviewer starts a replay from it. The same
 services, roles and audit events as /v1/policies and /v1/policy-replays."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.errors import ProblemError
-from app.http.dependencies import PageCursor, PathName, RegistryDep
+from app.http.dependencies import PageCursor, PathName, RegistryDep, SettingsDep
 from app.http.session import SessionDep
 from app.models.base import LONDON
 from app.models.policy import PolicyPublic, ReplayCriteria
@@ -161,14 +161,30 @@ def activation_refusal(problem: ProblemError, name: str, version: str) -> str:
 
 @router.post("/console/policies/replay")
 async def start_replay(
-    db: SessionDep, registry: RegistryDep, user: PolicyReviewerUser, form: CheckedForm, policy: PolicyField
+    db: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    user: PolicyReviewerUser,
+    form: CheckedForm,
+    policy: PolicyField,
 ) -> Response:
-    """Replay every stored rules decision under a policy, as POST /v1/policies/{name}/{version}/replay with no
-    window or filter; nothing stored changes but the report."""
+    """Replay the stored rules decisions of the widest window allowed (CALDICOTT_REPLAY_MAX_DAYS, up to today) under a
+    policy, as POST /v1/policies/{name}/{version}/replay with that window and no filter; nothing stored changes but
+    the report."""
     name, _, version = policy.rpartition("/")
     candidate = await registry.get(session=db, name=name, version=version)
+    today = datetime.now(LONDON).date()
+    first = today - timedelta(days=settings.replay_max_days - 1)
+    criteria = ReplayCriteria.model_validate({"from": first.isoformat(), "to": today.isoformat()})
+    since, until = replay.window(criteria=criteria, max_days=settings.replay_max_days)
     done = await replay.replay(
-        session=db, policy=candidate, criteria=ReplayCriteria(), since=None, until=None, actor=user.principal
+        session=db,
+        policy=candidate,
+        criteria=criteria,
+        since=since,
+        until=until,
+        actor=user.principal,
+        max_decisions=settings.replay_max_decisions,
     )
     return RedirectResponse(f"/console/policies/replays/{done.id}", status_code=303)
 

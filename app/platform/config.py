@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     # How long a process keeps the active policy before reading it again: another process's activation takes
     # effect here within this time (an activation in this process, at once). 0 reads it on every submission.
     policy_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # A what-if replay must name a window (`from` and `to`) no wider than this many days, and is refused when the
+    # window holds more rules decisions than the cap, so one replay's time is bounded (app/services/policies/replay.py).
+    replay_max_days: int = Field(default=366, ge=1, le=36500)
+    replay_max_decisions: int = Field(default=200_000, ge=1, le=10_000_000)
+    # Replay reports (with their listed changes) are pruned by the worker's housekeeping this many days after the run.
+    replay_keep_days: int = Field(default=90, ge=1, le=36500)
     # Fair use: each endpoint is another outbound POST for every event; each identifier another row written.
     max_webhook_endpoints_per_org: int = Field(default=10, ge=1, le=1000)
     # The request schema's ceiling (1000, MAX_IDENTIFIERS) may be lowered here, not raised:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from app.errors import BODY_PROBLEMS, INVALID_INPUT, PROBLEM_RESPONSES, problem_doc
-from app.http.dependencies import PageCursor, PageLimit, PathName, RegistryDep
+from app.http.dependencies import PageCursor, PageLimit, PathName, RegistryDep, SettingsDep
 from app.http.etags import STALE
 from app.http.idempotency import IdempotentRoute
 from app.http.locations import created
@@ -16,7 +16,6 @@ from app.http.session import SessionDep
 from app.models.policy import PolicyList, PolicyPublic, ReplayChangePage, ReplayCriteria, ReplayPage, ReplayPublic
 from app.services.policies import registry as policies
 from app.services.policies import replay
-from app.services.reports.decision_log import period
 
 router = APIRouter(tags=["Policies"], responses=PROBLEM_RESPONSES)
 router.route_class = IdempotentRoute  # every POST that changes something takes an Idempotency-Key
@@ -160,6 +159,7 @@ async def activate_policy(
             "headers": {"Location": {"description": "The replay's own URL", "schema": {"type": "string"}}},
         },
         404: problem_doc("No such policy"),
+        409: problem_doc("A replay is already running for the caller's organisation (problem type replay-running)"),
     },
 )
 async def replay_policy(
@@ -170,11 +170,18 @@ async def replay_policy(
     session: SessionDep,
     registry: RegistryDep,
     principal: PolicyReviewer,
+    settings: SettingsDep,
 ) -> ReplayPublic:
     policy = await registry.get(session=session, name=name, version=version)
-    since, until = period(from_=criteria.from_, to=criteria.to, location="body")
+    since, until = replay.window(criteria=criteria, max_days=settings.replay_max_days)
     done = await replay.replay(
-        session=session, policy=policy, criteria=criteria, since=since, until=until, actor=principal
+        session=session,
+        policy=policy,
+        criteria=criteria,
+        since=since,
+        until=until,
+        actor=principal,
+        max_decisions=settings.replay_max_decisions,
     )
     response.headers["Location"] = f"/v1/policy-replays/{done.id}"
     return done

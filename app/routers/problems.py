@@ -66,6 +66,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "but never lets it decide again.",
         "Activate uk-caldicott-baseline 2028.1, or a policy derived from it (2028.2 to go on weighing evidence).",
     ),
+    "replay-running": (
+        "A what-if replay is already running for the caller's organisation; `detail` names it (its id, policy and "
+        "start) when this process runs it. One replay per organisation at a time keeps the service answering others.",
+        "Wait for the running replay to finish (it is then listed at GET /v1/policy-replays) and try again.",
+    ),
     "controller-checks-open": (
         "The request is approved, but the controller's own checks (a court order seen, a statutory requirement traced "
         "to its body, section 251 support confirmed, or a person's review of a significant decision) are not all "

@@ -30,6 +30,7 @@ from app.models.base import utcnow
 from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery
 from app.platform.config import Settings
 from app.services.operations import idempotency
+from app.services.policies import replay
 
 log = logging.getLogger("caldicott.webhooks")
 
@@ -161,3 +162,7 @@ class Pruner:
             await idempotency.prune_expired(sessionmaker=self.sessionmaker)
         except Exception:
             log.exception("webhook worker: pruning the expired idempotency keys failed")
+        try:  # and for policy replay reports past CALDICOTT_REPLAY_KEEP_DAYS
+            await replay.prune_old(sessionmaker=self.sessionmaker, keep_days=self.settings.replay_keep_days)
+        except Exception:
+            log.exception("webhook worker: pruning the old policy replay reports failed")
