@@ -82,8 +82,8 @@ REPLAY_UP_TO = 100_000  # replaying a million decisions would take most of the b
 
 # What canonical_fields reads from an audit event, and what outbox.payload reads from a request and decision.
 AuditRow = namedtuple("AuditRow", "seq occurred_at actor_sub actor_org actor_roles action target_type target_id outcome correlation_id")
-RequestView = namedtuple("RequestView", "id status")
-DecisionView = namedtuple("DecisionView", "outcome conditions")
+RequestView = namedtuple("RequestView", "id status reference open_checks checks_blocking")
+DecisionView = namedtuple("DecisionView", "outcome conditions verdict")
 
 
 def agency(index: int) -> str:
@@ -180,8 +180,8 @@ def rows_for(
         tables["transitions"].append((request_id, str(RequestAction.SUBMITTED), None, status, sub, org, created))
         event_type = outbox.event_type_for(RequestAction.SUBMITTED, status)
         assert event_type is not None
-        payload = outbox.payload(event_type=event_type, request=RequestView(request_id, status), decision=DecisionView(_name, conditions), now=created)  # type: ignore[arg-type]
-        tables["outbox"].append((new_id(), str(event_type), request_id, json.dumps(payload), created))
+        payload = outbox.payload(event_type=event_type, request=RequestView(request_id, status, body["reference"], (), ()), decision=DecisionView(_name, conditions, None), now=created, sequence=1)  # type: ignore[arg-type]
+        tables["outbox"].append((new_id(), str(event_type), request_id, json.dumps(payload), created, 1))
         seq += 1
         event = AuditRow(seq, created, sub, org, ["agency"], "submitted", "sharing_request", request_id, f"{status}, decision {_name}", new_id())
         event_hash = audit.chain_hash(prev_hash, audit.canonical_fields(event))
@@ -247,7 +247,7 @@ COLUMNS = {
     # Staged without findings, then copied into decisions with its variant's findings (see grow).
     "decisions": ("staged_decisions", ("variant", *DECISION_COLUMNS)),
     "transitions": ("sharing_request_transitions", ("request_id", "action", "from_status", "to_status", "actor_sub", "actor_org", "at")),
-    "outbox": ("outbox_events", ("id", "type", "request_id", "payload", "created_at")),
+    "outbox": ("outbox_events", ("id", "type", "request_id", "payload", "created_at", "sequence")),
     "audit": ("audit_events", (*AuditRow._fields, "prev_hash", "hash")),
 }
 
