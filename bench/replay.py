@@ -28,7 +28,16 @@ import httpx
 from app.main import create_app
 from app.models.base import LONDON
 from app.models.vocabulary import Role
-from bench.common import asyncpg_dsn, create_database, exit_on_sigterm, migrate_argv, run_checked, service_env, settings_for, token
+from bench.common import (
+    asyncpg_dsn,
+    create_database,
+    exit_on_sigterm,
+    migrate_argv,
+    run_checked,
+    service_env,
+    settings_for,
+    token,
+)
 from bench.scale import STAGING, Templates, grow, organisations
 
 
@@ -40,7 +49,8 @@ async def seed(database_url: str, decisions: int) -> tuple[float, datetime]:
         await organisations(connection, now)
         await connection.execute(STAGING)
         await connection.executemany(
-            "INSERT INTO decision_templates VALUES ($1, $2, $3)", [(index, variant[3], variant[4]) for index, variant in enumerate(templates.variants)]
+            "INSERT INTO decision_templates VALUES ($1, $2, $3)",
+            [(index, variant[3], variant[4]) for index, variant in enumerate(templates.variants)],
         )
         seconds = await grow(connection, templates, have=0, want=decisions, total=decisions, now=now)
         first = await connection.fetchval("SELECT min(decided_at) FROM decisions")
@@ -73,12 +83,16 @@ async def measure(decisions: int) -> dict[str, Any]:
     app = create_app(settings_for(database_url))
     guardian = {"Authorization": f"Bearer {token(org='CONTROLLER', role=Role.GUARDIAN)}"}
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
+        ) as client:
             assert (await client.get("/healthz")).status_code == 200  # the app's start-up work done before timing
             rss_before, stop = peak_rss_mib(), asyncio.Event()
             watcher = asyncio.create_task(watch(client, stop))
             started = time.perf_counter()
-            response = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json=window, headers=guardian)
+            response = await client.post(
+                "/v1/policies/uk-caldicott-baseline/2027.1/replay", json=window, headers=guardian
+            )
             seconds = time.perf_counter() - started
             stop.set()
             healthz_max_ms = await watcher
