@@ -2,12 +2,13 @@
 
 The decisions are bulk-loaded with COPY exactly as bench/scale.py loads them (every request decided under 2026.1,
 its decision recording the facts the rules saw, the load's mix of outcomes, 90 seconds apart up to now), then
-`POST /v1/policies/uk-caldicott-baseline/2027.1/replay` runs once as a guardian through the real app in-process
-(httpx over ASGI), with the window from the first decision's London date to today. Meanwhile a second task asks
+`POST /v1/policies/uk-caldicott-baseline/{version}/replay` runs once as a guardian (2028.1, the current edition,
+unless `--policy` names another: 2027.1 is replay-only, so each approval it gives is evaluated under 2028.1 too)
+through the real app in-process (httpx over ASGI), with the window from the first decision's London date to today. Meanwhile a second task asks
 `GET /healthz` of the same app every 10 ms: its slowest answer says how long the replay held the event loop (the
 issue's figure before batching: up to 1.7 s). The process's peak resident memory is read before and after.
 
-    bench/pg.sh .venv/bin/python -m bench.replay [--decisions 100000]
+    bench/pg.sh .venv/bin/python -m bench.replay [--decisions 100000] [--policy 2028.1]
 
 Prints JSON: decisions, differing, seconds, decisions_per_second, healthz_max_ms, peak_rss growth in MiB. No figure
 is asserted: the reader compares it with the issue's target (100,000 decisions in under 10 s).
@@ -75,7 +76,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def measure(decisions: int) -> dict[str, Any]:
+async def measure(decisions: int, policy: str) -> dict[str, Any]:
     database_url = await create_database("bench_replay")
     run_checked(migrate_argv(), env=service_env(database_url))
     load_seconds, first = await seed(database_url, decisions)
@@ -102,6 +103,7 @@ async def measure(decisions: int) -> dict[str, Any]:
     totals = response.json()["totals"]
     print(f"replay: {totals['replayed']:,} decisions in {seconds:.2f} s", file=sys.stderr, flush=True)
     return {
+        "policy": f"uk-caldicott-baseline {policy}",
         "decisions": totals["replayed"],
         "differing": totals["differing"],
         "load_seconds": load_seconds,
@@ -116,9 +118,10 @@ async def measure(decisions: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=100_000)
+    parser.add_argument("--policy", default="2028.1", help="the uk-caldicott-baseline version replayed (2027.1: replay-only)")
     args = parser.parse_args()
     exit_on_sigterm()
-    print(json.dumps(asyncio.run(measure(args.decisions)), indent=2))
+    print(json.dumps(asyncio.run(measure(args.decisions, args.policy)), indent=2))
 
 
 if __name__ == "__main__":

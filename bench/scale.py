@@ -286,7 +286,7 @@ async def timed(client: httpx.AsyncClient, path: str, headers: dict[str, str], *
     return {"median_ms": percentile(timings, 0.5) * 1000, "p95_ms": percentile(timings, 0.95) * 1000, "items": len(response.json()["items"])}
 
 
-async def measure_operations(database_url: str, *, requests: int, replay_up_to: int = REPLAY_UP_TO) -> dict[str, Any]:
+async def measure_operations(database_url: str, *, window: dict[str, str] | None) -> dict[str, Any]:
     """The three operations through the real app, in-process."""
     app = create_app(settings_for(database_url))
     guardian = {"Authorization": f"Bearer {token(org='CONTROLLER', role=Role.GUARDIAN)}"}
@@ -301,7 +301,7 @@ async def measure_operations(database_url: str, *, requests: int, replay_up_to: 
             seconds = time.perf_counter() - started
             verification = response.json()
             assert response.status_code == 200 and verification["valid"], verification
-            replayed = await replay(client, guardian) if requests <= replay_up_to else None
+            replayed = await replay(client, guardian, window) if window is not None else None
     finally:
         await app.state.wiring.engine.dispose()
     return {
@@ -312,10 +312,11 @@ async def measure_operations(database_url: str, *, requests: int, replay_up_to: 
     }
 
 
-async def replay(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
-    """Every stored decision replayed under 2027.1, through the API; nothing stored changes."""
+async def replay(client: httpx.AsyncClient, headers: dict[str, str], window: dict[str, str]) -> dict[str, Any]:
+    """Every stored decision replayed under 2027.1, through the API, in a window that holds them all (one is required);
+    nothing stored changes."""
     started = time.perf_counter()
-    response = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json={}, headers=headers)
+    response = await client.post("/v1/policies/uk-caldicott-baseline/2027.1/replay", json=window, headers=headers)
     seconds = time.perf_counter() - started
     assert response.status_code == 201, response.text
     totals = response.json()["totals"]
@@ -369,7 +370,10 @@ async def measure(sizes: list[int], *, replay_up_to: int = REPLAY_UP_TO) -> dict
             have = size
             queued = await connection.fetchval("SELECT count(*) FROM sharing_requests WHERE in_queue")
             print(f"scale: measuring at {size:,} requests", file=sys.stderr, flush=True)
-            operations = await measure_operations(database_url, requests=size, replay_up_to=replay_up_to)
+            first = await connection.fetchval("SELECT min(decided_at) FROM decisions")
+            # From the first decision's London day, as many days as a replay may span: every one loaded so far.
+            window = {"from": first.astimezone(LONDON).date().isoformat(), "to": (first.astimezone(LONDON).date() + timedelta(days=365)).isoformat()}
+            operations = await measure_operations(database_url, window=window if size <= replay_up_to else None)
             verified = await asyncio.to_thread(verify_in_a_process, database_url)
             steps.append({"requests": size, "in_queue": queued, "load_seconds": load_seconds, **operations, "verify_process": verified})
         database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")

@@ -172,10 +172,11 @@ class Tally:
             evaluation = editions.adjudicate(
                 policy, facts_from_record(facts, stored_request(body), evidence=evidence[request_id])
             )[0]
-            changed = rule_changes(
-                results(findings), {finding.rule: finding.result.value for finding in evaluation.findings}
-            )
             self.outcomes[old_outcome, evaluation.outcome.value] += 1
+            before, after = results(findings), {finding.rule: finding.result.value for finding in evaluation.findings}
+            if before == after and old_outcome == evaluation.outcome:
+                continue  # most replayed decisions: the same results, rule by rule (rule_changes would find none)
+            changed = rule_changes(before, after)
             if changed or old_outcome != evaluation.outcome:
                 self.by_rule.update(change.rule for change in changed)
                 rules = [change.model_dump(mode="json") for change in changed]
