@@ -135,7 +135,7 @@ class ReplayCriteria(BaseModel):
         json_schema_extra={
             "examples": [
                 {"from": "2026-01-01", "to": "2026-12-31", "purpose": "safeguarding_adult"},
-                {"requester": "NSP01", "outcome": "refer"},
+                {"from": "2026-06-01", "to": "2026-11-30", "requester": "NSP01", "outcome": "refer"},
             ]
         },
     )
@@ -144,10 +144,15 @@ class ReplayCriteria(BaseModel):
         default=None,
         alias="from",
         max_length=40,
-        description="A date (Europe/London, inclusive) or a date-time with an offset",
+        description="The window's start: a date (Europe/London, inclusive) or a date-time with an offset. Required "
+        "to run a replay (a 422 names it when left out); null only in reports of replays run before it was.",
     )
     to: str | None = Field(
-        default=None, max_length=40, description="A date (Europe/London, inclusive) or a date-time with an offset"
+        default=None,
+        max_length=40,
+        description="The window's end: a date (Europe/London, inclusive) or a date-time with an offset. Required to "
+        "run a replay, at most CALDICOTT_REPLAY_MAX_DAYS (366 by default) after `from`; a window holding more rules "
+        "decisions than CALDICOTT_REPLAY_MAX_DECISIONS (200,000 by default) is a 422 naming it.",
     )
     purpose: PurposeCategory | None = Field(
         default=None, description="Only requests of this purpose; null or left out for every purpose."

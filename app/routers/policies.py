@@ -159,7 +159,10 @@ async def activate_policy(
             "headers": {"Location": {"description": "The replay's own URL", "schema": {"type": "string"}}},
         },
         404: problem_doc("No such policy"),
-        409: problem_doc("A replay is already running for the caller's organisation (problem type replay-running)"),
+        409: problem_doc(
+            "A replay is already running for the caller's organisation (problem type replay-running), or a request "
+            "with the same Idempotency-Key is being recorded at this moment: retry shortly"
+        ),
     },
 )
 async def replay_policy(
