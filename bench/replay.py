@@ -5,12 +5,12 @@ its decision recording the facts the rules saw, the load's mix of outcomes, 90 s
 `POST /v1/policies/uk-caldicott-baseline/{version}/replay` runs once as a guardian (2028.1, the current edition,
 unless `--policy` names another: 2027.1 is replay-only, so each approval it gives is evaluated under 2028.1 too)
 through the real app in-process (httpx over ASGI), with the window from the first decision's London date to today. Meanwhile a second task asks
-`GET /healthz` of the same app every 10 ms: its slowest answer says how long the replay held the event loop (the
-issue's figure before batching: up to 1.7 s). The process's peak resident memory is read before and after.
+`GET /healthz` of the same app every 10 ms: the longest wait between its answers says how long the replay held the
+event loop (the issue's figure before batching: other requests held up to 1.7 s). The process's peak resident memory is read before and after.
 
     bench/pg.sh .venv/bin/python -m bench.replay [--decisions 100000] [--policy 2028.1]
 
-Prints JSON: decisions, differing, seconds, decisions_per_second, healthz_max_ms, peak_rss growth in MiB. No figure
+Prints JSON: decisions, differing, seconds, decisions_per_second, event_loop_held_max_ms, peak_rss_growth_mib. No figure
 is asserted: the reader compares it with the issue's target (100,000 decisions in under 10 s).
 """
 
@@ -61,15 +61,16 @@ async def seed(database_url: str, decisions: int) -> tuple[float, datetime]:
 
 
 async def watch(client: httpx.AsyncClient, stop: asyncio.Event) -> float:
-    """The slowest GET /healthz, in milliseconds, asked every 10 ms until `stop`."""
-    slowest = 0.0
+    """The longest wait, in milliseconds, between GET /healthz answers asked for every 10 ms until `stop`, less the
+    10 ms: how long the event loop was held from them (a held loop delays the next ask as well as the answer)."""
+    longest, last = 0.0, time.perf_counter()
     while not stop.is_set():
-        started = time.perf_counter()
+        await asyncio.sleep(0.01)
         response = await client.get("/healthz")
         assert response.status_code == 200, response.text
-        slowest = max(slowest, time.perf_counter() - started)
-        await asyncio.sleep(0.01)
-    return slowest * 1000
+        now = time.perf_counter()
+        longest, last = max(longest, now - last - 0.01), now
+    return longest * 1000
 
 
 def peak_rss_mib() -> float:
@@ -96,7 +97,7 @@ async def measure(decisions: int, policy: str) -> dict[str, Any]:
             )
             seconds = time.perf_counter() - started
             stop.set()
-            healthz_max_ms = await watcher
+            event_loop_held_max_ms = await watcher
             assert response.status_code == 201, response.text
     finally:
         await app.state.wiring.engine.dispose()
@@ -110,7 +111,7 @@ async def measure(decisions: int, policy: str) -> dict[str, Any]:
         "window": window,
         "seconds": seconds,
         "decisions_per_second": totals["replayed"] / seconds,
-        "healthz_max_ms": healthz_max_ms,
+        "event_loop_held_max_ms": event_loop_held_max_ms,
         "peak_rss_growth_mib": peak_rss_mib() - rss_before,
     }
 

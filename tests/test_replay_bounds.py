@@ -96,7 +96,8 @@ async def test_a_window_holding_more_decisions_than_the_cap_is_refused_and_a_nar
 async def test_the_result_is_the_same_whatever_the_batch(
     client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches of one decision (every keyset step crossed) find exactly what one batch of all of them finds."""
+    """Batches of one decision (every keyset step crossed), or stretches of two evaluated between the event loop's
+    turns, find exactly what one batch of all of them finds."""
     await corpus(client, tokens)
 
     async def report() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -105,6 +106,8 @@ async def test_the_result_is_the_same_whatever_the_batch(
         return done["totals"], changes.json()["items"]
 
     whole = await report()
+    monkeypatch.setattr(replay, "STRETCH", 2)  # evaluated two at a time within a batch
+    assert await report() == whole
     monkeypatch.setattr(replay, "BATCH", 1)
     assert await report() == whole
     assert whole[0]["examined"] == 3 and whole[0]["differing"] >= 1  # the corpus lists changes, in order
