@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "caldicott-dev"
     jwt_audience: str = "caldicott-api"
+    # The longest a bearer token may live (exp - iat, or exp - now without iat): a stolen token is useful this long.
+    token_max_lifetime_seconds: int = Field(default=86400, ge=60, le=31 * 86400)
     jwks_file: Path | None = None
     # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
     jwks_url: HttpUrl | None = None
