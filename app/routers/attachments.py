@@ -18,6 +18,7 @@ from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentP
 from app.models.verification import VerificationBody
 from app.models.vocabulary import AttachmentKind, Role
 from app.principal import Principal
+from app.services.attachments import quotas as attachment_quotas
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
@@ -128,11 +129,13 @@ async def upload_attachment(
     principal: UploaderPrincipal,
 ) -> AttachmentPublic:
     attachments.check_uploader(principal, sharing_request)
+    limits = attachment_quotas.limits_from(settings)
+    await attachments.check_room(session=session, principal=principal, request=sharing_request, limits=limits)
     async with attachments.receive(
         body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store
     ) as received:
         row = await attachments.record_for_request(
-            session=session, principal=principal, request=sharing_request, received=received
+            session=session, principal=principal, request=sharing_request, received=received, limits=limits
         )
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download
