@@ -116,7 +116,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "same body will fail the same way.",
     ),
     "rate-limited": (
-        "The organisation has used its quota for this class of call (writes, reads or reports) for the current window.",
+        "The organisation has used its quota for this class of call (writes, reads, reports or uploads) for the "
+        "current window.",
         "Wait the number of seconds `Retry-After` gives before retrying; "
         "`RateLimit` and `RateLimit-Policy` say how much is left and the quota.",
     ),
