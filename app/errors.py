@@ -72,6 +72,20 @@ class Problem(BaseModel):
         description="On a 409 to a claim: when that claim lapses if the guardian has not acted; the request may be "
         "claimed from then",
     )
+    quota: str | None = Field(
+        default=None,
+        description="On a refused upload (409 `attachment-quota`, 429 `attachment-day-quota`): the limit reached, "
+        "`attachments_per_request`, `attachment_bytes_per_request` or `attachment_bytes_per_org_per_day` (the "
+        "setting of that name, CALDICOTT_ATTACHMENTS_PER_REQUEST and so on); null otherwise",
+    )
+    quota_limit: int | None = Field(
+        default=None, description="With `quota`: the limit, in attachments or in bytes as its name says"
+    )
+    quota_used: int | None = Field(
+        default=None,
+        description="With `quota`: how much of it was already used before this upload (attachments, or bytes); the "
+        "refused upload itself is not counted",
+    )
 
 
 class ProblemError(Exception):

@@ -831,6 +831,40 @@ async def rate_limit(strict: Server) -> None:
     )
 
 
+async def attachment_quota(main: Server, attempts: int = 100, size: int = 1024 * 1024) -> None:
+    """One agency sending 100 attachments of 1 MiB as fast as it can (issue 30: once all kept, in 4 s): the uploads
+    rate class and the request's limit of 20 hold, every refusal is a problem, and the request keeps 20 at most."""
+    async with main.client() as api:
+        await register(api, "GREEDY1")
+        request_id = (await submitted(api, "GREEDY1", changed({"reference": "GREEDY-1"})))["id"]
+        agency = auth("GREEDY1", Role.AGENCY)
+        path = f"/v1/sharing-requests/{request_id}/attachments"
+        started = time.monotonic()
+        answers = [
+            await api.post(
+                path,
+                data={"kind": "other"},
+                files={"file": (f"scan-{number}.pdf", b"%PDF-1.7\n" + os.urandom(size), "application/pdf")},
+                headers=agency,
+            )
+            for number in range(attempts)
+        ]
+        took = time.monotonic() - started
+        listed = await api.get(path, params={"limit": 100}, headers=agency)
+    statuses = [answer.status_code for answer in answers]
+    kept = len(listed.json().get("items", [])) if listed.status_code == 200 else -1
+    problems = []
+    if statuses.count(201) > 20 or kept != statuses.count(201):
+        problems.append(f"{statuses.count(201)} accepted and {kept} kept")
+    if any(answer.status_code != 201 and not (is_problem(answer, 429) or is_problem(answer, 409)) for answer in answers):
+        problems.append(f"refused otherwise than with a 409 or 429 problem: {sorted(set(statuses))}")
+    LEDGER.record(
+        f"one agency sending {attempts} attachments of {size // 1024} KiB in a row",
+        problems,
+        f"{statuses.count(201)} kept, {statuses.count(429)} 429 and {statuses.count(409)} 409 problems, in {took:.1f} s",
+    )
+
+
 async def half_sent_requests(strict: Server, count: int = 200) -> None:
     """Connections that never finish a request head are dropped within the header timeout;
     a normal client is served meanwhile."""
@@ -1509,6 +1543,7 @@ async def run() -> bool:
                 ("7. production refusals", lambda: production_refusals(main_db, jwks_file)),
                 ("8. endpoint limit", lambda: endpoint_limit(main, receiver)),
                 ("8. rate limit", lambda: rate_limit(strict)),
+                ("8. attachment quota", lambda: attachment_quota(main)),
                 ("8. half-sent requests", lambda: half_sent_requests(strict)),
                 ("9. panel chair and an abstention", lambda: chair_and_abstention(main)),
                 ("9. panel voter reconsidering", lambda: panel_voter_reconsiders(main)),

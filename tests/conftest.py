@@ -27,6 +27,7 @@ from app.cli import migrate
 from app.main import create_app, register_controller
 from app.models.policy import PolicyActivation
 from app.platform.db import make_engine
+from app.services.operations.rate_limits import MemoryBuckets
 from tests.support import Tokens, settings_for
 from tests.webhook_receiver import Receiver, running
 
@@ -154,6 +155,9 @@ async def fresh_start(application: FastAPI) -> None:
     is emptied again so that each test counts only its own events.
     """
     await empty_tables(application)
+    limiter = application.state.wiring.rate_limiter
+    if isinstance(limiter.buckets, MemoryBuckets):  # SQLite's buckets, full again as PostgreSQL's emptied table is
+        limiter.buckets = MemoryBuckets()
     await register_controller(application)
     await empty_tables(application, ["audit_events", "audit_pending"])
 

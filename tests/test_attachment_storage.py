@@ -23,6 +23,7 @@ from app.models.base import utcnow
 from app.models.sharing_request import SharingRequest
 from app.models.vocabulary import Role
 from app.principal import Principal
+from app.services.attachments import quotas
 from app.services.attachments import store as attachment_store
 from app.services.attachments import uploads as attachments
 from app.services.attachments.uploads import BodyReader
@@ -88,7 +89,11 @@ async def receive_and_record(
             body_of(app, messages), session=session, store=app.state.wiring.attachment_store
         ) as received:
             await attachments.record_for_request(
-                session=session, principal=GUARDIAN, request=sharing_request, received=received
+                session=session,
+                principal=GUARDIAN,
+                request=sharing_request,
+                received=received,
+                limits=quotas.limits_from(app.state.wiring.settings),
             )
             if then is not None:
                 await then()

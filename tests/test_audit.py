@@ -141,6 +141,7 @@ async def test_every_change_and_read_is_recorded_in_one_chain(client: httpx.Asyn
         "witnessed": 0,
         "last_checkpoint_seq": None,
         "findings": [],
+        "rejected_witnesses": [],
     }
 
 
@@ -334,6 +335,7 @@ async def test_an_empty_trail_is_valid_at_the_genesis_hash(client: httpx.AsyncCl
         "witnessed": 0,
         "last_checkpoint_seq": None,
         "findings": [],
+        "rejected_witnesses": [],
     }
 
 
@@ -372,6 +374,7 @@ async def test_a_tail_not_chained_yet_is_pending_not_broken(
         "witnessed": 0,
         "last_checkpoint_seq": None,
         "findings": [],
+        "rejected_witnesses": [],
     }
     assert "2 events recorded and not chained yet" in command.stderr
     assert [event["target_id"] for event in await all_events(client, tokens)] == [
@@ -437,6 +440,7 @@ async def test_a_tampered_event_is_found_at_its_seq_by_the_endpoint_and_the_comm
         "witnessed": 0,
         "last_checkpoint_seq": None,
         "findings": [],
+        "rejected_witnesses": [],
     }
 
     await tamper(app, TAMPERINGS[change], seq=4)

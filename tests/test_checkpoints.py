@@ -26,7 +26,7 @@ from app.services.webhooks import worker as delivery
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import TEST_AUDIT_KEY, Tokens, cli
-from tests.test_audit import auditor, tamper
+from tests.test_audit import all_events, auditor, tamper
 from tests.test_observability import scrape, value
 
 
@@ -236,6 +236,59 @@ async def test_a_witness_copy_finds_a_trail_cut_back_together_with_its_checkpoin
     assert (found.json()["valid"], found.json()["witnessed"], found.json()["first_broken_seq"]) == (False, 2, 5)
     problems = {finding["problem"] for finding in found.json()["findings"] if finding["checkpoint"] == 2}
     assert "no stored checkpoint has this number: it was removed" in problems
+
+
+def forged_witnesses(genuine: CheckpointPublic, key_file: Path) -> list[CheckpointPublic]:
+    """Two copies no witness received, both naming seq 1 with another hash: one under the service's key id with a
+    signature that does not verify, one signed with a key of the forger's own."""
+    bad_signature = genuine.model_copy(
+        update={"number": 1, "seq": 1, "hash": "0" * 64, "previous": None, "signature": "A" * 86}
+    )
+    forger = audit_signing.generate(key_file)
+    own_key = genuine.model_copy(update={"number": 1, "seq": 1, "hash": "1" * 64, "previous": None, "kid": forger.kid})
+    own_key.signature = forger.sign(audit_proof.signed_bytes(own_key))
+    return [bad_signature, own_key]
+
+
+async def test_a_forged_witness_copy_is_rejected_and_breaks_nothing_while_a_genuine_one_still_counts(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, database_url: str, tmp_path: Path
+) -> None:
+    # A forged copy used to set first_broken_seq to whatever seq it named, and the trail recorded a break there.
+    first, second = await signed_trail(client, tokens, app)
+    forged = forged_witnesses(first, tmp_path / "forger.pem")
+    given = [checkpoint.model_dump() for checkpoint in (*forged, first, second)]
+    found = await client.post("/v1/audit/verify", json={"checkpoints": given}, headers=auditor(tokens))
+    assert found.status_code == 200, found.text
+    result = found.json()
+    assert (result["valid"], result["first_broken_seq"], result["findings"], result["witnessed"]) == (True, None, [], 2)
+    assert [(rejected["number"], rejected["seq"], rejected["kid"]) for rejected in result["rejected_witnesses"]] == [
+        (1, 1, first.kid),
+        (1, 1, forged[1].kid),
+    ]
+    assert "does not verify" in result["rejected_witnesses"][0]["problem"]
+    assert "not published" in result["rejected_witnesses"][1]["problem"]
+    [recorded] = await all_events(client, tokens, action="audit_verified")
+    assert recorded["outcome"].startswith("valid,") and recorded["outcome"].endswith("2 witnessed, 2 rejected")
+
+    # The command judges by the same rule.
+    kept = tmp_path / "witness.json"
+    kept.write_text(json.dumps([checkpoint.model_dump() for checkpoint in forged]))
+    command = cli("audit", "verify", "--checkpoint", str(kept), cwd=tmp_path, **cli_env(database_url))
+    assert command.returncode == 0, command.stderr
+    assert (json.loads(command.stdout)["valid"], len(json.loads(command.stdout)["rejected_witnesses"])) == (True, 2)
+
+    # Beside forged copies, a genuine copy still finds a trail cut back together with its checkpoints.
+    await tamper(app, "DELETE FROM audit_events WHERE seq > 4")
+    await tamper(app, "DELETE FROM audit_checkpoints WHERE number = 2")
+    found = await client.post(
+        "/v1/audit/verify",
+        json={"checkpoints": [checkpoint.model_dump() for checkpoint in (*forged, second)]},
+        headers=auditor(tokens),
+    )
+    result = found.json()
+    assert (result["valid"], result["first_broken_seq"], result["witnessed"]) == (False, 5, 1)
+    assert len(result["rejected_witnesses"]) == 2
+    assert {finding["source"] for finding in result["findings"]} == {"witness"}
 
 
 async def test_the_service_refuses_to_sign_over_a_rewritten_chain(

@@ -67,12 +67,15 @@ class Page:
     role: Role | None  # None: nobody is signed in
     params: dict[str, str] = field(default_factory=dict)
     claimed: bool = False
+    picture: str = ""  # the screenshot's own name, where another page of the list has the same route
 
     def path(self, seeded: Seeded) -> str:
         return self.route.format(**seeded.ids(claimed=self.claimed) | self.params)
 
     @property
     def screenshot_name(self) -> str:
+        if self.picture:
+            return self.picture
         named = self.route.format(**{name: name for name in Seeded.PATH_PARAMETERS} | self.params)
         return named.strip("/").replace("/", "-") + ("-claimed" if self.claimed else "") + ".png"
 
@@ -90,6 +93,13 @@ PAGES = (
     Page("/console/queue", Role.GUARDIAN),
     Page("/console/cases/{request_id}", Role.GUARDIAN),
     Page("/console/cases/{request_id}", Role.GUARDIAN, claimed=True),
+    # The lead's read-only page of the claimed case, whose consultation asks their role.
+    Page(
+        "/console/cases/{request_id}",
+        Role.SAFEGUARDING_LEAD,
+        claimed=True,
+        picture="console-cases-request_id-safeguarding-lead.png",
+    ),
     Page("/console/dashboard", Role.GUARDIAN),
     Page("/console/policies", Role.ADMIN),
     Page("/console/policies/replays/{replay_id}", Role.AUDITOR),

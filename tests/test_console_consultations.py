@@ -1,6 +1,8 @@
 """The consulted person's page in the console: a safeguarding lead signed in sees the consultations asked of their
 role (not the DPO's), answers one on the page, and the API then shows it answered by them, audited; a refused answer
-changes nothing and names the field; a guardian is refused the page. Both databases, in-process."""
+changes nothing and names the field; a guardian is refused the page. And the lead's read-only case page: what the API
+lets them read of a safeguarding case or one their role is consulted on, no more; any other case is a 404. Both
+databases, in-process."""
 
 import html
 import re
@@ -11,10 +13,11 @@ from sqlmodel import select
 
 from app.models.notification import Person
 from app.models.vocabulary import Role
-from tests.factories import register_organisation
+from tests.factories import REFERRED, register_organisation
+from tests.rules.baseline import changed
 from tests.support import Tokens, console_client, dev_sign_in
 from tests.test_console import assert_strict_page
-from tests.test_consultations import ANSWER, ask, audit_actions, claimed, verify
+from tests.test_consultations import ANSWER, QUESTION, answer, ask, audit_actions, claimed, person, verify
 
 DPO_QUESTION = "Does the onward sharing to the community team need a new entry in the record of processing?"
 
@@ -103,3 +106,99 @@ async def test_the_page_is_the_consulted_roles_own(app: FastAPI, client: httpx.A
         refused = await console.get("/console/consultations")
         assert refused.status_code == 403
         assert 'href="/console/consultations"' not in (await console.get("/console/")).text
+
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+# What the lead's case page must never carry: a form, the evidence, the claim, the requester's registration, the
+# deliberation (each section's id, as the guardian's page has it).
+NOT_THE_LEADS = ("<form", 'id="evidence"', 'id="claim"', 'id="requester"', 'id="deliberation"', 'id="actions"')
+
+
+async def test_a_safeguarding_lead_reads_a_safeguarding_case_read_only(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    request_id = await claimed(client, tokens)  # safeguarding_adult, referred (CP4.onward_sharing), claimed
+    uploaded = await client.post(
+        f"/v1/sharing-requests/{request_id}/attachments",
+        data={"kind": "consent_form"},
+        files={"file": ("consent-of-the-adult.pdf", PDF, "application/pdf")},
+        headers=tokens.agency("RXT01"),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    open_question = (await ask(client, tokens, request_id)).json()
+    answered = (await ask(client, tokens, request_id, question=QUESTION.replace("Is this", "Was this"))).json()
+    lead = person("CONTROLLER", Role.SAFEGUARDING_LEAD, "lead-2", tokens)
+    assert (await answer(client, request_id, answered["id"], lead)).status_code == 200
+    assert (await ask(client, tokens, request_id, role="dpo", question=DPO_QUESTION)).status_code == 201
+    url = f"/console/cases/{request_id}"
+
+    async with console_client(app) as console:
+        token = await dev_sign_in(console, Role.SAFEGUARDING_LEAD, name="Sam Lead")
+        page = await console.get(url)
+        assert page.status_code == 200, page.text
+        assert_strict_page(page)
+        shown = words(page)
+        # The request in plain words, what did not pass and why, and the history.
+        assert "Safeguarding adult" in shown and "CP4.onward_sharing" in shown and "Submitted by" in shown
+        assert 'id="history"' in page.text and "Principle 4" in shown
+        # The consultations asked of the role: the open one linked to the answer form, the answered one with its answer.
+        assert open_question["question"] in shown and ANSWER in shown and "From lead-2" in shown
+        assert f'href="/console/consultations#answer-{open_question["id"]}"' in page.text
+        assert page.text.count('href="/console/consultations#answer-') == 1
+        assert DPO_QUESTION not in shown  # the DPO's is not the lead's to read here
+        for kept_back in (*NOT_THE_LEADS, "consent-of-the-adult.pdf", "/attachments/", "guardian-1 holds"):
+            assert kept_back not in page.text, kept_back
+        # Nothing the page does not offer is theirs either: the evidence, the notices, the case's actions.
+        download = await console.get(f"{url}/attachments/{uploaded.json()['id']}")
+        assert download.status_code == 403
+        assert (await console.get(f"{url}/notices/requester")).status_code == 403
+        claim = await console.post(f"{url}/claim", data={"csrf_token": token, "version": "x"})
+        assert claim.status_code == 403
+
+    actions = await audit_actions(client, tokens, request_id)
+    assert "history_read" in actions and "attachment_read" not in actions  # read as the API reads, and only that
+    # The guardian's page of the same case is the whole file, as before.
+    async with console_client(app) as console:
+        await dev_sign_in(console)
+        whole = await console.get(url)
+        assert whole.status_code == 200, whole.text
+        for section in ('id="evidence"', 'id="claim"', 'id="requester"', 'id="deliberation"', "consent-of-the-adult"):
+            assert section in whole.text, section
+        assert 'id="consulted"' not in whole.text
+    await verify(client, tokens)
+
+
+async def test_another_case_is_the_leads_only_when_their_role_is_consulted_on_it(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await register_organisation(client, tokens, "RXT01")
+    request_id = await claimed(client, tokens, changed(REFERRED))  # direct care: not a safeguarding request
+    url = f"/console/cases/{request_id}"
+
+    async def not_found(console: httpx.AsyncClient) -> None:
+        missing = await console.get(url)
+        assert (missing.status_code, missing.headers["content-type"]) == (404, "text/html; charset=utf-8")
+        assert "Not found" in words(missing) and "Direct care" not in words(missing)
+
+    async with console_client(app) as console:
+        await dev_sign_in(console, Role.SAFEGUARDING_LEAD, name="Sam Lead")
+        await not_found(console)
+        # A consultation of another role does not open it to the lead.
+        assert (await ask(client, tokens, request_id, role="dpo", question=DPO_QUESTION)).status_code == 201
+        await not_found(console)
+        # The API answers the lead as the console does.
+        lead = person("CONTROLLER", Role.SAFEGUARDING_LEAD, "lead-1", tokens)
+        assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=lead)).status_code == 404
+
+        asked = await ask(client, tokens, request_id)
+        assert asked.status_code == 201, asked.text
+        page = await console.get(url)
+        assert page.status_code == 200, page.text
+        assert_strict_page(page)
+        shown = words(page)
+        assert "Direct care" in shown and asked.json()["question"] in shown and DPO_QUESTION not in shown
+        assert "Back to your consultations" in shown  # the page where they answer
+        for kept_back in NOT_THE_LEADS:
+            assert kept_back not in page.text, kept_back
+        assert (await client.get(f"/v1/sharing-requests/{request_id}", headers=lead)).status_code == 200

@@ -35,7 +35,7 @@ from app.services.webhooks import worker
 from tests.conftest import fresh_start
 from tests.factories import EMERGENCY, REFERRED, register_organisation, submit
 from tests.rules.baseline import changed
-from tests.support import Tokens, cli, production_settings, settings_for
+from tests.support import Tokens, cli, console_client, dev_sign_in, production_settings, settings_for
 from tests.test_incidents import incident, made_disclosure
 from tests.test_panels import CONSENT_REFUSED, MEMBERS, REASON
 from tests.test_review import set_columns
@@ -308,6 +308,13 @@ async def test_the_safeguarding_leads_are_told_of_a_safeguarding_decision_and_of
     for _, message in inbox.received:
         body = assert_says_only(message, kind=EmailKind.SAFEGUARDING_DECIDED, request_id=decided.json()["id"])
         assert "It was decided at " in body and "You receive it as a safeguarding lead" in body
+    # The link opens the case for a lead signed in to the console (its read-only page, app/console/case.py).
+    [link] = [line.removeprefix("Open the case: ") for line in body.splitlines() if line.startswith("Open the case: ")]
+    async with console_client(mail_app) as console:
+        await dev_sign_in(console, Role.SAFEGUARDING_LEAD, name="Sam Lead")
+        opened = await console.get(link.removeprefix(CONSOLE))
+    assert opened.status_code == 200, opened.text
+    assert "Safeguarding adult" in opened.text and "<form" not in opened.text
 
 
 async def test_an_incident_is_emailed_to_the_guardians_on_duty_and_the_siro_and_dpo_with_its_link_only(

@@ -417,9 +417,9 @@ async def test_pool_use_429s_the_build_and_the_calendar_are_measured(database_ur
     assert reads == [200, 200, 429, 429]
     limited = {
         route_class: value(samples, "caldicott_rate_limited_total", route_class=route_class)
-        for route_class in ("reads", "writes", "reports")
+        for route_class in ("reads", "writes", "reports", "uploads")
     }
-    assert limited == {"reads": 2, "writes": 0, "reports": 0}
+    assert limited == {"reads": 2, "writes": 0, "reports": 0, "uploads": 0}
 
     api = {"process": "api"}
     assert value(samples, "caldicott_db_pool_connections_in_use", **api) == 1

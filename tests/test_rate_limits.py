@@ -37,8 +37,8 @@ AGENCIES = ("RXT01", "RXT02")
 # Probes, the scrape, the audit keys and the public data uses register: no token, so no organisation to limit.
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/audit/keys", "GET /v1/register"}
 # draft-ietf-httpapi-ratelimit-headers: a String naming the policy, then its parameters.
-POLICY_FIELD = re.compile(r'^"(writes|reads|reports)";q=\d+;w=\d+$')
-LIMIT_FIELD = re.compile(r'^"(writes|reads|reports)";r=\d+;t=\d+$')
+POLICY_FIELD = re.compile(r'^"(writes|reads|reports|uploads)";q=\d+;w=\d+$')
+LIMIT_FIELD = re.compile(r'^"(writes|reads|reports|uploads)";r=\d+;t=\d+$')
 
 
 class Clock:
@@ -255,6 +255,10 @@ def test_each_route_is_limited_in_its_class_and_the_probes_are_not() -> None:
         "GET /v1/audit/events": RouteClass.REPORTS,
         "POST /v1/policies/{name}/{version}/replay": RouteClass.REPORTS,
         "GET /v1/policy-replays/{replay_id}/changes": RouteClass.REPORTS,
+        "POST /v1/sharing-requests/{request_id}/attachments": RouteClass.UPLOADS,
+        "POST /v1/sharing-agreements/{code}/attachments": RouteClass.UPLOADS,
+        "GET /v1/sharing-requests/{request_id}/attachments": RouteClass.READS,
+        "POST /v1/sharing-requests/{request_id}/attachments/{attachment_id}/verifications": RouteClass.WRITES,
     }
     assert {label: classes[label] for label in expected} == expected
 

@@ -377,3 +377,45 @@ async def test_the_api_and_the_worker_record_a_changed_allowlist_as_they_start(
         await delivery.record_egress(sessionmaker=application.state.wiring.sessionmaker, settings=worker)
         await delivery.record_egress(sessionmaker=application.state.wiring.sessionmaker, settings=worker)
         assert len(await egress_events(application)) == 2
+
+
+# --- Hosts that are not names: xn-- labels that do not decode ---
+
+UNDECODABLE_HOSTS = [
+    "https://xn--zz.example/hook",  # not Punycode at all
+    "https://xn--.example/",  # nothing after the prefix
+    "https://xn--a-ecp.example",  # decodes to U+2488, which IDNA does not allow
+    "https://xn--ls8h.example/hook",  # an emoji
+    "https://xn--abc-.example/",  # ends with a hyphen
+    "https://XN--ZZ.example/hook",  # the prefix in capitals is the same prefix
+    "https://hooks.xn--zz.example:443/hook",  # a label further in
+]
+
+
+async def test_a_host_with_an_xn_label_that_does_not_decode_is_a_422_naming_url(
+    client: httpx.AsyncClient, hooks: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Each was a 500 (idna's UnicodeError, raised when httpx first reads the host), with the guard on or off.
+    await register_organisation(client, tokens, "RXT01")  # both apps are on the one database
+    for http in (client, hooks):  # the guard on (production's way), and off (CALDICOTT_WEBHOOK_ALLOW_PRIVATE)
+        for url in UNDECODABLE_HOSTS:
+            refused = await http.post(
+                "/v1/webhook-endpoints", json={"url": url, "event_types": ALL_EVENTS}, headers=tokens.agency("RXT01")
+            )
+            assert refused.status_code == 422, (url, refused.text)
+            assert refused.headers["content-type"] == "application/problem+json", url
+            [error] = refused.json()["errors"]
+            assert error["field"] == "url" and "xn--" in error["message"], url
+        listed = await http.get("/v1/webhook-endpoints", headers=tokens.agency("RXT01"))
+        assert listed.json()["items"] == []
+    # A valid IDNA name still passes the parse (the guard then resolves it as any other name).
+    parsed = egress.parse_url("https://xn--80akhbyknj4f.com/hook", settings=settings_for("sqlite://"))
+    assert parsed.host == "испытание.com"
+
+
+async def test_the_worker_refuses_an_undecodable_host_as_it_refuses_any_destination(tmp_path: Path) -> None:
+    # An endpoint stored before registration checked this is refused at send time, not a crash of the worker.
+    for settings in (settings_for("sqlite://"), production_settings(tmp_path)):
+        for url in UNDECODABLE_HOSTS:
+            with pytest.raises(egress.DestinationRefused, match="xn--"):
+                await egress.resolve(url, settings=settings)

@@ -189,6 +189,11 @@ GuardianUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN))]
 AdminUser = Annotated[ConsoleUser, Depends(require(Role.ADMIN))]
 AuditorUser = Annotated[ConsoleUser, Depends(require(Role.AUDITOR))]
 OverseerUser = Annotated[ConsoleUser, Depends(require(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN))]
+# The case page's readers (app/console/case.py): the overseers, and the safeguarding leads, who read there what the
+# API's CaseReader lets them (the safeguarding requests, and those a consultation asks of their role), read-only.
+CaseReaderUser = Annotated[
+    ConsoleUser, Depends(require(Role.GUARDIAN, Role.AUDITOR, Role.ADMIN, Role.SAFEGUARDING_LEAD))
+]
 # The people a guardian consults (app/console/consultations.py).
 ConsultedUser = Annotated[ConsoleUser, Depends(require(Role.SAFEGUARDING_LEAD, Role.DPO, Role.SIRO, Role.IAO))]
 

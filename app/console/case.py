@@ -8,6 +8,12 @@ a reconsideration, a retrospective review, the notices) with their forms (app/co
 services the API reads, as the API's readers do: opening the case is recorded as a read of the request, and of its
 history. Every form on it is acted on in one way (app/console/acting.py): done, the page again with a banner naming
 the act (`Done`); refused, the page again with a `Refusal`.
+
+A safeguarding lead reads the page too, as the API lets them read a case (`GET /v1/sharing-requests/{id}` and its
+history, for the safeguarding requests and those a consultation asks of their role): the request, what did not pass,
+the history, and the consultations asked of their role with a link to answer them; never the requester's registration,
+the evidence, the claim, the deliberation or a form, which the API does not give them. A case they may not read is a
+404, as in the API.
 """
 
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ from app.models.vocabulary import FindingResult, RequestStatus, RetrospectiveSta
 from app.services.agreements import organisations
 from app.services.agreements import register as agreements
 from app.services.attachments import uploads
+from app.services.consultations import reading as consultation_reading
 from app.services.notices import notice, withholding
 from app.services.policies.registry import PolicyRegistry
 from app.services.review import decisions, opinions, panel_records, reconsideration
@@ -41,7 +48,7 @@ from app.services.sharing_requests import history as transitions
 from app.services.sharing_requests import reading
 from app.wiring import wiring_of
 
-from .auth import ConsoleUser, OverseerUser
+from .auth import CaseReaderUser, ConsoleUser
 from .pages import render
 from .queue import words
 
@@ -90,6 +97,9 @@ BANNERS = {
 }
 HISTORY_SHOWN = 200
 EVIDENCE_SHOWN = 100
+CONSULTATIONS_SHOWN = 50
+# Who reads the whole case file; any other reader of the page (a safeguarding lead) reads only what the API gives them.
+WHOLE_FILE_READERS = frozenset({Role.GUARDIAN, Role.AUDITOR, Role.ADMIN})
 NOT_A_PASS = (FindingResult.REFUSE, FindingResult.REFER, FindingResult.CONDITION)
 
 
@@ -343,22 +353,21 @@ async def case_page(
     problem: Refusal | None = None,
 ) -> Response:
     """The case file for `user`, with a banner saying what was just done, or the problem an action met."""
-    case = await reading.get_visible(session=session, principal=user.principal, request_id=request_id)
+    # The API's loader for a case's readers: every case for the overseers, a lead's own for a safeguarding lead.
+    case = await consultation_reading.readable(session=session, principal=user.principal, request_id=request_id)
     details = await reading.read(session=session, principal=user.principal, request=case, controller=controller)
     history = await transitions.history(
         session=session, principal=user.principal, request=case, controller=controller, limit=HISTORY_SHOWN
     )
-    evidence = await uploads.list_for_request(
-        session=session,
-        principal=user.principal,
-        request=case,
-        controller=controller,
-        cursor=None,
-        limit=EVIDENCE_SHOWN,
+    body = details.request
+    whole = bool(user.principal.roles & WHOLE_FILE_READERS)
+    sections = (
+        await _whole_file(request, session=session, user=user, case=case, body=body, controller=controller)
+        if whole
+        else await _consulted_part(session=session, user=user, case=case)
     )
     held = case.assignee_sub is not None and not claim_lapsed(case)
     holds = held and (case.assignee_sub, case.assignee_org) == (user.principal.sub, user.principal.org)
-    body = details.request
     sent = problem.form if problem and problem.form_id == ACTIONS else {}  # the case's own forms read `sent`
     ticked = sent.get("approved_items") or []
     asked_items = [
@@ -376,8 +385,8 @@ async def case_page(
         decision=details.decision,
         groups=grouped(details.decision.findings),
         history=history.items,
-        attachments=evidence.items,
-        **await _requester_and_agreement(session, case, body),
+        whole=whole,
+        **sections,
         held=held,
         holds=holds,
         deciding=decidable(case) and (holds or not held),
@@ -392,14 +401,43 @@ async def case_page(
         field_errors=problem.field_errors if problem else {},
         asked_items=asked_items,
         words=words,
-        deliberation=await view_of(
-            db=session,
-            user=user,
-            case=case,
-            controller_org=controller,
-            registry=wiring_of(request.app).policies,
-        ),
     )
+
+
+async def _whole_file(
+    request: Request,
+    *,
+    session: AsyncSession,
+    user: ConsoleUser,
+    case: SharingRequest,
+    body: dict[str, Any],
+    controller: str,
+) -> dict[str, Any]:
+    """The sections only the overseers read: the evidence, the requester as registered, and the deliberation."""
+    evidence = await uploads.list_for_request(
+        session=session,
+        principal=user.principal,
+        request=case,
+        controller=controller,
+        cursor=None,
+        limit=EVIDENCE_SHOWN,
+    )
+    return {
+        "attachments": evidence.items,
+        **await _requester_and_agreement(session, case, body),
+        "deliberation": await view_of(
+            db=session, user=user, case=case, controller_org=controller, registry=wiring_of(request.app).policies
+        ),
+    }
+
+
+async def _consulted_part(*, session: AsyncSession, user: ConsoleUser, case: SharingRequest) -> dict[str, Any]:
+    """For a safeguarding lead: the consultations asked of their role, as the API lists them to them (and records the
+    read, as it does); no requester registration, which the API does not give them."""
+    asked = await consultation_reading.listed(
+        session=session, principal=user.principal, request=case, cursor=None, limit=CONSULTATIONS_SHOWN
+    )
+    return {"consulted": asked.items, "requester": None, "agreement": None}
 
 
 @router.get("/console/cases/{request_id}")
@@ -408,7 +446,7 @@ async def case_file(
     request_id: PathName,
     session: SessionDep,
     settings: SettingsDep,
-    user: OverseerUser,
+    user: CaseReaderUser,
     done: Annotated[Done | None, Query()] = None,
 ) -> Response:
     """The case file; `done` names the action just made, for its banner."""

@@ -22,6 +22,8 @@ from app.wiring import wiring_of
 REPORT_PREFIXES = ("/v1/reports/", "/v1/audit/", "/v1/policy-replays/")
 REPORT_SUFFIXES = ("/replay",)
 READ_METHODS = frozenset({"GET", "HEAD"})
+# A POST here sends a file (a request's evidence, an agreement's document): each may carry megabytes.
+UPLOAD_SUFFIX = "/attachments"
 STATE_KEY = "rate_limit"  # where the dependency leaves its admission for the middleware that adds the fields
 
 
@@ -29,6 +31,8 @@ def route_class_of(method: str, path: str) -> RouteClass:
     """The class of a route, from its method and path template (`/v1/sharing-requests/{request_id}`)."""
     if path.startswith(REPORT_PREFIXES) or path.endswith(REPORT_SUFFIXES):
         return RouteClass.REPORTS
+    if method == "POST" and path.endswith(UPLOAD_SUFFIX):
+        return RouteClass.UPLOADS
     return RouteClass.READS if method in READ_METHODS else RouteClass.WRITES
 
 

@@ -28,6 +28,9 @@ MAX_SUB_CHARS = 200
 MAX_ORG_CHARS = 32
 NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 TEXT_CLAIMS = ("sub", "org", "iss", "jti")
+# The header `typ` values that say "a JWT" (RFC 7519 5.1, RFC 9068 2.1; RFC 7515 4.1.9 lets "application/" be left
+# out), compared in lower case. A token typed as anything else (a logout token, say) was minted for another purpose.
+JWT_TYPES = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})
 JWKS_REFETCH_SECONDS = 60  # at most one fetch a minute, however many tokens name unknown keys
 JWKS_MAX_AGE_SECONDS = 3600  # a key withdrawn from the set (revoked) stops working within the hour
 JWKS_TIMEOUT_SECONDS = 5
@@ -67,6 +70,7 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._powers = Powers.of(settings)
         self._audience = settings.jwt_audience
+        self._max_lifetime = settings.token_max_lifetime_seconds
         self._secret = (
             settings.jwt_secret.get_secret_value()
             if settings.jwt_secret and settings.env is Environment.DEVELOPMENT
@@ -164,6 +168,7 @@ class TokenVerifier:
             )
         except JOSEError as error:
             raise Unauthorized(f"token rejected: {error}") from None
+        _check_lifetime(claims, now=time.time(), max_lifetime=self._max_lifetime)
         principal = principal_from(claims, self._powers)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]  # the oldest
@@ -213,7 +218,22 @@ def _checked_header(token: str) -> dict[str, Any]:
     if "crit" in header:
         # RFC 7515 4.1.11: a token whose critical extensions are not understood must be refused, and we understand none.
         raise Unauthorized("token header crit names extensions this service does not understand")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in JWT_TYPES):
+        # Optional (RFC 7519 5.1), so an absent typ passes; a present one must not say the token is something else.
+        raise Unauthorized("token header typ must be JWT, at+jwt or application/at+jwt when present")
     return header
+
+
+def _check_lifetime(claims: dict[str, Any], *, now: float, max_lifetime: int) -> None:
+    """Refuse (401) a token issued in the future or meant to live longer than the configured maximum."""
+    # Compared, never subtracted: int and float compare exactly in Python, and exp = 10**400 minus a float overflows.
+    issued = claims.get("iat")
+    if issued is not None and issued > now + CLOCK_SKEW_SECONDS:
+        raise Unauthorized(f"token claim iat is in the future by more than {CLOCK_SKEW_SECONDS} seconds")
+    start = now if issued is None else issued
+    if claims["exp"] > start + max_lifetime:
+        raise Unauthorized(f"token lifetime exceeds the {max_lifetime} seconds this service accepts")
 
 
 def _check_claim_types(claims: dict[str, Any]) -> None:
@@ -269,9 +289,14 @@ def principal_from(claims: dict[str, Any], powers: Powers) -> Principal:
 
 
 def mint_dev_token(settings: Settings, *, org: str, roles: list[Role], sub: str, ttl_seconds: int = 3600) -> str:
-    """Sign a development token with the dev secret; refused when there is none."""
+    """Sign a development token with the dev secret; refused when there is none or it would live too long."""
     if settings.jwt_secret is None or settings.env is not Environment.DEVELOPMENT:
         raise RuntimeError("no development secret: set CALDICOTT_JWT_SECRET (development only)")
+    if not 0 < ttl_seconds <= settings.token_max_lifetime_seconds:
+        # The verifier would refuse it: say so now rather than at the first request.
+        raise RuntimeError(
+            f"a token lives 1 to {settings.token_max_lifetime_seconds} seconds (CALDICOTT_TOKEN_MAX_LIFETIME_SECONDS)"
+        )
     now = int(time.time())
     claims = {
         "sub": sub,

@@ -53,6 +53,8 @@ class Attachment(SQLModel, table=True):
         ),
         Index("ix_attachments_request_uploaded", "request_id", "uploaded_at", "id"),
         Index("ix_attachments_agreement_uploaded", "agreement_code", "uploaded_at", "id"),
+        # What an organisation attached today (app/services/attachments/quotas.py).
+        Index("ix_attachments_org_uploaded", "uploaded_by_org", "uploaded_at"),
         # Whether other attachments still need a content when one is purged.
         Index("ix_attachments_sha256", "sha256"),
     )

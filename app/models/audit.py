@@ -204,6 +204,17 @@ class AuditFinding(BaseModel):
     problem: str = Field(description="What disagrees, in words.")
 
 
+class RejectedWitness(BaseModel):
+    """A checkpoint given as a witness's copy whose signature does not verify: no evidence of anything."""
+
+    number: int = Field(description="The checkpoint number it claims to be.")
+    seq: int = Field(description="The seq it claims to sign; the verification does not count it as a break there.")
+    kid: str = Field(description="The key it names (its RFC 7638 thumbprint), as given.")
+    problem: str = Field(
+        description="Why it is not evidence: the key it names is not published, or its signature does not verify."
+    )
+
+
 class AuditVerification(BaseModel):
     """The result of recomputing the whole chain and checking it against every signed checkpoint; first_broken_seq
     is where it first fails.
@@ -223,10 +234,24 @@ class AuditVerification(BaseModel):
     checkpoints: int = Field(
         description="Stored checkpoints checked: signature, link to the one before, and the chain's hash at their seq"
     )
-    witnessed: int = Field(default=0, description="Checkpoints given by a witness and checked the same way")
+    witnessed: int = Field(
+        default=0,
+        description=(
+            "Checkpoints given by a witness whose signature verified, checked the same way as stored ones "
+            "(those whose signature does not are in `rejected_witnesses`)"
+        ),
+    )
     last_checkpoint_seq: int | None = Field(
         description="The seq of the newest stored checkpoint: events after it are not signed yet"
     )
     findings: list[AuditFinding] = Field(
         default_factory=list, description="What disagrees, first seq first (at most 100)"
+    )
+    rejected_witnesses: list[RejectedWitness] = Field(
+        default_factory=list,
+        description=(
+            "Checkpoints given as a witness's copies (POST) whose signature does not verify against a published key: "
+            "anyone can write one, so they are listed here (at most 100) and change neither `valid` nor "
+            "`first_broken_seq`. Empty when none was given or every one verified."
+        ),
     )

@@ -13,9 +13,10 @@ from app.models.base import enum_column
 class RouteClass(StrEnum):
     """What a call costs: each organisation has one bucket per class, so a flood of one kind leaves the others alone."""
 
-    WRITES = "writes"  # every POST, PATCH and DELETE outside reports, the dry-run evaluation included
+    WRITES = "writes"  # every POST, PATCH and DELETE outside reports and uploads, the dry-run evaluation included
     READS = "reads"  # every GET outside reports
     REPORTS = "reports"  # /v1/reports, /v1/audit and policy replays: the calls that read the most
+    UPLOADS = "uploads"  # POST of an attachment (a request's evidence, an agreement's document): megabytes each
 
 
 class RateLimitBucket(SQLModel, table=True):

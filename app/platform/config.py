@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "caldicott-dev"
     jwt_audience: str = "caldicott-api"
+    # The longest a bearer token may live (exp - iat, or exp - now without iat): a stolen token is useful this long.
+    token_max_lifetime_seconds: int = Field(default=86400, ge=60, le=31 * 86400)
     jwks_file: Path | None = None
     # Fetched with httpx, cached, and fetched again (at most once a minute) when a token names an unknown key.
     jwks_url: HttpUrl | None = None
@@ -173,6 +175,9 @@ class Settings(BaseSettings):
     rate_limit_reads_window_seconds: int = Field(default=10, ge=1, le=86400)
     rate_limit_reports_quota: int = Field(default=1000, ge=1)
     rate_limit_reports_window_seconds: int = Field(default=10, ge=1, le=86400)
+    # Uploads of attachments are a class of their own, far smaller than writes: each may carry megabytes.
+    rate_limit_uploads_quota: int = Field(default=20, ge=1)
+    rate_limit_uploads_window_seconds: int = Field(default=60, ge=1, le=86400)
     # The public data uses register (GET /v1/register) shows a number of people under this as a band ("<10").
     register_min_count: int = Field(default=10, ge=1, le=1000)
     # The console (app/console/): its public address, for the links in emails and the sign-in's redirect URI; how long a
@@ -205,6 +210,12 @@ class Settings(BaseSettings):
     # removes the content: six years (2192 days, leap days included), the Limitation Act 1980 period for claims in
     # contract and tort (ss. 2 and 5), within which the basis of a disclosure may have to be shown.
     attachment_retention_days: int = Field(default=2192, ge=1, le=36500)
+    # What one caller may pile onto the service (docs/guardians/evidence.md#how-much-evidence): the attachments one
+    # request may hold and their bytes in all (409 beyond), and the bytes of evidence one organisation may attach in a
+    # day, midnight to midnight in London (429 with Retry-After beyond).
+    attachments_per_request: int = Field(default=20, ge=1, le=10000)
+    attachment_bytes_per_request: int = Field(default=50 * 1024 * 1024, ge=1)
+    attachment_bytes_per_org_per_day: int = Field(default=500 * 1024 * 1024, ge=1)
     # Email to people (app/services/notifications/; docs/operators/configuration.md#email-notifications): off while
     # no SMTP host is set. The worker sends from CALDICOTT_NOTIFY_FROM, over STARTTLS unless told otherwise, signing in
     # when a user is set; the guardians on duty are the addresses told of emergency and overdue cases (comma-separated,

@@ -18,6 +18,7 @@ from app.models.attachment import MAX_DESCRIPTION_CHARS, Attachment, AttachmentP
 from app.models.verification import VerificationBody
 from app.models.vocabulary import AttachmentKind, Role
 from app.principal import Principal
+from app.services.attachments import quotas as attachment_quotas
 from app.services.attachments import uploads as attachments
 from app.services.attachments import verifications as attachment_verifications
 
@@ -96,7 +97,13 @@ DOWNLOAD_OK: dict[str, Any] = {
         "subscribers to `sharing_request.attachment_added` hear of it. The request's `ETag` changes. The `kind` files "
         "the attachment, nothing more: it counts in the rules only once a guardian has verified it "
         "(`POST .../attachments/{attachment_id}/verifications`). Nothing is ever deleted by the API; the content is "
-        "removed when its retention ends (`caldicott attachments purge`)."
+        "removed when its retention ends (`caldicott attachments purge`). Uploads are a rate class of their own "
+        "(`uploads`, CALDICOTT_RATE_LIMIT_UPLOADS_QUOTA). A request holds at most CALDICOTT_ATTACHMENTS_PER_REQUEST "
+        "attachments (20) and CALDICOTT_ATTACHMENT_BYTES_PER_REQUEST bytes of them in all (50 MiB): beyond, 409 "
+        "`attachment-quota`. An organisation attaches at most CALDICOTT_ATTACHMENT_BYTES_PER_ORG_PER_DAY bytes of "
+        "evidence a day, midnight to midnight in London (500 MiB): beyond, 429 `attachment-day-quota` with "
+        "`Retry-After` at midnight. A refused upload keeps nothing; a caller already at a limit is refused before its "
+        "body is read."
     ),
     openapi_extra=UPLOAD_FORM,
     responses=NOT_FOUND
@@ -107,7 +114,15 @@ DOWNLOAD_OK: dict[str, Any] = {
         },
         400: problem_doc("The body is not well-formed multipart/form-data, or ended early"),
         403: problem_doc("Only the requesting agency or a guardian may attach evidence"),
-        413: problem_doc("The file is larger than CALDICOTT_ATTACHMENT_MAX_BYTES"),
+        409: problem_doc(
+            "The request holds CALDICOTT_ATTACHMENTS_PER_REQUEST attachments already, or this file would take their "
+            "bytes past CALDICOTT_ATTACHMENT_BYTES_PER_REQUEST (`quota`, `quota_limit` and `quota_used` say which "
+            "and how much)"
+        ),
+        413: problem_doc(
+            "The file is larger than CALDICOTT_ATTACHMENT_MAX_BYTES: this body alone is too large, whatever the "
+            "request holds"
+        ),
         415: problem_doc(
             "The body is not multipart/form-data, or the file is not a PDF, PNG, "
             "JPEG or UTF-8 plain text (`errors` names `file`)"
@@ -116,6 +131,12 @@ DOWNLOAD_OK: dict[str, Any] = {
             "`kind` or `file` is missing, `kind` is not one of the kinds, the file is empty, "
             "or a field is unknown (`errors` names it)"
         ),
+        429: PROBLEM_RESPONSES[429]
+        | {
+            "description": "The organisation has used its `uploads` rate quota (`rate-limited`), or this file would "
+            "take the evidence it attached today past CALDICOTT_ATTACHMENT_BYTES_PER_ORG_PER_DAY "
+            "(`attachment-day-quota`; `Retry-After` is midnight in London)"
+        },
     },
 )
 async def upload_attachment(
@@ -128,11 +149,13 @@ async def upload_attachment(
     principal: UploaderPrincipal,
 ) -> AttachmentPublic:
     attachments.check_uploader(principal, sharing_request)
+    limits = attachment_quotas.limits_from(settings)
+    await attachments.check_room(session=session, principal=principal, request=sharing_request, limits=limits)
     async with attachments.receive(
         body_reader(http, max_file_bytes=settings.attachment_max_bytes), session=session, store=store
     ) as received:
         row = await attachments.record_for_request(
-            session=session, principal=principal, request=sharing_request, received=received
+            session=session, principal=principal, request=sharing_request, received=received, limits=limits
         )
     public = AttachmentPublic.of(row)
     response.headers["Location"] = public.download

@@ -121,9 +121,24 @@ TEXTS: dict[str, tuple[str, str]] = {
         "same body will fail the same way.",
     ),
     "rate-limited": (
-        "The organisation has used its quota for this class of call (writes, reads or reports) for the current window.",
+        "The organisation has used its quota for this class of call (writes, reads, reports or uploads) for the "
+        "current window.",
         "Wait the number of seconds `Retry-After` gives before retrying; "
         "`RateLimit` and `RateLimit-Policy` say how much is left and the quota.",
+    ),
+    "attachment-quota": (
+        "The request already holds as many attachments as one request may (CALDICOTT_ATTACHMENTS_PER_REQUEST, 20 by "
+        "default), or this file would take their bytes past CALDICOTT_ATTACHMENT_BYTES_PER_REQUEST (50 MiB by "
+        "default). `quota` names the limit, `quota_limit` its value and `quota_used` what the request holds. Nothing "
+        "of this upload was kept.",
+        "Waiting does not help: the request is full. Send the evidence that matters most, combined into fewer files, "
+        "or ask the controller's administrators whether the limit suits your evidence.",
+    ),
+    "attachment-day-quota": (
+        "Your organisation has attached as many bytes of evidence today, midnight to midnight in London, as it may "
+        "(CALDICOTT_ATTACHMENT_BYTES_PER_ORG_PER_DAY, 500 MiB by default). `quota_limit` is the limit and "
+        "`quota_used` what was attached today. Nothing of this upload was kept.",
+        "Send it again after the seconds `Retry-After` gives (midnight in London).",
     ),
     "unavailable": (
         "The service cannot reach its database just now. Nothing was changed.",

@@ -28,6 +28,7 @@ from app.models.sharing_request import SharingRequest, new_id
 from app.models.vocabulary import AttachmentKind, Role
 from app.platform.pagination import ascending, keyset_page
 from app.principal import Principal
+from app.services.attachments import quotas
 from app.services.attachments import verifications as attachment_verifications
 from app.services.attachments.content import ContentCheck
 from app.services.attachments.store import Gone, Staging, Store
@@ -184,17 +185,42 @@ async def record(
     return row
 
 
+async def check_room(
+    *, session: AsyncSession, principal: Principal, request: SharingRequest, limits: quotas.Limits
+) -> None:
+    """Before the body is read: refuse an upload that no file could fit (the request full, or the day's bytes spent),
+    so a caller at a limit sends nothing more; the connection is closed, as the body is left unread."""
+    try:
+        await quotas.check(
+            session=session, limits=limits, request_id=request.id, org=principal.org, size=1, now=utcnow()
+        )
+    except ProblemError as refused:
+        refused.headers = (refused.headers or {}) | {"Connection": "close"}
+        raise
+
+
 async def record_for_request(
-    *, session: AsyncSession, principal: Principal, request: SharingRequest, received: Received
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: SharingRequest,
+    received: Received,
+    limits: quotas.Limits,
 ) -> Attachment:
-    """Attach the received content to the request;
+    """Attach the received content to the request if it fits the limits (checked under the request's lock);
     the audit event names its SHA-256, and webhook subscribers hear of it."""
+    # Locked and read again: two uploads at once are counted one after the other, and subscribers are told the status
+    # the request has now (it was read before the upload began).
+    await quotas.hold(session=session, org=principal.org, request=request)
+    await quotas.check(
+        session=session,
+        limits=limits,
+        request_id=request.id,
+        org=principal.org,
+        size=received.size,
+        now=utcnow(),
+    )
     row = await record(session=session, principal=principal, received=received, request_id=request.id)
-    # Read before the upload began: subscribers are told the status it has now. Locked, so that uploads at the same
-    # moment bump its row version one after another instead of the later ones failing as a concurrent change. FOR NO
-    # KEY UPDATE (key_share), not FOR UPDATE: each upload's attachment row already holds a KEY SHARE lock on the request
-    # through its foreign key, which FOR UPDATE waits for, so two uploads at once each waited for the other (deadlock).
-    await session.refresh(request, with_for_update={"key_share": True})
     request.updated_at = row.uploaded_at  # a change of the request: its row version, and so its ETag, goes up
     await session.flush()
     await events.attachment_added(session=session, actor=principal, request=request, sha256=received.sha256)

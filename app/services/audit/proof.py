@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.canonical import canonical_json, sha256_hex
-from app.models.audit import AuditFinding, AuditVerification, CheckpointPublic
+from app.models.audit import AuditFinding, AuditVerification, CheckpointPublic, RejectedWitness
 from app.services.audit import signing as audit_signing
 
 SIGNING_DOMAIN = b"caldicott-audit-checkpoint/v1\n"
@@ -70,6 +70,7 @@ class Judge:
     ) -> None:
         self.keys, self.hash_at, self.head_seq, self.first_number = keys, hash_at, head_seq, first_number
         self.findings: list[AuditFinding] = []
+        self.rejected: list[RejectedWitness] = []  # witnesses' copies that fail their own signature
         self._agreed = 0  # the newest seq a good stored checkpoint vouches for, so far
 
     def stored(self, checkpoints: Iterable[CheckpointPublic]) -> int:
@@ -85,13 +86,19 @@ class Judge:
         return count
 
     def witnessed(self, witnesses: Iterable[CheckpointPublic], stored: Mapping[int, CheckpointPublic]) -> int:
-        """Check checkpoints a witness kept,
-        and that the stored one of the same number is the same; how many there were."""
+        """Check checkpoints a witness kept whose signature verifies, and that the stored one of the same number is
+        the same; how many were checked. One whose signature fails is listed as rejected and proves nothing: anyone
+        could have written it, naming any seq, so it never makes the trail broken."""
         count = 0
         for witness in witnesses:
+            problem = signature_problem(witness, self.keys)
+            if problem is not None:
+                self.rejected.append(
+                    RejectedWitness(number=witness.number, seq=witness.seq, kid=witness.kid, problem=problem)
+                )
+                continue
             count += 1
-            if not self._against_chain(witness, "witness") and signature_problem(witness, self.keys) is not None:
-                continue  # not evidence of anything
+            self._against_chain(witness, "witness")
             kept = stored.get(witness.number)
             if kept is None:
                 self._find(witness.seq, witness, "witness", "no stored checkpoint has this number: it was removed")
@@ -188,4 +195,5 @@ def verification(
         witnessed=witnessed,
         last_checkpoint_seq=max((checkpoint.seq for checkpoint in stored), default=None),
         findings=findings[:MAX_FINDINGS],
+        rejected_witnesses=judge.rejected[:MAX_FINDINGS],
     )

@@ -43,6 +43,7 @@ def quotas_from(settings: Settings) -> dict[RouteClass, Quota]:
         RouteClass.WRITES: Quota(settings.rate_limit_writes_quota, settings.rate_limit_writes_window_seconds),
         RouteClass.READS: Quota(settings.rate_limit_reads_quota, settings.rate_limit_reads_window_seconds),
         RouteClass.REPORTS: Quota(settings.rate_limit_reports_quota, settings.rate_limit_reports_window_seconds),
+        RouteClass.UPLOADS: Quota(settings.rate_limit_uploads_quota, settings.rate_limit_uploads_window_seconds),
     }
 
 

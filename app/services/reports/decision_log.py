@@ -338,11 +338,11 @@ async def audit_verification(
     """Recompute the whole hash chain for an auditor, check it against the checkpoints,
     and record that it was checked and what was found."""
     result = await audit.verify(session=session, keys=keys, witnesses=witnesses)
-    checked = f"{result.events} events, {result.checkpoints} checkpoints" + (
-        f", {result.witnessed} witnessed" if witnesses else ""
-    )
-    outcome = f"valid, {checked}" if result.valid else f"broken at seq {result.first_broken_seq}"
+    # Witness copies whose signature fails are said as what they are (rejected, proving nothing), never as a break.
+    given = f", {result.witnessed} witnessed, {len(result.rejected_witnesses)} rejected" if witnesses else ""
+    checked = f"{result.events} events, {result.checkpoints} checkpoints{given}"
+    outcome = f"valid, {checked}" if result.valid else f"broken at seq {result.first_broken_seq}{given}"
     await events.report_run(
-        session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome
+        session=session, actor=auditor, action=ReportAction.AUDIT_VERIFIED, report="audit_trail", outcome=outcome[:80]
     )
     return result
