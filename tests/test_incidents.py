@@ -378,6 +378,7 @@ async def test_the_console_lists_the_open_incidents_with_their_deadline_for_the_
         assert "Wrong recipient" in page.text and "Overdue" in page.text and "4 × 2" in page.text
         assert said(datetime.fromisoformat(late["report_by"])) in page.text
         assert "Lost in transit" not in page.text  # closed: not listed
+        assert f'id="incident-{late["id"]}"' in page.text  # where the incident's email links
         assert DESCRIPTION not in page.text
     async with console_client(app) as console:
         await dev_sign_in(console, Role.ADMIN)  # records incidents, does not read them

@@ -333,9 +333,30 @@ async def test_an_incident_is_emailed_to_the_guardians_on_duty_and_the_siro_and_
     assert recipients == [*DUTY, "siro@trust.example"]
     text = message.get_payload(decode=True).decode().replace("\r\n", "\n")  # type: ignore[union-attr]
     assert message["Subject"] == courier.messages.WORDING[EmailKind.INCIDENT_RECORDED].subject
-    assert f"Read the incident: {CONSOLE}/v1/incidents/{recorded.json()['id']}\n" in text
+    assert f"Read the incident: {CONSOLE}/console/incidents#incident-{recorded.json()['id']}\n" in text
     assert "It must be reported to the ICO by " in text
     assert body["description"] not in message.as_string()
+
+
+async def test_an_incident_is_emailed_to_the_people_who_signed_in_as_siro_or_dpo_each_address_once(
+    client: httpx.AsyncClient, tokens: Tokens, mail_app: FastAPI, inbox: Inbox
+) -> None:
+    signed_in = [
+        ("siro-1", "CONTROLLER", "risk.owner@trust.example", [Role.SIRO]),
+        ("dpo-1", "CONTROLLER", "siro@trust.example", [Role.DPO, Role.AUDITOR]),  # an incident address already
+        ("lead-1", "CONTROLLER", "lead@trust.example", [Role.SAFEGUARDING_LEAD]),  # not told of incidents
+        ("siro-x", "RXT01", "partner.siro@partner.example", [Role.SIRO]),  # another organisation's
+    ]
+    async with mail_app.state.wiring.sessionmaker() as session:
+        for sub, org, address, roles in signed_in:
+            await people.seen(session=session, sub=sub, org=org, name=None, email=address, now=utcnow(), roles=roles)
+        await session.commit()
+    body = incident(await made_disclosure(client, tokens))
+    recorded = await client.post("/v1/incidents", json=body, headers=tokens.headers("CONTROLLER", Role.IAO))
+    assert recorded.status_code == 201, recorded.text
+    assert await deliver(mail_app) == 1
+    [(recipients, _)] = inbox.received
+    assert recipients == [*DUTY, "siro@trust.example", "risk.owner@trust.example"]
 
 
 async def test_a_rolled_back_act_sends_nothing(

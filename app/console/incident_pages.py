@@ -38,6 +38,7 @@ async def open_incidents(
     )
     rows = [
         {
+            "id": item.id,  # the row's anchor: the incident email links to it
             "kind": words(item.kind),
             "aware": said(item.aware_at),
             "grades": f"{item.likelihood} × {item.severity}",

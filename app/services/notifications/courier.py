@@ -26,11 +26,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.base import utcnow
 from app.models.notification import TO_DUTY, EmailKind, EmailMessage
+from app.models.vocabulary import Role
 from app.platform import observability
 from app.platform.config import Settings
 from app.services.notifications import messages, outbox, people
 
 log = logging.getLogger("caldicott.notifications")
+
+# Who is written to of an incident besides the guardians on duty and the incident addresses: the people whose last
+# console sign-in held these roles (the directory keeps them, app/services/notifications/people.py).
+INCIDENT_ROLES = (str(Role.SIRO), str(Role.DPO))
 
 RETRY_SECONDS = (60, 300, 900, 3600, 3 * 3600)  # after each failed attempt; the attempt after the last is the last
 SMTP_TIMEOUT_SECONDS = 30.0
@@ -115,7 +120,11 @@ async def _addresses(*, session: AsyncSession, settings: Settings, row: EmailMes
     if row.kind in TO_DUTY:
         addresses = list(settings.notify_duty_addresses)
         if row.kind is EmailKind.INCIDENT_RECORDED:  # the SIRO and the DPO too, each address once
-            addresses += [address for address in settings.notify_incident_addresses if address not in addresses]
+            signed_in = await people.addresses_holding(
+                session=session, roles=INCIDENT_ROLES, org=settings.controller_org
+            )
+            named = [*settings.notify_incident_addresses, *signed_in]
+            addresses += [address for address in dict.fromkeys(named) if address not in addresses]
         if not addresses:
             log.warning("notification %s (%s): no duty or incident addresses are set; not sent", row.id, row.kind)
         return addresses

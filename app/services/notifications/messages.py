@@ -90,7 +90,7 @@ def compose(
     """The plain-text message of one notification."""
     wording = WORDING[kind]
     if incident_id is not None:  # no console page for incidents yet: the API's, read with a token of the controller
-        link = f"Read the incident: {console_url.rstrip('/')}/v1/incidents/{incident_id}"
+        link = f"Read the incident: {console_url.rstrip('/')}/console/incidents#incident-{incident_id}"
     else:
         link = f"Open the case: {case_link(console_url, request_id)}"
     lines = [wording.opening, "", link]

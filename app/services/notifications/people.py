@@ -4,7 +4,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import select
+from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.notification import Person
@@ -36,3 +36,11 @@ async def seen(
 async def address_of(*, session: AsyncSession, sub: str, org: str) -> str | None:
     """The address last recorded for this person, if any."""
     return (await session.exec(select(Person.email).where(Person.sub == sub, Person.org == org))).first()
+
+
+async def addresses_holding(*, session: AsyncSession, roles: Collection[str], org: str) -> list[str]:
+    """The addresses of the organisation's people whose last sign-in held any of these roles, each once, in order.
+    Roles are one closed vocabulary, space-separated: no role's name holds another's."""
+    held = or_(*(col(Person.roles).contains(role) for role in roles))
+    query = select(Person.email).where(Person.org == org, held, col(Person.email).is_not(None)).order_by(Person.email)
+    return list(dict.fromkeys(address for address in (await session.exec(query)).all() if address))
