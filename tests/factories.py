@@ -7,6 +7,25 @@ import httpx
 from tests.support import Tokens
 
 # Changes to the baseline request (tests.rules.baseline.changed) that put a request where a test needs it.
+# Information assets of the controller (/v1/information-assets). The baseline request asks for demographics and
+# diagnoses: the EPR holds them, the pharmacy system neither.
+EPR_ASSET = {
+    "code": "EPR",
+    "name": "Electronic patient record",
+    "system": "Lorenzo",
+    "supplier": "DXC Technology",
+    "owner": "iao-1",
+    "administrator": "EPR system manager",
+    "data_categories": ["demographics", "diagnoses"],
+    "hosting": "Supplier's UK data centre",
+    "last_risk_review": "2026-09-30",
+}
+PHARMACY_ASSET = EPR_ASSET | {
+    "code": "PHARM",
+    "name": "Pharmacy system",
+    "owner": "iao-2",
+    "data_categories": ["medications"],
+}
 REFERRED = {"recipient.onward_sharing": True}  # CP4.onward_sharing refers it to a guardian
 # An order of a court cited as a verified duty (policy 2028.1): approved with CP6.court_order_verified's condition, the
 # controller's check that information governance has seen the sealed order.

@@ -29,6 +29,7 @@ from app.models.vocabulary import Role
 from app.principal import Principal
 from app.services.policies.registry import derived_example
 from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
+from tests.factories import EPR_ASSET as INFORMATION_ASSET
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, form_token, replay_window, settings_for
 from tests.test_incidents import incident, made_disclosure
@@ -152,16 +153,7 @@ async def change_isa(client: httpx.AsyncClient, tokens: Tokens) -> Request:
     )
 
 
-ASSET = {
-    "code": "EPR",
-    "name": "Electronic patient record",
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "owner": "iao-1",
-    "administrator": "EPR system manager",
-    "data_categories": ["demographics"],
-    "hosting": "On premises",
-}
+ASSET = INFORMATION_ASSET | {"data_categories": ["demographics"], "hosting": "On premises"}
 
 
 async def register_asset(client: httpx.AsyncClient, tokens: Tokens) -> Request:
@@ -393,19 +385,6 @@ async def answer_consultation(client: httpx.AsyncClient, tokens: Tokens) -> Requ
         tokens.headers("CONTROLLER", Role.DPO, sub="dpo-1"),
         {"answer": "No new entry: the community team is already a recipient in the record of processing."},
     )
-
-
-INFORMATION_ASSET = {
-    "code": "EPR",
-    "name": "Electronic patient record",
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "owner": "iao-1",
-    "administrator": "EPR system manager",
-    "data_categories": ["demographics", "diagnoses"],
-    "hosting": "Supplier's UK data centre",
-    "last_risk_review": "2026-09-30",
-}
 
 
 async def record_disclosure(client: httpx.AsyncClient, tokens: Tokens) -> Request:

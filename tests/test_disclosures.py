@@ -13,6 +13,8 @@ from sqlalchemy import update
 from app.models.disclosure import Disclosure
 from app.models.vocabulary import Role
 from app.services.disclosures.opening import after_working_days
+from tests.factories import EPR_ASSET as EPR
+from tests.factories import PHARMACY_ASSET as PHARMACY
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
@@ -20,19 +22,6 @@ from tests.test_webhooks import drain, register_endpoint
 from tests.webhook_receiver import Receiver
 
 ASSETS = "/v1/information-assets"
-# The baseline request asks for demographics and diagnoses: the EPR holds them, the pharmacy system neither.
-EPR = {
-    "code": "EPR",
-    "name": "Electronic patient record",
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "owner": "iao-1",
-    "administrator": "EPR system manager",
-    "data_categories": ["demographics", "diagnoses"],
-    "hosting": "Supplier's UK data centre",
-    "last_risk_review": "2026-09-30",
-}
-PHARMACY = EPR | {"code": "PHARM", "name": "Pharmacy system", "owner": "iao-2", "data_categories": ["medications"]}
 RATIONALE = "Shared care plan agreed with the recipient; onward sharing limited to the named team."
 
 

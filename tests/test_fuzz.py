@@ -48,7 +48,7 @@ from schemathesis.schemas import APIOperation
 from app.main import create_app
 from app.models.vocabulary import Role
 from app.services.audit import checkpoints
-from tests.factories import register_agreement, register_organisation, submit
+from tests.factories import EPR_ASSET, register_agreement, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens, replay_window, settings_for
 from tests.test_incidents import incident, made_disclosure
@@ -147,17 +147,7 @@ async def seeded(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> dic
     assert consultation.status_code == 201, consultation.text
     assert (await client.post(f"/v1/sharing-requests/{consulted}/release", headers=guardian)).status_code == 200
     # A disclosure to name: an asset holding what an approval covers, then one more approval.
-    asset = {
-        "code": "EPR",
-        "name": "Electronic patient record",
-        "system": "Lorenzo",
-        "supplier": "DXC Technology",
-        "owner": "iao-1",
-        "administrator": "EPR system manager",
-        "data_categories": ["demographics"],
-        "hosting": "Supplier's UK data centre",
-        "last_risk_review": "2026-09-30",
-    }
+    asset = EPR_ASSET | {"data_categories": ["demographics"]}
     assert (await client.post("/v1/information-assets", json=asset, headers=admin)).status_code == 201
     assert (await submit(client, tokens, baseline_request())).status_code == 201
     disclosures = (await client.get("/v1/disclosures", headers=admin)).json()["items"]

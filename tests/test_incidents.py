@@ -13,6 +13,7 @@ from standardwebhooks import Webhook
 from app.models.vocabulary import Role
 from app.rules.policy_documents import shipped_path
 from app.services.notifications.messages import said
+from tests.factories import EPR_ASSET as ASSET
 from tests.factories import register_organisation, submit
 from tests.rules.baseline import changed
 from tests.support import Tokens, console_client, dev_sign_in
@@ -20,17 +21,6 @@ from tests.test_webhooks import drain, register_endpoint
 from tests.webhook_receiver import Receiver
 
 INCIDENTS = "/v1/incidents"
-ASSET = {
-    "code": "EPR",
-    "name": "Electronic patient record",
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "owner": "iao-1",
-    "administrator": "EPR system manager",
-    "data_categories": ["demographics", "diagnoses"],
-    "hosting": "Supplier's UK data centre",
-    "last_risk_review": "2026-09-30",
-}
 DESCRIPTION = "The letter for the disclosure went to the previous GP practice, not the one named in the request."
 CLOSURE = {
     "outcome": "The practice destroyed the letter the same day and confirmed it; the person was told.",

@@ -9,23 +9,13 @@ from sqlmodel import col, select
 
 from app.models.sharing_request import Decision
 from app.models.vocabulary import Role
+from tests.factories import EPR_ASSET as EPR
+from tests.factories import PHARMACY_ASSET as PHARMACY
 from tests.factories import REFERRED, register_organisation, submit
 from tests.rules.baseline import baseline_request, changed
 from tests.support import Tokens
 
 ASSETS = "/v1/information-assets"
-EPR = {
-    "code": "EPR",
-    "name": "Electronic patient record",
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "owner": "iao-1",
-    "administrator": "EPR system manager",
-    "data_categories": ["demographics", "diagnoses"],
-    "hosting": "Supplier's UK data centre",
-    "last_risk_review": "2026-09-30",
-}
-PHARMACY = EPR | {"code": "PHARM", "name": "Pharmacy system", "owner": "iao-2", "data_categories": ["medications"]}
 SOCIAL = EPR | {
     "code": "SOCIAL",
     "name": "Social care record",

@@ -18,7 +18,15 @@ from app.models.base import utcnow
 from app.models.disclosure import Disclosure
 from app.models.information_risk import RiskCounts
 from app.models.vocabulary import DisclosureChannel, DisclosureStatus, Role
-from tests.factories import EMERGENCY, REFERRED, register_agreement, register_organisation, submit
+from tests.factories import (
+    EMERGENCY,
+    EPR_ASSET,
+    PHARMACY_ASSET,
+    REFERRED,
+    register_agreement,
+    register_organisation,
+    submit,
+)
 from tests.rules.baseline import changed, item
 from tests.support import Tokens
 from tests.test_review import set_columns
@@ -36,14 +44,6 @@ ANONYMISED_BULK = {
     "subjects.count": 150,
     "data_items": [item("demographics", "anonymised"), item("diagnoses", "anonymised")],
 }
-ASSET = {
-    "system": "Lorenzo",
-    "supplier": "DXC Technology",
-    "administrator": "EPR system manager",
-    "hosting": "Supplier's UK data centre",
-}
-EPR = ASSET | {"code": "EPR", "name": "Electronic patient record", "owner": "iao-1"}
-PHARMACY = ASSET | {"code": "PHARM", "name": "Pharmacy system", "owner": "iao-2", "data_categories": ["medications"]}
 PAST = timedelta(hours=-1)  # a due time an hour ago: overdue now
 
 
@@ -174,7 +174,7 @@ async def registers(client: httpx.AsyncClient, tokens: Tokens) -> None:
     """Two requesting organisations, and the assets holding the baseline request's items (EPR) and medications."""
     await register_organisation(client, tokens, "RXT01")
     await register_organisation(client, tokens, "LA-NSH", type="local_authority")
-    for asset in (EPR | {"data_categories": ["demographics", "diagnoses"]}, PHARMACY):
+    for asset in (EPR_ASSET, PHARMACY_ASSET):
         created = await client.post("/v1/information-assets", json=asset, headers=tokens.admin())
         assert created.status_code == 201, created.text
 

@@ -28,7 +28,15 @@ from app.services.agreements import notices as agreement_notices
 from app.services.audit import checkpoints
 from app.services.review import queue
 from app.services.webhooks import outbox
-from tests.factories import COURT_ORDER, EMERGENCY, REFERRED, register_agreement, register_organisation, submit
+from tests.factories import (
+    COURT_ORDER,
+    EMERGENCY,
+    EPR_ASSET,
+    REFERRED,
+    register_agreement,
+    register_organisation,
+    submit,
+)
 from tests.rules.baseline import changed
 from tests.support import Tokens, settings_for
 from tests.test_attachments import PDF
@@ -131,17 +139,7 @@ async def make_incident_events(client: httpx.AsyncClient, tokens: Tokens) -> Non
 
 async def make_disclosed(client: httpx.AsyncClient, tokens: Tokens) -> None:
     """sharing_request.disclosed: an asset holding the approved items, its disclosure recorded as sent."""
-    asset = {
-        "code": "EPR",
-        "name": "Electronic patient record",
-        "system": "Lorenzo",
-        "supplier": "DXC Technology",
-        "owner": "iao-1",
-        "administrator": "EPR system manager",
-        "data_categories": ["demographics"],
-        "hosting": "Supplier's UK data centre",
-        "last_risk_review": "2026-09-30",
-    }
+    asset = EPR_ASSET | {"data_categories": ["demographics"]}
     assert (await client.post("/v1/information-assets", json=asset, headers=tokens.admin())).status_code == 201
     request_id = await submitted(client, tokens, {}, "approved")
     iao = tokens.headers("CONTROLLER", Role.IAO, sub="iao-1")
