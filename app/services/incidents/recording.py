@@ -148,6 +148,18 @@ async def _open(session: AsyncSession, incident_id: str) -> Incident:
     return incident
 
 
+async def _acted(
+    *, session: AsyncSession, principal: Principal, incident: Incident, action: RequestAction, outcome: str
+) -> Incident:
+    """An act on the incident done: its version moved on (its ETag), written, and audited on the request."""
+    incident.version += 1
+    await session.flush()
+    await events.incident_acted(
+        session=session, actor=principal, request_id=incident.request_id, action=action, outcome=outcome
+    )
+    return incident
+
+
 async def regrade(
     *, session: AsyncSession, principal: Principal, policy: Policy, incident_id: str, body: GradingBody, email: bool
 ) -> Incident:
@@ -157,19 +169,16 @@ async def regrade(
     incident.likelihood, incident.severity = body.likelihood, body.severity
     incident.reportable = policy.incident_grading.reportable(likelihood=body.likelihood, severity=body.severity)
     incident.policy_name, incident.policy_version = policy.name, policy.version
-    incident.version += 1
     if incident.reportable and not was_reportable:
         await _announce(session=session, incident=incident, reason="became_reportable", email=email, now=now)
-    await session.flush()
-    await events.incident_acted(
+    return await _acted(
         session=session,
-        actor=principal,
-        request_id=incident.request_id,
+        principal=principal,
+        incident=incident,
         action=RequestAction.INCIDENT_GRADED,
         outcome=f"incident {incident.id} graded {incident.likelihood}x{incident.severity}"
         f"{' reportable' if incident.reportable else ''}",
     )
-    return incident
 
 
 async def report(*, session: AsyncSession, principal: Principal, incident_id: str, body: ReportBody) -> Incident:
@@ -181,16 +190,13 @@ async def report(*, session: AsyncSession, principal: Principal, incident_id: st
     if reported_at < incident.aware_at:
         raise InvalidInput("reported_at", "must not be before the organisation became aware (aware_at)")
     incident.reported_at, incident.report_reference, incident.reported_by = reported_at, body.reference, principal.sub
-    incident.version += 1
-    await session.flush()
-    await events.incident_acted(
+    return await _acted(
         session=session,
-        actor=principal,
-        request_id=incident.request_id,
+        principal=principal,
+        incident=incident,
         action=RequestAction.INCIDENT_REPORTED,
         outcome=f"incident {incident.id} reported",
     )
-    return incident
 
 
 async def confirm_recall(
@@ -202,16 +208,13 @@ async def confirm_recall(
         raise Conflict("the recall is confirmed already", current_status=incident.status)
     incident.recall_confirmed_at = _past("confirmed_at", body.confirmed_at, utcnow())
     incident.recall_outcome, incident.recall_note, incident.recall_confirmed_by = body.outcome, body.note, principal.sub
-    incident.version += 1
-    await session.flush()
-    await events.incident_acted(
+    return await _acted(
         session=session,
-        actor=principal,
-        request_id=incident.request_id,
+        principal=principal,
+        incident=incident,
         action=RequestAction.RECALL_CONFIRMED,
         outcome=f"incident {incident.id} {body.outcome}",
     )
-    return incident
 
 
 async def close(*, session: AsyncSession, principal: Principal, incident_id: str, body: ClosureBody) -> Incident:
@@ -225,13 +228,10 @@ async def close(*, session: AsyncSession, principal: Principal, incident_id: str
         )
     incident.status, incident.closure_outcome, incident.lessons = IncidentStatus.CLOSED, body.outcome, body.lessons
     incident.closed_by, incident.closed_at = principal.sub, utcnow()
-    incident.version += 1
-    await session.flush()
-    await events.incident_acted(
+    return await _acted(
         session=session,
-        actor=principal,
-        request_id=incident.request_id,
+        principal=principal,
+        incident=incident,
         action=RequestAction.INCIDENT_CLOSED,
         outcome=f"incident {incident.id} closed",
     )
-    return incident
